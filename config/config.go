@@ -1,0 +1,396 @@
+// Package config is dsar's one typed configuration: read from DSAR_*
+// environment variables and an optional YAML file, validated at start with
+// errors that name the setting. The settings table ([Settings]) is also the
+// source of `dsar <command> --help` and of the README's settings table.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Mode is the subcommand the process runs as; validation depends on it.
+type Mode string
+
+// The modes.
+const (
+	ModeDev       Mode = "dev"       // API, workers and scheduler in one process, embedded stores allowed
+	ModeServe     Mode = "serve"     // API only
+	ModeWorker    Mode = "worker"    // queue workers only
+	ModeScheduler Mode = "scheduler" // periodic checks only
+)
+
+// Role is what an API key may do.
+type Role string
+
+// The roles an API key can hold.
+const (
+	RoleAdmin   Role = "admin"
+	RoleAgent   Role = "agent"
+	RoleAuditor Role = "auditor"
+)
+
+// APIKey is one configured key. Only the SHA-256 of its secret is kept.
+type APIKey struct {
+	Name string
+	Role Role
+	Hash [32]byte
+}
+
+// Config is every setting dsar reads. Durations are Go durations ("90s").
+type Config struct {
+	HTTPAddr          string
+	MongoURI          string
+	MongoDB           string
+	RedisAddr         string
+	RedisPassword     string
+	RedisDB           int
+	DataDir           string
+	ConnectorsFile    string
+	APIKeys           []APIKey
+	DevAPIKey         string
+	BlindIndexKey     []byte
+	Queue             string
+	WorkerConcurrency int
+	JobMaxRetry       int
+	JobRetryBase      time.Duration
+	JobLease          time.Duration
+	JobTimeout        time.Duration
+	SweepEvery        time.Duration
+	SweepGrace        time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+}
+
+// Setting describes one setting: its variable, default, meaning and the
+// modes that read it.
+type Setting struct {
+	Env     string
+	Default string
+	Help    string
+	Modes   []Mode
+	Secret  bool
+	set     func(c *Config, v string) error
+}
+
+var (
+	allModes = []Mode{ModeDev, ModeServe, ModeWorker, ModeScheduler}
+	apiModes = []Mode{ModeDev, ModeServe}
+	wrkModes = []Mode{ModeDev, ModeWorker}
+)
+
+// Settings returns the settings table in documentation order.
+func Settings() []Setting {
+	return []Setting{
+		{Env: "DSAR_CONFIG_FILE", Help: "optional YAML file of settings: keys are the variable names without DSAR_, lower case (http_addr: ...); the environment wins over the file", Modes: allModes,
+			set: func(*Config, string) error { return nil }},
+		{Env: "DSAR_HTTP_ADDR", Default: "127.0.0.1:8080", Help: "address the HTTP API listens on", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port, e.g. 127.0.0.1:8080 or :8080")
+				}
+				c.HTTPAddr = v
+				return nil
+			}},
+		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: allModes, Secret: true,
+			set: func(c *Config, v string) error {
+				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
+					return errors.New("want a mongodb:// or mongodb+srv:// URI")
+				}
+				c.MongoURI = v
+				return nil
+			}},
+		{Env: "DSAR_MONGO_DB", Default: "dsar", Help: "database holding requests, jobs and exports", Modes: allModes,
+			set: func(c *Config, v string) error {
+				if strings.ContainsAny(v, `/\. "$`) || len(v) > 63 {
+					return errors.New("want a database name of at most 63 characters without / \\ . space \" $")
+				}
+				c.MongoDB = v
+				return nil
+			}},
+		{Env: "DSAR_REDIS_ADDR", Help: "Redis host:port for the job queue; unset in dev: in-process Redis (development only)", Modes: allModes,
+			set: func(c *Config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port, e.g. 127.0.0.1:6379")
+				}
+				c.RedisAddr = v
+				return nil
+			}},
+		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password", Modes: allModes, Secret: true,
+			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
+		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
+			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
+		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where dev keeps the embedded store, its blind-index key and the demo connectors file", Modes: []Mode{ModeDev},
+			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); unset: no connectors (with --demo: the demo shop's)", Modes: allModes,
+			set: func(c *Config, v string) error {
+				if _, err := os.Stat(v); err != nil {
+					return fmt.Errorf("cannot read it: %w", err)
+				}
+				c.ConnectorsFile = v
+				return nil
+			}},
+		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret, role admin|agent|auditor, secret of 16+ characters", Modes: apiModes, Secret: true,
+			set: func(c *Config, v string) error {
+				keys, err := ParseAPIKeys(v)
+				c.APIKeys = keys
+				return err
+			}},
+		{Env: "DSAR_DEV_API_KEY", Help: "dev only: an admin API key (16+ characters); unset: one is generated and printed once at start", Modes: []Mode{ModeDev}, Secret: true,
+			set: func(c *Config, v string) error {
+				if len(v) < 16 {
+					return errors.New("want at least 16 characters")
+				}
+				c.DevAPIKey = v
+				return nil
+			}},
+		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required outside dev; dev keeps one in DSAR_DATA_DIR", Modes: allModes, Secret: true,
+			set: func(c *Config, v string) error {
+				k, err := decodeKey(v)
+				c.BlindIndexKey = k
+				return err
+			}},
+		{Env: "DSAR_QUEUE", Default: "dsar", Help: "name of the job queue in Redis", Modes: allModes,
+			set: func(c *Config, v string) error {
+				if strings.ContainsAny(v, " :{}") {
+					return errors.New("want a name without spaces, colons or braces")
+				}
+				c.Queue = v
+				return nil
+			}},
+		{Env: "DSAR_WORKER_CONCURRENCY", Default: "10", Help: "jobs one worker process runs at once", Modes: wrkModes,
+			set: intIn(1, 1000, func(c *Config, n int) { c.WorkerConcurrency = n })},
+		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention", Modes: allModes,
+			set: intIn(0, 100, func(c *Config, n int) { c.JobMaxRetry = n })},
+		{Env: "DSAR_JOB_RETRY_BASE", Default: "10s", Help: "first retry delay; each retry doubles it (with jitter), up to 1h", Modes: wrkModes,
+			set: duration(time.Millisecond, func(c *Config, d time.Duration) { c.JobRetryBase = d })},
+		{Env: "DSAR_JOB_TIMEOUT", Default: "10m", Help: "how long one connector action may run", Modes: wrkModes,
+			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobTimeout = d })},
+		{Env: "DSAR_JOB_LEASE", Default: "15m", Help: "how long a claimed job is held before the sweep may hand it to another worker; must exceed DSAR_JOB_TIMEOUT", Modes: wrkModes,
+			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobLease = d })},
+		{Env: "DSAR_SWEEP_EVERY", Default: "1m", Help: "how often the scheduler runs the sweep that re-drives lost work", Modes: []Mode{ModeDev, ModeScheduler},
+			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepEvery = d })},
+		{Env: "DSAR_SWEEP_GRACE", Default: "2m", Help: "how long work may sit untouched before the sweep re-enqueues it", Modes: wrkModes,
+			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepGrace = d })},
+		{Env: "DSAR_SHUTDOWN_TIMEOUT", Default: "30s", Help: "how long shutdown waits for requests and jobs in flight", Modes: allModes,
+			set: duration(time.Second, func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+		{Env: "DSAR_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error", Modes: allModes,
+			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{Env: "DSAR_LOG_FORMAT", Default: "json", Help: "json or text", Modes: allModes,
+			set: func(c *Config, v string) error {
+				if v != "json" && v != "text" {
+					return errors.New("want json or text")
+				}
+				c.LogFormat = v
+				return nil
+			}},
+	}
+}
+
+// ForMode returns the settings a mode reads.
+func ForMode(m Mode) []Setting {
+	var out []Setting
+	for _, s := range Settings() {
+		for _, sm := range s.Modes {
+			if sm == m {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Load reads every setting from lookupEnv (os.LookupEnv in production) and
+// the file named by DSAR_CONFIG_FILE, applies defaults, and validates each
+// value. All problems are reported together.
+func Load(lookupEnv func(string) (string, bool)) (Config, error) {
+	file := map[string]string{}
+	if path, ok := lookupEnv("DSAR_CONFIG_FILE"); ok && path != "" {
+		var err error
+		if file, err = readFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	var c Config
+	var errs []error
+	known := map[string]bool{}
+	for _, s := range Settings() {
+		key := strings.ToLower(strings.TrimPrefix(s.Env, "DSAR_"))
+		known[key] = true
+		v, ok := lookupEnv(s.Env)
+		if !ok || v == "" {
+			v, ok = file[key]
+		}
+		if !ok || v == "" {
+			if v = s.Default; v == "" {
+				continue
+			}
+		}
+		if err := s.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
+		}
+	}
+	for k := range file {
+		if !known[k] {
+			errs = append(errs, fmt.Errorf("DSAR_CONFIG_FILE: unknown setting %q", k))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Validate checks what a mode needs: serve, worker and scheduler run only on
+// real MongoDB and Redis and need the blind-index key; serve needs API keys.
+func (c Config) Validate(m Mode) error {
+	var errs []error
+	if m != ModeDev {
+		if c.MongoURI == "" {
+			errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: required by %s (only dev has an embedded store)", m))
+		}
+		if c.RedisAddr == "" {
+			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
+		}
+		if c.BlindIndexKey == nil {
+			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))
+		}
+	}
+	if m == ModeServe && len(c.APIKeys) == 0 {
+		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))
+	}
+	if c.JobLease <= c.JobTimeout {
+		errs = append(errs, fmt.Errorf("DSAR_JOB_LEASE: %s must exceed DSAR_JOB_TIMEOUT %s, or a job still running could be handed to a second worker", c.JobLease, c.JobTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// LogValue lists the settings for the start-up log, secrets masked.
+func (c Config) LogValue() slog.Value {
+	keys := make([]string, len(c.APIKeys))
+	for i, k := range c.APIKeys {
+		keys[i] = k.Name + ":" + string(k.Role)
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("mongo_uri", mask(c.MongoURI)),
+		slog.String("mongo_db", c.MongoDB),
+		slog.String("redis_addr", c.RedisAddr),
+		slog.String("data_dir", c.DataDir),
+		slog.String("connectors_file", c.ConnectorsFile),
+		slog.String("api_keys", strings.Join(keys, ",")),
+		slog.String("queue", c.Queue),
+		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("job_max_retry", c.JobMaxRetry),
+		slog.Duration("job_lease", c.JobLease),
+		slog.Duration("sweep_every", c.SweepEvery),
+	)
+}
+
+func mask(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "(set)"
+}
+
+// ParseAPIKeys reads name:role:secret entries separated by commas.
+func ParseAPIKeys(v string) ([]APIKey, error) {
+	var keys []APIKey
+	names := map[string]bool{}
+	for i, entry := range strings.Split(v, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, rest, ok1 := strings.Cut(entry, ":")
+		role, secret, ok2 := strings.Cut(rest, ":")
+		switch {
+		case !ok1 || !ok2 || name == "":
+			return nil, fmt.Errorf("entry %d: want name:role:secret", i+1)
+		case Role(role) != RoleAdmin && Role(role) != RoleAgent && Role(role) != RoleAuditor:
+			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent or auditor", i+1, name)
+		case len(secret) < 16:
+			return nil, fmt.Errorf("entry %d (%s): secret must have at least 16 characters", i+1, name)
+		case names[name]:
+			return nil, fmt.Errorf("entry %d: duplicate key name %q", i+1, name)
+		}
+		names[name] = true
+		keys = append(keys, APIKey{Name: name, Role: Role(role), Hash: sha256.Sum256([]byte(secret))})
+	}
+	return keys, nil
+}
+
+func decodeKey(v string) ([]byte, error) {
+	if k, err := hex.DecodeString(v); err == nil && len(k) >= 32 {
+		return k, nil
+	}
+	if k, err := base64.StdEncoding.DecodeString(v); err == nil && len(k) >= 32 {
+		return k, nil
+	}
+	return nil, errors.New("want at least 32 bytes as hex (64+ characters) or base64; make one with: openssl rand -hex 32")
+}
+
+func intIn(lo, hi int, set func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+		}
+		set(c, n)
+		return nil
+	}
+}
+
+func duration(min time.Duration, set func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return fmt.Errorf("want a duration of at least %s, e.g. 30s or 5m", min)
+		}
+		set(c, d)
+		return nil
+	}
+}
+
+func readFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: DSAR_CONFIG_FILE: %w", err)
+	}
+	var raw map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("config: DSAR_CONFIG_FILE %s: not a YAML mapping: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		n := raw[k]
+		if n.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("config: DSAR_CONFIG_FILE %s line %d: %s must be a single value", path, n.Line, k)
+		}
+		out[k] = n.Value
+	}
+	return out, nil
+}

@@ -1,0 +1,150 @@
+// Package connectors defines how dsr reaches the systems that hold a person's
+// data: small interfaces a connector implements as far as it can, a registry
+// of configured connectors, and the YAML file that configures them.
+//
+// A connector is any value with a Name. What it can do is found by type
+// assertion, as database/sql does with optional driver interfaces:
+// [Exporter] (access), [Eraser] (deletion), [OptOuter] (opt-out) and
+// [Resolver] (identity resolution before fan-out). Every action must be
+// idempotent: running it twice ends in the same state, and the second run
+// reports what it did (usually 0 records).
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Connector is a configured link to one system that holds personal data.
+type Connector interface {
+	// Name is unique within a registry; it names the connector in jobs,
+	// exports and reports.
+	Name() string
+}
+
+// Exporter copies a subject's data out of a system.
+type Exporter interface {
+	// Export writes every record that belongs to s to out, streaming; it
+	// never holds all of them in memory. Records reached through a shared
+	// document (a segment's member list) carry only the subject's part.
+	Export(ctx context.Context, s Subject, out RecordWriter) (Result, error)
+}
+
+// Eraser deletes or masks a subject's data.
+type Eraser interface {
+	// Erase removes what belongs to s. Erasing what is already gone reports
+	// 0 records and no error.
+	Erase(ctx context.Context, s Subject) (Result, error)
+}
+
+// OptOuter stops a subject's data being sold, shared or used for marketing,
+// for example by removing them from segments or setting a flag.
+type OptOuter interface {
+	// OptOut is idempotent: opting out twice reports 0 records the second
+	// time.
+	OptOut(ctx context.Context, s Subject) (Result, error)
+}
+
+// Resolver finds more identifiers of a subject from those already known, e.g.
+// a customer id from an email, so that systems keyed by them are reached.
+type Resolver interface {
+	Resolve(ctx context.Context, s Subject) ([]Identity, error)
+}
+
+// Scoped is implemented by connectors that support an action interface only
+// for some configurations (a database connector with no opt-out settings);
+// the registry skips them for actions they do not handle.
+type Scoped interface {
+	Handles(a Action) bool
+}
+
+// RecordWriter receives exported records.
+type RecordWriter interface {
+	// WriteRecord stores one record found in the named collection (table,
+	// list...). doc must marshal to a BSON document; the writer does not
+	// keep it after returning.
+	WriteRecord(ctx context.Context, collection string, doc any) error
+}
+
+// Action is what a connector is asked to do.
+type Action string
+
+// The actions.
+const (
+	ActionExport Action = "export"
+	ActionErase  Action = "erase"
+	ActionOptOut Action = "opt_out"
+)
+
+// Identity is one identifier of a subject.
+type Identity struct {
+	Kind  string // "email", "customer_id", "phone"
+	Value string
+	// Source names where a resolved identity came from, "connector/collection".
+	Source string
+}
+
+// Subject is the person a request is about, by every identifier known.
+type Subject struct {
+	Identities []Identity
+}
+
+// Values returns the values of one identity kind.
+func (s Subject) Values(kind string) []string {
+	var out []string
+	for _, id := range s.Identities {
+		if id.Kind == kind {
+			out = append(out, id.Value)
+		}
+	}
+	return out
+}
+
+// Result is what an action did.
+type Result struct {
+	// Records is the total over Collections.
+	Records     int64
+	Collections []CollectionResult
+}
+
+// Add appends one collection's count to r.
+func (r *Result) Add(collection, outcome string, n int64) {
+	r.Records += n
+	r.Collections = append(r.Collections, CollectionResult{Name: collection, Outcome: outcome, Records: n})
+}
+
+// CollectionResult is what an action did in one collection.
+type CollectionResult struct {
+	Name string
+	// Outcome is exported, deleted, masked, pulled or set.
+	Outcome string
+	Records int64
+}
+
+// ErrPermanent marks an error that retrying cannot fix (bad configuration,
+// a rejected credential, a schema the connector cannot handle). Wrap it with
+// [Permanent]; workers stop retrying such jobs.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrPermanent, err)
+}
+
+// IdentityKinds lists the identity kinds a connector may match on; they are
+// the kinds requests carry.
+var IdentityKinds = []string{"email", "customer_id", "phone"}
+
+// ValidKind reports whether k is one of IdentityKinds.
+func ValidKind(k string) bool {
+	for _, x := range IdentityKinds {
+		if k == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,269 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Factory builds a connector of one type from its settings: the mapping of
+// its entry in the connectors file, without name and type, with ${VAR}
+// references already expanded. It decodes spec with [DecodeStrict].
+type Factory func(ctx context.Context, name string, spec *yaml.Node) (Connector, error)
+
+// Types maps a connector type, as written in the file, to its factory.
+type Types map[string]Factory
+
+// File is the top level of a connectors file.
+//
+//	connectors:
+//	  - name: shop        # unique, [a-z0-9_-], names jobs and export folders
+//	    type: mongodb     # a key of Types
+//	    ...               # the type's own settings
+type fileSpec struct {
+	Connectors []yaml.Node `yaml:"connectors"`
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// LoadFile reads and builds the connectors of the file at path. lookupEnv
+// resolves ${VAR} references (os.LookupEnv in production). On error nothing
+// is left open.
+func LoadFile(ctx context.Context, path string, types Types, lookupEnv func(string) (string, bool)) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("connectors file: %w", err)
+	}
+	reg, err := Parse(ctx, data, types, lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("connectors file %s: %w", path, err)
+	}
+	return reg, nil
+}
+
+// Parse builds the connectors described by a connectors file's content.
+func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string) (string, bool)) (reg *Registry, err error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if root.Kind == 0 {
+		return nil, errors.New("empty file: want a top-level 'connectors:' list")
+	}
+	if err := checkSecrets(&root); err != nil {
+		return nil, err
+	}
+	if err := expandEnv(&root, lookupEnv); err != nil {
+		return nil, err
+	}
+	var spec fileSpec
+	if err := DecodeStrict(root.Content[0], &spec); err != nil {
+		return nil, err
+	}
+	reg = NewRegistry()
+	defer func() {
+		if err != nil {
+			_ = reg.Close()
+			reg = nil
+		}
+	}()
+	for i := range spec.Connectors {
+		c, err := build(ctx, &spec.Connectors[i], types)
+		if err != nil {
+			return reg, err
+		}
+		if err := reg.Add(c); err != nil {
+			if cl, ok := c.(interface{ Close() error }); ok {
+				_ = cl.Close()
+			}
+			return reg, Errorf(&spec.Connectors[i], "%v", err)
+		}
+	}
+	return reg, nil
+}
+
+// build makes one connector from its entry.
+func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, error) {
+	if entry.Kind != yaml.MappingNode {
+		return nil, Errorf(entry, "each connector must be a mapping with name and type")
+	}
+	var name, typ string
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entry.Line, Column: entry.Column}
+	for i := 0; i+1 < len(entry.Content); i += 2 {
+		k, v := entry.Content[i], entry.Content[i+1]
+		switch k.Value {
+		case "name":
+			name = v.Value
+		case "type":
+			typ = v.Value
+		default:
+			rest.Content = append(rest.Content, k, v)
+		}
+	}
+	if !namePattern.MatchString(name) {
+		return nil, Errorf(entry, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+	}
+	f, ok := types[typ]
+	if !ok {
+		known := make([]string, 0, len(types))
+		for t := range types {
+			known = append(known, t)
+		}
+		sort.Strings(known)
+		return nil, Errorf(entry, "connector %q: unknown type %q (known: %s)", name, typ, strings.Join(known, ", "))
+	}
+	c, err := f(ctx, name, rest)
+	if err != nil {
+		return nil, fmt.Errorf("connector %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// Errorf returns an error that points at the line of node.
+func Errorf(node *yaml.Node, format string, args ...any) error {
+	return fmt.Errorf("line %d: %s", node.Line, fmt.Sprintf(format, args...))
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every scalar with the variable's value; an
+// unset variable is an error.
+func expandEnv(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return Errorf(n, "environment variable %s is not set", strings.Join(missing, ", "))
+		}
+	}
+	for _, c := range n.Content {
+		if err := expandEnv(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secretKeys are settings whose whole value is a secret.
+var secretKeys = map[string]bool{"password": true, "token": true, "secret": true, "api_key": true, "apikey": true}
+
+// urlKeys are settings holding a URL whose user info may carry a password.
+var urlKeys = map[string]bool{"uri": true, "url": true, "dsn": true}
+
+// checkSecrets refuses secrets written literally in the file: they must come
+// from the environment as ${VAR}.
+func checkSecrets(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := strings.ToLower(n.Content[i].Value), n.Content[i+1]
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				continue
+			}
+			if secretKeys[k] && !envRef.MatchString(v.Value) {
+				return Errorf(v, "%s must come from the environment, e.g. ${SHOP_%s}, never be written in the file", k, strings.ToUpper(k))
+			}
+			if urlKeys[k] {
+				if u, err := url.Parse(v.Value); err == nil && u.User != nil {
+					if p, set := u.User.Password(); set && !envRef.MatchString(p) {
+						return Errorf(v, "the password in %s must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file", k)
+					}
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkSecrets(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeStrict decodes node into out (a pointer) after checking that every
+// mapping key names a field of the target struct, recursively, so a typo is
+// an error with its line rather than a setting silently ignored. Types that
+// implement yaml.Unmarshaler check their own nodes.
+func DecodeStrict(node *yaml.Node, out any) error {
+	if err := checkKeys(node, reflect.TypeOf(out)); err != nil {
+		return err
+	}
+	if err := node.Decode(out); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+var nodeType = reflect.TypeOf(yaml.Node{})
+
+func checkKeys(n *yaml.Node, t reflect.Type) error {
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		return nil
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return nil // node.Decode reports the type mismatch
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return Errorf(k, "unknown setting %q (known: %s)", k.Value, strings.Join(names, ", "))
+			}
+			if err := checkKeys(n.Content[i+1], ft); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind == yaml.SequenceNode {
+			for _, c := range n.Content {
+				if err := checkKeys(c, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 1; i < len(n.Content); i += 2 {
+				if err := checkKeys(n.Content[i], t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,388 @@
+// Package mongodb is the connector for data kept in MongoDB or any
+// MongoDB-compatible database (FerretDB included). It finds a subject's
+// documents by the fields named in each collection's match, exports them,
+// erases them (delete, mask or pull from an array) and opts the subject out
+// (delete, pull, or set fields), using only single-collection commands that
+// MongoDB and FerretDB v1 both support.
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsar-project/dsar/connectors"
+)
+
+// Type is the connector type name in the connectors file.
+const Type = "mongodb"
+
+// Connector reaches one database. It implements connectors.Exporter, Eraser,
+// OptOuter, Resolver and Scoped.
+type Connector struct {
+	name   string
+	spec   Spec
+	db     *mongo.Database
+	client *mongo.Client // owned: closed by Close; nil when shared
+}
+
+// Factory returns the factory for the mongodb type. Connectors with no uri
+// use defaultClient, the service's own store connection.
+func Factory(defaultClient *mongo.Client) connectors.Factory {
+	return func(ctx context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
+		var spec Spec
+		if err := connectors.DecodeStrict(node, &spec); err != nil {
+			return nil, err
+		}
+		return New(ctx, name, spec, defaultClient)
+	}
+}
+
+// New validates spec and returns a connector. With spec.URI empty it uses
+// defaultClient; otherwise it opens (lazily) its own client.
+func New(ctx context.Context, name string, spec Spec, defaultClient *mongo.Client) (*Connector, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	c := &Connector{name: name, spec: spec}
+	client := defaultClient
+	if spec.URI != "" {
+		var err error
+		c.client, err = mongo.Connect(options.Client().ApplyURI(spec.URI))
+		if err != nil {
+			return nil, connectors.Permanent(fmt.Errorf("connect: %w", err))
+		}
+		client = c.client
+	}
+	if client == nil {
+		return nil, fmt.Errorf("no uri and no default store connection")
+	}
+	c.db = client.Database(spec.Database)
+	return c, nil
+}
+
+// Name implements connectors.Connector.
+func (c *Connector) Name() string { return c.name }
+
+// Close disconnects a client the connector opened itself.
+func (c *Connector) Close() error {
+	if c.client == nil {
+		return nil
+	}
+	return c.client.Disconnect(context.Background())
+}
+
+// Handles reports opt-out support only when a collection has opt_out set.
+func (c *Connector) Handles(a connectors.Action) bool {
+	if a != connectors.ActionOptOut {
+		return true
+	}
+	for _, col := range c.spec.Collections {
+		if col.OptOut != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolve returns the identities that matching documents provide.
+func (c *Connector) Resolve(ctx context.Context, s connectors.Subject) ([]connectors.Identity, error) {
+	var out []connectors.Identity
+	for _, col := range c.spec.Collections {
+		if len(col.Provide) == 0 {
+			continue
+		}
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			continue
+		}
+		proj := bson.D{}
+		for _, field := range sortedValues(col.Provide) {
+			proj = append(proj, bson.E{Key: field, Value: 1})
+		}
+		cur, err := c.db.Collection(col.Name).Find(ctx, filter, options.Find().SetProjection(proj).SetBatchSize(100))
+		if err != nil {
+			return nil, fmt.Errorf("resolve in %s: %w", col.Name, err)
+		}
+		for cur.Next(ctx) {
+			for _, kind := range sortedKeys(col.Provide) {
+				v, err := cur.Current.LookupErr(strings.Split(col.Provide[kind], ".")...)
+				if err != nil {
+					continue
+				}
+				if str, ok := scalarString(v); ok {
+					out = append(out, connectors.Identity{Kind: kind, Value: str, Source: c.name + "/" + col.Name})
+				}
+			}
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("resolve in %s: %w", col.Name, err)
+		}
+	}
+	return out, nil
+}
+
+// Export writes every matching document, with arrays that matched trimmed to
+// the subject's own entries (no other member of a segment is disclosed).
+func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
+	var res connectors.Result
+	for _, col := range c.spec.Collections {
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			res.Add(col.Name, "exported", 0)
+			continue
+		}
+		cur, err := c.db.Collection(col.Name).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
+		if err != nil {
+			return res, fmt.Errorf("export %s: %w", col.Name, err)
+		}
+		var n int64
+		for cur.Next(ctx) {
+			var doc bson.D
+			if err := bson.Unmarshal(cur.Current, &doc); err != nil {
+				_ = cur.Close(ctx)
+				return res, fmt.Errorf("export %s: decode: %w", col.Name, err)
+			}
+			for field, kind := range col.Match {
+				doc = trimArray(doc, strings.Split(field, "."), s.Values(kind))
+			}
+			if err := out.WriteRecord(ctx, col.Name, doc); err != nil {
+				_ = cur.Close(ctx)
+				return res, fmt.Errorf("export %s: %w", col.Name, err)
+			}
+			n++
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return res, fmt.Errorf("export %s: %w", col.Name, err)
+		}
+		res.Add(col.Name, "exported", n)
+	}
+	return res, nil
+}
+
+// Erase applies each collection's erase strategy.
+func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
+	var res connectors.Result
+	for _, col := range c.spec.Collections {
+		outcome, n, err := c.apply(ctx, col, *col.Erase, s)
+		if err != nil {
+			return res, fmt.Errorf("erase %s: %w", col.Name, err)
+		}
+		res.Add(col.Name, outcome, n)
+	}
+	return res, nil
+}
+
+// OptOut applies each collection's opt_out strategy; collections without one
+// are left alone.
+func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
+	var res connectors.Result
+	for _, col := range c.spec.Collections {
+		if col.OptOut == nil {
+			continue
+		}
+		outcome, n, err := c.apply(ctx, col, *col.OptOut, s)
+		if err != nil {
+			return res, fmt.Errorf("opt out %s: %w", col.Name, err)
+		}
+		res.Add(col.Name, outcome, n)
+	}
+	return res, nil
+}
+
+// apply runs one strategy and returns its outcome word and how many documents
+// changed. Every strategy matches only documents it would still change, so a
+// second run changes, and reports, nothing.
+func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, s connectors.Subject) (string, int64, error) {
+	coll := c.db.Collection(col.Name)
+	switch st.Kind {
+	case StrategyDelete:
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			return "deleted", 0, nil
+		}
+		r, err := coll.DeleteMany(ctx, filter)
+		if err != nil {
+			return "", 0, err
+		}
+		return "deleted", r.DeletedCount, nil
+	case StrategyMask:
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			return "masked", 0, nil
+		}
+		set, notDone := bson.D{}, bson.A{}
+		for _, f := range col.Mask {
+			set = append(set, bson.E{Key: f, Value: nil})
+			notDone = append(notDone, bson.D{{Key: f, Value: bson.D{{Key: "$ne", Value: nil}}}})
+		}
+		r, err := coll.UpdateMany(ctx, and(filter, bson.D{{Key: "$or", Value: notDone}}), bson.D{{Key: "$set", Value: set}})
+		if err != nil {
+			return "", 0, err
+		}
+		return "masked", r.ModifiedCount, nil
+	case StrategyPull:
+		vals := variants(s.Values(col.Match[st.Field]))
+		if len(vals) == 0 {
+			return "pulled", 0, nil
+		}
+		// $pullAll rather than $pull with $in: FerretDB v1 ignores the latter.
+		r, err := coll.UpdateMany(ctx,
+			bson.D{{Key: st.Field, Value: bson.D{{Key: "$in", Value: vals}}}},
+			bson.D{{Key: "$pullAll", Value: bson.D{{Key: st.Field, Value: vals}}}})
+		if err != nil {
+			return "", 0, err
+		}
+		return "pulled", r.ModifiedCount, nil
+	case StrategySet:
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			return "set", 0, nil
+		}
+		set, notDone := bson.D{}, bson.A{}
+		for _, f := range sortedKeys(st.Set) {
+			set = append(set, bson.E{Key: f, Value: st.Set[f]})
+			notDone = append(notDone, bson.D{{Key: f, Value: bson.D{{Key: "$ne", Value: st.Set[f]}}}})
+		}
+		r, err := coll.UpdateMany(ctx, and(filter, bson.D{{Key: "$or", Value: notDone}}), bson.D{{Key: "$set", Value: set}})
+		if err != nil {
+			return "", 0, err
+		}
+		return "set", r.ModifiedCount, nil
+	}
+	return "", 0, connectors.Permanent(fmt.Errorf("unknown strategy %q", st.Kind))
+}
+
+// matchFilter returns the filter for the subject's documents: any match field
+// holding any of the subject's identities of its kind. It returns nil when
+// the subject has no identity of any matched kind.
+func matchFilter(match map[string]string, s connectors.Subject) bson.D {
+	var or bson.A
+	for _, field := range sortedKeys(match) {
+		vals := variants(s.Values(match[field]))
+		if len(vals) == 0 {
+			continue
+		}
+		or = append(or, bson.D{{Key: field, Value: bson.D{{Key: "$in", Value: vals}}}})
+	}
+	switch len(or) {
+	case 0:
+		return nil
+	case 1:
+		return or[0].(bson.D)
+	}
+	return bson.D{{Key: "$or", Value: or}}
+}
+
+func and(a, b bson.D) bson.D {
+	return bson.D{{Key: "$and", Value: bson.A{a, b}}}
+}
+
+// variants returns each value as a string and, where it reads as one, as an
+// ObjectID or an integer, so ids stored in those types match too.
+func variants(vals []string) bson.A {
+	var out bson.A
+	for _, v := range vals {
+		out = append(out, v)
+		if oid, err := bson.ObjectIDFromHex(v); err == nil {
+			out = append(out, oid)
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// scalarString renders an identifier value found in a document.
+func scalarString(v bson.RawValue) (string, bool) {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue(), v.StringValue() != ""
+	case bson.TypeObjectID:
+		return v.ObjectID().Hex(), true
+	case bson.TypeInt32:
+		return strconv.FormatInt(int64(v.Int32()), 10), true
+	case bson.TypeInt64:
+		return strconv.FormatInt(v.Int64(), 10), true
+	}
+	return "", false
+}
+
+// trimArray keeps, in the array at path, only the elements that are one of
+// keep; other values are left as they are.
+func trimArray(doc bson.D, path []string, keep []string) bson.D {
+	for i := range doc {
+		if doc[i].Key != path[0] {
+			continue
+		}
+		switch v := doc[i].Value.(type) {
+		case bson.D:
+			if len(path) > 1 {
+				doc[i].Value = trimArray(v, path[1:], keep)
+			}
+		case bson.A:
+			if len(path) == 1 {
+				kept := bson.A{}
+				for _, el := range v {
+					if containsValue(keep, el) {
+						kept = append(kept, el)
+					}
+				}
+				doc[i].Value = kept
+			}
+		}
+	}
+	return doc
+}
+
+func containsValue(keep []string, el any) bool {
+	var s string
+	switch x := el.(type) {
+	case string:
+		s = x
+	case bson.ObjectID:
+		s = x.Hex()
+	case int32:
+		s = strconv.FormatInt(int64(x), 10)
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	default:
+		return false
+	}
+	for _, k := range keep {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}

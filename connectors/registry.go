@@ -1,0 +1,104 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Registry holds the configured connectors by name. The zero value is not
+// usable; create one with [NewRegistry]. It is not safe to Add concurrently
+// with reads; build it at start-up.
+type Registry struct {
+	byName map[string]Connector
+	order  []string
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{byName: map[string]Connector{}}
+}
+
+// Add registers c. A second connector with the same name is an error.
+func (r *Registry) Add(c Connector) error {
+	name := c.Name()
+	if name == "" {
+		return errors.New("add connector: empty name")
+	}
+	if _, dup := r.byName[name]; dup {
+		return fmt.Errorf("add connector: duplicate name %q", name)
+	}
+	r.byName[name] = c
+	r.order = append(r.order, name)
+	return nil
+}
+
+// Lookup returns the connector called name.
+func (r *Registry) Lookup(name string) (Connector, bool) {
+	c, ok := r.byName[name]
+	return c, ok
+}
+
+// Names returns every connector name, sorted.
+func (r *Registry) Names() []string {
+	out := append([]string(nil), r.order...)
+	sort.Strings(out)
+	return out
+}
+
+// For returns, sorted by name, the connectors that can perform a, judged by
+// the interface they implement and, for [Scoped] ones, by Handles.
+func (r *Registry) For(a Action) []Connector {
+	var out []Connector
+	for _, name := range r.Names() {
+		c := r.byName[name]
+		if !Supports(c, a) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Resolvers returns the connectors that resolve identities, sorted by name.
+func (r *Registry) Resolvers() []Resolver {
+	var out []Resolver
+	for _, name := range r.Names() {
+		if res, ok := r.byName[name].(Resolver); ok {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// Supports reports whether c can perform a.
+func Supports(c Connector, a Action) bool {
+	var ok bool
+	switch a {
+	case ActionExport:
+		_, ok = c.(Exporter)
+	case ActionErase:
+		_, ok = c.(Eraser)
+	case ActionOptOut:
+		_, ok = c.(OptOuter)
+	}
+	if s, scoped := c.(Scoped); ok && scoped {
+		ok = s.Handles(a)
+	}
+	return ok
+}
+
+// Close closes every connector that holds resources (implements io.Closer)
+// and returns their errors joined.
+func (r *Registry) Close() error {
+	var errs []error
+	for _, name := range r.order {
+		if c, ok := r.byName[name].(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close connector %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

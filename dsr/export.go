@@ -1,0 +1,88 @@
+package dsr
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// exportBatch is how many records one insert or one read carries.
+const exportBatch = 100
+
+// exportRecord is one record of a subject's data exported by an access job.
+type exportRecord struct {
+	JobID      string `bson:"job_id"`
+	RequestID  string `bson:"request_id"`
+	Collection string `bson:"collection"`
+	Seq        int64  `bson:"seq"`
+	Data       any    `bson:"data"`
+}
+
+// ExportWriter stores the records one export job finds, in batches. Create it
+// with [Store.NewExportWriter]; call Flush when the export ends.
+type ExportWriter struct {
+	s     *Store
+	job   *Job
+	seq   int64
+	batch []any
+}
+
+// NewExportWriter starts a fresh export for job: records left by an earlier
+// attempt are removed first, so a retried export never duplicates.
+func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, error) {
+	if _, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}}); err != nil {
+		return nil, fmt.Errorf("clear earlier export: %w", err)
+	}
+	return &ExportWriter{s: s, job: job}, nil
+}
+
+// WriteRecord queues one record found in collection; doc must marshal to a
+// BSON document. The writer keeps at most one batch in memory.
+func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
+	w.seq++
+	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: w.seq, Data: doc})
+	if len(w.batch) >= exportBatch {
+		return w.Flush(ctx)
+	}
+	return nil
+}
+
+// Flush stores the queued records.
+func (w *ExportWriter) Flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	if _, err := w.s.exports.InsertMany(ctx, w.batch); err != nil {
+		return fmt.Errorf("store export records: %w", err)
+	}
+	w.batch = w.batch[:0]
+	return nil
+}
+
+// EachExportRecord calls fn for every record job exported, in the order they
+// were written, reading 100 at a time so memory does not grow with the size
+// of the person's data.
+func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error {
+	cur, err := s.exports.Find(ctx, bson.D{{Key: "job_id", Value: jobID}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetBatchSize(exportBatch))
+	if err != nil {
+		return fmt.Errorf("read export: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		coll, ok := cur.Current.Lookup("collection").StringValueOK()
+		data, ok2 := cur.Current.Lookup("data").DocumentOK()
+		if !ok || !ok2 {
+			return fmt.Errorf("read export: malformed record in job %s", jobID)
+		}
+		if err := fn(coll, data); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read export: %w", err)
+	}
+	return nil
+}

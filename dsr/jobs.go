@@ -1,0 +1,204 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// NewJob returns a pending job for a request, connector and action.
+func NewJob(requestID, connector string, a Action, now time.Time) Job {
+	now = now.UTC().Truncate(time.Millisecond)
+	return Job{
+		ID:        JobID(requestID, connector, a),
+		RequestID: requestID,
+		Connector: connector,
+		Action:    a,
+		Status:    JobPending,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+}
+
+// CreateJobs inserts jobs in one command. Jobs that already exist are left as
+// they are, so creating the same jobs twice is a no-op.
+func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	docs := make([]any, len(jobs))
+	for i := range jobs {
+		docs[i] = jobs[i]
+	}
+	_, err := s.jobs.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil && !onlyDuplicates(err) {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	return nil
+}
+
+// onlyDuplicates reports whether every write error of err is a duplicate key.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// Jobs returns the jobs of a request in id order.
+func (s *Store) Jobs(ctx context.Context, requestID string) ([]Job, error) {
+	cur, err := s.jobs.Find(ctx, bson.D{{Key: "request_id", Value: requestID}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	jobs := []Job{}
+	if err := cur.All(ctx, &jobs); err != nil {
+		return nil, fmt.Errorf("find jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// Job returns one job, or ErrNotFound.
+func (s *Store) Job(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&j)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find job: %w", err)
+	}
+	return &j, nil
+}
+
+// ClaimJob takes a pending job, or a running one whose lease has expired, for
+// one attempt: it sets it running with a lease until now+lease and counts the
+// attempt, in one conditional update. It returns ErrConflict when the job is
+// terminal or another worker holds a live lease, ErrNotFound when it does not
+// exist.
+func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*Job, error) {
+	now := s.now()
+	filter := bson.D{
+		{Key: "_id", Value: id},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "status", Value: JobPending}},
+			bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
+		}},
+	}
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: now.Add(lease)}, {Key: "updated_at", Value: now}}},
+		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
+	}
+	var j Job
+	err := s.jobs.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&j)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		n, cerr := s.jobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
+		switch {
+		case cerr != nil:
+			return nil, fmt.Errorf("claim job: %w", cerr)
+		case n == 0:
+			return nil, fmt.Errorf("claim job %s: %w", id, ErrNotFound)
+		default:
+			return nil, fmt.Errorf("claim job %s: %w", id, ErrConflict)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim job: %w", err)
+	}
+	return &j, nil
+}
+
+// Outcome is how one attempt at a job ended.
+type Outcome struct {
+	// Status is JobSucceeded, JobFailed or JobSkipped for a final outcome,
+	// or JobPending when the attempt failed and will be retried.
+	Status      JobStatus
+	Records     int64
+	Collections []CollectionResult
+	// Error is the attempt's error, safe to show (it names no person).
+	Error string
+}
+
+// FinishJob records the outcome of the attempt that claimed the job. The
+// update is fenced by the attempt number, so a worker whose lease was taken
+// over cannot overwrite the newer attempt; it gets ErrConflict.
+func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
+	now := s.now()
+	set := bson.D{
+		{Key: "status", Value: o.Status},
+		{Key: "error", Value: o.Error},
+		{Key: "updated_at", Value: now},
+	}
+	if o.Status != JobPending {
+		set = append(set,
+			bson.E{Key: "records", Value: o.Records},
+			bson.E{Key: "collections", Value: o.Collections},
+			bson.E{Key: "finished_at", Value: now},
+		)
+	}
+	res, err := s.jobs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
+		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "lease_until", Value: ""}}}},
+	)
+	if err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, ErrConflict)
+	}
+	return nil
+}
+
+// Settle closes an in-progress request whose jobs are all terminal: completed
+// when none failed, needs_attention otherwise. It returns the request's new
+// status, or "" when jobs are still open or another actor settled it first.
+func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, error) {
+	jobs, err := s.Jobs(ctx, requestID)
+	if err != nil {
+		return "", err
+	}
+	to := StatusCompleted
+	for _, j := range jobs {
+		if !j.Status.Terminal() {
+			return "", nil
+		}
+		if j.Status == JobFailed {
+			to = StatusNeedsAttention
+		}
+	}
+	reason := "every job finished"
+	if to == StatusNeedsAttention {
+		reason = "a job failed past its retries"
+	}
+	_, err = s.Transition(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason})
+	if errors.Is(err, ErrConflict) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return to, nil
+}
+
+// EachStaleJob calls fn for every job that should be running but may have
+// lost its queue task: pending since before, or running with a lease that
+// expired before now.
+func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*Job) error) error {
+	pending := bson.D{{Key: "status", Value: JobPending}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}
+	if err := each(ctx, s.jobs, pending, fn); err != nil {
+		return err
+	}
+	expired := bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}}
+	return each(ctx, s.jobs, expired, fn)
+}

@@ -1,0 +1,198 @@
+package dsr
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Type is the kind of right a person exercises.
+type Type string
+
+// The request types.
+const (
+	TypeAccess   Type = "access"   // GDPR Art. 15, CCPA right to know
+	TypeDeletion Type = "deletion" // GDPR Art. 17, CCPA right to delete
+	TypeOptOut   Type = "opt_out"  // GDPR Art. 21, CCPA opt-out of sale/sharing
+)
+
+// Types lists every request type in a stable order.
+var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut}
+
+// Valid reports whether t is a known request type.
+func (t Type) Valid() bool {
+	for _, k := range Types {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Action is what a connector does for a request type.
+func (t Type) Action() Action {
+	switch t {
+	case TypeAccess:
+		return ActionExport
+	case TypeDeletion:
+		return ActionErase
+	case TypeOptOut:
+		return ActionOptOut
+	}
+	return ""
+}
+
+// Action is the work a connector job performs.
+type Action string
+
+// The job actions.
+const (
+	ActionExport Action = "export"
+	ActionErase  Action = "erase"
+	ActionOptOut Action = "opt_out"
+)
+
+// Request is one data subject rights request. It is stored as one document;
+// jobs live in their own documents (see [Job]).
+type Request struct {
+	ID         string     `bson:"_id"`
+	Type       Type       `bson:"type"`
+	Regulation Regulation `bson:"regulation"`
+	Status     Status     `bson:"status"`
+	// Source is how the request reached the service, e.g. "agent_api".
+	Source string `bson:"source"`
+	// FiledBy names the API key or person that filed it; never the subject.
+	FiledBy string `bson:"filed_by"`
+	// Identities are the subject's identifiers: those given at intake
+	// (Source "subject") and those found by identity resolution.
+	Identities []Identity `bson:"identities"`
+	// IdentityHashes is the blind index of Identities ("kind:hmac"), the only
+	// field used to find requests by identity.
+	IdentityHashes []string  `bson:"identity_hashes"`
+	ReceivedAt     time.Time `bson:"received_at"`
+	DueAt          time.Time `bson:"due_at"`
+	UpdatedAt      time.Time `bson:"updated_at"`
+	// FannedOutAt is set once every job of the request exists and has been
+	// handed to the queue; until then the sweep keeps re-driving the fan-out.
+	FannedOutAt *time.Time `bson:"fanned_out_at,omitempty"`
+	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
+	// History records every status change, oldest first.
+	History []Transition `bson:"history"`
+}
+
+// Transition is one recorded status change.
+type Transition struct {
+	From   Status    `bson:"from"`
+	To     Status    `bson:"to"`
+	At     time.Time `bson:"at"`
+	Actor  string    `bson:"actor"`
+	Reason string    `bson:"reason,omitempty"`
+}
+
+// NewRequestID returns a new request id: a lower-case UUID version 7, so ids
+// sort by creation time.
+func NewRequestID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new request id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// ValidID reports whether s has the form of a request id.
+func ValidID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && len(s) == 36 && u.String() == s
+}
+
+// Intake is what a new request is made from.
+type Intake struct {
+	Type       Type
+	Regulation Regulation
+	Source     string
+	FiledBy    string
+	// Status is the starting status: StatusVerified for requests whose
+	// identity the filer vouches for.
+	Status     Status
+	Identities []Identity // normalised, see NormalizeIdentities
+	ReceivedAt time.Time
+}
+
+// NewRequest builds a request from an intake, computing its due date and its
+// blind index. It does not store it.
+func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
+	id, err := NewRequestID()
+	if err != nil {
+		return nil, err
+	}
+	at := in.ReceivedAt.UTC().Truncate(time.Millisecond)
+	r := &Request{
+		ID:         id,
+		Type:       in.Type,
+		Regulation: in.Regulation,
+		Status:     in.Status,
+		Source:     in.Source,
+		FiledBy:    in.FiledBy,
+		Identities: in.Identities,
+		ReceivedAt: at,
+		DueAt:      DueAt(in.Regulation, in.Type, at),
+		UpdatedAt:  at,
+		History:    []Transition{{To: in.Status, At: at, Actor: in.FiledBy, Reason: "filed"}},
+	}
+	r.IdentityHashes = idx.HashAll(r.Identities)
+	return r, nil
+}
+
+// Job is the work of one connector for one request: one document per
+// (request, connector, action), keyed by [JobID].
+type Job struct {
+	ID        string    `bson:"_id"`
+	RequestID string    `bson:"request_id"`
+	Connector string    `bson:"connector"`
+	Action    Action    `bson:"action"`
+	Status    JobStatus `bson:"status"`
+	// Attempts counts claims; a claim's attempt number fences its writes.
+	Attempts int `bson:"attempts"`
+	// Records counts what the action touched: exported, erased, masked or
+	// opted out.
+	Records     int64              `bson:"records"`
+	Collections []CollectionResult `bson:"collections,omitempty"`
+	Error       string             `bson:"error,omitempty"`
+	LeaseUntil  *time.Time         `bson:"lease_until,omitempty"`
+	CreatedAt   time.Time          `bson:"created_at"`
+	UpdatedAt   time.Time          `bson:"updated_at"`
+	FinishedAt  *time.Time         `bson:"finished_at,omitempty"`
+}
+
+// CollectionResult is what an action did in one collection (table, list...).
+type CollectionResult struct {
+	Name    string `bson:"name" json:"name"`
+	Records int64  `bson:"records" json:"records"`
+	// Outcome says what happened to the records: exported, deleted, masked,
+	// pulled or set.
+	Outcome string `bson:"outcome" json:"outcome"`
+}
+
+// JobID is the deterministic key of a job; it is also its queue task id, so
+// enqueuing the same job twice is a no-op.
+func JobID(requestID, connector string, action Action) string {
+	return requestID + ":" + connector + ":" + string(action)
+}
+
+// JobStatus is where a job is in its life.
+type JobStatus string
+
+// The job statuses.
+const (
+	JobPending   JobStatus = "pending"
+	JobRunning   JobStatus = "running"
+	JobSucceeded JobStatus = "succeeded"
+	JobFailed    JobStatus = "failed"
+	JobSkipped   JobStatus = "skipped"
+)
+
+// Terminal reports whether the job will not run again by itself.
+func (s JobStatus) Terminal() bool {
+	return s == JobSucceeded || s == JobFailed || s == JobSkipped
+}

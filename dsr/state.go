@@ -1,0 +1,76 @@
+package dsr
+
+import "fmt"
+
+// Status is where a request is in its life:
+//
+//	received -> verifying -> verified -> (awaiting_approval) -> in_progress -> completed
+//
+// with side exits denied, cancelled, expired (never verified) and
+// needs_attention (a job failed past its retries).
+type Status string
+
+// The request statuses.
+const (
+	StatusReceived         Status = "received"
+	StatusVerifying        Status = "verifying"
+	StatusVerified         Status = "verified"
+	StatusAwaitingApproval Status = "awaiting_approval"
+	StatusInProgress       Status = "in_progress"
+	StatusCompleted        Status = "completed"
+	StatusNeedsAttention   Status = "needs_attention"
+	StatusDenied           Status = "denied"
+	StatusCancelled        Status = "cancelled"
+	StatusExpired          Status = "expired"
+)
+
+// Statuses lists every status in life order.
+var Statuses = []Status{
+	StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval,
+	StatusInProgress, StatusCompleted, StatusNeedsAttention,
+	StatusDenied, StatusCancelled, StatusExpired,
+}
+
+// transitions is the state machine: for each status, where it may go next.
+var transitions = map[Status][]Status{
+	StatusReceived:         {StatusVerifying, StatusVerified, StatusDenied, StatusCancelled},
+	StatusVerifying:        {StatusVerified, StatusExpired, StatusDenied, StatusCancelled},
+	StatusVerified:         {StatusAwaitingApproval, StatusInProgress, StatusDenied, StatusCancelled},
+	StatusAwaitingApproval: {StatusInProgress, StatusDenied, StatusCancelled},
+	StatusInProgress:       {StatusCompleted, StatusNeedsAttention},
+	StatusNeedsAttention:   {StatusInProgress, StatusCompleted},
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, k := range Statuses {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Closed reports whether the request's life is over.
+func (s Status) Closed() bool {
+	return s.Valid() && len(transitions[s]) == 0
+}
+
+// CanMove reports whether the state machine allows from -> to.
+func CanMove(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMove returns an error wrapping ErrInvalidTransition when from -> to is
+// not allowed.
+func checkMove(from, to Status) error {
+	if !CanMove(from, to) {
+		return fmt.Errorf("%w: %s -> %s", ErrInvalidTransition, from, to)
+	}
+	return nil
+}

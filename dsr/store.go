@@ -1,0 +1,250 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collection names.
+const (
+	RequestsCollection      = "requests"
+	JobsCollection          = "jobs"
+	ExportRecordsCollection = "export_records"
+)
+
+// Indexes lists, per collection, every index the store's queries need. Each
+// query the store issues is served by one of them on MongoDB (a test checks
+// every command the store sends against this list). FerretDB v1 accepts the
+// declarations but scans anyway.
+var Indexes = map[string][]mongo.IndexModel{
+	RequestsCollection: {
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("status_id")},
+		{Keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("type_id")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("status_type_id")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}, Options: options.Index().SetName("status_updated")},
+		{Keys: bson.D{{Key: "identity_hashes", Value: 1}}, Options: options.Index().SetName("identity_hashes")},
+	},
+	JobsCollection: {
+		{Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("request_id")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}, Options: options.Index().SetName("status_updated")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}, Options: options.Index().SetName("status_lease")},
+	},
+	ExportRecordsCollection: {
+		{Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("job_seq").SetUnique(true)},
+	},
+}
+
+// Store keeps requests, jobs and exported records in MongoDB (or FerretDB).
+// It is safe for concurrent use.
+type Store struct {
+	db      *mongo.Database
+	reqs    *mongo.Collection
+	jobs    *mongo.Collection
+	exports *mongo.Collection
+	now     func() time.Time
+}
+
+// NewStore returns a store on db. now is the clock; nil means time.Now.
+func NewStore(db *mongo.Database, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		db:      db,
+		reqs:    db.Collection(RequestsCollection),
+		jobs:    db.Collection(JobsCollection),
+		exports: db.Collection(ExportRecordsCollection),
+		now:     func() time.Time { return now().UTC().Truncate(time.Millisecond) },
+	}
+}
+
+// EnsureIndexes creates the indexes of [Indexes]; it is idempotent and runs
+// at start-up.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	for coll, models := range Indexes {
+		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		}
+	}
+	return nil
+}
+
+// Ping checks that the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// CreateRequest stores a new request in one insert.
+func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
+	if _, err := s.reqs.InsertOne(ctx, r); err != nil {
+		return fmt.Errorf("insert request: %w", err)
+	}
+	return nil
+}
+
+// Request returns the request with the given id, or ErrNotFound.
+func (s *Store) Request(ctx context.Context, id string) (*Request, error) {
+	var r Request
+	err := s.reqs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find request: %w", err)
+	}
+	return &r, nil
+}
+
+// ListFilter selects a page of requests, newest first.
+type ListFilter struct {
+	Status Status // empty: any
+	Type   Type   // empty: any
+	// Before is the id of the last request of the previous page; empty for
+	// the first page.
+	Before string
+	Limit  int // 1..100
+}
+
+// ListRequests returns up to f.Limit requests, newest first, and whether more
+// follow.
+func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, bool, error) {
+	filter := bson.D{}
+	if f.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: f.Status})
+	}
+	if f.Type != "" {
+		filter = append(filter, bson.E{Key: "type", Value: f.Type})
+	}
+	if f.Before != "" {
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: f.Before}}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(f.Limit) + 1)
+	cur, err := s.reqs.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, false, fmt.Errorf("list requests: %w", err)
+	}
+	var out []Request
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, false, fmt.Errorf("list requests: %w", err)
+	}
+	more := len(out) > f.Limit
+	if more {
+		out = out[:f.Limit]
+	}
+	return out, more, nil
+}
+
+// Change is what a transition sets besides the status.
+type Change struct {
+	Actor  string
+	Reason string
+	// Identities, when set, replaces the request's identities (and their
+	// blind index, Hashes).
+	Identities []Identity
+	Hashes     []string
+}
+
+// Transition moves request id from one status to another in a single
+// conditional update and records the move in its history. It returns the
+// updated request; ErrConflict when the request is no longer in from (another
+// actor moved it), ErrNotFound when it does not exist, ErrInvalidTransition
+// when the state machine forbids the move.
+func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Change) (*Request, error) {
+	if err := checkMove(from, to); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	set := bson.D{{Key: "status", Value: to}, {Key: "updated_at", Value: now}}
+	if to.Closed() {
+		set = append(set, bson.E{Key: "closed_at", Value: now})
+	}
+	if c.Identities != nil {
+		set = append(set, bson.E{Key: "identities", Value: c.Identities}, bson.E{Key: "identity_hashes", Value: c.Hashes})
+	}
+	update := bson.D{
+		{Key: "$set", Value: set},
+		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
+	}
+	var r Request
+	err := s.reqs.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}},
+		update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, s.missOrConflict(ctx, id, fmt.Sprintf("move %s -> %s", from, to))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transition request: %w", err)
+	}
+	return &r, nil
+}
+
+// missOrConflict tells apart, after a conditional update matched nothing, a
+// request that does not exist from one in another state.
+func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
+	n, err := s.reqs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: request %s: %w", what, id, ErrNotFound)
+	}
+	return fmt.Errorf("%s: request %s: %w", what, id, ErrConflict)
+}
+
+// MarkFannedOut records that every job of an in-progress request exists and
+// was handed to the queue. Marking twice is a no-op.
+func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
+	now := s.now()
+	_, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}}},
+	)
+	if err != nil {
+		return fmt.Errorf("mark fanned out: %w", err)
+	}
+	return nil
+}
+
+// EachStaleRequest calls fn for every request that is verified or in progress
+// and unchanged since before: the sweep's candidates for a lost fan-out or an
+// unnoticed completion. It reads in batches; fn may write.
+func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*Request) error) error {
+	filter := bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
+		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
+	}
+	return each(ctx, s.reqs, filter, fn)
+}
+
+// each streams the documents matching filter to fn, 100 per round trip.
+func each[T any](ctx context.Context, c *mongo.Collection, filter bson.D, fn func(*T) error) error {
+	cur, err := c.Find(ctx, filter, options.Find().SetBatchSize(100))
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", c.Name(), err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var v T
+		if err := cur.Decode(&v); err != nil {
+			return fmt.Errorf("decode %s: %w", c.Name(), err)
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("scan %s: %w", c.Name(), err)
+	}
+	return nil
+}

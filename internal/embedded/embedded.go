@@ -1,0 +1,106 @@
+// Package embedded runs the development stand-ins for the service's backing
+// stores inside the process: FerretDB on SQLite for MongoDB, and miniredis
+// for Redis. They exist so that `dsar dev` and the tests need nothing
+// installed; production uses real MongoDB and Redis.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/alicebob/miniredis/v2"
+)
+
+// Mongo is a running embedded FerretDB.
+type Mongo struct {
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartMongo starts FerretDB v1 with its SQLite backend storing files in dir,
+// listening on a free loopback port. log receives FerretDB's own errors only;
+// its debug and warning output can quote documents, so it is dropped.
+func StartMongo(ctx context.Context, dir string, log *slog.Logger) (*Mongo, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+		Logger:    slog.New(messageOnly{log.Handler()}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m := &Mongo{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = f.Run(runCtx)
+	}()
+	// MongoDBURI needs the listener, which Run sets up; wait for it.
+	uri := make(chan string, 1)
+	go func() { uri <- f.MongoDBURI() }()
+	select {
+	case m.uri = <-uri:
+	case <-time.After(30 * time.Second):
+		cancel()
+		return nil, errors.New("embedded store: FerretDB did not start listening within 30s")
+	}
+	return m, nil
+}
+
+// URI is the mongodb:// address of the embedded store.
+func (m *Mongo) URI() string { return m.uri }
+
+// Stop stops FerretDB and waits until its files are closed.
+func (m *Mongo) Stop() {
+	m.cancel()
+	<-m.done
+}
+
+// Redis is a running in-process Redis stand-in.
+type Redis struct {
+	*miniredis.Miniredis
+}
+
+// StartRedis starts miniredis on a free loopback port. It keeps data in
+// memory only: fine for development, never for production.
+func StartRedis() (*Redis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("in-process redis: %w", err)
+	}
+	return &Redis{m}, nil
+}
+
+// messageOnly passes on records of level Error and above with their message
+// but without attributes, so no document content reaches the logs.
+type messageOnly struct{ h slog.Handler }
+
+func (m messageOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && m.h.Enabled(ctx, l)
+}
+
+func (m messageOnly) Handle(ctx context.Context, r slog.Record) error {
+	msg := r.Message
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return m.h.Handle(ctx, slog.NewRecord(r.Time, r.Level, "ferretdb: "+msg, 0))
+}
+
+func (m messageOnly) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m messageOnly) WithGroup(string) slog.Handler      { return m }
