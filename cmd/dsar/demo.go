@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// demoDatabase holds the demo shop, in the service's own store.
+const demoDatabase = "demo_shop"
+
+// demoConnectors is the connectors file written for --demo.
+const demoConnectors = `# Connectors of the demo shop seeded by 'dsar dev --demo'. See docs/connectors.md.
+connectors:
+  - name: shop
+    type: mongodb
+    database: demo_shop        # no uri: the service's own store
+    collections:
+      - name: customers
+        match: {email: email, phone: phone}
+        provide: {customer_id: _id}   # finds orders keyed by customer id from an email
+        erase: mask                   # keep the row for accounting, null what identifies
+        mask: [email, name, phone, address]
+        opt_out: {set: {marketing_opt_in: false}}
+      - name: orders
+        match: {customer_id: customer_id}
+        erase: mask
+        mask: [shipping_address]
+      - name: tickets
+        match: {email: email}
+        erase: delete
+      - name: segments
+        match: {members: email}       # a segment's member list
+        erase: {pull: members}
+        opt_out: {pull: members}
+`
+
+// seedDemo resets the demo shop to its initial content: a handful of
+// obviously fake people with customers, orders, tickets and segments.
+func seedDemo(ctx context.Context, client *mongo.Client) error {
+	db := client.Database(demoDatabase)
+	data := map[string][]bson.D{
+		"customers": {
+			{{Key: "_id", Value: "cus_ada"}, {Key: "email", Value: "ada@example.com"}, {Key: "name", Value: "Ada Lovelace"}, {Key: "phone", Value: "+442079460001"}, {Key: "address", Value: "1 Example Row, London"}, {Key: "marketing_opt_in", Value: true}},
+			{{Key: "_id", Value: "cus_grace"}, {Key: "email", Value: "grace@example.com"}, {Key: "name", Value: "Grace Hopper"}, {Key: "phone", Value: "+12025550102"}, {Key: "address", Value: "2 Sample Street, Arlington"}, {Key: "marketing_opt_in", Value: true}},
+			{{Key: "_id", Value: "cus_alan"}, {Key: "email", Value: "alan@example.com"}, {Key: "name", Value: "Alan Turing"}, {Key: "phone", Value: "+441619460003"}, {Key: "address", Value: "3 Test Lane, Manchester"}, {Key: "marketing_opt_in", Value: true}},
+		},
+		"orders": {
+			{{Key: "_id", Value: "ord_1001"}, {Key: "customer_id", Value: "cus_ada"}, {Key: "items", Value: bson.A{"analytical engine manual"}}, {Key: "total", Value: 42.5}, {Key: "shipping_address", Value: "1 Example Row, London"}},
+			{{Key: "_id", Value: "ord_1002"}, {Key: "customer_id", Value: "cus_ada"}, {Key: "items", Value: bson.A{"punched cards x100"}}, {Key: "total", Value: 12.0}, {Key: "shipping_address", Value: "1 Example Row, London"}},
+			{{Key: "_id", Value: "ord_1003"}, {Key: "customer_id", Value: "cus_grace"}, {Key: "items", Value: bson.A{"compiler handbook"}}, {Key: "total", Value: 30.0}, {Key: "shipping_address", Value: "2 Sample Street, Arlington"}},
+		},
+		"tickets": {
+			{{Key: "_id", Value: "tkt_1"}, {Key: "email", Value: "ada@example.com"}, {Key: "subject", Value: "Where is my order?"}},
+			{{Key: "_id", Value: "tkt_2"}, {Key: "email", Value: "grace@example.com"}, {Key: "subject", Value: "Found a bug"}},
+		},
+		"segments": {
+			{{Key: "_id", Value: "seg_newsletter"}, {Key: "name", Value: "Newsletter"}, {Key: "members", Value: bson.A{"ada@example.com", "grace@example.com", "alan@example.com"}}},
+			{{Key: "_id", Value: "seg_vip"}, {Key: "name", Value: "VIP customers"}, {Key: "members", Value: bson.A{"ada@example.com", "alan@example.com"}}},
+		},
+	}
+	for coll, docs := range data {
+		for _, d := range docs {
+			_, err := db.Collection(coll).ReplaceOne(ctx, bson.D{{Key: "_id", Value: d[0].Value}}, d, options.Replace().SetUpsert(true))
+			if err != nil {
+				return fmt.Errorf("seed demo %s: %w", coll, err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeDemoConnectors writes the demo connectors file into dataDir.
+func writeDemoConnectors(dataDir string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "demo-connectors.yaml")
+	if err := os.WriteFile(path, []byte(demoConnectors), 0o600); err != nil {
+		return "", fmt.Errorf("demo connectors file: %w", err)
+	}
+	return path, nil
+}
+
+// printDev prints what a newcomer needs after `dsar dev`: the API key when it
+// was generated (once; it is not logged), and with --demo three requests to
+// paste.
+func printDev(w io.Writer, base, key string, generated, demo bool) {
+	if generated {
+		fmt.Fprintf(w, "\nAdmin API key for this run (generated; set DSAR_DEV_API_KEY to choose one):\n  %s\n", key)
+	}
+	if !demo {
+		return
+	}
+	auth := fmt.Sprintf(`-H "Authorization: Bearer %s" -H "Content-Type: application/json"`, key)
+	fmt.Fprintf(w, "\nTry the demo shop:\n\n")
+	fmt.Fprintf(w, "  # access: everything the shop holds on Ada\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"access\",\"regulation\":\"gdpr\",\"subject\":{\"email\":\"ada@example.com\"}}'\n\n", base, auth)
+	fmt.Fprintf(w, "  # deletion: erase Grace (orders are kept but masked)\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"deletion\",\"regulation\":\"gdpr\",\"subject\":{\"email\":\"grace@example.com\"}}'\n\n", base, auth)
+	fmt.Fprintf(w, "  # opt-out: take Alan out of every segment (CCPA)\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"opt_out\",\"regulation\":\"ccpa\",\"subject\":{\"email\":\"alan@example.com\"}}'\n\n", base, auth)
+	fmt.Fprintf(w, "Then: curl -s %s/v1/requests/<id> -H \"Authorization: Bearer %s\"\n", base, key)
+	fmt.Fprintf(w, "and, for the access request: curl -s -o export.zip %s/v1/requests/<id>/export -H \"Authorization: Bearer %s\"\n\n", base, key)
+}

@@ -1,0 +1,116 @@
+// Command dsar runs the data subject rights request handler.
+//
+//	dsar dev [--demo]   API, workers and scheduler in one process; embedded stores by default
+//	dsar serve          the HTTP API
+//	dsar worker         the queue workers that run connector jobs
+//	dsar scheduler      the periodic checks (the sweep)
+//
+// Settings come from DSAR_* environment variables; `dsar <command> --help`
+// lists those the command reads.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dsar-project/dsar/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "dsar:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+var commands = []struct {
+	mode    config.Mode
+	summary string
+	detail  string
+}{
+	{config.ModeDev, "run API, workers and scheduler in one process (development)",
+		"Runs the HTTP API, the queue workers and the scheduler in one process.\n" +
+			"Without DSAR_MONGO_URI it starts an embedded FerretDB (SQLite) under DSAR_DATA_DIR,\n" +
+			"so requests survive a restart; without DSAR_REDIS_ADDR an in-process Redis (development only).\n" +
+			"With --demo it also seeds a demo shop and its connectors file and prints curl commands to try."},
+	{config.ModeServe, "run the HTTP API", "Runs the HTTP API. Needs a real MongoDB and Redis."},
+	{config.ModeWorker, "run the queue workers", "Runs the workers that fan requests out and run connector jobs.\nNeeds a real MongoDB and Redis, and DSAR_CONNECTORS_FILE."},
+	{config.ModeScheduler, "run the periodic checks", "Runs the scheduler that enqueues the periodic sweep, which re-drives\nwork whose queue task was lost. Run one or more; the sweep is not doubled."},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "dsar handles data subject rights requests (access, deletion, opt-out).")
+	fmt.Fprintln(w, "\nUsage: dsar <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.mode, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
+}
+
+// run parses the command line and runs one command until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands {
+		if args[0] != string(c.mode) {
+			continue
+		}
+		fs := flag.NewFlagSet("dsar "+args[0], flag.ContinueOnError)
+		fs.SetOutput(stdout)
+		demo := false
+		if c.mode == config.ModeDev {
+			fs.BoolVar(&demo, "demo", false, "seed a demo shop, point the connectors at it and print curl commands to try")
+		}
+		fs.Usage = func() { commandHelp(stdout, fs, c.mode, c.detail) }
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("%s: unexpected argument %q", c.mode, fs.Arg(0))
+		}
+		cfg, err := config.Load(lookupEnv)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(c.mode); err != nil {
+			return err
+		}
+		return start(ctx, c.mode, cfg, demo, stdout, stderr)
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func commandHelp(w io.Writer, fs *flag.FlagSet, m config.Mode, detail string) {
+	fmt.Fprintf(w, "Usage: dsar %s [flags]\n\n%s\n", m, detail)
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	fmt.Fprintln(w, "\nSettings (environment variables):")
+	for _, s := range config.ForMode(m) {
+		def := ""
+		if s.Default != "" {
+			def = " (default " + s.Default + ")"
+		}
+		fmt.Fprintf(w, "  %s%s\n      %s\n", s.Env, def, strings.ReplaceAll(s.Help, "\n", "\n      "))
+	}
+}

@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"archive/zip"
+	"context"
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// manifest describes an access export: manifest.json in the zip.
+type manifest struct {
+	Request     manifestRequest     `json:"request"`
+	GeneratedAt time.Time           `json:"generated_at"`
+	Connectors  []manifestConnector `json:"connectors"`
+	Format      string              `json:"format"`
+}
+
+type manifestRequest struct {
+	ID         string         `json:"id"`
+	Type       dsr.Type       `json:"type"`
+	Regulation dsr.Regulation `json:"regulation"`
+	ReceivedAt time.Time      `json:"received_at"`
+	ClosedAt   *time.Time     `json:"completed_at,omitempty"`
+}
+
+type manifestConnector struct {
+	Name        string               `json:"name"`
+	Records     int64                `json:"records"`
+	Collections []manifestCollection `json:"collections"`
+}
+
+type manifestCollection struct {
+	Name    string `json:"name"`
+	Records int64  `json:"records"`
+	// File is the path in the zip; empty when nothing was found.
+	File string `json:"file,omitempty"`
+}
+
+// export streams a completed access request's data as a zip: manifest.json,
+// then one JSON array file per connector and collection. Records are read
+// from the store in batches and written straight to the response, so memory
+// does not grow with the person's data.
+func (a *requestsAPI) export(c *gin.Context) {
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	ctx := c.Request.Context()
+	req, err := a.store.Request(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	if req.Type != dsr.TypeAccess || req.Status != dsr.StatusCompleted {
+		detail := "Only access requests have an export."
+		if req.Type == dsr.TypeAccess {
+			detail = fmt.Sprintf("The export is ready when the request is completed; it is %s.", req.Status)
+		}
+		problem(c, Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: detail})
+		return
+	}
+	jobs, err := a.store.Jobs(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	m := manifest{
+		Request:     manifestRequest{ID: req.ID, Type: req.Type, Regulation: req.Regulation, ReceivedAt: req.ReceivedAt, ClosedAt: req.ClosedAt},
+		GeneratedAt: a.now().UTC(),
+		Connectors:  []manifestConnector{},
+		Format:      "Each file is a JSON array of the records found in one collection, in MongoDB relaxed Extended JSON.",
+	}
+	var exported []dsr.Job
+	for _, j := range jobs {
+		if j.Action != dsr.ActionExport || j.Status != dsr.JobSucceeded {
+			continue
+		}
+		exported = append(exported, j)
+		mc := manifestConnector{Name: j.Connector, Records: j.Records, Collections: []manifestCollection{}}
+		for _, col := range j.Collections {
+			f := ""
+			if col.Records > 0 {
+				f = exportPath(j.Connector, col.Name)
+			}
+			mc.Collections = append(mc.Collections, manifestCollection{Name: col.Name, Records: col.Records, File: f})
+		}
+		m.Connectors = append(m.Connectors, mc)
+	}
+
+	c.Header("Content-Type", "application/zip")
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="dsar-%s.zip"`, req.ID))
+	c.Status(http.StatusOK)
+	bw := bufio.NewWriterSize(c.Writer, 32<<10)
+	zw := zip.NewWriter(bw)
+	err = writeExport(ctx, a.store, zw, m, exported)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// Headers are gone; all we can do is cut the stream so the client
+		// sees a broken zip rather than a complete-looking one.
+		a.log.ErrorContext(ctx, "export stream failed", "request_id", req.ID, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	a.log.InfoContext(ctx, "export downloaded", "request_id", req.ID, "caller", principal(c).Name)
+}
+
+type exportSource interface {
+	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error
+}
+
+func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manifest, jobs []dsr.Job) error {
+	mw, err := zw.CreateHeader(&zip.FileHeader{Name: "manifest.json", Method: zip.Deflate, Modified: m.GeneratedAt})
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(mw)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		var (
+			w       io.Writer
+			current string
+			first   bool
+			buf     bytes.Buffer
+		)
+		closeFile := func() error {
+			if w == nil {
+				return nil
+			}
+			_, err := io.WriteString(w, "\n]\n")
+			return err
+		}
+		err := src.EachExportRecord(ctx, j.ID, func(collection string, data bson.Raw) error {
+			if w == nil || collection != current {
+				if err := closeFile(); err != nil {
+					return err
+				}
+				var err error
+				if w, err = zw.CreateHeader(&zip.FileHeader{Name: exportPath(j.Connector, collection), Method: zip.Deflate, Modified: m.GeneratedAt}); err != nil {
+					return err
+				}
+				current, first = collection, true
+				if _, err := io.WriteString(w, "["); err != nil {
+					return err
+				}
+			}
+			js, err := bson.MarshalExtJSON(data, false, false)
+			if err != nil {
+				return fmt.Errorf("render record: %w", err)
+			}
+			buf.Reset()
+			if !first {
+				buf.WriteByte(',')
+			}
+			buf.WriteString("\n  ")
+			if err := json.Indent(&buf, js, "  ", "  "); err != nil {
+				return fmt.Errorf("render record: %w", err)
+			}
+			first = false
+			_, err = w.Write(buf.Bytes())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := closeFile(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// exportPath is the file of one collection in the zip: connector/collection.json,
+// with anything but letters, digits, dot, dash and underscore replaced.
+func exportPath(connector, collection string) string {
+	return unsafePathChars.ReplaceAllString(connector, "_") + "/" + unsafePathChars.ReplaceAllString(collection, "_") + ".json"
+}

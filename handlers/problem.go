@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// Problem is an RFC 9457 problem detail, the body of every error response
+// (Content-Type application/problem+json). It never quotes input values.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+	// RequestID is the X-Request-Id of the HTTP exchange, for support.
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// FieldError is one problem with one input field.
+type FieldError struct {
+	// Field is a dotted path into the body ("subject.email") or a query
+	// parameter name.
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem type URIs. docs/api.md describes each.
+const (
+	problemBlank        = "about:blank"
+	problemValidation   = "urn:dsar:problem:validation"
+	problemMalformed    = "urn:dsar:problem:malformed-body"
+	problemConflict     = "urn:dsar:problem:conflict"
+	problemNotAvailable = "urn:dsar:problem:export-not-available"
+)
+
+// problem writes p and stops the handler chain.
+func problem(c *gin.Context, p Problem) {
+	if p.Type == "" {
+		p.Type = problemBlank
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.Instance = c.Request.URL.Path
+	p.RequestID = c.GetString(requestIDKey)
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(p.Status, p)
+}
+
+// writeError maps a domain or store error to its HTTP problem: the one place
+// where sentinels become statuses.
+func writeError(c *gin.Context, log *slog.Logger, err error) {
+	var ve *dsr.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		fields := make([]FieldError, len(ve.Fields))
+		for i, f := range ve.Fields {
+			fields[i] = FieldError(f)
+		}
+		problem(c, Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest,
+			Detail: "One or more fields are invalid; see errors.", Errors: fields})
+	case errors.Is(err, dsr.ErrNotFound):
+		problem(c, Problem{Status: http.StatusNotFound, Detail: "No request has this id."})
+	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "The request changed state meanwhile; reload it and try again."})
+	default:
+		log.ErrorContext(c.Request.Context(), "request failed", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
+		problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})
+	}
+}

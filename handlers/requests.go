@@ -1,0 +1,195 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// requestsAPI serves the agent API on requests.
+type requestsAPI struct {
+	store *dsr.Store
+	queue Enqueuer
+	index *dsr.BlindIndex
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// createBody is the body of POST /v1/requests.
+type createBody struct {
+	Type       string      `json:"type"`
+	Regulation string      `json:"regulation"`
+	Subject    subjectBody `json:"subject"`
+}
+
+type subjectBody struct {
+	Email      *string `json:"email"`
+	CustomerID *string `json:"customer_id"`
+	Phone      *string `json:"phone"`
+}
+
+// validate checks the body and returns the intake it describes, or every
+// problem found.
+func (b createBody) validate() (dsr.Intake, error) {
+	var ve dsr.ValidationError
+	in := dsr.Intake{Type: dsr.Type(b.Type), Regulation: dsr.Regulation(b.Regulation)}
+	switch {
+	case b.Type == "":
+		ve.Add("type", "required: one of %s", join(dsr.Types))
+	case !in.Type.Valid():
+		ve.Add("type", "must be one of %s", join(dsr.Types))
+	}
+	switch {
+	case b.Regulation == "":
+		ve.Add("regulation", "required: one of %s", join(dsr.Regulations))
+	case !in.Regulation.Valid():
+		ve.Add("regulation", "must be one of %s", join(dsr.Regulations))
+	}
+	given := []struct {
+		kind dsr.Kind
+		v    *string
+	}{{dsr.KindEmail, b.Subject.Email}, {dsr.KindCustomerID, b.Subject.CustomerID}, {dsr.KindPhone, b.Subject.Phone}}
+	for _, g := range given {
+		if g.v == nil {
+			continue
+		}
+		v, err := dsr.Normalize(g.kind, *g.v)
+		if err != nil {
+			ve.Add("subject."+string(g.kind), "%s", err)
+			continue
+		}
+		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: dsr.SourceSubject})
+	}
+	if b.Subject == (subjectBody{}) {
+		ve.Add("subject", "give at least one identity: email, customer_id or phone")
+	}
+	return in, ve.Err()
+}
+
+func join[T ~string](vals []T) string {
+	s := make([]string, len(vals))
+	for i, v := range vals {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// create files a request on behalf of a subject. Requests filed with an API
+// key are taken as verified: the agent vouches for the identity. The request
+// is stored before 202 is sent; if the queue is down the sweep hands it to
+// the workers later, so an accepted request is never lost.
+func (a *requestsAPI) create(c *gin.Context) {
+	var body createBody
+	if !decodeJSON(c, &body) {
+		return
+	}
+	in, err := body.validate()
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	in.Source = "agent_api"
+	in.FiledBy = principal(c).Name
+	in.Status = dsr.StatusVerified
+	in.ReceivedAt = a.now()
+	req, err := dsr.NewRequest(in, a.index)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if err := a.store.CreateRequest(ctx, req); err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	if err := a.queue.EnqueueFanout(ctx, req.ID); err != nil {
+		// Stored, so not lost: the sweep enqueues it once the queue is back.
+		a.log.WarnContext(ctx, "request stored but not enqueued; the sweep will retry", "request_id", req.ID, "error", err)
+	}
+	a.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation)
+	c.Header("Location", "/v1/requests/"+req.ID)
+	c.JSON(http.StatusAccepted, viewRequest(req, []dsr.Job{}))
+}
+
+func (a *requestsAPI) get(c *gin.Context) {
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	ctx := c.Request.Context()
+	req, err := a.store.Request(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	jobs, err := a.store.Jobs(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewRequest(req, jobs))
+}
+
+// listQuery names the query parameters of GET /v1/requests.
+var listQuery = map[string]bool{"status": true, "type": true, "limit": true, "cursor": true}
+
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+)
+
+func (a *requestsAPI) list(c *gin.Context) {
+	q := c.Request.URL.Query()
+	var ve dsr.ValidationError
+	for k := range q {
+		if !listQuery[k] {
+			ve.Add(k, "unknown query parameter (known: status, type, limit, cursor)")
+		}
+	}
+	f := dsr.ListFilter{Status: dsr.Status(q.Get("status")), Type: dsr.Type(q.Get("type")), Limit: defaultLimit}
+	if f.Status != "" && !f.Status.Valid() {
+		ve.Add("status", "must be one of %s", join(dsr.Statuses))
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		ve.Add("type", "must be one of %s", join(dsr.Types))
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			ve.Add("limit", "must be a whole number from 1 to %d", maxLimit)
+		}
+		f.Limit = n
+	}
+	if s := q.Get("cursor"); s != "" {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || !dsr.ValidID(string(b)) {
+			ve.Add("cursor", "is not a cursor this API returned")
+		}
+		f.Before = string(b)
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	reqs, more, err := a.store.ListRequests(c.Request.Context(), f)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	page := requestPage{Items: make([]requestSummary, len(reqs))}
+	for i := range reqs {
+		page.Items[i] = summarize(&reqs[i])
+	}
+	if more {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(reqs[len(reqs)-1].ID))
+	}
+	c.JSON(http.StatusOK, page)
+}

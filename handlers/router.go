@@ -1,0 +1,145 @@
+// Package handlers is dsar's HTTP API on gin: the agent API under /v1,
+// health and readiness probes, and the OpenAPI document that describes every
+// route (kept true by tests that validate real traffic against it).
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// Enqueuer hands a request to the workers.
+type Enqueuer interface {
+	EnqueueFanout(ctx context.Context, requestID string) error
+}
+
+// Check is one readiness dependency.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps is what the API needs. All fields are required except Now.
+type Deps struct {
+	Store *dsr.Store
+	Queue Enqueuer
+	Index *dsr.BlindIndex
+	Keys  *Keyring
+	Log   *slog.Logger
+	// Ready lists what /readyz checks.
+	Ready []Check
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// MaxBodyBytes is the largest request body accepted (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// New returns the HTTP handler of the API.
+func New(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestID(), accessLog(d.Log), recovery(d.Log))
+	r.NoRoute(func(c *gin.Context) {
+		problem(c, Problem{Status: http.StatusNotFound, Detail: "No such route."})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		problem(c, Problem{Status: http.StatusMethodNotAllowed, Detail: "This route does not take this method."})
+	})
+
+	r.GET("/healthz", healthz)
+	r.GET("/readyz", readyz(d.Ready))
+	r.GET("/openapi.yaml", openAPI)
+
+	api := &requestsAPI{store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	v1 := r.Group("/v1", requireKey(d.Keys))
+	v1.POST("/requests", requireRole(RoleAdmin, RoleAgent), api.create)
+	v1.GET("/requests", api.list)
+	v1.GET("/requests/:id", api.get)
+	v1.GET("/requests/:id/export", requireRole(RoleAdmin, RoleAgent), api.export)
+	return r
+}
+
+const requestIDKey = "dsar.request_id"
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID takes a well-formed X-Request-Id from the caller or makes one,
+// and echoes it on the response.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(requestIDKey, id)
+		c.Header("X-Request-Id", id)
+		c.Next()
+	}
+}
+
+// accessLog logs one line per HTTP exchange: route template, status,
+// duration and ids. Never the query string, body or client address, which
+// can identify a person.
+func accessLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "(no route)"
+		}
+		log.InfoContext(c.Request.Context(), "http",
+			"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+			"duration_ms", time.Since(start).Milliseconds(), "http_request_id", c.GetString(requestIDKey),
+			"caller", principal(c).Name)
+	}
+}
+
+// recovery turns a panic into a 500 problem and a log line.
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
+		log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "http_request_id", c.GetString(requestIDKey), "panic", err)
+		problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})
+	})
+}
+
+func healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func readyz(checks []Check) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		status, code := "ok", http.StatusOK
+		results := map[string]string{}
+		for _, ch := range checks {
+			if err := ch.Ping(ctx); err != nil {
+				results[ch.Name] = "unavailable"
+				status, code = "unavailable", http.StatusServiceUnavailable
+				continue
+			}
+			results[ch.Name] = "ok"
+		}
+		c.JSON(code, gin.H{"status": status, "checks": results})
+	}
+}

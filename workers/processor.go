@@ -1,0 +1,386 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// Options tunes a Processor.
+type Options struct {
+	// Lease is how long a claimed job is held; the sweep hands a job whose
+	// lease expired to another worker. It must exceed JobTimeout.
+	Lease time.Duration
+	// JobTimeout bounds one connector action.
+	JobTimeout time.Duration
+	// SweepGrace is how long work may sit untouched before the sweep
+	// re-enqueues it.
+	SweepGrace time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Processor handles dsar's tasks against the store and the connectors.
+type Processor struct {
+	store *dsr.Store
+	conns *connectors.Registry
+	queue *Queue
+	index *dsr.BlindIndex
+	log   *slog.Logger
+	opts  Options
+}
+
+// NewProcessor returns a Processor. All arguments are required.
+func NewProcessor(store *dsr.Store, conns *connectors.Registry, queue *Queue, index *dsr.BlindIndex, log *slog.Logger, o Options) *Processor {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Processor{store: store, conns: conns, queue: queue, index: index, log: log, opts: o}
+}
+
+// Mux routes each task type to its handler.
+func (p *Processor) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeFanout, p.HandleFanout)
+	mux.HandleFunc(TypeJob, p.HandleJob)
+	mux.HandleFunc(TypeSweep, p.HandleSweep)
+	return mux
+}
+
+// actor names the workers in request histories.
+const actor = "worker"
+
+// HandleFanout moves a verified request to in_progress after identity
+// resolution, creates one job per connector that handles the request's
+// action, enqueues them and marks the request fanned out. Every step is
+// idempotent, so a retry after a crash at any point finishes the work.
+func (p *Processor) HandleFanout(ctx context.Context, t *asynq.Task) error {
+	var pl fanoutPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" {
+		return fmt.Errorf("fanout: malformed payload: %w", asynq.SkipRetry)
+	}
+	return p.Fanout(ctx, pl.RequestID)
+}
+
+// Fanout does the work of HandleFanout for one request.
+func (p *Processor) Fanout(ctx context.Context, requestID string) error {
+	req, err := p.store.Request(ctx, requestID)
+	if errors.Is(err, dsr.ErrNotFound) {
+		return fmt.Errorf("fanout: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("fanout: %w", err)
+	}
+	if req.Status == dsr.StatusVerified {
+		ids, err := p.resolve(ctx, req)
+		if err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
+			Actor:      actor,
+			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(ids)),
+			Identities: ids,
+			Hashes:     p.index.HashAll(ids),
+		})
+		switch {
+		case errors.Is(err, dsr.ErrConflict):
+			if req, err = p.store.Request(ctx, req.ID); err != nil {
+				return fmt.Errorf("fanout: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("fanout: %w", err)
+		default:
+			req = moved
+		}
+	}
+	if req.Status != dsr.StatusInProgress || req.FannedOutAt != nil {
+		return nil // not ours to fan out, or done already
+	}
+	action := req.Type.Action()
+	var jobs []dsr.Job
+	for _, c := range p.conns.For(connectors.Action(action)) {
+		jobs = append(jobs, dsr.NewJob(req.ID, c.Name(), action, p.opts.Now()))
+	}
+	if err := p.store.CreateJobs(ctx, jobs); err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	for _, j := range jobs {
+		if err := p.queue.EnqueueJob(ctx, j.ID); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+	}
+	if err := p.store.MarkFannedOut(ctx, req.ID); err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	p.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
+	if len(jobs) == 0 {
+		if _, err := p.store.Settle(ctx, req.ID, actor); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+	}
+	return nil
+}
+
+// maxResolveRounds bounds identity resolution: each round may find
+// identities that let another collection provide more.
+const maxResolveRounds = 3
+
+// resolve runs every Resolver until no new identity turns up, normalising
+// what they provide; identities that do not normalise are dropped.
+func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, error) {
+	ids := append([]dsr.Identity(nil), req.Identities...)
+	resolvers := p.conns.Resolvers()
+	for round := 0; round < maxResolveRounds && len(resolvers) > 0; round++ {
+		before := len(ids)
+		for _, r := range resolvers {
+			found, err := r.Resolve(ctx, subjectOf(ids))
+			if err != nil {
+				return nil, fmt.Errorf("resolve identities: %w", err)
+			}
+			var fresh []dsr.Identity
+			dropped := 0
+			for _, f := range found {
+				v, err := dsr.Normalize(dsr.Kind(f.Kind), f.Value)
+				if err != nil {
+					dropped++
+					continue
+				}
+				fresh = append(fresh, dsr.Identity{Kind: dsr.Kind(f.Kind), Value: v, Source: f.Source})
+			}
+			if dropped > 0 {
+				p.log.WarnContext(ctx, "resolved identities dropped: not valid for their kind", "request_id", req.ID, "dropped", dropped)
+			}
+			ids = dsr.MergeIdentities(ids, fresh)
+		}
+		if len(ids) == before {
+			break
+		}
+	}
+	return ids, nil
+}
+
+func subjectOf(ids []dsr.Identity) connectors.Subject {
+	s := connectors.Subject{Identities: make([]connectors.Identity, len(ids))}
+	for i, id := range ids {
+		s.Identities[i] = connectors.Identity{Kind: string(id.Kind), Value: id.Value, Source: id.Source}
+	}
+	return s
+}
+
+// HandleJob runs one connector job: claim it under a lease, perform the
+// action, record the outcome fenced by the attempt, and settle the request
+// when it was the last open job. A failure is retried with back-off until the
+// task's retries run out or the connector says it is permanent; then the job
+// fails and the request needs attention.
+func (p *Processor) HandleJob(ctx context.Context, t *asynq.Task) error {
+	var pl jobPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.JobID == "" {
+		return fmt.Errorf("job: malformed payload: %w", asynq.SkipRetry)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, ok := asynq.GetMaxRetry(ctx)
+	final := !ok || retried >= maxRetry
+	return p.RunJob(ctx, pl.JobID, final)
+}
+
+// RunJob does the work of HandleJob; final says whether this is the last
+// attempt the queue will make.
+func (p *Processor) RunJob(ctx context.Context, jobID string, final bool) error {
+	job, err := p.store.ClaimJob(ctx, jobID, p.opts.Lease)
+	switch {
+	case errors.Is(err, dsr.ErrConflict):
+		return nil // finished already, or another worker holds it
+	case errors.Is(err, dsr.ErrNotFound):
+		return fmt.Errorf("job: %w: %w", err, asynq.SkipRetry)
+	case err != nil:
+		return fmt.Errorf("job: %w", err)
+	}
+	req, err := p.store.Request(ctx, job.RequestID)
+	if err != nil {
+		return p.fail(ctx, job, nil, fmt.Errorf("load request: %w", err), final)
+	}
+	log := p.log.With("request_id", req.ID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
+	res, runErr := p.perform(ctx, job, req)
+	if runErr != nil {
+		return p.fail(ctx, job, req, runErr, final)
+	}
+	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
+	for _, c := range res.Collections {
+		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome})
+	}
+	if err := p.store.FinishJob(ctx, job, out); err != nil {
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	log.InfoContext(ctx, "job succeeded", "records", res.Records)
+	return p.settle(ctx, req.ID)
+}
+
+// perform runs the connector action of a job under the job timeout.
+func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request) (connectors.Result, error) {
+	c, ok := p.conns.Lookup(job.Connector)
+	if !ok {
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q is not configured any more", job.Connector))
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.JobTimeout)
+	defer cancel()
+	s := subjectOf(req.Identities)
+	switch job.Action {
+	case dsr.ActionExport:
+		ex, ok := c.(connectors.Exporter)
+		if !ok {
+			break
+		}
+		w, err := p.store.NewExportWriter(ctx, job)
+		if err != nil {
+			return connectors.Result{}, err
+		}
+		res, err := ex.Export(ctx, s, w)
+		if err != nil {
+			return res, err
+		}
+		return res, w.Flush(ctx)
+	case dsr.ActionErase:
+		if er, ok := c.(connectors.Eraser); ok {
+			return er.Erase(ctx, s)
+		}
+	case dsr.ActionOptOut:
+		if oo, ok := c.(connectors.OptOuter); ok {
+			return oo.OptOut(ctx, s)
+		}
+	}
+	return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q cannot %s", job.Connector, job.Action))
+}
+
+// fail records a failed attempt: back to pending for a retry, or failed for
+// good on the final attempt or a permanent error, which then settles the
+// request and tells asynq not to retry.
+func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, cause error, final bool) error {
+	msg := cause.Error()
+	if req != nil {
+		msg = redact(msg, req.Identities)
+	}
+	permanent := final || errors.Is(cause, connectors.ErrPermanent)
+	out := dsr.Outcome{Status: dsr.JobPending, Error: msg}
+	if permanent {
+		out.Status = dsr.JobFailed
+	}
+	log := p.log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
+	if err := p.store.FinishJob(ctx, job, out); err != nil {
+		log.ErrorContext(ctx, "job failed and its outcome could not be recorded", "error", redactErr(err, req))
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	if !permanent {
+		log.WarnContext(ctx, "job attempt failed; will retry", "error", msg)
+		return errors.New(msg)
+	}
+	log.ErrorContext(ctx, "job failed for good", "error", msg)
+	if err := p.settle(ctx, job.RequestID); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+func (p *Processor) settle(ctx context.Context, requestID string) error {
+	to, err := p.store.Settle(ctx, requestID, actor)
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", requestID, err)
+	}
+	if to != "" {
+		p.log.InfoContext(ctx, "request settled", "request_id", requestID, "status", to)
+	}
+	return nil
+}
+
+// redact replaces every identity value of the subject in msg, so errors that
+// quote data (a duplicate key, a rejected value) never reach logs or the API.
+func redact(msg string, ids []dsr.Identity) string {
+	for _, id := range ids {
+		if id.Value == "" {
+			continue
+		}
+		msg = replaceFold(msg, id.Value, "[redacted]")
+	}
+	return msg
+}
+
+func redactErr(err error, req *dsr.Request) string {
+	if req == nil {
+		return err.Error()
+	}
+	return redact(err.Error(), req.Identities)
+}
+
+// replaceFold replaces old in s, ignoring ASCII case.
+func replaceFold(s, old, repl string) string {
+	lower, lold := strings.ToLower(s), strings.ToLower(old)
+	if len(lower) != len(s) {
+		return strings.ReplaceAll(s, old, repl)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(lower, lold)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s, lower = s[i+len(old):], lower[i+len(old):]
+	}
+}
+
+// HandleSweep re-drives work whose queue task may be gone: verified requests
+// never fanned out, in-progress requests whose fan-out did not finish or whose
+// last job's settlement was lost, pending jobs untouched for the grace period
+// and running jobs whose lease expired. Enqueuing uses the same task ids as
+// the first time, so work still queued is not duplicated.
+func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
+	_, err := p.Sweep(ctx)
+	return err
+}
+
+// SweepCounts says what one sweep re-drove.
+type SweepCounts struct {
+	Fanouts, Settled, Jobs int
+}
+
+// Sweep does the work of HandleSweep.
+func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
+	var n SweepCounts
+	now := p.opts.Now()
+	before := now.Add(-p.opts.SweepGrace)
+	err := p.store.EachStaleRequest(ctx, before, func(r *dsr.Request) error {
+		if r.Status == dsr.StatusVerified || r.FannedOutAt == nil {
+			n.Fanouts++
+			return p.queue.EnqueueFanout(ctx, r.ID)
+		}
+		to, err := p.store.Settle(ctx, r.ID, "sweep")
+		if to != "" {
+			n.Settled++
+		}
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep requests: %w", err)
+	}
+	err = p.store.EachStaleJob(ctx, before, now, func(j *dsr.Job) error {
+		n.Jobs++
+		return p.queue.EnqueueJob(ctx, j.ID)
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep jobs: %w", err)
+	}
+	if n != (SweepCounts{}) {
+		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs)
+	}
+	return n, nil
+}
