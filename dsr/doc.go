@@ -4,5 +4,8 @@
 //
 // The store is written for MongoDB and for FerretDB v1 alike: every record is
 // one document, every change is a single conditional update, and every query
-// has a declared index (see [Store.EnsureIndexes] and [QueryShapes]).
+// has a declared index ([Indexes]; a test checks every command the store
+// sends against them). FerretDB v1 does not apply conditional updates
+// atomically, so on it the store's writes go through one lane per process
+// (see internal/mongocompat).
 package dsr

@@ -101,7 +101,9 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
 	}
 	var j Job
+	leave := s.gate.Enter()
 	err := s.jobs.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&j)
+	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		n, cerr := s.jobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
 		switch {
@@ -147,10 +149,12 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 			bson.E{Key: "finished_at", Value: now},
 		)
 	}
+	leave := s.gate.Enter()
 	res, err := s.jobs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
 		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "lease_until", Value: ""}}}},
 	)
+	leave()
 	if err != nil {
 		return fmt.Errorf("finish job: %w", err)
 	}

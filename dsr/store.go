@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/internal/mongocompat"
 )
 
 // Collection names.
@@ -48,6 +50,7 @@ type Store struct {
 	jobs    *mongo.Collection
 	exports *mongo.Collection
 	now     func() time.Time
+	gate    mongocompat.Gate
 }
 
 // NewStore returns a store on db. now is the clock; nil means time.Now.
@@ -64,9 +67,16 @@ func NewStore(db *mongo.Database, now func() time.Time) *Store {
 	}
 }
 
-// EnsureIndexes creates the indexes of [Indexes]; it is idempotent and runs
-// at start-up.
-func (s *Store) EnsureIndexes(ctx context.Context) error {
+// Prepare readies the store at start-up: it learns whether the server is
+// FerretDB (whose conditional writes are serialized, see
+// internal/mongocompat) and creates the indexes of [Indexes]. It is
+// idempotent; call it before any other method.
+func (s *Store) Prepare(ctx context.Context) error {
+	gate, err := mongocompat.Detect(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	s.gate = gate
 	for coll, models := range Indexes {
 		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
 			return fmt.Errorf("create indexes on %s: %w", coll, err)
@@ -74,6 +84,10 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	}
 	return nil
 }
+
+// OnFerretDB reports whether the store is FerretDB, on which dsar must run as
+// a single process.
+func (s *Store) OnFerretDB() bool { return s.gate.FerretDB() }
 
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -175,11 +189,13 @@ func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Ch
 		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
 	}
 	var r Request
+	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}},
 		update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
+	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, s.missOrConflict(ctx, id, fmt.Sprintf("move %s -> %s", from, to))
 	}
@@ -206,6 +222,7 @@ func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
 // was handed to the queue. Marking twice is a no-op.
 func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
 	now := s.now()
+	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}}},
@@ -248,3 +265,6 @@ func each[T any](ctx context.Context, c *mongo.Collection, filter bson.D, fn fun
 	}
 	return nil
 }
+
+// DB returns the database the store keeps its collections in.
+func (s *Store) DB() *mongo.Database { return s.db }

@@ -60,8 +60,12 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	if err := store.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)
 	}
-	if err := store.EnsureIndexes(ctx); err != nil {
+	if err := store.Prepare(ctx); err != nil {
 		return err
+	}
+	if store.OnFerretDB() && mode != config.ModeDev {
+		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically: " +
+			"several dsar processes could both move one request. Run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", mode)
 	}
 
 	// Queue.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/internal/mongocompat"
 )
 
 // Type is the connector type name in the connectors file.
@@ -31,6 +33,10 @@ type Connector struct {
 	spec   Spec
 	db     *mongo.Database
 	client *mongo.Client // owned: closed by Close; nil when shared
+
+	gateMu    sync.Mutex
+	gate      mongocompat.Gate
+	gateKnown bool
 }
 
 // Factory returns the factory for the mongodb type. Connectors with no uri
@@ -201,10 +207,30 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 	return res, nil
 }
 
+// writeGate learns once whether the target is FerretDB, whose writes must go
+// through the process's write lane (see internal/mongocompat).
+func (c *Connector) writeGate(ctx context.Context) (mongocompat.Gate, error) {
+	c.gateMu.Lock()
+	defer c.gateMu.Unlock()
+	if !c.gateKnown {
+		g, err := mongocompat.Detect(ctx, c.db)
+		if err != nil {
+			return g, err
+		}
+		c.gate, c.gateKnown = g, true
+	}
+	return c.gate, nil
+}
+
 // apply runs one strategy and returns its outcome word and how many documents
 // changed. Every strategy matches only documents it would still change, so a
 // second run changes, and reports, nothing.
 func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, s connectors.Subject) (string, int64, error) {
+	gate, err := c.writeGate(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer gate.Enter()()
 	coll := c.db.Collection(col.Name)
 	switch st.Kind {
 	case StrategyDelete:
@@ -321,7 +347,8 @@ func scalarString(v bson.RawValue) (string, bool) {
 }
 
 // trimArray keeps, in the array at path, only the elements that are one of
-// keep; other values are left as they are.
+// keep or, for an array of subdocuments, that hold one at the rest of path;
+// other values are left as they are.
 func trimArray(doc bson.D, path []string, keep []string) bson.D {
 	for i := range doc {
 		if doc[i].Key != path[0] {
@@ -333,18 +360,48 @@ func trimArray(doc bson.D, path []string, keep []string) bson.D {
 				doc[i].Value = trimArray(v, path[1:], keep)
 			}
 		case bson.A:
-			if len(path) == 1 {
-				kept := bson.A{}
-				for _, el := range v {
+			kept := bson.A{}
+			for _, el := range v {
+				if len(path) == 1 {
 					if containsValue(keep, el) {
 						kept = append(kept, el)
 					}
+				} else if sub, ok := el.(bson.D); ok && holds(sub, path[1:], keep) {
+					// An array of subdocuments matched by a dotted path
+					// (members.email): keep the subject's elements only.
+					kept = append(kept, trimArray(sub, path[1:], keep))
 				}
-				doc[i].Value = kept
 			}
+			doc[i].Value = kept
 		}
 	}
 	return doc
+}
+
+// holds reports whether the value at path in doc, or an element of an array
+// on the way, is one of keep.
+func holds(doc bson.D, path []string, keep []string) bool {
+	for _, e := range doc {
+		if e.Key == path[0] {
+			return valueHolds(e.Value, path[1:], keep)
+		}
+	}
+	return false
+}
+
+func valueHolds(v any, path []string, keep []string) bool {
+	switch x := v.(type) {
+	case bson.A:
+		for _, el := range x {
+			if valueHolds(el, path, keep) {
+				return true
+			}
+		}
+		return false
+	case bson.D:
+		return len(path) > 0 && holds(x, path, keep)
+	}
+	return len(path) == 0 && containsValue(keep, v)
 }
 
 func containsValue(keep []string, el any) bool {

@@ -1,0 +1,333 @@
+package dsr_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+)
+
+// TestRoundTrips pins how many store commands each operation sends: on
+// FerretDB every filtered command scans a collection and on MongoDB every
+// command is a network round trip, so these numbers decide throughput.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, f.clock.Now())
+	var claimed *dsr.Job
+
+	steps := []struct {
+		name string
+		do   func() error
+		want []string
+	}{
+		{"create request", func() error {
+			_, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified,
+				Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com"}}, ReceivedAt: f.clock.Now()}, f.index)
+			if err != nil {
+				return err
+			}
+			return f.store.CreateRequest(ctx, f.newRequestValue(t))
+		}, []string{"insert"}},
+		{"read request", func() error { _, err := f.store.Request(ctx, r.ID); return err }, []string{"find"}},
+		{"transition", func() error {
+			_, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"})
+			return err
+		}, []string{"findAndModify"}},
+		{"lost transition", func() error {
+			_, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"})
+			if err == nil {
+				return fmt.Errorf("second transition won")
+			}
+			return nil
+		}, []string{"findAndModify", "aggregate"}},
+		{"create jobs", func() error { return f.store.CreateJobs(ctx, []dsr.Job{job}) }, []string{"insert"}},
+		{"mark fanned out", func() error { return f.store.MarkFannedOut(ctx, r.ID) }, []string{"update"}},
+		{"claim job", func() error { var err error; claimed, err = f.store.ClaimJob(ctx, job.ID, time.Minute); return err }, []string{"findAndModify"}},
+		{"finish job", func() error { return f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded}) }, []string{"update"}},
+		{"settle", func() error {
+			to, err := f.store.Settle(ctx, r.ID, "t")
+			if to != dsr.StatusCompleted {
+				return fmt.Errorf("settled to %q", to)
+			}
+			return err
+		}, []string{"find", "findAndModify"}},
+		{"request with its jobs", func() error {
+			if _, err := f.store.Request(ctx, r.ID); err != nil {
+				return err
+			}
+			_, err := f.store.Jobs(ctx, r.ID)
+			return err
+		}, []string{"find", "find"}},
+		{"list a page", func() error { _, _, err := f.store.ListRequests(ctx, dsr.ListFilter{Limit: 20}); return err }, []string{"find"}},
+	}
+	for _, st := range steps {
+		f.cmds.Reset()
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if diff := cmp.Diff(st.want, f.cmds.Names()); diff != "" {
+			t.Errorf("%s: commands (-want +got):\n%s", st.name, diff)
+		}
+	}
+}
+
+func (f fixture) newRequestValue(t *testing.T) *dsr.Request {
+	t.Helper()
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com", Source: dsr.SourceSubject}}, ReceivedAt: f.clock.Now()}, f.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestEveryQueryHasAnIndex runs every store operation, records each command
+// the store sends, and checks that a declared index serves its filter and
+// sort on MongoDB: equality fields first, then sort and range fields, as the
+// leading keys of one index (or _id equality).
+func TestEveryQueryHasAnIndex(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	exerciseStore(t, f)
+
+	cmds := f.cmds.All()
+	if len(cmds) < 20 {
+		t.Fatalf("only %d commands recorded; the exercise did not run", len(cmds))
+	}
+	checked := map[string]bool{}
+	for _, c := range cmds {
+		for _, q := range queriesOf(c) {
+			shape := q.shape()
+			if checked[c.Collection+" "+shape] {
+				continue
+			}
+			checked[c.Collection+" "+shape] = true
+			if err := servedByIndex(c.Collection, q); err != nil {
+				t.Errorf("%s on %s, filter %s sort %s: %v", c.Name, c.Collection, q.filter, q.sort, err)
+			}
+		}
+	}
+	t.Logf("query shapes checked: %d", len(checked))
+
+	// The indexes exist on the server too.
+	for coll, models := range dsr.Indexes {
+		specs, err := f.store.DB().Collection(coll).Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]bool{}
+		for _, s := range specs {
+			have[s.Name] = true
+		}
+		for _, m := range models {
+			var o options.IndexOptions
+			for _, set := range m.Options.List() {
+				_ = set(&o)
+			}
+			if name := *o.Name; !have[name] {
+				t.Errorf("index %s.%s not created", coll, name)
+			}
+		}
+	}
+}
+
+// exerciseStore calls every store method that queries.
+func exerciseStore(t *testing.T, f fixture) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	_, err := f.store.Request(ctx, r.ID)
+	must(err)
+	for _, lf := range []dsr.ListFilter{
+		{Limit: 5}, {Limit: 5, Before: r.ID}, {Status: dsr.StatusVerified, Limit: 5}, {Type: dsr.TypeAccess, Limit: 5},
+		{Status: dsr.StatusVerified, Type: dsr.TypeAccess, Limit: 5, Before: r.ID},
+	} {
+		_, _, err := f.store.ListRequests(ctx, lf)
+		must(err)
+	}
+	_, _ = f.store.Transition(ctx, "01a20d27-0000-7000-8000-000000000000", dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{})
+	_, err = f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{})
+	must(err)
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, f.clock.Now())
+	must(f.store.CreateJobs(ctx, []dsr.Job{job}))
+	must(f.store.MarkFannedOut(ctx, r.ID))
+	_, _ = f.store.ClaimJob(ctx, "missing", time.Minute)
+	j, err := f.store.ClaimJob(ctx, job.ID, time.Minute)
+	must(err)
+	w, err := f.store.NewExportWriter(ctx, j)
+	must(err)
+	must(w.WriteRecord(ctx, "c", bson.D{{Key: "a", Value: 1}}))
+	must(w.Flush(ctx))
+	must(f.store.EachExportRecord(ctx, j.ID, func(string, bson.Raw) error { return nil }))
+	must(f.store.FinishJob(ctx, j, dsr.Outcome{Status: dsr.JobSucceeded}))
+	_, err = f.store.Job(ctx, j.ID)
+	must(err)
+	_, err = f.store.Settle(ctx, r.ID, "t")
+	must(err)
+	later := f.clock.Now().Add(time.Hour)
+	must(f.store.EachStaleRequest(ctx, later, func(*dsr.Request) error { return nil }))
+	must(f.store.EachStaleJob(ctx, later, later, func(*dsr.Job) error { return nil }))
+}
+
+type query struct {
+	filter bson.Raw
+	sort   bson.Raw
+}
+
+// queriesOf returns the filters (and sorts) a command runs.
+func queriesOf(c testenv.Command) []query {
+	doc := func(key string) bson.Raw {
+		d, _ := c.Body.Lookup(key).DocumentOK()
+		return d
+	}
+	switch c.Name {
+	case "find":
+		return []query{{filter: doc("filter"), sort: doc("sort")}}
+	case "findAndModify", "count":
+		return []query{{filter: doc("query"), sort: doc("sort")}}
+	case "update", "delete":
+		key, inner := "updates", "q"
+		if c.Name == "delete" {
+			key = "deletes"
+		}
+		arr, _ := c.Body.Lookup(key).ArrayOK()
+		vals, _ := arr.Values()
+		var out []query
+		for _, v := range vals {
+			d, _ := v.DocumentOK()
+			q, _ := d.Lookup(inner).DocumentOK()
+			out = append(out, query{filter: q})
+		}
+		return out
+	case "aggregate":
+		arr, _ := c.Body.Lookup("pipeline").ArrayOK()
+		vals, _ := arr.Values()
+		if len(vals) > 0 {
+			st, _ := vals[0].DocumentOK()
+			if m, ok := st.Lookup("$match").DocumentOK(); ok {
+				return []query{{filter: m}}
+			}
+		}
+		return []query{{}}
+	}
+	return nil // insert, createIndexes, listIndexes, ping, buildInfo, getMore, drop...
+}
+
+// fields splits a filter's top-level fields into equality and range ones.
+func (q query) fields() (eq, rng []string) {
+	elems, _ := q.filter.Elements()
+	for _, e := range elems {
+		k := e.Key()
+		if strings.HasPrefix(k, "$") {
+			continue // $or / $and branches ride on the fields beside them
+		}
+		if d, ok := e.Value().DocumentOK(); ok {
+			if first, err := d.IndexErr(0); err == nil && strings.HasPrefix(first.Key(), "$") && first.Key() != "$in" && first.Key() != "$eq" {
+				rng = append(rng, k)
+				continue
+			}
+		}
+		eq = append(eq, k)
+	}
+	return eq, rng
+}
+
+func (q query) sortKeys() []string {
+	elems, _ := q.sort.Elements()
+	var out []string
+	for _, e := range elems {
+		out = append(out, e.Key())
+	}
+	return out
+}
+
+func (q query) shape() string {
+	eq, rng := q.fields()
+	sort.Strings(eq)
+	sort.Strings(rng)
+	return fmt.Sprintf("eq=%v range=%v sort=%v", eq, rng, q.sortKeys())
+}
+
+func servedByIndex(coll string, q query) error {
+	eq, rng := q.fields()
+	srt := q.sortKeys()
+	for _, k := range eq {
+		if k == "_id" {
+			return nil // the _id index
+		}
+	}
+	if len(eq) == 0 {
+		// A scan in _id order, or a range on _id, walks the _id index.
+		if len(rng) == 0 && len(srt) <= 1 && (len(srt) == 0 || srt[0] == "_id") {
+			if len(srt) == 0 && q.filter != nil && len(rng) == 0 {
+				if elems, _ := q.filter.Elements(); len(elems) > 0 {
+					return fmt.Errorf("no index for an unkeyed filter")
+				}
+			}
+			return nil
+		}
+		if len(rng) == 1 && rng[0] == "_id" && (len(srt) == 0 || (len(srt) == 1 && srt[0] == "_id")) {
+			return nil
+		}
+	}
+	for _, m := range dsr.Indexes[coll] {
+		keys := m.Keys.(bson.D)
+		if prefixServes(keys, eq, rng, srt) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no declared index has %v as equality prefix followed by %v", eq, append(srt, rng...))
+}
+
+// prefixServes reports whether index keys start with the equality fields (in
+// any order), then the sort fields in order, then the range fields.
+func prefixServes(keys bson.D, eq, rng, srt []string) bool {
+	i := 0
+	want := map[string]bool{}
+	for _, k := range eq {
+		want[k] = true
+	}
+	for ; i < len(eq); i++ {
+		if i >= len(keys) || !want[keys[i].Key] {
+			return false
+		}
+	}
+	for _, s := range srt {
+		if want[s] {
+			continue // sorting on an equality field is free
+		}
+		if i >= len(keys) || keys[i].Key != s {
+			return false
+		}
+		i++
+	}
+	rest := map[string]bool{}
+	for ; i < len(keys); i++ {
+		rest[keys[i].Key] = true
+	}
+	for _, r := range rng {
+		if !rest[r] && !contains(strings.Join(srt, ","), r) {
+			return false
+		}
+	}
+	return true
+}
