@@ -2,9 +2,9 @@ package handlers
 
 import (
 	"archive/zip"
-	"context"
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"

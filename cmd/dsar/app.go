@@ -64,7 +64,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 		return err
 	}
 	if store.OnFerretDB() && mode != config.ModeDev {
-		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically: " +
+		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically: "+
 			"several dsar processes could both move one request. Run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", mode)
 	}
 

@@ -1,0 +1,464 @@
+package workers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/workers"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// clock is a settable test clock shared by the store and the processor.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// logBuffer collects log output safely across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+type env struct {
+	t       *testing.T
+	store   *dsr.Store
+	cmds    *testenv.Commands
+	shop    *mongo.Database
+	reg     *connectors.Registry
+	queue   *workers.Queue
+	proc    *workers.Processor
+	redis   asynq.RedisClientOpt
+	qname   string
+	clock   *clock
+	index   *dsr.BlindIndex
+	logs    *logBuffer
+	started bool
+}
+
+// setup gives a test a store, a seeded shop with a mongodb connector, a
+// queue of its own on the test Redis and a processor. extra connectors are
+// registered beside the shop.
+func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
+	t.Helper()
+	ctx := context.Background()
+	cmds := &testenv.Commands{}
+	clk := &clock{t: time.Now().UTC()}
+	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), clk.Now)
+	if err := store.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	shopClient := testenv.Client(t)
+	shop := testenv.Database(t, shopClient)
+	seedShop(t, shop)
+	reg := connectors.NewRegistry()
+	conn, err := mongodb.New(ctx, "shop", mongodb.Spec{Database: shop.Name(), Collections: []mongodb.CollectionSpec{
+		{Name: "customers", Match: map[string]string{"email": "email"}, Provide: map[string]string{"customer_id": "_id"},
+			Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}},
+		{Name: "orders", Match: map[string]string{"customer_id": "customer_id"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}},
+	}}, shopClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range append([]connectors.Connector{conn}, extra...) {
+		if err := reg.Add(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := testenv.RedisServer(t)
+	qname := testenv.Queue(t, r)
+	redis := asynq.RedisClientOpt{Addr: r.Addr}
+	client := asynq.NewClient(redis)
+	t.Cleanup(func() { _ = client.Close() })
+	queue := workers.NewQueue(client, workers.QueueOptions{Name: qname, MaxRetry: maxRetry, JobTimeout: 10 * time.Second})
+	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	proc := workers.NewProcessor(store, reg, queue, idx, log, workers.Options{
+		Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,
+	})
+	e := &env{t: t, store: store, cmds: cmds, shop: shop, reg: reg, queue: queue, proc: proc, redis: redis, qname: qname, clock: clk, index: idx, logs: logs}
+	t.Cleanup(func() {
+		if strings.Contains(logs.String(), "@example.com") {
+			t.Errorf("logs contain an email address:\n%s", logs.String())
+		}
+	})
+	return e
+}
+
+func seedShop(t *testing.T, db *mongo.Database) {
+	t.Helper()
+	ctx := context.Background()
+	docs := map[string][]any{
+		"customers": {
+			bson.D{{Key: "_id", Value: "cus_ada"}, {Key: "email", Value: "ada@example.com"}},
+			bson.D{{Key: "_id", Value: "cus_grace"}, {Key: "email", Value: "grace@example.com"}},
+		},
+		"orders": {
+			bson.D{{Key: "_id", Value: "o1"}, {Key: "customer_id", Value: "cus_ada"}},
+			bson.D{{Key: "_id", Value: "o2"}, {Key: "customer_id", Value: "cus_ada"}},
+			bson.D{{Key: "_id", Value: "o3"}, {Key: "customer_id", Value: "cus_grace"}},
+		},
+	}
+	for coll, d := range docs {
+		if _, err := db.Collection(coll).InsertMany(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startWorkers runs an asynq server on the test queue until the test ends.
+func (e *env) startWorkers() {
+	e.t.Helper()
+	srv := workers.NewServer(e.redis, workers.ServerOptions{
+		Queue: e.qname, Concurrency: 4, RetryBase: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Log: slog.New(slog.NewTextHandler(e.logs, nil)), PollInterval: 100 * time.Millisecond,
+	})
+	if err := srv.Start(e.proc.Mux()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(srv.Shutdown)
+}
+
+func (e *env) file(typ dsr.Type, email string) *dsr.Request {
+	e.t.Helper()
+	r, err := dsr.NewRequest(dsr.Intake{Type: typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester",
+		Status: dsr.StatusVerified, ReceivedAt: e.clock.Now(),
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}}}, e.index)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.CreateRequest(context.Background(), r); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// waitStatus polls the store until the request reaches want.
+func (e *env) waitStatus(id string, want dsr.Status) *dsr.Request {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := e.store.Request(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if r.Status == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			jobs, _ := e.store.Jobs(context.Background(), id)
+			e.t.Fatalf("request stuck in %s, want %s; jobs: %+v\nlogs:\n%s", r.Status, want, jobs, e.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) count(coll string, filter bson.D) int64 {
+	e.t.Helper()
+	n, err := e.shop.Collection(coll).CountDocuments(context.Background(), filter)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func (e *env) tasks() int {
+	e.t.Helper()
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	queues, err := insp.Queues()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, q := range queues {
+		if q == e.qname {
+			info, err := insp.GetQueueInfo(e.qname)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			return info.Size
+		}
+	}
+	return 0
+}
+
+func TestDeletionRunsEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	e.startWorkers()
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := e.waitStatus(r.ID, dsr.StatusCompleted)
+
+	wantIDs := []dsr.Identity{
+		{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject},
+		{Kind: dsr.KindCustomerID, Value: "cus_ada", Source: "shop/customers"},
+	}
+	if diff := cmp.Diff(wantIDs, done.Identities); diff != "" {
+		t.Errorf("resolved identities (-want +got):\n%s", diff)
+	}
+	if len(done.IdentityHashes) != 2 {
+		t.Errorf("blind index of resolved identities: %v", done.IdentityHashes)
+	}
+	jobs, err := e.store.Jobs(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].Status != dsr.JobSucceeded || jobs[0].Records != 3 {
+		t.Errorf("jobs = %+v, want one succeeded with 3 records", jobs)
+	}
+	if n := e.count("orders", bson.D{{Key: "customer_id", Value: "cus_ada"}}); n != 0 {
+		t.Errorf("%d of Ada's orders left", n)
+	}
+	if n := e.count("orders", bson.D{}); n != 1 {
+		t.Errorf("%d orders left, want Grace's one", n)
+	}
+}
+
+func TestFanoutIsIdempotent(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	ctx := context.Background()
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	for range 3 {
+		if err := e.proc.Fanout(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.queue.EnqueueFanout(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := e.store.Jobs(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Errorf("%d jobs after three fan-outs, want 1", len(jobs))
+	}
+	// One job task and one fan-out task, each queued once.
+	if n := e.tasks(); n != 2 {
+		t.Errorf("%d tasks queued, want 2", n)
+	}
+}
+
+// broken is a connector whose erase fails: the first fails calls with a
+// transient error, or always with err when permanent is set.
+type broken struct {
+	name      string
+	fails     int32
+	permanent bool
+	calls     atomic.Int32
+}
+
+func (b *broken) Name() string { return b.name }
+
+func (b *broken) Erase(context.Context, connectors.Subject) (connectors.Result, error) {
+	n := b.calls.Add(1)
+	// The message quotes the subject, as driver errors sometimes do.
+	err := fmt.Errorf("upstream rejected ada@example.com (call %d)", n)
+	if b.permanent {
+		return connectors.Result{}, connectors.Permanent(err)
+	}
+	if n <= b.fails {
+		return connectors.Result{}, err
+	}
+	var res connectors.Result
+	res.Add("contacts", "deleted", 1)
+	return res, nil
+}
+
+func TestFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		conn         *broken
+		maxRetry     int
+		wantRequest  dsr.Status
+		wantJob      dsr.JobStatus
+		wantAttempts int
+	}{
+		{"transient failures are retried", &broken{name: "crm", fails: 2}, 5, dsr.StatusCompleted, dsr.JobSucceeded, 3},
+		{"retries run out", &broken{name: "crm", fails: 100}, 2, dsr.StatusNeedsAttention, dsr.JobFailed, 3},
+		{"permanent failure is not retried", &broken{name: "crm", permanent: true}, 5, dsr.StatusNeedsAttention, dsr.JobFailed, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, tt.maxRetry, tt.conn)
+			e.startWorkers()
+			r := e.file(dsr.TypeDeletion, "ada@example.com")
+			if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.waitStatus(r.ID, tt.wantRequest)
+			job, err := e.store.Job(context.Background(), dsr.JobID(r.ID, "crm", dsr.ActionErase))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.Status != tt.wantJob || job.Attempts != tt.wantAttempts {
+				t.Errorf("job: status %s after %d attempts, want %s after %d", job.Status, job.Attempts, tt.wantJob, tt.wantAttempts)
+			}
+			if got := int(tt.conn.calls.Load()); got != tt.wantAttempts {
+				t.Errorf("connector called %d times, want %d", got, tt.wantAttempts)
+			}
+			if tt.wantJob == dsr.JobFailed && (!strings.Contains(job.Error, "[redacted]") || strings.Contains(job.Error, "ada@")) {
+				t.Errorf("job error %q: want the subject's email redacted", job.Error)
+			}
+			shop, err := e.store.Job(context.Background(), dsr.JobID(r.ID, "shop", dsr.ActionErase))
+			if err != nil || shop.Status != dsr.JobSucceeded {
+				t.Errorf("the healthy connector's job: %+v, %v", shop, err)
+			}
+		})
+	}
+}
+
+// TestSweepRecoversLostWork loses the queue's content at each stage (Redis
+// flushed, a worker killed mid-job) and shows the sweep re-drives the work
+// from the store.
+func TestSweepRecoversLostWork(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		lose func(e *env, r *dsr.Request)
+	}{
+		{"fan-out task lost", func(e *env, r *dsr.Request) {
+			if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+		{"job tasks lost", func(e *env, r *dsr.Request) {
+			if err := e.proc.Fanout(context.Background(), r.ID); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+		{"worker killed mid-job", func(e *env, r *dsr.Request) {
+			if err := e.proc.Fanout(context.Background(), r.ID); err != nil {
+				e.t.Fatal(err)
+			}
+			// A worker claims the job, then dies without finishing it.
+			if _, err := e.store.ClaimJob(context.Background(), dsr.JobID(r.ID, "shop", dsr.ActionErase), time.Minute); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, 3)
+			r := e.file(dsr.TypeDeletion, "ada@example.com")
+			tt.lose(e, r)
+			// Redis loses everything queued.
+			insp := asynq.NewInspector(e.redis)
+			if err := insp.DeleteQueue(e.qname, true); err != nil {
+				t.Fatal(err)
+			}
+			_ = insp.Close()
+			if n := e.tasks(); n != 0 {
+				t.Fatalf("%d tasks left after the loss", n)
+			}
+			counts, err := e.proc.Sweep(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts != (workers.SweepCounts{}) {
+				t.Errorf("sweep within the grace period re-drove %+v, want nothing", counts)
+			}
+			e.clock.Add(2 * time.Minute) // past the grace period and the lease
+			counts, err = e.proc.Sweep(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts.Fanouts+counts.Jobs == 0 {
+				t.Fatalf("sweep re-drove nothing")
+			}
+			e.startWorkers()
+			done := e.waitStatus(r.ID, dsr.StatusCompleted)
+			if n := e.count("customers", bson.D{{Key: "email", Value: "ada@example.com"}}); n != 0 {
+				t.Errorf("Ada still in customers after %s", tt.name)
+			}
+			if done.FannedOutAt == nil {
+				t.Error("completed request not marked fanned out")
+			}
+		})
+	}
+}
+
+func TestNoConnectorForActionCompletesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3) // the shop connector has no opt_out settings
+	r := e.file(dsr.TypeOptOut, "ada@example.com")
+	if err := e.proc.Fanout(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.Request(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != dsr.StatusCompleted {
+		t.Errorf("status %s, want completed with no jobs", got.Status)
+	}
+}
+
+// TestJobRoundTrips pins the store commands of one job run: claim, read the
+// request, record the outcome, and settle (read the jobs, close the request).
+func TestJobRoundTrips(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	ctx := context.Background()
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.proc.Fanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.cmds.Reset()
+	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase), false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"findAndModify", "find", "update", "find", "findAndModify"}
+	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
+		t.Errorf("store commands of a job (-want +got):\n%s", diff)
+	}
+	e.cmds.Reset()
+	r2 := e.file(dsr.TypeDeletion, "grace@example.com")
+	e.cmds.Reset()
+	if err := e.proc.Fanout(ctx, r2.ID); err != nil {
+		t.Fatal(err)
+	}
+	// read, move to in_progress (with resolved identities), create jobs, mark fanned out
+	want = []string{"find", "findAndModify", "insert", "update"}
+	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
+		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
+	}
+}
