@@ -90,6 +90,7 @@ var (
 	allModes = []Mode{ModeDev, ModeServe, ModeWorker, ModeScheduler}
 	apiModes = []Mode{ModeDev, ModeServe}
 	wrkModes = []Mode{ModeDev, ModeWorker}
+	dbModes  = []Mode{ModeDev, ModeServe, ModeWorker}
 )
 
 // Settings returns the settings table in documentation order.
@@ -105,7 +106,7 @@ func Settings() []Setting {
 				c.HTTPAddr = v
 				return nil
 			}},
-		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: allModes, Secret: true,
+		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: dbModes, Secret: true,
 			set: func(c *Config, v string) error {
 				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
 					return errors.New("want a mongodb:// or mongodb+srv:// URI")
@@ -113,7 +114,7 @@ func Settings() []Setting {
 				c.MongoURI = v
 				return nil
 			}},
-		{Env: "DSAR_MONGO_DB", Default: "dsar", Help: "database holding requests, jobs and exports", Modes: allModes,
+		{Env: "DSAR_MONGO_DB", Default: "dsar", Help: "database holding requests, jobs and exports", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				if strings.ContainsAny(v, `/\. "$`) || len(v) > 63 {
 					return errors.New("want a database name of at most 63 characters without / \\ . space \" $")
@@ -135,7 +136,7 @@ func Settings() []Setting {
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where dev keeps the embedded store, its blind-index key and the demo connectors file", Modes: []Mode{ModeDev},
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); unset: no connectors (with --demo: the demo shop's)", Modes: allModes,
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); unset: no connectors (with --demo: the demo shop's)", Modes: wrkModes,
 			set: func(c *Config, v string) error {
 				if _, err := os.Stat(v); err != nil {
 					return fmt.Errorf("cannot read it: %w", err)
@@ -143,7 +144,7 @@ func Settings() []Setting {
 				c.ConnectorsFile = v
 				return nil
 			}},
-		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret, role admin|agent|auditor, secret of 16+ characters", Modes: apiModes, Secret: true,
+		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes, Secret: true,
 			set: func(c *Config, v string) error {
 				keys, err := ParseAPIKeys(v)
 				c.APIKeys = keys
@@ -157,7 +158,7 @@ func Settings() []Setting {
 				c.DevAPIKey = v
 				return nil
 			}},
-		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required outside dev; dev keeps one in DSAR_DATA_DIR", Modes: allModes, Secret: true,
+		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required by serve and worker; dev keeps one in DSAR_DATA_DIR", Modes: dbModes, Secret: true,
 			set: func(c *Config, v string) error {
 				k, err := decodeKey(v)
 				c.BlindIndexKey = k
@@ -173,7 +174,7 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_WORKER_CONCURRENCY", Default: "10", Help: "jobs one worker process runs at once", Modes: wrkModes,
 			set: intIn(1, 1000, func(c *Config, n int) { c.WorkerConcurrency = n })},
-		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention", Modes: allModes,
+		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention", Modes: dbModes,
 			set: intIn(0, 100, func(c *Config, n int) { c.JobMaxRetry = n })},
 		{Env: "DSAR_JOB_RETRY_BASE", Default: "10s", Help: "first retry delay; each retry doubles it (with jitter), up to 1h", Modes: wrkModes,
 			set: duration(time.Millisecond, func(c *Config, d time.Duration) { c.JobRetryBase = d })},
@@ -255,16 +256,19 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// Validate checks what a mode needs: serve, worker and scheduler run only on
-// real MongoDB and Redis and need the blind-index key; serve needs API keys.
+// Validate checks what a mode needs: serve and worker run only on a real
+// MongoDB and Redis and need the blind-index key; the scheduler needs only
+// Redis; serve needs API keys.
 func (c Config) Validate(m Mode) error {
 	var errs []error
 	if m != ModeDev {
-		if c.MongoURI == "" {
-			errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: required by %s (only dev has an embedded store)", m))
-		}
 		if c.RedisAddr == "" {
 			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
+		}
+	}
+	if m == ModeServe || m == ModeWorker {
+		if c.MongoURI == "" {
+			errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: required by %s (only dev has an embedded store)", m))
 		}
 		if c.BlindIndexKey == nil {
 			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -178,10 +177,8 @@ func checkSecrets(n *yaml.Node) error {
 				return Errorf(v, "%s must come from the environment, e.g. ${SHOP_%s}, never be written in the file", k, strings.ToUpper(k))
 			}
 			if urlKeys[k] {
-				if u, err := url.Parse(v.Value); err == nil && u.User != nil {
-					if p, set := u.User.Password(); set && !envRef.MatchString(p) {
-						return Errorf(v, "the password in %s must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file", k)
-					}
+				if p, set := urlPassword(v.Value); set && !envRef.MatchString(p) {
+					return Errorf(v, "the password in %s must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file", k)
 				}
 			}
 		}
@@ -192,6 +189,24 @@ func checkSecrets(n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// urlPassword returns the password in the user info of a URL as database
+// drivers read it: after "scheme://", between the first ':' and the first '@',
+// with no '/' before that '@'. url.Parse is not used: it rejects what drivers
+// accept (a '{' in the password, several IPv6 hosts), which would let a
+// literal password through.
+func urlPassword(s string) (string, bool) {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return "", false
+	}
+	userinfo, _, ok := strings.Cut(rest, "@")
+	if !ok || strings.Contains(userinfo, "/") {
+		return "", false
+	}
+	_, p, set := strings.Cut(userinfo, ":")
+	return p, set
 }
 
 // DecodeStrict decodes node into out (a pointer) after checking that every

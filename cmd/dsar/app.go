@@ -28,175 +28,251 @@ import (
 	"github.com/dsar-project/dsar/workers"
 )
 
+// app holds what the running parts share, and how to stop them.
+type app struct {
+	mode    config.Mode
+	cfg     config.Config
+	log     *slog.Logger
+	stdout  io.Writer
+	closers []func()
+
+	client *mongo.Client
+	store  *dsr.Store
+	index  *dsr.BlindIndex
+	redis  asynq.RedisClientOpt
+	queue  *workers.Queue
+}
+
 // start wires the parts a mode needs, in order, runs them until ctx ends,
 // then stops them in reverse order within the shutdown timeout.
-func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, stdout, stderr io.Writer) (err error) {
-	log := newLogger(cfg, stderr)
-	log.Info("dsar starting", "mode", mode, "config", cfg)
+func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, stdout, stderr io.Writer) error {
+	a := &app{mode: mode, cfg: cfg, log: newLogger(cfg, stderr), stdout: stdout}
+	defer a.close()
+	a.log.Info("dsar starting", "mode", mode, "config", cfg)
 
-	var closers []func()
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
+	withStore := mode != config.ModeScheduler
+	withAPI := mode == config.ModeDev || mode == config.ModeServe
+	withWorkers := mode == config.ModeDev || mode == config.ModeWorker
+	withScheduler := mode == config.ModeDev || mode == config.ModeScheduler
+
+	if withStore {
+		if err := a.openStore(ctx); err != nil {
+			return err
 		}
-	}()
+	}
+	if err := a.openQueue(); err != nil {
+		return err
+	}
+	if demo {
+		if err := a.seedDemo(ctx); err != nil {
+			return err
+		}
+	}
+	if withWorkers {
+		if err := a.startWorkers(ctx); err != nil {
+			return err
+		}
+	}
+	if withScheduler {
+		if err := a.startScheduler(); err != nil {
+			return err
+		}
+	}
+	var httpErr <-chan error
+	if withAPI {
+		var err error
+		if httpErr, err = a.startAPI(demo); err != nil {
+			return err
+		}
+	}
 
-	// Store.
-	if cfg.MongoURI == "" {
-		m, err := embedded.StartMongo(ctx, filepath.Join(cfg.DataDir, "ferretdb"), log)
+	select {
+	case <-ctx.Done():
+		a.log.Info("dsar stopping")
+		return nil
+	case err := <-httpErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// openStore connects to MongoDB (in dev without DSAR_MONGO_URI: starts the
+// embedded FerretDB), prepares the store and loads the blind index.
+func (a *app) openStore(ctx context.Context) error {
+	uri := a.cfg.MongoURI
+	if uri == "" {
+		dir := filepath.Join(a.cfg.DataDir, "ferretdb")
+		m, err := embedded.StartMongo(ctx, dir, a.log)
 		if err != nil {
 			return err
 		}
-		closers = append(closers, m.Stop)
-		cfg.MongoURI = m.URI()
-		log.Info("embedded store started: FerretDB on SQLite, for development and small deployments", "dir", filepath.Join(cfg.DataDir, "ferretdb"))
+		a.closers = append(a.closers, m.Stop)
+		uri = m.URI()
+		a.log.Info("embedded store started: FerretDB on SQLite, for evaluation, tests and small deployments", "dir", dir)
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar"))
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar"))
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	closers = append(closers, func() { _ = client.Disconnect(context.Background()) })
-	store := dsr.NewStore(client.Database(cfg.MongoDB), nil)
+	a.closers = append(a.closers, func() { _ = client.Disconnect(context.Background()) })
+	store := dsr.NewStore(client.Database(a.cfg.MongoDB), nil)
 	if err := store.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)
 	}
 	if err := store.Prepare(ctx); err != nil {
 		return err
 	}
-	if store.OnFerretDB() && mode != config.ModeDev {
-		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically: "+
-			"several dsar processes could both move one request. Run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", mode)
+	if store.OnFerretDB() && a.mode != config.ModeDev {
+		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically, so "+
+			"several dsar processes could both move one request: run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", a.mode)
 	}
+	index, err := blindIndex(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.client, a.store, a.index = client, store, index
+	return nil
+}
 
-	// Queue.
-	if cfg.RedisAddr == "" {
+// openQueue connects to Redis (in dev without DSAR_REDIS_ADDR: starts an
+// in-process one).
+func (a *app) openQueue() error {
+	addr := a.cfg.RedisAddr
+	if addr == "" {
 		r, err := embedded.StartRedis()
 		if err != nil {
 			return err
 		}
-		closers = append(closers, r.Close)
-		cfg.RedisAddr = r.Addr()
-		log.Warn("in-process Redis started: for development only; set DSAR_REDIS_ADDR for a real one. Queued tasks live in memory; the sweep re-drives them from the store after a restart")
+		a.closers = append(a.closers, r.Close)
+		addr = r.Addr()
+		a.log.Warn("in-process Redis started: for development only; set DSAR_REDIS_ADDR for a real one. " +
+			"Queued tasks live in memory; after a restart the sweep re-drives them from the store")
 	}
-	redisOpt := asynq.RedisClientOpt{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB}
-	aclient := asynq.NewClient(redisOpt)
-	closers = append(closers, func() { _ = aclient.Close() })
-	queue := workers.NewQueue(aclient, workers.QueueOptions{Name: cfg.Queue, MaxRetry: cfg.JobMaxRetry, JobTimeout: cfg.JobTimeout})
-	if err := queue.Ping(); err != nil {
+	a.redis = asynq.RedisClientOpt{Addr: addr, Password: a.cfg.RedisPassword, DB: a.cfg.RedisDB}
+	client := asynq.NewClient(a.redis)
+	a.closers = append(a.closers, func() { _ = client.Close() })
+	a.queue = workers.NewQueue(client, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
+	if err := a.queue.Ping(); err != nil {
 		return fmt.Errorf("cannot reach Redis (DSAR_REDIS_ADDR): %w", err)
 	}
+	return nil
+}
 
-	index, err := blindIndex(cfg)
+// seedDemo resets the demo shop and, unless a connectors file is set, points
+// the connectors at it.
+func (a *app) seedDemo(ctx context.Context) error {
+	if a.client == nil {
+		return errors.New("--demo needs the store")
+	}
+	if err := seedDemo(ctx, a.client); err != nil {
+		return err
+	}
+	if a.cfg.ConnectorsFile == "" {
+		path, err := writeDemoConnectors(a.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		a.cfg.ConnectorsFile = path
+	}
+	a.log.Info("demo shop seeded", "database", demoDatabase, "connectors_file", a.cfg.ConnectorsFile)
+	return nil
+}
+
+// startWorkers loads the connectors and starts the asynq server.
+func (a *app) startWorkers(ctx context.Context) error {
+	reg := connectors.NewRegistry()
+	if a.cfg.ConnectorsFile != "" {
+		var err error
+		types := connectors.Types{mongodb.Type: mongodb.Factory(a.client)}
+		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, os.LookupEnv); err != nil {
+			return err
+		}
+	} else {
+		a.log.Warn("no DSAR_CONNECTORS_FILE: requests complete without touching any system")
+	}
+	a.closers = append(a.closers, func() { _ = reg.Close() })
+	a.log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
+	proc := workers.NewProcessor(a.store, reg, a.queue, a.index, a.log, workers.Options{
+		Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
+	})
+	srv := workers.NewServer(a.redis, workers.ServerOptions{
+		Queue: a.cfg.Queue, Concurrency: a.cfg.WorkerConcurrency, RetryBase: a.cfg.JobRetryBase,
+		ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log,
+	})
+	if err := srv.Start(proc.Mux()); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	a.closers = append(a.closers, srv.Shutdown)
+	a.log.Info("workers started", "queue", a.cfg.Queue, "concurrency", a.cfg.WorkerConcurrency)
+	return nil
+}
+
+func (a *app) startScheduler() error {
+	sched, err := workers.NewScheduler(a.redis, a.cfg.Queue, a.cfg.SweepEvery, a.log)
 	if err != nil {
 		return err
 	}
-
-	if demo {
-		if err := seedDemo(ctx, client); err != nil {
-			return err
-		}
-		if cfg.ConnectorsFile == "" {
-			if cfg.ConnectorsFile, err = writeDemoConnectors(cfg.DataDir); err != nil {
-				return err
-			}
-		}
-		log.Info("demo shop seeded", "database", demoDatabase, "connectors_file", cfg.ConnectorsFile)
+	if err := sched.Start(); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
 	}
+	a.closers = append(a.closers, sched.Shutdown)
+	a.log.Info("scheduler started", "sweep_every", a.cfg.SweepEvery)
+	return nil
+}
 
-	runAPI := mode == config.ModeDev || mode == config.ModeServe
-	runWorkers := mode == config.ModeDev || mode == config.ModeWorker
-	runScheduler := mode == config.ModeDev || mode == config.ModeScheduler
-
-	if runWorkers {
-		reg := connectors.NewRegistry()
-		if cfg.ConnectorsFile != "" {
-			reg, err = connectors.LoadFile(ctx, cfg.ConnectorsFile, connectors.Types{mongodb.Type: mongodb.Factory(client)}, os.LookupEnv)
-			if err != nil {
-				return err
-			}
-		} else {
-			log.Warn("no DSAR_CONNECTORS_FILE: requests complete without touching any system")
-		}
-		closers = append(closers, func() { _ = reg.Close() })
-		log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
-		proc := workers.NewProcessor(store, reg, queue, index, log, workers.Options{
-			Lease: cfg.JobLease, JobTimeout: cfg.JobTimeout, SweepGrace: cfg.SweepGrace,
-		})
-		srv := workers.NewServer(redisOpt, workers.ServerOptions{
-			Queue: cfg.Queue, Concurrency: cfg.WorkerConcurrency, RetryBase: cfg.JobRetryBase,
-			ShutdownTimeout: cfg.ShutdownTimeout, Log: log,
-		})
-		if err := srv.Start(proc.Mux()); err != nil {
-			return fmt.Errorf("start workers: %w", err)
-		}
-		closers = append(closers, srv.Shutdown)
-		log.Info("workers started", "queue", cfg.Queue, "concurrency", cfg.WorkerConcurrency)
+// startAPI serves the HTTP API; the returned channel reports a server that
+// stopped by itself.
+func (a *app) startAPI(demo bool) (<-chan error, error) {
+	keys := make([]handlers.Key, 0, len(a.cfg.APIKeys)+1)
+	for _, k := range a.cfg.APIKeys {
+		keys = append(keys, handlers.Key{Name: k.Name, Role: handlers.Role(k.Role), Hash: k.Hash})
 	}
-
-	if runScheduler {
-		sched, err := workers.NewScheduler(redisOpt, cfg.Queue, cfg.SweepEvery, log)
+	devKey := ""
+	if a.mode == config.ModeDev {
+		if devKey = a.cfg.DevAPIKey; devKey == "" {
+			devKey = "dev_" + randomHex(16)
+		}
+		dk, err := config.ParseAPIKeys("dev:admin:" + devKey)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := sched.Start(); err != nil {
-			return fmt.Errorf("start scheduler: %w", err)
-		}
-		closers = append(closers, sched.Shutdown)
-		log.Info("scheduler started", "sweep_every", cfg.SweepEvery)
+		keys = append(keys, handlers.Key{Name: dk[0].Name, Role: handlers.RoleAdmin, Hash: dk[0].Hash})
 	}
-
-	var httpErr chan error
-	if runAPI {
-		keys := make([]handlers.Key, 0, len(cfg.APIKeys)+1)
-		for _, k := range cfg.APIKeys {
-			keys = append(keys, handlers.Key{Name: k.Name, Role: handlers.Role(k.Role), Hash: k.Hash})
-		}
-		devKey := ""
-		if mode == config.ModeDev {
-			devKey = cfg.DevAPIKey
-			if devKey == "" {
-				devKey = "dev_" + randomHex(16)
-			}
-			dk, _ := config.ParseAPIKeys("dev:admin:" + devKey)
-			keys = append(keys, handlers.Key{Name: dk[0].Name, Role: handlers.RoleAdmin, Hash: dk[0].Hash})
-		}
-		h := handlers.New(handlers.Deps{
-			Store: store, Queue: queue, Index: index, Keys: handlers.NewKeyring(keys...), Log: log,
-			Ready: []handlers.Check{
-				{Name: "store", Ping: store.Ping},
-				{Name: "queue", Ping: func(context.Context) error { return queue.Ping() }},
-			},
-		})
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("listen on DSAR_HTTP_ADDR: %w", err)
-		}
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-		httpErr = make(chan error, 1)
-		go func() { httpErr <- hs.Serve(ln) }()
-		closers = append(closers, func() {
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		})
-		base := "http://" + ln.Addr().String()
-		log.Info("API listening", "addr", ln.Addr().String())
-		fmt.Fprintf(stdout, "dsar %s: API on %s (OpenAPI at %s/openapi.yaml)\n", mode, base, base)
-		if mode == config.ModeDev {
-			printDev(stdout, base, devKey, cfg.DevAPIKey == "", demo)
-		}
+	h := handlers.New(handlers.Deps{
+		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
+		Ready: []handlers.Check{
+			{Name: "store", Ping: a.store.Ping},
+			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},
+		},
+	})
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on DSAR_HTTP_ADDR: %w", err)
 	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("dsar stopping")
-		return nil
-	case err := <-httpErr:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	stopped := make(chan error, 1)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			stopped <- err
 		}
-		return fmt.Errorf("http server: %w", err)
+	}()
+	a.closers = append(a.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	})
+	base := "http://" + ln.Addr().String()
+	a.log.Info("API listening", "addr", ln.Addr().String())
+	fmt.Fprintf(a.stdout, "dsar %s: API on %s (OpenAPI at %s/openapi.yaml)\n", a.mode, base, base)
+	if a.mode == config.ModeDev {
+		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo)
 	}
+	return stopped, nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

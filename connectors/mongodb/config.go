@@ -145,6 +145,8 @@ func (s *Spec) validate() error {
 			add(c.Erase.line, "%s: erase: mask needs the fields to null in mask: [...]", where)
 		case c.Erase.Kind == StrategyPull && c.Match[c.Erase.Field] == "":
 			add(c.Erase.line, "%s: erase: pull field %q must be one of the match fields", where, c.Erase.Field)
+		case c.Erase.Kind == StrategyPull && strings.Contains(c.Erase.Field, "."):
+			add(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
 		}
 		if len(c.Mask) > 0 && (c.Erase == nil || c.Erase.Kind != StrategyMask) {
 			errs = append(errs, fmt.Errorf("%s: mask is only used with erase: mask", where))
@@ -155,6 +157,8 @@ func (s *Spec) validate() error {
 				add(o.line, "%s: opt_out: mask is for erase; opt out with delete, {pull: FIELD} or {set: {FIELD: VALUE}}", where)
 			case o.Kind == StrategyPull && c.Match[o.Field] == "":
 				add(o.line, "%s: opt_out: pull field %q must be one of the match fields", where, o.Field)
+			case o.Kind == StrategyPull && strings.Contains(o.Field, "."):
+				add(o.line, "%s: opt_out: pull takes a top-level array of plain values, not %q", where, o.Field)
 			}
 		}
 	}

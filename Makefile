@@ -1,0 +1,29 @@
+# dsar: run `make help` for the targets.
+.DEFAULT_GOAL := help
+GO ?= go
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## run API, workers and scheduler with the demo shop on embedded stores
+	$(GO) run ./cmd/dsar dev --demo
+
+.PHONY: build
+build: ## build bin/dsar
+	$(GO) build -o bin/dsar ./cmd/dsar
+
+.PHONY: test
+test: ## run every test (real Redis at DSAR_TEST_REDIS_ADDR or in-process fallback; embedded FerretDB or DSAR_TEST_MONGO_URI)
+	$(GO) test -count=1 -timeout 15m ./...
+
+.PHONY: lint
+lint: ## go vet and gofmt; golangci-lint too when installed
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi
+
+.PHONY: bench
+bench: ## run the benchmarks (compare runs with benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...

@@ -1,0 +1,177 @@
+package config_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/config"
+)
+
+func env(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+}
+
+const goodKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.MongoDB != "dsar" || c.DataDir != "./data" || c.Queue != "dsar" ||
+		c.JobMaxRetry != 8 || c.JobLease != 15*time.Minute || c.SweepEvery != time.Minute || c.LogFormat != "json" {
+		t.Errorf("defaults = %+v", c)
+	}
+	if err := c.Validate(config.ModeDev); err != nil {
+		t.Errorf("dev with defaults: %v", err)
+	}
+}
+
+func TestLoadErrorsNameEverySetting(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{
+		"DSAR_HTTP_ADDR":       "8080",
+		"DSAR_MONGO_URI":       "postgres://x",
+		"DSAR_JOB_MAX_RETRY":   "many",
+		"DSAR_JOB_LEASE":       "soon",
+		"DSAR_API_KEYS":        "ops:root:0123456789abcdef",
+		"DSAR_BLIND_INDEX_KEY": "short",
+		"DSAR_LOG_FORMAT":      "xml",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted bad values")
+	}
+	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "0123456789abcdef") {
+		t.Errorf("error quotes a secret: %v", err)
+	}
+}
+
+func TestValidateByMode(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{}
+	full := map[string]string{
+		"DSAR_MONGO_URI": "mongodb://db:27017", "DSAR_REDIS_ADDR": "redis:6379",
+		"DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		mode    config.Mode
+		wantErr []string
+	}{
+		{"dev needs nothing", base, config.ModeDev, nil},
+		{"serve needs the real stores, a key and API keys", base, config.ModeServe, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
+		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey}, config.ModeWorker, nil},
+		{"serve with everything", full, config.ModeServe, nil},
+		{"lease must exceed timeout", map[string]string{"DSAR_JOB_LEASE": "1m", "DSAR_JOB_TIMEOUT": "2m"}, config.ModeDev, []string{"DSAR_JOB_LEASE"}},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(env(tt.env))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		err = c.Validate(tt.mode)
+		if len(tt.wantErr) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		for _, w := range tt.wantErr {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error does not name %s: %v", tt.name, w, err)
+			}
+		}
+	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	keys, err := config.ParseAPIKeys("ops:admin:0123456789abcdef, desk:agent:fedcba9876543210")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[1].Name != "desk" || keys[1].Role != config.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) {
+		t.Errorf("keys = %+v", keys)
+	}
+	for _, bad := range []string{"ops:admin", "ops:god:0123456789abcdef", "ops:admin:short", "a:admin:0123456789abcdef,a:agent:0123456789abcdef", ":admin:0123456789abcdef"} {
+		if _, err := config.ParseAPIKeys(bad); err == nil {
+			t.Errorf("ParseAPIKeys(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFileAndEnvironment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dsar.yaml")
+	if err := os.WriteFile(path, []byte("http_addr: 0.0.0.0:9000\nmongo_db: fromfile\nqueue: fromfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(env(map[string]string{"DSAR_CONFIG_FILE": path, "DSAR_QUEUE": "fromenv"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "0.0.0.0:9000" || c.MongoDB != "fromfile" || c.Queue != "fromenv" {
+		t.Errorf("file then environment: %+v", c)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("http_adr: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(env(map[string]string{"DSAR_CONFIG_FILE": bad})); err == nil || !strings.Contains(err.Error(), "http_adr") {
+		t.Errorf("unknown file key: err = %v", err)
+	}
+}
+
+func TestLogValueMasksSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"DSAR_MONGO_URI": "mongodb://user:s3cretpassw0rd@db:27017", "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
+		"DSAR_REDIS_PASSWORD": "redispassw0rd", "DSAR_BLIND_INDEX_KEY": goodKey,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprint(slog.AnyValue(c).Resolve())
+	for _, secret := range []string{"s3cretpassw0rd", "0123456789abcdef", "redispassw0rd", goodKey} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log value shows a secret: %s", out)
+		}
+	}
+	if !strings.Contains(out, "ops:admin") {
+		t.Errorf("log value hides the key names: %s", out)
+	}
+}
+
+func TestEverySettingIsDocumented(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range config.Settings() {
+		if !strings.Contains(string(readme), "`"+s.Env+"`") {
+			t.Errorf("README.md does not list %s", s.Env)
+		}
+		if s.Help == "" || len(s.Modes) == 0 {
+			t.Errorf("%s has no help or no modes", s.Env)
+		}
+	}
+}
