@@ -167,11 +167,24 @@ func TestEverySettingIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range config.Settings() {
-		if !strings.Contains(string(readme), "`"+s.Env+"`") {
-			t.Errorf("README.md does not list %s", s.Env)
-		}
 		if s.Help == "" || len(s.Modes) == 0 {
 			t.Errorf("%s has no help or no modes", s.Env)
 		}
+		if row := readmeRow(s); !strings.Contains(string(readme), row) {
+			t.Errorf("README.md settings table lacks, or differs from, the row:\n%s", row)
+		}
 	}
+}
+
+// readmeRow is the README settings table row of a setting.
+func readmeRow(s config.Setting) string {
+	modes := make([]string, len(s.Modes))
+	for i, m := range s.Modes {
+		modes[i] = string(m)
+	}
+	def := ""
+	if s.Default != "" {
+		def = "`" + s.Default + "`"
+	}
+	return fmt.Sprintf("| `%s` | %s | %s | %s |", s.Env, def, strings.Join(modes, ", "), s.Help)
 }

@@ -78,8 +78,37 @@ func (s *Store) Prepare(ctx context.Context) error {
 	}
 	s.gate = gate
 	for coll, models := range Indexes {
-		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		if err := ensureIndexes(ctx, s.db.Collection(coll), models); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureIndexes creates the indexes of models that coll lacks, one command
+// each. (FerretDB v1.24 drops the connection when one createIndexes command
+// names several indexes that all exist already, after a restart.)
+func ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes on %s: %w", coll.Name(), err)
+	}
+	have := map[string]bool{}
+	for _, s := range specs {
+		have[s.Name] = true
+	}
+	for _, m := range models {
+		var o options.IndexOptions
+		for _, set := range m.Options.List() {
+			if err := set(&o); err != nil {
+				return fmt.Errorf("index options: %w", err)
+			}
+		}
+		if o.Name != nil && have[*o.Name] {
+			continue
+		}
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("create index %s on %s: %w", *o.Name, coll.Name(), err)
 		}
 	}
 	return nil

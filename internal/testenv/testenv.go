@@ -41,10 +41,13 @@ var (
 	ferretDir string
 )
 
-// Main runs the tests of a package, stops the services it started, and fails
-// the run if goroutines leak. Call it from TestMain.
-func Main(m *testing.M) {
+// Main runs the tests of a package, stops the services it started, runs
+// cleanups, and fails the run if goroutines leak. Call it from TestMain.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if ferret != nil {
 		ferret.Stop()
 		_ = os.RemoveAll(ferretDir)

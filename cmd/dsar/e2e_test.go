@@ -1,0 +1,418 @@
+package main
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/internal/testenv"
+)
+
+// binary is the dsar binary built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dsar-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "dsar")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dsar: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	testenv.Main(m, func() { _ = os.RemoveAll(dir) })
+}
+
+const apiKey = "e2e-admin-key-0123456789"
+
+// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// proc is a running dsar process.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	stderr *syncBuffer
+	exited chan error
+}
+
+// baseEnv is the environment of a dsar process under test: the test's Redis
+// and queue, the test MongoDB when DSAR_TEST_MONGO_URI is set (else the
+// binary's own embedded FerretDB under dataDir), and short sweep intervals.
+func baseEnv(t *testing.T, dataDir string, redisAddr, queue, mongoDB string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DSAR_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"DSAR_HTTP_ADDR=127.0.0.1:0", "DSAR_DATA_DIR="+dataDir, "DSAR_DEV_API_KEY="+apiKey,
+		"DSAR_REDIS_ADDR="+redisAddr, "DSAR_QUEUE="+queue, "DSAR_LOG_FORMAT=json",
+		"DSAR_SWEEP_EVERY=1s", "DSAR_SWEEP_GRACE=2s", "DSAR_JOB_RETRY_BASE=100ms",
+	)
+	if testenv.RealMongo() {
+		env = append(env, "DSAR_MONGO_URI="+testenv.MongoURI(t), "DSAR_MONGO_DB="+mongoDB)
+	}
+	return env
+}
+
+var apiLine = regexp.MustCompile(`API on (http://\S+)`)
+
+// startDSAR runs `dsar args...` and waits until its API listens.
+func startDSAR(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	go func() { p.exited <- cmd.Wait() }()
+	select {
+	case p.base = <-found:
+	case err := <-p.exited:
+		t.Fatalf("dsar exited at start: %v\n%s", err, p.stderr)
+	case <-time.After(90 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("dsar did not start listening\n%s", p.stderr)
+	}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop sends SIGTERM and checks dsar exits cleanly.
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			p.t.Errorf("dsar exited with %v after SIGTERM\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		p.t.Errorf("dsar did not stop within 30s of SIGTERM")
+	}
+}
+
+// call sends a request to the API with the admin key and decodes a JSON
+// answer into out (when not nil); it returns the status.
+func (p *proc) call(method, path, body string, out any) int {
+	p.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, p.base+path, r)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client(p.t).Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			p.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type job struct {
+	Connector   string `json:"connector"`
+	Action      string `json:"action"`
+	Status      string `json:"status"`
+	Records     int64  `json:"records"`
+	Collections []struct {
+		Name    string `json:"name"`
+		Records int64  `json:"records"`
+		Outcome string `json:"outcome"`
+	} `json:"collections"`
+}
+
+type request struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Type   string `json:"type"`
+	Jobs   []job  `json:"jobs"`
+}
+
+// file files a request and waits until it is completed.
+func (p *proc) file(typ, regulation, email string) request {
+	p.t.Helper()
+	var r request
+	body := fmt.Sprintf(`{"type":%q,"regulation":%q,"subject":{"email":%q}}`, typ, regulation, email)
+	if code := p.call("POST", "/v1/requests", body, &r); code != http.StatusAccepted {
+		p.t.Fatalf("file %s: status %d", typ, code)
+	}
+	return p.waitCompleted(r.ID)
+}
+
+func (p *proc) waitCompleted(id string) request {
+	p.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var r request
+		if code := p.call("GET", "/v1/requests/"+id, "", &r); code != http.StatusOK {
+			p.t.Fatalf("get %s: status %d", id, code)
+		}
+		if r.Status == "completed" {
+			return r
+		}
+		if r.Status == "needs_attention" || time.Now().After(deadline) {
+			p.t.Fatalf("request %s is %s: %+v\n%s", id, r.Status, r, p.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// export downloads an access request's zip and returns its files.
+func (p *proc) export(id string) map[string][]byte {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", p.base+"/v1/requests/"+id+"/export", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := client(p.t).Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
+		p.t.Fatalf("export: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		p.t.Fatalf("export is not a zip: %v", err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		files[f.Name], _ = io.ReadAll(rc)
+		_ = rc.Close()
+	}
+	return files
+}
+
+func records(t *testing.T, files map[string][]byte, name string) []map[string]any {
+	t.Helper()
+	data, ok := files[name]
+	if !ok {
+		return nil
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s is not a JSON array: %v\n%s", name, err, data)
+	}
+	return out
+}
+
+func total(r request) int64 {
+	var n int64
+	for _, j := range r.Jobs {
+		n += j.Records
+	}
+	return n
+}
+
+// TestDemoShop drives `dsar dev --demo` over HTTP as a newcomer would: an
+// access request exports the seeded records, a deletion erases them, the
+// same deletion again completes with 0 records, an opt-out takes the person
+// out of every segment; then a restart keeps every request.
+func TestDemoShop(t *testing.T) {
+	r := testenv.RedisServer(t)
+	queue := testenv.Queue(t, r)
+	dataDir := t.TempDir()
+	env := baseEnv(t, dataDir, r.Addr, queue, testenv.Name("e2e"))
+	p := startDSAR(t, env, "dev", "--demo")
+
+	// Access: Ada's customer record, her two orders (found through the
+	// customer id resolved from her email), her ticket, her memberships.
+	access := p.file("access", "gdpr", "ada@example.com")
+	files := p.export(access.ID)
+	var manifest struct {
+		Request    struct{ ID string } `json:"request"`
+		Connectors []struct {
+			Name    string `json:"name"`
+			Records int64  `json:"records"`
+		} `json:"connectors"`
+	}
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	if manifest.Request.ID != access.ID || len(manifest.Connectors) != 1 || manifest.Connectors[0].Records != 6 {
+		t.Errorf("manifest = %+v, want request %s with 6 records from shop", manifest, access.ID)
+	}
+	if got := records(t, files, "shop/customers.json"); len(got) != 1 || got[0]["email"] != "ada@example.com" {
+		t.Errorf("customers.json = %v", got)
+	}
+	if got := records(t, files, "shop/orders.json"); len(got) != 2 {
+		t.Errorf("orders.json has %d records, want 2", len(got))
+	}
+	segments := records(t, files, "shop/segments.json")
+	if len(segments) != 2 {
+		t.Errorf("segments.json has %d records, want Ada's 2 memberships", len(segments))
+	}
+	for _, s := range segments {
+		if m, _ := s["members"].([]any); len(m) != 1 || m[0] != "ada@example.com" {
+			t.Errorf("segment %v discloses other members", s)
+		}
+	}
+
+	// Deletion: Grace's data goes; the same deletion again finds nothing.
+	del := p.file("deletion", "gdpr", "grace@example.com")
+	if n := total(del); n != 4 {
+		t.Errorf("deletion erased %d records, want 4 (customer masked, order masked, ticket deleted, segment pulled): %+v", n, del.Jobs)
+	}
+	again := p.file("deletion", "gdpr", "grace@example.com")
+	if n := total(again); n != 0 || len(again.Jobs) != 1 || again.Jobs[0].Status != "succeeded" {
+		t.Errorf("second deletion: %d records, jobs %+v; want a succeeded job with 0", n, again.Jobs)
+	}
+	after := p.file("access", "gdpr", "grace@example.com")
+	if n := total(after); n != 0 {
+		t.Errorf("access after deletion found %d records, want 0: %+v", n, after.Jobs)
+	}
+
+	// Opt-out: Alan leaves every segment and his marketing flag is cleared.
+	opt := p.file("opt_out", "ccpa", "alan@example.com")
+	if n := total(opt); n != 3 {
+		t.Errorf("opt-out changed %d records, want 3 (flag set, two segments pulled): %+v", n, opt.Jobs)
+	}
+	alan := p.export(p.file("access", "ccpa", "alan@example.com").ID)
+	if got := records(t, alan, "shop/segments.json"); len(got) != 0 {
+		t.Errorf("Alan is still in segments: %v", got)
+	}
+	if got := records(t, alan, "shop/customers.json"); len(got) != 1 || got[0]["marketing_opt_in"] != false {
+		t.Errorf("Alan's customer record: %v", got)
+	}
+
+	var page struct {
+		Items []request `json:"items"`
+	}
+	if code := p.call("GET", "/v1/requests?type=deletion", "", &page); code != http.StatusOK || len(page.Items) != 2 {
+		t.Errorf("list deletions: %d, %d items", code, len(page.Items))
+	}
+
+	// Restart on the same data directory: every request is still there.
+	p.stop()
+	if strings.Contains(p.stderr.String(), "@example.com") {
+		t.Errorf("the log holds an email address:\n%s", p.stderr)
+	}
+	p2 := startDSAR(t, env, "dev")
+	var back request
+	if code := p2.call("GET", "/v1/requests/"+access.ID, "", &back); code != http.StatusOK || back.Status != "completed" {
+		t.Errorf("after restart: %d, %+v", code, back)
+	}
+	if got := records(t, p2.export(access.ID), "shop/orders.json"); len(got) != 2 {
+		t.Errorf("export after restart has %d orders", len(got))
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	run := func(env []string, args ...string) (string, int) {
+		cmd := exec.CommandContext(context.Background(), binary, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	clean := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		wantCode int
+		want     []string
+		dontWant []string
+	}{
+		{"usage", clean, []string{"--help"}, 0, []string{"dev", "serve", "worker", "scheduler"}, nil},
+		{"dev help", clean, []string{"dev", "--help"}, 0, []string{"-demo", "DSAR_MONGO_URI", "DSAR_DEV_API_KEY", "DSAR_DATA_DIR"}, nil},
+		{"serve help", clean, []string{"serve", "--help"}, 0, []string{"DSAR_HTTP_ADDR", "DSAR_API_KEYS"}, []string{"DSAR_DEV_API_KEY", "-demo"}},
+		{"scheduler help", clean, []string{"scheduler", "--help"}, 0, []string{"DSAR_REDIS_ADDR", "DSAR_SWEEP_EVERY"}, []string{"DSAR_MONGO_URI"}},
+		{"unknown command", clean, []string{"frobnicate"}, 1, []string{`unknown command "frobnicate"`}, nil},
+		{"bad setting", append(clean, "DSAR_HTTP_ADDR=8080", "DSAR_JOB_MAX_RETRY=x"), []string{"dev"}, 1, []string{"DSAR_HTTP_ADDR", "DSAR_JOB_MAX_RETRY"}, nil},
+		{"serve needs real stores", clean, []string{"serve"}, 1, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_API_KEYS"}, nil},
+	}
+	for _, tt := range tests {
+		out, code := run(tt.env, tt.args...)
+		if code != tt.wantCode {
+			t.Errorf("%s: exit %d, want %d\n%s", tt.name, code, tt.wantCode, out)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q\n%s", tt.name, w, out)
+			}
+		}
+		for _, w := range tt.dontWant {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: output has %q\n%s", tt.name, w, out)
+			}
+		}
+	}
+}
+
+// client returns the HTTP client of the end-to-end tests.
+func client(t *testing.T) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second}
+}
