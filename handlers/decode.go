@@ -1,44 +1,58 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 )
 
 // decodeJSON reads the body into v strictly: JSON media type, at most
-// MaxBodyBytes, no unknown fields, one value. On failure it writes the
-// problem (400, 413 or 415) and returns false.
+// MaxBodyBytes, one value, and no field v does not have, with names matched
+// exactly (encoding/json alone would take "TYPE" for "type"). On failure it
+// writes the problem (400, 413 or 415) and returns false.
 func decodeJSON(c *gin.Context, v any) bool {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			problem(c, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as application/json."})
-			return false
-		}
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		problem(c, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as JSON with Content-Type: application/json."})
+		return false
 	}
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("trailing data after the JSON object")
-		}
-	}
-	if err == nil {
-		return true
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		problem(c, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", MaxBodyBytes)})
 		return false
+	}
+	if err != nil {
+		problem(c, Problem{Type: problemMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
+		return false
+	}
+	// Unknown fields first, by their full path and exact name.
+	var raw any
+	if json.Unmarshal(body, &raw) == nil {
+		if unknown := unknownFields(raw, reflect.TypeOf(v), ""); unknown != "" {
+			err = fmt.Errorf("json: unknown field %q", unknown)
+		}
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil {
+			if _, extra := dec.Token(); extra != io.EOF {
+				err = errors.New("trailing data after the JSON object")
+			}
+		}
+	}
+	if err == nil {
+		return true
 	}
 	p := Problem{Type: problemMalformed, Title: "Malformed body", Status: http.StatusBadRequest}
 	var syntax *json.SyntaxError
@@ -66,6 +80,38 @@ func decodeJSON(c *gin.Context, v any) bool {
 	}
 	problem(c, p)
 	return false
+}
+
+// unknownFields returns the dotted path of the first object key in raw that
+// names no field of t exactly, or "".
+func unknownFields(raw any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	obj, ok := raw.(map[string]any)
+	if !ok || t.Kind() != reflect.Struct {
+		return ""
+	}
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		fields[name] = t.Field(i).Type
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ft, ok := fields[k]
+		if !ok {
+			return path + k
+		}
+		if u := unknownFields(obj[k], ft, path+k+"."); u != "" {
+			return u
+		}
+	}
+	return ""
 }
 
 func jsonKind(goKind string) string {

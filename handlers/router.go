@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -114,12 +115,28 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// recovery turns a panic into a 500 problem and a log line.
+// recovery turns a panic into a 500 problem and a log line. A handler that
+// panics with http.ErrAbortHandler (a stream cut short) is passed on, so the
+// server drops the connection and the client sees a broken response rather
+// than a complete-looking one.
 func recovery(log *slog.Logger) gin.HandlerFunc {
-	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
-		log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "http_request_id", c.GetString(requestIDKey), "panic", err)
-		problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})
-	})
+	return func(c *gin.Context) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler {
+				panic(rec)
+			}
+			log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "http_request_id", c.GetString(requestIDKey), "panic", fmt.Sprint(rec))
+			if !c.Writer.Written() {
+				problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})
+			}
+			c.Abort()
+		}()
+		c.Next()
+	}
 }
 
 func healthz(c *gin.Context) {

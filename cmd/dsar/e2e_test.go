@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/handlers/apitest"
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
@@ -59,6 +60,7 @@ type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	base   string
+	client *http.Client // checks every exchange against the OpenAPI document
 	stderr *syncBuffer
 	exited chan error
 }
@@ -95,7 +97,7 @@ func startDSAR(t *testing.T, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, client: apitest.Client(t), stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +157,7 @@ func (p *proc) call(method, path, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := client(p.t).Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func (p *proc) export(id string) map[string][]byte {
 	p.t.Helper()
 	req, _ := http.NewRequest("GET", p.base+"/v1/requests/"+id+"/export", nil)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := client(p.t).Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -410,9 +412,4 @@ func TestCommandLine(t *testing.T) {
 			}
 		}
 	}
-}
-
-// client returns the HTTP client of the end-to-end tests.
-func client(t *testing.T) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second}
 }

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -100,10 +101,11 @@ func NewTransport(t testing.TB, spec []byte, base http.RoundTripper) http.RoundT
 	return tr
 }
 
-// Client returns an HTTP client whose transport is [Transport].
+// Client returns an HTTP client whose transport is [Transport], with a
+// one-minute timeout so a hung server fails the test instead of stalling it.
 func Client(t testing.TB) *http.Client {
 	t.Helper()
-	return &http.Client{Transport: Transport(t, nil)}
+	return &http.Client{Transport: Transport(t, nil), Timeout: time.Minute}
 }
 
 type transport struct {

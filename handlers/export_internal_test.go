@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// lazySource yields n records of incompressible data for each job and
+// counts how many it has handed out.
+type lazySource struct {
+	n       int
+	yielded int
+}
+
+func (s *lazySource) EachExportRecord(_ context.Context, _ string, fn func(string, bson.Raw) error) error {
+	for i := range s.n {
+		b := make([]byte, 100)
+		_, _ = rand.Read(b)
+		doc, _ := bson.Marshal(bson.D{{Key: "i", Value: i}, {Key: "blob", Value: hex.EncodeToString(b)}})
+		s.yielded++
+		if err := fn("orders", doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pacedSink records the largest number of records read between two writes
+// of output.
+type pacedSink struct {
+	src    *lazySource
+	last   int
+	maxGap int
+	writes int
+}
+
+func (p *pacedSink) Write(b []byte) (int, error) {
+	p.writes++
+	if gap := p.src.yielded - p.last; gap > p.maxGap {
+		p.maxGap = gap
+	}
+	p.last = p.src.yielded
+	return len(b), nil
+}
+
+// TestExportStreams shows that the zip is written while records are read:
+// the number of records read between two writes of output stays the same
+// whether the person has 2,000 records or 20,000, so memory does not grow
+// with their data.
+func TestExportStreams(t *testing.T) {
+	t.Parallel()
+	var gaps []int
+	for _, n := range []int{2_000, 20_000} {
+		src := &lazySource{n: n}
+		sink := &pacedSink{src: src}
+		zw := zip.NewWriter(sink)
+		m := manifest{Connectors: []manifestConnector{}}
+		if err := writeExport(context.Background(), src, zw, m, []dsr.Job{{ID: "j", Connector: "shop"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		gaps = append(gaps, sink.maxGap)
+	}
+	t.Logf("most records read between two writes: %d of 2,000, %d of 20,000", gaps[0], gaps[1])
+	if gaps[1] > 2*gaps[0] || gaps[1] >= 2_000 {
+		t.Errorf("records read between writes grow with the data (%d at 2,000, %d at 20,000): the export buffers", gaps[0], gaps[1])
+	}
+}
