@@ -18,8 +18,12 @@ build: ## build bin/dsar
 test: ## run every test (real Redis at DSAR_TEST_REDIS_ADDR or in-process fallback; embedded FerretDB or DSAR_TEST_MONGO_URI)
 	$(GO) test -count=1 -timeout 15m ./...
 
+.PHONY: race
+race: ## run every test under the race detector (needs cgo: a C compiler)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
 .PHONY: lint
-lint: ## go vet and gofmt; golangci-lint too when installed
+lint: ## go vet and gofmt; golangci-lint (v2, .golangci.yaml) too when installed
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -74,4 +77,65 @@ func TestExportStreams(t *testing.T) {
 	if gaps[1] > 2*gaps[0] || gaps[1] >= 2_000 {
 		t.Errorf("records read between writes grow with the data (%d at 2,000, %d at 20,000): the export buffers", gaps[0], gaps[1])
 	}
+}
+
+// BenchmarkExport measures writing an access export (zip, manifest, one
+// JSON array per collection) against its baseline in the same run: rendering
+// the same records as Extended JSON with no zip. It reports ns per record for
+// both and their ratio, which is what to compare between runs (benchstat):
+// the absolute figures depend on the machine.
+func BenchmarkExport(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			src := &fixedSource{docs: makeDocs(n)}
+			var base, full time.Duration
+			for b.Loop() {
+				start := time.Now()
+				_ = src.EachExportRecord(context.Background(), "j", func(_ string, d bson.Raw) error {
+					js, err := bson.MarshalExtJSON(d, false, false)
+					_, _ = io.Discard.Write(js)
+					return err
+				})
+				base += time.Since(start)
+
+				start = time.Now()
+				zw := zip.NewWriter(io.Discard)
+				if err := writeExport(context.Background(), src, zw, manifest{Connectors: []manifestConnector{}}, []dsr.Job{{ID: "j", Connector: "shop"}}); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+				full += time.Since(start)
+			}
+			per := float64(b.N * n)
+			b.ReportMetric(float64(base.Nanoseconds())/per, "baseline-ns/record")
+			b.ReportMetric(float64(full.Nanoseconds())/per, "zip-ns/record")
+			b.ReportMetric(float64(full)/float64(base), "zip/baseline")
+		})
+	}
+}
+
+// fixedSource yields the same records for every job.
+type fixedSource struct{ docs []bson.Raw }
+
+func (s *fixedSource) EachExportRecord(_ context.Context, _ string, fn func(string, bson.Raw) error) error {
+	for _, d := range s.docs {
+		if err := fn("orders", d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func makeDocs(n int) []bson.Raw {
+	docs := make([]bson.Raw, n)
+	for i := range docs {
+		docs[i], _ = bson.Marshal(bson.D{
+			{Key: "_id", Value: fmt.Sprintf("ord_%06d", i)}, {Key: "customer_id", Value: "cus_ada"},
+			{Key: "items", Value: bson.A{"analytical engine manual", "punched cards"}}, {Key: "total", Value: 42.5},
+			{Key: "shipping_address", Value: "1 Example Row, London"}, {Key: "placed_at", Value: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		})
+	}
+	return docs
 }

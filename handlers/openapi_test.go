@@ -28,7 +28,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		t.Fatalf("the OpenAPI document is not valid: %v", err)
 	}
 	h := handlers.New(handlers.Deps{
-		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:  slog.New(slog.DiscardHandler),
 		Keys: handlers.NewKeyring(),
 	})
 	apitest.CheckRoutes(t, apitest.Routes(t, h))
@@ -43,7 +43,7 @@ func TestOpenAPITraffic(t *testing.T) {
 		handlers.Key{Name: "auditor", Role: handlers.RoleAuditor, Hash: sha256.Sum256([]byte("auditor-secret"))},
 	)
 	h := handlers.New(handlers.Deps{
-		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:  slog.New(slog.DiscardHandler),
 		Keys: keys,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: func(context.Context) error { return nil }},
@@ -52,7 +52,7 @@ func TestOpenAPITraffic(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	down := httptest.NewServer(handlers.New(handlers.Deps{
-		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:  slog.New(slog.DiscardHandler),
 		Keys: keys,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: func(context.Context) error { return nil }},

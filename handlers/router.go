@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -126,7 +127,7 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 			if rec == nil {
 				return
 			}
-			if rec == http.ErrAbortHandler {
+			if err, ok := rec.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(rec)
 			}
 			log.ErrorContext(c.Request.Context(), "panic in handler", "route", c.FullPath(), "http_request_id", c.GetString(requestIDKey), "panic", fmt.Sprint(rec))

@@ -54,7 +54,7 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 			d *= 2
 		}
 		d = min(d, MaxRetryDelay)
-		jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+		jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4 //nolint:gosec // jitter needs no cryptographic randomness
 		return d + jitter
 	}
 }

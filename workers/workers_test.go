@@ -52,19 +52,18 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 type env struct {
-	t       *testing.T
-	store   *dsr.Store
-	cmds    *testenv.Commands
-	shop    *mongo.Database
-	reg     *connectors.Registry
-	queue   *workers.Queue
-	proc    *workers.Processor
-	redis   asynq.RedisClientOpt
-	qname   string
-	clock   *clock
-	index   *dsr.BlindIndex
-	logs    *logBuffer
-	started bool
+	t     *testing.T
+	store *dsr.Store
+	cmds  *testenv.Commands
+	shop  *mongo.Database
+	reg   *connectors.Registry
+	queue *workers.Queue
+	proc  *workers.Processor
+	redis asynq.RedisClientOpt
+	qname string
+	clock *clock
+	index *dsr.BlindIndex
+	logs  *logBuffer
 }
 
 // setup gives a test a store, a seeded shop with a mongodb connector, a

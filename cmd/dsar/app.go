@@ -81,7 +81,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	var httpErr <-chan error
 	if withAPI {
 		var err error
-		if httpErr, err = a.startAPI(demo); err != nil {
+		if httpErr, err = a.startAPI(ctx, demo); err != nil {
 			return err
 		}
 	}
@@ -227,7 +227,7 @@ func (a *app) startScheduler() error {
 
 // startAPI serves the HTTP API; the returned channel reports a server that
 // stopped by itself.
-func (a *app) startAPI(demo bool) (<-chan error, error) {
+func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	keys := make([]handlers.Key, 0, len(a.cfg.APIKeys)+1)
 	for _, k := range a.cfg.APIKeys {
 		keys = append(keys, handlers.Key{Name: k.Name, Role: handlers.Role(k.Role), Hash: k.Hash})
@@ -250,7 +250,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},
 		},
 	})
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on DSAR_HTTP_ADDR: %w", err)
 	}

@@ -17,7 +17,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -44,6 +43,7 @@ var (
 // Main runs the tests of a package, stops the services it started, runs
 // cleanups, and fails the run if goroutines leak. Call it from TestMain.
 func Main(m *testing.M, cleanups ...func()) {
+	before := goleak.IgnoreCurrent() // goroutines that predate the tests
 	code := m.Run()
 	for _, c := range cleanups {
 		c()
@@ -53,7 +53,7 @@ func Main(m *testing.M, cleanups ...func()) {
 		_ = os.RemoveAll(ferretDir)
 	}
 	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+		if err := goleak.Find(before); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv: goroutines leaked:", err)
 			code = 1
 		}
@@ -74,7 +74,7 @@ func MongoURI(t testing.TB) string {
 		if mongoErr != nil {
 			return
 		}
-		ferret, mongoErr = embedded.StartMongo(context.Background(), ferretDir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ferret, mongoErr = embedded.StartMongo(context.Background(), ferretDir, slog.New(slog.DiscardHandler))
 		if mongoErr == nil {
 			mongoURI = ferret.URI()
 		}
@@ -143,7 +143,9 @@ func RedisServer(t testing.TB) Redis {
 	if addr == "" {
 		addr = "127.0.0.1:6379"
 	}
-	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	d := net.Dialer{Timeout: time.Second}
+	if conn, err := d.DialContext(context.Background(), "tcp", addr); err == nil { //nolint:gosec // the address is the test environment's own
+
 		_ = conn.Close()
 		return Redis{Addr: addr, Real: true}
 	} else if os.Getenv("DSAR_TEST_REQUIRE_REDIS") == "1" {
