@@ -157,6 +157,10 @@ func exerciseStore(t *testing.T, f fixture) {
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	_, err := f.store.Request(ctx, r.ID)
 	must(err)
+	for range 2 { // a claim, then a replay that reads the claim back
+		_, err = f.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID("t", "k"), r.ID, "fp")
+		must(err)
+	}
 	for _, lf := range []dsr.ListFilter{
 		{Limit: 5}, {Limit: 5, Before: r.ID}, {Status: dsr.StatusVerified, Limit: 5}, {Type: dsr.TypeAccess, Limit: 5},
 		{Status: dsr.StatusVerified, Type: dsr.TypeAccess, Limit: 5, Before: r.ID},

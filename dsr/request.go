@@ -108,6 +108,9 @@ func ValidID(s string) bool {
 
 // Intake is what a new request is made from.
 type Intake struct {
+	// ID, when set, is the id to store the request under (an id an
+	// idempotency key reserved); empty means a new one.
+	ID         string
 	Type       Type
 	Regulation Regulation
 	Source     string
@@ -122,9 +125,12 @@ type Intake struct {
 // NewRequest builds a request from an intake, computing its due date and its
 // blind index. It does not store it.
 func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
-	id, err := NewRequestID()
-	if err != nil {
-		return nil, err
+	id := in.ID
+	if id == "" {
+		var err error
+		if id, err = NewRequestID(); err != nil {
+			return nil, err
+		}
 	}
 	at := in.ReceivedAt.UTC().Truncate(time.Millisecond)
 	r := &Request{

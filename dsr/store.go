@@ -126,9 +126,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// CreateRequest stores a new request in one insert.
+// CreateRequest stores a new request in one insert; ErrConflict when a
+// request with its id exists.
 func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
 	if _, err := s.reqs.InsertOne(ctx, r); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("insert request %s: %w", r.ID, ErrConflict)
+		}
 		return fmt.Errorf("insert request: %w", err)
 	}
 	return nil

@@ -38,6 +38,7 @@ const (
 	problemMalformed    = "urn:dsar:problem:malformed-body"
 	problemConflict     = "urn:dsar:problem:conflict"
 	problemNotAvailable = "urn:dsar:problem:export-not-available"
+	problemKeyReused    = "urn:dsar:problem:idempotency-key-reused"
 )
 
 // problem writes p and stops the handler chain.
@@ -66,6 +67,9 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 		}
 		problem(c, Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest,
 			Detail: "One or more fields are invalid; see errors.", Errors: fields})
+	case errors.Is(err, dsr.ErrIdempotencyMismatch):
+		problem(c, Problem{Type: problemKeyReused, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
+			Detail: "This Idempotency-Key was used for a different request; use a new key for a new request."})
 	case errors.Is(err, dsr.ErrNotFound):
 		problem(c, Problem{Status: http.StatusNotFound, Detail: "No request has this id."})
 	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -99,13 +101,24 @@ func (a *requestsAPI) create(c *gin.Context) {
 	in.FiledBy = principal(c).Name
 	in.Status = dsr.StatusVerified
 	in.ReceivedAt = a.now()
+	ctx := c.Request.Context()
+	key := c.GetHeader("Idempotency-Key")
+	if key != "" {
+		replayed, ok := a.reserve(c, key, &in)
+		if !ok || replayed {
+			return
+		}
+	}
 	req, err := dsr.NewRequest(in, a.index)
 	if err != nil {
 		writeError(c, a.log, err)
 		return
 	}
-	ctx := c.Request.Context()
 	if err := a.store.CreateRequest(ctx, req); err != nil {
+		if key != "" && errors.Is(err, dsr.ErrConflict) {
+			a.replay(c, req.ID) // the first attempt with this key stored it meanwhile
+			return
+		}
 		writeError(c, a.log, err)
 		return
 	}
@@ -116,6 +129,65 @@ func (a *requestsAPI) create(c *gin.Context) {
 	a.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation)
 	c.Header("Location", "/v1/requests/"+req.ID)
 	c.JSON(http.StatusAccepted, viewRequest(req, []dsr.Job{}))
+}
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+
+// reserve handles an Idempotency-Key: the first use reserves a request id
+// for the key (in.ID); a retry with the same body answers with the request
+// the first use filed (replayed). A key reused for another request is a 422.
+// It returns ok false when it has written an error.
+func (a *requestsAPI) reserve(c *gin.Context, key string, in *dsr.Intake) (replayed, ok bool) {
+	if !idempotencyKeyPattern.MatchString(key) {
+		var ve dsr.ValidationError
+		ve.Add("Idempotency-Key", "must be 1 to 255 printable ASCII characters without spaces")
+		writeError(c, a.log, &ve)
+		return false, false
+	}
+	fresh, err := dsr.NewRequestID()
+	if err != nil {
+		writeError(c, a.log, err)
+		return false, false
+	}
+	id, err := a.store.ClaimIdempotencyKey(c.Request.Context(), dsr.IdempotencyID(principal(c).Name, key), fresh, in.Fingerprint())
+	if err != nil {
+		writeError(c, a.log, err)
+		return false, false
+	}
+	in.ID = id
+	if id == fresh {
+		return false, true
+	}
+	if _, err := a.store.Request(c.Request.Context(), id); errors.Is(err, dsr.ErrNotFound) {
+		return false, true // the first attempt died before storing: store it now
+	}
+	a.replay(c, id)
+	return true, true
+}
+
+// replay answers a retried POST with the request its key filed, as the
+// first answer did, and makes sure it is queued.
+func (a *requestsAPI) replay(c *gin.Context, id string) {
+	ctx := c.Request.Context()
+	req, err := a.store.Request(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	jobs, err := a.store.Jobs(ctx, id)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	if req.Status == dsr.StatusVerified {
+		if err := a.queue.EnqueueFanout(ctx, req.ID); err != nil {
+			a.log.WarnContext(ctx, "replayed request not enqueued; the sweep will retry", "request_id", req.ID, "error", err)
+		}
+	}
+	a.log.InfoContext(ctx, "request replayed for its idempotency key", "request_id", req.ID)
+	c.Header("Idempotent-Replayed", "true")
+	c.Header("Location", "/v1/requests/"+req.ID)
+	c.JSON(http.StatusAccepted, viewRequest(req, jobs))
 }
 
 func (a *requestsAPI) get(c *gin.Context) {

@@ -488,3 +488,61 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("readyz: %d %+v", resp.StatusCode, body)
 	}
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	post := func(key, apiKey, body string, out any) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", a.url+"/v1/requests", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := a.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			_ = json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp
+	}
+	ada := `{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`
+	adaReordered := `{"subject":{"email":"ADA@example.com "},"regulation":"gdpr","type":"deletion"}`
+
+	var first, retry, other requestJSON
+	if resp := post("k-1", agentKey, ada, &first); resp.StatusCode != 202 || resp.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first call: %d, replayed %q", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"))
+	}
+	a.cmds.Reset()
+	resp := post("k-1", agentKey, adaReordered, &retry)
+	if resp.StatusCode != 202 || resp.Header.Get("Idempotent-Replayed") != "true" || retry.ID != first.ID {
+		t.Errorf("retry: %d, replayed %q, id %s want %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), retry.ID, first.ID)
+	}
+	if resp := post("k-1", adminKey, ada, &other); resp.StatusCode != 202 || other.ID == first.ID {
+		t.Errorf("the same key from another API key: %d, id %s; want a request of its own", resp.StatusCode, other.ID)
+	}
+	var p problemJSON
+	if resp := post("k-1", agentKey, `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`, &p); resp.StatusCode != 422 || p.Type != "urn:dsar:problem:idempotency-key-reused" {
+		t.Errorf("key reused for another request: %d %+v", resp.StatusCode, p)
+	}
+	if resp := post("with space", agentKey, ada, &p); resp.StatusCode != 400 || p.fields()[0] != "Idempotency-Key" {
+		t.Errorf("malformed key: %d %+v", resp.StatusCode, p)
+	}
+	if n := a.countRequests(); n != 2 {
+		t.Errorf("%d requests stored, want 2 (one per API key)", n)
+	}
+
+	// A first attempt that reserved its id and died before storing the
+	// request: the retry stores it under the reserved id.
+	reserved, _ := dsr.NewRequestID()
+	in := dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationCCPA, Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com", Source: dsr.SourceSubject}}}
+	if _, err := a.store.ClaimIdempotencyKey(context.Background(), dsr.IdempotencyID("desk", "k-2"), reserved, in.Fingerprint()); err != nil {
+		t.Fatal(err)
+	}
+	var resumed requestJSON
+	if resp := post("k-2", agentKey, `{"type":"access","regulation":"ccpa","subject":{"email":"grace@example.com"}}`, &resumed); resp.StatusCode != 202 || resumed.ID != reserved {
+		t.Errorf("retry after a dead first attempt: %d, id %s, want %s", resp.StatusCode, resumed.ID, reserved)
+	}
+}
