@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -20,27 +21,45 @@ type exportRecord struct {
 	Data       any    `bson:"data"`
 }
 
+// ErrExportOrder means an exporter wrote a collection's records in more than
+// one run; exports must write each collection's records together.
+var ErrExportOrder = errors.New("export: a collection's records were not written together")
+
 // ExportWriter stores the records one export job finds, in batches. Create it
 // with [Store.NewExportWriter]; call Flush when the export ends.
 type ExportWriter struct {
-	s     *Store
-	job   *Job
-	seq   int64
-	batch []any
+	s       *Store
+	job     *Job
+	seq     int64
+	batch   []any
+	current string
+	done    map[string]bool
 }
 
 // NewExportWriter starts a fresh export for job: records left by an earlier
 // attempt are removed first, so a retried export never duplicates.
 func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, error) {
-	if _, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}}); err != nil {
+	leave := s.gate.Enter()
+	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}})
+	leave()
+	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
 	}
-	return &ExportWriter{s: s, job: job}, nil
+	return &ExportWriter{s: s, job: job, done: map[string]bool{}}, nil
 }
 
 // WriteRecord queues one record found in collection; doc must marshal to a
-// BSON document. The writer keeps at most one batch in memory.
+// BSON document. A collection's records come together: going back to a
+// collection already left is ErrExportOrder. The writer keeps at most one
+// batch in memory.
 func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
+	if collection != w.current {
+		if w.done[collection] {
+			return fmt.Errorf("%w: %s", ErrExportOrder, collection)
+		}
+		w.done[w.current] = true
+		w.current = collection
+	}
 	w.seq++
 	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: w.seq, Data: doc})
 	if len(w.batch) >= exportBatch {

@@ -39,16 +39,16 @@ func IdempotencyID(caller, key string) string {
 
 // Fingerprint identifies what an intake asks for (type, regulation and
 // identities, in any order), to tell a retry from a key reused for something
-// else.
-func (in Intake) Fingerprint() string {
+// else. It is keyed by the blind index, so the stored fingerprint cannot be
+// matched against guessed identities.
+func (in Intake) Fingerprint(idx *BlindIndex) string {
 	parts := []string{string(in.Type), string(in.Regulation)}
 	ids := make([]string, len(in.Identities))
 	for i, id := range in.Identities {
 		ids[i] = string(id.Kind) + "=" + id.Value
 	}
 	sort.Strings(ids)
-	h := sha256.Sum256([]byte(strings.Join(append(parts, ids...), "\x00")))
-	return hex.EncodeToString(h[:])
+	return idx.Hash("fingerprint", strings.Join(append(parts, ids...), "\x00"))
 }
 
 // ClaimIdempotencyKey records that key id files the request requestID. When

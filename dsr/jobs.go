@@ -164,9 +164,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 	return nil
 }
 
-// Settle closes an in-progress request whose jobs are all terminal: completed
-// when none failed, needs_attention otherwise. It returns the request's new
-// status, or "" when jobs are still open or another actor settled it first.
+// Settle closes an in-progress request that is fanned out (all its jobs
+// exist) and whose jobs are all terminal: completed when none failed,
+// needs_attention otherwise. It returns the request's new status, or "" when
+// the fan-out or a job is unfinished, or another actor settled it first.
 func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, error) {
 	jobs, err := s.Jobs(ctx, requestID)
 	if err != nil {
@@ -182,10 +183,14 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, er
 		}
 	}
 	reason := "every job finished"
+	if len(jobs) == 0 {
+		reason = "no connector handles this request type"
+	}
 	if to == StatusNeedsAttention {
 		reason = "a job failed past its retries"
 	}
-	_, err = s.Transition(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason})
+	_, err = s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason},
+		bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}})
 	if errors.Is(err, ErrConflict) {
 		return "", nil
 	}

@@ -206,6 +206,11 @@ type Change struct {
 // actor moved it), ErrNotFound when it does not exist, ErrInvalidTransition
 // when the state machine forbids the move.
 func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Change) (*Request, error) {
+	return s.move(ctx, id, from, to, c, nil)
+}
+
+// move is Transition with more conditions on the request.
+func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, also bson.D) (*Request, error) {
 	if err := checkMove(from, to); err != nil {
 		return nil, err
 	}
@@ -224,7 +229,7 @@ func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Ch
 	var r Request
 	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}},
+		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}}, also...),
 		update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)

@@ -253,6 +253,14 @@ func TestJobLifecycle(t *testing.T) {
 	if err := f.store.FinishJob(ctx, other, dsr.Outcome{Status: dsr.JobFailed, Error: "boom"}); err != nil {
 		t.Fatal(err)
 	}
+	// Every job is terminal, but the fan-out has not marked the request:
+	// more jobs may be coming, so it stays open.
+	if to, err := f.store.Settle(ctx, r.ID, "t"); err != nil || to != "" {
+		t.Errorf("settle before the fan-out finished = %q, %v; want no change", to, err)
+	}
+	if err := f.store.MarkFannedOut(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
 	if to, err := f.store.Settle(ctx, r.ID, "t"); err != nil || to != dsr.StatusNeedsAttention {
 		t.Errorf("settle with a failed job = %q, %v; want needs_attention", to, err)
 	}

@@ -149,7 +149,7 @@ func (a *requestsAPI) reserve(c *gin.Context, key string, in *dsr.Intake) (repla
 		writeError(c, a.log, err)
 		return false, false
 	}
-	id, err := a.store.ClaimIdempotencyKey(c.Request.Context(), dsr.IdempotencyID(principal(c).Name, key), fresh, in.Fingerprint())
+	id, err := a.store.ClaimIdempotencyKey(c.Request.Context(), dsr.IdempotencyID(principal(c).Name, key), fresh, in.Fingerprint(a.index))
 	if err != nil {
 		writeError(c, a.log, err)
 		return false, false

@@ -83,9 +83,8 @@ func setup(t *testing.T, down bool) *api {
 	r := testenv.RedisServer(t)
 	qname := testenv.Queue(t, r)
 	redis := asynq.RedisClientOpt{Addr: r.Addr}
-	aclient := asynq.NewClient(redis)
-	t.Cleanup(func() { _ = aclient.Close() })
-	queue := workers.NewQueue(aclient, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
+	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
+	t.Cleanup(func() { _ = queue.Close() })
 	var enq handlers.Enqueuer = queue
 	if down {
 		enq = failingQueue{}
@@ -376,6 +375,9 @@ func (a *api) seedCompleted(typ dsr.Type, status dsr.Status, records int) *dsr.R
 	if err := a.store.CreateJobs(ctx, []dsr.Job{job}); err != nil {
 		a.t.Fatal(err)
 	}
+	if err := a.store.MarkFannedOut(ctx, r.ID); err != nil {
+		a.t.Fatal(err)
+	}
 	claimed, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
 	if err != nil {
 		a.t.Fatal(err)
@@ -538,7 +540,7 @@ func TestIdempotencyKey(t *testing.T) {
 	// request: the retry stores it under the reserved id.
 	reserved, _ := dsr.NewRequestID()
 	in := dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationCCPA, Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com", Source: dsr.SourceSubject}}}
-	if _, err := a.store.ClaimIdempotencyKey(context.Background(), dsr.IdempotencyID("desk", "k-2"), reserved, in.Fingerprint()); err != nil {
+	if _, err := a.store.ClaimIdempotencyKey(context.Background(), dsr.IdempotencyID("desk", "k-2"), reserved, in.Fingerprint(a.index)); err != nil {
 		t.Fatal(err)
 	}
 	var resumed requestJSON

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 
 // Options tunes a Processor.
 type Options struct {
+	// MaxRetry is how many times a failing job is retried: a job gets
+	// MaxRetry+1 attempts, counted in its document (so attempts made
+	// through tasks the sweep re-created count too), then fails for good.
+	MaxRetry int
 	// Lease is how long a claimed job is held; the sweep hands a job whose
 	// lease expired to another worker. It must exceed JobTimeout.
 	Lease time.Duration
@@ -68,11 +73,23 @@ func (p *Processor) HandleFanout(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" {
 		return fmt.Errorf("fanout: malformed payload: %w", asynq.SkipRetry)
 	}
-	return p.Fanout(ctx, pl.RequestID)
+	err := p.Fanout(ctx, pl.RequestID)
+	if err != nil {
+		p.log.WarnContext(ctx, "fan-out failed", "request_id", pl.RequestID, "error", err)
+	}
+	return err
 }
 
-// Fanout does the work of HandleFanout for one request.
-func (p *Processor) Fanout(ctx context.Context, requestID string) error {
+// Fanout does the work of HandleFanout for one request. Its error never
+// quotes the subject's identities.
+func (p *Processor) Fanout(ctx context.Context, requestID string) (err error) {
+	var ids []dsr.Identity
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = fmt.Errorf("fanout %s: panic: %v", requestID, rec)
+		}
+		err = redactErr(err, ids)
+	}()
 	req, err := p.store.Request(ctx, requestID)
 	if errors.Is(err, dsr.ErrNotFound) {
 		return fmt.Errorf("fanout: %w: %w", err, asynq.SkipRetry)
@@ -80,16 +97,18 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) error {
 	if err != nil {
 		return fmt.Errorf("fanout: %w", err)
 	}
+	ids = req.Identities
 	if req.Status == dsr.StatusVerified {
-		ids, err := p.resolve(ctx, req)
+		resolved, err := p.resolve(ctx, req)
+		ids = resolved
 		if err != nil {
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
 		}
 		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
 			Actor:      actor,
-			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(ids)),
-			Identities: ids,
-			Hashes:     p.index.HashAll(ids),
+			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(resolved)),
+			Identities: resolved,
+			Hashes:     p.index.HashAll(resolved),
 		})
 		switch {
 		case errors.Is(err, dsr.ErrConflict):
@@ -122,12 +141,8 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) error {
 		return fmt.Errorf("fanout %s: %w", req.ID, err)
 	}
 	p.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
-	if len(jobs) == 0 {
-		if _, err := p.store.Settle(ctx, req.ID, actor); err != nil {
-			return fmt.Errorf("fanout %s: %w", req.ID, err)
-		}
-	}
-	return nil
+	// Jobs that finished before the mark could not settle the request.
+	return p.settle(ctx, req.ID)
 }
 
 // maxResolveRounds bounds identity resolution: each round may find
@@ -135,7 +150,8 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) error {
 const maxResolveRounds = 3
 
 // resolve runs every Resolver until no new identity turns up, normalising
-// what they provide; identities that do not normalise are dropped.
+// what they provide; identities that do not normalise are dropped. It
+// returns the request's identities with those found.
 func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, error) {
 	ids := append([]dsr.Identity(nil), req.Identities...)
 	resolvers := p.conns.Resolvers()
@@ -144,7 +160,7 @@ func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identi
 		for _, r := range resolvers {
 			found, err := r.Resolve(ctx, subjectOf(ids))
 			if err != nil {
-				return nil, fmt.Errorf("resolve identities: %w", err)
+				return ids, fmt.Errorf("resolve identities: %w", err)
 			}
 			var fresh []dsr.Identity
 			dropped := 0
@@ -178,23 +194,20 @@ func subjectOf(ids []dsr.Identity) connectors.Subject {
 
 // HandleJob runs one connector job: claim it under a lease, perform the
 // action, record the outcome fenced by the attempt, and settle the request
-// when it was the last open job. A failure is retried with back-off until the
-// task's retries run out or the connector says it is permanent; then the job
-// fails and the request needs attention.
+// when it was the last open job. A failed attempt is retried with back-off
+// until the job has had MaxRetry+1 attempts or the connector says the error
+// is permanent; then the job fails and the request needs attention.
 func (p *Processor) HandleJob(ctx context.Context, t *asynq.Task) error {
 	var pl jobPayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.JobID == "" {
 		return fmt.Errorf("job: malformed payload: %w", asynq.SkipRetry)
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, ok := asynq.GetMaxRetry(ctx)
-	final := !ok || retried >= maxRetry
-	return p.RunJob(ctx, pl.JobID, final)
+	return p.RunJob(ctx, pl.JobID)
 }
 
-// RunJob does the work of HandleJob; final says whether this is the last
-// attempt the queue will make.
-func (p *Processor) RunJob(ctx context.Context, jobID string, final bool) error {
+// RunJob does the work of HandleJob. Its error never quotes the subject's
+// identities.
+func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 	job, err := p.store.ClaimJob(ctx, jobID, p.opts.Lease)
 	switch {
 	case errors.Is(err, dsr.ErrConflict):
@@ -206,12 +219,11 @@ func (p *Processor) RunJob(ctx context.Context, jobID string, final bool) error 
 	}
 	req, err := p.store.Request(ctx, job.RequestID)
 	if err != nil {
-		return p.fail(ctx, job, nil, fmt.Errorf("load request: %w", err), final)
+		return p.fail(ctx, job, nil, fmt.Errorf("load request: %w", err))
 	}
-	log := p.log.With("request_id", req.ID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
 	res, runErr := p.perform(ctx, job, req)
 	if runErr != nil {
-		return p.fail(ctx, job, req, runErr, final)
+		return p.fail(ctx, job, req, runErr)
 	}
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
 	for _, c := range res.Collections {
@@ -220,12 +232,22 @@ func (p *Processor) RunJob(ctx context.Context, jobID string, final bool) error 
 	if err := p.store.FinishJob(ctx, job, out); err != nil {
 		return fmt.Errorf("job %s: %w", job.ID, err)
 	}
-	log.InfoContext(ctx, "job succeeded", "records", res.Records)
+	p.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
 	return p.settle(ctx, req.ID)
 }
 
-// perform runs the connector action of a job under the job timeout.
-func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request) (connectors.Result, error) {
+func (p *Processor) jobLog(job *dsr.Job) *slog.Logger {
+	return p.log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
+}
+
+// perform runs the connector action of a job under the job timeout. A
+// connector that panics fails the attempt like an error.
+func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request) (res connectors.Result, err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = fmt.Errorf("connector %s panicked: %v", job.Connector, rec)
+		}
+	}()
 	c, ok := p.conns.Lookup(job.Connector)
 	if !ok {
 		return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q is not configured any more", job.Connector))
@@ -244,10 +266,13 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 			return connectors.Result{}, err
 		}
 		res, err := ex.Export(ctx, s, w)
-		if err != nil {
-			return res, err
+		if err == nil {
+			err = w.Flush(ctx)
 		}
-		return res, w.Flush(ctx)
+		if errors.Is(err, dsr.ErrExportOrder) {
+			err = connectors.Permanent(err)
+		}
+		return res, err
 	case dsr.ActionErase:
 		if er, ok := c.(connectors.Eraser); ok {
 			return er.Erase(ctx, s)
@@ -261,21 +286,23 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 }
 
 // fail records a failed attempt: back to pending for a retry, or failed for
-// good on the final attempt or a permanent error, which then settles the
-// request and tells asynq not to retry.
-func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, cause error, final bool) error {
-	msg := cause.Error()
+// good when the job has had all its attempts or the error is permanent,
+// which then settles the request and tells asynq not to retry.
+func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, cause error) error {
+	var ids []dsr.Identity
 	if req != nil {
-		msg = redact(msg, req.Identities)
+		ids = req.Identities
 	}
-	permanent := final || errors.Is(cause, connectors.ErrPermanent)
+	msg := redact(cause.Error(), ids)
+	permanent := job.Attempts > p.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
 	out := dsr.Outcome{Status: dsr.JobPending, Error: msg}
 	if permanent {
 		out.Status = dsr.JobFailed
 	}
-	log := p.log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
+	log := p.jobLog(job)
 	if err := p.store.FinishJob(ctx, job, out); err != nil {
-		log.ErrorContext(ctx, "job failed and its outcome could not be recorded", "error", redactErr(err, req))
+		err = redactErr(err, ids)
+		log.ErrorContext(ctx, "job failed and its outcome could not be recorded", "error", err)
 		return fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	if !permanent {
@@ -284,7 +311,7 @@ func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, ca
 	}
 	log.ErrorContext(ctx, "job failed for good", "error", msg)
 	if err := p.settle(ctx, job.RequestID); err != nil {
-		return err
+		return redactErr(err, ids)
 	}
 	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
 }
@@ -300,42 +327,35 @@ func (p *Processor) settle(ctx context.Context, requestID string) error {
 	return nil
 }
 
-// redact replaces every identity value of the subject in msg, so errors that
-// quote data (a duplicate key, a rejected value) never reach logs or the API.
+// redact replaces every identity value of the subject in msg (ignoring
+// case, and phones also without their +), so errors that quote data (a
+// duplicate key, a rejected value) never reach logs, the queue or the API.
 func redact(msg string, ids []dsr.Identity) string {
 	for _, id := range ids {
-		if id.Value == "" {
-			continue
+		forms := []string{id.Value}
+		if id.Kind == dsr.KindPhone {
+			forms = append(forms, strings.TrimPrefix(id.Value, "+"))
 		}
-		msg = replaceFold(msg, id.Value, "[redacted]")
+		for _, f := range forms {
+			if f == "" {
+				continue
+			}
+			msg = regexp.MustCompile("(?i)"+regexp.QuoteMeta(f)).ReplaceAllLiteralString(msg, "[redacted]")
+		}
 	}
 	return msg
 }
 
-func redactErr(err error, req *dsr.Request) string {
-	if req == nil {
-		return err.Error()
+// redactErr returns err with its message redacted, keeping asynq.SkipRetry.
+func redactErr(err error, ids []dsr.Identity) error {
+	if err == nil {
+		return nil
 	}
-	return redact(err.Error(), req.Identities)
-}
-
-// replaceFold replaces old in s, ignoring ASCII case.
-func replaceFold(s, old, repl string) string {
-	lower, lold := strings.ToLower(s), strings.ToLower(old)
-	if len(lower) != len(s) {
-		return strings.ReplaceAll(s, old, repl)
+	msg := redact(err.Error(), ids)
+	if errors.Is(err, asynq.SkipRetry) {
+		return fmt.Errorf("%s: %w", strings.TrimSuffix(msg, ": "+asynq.SkipRetry.Error()), asynq.SkipRetry)
 	}
-	var b strings.Builder
-	for {
-		i := strings.Index(lower, lold)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, lower = s[i+len(old):], lower[i+len(old):]
-	}
+	return errors.New(msg)
 }
 
 // HandleSweep re-drives work whose queue task may be gone: verified requests
@@ -350,6 +370,8 @@ func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
 
 // SweepCounts says what one sweep re-drove.
 type SweepCounts struct {
+	// Fanouts and Jobs count tasks actually enqueued (not those still
+	// queued); Settled counts requests closed.
 	Fanouts, Settled, Jobs int
 }
 
@@ -360,8 +382,11 @@ func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
 	before := now.Add(-p.opts.SweepGrace)
 	err := p.store.EachStaleRequest(ctx, before, func(r *dsr.Request) error {
 		if r.Status == dsr.StatusVerified || r.FannedOutAt == nil {
-			n.Fanouts++
-			return p.queue.EnqueueFanout(ctx, r.ID)
+			queued, err := p.queue.enqueueFanout(ctx, r.ID)
+			if queued {
+				n.Fanouts++
+			}
+			return err
 		}
 		to, err := p.store.Settle(ctx, r.ID, "sweep")
 		if to != "" {
@@ -373,8 +398,11 @@ func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
 		return n, fmt.Errorf("sweep requests: %w", err)
 	}
 	err = p.store.EachStaleJob(ctx, before, now, func(j *dsr.Job) error {
-		n.Jobs++
-		return p.queue.EnqueueJob(ctx, j.ID)
+		queued, err := p.queue.enqueueJob(ctx, j.ID)
+		if queued {
+			n.Jobs++
+		}
+		return err
 	})
 	if err != nil {
 		return n, fmt.Errorf("sweep jobs: %w", err)

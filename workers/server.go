@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -38,10 +37,7 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 		Logger:                   NewAsynqLogger(o.Log),
 		LogLevel:                 asynq.WarnLevel,
 		DelayedTaskCheckInterval: o.PollInterval,
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			id, _ := asynq.GetTaskID(ctx)
-			o.Log.WarnContext(ctx, "task failed", "type", t.Type(), "task_id", id, "error", err)
-		}),
+		// No ErrorHandler: the handlers log their own failures, redacted.
 	})
 }
 
@@ -53,9 +49,8 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 		for i := 0; i < n && d < MaxRetryDelay; i++ {
 			d *= 2
 		}
-		d = min(d, MaxRetryDelay)
 		jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4 //nolint:gosec // jitter needs no cryptographic randomness
-		return d + jitter
+		return min(d+jitter, MaxRetryDelay)
 	}
 }
 

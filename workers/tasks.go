@@ -53,9 +53,10 @@ func NewSweepTask() *asynq.Task {
 	return asynq.NewTask(TypeSweep, nil)
 }
 
-// Queue enqueues dsar's tasks on one asynq queue.
+// Queue enqueues dsar's tasks on one asynq queue. Close it when done.
 type Queue struct {
 	client   *asynq.Client
+	insp     *asynq.Inspector
 	name     string
 	maxRetry int
 	timeout  time.Duration
@@ -65,30 +66,45 @@ type Queue struct {
 type QueueOptions struct {
 	// Name of the asynq queue.
 	Name string
-	// MaxRetry is how often a failing job is retried.
+	// MaxRetry is how often a failing task is retried.
 	MaxRetry int
 	// JobTimeout bounds one connector action.
 	JobTimeout time.Duration
 }
 
-// NewQueue returns a Queue that enqueues through client.
-func NewQueue(client *asynq.Client, o QueueOptions) *Queue {
-	return &Queue{client: client, name: o.Name, maxRetry: o.MaxRetry, timeout: o.JobTimeout}
+// NewQueue returns a Queue on the Redis at redis.
+func NewQueue(redis asynq.RedisConnOpt, o QueueOptions) *Queue {
+	return &Queue{client: asynq.NewClient(redis), insp: asynq.NewInspector(redis), name: o.Name, maxRetry: o.MaxRetry, timeout: o.JobTimeout}
+}
+
+// Close releases the queue's connections.
+func (q *Queue) Close() error {
+	return errors.Join(q.client.Close(), q.insp.Close())
 }
 
 // EnqueueFanout enqueues a request's fan-out. A fan-out already queued is
 // not queued again; that is not an error.
 func (q *Queue) EnqueueFanout(ctx context.Context, requestID string) error {
+	_, err := q.enqueueFanout(ctx, requestID)
+	return err
+}
+
+func (q *Queue) enqueueFanout(ctx context.Context, requestID string) (bool, error) {
 	t, opts := NewFanoutTask(requestID)
-	return q.enqueue(ctx, t, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)))
+	return q.enqueue(ctx, t, "fanout:"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)))
 }
 
 // EnqueueJob enqueues a job. A job already queued (pending, scheduled for
 // retry or running) is not queued again; that is not an error.
 func (q *Queue) EnqueueJob(ctx context.Context, jobID string) error {
+	_, err := q.enqueueJob(ctx, jobID)
+	return err
+}
+
+func (q *Queue) enqueueJob(ctx context.Context, jobID string) (bool, error) {
 	t, opts := NewJobTask(jobID)
 	// The task outlives the action's own timeout by a margin for bookkeeping.
-	return q.enqueue(ctx, t, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(q.timeout+time.Minute)))
+	return q.enqueue(ctx, t, jobID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(q.timeout+time.Minute)))
 }
 
 // Ping checks that Redis answers.
@@ -99,13 +115,33 @@ func (q *Queue) Ping() error {
 	return nil
 }
 
-func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, opts []asynq.Option) error {
-	_, err := q.client.EnqueueContext(ctx, t, append(opts, asynq.Queue(q.name))...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
-		return nil
+// enqueue hands t, whose task id is id, to the queue and reports whether it
+// did. A live task with the same id (pending, scheduled, retrying or
+// running) is left alone. A dead one (archived after its retries, or kept as
+// completed) is replaced: the store says the work is not done, and asynq
+// would otherwise refuse the id for as long as it keeps the dead task.
+func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, id string, opts []asynq.Option) (bool, error) {
+	opts = append(opts, asynq.Queue(q.name))
+	for range 2 {
+		_, err := q.client.EnqueueContext(ctx, t, opts...)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return false, fmt.Errorf("enqueue %s: %w", t.Type(), err)
+		}
+		info, err := q.insp.GetTaskInfo(q.name, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			continue // gone meanwhile: enqueue again
+		case err != nil:
+			return false, fmt.Errorf("inspect task %s: %w", t.Type(), err)
+		case info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted:
+			return false, nil // live: it will run
+		}
+		if err := q.insp.DeleteTask(q.name, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, fmt.Errorf("replace dead task %s: %w", t.Type(), err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("enqueue %s: %w", t.Type(), err)
-	}
-	return nil
+	return false, nil // another caller enqueued it meanwhile
 }

@@ -98,9 +98,8 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	r := testenv.RedisServer(t)
 	qname := testenv.Queue(t, r)
 	redis := asynq.RedisClientOpt{Addr: r.Addr}
-	client := asynq.NewClient(redis)
-	t.Cleanup(func() { _ = client.Close() })
-	queue := workers.NewQueue(client, workers.QueueOptions{Name: qname, MaxRetry: maxRetry, JobTimeout: 10 * time.Second})
+	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: maxRetry, JobTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = queue.Close() })
 	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +107,7 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	proc := workers.NewProcessor(store, reg, queue, idx, log, workers.Options{
-		Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,
+		MaxRetry: maxRetry, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,
 	})
 	e := &env{t: t, store: store, cmds: cmds, shop: shop, reg: reg, queue: queue, proc: proc, redis: redis, qname: qname, clock: clk, index: idx, logs: logs}
 	t.Cleanup(func() {
@@ -446,7 +445,7 @@ func TestJobRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cmds.Reset()
-	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase), false); err != nil {
+	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase)); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"findAndModify", "find", "update", "find", "findAndModify"}
@@ -459,8 +458,9 @@ func TestJobRoundTrips(t *testing.T) {
 	if err := e.proc.Fanout(ctx, r2.ID); err != nil {
 		t.Fatal(err)
 	}
-	// read, move to in_progress (with resolved identities), create jobs, mark fanned out
-	want = []string{"find", "findAndModify", "insert", "update"}
+	// read, move to in_progress (with resolved identities), create jobs,
+	// mark fanned out, read the jobs to settle (still open)
+	want = []string{"find", "findAndModify", "insert", "update", "find"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
 	}

@@ -154,9 +154,8 @@ func (a *app) openQueue() error {
 			"Queued tasks live in memory; after a restart the sweep re-drives them from the store")
 	}
 	a.redis = asynq.RedisClientOpt{Addr: addr, Password: a.cfg.RedisPassword, DB: a.cfg.RedisDB}
-	client := asynq.NewClient(a.redis)
-	a.closers = append(a.closers, func() { _ = client.Close() })
-	a.queue = workers.NewQueue(client, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
+	a.queue = workers.NewQueue(a.redis, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
+	a.closers = append(a.closers, func() { _ = a.queue.Close() })
 	if err := a.queue.Ping(); err != nil {
 		return fmt.Errorf("cannot reach Redis (DSAR_REDIS_ADDR): %w", err)
 	}
@@ -198,7 +197,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	a.closers = append(a.closers, func() { _ = reg.Close() })
 	a.log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
 	proc := workers.NewProcessor(a.store, reg, a.queue, a.index, a.log, workers.Options{
-		Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
+		MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
 	})
 	srv := workers.NewServer(a.redis, workers.ServerOptions{
 		Queue: a.cfg.Queue, Concurrency: a.cfg.WorkerConcurrency, RetryBase: a.cfg.JobRetryBase,

@@ -315,16 +315,17 @@ func and(a, b bson.D) bson.D {
 	return bson.D{{Key: "$and", Value: bson.A{a, b}}}
 }
 
-// variants returns each value as a string and, where it reads as one, as an
-// ObjectID or an integer, so ids stored in those types match too.
+// variants returns each value as a string and, where it is the canonical
+// form of one, as an ObjectID or an integer, so ids stored in those types
+// match too. Only canonical forms: "007" must not match another person's 7.
 func variants(vals []string) bson.A {
 	var out bson.A
 	for _, v := range vals {
 		out = append(out, v)
-		if oid, err := bson.ObjectIDFromHex(v); err == nil {
+		if oid, err := bson.ObjectIDFromHex(v); err == nil && oid.Hex() == v {
 			out = append(out, oid)
 		}
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && strconv.FormatInt(n, 10) == v {
 			out = append(out, n)
 		}
 	}

@@ -224,6 +224,36 @@ func TestCustomerIDTypes(t *testing.T) {
 	}
 }
 
+// TestNonCanonicalIDsMatchOnlyThemselves checks that an id that merely reads
+// as a number or an ObjectID ("007", "+7", an upper-case hex) matches only
+// documents holding that exact string, never another person's 7.
+func TestNonCanonicalIDsMatchOnlyThemselves(t *testing.T) {
+	t.Parallel()
+	oid := bson.NewObjectID()
+	for _, given := range []string{"007", "+7", "-0", strings.ToUpper(oid.Hex())} {
+		t.Run(given, func(t *testing.T) {
+			t.Parallel()
+			db := testenv.Mongo(t)
+			ctx := t.Context()
+			insert(ctx, t, db.Collection("orders"),
+				bson.D{{Key: "_id", Value: 1}, {Key: "customer_id", Value: int64(7)}},
+				bson.D{{Key: "_id", Value: 2}, {Key: "customer_id", Value: int32(0)}},
+				bson.D{{Key: "_id", Value: 3}, {Key: "customer_id", Value: oid}},
+				bson.D{{Key: "_id", Value: 4}, {Key: "customer_id", Value: given}},
+			)
+			c := shop(t, db, "erase: delete")
+			s := connectors.Subject{Identities: []connectors.Identity{{Kind: "customer_id", Value: given}}}
+			res, err := c.(connectors.Exporter).Export(ctx, s, &writer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Records != 1 {
+				t.Errorf("customer_id %q exported %d records; want only the one holding that string", given, res.Records)
+			}
+		})
+	}
+}
+
 // TestResolveIDTypes checks that an id provided as an ObjectID or an integer
 // is resolved to its string form.
 func TestResolveIDTypes(t *testing.T) {
