@@ -82,7 +82,6 @@ type Setting struct {
 	Default string
 	Help    string
 	Modes   []Mode
-	Secret  bool
 	set     func(c *Config, v string) error
 }
 
@@ -106,7 +105,7 @@ func Settings() []Setting {
 				c.HTTPAddr = v
 				return nil
 			}},
-		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: dbModes, Secret: true,
+		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
 					return errors.New("want a mongodb:// or mongodb+srv:// URI")
@@ -130,27 +129,21 @@ func Settings() []Setting {
 				c.RedisAddr = v
 				return nil
 			}},
-		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password", Modes: allModes, Secret: true,
+		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password", Modes: allModes,
 			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
 		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where dev keeps the embedded store, its blind-index key and the demo connectors file", Modes: []Mode{ModeDev},
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); unset: no connectors (with --demo: the demo shop's)", Modes: wrkModes,
-			set: func(c *Config, v string) error {
-				if _, err := os.Stat(v); err != nil {
-					return fmt.Errorf("cannot read it: %w", err)
-				}
-				c.ConnectorsFile = v
-				return nil
-			}},
-		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes, Secret: true,
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; in dev, unset means none (with --demo: the demo shop's)", Modes: wrkModes,
+			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
+		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				keys, err := ParseAPIKeys(v)
 				c.APIKeys = keys
 				return err
 			}},
-		{Env: "DSAR_DEV_API_KEY", Help: "dev only: an admin API key (16+ characters); unset: one is generated and printed once at start", Modes: []Mode{ModeDev}, Secret: true,
+		{Env: "DSAR_DEV_API_KEY", Help: "dev only: an admin API key (16+ characters); unset: one is generated and printed once at start", Modes: []Mode{ModeDev},
 			set: func(c *Config, v string) error {
 				if len(v) < 16 {
 					return errors.New("want at least 16 characters")
@@ -158,7 +151,7 @@ func Settings() []Setting {
 				c.DevAPIKey = v
 				return nil
 			}},
-		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required by serve and worker; dev keeps one in DSAR_DATA_DIR", Modes: dbModes, Secret: true,
+		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required by serve and worker; dev keeps one in DSAR_DATA_DIR", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				k, err := decodeKey(v)
 				c.BlindIndexKey = k
@@ -274,6 +267,14 @@ func (c Config) Validate(m Mode) error {
 			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))
 		}
 	}
+	if m == ModeWorker && c.ConnectorsFile == "" {
+		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors every request would complete without touching any system"))
+	}
+	if c.ConnectorsFile != "" && (m == ModeDev || m == ModeWorker) {
+		if _, err := os.Stat(c.ConnectorsFile); err != nil {
+			errs = append(errs, fmt.Errorf("DSAR_CONNECTORS_FILE: cannot read it: %w", err))
+		}
+	}
 	if m == ModeServe && len(c.APIKeys) == 0 {
 		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))
 	}
@@ -319,6 +320,7 @@ func mask(v string) string {
 func ParseAPIKeys(v string) ([]APIKey, error) {
 	var keys []APIKey
 	names := map[string]bool{}
+	secrets := map[[32]byte]string{}
 	for i, entry := range strings.Split(v, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -336,8 +338,12 @@ func ParseAPIKeys(v string) ([]APIKey, error) {
 		case names[name]:
 			return nil, fmt.Errorf("entry %d: duplicate key name %q", i+1, name)
 		}
-		names[name] = true
-		keys = append(keys, APIKey{Name: name, Role: Role(role), Hash: sha256.Sum256([]byte(secret))})
+		hash := sha256.Sum256([]byte(secret))
+		if other, dup := secrets[hash]; dup {
+			return nil, fmt.Errorf("entry %d (%s): same secret as %s; each key needs its own", i+1, name, other)
+		}
+		names[name], secrets[hash] = true, name
+		keys = append(keys, APIKey{Name: name, Role: Role(role), Hash: hash})
 	}
 	return keys, nil
 }

@@ -73,7 +73,10 @@ func TestValidateByMode(t *testing.T) {
 	}{
 		{"dev needs nothing", base, config.ModeDev, nil},
 		{"serve needs the real stores, a key and API keys", base, config.ModeServe, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
-		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey}, config.ModeWorker, nil},
+		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go"}, config.ModeWorker, nil},
+		{"worker needs connectors", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey}, config.ModeWorker, []string{"DSAR_CONNECTORS_FILE"}},
+		{"connectors file must exist", map[string]string{"DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeDev, []string{"DSAR_CONNECTORS_FILE"}},
+		{"the scheduler ignores the connectors file", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeScheduler, nil},
 		{"serve with everything", full, config.ModeServe, nil},
 		{"lease must exceed timeout", map[string]string{"DSAR_JOB_LEASE": "1m", "DSAR_JOB_TIMEOUT": "2m"}, config.ModeDev, []string{"DSAR_JOB_LEASE"}},
 	}
@@ -110,7 +113,8 @@ func TestAPIKeys(t *testing.T) {
 	if len(keys) != 2 || keys[1].Name != "desk" || keys[1].Role != config.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) {
 		t.Errorf("keys = %+v", keys)
 	}
-	for _, bad := range []string{"ops:admin", "ops:god:0123456789abcdef", "ops:admin:short", "a:admin:0123456789abcdef,a:agent:0123456789abcdef", ":admin:0123456789abcdef"} {
+	for _, bad := range []string{"ops:admin", "ops:god:0123456789abcdef", "ops:admin:short", "a:admin:0123456789abcdef,a:agent:0123456789abcdef", ":admin:0123456789abcdef",
+		"a:auditor:0123456789abcdef,b:admin:0123456789abcdef"} {
 		if _, err := config.ParseAPIKeys(bad); err == nil {
 			t.Errorf("ParseAPIKeys(%q) accepted", bad)
 		}

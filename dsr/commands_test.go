@@ -32,14 +32,7 @@ func TestRoundTrips(t *testing.T) {
 		do   func() error
 		want []string
 	}{
-		{"create request", func() error {
-			_, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified,
-				Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com"}}, ReceivedAt: f.clock.Now()}, f.index)
-			if err != nil {
-				return err
-			}
-			return f.store.CreateRequest(ctx, f.newRequestValue(t))
-		}, []string{"insert"}},
+		{"create request", func() error { return f.store.CreateRequest(ctx, f.newRequestValue(t)) }, []string{"insert"}},
 		{"read request", func() error { _, err := f.store.Request(ctx, r.ID); return err }, []string{"find"}},
 		{"transition", func() error {
 			_, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"})
@@ -328,8 +321,11 @@ func prefixServes(keys bson.D, eq, rng, srt []string) bool {
 	for ; i < len(keys); i++ {
 		rest[keys[i].Key] = true
 	}
+	for _, s := range srt {
+		rest[s] = true // a range on a sort field rides on the sort
+	}
 	for _, r := range rng {
-		if !rest[r] && !contains(strings.Join(srt, ","), r) {
+		if !rest[r] {
 			return false
 		}
 	}

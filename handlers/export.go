@@ -83,6 +83,7 @@ func (a *requestsAPI) export(c *gin.Context) {
 		Format:      "Each file is a JSON array of the records found in one collection, in MongoDB relaxed Extended JSON.",
 	}
 	var exported []dsr.Job
+	paths := newExportPaths()
 	for _, j := range jobs {
 		if j.Action != dsr.ActionExport || j.Status != dsr.JobSucceeded {
 			continue
@@ -92,7 +93,7 @@ func (a *requestsAPI) export(c *gin.Context) {
 		for _, col := range j.Collections {
 			f := ""
 			if col.Records > 0 {
-				f = exportPath(j.Connector, col.Name)
+				f = paths.of(j.Connector, col.Name)
 			}
 			mc.Collections = append(mc.Collections, manifestCollection{Name: col.Name, Records: col.Records, File: f})
 		}
@@ -104,7 +105,7 @@ func (a *requestsAPI) export(c *gin.Context) {
 	c.Status(http.StatusOK)
 	bw := bufio.NewWriterSize(c.Writer, 32<<10)
 	zw := zip.NewWriter(bw)
-	err = writeExport(ctx, a.store, zw, m, exported)
+	err = writeExport(ctx, a.store, zw, m, exported, paths)
 	if err == nil {
 		err = zw.Close()
 	}
@@ -124,7 +125,7 @@ type exportSource interface {
 	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error
 }
 
-func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manifest, jobs []dsr.Job) error {
+func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manifest, jobs []dsr.Job, paths *exportPaths) error {
 	mw, err := zw.CreateHeader(&zip.FileHeader{Name: "manifest.json", Method: zip.Deflate, Modified: m.GeneratedAt})
 	if err != nil {
 		return err
@@ -154,7 +155,7 @@ func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manife
 					return err
 				}
 				var err error
-				if w, err = zw.CreateHeader(&zip.FileHeader{Name: exportPath(j.Connector, collection), Method: zip.Deflate, Modified: m.GeneratedAt}); err != nil {
+				if w, err = zw.CreateHeader(&zip.FileHeader{Name: paths.of(j.Connector, collection), Method: zip.Deflate, Modified: m.GeneratedAt}); err != nil {
 					return err
 				}
 				current, first = collection, true
@@ -190,8 +191,30 @@ func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manife
 
 var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// exportPath is the file of one collection in the zip: connector/collection.json,
-// with anything but letters, digits, dot, dash and underscore replaced.
-func exportPath(connector, collection string) string {
-	return unsafePathChars.ReplaceAllString(connector, "_") + "/" + unsafePathChars.ReplaceAllString(collection, "_") + ".json"
+// exportPaths names the file of each collection in the zip:
+// connector/collection.json, with anything but letters, digits, dot, dash and
+// underscore replaced, and a -2, -3... suffix where two collections would
+// otherwise share a name ("a b" and "a_b").
+type exportPaths struct {
+	byKey map[[2]string]string
+	used  map[string]bool
+}
+
+func newExportPaths() *exportPaths {
+	return &exportPaths{byKey: map[[2]string]string{}, used: map[string]bool{}}
+}
+
+// of returns the file of a connector's collection, the same on every call.
+func (p *exportPaths) of(connector, collection string) string {
+	key := [2]string{connector, collection}
+	if path, ok := p.byKey[key]; ok {
+		return path
+	}
+	base := unsafePathChars.ReplaceAllString(connector, "_") + "/" + unsafePathChars.ReplaceAllString(collection, "_")
+	path := base + ".json"
+	for n := 2; p.used[path] || path == "manifest.json"; n++ {
+		path = fmt.Sprintf("%s-%d.json", base, n)
+	}
+	p.byKey[key], p.used[path] = path, true
+	return path
 }

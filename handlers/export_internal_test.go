@@ -65,7 +65,7 @@ func TestExportStreams(t *testing.T) {
 		sink := &pacedSink{src: src}
 		zw := zip.NewWriter(sink)
 		m := manifest{Connectors: []manifestConnector{}}
-		if err := writeExport(context.Background(), src, zw, m, []dsr.Job{{ID: "j", Connector: "shop"}}); err != nil {
+		if err := writeExport(context.Background(), src, zw, m, []dsr.Job{{ID: "j", Connector: "shop"}}, newExportPaths()); err != nil {
 			t.Fatal(err)
 		}
 		if err := zw.Close(); err != nil {
@@ -100,7 +100,7 @@ func BenchmarkExport(b *testing.B) {
 
 				start = time.Now()
 				zw := zip.NewWriter(io.Discard)
-				if err := writeExport(context.Background(), src, zw, manifest{Connectors: []manifestConnector{}}, []dsr.Job{{ID: "j", Connector: "shop"}}); err != nil {
+				if err := writeExport(context.Background(), src, zw, manifest{Connectors: []manifestConnector{}}, []dsr.Job{{ID: "j", Connector: "shop"}}, newExportPaths()); err != nil {
 					b.Fatal(err)
 				}
 				if err := zw.Close(); err != nil {
@@ -138,4 +138,16 @@ func makeDocs(n int) []bson.Raw {
 		})
 	}
 	return docs
+}
+
+func TestExportPathsAreUnique(t *testing.T) {
+	t.Parallel()
+	p := newExportPaths()
+	got := []string{p.of("shop", "a b"), p.of("shop", "a/b"), p.of("shop", "a_b"), p.of("shop", "../../etc"), p.of("shop", "a b")}
+	want := []string{"shop/a_b.json", "shop/a_b-2.json", "shop/a_b-3.json", "shop/.._.._etc.json", "shop/a_b.json"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("path %d = %q, want %q", i, got[i], want[i])
+		}
+	}
 }

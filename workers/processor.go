@@ -327,20 +327,22 @@ func (p *Processor) settle(ctx context.Context, requestID string) error {
 	return nil
 }
 
-// redact replaces every identity value of the subject in msg (ignoring
-// case, and phones also without their +), so errors that quote data (a
-// duplicate key, a rejected value) never reach logs, the queue or the API.
+// redact replaces every identity value of the subject in msg (emails in any
+// case, phones also without their +), so errors that quote data (a duplicate
+// key, a rejected value) never reach logs, the queue or the API.
 func redact(msg string, ids []dsr.Identity) string {
 	for _, id := range ids {
-		forms := []string{id.Value}
-		if id.Kind == dsr.KindPhone {
-			forms = append(forms, strings.TrimPrefix(id.Value, "+"))
+		if id.Value == "" {
+			continue
 		}
-		for _, f := range forms {
-			if f == "" {
-				continue
-			}
-			msg = regexp.MustCompile("(?i)"+regexp.QuoteMeta(f)).ReplaceAllLiteralString(msg, "[redacted]")
+		switch id.Kind {
+		case dsr.KindEmail:
+			msg = regexp.MustCompile("(?i)"+regexp.QuoteMeta(id.Value)).ReplaceAllLiteralString(msg, "[redacted]")
+		case dsr.KindPhone:
+			msg = strings.ReplaceAll(msg, id.Value, "[redacted]")
+			msg = strings.ReplaceAll(msg, strings.TrimPrefix(id.Value, "+"), "[redacted]")
+		default:
+			msg = strings.ReplaceAll(msg, id.Value, "[redacted]")
 		}
 	}
 	return msg

@@ -55,8 +55,9 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 }
 
 // NewScheduler returns an asynq scheduler that enqueues the sweep every
-// interval. The sweep task is unique for one interval, so a second scheduler
-// (another replica) does not double it.
+// interval. The task is unique while queued, so a second scheduler rarely
+// doubles it; when it does (asynq drops the lock once a sweep finishes), the
+// second sweep finds nothing left to do.
 func NewScheduler(redis asynq.RedisConnOpt, queue string, every time.Duration, log *slog.Logger) (*asynq.Scheduler, error) {
 	s := asynq.NewScheduler(redis, &asynq.SchedulerOpts{
 		Logger:   NewAsynqLogger(log),

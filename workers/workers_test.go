@@ -3,6 +3,7 @@ package workers_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -463,5 +464,153 @@ func TestJobRoundTrips(t *testing.T) {
 	want = []string{"find", "findAndModify", "insert", "update", "find"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
+	}
+}
+
+// flakyResolver is a connector whose identity resolution fails while down
+// is set, with an error that quotes the subject.
+type flakyResolver struct {
+	down atomic.Bool
+}
+
+func (f *flakyResolver) Name() string { return "lookup" }
+
+func (f *flakyResolver) Resolve(_ context.Context, s connectors.Subject) ([]connectors.Identity, error) {
+	if f.down.Load() {
+		return nil, fmt.Errorf("lookup failed for %s", s.Values("email")[0])
+	}
+	return nil, nil
+}
+
+// panicky is a connector whose erase panics with a value that quotes the
+// subject.
+type panicky struct{}
+
+func (panicky) Name() string { return "crm" }
+
+func (panicky) Erase(_ context.Context, s connectors.Subject) (connectors.Result, error) {
+	panic("bad row for " + s.Values("email")[0])
+}
+
+// TestSweepReplacesDeadTasks: a fan-out whose retries ran out while a
+// resolver was down is archived by asynq, which then refuses its task id;
+// the sweep must replace it, or the request would stay verified for ever.
+func TestSweepReplacesDeadTasks(t *testing.T) {
+	t.Parallel()
+	res := &flakyResolver{}
+	res.down.Store(true)
+	e := setup(t, 0, res)
+	e.startWorkers()
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	waitArchived(t, insp, e.qname, "fanout:"+r.ID)
+	if info, _ := insp.GetTaskInfo(e.qname, "fanout:"+r.ID); strings.Contains(info.LastErr, "ada@") {
+		t.Errorf("the queue keeps the subject's email in the task's error: %q", info.LastErr)
+	}
+
+	res.down.Store(false) // the resolver is back
+	e.clock.Add(2 * time.Minute)
+	counts, err := e.proc.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Fanouts != 1 {
+		t.Errorf("sweep enqueued %d fan-outs, want 1 replacing the dead task", counts.Fanouts)
+	}
+	e.waitStatus(r.ID, dsr.StatusCompleted)
+}
+
+func waitArchived(t *testing.T, insp *asynq.Inspector, queue, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := insp.GetTaskInfo(queue, id)
+		if err == nil && info.State == asynq.TaskStateArchived {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s not archived: %+v, %v", id, info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAttemptsAreCountedInTheJob: the last attempt is decided by the job
+// document, not by the retry count of the task at hand, so tasks the sweep
+// re-creates cannot retry a job for ever.
+func TestAttemptsAreCountedInTheJob(t *testing.T) {
+	t.Parallel()
+	crm := &broken{name: "crm", fails: 100}
+	e := setup(t, 1, crm) // two attempts in all
+	ctx := context.Background()
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.proc.Fanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	id := dsr.JobID(r.ID, "crm", dsr.ActionErase)
+	// Each call stands for a fresh task, as the sweep would make.
+	if err := e.proc.RunJob(ctx, id); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("first attempt: %v; want a retryable error", err)
+	}
+	if err := e.proc.RunJob(ctx, id); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("second attempt: %v; want the job failed for good", err)
+	}
+	job, err := e.store.Job(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Status != dsr.JobFailed || job.Attempts != 2 {
+		t.Errorf("job: %s after %d attempts, want failed after 2", job.Status, job.Attempts)
+	}
+	if err := e.proc.RunJob(ctx, id); err != nil {
+		t.Errorf("a third task for a failed job: %v; want a no-op", err)
+	}
+}
+
+// TestNoIdentityLeaks runs a failing resolver and a panicking connector whose
+// messages quote the subject, and checks the subject's email reaches neither
+// the logs (checked by setup), nor the queue's task errors, nor the job.
+func TestNoIdentityLeaks(t *testing.T) {
+	t.Parallel()
+	res := &flakyResolver{}
+	e := setup(t, 0, res, panicky{})
+	e.startWorkers()
+	ctx := context.Background()
+
+	res.down.Store(true)
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.queue.EnqueueFanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(e.redis)
+	defer insp.Close()
+	waitArchived(t, insp, e.qname, "fanout:"+r.ID)
+	res.down.Store(false)
+	if err := e.proc.Fanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(r.ID, dsr.StatusNeedsAttention)
+	job, err := e.store.Job(ctx, dsr.JobID(r.ID, "crm", dsr.ActionErase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(job.Error, "panicked") || strings.Contains(job.Error, "ada@") {
+		t.Errorf("panicking job's error: %q", job.Error)
+	}
+	archived, err := insp.ListArchivedTasks(e.qname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(archived) < 2 {
+		t.Errorf("%d archived tasks, want the fan-out and the job", len(archived))
+	}
+	for _, task := range archived {
+		if strings.Contains(task.LastErr, "ada@") || strings.Contains(task.LastErr, "example.com") {
+			t.Errorf("task %s keeps the subject in its error: %q", task.ID, task.LastErr)
+		}
 	}
 }

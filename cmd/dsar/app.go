@@ -34,6 +34,7 @@ type app struct {
 	cfg     config.Config
 	log     *slog.Logger
 	stdout  io.Writer
+	getenv  func(string) (string, bool)
 	closers []func()
 
 	client *mongo.Client
@@ -45,8 +46,8 @@ type app struct {
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
 // then stops them in reverse order within the shutdown timeout.
-func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, stdout, stderr io.Writer) error {
-	a := &app{mode: mode, cfg: cfg, log: newLogger(cfg, stderr), stdout: stdout}
+func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	a := &app{mode: mode, cfg: cfg, log: newLogger(cfg, stderr), stdout: stdout, getenv: lookupEnv}
 	defer a.close()
 	a.log.Info("dsar starting", "mode", mode, "config", cfg)
 
@@ -188,7 +189,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	if a.cfg.ConnectorsFile != "" {
 		var err error
 		types := connectors.Types{mongodb.Type: mongodb.Factory(a.client)}
-		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, os.LookupEnv); err != nil {
+		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}
 	} else {

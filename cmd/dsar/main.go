@@ -46,7 +46,7 @@ var commands = []struct {
 			"With --demo it also seeds a demo shop and its connectors file and prints curl commands to try."},
 	{config.ModeServe, "run the HTTP API", "Runs the HTTP API. Needs a real MongoDB and Redis."},
 	{config.ModeWorker, "run the queue workers", "Runs the workers that fan requests out and run connector jobs.\nNeeds a real MongoDB and Redis, and DSAR_CONNECTORS_FILE."},
-	{config.ModeScheduler, "run the periodic checks", "Runs the scheduler that enqueues the periodic sweep, which re-drives\nwork whose queue task was lost. Run one or more; the sweep is not doubled."},
+	{config.ModeScheduler, "run the periodic checks", "Runs the scheduler that enqueues the periodic sweep, which re-drives\nwork whose queue task was lost. Run one; a second is harmless, as the sweep is idempotent."},
 }
 
 func usage(w io.Writer) {
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		if err := cfg.Validate(c.mode); err != nil {
 			return err
 		}
-		return start(ctx, c.mode, cfg, demo, stdout, stderr)
+		return start(ctx, c.mode, cfg, demo, stdout, stderr, lookupEnv)
 	}
 	usage(stderr)
 	return fmt.Errorf("unknown command %q", args[0])

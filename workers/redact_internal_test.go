@@ -1,0 +1,29 @@
+package workers
+
+import (
+	"testing"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	ids := []dsr.Identity{
+		{Kind: dsr.KindEmail, Value: "ada@example.com"},
+		{Kind: dsr.KindPhone, Value: "+442079460958"},
+		{Kind: dsr.KindCustomerID, Value: "\u212a"}, // the Kelvin sign: its lower case is shorter
+		{Kind: dsr.KindCustomerID, Value: "a.b*c"},
+	}
+	tests := []struct{ in, want string }{
+		{"dup key: { email: \"ADA@Example.com\" }", "dup key: { email: \"[redacted]\" }"},
+		{"dup key: { phone: 442079460958 } and +442079460958", "dup key: { phone: [redacted] } and [redacted]"},
+		{"upstream: bad link", "upstream: bad link"},
+		{"customer \u212a", "customer [redacted]"},
+		{"id a.b*c and aXbbc", "id [redacted] and aXbbc"},
+	}
+	for _, tt := range tests {
+		if got := redact(tt.in, ids); got != tt.want {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
