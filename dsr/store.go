@@ -20,25 +20,32 @@ const (
 	ExportRecordsCollection = "export_records"
 )
 
+// Index declares one index a query of the store needs.
+type Index struct {
+	Name   string
+	Keys   bson.D
+	Unique bool
+}
+
 // Indexes lists, per collection, every index the store's queries need. Each
 // query the store issues is served by one of them on MongoDB (a test checks
 // every command the store sends against this list). FerretDB v1 accepts the
 // declarations but scans anyway.
-var Indexes = map[string][]mongo.IndexModel{
+var Indexes = map[string][]Index{
 	RequestsCollection: {
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("status_id")},
-		{Keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("type_id")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("status_type_id")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}, Options: options.Index().SetName("status_updated")},
-		{Keys: bson.D{{Key: "identity_hashes", Value: 1}}, Options: options.Index().SetName("identity_hashes")},
+		{Name: "status_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: -1}}},
+		{Name: "type_id", Keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
+		{Name: "status_type_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
+		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
+		{Name: "identity_hashes", Keys: bson.D{{Key: "identity_hashes", Value: 1}}},
 	},
 	JobsCollection: {
-		{Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("request_id")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}, Options: options.Index().SetName("status_updated")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}, Options: options.Index().SetName("status_lease")},
+		{Name: "request_id", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
+		{Name: "status_lease", Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}},
 	},
 	ExportRecordsCollection: {
-		{Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("job_seq").SetUnique(true)},
+		{Name: "job_seq", Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},
 	},
 }
 
@@ -77,18 +84,18 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	s.gate = gate
-	for coll, models := range Indexes {
-		if err := ensureIndexes(ctx, s.db.Collection(coll), models); err != nil {
+	for coll, indexes := range Indexes {
+		if err := ensureIndexes(ctx, s.db.Collection(coll), indexes); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ensureIndexes creates the indexes of models that coll lacks, one command
-// each. (FerretDB v1.24 drops the connection when one createIndexes command
-// names several indexes that all exist already, after a restart.)
-func ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+// ensureIndexes creates the indexes coll lacks, one command each. (FerretDB
+// v1.24 drops the connection when one createIndexes command names several
+// indexes that all exist already, after a restart.)
+func ensureIndexes(ctx context.Context, coll *mongo.Collection, indexes []Index) error {
 	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		return fmt.Errorf("list indexes on %s: %w", coll.Name(), err)
@@ -97,18 +104,13 @@ func ensureIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.I
 	for _, s := range specs {
 		have[s.Name] = true
 	}
-	for _, m := range models {
-		var o options.IndexOptions
-		for _, set := range m.Options.List() {
-			if err := set(&o); err != nil {
-				return fmt.Errorf("index options: %w", err)
-			}
-		}
-		if o.Name != nil && have[*o.Name] {
+	for _, ix := range indexes {
+		if have[ix.Name] {
 			continue
 		}
-		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("create index %s on %s: %w", *o.Name, coll.Name(), err)
+		model := mongo.IndexModel{Keys: ix.Keys, Options: options.Index().SetName(ix.Name).SetUnique(ix.Unique)}
+		if _, err := coll.Indexes().CreateOne(ctx, model); err != nil {
+			return fmt.Errorf("create index %s on %s: %w", ix.Name, coll.Name(), err)
 		}
 	}
 	return nil
