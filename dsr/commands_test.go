@@ -31,7 +31,9 @@ func TestRoundTrips(t *testing.T) {
 		do   func() error
 		want []string
 	}{
-		{"create request", func() error { return f.store.CreateRequest(ctx, f.newRequestValue(t)) }, []string{"insert"}},
+		{"create request", func() error {
+			return f.store.CreateRequest(ctx, f.requestValue(t, dsr.TypeAccess, "grace@example.com"))
+		}, []string{"insert"}},
 		{"read request", func() error { _, err := f.store.Request(ctx, r.ID); return err }, []string{"find"}},
 		{"transition", func() error {
 			_, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"})
@@ -73,16 +75,6 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: commands (-want +got):\n%s", st.name, diff)
 		}
 	}
-}
-
-func (f fixture) newRequestValue(t *testing.T) *dsr.Request {
-	t.Helper()
-	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com", Source: dsr.SourceSubject}}, ReceivedAt: f.clock.Now()}, f.index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // TestEveryQueryHasAnIndex runs every store operation, records each command

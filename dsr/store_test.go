@@ -17,23 +17,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	store *dsr.Store
 	cmds  *testenv.Commands
-	clock *clock
+	clock *testenv.Clock
 	index *dsr.BlindIndex
 }
 
@@ -41,7 +28,7 @@ func setup(t *testing.T) fixture {
 	t.Helper()
 	cmds := &testenv.Commands{}
 	db := testenv.Mongo(t, cmds.ClientOptions())
-	clk := &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
 	s := dsr.NewStore(db, clk.Now)
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
@@ -54,7 +41,18 @@ func setup(t *testing.T) fixture {
 	return fixture{store: s, cmds: cmds, clock: clk, index: idx}
 }
 
+// newRequest stores a verified GDPR request of typ for email.
 func (f fixture) newRequest(t *testing.T, typ dsr.Type, email string) *dsr.Request {
+	t.Helper()
+	r := f.requestValue(t, typ, email)
+	if err := f.store.CreateRequest(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// requestValue builds, without storing it, a verified GDPR request.
+func (f fixture) requestValue(t *testing.T, typ dsr.Type, email string) *dsr.Request {
 	t.Helper()
 	r, err := dsr.NewRequest(dsr.Intake{
 		Type: typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester", Status: dsr.StatusVerified,
@@ -62,9 +60,6 @@ func (f fixture) newRequest(t *testing.T, typ dsr.Type, email string) *dsr.Reque
 		ReceivedAt: f.clock.Now(),
 	}, f.index)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.CreateRequest(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	return r

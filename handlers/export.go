@@ -52,17 +52,11 @@ type manifestCollection struct {
 // from the store in batches and written straight to the response, so memory
 // does not grow with the person's data.
 func (a *requestsAPI) export(c *gin.Context) {
-	id := c.Param("id")
-	if !dsr.ValidID(id) {
-		writeError(c, a.log, dsr.ErrNotFound)
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	req, err := a.store.Request(ctx, id)
-	if err != nil {
-		writeError(c, a.log, err)
-		return
-	}
 	if req.Type != dsr.TypeAccess || req.Status != dsr.StatusCompleted {
 		detail := "Only access requests have an export."
 		if req.Type == dsr.TypeAccess {
@@ -71,7 +65,7 @@ func (a *requestsAPI) export(c *gin.Context) {
 		problem(c, Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: detail})
 		return
 	}
-	jobs, err := a.store.Jobs(ctx, id)
+	jobs, err := a.store.Jobs(ctx, req.ID)
 	if err != nil {
 		writeError(c, a.log, err)
 		return

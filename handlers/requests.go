@@ -169,14 +169,8 @@ func (a *requestsAPI) reserve(c *gin.Context, key string, in *dsr.Intake) (repla
 // first answer did, and makes sure it is queued.
 func (a *requestsAPI) replay(c *gin.Context, id string) {
 	ctx := c.Request.Context()
-	req, err := a.store.Request(ctx, id)
-	if err != nil {
-		writeError(c, a.log, err)
-		return
-	}
-	jobs, err := a.store.Jobs(ctx, id)
-	if err != nil {
-		writeError(c, a.log, err)
+	req, jobs, ok := a.load(c, id, true)
+	if !ok {
 		return
 	}
 	if req.Status == dsr.StatusVerified {
@@ -191,23 +185,33 @@ func (a *requestsAPI) replay(c *gin.Context, id string) {
 }
 
 func (a *requestsAPI) get(c *gin.Context) {
-	id := c.Param("id")
+	if req, jobs, ok := a.load(c, c.Param("id"), true); ok {
+		c.JSON(http.StatusOK, viewRequest(req, jobs))
+	}
+}
+
+// load reads request id, and its jobs when withJobs is set. A malformed or
+// unknown id is a 404. On failure it has written the problem.
+func (a *requestsAPI) load(c *gin.Context, id string, withJobs bool) (*dsr.Request, []dsr.Job, bool) {
 	if !dsr.ValidID(id) {
 		writeError(c, a.log, dsr.ErrNotFound)
-		return
+		return nil, nil, false
 	}
 	ctx := c.Request.Context()
 	req, err := a.store.Request(ctx, id)
 	if err != nil {
 		writeError(c, a.log, err)
-		return
+		return nil, nil, false
+	}
+	if !withJobs {
+		return req, nil, true
 	}
 	jobs, err := a.store.Jobs(ctx, id)
 	if err != nil {
 		writeError(c, a.log, err)
-		return
+		return nil, nil, false
 	}
-	c.JSON(http.StatusOK, viewRequest(req, jobs))
+	return req, jobs, true
 }
 
 // listQuery names the query parameters of GET /v1/requests.

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,18 +34,6 @@ const (
 	agentKey   = "agent-key-0123456789"
 	auditorKey = "auditor-key-0123456789"
 )
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type api struct {
 	t      *testing.T
@@ -89,7 +76,7 @@ func setup(t *testing.T, down bool) *api {
 	if down {
 		enq = failingQueue{}
 	}
-	logs := &safeBuffer{}
+	logs := &testenv.Buffer{}
 	key := func(name string, role handlers.Role, secret string) handlers.Key {
 		return handlers.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
 	}

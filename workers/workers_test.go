@@ -1,13 +1,11 @@
 package workers_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,32 +24,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// clock is a settable test clock shared by the store and the processor.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 type env struct {
 	t     *testing.T
 	store *dsr.Store
@@ -62,9 +34,9 @@ type env struct {
 	proc  *workers.Processor
 	redis asynq.RedisClientOpt
 	qname string
-	clock *clock
+	clock *testenv.Clock
 	index *dsr.BlindIndex
-	logs  *logBuffer
+	logs  *testenv.Buffer
 }
 
 // setup gives a test a store, a seeded shop with a mongodb connector, a
@@ -74,7 +46,7 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	t.Helper()
 	ctx := context.Background()
 	cmds := &testenv.Commands{}
-	clk := &clock{t: time.Now().UTC()}
+	clk := testenv.NewClock(time.Now().UTC())
 	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), clk.Now)
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatal(err)
@@ -105,7 +77,7 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	proc := workers.NewProcessor(store, reg, queue, idx, log, workers.Options{
 		MaxRetry: maxRetry, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,26 +42,13 @@ func TestMain(m *testing.M) {
 
 const apiKey = "e2e-admin-key-0123456789"
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // proc is a running dsar process.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	base   string
 	client *http.Client // checks every exchange against the OpenAPI document
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	exited chan error
 }
 
@@ -98,7 +84,7 @@ func startDSAR(t *testing.T, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, client: apitest.Client(t), stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, client: apitest.Client(t), stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
