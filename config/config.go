@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -73,6 +75,24 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
+
+	// The privacy portal and notices to subjects.
+	PublicURL        string
+	PortalURL        string
+	SMTPHost         string
+	SMTPPort         int
+	SMTPUsername     string
+	SMTPPassword     string
+	SMTPFrom         string
+	SMTPTLS          string
+	VerifyCodeTTL    time.Duration
+	VerifyMaxTries   int
+	ExportLinkTTL    time.Duration
+	PortalMaxPending int
+	RateLimitIP      string
+	RateLimitID      string
+	TrustedProxies   []string
+	GPCLastUpdate    string
 }
 
 // Setting describes one setting: its variable, default, meaning and the
@@ -191,6 +211,95 @@ func Settings() []Setting {
 				c.LogFormat = v
 				return nil
 			}},
+		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker; dev: http://DSAR_HTTP_ADDR", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+					return errors.New("want an http(s) URL without a query, e.g. https://privacy.example.com")
+				}
+				c.PublicURL = strings.TrimSuffix(v, "/")
+				return nil
+			}},
+		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification links go to its /verify; default DSAR_PUBLIC_URL/portal", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+					return errors.New("want an http(s) URL without a query")
+				}
+				c.PortalURL = strings.TrimSuffix(v, "/")
+				return nil
+			}},
+		{Env: "DSAR_SMTP_HOST", Help: "SMTP server for emails to people; required by worker; unset in dev: each message is written as an .eml file to DSAR_DATA_DIR/outbox", Modes: wrkModes,
+			set: func(c *Config, v string) error { c.SMTPHost = v; return nil }},
+		{Env: "DSAR_SMTP_PORT", Default: "587", Help: "SMTP port (587 submission, 465 with DSAR_SMTP_TLS=implicit, 25)", Modes: wrkModes,
+			set: intIn(1, 65535, func(c *Config, n int) { c.SMTPPort = n })},
+		{Env: "DSAR_SMTP_USERNAME", Help: "SMTP user (AUTH PLAIN, only over TLS or to a loopback host); unset: no AUTH", Modes: wrkModes,
+			set: func(c *Config, v string) error { c.SMTPUsername = v; return nil }},
+		{Env: "DSAR_SMTP_PASSWORD", Help: "SMTP password", Modes: wrkModes,
+			set: func(c *Config, v string) error { c.SMTPPassword = v; return nil }},
+		{Env: "DSAR_SMTP_FROM", Default: "Privacy <privacy@localhost>", Help: "sender of emails to people", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				if _, err := mail.ParseAddress(v); err != nil {
+					return errors.New(`want an address, e.g. "Privacy <privacy@example.com>"`)
+				}
+				c.SMTPFrom = v
+				return nil
+			}},
+		{Env: "DSAR_SMTP_TLS", Default: "opportunistic", Help: "opportunistic (STARTTLS when offered), starttls (required), implicit (TLS from the start, port 465) or none", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				switch v {
+				case "opportunistic", "starttls", "implicit", "none":
+					c.SMTPTLS = v
+					return nil
+				}
+				return errors.New("want opportunistic, starttls, implicit or none")
+			}},
+		{Env: "DSAR_VERIFY_CODE_TTL", Default: "15m", Help: "how long an emailed verification code and link work", Modes: wrkModes,
+			set: duration(time.Minute, func(c *Config, d time.Duration) { c.VerifyCodeTTL = d })},
+		{Env: "DSAR_VERIFY_MAX_TRIES", Default: "5", Help: "verification attempts per request; the last wrong one denies the request", Modes: apiModes,
+			set: intIn(1, 20, func(c *Config, n int) { c.VerifyMaxTries = n })},
+		{Env: "DSAR_EXPORT_LINK_TTL", Default: "168h", Help: "how long the signed download link of an access request works", Modes: wrkModes,
+			set: duration(time.Hour, func(c *Config, d time.Duration) { c.ExportLinkTTL = d })},
+		{Env: "DSAR_PORTAL_MAX_PENDING", Default: "1", Help: "open requests of one type one email may have; a further identical submission is merged and the person told", Modes: apiModes,
+			set: intIn(1, 100, func(c *Config, n int) { c.PortalMaxPending = n })},
+		{Env: "DSAR_RATE_LIMIT_IP", Default: "30-M", Help: "portal calls allowed per client address: N-S, N-M, N-H or N-D (per second, minute, hour, day)", Modes: apiModes,
+			set: rateFormat(func(c *Config, v string) { c.RateLimitIP = v })},
+		{Env: "DSAR_RATE_LIMIT_IDENTITY", Default: "5-H", Help: "portal submissions allowed per email (or other identity), same format", Modes: apiModes,
+			set: rateFormat(func(c *Config, v string) { c.RateLimitID = v })},
+		{Env: "DSAR_TRUSTED_PROXIES", Help: "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed; unset: none, the peer address counts", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				for _, p := range strings.Split(v, ",") {
+					p = strings.TrimSpace(p)
+					if p == "" {
+						continue
+					}
+					if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+						return fmt.Errorf("%q is neither an address nor a CIDR", p)
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p)
+				}
+				return nil
+			}},
+		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				if _, err := time.Parse("2006-01-02", v); err != nil {
+					return errors.New("want a date YYYY-MM-DD")
+				}
+				c.GPCLastUpdate = v
+				return nil
+			}},
+	}
+}
+
+// rateFormat checks a rate such as 30-M.
+func rateFormat(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, period, ok := strings.Cut(v, "-")
+		if k, err := strconv.Atoi(n); !ok || err != nil || k < 1 || !strings.Contains("SMHD", strings.ToUpper(period)) || len(period) != 1 {
+			return errors.New("want N-S, N-M, N-H or N-D, e.g. 30-M")
+		}
+		set(c, strings.ToUpper(v))
+		return nil
 	}
 }
 
@@ -275,6 +384,14 @@ func (c Config) Validate(m Mode) error {
 			errs = append(errs, fmt.Errorf("DSAR_CONNECTORS_FILE: cannot read it: %w", err))
 		}
 	}
+	if m == ModeWorker {
+		if c.SMTPHost == "" {
+			errs = append(errs, errors.New("DSAR_SMTP_HOST: required by worker, which emails people their codes and notices"))
+		}
+		if c.PublicURL == "" {
+			errs = append(errs, errors.New("DSAR_PUBLIC_URL: required by worker, for the links in emails"))
+		}
+	}
 	if m == ModeServe && len(c.APIKeys) == 0 {
 		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))
 	}
@@ -304,6 +421,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("queue", c.Queue),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("job_max_retry", c.JobMaxRetry),
+		slog.String("public_url", c.PublicURL),
+		slog.String("smtp_host", c.SMTPHost),
 		slog.Duration("job_lease", c.JobLease),
 		slog.Duration("sweep_every", c.SweepEvery),
 	)

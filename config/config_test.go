@@ -73,7 +73,10 @@ func TestValidateByMode(t *testing.T) {
 	}{
 		{"dev needs nothing", base, config.ModeDev, nil},
 		{"serve needs the real stores, a key and API keys", base, config.ModeServe, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
-		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go"}, config.ModeWorker, nil},
+		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go",
+			"DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
+		{"worker needs mail and a public URL", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go"},
+			config.ModeWorker, []string{"DSAR_SMTP_HOST", "DSAR_PUBLIC_URL"}},
 		{"worker needs connectors", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey}, config.ModeWorker, []string{"DSAR_CONNECTORS_FILE"}},
 		{"connectors file must exist", map[string]string{"DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeDev, []string{"DSAR_CONNECTORS_FILE"}},
 		{"the scheduler ignores the connectors file", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeScheduler, nil},

@@ -2,6 +2,7 @@ package dsr_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -170,6 +171,25 @@ func exerciseStore(t *testing.T, f fixture) {
 	later := f.clock.Now().Add(time.Hour)
 	must(f.store.EachStaleRequest(ctx, later, func(*dsr.Request) error { return nil }))
 	must(f.store.EachStaleJob(ctx, later, later, func(*dsr.Job) error { return nil }))
+
+	// The portal's queries.
+	v := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	v.Status = dsr.StatusVerifying
+	must(f.store.CreateRequest(ctx, v))
+	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, 2)
+	must(err)
+	_, err = f.store.ReserveTry(ctx, v.ID, 5) // no code yet: reads the request back
+	if !errors.Is(err, dsr.ErrNoCode) {
+		t.Fatalf("reserve before a code: %v", err)
+	}
+	must(f.store.IssueVerification(ctx, v.ID, "c", "t", later))
+	_, err = f.store.ReserveTry(ctx, v.ID, 5)
+	must(err)
+	must(f.store.AddNotice(ctx, v.ID, dsr.NoticeMerged))
+	must(f.store.NoticeSent(ctx, v.ID, dsr.NoticeMerged))
+	must(f.store.AddStatusToken(ctx, v.ID, dsr.HashToken("x")))
+	must(f.store.EachUnverifiedPastDue(ctx, later, func(*dsr.Request) error { return nil }))
+	must(f.store.EachPendingNotice(ctx, later, func(*dsr.Request) error { return nil }))
 }
 
 type query struct {

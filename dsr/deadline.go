@@ -1,6 +1,9 @@
 package dsr
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Regulation is the law under which a request is made.
 type Regulation string
@@ -83,4 +86,26 @@ func AddBusinessDays(t time.Time, n int) time.Time {
 		}
 	}
 	return t
+}
+
+// jurisdictions maps where a person lives (ISO 3166-1 alpha-2 country, or
+// ISO 3166-2 subdivision for US states) to the regulation that applies.
+var jurisdictions = map[string]Regulation{
+	"US-CA": RegulationCCPA, "US-VA": RegulationVCDPA, "US-CT": RegulationCTDPA,
+	"BR": RegulationLGPD, "CA": RegulationPIPEDA, "GB": RegulationGDPR,
+}
+
+func init() {
+	// The EU and the rest of the EEA.
+	for _, c := range []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+		"LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"} {
+		jurisdictions[c] = RegulationGDPR
+	}
+}
+
+// RegulationFor returns the regulation of a jurisdiction ("DE", "US-CA"),
+// matched without regard to case.
+func RegulationFor(jurisdiction string) (Regulation, bool) {
+	r, ok := jurisdictions[strings.ToUpper(strings.TrimSpace(jurisdiction))]
+	return r, ok
 }

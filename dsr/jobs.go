@@ -189,7 +189,11 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, er
 	if to == StatusNeedsAttention {
 		reason = "a job failed past its retries"
 	}
-	_, err = s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason},
+	var notices []string
+	if to == StatusCompleted {
+		notices = []string{NoticeCompleted}
+	}
+	_, err = s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason, Notices: notices},
 		bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}})
 	if errors.Is(err, ErrConflict) {
 		return "", nil

@@ -79,6 +79,64 @@ type Request struct {
 	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
+
+	// Notify says whether the subject is told by email of the request's
+	// progress (receipt, verification, completion, denial).
+	Notify bool `bson:"notify,omitempty"`
+	// PendingNotices lists the notices due to the subject and not yet sent
+	// (NoticeReceipt...). A notice is added in the same update as the change
+	// that makes it due, and removed once sent, so none is lost.
+	PendingNotices []string `bson:"pending_notices,omitempty"`
+	// StatusTokens are the SHA-256 hashes of the secrets that let the
+	// subject follow the request from the portal.
+	StatusTokens []string `bson:"status_tokens,omitempty"`
+	// Verification is the identity check in progress, for requests that
+	// need one.
+	Verification *Verification `bson:"verification,omitempty"`
+	// GPC records that the request came with a Global Privacy Control
+	// signal (Sec-GPC: 1).
+	GPC bool `bson:"gpc,omitempty"`
+	// Agent is the authorised agent who filed for the subject, if any.
+	Agent *Agent `bson:"agent,omitempty"`
+	// LinkedTo names a request filed together with this one (the opt-out a
+	// GPC signal added to an access request).
+	LinkedTo string `bson:"linked_to,omitempty"`
+	// PurgedAt is when the subject's identities were removed from the
+	// request (it never got verified, or its retention ran out); the blind
+	// index and the history stay as evidence.
+	PurgedAt *time.Time `bson:"purged_at,omitempty"`
+}
+
+// The notices a subject can be sent.
+const (
+	NoticeReceipt   = "receipt"   // the request was received (CCPA: within 10 business days; sent at once)
+	NoticeVerify    = "verify"    // a code and a link to prove identity
+	NoticeCompleted = "completed" // done; for access, with a download link
+	NoticeDenied    = "denied"    // refused, with the reason
+	NoticeMerged    = "merged"    // a second, identical submission was merged into this request
+)
+
+// Verification is the state of a request's identity check.
+type Verification struct {
+	// Round counts codes sent; each new code replaces the last.
+	Round int `bson:"round"`
+	// CodeHash is the keyed hash of the 6-digit code, TokenHash the SHA-256
+	// of the link token. Neither secret is stored.
+	CodeHash  string    `bson:"code_hash"`
+	TokenHash string    `bson:"token_hash"`
+	ExpiresAt time.Time `bson:"expires_at"`
+	SentAt    time.Time `bson:"sent_at"`
+	// Tries counts verification attempts, right or wrong, across rounds.
+	Tries int `bson:"tries"`
+}
+
+// Agent is an authorised agent acting for the subject (CCPA 11 CCR 7063).
+type Agent struct {
+	Name  string `bson:"name"`
+	Email string `bson:"email"`
+	// SignedPermission records the agent's declaration that the subject
+	// gave signed permission.
+	SignedPermission bool `bson:"signed_permission"`
 }
 
 // Transition is one recorded status change.
@@ -118,8 +176,16 @@ type Intake struct {
 	// Status is the starting status: StatusVerified for requests whose
 	// identity the filer vouches for.
 	Status     Status
-	Identities []Identity // normalised, see NormalizeIdentities
+	Identities []Identity // normalised, see Normalize
 	ReceivedAt time.Time
+	// Notify, Notices, StatusToken (its hash), GPC, Agent and LinkedTo are
+	// copied to the request; see Request.
+	Notify      bool
+	Notices     []string
+	StatusToken string
+	GPC         bool
+	Agent       *Agent
+	LinkedTo    string
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -145,6 +211,14 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		DueAt:      DueAt(in.Regulation, in.Type, at),
 		UpdatedAt:  at,
 		History:    []Transition{{To: in.Status, At: at, Actor: in.FiledBy, Reason: "filed"}},
+		Notify:     in.Notify,
+		GPC:        in.GPC,
+		Agent:      in.Agent,
+		LinkedTo:   in.LinkedTo,
+	}
+	r.PendingNotices = append(r.PendingNotices, in.Notices...)
+	if in.StatusToken != "" {
+		r.StatusTokens = []string{HashToken(in.StatusToken)}
 	}
 	r.IdentityHashes = idx.HashAll(r.Identities)
 	return r, nil

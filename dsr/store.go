@@ -37,7 +37,9 @@ var Indexes = map[string][]Index{
 		{Name: "type_id", Keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
 		{Name: "status_type_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
-		{Name: "identity_hashes", Keys: bson.D{{Key: "identity_hashes", Value: 1}}},
+		{Name: "identity_type_status", Keys: bson.D{{Key: "identity_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "_id", Value: -1}}},
+		{Name: "status_due", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}},
+		{Name: "notices_updated", Keys: bson.D{{Key: "pending_notices", Value: 1}, {Key: "updated_at", Value: 1}}},
 	},
 	JobsCollection: {
 		{Name: "request_id", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}},
@@ -200,6 +202,11 @@ type Change struct {
 	// blind index, Hashes).
 	Identities []Identity
 	Hashes     []string
+	// Notices become due with the change (added to PendingNotices).
+	Notices []string
+	// Purge removes the subject's identities (and an agent's details),
+	// keeping the blind index and the history.
+	Purge bool
 }
 
 // Transition moves request id from one status to another in a single
@@ -224,9 +231,24 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	if c.Identities != nil {
 		set = append(set, bson.E{Key: "identities", Value: c.Identities}, bson.E{Key: "identity_hashes", Value: c.Hashes})
 	}
+	if c.Purge {
+		set = append(set, bson.E{Key: "identities", Value: bson.A{}}, bson.E{Key: "purged_at", Value: now})
+	}
 	update := bson.D{
 		{Key: "$set", Value: set},
 		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
+	}
+	if len(c.Notices) > 0 {
+		update = append(update, bson.E{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: c.Notices}}}}})
+	}
+	if c.Purge || to != StatusVerifying {
+		// A verification only matters while verifying; an agent's details
+		// go with the subject's.
+		unset := bson.D{{Key: "verification", Value: ""}}
+		if c.Purge {
+			unset = append(unset, bson.E{Key: "agent", Value: ""})
+		}
+		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
 	var r Request
 	leave := s.gate.Enter()

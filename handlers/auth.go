@@ -91,6 +91,15 @@ func requireRole(roles ...Role) gin.HandlerFunc {
 	}
 }
 
+// caller names who made the HTTP call, for logs: the API key's name, or
+// "subject" on the portal.
+func caller(c *gin.Context) string {
+	if p := principal(c); p.Name != "" {
+		return p.Name
+	}
+	return "subject"
+}
+
 func principal(c *gin.Context) Principal {
 	p, _ := c.Get(principalKey)
 	pr, _ := p.(Principal)

@@ -15,20 +15,20 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// decodeJSON reads the body into v strictly: JSON media type, at most
-// MaxBodyBytes, one value, and no field v does not have, with names matched
-// exactly (encoding/json alone would take "TYPE" for "type"). On failure it
-// writes the problem (400, 413 or 415) and returns false.
-func decodeJSON(c *gin.Context, v any) bool {
+// decodeJSON reads the body into v strictly: JSON media type, at most limit
+// bytes, one value, and no field v does not have, with names matched exactly
+// (encoding/json alone would take "TYPE" for "type"). On failure it writes
+// the problem (400, 413 or 415) and returns false.
+func decodeJSON(c *gin.Context, v any, limit int64) bool {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		problem(c, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as JSON with Content-Type: application/json."})
 		return false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		problem(c, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", MaxBodyBytes)})
+		problem(c, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", limit)})
 		return false
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"time"
@@ -52,10 +53,14 @@ type manifestCollection struct {
 // from the store in batches and written straight to the response, so memory
 // does not grow with the person's data.
 func (a *requestsAPI) export(c *gin.Context) {
-	req, _, ok := a.load(c, c.Param("id"), false)
-	if !ok {
-		return
+	if req, _, ok := a.load(c, c.Param("id"), false); ok {
+		streamExport(c, a.store, a.log, a.now, req)
 	}
+}
+
+// streamExport answers with the export of req: 409 unless it is a completed
+// access request.
+func streamExport(c *gin.Context, store *dsr.Store, log *slog.Logger, now func() time.Time, req *dsr.Request) {
 	ctx := c.Request.Context()
 	if req.Type != dsr.TypeAccess || req.Status != dsr.StatusCompleted {
 		detail := "Only access requests have an export."
@@ -65,14 +70,14 @@ func (a *requestsAPI) export(c *gin.Context) {
 		problem(c, Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: detail})
 		return
 	}
-	jobs, err := a.store.Jobs(ctx, req.ID)
+	jobs, err := store.Jobs(ctx, req.ID)
 	if err != nil {
-		writeError(c, a.log, err)
+		writeError(c, log, err)
 		return
 	}
 	m := manifest{
 		Request:     manifestRequest{ID: req.ID, Type: req.Type, Regulation: req.Regulation, ReceivedAt: req.ReceivedAt, ClosedAt: req.ClosedAt},
-		GeneratedAt: a.now().UTC(),
+		GeneratedAt: now().UTC(),
 		Connectors:  []manifestConnector{},
 		Format:      "Each file is a JSON array of the records found in one collection, in MongoDB relaxed Extended JSON.",
 	}
@@ -99,7 +104,7 @@ func (a *requestsAPI) export(c *gin.Context) {
 	c.Status(http.StatusOK)
 	bw := bufio.NewWriterSize(c.Writer, 32<<10)
 	zw := zip.NewWriter(bw)
-	err = writeExport(ctx, a.store, zw, m, exported, paths)
+	err = writeExport(ctx, store, zw, m, exported, paths)
 	if err == nil {
 		err = zw.Close()
 	}
@@ -109,10 +114,10 @@ func (a *requestsAPI) export(c *gin.Context) {
 	if err != nil {
 		// Headers are gone; all we can do is cut the stream so the client
 		// sees a broken zip rather than a complete-looking one.
-		a.log.ErrorContext(ctx, "export stream failed", "request_id", req.ID, "error", err)
+		log.ErrorContext(ctx, "export stream failed", "request_id", req.ID, "error", err)
 		panic(http.ErrAbortHandler)
 	}
-	a.log.InfoContext(ctx, "export downloaded", "request_id", req.ID, "caller", principal(c).Name)
+	log.InfoContext(ctx, "export downloaded", "request_id", req.ID, "caller", caller(c))
 }
 
 type exportSource interface {

@@ -21,6 +21,8 @@ type Problem struct {
 	Errors   []FieldError `json:"errors,omitempty"`
 	// RequestID is the X-Request-Id of the HTTP exchange, for support.
 	RequestID string `json:"request_id,omitempty"`
+	// TriesLeft, on a failed verification, says how many attempts remain.
+	TriesLeft *int `json:"tries_left,omitempty"`
 }
 
 // FieldError is one problem with one input field.
@@ -39,6 +41,9 @@ const (
 	problemConflict     = "urn:dsar:problem:conflict"
 	problemNotAvailable = "urn:dsar:problem:export-not-available"
 	problemKeyReused    = "urn:dsar:problem:idempotency-key-reused"
+	problemRateLimited  = "urn:dsar:problem:rate-limited"
+	problemVerifyFailed = "urn:dsar:problem:verification-failed"
+	problemVerifyLocked = "urn:dsar:problem:verification-locked"
 )
 
 // problem writes p and stops the handler chain.

@@ -89,7 +89,7 @@ func join[T ~string](vals []T) string {
 // the workers later, so an accepted request is never lost.
 func (a *requestsAPI) create(c *gin.Context) {
 	var body createBody
-	if !decodeJSON(c, &body) {
+	if !decodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
 	in, err := body.validate()

@@ -53,6 +53,10 @@ func (failingQueue) EnqueueFanout(context.Context, string) error {
 	return errors.New("redis: connection refused")
 }
 
+func (failingQueue) EnqueueNotice(context.Context, string, string) error {
+	return errors.New("redis: connection refused")
+}
+
 // setup serves the API on a real store and a real queue (or on a queue that
 // is down when down is set) and returns a client whose traffic is checked
 // against the OpenAPI document.

@@ -19,9 +19,11 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// Enqueuer hands a request to the workers.
+// Enqueuer hands work to the workers: a request's fan-out, a notice to its
+// subject.
 type Enqueuer interface {
 	EnqueueFanout(ctx context.Context, requestID string) error
+	EnqueueNotice(ctx context.Context, requestID, notice string) error
 }
 
 // Check is one readiness dependency.
@@ -30,13 +32,22 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
-// Deps is what the API needs. All fields are required except Now.
+// Deps is what the API needs. All fields are required except Limits,
+// TrustedProxies and Now.
 type Deps struct {
 	Store *dsr.Store
 	Queue Enqueuer
 	Index *dsr.BlindIndex
 	Keys  *Keyring
 	Log   *slog.Logger
+	// Links signs the portal's download links.
+	Links *dsr.LinkSigner
+	// Limits are the portal's abuse limits; nil means none.
+	Limits *Limits
+	Portal PortalOptions
+	// TrustedProxies are the addresses (or CIDRs) of proxies whose
+	// X-Forwarded-For is believed; none by default.
+	TrustedProxies []string
 	// Ready lists what /readyz checks.
 	Ready []Check
 	// Now is the clock; nil means time.Now.
@@ -57,6 +68,10 @@ func New(d Deps) http.Handler {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Log.Error("trusted proxies ignored: not valid", "error", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.Use(requestID(), accessLog(d.Log), recovery(d.Log))
 	r.NoRoute(func(c *gin.Context) {
 		problem(c, Problem{Status: http.StatusNotFound, Detail: "No such route."})
@@ -75,6 +90,28 @@ func New(d Deps) http.Handler {
 	v1.GET("/requests", api.list)
 	v1.GET("/requests/:id", api.get)
 	v1.GET("/requests/:id/export", requireRole(RoleAdmin, RoleAgent), api.export)
+
+	if d.Portal.MaxTries <= 0 {
+		d.Portal.MaxTries = 5
+	}
+	if d.Portal.MaxPending <= 0 {
+		d.Portal.MaxPending = 1
+	}
+	if d.Portal.LinkTTL <= 0 {
+		d.Portal.LinkTTL = 7 * 24 * time.Hour
+	}
+	if d.Portal.GPCLastUpdate == "" {
+		d.Portal.GPCLastUpdate = "2026-11-24"
+	}
+	pa := &portalAPI{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
+	portal := r.Group("/v1/portal", d.Limits.perIP())
+	portal.POST("/requests", pa.submit)
+	portal.GET("/requests/:id", pa.status)
+	portal.POST("/requests/:id/verify", pa.verify)
+	portal.POST("/requests/:id/verification", pa.resend)
+	portal.GET("/requests/:id/export", pa.export)
+	portal.POST("/gpc", pa.gpc)
+	r.GET("/.well-known/gpc.json", pa.wellKnownGPC)
 	return r
 }
 

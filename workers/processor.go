@@ -30,26 +30,41 @@ type Options struct {
 	// SweepGrace is how long work may sit untouched before the sweep
 	// re-enqueues it.
 	SweepGrace time.Duration
+	// Notices configures the notices to subjects.
+	Notices NoticeOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// Processor handles dsar's tasks against the store and the connectors.
-type Processor struct {
-	store *dsr.Store
-	conns *connectors.Registry
-	queue *Queue
-	index *dsr.BlindIndex
-	log   *slog.Logger
-	opts  Options
+// Deps is what a Processor works with.
+type Deps struct {
+	Store      *dsr.Store
+	Connectors *connectors.Registry
+	Queue      *Queue
+	Index      *dsr.BlindIndex
+	// Notifier delivers notices; nil drops them (tests that send none).
+	Notifier Notifier
+	Log      *slog.Logger
 }
 
-// NewProcessor returns a Processor. All arguments are required.
-func NewProcessor(store *dsr.Store, conns *connectors.Registry, queue *Queue, index *dsr.BlindIndex, log *slog.Logger, o Options) *Processor {
+// Processor handles dsar's tasks against the store and the connectors.
+type Processor struct {
+	store    *dsr.Store
+	conns    *connectors.Registry
+	queue    *Queue
+	index    *dsr.BlindIndex
+	notifier Notifier
+	log      *slog.Logger
+	opts     Options
+	notices  NoticeOptions
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(d Deps, o Options) *Processor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Processor{store: store, conns: conns, queue: queue, index: index, log: log, opts: o}
+	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, log: d.Log, opts: o, notices: o.Notices}
 }
 
 // Mux routes each task type to its handler.
@@ -58,6 +73,7 @@ func (p *Processor) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeFanout, p.HandleFanout)
 	mux.HandleFunc(TypeJob, p.HandleJob)
 	mux.HandleFunc(TypeSweep, p.HandleSweep)
+	mux.HandleFunc(TypeNotice, p.HandleNotice)
 	return mux
 }
 
@@ -324,6 +340,13 @@ func (p *Processor) settle(ctx context.Context, requestID string) error {
 	if to != "" {
 		p.log.InfoContext(ctx, "request settled", "request_id", requestID, "status", to)
 	}
+	if to == dsr.StatusCompleted {
+		// The notice is pending in the store already; the sweep sends it
+		// if this enqueue is lost.
+		if err := p.queue.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
+			p.log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
+		}
+	}
 	return nil
 }
 
@@ -372,9 +395,10 @@ func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
 
 // SweepCounts says what one sweep re-drove.
 type SweepCounts struct {
-	// Fanouts and Jobs count tasks actually enqueued (not those still
-	// queued); Settled counts requests closed.
-	Fanouts, Settled, Jobs int
+	// Fanouts, Jobs and Notices count tasks actually enqueued (not those
+	// still queued); Settled counts requests closed, Expired requests never
+	// verified whose window closed.
+	Fanouts, Settled, Jobs, Notices, Expired int
 }
 
 // Sweep does the work of HandleSweep.
@@ -409,8 +433,38 @@ func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
 	if err != nil {
 		return n, fmt.Errorf("sweep jobs: %w", err)
 	}
+	err = p.store.EachUnverifiedPastDue(ctx, now, func(r *dsr.Request) error {
+		_, err := p.store.Transition(ctx, r.ID, dsr.StatusVerifying, dsr.StatusExpired, dsr.Change{
+			Actor: "sweep", Reason: "identity never verified within the legal window; identities purged", Purge: true,
+		})
+		if errors.Is(err, dsr.ErrConflict) {
+			return nil // verified or closed meanwhile
+		}
+		if err == nil {
+			n.Expired++
+		}
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep expiries: %w", err)
+	}
+	err = p.store.EachPendingNotice(ctx, before, func(r *dsr.Request) error {
+		for _, notice := range r.PendingNotices {
+			queued, err := p.queue.enqueueNotice(ctx, r.ID, notice)
+			if err != nil {
+				return err
+			}
+			if queued {
+				n.Notices++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep notices: %w", err)
+	}
 	if n != (SweepCounts{}) {
-		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs)
+		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs, "notices", n.Notices, "expired", n.Expired)
 	}
 	return n, nil
 }

@@ -79,7 +79,7 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	}
 	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	proc := workers.NewProcessor(store, reg, queue, idx, log, workers.Options{
+	proc := workers.NewProcessor(workers.Deps{Store: store, Connectors: reg, Queue: queue, Index: idx, Log: log}, workers.Options{
 		MaxRetry: maxRetry, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,
 	})
 	e := &env{t: t, store: store, cmds: cmds, shop: shop, reg: reg, queue: queue, proc: proc, redis: redis, qname: qname, clock: clk, index: idx, logs: logs}

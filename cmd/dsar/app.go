@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/workers"
+	"github.com/dsar-project/dsar/workers/notify"
 )
 
 // app holds what the running parts share, and how to stop them.
@@ -40,6 +42,9 @@ type app struct {
 	client *mongo.Client
 	store  *dsr.Store
 	index  *dsr.BlindIndex
+	links  *dsr.LinkSigner
+	secret []byte // the blind-index key, from which purpose keys derive
+	listen net.Listener
 	redis  asynq.RedisClientOpt
 	queue  *workers.Queue
 }
@@ -56,6 +61,21 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	withWorkers := mode == config.ModeDev || mode == config.ModeWorker
 	withScheduler := mode == config.ModeDev || mode == config.ModeScheduler
 
+	if withAPI {
+		// Listen first: in dev, links in emails point at this address.
+		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on DSAR_HTTP_ADDR: %w", err)
+		}
+		a.listen = ln
+		a.closers = append(a.closers, func() { _ = ln.Close() })
+		if a.cfg.PublicURL == "" {
+			a.cfg.PublicURL = "http://" + ln.Addr().String()
+		}
+	}
+	if a.cfg.PortalURL == "" && a.cfg.PublicURL != "" {
+		a.cfg.PortalURL = a.cfg.PublicURL + "/portal"
+	}
 	if withStore {
 		if err := a.openStore(ctx); err != nil {
 			return err
@@ -82,7 +102,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	var httpErr <-chan error
 	if withAPI {
 		var err error
-		if httpErr, err = a.startAPI(ctx, demo); err != nil {
+		if httpErr, err = a.startAPI(demo); err != nil {
 			return err
 		}
 	}
@@ -132,11 +152,15 @@ func (a *app) openStore(ctx context.Context) error {
 		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically, so "+
 			"several dsar processes could both move one request: run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", a.mode)
 	}
-	index, err := blindIndex(a.cfg)
+	key, err := blindIndexKey(a.cfg)
 	if err != nil {
 		return err
 	}
-	a.client, a.store, a.index = client, store, index
+	index, err := dsr.NewBlindIndex(key)
+	if err != nil {
+		return err
+	}
+	a.client, a.store, a.index, a.links, a.secret = client, store, index, dsr.NewLinkSigner(key), key
 	return nil
 }
 
@@ -197,9 +221,18 @@ func (a *app) startWorkers(ctx context.Context) error {
 	}
 	a.closers = append(a.closers, func() { _ = reg.Close() })
 	a.log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
-	proc := workers.NewProcessor(a.store, reg, a.queue, a.index, a.log, workers.Options{
-		MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
-	})
+	notifier, err := a.notifier()
+	if err != nil {
+		return err
+	}
+	proc := workers.NewProcessor(
+		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log},
+		workers.Options{
+			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
+			Notices: workers.NoticeOptions{
+				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
+			},
+		})
 	srv := workers.NewServer(a.redis, workers.ServerOptions{
 		Queue: a.cfg.Queue, Concurrency: a.cfg.WorkerConcurrency, RetryBase: a.cfg.JobRetryBase,
 		ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log,
@@ -210,6 +243,20 @@ func (a *app) startWorkers(ctx context.Context) error {
 	a.closers = append(a.closers, srv.Shutdown)
 	a.log.Info("workers started", "queue", a.cfg.Queue, "concurrency", a.cfg.WorkerConcurrency)
 	return nil
+}
+
+// notifier returns how people are emailed: through DSAR_SMTP_HOST, or in
+// dev without it, as .eml files in DSAR_DATA_DIR/outbox.
+func (a *app) notifier() (workers.Notifier, error) {
+	if a.cfg.SMTPHost == "" {
+		dir := filepath.Join(a.cfg.DataDir, "outbox")
+		a.log.Warn("no DSAR_SMTP_HOST: emails to people are written to the outbox folder instead (development only)", "dir", dir)
+		return notify.NewOutbox(dir, a.cfg.SMTPFrom, a.log)
+	}
+	return notify.NewSMTP(notify.SMTPConfig{
+		Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword,
+		From: a.cfg.SMTPFrom, TLS: notify.TLSMode(a.cfg.SMTPTLS),
+	})
 }
 
 func (a *app) startScheduler() error {
@@ -227,7 +274,7 @@ func (a *app) startScheduler() error {
 
 // startAPI serves the HTTP API; the returned channel reports a server that
 // stopped by itself.
-func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
+func (a *app) startAPI(demo bool) (<-chan error, error) {
 	keys := make([]handlers.Key, 0, len(a.cfg.APIKeys)+1)
 	for _, k := range a.cfg.APIKeys {
 		keys = append(keys, handlers.Key{Name: k.Name, Role: handlers.Role(k.Role), Hash: k.Hash})
@@ -243,17 +290,22 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		}
 		keys = append(keys, handlers.Key{Name: dk[0].Name, Role: handlers.RoleAdmin, Hash: dk[0].Hash})
 	}
+	limits, err := handlers.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.secret, a.log)
+	if err != nil {
+		return nil, err
+	}
 	h := handlers.New(handlers.Deps{
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
+		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies,
+		Portal: handlers.PortalOptions{
+			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
+		},
 		Ready: []handlers.Check{
 			{Name: "store", Ping: a.store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},
 		},
 	})
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", a.cfg.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on DSAR_HTTP_ADDR: %w", err)
-	}
+	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	stopped := make(chan error, 1)
 	go func() {
@@ -283,12 +335,13 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// blindIndex returns the identity blind index: from DSAR_BLIND_INDEX_KEY, or
-// in dev from a key file kept in DSAR_DATA_DIR (made on first start), so
-// lookups keep working across restarts.
-func blindIndex(cfg config.Config) (*dsr.BlindIndex, error) {
+// blindIndexKey returns the key of the identity blind index (from which the
+// download-link key is derived too): DSAR_BLIND_INDEX_KEY, or in dev a key
+// file kept in DSAR_DATA_DIR (made on first start), so lookups and links
+// keep working across restarts.
+func blindIndexKey(cfg config.Config) ([]byte, error) {
 	if cfg.BlindIndexKey != nil {
-		return dsr.NewBlindIndex(cfg.BlindIndexKey)
+		return cfg.BlindIndexKey, nil
 	}
 	path := filepath.Join(cfg.DataDir, "blind-index.key")
 	if b, err := os.ReadFile(path); err == nil {
@@ -296,7 +349,7 @@ func blindIndex(cfg config.Config) (*dsr.BlindIndex, error) {
 		if err != nil {
 			return nil, fmt.Errorf("blind index key file %s: not hex: %w", path, err)
 		}
-		return dsr.NewBlindIndex(key)
+		return key, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("blind index key file: %w", err)
 	}
@@ -307,8 +360,7 @@ func blindIndex(cfg config.Config) (*dsr.BlindIndex, error) {
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("blind index key file: %w", err)
 	}
-	k, _ := hex.DecodeString(key)
-	return dsr.NewBlindIndex(k)
+	return hex.DecodeString(key)
 }
 
 func randomHex(n int) string {

@@ -208,6 +208,13 @@ func TestCheckRoutes(t *testing.T) {
 	r.GET("/v1/requests", ok)
 	r.GET("/v1/requests/:id", ok)
 	r.GET("/v1/requests/:id/export", ok)
+	r.POST("/v1/portal/requests", ok)
+	r.GET("/v1/portal/requests/:id", ok)
+	r.POST("/v1/portal/requests/:id/verify", ok)
+	r.POST("/v1/portal/requests/:id/verification", ok)
+	r.GET("/v1/portal/requests/:id/export", ok)
+	r.POST("/v1/portal/gpc", ok)
+	r.GET("/.well-known/gpc.json", ok)
 
 	rec := &recorder{TB: t}
 	apitest.CheckRoutes(rec, r.Routes())

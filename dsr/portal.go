@@ -1,0 +1,155 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Notices lists every notice kind.
+var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenied, NoticeMerged}
+
+// OpenStatuses are the statuses of a request still being worked on.
+var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+
+// Verification errors.
+var (
+	// ErrLocked means the request's verification tries are used up.
+	ErrLocked = errors.New("verification locked: too many tries")
+	// ErrNoCode means no code has been sent for the request yet.
+	ErrNoCode = errors.New("no verification code sent yet")
+)
+
+// IssueVerification stores the hashes of a new code and link token for a
+// request that is verifying, replacing any earlier pair; the tries already
+// made still count. ErrConflict when the request is not verifying.
+func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error {
+	now := s.now()
+	leave := s.gate.Enter()
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
+		bson.D{
+			{Key: "$set", Value: bson.D{
+				{Key: "verification.code_hash", Value: codeHash}, {Key: "verification.token_hash", Value: tokenHash},
+				{Key: "verification.expires_at", Value: expiresAt.UTC().Truncate(time.Millisecond)},
+				{Key: "verification.sent_at", Value: now}, {Key: "updated_at", Value: now},
+			}},
+			{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 1}, {Key: "verification.tries", Value: 0}}},
+		})
+	leave()
+	if err != nil {
+		return fmt.Errorf("issue verification: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return s.missOrConflict(ctx, id, "issue verification")
+	}
+	return nil
+}
+
+// ReserveTry counts one verification attempt before it is checked, so that
+// however many attempts arrive at once, no more than max are ever checked.
+// It returns the request as it is after the count. ErrLocked when max tries
+// were made, ErrNoCode when no code was sent, ErrConflict when the request is
+// not verifying, ErrNotFound when it does not exist.
+func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*Request, error) {
+	var r Request
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}, {Key: "verification.tries", Value: bson.D{{Key: "$lt", Value: max}}}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.tries", Value: 1}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&r)
+	leave()
+	if err == nil {
+		return &r, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("reserve verification try: %w", err)
+	}
+	cur, err := s.Request(ctx, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case cur.Status != StatusVerifying:
+		return nil, fmt.Errorf("verify request %s: %w", id, ErrConflict)
+	case cur.Verification == nil:
+		return nil, ErrNoCode
+	}
+	return cur, ErrLocked
+}
+
+// AddNotice makes a notice due to the subject of request id.
+func (s *Store) AddNotice(ctx context.Context, id, notice string) error {
+	now := s.now()
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: notice}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: now}}}})
+	if err != nil {
+		return fmt.Errorf("add notice: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("add notice: request %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// NoticeSent records that a notice went out: it is no longer pending.
+func (s *Store) NoticeSent(ctx context.Context, id, notice string) error {
+	defer s.gate.Enter()()
+	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$pullAll", Value: bson.D{{Key: "pending_notices", Value: bson.A{notice}}}}}); err != nil {
+		return fmt.Errorf("notice sent: %w", err)
+	}
+	return nil
+}
+
+// AddStatusToken lets one more token (by its hash) follow request id.
+func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error {
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "status_tokens", Value: tokenHash}}}})
+	if err != nil {
+		return fmt.Errorf("add status token: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("add status token: request %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// OpenIdentical returns up to limit open requests of type t for the identity
+// with blind-index hash, newest first: the duplicates a new submission would
+// join.
+func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, limit int) ([]Request, error) {
+	cur, err := s.reqs.Find(ctx,
+		bson.D{{Key: "identity_hashes", Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find open requests: %w", err)
+	}
+	var out []Request
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find open requests: %w", err)
+	}
+	return out, nil
+}
+
+// EachUnverifiedPastDue calls fn for every request still verifying whose
+// legal window closed before now: it is to expire.
+func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*Request) error) error {
+	return each(ctx, s.reqs, bson.D{{Key: "status", Value: StatusVerifying}, {Key: "due_at", Value: bson.D{{Key: "$lt", Value: now}}}}, fn)
+}
+
+// EachPendingNotice calls fn for every request with a notice due since
+// before, whose sending may have been lost.
+func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*Request) error) error {
+	return each(ctx, s.reqs, bson.D{
+		{Key: "pending_notices", Value: bson.D{{Key: "$in", Value: Notices}}},
+		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
+	}, fn)
+}

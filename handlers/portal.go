@@ -1,0 +1,554 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// PortalMaxBodyBytes is the largest body the public portal accepts (64 KiB).
+const PortalMaxBodyBytes = 64 << 10
+
+// PortalOptions tunes the public portal API.
+type PortalOptions struct {
+	// MaxTries is how many verification attempts a request gets; the last
+	// wrong one denies it.
+	MaxTries int
+	// MaxPending is how many open requests of one type one email may have;
+	// a further identical submission is merged into the newest.
+	MaxPending int
+	// LinkTTL is how long the download links the status view gives work.
+	LinkTTL time.Duration
+	// GPCLastUpdate is the lastUpdate of /.well-known/gpc.json.
+	GPCLastUpdate string
+}
+
+// portalAPI serves data subjects: no API key, a status token per request.
+type portalAPI struct {
+	store  *dsr.Store
+	queue  Enqueuer
+	index  *dsr.BlindIndex
+	links  *dsr.LinkSigner
+	limits *Limits
+	log    *slog.Logger
+	now    func() time.Time
+	opts   PortalOptions
+}
+
+// portalBody is the body of POST /v1/portal/requests.
+type portalBody struct {
+	Type         string      `json:"type"`
+	Regulation   string      `json:"regulation"`
+	Jurisdiction string      `json:"jurisdiction"`
+	Subject      subjectBody `json:"subject"`
+	Agent        *agentBody  `json:"agent"`
+}
+
+type agentBody struct {
+	Name             string `json:"name"`
+	Email            string `json:"email"`
+	SignedPermission bool   `json:"signed_permission"`
+}
+
+// intake validates a portal submission: the regulation given or derived from
+// the jurisdiction, an email (which the verification goes to), and the
+// authorised agent's details when one files.
+func (b portalBody) intake() (dsr.Intake, error) {
+	var ve dsr.ValidationError
+	in := dsr.Intake{Type: dsr.Type(b.Type)}
+	switch {
+	case b.Type == "":
+		ve.Add("type", "required: one of %s", join(dsr.Types))
+	case !in.Type.Valid():
+		ve.Add("type", "must be one of %s", join(dsr.Types))
+	}
+	switch {
+	case b.Regulation != "":
+		if in.Regulation = dsr.Regulation(b.Regulation); !in.Regulation.Valid() {
+			ve.Add("regulation", "must be one of %s", join(dsr.Regulations))
+		}
+		if b.Jurisdiction != "" {
+			ve.Add("jurisdiction", "give regulation or jurisdiction, not both")
+		}
+	case b.Jurisdiction != "":
+		r, ok := dsr.RegulationFor(b.Jurisdiction)
+		if !ok {
+			ve.Add("jurisdiction", "no regulation is known for this jurisdiction; give regulation instead (one of %s)", join(dsr.Regulations))
+		}
+		in.Regulation = r
+	default:
+		ve.Add("regulation", "required, or a jurisdiction such as DE or US-CA: one of %s", join(dsr.Regulations))
+	}
+	if b.Subject.Email == nil {
+		ve.Add("subject.email", "required: the verification and every notice go there")
+	}
+	given := []struct {
+		kind dsr.Kind
+		v    *string
+	}{{dsr.KindEmail, b.Subject.Email}, {dsr.KindCustomerID, b.Subject.CustomerID}, {dsr.KindPhone, b.Subject.Phone}}
+	for _, g := range given {
+		if g.v == nil {
+			continue
+		}
+		v, err := dsr.Normalize(g.kind, *g.v)
+		if err != nil {
+			ve.Add("subject."+string(g.kind), "%s", err)
+			continue
+		}
+		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: dsr.SourceSubject})
+	}
+	if a := b.Agent; a != nil {
+		email, err := dsr.Normalize(dsr.KindEmail, a.Email)
+		if err != nil {
+			ve.Add("agent.email", "%s", err)
+		}
+		name := strings.TrimSpace(a.Name)
+		if name == "" || len(name) > 200 {
+			ve.Add("agent.name", "required, at most 200 characters")
+		}
+		if !a.SignedPermission {
+			ve.Add("agent.signed_permission", "must be true: an agent files only with the consumer's signed permission (11 CCR 7063)")
+		}
+		in.Agent = &dsr.Agent{Name: name, Email: email, SignedPermission: a.SignedPermission}
+	}
+	return in, ve.Err()
+}
+
+// portalCreated answers a submission.
+type portalCreated struct {
+	ID         string         `json:"id"`
+	Type       dsr.Type       `json:"type"`
+	Regulation dsr.Regulation `json:"regulation"`
+	Status     dsr.Status     `json:"status"`
+	ReceivedAt time.Time      `json:"received_at"`
+	DueAt      time.Time      `json:"due_at"`
+	// StatusToken is shown once: only its hash is kept.
+	StatusToken string `json:"status_token"`
+	// VerificationRequired says a code was emailed to the subject.
+	VerificationRequired bool   `json:"verification_required"`
+	GPC                  bool   `json:"gpc"`
+	LinkedRequestID      string `json:"linked_request_id,omitempty"`
+}
+
+// portalMerged answers a submission that joined an open identical request.
+type portalMerged struct {
+	Merged bool   `json:"merged"`
+	Detail string `json:"detail"`
+}
+
+// submit files a request from the portal. Opt-outs need no proof of identity
+// (11 CCR 7026) and go straight to processing; the others wait for the
+// emailed code. A Sec-GPC: 1 header is recorded, and with another type it
+// also files a linked opt-out.
+func (p *portalAPI) submit(c *gin.Context) {
+	var body portalBody
+	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+		return
+	}
+	in, err := body.intake()
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	p.file(c, in, sourcePortal)
+}
+
+// Sources of portal requests.
+const (
+	sourcePortal = "portal"
+	sourceGPC    = "gpc"
+)
+
+// file stores a portal intake (after the rate limit per identity and the
+// merge of duplicates) and answers 202.
+func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
+	ctx := c.Request.Context()
+	hash := p.index.Hash(in.Identities[0].Kind, in.Identities[0].Value)
+	if !p.limits.perIdentity(c, hash) {
+		return
+	}
+	token, err := dsr.NewToken()
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	// A GPC signal is honoured whatever becomes of the submission.
+	in.GPC = c.GetHeader("Sec-GPC") == "1"
+	if in.GPC && in.Type != dsr.TypeOptOut {
+		linked, ok := p.gpcOptOut(c, in, hash, token)
+		if !ok {
+			return
+		}
+		in.LinkedTo = linked
+	}
+	open, err := p.store.OpenIdentical(ctx, hash, in.Type, p.opts.MaxPending)
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if len(open) >= p.opts.MaxPending {
+		p.merge(c, open[0].ID)
+		return
+	}
+	in.Source, in.FiledBy, in.StatusToken = source, "portal", token
+	in.Notify = in.Identities[0].Kind == dsr.KindEmail
+	in.ReceivedAt = p.now()
+	in.Status, in.Notices = dsr.StatusVerifying, []string{dsr.NoticeReceipt, dsr.NoticeVerify}
+	if in.Type == dsr.TypeOptOut {
+		in.Status, in.Notices = dsr.StatusVerified, []string{dsr.NoticeReceipt}
+	}
+	req, err := dsr.NewRequest(in, p.index)
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if err := p.store.CreateRequest(ctx, req); err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	p.dispatch(ctx, req)
+	p.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation, "source", source, "gpc", req.GPC)
+	c.Header("Location", "/v1/portal/requests/"+req.ID)
+	c.JSON(http.StatusAccepted, portalCreated{
+		ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
+		StatusToken: token, VerificationRequired: req.Status == dsr.StatusVerifying, GPC: req.GPC, LinkedRequestID: req.LinkedTo,
+	})
+}
+
+// dispatch hands a stored request's work to the queue: its notices and, when
+// verified, its fan-out. What fails here the sweep does later.
+func (p *portalAPI) dispatch(ctx context.Context, req *dsr.Request) {
+	for _, n := range req.PendingNotices {
+		if err := p.queue.EnqueueNotice(ctx, req.ID, n); err != nil {
+			p.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", req.ID, "notice", n, "error", err)
+		}
+	}
+	if req.Status == dsr.StatusVerified {
+		if err := p.queue.EnqueueFanout(ctx, req.ID); err != nil {
+			p.log.WarnContext(ctx, "request stored but not enqueued; the sweep will retry", "request_id", req.ID, "error", err)
+		}
+	}
+}
+
+// merge answers a duplicate submission: nothing new is stored, the open
+// request gets a merge notice (which mails the person a fresh status token,
+// so only the mailbox's owner can follow it), and the answer says no more.
+func (p *portalAPI) merge(c *gin.Context, openID string) {
+	ctx := c.Request.Context()
+	if err := p.store.AddNotice(ctx, openID, dsr.NoticeMerged); err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if err := p.queue.EnqueueNotice(ctx, openID, dsr.NoticeMerged); err != nil {
+		p.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", openID, "notice", dsr.NoticeMerged, "error", err)
+	}
+	p.log.InfoContext(ctx, "duplicate submission merged", "request_id", openID)
+	c.JSON(http.StatusAccepted, portalMerged{Merged: true,
+		Detail: "An identical request is already open for this identity, so nothing new was filed. If it was filed here, its details were emailed to its address."})
+}
+
+// gpcOptOut files (or finds) the opt-out a GPC signal adds to a request of
+// another type, and returns its id. A new one can be followed with the same
+// status token as the submission; it sends no notices of its own.
+func (p *portalAPI) gpcOptOut(c *gin.Context, in dsr.Intake, hash, token string) (string, bool) {
+	ctx := c.Request.Context()
+	open, err := p.store.OpenIdentical(ctx, hash, dsr.TypeOptOut, 1)
+	if err != nil {
+		writeError(c, p.log, err)
+		return "", false
+	}
+	if len(open) > 0 {
+		return open[0].ID, true
+	}
+	oo := dsr.Intake{Type: dsr.TypeOptOut, Regulation: in.Regulation, Source: sourceGPC, FiledBy: "portal", Status: dsr.StatusVerified,
+		Identities: in.Identities, ReceivedAt: p.now(), GPC: true, StatusToken: token}
+	req, err := dsr.NewRequest(oo, p.index)
+	if err == nil {
+		err = p.store.CreateRequest(ctx, req)
+	}
+	if err != nil {
+		writeError(c, p.log, err)
+		return "", false
+	}
+	p.dispatch(ctx, req)
+	p.log.InfoContext(ctx, "GPC opt-out filed", "request_id", req.ID)
+	return req.ID, true
+}
+
+// gpcBody is the body of POST /v1/portal/gpc.
+type gpcBody struct {
+	Regulation string      `json:"regulation"`
+	Subject    subjectBody `json:"subject"`
+}
+
+// gpc records a Global Privacy Control signal a site forwards for a known
+// person as an opt-out of sale and sharing (11 CCR 7025): no proof of
+// identity, processed at once. The call must carry Sec-GPC: 1.
+func (p *portalAPI) gpc(c *gin.Context) {
+	if c.GetHeader("Sec-GPC") != "1" {
+		var ve dsr.ValidationError
+		ve.Add("Sec-GPC", `header required, exactly "1": this endpoint records Global Privacy Control signals`)
+		writeError(c, p.log, &ve)
+		return
+	}
+	var body gpcBody
+	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+		return
+	}
+	if body.Regulation == "" {
+		body.Regulation = string(dsr.RegulationCCPA)
+	}
+	in, err := createBody{Type: string(dsr.TypeOptOut), Regulation: body.Regulation, Subject: body.Subject}.validate()
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	p.file(c, in, sourceGPC)
+}
+
+// wellKnownGPC serves /.well-known/gpc.json: this site honours GPC.
+func (p *portalAPI) wellKnownGPC(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"gpc": true, "lastUpdate": p.opts.GPCLastUpdate})
+}
+
+// verifyBody is the body of POST /v1/portal/requests/{id}/verify: the code
+// or the link token, not both.
+type verifyBody struct {
+	Code  string `json:"code"`
+	Token string `json:"token"`
+}
+
+var codePattern = regexp.MustCompile(`^[0-9]{6}$`)
+
+// verify checks an emailed code or link token. A code comes with the
+// request's status token (so that nobody who merely knows the id can use up
+// the tries); a link token is a secret of its own. Each attempt is counted
+// before it is checked, so no more than MaxTries are ever checked; the last
+// wrong one denies the request and the person is told. Neither secret is
+// logged.
+func (p *portalAPI) verify(c *gin.Context) {
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, p.log, dsr.ErrNotFound)
+		return
+	}
+	var body verifyBody
+	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+		return
+	}
+	var ve dsr.ValidationError
+	switch {
+	case (body.Code == "") == (body.Token == ""):
+		ve.Add("code", "give the 6-digit code or the link's token, one of the two")
+	case body.Code != "" && !codePattern.MatchString(body.Code):
+		ve.Add("code", "must be the 6 digits of the emailed code")
+	case body.Token != "" && len(body.Token) > 100:
+		ve.Add("token", "is not a token this service sent")
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if body.Code != "" {
+		if _, ok := p.authorize(c); !ok {
+			return
+		}
+	}
+	ctx := c.Request.Context()
+	req, err := p.store.ReserveTry(ctx, id, p.opts.MaxTries)
+	switch {
+	case errors.Is(err, dsr.ErrLocked):
+		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
+			Detail: "No verification tries are left for this request."})
+		return
+	case errors.Is(err, dsr.ErrNoCode):
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "No code has been sent for this request yet; wait for the email and try again."})
+		return
+	case errors.Is(err, dsr.ErrConflict):
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "This request is not waiting for verification."})
+		return
+	case err != nil:
+		writeError(c, p.log, err)
+		return
+	}
+	v := req.Verification
+	method, ok := "emailed code", false
+	if body.Code != "" {
+		ok = p.index.CodeMatches(req.ID, body.Code, v.CodeHash)
+	} else {
+		method, ok = "emailed link", dsr.TokenMatches(body.Token, []string{v.TokenHash})
+	}
+	if ok && p.now().Before(v.ExpiresAt) {
+		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{Actor: "subject", Reason: "identity verified by " + method})
+		if err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+		p.dispatch(ctx, moved)
+		p.log.InfoContext(ctx, "request verified", "request_id", req.ID)
+		c.JSON(http.StatusOK, gin.H{"id": moved.ID, "status": moved.Status})
+		return
+	}
+	left := p.opts.MaxTries - v.Tries
+	if left <= 0 {
+		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusDenied, dsr.Change{
+			Actor: "portal", Reason: "identity could not be verified: " + strconv.Itoa(p.opts.MaxTries) + " wrong or expired codes",
+			Notices: []string{dsr.NoticeDenied},
+		})
+		if errors.Is(err, dsr.ErrConflict) {
+			// A right answer won the race to the last try.
+			problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+			return
+		}
+		if err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+		p.dispatch(ctx, moved)
+		p.log.InfoContext(ctx, "request denied: verification failed", "request_id", req.ID)
+	}
+	detail := "The code or link is wrong, or has expired."
+	if left > 0 && !p.now().Before(v.ExpiresAt) {
+		detail = "The code has expired; ask for a new one."
+	}
+	if left <= 0 {
+		detail = "The code or link is wrong, and no tries are left: the request is closed. You may file a new one."
+	}
+	problem(c, Problem{Type: problemVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
+}
+
+// authorize loads the request named in the path for a caller holding one of
+// its status tokens. A wrong token answers exactly as an unknown id does, so
+// one request's token reveals nothing of another.
+func (p *portalAPI) authorize(c *gin.Context) (*dsr.Request, bool) {
+	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="dsar portal"`)
+		problem(c, Problem{Status: http.StatusUnauthorized, Detail: "Send the request's status token as Authorization: Bearer <token>."})
+		return nil, false
+	}
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, p.log, dsr.ErrNotFound)
+		return nil, false
+	}
+	req, err := p.store.Request(c.Request.Context(), id)
+	if errors.Is(err, dsr.ErrNotFound) || (err == nil && !dsr.TokenMatches(token, req.StatusTokens)) {
+		writeError(c, p.log, dsr.ErrNotFound)
+		return nil, false
+	}
+	if err != nil {
+		writeError(c, p.log, err)
+		return nil, false
+	}
+	return req, true
+}
+
+// portalStatus is a request as its subject sees it.
+type portalStatus struct {
+	ID         string         `json:"id"`
+	Type       dsr.Type       `json:"type"`
+	Regulation dsr.Regulation `json:"regulation"`
+	Status     dsr.Status     `json:"status"`
+	ReceivedAt time.Time      `json:"received_at"`
+	DueAt      time.Time      `json:"due_at"`
+	ClosedAt   *time.Time     `json:"closed_at,omitempty"`
+	GPC        bool           `json:"gpc"`
+	// Reason explains a denial or an expiry.
+	Reason          string        `json:"reason,omitempty"`
+	LinkedRequestID string        `json:"linked_request_id,omitempty"`
+	Download        *downloadLink `json:"download,omitempty"`
+}
+
+type downloadLink struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (p *portalAPI) status(c *gin.Context) {
+	req, ok := p.authorize(c)
+	if !ok {
+		return
+	}
+	v := portalStatus{ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt,
+		DueAt: req.DueAt, ClosedAt: req.ClosedAt, GPC: req.GPC, LinkedRequestID: req.LinkedTo}
+	if (req.Status == dsr.StatusDenied || req.Status == dsr.StatusExpired) && len(req.History) > 0 {
+		v.Reason = req.History[len(req.History)-1].Reason
+	}
+	if req.Type == dsr.TypeAccess && req.Status == dsr.StatusCompleted {
+		exp := p.now().Add(p.opts.LinkTTL).UTC().Truncate(time.Second)
+		v.Download = &downloadLink{URL: p.exportLink(req.ID, exp), ExpiresAt: exp}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// exportLink is the path of a signed download link.
+func (p *portalAPI) exportLink(id string, exp time.Time) string {
+	return "/v1/portal/requests/" + id + "/export?expires=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + p.links.Sign(id, exp)
+}
+
+// export streams the export to a holder of the status token or of a signed
+// link that has not expired.
+func (p *portalAPI) export(c *gin.Context) {
+	var req *dsr.Request
+	if c.Query("sig") != "" || c.Query("expires") != "" {
+		id := c.Param("id")
+		sec, err := strconv.ParseInt(c.Query("expires"), 10, 64)
+		if err != nil || !dsr.ValidID(id) || !p.links.Valid(id, time.Unix(sec, 0), c.Query("sig"), p.now()) {
+			problem(c, Problem{Status: http.StatusForbidden, Detail: "This download link is not valid, or has expired; get a new one from the request's status."})
+			return
+		}
+		if req, err = p.store.Request(c.Request.Context(), id); err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+	} else {
+		var ok bool
+		if req, ok = p.authorize(c); !ok {
+			return
+		}
+	}
+	streamExport(c, p.store, p.log, p.now, req)
+}
+
+// maxRounds bounds the codes one request can be sent.
+const maxRounds = 5
+
+// resend sends a new code (the old one stops working) to the subject of a
+// request still verifying, for a holder of its status token.
+func (p *portalAPI) resend(c *gin.Context) {
+	req, ok := p.authorize(c)
+	if !ok {
+		return
+	}
+	if req.Status != dsr.StatusVerifying {
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+		return
+	}
+	if req.Verification != nil && req.Verification.Round >= maxRounds {
+		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
+			Detail: "No more codes can be sent for this request."})
+		return
+	}
+	ctx := c.Request.Context()
+	if err := p.store.AddNotice(ctx, req.ID, dsr.NoticeVerify); err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if err := p.queue.EnqueueNotice(ctx, req.ID, dsr.NoticeVerify); err != nil {
+		p.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", req.ID, "notice", dsr.NoticeVerify, "error", err)
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": req.ID, "status": req.Status})
+}

@@ -1,0 +1,208 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/workers/notify"
+)
+
+// TypeNotice sends one notice to a request's subject.
+const TypeNotice = "dsar:notice"
+
+type noticePayload struct {
+	RequestID string `json:"request_id"`
+	Notice    string `json:"notice"`
+}
+
+// NewNoticeTask returns the task that sends a notice. Its task id is
+// "notice:<notice>:<request id>"; the payload carries no personal data.
+func NewNoticeTask(requestID, notice string) (*asynq.Task, []asynq.Option) {
+	b, _ := json.Marshal(noticePayload{RequestID: requestID, Notice: notice})
+	return asynq.NewTask(TypeNotice, b), []asynq.Option{asynq.TaskID("notice:" + notice + ":" + requestID)}
+}
+
+// EnqueueNotice enqueues the sending of a notice that is pending on a
+// request. A notice already queued is not queued again.
+func (q *Queue) EnqueueNotice(ctx context.Context, requestID, notice string) error {
+	_, err := q.enqueueNotice(ctx, requestID, notice)
+	return err
+}
+
+func (q *Queue) enqueueNotice(ctx context.Context, requestID, notice string) (bool, error) {
+	t, opts := NewNoticeTask(requestID, notice)
+	return q.enqueue(ctx, t, "notice:"+notice+":"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(2*time.Minute)))
+}
+
+// Notifier delivers a message to a person.
+type Notifier interface {
+	Send(ctx context.Context, m notify.Message) error
+}
+
+// NoticeOptions configures what notices say and link to.
+type NoticeOptions struct {
+	// PublicURL is where the API is reached from outside, e.g.
+	// https://privacy.example.com; download links start with it.
+	PublicURL string
+	// PortalURL is where the privacy portal's pages are; verification
+	// links go to PortalURL/verify.
+	PortalURL string
+	// CodeTTL is how long a verification code works.
+	CodeTTL time.Duration
+	// LinkTTL is how long a download link works.
+	LinkTTL time.Duration
+	// Links signs download links.
+	Links *dsr.LinkSigner
+}
+
+// HandleNotice sends one pending notice (see SendNotice).
+func (p *Processor) HandleNotice(ctx context.Context, t *asynq.Task) error {
+	var pl noticePayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" || !slices.Contains(dsr.Notices, pl.Notice) {
+		return fmt.Errorf("notice: malformed payload: %w", asynq.SkipRetry)
+	}
+	err := p.SendNotice(ctx, pl.RequestID, pl.Notice)
+	if err != nil {
+		p.log.WarnContext(ctx, "notice not sent", "request_id", pl.RequestID, "notice", pl.Notice, "error", err)
+	}
+	return err
+}
+
+// SendNotice sends a notice that is pending on a request to its subject,
+// then marks it sent. A notice no longer pending is not sent again; a
+// request that does not notify, or has no email, drops it. A message the
+// mail system refuses for good is dropped (and logged) rather than retried.
+// Its error never quotes the subject's identities.
+func (p *Processor) SendNotice(ctx context.Context, requestID, notice string) (err error) {
+	req, err := p.store.Request(ctx, requestID)
+	if errors.Is(err, dsr.ErrNotFound) {
+		return fmt.Errorf("notice: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("notice: %w", err)
+	}
+	defer func() { err = redactErr(err, req.Identities) }()
+	if !slices.Contains(req.PendingNotices, notice) {
+		return nil
+	}
+	to := subjectEmail(req)
+	if !req.Notify || to == "" || p.notifier == nil {
+		p.log.InfoContext(ctx, "notice dropped: the request does not notify its subject", "request_id", req.ID, "notice", notice)
+		return p.store.NoticeSent(ctx, req.ID, notice)
+	}
+	msg, err := p.compose(ctx, req, notice, to)
+	if errors.Is(err, dsr.ErrConflict) {
+		// The request moved on (a verification for a request no longer
+		// verifying): nothing to say any more.
+		return p.store.NoticeSent(ctx, req.ID, notice)
+	}
+	if err != nil {
+		return fmt.Errorf("compose %s notice: %w", notice, err)
+	}
+	err = p.notifier.Send(ctx, msg)
+	if errors.Is(err, notify.ErrRejected) {
+		p.log.WarnContext(ctx, "notice refused by the mail system; not retried", "request_id", req.ID, "notice", notice, "error", redact(err.Error(), req.Identities))
+		return p.store.NoticeSent(ctx, req.ID, notice)
+	}
+	if err != nil {
+		return fmt.Errorf("send %s notice: %w", notice, err)
+	}
+	if err := p.store.NoticeSent(ctx, req.ID, notice); err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "notice sent", "request_id", req.ID, "notice", notice)
+	return nil
+}
+
+// subjectEmail is the email the subject gave, if any.
+func subjectEmail(r *dsr.Request) string {
+	for _, id := range r.Identities {
+		if id.Kind == dsr.KindEmail && id.Source == dsr.SourceSubject {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+var typeNames = map[dsr.Type]string{
+	dsr.TypeAccess:   "access to your personal data",
+	dsr.TypeDeletion: "deletion of your personal data",
+	dsr.TypeOptOut:   "opt-out of the sale, sharing and marketing use of your personal data",
+}
+
+// compose writes the message of a notice. Verification and merge notices
+// make their secrets here, store only their hashes, and put the secrets in
+// the message alone.
+func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to string) (notify.Message, error) {
+	m := notify.Message{To: to, RequestID: r.ID, Kind: notice}
+	what := typeNames[r.Type]
+	day := func(t time.Time) string { return t.UTC().Format("2 January 2006") }
+	var b strings.Builder
+	switch notice {
+	case dsr.NoticeReceipt:
+		m.Subject = "We received your privacy request"
+		fmt.Fprintf(&b, "We received your request for %s on %s (reference %s).\n\n", what, day(r.ReceivedAt), r.ID)
+		if r.Status == dsr.StatusVerifying {
+			b.WriteString("Before we act on it we need to confirm it comes from you: we are sending you a code in a separate message.\n\n")
+		}
+		fmt.Fprintf(&b, "The law gives us until %s to answer. We will write to you when it is done.\n", day(r.DueAt))
+	case dsr.NoticeVerify:
+		code, err := dsr.NewCode()
+		if err != nil {
+			return m, err
+		}
+		token, err := dsr.NewToken()
+		if err != nil {
+			return m, err
+		}
+		if err := p.store.IssueVerification(ctx, r.ID, p.index.HashCode(r.ID, code), dsr.HashToken(token), p.opts.Now().Add(p.notices.CodeTTL)); err != nil {
+			return m, err
+		}
+		link := p.notices.PortalURL + "/verify?" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
+		m.Subject = "Your verification code: " + code
+		fmt.Fprintf(&b, "To confirm that your request for %s (reference %s) comes from you, enter this code:\n\n    %s\n\n", what, r.ID, code)
+		fmt.Fprintf(&b, "or open this link:\n\n    %s\n\n", link)
+		fmt.Fprintf(&b, "The code works for %s. If you did not make this request, ignore this message: nothing will happen.\n", p.notices.CodeTTL)
+	case dsr.NoticeCompleted:
+		m.Subject = "Your privacy request is done"
+		fmt.Fprintf(&b, "Your request for %s (reference %s) is done.\n\n", what, r.ID)
+		if r.Type == dsr.TypeAccess {
+			exp := p.opts.Now().Add(p.notices.LinkTTL).UTC().Truncate(time.Second)
+			link := fmt.Sprintf("%s/v1/portal/requests/%s/export?%s", p.notices.PublicURL, r.ID,
+				url.Values{"expires": {fmt.Sprint(exp.Unix())}, "sig": {p.notices.Links.Sign(r.ID, exp)}}.Encode())
+			fmt.Fprintf(&b, "Download a copy of your data (a zip of JSON files) until %s:\n\n    %s\n", day(exp), link)
+		}
+	case dsr.NoticeDenied:
+		m.Subject = "Your privacy request was refused"
+		reason := "no reason was recorded"
+		if n := len(r.History); n > 0 && r.History[n-1].Reason != "" {
+			reason = r.History[n-1].Reason
+		}
+		fmt.Fprintf(&b, "We could not carry out your request for %s (reference %s).\n\nReason: %s\n\n", what, r.ID, reason)
+		b.WriteString("You may make a new request, and you may complain to your data protection authority.\n")
+	case dsr.NoticeMerged:
+		token, err := dsr.NewToken()
+		if err != nil {
+			return m, err
+		}
+		if err := p.store.AddStatusToken(ctx, r.ID, dsr.HashToken(token)); err != nil {
+			return m, err
+		}
+		m.Subject = "You already have this privacy request open"
+		fmt.Fprintf(&b, "You asked again for %s, and you already have that request open (reference %s), so we kept the one request.\n\n", what, r.ID)
+		fmt.Fprintf(&b, "Follow it with this status token (keep it secret):\n\n    %s\n\nat %s/v1/portal/requests/%s\n", token, p.notices.PublicURL, r.ID)
+	default:
+		return m, fmt.Errorf("unknown notice %q", notice)
+	}
+	m.Text = b.String()
+	return m, nil
+}
