@@ -1,0 +1,596 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/workers"
+	"github.com/dsar-project/dsar/workers/notify"
+)
+
+// portal is the portal API with everything behind it running: store,
+// queue, workers with a mongodb connector on a seeded shop, and a real SMTP
+// server (STARTTLS and AUTH) receiving the notices.
+type portal struct {
+	t     *testing.T
+	url   string
+	http  *http.Client
+	store *dsr.Store
+	proc  *workers.Processor
+	smtp  *testenv.SMTPServer
+	clock *testenv.Clock
+	logs  *testenv.Buffer
+}
+
+type portalConfig struct {
+	rateIP, rateID string
+	workers        bool
+}
+
+func startPortal(t *testing.T, cfg portalConfig) *portal {
+	t.Helper()
+	ctx := context.Background()
+	if cfg.rateIP == "" {
+		cfg.rateIP, cfg.rateID = "1000-M", "1000-M"
+	}
+	clk := testenv.NewClock(time.Now().UTC())
+	client := testenv.Client(t)
+	store := dsr.NewStore(testenv.Database(t, client), clk.Now)
+	if err := store.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	shop := testenv.Database(t, client)
+	if _, err := shop.Collection("customers").InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "cus_ada"}, {Key: "email", Value: "ada@example.com"}, {Key: "name", Value: "Ada Lovelace"}},
+		bson.D{{Key: "_id", Value: "cus_grace"}, {Key: "email", Value: "grace@example.com"}, {Key: "name", Value: "Grace Hopper"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mongodb.New(ctx, "shop", mongodb.Spec{Database: shop.Name(), Collections: []mongodb.CollectionSpec{
+		{Name: "customers", Match: map[string]string{"email": "email"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete},
+			OptOut: &mongodb.Strategy{Kind: mongodb.StrategySet, Set: map[string]any{"marketing": false}}},
+	}}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := connectors.NewRegistry()
+	if err := reg.Add(conn); err != nil {
+		t.Fatal(err)
+	}
+
+	r := testenv.RedisServer(t)
+	qname := testenv.Queue(t, r)
+	redisOpt := asynq.RedisClientOpt{Addr: r.Addr}
+	queue := workers.NewQueue(redisOpt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = queue.Close() })
+	key := []byte("0123456789abcdef0123456789abcdef")
+	idx, err := dsr.NewBlindIndex(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := dsr.NewLinkSigner(key)
+	logs := &testenv.Buffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	mailbox := testenv.StartSMTP(t, testenv.SMTPOptions{StartTLS: true})
+	notifier, err := notify.NewSMTP(notify.SMTPConfig{Host: mailbox.Host, Port: mailbox.Port, Username: mailbox.Username, Password: mailbox.Password,
+		From: "Privacy <privacy@shop.example>", TLS: notify.TLSStartTLS, TLSConfig: mailbox.TLSConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	limits, err := handlers.NewLimits(rc, "dsar:rl:"+qname, cfg.rateIP, cfg.rateID, key, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handlers.New(handlers.Deps{
+		Store: store, Queue: queue, Index: idx, Keys: handlers.NewKeyring(), Log: log, Links: links, Limits: limits, Now: clk.Now,
+		Portal: handlers.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
+	}))
+	t.Cleanup(srv.Close)
+	proc := workers.NewProcessor(workers.Deps{Store: store, Connectors: reg, Queue: queue, Index: idx, Notifier: notifier, Log: log},
+		workers.Options{MaxRetry: 3, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now,
+			Notices: workers.NoticeOptions{PublicURL: srv.URL, PortalURL: "https://portal.example", CodeTTL: 15 * time.Minute, LinkTTL: 7 * 24 * time.Hour, Links: links}})
+	if cfg.workers {
+		asrv := workers.NewServer(redisOpt, workers.ServerOptions{Queue: qname, Concurrency: 4, RetryBase: 20 * time.Millisecond,
+			ShutdownTimeout: 5 * time.Second, Log: log, PollInterval: 100 * time.Millisecond})
+		if err := asrv.Start(proc.Mux()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(asrv.Shutdown)
+	}
+	return &portal{t: t, url: srv.URL, http: apitest.Client(t), store: store, proc: proc, smtp: mailbox, clock: clk, logs: logs}
+}
+
+// call sends a portal call; token is the status token (may be empty),
+// header extra headers; the JSON answer is decoded into out.
+func (p *portal) call(method, path, token, body string, out any, header ...string) *http.Response {
+	p.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, p.url+path, r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 && strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		if err := json.Unmarshal(data, out); err != nil {
+			p.t.Fatalf("%s %s: %d: %v\n%s", method, path, resp.StatusCode, err, data)
+		}
+	}
+	return resp
+}
+
+type created struct {
+	ID                   string `json:"id"`
+	Status               string `json:"status"`
+	StatusToken          string `json:"status_token"`
+	VerificationRequired bool   `json:"verification_required"`
+	GPC                  bool   `json:"gpc"`
+	LinkedRequestID      string `json:"linked_request_id"`
+	Merged               bool   `json:"merged"`
+}
+
+func (p *portal) submit(body string, header ...string) created {
+	p.t.Helper()
+	var c created
+	if resp := p.call("POST", "/v1/portal/requests", "", body, &c, header...); resp.StatusCode != http.StatusAccepted {
+		p.t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	return c
+}
+
+type statusView struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason"`
+	GPC      bool   `json:"gpc"`
+	Download *struct {
+		URL string `json:"url"`
+	} `json:"download"`
+}
+
+func (p *portal) waitStatus(id, token, want string) statusView {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v statusView
+		if resp := p.call("GET", "/v1/portal/requests/"+id, token, "", &v); resp.StatusCode != http.StatusOK {
+			p.t.Fatalf("status: %d", resp.StatusCode)
+		}
+		if v.Status == want {
+			return v
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("request %s is %s, want %s\n%s", id, v.Status, want, p.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mail waits for the notice of a kind to a request and returns its decoded
+// text and subject.
+func (p *portal) mail(to, id, kind string) (subject, text string) {
+	p.t.Helper()
+	got := p.smtp.WaitMessage(p.t, to, func(r testenv.Received) bool {
+		return strings.Contains(string(r.Data), "X-DSAR-Request-Id: "+id) && strings.Contains(string(r.Data), "X-DSAR-Kind: "+kind)
+	}, 30*time.Second)
+	if !got.TLS || got.User == "" {
+		p.t.Errorf("%s notice sent without TLS or AUTH", kind)
+	}
+	m, err := mail.ReadMessage(strings.NewReader(string(got.Data)))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	body, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	subject, _ = new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	return subject, string(body)
+}
+
+var codeIn = regexp.MustCompile(`\b(\d{6})\b`)
+var linkToken = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
+var exportLink = regexp.MustCompile(`(/v1/portal/requests/[0-9a-f-]{36}/export\?\S+)`)
+
+// TestPortalAccessFlow is the portal end to end: submit, read the code from
+// the SMTP server, verify, wait for completion, follow the emailed link and
+// download the export. The logs of the whole flow hold neither the email
+// nor the code.
+func TestPortalAccessFlow(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"access","jurisdiction":"DE","subject":{"email":"Ada@Example.com"}}`)
+	if c.Status != "verifying" || !c.VerificationRequired || len(c.StatusToken) < 40 {
+		t.Fatalf("submission: %+v", c)
+	}
+	if subject, text := p.mail("ada@example.com", c.ID, "receipt"); !strings.Contains(subject, "received") || !strings.Contains(text, c.ID) {
+		t.Errorf("receipt: %q\n%s", subject, text)
+	}
+	_, text := p.mail("ada@example.com", c.ID, "verify")
+	code := codeIn.FindStringSubmatch(text)
+	if code == nil {
+		t.Fatalf("no code in the verification message:\n%s", text)
+	}
+	p.waitStatus(c.ID, c.StatusToken, "verifying")
+
+	var ok struct{ Status string }
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+code[1]+`"}`, &ok); resp.StatusCode != 200 || ok.Status != "verified" {
+		t.Fatalf("verify: %d %+v", resp.StatusCode, ok)
+	}
+	done := p.waitStatus(c.ID, c.StatusToken, "completed")
+	if done.Download == nil {
+		t.Fatal("completed access request has no download link")
+	}
+	_, text = p.mail("ada@example.com", c.ID, "completed")
+	link := exportLink.FindStringSubmatch(text)
+	if link == nil {
+		t.Fatalf("no download link in the completion message:\n%s", text)
+	}
+	for name, path := range map[string]string{"emailed link": link[1], "status link": done.Download.URL} {
+		resp := p.call("GET", path, "", "", nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
+			t.Errorf("download by %s: %d %s", name, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp := p.call("GET", "/v1/portal/requests/"+c.ID+"/export", c.StatusToken, "", nil); resp.StatusCode != 200 {
+		t.Errorf("download with the status token: %d", resp.StatusCode)
+	}
+	for _, secret := range []string{"ada@example.com", "Ada@Example.com", code[1], c.StatusToken} {
+		if strings.Contains(p.logs.String(), secret) {
+			t.Errorf("the logs hold %q", secret)
+		}
+	}
+}
+
+func TestPortalVerifyByLink(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"deletion","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
+	_, text := p.mail("grace@example.com", c.ID, "verify")
+	tok := linkToken.FindStringSubmatch(text)
+	if tok == nil || !strings.Contains(text, "https://portal.example/verify?") {
+		t.Fatalf("no portal link in the verification message:\n%s", text)
+	}
+	// The link's token proves the mailbox: no status token needed.
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("verify by link: %d", resp.StatusCode)
+	}
+	p.waitStatus(c.ID, c.StatusToken, "completed")
+	// Used once: the request is no longer verifying.
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 409 {
+		t.Errorf("the link used again: %d, want 409", resp.StatusCode)
+	}
+}
+
+func TestPortalOptOutNeedsNoProof(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"opt_out","jurisdiction":"US-CA","subject":{"email":"grace@example.com"}}`)
+	if c.Status != "verified" || c.VerificationRequired {
+		t.Fatalf("opt-out: %+v, want verified without a code", c)
+	}
+	p.waitStatus(c.ID, c.StatusToken, "completed")
+	r, err := p.store.Request(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Regulation != dsr.RegulationCCPA || r.DueAt.Sub(r.ReceivedAt) < 15*24*time.Hour {
+		t.Errorf("CCPA opt-out: regulation %s, due after %s", r.Regulation, r.DueAt.Sub(r.ReceivedAt))
+	}
+	for _, m := range p.smtp.Messages() {
+		if strings.Contains(string(m.Data), "X-DSAR-Kind: verify") {
+			t.Error("an opt-out was sent a verification code")
+		}
+	}
+}
+
+// TestPortalWrongCodes: every attempt counts, the last wrong one denies the
+// request and tells the person why; a code needs the status token.
+func TestPortalWrongCodes(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	_, text := p.mail("ada@example.com", c.ID, "verify")
+	right := codeIn.FindStringSubmatch(text)[1]
+	wrong := fmt.Sprintf("%06d", (mustAtoi(right)+1)%1_000_000)
+
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"code":"`+wrong+`"}`, nil); resp.StatusCode != 401 {
+		t.Errorf("a code without the status token: %d, want 401", resp.StatusCode)
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "not-the-token-at-all-not-the-token-at-all-x", `{"code":"`+wrong+`"}`, nil); resp.StatusCode != 404 {
+		t.Errorf("a code with a wrong status token: %d, want 404", resp.StatusCode)
+	}
+	for want := 4; want >= 0; want-- {
+		var pr struct {
+			Type      string `json:"type"`
+			TriesLeft *int   `json:"tries_left"`
+		}
+		resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+wrong+`"}`, &pr)
+		if resp.StatusCode != 400 || pr.TriesLeft == nil || *pr.TriesLeft != want {
+			t.Fatalf("wrong code: %d %+v, want 400 with %d tries left", resp.StatusCode, pr, want)
+		}
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+right+`"}`, nil); resp.StatusCode != 409 {
+		t.Errorf("the right code after the request was denied: %d, want 409", resp.StatusCode)
+	}
+	v := p.waitStatus(c.ID, c.StatusToken, "denied")
+	if !strings.Contains(v.Reason, "could not be verified") {
+		t.Errorf("denial reason %q", v.Reason)
+	}
+	if _, text := p.mail("ada@example.com", c.ID, "denied"); !strings.Contains(text, "could not be verified") {
+		t.Errorf("denial notice:\n%s", text)
+	}
+}
+
+func mustAtoi(s string) int {
+	n := 0
+	for _, r := range s {
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
+
+func TestPortalCodeExpiresAndCanBeResent(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	_, text := p.mail("ada@example.com", c.ID, "verify")
+	first := codeIn.FindStringSubmatch(text)[1]
+	p.clock.Add(16 * time.Minute)
+	var pr struct {
+		Detail    string `json:"detail"`
+		TriesLeft *int   `json:"tries_left"`
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+first+`"}`, &pr); resp.StatusCode != 400 || !strings.Contains(pr.Detail, "expired") {
+		t.Fatalf("an expired code: %d %+v", resp.StatusCode, pr)
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verification", c.StatusToken, "", nil); resp.StatusCode != 202 {
+		t.Fatalf("resend: %d", resp.StatusCode)
+	}
+	second := ""
+	deadline := time.Now().Add(30 * time.Second)
+	for second == "" || second == first {
+		for _, m := range p.smtp.Messages() {
+			if code := codeIn.FindStringSubmatch(string(m.Data)); strings.Contains(string(m.Data), "X-DSAR-Kind: verify") && code != nil && code[1] != first {
+				second = code[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second code sent")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+first+`"}`, nil); resp.StatusCode != 400 {
+		t.Errorf("the replaced code: %d, want 400", resp.StatusCode)
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+second+`"}`, nil); resp.StatusCode != 200 {
+		t.Errorf("the new code: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestPortalIsolation: nothing of one request is reachable with another's
+// token or link.
+func TestPortalIsolation(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	a := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"}}`)
+	b := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"grace@example.com"}}`)
+	p.waitStatus(a.ID, a.StatusToken, "completed")
+	p.waitStatus(b.ID, b.StatusToken, "completed")
+	ctx := context.Background()
+	// An access request of B's, completed, so that it has an export.
+	in := dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, Source: "portal", FiledBy: "portal", ReceivedAt: p.clock.Now(),
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "grace@example.com", Source: dsr.SourceSubject}}, StatusToken: "b-access-token-0123456789"}
+	idx, _ := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
+	bx, _ := dsr.NewRequest(in, idx)
+	if err := p.store.CreateRequest(ctx, bx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.proc.Fanout(ctx, bx.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.waitStatus(bx.ID, "b-access-token-0123456789", "completed")
+
+	links := dsr.NewLinkSigner([]byte("0123456789abcdef0123456789abcdef"))
+	exp := p.clock.Now().Add(time.Hour)
+	aSig := links.Sign(a.ID, exp)
+	tests := []struct {
+		name, path, token string
+		want              int
+	}{
+		{"A's token on B", "/v1/portal/requests/" + b.ID, a.StatusToken, 404},
+		{"A's token on B's export", "/v1/portal/requests/" + bx.ID + "/export", a.StatusToken, 404},
+		{"A's token on B's resend", "/v1/portal/requests/" + b.ID + "/verification", a.StatusToken, 404},
+		{"A's signature on B's export", fmt.Sprintf("/v1/portal/requests/%s/export?expires=%d&sig=%s", bx.ID, exp.Unix(), aSig), "", 403},
+		{"B's link with a later expiry", fmt.Sprintf("/v1/portal/requests/%s/export?expires=%d&sig=%s", bx.ID, exp.Add(time.Hour).Unix(), links.Sign(bx.ID, exp)), "", 403},
+		{"B's link expired", fmt.Sprintf("/v1/portal/requests/%s/export?expires=%d&sig=%s", bx.ID, p.clock.Now().Add(-time.Second).Unix(), links.Sign(bx.ID, p.clock.Now().Add(-time.Second))), "", 403},
+		{"B's link", fmt.Sprintf("/v1/portal/requests/%s/export?expires=%d&sig=%s", bx.ID, exp.Unix(), links.Sign(bx.ID, exp)), "", 200},
+		{"no token", "/v1/portal/requests/" + a.ID, "", 401},
+		{"unknown id", "/v1/portal/requests/01a20d27-0000-7000-8000-000000000000", a.StatusToken, 404},
+	}
+	for _, tt := range tests {
+		method := "GET"
+		if strings.HasSuffix(tt.path, "/verification") {
+			method = "POST"
+		}
+		if resp := p.call(method, tt.path, tt.token, "", nil); resp.StatusCode != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+func TestPortalDuplicatesAreMerged(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	again := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ADA@example.com"}}`)
+	if !again.Merged || again.ID != "" || again.StatusToken != "" {
+		t.Fatalf("duplicate: %+v, want merged without an id or a token", again)
+	}
+	_, text := p.mail("ada@example.com", first.ID, "merged")
+	tok := regexp.MustCompile(`(?m)^\s+([A-Za-z0-9_-]{43})\s*$`).FindStringSubmatch(text)
+	if tok == nil {
+		t.Fatalf("no status token in the merge notice:\n%s", text)
+	}
+	p.waitStatus(first.ID, tok[1], "verifying")
+	other := p.submit(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	if other.Merged {
+		t.Error("a request of another type was merged")
+	}
+}
+
+func TestPortalGPC(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true})
+	c := p.submit(`{"type":"access","jurisdiction":"us-ca","subject":{"email":"grace@example.com"}}`, "Sec-GPC", "1")
+	if !c.GPC || c.LinkedRequestID == "" {
+		t.Fatalf("access with Sec-GPC: 1: %+v, want gpc and a linked opt-out", c)
+	}
+	linked := p.waitStatus(c.LinkedRequestID, c.StatusToken, "completed")
+	if !linked.GPC {
+		t.Error("the linked opt-out does not record GPC")
+	}
+	for i, v := range []string{"0", "true", "01"} {
+		body := fmt.Sprintf(`{"type":"deletion","regulation":"ccpa","subject":{"email":"other%d@example.com"}}`, i)
+		if got := p.submit(body, "Sec-GPC", v); got.GPC || got.LinkedRequestID != "" {
+			t.Errorf("Sec-GPC: %q counted as a signal: %+v", v, got)
+		}
+	}
+	var pr problemJSON
+	if resp := p.call("POST", "/v1/portal/gpc", "", `{"subject":{"email":"ada@example.com"}}`, &pr); resp.StatusCode != 400 || pr.fields()[0] != "Sec-GPC" {
+		t.Errorf("gpc without the header: %d %+v", resp.StatusCode, pr)
+	}
+	var g created
+	if resp := p.call("POST", "/v1/portal/gpc", "", `{"subject":{"customer_id":"cus_ada"}}`, &g, "Sec-GPC", "1"); resp.StatusCode != 202 || !g.GPC || g.Status != "verified" {
+		t.Errorf("gpc signal: %d %+v", resp.StatusCode, g)
+	}
+	var wk map[string]any
+	if resp := p.call("GET", "/.well-known/gpc.json", "", "", &wk); resp.StatusCode != 200 || wk["gpc"] != true || wk["lastUpdate"] != "2026-11-24" {
+		t.Errorf("gpc.json: %d %v", resp.StatusCode, wk)
+	}
+}
+
+func TestPortalRateLimits(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{rateIP: "4-M", rateID: "2-H"})
+	body := func(email string) string {
+		return `{"type":"opt_out","regulation":"ccpa","subject":{"email":"` + email + `"}}`
+	}
+	codes := []int{}
+	for _, email := range []string{"a1@example.com", "a1@example.com", "a1@example.com"} {
+		codes = append(codes, p.call("POST", "/v1/portal/requests", "", body(email), nil).StatusCode)
+	}
+	// The identity limit (2 an hour) stops the third submission for a1.
+	if codes[0] != 202 || codes[1] != 202 || codes[2] != 429 {
+		t.Errorf("per identity: %v, want 202 202 429", codes)
+	}
+	resp := p.call("POST", "/v1/portal/requests", "", body("b1@example.com"), nil)
+	if resp.StatusCode != 202 {
+		t.Errorf("the fourth call from the address: %d, want 202", resp.StatusCode)
+	}
+	resp = p.call("GET", "/v1/portal/requests/01a20d27-0000-7000-8000-000000000000", "x-token-that-does-not-matter", "", nil)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the fifth call from the address: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestPortalRejects(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{})
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		fields []string
+	}{
+		{"no email", `{"type":"access","regulation":"gdpr","subject":{"customer_id":"c1"}}`, 400, []string{"subject.email"}},
+		{"no regulation", `{"type":"access","subject":{"email":"ada@example.com"}}`, 400, []string{"regulation"}},
+		{"unknown jurisdiction", `{"type":"access","jurisdiction":"XX","subject":{"email":"ada@example.com"}}`, 400, []string{"jurisdiction"}},
+		{"both", `{"type":"access","regulation":"gdpr","jurisdiction":"DE","subject":{"email":"ada@example.com"}}`, 400, []string{"jurisdiction"}},
+		{"agent without permission", `{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"},"agent":{"name":"Agent Smith","email":"agent@example.com"}}`, 400, []string{"agent.signed_permission"}},
+		{"unknown field", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"urgent":true}`, 400, []string{"urgent"}},
+		{"body over 64 KiB", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"` + strings.Repeat("x", handlers.PortalMaxBodyBytes) + `"}}`, 413, nil},
+	}
+	for _, tt := range tests {
+		var pr problemJSON
+		resp := p.call("POST", "/v1/portal/requests", "", tt.body, &pr)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.status)
+		}
+		if tt.fields != nil && strings.Join(pr.fields(), ",") != strings.Join(tt.fields, ",") {
+			t.Errorf("%s: fields %v, want %v", tt.name, pr.fields(), tt.fields)
+		}
+	}
+	n, err := p.store.DB().Collection(dsr.RequestsCollection).CountDocuments(context.Background(), bson.D{})
+	if err != nil || n != 0 {
+		t.Errorf("%d requests stored after rejections (%v)", n, err)
+	}
+	if c := p.submit(`{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"},"agent":{"name":"Agent Smith","email":"agent@example.com","signed_permission":true}}`); c.ID == "" {
+		t.Error("an agent with permission was refused")
+	}
+}
+
+// TestUnverifiedRequestsExpire: the sweep expires a request never verified
+// once its legal window closes, and purges its identities.
+func TestUnverifiedRequestsExpire(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{})
+	c := p.submit(`{"type":"deletion","regulation":"lgpd","subject":{"email":"ada@example.com","phone":"+44 20 7946 0958"}}`)
+	p.clock.Add(16 * 24 * time.Hour) // LGPD: 15 days
+	counts, err := p.proc.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Expired != 1 {
+		t.Errorf("sweep expired %d requests, want 1", counts.Expired)
+	}
+	r, err := p.store.Request(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != dsr.StatusExpired || len(r.Identities) != 0 || r.PurgedAt == nil || len(r.IdentityHashes) != 2 {
+		t.Errorf("expired request: status %s, %d identities, purged %v, %d hashes", r.Status, len(r.Identities), r.PurgedAt, len(r.IdentityHashes))
+	}
+	v := p.waitStatus(c.ID, c.StatusToken, "expired")
+	if !strings.Contains(v.Reason, "never verified") {
+		t.Errorf("expiry reason %q", v.Reason)
+	}
+}
