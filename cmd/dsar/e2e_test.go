@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,6 +332,28 @@ func TestDemoShop(t *testing.T) {
 		t.Errorf("Alan's customer record: %v", got)
 	}
 
+	// Without DSAR_SMTP_HOST, dev writes emails to the outbox folder.
+	req, _ := http.NewRequest("POST", p.base+"/v1/portal/requests", strings.NewReader(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"grace@example.com"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("portal opt-out: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if emls, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*-receipt.eml")); len(emls) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no receipt written to the outbox")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	var page struct {
 		Items []request `json:"items"`
 	}
@@ -398,6 +422,92 @@ func TestCommandLine(t *testing.T) {
 			if strings.Contains(out, w) {
 				t.Errorf("%s: output has %q\n%s", tt.name, w, out)
 			}
+		}
+	}
+}
+
+// TestPortalEndToEnd drives the binary's portal as a person would, with a
+// real SMTP server: submit, read the code from the mail, verify, wait for
+// completion, download the export from the emailed link. The binary's logs
+// of the whole flow hold neither the email, nor the code, nor the token.
+func TestPortalEndToEnd(t *testing.T) {
+	r := testenv.RedisServer(t)
+	mailbox := testenv.StartSMTP(t, testenv.SMTPOptions{})
+	env := append(baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), testenv.Name("e2e")),
+		"DSAR_SMTP_HOST="+mailbox.Host, fmt.Sprintf("DSAR_SMTP_PORT=%d", mailbox.Port), "DSAR_SMTP_TLS=none",
+		"DSAR_SMTP_USERNAME="+mailbox.Username, "DSAR_SMTP_PASSWORD="+mailbox.Password, "DSAR_SMTP_FROM=Privacy <privacy@shop.example>")
+	p := startDSAR(t, env, "dev", "--demo")
+
+	var c struct {
+		ID          string `json:"id"`
+		StatusToken string `json:"status_token"`
+	}
+	req, _ := http.NewRequest("POST", p.base+"/v1/portal/requests", strings.NewReader(`{"type":"access","jurisdiction":"GB","subject":{"email":"ada@example.com"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+
+	text := func(kind string) string {
+		m := mailbox.WaitMessage(t, "ada@example.com", func(r testenv.Received) bool {
+			return strings.Contains(string(r.Data), "X-DSAR-Kind: "+kind)
+		}, time.Minute)
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(quotedprintable.NewReader(msg.Body))
+		return string(body)
+	}
+	code := regexp.MustCompile(`\b(\d{6})\b`).FindStringSubmatch(text("verify"))
+	if code == nil {
+		t.Fatal("no code in the verification email")
+	}
+	req, _ = http.NewRequest("POST", p.base+"/v1/portal/requests/"+c.ID+"/verify", strings.NewReader(`{"code":"`+code[1]+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.StatusToken)
+	if resp, err = p.client.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+
+	link := regexp.MustCompile(`http://\S+/export\?\S+`).FindString(text("completed"))
+	if link == "" {
+		t.Fatal("no download link in the completion email")
+	}
+	resp, err = p.client.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("download: %d %v", resp.StatusCode, err)
+	}
+	found := false
+	for _, f := range zr.File {
+		if f.Name == "shop/orders.json" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the export lacks Ada's orders: %v", zr.File)
+	}
+
+	p.stop()
+	logs := p.stderr.String()
+	if !strings.Contains(logs, c.ID) {
+		t.Fatal("the logs do not mention the request at all; the check below would prove nothing")
+	}
+	for _, secret := range []string{"ada@example.com", code[1], c.StatusToken} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs hold %q", secret)
 		}
 	}
 }
