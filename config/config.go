@@ -220,7 +220,7 @@ func Settings() []Setting {
 				c.PublicURL = strings.TrimSuffix(v, "/")
 				return nil
 			}},
-		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification links go to its /verify; default DSAR_PUBLIC_URL/portal", Modes: wrkModes,
+		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: they give the code only", Modes: wrkModes,
 			set: func(c *Config, v string) error {
 				u, err := url.Parse(v)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {

@@ -176,13 +176,14 @@ func exerciseStore(t *testing.T, f fixture) {
 	v := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
 	v.Status = dsr.StatusVerifying
 	must(f.store.CreateRequest(ctx, v))
-	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, 2)
+	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, dsr.OpenStatuses, 2)
 	must(err)
 	_, err = f.store.ReserveTry(ctx, v.ID, 5) // no code yet: reads the request back
 	if !errors.Is(err, dsr.ErrNoCode) {
 		t.Fatalf("reserve before a code: %v", err)
 	}
 	must(f.store.IssueVerification(ctx, v.ID, "c", "t", later))
+	must(f.store.VerificationSent(ctx, v.ID))
 	_, err = f.store.ReserveTry(ctx, v.ID, 5)
 	must(err)
 	must(f.store.AddNotice(ctx, v.ID, dsr.NoticeMerged))

@@ -35,8 +35,26 @@ func (k Kind) Valid() bool {
 }
 
 // SourceSubject marks an identity given by the subject (or on their behalf)
-// at intake, as opposed to one found by identity resolution.
+// at intake and vouched for (verified, or filed by an agent), as opposed to
+// one found by identity resolution.
 const SourceSubject = "subject"
+
+// SourceClaimed marks an identity the subject gave but did not prove: a
+// portal request proves only its email. Claimed identities are kept with the
+// request (and in its blind index) but no connector acts on them.
+const SourceClaimed = "claimed"
+
+// Actionable returns the identities connectors may act on: all but the
+// claimed ones.
+func Actionable(ids []Identity) []Identity {
+	out := make([]Identity, 0, len(ids))
+	for _, id := range ids {
+		if id.Source != SourceClaimed {
+			out = append(out, id)
+		}
+	}
+	return out
+}
 
 // Identity is one normalised identifier of the subject.
 type Identity struct {

@@ -17,6 +17,9 @@ var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenie
 // OpenStatuses are the statuses of a request still being worked on.
 var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
 
+// MaxVerificationRounds caps the codes sent for one request.
+const MaxVerificationRounds = 5
+
 // Verification errors.
 var (
 	// ErrLocked means the request's verification tries are used up.
@@ -27,7 +30,8 @@ var (
 
 // IssueVerification stores the hashes of a new code and link token for a
 // request that is verifying, replacing any earlier pair; the tries already
-// made still count. ErrConflict when the request is not verifying.
+// made still count. The round counts only once the code is sent (see
+// VerificationSent). ErrConflict when the request is not verifying.
 func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error {
 	now := s.now()
 	leave := s.gate.Enter()
@@ -39,7 +43,7 @@ func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash s
 				{Key: "verification.expires_at", Value: expiresAt.UTC().Truncate(time.Millisecond)},
 				{Key: "verification.sent_at", Value: now}, {Key: "updated_at", Value: now},
 			}},
-			{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 1}, {Key: "verification.tries", Value: 0}}},
+			{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 0}, {Key: "verification.tries", Value: 0}}},
 		})
 	leave()
 	if err != nil {
@@ -47,6 +51,16 @@ func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash s
 	}
 	if res.MatchedCount == 0 {
 		return s.missOrConflict(ctx, id, "issue verification")
+	}
+	return nil
+}
+
+// VerificationSent counts a round: a code reached the mail system.
+func (s *Store) VerificationSent(ctx context.Context, id string) error {
+	defer s.gate.Enter()()
+	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 1}}}}); err != nil {
+		return fmt.Errorf("verification sent: %w", err)
 	}
 	return nil
 }
@@ -122,12 +136,16 @@ func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error 
 	return nil
 }
 
-// OpenIdentical returns up to limit open requests of type t for the identity
-// with blind-index hash, newest first: the duplicates a new submission would
-// join.
-func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, limit int) ([]Request, error) {
+// VerifiedOpenStatuses are the open statuses of a request whose identity is
+// established.
+var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+
+// OpenIdentical returns up to limit requests of type t in one of statuses
+// for the identity with blind-index hash, newest first: the duplicates of a
+// new request.
+func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
 	cur, err := s.reqs.Find(ctx,
-		bson.D{{Key: "identity_hashes", Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}}},
+		bson.D{{Key: "identity_hashes", Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)

@@ -207,6 +207,9 @@ type Change struct {
 	// Purge removes the subject's identities (and an agent's details),
 	// keeping the blind index and the history.
 	Purge bool
+	// StatusTokens, when set, replaces the hashes of the tokens that may
+	// follow the request.
+	StatusTokens []string
 }
 
 // Transition moves request id from one status to another in a single
@@ -233,6 +236,9 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	}
 	if c.Purge {
 		set = append(set, bson.E{Key: "identities", Value: bson.A{}}, bson.E{Key: "purged_at", Value: now})
+	}
+	if c.StatusTokens != nil {
+		set = append(set, bson.E{Key: "status_tokens", Value: c.StatusTokens})
 	}
 	update := bson.D{
 		{Key: "$set", Value: set},

@@ -104,7 +104,13 @@ func (b portalBody) intake() (dsr.Intake, error) {
 			ve.Add("subject."+string(g.kind), "%s", err)
 			continue
 		}
-		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: dsr.SourceSubject})
+		source := dsr.SourceSubject
+		if g.kind != dsr.KindEmail && in.Type != dsr.TypeOptOut {
+			// Only the email is proven (by the code sent to it): other
+			// identities are kept but not acted on.
+			source = dsr.SourceClaimed
+		}
+		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: source})
 	}
 	if a := b.Agent; a != nil {
 		email, err := dsr.Normalize(dsr.KindEmail, a.Email)
@@ -172,8 +178,13 @@ const (
 // merge of duplicates) and answers 202.
 func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	ctx := c.Request.Context()
-	hash := p.index.Hash(in.Identities[0].Kind, in.Identities[0].Value)
-	if !p.limits.perIdentity(c, hash) {
+	first := in.Identities[0]
+	hash := p.index.Hash(first.Kind, first.Value)
+	limitKey := hash
+	if first.Kind == dsr.KindEmail {
+		limitKey = p.index.Hash(first.Kind, mailboxKey(first.Value))
+	}
+	if !p.limits.perIdentity(c, limitKey) {
 		return
 	}
 	token, err := dsr.NewToken()
@@ -184,19 +195,24 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	// A GPC signal is honoured whatever becomes of the submission.
 	in.GPC = c.GetHeader("Sec-GPC") == "1"
 	if in.GPC && in.Type != dsr.TypeOptOut {
-		linked, ok := p.gpcOptOut(c, in, hash, token)
+		linked, ok := p.gpcOptOut(c, in, token)
 		if !ok {
 			return
 		}
 		in.LinkedTo = linked
 	}
-	open, err := p.store.OpenIdentical(ctx, hash, in.Type, p.opts.MaxPending)
-	if err != nil {
-		writeError(c, p.log, err)
-		return
-	}
-	if len(open) >= p.opts.MaxPending {
-		p.merge(c, open[0].ID)
+	if in.Type == dsr.TypeOptOut {
+		// Opt-outs are processed at once: a duplicate joins the open one.
+		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.OpenStatuses, p.opts.MaxPending)
+		if err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+		if len(open) >= p.opts.MaxPending {
+			p.merge(c, open[0].ID)
+			return
+		}
+	} else if !p.supersede(c, hash, in.Type) {
 		return
 	}
 	in.Source, in.FiledBy, in.StatusToken = source, "portal", token
@@ -239,38 +255,67 @@ func (p *portalAPI) dispatch(ctx context.Context, req *dsr.Request) {
 	}
 }
 
-// merge answers a duplicate submission: nothing new is stored, the open
+// supersede keeps at most MaxPending unverified requests of a type per
+// email: the oldest beyond that is cancelled for the new one. Unverified
+// requests are never merged into (whoever filed one may not own the
+// mailbox); duplicates are merged when the new one is verified.
+func (p *portalAPI) supersede(c *gin.Context, hash string, t dsr.Type) bool {
+	ctx := c.Request.Context()
+	open, err := p.store.OpenIdentical(ctx, hash, t, []dsr.Status{dsr.StatusVerifying}, p.opts.MaxPending)
+	if err != nil {
+		writeError(c, p.log, err)
+		return false
+	}
+	for i := p.opts.MaxPending - 1; i >= 0 && i < len(open); i++ {
+		_, err := p.store.Transition(ctx, open[i].ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{Actor: "portal", Reason: "superseded by a newer submission"})
+		if err != nil && !errors.Is(err, dsr.ErrConflict) {
+			writeError(c, p.log, err)
+			return false
+		}
+	}
+	return true
+}
+
+// merge answers a duplicate opt-out: nothing new is stored, the open
 // request gets a merge notice (which mails the person a fresh status token,
 // so only the mailbox's owner can follow it), and the answer says no more.
 func (p *portalAPI) merge(c *gin.Context, openID string) {
-	ctx := c.Request.Context()
-	if err := p.store.AddNotice(ctx, openID, dsr.NoticeMerged); err != nil {
-		writeError(c, p.log, err)
+	if !p.noteMerge(c, openID) {
 		return
 	}
-	if err := p.queue.EnqueueNotice(ctx, openID, dsr.NoticeMerged); err != nil {
-		p.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", openID, "notice", dsr.NoticeMerged, "error", err)
-	}
-	p.log.InfoContext(ctx, "duplicate submission merged", "request_id", openID)
 	c.JSON(http.StatusAccepted, portalMerged{Merged: true,
 		Detail: "An identical request is already open for this identity, so nothing new was filed. If it was filed here, its details were emailed to its address."})
 }
 
-// gpcOptOut files (or finds) the opt-out a GPC signal adds to a request of
-// another type, and returns its id. A new one can be followed with the same
-// status token as the submission; it sends no notices of its own.
-func (p *portalAPI) gpcOptOut(c *gin.Context, in dsr.Intake, hash, token string) (string, bool) {
+// noteMerge tells the owner of request id that a duplicate joined it. It
+// returns false when it has written an error.
+func (p *portalAPI) noteMerge(c *gin.Context, id string) bool {
 	ctx := c.Request.Context()
-	open, err := p.store.OpenIdentical(ctx, hash, dsr.TypeOptOut, 1)
-	if err != nil {
+	if err := p.store.AddNotice(ctx, id, dsr.NoticeMerged); err != nil {
 		writeError(c, p.log, err)
-		return "", false
+		return false
 	}
-	if len(open) > 0 {
-		return open[0].ID, true
+	if err := p.queue.EnqueueNotice(ctx, id, dsr.NoticeMerged); err != nil {
+		p.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", id, "notice", dsr.NoticeMerged, "error", err)
+	}
+	p.log.InfoContext(ctx, "duplicate merged", "request_id", id)
+	return true
+}
+
+// gpcOptOut files the opt-out a GPC signal adds to a request of another
+// type, and returns its id. It can be followed with the same status token as
+// the submission; it sends no notices of its own.
+func (p *portalAPI) gpcOptOut(c *gin.Context, in dsr.Intake, token string) (string, bool) {
+	ctx := c.Request.Context()
+	// Always a new one, never an open opt-out found by identity: its id
+	// would tell the caller that one exists. A second opt-out is harmless.
+	// An opt-out needs no proof (11 CCR 7026): every identity given counts.
+	ids := make([]dsr.Identity, len(in.Identities))
+	for i, id := range in.Identities {
+		ids[i] = dsr.Identity{Kind: id.Kind, Value: id.Value, Source: dsr.SourceSubject}
 	}
 	oo := dsr.Intake{Type: dsr.TypeOptOut, Regulation: in.Regulation, Source: sourceGPC, FiledBy: "portal", Status: dsr.StatusVerified,
-		Identities: in.Identities, ReceivedAt: p.now(), GPC: true, StatusToken: token}
+		Identities: ids, ReceivedAt: p.now(), GPC: true, StatusToken: token}
 	req, err := dsr.NewRequest(oo, p.index)
 	if err == nil {
 		err = p.store.CreateRequest(ctx, req)
@@ -329,16 +374,16 @@ type verifyBody struct {
 
 var codePattern = regexp.MustCompile(`^[0-9]{6}$`)
 
-// verify checks an emailed code or link token. A code comes with the
-// request's status token (so that nobody who merely knows the id can use up
-// the tries); a link token is a secret of its own. Each attempt is counted
-// before it is checked, so no more than MaxTries are ever checked; the last
-// wrong one denies the request and the person is told. Neither secret is
-// logged.
+// verify checks an emailed code or link token, presented with the request's
+// status token: so nobody who merely knows the id can spend its tries, and
+// the request ends up bound to a token its mailbox's owner holds. Each
+// attempt is counted before it is checked, so no more than MaxTries are ever
+// checked; the last wrong one denies the request and the person is told.
+// Once verified, only the presented status token follows the request, and a
+// verified open duplicate absorbs it. Neither secret is logged.
 func (p *portalAPI) verify(c *gin.Context) {
-	id := c.Param("id")
-	if !dsr.ValidID(id) {
-		writeError(c, p.log, dsr.ErrNotFound)
+	owner, ok := p.authorize(c)
+	if !ok {
 		return
 	}
 	var body verifyBody
@@ -358,13 +403,8 @@ func (p *portalAPI) verify(c *gin.Context) {
 		writeError(c, p.log, err)
 		return
 	}
-	if body.Code != "" {
-		if _, ok := p.authorize(c); !ok {
-			return
-		}
-	}
 	ctx := c.Request.Context()
-	req, err := p.store.ReserveTry(ctx, id, p.opts.MaxTries)
+	req, err := p.store.ReserveTry(ctx, owner.ID, p.opts.MaxTries)
 	switch {
 	case errors.Is(err, dsr.ErrLocked):
 		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
@@ -390,14 +430,7 @@ func (p *portalAPI) verify(c *gin.Context) {
 		method, ok = "emailed link", dsr.TokenMatches(body.Token, []string{v.TokenHash})
 	}
 	if ok && p.now().Before(v.ExpiresAt) {
-		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{Actor: "subject", Reason: "identity verified by " + method})
-		if err != nil {
-			writeError(c, p.log, err)
-			return
-		}
-		p.dispatch(ctx, moved)
-		p.log.InfoContext(ctx, "request verified", "request_id", req.ID)
-		c.JSON(http.StatusOK, gin.H{"id": moved.ID, "status": moved.Status})
+		p.verified(c, req, bearer(c), method)
 		return
 	}
 	left := p.opts.MaxTries - v.Tries
@@ -428,12 +461,63 @@ func (p *portalAPI) verify(c *gin.Context) {
 	problem(c, Problem{Type: problemVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
 }
 
+// verified completes a verification: the request is merged into a verified
+// open duplicate if there is one (the person is told, and the token follows
+// the duplicate), else it moves to verified, followed by token alone.
+func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method string) {
+	ctx := c.Request.Context()
+	email := ""
+	for _, id := range req.Identities {
+		if id.Kind == dsr.KindEmail {
+			email = id.Value
+		}
+	}
+	dups, err := p.store.OpenIdentical(ctx, p.index.Hash(dsr.KindEmail, email), req.Type, dsr.VerifiedOpenStatuses, 1)
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	if len(dups) > 0 {
+		into := dups[0].ID
+		if _, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{
+			Actor: "subject", Reason: "identity verified by " + method + "; merged into " + into,
+		}); err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+		if err := p.store.AddStatusToken(ctx, into, dsr.HashToken(token)); err != nil {
+			writeError(c, p.log, err)
+			return
+		}
+		if p.noteMerge(c, into) {
+			c.JSON(http.StatusOK, gin.H{"id": req.ID, "status": dsr.StatusCancelled, "merged_into": into})
+		}
+		return
+	}
+	moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{
+		Actor: "subject", Reason: "identity verified by " + method, StatusTokens: []string{dsr.HashToken(token)},
+	})
+	if err != nil {
+		writeError(c, p.log, err)
+		return
+	}
+	p.dispatch(ctx, moved)
+	p.log.InfoContext(ctx, "request verified", "request_id", req.ID)
+	c.JSON(http.StatusOK, gin.H{"id": moved.ID, "status": moved.Status})
+}
+
+// bearer is the token of the Authorization header, checked by authorize.
+func bearer(c *gin.Context) string {
+	_, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	return strings.TrimSpace(token)
+}
+
 // authorize loads the request named in the path for a caller holding one of
 // its status tokens. A wrong token answers exactly as an unknown id does, so
 // one request's token reveals nothing of another.
 func (p *portalAPI) authorize(c *gin.Context) (*dsr.Request, bool) {
-	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
-	token = strings.TrimSpace(token)
+	scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	token := bearer(c)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="dsar portal"`)
 		problem(c, Problem{Status: http.StatusUnauthorized, Detail: "Send the request's status token as Authorization: Bearer <token>."})
@@ -484,7 +568,7 @@ func (p *portalAPI) status(c *gin.Context) {
 	}
 	v := portalStatus{ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt,
 		DueAt: req.DueAt, ClosedAt: req.ClosedAt, GPC: req.GPC, LinkedRequestID: req.LinkedTo}
-	if (req.Status == dsr.StatusDenied || req.Status == dsr.StatusExpired) && len(req.History) > 0 {
+	if (req.Status == dsr.StatusDenied || req.Status == dsr.StatusExpired || req.Status == dsr.StatusCancelled) && len(req.History) > 0 {
 		v.Reason = req.History[len(req.History)-1].Reason
 	}
 	if req.Type == dsr.TypeAccess && req.Status == dsr.StatusCompleted {
@@ -523,9 +607,6 @@ func (p *portalAPI) export(c *gin.Context) {
 	streamExport(c, p.store, p.log, p.now, req)
 }
 
-// maxRounds bounds the codes one request can be sent.
-const maxRounds = 5
-
 // resend sends a new code (the old one stops working) to the subject of a
 // request still verifying, for a holder of its status token.
 func (p *portalAPI) resend(c *gin.Context) {
@@ -537,7 +618,7 @@ func (p *portalAPI) resend(c *gin.Context) {
 		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
 		return
 	}
-	if req.Verification != nil && req.Verification.Round >= maxRounds {
+	if req.Verification != nil && req.Verification.Round >= dsr.MaxVerificationRounds {
 		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
 			Detail: "No more codes can be sent for this request."})
 		return

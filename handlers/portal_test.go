@@ -227,7 +227,7 @@ func (p *portal) mail(to, id, kind string) (subject, text string) {
 }
 
 var codeIn = regexp.MustCompile(`\b(\d{6})\b`)
-var linkToken = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
+var linkToken = regexp.MustCompile(`/verify#request=[0-9a-f-]{36}&token=([A-Za-z0-9_-]{43})`)
 var exportLink = regexp.MustCompile(`(/v1/portal/requests/[0-9a-f-]{36}/export\?\S+)`)
 
 // TestPortalAccessFlow is the portal end to end: submit, read the code from
@@ -286,16 +286,21 @@ func TestPortalVerifyByLink(t *testing.T) {
 	c := p.submit(`{"type":"deletion","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
 	_, text := p.mail("grace@example.com", c.ID, "verify")
 	tok := linkToken.FindStringSubmatch(text)
-	if tok == nil || !strings.Contains(text, "https://portal.example/verify?") {
-		t.Fatalf("no portal link in the verification message:\n%s", text)
+	if tok == nil || !strings.Contains(text, "https://portal.example/verify#") {
+		t.Fatalf("no portal link (token in the fragment) in the verification message:\n%s", text)
 	}
-	// The link's token proves the mailbox: no status token needed.
-	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 200 {
+	// The link alone is not enough: whoever clicks it must also hold the
+	// status token, or the filer could be someone else than the mailbox's
+	// owner. Without it nothing is counted.
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 401 {
+		t.Errorf("verify by link without the status token: %d, want 401", resp.StatusCode)
+	}
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 200 {
 		t.Fatalf("verify by link: %d", resp.StatusCode)
 	}
 	p.waitStatus(c.ID, c.StatusToken, "completed")
 	// Used once: the request is no longer verifying.
-	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 409 {
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 409 {
 		t.Errorf("the link used again: %d, want 409", resp.StatusCode)
 	}
 }
@@ -457,23 +462,94 @@ func TestPortalIsolation(t *testing.T) {
 	}
 }
 
-func TestPortalDuplicatesAreMerged(t *testing.T) {
+// TestPortalDuplicates: an unverified request is superseded by a new one,
+// never merged into (its filer may not own the mailbox); a newly verified
+// request joins a verified open duplicate, and its owner is told.
+func TestPortalDuplicates(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{}) // no workers: verified requests stay open
+	ctx := context.Background()
+	verify := func(c created) map[string]any {
+		t.Helper()
+		if err := p.proc.SendNotice(ctx, c.ID, dsr.NoticeVerify); err != nil {
+			t.Fatal(err)
+		}
+		_, text := p.mail("ada@example.com", c.ID, "verify")
+		var out map[string]any
+		if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+codeIn.FindStringSubmatch(text)[1]+`"}`, &out); resp.StatusCode != 200 {
+			t.Fatalf("verify: %d", resp.StatusCode)
+		}
+		return out
+	}
+
+	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ADA@example.com"}}`)
+	if second.Merged || second.ID == "" || second.StatusToken == "" {
+		t.Fatalf("a second submission while the first is unverified: %+v, want a request of its own", second)
+	}
+	if v := p.waitStatus(first.ID, first.StatusToken, "cancelled"); !strings.Contains(v.Reason, "superseded") {
+		t.Errorf("the unverified first: reason %q", v.Reason)
+	}
+	if out := verify(second); out["status"] != "verified" {
+		t.Fatalf("verify the second: %v", out)
+	}
+
+	third := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	out := verify(third)
+	if out["status"] != "cancelled" || out["merged_into"] != second.ID {
+		t.Fatalf("verifying a duplicate of a verified open request: %v, want merged into %s", out, second.ID)
+	}
+	// The third's token now follows the second; the person is told.
+	p.waitStatus(second.ID, third.StatusToken, "verified")
+	if err := p.proc.SendNotice(ctx, second.ID, dsr.NoticeMerged); err != nil {
+		t.Fatal(err)
+	}
+	if _, text := p.mail("ada@example.com", second.ID, "merged"); !strings.Contains(text, second.ID) {
+		t.Errorf("merge notice:\n%s", text)
+	}
+
+	// Opt-outs are processed at once: a duplicate joins the open one.
+	oo := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"}}`)
+	if again := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"}}`); !again.Merged || again.ID != "" || oo.Merged {
+		t.Errorf("duplicate opt-out: %+v (first %+v), want merged without an id", again, oo)
+	}
+}
+
+// TestPortalActsOnlyOnProvenIdentities: a portal access or deletion proves
+// its email only; a customer id or phone given beside it is recorded but
+// never used to find data.
+func TestPortalActsOnlyOnProvenIdentities(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{workers: true})
-	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	again := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ADA@example.com"}}`)
-	if !again.Merged || again.ID != "" || again.StatusToken != "" {
-		t.Fatalf("duplicate: %+v, want merged without an id or a token", again)
+	// Ada asks, and claims Grace's customer id.
+	c := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"cus_grace"}}`)
+	_, text := p.mail("ada@example.com", c.ID, "verify")
+	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+codeIn.FindStringSubmatch(text)[1]+`"}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("verify: %d", resp.StatusCode)
 	}
-	_, text := p.mail("ada@example.com", first.ID, "merged")
-	tok := regexp.MustCompile(`(?m)^\s+([A-Za-z0-9_-]{43})\s*$`).FindStringSubmatch(text)
-	if tok == nil {
-		t.Fatalf("no status token in the merge notice:\n%s", text)
+	p.waitStatus(c.ID, c.StatusToken, "completed")
+	var records []string
+	job, err := p.store.Jobs(context.Background(), c.ID)
+	if err != nil || len(job) != 1 {
+		t.Fatalf("jobs: %v %v", job, err)
 	}
-	p.waitStatus(first.ID, tok[1], "verifying")
-	other := p.submit(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	if other.Merged {
-		t.Error("a request of another type was merged")
+	err = p.store.EachExportRecord(context.Background(), job[0].ID, func(_ string, d bson.Raw) error {
+		records = append(records, d.Lookup("_id").StringValue())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(records, ",") != "cus_ada" {
+		t.Errorf("exported %v, want Ada's record only", records)
+	}
+	r, _ := p.store.Request(context.Background(), c.ID)
+	claimed := false
+	for _, id := range r.Identities {
+		claimed = claimed || (id.Value == "cus_grace" && id.Source == dsr.SourceClaimed)
+	}
+	if !claimed {
+		t.Errorf("the claimed customer id is not kept as claimed: %+v", r.Identities)
 	}
 }
 
@@ -512,10 +588,11 @@ func TestPortalRateLimits(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{rateIP: "4-M", rateID: "2-H"})
 	body := func(email string) string {
-		return `{"type":"opt_out","regulation":"ccpa","subject":{"email":"` + email + `"}}`
+		return `{"type":"access","regulation":"gdpr","subject":{"email":"` + email + `"}}`
 	}
 	codes := []int{}
-	for _, email := range []string{"a1@example.com", "a1@example.com", "a1@example.com"} {
+	// Tagged variants of one mailbox share its limit.
+	for _, email := range []string{"a1@example.com", "a1+x@example.com", "A1+y@example.com"} {
 		codes = append(codes, p.call("POST", "/v1/portal/requests", "", body(email), nil).StatusCode)
 	}
 	// The identity limit (2 an hour) stops the third submission for a1.

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,13 +20,17 @@ import (
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
 )
 
-// Limits applies the portal's abuse limits: calls per client address and
-// submissions per identity. They are counted in Redis, so they hold across
-// replicas. Client addresses are counted under a keyed hash, never in clear.
+// Limits applies the portal's abuse limits: calls per client address (an
+// IPv6 client counts by its /64) and submissions per identity (an email
+// counts by its mailbox, "+tags" removed). They are counted in Redis, so they
+// hold across replicas; while Redis cannot be asked they are counted in this
+// process instead. Client addresses are counted under a keyed hash, never in
+// clear.
 type Limits struct {
-	ip, identity *limiter.Limiter
-	key          []byte
-	log          *slog.Logger
+	ip, identity       *limiter.Limiter
+	ipMem, identityMem *localCounter
+	key                []byte
+	log                *slog.Logger
 }
 
 // NewLimits returns limits counted in client under keys starting with
@@ -44,7 +51,33 @@ func NewLimits(client sredis.Client, prefix, ipRate, identityRate string, key []
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("dsar rate limit keys v1"))
-	return &Limits{ip: limiter.New(store, ip), identity: limiter.New(store, id), key: m.Sum(nil), log: log}, nil
+	return &Limits{
+		ip: limiter.New(store, ip), identity: limiter.New(store, id),
+		ipMem: newLocalCounter(ip), identityMem: newLocalCounter(id),
+		key: m.Sum(nil), log: log,
+	}, nil
+}
+
+// clientKey is the address a client is counted under: IPv4 as it is, IPv6 by
+// its /64, which one subscriber usually holds whole.
+func clientKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}
+
+// mailboxKey is the form of an email that a rate limit counts: lower case,
+// without a "+tag" in the local part, so tagged variants of one mailbox
+// share a limit.
+func mailboxKey(email string) string {
+	local, domain, ok := strings.Cut(strings.ToLower(email), "@")
+	if !ok {
+		return strings.ToLower(email)
+	}
+	local, _, _ = strings.Cut(local, "+")
+	return local + "@" + domain
 }
 
 // perIP counts a call against the client address's limit; over it, the call
@@ -56,8 +89,8 @@ func (l *Limits) perIP() gin.HandlerFunc {
 			return
 		}
 		m := hmac.New(sha256.New, l.key)
-		m.Write([]byte(c.ClientIP()))
-		if l.allow(c, l.ip, "ip:"+hex.EncodeToString(m.Sum(nil))[:32]) {
+		m.Write([]byte(clientKey(c.ClientIP())))
+		if l.allow(c, l.ip, l.ipMem, "ip:"+hex.EncodeToString(m.Sum(nil))[:32]) {
 			c.Next()
 		}
 	}
@@ -69,18 +102,18 @@ func (l *Limits) perIdentity(c *gin.Context, hash string) bool {
 	if l == nil {
 		return true
 	}
-	return l.allow(c, l.identity, "id:"+hash)
+	return l.allow(c, l.identity, l.identityMem, "id:"+hash)
 }
 
-func (l *Limits) allow(c *gin.Context, lim *limiter.Limiter, key string) bool {
+func (l *Limits) allow(c *gin.Context, shared *limiter.Limiter, local *localCounter, key string) bool {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
-	got, err := lim.Get(ctx, key)
+	got, err := shared.Get(ctx, key)
 	if err != nil {
-		// Fail open: an outage of the limits' store must not stop people
-		// exercising their rights.
-		l.log.WarnContext(c.Request.Context(), "rate limit not checked", "http_request_id", c.GetString(requestIDKey), "error", err)
-		return true
+		// Redis cannot be asked: count in this process rather than not at
+		// all, and rather than refuse people exercising their rights.
+		l.log.WarnContext(c.Request.Context(), "rate limit counted in process: its store did not answer", "http_request_id", c.GetString(requestIDKey), "error", err)
+		got = local.hit(key, time.Now())
 	}
 	c.Header("RateLimit-Limit", strconv.FormatInt(got.Limit, 10))
 	c.Header("RateLimit-Remaining", strconv.FormatInt(got.Remaining, 10))
@@ -92,4 +125,42 @@ func (l *Limits) allow(c *gin.Context, lim *limiter.Limiter, key string) bool {
 	problem(c, Problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
 		Detail: fmt.Sprintf("Too many calls; try again in %d seconds.", wait)})
 	return false
+}
+
+// localCounter counts hits per key in fixed windows in this process: the
+// fallback while Redis cannot be asked. It runs no goroutine; expired
+// windows are dropped when the map grows.
+type localCounter struct {
+	mu   sync.Mutex
+	rate limiter.Rate
+	hits map[string]*window
+}
+
+type window struct {
+	end time.Time
+	n   int64
+}
+
+func newLocalCounter(r limiter.Rate) *localCounter {
+	return &localCounter{rate: r, hits: map[string]*window{}}
+}
+
+// hit counts one hit for key at now and says where the key stands.
+func (l *localCounter) hit(key string, now time.Time) limiter.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.hits) > 100_000 {
+		for k, w := range l.hits {
+			if !now.Before(w.end) {
+				delete(l.hits, k)
+			}
+		}
+	}
+	w := l.hits[key]
+	if w == nil || !now.Before(w.end) {
+		w = &window{end: now.Add(l.rate.Period)}
+		l.hits[key] = w
+	}
+	w.n++
+	return limiter.Context{Limit: l.rate.Limit, Remaining: max(0, l.rate.Limit-w.n), Reset: w.end.Unix(), Reached: w.n > l.rate.Limit}
 }

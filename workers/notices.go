@@ -54,8 +54,12 @@ type NoticeOptions struct {
 	// https://privacy.example.com; download links start with it.
 	PublicURL string
 	// PortalURL is where the privacy portal's pages are; verification
-	// links go to PortalURL/verify.
+	// emails link to PortalURL/verify#request=...&token=... (the token in
+	// the fragment never reaches a server log). Empty: the email gives the
+	// code only.
 	PortalURL string
+	// MaxRounds caps the verification codes sent for one request.
+	MaxRounds int
 	// CodeTTL is how long a verification code works.
 	CodeTTL time.Duration
 	// LinkTTL is how long a download link works.
@@ -109,6 +113,9 @@ func (p *Processor) SendNotice(ctx context.Context, requestID, notice string) (e
 		return fmt.Errorf("compose %s notice: %w", notice, err)
 	}
 	err = p.notifier.Send(ctx, msg)
+	if err == nil && notice == dsr.NoticeVerify {
+		err = p.store.VerificationSent(ctx, req.ID)
+	}
 	if errors.Is(err, notify.ErrRejected) {
 		p.log.WarnContext(ctx, "notice refused by the mail system; not retried", "request_id", req.ID, "notice", notice, "error", redact(err.Error(), req.Identities))
 		return p.store.NoticeSent(ctx, req.ID, notice)
@@ -156,6 +163,9 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		}
 		fmt.Fprintf(&b, "The law gives us until %s to answer. We will write to you when it is done.\n", day(r.DueAt))
 	case dsr.NoticeVerify:
+		if v := r.Verification; v != nil && p.notices.MaxRounds > 0 && v.Round >= p.notices.MaxRounds {
+			return m, fmt.Errorf("%w: %d codes sent already", dsr.ErrConflict, v.Round)
+		}
 		code, err := dsr.NewCode()
 		if err != nil {
 			return m, err
@@ -167,11 +177,19 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		if err := p.store.IssueVerification(ctx, r.ID, p.index.HashCode(r.ID, code), dsr.HashToken(token), p.opts.Now().Add(p.notices.CodeTTL)); err != nil {
 			return m, err
 		}
-		link := p.notices.PortalURL + "/verify?" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
 		m.Subject = "Your verification code: " + code
-		fmt.Fprintf(&b, "To confirm that your request for %s (reference %s) comes from you, enter this code:\n\n    %s\n\n", what, r.ID, code)
-		fmt.Fprintf(&b, "or open this link:\n\n    %s\n\n", link)
-		fmt.Fprintf(&b, "The code works for %s. If you did not make this request, ignore this message: nothing will happen.\n", p.notices.CodeTTL)
+		filed := "through our privacy portal"
+		if r.Agent != nil {
+			filed = "by " + r.Agent.Name + ", as your authorised agent,"
+		}
+		fmt.Fprintf(&b, "A request for %s was filed %s on %s (reference %s).\n\n", what, filed, day(r.ReceivedAt), r.ID)
+		fmt.Fprintf(&b, "To confirm it comes from you, enter this code where you filed it:\n\n    %s\n\n", code)
+		if p.notices.PortalURL != "" {
+			link := p.notices.PortalURL + "/verify#" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
+			fmt.Fprintf(&b, "or open this link in the browser you filed it from:\n\n    %s\n\n", link)
+		}
+		fmt.Fprintf(&b, "The code works for %s. Never share it: we will never ask you for it by phone or email. "+
+			"If you did not make this request, ignore this message: nothing will happen.\n", p.notices.CodeTTL)
 	case dsr.NoticeCompleted:
 		m.Subject = "Your privacy request is done"
 		fmt.Fprintf(&b, "Your request for %s (reference %s) is done.\n\n", what, r.ID)

@@ -120,11 +120,13 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) (err error) {
 		if err != nil {
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
 		}
+		// Keep the claimed identities on the record, after the actionable ones.
+		all := dsr.MergeIdentities(resolved, req.Identities)
 		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
 			Actor:      actor,
 			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(resolved)),
-			Identities: resolved,
-			Hashes:     p.index.HashAll(resolved),
+			Identities: all,
+			Hashes:     p.index.HashAll(all),
 		})
 		switch {
 		case errors.Is(err, dsr.ErrConflict):
@@ -169,7 +171,7 @@ const maxResolveRounds = 3
 // what they provide; identities that do not normalise are dropped. It
 // returns the request's identities with those found.
 func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, error) {
-	ids := append([]dsr.Identity(nil), req.Identities...)
+	ids := dsr.Actionable(req.Identities)
 	resolvers := p.conns.Resolvers()
 	for round := 0; round < maxResolveRounds && len(resolvers) > 0; round++ {
 		before := len(ids)
@@ -270,7 +272,7 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.JobTimeout)
 	defer cancel()
-	s := subjectOf(req.Identities)
+	s := subjectOf(dsr.Actionable(req.Identities))
 	switch job.Action {
 	case dsr.ActionExport:
 		ex, ok := c.(connectors.Exporter)

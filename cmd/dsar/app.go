@@ -73,9 +73,6 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 			a.cfg.PublicURL = "http://" + ln.Addr().String()
 		}
 	}
-	if a.cfg.PortalURL == "" && a.cfg.PublicURL != "" {
-		a.cfg.PortalURL = a.cfg.PublicURL + "/portal"
-	}
 	if withStore {
 		if err := a.openStore(ctx); err != nil {
 			return err
@@ -231,6 +228,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
+				MaxRounds: dsr.MaxVerificationRounds,
 			},
 		})
 	srv := workers.NewServer(a.redis, workers.ServerOptions{
