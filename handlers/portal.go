@@ -91,27 +91,14 @@ func (b portalBody) intake() (dsr.Intake, error) {
 	if b.Subject.Email == nil {
 		ve.Add("subject.email", "required: the verification and every notice go there")
 	}
-	given := []struct {
-		kind dsr.Kind
-		v    *string
-	}{{dsr.KindEmail, b.Subject.Email}, {dsr.KindCustomerID, b.Subject.CustomerID}, {dsr.KindPhone, b.Subject.Phone}}
-	for _, g := range given {
-		if g.v == nil {
-			continue
-		}
-		v, err := dsr.Normalize(g.kind, *g.v)
-		if err != nil {
-			ve.Add("subject."+string(g.kind), "%s", err)
-			continue
-		}
-		source := dsr.SourceSubject
-		if g.kind != dsr.KindEmail && in.Type != dsr.TypeOptOut {
+	in.Identities = b.Subject.identities(&ve, func(k dsr.Kind) string {
+		if k != dsr.KindEmail && in.Type != dsr.TypeOptOut {
 			// Only the email is proven (by the code sent to it): other
 			// identities are kept but not acted on.
-			source = dsr.SourceClaimed
+			return dsr.SourceClaimed
 		}
-		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: source})
-	}
+		return dsr.SourceSubject
+	})
 	if a := b.Agent; a != nil {
 		email, err := dsr.Normalize(dsr.KindEmail, a.Email)
 		if err != nil {

@@ -54,10 +54,22 @@ func (b createBody) validate() (dsr.Intake, error) {
 	case !in.Regulation.Valid():
 		ve.Add("regulation", "must be one of %s", join(dsr.Regulations))
 	}
+	in.Identities = b.Subject.identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
+	if b.Subject == (subjectBody{}) {
+		ve.Add("subject", "give at least one identity: email, customer_id or phone")
+	}
+	return in, ve.Err()
+}
+
+// identities normalises the identities given, email first, each with the
+// source that source gives its kind; problems go to ve under
+// "subject.<kind>".
+func (s subjectBody) identities(ve *dsr.ValidationError, source func(dsr.Kind) string) []dsr.Identity {
 	given := []struct {
 		kind dsr.Kind
 		v    *string
-	}{{dsr.KindEmail, b.Subject.Email}, {dsr.KindCustomerID, b.Subject.CustomerID}, {dsr.KindPhone, b.Subject.Phone}}
+	}{{dsr.KindEmail, s.Email}, {dsr.KindCustomerID, s.CustomerID}, {dsr.KindPhone, s.Phone}}
+	var out []dsr.Identity
 	for _, g := range given {
 		if g.v == nil {
 			continue
@@ -67,12 +79,9 @@ func (b createBody) validate() (dsr.Intake, error) {
 			ve.Add("subject."+string(g.kind), "%s", err)
 			continue
 		}
-		in.Identities = append(in.Identities, dsr.Identity{Kind: g.kind, Value: v, Source: dsr.SourceSubject})
+		out = append(out, dsr.Identity{Kind: g.kind, Value: v, Source: source(g.kind)})
 	}
-	if b.Subject == (subjectBody{}) {
-		ve.Add("subject", "give at least one identity: email, customer_id or phone")
-	}
-	return in, ve.Err()
+	return out
 }
 
 func join[T ~string](vals []T) string {
