@@ -93,6 +93,8 @@ type Config struct {
 	RateLimitID      string
 	TrustedProxies   []string
 	GPCLastUpdate    string
+	ApprovalRequired string
+	DuplicateWindow  time.Duration
 }
 
 // Setting describes one setting: its variable, default, meaning and the
@@ -280,6 +282,21 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Env: "DSAR_APPROVAL_REQUIRED", Default: "deletion", Help: "requests that wait for an agent's approval before processing: request types, each optionally with a regulation (deletion,access:ccpa), or none", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				for _, part := range strings.Split(v, ",") {
+					t, _, _ := strings.Cut(strings.TrimSpace(part), ":")
+					switch t {
+					case "access", "deletion", "opt_out", "none", "":
+					default:
+						return fmt.Errorf("%q is not a request type (access, deletion, opt_out) or none", t)
+					}
+				}
+				c.ApprovalRequired = v
+				return nil
+			}},
+		{Env: "DSAR_DUPLICATE_WINDOW", Default: "720h", Help: "an agent's new request is filed as a duplicate of an open identical one (same type and identity) received this long before; 0s turns it off", Modes: apiModes,
+			set: duration(0, func(c *Config, d time.Duration) { c.DuplicateWindow = d })},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				if _, err := time.Parse("2006-01-02", v); err != nil {

@@ -114,12 +114,24 @@ func (r *Result) Add(collection, outcome string, n int64) {
 	r.Collections = append(r.Collections, CollectionResult{Name: collection, Outcome: outcome, Records: n})
 }
 
+// Retained appends a collection kept on a legal basis: n records masked, or
+// kept whole (outcome "retained").
+func (r *Result) Retained(collection, outcome, basis string, n int64) {
+	r.Records += n
+	r.Collections = append(r.Collections, CollectionResult{Name: collection, Outcome: outcome, Records: n, Basis: basis})
+}
+
 // CollectionResult is what an action did in one collection.
 type CollectionResult struct {
 	Name string
-	// Outcome is exported, deleted, masked, pulled or set.
+	// Outcome is exported, deleted, masked, pulled, set, or retained
+	// (kept whole on a legal basis).
 	Outcome string
 	Records int64
+	// Basis is the legal basis the collection is kept on, when an erasure
+	// masked or kept it instead of deleting (GDPR Art. 17(3), CCPA
+	// 1798.105(d)).
+	Basis string
 }
 
 // ErrPermanent marks an error that retrying cannot fix (bad configuration,

@@ -65,6 +65,28 @@ func DueAt(reg Regulation, t Type, receivedAt time.Time) time.Time {
 	}
 }
 
+// Extended returns the latest due date an extension may give a request of
+// type t under reg, first due at due, and whether the regulation allows one:
+// GDPR two more months (Art. 12(3)); CCPA, VCDPA, CTDPA 45 more days (none
+// for a CCPA opt-out); PIPEDA 30 more days; LGPD none.
+func Extended(reg Regulation, t Type, due time.Time) (time.Time, bool) {
+	due = due.UTC()
+	switch reg {
+	case RegulationGDPR:
+		return AddMonths(due, 2), true
+	case RegulationCCPA:
+		if t == TypeOptOut {
+			return time.Time{}, false
+		}
+		return due.AddDate(0, 0, 45), true
+	case RegulationVCDPA, RegulationCTDPA:
+		return due.AddDate(0, 0, 45), true
+	case RegulationPIPEDA:
+		return due.AddDate(0, 0, 30), true
+	}
+	return time.Time{}, false
+}
+
 // AddMonths adds n calendar months, ending on the last day of the target
 // month when it is shorter than the start day (31 Jan + 1 month = 28/29 Feb).
 func AddMonths(t time.Time, n int) time.Time {

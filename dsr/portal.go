@@ -12,10 +12,14 @@ import (
 )
 
 // Notices lists every notice kind.
-var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenied, NoticeMerged}
+var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenied, NoticeMerged, NoticeExtended}
 
 // OpenStatuses are the statuses of a request still being worked on.
 var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+
+// DuplicateCandidates are the statuses a new request is a duplicate of: open
+// ones, and duplicates themselves are not.
+var DuplicateCandidates = OpenStatuses
 
 // MaxVerificationRounds caps the codes sent for one request.
 const MaxVerificationRounds = 5
@@ -146,7 +150,7 @@ var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, Stat
 func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
 	cur, err := s.reqs.Find(ctx,
 		bson.D{{Key: "identity_hashes", Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+		options.Find().SetSort(bson.D{{Key: "received_at", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)
 	}
@@ -170,4 +174,24 @@ func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func
 		{Key: "pending_notices", Value: bson.D{{Key: "$in", Value: Notices}}},
 		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
 	}, fn)
+}
+
+// FindDuplicate returns the newest open request of type t received since
+// since that shares one of hashes (blind-index hashes), or nil.
+func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, since time.Time) (*Request, error) {
+	var r Request
+	err := s.reqs.FindOne(ctx,
+		bson.D{
+			{Key: "identity_hashes", Value: bson.D{{Key: "$in", Value: hashes}}}, {Key: "type", Value: t},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
+			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
+		},
+		options.FindOne().SetSort(bson.D{{Key: "received_at", Value: -1}})).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate: %w", err)
+	}
+	return &r, nil
 }

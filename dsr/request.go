@@ -79,6 +79,12 @@ type Request struct {
 	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
+	// Audited counts the history entries copied into the audit chain;
+	// AuditDue is set, in the same update, by every change that adds one,
+	// and cleared once the chain has caught up (the sweep finishes what a
+	// crash left).
+	Audited  int  `bson:"audited"`
+	AuditDue bool `bson:"audit_due,omitempty"`
 
 	// Notify says whether the subject is told by email of the request's
 	// progress (receipt, verification, completion, denial).
@@ -105,6 +111,43 @@ type Request struct {
 	// request (it never got verified, or its retention ran out); the blind
 	// index and the history stay as evidence.
 	PurgedAt *time.Time `bson:"purged_at,omitempty"`
+
+	// Channel is how the request reached the business when an agent files
+	// it (phone, email, chat, letter...); Note is the agent's note.
+	Channel string `bson:"channel,omitempty"`
+	Note    string `bson:"note,omitempty"`
+	// VerificationMethod says how the identity was verified.
+	VerificationMethod string `bson:"verification_method,omitempty"`
+	// DuplicateOf names the open request this one duplicates (status
+	// duplicate); UnlinkTo is the status it takes if an agent unlinks it.
+	DuplicateOf string `bson:"duplicate_of,omitempty"`
+	UnlinkTo    Status `bson:"unlink_to,omitempty"`
+	// AssignedTo names the agent (API key) the request is assigned to.
+	AssignedTo string `bson:"assigned_to,omitempty"`
+	// ApprovedBy names who approved the request, where the policy wants
+	// approval before processing.
+	ApprovedBy string `bson:"approved_by,omitempty"`
+	// Extension is the one extension of the deadline the regulation allows.
+	Extension *Extension `bson:"extension,omitempty"`
+	// Exceptions are the systems or collections kept on a legal basis
+	// instead of being erased (GDPR Art. 17(3), CCPA 1798.105(d)).
+	Exceptions []Exception `bson:"exceptions,omitempty"`
+}
+
+// Extension records the extension of a request's deadline.
+type Extension struct {
+	By     string    `bson:"by"`
+	At     time.Time `bson:"at"`
+	Reason string    `bson:"reason"`
+	// From is the due date before the extension.
+	From time.Time `bson:"from"`
+}
+
+// Exception is data kept on a legal basis instead of being erased.
+type Exception struct {
+	Connector  string `bson:"connector" json:"connector"`
+	Collection string `bson:"collection,omitempty" json:"collection,omitempty"`
+	Basis      string `bson:"basis" json:"basis"`
 }
 
 // The notices a subject can be sent.
@@ -114,6 +157,7 @@ const (
 	NoticeCompleted = "completed" // done; for access, with a download link
 	NoticeDenied    = "denied"    // refused, with the reason
 	NoticeMerged    = "merged"    // a second, identical submission was merged into this request
+	NoticeExtended  = "extended"  // the deadline was extended, with the reason
 )
 
 // Verification is the state of a request's identity check.
@@ -186,6 +230,13 @@ type Intake struct {
 	GPC         bool
 	Agent       *Agent
 	LinkedTo    string
+	// DuplicateOf, when set, files the request as a duplicate of that one:
+	// its Status is kept as UnlinkTo and it starts StatusDuplicate.
+	DuplicateOf string
+	// Channel, Note and VerificationMethod are copied to the request.
+	Channel            string
+	Note               string
+	VerificationMethod string
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -211,12 +262,23 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		DueAt:      DueAt(in.Regulation, in.Type, at),
 		UpdatedAt:  at,
 		History:    []Transition{{To: in.Status, At: at, Actor: in.FiledBy, Reason: "filed"}},
+		AuditDue:   true,
 		Notify:     in.Notify,
 		GPC:        in.GPC,
 		Agent:      in.Agent,
 		LinkedTo:   in.LinkedTo,
+		Channel:    in.Channel,
+		Note:       in.Note,
+
+		VerificationMethod: in.VerificationMethod,
 	}
 	r.PendingNotices = append(r.PendingNotices, in.Notices...)
+	if in.DuplicateOf != "" {
+		// Nothing is sent or run until an agent unlinks it.
+		r.DuplicateOf, r.UnlinkTo, r.Status, r.PendingNotices = in.DuplicateOf, in.Status, StatusDuplicate, nil
+		r.History[0].To = StatusDuplicate
+		r.History[0].Reason = "filed; duplicate of " + in.DuplicateOf
+	}
 	if in.StatusToken != "" {
 		r.StatusTokens = []string{HashToken(in.StatusToken)}
 	}
@@ -250,8 +312,11 @@ type CollectionResult struct {
 	Name    string `bson:"name" json:"name"`
 	Records int64  `bson:"records" json:"records"`
 	// Outcome says what happened to the records: exported, deleted, masked,
-	// pulled or set.
+	// pulled, set, or retained (kept whole on a legal basis).
 	Outcome string `bson:"outcome" json:"outcome"`
+	// Basis is the legal basis of a collection kept, or only masked, under
+	// a legal hold.
+	Basis string `bson:"basis,omitempty" json:"basis,omitempty"`
 }
 
 // JobID is the deterministic key of a job; it is also its queue task id, so

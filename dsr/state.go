@@ -22,13 +22,16 @@ const (
 	StatusDenied           Status = "denied"
 	StatusCancelled        Status = "cancelled"
 	StatusExpired          Status = "expired"
+	// StatusDuplicate marks a request linked to an open identical one
+	// (DuplicateOf) instead of being run twice; an agent may unlink it.
+	StatusDuplicate Status = "duplicate"
 )
 
 // Statuses lists every status in life order.
 var Statuses = []Status{
 	StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval,
 	StatusInProgress, StatusCompleted, StatusNeedsAttention,
-	StatusDenied, StatusCancelled, StatusExpired,
+	StatusDenied, StatusCancelled, StatusExpired, StatusDuplicate,
 }
 
 // transitions is the state machine: for each status, where it may go next.
@@ -36,9 +39,10 @@ var transitions = map[Status][]Status{
 	StatusReceived:         {StatusVerifying, StatusVerified, StatusDenied, StatusCancelled},
 	StatusVerifying:        {StatusVerified, StatusExpired, StatusDenied, StatusCancelled},
 	StatusVerified:         {StatusAwaitingApproval, StatusInProgress, StatusDenied, StatusCancelled},
-	StatusAwaitingApproval: {StatusInProgress, StatusDenied, StatusCancelled},
+	StatusAwaitingApproval: {StatusVerified, StatusInProgress, StatusDenied, StatusCancelled},
 	StatusInProgress:       {StatusCompleted, StatusNeedsAttention},
 	StatusNeedsAttention:   {StatusInProgress, StatusCompleted},
+	StatusDuplicate:        {StatusVerified, StatusVerifying, StatusCancelled},
 }
 
 // Valid reports whether s is a known status.

@@ -33,21 +33,33 @@ type Index struct {
 // declarations but scans anyway.
 var Indexes = map[string][]Index{
 	RequestsCollection: {
+		// Lists, newest first.
 		{Name: "status_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "_id", Value: -1}}},
 		{Name: "type_id", Keys: bson.D{{Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
-		{Name: "status_type_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "_id", Value: -1}}},
+		// Lists by due date, each filter leading: a list with several
+		// filters uses one of these and filters the rest as it reads.
+		{Name: "due_id", Keys: bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "type_due_id", Keys: bson.D{{Key: "type", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "regulation_due_id", Keys: bson.D{{Key: "regulation", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "source_due_id", Keys: bson.D{{Key: "source", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "assignee_due_id", Keys: bson.D{{Key: "assigned_to", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
-		{Name: "identity_type_status", Keys: bson.D{{Key: "identity_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "_id", Value: -1}}},
-		{Name: "status_due", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}},
+		{Name: "identity_type_status", Keys: bson.D{{Key: "identity_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "received_at", Value: -1}}},
+		{Name: "status_due_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "notices_updated", Keys: bson.D{{Key: "pending_notices", Value: 1}, {Key: "updated_at", Value: 1}}},
+		{Name: "audit_due_updated", Keys: bson.D{{Key: "audit_due", Value: 1}, {Key: "updated_at", Value: 1}}},
 	},
 	JobsCollection: {
 		{Name: "request_id", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}},
+		{Name: "request_status", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "status", Value: 1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "status_lease", Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}},
 	},
 	ExportRecordsCollection: {
 		{Name: "job_seq", Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},
+	},
+	AuditCollection: {
+		{Name: "request_seq", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},
 	},
 }
 
@@ -60,6 +72,7 @@ type Store struct {
 	exports *mongo.Collection
 	now     func() time.Time
 	gate    mongocompat.Gate
+	heads   auditHeads
 }
 
 // NewStore returns a store on db. now is the clock; nil means time.Now.
@@ -130,8 +143,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// CreateRequest stores a new request in one insert; ErrConflict when a
-// request with its id exists.
+// CreateRequest stores a new request in one insert, then starts its audit
+// chain; ErrConflict when a request with its id exists.
 func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
 	if _, err := s.reqs.InsertOne(ctx, r); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
@@ -139,6 +152,7 @@ func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
 		}
 		return fmt.Errorf("insert request: %w", err)
 	}
+	s.catchUpAudit(ctx, r)
 	return nil
 }
 
@@ -155,43 +169,115 @@ func (s *Store) Request(ctx context.Context, id string) (*Request, error) {
 	return &r, nil
 }
 
-// ListFilter selects a page of requests, newest first.
+// ListSort orders a list of requests.
+type ListSort string
+
+// The orders.
+const (
+	// SortDue lists the most urgent first: by due date, then id.
+	SortDue ListSort = "due"
+	// SortNewest lists the newest first.
+	SortNewest ListSort = "newest"
+)
+
+// ListFilter selects a page of requests. Every field is optional.
 type ListFilter struct {
-	Status Status // empty: any
-	Type   Type   // empty: any
-	// Before is the id of the last request of the previous page; empty for
-	// the first page.
-	Before string
-	Limit  int // 1..100
+	Status     Status
+	Type       Type
+	Regulation Regulation
+	Source     string
+	AssignedTo string
+	DueBefore  *time.Time
+	DueAfter   *time.Time
+	// Overdue keeps open requests past their due date (at Now).
+	Overdue bool
+	Now     time.Time
+	Sort    ListSort // default SortDue
+	// After is where the previous page ended; nil for the first page.
+	After *Cursor
+	Limit int // 1..100
 }
 
-// ListRequests returns up to f.Limit requests, newest first, and whether more
-// follow.
-func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, bool, error) {
+// Cursor is the position of a request in a list.
+type Cursor struct {
+	Due time.Time `json:"due"`
+	ID  string    `json:"id"`
+}
+
+// ListRequests returns up to f.Limit requests in f.Sort order and the cursor
+// of the last when more follow. The filters a list can combine each have an
+// index that leads with the field and continues with the sort.
+func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cursor, error) {
 	filter := bson.D{}
-	if f.Status != "" {
-		filter = append(filter, bson.E{Key: "status", Value: f.Status})
+	eq := func(key string, v any, set bool) {
+		if set {
+			filter = append(filter, bson.E{Key: key, Value: v})
+		}
 	}
-	if f.Type != "" {
-		filter = append(filter, bson.E{Key: "type", Value: f.Type})
+	eq("status", f.Status, f.Status != "")
+	eq("type", f.Type, f.Type != "")
+	eq("regulation", f.Regulation, f.Regulation != "")
+	eq("source", f.Source, f.Source != "")
+	eq("assigned_to", f.AssignedTo, f.AssignedTo != "")
+	due := bson.D{}
+	if f.DueBefore != nil {
+		due = append(due, bson.E{Key: "$lt", Value: *f.DueBefore})
 	}
-	if f.Before != "" {
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: f.Before}}})
+	if f.DueAfter != nil {
+		due = append(due, bson.E{Key: "$gte", Value: *f.DueAfter})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(f.Limit) + 1)
-	cur, err := s.reqs.Find(ctx, filter, opts)
+	if f.Overdue {
+		due = append(due, bson.E{Key: "$lt", Value: f.Now})
+		if f.Status == "" {
+			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}})
+		}
+	}
+	if len(due) > 0 {
+		filter = append(filter, bson.E{Key: "due_at", Value: due})
+	}
+	sort := bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}
+	if f.Sort == SortNewest {
+		sort = bson.D{{Key: "_id", Value: -1}}
+		if f.After != nil {
+			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: f.After.ID}}})
+		}
+	} else if c := f.After; c != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "due_at", Value: bson.D{{Key: "$gt", Value: c.Due}}}},
+			bson.D{{Key: "due_at", Value: c.Due}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: c.ID}}}},
+		}})
+	}
+	cur, err := s.reqs.Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(f.Limit)+1))
 	if err != nil {
-		return nil, false, fmt.Errorf("list requests: %w", err)
+		return nil, nil, fmt.Errorf("list requests: %w", err)
 	}
 	var out []Request
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, false, fmt.Errorf("list requests: %w", err)
+		return nil, nil, fmt.Errorf("list requests: %w", err)
 	}
-	more := len(out) > f.Limit
-	if more {
-		out = out[:f.Limit]
+	if len(out) <= f.Limit {
+		return out, nil, nil
 	}
-	return out, more, nil
+	out = out[:f.Limit]
+	last := out[len(out)-1]
+	return out, &Cursor{Due: last.DueAt, ID: last.ID}, nil
+}
+
+// Assign gives a request to an agent ("" to nobody), in one update.
+func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) {
+	var r Request
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "assigned_to", Value: agent}, {Key: "updated_at", Value: s.now()}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("assign request %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("assign request: %w", err)
+	}
+	return &r, nil
 }
 
 // Change is what a transition sets besides the status.
@@ -210,6 +296,12 @@ type Change struct {
 	// StatusTokens, when set, replaces the hashes of the tokens that may
 	// follow the request.
 	StatusTokens []string
+	// ApprovedBy records who approved the request.
+	ApprovedBy string
+	// Exceptions are added to the request's exceptions.
+	Exceptions []Exception
+	// Unlink ends the request's link to the one it duplicated.
+	Unlink bool
 }
 
 // Transition moves request id from one status to another in a single
@@ -227,7 +319,7 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 		return nil, err
 	}
 	now := s.now()
-	set := bson.D{{Key: "status", Value: to}, {Key: "updated_at", Value: now}}
+	set := bson.D{{Key: "status", Value: to}, {Key: "updated_at", Value: now}, {Key: "audit_due", Value: true}}
 	if to.Closed() {
 		set = append(set, bson.E{Key: "closed_at", Value: now})
 	}
@@ -240,19 +332,32 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	if c.StatusTokens != nil {
 		set = append(set, bson.E{Key: "status_tokens", Value: c.StatusTokens})
 	}
+	if c.ApprovedBy != "" {
+		set = append(set, bson.E{Key: "approved_by", Value: c.ApprovedBy})
+	}
 	update := bson.D{
 		{Key: "$set", Value: set},
 		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
 	}
+	var add bson.D
 	if len(c.Notices) > 0 {
-		update = append(update, bson.E{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: c.Notices}}}}})
+		add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: c.Notices}}})
 	}
-	if c.Purge || to != StatusVerifying {
+	if len(c.Exceptions) > 0 {
+		add = append(add, bson.E{Key: "exceptions", Value: bson.D{{Key: "$each", Value: c.Exceptions}}})
+	}
+	if len(add) > 0 {
+		update = append(update, bson.E{Key: "$addToSet", Value: add})
+	}
+	if c.Purge || c.Unlink || to != StatusVerifying {
 		// A verification only matters while verifying; an agent's details
 		// go with the subject's.
 		unset := bson.D{{Key: "verification", Value: ""}}
 		if c.Purge {
 			unset = append(unset, bson.E{Key: "agent", Value: ""})
+		}
+		if c.Unlink {
+			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
 		}
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
@@ -270,6 +375,7 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	if err != nil {
 		return nil, fmt.Errorf("transition request: %w", err)
 	}
+	s.catchUpAudit(ctx, &r)
 	return &r, nil
 }
 

@@ -74,6 +74,8 @@ func TestCreateAndRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Stored, its "filed" entry went to the audit chain.
+	want.Audited, want.AuditDue = 1, false
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("read back (-want +got):\n%s", diff)
 	}
@@ -144,19 +146,45 @@ func TestListRequests(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
+	// Five requests, received a day apart, under regulations with
+	// different windows, so the due order differs from the filing order.
+	specs := []struct {
+		typ dsr.Type
+		reg dsr.Regulation
+	}{
+		{dsr.TypeAccess, dsr.RegulationGDPR},   // 0: due day 0 + 1 month
+		{dsr.TypeDeletion, dsr.RegulationLGPD}, // 1: due day 1 + 15 days
+		{dsr.TypeAccess, dsr.RegulationCCPA},   // 2: due day 2 + 45 days
+		{dsr.TypeOptOut, dsr.RegulationLGPD},   // 3: due day 3 + 15 days
+		{dsr.TypeAccess, dsr.RegulationLGPD},   // 4: due day 4 + 15 days
+	}
 	var ids []string
-	for i, typ := range []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeAccess, dsr.TypeOptOut, dsr.TypeAccess} {
-		ids = append(ids, f.newRequest(t, typ, fmt.Sprintf("p%d@example.com", i)).ID)
-		time.Sleep(2 * time.Millisecond) // distinct UUIDv7 milliseconds keep the order strict
+	for i, sp := range specs {
+		r := f.requestValue(t, sp.typ, fmt.Sprintf("p%d@example.com", i))
+		r.Regulation, r.DueAt = sp.reg, dsr.DueAt(sp.reg, sp.typ, r.ReceivedAt)
+		if err := f.store.CreateRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+		f.clock.Add(24 * time.Hour)
+		time.Sleep(2 * time.Millisecond) // distinct UUIDv7 milliseconds keep the newest order strict
 	}
 	if _, err := f.store.Transition(ctx, ids[2], dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.store.Transition(ctx, ids[1], dsr.StatusVerified, dsr.StatusDenied, dsr.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Assign(ctx, ids[4], "desk"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	day := func(n int) *time.Time { d := start.AddDate(0, 0, n); return &d }
 	collect := func(filter dsr.ListFilter) []string {
 		t.Helper()
 		var out []string
 		for {
-			page, more, err := f.store.ListRequests(ctx, filter)
+			page, next, err := f.store.ListRequests(ctx, filter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,10 +194,10 @@ func TestListRequests(t *testing.T) {
 			for _, r := range page {
 				out = append(out, r.ID)
 			}
-			if !more {
+			if next == nil {
 				return out
 			}
-			filter.Before = page[len(page)-1].ID
+			filter.After = next
 		}
 	}
 	tests := []struct {
@@ -177,11 +205,16 @@ func TestListRequests(t *testing.T) {
 		filter dsr.ListFilter
 		want   []string
 	}{
-		{"all newest first", dsr.ListFilter{Limit: 2}, []string{ids[4], ids[3], ids[2], ids[1], ids[0]}},
-		{"by type", dsr.ListFilter{Type: dsr.TypeAccess, Limit: 1}, []string{ids[4], ids[2], ids[0]}},
-		{"by status", dsr.ListFilter{Status: dsr.StatusVerified, Limit: 3}, []string{ids[4], ids[3], ids[1], ids[0]}},
-		{"by status and type", dsr.ListFilter{Status: dsr.StatusInProgress, Type: dsr.TypeAccess, Limit: 10}, []string{ids[2]}},
-		{"nothing", dsr.ListFilter{Status: dsr.StatusDenied, Limit: 10}, nil},
+		{"by due date", dsr.ListFilter{Limit: 2}, []string{ids[1], ids[3], ids[4], ids[0], ids[2]}},
+		{"newest first", dsr.ListFilter{Sort: dsr.SortNewest, Limit: 2}, []string{ids[4], ids[3], ids[2], ids[1], ids[0]}},
+		{"by type", dsr.ListFilter{Type: dsr.TypeAccess, Limit: 1}, []string{ids[4], ids[0], ids[2]}},
+		{"by regulation", dsr.ListFilter{Regulation: dsr.RegulationLGPD, Limit: 10}, []string{ids[1], ids[3], ids[4]}},
+		{"by status and type", dsr.ListFilter{Status: dsr.StatusVerified, Type: dsr.TypeAccess, Limit: 10}, []string{ids[4], ids[0]}},
+		{"by assignee", dsr.ListFilter{AssignedTo: "desk", Limit: 10}, []string{ids[4]}},
+		{"by source", dsr.ListFilter{Source: "test", Limit: 3}, []string{ids[1], ids[3], ids[4], ids[0], ids[2]}},
+		{"due window", dsr.ListFilter{DueAfter: day(17), DueBefore: day(31), Limit: 10}, []string{ids[3], ids[4], ids[0]}},
+		{"overdue at day 19", dsr.ListFilter{Overdue: true, Now: *day(19), Limit: 10}, []string{ids[3]}},
+		{"nothing", dsr.ListFilter{Status: dsr.StatusCancelled, Limit: 10}, nil},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, collect(tt.filter)); diff != "" {

@@ -43,6 +43,16 @@ func NewKeyring(keys ...Key) *Keyring {
 	return &Keyring{keys: append([]Key(nil), keys...)}
 }
 
+// hasAgent reports whether name is a key that may work on requests.
+func (k *Keyring) hasAgent(name string) bool {
+	for _, key := range k.keys {
+		if key.Name == name && (key.Role == RoleAgent || key.Role == RoleAdmin) {
+			return true
+		}
+	}
+	return false
+}
+
 // Authenticate returns the principal holding secret.
 func (k *Keyring) Authenticate(secret string) (Principal, bool) {
 	h := sha256.Sum256([]byte(secret))

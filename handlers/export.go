@@ -118,6 +118,9 @@ func streamExport(c *gin.Context, store *dsr.Store, log *slog.Logger, now func()
 		panic(http.ErrAbortHandler)
 	}
 	log.InfoContext(ctx, "export downloaded", "request_id", req.ID, "caller", caller(c))
+	if _, err := store.AppendAudit(ctx, req.ID, caller(c), "downloaded", nil); err != nil {
+		log.WarnContext(ctx, "audit event not recorded", "request_id", req.ID, "kind", "downloaded", "error", err)
+	}
 }
 
 type exportSource interface {

@@ -254,6 +254,9 @@ func (p *portalAPI) supersede(c *gin.Context, hash string, t dsr.Type) bool {
 		return false
 	}
 	for i := p.opts.MaxPending - 1; i >= 0 && i < len(open); i++ {
+		if open[i].Source != sourcePortal {
+			continue // an agent's filing is the agent's to close
+		}
 		_, err := p.store.Transition(ctx, open[i].ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{Actor: "portal", Reason: "superseded by a newer submission"})
 		if err != nil && !errors.Is(err, dsr.ErrConflict) {
 			writeError(c, p.log, err)

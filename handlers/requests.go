@@ -1,14 +1,21 @@
 package handlers
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,11 +24,15 @@ import (
 
 // requestsAPI serves the agent API on requests.
 type requestsAPI struct {
-	store *dsr.Store
-	queue Enqueuer
-	index *dsr.BlindIndex
-	log   *slog.Logger
-	now   func() time.Time
+	// dupWindow is how far back an identical open request makes a new one
+	// a duplicate; 0 turns duplicate detection off.
+	dupWindow time.Duration
+	keys      *Keyring
+	store     *dsr.Store
+	queue     Enqueuer
+	index     *dsr.BlindIndex
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // createBody is the body of POST /v1/requests.
@@ -29,7 +40,29 @@ type createBody struct {
 	Type       string      `json:"type"`
 	Regulation string      `json:"regulation"`
 	Subject    subjectBody `json:"subject"`
+	// Channel is how the request reached the business; default "api".
+	Channel string `json:"channel"`
+	// Note is the agent's note, stored with the request and never logged.
+	Note string `json:"note"`
+	// ReceivedAt is when the request arrived, if earlier than now: the
+	// legal clock starts then. RFC 3339; never in the future.
+	ReceivedAt string `json:"received_at"`
+	// Identity says whether the agent verified the person's identity
+	// (and how), or whether the person is to be sent the portal's
+	// verification. Absent: verified by the filing agent.
+	Identity *identityBody `json:"identity"`
 }
+
+type identityBody struct {
+	Verified bool   `json:"verified"`
+	Method   string `json:"method"`
+}
+
+// Channels lists how an agent may say a request reached the business.
+var Channels = []string{"api", "phone", "email", "chat", "letter", "in_person", "web", "other"}
+
+// maxBackdate bounds how far before now an agent may date a request.
+const maxBackdate = 366 * 24 * time.Hour
 
 type subjectBody struct {
 	Email      *string `json:"email"`
@@ -57,6 +90,73 @@ func (b createBody) validate() (dsr.Intake, error) {
 	in.Identities = b.Subject.identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
 	if b.Subject == (subjectBody{}) {
 		ve.Add("subject", "give at least one identity: email, customer_id or phone")
+	}
+	return in, ve.Err()
+}
+
+// agentIntake adds to validate what only an agent's filing has: channel,
+// note, the date of receipt, and how identity was (or is to be) verified.
+func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
+	in, err := b.validate()
+	var ve dsr.ValidationError
+	if err != nil {
+		ve = *err.(*dsr.ValidationError)
+	}
+	in.Channel = b.Channel
+	if in.Channel == "" {
+		in.Channel = "api"
+	}
+	if !slices.Contains(Channels, in.Channel) {
+		ve.Add("channel", "must be one of %s", strings.Join(Channels, ", "))
+	}
+	if utf8.RuneCountInString(strings.TrimSpace(b.Note)) > maxReason {
+		ve.Add("note", "must be at most %d characters", maxReason)
+	}
+	in.Note = strings.TrimSpace(b.Note)
+	in.ReceivedAt = now
+	if b.ReceivedAt != "" {
+		at, err := time.Parse(time.RFC3339, b.ReceivedAt)
+		switch {
+		case err != nil:
+			ve.Add("received_at", "must be an RFC 3339 time, e.g. 2026-11-20T09:30:00Z")
+		case at.After(now.Add(time.Minute)):
+			ve.Add("received_at", "must not be in the future: the legal clock starts when the request arrived")
+		case at.Before(now.Add(-maxBackdate)):
+			ve.Add("received_at", "must be within the last year")
+		default:
+			in.ReceivedAt = at
+		}
+	}
+	in.Status, in.VerificationMethod = dsr.StatusVerified, "attested by the filing agent"
+	switch id := b.Identity; {
+	case id == nil:
+	case id.Verified:
+		m := strings.TrimSpace(id.Method)
+		if m == "" || len(m) > 200 {
+			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document")
+		}
+		in.VerificationMethod = m
+	default:
+		if id.Method != "" {
+			ve.Add("identity.method", "only with verified: true")
+		}
+		has := false
+		for _, i := range in.Identities {
+			has = has || i.Kind == dsr.KindEmail
+		}
+		if !has {
+			ve.Add("subject.email", "required to send the person the verification")
+		}
+		// The portal's verification: an emailed code; the person is told
+		// of the request from the start. As on the portal, only the email
+		// is proven: the other identities are kept as claimed.
+		in.Status, in.VerificationMethod, in.Notify = dsr.StatusVerifying, "", true
+		in.Notices = []string{dsr.NoticeReceipt, dsr.NoticeVerify}
+		for i := range in.Identities {
+			if in.Identities[i].Kind != dsr.KindEmail {
+				in.Identities[i].Source = dsr.SourceClaimed
+			}
+		}
 	}
 	return in, ve.Err()
 }
@@ -101,15 +201,13 @@ func (a *requestsAPI) create(c *gin.Context) {
 	if !decodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	in, err := body.validate()
+	in, err := body.agentIntake(a.now())
 	if err != nil {
 		writeError(c, a.log, err)
 		return
 	}
 	in.Source = "agent_api"
 	in.FiledBy = principal(c).Name
-	in.Status = dsr.StatusVerified
-	in.ReceivedAt = a.now()
 	ctx := c.Request.Context()
 	key := c.GetHeader("Idempotency-Key")
 	if key != "" {
@@ -118,26 +216,180 @@ func (a *requestsAPI) create(c *gin.Context) {
 			return
 		}
 	}
-	req, err := dsr.NewRequest(in, a.index)
+	req, err := a.file(ctx, in)
+	if key != "" && errors.Is(err, dsr.ErrConflict) {
+		a.replay(c, in.ID) // the first attempt with this key stored it meanwhile
+		return
+	}
 	if err != nil {
 		writeError(c, a.log, err)
 		return
 	}
-	if err := a.store.CreateRequest(ctx, req); err != nil {
-		if key != "" && errors.Is(err, dsr.ErrConflict) {
-			a.replay(c, req.ID) // the first attempt with this key stored it meanwhile
-			return
-		}
-		writeError(c, a.log, err)
-		return
-	}
-	if err := a.queue.EnqueueFanout(ctx, req.ID); err != nil {
-		// Stored, so not lost: the sweep enqueues it once the queue is back.
-		a.log.WarnContext(ctx, "request stored but not enqueued; the sweep will retry", "request_id", req.ID, "error", err)
-	}
-	a.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation)
 	c.Header("Location", "/v1/requests/"+req.ID)
 	c.JSON(http.StatusAccepted, viewRequest(req, []dsr.Job{}))
+}
+
+// file stores an agent's intake and hands it on: as a duplicate of an open
+// identical request filed within the duplicate window (nothing runs), or to
+// the workers. The request is stored before anything is queued; what the
+// queue misses, the sweep does.
+func (a *requestsAPI) file(ctx context.Context, in dsr.Intake) (*dsr.Request, error) {
+	if a.dupWindow > 0 {
+		hashes := a.index.HashAll(in.Identities)
+		dup, err := a.store.FindDuplicate(ctx, hashes, in.Type, in.ReceivedAt.Add(-a.dupWindow))
+		if err != nil {
+			return nil, err
+		}
+		if dup != nil {
+			in.DuplicateOf = dup.ID
+		}
+	}
+	req, err := dsr.NewRequest(in, a.index)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.store.CreateRequest(ctx, req); err != nil {
+		return nil, err
+	}
+	a.dispatch(ctx, req)
+	a.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation, "channel", req.Channel,
+		"duplicate_of", req.DuplicateOf)
+	return req, nil
+}
+
+// dispatch queues what a stored request needs: its fan-out when verified,
+// its pending notices.
+func (a *requestsAPI) dispatch(ctx context.Context, req *dsr.Request) {
+	if req.Status == dsr.StatusVerified {
+		if err := a.queue.EnqueueFanout(ctx, req.ID); err != nil {
+			a.log.WarnContext(ctx, "request stored but not enqueued; the sweep will retry", "request_id", req.ID, "error", err)
+		}
+	}
+	a.notices(ctx, req)
+}
+
+// bulkBody is the body of POST /v1/requests/bulk.
+type bulkBody struct {
+	Requests []json.RawMessage `json:"requests"`
+}
+
+// bulkResult is the outcome of one item of a bulk filing.
+type bulkResult struct {
+	Index   int             `json:"index"`
+	Status  int             `json:"status"`
+	Request *requestSummary `json:"request,omitempty"`
+	Problem *Problem        `json:"problem,omitempty"`
+}
+
+// MaxBulk is the most requests one bulk filing takes.
+const MaxBulk = 1000
+
+// bulk files up to MaxBulk requests, each on its own: the answer says, per
+// item, 202 with the request or the problem that kept it out. It is never
+// all or nothing.
+func (a *requestsAPI) bulk(c *gin.Context) {
+	var body bulkBody
+	if !decodeJSON(c, &body, 4*MaxBodyBytes) {
+		return
+	}
+	if len(body.Requests) == 0 || len(body.Requests) > MaxBulk {
+		var ve dsr.ValidationError
+		ve.Add("requests", "give 1 to %d requests", MaxBulk)
+		writeError(c, a.log, &ve)
+		return
+	}
+	ctx := c.Request.Context()
+	out := struct {
+		Accepted int          `json:"accepted"`
+		Rejected int          `json:"rejected"`
+		Results  []bulkResult `json:"results"`
+	}{Results: make([]bulkResult, len(body.Requests))}
+	now := a.now()
+	for i, raw := range body.Requests {
+		res := bulkResult{Index: i, Status: http.StatusAccepted}
+		req, err := a.fileItem(ctx, raw, now, principal(c).Name)
+		if err != nil {
+			p := itemProblem(err)
+			if p.Status == http.StatusInternalServerError {
+				a.log.ErrorContext(ctx, "bulk item failed", "index", i, "error", err)
+			}
+			res.Status, res.Problem = p.Status, &p
+			out.Rejected++
+		} else {
+			sum := summarize(req, now)
+			res.Request = &sum
+			out.Accepted++
+		}
+		out.Results[i] = res
+	}
+	a.log.InfoContext(ctx, "bulk filing", "accepted", out.Accepted, "rejected", out.Rejected, "caller", principal(c).Name)
+	c.JSON(http.StatusOK, out)
+}
+
+// fileItem decodes, checks and files one bulk item.
+func (a *requestsAPI) fileItem(ctx context.Context, raw json.RawMessage, now time.Time, by string) (*dsr.Request, error) {
+	var body createBody
+	var generic any
+	if json.Unmarshal(raw, &generic) == nil {
+		if u := unknownFields(generic, reflect.TypeOf(&body), ""); u != "" {
+			var ve dsr.ValidationError
+			ve.Add(u, "unknown field")
+			return nil, &ve
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var ve dsr.ValidationError
+		ve.Add("(item)", "not a request this API takes: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, &ve
+	}
+	in, err := body.agentIntake(now)
+	if err != nil {
+		return nil, err
+	}
+	in.Source, in.FiledBy = "agent_api", by
+	return a.file(ctx, in)
+}
+
+// itemProblem is the problem of a bulk item that was not filed.
+func itemProblem(err error) Problem {
+	var ve *dsr.ValidationError
+	if errors.As(err, &ve) {
+		fields := make([]FieldError, len(ve.Fields))
+		for i, f := range ve.Fields {
+			fields[i] = FieldError(f)
+		}
+		return Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest, Errors: fields}
+	}
+	return Problem{Type: problemBlank, Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
+		Detail: "This item could not be stored; file it again."}
+}
+
+// unlink ends a duplicate's link: it becomes a request of its own and is
+// processed (or its person is sent the verification) as it would have been.
+func (a *requestsAPI) unlink(c *gin.Context) {
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
+		return
+	}
+	if req.Status != dsr.StatusDuplicate {
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not a duplicate."})
+		return
+	}
+	to := req.UnlinkTo
+	var notices []string
+	if to == dsr.StatusVerifying {
+		notices = []string{dsr.NoticeReceipt, dsr.NoticeVerify}
+	} else {
+		to = dsr.StatusVerified
+	}
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusDuplicate}, to, dsr.Change{Reason: "unlinked from " + req.DuplicateOf, Unlink: true, Notices: notices})
+	if !ok {
+		return
+	}
+	a.dispatch(c.Request.Context(), moved)
+	a.respond(c, moved)
 }
 
 var idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
@@ -224,27 +476,63 @@ func (a *requestsAPI) load(c *gin.Context, id string, withJobs bool) (*dsr.Reque
 }
 
 // listQuery names the query parameters of GET /v1/requests.
-var listQuery = map[string]bool{"status": true, "type": true, "limit": true, "cursor": true}
+var listQuery = map[string]bool{"status": true, "type": true, "regulation": true, "source": true, "assigned_to": true,
+	"due_before": true, "due_after": true, "overdue": true, "sort": true, "limit": true, "cursor": true}
 
 const (
 	defaultLimit = 20
 	maxLimit     = 100
 )
 
+// list answers a page of requests, most urgent first by default (sort=due),
+// or newest first (sort=newest), with any of the filters.
 func (a *requestsAPI) list(c *gin.Context) {
 	q := c.Request.URL.Query()
 	var ve dsr.ValidationError
 	for k := range q {
 		if !listQuery[k] {
-			ve.Add(k, "unknown query parameter (known: status, type, limit, cursor)")
+			ve.Add(k, "unknown query parameter (known: %s)", strings.Join(slices.Sorted(maps.Keys(listQuery)), ", "))
 		}
 	}
-	f := dsr.ListFilter{Status: dsr.Status(q.Get("status")), Type: dsr.Type(q.Get("type")), Limit: defaultLimit}
+	f := dsr.ListFilter{
+		Status: dsr.Status(q.Get("status")), Type: dsr.Type(q.Get("type")), Regulation: dsr.Regulation(q.Get("regulation")),
+		Source: q.Get("source"), AssignedTo: q.Get("assigned_to"), Sort: dsr.ListSort(q.Get("sort")), Limit: defaultLimit, Now: a.now(),
+	}
 	if f.Status != "" && !f.Status.Valid() {
 		ve.Add("status", "must be one of %s", join(dsr.Statuses))
 	}
 	if f.Type != "" && !f.Type.Valid() {
 		ve.Add("type", "must be one of %s", join(dsr.Types))
+	}
+	if f.Regulation != "" && !f.Regulation.Valid() {
+		ve.Add("regulation", "must be one of %s", join(dsr.Regulations))
+	}
+	switch f.Sort {
+	case "":
+		f.Sort = dsr.SortDue
+	case dsr.SortDue, dsr.SortNewest:
+	default:
+		ve.Add("sort", "must be due (most urgent first, the default) or newest")
+	}
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"due_before", &f.DueBefore}, {"due_after", &f.DueAfter}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				ve.Add(p.name, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z")
+				continue
+			}
+			*p.dst = &t
+		}
+	}
+	switch q.Get("overdue") {
+	case "", "false":
+	case "true":
+		f.Overdue = true
+	default:
+		ve.Add("overdue", "must be true or false")
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -254,27 +542,60 @@ func (a *requestsAPI) list(c *gin.Context) {
 		f.Limit = n
 	}
 	if s := q.Get("cursor"); s != "" {
+		var cur dsr.Cursor
 		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || !dsr.ValidID(string(b)) {
+		if err != nil || json.Unmarshal(b, &cur) != nil || !dsr.ValidID(cur.ID) {
 			ve.Add("cursor", "is not a cursor this API returned")
 		}
-		f.Before = string(b)
+		f.After = &cur
 	}
 	if err := ve.Err(); err != nil {
 		writeError(c, a.log, err)
 		return
 	}
-	reqs, more, err := a.store.ListRequests(c.Request.Context(), f)
+	reqs, next, err := a.store.ListRequests(c.Request.Context(), f)
 	if err != nil {
 		writeError(c, a.log, err)
 		return
 	}
 	page := requestPage{Items: make([]requestSummary, len(reqs))}
 	for i := range reqs {
-		page.Items[i] = summarize(&reqs[i])
+		page.Items[i] = summarize(&reqs[i], f.Now)
 	}
-	if more {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(reqs[len(reqs)-1].ID))
+	if next != nil {
+		b, _ := json.Marshal(next)
+		page.NextCursor = base64.RawURLEncoding.EncodeToString(b)
 	}
 	c.JSON(http.StatusOK, page)
+}
+
+// assignBody is the body of POST /v1/requests/{id}/assign.
+type assignBody struct {
+	// Agent is the name of an agent's or admin's API key; "" unassigns.
+	Agent string `json:"agent"`
+}
+
+// assign gives a request to an agent, by the name of their API key.
+func (a *requestsAPI) assign(c *gin.Context) {
+	var body assignBody
+	if !decodeJSON(c, &body, MaxBodyBytes) {
+		return
+	}
+	if body.Agent != "" && !a.keys.hasAgent(body.Agent) {
+		var ve dsr.ValidationError
+		ve.Add("agent", "must name an API key with the agent or admin role, or be empty to unassign")
+		writeError(c, a.log, &ve)
+		return
+	}
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	req, err := a.store.Assign(c.Request.Context(), id, body.Agent)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	a.respond(c, req)
 }

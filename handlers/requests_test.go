@@ -53,6 +53,10 @@ func (failingQueue) EnqueueFanout(context.Context, string) error {
 	return errors.New("redis: connection refused")
 }
 
+func (failingQueue) EnqueueJob(context.Context, string) error {
+	return errors.New("redis: connection refused")
+}
+
 func (failingQueue) EnqueueNotice(context.Context, string, string) error {
 	return errors.New("redis: connection refused")
 }
@@ -86,7 +90,8 @@ func setup(t *testing.T, down bool) *api {
 	}
 	h := handlers.New(handlers.Deps{
 		Store: store, Queue: enq, Index: idx, Log: slog.New(slog.NewJSONHandler(logs, nil)),
-		Keys: handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey)),
+		Keys:            handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey)),
+		DuplicateWindow: 30 * 24 * time.Hour,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return queue.Ping() }},
@@ -161,7 +166,8 @@ func TestFileAndRead(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if diff := cmp.Diff([]string{"insert"}, a.cmds.Names()); diff != "" {
+	// The duplicate check, then the insert.
+	if diff := cmp.Diff([]string{"find", "insert"}, a.cmds.Names()); diff != "" {
 		t.Errorf("store commands of an intake (-want +got):\n%s", diff)
 	}
 	if loc := resp.Header.Get("Location"); loc != "/v1/requests/"+got.ID {
@@ -311,7 +317,7 @@ func TestList(t *testing.T) {
 	cursor := ""
 	for range 3 {
 		var p page
-		path := "/v1/requests?limit=2"
+		path := "/v1/requests?sort=newest&limit=2"
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
@@ -328,18 +334,24 @@ func TestList(t *testing.T) {
 	if diff := cmp.Diff(ids, seen); diff != "" {
 		t.Errorf("pages (-want +got):\n%s", diff)
 	}
+	// By due date (the default): all GDPR, so in the order they were filed.
+	var byDue page
+	a.do("GET", "/v1/requests", agentKey, "", "", &byDue)
+	if len(byDue.Items) != 3 || byDue.Items[0].ID != ids[2] || byDue.Items[2].ID != ids[0] {
+		t.Errorf("by due date: %+v, want oldest (most urgent) first", byDue.Items)
+	}
 	var access page
 	a.do("GET", "/v1/requests?type=access&status=verified", agentKey, "", "", &access)
 	if len(access.Items) != 2 {
 		t.Errorf("access requests listed: %d, want 2", len(access.Items))
 	}
 	var p problemJSON
-	resp := a.do("GET", "/v1/requests?status=done&limit=0&cursor=%21&sort=asc", agentKey, "", "", &p)
+	resp := a.do("GET", "/v1/requests?status=done&limit=0&cursor=%21&sort=asc&overdue=yes&due_before=monday&regulation=hipaa&colour=red", agentKey, "", "", &p)
 	if resp.StatusCode != 400 {
 		t.Fatalf("bad parameters: %d", resp.StatusCode)
 	}
 	got := p.fields()
-	for _, f := range []string{"status", "limit", "cursor", "sort"} {
+	for _, f := range []string{"status", "limit", "cursor", "sort", "overdue", "due_before", "regulation", "colour"} {
 		if !strings.Contains(strings.Join(got, ","), f) {
 			t.Errorf("bad parameters: %s not named in %v", f, got)
 		}

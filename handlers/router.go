@@ -19,10 +19,11 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// Enqueuer hands work to the workers: a request's fan-out, a notice to its
-// subject.
+// Enqueuer hands work to the workers: a request's fan-out, a job, a notice
+// to its subject.
 type Enqueuer interface {
 	EnqueueFanout(ctx context.Context, requestID string) error
+	EnqueueJob(ctx context.Context, jobID string) error
 	EnqueueNotice(ctx context.Context, requestID, notice string) error
 }
 
@@ -48,6 +49,9 @@ type Deps struct {
 	// TrustedProxies are the addresses (or CIDRs) of proxies whose
 	// X-Forwarded-For is believed; none by default.
 	TrustedProxies []string
+	// DuplicateWindow is how far back an open identical request makes an
+	// agent's new one a duplicate; 0 turns the check off.
+	DuplicateWindow time.Duration
 	// Ready lists what /readyz checks.
 	Ready []Check
 	// Now is the clock; nil means time.Now.
@@ -84,12 +88,26 @@ func New(d Deps) http.Handler {
 	r.GET("/readyz", readyz(d.Ready))
 	r.GET("/openapi.yaml", openAPI)
 
-	api := &requestsAPI{store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	api := &requestsAPI{dupWindow: d.DuplicateWindow, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", requireKey(d.Keys))
-	v1.POST("/requests", requireRole(RoleAdmin, RoleAgent), api.create)
-	v1.GET("/requests", api.list)
-	v1.GET("/requests/:id", api.get)
-	v1.GET("/requests/:id/export", requireRole(RoleAdmin, RoleAgent), api.export)
+	readers, agents := requireRole(RoleAdmin, RoleAgent, RoleAuditor), requireRole(RoleAdmin, RoleAgent)
+	v1.POST("/requests", agents, api.create)
+	v1.GET("/requests", readers, api.list)
+	v1.GET("/requests/:id", readers, api.get)
+	v1.GET("/requests/:id/export", agents, api.export)
+	v1.GET("/requests/:id/report", readers, api.report)
+	v1.GET("/requests/:id/audit", readers, api.audit)
+	v1.POST("/requests/:id/approve", agents, api.approve)
+	v1.POST("/requests/:id/deny", agents, api.deny)
+	v1.POST("/requests/:id/cancel", agents, api.cancel)
+	v1.POST("/requests/:id/extend", agents, api.extend)
+	v1.POST("/requests/:id/retry", agents, api.retry)
+	v1.POST("/requests/:id/close", agents, api.close)
+	v1.POST("/requests/:id/assign", agents, api.assign)
+	v1.POST("/requests/:id/unlink", agents, api.unlink)
+	v1.POST("/requests/bulk", agents, api.bulk)
+	v1.GET("/admin/keys", requireRole(RoleAdmin), keysList(d.Keys))
 
 	if d.Portal.MaxTries <= 0 {
 		d.Portal.MaxTries = 5

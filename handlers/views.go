@@ -23,6 +23,24 @@ type requestView struct {
 	ResolvedIdentities []identityView `json:"resolved_identities"`
 	Jobs               []jobView      `json:"jobs"`
 	History            []historyView  `json:"history"`
+	// Claimed are identities given but not proven; no connector acts on
+	// them.
+	Claimed            []identityView  `json:"claimed_identities"`
+	Channel            string          `json:"channel,omitempty"`
+	Note               string          `json:"note,omitempty"`
+	VerificationMethod string          `json:"verification_method,omitempty"`
+	ApprovedBy         string          `json:"approved_by,omitempty"`
+	AssignedTo         string          `json:"assigned_to,omitempty"`
+	DuplicateOf        string          `json:"duplicate_of,omitempty"`
+	Extension          *extensionView  `json:"extension,omitempty"`
+	Exceptions         []dsr.Exception `json:"exceptions"`
+}
+
+type extensionView struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	From   time.Time `json:"from"`
 }
 
 type identityView struct {
@@ -59,10 +77,25 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		ResolvedIdentities: []identityView{},
 		Jobs:               make([]jobView, len(jobs)),
 		History:            make([]historyView, len(r.History)),
+		Claimed:            []identityView{},
+		Channel:            r.Channel,
+		Note:               r.Note,
+		VerificationMethod: r.VerificationMethod,
+		ApprovedBy:         r.ApprovedBy,
+		AssignedTo:         r.AssignedTo,
+		DuplicateOf:        r.DuplicateOf,
+		Exceptions:         exceptions(r, jobs),
+	}
+	if e := r.Extension; e != nil {
+		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}
 	}
 	for _, id := range r.Identities {
-		if id.Source == dsr.SourceSubject {
+		switch id.Source {
+		case dsr.SourceSubject:
 			v.Subject[string(id.Kind)] = id.Value
+			continue
+		case dsr.SourceClaimed:
+			v.Claimed = append(v.Claimed, identityView{Kind: id.Kind, Value: id.Value, Source: id.Source})
 			continue
 		}
 		v.ResolvedIdentities = append(v.ResolvedIdentities, identityView{Kind: id.Kind, Value: id.Value, Source: id.Source})
@@ -81,20 +114,39 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 	return v
 }
 
+// exceptions lists what a request kept on a legal basis: those an agent
+// recorded when closing it, and the collections its jobs masked or kept
+// under a legal hold.
+func exceptions(r *dsr.Request, jobs []dsr.Job) []dsr.Exception {
+	out := append([]dsr.Exception{}, r.Exceptions...)
+	for _, j := range jobs {
+		for _, c := range j.Collections {
+			if c.Basis != "" {
+				out = append(out, dsr.Exception{Connector: j.Connector, Collection: c.Name, Basis: c.Basis})
+			}
+		}
+	}
+	return out
+}
+
 // requestSummary is a request in a list.
 type requestSummary struct {
 	ID         string         `json:"id"`
 	Type       dsr.Type       `json:"type"`
 	Regulation dsr.Regulation `json:"regulation"`
 	Status     dsr.Status     `json:"status"`
+	Source     string         `json:"source"`
+	AssignedTo string         `json:"assigned_to,omitempty"`
 	ReceivedAt time.Time      `json:"received_at"`
 	DueAt      time.Time      `json:"due_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	// Overdue: open past its due date.
+	Overdue bool `json:"overdue"`
 }
 
-func summarize(r *dsr.Request) requestSummary {
-	return requestSummary{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status,
-		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt}
+func summarize(r *dsr.Request, now time.Time) requestSummary {
+	return requestSummary{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, AssignedTo: r.AssignedTo,
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: !r.Status.Closed() && now.After(r.DueAt)}
 }
 
 // requestPage is one page of GET /v1/requests.

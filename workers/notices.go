@@ -188,6 +188,19 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 			link := p.notices.PortalURL + "/verify#" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
 			fmt.Fprintf(&b, "or open this link in the browser you filed it from:\n\n    %s\n\n", link)
 		}
+		if r.Source != "portal" && r.Source != "gpc" {
+			// Filed for the person (by an agent): give them, with each
+			// code, a status token the portal asks for with it. A new one
+			// each time, so a resent email is never without one.
+			st, err := dsr.NewToken()
+			if err != nil {
+				return m, err
+			}
+			if err := p.store.AddStatusToken(ctx, r.ID, dsr.HashToken(st)); err != nil {
+				return m, err
+			}
+			fmt.Fprintf(&b, "Enter the code in our privacy portal with this status token, which also lets you follow the request (keep it secret):\n\n    %s\n\n", st)
+		}
 		fmt.Fprintf(&b, "The code works for %s. Never share it: we will never ask you for it by phone or email. "+
 			"If you did not make this request, ignore this message: nothing will happen.\n", p.notices.CodeTTL)
 	case dsr.NoticeCompleted:
@@ -207,6 +220,13 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		}
 		fmt.Fprintf(&b, "We could not carry out your request for %s (reference %s).\n\nReason: %s\n\n", what, r.ID, reason)
 		b.WriteString("You may make a new request, and you may complain to your data protection authority.\n")
+	case dsr.NoticeExtended:
+		if r.Extension == nil {
+			return m, fmt.Errorf("%w: no extension recorded", dsr.ErrConflict)
+		}
+		m.Subject = "We need more time for your privacy request"
+		fmt.Fprintf(&b, "Your request for %s (reference %s) needs more time than the law's first deadline allows, "+
+			"which the law permits once. We will answer by %s.\n\nWhy: %s\n", what, r.ID, day(r.DueAt), r.Extension.Reason)
 	case dsr.NoticeMerged:
 		token, err := dsr.NewToken()
 		if err != nil {

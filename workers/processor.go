@@ -32,6 +32,9 @@ type Options struct {
 	SweepGrace time.Duration
 	// Notices configures the notices to subjects.
 	Notices NoticeOptions
+	// Approval says which requests wait for an agent's approval before
+	// their fan-out.
+	Approval dsr.ApprovalPolicy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -114,6 +117,15 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) (err error) {
 		return fmt.Errorf("fanout: %w", err)
 	}
 	ids = req.Identities
+	if req.Status == dsr.StatusVerified && req.ApprovedBy == "" && p.opts.Approval.Requires(req.Type, req.Regulation) {
+		_, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{
+			Actor: actor, Reason: "waiting for an agent's approval",
+		})
+		if err != nil && !errors.Is(err, dsr.ErrConflict) {
+			return fmt.Errorf("fanout: %w", err)
+		}
+		return nil
+	}
 	if req.Status == dsr.StatusVerified {
 		resolved, err := p.resolve(ctx, req)
 		ids = resolved
@@ -235,6 +247,7 @@ func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 	case err != nil:
 		return fmt.Errorf("job: %w", err)
 	}
+	p.audit(ctx, job.RequestID, "job_started", map[string]string{"connector": job.Connector, "action": string(job.Action), "attempt": fmt.Sprint(job.Attempts)})
 	req, err := p.store.Request(ctx, job.RequestID)
 	if err != nil {
 		return p.fail(ctx, job, nil, fmt.Errorf("load request: %w", err))
@@ -245,13 +258,23 @@ func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 	}
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
 	for _, c := range res.Collections {
-		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome})
+		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis})
 	}
 	if err := p.store.FinishJob(ctx, job, out); err != nil {
 		return fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	p.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
+	p.audit(ctx, req.ID, "job_succeeded", map[string]string{"connector": job.Connector, "action": string(job.Action),
+		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)})
 	return p.settle(ctx, req.ID)
+}
+
+// audit appends an event to a request's audit chain. It is best effort: a
+// failure is logged, and the event's facts stay in the store's documents.
+func (p *Processor) audit(ctx context.Context, requestID, kind string, data map[string]string) {
+	if _, err := p.store.AppendAudit(ctx, requestID, actor, kind, data); err != nil {
+		p.log.WarnContext(ctx, "audit event not recorded", "request_id", requestID, "kind", kind, "error", err)
+	}
 }
 
 func (p *Processor) jobLog(job *dsr.Job) *slog.Logger {
@@ -328,6 +351,8 @@ func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, ca
 		return errors.New(msg)
 	}
 	log.ErrorContext(ctx, "job failed for good", "error", msg)
+	p.audit(ctx, job.RequestID, "job_failed", map[string]string{"connector": job.Connector, "action": string(job.Action),
+		"attempt": fmt.Sprint(job.Attempts), "error": msg})
 	if err := p.settle(ctx, job.RequestID); err != nil {
 		return redactErr(err, ids)
 	}
@@ -401,6 +426,8 @@ type SweepCounts struct {
 	// still queued); Settled counts requests closed, Expired requests never
 	// verified whose window closed.
 	Fanouts, Settled, Jobs, Notices, Expired int
+	// Audited counts requests whose audit chain caught up.
+	Audited int
 }
 
 // Sweep does the work of HandleSweep.
@@ -465,8 +492,18 @@ func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
 	if err != nil {
 		return n, fmt.Errorf("sweep notices: %w", err)
 	}
+	err = p.store.EachAuditDue(ctx, before, func(r *dsr.Request) error {
+		if err := p.store.CatchUpAudit(ctx, r); err != nil {
+			return err
+		}
+		n.Audited++
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep audit: %w", err)
+	}
 	if n != (SweepCounts{}) {
-		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs, "notices", n.Notices, "expired", n.Expired)
+		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs, "notices", n.Notices, "expired", n.Expired, "audited", n.Audited)
 	}
 	return n, nil
 }

@@ -421,7 +421,10 @@ func TestJobRoundTrips(t *testing.T) {
 	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase)); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"findAndModify", "find", "update", "find", "findAndModify"}
+	// claim, audit "started", read the request, record the outcome, audit
+	// "succeeded", read the jobs, settle, audit the settlement, mark it
+	// audited
+	want := []string{"findAndModify", "insert", "find", "update", "insert", "find", "findAndModify", "insert", "update"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a job (-want +got):\n%s", diff)
 	}
@@ -431,9 +434,9 @@ func TestJobRoundTrips(t *testing.T) {
 	if err := e.proc.Fanout(ctx, r2.ID); err != nil {
 		t.Fatal(err)
 	}
-	// read, move to in_progress (with resolved identities), create jobs,
-	// mark fanned out, read the jobs to settle (still open)
-	want = []string{"find", "findAndModify", "insert", "update", "find"}
+	// read, move to in_progress (with resolved identities) and audit it,
+	// create jobs, mark fanned out, read the jobs to settle (still open)
+	want = []string{"find", "findAndModify", "insert", "update", "insert", "update", "find"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
 	}

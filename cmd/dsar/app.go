@@ -222,10 +222,15 @@ func (a *app) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	approval, err := dsr.ParseApprovalPolicy(a.cfg.ApprovalRequired)
+	if err != nil {
+		return fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
+	}
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
+			Approval: approval,
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
 				MaxRounds: dsr.MaxVerificationRounds,
@@ -294,7 +299,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	}
 	h := handlers.New(handlers.Deps{
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
-		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies,
+		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow,
 		Portal: handlers.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},

@@ -200,6 +200,12 @@ func (p *proc) waitCompleted(id string) request {
 		if r.Status == "completed" {
 			return r
 		}
+		if r.Status == "awaiting_approval" {
+			// Deletions wait for an agent's approval by default.
+			if code := p.call("POST", "/v1/requests/"+id+"/approve", "", nil); code != http.StatusOK {
+				p.t.Fatalf("approve %s: %d", id, code)
+			}
+		}
 		if r.Status == "needs_attention" || time.Now().After(deadline) {
 			p.t.Fatalf("request %s is %s: %+v\n%s", id, r.Status, r, p.stderr)
 		}

@@ -4,6 +4,7 @@
 //	dsar serve          the HTTP API
 //	dsar worker         the queue workers that run connector jobs
 //	dsar scheduler      the periodic checks (the sweep)
+//	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -29,7 +30,7 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "dsar:", err)
-			os.Exit(1)
+			os.Exit(exitCode(err))
 		}
 	}
 }
@@ -55,6 +56,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.mode, c.summary)
 	}
+	fmt.Fprintf(w, "  %-10s %s\n", "audit", auditSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -66,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 			return errors.New("no command given")
 		}
 		return nil
+	}
+	if args[0] == "audit" { // a one-shot tool, not a long-running mode
+		return runAudit(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

@@ -40,6 +40,11 @@ type CollectionSpec struct {
 	// OptOut is what an opt-out does: delete, {pull: FIELD} or
 	// {set: {FIELD: VALUE}}. Absent: opt-outs leave the collection alone.
 	OptOut *Strategy `yaml:"opt_out"`
+	// Retain names the legal basis on which the collection is kept (e.g.
+	// "tax law: invoices kept 10 years"). A deletion then masks it (with
+	// erase: mask) or keeps it whole (erase: delete), and reports the
+	// exception with its basis.
+	Retain string `yaml:"retain"`
 }
 
 // The strategy kinds.
@@ -147,6 +152,9 @@ func (s *Spec) validate() error {
 			add(c.Erase.line, "%s: erase: pull field %q must be one of the match fields", where, c.Erase.Field)
 		case c.Erase.Kind == StrategyPull && strings.Contains(c.Erase.Field, "."):
 			add(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
+		}
+		if c.Retain != "" && c.Erase != nil && c.Erase.Kind == StrategyPull {
+			add(c.Erase.line, "%s: retain: a collection kept on a legal basis erases with mask (to mask it) or delete (to keep it whole), not pull", where)
 		}
 		if len(c.Mask) > 0 && (c.Erase == nil || c.Erase.Kind != StrategyMask) {
 			errs = append(errs, fmt.Errorf("%s: mask is only used with erase: mask", where))

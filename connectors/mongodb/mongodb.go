@@ -177,17 +177,40 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 	return res, nil
 }
 
-// Erase applies each collection's erase strategy.
+// Erase applies each collection's erase strategy. A collection kept on a
+// legal basis (retain) is masked when its strategy is mask, and otherwise
+// kept whole; either way the result names the basis.
 func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
+		if col.Retain != "" && col.Erase.Kind != StrategyMask {
+			n, err := c.count(ctx, col, s)
+			if err != nil {
+				return res, fmt.Errorf("erase %s: %w", col.Name, err)
+			}
+			res.Retained(col.Name, "retained", col.Retain, n)
+			continue
+		}
 		outcome, n, err := c.apply(ctx, col, *col.Erase, s)
 		if err != nil {
 			return res, fmt.Errorf("erase %s: %w", col.Name, err)
 		}
+		if col.Retain != "" {
+			res.Retained(col.Name, outcome, col.Retain, n)
+			continue
+		}
 		res.Add(col.Name, outcome, n)
 	}
 	return res, nil
+}
+
+// count counts the subject's documents in a collection.
+func (c *Connector) count(ctx context.Context, col CollectionSpec, s connectors.Subject) (int64, error) {
+	filter := matchFilter(col.Match, s)
+	if filter == nil {
+		return 0, nil
+	}
+	return c.db.Collection(col.Name).CountDocuments(ctx, filter)
 }
 
 // OptOut applies each collection's opt_out strategy; collections without one

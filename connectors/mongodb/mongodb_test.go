@@ -565,7 +565,7 @@ func TestConfigErrors(t *testing.T) {
         match: {email: email}
         erase: delete
         optout: delete`,
-			want: []string{`line 9: unknown setting "optout" (known: name, match, provide, erase, mask, opt_out)`},
+			want: []string{`line 9: unknown setting "optout" (known: name, match, provide, erase, mask, opt_out, retain)`},
 		},
 		{
 			name: "every problem at once",
@@ -626,4 +626,54 @@ func (w *writer) WriteRecord(_ context.Context, collection string, doc any) erro
 	w.collections = append(w.collections, collection)
 	w.json = append(w.json, string(b))
 	return nil
+}
+
+// TestLegalHold: a collection kept on a legal basis is masked (erase: mask)
+// or kept whole (erase: delete), and the result names the basis.
+func TestLegalHold(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := testenv.Mongo(t)
+	insert(ctx, t, db.Collection("invoices"),
+		bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "ada@example.com"}, {Key: "name", Value: "Ada"}, {Key: "total", Value: 10}})
+	insert(ctx, t, db.Collection("ledger"),
+		bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "ada@example.com"}, {Key: "amount", Value: 10}})
+	reg, err := connectors.Parse(ctx, []byte(`
+connectors:
+  - name: books
+    type: mongodb
+    database: `+db.Name()+`
+    collections:
+      - name: invoices
+        match: {email: email}
+        erase: mask
+        mask: [email, name]
+        retain: "tax law: invoices kept 10 years"
+      - name: ledger
+        match: {email: email}
+        erase: delete
+        retain: "accounting law: ledger kept 10 years"
+`), connectors.Types{"mongodb": mongodb.Factory(db.Client())}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	c, _ := reg.Lookup("books")
+	res, err := c.(connectors.Eraser).Erase(ctx, connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []connectors.CollectionResult{
+		{Name: "invoices", Outcome: "masked", Records: 1, Basis: "tax law: invoices kept 10 years"},
+		{Name: "ledger", Outcome: "retained", Records: 1, Basis: "accounting law: ledger kept 10 years"},
+	}
+	if diff := cmp.Diff(want, res.Collections); diff != "" {
+		t.Errorf("erase under legal hold (-want +got):\n%s", diff)
+	}
+	if n, _ := db.Collection("ledger").CountDocuments(ctx, bson.D{}); n != 1 {
+		t.Errorf("the retained ledger lost its record")
+	}
+	if n, _ := db.Collection("invoices").CountDocuments(ctx, bson.D{{Key: "name", Value: nil}, {Key: "total", Value: 10}}); n != 1 {
+		t.Errorf("the invoice was not masked and kept")
+	}
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/embedded"
+)
+
+// Exit statuses of `dsar audit verify`.
+const (
+	exitBroken = 1 // a chain does not verify
+	exitUsage  = 2 // bad usage, settings or store
+)
+
+// exitError is an error that asks for a particular exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// exitCode is the exit status for an error run returned: 1 unless it asks
+// for another.
+func exitCode(err error) int {
+	var e exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}
+
+func usageError(format string, args ...any) error {
+	return exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+const auditSummary = "check the audit trail (dsar audit verify)"
+
+const auditHelp = `Usage: dsar audit <subcommand> [flags]
+
+Every event of a request (filed, status changes, jobs, exports, downloads,
+extensions, purges) is kept in the audit_events collection, each event
+hash-chained to the one before it, so an edited, deleted or reordered event
+shows.
+
+Subcommands:
+  verify     check every request's chain; exits 1 when one is broken
+
+Run 'dsar audit verify --help' for its flags and settings.
+`
+
+const verifyHelp = `Usage: dsar audit verify [--data-dir DIR]
+
+Reads every request's audit chain and checks it: each event's hash must match
+its content and the hash of the event before it, with no gap in the sequence.
+It prints one line per broken chain (request id, the first event that does not
+verify and why; never the events' content) and a summary, and exits 0 when
+every chain verifies, 1 when one is broken, 2 on a usage, settings or store
+error. It only reads: it creates no index or collection.
+
+It cannot see a request's last events deleted (the rest of the chain still
+verifies), nor a chain rewritten, hashes recomputed, by someone able to write
+the store.
+
+The store is DSAR_MONGO_URI and DSAR_MONGO_DB. For the embedded store of
+'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's
+DSAR_DATA_DIR: the command then opens the FerretDB files under DIR/ferretdb
+itself. It may do so while 'dsar dev' runs: SQLite lets the two processes
+share the files (WAL, with locks), and since the command writes nothing, dev's
+view of its collections stays right. Events appended while it reads may or may
+not be counted.
+`
+
+// runAudit runs `dsar audit ...`.
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditHelp)
+		return usageError("audit: no subcommand given")
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, auditHelp)
+		return nil
+	case "verify":
+		return auditVerify(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	fmt.Fprint(stderr, auditHelp)
+	return usageError("audit: unknown subcommand %q", args[0])
+}
+
+// auditVerify runs `dsar audit verify`.
+func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("dsar audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "open the embedded store of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR) instead of DSAR_MONGO_URI")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, verifyHelp)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, "\nSettings (environment variables):\n"+
+			"  DSAR_MONGO_URI\n      MongoDB connection string of the store to check\n"+
+			"  DSAR_MONGO_DB (default dsar)\n      database holding the audit_events collection\n"+
+			"  DSAR_CONFIG_FILE\n      optional YAML file of settings (mongo_uri: ..., mongo_db: ...); the environment wins\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{code: exitUsage, err: fmt.Errorf("audit verify: %w", err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError("audit verify: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(lookupEnv)
+	if err != nil {
+		return exitError{code: exitUsage, err: err}
+	}
+
+	uri := cfg.MongoURI
+	switch {
+	case uri != "" && *dataDir != "":
+		return usageError("audit verify: DSAR_MONGO_URI and --data-dir both name a store; give one")
+	case uri == "" && *dataDir == "":
+		return usageError("audit verify: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of 'dsar dev'")
+	case uri == "":
+		dir := filepath.Join(*dataDir, "ferretdb")
+		// StartMongo would create what is missing; a mistyped path must not
+		// pass as an empty store.
+		if _, err := os.Stat(filepath.Join(dir, cfg.MongoDB+".sqlite")); err != nil {
+			return usageError("audit verify: no embedded store of database %q under %s (is --data-dir dev's DSAR_DATA_DIR, and DSAR_MONGO_DB its database?)", cfg.MongoDB, dir)
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+		m, err := embedded.StartMongo(ctx, dir, log)
+		if err != nil {
+			return exitError{code: exitUsage, err: err}
+		}
+		defer m.Stop()
+		uri = m.URI()
+	}
+
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-audit"))
+	if err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("store: %w", err)}
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	db := client.Database(cfg.MongoDB)
+	store := dsr.NewStore(db, nil) // not Prepared: it would create indexes, and this command only reads
+	if err := store.Ping(ctx); err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)}
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: dsr.AuditCollection}})
+	if err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("store: %w", err)}
+	}
+	if len(names) == 0 {
+		// dsar creates it at start (with its index), so it is missing only
+		// from the wrong database, or one dsar never ran on.
+		return usageError("audit verify: database %q has no %s collection: is DSAR_MONGO_DB right?", cfg.MongoDB, dsr.AuditCollection)
+	}
+
+	var chains, events, broken int
+	err = store.EachAuditChain(ctx, func(requestID string, chain []dsr.AuditEvent) error {
+		c := dsr.VerifyChain(chain)
+		chains++
+		events += c.Events
+		if !c.OK {
+			broken++
+			fmt.Fprintf(stdout, "broken: request %s at seq %d: %s\n", requestID, c.BrokenAt, c.Problem)
+		}
+		return nil
+	})
+	if err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("audit verify: %w", err)}
+	}
+	fmt.Fprintf(stdout, "%d chains, %d events checked, %d broken\n", chains, events, broken)
+	if broken > 0 {
+		return exitError{code: exitBroken, err: fmt.Errorf("audit verify: %d of %d chains broken", broken, chains)}
+	}
+	return nil
+}

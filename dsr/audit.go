@@ -1,0 +1,382 @@
+package dsr
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// AuditCollection holds one document per audit event.
+const AuditCollection = "audit_events"
+
+// auditTries bounds how often AppendAudit re-reads a chain after another
+// appender took the next sequence number.
+const auditTries = 10
+
+// AuditEvent is one entry of a request's audit chain: what happened to the
+// request, when and by whom, with a hash that covers the event and the hash
+// of the event before it, so that an edited, deleted, inserted or reordered
+// event is detectable ([VerifyChain]).
+//
+// What a chain does NOT show:
+//   - a deleted LAST event (or several last events): the chain that remains is
+//     valid. The request document's own history length is the cross-check.
+//   - a chain rewritten from the edit onward: the hashes are plain SHA-256
+//     without a secret, so whoever can write the collection can recompute
+//     every hash after the event they changed, or delete a request's whole
+//     chain. The chain makes accidental and naive changes evident; against a
+//     deliberate one, the latest hashes must also be kept outside the store
+//     (logs, a write-once bucket) or keyed with a secret the store lacks.
+type AuditEvent struct {
+	ID        string    `bson:"_id"` // "<request id>:<seq, zero-padded to 8 digits>"
+	RequestID string    `bson:"request_id"`
+	Seq       int       `bson:"seq"`   // 1, 2, 3... per request
+	At        time.Time `bson:"at"`    // UTC, millisecond precision (the store's clock)
+	Actor     string    `bson:"actor"` // API key name, "worker", "sweep", "subject", "portal": never personal data
+	Kind      string    `bson:"kind"`  // e.g. "filed", "status", "job", "exported", "downloaded", "extended", "purged"
+	// Data holds small details (from/to status, reason, connector, counts as
+	// strings); callers never put personal data here.
+	Data     map[string]string `bson:"data,omitempty"`
+	PrevHash string            `bson:"prev_hash"` // hex SHA-256 of the previous event, "" for seq 1
+	// Hash is hex(SHA-256(PrevHash || CanonicalJSON())), PrevHash taken as
+	// its hex text (64 ASCII bytes, none for seq 1).
+	Hash string `bson:"hash"`
+}
+
+// auditID is the _id of event seq of request requestID. Zero-padding makes
+// the _id order the seq order within a request, and the ':' keeps a
+// request's events together (request ids never contain one).
+func auditID(requestID string, seq int) string {
+	return fmt.Sprintf("%s:%08d", requestID, seq)
+}
+
+// canonicalEvent is the hashed form of an event: its fields are declared in
+// sorted key order, which encoding/json keeps, and encoding/json writes the
+// keys of a map sorted.
+type canonicalEvent struct {
+	Actor     string            `json:"actor"`
+	At        string            `json:"at"`
+	Data      map[string]string `json:"data"`
+	Kind      string            `json:"kind"`
+	PrevHash  string            `json:"prev_hash"`
+	RequestID string            `json:"request_id"`
+	Seq       int               `json:"seq"`
+}
+
+// canonicalTime is the layout of "at": RFC 3339 in UTC with exactly three
+// fractional digits.
+const canonicalTime = "2006-01-02T15:04:05.000Z"
+
+// CanonicalJSON returns the bytes an event's hash covers: the event without
+// _id and hash as one line of compact JSON (no whitespace, no trailing
+// newline), an object with exactly these members in this (sorted) order:
+//
+//	{"actor":"...","at":"2026-11-24T10:00:00.000Z","data":{...},"kind":"...","prev_hash":"...","request_id":"...","seq":1}
+//
+// where:
+//   - at is the time in UTC as YYYY-MM-DDTHH:MM:SS.mmmZ, always three
+//     fractional digits (finer precision is truncated);
+//   - data is an object whose members are sorted by key, bytewise (UTF-8);
+//     {} when there is no data;
+//   - seq is a decimal integer;
+//   - strings are written as encoding/json writes them with HTML escaping
+//     off: '"' and '\' escaped with a backslash, \b \f \n \r \t for those
+//     control characters and \u00XX (lower-case hex) for the other ones
+//     below U+0020, \u2028 and \u2029 for those two, every other character
+//     as its UTF-8 bytes. Strings must be valid UTF-8 (AppendAudit refuses
+//     others, VerifyChain reports them).
+//
+// It does not depend on Go's map iteration order; a test pins the exact
+// bytes, since a change would break every stored chain.
+func (e *AuditEvent) CanonicalJSON() []byte {
+	data := e.Data
+	if data == nil {
+		data = map[string]string{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	// Strings and a map of strings always encode.
+	_ = enc.Encode(canonicalEvent{
+		Actor: e.Actor, At: e.At.UTC().Format(canonicalTime), Data: data, Kind: e.Kind,
+		PrevHash: e.PrevHash, RequestID: e.RequestID, Seq: e.Seq,
+	})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// ComputeHash returns what e's Hash should be: hex SHA-256 of its PrevHash
+// (as hex text) followed by its canonical JSON.
+func (e *AuditEvent) ComputeHash() string {
+	h := sha256.New()
+	h.Write([]byte(e.PrevHash))
+	h.Write(e.CanonicalJSON())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkAuditInput refuses what could not be stored or hashed faithfully.
+// Its errors never quote the values.
+func checkAuditInput(requestID, actor, kind string, data map[string]string) error {
+	switch {
+	case requestID == "" || strings.ContainsAny(requestID, ":\x00") || !utf8.ValidString(requestID):
+		return errors.New("audit: the request id must be non-empty UTF-8 without ':'")
+	case actor == "" || !utf8.ValidString(actor):
+		return errors.New("audit: the actor must be non-empty UTF-8")
+	case kind == "" || !utf8.ValidString(kind):
+		return errors.New("audit: the kind must be non-empty UTF-8")
+	}
+	for k, v := range data {
+		if k == "" || strings.HasPrefix(k, "$") || strings.ContainsAny(k, ".\x00") || !utf8.ValidString(k) {
+			return errors.New("audit: a data key must be non-empty UTF-8 without '.', NUL or a leading '$'")
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("audit: data %s is not valid UTF-8", k)
+		}
+	}
+	return nil
+}
+
+// AppendAudit appends an event to request requestID's chain and returns it.
+// It sends two commands when uncontended: a read of the chain's last event
+// and an insert.
+//
+// Appends to one chain are linear even from many processes, on MongoDB and
+// FerretDB alike: the next event's _id is unique, so of two appenders that
+// read the same last event only one insert wins; the loser reads again and
+// retries after a random pause (up to 2ms, doubling each time to at most
+// 100ms), up to 10 tries in all, then gives up with an error wrapping ErrConflict. Each lost try
+// means another append landed, so with up to 10 appenders racing on one
+// chain every one succeeds. An insert needs no write gate on FerretDB.
+func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*AuditEvent, error) {
+	if err := checkAuditInput(requestID, actor, kind, data); err != nil {
+		return nil, err
+	}
+	coll := s.db.Collection(AuditCollection)
+	for try := 1; ; try++ {
+		// The head this process appended last saves reading the chain; if
+		// another process appended since, the insert below finds the seq
+		// taken and the next try reads the chain.
+		last, cached := s.heads.get(requestID)
+		if !cached || try > 1 {
+			err := coll.FindOne(ctx,
+				bson.D{{Key: "request_id", Value: requestID}},
+				options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "hash", Value: 1}}),
+			).Decode(&last)
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
+			}
+		}
+		e := &AuditEvent{
+			RequestID: requestID, Seq: last.Seq + 1, At: s.now(), Actor: actor, Kind: kind,
+			PrevHash: last.Hash,
+		}
+		if len(data) > 0 { // without data, stored without it; hashed as {} either way
+			e.Data = maps.Clone(data)
+		}
+		e.ID = auditID(requestID, e.Seq)
+		e.Hash = e.ComputeHash()
+		_, err := coll.InsertOne(ctx, e)
+		if err == nil {
+			s.heads.put(requestID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
+			return e, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return nil, fmt.Errorf("audit: append to %s: %w", requestID, err)
+		}
+		if try == auditTries {
+			return nil, fmt.Errorf("audit: append to %s: lost the race for the next event %d times: %w", requestID, try, ErrConflict)
+		}
+		pause := time.NewTimer(rand.N(min(time.Millisecond<<try, 100*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return nil, fmt.Errorf("audit: append to %s: %w", requestID, ctx.Err())
+		case <-pause.C:
+		}
+	}
+}
+
+// AuditTrail returns a request's events in seq order (none when it has no
+// chain): one command, and a getMore for each further batch of a long chain.
+func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent, error) {
+	cur, err := s.db.Collection(AuditCollection).Find(ctx,
+		bson.D{{Key: "request_id", Value: requestID}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
+	}
+	var out []AuditEvent
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
+	}
+	return out, nil
+}
+
+// ChainCheck is the result of verifying a chain.
+type ChainCheck struct {
+	OK     bool
+	Events int // events checked
+	// BrokenAt is the seq of the first event that does not verify (0 when
+	// OK), Problem says why: a hash mismatch means the event was edited; a
+	// prev_hash mismatch or a seq gap means an event was deleted, inserted
+	// or reordered. Problem names fields and seq numbers, never values.
+	BrokenAt int
+	Problem  string
+}
+
+// VerifyChain checks the events of one request, in seq order (as AuditTrail
+// returns them). Each event, in turn, must:
+//   - have the seq that follows the one before (1 first): else an event
+//     was deleted, inserted or reordered;
+//   - belong to the same request as the first, with the _id its request id
+//     and seq give;
+//   - hold valid UTF-8 strings;
+//   - carry as prev_hash the hash of the event before ("" for seq 1);
+//   - carry the hash its content gives (ComputeHash): else it was edited.
+//
+// The first event failing a check is reported. An empty chain verifies. A
+// chain whose last events were deleted, or that was rewritten with
+// recomputed hashes, verifies too: see [AuditEvent].
+func VerifyChain(events []AuditEvent) ChainCheck {
+	broken := func(at int, format string, args ...any) ChainCheck {
+		return ChainCheck{Events: len(events), BrokenAt: at, Problem: fmt.Sprintf(format, args...)}
+	}
+	prev := ""
+	for i := range events {
+		e := &events[i]
+		want := i + 1 // the seq this position should hold
+		switch {
+		case e.RequestID != events[0].RequestID:
+			return broken(want, "request_id differs from the chain's (event moved between requests)")
+		case e.ID != auditID(e.RequestID, e.Seq):
+			return broken(want, "_id does not match request_id and seq (event edited or moved)")
+		case e.Seq > want:
+			return broken(e.Seq, "seq gap: event %d is missing before event %d (deleted, or a later one inserted)", want, e.Seq)
+		case e.Seq < want:
+			return broken(want, "seq out of order: event %d found where %d was due (reordered or duplicated)", e.Seq, want)
+		case !validStrings(e):
+			return broken(want, "not valid UTF-8 (event edited)")
+		case e.PrevHash != prev:
+			if i == 0 {
+				return broken(want, "prev_hash of the first event is not empty (edited)")
+			}
+			return broken(want, "prev_hash does not match the hash of event %d (an event deleted, replaced or reordered)", i)
+		case e.Hash != e.ComputeHash():
+			return broken(want, "hash mismatch: the event was edited")
+		}
+		prev = e.Hash
+	}
+	return ChainCheck{OK: true, Events: len(events)}
+}
+
+func validStrings(e *AuditEvent) bool {
+	for _, s := range []string{e.RequestID, e.Actor, e.Kind, e.PrevHash} {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	for k, v := range e.Data {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// EachAuditChain calls fn with every request's chain, request by request
+// (in request id order), each chain in seq order, ready for VerifyChain.
+//
+// It reads the whole collection with one cursor sorted by _id, 100 events
+// per round trip, grouping consecutive events by the request id part of
+// their _id (which the sort keeps together), so dsar holds one chain at a
+// time. An event whose request_id field was changed stays in the chain its
+// _id puts it in, where VerifyChain reports it. On MongoDB the sort walks
+// the _id index; FerretDB v1 sorts in its own memory, holding the
+// collection while the cursor is open.
+func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []AuditEvent) error) error {
+	cur, err := s.db.Collection(AuditCollection).Find(ctx, bson.D{},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
+	if err != nil {
+		return fmt.Errorf("audit: scan: %w", err)
+	}
+	defer cur.Close(ctx)
+	var (
+		current string
+		chain   []AuditEvent
+	)
+	for cur.Next(ctx) {
+		var e AuditEvent
+		if err := cur.Decode(&e); err != nil {
+			return fmt.Errorf("audit: decode an event: %w", err)
+		}
+		id := chainOf(e.ID)
+		if len(chain) > 0 && id != current {
+			if err := fn(current, chain); err != nil {
+				return err
+			}
+			chain = nil
+		}
+		current = id
+		chain = append(chain, e)
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("audit: scan: %w", err)
+	}
+	if len(chain) > 0 {
+		return fn(current, chain)
+	}
+	return nil
+}
+
+// chainOf returns the request id part of an event's _id: what precedes
+// ":<8 digits>", or the whole _id when it has no such suffix.
+func chainOf(id string) string {
+	i := strings.LastIndexByte(id, ':')
+	if i < 0 {
+		return id
+	}
+	if _, err := strconv.Atoi(id[i+1:]); err != nil {
+		return id
+	}
+	return id[:i]
+}
+
+// auditHeads remembers, per request, the last event this process appended,
+// for a bounded number of requests.
+type auditHeads struct {
+	mu sync.Mutex
+	m  map[string]AuditEvent
+}
+
+const maxAuditHeads = 10_000
+
+func (h *auditHeads) get(requestID string) (AuditEvent, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.m[requestID]
+	return e, ok
+}
+
+func (h *auditHeads) put(requestID string, e AuditEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxAuditHeads {
+		h.m = map[string]AuditEvent{} // forget all: each costs one read again
+	}
+	h.m[requestID] = e
+}

@@ -1,0 +1,55 @@
+package dsr
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// catchUpAudit copies the history entries of r not yet in its audit chain
+// into it ("status" events), then records how far the chain has caught up.
+// It is best effort: what it cannot do now stays marked (audit_due) for the
+// sweep ([Store.EachAuditDue], [Store.CatchUpAudit]).
+func (s *Store) catchUpAudit(ctx context.Context, r *Request) {
+	_ = s.CatchUpAudit(ctx, r)
+}
+
+// CatchUpAudit copies the history entries of r beyond r.Audited into the
+// audit chain and marks them copied. The mark is fenced by the count read,
+// so of two catch-ups one records it.
+func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
+	for i := r.Audited; i < len(r.History); i++ {
+		h := r.History[i]
+		kind := "status"
+		if i == 0 {
+			kind = "filed"
+		}
+		data := map[string]string{"to": string(h.To), "entry": strconv.Itoa(i)}
+		if h.From != "" {
+			data["from"] = string(h.From)
+		}
+		if h.Reason != "" {
+			data["reason"] = h.Reason
+		}
+		actor := h.Actor
+		if actor == "" {
+			actor = "unknown"
+		}
+		if _, err := s.AppendAudit(ctx, r.ID, actor, kind, data); err != nil {
+			return err
+		}
+	}
+	defer s.gate.Enter()()
+	_, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: r.ID}, {Key: "audited", Value: r.Audited}, {Key: "history", Value: bson.D{{Key: "$size", Value: len(r.History)}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "audited", Value: len(r.History)}, {Key: "audit_due", Value: false}}}})
+	return err
+}
+
+// EachAuditDue calls fn for every request whose audit chain is behind its
+// history since before.
+func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*Request) error) error {
+	return each(ctx, s.reqs, bson.D{{Key: "audit_due", Value: true}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}, fn)
+}

@@ -1,0 +1,132 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ErrNoExtension means the regulation allows no extension of this request's
+// deadline, or it was extended already.
+var ErrNoExtension = errors.New("no extension allowed")
+
+// Extend gives an open request the one extension of its deadline its
+// regulation allows, with a reason, in one conditional update (fenced by the
+// current due date, so two agents cannot both extend it); the person is
+// told (NoticeExtended). ErrNoExtension when the regulation allows none or
+// it was extended before, ErrConflict when the request is closed or changed
+// meanwhile.
+func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request, error) {
+	r, err := s.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Extension != nil {
+		return nil, fmt.Errorf("extend request %s: extended on %s already: %w", id, r.Extension.At.Format(time.DateOnly), ErrNoExtension)
+	}
+	to, ok := Extended(r.Regulation, r.Type, r.DueAt)
+	if !ok {
+		return nil, fmt.Errorf("extend request %s: %s allows no extension for %s: %w", id, r.Regulation, r.Type, ErrNoExtension)
+	}
+	if r.Status.Closed() {
+		return nil, fmt.Errorf("extend request %s: it is %s: %w", id, r.Status, ErrConflict)
+	}
+	now := s.now()
+	var out Request
+	leave := s.gate.Enter()
+	err = s.reqs.FindOneAndUpdate(ctx,
+		bson.D{
+			{Key: "_id", Value: id}, {Key: "due_at", Value: r.DueAt}, {Key: "extension", Value: nil},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}},
+		},
+		bson.D{
+			{Key: "$set", Value: bson.D{
+				{Key: "due_at", Value: to}, {Key: "updated_at", Value: now},
+				{Key: "extension", Value: Extension{By: actor, At: now, Reason: reason, From: r.DueAt}},
+			}},
+			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: NoticeExtended}}},
+		},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&out)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("extend request %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("extend request: %w", err)
+	}
+	return &out, nil
+}
+
+// RetryFailedJobs sets the failed jobs of a request back to pending with
+// their attempts counted afresh, and returns their ids.
+func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
+	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
+	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := jobs.All(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	leave := s.gate.Enter()
+	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}}},
+	})
+	leave()
+	if err != nil {
+		return nil, fmt.Errorf("retry failed jobs: %w", err)
+	}
+	out := make([]string, len(ids))
+	for i, j := range ids {
+		out[i] = j.ID
+	}
+	return out, nil
+}
+
+// ApprovalPolicy says which verified requests wait for an agent's approval
+// before they are processed. The zero value approves nothing.
+type ApprovalPolicy struct {
+	rules map[string]bool
+}
+
+// ParseApprovalPolicy reads a comma-separated list of request types, each
+// optionally narrowed to a regulation ("deletion", "access:ccpa"), or
+// "none".
+func ParseApprovalPolicy(s string) (ApprovalPolicy, error) {
+	p := ApprovalPolicy{rules: map[string]bool{}}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || part == "none" {
+			continue
+		}
+		t, reg, narrowed := strings.Cut(part, ":")
+		if !Type(t).Valid() {
+			return p, fmt.Errorf("approval policy: %q: unknown request type (want one of access, deletion, opt_out)", t)
+		}
+		if narrowed && !Regulation(reg).Valid() {
+			return p, fmt.Errorf("approval policy: %q: unknown regulation", reg)
+		}
+		p.rules[part] = true
+	}
+	return p, nil
+}
+
+// Requires reports whether a request of type t under reg waits for
+// approval.
+func (p ApprovalPolicy) Requires(t Type, reg Regulation) bool {
+	return p.rules[string(t)] || p.rules[string(t)+":"+string(reg)]
+}

@@ -1,0 +1,326 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// reasonBody is the body of the actions that take a reason.
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+// closeBody is the body of POST /v1/requests/{id}/close.
+type closeBody struct {
+	Reason     string          `json:"reason"`
+	Exceptions []exceptionBody `json:"exceptions"`
+}
+
+type exceptionBody struct {
+	Connector  string `json:"connector"`
+	Collection string `json:"collection"`
+	Basis      string `json:"basis"`
+}
+
+// maxReason bounds free-text reasons and notes.
+const maxReason = 2000
+
+// reason decodes a body with a reason; required says whether it may be
+// empty. On failure it has written the problem.
+func (a *requestsAPI) reason(c *gin.Context, required bool) (string, bool) {
+	var body reasonBody
+	if c.Request.ContentLength != 0 || c.GetHeader("Content-Type") != "" {
+		if !decodeJSON(c, &body, MaxBodyBytes) {
+			return "", false
+		}
+	}
+	r := strings.TrimSpace(body.Reason)
+	var ve dsr.ValidationError
+	switch {
+	case required && r == "":
+		ve.Add("reason", "required: it is recorded, and told to the person where they are told")
+	case utf8.RuneCountInString(r) > maxReason:
+		ve.Add("reason", "must be at most %d characters", maxReason)
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return "", false
+	}
+	return r, true
+}
+
+// act moves the request in the path from its current status to to, if the
+// state machine allows it; a second, concurrent action gets 409.
+func (a *requestsAPI) act(c *gin.Context, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, bool) {
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
+		return nil, false
+	}
+	if !containsStatus(allowed, req.Status) {
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to)})
+		return nil, false
+	}
+	change.Actor = principal(c).Name
+	moved, err := a.store.Transition(c.Request.Context(), req.ID, req.Status, to, change)
+	if err != nil {
+		writeError(c, a.log, err)
+		return nil, false
+	}
+	a.log.InfoContext(c.Request.Context(), "request moved by an agent", "request_id", req.ID, "from", req.Status, "to", to, "caller", change.Actor)
+	return moved, true
+}
+
+func containsStatus(list []dsr.Status, s dsr.Status) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// respond answers an action with the request and its jobs.
+func (a *requestsAPI) respond(c *gin.Context, req *dsr.Request) {
+	jobs, err := a.store.Jobs(c.Request.Context(), req.ID)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewRequest(req, jobs))
+}
+
+// notices enqueues the notices pending on req; the sweep sends what fails.
+func (a *requestsAPI) notices(ctx context.Context, req *dsr.Request) {
+	for _, n := range req.PendingNotices {
+		if err := a.queue.EnqueueNotice(ctx, req.ID, n); err != nil {
+			a.log.WarnContext(ctx, "notice not enqueued; the sweep will retry", "request_id", req.ID, "notice", n, "error", err)
+		}
+	}
+}
+
+// beforeProcessing are the statuses a request can be denied or cancelled in.
+var beforeProcessing = []dsr.Status{dsr.StatusReceived, dsr.StatusVerifying, dsr.StatusVerified, dsr.StatusAwaitingApproval}
+
+// approve lets a request waiting for approval be processed.
+func (a *requestsAPI) approve(c *gin.Context) {
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusAwaitingApproval}, dsr.StatusVerified,
+		dsr.Change{Reason: "approved", ApprovedBy: principal(c).Name})
+	if !ok {
+		return
+	}
+	if err := a.queue.EnqueueFanout(c.Request.Context(), moved.ID); err != nil {
+		a.log.WarnContext(c.Request.Context(), "approved request not enqueued; the sweep will retry", "request_id", moved.ID, "error", err)
+	}
+	a.respond(c, moved)
+}
+
+// deny refuses a request before it is processed, with a reason the person
+// is told.
+func (a *requestsAPI) deny(c *gin.Context) {
+	reason, ok := a.reason(c, true)
+	if !ok {
+		return
+	}
+	moved, ok := a.act(c, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, Notices: []string{dsr.NoticeDenied}})
+	if !ok {
+		return
+	}
+	a.notices(c.Request.Context(), moved)
+	a.respond(c, moved)
+}
+
+// cancel withdraws a request before it is processed (the person asked, or
+// it was filed in error).
+func (a *requestsAPI) cancel(c *gin.Context) {
+	reason, ok := a.reason(c, false)
+	if !ok {
+		return
+	}
+	if reason == "" {
+		reason = "cancelled"
+	}
+	if moved, ok := a.act(c, append(beforeProcessing, dsr.StatusDuplicate), dsr.StatusCancelled, dsr.Change{Reason: reason}); ok {
+		a.respond(c, moved)
+	}
+}
+
+// extend gives the request the one extension its regulation allows.
+func (a *requestsAPI) extend(c *gin.Context) {
+	reason, ok := a.reason(c, true)
+	if !ok {
+		return
+	}
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	moved, err := a.store.Extend(c.Request.Context(), id, principal(c).Name, reason)
+	if errors.Is(err, dsr.ErrNoExtension) {
+		problem(c, Problem{Type: problemConflict, Title: "No extension", Status: http.StatusConflict,
+			Detail: "This request's regulation allows no (further) extension of its deadline."})
+		return
+	}
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	a.log.InfoContext(c.Request.Context(), "deadline extended", "request_id", id, "caller", principal(c).Name)
+	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "extended",
+		map[string]string{"reason": reason, "from": moved.Extension.From.Format(time.RFC3339), "to": moved.DueAt.Format(time.RFC3339)}); err != nil {
+		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "extended", "error", err)
+	}
+	a.notices(c.Request.Context(), moved)
+	a.respond(c, moved)
+}
+
+// retry runs the failed jobs of a request that needs attention again.
+func (a *requestsAPI) retry(c *gin.Context) {
+	req, jobs, ok := a.load(c, c.Param("id"), true)
+	if !ok {
+		return
+	}
+	failed := 0
+	for _, j := range jobs {
+		if j.Status == dsr.JobFailed {
+			failed++
+		}
+	}
+	if req.Status != dsr.StatusNeedsAttention || failed == 0 {
+		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "Only a request that needs attention, with failed jobs, can be retried."})
+		return
+	}
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusInProgress, dsr.Change{Reason: fmt.Sprintf("retry of %d failed jobs", failed)})
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	ids, err := a.store.RetryFailedJobs(ctx, moved.ID)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	for _, id := range ids {
+		if err := a.queue.EnqueueJob(ctx, id); err != nil {
+			a.log.WarnContext(ctx, "retried job not enqueued; the sweep will retry", "request_id", moved.ID, "error", err)
+		}
+	}
+	a.respond(c, moved)
+}
+
+// close completes a request that needs attention, with a reason and the
+// exceptions kept on a legal basis; the person is told it is done.
+func (a *requestsAPI) close(c *gin.Context) {
+	var body closeBody
+	if !decodeJSON(c, &body, MaxBodyBytes) {
+		return
+	}
+	var ve dsr.ValidationError
+	reason := strings.TrimSpace(body.Reason)
+	if reason == "" || utf8.RuneCountInString(reason) > maxReason {
+		ve.Add("reason", "required, at most %d characters", maxReason)
+	}
+	var exceptions []dsr.Exception
+	for i, e := range body.Exceptions {
+		if strings.TrimSpace(e.Connector) == "" {
+			ve.Add(fmt.Sprintf("exceptions[%d].connector", i), "required")
+		}
+		if b := strings.TrimSpace(e.Basis); b == "" || utf8.RuneCountInString(b) > maxReason {
+			ve.Add(fmt.Sprintf("exceptions[%d].basis", i), "required: the legal basis for keeping the data, e.g. tax law retention")
+		}
+		exceptions = append(exceptions, dsr.Exception{Connector: strings.TrimSpace(e.Connector), Collection: strings.TrimSpace(e.Collection), Basis: strings.TrimSpace(e.Basis)})
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusCompleted,
+		dsr.Change{Reason: reason, Exceptions: exceptions, Notices: []string{dsr.NoticeCompleted}})
+	if !ok {
+		return
+	}
+	a.notices(c.Request.Context(), moved)
+	a.respond(c, moved)
+}
+
+// keys lists the API keys by name and role (never their secrets).
+func keysList(keys *Keyring) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		out := make([]gin.H, 0, len(keys.keys))
+		for _, k := range keys.keys {
+			out = append(out, gin.H{"name": k.Name, "role": k.Role})
+		}
+		c.JSON(http.StatusOK, gin.H{"items": out})
+	}
+}
+
+// auditView is a request's audit chain and whether it verifies.
+type auditView struct {
+	RequestID string       `json:"request_id"`
+	Events    []auditEvent `json:"events"`
+	Verified  bool         `json:"verified"`
+	// BrokenAt and Problem say where and why the chain does not verify.
+	BrokenAt int    `json:"broken_at,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+	// HistoryEntries and Audited cross-check the chain with the request:
+	// every change of status recorded on the request is also in the chain
+	// once Audited reaches HistoryEntries (it lags only while a catch-up is
+	// due). Fewer "filed"/"status" events than Audited means events at the
+	// end of the chain were deleted.
+	HistoryEntries int `json:"history_entries"`
+	Audited        int `json:"audited"`
+}
+
+type auditEvent struct {
+	Seq      int               `json:"seq"`
+	At       time.Time         `json:"at"`
+	Actor    string            `json:"actor"`
+	Kind     string            `json:"kind"`
+	Data     map[string]string `json:"data"`
+	PrevHash string            `json:"prev_hash"`
+	Hash     string            `json:"hash"`
+}
+
+// audit answers a request's audit chain and whether it verifies: each event
+// hashed over the one before, and the status changes counted against the
+// request's own history, so an edited, removed or added event shows.
+func (a *requestsAPI) audit(c *gin.Context) {
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
+		return
+	}
+	events, err := a.store.AuditTrail(c.Request.Context(), req.ID)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	check := dsr.VerifyChain(events)
+	v := auditView{RequestID: req.ID, Events: make([]auditEvent, len(events)), Verified: check.OK, BrokenAt: check.BrokenAt, Problem: check.Problem,
+		HistoryEntries: len(req.History), Audited: req.Audited}
+	statuses := 0
+	for i, e := range events {
+		data := e.Data
+		if data == nil {
+			data = map[string]string{}
+		}
+		v.Events[i] = auditEvent{Seq: e.Seq, At: e.At, Actor: e.Actor, Kind: e.Kind, Data: data, PrevHash: e.PrevHash, Hash: e.Hash}
+		if e.Kind == "filed" || e.Kind == "status" {
+			statuses++
+		}
+	}
+	if v.Verified && statuses < req.Audited {
+		v.Verified, v.Problem = false, fmt.Sprintf("the chain holds %d changes of status, the request %d: events were removed", statuses, req.Audited)
+	}
+	c.JSON(http.StatusOK, v)
+}

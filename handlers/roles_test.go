@@ -1,0 +1,86 @@
+package handlers_test
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/apitest"
+)
+
+// allowed names, for each agent-API route, the roles that may call it. A
+// route missing here fails the test, so a new route must say who may use it.
+var allowed = map[string][]handlers.Role{
+	"POST /v1/requests":             {handlers.RoleAdmin, handlers.RoleAgent},
+	"GET /v1/requests":              {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
+	"GET /v1/requests/:id":          {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
+	"GET /v1/requests/:id/export":   {handlers.RoleAdmin, handlers.RoleAgent},
+	"GET /v1/requests/:id/report":   {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
+	"GET /v1/requests/:id/audit":    {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
+	"POST /v1/requests/:id/approve": {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/deny":    {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/cancel":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/extend":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/retry":   {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/close":   {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/assign":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/unlink":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/bulk":        {handlers.RoleAdmin, handlers.RoleAgent},
+	"GET /v1/admin/keys":            {handlers.RoleAdmin},
+}
+
+// TestRolesOnEveryRoute calls every agent-API route with every role's key,
+// and with none, and checks who is let through (anything but 401/403) and
+// who is refused.
+func TestRolesOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	keys := map[handlers.Role]string{handlers.RoleAdmin: adminKey, handlers.RoleAgent: agentKey, handlers.RoleAuditor: auditorKey}
+	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: handlers.NewKeyring()})
+	walked := 0
+	for _, r := range apitest.Routes(t, h) {
+		if !strings.HasPrefix(r.Path, "/v1/") || strings.HasPrefix(r.Path, "/v1/portal/") {
+			continue
+		}
+		route := r.Method + " " + r.Path
+		roles, ok := allowed[route]
+		if !ok {
+			t.Errorf("%s: not in the role table; say who may call it", route)
+			continue
+		}
+		walked++
+		path := strings.ReplaceAll(r.Path, ":id", "01a20d27-0000-7000-8000-000000000000")
+		body, ct := "", ""
+		if r.Method == http.MethodPost {
+			body, ct = "{}", "application/json"
+		}
+		if resp := a.do(r.Method, path, "", ct, body, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a key: %d, want 401", route, resp.StatusCode)
+		}
+		for role, key := range keys {
+			want := false
+			for _, ok := range roles {
+				want = want || ok == role
+			}
+			resp := a.do(r.Method, path, key, ct, body, nil)
+			got := resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnauthorized
+			if got != want {
+				t.Errorf("%s as %s: %d; allowed %v, want allowed %v", route, role, resp.StatusCode, got, want)
+			}
+		}
+	}
+	for route := range allowed {
+		found := false
+		for _, r := range apitest.Routes(t, h) {
+			found = found || r.Method+" "+r.Path == route
+		}
+		if !found {
+			t.Errorf("%s is in the role table but not a route", route)
+		}
+	}
+	if walked < 10 {
+		t.Fatalf("walked %d routes; the router lost its routes", walked)
+	}
+}

@@ -1,0 +1,355 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// filed files a request through the API and returns its id.
+func (a *api) filed(body string) string {
+	a.t.Helper()
+	var r requestJSON
+	if resp := a.do("POST", "/v1/requests", agentKey, "application/json", body, &r); resp.StatusCode != http.StatusAccepted {
+		a.t.Fatalf("file: %d", resp.StatusCode)
+	}
+	return r.ID
+}
+
+func (a *api) move(id string, from, to dsr.Status) {
+	a.t.Helper()
+	if _, err := a.store.Transition(context.Background(), id, from, to, dsr.Change{Actor: "test"}); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+type workflowView struct {
+	ID                 string          `json:"id"`
+	Status             string          `json:"status"`
+	DueAt              time.Time       `json:"due_at"`
+	ReceivedAt         time.Time       `json:"received_at"`
+	Channel            string          `json:"channel"`
+	Note               string          `json:"note"`
+	VerificationMethod string          `json:"verification_method"`
+	ApprovedBy         string          `json:"approved_by"`
+	AssignedTo         string          `json:"assigned_to"`
+	Exceptions         []dsr.Exception `json:"exceptions"`
+	Extension          *struct {
+		Reason string    `json:"reason"`
+		From   time.Time `json:"from"`
+	} `json:"extension"`
+	History []struct {
+		To     string `json:"to"`
+		Actor  string `json:"actor"`
+		Reason string `json:"reason"`
+	} `json:"history"`
+}
+
+func TestFilingOnBehalf(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	received := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Second)
+	var v workflowView
+	resp := a.do("POST", "/v1/requests", agentKey, "application/json", fmt.Sprintf(
+		`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"channel":"phone","note":"called the hotline",
+		  "received_at":%q,"identity":{"verified":true,"method":"answered account security questions"}}`, received.Format(time.RFC3339)), &v)
+	if resp.StatusCode != 202 {
+		t.Fatalf("file: %d", resp.StatusCode)
+	}
+	if v.Channel != "phone" || v.Note != "called the hotline" || v.VerificationMethod != "answered account security questions" ||
+		!v.ReceivedAt.Equal(received) || !v.DueAt.Equal(dsr.AddMonths(received, 1)) || v.Status != "verified" {
+		t.Errorf("filed on behalf: %+v", v)
+	}
+	// The person is sent the portal's verification instead.
+	resp = a.do("POST", "/v1/requests", agentKey, "application/json",
+		`{"type":"deletion","regulation":"ccpa","subject":{"email":"grace@example.com"},"channel":"letter","identity":{"verified":false}}`, &v)
+	if resp.StatusCode != 202 || v.Status != "verifying" {
+		t.Errorf("file with verification: %d %s", resp.StatusCode, v.Status)
+	}
+	tests := []struct {
+		name, body string
+		fields     []string
+	}{
+		{"future receipt", fmt.Sprintf(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"received_at":%q}`, time.Now().Add(time.Hour).Format(time.RFC3339)), []string{"received_at"}},
+		{"unknown channel", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"channel":"pigeon"}`, []string{"channel"}},
+		{"verified without a method", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":true}}`, []string{"identity.method"}},
+		{"verification without an email", `{"type":"access","regulation":"gdpr","subject":{"customer_id":"c1"},"identity":{"verified":false}}`, []string{"subject.email"}},
+	}
+	for _, tt := range tests {
+		var p problemJSON
+		if resp := a.do("POST", "/v1/requests", agentKey, "application/json", tt.body, &p); resp.StatusCode != 400 || strings.Join(p.fields(), ",") != strings.Join(tt.fields, ",") {
+			t.Errorf("%s: %d %v, want 400 naming %v", tt.name, resp.StatusCode, p.fields(), tt.fields)
+		}
+	}
+}
+
+// TestActions walks every agent action, and shows each is a conditional
+// change: of two at once, one wins and the other gets 409.
+func TestActions(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	var v workflowView
+	post := func(path, body string) int {
+		t.Helper()
+		ct := ""
+		if body != "" {
+			ct = "application/json"
+		}
+		v = workflowView{}
+		var raw json.RawMessage
+		code := a.do("POST", path, agentKey, ct, body, &raw).StatusCode
+		if code < 300 {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return code
+	}
+
+	// Approve: twice at once, one wins.
+	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	a.move(id, dsr.StatusVerified, dsr.StatusAwaitingApproval)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", a.url+"/v1/requests/"+id+"/approve", nil)
+			req.Header.Set("Authorization", "Bearer "+agentKey)
+			resp, err := a.client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	if !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
+		t.Errorf("two approvals at once: %v, want one 200 and one 409", codes)
+	}
+	r, _ := a.store.Request(ctx, id)
+	if r.Status != dsr.StatusVerified || r.ApprovedBy != "desk" {
+		t.Errorf("approved: %s by %q", r.Status, r.ApprovedBy)
+	}
+
+	// Deny needs a reason, and tells the person.
+	id = a.filed(`{"type":"access","regulation":"ccpa","subject":{"email":"grace@example.com"}}`)
+	if code := post("/v1/requests/"+id+"/deny", `{}`); code != 400 {
+		t.Errorf("deny without a reason: %d", code)
+	}
+	if code := post("/v1/requests/"+id+"/deny", `{"reason":"manifestly unfounded: third identical request this month"}`); code != 200 || v.Status != "denied" {
+		t.Errorf("deny: %d %s", code, v.Status)
+	}
+	if code := post("/v1/requests/"+id+"/deny", `{"reason":"again"}`); code != 409 {
+		t.Errorf("deny a denied request: %d, want 409", code)
+	}
+	r, _ = a.store.Request(ctx, id)
+	if r.Notify || len(r.PendingNotices) != 1 || r.PendingNotices[0] != dsr.NoticeDenied {
+		t.Errorf("denial notice pending: %v (the worker drops it for a request that does not notify)", r.PendingNotices)
+	}
+
+	// Cancel, body optional.
+	id = a.filed(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"alan@example.com"}}`)
+	if code := post("/v1/requests/"+id+"/cancel", ""); code != 200 || v.Status != "cancelled" {
+		t.Errorf("cancel: %d %s", code, v.Status)
+	}
+
+	// Extend: once, within the regulation's limit.
+	id = a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"alan@example.com"}}`)
+	before, _ := a.store.Request(ctx, id)
+	if code := post("/v1/requests/"+id+"/extend", `{"reason":"data spread over 14 systems"}`); code != 200 ||
+		v.Extension == nil || !v.DueAt.Equal(dsr.AddMonths(before.DueAt, 2)) || !v.Extension.From.Equal(before.DueAt) {
+		t.Errorf("extend GDPR: %d %+v (due %s)", code, v.Extension, v.DueAt)
+	}
+	if code := post("/v1/requests/"+id+"/extend", `{"reason":"more"}`); code != 409 {
+		t.Errorf("a second extension: %d, want 409", code)
+	}
+	lgpd := a.filed(`{"type":"access","regulation":"lgpd","subject":{"email":"alan@example.com"}}`)
+	if code := post("/v1/requests/"+lgpd+"/extend", `{"reason":"x"}`); code != 409 {
+		t.Errorf("extend under LGPD: %d, want 409", code)
+	}
+
+	// Retry and close a request that needs attention.
+	id = a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"katherine@example.com"},"channel":"email"}`)
+	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
+	job := dsr.NewJob(id, "crm", dsr.ActionErase, time.Now())
+	if err := a.store.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.MarkFannedOut(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	fail := func() {
+		t.Helper()
+		c, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.store.FinishJob(ctx, c, dsr.Outcome{Status: dsr.JobFailed, Error: "crm down"}); err != nil {
+			t.Fatal(err)
+		}
+		if to, err := a.store.Settle(ctx, id, "test"); err != nil || to != dsr.StatusNeedsAttention {
+			t.Fatalf("settle: %s %v", to, err)
+		}
+	}
+	fail()
+	if code := post("/v1/requests/"+id+"/retry", ""); code != 200 || v.Status != "in_progress" {
+		t.Errorf("retry: %d %s", code, v.Status)
+	}
+	j, _ := a.store.Job(ctx, job.ID)
+	if j.Status != dsr.JobPending || j.Attempts != 0 {
+		t.Errorf("retried job: %s after %d attempts", j.Status, j.Attempts)
+	}
+	if code := post("/v1/requests/"+id+"/retry", ""); code != 409 {
+		t.Errorf("retry while in progress: %d, want 409", code)
+	}
+	fail()
+	if code := post("/v1/requests/"+id+"/close", `{"reason":"crm kept under legal hold","exceptions":[{"connector":"crm","basis":"tax law: 10 years"}]}`); code != 200 ||
+		v.Status != "completed" || len(v.Exceptions) != 1 || v.Exceptions[0].Basis != "tax law: 10 years" {
+		t.Errorf("close: %d %+v", code, v)
+	}
+	if code := post("/v1/requests/"+id+"/close", `{"reason":"again"}`); code != 409 {
+		t.Errorf("close twice: %d, want 409", code)
+	}
+
+	// Assign, and list by assignee.
+	if code := post("/v1/requests/"+lgpd+"/assign", `{"agent":"desk"}`); code != 200 || v.AssignedTo != "desk" {
+		t.Errorf("assign: %d %q", code, v.AssignedTo)
+	}
+	if code := post("/v1/requests/"+lgpd+"/assign", `{"agent":"audit"}`); code != 400 {
+		t.Errorf("assign to an auditor: %d, want 400", code)
+	}
+	var page struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	a.do("GET", "/v1/requests?assigned_to=desk", auditorKey, "", "", &page)
+	if len(page.Items) != 1 || page.Items[0].ID != lgpd {
+		t.Errorf("list by assignee: %+v", page.Items)
+	}
+}
+
+func TestDuplicatesAndBulk(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	first := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	var dup struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	a.do("POST", "/v1/requests", agentKey, "application/json", `{"type":"deletion","regulation":"ccpa","subject":{"phone":"+44 20 7946 0958","email":"ADA@example.com"}}`, &dup)
+	if dup.Status != "duplicate" {
+		t.Fatalf("same type and identity: %s, want duplicate", dup.Status)
+	}
+	r, _ := a.store.Request(context.Background(), dup.ID)
+	if r.DuplicateOf != first {
+		t.Errorf("duplicate of %q, want %q", r.DuplicateOf, first)
+	}
+	if other := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`); other == "" {
+		t.Error("another type was refused")
+	}
+	var v workflowView
+	if resp := a.do("POST", "/v1/requests/"+dup.ID+"/unlink", agentKey, "", "", &v); resp.StatusCode != 200 || v.Status != "verified" {
+		t.Errorf("unlink: %d %s", resp.StatusCode, v.Status)
+	}
+	if resp := a.do("POST", "/v1/requests/"+dup.ID+"/unlink", agentKey, "", "", nil); resp.StatusCode != 409 {
+		t.Errorf("unlink twice: %d, want 409", resp.StatusCode)
+	}
+
+	// Bulk: each item on its own.
+	items := []string{
+		`{"type":"access","regulation":"gdpr","subject":{"email":"b1@example.com"}}`,
+		`{"type":"access","regulation":"nowhere","subject":{"email":"b2@example.com"}}`,
+		`{"type":"opt_out","regulation":"ccpa","subject":{"email":"b3@example.com"},"colour":"red"}`,
+		`"not an object"`,
+		`{"type":"deletion","regulation":"ccpa","subject":{"email":"b4@example.com"},"channel":"letter"}`,
+	}
+	var out struct {
+		Accepted, Rejected int
+		Results            []struct {
+			Index   int `json:"index"`
+			Status  int `json:"status"`
+			Request *struct {
+				ID string `json:"id"`
+			} `json:"request"`
+			Problem *problemJSON `json:"problem"`
+		} `json:"results"`
+	}
+	resp := a.do("POST", "/v1/requests/bulk", agentKey, "application/json", `{"requests":[`+strings.Join(items, ",")+`]}`, &out)
+	if resp.StatusCode != 200 || out.Accepted != 2 || out.Rejected != 3 || len(out.Results) != 5 {
+		t.Fatalf("bulk: %d %+v", resp.StatusCode, out)
+	}
+	wantStatus := []int{202, 400, 400, 400, 202}
+	for i, res := range out.Results {
+		if res.Index != i || res.Status != wantStatus[i] || (res.Status == 202) != (res.Request != nil) {
+			t.Errorf("item %d: %+v, want %d", i, res, wantStatus[i])
+		}
+	}
+	if f := out.Results[1].Problem.fields(); len(f) != 1 || f[0] != "regulation" {
+		t.Errorf("item 1 names %v, want regulation", f)
+	}
+	if f := out.Results[2].Problem.fields(); len(f) != 1 || f[0] != "colour" {
+		t.Errorf("item 2 names %v, want colour", f)
+	}
+	tooMany := `{"requests":[` + strings.TrimSuffix(strings.Repeat(items[0]+",", 1001), ",") + `]}`
+	if resp := a.do("POST", "/v1/requests/bulk", agentKey, "application/json", tooMany, nil); resp.StatusCode != 400 {
+		t.Errorf("1001 items: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	done := a.seedCompleted(dsr.TypeAccess, dsr.StatusCompleted, 3)
+	var rep struct {
+		Request struct {
+			ID            string   `json:"id"`
+			IdentityKinds []string `json:"identity_kinds"`
+		} `json:"request"`
+		Response struct {
+			Nature        string `json:"nature"`
+			OnTime        *bool  `json:"on_time"`
+			DaysToRespond *int   `json:"days_to_respond"`
+		} `json:"response"`
+		Systems []struct {
+			Connector string `json:"connector"`
+			Records   int64  `json:"records"`
+		} `json:"systems"`
+	}
+	resp := a.do("GET", "/v1/requests/"+done.ID+"/report", auditorKey, "", "", &rep)
+	if resp.StatusCode != 200 || rep.Response.Nature != "completed" || rep.Response.OnTime == nil || !*rep.Response.OnTime ||
+		len(rep.Systems) != 1 || rep.Systems[0].Records != 3 || strings.Join(rep.Request.IdentityKinds, ",") != "email" {
+		t.Errorf("report: %d %+v", resp.StatusCode, rep)
+	}
+	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+done.ID+"/report?format=html", nil)
+	req.Header.Set("Authorization", "Bearer "+auditorKey)
+	hr, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	if hr.StatusCode != 200 || !strings.HasPrefix(hr.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page), done.ID) ||
+		strings.Contains(string(page), "ada@example.com") {
+		t.Errorf("html report: %d %s, holds the id %v, holds the email %v", hr.StatusCode, hr.Header.Get("Content-Type"),
+			strings.Contains(string(page), done.ID), strings.Contains(string(page), "ada@example.com"))
+	}
+	raw, _ := json.Marshal(rep)
+	if strings.Contains(string(raw), "ada@") {
+		t.Error("the report names the person")
+	}
+}
