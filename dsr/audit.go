@@ -200,7 +200,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 		if try == auditTries {
 			return nil, fmt.Errorf("audit: append to %s: lost the race for the next event %d times: %w", requestID, try, ErrConflict)
 		}
-		pause := time.NewTimer(rand.N(min(time.Millisecond<<try, 100*time.Millisecond)))
+		pause := time.NewTimer(rand.N(min(time.Millisecond<<try, 100*time.Millisecond))) //nolint:gosec // jitter needs no cryptographic randomness
 		select {
 		case <-ctx.Done():
 			pause.Stop()

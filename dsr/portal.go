@@ -17,9 +17,24 @@ var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenie
 // OpenStatuses are the statuses of a request still being worked on.
 var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
 
-// DuplicateCandidates are the statuses a new request is a duplicate of: open
-// ones, and duplicates themselves are not.
-var DuplicateCandidates = OpenStatuses
+// OverdueStatuses are the statuses in which a request past its due date is
+// overdue: open ones, and duplicates (which still await an agent).
+var OverdueStatuses = append(append([]Status{}, OpenStatuses...), StatusDuplicate)
+
+// Open reports whether a request in status s is still to be answered.
+func (s Status) Open() bool {
+	for _, o := range OverdueStatuses {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// DuplicateCandidates are the statuses a new request is a duplicate of:
+// open ones whose identity is established (an unverified request may never
+// be verified, and would hold its duplicates for ever).
+var DuplicateCandidates = VerifiedOpenStatuses
 
 // MaxVerificationRounds caps the codes sent for one request.
 const MaxVerificationRounds = 5

@@ -152,6 +152,7 @@ func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
 		}
 		return fmt.Errorf("insert request: %w", err)
 	}
+	s.heads.put(r.ID, AuditEvent{}) // a new request's chain is empty
 	s.catchUpAudit(ctx, r)
 	return nil
 }
@@ -219,18 +220,25 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 	eq("regulation", f.Regulation, f.Regulation != "")
 	eq("source", f.Source, f.Source != "")
 	eq("assigned_to", f.AssignedTo, f.AssignedTo != "")
+	before := f.DueBefore
+	if f.Overdue {
+		// Open and past due: one $lt, the earlier bound (a key twice in
+		// one operator document is an error on FerretDB).
+		if before == nil || f.Now.Before(*before) {
+			before = &f.Now
+		}
+		if f.Status == "" {
+			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}})
+		} else if !f.Status.Open() {
+			return nil, nil, nil
+		}
+	}
 	due := bson.D{}
-	if f.DueBefore != nil {
-		due = append(due, bson.E{Key: "$lt", Value: *f.DueBefore})
+	if before != nil {
+		due = append(due, bson.E{Key: "$lt", Value: *before})
 	}
 	if f.DueAfter != nil {
 		due = append(due, bson.E{Key: "$gte", Value: *f.DueAfter})
-	}
-	if f.Overdue {
-		due = append(due, bson.E{Key: "$lt", Value: f.Now})
-		if f.Status == "" {
-			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}})
-		}
 	}
 	if len(due) > 0 {
 		filter = append(filter, bson.E{Key: "due_at", Value: due})

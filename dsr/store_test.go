@@ -418,3 +418,21 @@ func TestExportRecords(t *testing.T) {
 		t.Errorf("collections in order (-want +got):\n%s", diff)
 	}
 }
+
+// TestOverdueWithDueBefore: both bounds on the due date in one list (a
+// query FerretDB rejected by crashing when the key came twice).
+func TestOverdueWithDueBefore(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	later := r.DueAt.Add(48 * time.Hour)
+	for _, before := range []time.Time{r.DueAt.Add(time.Hour), r.DueAt.Add(240 * time.Hour)} {
+		got, _, err := f.store.ListRequests(context.Background(), dsr.ListFilter{Overdue: true, Now: later, DueBefore: &before, Limit: 5})
+		if err != nil || len(got) != 1 {
+			t.Errorf("overdue due before %s: %d requests, %v", before, len(got), err)
+		}
+	}
+	if got, _, _ := f.store.ListRequests(context.Background(), dsr.ListFilter{Overdue: true, Now: later, Status: dsr.StatusCompleted, Limit: 5}); len(got) != 0 {
+		t.Errorf("overdue and completed: %d requests, want none", len(got))
+	}
+}

@@ -99,8 +99,8 @@ func (b createBody) validate() (dsr.Intake, error) {
 func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 	in, err := b.validate()
 	var ve dsr.ValidationError
-	if err != nil {
-		ve = *err.(*dsr.ValidationError)
+	if prior := (*dsr.ValidationError)(nil); errors.As(err, &prior) {
+		ve = *prior
 	}
 	in.Channel = b.Channel
 	if in.Channel == "" {
@@ -235,7 +235,7 @@ func (a *requestsAPI) create(c *gin.Context) {
 // queue misses, the sweep does.
 func (a *requestsAPI) file(ctx context.Context, in dsr.Intake) (*dsr.Request, error) {
 	if a.dupWindow > 0 {
-		hashes := a.index.HashAll(in.Identities)
+		hashes := a.index.HashAll(dsr.Actionable(in.Identities)) // claimed identities prove nothing
 		dup, err := a.store.FindDuplicate(ctx, hashes, in.Type, in.ReceivedAt.Add(-a.dupWindow))
 		if err != nil {
 			return nil, err
@@ -341,7 +341,12 @@ func (a *requestsAPI) fileItem(ctx context.Context, raw json.RawMessage, now tim
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		var ve dsr.ValidationError
-		ve.Add("(item)", "not a request this API takes: %s", strings.TrimPrefix(err.Error(), "json: "))
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			ve.Add(typ.Field, "must be %s", jsonKind(typ.Type.Kind().String()))
+		} else {
+			ve.Add("(item)", "must be a JSON object describing a request")
+		}
 		return nil, &ve
 	}
 	in, err := body.agentIntake(now)
@@ -596,6 +601,9 @@ func (a *requestsAPI) assign(c *gin.Context) {
 	if err != nil {
 		writeError(c, a.log, err)
 		return
+	}
+	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "assigned", map[string]string{"agent": body.Agent}); err != nil {
+		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "assigned", "error", err)
 	}
 	a.respond(c, req)
 }

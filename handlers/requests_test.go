@@ -166,8 +166,9 @@ func TestFileAndRead(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	// The duplicate check, then the insert.
-	if diff := cmp.Diff([]string{"find", "insert"}, a.cmds.Names()); diff != "" {
+	// The duplicate check, the insert, the audit chain's first event, and
+	// the mark that the chain caught up.
+	if diff := cmp.Diff([]string{"find", "insert", "insert", "update"}, a.cmds.Names()); diff != "" {
 		t.Errorf("store commands of an intake (-want +got):\n%s", diff)
 	}
 	if loc := resp.Header.Get("Location"); loc != "/v1/requests/"+got.ID {

@@ -146,7 +146,7 @@ type requestSummary struct {
 
 func summarize(r *dsr.Request, now time.Time) requestSummary {
 	return requestSummary{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, AssignedTo: r.AssignedTo,
-		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: !r.Status.Closed() && now.After(r.DueAt)}
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: r.Status.Open() && now.After(r.DueAt)}
 }
 
 // requestPage is one page of GET /v1/requests.

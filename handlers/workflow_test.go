@@ -131,13 +131,13 @@ func TestActions(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			io.Copy(io.Discard, resp.Body)
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			codes[i] = resp.StatusCode
 		}()
 	}
 	wg.Wait()
-	if !(codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200) {
+	if won := codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200; !won {
 		t.Errorf("two approvals at once: %v, want one 200 and one 409", codes)
 	}
 	r, _ := a.store.Request(ctx, id)
@@ -351,5 +351,62 @@ func TestReport(t *testing.T) {
 	raw, _ := json.Marshal(rep)
 	if strings.Contains(string(raw), "ada@") {
 		t.Error("the report names the person")
+	}
+}
+
+func TestAuditTrail(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	if code := a.do("POST", "/v1/requests/"+id+"/extend", agentKey, "application/json", `{"reason":"many systems"}`, nil).StatusCode; code != 200 {
+		t.Fatalf("extend: %d", code)
+	}
+	if code := a.do("POST", "/v1/requests/"+id+"/cancel", agentKey, "", "", nil).StatusCode; code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	type view struct {
+		Verified bool   `json:"verified"`
+		BrokenAt int    `json:"broken_at"`
+		Problem  string `json:"problem"`
+		Events   []struct {
+			Seq   int               `json:"seq"`
+			Actor string            `json:"actor"`
+			Kind  string            `json:"kind"`
+			Data  map[string]string `json:"data"`
+		} `json:"events"`
+	}
+	var v view
+	if resp := a.do("GET", "/v1/requests/"+id+"/audit", auditorKey, "", "", &v); resp.StatusCode != 200 || !v.Verified {
+		t.Fatalf("audit: %d %+v", resp.StatusCode, v)
+	}
+	var kinds []string
+	for _, e := range v.Events {
+		kinds = append(kinds, e.Kind+"/"+e.Actor)
+	}
+	if strings.Join(kinds, ",") != "filed/desk,extended/desk,status/desk" {
+		t.Errorf("events: %v", kinds)
+	}
+
+	// Someone edits an event in the store: the chain shows where.
+	events := a.store.DB().Collection(dsr.AuditCollection)
+	if _, err := events.UpdateOne(ctx, map[string]any{"request_id": id, "seq": 2}, map[string]any{"$set": map[string]any{"data.reason": "few systems"}}); err != nil {
+		t.Fatal(err)
+	}
+	a.do("GET", "/v1/requests/"+id+"/audit", auditorKey, "", "", &v)
+	if v.Verified || v.BrokenAt != 2 {
+		t.Errorf("after an edit: verified %v at %d (%s), want broken at 2", v.Verified, v.BrokenAt, v.Problem)
+	}
+
+	// Someone deletes the last event: the rest verifies, but the history
+	// says a change of status is missing.
+	other := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
+	a.do("POST", "/v1/requests/"+other+"/cancel", agentKey, "", "", nil)
+	if _, err := events.DeleteOne(ctx, map[string]any{"request_id": other, "seq": 2}); err != nil {
+		t.Fatal(err)
+	}
+	a.do("GET", "/v1/requests/"+other+"/audit", auditorKey, "", "", &v)
+	if v.Verified || !strings.Contains(v.Problem, "removed") {
+		t.Errorf("after deleting the last event: verified %v, %q", v.Verified, v.Problem)
 	}
 }

@@ -517,3 +517,44 @@ func TestPortalEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestsImport files a CSV through the running binary's bulk API: the
+// good rows are filed, the bad one is written next to the file with its
+// reason, and the exit status says some were refused.
+func TestRequestsImport(t *testing.T) {
+	r := testenv.RedisServer(t)
+	p := startDSAR(t, baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), testenv.Name("e2e")), "dev")
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "batch.csv")
+	if err := os.WriteFile(csvPath, []byte("type,regulation,email,channel,note\n"+
+		"access,gdpr,ada@example.com,letter,scanned letter\n"+
+		"opt_out,hipaa,grace@example.com,,\n"+
+		"deletion,ccpa,alan@example.com,phone,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "requests", "import", "--url", p.base, csvPath)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DSAR_API_KEY=" + apiKey}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("import: %v, want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "3 rows: 2 filed, 1 refused") {
+		t.Errorf("summary:\n%s", out)
+	}
+	failures, err := os.ReadFile(filepath.Join(dir, "batch.failures.csv"))
+	if err != nil || !strings.Contains(string(failures), `3,400,"regulation: must be one of`) {
+		t.Errorf("failures file: %v\n%s", err, failures)
+	}
+	var page struct {
+		Items []request `json:"items"`
+	}
+	if code := p.call("GET", "/v1/requests?source=agent_api", "", &page); code != http.StatusOK || len(page.Items) != 2 {
+		t.Errorf("filed: %d, %d requests", code, len(page.Items))
+	}
+	cmd = exec.Command(binary, "requests", "import", "--url", p.base, filepath.Join(dir, "missing.csv"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DSAR_API_KEY=" + apiKey}
+	if err := cmd.Run(); !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("a missing file: %v, want exit 2", err)
+	}
+}

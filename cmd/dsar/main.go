@@ -5,6 +5,7 @@
 //	dsar worker         the queue workers that run connector jobs
 //	dsar scheduler      the periodic checks (the sweep)
 //	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
+//	dsar requests import FILE.csv   file a CSV of requests through the bulk API
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -57,6 +58,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.mode, c.summary)
 	}
 	fmt.Fprintf(w, "  %-10s %s\n", "audit", auditSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "requests", requestsSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -71,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "audit" { // a one-shot tool, not a long-running mode
 		return runAudit(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "requests" {
+		return runRequests(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

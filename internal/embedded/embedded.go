@@ -11,11 +11,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/alicebob/miniredis/v2"
 )
+
+// starting serializes FerretDB's construction.
+var starting sync.Mutex
 
 // Mongo is a running embedded FerretDB.
 type Mongo struct {
@@ -35,12 +39,16 @@ func StartMongo(ctx context.Context, dir string, log *slog.Logger) (*Mongo, erro
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
+	// ferretdb.New writes a package global (its version's Package): one
+	// at a time.
+	starting.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		Logger:    slog.New(messageOnly{log.Handler()}),
 	})
+	starting.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
