@@ -392,3 +392,36 @@ func prefixServes(keys bson.D, eq, rng, srt []string) bool {
 	}
 	return true
 }
+
+// TestQueriesUseIndexesOnMongoDB asks a real MongoDB (DSAR_TEST_MONGO_URI)
+// to explain every find the store sends, and fails on a collection scan. It
+// is skipped on the embedded FerretDB, which scans for every filter.
+func TestQueriesUseIndexesOnMongoDB(t *testing.T) {
+	if !testenv.RealMongo() {
+		t.Skip("needs a real MongoDB: set DSAR_TEST_MONGO_URI")
+	}
+	t.Parallel()
+	f := setup(t)
+	exerciseStore(t, f)
+	ctx := context.Background()
+	for _, c := range f.cmds.All() {
+		if c.Name != "find" {
+			continue
+		}
+		elems, _ := c.Body.Elements()
+		cmd := bson.D{}
+		for _, e := range elems {
+			switch e.Key() {
+			case "find", "filter", "sort", "limit", "projection":
+				cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+			}
+		}
+		var plan bson.Raw
+		if err := f.store.DB().RunCommand(ctx, bson.D{{Key: "explain", Value: cmd}, {Key: "verbosity", Value: "queryPlanner"}}).Decode(&plan); err != nil {
+			t.Fatalf("explain %s: %v", cmd, err)
+		}
+		if strings.Contains(plan.Lookup("queryPlanner", "winningPlan").String(), "COLLSCAN") {
+			t.Errorf("a collection scan for %s", cmd)
+		}
+	}
+}
