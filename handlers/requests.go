@@ -128,6 +128,13 @@ func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 		}
 	}
 	in.Status, in.VerificationMethod = dsr.StatusVerified, "attested by the filing agent"
+	// With an email, the person is told of the request as on the portal:
+	// its receipt now, then a denial, an extension or its completion.
+	for _, id := range in.Identities {
+		if id.Kind == dsr.KindEmail {
+			in.Notify, in.Notices = true, []string{dsr.NoticeReceipt}
+		}
+	}
 	switch id := b.Identity; {
 	case id == nil:
 	case id.Verified:

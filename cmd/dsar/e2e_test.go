@@ -345,13 +345,15 @@ func TestDemoShop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var oo struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&oo)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("portal opt-out: %d", resp.StatusCode)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if emls, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*-receipt.eml")); len(emls) == 1 {
+		if emls, _ := filepath.Glob(filepath.Join(dataDir, "outbox", "*-"+oo.ID+"-receipt.eml")); len(emls) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
