@@ -95,6 +95,22 @@ type Config struct {
 	GPCLastUpdate    string
 	ApprovalRequired string
 	DuplicateWindow  time.Duration
+
+	// The deadline engine's scheduled checks.
+	Holidays          []string
+	ReminderDays      []int
+	CronReminders     string
+	CronEscalation    string
+	CronRetention     string
+	KeepExports       time.Duration
+	KeepIdentities    time.Duration
+	EscalationEmail   string
+	EscalationWebhook string
+	WebhookSecret     string
+
+	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
+	// it open.
+	MetricsToken string
 }
 
 // Setting describes one setting: its variable, default, meaning and the
@@ -297,6 +313,74 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_DUPLICATE_WINDOW", Default: "720h", Help: "an agent's new request is filed as a duplicate of an open identical one (same type and identity) received this long before; 0s turns it off", Modes: apiModes,
 			set: duration(0, func(c *Config, d time.Duration) { c.DuplicateWindow = d })},
+		{Env: "DSAR_HOLIDAYS", Help: "public holidays that are not business days, comma-separated YYYY-MM-DD (business-day deadlines skip them and weekends)", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				for _, d := range strings.Split(v, ",") {
+					if d = strings.TrimSpace(d); d == "" {
+						continue
+					}
+					if _, err := time.Parse(time.DateOnly, d); err != nil {
+						return fmt.Errorf("%q: want YYYY-MM-DD", d)
+					}
+					c.Holidays = append(c.Holidays, d)
+				}
+				return nil
+			}},
+		{Env: "DSAR_REMINDER_DAYS", Default: "7,2", Help: "reminders to the escalation channel this many days before a request is due, comma-separated", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				c.ReminderDays = nil
+				for _, d := range strings.Split(v, ",") {
+					n, err := strconv.Atoi(strings.TrimSpace(d))
+					if err != nil || n < 1 || n > 90 {
+						return errors.New("want whole numbers of days from 1 to 90, e.g. 7,2")
+					}
+					c.ReminderDays = append(c.ReminderDays, n)
+				}
+				return nil
+			}},
+		{Env: "DSAR_CRON_REMINDERS", Default: "@every 1h", Help: "when the reminders check runs (cron spec, or @every <duration>)", Modes: []Mode{ModeDev, ModeScheduler},
+			set: func(c *Config, v string) error { c.CronReminders = v; return nil }},
+		{Env: "DSAR_CRON_ESCALATION", Default: "@every 15m", Help: "when the escalation check (overdue requests) runs", Modes: []Mode{ModeDev, ModeScheduler},
+			set: func(c *Config, v string) error { c.CronEscalation = v; return nil }},
+		{Env: "DSAR_CRON_RETENTION", Default: "@daily", Help: "when the retention check (purging exports and identities of closed requests) runs", Modes: []Mode{ModeDev, ModeScheduler},
+			set: func(c *Config, v string) error { c.CronRetention = v; return nil }},
+		{Env: "DSAR_RETENTION_EXPORTS", Default: "720h", Help: "how long the exported data of a closed access request is kept; 0s keeps it", Modes: wrkModes,
+			set: duration(0, func(c *Config, d time.Duration) { c.KeepExports = d })},
+		{Env: "DSAR_RETENTION_IDENTITIES", Default: "2160h", Help: "how long the clear identities of a closed request are kept; the pseudonymised record and audit chain stay (at least 24 months, CCPA 11 CCR 7101); 0s keeps them", Modes: wrkModes,
+			set: duration(0, func(c *Config, d time.Duration) { c.KeepIdentities = d })},
+		{Env: "DSAR_ESCALATION_EMAIL", Help: "where reminders and overdue alerts are emailed", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				if _, err := mail.ParseAddress(v); err != nil {
+					return errors.New("want an email address")
+				}
+				c.EscalationEmail = v
+				return nil
+			}},
+		{Env: "DSAR_ESCALATION_WEBHOOK_URL", Help: "where reminders and overdue alerts are POSTed as JSON, signed with DSAR_ESCALATION_WEBHOOK_SECRET", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+					return errors.New("want an http(s) URL")
+				}
+				c.EscalationWebhook = v
+				return nil
+			}},
+		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "HMAC-SHA256 key signing escalation webhooks (X-DSAR-Signature); 16+ characters", Modes: wrkModes,
+			set: func(c *Config, v string) error {
+				if len(v) < 16 {
+					return errors.New("want at least 16 characters")
+				}
+				c.WebhookSecret = v
+				return nil
+			}},
+		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				if len(v) < 16 {
+					return errors.New("want at least 16 characters")
+				}
+				c.MetricsToken = v
+				return nil
+			}},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				if _, err := time.Parse("2006-01-02", v); err != nil {
@@ -408,6 +492,9 @@ func (c Config) Validate(m Mode) error {
 		if c.PublicURL == "" {
 			errs = append(errs, errors.New("DSAR_PUBLIC_URL: required by worker, for the links in emails"))
 		}
+	}
+	if c.EscalationWebhook != "" && c.WebhookSecret == "" {
+		errs = append(errs, errors.New("DSAR_ESCALATION_WEBHOOK_SECRET: required with DSAR_ESCALATION_WEBHOOK_URL, to sign it"))
 	}
 	if m == ModeServe && len(c.APIKeys) == 0 {
 		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))

@@ -211,6 +211,35 @@ func exerciseStore(t *testing.T, f fixture) {
 	_, err = f.store.AuditTrail(ctx, r.ID)
 	must(err)
 	must(f.store.EachAuditChain(ctx, func(string, []dsr.AuditEvent) error { return nil }))
+
+	// The statistics' queries (metrics and the compliance report).
+	_, err = f.store.CountRequests(ctx)
+	must(err)
+	_, err = f.store.CountOverdue(ctx, later)
+	must(err)
+	must(f.store.EachCompletion(ctx, time.Time{}, func(*dsr.Completion) error { return nil }))
+	must(f.store.EachJobOutcome(ctx, now, func(*dsr.JobOutcome) error { return nil }))
+	_, err = f.store.Summary(ctx, now.Add(-time.Hour), later)
+	must(err)
+
+	// The deadline checks' queries and updates.
+	noop := func(*dsr.Request) error { return nil }
+	r = f.newRequest(t, dsr.TypeAccess, "grace@example.com")
+	must(f.store.EachOpenDueBefore(ctx, later, noop))
+	must(f.store.EachClosedBefore(ctx, later, noop))
+	_, err = f.store.Remind(ctx, r.ID, 7)
+	must(err)
+	_, err = f.store.Escalate(ctx, r.ID)
+	must(err)
+	_, err = f.store.PauseClock(ctx, r.ID, "agent", "id check")
+	must(err)
+	_, err = f.store.ResumeClock(ctx, r.ID)
+	must(err)
+	_, err = f.store.PurgeExports(ctx, r.ID)
+	must(err)
+	_, err = f.store.PurgeIdentities(ctx, r.ID)
+	must(err)
+	_, _ = f.store.Appeal(ctx, r.ID, "agent", "appeal") // refused (not denied) after one read
 }
 
 type query struct {

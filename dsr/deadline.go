@@ -34,57 +34,21 @@ func (r Regulation) Valid() bool {
 	return false
 }
 
-// DueAt returns when a response is legally due for a request received at
-// receivedAt (the clock starts at receipt, not at verification), before any
-// extension:
-//
-//   - GDPR: one calendar month (Art. 12(3)); a month from 31 January ends on
-//     the last day of February.
-//   - CCPA/CPRA: 45 calendar days (11 CCR 7021); opt-out within 15 business
-//     days (11 CCR 7026).
-//   - LGPD: 15 days (Art. 19). PIPEDA: 30 days. VCDPA, CTDPA: 45 days.
-//
-// Business days skip Saturdays and Sundays; public holidays come with the
-// full deadline engine. The result is in UTC.
+// DueAt returns when a request is due under the default calendar
+// (weekends only): see [Calendar.Due] and [RuleFor].
 func DueAt(reg Regulation, t Type, receivedAt time.Time) time.Time {
-	at := receivedAt.UTC()
-	switch reg {
-	case RegulationGDPR:
-		return AddMonths(at, 1)
-	case RegulationCCPA:
-		if t == TypeOptOut {
-			return AddBusinessDays(at, 15)
-		}
-		return at.AddDate(0, 0, 45)
-	case RegulationLGPD:
-		return at.AddDate(0, 0, 15)
-	case RegulationPIPEDA:
-		return at.AddDate(0, 0, 30)
-	default: // VCDPA, CTDPA and the other US state laws
-		return at.AddDate(0, 0, 45)
-	}
+	return Calendar{}.Due(reg, t, receivedAt)
 }
 
-// Extended returns the latest due date an extension may give a request of
-// type t under reg, first due at due, and whether the regulation allows one:
-// GDPR two more months (Art. 12(3)); CCPA, VCDPA, CTDPA 45 more days (none
-// for a CCPA opt-out); PIPEDA 30 more days; LGPD none.
+// Extended returns the latest due date the one extension its rule allows
+// gives a request of type t under reg, first due at due, and whether the
+// rule allows one (see [RuleFor]).
 func Extended(reg Regulation, t Type, due time.Time) (time.Time, bool) {
-	due = due.UTC()
-	switch reg {
-	case RegulationGDPR:
-		return AddMonths(due, 2), true
-	case RegulationCCPA:
-		if t == TypeOptOut {
-			return time.Time{}, false
-		}
-		return due.AddDate(0, 0, 45), true
-	case RegulationVCDPA, RegulationCTDPA:
-		return due.AddDate(0, 0, 45), true
-	case RegulationPIPEDA:
-		return due.AddDate(0, 0, 30), true
+	r := RuleFor(reg, t)
+	if r.Extension.N == 0 {
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	return Calendar{}.Add(due, r.Extension), true
 }
 
 // AddMonths adds n calendar months, ending on the last day of the target
@@ -97,17 +61,6 @@ func AddMonths(t time.Time, n int) time.Time {
 		d = last
 	}
 	return first.AddDate(0, 0, d-1)
-}
-
-// AddBusinessDays adds n days that are not Saturday or Sunday.
-func AddBusinessDays(t time.Time, n int) time.Time {
-	for n > 0 {
-		t = t.AddDate(0, 0, 1)
-		if wd := t.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			n--
-		}
-	}
-	return t
 }
 
 // jurisdictions maps where a person lives (ISO 3166-1 alpha-2 country, or

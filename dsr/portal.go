@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -11,8 +13,24 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Notices lists every notice kind.
+// Notices lists every notice kind sent to the subject.
 var Notices = []string{NoticeReceipt, NoticeVerify, NoticeCompleted, NoticeDenied, NoticeMerged, NoticeExtended}
+
+// Alerts go to the business's escalation channel, not to the subject:
+// AlertOverdue when a request passes its due date, and AlertReminder(n)
+// n days before it.
+const AlertOverdue = "alert_overdue"
+
+// AlertReminder is the alert kind of a reminder n days before the due date.
+func AlertReminder(n int) string { return fmt.Sprintf("alert_reminder_%d", n) }
+
+// IsNotice reports whether kind is a notice or an alert kind.
+func IsNotice(kind string) bool {
+	return slices.Contains(Notices, kind) || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
+}
+
+// IsAlert reports whether kind goes to the escalation channel.
+func IsAlert(kind string) bool { return strings.HasPrefix(kind, "alert_") }
 
 // OpenStatuses are the statuses of a request still being worked on.
 var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
@@ -186,7 +204,7 @@ func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn fun
 // before, whose sending may have been lost.
 func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*Request) error) error {
 	return each(ctx, s.reqs, bson.D{
-		{Key: "pending_notices", Value: bson.D{{Key: "$in", Value: Notices}}},
+		{Key: "pending_notices", Value: bson.D{{Key: "$exists", Value: true}, {Key: "$ne", Value: bson.A{}}}},
 		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
 	}, fn)
 }

@@ -132,6 +132,33 @@ type Request struct {
 	// Exceptions are the systems or collections kept on a legal basis
 	// instead of being erased (GDPR Art. 17(3), CCPA 1798.105(d)).
 	Exceptions []Exception `bson:"exceptions,omitempty"`
+
+	// ReceiptDueAt is when receipt must be confirmed, where the rule says
+	// (CCPA: 10 business days).
+	ReceiptDueAt *time.Time `bson:"receipt_due_at,omitempty"`
+	// Reminded lists the reminders sent (days before the due date);
+	// OverdueAt is when the request was found overdue and escalated.
+	Reminded  []int      `bson:"reminded,omitempty"`
+	OverdueAt *time.Time `bson:"overdue_at,omitempty"`
+	// ExportsPurgedAt is when the exported data was deleted after the
+	// retention period.
+	ExportsPurgedAt *time.Time `bson:"exports_purged_at,omitempty"`
+	// PausedAt is set while the clock is paused; Pauses records every
+	// pause. A pause moves the due date by its length when it ends.
+	PausedAt *time.Time `bson:"paused_at,omitempty"`
+	Pauses   []Pause    `bson:"pauses,omitempty"`
+	// AppealOf names the denied request this one appeals; AppealedBy, on
+	// the denied request, names its appeal.
+	AppealOf   string `bson:"appeal_of,omitempty"`
+	AppealedBy string `bson:"appealed_by,omitempty"`
+}
+
+// Pause is a stop of the clock while the business waits for the person.
+type Pause struct {
+	By        string     `bson:"by" json:"by"`
+	At        time.Time  `bson:"at" json:"at"`
+	Reason    string     `bson:"reason" json:"reason"`
+	ResumedAt *time.Time `bson:"resumed_at,omitempty" json:"resumed_at,omitempty"`
 }
 
 // Extension records the extension of a request's deadline.
@@ -233,6 +260,8 @@ type Intake struct {
 	// DuplicateOf, when set, files the request as a duplicate of that one:
 	// its Status is kept as UnlinkTo and it starts StatusDuplicate.
 	DuplicateOf string
+	// Calendar counts business days for the due date (zero: weekends only).
+	Calendar Calendar
 	// Channel, Note and VerificationMethod are copied to the request.
 	Channel            string
 	Note               string
@@ -259,7 +288,7 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		FiledBy:    in.FiledBy,
 		Identities: in.Identities,
 		ReceivedAt: at,
-		DueAt:      DueAt(in.Regulation, in.Type, at),
+		DueAt:      in.Calendar.Due(in.Regulation, in.Type, at),
 		UpdatedAt:  at,
 		History:    []Transition{{To: in.Status, At: at, Actor: in.FiledBy, Reason: "filed"}},
 		AuditDue:   true,
@@ -271,6 +300,10 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		Note:       in.Note,
 
 		VerificationMethod: in.VerificationMethod,
+	}
+	if rule := RuleFor(in.Regulation, in.Type); rule.Receipt.N > 0 {
+		d := in.Calendar.Add(at, rule.Receipt)
+		r.ReceiptDueAt = &d
 	}
 	r.PendingNotices = append(r.PendingNotices, in.Notices...)
 	if in.DuplicateOf != "" {

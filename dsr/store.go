@@ -48,15 +48,23 @@ var Indexes = map[string][]Index{
 		{Name: "status_due_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "notices_updated", Keys: bson.D{{Key: "pending_notices", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "audit_due_updated", Keys: bson.D{{Key: "audit_due", Value: 1}, {Key: "updated_at", Value: 1}}},
+		{Name: "status_closed", Keys: bson.D{{Key: "status", Value: 1}, {Key: "closed_at", Value: 1}}},
+		// Statistics (stats.go): counts by status, type and regulation,
+		// answered from the index alone, and the report's window of receipt.
+		{Name: "status_type_regulation", Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "regulation", Value: 1}}},
+		{Name: "received_at", Keys: bson.D{{Key: "received_at", Value: 1}}},
 	},
 	JobsCollection: {
 		{Name: "request_id", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "request_status", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "status", Value: 1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "status_lease", Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}},
+		// Job outcomes since a time, for the metrics (stats.go).
+		{Name: "finished_at", Keys: bson.D{{Key: "finished_at", Value: 1}}},
 	},
 	ExportRecordsCollection: {
 		{Name: "job_seq", Keys: bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},
+		{Name: "request_id", Keys: bson.D{{Key: "request_id", Value: 1}}},
 	},
 	AuditCollection: {
 		{Name: "request_seq", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},

@@ -37,6 +37,11 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 	if r.Status.Closed() {
 		return nil, fmt.Errorf("extend request %s: it is %s: %w", id, r.Status, ErrConflict)
 	}
+	if s.now().After(r.DueAt) {
+		// The law wants the extension decided, and the person told, within
+		// the first period.
+		return nil, fmt.Errorf("extend request %s: past its due date: %w", id, ErrNoExtension)
+	}
 	now := s.now()
 	var out Request
 	leave := s.gate.Enter()

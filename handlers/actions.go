@@ -324,3 +324,130 @@ func (a *requestsAPI) audit(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, v)
 }
+
+// clockView explains a request's due date.
+type clockView struct {
+	Regulation    dsr.Regulation `json:"regulation"`
+	Type          dsr.Type       `json:"type"`
+	Rule          dsr.Rule       `json:"rule"`
+	RulesVersion  string         `json:"rules_version"`
+	StartedAt     time.Time      `json:"started_at"`
+	FirstDueAt    time.Time      `json:"first_due_at"`
+	DueAt         time.Time      `json:"due_at"`
+	ReceiptDueAt  *time.Time     `json:"receipt_due_at,omitempty"`
+	Paused        bool           `json:"paused"`
+	Pauses        []dsr.Pause    `json:"pauses"`
+	Extension     *extensionView `json:"extension,omitempty"`
+	BusinessDays  string         `json:"business_days"`
+	Holidays      []string       `json:"holidays"`
+	OverdueAt     *time.Time     `json:"overdue_at,omitempty"`
+	RemindersSent []int          `json:"reminders_sent"`
+	AppealOf      string         `json:"appeal_of,omitempty"`
+	AppealedBy    string         `json:"appealed_by,omitempty"`
+}
+
+// clock explains a request's due date: the rule and its version, the start,
+// the pauses and the extension, and the business-day calendar used.
+func (a *requestsAPI) clock(c *gin.Context) {
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
+		return
+	}
+	rule := dsr.RuleFor(req.Regulation, req.Type)
+	first := a.calendar.Due(req.Regulation, req.Type, req.ReceivedAt)
+	if req.AppealOf != "" {
+		rule = dsr.Rule{Regulation: req.Regulation, Basis: "appeal against a denial: answered within 60 days", Respond: dsr.AppealPeriod}
+		first = dsr.Calendar{}.Add(req.ReceivedAt, dsr.AppealPeriod)
+	}
+	v := clockView{Regulation: req.Regulation, Type: req.Type, Rule: rule, RulesVersion: dsr.RulesVersion, StartedAt: req.ReceivedAt,
+		FirstDueAt: first, DueAt: req.DueAt, ReceiptDueAt: req.ReceiptDueAt, Paused: req.PausedAt != nil, Pauses: req.Pauses,
+		BusinessDays: "Monday to Friday, less the holidays listed", Holidays: a.calendar.Holidays(req.ReceivedAt, req.DueAt),
+		OverdueAt: req.OverdueAt, RemindersSent: req.Reminded, AppealOf: req.AppealOf, AppealedBy: req.AppealedBy}
+	if v.Pauses == nil {
+		v.Pauses = []dsr.Pause{}
+	}
+	if v.Holidays == nil {
+		v.Holidays = []string{}
+	}
+	if v.RemindersSent == nil {
+		v.RemindersSent = []int{}
+	}
+	if e := req.Extension; e != nil {
+		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// pause stops a request's clock where its rule allows (GDPR: waiting for
+// information to confirm identity), with a reason.
+func (a *requestsAPI) pause(c *gin.Context) {
+	reason, ok := a.reason(c, true)
+	if !ok {
+		return
+	}
+	a.clockChange(c, "paused", reason, func(ctx context.Context, id string) (*dsr.Request, error) {
+		return a.store.PauseClock(ctx, id, principal(c).Name, reason)
+	})
+}
+
+// resume restarts a paused clock; the due date moves by the pause.
+func (a *requestsAPI) resume(c *gin.Context) {
+	a.clockChange(c, "resumed", "", func(ctx context.Context, id string) (*dsr.Request, error) {
+		return a.store.ResumeClock(ctx, id)
+	})
+}
+
+func (a *requestsAPI) clockChange(c *gin.Context, kind, reason string, change func(context.Context, string) (*dsr.Request, error)) {
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	moved, err := change(c.Request.Context(), id)
+	if errors.Is(err, dsr.ErrNotPausable) {
+		problem(c, Problem{Type: problemConflict, Title: "Not pausable", Status: http.StatusConflict,
+			Detail: "This request's regulation does not let its clock stop (CCPA counts 45 days whatever verification takes)."})
+		return
+	}
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	data := map[string]string{"due_at": moved.DueAt.Format(time.RFC3339)}
+	if reason != "" {
+		data["reason"] = reason
+	}
+	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "clock_"+kind, data); err != nil {
+		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", kind, "error", err)
+	}
+	a.respond(c, moved)
+}
+
+// appeal files the appeal against a denied request where its regulation
+// grants one (VCDPA, CTDPA: answered within 60 days).
+func (a *requestsAPI) appeal(c *gin.Context) {
+	reason, ok := a.reason(c, true)
+	if !ok {
+		return
+	}
+	id := c.Param("id")
+	if !dsr.ValidID(id) {
+		writeError(c, a.log, dsr.ErrNotFound)
+		return
+	}
+	appeal, err := a.store.Appeal(c.Request.Context(), id, principal(c).Name, reason)
+	if errors.Is(err, dsr.ErrNotAppealable) {
+		problem(c, Problem{Type: problemConflict, Title: "No appeal", Status: http.StatusConflict,
+			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before, can be appealed."})
+		return
+	}
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "appealed", map[string]string{"appeal": appeal.ID}); err != nil {
+		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "appealed", "error", err)
+	}
+	c.Header("Location", "/v1/requests/"+appeal.ID)
+	c.JSON(http.StatusAccepted, viewRequest(appeal, []dsr.Job{}))
+}

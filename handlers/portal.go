@@ -34,14 +34,15 @@ type PortalOptions struct {
 
 // portalAPI serves data subjects: no API key, a status token per request.
 type portalAPI struct {
-	store  *dsr.Store
-	queue  Enqueuer
-	index  *dsr.BlindIndex
-	links  *dsr.LinkSigner
-	limits *Limits
-	log    *slog.Logger
-	now    func() time.Time
-	opts   PortalOptions
+	calendar dsr.Calendar
+	store    *dsr.Store
+	queue    Enqueuer
+	index    *dsr.BlindIndex
+	links    *dsr.LinkSigner
+	limits   *Limits
+	log      *slog.Logger
+	now      func() time.Time
+	opts     PortalOptions
 }
 
 // portalBody is the body of POST /v1/portal/requests.
@@ -202,7 +203,7 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	} else if !p.supersede(c, hash, in.Type) {
 		return
 	}
-	in.Source, in.FiledBy, in.StatusToken = source, "portal", token
+	in.Source, in.FiledBy, in.StatusToken, in.Calendar = source, "portal", token, p.calendar
 	in.Notify = in.Identities[0].Kind == dsr.KindEmail
 	in.ReceivedAt = p.now()
 	in.Status, in.Notices = dsr.StatusVerifying, []string{dsr.NoticeReceipt, dsr.NoticeVerify}
@@ -305,7 +306,7 @@ func (p *portalAPI) gpcOptOut(c *gin.Context, in dsr.Intake, token string) (stri
 		ids[i] = dsr.Identity{Kind: id.Kind, Value: id.Value, Source: dsr.SourceSubject}
 	}
 	oo := dsr.Intake{Type: dsr.TypeOptOut, Regulation: in.Regulation, Source: sourceGPC, FiledBy: "portal", Status: dsr.StatusVerified,
-		Identities: ids, ReceivedAt: p.now(), GPC: true, StatusToken: token}
+		Identities: ids, ReceivedAt: p.now(), GPC: true, StatusToken: token, Calendar: p.calendar}
 	req, err := dsr.NewRequest(oo, p.index)
 	if err == nil {
 		err = p.store.CreateRequest(ctx, req)

@@ -24,6 +24,7 @@ import (
 
 // requestsAPI serves the agent API on requests.
 type requestsAPI struct {
+	calendar dsr.Calendar
 	// dupWindow is how far back an identical open request makes a new one
 	// a duplicate; 0 turns duplicate detection off.
 	dupWindow time.Duration
@@ -215,6 +216,7 @@ func (a *requestsAPI) create(c *gin.Context) {
 	}
 	in.Source = "agent_api"
 	in.FiledBy = principal(c).Name
+	in.Calendar = a.calendar
 	ctx := c.Request.Context()
 	key := c.GetHeader("Idempotency-Key")
 	if key != "" {
@@ -360,7 +362,7 @@ func (a *requestsAPI) fileItem(ctx context.Context, raw json.RawMessage, now tim
 	if err != nil {
 		return nil, err
 	}
-	in.Source, in.FiledBy = "agent_api", by
+	in.Source, in.FiledBy, in.Calendar = "agent_api", by, a.calendar
 	return a.file(ctx, in)
 }
 

@@ -28,6 +28,11 @@ var allowed = map[string][]handlers.Role{
 	"POST /v1/requests/:id/assign":  {handlers.RoleAdmin, handlers.RoleAgent},
 	"POST /v1/requests/:id/unlink":  {handlers.RoleAdmin, handlers.RoleAgent},
 	"POST /v1/requests/bulk":        {handlers.RoleAdmin, handlers.RoleAgent},
+	"GET /v1/requests/:id/clock":    {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
+	"POST /v1/requests/:id/pause":   {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/resume":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"POST /v1/requests/:id/appeal":  {handlers.RoleAdmin, handlers.RoleAgent},
+	"GET /v1/reports/summary":       {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
 	"GET /v1/admin/keys":            {handlers.RoleAdmin},
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dsar-project/dsar/dsr"
 )
@@ -34,7 +35,7 @@ type Check struct {
 }
 
 // Deps is what the API needs. All fields are required except Limits,
-// TrustedProxies and Now.
+// TrustedProxies, Metrics, MetricsToken and Now.
 type Deps struct {
 	Store *dsr.Store
 	Queue Enqueuer
@@ -52,8 +53,16 @@ type Deps struct {
 	// DuplicateWindow is how far back an open identical request makes an
 	// agent's new one a duplicate; 0 turns the check off.
 	DuplicateWindow time.Duration
+	// Calendar counts business days for due dates (holidays).
+	Calendar dsr.Calendar
 	// Ready lists what /readyz checks.
 	Ready []Check
+	// Metrics is what GET /metrics serves; nil means the statistics of
+	// Store alone (NewStatsCollector).
+	Metrics prometheus.Gatherer
+	// MetricsToken, when set, is the bearer token GET /metrics asks for;
+	// empty leaves /metrics open, as Prometheus expects by default.
+	MetricsToken string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -87,8 +96,12 @@ func New(d Deps) http.Handler {
 	r.GET("/healthz", healthz)
 	r.GET("/readyz", readyz(d.Ready))
 	r.GET("/openapi.yaml", openAPI)
+	if d.Metrics == nil {
+		d.Metrics = defaultMetrics(d)
+	}
+	r.GET("/metrics", metricsHandler(d.Metrics, d.MetricsToken, d.Log))
 
-	api := &requestsAPI{dupWindow: d.DuplicateWindow, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	api := &requestsAPI{calendar: d.Calendar, dupWindow: d.DuplicateWindow, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
 	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", requireKey(d.Keys))
 	readers, agents := requireRole(RoleAdmin, RoleAgent, RoleAuditor), requireRole(RoleAdmin, RoleAgent)
@@ -107,6 +120,11 @@ func New(d Deps) http.Handler {
 	v1.POST("/requests/:id/assign", agents, api.assign)
 	v1.POST("/requests/:id/unlink", agents, api.unlink)
 	v1.POST("/requests/bulk", agents, api.bulk)
+	v1.GET("/requests/:id/clock", readers, api.clock)
+	v1.POST("/requests/:id/pause", agents, api.pause)
+	v1.POST("/requests/:id/resume", agents, api.resume)
+	v1.POST("/requests/:id/appeal", agents, api.appeal)
+	v1.GET("/reports/summary", readers, api.summary)
 	v1.GET("/admin/keys", requireRole(RoleAdmin), keysList(d.Keys))
 
 	if d.Portal.MaxTries <= 0 {
@@ -121,7 +139,7 @@ func New(d Deps) http.Handler {
 	if d.Portal.GPCLastUpdate == "" {
 		d.Portal.GPCLastUpdate = "2026-11-24"
 	}
-	pa := &portalAPI{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
+	pa := &portalAPI{calendar: d.Calendar, store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
 	portal := r.Group("/v1/portal", d.Limits.perIP())
 	portal.POST("/requests", pa.submit)
 	portal.GET("/requests/:id", pa.status)

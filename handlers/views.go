@@ -34,6 +34,15 @@ type requestView struct {
 	DuplicateOf        string          `json:"duplicate_of,omitempty"`
 	Extension          *extensionView  `json:"extension,omitempty"`
 	Exceptions         []dsr.Exception `json:"exceptions"`
+	// ReceiptDueAt is when receipt must be confirmed (CCPA: 10 business
+	// days), where the rule has such a date.
+	ReceiptDueAt *time.Time `json:"receipt_due_at,omitempty"`
+	// OverdueAt is when the escalation check found the request past due.
+	OverdueAt *time.Time `json:"overdue_at,omitempty"`
+	// Paused says the clock is stopped (GET .../clock explains it).
+	Paused     bool   `json:"paused"`
+	AppealOf   string `json:"appeal_of,omitempty"`
+	AppealedBy string `json:"appealed_by,omitempty"`
 }
 
 type extensionView struct {
@@ -85,6 +94,11 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		AssignedTo:         r.AssignedTo,
 		DuplicateOf:        r.DuplicateOf,
 		Exceptions:         exceptions(r, jobs),
+		ReceiptDueAt:       r.ReceiptDueAt,
+		OverdueAt:          r.OverdueAt,
+		Paused:             r.PausedAt != nil,
+		AppealOf:           r.AppealOf,
+		AppealedBy:         r.AppealedBy,
 	}
 	if e := r.Extension; e != nil {
 		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}

@@ -71,7 +71,7 @@ type NoticeOptions struct {
 // HandleNotice sends one pending notice (see SendNotice).
 func (p *Processor) HandleNotice(ctx context.Context, t *asynq.Task) error {
 	var pl noticePayload
-	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" || !slices.Contains(dsr.Notices, pl.Notice) {
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" || !dsr.IsNotice(pl.Notice) {
 		return fmt.Errorf("notice: malformed payload: %w", asynq.SkipRetry)
 	}
 	err := p.SendNotice(ctx, pl.RequestID, pl.Notice)
@@ -97,6 +97,12 @@ func (p *Processor) SendNotice(ctx context.Context, requestID, notice string) (e
 	defer func() { err = redactErr(err, req.Identities) }()
 	if !slices.Contains(req.PendingNotices, notice) {
 		return nil
+	}
+	if dsr.IsAlert(notice) {
+		if err := p.sendAlert(ctx, req, notice); err != nil {
+			return err
+		}
+		return p.store.NoticeSent(ctx, req.ID, notice)
 	}
 	to := subjectEmail(req)
 	if !req.Notify || to == "" || p.notifier == nil {

@@ -35,6 +35,8 @@ type Options struct {
 	// Approval says which requests wait for an agent's approval before
 	// their fan-out.
 	Approval dsr.ApprovalPolicy
+	// Checks configures the scheduled checks.
+	Checks ChecksOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -47,19 +49,22 @@ type Deps struct {
 	Index      *dsr.BlindIndex
 	// Notifier delivers notices; nil drops them (tests that send none).
 	Notifier Notifier
-	Log      *slog.Logger
+	// Escalation is where alerts (reminders, overdue) go.
+	Escalation EscalationOptions
+	Log        *slog.Logger
 }
 
 // Processor handles dsar's tasks against the store and the connectors.
 type Processor struct {
-	store    *dsr.Store
-	conns    *connectors.Registry
-	queue    *Queue
-	index    *dsr.BlindIndex
-	notifier Notifier
-	log      *slog.Logger
-	opts     Options
-	notices  NoticeOptions
+	store      *dsr.Store
+	conns      *connectors.Registry
+	queue      *Queue
+	index      *dsr.BlindIndex
+	notifier   Notifier
+	escalation EscalationOptions
+	log        *slog.Logger
+	opts       Options
+	notices    NoticeOptions
 }
 
 // NewProcessor returns a Processor.
@@ -67,7 +72,8 @@ func NewProcessor(d Deps, o Options) *Processor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, log: d.Log, opts: o, notices: o.Notices}
+	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, escalation: d.Escalation,
+		log: d.Log, opts: o, notices: o.Notices}
 }
 
 // Mux routes each task type to its handler.
@@ -77,6 +83,9 @@ func (p *Processor) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeJob, p.HandleJob)
 	mux.HandleFunc(TypeSweep, p.HandleSweep)
 	mux.HandleFunc(TypeNotice, p.HandleNotice)
+	mux.HandleFunc(TypeReminders, p.HandleReminders)
+	mux.HandleFunc(TypeEscalation, p.HandleEscalation)
+	mux.HandleFunc(TypeRetention, p.HandleRetention)
 	return mux
 }
 

@@ -54,19 +54,39 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 	}
 }
 
-// NewScheduler returns an asynq scheduler that enqueues the sweep every
-// interval. The task is unique while queued, so a second scheduler rarely
-// doubles it; when it does (asynq drops the lock once a sweep finishes), the
-// second sweep finds nothing left to do.
-func NewScheduler(redis asynq.RedisConnOpt, queue string, every time.Duration, log *slog.Logger) (*asynq.Scheduler, error) {
+// Schedule is one periodic task: when (a cron spec, or "@every 1m"), and
+// what.
+type Schedule struct {
+	Spec string
+	Task *asynq.Task
+	// Unique keeps a second scheduler (another replica) from queuing the
+	// task again while one is queued; the checks are idempotent anyway.
+	Unique time.Duration
+}
+
+// Schedules lists dsar's periodic tasks: the sweep and the scheduled
+// checks.
+func Schedules(sweepEvery time.Duration, reminders, escalation, retention string) []Schedule {
+	return []Schedule{
+		{Spec: fmt.Sprintf("@every %s", sweepEvery), Task: NewSweepTask(), Unique: sweepEvery},
+		{Spec: reminders, Task: asynq.NewTask(TypeReminders, nil), Unique: 10 * time.Minute},
+		{Spec: escalation, Task: asynq.NewTask(TypeEscalation, nil), Unique: 10 * time.Minute},
+		{Spec: retention, Task: asynq.NewTask(TypeRetention, nil), Unique: 10 * time.Minute},
+	}
+}
+
+// NewScheduler returns an asynq scheduler that enqueues each schedule on
+// its spec. A spec it cannot read is an error naming it.
+func NewScheduler(redis asynq.RedisConnOpt, queue string, schedules []Schedule, log *slog.Logger) (*asynq.Scheduler, error) {
 	s := asynq.NewScheduler(redis, &asynq.SchedulerOpts{
 		Logger:   NewAsynqLogger(log),
 		LogLevel: asynq.WarnLevel,
 		Location: time.UTC,
 	})
-	spec := fmt.Sprintf("@every %s", every)
-	if _, err := s.Register(spec, NewSweepTask(), asynq.Queue(queue), asynq.Unique(every), asynq.MaxRetry(0)); err != nil {
-		return nil, fmt.Errorf("register sweep: %w", err)
+	for _, sc := range schedules {
+		if _, err := s.Register(sc.Spec, sc.Task, asynq.Queue(queue), asynq.Unique(sc.Unique), asynq.MaxRetry(0)); err != nil {
+			return nil, fmt.Errorf("schedule %s on %q: %w", sc.Task.Type(), sc.Spec, err)
+		}
 	}
 	return s, nil
 }

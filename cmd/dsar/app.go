@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -39,14 +42,15 @@ type app struct {
 	getenv  func(string) (string, bool)
 	closers []func()
 
-	client *mongo.Client
-	store  *dsr.Store
-	index  *dsr.BlindIndex
-	links  *dsr.LinkSigner
-	secret []byte // the blind-index key, from which purpose keys derive
-	listen net.Listener
-	redis  asynq.RedisClientOpt
-	queue  *workers.Queue
+	client   *mongo.Client
+	store    *dsr.Store
+	index    *dsr.BlindIndex
+	links    *dsr.LinkSigner
+	secret   []byte // the blind-index key, from which purpose keys derive
+	calendar dsr.Calendar
+	listen   net.Listener
+	redis    asynq.RedisClientOpt
+	queue    *workers.Queue
 }
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
@@ -158,6 +162,9 @@ func (a *app) openStore(ctx context.Context) error {
 		return err
 	}
 	a.client, a.store, a.index, a.links, a.secret = client, store, index, dsr.NewLinkSigner(key), key
+	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
+		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
+	}
 	return nil
 }
 
@@ -227,10 +234,12 @@ func (a *app) startWorkers(ctx context.Context) error {
 		return fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
 	}
 	proc := workers.NewProcessor(
-		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log},
+		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
+			Escalation: workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret}},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
 			Approval: approval,
+			Checks:   workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
 				MaxRounds: dsr.MaxVerificationRounds,
@@ -263,7 +272,8 @@ func (a *app) notifier() (workers.Notifier, error) {
 }
 
 func (a *app) startScheduler() error {
-	sched, err := workers.NewScheduler(a.redis, a.cfg.Queue, a.cfg.SweepEvery, a.log)
+	schedules := workers.Schedules(a.cfg.SweepEvery, a.cfg.CronReminders, a.cfg.CronEscalation, a.cfg.CronRetention)
+	sched, err := workers.NewScheduler(a.redis, a.cfg.Queue, schedules, a.log)
 	if err != nil {
 		return err
 	}
@@ -299,7 +309,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	}
 	h := handlers.New(handlers.Deps{
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
-		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow,
+		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		Portal: handlers.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
@@ -307,6 +317,8 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 			{Name: "store", Ping: a.store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},
 		},
+		Metrics:      a.metrics(),
+		MetricsToken: a.cfg.MetricsToken,
 	})
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
@@ -328,6 +340,22 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo)
 	}
 	return stopped, nil
+}
+
+// metrics is the registry GET /metrics serves: the requests and jobs in the
+// store (read when scraped, see handlers.StatsCollector), the job queues in
+// Redis (asynq's collector), the Go runtime and the process.
+func (a *app) metrics() *prometheus.Registry {
+	insp := asynq.NewInspector(a.redis)
+	a.closers = append(a.closers, func() { _ = insp.Close() })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		handlers.NewStatsCollector(a.store, handlers.StatsOptions{Log: a.log}),
+		asynqmetrics.NewQueueMetricsCollector(insp),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -5,6 +5,7 @@
 //	dsar worker         the queue workers that run connector jobs
 //	dsar scheduler      the periodic checks (the sweep)
 //	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
+//	dsar report --from YYYY-MM-DD --to YYYY-MM-DD   the compliance summary of a period
 //	dsar requests import FILE.csv   file a CSV of requests through the bulk API
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
@@ -58,6 +59,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.mode, c.summary)
 	}
 	fmt.Fprintf(w, "  %-10s %s\n", "audit", auditSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "report", reportSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "requests", requestsSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
@@ -73,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "audit" { // a one-shot tool, not a long-running mode
 		return runAudit(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "report" { // a one-shot tool too
+		return runReport(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	if args[0] == "requests" {
 		return runRequests(ctx, args[1:], stdout, stderr, lookupEnv)

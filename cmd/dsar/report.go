@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/embedded"
+)
+
+const reportSummary = "print the compliance summary of a period (dsar report --from --to)"
+
+const reportHelp = `Usage: dsar report --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--data-dir DIR]
+
+Prints the compliance summary of the requests received from --from (included)
+to --to (excluded), dates at midnight UTC, at most 2 years apart: per type and
+regulation, how many were received, completed, denied (and on what basis), are
+still open, were cancelled or expired, the median and mean days to respond and
+the share answered on time. It is the yearly disclosure of CCPA 11 CCR 7102,
+and the same figures as GET /v1/reports/summary (--json prints that JSON).
+
+A request is answered when completed or denied; its days to respond run from
+its receipt to its final status, and it is on time when that came no later
+than its (extended) due date. Requests are counted by when they were received,
+in the status they have now. The summary holds counts and the recorded reasons
+of denials, never an identity.
+
+It exits 0 with the summary, 2 on a usage, settings or store error, 1 when
+reading the store fails midway. It only reads: it creates no index or
+collection.
+
+The store is DSAR_MONGO_URI and DSAR_MONGO_DB. For the embedded store of
+'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's
+DSAR_DATA_DIR (see 'dsar audit verify --help': the same applies).
+`
+
+// runReport runs `dsar report`.
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("dsar report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "first day of the period, `YYYY-MM-DD` (UTC), included")
+	to := fs.String("to", "", "day after the period, `YYYY-MM-DD` (UTC), excluded")
+	asJSON := fs.Bool("json", false, "print the summary as JSON, as GET /v1/reports/summary answers it")
+	dataDir := fs.String("data-dir", "", "open the embedded store of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR) instead of DSAR_MONGO_URI")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, reportHelp)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, "\nSettings (environment variables):\n"+
+			"  DSAR_MONGO_URI\n      MongoDB connection string of the store to report on\n"+
+			"  DSAR_MONGO_DB (default dsar)\n      database holding the requests collection\n"+
+			"  DSAR_CONFIG_FILE\n      optional YAML file of settings (mongo_uri: ..., mongo_db: ...); the environment wins\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{code: exitUsage, err: fmt.Errorf("report: %w", err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError("report: unexpected argument %q", fs.Arg(0))
+	}
+	start, end, err := dsr.SummaryWindow(*from, *to)
+	if ve := (*dsr.ValidationError)(nil); errors.As(err, &ve) {
+		var parts []string
+		for _, f := range ve.Fields {
+			parts = append(parts, "--"+f.Field+": "+f.Message)
+		}
+		return usageError("report: %s", strings.Join(parts, "; "))
+	}
+	cfg, err := config.Load(lookupEnv)
+	if err != nil {
+		return exitError{code: exitUsage, err: err}
+	}
+	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	sum, err := store.Summary(ctx, start, end)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	printSummary(stdout, sum)
+	return nil
+}
+
+// openStoreToRead opens the store a one-shot command reads, without
+// preparing it (which would create indexes): DSAR_MONGO_URI, or with
+// dataDir the embedded store of 'dsar dev' there. It checks that the
+// database holds requests. Its errors ask for exit status 2.
+func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir string, stderr io.Writer) (*dsr.Store, func(), error) {
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*dsr.Store, func(), error) {
+		closeAll()
+		return nil, nil, exitError{code: exitUsage, err: err}
+	}
+	uri := cfg.MongoURI
+	switch {
+	case uri != "" && dataDir != "":
+		return fail(fmt.Errorf("%s: DSAR_MONGO_URI and --data-dir both name a store; give one", cmd))
+	case uri == "" && dataDir == "":
+		return fail(fmt.Errorf("%s: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of 'dsar dev'", cmd))
+	case uri == "":
+		dir := filepath.Join(dataDir, "ferretdb")
+		if _, err := os.Stat(filepath.Join(dir, cfg.MongoDB+".sqlite")); err != nil {
+			return fail(fmt.Errorf("%s: no embedded store of database %q under %s (is --data-dir dev's DSAR_DATA_DIR, and DSAR_MONGO_DB its database?)", cmd, cfg.MongoDB, dir))
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+		m, err := embedded.StartMongo(ctx, dir, log)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, m.Stop)
+		uri = m.URI()
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + cmd))
+	if err != nil {
+		return fail(fmt.Errorf("store: %w", err))
+	}
+	closers = append(closers, func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database(cfg.MongoDB)
+	store := dsr.NewStore(db, nil)
+	if err := store.Ping(ctx); err != nil {
+		return fail(fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err))
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: dsr.RequestsCollection}})
+	if err != nil {
+		return fail(fmt.Errorf("store: %w", err))
+	}
+	if len(names) == 0 {
+		return fail(fmt.Errorf("%s: database %q has no %s collection: is DSAR_MONGO_DB right?", cmd, cfg.MongoDB, dsr.RequestsCollection))
+	}
+	return store, closeAll, nil
+}
+
+// printSummary prints a summary as a table, then the denials by basis.
+func printSummary(w io.Writer, s *dsr.Summary) {
+	last := s.To.AddDate(0, 0, -1)
+	fmt.Fprintf(w, "Requests received %s to %s (UTC), as they stand on %s\n\n",
+		s.From.Format(time.DateOnly), last.Format(time.DateOnly), s.GeneratedAt.UTC().Format("2006-01-02 15:04 MST"))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "type\tregulation\treceived\tcompleted\tdenied\topen\tcancelled\texpired\tmedian days\tmean days\ton time\t")
+	row := func(typ, reg string, r dsr.SummaryRow) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", typ, reg, r.Received, r.Completed, r.Denied, r.Open, r.Cancelled, r.Expired,
+			number(r.MedianDays, "%.2f"), number(r.MeanDays, "%.2f"), percent(r.OnTimeRate, r.OnTime, r.Responded))
+	}
+	for _, r := range s.Rows {
+		row(string(r.Type), string(r.Regulation), r)
+	}
+	row("total", "", s.Total)
+	_ = tw.Flush()
+	if s.Total.Denied == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nDenied, by basis:")
+	for _, r := range s.Rows {
+		for _, basis := range slices.Sorted(maps.Keys(r.DeniedByBasis)) {
+			fmt.Fprintf(w, "  %s %s: %d  %s\n", r.Type, r.Regulation, r.DeniedByBasis[basis], basis)
+		}
+	}
+}
+
+func number(x *float64, format string) string {
+	if x == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *x)
+}
+
+func percent(rate *float64, n, of int) string {
+	if rate == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%% (%d/%d)", *rate*100, n, of)
+}

@@ -1,0 +1,190 @@
+package dsr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// EachOpenDueBefore calls fn for every open request due before t: the
+// candidates for reminders (t a few days ahead) and escalation (t now). It
+// reads in batches.
+func (s *Store) EachOpenDueBefore(ctx context.Context, t time.Time, fn func(*Request) error) error {
+	return each(ctx, s.reqs, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: t}}},
+	}, fn)
+}
+
+// Remind records that the reminder n days before its due date is due for
+// request id, in one conditional update: it returns false when it was
+// recorded before (so a check run twice reminds once).
+func (s *Store) Remind(ctx context.Context, id string, n int) (bool, error) {
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "reminded", Value: n}, {Key: "pending_notices", Value: AlertReminder(n)}}}})
+	if err != nil {
+		return false, fmt.Errorf("remind: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// Escalate marks request id overdue, in one conditional update, and makes
+// its overdue alert due; false when it was marked before.
+func (s *Store) Escalate(ctx context.Context, id string) (bool, error) {
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "overdue_at", Value: nil}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "overdue_at", Value: s.now()}}},
+			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: AlertOverdue}}},
+		})
+	if err != nil {
+		return false, fmt.Errorf("escalate: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// ClosedStatuses are the statuses of a request whose life is over.
+var ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
+
+// EachClosedBefore calls fn for every request closed before t.
+func (s *Store) EachClosedBefore(ctx context.Context, t time.Time, fn func(*Request) error) error {
+	return each(ctx, s.reqs, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}},
+		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t}}},
+	}, fn)
+}
+
+// PurgeExports deletes the exported data of a request and records when; it
+// returns false when it was purged before.
+func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
+	leave := s.gate.Enter()
+	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "request_id", Value: id}})
+	leave()
+	if err != nil {
+		return false, fmt.Errorf("purge exports: %w", err)
+	}
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "exports_purged_at", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "exports_purged_at", Value: s.now()}}}})
+	if err != nil {
+		return false, fmt.Errorf("purge exports: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// PurgeIdentities removes the clear identities (and an agent's details) of
+// a closed request, keeping its blind index, history and audit chain as
+// evidence; false when they were purged before.
+func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
+	defer s.gate.Enter()()
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "identities", Value: bson.A{}}, {Key: "purged_at", Value: s.now()}, {Key: "note", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}}},
+		})
+	if err != nil {
+		return false, fmt.Errorf("purge identities: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// ErrNotPausable means the request's rule does not let its clock stop.
+var ErrNotPausable = errors.New("the clock of this request cannot be paused")
+
+// PauseClock stops the clock of an open request, where its rule allows it
+// (GDPR: while waiting for information asked for to confirm identity), in
+// one conditional update. ErrNotPausable, or ErrConflict when it is paused
+// already or closed.
+func (s *Store) PauseClock(ctx context.Context, id, actor, reason string) (*Request, error) {
+	r, err := s.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !RuleFor(r.Regulation, r.Type).Pausable {
+		return nil, fmt.Errorf("pause %s: %s: %w", id, r.Regulation, ErrNotPausable)
+	}
+	now := s.now()
+	return s.updateFenced(ctx, id, bson.D{{Key: "paused_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "paused_at", Value: now}, {Key: "updated_at", Value: now}}},
+			{Key: "$push", Value: bson.D{{Key: "pauses", Value: Pause{By: actor, At: now, Reason: reason}}}}})
+}
+
+// ResumeClock restarts a paused clock: the due date moves by the length of
+// the pause. ErrConflict when it is not paused.
+func (s *Store) ResumeClock(ctx context.Context, id string) (*Request, error) {
+	r, err := s.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.PausedAt == nil || len(r.Pauses) == 0 {
+		return nil, fmt.Errorf("resume %s: not paused: %w", id, ErrConflict)
+	}
+	now := s.now()
+	pauses := append([]Pause(nil), r.Pauses...)
+	pauses[len(pauses)-1].ResumedAt = &now
+	due := r.DueAt.Add(now.Sub(*r.PausedAt))
+	return s.updateFenced(ctx, id, bson.D{{Key: "paused_at", Value: *r.PausedAt}, {Key: "due_at", Value: r.DueAt}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "paused_at", Value: nil}, {Key: "due_at", Value: due}, {Key: "pauses", Value: pauses}, {Key: "updated_at", Value: now}}}})
+}
+
+// updateFenced applies update to request id if it still matches fence.
+func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
+	var r Request
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update request: %w", err)
+	}
+	return &r, nil
+}
+
+// ErrNotAppealable means the request cannot be appealed: not denied, its
+// regulation grants no appeal, or it was appealed already.
+var ErrNotAppealable = errors.New("no appeal possible")
+
+// Appeal files the appeal against a denied request, where its regulation
+// grants one (VCDPA, CTDPA): a new request of the same type and identities,
+// linked both ways, due within AppealPeriod, waiting for an agent's review.
+// One appeal per request: the denied request is claimed first.
+func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request, error) {
+	r, err := s.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 {
+		return nil, fmt.Errorf("appeal %s: %w", id, ErrNotAppealable)
+	}
+	appealID, err := NewRequestID()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "appealed_by", Value: appealID}}}}); err != nil {
+		return nil, fmt.Errorf("appeal %s: %w", id, ErrNotAppealable)
+	}
+	now := s.now()
+	a := &Request{
+		ID: appealID, Type: r.Type, Regulation: r.Regulation, Status: StatusAwaitingApproval, Source: "appeal", FiledBy: actor,
+		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
+		UpdatedAt: now, Notify: r.Notify, AppealOf: r.ID, AuditDue: true, VerificationMethod: r.VerificationMethod,
+		History: []Transition{{To: StatusAwaitingApproval, At: now, Actor: actor, Reason: "appeal of " + r.ID + ": " + reason}},
+	}
+	if err := s.CreateRequest(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}

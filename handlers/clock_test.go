@@ -1,0 +1,134 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+type clockJSON struct {
+	Rule struct {
+		Basis   string     `json:"basis"`
+		Respond dsr.Period `json:"respond"`
+	} `json:"rule"`
+	RulesVersion  string      `json:"rules_version"`
+	StartedAt     time.Time   `json:"started_at"`
+	FirstDueAt    time.Time   `json:"first_due_at"`
+	DueAt         time.Time   `json:"due_at"`
+	ReceiptDueAt  *time.Time  `json:"receipt_due_at"`
+	Paused        bool        `json:"paused"`
+	Pauses        []dsr.Pause `json:"pauses"`
+	Holidays      []string    `json:"holidays"`
+	RemindersSent []int       `json:"reminders_sent"`
+	AppealOf      string      `json:"appeal_of"`
+}
+
+func TestClock(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ccpa := a.filed(`{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"}}`)
+	var c clockJSON
+	if resp := a.do("GET", "/v1/requests/"+ccpa+"/clock", auditorKey, "", "", &c); resp.StatusCode != http.StatusOK {
+		t.Fatalf("clock: %d", resp.StatusCode)
+	}
+	if c.Rule.Respond != (dsr.Period{N: 45, Unit: dsr.Days}) || !strings.Contains(c.Rule.Basis, "7021") || c.RulesVersion != dsr.RulesVersion ||
+		!c.FirstDueAt.Equal(c.StartedAt.AddDate(0, 0, 45)) || !c.DueAt.Equal(c.FirstDueAt) || c.ReceiptDueAt == nil ||
+		c.Paused || c.Pauses == nil || c.Holidays == nil || c.RemindersSent == nil {
+		t.Errorf("ccpa clock: %+v", c)
+	}
+	if resp := a.do("POST", "/v1/requests/"+ccpa+"/pause", agentKey, "application/json", `{"reason":"asked for ID"}`, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("pause a CCPA clock: %d, want 409", resp.StatusCode)
+	}
+
+	gdpr := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
+	steps := []struct {
+		name, path, body string
+		want             int
+	}{
+		{"pause without a reason", "pause", `{}`, http.StatusBadRequest},
+		{"resume a running clock", "resume", ``, http.StatusConflict},
+		{"pause", "pause", `{"reason":"asked for a utility bill"}`, http.StatusOK},
+		{"pause again", "pause", `{"reason":"again"}`, http.StatusConflict},
+		{"resume", "resume", ``, http.StatusOK},
+	}
+	for _, s := range steps {
+		ct := ""
+		if s.body != "" {
+			ct = "application/json"
+		}
+		if resp := a.do("POST", "/v1/requests/"+gdpr+"/"+s.path, agentKey, ct, s.body, nil); resp.StatusCode != s.want {
+			t.Errorf("%s: %d, want %d", s.name, resp.StatusCode, s.want)
+		}
+	}
+	if resp := a.do("GET", "/v1/requests/"+gdpr+"/clock", agentKey, "", "", &c); resp.StatusCode != http.StatusOK {
+		t.Fatalf("clock: %d", resp.StatusCode)
+	}
+	if c.Paused || len(c.Pauses) != 1 || c.Pauses[0].ResumedAt == nil || c.Pauses[0].Reason != "asked for a utility bill" || c.DueAt.Before(c.FirstDueAt) {
+		t.Errorf("gdpr clock after a pause: %+v", c)
+	}
+	trail := a.kinds(gdpr)
+	if !slices.Contains(trail, "clock_paused") || !slices.Contains(trail, "clock_resumed") {
+		t.Errorf("audit trail %v lacks the pause and the resume", trail)
+	}
+	if resp := a.do("POST", "/v1/requests/not-an-id/pause", agentKey, "application/json", `{"reason":"x"}`, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("pause an unknown request: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestAppeal(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	va := a.filed(`{"type":"deletion","regulation":"vcdpa","subject":{"email":"ada@example.com"}}`)
+	if resp := a.do("POST", "/v1/requests/"+va+"/appeal", agentKey, "application/json", `{"reason":"x"}`, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("appeal an open request: %d, want 409", resp.StatusCode)
+	}
+	a.move(va, dsr.StatusVerified, dsr.StatusDenied)
+	if resp := a.do("POST", "/v1/requests/"+va+"/appeal", agentKey, "application/json", `{}`, nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("appeal without a reason: %d, want 400", resp.StatusCode)
+	}
+	var v struct {
+		ID       string    `json:"id"`
+		Status   string    `json:"status"`
+		AppealOf string    `json:"appeal_of"`
+		DueAt    time.Time `json:"due_at"`
+	}
+	resp := a.do("POST", "/v1/requests/"+va+"/appeal", agentKey, "application/json", `{"reason":"the person sent proof of identity"}`, &v)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") != "/v1/requests/"+v.ID || v.AppealOf != va ||
+		v.Status != string(dsr.StatusAwaitingApproval) || v.DueAt.Before(time.Now().AddDate(0, 0, 59)) {
+		t.Fatalf("appeal: %d %+v", resp.StatusCode, v)
+	}
+	var c clockJSON
+	if a.do("GET", "/v1/requests/"+v.ID+"/clock", agentKey, "", "", &c); c.AppealOf != va || c.Rule.Respond != dsr.AppealPeriod {
+		t.Errorf("appeal clock: %+v", c)
+	}
+	if resp := a.do("POST", "/v1/requests/"+va+"/appeal", agentKey, "application/json", `{"reason":"again"}`, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("second appeal: %d, want 409", resp.StatusCode)
+	}
+	if trail := a.kinds(va); !slices.Contains(trail, "appealed") {
+		t.Errorf("audit trail of the denied request %v lacks the appeal", trail)
+	}
+	gdpr := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
+	a.move(gdpr, dsr.StatusVerified, dsr.StatusDenied)
+	if resp := a.do("POST", "/v1/requests/"+gdpr+"/appeal", agentKey, "application/json", `{"reason":"x"}`, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("appeal under GDPR: %d, want 409", resp.StatusCode)
+	}
+}
+
+// kinds lists the kinds of the audit events of request id, from the store.
+func (a *api) kinds(id string) []string {
+	a.t.Helper()
+	trail, err := a.store.AuditTrail(context.Background(), id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range trail {
+		out = append(out, ev.Kind)
+	}
+	return out
+}

@@ -1,0 +1,45 @@
+package handlers
+
+import (
+	"errors"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// summaryQuery names the query parameters of GET /v1/reports/summary.
+var summaryQuery = map[string]bool{"from": true, "to": true}
+
+// summary answers the compliance report of the requests received in
+// [from, to): per type and regulation, how many were received, completed,
+// denied (by basis), are open, cancelled or expired, the median and mean
+// days to respond and the rate answered on time (CCPA 11 CCR 7102). It
+// holds counts and the recorded reasons of denials only.
+func (a *requestsAPI) summary(c *gin.Context) {
+	q := c.Request.URL.Query()
+	var ve dsr.ValidationError
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !summaryQuery[k] {
+			ve.Add(k, "unknown query parameter (known: %s)", strings.Join(slices.Sorted(maps.Keys(summaryQuery)), ", "))
+		}
+	}
+	from, to, err := dsr.SummaryWindow(q.Get("from"), q.Get("to"))
+	if window := (*dsr.ValidationError)(nil); errors.As(err, &window) {
+		ve.Fields = append(ve.Fields, window.Fields...)
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	sum, err := a.store.Summary(c.Request.Context(), from, to)
+	if err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, sum)
+}

@@ -1,0 +1,260 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/workers"
+	"github.com/dsar-project/dsar/workers/notify"
+)
+
+// checker is a processor over e's store and queue with the scheduled checks
+// configured, alerting esc through notifier (nil: no email).
+func (e *env) checker(esc workers.EscalationOptions, notifier workers.Notifier) *workers.Processor {
+	e.t.Helper()
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index, Log: log,
+		Notifier: notifier, Escalation: esc}, workers.Options{
+		MaxRetry: 1, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: e.clock.Now,
+		Checks: workers.ChecksOptions{ReminderDays: []int{7, 2}, KeepExports: 30 * 24 * time.Hour, KeepIdentities: 90 * 24 * time.Hour},
+	})
+}
+
+// kinds lists the kinds of a request's audit events.
+func (e *env) kinds(id string) []string {
+	e.t.Helper()
+	trail, err := e.store.AuditTrail(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range trail {
+		out = append(out, ev.Kind)
+	}
+	return out
+}
+
+// until moves the test clock to d before t.
+func (e *env) until(t time.Time, d time.Duration) { e.clock.Add(t.Add(-d).Sub(e.clock.Now())) }
+
+func TestRemindersGoOutOncePerThreshold(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	p := e.checker(workers.EscalationOptions{}, nil)
+	ctx := context.Background()
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	paused := e.file(dsr.TypeAccess, "grace@example.com")
+	if _, err := e.store.PauseClock(ctx, paused.ID, "agent", "asked for ID"); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		before time.Duration // the clock is set this long before r is due
+		want   int
+	}{
+		{"ten days ahead: nothing", 10 * 24 * time.Hour, 0},
+		{"six days ahead: the 7-day reminder", 6 * 24 * time.Hour, 1},
+		{"the same day again: nothing", 5 * 24 * time.Hour, 0},
+		{"a day ahead: the 2-day reminder", 24 * time.Hour, 1},
+		{"an hour ahead: nothing more", time.Hour, 0},
+		{"past due: escalation's, not a reminder", -time.Hour, 0},
+	}
+	for _, s := range steps {
+		e.until(r.DueAt, s.before)
+		n, err := p.Reminders(ctx)
+		if err != nil || n.Reminded != s.want {
+			t.Errorf("%s: reminded %d, %v; want %d", s.name, n.Reminded, err, s.want)
+		}
+	}
+	got, err := e.store.Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Reminded, []int{7, 2}) {
+		t.Errorf("reminded %v, want [7 2]", got.Reminded)
+	}
+	if k := e.kinds(r.ID); !slices.Equal(k[len(k)-2:], []string{"reminded", "reminded"}) {
+		t.Errorf("audit trail %v, want two reminders at its end", k)
+	}
+	if p, err := e.store.Request(ctx, paused.ID); err != nil || len(p.Reminded) != 0 {
+		t.Errorf("a paused request was reminded: %v, %v", p.Reminded, err)
+	}
+}
+
+// webhook records the alerts posted to it, checking their signatures.
+type webhook struct {
+	t      *testing.T
+	secret string
+	status int
+	mu     sync.Mutex
+	got    []map[string]any
+}
+
+func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	want := "sha256=" + workers.Sign(w.secret, r.Header.Get("X-DSAR-Timestamp"), body)
+	if r.Header.Get("X-DSAR-Signature") != want || r.Header.Get("Content-Type") != "application/json" {
+		w.t.Errorf("webhook: signature %q, want %q", r.Header.Get("X-DSAR-Signature"), want)
+	}
+	var a map[string]any
+	if err := json.Unmarshal(body, &a); err != nil {
+		w.t.Errorf("webhook body: %v", err)
+	}
+	w.mu.Lock()
+	w.got = append(w.got, a)
+	status := w.status
+	w.mu.Unlock()
+	rw.WriteHeader(status)
+}
+
+func (w *webhook) alerts() []map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
+}
+
+func TestEscalationAlertsOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	hook := &webhook{t: t, secret: "s3cret", status: http.StatusServiceUnavailable}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	mailbox := testenv.StartSMTP(t, testenv.SMTPOptions{})
+	mailer, err := notify.NewSMTP(notify.SMTPConfig{Host: mailbox.Host, Port: mailbox.Port, From: "dsar@shop.example", TLS: notify.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.checker(workers.EscalationOptions{Email: "privacy-team@shop.example", WebhookURL: srv.URL, WebhookSecret: hook.secret}, mailer)
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	e.clock.Add(time.Hour)
+	e.file(dsr.TypeAccess, "grace@example.com") // filed an hour later: not yet due
+
+	e.until(r.DueAt, -time.Minute)
+	for i, want := range []int{1, 0} {
+		n, err := p.Escalation(ctx)
+		if err != nil || n.Escalated != want {
+			t.Errorf("escalation run %d: %d, %v; want %d", i+1, n.Escalated, err, want)
+		}
+	}
+	got, err := e.store.Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OverdueAt == nil || !slices.Contains(got.PendingNotices, dsr.AlertOverdue) || !slices.Contains(e.kinds(r.ID), "escalated") {
+		t.Fatalf("escalated request: overdue %v, pending %v, audit %v", got.OverdueAt, got.PendingNotices, e.kinds(r.ID))
+	}
+
+	// The webhook is down: the alert stays pending, to be retried.
+	if err := p.SendNotice(ctx, r.ID, dsr.AlertOverdue); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("alert with the webhook down: %v, want an error naming 503", err)
+	}
+	if got, _ := e.store.Request(ctx, r.ID); !slices.Contains(got.PendingNotices, dsr.AlertOverdue) {
+		t.Errorf("a failed alert is no longer pending: %v", got.PendingNotices)
+	}
+	hook.mu.Lock()
+	hook.status = http.StatusNoContent
+	hook.mu.Unlock()
+	for range 2 {
+		if err := p.SendNotice(ctx, r.ID, dsr.AlertOverdue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerts := hook.alerts()
+	if len(alerts) != 2 {
+		t.Fatalf("webhook got %d posts, want 2 (one failed, one delivered, none after)", len(alerts))
+	}
+	last := alerts[1]
+	if last["event"] != "overdue" || last["request_id"] != r.ID || last["type"] != "deletion" || last["regulation"] != "gdpr" {
+		t.Errorf("webhook alert: %v", last)
+	}
+	for _, a := range alerts {
+		if b, _ := json.Marshal(a); strings.Contains(string(b), "ada@") {
+			t.Errorf("webhook alert names the person: %s", b)
+		}
+	}
+	msg := mailbox.WaitMessage(t, "privacy-team@shop.example", func(testenv.Received) bool { return true }, 10*time.Second)
+	if body := string(msg.Data); !strings.Contains(body, "is overdue") || !strings.Contains(body, r.ID) || strings.Contains(body, "ada@") {
+		t.Errorf("alert email:\n%s", body)
+	}
+	if got, _ := e.store.Request(ctx, r.ID); slices.Contains(got.PendingNotices, dsr.AlertOverdue) {
+		t.Errorf("a delivered alert is still pending: %v", got.PendingNotices)
+	}
+}
+
+func TestAlertsWithoutAChannelAreDropped(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	p := e.checker(workers.EscalationOptions{}, nil)
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	e.until(r.DueAt, -time.Minute)
+	if n, err := p.Escalation(ctx); err != nil || n.Escalated != 1 {
+		t.Fatalf("escalation: %+v, %v", n, err)
+	}
+	if err := p.SendNotice(ctx, r.ID, dsr.AlertOverdue); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.store.Request(ctx, r.ID); len(got.PendingNotices) != 0 || got.OverdueAt == nil {
+		t.Errorf("pending %v, overdue %v", got.PendingNotices, got.OverdueAt)
+	}
+	if !strings.Contains(e.logs.String(), "no escalation channel configured") {
+		t.Errorf("a dropped alert is not logged:\n%s", e.logs)
+	}
+}
+
+func TestRetentionPurgesClosedRequests(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	p := e.checker(workers.EscalationOptions{}, nil)
+	access := e.file(dsr.TypeAccess, "ada@example.com")
+	deletion := e.file(dsr.TypeDeletion, "grace@example.com")
+	open := e.file(dsr.TypeAccess, "alan@example.com")
+	for _, r := range []*dsr.Request{access, deletion} {
+		if _, err := e.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := e.clock.Now()
+	steps := []struct {
+		name                string
+		after               time.Duration
+		exports, identities int
+	}{
+		{"a day after closing: nothing", 24 * time.Hour, 0, 0},
+		{"31 days: the access export", 31 * 24 * time.Hour, 1, 0},
+		{"91 days: both identities", 91 * 24 * time.Hour, 0, 2},
+		{"again: nothing", 92 * 24 * time.Hour, 0, 0},
+	}
+	for _, s := range steps {
+		e.clock.Add(closed.Add(s.after).Sub(e.clock.Now()))
+		n, err := p.Retention(ctx)
+		if err != nil || n.ExportsPurged != s.exports || n.IdentitiesPurged != s.identities {
+			t.Errorf("%s: %+v, %v; want %d exports, %d identities", s.name, n, err, s.exports, s.identities)
+		}
+	}
+	for _, r := range []*dsr.Request{access, deletion} {
+		got, err := e.store.Request(ctx, r.ID)
+		if err != nil || len(got.Identities) != 0 || got.PurgedAt == nil {
+			t.Errorf("%s after retention: identities %v, purged %v, %v", r.Type, got.Identities, got.PurgedAt, err)
+		}
+		if !slices.Contains(e.kinds(r.ID), "identities_purged") {
+			t.Errorf("%s: no audit event for the purge: %v", r.Type, e.kinds(r.ID))
+		}
+	}
+	if got, err := e.store.Request(ctx, open.ID); err != nil || len(got.Identities) == 0 {
+		t.Errorf("an open request lost its identities: %v, %v", got.Identities, err)
+	}
+}
