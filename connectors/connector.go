@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Connector is a configured link to one system that holds personal data.
@@ -50,6 +51,20 @@ type OptOuter interface {
 // a customer id from an email, so that systems keyed by them are reached.
 type Resolver interface {
 	Resolve(ctx context.Context, s Subject) ([]Identity, error)
+}
+
+// Poller is implemented by connectors whose systems accept an action and
+// finish it later (asynchronous APIs: a Salesforce Marketing Cloud contact
+// deletion, a Stripe redaction job). Their action returns a Result whose
+// Pending is set; the worker then keeps the job waiting and, on the
+// schedule Pending asks for, calls Poll with the handle, until Poll returns
+// a Result without Pending (done) or the job's wait deadline passes.
+type Poller interface {
+	// Poll asks how the work named by handle, started by action a, is
+	// going. out receives the records of an export that finished (nil for
+	// other actions). Errors are treated as the action's: retried, or final
+	// when [ErrPermanent].
+	Poll(ctx context.Context, a Action, handle string, out RecordWriter) (Result, error)
 }
 
 // Scoped is implemented by connectors that support an action interface only
@@ -106,6 +121,21 @@ type Result struct {
 	// Records is the total over Collections.
 	Records     int64
 	Collections []CollectionResult
+	// Pending, when set, says the system accepted the action and finishes
+	// it later: the connector must be a [Poller]. Records and Collections
+	// are then ignored.
+	Pending *Pending
+}
+
+// Pending is an action accepted by a system that finishes it later.
+type Pending struct {
+	// Handle names the work in the remote system (its job or request id);
+	// it is stored with the job and passed to Poll. It must not contain
+	// personal data.
+	Handle string
+	// PollAfter is how long to wait before asking again; 0 means the
+	// worker's default (Options.PollEvery).
+	PollAfter time.Duration
 }
 
 // Add appends one collection's count to r.

@@ -94,6 +94,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		{Key: "$or", Value: bson.A{
 			bson.D{{Key: "status", Value: JobPending}},
 			bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
+			bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 		}},
 	}
 	update := bson.D{
@@ -130,6 +131,10 @@ type Outcome struct {
 	Collections []CollectionResult
 	// Error is the attempt's error, safe to show (it names no person).
 	Error string
+	// Handle, PollAt and WaitUntil are set with Status JobWaiting: the
+	// remote work to poll, when, and until when.
+	Handle            string
+	PollAt, WaitUntil time.Time
 }
 
 // FinishJob records the outcome of the attempt that claimed the job. The
@@ -142,17 +147,34 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		{Key: "error", Value: o.Error},
 		{Key: "updated_at", Value: now},
 	}
-	if o.Status != JobPending {
+	unset := bson.D{{Key: "lease_until", Value: ""}}
+	var inc bson.D
+	switch o.Status {
+	case JobWaiting:
+		set = append(set,
+			bson.E{Key: "handle", Value: o.Handle},
+			bson.E{Key: "poll_at", Value: o.PollAt.UTC()},
+			bson.E{Key: "wait_until", Value: o.WaitUntil.UTC()},
+		)
+		inc = bson.D{{Key: "waits", Value: 1}}
+	case JobPending: // a failed attempt, retried; a handle is kept to poll again
+		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
+	default:
 		set = append(set,
 			bson.E{Key: "records", Value: o.Records},
 			bson.E{Key: "collections", Value: o.Collections},
 			bson.E{Key: "finished_at", Value: now},
 		)
+		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
+	}
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
+	if inc != nil {
+		update = append(update, bson.E{Key: "$inc", Value: inc})
 	}
 	leave := s.gate.Enter()
 	res, err := s.jobs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
-		bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "lease_until", Value: ""}}}},
+		update,
 	)
 	leave()
 	if err != nil {
@@ -205,13 +227,17 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, er
 }
 
 // EachStaleJob calls fn for every job that should be running but may have
-// lost its queue task: pending since before, or running with a lease that
-// expired before now.
+// lost its queue task, or is due to run: pending since before, running with
+// a lease that expired before now, or waiting with its poll time reached.
 func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*Job) error) error {
 	pending := bson.D{{Key: "status", Value: JobPending}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}
 	if err := each(ctx, s.jobs, pending, fn); err != nil {
 		return err
 	}
 	expired := bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}}
-	return each(ctx, s.jobs, expired, fn)
+	if err := each(ctx, s.jobs, expired, fn); err != nil {
+		return err
+	}
+	polls := bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}}
+	return each(ctx, s.jobs, polls, fn)
 }

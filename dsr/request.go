@@ -335,9 +335,22 @@ type Job struct {
 	Collections []CollectionResult `bson:"collections,omitempty"`
 	Error       string             `bson:"error,omitempty"`
 	LeaseUntil  *time.Time         `bson:"lease_until,omitempty"`
-	CreatedAt   time.Time          `bson:"created_at"`
-	UpdatedAt   time.Time          `bson:"updated_at"`
-	FinishedAt  *time.Time         `bson:"finished_at,omitempty"`
+	// Handle names the work a remote system accepted and finishes later
+	// (connectors.Pending); set, the job's next run polls it instead of
+	// starting the action again.
+	Handle string `bson:"handle,omitempty"`
+	// PollAt is when a waiting job is polled next, and WaitUntil when it
+	// stops waiting and fails: at most Options.WaitMax after the system
+	// accepted the work, and no later than the request's due date when
+	// that is still ahead.
+	PollAt    *time.Time `bson:"poll_at,omitempty"`
+	WaitUntil *time.Time `bson:"wait_until,omitempty"`
+	// Waits counts the attempts that ended waiting; the attempts that
+	// failed are Attempts less Waits.
+	Waits      int        `bson:"waits,omitempty"`
+	CreatedAt  time.Time  `bson:"created_at"`
+	UpdatedAt  time.Time  `bson:"updated_at"`
+	FinishedAt *time.Time `bson:"finished_at,omitempty"`
 }
 
 // CollectionResult is what an action did in one collection (table, list...).
@@ -368,6 +381,9 @@ const (
 	JobSucceeded JobStatus = "succeeded"
 	JobFailed    JobStatus = "failed"
 	JobSkipped   JobStatus = "skipped"
+	// JobWaiting: the remote system accepted the work and finishes it
+	// later; the sweep hands the job back to a worker at its PollAt.
+	JobWaiting JobStatus = "waiting"
 )
 
 // Terminal reports whether the job will not run again by itself.

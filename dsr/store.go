@@ -59,6 +59,7 @@ var Indexes = map[string][]Index{
 		{Name: "request_status", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "status", Value: 1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "status_lease", Keys: bson.D{{Key: "status", Value: 1}, {Key: "lease_until", Value: 1}}},
+		{Name: "status_poll", Keys: bson.D{{Key: "status", Value: 1}, {Key: "poll_at", Value: 1}}},
 		// Job outcomes since a time, for the metrics (stats.go).
 		{Name: "finished_at", Keys: bson.D{{Key: "finished_at", Value: 1}}},
 	},

@@ -70,7 +70,8 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 }
 
 // RetryFailedJobs sets the failed jobs of a request back to pending with
-// their attempts counted afresh, and returns their ids.
+// their attempts counted afresh (and the remote work they waited on, if
+// any, forgotten: the action starts again), and returns their ids.
 func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
 	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
 	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
@@ -89,7 +90,8 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	leave := s.gate.Enter()
 	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
-		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}}},
+		// A job that waited on a remote system starts the action afresh.
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}}},
 	})
 	leave()
 	if err != nil {

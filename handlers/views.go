@@ -67,6 +67,9 @@ type jobView struct {
 	Error       string                 `json:"error"`
 	Collections []dsr.CollectionResult `json:"collections"`
 	UpdatedAt   time.Time              `json:"updated_at"`
+	// PollAt and WaitUntil are set while the job waits on a remote system.
+	PollAt    *time.Time `json:"poll_at,omitempty"`
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
 type historyView struct {
@@ -121,6 +124,9 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		}
 		v.Jobs[i] = jobView{Connector: j.Connector, Action: j.Action, Status: j.Status, Attempts: j.Attempts,
 			Records: j.Records, Error: j.Error, Collections: cols, UpdatedAt: j.UpdatedAt}
+		if j.Status == dsr.JobWaiting {
+			v.Jobs[i].PollAt, v.Jobs[i].WaitUntil = j.PollAt, j.WaitUntil
+		}
 	}
 	for i, h := range r.History {
 		v.History[i] = historyView(h)

@@ -30,6 +30,16 @@ type Options struct {
 	// SweepGrace is how long work may sit untouched before the sweep
 	// re-enqueues it.
 	SweepGrace time.Duration
+	// PollEvery is how often a job waiting on a remote system is polled
+	// when its connector names no interval (connectors.Pending.PollAfter);
+	// the sweep hands due polls to the workers, so polls happen no more
+	// often than it runs. 0 means 5 minutes.
+	PollEvery time.Duration
+	// WaitMax bounds how long a job waits on a remote system: it fails
+	// (and the request needs attention) when the work is unfinished
+	// WaitMax after the system accepted it, or at the request's due date
+	// when that comes first and is still ahead. 0 means 14 days.
+	WaitMax time.Duration
 	// Notices configures the notices to subjects.
 	Notices NoticeOptions
 	// Approval says which requests wait for an agent's approval before
@@ -71,6 +81,12 @@ type Processor struct {
 func NewProcessor(d Deps, o Options) *Processor {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 5 * time.Minute
+	}
+	if o.WaitMax <= 0 {
+		o.WaitMax = 14 * 24 * time.Hour
 	}
 	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, escalation: d.Escalation,
 		log: d.Log, opts: o, notices: o.Notices}
@@ -265,6 +281,9 @@ func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 	if runErr != nil {
 		return p.fail(ctx, job, req, runErr)
 	}
+	if res.Pending != nil {
+		return p.wait(ctx, job, req, res.Pending)
+	}
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
 	for _, c := range res.Collections {
 		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis})
@@ -304,6 +323,9 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.JobTimeout)
 	defer cancel()
+	if job.Handle != "" {
+		return p.poll(ctx, c, job)
+	}
 	s := subjectOf(dsr.Actionable(req.Identities))
 	switch job.Action {
 	case dsr.ActionExport:
@@ -311,18 +333,7 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 		if !ok {
 			break
 		}
-		w, err := p.store.NewExportWriter(ctx, job)
-		if err != nil {
-			return connectors.Result{}, err
-		}
-		res, err := ex.Export(ctx, s, w)
-		if err == nil {
-			err = w.Flush(ctx)
-		}
-		if errors.Is(err, dsr.ErrExportOrder) {
-			err = connectors.Permanent(err)
-		}
-		return res, err
+		return p.exportTo(ctx, job, func(w connectors.RecordWriter) (connectors.Result, error) { return ex.Export(ctx, s, w) })
 	case dsr.ActionErase:
 		if er, ok := c.(connectors.Eraser); ok {
 			return er.Erase(ctx, s)
@@ -335,6 +346,82 @@ func (p *Processor) perform(ctx context.Context, job *dsr.Job, req *dsr.Request)
 	return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q cannot %s", job.Connector, job.Action))
 }
 
+// exportTo runs an export (or the poll of one) into the job's export
+// records.
+func (p *Processor) exportTo(ctx context.Context, job *dsr.Job, run func(connectors.RecordWriter) (connectors.Result, error)) (connectors.Result, error) {
+	w, err := p.store.NewExportWriter(ctx, job)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	res, err := run(w)
+	if err == nil {
+		err = w.Flush(ctx)
+	}
+	if errors.Is(err, dsr.ErrExportOrder) {
+		err = connectors.Permanent(err)
+	}
+	return res, err
+}
+
+// poll asks the remote system how the work a waiting job handed it is
+// going.
+func (p *Processor) poll(ctx context.Context, c connectors.Connector, job *dsr.Job) (connectors.Result, error) {
+	pl, ok := c.(connectors.Poller)
+	if !ok {
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q waits on a remote system but cannot poll it any more", job.Connector))
+	}
+	if job.Action == dsr.ActionExport {
+		return p.exportTo(ctx, job, func(w connectors.RecordWriter) (connectors.Result, error) {
+			return pl.Poll(ctx, connectors.Action(job.Action), job.Handle, w)
+		})
+	}
+	return pl.Poll(ctx, connectors.Action(job.Action), job.Handle, nil)
+}
+
+// maxHandle bounds the length of a remote system's handle.
+const maxHandle = 512
+
+// wait records that the remote system accepted a job's work and finishes it
+// later: the job waits until its next poll. Past the job's wait deadline it
+// fails for good instead.
+func (p *Processor) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, pend *connectors.Pending) error {
+	c, _ := p.conns.Lookup(job.Connector)
+	if _, ok := c.(connectors.Poller); !ok {
+		return p.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but cannot be polled", job.Connector)))
+	}
+	if pend.Handle == "" || len(pend.Handle) > maxHandle {
+		return p.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("connector %q said it finishes later with a handle of %d bytes (want 1 to %d)", job.Connector, len(pend.Handle), maxHandle)))
+	}
+	now := p.opts.Now()
+	until := now.Add(p.opts.WaitMax)
+	switch {
+	case job.WaitUntil != nil:
+		until = *job.WaitUntil
+	case req.DueAt.After(now) && req.DueAt.Before(until):
+		until = req.DueAt
+	}
+	if !now.Before(until) {
+		return p.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
+	}
+	after := pend.PollAfter
+	if after <= 0 {
+		after = p.opts.PollEvery
+	}
+	pollAt := now.Add(after)
+	if pollAt.After(until) {
+		pollAt = until // a last poll at the deadline
+	}
+	if err := p.store.FinishJob(ctx, job, dsr.Outcome{Status: dsr.JobWaiting, Handle: pend.Handle, PollAt: pollAt, WaitUntil: until}); err != nil {
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	p.jobLog(job).InfoContext(ctx, "job waiting on the remote system", "poll_at", pollAt, "wait_until", until)
+	if job.Handle == "" {
+		p.audit(ctx, job.RequestID, "job_waiting", map[string]string{"connector": job.Connector, "action": string(job.Action),
+			"wait_until": until.Format(time.RFC3339)})
+	}
+	return nil
+}
+
 // fail records a failed attempt: back to pending for a retry, or failed for
 // good when the job has had all its attempts or the error is permanent,
 // which then settles the request and tells asynq not to retry.
@@ -344,7 +431,8 @@ func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, ca
 		ids = req.Identities
 	}
 	msg := redact(cause.Error(), ids)
-	permanent := job.Attempts > p.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
+	// Attempts that ended waiting on a remote system are not failures.
+	permanent := job.Attempts-job.Waits > p.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
 	out := dsr.Outcome{Status: dsr.JobPending, Error: msg}
 	if permanent {
 		out.Status = dsr.JobFailed
