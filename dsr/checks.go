@@ -11,14 +11,38 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// EachOpenDueBefore calls fn for every open request due before t: the
-// candidates for reminders (t a few days ahead) and escalation (t now). It
-// reads in batches.
-func (s *Store) EachOpenDueBefore(ctx context.Context, t time.Time, fn func(*Request) error) error {
-	return each(ctx, s.reqs, bson.D{
+// Due is what the deadline checks read of a request: they filter in the
+// query, so a run with nothing to do reads nothing.
+type Due struct {
+	ID    string    `bson:"_id"`
+	DueAt time.Time `bson:"due_at"`
+}
+
+// dueProjection reads only the fields of [Due].
+var dueProjection = bson.D{{Key: "due_at", Value: 1}}
+
+// EachToRemind calls fn for every open request, its clock running and not
+// overdue, due in [from, to) that has not had the reminder n days before
+// its due date. The index checks_due serves it.
+func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*Due) error) error {
+	return scan(ctx, s.reqs, bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
-		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: t}}},
-	}, fn)
+		{Key: "due_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}},
+		{Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}},
+		{Key: "paused_at", Value: nil},
+		{Key: "overdue_at", Value: nil},
+	}, dueProjection, fn)
+}
+
+// EachToEscalate calls fn for every open request, its clock running, due
+// before now and not marked overdue yet. The index checks_due serves it.
+func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*Due) error) error {
+	return scan(ctx, s.reqs, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
+		{Key: "overdue_at", Value: nil},
+		{Key: "paused_at", Value: nil},
+	}, dueProjection, fn)
 }
 
 // Remind records that the reminder n days before its due date is due for
@@ -54,12 +78,27 @@ func (s *Store) Escalate(ctx context.Context, id string) (bool, error) {
 // ClosedStatuses are the statuses of a request whose life is over.
 var ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
 
-// EachClosedBefore calls fn for every request closed before t.
-func (s *Store) EachClosedBefore(ctx context.Context, t time.Time, fn func(*Request) error) error {
-	return each(ctx, s.reqs, bson.D{
+// EachExportsToPurge calls fn with the id of every access request closed
+// before t whose exported data is still kept. The index checks_exports
+// serves it.
+func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*Due) error) error {
+	return scan(ctx, s.reqs, bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}},
-		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t}}},
-	}, fn)
+		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}},
+		{Key: "type", Value: TypeAccess},
+		{Key: "exports_purged_at", Value: nil},
+	}, dueProjection, fn)
+}
+
+// EachIdentitiesToPurge calls fn with the id of every request closed before
+// t whose clear identities are still kept. The index checks_identities
+// serves it.
+func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*Due) error) error {
+	return scan(ctx, s.reqs, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}},
+		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}},
+		{Key: "purged_at", Value: nil},
+	}, dueProjection, fn)
 }
 
 // PurgeExports deletes the exported data of a request and records when; it

@@ -27,39 +27,78 @@ func (f fixture) fileUnder(t *testing.T, reg dsr.Regulation, typ dsr.Type, email
 	return r
 }
 
-func (f fixture) openDueBefore(t *testing.T, at time.Time) []string {
+// ids collects the ids a check's query hands to fn.
+func ids(t *testing.T, query func(fn func(*dsr.Due) error) error) []string {
 	t.Helper()
-	var ids []string
-	if err := f.store.EachOpenDueBefore(context.Background(), at, func(r *dsr.Request) error {
-		ids = append(ids, r.ID)
+	var out []string
+	if err := query(func(d *dsr.Due) error {
+		out = append(out, d.ID)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(ids)
-	return ids
+	slices.Sort(out)
+	return out
 }
 
-func TestEachOpenDueBefore(t *testing.T) {
+func TestCheckQueries(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
+	now := f.clock.Now()
 	gdpr := f.newRequest(t, dsr.TypeAccess, "ada@example.com")                        // due in a month
 	optout := f.fileUnder(t, dsr.RegulationCCPA, dsr.TypeOptOut, "grace@example.com") // due in 15 business days
 	closed := f.fileUnder(t, dsr.RegulationCCPA, dsr.TypeOptOut, "alan@example.com")  // closed: never due
+	paused := f.newRequest(t, dsr.TypeDeletion, "edsger@example.com")                 // GDPR, its clock stopped
 	if _, err := f.store.Transition(ctx, closed.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.openDueBefore(t, f.clock.Now().AddDate(0, 0, 7)); len(got) != 0 {
-		t.Errorf("due within a week: %v, want none", got)
+	if _, err := f.store.PauseClock(ctx, paused.ID, "agent", "asked for their customer number"); err != nil {
+		t.Fatal(err)
 	}
-	if got := f.openDueBefore(t, f.clock.Now().AddDate(0, 0, 22)); !slices.Equal(got, []string{optout.ID}) {
-		t.Errorf("due within 22 days: %v, want the opt-out %s", got, optout.ID)
+	remind := func(from, to time.Time, n int) []string {
+		return ids(t, func(fn func(*dsr.Due) error) error { return f.store.EachToRemind(ctx, from, to, n, fn) })
 	}
-	want := []string{gdpr.ID, optout.ID}
-	slices.Sort(want)
-	if got := f.openDueBefore(t, f.clock.Now().AddDate(0, 2, 0)); !slices.Equal(got, want) {
-		t.Errorf("due within two months: %v, want %v", got, want)
+	escalate := func(at time.Time) []string {
+		return ids(t, func(fn func(*dsr.Due) error) error { return f.store.EachToEscalate(ctx, at, fn) })
+	}
+	both := []string{gdpr.ID, optout.ID}
+	slices.Sort(both)
+	tests := []struct {
+		name string
+		got  []string
+		want []string
+	}{
+		{"none due within a week", remind(now, now.AddDate(0, 0, 7), 7), nil},
+		{"the opt-out due within 22 days", remind(now, now.AddDate(0, 0, 22), 7), []string{optout.ID}},
+		{"both due within two months", remind(now, now.AddDate(0, 2, 0), 7), both},
+		{"the window's start is excluded", remind(now.AddDate(0, 0, 22), now.AddDate(0, 2, 0), 7), []string{gdpr.ID}},
+		{"none overdue now", escalate(now), nil},
+		{"both overdue in two months, not the paused one", escalate(now.AddDate(0, 2, 0)), both},
+	}
+	for _, tt := range tests {
+		if !slices.Equal(tt.got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	// A reminder had, or an escalation done, takes the request out.
+	if _, err := f.store.Remind(ctx, optout.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := remind(now, now.AddDate(0, 2, 0), 7); !slices.Equal(got, []string{gdpr.ID}) {
+		t.Errorf("after the opt-out's reminder: %v, want %s only", got, gdpr.ID)
+	}
+	if got := remind(now, now.AddDate(0, 2, 0), 2); !slices.Equal(got, both) {
+		t.Errorf("the 2-day reminder after the 7-day one: %v, want %v", got, both)
+	}
+	if _, err := f.store.Escalate(ctx, gdpr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := escalate(now.AddDate(0, 2, 0)); !slices.Equal(got, []string{optout.ID}) {
+		t.Errorf("after escalating %s: %v, want %s only", gdpr.ID, got, optout.ID)
+	}
+	if got := remind(now, now.AddDate(0, 2, 0), 2); !slices.Equal(got, []string{optout.ID}) {
+		t.Errorf("an overdue request gets no reminder: %v, want %s only", got, optout.ID)
 	}
 }
 
@@ -117,13 +156,20 @@ func TestRetentionPurges(t *testing.T) {
 	}
 	closedAt := f.clock.Now()
 	f.clock.Add(time.Hour)
-	var closed []string
-	collect := func(r *dsr.Request) error { closed = append(closed, r.ID); return nil }
-	if err := f.store.EachClosedBefore(ctx, closedAt, collect); err != nil || len(closed) != 0 {
-		t.Errorf("closed before its closing: %v, %v", closed, err)
+	exports := func(at time.Time) []string {
+		return ids(t, func(fn func(*dsr.Due) error) error { return f.store.EachExportsToPurge(ctx, at, fn) })
 	}
-	if err := f.store.EachClosedBefore(ctx, f.clock.Now(), collect); err != nil || !slices.Equal(closed, []string{done.ID}) {
-		t.Errorf("closed before now: %v, %v; want %s", closed, err, done.ID)
+	identities := func(at time.Time) []string {
+		return ids(t, func(fn func(*dsr.Due) error) error { return f.store.EachIdentitiesToPurge(ctx, at, fn) })
+	}
+	if got := append(exports(closedAt), identities(closedAt)...); len(got) != 0 {
+		t.Errorf("closed before its closing: %v", got)
+	}
+	if got, want := exports(f.clock.Now()), []string{done.ID}; !slices.Equal(got, want) {
+		t.Errorf("exports to purge: %v, want %v", got, want)
+	}
+	if got, want := identities(f.clock.Now()), []string{done.ID}; !slices.Equal(got, want) {
+		t.Errorf("identities to purge: %v, want %v", got, want)
 	}
 
 	if ok, err := f.store.PurgeIdentities(ctx, open.ID); err != nil || ok {
@@ -136,6 +182,9 @@ func TestRetentionPurges(t *testing.T) {
 		if ok, err := f.store.PurgeExports(ctx, done.ID); err != nil || ok != want {
 			t.Errorf("purge exports #%d: %v, %v; want %v", i+1, ok, err, want)
 		}
+	}
+	if got := append(exports(f.clock.Now()), identities(f.clock.Now())...); len(got) != 0 {
+		t.Errorf("still to purge after the purge: %v", got)
 	}
 	got, err := f.store.Request(ctx, done.ID)
 	if err != nil {

@@ -223,10 +223,12 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 
 	// The deadline checks' queries and updates.
-	noop := func(*dsr.Request) error { return nil }
+	noop := func(*dsr.Due) error { return nil }
 	r = f.newRequest(t, dsr.TypeAccess, "grace@example.com")
-	must(f.store.EachOpenDueBefore(ctx, later, noop))
-	must(f.store.EachClosedBefore(ctx, later, noop))
+	must(f.store.EachToRemind(ctx, now, later, 7, noop))
+	must(f.store.EachToEscalate(ctx, later, noop))
+	must(f.store.EachExportsToPurge(ctx, later, noop))
+	must(f.store.EachIdentitiesToPurge(ctx, later, noop))
 	_, err = f.store.Remind(ctx, r.ID, 7)
 	must(err)
 	_, err = f.store.Escalate(ctx, r.ID)

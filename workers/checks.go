@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,42 +68,36 @@ func (p *Processor) HandleReminders(ctx context.Context, _ *asynq.Task) error {
 
 // Reminders makes each reminder due once per request: for every open,
 // unpaused request due within N days (and not yet overdue), the reminder for
-// the smallest such N it has not had.
+// the smallest such N, unless it had it. A run with nothing to remind reads
+// nothing: one query per reminder, each returning no document.
 func (p *Processor) Reminders(ctx context.Context) (CheckCounts, error) {
 	var n CheckCounts
 	now := p.opts.Now()
-	longest := 0
-	for _, d := range p.opts.Checks.ReminderDays {
-		longest = max(longest, d)
-	}
-	if longest == 0 {
-		return n, nil
-	}
-	err := p.store.EachOpenDueBefore(ctx, now.AddDate(0, 0, longest), func(r *dsr.Request) error {
-		if !r.DueAt.After(now) || r.PausedAt != nil {
-			return nil // overdue (escalation's) or paused
-		}
-		days := 0
-		for _, d := range p.opts.Checks.ReminderDays {
-			if r.DueAt.Before(now.AddDate(0, 0, d)) && (days == 0 || d < days) {
-				days = d
+	// Each request gets, of the reminders whose window it is in, the one
+	// for the fewest days: the windows are [now, now+d1), [now+d1, now+d2)...
+	days := slices.Clone(p.opts.Checks.ReminderDays)
+	slices.Sort(days)
+	from := now
+	for _, d := range days {
+		to := now.AddDate(0, 0, d)
+		err := p.store.EachToRemind(ctx, from, to, d, func(r *dsr.Due) error {
+			first, err := p.store.Remind(ctx, r.ID, d)
+			if err != nil || !first {
+				return err
 			}
+			n.Reminded++
+			p.audit(ctx, r.ID, "reminded", map[string]string{"days_before_due": strconv.Itoa(d)})
+			return p.queue.EnqueueNotice(ctx, r.ID, dsr.AlertReminder(d))
+		})
+		if err != nil {
+			return n, err
 		}
-		if days == 0 {
-			return nil
-		}
-		first, err := p.store.Remind(ctx, r.ID, days)
-		if err != nil || !first {
-			return err
-		}
-		n.Reminded++
-		p.audit(ctx, r.ID, "reminded", map[string]string{"days_before_due": strconv.Itoa(days)})
-		return p.queue.EnqueueNotice(ctx, r.ID, dsr.AlertReminder(days))
-	})
+		from = to
+	}
 	if n.Reminded > 0 {
 		p.log.InfoContext(ctx, "reminders due", "requests", n.Reminded)
 	}
-	return n, err
+	return n, nil
 }
 
 // HandleEscalation runs the escalation check.
@@ -115,10 +110,7 @@ func (p *Processor) HandleEscalation(ctx context.Context, _ *asynq.Task) error {
 // once: an audit event and an alert to the escalation channel.
 func (p *Processor) Escalation(ctx context.Context) (CheckCounts, error) {
 	var n CheckCounts
-	err := p.store.EachOpenDueBefore(ctx, p.opts.Now(), func(r *dsr.Request) error {
-		if r.OverdueAt != nil || r.PausedAt != nil {
-			return nil
-		}
+	err := p.store.EachToEscalate(ctx, p.opts.Now(), func(r *dsr.Due) error {
 		first, err := p.store.Escalate(ctx, r.ID)
 		if err != nil || !first {
 			return err
@@ -147,10 +139,7 @@ func (p *Processor) Retention(ctx context.Context) (CheckCounts, error) {
 	now := p.opts.Now()
 	c := p.opts.Checks
 	if c.KeepExports > 0 {
-		err := p.store.EachClosedBefore(ctx, now.Add(-c.KeepExports), func(r *dsr.Request) error {
-			if r.Type != dsr.TypeAccess || r.ExportsPurgedAt != nil {
-				return nil
-			}
+		err := p.store.EachExportsToPurge(ctx, now.Add(-c.KeepExports), func(r *dsr.Due) error {
 			first, err := p.store.PurgeExports(ctx, r.ID)
 			if err == nil && first {
 				n.ExportsPurged++
@@ -163,10 +152,7 @@ func (p *Processor) Retention(ctx context.Context) (CheckCounts, error) {
 		}
 	}
 	if c.KeepIdentities > 0 {
-		err := p.store.EachClosedBefore(ctx, now.Add(-c.KeepIdentities), func(r *dsr.Request) error {
-			if r.PurgedAt != nil {
-				return nil
-			}
+		err := p.store.EachIdentitiesToPurge(ctx, now.Add(-c.KeepIdentities), func(r *dsr.Due) error {
 			first, err := p.store.PurgeIdentities(ctx, r.ID)
 			if err == nil && first {
 				n.IdentitiesPurged++

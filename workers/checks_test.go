@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
@@ -256,5 +258,53 @@ func TestRetentionPurgesClosedRequests(t *testing.T) {
 	}
 	if got, err := e.store.Request(ctx, open.ID); err != nil || len(got.Identities) == 0 {
 		t.Errorf("an open request lost its identities: %v, %v", got.Identities, err)
+	}
+}
+
+// TestCheckRoundTrips pins the store commands of the deadline checks: a run
+// with nothing to do is one query per reminder window (or one for the
+// escalation) that returns nothing, whatever the number of open requests;
+// each request acted on adds a fixed number of commands.
+func TestCheckRoundTrips(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1)
+	ctx := context.Background()
+	p := e.checker(workers.EscalationOptions{}, nil)
+	var due time.Time
+	for _, email := range []string{"ada@example.com", "grace@example.com", "alan@example.com"} {
+		due = e.file(dsr.TypeAccess, email).DueAt
+	}
+	e.until(due, 6*24*time.Hour)
+	run := func(check func(context.Context) (workers.CheckCounts, error)) []string {
+		t.Helper()
+		e.cmds.Reset()
+		if _, err := check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e.cmds.Names()
+	}
+	// The 2-day window (none), the 7-day window (three), then per request:
+	// record the reminder, audit it.
+	perReminder := []string{"update", "insert"}
+	want := []string{"find", "find"}
+	for range 3 {
+		want = append(want, perReminder...)
+	}
+	if diff := cmp.Diff(want, run(p.Reminders)); diff != "" {
+		t.Errorf("store commands of reminders for three requests (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"find", "find"}, run(p.Reminders)); diff != "" {
+		t.Errorf("store commands of reminders with nothing to do (-want +got):\n%s", diff)
+	}
+	e.until(due, -time.Hour)
+	want = []string{"find"}
+	for range 3 {
+		want = append(want, "update", "insert") // mark overdue, audit
+	}
+	if diff := cmp.Diff(want, run(p.Escalation)); diff != "" {
+		t.Errorf("store commands of escalating three requests (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"find"}, run(p.Escalation)); diff != "" {
+		t.Errorf("store commands of escalation with nothing to do (-want +got):\n%s", diff)
 	}
 }
