@@ -77,6 +77,8 @@ type Request struct {
 	// handed to the queue; until then the sweep keeps re-driving the fan-out.
 	FannedOutAt *time.Time `bson:"fanned_out_at,omitempty"`
 	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
+	// DenialBasis is why a denied request was denied.
+	DenialBasis DenialBasis `bson:"denial_basis,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
 	// Audited counts the history entries copied into the audit chain;

@@ -78,3 +78,24 @@ func checkMove(from, to Status) error {
 	}
 	return nil
 }
+
+// DenialBasis is why a request was denied, in the categories of the CCPA's
+// yearly disclosure (11 CCR 7102(a)(1)(D)).
+type DenialBasis string
+
+// The denial bases.
+const (
+	// DeniedUnverifiable: the requester's identity could not be verified.
+	DeniedUnverifiable DenialBasis = "unverifiable"
+	// DeniedNotConsumer: the request was not made by the person, or by
+	// someone they authorised.
+	DeniedNotConsumer DenialBasis = "not_consumer"
+	// DeniedExempt: it calls for information exempt from disclosure or
+	// deletion (a legal exception).
+	DeniedExempt DenialBasis = "exempt"
+	// DeniedOther: any other ground, given in the reason.
+	DeniedOther DenialBasis = "other"
+)
+
+// DenialBases lists the denial bases, in the order of the disclosure.
+var DenialBases = []DenialBasis{DeniedUnverifiable, DeniedNotConsumer, DeniedExempt, DeniedOther}

@@ -224,11 +224,15 @@ type SummaryRow struct {
 	Received  int `json:"received"`
 	Completed int `json:"completed"`
 	Denied    int `json:"denied"`
-	// DeniedByBasis counts the denied requests by the reason recorded with
-	// their denial (the last entry of their history).
-	DeniedByBasis map[string]int `json:"denied_by_basis"`
-	// Open counts the requests still to be answered, duplicates included.
+	// DeniedByBasis counts the denied requests by the basis of their
+	// denial, every basis of [DenialBases] present (11 CCR
+	// 7102(a)(1)(D)); a denial recorded without one counts as other.
+	DeniedByBasis map[DenialBasis]int `json:"denied_by_basis"`
+	// Open counts the requests still to be answered, duplicates included,
+	// and Overdue those of them past their due date when the summary is
+	// made.
 	Open      int `json:"open"`
+	Overdue   int `json:"overdue"`
 	Cancelled int `json:"cancelled"`
 	Expired   int `json:"expired"`
 	// Responded counts the requests answered (completed or denied), and
@@ -253,9 +257,8 @@ type summaryDoc struct {
 	ReceivedAt time.Time  `bson:"received_at"`
 	DueAt      time.Time  `bson:"due_at"`
 	ClosedAt   *time.Time `bson:"closed_at"`
-	History    []struct {
-		Reason string `bson:"reason"`
-	} `bson:"history"`
+	// DenialBasis is why a denied request was denied.
+	DenialBasis DenialBasis `bson:"denial_basis"`
 }
 
 // Summary reports on the requests received in [from, to): one find on
@@ -265,7 +268,7 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 	proj := bson.D{
 		{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "status", Value: 1},
 		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
-		{Key: "history.reason", Value: 1},
+		{Key: "denial_basis", Value: 1},
 	}
 	type key struct {
 		t Type
@@ -273,6 +276,7 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 	}
 	rows := map[key]*SummaryRow{}
 	total := &SummaryRow{}
+	now := s.now()
 	err := scan(ctx, s.reqs, filter, proj, func(d *summaryDoc) error {
 		k := key{d.Type, d.Regulation}
 		row := rows[k]
@@ -280,14 +284,14 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 			row = &SummaryRow{Type: d.Type, Regulation: d.Regulation}
 			rows[k] = row
 		}
-		row.add(d)
-		total.add(d)
+		row.add(d, now)
+		total.add(d, now)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	sum := &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: s.now()}
+	sum := &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
 	for _, row := range rows {
 		row.finish()
 		sum.Rows = append(sum.Rows, *row)
@@ -314,20 +318,20 @@ func order[T comparable](list []T, v T) int {
 	return len(list)
 }
 
-// add counts one request.
-func (r *SummaryRow) add(d *summaryDoc) {
+// add counts one request, as it is at now.
+func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
 	r.Received++
 	switch d.Status {
 	case StatusCompleted:
 		r.Completed++
 	case StatusDenied:
 		r.Denied++
-		basis := "(none recorded)"
-		if n := len(d.History); n > 0 && d.History[n-1].Reason != "" {
-			basis = d.History[n-1].Reason
+		basis := d.DenialBasis
+		if !slices.Contains(DenialBases, basis) {
+			basis = DeniedOther // recorded before bases were, or unknown to this version
 		}
 		if r.DeniedByBasis == nil {
-			r.DeniedByBasis = map[string]int{}
+			r.DeniedByBasis = map[DenialBasis]int{}
 		}
 		r.DeniedByBasis[basis]++
 	case StatusCancelled:
@@ -336,6 +340,9 @@ func (r *SummaryRow) add(d *summaryDoc) {
 		r.Expired++
 	default: // open, duplicate, or a status this version does not know
 		r.Open++
+		if d.DueAt.Before(now) {
+			r.Overdue++
+		}
 	}
 	if (d.Status == StatusCompleted || d.Status == StatusDenied) && d.ClosedAt != nil {
 		r.Responded++
@@ -349,7 +356,10 @@ func (r *SummaryRow) add(d *summaryDoc) {
 // finish computes the median, the mean and the on-time rate.
 func (r *SummaryRow) finish() {
 	if r.DeniedByBasis == nil {
-		r.DeniedByBasis = map[string]int{}
+		r.DeniedByBasis = map[DenialBasis]int{}
+	}
+	for _, b := range DenialBases {
+		r.DeniedByBasis[b] += 0 // every basis present, zero or not
 	}
 	if len(r.days) == 0 {
 		return

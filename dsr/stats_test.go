@@ -28,11 +28,11 @@ type seeded struct {
 	reg      dsr.Regulation
 	received time.Time
 	start    dsr.Status // verified unless set
-	// path is where the request goes, and when (after receipt); the last
-	// move's reason is reason.
-	path   []dsr.Status
-	after  []time.Duration
-	reason string
+	// path is where the request goes, and when (after receipt); a denial
+	// is recorded with basis.
+	path  []dsr.Status
+	after []time.Duration
+	basis dsr.DenialBasis
 }
 
 // seed files and moves the requests of list through the store, with the
@@ -61,11 +61,7 @@ func (f fixture) seed(t *testing.T, list []seeded) []string {
 		from := start
 		for j, to := range s.path {
 			f.at(s.received.Add(s.after[j]))
-			reason := ""
-			if j == len(s.path)-1 {
-				reason = s.reason
-			}
-			if _, err := f.store.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "tester", Reason: reason}); err != nil {
+			if _, err := f.store.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "tester", DenialBasis: s.basis}); err != nil {
 				t.Fatalf("seed %d: %s -> %s: %v", i, from, to, err)
 			}
 			from = to
@@ -89,7 +85,7 @@ func completedAfter(d time.Duration) ([]dsr.Status, []time.Duration) {
 //   - access, gdpr: completed after 2, 4, 9 and 70 days (the last late),
 //     denied after 1 day, one open, one cancelled;
 //   - deletion, ccpa: completed after 3 and 7.5 days, denied after 2 and 6
-//     days (both for the same reason);
+//     days (exempt, and recorded without a basis: other);
 //   - opt_out, ccpa: one expired, received at the window's first instant.
 //
 // Outside it: an access request completed, received a second before the
@@ -99,24 +95,23 @@ func statsSeed() []seeded {
 		p, a := completedAfter(time.Duration(days * 24 * float64(hour)))
 		return seeded{typ: typ, reg: reg, received: received, path: p, after: a}
 	}
-	d := func(typ dsr.Type, reg dsr.Regulation, received time.Time, days int, reason string) seeded {
+	d := func(typ dsr.Type, reg dsr.Regulation, received time.Time, days int, basis dsr.DenialBasis) seeded {
 		return seeded{typ: typ, reg: reg, received: received, path: []dsr.Status{dsr.StatusDenied},
-			after: []time.Duration{time.Duration(days) * 24 * hour}, reason: reason}
+			after: []time.Duration{time.Duration(days) * 24 * hour}, basis: basis}
 	}
-	const unverifiable = "identity could not be verified"
 	return []seeded{
 		c(dsr.TypeAccess, dsr.RegulationGDPR, day(1, 5), 2),
 		c(dsr.TypeAccess, dsr.RegulationGDPR, day(1, 10), 4),
 		c(dsr.TypeAccess, dsr.RegulationGDPR, day(2, 1), 9),
 		c(dsr.TypeAccess, dsr.RegulationGDPR, day(2, 3), 70),
-		d(dsr.TypeAccess, dsr.RegulationGDPR, day(3, 1), 1, unverifiable),
+		d(dsr.TypeAccess, dsr.RegulationGDPR, day(3, 1), 1, dsr.DeniedUnverifiable),
 		{typ: dsr.TypeAccess, reg: dsr.RegulationGDPR, received: day(3, 2)},
 		{typ: dsr.TypeAccess, reg: dsr.RegulationGDPR, received: day(3, 3), path: []dsr.Status{dsr.StatusCancelled}, after: []time.Duration{hour}},
 
 		c(dsr.TypeDeletion, dsr.RegulationCCPA, day(1, 15), 3),
 		c(dsr.TypeDeletion, dsr.RegulationCCPA, day(1, 20), 7.5),
-		d(dsr.TypeDeletion, dsr.RegulationCCPA, day(2, 10), 2, "the business is not subject to the request"),
-		d(dsr.TypeDeletion, dsr.RegulationCCPA, day(2, 11), 6, "the business is not subject to the request"),
+		d(dsr.TypeDeletion, dsr.RegulationCCPA, day(2, 10), 2, dsr.DeniedExempt),
+		d(dsr.TypeDeletion, dsr.RegulationCCPA, day(2, 11), 6, ""), // recorded without a basis: other
 
 		{typ: dsr.TypeOptOut, reg: dsr.RegulationCCPA, received: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 			start: dsr.StatusVerifying, path: []dsr.Status{dsr.StatusExpired}, after: []time.Duration{10 * 24 * hour}},
@@ -142,37 +137,39 @@ func TestSummary(t *testing.T) {
 	if names := f.cmds.Names(); !slices.Equal(names, []string{"find"}) {
 		t.Errorf("store commands of a summary: %v, want one find", names)
 	}
-	unverifiable := map[string]int{"identity could not be verified": 1}
-	notSubject := map[string]int{"the business is not subject to the request": 2}
+	bases := func(unverifiable, exempt, other int) map[dsr.DenialBasis]int {
+		return map[dsr.DenialBasis]int{dsr.DeniedUnverifiable: unverifiable, dsr.DeniedNotConsumer: 0, dsr.DeniedExempt: exempt, dsr.DeniedOther: other}
+	}
 	want := &dsr.Summary{
 		From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC),
 		Rows: []dsr.SummaryRow{
 			{
 				// Days to respond 1, 2, 4, 9, 70: median 4 (an odd count),
-				// mean 86/5; the 70 days are late.
+				// mean 86/5; the 70 days are late. The open one, received
+				// 2 March, was due 2 April: overdue on 20 April.
 				Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR,
-				Received: 7, Completed: 4, Denied: 1, DeniedByBasis: unverifiable, Open: 1, Cancelled: 1,
+				Received: 7, Completed: 4, Denied: 1, DeniedByBasis: bases(1, 0, 0), Open: 1, Overdue: 1, Cancelled: 1,
 				Responded: 5, OnTime: 4, MedianDays: ptr(4), MeanDays: ptr(17.2), OnTimeRate: ptr(0.8),
 			},
 			{
 				// 2, 3, 6, 7.5: median (3+6)/2 (an even count), mean
 				// 18.5/4 = 4.625, rounded to 4.63.
 				Type: dsr.TypeDeletion, Regulation: dsr.RegulationCCPA,
-				Received: 4, Completed: 2, Denied: 2, DeniedByBasis: notSubject,
+				Received: 4, Completed: 2, Denied: 2, DeniedByBasis: bases(0, 1, 1),
 				Responded: 4, OnTime: 4, MedianDays: ptr(4.5), MeanDays: ptr(4.63), OnTimeRate: ptr(1),
 			},
 			{
 				// Nothing answered: no median, mean or rate.
 				Type: dsr.TypeOptOut, Regulation: dsr.RegulationCCPA,
-				Received: 1, Expired: 1, DeniedByBasis: map[string]int{},
+				Received: 1, Expired: 1, DeniedByBasis: bases(0, 0, 0),
 			},
 		},
 		Total: dsr.SummaryRow{
 			// 1, 2, 2, 3, 4, 6, 7.5, 9, 70: median 4, mean 104.5/9 =
 			// 11.6111..., on time 8/9 = 0.8888...
-			Received: 12, Completed: 6, Denied: 3, Open: 1, Cancelled: 1, Expired: 1,
+			Received: 12, Completed: 6, Denied: 3, Open: 1, Overdue: 1, Cancelled: 1, Expired: 1,
 			Responded: 9, OnTime: 8, MedianDays: ptr(4), MeanDays: ptr(11.61), OnTimeRate: ptr(0.8889),
-			DeniedByBasis: map[string]int{"identity could not be verified": 1, "the business is not subject to the request": 2},
+			DeniedByBasis: bases(1, 1, 1),
 		},
 		GeneratedAt: day(4, 20),
 	}

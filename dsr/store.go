@@ -325,6 +325,8 @@ type Change struct {
 	Exceptions []Exception
 	// Unlink ends the request's link to the one it duplicated.
 	Unlink bool
+	// DenialBasis records why a request moving to denied was denied.
+	DenialBasis DenialBasis
 }
 
 // Transition moves request id from one status to another in a single
@@ -357,6 +359,13 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	}
 	if c.ApprovedBy != "" {
 		set = append(set, bson.E{Key: "approved_by", Value: c.ApprovedBy})
+	}
+	if to == StatusDenied {
+		basis := c.DenialBasis
+		if basis == "" {
+			basis = DeniedOther
+		}
+		set = append(set, bson.E{Key: "denial_basis", Value: basis})
 	}
 	update := bson.D{
 		{Key: "$set", Value: set},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,12 @@ import (
 // reasonBody is the body of the actions that take a reason.
 type reasonBody struct {
 	Reason string `json:"reason"`
+}
+
+// denyBody is the body of POST /v1/requests/{id}/deny.
+type denyBody struct {
+	Reason string `json:"reason"`
+	Basis  string `json:"basis"`
 }
 
 // closeBody is the body of POST /v1/requests/{id}/close.
@@ -43,19 +50,25 @@ func (a *requestsAPI) reason(c *gin.Context, required bool) (string, bool) {
 			return "", false
 		}
 	}
-	r := strings.TrimSpace(body.Reason)
 	var ve dsr.ValidationError
+	r := checkReason(&ve, body.Reason, required)
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return "", false
+	}
+	return r, true
+}
+
+// checkReason trims a reason and adds to ve what is wrong with it.
+func checkReason(ve *dsr.ValidationError, reason string, required bool) string {
+	r := strings.TrimSpace(reason)
 	switch {
 	case required && r == "":
 		ve.Add("reason", "required: it is recorded, and told to the person where they are told")
 	case utf8.RuneCountInString(r) > maxReason:
 		ve.Add("reason", "must be at most %d characters", maxReason)
 	}
-	if err := ve.Err(); err != nil {
-		writeError(c, a.log, err)
-		return "", false
-	}
-	return r, true
+	return r
 }
 
 // act moves the request in the path from its current status to to, if the
@@ -127,16 +140,37 @@ func (a *requestsAPI) approve(c *gin.Context) {
 // deny refuses a request before it is processed, with a reason the person
 // is told.
 func (a *requestsAPI) deny(c *gin.Context) {
-	reason, ok := a.reason(c, true)
-	if !ok {
+	var body denyBody
+	if !decodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	moved, ok := a.act(c, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, Notices: []string{dsr.NoticeDenied}})
+	var ve dsr.ValidationError
+	reason := checkReason(&ve, body.Reason, true)
+	basis := dsr.DenialBasis(body.Basis)
+	switch {
+	case basis == "":
+		basis = dsr.DeniedOther
+	case !slices.Contains(dsr.DenialBases, basis):
+		ve.Add("basis", "must be one of %s", joinBases())
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
+		return
+	}
+	moved, ok := a.act(c, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, DenialBasis: basis, Notices: []string{dsr.NoticeDenied}})
 	if !ok {
 		return
 	}
 	a.notices(c.Request.Context(), moved)
 	a.respond(c, moved)
+}
+
+func joinBases() string {
+	out := make([]string, len(dsr.DenialBases))
+	for i, b := range dsr.DenialBases {
+		out[i] = string(b)
+	}
+	return strings.Join(out, ", ")
 }
 
 // cancel withdraws a request before it is processed (the person asked, or

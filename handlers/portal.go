@@ -428,7 +428,8 @@ func (p *portalAPI) verify(c *gin.Context) {
 	if left <= 0 {
 		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusDenied, dsr.Change{
 			Actor: "portal", Reason: "identity could not be verified: " + strconv.Itoa(p.opts.MaxTries) + " wrong or expired codes",
-			Notices: []string{dsr.NoticeDenied},
+			DenialBasis: dsr.DeniedUnverifiable,
+			Notices:     []string{dsr.NoticeDenied},
 		})
 		if errors.Is(err, dsr.ErrConflict) {
 			// A right answer won the race to the last try.

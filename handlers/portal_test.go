@@ -360,6 +360,9 @@ func TestPortalWrongCodes(t *testing.T) {
 	if !strings.Contains(v.Reason, "could not be verified") {
 		t.Errorf("denial reason %q", v.Reason)
 	}
+	if r, err := p.store.Request(context.Background(), c.ID); err != nil || r.DenialBasis != dsr.DeniedUnverifiable {
+		t.Errorf("denial basis: %v, %v; want unverifiable (the CCPA disclosure's category)", r, err)
+	}
 	if _, text := p.mail("ada@example.com", c.ID, "denied"); !strings.Contains(text, "could not be verified") {
 		t.Errorf("denial notice:\n%s", text)
 	}

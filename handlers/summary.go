@@ -19,7 +19,7 @@ var summaryQuery = map[string]bool{"from": true, "to": true}
 // [from, to): per type and regulation, how many were received, completed,
 // denied (by basis), are open, cancelled or expired, the median and mean
 // days to respond and the rate answered on time (CCPA 11 CCR 7102). It
-// holds counts and the recorded reasons of denials only.
+// holds counts only.
 func (a *requestsAPI) summary(c *gin.Context) {
 	q := c.Request.URL.Query()
 	var ve dsr.ValidationError

@@ -67,7 +67,7 @@ func (s *statsAPI) at(t time.Time) { s.clock.Add(t.Sub(s.clock.Now())) }
 
 // file stores a verified request received at received and moves it along
 // path, the nth move after[n] after receipt, the last with reason.
-func (s *statsAPI) file(typ dsr.Type, reg dsr.Regulation, received time.Time, path []dsr.Status, after []time.Duration, reason string) *dsr.Request {
+func (s *statsAPI) file(typ dsr.Type, reg dsr.Regulation, received time.Time, path []dsr.Status, after []time.Duration, basis dsr.DenialBasis) *dsr.Request {
 	s.t.Helper()
 	ctx := context.Background()
 	s.at(received)
@@ -85,11 +85,7 @@ func (s *statsAPI) file(typ dsr.Type, reg dsr.Regulation, received time.Time, pa
 	from := dsr.StatusVerified
 	for i, to := range path {
 		s.at(received.Add(after[i]))
-		why := ""
-		if i == len(path)-1 {
-			why = reason
-		}
-		if _, err := s.store.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "desk", Reason: why}); err != nil {
+		if _, err := s.store.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "desk", DenialBasis: basis}); err != nil {
 			s.t.Fatal(err)
 		}
 		from = to
@@ -103,7 +99,7 @@ const statsDay = 24 * time.Hour
 
 // seedStats files, in [1 January, 1 March 2026): access (gdpr) requests
 // completed after 2, 5 and 60 days (the last late) and one open; deletion
-// (ccpa) requests denied after 1 and 3 days for the same reason. After it:
+// (ccpa) requests denied after 1 and 3 days, unverifiable and exempt. After it:
 // an opt-out (ccpa) received on 1 March at midnight, open. It returns the
 // open access request.
 func (s *statsAPI) seedStats() *dsr.Request {
@@ -117,8 +113,8 @@ func (s *statsAPI) seedStats() *dsr.Request {
 	s.file(dsr.TypeAccess, dsr.RegulationGDPR, on(1, 20), done, after(60), "")
 	open := s.file(dsr.TypeAccess, dsr.RegulationGDPR, on(2, 1), nil, nil, "")
 	denied := []dsr.Status{dsr.StatusDenied}
-	s.file(dsr.TypeDeletion, dsr.RegulationCCPA, on(2, 10), denied, []time.Duration{statsDay}, "could not verify the requester")
-	s.file(dsr.TypeDeletion, dsr.RegulationCCPA, on(2, 15), denied, []time.Duration{3 * statsDay}, "could not verify the requester")
+	s.file(dsr.TypeDeletion, dsr.RegulationCCPA, on(2, 10), denied, []time.Duration{statsDay}, dsr.DeniedUnverifiable)
+	s.file(dsr.TypeDeletion, dsr.RegulationCCPA, on(2, 15), denied, []time.Duration{3 * statsDay}, dsr.DeniedExempt)
 	s.file(dsr.TypeOptOut, dsr.RegulationCCPA, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), nil, nil, "")
 	return open
 }
@@ -135,19 +131,20 @@ func TestSummaryReport(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	f := func(x float64) *float64 { return &x }
-	basis := map[string]int{"could not verify the requester": 2}
+	none := map[dsr.DenialBasis]int{dsr.DeniedUnverifiable: 0, dsr.DeniedNotConsumer: 0, dsr.DeniedExempt: 0, dsr.DeniedOther: 0}
+	basis := map[dsr.DenialBasis]int{dsr.DeniedUnverifiable: 1, dsr.DeniedNotConsumer: 0, dsr.DeniedExempt: 1, dsr.DeniedOther: 0}
 	want := dsr.Summary{
 		From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
 		Rows: []dsr.SummaryRow{
 			// 2, 5, 60 days: median 5 (odd), mean 67/3 = 22.33, 2 of 3 on time.
-			{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Received: 4, Completed: 3, Open: 1, DeniedByBasis: map[string]int{},
+			{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Received: 4, Completed: 3, Open: 1, Overdue: 1, DeniedByBasis: none,
 				Responded: 3, OnTime: 2, MedianDays: f(5), MeanDays: f(22.33), OnTimeRate: f(0.6667)},
 			// 1, 3 days: median (1+3)/2 (even), mean 2.
 			{Type: dsr.TypeDeletion, Regulation: dsr.RegulationCCPA, Received: 2, Denied: 2, DeniedByBasis: basis,
 				Responded: 2, OnTime: 2, MedianDays: f(2), MeanDays: f(2), OnTimeRate: f(1)},
 		},
 		// 1, 2, 3, 5, 60: median 3, mean 71/5 = 14.2, 4 of 5 on time.
-		Total: dsr.SummaryRow{Received: 6, Completed: 3, Denied: 2, Open: 1, DeniedByBasis: basis,
+		Total: dsr.SummaryRow{Received: 6, Completed: 3, Denied: 2, Open: 1, Overdue: 1, DeniedByBasis: basis,
 			Responded: 5, OnTime: 4, MedianDays: f(3), MeanDays: f(14.2), OnTimeRate: f(0.8)},
 		GeneratedAt: on(4, 20),
 	}
@@ -194,8 +191,8 @@ func dumpSummary(s dsr.Summary) string {
 			keys = append(keys, fmt.Sprintf("%q:%d", k, n))
 		}
 		slices.Sort(keys)
-		return fmt.Sprintf("{%s %s received %d completed %d denied %d %v open %d cancelled %d expired %d responded %d on_time %d median %s mean %s rate %s}",
-			r.Type, r.Regulation, r.Received, r.Completed, r.Denied, keys, r.Open, r.Cancelled, r.Expired, r.Responded, r.OnTime,
+		return fmt.Sprintf("{%s %s received %d completed %d denied %d %v open %d overdue %d cancelled %d expired %d responded %d on_time %d median %s mean %s rate %s}",
+			r.Type, r.Regulation, r.Received, r.Completed, r.Denied, keys, r.Open, r.Overdue, r.Cancelled, r.Expired, r.Responded, r.OnTime,
 			p(r.MedianDays), p(r.MeanDays), p(r.OnTimeRate))
 	}
 	var b strings.Builder

@@ -40,9 +40,11 @@ type requestView struct {
 	// OverdueAt is when the escalation check found the request past due.
 	OverdueAt *time.Time `json:"overdue_at,omitempty"`
 	// Paused says the clock is stopped (GET .../clock explains it).
-	Paused     bool   `json:"paused"`
-	AppealOf   string `json:"appeal_of,omitempty"`
-	AppealedBy string `json:"appealed_by,omitempty"`
+	Paused bool `json:"paused"`
+	// DenialBasis is why a denied request was denied.
+	DenialBasis dsr.DenialBasis `json:"denial_basis,omitempty"`
+	AppealOf    string          `json:"appeal_of,omitempty"`
+	AppealedBy  string          `json:"appealed_by,omitempty"`
 }
 
 type extensionView struct {
@@ -101,6 +103,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		OverdueAt:          r.OverdueAt,
 		Paused:             r.PausedAt != nil,
 		AppealOf:           r.AppealOf,
+		DenialBasis:        r.DenialBasis,
 		AppealedBy:         r.AppealedBy,
 	}
 	if e := r.Extension; e != nil {

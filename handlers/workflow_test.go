@@ -151,8 +151,21 @@ func TestActions(t *testing.T) {
 	if code := post("/v1/requests/"+id+"/deny", `{}`); code != 400 {
 		t.Errorf("deny without a reason: %d", code)
 	}
+	if code := post("/v1/requests/"+id+"/deny", `{"reason":"not theirs","basis":"because"}`); code != 400 {
+		t.Errorf("deny with an unknown basis: %d, want 400", code)
+	}
 	if code := post("/v1/requests/"+id+"/deny", `{"reason":"manifestly unfounded: third identical request this month"}`); code != 200 || v.Status != "denied" {
 		t.Errorf("deny: %d %s", code, v.Status)
+	}
+	if r, _ := a.store.Request(ctx, id); r.DenialBasis != dsr.DeniedOther {
+		t.Errorf("denial basis %q, want other by default", r.DenialBasis)
+	}
+	other := a.filed(`{"type":"access","regulation":"ccpa","subject":{"email":"alan@example.com"}}`)
+	if code := post("/v1/requests/"+other+"/deny", `{"reason":"we could not verify you","basis":"unverifiable"}`); code != 200 {
+		t.Errorf("deny with a basis: %d", code)
+	}
+	if r, _ := a.store.Request(ctx, other); r.DenialBasis != dsr.DeniedUnverifiable {
+		t.Errorf("denial basis %q, want unverifiable", r.DenialBasis)
 	}
 	if code := post("/v1/requests/"+id+"/deny", `{"reason":"again"}`); code != 409 {
 		t.Errorf("deny a denied request: %d, want 409", code)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
@@ -18,7 +19,8 @@ import (
 // TestDeadlineChecksEndToEnd runs the binary with the checks on a
 // one-second cron: a request past its due date is escalated once, one due
 // in three days gets its 7-day reminder once, and both alerts reach the
-// escalation webhook signed.
+// escalation webhook signed; the overdue one shows in /metrics and in the
+// compliance report.
 func TestDeadlineChecksEndToEnd(t *testing.T) {
 	const secret = "a-webhook-secret-of-some-length"
 	var mu sync.Mutex
@@ -105,6 +107,23 @@ func TestDeadlineChecksEndToEnd(t *testing.T) {
 	}
 	if escalated != 1 {
 		t.Errorf("audit trail has %d escalations, want 1: %+v", escalated, trail.Events)
+	}
+
+	// The overdue request shows in the metrics and in the compliance report.
+	resp, err := p.client.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `dsar_requests_overdue{regulation="ccpa",type="deletion"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	var sum dsr.Summary
+	from, to := time.Now().UTC().AddDate(0, 0, -60).Format(time.DateOnly), time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	if code := p.call("GET", "/v1/reports/summary?from="+from+"&to="+to, "", &sum); code != http.StatusOK ||
+		sum.Total.Received != 2 || sum.Total.Open != 2 || sum.Total.Overdue != 1 {
+		t.Errorf("summary: %d, total %+v; want 2 received, 2 open, 1 overdue", code, sum.Total)
 	}
 	p.stop()
 	if strings.Contains(p.stderr.String(), "@example.com") {

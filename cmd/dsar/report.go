@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -169,9 +167,9 @@ func printSummary(w io.Writer, s *dsr.Summary) {
 	fmt.Fprintf(w, "Requests received %s to %s (UTC), as they stand on %s\n\n",
 		s.From.Format(time.DateOnly), last.Format(time.DateOnly), s.GeneratedAt.UTC().Format("2006-01-02 15:04 MST"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "type\tregulation\treceived\tcompleted\tdenied\topen\tcancelled\texpired\tmedian days\tmean days\ton time\t")
+	fmt.Fprintln(tw, "type\tregulation\treceived\tcompleted\tdenied\topen\toverdue\tcancelled\texpired\tmedian days\tmean days\ton time\t")
 	row := func(typ, reg string, r dsr.SummaryRow) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", typ, reg, r.Received, r.Completed, r.Denied, r.Open, r.Cancelled, r.Expired,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", typ, reg, r.Received, r.Completed, r.Denied, r.Open, r.Overdue, r.Cancelled, r.Expired,
 			number(r.MedianDays, "%.2f"), number(r.MeanDays, "%.2f"), percent(r.OnTimeRate, r.OnTime, r.Responded))
 	}
 	for _, r := range s.Rows {
@@ -184,8 +182,10 @@ func printSummary(w io.Writer, s *dsr.Summary) {
 	}
 	fmt.Fprintln(w, "\nDenied, by basis:")
 	for _, r := range s.Rows {
-		for _, basis := range slices.Sorted(maps.Keys(r.DeniedByBasis)) {
-			fmt.Fprintf(w, "  %s %s: %d  %s\n", r.Type, r.Regulation, r.DeniedByBasis[basis], basis)
+		for _, basis := range dsr.DenialBases {
+			if n := r.DeniedByBasis[basis]; n > 0 {
+				fmt.Fprintf(w, "  %s %s: %d  %s\n", r.Type, r.Regulation, n, basis)
+			}
 		}
 	}
 }

@@ -45,7 +45,7 @@ func seedReport(t *testing.T, s *dsr.Store, clock *testenv.Clock) {
 			if i == len(path)-1 {
 				why = reason
 			}
-			if _, err := s.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "desk", Reason: why}); err != nil {
+			if _, err := s.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "desk", Reason: why, DenialBasis: dsr.DeniedUnverifiable}); err != nil {
 				t.Fatal(err)
 			}
 			from = to
@@ -92,14 +92,14 @@ func TestReport(t *testing.T) {
 	// 2 and 5 days: median and mean 3.5 (an even count); in all, 1, 2 and
 	// 5 days: median 2, mean 8/3.
 	want := []string{
-		"type regulation received completed denied open cancelled expired median days mean days on time",
-		"access gdpr 2 2 0 0 0 0 3.50 3.50 100.0% (2/2)",
-		"deletion ccpa 1 0 1 0 0 0 1.00 1.00 100.0% (1/1)",
-		"opt_out ccpa 1 0 0 1 0 0 - - -",
-		"total 4 2 1 1 0 0 2.00 2.67 100.0% (3/3)",
+		"type regulation received completed denied open overdue cancelled expired median days mean days on time",
+		"access gdpr 2 2 0 0 0 0 0 3.50 3.50 100.0% (2/2)",
+		"deletion ccpa 1 0 1 0 0 0 0 1.00 1.00 100.0% (1/1)",
+		"opt_out ccpa 1 0 0 1 1 0 0 - - -", // open, due in January: overdue now
+		"total 4 2 1 1 1 0 0 2.00 2.67 100.0% (3/3)",
 		"",
 		"Denied, by basis:",
-		"deletion ccpa: 1 could not verify the requester",
+		"deletion ccpa: 1 unverifiable",
 		"",
 	}
 	if got := lines[2:]; strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -116,7 +116,7 @@ func TestReport(t *testing.T) {
 		t.Fatalf("--json: exit %d, %v\nstdout: %s\nstderr: %s", code, err, out, errOut)
 	}
 	if len(sum.Rows) != 3 || sum.Total.Received != 4 || *sum.Total.MedianDays != 2 || *sum.Total.MeanDays != 2.67 ||
-		*sum.Total.OnTimeRate != 1 || sum.Rows[1].DeniedByBasis["could not verify the requester"] != 1 || sum.Rows[2].MedianDays != nil {
+		*sum.Total.OnTimeRate != 1 || sum.Rows[1].DeniedByBasis[dsr.DeniedUnverifiable] != 1 || sum.Rows[2].MedianDays != nil {
 		t.Errorf("--json: %s", out)
 	}
 	if !sum.From.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || !sum.To.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
@@ -125,7 +125,7 @@ func TestReport(t *testing.T) {
 
 	// A period with no request.
 	out, _, code = runOnce(t, env, "report", "--from", "2025-01-01", "--to", "2026-01-01")
-	if code != 0 || !strings.Contains(strings.Join(squeeze(out), "\n"), "total 0 0 0 0 0 0 - - -") || strings.Contains(out, "Denied") {
+	if code != 0 || !strings.Contains(strings.Join(squeeze(out), "\n"), "total 0 0 0 0 0 0 0 - - -") || strings.Contains(out, "Denied") {
 		t.Errorf("empty period: exit %d\n%s", code, out)
 	}
 
