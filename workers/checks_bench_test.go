@@ -79,9 +79,10 @@ func BenchmarkDeadlineChecks(b *testing.B) {
 				for cur.Next(ctx) {
 					got++
 				}
-				if err := cur.Close(ctx); err != nil {
-					b.Fatal(err)
+				if err := cur.Err(); err != nil {
+					b.Fatalf("the query, after %d requests: %v", got, err)
 				}
+				_ = cur.Close(ctx)
 				return got
 			}
 			if got := query(); got != inWindow {

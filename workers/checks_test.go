@@ -308,3 +308,49 @@ func TestCheckRoundTrips(t *testing.T) {
 		t.Errorf("store commands of escalation with nothing to do (-want +got):\n%s", diff)
 	}
 }
+
+// TestTwoSchedulersActOnce runs each check from two processors at once, as
+// two scheduler replicas whose tasks both got through would: every request
+// is reminded and escalated once, with one audit event each.
+func TestTwoSchedulersActOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	a, b := e.checker(workers.EscalationOptions{}, nil), e.checker(workers.EscalationOptions{}, nil)
+	var ids []string
+	var due time.Time
+	for _, email := range []string{"ada@example.com", "grace@example.com", "alan@example.com", "edsger@example.com"} {
+		r := e.file(dsr.TypeAccess, email)
+		ids, due = append(ids, r.ID), r.DueAt
+	}
+	both := func(check func(*workers.Processor) (workers.CheckCounts, error)) workers.CheckCounts {
+		t.Helper()
+		var wg sync.WaitGroup
+		counts := make([]workers.CheckCounts, 2)
+		for i, p := range []*workers.Processor{a, b} {
+			wg.Go(func() {
+				c, err := check(p)
+				if err != nil {
+					t.Error(err)
+				}
+				counts[i] = c
+			})
+		}
+		wg.Wait()
+		return workers.CheckCounts{Reminded: counts[0].Reminded + counts[1].Reminded, Escalated: counts[0].Escalated + counts[1].Escalated}
+	}
+	e.until(due, 24*time.Hour)
+	if n := both(func(p *workers.Processor) (workers.CheckCounts, error) { return p.Reminders(ctx) }); n.Reminded != len(ids) {
+		t.Errorf("two reminder runs at once reminded %d times, want %d", n.Reminded, len(ids))
+	}
+	e.until(due, -time.Hour)
+	if n := both(func(p *workers.Processor) (workers.CheckCounts, error) { return p.Escalation(ctx) }); n.Escalated != len(ids) {
+		t.Errorf("two escalation runs at once escalated %d times, want %d", n.Escalated, len(ids))
+	}
+	for _, id := range ids {
+		kinds := e.kinds(id)
+		if countOf(kinds, "reminded") != 1 || countOf(kinds, "escalated") != 1 {
+			t.Errorf("audit of %s: %v; want one reminder and one escalation", id, kinds)
+		}
+	}
+}
