@@ -100,16 +100,17 @@ type Completion struct {
 func (c Completion) Days() float64 { return days(c.ClosedAt.Sub(c.ReceivedAt)) }
 
 // EachCompletion calls fn for every completed request closed at or after
-// since (zero: every one), reading only the fields of [Completion].
-// Completed is final, so a request is reported once its closed_at is
-// visible, and never withdrawn.
+// since (zero: every one), oldest closing first, reading only the fields of
+// [Completion]. Completed is final, so a request is reported once its
+// closed_at is visible, and never withdrawn. The order lets a reader that
+// stopped part way resume from the last closed_at it saw.
 func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*Completion) error) error {
 	filter := bson.D{
 		{Key: "status", Value: StatusCompleted},
 		{Key: "closed_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}},
 	}
 	proj := bson.D{{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "received_at", Value: 1}, {Key: "closed_at", Value: 1}}
-	return scan(ctx, s.reqs, filter, proj, fn)
+	return scanSorted(ctx, s.reqs, filter, proj, bson.D{{Key: "closed_at", Value: 1}}, fn)
 }
 
 // JobOutcome is how a job ended, and when.
@@ -123,13 +124,13 @@ type JobOutcome struct {
 }
 
 // EachJobOutcome calls fn for every job that finished (succeeded, failed
-// or skipped) at or after since (zero: every one), reading only the fields
-// of [JobOutcome]. A failed job an agent retries loses its finished_at
+// or skipped) at or after since (zero: every one), oldest outcome first,
+// reading only the fields of [JobOutcome]. A failed job an agent retries loses its finished_at
 // until it finishes again, so it is reported again, with its new outcome.
 func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*JobOutcome) error) error {
 	filter := bson.D{{Key: "finished_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}}}
 	proj := bson.D{{Key: "connector", Value: 1}, {Key: "action", Value: 1}, {Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "finished_at", Value: 1}}
-	return scan(ctx, s.jobs, filter, proj, func(j *JobOutcome) error {
+	return scanSorted(ctx, s.jobs, filter, proj, bson.D{{Key: "finished_at", Value: 1}}, func(j *JobOutcome) error {
 		if !j.Status.Terminal() {
 			return nil // a retried job whose finished_at was not cleared: not an outcome
 		}
@@ -147,7 +148,16 @@ func later(a, b time.Time) time.Time {
 // scan streams the projection proj of the documents matching filter to fn,
 // 500 per round trip.
 func scan[T any](ctx context.Context, c *mongo.Collection, filter, proj bson.D, fn func(*T) error) error {
-	cur, err := c.Find(ctx, filter, options.Find().SetProjection(proj).SetBatchSize(500))
+	return scanSorted(ctx, c, filter, proj, nil, fn)
+}
+
+// scanSorted is scan in the order of sort (nil: any).
+func scanSorted[T any](ctx context.Context, c *mongo.Collection, filter, proj, sort bson.D, fn func(*T) error) error {
+	opts := options.Find().SetProjection(proj).SetBatchSize(500)
+	if sort != nil {
+		opts.SetSort(sort)
+	}
+	cur, err := c.Find(ctx, filter, opts)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", c.Name(), err)
 	}

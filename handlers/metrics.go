@@ -247,7 +247,12 @@ func (c *StatsCollector) refresh(now time.Time) {
 		c.overdue = rc
 	}
 
+	// The first read takes the store's whole history, which may outlast
+	// Timeout: a read cut short resumes, next time, from the last outcome
+	// it counted (they come oldest first).
+	var lastDone time.Time
 	err := c.store.EachCompletion(ctx, c.doneFrom, func(d *dsr.Completion) error {
+		lastDone = d.ClosedAt
 		if _, seen := c.doneSeen[d.ID]; seen {
 			return nil
 		}
@@ -257,12 +262,17 @@ func (c *StatsCollector) refresh(now time.Time) {
 	})
 	if err != nil {
 		fail("completions", err)
+		if lastDone.After(c.doneFrom) {
+			c.doneFrom = lastDone
+		}
 	} else {
 		c.doneFrom = now.Add(-c.opts.Overlap)
 		forget(c.doneSeen, c.doneFrom)
 	}
 
+	var lastJob time.Time
 	err = c.store.EachJobOutcome(ctx, c.jobsFrom, func(j *dsr.JobOutcome) error {
+		lastJob = j.FinishedAt
 		// A job finishes again after a retry: each outcome counts once.
 		id := j.ID + "@" + j.FinishedAt.Format(time.RFC3339Nano)
 		if _, seen := c.jobsSeen[id]; seen {
@@ -276,6 +286,9 @@ func (c *StatsCollector) refresh(now time.Time) {
 	})
 	if err != nil {
 		fail("jobs", err)
+		if lastJob.After(c.jobsFrom) {
+			c.jobsFrom = lastJob
+		}
 	} else {
 		c.jobsFrom = now.Add(-c.opts.Overlap)
 		forget(c.jobsSeen, c.jobsFrom)
