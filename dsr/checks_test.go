@@ -230,6 +230,19 @@ func TestPauseAndResume(t *testing.T) {
 	if _, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "too late"); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("pause a closed request: %v, want ErrConflict", err)
 	}
+
+	// Closed while paused: no longer paused, the pause still recorded.
+	gdpr := f.newRequest(t, dsr.TypeDeletion, "alan@example.com")
+	if _, err := f.store.PauseClock(ctx, gdpr.ID, "agent@shop", "asked for the order number"); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := f.store.Transition(ctx, gdpr.ID, dsr.StatusVerified, dsr.StatusDenied, dsr.Change{Actor: "t", DenialBasis: dsr.DeniedUnverifiable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed.PausedAt != nil || len(closed.Pauses) != 1 || closed.DenialBasis != dsr.DeniedUnverifiable {
+		t.Errorf("closed while paused: paused_at %v, pauses %d, basis %q; want not paused, one pause, unverifiable", closed.PausedAt, len(closed.Pauses), closed.DenialBasis)
+	}
 }
 
 func TestAppeal(t *testing.T) {

@@ -391,6 +391,11 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 		if c.Unlink {
 			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
 		}
+		if to.Closed() {
+			// A closed request's clock has stopped for good; its pauses
+			// stay recorded.
+			unset = append(unset, bson.E{Key: "paused_at", Value: ""})
+		}
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
 	var r Request
