@@ -576,6 +576,9 @@ func TestNoIdentityLeaks(t *testing.T) {
 	if !strings.Contains(job.Error, "panicked") || strings.Contains(job.Error, "ada@") {
 		t.Errorf("panicking job's error: %q", job.Error)
 	}
+	// asynq archives the task after the handler returned, so after the
+	// store recorded the failure.
+	waitArchived(t, insp, e.qname, job.ID)
 	archived, err := insp.ListArchivedTasks(e.qname)
 	if err != nil {
 		t.Fatal(err)
