@@ -87,7 +87,8 @@ func (p *Processor) Reminders(ctx context.Context) (CheckCounts, error) {
 			}
 			n.Reminded++
 			p.audit(ctx, r.ID, "reminded", map[string]string{"days_before_due": strconv.Itoa(d)})
-			return p.queue.EnqueueNotice(ctx, r.ID, dsr.AlertReminder(d))
+			p.sendLater(ctx, r.ID, dsr.AlertReminder(d))
+			return nil
 		})
 		if err != nil {
 			return n, err
@@ -118,9 +119,19 @@ func (p *Processor) Escalation(ctx context.Context) (CheckCounts, error) {
 		n.Escalated++
 		p.audit(ctx, r.ID, "escalated", map[string]string{"due_at": r.DueAt.Format(time.RFC3339)})
 		p.log.WarnContext(ctx, "request overdue: escalated", "request_id", r.ID, "due_at", r.DueAt)
-		return p.queue.EnqueueNotice(ctx, r.ID, dsr.AlertOverdue)
+		p.sendLater(ctx, r.ID, dsr.AlertOverdue)
+		return nil
 	})
 	return n, err
+}
+
+// sendLater hands an alert the store holds as pending to the queue. A
+// queue that is down does not stop the check: the sweep sends what is
+// pending.
+func (p *Processor) sendLater(ctx context.Context, requestID, alert string) {
+	if err := p.queue.EnqueueNotice(ctx, requestID, alert); err != nil {
+		p.log.WarnContext(ctx, "alert not enqueued; the sweep will send it", "request_id", requestID, "alert", alert, "error", err)
+	}
 }
 
 // HandleRetention runs the retention check.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -352,5 +353,43 @@ func TestTwoSchedulersActOnce(t *testing.T) {
 		if countOf(kinds, "reminded") != 1 || countOf(kinds, "escalated") != 1 {
 			t.Errorf("audit of %s: %v; want one reminder and one escalation", id, kinds)
 		}
+	}
+}
+
+// TestChecksGoOnWhenTheQueueIsDown escalates with Redis unreachable: every
+// overdue request is still marked, its alert pending in the store, for the
+// sweep to send once the queue is back.
+func TestChecksGoOnWhenTheQueueIsDown(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	down := workers.NewQueue(asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond},
+		workers.QueueOptions{Name: e.qname, JobTimeout: time.Minute})
+	t.Cleanup(func() { _ = down.Close() })
+	p := workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: down, Index: e.index,
+		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{Now: e.clock.Now, SweepGrace: time.Minute})
+	var ids []string
+	var due time.Time
+	for _, email := range []string{"ada@example.com", "grace@example.com"} {
+		r := e.file(dsr.TypeAccess, email)
+		ids, due = append(ids, r.ID), r.DueAt
+	}
+	e.until(due, -time.Hour)
+	if n, err := p.Escalation(ctx); err != nil || n.Escalated != 2 {
+		t.Fatalf("escalation with the queue down: %+v, %v; want both escalated", n, err)
+	}
+	for _, id := range ids {
+		r, err := e.store.Request(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OverdueAt == nil || !slices.Contains(r.PendingNotices, dsr.AlertOverdue) {
+			t.Errorf("%s: overdue %v, pending %v; want marked with its alert pending", id, r.OverdueAt, r.PendingNotices)
+		}
+	}
+	// The queue is back: the sweep hands the pending alerts to it.
+	e.clock.Add(2 * time.Minute)
+	if n, err := e.proc.Sweep(ctx); err != nil || n.Notices != 2 {
+		t.Errorf("sweep: %+v, %v; want the two alerts enqueued", n, err)
 	}
 }
