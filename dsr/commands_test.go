@@ -217,6 +217,8 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 	_, err = f.store.CountOverdue(ctx, later)
 	must(err)
+	_, err = f.store.CountWaitingJobs(ctx)
+	must(err)
 	must(f.store.EachCompletion(ctx, time.Time{}, func(*dsr.Completion) error { return nil }))
 	must(f.store.EachJobOutcome(ctx, now, func(*dsr.JobOutcome) error { return nil }))
 	_, err = f.store.Summary(ctx, now.Add(-time.Hour), later)

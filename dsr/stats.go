@@ -51,6 +51,44 @@ func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]RequestCount
 	return s.countBy(ctx, match, false)
 }
 
+// JobCount counts the jobs of one connector and action.
+type JobCount struct {
+	Connector string
+	Action    Action
+	N         int64
+}
+
+// CountWaitingJobs counts, by connector and action, the jobs waiting on a
+// remote system that finishes later, in one aggregate on the jobs'
+// status_updated index.
+func (s *Store) CountWaitingJobs(ctx context.Context) ([]JobCount, error) {
+	cur, err := s.jobs.Aggregate(ctx, bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "status", Value: JobWaiting}}}},
+		bson.D{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: bson.D{{Key: "connector", Value: "$connector"}, {Key: "action", Value: "$action"}}},
+			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count waiting jobs: %w", err)
+	}
+	var rows []struct {
+		ID struct {
+			Connector string `bson:"connector"`
+			Action    Action `bson:"action"`
+		} `bson:"_id"`
+		N int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("count waiting jobs: %w", err)
+	}
+	out := make([]JobCount, len(rows))
+	for i, r := range rows {
+		out[i] = JobCount{Connector: r.ID.Connector, Action: r.ID.Action, N: r.N}
+	}
+	return out, nil
+}
+
 // countBy groups the requests matching match by type and regulation, and by
 // status too when byStatus is set.
 func (s *Store) countBy(ctx context.Context, match bson.D, byStatus bool) ([]RequestCount, error) {

@@ -26,8 +26,8 @@ import (
 // StatsOptions.Every, whatever the number of scrapes, and never on an API
 // call.
 //
-//   - dsar_requests and dsar_requests_overdue are gauges counted afresh at
-//     each read: two $group aggregates.
+//   - dsar_requests, dsar_requests_overdue and dsar_jobs_waiting are gauges
+//     counted afresh at each read: three $group aggregates.
 //   - dsar_request_time_to_complete_seconds (the days-to-complete
 //     histogram, in seconds, Prometheus's base unit) and dsar_job_* are
 //     cumulative: the first read takes every completed request and every
@@ -50,6 +50,9 @@ var (
 	overdueDesc = prometheus.NewDesc("dsar_requests_overdue",
 		"Requests still to be answered (open or duplicate) and past their due date, by type and regulation.",
 		[]string{"type", "regulation"}, nil)
+	waitingDesc = prometheus.NewDesc("dsar_jobs_waiting",
+		"Connector jobs waiting on a system that finishes later (an asynchronous API), by connector and action.",
+		[]string{"connector", "action"}, nil)
 	daysDesc = prometheus.NewDesc("dsar_request_time_to_complete_seconds",
 		"Time from receipt to completion of the completed requests (buckets of 1 to 90 days), by type and regulation.",
 		[]string{"type", "regulation"}, nil)
@@ -112,6 +115,7 @@ type StatsCollector struct {
 	up       bool
 	requests []dsr.RequestCount
 	overdue  []dsr.RequestCount
+	waiting  []dsr.JobCount
 	days     tally[reqKey]
 	jobs     tally[jobKey]
 	outcomes map[outcomeKey]uint64
@@ -165,7 +169,7 @@ func NewStatsCollector(store *dsr.Store, opts StatsOptions) *StatsCollector {
 
 // Describe sends the descriptions of every metric of the collector.
 func (c *StatsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{requestsDesc, overdueDesc, daysDesc, jobsDesc, jobSecondsDesc, statsUpDesc, statsReadDesc} {
+	for _, d := range []*prometheus.Desc{requestsDesc, overdueDesc, waitingDesc, daysDesc, jobsDesc, jobSecondsDesc, statsUpDesc, statsReadDesc} {
 		ch <- d
 	}
 }
@@ -206,6 +210,9 @@ func (c *StatsCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range overdue {
 		ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), string(k.typ), string(k.reg))
 	}
+	for _, jc := range c.waiting {
+		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(jc.N), jc.Connector, string(jc.Action))
+	}
 	for k, h := range c.days.series {
 		ch <- prometheus.MustNewConstHistogram(daysDesc, h.count, h.sum, c.days.buckets(h), string(k.typ), string(k.reg))
 	}
@@ -245,6 +252,11 @@ func (c *StatsCollector) refresh(now time.Time) {
 		fail("overdue", err)
 	} else {
 		c.overdue = rc
+	}
+	if jc, err := c.store.CountWaitingJobs(ctx); err != nil {
+		fail("waiting jobs", err)
+	} else {
+		c.waiting = jc
 	}
 
 	// The first read takes the store's whole history, which may outlast

@@ -317,12 +317,24 @@ func TestMetrics(t *testing.T) {
 	if err := s.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 3}); err != nil {
 		t.Fatal(err)
 	}
+	// Another waits on a system that finishes later.
+	waiting := dsr.NewJob(first[0].ID, "sfmc", dsr.ActionErase, s.clock.Now())
+	if err := s.store.CreateJobs(ctx, []dsr.Job{waiting}); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err = s.store.ClaimJob(ctx, waiting.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobWaiting, Handle: "op-1",
+		PollAt: s.clock.Now().Add(time.Hour), WaitUntil: s.clock.Now().Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 
 	s.at(on(4, 20))
 	s.cmds.Reset()
 	fams, body := scrape(t, s.client, s.url, "")
-	// One read of the store: two counts, the completions, the job outcomes.
-	if diff := strings.Join(s.cmds.Names(), " "); diff != "aggregate aggregate find find" {
+	// One read of the store: three counts, the completions, the job outcomes.
+	if diff := strings.Join(s.cmds.Names(), " "); diff != "aggregate aggregate aggregate find find" {
 		t.Errorf("store commands of a scrape: %s", diff)
 	}
 	gauge := func(name string, labels ...string) float64 {
@@ -342,6 +354,9 @@ func TestMetrics(t *testing.T) {
 		if got := gauge("dsar_requests", c.labels...); got != c.want {
 			t.Errorf("dsar_requests%v = %v, want %v", c.labels, got, c.want)
 		}
+	}
+	if got := gauge("dsar_jobs_waiting", "connector", "sfmc", "action", "erase"); got != 1 {
+		t.Errorf("dsar_jobs_waiting = %v, want 1", got)
 	}
 	if n := len(fams["dsar_requests"].GetMetric()); n != len(dsr.Statuses)*len(dsr.Types)*len(dsr.Regulations) {
 		t.Errorf("%d dsar_requests series", n)
