@@ -158,7 +158,8 @@ func (s *Store) PauseClock(ctx context.Context, id, actor, reason string) (*Requ
 }
 
 // ResumeClock restarts a paused clock: the due date moves by the length of
-// the pause. ErrConflict when it is not paused.
+// the pause, and the reminders start over for it. ErrConflict when it is
+// not paused.
 func (s *Store) ResumeClock(ctx context.Context, id string) (*Request, error) {
 	r, err := s.Request(ctx, id)
 	if err != nil {
@@ -172,7 +173,11 @@ func (s *Store) ResumeClock(ctx context.Context, id string) (*Request, error) {
 	pauses[len(pauses)-1].ResumedAt = &now
 	due := r.DueAt.Add(now.Sub(*r.PausedAt))
 	return s.updateFenced(ctx, id, bson.D{{Key: "paused_at", Value: *r.PausedAt}, {Key: "due_at", Value: r.DueAt}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "paused_at", Value: nil}, {Key: "due_at", Value: due}, {Key: "pauses", Value: pauses}, {Key: "updated_at", Value: now}}}})
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "paused_at", Value: nil}, {Key: "due_at", Value: due}, {Key: "pauses", Value: pauses}, {Key: "updated_at", Value: now}}},
+			// The reminders count down to the new due date.
+			{Key: "$unset", Value: bson.D{{Key: "reminded", Value: ""}}},
+		})
 }
 
 // updateFenced applies update to request id if it still matches fence.

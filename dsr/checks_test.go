@@ -201,6 +201,9 @@ func TestPauseAndResume(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	if _, err := f.store.Remind(ctx, r.ID, 7); err != nil {
+		t.Fatal(err)
+	}
 	p, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "asked for a utility bill")
 	if err != nil || p.PausedAt == nil || len(p.Pauses) != 1 {
 		t.Fatalf("pause: %+v, %v", p, err)
@@ -215,6 +218,9 @@ func TestPauseAndResume(t *testing.T) {
 	}
 	if want := r.DueAt.Add(72 * time.Hour); !got.DueAt.Equal(want) || got.PausedAt != nil || got.Pauses[0].ResumedAt == nil {
 		t.Errorf("resumed: due %s (want %s), paused %v, pauses %+v", got.DueAt, want, got.PausedAt, got.Pauses)
+	}
+	if len(got.Reminded) != 0 {
+		t.Errorf("resumed: reminded %v, want the reminders to start over for the new due date", got.Reminded)
 	}
 	if _, err := f.store.ResumeClock(ctx, r.ID); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("resume a running clock: %v, want ErrConflict", err)
@@ -285,6 +291,20 @@ func TestAppeal(t *testing.T) {
 func TestExtendPastDueIsRefused(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
+	ctx := context.Background()
+	// Extended in time, after its 7-day reminder: the reminders start over.
+	early := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
+	if _, err := f.store.Remind(ctx, early.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.store.Extend(ctx, early.ID, "agent@shop", "archives to search")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Reminded) != 0 {
+		t.Errorf("extended: reminded %v, want none (the 7-day reminder is due again before the new date)", got.Reminded)
+	}
+
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	f.clock.Add(r.DueAt.Sub(f.clock.Now()) + time.Minute)
 	if _, err := f.store.Extend(context.Background(), r.ID, "agent@shop", "too late"); !errors.Is(err, dsr.ErrNoExtension) {

@@ -19,8 +19,9 @@ var ErrNoExtension = errors.New("no extension allowed")
 // Extend gives an open request the one extension of its deadline its
 // regulation allows, with a reason, in one conditional update (fenced by the
 // current due date, so two agents cannot both extend it); the person is
-// told (NoticeExtended). ErrNoExtension when the regulation allows none or
-// it was extended before, ErrConflict when the request is closed or changed
+// told (NoticeExtended), and the reminders start over for the new date.
+// ErrNoExtension when the regulation allows none, it was extended before or
+// it is past due, ErrConflict when the request is closed or changed
 // meanwhile.
 func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request, error) {
 	r, err := s.Request(ctx, id)
@@ -56,6 +57,8 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 				{Key: "extension", Value: Extension{By: actor, At: now, Reason: reason, From: r.DueAt}},
 			}},
 			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: NoticeExtended}}},
+			// The reminders count down to the new due date.
+			{Key: "$unset", Value: bson.D{{Key: "reminded", Value: ""}}},
 		},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&out)
