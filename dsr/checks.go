@@ -136,6 +136,11 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 	return res.ModifiedCount == 1, nil
 }
 
+// PausableStatuses are the statuses in which a clock may stop: before the
+// identity is confirmed, the only wait the law allows for. Verification
+// (on the portal) resumes it.
+var PausableStatuses = []Status{StatusReceived, StatusVerifying}
+
 // ErrNotPausable means the request's rule does not let its clock stop.
 var ErrNotPausable = errors.New("the clock of this request cannot be paused")
 
@@ -152,7 +157,7 @@ func (s *Store) PauseClock(ctx context.Context, id, actor, reason string) (*Requ
 		return nil, fmt.Errorf("pause %s: %s: %w", id, r.Regulation, ErrNotPausable)
 	}
 	now := s.now()
-	return s.updateFenced(ctx, id, bson.D{{Key: "paused_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}}},
+	return s.updateFenced(ctx, id, bson.D{{Key: "paused_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: PausableStatuses}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "paused_at", Value: now}, {Key: "updated_at", Value: now}}},
 			{Key: "$push", Value: bson.D{{Key: "pauses", Value: Pause{By: actor, At: now, Reason: reason}}}}})
 }

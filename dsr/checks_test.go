@@ -27,6 +27,24 @@ func (f fixture) fileUnder(t *testing.T, reg dsr.Regulation, typ dsr.Type, email
 	return r
 }
 
+// verifying stores a GDPR access request for email waiting for its
+// subject to confirm their identity: the state in which a clock may stop.
+func (f fixture) verifying(t *testing.T, email string) *dsr.Request {
+	t.Helper()
+	r, err := dsr.NewRequest(dsr.Intake{
+		Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester", Status: dsr.StatusVerifying,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}},
+		ReceivedAt: f.clock.Now(),
+	}, f.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateRequest(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // ids collects the ids a check's query hands to fn.
 func ids(t *testing.T, query func(fn func(*dsr.Due) error) error) []string {
 	t.Helper()
@@ -49,7 +67,7 @@ func TestCheckQueries(t *testing.T) {
 	gdpr := f.newRequest(t, dsr.TypeAccess, "ada@example.com")                        // due in a month
 	optout := f.fileUnder(t, dsr.RegulationCCPA, dsr.TypeOptOut, "grace@example.com") // due in 15 business days
 	closed := f.fileUnder(t, dsr.RegulationCCPA, dsr.TypeOptOut, "alan@example.com")  // closed: never due
-	paused := f.newRequest(t, dsr.TypeDeletion, "edsger@example.com")                 // GDPR, its clock stopped
+	paused := f.verifying(t, "edsger@example.com")                                    // GDPR, its clock stopped
 	if _, err := f.store.Transition(ctx, closed.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +218,13 @@ func TestPauseAndResume(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	r := f.verifying(t, "ada@example.com")
 	if _, err := f.store.Remind(ctx, r.ID, 7); err != nil {
 		t.Fatal(err)
+	}
+	verified := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	if _, err := f.store.PauseClock(ctx, verified.ID, "agent@shop", "more questions"); !errors.Is(err, dsr.ErrConflict) {
+		t.Errorf("pause a verified request: %v, want ErrConflict (the law stops the clock only to confirm identity)", err)
 	}
 	p, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "asked for a utility bill")
 	if err != nil || p.PausedAt == nil || len(p.Pauses) != 1 {
@@ -230,7 +252,7 @@ func TestPauseAndResume(t *testing.T) {
 	if _, err := f.store.PauseClock(ctx, ccpa.ID, "agent@shop", "waiting"); !errors.Is(err, dsr.ErrNotPausable) {
 		t.Errorf("pause a CCPA clock: %v, want ErrNotPausable (45 days run whatever verification takes)", err)
 	}
-	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "too late"); !errors.Is(err, dsr.ErrConflict) {
@@ -238,11 +260,11 @@ func TestPauseAndResume(t *testing.T) {
 	}
 
 	// Closed while paused: no longer paused, the pause still recorded.
-	gdpr := f.newRequest(t, dsr.TypeDeletion, "alan@example.com")
+	gdpr := f.verifying(t, "alan@example.com")
 	if _, err := f.store.PauseClock(ctx, gdpr.ID, "agent@shop", "asked for the order number"); err != nil {
 		t.Fatal(err)
 	}
-	closed, err := f.store.Transition(ctx, gdpr.ID, dsr.StatusVerified, dsr.StatusDenied, dsr.Change{Actor: "t", DenialBasis: dsr.DeniedUnverifiable})
+	closed, err := f.store.Transition(ctx, gdpr.ID, dsr.StatusVerifying, dsr.StatusDenied, dsr.Change{Actor: "t", DenialBasis: dsr.DeniedUnverifiable})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,5 +331,39 @@ func TestExtendPastDueIsRefused(t *testing.T) {
 	f.clock.Add(r.DueAt.Sub(f.clock.Now()) + time.Minute)
 	if _, err := f.store.Extend(context.Background(), r.ID, "agent@shop", "too late"); !errors.Is(err, dsr.ErrNoExtension) {
 		t.Errorf("extend past the due date: %v, want ErrNoExtension", err)
+	}
+}
+
+// TestPausedRequestsDoNotExpire: a request whose clock stopped while the
+// business waits for the person's answer is not expired at its first due
+// date; once resumed it is, at the due date moved by the pause.
+func TestPausedRequestsDoNotExpire(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.verifying(t, "ada@example.com")
+	if _, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "asked for the order number"); err != nil {
+		t.Fatal(err)
+	}
+	expiring := func(at time.Time) []string {
+		var out []string
+		if err := f.store.EachUnverifiedPastDue(ctx, at, func(x *dsr.Request) error { out = append(out, x.ID); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	f.clock.Add(10 * 24 * time.Hour)
+	if got := expiring(r.DueAt.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("paused, past its first due date: %v to expire, want none", got)
+	}
+	resumed, err := f.store.ResumeClock(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := expiring(r.DueAt.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("resumed after 10 days, an hour past the first due date: %v to expire, want none", got)
+	}
+	if got := expiring(resumed.DueAt.Add(time.Hour)); !slices.Equal(got, []string{r.ID}) {
+		t.Errorf("resumed, past the moved due date: %v, want %s", got, r.ID)
 	}
 }

@@ -195,9 +195,15 @@ func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses
 }
 
 // EachUnverifiedPastDue calls fn for every request still verifying whose
-// legal window closed before now: it is to expire.
+// legal window closed before now, its clock running: it is to expire. (A
+// paused clock is waiting for the person's answer; its due date moves when
+// it resumes.)
 func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*Request) error) error {
-	return each(ctx, s.reqs, bson.D{{Key: "status", Value: StatusVerifying}, {Key: "due_at", Value: bson.D{{Key: "$lt", Value: now}}}}, fn)
+	return each(ctx, s.reqs, bson.D{
+		{Key: "status", Value: StatusVerifying},
+		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now}}},
+		{Key: "paused_at", Value: nil},
+	}, fn)
 }
 
 // EachPendingNotice calls fn for every request with a notice due since

@@ -52,7 +52,7 @@ var Indexes = map[string][]Index{
 		// The deadline checks (checks.go): each leads with the fields a
 		// request loses once acted on, so a run with nothing to do
 		// examines nothing.
-		{Name: "checks_due", Keys: bson.D{{Key: "status", Value: 1}, {Key: "overdue_at", Value: 1}, {Key: "paused_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "reminded", Value: 1}}},
+		{Name: "checks_due", Keys: bson.D{{Key: "status", Value: 1}, {Key: "paused_at", Value: 1}, {Key: "overdue_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "reminded", Value: 1}}},
 		{Name: "checks_exports", Keys: bson.D{{Key: "status", Value: 1}, {Key: "type", Value: 1}, {Key: "exports_purged_at", Value: 1}, {Key: "closed_at", Value: 1}}},
 		{Name: "checks_identities", Keys: bson.D{{Key: "status", Value: 1}, {Key: "purged_at", Value: 1}, {Key: "closed_at", Value: 1}}},
 		// Statistics (stats.go): counts by status, type and regulation,

@@ -45,7 +45,13 @@ func TestClock(t *testing.T) {
 		t.Errorf("pause a CCPA clock: %d, want 409", resp.StatusCode)
 	}
 
-	gdpr := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"}}`)
+	verified := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"alan@example.com"}}`)
+	if resp := a.do("POST", "/v1/requests/"+verified+"/pause", agentKey, "application/json", `{"reason":"more questions"}`, nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("pause a verified request: %d, want 409 (the clock stops only to confirm identity)", resp.StatusCode)
+	}
+
+	// Filed unverified: the person must confirm their identity.
+	gdpr := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"},"identity":{"verified":false}}`)
 	steps := []struct {
 		name, path, body string
 		want             int

@@ -486,6 +486,14 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		}
 		return
 	}
+	if req.PausedAt != nil {
+		// The information the clock waited for has come: it runs again,
+		// the due date later by the pause.
+		if _, err := p.store.ResumeClock(ctx, req.ID); err != nil && !errors.Is(err, dsr.ErrConflict) {
+			writeError(c, p.log, err)
+			return
+		}
+	}
 	moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{
 		Actor: "subject", Reason: "identity verified by " + method, StatusTokens: []string{dsr.HashToken(token)},
 	})

@@ -295,8 +295,19 @@ func TestPortalVerifyByLink(t *testing.T) {
 	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", "", `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 401 {
 		t.Errorf("verify by link without the status token: %d, want 401", resp.StatusCode)
 	}
+	// An agent stopped the clock to wait for the person (GDPR Art. 12(6)):
+	// their verification restarts it.
+	paused, err := p.store.PauseClock(context.Background(), c.ID, "desk", "waiting for the person to confirm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.clock.Add(10 * time.Minute)
 	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"token":"`+tok[1]+`"}`, nil); resp.StatusCode != 200 {
 		t.Fatalf("verify by link: %d", resp.StatusCode)
+	}
+	if r, err := p.store.Request(context.Background(), c.ID); err != nil || r.PausedAt != nil || len(r.Pauses) != 1 || r.Pauses[0].ResumedAt == nil ||
+		!r.DueAt.Equal(paused.DueAt.Add(10*time.Minute)) {
+		t.Errorf("verified while paused: %v; want the clock resumed and the due date 10 minutes later", err)
 	}
 	p.waitStatus(c.ID, c.StatusToken, "completed")
 	// Used once: the request is no longer verifying.
