@@ -221,7 +221,7 @@ func Settings() []Setting {
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepGrace = d })},
 		{Env: "DSAR_JOB_POLL_EVERY", Default: "5m", Help: "how often a job waiting on an asynchronous system is polled when its connector names no interval (at most as often as the sweep runs)", Modes: wrkModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobPollEvery = d })},
-		{Env: "DSAR_JOB_WAIT_MAX", Default: "336h", Help: "how long a job waits on an asynchronous system before it fails (no later than the request's due date when that is ahead)", Modes: wrkModes,
+		{Env: "DSAR_JOB_WAIT_MAX", Default: "336h", Help: "how long a job waits on an asynchronous system before it fails and its request needs attention", Modes: wrkModes,
 			set: duration(time.Minute, func(c *Config, d time.Duration) { c.JobWaitMax = d })},
 		{Env: "DSAR_SHUTDOWN_TIMEOUT", Default: "30s", Help: "how long shutdown waits for requests and jobs in flight", Modes: allModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},

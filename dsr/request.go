@@ -342,9 +342,8 @@ type Job struct {
 	// starting the action again.
 	Handle string `bson:"handle,omitempty"`
 	// PollAt is when a waiting job is polled next, and WaitUntil when it
-	// stops waiting and fails: at most Options.WaitMax after the system
-	// accepted the work, and no later than the request's due date when
-	// that is still ahead.
+	// stops waiting and fails (the workers' WaitMax after the system
+	// accepted the work).
 	PollAt    *time.Time `bson:"poll_at,omitempty"`
 	WaitUntil *time.Time `bson:"wait_until,omitempty"`
 	// Waits counts the attempts that ended waiting; the attempts that

@@ -37,8 +37,8 @@ type Options struct {
 	PollEvery time.Duration
 	// WaitMax bounds how long a job waits on a remote system: it fails
 	// (and the request needs attention) when the work is unfinished
-	// WaitMax after the system accepted it, or at the request's due date
-	// when that comes first and is still ahead. 0 means 14 days.
+	// WaitMax after the system accepted it. A request that comes due
+	// meanwhile is escalated as any other. 0 means 14 days.
 	WaitMax time.Duration
 	// Notices configures the notices to subjects.
 	Notices NoticeOptions
@@ -272,7 +272,9 @@ func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 	case err != nil:
 		return fmt.Errorf("job: %w", err)
 	}
-	p.audit(ctx, job.RequestID, "job_started", map[string]string{"connector": job.Connector, "action": string(job.Action), "attempt": fmt.Sprint(job.Attempts)})
+	if job.Handle == "" { // a poll of work under way is not a start
+		p.audit(ctx, job.RequestID, "job_started", map[string]string{"connector": job.Connector, "action": string(job.Action), "attempt": fmt.Sprint(job.Attempts)})
+	}
 	req, err := p.store.Request(ctx, job.RequestID)
 	if err != nil {
 		return p.fail(ctx, job, nil, fmt.Errorf("load request: %w", err))
@@ -394,11 +396,8 @@ func (p *Processor) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, pe
 	}
 	now := p.opts.Now()
 	until := now.Add(p.opts.WaitMax)
-	switch {
-	case job.WaitUntil != nil:
+	if job.WaitUntil != nil {
 		until = *job.WaitUntil
-	case req.DueAt.After(now) && req.DueAt.Before(until):
-		until = req.DueAt
 	}
 	if !now.Before(until) {
 		return p.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))

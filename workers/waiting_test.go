@@ -96,8 +96,6 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 			pollAfter: 10 * time.Minute, steps: 2, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 2},
 		{name: "export finishes at the first poll", conn: &remote{handle: "op-2"}, typ: dsr.TypeAccess,
 			pollAfter: 5 * time.Minute, steps: 1, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 1},
-		{name: "waits no later than the due date", conn: &remote{handle: "op-6", polls: []string{"pending"}}, typ: dsr.TypeDeletion,
-			waitMax: 60 * 24 * time.Hour, pollAfter: 10 * time.Minute, steps: 2, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 2},
 		{name: "a poll error is retried", conn: &remote{handle: "op-3", polls: []string{"error", "done"}}, typ: dsr.TypeDeletion,
 			pollAfter: 10 * time.Minute, steps: 2, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 1},
 		{name: "unfinished at the wait deadline", conn: &remote{handle: "op-4", polls: []string{"pending", "pending", "pending", "pending"}}, typ: dsr.TypeDeletion,
@@ -136,12 +134,9 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 				if want := now.Add(tt.pollAfter); !job.PollAt.Equal(want) {
 					t.Errorf("poll_at %s, want %s (the connector's PollAfter, or PollEvery's 5 minutes)", job.PollAt, want)
 				}
-				wantUntil := now.Add(14 * 24 * time.Hour) // the default WaitMax, before the GDPR due date
+				wantUntil := now.Add(14 * 24 * time.Hour) // the default WaitMax
 				if tt.waitMax > 0 {
 					wantUntil = now.Add(tt.waitMax)
-				}
-				if wantUntil.After(r.DueAt) {
-					wantUntil = r.DueAt // one month (GDPR) comes before 60 days
 				}
 				if !job.WaitUntil.Equal(wantUntil) {
 					t.Errorf("wait_until %s, want %s", job.WaitUntil, wantUntil)
@@ -179,8 +174,12 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 			if got.Status != tt.wantReq {
 				t.Errorf("request %s, want %s", got.Status, tt.wantReq)
 			}
-			if kinds := e.kinds(r.ID); tt.steps > 0 && countOf(kinds, "job_waiting") != 1 {
+			kinds := e.kinds(r.ID)
+			if tt.steps > 0 && countOf(kinds, "job_waiting") != 1 {
 				t.Errorf("audit %v: want one job_waiting event, however many polls", kinds)
+			}
+			if n := countOf(kinds, "job_started"); n != 2 {
+				t.Errorf("audit %v: %d job_started events, want 2 (shop and remote; a poll is not a start)", kinds, n)
 			}
 			if tt.typ == dsr.TypeAccess && tt.wantJob == dsr.JobSucceeded {
 				n := 0
