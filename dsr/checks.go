@@ -46,12 +46,20 @@ func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*Due)
 }
 
 // Remind records that the reminder n days before its due date is due for
-// request id, in one conditional update: it returns false when it was
-// recorded before (so a check run twice reminds once).
-func (s *Store) Remind(ctx context.Context, id string, n int) (bool, error) {
+// request id, in one conditional update that repeats the conditions of
+// [Store.EachToRemind] (open, clock running, not overdue, due in [from,
+// to)): it returns false when it was recorded before, or the request
+// changed since it was read (closed, paused, extended), so a check run
+// twice reminds once and never for a due date that moved.
+func (s *Store) Remind(ctx context.Context, id string, n int, from, to time.Time) (bool, error) {
 	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}}},
+		bson.D{
+			{Key: "_id", Value: id}, {Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+			{Key: "due_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}},
+			{Key: "paused_at", Value: nil}, {Key: "overdue_at", Value: nil},
+		},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "reminded", Value: n}, {Key: "pending_notices", Value: AlertReminder(n)}}}})
 	if err != nil {
 		return false, fmt.Errorf("remind: %w", err)
@@ -59,12 +67,19 @@ func (s *Store) Remind(ctx context.Context, id string, n int) (bool, error) {
 	return res.ModifiedCount == 1, nil
 }
 
-// Escalate marks request id overdue, in one conditional update, and makes
-// its overdue alert due; false when it was marked before.
-func (s *Store) Escalate(ctx context.Context, id string) (bool, error) {
+// Escalate marks request id overdue, in one conditional update that
+// repeats the conditions of [Store.EachToEscalate] (open, clock running,
+// due before now), and makes its overdue alert due; false when it was
+// marked before or changed since it was read.
+func (s *Store) Escalate(ctx context.Context, id string, now time.Time) (bool, error) {
 	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "overdue_at", Value: nil}},
+		bson.D{
+			{Key: "_id", Value: id}, {Key: "overdue_at", Value: nil},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+			{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
+			{Key: "paused_at", Value: nil},
+		},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "overdue_at", Value: s.now()}}},
 			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: AlertOverdue}}},

@@ -100,7 +100,7 @@ func TestCheckQueries(t *testing.T) {
 		}
 	}
 	// A reminder had, or an escalation done, takes the request out.
-	if _, err := f.store.Remind(ctx, optout.ID, 7); err != nil {
+	if _, err := f.store.Remind(ctx, optout.ID, 7, now, now.AddDate(0, 2, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if got := remind(now, now.AddDate(0, 2, 0), 7); !slices.Equal(got, []string{gdpr.ID}) {
@@ -109,7 +109,7 @@ func TestCheckQueries(t *testing.T) {
 	if got := remind(now, now.AddDate(0, 2, 0), 2); !slices.Equal(got, both) {
 		t.Errorf("the 2-day reminder after the 7-day one: %v, want %v", got, both)
 	}
-	if _, err := f.store.Escalate(ctx, gdpr.ID); err != nil {
+	if _, err := f.store.Escalate(ctx, gdpr.ID, now.AddDate(0, 2, 0)); err != nil {
 		t.Fatal(err)
 	}
 	if got := escalate(now.AddDate(0, 2, 0)); !slices.Equal(got, []string{optout.ID}) {
@@ -125,16 +125,21 @@ func TestRemindAndEscalateOnce(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	early, late := f.clock.Now(), r.DueAt.Add(time.Hour)
 	steps := []struct {
 		name string
 		do   func() (bool, error)
 		want bool
 	}{
-		{"remind 7", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7) }, true},
-		{"remind 7 again", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7) }, false},
-		{"remind 2", func() (bool, error) { return f.store.Remind(ctx, r.ID, 2) }, true},
-		{"escalate", func() (bool, error) { return f.store.Escalate(ctx, r.ID) }, true},
-		{"escalate again", func() (bool, error) { return f.store.Escalate(ctx, r.ID) }, false},
+		// The update repeats the query's conditions: a request whose due
+		// date left the window since it was read is not reminded.
+		{"remind 7 out of its window", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7, r.DueAt.Add(time.Hour), late) }, false},
+		{"remind 7", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7, early, late) }, true},
+		{"remind 7 again", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7, early, late) }, false},
+		{"remind 2", func() (bool, error) { return f.store.Remind(ctx, r.ID, 2, early, late) }, true},
+		{"escalate before it is due", func() (bool, error) { return f.store.Escalate(ctx, r.ID, r.DueAt.Add(-time.Hour)) }, false},
+		{"escalate", func() (bool, error) { return f.store.Escalate(ctx, r.ID, late) }, true},
+		{"escalate again", func() (bool, error) { return f.store.Escalate(ctx, r.ID, late) }, false},
 	}
 	for _, s := range steps {
 		got, err := s.do()
@@ -219,7 +224,7 @@ func TestPauseAndResume(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
-	if _, err := f.store.Remind(ctx, r.ID, 7); err != nil {
+	if _, err := f.store.Remind(ctx, r.ID, 7, time.Time{}, r.DueAt.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	verified := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
@@ -316,7 +321,7 @@ func TestExtendPastDueIsRefused(t *testing.T) {
 	ctx := context.Background()
 	// Extended in time, after its 7-day reminder: the reminders start over.
 	early := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
-	if _, err := f.store.Remind(ctx, early.ID, 7); err != nil {
+	if _, err := f.store.Remind(ctx, early.ID, 7, time.Time{}, early.DueAt.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.store.Extend(ctx, early.ID, "agent@shop", "archives to search")

@@ -81,7 +81,7 @@ func (p *Processor) Reminders(ctx context.Context) (CheckCounts, error) {
 	for _, d := range days {
 		to := now.AddDate(0, 0, d)
 		err := p.store.EachToRemind(ctx, from, to, d, func(r *dsr.Due) error {
-			first, err := p.store.Remind(ctx, r.ID, d)
+			first, err := p.store.Remind(ctx, r.ID, d, from, to)
 			if err != nil || !first {
 				return err
 			}
@@ -111,8 +111,9 @@ func (p *Processor) HandleEscalation(ctx context.Context, _ *asynq.Task) error {
 // once: an audit event and an alert to the escalation channel.
 func (p *Processor) Escalation(ctx context.Context) (CheckCounts, error) {
 	var n CheckCounts
-	err := p.store.EachToEscalate(ctx, p.opts.Now(), func(r *dsr.Due) error {
-		first, err := p.store.Escalate(ctx, r.ID)
+	now := p.opts.Now()
+	err := p.store.EachToEscalate(ctx, now, func(r *dsr.Due) error {
+		first, err := p.store.Escalate(ctx, r.ID, now)
 		if err != nil || !first {
 			return err
 		}
@@ -207,6 +208,11 @@ func (p *Processor) sendAlert(ctx context.Context, r *dsr.Request, kind string) 
 		p.log.WarnContext(ctx, "alert dropped: no escalation channel configured", "request_id", r.ID, "alert", kind)
 		return nil
 	}
+	if r.Status.Closed() || r.PausedAt != nil {
+		// Answered, or its clock stopped, since the check raised it.
+		p.log.InfoContext(ctx, "alert dropped: the request is closed or paused", "request_id", r.ID, "alert", kind, "status", r.Status)
+		return nil
+	}
 	if esc.Email != "" && p.notifier != nil {
 		subject := fmt.Sprintf("Privacy request %s is overdue (was due %s)", r.ID, r.DueAt.UTC().Format(time.DateOnly))
 		if a.Event == "reminder" {
@@ -215,7 +221,12 @@ func (p *Processor) sendAlert(ctx context.Context, r *dsr.Request, kind string) 
 		text := fmt.Sprintf("Request %s (%s under %s) is %s and due %s.\nAssigned to: %s\n\nOpen it in the agent API: GET /v1/requests/%s\n",
 			r.ID, r.Type, r.Regulation, r.Status, r.DueAt.UTC().Format(time.RFC1123), orNobody(r.AssignedTo), r.ID)
 		err := p.notifier.Send(ctx, notify.Message{To: esc.Email, Subject: subject, Text: text, RequestID: r.ID, Kind: kind})
-		if err != nil && !errors.Is(err, notify.ErrRejected) {
+		switch {
+		case errors.Is(err, notify.ErrRejected):
+			// Refused for good (a bad address): retrying cannot help; the
+			// webhook, if any, still goes.
+			p.log.WarnContext(ctx, "alert email refused by the mail system; not retried", "request_id", r.ID, "alert", kind, "error", err)
+		case err != nil:
 			return fmt.Errorf("alert email: %w", err)
 		}
 	}

@@ -57,7 +57,7 @@ func TestRemindersGoOutOncePerThreshold(t *testing.T) {
 	p := e.checker(workers.EscalationOptions{}, nil)
 	ctx := context.Background()
 	r := e.file(dsr.TypeAccess, "ada@example.com")
-	paused := e.file(dsr.TypeAccess, "grace@example.com")
+	paused := e.fileAs(dsr.TypeAccess, "grace@example.com", dsr.StatusVerifying)
 	if _, err := e.store.PauseClock(ctx, paused.ID, "agent", "asked for ID"); err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +391,34 @@ func TestChecksGoOnWhenTheQueueIsDown(t *testing.T) {
 	e.clock.Add(2 * time.Minute)
 	if n, err := e.proc.Sweep(ctx); err != nil || n.Notices != 2 {
 		t.Errorf("sweep: %+v, %v; want the two alerts enqueued", n, err)
+	}
+}
+
+// TestAlertsForClosedRequestsAreDropped: a request answered between the
+// check that raised its alert and the alert's sending is not reported.
+func TestAlertsForClosedRequestsAreDropped(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	hook := &webhook{t: t, secret: "s3cret-s3cret-s3cret", status: http.StatusNoContent}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(srv.Close)
+	p := e.checker(workers.EscalationOptions{WebhookURL: srv.URL, WebhookSecret: hook.secret}, nil)
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	e.until(r.DueAt, -time.Hour)
+	if n, err := p.Escalation(ctx); err != nil || n.Escalated != 1 {
+		t.Fatalf("escalation: %+v, %v", n, err)
+	}
+	if _, err := e.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "desk"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SendNotice(ctx, r.ID, dsr.AlertOverdue); err != nil {
+		t.Fatal(err)
+	}
+	if got := hook.alerts(); len(got) != 0 {
+		t.Errorf("webhook got %v for a cancelled request, want nothing", got)
+	}
+	if got, _ := e.store.Request(ctx, r.ID); slices.Contains(got.PendingNotices, dsr.AlertOverdue) {
+		t.Errorf("the dropped alert is still pending: %v", got.PendingNotices)
 	}
 }

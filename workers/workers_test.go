@@ -127,8 +127,14 @@ func (e *env) startWorkers() {
 
 func (e *env) file(typ dsr.Type, email string) *dsr.Request {
 	e.t.Helper()
+	return e.fileAs(typ, email, dsr.StatusVerified)
+}
+
+// fileAs stores a GDPR request of typ for email in status.
+func (e *env) fileAs(typ dsr.Type, email string, status dsr.Status) *dsr.Request {
+	e.t.Helper()
 	r, err := dsr.NewRequest(dsr.Intake{Type: typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester",
-		Status: dsr.StatusVerified, ReceivedAt: e.clock.Now(),
+		Status: status, ReceivedAt: e.clock.Now(),
 		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}}}, e.index)
 	if err != nil {
 		e.t.Fatal(err)
