@@ -217,7 +217,8 @@ func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.
 }
 
 // ErrNotAppealable means the request cannot be appealed: not denied, its
-// regulation grants no appeal, or it was appealed already.
+// regulation grants no appeal, it was appealed already, or it is itself an
+// appeal.
 var ErrNotAppealable = errors.New("no appeal possible")
 
 // Appeal files the appeal against a denied request, where its regulation
@@ -229,16 +230,21 @@ func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request,
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 {
+	// One appeal: the decision on an appeal is final.
+	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 || r.AppealOf != "" {
 		return nil, fmt.Errorf("appeal %s: %w", id, ErrNotAppealable)
 	}
 	appealID, err := NewRequestID()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "appealed_by", Value: appealID}}}}); err != nil {
-		return nil, fmt.Errorf("appeal %s: %w", id, ErrNotAppealable)
+	_, err = s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "appealed_by", Value: appealID}}}})
+	if errors.Is(err, ErrConflict) {
+		return nil, fmt.Errorf("appeal %s: appealed already: %w", id, ErrNotAppealable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("appeal %s: %w", id, err)
 	}
 	now := s.now()
 	a := &Request{
@@ -248,7 +254,13 @@ func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request,
 		History: []Transition{{To: StatusAwaitingApproval, At: now, Actor: actor, Reason: "appeal of " + r.ID + ": " + reason}},
 	}
 	if err := s.CreateRequest(ctx, a); err != nil {
-		return nil, err
+		// Release the claim, so the appeal can be filed again. (A crash
+		// right here leaves the claim: appealed_by then names no request.)
+		leave := s.gate.Enter()
+		_, uerr := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "appealed_by", Value: appealID}},
+			bson.D{{Key: "$unset", Value: bson.D{{Key: "appealed_by", Value: ""}}}})
+		leave()
+		return nil, errors.Join(fmt.Errorf("appeal %s: %w", id, err), uerr)
 	}
 	return a, nil
 }

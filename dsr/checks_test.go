@@ -308,6 +308,13 @@ func TestAppeal(t *testing.T) {
 	if _, err := f.store.Appeal(ctx, va.ID, "agent@shop", "twice"); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("second appeal: %v, want ErrNotAppealable", err)
 	}
+	// The appeal is denied too: that decision is final.
+	if _, err := f.store.Transition(ctx, a.ID, dsr.StatusAwaitingApproval, dsr.StatusDenied, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Appeal(ctx, a.ID, "agent@shop", "again"); !errors.Is(err, dsr.ErrNotAppealable) {
+		t.Errorf("appeal of an appeal: %v, want ErrNotAppealable", err)
+	}
 	gdpr := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
 	deny(gdpr)
 	if _, err := f.store.Appeal(ctx, gdpr.ID, "agent@shop", "no such right"); !errors.Is(err, dsr.ErrNotAppealable) {

@@ -472,7 +472,7 @@ func (a *requestsAPI) appeal(c *gin.Context) {
 	appeal, err := a.store.Appeal(c.Request.Context(), id, principal(c).Name, reason)
 	if errors.Is(err, dsr.ErrNotAppealable) {
 		problem(c, Problem{Type: problemConflict, Title: "No appeal", Status: http.StatusConflict,
-			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before, can be appealed."})
+			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before and not itself an appeal, can be appealed."})
 		return
 	}
 	if err != nil {
