@@ -42,11 +42,12 @@ func (s *Store) CountRequests(ctx context.Context) ([]RequestCount, error) {
 
 // CountOverdue counts, by type and regulation, the requests past their due
 // date at now that are still to be answered (the statuses of
-// [OverdueStatuses], as the list's overdue filter).
+// [OverdueStatuses]), their clock running: a paused clock is not late.
 func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]RequestCount, error) {
 	match := bson.D{
 		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
 		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
+		{Key: "paused_at", Value: nil},
 	}
 	return s.countBy(ctx, match, false)
 }
@@ -278,7 +279,7 @@ type SummaryRow struct {
 	DeniedByBasis map[DenialBasis]int `json:"denied_by_basis"`
 	// Open counts the requests still to be answered, duplicates included,
 	// and Overdue those of them past their due date when the summary is
-	// made.
+	// made, their clock running.
 	Open      int `json:"open"`
 	Overdue   int `json:"overdue"`
 	Cancelled int `json:"cancelled"`
@@ -307,6 +308,7 @@ type summaryDoc struct {
 	ClosedAt   *time.Time `bson:"closed_at"`
 	// DenialBasis is why a denied request was denied.
 	DenialBasis DenialBasis `bson:"denial_basis"`
+	PausedAt    *time.Time  `bson:"paused_at"`
 }
 
 // Summary reports on the requests received in [from, to): one find on
@@ -316,7 +318,7 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 	proj := bson.D{
 		{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "status", Value: 1},
 		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
-		{Key: "denial_basis", Value: 1},
+		{Key: "denial_basis", Value: 1}, {Key: "paused_at", Value: 1},
 	}
 	type key struct {
 		t Type
@@ -388,7 +390,7 @@ func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
 		r.Expired++
 	default: // open, duplicate, or a status this version does not know
 		r.Open++
-		if d.DueAt.Before(now) {
+		if d.DueAt.Before(now) && d.PausedAt == nil {
 			r.Overdue++
 		}
 	}

@@ -37,8 +37,8 @@ and the same figures as GET /v1/reports/summary (--json prints that JSON).
 A request is answered when completed or denied; its days to respond run from
 its receipt to its final status, and it is on time when that came no later
 than its (extended) due date. Requests are counted by when they were received,
-in the status they have now. The summary holds counts and the recorded reasons
-of denials, never an identity.
+in the status they have now; denials are counted by their basis (unverifiable,
+not_consumer, exempt, other). The summary holds counts only, never an identity.
 
 It exits 0 with the summary, 2 on a usage, settings or store error, 1 when
 reading the store fails midway. It only reads: it creates no index or
