@@ -347,8 +347,9 @@ func TestExtendPastDueIsRefused(t *testing.T) {
 }
 
 // TestPausedRequestsDoNotExpire: a request whose clock stopped while the
-// business waits for the person's answer is not expired at its first due
-// date; once resumed it is, at the due date moved by the pause.
+// business waits for the person's answer is neither expired nor overdue at
+// its first due date; once resumed it expires at the due date moved by the
+// pause.
 func TestPausedRequestsDoNotExpire(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -367,6 +368,13 @@ func TestPausedRequestsDoNotExpire(t *testing.T) {
 	f.clock.Add(10 * 24 * time.Hour)
 	if got := expiring(r.DueAt.Add(time.Hour)); len(got) != 0 {
 		t.Errorf("paused, past its first due date: %v to expire, want none", got)
+	}
+	// Nor is it overdue, in the list or in the counts.
+	if got, _, err := f.store.ListRequests(ctx, dsr.ListFilter{Overdue: true, Now: r.DueAt.Add(time.Hour), Limit: 5}); err != nil || len(got) != 0 {
+		t.Errorf("paused, in the overdue list: %d, %v; want none", len(got), err)
+	}
+	if got, err := f.store.CountOverdue(ctx, r.DueAt.Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("paused, counted overdue: %+v, %v; want none", got, err)
 	}
 	resumed, err := f.store.ResumeClock(ctx, r.ID)
 	if err != nil {

@@ -205,7 +205,8 @@ type ListFilter struct {
 	AssignedTo string
 	DueBefore  *time.Time
 	DueAfter   *time.Time
-	// Overdue keeps open requests past their due date (at Now).
+	// Overdue keeps open requests past their due date (at Now), their
+	// clock running.
 	Overdue bool
 	Now     time.Time
 	Sort    ListSort // default SortDue
@@ -247,6 +248,8 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 		} else if !f.Status.Open() {
 			return nil, nil, nil
 		}
+		// A paused clock is not late.
+		filter = append(filter, bson.E{Key: "paused_at", Value: nil})
 	}
 	due := bson.D{}
 	if before != nil {
