@@ -6,18 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/internal/embedded"
 )
 
 // Exit statuses of `dsar audit verify`.
@@ -132,47 +123,11 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		return exitError{code: exitUsage, err: err}
 	}
 
-	uri := cfg.MongoURI
-	switch {
-	case uri != "" && *dataDir != "":
-		return usageError("audit verify: DSAR_MONGO_URI and --data-dir both name a store; give one")
-	case uri == "" && *dataDir == "":
-		return usageError("audit verify: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of 'dsar dev'")
-	case uri == "":
-		dir := filepath.Join(*dataDir, "ferretdb")
-		// StartMongo would create what is missing; a mistyped path must not
-		// pass as an empty store.
-		if _, err := os.Stat(filepath.Join(dir, cfg.MongoDB+".sqlite")); err != nil {
-			return usageError("audit verify: no embedded store of database %q under %s (is --data-dir dev's DSAR_DATA_DIR, and DSAR_MONGO_DB its database?)", cfg.MongoDB, dir)
-		}
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-		m, err := embedded.StartMongo(ctx, dir, log)
-		if err != nil {
-			return exitError{code: exitUsage, err: err}
-		}
-		defer m.Stop()
-		uri = m.URI()
-	}
-
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-audit"))
+	store, closeStore, err := openStoreToRead(ctx, "audit verify", cfg, *dataDir, dsr.AuditCollection, stderr)
 	if err != nil {
-		return exitError{code: exitUsage, err: fmt.Errorf("store: %w", err)}
+		return err
 	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
-	db := client.Database(cfg.MongoDB)
-	store := dsr.NewStore(db, nil) // not Prepared: it would create indexes, and this command only reads
-	if err := store.Ping(ctx); err != nil {
-		return exitError{code: exitUsage, err: fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)}
-	}
-	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: dsr.AuditCollection}})
-	if err != nil {
-		return exitError{code: exitUsage, err: fmt.Errorf("store: %w", err)}
-	}
-	if len(names) == 0 {
-		// dsar creates it at start (with its index), so it is missing only
-		// from the wrong database, or one dsar never ran on.
-		return usageError("audit verify: database %q has no %s collection: is DSAR_MONGO_DB right?", cfg.MongoDB, dsr.AuditCollection)
-	}
+	defer closeStore()
 
 	var chains, events, broken int
 	err = store.EachAuditChain(ctx, func(requestID string, chain []dsr.AuditEvent) error {

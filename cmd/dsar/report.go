@@ -88,7 +88,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	if err != nil {
 		return exitError{code: exitUsage, err: err}
 	}
-	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, stderr)
+	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, dsr.RequestsCollection, stderr)
 	if err != nil {
 		return err
 	}
@@ -110,8 +110,10 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 // openStoreToRead opens the store a one-shot command reads, without
 // preparing it (which would create indexes): DSAR_MONGO_URI, or with
 // dataDir the embedded store of 'dsar dev' there. It checks that the
-// database holds requests. Its errors ask for exit status 2.
-func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir string, stderr io.Writer) (*dsr.Store, func(), error) {
+// database holds collection (dsar creates its collections at start, so one
+// is missing only from the wrong database, or one dsar never ran on). Its
+// errors ask for exit status 2.
+func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (*dsr.Store, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -130,6 +132,8 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 		return fail(fmt.Errorf("%s: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of 'dsar dev'", cmd))
 	case uri == "":
 		dir := filepath.Join(dataDir, "ferretdb")
+		// StartMongo would create what is missing; a mistyped path must
+		// not pass as an empty store.
 		if _, err := os.Stat(filepath.Join(dir, cfg.MongoDB+".sqlite")); err != nil {
 			return fail(fmt.Errorf("%s: no embedded store of database %q under %s (is --data-dir dev's DSAR_DATA_DIR, and DSAR_MONGO_DB its database?)", cmd, cfg.MongoDB, dir))
 		}
@@ -141,7 +145,7 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 		closers = append(closers, m.Stop)
 		uri = m.URI()
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + cmd))
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + strings.Fields(cmd)[0]))
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
@@ -151,12 +155,12 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 	if err := store.Ping(ctx); err != nil {
 		return fail(fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err))
 	}
-	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: dsr.RequestsCollection}})
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: collection}})
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}
 	if len(names) == 0 {
-		return fail(fmt.Errorf("%s: database %q has no %s collection: is DSAR_MONGO_DB right?", cmd, cfg.MongoDB, dsr.RequestsCollection))
+		return fail(fmt.Errorf("%s: database %q has no %s collection: is DSAR_MONGO_DB right?", cmd, cfg.MongoDB, collection))
 	}
 	return store, closeAll, nil
 }
