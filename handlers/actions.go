@@ -71,6 +71,15 @@ func checkReason(ve *dsr.ValidationError, reason string, required bool) string {
 	return r
 }
 
+// recordAudit appends an event by the caller to a request's audit chain. It is
+// best effort, after the change it records: a failure is logged, and the
+// change's facts stay in the request's document.
+func (a *requestsAPI) recordAudit(c *gin.Context, id, kind string, data map[string]string) {
+	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, kind, data); err != nil {
+		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", kind, "error", err)
+	}
+}
+
 // act moves the request in the path from its current status to to, if the
 // state machine allows it; a second, concurrent action gets 409.
 func (a *requestsAPI) act(c *gin.Context, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, bool) {
@@ -210,10 +219,7 @@ func (a *requestsAPI) extend(c *gin.Context) {
 		return
 	}
 	a.log.InfoContext(c.Request.Context(), "deadline extended", "request_id", id, "caller", principal(c).Name)
-	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "extended",
-		map[string]string{"reason": reason, "from": moved.Extension.From.Format(time.RFC3339), "to": moved.DueAt.Format(time.RFC3339)}); err != nil {
-		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "extended", "error", err)
-	}
+	a.recordAudit(c, id, "extended", map[string]string{"reason": reason, "from": moved.Extension.From.Format(time.RFC3339), "to": moved.DueAt.Format(time.RFC3339)})
 	a.notices(c.Request.Context(), moved)
 	a.respond(c, moved)
 }
@@ -451,9 +457,7 @@ func (a *requestsAPI) clockChange(c *gin.Context, kind, reason string, change fu
 	if reason != "" {
 		data["reason"] = reason
 	}
-	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "clock_"+kind, data); err != nil {
-		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", kind, "error", err)
-	}
+	a.recordAudit(c, id, "clock_"+kind, data)
 	a.respond(c, moved)
 }
 
@@ -479,9 +483,7 @@ func (a *requestsAPI) appeal(c *gin.Context) {
 		writeError(c, a.log, err)
 		return
 	}
-	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "appealed", map[string]string{"appeal": appeal.ID}); err != nil {
-		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "appealed", "error", err)
-	}
+	a.recordAudit(c, id, "appealed", map[string]string{"appeal": appeal.ID})
 	c.Header("Location", "/v1/requests/"+appeal.ID)
 	c.JSON(http.StatusAccepted, viewRequest(appeal, []dsr.Job{}))
 }

@@ -611,8 +611,6 @@ func (a *requestsAPI) assign(c *gin.Context) {
 		writeError(c, a.log, err)
 		return
 	}
-	if _, err := a.store.AppendAudit(c.Request.Context(), id, principal(c).Name, "assigned", map[string]string{"agent": body.Agent}); err != nil {
-		a.log.WarnContext(c.Request.Context(), "audit event not recorded", "request_id", id, "kind", "assigned", "error", err)
-	}
+	a.recordAudit(c, id, "assigned", map[string]string{"agent": body.Agent})
 	a.respond(c, req)
 }
