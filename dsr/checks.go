@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Due is what the deadline checks read of a request: they filter in the
@@ -198,22 +196,6 @@ func (s *Store) ResumeClock(ctx context.Context, id string) (*Request, error) {
 			// The reminders count down to the new due date.
 			{Key: "$unset", Value: bson.D{{Key: "reminded", Value: ""}}},
 		})
-}
-
-// updateFenced applies update to request id if it still matches fence.
-func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
-	var r Request
-	leave := s.gate.Enter()
-	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	leave()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("update request: %w", err)
-	}
-	return &r, nil
 }
 
 // ErrNotAppealable means the request cannot be appealed: not denied, its

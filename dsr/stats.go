@@ -196,24 +196,7 @@ func scanSorted[T any](ctx context.Context, c *mongo.Collection, filter, proj, s
 	if sort != nil {
 		opts.SetSort(sort)
 	}
-	cur, err := c.Find(ctx, filter, opts)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", c.Name(), err)
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var v T
-		if err := cur.Decode(&v); err != nil {
-			return fmt.Errorf("decode %s: %w", c.Name(), err)
-		}
-		if err := fn(&v); err != nil {
-			return err
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("scan %s: %w", c.Name(), err)
-	}
-	return nil
+	return stream(ctx, c, filter, opts, fn)
 }
 
 // SummaryWindow parses the dates of a summary's window, YYYY-MM-DD each (UTC

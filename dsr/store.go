@@ -306,6 +306,22 @@ func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) 
 	return &r, nil
 }
 
+// updateFenced applies update to request id if it still matches fence.
+func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
+	var r Request
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update request: %w", err)
+	}
+	return &r, nil
+}
+
 // Change is what a transition sets besides the status.
 type Change struct {
 	Actor  string
@@ -460,7 +476,12 @@ func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(
 
 // each streams the documents matching filter to fn, 100 per round trip.
 func each[T any](ctx context.Context, c *mongo.Collection, filter bson.D, fn func(*T) error) error {
-	cur, err := c.Find(ctx, filter, options.Find().SetBatchSize(100))
+	return stream(ctx, c, filter, options.Find().SetBatchSize(100), fn)
+}
+
+// stream finds with opts and hands each document, decoded, to fn.
+func stream[T any](ctx context.Context, c *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, fn func(*T) error) error {
+	cur, err := c.Find(ctx, filter, opts)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", c.Name(), err)
 	}

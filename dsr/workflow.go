@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -44,13 +43,8 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 		return nil, fmt.Errorf("extend request %s: past its due date: %w", id, ErrNoExtension)
 	}
 	now := s.now()
-	var out Request
-	leave := s.gate.Enter()
-	err = s.reqs.FindOneAndUpdate(ctx,
-		bson.D{
-			{Key: "_id", Value: id}, {Key: "due_at", Value: r.DueAt}, {Key: "extension", Value: nil},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}},
-		},
+	out, err := s.updateFenced(ctx, id,
+		bson.D{{Key: "due_at", Value: r.DueAt}, {Key: "extension", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: OpenStatuses}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{
 				{Key: "due_at", Value: to}, {Key: "updated_at", Value: now},
@@ -59,17 +53,11 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: NoticeExtended}}},
 			// The reminders count down to the new due date.
 			{Key: "$unset", Value: bson.D{{Key: "reminded", Value: ""}}},
-		},
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&out)
-	leave()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("extend request %s: %w", id, ErrConflict)
-	}
+		})
 	if err != nil {
-		return nil, fmt.Errorf("extend request: %w", err)
+		return nil, fmt.Errorf("extend: %w", err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // RetryFailedJobs sets the failed jobs of a request back to pending with
