@@ -13,26 +13,20 @@ import (
 // fileUnder stores a verified request of typ under reg for email.
 func (f fixture) fileUnder(t *testing.T, reg dsr.Regulation, typ dsr.Type, email string) *dsr.Request {
 	t.Helper()
-	r, err := dsr.NewRequest(dsr.Intake{
-		Type: typ, Regulation: reg, Source: "test", FiledBy: "tester", Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}},
-		ReceivedAt: f.clock.Now(),
-	}, f.index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.CreateRequest(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return f.fileAs(t, reg, typ, dsr.StatusVerified, email)
 }
 
 // verifying stores a GDPR access request for email waiting for its
 // subject to confirm their identity: the state in which a clock may stop.
 func (f fixture) verifying(t *testing.T, email string) *dsr.Request {
 	t.Helper()
+	return f.fileAs(t, dsr.RegulationGDPR, dsr.TypeAccess, dsr.StatusVerifying, email)
+}
+
+func (f fixture) fileAs(t *testing.T, reg dsr.Regulation, typ dsr.Type, status dsr.Status, email string) *dsr.Request {
+	t.Helper()
 	r, err := dsr.NewRequest(dsr.Intake{
-		Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester", Status: dsr.StatusVerifying,
+		Type: typ, Regulation: reg, Source: "test", FiledBy: "tester", Status: status,
 		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}},
 		ReceivedAt: f.clock.Now(),
 	}, f.index)
