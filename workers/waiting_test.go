@@ -108,11 +108,7 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			e := setup(t, 1, tt.conn)
-			proc := workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index,
-				Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{
-				MaxRetry: 1, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: e.clock.Now,
-				WaitMax: tt.waitMax,
-			})
+			proc := e.waiter(tt.waitMax)
 			r := e.file(tt.typ, "ada@example.com")
 			if err := proc.Fanout(ctx, r.ID); err != nil {
 				t.Fatal(err)
@@ -198,10 +194,7 @@ func TestRetryForgetsTheRemoteWork(t *testing.T) {
 	ctx := context.Background()
 	conn := &remote{handle: "op-5", polls: []string{"pending", "pending"}}
 	e := setup(t, 1, conn)
-	proc := workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index,
-		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{
-		MaxRetry: 1, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: e.clock.Now, WaitMax: 15 * time.Minute,
-	})
+	proc := e.waiter(15 * time.Minute)
 	r := e.file(dsr.TypeDeletion, "ada@example.com")
 	if err := proc.Fanout(ctx, r.ID); err != nil {
 		t.Fatal(err)
@@ -221,6 +214,15 @@ func TestRetryForgetsTheRemoteWork(t *testing.T) {
 	if job.Handle != "" || job.WaitUntil != nil || job.PollAt != nil || job.Waits != 0 {
 		t.Errorf("after a retry the job still holds its remote work: %+v", job)
 	}
+}
+
+// waiter is a processor over e with one retry and jobs waiting at most
+// waitMax (0: the default) on a remote system.
+func (e *env) waiter(waitMax time.Duration) *workers.Processor {
+	return workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index,
+		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{
+		MaxRetry: 1, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: e.clock.Now, WaitMax: waitMax,
+	})
 }
 
 func (e *env) job(id string) *dsr.Job {
