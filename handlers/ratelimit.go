@@ -18,11 +18,12 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/ulule/limiter/v3"
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
+	"golang.org/x/net/idna"
 )
 
 // Limits applies the portal's abuse limits: calls per client address (an
 // IPv6 client counts by its /64) and submissions per identity (an email
-// counts by its mailbox, "+tags" removed). They are counted in Redis, so they
+// counts by its mailbox: see mailboxKey). They are counted in Redis, so they
 // hold across replicas; while Redis cannot be asked they are counted in this
 // process instead. Client addresses are counted under a keyed hash, never in
 // clear.
@@ -68,16 +69,62 @@ func clientKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// mailboxKey is the form of an email that a rate limit counts: lower case,
-// without a "+tag" in the local part, so tagged variants of one mailbox
-// share a limit.
+// mailboxKey is the form of an email that the per-mailbox limit counts:
+// the address as its provider delivers it, so variants that reach one
+// inbox share one limit. Every address loses a "+tag" from its local part
+// and is compared in lower case, its domain in ASCII (punycode); where the
+// provider is known to ignore more (mailboxRules), that goes too.
+//
+// It is for counting only: the blind index, merges and duplicate checks
+// match the address as given, since a wrong guess here must never join two
+// people's requests.
 func mailboxKey(email string) string {
 	local, domain, ok := strings.Cut(strings.ToLower(email), "@")
 	if !ok {
 		return strings.ToLower(email)
 	}
+	if a, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = a
+	}
 	local, _, _ = strings.Cut(local, "+")
+	rule, known := mailboxRules[domain]
+	if !known {
+		// Subdomain addressing: anything@user.fastmail.com reaches
+		// user@fastmail.com.
+		if sub, parent, ok := strings.Cut(domain, "."); ok && mailboxRules[parent].subdomains {
+			local, domain, rule = sub, parent, mailboxRules[parent]
+		}
+	}
+	if rule.dashTag {
+		local, _, _ = strings.Cut(local, "-")
+	}
+	if rule.noDots {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	if rule.domain != "" {
+		domain = rule.domain
+	}
 	return local + "@" + domain
+}
+
+// mailboxRule is what a provider ignores in the addresses it delivers,
+// beyond the "+tag" every address loses.
+type mailboxRule struct {
+	noDots     bool   // dots in the local part are ignored
+	dashTag    bool   // "name-keyword" is a disposable address of "name"
+	subdomains bool   // "x@name.domain" reaches "name@domain"
+	domain     string // another domain of the same mailboxes
+}
+
+// mailboxRules lists the providers whose rules are documented by the
+// provider (docs/portal.md cites each). Providers not listed (Outlook,
+// iCloud, Proton...) are counted with "+tags" removed only.
+var mailboxRules = map[string]mailboxRule{
+	"gmail.com":      {noDots: true},
+	"googlemail.com": {noDots: true, domain: "gmail.com"},
+	"yahoo.com":      {dashTag: true},
+	"fastmail.com":   {subdomains: true},
+	"fastmail.fm":    {subdomains: true},
 }
 
 // perIP counts a call against the client address's limit; over it, the call
