@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"strings"
 	"unicode"
+
+	"golang.org/x/net/idna"
 )
 
 // Kind names a kind of identifier for a person.
@@ -91,6 +94,105 @@ func Normalize(k Kind, raw string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("unknown identity kind %q", k)
+}
+
+// NormalizeGiven is Normalize for an identity given at intake, by the person
+// or an agent, which the service may write to: it also refuses what could
+// pass for another identity or hide from the people who read it. An email
+// must be valid UTF-8 without control or invisible characters (zero-width
+// joiners included), have a
+// domain name (not an IP address literal), and mix no scripts within its
+// local part or any domain label (see mixedScripts); a customer id must be
+// one line of visible text (CheckText).
+//
+// Identities found in connected systems go through Normalize alone: they
+// are matched as the systems hold them, and never written to. Neither
+// changes the canonical form, so the blind index keeps its meaning.
+func NormalizeGiven(k Kind, raw string) (string, error) {
+	switch k {
+	case KindEmail, KindCustomerID:
+		if err := CheckText(strings.TrimSpace(raw), OneLine); err != nil {
+			return "", err
+		}
+	}
+	v, err := Normalize(k, raw)
+	if err != nil || k != KindEmail {
+		return v, err
+	}
+	if strings.ContainsAny(v, "\u200c\u200d") {
+		// Prose may join letters with them; an address has no need to.
+		return "", errors.New("must not contain invisible characters (zero-width joiners)")
+	}
+	at := strings.LastIndexByte(v, '@')
+	local, domain := v[:at], v[at+1:]
+	if strings.HasPrefix(domain, "[") || net.ParseIP(domain) != nil {
+		return "", errors.New("must have a domain name, not an IP address")
+	}
+	if mixedScripts(local) {
+		return "", errors.New("must not mix scripts (such as Latin and Cyrillic letters) in the part before @: such an address passes for another")
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if strings.HasPrefix(label, "xn--") {
+			u, err := idna.Punycode.ToUnicode(label)
+			if err != nil {
+				return "", errors.New("must have a domain name whose xn-- labels are valid punycode")
+			}
+			label = u
+		}
+		if mixedScripts(label) {
+			return "", errors.New("must not mix scripts (such as Latin and Cyrillic letters) in one label of the domain: such an address passes for another")
+		}
+	}
+	return v, nil
+}
+
+// mixedScripts reports whether s mixes scripts beyond what Unicode's
+// "highly restrictive" level (UTS #39, 5.2) allows: one script, or Latin
+// with Han and Hiragana and Katakana (Japanese), with Han and Bopomofo
+// (Chinese), or with Han and Hangul (Korean). Characters common to all
+// scripts (digits, punctuation) and combining marks count for none.
+func mixedScripts(s string) bool {
+	seen := map[string]bool{}
+	for _, r := range s {
+		if name := scriptOf(r); name != "" {
+			seen[name] = true
+		}
+	}
+	if len(seen) <= 1 {
+		return false
+	}
+	for _, allowed := range [][]string{
+		{"Latin", "Han", "Hiragana", "Katakana"},
+		{"Latin", "Han", "Bopomofo"},
+		{"Latin", "Han", "Hangul"},
+	} {
+		n := 0
+		for _, name := range allowed {
+			if seen[name] {
+				n++
+			}
+		}
+		if n == len(seen) {
+			return false
+		}
+	}
+	return true
+}
+
+// scriptOf names the Unicode script of r, or "" for Common and Inherited.
+func scriptOf(r rune) string {
+	if r < 0x80 {
+		if unicode.IsLetter(r) {
+			return "Latin"
+		}
+		return ""
+	}
+	for name, table := range unicode.Scripts {
+		if name != "Common" && name != "Inherited" && unicode.Is(table, r) {
+			return name
+		}
+	}
+	return ""
 }
 
 func normalizeEmail(v string) (string, error) {

@@ -67,6 +67,8 @@ func checkReason(ve *dsr.ValidationError, reason string, required bool) string {
 		ve.Add("reason", "required: it is recorded, and told to the person where they are told")
 	case utf8.RuneCountInString(r) > maxReason:
 		ve.Add("reason", "must be at most %d characters", maxReason)
+	default:
+		ve.Text("reason", r, dsr.Lines)
 	}
 	return r
 }
@@ -270,14 +272,26 @@ func (a *requestsAPI) close(c *gin.Context) {
 	reason := strings.TrimSpace(body.Reason)
 	if reason == "" || utf8.RuneCountInString(reason) > maxReason {
 		ve.Add("reason", "required, at most %d characters", maxReason)
+	} else {
+		ve.Text("reason", reason, dsr.Lines)
 	}
 	var exceptions []dsr.Exception
 	for i, e := range body.Exceptions {
-		if strings.TrimSpace(e.Connector) == "" {
-			ve.Add(fmt.Sprintf("exceptions[%d].connector", i), "required")
+		field := func(name string) string { return fmt.Sprintf("exceptions[%d].%s", i, name) }
+		if c := strings.TrimSpace(e.Connector); c == "" || utf8.RuneCountInString(c) > 200 {
+			ve.Add(field("connector"), "required, at most 200 characters")
+		} else {
+			ve.Text(field("connector"), c, dsr.OneLine)
+		}
+		if utf8.RuneCountInString(strings.TrimSpace(e.Collection)) > 200 {
+			ve.Add(field("collection"), "must be at most 200 characters")
+		} else {
+			ve.Text(field("collection"), strings.TrimSpace(e.Collection), dsr.OneLine)
 		}
 		if b := strings.TrimSpace(e.Basis); b == "" || utf8.RuneCountInString(b) > maxReason {
-			ve.Add(fmt.Sprintf("exceptions[%d].basis", i), "required: the legal basis for keeping the data, e.g. tax law retention")
+			ve.Add(field("basis"), "required: the legal basis for keeping the data, e.g. tax law retention")
+		} else {
+			ve.Text(field("basis"), b, dsr.Lines)
 		}
 		exceptions = append(exceptions, dsr.Exception{Connector: strings.TrimSpace(e.Connector), Collection: strings.TrimSpace(e.Collection), Basis: strings.TrimSpace(e.Basis)})
 	}

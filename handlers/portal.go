@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -101,13 +102,17 @@ func (b portalBody) intake() (dsr.Intake, error) {
 		return dsr.SourceSubject
 	})
 	if a := b.Agent; a != nil {
-		email, err := dsr.Normalize(dsr.KindEmail, a.Email)
+		email, err := dsr.NormalizeGiven(dsr.KindEmail, a.Email)
 		if err != nil {
 			ve.Add("agent.email", "%s", err)
 		}
+		// The name is told to the person in the verification email: one
+		// line of visible text, quoted there as the agent's words.
 		name := strings.TrimSpace(a.Name)
-		if name == "" || len(name) > 200 {
+		if name == "" || utf8.RuneCountInString(name) > 200 {
 			ve.Add("agent.name", "required, at most 200 characters")
+		} else {
+			ve.Text("agent.name", name, dsr.OneLine)
 		}
 		if !a.SignedPermission {
 			ve.Add("agent.signed_permission", "must be true: an agent files only with the consumer's signed permission (11 CCR 7063)")

@@ -112,6 +112,8 @@ func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 	}
 	if utf8.RuneCountInString(strings.TrimSpace(b.Note)) > maxReason {
 		ve.Add("note", "must be at most %d characters", maxReason)
+	} else {
+		ve.Text("note", strings.TrimSpace(b.Note), dsr.Lines)
 	}
 	in.Note = strings.TrimSpace(b.Note)
 	in.ReceivedAt = now
@@ -140,8 +142,10 @@ func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 	case id == nil:
 	case id.Verified:
 		m := strings.TrimSpace(id.Method)
-		if m == "" || len(m) > 200 {
-			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document")
+		if m == "" || utf8.RuneCountInString(m) > 200 {
+			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document (at most 200 characters)")
+		} else {
+			ve.Text("identity.method", m, dsr.OneLine)
 		}
 		in.VerificationMethod = m
 	default:
@@ -182,7 +186,7 @@ func (s subjectBody) identities(ve *dsr.ValidationError, source func(dsr.Kind) s
 		if g.v == nil {
 			continue
 		}
-		v, err := dsr.Normalize(g.kind, *g.v)
+		v, err := dsr.NormalizeGiven(g.kind, *g.v)
 		if err != nil {
 			ve.Add("subject."+string(g.kind), "%s", err)
 			continue

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hibiken/asynq"
 
@@ -184,11 +186,15 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 			return m, err
 		}
 		m.Subject = "Your verification code: " + code
-		filed := "through our privacy portal"
+		fmt.Fprintf(&b, "A request for %s was filed on %s (reference %s)", what, day(r.ReceivedAt), r.ID)
 		if r.Agent != nil {
-			filed = "by " + r.Agent.Name + ", as your authorised agent,"
+			// The name is the filer's words, not ours: quoted as data,
+			// inside our sentence, never on a line of its own.
+			fmt.Fprintf(&b, " by someone acting as your authorised agent, who gave the name %s (as they typed it; we have not checked it)", quoted(r.Agent.Name))
+		} else {
+			b.WriteString(" through our privacy portal")
 		}
-		fmt.Fprintf(&b, "A request for %s was filed %s on %s (reference %s).\n\n", what, filed, day(r.ReceivedAt), r.ID)
+		b.WriteString(".\n\n")
 		fmt.Fprintf(&b, "To confirm it comes from you, enter this code where you filed it:\n\n    %s\n\n", code)
 		if p.notices.PortalURL != "" {
 			link := p.notices.PortalURL + "/verify#" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
@@ -224,7 +230,7 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		if n := len(r.History); n > 0 && r.History[n-1].Reason != "" {
 			reason = r.History[n-1].Reason
 		}
-		fmt.Fprintf(&b, "We could not carry out your request for %s (reference %s).\n\nReason: %s\n\n", what, r.ID, reason)
+		fmt.Fprintf(&b, "We could not carry out your request for %s (reference %s). The reason recorded:\n\n%s\n", what, r.ID, quoteBlock(reason))
 		b.WriteString("You may make a new request, and you may complain to your data protection authority.\n")
 	case dsr.NoticeExtended:
 		if r.Extension == nil {
@@ -232,7 +238,7 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		}
 		m.Subject = "We need more time for your privacy request"
 		fmt.Fprintf(&b, "Your request for %s (reference %s) needs more time than the law's first deadline allows, "+
-			"which the law permits once. We will answer by %s.\n\nWhy: %s\n", what, r.ID, day(r.DueAt), r.Extension.Reason)
+			"which the law permits once. We will answer by %s. The reason recorded:\n\n%s", what, r.ID, day(r.DueAt), quoteBlock(r.Extension.Reason))
 	case dsr.NoticeMerged:
 		token, err := dsr.NewToken()
 		if err != nil {
@@ -249,4 +255,34 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 	}
 	m.Text = b.String()
 	return m, nil
+}
+
+// quoted renders one line of someone else's text (an agent's name) inline
+// as data: in double quotes, with quotes, backslashes and any character
+// that does not print escaped, so where it ends is never in doubt.
+func quoted(s string) string {
+	return strconv.Quote(s)
+}
+
+// quoteBlock renders free text (a reason an agent wrote) as a quoted
+// block: every line after "    > ", so none of it starts a line where the
+// message's own words do. Characters that break lines, reorder text or do
+// not print are dropped, whatever the store holds. It ends with a line
+// break.
+func quoteBlock(s string) string {
+	s = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(s)
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.Map(func(r rune) rune {
+			if r == '\t' {
+				return ' '
+			}
+			if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != 0x200C && r != 0x200D) {
+				return -1
+			}
+			return r
+		}, line)
+		b.WriteString("    > " + line + "\n")
+	}
+	return b.String()
 }
