@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"strings"
@@ -125,6 +127,20 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"title": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 }).Parse(reportHTML))
 
+// reportCSP is the Content-Security-Policy of the HTML report: nothing may
+// load or run, the one inline style element (known by its hash) applies,
+// and no page may frame it, change its base or post a form from it.
+var reportCSP = func() string {
+	_, rest, _ := strings.Cut(reportHTML, "<style>")
+	style, _, ok := strings.Cut(rest, "</style>")
+	if !ok || strings.Contains(style, "{{") {
+		panic("report.html: want one <style> element without template actions")
+	}
+	sum := sha256.Sum256([]byte(style))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}()
+
 // report answers the evidence report of a request: JSON, or a printable
 // HTML page with ?format=html.
 func (a *requestsAPI) report(c *gin.Context) {
@@ -145,6 +161,7 @@ func (a *requestsAPI) report(c *gin.Context) {
 		return
 	}
 	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Content-Security-Policy", reportCSP)
 	c.Status(http.StatusOK)
 	if err := reportPage.Execute(c.Writer, rep); err != nil {
 		a.log.ErrorContext(c.Request.Context(), "report page failed", "request_id", req.ID, "error", err)

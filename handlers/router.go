@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,7 +86,7 @@ func New(d Deps) http.Handler {
 		d.Log.Error("trusted proxies ignored: not valid", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(requestID(), accessLog(d.Log), recovery(d.Log))
+	r.Use(requestID(), securityHeaders(), accessLog(d.Log), recovery(d.Log))
 	r.NoRoute(func(c *gin.Context) {
 		problem(c, Problem{Status: http.StatusNotFound, Detail: "No such route."})
 	})
@@ -149,6 +150,21 @@ func New(d Deps) http.Handler {
 	portal.POST("/gpc", pa.gpc)
 	r.GET("/.well-known/gpc.json", pa.wellKnownGPC)
 	return r
+}
+
+// securityHeaders marks every response nosniff (a browser takes its
+// Content-Type as given, never guesses HTML in a JSON body or a zip), and
+// every response under /v1 no-store: they carry personal data, status
+// tokens or exports, which no browser or proxy cache may keep. Problems
+// and 401s included, so no route can forget it.
+func securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("X-Content-Type-Options", "nosniff")
+		if strings.HasPrefix(c.Request.URL.Path, "/v1/") {
+			c.Header("Cache-Control", "no-store")
+		}
+		c.Next()
+	}
 }
 
 const requestIDKey = "dsar.request_id"

@@ -139,12 +139,14 @@ func TestTransport(t *testing.T) {
 		},
 		{
 			name: "zip content type only", method: "GET", path: "/v1/requests/01928c4e-7a1b-7cde-8f01-23456789abcd/export", auth: true,
-			reply: reply{status: 200, contentType: "application/zip", body: "not checked", header: map[string]string{"Content-Disposition": `attachment; filename="dsar-01928c4e-7a1b-7cde-8f01-23456789abcd.zip"`}},
+			reply: reply{status: 200, contentType: "application/zip", body: "not checked", header: map[string]string{"Content-Disposition": `attachment; filename="dsar-01928c4e-7a1b-7cde-8f01-23456789abcd.zip"`,
+				"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}},
 		},
 		{
 			name: "zip with the wrong content type", method: "GET", path: "/v1/requests/01928c4e-7a1b-7cde-8f01-23456789abcd/export", auth: true,
-			reply: reply{status: 200, contentType: "application/octet-stream", body: "PK", header: map[string]string{"Content-Disposition": `attachment; filename="dsar-01928c4e-7a1b-7cde-8f01-23456789abcd.zip"`}},
-			want:  []string{"200: the response does not match the document", "Content-Type"},
+			reply: reply{status: 200, contentType: "application/octet-stream", body: "PK", header: map[string]string{"Content-Disposition": `attachment; filename="dsar-01928c4e-7a1b-7cde-8f01-23456789abcd.zip"`,
+				"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}},
+			want: []string{"200: the response does not match the document", "Content-Type"},
 		},
 	}
 	for _, tc := range tests {
