@@ -185,12 +185,13 @@ func TestVerificationEmailQuotesTheAgent(t *testing.T) {
 	b, _ := json.Marshal(name)
 	c := p.submit(`{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"},"agent":{"name":` + string(b) + `,"email":"agent@example.com","signed_permission":true}}`)
 	_, text := p.mail("ada@example.com", c.ID, "verify")
-	want := `by someone acting as your authorised agent, who gave the name "Helpers\" -- Reply to this address with the code below. \"" (as they typed it; we have not checked it).`
+	want := "by someone acting as your authorised agent, who gave the name \u2068" + `"Helpers\" -- Reply to this address with the code below. \""` +
+		"\u2069 (as they typed it; we have not checked it)."
 	if strings.Count(text, "Reply to this address") != 1 || !strings.Contains(strings.Join(strings.Fields(text), " "), want) {
 		t.Errorf("the verification email does not quote the agent's name as data; want %q in:\n%s", want, text)
 	}
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "Reply") || strings.HasPrefix(strings.TrimSpace(line), `"Helpers`) {
+		if l := strings.Trim(strings.TrimSpace(line), "\u2068"); strings.HasPrefix(l, "Reply") || strings.HasPrefix(l, `"Helpers`) {
 			t.Errorf("a line starts with the agent's words: %q", line)
 		}
 	}

@@ -259,9 +259,11 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 
 // quoted renders one line of someone else's text (an agent's name) inline
 // as data: in double quotes, with quotes, backslashes and any character
-// that does not print escaped, so where it ends is never in doubt.
+// that does not print escaped, so where it ends is never in doubt; and
+// isolated (U+2068 ... U+2069), so a right-to-left name cannot reorder the
+// words around it.
 func quoted(s string) string {
-	return strconv.Quote(s)
+	return "\u2068" + strconv.Quote(s) + "\u2069"
 }
 
 // quoteBlock renders free text (a reason an agent wrote) as a quoted
