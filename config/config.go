@@ -215,7 +215,7 @@ func Settings() []Setting {
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobTimeout = d })},
 		{Env: "DSAR_JOB_LEASE", Default: "15m", Help: "how long a claimed job is held before the sweep may hand it to another worker; must exceed DSAR_JOB_TIMEOUT", Modes: wrkModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobLease = d })},
-		{Env: "DSAR_SWEEP_EVERY", Default: "1m", Help: "how often the scheduler runs the sweep that re-drives lost work", Modes: []Mode{ModeDev, ModeScheduler},
+		{Env: "DSAR_SWEEP_EVERY", Default: "1m", Help: "how often the scheduler runs the sweep that re-drives lost work; one sweep runs at a time, and one queued within half of it after the last ended does nothing", Modes: []Mode{ModeDev, ModeScheduler, ModeWorker},
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepEvery = d })},
 		{Env: "DSAR_SWEEP_GRACE", Default: "2m", Help: "how long work may sit untouched before the sweep re-enqueues it", Modes: wrkModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepGrace = d })},

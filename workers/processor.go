@@ -30,6 +30,10 @@ type Options struct {
 	// SweepGrace is how long work may sit untouched before the sweep
 	// re-enqueues it.
 	SweepGrace time.Duration
+	// SweepEvery is how often the scheduler queues a sweep. A sweep that
+	// starts less than half of it after the last one ended does nothing,
+	// so sweeps queued up behind a backlog run once. 0: no such pause.
+	SweepEvery time.Duration
 	// PollEvery is how often a job waiting on a remote system is polled
 	// when its connector names no interval (connectors.Pending.PollAfter);
 	// the sweep hands due polls to the workers, so polls happen no more
@@ -510,7 +514,8 @@ func redactErr(err error, ids []dsr.Identity) error {
 // never fanned out, in-progress requests whose fan-out did not finish or whose
 // last job's settlement was lost, pending jobs untouched for the grace period
 // and running jobs whose lease expired. Enqueuing uses the same task ids as
-// the first time, so work still queued is not duplicated.
+// the first time, so work still queued is not duplicated. One sweep runs at
+// a time (see Sweep).
 func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
 	_, err := p.Sweep(ctx)
 	return err
@@ -524,82 +529,160 @@ type SweepCounts struct {
 	Fanouts, Settled, Jobs, Notices, Expired int
 	// Audited counts requests whose audit chain caught up.
 	Audited int
+	// Failed counts the items the sweep could not re-drive (each logged
+	// with its reason); the sweep goes on past them.
+	Failed int
+	// Skipped says the sweep did nothing: another was running, or one
+	// finished less than half a sweep interval ago.
+	Skipped bool
 }
 
-// Sweep does the work of HandleSweep.
+// sweepLease is how long the sweep's lock outlives a sweeper that died
+// without giving it up; a live sweeper renews it every third of that.
+const sweepLease = time.Minute
+
+// sweepKey names the Redis lock of the sweeps on a queue.
+func sweepKey(queue string) string { return "dsar:sweep:" + queue }
+
+// Sweep does the work of HandleSweep. It holds a lock in Redis while it
+// runs, and keeps it for half of Options.SweepEvery after it ends, so
+// sweeps that queued up behind a backlog (their schedule's uniqueness lasts
+// one interval) or that two schedulers queued at once act once. An item that
+// fails (a request, a job, a notice) is logged with its id and reason and
+// counted in Failed, and the sweep goes on; the error then sums them up.
 func (p *Processor) Sweep(ctx context.Context) (SweepCounts, error) {
 	var n SweepCounts
+	l, err := p.queue.takeLease(ctx, sweepKey(p.queue.name), sweepLease)
+	if err != nil {
+		p.log.WarnContext(ctx, "sweep not run", "error", err)
+		return n, fmt.Errorf("sweep: %w", err)
+	}
+	if l == nil {
+		p.log.DebugContext(ctx, "sweep skipped: another is running or ran moments ago")
+		n.Skipped = true
+		return n, nil
+	}
+	defer func() {
+		if err := l.end(context.WithoutCancel(ctx), p.opts.SweepEvery/2); err != nil {
+			p.log.WarnContext(ctx, "sweep lock not given up; it expires by itself", "error", err)
+		}
+	}()
+	// Redis may have lost the queue's registration since the last sweep.
+	if err := p.queue.register(ctx); err != nil {
+		p.log.WarnContext(ctx, "queue not registered", "error", err)
+	}
+	var first error
+	failed := func(what, key, id string, err error) {
+		n.Failed++
+		p.log.WarnContext(ctx, "sweep: "+what+" not re-driven", key, id, "error", err)
+		if first == nil {
+			first = fmt.Errorf("%s %s: %w", what, id, err)
+		}
+	}
+	var scans []error
 	now := p.opts.Now()
 	before := now.Add(-p.opts.SweepGrace)
-	err := p.store.EachStaleRequest(ctx, before, func(r *dsr.Request) error {
-		if r.Status == dsr.StatusVerified || r.FannedOutAt == nil {
-			queued, err := p.queue.enqueueFanout(ctx, r.ID)
-			if queued {
-				n.Fanouts++
-			}
-			return err
+	err = p.store.EachStaleRequest(ctx, before, func(r *dsr.Request) error {
+		if err := p.redrive(ctx, r, &n); err != nil {
+			failed("request", "request_id", r.ID, err)
 		}
-		to, err := p.store.Settle(ctx, r.ID, "sweep")
-		if to != "" {
-			n.Settled++
-		}
-		return err
+		return ctx.Err()
 	})
 	if err != nil {
-		return n, fmt.Errorf("sweep requests: %w", err)
+		scans = append(scans, fmt.Errorf("sweep requests: %w", err))
 	}
 	err = p.store.EachStaleJob(ctx, before, now, func(j *dsr.Job) error {
 		queued, err := p.queue.enqueueJob(ctx, j.ID)
 		if queued {
 			n.Jobs++
 		}
-		return err
+		if err != nil {
+			failed("job", "job_id", j.ID, err)
+		}
+		return ctx.Err()
 	})
 	if err != nil {
-		return n, fmt.Errorf("sweep jobs: %w", err)
+		scans = append(scans, fmt.Errorf("sweep jobs: %w", err))
 	}
 	err = p.store.EachUnverifiedPastDue(ctx, now, func(r *dsr.Request) error {
 		_, err := p.store.Transition(ctx, r.ID, dsr.StatusVerifying, dsr.StatusExpired, dsr.Change{
 			Actor: "sweep", Reason: "identity never verified within the legal window; identities purged", Purge: true,
 		})
-		if errors.Is(err, dsr.ErrConflict) {
-			return nil // verified or closed meanwhile
-		}
-		if err == nil {
+		switch {
+		case errors.Is(err, dsr.ErrConflict): // verified or closed meanwhile
+		case err != nil:
+			failed("expiry", "request_id", r.ID, err)
+		default:
 			n.Expired++
 		}
-		return err
+		return ctx.Err()
 	})
 	if err != nil {
-		return n, fmt.Errorf("sweep expiries: %w", err)
+		scans = append(scans, fmt.Errorf("sweep expiries: %w", err))
 	}
 	err = p.store.EachPendingNotice(ctx, before, func(r *dsr.Request) error {
 		for _, notice := range r.PendingNotices {
 			queued, err := p.queue.enqueueNotice(ctx, r.ID, notice)
 			if err != nil {
-				return err
+				failed("notice "+notice, "request_id", r.ID, err)
 			}
 			if queued {
 				n.Notices++
 			}
 		}
-		return nil
+		return ctx.Err()
 	})
 	if err != nil {
-		return n, fmt.Errorf("sweep notices: %w", err)
+		scans = append(scans, fmt.Errorf("sweep notices: %w", err))
 	}
 	err = p.store.EachAuditDue(ctx, before, func(r *dsr.Request) error {
 		if err := p.store.CatchUpAudit(ctx, r); err != nil {
-			return err
+			failed("audit", "request_id", r.ID, err)
+		} else {
+			n.Audited++
 		}
-		n.Audited++
-		return nil
+		return ctx.Err()
 	})
 	if err != nil {
-		return n, fmt.Errorf("sweep audit: %w", err)
+		scans = append(scans, fmt.Errorf("sweep audit: %w", err))
 	}
 	if n != (SweepCounts{}) {
-		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs, "notices", n.Notices, "expired", n.Expired, "audited", n.Audited)
+		p.log.InfoContext(ctx, "sweep re-drove work", "fanouts", n.Fanouts, "settled", n.Settled, "jobs", n.Jobs, "notices", n.Notices,
+			"expired", n.Expired, "audited", n.Audited, "failed", n.Failed)
+	}
+	if n.Failed > 0 {
+		scans = append(scans, fmt.Errorf("sweep: %d items not re-driven, the next sweep tries again; first: %w", n.Failed, first))
+	}
+	if err := errors.Join(scans...); err != nil {
+		p.log.ErrorContext(ctx, "sweep incomplete", "error", err)
+		return n, err
 	}
 	return n, nil
+}
+
+// redrive re-drives one request the sweep found unchanged since before its
+// grace period: its fan-out, or its settlement. The scan's copy may be old
+// (under a backlog its fan-out may have run since it was read), so before
+// enqueuing a fan-out the request is read again, and left alone if it has
+// changed: a request already fanned out is never fanned out again.
+func (p *Processor) redrive(ctx context.Context, r *dsr.Request, n *SweepCounts) error {
+	if r.Status == dsr.StatusVerified || r.FannedOutAt == nil {
+		fresh, err := p.store.Request(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if !fresh.UpdatedAt.Equal(r.UpdatedAt) || fresh.FannedOutAt != nil {
+			return nil // moved on since the scan read it; the next sweep looks again
+		}
+		queued, err := p.queue.enqueueFanout(ctx, r.ID)
+		if queued {
+			n.Fanouts++
+		}
+		return err
+	}
+	to, err := p.store.Settle(ctx, r.ID, "sweep")
+	if to != "" {
+		n.Settled++
+	}
+	return err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // Task types. Each has a New...Task constructor and a handler on Processor.
@@ -55,8 +56,12 @@ func NewSweepTask() *asynq.Task {
 
 // Queue enqueues dsar's tasks on one asynq queue. Close it when done.
 type Queue struct {
-	client   *asynq.Client
-	insp     *asynq.Inspector
+	client *asynq.Client
+	insp   *asynq.Inspector
+	// rdb is a plain connection to the same Redis, for what asynq's client
+	// does not do: registering the queue again after Redis lost its data,
+	// and the sweep's lock.
+	rdb      redis.UniversalClient
 	name     string
 	maxRetry int
 	timeout  time.Duration
@@ -73,13 +78,32 @@ type QueueOptions struct {
 }
 
 // NewQueue returns a Queue on the Redis at redis.
-func NewQueue(redis asynq.RedisConnOpt, o QueueOptions) *Queue {
-	return &Queue{client: asynq.NewClient(redis), insp: asynq.NewInspector(redis), name: o.Name, maxRetry: o.MaxRetry, timeout: o.JobTimeout}
+func NewQueue(r asynq.RedisConnOpt, o QueueOptions) *Queue {
+	rdb, _ := r.MakeRedisClient().(redis.UniversalClient) // every asynq.RedisConnOpt makes one
+	return &Queue{client: asynq.NewClient(r), insp: asynq.NewInspector(r), rdb: rdb, name: o.Name, maxRetry: o.MaxRetry, timeout: o.JobTimeout}
 }
 
 // Close releases the queue's connections.
 func (q *Queue) Close() error {
-	return errors.Join(q.client.Close(), q.insp.Close())
+	return errors.Join(q.client.Close(), q.insp.Close(), q.rdb.Close())
+}
+
+// allQueues is the Redis set in which asynq lists the queues that exist
+// (asynq's internal base.AllQueues). Its inspector answers "queue not found"
+// for a queue missing from it, whatever the queue holds.
+const allQueues = "asynq:queues"
+
+// register lists the queue in asynq's set of queues. asynq's client adds the
+// name once per process (v0.26 rdb.Enqueue remembers it in queuesPublished),
+// so after Redis loses its data (FLUSHDB, a restart without persistence) the
+// name never comes back by itself: tasks still run, but the inspector, which
+// the enqueue below and the metrics rely on, says the queue does not exist.
+// Registering is one idempotent SADD.
+func (q *Queue) register(ctx context.Context) error {
+	if err := q.rdb.SAdd(ctx, allQueues, q.name).Err(); err != nil {
+		return fmt.Errorf("register queue: %w", err)
+	}
+	return nil
 }
 
 // EnqueueFanout enqueues a request's fan-out. A fan-out already queued is
@@ -131,8 +155,16 @@ func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, id string, opts []as
 			return false, fmt.Errorf("enqueue %s: %w", t.Type(), err)
 		}
 		info, err := q.insp.GetTaskInfo(q.name, id)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			// Redis lost the queue's registration (see register) but not
+			// this task, enqueued since: register the queue and look again.
+			if err := q.register(ctx); err != nil {
+				return false, fmt.Errorf("inspect task %s: %w", t.Type(), err)
+			}
+			info, err = q.insp.GetTaskInfo(q.name, id)
+		}
 		switch {
-		case errors.Is(err, asynq.ErrTaskNotFound):
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 			continue // gone meanwhile: enqueue again
 		case err != nil:
 			return false, fmt.Errorf("inspect task %s: %w", t.Type(), err)

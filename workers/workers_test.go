@@ -44,6 +44,12 @@ type env struct {
 // registered beside the shop.
 func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 	t.Helper()
+	return setupOn(t, testenv.RedisServer(t), maxRetry, extra...)
+}
+
+// setupOn is setup on the Redis r.
+func setupOn(t *testing.T, r testenv.Redis, maxRetry int, extra ...connectors.Connector) *env {
+	t.Helper()
 	ctx := context.Background()
 	cmds := &testenv.Commands{}
 	clk := testenv.NewClock(time.Now().UTC())
@@ -68,7 +74,6 @@ func setup(t *testing.T, maxRetry int, extra ...connectors.Connector) *env {
 			t.Fatal(err)
 		}
 	}
-	r := testenv.RedisServer(t)
 	qname := testenv.Queue(t, r)
 	redis := asynq.RedisClientOpt{Addr: r.Addr}
 	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: maxRetry, JobTimeout: 10 * time.Second})
@@ -115,8 +120,14 @@ func seedShop(t *testing.T, db *mongo.Database) {
 // startWorkers runs an asynq server on the test queue until the test ends.
 func (e *env) startWorkers() {
 	e.t.Helper()
+	e.startWorkersRetrying(20 * time.Millisecond)
+}
+
+// startWorkersRetrying is startWorkers with a first retry after retryBase.
+func (e *env) startWorkersRetrying(retryBase time.Duration) {
+	e.t.Helper()
 	srv := workers.NewServer(e.redis, workers.ServerOptions{
-		Queue: e.qname, Concurrency: 4, RetryBase: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Queue: e.qname, Concurrency: 4, RetryBase: retryBase, ShutdownTimeout: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(e.logs, nil)), PollInterval: 100 * time.Millisecond,
 	})
 	if err := srv.Start(e.proc.Mux()); err != nil {

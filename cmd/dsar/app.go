@@ -237,7 +237,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
 			Escalation: workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret}},
 		workers.Options{
-			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace,
+			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax,
 			Approval: approval,
 			Checks:   workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
