@@ -148,7 +148,7 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		{Key: "updated_at", Value: now},
 	}
 	unset := bson.D{{Key: "lease_until", Value: ""}}
-	var inc bson.D
+	inc := bson.D{{Key: "recorded", Value: 1}}
 	switch o.Status {
 	case JobWaiting:
 		set = append(set,
@@ -156,7 +156,7 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 			bson.E{Key: "poll_at", Value: o.PollAt.UTC()},
 			bson.E{Key: "wait_until", Value: o.WaitUntil.UTC()},
 		)
-		inc = bson.D{{Key: "waits", Value: 1}}
+		inc = append(inc, bson.E{Key: "waits", Value: 1})
 	case JobPending: // a failed attempt, retried; a handle is kept to poll again
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	default:
@@ -165,12 +165,12 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 			bson.E{Key: "collections", Value: o.Collections},
 			bson.E{Key: "finished_at", Value: now},
 		)
+		if j.unrecordedChange() {
+			set = append(set, bson.E{Key: "records_incomplete", Value: true})
+		}
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	}
-	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
-	if inc != nil {
-		update = append(update, bson.E{Key: "$inc", Value: inc})
-	}
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}
 	leave := s.gate.Enter()
 	res, err := s.jobs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
@@ -184,6 +184,14 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, ErrConflict)
 	}
 	return nil
+}
+
+// unrecordedChange reports whether an attempt before the one that claimed j
+// may have changed records without recording it: j changes data (an erase
+// or opt-out; an export changes nothing) and fewer attempts than those
+// before this one recorded an outcome.
+func (j *Job) unrecordedChange() bool {
+	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
 }
 
 // Settle closes an in-progress request that is fanned out (all its jobs

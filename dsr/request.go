@@ -76,7 +76,14 @@ type Request struct {
 	// FannedOutAt is set once every job of the request exists and has been
 	// handed to the queue; until then the sweep keeps re-driving the fan-out.
 	FannedOutAt *time.Time `bson:"fanned_out_at,omitempty"`
-	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
+	// FanoutFailures counts the fan-out's failed attempts (identity
+	// resolution, creating or queuing the jobs), however they were run;
+	// FanoutError is the last one's error, safe to show (it names no
+	// person), cleared once the fan-out succeeds. An agent's retry starts
+	// the count afresh.
+	FanoutFailures int        `bson:"fanout_failures,omitempty"`
+	FanoutError    string     `bson:"fanout_error,omitempty"`
+	ClosedAt       *time.Time `bson:"closed_at,omitempty"`
 	// DenialBasis is why a denied request was denied.
 	DenialBasis DenialBasis `bson:"denial_basis,omitempty"`
 	// History records every status change, oldest first.
@@ -348,10 +355,20 @@ type Job struct {
 	WaitUntil *time.Time `bson:"wait_until,omitempty"`
 	// Waits counts the attempts that ended waiting; the attempts that
 	// failed are Attempts less Waits.
-	Waits      int        `bson:"waits,omitempty"`
-	CreatedAt  time.Time  `bson:"created_at"`
-	UpdatedAt  time.Time  `bson:"updated_at"`
-	FinishedAt *time.Time `bson:"finished_at,omitempty"`
+	Waits int `bson:"waits,omitempty"`
+	// Recorded counts the attempts whose outcome was written (a failure,
+	// a wait or the end); an attempt killed after it claimed the job
+	// (worker died, lease taken over) is in Attempts but not in Recorded.
+	Recorded int `bson:"recorded,omitempty"`
+	// RecordsIncomplete says Records may be short of what the job
+	// changed: an earlier attempt of an erase or opt-out started the
+	// action and was killed before recording what it did, so what it
+	// changed is unknown and a later attempt finds it done already. It is
+	// never cleared: an agent's retry keeps it.
+	RecordsIncomplete bool       `bson:"records_incomplete,omitempty"`
+	CreatedAt         time.Time  `bson:"created_at"`
+	UpdatedAt         time.Time  `bson:"updated_at"`
+	FinishedAt        *time.Time `bson:"finished_at,omitempty"`
 }
 
 // CollectionResult is what an action did in one collection (table, list...).
@@ -374,6 +391,10 @@ func JobID(requestID, connector string, action Action) string {
 
 // JobStatus is where a job is in its life.
 type JobStatus string
+
+// RecordsIncompleteNote is what a job whose RecordsIncomplete is set says
+// of its counts, in the API and the evidence.
+const RecordsIncompleteNote = "an earlier attempt may have changed records: it was stopped before recording what it did, so the counts may be short"
 
 // The job statuses.
 const (

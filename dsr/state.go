@@ -7,7 +7,8 @@ import "fmt"
 //	received -> verifying -> verified -> (awaiting_approval) -> in_progress -> completed
 //
 // with side exits denied, cancelled, expired (never verified) and
-// needs_attention (a job failed past its retries).
+// needs_attention (a job, or the fan-out, failed past its retries; an
+// agent's retry sends a request whose fan-out failed back to verified).
 type Status string
 
 // The request statuses.
@@ -38,10 +39,10 @@ var Statuses = []Status{
 var transitions = map[Status][]Status{
 	StatusReceived:         {StatusVerifying, StatusVerified, StatusDenied, StatusCancelled},
 	StatusVerifying:        {StatusVerified, StatusExpired, StatusDenied, StatusCancelled},
-	StatusVerified:         {StatusAwaitingApproval, StatusInProgress, StatusDenied, StatusCancelled},
+	StatusVerified:         {StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention, StatusDenied, StatusCancelled},
 	StatusAwaitingApproval: {StatusVerified, StatusInProgress, StatusDenied, StatusCancelled},
 	StatusInProgress:       {StatusCompleted, StatusNeedsAttention},
-	StatusNeedsAttention:   {StatusInProgress, StatusCompleted},
+	StatusNeedsAttention:   {StatusInProgress, StatusVerified, StatusCompleted},
 	StatusDuplicate:        {StatusVerified, StatusVerifying, StatusCancelled},
 }
 

@@ -346,6 +346,8 @@ type Change struct {
 	Unlink bool
 	// DenialBasis records why a request moving to denied was denied.
 	DenialBasis DenialBasis
+	// ResetFanout forgets the fan-out's failures (an agent's retry).
+	ResetFanout bool
 }
 
 // Transition moves request id from one status to another in a single
@@ -410,6 +412,9 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 		if c.Unlink {
 			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
 		}
+		if c.ResetFanout {
+			unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""})
+		}
 		if to.Closed() {
 			// A closed request's clock has stopped for good; its pauses
 			// stay recorded.
@@ -455,12 +460,34 @@ func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
 	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}},
+			{Key: "$unset", Value: bson.D{{Key: "fanout_error", Value: ""}}},
+		},
 	)
 	if err != nil {
 		return fmt.Errorf("mark fanned out: %w", err)
 	}
 	return nil
+}
+
+// FanoutFailed counts a failed fan-out of a request not yet fanned out
+// (verified, or in progress without its jobs) and records its error, which
+// must name no person, in one conditional update. It returns the updated
+// request, or ErrConflict when the request is fanned out or elsewhere.
+func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*Request, error) {
+	fence := bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
+		{Key: "fanned_out_at", Value: nil},
+	}
+	r, err := s.updateFenced(ctx, id, fence, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "fanout_error", Value: msg}, {Key: "updated_at", Value: s.now()}}},
+		{Key: "$inc", Value: bson.D{{Key: "fanout_failures", Value: 1}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record fan-out failure: %w", err)
+	}
+	return r, nil
 }
 
 // EachStaleRequest calls fn for every request that is verified or in progress

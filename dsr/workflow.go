@@ -62,7 +62,8 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*Request,
 
 // RetryFailedJobs sets the failed jobs of a request back to pending with
 // their attempts counted afresh (and the remote work they waited on, if
-// any, forgotten: the action starts again), and returns their ids.
+// any, forgotten: the action starts again), and returns their ids. A job's
+// RecordsIncomplete stays: its failed outcome recorded it.
 func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
 	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
 	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
@@ -82,7 +83,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		// A job that waited on a remote system starts the action afresh.
-		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}}},
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
 	})
 	leave()
 	if err != nil {

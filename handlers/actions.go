@@ -226,10 +226,16 @@ func (a *requestsAPI) extend(c *gin.Context) {
 	a.respond(c, moved)
 }
 
-// retry runs the failed jobs of a request that needs attention again.
+// retry runs the failed jobs of a request that needs attention again, or,
+// when its fan-out failed (no jobs exist yet), the fan-out, with a fresh
+// retry budget.
 func (a *requestsAPI) retry(c *gin.Context) {
 	req, jobs, ok := a.load(c, c.Param("id"), true)
 	if !ok {
+		return
+	}
+	if req.Status == dsr.StatusNeedsAttention && req.FannedOutAt == nil {
+		a.retryFanout(c, req)
 		return
 	}
 	failed := 0
@@ -240,7 +246,7 @@ func (a *requestsAPI) retry(c *gin.Context) {
 	}
 	if req.Status != dsr.StatusNeedsAttention || failed == 0 {
 		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "Only a request that needs attention, with failed jobs, can be retried."})
+			Detail: "Only a request that needs attention, with failed jobs or a failed fan-out, can be retried."})
 		return
 	}
 	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusInProgress, dsr.Change{Reason: fmt.Sprintf("retry of %d failed jobs", failed)})
@@ -257,6 +263,21 @@ func (a *requestsAPI) retry(c *gin.Context) {
 		if err := a.queue.EnqueueJob(ctx, id); err != nil {
 			a.log.WarnContext(ctx, "retried job not enqueued; the sweep will retry", "request_id", moved.ID, "error", err)
 		}
+	}
+	a.respond(c, moved)
+}
+
+// retryFanout sends a request whose fan-out failed back to verified and
+// queues its fan-out again.
+func (a *requestsAPI) retryFanout(c *gin.Context, req *dsr.Request) {
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusVerified,
+		dsr.Change{Reason: fmt.Sprintf("retry of the fan-out after %d failures", req.FanoutFailures), ResetFanout: true})
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if err := a.queue.EnqueueFanout(ctx, moved.ID); err != nil {
+		a.log.WarnContext(ctx, "retried fan-out not enqueued; the sweep will retry", "request_id", moved.ID, "error", err)
 	}
 	a.respond(c, moved)
 }

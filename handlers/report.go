@@ -68,6 +68,9 @@ type reportSystem struct {
 	Collections []dsr.CollectionResult `json:"collections"`
 	Error       string                 `json:"error,omitempty"`
 	FinishedAt  *time.Time             `json:"finished_at,omitempty"`
+	// RecordsIncomplete and RecordsNote: see the job's.
+	RecordsIncomplete bool   `json:"records_incomplete,omitempty"`
+	RecordsNote       string `json:"records_note,omitempty"`
 }
 
 func buildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) report {
@@ -114,7 +117,7 @@ func buildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) report {
 			cols = []dsr.CollectionResult{}
 		}
 		rep.Systems = append(rep.Systems, reportSystem{Connector: j.Connector, Action: j.Action, Status: j.Status, Records: j.Records,
-			Collections: cols, Error: j.Error, FinishedAt: j.FinishedAt})
+			Collections: cols, Error: j.Error, FinishedAt: j.FinishedAt, RecordsIncomplete: j.RecordsIncomplete, RecordsNote: recordsNote(&j)})
 	}
 	return rep
 }

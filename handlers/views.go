@@ -45,6 +45,10 @@ type requestView struct {
 	DenialBasis dsr.DenialBasis `json:"denial_basis,omitempty"`
 	AppealOf    string          `json:"appeal_of,omitempty"`
 	AppealedBy  string          `json:"appealed_by,omitempty"`
+	// FanoutFailures counts the fan-out's failed attempts, FanoutError is
+	// the last one's error (naming no person) until the fan-out succeeds.
+	FanoutFailures int    `json:"fanout_failures,omitempty"`
+	FanoutError    string `json:"fanout_error,omitempty"`
 }
 
 type extensionView struct {
@@ -72,6 +76,20 @@ type jobView struct {
 	// PollAt and WaitUntil are set while the job waits on a remote system.
 	PollAt    *time.Time `json:"poll_at,omitempty"`
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
+	// RecordsIncomplete says Records may be short: an earlier attempt may
+	// have changed records without recording it (RecordsNote says so in
+	// words).
+	RecordsIncomplete bool   `json:"records_incomplete,omitempty"`
+	RecordsNote       string `json:"records_note,omitempty"`
+}
+
+// recordsNote is what a job says of its counts: dsr.RecordsIncompleteNote,
+// or "" when they are whole.
+func recordsNote(j *dsr.Job) string {
+	if j.RecordsIncomplete {
+		return dsr.RecordsIncompleteNote
+	}
+	return ""
 }
 
 type historyView struct {
@@ -105,6 +123,8 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		AppealOf:           r.AppealOf,
 		DenialBasis:        r.DenialBasis,
 		AppealedBy:         r.AppealedBy,
+		FanoutFailures:     r.FanoutFailures,
+		FanoutError:        r.FanoutError,
 	}
 	if e := r.Extension; e != nil {
 		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}
@@ -126,7 +146,8 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 			cols = []dsr.CollectionResult{}
 		}
 		v.Jobs[i] = jobView{Connector: j.Connector, Action: j.Action, Status: j.Status, Attempts: j.Attempts,
-			Records: j.Records, Error: j.Error, Collections: cols, UpdatedAt: j.UpdatedAt}
+			Records: j.Records, Error: j.Error, Collections: cols, UpdatedAt: j.UpdatedAt,
+			RecordsIncomplete: j.RecordsIncomplete, RecordsNote: recordsNote(&j)}
 		if j.Status == dsr.JobWaiting {
 			v.Jobs[i].PollAt, v.Jobs[i].WaitUntil = j.PollAt, j.WaitUntil
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -422,5 +424,112 @@ func TestAuditTrail(t *testing.T) {
 	a.do("GET", "/v1/requests/"+other+"/audit", auditorKey, "", "", &v)
 	if v.Verified || !strings.Contains(v.Problem, "removed") {
 		t.Errorf("after deleting the last event: verified %v, %q", v.Verified, v.Problem)
+	}
+}
+
+// TestRetryOfAFailedFanout: a request whose fan-out failed past its retries
+// shows the error and no jobs, and an agent's retry runs the fan-out again
+// (it answered 409 before: a request with no failed job could not be
+// retried).
+func TestRetryOfAFailedFanout(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
+	for range 2 {
+		if _, err := a.store.FanoutFailed(ctx, id, "fanout: resolve identities: lookup down for [redacted]"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.move(id, dsr.StatusVerified, dsr.StatusNeedsAttention)
+	type view struct {
+		Status         string `json:"status"`
+		FanoutFailures int    `json:"fanout_failures"`
+		FanoutError    string `json:"fanout_error"`
+		Jobs           []any  `json:"jobs"`
+	}
+	var got view
+	a.do("GET", "/v1/requests/"+id, agentKey, "", "", &got)
+	want := view{Status: "needs_attention", FanoutFailures: 2, FanoutError: "fanout: resolve identities: lookup down for [redacted]", Jobs: []any{}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("request whose fan-out failed (-want +got):\n%s", diff)
+	}
+	got = view{}
+	if resp := a.do("POST", "/v1/requests/"+id+"/retry", agentKey, "", "", &got); resp.StatusCode != http.StatusOK {
+		t.Fatalf("retry: %d", resp.StatusCode)
+	}
+	want = view{Status: "verified", Jobs: []any{}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after the retry (-want +got):\n%s", diff)
+	}
+	r, err := a.store.Request(ctx, id)
+	must(t, err)
+	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out after 2 failures" {
+		t.Errorf("history: %+v", last)
+	}
+	if resp := a.do("POST", "/v1/requests/"+id+"/retry", agentKey, "", "", nil); resp.StatusCode != http.StatusConflict {
+		t.Errorf("retry of a verified request: %d, want 409", resp.StatusCode)
+	}
+}
+
+// TestReportSaysCountsMayBeShort: a job whose first attempt was stopped
+// before recording what it changed says so in the API and in the evidence.
+func TestReportSaysCountsMayBeShort(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
+	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
+	job := dsr.NewJob(id, "shop", dsr.ActionErase, time.Now())
+	must(t, a.store.CreateJobs(ctx, []dsr.Job{job}))
+	must(t, a.store.MarkFannedOut(ctx, id))
+	// The first attempt dies holding a lease that has run out already.
+	_, err := a.store.ClaimJob(ctx, job.ID, -time.Second)
+	must(t, err)
+	claimed, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
+	must(t, err)
+	must(t, a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 0,
+		Collections: []dsr.CollectionResult{{Name: "customers", Outcome: "masked"}}}))
+	_, err = a.store.Settle(ctx, id, "test")
+	must(t, err)
+
+	type system struct {
+		Records           int64  `json:"records"`
+		RecordsIncomplete bool   `json:"records_incomplete"`
+		RecordsNote       string `json:"records_note"`
+	}
+	want := []system{{Records: 0, RecordsIncomplete: true, RecordsNote: dsr.RecordsIncompleteNote}}
+	var v struct {
+		Jobs []system `json:"jobs"`
+	}
+	a.do("GET", "/v1/requests/"+id, agentKey, "", "", &v)
+	if diff := cmp.Diff(want, v.Jobs); diff != "" {
+		t.Errorf("jobs (-want +got):\n%s", diff)
+	}
+	var rep struct {
+		Systems []system `json:"systems"`
+	}
+	a.do("GET", "/v1/requests/"+id+"/report", auditorKey, "", "", &rep)
+	if diff := cmp.Diff(want, rep.Systems); diff != "" {
+		t.Errorf("report systems (-want +got):\n%s", diff)
+	}
+	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+id+"/report?format=html", nil)
+	req.Header.Set("Authorization", "Bearer "+auditorKey)
+	hr, err := a.client.Do(req)
+	must(t, err)
+	page, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	for _, s := range []string{"0 or more records", "Counts may be short:", "an earlier attempt may have changed records"} {
+		if !strings.Contains(string(page), s) {
+			t.Errorf("html report lacks %q", s)
+		}
+	}
+}
+
+// must stops the test at a failed precondition.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

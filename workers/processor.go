@@ -129,8 +129,49 @@ func (p *Processor) HandleFanout(ctx context.Context, t *asynq.Task) error {
 }
 
 // Fanout does the work of HandleFanout for one request. Its error never
-// quotes the subject's identities.
-func (p *Processor) Fanout(ctx context.Context, requestID string) (err error) {
+// quotes the subject's identities. A failed fan-out counts on the request
+// (FanoutFailures, with the error, redacted, shown as FanoutError) however
+// it was run, by a retry of its task or by the sweep; after MaxRetry+1
+// failures the request needs attention, and an agent's retry runs the
+// fan-out again.
+func (p *Processor) Fanout(ctx context.Context, requestID string) error {
+	err := p.fanout(ctx, requestID)
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	return p.fanoutFailed(ctx, requestID, err)
+}
+
+// fanoutFailed records a failed fan-out and, past the retry budget, moves
+// the request to needs_attention and tells asynq not to retry. cause is
+// redacted already.
+func (p *Processor) fanoutFailed(ctx context.Context, requestID string, cause error) error {
+	msg := cause.Error()
+	req, err := p.store.FanoutFailed(ctx, requestID, msg)
+	if errors.Is(err, dsr.ErrConflict) {
+		return cause // fanned out, or moved on, meanwhile
+	}
+	if err != nil {
+		p.log.ErrorContext(ctx, "fan-out failed and its failure could not be recorded", "request_id", requestID, "error", err)
+		return cause
+	}
+	if req.FanoutFailures <= p.opts.MaxRetry {
+		return cause
+	}
+	_, err = p.store.Transition(ctx, req.ID, req.Status, dsr.StatusNeedsAttention, dsr.Change{
+		Actor: actor, Reason: fmt.Sprintf("fan-out failed %d times: %s", req.FanoutFailures, msg),
+	})
+	if errors.Is(err, dsr.ErrConflict) {
+		return cause
+	}
+	if err != nil {
+		return fmt.Errorf("%s; then: %w", msg, err)
+	}
+	p.log.ErrorContext(ctx, "fan-out failed for good; the request needs attention", "request_id", req.ID, "failures", req.FanoutFailures, "error", msg)
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 	var ids []dsr.Identity
 	defer func() {
 		if rec := recover(); rec != nil {

@@ -61,6 +61,9 @@ type Schedule struct {
 	Task *asynq.Task
 	// Unique keeps a second scheduler (another replica) from queuing the
 	// task again while one is queued; the checks are idempotent anyway.
+	// It lasts at most Unique, so under a backlog tasks still queue up one
+	// per interval: the sweep also holds a lease while it runs (see
+	// Processor.Sweep).
 	Unique time.Duration
 }
 

@@ -492,6 +492,12 @@ func TestSweepReplacesDeadTasks(t *testing.T) {
 	res := &flakyResolver{}
 	res.down.Store(true)
 	e := setup(t, 0, res)
+	// asynq gives up after one attempt; the request's own fan-out budget
+	// (MaxRetry+1 failures) is larger.
+	e.proc = workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index,
+		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{
+		MaxRetry: 3, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: e.clock.Now,
+	})
 	e.startWorkers()
 	r := e.file(dsr.TypeAccess, "ada@example.com")
 	if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
@@ -581,7 +587,14 @@ func TestNoIdentityLeaks(t *testing.T) {
 	insp := asynq.NewInspector(e.redis)
 	defer insp.Close()
 	waitArchived(t, insp, e.qname, "fanout:"+r.ID)
+	failed := e.waitStatus(r.ID, dsr.StatusNeedsAttention) // one failure is its whole budget
+	if !strings.Contains(failed.FanoutError, "[redacted]") || strings.Contains(failed.FanoutError, "ada@") {
+		t.Errorf("the request's fan-out error: %q; want the subject redacted", failed.FanoutError)
+	}
 	res.down.Store(false)
+	if _, err := e.store.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusVerified, dsr.Change{Actor: "agent", ResetFanout: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.proc.Fanout(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
