@@ -231,7 +231,7 @@ func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request,
 	now := s.now()
 	a := &Request{
 		ID: appealID, Type: r.Type, Regulation: r.Regulation, Status: StatusAwaitingApproval, Source: "appeal", FiledBy: actor,
-		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
+		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ProvenHashes: r.ProvenHashes, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
 		UpdatedAt: now, Notify: r.Notify, AppealOf: r.ID, AuditDue: true, VerificationMethod: r.VerificationMethod,
 		History: []Transition{{To: StatusAwaitingApproval, At: now, Actor: actor, Reason: "appeal of " + r.ID + ": " + reason}},
 	}

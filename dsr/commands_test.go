@@ -189,6 +189,10 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(f.store.CreateRequest(ctx, v))
 	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, dsr.OpenStatuses, 2)
 	must(err)
+	_, err = f.store.Unverified(ctx, v.IdentityHashes[0], dsr.TypeAccess, 2)
+	must(err)
+	_, err = f.store.FindDuplicate(ctx, v.IdentityHashes, dsr.TypeAccess, now)
+	must(err)
 	_, err = f.store.ReserveTry(ctx, v.ID, 5) // no code yet: reads the request back
 	if !errors.Is(err, dsr.ErrNoCode) {
 		t.Fatalf("reserve before a code: %v", err)

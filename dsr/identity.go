@@ -59,6 +59,18 @@ func Actionable(ids []Identity) []Identity {
 	return out
 }
 
+// Given returns the identities given at intake and vouched for (Source
+// SourceSubject): neither claimed nor resolved.
+func Given(ids []Identity) []Identity {
+	out := make([]Identity, 0, len(ids))
+	for _, id := range ids {
+		if id.Source == SourceSubject {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Identity is one normalised identifier of the subject.
 type Identity struct {
 	Kind  Kind   `bson:"kind"`

@@ -178,11 +178,23 @@ func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error 
 var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
 
 // OpenIdentical returns up to limit requests of type t in one of statuses
-// for the identity with blind-index hash, newest first: the duplicates of a
-// new request.
+// whose proven identities (Request.ProvenHashes) hold the one with
+// blind-index hash, newest first: the requests a new one may be merged
+// into. An identity a request only resolved or claimed never counts.
 func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
+	return s.findByIdentity(ctx, "proven_hashes", hash, t, statuses, limit)
+}
+
+// Unverified returns up to limit requests of type t still verifying that
+// were filed with the identity of blind-index hash, newest first. (A
+// request verifying has resolved nothing yet.)
+func (s *Store) Unverified(ctx context.Context, hash string, t Type, limit int) ([]Request, error) {
+	return s.findByIdentity(ctx, "identity_hashes", hash, t, []Status{StatusVerifying}, limit)
+}
+
+func (s *Store) findByIdentity(ctx context.Context, field, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
 	cur, err := s.reqs.Find(ctx,
-		bson.D{{Key: "identity_hashes", Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}},
+		bson.D{{Key: field, Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}},
 		options.Find().SetSort(bson.D{{Key: "received_at", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)
@@ -216,12 +228,13 @@ func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func
 }
 
 // FindDuplicate returns the newest open request of type t received since
-// since that shares one of hashes (blind-index hashes), or nil.
+// since whose proven identities share one of hashes (blind-index hashes),
+// or nil. An identity a request only resolved or claimed never counts.
 func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, since time.Time) (*Request, error) {
 	var r Request
 	err := s.reqs.FindOne(ctx,
 		bson.D{
-			{Key: "identity_hashes", Value: bson.D{{Key: "$in", Value: hashes}}}, {Key: "type", Value: t},
+			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}}, {Key: "type", Value: t},
 			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
 			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
 		},

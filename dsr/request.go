@@ -69,10 +69,18 @@ type Request struct {
 	Identities []Identity `bson:"identities"`
 	// IdentityHashes is the blind index of Identities ("kind:hmac"), the only
 	// field used to find requests by identity.
-	IdentityHashes []string  `bson:"identity_hashes"`
-	ReceivedAt     time.Time `bson:"received_at"`
-	DueAt          time.Time `bson:"due_at"`
-	UpdatedAt      time.Time `bson:"updated_at"`
+	IdentityHashes []string `bson:"identity_hashes"`
+	// ProvenHashes is the blind index of the identities the request stands
+	// on: those the person proved (the email a portal code went to), an
+	// agent attested, or, for an opt-out (which needs no proof), gave.
+	// Never those resolved from customer data or merely claimed. Empty
+	// until proven. Requests are merged and found duplicate by these only:
+	// finding one by an identity it resolved would hand it to whoever
+	// proves that identity.
+	ProvenHashes []string  `bson:"proven_hashes,omitempty"`
+	ReceivedAt   time.Time `bson:"received_at"`
+	DueAt        time.Time `bson:"due_at"`
+	UpdatedAt    time.Time `bson:"updated_at"`
 	// FannedOutAt is set once every job of the request exists and has been
 	// handed to the queue; until then the sweep keeps re-driving the fan-out.
 	FannedOutAt *time.Time `bson:"fanned_out_at,omitempty"`
@@ -325,6 +333,11 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		r.StatusTokens = []string{HashToken(in.StatusToken)}
 	}
 	r.IdentityHashes = idx.HashAll(r.Identities)
+	if in.Status == StatusVerified {
+		// Vouched for at intake: attested by the filing agent, or an
+		// opt-out, which needs no proof.
+		r.ProvenHashes = idx.HashAll(Given(r.Identities))
+	}
 	return r, nil
 }
 

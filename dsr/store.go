@@ -44,7 +44,10 @@ var Indexes = map[string][]Index{
 		{Name: "source_due_id", Keys: bson.D{{Key: "source", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "assignee_due_id", Keys: bson.D{{Key: "assigned_to", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "status_updated", Keys: bson.D{{Key: "status", Value: 1}, {Key: "updated_at", Value: 1}}},
+		// Unverified requests by identity (the portal supersedes them).
 		{Name: "identity_type_status", Keys: bson.D{{Key: "identity_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "received_at", Value: -1}}},
+		// Merges and duplicates, found by proven identities only.
+		{Name: "proven_type_status", Keys: bson.D{{Key: "proven_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "received_at", Value: -1}}},
 		{Name: "status_due_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "notices_updated", Keys: bson.D{{Key: "pending_notices", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "audit_due_updated", Keys: bson.D{{Key: "audit_due", Value: 1}, {Key: "updated_at", Value: 1}}},
@@ -330,6 +333,9 @@ type Change struct {
 	// blind index, Hashes).
 	Identities []Identity
 	Hashes     []string
+	// ProvenHashes, when set, replaces the blind index of the proven
+	// identities (see Request.ProvenHashes).
+	ProvenHashes []string
 	// Notices become due with the change (added to PendingNotices).
 	Notices []string
 	// Purge removes the subject's identities (and an agent's details),
@@ -371,6 +377,9 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	}
 	if c.Identities != nil {
 		set = append(set, bson.E{Key: "identities", Value: c.Identities}, bson.E{Key: "identity_hashes", Value: c.Hashes})
+	}
+	if c.ProvenHashes != nil {
+		set = append(set, bson.E{Key: "proven_hashes", Value: c.ProvenHashes})
 	}
 	if c.Purge {
 		set = append(set, bson.E{Key: "identities", Value: bson.A{}}, bson.E{Key: "purged_at", Value: now})

@@ -195,7 +195,8 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 		in.LinkedTo = linked
 	}
 	if in.Type == dsr.TypeOptOut {
-		// Opt-outs are processed at once: a duplicate joins the open one.
+		// Opt-outs are processed at once: a duplicate joins the open one
+		// filed with the same identity (never one that only resolved it).
 		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.OpenStatuses, p.opts.MaxPending)
 		if err != nil {
 			writeError(c, p.log, err)
@@ -254,7 +255,7 @@ func (p *portalAPI) dispatch(ctx context.Context, req *dsr.Request) {
 // mailbox); duplicates are merged when the new one is verified.
 func (p *portalAPI) supersede(c *gin.Context, hash string, t dsr.Type) bool {
 	ctx := c.Request.Context()
-	open, err := p.store.OpenIdentical(ctx, hash, t, []dsr.Status{dsr.StatusVerifying}, p.opts.MaxPending)
+	open, err := p.store.Unverified(ctx, hash, t, p.opts.MaxPending)
 	if err != nil {
 		writeError(c, p.log, err)
 		return false
@@ -376,7 +377,8 @@ var codePattern = regexp.MustCompile(`^[0-9]{6}$`)
 // attempt is counted before it is checked, so no more than MaxTries are ever
 // checked; the last wrong one denies the request and the person is told.
 // Once verified, only the presented status token follows the request, and a
-// verified open duplicate absorbs it. Neither secret is logged.
+// verified open duplicate (same proven email) absorbs it. Neither secret is
+// logged.
 func (p *portalAPI) verify(c *gin.Context) {
 	owner, ok := p.authorize(c)
 	if !ok {
@@ -458,18 +460,23 @@ func (p *portalAPI) verify(c *gin.Context) {
 	problem(c, Problem{Type: problemVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
 }
 
-// verified completes a verification: the request is merged into a verified
-// open duplicate if there is one (the person is told, and the token follows
-// the duplicate), else it moves to verified, followed by token alone.
+// verified completes a verification, which proves the request's email: the
+// request is merged into a verified open request of the same type whose
+// proven identities hold that email, if there is one, else it moves to
+// verified, followed by token alone. A merged request is cancelled, its
+// history naming the one it joined; its token follows it alone (it never
+// reads the other, which may hold more than this email's data), and the
+// other's owner is mailed a token of its own (NoticeMerged).
 func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method string) {
 	ctx := c.Request.Context()
 	email := ""
 	for _, id := range req.Identities {
-		if id.Kind == dsr.KindEmail {
+		if id.Kind == dsr.KindEmail && id.Source == dsr.SourceSubject {
 			email = id.Value
 		}
 	}
-	dups, err := p.store.OpenIdentical(ctx, p.index.Hash(dsr.KindEmail, email), req.Type, dsr.VerifiedOpenStatuses, 1)
+	proven := p.index.Hash(dsr.KindEmail, email)
+	dups, err := p.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1)
 	if err != nil {
 		writeError(c, p.log, err)
 		return
@@ -479,10 +486,6 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		if _, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{
 			Actor: "subject", Reason: "identity verified by " + method + "; merged into " + into,
 		}); err != nil {
-			writeError(c, p.log, err)
-			return
-		}
-		if err := p.store.AddStatusToken(ctx, into, dsr.HashToken(token)); err != nil {
 			writeError(c, p.log, err)
 			return
 		}
@@ -501,6 +504,7 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 	}
 	moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{
 		Actor: "subject", Reason: "identity verified by " + method, StatusTokens: []string{dsr.HashToken(token)},
+		ProvenHashes: []string{proven},
 	})
 	if err != nil {
 		writeError(c, p.log, err)

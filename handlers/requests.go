@@ -248,7 +248,9 @@ func (a *requestsAPI) create(c *gin.Context) {
 // queue misses, the sweep does.
 func (a *requestsAPI) file(ctx context.Context, in dsr.Intake) (*dsr.Request, error) {
 	if a.dupWindow > 0 {
-		hashes := a.index.HashAll(dsr.Actionable(in.Identities)) // claimed identities prove nothing
+		// Duplicates share a proven identity: claimed ones prove nothing,
+		// and one an open request only resolved is not its subject's.
+		hashes := a.index.HashAll(dsr.Given(in.Identities))
 		dup, err := a.store.FindDuplicate(ctx, hashes, in.Type, in.ReceivedAt.Add(-a.dupWindow))
 		if err != nil {
 			return nil, err
