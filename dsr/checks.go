@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -203,11 +204,48 @@ func (s *Store) ResumeClock(ctx context.Context, id string) (*Request, error) {
 // appeal.
 var ErrNotAppealable = errors.New("no appeal possible")
 
+// ErrProofRequired means the appeal needs a new proof of identity: the
+// request it appeals was denied as unverifiable, or never verified.
+var ErrProofRequired = errors.New("a new proof of identity is required")
+
+// AppealFiling is what an appeal is filed with.
+type AppealFiling struct {
+	Actor  string
+	Reason string
+	// Attested, set, is a new proof: how the filing agent verified the
+	// person. Verify, set, asks for one: the person is sent the portal's
+	// verification (an emailed code) and the appeal starts verifying.
+	// Neither: the appeal inherits the proof of the request it appeals.
+	Attested string
+	Verify   bool
+	// Index hashes the identities an attestation proves.
+	Index *BlindIndex
+}
+
+// Proven reports whether the request's identity was ever established: it
+// reached verified (proven by the person, attested by an agent, or an
+// opt-out, which needs no proof), and was not denied as unverifiable.
+func (r *Request) Proven() bool {
+	if r.DenialBasis == DeniedUnverifiable {
+		return false
+	}
+	for _, h := range r.History {
+		if h.To == StatusVerified {
+			return true
+		}
+	}
+	return false
+}
+
 // Appeal files the appeal against a denied request, where its regulation
 // grants one (VCDPA, CTDPA): a new request of the same type and identities,
 // linked both ways, due within AppealPeriod, waiting for an agent's review.
+// It inherits the denied request's proof of identity; a request denied as
+// unverifiable, or never verified, is appealed only with a new one
+// (ErrProofRequired otherwise): the filing agent's attestation, or the
+// portal's verification, which the appeal then waits for in verifying.
 // One appeal per request: the denied request is claimed first.
-func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request, error) {
+func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request, error) {
 	r, err := s.Request(ctx, id)
 	if err != nil {
 		return nil, err
@@ -215,6 +253,22 @@ func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request,
 	// One appeal: the decision on an appeal is final.
 	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 || r.AppealOf != "" {
 		return nil, fmt.Errorf("appeal %s: %w", id, ErrNotAppealable)
+	}
+	status, method, proven := StatusAwaitingApproval, r.VerificationMethod, r.ProvenHashes
+	var notices []string
+	switch {
+	case f.Attested != "":
+		status, method, proven = StatusAwaitingApproval, f.Attested, f.Index.HashAll(Given(r.Identities))
+	case f.Verify:
+		if !slices.ContainsFunc(r.Identities, func(i Identity) bool { return i.Kind == KindEmail && i.Source == SourceSubject }) {
+			var ve ValidationError
+			ve.Add("identity.verified", "the portal's verification needs the person's email, which the denied request does not hold; attest a verification instead (verified: true with a method)")
+			return nil, &ve
+		}
+		// Proven by the emailed code, as on the portal.
+		status, method, proven, notices = StatusVerifying, "", nil, []string{NoticeVerify}
+	case !r.Proven():
+		return nil, fmt.Errorf("appeal %s: %w", id, ErrProofRequired)
 	}
 	appealID, err := NewRequestID()
 	if err != nil {
@@ -230,10 +284,10 @@ func (s *Store) Appeal(ctx context.Context, id, actor, reason string) (*Request,
 	}
 	now := s.now()
 	a := &Request{
-		ID: appealID, Type: r.Type, Regulation: r.Regulation, Status: StatusAwaitingApproval, Source: "appeal", FiledBy: actor,
-		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ProvenHashes: r.ProvenHashes, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
-		UpdatedAt: now, Notify: r.Notify, AppealOf: r.ID, AuditDue: true, VerificationMethod: r.VerificationMethod,
-		History: []Transition{{To: StatusAwaitingApproval, At: now, Actor: actor, Reason: "appeal of " + r.ID + ": " + reason}},
+		ID: appealID, Type: r.Type, Regulation: r.Regulation, Status: status, Source: "appeal", FiledBy: f.Actor,
+		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ProvenHashes: proven, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
+		UpdatedAt: now, Notify: r.Notify || f.Verify, PendingNotices: notices, AppealOf: r.ID, AuditDue: true, VerificationMethod: method,
+		History: []Transition{{To: status, At: now, Actor: f.Actor, Reason: "appeal of " + r.ID + ": " + f.Reason}},
 	}
 	if err := s.CreateRequest(ctx, a); err != nil {
 		// Release the claim, so the appeal can be filed again. (A crash

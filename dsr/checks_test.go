@@ -283,12 +283,12 @@ func TestAppeal(t *testing.T) {
 		}
 	}
 	va := f.fileUnder(t, dsr.RegulationVCDPA, dsr.TypeDeletion, "ada@example.com")
-	if _, err := f.store.Appeal(ctx, va.ID, "agent@shop", "early"); !errors.Is(err, dsr.ErrNotAppealable) {
+	if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "early"}); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("appeal an open request: %v, want ErrNotAppealable", err)
 	}
 	deny(va)
 	f.clock.Add(24 * time.Hour)
-	a, err := f.store.Appeal(ctx, va.ID, "agent@shop", "the person sent proof")
+	a, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "the person sent proof"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,19 +299,19 @@ func TestAppeal(t *testing.T) {
 	if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != a.ID {
 		t.Errorf("denied request links to its appeal: %q, %v; want %s", got.AppealedBy, err, a.ID)
 	}
-	if _, err := f.store.Appeal(ctx, va.ID, "agent@shop", "twice"); !errors.Is(err, dsr.ErrNotAppealable) {
+	if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "twice"}); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("second appeal: %v, want ErrNotAppealable", err)
 	}
 	// The appeal is denied too: that decision is final.
 	if _, err := f.store.Transition(ctx, a.ID, dsr.StatusAwaitingApproval, dsr.StatusDenied, dsr.Change{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Appeal(ctx, a.ID, "agent@shop", "again"); !errors.Is(err, dsr.ErrNotAppealable) {
+	if _, err := f.store.Appeal(ctx, a.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "again"}); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("appeal of an appeal: %v, want ErrNotAppealable", err)
 	}
 	gdpr := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
 	deny(gdpr)
-	if _, err := f.store.Appeal(ctx, gdpr.ID, "agent@shop", "no such right"); !errors.Is(err, dsr.ErrNotAppealable) {
+	if _, err := f.store.Appeal(ctx, gdpr.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "no such right"}); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("appeal under GDPR: %v, want ErrNotAppealable", err)
 	}
 }

@@ -248,7 +248,7 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 	_, err = f.store.PurgeIdentities(ctx, r.ID)
 	must(err)
-	_, _ = f.store.Appeal(ctx, r.ID, "agent", "appeal") // refused (not denied) after one read
+	_, _ = f.store.Appeal(ctx, r.ID, dsr.AppealFiling{Actor: "agent", Reason: "appeal"}) // refused (not denied) after one read
 }
 
 type query struct {

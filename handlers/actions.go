@@ -496,11 +496,41 @@ func (a *requestsAPI) clockChange(c *gin.Context, kind, reason string, change fu
 	a.respond(c, moved)
 }
 
+// appealBody is the body of POST /v1/requests/{id}/appeal.
+type appealBody struct {
+	Reason string `json:"reason"`
+	// Identity is a new proof of identity, as when filing: attested by
+	// the agent (verified, with a method), or the portal's verification.
+	// Absent: the appeal inherits the proof of the request it appeals.
+	Identity *identityBody `json:"identity"`
+}
+
 // appeal files the appeal against a denied request where its regulation
-// grants one (VCDPA, CTDPA: answered within 60 days).
+// grants one (VCDPA, CTDPA: answered within 60 days). It acts only for the
+// person proven: a request denied as unverifiable, or never verified, is
+// appealed only with a new proof.
 func (a *requestsAPI) appeal(c *gin.Context) {
-	reason, ok := a.reason(c, true)
-	if !ok {
+	var body appealBody
+	if !decodeJSON(c, &body, MaxBodyBytes) {
+		return
+	}
+	var ve dsr.ValidationError
+	f := dsr.AppealFiling{Actor: principal(c).Name, Reason: checkReason(&ve, body.Reason, true), Index: a.index}
+	switch id := body.Identity; {
+	case id == nil:
+	case id.Verified:
+		f.Attested = strings.TrimSpace(id.Method)
+		if f.Attested == "" || len(f.Attested) > 200 {
+			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document")
+		}
+	default:
+		if id.Method != "" {
+			ve.Add("identity.method", "only with verified: true")
+		}
+		f.Verify = true
+	}
+	if err := ve.Err(); err != nil {
+		writeError(c, a.log, err)
 		return
 	}
 	id := c.Param("id")
@@ -508,17 +538,34 @@ func (a *requestsAPI) appeal(c *gin.Context) {
 		writeError(c, a.log, dsr.ErrNotFound)
 		return
 	}
-	appeal, err := a.store.Appeal(c.Request.Context(), id, principal(c).Name, reason)
-	if errors.Is(err, dsr.ErrNotAppealable) {
+	ctx := c.Request.Context()
+	appeal, err := a.store.Appeal(ctx, id, f)
+	switch {
+	case errors.Is(err, dsr.ErrNotAppealable):
 		problem(c, Problem{Type: problemConflict, Title: "No appeal", Status: http.StatusConflict,
 			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before and not itself an appeal, can be appealed."})
 		return
-	}
-	if err != nil {
+	case errors.Is(err, dsr.ErrProofRequired):
+		problem(c, Problem{Type: problemProofRequired, Title: "New proof of identity needed", Status: http.StatusConflict,
+			Detail: "This request was denied because the person's identity could not be verified (or it never was), so its appeal needs a new proof: " +
+				`give "identity": {"verified": true, "method": "..."} if you verified the person, or {"verified": false} to send them the portal's verification.`})
+		return
+	case err != nil:
 		writeError(c, a.log, err)
 		return
 	}
-	a.recordAudit(c, id, "appealed", map[string]string{"appeal": appeal.ID})
+	data := map[string]string{"appeal": appeal.ID}
+	switch {
+	case f.Attested != "":
+		data["proof"] = "attested"
+	case f.Verify:
+		data["proof"] = "portal verification"
+	default:
+		data["proof"] = "inherited"
+	}
+	a.recordAudit(c, id, "appealed", data)
+	a.log.InfoContext(ctx, "appeal filed", "request_id", id, "appeal", appeal.ID, "proof", data["proof"], "caller", f.Actor)
+	a.notices(ctx, appeal)
 	c.Header("Location", "/v1/requests/"+appeal.ID)
 	c.JSON(http.StatusAccepted, viewRequest(appeal, []dsr.Job{}))
 }

@@ -476,10 +476,13 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		}
 	}
 	proven := p.index.Hash(dsr.KindEmail, email)
-	dups, err := p.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1)
-	if err != nil {
-		writeError(c, p.log, err)
-		return
+	var dups []dsr.Request
+	var err error
+	if req.AppealOf == "" { // an appeal is decided on its own
+		if dups, err = p.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
+			writeError(c, p.log, err)
+			return
+		}
 	}
 	if len(dups) > 0 {
 		into := dups[0].ID

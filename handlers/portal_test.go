@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -124,7 +125,7 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(handlers.New(handlers.Deps{
-		Store: store, Queue: queue, Index: idx, Keys: handlers.NewKeyring(), Log: log, Links: links, Limits: limits, Now: clk.Now,
+		Store: store, Queue: queue, Index: idx, Keys: handlers.NewKeyring(handlers.Key{Name: "desk", Role: handlers.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
 		Portal: handlers.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
 	}))
 	t.Cleanup(srv.Close)

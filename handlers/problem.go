@@ -35,15 +35,16 @@ type FieldError struct {
 
 // Problem type URIs. docs/api.md describes each.
 const (
-	problemBlank        = "about:blank"
-	problemValidation   = "urn:dsar:problem:validation"
-	problemMalformed    = "urn:dsar:problem:malformed-body"
-	problemConflict     = "urn:dsar:problem:conflict"
-	problemNotAvailable = "urn:dsar:problem:export-not-available"
-	problemKeyReused    = "urn:dsar:problem:idempotency-key-reused"
-	problemRateLimited  = "urn:dsar:problem:rate-limited"
-	problemVerifyFailed = "urn:dsar:problem:verification-failed"
-	problemVerifyLocked = "urn:dsar:problem:verification-locked"
+	problemBlank         = "about:blank"
+	problemValidation    = "urn:dsar:problem:validation"
+	problemMalformed     = "urn:dsar:problem:malformed-body"
+	problemConflict      = "urn:dsar:problem:conflict"
+	problemNotAvailable  = "urn:dsar:problem:export-not-available"
+	problemKeyReused     = "urn:dsar:problem:idempotency-key-reused"
+	problemRateLimited   = "urn:dsar:problem:rate-limited"
+	problemVerifyFailed  = "urn:dsar:problem:verification-failed"
+	problemVerifyLocked  = "urn:dsar:problem:verification-locked"
+	problemProofRequired = "urn:dsar:problem:proof-required"
 )
 
 // problem writes p and stops the handler chain.

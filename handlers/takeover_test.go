@@ -10,7 +10,8 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-var regexpToken = regexp.MustCompile(`status token \(keep it secret\):\s+([A-Za-z0-9_-]{43})`)
+// regexpToken finds the status token an email gives.
+var regexpToken = regexp.MustCompile(`\(keep it secret\):\s+([A-Za-z0-9_-]{43})`)
 
 // verifyCode sends request c its code, reads it from the mailbox of email
 // and presents it with c's status token; it returns the answer.

@@ -187,11 +187,14 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		}
 		m.Subject = "Your verification code: " + code
 		fmt.Fprintf(&b, "A request for %s was filed on %s (reference %s)", what, day(r.ReceivedAt), r.ID)
-		if r.Agent != nil {
+		switch {
+		case r.Agent != nil:
 			// The name is the filer's words, not ours: quoted as data,
 			// inside our sentence, never on a line of its own.
 			fmt.Fprintf(&b, " by someone acting as your authorised agent, who gave the name %s (as they typed it; we have not checked it)", quoted(r.Agent.Name))
-		} else {
+		case r.AppealOf != "":
+			fmt.Fprintf(&b, " as your appeal against our refusal of request %s", r.AppealOf)
+		default:
 			b.WriteString(" through our privacy portal")
 		}
 		b.WriteString(".\n\n")

@@ -187,7 +187,9 @@ func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 		return fmt.Errorf("fanout: %w", err)
 	}
 	ids = req.Identities
-	if req.Status == dsr.StatusVerified && req.ApprovedBy == "" && p.opts.Approval.Requires(req.Type, req.Regulation) {
+	// An appeal always waits for an agent's decision (one verified by the
+	// portal's code comes here first).
+	if req.Status == dsr.StatusVerified && req.ApprovedBy == "" && (p.opts.Approval.Requires(req.Type, req.Regulation) || req.AppealOf != "") {
 		_, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{
 			Actor: actor, Reason: "waiting for an agent's approval",
 		})
