@@ -96,6 +96,7 @@ type Config struct {
 	TrustedProxies   []string
 	GPCLastUpdate    string
 	ApprovalRequired string
+	ApprovalFourEyes string
 	DuplicateWindow  time.Duration
 
 	// The deadline engine's scheduled checks.
@@ -305,18 +306,9 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "DSAR_APPROVAL_REQUIRED", Default: "deletion", Help: "requests that wait for an agent's approval before processing: request types, each optionally with a regulation (deletion,access:ccpa), or none", Modes: wrkModes,
-			set: func(c *Config, v string) error {
-				for _, part := range strings.Split(v, ",") {
-					t, _, _ := strings.Cut(strings.TrimSpace(part), ":")
-					switch t {
-					case "access", "deletion", "opt_out", "none", "":
-					default:
-						return fmt.Errorf("%q is not a request type (access, deletion, opt_out) or none", t)
-					}
-				}
-				c.ApprovalRequired = v
-				return nil
-			}},
+			set: requestTypes(func(c *Config, v string) { c.ApprovalRequired = v })},
+		{Env: "DSAR_APPROVAL_FOUR_EYES", Help: "requests that the agent (API key) who filed them may not approve, another must: same format as DSAR_APPROVAL_REQUIRED, or none; unset: deletion (in dev: none, as its one key files and approves)", Modes: apiModes,
+			set: requestTypes(func(c *Config, v string) { c.ApprovalFourEyes = v })},
 		{Env: "DSAR_DUPLICATE_WINDOW", Default: "720h", Help: "an agent's new request is filed as a duplicate of an open identical one (same type and identity) received this long before; 0s turns it off", Modes: apiModes,
 			set: duration(0, func(c *Config, d time.Duration) { c.DuplicateWindow = d })},
 		{Env: "DSAR_HOLIDAYS", Help: "public holidays that are not business days, comma-separated YYYY-MM-DD (business-day deadlines skip them and weekends)", Modes: apiModes,
@@ -395,6 +387,23 @@ func Settings() []Setting {
 				c.GPCLastUpdate = v
 				return nil
 			}},
+	}
+}
+
+// requestTypes checks a list of request types, each optionally narrowed to
+// a regulation ("deletion,access:ccpa"), or "none".
+func requestTypes(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, part := range strings.Split(v, ",") {
+			t, _, _ := strings.Cut(strings.TrimSpace(part), ":")
+			switch t {
+			case "access", "deletion", "opt_out", "none", "":
+			default:
+				return fmt.Errorf("%q is not a request type (access, deletion, opt_out) or none", t)
+			}
+		}
+		set(c, v)
+		return nil
 	}
 }
 

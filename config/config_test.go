@@ -37,18 +37,19 @@ func TestDefaults(t *testing.T) {
 func TestLoadErrorsNameEverySetting(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(env(map[string]string{
-		"DSAR_HTTP_ADDR":       "8080",
-		"DSAR_MONGO_URI":       "postgres://x",
-		"DSAR_JOB_MAX_RETRY":   "many",
-		"DSAR_JOB_LEASE":       "soon",
-		"DSAR_API_KEYS":        "ops:root:0123456789abcdef",
-		"DSAR_BLIND_INDEX_KEY": "short",
-		"DSAR_LOG_FORMAT":      "xml",
+		"DSAR_HTTP_ADDR":          "8080",
+		"DSAR_MONGO_URI":          "postgres://x",
+		"DSAR_JOB_MAX_RETRY":      "many",
+		"DSAR_JOB_LEASE":          "soon",
+		"DSAR_API_KEYS":           "ops:root:0123456789abcdef",
+		"DSAR_BLIND_INDEX_KEY":    "short",
+		"DSAR_LOG_FORMAT":         "xml",
+		"DSAR_APPROVAL_FOUR_EYES": "delete",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted bad values")
 	}
-	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT"} {
+	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT", "DSAR_APPROVAL_FOUR_EYES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}

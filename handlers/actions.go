@@ -135,8 +135,20 @@ func (a *requestsAPI) notices(ctx context.Context, req *dsr.Request) {
 // beforeProcessing are the statuses a request can be denied or cancelled in.
 var beforeProcessing = []dsr.Status{dsr.StatusReceived, dsr.StatusVerifying, dsr.StatusVerified, dsr.StatusAwaitingApproval}
 
-// approve lets a request waiting for approval be processed.
+// approve lets a request waiting for approval be processed. Under the
+// four-eyes rule (DSAR_APPROVAL_FOUR_EYES) the agent who filed the request
+// may not approve it: 403, and nothing changes.
 func (a *requestsAPI) approve(c *gin.Context) {
+	req, _, ok := a.load(c, c.Param("id"), false)
+	if !ok {
+		return
+	}
+	if by := principal(c).Name; req.FiledBy == by && a.fourEyes.Requires(req.Type, req.Regulation) {
+		a.log.InfoContext(c.Request.Context(), "approval refused: four eyes", "request_id", req.ID, "caller", by)
+		problem(c, Problem{Type: problemFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
+			Detail: "You filed this request, and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."})
+		return
+	}
 	moved, ok := a.act(c, []dsr.Status{dsr.StatusAwaitingApproval}, dsr.StatusVerified,
 		dsr.Change{Reason: "approved", ApprovedBy: principal(c).Name})
 	if !ok {

@@ -45,6 +45,7 @@ const (
 	problemVerifyFailed  = "urn:dsar:problem:verification-failed"
 	problemVerifyLocked  = "urn:dsar:problem:verification-locked"
 	problemProofRequired = "urn:dsar:problem:proof-required"
+	problemFourEyes      = "urn:dsar:problem:four-eyes"
 )
 
 // problem writes p and stops the handler chain.

@@ -28,12 +28,14 @@ type requestsAPI struct {
 	// dupWindow is how far back an identical open request makes a new one
 	// a duplicate; 0 turns duplicate detection off.
 	dupWindow time.Duration
-	keys      *Keyring
-	store     *dsr.Store
-	queue     Enqueuer
-	index     *dsr.BlindIndex
-	log       *slog.Logger
-	now       func() time.Time
+	// fourEyes says which requests their filer may not approve.
+	fourEyes dsr.ApprovalPolicy
+	keys     *Keyring
+	store    *dsr.Store
+	queue    Enqueuer
+	index    *dsr.BlindIndex
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // createBody is the body of POST /v1/requests.

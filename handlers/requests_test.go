@@ -33,6 +33,8 @@ const (
 	adminKey   = "admin-key-0123456789"
 	agentKey   = "agent-key-0123456789"
 	auditorKey = "auditor-key-0123456789"
+	// agent2Key is a second agent's ("desk2").
+	agent2Key = "agent2-key-0123456789"
 )
 
 type api struct {
@@ -66,6 +68,12 @@ func (failingQueue) EnqueueNotice(context.Context, string, string) error {
 // against the OpenAPI document.
 func setup(t *testing.T, down bool) *api {
 	t.Helper()
+	return setupWith(t, down, nil)
+}
+
+// setupWith is setup with the API's dependencies changed by change.
+func setupWith(t *testing.T, down bool, change func(*handlers.Deps)) *api {
+	t.Helper()
 	cmds := &testenv.Commands{}
 	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), nil)
 	if err := store.Prepare(context.Background()); err != nil {
@@ -88,15 +96,20 @@ func setup(t *testing.T, down bool) *api {
 	key := func(name string, role handlers.Role, secret string) handlers.Key {
 		return handlers.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
 	}
-	h := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Store: store, Queue: enq, Index: idx, Log: slog.New(slog.NewJSONHandler(logs, nil)),
-		Keys:            handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey)),
+		Keys: handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey),
+			key("desk2", handlers.RoleAgent, agent2Key)),
 		DuplicateWindow: 30 * 24 * time.Hour,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return queue.Ping() }},
 		},
-	})
+	}
+	if change != nil {
+		change(&deps)
+	}
+	h := handlers.New(deps)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {

@@ -54,6 +54,9 @@ type Deps struct {
 	// DuplicateWindow is how far back an open identical request makes an
 	// agent's new one a duplicate; 0 turns the check off.
 	DuplicateWindow time.Duration
+	// FourEyes says which requests the agent who filed them may not
+	// approve (another must); the zero value: any.
+	FourEyes dsr.ApprovalPolicy
 	// Calendar counts business days for due dates (holidays).
 	Calendar dsr.Calendar
 	// Ready lists what /readyz checks.
@@ -102,7 +105,7 @@ func New(d Deps) http.Handler {
 	}
 	r.GET("/metrics", metricsHandler(d.Metrics, d.MetricsToken, d.Log))
 
-	api := &requestsAPI{calendar: d.Calendar, dupWindow: d.DuplicateWindow, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	api := &requestsAPI{calendar: d.Calendar, dupWindow: d.DuplicateWindow, fourEyes: d.FourEyes, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
 	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", requireKey(d.Keys))
 	readers, agents := requireRole(RoleAdmin, RoleAgent, RoleAuditor), requireRole(RoleAdmin, RoleAgent)

@@ -308,9 +308,21 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, err
 	}
+	rule := a.cfg.ApprovalFourEyes
+	if rule == "" {
+		// Four eyes need two people; dev has one key.
+		if rule = "deletion"; a.mode == config.ModeDev {
+			rule = "none"
+		}
+	}
+	fourEyes, err := dsr.ParseApprovalPolicy(rule)
+	if err != nil {
+		return nil, fmt.Errorf("DSAR_APPROVAL_FOUR_EYES: %w", err)
+	}
 	h := handlers.New(handlers.Deps{
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
 		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
+		FourEyes: fourEyes,
 		Portal: handlers.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
