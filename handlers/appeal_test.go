@@ -22,8 +22,11 @@ func (p *portal) deniedUnverifiable(email string) string {
 		p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+wrong+`"}`, nil)
 	}
 	r, err := p.store.Request(context.Background(), c.ID)
-	if err != nil || r.Status != dsr.StatusDenied || r.DenialBasis != dsr.DeniedUnverifiable {
-		p.t.Fatalf("precondition: %v (%v), want denied as unverifiable", r.Status, err)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if r.Status != dsr.StatusDenied || r.DenialBasis != dsr.DeniedUnverifiable {
+		p.t.Fatalf("precondition: %s (%s), want denied as unverifiable", r.Status, r.DenialBasis)
 	}
 	return c.ID
 }
@@ -90,8 +93,10 @@ func TestAppealNeedsNewProof(t *testing.T) {
 	if err := p.proc.Fanout(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := p.store.Request(ctx, a.ID); err != nil || r.Status != dsr.StatusAwaitingApproval || len(r.ProvenHashes) != 1 {
-		t.Fatalf("the verified appeal: %v (%v), want awaiting an agent's decision with its email proven", r.Status, err)
+	if r, err := p.store.Request(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	} else if r.Status != dsr.StatusAwaitingApproval || len(r.ProvenHashes) != 1 {
+		t.Fatalf("the verified appeal: %s with %d proven identities, want awaiting an agent's decision with its email proven", r.Status, len(r.ProvenHashes))
 	}
 	if resp := p.call("POST", "/v1/requests/"+a.ID+"/approve", agentKey, "", &a); resp.StatusCode != 200 || a.Status != "verified" {
 		t.Errorf("approve the verified appeal: %d %+v", resp.StatusCode, a)
@@ -103,8 +108,10 @@ func TestAppealNeedsNewProof(t *testing.T) {
 		a.Status != "awaiting_approval" || a.VerificationMethod != "ID document" {
 		t.Fatalf("appeal attested: %d %+v", resp.StatusCode, a)
 	}
-	if r, err := p.store.Request(ctx, a.ID); err != nil || len(r.ProvenHashes) != 1 {
-		t.Errorf("the attested appeal's proven identities: %d (%v), want the email", len(r.ProvenHashes), err)
+	if r, err := p.store.Request(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	} else if len(r.ProvenHashes) != 1 {
+		t.Errorf("the attested appeal's proven identities: %d, want the email", len(r.ProvenHashes))
 	}
 }
 

@@ -66,7 +66,10 @@ func TestFourEyes(t *testing.T) {
 		}
 	}
 	r, err := a.store.Request(t.Context(), deletion)
-	if err != nil || r.ApprovedBy != "desk2" || len(r.History) != 3 {
-		t.Errorf("the deletion after a refused and an allowed approval: approved by %q, %d history entries (%v)", r.ApprovedBy, len(r.History), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ApprovedBy != "desk2" || len(r.History) != 3 {
+		t.Errorf("the deletion after a refused and an allowed approval: approved by %q, %d history entries", r.ApprovedBy, len(r.History))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -181,5 +182,47 @@ func TestDuplicatesByProvenIdentity(t *testing.T) {
 		if resp := a.do("POST", "/v1/requests", agentKey, "application/json", tt.body, &v); resp.StatusCode != 202 || v.Status != tt.want {
 			t.Errorf("%s: %d %s, want %s", tt.name, resp.StatusCode, v.Status, tt.want)
 		}
+	}
+}
+
+// TestMergeRace: two verifications of one request at once, the right code
+// in both, while a verified open request of the same proven email exists.
+// One merges it; the other finds it no longer verifying. Neither token is
+// ever added to the open request.
+func TestMergeRace(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{})
+	ctx := context.Background()
+	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	p.verifyCode(first, "ada@example.com")
+	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	if err := p.proc.SendNotice(ctx, second.ID, dsr.NoticeVerify); err != nil {
+		t.Fatal(err)
+	}
+	_, text := p.mail("ada@example.com", second.ID, "verify")
+	code := codeIn.FindStringSubmatch(text)[1]
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = p.call("POST", "/v1/portal/requests/"+second.ID+"/verify", second.StatusToken, `{"code":"`+code+`"}`, nil).StatusCode
+		}()
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if codes[0] != 200 || codes[1] != 409 {
+		t.Errorf("two verifications at once: %v, want one 200 and one 409", codes)
+	}
+	r, err := p.store.Request(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.StatusTokens) != 1 {
+		t.Errorf("the open request has %d status tokens, want its own only", len(r.StatusTokens))
+	}
+	if resp := p.call("GET", "/v1/portal/requests/"+first.ID, second.StatusToken, "", nil); resp.StatusCode != 404 {
+		t.Errorf("the merged filer's token on the open request: %d, want 404", resp.StatusCode)
 	}
 }
