@@ -72,6 +72,7 @@ func TestOpenAPITraffic(t *testing.T) {
 		key         string
 		contentType string
 		body        string
+		header      string // the value of an X-Padding header, when set
 		want        int
 		wantType    string
 	}{
@@ -79,6 +80,8 @@ func TestOpenAPITraffic(t *testing.T) {
 		{name: "readyz", method: "GET", path: "/readyz", want: 200},
 		{name: "readyz down", base: down.URL, method: "GET", path: "/readyz", want: 503},
 		{name: "openapi", method: "GET", path: "/openapi.yaml", want: 200},
+		{name: "healthz headers too large", method: "GET", path: "/healthz", header: strings.Repeat("a", 2<<20), want: 431},
+		{name: "readyz headers too large", method: "GET", path: "/readyz", header: strings.Repeat("a", 2<<20), want: 431},
 		{name: "unknown route", method: "GET", path: "/v1/nothing", want: 404},
 		{name: "trailing slash", method: "GET", path: "/v1/requests/", key: "admin-secret", want: 404},
 		{name: "wrong method", method: "DELETE", path: "/v1/requests/" + id, key: "admin-secret", want: 405},
@@ -133,6 +136,9 @@ func TestOpenAPITraffic(t *testing.T) {
 			}
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.header != "" {
+				req.Header.Set("X-Padding", tc.header)
 			}
 			resp, err := client.Do(req)
 			if err != nil {
