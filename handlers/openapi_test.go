@@ -17,8 +17,10 @@ import (
 	"github.com/dsar-project/dsar/handlers/apitest"
 )
 
-// TestOpenAPIDocument checks that the document is valid OpenAPI 3.1 and that
-// it lists exactly the routes the router serves.
+// TestOpenAPIDocument checks that the document is valid OpenAPI 3.1, its
+// examples included, that it passes apitest.Lint (required properties
+// defined, a 4xx for every operation), and that it lists exactly the routes
+// the router serves.
 func TestOpenAPIDocument(t *testing.T) {
 	doc := apitest.Load(t)
 	if doc.OpenAPI != "3.1.0" {
@@ -26,6 +28,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	if err := apitest.Validate(context.Background(), doc); err != nil {
 		t.Fatalf("the OpenAPI document is not valid: %v", err)
+	}
+	for _, f := range apitest.Lint(doc) {
+		t.Errorf("the OpenAPI document: %s", f)
 	}
 	h := handlers.New(handlers.Deps{
 		Log:  slog.New(slog.DiscardHandler),
