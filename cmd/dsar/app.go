@@ -129,6 +129,9 @@ func (a *app) openStore(ctx context.Context) error {
 	uri := a.cfg.MongoURI
 	if uri == "" {
 		dir := filepath.Join(a.cfg.DataDir, "ferretdb")
+		if err := embedded.CheckWritable(dir); err != nil {
+			return fmt.Errorf("embedded store (DSAR_DATA_DIR): %w", err)
+		}
 		m, err := embedded.StartMongo(ctx, dir, a.log)
 		if err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,6 +69,55 @@ func StartMongo(ctx context.Context, dir string, log *slog.Logger) (*Mongo, erro
 		return nil, errors.New("embedded store: FerretDB did not start listening within 30s")
 	}
 	return m, nil
+}
+
+// CheckWritable creates dir when missing and checks that a file can be
+// created in it and that its existing files can be opened for writing:
+// SQLite would otherwise fail at the first write with "unable to open
+// database file (14)", naming neither the path nor the cause. Its error
+// names both, as in "data dir ./data/ferretdb: not writable: read-only
+// file system".
+func CheckWritable(dir string) error {
+	notWritable := func(kind, path string, err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return fmt.Errorf("%s %s: not writable: %w", kind, path, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		path := dir
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			path = pe.Path // the part of dir that failed, e.g. a file in the way
+		}
+		return notWritable("data dir", path, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return notWritable("data dir", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return notWritable("data dir", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return notWritable("data dir", dir, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return notWritable("data file", path, err)
+		}
+		_ = f.Close()
+	}
+	return nil
 }
 
 // URI is the mongodb:// address of the embedded store.
