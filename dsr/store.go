@@ -161,6 +161,22 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// HealthCollection holds the one document ProbeWrite rewrites.
+const HealthCollection = "health"
+
+// ProbeWrite rewrites one tiny document (by _id, in HealthCollection) and
+// reports whether the store can write: ErrStorageFull (see StorageError)
+// when its disk is full. Readiness uses it once a write failed for lack of
+// space, to learn when space is back.
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	_, err := s.db.Collection(HealthCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: "probe"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: s.now()}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("probe write: %w", StorageError(err))
+	}
+	return nil
+}
+
 // CreateRequest stores a new request in one insert, then starts its audit
 // chain; ErrConflict when a request with its id exists.
 func (s *Store) CreateRequest(ctx context.Context, r *Request) error {

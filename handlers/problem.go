@@ -46,7 +46,15 @@ const (
 	problemVerifyLocked  = "urn:dsar:problem:verification-locked"
 	problemProofRequired = "urn:dsar:problem:proof-required"
 	problemFourEyes      = "urn:dsar:problem:four-eyes"
+	problemStorageFull   = "urn:dsar:problem:storage-full"
 )
+
+// storageFullKey marks, on the gin context, an exchange that failed because
+// the store's disk is full; the storage watch of the router reads it.
+const storageFullKey = "dsar.storage_full"
+
+// storageRetryAfter is the Retry-After of a 503 for a full disk, in seconds.
+const storageRetryAfter = "60"
 
 // problem writes p and stops the handler chain.
 func problem(c *gin.Context, p Problem) {
@@ -65,6 +73,7 @@ func problem(c *gin.Context, p Problem) {
 // writeError maps a domain or store error to its HTTP problem: the one place
 // where sentinels become statuses.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
+	err = dsr.StorageError(err)
 	var ve *dsr.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -82,6 +91,12 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):
 		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
 			Detail: "The request changed state meanwhile; reload it and try again."})
+	case errors.Is(err, dsr.ErrStorageFull):
+		log.ErrorContext(c.Request.Context(), "store full", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
+		c.Set(storageFullKey, true)
+		c.Header("Retry-After", storageRetryAfter)
+		problem(c, Problem{Type: problemStorageFull, Title: "Storage full", Status: http.StatusServiceUnavailable,
+			Detail: "The store's disk is full, so nothing was saved; try again later."})
 	default:
 		log.ErrorContext(c.Request.Context(), "request failed", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
 		problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})

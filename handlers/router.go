@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -89,7 +90,8 @@ func New(d Deps) http.Handler {
 		d.Log.Error("trusted proxies ignored: not valid", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(requestID(), securityHeaders(), accessLog(d.Log), recovery(d.Log))
+	full := &storageWatch{}
+	r.Use(requestID(), securityHeaders(), accessLog(d.Log), recovery(d.Log), full.watch())
 	r.NoRoute(func(c *gin.Context) {
 		problem(c, Problem{Status: http.StatusNotFound, Detail: "No such route."})
 	})
@@ -98,7 +100,11 @@ func New(d Deps) http.Handler {
 	})
 
 	r.GET("/healthz", healthz)
-	r.GET("/readyz", readyz(d.Ready))
+	var probe func(context.Context) error
+	if d.Store != nil {
+		probe = d.Store.ProbeWrite
+	}
+	r.GET("/readyz", readyz(d.Ready, full, probe))
 	r.GET("/openapi.yaml", openAPI)
 	if d.Metrics == nil {
 		d.Metrics = defaultMetrics(d)
@@ -236,14 +242,60 @@ func healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-func readyz(checks []Check) gin.HandlerFunc {
+// storageWatch remembers that a write failed because the store's disk is
+// full, until a probe write succeeds: readiness fails meanwhile. Reads still
+// work on a full disk, so a ping alone would not see it.
+type storageWatch struct {
+	mu   sync.Mutex
+	full bool
+}
+
+// watch marks the store full when an exchange failed for that reason
+// (writeError sets storageFullKey).
+func (w *storageWatch) watch() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if c.GetBool(storageFullKey) {
+			w.mu.Lock()
+			w.full = true
+			w.mu.Unlock()
+		}
+	}
+}
+
+// check reports whether the store can write: true unless a write failed
+// for lack of space and probe (when not nil) still fails. A probe that
+// succeeds clears the mark.
+func (w *storageWatch) check(ctx context.Context, probe func(context.Context) error) bool {
+	w.mu.Lock()
+	full := w.full
+	w.mu.Unlock()
+	if !full || probe == nil {
+		return !full
+	}
+	if err := probe(ctx); err != nil {
+		return false
+	}
+	w.mu.Lock()
+	w.full = false
+	w.mu.Unlock()
+	return true
+}
+
+// readyz pings every check; the check named "store" also fails while the
+// store cannot write for lack of space (see storageWatch).
+func readyz(checks []Check, full *storageWatch, probe func(context.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		status, code := "ok", http.StatusOK
 		results := map[string]string{}
 		for _, ch := range checks {
-			if err := ch.Ping(ctx); err != nil {
+			err := ch.Ping(ctx)
+			if err == nil && ch.Name == "store" && !full.check(ctx, probe) {
+				err = dsr.ErrStorageFull
+			}
+			if err != nil {
 				results[ch.Name] = "unavailable"
 				status, code = "unavailable", http.StatusServiceUnavailable
 				continue
