@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Kind names a kind of identifier for a person.
@@ -112,10 +113,12 @@ func Normalize(k Kind, raw string) (string, error) {
 // or an agent, which the service may write to: it also refuses what could
 // pass for another identity or hide from the people who read it. An email
 // must be valid UTF-8 without control or invisible characters (zero-width
-// joiners included), have a
-// domain name (not an IP address literal), and mix no scripts within its
-// local part or any domain label (see mixedScripts); a customer id must be
-// one line of visible text (CheckText).
+// joiners and variation selectors included) or private-use and unassigned
+// ones, be in NFKC form (no fullwidth or styled letters, no decomposed
+// accents), have a domain name (not an IP address literal, and a last
+// label of letters, so no resolver reads it as an address), and mix no
+// scripts within its local part or any domain label (see mixedScripts); a
+// customer id must be one line of visible text (CheckText).
 //
 // Identities found in connected systems go through Normalize alone: they
 // are matched as the systems hold them, and never written to. Neither
@@ -135,10 +138,26 @@ func NormalizeGiven(k Kind, raw string) (string, error) {
 		// Prose may join letters with them; an address has no need to.
 		return "", errors.New("must not contain invisible characters (zero-width joiners)")
 	}
+	for _, r := range v {
+		switch {
+		case isVariationSelector(r):
+			return "", errors.New("must not contain invisible characters (variation selectors)")
+		case !unicode.IsPrint(r):
+			return "", errors.New("must not contain private-use or unassigned characters: they draw as any letter")
+		}
+	}
+	if !norm.NFKC.IsNormalString(v) {
+		// Fullwidth and styled letters (ａ, 𝐚) and decomposed accents
+		// draw as the plain letters, yet mail systems take them for others.
+		return "", errors.New("must be written with plain letters: no compatibility forms (fullwidth or styled letters) or decomposed accents, which pass for others")
+	}
 	at := strings.LastIndexByte(v, '@')
 	local, domain := v[:at], v[at+1:]
-	if strings.HasPrefix(domain, "[") || net.ParseIP(domain) != nil {
-		return "", errors.New("must have a domain name, not an IP address")
+	if strings.HasPrefix(domain, "[") || net.ParseIP(domain) != nil || !topLevelLabel(domain[strings.LastIndexByte(domain, '.')+1:]) {
+		// A last label that is not letters makes a name that C's
+		// inet_aton, and so many resolvers, read as an IP address:
+		// 127.1, 0x7f.0.0.1.
+		return "", errors.New("must have a domain name, not an IP address (its last label must be letters)")
 	}
 	if mixedScripts(local) {
 		return "", errors.New("must not mix scripts (such as Latin and Cyrillic letters) in the part before @: such an address passes for another")
@@ -156,6 +175,33 @@ func NormalizeGiven(k Kind, raw string) (string, error) {
 		}
 	}
 	return v, nil
+}
+
+// isVariationSelector reports whether r is a variation selector, which
+// changes the glyph of the character before it and draws nothing itself.
+func isVariationSelector(r rune) bool {
+	return (r >= 0xFE00 && r <= 0xFE0F) || (r >= 0xE0100 && r <= 0xE01EF) || (r >= 0x180B && r <= 0x180D) || r == 0x180F
+}
+
+// topLevelLabel reports whether label can end a domain name: letters (and
+// the marks some scripts write them with), or a valid xn-- label of them.
+func topLevelLabel(label string) bool {
+	if strings.HasPrefix(label, "xn--") {
+		u, err := idna.Punycode.ToUnicode(label)
+		if err != nil {
+			return false
+		}
+		label = u
+	}
+	if label == "" {
+		return false
+	}
+	for _, r := range label {
+		if !unicode.In(r, unicode.L, unicode.M) {
+			return false
+		}
+	}
+	return true
 }
 
 // mixedScripts reports whether s mixes scripts beyond what Unicode's

@@ -97,6 +97,8 @@ var lookalikes = []struct{ name, email string }{
 	{"Cyrillic o in a Latin domain label", `ada@examp\u043ele.com`},
 	{"mixed punycode label", "ada@xn--pypal-4ve.com"},
 	{"invalid UTF-8", "ad\xffa@example.com"},
+	{"fullwidth a", `\uff41da@example.com`},
+	{"numeric top-level label", "ada@127.1"},
 }
 
 // TestAgentAPIRefusesHiddenText: the same for every free-text field of the
