@@ -2,10 +2,12 @@ package workers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -48,5 +50,50 @@ func TestFanoutFailuresNeedAttention(t *testing.T) {
 	done := e.waitStatus(r.ID, dsr.StatusCompleted)
 	if done.FanoutFailures != 0 || done.FanoutError != "" {
 		t.Errorf("after the retry: %d failures, error %q; want both cleared", done.FanoutFailures, done.FanoutError)
+	}
+}
+
+// hangingResolver is an identity-resolving connector whose system accepts
+// the connection and never answers: each lookup lasts until its context
+// ends.
+type hangingResolver struct{}
+
+func (hangingResolver) Name() string { return "lookup" }
+
+func (hangingResolver) Resolve(ctx context.Context, _ connectors.Subject) ([]connectors.Identity, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("lookup: %w", ctx.Err())
+}
+
+// TestFanoutTimeoutsCount: a fan-out that runs out of time (a resolving
+// connector that never answers, until the task's deadline) is a failure
+// like any other: it is counted, with its error, although the task's own
+// context has ended, and the request needs attention after MaxRetry+1 of
+// them instead of cycling through retries and sweeps for ever.
+func TestFanoutTimeoutsCount(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 2, hangingResolver{})
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	for i := 1; i <= 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := e.proc.Fanout(ctx, r.ID)
+		cancel()
+		if err == nil {
+			t.Fatalf("fan-out %d: no error, want the deadline's", i)
+		}
+		got, err := e.store.Request(context.Background(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.FanoutFailures != i || !strings.Contains(got.FanoutError, "deadline exceeded") {
+			t.Fatalf("after timed-out fan-out %d: %d failures, error %q; want %d and the deadline", i, got.FanoutFailures, got.FanoutError, i)
+		}
+	}
+	got, err := e.store.Request(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != dsr.StatusNeedsAttention {
+		t.Errorf("status %s after 3 timed-out fan-outs, want needs_attention", got.Status)
 	}
 }

@@ -142,10 +142,19 @@ func (p *Processor) Fanout(ctx context.Context, requestID string) error {
 	return p.fanoutFailed(ctx, requestID, err)
 }
 
+// recordTimeout bounds the recording of an outcome whose own context may
+// have ended (a fan-out that ran out of time).
+const recordTimeout = 30 * time.Second
+
 // fanoutFailed records a failed fan-out and, past the retry budget, moves
 // the request to needs_attention and tells asynq not to retry. cause is
 // redacted already.
+//
+// A fan-out that ran out of time has a context that has ended: the failure
+// is recorded under a context of its own, so timeouts count too.
 func (p *Processor) fanoutFailed(ctx context.Context, requestID string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	msg := cause.Error()
 	req, err := p.store.FanoutFailed(ctx, requestID, msg)
 	if errors.Is(err, dsr.ErrConflict) {
