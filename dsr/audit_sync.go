@@ -21,23 +21,8 @@ func (s *Store) catchUpAudit(ctx context.Context, r *Request) {
 // so of two catch-ups one records it.
 func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 	for i := r.Audited; i < len(r.History); i++ {
-		h := r.History[i]
-		kind := "status"
-		if i == 0 {
-			kind = "filed"
-		}
-		data := map[string]string{"to": string(h.To), "entry": strconv.Itoa(i)}
-		if h.From != "" {
-			data["from"] = string(h.From)
-		}
-		if h.Reason != "" {
-			data["reason"] = h.Reason
-		}
-		actor := h.Actor
-		if actor == "" {
-			actor = "unknown"
-		}
-		if _, err := s.AppendAudit(ctx, r.ID, actor, kind, data); err != nil {
+		e := historyEvent(r, i)
+		if _, err := s.AppendAudit(ctx, r.ID, e.Actor, e.Kind, e.Data); err != nil {
 			return err
 		}
 	}
@@ -52,4 +37,27 @@ func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 // history since before.
 func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*Request) error) error {
 	return each(ctx, s.reqs, bson.D{{Key: "audit_due", Value: true}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}, fn)
+}
+
+// historyEvent is the audit event that copies history entry i of r: its
+// actor, kind ("filed" for the first, "status" after) and data, without
+// sequence, time or hashes.
+func historyEvent(r *Request, i int) *AuditEvent {
+	h := r.History[i]
+	kind := "status"
+	if i == 0 {
+		kind = "filed"
+	}
+	data := map[string]string{"to": string(h.To), "entry": strconv.Itoa(i)}
+	if h.From != "" {
+		data["from"] = string(h.From)
+	}
+	if h.Reason != "" {
+		data["reason"] = h.Reason
+	}
+	actor := h.Actor
+	if actor == "" {
+		actor = "unknown"
+	}
+	return &AuditEvent{RequestID: r.ID, Actor: actor, Kind: kind, Data: data}
 }

@@ -39,6 +39,17 @@ func TestRoundTrips(t *testing.T) {
 		{"create request", func() error {
 			return f.store.CreateRequest(ctx, f.requestValue(t, dsr.TypeAccess, "grace@example.com"))
 		}, []string{"insert", "insert", "update"}},
+		{"create three requests", func() error {
+			var batch []*dsr.Request
+			for _, email := range []string{"b1@example.com", "b2@example.com", "b3@example.com"} {
+				batch = append(batch, f.requestValue(t, dsr.TypeAccess, email))
+			}
+			return errors.Join(f.store.CreateRequests(ctx, batch)...)
+		}, []string{"insert", "insert", "update"}},
+		{"duplicates of a batch", func() error {
+			_, err := f.store.OpenDuplicates(ctx, r.IdentityHashes, []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion}, f.clock.Now().Add(-time.Hour))
+			return err
+		}, []string{"find"}},
 		{"read request", func() error { _, err := f.store.Request(ctx, r.ID); return err }, []string{"find"}},
 		{"transition", func() error {
 			_, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"})
@@ -193,6 +204,15 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 	_, err = f.store.FindDuplicate(ctx, v.IdentityHashes, dsr.TypeAccess, now)
 	must(err)
+	_, err = f.store.OpenDuplicates(ctx, v.IdentityHashes, []dsr.Type{dsr.TypeAccess}, now)
+	must(err)
+	// A batch whose first request is refused (its id is taken) and whose
+	// second duplicates it: the second is removed again.
+	taken, orphan := f.requestValue(t, dsr.TypeAccess, "grace@example.com"), f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	taken.ID, orphan.DuplicateOf = v.ID, v.ID
+	if errs := f.store.CreateRequests(ctx, []*dsr.Request{taken, orphan}); errs[0] == nil || errs[1] == nil {
+		t.Fatalf("create requests: %v", errs)
+	}
 	_, err = f.store.ReserveTry(ctx, v.ID, 5) // no code yet: reads the request back
 	if !errors.Is(err, dsr.ErrNoCode) {
 		t.Fatalf("reserve before a code: %v", err)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -303,7 +304,9 @@ const MaxBulk = 1000
 
 // bulk files up to MaxBulk requests, each on its own: the answer says, per
 // item, 202 with the request or the problem that kept it out. It is never
-// all or nothing.
+// all or nothing. Its store commands do not grow with the number of items
+// (fileMany): every item is checked first, then the whole batch is filed at
+// once.
 func (a *requestsAPI) bulk(c *gin.Context) {
 	var body bulkBody
 	if !decodeJSON(c, &body, 4*MaxBodyBytes) {
@@ -322,36 +325,155 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 		Results  []bulkResult `json:"results"`
 	}{Results: make([]bulkResult, len(body.Requests))}
 	now := a.now()
+	var (
+		intakes []dsr.Intake
+		at      []int // the item of each intake
+	)
 	for i, raw := range body.Requests {
-		res := bulkResult{Index: i, Status: http.StatusAccepted}
-		req, err := a.fileItem(ctx, raw, now, principal(c).Name)
+		out.Results[i] = bulkResult{Index: i, Status: http.StatusAccepted}
+		in, err := a.bulkIntake(raw, now, principal(c).Name)
 		if err != nil {
-			p := itemProblem(err)
-			if p.Status == http.StatusInternalServerError {
-				a.log.ErrorContext(ctx, "bulk item failed", "index", i, "error", err)
-			}
-			res.Status, res.Problem = p.Status, &p
+			a.refuse(ctx, &out.Results[i], err)
+			continue
+		}
+		intakes, at = append(intakes, in), append(at, i)
+	}
+	reqs, errs := a.fileMany(ctx, intakes)
+	for j, i := range at {
+		if errs[j] != nil {
+			a.refuse(ctx, &out.Results[i], errs[j])
+			continue
+		}
+		sum := summarize(reqs[j], now)
+		out.Results[i].Request = &sum
+	}
+	for _, r := range out.Results {
+		if r.Problem != nil {
 			out.Rejected++
 		} else {
-			sum := summarize(req, now)
-			res.Request = &sum
 			out.Accepted++
 		}
-		out.Results[i] = res
 	}
 	a.log.InfoContext(ctx, "bulk filing", "accepted", out.Accepted, "rejected", out.Rejected, "caller", principal(c).Name)
 	c.JSON(http.StatusOK, out)
 }
 
-// fileItem decodes, checks and files one bulk item.
-func (a *requestsAPI) fileItem(ctx context.Context, raw json.RawMessage, now time.Time, by string) (*dsr.Request, error) {
+// refuse sets a bulk item's result to the problem err.
+func (a *requestsAPI) refuse(ctx context.Context, res *bulkResult, err error) {
+	p := itemProblem(err)
+	if p.Status == http.StatusInternalServerError {
+		a.log.ErrorContext(ctx, "bulk item failed", "index", res.Index, "error", err)
+	}
+	res.Status, res.Problem = p.Status, &p
+}
+
+// fileMany files intakes as file files each, in order, in a bounded number
+// of store commands whatever their number: one query for the duplicates of
+// the whole batch (an intake repeating an earlier one of the batch is its
+// duplicate, as if filed one by one), then [dsr.Store.CreateRequests]. It
+// returns, per intake, the request filed or the error that kept it out.
+func (a *requestsAPI) fileMany(ctx context.Context, intakes []dsr.Intake) ([]*dsr.Request, []error) {
+	reqs := make([]*dsr.Request, len(intakes))
+	errs := make([]error, len(intakes))
+	hashes := make([][]string, len(intakes))
+	byHash := map[string][]dsr.Request{} // the candidates sharing each hash
+	if a.dupWindow > 0 && len(intakes) > 0 {
+		var all []string
+		var types []dsr.Type
+		since := intakes[0].ReceivedAt
+		for i, in := range intakes {
+			hashes[i] = a.index.HashAll(dsr.Actionable(in.Identities)) // claimed identities prove nothing
+			all = append(all, hashes[i]...)
+			if !slices.Contains(types, in.Type) {
+				types = append(types, in.Type)
+			}
+			if in.ReceivedAt.Before(since) {
+				since = in.ReceivedAt
+			}
+		}
+		slices.Sort(all)
+		found, err := a.store.OpenDuplicates(ctx, slices.Compact(all), types, since.Add(-a.dupWindow))
+		if err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return reqs, errs
+		}
+		for _, r := range found {
+			for _, h := range r.IdentityHashes {
+				byHash[h] = append(byHash[h], r)
+			}
+		}
+	}
+	var stored []*dsr.Request
+	var at []int
+	for i, in := range intakes {
+		if a.dupWindow > 0 {
+			var cands []dsr.Request
+			for _, h := range hashes[i] {
+				cands = append(cands, byHash[h]...)
+			}
+			if dup := dsr.PickDuplicate(cands, hashes[i], in.Type, in.ReceivedAt.Add(-a.dupWindow)); dup != nil {
+				in.DuplicateOf = dup.ID
+			}
+		}
+		req, err := dsr.NewRequest(in, a.index)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		reqs[i] = req
+		stored, at = append(stored, req), append(at, i)
+		if a.dupWindow > 0 && slices.Contains(dsr.DuplicateCandidates, req.Status) {
+			for _, h := range req.IdentityHashes {
+				byHash[h] = append(byHash[h], *req)
+			}
+		}
+	}
+	for j, err := range a.store.CreateRequests(ctx, stored) {
+		i := at[j]
+		if err != nil {
+			reqs[i], errs[i] = nil, err
+			continue
+		}
+		a.log.InfoContext(ctx, "request filed", "request_id", reqs[i].ID, "type", reqs[i].Type, "regulation", reqs[i].Regulation,
+			"channel", reqs[i].Channel, "duplicate_of", reqs[i].DuplicateOf)
+	}
+	a.dispatchMany(ctx, reqs)
+	return reqs, errs
+}
+
+// dispatchMany dispatches the requests filed (the nil ones were not), a few
+// at a time: each costs a Redis round trip or two and no store command.
+func (a *requestsAPI) dispatchMany(ctx context.Context, reqs []*dsr.Request) {
+	const lanes = 8
+	var wg sync.WaitGroup
+	next := make(chan *dsr.Request)
+	for range lanes {
+		wg.Go(func() {
+			for r := range next {
+				a.dispatch(ctx, r)
+			}
+		})
+	}
+	for _, r := range reqs {
+		if r != nil {
+			next <- r
+		}
+	}
+	close(next)
+	wg.Wait()
+}
+
+// bulkIntake decodes and checks one bulk item, without I/O.
+func (a *requestsAPI) bulkIntake(raw json.RawMessage, now time.Time, by string) (dsr.Intake, error) {
 	var body createBody
 	var generic any
 	if json.Unmarshal(raw, &generic) == nil {
 		if u := unknownFields(generic, reflect.TypeOf(&body), ""); u != "" {
 			var ve dsr.ValidationError
 			ve.Add(u, "unknown field")
-			return nil, &ve
+			return dsr.Intake{}, &ve
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -364,14 +486,14 @@ func (a *requestsAPI) fileItem(ctx context.Context, raw json.RawMessage, now tim
 		} else {
 			ve.Add("(item)", "must be a JSON object describing a request")
 		}
-		return nil, &ve
+		return dsr.Intake{}, &ve
 	}
 	in, err := body.agentIntake(now)
 	if err != nil {
-		return nil, err
+		return dsr.Intake{}, err
 	}
 	in.Source, in.FiledBy, in.Calendar = "agent_api", by, a.calendar
-	return a.file(ctx, in)
+	return in, nil
 }
 
 // itemProblem is the problem of a bulk item that was not filed.

@@ -38,7 +38,7 @@ const (
 )
 
 type api struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	client *http.Client
 	store  *dsr.Store
@@ -66,7 +66,7 @@ func (failingQueue) EnqueueNotice(context.Context, string, string) error {
 // setup serves the API on a real store and a real queue (or on a queue that
 // is down when down is set) and returns a client whose traffic is checked
 // against the OpenAPI document.
-func setup(t *testing.T, down bool) *api {
+func setup(t testing.TB, down bool) *api {
 	t.Helper()
 	return setupWith(t, down, nil)
 }

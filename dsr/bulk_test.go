@@ -1,0 +1,100 @@
+package dsr_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// TestCreateRequests files a batch in which one request is refused (its id
+// is taken) and another duplicates it: both fail and neither is left
+// stored, while the rest are stored with their audit chains started.
+func TestCreateRequests(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	existing := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	taken := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	taken.ID = existing.ID
+	orphan := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	orphan.DuplicateOf, orphan.Status = taken.ID, dsr.StatusDuplicate
+	fine := []*dsr.Request{f.requestValue(t, dsr.TypeAccess, "alan@example.com"), f.requestValue(t, dsr.TypeDeletion, "alan@example.com")}
+	f.cmds.Reset()
+	errs := f.store.CreateRequests(ctx, []*dsr.Request{fine[0], taken, orphan, fine[1]})
+	if len(errs) != 4 || !errors.Is(errs[1], dsr.ErrConflict) || errs[2] == nil || errs[0] != nil || errs[3] != nil {
+		t.Fatalf("errors: %v", errs)
+	}
+	if diff := cmp.Diff([]string{"insert", "delete", "insert", "update"}, f.cmds.Names()); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+	if _, err := f.store.Request(ctx, orphan.ID); !errors.Is(err, dsr.ErrNotFound) {
+		t.Errorf("the orphan: %v, want not found", err)
+	}
+	if r, err := f.store.Request(ctx, existing.ID); err != nil || r.IdentityHashes[0] != existing.IdentityHashes[0] {
+		t.Errorf("the existing request was changed: %v", err)
+	}
+	for _, r := range fine {
+		got, err := f.store.Request(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trail := f.trail(t, r.ID)
+		if got.AuditDue || got.Audited != 1 || !dsr.VerifyChain(trail).OK || len(trail) != 1 || trail[0].Kind != "filed" {
+			t.Errorf("%s: audit due %v, audited %d, chain %+v", r.ID, got.AuditDue, got.Audited, trail)
+		}
+		// The next event goes after the head the batch wrote.
+		if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		if c := dsr.VerifyChain(f.trail(t, r.ID)); !c.OK || c.Events != 2 {
+			t.Errorf("%s after a transition: %+v", r.ID, c)
+		}
+	}
+}
+
+func TestPickDuplicate(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	cand := func(id string, typ dsr.Type, st dsr.Status, received time.Time, hashes ...string) dsr.Request {
+		return dsr.Request{ID: id, Type: typ, Status: st, ReceivedAt: received, IdentityHashes: hashes}
+	}
+	cands := []dsr.Request{
+		cand("a", dsr.TypeAccess, dsr.StatusVerified, at.Add(-2*time.Hour), "h1"),
+		cand("b", dsr.TypeAccess, dsr.StatusInProgress, at.Add(-time.Hour), "h1", "h2"),
+		cand("c", dsr.TypeDeletion, dsr.StatusVerified, at, "h1"),
+		cand("d", dsr.TypeAccess, dsr.StatusVerifying, at, "h3"),
+		cand("e", dsr.TypeAccess, dsr.StatusDuplicate, at, "h4"),
+		cand("f", dsr.TypeAccess, dsr.StatusVerified, at, "h5"),
+		cand("g", dsr.TypeAccess, dsr.StatusVerified, at, "h5"),
+	}
+	for _, tc := range []struct {
+		name   string
+		hashes []string
+		typ    dsr.Type
+		since  time.Time
+		want   string
+	}{
+		{"the newest sharing a hash", []string{"h1"}, dsr.TypeAccess, at.Add(-24 * time.Hour), "b"},
+		{"by any hash", []string{"hx", "h2"}, dsr.TypeAccess, at.Add(-24 * time.Hour), "b"},
+		{"of the same type", []string{"h1"}, dsr.TypeDeletion, at.Add(-24 * time.Hour), "c"},
+		{"within the window", []string{"h1"}, dsr.TypeAccess, at.Add(-90 * time.Minute), "b"},
+		{"none in the window", []string{"h1"}, dsr.TypeAccess, at.Add(-time.Minute), ""},
+		{"not an unverified one", []string{"h3"}, dsr.TypeAccess, at.Add(-time.Hour), ""},
+		{"not a duplicate", []string{"h4"}, dsr.TypeAccess, at.Add(-time.Hour), ""},
+		{"of two at once, the later id", []string{"h5"}, dsr.TypeAccess, at.Add(-time.Hour), "g"},
+		{"no hash", nil, dsr.TypeAccess, at.Add(-time.Hour), ""},
+	} {
+		got := ""
+		if d := dsr.PickDuplicate(cands, tc.hashes, tc.typ, tc.since); d != nil {
+			got = d.ID
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
