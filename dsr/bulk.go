@@ -61,34 +61,77 @@ func PickDuplicate(candidates []Request, hashes []string, t Type, since time.Tim
 	return best
 }
 
-// CreateRequests stores new requests and starts their audit chains in at
-// most four commands, however many there are: one insert of the requests
-// (unordered, so one refused request keeps out no other), one insert of
-// their first audit events, one update marking the chains caught up, and,
-// only when some request was refused, one delete (below). It returns one
-// error per request, nil for those stored: ErrConflict when a request with
-// its id exists.
+// CreateRequests stores new requests with their audit chains started, in
+// two commands however many there are: one insert of their first audit
+// events ("filed"), then one of the requests, marked caught up with their
+// chains (both unordered, so one refused document keeps out no other). It
+// returns one error per request, nil for those stored: ErrConflict when a
+// request with its id exists.
 //
 // A request whose DuplicateOf names a request of the same call that was not
 // stored is removed again and fails too, so no stored request points at a
-// request that does not exist.
+// request that does not exist. The events of the requests refused are
+// removed. These removals cost one command each, only when some request was
+// refused.
 //
-// Starting the audit chains is best effort, as for [Store.CreateRequest]:
-// what fails stays marked (audit_due) for the sweep.
+// The events go first so that a stored request never lacks its first
+// event: a request whose event could not be stored is stored marked behind
+// (audit_due) for the sweep, as [Store.CreateRequest] leaves it. A process
+// that dies between the two inserts, or an insert whose outcome is unknown,
+// can leave "filed" events of requests never stored.
 func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 	errs := make([]error, len(reqs))
 	if len(reqs) == 0 {
 		return errs
 	}
-	docs := make([]any, len(reqs))
+	events := map[string]*AuditEvent{}
+	var docs []any
+	var of []*Request // the request of each event
+	for _, r := range reqs {
+		if len(r.History) == 0 || r.Audited != 0 {
+			continue
+		}
+		e := historyEvent(r, 0)
+		if checkAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
+			continue // left to the sweep, which reports it
+		}
+		e.Seq, e.At, e.ID = 1, s.now(), auditID(r.ID, 1)
+		e.Hash = e.ComputeHash()
+		docs, of = append(docs, e), append(of, r)
+	}
+	if len(docs) > 0 {
+		_, err := s.db.Collection(AuditCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		failed := map[int]bool{}
+		var bwe mongo.BulkWriteException
+		switch {
+		case err == nil:
+		case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
+			for _, we := range bwe.WriteErrors {
+				failed[we.Index] = true
+			}
+		default:
+			docs = nil // none is known stored: the sweep catches up
+		}
+		for i := range docs {
+			if !failed[i] {
+				events[of[i].ID] = docs[i].(*AuditEvent)
+			}
+		}
+	}
+	docs = make([]any, len(reqs))
 	for i, r := range reqs {
-		docs[i] = r
+		c := *r
+		if events[r.ID] != nil {
+			c.Audited, c.AuditDue = 1, false
+		}
+		docs[i] = &c
 	}
 	_, err := s.reqs.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err != nil {
 		var bwe mongo.BulkWriteException
 		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteConcernError != nil {
-			// Which were stored is unknown: none is reported stored.
+			// Which were stored is unknown: none is reported stored, and
+			// every event is kept.
 			for i := range errs {
 				errs[i] = fmt.Errorf("insert requests: %w", err)
 			}
@@ -104,59 +147,27 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 				errs[we.Index] = fmt.Errorf("insert request: %w", we)
 			}
 		}
-		s.dropOrphans(ctx, reqs, errs)
+		s.dropOrphans(ctx, reqs, errs, events)
 	}
-
-	var events []any
-	var chained []*AuditEvent
 	for i, r := range reqs {
-		if errs[i] != nil || len(r.History) == 0 || r.Audited != 0 {
+		if errs[i] != nil {
 			continue
 		}
-		e := historyEvent(r, 0)
-		if checkAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
-			continue // left to the sweep, which reports it
+		*r = *docs[i].(*Request)
+		if e := events[r.ID]; e != nil {
+			s.heads.put(r.ID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
+		} else {
+			s.heads.put(r.ID, AuditEvent{}) // a new request's chain is empty
 		}
-		e.Seq, e.At, e.ID = 1, s.now(), auditID(r.ID, 1)
-		e.Hash = e.ComputeHash()
-		events = append(events, e)
-		chained = append(chained, e)
-	}
-	if len(events) == 0 {
-		return errs
-	}
-	_, err = s.db.Collection(AuditCollection).InsertMany(ctx, events, options.InsertMany().SetOrdered(false))
-	failed := map[int]bool{}
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
-			return errs // the sweep catches up
-		}
-		for _, we := range bwe.WriteErrors {
-			failed[we.Index] = true
-		}
-	}
-	var ids []string
-	for i, e := range chained {
-		if !failed[i] {
-			s.heads.put(e.RequestID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
-			ids = append(ids, e.RequestID)
-		}
-	}
-	if len(ids) > 0 {
-		leave := s.gate.Enter()
-		_, _ = s.reqs.UpdateMany(ctx,
-			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "audited", Value: 0}, {Key: "history", Value: bson.D{{Key: "$size", Value: 1}}}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "audited", Value: 1}, {Key: "audit_due", Value: false}}}})
-		leave()
 	}
 	return errs
 }
 
 // dropOrphans removes, in one delete, the stored requests of reqs whose
 // DuplicateOf names a request of reqs that was not stored (errs), and fails
-// them.
-func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error) {
+// them; then, in one more, the events this call stored for the requests
+// not stored.
+func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, events map[string]*AuditEvent) {
 	lost := map[string]bool{}
 	for i, r := range reqs {
 		if errs[i] != nil {
@@ -170,17 +181,25 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error) 
 			orphans, at = append(orphans, r.ID), append(at, i)
 		}
 	}
-	if len(orphans) == 0 {
-		return
-	}
-	leave := s.gate.Enter()
-	_, err := s.reqs.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orphans}}}})
-	leave()
-	for _, i := range at {
-		if err != nil {
-			errs[i] = fmt.Errorf("remove request %s, a duplicate of one not stored: %w", reqs[i].ID, err)
-		} else {
-			errs[i] = fmt.Errorf("request %s duplicates %s, which was not stored: %w", reqs[i].ID, reqs[i].DuplicateOf, ErrConflict)
+	if len(orphans) > 0 {
+		leave := s.gate.Enter()
+		_, err := s.reqs.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orphans}}}})
+		leave()
+		for _, i := range at {
+			if err != nil {
+				errs[i] = fmt.Errorf("remove request %s, a duplicate of one not stored: %w", reqs[i].ID, err)
+			} else {
+				errs[i] = fmt.Errorf("request %s duplicates %s, which was not stored: %w", reqs[i].ID, reqs[i].DuplicateOf, ErrConflict)
+			}
 		}
+	}
+	var drop []string
+	for i, r := range reqs {
+		if errs[i] != nil && events[r.ID] != nil { // an event this call stored
+			drop = append(drop, events[r.ID].ID)
+		}
+	}
+	if len(drop) > 0 {
+		_, _ = s.db.Collection(AuditCollection).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: drop}}}})
 	}
 }

@@ -13,7 +13,8 @@ import (
 
 // TestCreateRequests files a batch in which one request is refused (its id
 // is taken) and another duplicates it: both fail and neither is left
-// stored, while the rest are stored with their audit chains started.
+// stored, nor the orphan's audit event, while the rest are stored with their
+// audit chains started; the existing request's chain is untouched.
 func TestCreateRequests(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -29,7 +30,7 @@ func TestCreateRequests(t *testing.T) {
 	if len(errs) != 4 || !errors.Is(errs[1], dsr.ErrConflict) || errs[2] == nil || errs[0] != nil || errs[3] != nil {
 		t.Fatalf("errors: %v", errs)
 	}
-	if diff := cmp.Diff([]string{"insert", "delete", "insert", "update"}, f.cmds.Names()); diff != "" {
+	if diff := cmp.Diff([]string{"insert", "insert", "delete", "delete"}, f.cmds.Names()); diff != "" {
 		t.Errorf("commands (-want +got):\n%s", diff)
 	}
 	if _, err := f.store.Request(ctx, orphan.ID); !errors.Is(err, dsr.ErrNotFound) {
@@ -37,6 +38,12 @@ func TestCreateRequests(t *testing.T) {
 	}
 	if r, err := f.store.Request(ctx, existing.ID); err != nil || r.IdentityHashes[0] != existing.IdentityHashes[0] {
 		t.Errorf("the existing request was changed: %v", err)
+	}
+	if trail := f.trail(t, existing.ID); len(trail) != 1 || !dsr.VerifyChain(trail).OK || trail[0].Actor != "tester" {
+		t.Errorf("the existing request's chain: %+v", trail)
+	}
+	if trail := f.trail(t, orphan.ID); len(trail) != 0 {
+		t.Errorf("the orphan's events are left: %+v", trail)
 	}
 	for _, r := range fine {
 		got, err := f.store.Request(ctx, r.ID)

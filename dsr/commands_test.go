@@ -45,7 +45,7 @@ func TestRoundTrips(t *testing.T) {
 				batch = append(batch, f.requestValue(t, dsr.TypeAccess, email))
 			}
 			return errors.Join(f.store.CreateRequests(ctx, batch)...)
-		}, []string{"insert", "insert", "update"}},
+		}, []string{"insert", "insert"}},
 		{"duplicates of a batch", func() error {
 			_, err := f.store.OpenDuplicates(ctx, r.IdentityHashes, []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion}, f.clock.Now().Add(-time.Hour))
 			return err
