@@ -353,7 +353,8 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	a.log.Info("API listening", "addr", ln.Addr().String())
 	fmt.Fprintf(a.stdout, "dsar %s: API on %s (OpenAPI at %s/openapi.yaml)\n", a.mode, base, base)
 	if a.mode == config.ModeDev {
-		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo)
+		policy, _ := dsr.ParseApprovalPolicy(a.cfg.ApprovalRequired) // checked at start
+		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo, policy.Requires(dsr.TypeDeletion, dsr.RegulationGDPR))
 	}
 	return stopped, nil
 }

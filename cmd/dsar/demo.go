@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -89,21 +90,43 @@ func writeDemoConnectors(dataDir string) (string, error) {
 }
 
 // printDev prints what a newcomer needs after `dsar dev`: the API key when it
-// was generated (once; it is not logged), and with --demo three requests to
-// paste.
-func printDev(w io.Writer, base, key string, generated, demo bool) {
+// was generated (once; it is not logged), and with --demo commands to paste.
+// Every command works pasted as printed into a POSIX shell, one by one or
+// all at once: the id of each request filed is kept in a shell variable
+// (read from the answer with sed, no jq needed), and what has to wait for
+// the workers (an approval, the export) retries each second until it can
+// be done. approve says whether deletions wait for an agent's approval.
+func printDev(w io.Writer, base, key string, generated, demo, approve bool) {
 	if generated {
 		fmt.Fprintf(w, "\nAdmin API key for this run (generated; set DSAR_DEV_API_KEY to choose one):\n  %s\n", key)
 	}
 	if !demo {
 		return
 	}
-	auth := fmt.Sprintf(`-H "Authorization: Bearer %s" -H "Content-Type: application/json"`, key)
-	fmt.Fprintf(w, "\nTry the demo shop:\n\n")
-	fmt.Fprintf(w, "  # access: everything the shop holds on Ada\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"access\",\"regulation\":\"gdpr\",\"subject\":{\"email\":\"ada@example.com\"}}'\n\n", base, auth)
-	fmt.Fprintf(w, "  # deletion: erase Grace (orders are kept but masked); deletions wait for an agent's approval:\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"deletion\",\"regulation\":\"gdpr\",\"subject\":{\"email\":\"grace@example.com\"}}'\n", base, auth)
-	fmt.Fprintf(w, "  curl -s -X POST %s/v1/requests/<id>/approve -H \"Authorization: Bearer %s\"\n\n", base, key)
-	fmt.Fprintf(w, "  # opt-out: take Alan out of every segment (CCPA)\n  curl -s -X POST %s/v1/requests %s -d '{\"type\":\"opt_out\",\"regulation\":\"ccpa\",\"subject\":{\"email\":\"alan@example.com\"}}'\n\n", base, auth)
-	fmt.Fprintf(w, "Then: curl -s %s/v1/requests/<id> -H \"Authorization: Bearer %s\"\n", base, key)
-	fmt.Fprintf(w, "and, for the access request: curl -s -o export.zip %s/v1/requests/<id>/export -H \"Authorization: Bearer %s\"\n\n", base, key)
+	bearer := shellQuote("Authorization: Bearer " + key)
+	file := func(variable, body string) string {
+		return fmt.Sprintf(`%s=$(curl -s -X POST %s/v1/requests -H %s -H "Content-Type: application/json" -d '%s' | sed -n 's/^{"id":"\([^"]*\)".*/\1/p'); echo "%s=$%s"`,
+			variable, base, bearer, body, variable, variable)
+	}
+	fmt.Fprintf(w, "\nTry the demo shop: paste these into a shell (each request's id is kept in a variable):\n\n")
+	fmt.Fprintf(w, "  # access: everything the shop holds on Ada\n  %s\n\n", file("ACCESS", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`))
+	if approve {
+		fmt.Fprintf(w, "  # deletion: erase Grace (orders are kept but masked); deletions wait for an agent's approval, given here\n  # as soon as the request awaits it:\n")
+	} else {
+		fmt.Fprintf(w, "  # deletion: erase Grace (orders are kept but masked)\n")
+	}
+	fmt.Fprintf(w, "  %s\n", file("DELETION", `{"type":"deletion","regulation":"gdpr","subject":{"email":"grace@example.com"}}`))
+	if approve {
+		fmt.Fprintf(w, "  until curl -sf -X POST %s/v1/requests/$DELETION/approve -H %s; do sleep 1; done; echo\n", base, bearer)
+	}
+	fmt.Fprintf(w, "\n  # opt-out: take Alan out of every segment (CCPA)\n  %s\n\n", file("OPTOUT", `{"type":"opt_out","regulation":"ccpa","subject":{"email":"alan@example.com"}}`))
+	fmt.Fprintf(w, "  # then: follow a request (status, jobs, records), and save Ada's data once her request is done\n")
+	fmt.Fprintf(w, "  curl -s %s/v1/requests/$ACCESS -H %s; echo\n", base, bearer)
+	fmt.Fprintf(w, "  until curl -sf -o export.zip %s/v1/requests/$ACCESS/export -H %s; do sleep 1; done; echo \"saved export.zip\"\n\n", base, bearer)
+}
+
+// shellQuote quotes s for a POSIX shell: in single quotes, each ' written
+// as '\''.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

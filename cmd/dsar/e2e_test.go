@@ -51,6 +51,7 @@ type proc struct {
 	base   string
 	client *http.Client // checks every exchange against the OpenAPI document
 	stderr *testenv.Buffer
+	stdout *testenv.Buffer // what it printed
 	exited chan error
 }
 
@@ -86,7 +87,7 @@ func startDSAR(t *testing.T, env []string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, client: apitest.Client(t), stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
+	p := &proc{t: t, cmd: cmd, client: apitest.Client(t), stderr: &testenv.Buffer{}, stdout: &testenv.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -95,6 +96,7 @@ func startDSAR(t *testing.T, env []string, args ...string) *proc {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			_, _ = fmt.Fprintln(p.stdout, sc.Text())
 			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
 			}
