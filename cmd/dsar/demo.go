@@ -125,8 +125,8 @@ func printDev(w io.Writer, base, key string, generated, demo, approve bool) {
 	fmt.Fprintf(w, "  until curl -sf -o export.zip %s/v1/requests/$ACCESS/export -H %s; do sleep 1; done; echo \"saved export.zip\"\n\n", base, bearer)
 }
 
-// shellQuote quotes s for a POSIX shell: in single quotes, each ' written
-// as '\''.
+// shellQuote quotes s for a POSIX shell: in single quotes, each single
+// quote in s closing the quotes, escaped, then reopening them.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
