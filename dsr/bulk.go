@@ -13,9 +13,9 @@ import (
 )
 
 // OpenDuplicates returns, in one query, every request that a new request of
-// one of types, received at since or later, sharing one of hashes
-// (blind-index hashes), could be a duplicate of: open ones with an
-// established identity ([DuplicateCandidates]). Only the fields
+// one of types, received at since or later, could be a duplicate of: open
+// ones with an established identity ([DuplicateCandidates]) whose proven
+// identities share one of hashes (blind-index hashes), as [Store.FindDuplicate]. Only the fields
 // [PickDuplicate] reads are filled in. It serves a whole batch of filings at
 // once; pick each one's duplicate from the result with PickDuplicate.
 func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Type, since time.Time) ([]Request, error) {
@@ -24,13 +24,13 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 	}
 	cur, err := s.reqs.Find(ctx,
 		bson.D{
-			{Key: "identity_hashes", Value: bson.D{{Key: "$in", Value: hashes}}},
+			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}},
 			{Key: "type", Value: bson.D{{Key: "$in", Value: types}}},
 			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
 			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
 		},
 		options.Find().SetProjection(bson.D{
-			{Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "identity_hashes", Value: 1}, {Key: "received_at", Value: 1},
+			{Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "proven_hashes", Value: 1}, {Key: "received_at", Value: 1},
 		}).SetBatchSize(10_000))
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
@@ -45,13 +45,14 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 // PickDuplicate returns what [Store.FindDuplicate] would for a new request
 // of type t with hashes, received at since or later, among candidates: the
 // most recently received one of type t in one of [DuplicateCandidates]
-// sharing a hash (of two received at once, the later id), or nil.
+// whose proven identities share a hash (of two received at once, the later
+// id), or nil.
 func PickDuplicate(candidates []Request, hashes []string, t Type, since time.Time) *Request {
 	var best *Request
 	for i := range candidates {
 		c := &candidates[i]
 		if c.Type != t || c.ReceivedAt.Before(since) || !slices.Contains(DuplicateCandidates, c.Status) ||
-			!slices.ContainsFunc(c.IdentityHashes, func(h string) bool { return slices.Contains(hashes, h) }) {
+			!slices.ContainsFunc(c.ProvenHashes, func(h string) bool { return slices.Contains(hashes, h) }) {
 			continue
 		}
 		if best == nil || c.ReceivedAt.After(best.ReceivedAt) || (c.ReceivedAt.Equal(best.ReceivedAt) && c.ID > best.ID) {

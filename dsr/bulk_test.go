@@ -68,7 +68,7 @@ func TestPickDuplicate(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	cand := func(id string, typ dsr.Type, st dsr.Status, received time.Time, hashes ...string) dsr.Request {
-		return dsr.Request{ID: id, Type: typ, Status: st, ReceivedAt: received, IdentityHashes: hashes}
+		return dsr.Request{ID: id, Type: typ, Status: st, ReceivedAt: received, ProvenHashes: hashes}
 	}
 	cands := []dsr.Request{
 		cand("a", dsr.TypeAccess, dsr.StatusVerified, at.Add(-2*time.Hour), "h1"),

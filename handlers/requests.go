@@ -382,7 +382,8 @@ func (a *requestsAPI) fileMany(ctx context.Context, intakes []dsr.Intake) ([]*ds
 		var types []dsr.Type
 		since := intakes[0].ReceivedAt
 		for i, in := range intakes {
-			hashes[i] = a.index.HashAll(dsr.Actionable(in.Identities)) // claimed identities prove nothing
+			// Duplicates share a proven identity, as in file.
+			hashes[i] = a.index.HashAll(dsr.Given(in.Identities))
 			all = append(all, hashes[i]...)
 			if !slices.Contains(types, in.Type) {
 				types = append(types, in.Type)
@@ -400,7 +401,7 @@ func (a *requestsAPI) fileMany(ctx context.Context, intakes []dsr.Intake) ([]*ds
 			return reqs, errs
 		}
 		for _, r := range found {
-			for _, h := range r.IdentityHashes {
+			for _, h := range r.ProvenHashes {
 				byHash[h] = append(byHash[h], r)
 			}
 		}
@@ -425,7 +426,7 @@ func (a *requestsAPI) fileMany(ctx context.Context, intakes []dsr.Intake) ([]*ds
 		reqs[i] = req
 		stored, at = append(stored, req), append(at, i)
 		if a.dupWindow > 0 && slices.Contains(dsr.DuplicateCandidates, req.Status) {
-			for _, h := range req.IdentityHashes {
+			for _, h := range req.ProvenHashes {
 				byHash[h] = append(byHash[h], *req)
 			}
 		}

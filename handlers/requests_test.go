@@ -72,7 +72,7 @@ func setup(t testing.TB, down bool) *api {
 }
 
 // setupWith is setup with the API's dependencies changed by change.
-func setupWith(t *testing.T, down bool, change func(*handlers.Deps)) *api {
+func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	t.Helper()
 	cmds := &testenv.Commands{}
 	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), nil)
