@@ -24,7 +24,7 @@ curl() { case " $* " in *" -sf "*) command curl "$@" ;; *) command curl --fail-w
 // any of its commands fails.
 func paste(t *testing.T, dir, script string, env ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // a loaded machine: the workers are slow
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", pastePrelude+script)
 	cmd.Dir = dir
