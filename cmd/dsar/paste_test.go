@@ -52,6 +52,10 @@ func TestPastedCommands(t *testing.T) {
 	p := startDSAR(t, baseEnv(t, dataDir, r.Addr, testenv.Queue(t, r), testenv.Name("e2e")), "dev", "--demo")
 
 	t.Run("demo", func(t *testing.T) {
+		// The commands follow the line startDSAR waits for.
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stdout.String(), "saved export.zip") && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		_, demo, ok := strings.Cut(p.stdout.String(), "Try the demo shop")
 		if !ok {
 			t.Fatalf("no demo commands printed:\n%s", p.stdout)
