@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -75,7 +76,8 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 		}
 	}()
 	for i := range spec.Connectors {
-		c, err := build(ctx, &spec.Connectors[i], types)
+		entry := &spec.Connectors[i]
+		c, limit, err := build(ctx, entry, types)
 		if err != nil {
 			return reg, err
 		}
@@ -83,47 +85,97 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 			if cl, ok := c.(interface{ Close() error }); ok {
 				_ = cl.Close()
 			}
-			return reg, Errorf(&spec.Connectors[i], "%v", err)
+			return reg, Errorf(valueOf(entry, "name"), "%v", err)
 		}
+		reg.limits[c.Name()] = limit
 	}
 	return reg, nil
 }
 
-// build makes one connector from its entry.
-func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, error) {
+// build makes one connector from its entry and returns it with its
+// max_concurrency (0 when the entry sets none).
+func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, int, error) {
 	if entry.Kind != yaml.MappingNode {
-		return nil, Errorf(entry, "each connector must be a mapping with name and type")
+		return nil, 0, Errorf(entry, "each connector must be a mapping with name and type")
 	}
-	var name, typ string
+	var nameNode, typeNode, limitNode *yaml.Node
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entry.Line, Column: entry.Column}
 	for i := 0; i+1 < len(entry.Content); i += 2 {
-		k, v := entry.Content[i], entry.Content[i+1]
+		k, v := entry.Content[i], deref(entry.Content[i+1])
 		switch k.Value {
 		case "name":
-			name = v.Value
+			nameNode = v
 		case "type":
-			typ = v.Value
+			typeNode = v
+		case KeyMaxConcurrency:
+			limitNode = v
 		default:
-			rest.Content = append(rest.Content, k, v)
+			rest.Content = append(rest.Content, k, entry.Content[i+1])
 		}
 	}
-	if !namePattern.MatchString(name) {
-		return nil, Errorf(entry, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+	if nameNode == nil {
+		return nil, 0, Errorf(entry, "connector: name: required (1 to 63 of a-z, 0-9, _ and -)")
 	}
+	name := nameNode.Value
+	if nameNode.Kind != yaml.ScalarNode || !namePattern.MatchString(name) {
+		return nil, 0, Errorf(nameNode, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+	}
+	if typeNode == nil {
+		return nil, 0, Errorf(entry, "connector %q: type: required (known: %s)", name, knownTypes(types))
+	}
+	typ := typeNode.Value
 	f, ok := types[typ]
-	if !ok {
-		known := make([]string, 0, len(types))
-		for t := range types {
-			known = append(known, t)
+	if typeNode.Kind != yaml.ScalarNode || !ok {
+		return nil, 0, Errorf(typeNode, "connector %q: unknown type %q (known: %s)", name, typ, knownTypes(types))
+	}
+	limit := 0
+	if limitNode != nil {
+		n, err := strconv.Atoi(limitNode.Value)
+		if limitNode.Kind != yaml.ScalarNode || err != nil || n < 1 || n > maxConcurrencyLimit {
+			return nil, 0, Errorf(limitNode, "connector %q: %s: want a whole number from 1 to %d, not %q", name, KeyMaxConcurrency, maxConcurrencyLimit, limitNode.Value)
 		}
-		sort.Strings(known)
-		return nil, Errorf(entry, "connector %q: unknown type %q (known: %s)", name, typ, strings.Join(known, ", "))
+		limit = n
 	}
 	c, err := f(ctx, name, rest)
 	if err != nil {
-		return nil, fmt.Errorf("connector %q: %w", name, err)
+		return nil, 0, fmt.Errorf("connector %q: %w", name, err)
 	}
-	return c, nil
+	return c, limit, nil
+}
+
+// KeyMaxConcurrency is the setting, common to every connector type, that
+// caps how many of the connector's jobs run at once in one worker process.
+const KeyMaxConcurrency = "max_concurrency"
+
+// maxConcurrencyLimit bounds max_concurrency.
+const maxConcurrencyLimit = 1000
+
+func knownTypes(types Types) string {
+	known := make([]string, 0, len(types))
+	for t := range types {
+		known = append(known, t)
+	}
+	sort.Strings(known)
+	return strings.Join(known, ", ")
+}
+
+// deref returns the node an alias points at (n itself when n is no alias).
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// valueOf returns the value node of key in mapping m, or m itself when the
+// key is absent, so that an error points at the closest line.
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return m
 }
 
 // Errorf returns an error that points at the line of node.
@@ -165,20 +217,23 @@ var secretKeys = map[string]bool{"password": true, "token": true, "secret": true
 var urlKeys = map[string]bool{"uri": true, "url": true, "dsn": true}
 
 // checkSecrets refuses secrets written literally in the file: they must come
-// from the environment as ${VAR}.
+// from the environment as ${VAR}. A value given through an alias (uri: *u)
+// is checked as the value the alias stands for, and reported at the line of
+// the alias.
 func checkSecrets(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := strings.ToLower(n.Content[i].Value), n.Content[i+1]
+			k, use := strings.ToLower(n.Content[i].Value), n.Content[i+1]
+			v := deref(use)
 			if v.Kind != yaml.ScalarNode || v.Value == "" {
 				continue
 			}
 			if secretKeys[k] && !envRef.MatchString(v.Value) {
-				return Errorf(v, "%s must come from the environment, e.g. ${SHOP_%s}, never be written in the file", k, strings.ToUpper(k))
+				return Errorf(use, "%s must come from the environment, e.g. ${SHOP_%s}, never be written in the file", k, strings.ToUpper(k))
 			}
 			if urlKeys[k] {
 				if p, set := urlPassword(v.Value); set && !envRef.MatchString(p) {
-					return Errorf(v, "the password in %s must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file", k)
+					return Errorf(use, "the password in %s must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file", k)
 				}
 			}
 		}

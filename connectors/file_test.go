@@ -288,6 +288,16 @@ connectors:
 			want: `line 5: add connector: duplicate name "shop"`,
 		},
 		{
+			name: "duplicate name on its own line",
+			file: `
+connectors:
+  - {name: shop, type: fake}
+  - type: other
+    name: shop
+`,
+			want: `line 5: add connector: duplicate name "shop"`,
+		},
+		{
 			name: "unknown type",
 			file: `
 connectors:
@@ -296,12 +306,83 @@ connectors:
 			want: `line 3: connector "shop": unknown type "postgres" (known: fake, other)`,
 		},
 		{
+			name: "unknown type, on its own line",
+			file: `
+connectors:
+  - name: shop
+    uri: mongodb://db.example.com/
+    type: postgres
+`,
+			want: `line 5: connector "shop": unknown type "postgres" (known: fake, other)`,
+		},
+		{
 			name: "missing type",
 			file: `
 connectors:
   - {name: shop}
 `,
-			want: `line 3: connector "shop": unknown type "" (known: fake, other)`,
+			want: `line 3: connector "shop": type: required (known: fake, other)`,
+		},
+		{
+			name: "type not a word",
+			file: `
+connectors:
+  - name: shop
+    type: [fake]
+`,
+			want: `line 4: connector "shop": unknown type "" (known: fake, other)`,
+		},
+		{
+			name: "literal password through an alias",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    nested: &u "mongodb://dsar:hunter2@db.example.com/"
+    uri: *u
+`,
+			want: "line 6: the password in uri must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
+		},
+		{
+			name: "literal password through an alias to a list item",
+			file: `
+hosts:
+  - &u "mongodb://dsar:hunter2@db.example.com/"
+connectors:
+  - {name: shop, type: fake, uri: *u}
+`,
+			want: "line 5: the password in uri must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
+		},
+		{
+			name: "literal token through an alias",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    nested: {tables: [{name: &t hunter2}]}
+    token: *t
+`,
+			want: "line 6: token must come from the environment, e.g. ${SHOP_TOKEN}, never be written in the file",
+		},
+		{
+			name: "max_concurrency zero",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    max_concurrency: 0
+`,
+			want: `line 5: connector "shop": max_concurrency: want a whole number from 1 to 1000, not "0"`,
+		},
+		{
+			name: "max_concurrency not a number",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    max_concurrency: many
+`,
+			want: `line 5: connector "shop": max_concurrency: want a whole number from 1 to 1000, not "many"`,
 		},
 		{
 			name: "upper-case name",
@@ -341,7 +422,16 @@ connectors:
 connectors:
   - {type: fake}
 `,
-			want: `line 3: connector name "": want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit`,
+			want: `line 3: connector: name: required (1 to 63 of a-z, 0-9, _ and -)`,
+		},
+		{
+			name: "bad name on its own line",
+			file: `
+connectors:
+  - type: fake
+    name: Shop
+`,
+			want: `line 4: connector name "Shop": want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit`,
 		},
 		{
 			name: "unknown top-level key",
@@ -586,5 +676,26 @@ func TestErrorf(t *testing.T) {
 	err := connectors.Errorf(&yaml.Node{Line: 42}, "bad %s %d", "value", 7)
 	if got, want := err.Error(), "line 42: bad value 7"; got != want {
 		t.Errorf("Errorf = %q; want %q", got, want)
+	}
+}
+
+// TestParseMaxConcurrency checks that max_concurrency, common to every type,
+// reaches the registry and not the type's own settings.
+func TestParseMaxConcurrency(t *testing.T) {
+	t.Parallel()
+	types, _ := fakeTypes()
+	file := `
+connectors:
+  - {name: shop, type: fake, max_concurrency: 3}
+  - {name: crm, type: fake}
+`
+	reg, err := connectors.Parse(t.Context(), []byte(file), types, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	got := map[string]int{"shop": reg.MaxConcurrency("shop"), "crm": reg.MaxConcurrency("crm")}
+	if diff := cmp.Diff(map[string]int{"shop": 3, "crm": 0}, got); diff != "" {
+		t.Errorf("MaxConcurrency (-want +got):\n%s", diff)
 	}
 }

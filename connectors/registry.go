@@ -13,11 +13,25 @@ import (
 type Registry struct {
 	byName map[string]Connector
 	order  []string
+	limits map[string]int
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]Connector{}}
+	return &Registry{byName: map[string]Connector{}, limits: map[string]int{}}
+}
+
+// MaxConcurrency returns how many jobs of the connector called name may run
+// at once in one worker process, as its entry's max_concurrency says; 0
+// when it says nothing (the worker's default applies).
+func (r *Registry) MaxConcurrency(name string) int {
+	return r.limits[name]
+}
+
+// SetMaxConcurrency sets what MaxConcurrency returns for name (n <= 0:
+// the worker's default). Like Add, call it at start-up only.
+func (r *Registry) SetMaxConcurrency(name string, n int) {
+	r.limits[name] = max(n, 0)
 }
 
 // Add registers c. A second connector with the same name is an error.

@@ -20,6 +20,25 @@ type Spec struct {
 	Database string `yaml:"database"`
 	// Collections that hold personal data.
 	Collections []CollectionSpec `yaml:"collections"`
+
+	// lines holds where the file put things: "" the connector's entry,
+	// otherwise the line of a top-level key. Empty for a Spec built in Go.
+	lines map[string]int
+}
+
+// locate records the lines of the connector entry n and of its keys.
+func (s *Spec) locate(n *yaml.Node) {
+	s.lines = keyLines(n)
+}
+
+// keyLines maps "" to the line of mapping n and each of its keys to the
+// line of the key.
+func keyLines(n *yaml.Node) map[string]int {
+	lines := map[string]int{"": n.Line}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		lines[n.Content[i].Value] = n.Content[i].Line
+	}
+	return lines
 }
 
 // CollectionSpec says how one collection holds a subject's data and what
@@ -45,6 +64,40 @@ type CollectionSpec struct {
 	// erase: mask) or keeps it whole (erase: delete), and reports the
 	// exception with its basis.
 	Retain string `yaml:"retain"`
+
+	// lines holds where the file put things: "" the collection's entry,
+	// "KEY" the line of a key, "match.FIELD" the line of a match field's
+	// kind, "provide.KIND" the line of a provided kind. Empty for a spec
+	// built in Go.
+	lines map[string]int
+}
+
+// UnmarshalYAML decodes a collection strictly and records its lines, so
+// that every problem validate finds names its line.
+func (c *CollectionSpec) UnmarshalYAML(n *yaml.Node) error {
+	type plain CollectionSpec // no methods: decoded the ordinary way
+	if err := connectors.DecodeStrict(n, (*plain)(c)); err != nil {
+		return err
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	c.lines = keyLines(n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if (k.Value != "match" && k.Value != "provide") || v.Kind != yaml.MappingNode {
+			continue
+		}
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			switch k.Value {
+			case "match": // the kind is what is checked
+				c.lines["match."+v.Content[j].Value] = v.Content[j+1].Line
+			case "provide":
+				c.lines["provide."+v.Content[j].Value] = v.Content[j].Line
+			}
+		}
+	}
+	return nil
 }
 
 // The strategy kinds.
@@ -101,76 +154,92 @@ func (s *Strategy) UnmarshalYAML(n *yaml.Node) error {
 	return connectors.Errorf(n, "a strategy is delete, mask, {pull: FIELD} or {set: {FIELD: VALUE}}")
 }
 
-// validate checks a spec as a whole and returns every problem.
+// validate checks a spec as a whole and returns every problem, each with
+// the line it is on when the spec came from a file.
 func (s *Spec) validate() error {
 	var errs []error
-	add := func(line int, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...)))
+	at := func(line int, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if line > 0 {
+			msg = fmt.Sprintf("line %d: %s", line, msg)
+		}
+		errs = append(errs, errors.New(msg))
 	}
 	if s.Database == "" {
-		errs = append(errs, errors.New("database: required"))
+		at(s.lines[""], "database: required")
 	}
 	if len(s.Collections) == 0 {
-		errs = append(errs, errors.New("collections: list at least one collection"))
+		at(firstLine(s.lines, "collections", ""), "collections: list at least one collection")
 	}
 	names := map[string]bool{}
 	for i := range s.Collections {
 		c := &s.Collections[i]
+		line := func(keys ...string) int { return firstLine(c.lines, append(keys, "")...) }
 		where := fmt.Sprintf("collection %q", c.Name)
 		if c.Name == "" {
-			errs = append(errs, fmt.Errorf("collections[%d]: name: required", i))
+			at(line(), "collections[%d]: name: required", i)
 			continue
 		}
 		if names[c.Name] {
-			errs = append(errs, fmt.Errorf("%s: listed twice", where))
+			at(line("name"), "%s: listed twice", where)
 		}
 		names[c.Name] = true
 		if len(c.Match) == 0 {
-			errs = append(errs, fmt.Errorf("%s: match: map at least one field to an identity kind (%s)", where, kinds()))
+			at(line("match"), "%s: match: map at least one field to an identity kind (%s)", where, kinds())
 		}
-		for field, kind := range c.Match {
-			if !connectors.ValidKind(kind) {
-				errs = append(errs, fmt.Errorf("%s: match: field %q has unknown identity kind %q (known: %s)", where, field, kind, kinds()))
+		for _, field := range sortedKeys(c.Match) {
+			if kind := c.Match[field]; !connectors.ValidKind(kind) {
+				at(line("match."+field, "match"), "%s: match: field %q has unknown identity kind %q (known: %s)", where, field, kind, kinds())
 			}
 		}
-		for kind, field := range c.Provide {
+		for _, kind := range sortedKeys(c.Provide) {
 			if !connectors.ValidKind(kind) {
-				errs = append(errs, fmt.Errorf("%s: provide: unknown identity kind %q (known: %s)", where, kind, kinds()))
+				at(line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, kinds())
 			}
-			if field == "" {
-				errs = append(errs, fmt.Errorf("%s: provide: %s needs a field", where, kind))
+			if c.Provide[kind] == "" {
+				at(line("provide."+kind, "provide"), "%s: provide: %s needs a field", where, kind)
 			}
 		}
 		switch {
 		case c.Erase == nil:
-			errs = append(errs, fmt.Errorf("%s: erase: required: delete, mask or {pull: FIELD}", where))
+			at(line(), "%s: erase: required: delete, mask or {pull: FIELD}", where)
 		case c.Erase.Kind == StrategySet:
-			add(c.Erase.line, "%s: erase: set is for opt_out; erase with delete, mask or {pull: FIELD}", where)
+			at(c.Erase.line, "%s: erase: set is for opt_out; erase with delete, mask or {pull: FIELD}", where)
 		case c.Erase.Kind == StrategyMask && len(c.Mask) == 0:
-			add(c.Erase.line, "%s: erase: mask needs the fields to null in mask: [...]", where)
+			at(c.Erase.line, "%s: erase: mask needs the fields to null in mask: [...]", where)
 		case c.Erase.Kind == StrategyPull && c.Match[c.Erase.Field] == "":
-			add(c.Erase.line, "%s: erase: pull field %q must be one of the match fields", where, c.Erase.Field)
+			at(c.Erase.line, "%s: erase: pull field %q must be one of the match fields", where, c.Erase.Field)
 		case c.Erase.Kind == StrategyPull && strings.Contains(c.Erase.Field, "."):
-			add(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
+			at(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
 		}
 		if c.Retain != "" && c.Erase != nil && c.Erase.Kind == StrategyPull {
-			add(c.Erase.line, "%s: retain: a collection kept on a legal basis erases with mask (to mask it) or delete (to keep it whole), not pull", where)
+			at(c.Erase.line, "%s: retain: a collection kept on a legal basis erases with mask (to mask it) or delete (to keep it whole), not pull", where)
 		}
 		if len(c.Mask) > 0 && (c.Erase == nil || c.Erase.Kind != StrategyMask) {
-			errs = append(errs, fmt.Errorf("%s: mask is only used with erase: mask", where))
+			at(line("mask"), "%s: mask is only used with erase: mask", where)
 		}
 		if o := c.OptOut; o != nil {
 			switch {
 			case o.Kind == StrategyMask:
-				add(o.line, "%s: opt_out: mask is for erase; opt out with delete, {pull: FIELD} or {set: {FIELD: VALUE}}", where)
+				at(o.line, "%s: opt_out: mask is for erase; opt out with delete, {pull: FIELD} or {set: {FIELD: VALUE}}", where)
 			case o.Kind == StrategyPull && c.Match[o.Field] == "":
-				add(o.line, "%s: opt_out: pull field %q must be one of the match fields", where, o.Field)
+				at(o.line, "%s: opt_out: pull field %q must be one of the match fields", where, o.Field)
 			case o.Kind == StrategyPull && strings.Contains(o.Field, "."):
-				add(o.line, "%s: opt_out: pull takes a top-level array of plain values, not %q", where, o.Field)
+				at(o.line, "%s: opt_out: pull takes a top-level array of plain values, not %q", where, o.Field)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firstLine returns the line of the first of keys that lines knows, or 0.
+func firstLine(lines map[string]int, keys ...string) int {
+	for _, k := range keys {
+		if n, ok := lines[k]; ok && n > 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 func kinds() string {

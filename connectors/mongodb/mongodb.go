@@ -47,6 +47,7 @@ func Factory(defaultClient *mongo.Client) connectors.Factory {
 		if err := connectors.DecodeStrict(node, &spec); err != nil {
 			return nil, err
 		}
+		spec.locate(node)
 		return New(ctx, name, spec, defaultClient)
 	}
 }

@@ -2,6 +2,7 @@ package mongodb_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -417,13 +418,13 @@ func TestConfigErrors(t *testing.T) {
 			spec: `
     collections:
       - {name: customers, match: {email: email}, erase: delete}`,
-			want: []string{"database: required"},
+			want: []string{"line 2: database: required"},
 		},
 		{
 			name: "no collections",
 			spec: `
     database: shop`,
-			want: []string{"collections: list at least one collection"},
+			want: []string{"line 2: collections: list at least one collection"},
 		},
 		{
 			name: "unknown identity kind",
@@ -431,7 +432,7 @@ func TestConfigErrors(t *testing.T) {
     database: shop
     collections:
       - {name: customers, match: {email: mail}, erase: delete}`,
-			want: []string{`collection "customers": match: field "email" has unknown identity kind "mail" (known: customer_id, email, phone)`},
+			want: []string{`line 6: collection "customers": match: field "email" has unknown identity kind "mail" (known: customer_id, email, phone)`},
 		},
 		{
 			name: "unknown provided kind",
@@ -439,7 +440,7 @@ func TestConfigErrors(t *testing.T) {
     database: shop
     collections:
       - {name: customers, match: {email: email}, provide: {account: _id}, erase: delete}`,
-			want: []string{`collection "customers": provide: unknown identity kind "account"`},
+			want: []string{`line 6: collection "customers": provide: unknown identity kind "account"`},
 		},
 		{
 			name: "mask without fields",
@@ -457,7 +458,7 @@ func TestConfigErrors(t *testing.T) {
     database: shop
     collections:
       - {name: customers, match: {email: email}, erase: delete, mask: [name]}`,
-			want: []string{`collection "customers": mask is only used with erase: mask`},
+			want: []string{`line 6: collection "customers": mask is only used with erase: mask`},
 		},
 		{
 			name: "pull of a non-match field",
@@ -537,7 +538,7 @@ func TestConfigErrors(t *testing.T) {
     database: shop
     collections:
       - {name: customers, match: {email: email}}`,
-			want: []string{`collection "customers": erase: required`},
+			want: []string{`line 6: collection "customers": erase: required`},
 		},
 		{
 			name: "collection listed twice",
@@ -546,7 +547,7 @@ func TestConfigErrors(t *testing.T) {
     collections:
       - {name: customers, match: {email: email}, erase: delete}
       - {name: customers, match: {phone: phone}, erase: delete}`,
-			want: []string{`collection "customers": listed twice`},
+			want: []string{`line 7: collection "customers": listed twice`},
 		},
 		{
 			name: "unknown setting",
@@ -568,11 +569,99 @@ func TestConfigErrors(t *testing.T) {
 			want: []string{`line 9: unknown setting "optout" (known: name, match, provide, erase, mask, opt_out, retain)`},
 		},
 		{
+			name: "missing match",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        erase: delete`,
+			want: []string{`line 6: collection "customers": match: map at least one field to an identity kind (customer_id, email, phone)`},
+		},
+		{
+			name: "empty match",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        match: {}
+        erase: delete`,
+			want: []string{`line 7: collection "customers": match: map at least one field`},
+		},
+		{
+			name: "misspelled identity kind, block style",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        match:
+          email: email
+          phone: phnoe
+        erase: delete`,
+			want: []string{`line 9: collection "customers": match: field "phone" has unknown identity kind "phnoe" (known: customer_id, email, phone)`},
+		},
+		{
+			name: "misspelled provided kind, block style",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        match: {email: email}
+        provide:
+          customer_id: _id
+          cutomer: _id
+        erase: delete`,
+			want: []string{`line 10: collection "customers": provide: unknown identity kind "cutomer"`},
+		},
+		{
+			name: "provided kind without a field",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        match: {email: email}
+        provide:
+          customer_id: ""
+        erase: delete`,
+			want: []string{`line 9: collection "customers": provide: customer_id needs a field`},
+		},
+		{
+			name: "collection without a name",
+			spec: `
+    database: shop
+    collections:
+      - {name: customers, match: {email: email}, erase: delete}
+      - match: {email: email}
+        erase: delete`,
+			want: []string{`line 7: collections[1]: name: required`},
+		},
+		{
+			name: "listed twice, block style",
+			spec: `
+    database: shop
+    collections:
+      - {name: customers, match: {email: email}, erase: delete}
+      - erase: delete
+        name: customers
+        match: {phone: phone}`,
+			want: []string{`line 8: collection "customers": listed twice`},
+		},
+		{
+			name: "mask fields without mask, block style",
+			spec: `
+    database: shop
+    collections:
+      - name: customers
+        match: {email: email}
+        erase: delete
+        mask: [name]`,
+			want: []string{`line 9: collection "customers": mask is only used with erase: mask`},
+		},
+		{
 			name: "every problem at once",
 			spec: `
     collections:
       - {name: customers, match: {email: mail}, erase: mask}`,
-			want: []string{"database: required", `unknown identity kind "mail"`, "erase: mask needs the fields"},
+			want: []string{"line 2: database: required", `line 5: collection "customers": match: field "email" has unknown identity kind "mail"`, "line 5: collection \"customers\": erase: mask needs the fields"},
 		},
 	}
 	for _, tt := range tests {
@@ -593,6 +682,11 @@ func TestConfigErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), `connector "shop": `) {
 				t.Errorf("error %q does not name the connector", err)
+			}
+			for _, msg := range strings.Split(strings.TrimPrefix(err.Error(), `connector "shop": `), "\n") {
+				if !regexp.MustCompile(`^line [1-9][0-9]*: `).MatchString(msg) {
+					t.Errorf("error %q names no line", msg)
+				}
 			}
 		})
 	}
