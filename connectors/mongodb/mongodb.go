@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -34,9 +34,11 @@ type Connector struct {
 	db     *mongo.Database
 	client *mongo.Client // owned: closed by Close; nil when shared
 
-	gateMu    sync.Mutex
-	gate      mongocompat.Gate
-	gateKnown bool
+	// gate, once known, says whether writes go through FerretDB's lane.
+	// It is learnt without holding any lock across the round trip, so an
+	// unreachable server delays only the calls that need it, each bounded
+	// by its own ctx, never every caller in turn.
+	gate atomic.Pointer[mongocompat.Gate]
 }
 
 // Factory returns the factory for the mongodb type. Connectors with no uri
@@ -231,19 +233,21 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 	return res, nil
 }
 
-// writeGate learns once whether the target is FerretDB, whose writes must go
-// through the process's write lane (see internal/mongocompat).
+// writeGate learns whether the target is FerretDB, whose writes must go
+// through the process's write lane (see internal/mongocompat). Until one
+// detection succeeds, every call asks the server itself, under its own ctx
+// and holding no lock: callers never queue behind one another's round trip,
+// and a server that comes back is detected by the next call.
 func (c *Connector) writeGate(ctx context.Context) (mongocompat.Gate, error) {
-	c.gateMu.Lock()
-	defer c.gateMu.Unlock()
-	if !c.gateKnown {
-		g, err := mongocompat.Detect(ctx, c.db)
-		if err != nil {
-			return g, err
-		}
-		c.gate, c.gateKnown = g, true
+	if g := c.gate.Load(); g != nil {
+		return *g, nil
 	}
-	return c.gate, nil
+	g, err := mongocompat.Detect(ctx, c.db)
+	if err != nil {
+		return g, err
+	}
+	c.gate.CompareAndSwap(nil, &g) // concurrent detections agree; keep the first
+	return g, nil
 }
 
 // apply runs one strategy and returns its outcome word and how many documents

@@ -2,9 +2,13 @@ package mongodb_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -769,5 +773,56 @@ connectors:
 	}
 	if n, _ := db.Collection("invoices").CountDocuments(ctx, bson.D{{Key: "name", Value: nil}, {Key: "total", Value: 10}}); n != 1 {
 		t.Errorf("the invoice was not masked and kept")
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// TestUnreachableServerCallsDoNotQueue: calls to a connector whose server is
+// down each wait out their own server selection, side by side; none waits
+// for another's (a lock held across the round trip made n calls take n
+// timeouts).
+func TestUnreachableServerCallsDoNotQueue(t *testing.T) {
+	t.Parallel()
+	const selection = 1500 * time.Millisecond
+	spec := mongodb.Spec{
+		URI:      "mongodb://" + closedPort(t) + "/?serverSelectionTimeoutMS=" + fmt.Sprint(selection.Milliseconds()) + "&connectTimeoutMS=300",
+		Database: "shop",
+		Collections: []mongodb.CollectionSpec{{Name: "customers", Match: map[string]string{"email": "email"},
+			Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}}},
+	}
+	c, err := mongodb.New(t.Context(), "down", spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}}}
+	const calls = 4
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, calls)
+	for i := range calls {
+		wg.Go(func() { _, errs[i] = c.Erase(t.Context(), s) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("call %d: Erase succeeded against a closed port", i)
+		}
+	}
+	t.Logf("%d calls against an unreachable server took %v (server selection %v)", calls, took, selection)
+	if took > 2*selection {
+		t.Errorf("%d concurrent calls took %v; want about one server selection (%v), not one per call", calls, took, selection)
 	}
 }
