@@ -51,6 +51,14 @@ type Options struct {
 	Approval dsr.ApprovalPolicy
 	// Checks configures the scheduled checks.
 	Checks ChecksOptions
+	// ConnectorConcurrency caps how many jobs of one connector run at once
+	// in this process, for connectors whose entry in the connectors file
+	// sets no max_concurrency; 0 means no cap. dsar sets it to half the
+	// worker concurrency, so one system that hangs cannot take every slot.
+	ConnectorConcurrency int
+	// SlotWait is how long a job waits for a slot of its connector before
+	// giving its worker back and trying again after BusyDelay. 0 means 200ms.
+	SlotWait time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -79,6 +87,7 @@ type Processor struct {
 	log        *slog.Logger
 	opts       Options
 	notices    NoticeOptions
+	slots      *slots
 }
 
 // NewProcessor returns a Processor.
@@ -92,8 +101,19 @@ func NewProcessor(d Deps, o Options) *Processor {
 	if o.WaitMax <= 0 {
 		o.WaitMax = 14 * 24 * time.Hour
 	}
+	if o.SlotWait <= 0 {
+		o.SlotWait = 200 * time.Millisecond
+	}
+	limit := func(name string) int {
+		if d.Connectors != nil {
+			if n := d.Connectors.MaxConcurrency(name); n > 0 {
+				return n
+			}
+		}
+		return o.ConnectorConcurrency
+	}
 	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, escalation: d.Escalation,
-		log: d.Log, opts: o, notices: o.Notices}
+		log: d.Log, opts: o, notices: o.Notices, slots: newSlots(limit, o.SlotWait)}
 }
 
 // Mux routes each task type to its handler.
@@ -317,8 +337,15 @@ func (p *Processor) HandleJob(ctx context.Context, t *asynq.Task) error {
 }
 
 // RunJob does the work of HandleJob. Its error never quotes the subject's
-// identities.
+// identities. It first takes a slot of the job's connector (see
+// Options.ConnectorConcurrency); when none frees up within SlotWait it
+// returns ErrConnectorBusy without touching the job.
 func (p *Processor) RunJob(ctx context.Context, jobID string) error {
+	release, err := p.slots.acquire(ctx, jobConnector(jobID))
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	defer release()
 	job, err := p.store.ClaimJob(ctx, jobID, p.opts.Lease)
 	switch {
 	case errors.Is(err, dsr.ErrConflict):

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -30,9 +31,11 @@ const MaxRetryDelay = time.Hour
 // srv.Start(processor.Mux()).
 func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
-		Concurrency:              o.Concurrency,
-		Queues:                   map[string]int{o.Queue: 1},
-		RetryDelayFunc:           Backoff(o.RetryBase),
+		Concurrency:    o.Concurrency,
+		Queues:         map[string]int{o.Queue: 1},
+		RetryDelayFunc: retryDelay(Backoff(o.RetryBase)),
+		// A job whose connector is busy gave its worker back: not a failure.
+		IsFailure:                func(err error) bool { return !errors.Is(err, ErrConnectorBusy) },
 		ShutdownTimeout:          o.ShutdownTimeout,
 		Logger:                   NewAsynqLogger(o.Log),
 		LogLevel:                 asynq.WarnLevel,
@@ -51,6 +54,17 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 		}
 		jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4 //nolint:gosec // jitter needs no cryptographic randomness
 		return min(d+jitter, MaxRetryDelay)
+	}
+}
+
+// retryDelay is backoff, except for a job that found its connector busy,
+// which tries again after BusyDelay.
+func retryDelay(backoff asynq.RetryDelayFunc) asynq.RetryDelayFunc {
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		if errors.Is(err, ErrConnectorBusy) {
+			return BusyDelay + time.Duration(rand.Int64N(int64(BusyDelay)/2+1)) - BusyDelay/4 //nolint:gosec // jitter
+		}
+		return backoff(n, err, t)
 	}
 }
 

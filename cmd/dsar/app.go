@@ -243,7 +243,10 @@ func (a *app) startWorkers(ctx context.Context) error {
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax,
 			Approval: approval,
-			Checks:   workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
+			// One system that hangs holds at most half the workers; a
+			// connector's max_concurrency says otherwise.
+			ConnectorConcurrency: max(1, a.cfg.WorkerConcurrency/2),
+			Checks:               workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
 				MaxRounds: dsr.MaxVerificationRounds,
