@@ -176,7 +176,7 @@ func Settings() []Setting {
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where dev keeps the embedded store, its blind-index key and the demo connectors file", Modes: []Mode{ModeDev},
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; in dev, unset means none (with --demo: the demo shop's)", Modes: wrkModes,
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; with --demo: the demo shop's)", Modes: wrkModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
 		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {
@@ -493,7 +493,7 @@ func (c Config) Validate(m Mode) error {
 		}
 	}
 	if m == ModeWorker && c.ConnectorsFile == "" {
-		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors every request would complete without touching any system"))
+		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors no request could be carried out"))
 	}
 	if c.ConnectorsFile != "" && (m == ModeDev || m == ModeWorker) {
 		if _, err := os.Stat(c.ConnectorsFile); err != nil {

@@ -260,6 +260,9 @@ func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 	for _, c := range p.conns.For(connectors.Action(action)) {
 		jobs = append(jobs, dsr.NewJob(req.ID, c.Name(), action, p.opts.Now()))
 	}
+	if len(jobs) == 0 {
+		return p.noConnector(ctx, req)
+	}
 	if err := p.store.CreateJobs(ctx, jobs); err != nil {
 		return fmt.Errorf("fanout %s: %w", req.ID, err)
 	}
@@ -274,6 +277,23 @@ func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 	p.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
 	// Jobs that finished before the mark could not settle the request.
 	return p.settle(ctx, req.ID)
+}
+
+// noConnector sends an in-progress request that no connector can act on to
+// needs_attention with the reason: it is never completed (and the person
+// never told it is done) when nothing was asked to do it.
+func (p *Processor) noConnector(ctx context.Context, req *dsr.Request) error {
+	reason := fmt.Sprintf("no connector is configured to %s: nothing was done; configure one in DSAR_CONNECTORS_FILE, then retry or close the request",
+		actionVerb(req.Type.Action()))
+	_, err := p.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason})
+	if errors.Is(err, dsr.ErrConflict) {
+		return nil // moved meanwhile by someone else
+	}
+	if err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	p.log.WarnContext(ctx, "request needs attention: no connector for its action", "request_id", req.ID, "action", req.Type.Action())
+	return nil
 }
 
 // maxResolveRounds bounds identity resolution: each round may find

@@ -408,19 +408,94 @@ func TestSweepRecoversLostWork(t *testing.T) {
 	}
 }
 
-func TestNoConnectorForActionCompletesAtOnce(t *testing.T) {
+// TestNoConnectorForActionNeedsAttention: a request whose action no
+// connector performs is never completed (the person would be told it was
+// done when nothing was asked to do it): it needs attention, saying why.
+func TestNoConnectorForActionNeedsAttention(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 3) // the shop connector has no opt_out settings
-	r := e.file(dsr.TypeOptOut, "ada@example.com")
-	if err := e.proc.Fanout(context.Background(), r.ID); err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	empty := workers.NewProcessor(workers.Deps{Store: e.store, Connectors: connectors.NewRegistry(), Queue: e.queue, Index: e.index,
+		Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{MaxRetry: 3, Lease: time.Minute, JobTimeout: 10 * time.Second, Now: e.clock.Now})
+	tests := []struct {
+		name string
+		proc *workers.Processor
+		typ  dsr.Type
+		want string
+	}{
+		{"opt-out, no connector opts out", e.proc, dsr.TypeOptOut, "no connector is configured to opt a person out: nothing was done"},
+		{"deletion, no connector at all", empty, dsr.TypeDeletion, "no connector is configured to erase data: nothing was done"},
+		{"access, no connector at all", empty, dsr.TypeAccess, "no connector is configured to export data: nothing was done"},
 	}
-	got, err := e.store.Request(context.Background(), r.ID)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dsr.NewRequest(dsr.Intake{Type: tt.typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester",
+				Status: dsr.StatusVerified, ReceivedAt: e.clock.Now(), Notify: true,
+				Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, e.index)
+			require(t, err)
+			require(t, e.store.CreateRequest(ctx, r))
+			require(t, tt.proc.Fanout(ctx, r.ID))
+			require(t, tt.proc.Fanout(ctx, r.ID)) // a second run (a retried task) changes nothing
+			got, err := e.store.Request(ctx, r.ID)
+			require(t, err)
+			if got.Status != dsr.StatusNeedsAttention {
+				t.Errorf("status %s, want needs_attention", got.Status)
+			}
+			if last := got.History[len(got.History)-1].Reason; !strings.Contains(last, tt.want) {
+				t.Errorf("last history reason %q; want it to contain %q", last, tt.want)
+			}
+			for _, n := range got.PendingNotices {
+				if n == dsr.NoticeCompleted {
+					t.Errorf("a completion notice is due for a request nothing was done for")
+				}
+			}
+			jobs, err := e.store.Jobs(ctx, r.ID)
+			require(t, err)
+			if len(jobs) != 0 {
+				t.Errorf("%d jobs; want none", len(jobs))
+			}
+		})
+	}
+}
+
+func require(t *testing.T, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != dsr.StatusCompleted {
-		t.Errorf("status %s, want completed with no jobs", got.Status)
+}
+
+// TestCheckConnectors: a worker refuses a registry with no connector for a
+// request type, naming each type left without one.
+func TestCheckConnectors(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3) // shop: export and erase, no opt_out
+	optOut, err := mongodb.New(context.Background(), "crm", mongodb.Spec{Database: e.shop.Name(), Collections: []mongodb.CollectionSpec{
+		{Name: "contacts", Match: map[string]string{"email": "email"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete},
+			OptOut: &mongodb.Strategy{Kind: mongodb.StrategyDelete}}}}, e.shop.Client())
+	require(t, err)
+	full := connectors.NewRegistry()
+	require(t, full.Add(optOut))
+	tests := []struct {
+		name string
+		reg  *connectors.Registry
+		want string // "" for no error
+	}{
+		{"empty", connectors.NewRegistry(), "no connector can export data (access requests) or erase data (deletion requests) or opt a person out (opt_out requests):"},
+		{"no opt-out", e.reg, "no connector can opt a person out (opt_out requests):"},
+		{"every type", full, ""},
+	}
+	for _, tt := range tests {
+		err := workers.CheckConnectors(tt.reg)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: CheckConnectors = %v; want nil", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: CheckConnectors = %v; want an error starting %q", tt.name, err, tt.want)
+		}
 	}
 }
 

@@ -223,10 +223,17 @@ func (a *app) startWorkers(ctx context.Context) error {
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}
-	} else {
-		a.log.Warn("no DSAR_CONNECTORS_FILE: requests complete without touching any system")
 	}
 	a.closers = append(a.closers, func() { _ = reg.Close() })
+	if err := workers.CheckConnectors(reg); err != nil {
+		if a.cfg.ConnectorsFile != "" {
+			return fmt.Errorf("connectors file %s: %w", a.cfg.ConnectorsFile, err)
+		}
+		// dev without a file: the API can be tried out; no request is
+		// completed, each needs attention saying no connector acts on it.
+		a.log.Warn("no DSAR_CONNECTORS_FILE: every request will need attention with nothing done (no connector acts on it); " +
+			"use --demo or set DSAR_CONNECTORS_FILE")
+	}
 	a.log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
 	notifier, err := a.notifier()
 	if err != nil {

@@ -389,7 +389,10 @@ func TestDemoShop(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	t.Parallel()
 	run := func(env []string, args ...string) (string, int) {
-		cmd := exec.CommandContext(context.Background(), binary, args...)
+		// A command that should have exited but serves is killed.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, args...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		code := 0
@@ -402,6 +405,12 @@ func TestCommandLine(t *testing.T) {
 		return string(out), code
 	}
 	clean := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	noConnectors := filepath.Join(t.TempDir(), "connectors.yaml")
+	if err := os.WriteFile(noConnectors, []byte("connectors: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := testenv.RedisServer(t)
+	emptyFile := append(baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), testenv.Name("e2e")), "DSAR_CONNECTORS_FILE="+noConnectors)
 	tests := []struct {
 		name     string
 		env      []string
@@ -417,6 +426,8 @@ func TestCommandLine(t *testing.T) {
 		{"unknown command", clean, []string{"frobnicate"}, 1, []string{`unknown command "frobnicate"`}, nil},
 		{"bad setting", append(clean, "DSAR_HTTP_ADDR=8080", "DSAR_JOB_MAX_RETRY=x"), []string{"dev"}, 1, []string{"DSAR_HTTP_ADDR", "DSAR_JOB_MAX_RETRY"}, nil},
 		{"serve needs real stores", clean, []string{"serve"}, 1, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_API_KEYS"}, nil},
+		{"a connectors file with no connector for a request type", emptyFile, []string{"dev"}, 1,
+			[]string{"connectors file " + noConnectors + ": no connector can export data (access requests) or erase data (deletion requests) or opt a person out (opt_out requests)"}, nil},
 	}
 	for _, tt := range tests {
 		out, code := run(tt.env, tt.args...)
