@@ -67,16 +67,18 @@ type Config struct {
 	Queue             string
 	WorkerConcurrency int
 	JobMaxRetry       int
-	JobRetryBase      time.Duration
-	JobLease          time.Duration
-	JobTimeout        time.Duration
-	SweepEvery        time.Duration
-	SweepGrace        time.Duration
-	JobPollEvery      time.Duration
-	JobWaitMax        time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          slog.Level
-	LogFormat         string
+	// ResolveMaxRounds bounds identity resolution before a fan-out.
+	ResolveMaxRounds int
+	JobRetryBase     time.Duration
+	JobLease         time.Duration
+	JobTimeout       time.Duration
+	SweepEvery       time.Duration
+	SweepGrace       time.Duration
+	JobPollEvery     time.Duration
+	JobWaitMax       time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         slog.Level
+	LogFormat        string
 
 	// The privacy portal and notices to subjects.
 	PublicURL        string
@@ -208,6 +210,8 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_WORKER_CONCURRENCY", Default: "10", Help: "jobs one worker process runs at once", Modes: wrkModes,
 			set: intIn(1, 1000, func(c *Config, n int) { c.WorkerConcurrency = n })},
+		{Env: "DSAR_RESOLVE_MAX_ROUNDS", Default: "3", Help: "rounds of identity resolution before a fan-out (each may find identities that find more); a request that reaches the bound while still finding new ones records it", Modes: wrkModes,
+			set: intIn(1, 20, func(c *Config, n int) { c.ResolveMaxRounds = n })},
 		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention", Modes: dbModes,
 			set: intIn(0, 100, func(c *Config, n int) { c.JobMaxRetry = n })},
 		{Env: "DSAR_JOB_RETRY_BASE", Default: "10s", Help: "first retry delay; each retry doubles it (with jitter), up to 1h", Modes: wrkModes,
@@ -540,6 +544,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("queue", c.Queue),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("job_max_retry", c.JobMaxRetry),
+		slog.Int("resolve_max_rounds", c.ResolveMaxRounds),
 		slog.String("public_url", c.PublicURL),
 		slog.String("smtp_host", c.SMTPHost),
 		slog.Duration("job_lease", c.JobLease),

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -151,17 +153,71 @@ func (r *Result) Retained(collection, outcome, basis string, n int64) {
 	r.Collections = append(r.Collections, CollectionResult{Name: collection, Outcome: outcome, Records: n, Basis: basis})
 }
 
+// Searched appends the result of a collection that was searched; c says by
+// which identity kinds (MatchKinds, KindsKnown).
+func (r *Result) Searched(c CollectionResult) {
+	r.Records += c.Records
+	r.Collections = append(r.Collections, c)
+}
+
+// NotSearched appends a collection the subject could not be matched
+// against: it is found only by identity kinds (matchKinds) of which the
+// subject has none. Such a collection is listed, never counted as 0
+// records found.
+func (r *Result) NotSearched(collection string, matchKinds []string) {
+	r.Collections = append(r.Collections, CollectionResult{Name: collection, Outcome: OutcomeNotSearched,
+		MatchKinds: matchKinds, KindsKnown: []string{}, Note: NotSearchedNote(matchKinds)})
+}
+
+// OutcomeNotSearched is the outcome of a collection the subject could not be
+// matched against (see [Result.NotSearched]).
+const OutcomeNotSearched = "not_searched"
+
+// NotSearchedNote says why a collection matched by kinds was not searched:
+// "no email known", "no email or phone known".
+func NotSearchedNote(kinds []string) string {
+	return "no " + strings.Join(kinds, " or ") + " known"
+}
+
 // CollectionResult is what an action did in one collection.
 type CollectionResult struct {
 	Name string
-	// Outcome is exported, deleted, masked, pulled, set, or retained
-	// (kept whole on a legal basis).
+	// Outcome is exported, deleted, masked, pulled, set, retained (kept
+	// whole on a legal basis), or not_searched (OutcomeNotSearched).
 	Outcome string
 	Records int64
 	// Basis is the legal basis the collection is kept on, when an erasure
 	// masked or kept it instead of deleting (GDPR Art. 17(3), CCPA
 	// 1798.105(d)).
 	Basis string
+	// MatchKinds are the identity kinds the collection is matched by, and
+	// KindsKnown those of them the subject had, so the search used; both
+	// sorted. Empty MatchKinds: the connector does not say.
+	MatchKinds []string
+	KindsKnown []string
+	// Note explains an outcome that needs it: for not_searched, which
+	// identity was missing ("no email known").
+	Note string
+}
+
+// MatchKinds returns the identity kinds of match (a field -> kind mapping),
+// sorted and without duplicates, and those of them s has.
+func MatchKinds(match map[string]string, s Subject) (kinds, known []string) {
+	seen := map[string]bool{}
+	for _, k := range match {
+		if !seen[k] {
+			seen[k] = true
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	known = []string{}
+	for _, k := range kinds {
+		if len(s.Values(k)) > 0 {
+			known = append(known, k)
+		}
+	}
+	return kinds, known
 }
 
 // ErrPermanent marks an error that retrying cannot fix (bad configuration,

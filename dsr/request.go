@@ -81,6 +81,11 @@ type Request struct {
 	ReceivedAt   time.Time `bson:"received_at"`
 	DueAt        time.Time `bson:"due_at"`
 	UpdatedAt    time.Time `bson:"updated_at"`
+	// ResolveBoundReached, when not 0, is the number of rounds after which
+	// identity resolution stopped (DSAR_RESOLVE_MAX_ROUNDS) although its
+	// last round still found new identities: systems keyed by identities
+	// not yet found may hold more of the person's data.
+	ResolveBoundReached int `bson:"resolve_bound_reached,omitempty"`
 	// FannedOutAt is set once every job of the request exists and has been
 	// handed to the queue; until then the sweep keeps re-driving the fan-out.
 	FannedOutAt *time.Time `bson:"fanned_out_at,omitempty"`
@@ -394,7 +399,19 @@ type CollectionResult struct {
 	// Basis is the legal basis of a collection kept, or only masked, under
 	// a legal hold.
 	Basis string `bson:"basis,omitempty" json:"basis,omitempty"`
+	// MatchKinds are the identity kinds the collection is matched by, and
+	// KindsKnown those of them the request had (so the search used). A
+	// collection with none known is OutcomeNotSearched, its Note saying
+	// what was missing ("no email known"). Absent for results recorded
+	// before connectors said so.
+	MatchKinds []string `bson:"match_kinds,omitempty" json:"match_kinds,omitzero"`
+	KindsKnown []string `bson:"kinds_known,omitempty" json:"kinds_known,omitzero"`
+	Note       string   `bson:"note,omitempty" json:"note,omitempty"`
 }
+
+// OutcomeNotSearched is the outcome of a collection the request could not be
+// matched against: none of the identity kinds it is matched by was known.
+const OutcomeNotSearched = "not_searched"
 
 // JobID is the deterministic key of a job; it is also its queue task id, so
 // enqueuing the same job twice is a no-op.

@@ -352,6 +352,9 @@ type Change struct {
 	// ProvenHashes, when set, replaces the blind index of the proven
 	// identities (see Request.ProvenHashes).
 	ProvenHashes []string
+	// ResolveBoundReached, when not 0, records that identity resolution
+	// stopped at this many rounds while still finding identities.
+	ResolveBoundReached int
 	// Notices become due with the change (added to PendingNotices).
 	Notices []string
 	// Purge removes the subject's identities (and an agent's details),
@@ -396,6 +399,9 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	}
 	if c.ProvenHashes != nil {
 		set = append(set, bson.E{Key: "proven_hashes", Value: c.ProvenHashes})
+	}
+	if c.ResolveBoundReached > 0 {
+		set = append(set, bson.E{Key: "resolve_bound_reached", Value: c.ResolveBoundReached})
 	}
 	if c.Purge {
 		set = append(set, bson.E{Key: "identities", Value: bson.A{}}, bson.E{Key: "purged_at", Value: now})

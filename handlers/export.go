@@ -46,6 +46,9 @@ type manifestCollection struct {
 	Records int64  `json:"records"`
 	// File is the path in the zip; empty when nothing was found.
 	File string `json:"file,omitempty"`
+	// NotSearched says why the collection could not be searched ("no
+	// phone known"): its 0 records do not mean it holds nothing.
+	NotSearched string `json:"not_searched,omitempty"`
 }
 
 // export streams a completed access request's data as a zip: manifest.json,
@@ -95,6 +98,9 @@ func streamExport(c *gin.Context, store *dsr.Store, log *slog.Logger, now func()
 				f = paths.of(j.Connector, col.Name)
 			}
 			mc.Collections = append(mc.Collections, manifestCollection{Name: col.Name, Records: col.Records, File: f})
+			if col.Outcome == dsr.OutcomeNotSearched {
+				mc.Collections[len(mc.Collections)-1].NotSearched = col.Note
+			}
 		}
 		m.Connectors = append(m.Connectors, mc)
 	}

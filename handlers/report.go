@@ -44,6 +44,8 @@ type reportRequest struct {
 	VerificationMethod string         `json:"verification_method,omitempty"`
 	ApprovedBy         string         `json:"approved_by,omitempty"`
 	IdentityKinds      []dsr.Kind     `json:"identity_kinds"`
+	// ResolveBoundReached: see dsr.Request.
+	ResolveBoundReached int `json:"resolve_bound_reached,omitempty"`
 }
 
 type reportResponse struct {
@@ -79,6 +81,7 @@ func buildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) report {
 			ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, Channel: r.Channel,
 			FiledBy: r.FiledBy, GPC: r.GPC, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt,
 			VerificationMethod: r.VerificationMethod, ApprovedBy: r.ApprovedBy, IdentityKinds: []dsr.Kind{},
+			ResolveBoundReached: r.ResolveBoundReached,
 		},
 		Response:    reportResponse{Nature: "open"},
 		Systems:     []reportSystem{},
@@ -112,10 +115,7 @@ func buildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) report {
 		}
 	}
 	for _, j := range jobs {
-		cols := j.Collections
-		if cols == nil {
-			cols = []dsr.CollectionResult{}
-		}
+		cols := collectionsView(j.Collections)
 		rep.Systems = append(rep.Systems, reportSystem{Connector: j.Connector, Action: j.Action, Status: j.Status, Records: j.Records,
 			Collections: cols, Error: j.Error, FinishedAt: j.FinishedAt, RecordsIncomplete: j.RecordsIncomplete, RecordsNote: recordsNote(&j)})
 	}
@@ -128,6 +128,7 @@ var reportHTML string
 var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 	"day":   func(t time.Time) string { return t.UTC().Format("2 January 2006 15:04 UTC") },
 	"title": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"join":  func(s []string) string { return strings.Join(s, ", ") },
 }).Parse(reportHTML))
 
 // reportCSP is the Content-Security-Policy of the HTML report: nothing may

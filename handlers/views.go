@@ -21,8 +21,10 @@ type requestView struct {
 	Subject    map[string]string `json:"subject"`
 	// ResolvedIdentities are those identity resolution found, with where.
 	ResolvedIdentities []identityView `json:"resolved_identities"`
-	Jobs               []jobView      `json:"jobs"`
-	History            []historyView  `json:"history"`
+	// ResolveBoundReached: see dsr.Request.
+	ResolveBoundReached int           `json:"resolve_bound_reached,omitempty"`
+	Jobs                []jobView     `json:"jobs"`
+	History             []historyView `json:"history"`
 	// Claimed are identities given but not proven; no connector acts on
 	// them.
 	Claimed            []identityView  `json:"claimed_identities"`
@@ -125,6 +127,8 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		AppealedBy:         r.AppealedBy,
 		FanoutFailures:     r.FanoutFailures,
 		FanoutError:        r.FanoutError,
+
+		ResolveBoundReached: r.ResolveBoundReached,
 	}
 	if e := r.Extension; e != nil {
 		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}
@@ -141,10 +145,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		v.ResolvedIdentities = append(v.ResolvedIdentities, identityView{Kind: id.Kind, Value: id.Value, Source: id.Source})
 	}
 	for i, j := range jobs {
-		cols := j.Collections
-		if cols == nil {
-			cols = []dsr.CollectionResult{}
-		}
+		cols := collectionsView(j.Collections)
 		v.Jobs[i] = jobView{Connector: j.Connector, Action: j.Action, Status: j.Status, Attempts: j.Attempts,
 			Records: j.Records, Error: j.Error, Collections: cols, UpdatedAt: j.UpdatedAt,
 			RecordsIncomplete: j.RecordsIncomplete, RecordsNote: recordsNote(&j)}
@@ -156,6 +157,20 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		v.History[i] = historyView(h)
 	}
 	return v
+}
+
+// collectionsView returns a job's collection results as the API shows
+// them: a list, never null, whose entries that say which identity kinds
+// they are matched by also say which were known (an empty list included).
+func collectionsView(cols []dsr.CollectionResult) []dsr.CollectionResult {
+	out := make([]dsr.CollectionResult, len(cols))
+	for i, c := range cols {
+		if c.MatchKinds != nil && c.KindsKnown == nil {
+			c.KindsKnown = []string{}
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // exceptions lists what a request kept on a legal basis: those an agent

@@ -533,3 +533,93 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestReportNotSearched: the request view and the evidence report (JSON and
+// HTML) say, per collection, which identity kinds it is matched by and
+// which the request had; a collection it could not be matched against is
+// "not searched: no email known", and a resolution stopped at its bound is
+// shown.
+func TestReportNotSearched(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, ReceivedAt: time.Now(),
+		Identities: []dsr.Identity{{Kind: dsr.KindPhone, Value: "+442079460001", Source: dsr.SourceSubject}}}, a.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{ResolveBoundReached: 3}); err != nil {
+		t.Fatal(err)
+	}
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionErase, time.Now())
+	if err := a.store.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := []dsr.CollectionResult{
+		{Name: "customers", Records: 1, Outcome: "masked", MatchKinds: []string{"email", "phone"}, KindsKnown: []string{"phone"}},
+		{Name: "tickets", Outcome: dsr.OutcomeNotSearched, MatchKinds: []string{"email"}, KindsKnown: []string{}, Note: "no email known"},
+	}
+	if err := a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 1, Collections: cols}); err != nil {
+		t.Fatal(err)
+	}
+	wantCols := []dsr.CollectionResult{
+		{Name: "customers", Records: 1, Outcome: "masked", MatchKinds: []string{"email", "phone"}, KindsKnown: []string{"phone"}},
+		{Name: "tickets", Outcome: "not_searched", MatchKinds: []string{"email"}, KindsKnown: []string{}, Note: "no email known"},
+	}
+	var view struct {
+		ResolveBoundReached int `json:"resolve_bound_reached"`
+		Jobs                []struct {
+			Collections []dsr.CollectionResult `json:"collections"`
+		} `json:"jobs"`
+	}
+	if resp := a.do("GET", "/v1/requests/"+r.ID, agentKey, "", "", &view); resp.StatusCode != 200 || len(view.Jobs) != 1 {
+		t.Fatalf("view: %d %+v", resp.StatusCode, view)
+	}
+	if diff := cmp.Diff(wantCols, view.Jobs[0].Collections); diff != "" {
+		t.Errorf("view collections (-want +got):\n%s", diff)
+	}
+	if view.ResolveBoundReached != 3 {
+		t.Errorf("view resolve_bound_reached = %d; want 3", view.ResolveBoundReached)
+	}
+	var rep struct {
+		Request struct {
+			ResolveBoundReached int `json:"resolve_bound_reached"`
+		} `json:"request"`
+		Systems []struct {
+			Collections []dsr.CollectionResult `json:"collections"`
+		} `json:"systems"`
+	}
+	if resp := a.do("GET", "/v1/requests/"+r.ID+"/report", auditorKey, "", "", &rep); resp.StatusCode != 200 || len(rep.Systems) != 1 {
+		t.Fatalf("report: %d %+v", resp.StatusCode, rep)
+	}
+	if diff := cmp.Diff(wantCols, rep.Systems[0].Collections); diff != "" {
+		t.Errorf("report collections (-want +got):\n%s", diff)
+	}
+	if rep.Request.ResolveBoundReached != 3 {
+		t.Errorf("report resolve_bound_reached = %d; want 3", rep.Request.ResolveBoundReached)
+	}
+	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+r.ID+"/report?format=html", nil)
+	req.Header.Set("Authorization", "Bearer "+auditorKey)
+	hr, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	for _, want := range []string{
+		"customers: 1 masked <span class=\"muted\">(matched by email, phone; known: phone)</span>",
+		"tickets: <b>not searched: no email known</b> <span class=\"muted\">(matched by email; known: none)</span>",
+		"stopped at its bound of 3 rounds while still finding identities",
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("html report lacks %q", want)
+		}
+	}
+}

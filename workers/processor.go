@@ -51,6 +51,9 @@ type Options struct {
 	Approval dsr.ApprovalPolicy
 	// Checks configures the scheduled checks.
 	Checks ChecksOptions
+	// ResolveMaxRounds bounds identity resolution: each round may find
+	// identities that let another collection provide more. 0 means 3.
+	ResolveMaxRounds int
 	// ConnectorConcurrency caps how many jobs of one connector run at once
 	// in this process, for connectors whose entry in the connectors file
 	// sets no max_concurrency; 0 means no cap. dsar sets it to half the
@@ -100,6 +103,9 @@ func NewProcessor(d Deps, o Options) *Processor {
 	}
 	if o.WaitMax <= 0 {
 		o.WaitMax = 14 * 24 * time.Hour
+	}
+	if o.ResolveMaxRounds <= 0 {
+		o.ResolveMaxRounds = defaultResolveRounds
 	}
 	if o.SlotWait <= 0 {
 		o.SlotWait = 200 * time.Millisecond
@@ -228,7 +234,7 @@ func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 		return nil
 	}
 	if req.Status == dsr.StatusVerified {
-		resolved, err := p.resolve(ctx, req)
+		resolved, bound, err := p.resolve(ctx, req)
 		ids = resolved
 		if err != nil {
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
@@ -237,10 +243,16 @@ func (p *Processor) fanout(ctx context.Context, requestID string) (err error) {
 		all := dsr.MergeIdentities(resolved, req.Identities)
 		moved, err := p.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
 			Actor:      actor,
-			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(resolved)),
+			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(resolved)) + boundNote(bound),
 			Identities: all,
 			Hashes:     p.index.HashAll(all),
+
+			ResolveBoundReached: bound,
 		})
+		if err == nil && bound > 0 {
+			p.log.WarnContext(ctx, "identity resolution stopped at its bound while still finding identities", "request_id", req.ID, "rounds", bound)
+			p.audit(ctx, req.ID, "resolution_bound_reached", map[string]string{"rounds": fmt.Sprint(bound), "identities": fmt.Sprint(len(resolved))})
+		}
 		switch {
 		case errors.Is(err, dsr.ErrConflict):
 			if req, err = p.store.Request(ctx, req.ID); err != nil {
@@ -296,22 +308,35 @@ func (p *Processor) noConnector(ctx context.Context, req *dsr.Request) error {
 	return nil
 }
 
-// maxResolveRounds bounds identity resolution: each round may find
-// identities that let another collection provide more.
-const maxResolveRounds = 3
+// defaultResolveRounds is Options.ResolveMaxRounds when unset.
+const defaultResolveRounds = 3
+
+// boundNote is what the fan-out's history says when resolution reached its
+// bound.
+func boundNote(bound int) string {
+	if bound == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; identity resolution stopped at its bound of %d rounds while still finding identities (DSAR_RESOLVE_MAX_ROUNDS): data keyed by identities not found may remain", bound)
+}
 
 // resolve runs every Resolver until no new identity turns up, normalising
 // what they provide; identities that do not normalise are dropped. It
-// returns the request's identities with those found.
-func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, error) {
+// returns the request's identities with those found, and, when it stopped
+// at Options.ResolveMaxRounds although the last round still found new
+// identities, that number of rounds (else 0).
+func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, int, error) {
 	ids := dsr.Actionable(req.Identities)
 	resolvers := p.conns.Resolvers()
-	for round := 0; round < maxResolveRounds && len(resolvers) > 0; round++ {
+	if len(resolvers) == 0 {
+		return ids, 0, nil
+	}
+	for round := 0; round < p.opts.ResolveMaxRounds; round++ {
 		before := len(ids)
 		for _, r := range resolvers {
 			found, err := r.Resolve(ctx, subjectOf(ids))
 			if err != nil {
-				return ids, fmt.Errorf("resolve identities: %w", err)
+				return ids, 0, fmt.Errorf("resolve identities: %w", err)
 			}
 			var fresh []dsr.Identity
 			dropped := 0
@@ -329,10 +354,10 @@ func (p *Processor) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identi
 			ids = dsr.MergeIdentities(ids, fresh)
 		}
 		if len(ids) == before {
-			break
+			return ids, 0, nil
 		}
 	}
-	return ids, nil
+	return ids, p.opts.ResolveMaxRounds, nil
 }
 
 func subjectOf(ids []dsr.Identity) connectors.Subject {
@@ -390,15 +415,25 @@ func (p *Processor) RunJob(ctx context.Context, jobID string) error {
 		return p.wait(ctx, job, req, res.Pending)
 	}
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
+	var notSearched []string
 	for _, c := range res.Collections {
-		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis})
+		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis,
+			MatchKinds: c.MatchKinds, KindsKnown: c.KindsKnown, Note: c.Note})
+		if c.Outcome == connectors.OutcomeNotSearched {
+			notSearched = append(notSearched, c.Name+" ("+c.Note+")")
+		}
 	}
 	if err := p.store.FinishJob(ctx, job, out); err != nil {
 		return fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	p.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
-	p.audit(ctx, req.ID, "job_succeeded", map[string]string{"connector": job.Connector, "action": string(job.Action),
-		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)})
+	event := map[string]string{"connector": job.Connector, "action": string(job.Action),
+		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)}
+	if len(notSearched) > 0 {
+		event["not_searched"] = strings.Join(notSearched, "; ")
+		p.jobLog(job).WarnContext(ctx, "collections not searched: the request has none of the identities they are matched by", "collections", len(notSearched))
+	}
+	p.audit(ctx, req.ID, "job_succeeded", event)
 	return p.settle(ctx, req.ID)
 }
 

@@ -253,6 +253,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			// One system that hangs holds at most half the workers; a
 			// connector's max_concurrency says otherwise.
 			ConnectorConcurrency: max(1, a.cfg.WorkerConcurrency/2),
+			ResolveMaxRounds:     a.cfg.ResolveMaxRounds,
 			Checks:               workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,

@@ -25,7 +25,7 @@ connectors:
     collections:
       - name: customers
         match: {email: email, phone: phone}
-        provide: {customer_id: _id}   # finds orders keyed by customer id from an email
+        provide: {customer_id: _id, email: email}   # from an email or a phone: orders by customer id, tickets and segments by email
         erase: mask                   # keep the row for accounting, null what identifies
         mask: [email, name, phone, address]
         opt_out: {set: {marketing_opt_in: false}}
@@ -45,7 +45,11 @@ connectors:
 // seedDemo resets the demo shop to its initial content: a handful of
 // obviously fake people with customers, orders, tickets and segments.
 func seedDemo(ctx context.Context, client *mongo.Client) error {
-	db := client.Database(demoDatabase)
+	return seedDemoInto(ctx, client.Database(demoDatabase))
+}
+
+// seedDemoInto is seedDemo into db.
+func seedDemoInto(ctx context.Context, db *mongo.Database) error {
 	data := map[string][]bson.D{
 		"customers": {
 			{{Key: "_id", Value: "cus_ada"}, {Key: "email", Value: "ada@example.com"}, {Key: "name", Value: "Ada Lovelace"}, {Key: "phone", Value: "+442079460001"}, {Key: "address", Value: "1 Example Row, London"}, {Key: "marketing_opt_in", Value: true}},

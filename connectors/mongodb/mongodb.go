@@ -145,9 +145,10 @@ func (c *Connector) Resolve(ctx context.Context, s connectors.Subject) ([]connec
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
+		kinds, known := connectors.MatchKinds(col.Match, s)
 		filter := matchFilter(col.Match, s)
 		if filter == nil {
-			res.Add(col.Name, "exported", 0)
+			res.NotSearched(col.Name, kinds)
 			continue
 		}
 		cur, err := c.db.Collection(col.Name).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
@@ -175,7 +176,7 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 		if err != nil {
 			return res, fmt.Errorf("export %s: %w", col.Name, err)
 		}
-		res.Add(col.Name, "exported", n)
+		res.Searched(connectors.CollectionResult{Name: col.Name, Outcome: "exported", Records: n, MatchKinds: kinds, KindsKnown: known})
 	}
 	return res, nil
 }
@@ -186,25 +187,34 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
-		if col.Retain != "" && col.Erase.Kind != StrategyMask {
-			n, err := c.count(ctx, col, s)
-			if err != nil {
-				return res, fmt.Errorf("erase %s: %w", col.Name, err)
-			}
-			res.Retained(col.Name, "retained", col.Retain, n)
+		kinds, known := connectors.MatchKinds(strategyMatch(col, *col.Erase), s)
+		if len(known) == 0 {
+			res.NotSearched(col.Name, kinds)
 			continue
 		}
-		outcome, n, err := c.apply(ctx, col, *col.Erase, s)
+		r := connectors.CollectionResult{Name: col.Name, MatchKinds: kinds, KindsKnown: known, Basis: col.Retain}
+		var err error
+		if col.Retain != "" && col.Erase.Kind != StrategyMask {
+			r.Outcome = "retained"
+			r.Records, err = c.count(ctx, col, s)
+		} else {
+			r.Outcome, r.Records, err = c.apply(ctx, col, *col.Erase, s)
+		}
 		if err != nil {
 			return res, fmt.Errorf("erase %s: %w", col.Name, err)
 		}
-		if col.Retain != "" {
-			res.Retained(col.Name, outcome, col.Retain, n)
-			continue
-		}
-		res.Add(col.Name, outcome, n)
+		res.Searched(r)
 	}
 	return res, nil
+}
+
+// strategyMatch returns the match fields a strategy finds the subject by:
+// a pull looks only in its array; the others use every match field.
+func strategyMatch(col CollectionSpec, st Strategy) map[string]string {
+	if st.Kind == StrategyPull {
+		return map[string]string{st.Field: col.Match[st.Field]}
+	}
+	return col.Match
 }
 
 // count counts the subject's documents in a collection.
@@ -224,11 +234,16 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 		if col.OptOut == nil {
 			continue
 		}
+		kinds, known := connectors.MatchKinds(strategyMatch(col, *col.OptOut), s)
+		if len(known) == 0 {
+			res.NotSearched(col.Name, kinds)
+			continue
+		}
 		outcome, n, err := c.apply(ctx, col, *col.OptOut, s)
 		if err != nil {
 			return res, fmt.Errorf("opt out %s: %w", col.Name, err)
 		}
-		res.Add(col.Name, outcome, n)
+		res.Searched(connectors.CollectionResult{Name: col.Name, Outcome: outcome, Records: n, MatchKinds: kinds, KindsKnown: known})
 	}
 	return res, nil
 }

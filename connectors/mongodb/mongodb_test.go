@@ -761,9 +761,10 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
+	email := []string{"email"}
 	want := []connectors.CollectionResult{
-		{Name: "invoices", Outcome: "masked", Records: 1, Basis: "tax law: invoices kept 10 years"},
-		{Name: "ledger", Outcome: "retained", Records: 1, Basis: "accounting law: ledger kept 10 years"},
+		{Name: "invoices", Outcome: "masked", Records: 1, Basis: "tax law: invoices kept 10 years", MatchKinds: email, KindsKnown: email},
+		{Name: "ledger", Outcome: "retained", Records: 1, Basis: "accounting law: ledger kept 10 years", MatchKinds: email, KindsKnown: email},
 	}
 	if diff := cmp.Diff(want, res.Collections); diff != "" {
 		t.Errorf("erase under legal hold (-want +got):\n%s", diff)
@@ -824,5 +825,51 @@ func TestUnreachableServerCallsDoNotQueue(t *testing.T) {
 	t.Logf("%d calls against an unreachable server took %v (server selection %v)", calls, took, selection)
 	if took > 2*selection {
 		t.Errorf("%d concurrent calls took %v; want about one server selection (%v), not one per call", calls, took, selection)
+	}
+}
+
+// TestNotSearched: each collection's result says which identity kinds it is
+// matched by and which of them the subject had; a collection matched only by
+// kinds the subject lacks is listed as not searched, naming what is missing,
+// never as 0 records found.
+func TestNotSearched(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := testenv.Mongo(t)
+	c := shop(t, db, "erase: delete")
+	shopFixture(t, db).Seed(ctx)
+	byPhone := connectors.Subject{Identities: []connectors.Identity{{Kind: "phone", Value: adaPhone}}}
+	emailAndPhone, none := []string{"email", "phone"}, []string{}
+	tests := []struct {
+		name string
+		run  func() (connectors.Result, error)
+		want []connectors.CollectionResult
+	}{
+		{"export", func() (connectors.Result, error) { return c.(connectors.Exporter).Export(ctx, byPhone, &writer{}) }, []connectors.CollectionResult{
+			{Name: "customers", Outcome: "exported", Records: 1, MatchKinds: emailAndPhone, KindsKnown: []string{"phone"}},
+			{Name: "orders", Outcome: "not_searched", MatchKinds: []string{"customer_id"}, KindsKnown: none, Note: "no customer_id known"},
+			{Name: "segments", Outcome: "not_searched", MatchKinds: []string{"email"}, KindsKnown: none, Note: "no email known"},
+		}},
+		{"opt-out", func() (connectors.Result, error) { return c.(connectors.OptOuter).OptOut(ctx, byPhone) }, []connectors.CollectionResult{
+			{Name: "customers", Outcome: "set", Records: 1, MatchKinds: emailAndPhone, KindsKnown: []string{"phone"}},
+			{Name: "segments", Outcome: "not_searched", MatchKinds: []string{"email"}, KindsKnown: none, Note: "no email known"},
+		}},
+		{"erase", func() (connectors.Result, error) { return c.(connectors.Eraser).Erase(ctx, byPhone) }, []connectors.CollectionResult{
+			{Name: "customers", Outcome: "masked", Records: 1, MatchKinds: emailAndPhone, KindsKnown: []string{"phone"}},
+			{Name: "orders", Outcome: "not_searched", MatchKinds: []string{"customer_id"}, KindsKnown: none, Note: "no customer_id known"},
+			{Name: "segments", Outcome: "not_searched", MatchKinds: []string{"email"}, KindsKnown: none, Note: "no email known"},
+		}},
+	}
+	for _, tt := range tests {
+		res, err := tt.run()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if diff := cmp.Diff(tt.want, res.Collections); diff != "" {
+			t.Errorf("%s: collections (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	if got := connectors.NotSearchedNote([]string{"email", "phone"}); got != "no email or phone known" {
+		t.Errorf("NotSearchedNote(email, phone) = %q", got)
 	}
 }
