@@ -136,18 +136,26 @@ func (a *requestsAPI) notices(ctx context.Context, req *dsr.Request) {
 var beforeProcessing = []dsr.Status{dsr.StatusReceived, dsr.StatusVerifying, dsr.StatusVerified, dsr.StatusAwaitingApproval}
 
 // approve lets a request waiting for approval be processed. Under the
-// four-eyes rule (DSAR_APPROVAL_FOUR_EYES) the agent who filed the request
-// may not approve it: 403, and nothing changes.
+// four-eyes rule (DSAR_APPROVAL_FOUR_EYES) the agent who filed the request,
+// or for an appeal the request it appeals, may not approve it: 403, and
+// nothing changes.
 func (a *requestsAPI) approve(c *gin.Context) {
 	req, _, ok := a.load(c, c.Param("id"), false)
 	if !ok {
 		return
 	}
-	if by := principal(c).Name; req.FiledBy == by && a.fourEyes.Requires(req.Type, req.Regulation) {
-		a.log.InfoContext(c.Request.Context(), "approval refused: four eyes", "request_id", req.ID, "caller", by)
-		problem(c, Problem{Type: problemFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
-			Detail: "You filed this request, and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."})
-		return
+	if by := principal(c).Name; a.fourEyes.Requires(req.Type, req.Regulation) {
+		filed, err := a.filedBy(c.Request.Context(), req, by)
+		if err != nil {
+			writeError(c, a.log, err)
+			return
+		}
+		if filed {
+			a.log.InfoContext(c.Request.Context(), "approval refused: four eyes", "request_id", req.ID, "caller", by)
+			problem(c, Problem{Type: problemFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
+				Detail: "You filed this request (or the request it appeals), and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."})
+			return
+		}
 	}
 	moved, ok := a.act(c, []dsr.Status{dsr.StatusAwaitingApproval}, dsr.StatusVerified,
 		dsr.Change{Reason: "approved", ApprovedBy: principal(c).Name})
@@ -158,6 +166,24 @@ func (a *requestsAPI) approve(c *gin.Context) {
 		a.log.WarnContext(c.Request.Context(), "approved request not enqueued; the sweep will retry", "request_id", moved.ID, "error", err)
 	}
 	a.respond(c, moved)
+}
+
+// filedBy reports whether agent by filed req or, req being an appeal, the
+// request it appeals: an appeal acts on the same person with the same
+// proof, so a second agent filing it does not make its approval by the
+// first a second pair of eyes.
+func (a *requestsAPI) filedBy(ctx context.Context, req *dsr.Request, by string) (bool, error) {
+	if req.FiledBy == by {
+		return true, nil
+	}
+	if req.AppealOf == "" {
+		return false, nil
+	}
+	appealed, err := a.store.Request(ctx, req.AppealOf)
+	if err != nil {
+		return false, fmt.Errorf("four eyes: appealed request: %w", err)
+	}
+	return appealed.FiledBy == by, nil
 }
 
 // deny refuses a request before it is processed, with a reason the person

@@ -9,7 +9,9 @@ import (
 )
 
 // TestFourEyes: under DSAR_APPROVAL_FOUR_EYES the agent who filed a request
-// (or an appeal) cannot approve it; another agent can.
+// cannot approve it, nor an appeal of it, nor an appeal it filed; another
+// agent can. (An appeal filed by a second agent does not let the first
+// approve its own filing: the appeal acts on the same person and proof.)
 func TestFourEyes(t *testing.T) {
 	t.Parallel()
 	policy, err := dsr.ParseApprovalPolicy("deletion")
@@ -57,7 +59,8 @@ func TestFourEyes(t *testing.T) {
 		{"another agent approves it", deletion, agent2Key, 200, "deletion", "desk2"},
 		{"the filer approves an access request (not under four eyes)", access, agentKey, 200, "access", "desk"},
 		{"the appeal's filer approves it", appeal.ID, agentKey, 403, "urn:dsar:problem:four-eyes", ""},
-		{"the admin who filed the denied request approves the appeal", appeal.ID, adminKey, 200, "deletion", "ops"},
+		{"the admin who filed the denied request approves the appeal", appeal.ID, adminKey, 403, "urn:dsar:problem:four-eyes", ""},
+		{"an agent who filed neither approves the appeal", appeal.ID, agent2Key, 200, "deletion", "desk2"},
 	}
 	for _, tt := range tests {
 		code, typ, by := approve(tt.id, tt.key)
