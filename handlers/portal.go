@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,13 +197,19 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	}
 	if in.Type == dsr.TypeOptOut {
 		// Opt-outs are processed at once: a duplicate joins the open one
-		// filed with the same identity (never one that only resolved it).
+		// filed with the same identities (never one that only resolved
+		// them). Exactly the same: an opt-out needs no proof, so what an
+		// open one was filed with is its filer's word, and one filed with
+		// Ada's customer id and Eve's email must not absorb Ada's signal
+		// (its merge notice would go to Eve). A second opt-out is harmless.
 		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.OpenStatuses, p.opts.MaxPending)
 		if err != nil {
 			writeError(c, p.log, err)
 			return
 		}
-		if len(open) >= p.opts.MaxPending {
+		given := p.index.HashAll(dsr.Given(in.Identities))
+		open = slices.DeleteFunc(open, func(r dsr.Request) bool { return !sameSet(r.ProvenHashes, given) })
+		if len(open) > 0 && len(open) >= p.opts.MaxPending {
 			p.merge(c, open[0].ID)
 			return
 		}
@@ -232,6 +239,24 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 		ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
 		StatusToken: token, VerificationRequired: req.Status == dsr.StatusVerifying, GPC: req.GPC, LinkedRequestID: req.LinkedTo,
 	})
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // dispatch hands a stored request's work to the queue: its notices and, when
