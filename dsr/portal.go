@@ -180,9 +180,11 @@ var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, Stat
 // OpenIdentical returns up to limit requests of type t in one of statuses
 // whose proven identities (Request.ProvenHashes) hold the one with
 // blind-index hash, newest first: the requests a new one may be merged
-// into. An identity a request only resolved or claimed never counts.
+// into. An identity a request only resolved or claimed never counts, and
+// an appeal is never one: it reviews an earlier denial, its decision is
+// final, and a new request is the person's right however it ends.
 func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
-	return s.findByIdentity(ctx, "proven_hashes", hash, t, statuses, limit)
+	return s.findByIdentity(ctx, "proven_hashes", hash, t, statuses, limit, bson.E{Key: "appeal_of", Value: nil})
 }
 
 // Unverified returns up to limit requests of type t still verifying that
@@ -192,9 +194,9 @@ func (s *Store) Unverified(ctx context.Context, hash string, t Type, limit int) 
 	return s.findByIdentity(ctx, "identity_hashes", hash, t, []Status{StatusVerifying}, limit)
 }
 
-func (s *Store) findByIdentity(ctx context.Context, field, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
+func (s *Store) findByIdentity(ctx context.Context, field, hash string, t Type, statuses []Status, limit int, more ...bson.E) ([]Request, error) {
 	cur, err := s.reqs.Find(ctx,
-		bson.D{{Key: field, Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}},
+		append(bson.D{{Key: field, Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}}, more...),
 		options.Find().SetSort(bson.D{{Key: "received_at", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)
@@ -229,7 +231,8 @@ func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func
 
 // FindDuplicate returns the newest open request of type t received since
 // since whose proven identities share one of hashes (blind-index hashes),
-// or nil. An identity a request only resolved or claimed never counts.
+// or nil. An identity a request only resolved or claimed never counts, and
+// an appeal is never one (see OpenIdentical).
 func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, since time.Time) (*Request, error) {
 	var r Request
 	err := s.reqs.FindOne(ctx,
@@ -237,6 +240,7 @@ func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, sinc
 			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}}, {Key: "type", Value: t},
 			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
 			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
+			{Key: "appeal_of", Value: nil},
 		},
 		options.FindOne().SetSort(bson.D{{Key: "received_at", Value: -1}})).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {

@@ -129,3 +129,28 @@ func TestAppealOfNeverVerified(t *testing.T) {
 		t.Errorf("appeal of a request never verified: %d %+v, want 409 proof-required", resp.StatusCode, pr)
 	}
 }
+
+// TestNewRequestNotMergedIntoAppeal: the denial email tells the person they
+// may make a new request. One made while an appeal of the denied request is
+// open is a request of its own, never merged into the appeal, whose
+// decision is final and whose deadline is the appeal's.
+func TestNewRequestNotMergedIntoAppeal(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{})
+	first := p.submit(`{"type":"deletion","regulation":"vcdpa","subject":{"email":"ada@example.com"}}`)
+	if out := p.verifyCode(first, "ada@example.com"); out["status"] != "verified" {
+		t.Fatalf("precondition: verify %v", out)
+	}
+	if resp := p.call("POST", "/v1/requests/"+first.ID+"/deny", agentKey, `{"reason":"an account is still open","basis":"other"}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("deny: %d", resp.StatusCode)
+	}
+	var a appealJSON
+	if resp := p.call("POST", "/v1/requests/"+first.ID+"/appeal", agentKey, `{"reason":"the person disagrees"}`, &a); resp.StatusCode != 202 || a.Status != "awaiting_approval" {
+		t.Fatalf("precondition: appeal %d %+v", resp.StatusCode, a)
+	}
+
+	again := p.submit(`{"type":"deletion","regulation":"vcdpa","subject":{"email":"ada@example.com"}}`)
+	if out := p.verifyCode(again, "ada@example.com"); out["status"] != "verified" || out["merged_into"] != nil {
+		t.Errorf("a new request while the appeal %s is open: %v, want verified on its own", a.ID, out)
+	}
+}
