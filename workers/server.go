@@ -27,12 +27,19 @@ type ServerOptions struct {
 // MaxRetryDelay caps the back-off between two attempts of a job.
 const MaxRetryDelay = time.Hour
 
-// NewServer returns an asynq server for dsar's queue; start it with
-// srv.Start(processor.Mux()).
+// ControlQueue is the name of the queue that carries the periodic tasks
+// (the sweep and the scheduled checks) beside the work queue named queue.
+// Workers take its tasks before any work, so a backlog of jobs never delays
+// the sweep that re-drives lost work, nor an escalation.
+func ControlQueue(queue string) string { return queue + "_control" }
+
+// NewServer returns an asynq server for dsar's queue and its control queue
+// (served first); start it with srv.Start(processor.Mux()).
 func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:    o.Concurrency,
-		Queues:         map[string]int{o.Queue: 1},
+		Queues:         map[string]int{ControlQueue(o.Queue): 2, o.Queue: 1},
+		StrictPriority: true,
 		RetryDelayFunc: retryDelay(Backoff(o.RetryBase)),
 		// A job whose connector is busy gave its worker back: not a failure.
 		IsFailure:                func(err error) bool { return !errors.Is(err, ErrConnectorBusy) },
@@ -75,9 +82,9 @@ type Schedule struct {
 	Task *asynq.Task
 	// Unique keeps a second scheduler (another replica) from queuing the
 	// task again while one is queued; the checks are idempotent anyway.
-	// It lasts at most Unique, so under a backlog tasks still queue up one
-	// per interval: the sweep also holds a lease while it runs (see
-	// Processor.Sweep).
+	// It lasts at most Unique; the sweep also holds a lease while it runs
+	// (see Processor.Sweep), and periodic tasks go on the control queue,
+	// which workers serve before any backlog of work.
 	Unique time.Duration
 }
 
@@ -93,7 +100,8 @@ func Schedules(sweepEvery time.Duration, reminders, escalation, retention string
 }
 
 // NewScheduler returns an asynq scheduler that enqueues each schedule on
-// its spec. A spec it cannot read is an error naming it.
+// its spec, on the control queue of queue. A spec it cannot read is an
+// error naming it.
 func NewScheduler(redis asynq.RedisConnOpt, queue string, schedules []Schedule, log *slog.Logger) (*asynq.Scheduler, error) {
 	s := asynq.NewScheduler(redis, &asynq.SchedulerOpts{
 		Logger:   NewAsynqLogger(log),
@@ -101,7 +109,7 @@ func NewScheduler(redis asynq.RedisConnOpt, queue string, schedules []Schedule, 
 		Location: time.UTC,
 	})
 	for _, sc := range schedules {
-		if _, err := s.Register(sc.Spec, sc.Task, asynq.Queue(queue), asynq.Unique(sc.Unique), asynq.MaxRetry(0)); err != nil {
+		if _, err := s.Register(sc.Spec, sc.Task, asynq.Queue(ControlQueue(queue)), asynq.Unique(sc.Unique), asynq.MaxRetry(0)); err != nil {
 			return nil, fmt.Errorf("schedule %s on %q: %w", sc.Task.Type(), sc.Spec, err)
 		}
 	}
