@@ -308,8 +308,11 @@ func (a *requestsAPI) retry(c *gin.Context) {
 // retryFanout sends a request whose fan-out failed back to verified and
 // queues its fan-out again.
 func (a *requestsAPI) retryFanout(c *gin.Context, req *dsr.Request) {
-	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusVerified,
-		dsr.Change{Reason: fmt.Sprintf("retry of the fan-out after %d failures", req.FanoutFailures), ResetFanout: true})
+	reason := fmt.Sprintf("retry of the fan-out after %d failures", req.FanoutFailures)
+	if req.FanoutFailures == 0 {
+		reason = "retry of the fan-out" // it found no connector for the request's action
+	}
+	moved, ok := a.act(c, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusVerified, dsr.Change{Reason: reason, ResetFanout: true})
 	if !ok {
 		return
 	}

@@ -472,6 +472,32 @@ func TestRetryOfAFailedFanout(t *testing.T) {
 	}
 }
 
+// TestRetryWithoutConnector: a request that found no connector for its
+// action needs attention, and an agent's retry (once one is configured)
+// runs its fan-out again.
+func TestRetryWithoutConnector(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	id := a.filed(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
+	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
+	a.move(id, dsr.StatusInProgress, dsr.StatusNeedsAttention)
+	var got struct {
+		Status string `json:"status"`
+	}
+	if resp := a.do("POST", "/v1/requests/"+id+"/retry", agentKey, "", "", &got); resp.StatusCode != http.StatusOK {
+		t.Fatalf("retry: %d, want 200", resp.StatusCode)
+	}
+	if got.Status != "verified" {
+		t.Errorf("status after the retry: %q, want verified", got.Status)
+	}
+	r, err := a.store.Request(ctx, id)
+	must(t, err)
+	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out" {
+		t.Errorf("history: %+v", last)
+	}
+}
+
 // TestReportSaysCountsMayBeShort: a job whose first attempt was stopped
 // before recording what it changed says so in the API and in the evidence.
 func TestReportSaysCountsMayBeShort(t *testing.T) {
