@@ -15,8 +15,8 @@ import (
 // OpenDuplicates returns, in one query, every request that a new request of
 // one of types, received at since or later, could be a duplicate of: open
 // ones with an established identity ([DuplicateCandidates]) whose proven
-// identities share one of hashes (blind-index hashes), as [Store.FindDuplicate]. Only the fields
-// [PickDuplicate] reads are filled in. It serves a whole batch of filings at
+// identities share one of hashes (blind-index hashes), appeals left out.
+// Only the fields [PickDuplicate] reads are filled in. It serves a whole batch of filings at
 // once; pick each one's duplicate from the result with PickDuplicate.
 func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Type, since time.Time) ([]Request, error) {
 	if len(hashes) == 0 || len(types) == 0 {
@@ -28,9 +28,11 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 			{Key: "type", Value: bson.D{{Key: "$in", Value: types}}},
 			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
 			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
+			{Key: "appeal_of", Value: nil},
 		},
 		options.Find().SetProjection(bson.D{
 			{Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "proven_hashes", Value: 1}, {Key: "received_at", Value: 1},
+			{Key: "appeal_of", Value: 1},
 		}).SetBatchSize(10_000))
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
@@ -42,16 +44,17 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 	return out, nil
 }
 
-// PickDuplicate returns what [Store.FindDuplicate] would for a new request
-// of type t with hashes, received at since or later, among candidates: the
-// most recently received one of type t in one of [DuplicateCandidates]
-// whose proven identities share a hash (of two received at once, the later
-// id), or nil.
+// PickDuplicate is the rule of what a new request of type t with hashes,
+// received at since or later, duplicates among candidates: the most
+// recently received one of type t in one of [DuplicateCandidates], not an
+// appeal (a new request is the person's own, never part of an appeal's
+// decision), whose proven identities share a hash (of two received at
+// once, the later id), or nil.
 func PickDuplicate(candidates []Request, hashes []string, t Type, since time.Time) *Request {
 	var best *Request
 	for i := range candidates {
 		c := &candidates[i]
-		if c.Type != t || c.ReceivedAt.Before(since) || !slices.Contains(DuplicateCandidates, c.Status) ||
+		if c.Type != t || c.ReceivedAt.Before(since) || c.AppealOf != "" || !slices.Contains(DuplicateCandidates, c.Status) ||
 			!slices.ContainsFunc(c.ProvenHashes, func(h string) bool { return slices.Contains(hashes, h) }) {
 			continue
 		}

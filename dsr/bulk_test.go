@@ -78,6 +78,7 @@ func TestPickDuplicate(t *testing.T) {
 		cand("e", dsr.TypeAccess, dsr.StatusDuplicate, at, "h4"),
 		cand("f", dsr.TypeAccess, dsr.StatusVerified, at, "h5"),
 		cand("g", dsr.TypeAccess, dsr.StatusVerified, at, "h5"),
+		{ID: "h", Type: dsr.TypeAccess, Status: dsr.StatusAwaitingApproval, ReceivedAt: at, ProvenHashes: []string{"h6"}, AppealOf: "a"},
 	}
 	for _, tc := range []struct {
 		name   string
@@ -95,6 +96,7 @@ func TestPickDuplicate(t *testing.T) {
 		{"not a duplicate", []string{"h4"}, dsr.TypeAccess, at.Add(-time.Hour), ""},
 		{"of two at once, the later id", []string{"h5"}, dsr.TypeAccess, at.Add(-time.Hour), "g"},
 		{"no hash", nil, dsr.TypeAccess, at.Add(-time.Hour), ""},
+		{"not an appeal", []string{"h6"}, dsr.TypeAccess, at.Add(-time.Hour), ""},
 	} {
 		got := ""
 		if d := dsr.PickDuplicate(cands, tc.hashes, tc.typ, tc.since); d != nil {

@@ -229,25 +229,15 @@ func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func
 	}, fn)
 }
 
-// FindDuplicate returns the newest open request of type t received since
-// since whose proven identities share one of hashes (blind-index hashes),
-// or nil. An identity a request only resolved or claimed never counts, and
-// an appeal is never one (see OpenIdentical).
+// FindDuplicate returns the request a new request of type t with hashes
+// (blind-index hashes of its proven identities), received at since or
+// later, duplicates, or nil: [PickDuplicate] over [Store.OpenDuplicates],
+// the one rule that bulk filing applies too. An identity a request only
+// resolved or claimed never counts, and an appeal is never one.
 func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, since time.Time) (*Request, error) {
-	var r Request
-	err := s.reqs.FindOne(ctx,
-		bson.D{
-			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}}, {Key: "type", Value: t},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
-			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
-			{Key: "appeal_of", Value: nil},
-		},
-		options.FindOne().SetSort(bson.D{{Key: "received_at", Value: -1}})).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
+	cands, err := s.OpenDuplicates(ctx, hashes, []Type{t}, since)
 	if err != nil {
-		return nil, fmt.Errorf("find duplicate: %w", err)
+		return nil, err
 	}
-	return &r, nil
+	return PickDuplicate(cands, hashes, t, since), nil
 }

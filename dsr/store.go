@@ -47,7 +47,7 @@ var Indexes = map[string][]Index{
 		// Unverified requests by identity (the portal supersedes them).
 		{Name: "identity_type_status", Keys: bson.D{{Key: "identity_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "received_at", Value: -1}}},
 		// Merges and duplicates, found by proven identities only.
-		{Name: "proven_type_status", Keys: bson.D{{Key: "proven_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "received_at", Value: -1}}},
+		{Name: "proven_type_status_appeal", Keys: bson.D{{Key: "proven_hashes", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "appeal_of", Value: 1}, {Key: "received_at", Value: -1}}},
 		{Name: "status_due_id", Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}},
 		{Name: "notices_updated", Keys: bson.D{{Key: "pending_notices", Value: 1}, {Key: "updated_at", Value: 1}}},
 		{Name: "audit_due_updated", Keys: bson.D{{Key: "audit_due", Value: 1}, {Key: "updated_at", Value: 1}}},
