@@ -41,7 +41,7 @@ func TestControlQueueGoesFirst(t *testing.T) {
 	)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("test:work", func(context.Context, *asynq.Task) error {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 		mu.Lock()
 		order = append(order, "work")
 		mu.Unlock()
@@ -78,7 +78,7 @@ func TestControlQueueGoesFirst(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	before := len(order) - 1
-	// The backlog takes 60 x 50 ms, past the scheduler's first tick at 1 s; the sweep must
+	// The backlog takes 60 x 100 ms, past the scheduler's first tick at 1 s; the sweep must
 	// not wait for it: at most the work running when it arrived, and what
 	// ran in the second before the scheduler's first tick, goes first.
 	if before >= backlog {
