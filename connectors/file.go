@@ -58,6 +58,9 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	if root.Kind == 0 {
 		return nil, errors.New("empty file: want a top-level 'connectors:' list")
 	}
+	if err := checkPlain(&root); err != nil {
+		return nil, err
+	}
 	if err := checkSecrets(&root); err != nil {
 		return nil, err
 	}
@@ -204,6 +207,30 @@ func expandEnv(n *yaml.Node, lookup func(string) (string, bool)) error {
 	}
 	for _, c := range n.Content {
 		if err := expandEnv(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPlain refuses the YAML forms under which a value or key is read as
+// something other than its text, which the checks on the text (checkSecrets,
+// checkKeys) would not see: a !!binary value (decoded from base64) and an
+// alias used as a key (the checks see the anchor's name, the decoder the
+// anchored value).
+func checkPlain(n *yaml.Node) error {
+	if n.Tag == "!!binary" {
+		return Errorf(n, "!!binary is not allowed: write the value as text")
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.AliasNode {
+				return Errorf(k, "an alias (*%s) cannot be a key: write the key itself", k.Value)
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkPlain(c); err != nil {
 			return err
 		}
 	}

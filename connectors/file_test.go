@@ -365,6 +365,39 @@ connectors:
 			want: "line 6: token must come from the environment, e.g. ${SHOP_TOKEN}, never be written in the file",
 		},
 		{
+			name: "literal password in a !!binary uri",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    uri: !!binary bW9uZ29kYjovL2RzYXI6aHVudGVyMkBkYi5leGFtcGxlLmNvbS8=
+`,
+			want: "line 5: !!binary is not allowed: write the value as text",
+		},
+		{
+			name: "literal password under an alias used as a key",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    nested: {tables: [{name: &uri password}]}
+    *uri : hunter2
+`,
+			want: "line 6: an alias (*uri) cannot be a key: write the key itself",
+		},
+		{
+			name: "literal uri password under an alias used as a key",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    nested: {tables: [{name: &token uri}]}
+    ? *token
+    : mongodb://dsar:hunter2@db.example.com/
+`,
+			want: "line 6: an alias (*token) cannot be a key: write the key itself",
+		},
+		{
 			name: "max_concurrency zero",
 			file: `
 connectors:
