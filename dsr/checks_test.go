@@ -316,6 +316,42 @@ func TestAppeal(t *testing.T) {
 	}
 }
 
+// TestUndecidedAppealReleasesItsClaim: an appeal waiting for the person's
+// verification that expires or is cancelled was never decided, so the
+// denied request can be appealed again; a decided appeal is final.
+func TestUndecidedAppealReleasesItsClaim(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for _, end := range []dsr.Status{dsr.StatusExpired, dsr.StatusCancelled} {
+		va := f.fileUnder(t, dsr.RegulationVCDPA, dsr.TypeDeletion, "ada@example.com")
+		if _, err := f.store.Transition(ctx, va.ID, dsr.StatusVerified, dsr.StatusDenied, dsr.Change{Actor: "t", Reason: "no"}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "asks again", Verify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.Transition(ctx, a.ID, dsr.StatusVerifying, end, dsr.Change{Actor: "t", Reason: "never verified"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != "" {
+			t.Errorf("%s appeal: the denied request still names it (%q, %v)", end, got.AppealedBy, err)
+		}
+		again, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "second try", Verify: true})
+		if err != nil {
+			t.Fatalf("%s appeal: a new appeal is refused: %v", end, err)
+		}
+		// The second is decided (denied): final, and its claim stays.
+		if _, err := f.store.Transition(ctx, again.ID, dsr.StatusVerifying, dsr.StatusDenied, dsr.Change{Actor: "t", Reason: "no"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "third", Verify: true}); !errors.Is(err, dsr.ErrNotAppealable) {
+			t.Errorf("%s appeal: an appeal after a decided one: %v, want ErrNotAppealable", end, err)
+		}
+	}
+}
+
 func TestExtendPastDueIsRefused(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
