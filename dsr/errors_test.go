@@ -25,6 +25,8 @@ func TestStorageError(t *testing.T) {
 		{name: "MongoDB OutOfDiskSpace", err: fmt.Errorf("insert request: %w", mongo.CommandError{Code: 14031, Message: "out of disk space"}), full: true},
 		{name: "SQLite through FerretDB", err: fmt.Errorf("insert request: %w", mongo.CommandError{Code: 1, Message: "database or disk is full (13)"}), full: true},
 		{name: "write exception", err: mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 1, Message: "sqlite: database or disk is full"}}}, full: true},
+		{name: "one document of a bulk insert", err: fmt.Errorf("insert request: %w", mongo.BulkWriteError{WriteError: mongo.WriteError{Code: 1, Message: "database or disk is full (13)"}}), full: true},
+		{name: "another error of a bulk insert", err: fmt.Errorf("insert request: %w", mongo.BulkWriteError{WriteError: mongo.WriteError{Code: 11000, Message: "duplicate key"}})},
 		{name: "ENOSPC from the server", err: mongo.CommandError{Code: 1, Message: "write /data/x: no space left on device"}, full: true},
 		{name: "ENOSPC locally", err: &fs.PathError{Op: "write", Path: "/data/x", Err: syscall.ENOSPC}, full: true},
 	}

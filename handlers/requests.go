@@ -339,6 +339,9 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 		intakes, at = append(intakes, in), append(at, i)
 	}
 	reqs, errs := a.fileMany(ctx, intakes)
+	for j := range errs {
+		errs[j] = dsr.StorageError(errs[j])
+	}
 	for j, i := range at {
 		if errs[j] != nil {
 			a.refuse(ctx, &out.Results[i], errs[j])
@@ -354,6 +357,18 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 			out.Accepted++
 		}
 	}
+	for j := range at {
+		if !errors.Is(errs[j], dsr.ErrStorageFull) {
+			continue
+		}
+		if out.Accepted == 0 {
+			// Nothing was saved: the whole call is refused as any write is.
+			writeError(c, a.log, errs[j])
+			return
+		}
+		c.Set(storageFullKey, true) // readiness fails until a write succeeds
+		break
+	}
 	a.log.InfoContext(ctx, "bulk filing", "accepted", out.Accepted, "rejected", out.Rejected, "caller", principal(c).Name)
 	c.JSON(http.StatusOK, out)
 }
@@ -361,7 +376,7 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 // refuse sets a bulk item's result to the problem err.
 func (a *requestsAPI) refuse(ctx context.Context, res *bulkResult, err error) {
 	p := itemProblem(err)
-	if p.Status == http.StatusInternalServerError {
+	if p.Status >= http.StatusInternalServerError {
 		a.log.ErrorContext(ctx, "bulk item failed", "index", res.Index, "error", err)
 	}
 	res.Status, res.Problem = p.Status, &p
@@ -506,6 +521,10 @@ func itemProblem(err error) Problem {
 			fields[i] = FieldError(f)
 		}
 		return Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest, Errors: fields}
+	}
+	if errors.Is(err, dsr.ErrStorageFull) {
+		return Problem{Type: problemStorageFull, Title: "Storage full", Status: http.StatusServiceUnavailable,
+			Detail: "The store's disk is full, so this item was not saved; file it again later."}
 	}
 	return Problem{Type: problemBlank, Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
 		Detail: "This item could not be stored; file it again."}

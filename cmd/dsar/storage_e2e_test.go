@@ -82,6 +82,7 @@ func TestDiskFull(t *testing.T) {
 	writes := []struct{ path, body string }{
 		{"/v1/requests", body},
 		{"/v1/portal/requests", `{"type":"access","jurisdiction":"GB","subject":{"email":"ada@example.com"}}`},
+		{"/v1/requests/bulk", `{"requests":[` + body + `,{"type":"opt_out","regulation":"ccpa","subject":{"email":"grace@example.com"}}]}`},
 	}
 	for _, w := range writes {
 		resp := p.raw("POST", w.path, w.body)
