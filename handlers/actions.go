@@ -560,10 +560,7 @@ func (a *requestsAPI) appeal(c *gin.Context) {
 	switch id := body.Identity; {
 	case id == nil:
 	case id.Verified:
-		f.Attested = strings.TrimSpace(id.Method)
-		if f.Attested == "" || len(f.Attested) > 200 {
-			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document")
-		}
+		f.Attested = checkMethod(&ve, id.Method)
 	default:
 		if id.Method != "" {
 			ve.Add("identity.method", "only with verified: true")

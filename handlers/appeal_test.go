@@ -59,6 +59,8 @@ func TestAppealNeedsNewProof(t *testing.T) {
 		`{"reason":"x","identity":{"verified":true}}`,
 		`{"reason":"x","identity":{"verified":false,"method":"ID document"}}`,
 		`{"identity":{"verified":false}}`,
+		`{"reason":"x","identity":{"verified":true,"method":"ID\ndocument"}}`,
+		`{"reason":"x","identity":{"verified":true,"method":"ID \u202edocument"}}`,
 	} {
 		if resp := p.call("POST", "/v1/requests/"+denied+"/appeal", agentKey, body, nil); resp.StatusCode != 400 {
 			t.Errorf("appeal %s: %d, want 400", body, resp.StatusCode)

@@ -144,13 +144,7 @@ func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 	switch id := b.Identity; {
 	case id == nil:
 	case id.Verified:
-		m := strings.TrimSpace(id.Method)
-		if m == "" || utf8.RuneCountInString(m) > 200 {
-			ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document (at most 200 characters)")
-		} else {
-			ve.Text("identity.method", m, dsr.OneLine)
-		}
-		in.VerificationMethod = m
+		in.VerificationMethod = checkMethod(&ve, id.Method)
 	default:
 		if id.Method != "" {
 			ve.Add("identity.method", "only with verified: true")
@@ -179,6 +173,18 @@ func (b createBody) agentIntake(now time.Time) (dsr.Intake, error) {
 // identities normalises the identities given, email first, each with the
 // source that source gives its kind; problems go to ve under
 // "subject.<kind>".
+// checkMethod checks how an agent says it verified a person (one line, at
+// most 200 characters) and returns it trimmed.
+func checkMethod(ve *dsr.ValidationError, method string) string {
+	m := strings.TrimSpace(method)
+	if m == "" || utf8.RuneCountInString(m) > 200 {
+		ve.Add("identity.method", "required when verified: how the identity was verified, e.g. account login or ID document (at most 200 characters)")
+	} else {
+		ve.Text("identity.method", m, dsr.OneLine)
+	}
+	return m
+}
+
 func (s subjectBody) identities(ve *dsr.ValidationError, source func(dsr.Kind) string) []dsr.Identity {
 	given := []struct {
 		kind dsr.Kind
@@ -357,17 +363,20 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 			out.Accepted++
 		}
 	}
-	for j := range at {
-		if !errors.Is(errs[j], dsr.ErrStorageFull) {
-			continue
+	full := 0
+	for _, r := range out.Results {
+		if r.Status == http.StatusServiceUnavailable {
+			full++
 		}
-		if out.Accepted == 0 {
-			// Nothing was saved: the whole call is refused as any write is.
-			writeError(c, a.log, errs[j])
-			return
-		}
+	}
+	if full > 0 && full == len(out.Results) {
+		// Nothing was saved, for a full disk alone: the whole call is
+		// refused as any write is.
+		writeError(c, a.log, dsr.ErrStorageFull)
+		return
+	}
+	if full > 0 {
 		c.Set(storageFullKey, true) // readiness fails until a write succeeds
-		break
 	}
 	a.log.InfoContext(ctx, "bulk filing", "accepted", out.Accepted, "rejected", out.Rejected, "caller", principal(c).Name)
 	c.JSON(http.StatusOK, out)
