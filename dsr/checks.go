@@ -237,6 +237,21 @@ func (r *Request) Proven() bool {
 	return false
 }
 
+// Undecided reports whether the request ended without anyone deciding it:
+// expired or cancelled while it still waited for the person's verification.
+// An appeal that ends so leaves the denied request free to be appealed.
+func (r *Request) Undecided() bool {
+	if r.Status != StatusExpired && r.Status != StatusCancelled {
+		return false
+	}
+	for _, h := range r.History {
+		if h.To != StatusVerifying && h.To != StatusExpired && h.To != StatusCancelled {
+			return false
+		}
+	}
+	return true
+}
+
 // Appeal files the appeal against a denied request, where its regulation
 // grants one (VCDPA, CTDPA): a new request of the same type and identities,
 // linked both ways, due within AppealPeriod, waiting for an agent's review.
@@ -274,7 +289,21 @@ func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: nil}},
+	// The claim of an earlier appeal that was never decided (or never
+	// stored) is free: the one appeal the law grants is one decision.
+	var claim any // nil: unclaimed
+	if r.AppealedBy != "" {
+		prior, err := s.Request(ctx, r.AppealedBy)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && prior.Undecided()):
+			claim = r.AppealedBy
+		case err != nil:
+			return nil, fmt.Errorf("appeal %s: %w", id, err)
+		default:
+			return nil, fmt.Errorf("appeal %s: appealed already: %w", id, ErrNotAppealable)
+		}
+	}
+	_, err = s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: claim}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "appealed_by", Value: appealID}}}})
 	if errors.Is(err, ErrConflict) {
 		return nil, fmt.Errorf("appeal %s: appealed already: %w", id, ErrNotAppealable)
@@ -291,7 +320,8 @@ func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request
 	}
 	if err := s.CreateRequest(ctx, a); err != nil {
 		// Release the claim, so the appeal can be filed again. (A crash
-		// right here leaves the claim: appealed_by then names no request.)
+		// right here leaves a claim naming no request, which the next
+		// appeal finds free.)
 		leave := s.gate.Enter()
 		_, uerr := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "appealed_by", Value: appealID}},
 			bson.D{{Key: "$unset", Value: bson.D{{Key: "appealed_by", Value: ""}}}})

@@ -335,12 +335,12 @@ func TestUndecidedAppealReleasesItsClaim(t *testing.T) {
 		if _, err := f.store.Transition(ctx, a.ID, dsr.StatusVerifying, end, dsr.Change{Actor: "t", Reason: "never verified"}); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != "" {
-			t.Errorf("%s appeal: the denied request still names it (%q, %v)", end, got.AppealedBy, err)
-		}
 		again, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "second try", Verify: true})
 		if err != nil {
 			t.Fatalf("%s appeal: a new appeal is refused: %v", end, err)
+		}
+		if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != again.ID {
+			t.Errorf("%s appeal: the denied request names %q (%v), want the new appeal %s", end, got.AppealedBy, err, again.ID)
 		}
 		// The second is decided (denied): final, and its claim stays.
 		if _, err := f.store.Transition(ctx, again.ID, dsr.StatusVerifying, dsr.StatusDenied, dsr.Change{Actor: "t", Reason: "no"}); err != nil {

@@ -380,22 +380,8 @@ type Change struct {
 // updated request; ErrConflict when the request is no longer in from (another
 // actor moved it), ErrNotFound when it does not exist, ErrInvalidTransition
 // when the state machine forbids the move.
-//
-// An appeal that ends before anyone decided it (it expired or was cancelled
-// while waiting for the person's verification) releases its claim on the
-// request it appeals, which can then be appealed again: the one appeal the
-// law grants is one decision, not one attempt to file.
 func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Change) (*Request, error) {
-	moved, err := s.move(ctx, id, from, to, c, nil)
-	if err != nil || moved.AppealOf == "" || from != StatusVerifying || (to != StatusExpired && to != StatusCancelled) {
-		return moved, err
-	}
-	_, err = s.updateFenced(ctx, moved.AppealOf, bson.D{{Key: "appealed_by", Value: moved.ID}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: "appealed_by", Value: ""}}}})
-	if err != nil && !errors.Is(err, ErrConflict) {
-		return moved, fmt.Errorf("release appeal of %s: %w", moved.AppealOf, err)
-	}
-	return moved, nil
+	return s.move(ctx, id, from, to, c, nil)
 }
 
 // move is Transition with more conditions on the request.
