@@ -563,6 +563,10 @@ func (p *Processor) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, pe
 // good when the job has had all its attempts or the error is permanent,
 // which then settles the request and tells asynq not to retry.
 func (p *Processor) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, cause error) error {
+	// The attempt's context may have ended (its task ran out of time, or
+	// the worker is shutting down): the failure is recorded all the same.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	var ids []dsr.Identity
 	if req != nil {
 		ids = req.Identities
