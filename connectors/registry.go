@@ -28,12 +28,6 @@ func (r *Registry) MaxConcurrency(name string) int {
 	return r.limits[name]
 }
 
-// SetMaxConcurrency sets what MaxConcurrency returns for name (n <= 0:
-// the worker's default). Like Add, call it at start-up only.
-func (r *Registry) SetMaxConcurrency(name string, n int) {
-	r.limits[name] = max(n, 0)
-}
-
 // Add registers c. A second connector with the same name is an error.
 func (r *Registry) Add(c Connector) error {
 	name := c.Name()

@@ -335,10 +335,9 @@ func rowBody(cols, rec []string) map[string]any {
 
 // failures is FILE.failures.csv: refused rows with their reasons.
 type failures struct {
-	path    string
-	f       *os.File
-	w       *csv.Writer
-	created bool // by this run
+	path string
+	f    *os.File
+	w    *csv.Writer
 }
 
 // openFailures creates path exclusively, never through a link nor over a
@@ -364,7 +363,7 @@ func openFailures(path string, resuming bool) (*failures, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	fl := &failures{path: path, f: f, w: csv.NewWriter(f), created: true}
+	fl := &failures{path: path, f: f, w: csv.NewWriter(f)}
 	if err := fl.write([]string{"line", "status", "reason"}); err != nil {
 		_ = fl.close(true)
 		return nil, err
@@ -391,8 +390,9 @@ func (fl *failures) flush() error {
 	return nil
 }
 
-// close closes the file, and removes it when empty is set and this run
-// created it.
+// close closes the file, and removes it when empty is set: no row of the
+// file was refused, in this run or an earlier one it resumes, so it holds
+// its header alone.
 func (fl *failures) close(empty bool) error {
 	err := fl.flush()
 	if cerr := fl.f.Close(); err == nil {
