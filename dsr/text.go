@@ -79,6 +79,15 @@ func isFiller(r rune) bool {
 	return r == 0x115F || r == 0x1160 || r == 0x3164 || r == 0xFFA0
 }
 
+// Hidden reports whether r is a character CheckText refuses wherever it
+// stands: a control, a format character (bidi controls and zero-width ones
+// among them) or a Hangul filler. Renderers of text stored before a check
+// use it to drop such characters; joiners (U+200C, U+200D), which
+// CheckText allows between visible characters, are for the caller to keep.
+func Hidden(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || isFiller(r)
+}
+
 // visible reports whether r draws something a joiner can join to: a
 // letter, mark, digit, symbol or punctuation (not a space, not a format or
 // control character, not the start or end of the text).

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/hibiken/asynq"
 
@@ -282,7 +281,7 @@ func quoteBlock(s string) string {
 			if r == '\t' {
 				return ' '
 			}
-			if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != 0x200C && r != 0x200D) {
+			if dsr.Hidden(r) && r != 0x200C && r != 0x200D {
 				return -1
 			}
 			return r
