@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,6 +419,21 @@ func TestPortalCodeExpiresAndCanBeResent(t *testing.T) {
 	}
 	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+first+`"}`, &pr); resp.StatusCode != 400 || !strings.Contains(pr.Detail, "expired") {
 		t.Fatalf("an expired code: %d %+v", resp.StatusCode, pr)
+	}
+	// The first send is recorded before the person asks again. (A resend
+	// while that send is still being recorded is lost until the sweep:
+	// see the issue 9 closing note.)
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r, err := p.store.Request(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(r.PendingNotices, dsr.NoticeVerify) {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatal("the first code's sending was never recorded")
+		}
 	}
 	if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verification", c.StatusToken, "", nil); resp.StatusCode != 202 {
 		t.Fatalf("resend: %d", resp.StatusCode)
