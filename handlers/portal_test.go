@@ -421,8 +421,9 @@ func TestPortalCodeExpiresAndCanBeResent(t *testing.T) {
 		t.Fatalf("an expired code: %d %+v", resp.StatusCode, pr)
 	}
 	// The first send is recorded before the person asks again. (A resend
-	// while that send is still being recorded is lost until the sweep:
-	// see the issue 9 closing note.)
+	// while that send is still being recorded is lost: its enqueue meets
+	// the live task, and the send's record then clears the notice. The
+	// person's next resend works; see the issue 9 closing note.)
 	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		r, err := p.store.Request(context.Background(), c.ID)
 		if err != nil {
