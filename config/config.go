@@ -309,7 +309,7 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
-		{Env: "DSAR_APPROVAL_REQUIRED", Default: "deletion", Help: "requests that wait for an agent's approval before processing: request types, each optionally with a regulation (deletion,access:ccpa), or none", Modes: wrkModes,
+		{Env: "DSAR_APPROVAL_REQUIRED", Default: "deletion", Help: "requests that wait for an agent's approval before processing: request types, each optionally with a regulation (deletion,access:ccpa), or none", Modes: dbModes,
 			set: requestTypes(func(c *Config, v string) { c.ApprovalRequired = v })},
 		{Env: "DSAR_APPROVAL_FOUR_EYES", Help: "requests that the agent (API key) who filed them may not approve, another must: same format as DSAR_APPROVAL_REQUIRED, or none; unset: deletion (in dev: none, as its one key files and approves)", Modes: apiModes,
 			set: requestTypes(func(c *Config, v string) { c.ApprovalFourEyes = v })},

@@ -14,17 +14,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
 // requestsAPI serves the agent API on requests.
 type requestsAPI struct {
+	app      *app.Service
 	calendar dsr.Calendar
 	// dupWindow is how far back an identical open request makes a new one
 	// a duplicate; 0 turns duplicate detection off.
@@ -238,7 +239,7 @@ func (a *requestsAPI) create(c *gin.Context) {
 			return
 		}
 	}
-	req, err := a.file(ctx, in)
+	req, err := a.app.FileAgent(ctx, in)
 	if key != "" && errors.Is(err, dsr.ErrConflict) {
 		a.replay(c, in.ID) // the first attempt with this key stored it meanwhile
 		return
@@ -249,36 +250,6 @@ func (a *requestsAPI) create(c *gin.Context) {
 	}
 	c.Header("Location", "/v1/requests/"+req.ID)
 	c.JSON(http.StatusAccepted, viewRequest(req, []dsr.Job{}))
-}
-
-// file stores an agent's intake and hands it on: as a duplicate of an open
-// identical request filed within the duplicate window (nothing runs), or to
-// the workers. The request is stored before anything is queued; what the
-// queue misses, the sweep does.
-func (a *requestsAPI) file(ctx context.Context, in dsr.Intake) (*dsr.Request, error) {
-	if a.dupWindow > 0 {
-		// Duplicates share a proven identity: claimed ones prove nothing,
-		// and one an open request only resolved is not its subject's.
-		hashes := a.index.HashAll(dsr.Given(in.Identities))
-		dup, err := a.store.FindDuplicate(ctx, hashes, in.Type, in.ReceivedAt.Add(-a.dupWindow))
-		if err != nil {
-			return nil, err
-		}
-		if dup != nil {
-			in.DuplicateOf = dup.ID
-		}
-	}
-	req, err := dsr.NewRequest(in, a.index)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.store.CreateRequest(ctx, req); err != nil {
-		return nil, err
-	}
-	a.dispatch(ctx, req)
-	a.log.InfoContext(ctx, "request filed", "request_id", req.ID, "type", req.Type, "regulation", req.Regulation, "channel", req.Channel,
-		"duplicate_of", req.DuplicateOf)
-	return req, nil
 }
 
 // dispatch queues what a stored request needs: its fan-out when verified,
@@ -311,7 +282,7 @@ const MaxBulk = 1000
 // bulk files up to MaxBulk requests, each on its own: the answer says, per
 // item, 202 with the request or the problem that kept it out. It is never
 // all or nothing. Its store commands do not grow with the number of items
-// (fileMany): every item is checked first, then the whole batch is filed at
+// (app.Service.FileAgentMany): every item is checked first, then the whole batch is filed at
 // once.
 func (a *requestsAPI) bulk(c *gin.Context) {
 	var body bulkBody
@@ -344,7 +315,7 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 		}
 		intakes, at = append(intakes, in), append(at, i)
 	}
-	reqs, errs := a.fileMany(ctx, intakes)
+	reqs, errs := a.app.FileAgentMany(ctx, intakes)
 	for j := range errs {
 		errs[j] = dsr.StorageError(errs[j])
 	}
@@ -389,105 +360,6 @@ func (a *requestsAPI) refuse(ctx context.Context, res *bulkResult, err error) {
 		a.log.ErrorContext(ctx, "bulk item failed", "index", res.Index, "error", err)
 	}
 	res.Status, res.Problem = p.Status, &p
-}
-
-// fileMany files intakes as file files each, in order, in a bounded number
-// of store commands whatever their number: one query for the duplicates of
-// the whole batch (an intake repeating an earlier one of the batch is its
-// duplicate, as if filed one by one), then [dsr.Store.CreateRequests]. It
-// returns, per intake, the request filed or the error that kept it out.
-func (a *requestsAPI) fileMany(ctx context.Context, intakes []dsr.Intake) ([]*dsr.Request, []error) {
-	reqs := make([]*dsr.Request, len(intakes))
-	errs := make([]error, len(intakes))
-	hashes := make([][]string, len(intakes))
-	byHash := map[string][]dsr.Request{} // the candidates sharing each hash
-	if a.dupWindow > 0 && len(intakes) > 0 {
-		var all []string
-		var types []dsr.Type
-		since := intakes[0].ReceivedAt
-		for i, in := range intakes {
-			// Duplicates share a proven identity, as in file.
-			hashes[i] = a.index.HashAll(dsr.Given(in.Identities))
-			all = append(all, hashes[i]...)
-			if !slices.Contains(types, in.Type) {
-				types = append(types, in.Type)
-			}
-			if in.ReceivedAt.Before(since) {
-				since = in.ReceivedAt
-			}
-		}
-		slices.Sort(all)
-		found, err := a.store.OpenDuplicates(ctx, slices.Compact(all), types, since.Add(-a.dupWindow))
-		if err != nil {
-			for i := range errs {
-				errs[i] = err
-			}
-			return reqs, errs
-		}
-		for _, r := range found {
-			for _, h := range r.ProvenHashes {
-				byHash[h] = append(byHash[h], r)
-			}
-		}
-	}
-	var stored []*dsr.Request
-	var at []int
-	for i, in := range intakes {
-		if a.dupWindow > 0 {
-			var cands []dsr.Request
-			for _, h := range hashes[i] {
-				cands = append(cands, byHash[h]...)
-			}
-			if dup := dsr.PickDuplicate(cands, hashes[i], in.Type, in.ReceivedAt.Add(-a.dupWindow)); dup != nil {
-				in.DuplicateOf = dup.ID
-			}
-		}
-		req, err := dsr.NewRequest(in, a.index)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		reqs[i] = req
-		stored, at = append(stored, req), append(at, i)
-		if a.dupWindow > 0 && slices.Contains(dsr.DuplicateCandidates, req.Status) {
-			for _, h := range req.ProvenHashes {
-				byHash[h] = append(byHash[h], *req)
-			}
-		}
-	}
-	for j, err := range a.store.CreateRequests(ctx, stored) {
-		i := at[j]
-		if err != nil {
-			reqs[i], errs[i] = nil, err
-			continue
-		}
-		a.log.InfoContext(ctx, "request filed", "request_id", reqs[i].ID, "type", reqs[i].Type, "regulation", reqs[i].Regulation,
-			"channel", reqs[i].Channel, "duplicate_of", reqs[i].DuplicateOf)
-	}
-	a.dispatchMany(ctx, reqs)
-	return reqs, errs
-}
-
-// dispatchMany dispatches the requests filed (the nil ones were not), a few
-// at a time: each costs a Redis round trip or two and no store command.
-func (a *requestsAPI) dispatchMany(ctx context.Context, reqs []*dsr.Request) {
-	const lanes = 8
-	var wg sync.WaitGroup
-	next := make(chan *dsr.Request)
-	for range lanes {
-		wg.Go(func() {
-			for r := range next {
-				a.dispatch(ctx, r)
-			}
-		})
-	}
-	for _, r := range reqs {
-		if r != nil {
-			next <- r
-		}
-	}
-	close(next)
-	wg.Wait()
 }
 
 // bulkIntake decodes and checks one bulk item, without I/O.

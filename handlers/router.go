@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -58,6 +59,9 @@ type Deps struct {
 	// FourEyes says which requests the agent who filed them may not
 	// approve (another must); the zero value: any.
 	FourEyes dsr.ApprovalPolicy
+	// Approval says which verified requests wait for an agent's approval
+	// (decided when they are filed); the zero value: none but appeals.
+	Approval dsr.ApprovalPolicy
 	// Calendar counts business days for due dates (holidays).
 	Calendar dsr.Calendar
 	// Ready lists what /readyz checks.
@@ -111,7 +115,13 @@ func New(d Deps) http.Handler {
 	}
 	r.GET("/metrics", metricsHandler(d.Metrics, d.MetricsToken, d.Log))
 
-	api := &requestsAPI{calendar: d.Calendar, dupWindow: d.DuplicateWindow, fourEyes: d.FourEyes, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+	var store app.Store
+	if d.Store != nil {
+		store = d.Store
+	}
+	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, Now: d.Now, Log: d.Log})
+	api := &requestsAPI{app: svc, calendar: d.Calendar, dupWindow: d.DuplicateWindow, fourEyes: d.FourEyes, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
 	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", requireKey(d.Keys))
 	readers, agents := requireRole(RoleAdmin, RoleAgent, RoleAuditor), requireRole(RoleAdmin, RoleAgent)

@@ -333,10 +333,16 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DSAR_APPROVAL_FOUR_EYES: %w", err)
 	}
+	// Intake decides whether a request waits for approval when it files it
+	// (the workers check again, as a fallback).
+	approval, err := dsr.ParseApprovalPolicy(a.cfg.ApprovalRequired)
+	if err != nil {
+		return nil, fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
+	}
 	h := handlers.New(handlers.Deps{
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
 		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
-		FourEyes: fourEyes,
+		FourEyes: fourEyes, Approval: approval,
 		Portal: handlers.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
