@@ -29,6 +29,8 @@ type Enqueuer interface {
 // beside the code that uses it.
 type Store interface {
 	requestStore
+	agentStore
+	exportStore
 	portalStore
 }
 
@@ -53,6 +55,9 @@ type Deps struct {
 	// DuplicateWindow is how far back an open identical request makes an
 	// agent's new one a duplicate; 0 turns the check off.
 	DuplicateWindow time.Duration
+	// IsAgent reports whether name is an agent a request can be assigned
+	// to (an API key with the agent or admin role); nil: none is.
+	IsAgent func(name string) bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -68,6 +73,7 @@ type Service struct {
 	approval  dsr.ApprovalPolicy
 	fourEyes  dsr.ApprovalPolicy
 	dupWindow time.Duration
+	isAgent   func(string) bool
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -81,7 +87,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, now: d.Now, log: d.Log}
 }
 
 // Now is the application's clock.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -36,6 +37,7 @@ type PortalOptions struct {
 
 // portalAPI serves data subjects: no API key, a status token per request.
 type portalAPI struct {
+	app      *app.Service
 	calendar dsr.Calendar
 	store    *dsr.Store
 	queue    Enqueuer
@@ -94,7 +96,7 @@ func (b portalBody) intake() (dsr.Intake, error) {
 	if b.Subject.Email == nil {
 		ve.Add("subject.email", "required: the verification and every notice go there")
 	}
-	in.Identities = b.Subject.identities(&ve, func(k dsr.Kind) string {
+	in.Identities = b.Subject.Identities(&ve, func(k dsr.Kind) string {
 		if k != dsr.KindEmail && in.Type != dsr.TypeOptOut {
 			// Only the email is proven (by the code sent to it): other
 			// identities are kept but not acted on.
@@ -641,7 +643,7 @@ func (p *portalAPI) export(c *gin.Context) {
 			return
 		}
 	}
-	streamExport(c, p.store, p.log, p.now, req)
+	streamExport(c, p.app, p.log, req)
 }
 
 // resend sends a new code (the old one stops working) to the subject of a

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -70,35 +71,71 @@ func problem(c *gin.Context, p Problem) {
 	c.AbortWithStatusJSON(p.Status, p)
 }
 
-// writeError maps a domain or store error to its HTTP problem: the one place
-// where sentinels become statuses.
+// writeError answers err as its problem (problemFor), logging what the
+// caller cannot act on (a full disk, a failure of the server).
 func writeError(c *gin.Context, log *slog.Logger, err error) {
+	p := problemFor(err)
+	switch p.Status {
+	case http.StatusServiceUnavailable:
+		log.ErrorContext(c.Request.Context(), "store full", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
+		c.Set(storageFullKey, true)
+		c.Header("Retry-After", storageRetryAfter)
+	case http.StatusInternalServerError:
+		log.ErrorContext(c.Request.Context(), "request failed", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
+	}
+	problem(c, p)
+}
+
+// problemFor maps a domain, application or store error to its HTTP
+// problem: the one place where sentinels become statuses. A refusal
+// (app.Refusal) says its own detail.
+func problemFor(err error) Problem {
 	err = dsr.StorageError(err)
 	var ve *dsr.ValidationError
-	switch {
-	case errors.As(err, &ve):
+	if errors.As(err, &ve) {
 		fields := make([]FieldError, len(ve.Fields))
 		for i, f := range ve.Fields {
 			fields[i] = FieldError(f)
 		}
-		problem(c, Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest,
-			Detail: "One or more fields are invalid; see errors.", Errors: fields})
-	case errors.Is(err, dsr.ErrIdempotencyMismatch):
-		problem(c, Problem{Type: problemKeyReused, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
-			Detail: "This Idempotency-Key was used for a different request; use a new key for a new request."})
-	case errors.Is(err, dsr.ErrNotFound):
-		problem(c, Problem{Status: http.StatusNotFound, Detail: "No request has this id."})
-	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):
-		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "The request changed state meanwhile; reload it and try again."})
-	case errors.Is(err, dsr.ErrStorageFull):
-		log.ErrorContext(c.Request.Context(), "store full", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
-		c.Set(storageFullKey, true)
-		c.Header("Retry-After", storageRetryAfter)
-		problem(c, Problem{Type: problemStorageFull, Title: "Storage full", Status: http.StatusServiceUnavailable,
-			Detail: "The store's disk is full, so nothing was saved; try again later."})
-	default:
-		log.ErrorContext(c.Request.Context(), "request failed", "request_id", c.GetString(requestIDKey), "route", c.FullPath(), "error", err)
-		problem(c, Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."})
+		return Problem{Type: problemValidation, Title: "Invalid request", Status: http.StatusBadRequest,
+			Detail: "One or more fields are invalid; see errors.", Errors: fields}
 	}
+	var p Problem
+	switch {
+	case errors.Is(err, dsr.ErrIdempotencyMismatch):
+		p = Problem{Type: problemKeyReused, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
+			Detail: "This Idempotency-Key was used for a different request; use a new key for a new request."}
+	case errors.Is(err, dsr.ErrNotFound):
+		p = Problem{Status: http.StatusNotFound, Detail: "No request has this id."}
+	case errors.Is(err, app.ErrFourEyes):
+		p = Problem{Type: problemFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
+			Detail: "You filed this request (or the request it appeals), and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."}
+	case errors.Is(err, app.ErrExportNotAvailable):
+		p = Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: "This request has no export."}
+	case errors.Is(err, dsr.ErrNoExtension):
+		p = Problem{Type: problemConflict, Title: "No extension", Status: http.StatusConflict,
+			Detail: "This request's regulation allows no (further) extension of its deadline."}
+	case errors.Is(err, dsr.ErrNotPausable):
+		p = Problem{Type: problemConflict, Title: "Not pausable", Status: http.StatusConflict,
+			Detail: "This request's regulation does not let its clock stop (CCPA counts 45 days whatever verification takes)."}
+	case errors.Is(err, dsr.ErrNotAppealable):
+		p = Problem{Type: problemConflict, Title: "No appeal", Status: http.StatusConflict,
+			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before and not itself an appeal, can be appealed."}
+	case errors.Is(err, dsr.ErrProofRequired):
+		p = Problem{Type: problemProofRequired, Title: "New proof of identity needed", Status: http.StatusConflict,
+			Detail: "This request was denied because the person's identity could not be verified (or it never was), so its appeal needs a new proof: " +
+				`give "identity": {"verified": true, "method": "..."} if you verified the person, or {"verified": false} to send them the portal's verification.`}
+	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):
+		p = Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+			Detail: "The request changed state meanwhile; reload it and try again."}
+	case errors.Is(err, dsr.ErrStorageFull):
+		p = Problem{Type: problemStorageFull, Title: "Storage full", Status: http.StatusServiceUnavailable,
+			Detail: "The store's disk is full, so nothing was saved; try again later."}
+	default:
+		p = Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."}
+	}
+	if r := (*app.Refusal)(nil); errors.As(err, &r) {
+		p.Detail = r.Detail
+	}
+	return p
 }

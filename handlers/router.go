@@ -120,8 +120,8 @@ func New(d Deps) http.Handler {
 		store = d.Store
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, Now: d.Now, Log: d.Log})
-	api := &requestsAPI{app: svc, calendar: d.Calendar, dupWindow: d.DuplicateWindow, fourEyes: d.FourEyes, keys: d.Keys, store: d.Store, queue: d.Queue, index: d.Index, log: d.Log, now: d.Now}
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.hasAgent, Now: d.Now, Log: d.Log})
+	api := &requestsAPI{app: svc, log: d.Log}
 	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", requireKey(d.Keys))
 	readers, agents := requireRole(RoleAdmin, RoleAgent, RoleAuditor), requireRole(RoleAdmin, RoleAgent)
@@ -159,7 +159,7 @@ func New(d Deps) http.Handler {
 	if d.Portal.GPCLastUpdate == "" {
 		d.Portal.GPCLastUpdate = "2026-11-24"
 	}
-	pa := &portalAPI{calendar: d.Calendar, store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
+	pa := &portalAPI{app: svc, calendar: d.Calendar, store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
 	portal := r.Group("/v1/portal", d.Limits.perIP())
 	portal.POST("/requests", pa.submit)
 	portal.GET("/requests/:id", pa.status)

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 
@@ -16,10 +15,7 @@ import (
 var summaryQuery = map[string]bool{"from": true, "to": true}
 
 // summary answers the compliance report of the requests received in
-// [from, to): per type and regulation, how many were received, completed,
-// denied (by basis), are open, cancelled or expired, the median and mean
-// days to respond and the rate answered on time (CCPA 11 CCR 7102). It
-// holds counts only.
+// [from, to) (app.Service.Summary).
 func (a *requestsAPI) summary(c *gin.Context) {
 	q := c.Request.URL.Query()
 	var ve dsr.ValidationError
@@ -36,10 +32,6 @@ func (a *requestsAPI) summary(c *gin.Context) {
 		writeError(c, a.log, err)
 		return
 	}
-	sum, err := a.store.Summary(c.Request.Context(), from, to)
-	if err != nil {
-		writeError(c, a.log, err)
-		return
-	}
-	c.JSON(http.StatusOK, sum)
+	sum, err := a.app.Summary(c.Request.Context(), from, to)
+	a.answer(c, sum, err)
 }

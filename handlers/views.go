@@ -3,6 +3,7 @@ package handlers
 import (
 	"time"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -53,12 +54,7 @@ type requestView struct {
 	FanoutError    string `json:"fanout_error,omitempty"`
 }
 
-type extensionView struct {
-	By     string    `json:"by"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
-	From   time.Time `json:"from"`
-}
+type extensionView = app.Extension
 
 type identityView struct {
 	Kind   dsr.Kind `json:"kind"`
@@ -85,22 +81,7 @@ type jobView struct {
 	RecordsNote       string `json:"records_note,omitempty"`
 }
 
-// recordsNote is what a job says of its counts: dsr.RecordsIncompleteNote,
-// or "" when they are whole.
-func recordsNote(j *dsr.Job) string {
-	if j.RecordsIncomplete {
-		return dsr.RecordsIncompleteNote
-	}
-	return ""
-}
-
-type historyView struct {
-	From   dsr.Status `json:"from,omitempty"`
-	To     dsr.Status `json:"to"`
-	At     time.Time  `json:"at"`
-	Actor  string     `json:"actor"`
-	Reason string     `json:"reason,omitempty"`
-}
+type historyView = app.HistoryEntry
 
 func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 	v := requestView{
@@ -110,7 +91,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		Subject:            map[string]string{},
 		ResolvedIdentities: []identityView{},
 		Jobs:               make([]jobView, len(jobs)),
-		History:            make([]historyView, len(r.History)),
+		History:            app.History(r),
 		Claimed:            []identityView{},
 		Channel:            r.Channel,
 		Note:               r.Note,
@@ -118,7 +99,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		ApprovedBy:         r.ApprovedBy,
 		AssignedTo:         r.AssignedTo,
 		DuplicateOf:        r.DuplicateOf,
-		Exceptions:         exceptions(r, jobs),
+		Exceptions:         app.Exceptions(r, jobs),
 		ReceiptDueAt:       r.ReceiptDueAt,
 		OverdueAt:          r.OverdueAt,
 		Paused:             r.PausedAt != nil,
@@ -130,9 +111,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 
 		ResolveBoundReached: r.ResolveBoundReached,
 	}
-	if e := r.Extension; e != nil {
-		v.Extension = &extensionView{By: e.By, At: e.At, Reason: e.Reason, From: e.From}
-	}
+	v.Extension = app.ExtensionOf(r)
 	for _, id := range r.Identities {
 		switch id.Source {
 		case dsr.SourceSubject:
@@ -145,47 +124,14 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		v.ResolvedIdentities = append(v.ResolvedIdentities, identityView{Kind: id.Kind, Value: id.Value, Source: id.Source})
 	}
 	for i, j := range jobs {
-		cols := collectionsView(j.Collections)
 		v.Jobs[i] = jobView{Connector: j.Connector, Action: j.Action, Status: j.Status, Attempts: j.Attempts,
-			Records: j.Records, Error: j.Error, Collections: cols, UpdatedAt: j.UpdatedAt,
-			RecordsIncomplete: j.RecordsIncomplete, RecordsNote: recordsNote(&j)}
+			Records: j.Records, Error: j.Error, Collections: app.Collections(j.Collections), UpdatedAt: j.UpdatedAt,
+			RecordsIncomplete: j.RecordsIncomplete, RecordsNote: app.RecordsNote(&j)}
 		if j.Status == dsr.JobWaiting {
 			v.Jobs[i].PollAt, v.Jobs[i].WaitUntil = j.PollAt, j.WaitUntil
 		}
 	}
-	for i, h := range r.History {
-		v.History[i] = historyView(h)
-	}
 	return v
-}
-
-// collectionsView returns a job's collection results as the API shows
-// them: a list, never null, whose entries that say which identity kinds
-// they are matched by also say which were known (an empty list included).
-func collectionsView(cols []dsr.CollectionResult) []dsr.CollectionResult {
-	out := make([]dsr.CollectionResult, len(cols))
-	for i, c := range cols {
-		if c.MatchKinds != nil && c.KindsKnown == nil {
-			c.KindsKnown = []string{}
-		}
-		out[i] = c
-	}
-	return out
-}
-
-// exceptions lists what a request kept on a legal basis: those an agent
-// recorded when closing it, and the collections its jobs masked or kept
-// under a legal hold.
-func exceptions(r *dsr.Request, jobs []dsr.Job) []dsr.Exception {
-	out := append([]dsr.Exception{}, r.Exceptions...)
-	for _, j := range jobs {
-		for _, c := range j.Collections {
-			if c.Basis != "" {
-				out = append(out, dsr.Exception{Connector: j.Connector, Collection: c.Name, Basis: c.Basis})
-			}
-		}
-	}
-	return out
 }
 
 // requestSummary is a request in a list.

@@ -1,0 +1,153 @@
+package app
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// lazySource yields n records of incompressible data for each job and
+// counts how many it has handed out.
+type lazySource struct {
+	n       int
+	yielded int
+}
+
+func (s *lazySource) EachExportRecord(_ context.Context, _ string, fn func(string, bson.Raw) error) error {
+	for i := range s.n {
+		b := make([]byte, 100)
+		_, _ = rand.Read(b)
+		doc, _ := bson.Marshal(bson.D{{Key: "i", Value: i}, {Key: "blob", Value: hex.EncodeToString(b)}})
+		s.yielded++
+		if err := fn("orders", doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pacedSink records the largest number of records read between two writes
+// of output.
+type pacedSink struct {
+	src    *lazySource
+	last   int
+	maxGap int
+	writes int
+}
+
+func (p *pacedSink) Write(b []byte) (int, error) {
+	p.writes++
+	if gap := p.src.yielded - p.last; gap > p.maxGap {
+		p.maxGap = gap
+	}
+	p.last = p.src.yielded
+	return len(b), nil
+}
+
+// TestExportStreams shows that the zip is written while records are read:
+// the number of records read between two writes of output stays the same
+// whether the person has 2,000 records or 20,000, so memory does not grow
+// with their data.
+func TestExportStreams(t *testing.T) {
+	t.Parallel()
+	var gaps []int
+	for _, n := range []int{2_000, 20_000} {
+		src := &lazySource{n: n}
+		sink := &pacedSink{src: src}
+		zw := zip.NewWriter(sink)
+		m := manifest{Connectors: []manifestConnector{}}
+		if err := writeExport(context.Background(), src, zw, m, []dsr.Job{{ID: "j", Connector: "shop"}}, newExportPaths()); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		gaps = append(gaps, sink.maxGap)
+	}
+	t.Logf("most records read between two writes: %d of 2,000, %d of 20,000", gaps[0], gaps[1])
+	if gaps[1] > 2*gaps[0] || gaps[1] >= 2_000 {
+		t.Errorf("records read between writes grow with the data (%d at 2,000, %d at 20,000): the export buffers", gaps[0], gaps[1])
+	}
+}
+
+// BenchmarkExport measures writing an access export (zip, manifest, one
+// JSON array per collection) against its baseline in the same run: rendering
+// the same records as Extended JSON with no zip. It reports ns per record for
+// both and their ratio, which is what to compare between runs (benchstat):
+// the absolute figures depend on the machine.
+func BenchmarkExport(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			src := &fixedSource{docs: makeDocs(n)}
+			var base, full time.Duration
+			for b.Loop() {
+				start := time.Now()
+				_ = src.EachExportRecord(context.Background(), "j", func(_ string, d bson.Raw) error {
+					js, err := bson.MarshalExtJSON(d, false, false)
+					_, _ = io.Discard.Write(js)
+					return err
+				})
+				base += time.Since(start)
+
+				start = time.Now()
+				zw := zip.NewWriter(io.Discard)
+				if err := writeExport(context.Background(), src, zw, manifest{Connectors: []manifestConnector{}}, []dsr.Job{{ID: "j", Connector: "shop"}}, newExportPaths()); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+				full += time.Since(start)
+			}
+			per := float64(b.N * n)
+			b.ReportMetric(float64(base.Nanoseconds())/per, "baseline-ns/record")
+			b.ReportMetric(float64(full.Nanoseconds())/per, "zip-ns/record")
+			b.ReportMetric(float64(full)/float64(base), "zip/baseline")
+		})
+	}
+}
+
+// fixedSource yields the same records for every job.
+type fixedSource struct{ docs []bson.Raw }
+
+func (s *fixedSource) EachExportRecord(_ context.Context, _ string, fn func(string, bson.Raw) error) error {
+	for _, d := range s.docs {
+		if err := fn("orders", d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func makeDocs(n int) []bson.Raw {
+	docs := make([]bson.Raw, n)
+	for i := range docs {
+		docs[i], _ = bson.Marshal(bson.D{
+			{Key: "_id", Value: fmt.Sprintf("ord_%06d", i)}, {Key: "customer_id", Value: "cus_ada"},
+			{Key: "items", Value: bson.A{"analytical engine manual", "punched cards"}}, {Key: "total", Value: 42.5},
+			{Key: "shipping_address", Value: "1 Example Row, London"}, {Key: "placed_at", Value: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		})
+	}
+	return docs
+}
+
+func TestExportPathsAreUnique(t *testing.T) {
+	t.Parallel()
+	p := newExportPaths()
+	got := []string{p.of("shop", "a b"), p.of("shop", "a/b"), p.of("shop", "a_b"), p.of("shop", "../../etc"), p.of("shop", "a b")}
+	want := []string{"shop/a_b.json", "shop/a_b-2.json", "shop/a_b-3.json", "shop/.._.._etc.json", "shop/a_b.json"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("path %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
