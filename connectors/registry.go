@@ -80,23 +80,6 @@ func (r *Registry) Resolvers() []Resolver {
 	return out
 }
 
-// Supports reports whether c can perform a.
-func Supports(c Connector, a Action) bool {
-	var ok bool
-	switch a {
-	case ActionExport:
-		_, ok = c.(Exporter)
-	case ActionErase:
-		_, ok = c.(Eraser)
-	case ActionOptOut:
-		_, ok = c.(OptOuter)
-	}
-	if s, scoped := c.(Scoped); ok && scoped {
-		ok = s.Handles(a)
-	}
-	return ok
-}
-
 // Close closes every connector that holds resources (implements io.Closer)
 // and returns their errors joined.
 func (r *Registry) Close() error {
