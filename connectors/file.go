@@ -80,7 +80,7 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	}()
 	for i := range spec.Connectors {
 		entry := &spec.Connectors[i]
-		c, limit, err := build(ctx, entry, types)
+		c, lim, err := build(ctx, entry, types)
 		if err != nil {
 			return reg, err
 		}
@@ -90,18 +90,19 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 			}
 			return reg, Errorf(valueOf(entry, "name"), "%v", err)
 		}
-		reg.limits[c.Name()] = limit
+		reg.limits[c.Name()] = lim
 	}
 	return reg, nil
 }
 
-// build makes one connector from its entry and returns it with its
-// max_concurrency (0 when the entry sets none).
-func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, int, error) {
+// build makes one connector from its entry and returns it with its limits
+// (max_concurrency, max_rate; zero when the entry sets none).
+func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, limits, error) {
+	var none limits
 	if entry.Kind != yaml.MappingNode {
-		return nil, 0, Errorf(entry, "each connector must be a mapping with name and type")
+		return nil, none, Errorf(entry, "each connector must be a mapping with name and type")
 	}
-	var nameNode, typeNode, limitNode *yaml.Node
+	var nameNode, typeNode, limitNode, rateNode *yaml.Node
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entry.Line, Column: entry.Column}
 	for i := 0; i+1 < len(entry.Content); i += 2 {
 		k, v := entry.Content[i], deref(entry.Content[i+1])
@@ -112,43 +113,58 @@ func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, int, 
 			typeNode = v
 		case KeyMaxConcurrency:
 			limitNode = v
+		case KeyMaxRate:
+			rateNode = v
 		default:
 			rest.Content = append(rest.Content, k, entry.Content[i+1])
 		}
 	}
 	if nameNode == nil {
-		return nil, 0, Errorf(entry, "connector: name: required (1 to 63 of a-z, 0-9, _ and -)")
+		return nil, none, Errorf(entry, "connector: name: required (1 to 63 of a-z, 0-9, _ and -)")
 	}
 	name := nameNode.Value
 	if nameNode.Kind != yaml.ScalarNode || !namePattern.MatchString(name) {
-		return nil, 0, Errorf(nameNode, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+		return nil, none, Errorf(nameNode, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
 	}
 	if typeNode == nil {
-		return nil, 0, Errorf(entry, "connector %q: type: required (known: %s)", name, knownTypes(types))
+		return nil, none, Errorf(entry, "connector %q: type: required (known: %s)", name, knownTypes(types))
 	}
 	typ := typeNode.Value
 	f, ok := types[typ]
 	if typeNode.Kind != yaml.ScalarNode || !ok {
-		return nil, 0, Errorf(typeNode, "connector %q: unknown type %q (known: %s)", name, typ, knownTypes(types))
+		return nil, none, Errorf(typeNode, "connector %q: unknown type %q (known: %s)", name, typ, knownTypes(types))
 	}
-	limit := 0
+	var lim limits
 	if limitNode != nil {
 		n, err := strconv.Atoi(limitNode.Value)
 		if limitNode.Kind != yaml.ScalarNode || err != nil || n < 1 || n > maxConcurrencyLimit {
-			return nil, 0, Errorf(limitNode, "connector %q: %s: want a whole number from 1 to %d, not %q", name, KeyMaxConcurrency, maxConcurrencyLimit, limitNode.Value)
+			return nil, none, Errorf(limitNode, "connector %q: %s: want a whole number from 1 to %d, not %q", name, KeyMaxConcurrency, maxConcurrencyLimit, limitNode.Value)
 		}
-		limit = n
+		lim.concurrency = n
+	}
+	if rateNode != nil {
+		r, err := ParseRate(rateNode.Value)
+		if rateNode.Kind != yaml.ScalarNode || err != nil {
+			return nil, none, Errorf(rateNode, "connector %q: %s: want N/s, N/m or N/h with N from 1 to %d (jobs started per second, minute or hour), not %q",
+				name, KeyMaxRate, maxRateN, rateNode.Value)
+		}
+		lim.rate = r
 	}
 	c, err := f(ctx, name, rest)
 	if err != nil {
-		return nil, 0, fmt.Errorf("connector %q: %w", name, err)
+		return nil, none, fmt.Errorf("connector %q: %w", name, err)
 	}
-	return c, limit, nil
+	return c, lim, nil
 }
 
 // KeyMaxConcurrency is the setting, common to every connector type, that
 // caps how many of the connector's jobs run at once in one worker process.
 const KeyMaxConcurrency = "max_concurrency"
+
+// KeyMaxRate is the setting, common to every connector type, that caps how
+// many of the connector's jobs start per second, minute or hour ("10/s",
+// "600/m"), counted across every worker process (in Redis).
+const KeyMaxRate = "max_rate"
 
 // maxConcurrencyLimit bounds max_concurrency.
 const maxConcurrencyLimit = 1000

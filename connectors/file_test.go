@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
@@ -418,6 +419,36 @@ connectors:
 			want: `line 5: connector "shop": max_concurrency: want a whole number from 1 to 1000, not "many"`,
 		},
 		{
+			name: "max_rate without a unit",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    max_concurrency: 2
+    max_rate: 10
+`,
+			want: `line 6: connector "shop": max_rate: want N/s, N/m or N/h with N from 1 to 1000000 (jobs started per second, minute or hour), not "10"`,
+		},
+		{
+			name: "max_rate zero",
+			file: `
+connectors:
+  - {name: shop, type: fake, max_rate: 0/s}
+`,
+			want: `line 3: connector "shop": max_rate: want N/s, N/m or N/h with N from 1 to 1000000 (jobs started per second, minute or hour), not "0/s"`,
+		},
+		{
+			name: "max_rate as a mapping",
+			file: `
+connectors:
+  - name: shop
+    type: fake
+    max_rate:
+      n: 10
+`,
+			want: `line 6: connector "shop": max_rate: want N/s, N/m or N/h with N from 1 to 1000000 (jobs started per second, minute or hour), not ""`,
+		},
+		{
 			name: "upper-case name",
 			file: `
 connectors:
@@ -730,5 +761,68 @@ connectors:
 	got := map[string]int{"shop": reg.MaxConcurrency("shop"), "crm": reg.MaxConcurrency("crm")}
 	if diff := cmp.Diff(map[string]int{"shop": 3, "crm": 0}, got); diff != "" {
 		t.Errorf("MaxConcurrency (-want +got):\n%s", diff)
+	}
+}
+
+// TestParseMaxRate checks that max_rate, common to every type, reaches the
+// registry and not the type's own settings.
+func TestParseMaxRate(t *testing.T) {
+	t.Parallel()
+	types, _ := fakeTypes()
+	file := `
+connectors:
+  - {name: shop, type: fake, max_rate: 10/s}
+  - {name: crm, type: fake, max_rate: 600/m, max_concurrency: 2}
+  - {name: erp, type: fake, max_rate: "5000/h"}
+  - {name: cms, type: fake}
+`
+	reg, err := connectors.Parse(t.Context(), []byte(file), types, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	got := map[string]connectors.Rate{}
+	for _, n := range reg.Names() {
+		got[n] = reg.MaxRate(n)
+	}
+	want := map[string]connectors.Rate{"shop": {N: 10, Per: time.Second}, "crm": {N: 600, Per: time.Minute},
+		"erp": {N: 5000, Per: time.Hour}, "cms": {}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("MaxRate (-want +got):\n%s", diff)
+	}
+	if got := reg.MaxConcurrency("crm"); got != 2 {
+		t.Errorf("MaxConcurrency(crm) = %d; want 2", got)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want connectors.Rate
+		ok   bool
+	}{
+		{"10/s", connectors.Rate{N: 10, Per: time.Second}, true},
+		{"1/m", connectors.Rate{N: 1, Per: time.Minute}, true},
+		{"1000000/h", connectors.Rate{N: 1000000, Per: time.Hour}, true},
+		{"1000001/h", connectors.Rate{}, false},
+		{"0/s", connectors.Rate{}, false},
+		{"-1/s", connectors.Rate{}, false},
+		{"10", connectors.Rate{}, false},
+		{"10/d", connectors.Rate{}, false},
+		{"10/sec", connectors.Rate{}, false},
+		{" 10/s", connectors.Rate{}, false},
+		{"", connectors.Rate{}, false},
+	} {
+		got, err := connectors.ParseRate(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v (ok %v)", tt.in, got, err, tt.want, tt.ok)
+		}
+		if tt.ok && got.String() != tt.in {
+			t.Errorf("ParseRate(%q).String() = %q", tt.in, got.String())
+		}
+	}
+	if !(connectors.Rate{}).IsZero() || (connectors.Rate{N: 1, Per: time.Second}).IsZero() {
+		t.Error("IsZero: only the zero Rate sets no limit")
 	}
 }

@@ -13,19 +13,32 @@ import (
 type Registry struct {
 	byName map[string]Connector
 	order  []string
-	limits map[string]int
+	limits map[string]limits
+}
+
+// limits are the limits of one connector's entry in the connectors file.
+type limits struct {
+	concurrency int
+	rate        Rate
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]Connector{}, limits: map[string]int{}}
+	return &Registry{byName: map[string]Connector{}, limits: map[string]limits{}}
 }
 
 // MaxConcurrency returns how many jobs of the connector called name may run
 // at once in one worker process, as its entry's max_concurrency says; 0
 // when it says nothing (the worker's default applies).
 func (r *Registry) MaxConcurrency(name string) int {
-	return r.limits[name]
+	return r.limits[name].concurrency
+}
+
+// MaxRate returns how many jobs of the connector called name may start per
+// period, across every worker process, as its entry's max_rate says; the
+// zero Rate (no limit) when it says nothing.
+func (r *Registry) MaxRate(name string) Rate {
+	return r.limits[name].rate
 }
 
 // Add registers c. A second connector with the same name is an error.

@@ -25,7 +25,7 @@ import (
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
-	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/embedded"
@@ -219,7 +219,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
 		var err error
-		types := connectors.Types{mongodb.Type: mongodb.Factory(a.client)}
+		types := catalog.Types(connectors.Deps{Mongo: a.client, Log: a.log})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dsar-project/dsar/connectors"
-	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
@@ -31,7 +31,7 @@ func TestDemoDeletionByPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := strings.Replace(demoConnectors, "database: "+demoDatabase, "database: "+shop.Name(), 1)
-	reg, err := connectors.Parse(ctx, []byte(file), connectors.Types{mongodb.Type: mongodb.Factory(client)}, func(string) (string, bool) { return "", false })
+	reg, err := connectors.Parse(ctx, []byte(file), catalog.Types(connectors.Deps{Mongo: client}), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,15 +42,15 @@ type Connector struct {
 }
 
 // Factory returns the factory for the mongodb type. Connectors with no uri
-// use defaultClient, the service's own store connection.
-func Factory(defaultClient *mongo.Client) connectors.Factory {
+// use d.Mongo, the service's own store connection.
+func Factory(d connectors.Deps) connectors.Factory {
 	return func(ctx context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
 		var spec Spec
 		if err := connectors.DecodeStrict(node, &spec); err != nil {
 			return nil, err
 		}
 		spec.locate(node)
-		return New(ctx, name, spec, defaultClient)
+		return New(ctx, name, spec, d.Mongo)
 	}
 }
 

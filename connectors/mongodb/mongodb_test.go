@@ -50,7 +50,7 @@ connectors:
 func parse(t *testing.T, client *mongo.Client, spec string, env map[string]string) (*connectors.Registry, error) {
 	t.Helper()
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	reg, err := connectors.Parse(t.Context(), []byte(spec), connectors.Types{mongodb.Type: mongodb.Factory(client)}, lookup)
+	reg, err := connectors.Parse(t.Context(), []byte(spec), connectors.Types{mongodb.Type: mongodb.Factory(connectors.Deps{Mongo: client})}, lookup)
 	if reg != nil {
 		t.Cleanup(func() { _ = reg.Close() })
 	}
@@ -751,7 +751,7 @@ connectors:
         match: {email: email}
         erase: delete
         retain: "accounting law: ledger kept 10 years"
-`), connectors.Types{"mongodb": mongodb.Factory(db.Client())}, func(string) (string, bool) { return "", false })
+`), connectors.Types{"mongodb": mongodb.Factory(connectors.Deps{Mongo: db.Client()})}, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,30 @@
+package catalog_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/catalog"
+)
+
+// TestTypes: every type is listed once, by the name its package exports,
+// with a factory.
+func TestTypes(t *testing.T) {
+	t.Parallel()
+	types := catalog.Types(connectors.Deps{})
+	var names []string
+	for name, f := range types {
+		if f == nil {
+			t.Errorf("type %s has no factory", name)
+		}
+		names = append(names, name)
+	}
+	if len(names) != len(catalog.Names()) {
+		t.Errorf("Types lists %d types, Names %d: a name is listed twice", len(names), len(catalog.Names()))
+	}
+	if diff := cmp.Diff([]string{"mongodb"}, catalog.Names()); diff != "" {
+		t.Errorf("Names (-want +got):\n%s", diff)
+	}
+}
