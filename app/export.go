@@ -11,15 +11,13 @@ import (
 	"regexp"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/dsar-project/dsar/dsr"
 )
 
 // exportStore is what an export reads of the store.
 type exportStore interface {
 	Jobs(ctx context.Context, requestID string) ([]dsr.Job, error)
-	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error
+	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error
 	AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*dsr.AuditEvent, error)
 }
 
@@ -147,7 +145,7 @@ type manifestCollection struct {
 }
 
 type exportSource interface {
-	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error
+	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error
 }
 
 func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manifest, jobs []dsr.Job, paths *exportPaths) error {
@@ -174,7 +172,7 @@ func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manife
 			_, err := io.WriteString(w, "\n]\n")
 			return err
 		}
-		err := src.EachExportRecord(ctx, j.ID, func(collection string, data bson.Raw) error {
+		err := src.EachExportRecord(ctx, j.ID, func(collection string, js json.RawMessage) error {
 			if w == nil || collection != current {
 				if err := closeFile(); err != nil {
 					return err
@@ -187,10 +185,6 @@ func writeExport(ctx context.Context, src exportSource, zw *zip.Writer, m manife
 				if _, err := io.WriteString(w, "["); err != nil {
 					return err
 				}
-			}
-			js, err := bson.MarshalExtJSON(data, false, false)
-			if err != nil {
-				return fmt.Errorf("render record: %w", err)
 			}
 			buf.Reset()
 			if !first {

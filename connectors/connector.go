@@ -79,8 +79,12 @@ type Scoped interface {
 // RecordWriter receives exported records.
 type RecordWriter interface {
 	// WriteRecord stores one record found in the named collection (table,
-	// list...). doc must marshal to a BSON document; the writer does not
-	// keep it after returning.
+	// list...). doc is a plain Go value that encoding/json encodes: a map,
+	// a struct, a slice, a scalar, or a json.RawMessage for a connector
+	// that renders its records itself (the mongodb type writes relaxed
+	// Extended JSON). The export shows it as JSON. The writer encodes doc
+	// before returning and does not keep it, so the connector may reuse
+	// it. A connector writes each collection's records together.
 	WriteRecord(ctx context.Context, collection string, doc any) error
 }
 

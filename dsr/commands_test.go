@@ -2,6 +2,7 @@ package dsr_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -184,7 +185,7 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 	must(w.WriteRecord(ctx, "c", bson.D{{Key: "a", Value: 1}}))
 	must(w.Flush(ctx))
-	must(f.store.EachExportRecord(ctx, j.ID, func(string, bson.Raw) error { return nil }))
+	must(f.store.EachExportRecord(ctx, j.ID, func(string, json.RawMessage) error { return nil }))
 	must(f.store.FinishJob(ctx, j, dsr.Outcome{Status: dsr.JobSucceeded}))
 	_, err = f.store.Job(ctx, j.ID)
 	must(err)

@@ -1,7 +1,9 @@
 package dsr
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -18,7 +20,9 @@ type exportRecord struct {
 	RequestID  string `bson:"request_id"`
 	Collection string `bson:"collection"`
 	Seq        int64  `bson:"seq"`
-	Data       any    `bson:"data"`
+	// Data is the record as JSON text. Records stored before records
+	// were JSON hold a BSON document here instead (see EachExportRecord).
+	Data string `bson:"data"`
 }
 
 // ErrExportOrder means an exporter wrote a collection's records in more than
@@ -34,6 +38,8 @@ type ExportWriter struct {
 	batch   []any
 	current string
 	done    map[string]bool
+	buf     bytes.Buffer
+	enc     *json.Encoder
 }
 
 // NewExportWriter starts a fresh export for job: records left by an earlier
@@ -45,14 +51,23 @@ func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, e
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
 	}
-	return &ExportWriter{s: s, job: job, done: map[string]bool{}}, nil
+	w := &ExportWriter{s: s, job: job, done: map[string]bool{}}
+	w.enc = json.NewEncoder(&w.buf)
+	w.enc.SetEscapeHTML(false)
+	return w, nil
 }
 
-// WriteRecord queues one record found in collection; doc must marshal to a
-// BSON document. A collection's records come together: going back to a
-// collection already left is ErrExportOrder. The writer keeps at most one
-// batch in memory.
+// WriteRecord queues one record found in collection. doc is a plain Go value
+// that encoding/json encodes (a map, a struct, a slice, a json.RawMessage);
+// it is encoded before WriteRecord returns, so the caller may reuse it. A
+// collection's records come together: going back to a collection already
+// left is ErrExportOrder. The writer keeps at most one batch in memory.
 func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
+	w.buf.Reset()
+	if err := w.enc.Encode(doc); err != nil {
+		return fmt.Errorf("export record in %s: not JSON-encodable: %w", collection, err)
+	}
+	data := string(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
 	if collection != w.current {
 		if w.done[collection] {
 			return fmt.Errorf("%w: %s", ErrExportOrder, collection)
@@ -61,7 +76,7 @@ func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc a
 		w.current = collection
 	}
 	w.seq++
-	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: w.seq, Data: doc})
+	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: w.seq, Data: data})
 	if len(w.batch) >= exportBatch {
 		return w.Flush(ctx)
 	}
@@ -80,10 +95,10 @@ func (w *ExportWriter) Flush(ctx context.Context) error {
 	return nil
 }
 
-// EachExportRecord calls fn for every record job exported, in the order they
-// were written, reading 100 at a time so memory does not grow with the size
-// of the person's data.
-func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data bson.Raw) error) error {
+// EachExportRecord calls fn for every record job exported, as JSON, in the
+// order they were written, reading 100 at a time so memory does not grow with
+// the size of the person's data. data is valid only until fn returns.
+func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error {
 	cur, err := s.exports.Find(ctx, bson.D{{Key: "job_id", Value: jobID}},
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetBatchSize(exportBatch))
 	if err != nil {
@@ -92,7 +107,7 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		coll, ok := cur.Current.Lookup("collection").StringValueOK()
-		data, ok2 := cur.Current.Lookup("data").DocumentOK()
+		data, ok2 := recordJSON(cur.Current.Lookup("data"))
 		if !ok || !ok2 {
 			return fmt.Errorf("read export: malformed record in job %s", jobID)
 		}
@@ -104,4 +119,19 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 		return fmt.Errorf("read export: %w", err)
 	}
 	return nil
+}
+
+// recordJSON returns a stored record as JSON: its text, or, for a record
+// stored as a BSON document (before records were JSON), the document in
+// relaxed Extended JSON, as exports rendered it then.
+func recordJSON(v bson.RawValue) (json.RawMessage, bool) {
+	if text, ok := v.StringValueOK(); ok {
+		return json.RawMessage(text), true
+	}
+	doc, ok := v.DocumentOK()
+	if !ok {
+		return nil, false
+	}
+	js, err := bson.MarshalExtJSON(doc, false, false)
+	return js, err == nil
 }

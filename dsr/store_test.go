@@ -2,6 +2,7 @@ package dsr_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -396,8 +397,12 @@ func TestExportRecords(t *testing.T) {
 	write(250) // the retry replaces it
 	var got []int32
 	var colls []string
-	err := f.store.EachExportRecord(ctx, job.ID, func(coll string, data bson.Raw) error {
-		got = append(got, data.Lookup("n").Int32())
+	err := f.store.EachExportRecord(ctx, job.ID, func(coll string, data json.RawMessage) error {
+		var rec struct{ N int32 }
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return err
+		}
+		got = append(got, rec.N)
 		if len(colls) == 0 || colls[len(colls)-1] != coll {
 			colls = append(colls, coll)
 		}

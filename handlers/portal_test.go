@@ -583,8 +583,14 @@ func TestPortalActsOnlyOnProvenIdentities(t *testing.T) {
 	if err != nil || len(job) != 1 {
 		t.Fatalf("jobs: %v %v", job, err)
 	}
-	err = p.store.EachExportRecord(context.Background(), job[0].ID, func(_ string, d bson.Raw) error {
-		records = append(records, d.Lookup("_id").StringValue())
+	err = p.store.EachExportRecord(context.Background(), job[0].ID, func(_ string, d json.RawMessage) error {
+		var rec struct {
+			ID string `json:"_id"`
+		}
+		if err := json.Unmarshal(d, &rec); err != nil {
+			return err
+		}
+		records = append(records, rec.ID)
 		return nil
 	})
 	if err != nil {

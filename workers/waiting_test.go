@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -179,7 +180,7 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 			}
 			if tt.typ == dsr.TypeAccess && tt.wantJob == dsr.JobSucceeded {
 				n := 0
-				if err := e.store.EachExportRecord(ctx, id, func(string, bson.Raw) error { n++; return nil }); err != nil || n != 1 {
+				if err := e.store.EachExportRecord(ctx, id, func(string, json.RawMessage) error { n++; return nil }); err != nil || n != 1 {
 					t.Errorf("export records of the polled export: %d, %v; want 1", n, err)
 				}
 			}

@@ -13,13 +13,13 @@ package connectortest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dsar-project/dsar/connectors"
 )
@@ -413,8 +413,8 @@ func identitySet(ids []connectors.Identity) []string {
 	return out
 }
 
-// recorder is a RecordWriter that keeps each record as canonical extended
-// JSON, marshalled at once since the connector may reuse doc.
+// recorder is a RecordWriter that keeps each record as JSON, encoded at once
+// as the export does, since the connector may reuse doc.
 type recorder struct {
 	records []record
 }
@@ -425,9 +425,12 @@ type record struct {
 }
 
 func (r *recorder) WriteRecord(_ context.Context, collection string, doc any) error {
-	b, err := bson.MarshalExtJSON(doc, true, false)
+	b, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("record does not marshal to a BSON document: %w", err)
+		return fmt.Errorf("record is not JSON-encodable: %w", err)
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("record is not a JSON object: %.40s", b)
 	}
 	r.records = append(r.records, record{collection: collection, json: string(b)})
 	return nil

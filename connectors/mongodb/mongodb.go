@@ -8,6 +8,7 @@ package mongodb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -165,7 +166,12 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 			for field, kind := range col.Match {
 				doc = trimArray(doc, strings.Split(field, "."), s.Values(kind))
 			}
-			if err := out.WriteRecord(ctx, col.Name, doc); err != nil {
+			rec, err := Record(doc)
+			if err != nil {
+				_ = cur.Close(ctx)
+				return res, fmt.Errorf("export %s: %w", col.Name, err)
+			}
+			if err := out.WriteRecord(ctx, col.Name, rec); err != nil {
 				_ = cur.Close(ctx)
 				return res, fmt.Errorf("export %s: %w", col.Name, err)
 			}
@@ -179,6 +185,18 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 		res.Searched(connectors.CollectionResult{Name: col.Name, Outcome: "exported", Records: n, MatchKinds: kinds, KindsKnown: known})
 	}
 	return res, nil
+}
+
+// Record returns a document as the record an export shows: MongoDB relaxed
+// Extended JSON ({"$oid": ...} for an ObjectID, {"$date": ...} for a date),
+// keeping the document's field order and its characters as they are (no
+// HTML escaping).
+func Record(doc bson.D) (json.RawMessage, error) {
+	js, err := bson.MarshalExtJSON(doc, false, false)
+	if err != nil {
+		return nil, fmt.Errorf("render record: %w", err)
+	}
+	return js, nil
 }
 
 // Erase applies each collection's erase strategy. A collection kept on a

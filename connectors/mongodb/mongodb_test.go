@@ -1,7 +1,9 @@
 package mongodb_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"regexp"
@@ -337,6 +339,17 @@ func TestExportTrimsArrays(t *testing.T) {
 				bson.D{{Key: "city", Value: "New York"}, {Key: "emails", Value: bson.A{graceEmail}}},
 			}}},
 			want: `{"_id":1,"households":[{"city":"London","emails":["ada@example.com"]}]}`,
+		},
+		{
+			// Records are relaxed Extended JSON, in the document's field
+			// order, with characters as stored: the export's format.
+			name:  "kinds of values",
+			field: "members",
+			doc: bson.D{{Key: "_id", Value: bson.ObjectID{0x65, 0x9f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, {Key: "zeta", Value: "<b>&</b>\u2028"},
+				{Key: "members", Value: bson.A{adaEmail, graceEmail}}, {Key: "at", Value: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+				{Key: "big", Value: int64(1) << 60}, {Key: "price", Value: 42.5}, {Key: "none", Value: nil}, {Key: "ok", Value: true}},
+			want: "{\"_id\":{\"$oid\":\"659f00000000000000000001\"},\"zeta\":\"<b>&</b>\\u2028\",\"members\":[\"ada@example.com\"]," +
+				`"at":{"$date":"2026-01-02T03:04:05Z"},"big":1152921504606846976,"price":42.5,"none":null,"ok":true}`,
 		},
 	}
 	for _, tt := range tests {
@@ -709,20 +722,23 @@ func TestConfigValid(t *testing.T) {
 	}
 }
 
-// writer is a RecordWriter that keeps the collection and relaxed extended
-// JSON of each record.
+// writer is a RecordWriter that keeps the collection and JSON of each
+// record, encoded as the export encodes them (encoding/json, no HTML
+// escaping).
 type writer struct {
 	collections []string
 	json        []string
 }
 
 func (w *writer) WriteRecord(_ context.Context, collection string, doc any) error {
-	b, err := bson.MarshalExtJSON(doc, false, false)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
 		return err
 	}
 	w.collections = append(w.collections, collection)
-	w.json = append(w.json, string(b))
+	w.json = append(w.json, strings.TrimSuffix(buf.String(), "\n"))
 	return nil
 }
 

@@ -1,0 +1,77 @@
+package dsr_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+)
+
+// TestExportRecordsAreJSON: records are plain Go values that the writer
+// encodes as JSON (characters as given, no HTML escaping; a json.RawMessage
+// as it is), and records stored as BSON documents before read back as
+// relaxed Extended JSON, as exports rendered them then.
+func TestExportRecordsAreJSON(t *testing.T) {
+	t.Parallel()
+	db := testenv.Mongo(t)
+	s := dsr.NewStore(db, time.Now)
+	if err := s.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000002", "shop", dsr.ActionExport, time.Now())
+	w, err := s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type order struct {
+		ID    string   `json:"id"`
+		Items []string `json:"items"`
+	}
+	for _, rec := range []any{
+		map[string]any{"email": "ada@example.com", "note": "<b>&</b>", "n": 1},
+		order{ID: "ord_1", Items: []string{"manual"}},
+		json.RawMessage(`{"_id":{"$oid":"659f00000000000000000001"}}`),
+	} {
+		if err := w.WriteRecord(ctx, "customers", rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteRecord(ctx, "customers", func() {}); err == nil {
+		t.Error("a record JSON cannot encode was written")
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A record stored by an earlier version: a BSON document.
+	_, err = db.Collection(dsr.ExportRecordsCollection).InsertOne(ctx, bson.D{{Key: "job_id", Value: job.ID}, {Key: "request_id", Value: job.RequestID},
+		{Key: "collection", Value: "orders"}, {Key: "seq", Value: 99}, {Key: "data", Value: bson.D{
+			{Key: "_id", Value: bson.ObjectID{0x65, 0x9f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}},
+			{Key: "at", Value: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, {Key: "total", Value: 42.5}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = s.EachExportRecord(ctx, job.ID, func(coll string, data json.RawMessage) error {
+		got = append(got, coll+" "+string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`customers {"email":"ada@example.com","n":1,"note":"<b>&</b>"}`,
+		`customers {"id":"ord_1","items":["manual"]}`,
+		`customers {"_id":{"$oid":"659f00000000000000000001"}}`,
+		`orders {"_id":{"$oid":"659f00000000000000000002"},"at":{"$date":"2026-01-02T03:04:05Z"},"total":42.5}`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
