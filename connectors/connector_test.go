@@ -2,7 +2,9 @@ package connectors_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -52,5 +54,26 @@ func TestPermanent(t *testing.T) {
 	}
 	if errors.Is(cause, connectors.ErrPermanent) {
 		t.Error("the cause itself became permanent")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("429 Too Many Requests")
+	err := fmt.Errorf("export contacts: %w", connectors.RetryAfter(90*time.Second, cause))
+	if d, ok := connectors.RetryDelay(err); !ok || d != 90*time.Second {
+		t.Errorf("RetryDelay = %v, %v; want 90s", d, ok)
+	}
+	if !errors.Is(err, cause) || errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("%v: want it to wrap the cause and not be permanent", err)
+	}
+	if got, want := err.Error(), "export contacts: 429 Too Many Requests (retry after 1m30s)"; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+	if d, _ := connectors.RetryDelay(connectors.RetryAfter(0, nil)); d != connectors.MinRetryAfter {
+		t.Errorf("RetryAfter(0) asks for %v; want the minimum %v", d, connectors.MinRetryAfter)
+	}
+	if _, ok := connectors.RetryDelay(cause); ok {
+		t.Error("RetryDelay of a plain error reports a delay")
 	}
 }

@@ -90,7 +90,7 @@ type Processor struct {
 	log        *slog.Logger
 	opts       Options
 	notices    NoticeOptions
-	slots      *slots
+	slots      *limits
 }
 
 // NewProcessor returns a Processor.
@@ -119,7 +119,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		return o.ConnectorConcurrency
 	}
 	return &Processor{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, notifier: d.Notifier, escalation: d.Escalation,
-		log: d.Log, opts: o, notices: o.Notices, slots: newSlots(limit, o.SlotWait)}
+		log: d.Log, opts: o, notices: o.Notices, slots: newLimits(limit, o.SlotWait, registryRates(d.Connectors), queueRates(d.Queue))}
 }
 
 // Mux routes each task type to its handler.

@@ -219,7 +219,9 @@ func (a *app) startWorkers(ctx context.Context) error {
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
 		var err error
-		types := catalog.Types(connectors.Deps{Mongo: a.client, Log: a.log})
+		rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
+		a.closers = append(a.closers, func() { _ = rdb.Close() })
+		types := catalog.Types(connectors.Deps{Mongo: a.client, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":")})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}

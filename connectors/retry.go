@@ -1,0 +1,50 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RetryAfterError is a connector's answer that its system refused the call
+// for now and said when to come back: an HTTP 429 or 503 with Retry-After,
+// an API quota spent, a lock held elsewhere. Make one with [RetryAfter].
+//
+// It is transient, never [ErrPermanent]. A worker that gets it changes
+// nothing it stores about the system's work and runs the job again no
+// sooner than Delay later; since the system asked for the pause, the attempt
+// should not count towards the job's retries (see the workers package).
+type RetryAfterError struct {
+	// Delay is how long to wait before trying again; at least 1s.
+	Delay time.Duration
+	// Err is what the system answered.
+	Err error
+}
+
+// MinRetryAfter is the shortest delay a RetryAfterError asks for.
+const MinRetryAfter = time.Second
+
+// RetryAfter returns an error saying the system asks to be called again no
+// sooner than d (MinRetryAfter at least); err is its answer.
+func RetryAfter(d time.Duration, err error) error {
+	if err == nil {
+		err = errors.New("rate limited")
+	}
+	return &RetryAfterError{Delay: max(d, MinRetryAfter), Err: err}
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.Delay.Round(time.Second))
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryDelay reports how long err asks to wait before trying again, when it
+// wraps a [RetryAfterError].
+func RetryDelay(err error) (time.Duration, bool) {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.Delay, true
+	}
+	return 0, false
+}
