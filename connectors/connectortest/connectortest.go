@@ -1,7 +1,13 @@
 // Package connectortest is the conformance suite every connector must pass:
 // it seeds a subject's data next to another person's, then exports, erases,
 // opts out and resolves, checking what each action reports, what it changes,
-// and that the other person's data is never disclosed or touched.
+// and that the other person's data is never disclosed or touched. It also
+// holds every type to what the worker relies on: the same action run twice
+// at once ends in one state (Concurrent); work the system finishes later is
+// answered with Pending and polled to its end (every action goes through the
+// worker's calls, connectors.Run and connectors.Poll; Async); and failures
+// say what they are: transient, connectors.Permanent, or
+// connectors.RetryAfter (Faults, with Harness.Fault).
 //
 // A connector package runs it from a test with a [Harness] that knows how to
 // seed and inspect the system behind the connector:
@@ -14,10 +20,13 @@ package connectortest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -31,6 +40,41 @@ type Harness struct {
 	// suite calls it once per subtest, possibly in parallel; anything New
 	// opens must be released through t.Cleanup.
 	New func(t *testing.T) (connectors.Connector, *Fixture)
+	// Fault, when set, builds a connector whose system answers every call
+	// with fault f, or returns nil when the type cannot show that fault
+	// (a database has no rate limit); that case is then skipped. Anything
+	// it opens must be released through t.Cleanup.
+	Fault func(t *testing.T, f Fault) connectors.Connector
+}
+
+// Fault is a way a system fails, which a connector must report so that the
+// worker does the right thing.
+type Fault int
+
+// The faults.
+const (
+	// Unreachable: the system does not answer. The action returns a
+	// transient error (neither permanent nor RetryAfter) by the caller's
+	// deadline: the worker retries it with back-off.
+	Unreachable Fault = iota + 1
+	// Rejected: the system refuses the connector's credentials. The action
+	// returns a connectors.Permanent error: retrying cannot help.
+	Rejected
+	// RateLimited: the system says "not now, come back later". The action
+	// returns a connectors.RetryAfter error.
+	RateLimited
+)
+
+func (f Fault) String() string {
+	switch f {
+	case Unreachable:
+		return "Unreachable"
+	case Rejected:
+		return "Rejected"
+	case RateLimited:
+		return "RateLimited"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
 }
 
 // Fixture seeds and inspects the target of one connector built by
@@ -70,6 +114,11 @@ type Fixture struct {
 	// must report on freshly seeded data. Collections reported with 0
 	// records are ignored.
 	Export, Erase, OptOut map[string]int64
+
+	// Advance, for a system that finishes work later (the connector is a
+	// connectors.Poller), lets the work it accepted progress before the
+	// next poll (a fake's clock). Nil: polls alone make progress.
+	Advance func(ctx context.Context)
 }
 
 // Run runs the conformance suite against the connectors h builds. Actions a
@@ -96,6 +145,54 @@ func Run(t *testing.T, h Harness) {
 		t.Parallel()
 		testStranger(t, h)
 	})
+	t.Run("Concurrent", func(t *testing.T) {
+		t.Parallel()
+		testConcurrent(t, h)
+	})
+	t.Run("Async", func(t *testing.T) {
+		t.Parallel()
+		testAsync(t, h)
+	})
+	t.Run("Faults", func(t *testing.T) {
+		t.Parallel()
+		testFaults(t, h)
+	})
+}
+
+// maxPolls bounds the polls the suite makes for one action.
+const maxPolls = 20
+
+// do performs action a as the worker does (connectors.Run, then, while the
+// system answers Pending, connectors.Poll with its handle) and checks every
+// Pending answer: the connector is a Poller, the handle is 1 to 512 bytes
+// and holds none of the subject's identities.
+func do(t *testing.T, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
+	t.Helper()
+	ctx := t.Context()
+	res, err := connectors.Run(ctx, c, a, s, out)
+	for polls := 0; err == nil && res.Pending != nil; polls++ {
+		h := res.Pending.Handle
+		if _, ok := c.(connectors.Poller); !ok {
+			t.Fatalf("%s answered Pending but the connector is no connectors.Poller", a)
+		}
+		if h == "" || len(h) > 512 {
+			t.Fatalf("%s answered Pending with a handle of %d bytes; want 1 to 512", a, len(h))
+		}
+		if containsAny(h, values(s)) {
+			t.Fatalf("%s answered Pending with a handle that holds the subject's identity: %q", a, h)
+		}
+		if res.Pending.PollAfter < 0 {
+			t.Errorf("%s answered Pending with PollAfter %v", a, res.Pending.PollAfter)
+		}
+		if polls == maxPolls {
+			t.Fatalf("%s still Pending after %d polls", a, maxPolls)
+		}
+		if f != nil && f.Advance != nil {
+			f.Advance(ctx)
+		}
+		res, err = connectors.Poll(ctx, c, a, h, out)
+	}
+	return res, err
 }
 
 // setup builds a connector, seeds its target and checks the seeded state the
@@ -140,7 +237,7 @@ func testExport(t *testing.T, h Harness) {
 	before := f.SubjectRecords(ctx)
 
 	w := &recorder{}
-	res, err := c.(connectors.Exporter).Export(ctx, s, w)
+	res, err := do(t, c, f, connectors.ActionExport, s, w)
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -173,9 +270,8 @@ func testErase(t *testing.T, h Harness) {
 	c, f, s, other := setup(t, h)
 	skipUnless(t, c, connectors.ActionErase)
 	ctx := t.Context()
-	e := c.(connectors.Eraser)
 
-	res, err := e.Erase(ctx, s)
+	res, err := do(t, c, f, connectors.ActionErase, s, nil)
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
@@ -193,7 +289,7 @@ func testErase(t *testing.T, h Harness) {
 		t.Errorf("after Erase, OtherRecords = %d; want %d (the other person's data must be intact)", got, other)
 	}
 
-	again, err := e.Erase(ctx, s)
+	again, err := do(t, c, f, connectors.ActionErase, s, nil)
 	if err != nil {
 		t.Fatalf("second Erase: %v", err)
 	}
@@ -204,7 +300,7 @@ func testErase(t *testing.T, h Harness) {
 
 	if connectors.Supports(c, connectors.ActionExport) {
 		w := &recorder{}
-		if _, err := c.(connectors.Exporter).Export(ctx, s, w); err != nil {
+		if _, err := do(t, c, f, connectors.ActionExport, s, w); err != nil {
 			t.Fatalf("Export after Erase: %v", err)
 		}
 		for i, r := range w.records {
@@ -221,9 +317,8 @@ func testOptOut(t *testing.T, h Harness) {
 	c, f, s, other := setup(t, h)
 	skipUnless(t, c, connectors.ActionOptOut)
 	ctx := t.Context()
-	o := c.(connectors.OptOuter)
 
-	res, err := o.OptOut(ctx, s)
+	res, err := do(t, c, f, connectors.ActionOptOut, s, nil)
 	if err != nil {
 		t.Fatalf("OptOut: %v", err)
 	}
@@ -241,7 +336,7 @@ func testOptOut(t *testing.T, h Harness) {
 		t.Errorf("after OptOut, OtherRecords = %d; want %d (the other person's data must be intact)", got, other)
 	}
 
-	again, err := o.OptOut(ctx, s)
+	again, err := do(t, c, f, connectors.ActionOptOut, s, nil)
 	if err != nil {
 		t.Fatalf("second OptOut: %v", err)
 	}
@@ -297,7 +392,7 @@ func testStranger(t *testing.T, h Harness) {
 	}
 	if connectors.Supports(c, connectors.ActionExport) {
 		w := &recorder{}
-		res, err := c.(connectors.Exporter).Export(ctx, stranger, w)
+		res, err := do(t, c, f, connectors.ActionExport, stranger, w)
 		if err != nil {
 			t.Fatalf("Export: %v", err)
 		}
@@ -307,14 +402,14 @@ func testStranger(t *testing.T, h Harness) {
 		}
 	}
 	if connectors.Supports(c, connectors.ActionErase) {
-		res, err := c.(connectors.Eraser).Erase(ctx, stranger)
+		res, err := do(t, c, f, connectors.ActionErase, stranger, nil)
 		if err != nil {
 			t.Fatalf("Erase: %v", err)
 		}
 		checkResult(t, "Erase for a stranger", res, nil)
 	}
 	if connectors.Supports(c, connectors.ActionOptOut) {
-		res, err := c.(connectors.OptOuter).OptOut(ctx, stranger)
+		res, err := do(t, c, f, connectors.ActionOptOut, stranger, nil)
 		if err != nil {
 			t.Fatalf("OptOut: %v", err)
 		}
@@ -328,9 +423,217 @@ func testStranger(t *testing.T, h Harness) {
 	}
 }
 
+// testConcurrent runs each action twice at once, as a retry overlapping a
+// slow first attempt does: both runs succeed and end in the state of one
+// run, the other person's data intact; a third run then finds nothing left
+// to do. Two exports at once write the same records.
+func testConcurrent(t *testing.T, h Harness) {
+	for _, a := range connectors.Actions() {
+		t.Run(string(a), func(t *testing.T) {
+			t.Parallel()
+			c, f, s, other := setup(t, h)
+			skipUnless(t, c, a)
+			ctx := t.Context()
+			var (
+				wg   sync.WaitGroup
+				res  [2]connectors.Result
+				errs [2]error
+				recs [2]*recorder
+			)
+			for i := range 2 {
+				recs[i] = &recorder{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var out connectors.RecordWriter
+					if connectors.WritesRecords(a) {
+						out = recs[i]
+					}
+					res[i], errs[i] = doQuiet(ctx, c, f, a, s, out)
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("%s run %d of 2 at once: %v", a, i+1, err)
+				}
+			}
+			if got := f.OtherRecords(ctx); got != other {
+				t.Errorf("after two %s runs at once, OtherRecords = %d; want %d", a, got, other)
+			}
+			switch a {
+			case connectors.ActionExport:
+				for i := range res {
+					checkResult(t, fmt.Sprintf("Export run %d of 2 at once", i+1), res[i], f.Export)
+				}
+				if diff := cmp.Diff(recs[0].records, recs[1].records, cmp.AllowUnexported(record{})); diff != "" {
+					t.Errorf("two exports at once wrote different records (-first +second):\n%s", diff)
+				}
+				return
+			case connectors.ActionErase:
+				if got := f.SubjectRecords(ctx); got != 0 {
+					t.Errorf("after two erasures at once, SubjectRecords = %d; want 0", got)
+				}
+			case connectors.ActionOptOut:
+				if f.OptedOut != nil && !f.OptedOut(ctx) {
+					t.Error("after two opt-outs at once, the subject's opt-out flag is not set")
+				}
+			}
+			if f.InSegment != nil && f.InSegment(ctx) {
+				t.Errorf("after two %s runs at once, the subject is still in a segment", a)
+			}
+			for i := range res {
+				checkResult(t, fmt.Sprintf("%s run %d of 2 at once", a, i+1), res[i], nil, atMost(f, a))
+			}
+			again, err := do(t, c, f, a, s, nil)
+			if err != nil {
+				t.Fatalf("third %s: %v", a, err)
+			}
+			checkResult(t, "third "+string(a), again, nil)
+		})
+	}
+}
+
+// atMost returns what one run of a reports on fresh data.
+func atMost(f *Fixture, a connectors.Action) map[string]int64 {
+	switch a {
+	case connectors.ActionErase:
+		return f.Erase
+	case connectors.ActionOptOut:
+		return f.OptOut
+	}
+	return f.Export
+}
+
+// doQuiet is do for another goroutine: it reports problems as errors.
+func doQuiet(ctx context.Context, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
+	res, err := connectors.Run(ctx, c, a, s, out)
+	for polls := 0; err == nil && res.Pending != nil; polls++ {
+		if polls == maxPolls {
+			return res, fmt.Errorf("still Pending after %d polls", maxPolls)
+		}
+		if f.Advance != nil {
+			f.Advance(ctx)
+		}
+		res, err = connectors.Poll(ctx, c, a, res.Pending.Handle, out)
+	}
+	return res, err
+}
+
+// testAsync holds a connector whose system finishes work later (a
+// connectors.Poller) to its side of the waiting: the other tests poll every
+// Pending answer to its end (see do); here, a poll for work the system does
+// not know (a handle lost or expired) is an error, never a finished action
+// that did nothing.
+func testAsync(t *testing.T, h Harness) {
+	c, _, _, _ := setup(t, h)
+	p, ok := c.(connectors.Poller)
+	if !ok {
+		t.Skipf("connector %s answers at once (no connectors.Poller)", c.Name())
+	}
+	for _, a := range connectors.Actions() {
+		if !connectors.Supports(c, a) {
+			continue
+		}
+		var out connectors.RecordWriter
+		if connectors.WritesRecords(a) {
+			out = &recorder{}
+		}
+		res, err := p.Poll(t.Context(), a, "connectortest-unknown-handle", out)
+		if err == nil && res.Pending == nil {
+			t.Errorf("Poll(%s) of a handle the system never gave: %d records and no error; want an error", a, res.Records)
+		}
+	}
+}
+
+// faultSubject is whom the fault tests act for: no error may quote them.
+var faultSubject = connectors.Subject{Identities: []connectors.Identity{
+	{Kind: "email", Value: "fault.subject@example.com"},
+	{Kind: "customer_id", Value: "cus_fault_4711"},
+	{Kind: "phone", Value: "+1 555 0147"},
+}}
+
+// faultDeadline is the deadline the fault tests give each call.
+const faultDeadline = 3 * time.Second
+
+// testFaults builds the connector against a failing system (Harness.Fault)
+// and checks that every action reports the fault as the worker needs it:
+// unreachable is transient, rejected credentials permanent, a rate limit a
+// RetryAfter; by the caller's deadline, and without quoting the subject.
+func testFaults(t *testing.T, h Harness) {
+	if h.Fault == nil {
+		t.Skip("Harness.Fault is nil: the type's faults are not tested")
+	}
+	for _, fault := range []Fault{Unreachable, Rejected, RateLimited} {
+		t.Run(fault.String(), func(t *testing.T) {
+			t.Parallel()
+			c := h.Fault(t, fault)
+			if c == nil {
+				t.Skipf("the type cannot show %s", fault)
+			}
+			calls := map[string]func(ctx context.Context) error{}
+			for _, a := range connectors.Actions() {
+				if !connectors.Supports(c, a) {
+					continue
+				}
+				calls[string(a)] = func(ctx context.Context) error {
+					var out connectors.RecordWriter
+					if connectors.WritesRecords(a) {
+						out = &recorder{}
+					}
+					_, err := connectors.Run(ctx, c, a, faultSubject, out)
+					return err
+				}
+			}
+			if r, ok := c.(connectors.Resolver); ok {
+				calls["resolve"] = func(ctx context.Context) error {
+					_, err := r.Resolve(ctx, faultSubject)
+					return err
+				}
+			}
+			for name, call := range calls {
+				ctx, cancel := context.WithTimeout(t.Context(), faultDeadline)
+				start := time.Now()
+				err := call(ctx)
+				took := time.Since(start)
+				cancel()
+				if err == nil {
+					t.Errorf("%s against a system that is %s: no error", name, fault)
+					continue
+				}
+				if took > faultDeadline+time.Second {
+					t.Errorf("%s took %v against a %s system; want it to end by the caller's deadline (%v)", name, took.Round(time.Millisecond), fault, faultDeadline)
+				}
+				if containsAny(err.Error(), values(faultSubject)) {
+					t.Errorf("%s: the error quotes the subject: %v", name, err)
+				}
+				permanent := errors.Is(err, connectors.ErrPermanent)
+				_, retryAfter := connectors.RetryDelay(err)
+				switch fault {
+				case Unreachable:
+					if permanent || retryAfter {
+						t.Errorf("%s against an unreachable system: %v; want a transient error (neither permanent nor RetryAfter)", name, err)
+					}
+				case Rejected:
+					if !permanent {
+						t.Errorf("%s with rejected credentials: %v; want a connectors.Permanent error", name, err)
+					}
+				case RateLimited:
+					if permanent || !retryAfter {
+						t.Errorf("%s against a rate-limited system: %v; want a connectors.RetryAfter error", name, err)
+					}
+				}
+			}
+		})
+	}
+}
+
 // checkResult checks that res is consistent (Records is the total over
 // Collections) and reports want per collection; nil want means 0 records.
-func checkResult(t *testing.T, what string, res connectors.Result, want map[string]int64) {
+//
+// With bound given, want is ignored: each collection reports at most what
+// bound says (a run that overlapped another may find part of the work done).
+func checkResult(t *testing.T, what string, res connectors.Result, want map[string]int64, bound ...map[string]int64) {
 	t.Helper()
 	var sum int64
 	for _, c := range res.Collections {
@@ -341,6 +644,14 @@ func checkResult(t *testing.T, what string, res connectors.Result, want map[stri
 	}
 	if sum != res.Records {
 		t.Errorf("%s: Records = %d, but its collections add up to %d", what, res.Records, sum)
+	}
+	if len(bound) > 0 {
+		for name, n := range counts(res) {
+			if n > bound[0][name] {
+				t.Errorf("%s: collection %s reports %d records; one run on fresh data reports %d", what, name, n, bound[0][name])
+			}
+		}
+		return
 	}
 	if want == nil {
 		want = map[string]int64{}

@@ -169,9 +169,30 @@ func TestConformance(t *testing.T) {
 					db := testenv.Database(t, client)
 					return shop(t, db, ordersErase), shopFixture(t, db)
 				},
+				Fault: func(t *testing.T, f connectortest.Fault) connectors.Connector {
+					// A database has no rate limit, and credentials are
+					// not checked against the embedded store.
+					if f != connectortest.Unreachable {
+						return nil
+					}
+					return downShop(t, ordersErase)
+				},
 			})
 		})
 	}
+}
+
+// downShop builds the shop connector against a server that does not exist.
+func downShop(t *testing.T, ordersErase string) connectors.Connector {
+	t.Helper()
+	spec := strings.Replace(strings.Replace(shopSpec, "ORDERS_ERASE", ordersErase, 1), "type: mongodb", "type: mongodb\n    uri: ${URI}", 1)
+	reg, err := parse(t, nil, spec, map[string]string{"DB": "shop",
+		"URI": "mongodb://" + closedPort(t) + "/?serverSelectionTimeoutMS=1000&connectTimeoutMS=300"})
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	c, _ := reg.Lookup("shop")
+	return c
 }
 
 // TestCustomerIDTypes checks that a customer_id given as a string matches
