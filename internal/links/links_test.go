@@ -9,7 +9,9 @@ import (
 
 type fakeSigner struct{}
 
-func (fakeSigner) Sign(id string, exp time.Time) string { return "sig-" + id + "-" + exp.UTC().Format("20060102") }
+func (fakeSigner) Sign(id string, exp time.Time) string {
+	return "sig-" + id + "-" + exp.UTC().Format("20060102")
+}
 
 func TestLinks(t *testing.T) {
 	t.Parallel()
