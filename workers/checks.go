@@ -272,4 +272,3 @@ func orNow(now func() time.Time) func() time.Time {
 	}
 	return now
 }
-
