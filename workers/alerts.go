@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -46,13 +47,13 @@ func (h *NoticeHandler) sendAlert(ctx context.Context, r *dsr.Request, kind stri
 		return nil
 	}
 	if esc.Email != "" && h.notifier != nil {
-		subject := fmt.Sprintf("Privacy request %s is overdue (was due %s)", r.ID, r.DueAt.UTC().Format(time.DateOnly))
-		if a.Event == "reminder" {
-			subject = fmt.Sprintf("Privacy request %s is due in %d days (%s)", r.ID, a.DaysBeforeDue, r.DueAt.UTC().Format(time.DateOnly))
+		data := newMessage(r)
+		data.DaysBeforeDue, data.AgentLink = a.DaysBeforeDue, links.AgentRequestPath(r.ID)
+		subject, text, err := render(kind, data)
+		if err != nil {
+			return fmt.Errorf("alert email: %w", err)
 		}
-		text := fmt.Sprintf("Request %s (%s under %s) is %s and due %s.\nAssigned to: %s\n\nOpen it in the agent API: GET /v1/requests/%s\n",
-			r.ID, r.Type, r.Regulation, r.Status, r.DueAt.UTC().Format(time.RFC1123), orNobody(r.AssignedTo), r.ID)
-		err := h.notifier.Send(ctx, notify.Message{To: esc.Email, Subject: subject, Text: text, RequestID: r.ID, Kind: kind})
+		err = h.notifier.Send(ctx, notify.Message{To: esc.Email, Subject: subject, Text: text, RequestID: r.ID, Kind: kind})
 		switch {
 		case errors.Is(err, notify.ErrRejected):
 			// Refused for good (a bad address): retrying cannot help; the
@@ -75,13 +76,6 @@ func (h *NoticeHandler) sendAlert(ctx context.Context, r *dsr.Request, kind stri
 	}
 	h.log.InfoContext(ctx, "alert sent", "request_id", r.ID, "alert", kind)
 	return nil
-}
-
-func orNobody(s string) string {
-	if s == "" {
-		return "nobody"
-	}
-	return s
 }
 
 // Sign returns the hex HMAC-SHA256 of timestamp + "." + body under secret:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,16 @@ func TestNoticesGolden(t *testing.T) {
 	}
 	if _, err := h.compose(context.Background(), base(dsr.TypeAccess), "no_such_notice", "ada@example.com"); err == nil {
 		t.Error("an unknown notice composed")
+	}
+}
+
+// TestEveryNoticeHasATemplate: each notice and alert kind the store may
+// hold pending has its template file.
+func TestEveryNoticeHasATemplate(t *testing.T) {
+	t.Parallel()
+	for _, kind := range append(slices.Clone(dsr.Notices), dsr.AlertOverdue, dsr.AlertReminder(2)) {
+		if _, ok := templates[templateKind(kind)]; !ok {
+			t.Errorf("no template for %q", kind)
+		}
 	}
 }

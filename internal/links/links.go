@@ -1,6 +1,7 @@
 // Package links knows dsar's public links: the portal API's paths for a
 // request's status and its export download, the portal page that verifies
-// a request, and the names of the sources a request is filed through. The
+// a request, the agent API's path of a request, and the names of the
+// sources a request is filed through. The
 // HTTP surfaces route on these paths and the workers put them in emails, so
 // both call this package and neither spells a path out.
 package links
@@ -17,6 +18,12 @@ const Portal = "/v1/portal"
 // Requests is the portal API's collection of requests: POST files one, and
 // each request's status is under it (see StatusPath).
 const Requests = Portal + "/requests"
+
+// AgentRequests is the agent API's collection of requests.
+const AgentRequests = "/v1/requests"
+
+// AgentRequestPath is the agent API's path of request id.
+func AgentRequestPath(id string) string { return AgentRequests + "/" + id }
 
 // Sources a request is filed through (dsr.Request.Source).
 const (

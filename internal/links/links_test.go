@@ -23,6 +23,7 @@ func TestLinks(t *testing.T) {
 		{"export", links.Export("https://privacy.example", "r_1", exp, fakeSigner{}),
 			"https://privacy.example/v1/portal/requests/r_1/export?expires=1772366400&sig=sig-r_1-20260301"},
 		{"verify", links.Verify("https://portal.example", "r_1", "t/k+n"), "https://portal.example/verify#request=r_1&token=t%2Fk%2Bn"},
+		{"agent API", links.AgentRequestPath("r_1"), "/v1/requests/r_1"},
 		{"verify without a portal", links.Verify("", "r_1", "tok"), ""},
 	}
 	for _, tt := range tests {
