@@ -17,12 +17,13 @@ import (
 // FanoutStore is what a fan-out reads and writes in the store.
 type FanoutStore interface {
 	AuditStore
-	SettleStore
 	Request(ctx context.Context, id string) (*dsr.Request, error)
 	Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error)
 	FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error)
 	CreateJobs(ctx context.Context, jobs []dsr.Job) error
-	MarkFannedOut(ctx context.Context, id string) error
+	// FannedOut marks the request fanned out with its jobs counted, and
+	// settles it if they all finished meanwhile.
+	FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error)
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
@@ -72,14 +73,13 @@ type FanoutOptions struct {
 // FanoutHandler handles TypeFanout: a verified request's identity
 // resolution and its jobs.
 type FanoutHandler struct {
-	store  FanoutStore
-	conns  FanoutConnectors
-	queue  FanoutQueue
-	index  Hasher
-	log    *slog.Logger
-	opts   FanoutOptions
-	audit  func(ctx context.Context, requestID, kind string, data map[string]string)
-	settle func(ctx context.Context, requestID string) error
+	store FanoutStore
+	conns FanoutConnectors
+	queue FanoutQueue
+	index Hasher
+	log   *slog.Logger
+	opts  FanoutOptions
+	audit func(ctx context.Context, requestID, kind string, data map[string]string)
 }
 
 // NewFanoutHandler returns a FanoutHandler.
@@ -88,8 +88,7 @@ func NewFanoutHandler(d FanoutDeps, o FanoutOptions) *FanoutHandler {
 		o.Now = time.Now
 	}
 	return &FanoutHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o,
-		audit:  auditor{store: d.Store, log: d.Log}.audit,
-		settle: settler{store: d.Store, queue: d.Queue, log: d.Log}.settle}
+		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
 // ProcessTask moves a verified request to in_progress after identity
@@ -220,7 +219,9 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 	action := req.Type.Action()
 	var jobs []dsr.Job
 	for _, c := range h.conns.For(connectors.Action(action)) {
-		jobs = append(jobs, dsr.NewJob(req.ID, c.Name(), action, h.opts.Now()))
+		j := dsr.NewJob(req.ID, c.Name(), action, h.opts.Now())
+		j.Identities = req.Identities // what running it needs: no job reads the request
+		jobs = append(jobs, j)
 	}
 	if len(jobs) == 0 {
 		return h.noConnector(ctx, req)
@@ -233,12 +234,15 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
 		}
 	}
-	if err := h.store.MarkFannedOut(ctx, req.ID); err != nil {
+	// Jobs that finished before the mark could not settle the request: the
+	// mark does when they all did.
+	to, err := h.store.FannedOut(ctx, req.ID, len(jobs), actor)
+	if err != nil {
 		return fmt.Errorf("fanout %s: %w", req.ID, err)
 	}
 	h.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
-	// Jobs that finished before the mark could not settle the request.
-	return h.settle(ctx, req.ID)
+	settled(ctx, h.queue, h.log, req.ID, to)
+	return nil
 }
 
 // noConnector sends an in-progress request that no connector can act on to
@@ -315,32 +319,23 @@ func subjectOf(ids []dsr.Identity) connectors.Subject {
 	return s
 }
 
-// SettleStore closes a request whose jobs are all finished.
+// SettleStore closes a request whose jobs are all finished, reading them.
 type SettleStore interface {
 	Settle(ctx context.Context, requestID, actor string) (dsr.Status, error)
 }
 
-// settler settles requests and hands the completion notice to the queue.
-type settler struct {
-	store SettleStore
-	queue noticeQueue
-	log   *slog.Logger
-}
-
-func (s settler) settle(ctx context.Context, requestID string) error {
-	to, err := s.store.Settle(ctx, requestID, actor)
-	if err != nil {
-		return fmt.Errorf("settle %s: %w", requestID, err)
+// settled logs a request that a worker settled to status to ("": not
+// settled), and hands its completion notice to the queue.
+func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status) {
+	if to == "" {
+		return
 	}
-	if to != "" {
-		s.log.InfoContext(ctx, "request settled", "request_id", requestID, "status", to)
-	}
+	log.InfoContext(ctx, "request settled", "request_id", requestID, "status", to)
 	if to == dsr.StatusCompleted {
 		// The notice is pending in the store already; the sweep sends it
 		// if this enqueue is lost.
-		if err := s.queue.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
-			s.log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
+		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
+			log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
 		}
 	}
-	return nil
 }

@@ -18,11 +18,15 @@ import (
 // JobStore is what running a job reads and writes in the store.
 type JobStore interface {
 	AuditStore
-	SettleStore
-	Request(ctx context.Context, id string) (*dsr.Request, error)
 	ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error)
 	FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error
+	// JobFinished counts a job that ended for good on its request, and
+	// settles the request when it was the last.
+	JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error)
 	NewExportWriter(ctx context.Context, job *dsr.Job) (*dsr.ExportWriter, error)
+	// Request is read only for a job made before jobs carried the
+	// request's identities.
+	Request(ctx context.Context, id string) (*dsr.Request, error)
 }
 
 // JobConnectors are the connectors jobs run on.
@@ -75,13 +79,13 @@ type JobOptions struct {
 
 // JobHandler handles TypeJob: one connector action for one request.
 type JobHandler struct {
-	store  JobStore
-	conns  JobConnectors
-	log    *slog.Logger
-	opts   JobOptions
-	slots  *slots
-	audit  func(ctx context.Context, requestID, kind string, data map[string]string)
-	settle func(ctx context.Context, requestID string) error
+	store JobStore
+	conns JobConnectors
+	queue noticeQueue
+	log   *slog.Logger
+	opts  JobOptions
+	slots *slots
+	audit func(ctx context.Context, requestID, kind string, data map[string]string)
 }
 
 // NewJobHandler returns a JobHandler.
@@ -100,9 +104,8 @@ func NewJobHandler(d JobDeps, o JobOptions) *JobHandler {
 		}
 		return o.ConnectorConcurrency
 	}
-	return &JobHandler{store: d.Store, conns: d.Connectors, log: d.Log, opts: o, slots: newSlots(limit, o.SlotWait),
-		audit:  auditor{store: d.Store, log: d.Log}.audit,
-		settle: settler{store: d.Store, queue: d.Queue, log: d.Log}.settle}
+	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, log: d.Log, opts: o, slots: newSlots(limit, o.SlotWait),
+		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
 // ProcessTask runs one connector job: claim it under a lease, perform the
@@ -140,16 +143,20 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 	if job.Handle == "" { // a poll of work under way is not a start
 		h.audit(ctx, job.RequestID, "job_started", map[string]string{"connector": job.Connector, "action": string(job.Action), "attempt": fmt.Sprint(job.Attempts)})
 	}
-	req, err := h.store.Request(ctx, job.RequestID)
-	if err != nil {
-		return h.fail(ctx, job, nil, fmt.Errorf("load request: %w", err))
+	if job.Identities == nil {
+		// Made before jobs carried what they need: the request has it.
+		req, err := h.store.Request(ctx, job.RequestID)
+		if err != nil {
+			return h.fail(ctx, job, fmt.Errorf("load request: %w", err))
+		}
+		job.Identities = req.Identities
 	}
-	res, runErr := h.perform(ctx, job, req)
+	res, runErr := h.perform(ctx, job)
 	if runErr != nil {
-		return h.fail(ctx, job, req, runErr)
+		return h.fail(ctx, job, runErr)
 	}
 	if res.Pending != nil {
-		return h.wait(ctx, job, req, res.Pending)
+		return h.wait(ctx, job, res.Pending)
 	}
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
 	var notSearched []string
@@ -170,8 +177,19 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 		event["not_searched"] = strings.Join(notSearched, "; ")
 		h.jobLog(job).WarnContext(ctx, "collections not searched: the request has none of the identities they are matched by", "collections", len(notSearched))
 	}
-	h.audit(ctx, req.ID, "job_succeeded", event)
-	return h.settle(ctx, req.ID)
+	h.audit(ctx, job.RequestID, "job_succeeded", event)
+	return h.finished(ctx, job, false)
+}
+
+// finished counts a job that ended for good on its request, settling the
+// request when it was the last.
+func (h *JobHandler) finished(ctx context.Context, job *dsr.Job, failed bool) error {
+	to, err := h.store.JobFinished(ctx, job.RequestID, failed, actor)
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", job.RequestID, err)
+	}
+	settled(ctx, h.queue, h.log, job.RequestID, to)
+	return nil
 }
 
 func (h *JobHandler) jobLog(job *dsr.Job) *slog.Logger {
@@ -180,7 +198,7 @@ func (h *JobHandler) jobLog(job *dsr.Job) *slog.Logger {
 
 // perform runs the connector action of a job under the job timeout. A
 // connector that panics fails the attempt like an error.
-func (h *JobHandler) perform(ctx context.Context, job *dsr.Job, req *dsr.Request) (res connectors.Result, err error) {
+func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (res connectors.Result, err error) {
 	defer func() {
 		if rec := recover(); rec != nil {
 			err = fmt.Errorf("connector %s panicked: %v", job.Connector, rec)
@@ -195,7 +213,7 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job, req *dsr.Request
 	if job.Handle != "" {
 		return h.poll(ctx, c, job)
 	}
-	s := subjectOf(dsr.Actionable(req.Identities))
+	s := subjectOf(dsr.Actionable(job.Identities))
 	switch job.Action {
 	case dsr.ActionExport:
 		ex, ok := c.(connectors.Exporter)
@@ -253,13 +271,13 @@ const maxHandle = 512
 // wait records that the remote system accepted a job's work and finishes it
 // later: the job waits until its next poll. Past the job's wait deadline it
 // fails for good instead.
-func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, pend *connectors.Pending) error {
+func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, pend *connectors.Pending) error {
 	c, _ := h.conns.Lookup(job.Connector)
 	if _, ok := c.(connectors.Poller); !ok {
-		return h.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but cannot be polled", job.Connector)))
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but cannot be polled", job.Connector)))
 	}
 	if pend.Handle == "" || len(pend.Handle) > maxHandle {
-		return h.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("connector %q said it finishes later with a handle of %d bytes (want 1 to %d)", job.Connector, len(pend.Handle), maxHandle)))
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later with a handle of %d bytes (want 1 to %d)", job.Connector, len(pend.Handle), maxHandle)))
 	}
 	now := h.opts.Now()
 	until := now.Add(h.opts.WaitMax)
@@ -267,7 +285,7 @@ func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, p
 		until = *job.WaitUntil
 	}
 	if !now.Before(until) {
-		return h.fail(ctx, job, req, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
 	}
 	after := pend.PollAfter
 	if after <= 0 {
@@ -291,15 +309,12 @@ func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, req *dsr.Request, p
 // fail records a failed attempt: back to pending for a retry, or failed for
 // good when the job has had all its attempts or the error is permanent,
 // which then settles the request and tells asynq not to retry.
-func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, cause error) error {
+func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, cause error) error {
 	// The attempt's context may have ended (its task ran out of time, or
 	// the worker is shutting down): the failure is recorded all the same.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	var ids []dsr.Identity
-	if req != nil {
-		ids = req.Identities
-	}
+	ids := job.Identities
 	msg := redact(cause.Error(), ids)
 	// Attempts that ended waiting on a remote system are not failures.
 	permanent := job.Attempts-job.Waits > h.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
@@ -320,7 +335,7 @@ func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, req *dsr.Request, c
 	log.ErrorContext(ctx, "job failed for good", "error", msg)
 	h.audit(ctx, job.RequestID, "job_failed", map[string]string{"connector": job.Connector, "action": string(job.Action),
 		"attempt": fmt.Sprint(job.Attempts), "error": msg})
-	if err := h.settle(ctx, job.RequestID); err != nil {
+	if err := h.finished(ctx, job, true); err != nil {
 		return redactErr(err, ids)
 	}
 	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
