@@ -134,9 +134,14 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 }
 
 // PurgeIdentities removes the clear identities (and an agent's details) of
-// a closed request, keeping its blind index, history and audit chain as
-// evidence; false when they were purged before.
+// a closed request, and the copies its jobs carry, keeping its blind index,
+// history and audit chain as evidence; false when they were purged before.
 func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
+	// The jobs' copies first: once the request is marked purged, nothing
+	// comes back for them.
+	if err := s.purgeJobIdentities(ctx, id); err != nil {
+		return false, err
+	}
 	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}}},

@@ -194,37 +194,54 @@ func (j *Job) unrecordedChange() bool {
 	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
 }
 
+// Settlement is how a fanned-out request whose jobs have all finished
+// closes, and the reason its history gives: completed when none of its jobs
+// failed, needs_attention otherwise. noJobs says it had none.
+func Settlement(noJobs bool, failed int) (Status, string) {
+	switch {
+	case failed > 0:
+		return StatusNeedsAttention, "a job failed past its retries"
+	case noJobs:
+		return StatusCompleted, "no connector handles this request type"
+	default:
+		return StatusCompleted, "every job finished"
+	}
+}
+
 // Settle closes an in-progress request that is fanned out (all its jobs
-// exist) and whose jobs are all terminal: completed when none failed,
-// needs_attention otherwise. It returns the request's new status, or "" when
-// the fan-out or a job is unfinished, or another actor settled it first.
+// exist) and whose jobs are all terminal (see Settlement). It returns the
+// request's new status, or "" when the fan-out or a job is unfinished, or
+// another actor settled it first. It reads every job of the request: the
+// sweep's way, which trusts no count; a worker that just finished a job
+// calls JobFinished.
 func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, error) {
 	jobs, err := s.Jobs(ctx, requestID)
 	if err != nil {
 		return "", err
 	}
-	to := StatusCompleted
+	failed := 0
 	for _, j := range jobs {
 		if !j.Status.Terminal() {
 			return "", nil
 		}
 		if j.Status == JobFailed {
-			to = StatusNeedsAttention
+			failed++
 		}
 	}
-	reason := "every job finished"
-	if len(jobs) == 0 {
-		reason = "no connector handles this request type"
-	}
-	if to == StatusNeedsAttention {
-		reason = "a job failed past its retries"
-	}
+	to, reason := Settlement(len(jobs) == 0, failed)
+	return s.settle(ctx, requestID, to, reason, actor, nil)
+}
+
+// settle moves an in-progress, fanned-out request to to (and, when
+// completed, makes its notice pending), under the conditions also. It
+// returns "" when the request is elsewhere.
+func (s *Store) settle(ctx context.Context, requestID string, to Status, reason, actor string, also bson.D) (Status, error) {
 	var notices []string
 	if to == StatusCompleted {
 		notices = []string{NoticeCompleted}
 	}
-	_, err = s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason, Notices: notices},
-		bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}})
+	_, err := s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason, Notices: notices},
+		append(bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}}, also...))
 	if errors.Is(err, ErrConflict) {
 		return "", nil
 	}
@@ -232,6 +249,116 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, er
 		return "", err
 	}
 	return to, nil
+}
+
+// jobCounts is how a request counts its jobs, so that settling it reads no
+// job: JobsOpen, the jobs not finished (added at the fan-out's mark, taken
+// off as each finishes, so it may go below zero while a fan-out is under
+// way), and JobsFailed, those that failed for good.
+type jobCounts struct {
+	Status      Status     `bson:"status"`
+	FannedOutAt *time.Time `bson:"fanned_out_at"`
+	JobsOpen    int        `bson:"jobs_open"`
+	JobsFailed  int        `bson:"jobs_failed"`
+}
+
+// (findAndModify returns the whole request: FerretDB does not project it.)
+
+// FannedOut records that the jobs of an in-progress request, jobs of them,
+// exist and were handed to the queue, counts them as open, and settles the
+// request when they have all finished meanwhile, in one command unless it
+// settles. It returns the request's new status, or "". A request marked
+// already (a second fan-out raced this one) is settled by its jobs (Settle).
+func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string) (Status, error) {
+	now := s.now()
+	var c jobCounts
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
+		bson.D{
+			{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}},
+			{Key: "$unset", Value: bson.D{{Key: "fanout_error", Value: ""}}},
+			{Key: "$inc", Value: bson.D{{Key: "jobs_open", Value: jobs}}},
+		},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&c)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return s.Settle(ctx, id, actor)
+	}
+	if err != nil {
+		return "", fmt.Errorf("mark fanned out: %w", err)
+	}
+	return s.settleCounted(ctx, id, c, actor)
+}
+
+// JobFinished counts a job of a request that reached its final outcome
+// (failed says it failed for good) and, when it was the last open job of a
+// fanned-out request, settles the request: one command, and the move when
+// it settles; no job is read. It returns the request's new status, or "".
+// Call it once per job that FinishJob made terminal.
+func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, actor string) (Status, error) {
+	inc := bson.D{{Key: "jobs_open", Value: -1}}
+	if failed {
+		inc = append(inc, bson.E{Key: "jobs_failed", Value: 1})
+	}
+	var c jobCounts
+	leave := s.gate.Enter()
+	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: requestID}}, bson.D{{Key: "$inc", Value: inc}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After),
+	).Decode(&c)
+	leave()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", fmt.Errorf("count finished job: request %s: %w", requestID, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("count finished job: %w", err)
+	}
+	return s.settleCounted(ctx, requestID, c, actor)
+}
+
+// settleCounted settles a request by its counts: nothing while it is not
+// an in-progress, fanned-out request with no open job. Counts below zero
+// once fanned out mean they were lost (a worker died between a job's end
+// and its count, or the request was fanned out before jobs were counted):
+// then the jobs themselves decide (Settle). The move is conditional on the
+// count still being zero (an agent's retry may have reopened jobs since).
+func (s *Store) settleCounted(ctx context.Context, id string, c jobCounts, actor string) (Status, error) {
+	if c.Status != StatusInProgress || c.FannedOutAt == nil || c.JobsOpen > 0 {
+		return "", nil
+	}
+	if c.JobsOpen < 0 {
+		return s.Settle(ctx, id, actor)
+	}
+	to, reason := Settlement(false, c.JobsFailed)
+	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}})
+}
+
+// jobsReopened counts n failed jobs of a request as open again (an agent's
+// retry set them back to pending).
+func (s *Store) jobsReopened(ctx context.Context, requestID string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	defer s.gate.Enter()()
+	_, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: requestID}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "jobs_open", Value: n}, {Key: "jobs_failed", Value: -n}}}})
+	if err != nil {
+		return fmt.Errorf("count retried jobs: %w", err)
+	}
+	return nil
+}
+
+// purgeJobIdentities removes the identities the finished jobs of a request
+// carry (see Job.Identities); a job still to run keeps them.
+func (s *Store) purgeJobIdentities(ctx context.Context, requestID string) error {
+	finished := bson.D{{Key: "$in", Value: bson.A{JobSucceeded, JobFailed, JobSkipped}}}
+	defer s.gate.Enter()()
+	if _, err := s.jobs.UpdateMany(ctx, bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: finished}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "identities", Value: ""}}}}); err != nil {
+		return fmt.Errorf("purge job identities: %w", err)
+	}
+	return nil
 }
 
 // EachStaleJob calls fn for every job that should be running but may have

@@ -80,7 +80,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 		return nil, nil
 	}
 	leave := s.gate.Enter()
-	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
+	res, err := s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		// A job that waited on a remote system starts the action afresh.
 		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
@@ -88,6 +88,9 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	leave()
 	if err != nil {
 		return nil, fmt.Errorf("retry failed jobs: %w", err)
+	}
+	if err := s.jobsReopened(ctx, requestID, res.ModifiedCount); err != nil {
+		return nil, err
 	}
 	out := make([]string, len(ids))
 	for i, j := range ids {

@@ -1,4 +1,4 @@
 package workers
 
 // Redrive exposes the sweep's handling of one stale request to the tests.
-var Redrive = (*Processor).redrive
+var Redrive = (*SweepHandler).redrive

@@ -53,14 +53,6 @@ func newLimits(limit func(string) int, wait time.Duration, rate func(string) con
 	return &limits{limit: limit, wait: wait, rate: rate, rates: rates, sem: map[string]chan struct{}{}}
 }
 
-// registryRates returns the max_rate of each connector of reg.
-func registryRates(reg *connectors.Registry) func(string) connectors.Rate {
-	if reg == nil {
-		return nil
-	}
-	return reg.MaxRate
-}
-
 // queueRates returns the rate limiter shared by every worker of q.
 func queueRates(q *Queue) connectors.Limiter {
 	if q == nil || q.rdb == nil {

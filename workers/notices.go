@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +14,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
+	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers/notify"
 )
 
@@ -69,15 +71,60 @@ type NoticeOptions struct {
 	Links *dsr.LinkSigner
 }
 
-// HandleNotice sends one pending notice (see SendNotice).
-func (p *Processor) HandleNotice(ctx context.Context, t *asynq.Task) error {
+// NoticeStore is what sending notices reads and writes in the store.
+type NoticeStore interface {
+	Request(ctx context.Context, id string) (*dsr.Request, error)
+	NoticeSent(ctx context.Context, id, notice string) error
+	VerificationSent(ctx context.Context, id string) error
+	IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error
+	AddStatusToken(ctx context.Context, id, tokenHash string) error
+}
+
+// CodeHasher hashes verification codes (dsr.BlindIndex does).
+type CodeHasher interface {
+	HashCode(requestID, code string) string
+}
+
+// NoticeDeps is what a NoticeHandler works with.
+type NoticeDeps struct {
+	Store NoticeStore
+	Index CodeHasher
+	// Notifier delivers notices; nil drops them (tests that send none).
+	Notifier Notifier
+	// Escalation is where alerts (reminders, overdue) go.
+	Escalation EscalationOptions
+	Log        *slog.Logger
+}
+
+// NoticeHandler handles TypeNotice: the notices to subjects, and the
+// alerts to the escalation channel.
+type NoticeHandler struct {
+	store      NoticeStore
+	index      CodeHasher
+	notifier   Notifier
+	escalation EscalationOptions
+	webhook    *webhook.Sender
+	log        *slog.Logger
+	notices    NoticeOptions
+	now        func() time.Time
+}
+
+// NewNoticeHandler returns a NoticeHandler; now nil means time.Now.
+func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *NoticeHandler {
+	now = orNow(now)
+	return &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
+		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now))}
+}
+
+// ProcessTask sends one pending notice (see SendNotice).
+func (h *NoticeHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var pl noticePayload
 	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" || !dsr.IsNotice(pl.Notice) {
 		return fmt.Errorf("notice: malformed payload: %w", asynq.SkipRetry)
 	}
-	err := p.SendNotice(ctx, pl.RequestID, pl.Notice)
+	err := h.SendNotice(ctx, pl.RequestID, pl.Notice)
 	if err != nil {
-		p.log.WarnContext(ctx, "notice not sent", "request_id", pl.RequestID, "notice", pl.Notice, "error", err)
+		h.log.WarnContext(ctx, "notice not sent", "request_id", pl.RequestID, "notice", pl.Notice, "error", err)
 	}
 	return err
 }
@@ -87,8 +134,8 @@ func (p *Processor) HandleNotice(ctx context.Context, t *asynq.Task) error {
 // request that does not notify, or has no email, drops it. A message the
 // mail system refuses for good is dropped (and logged) rather than retried.
 // Its error never quotes the subject's identities.
-func (p *Processor) SendNotice(ctx context.Context, requestID, notice string) (err error) {
-	req, err := p.store.Request(ctx, requestID)
+func (h *NoticeHandler) SendNotice(ctx context.Context, requestID, notice string) (err error) {
+	req, err := h.store.Request(ctx, requestID)
 	if errors.Is(err, dsr.ErrNotFound) {
 		return fmt.Errorf("notice: %w: %w", err, asynq.SkipRetry)
 	}
@@ -100,40 +147,40 @@ func (p *Processor) SendNotice(ctx context.Context, requestID, notice string) (e
 		return nil
 	}
 	if dsr.IsAlert(notice) {
-		if err := p.sendAlert(ctx, req, notice); err != nil {
+		if err := h.sendAlert(ctx, req, notice); err != nil {
 			return err
 		}
-		return p.store.NoticeSent(ctx, req.ID, notice)
+		return h.store.NoticeSent(ctx, req.ID, notice)
 	}
 	to := subjectEmail(req)
-	if !req.Notify || to == "" || p.notifier == nil {
-		p.log.InfoContext(ctx, "notice dropped: the request does not notify its subject", "request_id", req.ID, "notice", notice)
-		return p.store.NoticeSent(ctx, req.ID, notice)
+	if !req.Notify || to == "" || h.notifier == nil {
+		h.log.InfoContext(ctx, "notice dropped: the request does not notify its subject", "request_id", req.ID, "notice", notice)
+		return h.store.NoticeSent(ctx, req.ID, notice)
 	}
-	msg, err := p.compose(ctx, req, notice, to)
+	msg, err := h.compose(ctx, req, notice, to)
 	if errors.Is(err, dsr.ErrConflict) {
 		// The request moved on (a verification for a request no longer
 		// verifying): nothing to say any more.
-		return p.store.NoticeSent(ctx, req.ID, notice)
+		return h.store.NoticeSent(ctx, req.ID, notice)
 	}
 	if err != nil {
 		return fmt.Errorf("compose %s notice: %w", notice, err)
 	}
-	err = p.notifier.Send(ctx, msg)
+	err = h.notifier.Send(ctx, msg)
 	if err == nil && notice == dsr.NoticeVerify {
-		err = p.store.VerificationSent(ctx, req.ID)
+		err = h.store.VerificationSent(ctx, req.ID)
 	}
 	if errors.Is(err, notify.ErrRejected) {
-		p.log.WarnContext(ctx, "notice refused by the mail system; not retried", "request_id", req.ID, "notice", notice, "error", redact(err.Error(), req.Identities))
-		return p.store.NoticeSent(ctx, req.ID, notice)
+		h.log.WarnContext(ctx, "notice refused by the mail system; not retried", "request_id", req.ID, "notice", notice, "error", redact(err.Error(), req.Identities))
+		return h.store.NoticeSent(ctx, req.ID, notice)
 	}
 	if err != nil {
 		return fmt.Errorf("send %s notice: %w", notice, err)
 	}
-	if err := p.store.NoticeSent(ctx, req.ID, notice); err != nil {
+	if err := h.store.NoticeSent(ctx, req.ID, notice); err != nil {
 		return err
 	}
-	p.log.InfoContext(ctx, "notice sent", "request_id", req.ID, "notice", notice)
+	h.log.InfoContext(ctx, "notice sent", "request_id", req.ID, "notice", notice)
 	return nil
 }
 
@@ -147,30 +194,17 @@ func subjectEmail(r *dsr.Request) string {
 	return ""
 }
 
-var typeNames = map[dsr.Type]string{
-	dsr.TypeAccess:   "access to your personal data",
-	dsr.TypeDeletion: "deletion of your personal data",
-	dsr.TypeOptOut:   "opt-out of the sale, sharing and marketing use of your personal data",
-}
-
-// compose writes the message of a notice. Verification and merge notices
-// make their secrets here, store only their hashes, and put the secrets in
-// the message alone.
-func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to string) (notify.Message, error) {
+// compose writes the message of a notice from its template. Verification
+// and merge notices make their secrets here, store only their hashes, and
+// put the secrets in the message alone.
+func (h *NoticeHandler) compose(ctx context.Context, r *dsr.Request, notice, to string) (notify.Message, error) {
 	m := notify.Message{To: to, RequestID: r.ID, Kind: notice}
-	what := typeNames[r.Type]
-	day := func(t time.Time) string { return t.UTC().Format("2 January 2006") }
-	var b strings.Builder
+	data := newMessage(r)
 	switch notice {
 	case dsr.NoticeReceipt:
-		m.Subject = "We received your privacy request"
-		fmt.Fprintf(&b, "We received your request for %s on %s (reference %s).\n\n", what, day(r.ReceivedAt), r.ID)
-		if r.Status == dsr.StatusVerifying {
-			b.WriteString("Before we act on it we need to confirm it comes from you: we are sending you a code in a separate message.\n\n")
-		}
-		fmt.Fprintf(&b, "The law gives us until %s to answer. We will write to you when it is done.\n", day(r.DueAt))
+		data.Verifying = r.Status == dsr.StatusVerifying
 	case dsr.NoticeVerify:
-		if v := r.Verification; v != nil && p.notices.MaxRounds > 0 && v.Round >= p.notices.MaxRounds {
+		if v := r.Verification; v != nil && h.notices.MaxRounds > 0 && v.Round >= h.notices.MaxRounds {
 			return m, fmt.Errorf("%w: %d codes sent already", dsr.ErrConflict, v.Round)
 		}
 		code, err := dsr.NewCode()
@@ -181,28 +215,15 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 		if err != nil {
 			return m, err
 		}
-		if err := p.store.IssueVerification(ctx, r.ID, p.index.HashCode(r.ID, code), dsr.HashToken(token), p.opts.Now().Add(p.notices.CodeTTL)); err != nil {
+		if err := h.store.IssueVerification(ctx, r.ID, h.index.HashCode(r.ID, code), dsr.HashToken(token), h.now().Add(h.notices.CodeTTL)); err != nil {
 			return m, err
 		}
-		m.Subject = "Your verification code: " + code
-		fmt.Fprintf(&b, "A request for %s was filed on %s (reference %s)", what, day(r.ReceivedAt), r.ID)
-		switch {
-		case r.Agent != nil:
-			// The name is the filer's words, not ours: quoted as data,
-			// inside our sentence, never on a line of its own.
-			fmt.Fprintf(&b, " by someone acting as your authorised agent, who gave the name %s (as they typed it; we have not checked it)", quoted(r.Agent.Name))
-		case r.AppealOf != "":
-			fmt.Fprintf(&b, " as your appeal against our refusal of request %s", r.AppealOf)
-		default:
-			b.WriteString(" through our privacy portal")
+		data.Code, data.CodeTTL = code, h.notices.CodeTTL
+		data.VerifyLink = links.Verify(h.notices.PortalURL, r.ID, token)
+		if r.Agent != nil {
+			data.Agent, data.AgentName = true, r.Agent.Name
 		}
-		b.WriteString(".\n\n")
-		fmt.Fprintf(&b, "To confirm it comes from you, enter this code where you filed it:\n\n    %s\n\n", code)
-		if p.notices.PortalURL != "" {
-			link := p.notices.PortalURL + "/verify#" + url.Values{"request": {r.ID}, "token": {token}}.Encode()
-			fmt.Fprintf(&b, "or open this link in the browser you filed it from:\n\n    %s\n\n", link)
-		}
-		if r.Source != "portal" && r.Source != "gpc" {
+		if !links.FiledBySubject(r.Source) {
 			// Filed for the person (by an agent): give them, with each
 			// code, a status token the portal asks for with it. A new one
 			// each time, so a resent email is never without one.
@@ -210,53 +231,42 @@ func (p *Processor) compose(ctx context.Context, r *dsr.Request, notice, to stri
 			if err != nil {
 				return m, err
 			}
-			if err := p.store.AddStatusToken(ctx, r.ID, dsr.HashToken(st)); err != nil {
+			if err := h.store.AddStatusToken(ctx, r.ID, dsr.HashToken(st)); err != nil {
 				return m, err
 			}
-			fmt.Fprintf(&b, "Enter the code in our privacy portal with this status token, which also lets you follow the request (keep it secret):\n\n    %s\n\n", st)
+			data.StatusToken = st
 		}
-		fmt.Fprintf(&b, "The code works for %s. Never share it: we will never ask you for it by phone or email. "+
-			"If you did not make this request, ignore this message: nothing will happen.\n", p.notices.CodeTTL)
 	case dsr.NoticeCompleted:
-		m.Subject = "Your privacy request is done"
-		fmt.Fprintf(&b, "Your request for %s (reference %s) is done.\n\n", what, r.ID)
 		if r.Type == dsr.TypeAccess {
-			exp := p.opts.Now().Add(p.notices.LinkTTL).UTC().Truncate(time.Second)
-			link := fmt.Sprintf("%s/v1/portal/requests/%s/export?%s", p.notices.PublicURL, r.ID,
-				url.Values{"expires": {fmt.Sprint(exp.Unix())}, "sig": {p.notices.Links.Sign(r.ID, exp)}}.Encode())
-			fmt.Fprintf(&b, "Download a copy of your data (a zip of JSON files) until %s:\n\n    %s\n", day(exp), link)
+			data.ExportUntil = h.now().Add(h.notices.LinkTTL).UTC().Truncate(time.Second)
+			data.ExportLink = links.Export(h.notices.PublicURL, r.ID, data.ExportUntil, h.notices.Links)
 		}
 	case dsr.NoticeDenied:
-		m.Subject = "Your privacy request was refused"
-		reason := "no reason was recorded"
+		data.Reason = "no reason was recorded"
 		if n := len(r.History); n > 0 && r.History[n-1].Reason != "" {
-			reason = r.History[n-1].Reason
+			data.Reason = r.History[n-1].Reason
 		}
-		fmt.Fprintf(&b, "We could not carry out your request for %s (reference %s). The reason recorded:\n\n%s\n", what, r.ID, quoteBlock(reason))
-		b.WriteString("You may make a new request, and you may complain to your data protection authority.\n")
 	case dsr.NoticeExtended:
 		if r.Extension == nil {
 			return m, fmt.Errorf("%w: no extension recorded", dsr.ErrConflict)
 		}
-		m.Subject = "We need more time for your privacy request"
-		fmt.Fprintf(&b, "Your request for %s (reference %s) needs more time than the law's first deadline allows, "+
-			"which the law permits once. We will answer by %s. The reason recorded:\n\n%s", what, r.ID, day(r.DueAt), quoteBlock(r.Extension.Reason))
+		data.Reason = r.Extension.Reason
 	case dsr.NoticeMerged:
 		token, err := dsr.NewToken()
 		if err != nil {
 			return m, err
 		}
-		if err := p.store.AddStatusToken(ctx, r.ID, dsr.HashToken(token)); err != nil {
+		if err := h.store.AddStatusToken(ctx, r.ID, dsr.HashToken(token)); err != nil {
 			return m, err
 		}
-		m.Subject = "You already have this privacy request open"
-		fmt.Fprintf(&b, "You asked again for %s, and you already have that request open (reference %s), so we kept the one request.\n\n", what, r.ID)
-		fmt.Fprintf(&b, "Follow it with this status token (keep it secret):\n\n    %s\n\nat %s/v1/portal/requests/%s\n", token, p.notices.PublicURL, r.ID)
+		data.StatusToken = token
+		data.StatusLink = links.Status(h.notices.PublicURL, r.ID)
 	default:
 		return m, fmt.Errorf("unknown notice %q", notice)
 	}
-	m.Text = b.String()
-	return m, nil
+	var err error
+	m.Subject, m.Text, err = render(notice, data)
+	return m, err
 }
 
 // quoted renders one line of someone else's text (an agent's name) inline

@@ -83,7 +83,7 @@ type Schedule struct {
 	// Unique keeps a second scheduler (another replica) from queuing the
 	// task again while one is queued; the checks are idempotent anyway.
 	// It lasts at most Unique; the sweep also holds a lease while it runs
-	// (see Processor.Sweep), and periodic tasks go on the control queue,
+	// (see SweepHandler.Sweep), and periodic tasks go on the control queue,
 	// which workers serve before any backlog of work.
 	Unique time.Duration
 }

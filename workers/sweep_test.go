@@ -384,7 +384,7 @@ func TestSweepLeavesFannedOutRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n workers.SweepCounts
-	if err := workers.Redrive(e.proc, ctx, scanned, &n); err != nil {
+	if err := workers.Redrive(e.proc.SweepHandler, ctx, scanned, &n); err != nil {
 		t.Fatal(err)
 	}
 	if n.Fanouts != 0 || e.tasks() != 0 {

@@ -17,7 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Task types. Each has a New...Task constructor and a handler on Processor.
+// Task types. Each has a New...Task constructor and a handler type of its
+// own (FanoutHandler, JobHandler, ...; NewMux routes them).
 const (
 	// TypeFanout resolves a verified request's identities, creates its jobs
 	// and enqueues them.

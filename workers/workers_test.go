@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -499,8 +500,12 @@ func TestCheckConnectors(t *testing.T) {
 	}
 }
 
-// TestJobRoundTrips pins the store commands of one job run: claim, read the
-// request, record the outcome, and settle (read the jobs, close the request).
+// TestJobRoundTrips pins the store commands of one job run: claim, record
+// the outcome, and settle (count the job on the request, close it). A job
+// carries the identities it acts on and the request counts its open jobs,
+// so a run reads neither the request nor the jobs: 8 commands, where it was
+// 9 (a read of the request and one of every job of the request); a fan-out
+// 6, where it was 7 (its mark returns the counts: no read of the jobs).
 func TestJobRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 3)
@@ -513,10 +518,10 @@ func TestJobRoundTrips(t *testing.T) {
 	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase)); err != nil {
 		t.Fatal(err)
 	}
-	// claim, audit "started", read the request, record the outcome, audit
-	// "succeeded", read the jobs, settle, audit the settlement, mark it
-	// audited
-	want := []string{"findAndModify", "insert", "find", "update", "insert", "find", "findAndModify", "insert", "update"}
+	// claim, audit "started", record the outcome, audit "succeeded", count
+	// it finished (the last: none open), settle, audit the settlement, mark
+	// it audited
+	want := []string{"findAndModify", "insert", "update", "insert", "findAndModify", "findAndModify", "insert", "update"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a job (-want +got):\n%s", diff)
 	}
@@ -527,10 +532,50 @@ func TestJobRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	// read, move to in_progress (with resolved identities) and audit it,
-	// create jobs, mark fanned out, read the jobs to settle (still open)
-	want = []string{"find", "findAndModify", "insert", "update", "insert", "update", "find"}
+	// create jobs, mark fanned out with its jobs counted (still open)
+	want = []string{"find", "findAndModify", "insert", "update", "insert", "findAndModify"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
+	}
+}
+
+// TestJobsReadNoJobs: with three connectors, no job run reads a job or the
+// request (before, each read the request and all three jobs); each counts
+// itself finished on the request, and the last settles it, once.
+func TestJobsReadNoJobs(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3, &outage{name: "crm"}, &outage{name: "mailer"})
+	ctx := context.Background()
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.proc.Fanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	// claim, audit "started", record, audit "succeeded", count it finished
+	open := []string{"findAndModify", "insert", "update", "insert", "findAndModify"}
+	for i, conn := range []string{"crm", "mailer", "shop"} {
+		e.cmds.Reset()
+		if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, conn, dsr.ActionErase)); err != nil {
+			t.Fatal(err)
+		}
+		want := open
+		if i == 2 { // the last: settle, audit the settlement, mark it audited
+			want = append(slices.Clone(open), "findAndModify", "insert", "update")
+		}
+		if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
+			t.Errorf("store commands of job %d of 3 (-want +got):\n%s", i+1, diff)
+		}
+		for _, c := range e.cmds.All() {
+			if c.Name == "find" {
+				t.Errorf("job %d of 3 read %s: %s", i+1, c.Collection, c.Body)
+			}
+		}
+	}
+	got, err := e.store.Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != dsr.StatusCompleted {
+		t.Errorf("status %s after its three jobs; want completed", got.Status)
 	}
 }
 

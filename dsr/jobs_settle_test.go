@@ -1,0 +1,172 @@
+package dsr_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// TestSettlement: how a request whose jobs all finished closes.
+func TestSettlement(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		noJobs     bool
+		failed     int
+		want       dsr.Status
+		wantReason string
+	}{
+		{"every job succeeded", false, 0, dsr.StatusCompleted, "every job finished"},
+		{"one failed", false, 1, dsr.StatusNeedsAttention, "a job failed past its retries"},
+		{"several failed", false, 3, dsr.StatusNeedsAttention, "a job failed past its retries"},
+		{"no jobs", true, 0, dsr.StatusCompleted, "no connector handles this request type"},
+	}
+	for _, tt := range tests {
+		to, reason := dsr.Settlement(tt.noJobs, tt.failed)
+		if to != tt.want || reason != tt.wantReason {
+			t.Errorf("%s: Settlement = %s %q, want %s %q", tt.name, to, reason, tt.want, tt.wantReason)
+		}
+	}
+}
+
+// TestJobCounts: a request counts its jobs from its fan-out's mark on, so
+// settling reads no job: a job that finishes before the mark counts too,
+// the last one to finish settles, a failure sends the request to
+// needs_attention, and an agent's retry counts the retried jobs open again.
+func TestJobCounts(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.newRequest(t, dsr.TypeDeletion, "ada@example.com")
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []dsr.Job
+	for _, c := range []string{"a", "b", "c"} {
+		j := dsr.NewJob(r.ID, c, dsr.ActionErase, f.clock.Now())
+		j.Identities = r.Identities
+		jobs = append(jobs, j)
+	}
+	if err := f.store.CreateJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(id string, st dsr.JobStatus) dsr.Status {
+		t.Helper()
+		j, err := f.store.ClaimJob(ctx, id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(j.Identities) != 1 || j.Identities[0].Value != "ada@example.com" {
+			t.Errorf("claimed job carries %v; want the request's identities", j.Identities)
+		}
+		if err := f.store.FinishJob(ctx, j, dsr.Outcome{Status: st}); err != nil {
+			t.Fatal(err)
+		}
+		to, err := f.store.JobFinished(ctx, r.ID, st == dsr.JobFailed, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	// Before the mark: counted, not settled.
+	if to := finish(jobs[0].ID, dsr.JobSucceeded); to != "" {
+		t.Errorf("a job finished before the fan-out's mark settled the request: %s", to)
+	}
+	if to, err := f.store.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil || to != "" {
+		t.Errorf("FannedOut with two jobs open = %q, %v; want nothing settled", to, err)
+	}
+	if to := finish(jobs[1].ID, dsr.JobFailed); to != "" {
+		t.Errorf("settled with a job open: %s", to)
+	}
+	if to := finish(jobs[2].ID, dsr.JobSucceeded); to != dsr.StatusNeedsAttention {
+		t.Errorf("last job settled the request to %q; want needs_attention (one failed)", to)
+	}
+
+	// An agent retries the failed job: it counts as open again, and its
+	// success completes the request.
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := f.store.RetryFailedJobs(ctx, r.ID)
+	if err != nil || !cmp.Equal(ids, []string{jobs[1].ID}) {
+		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
+	}
+	if to := finish(jobs[1].ID, dsr.JobSucceeded); to != dsr.StatusCompleted {
+		t.Errorf("the retried job settled the request to %q; want completed", to)
+	}
+}
+
+// TestJobCountsLost: counts below zero once fanned out (a count lost, or a
+// request fanned out before jobs were counted) do not leave a request open:
+// the jobs themselves decide.
+func TestJobCountsLost(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
+	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	// Marked the old way: no count.
+	if err := f.store.MarkFannedOut(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+		t.Errorf("JobFinished with the count lost = %q, %v; want completed (read from the jobs)", to, err)
+	}
+}
+
+// TestPurgeIdentitiesCoversJobs: the identities a job carries go with the
+// request's.
+func TestPurgeIdentitiesCoversJobs(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
+	j.Identities = r.Identities
+	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.FannedOut(ctx, r.ID, 1, "t"); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+		t.Fatalf("JobFinished = %q, %v", to, err)
+	}
+	if first, err := f.store.PurgeIdentities(ctx, r.ID); err != nil || !first {
+		t.Fatalf("PurgeIdentities = %v, %v", first, err)
+	}
+	got, err := f.store.Job(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Identities) != 0 {
+		t.Errorf("the job still carries %v after the request's identities were purged", got.Identities)
+	}
+}

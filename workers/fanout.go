@@ -1,0 +1,341 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// FanoutStore is what a fan-out reads and writes in the store.
+type FanoutStore interface {
+	AuditStore
+	Request(ctx context.Context, id string) (*dsr.Request, error)
+	Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error)
+	FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error)
+	CreateJobs(ctx context.Context, jobs []dsr.Job) error
+	// FannedOut marks the request fanned out with its jobs counted, and
+	// settles it if they all finished meanwhile.
+	FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error)
+}
+
+// FanoutConnectors are the connectors a fan-out asks: those that act on a
+// request's action, and those that resolve identities.
+type FanoutConnectors interface {
+	For(a connectors.Action) []connectors.Connector
+	Resolvers() []connectors.Resolver
+}
+
+// FanoutQueue takes the jobs a fan-out creates, and the notice of a request
+// it settles.
+type FanoutQueue interface {
+	noticeQueue
+	EnqueueJob(ctx context.Context, jobID string) error
+}
+
+// Hasher makes the blind index of identities.
+type Hasher interface {
+	HashAll(ids []dsr.Identity) []string
+}
+
+// FanoutDeps is what a FanoutHandler works with.
+type FanoutDeps struct {
+	Store      FanoutStore
+	Connectors FanoutConnectors
+	Queue      FanoutQueue
+	Index      Hasher
+	Log        *slog.Logger
+}
+
+// FanoutOptions tunes a FanoutHandler.
+type FanoutOptions struct {
+	// MaxRetry: a fan-out fails for good, and its request needs attention,
+	// after MaxRetry+1 failures.
+	MaxRetry int
+	// Approval says which requests wait for an agent's approval before
+	// their fan-out.
+	Approval dsr.ApprovalPolicy
+	// ResolveMaxRounds bounds identity resolution: each round may find
+	// identities that let another collection provide more. 0: no
+	// resolution. dsar sets it from DSAR_RESOLVE_MAX_ROUNDS.
+	ResolveMaxRounds int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// FanoutHandler handles TypeFanout: a verified request's identity
+// resolution and its jobs.
+type FanoutHandler struct {
+	store FanoutStore
+	conns FanoutConnectors
+	queue FanoutQueue
+	index Hasher
+	log   *slog.Logger
+	opts  FanoutOptions
+	audit func(ctx context.Context, requestID, kind string, data map[string]string)
+}
+
+// NewFanoutHandler returns a FanoutHandler.
+func NewFanoutHandler(d FanoutDeps, o FanoutOptions) *FanoutHandler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &FanoutHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o,
+		audit: auditor{store: d.Store, log: d.Log}.audit}
+}
+
+// ProcessTask moves a verified request to in_progress after identity
+// resolution, creates one job per connector that handles the request's
+// action, enqueues them and marks the request fanned out. Every step is
+// idempotent, so a retry after a crash at any point finishes the work.
+func (h *FanoutHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var pl fanoutPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.RequestID == "" {
+		return fmt.Errorf("fanout: malformed payload: %w", asynq.SkipRetry)
+	}
+	err := h.Fanout(ctx, pl.RequestID)
+	if err != nil {
+		h.log.WarnContext(ctx, "fan-out failed", "request_id", pl.RequestID, "error", err)
+	}
+	return err
+}
+
+// Fanout does the work of ProcessTask for one request. Its error never
+// quotes the subject's identities. A failed fan-out counts on the request
+// (FanoutFailures, with the error, redacted, shown as FanoutError) however
+// it was run, by a retry of its task or by the sweep; after MaxRetry+1
+// failures the request needs attention, and an agent's retry runs the
+// fan-out again.
+func (h *FanoutHandler) Fanout(ctx context.Context, requestID string) error {
+	err := h.fanout(ctx, requestID)
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	return h.fanoutFailed(ctx, requestID, err)
+}
+
+// fanoutFailed records a failed fan-out and, past the retry budget, moves
+// the request to needs_attention and tells asynq not to retry. cause is
+// redacted already.
+//
+// A fan-out that ran out of time has a context that has ended: the failure
+// is recorded under a context of its own, so timeouts count too.
+func (h *FanoutHandler) fanoutFailed(ctx context.Context, requestID string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	msg := cause.Error()
+	req, err := h.store.FanoutFailed(ctx, requestID, msg)
+	if errors.Is(err, dsr.ErrConflict) {
+		return cause // fanned out, or moved on, meanwhile
+	}
+	if err != nil {
+		h.log.ErrorContext(ctx, "fan-out failed and its failure could not be recorded", "request_id", requestID, "error", err)
+		return cause
+	}
+	if req.FanoutFailures <= h.opts.MaxRetry {
+		return cause
+	}
+	_, err = h.store.Transition(ctx, req.ID, req.Status, dsr.StatusNeedsAttention, dsr.Change{
+		Actor: actor, Reason: fmt.Sprintf("fan-out failed %d times: %s", req.FanoutFailures, msg),
+	})
+	if errors.Is(err, dsr.ErrConflict) {
+		return cause
+	}
+	if err != nil {
+		return fmt.Errorf("%s; then: %w", msg, err)
+	}
+	h.log.ErrorContext(ctx, "fan-out failed for good; the request needs attention", "request_id", req.ID, "failures", req.FanoutFailures, "error", msg)
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error) {
+	var ids []dsr.Identity
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = fmt.Errorf("fanout %s: panic: %v", requestID, rec)
+		}
+		err = redactErr(err, ids)
+	}()
+	req, err := h.store.Request(ctx, requestID)
+	if errors.Is(err, dsr.ErrNotFound) {
+		return fmt.Errorf("fanout: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("fanout: %w", err)
+	}
+	ids = req.Identities
+	// An appeal always waits for an agent's decision (one verified by the
+	// portal's code comes here first).
+	if req.Status == dsr.StatusVerified && req.ApprovedBy == "" && (h.opts.Approval.Requires(req.Type, req.Regulation) || req.AppealOf != "") {
+		_, err := h.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{
+			Actor: actor, Reason: "waiting for an agent's approval",
+		})
+		if err != nil && !errors.Is(err, dsr.ErrConflict) {
+			return fmt.Errorf("fanout: %w", err)
+		}
+		return nil
+	}
+	if req.Status == dsr.StatusVerified {
+		resolved, bound, err := h.resolve(ctx, req)
+		ids = resolved
+		if err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+		// Keep the claimed identities on the record, after the actionable ones.
+		all := dsr.MergeIdentities(resolved, req.Identities)
+		moved, err := h.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
+			Actor:      actor,
+			Reason:     fmt.Sprintf("fan-out: %d identities after resolution", len(resolved)) + boundNote(bound),
+			Identities: all,
+			Hashes:     h.index.HashAll(all),
+
+			ResolveBoundReached: bound,
+		})
+		if err == nil && bound > 0 {
+			h.log.WarnContext(ctx, "identity resolution stopped at its bound while still finding identities", "request_id", req.ID, "rounds", bound)
+			h.audit(ctx, req.ID, "resolution_bound_reached", map[string]string{"rounds": fmt.Sprint(bound), "identities": fmt.Sprint(len(resolved))})
+		}
+		switch {
+		case errors.Is(err, dsr.ErrConflict):
+			if req, err = h.store.Request(ctx, req.ID); err != nil {
+				return fmt.Errorf("fanout: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("fanout: %w", err)
+		default:
+			req = moved
+		}
+	}
+	if req.Status != dsr.StatusInProgress || req.FannedOutAt != nil {
+		return nil // not ours to fan out, or done already
+	}
+	action := req.Type.Action()
+	var jobs []dsr.Job
+	for _, c := range h.conns.For(connectors.Action(action)) {
+		j := dsr.NewJob(req.ID, c.Name(), action, h.opts.Now())
+		j.Identities = req.Identities // what running it needs: no job reads the request
+		jobs = append(jobs, j)
+	}
+	if len(jobs) == 0 {
+		return h.noConnector(ctx, req)
+	}
+	if err := h.store.CreateJobs(ctx, jobs); err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	for _, j := range jobs {
+		if err := h.queue.EnqueueJob(ctx, j.ID); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+	}
+	// Jobs that finished before the mark could not settle the request: the
+	// mark does when they all did.
+	to, err := h.store.FannedOut(ctx, req.ID, len(jobs), actor)
+	if err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	h.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
+	settled(ctx, h.queue, h.log, req.ID, to)
+	return nil
+}
+
+// noConnector sends an in-progress request that no connector can act on to
+// needs_attention with the reason: it is never completed (and the person
+// never told it is done) when nothing was asked to do it.
+func (h *FanoutHandler) noConnector(ctx context.Context, req *dsr.Request) error {
+	reason := fmt.Sprintf("no connector is configured to %s: nothing was done; configure one in DSAR_CONNECTORS_FILE, then retry or close the request",
+		actionVerb(req.Type.Action()))
+	_, err := h.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason})
+	if errors.Is(err, dsr.ErrConflict) {
+		return nil // moved meanwhile by someone else
+	}
+	if err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	h.log.WarnContext(ctx, "request needs attention: no connector for its action", "request_id", req.ID, "action", req.Type.Action())
+	return nil
+}
+
+// boundNote is what the fan-out's history says when resolution reached its
+// bound.
+func boundNote(bound int) string {
+	if bound == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; identity resolution stopped at its bound of %d rounds while still finding identities (DSAR_RESOLVE_MAX_ROUNDS): data keyed by identities not found may remain", bound)
+}
+
+// resolve runs every Resolver until no new identity turns up, normalising
+// what they provide; identities that do not normalise are dropped. It
+// returns the request's identities with those found, and, when it stopped
+// at ResolveMaxRounds although the last round still found new identities,
+// that number of rounds (else 0).
+func (h *FanoutHandler) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Identity, int, error) {
+	ids := dsr.Actionable(req.Identities)
+	resolvers := h.conns.Resolvers()
+	if len(resolvers) == 0 {
+		return ids, 0, nil
+	}
+	for round := 0; round < h.opts.ResolveMaxRounds; round++ {
+		before := len(ids)
+		for _, r := range resolvers {
+			found, err := r.Resolve(ctx, subjectOf(ids))
+			if err != nil {
+				return ids, 0, fmt.Errorf("resolve identities: %w", err)
+			}
+			var fresh []dsr.Identity
+			dropped := 0
+			for _, f := range found {
+				v, err := dsr.Normalize(dsr.Kind(f.Kind), f.Value)
+				if err != nil {
+					dropped++
+					continue
+				}
+				fresh = append(fresh, dsr.Identity{Kind: dsr.Kind(f.Kind), Value: v, Source: f.Source})
+			}
+			if dropped > 0 {
+				h.log.WarnContext(ctx, "resolved identities dropped: not valid for their kind", "request_id", req.ID, "dropped", dropped)
+			}
+			ids = dsr.MergeIdentities(ids, fresh)
+		}
+		if len(ids) == before {
+			return ids, 0, nil
+		}
+	}
+	return ids, h.opts.ResolveMaxRounds, nil
+}
+
+func subjectOf(ids []dsr.Identity) connectors.Subject {
+	s := connectors.Subject{Identities: make([]connectors.Identity, len(ids))}
+	for i, id := range ids {
+		s.Identities[i] = connectors.Identity{Kind: string(id.Kind), Value: id.Value, Source: id.Source}
+	}
+	return s
+}
+
+// SettleStore closes a request whose jobs are all finished, reading them.
+type SettleStore interface {
+	Settle(ctx context.Context, requestID, actor string) (dsr.Status, error)
+}
+
+// settled logs a request that a worker settled to status to ("": not
+// settled), and hands its completion notice to the queue.
+func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status) {
+	if to == "" {
+		return
+	}
+	log.InfoContext(ctx, "request settled", "request_id", requestID, "status", to)
+	if to == dsr.StatusCompleted {
+		// The notice is pending in the store already; the sweep sends it
+		// if this enqueue is lost.
+		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
+			log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// JobStore is what running a job reads and writes in the store.
+type JobStore interface {
+	AuditStore
+	ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error)
+	FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error
+	// JobFinished counts a job that ended for good on its request, and
+	// settles the request when it was the last.
+	JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error)
+	NewExportWriter(ctx context.Context, job *dsr.Job) (*dsr.ExportWriter, error)
+	// Request is read only for a job made before jobs carried the
+	// request's identities.
+	Request(ctx context.Context, id string) (*dsr.Request, error)
+}
+
+// JobConnectors are the connectors jobs run on.
+type JobConnectors interface {
+	Lookup(name string) (connectors.Connector, bool)
+	// MaxConcurrency is a connector's cap on the jobs it runs at once
+	// (its max_concurrency); 0 when it sets none.
+	MaxConcurrency(name string) int
+	// MaxRate is a connector's cap on job starts per period across every
+	// worker process (its max_rate); the zero Rate when it sets none.
+	MaxRate(name string) connectors.Rate
+}
+
+// JobDeps is what a JobHandler works with.
+type JobDeps struct {
+	Store      JobStore
+	Connectors JobConnectors
+	// Queue takes the completion notice of a request a job settles.
+	Queue noticeQueue
+	// Rates counts each connector's job starts across worker processes
+	// (its max_rate); nil leaves rates unenforced.
+	Rates connectors.Limiter
+	Log   *slog.Logger
+}
+
+// JobOptions tunes a JobHandler. dsar sets each from its setting in config.
+type JobOptions struct {
+	// MaxRetry is how many times a failing job is retried: a job gets
+	// MaxRetry+1 attempts, counted in its document (so attempts made
+	// through tasks the sweep re-created count too), then fails for good.
+	MaxRetry int
+	// Lease is how long a claimed job is held; the sweep hands a job whose
+	// lease expired to another worker. It must exceed JobTimeout.
+	Lease time.Duration
+	// JobTimeout bounds one connector action.
+	JobTimeout time.Duration
+	// PollEvery is how often a job waiting on a remote system is polled
+	// when its connector names no interval (connectors.Pending.PollAfter);
+	// the sweep hands due polls to the workers, so polls happen no more
+	// often than it runs.
+	PollEvery time.Duration
+	// WaitMax bounds how long a job waits on a remote system: it fails
+	// (and the request needs attention) when the work is unfinished
+	// WaitMax after the system accepted it.
+	WaitMax time.Duration
+	// ConnectorConcurrency caps how many jobs of one connector run at once
+	// in this process, for connectors that set no max_concurrency; 0
+	// means no cap.
+	ConnectorConcurrency int
+	// SlotWait is how long a job waits for a slot of its connector before
+	// giving its worker back and trying again after BusyDelay. 0 means 200ms.
+	SlotWait time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// JobHandler handles TypeJob: one connector action for one request.
+type JobHandler struct {
+	store JobStore
+	conns JobConnectors
+	queue noticeQueue
+	log   *slog.Logger
+	opts  JobOptions
+	slots *limits
+	audit func(ctx context.Context, requestID, kind string, data map[string]string)
+}
+
+// NewJobHandler returns a JobHandler.
+func NewJobHandler(d JobDeps, o JobOptions) *JobHandler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SlotWait <= 0 {
+		o.SlotWait = 200 * time.Millisecond
+	}
+	limit := func(name string) int {
+		if d.Connectors != nil {
+			if n := d.Connectors.MaxConcurrency(name); n > 0 {
+				return n
+			}
+		}
+		return o.ConnectorConcurrency
+	}
+	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, log: d.Log, opts: o, slots: newLimits(limit, o.SlotWait, rateOf(d.Connectors), d.Rates),
+		audit: auditor{store: d.Store, log: d.Log}.audit}
+}
+
+// ProcessTask runs one connector job: claim it under a lease, perform the
+// action, record the outcome fenced by the attempt, and settle the request
+// when it was the last open job. A failed attempt is retried with back-off
+// until the job has had MaxRetry+1 attempts or the connector says the error
+// is permanent; then the job fails and the request needs attention.
+func (h *JobHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var pl jobPayload
+	if err := json.Unmarshal(t.Payload(), &pl); err != nil || pl.JobID == "" {
+		return fmt.Errorf("job: malformed payload: %w", asynq.SkipRetry)
+	}
+	return h.RunJob(ctx, pl.JobID)
+}
+
+// RunJob does the work of ProcessTask. Its error never quotes the subject's
+// identities. It first takes a slot of the job's connector (see
+// JobOptions.ConnectorConcurrency); when none frees up within SlotWait it
+// returns ErrConnectorBusy without touching the job.
+func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
+	release, err := h.slots.acquire(ctx, jobConnector(jobID))
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	defer release()
+	job, err := h.store.ClaimJob(ctx, jobID, h.opts.Lease)
+	switch {
+	case errors.Is(err, dsr.ErrConflict):
+		return nil // finished already, or another worker holds it
+	case errors.Is(err, dsr.ErrNotFound):
+		return fmt.Errorf("job: %w: %w", err, asynq.SkipRetry)
+	case err != nil:
+		return fmt.Errorf("job: %w", err)
+	}
+	if job.Handle == "" { // a poll of work under way is not a start
+		h.audit(ctx, job.RequestID, "job_started", map[string]string{"connector": job.Connector, "action": string(job.Action), "attempt": fmt.Sprint(job.Attempts)})
+	}
+	if job.Identities == nil {
+		// Made before jobs carried what they need: the request has it.
+		req, err := h.store.Request(ctx, job.RequestID)
+		if err != nil {
+			return h.fail(ctx, job, fmt.Errorf("load request: %w", err))
+		}
+		job.Identities = req.Identities
+	}
+	res, runErr := h.perform(ctx, job)
+	if runErr != nil {
+		return h.fail(ctx, job, runErr)
+	}
+	if res.Pending != nil {
+		return h.wait(ctx, job, res.Pending)
+	}
+	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
+	var notSearched []string
+	for _, c := range res.Collections {
+		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis,
+			MatchKinds: c.MatchKinds, KindsKnown: c.KindsKnown, Note: c.Note})
+		if c.Outcome == connectors.OutcomeNotSearched {
+			notSearched = append(notSearched, c.Name+" ("+c.Note+")")
+		}
+	}
+	if err := h.store.FinishJob(ctx, job, out); err != nil {
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	h.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
+	event := map[string]string{"connector": job.Connector, "action": string(job.Action),
+		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)}
+	if len(notSearched) > 0 {
+		event["not_searched"] = strings.Join(notSearched, "; ")
+		h.jobLog(job).WarnContext(ctx, "collections not searched: the request has none of the identities they are matched by", "collections", len(notSearched))
+	}
+	h.audit(ctx, job.RequestID, "job_succeeded", event)
+	return h.finished(ctx, job, false)
+}
+
+// finished counts a job that ended for good on its request, settling the
+// request when it was the last.
+func (h *JobHandler) finished(ctx context.Context, job *dsr.Job, failed bool) error {
+	to, err := h.store.JobFinished(ctx, job.RequestID, failed, actor)
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", job.RequestID, err)
+	}
+	settled(ctx, h.queue, h.log, job.RequestID, to)
+	return nil
+}
+
+func (h *JobHandler) jobLog(job *dsr.Job) *slog.Logger {
+	return h.log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
+}
+
+// perform runs the connector action of a job under the job timeout. A
+// connector that panics fails the attempt like an error.
+func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Result, error) {
+	c, ok := h.conns.Lookup(job.Connector)
+	if !ok {
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("connector %q is not configured any more", job.Connector))
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.JobTimeout)
+	defer cancel()
+	a, s := connectors.Action(job.Action), subjectOf(dsr.Actionable(job.Identities))
+	run := func(w connectors.RecordWriter) (connectors.Result, error) {
+		return connectors.Do(ctx, c, a, s, job.Handle, w)
+	}
+	if connectors.WritesRecords(a) {
+		return h.exportTo(ctx, job, run)
+	}
+	return run(nil)
+}
+
+// exportTo runs an export (or the poll of one) into the job's export
+// records.
+func (h *JobHandler) exportTo(ctx context.Context, job *dsr.Job, run func(connectors.RecordWriter) (connectors.Result, error)) (connectors.Result, error) {
+	w, err := h.store.NewExportWriter(ctx, job)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	res, err := run(w)
+	if err == nil {
+		err = w.Flush(ctx)
+	}
+	if errors.Is(err, dsr.ErrExportOrder) {
+		err = connectors.Permanent(err)
+	}
+	return res, err
+}
+
+// maxHandle bounds the length of a remote system's handle.
+const maxHandle = 512
+
+// wait records that the remote system accepted a job's work and finishes it
+// later: the job waits until its next poll. Past the job's wait deadline it
+// fails for good instead.
+func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, pend *connectors.Pending) error {
+	c, _ := h.conns.Lookup(job.Connector)
+	if _, ok := c.(connectors.Poller); !ok {
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but cannot be polled", job.Connector)))
+	}
+	if pend.Handle == "" || len(pend.Handle) > maxHandle {
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later with a handle of %d bytes (want 1 to %d)", job.Connector, len(pend.Handle), maxHandle)))
+	}
+	now := h.opts.Now()
+	until := now.Add(h.opts.WaitMax)
+	if job.WaitUntil != nil {
+		until = *job.WaitUntil
+	}
+	if !now.Before(until) {
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
+	}
+	after := pend.PollAfter
+	if after <= 0 {
+		after = h.opts.PollEvery
+	}
+	pollAt := now.Add(after)
+	if pollAt.After(until) {
+		pollAt = until // a last poll at the deadline
+	}
+	if err := h.store.FinishJob(ctx, job, dsr.Outcome{Status: dsr.JobWaiting, Handle: pend.Handle, PollAt: pollAt, WaitUntil: until}); err != nil {
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	h.jobLog(job).InfoContext(ctx, "job waiting on the remote system", "poll_at", pollAt, "wait_until", until)
+	if job.Handle == "" {
+		h.audit(ctx, job.RequestID, "job_waiting", map[string]string{"connector": job.Connector, "action": string(job.Action),
+			"wait_until": until.Format(time.RFC3339)})
+	}
+	return nil
+}
+
+// fail records a failed attempt: back to pending for a retry, or failed for
+// good when the job has had all its attempts or the error is permanent,
+// which then settles the request and tells asynq not to retry.
+func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, cause error) error {
+	// The attempt's context may have ended (its task ran out of time, or
+	// the worker is shutting down): the failure is recorded all the same.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	ids := job.Identities
+	msg := redact(cause.Error(), ids)
+	// Attempts that ended waiting on a remote system are not failures.
+	permanent := job.Attempts-job.Waits > h.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
+	out := dsr.Outcome{Status: dsr.JobPending, Error: msg}
+	if permanent {
+		out.Status = dsr.JobFailed
+	}
+	log := h.jobLog(job)
+	if err := h.store.FinishJob(ctx, job, out); err != nil {
+		err = redactErr(err, ids)
+		log.ErrorContext(ctx, "job failed and its outcome could not be recorded", "error", err)
+		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	if !permanent {
+		log.WarnContext(ctx, "job attempt failed; will retry", "error", msg)
+		return errors.New(msg)
+	}
+	log.ErrorContext(ctx, "job failed for good", "error", msg)
+	h.audit(ctx, job.RequestID, "job_failed", map[string]string{"connector": job.Connector, "action": string(job.Action),
+		"attempt": fmt.Sprint(job.Attempts), "error": msg})
+	if err := h.finished(ctx, job, true); err != nil {
+		return redactErr(err, ids)
+	}
+	return fmt.Errorf("%s: %w", msg, asynq.SkipRetry)
+}
+
+// rateOf returns each connector's max_rate from conns (none when nil).
+func rateOf(conns JobConnectors) func(string) connectors.Rate {
+	if conns == nil {
+		return nil
+	}
+	return conns.MaxRate
+}
