@@ -165,7 +165,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 	if err := checkAuditInput(requestID, actor, kind, data); err != nil {
 		return nil, err
 	}
-	coll := s.db.Collection(AuditCollection)
+	coll := s.audit
 	for try := 1; ; try++ {
 		// The head this process appended last saves reading the chain; if
 		// another process appended since, the insert below finds the seq
@@ -213,7 +213,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 // AuditTrail returns a request's events in seq order (none when it has no
 // chain): one command, and a getMore for each further batch of a long chain.
 func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent, error) {
-	cur, err := s.db.Collection(AuditCollection).Find(ctx,
+	cur, err := s.audit.Find(ctx,
 		bson.D{{Key: "request_id", Value: requestID}},
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}),
 	)
@@ -309,7 +309,7 @@ func validStrings(e *AuditEvent) bool {
 // the _id index; FerretDB v1 sorts in its own memory, holding the
 // collection while the cursor is open.
 func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []AuditEvent) error) error {
-	cur, err := s.db.Collection(AuditCollection).Find(ctx, bson.D{},
+	cur, err := s.audit.Find(ctx, bson.D{},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
 	if err != nil {
 		return fmt.Errorf("audit: scan: %w", err)

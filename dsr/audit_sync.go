@@ -26,7 +26,6 @@ func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 			return err
 		}
 	}
-	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: r.ID}, {Key: "audited", Value: r.Audited}, {Key: "history", Value: bson.D{{Key: "$size", Value: len(r.History)}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "audited", Value: len(r.History)}, {Key: "audit_due", Value: false}}}})

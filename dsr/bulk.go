@@ -104,7 +104,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 		docs, of = append(docs, e), append(of, r)
 	}
 	if len(docs) > 0 {
-		_, err := s.db.Collection(AuditCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		_, err := s.audit.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		failed := map[int]bool{}
 		var bwe mongo.BulkWriteException
 		switch {
@@ -186,9 +186,7 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, 
 		}
 	}
 	if len(orphans) > 0 {
-		leave := s.gate.Enter()
 		_, err := s.reqs.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orphans}}}})
-		leave()
 		for _, i := range at {
 			if err != nil {
 				errs[i] = fmt.Errorf("remove request %s, a duplicate of one not stored: %w", reqs[i].ID, err)
@@ -204,6 +202,6 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, 
 		}
 	}
 	if len(drop) > 0 {
-		_, _ = s.db.Collection(AuditCollection).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: drop}}}})
+		_, _ = s.audit.DeleteByIDs(ctx, drop)
 	}
 }

@@ -51,7 +51,6 @@ func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*Due)
 // changed since it was read (closed, paused, extended), so a check run
 // twice reminds once and never for a due date that moved.
 func (s *Store) Remind(ctx context.Context, id string, n int, from, to time.Time) (bool, error) {
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{
 			{Key: "_id", Value: id}, {Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}},
@@ -71,7 +70,6 @@ func (s *Store) Remind(ctx context.Context, id string, n int, from, to time.Time
 // due before now), and makes its overdue alert due; false when it was
 // marked before or changed since it was read.
 func (s *Store) Escalate(ctx context.Context, id string, now time.Time) (bool, error) {
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{
 			{Key: "_id", Value: id}, {Key: "overdue_at", Value: nil},
@@ -118,13 +116,10 @@ func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(
 // PurgeExports deletes the exported data of a request and records when; it
 // returns false when it was purged before.
 func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
-	leave := s.gate.Enter()
 	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "request_id", Value: id}})
-	leave()
 	if err != nil {
 		return false, fmt.Errorf("purge exports: %w", err)
 	}
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "exports_purged_at", Value: nil}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "exports_purged_at", Value: s.now()}}}})
 	if err != nil {
@@ -137,7 +132,6 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 // a closed request, keeping its blind index, history and audit chain as
 // evidence; false when they were purged before.
 func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}}},
 		bson.D{
@@ -322,10 +316,8 @@ func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request
 		// Release the claim, so the appeal can be filed again. (A crash
 		// right here leaves a claim naming no request, which the next
 		// appeal finds free.)
-		leave := s.gate.Enter()
 		_, uerr := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "appealed_by", Value: appealID}},
 			bson.D{{Key: "$unset", Value: bson.D{{Key: "appealed_by", Value: ""}}}})
-		leave()
 		return nil, errors.Join(fmt.Errorf("appeal %s: %w", id, err), uerr)
 	}
 	return a, nil

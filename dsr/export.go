@@ -39,9 +39,7 @@ type ExportWriter struct {
 // NewExportWriter starts a fresh export for job: records left by an earlier
 // attempt are removed first, so a retried export never duplicates.
 func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, error) {
-	leave := s.gate.Enter()
 	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}})
-	leave()
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
 	}

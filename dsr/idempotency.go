@@ -57,7 +57,7 @@ func (in Intake) Fingerprint(idx *BlindIndex) string {
 // caller then stores it under that id), or ErrIdempotencyMismatch when the
 // earlier use asked for something else.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, id, requestID, fingerprint string) (string, error) {
-	coll := s.db.Collection(IdempotencyCollection)
+	coll := s.idem
 	rec := idempotencyRecord{ID: id, RequestID: requestID, Fingerprint: fingerprint, CreatedAt: s.now()}
 	_, err := coll.InsertOne(ctx, rec)
 	if err == nil {

@@ -102,9 +102,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
 	}
 	var j Job
-	leave := s.gate.Enter()
 	err := s.jobs.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&j)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		n, cerr := s.jobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
 		switch {
@@ -171,12 +169,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}
-	leave := s.gate.Enter()
 	res, err := s.jobs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
 		update,
 	)
-	leave()
 	if err != nil {
 		return fmt.Errorf("finish job: %w", err)
 	}

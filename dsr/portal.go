@@ -71,7 +71,6 @@ var (
 // VerificationSent). ErrConflict when the request is not verifying.
 func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error {
 	now := s.now()
-	leave := s.gate.Enter()
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
 		bson.D{
@@ -82,7 +81,6 @@ func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash s
 			}},
 			{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 0}, {Key: "verification.tries", Value: 0}}},
 		})
-	leave()
 	if err != nil {
 		return fmt.Errorf("issue verification: %w", err)
 	}
@@ -94,7 +92,6 @@ func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash s
 
 // VerificationSent counts a round: a code reached the mail system.
 func (s *Store) VerificationSent(ctx context.Context, id string) error {
-	defer s.gate.Enter()()
 	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 1}}}}); err != nil {
 		return fmt.Errorf("verification sent: %w", err)
@@ -109,13 +106,11 @@ func (s *Store) VerificationSent(ctx context.Context, id string) error {
 // not verifying, ErrNotFound when it does not exist.
 func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*Request, error) {
 	var r Request
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}, {Key: "verification.tries", Value: bson.D{{Key: "$lt", Value: max}}}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.tries", Value: 1}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
-	leave()
 	if err == nil {
 		return &r, nil
 	}
@@ -137,7 +132,6 @@ func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*Request, e
 // AddNotice makes a notice due to the subject of request id.
 func (s *Store) AddNotice(ctx context.Context, id, notice string) error {
 	now := s.now()
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: notice}}}, {Key: "$set", Value: bson.D{{Key: "updated_at", Value: now}}}})
 	if err != nil {
@@ -151,7 +145,6 @@ func (s *Store) AddNotice(ctx context.Context, id, notice string) error {
 
 // NoticeSent records that a notice went out: it is no longer pending.
 func (s *Store) NoticeSent(ctx context.Context, id, notice string) error {
-	defer s.gate.Enter()()
 	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$pullAll", Value: bson.D{{Key: "pending_notices", Value: bson.A{notice}}}}}); err != nil {
 		return fmt.Errorf("notice sent: %w", err)
@@ -161,7 +154,6 @@ func (s *Store) NoticeSent(ctx context.Context, id, notice string) error {
 
 // AddStatusToken lets one more token (by its hash) follow request id.
 func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error {
-	defer s.gate.Enter()()
 	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "status_tokens", Value: tokenHash}}}})
 	if err != nil {

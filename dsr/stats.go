@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -186,12 +185,12 @@ func later(a, b time.Time) time.Time {
 
 // scan streams the projection proj of the documents matching filter to fn,
 // 500 per round trip.
-func scan[T any](ctx context.Context, c *mongo.Collection, filter, proj bson.D, fn func(*T) error) error {
+func scan[T any](ctx context.Context, c *collection, filter, proj bson.D, fn func(*T) error) error {
 	return scanSorted(ctx, c, filter, proj, nil, fn)
 }
 
 // scanSorted is scan in the order of sort (nil: any).
-func scanSorted[T any](ctx context.Context, c *mongo.Collection, filter, proj, sort bson.D, fn func(*T) error) error {
+func scanSorted[T any](ctx context.Context, c *collection, filter, proj, sort bson.D, fn func(*T) error) error {
 	opts := options.Find().SetProjection(proj).SetBatchSize(500)
 	if sort != nil {
 		opts.SetSort(sort)

@@ -84,13 +84,13 @@ var Indexes = map[string][]Index{
 // Store keeps requests, jobs and exported records in MongoDB (or FerretDB).
 // It is safe for concurrent use.
 type Store struct {
-	db      *mongo.Database
-	reqs    *mongo.Collection
-	jobs    *mongo.Collection
-	exports *mongo.Collection
-	now     func() time.Time
-	gate    mongocompat.Gate
-	heads   auditHeads
+	db *mongo.Database
+	// The collections: every write goes through their lane (see
+	// [collection]).
+	reqs, jobs, exports, audit, idem, health *collection
+	now                                      func() time.Time
+	gate                                     mongocompat.Gate
+	heads                                    auditHeads
 }
 
 // NewStore returns a store on db. now is the clock; nil means time.Now.
@@ -98,13 +98,14 @@ func NewStore(db *mongo.Database, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{
-		db:      db,
-		reqs:    db.Collection(RequestsCollection),
-		jobs:    db.Collection(JobsCollection),
-		exports: db.Collection(ExportRecordsCollection),
-		now:     func() time.Time { return now().UTC().Truncate(time.Millisecond) },
-	}
+	s := &Store{db: db, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
+	s.reqs = newCollection(db, RequestsCollection, &s.gate)
+	s.jobs = newCollection(db, JobsCollection, &s.gate)
+	s.exports = newCollection(db, ExportRecordsCollection, &s.gate)
+	s.audit = newCollection(db, AuditCollection, &s.gate)
+	s.idem = newCollection(db, IdempotencyCollection, &s.gate)
+	s.health = newCollection(db, HealthCollection, &s.gate)
+	return s
 }
 
 // Prepare readies the store at start-up: it learns whether the server is
@@ -117,8 +118,16 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	s.gate = gate
-	for coll, indexes := range Indexes {
-		if err := ensureIndexes(ctx, s.db.Collection(coll), indexes); err != nil {
+	colls := map[string]*collection{}
+	for _, c := range []*collection{s.reqs, s.jobs, s.exports, s.audit, s.idem, s.health} {
+		colls[c.Name()] = c
+	}
+	for name, indexes := range Indexes {
+		c := colls[name]
+		if c == nil {
+			return fmt.Errorf("indexes declared on %s, which the store does not keep", name)
+		}
+		if err := ensureIndexes(ctx, c, indexes); err != nil {
 			return err
 		}
 	}
@@ -128,8 +137,8 @@ func (s *Store) Prepare(ctx context.Context) error {
 // ensureIndexes creates the indexes coll lacks, one command each. (FerretDB
 // v1.24 drops the connection when one createIndexes command names several
 // indexes that all exist already, after a restart.)
-func ensureIndexes(ctx context.Context, coll *mongo.Collection, indexes []Index) error {
-	specs, err := coll.Indexes().ListSpecifications(ctx)
+func ensureIndexes(ctx context.Context, coll *collection, indexes []Index) error {
+	specs, err := coll.indexes().ListSpecifications(ctx)
 	if err != nil {
 		return fmt.Errorf("list indexes on %s: %w", coll.Name(), err)
 	}
@@ -142,7 +151,7 @@ func ensureIndexes(ctx context.Context, coll *mongo.Collection, indexes []Index)
 			continue
 		}
 		model := mongo.IndexModel{Keys: ix.Keys, Options: options.Index().SetName(ix.Name).SetUnique(ix.Unique)}
-		if _, err := coll.Indexes().CreateOne(ctx, model); err != nil {
+		if _, err := coll.indexes().CreateOne(ctx, model); err != nil {
 			return fmt.Errorf("create index %s on %s: %w", ix.Name, coll.Name(), err)
 		}
 	}
@@ -169,8 +178,7 @@ const HealthCollection = "health"
 // when its disk is full. Readiness uses it once a write failed for lack of
 // space, to learn when space is back.
 func (s *Store) ProbeWrite(ctx context.Context) error {
-	_, err := s.db.Collection(HealthCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: "probe"}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: s.now()}}}}, options.UpdateOne().SetUpsert(true))
+	_, err := s.health.Touch(ctx, "probe", s.now())
 	if err != nil {
 		return fmt.Errorf("probe write: %w", StorageError(err))
 	}
@@ -311,11 +319,9 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 // Assign gives a request to an agent ("" to nobody), in one update.
 func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) {
 	var r Request
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "assigned_to", Value: agent}, {Key: "updated_at", Value: s.now()}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, fmt.Errorf("assign request %s: %w", id, ErrNotFound)
 	}
@@ -328,10 +334,8 @@ func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) 
 // updateFenced applies update to request id if it still matches fence.
 func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
 	var r Request
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
 	}
@@ -454,13 +458,11 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
 	var r Request
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx,
 		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}}, also...),
 		update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, s.missOrConflict(ctx, id, fmt.Sprintf("move %s -> %s", from, to))
 	}
@@ -488,7 +490,6 @@ func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
 // was handed to the queue. Marking twice is a no-op.
 func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
 	now := s.now()
-	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
 		bson.D{
@@ -533,12 +534,12 @@ func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(
 }
 
 // each streams the documents matching filter to fn, 100 per round trip.
-func each[T any](ctx context.Context, c *mongo.Collection, filter bson.D, fn func(*T) error) error {
+func each[T any](ctx context.Context, c *collection, filter bson.D, fn func(*T) error) error {
 	return stream(ctx, c, filter, options.Find().SetBatchSize(100), fn)
 }
 
 // stream finds with opts and hands each document, decoded, to fn.
-func stream[T any](ctx context.Context, c *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, fn func(*T) error) error {
+func stream[T any](ctx context.Context, c *collection, filter bson.D, opts *options.FindOptionsBuilder, fn func(*T) error) error {
 	cur, err := c.Find(ctx, filter, opts)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", c.Name(), err)

@@ -79,13 +79,11 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	leave := s.gate.Enter()
 	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		// A job that waited on a remote system starts the action afresh.
 		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
 	})
-	leave()
 	if err != nil {
 		return nil, fmt.Errorf("retry failed jobs: %w", err)
 	}
