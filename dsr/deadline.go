@@ -1,86 +1,10 @@
 package dsr
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
-// Regulation is the law under which a request is made.
-type Regulation string
-
-// The regulations the service knows. Their deadlines are in [DueAt].
-const (
-	RegulationGDPR   Regulation = "gdpr"   // EU/UK GDPR
-	RegulationCCPA   Regulation = "ccpa"   // California CCPA as amended by CPRA
-	RegulationLGPD   Regulation = "lgpd"   // Brazil
-	RegulationVCDPA  Regulation = "vcdpa"  // Virginia
-	RegulationCTDPA  Regulation = "ctdpa"  // Connecticut
-	RegulationPIPEDA Regulation = "pipeda" // Canada
-)
-
-// Regulations lists every known regulation.
-var Regulations = []Regulation{
-	RegulationGDPR, RegulationCCPA, RegulationLGPD,
-	RegulationVCDPA, RegulationCTDPA, RegulationPIPEDA,
-}
-
-// Valid reports whether r is a known regulation.
-func (r Regulation) Valid() bool {
-	for _, x := range Regulations {
-		if r == x {
-			return true
-		}
-	}
-	return false
-}
-
-// DueAt returns when a request is due under the default calendar
-// (weekends only): see [Calendar.Due] and [RuleFor].
-func DueAt(reg Regulation, t Type, receivedAt time.Time) time.Time {
-	return Calendar{}.Due(reg, t, receivedAt)
-}
-
-// Extended returns the latest due date the one extension its rule allows
-// gives a request of type t under reg, first due at due, and whether the
-// rule allows one (see [RuleFor]).
-func Extended(reg Regulation, t Type, due time.Time) (time.Time, bool) {
-	r := RuleFor(reg, t)
-	if r.Extension.N == 0 {
-		return time.Time{}, false
-	}
-	return Calendar{}.Add(due, r.Extension), true
-}
-
-// AddMonths adds n calendar months, ending on the last day of the target
-// month when it is shorter than the start day (31 Jan + 1 month = 28/29 Feb).
-func AddMonths(t time.Time, n int) time.Time {
-	y, m, d := t.Date()
-	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
-	last := first.AddDate(0, 1, -1).Day()
-	if d > last {
-		d = last
-	}
-	return first.AddDate(0, 0, d-1)
-}
-
-// jurisdictions maps where a person lives (ISO 3166-1 alpha-2 country, or
-// ISO 3166-2 subdivision for US states) to the regulation that applies.
-var jurisdictions = map[string]Regulation{
-	"US-CA": RegulationCCPA, "US-VA": RegulationVCDPA, "US-CT": RegulationCTDPA,
-	"BR": RegulationLGPD, "CA": RegulationPIPEDA, "GB": RegulationGDPR,
-}
-
-func init() {
-	// The EU and the rest of the EEA.
-	for _, c := range []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-		"LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"} {
-		jurisdictions[c] = RegulationGDPR
-	}
-}
-
-// RegulationFor returns the regulation of a jurisdiction ("DE", "US-CA"),
-// matched without regard to case.
-func RegulationFor(jurisdiction string) (Regulation, bool) {
-	r, ok := jurisdictions[strings.ToUpper(strings.TrimSpace(jurisdiction))]
-	return r, ok
+// Due is what the deadline checks read of a request: they filter in the
+// query, so a run with nothing to do reads nothing.
+type Due struct {
+	ID    string    `bson:"_id"`
+	DueAt time.Time `bson:"due_at"`
 }

@@ -199,30 +199,6 @@ type Exception struct {
 	Basis      string `bson:"basis" json:"basis"`
 }
 
-// The notices a subject can be sent.
-const (
-	NoticeReceipt   = "receipt"   // the request was received (CCPA: within 10 business days; sent at once)
-	NoticeVerify    = "verify"    // a code and a link to prove identity
-	NoticeCompleted = "completed" // done; for access, with a download link
-	NoticeDenied    = "denied"    // refused, with the reason
-	NoticeMerged    = "merged"    // a second, identical submission was merged into this request
-	NoticeExtended  = "extended"  // the deadline was extended, with the reason
-)
-
-// Verification is the state of a request's identity check.
-type Verification struct {
-	// Round counts codes sent; each new code replaces the last.
-	Round int `bson:"round"`
-	// CodeHash is the keyed hash of the 6-digit code, TokenHash the SHA-256
-	// of the link token. Neither secret is stored.
-	CodeHash  string    `bson:"code_hash"`
-	TokenHash string    `bson:"token_hash"`
-	ExpiresAt time.Time `bson:"expires_at"`
-	SentAt    time.Time `bson:"sent_at"`
-	// Tries counts verification attempts, right or wrong, across rounds.
-	Tries int `bson:"tries"`
-}
-
 // Agent is an authorised agent acting for the subject (CCPA 11 CCR 7063).
 type Agent struct {
 	Name  string `bson:"name"`

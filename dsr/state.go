@@ -100,3 +100,71 @@ const (
 
 // DenialBases lists the denial bases, in the order of the disclosure.
 var DenialBases = []DenialBasis{DeniedUnverifiable, DeniedNotConsumer, DeniedExempt, DeniedOther}
+
+// OpenStatuses are the statuses of a request still being worked on.
+var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+
+// OverdueStatuses are the statuses in which a request past its due date is
+// overdue: open ones, and duplicates (which still await an agent).
+var OverdueStatuses = append(append([]Status{}, OpenStatuses...), StatusDuplicate)
+
+// Open reports whether a request in status s is still to be answered.
+func (s Status) Open() bool {
+	for _, o := range OverdueStatuses {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// DuplicateCandidates are the statuses a new request is a duplicate of:
+// open ones whose identity is established (an unverified request may never
+// be verified, and would hold its duplicates for ever).
+var DuplicateCandidates = VerifiedOpenStatuses
+
+// VerifiedOpenStatuses are the open statuses of a request whose identity is
+// established.
+var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+
+// Change is what a transition sets besides the status.
+type Change struct {
+	Actor  string
+	Reason string
+	// Identities, when set, replaces the request's identities (and their
+	// blind index, Hashes).
+	Identities []Identity
+	Hashes     []string
+	// ProvenHashes, when set, replaces the blind index of the proven
+	// identities (see Request.ProvenHashes).
+	ProvenHashes []string
+	// ResolveBoundReached, when not 0, records that identity resolution
+	// stopped at this many rounds while still finding identities.
+	ResolveBoundReached int
+	// Notices become due with the change (added to PendingNotices).
+	Notices []string
+	// Purge removes the subject's identities (and an agent's details),
+	// keeping the blind index and the history.
+	Purge bool
+	// StatusTokens, when set, replaces the hashes of the tokens that may
+	// follow the request.
+	StatusTokens []string
+	// ApprovedBy records who approved the request.
+	ApprovedBy string
+	// Exceptions are added to the request's exceptions.
+	Exceptions []Exception
+	// Unlink ends the request's link to the one it duplicated.
+	Unlink bool
+	// DenialBasis records why a request moving to denied was denied.
+	DenialBasis DenialBasis
+	// ResetFanout forgets the fan-out's failures (an agent's retry).
+	ResetFanout bool
+}
+
+// ClosedStatuses are the statuses of a request whose life is over.
+var ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
+
+// PausableStatuses are the statuses in which a clock may stop: before the
+// identity is confirmed, the only wait the law allows for. Verification
+// (on the portal) resumes it.
+var PausableStatuses = []Status{StatusReceived, StatusVerifying}

@@ -2,7 +2,6 @@ package dsr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -20,10 +19,6 @@ type exportRecord struct {
 	Seq        int64  `bson:"seq"`
 	Data       any    `bson:"data"`
 }
-
-// ErrExportOrder means an exporter wrote a collection's records in more than
-// one run; exports must write each collection's records together.
-var ErrExportOrder = errors.New("export: a collection's records were not written together")
 
 // ExportWriter stores the records one export job finds, in batches. Create it
 // with [Store.NewExportWriter]; call Flush when the export ends.

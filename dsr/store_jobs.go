@@ -11,20 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// NewJob returns a pending job for a request, connector and action.
-func NewJob(requestID, connector string, a Action, now time.Time) Job {
-	now = now.UTC().Truncate(time.Millisecond)
-	return Job{
-		ID:        JobID(requestID, connector, a),
-		RequestID: requestID,
-		Connector: connector,
-		Action:    a,
-		Status:    JobPending,
-		CreatedAt: now,
-		UpdatedAt: now,
-	}
-}
-
 // CreateJobs inserts jobs in one command. Jobs that already exist are left as
 // they are, so creating the same jobs twice is a no-op.
 func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
@@ -40,20 +26,6 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
 	return nil
-}
-
-// onlyDuplicates reports whether every write error of err is a duplicate key.
-func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return false
-		}
-	}
-	return true
 }
 
 // Jobs returns the jobs of a request in id order.
@@ -120,21 +92,6 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 	return &j, nil
 }
 
-// Outcome is how one attempt at a job ended.
-type Outcome struct {
-	// Status is JobSucceeded, JobFailed or JobSkipped for a final outcome,
-	// or JobPending when the attempt failed and will be retried.
-	Status      JobStatus
-	Records     int64
-	Collections []CollectionResult
-	// Error is the attempt's error, safe to show (it names no person).
-	Error string
-	// Handle, PollAt and WaitUntil are set with Status JobWaiting: the
-	// remote work to poll, when, and until when.
-	Handle            string
-	PollAt, WaitUntil time.Time
-}
-
 // FinishJob records the outcome of the attempt that claimed the job. The
 // update is fenced by the attempt number, so a worker whose lease was taken
 // over cannot overwrite the newer attempt; it gets ErrConflict.
@@ -180,14 +137,6 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, ErrConflict)
 	}
 	return nil
-}
-
-// unrecordedChange reports whether an attempt before the one that claimed j
-// may have changed records without recording it: j changes data (an erase
-// or opt-out; an export changes nothing) and fewer attempts than those
-// before this one recorded an outcome.
-func (j *Job) unrecordedChange() bool {
-	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
 }
 
 // Settle closes an in-progress request that is fanned out (all its jobs
@@ -244,4 +193,38 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 	}
 	polls := bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}}
 	return each(ctx, s.jobs, polls, fn)
+}
+
+// RetryFailedJobs sets the failed jobs of a request back to pending with
+// their attempts counted afresh (and the remote work they waited on, if
+// any, forgotten: the action starts again), and returns their ids. A job's
+// RecordsIncomplete stays: its failed outcome recorded it.
+func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
+	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
+	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := jobs.All(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	_, err = s.jobs.UpdateMany(ctx, filter, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
+		// A job that waited on a remote system starts the action afresh.
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retry failed jobs: %w", err)
+	}
+	out := make([]string, len(ids))
+	for i, j := range ids {
+		out[i] = j.ID
+	}
+	return out, nil
 }
