@@ -22,8 +22,8 @@ type ListFilter struct {
 	AssignedTo string
 	DueBefore  *time.Time
 	DueAfter   *time.Time
-	// Overdue keeps open requests past their due date (at Now), their
-	// clock running.
+	// Overdue keeps the requests overdue at Now ([Request.Overdue]): open,
+	// their clock running, past their due date.
 	Overdue bool
 	Now     time.Time
 	Sort    ListSort // default SortDue

@@ -61,6 +61,43 @@ func (s Status) Closed() bool {
 	return s.Valid() && len(transitions[s]) == 0
 }
 
+// Open reports whether a request in status s is open: still to be
+// answered. Every known status is open or closed ([Status.Closed]); a
+// duplicate is open (it awaits an agent). This is the one meaning of
+// "open"; [OverdueStatuses] lists these statuses.
+func (s Status) Open() bool {
+	return s.Valid() && !s.Closed()
+}
+
+// The status sets, each a subset of [Statuses] (a test checks that the
+// open and closed ones agree with [Status.Open] and [Status.Closed]).
+var (
+	// OverdueStatuses are the open statuses ([Status.Open]): those in
+	// which a request past due is overdue ([Request.Overdue]). The store
+	// selects open requests with them.
+	OverdueStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention, StatusDuplicate}
+	// ActiveStatuses are the open statuses of a request being worked on:
+	// every open status but duplicate (parked until an agent unlinks it).
+	// A request a new one may be merged into is active, and only an active
+	// request's deadline may be extended.
+	ActiveStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+	// VerifiedOpenStatuses are the active statuses of a request whose
+	// identity is established.
+	VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+	// DuplicateCandidates are the statuses a new request is a duplicate
+	// of: active ones whose identity is established (an unverified
+	// request may never be verified, and would hold its duplicates for
+	// ever).
+	DuplicateCandidates = VerifiedOpenStatuses
+	// ClosedStatuses are the statuses of a request whose life is over
+	// ([Status.Closed]).
+	ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
+	// PausableStatuses are the statuses in which a clock may stop
+	// ([Request.PauseClock]): before the identity is confirmed, the only
+	// wait the law allows for. Verification (on the portal) resumes it.
+	PausableStatuses = []Status{StatusReceived, StatusVerifying}
+)
+
 // CanMove reports whether the state machine allows from -> to.
 func CanMove(from, to Status) bool {
 	for _, s := range transitions[from] {
@@ -101,32 +138,6 @@ const (
 // DenialBases lists the denial bases, in the order of the disclosure.
 var DenialBases = []DenialBasis{DeniedUnverifiable, DeniedNotConsumer, DeniedExempt, DeniedOther}
 
-// OpenStatuses are the statuses of a request still being worked on.
-var OpenStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
-
-// OverdueStatuses are the statuses in which a request past its due date is
-// overdue: open ones, and duplicates (which still await an agent).
-var OverdueStatuses = append(append([]Status{}, OpenStatuses...), StatusDuplicate)
-
-// Open reports whether a request in status s is still to be answered.
-func (s Status) Open() bool {
-	for _, o := range OverdueStatuses {
-		if s == o {
-			return true
-		}
-	}
-	return false
-}
-
-// DuplicateCandidates are the statuses a new request is a duplicate of:
-// open ones whose identity is established (an unverified request may never
-// be verified, and would hold its duplicates for ever).
-var DuplicateCandidates = VerifiedOpenStatuses
-
-// VerifiedOpenStatuses are the open statuses of a request whose identity is
-// established.
-var VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
-
 // Change is what a transition sets besides the status.
 type Change struct {
 	Actor  string
@@ -160,11 +171,3 @@ type Change struct {
 	// ResetFanout forgets the fan-out's failures (an agent's retry).
 	ResetFanout bool
 }
-
-// ClosedStatuses are the statuses of a request whose life is over.
-var ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
-
-// PausableStatuses are the statuses in which a clock may stop: before the
-// identity is confirmed, the only wait the law allows for. Verification
-// (on the portal) resumes it.
-var PausableStatuses = []Status{StatusReceived, StatusVerifying}

@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -41,7 +42,8 @@ type Completion struct {
 	ClosedAt   time.Time  `bson:"closed_at"`
 }
 
-// Days is the time from receipt to completion, in days.
+// Days is the time from receipt to completion, in days: the
+// [Request.DaysToRespond] of a completed request.
 func (c Completion) Days() float64 { return days(c.ClosedAt.Sub(c.ReceivedAt)) }
 
 // JobOutcome is how a job ended, and when.
@@ -144,8 +146,10 @@ func order[T comparable](list []T, v T) int {
 	return len(list)
 }
 
-// add counts one request, as it is at now.
-func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
+// add counts one request, as it is at now. It reads r's Type,
+// Regulation, Status, ReceivedAt, DueAt, ClosedAt, DenialBasis and
+// PausedAt only.
+func (r *SummaryRow) add(d *Request, now time.Time) {
 	r.Received++
 	switch d.Status {
 	case StatusCompleted:
@@ -166,17 +170,64 @@ func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
 		r.Expired++
 	default: // open, duplicate, or a status this version does not know
 		r.Open++
-		if d.DueAt.Before(now) && d.PausedAt == nil {
+		if d.PastDue(now) {
 			r.Overdue++
 		}
 	}
-	if (d.Status == StatusCompleted || d.Status == StatusDenied) && d.ClosedAt != nil {
+	if d.Responded() {
 		r.Responded++
-		if !d.ClosedAt.After(d.DueAt) {
+		if d.OnTime() {
 			r.OnTime++
 		}
-		r.days = append(r.days, days(d.ClosedAt.Sub(d.ReceivedAt)))
+		r.days = append(r.days, d.DaysToRespond())
 	}
+}
+
+// summaryBuilder makes a [Summary] from the requests received in its
+// window, added one by one in any order.
+type summaryBuilder struct {
+	sum   *Summary
+	rows  map[[2]string]*SummaryRow // by type and regulation
+	total SummaryRow
+}
+
+// start begins the summary of [from, to), made at now.
+func (b *summaryBuilder) start(from, to, now time.Time) {
+	b.sum = &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
+	b.rows = map[[2]string]*SummaryRow{}
+}
+
+// add counts one request in its row and in the total.
+func (b *summaryBuilder) add(r *Request) {
+	k := [2]string{string(r.Type), string(r.Regulation)}
+	row := b.rows[k]
+	if row == nil {
+		row = &SummaryRow{Type: r.Type, Regulation: r.Regulation}
+		b.rows[k] = row
+	}
+	row.add(r, b.sum.GeneratedAt)
+	b.total.add(r, b.sum.GeneratedAt)
+}
+
+// finish computes the rows' figures and orders them (see [Summary.Rows]).
+func (b *summaryBuilder) finish() *Summary {
+	sum := b.sum
+	for _, row := range b.rows {
+		row.finish()
+		sum.Rows = append(sum.Rows, *row)
+	}
+	slices.SortFunc(sum.Rows, func(a, b SummaryRow) int {
+		if c := order(Types, a.Type) - order(Types, b.Type); c != 0 {
+			return c
+		}
+		if c := order(Regulations, a.Regulation) - order(Regulations, b.Regulation); c != 0 {
+			return c
+		}
+		return cmp.Compare(string(a.Type)+" "+string(a.Regulation), string(b.Type)+" "+string(b.Regulation))
+	})
+	b.total.finish()
+	sum.Total = b.total
+	return sum
 }
 
 // finish computes the median, the mean and the on-time rate.
@@ -214,7 +265,5 @@ func Median(xs []float64) float64 {
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
-
-func days(d time.Duration) float64 { return d.Hours() / 24 }
 
 func round(x, scale float64) float64 { return math.Round(x*scale) / scale }

@@ -1,10 +1,8 @@
 package dsr
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -149,19 +147,6 @@ func scanSorted[T any](ctx context.Context, c *collection, filter, proj, sort bs
 	return stream(ctx, c, filter, opts, fn)
 }
 
-// summaryDoc is what a summary reads of a request.
-type summaryDoc struct {
-	Type       Type       `bson:"type"`
-	Regulation Regulation `bson:"regulation"`
-	Status     Status     `bson:"status"`
-	ReceivedAt time.Time  `bson:"received_at"`
-	DueAt      time.Time  `bson:"due_at"`
-	ClosedAt   *time.Time `bson:"closed_at"`
-	// DenialBasis is why a denied request was denied.
-	DenialBasis DenialBasis `bson:"denial_basis"`
-	PausedAt    *time.Time  `bson:"paused_at"`
-}
-
 // Summary reports on the requests received in [from, to): one find on
 // received_at, streaming only the fields it counts.
 func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, error) {
@@ -171,42 +156,11 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
 		{Key: "denial_basis", Value: 1}, {Key: "paused_at", Value: 1},
 	}
-	type key struct {
-		t Type
-		r Regulation
-	}
-	rows := map[key]*SummaryRow{}
-	total := &SummaryRow{}
-	now := s.now()
-	err := scan(ctx, s.reqs, filter, proj, func(d *summaryDoc) error {
-		k := key{d.Type, d.Regulation}
-		row := rows[k]
-		if row == nil {
-			row = &SummaryRow{Type: d.Type, Regulation: d.Regulation}
-			rows[k] = row
-		}
-		row.add(d, now)
-		total.add(d, now)
-		return nil
-	})
-	if err != nil {
+	var b summaryBuilder
+	b.start(from, to, s.now())
+	// Only the fields of proj are read (see [SummaryRow.add]).
+	if err := scan(ctx, s.reqs, filter, proj, func(r *Request) error { b.add(r); return nil }); err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	sum := &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
-	for _, row := range rows {
-		row.finish()
-		sum.Rows = append(sum.Rows, *row)
-	}
-	slices.SortFunc(sum.Rows, func(a, b SummaryRow) int {
-		if c := order(Types, a.Type) - order(Types, b.Type); c != 0 {
-			return c
-		}
-		if c := order(Regulations, a.Regulation) - order(Regulations, b.Regulation); c != 0 {
-			return c
-		}
-		return cmp.Compare(string(a.Type)+" "+string(a.Regulation), string(b.Type)+" "+string(b.Regulation))
-	})
-	total.finish()
-	sum.Total = *total
-	return sum, nil
+	return b.finish(), nil
 }
