@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // Mode is the subcommand the process runs as; validation depends on it.
@@ -394,17 +396,13 @@ func Settings() []Setting {
 	}
 }
 
-// requestTypes checks a list of request types, each optionally narrowed to
-// a regulation ("deletion,access:ccpa"), or "none".
+// requestTypes checks an approval policy: a list of request types, each
+// optionally narrowed to a regulation, or none. dsr.ParseApprovalPolicy is
+// the one parser of the format.
 func requestTypes(set func(*Config, string)) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		for _, part := range strings.Split(v, ",") {
-			t, _, _ := strings.Cut(strings.TrimSpace(part), ":")
-			switch t {
-			case "access", "deletion", "opt_out", "none", "":
-			default:
-				return fmt.Errorf("%q is not a request type (access, deletion, opt_out) or none", t)
-			}
+		if _, err := dsr.ParseApprovalPolicy(v); err != nil {
+			return err
 		}
 		set(c, v)
 		return nil

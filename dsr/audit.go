@@ -2,31 +2,16 @@ package dsr
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
-
-// AuditCollection holds one document per audit event.
-const AuditCollection = "audit_events"
-
-// auditTries bounds how often AppendAudit re-reads a chain after another
-// appender took the next sequence number.
-const auditTries = 10
 
 // AuditEvent is one entry of a request's audit chain: what happened to the
 // request, when and by whom, with a hash that covers the event and the hash
@@ -150,83 +135,6 @@ func checkAuditInput(requestID, actor, kind string, data map[string]string) erro
 	return nil
 }
 
-// AppendAudit appends an event to request requestID's chain and returns it.
-// It sends two commands when uncontended: a read of the chain's last event
-// and an insert.
-//
-// Appends to one chain are linear even from many processes, on MongoDB and
-// FerretDB alike: the next event's _id is unique, so of two appenders that
-// read the same last event only one insert wins; the loser reads again and
-// retries after a random pause (up to 2ms, doubling each time to at most
-// 100ms), up to 10 tries in all, then gives up with an error wrapping ErrConflict. Each lost try
-// means another append landed, so with up to 10 appenders racing on one
-// chain every one succeeds. An insert needs no write gate on FerretDB.
-func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*AuditEvent, error) {
-	if err := checkAuditInput(requestID, actor, kind, data); err != nil {
-		return nil, err
-	}
-	coll := s.db.Collection(AuditCollection)
-	for try := 1; ; try++ {
-		// The head this process appended last saves reading the chain; if
-		// another process appended since, the insert below finds the seq
-		// taken and the next try reads the chain.
-		last, cached := s.heads.get(requestID)
-		if !cached || try > 1 {
-			err := coll.FindOne(ctx,
-				bson.D{{Key: "request_id", Value: requestID}},
-				options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "hash", Value: 1}}),
-			).Decode(&last)
-			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
-			}
-		}
-		e := &AuditEvent{
-			RequestID: requestID, Seq: last.Seq + 1, At: s.now(), Actor: actor, Kind: kind,
-			PrevHash: last.Hash,
-		}
-		if len(data) > 0 { // without data, stored without it; hashed as {} either way
-			e.Data = maps.Clone(data)
-		}
-		e.ID = auditID(requestID, e.Seq)
-		e.Hash = e.ComputeHash()
-		_, err := coll.InsertOne(ctx, e)
-		if err == nil {
-			s.heads.put(requestID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
-			return e, nil
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return nil, fmt.Errorf("audit: append to %s: %w", requestID, err)
-		}
-		if try == auditTries {
-			return nil, fmt.Errorf("audit: append to %s: lost the race for the next event %d times: %w", requestID, try, ErrConflict)
-		}
-		pause := time.NewTimer(rand.N(min(time.Millisecond<<try, 100*time.Millisecond))) //nolint:gosec // jitter needs no cryptographic randomness
-		select {
-		case <-ctx.Done():
-			pause.Stop()
-			return nil, fmt.Errorf("audit: append to %s: %w", requestID, ctx.Err())
-		case <-pause.C:
-		}
-	}
-}
-
-// AuditTrail returns a request's events in seq order (none when it has no
-// chain): one command, and a getMore for each further batch of a long chain.
-func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent, error) {
-	cur, err := s.db.Collection(AuditCollection).Find(ctx,
-		bson.D{{Key: "request_id", Value: requestID}},
-		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
-	}
-	var out []AuditEvent
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
-	}
-	return out, nil
-}
-
 // ChainCheck is the result of verifying a chain.
 type ChainCheck struct {
 	OK     bool
@@ -298,85 +206,25 @@ func validStrings(e *AuditEvent) bool {
 	return true
 }
 
-// EachAuditChain calls fn with every request's chain, request by request
-// (in request id order), each chain in seq order, ready for VerifyChain.
-//
-// It reads the whole collection with one cursor sorted by _id, 100 events
-// per round trip, grouping consecutive events by the request id part of
-// their _id (which the sort keeps together), so dsar holds one chain at a
-// time. An event whose request_id field was changed stays in the chain its
-// _id puts it in, where VerifyChain reports it. On MongoDB the sort walks
-// the _id index; FerretDB v1 sorts in its own memory, holding the
-// collection while the cursor is open.
-func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []AuditEvent) error) error {
-	cur, err := s.db.Collection(AuditCollection).Find(ctx, bson.D{},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
-	if err != nil {
-		return fmt.Errorf("audit: scan: %w", err)
+// historyEvent is the audit event that copies history entry i of r: its
+// actor, kind ("filed" for the first, "status" after) and data, without
+// sequence, time or hashes.
+func historyEvent(r *Request, i int) *AuditEvent {
+	h := r.History[i]
+	kind := "status"
+	if i == 0 {
+		kind = "filed"
 	}
-	defer cur.Close(ctx)
-	var (
-		current string
-		chain   []AuditEvent
-	)
-	for cur.Next(ctx) {
-		var e AuditEvent
-		if err := cur.Decode(&e); err != nil {
-			return fmt.Errorf("audit: decode an event: %w", err)
-		}
-		id := chainOf(e.ID)
-		if len(chain) > 0 && id != current {
-			if err := fn(current, chain); err != nil {
-				return err
-			}
-			chain = nil
-		}
-		current = id
-		chain = append(chain, e)
+	data := map[string]string{"to": string(h.To), "entry": strconv.Itoa(i)}
+	if h.From != "" {
+		data["from"] = string(h.From)
 	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("audit: scan: %w", err)
+	if h.Reason != "" {
+		data["reason"] = h.Reason
 	}
-	if len(chain) > 0 {
-		return fn(current, chain)
+	actor := h.Actor
+	if actor == "" {
+		actor = "unknown"
 	}
-	return nil
-}
-
-// chainOf returns the request id part of an event's _id: what precedes
-// ":<8 digits>", or the whole _id when it has no such suffix.
-func chainOf(id string) string {
-	i := strings.LastIndexByte(id, ':')
-	if i < 0 {
-		return id
-	}
-	if _, err := strconv.Atoi(id[i+1:]); err != nil {
-		return id
-	}
-	return id[:i]
-}
-
-// auditHeads remembers, per request, the last event this process appended,
-// for a bounded number of requests.
-type auditHeads struct {
-	mu sync.Mutex
-	m  map[string]AuditEvent
-}
-
-const maxAuditHeads = 10_000
-
-func (h *auditHeads) get(requestID string) (AuditEvent, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.m[requestID]
-	return e, ok
-}
-
-func (h *auditHeads) put(requestID string, e AuditEvent) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m == nil || len(h.m) >= maxAuditHeads {
-		h.m = map[string]AuditEvent{} // forget all: each costs one read again
-	}
-	h.m[requestID] = e
+	return &AuditEvent{RequestID: r.ID, Actor: actor, Kind: kind, Data: data}
 }

@@ -150,3 +150,32 @@ func (c Calendar) Add(t time.Time, p Period) time.Time {
 func (c Calendar) Due(reg Regulation, t Type, receivedAt time.Time) time.Time {
 	return c.Add(receivedAt, RuleFor(reg, t).Respond)
 }
+
+// DueAt returns when a request is due under the default calendar
+// (weekends only): see [Calendar.Due] and [RuleFor].
+func DueAt(reg Regulation, t Type, receivedAt time.Time) time.Time {
+	return Calendar{}.Due(reg, t, receivedAt)
+}
+
+// Extended returns the latest due date the one extension its rule allows
+// gives a request of type t under reg, first due at due, and whether the
+// rule allows one (see [RuleFor]).
+func Extended(reg Regulation, t Type, due time.Time) (time.Time, bool) {
+	r := RuleFor(reg, t)
+	if r.Extension.N == 0 {
+		return time.Time{}, false
+	}
+	return Calendar{}.Add(due, r.Extension), true
+}
+
+// AddMonths adds n calendar months, ending on the last day of the target
+// month when it is shorter than the start day (31 Jan + 1 month = 28/29 Feb).
+func AddMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	if d > last {
+		d = last
+	}
+	return first.AddDate(0, 0, d-1)
+}

@@ -199,7 +199,7 @@ func exerciseStore(t *testing.T, f fixture) {
 	v := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
 	v.Status = dsr.StatusVerifying
 	must(f.store.CreateRequest(ctx, v))
-	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, dsr.OpenStatuses, 2)
+	_, err = f.store.OpenIdentical(ctx, v.IdentityHashes[0], dsr.TypeAccess, dsr.ActiveStatuses, 2)
 	must(err)
 	_, err = f.store.Unverified(ctx, v.IdentityHashes[0], dsr.TypeAccess, 2)
 	must(err)

@@ -1,86 +1,89 @@
 package dsr
 
 import (
-	"strings"
+	"fmt"
+	"slices"
 	"time"
 )
 
-// Regulation is the law under which a request is made.
-type Regulation string
-
-// The regulations the service knows. Their deadlines are in [DueAt].
-const (
-	RegulationGDPR   Regulation = "gdpr"   // EU/UK GDPR
-	RegulationCCPA   Regulation = "ccpa"   // California CCPA as amended by CPRA
-	RegulationLGPD   Regulation = "lgpd"   // Brazil
-	RegulationVCDPA  Regulation = "vcdpa"  // Virginia
-	RegulationCTDPA  Regulation = "ctdpa"  // Connecticut
-	RegulationPIPEDA Regulation = "pipeda" // Canada
-)
-
-// Regulations lists every known regulation.
-var Regulations = []Regulation{
-	RegulationGDPR, RegulationCCPA, RegulationLGPD,
-	RegulationVCDPA, RegulationCTDPA, RegulationPIPEDA,
+// Due is what the deadline checks read of a request: they filter in the
+// query, so a run with nothing to do reads nothing.
+type Due struct {
+	ID    string    `bson:"_id"`
+	DueAt time.Time `bson:"due_at"`
 }
 
-// Valid reports whether r is a known regulation.
-func (r Regulation) Valid() bool {
-	for _, x := range Regulations {
-		if r == x {
-			return true
-		}
+// The words of a request's deadline. Each is defined here once; the store's
+// queries (the overdue list, the deadline checks, the counts) select the
+// same requests.
+
+// PastDue reports whether r's clock has run past its due date at now: the
+// clock is running (not paused: a paused clock is not late) and DueAt is
+// before now. It says nothing of r's status: see [Request.Overdue].
+func (r *Request) PastDue(now time.Time) bool {
+	return r.PausedAt == nil && r.DueAt.Before(now)
+}
+
+// Overdue reports whether r is overdue at now: open ([Status.Open]: still
+// to be answered, a duplicate included) and past due ([Request.PastDue]:
+// its clock running and its due date before now).
+func (r *Request) Overdue(now time.Time) bool {
+	return r.Status.Open() && r.PastDue(now)
+}
+
+// Responded reports whether r was answered: completed or denied, its
+// closing recorded. A cancelled or expired request was closed without an
+// answer.
+func (r *Request) Responded() bool {
+	return (r.Status == StatusCompleted || r.Status == StatusDenied) && r.ClosedAt != nil
+}
+
+// OnTime reports whether r was closed no later than its due date (as
+// extended, and moved by its pauses); false while it is open.
+func (r *Request) OnTime() bool {
+	return r.ClosedAt != nil && !r.ClosedAt.After(r.DueAt)
+}
+
+// DaysToRespond is the time from r's receipt to its closing, in days, with
+// their fraction (36 hours is 1.5; int() of it counts whole days); 0 while
+// r is open.
+func (r *Request) DaysToRespond() float64 {
+	if r.ClosedAt == nil {
+		return 0
 	}
-	return false
+	return days(r.ClosedAt.Sub(r.ReceivedAt))
 }
 
-// DueAt returns when a request is due under the default calendar
-// (weekends only): see [Calendar.Due] and [RuleFor].
-func DueAt(reg Regulation, t Type, receivedAt time.Time) time.Time {
-	return Calendar{}.Due(reg, t, receivedAt)
-}
+// days is a duration in days, with their fraction.
+func days(d time.Duration) float64 { return d.Hours() / 24 }
 
-// Extended returns the latest due date the one extension its rule allows
-// gives a request of type t under reg, first due at due, and whether the
-// rule allows one (see [RuleFor]).
-func Extended(reg Regulation, t Type, due time.Time) (time.Time, bool) {
-	r := RuleFor(reg, t)
-	if r.Extension.N == 0 {
-		return time.Time{}, false
+// Extend gives r, at now, the one extension of its deadline its rule
+// allows ([RuleFor], [Extended]), with a reason: DueAt moves, Extension
+// records it (From the due date before), the person is to be told
+// (NoticeExtended becomes pending) and the reminders start over for the
+// new due date (Reminded is emptied). ErrNoExtension when r was extended
+// before, its rule allows none, or it is past its due date (the law wants
+// the extension decided, and the person told, within the first period);
+// ErrConflict when r is closed. r is changed only on success.
+func (r *Request) Extend(actor, reason string, now time.Time) error {
+	if r.Extension != nil {
+		return fmt.Errorf("extended on %s already: %w", r.Extension.At.Format(time.DateOnly), ErrNoExtension)
 	}
-	return Calendar{}.Add(due, r.Extension), true
-}
-
-// AddMonths adds n calendar months, ending on the last day of the target
-// month when it is shorter than the start day (31 Jan + 1 month = 28/29 Feb).
-func AddMonths(t time.Time, n int) time.Time {
-	y, m, d := t.Date()
-	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
-	last := first.AddDate(0, 1, -1).Day()
-	if d > last {
-		d = last
+	to, ok := Extended(r.Regulation, r.Type, r.DueAt)
+	if !ok {
+		return fmt.Errorf("%s allows no extension for %s: %w", r.Regulation, r.Type, ErrNoExtension)
 	}
-	return first.AddDate(0, 0, d-1)
-}
-
-// jurisdictions maps where a person lives (ISO 3166-1 alpha-2 country, or
-// ISO 3166-2 subdivision for US states) to the regulation that applies.
-var jurisdictions = map[string]Regulation{
-	"US-CA": RegulationCCPA, "US-VA": RegulationVCDPA, "US-CT": RegulationCTDPA,
-	"BR": RegulationLGPD, "CA": RegulationPIPEDA, "GB": RegulationGDPR,
-}
-
-func init() {
-	// The EU and the rest of the EEA.
-	for _, c := range []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-		"LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO"} {
-		jurisdictions[c] = RegulationGDPR
+	if r.Status.Closed() {
+		return fmt.Errorf("it is %s: %w", r.Status, ErrConflict)
 	}
-}
-
-// RegulationFor returns the regulation of a jurisdiction ("DE", "US-CA"),
-// matched without regard to case.
-func RegulationFor(jurisdiction string) (Regulation, bool) {
-	r, ok := jurisdictions[strings.ToUpper(strings.TrimSpace(jurisdiction))]
-	return r, ok
+	if now.After(r.DueAt) {
+		return fmt.Errorf("past its due date: %w", ErrNoExtension)
+	}
+	r.Extension = &Extension{By: actor, At: now, Reason: reason, From: r.DueAt}
+	r.DueAt = to
+	if !slices.Contains(r.PendingNotices, NoticeExtended) {
+		r.PendingNotices = append(slices.Clip(r.PendingNotices), NoticeExtended)
+	}
+	r.Reminded = nil
+	return nil
 }

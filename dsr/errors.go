@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"syscall"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Sentinel errors that callers branch on. The store turns driver errors into
@@ -24,36 +21,6 @@ var (
 	// freed. See StorageError.
 	ErrStorageFull = errors.New("storage full")
 )
-
-// mongoOutOfDiskSpace is MongoDB's OutOfDiskSpace error code.
-const mongoOutOfDiskSpace = 14031
-
-// fullMessages are what a full disk reads like in a store's error message:
-// SQLite's SQLITE_FULL (through FerretDB) and the operating system's
-// ENOSPC, as the server passes them on.
-var fullMessages = []string{"database or disk is full", "no space left on device"}
-
-// StorageError returns err marked with ErrStorageFull when it says the
-// store's disk is full (MongoDB's OutOfDiskSpace, SQLite's SQLITE_FULL
-// through FerretDB, ENOSPC), else err unchanged: the one place where a full
-// disk is recognised. nil stays nil.
-func StorageError(err error) error {
-	if err == nil || errors.Is(err, ErrStorageFull) {
-		return err
-	}
-	full := errors.Is(err, syscall.ENOSPC)
-	var se mongo.ServerError
-	if !full && errors.As(err, &se) {
-		full = se.HasErrorCode(mongoOutOfDiskSpace)
-		for _, m := range fullMessages {
-			full = full || se.HasErrorMessage(m)
-		}
-	}
-	if !full {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrStorageFull, err)
-}
 
 // FieldError is one problem with one input field.
 type FieldError struct {
@@ -88,3 +55,34 @@ func (v *ValidationError) Error() string {
 	}
 	return "invalid input: " + strings.Join(parts, "; ")
 }
+
+// ErrIdempotencyMismatch means a key was reused for a different request.
+var ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+
+// Verification errors.
+var (
+	// ErrLocked means the request's verification tries are used up.
+	ErrLocked = errors.New("verification locked: too many tries")
+	// ErrNoCode means no code has been sent for the request yet.
+	ErrNoCode = errors.New("no verification code sent yet")
+)
+
+// ErrNotPausable means the request's rule does not let its clock stop.
+var ErrNotPausable = errors.New("the clock of this request cannot be paused")
+
+// ErrNotAppealable means the request cannot be appealed: not denied, its
+// regulation grants no appeal, it was appealed already, or it is itself an
+// appeal.
+var ErrNotAppealable = errors.New("no appeal possible")
+
+// ErrProofRequired means the appeal needs a new proof of identity: the
+// request it appeals was denied as unverifiable, or never verified.
+var ErrProofRequired = errors.New("a new proof of identity is required")
+
+// ErrExportOrder means an exporter wrote a collection's records in more than
+// one run; exports must write each collection's records together.
+var ErrExportOrder = errors.New("export: a collection's records were not written together")
+
+// ErrNoExtension means the regulation allows no extension of this request's
+// deadline, or it was extended already.
+var ErrNoExtension = errors.New("no extension allowed")

@@ -1,34 +1,11 @@
 package dsr
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"sort"
 	"strings"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
-
-// IdempotencyCollection maps a client's Idempotency-Key to the request it
-// filed, so a retried POST never files twice. One document per key, keyed by
-// a hash of the caller and the key; inserting it is the atomic step, on
-// MongoDB and FerretDB alike.
-const IdempotencyCollection = "idempotency_keys"
-
-// ErrIdempotencyMismatch means a key was reused for a different request.
-var ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
-
-type idempotencyRecord struct {
-	ID          string    `bson:"_id"`
-	RequestID   string    `bson:"request_id"`
-	Fingerprint string    `bson:"fingerprint"`
-	CreatedAt   time.Time `bson:"created_at"`
-}
 
 // IdempotencyID is the document id of a caller's key: neither is stored in
 // clear.
@@ -49,29 +26,4 @@ func (in Intake) Fingerprint(idx *BlindIndex) string {
 	}
 	sort.Strings(ids)
 	return idx.Hash("fingerprint", strings.Join(append(parts, ids...), "\x00"))
-}
-
-// ClaimIdempotencyKey records that key id files the request requestID. When
-// the key was claimed before, it returns the id of the request filed then
-// (which may not exist yet if that attempt died before storing it: the
-// caller then stores it under that id), or ErrIdempotencyMismatch when the
-// earlier use asked for something else.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, id, requestID, fingerprint string) (string, error) {
-	coll := s.db.Collection(IdempotencyCollection)
-	rec := idempotencyRecord{ID: id, RequestID: requestID, Fingerprint: fingerprint, CreatedAt: s.now()}
-	_, err := coll.InsertOne(ctx, rec)
-	if err == nil {
-		return requestID, nil
-	}
-	if !mongo.IsDuplicateKeyError(err) {
-		return "", fmt.Errorf("claim idempotency key: %w", err)
-	}
-	var prev idempotencyRecord
-	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&prev); err != nil {
-		return "", fmt.Errorf("read idempotency key: %w", err)
-	}
-	if prev.Fingerprint != fingerprint {
-		return "", ErrIdempotencyMismatch
-	}
-	return prev.RequestID, nil
 }

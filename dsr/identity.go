@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // Kind names a kind of identifier for a person.
@@ -72,7 +74,12 @@ func Given(ids []Identity) []Identity {
 	return out
 }
 
-// Identity is one normalised identifier of the subject.
+// Identity is one normalised identifier of the subject, as a request
+// stores it. It stays apart from [connectors.Identity], the plain value a
+// connector is handed: its Kind is one of [Kinds], its Value normalised
+// ([Normalize]) and hashed into the request's blind index, and it has
+// stored names; a connector's kind is any string, checked when dsr takes
+// its resolved identities in. [SubjectOf] converts.
 type Identity struct {
 	Kind  Kind   `bson:"kind"`
 	Value string `bson:"value"`
@@ -343,4 +350,13 @@ func MergeIdentities(have, more []Identity) []Identity {
 		}
 	}
 	return out
+}
+
+// SubjectOf is the subject a connector acts on, by the identities ids.
+func SubjectOf(ids []Identity) connectors.Subject {
+	s := connectors.Subject{Identities: make([]connectors.Identity, len(ids))}
+	for i, id := range ids {
+		s.Identities[i] = connectors.Identity{Kind: string(id.Kind), Value: id.Value, Source: id.Source}
+	}
+	return s
 }

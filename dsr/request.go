@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // Type is the kind of right a person exercises.
@@ -43,14 +45,15 @@ func (t Type) Action() Action {
 	return ""
 }
 
-// Action is the work a connector job performs.
-type Action string
+// Action is the work a connector job performs: connectors' own vocabulary
+// ([connectors.Action]), defined there once.
+type Action = connectors.Action
 
-// The job actions.
+// The job actions, those of package connectors.
 const (
-	ActionExport Action = "export"
-	ActionErase  Action = "erase"
-	ActionOptOut Action = "opt_out"
+	ActionExport = connectors.ActionExport
+	ActionErase  = connectors.ActionErase
+	ActionOptOut = connectors.ActionOptOut
 )
 
 // Request is one data subject rights request. It is stored as one document;
@@ -197,30 +200,6 @@ type Exception struct {
 	Connector  string `bson:"connector" json:"connector"`
 	Collection string `bson:"collection,omitempty" json:"collection,omitempty"`
 	Basis      string `bson:"basis" json:"basis"`
-}
-
-// The notices a subject can be sent.
-const (
-	NoticeReceipt   = "receipt"   // the request was received (CCPA: within 10 business days; sent at once)
-	NoticeVerify    = "verify"    // a code and a link to prove identity
-	NoticeCompleted = "completed" // done; for access, with a download link
-	NoticeDenied    = "denied"    // refused, with the reason
-	NoticeMerged    = "merged"    // a second, identical submission was merged into this request
-	NoticeExtended  = "extended"  // the deadline was extended, with the reason
-)
-
-// Verification is the state of a request's identity check.
-type Verification struct {
-	// Round counts codes sent; each new code replaces the last.
-	Round int `bson:"round"`
-	// CodeHash is the keyed hash of the 6-digit code, TokenHash the SHA-256
-	// of the link token. Neither secret is stored.
-	CodeHash  string    `bson:"code_hash"`
-	TokenHash string    `bson:"token_hash"`
-	ExpiresAt time.Time `bson:"expires_at"`
-	SentAt    time.Time `bson:"sent_at"`
-	// Tries counts verification attempts, right or wrong, across rounds.
-	Tries int `bson:"tries"`
 }
 
 // Agent is an authorised agent acting for the subject (CCPA 11 CCR 7063).
@@ -394,13 +373,19 @@ type Job struct {
 	FinishedAt        *time.Time `bson:"finished_at,omitempty"`
 }
 
-// CollectionResult is what an action did in one collection (table, list...).
+// CollectionResult is what an action did in one collection (table,
+// list...), as a job stores it and the API shows it. It holds the fields of
+// [connectors.CollectionResult], in the same order, so that one converts
+// to the other ([CollectionResultOf]; a field added to one and not the
+// other fails to compile), and adds their stored and JSON names: connectors
+// know nothing of either.
 type CollectionResult struct {
-	Name    string `bson:"name" json:"name"`
-	Records int64  `bson:"records" json:"records"`
+	Name string `bson:"name" json:"name"`
 	// Outcome says what happened to the records: exported, deleted, masked,
-	// pulled, set, or retained (kept whole on a legal basis).
+	// pulled, set, retained (kept whole on a legal basis), or
+	// OutcomeNotSearched.
 	Outcome string `bson:"outcome" json:"outcome"`
+	Records int64  `bson:"records" json:"records"`
 	// Basis is the legal basis of a collection kept, or only masked, under
 	// a legal hold.
 	Basis string `bson:"basis,omitempty" json:"basis,omitempty"`
@@ -414,9 +399,14 @@ type CollectionResult struct {
 	Note       string   `bson:"note,omitempty" json:"note,omitempty"`
 }
 
+// CollectionResultOf is a connector's result for one collection, as a job
+// stores it.
+func CollectionResultOf(c connectors.CollectionResult) CollectionResult { return CollectionResult(c) }
+
 // OutcomeNotSearched is the outcome of a collection the request could not be
-// matched against: none of the identity kinds it is matched by was known.
-const OutcomeNotSearched = "not_searched"
+// matched against: none of the identity kinds it is matched by was known
+// ([connectors.OutcomeNotSearched]).
+const OutcomeNotSearched = connectors.OutcomeNotSearched
 
 // JobID is the deterministic key of a job; it is also its queue task id, so
 // enqueuing the same job twice is a no-op.

@@ -61,6 +61,43 @@ func (s Status) Closed() bool {
 	return s.Valid() && len(transitions[s]) == 0
 }
 
+// Open reports whether a request in status s is open: still to be
+// answered. Every known status is open or closed ([Status.Closed]); a
+// duplicate is open (it awaits an agent). This is the one meaning of
+// "open"; [OverdueStatuses] lists these statuses.
+func (s Status) Open() bool {
+	return s.Valid() && !s.Closed()
+}
+
+// The status sets, each a subset of [Statuses] (a test checks that the
+// open and closed ones agree with [Status.Open] and [Status.Closed]).
+var (
+	// OverdueStatuses are the open statuses ([Status.Open]): those in
+	// which a request past due is overdue ([Request.Overdue]). The store
+	// selects open requests with them.
+	OverdueStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention, StatusDuplicate}
+	// ActiveStatuses are the open statuses of a request being worked on:
+	// every open status but duplicate (parked until an agent unlinks it).
+	// A request a new one may be merged into is active, and only an active
+	// request's deadline may be extended.
+	ActiveStatuses = []Status{StatusReceived, StatusVerifying, StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+	// VerifiedOpenStatuses are the active statuses of a request whose
+	// identity is established.
+	VerifiedOpenStatuses = []Status{StatusVerified, StatusAwaitingApproval, StatusInProgress, StatusNeedsAttention}
+	// DuplicateCandidates are the statuses a new request is a duplicate
+	// of: active ones whose identity is established (an unverified
+	// request may never be verified, and would hold its duplicates for
+	// ever).
+	DuplicateCandidates = VerifiedOpenStatuses
+	// ClosedStatuses are the statuses of a request whose life is over
+	// ([Status.Closed]).
+	ClosedStatuses = []Status{StatusCompleted, StatusDenied, StatusCancelled, StatusExpired}
+	// PausableStatuses are the statuses in which a clock may stop
+	// ([Request.PauseClock]): before the identity is confirmed, the only
+	// wait the law allows for. Verification (on the portal) resumes it.
+	PausableStatuses = []Status{StatusReceived, StatusVerifying}
+)
+
 // CanMove reports whether the state machine allows from -> to.
 func CanMove(from, to Status) bool {
 	for _, s := range transitions[from] {
@@ -100,3 +137,37 @@ const (
 
 // DenialBases lists the denial bases, in the order of the disclosure.
 var DenialBases = []DenialBasis{DeniedUnverifiable, DeniedNotConsumer, DeniedExempt, DeniedOther}
+
+// Change is what a transition sets besides the status.
+type Change struct {
+	Actor  string
+	Reason string
+	// Identities, when set, replaces the request's identities (and their
+	// blind index, Hashes).
+	Identities []Identity
+	Hashes     []string
+	// ProvenHashes, when set, replaces the blind index of the proven
+	// identities (see Request.ProvenHashes).
+	ProvenHashes []string
+	// ResolveBoundReached, when not 0, records that identity resolution
+	// stopped at this many rounds while still finding identities.
+	ResolveBoundReached int
+	// Notices become due with the change (added to PendingNotices).
+	Notices []string
+	// Purge removes the subject's identities (and an agent's details),
+	// keeping the blind index and the history.
+	Purge bool
+	// StatusTokens, when set, replaces the hashes of the tokens that may
+	// follow the request.
+	StatusTokens []string
+	// ApprovedBy records who approved the request.
+	ApprovedBy string
+	// Exceptions are added to the request's exceptions.
+	Exceptions []Exception
+	// Unlink ends the request's link to the one it duplicated.
+	Unlink bool
+	// DenialBasis records why a request moving to denied was denied.
+	DenialBasis DenialBasis
+	// ResetFanout forgets the fan-out's failures (an agent's retry).
+	ResetFanout bool
+}

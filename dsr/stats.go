@@ -2,15 +2,9 @@ package dsr
 
 import (
 	"cmp"
-	"context"
-	"fmt"
 	"math"
 	"slices"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Statistics of the store, for the metrics (/metrics) and the compliance
@@ -32,99 +26,12 @@ type RequestCount struct {
 	N          int64
 }
 
-// CountRequests counts every request by status, type and regulation, in one
-// aggregate. Its $match on status (every known status) lets MongoDB answer
-// from the status_type_regulation index alone.
-func (s *Store) CountRequests(ctx context.Context) ([]RequestCount, error) {
-	match := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: Statuses}}}}
-	return s.countBy(ctx, match, true)
-}
-
-// CountOverdue counts, by type and regulation, the requests past their due
-// date at now that are still to be answered (the statuses of
-// [OverdueStatuses]), their clock running: a paused clock is not late.
-func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]RequestCount, error) {
-	match := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
-		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
-		{Key: "paused_at", Value: nil},
-	}
-	return s.countBy(ctx, match, false)
-}
-
 // JobCount counts the jobs of one connector and action.
 type JobCount struct {
 	Connector string
 	Action    Action
 	N         int64
 }
-
-// CountWaitingJobs counts, by connector and action, the jobs waiting on a
-// remote system that finishes later, in one aggregate on the jobs'
-// status_updated index.
-func (s *Store) CountWaitingJobs(ctx context.Context) ([]JobCount, error) {
-	cur, err := s.jobs.Aggregate(ctx, bson.A{
-		bson.D{{Key: "$match", Value: bson.D{{Key: "status", Value: JobWaiting}}}},
-		bson.D{{Key: "$group", Value: bson.D{
-			{Key: "_id", Value: bson.D{{Key: "connector", Value: "$connector"}, {Key: "action", Value: "$action"}}},
-			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
-		}}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count waiting jobs: %w", err)
-	}
-	var rows []struct {
-		ID struct {
-			Connector string `bson:"connector"`
-			Action    Action `bson:"action"`
-		} `bson:"_id"`
-		N int64 `bson:"n"`
-	}
-	if err := cur.All(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("count waiting jobs: %w", err)
-	}
-	out := make([]JobCount, len(rows))
-	for i, r := range rows {
-		out[i] = JobCount{Connector: r.ID.Connector, Action: r.ID.Action, N: r.N}
-	}
-	return out, nil
-}
-
-// countBy groups the requests matching match by type and regulation, and by
-// status too when byStatus is set.
-func (s *Store) countBy(ctx context.Context, match bson.D, byStatus bool) ([]RequestCount, error) {
-	key := bson.D{{Key: "type", Value: "$type"}, {Key: "regulation", Value: "$regulation"}}
-	if byStatus {
-		key = append(bson.D{{Key: "status", Value: "$status"}}, key...)
-	}
-	cur, err := s.reqs.Aggregate(ctx, bson.A{
-		bson.D{{Key: "$match", Value: match}},
-		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: key}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count requests: %w", err)
-	}
-	var rows []struct {
-		ID struct {
-			Status     Status     `bson:"status"`
-			Type       Type       `bson:"type"`
-			Regulation Regulation `bson:"regulation"`
-		} `bson:"_id"`
-		N int64 `bson:"n"`
-	}
-	if err := cur.All(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("count requests: %w", err)
-	}
-	out := make([]RequestCount, len(rows))
-	for i, r := range rows {
-		out[i] = RequestCount{Status: r.ID.Status, Type: r.ID.Type, Regulation: r.ID.Regulation, N: r.N}
-	}
-	return out, nil
-}
-
-// epoch bounds the scans that start "from the beginning": no request or job
-// of dsar predates it, and a range filter keeps them on an index.
-var epoch = time.Unix(0, 0).UTC()
 
 // Completion is when a completed request was received and closed.
 type Completion struct {
@@ -135,22 +42,9 @@ type Completion struct {
 	ClosedAt   time.Time  `bson:"closed_at"`
 }
 
-// Days is the time from receipt to completion, in days.
+// Days is the time from receipt to completion, in days: the
+// [Request.DaysToRespond] of a completed request.
 func (c Completion) Days() float64 { return days(c.ClosedAt.Sub(c.ReceivedAt)) }
-
-// EachCompletion calls fn for every completed request closed at or after
-// since (zero: every one), oldest closing first, reading only the fields of
-// [Completion]. Completed is final, so a request is reported once its
-// closed_at is visible, and never withdrawn. The order lets a reader that
-// stopped part way resume from the last closed_at it saw.
-func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*Completion) error) error {
-	filter := bson.D{
-		{Key: "status", Value: StatusCompleted},
-		{Key: "closed_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}},
-	}
-	proj := bson.D{{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "received_at", Value: 1}, {Key: "closed_at", Value: 1}}
-	return scanSorted(ctx, s.reqs, filter, proj, bson.D{{Key: "closed_at", Value: 1}}, fn)
-}
 
 // JobOutcome is how a job ended, and when.
 type JobOutcome struct {
@@ -160,43 +54,6 @@ type JobOutcome struct {
 	Status     JobStatus `bson:"status"`
 	CreatedAt  time.Time `bson:"created_at"`
 	FinishedAt time.Time `bson:"finished_at"`
-}
-
-// EachJobOutcome calls fn for every job that finished (succeeded, failed
-// or skipped) at or after since (zero: every one), oldest outcome first,
-// reading only the fields of [JobOutcome]. A failed job an agent retries loses its finished_at
-// until it finishes again, so it is reported again, with its new outcome.
-func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*JobOutcome) error) error {
-	filter := bson.D{{Key: "finished_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}}}
-	proj := bson.D{{Key: "connector", Value: 1}, {Key: "action", Value: 1}, {Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "finished_at", Value: 1}}
-	return scanSorted(ctx, s.jobs, filter, proj, bson.D{{Key: "finished_at", Value: 1}}, func(j *JobOutcome) error {
-		if !j.Status.Terminal() {
-			return nil // a retried job whose finished_at was not cleared: not an outcome
-		}
-		return fn(j)
-	})
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a.UTC()
-	}
-	return b.UTC()
-}
-
-// scan streams the projection proj of the documents matching filter to fn,
-// 500 per round trip.
-func scan[T any](ctx context.Context, c *mongo.Collection, filter, proj bson.D, fn func(*T) error) error {
-	return scanSorted(ctx, c, filter, proj, nil, fn)
-}
-
-// scanSorted is scan in the order of sort (nil: any).
-func scanSorted[T any](ctx context.Context, c *mongo.Collection, filter, proj, sort bson.D, fn func(*T) error) error {
-	opts := options.Find().SetProjection(proj).SetBatchSize(500)
-	if sort != nil {
-		opts.SetSort(sort)
-	}
-	return stream(ctx, c, filter, opts, fn)
 }
 
 // SummaryWindow parses the dates of a summary's window, YYYY-MM-DD each (UTC
@@ -281,68 +138,6 @@ type SummaryRow struct {
 	days []float64
 }
 
-// summaryDoc is what a summary reads of a request.
-type summaryDoc struct {
-	Type       Type       `bson:"type"`
-	Regulation Regulation `bson:"regulation"`
-	Status     Status     `bson:"status"`
-	ReceivedAt time.Time  `bson:"received_at"`
-	DueAt      time.Time  `bson:"due_at"`
-	ClosedAt   *time.Time `bson:"closed_at"`
-	// DenialBasis is why a denied request was denied.
-	DenialBasis DenialBasis `bson:"denial_basis"`
-	PausedAt    *time.Time  `bson:"paused_at"`
-}
-
-// Summary reports on the requests received in [from, to): one find on
-// received_at, streaming only the fields it counts.
-func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, error) {
-	filter := bson.D{{Key: "received_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}}}
-	proj := bson.D{
-		{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "status", Value: 1},
-		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
-		{Key: "denial_basis", Value: 1}, {Key: "paused_at", Value: 1},
-	}
-	type key struct {
-		t Type
-		r Regulation
-	}
-	rows := map[key]*SummaryRow{}
-	total := &SummaryRow{}
-	now := s.now()
-	err := scan(ctx, s.reqs, filter, proj, func(d *summaryDoc) error {
-		k := key{d.Type, d.Regulation}
-		row := rows[k]
-		if row == nil {
-			row = &SummaryRow{Type: d.Type, Regulation: d.Regulation}
-			rows[k] = row
-		}
-		row.add(d, now)
-		total.add(d, now)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
-	}
-	sum := &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
-	for _, row := range rows {
-		row.finish()
-		sum.Rows = append(sum.Rows, *row)
-	}
-	slices.SortFunc(sum.Rows, func(a, b SummaryRow) int {
-		if c := order(Types, a.Type) - order(Types, b.Type); c != 0 {
-			return c
-		}
-		if c := order(Regulations, a.Regulation) - order(Regulations, b.Regulation); c != 0 {
-			return c
-		}
-		return cmp.Compare(string(a.Type)+" "+string(a.Regulation), string(b.Type)+" "+string(b.Regulation))
-	})
-	total.finish()
-	sum.Total = *total
-	return sum, nil
-}
-
 // order is the place of v in list, or past its end when v is unknown.
 func order[T comparable](list []T, v T) int {
 	if i := slices.Index(list, v); i >= 0 {
@@ -351,8 +146,10 @@ func order[T comparable](list []T, v T) int {
 	return len(list)
 }
 
-// add counts one request, as it is at now.
-func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
+// add counts one request, as it is at now. It reads r's Type,
+// Regulation, Status, ReceivedAt, DueAt, ClosedAt, DenialBasis and
+// PausedAt only.
+func (r *SummaryRow) add(d *Request, now time.Time) {
 	r.Received++
 	switch d.Status {
 	case StatusCompleted:
@@ -373,17 +170,64 @@ func (r *SummaryRow) add(d *summaryDoc, now time.Time) {
 		r.Expired++
 	default: // open, duplicate, or a status this version does not know
 		r.Open++
-		if d.DueAt.Before(now) && d.PausedAt == nil {
+		if d.PastDue(now) {
 			r.Overdue++
 		}
 	}
-	if (d.Status == StatusCompleted || d.Status == StatusDenied) && d.ClosedAt != nil {
+	if d.Responded() {
 		r.Responded++
-		if !d.ClosedAt.After(d.DueAt) {
+		if d.OnTime() {
 			r.OnTime++
 		}
-		r.days = append(r.days, days(d.ClosedAt.Sub(d.ReceivedAt)))
+		r.days = append(r.days, d.DaysToRespond())
 	}
+}
+
+// summaryBuilder makes a [Summary] from the requests received in its
+// window, added one by one in any order.
+type summaryBuilder struct {
+	sum   *Summary
+	rows  map[[2]string]*SummaryRow // by type and regulation
+	total SummaryRow
+}
+
+// start begins the summary of [from, to), made at now.
+func (b *summaryBuilder) start(from, to, now time.Time) {
+	b.sum = &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
+	b.rows = map[[2]string]*SummaryRow{}
+}
+
+// add counts one request in its row and in the total.
+func (b *summaryBuilder) add(r *Request) {
+	k := [2]string{string(r.Type), string(r.Regulation)}
+	row := b.rows[k]
+	if row == nil {
+		row = &SummaryRow{Type: r.Type, Regulation: r.Regulation}
+		b.rows[k] = row
+	}
+	row.add(r, b.sum.GeneratedAt)
+	b.total.add(r, b.sum.GeneratedAt)
+}
+
+// finish computes the rows' figures and orders them (see [Summary.Rows]).
+func (b *summaryBuilder) finish() *Summary {
+	sum := b.sum
+	for _, row := range b.rows {
+		row.finish()
+		sum.Rows = append(sum.Rows, *row)
+	}
+	slices.SortFunc(sum.Rows, func(a, b SummaryRow) int {
+		if c := order(Types, a.Type) - order(Types, b.Type); c != 0 {
+			return c
+		}
+		if c := order(Regulations, a.Regulation) - order(Regulations, b.Regulation); c != 0 {
+			return c
+		}
+		return cmp.Compare(string(a.Type)+" "+string(a.Regulation), string(b.Type)+" "+string(b.Regulation))
+	})
+	b.total.finish()
+	sum.Total = b.total
+	return sum
 }
 
 // finish computes the median, the mean and the on-time rate.
@@ -421,7 +265,5 @@ func Median(xs []float64) float64 {
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
-
-func days(d time.Duration) float64 { return d.Hours() / 24 }
 
 func round(x, scale float64) float64 { return math.Round(x*scale) / scale }

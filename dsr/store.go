@@ -2,7 +2,6 @@ package dsr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +17,15 @@ const (
 	RequestsCollection      = "requests"
 	JobsCollection          = "jobs"
 	ExportRecordsCollection = "export_records"
+	// AuditCollection holds one document per audit event.
+	AuditCollection = "audit_events"
+	// IdempotencyCollection maps a client's Idempotency-Key to the request
+	// it filed, so a retried POST never files twice. One document per key,
+	// keyed by a hash of the caller and the key; inserting it is the
+	// atomic step, on MongoDB and FerretDB alike.
+	IdempotencyCollection = "idempotency_keys"
+	// HealthCollection holds the one document ProbeWrite rewrites.
+	HealthCollection = "health"
 )
 
 // Index declares one index a query of the store needs.
@@ -84,13 +92,13 @@ var Indexes = map[string][]Index{
 // Store keeps requests, jobs and exported records in MongoDB (or FerretDB).
 // It is safe for concurrent use.
 type Store struct {
-	db      *mongo.Database
-	reqs    *mongo.Collection
-	jobs    *mongo.Collection
-	exports *mongo.Collection
-	now     func() time.Time
-	gate    mongocompat.Gate
-	heads   auditHeads
+	db *mongo.Database
+	// The collections: every write goes through their lane (see
+	// [collection]).
+	reqs, jobs, exports, audit, idem, health *collection
+	now                                      func() time.Time
+	gate                                     mongocompat.Gate
+	heads                                    auditHeads
 }
 
 // NewStore returns a store on db. now is the clock; nil means time.Now.
@@ -98,13 +106,14 @@ func NewStore(db *mongo.Database, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{
-		db:      db,
-		reqs:    db.Collection(RequestsCollection),
-		jobs:    db.Collection(JobsCollection),
-		exports: db.Collection(ExportRecordsCollection),
-		now:     func() time.Time { return now().UTC().Truncate(time.Millisecond) },
-	}
+	s := &Store{db: db, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
+	s.reqs = newCollection(db, RequestsCollection, &s.gate)
+	s.jobs = newCollection(db, JobsCollection, &s.gate)
+	s.exports = newCollection(db, ExportRecordsCollection, &s.gate)
+	s.audit = newCollection(db, AuditCollection, &s.gate)
+	s.idem = newCollection(db, IdempotencyCollection, &s.gate)
+	s.health = newCollection(db, HealthCollection, &s.gate)
+	return s
 }
 
 // Prepare readies the store at start-up: it learns whether the server is
@@ -117,8 +126,16 @@ func (s *Store) Prepare(ctx context.Context) error {
 		return err
 	}
 	s.gate = gate
-	for coll, indexes := range Indexes {
-		if err := ensureIndexes(ctx, s.db.Collection(coll), indexes); err != nil {
+	colls := map[string]*collection{}
+	for _, c := range []*collection{s.reqs, s.jobs, s.exports, s.audit, s.idem, s.health} {
+		colls[c.Name()] = c
+	}
+	for name, indexes := range Indexes {
+		c := colls[name]
+		if c == nil {
+			return fmt.Errorf("indexes declared on %s, which the store does not keep", name)
+		}
+		if err := ensureIndexes(ctx, c, indexes); err != nil {
 			return err
 		}
 	}
@@ -128,8 +145,8 @@ func (s *Store) Prepare(ctx context.Context) error {
 // ensureIndexes creates the indexes coll lacks, one command each. (FerretDB
 // v1.24 drops the connection when one createIndexes command names several
 // indexes that all exist already, after a restart.)
-func ensureIndexes(ctx context.Context, coll *mongo.Collection, indexes []Index) error {
-	specs, err := coll.Indexes().ListSpecifications(ctx)
+func ensureIndexes(ctx context.Context, coll *collection, indexes []Index) error {
+	specs, err := coll.indexes().ListSpecifications(ctx)
 	if err != nil {
 		return fmt.Errorf("list indexes on %s: %w", coll.Name(), err)
 	}
@@ -142,7 +159,7 @@ func ensureIndexes(ctx context.Context, coll *mongo.Collection, indexes []Index)
 			continue
 		}
 		model := mongo.IndexModel{Keys: ix.Keys, Options: options.Index().SetName(ix.Name).SetUnique(ix.Unique)}
-		if _, err := coll.Indexes().CreateOne(ctx, model); err != nil {
+		if _, err := coll.indexes().CreateOne(ctx, model); err != nil {
 			return fmt.Errorf("create index %s on %s: %w", ix.Name, coll.Name(), err)
 		}
 	}
@@ -161,384 +178,25 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// HealthCollection holds the one document ProbeWrite rewrites.
-const HealthCollection = "health"
-
 // ProbeWrite rewrites one tiny document (by _id, in HealthCollection) and
 // reports whether the store can write: ErrStorageFull (see StorageError)
 // when its disk is full. Readiness uses it once a write failed for lack of
 // space, to learn when space is back.
 func (s *Store) ProbeWrite(ctx context.Context) error {
-	_, err := s.db.Collection(HealthCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: "probe"}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: s.now()}}}}, options.UpdateOne().SetUpsert(true))
+	_, err := s.health.Touch(ctx, "probe", s.now())
 	if err != nil {
 		return fmt.Errorf("probe write: %w", StorageError(err))
 	}
 	return nil
 }
 
-// CreateRequest stores a new request in one insert, then starts its audit
-// chain; ErrConflict when a request with its id exists.
-func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
-	if _, err := s.reqs.InsertOne(ctx, r); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("insert request %s: %w", r.ID, ErrConflict)
-		}
-		return fmt.Errorf("insert request: %w", err)
-	}
-	s.heads.put(r.ID, AuditEvent{}) // a new request's chain is empty
-	s.catchUpAudit(ctx, r)
-	return nil
-}
-
-// Request returns the request with the given id, or ErrNotFound.
-func (s *Store) Request(ctx context.Context, id string) (*Request, error) {
-	var r Request
-	err := s.reqs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("request %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find request: %w", err)
-	}
-	return &r, nil
-}
-
-// ListSort orders a list of requests.
-type ListSort string
-
-// The orders.
-const (
-	// SortDue lists the most urgent first: by due date, then id.
-	SortDue ListSort = "due"
-	// SortNewest lists the newest first.
-	SortNewest ListSort = "newest"
-)
-
-// ListFilter selects a page of requests. Every field is optional.
-type ListFilter struct {
-	Status     Status
-	Type       Type
-	Regulation Regulation
-	Source     string
-	AssignedTo string
-	DueBefore  *time.Time
-	DueAfter   *time.Time
-	// Overdue keeps open requests past their due date (at Now), their
-	// clock running.
-	Overdue bool
-	Now     time.Time
-	Sort    ListSort // default SortDue
-	// After is where the previous page ended; nil for the first page.
-	After *Cursor
-	Limit int // 1..100
-}
-
-// Cursor is the position of a request in a list.
-type Cursor struct {
-	Due time.Time `json:"due"`
-	ID  string    `json:"id"`
-}
-
-// ListRequests returns up to f.Limit requests in f.Sort order and the cursor
-// of the last when more follow. The filters a list can combine each have an
-// index that leads with the field and continues with the sort.
-func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cursor, error) {
-	filter := bson.D{}
-	eq := func(key string, v any, set bool) {
-		if set {
-			filter = append(filter, bson.E{Key: key, Value: v})
-		}
-	}
-	eq("status", f.Status, f.Status != "")
-	eq("type", f.Type, f.Type != "")
-	eq("regulation", f.Regulation, f.Regulation != "")
-	eq("source", f.Source, f.Source != "")
-	eq("assigned_to", f.AssignedTo, f.AssignedTo != "")
-	before := f.DueBefore
-	if f.Overdue {
-		// Open and past due: one $lt, the earlier bound (a key twice in
-		// one operator document is an error on FerretDB).
-		if before == nil || f.Now.Before(*before) {
-			before = &f.Now
-		}
-		if f.Status == "" {
-			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}})
-		} else if !f.Status.Open() {
-			return nil, nil, nil
-		}
-		// A paused clock is not late.
-		filter = append(filter, bson.E{Key: "paused_at", Value: nil})
-	}
-	due := bson.D{}
-	if before != nil {
-		due = append(due, bson.E{Key: "$lt", Value: *before})
-	}
-	if f.DueAfter != nil {
-		due = append(due, bson.E{Key: "$gte", Value: *f.DueAfter})
-	}
-	if len(due) > 0 {
-		filter = append(filter, bson.E{Key: "due_at", Value: due})
-	}
-	sort := bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}
-	if f.Sort == SortNewest {
-		sort = bson.D{{Key: "_id", Value: -1}}
-		if f.After != nil {
-			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: f.After.ID}}})
-		}
-	} else if c := f.After; c != nil {
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "due_at", Value: bson.D{{Key: "$gt", Value: c.Due}}}},
-			bson.D{{Key: "due_at", Value: c.Due}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: c.ID}}}},
-		}})
-	}
-	cur, err := s.reqs.Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(f.Limit)+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("list requests: %w", err)
-	}
-	var out []Request
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, nil, fmt.Errorf("list requests: %w", err)
-	}
-	if len(out) <= f.Limit {
-		return out, nil, nil
-	}
-	out = out[:f.Limit]
-	last := out[len(out)-1]
-	return out, &Cursor{Due: last.DueAt, ID: last.ID}, nil
-}
-
-// Assign gives a request to an agent ("" to nobody), in one update.
-func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) {
-	var r Request
-	leave := s.gate.Enter()
-	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "assigned_to", Value: agent}, {Key: "updated_at", Value: s.now()}}}},
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	leave()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("assign request %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("assign request: %w", err)
-	}
-	return &r, nil
-}
-
-// updateFenced applies update to request id if it still matches fence.
-func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
-	var r Request
-	leave := s.gate.Enter()
-	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
-	leave()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("update request: %w", err)
-	}
-	return &r, nil
-}
-
-// Change is what a transition sets besides the status.
-type Change struct {
-	Actor  string
-	Reason string
-	// Identities, when set, replaces the request's identities (and their
-	// blind index, Hashes).
-	Identities []Identity
-	Hashes     []string
-	// ProvenHashes, when set, replaces the blind index of the proven
-	// identities (see Request.ProvenHashes).
-	ProvenHashes []string
-	// ResolveBoundReached, when not 0, records that identity resolution
-	// stopped at this many rounds while still finding identities.
-	ResolveBoundReached int
-	// Notices become due with the change (added to PendingNotices).
-	Notices []string
-	// Purge removes the subject's identities (and an agent's details),
-	// keeping the blind index and the history.
-	Purge bool
-	// StatusTokens, when set, replaces the hashes of the tokens that may
-	// follow the request.
-	StatusTokens []string
-	// ApprovedBy records who approved the request.
-	ApprovedBy string
-	// Exceptions are added to the request's exceptions.
-	Exceptions []Exception
-	// Unlink ends the request's link to the one it duplicated.
-	Unlink bool
-	// DenialBasis records why a request moving to denied was denied.
-	DenialBasis DenialBasis
-	// ResetFanout forgets the fan-out's failures (an agent's retry).
-	ResetFanout bool
-}
-
-// Transition moves request id from one status to another in a single
-// conditional update and records the move in its history. It returns the
-// updated request; ErrConflict when the request is no longer in from (another
-// actor moved it), ErrNotFound when it does not exist, ErrInvalidTransition
-// when the state machine forbids the move.
-func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Change) (*Request, error) {
-	return s.move(ctx, id, from, to, c, nil)
-}
-
-// move is Transition with more conditions on the request.
-func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, also bson.D) (*Request, error) {
-	if err := checkMove(from, to); err != nil {
-		return nil, err
-	}
-	now := s.now()
-	set := bson.D{{Key: "status", Value: to}, {Key: "updated_at", Value: now}, {Key: "audit_due", Value: true}}
-	if to.Closed() {
-		set = append(set, bson.E{Key: "closed_at", Value: now})
-	}
-	if c.Identities != nil {
-		set = append(set, bson.E{Key: "identities", Value: c.Identities}, bson.E{Key: "identity_hashes", Value: c.Hashes})
-	}
-	if c.ProvenHashes != nil {
-		set = append(set, bson.E{Key: "proven_hashes", Value: c.ProvenHashes})
-	}
-	if c.ResolveBoundReached > 0 {
-		set = append(set, bson.E{Key: "resolve_bound_reached", Value: c.ResolveBoundReached})
-	}
-	if c.Purge {
-		set = append(set, bson.E{Key: "identities", Value: bson.A{}}, bson.E{Key: "purged_at", Value: now})
-	}
-	if c.StatusTokens != nil {
-		set = append(set, bson.E{Key: "status_tokens", Value: c.StatusTokens})
-	}
-	if c.ApprovedBy != "" {
-		set = append(set, bson.E{Key: "approved_by", Value: c.ApprovedBy})
-	}
-	if to == StatusDenied {
-		basis := c.DenialBasis
-		if basis == "" {
-			basis = DeniedOther
-		}
-		set = append(set, bson.E{Key: "denial_basis", Value: basis})
-	}
-	update := bson.D{
-		{Key: "$set", Value: set},
-		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
-	}
-	var add bson.D
-	if len(c.Notices) > 0 {
-		add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: c.Notices}}})
-	}
-	if len(c.Exceptions) > 0 {
-		add = append(add, bson.E{Key: "exceptions", Value: bson.D{{Key: "$each", Value: c.Exceptions}}})
-	}
-	if len(add) > 0 {
-		update = append(update, bson.E{Key: "$addToSet", Value: add})
-	}
-	if c.Purge || c.Unlink || to != StatusVerifying {
-		// A verification only matters while verifying; an agent's details
-		// go with the subject's.
-		unset := bson.D{{Key: "verification", Value: ""}}
-		if c.Purge {
-			unset = append(unset, bson.E{Key: "agent", Value: ""})
-		}
-		if c.Unlink {
-			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
-		}
-		if c.ResetFanout {
-			unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""})
-		}
-		if to.Closed() {
-			// A closed request's clock has stopped for good; its pauses
-			// stay recorded.
-			unset = append(unset, bson.E{Key: "paused_at", Value: ""})
-		}
-		update = append(update, bson.E{Key: "$unset", Value: unset})
-	}
-	var r Request
-	leave := s.gate.Enter()
-	err := s.reqs.FindOneAndUpdate(ctx,
-		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}}, also...),
-		update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After),
-	).Decode(&r)
-	leave()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, s.missOrConflict(ctx, id, fmt.Sprintf("move %s -> %s", from, to))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("transition request: %w", err)
-	}
-	s.catchUpAudit(ctx, &r)
-	return &r, nil
-}
-
-// missOrConflict tells apart, after a conditional update matched nothing, a
-// request that does not exist from one in another state.
-func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
-	n, err := s.reqs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: request %s: %w", what, id, ErrNotFound)
-	}
-	return fmt.Errorf("%s: request %s: %w", what, id, ErrConflict)
-}
-
-// MarkFannedOut records that every job of an in-progress request exists and
-// was handed to the queue. Marking twice is a no-op.
-func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
-	now := s.now()
-	defer s.gate.Enter()()
-	_, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}},
-			{Key: "$unset", Value: bson.D{{Key: "fanout_error", Value: ""}}},
-		},
-	)
-	if err != nil {
-		return fmt.Errorf("mark fanned out: %w", err)
-	}
-	return nil
-}
-
-// FanoutFailed counts a failed fan-out of a request not yet fanned out
-// (verified, or in progress without its jobs) and records its error, which
-// must name no person, in one conditional update. It returns the updated
-// request, or ErrConflict when the request is fanned out or elsewhere.
-func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*Request, error) {
-	fence := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
-		{Key: "fanned_out_at", Value: nil},
-	}
-	r, err := s.updateFenced(ctx, id, fence, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "fanout_error", Value: msg}, {Key: "updated_at", Value: s.now()}}},
-		{Key: "$inc", Value: bson.D{{Key: "fanout_failures", Value: 1}}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record fan-out failure: %w", err)
-	}
-	return r, nil
-}
-
-// EachStaleRequest calls fn for every request that is verified or in progress
-// and unchanged since before: the sweep's candidates for a lost fan-out or an
-// unnoticed completion. It reads in batches; fn may write.
-func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*Request) error) error {
-	filter := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
-		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
-	}
-	return each(ctx, s.reqs, filter, fn)
-}
-
 // each streams the documents matching filter to fn, 100 per round trip.
-func each[T any](ctx context.Context, c *mongo.Collection, filter bson.D, fn func(*T) error) error {
+func each[T any](ctx context.Context, c *collection, filter bson.D, fn func(*T) error) error {
 	return stream(ctx, c, filter, options.Find().SetBatchSize(100), fn)
 }
 
 // stream finds with opts and hands each document, decoded, to fn.
-func stream[T any](ctx context.Context, c *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, fn func(*T) error) error {
+func stream[T any](ctx context.Context, c *collection, filter bson.D, opts *options.FindOptionsBuilder, fn func(*T) error) error {
 	cur, err := c.Find(ctx, filter, opts)
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", c.Name(), err)

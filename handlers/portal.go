@@ -204,7 +204,7 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 		// open one was filed with is its filer's word, and one filed with
 		// Ada's customer id and Eve's email must not absorb Ada's signal
 		// (its merge notice would go to Eve). A second opt-out is harmless.
-		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.OpenStatuses, p.opts.MaxPending)
+		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.ActiveStatuses, p.opts.MaxPending)
 		if err != nil {
 			writeError(c, p.log, err)
 			return

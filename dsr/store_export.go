@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -25,10 +24,6 @@ type exportRecord struct {
 	Data string `bson:"data"`
 }
 
-// ErrExportOrder means an exporter wrote a collection's records in more than
-// one run; exports must write each collection's records together.
-var ErrExportOrder = errors.New("export: a collection's records were not written together")
-
 // ExportWriter stores the records one export job finds, in batches. Create it
 // with [Store.NewExportWriter]; call Flush when the export ends.
 type ExportWriter struct {
@@ -45,9 +40,7 @@ type ExportWriter struct {
 // NewExportWriter starts a fresh export for job: records left by an earlier
 // attempt are removed first, so a retried export never duplicates.
 func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, error) {
-	leave := s.gate.Enter()
 	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}})
-	leave()
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
 	}

@@ -11,20 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// NewJob returns a pending job for a request, connector and action.
-func NewJob(requestID, connector string, a Action, now time.Time) Job {
-	now = now.UTC().Truncate(time.Millisecond)
-	return Job{
-		ID:        JobID(requestID, connector, a),
-		RequestID: requestID,
-		Connector: connector,
-		Action:    a,
-		Status:    JobPending,
-		CreatedAt: now,
-		UpdatedAt: now,
-	}
-}
-
 // CreateJobs inserts jobs in one command. Jobs that already exist are left as
 // they are, so creating the same jobs twice is a no-op.
 func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
@@ -40,20 +26,6 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
 		return fmt.Errorf("insert jobs: %w", err)
 	}
 	return nil
-}
-
-// onlyDuplicates reports whether every write error of err is a duplicate key.
-func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
-			return false
-		}
-	}
-	return true
 }
 
 // Jobs returns the jobs of a request in id order.
@@ -102,9 +74,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
 	}
 	var j Job
-	leave := s.gate.Enter()
 	err := s.jobs.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&j)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		n, cerr := s.jobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
 		switch {
@@ -120,21 +90,6 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		return nil, fmt.Errorf("claim job: %w", err)
 	}
 	return &j, nil
-}
-
-// Outcome is how one attempt at a job ended.
-type Outcome struct {
-	// Status is JobSucceeded, JobFailed or JobSkipped for a final outcome,
-	// or JobPending when the attempt failed and will be retried.
-	Status      JobStatus
-	Records     int64
-	Collections []CollectionResult
-	// Error is the attempt's error, safe to show (it names no person).
-	Error string
-	// Handle, PollAt and WaitUntil are set with Status JobWaiting: the
-	// remote work to poll, when, and until when.
-	Handle            string
-	PollAt, WaitUntil time.Time
 }
 
 // FinishJob records the outcome of the attempt that claimed the job. The
@@ -171,12 +126,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}
-	leave := s.gate.Enter()
 	res, err := s.jobs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
 		update,
 	)
-	leave()
 	if err != nil {
 		return fmt.Errorf("finish job: %w", err)
 	}
@@ -184,28 +137,6 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, ErrConflict)
 	}
 	return nil
-}
-
-// unrecordedChange reports whether an attempt before the one that claimed j
-// may have changed records without recording it: j changes data (an erase
-// or opt-out; an export changes nothing) and fewer attempts than those
-// before this one recorded an outcome.
-func (j *Job) unrecordedChange() bool {
-	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
-}
-
-// Settlement is how a fanned-out request whose jobs have all finished
-// closes, and the reason its history gives: completed when none of its jobs
-// failed, needs_attention otherwise. noJobs says it had none.
-func Settlement(noJobs bool, failed int) (Status, string) {
-	switch {
-	case failed > 0:
-		return StatusNeedsAttention, "a job failed past its retries"
-	case noJobs:
-		return StatusCompleted, "no connector handles this request type"
-	default:
-		return StatusCompleted, "every job finished"
-	}
 }
 
 // Settle closes an in-progress request that is fanned out (all its jobs
@@ -272,7 +203,6 @@ type jobCounts struct {
 func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string) (Status, error) {
 	now := s.now()
 	var c jobCounts
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
 		bson.D{
@@ -282,7 +212,6 @@ func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string
 		},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&c)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return s.Settle(ctx, id, actor)
 	}
@@ -303,11 +232,9 @@ func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, 
 		inc = append(inc, bson.E{Key: "jobs_failed", Value: 1})
 	}
 	var c jobCounts
-	leave := s.gate.Enter()
 	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: requestID}}, bson.D{{Key: "$inc", Value: inc}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&c)
-	leave()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return "", fmt.Errorf("count finished job: request %s: %w", requestID, ErrNotFound)
 	}
@@ -340,7 +267,6 @@ func (s *Store) jobsReopened(ctx context.Context, requestID string, n int64) err
 	if n == 0 {
 		return nil
 	}
-	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: requestID}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "jobs_open", Value: n}, {Key: "jobs_failed", Value: -n}}}})
 	if err != nil {
@@ -353,7 +279,6 @@ func (s *Store) jobsReopened(ctx context.Context, requestID string, n int64) err
 // carry (see Job.Identities); a job still to run keeps them.
 func (s *Store) purgeJobIdentities(ctx context.Context, requestID string) error {
 	finished := bson.D{{Key: "$in", Value: bson.A{JobSucceeded, JobFailed, JobSkipped}}}
-	defer s.gate.Enter()()
 	if _, err := s.jobs.UpdateMany(ctx, bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: finished}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "identities", Value: ""}}}}); err != nil {
 		return fmt.Errorf("purge job identities: %w", err)
@@ -375,4 +300,41 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 	}
 	polls := bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}}
 	return each(ctx, s.jobs, polls, fn)
+}
+
+// RetryFailedJobs sets the failed jobs of a request back to pending with
+// their attempts counted afresh (and the remote work they waited on, if
+// any, forgotten: the action starts again), and returns their ids. A job's
+// RecordsIncomplete stays: its failed outcome recorded it.
+func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
+	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
+	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := jobs.All(ctx, &ids); err != nil {
+		return nil, fmt.Errorf("find failed jobs: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	res, err := s.jobs.UpdateMany(ctx, filter, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
+		// A job that waited on a remote system starts the action afresh.
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retry failed jobs: %w", err)
+	}
+	if err := s.jobsReopened(ctx, requestID, res.ModifiedCount); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, j := range ids {
+		out[i] = j.ID
+	}
+	return out, nil
 }

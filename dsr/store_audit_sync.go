@@ -2,7 +2,6 @@ package dsr
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,7 +25,6 @@ func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 			return err
 		}
 	}
-	defer s.gate.Enter()()
 	_, err := s.reqs.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: r.ID}, {Key: "audited", Value: r.Audited}, {Key: "history", Value: bson.D{{Key: "$size", Value: len(r.History)}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "audited", Value: len(r.History)}, {Key: "audit_due", Value: false}}}})
@@ -37,27 +35,4 @@ func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 // history since before.
 func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*Request) error) error {
 	return each(ctx, s.reqs, bson.D{{Key: "audit_due", Value: true}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}, fn)
-}
-
-// historyEvent is the audit event that copies history entry i of r: its
-// actor, kind ("filed" for the first, "status" after) and data, without
-// sequence, time or hashes.
-func historyEvent(r *Request, i int) *AuditEvent {
-	h := r.History[i]
-	kind := "status"
-	if i == 0 {
-		kind = "filed"
-	}
-	data := map[string]string{"to": string(h.To), "entry": strconv.Itoa(i)}
-	if h.From != "" {
-		data["from"] = string(h.From)
-	}
-	if h.Reason != "" {
-		data["reason"] = h.Reason
-	}
-	actor := h.Actor
-	if actor == "" {
-		actor = "unknown"
-	}
-	return &AuditEvent{RequestID: r.ID, Actor: actor, Kind: kind, Data: data}
 }

@@ -4,66 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
-
-// OpenDuplicates returns, in one query, every request that a new request of
-// one of types, received at since or later, could be a duplicate of: open
-// ones with an established identity ([DuplicateCandidates]) whose proven
-// identities share one of hashes (blind-index hashes), appeals left out.
-// Only the fields [PickDuplicate] reads are filled in. It serves a whole batch of filings at
-// once; pick each one's duplicate from the result with PickDuplicate.
-func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Type, since time.Time) ([]Request, error) {
-	if len(hashes) == 0 || len(types) == 0 {
-		return nil, nil
-	}
-	cur, err := s.reqs.Find(ctx,
-		bson.D{
-			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}},
-			{Key: "type", Value: bson.D{{Key: "$in", Value: types}}},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
-			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
-			{Key: "appeal_of", Value: nil},
-		},
-		options.Find().SetProjection(bson.D{
-			{Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "proven_hashes", Value: 1}, {Key: "received_at", Value: 1},
-			{Key: "appeal_of", Value: 1},
-		}).SetBatchSize(10_000))
-	if err != nil {
-		return nil, fmt.Errorf("find duplicates: %w", err)
-	}
-	var out []Request
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find duplicates: %w", err)
-	}
-	return out, nil
-}
-
-// PickDuplicate is the rule of what a new request of type t with hashes,
-// received at since or later, duplicates among candidates: the most
-// recently received one of type t in one of [DuplicateCandidates], not an
-// appeal (a new request is the person's own, never part of an appeal's
-// decision), whose proven identities share a hash (of two received at
-// once, the later id), or nil.
-func PickDuplicate(candidates []Request, hashes []string, t Type, since time.Time) *Request {
-	var best *Request
-	for i := range candidates {
-		c := &candidates[i]
-		if c.Type != t || c.ReceivedAt.Before(since) || c.AppealOf != "" || !slices.Contains(DuplicateCandidates, c.Status) ||
-			!slices.ContainsFunc(c.ProvenHashes, func(h string) bool { return slices.Contains(hashes, h) }) {
-			continue
-		}
-		if best == nil || c.ReceivedAt.After(best.ReceivedAt) || (c.ReceivedAt.Equal(best.ReceivedAt) && c.ID > best.ID) {
-			best = c
-		}
-	}
-	return best
-}
 
 // CreateRequests stores new requests with their audit chains started, in
 // two commands however many there are: one insert of their first audit
@@ -104,7 +49,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 		docs, of = append(docs, e), append(of, r)
 	}
 	if len(docs) > 0 {
-		_, err := s.db.Collection(AuditCollection).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		_, err := s.audit.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		failed := map[int]bool{}
 		var bwe mongo.BulkWriteException
 		switch {
@@ -186,9 +131,7 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, 
 		}
 	}
 	if len(orphans) > 0 {
-		leave := s.gate.Enter()
 		_, err := s.reqs.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: orphans}}}})
-		leave()
 		for _, i := range at {
 			if err != nil {
 				errs[i] = fmt.Errorf("remove request %s, a duplicate of one not stored: %w", reqs[i].ID, err)
@@ -204,6 +147,6 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, 
 		}
 	}
 	if len(drop) > 0 {
-		_, _ = s.db.Collection(AuditCollection).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: drop}}}})
+		_, _ = s.audit.DeleteByIDs(ctx, drop)
 	}
 }

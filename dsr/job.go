@@ -1,0 +1,54 @@
+package dsr
+
+import "time"
+
+// NewJob returns a pending job for a request, connector and action.
+func NewJob(requestID, connector string, a Action, now time.Time) Job {
+	now = now.UTC().Truncate(time.Millisecond)
+	return Job{
+		ID:        JobID(requestID, connector, a),
+		RequestID: requestID,
+		Connector: connector,
+		Action:    a,
+		Status:    JobPending,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+}
+
+// Outcome is how one attempt at a job ended.
+type Outcome struct {
+	// Status is JobSucceeded, JobFailed or JobSkipped for a final outcome,
+	// or JobPending when the attempt failed and will be retried.
+	Status      JobStatus
+	Records     int64
+	Collections []CollectionResult
+	// Error is the attempt's error, safe to show (it names no person).
+	Error string
+	// Handle, PollAt and WaitUntil are set with Status JobWaiting: the
+	// remote work to poll, when, and until when.
+	Handle            string
+	PollAt, WaitUntil time.Time
+}
+
+// unrecordedChange reports whether an attempt before the one that claimed j
+// may have changed records without recording it: j changes data (an erase
+// or opt-out; an export changes nothing) and fewer attempts than those
+// before this one recorded an outcome.
+func (j *Job) unrecordedChange() bool {
+	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
+}
+
+// Settlement is how a fanned-out request whose jobs have all finished
+// closes, and the reason its history gives: completed when none of its jobs
+// failed, needs_attention otherwise. noJobs says it had none.
+func Settlement(noJobs bool, failed int) (Status, string) {
+	switch {
+	case failed > 0:
+		return StatusNeedsAttention, "a job failed past its retries"
+	case noJobs:
+		return StatusCompleted, "no connector handles this request type"
+	default:
+		return StatusCompleted, "every job finished"
+	}
+}

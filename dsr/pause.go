@@ -1,0 +1,42 @@
+package dsr
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// PauseClock stops r's clock at now, where its rule allows it (GDPR: while
+// the business waits for information it asked for to confirm identity):
+// PausedAt is set and the pause recorded in Pauses. ErrNotPausable when
+// the rule does not allow it; ErrConflict when the clock is paused already
+// or r is not in one of [PausableStatuses]. r is changed only on success.
+func (r *Request) PauseClock(actor, reason string, now time.Time) error {
+	if !RuleFor(r.Regulation, r.Type).Pausable {
+		return fmt.Errorf("%s: %w", r.Regulation, ErrNotPausable)
+	}
+	if r.PausedAt != nil {
+		return fmt.Errorf("paused already: %w", ErrConflict)
+	}
+	if !slices.Contains(PausableStatuses, r.Status) {
+		return fmt.Errorf("it is %s: %w", r.Status, ErrConflict)
+	}
+	r.PausedAt = &now
+	r.Pauses = append(slices.Clip(r.Pauses), Pause{By: actor, At: now, Reason: reason})
+	return nil
+}
+
+// ResumeClock restarts r's paused clock at now: the due date moves by the
+// length of the pause, the pause records when it ended, and the reminders
+// start over for the new due date (Reminded is emptied). ErrConflict when
+// the clock is not paused. r is changed only on success.
+func (r *Request) ResumeClock(now time.Time) error {
+	if r.PausedAt == nil || len(r.Pauses) == 0 {
+		return fmt.Errorf("not paused: %w", ErrConflict)
+	}
+	pauses := slices.Clone(r.Pauses)
+	pauses[len(pauses)-1].ResumedAt = &now
+	r.DueAt = r.DueAt.Add(now.Sub(*r.PausedAt))
+	r.PausedAt, r.Pauses, r.Reminded = nil, pauses, nil
+	return nil
+}
