@@ -7,7 +7,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -88,7 +87,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 
 // problemFor maps a domain, application or store error to its HTTP
 // problem: the one place where sentinels become statuses. A refusal
-// (app.Refusal) says its own detail.
+// (dsr.Refusal) says its own detail.
 func problemFor(err error) Problem {
 	err = dsr.StorageError(err)
 	var ve *dsr.ValidationError
@@ -107,11 +106,11 @@ func problemFor(err error) Problem {
 			Detail: "This Idempotency-Key was used for a different request; use a new key for a new request."}
 	case errors.Is(err, dsr.ErrNotFound):
 		p = Problem{Status: http.StatusNotFound, Detail: "No request has this id."}
-	case errors.Is(err, app.ErrFourEyes):
+	case errors.Is(err, dsr.ErrFourEyes):
 		p = Problem{Type: problemFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
 			Detail: "You filed this request (or the request it appeals), and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."}
-	case errors.Is(err, app.ErrExportNotAvailable):
-		p = Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: "This request has no export."}
+	case errors.Is(err, dsr.ErrNoExport):
+		p = Problem{Type: problemNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: "Only access requests have an export."}
 	case errors.Is(err, dsr.ErrNoExtension):
 		p = Problem{Type: problemConflict, Title: "No extension", Status: http.StatusConflict,
 			Detail: "This request's regulation allows no (further) extension of its deadline."}
@@ -134,7 +133,7 @@ func problemFor(err error) Problem {
 	default:
 		p = Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."}
 	}
-	if r := (*app.Refusal)(nil); errors.As(err, &r) {
+	if r := (*dsr.Refusal)(nil); errors.As(err, &r) && r.Detail != "" {
 		p.Detail = r.Detail
 	}
 	return p

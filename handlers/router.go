@@ -67,7 +67,7 @@ type Deps struct {
 	// Ready lists what /readyz checks.
 	Ready []Check
 	// Metrics is what GET /metrics serves; nil means the statistics of
-	// Store alone (NewStatsCollector).
+	// Store alone (metrics.NewStatsCollector).
 	Metrics prometheus.Gatherer
 	// MetricsToken, when set, is the bearer token GET /metrics asks for;
 	// empty leaves /metrics open, as Prometheus expects by default.

@@ -23,6 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/dsar-project/dsar/app/metrics"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
@@ -379,14 +380,14 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 }
 
 // metrics is the registry GET /metrics serves: the requests and jobs in the
-// store (read when scraped, see handlers.StatsCollector), the job queues in
+// store (read when scraped, see metrics.StatsCollector), the job queues in
 // Redis (asynq's collector), the Go runtime and the process.
 func (a *app) metrics() *prometheus.Registry {
 	insp := asynq.NewInspector(a.redis)
 	a.closers = append(a.closers, func() { _ = insp.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		handlers.NewStatsCollector(a.store, handlers.StatsOptions{Log: a.log}),
+		metrics.NewStatsCollector(a.store, metrics.StatsOptions{Log: a.log}),
 		asynqmetrics.NewQueueMetricsCollector(insp),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
