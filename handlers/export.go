@@ -9,15 +9,16 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // export streams a completed access request's data as a zip
 // (app.Export): manifest.json, then one JSON array file per connector and
 // collection, written straight to the response.
 func (a *requestsAPI) export(c *gin.Context) {
-	e, err := a.app.Export(c.Request.Context(), c.Param("id"), caller(c))
+	e, err := a.app.Export(c.Request.Context(), c.Param("id"), httpkit.Caller(c))
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	writeZip(c, e)
@@ -26,9 +27,9 @@ func (a *requestsAPI) export(c *gin.Context) {
 // streamExport answers with the export of req: 409 unless it is a completed
 // access request.
 func streamExport(c *gin.Context, svc *app.Service, log *slog.Logger, req *dsr.Request) {
-	e, err := svc.ExportOf(c.Request.Context(), req, caller(c))
+	e, err := svc.ExportOf(c.Request.Context(), req, httpkit.Caller(c))
 	if err != nil {
-		writeError(c, log, err)
+		httpkit.Error(c, log, err)
 		return
 	}
 	writeZip(c, e)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // The metrics of requests and jobs are read from the store when Prometheus
@@ -379,7 +380,7 @@ func metricsHandler(g prometheus.Gatherer, token string, log *slog.Logger) gin.H
 			got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				c.Header("WWW-Authenticate", `Bearer realm="dsar-metrics"`)
-				problem(c, Problem{Status: http.StatusUnauthorized, Detail: "Send the metrics token as Authorization: Bearer <token>."})
+				httpkit.Abort(c, httpkit.Problem{Status: http.StatusUnauthorized, Detail: "Send the metrics token as Authorization: Bearer <token>."})
 				return
 			}
 		}

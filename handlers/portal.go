@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // PortalMaxBodyBytes is the largest body the public portal accepts (64 KiB).
@@ -43,7 +44,7 @@ type portalAPI struct {
 	queue    Enqueuer
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
-	limits   *Limits
+	limits   *httpkit.Limits
 	log      *slog.Logger
 	now      func() time.Time
 	opts     PortalOptions
@@ -153,12 +154,12 @@ type portalMerged struct {
 // also files a linked opt-out.
 func (p *portalAPI) submit(c *gin.Context) {
 	var body portalBody
-	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, PortalMaxBodyBytes) {
 		return
 	}
 	in, err := body.intake()
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	p.file(c, in, sourcePortal)
@@ -178,14 +179,14 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	hash := p.index.Hash(first.Kind, first.Value)
 	limitKey := hash
 	if first.Kind == dsr.KindEmail {
-		limitKey = p.index.Hash(first.Kind, mailboxKey(first.Value))
+		limitKey = p.index.Hash(first.Kind, httpkit.MailboxKey(first.Value))
 	}
-	if !p.limits.perIdentity(c, limitKey) {
+	if !p.limits.PerIdentity(c, limitKey) {
 		return
 	}
 	token, err := dsr.NewToken()
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	// A GPC signal is honoured whatever becomes of the submission.
@@ -206,7 +207,7 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 		// (its merge notice would go to Eve). A second opt-out is harmless.
 		open, err := p.store.OpenIdentical(ctx, hash, in.Type, dsr.OpenStatuses, p.opts.MaxPending)
 		if err != nil {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 		given := p.index.HashAll(dsr.Given(in.Identities))
@@ -227,11 +228,11 @@ func (p *portalAPI) file(c *gin.Context, in dsr.Intake, source string) {
 	}
 	req, err := dsr.NewRequest(in, p.index)
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	if err := p.store.CreateRequest(ctx, req); err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	p.dispatch(ctx, req)
@@ -284,7 +285,7 @@ func (p *portalAPI) supersede(c *gin.Context, hash string, t dsr.Type) bool {
 	ctx := c.Request.Context()
 	open, err := p.store.Unverified(ctx, hash, t, p.opts.MaxPending)
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return false
 	}
 	for i := p.opts.MaxPending - 1; i >= 0 && i < len(open); i++ {
@@ -293,7 +294,7 @@ func (p *portalAPI) supersede(c *gin.Context, hash string, t dsr.Type) bool {
 		}
 		_, err := p.store.Transition(ctx, open[i].ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{Actor: "portal", Reason: "superseded by a newer submission"})
 		if err != nil && !errors.Is(err, dsr.ErrConflict) {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return false
 		}
 	}
@@ -316,7 +317,7 @@ func (p *portalAPI) merge(c *gin.Context, openID string) {
 func (p *portalAPI) noteMerge(c *gin.Context, id string) bool {
 	ctx := c.Request.Context()
 	if err := p.store.AddNotice(ctx, id, dsr.NoticeMerged); err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return false
 	}
 	if err := p.queue.EnqueueNotice(ctx, id, dsr.NoticeMerged); err != nil {
@@ -345,7 +346,7 @@ func (p *portalAPI) gpcOptOut(c *gin.Context, in dsr.Intake, token string) (stri
 		err = p.store.CreateRequest(ctx, req)
 	}
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return "", false
 	}
 	p.dispatch(ctx, req)
@@ -366,11 +367,11 @@ func (p *portalAPI) gpc(c *gin.Context) {
 	if c.GetHeader("Sec-GPC") != "1" {
 		var ve dsr.ValidationError
 		ve.Add("Sec-GPC", `header required, exactly "1": this endpoint records Global Privacy Control signals`)
-		writeError(c, p.log, &ve)
+		httpkit.Error(c, p.log, &ve)
 		return
 	}
 	var body gpcBody
-	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, PortalMaxBodyBytes) {
 		return
 	}
 	if body.Regulation == "" {
@@ -378,7 +379,7 @@ func (p *portalAPI) gpc(c *gin.Context) {
 	}
 	in, err := createBody{Type: string(dsr.TypeOptOut), Regulation: body.Regulation, Subject: body.Subject}.validate()
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	p.file(c, in, sourceGPC)
@@ -412,7 +413,7 @@ func (p *portalAPI) verify(c *gin.Context) {
 		return
 	}
 	var body verifyBody
-	if !decodeJSON(c, &body, PortalMaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, PortalMaxBodyBytes) {
 		return
 	}
 	var ve dsr.ValidationError
@@ -425,26 +426,26 @@ func (p *portalAPI) verify(c *gin.Context) {
 		ve.Add("token", "is not a token this service sent")
 	}
 	if err := ve.Err(); err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	ctx := c.Request.Context()
 	req, err := p.store.ReserveTry(ctx, owner.ID, p.opts.MaxTries)
 	switch {
 	case errors.Is(err, dsr.ErrLocked):
-		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
 			Detail: "No verification tries are left for this request."})
 		return
 	case errors.Is(err, dsr.ErrNoCode):
-		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict,
 			Detail: "No code has been sent for this request yet; wait for the email and try again."})
 		return
 	case errors.Is(err, dsr.ErrConflict):
-		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict,
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict,
 			Detail: "This request is not waiting for verification."})
 		return
 	case err != nil:
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	v := req.Verification
@@ -467,11 +468,11 @@ func (p *portalAPI) verify(c *gin.Context) {
 		})
 		if errors.Is(err, dsr.ErrConflict) {
 			// A right answer won the race to the last try.
-			problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+			httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
 			return
 		}
 		if err != nil {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 		p.dispatch(ctx, moved)
@@ -484,7 +485,7 @@ func (p *portalAPI) verify(c *gin.Context) {
 	if left <= 0 {
 		detail = "The code or link is wrong, and no tries are left: the request is closed. You may file a new one."
 	}
-	problem(c, Problem{Type: problemVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
+	httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
 }
 
 // verified completes a verification, which proves the request's email: the
@@ -507,7 +508,7 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 	var err error
 	if req.AppealOf == "" { // an appeal is decided on its own
 		if dups, err = p.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 	}
@@ -516,7 +517,7 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		if _, err := p.store.Transition(ctx, req.ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{
 			Actor: "subject", Reason: "identity verified by " + method + "; merged into " + into,
 		}); err != nil {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 		if p.noteMerge(c, into) {
@@ -528,7 +529,7 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		// The information the clock waited for has come: it runs again,
 		// the due date later by the pause.
 		if _, err := p.store.ResumeClock(ctx, req.ID); err != nil && !errors.Is(err, dsr.ErrConflict) {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 	}
@@ -537,7 +538,7 @@ func (p *portalAPI) verified(c *gin.Context, req *dsr.Request, token, method str
 		ProvenHashes: []string{proven},
 	})
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	p.dispatch(ctx, moved)
@@ -559,21 +560,21 @@ func (p *portalAPI) authorize(c *gin.Context) (*dsr.Request, bool) {
 	token := bearer(c)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="dsar portal"`)
-		problem(c, Problem{Status: http.StatusUnauthorized, Detail: "Send the request's status token as Authorization: Bearer <token>."})
+		httpkit.Abort(c, httpkit.Problem{Status: http.StatusUnauthorized, Detail: "Send the request's status token as Authorization: Bearer <token>."})
 		return nil, false
 	}
 	id := c.Param("id")
 	if !dsr.ValidID(id) {
-		writeError(c, p.log, dsr.ErrNotFound)
+		httpkit.Error(c, p.log, dsr.ErrNotFound)
 		return nil, false
 	}
 	req, err := p.store.Request(c.Request.Context(), id)
 	if errors.Is(err, dsr.ErrNotFound) || (err == nil && !dsr.TokenMatches(token, req.StatusTokens)) {
-		writeError(c, p.log, dsr.ErrNotFound)
+		httpkit.Error(c, p.log, dsr.ErrNotFound)
 		return nil, false
 	}
 	if err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return nil, false
 	}
 	return req, true
@@ -630,11 +631,11 @@ func (p *portalAPI) export(c *gin.Context) {
 		id := c.Param("id")
 		sec, err := strconv.ParseInt(c.Query("expires"), 10, 64)
 		if err != nil || !dsr.ValidID(id) || !p.links.Valid(id, time.Unix(sec, 0), c.Query("sig"), p.now()) {
-			problem(c, Problem{Status: http.StatusForbidden, Detail: "This download link is not valid, or has expired; get a new one from the request's status."})
+			httpkit.Abort(c, httpkit.Problem{Status: http.StatusForbidden, Detail: "This download link is not valid, or has expired; get a new one from the request's status."})
 			return
 		}
 		if req, err = p.store.Request(c.Request.Context(), id); err != nil {
-			writeError(c, p.log, err)
+			httpkit.Error(c, p.log, err)
 			return
 		}
 	} else {
@@ -654,17 +655,17 @@ func (p *portalAPI) resend(c *gin.Context) {
 		return
 	}
 	if req.Status != dsr.StatusVerifying {
-		problem(c, Problem{Type: problemConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
 		return
 	}
 	if req.Verification != nil && req.Verification.Round >= dsr.MaxVerificationRounds {
-		problem(c, Problem{Type: problemVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
 			Detail: "No more codes can be sent for this request."})
 		return
 	}
 	ctx := c.Request.Context()
 	if err := p.store.AddNotice(ctx, req.ID, dsr.NoticeVerify); err != nil {
-		writeError(c, p.log, err)
+		httpkit.Error(c, p.log, err)
 		return
 	}
 	if err := p.queue.EnqueueNotice(ctx, req.ID, dsr.NoticeVerify); err != nil {

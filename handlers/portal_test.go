@@ -27,6 +27,8 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -121,12 +123,12 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 	}
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = rc.Close() })
-	limits, err := handlers.NewLimits(rc, "dsar:rl:"+qname, cfg.rateIP, cfg.rateID, key, log)
+	limits, err := httpkit.NewLimits(rc, "dsar:rl:"+qname, cfg.rateIP, cfg.rateID, key, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(handlers.New(handlers.Deps{
-		Store: store, Queue: queue, Index: idx, Keys: handlers.NewKeyring(handlers.Key{Name: "desk", Role: handlers.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
+		Store: store, Queue: queue, Index: idx, Keys: apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
 		Portal: handlers.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
 	}))
 	t.Cleanup(srv.Close)

@@ -1,4 +1,4 @@
-package handlers
+package httpkit
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 
 // Limits applies the portal's abuse limits: calls per client address (an
 // IPv6 client counts by its /64) and submissions per identity (an email
-// counts by its mailbox: see mailboxKey). They are counted in Redis, so they
+// counts by its mailbox: see MailboxKey). They are counted in Redis, so they
 // hold across replicas; while Redis cannot be asked they are counted in this
 // process instead. Client addresses are counted under a keyed hash, never in
 // clear.
@@ -69,7 +69,7 @@ func clientKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// mailboxKey is the form of an email that the per-mailbox limit counts:
+// MailboxKey is the form of an email that the per-mailbox limit counts:
 // the address as its provider delivers it, so variants that reach one
 // inbox share one limit. Every address loses a "+tag" from its local part
 // and is compared in lower case, its domain in ASCII (punycode); where the
@@ -78,7 +78,7 @@ func clientKey(ip string) string {
 // It is for counting only: the blind index, merges and duplicate checks
 // match the address as given, since a wrong guess here must never join two
 // people's requests.
-func mailboxKey(email string) string {
+func MailboxKey(email string) string {
 	local, domain, ok := strings.Cut(strings.ToLower(email), "@")
 	if !ok {
 		return strings.ToLower(email)
@@ -127,9 +127,9 @@ var mailboxRules = map[string]mailboxRule{
 	"fastmail.fm":    {subdomains: true},
 }
 
-// perIP counts a call against the client address's limit; over it, the call
+// PerIP counts a call against the client address's limit; over it, the call
 // gets 429 with Retry-After.
-func (l *Limits) perIP() gin.HandlerFunc {
+func (l *Limits) PerIP() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if l == nil {
 			c.Next()
@@ -143,9 +143,9 @@ func (l *Limits) perIP() gin.HandlerFunc {
 	}
 }
 
-// perIdentity counts a submission against the limit of an identity, given
+// PerIdentity counts a submission against the limit of an identity, given
 // by its blind-index hash. It writes the 429 and returns false when over.
-func (l *Limits) perIdentity(c *gin.Context, hash string) bool {
+func (l *Limits) PerIdentity(c *gin.Context, hash string) bool {
 	if l == nil {
 		return true
 	}
@@ -159,7 +159,7 @@ func (l *Limits) allow(c *gin.Context, shared *limiter.Limiter, local *localCoun
 	if err != nil {
 		// Redis cannot be asked: count in this process rather than not at
 		// all, and rather than refuse people exercising their rights.
-		l.log.WarnContext(c.Request.Context(), "rate limit counted in process: its store did not answer", "http_request_id", c.GetString(requestIDKey), "error", err)
+		l.log.WarnContext(c.Request.Context(), "rate limit counted in process: its store did not answer", "http_request_id", RequestIDOf(c), "error", err)
 		got = local.hit(key, time.Now())
 	}
 	c.Header("RateLimit-Limit", strconv.FormatInt(got.Limit, 10))
@@ -169,7 +169,7 @@ func (l *Limits) allow(c *gin.Context, shared *limiter.Limiter, local *localCoun
 	}
 	wait := int(math.Max(1, math.Ceil(time.Until(time.Unix(got.Reset, 0)).Seconds())))
 	c.Header("Retry-After", strconv.Itoa(wait))
-	problem(c, Problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
+	Abort(c, Problem{Type: TypeRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
 		Detail: fmt.Sprintf("Too many calls; try again in %d seconds.", wait)})
 	return false
 }

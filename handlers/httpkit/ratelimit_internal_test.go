@@ -1,4 +1,4 @@
-package handlers
+package httpkit
 
 import (
 	"fmt"
@@ -51,8 +51,8 @@ func TestMailboxKey(t *testing.T) {
 		{"ada@xn--bcher-kva.example", "ada@xn--bcher-kva.example"},
 	}
 	for _, tt := range tests {
-		if got := mailboxKey(tt.in); got != tt.want {
-			t.Errorf("mailboxKey(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := MailboxKey(tt.in); got != tt.want {
+			t.Errorf("MailboxKey(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
