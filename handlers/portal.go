@@ -22,7 +22,8 @@ import (
 // PortalMaxBodyBytes is the largest body the public portal accepts (64 KiB).
 const PortalMaxBodyBytes = 64 << 10
 
-// PortalOptions tunes the public portal API.
+// PortalOptions tunes the public portal API. Every field is required: the
+// defaults are config's, set once there.
 type PortalOptions struct {
 	// MaxTries is how many verification attempts a request gets; the last
 	// wrong one denies it.

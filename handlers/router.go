@@ -44,6 +44,8 @@ type Deps struct {
 	Links *dsr.LinkSigner
 	// Limits are the portal's abuse limits; nil means none.
 	Limits *httpkit.Limits
+	// Portal tunes the portal; its defaults are config's (DSAR_VERIFY_MAX_TRIES,
+	// DSAR_PORTAL_MAX_PENDING, DSAR_EXPORT_LINK_TTL, DSAR_GPC_LAST_UPDATE).
 	Portal PortalOptions
 	// TrustedProxies are the addresses (or CIDRs) of proxies whose
 	// X-Forwarded-For is believed; none by default.
@@ -142,18 +144,6 @@ func New(d Deps) http.Handler {
 	v1.GET("/reports/summary", readers, api.summary)
 	v1.GET("/admin/keys", httpkit.RequireRole(apikey.RoleAdmin), keysList(d.Keys))
 
-	if d.Portal.MaxTries <= 0 {
-		d.Portal.MaxTries = 5
-	}
-	if d.Portal.MaxPending <= 0 {
-		d.Portal.MaxPending = 1
-	}
-	if d.Portal.LinkTTL <= 0 {
-		d.Portal.LinkTTL = 7 * 24 * time.Hour
-	}
-	if d.Portal.GPCLastUpdate == "" {
-		d.Portal.GPCLastUpdate = "2026-11-24"
-	}
 	pa := &portalAPI{app: svc, calendar: d.Calendar, store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
 	portal := r.Group("/v1/portal", d.Limits.PerIP())
 	portal.POST("/requests", pa.submit)
