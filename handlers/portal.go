@@ -398,6 +398,9 @@ type verifyBody struct {
 	Token string `json:"token"`
 }
 
+// errNotVerifying refuses a verification step on a request past it.
+var errNotVerifying = &app.Refusal{Err: dsr.ErrConflict, Detail: "This request is not waiting for verification."}
+
 var codePattern = regexp.MustCompile(`^[0-9]{6}$`)
 
 // verify checks an emailed code or link token, presented with the request's
@@ -432,20 +435,10 @@ func (p *portalAPI) verify(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	req, err := p.store.ReserveTry(ctx, owner.ID, p.opts.MaxTries)
-	switch {
-	case errors.Is(err, dsr.ErrLocked):
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
-			Detail: "No verification tries are left for this request."})
-		return
-	case errors.Is(err, dsr.ErrNoCode):
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "No code has been sent for this request yet; wait for the email and try again."})
-		return
-	case errors.Is(err, dsr.ErrConflict):
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "This request is not waiting for verification."})
-		return
-	case err != nil:
+	if errors.Is(err, dsr.ErrConflict) {
+		err = errNotVerifying
+	}
+	if err != nil {
 		httpkit.Error(c, p.log, err)
 		return
 	}
@@ -469,7 +462,7 @@ func (p *portalAPI) verify(c *gin.Context) {
 		})
 		if errors.Is(err, dsr.ErrConflict) {
 			// A right answer won the race to the last try.
-			httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+			httpkit.Error(c, p.log, errNotVerifying)
 			return
 		}
 		if err != nil {
@@ -486,7 +479,7 @@ func (p *portalAPI) verify(c *gin.Context) {
 	if left <= 0 {
 		detail = "The code or link is wrong, and no tries are left: the request is closed. You may file a new one."
 	}
-	httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyFailed, Title: "Verification failed", Status: http.StatusBadRequest, Detail: detail, TriesLeft: &left})
+	httpkit.Error(c, p.log, &app.VerificationFailure{TriesLeft: left, Detail: detail})
 }
 
 // verified completes a verification, which proves the request's email: the
@@ -632,7 +625,7 @@ func (p *portalAPI) export(c *gin.Context) {
 		id := c.Param("id")
 		sec, err := strconv.ParseInt(c.Query("expires"), 10, 64)
 		if err != nil || !dsr.ValidID(id) || !p.links.Valid(id, time.Unix(sec, 0), c.Query("sig"), p.now()) {
-			httpkit.Abort(c, httpkit.Problem{Status: http.StatusForbidden, Detail: "This download link is not valid, or has expired; get a new one from the request's status."})
+			httpkit.Error(c, p.log, app.ErrLinkInvalid)
 			return
 		}
 		if req, err = p.store.Request(c.Request.Context(), id); err != nil {
@@ -656,12 +649,11 @@ func (p *portalAPI) resend(c *gin.Context) {
 		return
 	}
 	if req.Status != dsr.StatusVerifying {
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Conflict", Status: http.StatusConflict, Detail: "This request is not waiting for verification."})
+		httpkit.Error(c, p.log, errNotVerifying)
 		return
 	}
 	if req.Verification != nil && req.Verification.Round >= dsr.MaxVerificationRounds {
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeVerifyLocked, Title: "Verification locked", Status: http.StatusLocked,
-			Detail: "No more codes can be sent for this request."})
+		httpkit.Error(c, p.log, &app.Refusal{Err: dsr.ErrLocked, Detail: "No more codes can be sent for this request."})
 		return
 	}
 	ctx := c.Request.Context()

@@ -95,9 +95,50 @@ func Error(c *gin.Context, log *slog.Logger, err error) {
 	Abort(c, p)
 }
 
-// ProblemOf maps a domain, application or store error to its HTTP
-// problem: the one place where sentinels become statuses. A refusal
-// (app.Refusal) says its own detail.
+// kind is how one kind of error is answered.
+type kind struct {
+	err    error
+	status int
+	typ    string
+	title  string
+	detail string // unless the error says more (app.Refusal)
+}
+
+// kinds lists every error a caller is told about, most specific first.
+var kinds = []kind{
+	{dsr.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency key reused",
+		"This Idempotency-Key was used for a different request; use a new key for a new request."},
+	{dsr.ErrNotFound, http.StatusNotFound, TypeBlank, "", "No request has this id."},
+	{app.ErrFourEyes, http.StatusForbidden, TypeFourEyes, "Another agent must approve",
+		"You filed this request (or the request it appeals), and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."},
+	{app.ErrLinkInvalid, http.StatusForbidden, TypeBlank, "",
+		"This download link is not valid, or has expired; get a new one from the request's status."},
+	{app.ErrExportNotAvailable, http.StatusConflict, TypeNotAvailable, "Export not available", "This request has no export."},
+	{dsr.ErrNoExtension, http.StatusConflict, TypeConflict, "No extension",
+		"This request's regulation allows no (further) extension of its deadline."},
+	{dsr.ErrNotPausable, http.StatusConflict, TypeConflict, "Not pausable",
+		"This request's regulation does not let its clock stop (CCPA counts 45 days whatever verification takes)."},
+	{dsr.ErrNotAppealable, http.StatusConflict, TypeConflict, "No appeal",
+		"Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before and not itself an appeal, can be appealed."},
+	{dsr.ErrProofRequired, http.StatusConflict, TypeProofRequired, "New proof of identity needed",
+		"This request was denied because the person's identity could not be verified (or it never was), so its appeal needs a new proof: " +
+			`give "identity": {"verified": true, "method": "..."} if you verified the person, or {"verified": false} to send them the portal's verification.`},
+	{dsr.ErrNoCode, http.StatusConflict, TypeConflict, "Conflict",
+		"No code has been sent for this request yet; wait for the email and try again."},
+	{dsr.ErrLocked, http.StatusLocked, TypeVerifyLocked, "Verification locked", "No verification tries are left for this request."},
+	{app.ErrVerificationFailed, http.StatusBadRequest, TypeVerifyFailed, "Verification failed", "The code or link is wrong, or has expired."},
+	{dsr.ErrConflict, http.StatusConflict, TypeConflict, "Conflict", "The request changed state meanwhile; reload it and try again."},
+	{dsr.ErrInvalidTransition, http.StatusConflict, TypeConflict, "Conflict", "The request changed state meanwhile; reload it and try again."},
+	{dsr.ErrStorageFull, http.StatusServiceUnavailable, TypeStorageFull, "Storage full",
+		"The store's disk is full, so nothing was saved; try again later."},
+}
+
+// ProblemOf returns the problem err answers with: the one place where
+// domain, application and store errors become statuses (a full disk is
+// recognised by dsr.StorageError). A validation error names its fields; an
+// app.Refusal gives its own detail; an app.VerificationFailure its tries
+// left; anything unknown is a 500 whose cause is for the log alone.
+// Instance and RequestID are left to Abort.
 func ProblemOf(err error) Problem {
 	err = dsr.StorageError(err)
 	var ve *dsr.ValidationError
@@ -109,42 +150,29 @@ func ProblemOf(err error) Problem {
 		return Problem{Type: TypeValidation, Title: "Invalid request", Status: http.StatusBadRequest,
 			Detail: "One or more fields are invalid; see errors.", Errors: fields}
 	}
-	var p Problem
-	switch {
-	case errors.Is(err, dsr.ErrIdempotencyMismatch):
-		p = Problem{Type: TypeKeyReused, Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
-			Detail: "This Idempotency-Key was used for a different request; use a new key for a new request."}
-	case errors.Is(err, dsr.ErrNotFound):
-		p = Problem{Status: http.StatusNotFound, Detail: "No request has this id."}
-	case errors.Is(err, app.ErrFourEyes):
-		p = Problem{Type: TypeFourEyes, Title: "Another agent must approve", Status: http.StatusForbidden,
-			Detail: "You filed this request (or the request it appeals), and requests of its type are approved by a second agent (DSAR_APPROVAL_FOUR_EYES)."}
-	case errors.Is(err, app.ErrExportNotAvailable):
-		p = Problem{Type: TypeNotAvailable, Title: "Export not available", Status: http.StatusConflict, Detail: "This request has no export."}
-	case errors.Is(err, dsr.ErrNoExtension):
-		p = Problem{Type: TypeConflict, Title: "No extension", Status: http.StatusConflict,
-			Detail: "This request's regulation allows no (further) extension of its deadline."}
-	case errors.Is(err, dsr.ErrNotPausable):
-		p = Problem{Type: TypeConflict, Title: "Not pausable", Status: http.StatusConflict,
-			Detail: "This request's regulation does not let its clock stop (CCPA counts 45 days whatever verification takes)."}
-	case errors.Is(err, dsr.ErrNotAppealable):
-		p = Problem{Type: TypeConflict, Title: "No appeal", Status: http.StatusConflict,
-			Detail: "Only a denied request under a law that grants an appeal (VCDPA, CTDPA), not appealed before and not itself an appeal, can be appealed."}
-	case errors.Is(err, dsr.ErrProofRequired):
-		p = Problem{Type: TypeProofRequired, Title: "New proof of identity needed", Status: http.StatusConflict,
-			Detail: "This request was denied because the person's identity could not be verified (or it never was), so its appeal needs a new proof: " +
-				`give "identity": {"verified": true, "method": "..."} if you verified the person, or {"verified": false} to send them the portal's verification.`}
-	case errors.Is(err, dsr.ErrConflict), errors.Is(err, dsr.ErrInvalidTransition):
-		p = Problem{Type: TypeConflict, Title: "Conflict", Status: http.StatusConflict,
-			Detail: "The request changed state meanwhile; reload it and try again."}
-	case errors.Is(err, dsr.ErrStorageFull):
-		p = Problem{Type: TypeStorageFull, Title: "Storage full", Status: http.StatusServiceUnavailable,
-			Detail: "The store's disk is full, so nothing was saved; try again later."}
-	default:
-		p = Problem{Status: http.StatusInternalServerError, Detail: "The server failed; the error is logged under this request_id."}
+	p := Problem{Type: TypeBlank, Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
+		Detail: "The server failed; the error is logged under this request_id."}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			p = Problem{Type: k.typ, Title: k.title, Status: k.status, Detail: k.detail}
+			if p.Title == "" {
+				p.Title = http.StatusText(k.status)
+			}
+			break
+		}
+	}
+	if p.Status == http.StatusInternalServerError {
+		return p // its cause is for the log alone
 	}
 	if r := (*app.Refusal)(nil); errors.As(err, &r) {
 		p.Detail = r.Detail
+	}
+	if vf := (*app.VerificationFailure)(nil); errors.As(err, &vf) {
+		left := vf.TriesLeft
+		p.TriesLeft = &left
+		if vf.Detail != "" {
+			p.Detail = vf.Detail
+		}
 	}
 	return p
 }
