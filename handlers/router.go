@@ -15,6 +15,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
 )
 
@@ -46,7 +47,7 @@ type Deps struct {
 	Limits *httpkit.Limits
 	// Portal tunes the portal; its defaults are config's (DSAR_VERIFY_MAX_TRIES,
 	// DSAR_PORTAL_MAX_PENDING, DSAR_EXPORT_LINK_TTL, DSAR_GPC_LAST_UPDATE).
-	Portal PortalOptions
+	Portal app.PortalOptions
 	// TrustedProxies are the addresses (or CIDRs) of proxies whose
 	// X-Forwarded-For is believed; none by default.
 	TrustedProxies []string
@@ -117,7 +118,7 @@ func New(d Deps) http.Handler {
 		store = d.Store
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, Portal: d.Portal, Now: d.Now, Log: d.Log})
 	api := &requestsAPI{app: svc, log: d.Log}
 	// Every /v1 route names the roles it lets through (see Routes).
 	v1 := r.Group("/v1", httpkit.RequireKey(d.Keys))
@@ -144,15 +145,7 @@ func New(d Deps) http.Handler {
 	v1.GET("/reports/summary", readers, api.summary)
 	v1.GET("/admin/keys", httpkit.RequireRole(apikey.RoleAdmin), keysList(d.Keys))
 
-	pa := &portalAPI{app: svc, calendar: d.Calendar, store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, limits: d.Limits, log: d.Log, now: d.Now, opts: d.Portal}
-	portal := r.Group("/v1/portal", d.Limits.PerIP())
-	portal.POST("/requests", pa.submit)
-	portal.GET("/requests/:id", pa.status)
-	portal.POST("/requests/:id/verify", pa.verify)
-	portal.POST("/requests/:id/verification", pa.resend)
-	portal.GET("/requests/:id/export", pa.export)
-	portal.POST("/gpc", pa.gpc)
-	r.GET("/.well-known/gpc.json", pa.wellKnownGPC)
+	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	return r
 }
 

@@ -23,6 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
@@ -344,7 +345,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		Store: a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
 		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
-		Portal: handlers.PortalOptions{
+		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
 		Ready: []handlers.Check{

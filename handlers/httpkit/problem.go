@@ -2,8 +2,10 @@ package httpkit
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -85,6 +87,10 @@ func Abort(c *gin.Context, p Problem) {
 func Error(c *gin.Context, log *slog.Logger, err error) {
 	p := ProblemOf(err)
 	switch p.Status {
+	case http.StatusTooManyRequests:
+		if rl := (*RateLimited)(nil); errors.As(err, &rl) {
+			c.Header("Retry-After", strconv.Itoa(rl.Wait))
+		}
 	case http.StatusServiceUnavailable:
 		log.ErrorContext(c.Request.Context(), "store full", "request_id", RequestIDOf(c), "route", c.FullPath(), "error", err)
 		MarkStorageFull(c)
@@ -137,7 +143,8 @@ var kinds = []kind{
 // domain, application and store errors become statuses (a full disk is
 // recognised by dsr.StorageError). A validation error names its fields; an
 // app.Refusal gives its own detail; an app.VerificationFailure its tries
-// left; anything unknown is a 500 whose cause is for the log alone.
+// left; a RateLimited its wait; anything unknown is a 500 whose cause is
+// for the log alone.
 // Instance and RequestID are left to Abort.
 func ProblemOf(err error) Problem {
 	err = dsr.StorageError(err)
@@ -160,6 +167,11 @@ func ProblemOf(err error) Problem {
 			}
 			break
 		}
+	}
+	var rl *RateLimited
+	if errors.As(err, &rl) {
+		return Problem{Type: TypeRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
+			Detail: fmt.Sprintf("Too many calls; try again in %d seconds.", rl.Wait)}
 	}
 	if p.Status == http.StatusInternalServerError {
 		return p // its cause is for the log alone
