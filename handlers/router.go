@@ -1,6 +1,8 @@
-// Package handlers is dsar's HTTP API on gin: the agent API under /v1,
-// health and readiness probes, and the OpenAPI document that describes every
-// route (kept true by tests that validate real traffic against it).
+// Package handlers is dsar's HTTP API on gin: the agent API under /v1, the
+// portal's (package portalapi, composed here), health and readiness probes,
+// and the OpenAPI document that describes every route (kept true by tests
+// that validate real traffic against it). The toolkit every surface shares
+// is package httpkit.
 package handlers
 
 import (
