@@ -21,7 +21,7 @@ var beforeProcessing = []dsr.Status{dsr.StatusReceived, dsr.StatusVerifying, dsr
 // awaiting_approval where it waits for approval (see hold).
 func (s *Service) move(ctx context.Context, req *dsr.Request, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, error) {
 	if !slices.Contains(allowed, req.Status) {
-		return nil, dsr.Refuse(dsr.ErrConflict, fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to))
+		return nil, Refuse(dsr.ErrConflict, fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to))
 	}
 	change.Actor = by
 	moved, err := s.store.Transition(ctx, req.ID, req.Status, to, change)
@@ -47,7 +47,7 @@ func (s *Service) act(ctx context.Context, id, by string, allowed []dsr.Status, 
 // Approve lets a request waiting for approval be processed, approved by
 // agent by. Under the four-eyes rule (Deps.FourEyes) the agent who filed
 // the request, or for an appeal the request it appeals, may not approve
-// it: dsr.ErrFourEyes, and nothing changes.
+// it: ErrFourEyes, and nothing changes.
 func (s *Service) Approve(ctx context.Context, id, by string) (Record, error) {
 	req, err := s.request(ctx, id)
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Service) Approve(ctx context.Context, id, by string) (Record, error) {
 		}
 		if filed {
 			s.log.InfoContext(ctx, "approval refused: four eyes", "request_id", req.ID, "caller", by)
-			return Record{}, dsr.ErrFourEyes
+			return Record{}, ErrFourEyes
 		}
 	}
 	moved, err := s.move(ctx, req, by, []dsr.Status{dsr.StatusAwaitingApproval}, dsr.StatusVerified, dsr.Change{Reason: "approved", ApprovedBy: by})
@@ -180,7 +180,7 @@ func (s *Service) Retry(ctx context.Context, id, by string) (Record, error) {
 		}
 	}
 	if req.Status != dsr.StatusNeedsAttention || failed == 0 {
-		return Record{}, dsr.Refuse(dsr.ErrConflict, "Only a request that needs attention, with failed jobs or a failed fan-out, can be retried.")
+		return Record{}, Refuse(dsr.ErrConflict, "Only a request that needs attention, with failed jobs or a failed fan-out, can be retried.")
 	}
 	moved, err := s.move(ctx, req, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusInProgress, dsr.Change{Reason: fmt.Sprintf("retry of %d failed jobs", failed)})
 	if err != nil {

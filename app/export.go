@@ -38,7 +38,7 @@ type Export struct {
 func (e *Export) Filename() string { return "dsar-" + e.Request.ID + ".zip" }
 
 // Export returns the export of request id for by (an agent, or "subject"):
-// dsr.ErrNoExport (a dsr.Refusal saying why) unless it is a completed
+// ErrExportNotAvailable (a Refusal saying why) unless it is a completed
 // access request.
 func (s *Service) Export(ctx context.Context, id, by string) (*Export, error) {
 	req, err := s.request(ctx, id)
@@ -55,7 +55,7 @@ func (s *Service) ExportOf(ctx context.Context, req *dsr.Request, by string) (*E
 		if req.Type == dsr.TypeAccess {
 			detail = fmt.Sprintf("The export is ready when the request is completed; it is %s.", req.Status)
 		}
-		return nil, dsr.Refuse(dsr.ErrNoExport, detail)
+		return nil, Refuse(ErrExportNotAvailable, detail)
 	}
 	jobs, err := s.store.Jobs(ctx, req.ID)
 	if err != nil {

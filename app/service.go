@@ -58,6 +58,8 @@ type Deps struct {
 	// IsAgent reports whether name is an agent a request can be assigned
 	// to (an API key with the agent or admin role); nil: none is.
 	IsAgent func(name string) bool
+	// Portal tunes the portal's filing and verification.
+	Portal PortalOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -74,6 +76,7 @@ type Service struct {
 	fourEyes  dsr.ApprovalPolicy
 	dupWindow time.Duration
 	isAgent   func(string) bool
+	portal    PortalOptions
 	now       func() time.Time
 	log       *slog.Logger
 }
@@ -87,7 +90,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, portal: d.Portal, now: d.Now, log: d.Log}
 }
 
 // Now is the application's clock.

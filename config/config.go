@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
 // Mode is the subcommand the process runs as; validation depends on it.
@@ -36,23 +37,6 @@ const (
 	ModeScheduler Mode = "scheduler" // periodic checks only
 )
 
-// Role is what an API key may do.
-type Role string
-
-// The roles an API key can hold.
-const (
-	RoleAdmin   Role = "admin"
-	RoleAgent   Role = "agent"
-	RoleAuditor Role = "auditor"
-)
-
-// APIKey is one configured key. Only the SHA-256 of its secret is kept.
-type APIKey struct {
-	Name string
-	Role Role
-	Hash [32]byte
-}
-
 // Config is every setting dsar reads. Durations are Go durations ("90s").
 type Config struct {
 	HTTPAddr          string
@@ -63,7 +47,7 @@ type Config struct {
 	RedisDB           int
 	DataDir           string
 	ConnectorsFile    string
-	APIKeys           []APIKey
+	APIKeys           []apikey.Key
 	DevAPIKey         string
 	BlindIndexKey     []byte
 	Queue             string
@@ -558,8 +542,8 @@ func mask(v string) string {
 }
 
 // ParseAPIKeys reads name:role:secret entries separated by commas.
-func ParseAPIKeys(v string) ([]APIKey, error) {
-	var keys []APIKey
+func ParseAPIKeys(v string) ([]apikey.Key, error) {
+	var keys []apikey.Key
 	names := map[string]bool{}
 	secrets := map[[32]byte]string{}
 	for i, entry := range strings.Split(v, ",") {
@@ -572,7 +556,7 @@ func ParseAPIKeys(v string) ([]APIKey, error) {
 		switch {
 		case !ok1 || !ok2 || name == "":
 			return nil, fmt.Errorf("entry %d: want name:role:secret", i+1)
-		case Role(role) != RoleAdmin && Role(role) != RoleAgent && Role(role) != RoleAuditor:
+		case !apikey.Role(role).Valid():
 			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent or auditor", i+1, name)
 		case len(secret) < 16:
 			return nil, fmt.Errorf("entry %d (%s): secret must have at least 16 characters", i+1, name)
@@ -584,7 +568,7 @@ func ParseAPIKeys(v string) ([]APIKey, error) {
 			return nil, fmt.Errorf("entry %d (%s): same secret as %s; each key needs its own", i+1, name, other)
 		}
 		names[name], secrets[hash] = true, name
-		keys = append(keys, APIKey{Name: name, Role: Role(role), Hash: hash})
+		keys = append(keys, apikey.Key{Name: name, Role: apikey.Role(role), Hash: hash})
 	}
 	return keys, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
 func env(kv map[string]string) func(string) (string, bool) {
@@ -114,7 +115,7 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || keys[1].Name != "desk" || keys[1].Role != config.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) {
+	if len(keys) != 2 || keys[1].Name != "desk" || keys[1].Role != apikey.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) {
 		t.Errorf("keys = %+v", keys)
 	}
 	for _, bad := range []string{"ops:admin", "ops:god:0123456789abcdef", "ops:admin:short", "a:admin:0123456789abcdef,a:agent:0123456789abcdef", ":admin:0123456789abcdef",

@@ -6,6 +6,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
 // reasonBody is the body of the actions that take a reason.
@@ -18,7 +20,7 @@ type reasonBody struct {
 func (a *requestsAPI) reason(c *gin.Context) (string, bool) {
 	var body reasonBody
 	if c.Request.ContentLength != 0 || c.GetHeader("Content-Type") != "" {
-		if !decodeJSON(c, &body, MaxBodyBytes) {
+		if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 			return "", false
 		}
 	}
@@ -30,7 +32,7 @@ func (a *requestsAPI) reason(c *gin.Context) (string, bool) {
 // or for an appeal the request it appeals, may not approve it: 403, and
 // nothing changes.
 func (a *requestsAPI) approve(c *gin.Context) {
-	rec, err := a.app.Approve(c.Request.Context(), c.Param("id"), principal(c).Name)
+	rec, err := a.app.Approve(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
@@ -38,10 +40,10 @@ func (a *requestsAPI) approve(c *gin.Context) {
 // is told.
 func (a *requestsAPI) deny(c *gin.Context) {
 	var body app.Denial
-	if !decodeJSON(c, &body, MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	rec, err := a.app.Deny(c.Request.Context(), c.Param("id"), body, principal(c).Name)
+	rec, err := a.app.Deny(c.Request.Context(), c.Param("id"), body, httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
@@ -49,7 +51,7 @@ func (a *requestsAPI) deny(c *gin.Context) {
 // it was filed in error).
 func (a *requestsAPI) cancel(c *gin.Context) {
 	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Cancel(c.Request.Context(), c.Param("id"), reason, principal(c).Name)
+		rec, err := a.app.Cancel(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
 		a.respond(c, rec, err)
 	}
 }
@@ -57,7 +59,7 @@ func (a *requestsAPI) cancel(c *gin.Context) {
 // extend gives the request the one extension its regulation allows.
 func (a *requestsAPI) extend(c *gin.Context) {
 	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Extend(c.Request.Context(), c.Param("id"), reason, principal(c).Name)
+		rec, err := a.app.Extend(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
 		a.respond(c, rec, err)
 	}
 }
@@ -66,7 +68,7 @@ func (a *requestsAPI) extend(c *gin.Context) {
 // when its fan-out failed (no jobs exist yet), the fan-out, with a fresh
 // retry budget.
 func (a *requestsAPI) retry(c *gin.Context) {
-	rec, err := a.app.Retry(c.Request.Context(), c.Param("id"), principal(c).Name)
+	rec, err := a.app.Retry(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
@@ -74,18 +76,19 @@ func (a *requestsAPI) retry(c *gin.Context) {
 // exceptions kept on a legal basis; the person is told it is done.
 func (a *requestsAPI) close(c *gin.Context) {
 	var body app.Closing
-	if !decodeJSON(c, &body, MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	rec, err := a.app.Close(c.Request.Context(), c.Param("id"), body, principal(c).Name)
+	rec, err := a.app.Close(c.Request.Context(), c.Param("id"), body, httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
 // keys lists the API keys by name and role (never their secrets).
-func keysList(keys *Keyring) gin.HandlerFunc {
+func keysList(keys *apikey.Keyring) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		out := make([]gin.H, 0, len(keys.keys))
-		for _, k := range keys.keys {
+		kk := keys.Principals()
+		out := make([]gin.H, 0, len(kk))
+		for _, k := range kk {
 			out = append(out, gin.H{"name": k.Name, "role": k.Role})
 		}
 		c.JSON(http.StatusOK, gin.H{"items": out})
@@ -101,7 +104,7 @@ func (a *requestsAPI) audit(c *gin.Context) {
 // answer answers v, or the problem of err.
 func (a *requestsAPI) answer(c *gin.Context, v any, err error) {
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, v)
@@ -118,14 +121,14 @@ func (a *requestsAPI) clock(c *gin.Context) {
 // information to confirm identity), with a reason.
 func (a *requestsAPI) pause(c *gin.Context) {
 	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Pause(c.Request.Context(), c.Param("id"), reason, principal(c).Name)
+		rec, err := a.app.Pause(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
 		a.respond(c, rec, err)
 	}
 }
 
 // resume restarts a paused clock; the due date moves by the pause.
 func (a *requestsAPI) resume(c *gin.Context) {
-	rec, err := a.app.Resume(c.Request.Context(), c.Param("id"), principal(c).Name)
+	rec, err := a.app.Resume(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
@@ -135,12 +138,12 @@ func (a *requestsAPI) resume(c *gin.Context) {
 // appealed only with a new proof.
 func (a *requestsAPI) appeal(c *gin.Context) {
 	var body app.AppealFiling
-	if !decodeJSON(c, &body, MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	rec, err := a.app.Appeal(c.Request.Context(), c.Param("id"), body, principal(c).Name)
+	rec, err := a.app.Appeal(c.Request.Context(), c.Param("id"), body, httpkit.PrincipalOf(c).Name)
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	c.Header("Location", "/v1/requests/"+rec.Request.ID)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dsar-project/dsar/app/metrics"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // metricsHandler serves g in the Prometheus text format. With a token, it
@@ -33,7 +34,7 @@ func metricsHandler(g prometheus.Gatherer, token string, log *slog.Logger) gin.H
 			got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
 			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				c.Header("WWW-Authenticate", `Bearer realm="dsar-metrics"`)
-				problem(c, Problem{Status: http.StatusUnauthorized, Detail: "Send the metrics token as Authorization: Bearer <token>."})
+				httpkit.Abort(c, httpkit.Problem{Status: http.StatusUnauthorized, Detail: "Send the metrics token as Authorization: Bearer <token>."})
 				return
 			}
 		}

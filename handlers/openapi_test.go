@@ -15,6 +15,8 @@ import (
 
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
 // TestOpenAPIDocument checks that the document is valid OpenAPI 3.1, its
@@ -34,7 +36,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	h := handlers.New(handlers.Deps{
 		Log:  slog.New(slog.DiscardHandler),
-		Keys: handlers.NewKeyring(),
+		Keys: apikey.NewKeyring(),
 	})
 	apitest.CheckRoutes(t, apitest.Routes(t, h))
 }
@@ -43,9 +45,9 @@ func TestOpenAPIDocument(t *testing.T) {
 // validating transport: probes, the document, and every rejection the API
 // makes before it touches the store.
 func TestOpenAPITraffic(t *testing.T) {
-	keys := handlers.NewKeyring(
-		handlers.Key{Name: "admin", Role: handlers.RoleAdmin, Hash: sha256.Sum256([]byte("admin-secret"))},
-		handlers.Key{Name: "auditor", Role: handlers.RoleAuditor, Hash: sha256.Sum256([]byte("auditor-secret"))},
+	keys := apikey.NewKeyring(
+		apikey.Key{Name: "admin", Role: apikey.RoleAdmin, Hash: sha256.Sum256([]byte("admin-secret"))},
+		apikey.Key{Name: "auditor", Role: apikey.RoleAuditor, Hash: sha256.Sum256([]byte("auditor-secret"))},
 	)
 	h := handlers.New(handlers.Deps{
 		Log:  slog.New(slog.DiscardHandler),
@@ -158,7 +160,7 @@ func TestOpenAPITraffic(t *testing.T) {
 				t.Fatalf("status %d, want %d; body: %s", resp.StatusCode, tc.want, data)
 			}
 			if tc.wantType != "" {
-				var p handlers.Problem
+				var p httpkit.Problem
 				if err := json.NewDecoder(bytes.NewReader(data)).Decode(&p); err != nil {
 					t.Fatal(err)
 				}

@@ -22,11 +22,15 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/handlers/portalapi"
+	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -121,13 +125,13 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 	}
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = rc.Close() })
-	limits, err := handlers.NewLimits(rc, "dsar:rl:"+qname, cfg.rateIP, cfg.rateID, key, log)
+	limits, err := httpkit.NewLimits(rc, "dsar:rl:"+qname, cfg.rateIP, cfg.rateID, key, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(handlers.New(handlers.Deps{
-		Store: store, Queue: queue, Index: idx, Keys: handlers.NewKeyring(handlers.Key{Name: "desk", Role: handlers.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
-		Portal: handlers.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
+		Store: store, Queue: queue, Index: idx, Keys: apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
+		Portal: app.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
 	}))
 	t.Cleanup(srv.Close)
 	proc := workers.NewProcessor(workers.Deps{Store: store, Connectors: reg, Queue: queue, Index: idx, Notifier: notifier, Log: log},
@@ -680,7 +684,7 @@ func TestPortalRejects(t *testing.T) {
 		{"both", `{"type":"access","regulation":"gdpr","jurisdiction":"DE","subject":{"email":"ada@example.com"}}`, 400, []string{"jurisdiction"}},
 		{"agent without permission", `{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"},"agent":{"name":"Agent Smith","email":"agent@example.com"}}`, 400, []string{"agent.signed_permission"}},
 		{"unknown field", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"urgent":true}`, 400, []string{"urgent"}},
-		{"body over 64 KiB", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"` + strings.Repeat("x", handlers.PortalMaxBodyBytes) + `"}}`, 413, nil},
+		{"body over 64 KiB", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"` + strings.Repeat("x", portalapi.MaxBodyBytes) + `"}}`, 413, nil},
 	}
 	for _, tt := range tests {
 		var pr problemJSON

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 //go:embed report.html
@@ -44,12 +45,12 @@ func (a *requestsAPI) report(c *gin.Context) {
 	if format != "" && format != "json" && format != "html" {
 		var ve dsr.ValidationError
 		ve.Add("format", "must be json or html")
-		writeError(c, a.log, &ve)
+		httpkit.Error(c, a.log, &ve)
 		return
 	}
 	rep, err := a.app.Report(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	if format != "html" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // requestsAPI serves the agent API on requests: each handler decodes, calls
@@ -37,12 +38,12 @@ const MaxBulk = app.MaxBulk
 // same Idempotency-Key answers with the request the first filed.
 func (a *requestsAPI) create(c *gin.Context) {
 	var body app.AgentRequest
-	if !decodeJSON(c, &body, MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	f, err := a.app.Create(c.Request.Context(), app.Filing{Request: body, By: principal(c).Name, IdempotencyKey: c.GetHeader("Idempotency-Key")})
+	f, err := a.app.Create(c.Request.Context(), app.Filing{Request: body, By: httpkit.PrincipalOf(c).Name, IdempotencyKey: c.GetHeader("Idempotency-Key")})
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	if f.Replayed {
@@ -59,10 +60,10 @@ type bulkBody struct {
 
 // bulkResult is the outcome of one item of a bulk filing.
 type bulkResult struct {
-	Index   int             `json:"index"`
-	Status  int             `json:"status"`
-	Request *requestSummary `json:"request,omitempty"`
-	Problem *Problem        `json:"problem,omitempty"`
+	Index   int              `json:"index"`
+	Status  int              `json:"status"`
+	Request *requestSummary  `json:"request,omitempty"`
+	Problem *httpkit.Problem `json:"problem,omitempty"`
 }
 
 // bulk files up to MaxBulk requests, each on its own: the answer says, per
@@ -71,7 +72,7 @@ type bulkResult struct {
 // (app.Service.Bulk).
 func (a *requestsAPI) bulk(c *gin.Context) {
 	var body bulkBody
-	if !decodeJSON(c, &body, 4*MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, 4*MaxBodyBytes) {
 		return
 	}
 	ctx := c.Request.Context()
@@ -79,9 +80,9 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 	for i, raw := range body.Requests {
 		items[i].Request, items[i].Err = decodeItem(raw)
 	}
-	results, err := a.app.Bulk(ctx, principal(c).Name, items)
+	results, err := a.app.Bulk(ctx, httpkit.PrincipalOf(c).Name, items)
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	out := struct {
@@ -111,11 +112,11 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 	if full > 0 && full == len(out.Results) {
 		// Nothing was saved, for a full disk alone: the whole call is
 		// refused as any write is.
-		writeError(c, a.log, dsr.ErrStorageFull)
+		httpkit.Error(c, a.log, dsr.ErrStorageFull)
 		return
 	}
 	if full > 0 {
-		c.Set(storageFullKey, true) // readiness fails until a write succeeds
+		httpkit.MarkStorageFull(c) // readiness fails until a write succeeds
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -125,7 +126,7 @@ func decodeItem(raw json.RawMessage) (app.AgentRequest, error) {
 	var body app.AgentRequest
 	var generic any
 	if json.Unmarshal(raw, &generic) == nil {
-		if u := unknownFields(generic, reflect.TypeOf(&body), ""); u != "" {
+		if u := httpkit.UnknownField(generic, reflect.TypeOf(&body), ""); u != "" {
 			var ve dsr.ValidationError
 			ve.Add(u, "unknown field")
 			return body, &ve
@@ -137,7 +138,7 @@ func decodeItem(raw json.RawMessage) (app.AgentRequest, error) {
 		var ve dsr.ValidationError
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) && typ.Field != "" {
-			ve.Add(typ.Field, "must be %s", jsonKind(typ.Type.Kind().String()))
+			ve.Add(typ.Field, "must be %s", httpkit.JSONKind(typ.Type.Kind().String()))
 		} else {
 			ve.Add("(item)", "must be a JSON object describing a request")
 		}
@@ -148,15 +149,15 @@ func decodeItem(raw json.RawMessage) (app.AgentRequest, error) {
 
 // itemProblem is the problem of a bulk item that was not filed: that of its
 // error, said of an item.
-func itemProblem(err error) Problem {
-	p := problemFor(err)
+func itemProblem(err error) httpkit.Problem {
+	p := httpkit.ProblemOf(err)
 	switch {
 	case p.Status == http.StatusBadRequest:
 		p.Detail = ""
 	case p.Status == http.StatusServiceUnavailable:
 		p.Detail = "The store's disk is full, so this item was not saved; file it again later."
 	default:
-		p = Problem{Type: problemBlank, Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
+		p = httpkit.Problem{Type: httpkit.TypeBlank, Title: http.StatusText(http.StatusInternalServerError), Status: http.StatusInternalServerError,
 			Detail: "This item could not be stored; file it again."}
 	}
 	return p
@@ -165,7 +166,7 @@ func itemProblem(err error) Problem {
 // unlink ends a duplicate's link: it becomes a request of its own and is
 // processed (or its person is sent the verification) as it would have been.
 func (a *requestsAPI) unlink(c *gin.Context) {
-	rec, err := a.app.Unlink(c.Request.Context(), c.Param("id"), principal(c).Name)
+	rec, err := a.app.Unlink(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }
 
@@ -178,7 +179,7 @@ func (a *requestsAPI) get(c *gin.Context) {
 // with the problem of err.
 func (a *requestsAPI) respond(c *gin.Context, rec app.Record, err error) {
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	c.JSON(http.StatusOK, viewRequest(rec.Request, rec.Jobs))
@@ -207,12 +208,12 @@ func (a *requestsAPI) list(c *gin.Context) {
 		ve.Fields = append(ve.Fields, values.Fields...)
 	}
 	if err := ve.Err(); err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	page, err := a.app.List(c.Request.Context(), f)
 	if err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	out := requestPage{Items: make([]requestSummary, len(page.Requests)), NextCursor: page.NextCursor}
@@ -231,9 +232,9 @@ type assignBody struct {
 // assign gives a request to an agent, by the name of their API key.
 func (a *requestsAPI) assign(c *gin.Context) {
 	var body assignBody
-	if !decodeJSON(c, &body, MaxBodyBytes) {
+	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
 		return
 	}
-	rec, err := a.app.Assign(c.Request.Context(), c.Param("id"), body.Agent, principal(c).Name)
+	rec, err := a.app.Assign(c.Request.Context(), c.Param("id"), body.Agent, httpkit.PrincipalOf(c).Name)
 	a.respond(c, rec, err)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
@@ -93,13 +94,13 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 		enq = failingQueue{}
 	}
 	logs := &testenv.Buffer{}
-	key := func(name string, role handlers.Role, secret string) handlers.Key {
-		return handlers.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
+	key := func(name string, role apikey.Role, secret string) apikey.Key {
+		return apikey.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
 	}
 	deps := handlers.Deps{
 		Store: store, Queue: enq, Index: idx, Log: slog.New(slog.NewJSONHandler(logs, nil)),
-		Keys: handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey),
-			key("desk2", handlers.RoleAgent, agent2Key)),
+		Keys: apikey.NewKeyring(key("ops", apikey.RoleAdmin, adminKey), key("desk", apikey.RoleAgent, agentKey), key("audit", apikey.RoleAuditor, auditorKey),
+			key("desk2", apikey.RoleAgent, agent2Key)),
 		DuplicateWindow: 30 * 24 * time.Hour,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: store.Ping},

@@ -8,32 +8,33 @@ import (
 
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
 // allowed names, for each agent-API route, the roles that may call it. A
 // route missing here fails the test, so a new route must say who may use it.
-var allowed = map[string][]handlers.Role{
-	"POST /v1/requests":             {handlers.RoleAdmin, handlers.RoleAgent},
-	"GET /v1/requests":              {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"GET /v1/requests/:id":          {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"GET /v1/requests/:id/export":   {handlers.RoleAdmin, handlers.RoleAgent},
-	"GET /v1/requests/:id/report":   {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"GET /v1/requests/:id/audit":    {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"POST /v1/requests/:id/approve": {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/deny":    {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/cancel":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/extend":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/retry":   {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/close":   {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/assign":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/unlink":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/bulk":        {handlers.RoleAdmin, handlers.RoleAgent},
-	"GET /v1/requests/:id/clock":    {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"POST /v1/requests/:id/pause":   {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/resume":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"POST /v1/requests/:id/appeal":  {handlers.RoleAdmin, handlers.RoleAgent},
-	"GET /v1/reports/summary":       {handlers.RoleAdmin, handlers.RoleAgent, handlers.RoleAuditor},
-	"GET /v1/admin/keys":            {handlers.RoleAdmin},
+var allowed = map[string][]apikey.Role{
+	"POST /v1/requests":             {apikey.RoleAdmin, apikey.RoleAgent},
+	"GET /v1/requests":              {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"GET /v1/requests/:id":          {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"GET /v1/requests/:id/export":   {apikey.RoleAdmin, apikey.RoleAgent},
+	"GET /v1/requests/:id/report":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"GET /v1/requests/:id/audit":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"POST /v1/requests/:id/approve": {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/deny":    {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/cancel":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/extend":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/retry":   {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/close":   {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/assign":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/unlink":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/bulk":        {apikey.RoleAdmin, apikey.RoleAgent},
+	"GET /v1/requests/:id/clock":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"POST /v1/requests/:id/pause":   {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/resume":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/requests/:id/appeal":  {apikey.RoleAdmin, apikey.RoleAgent},
+	"GET /v1/reports/summary":       {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"GET /v1/admin/keys":            {apikey.RoleAdmin},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,
@@ -42,8 +43,8 @@ var allowed = map[string][]handlers.Role{
 func TestRolesOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
-	keys := map[handlers.Role]string{handlers.RoleAdmin: adminKey, handlers.RoleAgent: agentKey, handlers.RoleAuditor: auditorKey}
-	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: handlers.NewKeyring()})
+	keys := map[apikey.Role]string{apikey.RoleAdmin: adminKey, apikey.RoleAgent: agentKey, apikey.RoleAuditor: auditorKey}
+	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring()})
 	walked := 0
 	for _, r := range apitest.Routes(t, h) {
 		if !strings.HasPrefix(r.Path, "/v1/") || strings.HasPrefix(r.Path, "/v1/portal/") {

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
 // summaryQuery names the query parameters of GET /v1/reports/summary.
@@ -29,7 +30,7 @@ func (a *requestsAPI) summary(c *gin.Context) {
 		ve.Fields = append(ve.Fields, window.Fields...)
 	}
 	if err := ve.Err(); err != nil {
-		writeError(c, a.log, err)
+		httpkit.Error(c, a.log, err)
 		return
 	}
 	sum, err := a.app.Summary(c.Request.Context(), from, to)

@@ -21,6 +21,8 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/apitest"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
@@ -43,13 +45,13 @@ func setupStats(t *testing.T) *statsAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(name string, role handlers.Role, secret string) handlers.Key {
-		return handlers.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
+	key := func(name string, role apikey.Role, secret string) apikey.Key {
+		return apikey.Key{Name: name, Role: role, Hash: sha256.Sum256([]byte(secret))}
 	}
 	logs := &testenv.Buffer{}
 	h := handlers.New(handlers.Deps{
 		Store: store, Queue: failingQueue{}, Index: idx, Log: slog.New(slog.NewJSONHandler(logs, nil)),
-		Keys: handlers.NewKeyring(key("ops", handlers.RoleAdmin, adminKey), key("desk", handlers.RoleAgent, agentKey), key("audit", handlers.RoleAuditor, auditorKey)),
+		Keys: apikey.NewKeyring(key("ops", apikey.RoleAdmin, adminKey), key("desk", apikey.RoleAgent, agentKey), key("audit", apikey.RoleAuditor, auditorKey)),
 		Now:  clock.Now,
 	})
 	srv := httptest.NewServer(h)
@@ -220,7 +222,7 @@ func TestSummaryValidation(t *testing.T) {
 		{"?from=2026-01-01&to=2028-01-02", []string{"to"}},
 		{"?from=2026-01-01&to=2026-02-01&type=access", []string{"type"}},
 	} {
-		var p handlers.Problem
+		var p httpkit.Problem
 		resp := s.do("GET", "/v1/reports/summary"+c.query, agentKey, "", "", &p)
 		var fields []string
 		for _, e := range p.Errors {
@@ -434,7 +436,7 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsToken(t *testing.T) {
 	t.Parallel()
-	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: handlers.NewKeyring(), MetricsToken: "metrics-token-0123456789"})
+	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring(), MetricsToken: "metrics-token-0123456789"})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client := apitest.Client(t)
@@ -462,7 +464,7 @@ func TestMetricsToken(t *testing.T) {
 		}
 	}
 	// Without a token, /metrics is open.
-	open := httptest.NewServer(handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: handlers.NewKeyring()}))
+	open := httptest.NewServer(handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring()}))
 	defer open.Close()
 	scrape(t, client, open.URL, "")
 }

@@ -23,12 +23,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/app/metrics"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -306,10 +309,7 @@ func (a *app) startScheduler() error {
 // startAPI serves the HTTP API; the returned channel reports a server that
 // stopped by itself.
 func (a *app) startAPI(demo bool) (<-chan error, error) {
-	keys := make([]handlers.Key, 0, len(a.cfg.APIKeys)+1)
-	for _, k := range a.cfg.APIKeys {
-		keys = append(keys, handlers.Key{Name: k.Name, Role: handlers.Role(k.Role), Hash: k.Hash})
-	}
+	keys := append([]apikey.Key(nil), a.cfg.APIKeys...)
 	devKey := ""
 	if a.mode == config.ModeDev {
 		if devKey = a.cfg.DevAPIKey; devKey == "" {
@@ -319,9 +319,9 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, handlers.Key{Name: dk[0].Name, Role: handlers.RoleAdmin, Hash: dk[0].Hash})
+		keys = append(keys, dk...)
 	}
-	limits, err := handlers.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.secret, a.log)
+	limits, err := httpkit.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.secret, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -343,10 +343,10 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		return nil, fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
 	}
 	h := handlers.New(handlers.Deps{
-		Store: a.store, Queue: a.queue, Index: a.index, Keys: handlers.NewKeyring(keys...), Log: a.log,
+		Store: a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
 		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
-		Portal: handlers.PortalOptions{
+		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
 		Ready: []handlers.Check{

@@ -1,4 +1,4 @@
-package handlers
+package httpkit
 
 import (
 	"context"
@@ -9,21 +9,18 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/ulule/limiter/v3"
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
-	"golang.org/x/net/idna"
 )
 
 // Limits applies the portal's abuse limits: calls per client address (an
 // IPv6 client counts by its /64) and submissions per identity (an email
-// counts by its mailbox: see mailboxKey). They are counted in Redis, so they
+// counts by its mailbox: see app.MailboxKey). They are counted in Redis, so they
 // hold across replicas; while Redis cannot be asked they are counted in this
 // process instead. Client addresses are counted under a keyed hash, never in
 // clear.
@@ -69,67 +66,9 @@ func clientKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// mailboxKey is the form of an email that the per-mailbox limit counts:
-// the address as its provider delivers it, so variants that reach one
-// inbox share one limit. Every address loses a "+tag" from its local part
-// and is compared in lower case, its domain in ASCII (punycode); where the
-// provider is known to ignore more (mailboxRules), that goes too.
-//
-// It is for counting only: the blind index, merges and duplicate checks
-// match the address as given, since a wrong guess here must never join two
-// people's requests.
-func mailboxKey(email string) string {
-	local, domain, ok := strings.Cut(strings.ToLower(email), "@")
-	if !ok {
-		return strings.ToLower(email)
-	}
-	if a, err := idna.Lookup.ToASCII(domain); err == nil {
-		domain = a
-	}
-	local, _, _ = strings.Cut(local, "+")
-	rule, known := mailboxRules[domain]
-	if !known {
-		// Subdomain addressing: anything@user.fastmail.com reaches
-		// user@fastmail.com.
-		if sub, parent, ok := strings.Cut(domain, "."); ok && mailboxRules[parent].subdomains {
-			local, domain, rule = sub, parent, mailboxRules[parent]
-		}
-	}
-	if rule.dashTag {
-		local, _, _ = strings.Cut(local, "-")
-	}
-	if rule.noDots {
-		local = strings.ReplaceAll(local, ".", "")
-	}
-	if rule.domain != "" {
-		domain = rule.domain
-	}
-	return local + "@" + domain
-}
-
-// mailboxRule is what a provider ignores in the addresses it delivers,
-// beyond the "+tag" every address loses.
-type mailboxRule struct {
-	noDots     bool   // dots in the local part are ignored
-	dashTag    bool   // "name-keyword" is a disposable address of "name"
-	subdomains bool   // "x@name.domain" reaches "name@domain"
-	domain     string // another domain of the same mailboxes
-}
-
-// mailboxRules lists the providers whose rules are documented by the
-// provider (docs/portal.md cites each). Providers not listed (Outlook,
-// iCloud, Proton...) are counted with "+tags" removed only.
-var mailboxRules = map[string]mailboxRule{
-	"gmail.com":      {noDots: true},
-	"googlemail.com": {noDots: true, domain: "gmail.com"},
-	"yahoo.com":      {dashTag: true},
-	"fastmail.com":   {subdomains: true},
-	"fastmail.fm":    {subdomains: true},
-}
-
-// perIP counts a call against the client address's limit; over it, the call
+// PerIP counts a call against the client address's limit; over it, the call
 // gets 429 with Retry-After.
-func (l *Limits) perIP() gin.HandlerFunc {
+func (l *Limits) PerIP() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if l == nil {
 			c.Next()
@@ -137,41 +76,50 @@ func (l *Limits) perIP() gin.HandlerFunc {
 		}
 		m := hmac.New(sha256.New, l.key)
 		m.Write([]byte(clientKey(c.ClientIP())))
-		if l.allow(c, l.ip, l.ipMem, "ip:"+hex.EncodeToString(m.Sum(nil))[:32]) {
-			c.Next()
+		if err := l.allow(c, l.ip, l.ipMem, "ip:"+hex.EncodeToString(m.Sum(nil))[:32]); err != nil {
+			Error(c, l.log, err)
+			return
 		}
+		c.Next()
 	}
 }
 
-// perIdentity counts a submission against the limit of an identity, given
-// by its blind-index hash. It writes the 429 and returns false when over.
-func (l *Limits) perIdentity(c *gin.Context, hash string) bool {
+// PerIdentity counts a submission against the limit of an identity, given
+// by key (a keyed hash of it): over it, a *RateLimited error. The
+// RateLimit headers go on c either way.
+func (l *Limits) PerIdentity(c *gin.Context, key string) error {
 	if l == nil {
-		return true
+		return nil
 	}
-	return l.allow(c, l.identity, l.identityMem, "id:"+hash)
+	return l.allow(c, l.identity, l.identityMem, "id:"+key)
 }
 
-func (l *Limits) allow(c *gin.Context, shared *limiter.Limiter, local *localCounter, key string) bool {
+// RateLimited is a call over a limit: the caller may try again in Wait
+// seconds.
+type RateLimited struct {
+	Wait int
+}
+
+func (r *RateLimited) Error() string {
+	return fmt.Sprintf("rate limited: try again in %d seconds", r.Wait)
+}
+
+func (l *Limits) allow(c *gin.Context, shared *limiter.Limiter, local *localCounter, key string) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
 	got, err := shared.Get(ctx, key)
 	if err != nil {
 		// Redis cannot be asked: count in this process rather than not at
 		// all, and rather than refuse people exercising their rights.
-		l.log.WarnContext(c.Request.Context(), "rate limit counted in process: its store did not answer", "http_request_id", c.GetString(requestIDKey), "error", err)
+		l.log.WarnContext(c.Request.Context(), "rate limit counted in process: its store did not answer", "http_request_id", RequestIDOf(c), "error", err)
 		got = local.hit(key, time.Now())
 	}
 	c.Header("RateLimit-Limit", strconv.FormatInt(got.Limit, 10))
 	c.Header("RateLimit-Remaining", strconv.FormatInt(got.Remaining, 10))
 	if !got.Reached {
-		return true
+		return nil
 	}
-	wait := int(math.Max(1, math.Ceil(time.Until(time.Unix(got.Reset, 0)).Seconds())))
-	c.Header("Retry-After", strconv.Itoa(wait))
-	problem(c, Problem{Type: problemRateLimited, Title: "Too many requests", Status: http.StatusTooManyRequests,
-		Detail: fmt.Sprintf("Too many calls; try again in %d seconds.", wait)})
-	return false
+	return &RateLimited{Wait: int(math.Max(1, math.Ceil(time.Until(time.Unix(got.Reset, 0)).Seconds())))}
 }
 
 // localCounter counts hits per key in fixed windows in this process: the

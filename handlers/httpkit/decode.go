@@ -1,4 +1,4 @@
-package handlers
+package httpkit
 
 import (
 	"bytes"
@@ -15,30 +15,30 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// decodeJSON reads the body into v strictly: JSON media type, at most limit
+// DecodeJSON reads the body into v strictly: JSON media type, at most limit
 // bytes, one value, and no field v does not have, with names matched exactly
 // (encoding/json alone would take "TYPE" for "type"). On failure it writes
 // the problem (400, 413 or 415) and returns false.
-func decodeJSON(c *gin.Context, v any, limit int64) bool {
+func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		problem(c, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as JSON with Content-Type: application/json."})
+		Abort(c, Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as JSON with Content-Type: application/json."})
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		problem(c, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", limit)})
+		Abort(c, Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", limit)})
 		return false
 	}
 	if err != nil {
-		problem(c, Problem{Type: problemMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
+		Abort(c, Problem{Type: TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
 		return false
 	}
 	// Unknown fields first, by their full path and exact name.
 	var raw any
 	if json.Unmarshal(body, &raw) == nil {
-		if unknown := unknownFields(raw, reflect.TypeOf(v), ""); unknown != "" {
+		if unknown := UnknownField(raw, reflect.TypeOf(v), ""); unknown != "" {
 			err = fmt.Errorf("json: unknown field %q", unknown)
 		}
 	}
@@ -54,7 +54,7 @@ func decodeJSON(c *gin.Context, v any, limit int64) bool {
 	if err == nil {
 		return true
 	}
-	p := Problem{Type: problemMalformed, Title: "Malformed body", Status: http.StatusBadRequest}
+	p := Problem{Type: TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -70,7 +70,7 @@ func decodeJSON(c *gin.Context, v any, limit int64) bool {
 			field = "(body)"
 		}
 		p.Detail = "A field has the wrong JSON type; see errors."
-		p.Errors = []FieldError{{Field: field, Message: "must be " + jsonKind(typ.Type.Kind().String())}}
+		p.Errors = []FieldError{{Field: field, Message: "must be " + JSONKind(typ.Type.Kind().String())}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p.Detail = "The body has a field this API does not know; see errors."
@@ -78,13 +78,13 @@ func decodeJSON(c *gin.Context, v any, limit int64) bool {
 	default:
 		p.Detail = "The body could not be read as JSON: " + err.Error()
 	}
-	problem(c, p)
+	Abort(c, p)
 	return false
 }
 
-// unknownFields returns the dotted path of the first object key in raw that
+// UnknownField returns the dotted path of the first object key in raw that
 // names no field of t exactly, or "".
-func unknownFields(raw any, t reflect.Type, path string) string {
+func UnknownField(raw any, t reflect.Type, path string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -107,14 +107,16 @@ func unknownFields(raw any, t reflect.Type, path string) string {
 		if !ok {
 			return path + k
 		}
-		if u := unknownFields(obj[k], ft, path+k+"."); u != "" {
+		if u := UnknownField(obj[k], ft, path+k+"."); u != "" {
 			return u
 		}
 	}
 	return ""
 }
 
-func jsonKind(goKind string) string {
+// JSONKind names, for a caller, the JSON type a Go kind decodes from ("a
+// string", "an object"...).
+func JSONKind(goKind string) string {
 	switch goKind {
 	case "string":
 		return "a string"
