@@ -25,6 +25,10 @@ type Outcome struct {
 	Collections []CollectionResult
 	// Error is the attempt's error, safe to show (it names no person).
 	Error string
+	// Deferred, with Status JobPending, says the system asked to be called
+	// again later (a rate limit, a quota): the attempt is counted with the
+	// waits, not against the job's retries (see Job.Deferrable).
+	Deferred bool
 	// Handle, PollAt and WaitUntil are set with Status JobWaiting: the
 	// remote work to poll, when, and until when.
 	Handle            string
@@ -51,4 +55,13 @@ func Settlement(noJobs bool, failed int) (Status, string) {
 	default:
 		return StatusCompleted, "every job finished"
 	}
+}
+
+// Deferrable reports whether an attempt of j that the system answered with
+// "call again later" may leave the job's retries untouched: for as long as a
+// job may wait on its system (waitMax since it was created, the bound of an
+// asynchronous job's wait too). Past it the attempt counts as a failure, so
+// a system that always defers ends in front of an agent, not in a loop.
+func (j *Job) Deferrable(now time.Time, waitMax time.Duration) bool {
+	return now.Before(j.CreatedAt.Add(waitMax))
 }

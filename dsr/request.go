@@ -355,8 +355,9 @@ type Job struct {
 	// accepted the work).
 	PollAt    *time.Time `bson:"poll_at,omitempty"`
 	WaitUntil *time.Time `bson:"wait_until,omitempty"`
-	// Waits counts the attempts that ended waiting; the attempts that
-	// failed are Attempts less Waits.
+	// Waits counts the attempts that ended waiting, or that the system
+	// deferred (Outcome.Deferred); the attempts that failed are Attempts
+	// less Waits.
 	Waits int `bson:"waits,omitempty"`
 	// Recorded counts the attempts whose outcome was written (a failure,
 	// a wait or the end); an attempt killed after it claimed the job

@@ -114,6 +114,9 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 		inc = append(inc, bson.E{Key: "waits", Value: 1})
 	case JobPending: // a failed attempt, retried; a handle is kept to poll again
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
+		if o.Deferred {
+			inc = append(inc, bson.E{Key: "waits", Value: 1})
+		}
 	default:
 		set = append(set,
 			bson.E{Key: "records", Value: o.Records},

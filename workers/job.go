@@ -289,9 +289,16 @@ func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, cause error) error 
 	defer cancel()
 	ids := job.Identities
 	msg := redact(cause.Error(), ids)
-	// Attempts that ended waiting on a remote system are not failures.
-	permanent := job.Attempts-job.Waits > h.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
-	out := dsr.Outcome{Status: dsr.JobPending, Error: msg}
+	// Attempts that ended waiting on a remote system, or that it deferred
+	// (connectors.RetryAfter), are not failures.
+	delay, deferred := connectors.RetryDelay(cause)
+	deferred = deferred && job.Deferrable(h.opts.Now(), h.opts.WaitMax)
+	failures := job.Attempts - job.Waits
+	if deferred {
+		failures--
+	}
+	permanent := failures > h.opts.MaxRetry || errors.Is(cause, connectors.ErrPermanent)
+	out := dsr.Outcome{Status: dsr.JobPending, Error: msg, Deferred: deferred && !permanent}
 	if permanent {
 		out.Status = dsr.JobFailed
 	}
@@ -300,6 +307,10 @@ func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, cause error) error 
 		err = redactErr(err, ids)
 		log.ErrorContext(ctx, "job failed and its outcome could not be recorded", "error", err)
 		return fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	if out.Deferred {
+		log.WarnContext(ctx, "job deferred by its system; will retry", "after", delay, "error", msg)
+		return &connectors.RetryAfterError{Delay: delay, Err: errors.New(msg)}
 	}
 	if !permanent {
 		log.WarnContext(ctx, "job attempt failed; will retry", "error", msg)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // ServerOptions configures the asynq server that runs the workers.
@@ -42,7 +44,7 @@ func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 		StrictPriority: true,
 		RetryDelayFunc: retryDelay(Backoff(o.RetryBase)),
 		// A job whose connector is busy gave its worker back: not a failure.
-		IsFailure:                func(err error) bool { return !errors.Is(err, ErrConnectorBusy) },
+		IsFailure:                isFailure,
 		ShutdownTimeout:          o.ShutdownTimeout,
 		Logger:                   NewAsynqLogger(o.Log),
 		LogLevel:                 asynq.WarnLevel,
@@ -68,6 +70,11 @@ func Backoff(base time.Duration) asynq.RetryDelayFunc {
 // which tries again after BusyDelay.
 func retryDelay(backoff asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
+		if d, ok := connectors.RetryDelay(err); ok {
+			// The system (or a spent max_rate) named its delay: never sooner,
+			// up to +25% later.
+			return min(d+time.Duration(rand.Int64N(int64(d)/4+1)), MaxRetryDelay) //nolint:gosec // jitter
+		}
 		if errors.Is(err, ErrConnectorBusy) {
 			return BusyDelay + time.Duration(rand.Int64N(int64(BusyDelay)/2+1)) - BusyDelay/4 //nolint:gosec // jitter
 		}
@@ -129,3 +136,14 @@ func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
 func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
 func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
 func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+
+// isFailure tells asynq which errors count towards a task's retries: not a
+// busy connector, nor a system's "call again later" (the job's own document
+// counts its attempts; see JobHandler).
+func isFailure(err error) bool {
+	if errors.Is(err, ErrConnectorBusy) {
+		return false
+	}
+	var ra *connectors.RetryAfterError
+	return !errors.As(err, &ra)
+}

@@ -273,7 +273,10 @@ type broken struct {
 	name      string
 	fails     int32
 	permanent bool
-	calls     atomic.Int32
+	// retryAfter makes the failures "call again in a second" answers
+	// (connectors.RetryAfter), as a rate-limited API gives.
+	retryAfter bool
+	calls      atomic.Int32
 }
 
 func (b *broken) Name() string { return b.name }
@@ -284,6 +287,9 @@ func (b *broken) Erase(context.Context, connectors.Subject) (connectors.Result, 
 	err := fmt.Errorf("upstream rejected ada@example.com (call %d)", n)
 	if b.permanent {
 		return connectors.Result{}, connectors.Permanent(err)
+	}
+	if n <= b.fails && b.retryAfter {
+		return connectors.Result{}, connectors.RetryAfter(time.Second, err)
 	}
 	if n <= b.fails {
 		return connectors.Result{}, err
@@ -306,6 +312,7 @@ func TestFailures(t *testing.T) {
 		{"transient failures are retried", &broken{name: "crm", fails: 2}, 5, dsr.StatusCompleted, dsr.JobSucceeded, 3},
 		{"retries run out", &broken{name: "crm", fails: 100}, 2, dsr.StatusNeedsAttention, dsr.JobFailed, 3},
 		{"permanent failure is not retried", &broken{name: "crm", permanent: true}, 5, dsr.StatusNeedsAttention, dsr.JobFailed, 1},
+		{"a system's retry-after does not use up retries", &broken{name: "crm", fails: 2, retryAfter: true}, 1, dsr.StatusCompleted, dsr.JobSucceeded, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,6 +333,9 @@ func TestFailures(t *testing.T) {
 			}
 			if got := int(tt.conn.calls.Load()); got != tt.wantAttempts {
 				t.Errorf("connector called %d times, want %d", got, tt.wantAttempts)
+			}
+			if tt.conn.retryAfter && job.Waits != int(tt.conn.fails) {
+				t.Errorf("job: %d waits, want the %d deferred attempts", job.Waits, tt.conn.fails)
 			}
 			if tt.wantJob == dsr.JobFailed && (!strings.Contains(job.Error, "[redacted]") || strings.Contains(job.Error, "ada@")) {
 				t.Errorf("job error %q: want the subject's email redacted", job.Error)
