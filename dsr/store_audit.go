@@ -32,7 +32,7 @@ const auditTries = 10
 // means another append landed, so with up to 10 appenders racing on one
 // chain every one succeeds. An insert needs no write gate on FerretDB.
 func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*AuditEvent, error) {
-	if err := checkAuditInput(requestID, actor, kind, data); err != nil {
+	if err := CheckAuditInput(requestID, actor, kind, data); err != nil {
 		return nil, err
 	}
 	coll := s.audit
@@ -57,7 +57,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 		if len(data) > 0 { // without data, stored without it; hashed as {} either way
 			e.Data = maps.Clone(data)
 		}
-		e.ID = auditID(requestID, e.Seq)
+		e.ID = AuditEventID(requestID, e.Seq)
 		e.Hash = e.ComputeHash()
 		_, err := coll.InsertOne(ctx, e)
 		if err == nil {

@@ -20,7 +20,7 @@ func (s *Store) catchUpAudit(ctx context.Context, r *Request) {
 // so of two catch-ups one records it.
 func (s *Store) CatchUpAudit(ctx context.Context, r *Request) error {
 	for i := r.Audited; i < len(r.History); i++ {
-		e := historyEvent(r, i)
+		e := HistoryEvent(r, i)
 		if _, err := s.AppendAudit(ctx, r.ID, e.Actor, e.Kind, e.Data); err != nil {
 			return err
 		}

@@ -40,11 +40,11 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 		if len(r.History) == 0 || r.Audited != 0 {
 			continue
 		}
-		e := historyEvent(r, 0)
-		if checkAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
+		e := HistoryEvent(r, 0)
+		if CheckAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
 			continue // left to the sweep, which reports it
 		}
-		e.Seq, e.At, e.ID = 1, s.now(), auditID(r.ID, 1)
+		e.Seq, e.At, e.ID = 1, s.now(), AuditEventID(r.ID, 1)
 		e.Hash = e.ComputeHash()
 		docs, of = append(docs, e), append(of, r)
 	}

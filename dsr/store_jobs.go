@@ -120,7 +120,7 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 			bson.E{Key: "collections", Value: o.Collections},
 			bson.E{Key: "finished_at", Value: now},
 		)
-		if j.unrecordedChange() {
+		if j.UnrecordedChange() {
 			set = append(set, bson.E{Key: "records_incomplete", Value: true})
 		}
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})

@@ -234,7 +234,7 @@ func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Ch
 
 // move is Transition with more conditions on the request.
 func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, also bson.D) (*Request, error) {
-	if err := checkMove(from, to); err != nil {
+	if err := CheckMove(from, to); err != nil {
 		return nil, err
 	}
 	now := s.now()

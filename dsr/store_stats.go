@@ -156,11 +156,11 @@ func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, erro
 		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
 		{Key: "denial_basis", Value: 1}, {Key: "paused_at", Value: 1},
 	}
-	var b summaryBuilder
-	b.start(from, to, s.now())
-	// Only the fields of proj are read (see [SummaryRow.add]).
-	if err := scan(ctx, s.reqs, filter, proj, func(r *Request) error { b.add(r); return nil }); err != nil {
+	var b SummaryBuilder
+	b.Start(from, to, s.now())
+	// Only the fields of proj are read (see [SummaryBuilder]).
+	if err := scan(ctx, s.reqs, filter, proj, func(r *Request) error { b.Add(r); return nil }); err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	return b.finish(), nil
+	return b.Finish(), nil
 }
