@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // agentStore is what the agent's filing, reads and actions need of the
@@ -174,7 +175,7 @@ func (s *Service) Bulk(ctx context.Context, by string, items []BulkItem) ([]Bulk
 	}
 	reqs, errs := s.fileMany(ctx, intakes, filing{duplicates: true})
 	for j, i := range at {
-		out[i] = BulkResult{Request: reqs[j], Err: dsr.StorageError(errs[j])}
+		out[i] = BulkResult{Request: reqs[j], Err: mongostore.StorageError(errs[j])}
 	}
 	accepted := 0
 	for _, r := range out {

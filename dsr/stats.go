@@ -13,8 +13,8 @@ import (
 //
 // Every query is a filtered find with a projection, or a $match + $group
 // ($sum) aggregate: what FerretDB v1 runs too. Each is served by an index of
-// [Indexes] on MongoDB; FerretDB scans. Medians are computed in Go from a
-// streamed projection ($percentile and $median are MongoDB 7 only and
+// mongostore.Indexes on MongoDB; FerretDB scans. Medians are computed in Go
+// from a streamed projection ($percentile and $median are MongoDB 7 only and
 // FerretDB has neither).
 
 // RequestCount counts the requests of one status, type and regulation.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // PortalMaxBodyBytes is the largest body the public portal accepts (64 KiB).
@@ -39,7 +40,7 @@ type PortalOptions struct {
 type portalAPI struct {
 	app      *app.Service
 	calendar dsr.Calendar
-	store    *dsr.Store
+	store    *mongostore.Store
 	queue    Enqueuer
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error response
@@ -89,7 +90,7 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 // problem: the one place where sentinels become statuses. A refusal
 // (dsr.Refusal) says its own detail.
 func problemFor(err error) Problem {
-	err = dsr.StorageError(err)
+	err = mongostore.StorageError(err)
 	var ve *dsr.ValidationError
 	if errors.As(err, &ve) {
 		fields := make([]FieldError, len(ve.Fields))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // Enqueuer hands work to the workers: a request's fan-out, a job, a notice
@@ -40,7 +41,7 @@ type Check struct {
 // Deps is what the API needs. All fields are required except Limits,
 // TrustedProxies, Metrics, MetricsToken and Now.
 type Deps struct {
-	Store *dsr.Store
+	Store *mongostore.Store
 	Queue Enqueuer
 	Index *dsr.BlindIndex
 	Keys  *Keyring

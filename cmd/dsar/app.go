@@ -30,6 +30,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -44,7 +45,7 @@ type app struct {
 	closers []func()
 
 	client   *mongo.Client
-	store    *dsr.Store
+	store    *mongostore.Store
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
 	secret   []byte // the blind-index key, from which purpose keys derive
@@ -146,7 +147,7 @@ func (a *app) openStore(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, func() { _ = client.Disconnect(context.Background()) })
-	store := dsr.NewStore(client.Database(a.cfg.MongoDB), nil)
+	store := mongostore.New(client.Database(a.cfg.MongoDB), nil)
 	if err := store.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)
 	}

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"

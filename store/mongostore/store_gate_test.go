@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -95,31 +95,5 @@ func TestNoWriteBypassesTheLane(t *testing.T) {
 			}
 			return true
 		})
-	}
-}
-
-// TestOnlyStoreFilesUseTheDriver checks that the MongoDB driver is imported
-// only by the store's files (store*.go), so that the store can move to a
-// package of its own and the domain stays free of it.
-func TestOnlyStoreFilesUseTheDriver(t *testing.T) {
-	t.Parallel()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasPrefix(name, "store") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range file.Imports {
-			if strings.Contains(imp.Path.Value, "go.mongodb.org/") || strings.Contains(imp.Path.Value, "/mongocompat") {
-				t.Errorf("%s imports %s: MongoDB code goes in store*.go", name, imp.Path.Value)
-			}
-		}
 	}
 }
