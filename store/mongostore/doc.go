@@ -9,5 +9,5 @@
 // sends against them). FerretDB v1 does not apply conditional updates
 // atomically, so on it the store's writes go through one lane per process
 // (see internal/mongocompat), which the store's one collection type
-// (store_gate.go) takes for every conditional write.
+// (gate.go) takes for every conditional write.
 package mongostore

@@ -67,7 +67,7 @@ func TestCollectionLanesItsWrites(t *testing.T) {
 }
 
 // TestNoWriteBypassesTheLane checks that no file of the package but
-// store_gate.go reaches a *mongo.Collection, so every write goes through
+// gate.go reaches a *mongo.Collection, so every write goes through
 // [collection] and its lane.
 func TestNoWriteBypassesTheLane(t *testing.T) {
 	t.Parallel()
@@ -77,7 +77,7 @@ func TestNoWriteBypassesTheLane(t *testing.T) {
 	}
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if name == "store_gate.go" || strings.HasSuffix(name, "_test.go") {
+		if name == "gate.go" || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
 		file, err := parser.ParseFile(fset, name, nil, 0)
@@ -91,7 +91,7 @@ func TestNoWriteBypassesTheLane(t *testing.T) {
 			}
 			// mongo.Collection, or db.Collection(name).
 			if sel.Sel.Name == "Collection" {
-				t.Errorf("%s: reaches a *mongo.Collection: use the Store's collection fields (store_gate.go)", fset.Position(sel.Pos()))
+				t.Errorf("%s: reaches a *mongo.Collection: use the Store's collection fields (gate.go)", fset.Position(sel.Pos()))
 			}
 			return true
 		})
