@@ -91,7 +91,7 @@ func (s *Service) logFiled(ctx context.Context, req *dsr.Request) {
 // bounded number of store commands whatever their number: one query for the
 // duplicates of the whole batch (an intake repeating an earlier one of the
 // batch is its duplicate, as if filed one by one), then
-// [dsr.Store.CreateRequests]. It returns, per intake, the request filed or
+// [mongostore.Store.CreateRequests]. It returns, per intake, the request filed or
 // the error that kept it out. A request held for approval at intake has a
 // second history entry, whose audit event costs it two more commands.
 func (s *Service) fileMany(ctx context.Context, intakes []dsr.Intake, f filing) ([]*dsr.Request, []error) {

@@ -174,7 +174,7 @@ func (s *Service) Bulk(ctx context.Context, by string, items []BulkItem) ([]Bulk
 	}
 	reqs, errs := s.fileMany(ctx, intakes, filing{duplicates: true})
 	for j, i := range at {
-		out[i] = BulkResult{Request: reqs[j], Err: dsr.StorageError(errs[j])}
+		out[i] = BulkResult{Request: reqs[j], Err: errs[j]}
 	}
 	accepted := 0
 	for _, r := range out {

@@ -24,7 +24,7 @@ type Enqueuer interface {
 	EnqueueNotice(ctx context.Context, requestID, notice string) error
 }
 
-// Store is what the application keeps requests in: today's *dsr.Store. It
+// Store is what the application keeps requests in: today's *mongostore.Store. It
 // is made of one small interface per area of the application, each declared
 // beside the code that uses it.
 type Store interface {

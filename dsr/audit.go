@@ -43,10 +43,12 @@ type AuditEvent struct {
 	Hash string `bson:"hash"`
 }
 
-// auditID is the _id of event seq of request requestID. Zero-padding makes
-// the _id order the seq order within a request, and the ':' keeps a
-// request's events together (request ids never contain one).
-func auditID(requestID string, seq int) string {
+// AuditEventID is the ID ([AuditEvent.ID], the stored _id) of event seq of
+// request requestID: "<request id>:<seq, zero-padded to 8 digits>".
+// Zero-padding makes the ID order the seq order within a request, and the
+// ':' keeps a request's events together (request ids never contain one).
+// [VerifyChain] expects every event to carry it.
+func AuditEventID(requestID string, seq int) string {
 	return fmt.Sprintf("%s:%08d", requestID, seq)
 }
 
@@ -113,9 +115,12 @@ func (e *AuditEvent) ComputeHash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// checkAuditInput refuses what could not be stored or hashed faithfully.
-// Its errors never quote the values.
-func checkAuditInput(requestID, actor, kind string, data map[string]string) error {
+// CheckAuditInput refuses the parts of an audit event that could not be
+// stored or hashed faithfully: an empty or non-UTF-8 request id, actor or
+// kind, a request id holding ':' or NUL, a data key that is empty, starts
+// with '$' or holds '.' or NUL, non-UTF-8 data. A store checks every event
+// with it before appending. Its errors never quote the values.
+func CheckAuditInput(requestID, actor, kind string, data map[string]string) error {
 	switch {
 	case requestID == "" || strings.ContainsAny(requestID, ":\x00") || !utf8.ValidString(requestID):
 		return errors.New("audit: the request id must be non-empty UTF-8 without ':'")
@@ -171,7 +176,7 @@ func VerifyChain(events []AuditEvent) ChainCheck {
 		switch {
 		case e.RequestID != events[0].RequestID:
 			return broken(want, "request_id differs from the chain's (event moved between requests)")
-		case e.ID != auditID(e.RequestID, e.Seq):
+		case e.ID != AuditEventID(e.RequestID, e.Seq):
 			return broken(want, "_id does not match request_id and seq (event edited or moved)")
 		case e.Seq > want:
 			return broken(e.Seq, "seq gap: event %d is missing before event %d (deleted, or a later one inserted)", want, e.Seq)
@@ -206,10 +211,12 @@ func validStrings(e *AuditEvent) bool {
 	return true
 }
 
-// historyEvent is the audit event that copies history entry i of r: its
-// actor, kind ("filed" for the first, "status" after) and data, without
-// sequence, time or hashes.
-func historyEvent(r *Request, i int) *AuditEvent {
+// HistoryEvent is the audit event that copies history entry i of r into
+// its audit chain: its actor ("unknown" when none), kind ("filed" for the
+// first entry, "status" after) and data (to, entry, and from and reason
+// when set), without sequence, time, ID or hashes, which the store that
+// appends it fills in.
+func HistoryEvent(r *Request, i int) *AuditEvent {
 	h := r.History[i]
 	kind := "status"
 	if i == 0 {

@@ -12,6 +12,8 @@ import (
 // t0 is when the rules' tests start; dayD is a day's length.
 var t0, dayD = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), 24 * time.Hour
 
+const hour = time.Hour
+
 func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
 
 func TestDeadlineWords(t *testing.T) {

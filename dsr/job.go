@@ -35,11 +35,12 @@ type Outcome struct {
 	PollAt, WaitUntil time.Time
 }
 
-// unrecordedChange reports whether an attempt before the one that claimed j
+// UnrecordedChange reports whether an attempt before the one that claimed j
 // may have changed records without recording it: j changes data (an erase
 // or opt-out; an export changes nothing) and fewer attempts than those
-// before this one recorded an outcome.
-func (j *Job) unrecordedChange() bool {
+// before this one recorded an outcome. A store marks such a job's outcome
+// records_incomplete when it records it.
+func (j *Job) UnrecordedChange() bool {
 	return j.Action != ActionExport && j.Attempts-1 > j.Recorded
 }
 

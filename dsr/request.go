@@ -336,7 +336,7 @@ type Job struct {
 	// Identities are the request's identities when it was fanned out, so
 	// that running the job reads no request: the actionable ones are acted
 	// on, all are kept out of errors. They are purged with the request's
-	// (Store.PurgeIdentities). A job made before jobs carried them has none.
+	// (the store's PurgeIdentities). A job made before jobs carried them has none.
 	Identities []Identity `bson:"identities,omitempty" json:"-"`
 	// Attempts counts claims; a claim's attempt number fences its writes.
 	Attempts int `bson:"attempts"`

@@ -108,9 +108,10 @@ func CanMove(from, to Status) bool {
 	return false
 }
 
-// checkMove returns an error wrapping ErrInvalidTransition when from -> to is
-// not allowed.
-func checkMove(from, to Status) error {
+// CheckMove returns an error wrapping ErrInvalidTransition when the state
+// machine does not allow from -> to ([CanMove]), nil when it does. A store
+// checks every transition with it before writing.
+func CheckMove(from, to Status) error {
 	if !CanMove(from, to) {
 		return fmt.Errorf("%w: %s -> %s", ErrInvalidTransition, from, to)
 	}

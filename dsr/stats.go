@@ -13,8 +13,8 @@ import (
 //
 // Every query is a filtered find with a projection, or a $match + $group
 // ($sum) aggregate: what FerretDB v1 runs too. Each is served by an index of
-// [Indexes] on MongoDB; FerretDB scans. Medians are computed in Go from a
-// streamed projection ($percentile and $median are MongoDB 7 only and
+// mongostore.Indexes on MongoDB; FerretDB scans. Medians are computed in Go
+// from a streamed projection ($percentile and $median are MongoDB 7 only and
 // FerretDB has neither).
 
 // RequestCount counts the requests of one status, type and regulation.
@@ -183,22 +183,25 @@ func (r *SummaryRow) add(d *Request, now time.Time) {
 	}
 }
 
-// summaryBuilder makes a [Summary] from the requests received in its
-// window, added one by one in any order.
-type summaryBuilder struct {
+// SummaryBuilder makes a [Summary] from the requests received in its
+// window, added one by one in any order: Start, then Add for each request,
+// then Finish. Add reads only a request's Type, Regulation, Status,
+// ReceivedAt, DueAt, ClosedAt, DenialBasis and PausedAt, so a store may read
+// only those fields.
+type SummaryBuilder struct {
 	sum   *Summary
 	rows  map[[2]string]*SummaryRow // by type and regulation
 	total SummaryRow
 }
 
-// start begins the summary of [from, to), made at now.
-func (b *summaryBuilder) start(from, to, now time.Time) {
+// Start begins the summary of [from, to), made at now.
+func (b *SummaryBuilder) Start(from, to, now time.Time) {
 	b.sum = &Summary{From: from.UTC(), To: to.UTC(), Rows: []SummaryRow{}, GeneratedAt: now}
 	b.rows = map[[2]string]*SummaryRow{}
 }
 
-// add counts one request in its row and in the total.
-func (b *summaryBuilder) add(r *Request) {
+// Add counts one request in its row and in the total.
+func (b *SummaryBuilder) Add(r *Request) {
 	k := [2]string{string(r.Type), string(r.Regulation)}
 	row := b.rows[k]
 	if row == nil {
@@ -209,8 +212,9 @@ func (b *summaryBuilder) add(r *Request) {
 	b.total.add(r, b.sum.GeneratedAt)
 }
 
-// finish computes the rows' figures and orders them (see [Summary.Rows]).
-func (b *summaryBuilder) finish() *Summary {
+// Finish computes the rows' figures and orders them (see [Summary.Rows]),
+// and returns the summary.
+func (b *SummaryBuilder) Finish() *Summary {
 	sum := b.sum
 	for _, row := range b.rows {
 		row.finish()

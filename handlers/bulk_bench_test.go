@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // BenchmarkBulkFiling files batches through POST /v1/requests/bulk on the
@@ -28,7 +29,7 @@ func BenchmarkBulkFiling(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			a := setup(b, false)
 			ctx := context.Background()
-			coll := a.store.DB().Collection(dsr.RequestsCollection)
+			coll := a.store.DB().Collection(mongostore.RequestsCollection)
 			insert := func(tag string, n int) time.Duration {
 				b.Helper()
 				docs := make([]any, n)

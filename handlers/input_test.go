@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // hiddenText are values no free-text field takes: each could make an email
@@ -80,7 +81,7 @@ func TestPortalRefusesHiddenText(t *testing.T) {
 			}
 		}
 	}
-	n, err := p.store.DB().Collection(dsr.RequestsCollection).CountDocuments(context.Background(), struct{}{})
+	n, err := p.store.DB().Collection(mongostore.RequestsCollection).CountDocuments(context.Background(), struct{}{})
 	if err != nil || n != 0 {
 		t.Errorf("%d requests stored after rejections (%v)", n, err)
 	}

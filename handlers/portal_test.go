@@ -32,6 +32,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -43,7 +44,7 @@ type portal struct {
 	t     *testing.T
 	url   string
 	http  *http.Client
-	store *dsr.Store
+	store *mongostore.Store
 	proc  *workers.Processor
 	smtp  *testenv.SMTPServer
 	clock *testenv.Clock
@@ -67,7 +68,7 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 	}
 	clk := testenv.NewClock(time.Now().UTC())
 	client := testenv.Client(t)
-	store := dsr.NewStore(testenv.Database(t, client), clk.Now)
+	store := mongostore.New(testenv.Database(t, client), clk.Now)
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -696,7 +697,7 @@ func TestPortalRejects(t *testing.T) {
 			t.Errorf("%s: fields %v, want %v", tt.name, pr.fields(), tt.fields)
 		}
 	}
-	n, err := p.store.DB().Collection(dsr.RequestsCollection).CountDocuments(context.Background(), bson.D{})
+	n, err := p.store.DB().Collection(mongostore.RequestsCollection).CountDocuments(context.Background(), bson.D{})
 	if err != nil || n != 0 {
 		t.Errorf("%d requests stored after rejections (%v)", n, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/apitest"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -42,7 +43,7 @@ type api struct {
 	t      testing.TB
 	url    string
 	client *http.Client
-	store  *dsr.Store
+	store  *mongostore.Store
 	cmds   *testenv.Commands
 	index  *dsr.BlindIndex
 	redis  asynq.RedisClientOpt
@@ -76,7 +77,7 @@ func setup(t testing.TB, down bool) *api {
 func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	t.Helper()
 	cmds := &testenv.Commands{}
-	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), nil)
+	store := mongostore.New(testenv.Mongo(t, cmds.ClientOptions()), nil)
 	if err := store.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func (a *api) do(method, path, key, contentType, body string, out any) *http.Res
 
 func (a *api) countRequests() int64 {
 	a.t.Helper()
-	n, err := a.store.DB().Collection(dsr.RequestsCollection).CountDocuments(context.Background(), bson.D{})
+	n, err := a.store.DB().Collection(mongostore.RequestsCollection).CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		a.t.Fatal(err)
 	}

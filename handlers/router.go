@@ -19,6 +19,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // Enqueuer hands work to the workers: a request's fan-out, a job, a notice
@@ -38,7 +39,7 @@ type Check struct {
 // Deps is what the API needs. All fields are required except Limits,
 // TrustedProxies, Metrics, MetricsToken and Now.
 type Deps struct {
-	Store *dsr.Store
+	Store *mongostore.Store
 	Queue Enqueuer
 	Index *dsr.BlindIndex
 	Keys  *apikey.Keyring

@@ -24,6 +24,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // statsAPI serves the API on a store whose clock the test sets, as the
@@ -37,7 +38,7 @@ func setupStats(t *testing.T) *statsAPI {
 	t.Helper()
 	cmds := &testenv.Commands{}
 	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), clock.Now)
+	store := mongostore.New(testenv.Mongo(t, cmds.ClientOptions()), clock.Now)
 	if err := store.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // filed files a request through the API and returns its id.
@@ -405,7 +406,7 @@ func TestAuditTrail(t *testing.T) {
 	}
 
 	// Someone edits an event in the store: the chain shows where.
-	events := a.store.DB().Collection(dsr.AuditCollection)
+	events := a.store.DB().Collection(mongostore.AuditCollection)
 	if _, err := events.UpdateOne(ctx, map[string]any{"request_id": id, "seq": 2}, map[string]any{"$set": map[string]any{"data.reason": "few systems"}}); err != nil {
 		t.Fatal(err)
 	}

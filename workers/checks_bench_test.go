@@ -19,6 +19,7 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -57,7 +58,7 @@ func BenchmarkDeadlineChecks(b *testing.B) {
 			// FerretDB scans the whole collection for each query: at a
 			// million requests one getMore can outlast the tests' 30 s.
 			db := testenv.Mongo(b, options.Client().SetTimeout(30*time.Minute))
-			store := dsr.NewStore(db, func() time.Time { return now })
+			store := mongostore.New(db, func() time.Time { return now })
 			if err := store.Prepare(ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -70,7 +71,7 @@ func BenchmarkDeadlineChecks(b *testing.B) {
 				Checks: workers.ChecksOptions{ReminderDays: []int{7, 2}}})
 
 			query := func() int {
-				cur, err := db.Collection(dsr.RequestsCollection).Find(ctx, bson.D{
+				cur, err := db.Collection(mongostore.RequestsCollection).Find(ctx, bson.D{
 					{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 					{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.AddDate(0, 0, 7)}}},
 				}, options.Find().SetProjection(bson.D{{Key: "due_at", Value: 1}}).SetBatchSize(500))
@@ -123,7 +124,7 @@ func BenchmarkDeadlineChecks(b *testing.B) {
 func seedOpen(b *testing.B, db *mongo.Database, n int, now time.Time) int {
 	b.Helper()
 	ctx := context.Background()
-	coll := db.Collection(dsr.RequestsCollection)
+	coll := db.Collection(mongostore.RequestsCollection)
 	span := 91 * 24 * time.Hour
 	inWindow := 0
 	batch := make([]any, 0, 1000)

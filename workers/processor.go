@@ -14,6 +14,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // Options tunes a Processor: the options of its task handlers in one
@@ -72,7 +73,7 @@ type Options struct {
 
 // Deps is what a Processor works with.
 type Deps struct {
-	Store      *dsr.Store
+	Store      *mongostore.Store
 	Connectors *connectors.Registry
 	Queue      *Queue
 	Index      *dsr.BlindIndex

@@ -21,6 +21,7 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -341,7 +342,7 @@ func TestOneSweepAtATime(t *testing.T) {
 	got[2], _ = proc.Sweep(ctx) // queued right after
 	scans := 0
 	for _, c := range e.cmds.All() {
-		if c.Name == "find" && c.Collection == dsr.RequestsCollection && strings.Contains(c.Body.String(), `"in_progress"`) {
+		if c.Name == "find" && c.Collection == mongostore.RequestsCollection && strings.Contains(c.Body.String(), `"in_progress"`) {
 			scans++
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 type env struct {
 	t     *testing.T
-	store *dsr.Store
+	store *mongostore.Store
 	cmds  *testenv.Commands
 	shop  *mongo.Database
 	reg   *connectors.Registry
@@ -54,7 +55,7 @@ func setupOn(t *testing.T, r testenv.Redis, maxRetry int, extra ...connectors.Co
 	ctx := context.Background()
 	cmds := &testenv.Commands{}
 	clk := testenv.NewClock(time.Now().UTC())
-	store := dsr.NewStore(testenv.Mongo(t, cmds.ClientOptions()), clk.Now)
+	store := mongostore.New(testenv.Mongo(t, cmds.ClientOptions()), clk.Now)
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// Store is what the collector reads: today's *dsr.Store.
+// Store is what the collector reads: today's *mongostore.Store.
 type Store interface {
 	CountRequests(ctx context.Context) ([]dsr.RequestCount, error)
 	CountOverdue(ctx context.Context, now time.Time) ([]dsr.RequestCount, error)

@@ -33,6 +33,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -47,7 +48,7 @@ type app struct {
 	closers []func()
 
 	client   *mongo.Client
-	store    *dsr.Store
+	store    *mongostore.Store
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
 	secret   []byte // the blind-index key, from which purpose keys derive
@@ -149,7 +150,7 @@ func (a *app) openStore(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	a.closers = append(a.closers, func() { _ = client.Disconnect(context.Background()) })
-	store := dsr.NewStore(client.Database(a.cfg.MongoDB), nil)
+	store := mongostore.New(client.Database(a.cfg.MongoDB), nil)
 	if err := store.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // Exit statuses of `dsar audit verify`.
@@ -123,7 +124,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		return exitError{code: exitUsage, err: err}
 	}
 
-	store, closeStore, err := openStoreToRead(ctx, "audit verify", cfg, *dataDir, dsr.AuditCollection, stderr)
+	store, closeStore, err := openStoreToRead(ctx, "audit verify", cfg, *dataDir, mongostore.AuditCollection, stderr)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // runOnce runs `dsar args...` to its end with env added to the test
@@ -52,10 +53,10 @@ func runOnce(t *testing.T, env []string, args ...string) (stdout, stderr string,
 
 // auditStore returns a prepared store on db and appends events to the
 // chains of the given requests, n each.
-func auditStore(t *testing.T, db *mongo.Database, chains map[string]int) *dsr.Store {
+func auditStore(t *testing.T, db *mongo.Database, chains map[string]int) *mongostore.Store {
 	t.Helper()
 	ctx := context.Background()
-	s := dsr.NewStore(db, nil)
+	s := mongostore.New(db, nil)
 	if err := s.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestAuditVerify(t *testing.T) {
 	}
 
 	// Edit one event in the store, behind dsar's back.
-	_, err := db.Collection(dsr.AuditCollection).UpdateOne(context.Background(),
+	_, err := db.Collection(mongostore.AuditCollection).UpdateOne(context.Background(),
 		bson.D{{Key: "_id", Value: a + ":00000002"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "actor", Value: "someone"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestAuditVerifyDataDir(t *testing.T) {
 	t.Logf("read while %d events were appended: %s", n, out)
 
 	// Delete a middle event; the owner still works, and the verifier sees the gap.
-	if _, err := db.Collection(dsr.AuditCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: a + ":00000002"}}); err != nil {
+	if _, err := db.Collection(mongostore.AuditCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: a + ":00000002"}}); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code = runOnce(t, nil, "audit", "verify", "--data-dir", dataDir)

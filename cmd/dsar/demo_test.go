@@ -15,6 +15,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -39,7 +40,7 @@ func TestDemoDeletionByPhone(t *testing.T) {
 	if err := workers.CheckConnectors(reg); err != nil {
 		t.Errorf("the demo file leaves a request type without a connector: %v", err)
 	}
-	store := dsr.NewStore(testenv.Database(t, client), nil)
+	store := mongostore.New(testenv.Database(t, client), nil)
 	if err := store.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}

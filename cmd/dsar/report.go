@@ -21,6 +21,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 const reportSummary = "print the compliance summary of a period (dsar report --from --to)"
@@ -88,7 +89,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	if err != nil {
 		return exitError{code: exitUsage, err: err}
 	}
-	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, dsr.RequestsCollection, stderr)
+	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, mongostore.RequestsCollection, stderr)
 	if err != nil {
 		return err
 	}
@@ -113,14 +114,14 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 // database holds collection (dsar creates its collections at start, so one
 // is missing only from the wrong database, or one dsar never ran on). Its
 // errors ask for exit status 2.
-func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (*dsr.Store, func(), error) {
+func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (*mongostore.Store, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (*dsr.Store, func(), error) {
+	fail := func(err error) (*mongostore.Store, func(), error) {
 		closeAll()
 		return nil, nil, exitError{code: exitUsage, err: err}
 	}
@@ -151,7 +152,7 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 	}
 	closers = append(closers, func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(cfg.MongoDB)
-	store := dsr.NewStore(db, nil)
+	store := mongostore.New(db, nil)
 	if err := store.Ping(ctx); err != nil {
 		return fail(fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err))
 	}

@@ -12,13 +12,14 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // seedReport files, through a store whose clock it sets, in January and
 // February 2026: two access (gdpr) requests completed after 2 and 5 days, a
 // deletion (ccpa) denied after a day, and an open opt-out (ccpa); and one
 // access request in March.
-func seedReport(t *testing.T, s *dsr.Store, clock *testenv.Clock) {
+func seedReport(t *testing.T, s *mongostore.Store, clock *testenv.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
@@ -74,7 +75,7 @@ func TestReport(t *testing.T) {
 	t.Parallel()
 	db := testenv.Mongo(t)
 	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := dsr.NewStore(db, clock.Now)
+	s := mongostore.New(db, clock.Now)
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -141,13 +141,12 @@ var kinds = []kind{
 
 // ProblemOf returns the problem err answers with: the one place where
 // domain, application and store errors become statuses (a full disk is
-// recognised by dsr.StorageError). A validation error names its fields; an
+// dsr.ErrStorageFull, which the store marks on every write's error). A validation error names its fields; an
 // app.Refusal gives its own detail; an app.VerificationFailure its tries
 // left; a RateLimited its wait; anything unknown is a 500 whose cause is
 // for the log alone.
 // Instance and RequestID are left to Abort.
 func ProblemOf(err error) Problem {
-	err = dsr.StorageError(err)
 	var ve *dsr.ValidationError
 	if errors.As(err, &ve) {
 		fields := make([]FieldError, len(ve.Fields))

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -6,17 +6,19 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
-// dueProjection reads only the fields of [Due].
+// dueProjection reads only the fields of [dsr.Due].
 var dueProjection = bson.D{{Key: "due_at", Value: 1}}
 
 // EachToRemind calls fn for every open request, its clock running and not
 // overdue, due in [from, to) that has not had the reminder n days before
 // its due date. The index checks_due serves it.
-func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*Due) error) error {
+func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*dsr.Due) error) error {
 	return scan(ctx, s.reqs, bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 		{Key: "due_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}},
 		{Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}},
 		{Key: "paused_at", Value: nil},
@@ -26,9 +28,9 @@ func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn 
 
 // EachToEscalate calls fn for every open request, its clock running, due
 // before now and not marked overdue yet. The index checks_due serves it.
-func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*Due) error) error {
+func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*dsr.Due) error) error {
 	return scan(ctx, s.reqs, bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
 		{Key: "overdue_at", Value: nil},
 		{Key: "paused_at", Value: nil},
@@ -45,11 +47,11 @@ func (s *Store) Remind(ctx context.Context, id string, n int, from, to time.Time
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{
 			{Key: "_id", Value: id}, {Key: "reminded", Value: bson.D{{Key: "$ne", Value: n}}},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 			{Key: "due_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}},
 			{Key: "paused_at", Value: nil}, {Key: "overdue_at", Value: nil},
 		},
-		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "reminded", Value: n}, {Key: "pending_notices", Value: AlertReminder(n)}}}})
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "reminded", Value: n}, {Key: "pending_notices", Value: dsr.AlertReminder(n)}}}})
 	if err != nil {
 		return false, fmt.Errorf("remind: %w", err)
 	}
@@ -64,13 +66,13 @@ func (s *Store) Escalate(ctx context.Context, id string, now time.Time) (bool, e
 	res, err := s.reqs.UpdateOne(ctx,
 		bson.D{
 			{Key: "_id", Value: id}, {Key: "overdue_at", Value: nil},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 			{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
 			{Key: "paused_at", Value: nil},
 		},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "overdue_at", Value: s.now()}}},
-			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: AlertOverdue}}},
+			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: dsr.AlertOverdue}}},
 		})
 	if err != nil {
 		return false, fmt.Errorf("escalate: %w", err)
@@ -81,11 +83,11 @@ func (s *Store) Escalate(ctx context.Context, id string, now time.Time) (bool, e
 // EachExportsToPurge calls fn with the id of every access request closed
 // before t whose exported data is still kept. The index checks_exports
 // serves it.
-func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*Due) error) error {
+func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
 	return scan(ctx, s.reqs, bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ClosedStatuses}}},
 		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}},
-		{Key: "type", Value: TypeAccess},
+		{Key: "type", Value: dsr.TypeAccess},
 		{Key: "exports_purged_at", Value: nil},
 	}, dueProjection, fn)
 }
@@ -93,9 +95,9 @@ func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*Du
 // EachIdentitiesToPurge calls fn with the id of every request closed before
 // t whose clear identities are still kept. The index checks_identities
 // serves it.
-func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*Due) error) error {
+func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
 	return scan(ctx, s.reqs, bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ClosedStatuses}}},
 		{Key: "closed_at", Value: bson.D{{Key: "$lt", Value: t.UTC()}}},
 		{Key: "purged_at", Value: nil},
 	}, dueProjection, fn)
@@ -126,7 +128,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	res, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: ClosedStatuses}}}},
+		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ClosedStatuses}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "identities", Value: bson.A{}}, {Key: "purged_at", Value: s.now()}, {Key: "note", Value: ""}}},
 			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}}},

@@ -1,4 +1,4 @@
-package dsr_test
+package mongostore_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // TestExportRecordsAreJSON: records are plain Go values that the writer
@@ -20,7 +21,7 @@ import (
 func TestExportRecordsAreJSON(t *testing.T) {
 	t.Parallel()
 	db := testenv.Mongo(t)
-	s := dsr.NewStore(db, time.Now)
+	s := mongostore.New(db, time.Now)
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestExportRecordsAreJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record stored by an earlier version: a BSON document.
-	_, err = db.Collection(dsr.ExportRecordsCollection).InsertOne(ctx, bson.D{{Key: "job_id", Value: job.ID}, {Key: "request_id", Value: job.RequestID},
+	_, err = db.Collection(mongostore.ExportRecordsCollection).InsertOne(ctx, bson.D{{Key: "job_id", Value: job.ID}, {Key: "request_id", Value: job.RequestID},
 		{Key: "collection", Value: "orders"}, {Key: "seq", Value: 99}, {Key: "data", Value: bson.D{
 			{Key: "_id", Value: bson.ObjectID{0x65, 0x9f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}},
 			{Key: "at", Value: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, {Key: "total", Value: 42.5}}}})

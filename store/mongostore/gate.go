@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -26,7 +26,9 @@ import (
 //     visible: a delete by _id alone has no condition to race, and Touch
 //     overwrites a document whose lost write loses nothing.
 //
-// On MongoDB the lane is open and costs nothing.
+// On MongoDB the lane is open and costs nothing. Every write's error is
+// marked by StorageError, so a full disk is dsr.ErrStorageFull to callers
+// however they reached the store.
 type collection struct {
 	c *mongo.Collection
 	// lane waits for the write lane; call the function it returns once
@@ -48,43 +50,59 @@ func (c *collection) indexes() mongo.IndexView { return c.c.Indexes() }
 
 // InsertOne inserts one document; no lane.
 func (c *collection) InsertOne(ctx context.Context, doc any, opts ...options.Lister[options.InsertOneOptions]) (*mongo.InsertOneResult, error) {
-	return c.c.InsertOne(ctx, doc, opts...)
+	res, err := c.c.InsertOne(ctx, doc, opts...)
+	return res, StorageError(err)
 }
 
 // InsertMany inserts documents; no lane.
 func (c *collection) InsertMany(ctx context.Context, docs any, opts ...options.Lister[options.InsertManyOptions]) (*mongo.InsertManyResult, error) {
-	return c.c.InsertMany(ctx, docs, opts...)
+	res, err := c.c.InsertMany(ctx, docs, opts...)
+	return res, StorageError(err)
 }
 
 // UpdateOne updates one document, in the lane.
 func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...options.Lister[options.UpdateOneOptions]) (*mongo.UpdateResult, error) {
 	defer c.lane()()
-	return c.c.UpdateOne(ctx, filter, update, opts...)
+	res, err := c.c.UpdateOne(ctx, filter, update, opts...)
+	return res, StorageError(err)
 }
 
 // UpdateMany updates documents, in the lane.
 func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...options.Lister[options.UpdateManyOptions]) (*mongo.UpdateResult, error) {
 	defer c.lane()()
-	return c.c.UpdateMany(ctx, filter, update, opts...)
+	res, err := c.c.UpdateMany(ctx, filter, update, opts...)
+	return res, StorageError(err)
 }
 
 // FindOneAndUpdate updates one document and returns it, in the lane (the
 // command has returned when it does; decoding the result needs no lane).
-func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...options.Lister[options.FindOneAndUpdateOptions]) *mongo.SingleResult {
+func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...options.Lister[options.FindOneAndUpdateOptions]) updated {
 	defer c.lane()()
-	return c.c.FindOneAndUpdate(ctx, filter, update, opts...)
+	return updated{c.c.FindOneAndUpdate(ctx, filter, update, opts...)}
 }
+
+// updated is the answer of FindOneAndUpdate, its error marked by
+// StorageError like every write's.
+type updated struct{ r *mongo.SingleResult }
+
+// Decode decodes the updated document into v.
+func (u updated) Decode(v any) error { return StorageError(u.r.Decode(v)) }
+
+// Err is the command's error.
+func (u updated) Err() error { return StorageError(u.r.Err()) }
 
 // DeleteMany deletes the documents matching filter, in the lane.
 func (c *collection) DeleteMany(ctx context.Context, filter any, opts ...options.Lister[options.DeleteManyOptions]) (*mongo.DeleteResult, error) {
 	defer c.lane()()
-	return c.c.DeleteMany(ctx, filter, opts...)
+	res, err := c.c.DeleteMany(ctx, filter, opts...)
+	return res, StorageError(err)
 }
 
 // DeleteByIDs deletes the documents with these _ids, without the lane: a
 // delete conditioned on _id alone has nothing to race.
 func (c *collection) DeleteByIDs(ctx context.Context, ids []string) (*mongo.DeleteResult, error) {
-	return c.c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	res, err := c.c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	return res, StorageError(err)
 }
 
 // Touch sets field "at" of document id to at, creating the document if

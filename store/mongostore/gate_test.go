@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func TestCollectionLanesItsWrites(t *testing.T) {
 }
 
 // TestNoWriteBypassesTheLane checks that no file of the package but
-// store_gate.go reaches a *mongo.Collection, so every write goes through
+// gate.go reaches a *mongo.Collection, so every write goes through
 // [collection] and its lane.
 func TestNoWriteBypassesTheLane(t *testing.T) {
 	t.Parallel()
@@ -77,7 +77,7 @@ func TestNoWriteBypassesTheLane(t *testing.T) {
 	}
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if name == "store_gate.go" || strings.HasSuffix(name, "_test.go") {
+		if name == "gate.go" || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
 		file, err := parser.ParseFile(fset, name, nil, 0)
@@ -91,35 +91,9 @@ func TestNoWriteBypassesTheLane(t *testing.T) {
 			}
 			// mongo.Collection, or db.Collection(name).
 			if sel.Sel.Name == "Collection" {
-				t.Errorf("%s: reaches a *mongo.Collection: use the Store's collection fields (store_gate.go)", fset.Position(sel.Pos()))
+				t.Errorf("%s: reaches a *mongo.Collection: use the Store's collection fields (gate.go)", fset.Position(sel.Pos()))
 			}
 			return true
 		})
-	}
-}
-
-// TestOnlyStoreFilesUseTheDriver checks that the MongoDB driver is imported
-// only by the store's files (store*.go), so that the store can move to a
-// package of its own and the domain stays free of it.
-func TestOnlyStoreFilesUseTheDriver(t *testing.T) {
-	t.Parallel()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasPrefix(name, "store") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range file.Imports {
-			if strings.Contains(imp.Path.Value, "go.mongodb.org/") || strings.Contains(imp.Path.Value, "/mongocompat") {
-				t.Errorf("%s imports %s: MongoDB code goes in store*.go", name, imp.Path.Value)
-			}
-		}
 	}
 }

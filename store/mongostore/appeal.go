@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -6,20 +6,22 @@ import (
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
-// Appeal files the appeal against denied request id ([NewAppeal] says
+// Appeal files the appeal against denied request id ([dsr.NewAppeal] says
 // when one is possible and what it is). One appeal per request: the denied
 // request is claimed first (AppealedBy, fenced on the claim read), then the
 // appeal is stored; a claim whose appeal was never stored or ended
-// undecided is free ([AppealClaimFree]).
-func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request, error) {
+// undecided is free ([dsr.AppealClaimFree]).
+func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr.Request, error) {
 	r, err := s.Request(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	a, err := NewAppeal(r, f, s.now())
-	var ve *ValidationError
+	a, err := dsr.NewAppeal(r, f, s.now())
+	var ve *dsr.ValidationError
 	if errors.As(err, &ve) {
 		return nil, err
 	}
@@ -29,18 +31,18 @@ func (s *Store) Appeal(ctx context.Context, id string, f AppealFiling) (*Request
 	var claim any // nil: unclaimed
 	if r.AppealedBy != "" {
 		prior, err := s.Request(ctx, r.AppealedBy)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, dsr.ErrNotFound) {
 			return nil, fmt.Errorf("appeal %s: %w", id, err)
 		}
-		if !AppealClaimFree(r, prior) {
-			return nil, fmt.Errorf("appeal %s: appealed already: %w", id, ErrNotAppealable)
+		if !dsr.AppealClaimFree(r, prior) {
+			return nil, fmt.Errorf("appeal %s: appealed already: %w", id, dsr.ErrNotAppealable)
 		}
 		claim = r.AppealedBy
 	}
-	_, err = s.updateFenced(ctx, id, bson.D{{Key: "status", Value: StatusDenied}, {Key: "appealed_by", Value: claim}},
+	_, err = s.updateFenced(ctx, id, bson.D{{Key: "status", Value: dsr.StatusDenied}, {Key: "appealed_by", Value: claim}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "appealed_by", Value: a.ID}}}})
-	if errors.Is(err, ErrConflict) {
-		return nil, fmt.Errorf("appeal %s: appealed already: %w", id, ErrNotAppealable)
+	if errors.Is(err, dsr.ErrConflict) {
+		return nil, fmt.Errorf("appeal %s: appealed already: %w", id, dsr.ErrNotAppealable)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("appeal %s: %w", id, err)

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -101,8 +101,8 @@ type Store struct {
 	heads                                    auditHeads
 }
 
-// NewStore returns a store on db. now is the clock; nil means time.Now.
-func NewStore(db *mongo.Database, now func() time.Time) *Store {
+// New returns a store on db. now is the clock; nil means time.Now.
+func New(db *mongo.Database, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // exportBatch is how many records one insert or one read carries.
@@ -28,7 +30,7 @@ type exportRecord struct {
 // with [Store.NewExportWriter]; call Flush when the export ends.
 type ExportWriter struct {
 	s       *Store
-	job     *Job
+	job     *dsr.Job
 	seq     int64
 	batch   []any
 	current string
@@ -39,7 +41,7 @@ type ExportWriter struct {
 
 // NewExportWriter starts a fresh export for job: records left by an earlier
 // attempt are removed first, so a retried export never duplicates.
-func (s *Store) NewExportWriter(ctx context.Context, job *Job) (*ExportWriter, error) {
+func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (*ExportWriter, error) {
 	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}})
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
@@ -63,7 +65,7 @@ func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc a
 	data := string(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
 	if collection != w.current {
 		if w.done[collection] {
-			return fmt.Errorf("%w: %s", ErrExportOrder, collection)
+			return fmt.Errorf("%w: %s", dsr.ErrExportOrder, collection)
 		}
 		w.done[w.current] = true
 		w.current = collection

@@ -1,4 +1,4 @@
-package dsr_test
+package mongostore_test
 
 import (
 	"context"
@@ -14,12 +14,13 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type fixture struct {
-	store *dsr.Store
+	store *mongostore.Store
 	cmds  *testenv.Commands
 	clock *testenv.Clock
 	index *dsr.BlindIndex
@@ -30,7 +31,7 @@ func setup(t *testing.T) fixture {
 	cmds := &testenv.Commands{}
 	db := testenv.Mongo(t, cmds.ClientOptions())
 	clk := testenv.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-	s := dsr.NewStore(db, clk.Now)
+	s := mongostore.New(db, clk.Now)
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dsr_test
+package mongostore_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // TestRoundTrips pins how many store commands each operation sends: on
@@ -124,7 +125,7 @@ func TestEveryQueryHasAnIndex(t *testing.T) {
 	t.Logf("query shapes checked: %d", len(checked))
 
 	// The indexes exist on the server too.
-	for coll, indexes := range dsr.Indexes {
+	for coll, indexes := range mongostore.Indexes {
 		specs, err := f.store.DB().Collection(coll).Indexes().ListSpecifications(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -373,7 +374,7 @@ func servedByIndex(coll string, q query) error {
 			return nil
 		}
 	}
-	for _, ix := range dsr.Indexes[coll] {
+	for _, ix := range mongostore.Indexes[coll] {
 		if prefixServes(ix.Keys, eq, rng, srt) || sortServes(ix.Keys, eq, rng, srt) {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -9,11 +9,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // CreateJobs inserts jobs in one command. Jobs that already exist are left as
 // they are, so creating the same jobs twice is a no-op.
-func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
+func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -29,12 +31,12 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []Job) error {
 }
 
 // Jobs returns the jobs of a request in id order.
-func (s *Store) Jobs(ctx context.Context, requestID string) ([]Job, error) {
+func (s *Store) Jobs(ctx context.Context, requestID string) ([]dsr.Job, error) {
 	cur, err := s.jobs.Find(ctx, bson.D{{Key: "request_id", Value: requestID}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("find jobs: %w", err)
 	}
-	jobs := []Job{}
+	jobs := []dsr.Job{}
 	if err := cur.All(ctx, &jobs); err != nil {
 		return nil, fmt.Errorf("find jobs: %w", err)
 	}
@@ -42,11 +44,11 @@ func (s *Store) Jobs(ctx context.Context, requestID string) ([]Job, error) {
 }
 
 // Job returns one job, or ErrNotFound.
-func (s *Store) Job(ctx context.Context, id string) (*Job, error) {
-	var j Job
+func (s *Store) Job(ctx context.Context, id string) (*dsr.Job, error) {
+	var j dsr.Job
 	err := s.jobs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&j)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("job %s: %w", id, dsr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find job: %w", err)
@@ -59,21 +61,21 @@ func (s *Store) Job(ctx context.Context, id string) (*Job, error) {
 // attempt, in one conditional update. It returns ErrConflict when the job is
 // terminal or another worker holds a live lease, ErrNotFound when it does not
 // exist.
-func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*Job, error) {
+func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error) {
 	now := s.now()
 	filter := bson.D{
 		{Key: "_id", Value: id},
 		{Key: "$or", Value: bson.A{
-			bson.D{{Key: "status", Value: JobPending}},
-			bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
-			bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+			bson.D{{Key: "status", Value: dsr.JobPending}},
+			bson.D{{Key: "status", Value: dsr.JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}},
+			bson.D{{Key: "status", Value: dsr.JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 		}},
 	}
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: now.Add(lease)}, {Key: "updated_at", Value: now}}},
+		{Key: "$set", Value: bson.D{{Key: "status", Value: dsr.JobRunning}, {Key: "lease_until", Value: now.Add(lease)}, {Key: "updated_at", Value: now}}},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
 	}
-	var j Job
+	var j dsr.Job
 	err := s.jobs.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&j)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		n, cerr := s.jobs.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
@@ -81,9 +83,9 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		case cerr != nil:
 			return nil, fmt.Errorf("claim job: %w", cerr)
 		case n == 0:
-			return nil, fmt.Errorf("claim job %s: %w", id, ErrNotFound)
+			return nil, fmt.Errorf("claim job %s: %w", id, dsr.ErrNotFound)
 		default:
-			return nil, fmt.Errorf("claim job %s: %w", id, ErrConflict)
+			return nil, fmt.Errorf("claim job %s: %w", id, dsr.ErrConflict)
 		}
 	}
 	if err != nil {
@@ -95,7 +97,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 // FinishJob records the outcome of the attempt that claimed the job. The
 // update is fenced by the attempt number, so a worker whose lease was taken
 // over cannot overwrite the newer attempt; it gets ErrConflict.
-func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
+func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error {
 	now := s.now()
 	set := bson.D{
 		{Key: "status", Value: o.Status},
@@ -105,14 +107,14 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 	unset := bson.D{{Key: "lease_until", Value: ""}}
 	inc := bson.D{{Key: "recorded", Value: 1}}
 	switch o.Status {
-	case JobWaiting:
+	case dsr.JobWaiting:
 		set = append(set,
 			bson.E{Key: "handle", Value: o.Handle},
 			bson.E{Key: "poll_at", Value: o.PollAt.UTC()},
 			bson.E{Key: "wait_until", Value: o.WaitUntil.UTC()},
 		)
 		inc = append(inc, bson.E{Key: "waits", Value: 1})
-	case JobPending: // a failed attempt, retried; a handle is kept to poll again
+	case dsr.JobPending: // a failed attempt, retried; a handle is kept to poll again
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 		if o.Deferred {
 			inc = append(inc, bson.E{Key: "waits", Value: 1})
@@ -123,21 +125,21 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 			bson.E{Key: "collections", Value: o.Collections},
 			bson.E{Key: "finished_at", Value: now},
 		)
-		if j.unrecordedChange() {
+		if j.UnrecordedChange() {
 			set = append(set, bson.E{Key: "records_incomplete", Value: true})
 		}
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}
 	res, err := s.jobs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: JobRunning}, {Key: "attempts", Value: j.Attempts}},
+		bson.D{{Key: "_id", Value: j.ID}, {Key: "status", Value: dsr.JobRunning}, {Key: "attempts", Value: j.Attempts}},
 		update,
 	)
 	if err != nil {
 		return fmt.Errorf("finish job: %w", err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, ErrConflict)
+		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, dsr.ErrConflict)
 	}
 	return nil
 }
@@ -148,7 +150,7 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, o Outcome) error {
 // another actor settled it first. It reads every job of the request: the
 // sweep's way, which trusts no count; a worker that just finished a job
 // calls JobFinished.
-func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, error) {
+func (s *Store) Settle(ctx context.Context, requestID, actor string) (dsr.Status, error) {
 	jobs, err := s.Jobs(ctx, requestID)
 	if err != nil {
 		return "", err
@@ -158,25 +160,25 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (Status, er
 		if !j.Status.Terminal() {
 			return "", nil
 		}
-		if j.Status == JobFailed {
+		if j.Status == dsr.JobFailed {
 			failed++
 		}
 	}
-	to, reason := Settlement(len(jobs) == 0, failed)
+	to, reason := dsr.Settlement(len(jobs) == 0, failed)
 	return s.settle(ctx, requestID, to, reason, actor, nil)
 }
 
 // settle moves an in-progress, fanned-out request to to (and, when
 // completed, makes its notice pending), under the conditions also. It
 // returns "" when the request is elsewhere.
-func (s *Store) settle(ctx context.Context, requestID string, to Status, reason, actor string, also bson.D) (Status, error) {
+func (s *Store) settle(ctx context.Context, requestID string, to dsr.Status, reason, actor string, also bson.D) (dsr.Status, error) {
 	var notices []string
-	if to == StatusCompleted {
-		notices = []string{NoticeCompleted}
+	if to == dsr.StatusCompleted {
+		notices = []string{dsr.NoticeCompleted}
 	}
-	_, err := s.move(ctx, requestID, StatusInProgress, to, Change{Actor: actor, Reason: reason, Notices: notices},
+	_, err := s.move(ctx, requestID, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices},
 		append(bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}}, also...))
-	if errors.Is(err, ErrConflict) {
+	if errors.Is(err, dsr.ErrConflict) {
 		return "", nil
 	}
 	if err != nil {
@@ -190,7 +192,7 @@ func (s *Store) settle(ctx context.Context, requestID string, to Status, reason,
 // off as each finishes, so it may go below zero while a fan-out is under
 // way), and JobsFailed, those that failed for good.
 type jobCounts struct {
-	Status      Status     `bson:"status"`
+	Status      dsr.Status `bson:"status"`
 	FannedOutAt *time.Time `bson:"fanned_out_at"`
 	JobsOpen    int        `bson:"jobs_open"`
 	JobsFailed  int        `bson:"jobs_failed"`
@@ -203,11 +205,11 @@ type jobCounts struct {
 // request when they have all finished meanwhile, in one command unless it
 // settles. It returns the request's new status, or "". A request marked
 // already (a second fan-out raced this one) is settled by its jobs (Settle).
-func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string) (Status, error) {
+func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error) {
 	now := s.now()
 	var c jobCounts
 	err := s.reqs.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: dsr.StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}},
 			{Key: "$unset", Value: bson.D{{Key: "fanout_error", Value: ""}}},
@@ -229,7 +231,7 @@ func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string
 // fanned-out request, settles the request: one command, and the move when
 // it settles; no job is read. It returns the request's new status, or "".
 // Call it once per job that FinishJob made terminal.
-func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, actor string) (Status, error) {
+func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error) {
 	inc := bson.D{{Key: "jobs_open", Value: -1}}
 	if failed {
 		inc = append(inc, bson.E{Key: "jobs_failed", Value: 1})
@@ -239,7 +241,7 @@ func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, 
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", fmt.Errorf("count finished job: request %s: %w", requestID, ErrNotFound)
+		return "", fmt.Errorf("count finished job: request %s: %w", requestID, dsr.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("count finished job: %w", err)
@@ -253,14 +255,14 @@ func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, 
 // and its count, or the request was fanned out before jobs were counted):
 // then the jobs themselves decide (Settle). The move is conditional on the
 // count still being zero (an agent's retry may have reopened jobs since).
-func (s *Store) settleCounted(ctx context.Context, id string, c jobCounts, actor string) (Status, error) {
-	if c.Status != StatusInProgress || c.FannedOutAt == nil || c.JobsOpen > 0 {
+func (s *Store) settleCounted(ctx context.Context, id string, c jobCounts, actor string) (dsr.Status, error) {
+	if c.Status != dsr.StatusInProgress || c.FannedOutAt == nil || c.JobsOpen > 0 {
 		return "", nil
 	}
 	if c.JobsOpen < 0 {
 		return s.Settle(ctx, id, actor)
 	}
-	to, reason := Settlement(false, c.JobsFailed)
+	to, reason := dsr.Settlement(false, c.JobsFailed)
 	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}})
 }
 
@@ -281,7 +283,7 @@ func (s *Store) jobsReopened(ctx context.Context, requestID string, n int64) err
 // purgeJobIdentities removes the identities the finished jobs of a request
 // carry (see Job.Identities); a job still to run keeps them.
 func (s *Store) purgeJobIdentities(ctx context.Context, requestID string) error {
-	finished := bson.D{{Key: "$in", Value: bson.A{JobSucceeded, JobFailed, JobSkipped}}}
+	finished := bson.D{{Key: "$in", Value: bson.A{dsr.JobSucceeded, dsr.JobFailed, dsr.JobSkipped}}}
 	if _, err := s.jobs.UpdateMany(ctx, bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: finished}},
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "identities", Value: ""}}}}); err != nil {
 		return fmt.Errorf("purge job identities: %w", err)
@@ -292,16 +294,16 @@ func (s *Store) purgeJobIdentities(ctx context.Context, requestID string) error 
 // EachStaleJob calls fn for every job that should be running but may have
 // lost its queue task, or is due to run: pending since before, running with
 // a lease that expired before now, or waiting with its poll time reached.
-func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*Job) error) error {
-	pending := bson.D{{Key: "status", Value: JobPending}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}
+func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*dsr.Job) error) error {
+	pending := bson.D{{Key: "status", Value: dsr.JobPending}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}}}
 	if err := each(ctx, s.jobs, pending, fn); err != nil {
 		return err
 	}
-	expired := bson.D{{Key: "status", Value: JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}}
+	expired := bson.D{{Key: "status", Value: dsr.JobRunning}, {Key: "lease_until", Value: bson.D{{Key: "$lt", Value: now}}}}
 	if err := each(ctx, s.jobs, expired, fn); err != nil {
 		return err
 	}
-	polls := bson.D{{Key: "status", Value: JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}}
+	polls := bson.D{{Key: "status", Value: dsr.JobWaiting}, {Key: "poll_at", Value: bson.D{{Key: "$lte", Value: now}}}}
 	return each(ctx, s.jobs, polls, fn)
 }
 
@@ -310,7 +312,7 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 // any, forgotten: the action starts again), and returns their ids. A job's
 // RecordsIncomplete stays: its failed outcome recorded it.
 func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
-	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: JobFailed}}
+	filter := bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: dsr.JobFailed}}
 	jobs, err := s.jobs.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("find failed jobs: %w", err)
@@ -325,7 +327,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 		return nil, nil
 	}
 	res, err := s.jobs.UpdateMany(ctx, filter, bson.D{
-		{Key: "$set", Value: bson.D{{Key: "status", Value: JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
+		{Key: "$set", Value: bson.D{{Key: "status", Value: dsr.JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		// A job that waited on a remote system starts the action afresh.
 		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
 	})

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -7,28 +7,30 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // FindDuplicate returns the request a new request of type t with hashes
 // (blind-index hashes of its proven identities), received at since or
-// later, duplicates, or nil: [PickDuplicate] over [Store.OpenDuplicates],
+// later, duplicates, or nil: [dsr.PickDuplicate] over [Store.OpenDuplicates],
 // the one rule that bulk filing applies too. An identity a request only
 // resolved or claimed never counts, and an appeal is never one.
-func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t Type, since time.Time) (*Request, error) {
-	cands, err := s.OpenDuplicates(ctx, hashes, []Type{t}, since)
+func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t dsr.Type, since time.Time) (*dsr.Request, error) {
+	cands, err := s.OpenDuplicates(ctx, hashes, []dsr.Type{t}, since)
 	if err != nil {
 		return nil, err
 	}
-	return PickDuplicate(cands, hashes, t, since), nil
+	return dsr.PickDuplicate(cands, hashes, t, since), nil
 }
 
 // OpenDuplicates returns, in one query, every request that a new request of
 // one of types, received at since or later, could be a duplicate of: open
-// ones with an established identity ([DuplicateCandidates]) whose proven
+// ones with an established identity ([dsr.DuplicateCandidates]) whose proven
 // identities share one of hashes (blind-index hashes), appeals left out.
-// Only the fields [PickDuplicate] reads are filled in. It serves a whole batch of filings at
+// Only the fields [dsr.PickDuplicate] reads are filled in. It serves a whole batch of filings at
 // once; pick each one's duplicate from the result with PickDuplicate.
-func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Type, since time.Time) ([]Request, error) {
+func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error) {
 	if len(hashes) == 0 || len(types) == 0 {
 		return nil, nil
 	}
@@ -36,7 +38,7 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 		bson.D{
 			{Key: "proven_hashes", Value: bson.D{{Key: "$in", Value: hashes}}},
 			{Key: "type", Value: bson.D{{Key: "$in", Value: types}}},
-			{Key: "status", Value: bson.D{{Key: "$in", Value: DuplicateCandidates}}},
+			{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.DuplicateCandidates}}},
 			{Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}},
 			{Key: "appeal_of", Value: nil},
 		},
@@ -47,7 +49,7 @@ func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []Typ
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
 	}
-	var out []Request
+	var out []dsr.Request
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
 	}

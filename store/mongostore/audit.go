@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // auditTries bounds how often AppendAudit re-reads a chain after another
@@ -31,8 +33,8 @@ const auditTries = 10
 // 100ms), up to 10 tries in all, then gives up with an error wrapping ErrConflict. Each lost try
 // means another append landed, so with up to 10 appenders racing on one
 // chain every one succeeds. An insert needs no write gate on FerretDB.
-func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*AuditEvent, error) {
-	if err := checkAuditInput(requestID, actor, kind, data); err != nil {
+func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*dsr.AuditEvent, error) {
+	if err := dsr.CheckAuditInput(requestID, actor, kind, data); err != nil {
 		return nil, err
 	}
 	coll := s.audit
@@ -50,25 +52,25 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 				return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
 			}
 		}
-		e := &AuditEvent{
+		e := &dsr.AuditEvent{
 			RequestID: requestID, Seq: last.Seq + 1, At: s.now(), Actor: actor, Kind: kind,
 			PrevHash: last.Hash,
 		}
 		if len(data) > 0 { // without data, stored without it; hashed as {} either way
 			e.Data = maps.Clone(data)
 		}
-		e.ID = auditID(requestID, e.Seq)
+		e.ID = dsr.AuditEventID(requestID, e.Seq)
 		e.Hash = e.ComputeHash()
 		_, err := coll.InsertOne(ctx, e)
 		if err == nil {
-			s.heads.put(requestID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
+			s.heads.put(requestID, dsr.AuditEvent{Seq: e.Seq, Hash: e.Hash})
 			return e, nil
 		}
 		if !mongo.IsDuplicateKeyError(err) {
 			return nil, fmt.Errorf("audit: append to %s: %w", requestID, err)
 		}
 		if try == auditTries {
-			return nil, fmt.Errorf("audit: append to %s: lost the race for the next event %d times: %w", requestID, try, ErrConflict)
+			return nil, fmt.Errorf("audit: append to %s: lost the race for the next event %d times: %w", requestID, try, dsr.ErrConflict)
 		}
 		pause := time.NewTimer(rand.N(min(time.Millisecond<<try, 100*time.Millisecond))) //nolint:gosec // jitter needs no cryptographic randomness
 		select {
@@ -82,7 +84,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 
 // AuditTrail returns a request's events in seq order (none when it has no
 // chain): one command, and a getMore for each further batch of a long chain.
-func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent, error) {
+func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]dsr.AuditEvent, error) {
 	cur, err := s.audit.Find(ctx,
 		bson.D{{Key: "request_id", Value: requestID}},
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}),
@@ -90,7 +92,7 @@ func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent,
 	if err != nil {
 		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
 	}
-	var out []AuditEvent
+	var out []dsr.AuditEvent
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("audit: read the chain of %s: %w", requestID, err)
 	}
@@ -107,7 +109,7 @@ func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]AuditEvent,
 // _id puts it in, where VerifyChain reports it. On MongoDB the sort walks
 // the _id index; FerretDB v1 sorts in its own memory, holding the
 // collection while the cursor is open.
-func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []AuditEvent) error) error {
+func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []dsr.AuditEvent) error) error {
 	cur, err := s.audit.Find(ctx, bson.D{},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
 	if err != nil {
@@ -116,10 +118,10 @@ func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, ev
 	defer cur.Close(ctx)
 	var (
 		current string
-		chain   []AuditEvent
+		chain   []dsr.AuditEvent
 	)
 	for cur.Next(ctx) {
-		var e AuditEvent
+		var e dsr.AuditEvent
 		if err := cur.Decode(&e); err != nil {
 			return fmt.Errorf("audit: decode an event: %w", err)
 		}
@@ -159,23 +161,23 @@ func chainOf(id string) string {
 // for a bounded number of requests.
 type auditHeads struct {
 	mu sync.Mutex
-	m  map[string]AuditEvent
+	m  map[string]dsr.AuditEvent
 }
 
 const maxAuditHeads = 10_000
 
-func (h *auditHeads) get(requestID string) (AuditEvent, bool) {
+func (h *auditHeads) get(requestID string) (dsr.AuditEvent, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e, ok := h.m[requestID]
 	return e, ok
 }
 
-func (h *auditHeads) put(requestID string, e AuditEvent) {
+func (h *auditHeads) put(requestID string, e dsr.AuditEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil || len(h.m) >= maxAuditHeads {
-		h.m = map[string]AuditEvent{} // forget all: each costs one read again
+		h.m = map[string]dsr.AuditEvent{} // forget all: each costs one read again
 	}
 	h.m[requestID] = e
 }

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // AddNotice makes a notice due to the subject of request id.
@@ -20,7 +22,7 @@ func (s *Store) AddNotice(ctx context.Context, id, notice string) error {
 		return fmt.Errorf("add notice: %w", err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("add notice: request %s: %w", id, ErrNotFound)
+		return fmt.Errorf("add notice: request %s: %w", id, dsr.ErrNotFound)
 	}
 	return nil
 }
@@ -42,7 +44,7 @@ func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error 
 		return fmt.Errorf("add status token: %w", err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("add status token: request %s: %w", id, ErrNotFound)
+		return fmt.Errorf("add status token: request %s: %w", id, dsr.ErrNotFound)
 	}
 	return nil
 }
@@ -53,25 +55,25 @@ func (s *Store) AddStatusToken(ctx context.Context, id, tokenHash string) error 
 // into. An identity a request only resolved or claimed never counts, and
 // an appeal is never one: it reviews an earlier denial, its decision is
 // final, and a new request is the person's right however it ends.
-func (s *Store) OpenIdentical(ctx context.Context, hash string, t Type, statuses []Status, limit int) ([]Request, error) {
+func (s *Store) OpenIdentical(ctx context.Context, hash string, t dsr.Type, statuses []dsr.Status, limit int) ([]dsr.Request, error) {
 	return s.findByIdentity(ctx, "proven_hashes", hash, t, statuses, limit, bson.E{Key: "appeal_of", Value: nil})
 }
 
 // Unverified returns up to limit requests of type t still verifying that
 // were filed with the identity of blind-index hash, newest first. (A
 // request verifying has resolved nothing yet.)
-func (s *Store) Unverified(ctx context.Context, hash string, t Type, limit int) ([]Request, error) {
-	return s.findByIdentity(ctx, "identity_hashes", hash, t, []Status{StatusVerifying}, limit)
+func (s *Store) Unverified(ctx context.Context, hash string, t dsr.Type, limit int) ([]dsr.Request, error) {
+	return s.findByIdentity(ctx, "identity_hashes", hash, t, []dsr.Status{dsr.StatusVerifying}, limit)
 }
 
-func (s *Store) findByIdentity(ctx context.Context, field, hash string, t Type, statuses []Status, limit int, more ...bson.E) ([]Request, error) {
+func (s *Store) findByIdentity(ctx context.Context, field, hash string, t dsr.Type, statuses []dsr.Status, limit int, more ...bson.E) ([]dsr.Request, error) {
 	cur, err := s.reqs.Find(ctx,
 		append(bson.D{{Key: field, Value: hash}, {Key: "type", Value: t}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses}}}}, more...),
 		options.Find().SetSort(bson.D{{Key: "received_at", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)
 	}
-	var out []Request
+	var out []dsr.Request
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("find open requests: %w", err)
 	}
@@ -82,9 +84,9 @@ func (s *Store) findByIdentity(ctx context.Context, field, hash string, t Type, 
 // legal window closed before now, its clock running: it is to expire. (A
 // paused clock is waiting for the person's answer; its due date moves when
 // it resumes.)
-func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*Request) error) error {
+func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*dsr.Request) error) error {
 	return each(ctx, s.reqs, bson.D{
-		{Key: "status", Value: StatusVerifying},
+		{Key: "status", Value: dsr.StatusVerifying},
 		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now}}},
 		{Key: "paused_at", Value: nil},
 	}, fn)
@@ -92,7 +94,7 @@ func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn fun
 
 // EachPendingNotice calls fn for every request with a notice due since
 // before, whose sending may have been lost.
-func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*Request) error) error {
+func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
 	return each(ctx, s.reqs, bson.D{
 		{Key: "pending_notices", Value: bson.D{{Key: "$exists", Value: true}, {Key: "$ne", Value: bson.A{}}}},
 		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
@@ -101,24 +103,24 @@ func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func
 
 // CreateRequest stores a new request in one insert, then starts its audit
 // chain; ErrConflict when a request with its id exists.
-func (s *Store) CreateRequest(ctx context.Context, r *Request) error {
+func (s *Store) CreateRequest(ctx context.Context, r *dsr.Request) error {
 	if _, err := s.reqs.InsertOne(ctx, r); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("insert request %s: %w", r.ID, ErrConflict)
+			return fmt.Errorf("insert request %s: %w", r.ID, dsr.ErrConflict)
 		}
 		return fmt.Errorf("insert request: %w", err)
 	}
-	s.heads.put(r.ID, AuditEvent{}) // a new request's chain is empty
+	s.heads.put(r.ID, dsr.AuditEvent{}) // a new request's chain is empty
 	s.catchUpAudit(ctx, r)
 	return nil
 }
 
 // Request returns the request with the given id, or ErrNotFound.
-func (s *Store) Request(ctx context.Context, id string) (*Request, error) {
-	var r Request
+func (s *Store) Request(ctx context.Context, id string) (*dsr.Request, error) {
+	var r dsr.Request
 	err := s.reqs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("request %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("request %s: %w", id, dsr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find request: %w", err)
@@ -129,7 +131,7 @@ func (s *Store) Request(ctx context.Context, id string) (*Request, error) {
 // ListRequests returns up to f.Limit requests in f.Sort order and the cursor
 // of the last when more follow. The filters a list can combine each have an
 // index that leads with the field and continues with the sort.
-func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cursor, error) {
+func (s *Store) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
 	filter := bson.D{}
 	eq := func(key string, v any, set bool) {
 		if set {
@@ -149,7 +151,7 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 			before = &f.Now
 		}
 		if f.Status == "" {
-			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}})
+			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}})
 		} else if !f.Status.Open() {
 			return nil, nil, nil
 		}
@@ -167,7 +169,7 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 		filter = append(filter, bson.E{Key: "due_at", Value: due})
 	}
 	sort := bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}
-	if f.Sort == SortNewest {
+	if f.Sort == dsr.SortNewest {
 		sort = bson.D{{Key: "_id", Value: -1}}
 		if f.After != nil {
 			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: f.After.ID}}})
@@ -182,7 +184,7 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 	if err != nil {
 		return nil, nil, fmt.Errorf("list requests: %w", err)
 	}
-	var out []Request
+	var out []dsr.Request
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, nil, fmt.Errorf("list requests: %w", err)
 	}
@@ -191,17 +193,17 @@ func (s *Store) ListRequests(ctx context.Context, f ListFilter) ([]Request, *Cur
 	}
 	out = out[:f.Limit]
 	last := out[len(out)-1]
-	return out, &Cursor{Due: last.DueAt, ID: last.ID}, nil
+	return out, &dsr.Cursor{Due: last.DueAt, ID: last.ID}, nil
 }
 
 // Assign gives a request to an agent ("" to nobody), in one update.
-func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) {
-	var r Request
+func (s *Store) Assign(ctx context.Context, id, agent string) (*dsr.Request, error) {
+	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "assigned_to", Value: agent}, {Key: "updated_at", Value: s.now()}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("assign request %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("assign request %s: %w", id, dsr.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("assign request: %w", err)
@@ -210,12 +212,12 @@ func (s *Store) Assign(ctx context.Context, id, agent string) (*Request, error) 
 }
 
 // updateFenced applies update to request id if it still matches fence.
-func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*Request, error) {
-	var r Request
+func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.D) (*dsr.Request, error) {
+	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx, append(bson.D{{Key: "_id", Value: id}}, fence...), update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("request %s: %w", id, ErrConflict)
+		return nil, fmt.Errorf("request %s: %w", id, dsr.ErrConflict)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update request: %w", err)
@@ -228,13 +230,13 @@ func (s *Store) updateFenced(ctx context.Context, id string, fence, update bson.
 // updated request; ErrConflict when the request is no longer in from (another
 // actor moved it), ErrNotFound when it does not exist, ErrInvalidTransition
 // when the state machine forbids the move.
-func (s *Store) Transition(ctx context.Context, id string, from, to Status, c Change) (*Request, error) {
+func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error) {
 	return s.move(ctx, id, from, to, c, nil)
 }
 
 // move is Transition with more conditions on the request.
-func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, also bson.D) (*Request, error) {
-	if err := checkMove(from, to); err != nil {
+func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.Change, also bson.D) (*dsr.Request, error) {
+	if err := dsr.CheckMove(from, to); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -260,16 +262,16 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	if c.ApprovedBy != "" {
 		set = append(set, bson.E{Key: "approved_by", Value: c.ApprovedBy})
 	}
-	if to == StatusDenied {
+	if to == dsr.StatusDenied {
 		basis := c.DenialBasis
 		if basis == "" {
-			basis = DeniedOther
+			basis = dsr.DeniedOther
 		}
 		set = append(set, bson.E{Key: "denial_basis", Value: basis})
 	}
 	update := bson.D{
 		{Key: "$set", Value: set},
-		{Key: "$push", Value: bson.D{{Key: "history", Value: Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
+		{Key: "$push", Value: bson.D{{Key: "history", Value: dsr.Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
 	}
 	var add bson.D
 	if len(c.Notices) > 0 {
@@ -281,7 +283,7 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 	if len(add) > 0 {
 		update = append(update, bson.E{Key: "$addToSet", Value: add})
 	}
-	if c.Purge || c.Unlink || to != StatusVerifying {
+	if c.Purge || c.Unlink || to != dsr.StatusVerifying {
 		// A verification only matters while verifying; an agent's details
 		// go with the subject's.
 		unset := bson.D{{Key: "verification", Value: ""}}
@@ -301,7 +303,7 @@ func (s *Store) move(ctx context.Context, id string, from, to Status, c Change, 
 		}
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-	var r Request
+	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx,
 		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}}, also...),
 		update,
@@ -325,9 +327,9 @@ func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%s: request %s: %w", what, id, ErrNotFound)
+		return fmt.Errorf("%s: request %s: %w", what, id, dsr.ErrNotFound)
 	}
-	return fmt.Errorf("%s: request %s: %w", what, id, ErrConflict)
+	return fmt.Errorf("%s: request %s: %w", what, id, dsr.ErrConflict)
 }
 
 // MarkFannedOut records that every job of an in-progress request exists and
@@ -335,7 +337,7 @@ func (s *Store) missOrConflict(ctx context.Context, id, what string) error {
 func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
 	now := s.now()
 	_, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: dsr.StatusInProgress}, {Key: "fanned_out_at", Value: nil}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "fanned_out_at", Value: now}, {Key: "updated_at", Value: now}}},
 			{Key: "$unset", Value: bson.D{{Key: "fanout_error", Value: ""}}},
@@ -351,9 +353,9 @@ func (s *Store) MarkFannedOut(ctx context.Context, id string) error {
 // (verified, or in progress without its jobs) and records its error, which
 // must name no person, in one conditional update. It returns the updated
 // request, or ErrConflict when the request is fanned out or elsewhere.
-func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*Request, error) {
+func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error) {
 	fence := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{dsr.StatusVerified, dsr.StatusInProgress}}}},
 		{Key: "fanned_out_at", Value: nil},
 	}
 	r, err := s.updateFenced(ctx, id, fence, bson.D{
@@ -369,9 +371,9 @@ func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*Request, err
 // EachStaleRequest calls fn for every request that is verified or in progress
 // and unchanged since before: the sweep's candidates for a lost fan-out or an
 // unnoticed completion. It reads in batches; fn may write.
-func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*Request) error) error {
+func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
 	filter := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{StatusVerified, StatusInProgress}}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{dsr.StatusVerified, dsr.StatusInProgress}}}},
 		{Key: "updated_at", Value: bson.D{{Key: "$lt", Value: before}}},
 	}
 	return each(ctx, s.reqs, filter, fn)

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -7,22 +7,24 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // CountRequests counts every request by status, type and regulation, in one
 // aggregate. Its $match on status (every known status) lets MongoDB answer
 // from the status_type_regulation index alone.
-func (s *Store) CountRequests(ctx context.Context) ([]RequestCount, error) {
-	match := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: Statuses}}}}
+func (s *Store) CountRequests(ctx context.Context) ([]dsr.RequestCount, error) {
+	match := bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.Statuses}}}}
 	return s.countBy(ctx, match, true)
 }
 
 // CountOverdue counts, by type and regulation, the requests past their due
 // date at now that are still to be answered (the statuses of
-// [OverdueStatuses]), their clock running: a paused clock is not late.
-func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]RequestCount, error) {
+// [dsr.OverdueStatuses]), their clock running: a paused clock is not late.
+func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]dsr.RequestCount, error) {
 	match := bson.D{
-		{Key: "status", Value: bson.D{{Key: "$in", Value: OverdueStatuses}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: dsr.OverdueStatuses}}},
 		{Key: "due_at", Value: bson.D{{Key: "$lt", Value: now.UTC()}}},
 		{Key: "paused_at", Value: nil},
 	}
@@ -32,9 +34,9 @@ func (s *Store) CountOverdue(ctx context.Context, now time.Time) ([]RequestCount
 // CountWaitingJobs counts, by connector and action, the jobs waiting on a
 // remote system that finishes later, in one aggregate on the jobs'
 // status_updated index.
-func (s *Store) CountWaitingJobs(ctx context.Context) ([]JobCount, error) {
+func (s *Store) CountWaitingJobs(ctx context.Context) ([]dsr.JobCount, error) {
 	cur, err := s.jobs.Aggregate(ctx, bson.A{
-		bson.D{{Key: "$match", Value: bson.D{{Key: "status", Value: JobWaiting}}}},
+		bson.D{{Key: "$match", Value: bson.D{{Key: "status", Value: dsr.JobWaiting}}}},
 		bson.D{{Key: "$group", Value: bson.D{
 			{Key: "_id", Value: bson.D{{Key: "connector", Value: "$connector"}, {Key: "action", Value: "$action"}}},
 			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
@@ -45,24 +47,24 @@ func (s *Store) CountWaitingJobs(ctx context.Context) ([]JobCount, error) {
 	}
 	var rows []struct {
 		ID struct {
-			Connector string `bson:"connector"`
-			Action    Action `bson:"action"`
+			Connector string     `bson:"connector"`
+			Action    dsr.Action `bson:"action"`
 		} `bson:"_id"`
 		N int64 `bson:"n"`
 	}
 	if err := cur.All(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("count waiting jobs: %w", err)
 	}
-	out := make([]JobCount, len(rows))
+	out := make([]dsr.JobCount, len(rows))
 	for i, r := range rows {
-		out[i] = JobCount{Connector: r.ID.Connector, Action: r.ID.Action, N: r.N}
+		out[i] = dsr.JobCount{Connector: r.ID.Connector, Action: r.ID.Action, N: r.N}
 	}
 	return out, nil
 }
 
 // countBy groups the requests matching match by type and regulation, and by
 // status too when byStatus is set.
-func (s *Store) countBy(ctx context.Context, match bson.D, byStatus bool) ([]RequestCount, error) {
+func (s *Store) countBy(ctx context.Context, match bson.D, byStatus bool) ([]dsr.RequestCount, error) {
 	key := bson.D{{Key: "type", Value: "$type"}, {Key: "regulation", Value: "$regulation"}}
 	if byStatus {
 		key = append(bson.D{{Key: "status", Value: "$status"}}, key...)
@@ -76,18 +78,18 @@ func (s *Store) countBy(ctx context.Context, match bson.D, byStatus bool) ([]Req
 	}
 	var rows []struct {
 		ID struct {
-			Status     Status     `bson:"status"`
-			Type       Type       `bson:"type"`
-			Regulation Regulation `bson:"regulation"`
+			Status     dsr.Status     `bson:"status"`
+			Type       dsr.Type       `bson:"type"`
+			Regulation dsr.Regulation `bson:"regulation"`
 		} `bson:"_id"`
 		N int64 `bson:"n"`
 	}
 	if err := cur.All(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("count requests: %w", err)
 	}
-	out := make([]RequestCount, len(rows))
+	out := make([]dsr.RequestCount, len(rows))
 	for i, r := range rows {
-		out[i] = RequestCount{Status: r.ID.Status, Type: r.ID.Type, Regulation: r.ID.Regulation, N: r.N}
+		out[i] = dsr.RequestCount{Status: r.ID.Status, Type: r.ID.Type, Regulation: r.ID.Regulation, N: r.N}
 	}
 	return out, nil
 }
@@ -98,12 +100,12 @@ var epoch = time.Unix(0, 0).UTC()
 
 // EachCompletion calls fn for every completed request closed at or after
 // since (zero: every one), oldest closing first, reading only the fields of
-// [Completion]. Completed is final, so a request is reported once its
+// [dsr.Completion]. Completed is final, so a request is reported once its
 // closed_at is visible, and never withdrawn. The order lets a reader that
 // stopped part way resume from the last closed_at it saw.
-func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*Completion) error) error {
+func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*dsr.Completion) error) error {
 	filter := bson.D{
-		{Key: "status", Value: StatusCompleted},
+		{Key: "status", Value: dsr.StatusCompleted},
 		{Key: "closed_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}},
 	}
 	proj := bson.D{{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "received_at", Value: 1}, {Key: "closed_at", Value: 1}}
@@ -112,12 +114,12 @@ func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*Co
 
 // EachJobOutcome calls fn for every job that finished (succeeded, failed
 // or skipped) at or after since (zero: every one), oldest outcome first,
-// reading only the fields of [JobOutcome]. A failed job an agent retries loses its finished_at
+// reading only the fields of [dsr.JobOutcome]. A failed job an agent retries loses its finished_at
 // until it finishes again, so it is reported again, with its new outcome.
-func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*JobOutcome) error) error {
+func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*dsr.JobOutcome) error) error {
 	filter := bson.D{{Key: "finished_at", Value: bson.D{{Key: "$gte", Value: later(since, epoch)}}}}
 	proj := bson.D{{Key: "connector", Value: 1}, {Key: "action", Value: 1}, {Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "finished_at", Value: 1}}
-	return scanSorted(ctx, s.jobs, filter, proj, bson.D{{Key: "finished_at", Value: 1}}, func(j *JobOutcome) error {
+	return scanSorted(ctx, s.jobs, filter, proj, bson.D{{Key: "finished_at", Value: 1}}, func(j *dsr.JobOutcome) error {
 		if !j.Status.Terminal() {
 			return nil // a retried job whose finished_at was not cleared: not an outcome
 		}
@@ -149,18 +151,18 @@ func scanSorted[T any](ctx context.Context, c *collection, filter, proj, sort bs
 
 // Summary reports on the requests received in [from, to): one find on
 // received_at, streaming only the fields it counts.
-func (s *Store) Summary(ctx context.Context, from, to time.Time) (*Summary, error) {
+func (s *Store) Summary(ctx context.Context, from, to time.Time) (*dsr.Summary, error) {
 	filter := bson.D{{Key: "received_at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}}}
 	proj := bson.D{
 		{Key: "type", Value: 1}, {Key: "regulation", Value: 1}, {Key: "status", Value: 1},
 		{Key: "received_at", Value: 1}, {Key: "due_at", Value: 1}, {Key: "closed_at", Value: 1},
 		{Key: "denial_basis", Value: 1}, {Key: "paused_at", Value: 1},
 	}
-	var b summaryBuilder
-	b.start(from, to, s.now())
-	// Only the fields of proj are read (see [SummaryRow.add]).
-	if err := scan(ctx, s.reqs, filter, proj, func(r *Request) error { b.add(r); return nil }); err != nil {
+	var b dsr.SummaryBuilder
+	b.Start(from, to, s.now())
+	// Only the fields of proj are read (see [dsr.SummaryBuilder]).
+	if err := scan(ctx, s.reqs, filter, proj, func(r *dsr.Request) error { b.Add(r); return nil }); err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	return b.finish(), nil
+	return b.Finish(), nil
 }

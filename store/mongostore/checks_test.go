@@ -1,4 +1,4 @@
-package dsr_test
+package mongostore_test
 
 import (
 	"context"

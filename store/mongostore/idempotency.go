@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 type idempotencyRecord struct {
@@ -36,7 +38,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, id, requestID, fingerpr
 		return "", fmt.Errorf("read idempotency key: %w", err)
 	}
 	if prev.Fingerprint != fingerprint {
-		return "", ErrIdempotencyMismatch
+		return "", dsr.ErrIdempotencyMismatch
 	}
 	return prev.RequestID, nil
 }

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // CreateRequests stores new requests with their audit chains started, in
@@ -28,23 +30,23 @@ import (
 // (audit_due) for the sweep, as [Store.CreateRequest] leaves it. A process
 // that dies between the two inserts, or an insert whose outcome is unknown,
 // can leave "filed" events of requests never stored.
-func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
+func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error {
 	errs := make([]error, len(reqs))
 	if len(reqs) == 0 {
 		return errs
 	}
-	events := map[string]*AuditEvent{}
+	events := map[string]*dsr.AuditEvent{}
 	var docs []any
-	var of []*Request // the request of each event
+	var of []*dsr.Request // the request of each event
 	for _, r := range reqs {
 		if len(r.History) == 0 || r.Audited != 0 {
 			continue
 		}
-		e := historyEvent(r, 0)
-		if checkAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
+		e := dsr.HistoryEvent(r, 0)
+		if dsr.CheckAuditInput(e.RequestID, e.Actor, e.Kind, e.Data) != nil {
 			continue // left to the sweep, which reports it
 		}
-		e.Seq, e.At, e.ID = 1, s.now(), auditID(r.ID, 1)
+		e.Seq, e.At, e.ID = 1, s.now(), dsr.AuditEventID(r.ID, 1)
 		e.Hash = e.ComputeHash()
 		docs, of = append(docs, e), append(of, r)
 	}
@@ -63,7 +65,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 		}
 		for i := range docs {
 			if !failed[i] {
-				events[of[i].ID] = docs[i].(*AuditEvent)
+				events[of[i].ID] = docs[i].(*dsr.AuditEvent)
 			}
 		}
 	}
@@ -91,7 +93,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 				continue
 			}
 			if mongo.IsDuplicateKeyError(we) {
-				errs[we.Index] = fmt.Errorf("insert request %s: %w", reqs[we.Index].ID, ErrConflict)
+				errs[we.Index] = fmt.Errorf("insert request %s: %w", reqs[we.Index].ID, dsr.ErrConflict)
 			} else {
 				errs[we.Index] = fmt.Errorf("insert request: %w", we)
 			}
@@ -102,11 +104,11 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 		if errs[i] != nil {
 			continue
 		}
-		*r = *docs[i].(*Request)
+		*r = *docs[i].(*dsr.Request)
 		if e := events[r.ID]; e != nil {
-			s.heads.put(r.ID, AuditEvent{Seq: e.Seq, Hash: e.Hash})
+			s.heads.put(r.ID, dsr.AuditEvent{Seq: e.Seq, Hash: e.Hash})
 		} else {
-			s.heads.put(r.ID, AuditEvent{}) // a new request's chain is empty
+			s.heads.put(r.ID, dsr.AuditEvent{}) // a new request's chain is empty
 		}
 	}
 	return errs
@@ -116,7 +118,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*Request) []error {
 // DuplicateOf names a request of reqs that was not stored (errs), and fails
 // them; then, in one more, the events this call stored for the requests
 // not stored.
-func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, events map[string]*AuditEvent) {
+func (s *Store) dropOrphans(ctx context.Context, reqs []*dsr.Request, errs []error, events map[string]*dsr.AuditEvent) {
 	lost := map[string]bool{}
 	for i, r := range reqs {
 		if errs[i] != nil {
@@ -136,7 +138,7 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*Request, errs []error, 
 			if err != nil {
 				errs[i] = fmt.Errorf("remove request %s, a duplicate of one not stored: %w", reqs[i].ID, err)
 			} else {
-				errs[i] = fmt.Errorf("request %s duplicates %s, which was not stored: %w", reqs[i].ID, reqs[i].DuplicateOf, ErrConflict)
+				errs[i] = fmt.Errorf("request %s duplicates %s, which was not stored: %w", reqs[i].ID, reqs[i].DuplicateOf, dsr.ErrConflict)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package dsr_test
+package mongostore_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 func TestStorageError(t *testing.T) {
@@ -32,7 +33,7 @@ func TestStorageError(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := dsr.StorageError(tc.err)
+			got := mongostore.StorageError(tc.err)
 			if full := errors.Is(got, dsr.ErrStorageFull); full != tc.full {
 				t.Errorf("errors.Is(StorageError(%v), ErrStorageFull) = %v, want %v", tc.err, full, tc.full)
 			}

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // IssueVerification stores the hashes of a new code and link token for a
@@ -18,7 +20,7 @@ import (
 func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error {
 	now := s.now()
 	res, err := s.reqs.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: dsr.StatusVerifying}},
 		bson.D{
 			{Key: "$set", Value: bson.D{
 				{Key: "verification.code_hash", Value: codeHash}, {Key: "verification.token_hash", Value: tokenHash},
@@ -38,7 +40,7 @@ func (s *Store) IssueVerification(ctx context.Context, id, codeHash, tokenHash s
 
 // VerificationSent counts a round: a code reached the mail system.
 func (s *Store) VerificationSent(ctx context.Context, id string) error {
-	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}},
+	if _, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: dsr.StatusVerifying}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.round", Value: 1}}}}); err != nil {
 		return fmt.Errorf("verification sent: %w", err)
 	}
@@ -50,10 +52,10 @@ func (s *Store) VerificationSent(ctx context.Context, id string) error {
 // It returns the request as it is after the count. ErrLocked when max tries
 // were made, ErrNoCode when no code was sent, ErrConflict when the request is
 // not verifying, ErrNotFound when it does not exist.
-func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*Request, error) {
-	var r Request
+func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*dsr.Request, error) {
+	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusVerifying}, {Key: "verification.tries", Value: bson.D{{Key: "$lt", Value: max}}}},
+		bson.D{{Key: "_id", Value: id}, {Key: "status", Value: dsr.StatusVerifying}, {Key: "verification.tries", Value: bson.D{{Key: "$lt", Value: max}}}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "verification.tries", Value: 1}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
@@ -67,10 +69,10 @@ func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*Request, e
 	switch {
 	case err != nil:
 		return nil, err
-	case cur.Status != StatusVerifying:
-		return nil, fmt.Errorf("verify request %s: %w", id, ErrConflict)
+	case cur.Status != dsr.StatusVerifying:
+		return nil, fmt.Errorf("verify request %s: %w", id, dsr.ErrConflict)
 	case cur.Verification == nil:
-		return nil, ErrNoCode
+		return nil, dsr.ErrNoCode
 	}
-	return cur, ErrLocked
+	return cur, dsr.ErrLocked
 }

@@ -1,4 +1,4 @@
-package dsr
+package mongostore
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // mongoOutOfDiskSpace is MongoDB's OutOfDiskSpace error code.
@@ -21,7 +23,7 @@ var fullMessages = []string{"database or disk is full", "no space left on device
 // through FerretDB, ENOSPC), else err unchanged: the one place where a full
 // disk is recognised. nil stays nil.
 func StorageError(err error) error {
-	if err == nil || errors.Is(err, ErrStorageFull) {
+	if err == nil || errors.Is(err, dsr.ErrStorageFull) {
 		return err
 	}
 	full := errors.Is(err, syscall.ENOSPC)
@@ -35,7 +37,7 @@ func StorageError(err error) error {
 	if !full {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrStorageFull, err)
+	return fmt.Errorf("%w: %w", dsr.ErrStorageFull, err)
 }
 
 // onlyDuplicates reports whether every write error of err is a duplicate key.
