@@ -15,7 +15,7 @@ import (
 // CreateRequests stores new requests with their audit chains started, in
 // two commands however many there are: one insert of their first audit
 // events ("filed"), then one of the requests, marked caught up with their
-// chains (both unordered, so one refused document keeps out no other). It
+// chains when "filed" is their whole history, else still due (both unordered, so one refused document keeps out no other). It
 // returns one error per request, nil for those stored: ErrConflict when a
 // request with its id exists.
 //
@@ -73,7 +73,9 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
 	for i, r := range reqs {
 		c := *r
 		if events[r.ID] != nil {
-			c.Audited, c.AuditDue = 1, false
+			// A history of more entries (held for approval at intake) stays
+			// due: its caller catches it up, else the sweep does.
+			c.Audited, c.AuditDue = 1, len(r.History) > 1
 		}
 		docs[i] = &c
 	}

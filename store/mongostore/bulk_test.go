@@ -3,7 +3,9 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -60,5 +62,40 @@ func TestCreateRequests(t *testing.T) {
 		if c := dsr.VerifyChain(f.trail(t, r.ID)); !c.OK || c.Events != 2 {
 			t.Errorf("%s after a transition: %+v", r.ID, c)
 		}
+	}
+}
+
+// TestCreateRequestsLeavesLongerHistoriesDue: a request filed with more
+// history than its first event (held for approval at intake) stays marked
+// audit_due, so the sweep catches its chain up if its filer does not.
+func TestCreateRequestsLeavesLongerHistoriesDue(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	held := f.requestValue(t, dsr.TypeDeletion, "ada@example.com")
+	held.Status = dsr.StatusAwaitingApproval
+	held.History = append(held.History, dsr.Transition{From: dsr.StatusVerified, To: dsr.StatusAwaitingApproval, At: held.ReceivedAt, Actor: "policy", Reason: "waiting for an agent's approval"})
+	if errs := f.store.CreateRequests(ctx, []*dsr.Request{held}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	got, err := f.store.Request(ctx, held.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.AuditDue || got.Audited != 1 {
+		t.Fatalf("audit due %v, audited %d; want due after the first event", got.AuditDue, got.Audited)
+	}
+	var due []string
+	if err := f.store.EachAuditDue(ctx, f.clock.Now().Add(time.Hour), func(r *dsr.Request) error {
+		due = append(due, r.ID)
+		return f.store.CatchUpAudit(ctx, r)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(due, held.ID) {
+		t.Fatalf("the sweep's scan missed the request: %v", due)
+	}
+	if c := dsr.VerifyChain(f.trail(t, held.ID)); !c.OK || c.Events != 2 {
+		t.Errorf("chain after the catch-up: %+v", c)
 	}
 }
