@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"bytes"
@@ -24,12 +24,6 @@ type requestsAPI struct {
 	app *app.Service
 	log *slog.Logger
 }
-
-// Channels lists how an agent may say a request reached the business.
-var Channels = app.Channels
-
-// MaxBulk is the most requests one bulk filing takes.
-const MaxBulk = app.MaxBulk
 
 // create files a request on behalf of a subject. Requests filed with an API
 // key are taken as verified: the agent vouches for the identity. The request
@@ -66,7 +60,7 @@ type bulkResult struct {
 	Problem *httpkit.Problem `json:"problem,omitempty"`
 }
 
-// bulk files up to MaxBulk requests, each on its own: the answer says, per
+// bulk files up to app.MaxBulk requests, each on its own: the answer says, per
 // item, 202 with the request or the problem that kept it out. It is never
 // all or nothing. Its store commands do not grow with the number of items
 // (app.Service.Bulk).
