@@ -16,6 +16,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // requestsAPI serves the agent API on requests: each handler decodes, calls
@@ -43,7 +44,7 @@ func (a *requestsAPI) create(c *gin.Context) {
 	if f.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	c.Header("Location", "/v1/requests/"+f.Request.ID)
+	c.Header("Location", links.AgentRequestPath(f.Request.ID))
 	c.JSON(http.StatusAccepted, viewRequest(f.Request, f.Jobs))
 }
 
