@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // Subject is the identities a filing gives of its person (its JSON form is
@@ -109,9 +110,6 @@ const MaxReason = 2000
 // maxBackdate bounds how far before now an agent may date a request.
 const maxBackdate = 366 * 24 * time.Hour
 
-// agentSource is the source of the requests agents file.
-const agentSource = "agent_api"
-
 // agentIntake is the agent's intake policy: what BaseIntake checks, plus
 // the channel, the note, the date of receipt (not in the future, within the
 // last year) and how identity was (or is to be) verified. Filed by agent by
@@ -122,7 +120,7 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 	if prior := (*dsr.ValidationError)(nil); errors.As(err, &prior) {
 		ve = *prior
 	}
-	in.Source, in.FiledBy, in.Calendar = agentSource, by, s.calendar
+	in.Source, in.FiledBy, in.Calendar = links.SourceAgentAPI, by, s.calendar
 	in.Channel = b.Channel
 	if in.Channel == "" {
 		in.Channel = "api"

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // portalStore is what the portal's filing and verification need of the
@@ -36,12 +37,6 @@ type PortalOptions struct {
 	// GPCLastUpdate is the lastUpdate of /.well-known/gpc.json.
 	GPCLastUpdate string
 }
-
-// Sources of the portal's requests.
-const (
-	SourcePortal = "portal"
-	SourceGPC    = "gpc"
-)
 
 // portalActor files and moves the portal's requests in their histories.
 const portalActor = "portal"
@@ -164,7 +159,7 @@ func (s *Service) SubmitPortal(ctx context.Context, b PortalRequest, a Arrival) 
 	if err != nil {
 		return PortalFiled{}, err
 	}
-	return s.filePortal(ctx, in, SourcePortal, a)
+	return s.filePortal(ctx, in, links.SourcePortal, a)
 }
 
 // SubmitGPC records a Global Privacy Control signal a site forwards for a
@@ -178,7 +173,7 @@ func (s *Service) SubmitGPC(ctx context.Context, g GPCSignal, a Arrival) (Portal
 	if err != nil {
 		return PortalFiled{}, err
 	}
-	return s.filePortal(ctx, in, SourceGPC, a)
+	return s.filePortal(ctx, in, links.SourceGPC, a)
 }
 
 // GPCLastUpdate is when the site's GPC support last changed, for
@@ -274,7 +269,7 @@ func (s *Service) supersede(ctx context.Context, hash string, t dsr.Type) error 
 		return err
 	}
 	for i := s.portal.MaxPending - 1; i >= 0 && i < len(open); i++ {
-		if open[i].Source != SourcePortal {
+		if open[i].Source != links.SourcePortal {
 			continue // an agent's filing is the agent's to close
 		}
 		_, err := s.store.Transition(ctx, open[i].ID, dsr.StatusVerifying, dsr.StatusCancelled, dsr.Change{Actor: portalActor, Reason: "superseded by a newer submission"})
@@ -310,7 +305,7 @@ func (s *Service) gpcOptOut(ctx context.Context, in dsr.Intake, token string) (s
 	for i, id := range in.Identities {
 		ids[i] = dsr.Identity{Kind: id.Kind, Value: id.Value, Source: dsr.SourceSubject}
 	}
-	oo := dsr.Intake{Type: dsr.TypeOptOut, Regulation: in.Regulation, Source: SourceGPC, FiledBy: portalActor, Status: dsr.StatusVerified,
+	oo := dsr.Intake{Type: dsr.TypeOptOut, Regulation: in.Regulation, Source: links.SourceGPC, FiledBy: portalActor, Status: dsr.StatusVerified,
 		Identities: ids, ReceivedAt: s.now(), GPC: true, StatusToken: token, Calendar: s.calendar}
 	req, err := s.file(ctx, oo, filing{})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // Access is a request opened by a holder of one of its status tokens (see
@@ -219,7 +220,7 @@ func (s *Service) Status(a Access) PortalStatus {
 
 // exportLink is the path of a signed download link.
 func (s *Service) exportLink(id string, exp time.Time) string {
-	return "/v1/portal/requests/" + id + "/export?expires=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + s.links.Sign(id, exp)
+	return links.ExportPath(id, exp, s.links)
 }
 
 // OpenByLink returns the request of a signed download link (its id, the

@@ -125,8 +125,8 @@ func BuildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) Report {
 	}
 	if r.Status.Closed() && r.ClosedAt != nil {
 		rep.Response.Date, rep.Response.Nature = r.ClosedAt, string(r.Status)
-		onTime := !r.ClosedAt.After(r.DueAt)
-		days := int(r.ClosedAt.Sub(r.ReceivedAt).Hours() / 24)
+		onTime := r.OnTime()
+		days := int(r.DaysToRespond())
 		rep.Response.OnTime, rep.Response.DaysToRespond = &onTime, &days
 		if r.Status == dsr.StatusDenied && len(r.History) > 0 {
 			rep.Response.DenialBasis = r.History[len(r.History)-1].Reason

@@ -460,6 +460,23 @@ func Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
+// FourEyes is the policy of DSAR_APPROVAL_FOUR_EYES when running as m: the
+// setting, or, where it is unset, deletion, but none in dev (four eyes need
+// two people, and dev's one key files and approves).
+func (c Config) FourEyes(m Mode) (dsr.ApprovalPolicy, error) {
+	rule := c.ApprovalFourEyes
+	if rule == "" {
+		if rule = "deletion"; m == ModeDev {
+			rule = "none"
+		}
+	}
+	p, err := dsr.ParseApprovalPolicy(rule)
+	if err != nil {
+		return p, fmt.Errorf("DSAR_APPROVAL_FOUR_EYES: %w", err)
+	}
+	return p, nil
+}
+
 // Validate checks what a mode needs: serve and worker run only on a real
 // MongoDB and Redis and need the blind-index key; the scheduler needs only
 // Redis; serve needs API keys.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/apikey"
 )
 
@@ -196,4 +197,43 @@ func readmeRow(s config.Setting) string {
 		def = "`" + s.Default + "`"
 	}
 	return fmt.Sprintf("| `%s` | %s | %s | %s |", s.Env, def, strings.Join(modes, ", "), s.Help)
+}
+
+// TestFourEyesDefault: DSAR_APPROVAL_FOUR_EYES unset means deletion, but
+// none in dev; a value set is taken in every mode.
+func TestFourEyesDefault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value    string
+		mode     config.Mode
+		deletion bool // a deletion needs four eyes
+		access   bool // an access request needs four eyes
+	}{
+		{"", config.ModeServe, true, false},
+		{"", config.ModeDev, false, false},
+		{"access", config.ModeDev, false, true},
+		{"access", config.ModeServe, false, true},
+		{"none", config.ModeServe, false, false},
+		{"deletion", config.ModeDev, true, false},
+	}
+	for _, tt := range tests {
+		vars := map[string]string{}
+		if tt.value != "" {
+			vars["DSAR_APPROVAL_FOUR_EYES"] = tt.value
+		}
+		c, err := config.Load(env(vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.FourEyes(tt.mode)
+		if err != nil {
+			t.Fatalf("%q in %s: %v", tt.value, tt.mode, err)
+		}
+		if got := p.Requires(dsr.TypeDeletion, dsr.RegulationGDPR); got != tt.deletion {
+			t.Errorf("%q in %s: deletion needs four eyes %v, want %v", tt.value, tt.mode, got, tt.deletion)
+		}
+		if got := p.Requires(dsr.TypeAccess, dsr.RegulationCCPA); got != tt.access {
+			t.Errorf("%q in %s: access needs four eyes %v, want %v", tt.value, tt.mode, got, tt.access)
+		}
+	}
 }

@@ -138,3 +138,38 @@ func (a *api) kinds(id string) []string {
 	}
 	return out
 }
+
+// TestPausedNotOverdue: a request whose clock is paused is not overdue,
+// however far past its due date (dsr.Request.Overdue): the list says so of
+// it, and of a running request as late, the opposite; the overdue filter
+// selects the same.
+func TestPausedNotOverdue(t *testing.T) {
+	t.Parallel()
+	s := setupStats(t)
+	paused := s.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"grace@example.com"},"identity":{"verified":false}}`)
+	running := s.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":false}}`)
+	if resp := s.do("POST", "/v1/requests/"+paused+"/pause", agentKey, "application/json", `{"reason":"asked for a utility bill"}`, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pause: %d", resp.StatusCode)
+	}
+	s.at(s.clock.Now().AddDate(1, 0, 0)) // both far past due
+	type page struct {
+		Items []struct {
+			ID      string `json:"id"`
+			Overdue bool   `json:"overdue"`
+		} `json:"items"`
+	}
+	var all page
+	if resp := s.do("GET", "/v1/requests", agentKey, "", "", &all); resp.StatusCode != http.StatusOK || len(all.Items) != 2 {
+		t.Fatalf("list: %d %+v", resp.StatusCode, all)
+	}
+	for _, it := range all.Items {
+		if want := it.ID == running; it.Overdue != want {
+			t.Errorf("request %s (paused %v): overdue %v, want %v", it.ID, it.ID == paused, it.Overdue, want)
+		}
+	}
+	var late page
+	if resp := s.do("GET", "/v1/requests?overdue=true", agentKey, "", "", &late); resp.StatusCode != http.StatusOK ||
+		len(late.Items) != 1 || late.Items[0].ID != running || !late.Items[0].Overdue {
+		t.Errorf("overdue=true: %d %+v, want only %s", resp.StatusCode, late, running)
+	}
+}

@@ -30,9 +30,9 @@ func metricsHandler(g prometheus.Gatherer, token string, log *slog.Logger) gin.H
 	want := sha256.Sum256([]byte(token))
 	return func(c *gin.Context) {
 		if token != "" {
-			scheme, secret, _ := strings.Cut(c.GetHeader("Authorization"), " ")
-			got := sha256.Sum256([]byte(strings.TrimSpace(secret)))
-			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			secret, given := httpkit.BearerToken(c)
+			got := sha256.Sum256([]byte(secret))
+			if !given || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				c.Header("WWW-Authenticate", `Bearer realm="dsar-metrics"`)
 				httpkit.Abort(c, httpkit.Problem{Status: http.StatusUnauthorized, Detail: "Send the metrics token as Authorization: Bearer <token>."})
 				return

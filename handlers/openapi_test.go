@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/apitest"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/apikey"
@@ -122,7 +123,7 @@ func TestOpenAPITraffic(t *testing.T) {
 		{name: "create bad identities", method: "POST", path: "/v1/requests", key: "admin-secret", contentType: "application/json", body: `{"type":"access","regulation":"gdpr","subject":{"email":"ada","phone":"12","customer_id":" "}}`, want: 400, wantType: "urn:dsar:problem:validation"},
 		{name: "create empty identity", method: "POST", path: "/v1/requests", key: "admin-secret", contentType: "application/json", body: `{"type":"access","regulation":"gdpr","subject":{"email":""}}`, want: 400, wantType: "urn:dsar:problem:validation"},
 		{name: "create text", method: "POST", path: "/v1/requests", key: "admin-secret", contentType: "text/plain", body: valid, want: 415},
-		{name: "create too big", method: "POST", path: "/v1/requests", key: "admin-secret", contentType: "application/json", body: `{"type":"` + strings.Repeat("a", handlers.MaxBodyBytes) + `"}`, want: 413},
+		{name: "create too big", method: "POST", path: "/v1/requests", key: "admin-secret", contentType: "application/json", body: `{"type":"` + strings.Repeat("a", agentapi.MaxBodyBytes) + `"}`, want: 413},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

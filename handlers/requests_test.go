@@ -22,6 +22,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/apitest"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -260,7 +261,7 @@ func (p problemJSON) fields() []string {
 func TestRejectedRequestsLeaveNothing(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
-	big := `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"` + strings.Repeat("x", handlers.MaxBodyBytes) + `"}}`
+	big := `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","customer_id":"` + strings.Repeat("x", agentapi.MaxBodyBytes) + `"}}`
 	tests := []struct {
 		name       string
 		key        string

@@ -1,8 +1,8 @@
-// Package handlers is dsar's HTTP API on gin: the agent API under /v1, the
-// portal's (package portalapi, composed here), health and readiness probes,
-// and the OpenAPI document that describes every route (kept true by tests
-// that validate real traffic against it). The toolkit every surface shares
-// is package httpkit.
+// Package handlers composes dsar's HTTP API on gin: the surfaces (the
+// agent API, package agentapi; the portal's, package portalapi) over the
+// shared toolkit (package httpkit), health and readiness probes, the
+// metrics endpoint, and the OpenAPI document that describes every route
+// (kept true by tests that validate real traffic against it).
 package handlers
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
@@ -77,9 +78,6 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// MaxBodyBytes is the largest request body accepted (1 MiB).
-const MaxBodyBytes = 1 << 20
-
 // New returns the HTTP handler of the API.
 func New(d Deps) http.Handler {
 	if d.Now == nil {
@@ -122,32 +120,7 @@ func New(d Deps) http.Handler {
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
 		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, Portal: d.Portal, Now: d.Now, Log: d.Log})
-	api := &requestsAPI{app: svc, log: d.Log}
-	// Every /v1 route names the roles it lets through (see Routes).
-	v1 := r.Group("/v1", httpkit.RequireKey(d.Keys))
-	readers, agents := httpkit.RequireRole(apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor), httpkit.RequireRole(apikey.RoleAdmin, apikey.RoleAgent)
-	v1.POST("/requests", agents, api.create)
-	v1.GET("/requests", readers, api.list)
-	v1.GET("/requests/:id", readers, api.get)
-	v1.GET("/requests/:id/export", agents, api.export)
-	v1.GET("/requests/:id/report", readers, api.report)
-	v1.GET("/requests/:id/audit", readers, api.audit)
-	v1.POST("/requests/:id/approve", agents, api.approve)
-	v1.POST("/requests/:id/deny", agents, api.deny)
-	v1.POST("/requests/:id/cancel", agents, api.cancel)
-	v1.POST("/requests/:id/extend", agents, api.extend)
-	v1.POST("/requests/:id/retry", agents, api.retry)
-	v1.POST("/requests/:id/close", agents, api.close)
-	v1.POST("/requests/:id/assign", agents, api.assign)
-	v1.POST("/requests/:id/unlink", agents, api.unlink)
-	v1.POST("/requests/bulk", agents, api.bulk)
-	v1.GET("/requests/:id/clock", readers, api.clock)
-	v1.POST("/requests/:id/pause", agents, api.pause)
-	v1.POST("/requests/:id/resume", agents, api.resume)
-	v1.POST("/requests/:id/appeal", agents, api.appeal)
-	v1.GET("/reports/summary", readers, api.summary)
-	v1.GET("/admin/keys", httpkit.RequireRole(apikey.RoleAdmin), keysList(d.Keys))
-
+	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	return r
 }

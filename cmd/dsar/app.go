@@ -326,16 +326,9 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, err
 	}
-	rule := a.cfg.ApprovalFourEyes
-	if rule == "" {
-		// Four eyes need two people; dev has one key.
-		if rule = "deletion"; a.mode == config.ModeDev {
-			rule = "none"
-		}
-	}
-	fourEyes, err := dsr.ParseApprovalPolicy(rule)
+	fourEyes, err := a.cfg.FourEyes(a.mode)
 	if err != nil {
-		return nil, fmt.Errorf("DSAR_APPROVAL_FOUR_EYES: %w", err)
+		return nil, err
 	}
 	// Intake decides whether a request waits for approval when it files it
 	// (the workers check again, as a fallback).

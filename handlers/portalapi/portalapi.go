@@ -18,6 +18,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // MaxBodyBytes is the largest body the portal accepts (64 KiB).
@@ -35,7 +36,7 @@ type Deps struct {
 // per client address, and /.well-known/gpc.json.
 func Register(r *gin.Engine, d Deps) {
 	h := &api{app: d.App, limits: d.Limits, log: d.Log}
-	portal := r.Group("/v1/portal", d.Limits.PerIP())
+	portal := r.Group(links.Portal, d.Limits.PerIP())
 	portal.POST("/requests", h.submit)
 	portal.GET("/requests/:id", h.status)
 	portal.POST("/requests/:id/verify", h.verify)
@@ -122,7 +123,7 @@ func (h *api) filed(c *gin.Context, f app.PortalFiled, err error) {
 		return
 	}
 	req := f.Request
-	c.Header("Location", "/v1/portal/requests/"+req.ID)
+	c.Header("Location", links.StatusPath(req.ID))
 	c.JSON(http.StatusAccepted, created{
 		ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
 		StatusToken: f.StatusToken, VerificationRequired: req.Status == dsr.StatusVerifying, GPC: req.GPC, LinkedRequestID: req.LinkedTo,

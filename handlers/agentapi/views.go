@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"time"
@@ -145,13 +145,14 @@ type requestSummary struct {
 	ReceivedAt time.Time      `json:"received_at"`
 	DueAt      time.Time      `json:"due_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
-	// Overdue: open past its due date.
+	// Overdue: open past its due date, its clock running
+	// (dsr.Request.Overdue).
 	Overdue bool `json:"overdue"`
 }
 
 func summarize(r *dsr.Request, now time.Time) requestSummary {
 	return requestSummary{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, AssignedTo: r.AssignedTo,
-		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: r.Status.Open() && now.After(r.DueAt)}
+		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: r.Overdue(now)}
 }
 
 // requestPage is one page of GET /v1/requests.

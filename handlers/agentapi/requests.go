@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // requestsAPI serves the agent API on requests: each handler decodes, calls
@@ -24,12 +25,6 @@ type requestsAPI struct {
 	app *app.Service
 	log *slog.Logger
 }
-
-// Channels lists how an agent may say a request reached the business.
-var Channels = app.Channels
-
-// MaxBulk is the most requests one bulk filing takes.
-const MaxBulk = app.MaxBulk
 
 // create files a request on behalf of a subject. Requests filed with an API
 // key are taken as verified: the agent vouches for the identity. The request
@@ -49,7 +44,7 @@ func (a *requestsAPI) create(c *gin.Context) {
 	if f.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	c.Header("Location", "/v1/requests/"+f.Request.ID)
+	c.Header("Location", links.AgentRequestPath(f.Request.ID))
 	c.JSON(http.StatusAccepted, viewRequest(f.Request, f.Jobs))
 }
 
@@ -66,7 +61,7 @@ type bulkResult struct {
 	Problem *httpkit.Problem `json:"problem,omitempty"`
 }
 
-// bulk files up to MaxBulk requests, each on its own: the answer says, per
+// bulk files up to app.MaxBulk requests, each on its own: the answer says, per
 // item, 202 with the request or the problem that kept it out. It is never
 // all or nothing. Its store commands do not grow with the number of items
 // (app.Service.Bulk).

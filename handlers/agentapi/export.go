@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"github.com/gin-gonic/gin"

@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // reasonBody is the body of the actions that take a reason.
@@ -146,6 +147,6 @@ func (a *requestsAPI) appeal(c *gin.Context) {
 		httpkit.Error(c, a.log, err)
 		return
 	}
-	c.Header("Location", "/v1/requests/"+rec.Request.ID)
+	c.Header("Location", links.AgentRequestPath(rec.Request.ID))
 	c.JSON(http.StatusAccepted, viewRequest(rec.Request, rec.Jobs))
 }

@@ -1,4 +1,4 @@
-package handlers
+package agentapi
 
 import (
 	"crypto/sha256"
