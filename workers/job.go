@@ -50,8 +50,15 @@ type JobDeps struct {
 	// Rates counts each connector's job starts across worker processes
 	// (its max_rate); nil leaves rates unenforced.
 	Rates connectors.Limiter
+	// Slots holds each connector's max_concurrency across worker
+	// processes; nil holds it per process only.
+	Slots *SlotCounter
 	Log   *slog.Logger
 }
+
+// slotGrace is how long past the job timeout a shared slot is held at most:
+// a worker killed mid-job frees its slots after JobTimeout + slotGrace.
+const slotGrace = time.Minute
 
 // JobOptions tunes a JobHandler. dsar sets each from its setting in config.
 type JobOptions struct {
@@ -103,15 +110,7 @@ func NewJobHandler(d JobDeps, o JobOptions) *JobHandler {
 	if o.SlotWait <= 0 {
 		o.SlotWait = 200 * time.Millisecond
 	}
-	limit := func(name string) int {
-		if d.Connectors != nil {
-			if n := d.Connectors.MaxConcurrency(name); n > 0 {
-				return n
-			}
-		}
-		return o.ConnectorConcurrency
-	}
-	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, log: d.Log, opts: o, slots: newLimits(limit, o.SlotWait, rateOf(d.Connectors), d.Rates),
+	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, log: d.Log, opts: o, slots: newLimits(jobLimits(d, o)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
@@ -332,4 +331,23 @@ func rateOf(conns JobConnectors) func(string) connectors.Rate {
 		return nil
 	}
 	return conns.MaxRate
+}
+
+// jobLimits says what limits a JobHandler's jobs: each connector's
+// max_concurrency across processes (in d.Slots) and, in this process, that
+// or else ConnectorConcurrency; its max_rate (in d.Rates).
+func jobLimits(d JobDeps, o JobOptions) limitsConfig {
+	c := limitsConfig{Wait: o.SlotWait, Rate: rateOf(d.Connectors), Rates: d.Rates,
+		Shared: d.Slots, Lease: o.JobTimeout + slotGrace}
+	c.Local = func(string) int { return o.ConnectorConcurrency }
+	if d.Connectors != nil {
+		c.Global = d.Connectors.MaxConcurrency
+		c.Local = func(name string) int {
+			if n := d.Connectors.MaxConcurrency(name); n > 0 {
+				return n
+			}
+			return o.ConnectorConcurrency
+		}
+	}
+	return c
 }

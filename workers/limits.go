@@ -2,6 +2,8 @@ package workers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,27 +32,53 @@ var ErrConnectorBusy = errors.New("connector busy")
 const BusyDelay = 2 * time.Second
 
 // limits holds back the jobs of each connector beyond the limits of its entry
-// in the connectors file: max_concurrency jobs at once in this process, and
-// max_rate job starts per period across every worker process, counted in
-// Redis by a [RateLimiter].
+// in the connectors file: max_concurrency jobs at once across every worker
+// process (held in Redis by a [SlotCounter]), as many as this process lets
+// one connector have (its per-process cap), and max_rate job starts per
+// period across every worker process, counted in Redis by a [RateLimiter].
 type limits struct {
-	limit func(connector string) int // <= 0: no limit
-	wait  time.Duration
-	rate  func(connector string) connectors.Rate
-	rates connectors.Limiter // nil: rates are not enforced
-
+	limitsConfig
 	mu  sync.Mutex // guards sem; held only to look up or add a semaphore
 	sem map[string]chan struct{}
 }
 
-// newLimits returns the limits of each connector: limit gives its
-// concurrency in this process, rate its rate across processes (nil: none),
-// counted by rates.
-func newLimits(limit func(string) int, wait time.Duration, rate func(string) connectors.Rate, rates connectors.Limiter) *limits {
-	if rate == nil {
-		rate = func(string) connectors.Rate { return connectors.Rate{} }
+// limitsConfig says what limits hold. Every field may be left zero: no such
+// limit.
+type limitsConfig struct {
+	// Local is a connector's cap on its jobs at once in this process.
+	Local func(connector string) int
+	// Global is a connector's cap on its jobs at once across every process
+	// (its max_concurrency), held in Shared for at most Lease per job.
+	Global func(connector string) int
+	Shared *SlotCounter
+	Lease  time.Duration
+	// Wait is how long a job waits for a slot or a rate that frees up.
+	Wait time.Duration
+	// Rate is a connector's max_rate, counted in Rates.
+	Rate  func(connector string) connectors.Rate
+	Rates connectors.Limiter
+}
+
+// newLimits returns the limits c describes.
+func newLimits(c limitsConfig) *limits {
+	if c.Local == nil {
+		c.Local = func(string) int { return 0 }
 	}
-	return &limits{limit: limit, wait: wait, rate: rate, rates: rates, sem: map[string]chan struct{}{}}
+	if c.Global == nil || c.Shared == nil {
+		c.Global, c.Shared = func(string) int { return 0 }, nil
+	}
+	if c.Rate == nil {
+		c.Rate = func(string) connectors.Rate { return connectors.Rate{} }
+	}
+	return &limits{limitsConfig: c, sem: map[string]chan struct{}{}}
+}
+
+// queueSlots returns the slot counter shared by every worker of q.
+func queueSlots(q *Queue) *SlotCounter {
+	if q == nil || q.rdb == nil {
+		return nil
+	}
+	return NewSlotCounter(q.rdb, "dsar:slots:"+q.name+":")
 }
 
 // queueRates returns the rate limiter shared by every worker of q.
@@ -61,7 +89,7 @@ func queueRates(q *Queue) connectors.Limiter {
 	return NewRateLimiter(q.rdb, "dsar:limit:"+q.name+":")
 }
 
-// acquire takes a slot of connector, waiting up to l.wait, then one job
+// acquire takes a slot of connector, waiting up to l.Wait, then one job
 // start of its rate. It returns the function that gives the slot back, or
 // an error wrapping ErrConnectorBusy (or ctx's error, or Redis's).
 func (l *limits) acquire(ctx context.Context, connector string) (release func(), err error) {
@@ -76,12 +104,33 @@ func (l *limits) acquire(ctx context.Context, connector string) (release func(),
 	return release, nil
 }
 
-// slot takes a slot of connector in this process.
+// slot takes a slot of connector: one of this process's, then one of all
+// processes', both within l.Wait.
 func (l *limits) slot(ctx context.Context, connector string) (release func(), err error) {
+	deadline := time.Now().Add(l.Wait)
+	local, err := l.localSlot(ctx, connector)
+	if err != nil {
+		return nil, err
+	}
+	n := l.Global(connector)
+	if n <= 0 {
+		return local, nil
+	}
+	free, err := l.Shared.hold(ctx, connector, n, l.Lease, deadline)
+	if err != nil {
+		local()
+		return nil, err
+	}
+	return func() { free(); local() }, nil
+}
+
+// localSlot takes a slot of connector in this process, waiting up to
+// l.Wait.
+func (l *limits) localSlot(ctx context.Context, connector string) (release func(), err error) {
 	l.mu.Lock()
 	sem, ok := l.sem[connector]
 	if !ok {
-		if n := l.limit(connector); n > 0 {
+		if n := l.Local(connector); n > 0 {
 			sem = make(chan struct{}, n)
 		}
 		l.sem[connector] = sem
@@ -95,7 +144,7 @@ func (l *limits) slot(ctx context.Context, connector string) (release func(), er
 		return func() { <-sem }, nil
 	default:
 	}
-	timer := time.NewTimer(l.wait)
+	timer := time.NewTimer(l.Wait)
 	defer timer.Stop()
 	select {
 	case sem <- struct{}{}:
@@ -108,23 +157,23 @@ func (l *limits) slot(ctx context.Context, connector string) (release func(), er
 }
 
 // start counts one job start of connector against its max_rate. When the
-// rate frees up within l.wait it waits for it; otherwise the connector is
+// rate frees up within l.Wait it waits for it; otherwise the connector is
 // busy until then.
 func (l *limits) start(ctx context.Context, connector string) error {
-	r := l.rate(connector)
-	if r.IsZero() || l.rates == nil {
+	r := l.Rate(connector)
+	if r.IsZero() || l.Rates == nil {
 		return nil
 	}
 	waited := false
 	for {
-		wait, err := l.rates.Take(ctx, connector, r)
+		wait, err := l.Rates.Take(ctx, connector, r)
 		if err != nil {
 			return fmt.Errorf("connector %s: max_rate not checked: %w", connector, err)
 		}
 		if wait <= 0 {
 			return nil
 		}
-		if waited || wait > l.wait {
+		if waited || wait > l.Wait {
 			return fmt.Errorf("connector %s: max_rate %s spent: %w: %w", connector, r, ErrConnectorBusy,
 				connectors.RetryAfter(wait, errors.New("max_rate spent")))
 		}
@@ -185,6 +234,72 @@ func (l *RateLimiter) Take(ctx context.Context, key string, r connectors.Rate) (
 		return 0, fmt.Errorf("rate limit %s: %w", key, err)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// SlotCounter holds slots of a key (a connector) across every process using
+// the same Redis and prefix: at most n holders at once, each until it gives
+// its slot back or its lease ends (so a worker killed while holding a slot
+// frees it after the lease).
+type SlotCounter struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// NewSlotCounter returns a counter keeping its slots in rdb under keys that
+// start with prefix (dsar uses "dsar:slots:<queue>:").
+func NewSlotCounter(rdb redis.UniversalClient, prefix string) *SlotCounter {
+	return &SlotCounter{rdb: rdb, prefix: prefix}
+}
+
+// holdSlot takes a slot of the sorted set KEYS[1] for holder ARGV[1] until
+// ARGV[3] ms from now (Redis's clock) when fewer than ARGV[2] unexpired
+// holders have one: 1 when taken, else 0.
+var holdSlot = redis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call("ZADD", KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[3]))
+return 1
+`)
+
+// slotPoll is how often a job waiting for a shared slot asks again.
+const slotPoll = 25 * time.Millisecond
+
+// hold takes one of n slots of key for at most lease, asking until
+// deadline. It returns the function that gives the slot back, or an error
+// wrapping ErrConnectorBusy when none freed up (or ctx's, or Redis's).
+func (c *SlotCounter) hold(ctx context.Context, key string, n int, lease time.Duration, deadline time.Time) (free func(), err error) {
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	holder, k := hex.EncodeToString(id[:]), c.prefix+key
+	for {
+		ok, err := holdSlot.Run(ctx, c.rdb, []string{k}, holder, n, max(lease.Milliseconds(), 1)).Int()
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: shared slots not checked: %w", key, err)
+		}
+		if ok == 1 {
+			return func() {
+				// Given back even when the job's context has ended.
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				_ = c.rdb.ZRem(ctx, k, holder).Err() // else the lease frees it
+			}, nil
+		}
+		if time.Now().Add(slotPoll).After(deadline) {
+			return nil, fmt.Errorf("connector %s: all %d shared slots taken: %w", key, n, ErrConnectorBusy)
+		}
+		t := time.NewTimer(slotPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // jobConnector returns the connector named in a job id, which is

@@ -122,8 +122,8 @@ func TestLimitsRate(t *testing.T) {
 		return connectors.Rate{}
 	}
 	one := func(string) int { return 1 }
-	p1 := newLimits(one, 1500*time.Millisecond, rates, NewRateLimiter(client(), prefix))
-	p2 := newLimits(one, 1500*time.Millisecond, rates, NewRateLimiter(client(), prefix))
+	p1 := newLimits(limitsConfig{Local: one, Wait: 1500 * time.Millisecond, Rate: rates, Rates: NewRateLimiter(client(), prefix)})
+	p2 := newLimits(limitsConfig{Local: one, Wait: 1500 * time.Millisecond, Rate: rates, Rates: NewRateLimiter(client(), prefix)})
 	ctx := t.Context()
 	for i, p := range []*limits{p1, p2} {
 		release, err := p.acquire(ctx, "crm")
@@ -170,4 +170,58 @@ func TestLimitsRate(t *testing.T) {
 	if waited := time.Since(start); waited > 1500*time.Millisecond {
 		t.Errorf("waited %v for a rate of 1 a second", waited)
 	}
+}
+
+// TestSlotsShared: a connector's max_concurrency holds across two
+// processes' limits sharing a Redis; a slot given back is free to the other
+// process; a slot whose holder died (never given back) frees at its lease.
+func TestSlotsShared(t *testing.T) {
+	t.Parallel()
+	client, prefix := redisPrefix(t)
+	two := func(string) int { return 2 }
+	p1 := newLimits(limitsConfig{Local: two, Global: two, Wait: 100 * time.Millisecond, Shared: NewSlotCounter(client(), prefix), Lease: time.Minute})
+	p2 := newLimits(limitsConfig{Local: two, Global: two, Wait: 100 * time.Millisecond, Shared: NewSlotCounter(client(), prefix), Lease: time.Minute})
+	ctx := t.Context()
+	r1, err := p1.acquire(ctx, "crm")
+	if err != nil {
+		t.Fatalf("first slot: %v", err)
+	}
+	r2, err := p2.acquire(ctx, "crm")
+	if err != nil {
+		t.Fatalf("second slot, other process: %v", err)
+	}
+	for i, p := range []*limits{p1, p2} {
+		if _, err := p.acquire(ctx, "crm"); !errors.Is(err, ErrConnectorBusy) {
+			t.Fatalf("process %d, third slot of 2: %v; want ErrConnectorBusy", i+1, err)
+		}
+	}
+	if release, err := p1.acquire(ctx, "shop"); err != nil {
+		t.Fatalf("another connector's slot: %v", err)
+	} else {
+		release()
+	}
+	r1()
+	r3, err := p2.acquire(ctx, "crm")
+	if err != nil {
+		t.Fatalf("the slot process 1 gave back, taken by process 2: %v", err)
+	}
+	r2()
+	r3()
+
+	// A holder that died: its slots free at the lease, not before.
+	oneSlot := func(string) int { return 1 }
+	short := newLimits(limitsConfig{Local: oneSlot, Global: oneSlot, Wait: 50 * time.Millisecond, Shared: NewSlotCounter(client(), prefix), Lease: 300 * time.Millisecond})
+	if _, err := short.acquire(ctx, "dying"); err != nil { // never released
+		t.Fatal(err)
+	}
+	other := newLimits(limitsConfig{Local: oneSlot, Global: oneSlot, Wait: 50 * time.Millisecond, Shared: NewSlotCounter(client(), prefix), Lease: 300 * time.Millisecond})
+	if _, err := other.acquire(ctx, "dying"); !errors.Is(err, ErrConnectorBusy) {
+		t.Fatalf("a slot held by a live lease: %v; want ErrConnectorBusy", err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	release, err := other.acquire(ctx, "dying")
+	if err != nil {
+		t.Fatalf("after the dead holder's lease: %v", err)
+	}
+	release()
 }

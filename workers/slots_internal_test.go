@@ -26,12 +26,12 @@ func TestJobConnector(t *testing.T) {
 // again.
 func TestSlotsBusy(t *testing.T) {
 	t.Parallel()
-	s := newLimits(func(name string) int {
+	s := newLimits(limitsConfig{Local: func(name string) int {
 		if name == "down" {
 			return 1
 		}
 		return 0
-	}, 50*time.Millisecond, nil, nil)
+	}, Wait: 50 * time.Millisecond})
 	release, err := s.acquire(t.Context(), "down")
 	if err != nil {
 		t.Fatalf("first slot: %v", err)
