@@ -127,13 +127,7 @@ func Settings() []Setting {
 		{Env: "DSAR_CONFIG_FILE", Help: "optional YAML file of settings: keys are the variable names without DSAR_, lower case (http_addr: ...); the environment wins over the file", Modes: allModes,
 			set: func(*Config, string) error { return nil }},
 		{Env: "DSAR_HTTP_ADDR", Default: "127.0.0.1:8080", Help: "address the HTTP API listens on", Modes: apiModes,
-			set: func(c *Config, v string) error {
-				if _, _, err := net.SplitHostPort(v); err != nil {
-					return errors.New("want host:port, e.g. 127.0.0.1:8080 or :8080")
-				}
-				c.HTTPAddr = v
-				return nil
-			}},
+			set: hostPort("127.0.0.1:8080 or :8080", func(c *Config, v string) { c.HTTPAddr = v })},
 		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
@@ -151,13 +145,7 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "DSAR_REDIS_ADDR", Help: "Redis host:port for the job queue; unset in dev: in-process Redis (development only)", Modes: allModes,
-			set: func(c *Config, v string) error {
-				if _, _, err := net.SplitHostPort(v); err != nil {
-					return errors.New("want host:port, e.g. 127.0.0.1:6379")
-				}
-				c.RedisAddr = v
-				return nil
-			}},
+			set: hostPort("127.0.0.1:6379", func(c *Config, v string) { c.RedisAddr = v })},
 		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password", Modes: allModes,
 			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
 		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
@@ -173,13 +161,7 @@ func Settings() []Setting {
 				return err
 			}},
 		{Env: "DSAR_DEV_API_KEY", Help: "dev only: an admin API key (16+ characters); unset: one is generated and printed once at start", Modes: []Mode{ModeDev},
-			set: func(c *Config, v string) error {
-				if len(v) < 16 {
-					return errors.New("want at least 16 characters")
-				}
-				c.DevAPIKey = v
-				return nil
-			}},
+			set: secret(func(c *Config, v string) { c.DevAPIKey = v })},
 		{Env: "DSAR_BLIND_INDEX_KEY", Help: "key of the identity blind index (HMAC-SHA256): 32+ bytes as hex or base64; required by serve and worker; dev keeps one in DSAR_DATA_DIR", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				k, err := decodeKey(v)
@@ -227,23 +209,9 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker; dev: http://DSAR_HTTP_ADDR", Modes: wrkModes,
-			set: func(c *Config, v string) error {
-				u, err := url.Parse(v)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-					return errors.New("want an http(s) URL without a query, e.g. https://privacy.example.com")
-				}
-				c.PublicURL = strings.TrimSuffix(v, "/")
-				return nil
-			}},
+			set: baseURL(", e.g. https://privacy.example.com", func(c *Config, v string) { c.PublicURL = v })},
 		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: they give the code only", Modes: wrkModes,
-			set: func(c *Config, v string) error {
-				u, err := url.Parse(v)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-					return errors.New("want an http(s) URL without a query")
-				}
-				c.PortalURL = strings.TrimSuffix(v, "/")
-				return nil
-			}},
+			set: baseURL("", func(c *Config, v string) { c.PortalURL = v })},
 		{Env: "DSAR_SMTP_HOST", Help: "SMTP server for emails to people; required by worker; unset in dev: each message is written as an .eml file to DSAR_DATA_DIR/outbox", Modes: wrkModes,
 			set: func(c *Config, v string) error { c.SMTPHost = v; return nil }},
 		{Env: "DSAR_SMTP_PORT", Default: "587", Help: "SMTP port (587 submission, 465 with DSAR_SMTP_TLS=implicit, 25)", Modes: wrkModes,
@@ -354,21 +322,9 @@ func Settings() []Setting {
 				return nil
 			}},
 		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "HMAC-SHA256 key signing escalation webhooks (X-DSAR-Signature); 16+ characters", Modes: wrkModes,
-			set: func(c *Config, v string) error {
-				if len(v) < 16 {
-					return errors.New("want at least 16 characters")
-				}
-				c.WebhookSecret = v
-				return nil
-			}},
+			set: secret(func(c *Config, v string) { c.WebhookSecret = v })},
 		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
-			set: func(c *Config, v string) error {
-				if len(v) < 16 {
-					return errors.New("want at least 16 characters")
-				}
-				c.MetricsToken = v
-				return nil
-			}},
+			set: secret(func(c *Config, v string) { c.MetricsToken = v })},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				if _, err := time.Parse("2006-01-02", v); err != nil {
@@ -598,6 +554,42 @@ func decodeKey(v string) ([]byte, error) {
 		return k, nil
 	}
 	return nil, errors.New("want at least 32 bytes as hex (64+ characters) or base64; make one with: openssl rand -hex 32")
+}
+
+// hostPort checks a host:port address; eg is an example for the error.
+func hostPort(eg string, set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return errors.New("want host:port, e.g. " + eg)
+		}
+		set(c, v)
+		return nil
+	}
+}
+
+// secret checks a secret of 16 characters or more.
+func secret(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if len(v) < 16 {
+			return errors.New("want at least 16 characters")
+		}
+		set(c, v)
+		return nil
+	}
+}
+
+// baseURL checks an http(s) URL without a query that links are built on,
+// and sets it without a trailing slash; eg, when not empty, ends the error
+// with an example (", e.g. ...").
+func baseURL(eg string, set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return errors.New("want an http(s) URL without a query" + eg)
+		}
+		set(c, strings.TrimSuffix(v, "/"))
+		return nil
+	}
 }
 
 func intIn(lo, hi int, set func(*Config, int)) func(*Config, string) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -32,12 +33,7 @@ var Kinds = []Kind{KindEmail, KindCustomerID, KindPhone}
 
 // Valid reports whether k is a known identity kind.
 func (k Kind) Valid() bool {
-	for _, x := range Kinds {
-		if k == x {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Kinds, k)
 }
 
 // SourceSubject marks an identity given by the subject (or on their behalf)

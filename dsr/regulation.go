@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -25,12 +26,7 @@ var Regulations = []Regulation{
 
 // Valid reports whether r is a known regulation.
 func (r Regulation) Valid() bool {
-	for _, x := range Regulations {
-		if r == x {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Regulations, r)
 }
 
 // jurisdictions maps where a person lives (ISO 3166-1 alpha-2 country, or

@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,12 +25,7 @@ var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut}
 
 // Valid reports whether t is a known request type.
 func (t Type) Valid() bool {
-	for _, k := range Types {
-		if t == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Types, t)
 }
 
 // Action is what a connector does for a request type.

@@ -1,6 +1,9 @@
 package dsr
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Status is where a request is in its life:
 //
@@ -48,12 +51,7 @@ var transitions = map[Status][]Status{
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
-	for _, k := range Statuses {
-		if s == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Statuses, s)
 }
 
 // Closed reports whether the request's life is over.

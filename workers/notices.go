@@ -194,6 +194,19 @@ func subjectEmail(r *dsr.Request) string {
 	return ""
 }
 
+// newStatusToken makes a new status token for request id, stores only its
+// hash, and returns the token.
+func (h *NoticeHandler) newStatusToken(ctx context.Context, id string) (string, error) {
+	token, err := dsr.NewToken()
+	if err != nil {
+		return "", err
+	}
+	if err := h.store.AddStatusToken(ctx, id, dsr.HashToken(token)); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
 // compose writes the message of a notice from its template. Verification
 // and merge notices make their secrets here, store only their hashes, and
 // put the secrets in the message alone.
@@ -227,11 +240,8 @@ func (h *NoticeHandler) compose(ctx context.Context, r *dsr.Request, notice, to 
 			// Filed for the person (by an agent): give them, with each
 			// code, a status token the portal asks for with it. A new one
 			// each time, so a resent email is never without one.
-			st, err := dsr.NewToken()
+			st, err := h.newStatusToken(ctx, r.ID)
 			if err != nil {
-				return m, err
-			}
-			if err := h.store.AddStatusToken(ctx, r.ID, dsr.HashToken(st)); err != nil {
 				return m, err
 			}
 			data.StatusToken = st
@@ -252,11 +262,8 @@ func (h *NoticeHandler) compose(ctx context.Context, r *dsr.Request, notice, to 
 		}
 		data.Reason = r.Extension.Reason
 	case dsr.NoticeMerged:
-		token, err := dsr.NewToken()
+		token, err := h.newStatusToken(ctx, r.ID)
 		if err != nil {
-			return m, err
-		}
-		if err := h.store.AddStatusToken(ctx, r.ID, dsr.HashToken(token)); err != nil {
 			return m, err
 		}
 		data.StatusToken = token

@@ -163,28 +163,24 @@ type Handlers struct {
 // type is not routed (asynq then fails its tasks as unknown).
 func NewMux(h Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	if h.Fanout != nil {
-		mux.Handle(TypeFanout, h.Fanout)
-	}
-	if h.Job != nil {
-		mux.Handle(TypeJob, h.Job)
-	}
-	if h.Notice != nil {
-		mux.Handle(TypeNotice, h.Notice)
-	}
-	if h.Sweep != nil {
-		mux.Handle(TypeSweep, h.Sweep)
-	}
-	if h.Reminders != nil {
-		mux.Handle(TypeReminders, h.Reminders)
-	}
-	if h.Escalation != nil {
-		mux.Handle(TypeEscalation, h.Escalation)
-	}
-	if h.Retention != nil {
-		mux.Handle(TypeRetention, h.Retention)
-	}
+	route(mux, TypeFanout, h.Fanout)
+	route(mux, TypeJob, h.Job)
+	route(mux, TypeNotice, h.Notice)
+	route(mux, TypeSweep, h.Sweep)
+	route(mux, TypeReminders, h.Reminders)
+	route(mux, TypeEscalation, h.Escalation)
+	route(mux, TypeRetention, h.Retention)
 	return mux
+}
+
+// route routes typ to h unless h is nil.
+func route[H interface {
+	*T
+	asynq.Handler
+}, T any](mux *asynq.ServeMux, typ string, h H) {
+	if h != nil {
+		mux.Handle(typ, h)
+	}
 }
 
 // actor names the workers in request histories.

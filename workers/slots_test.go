@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -18,12 +18,7 @@ import (
 // closed loopback port, with a short server selection timeout.
 func downConnector(t *testing.T, selection time.Duration) connectors.Connector {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := testenv.ClosedAddr(t)
 	c, err := mongodb.New(context.Background(), "down", mongodb.Spec{
 		URI:      fmt.Sprintf("mongodb://%s/?serverSelectionTimeoutMS=%d&connectTimeoutMS=300", addr, selection.Milliseconds()),
 		Database: "shop",

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
-	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/store/mongostore"
 )
@@ -97,34 +95,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer, look
 
 // auditVerify runs `dsar audit verify`.
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("dsar audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "open the embedded store of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR) instead of DSAR_MONGO_URI")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, verifyHelp)
-		fmt.Fprintln(stdout, "\nFlags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fmt.Fprint(stdout, "\nSettings (environment variables):\n"+
-			"  DSAR_MONGO_URI\n      MongoDB connection string of the store to check\n"+
-			"  DSAR_MONGO_DB (default dsar)\n      database holding the audit_events collection\n"+
-			"  DSAR_CONFIG_FILE\n      optional YAML file of settings (mongo_uri: ..., mongo_db: ...); the environment wins\n")
+	cmd := newReadCommand("audit verify", verifyHelp, "check", "the audit_events collection", stdout, stderr)
+	if err := cmd.parse(args); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return exitError{code: exitUsage, err: fmt.Errorf("audit verify: %w", err)}
-	}
-	if fs.NArg() > 0 {
-		return usageError("audit verify: unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := config.Load(lookupEnv)
-	if err != nil {
-		return exitError{code: exitUsage, err: err}
-	}
-
-	store, closeStore, err := openStoreToRead(ctx, "audit verify", cfg, *dataDir, mongostore.AuditCollection, stderr)
+	store, closeStore, err := cmd.open(ctx, lookupEnv, mongostore.AuditCollection)
 	if err != nil {
 		return err
 	}

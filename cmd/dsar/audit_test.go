@@ -23,6 +23,27 @@ import (
 	"github.com/dsar-project/dsar/store/mongostore"
 )
 
+// cliRun is a run of dsar and what it must answer.
+type cliRun struct {
+	args   []string
+	env    []string
+	code   int
+	stdout string // in stdout
+	stderr string // in stderr
+}
+
+// checkRuns runs each of runs (see runOnce) and checks its exit status and
+// output.
+func checkRuns(t *testing.T, runs []cliRun) {
+	t.Helper()
+	for _, c := range runs {
+		out, errOut, code := runOnce(t, c.env, c.args...)
+		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errOut, c.stderr) {
+			t.Errorf("dsar %s: exit %d (want %d)\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), code, c.code, out, errOut)
+		}
+	}
+}
+
 // runOnce runs `dsar args...` to its end with env added to the test
 // process's environment (its DSAR_ variables removed) and returns what it
 // printed and its exit status.
@@ -191,13 +212,7 @@ func TestAuditVerifyDataDir(t *testing.T) {
 
 func TestAuditUsage(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct {
-		args   []string
-		env    []string
-		code   int
-		stdout string // in stdout
-		stderr string // in stderr
-	}{
+	checkRuns(t, []cliRun{
 		{[]string{"--help"}, nil, 0, "audit      check the audit trail", ""},
 		{[]string{"audit"}, nil, 2, "", "no subcommand given"},
 		{[]string{"audit", "--help"}, nil, 0, "verify     check every request's chain", ""},
@@ -208,10 +223,5 @@ func TestAuditUsage(t *testing.T) {
 		{[]string{"audit", "verify"}, nil, 2, "", "no store: set DSAR_MONGO_URI"},
 		{[]string{"audit", "verify"}, []string{"DSAR_MONGO_URI=redis://x"}, 2, "", "DSAR_MONGO_URI"},
 		{[]string{"audit", "verify", "--data-dir", "x"}, []string{"DSAR_MONGO_URI=mongodb://127.0.0.1:1"}, 2, "", "give one"},
-	} {
-		out, errOut, code := runOnce(t, c.env, c.args...)
-		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errOut, c.stderr) {
-			t.Errorf("dsar %s: exit %d (want %d)\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), code, c.code, out, errOut)
-		}
-	}
+	})
 }

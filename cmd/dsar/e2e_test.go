@@ -136,6 +136,25 @@ func (p *proc) stop() {
 // answer into out (when not nil); it returns the status.
 func (p *proc) call(method, path, body string, out any) int {
 	p.t.Helper()
+	resp := p.raw(method, path, body)
+	if out != nil {
+		if err := json.Unmarshal([]byte(resp.body), out); err != nil {
+			p.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return resp.status
+}
+
+type rawResponse struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// raw sends a request with the admin key, body (if any) as JSON, and
+// returns the answer whole.
+func (p *proc) raw(method, path, body string) rawResponse {
+	p.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -148,17 +167,18 @@ func (p *proc) call(method, path, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := p.client.Do(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := p.client.Do(req.WithContext(ctx))
 	if err != nil {
 		p.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			p.t.Fatalf("%s %s: decode: %v", method, path, err)
-		}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
 	}
-	return resp.StatusCode
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
 type job struct {
@@ -218,20 +238,11 @@ func (p *proc) waitCompleted(id string) request {
 // export downloads an access request's zip and returns its files.
 func (p *proc) export(id string) map[string][]byte {
 	p.t.Helper()
-	req, _ := http.NewRequest("GET", p.base+"/v1/requests/"+id+"/export", nil)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
+	resp := p.raw("GET", "/v1/requests/"+id+"/export", "")
+	if resp.status != http.StatusOK || resp.header.Get("Content-Type") != "application/zip" {
+		p.t.Fatalf("export: %d %s: %s", resp.status, resp.header.Get("Content-Type"), resp.body)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
-		p.t.Fatalf("export: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
-	}
+	data := []byte(resp.body)
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		p.t.Fatalf("export is not a zip: %v", err)

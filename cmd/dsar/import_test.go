@@ -126,13 +126,7 @@ func TestImportFailuresFileExclusive(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := &fakeBulk{}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			dir := t.TempDir()
-			csvPath := filepath.Join(dir, "batch.csv")
-			if err := os.WriteFile(csvPath, []byte(importCSV), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			url, dir, csvPath := startImport(t, fake)
 			target := filepath.Join(dir, "precious")
 			if err := os.WriteFile(target, []byte("precious\n"), 0o600); err != nil {
 				t.Fatal(err)
@@ -141,7 +135,7 @@ func TestImportFailuresFileExclusive(t *testing.T) {
 			tc.place(t, failures, target)
 			before, _ := os.ReadFile(failures)
 
-			out, err := runImport(t, srv.URL, csvPath)
+			out, err := runImport(t, url, csvPath)
 			if statusOf(err) != exitUsage || !strings.Contains(err.Error(), failures) || !strings.Contains(err.Error(), "never overwrites") {
 				t.Fatalf("import: %v (exit %d), want exit 2 naming %s\n%s", err, statusOf(err), failures, out)
 			}
@@ -161,6 +155,21 @@ func TestImportFailuresFileExclusive(t *testing.T) {
 	}
 }
 
+// startImport serves the bulk API with fake until the test ends and writes
+// importCSV to batch.csv in a new temporary folder; it returns the API's
+// URL, the folder and the file.
+func startImport(t *testing.T, fake *fakeBulk) (url, dir, csvPath string) {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	dir = t.TempDir()
+	csvPath = filepath.Join(dir, "batch.csv")
+	if err := os.WriteFile(csvPath, []byte(importCSV), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL, dir, csvPath
+}
+
 // TestImportResume stops an import on a batch the API never answers, then
 // resumes it: the rows answered are not sent again, the refused rows of
 // both runs end in FILE.failures.csv, and the position is removed at the
@@ -168,17 +177,11 @@ func TestImportFailuresFileExclusive(t *testing.T) {
 func TestImportResume(t *testing.T) {
 	t.Parallel()
 	fake := &fakeBulk{hangOn: 2}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	dir := t.TempDir()
-	csvPath := filepath.Join(dir, "batch.csv")
-	if err := os.WriteFile(csvPath, []byte(importCSV), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	url, dir, csvPath := startImport(t, fake)
 	progressPath := csvPath + ".progress"
 
 	var out bytes.Buffer
-	im := importer{url: srv.URL, key: "k", batch: 2, out: &out, client: &http.Client{}, base: 300 * time.Millisecond}
+	im := importer{url: url, key: "k", batch: 2, out: &out, client: &http.Client{}, base: 300 * time.Millisecond}
 	err := im.run(context.Background(), csvPath)
 	if statusOf(err) != exitUsage || !strings.Contains(err.Error(), "no answer within") || !strings.Contains(err.Error(), "--resume to go on from line 4") {
 		t.Fatalf("first run: %v, want a time-out from line 4\n%s", err, out.String())
@@ -194,7 +197,7 @@ func TestImportResume(t *testing.T) {
 	}
 
 	// Again without --resume: refused, nothing sent.
-	if _, err := runImport(t, srv.URL, csvPath); statusOf(err) != exitUsage || !strings.Contains(err.Error(), "--resume") {
+	if _, err := runImport(t, url, csvPath); statusOf(err) != exitUsage || !strings.Contains(err.Error(), "--resume") {
 		t.Errorf("a second run without --resume: %v", err)
 	}
 	if sent := fake.takeSent(); len(sent) != 0 {
@@ -205,14 +208,14 @@ func TestImportResume(t *testing.T) {
 	if err := os.WriteFile(csvPath, []byte(importCSV+"access,gdpr,r6@example.com\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runImport(t, srv.URL, "--resume", csvPath); statusOf(err) != exitUsage || !strings.Contains(err.Error(), "changed") {
+	if _, err := runImport(t, url, "--resume", csvPath); statusOf(err) != exitUsage || !strings.Contains(err.Error(), "changed") {
 		t.Errorf("resuming a changed file: %v", err)
 	}
 	if err := os.WriteFile(csvPath, []byte(importCSV), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	outText, err := runImport(t, srv.URL, "--resume", "--batch", "2", csvPath)
+	outText, err := runImport(t, url, "--resume", "--batch", "2", csvPath)
 	if statusOf(err) != 1 || !strings.Contains(outText, "resuming after line 3") || !strings.Contains(outText, "5 rows: 3 filed, 2 refused") {
 		t.Fatalf("resume: %v\n%s", err, outText)
 	}

@@ -52,30 +52,12 @@ DSAR_DATA_DIR (see 'dsar audit verify --help': the same applies).
 
 // runReport runs `dsar report`.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("dsar report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "first day of the period, `YYYY-MM-DD` (UTC), included")
-	to := fs.String("to", "", "day after the period, `YYYY-MM-DD` (UTC), excluded")
-	asJSON := fs.Bool("json", false, "print the summary as JSON, as GET /v1/reports/summary answers it")
-	dataDir := fs.String("data-dir", "", "open the embedded store of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR) instead of DSAR_MONGO_URI")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, reportHelp)
-		fmt.Fprintln(stdout, "\nFlags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fmt.Fprint(stdout, "\nSettings (environment variables):\n"+
-			"  DSAR_MONGO_URI\n      MongoDB connection string of the store to report on\n"+
-			"  DSAR_MONGO_DB (default dsar)\n      database holding the requests collection\n"+
-			"  DSAR_CONFIG_FILE\n      optional YAML file of settings (mongo_uri: ..., mongo_db: ...); the environment wins\n")
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return exitError{code: exitUsage, err: fmt.Errorf("report: %w", err)}
-	}
-	if fs.NArg() > 0 {
-		return usageError("report: unexpected argument %q", fs.Arg(0))
+	cmd := newReadCommand("report", reportHelp, "report on", "the requests collection", stdout, stderr)
+	from := cmd.fs.String("from", "", "first day of the period, `YYYY-MM-DD` (UTC), included")
+	to := cmd.fs.String("to", "", "day after the period, `YYYY-MM-DD` (UTC), excluded")
+	asJSON := cmd.fs.Bool("json", false, "print the summary as JSON, as GET /v1/reports/summary answers it")
+	if err := cmd.parse(args); err != nil {
+		return err
 	}
 	start, end, err := dsr.SummaryWindow(*from, *to)
 	if ve := (*dsr.ValidationError)(nil); errors.As(err, &ve) {
@@ -85,11 +67,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		}
 		return usageError("report: %s", strings.Join(parts, "; "))
 	}
-	cfg, err := config.Load(lookupEnv)
-	if err != nil {
-		return exitError{code: exitUsage, err: err}
-	}
-	store, closeStore, err := openStoreToRead(ctx, "report", cfg, *dataDir, mongostore.RequestsCollection, stderr)
+	store, closeStore, err := cmd.open(ctx, lookupEnv, mongostore.RequestsCollection)
 	if err != nil {
 		return err
 	}
@@ -106,6 +84,62 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	}
 	printSummary(stdout, sum)
 	return nil
+}
+
+// readCommand is the command line of a one-shot command that reads the
+// store: its flags (--data-dir, and those the command adds to fs) and the
+// store they and the settings name.
+type readCommand struct {
+	name    string // as in messages, e.g. "audit verify"
+	fs      *flag.FlagSet
+	dataDir *string
+	stderr  io.Writer
+}
+
+// newReadCommand returns the command line of `dsar name`: its usage prints
+// help, the flags and the store's settings; verb says what the command
+// does with the store, holds what its database holds.
+func newReadCommand(name, help, verb, holds string, stdout, stderr io.Writer) *readCommand {
+	fs := flag.NewFlagSet("dsar "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &readCommand{name: name, fs: fs, stderr: stderr,
+		dataDir: fs.String("data-dir", "", "open the embedded store of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR) instead of DSAR_MONGO_URI")}
+	fs.Usage = func() {
+		fmt.Fprint(stdout, help)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, "\nSettings (environment variables):\n"+
+			"  DSAR_MONGO_URI\n      MongoDB connection string of the store to "+verb+"\n"+
+			"  DSAR_MONGO_DB (default dsar)\n      database holding "+holds+"\n"+
+			"  DSAR_CONFIG_FILE\n      optional YAML file of settings (mongo_uri: ..., mongo_db: ...); the environment wins\n")
+	}
+	return c
+}
+
+// parse parses args, which take no argument besides the flags. Its errors
+// ask for exit status 2, but flag.ErrHelp, returned as it is.
+func (c *readCommand) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.name, err)}
+	}
+	if c.fs.NArg() > 0 {
+		return usageError("%s: unexpected argument %q", c.name, c.fs.Arg(0))
+	}
+	return nil
+}
+
+// open loads the settings and opens the store to read (see
+// openStoreToRead), checking that it holds collection.
+func (c *readCommand) open(ctx context.Context, lookupEnv func(string) (string, bool), collection string) (*mongostore.Store, func(), error) {
+	cfg, err := config.Load(lookupEnv)
+	if err != nil {
+		return nil, nil, exitError{code: exitUsage, err: err}
+	}
+	return openStoreToRead(ctx, c.name, cfg, *c.dataDir, collection, c.stderr)
 }
 
 // openStoreToRead opens the store a one-shot command reads, without

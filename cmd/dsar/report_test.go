@@ -140,13 +140,7 @@ func TestReport(t *testing.T) {
 func TestReportUsage(t *testing.T) {
 	t.Parallel()
 	store := []string{"DSAR_MONGO_URI=mongodb://127.0.0.1:1"}
-	for _, c := range []struct {
-		args   []string
-		env    []string
-		code   int
-		stdout string // in stdout
-		stderr string // in stderr
-	}{
+	checkRuns(t, []cliRun{
 		{[]string{"--help"}, nil, 0, "report     print the compliance summary", ""},
 		{[]string{"report", "--help"}, nil, 0, "CCPA 11 CCR 7102", ""},
 		{[]string{"report"}, store, 2, "", "--from: required: a date, YYYY-MM-DD (UTC); --to: required"},
@@ -159,12 +153,7 @@ func TestReportUsage(t *testing.T) {
 		{[]string{"report", "--from", "2026-01-01", "--to", "2026-02-01"}, nil, 2, "", "no store: set DSAR_MONGO_URI"},
 		{[]string{"report", "--from", "2026-01-01", "--to", "2026-02-01", "--data-dir", "x"}, store, 2, "", "give one"},
 		{[]string{"report", "--from", "2026-01-01", "--to", "2026-02-01", "--data-dir", t.TempDir()}, nil, 2, "", "no embedded store"},
-	} {
-		out, errOut, code := runOnce(t, c.env, c.args...)
-		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errOut, c.stderr) {
-			t.Errorf("dsar %s: exit %d (want %d)\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), code, c.code, out, errOut)
-		}
-	}
+	})
 }
 
 // TestMetricsAndReportEndToEnd scrapes /metrics of `dsar dev` (with a

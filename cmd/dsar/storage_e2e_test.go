@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/dsar-project/dsar/internal/testenv"
 )
@@ -138,33 +135,4 @@ func TestDataDirNotWritable(t *testing.T) {
 			t.Errorf("exit %d, stderr does not say %q:\n%s", code, want, stderr)
 		}
 	})
-}
-
-type rawResponse struct {
-	status int
-	header http.Header
-	body   string
-}
-
-// raw sends a request with the admin key and returns the answer whole.
-func (p *proc) raw(method, path, body string) rawResponse {
-	p.t.Helper()
-	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := p.client.Do(req.WithContext(ctx))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }

@@ -125,53 +125,37 @@ type Fixture struct {
 // connector does not support (see [connectors.Supports]) are skipped.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	t.Run("Export", func(t *testing.T) {
-		t.Parallel()
-		testExport(t, h)
-	})
-	t.Run("Erase", func(t *testing.T) {
-		t.Parallel()
-		testErase(t, h)
-	})
-	t.Run("OptOut", func(t *testing.T) {
-		t.Parallel()
-		testOptOut(t, h)
-	})
-	t.Run("Resolve", func(t *testing.T) {
-		t.Parallel()
-		testResolve(t, h)
-	})
-	t.Run("Stranger", func(t *testing.T) {
-		t.Parallel()
-		testStranger(t, h)
-	})
-	t.Run("Concurrent", func(t *testing.T) {
-		t.Parallel()
-		testConcurrent(t, h)
-	})
-	t.Run("Async", func(t *testing.T) {
-		t.Parallel()
-		testAsync(t, h)
-	})
-	t.Run("Faults", func(t *testing.T) {
-		t.Parallel()
-		testFaults(t, h)
-	})
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, Harness)
+	}{
+		{"Export", testExport},
+		{"Erase", testErase},
+		{"OptOut", testOptOut},
+		{"Resolve", testResolve},
+		{"Stranger", testStranger},
+		{"Concurrent", testConcurrent},
+		{"Async", testAsync},
+		{"Faults", testFaults},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, h)
+		})
+	}
 }
 
 // maxPolls bounds the polls the suite makes for one action.
 const maxPolls = 20
 
-// do performs action a as the worker does (connectors.Run, then, while the
-// system answers Pending, connectors.Poll with its handle) and checks every
+// do performs action a as the worker does (see run) and checks every
 // Pending answer: the connector is a Poller, the handle is 1 to 512 bytes
 // and holds none of the subject's identities.
 func do(t *testing.T, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	t.Helper()
-	ctx := t.Context()
-	res, err := connectors.Run(ctx, c, a, s, out)
-	for polls := 0; err == nil && res.Pending != nil; polls++ {
-		h := res.Pending.Handle
+	return run(t.Context(), c, f, a, s, out, func(p *connectors.Pending) {
+		t.Helper()
+		h := p.Handle
 		if _, ok := c.(connectors.Poller); !ok {
 			t.Fatalf("%s answered Pending but the connector is no connectors.Poller", a)
 		}
@@ -181,18 +165,45 @@ func do(t *testing.T, c connectors.Connector, f *Fixture, a connectors.Action, s
 		if containsAny(h, values(s)) {
 			t.Fatalf("%s answered Pending with a handle that holds the subject's identity: %q", a, h)
 		}
-		if res.Pending.PollAfter < 0 {
-			t.Errorf("%s answered Pending with PollAfter %v", a, res.Pending.PollAfter)
+		if p.PollAfter < 0 {
+			t.Errorf("%s answered Pending with PollAfter %v", a, p.PollAfter)
+		}
+	})
+}
+
+// run performs action a as the worker does: connectors.Run, then, while the
+// system answers Pending, connectors.Poll with its handle, letting the
+// fixture's system advance (Fixture.Advance) before each poll. It calls
+// check, when not nil, with each Pending answer, and fails once maxPolls
+// polls are still answered Pending. It reports problems as errors, so
+// another goroutine may call it with a nil check.
+func run(ctx context.Context, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter, check func(*connectors.Pending)) (connectors.Result, error) {
+	res, err := connectors.Run(ctx, c, a, s, out)
+	for polls := 0; err == nil && res.Pending != nil; polls++ {
+		if check != nil {
+			check(res.Pending)
 		}
 		if polls == maxPolls {
-			t.Fatalf("%s still Pending after %d polls", a, maxPolls)
+			return res, fmt.Errorf("%s still Pending after %d polls", a, maxPolls)
 		}
 		if f != nil && f.Advance != nil {
 			f.Advance(ctx)
 		}
-		res, err = connectors.Poll(ctx, c, a, h, out)
+		res, err = connectors.Poll(ctx, c, a, res.Pending.Handle, out)
 	}
 	return res, err
+}
+
+// mustDo does a for s (see do), ends the test if it fails, and checks its
+// result against want (see checkResult); what names the call in messages.
+func mustDo(t *testing.T, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter, what string, want map[string]int64) connectors.Result {
+	t.Helper()
+	res, err := do(t, c, f, a, s, out)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	checkResult(t, what, res, want)
+	return res
 }
 
 // setup builds a connector, seeds its target and checks the seeded state the
@@ -237,11 +248,7 @@ func testExport(t *testing.T, h Harness) {
 	before := f.SubjectRecords(ctx)
 
 	w := &recorder{}
-	res, err := do(t, c, f, connectors.ActionExport, s, w)
-	if err != nil {
-		t.Fatalf("Export: %v", err)
-	}
-	checkResult(t, "Export", res, f.Export)
+	res := mustDo(t, c, f, connectors.ActionExport, s, w, "Export", f.Export)
 	if diff := cmp.Diff(counts(res), w.perCollection()); diff != "" {
 		t.Errorf("Export: records reported differ from records written (-reported +written):\n%s", diff)
 	}
@@ -271,11 +278,7 @@ func testErase(t *testing.T, h Harness) {
 	skipUnless(t, c, connectors.ActionErase)
 	ctx := t.Context()
 
-	res, err := do(t, c, f, connectors.ActionErase, s, nil)
-	if err != nil {
-		t.Fatalf("Erase: %v", err)
-	}
-	checkResult(t, "Erase", res, f.Erase)
+	res := mustDo(t, c, f, connectors.ActionErase, s, nil, "Erase", f.Erase)
 	if res.Records == 0 {
 		t.Error("Erase reported 0 records on seeded data")
 	}
@@ -289,11 +292,7 @@ func testErase(t *testing.T, h Harness) {
 		t.Errorf("after Erase, OtherRecords = %d; want %d (the other person's data must be intact)", got, other)
 	}
 
-	again, err := do(t, c, f, connectors.ActionErase, s, nil)
-	if err != nil {
-		t.Fatalf("second Erase: %v", err)
-	}
-	checkResult(t, "second Erase", again, nil)
+	mustDo(t, c, f, connectors.ActionErase, s, nil, "second Erase", nil)
 	if got := f.OtherRecords(ctx); got != other {
 		t.Errorf("after second Erase, OtherRecords = %d; want %d", got, other)
 	}
@@ -318,11 +317,7 @@ func testOptOut(t *testing.T, h Harness) {
 	skipUnless(t, c, connectors.ActionOptOut)
 	ctx := t.Context()
 
-	res, err := do(t, c, f, connectors.ActionOptOut, s, nil)
-	if err != nil {
-		t.Fatalf("OptOut: %v", err)
-	}
-	checkResult(t, "OptOut", res, f.OptOut)
+	res := mustDo(t, c, f, connectors.ActionOptOut, s, nil, "OptOut", f.OptOut)
 	if res.Records == 0 {
 		t.Error("OptOut reported 0 records on seeded data")
 	}
@@ -336,11 +331,7 @@ func testOptOut(t *testing.T, h Harness) {
 		t.Errorf("after OptOut, OtherRecords = %d; want %d (the other person's data must be intact)", got, other)
 	}
 
-	again, err := do(t, c, f, connectors.ActionOptOut, s, nil)
-	if err != nil {
-		t.Fatalf("second OptOut: %v", err)
-	}
-	checkResult(t, "second OptOut", again, nil)
+	mustDo(t, c, f, connectors.ActionOptOut, s, nil, "second OptOut", nil)
 	if f.OptedOut != nil && !f.OptedOut(ctx) {
 		t.Error("after second OptOut, the subject's opt-out flag is not set")
 	}
@@ -390,30 +381,15 @@ func testStranger(t *testing.T, h Harness) {
 			t.Errorf("Resolve for a stranger = %v; want none", ids)
 		}
 	}
-	if connectors.Supports(c, connectors.ActionExport) {
-		w := &recorder{}
-		res, err := do(t, c, f, connectors.ActionExport, stranger, w)
-		if err != nil {
-			t.Fatalf("Export: %v", err)
+	for _, a := range connectors.Actions() {
+		if !connectors.Supports(c, a) {
+			continue
 		}
-		checkResult(t, "Export for a stranger", res, nil)
-		if len(w.records) != 0 {
-			t.Errorf("Export for a stranger wrote %d records; want 0", len(w.records))
+		w := recorderFor(a)
+		mustDo(t, c, f, a, stranger, w.writer(), fmt.Sprintf("%s for a stranger", a), nil)
+		if w != nil && len(w.records) != 0 {
+			t.Errorf("%s for a stranger wrote %d records; want 0", a, len(w.records))
 		}
-	}
-	if connectors.Supports(c, connectors.ActionErase) {
-		res, err := do(t, c, f, connectors.ActionErase, stranger, nil)
-		if err != nil {
-			t.Fatalf("Erase: %v", err)
-		}
-		checkResult(t, "Erase for a stranger", res, nil)
-	}
-	if connectors.Supports(c, connectors.ActionOptOut) {
-		res, err := do(t, c, f, connectors.ActionOptOut, stranger, nil)
-		if err != nil {
-			t.Fatalf("OptOut: %v", err)
-		}
-		checkResult(t, "OptOut for a stranger", res, nil)
 	}
 	if got := f.SubjectRecords(ctx); got != subject {
 		t.Errorf("SubjectRecords = %d; want %d (acting for a stranger must change nothing)", got, subject)
@@ -441,15 +417,11 @@ func testConcurrent(t *testing.T, h Harness) {
 				recs [2]*recorder
 			)
 			for i := range 2 {
-				recs[i] = &recorder{}
+				recs[i] = recorderFor(a)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					var out connectors.RecordWriter
-					if connectors.WritesRecords(a) {
-						out = recs[i]
-					}
-					res[i], errs[i] = doQuiet(ctx, c, f, a, s, out)
+					res[i], errs[i] = run(ctx, c, f, a, s, recs[i].writer(), nil)
 				}()
 			}
 			wg.Wait()
@@ -485,11 +457,7 @@ func testConcurrent(t *testing.T, h Harness) {
 			for i := range res {
 				checkResult(t, fmt.Sprintf("%s run %d of 2 at once", a, i+1), res[i], nil, atMost(f, a))
 			}
-			again, err := do(t, c, f, a, s, nil)
-			if err != nil {
-				t.Fatalf("third %s: %v", a, err)
-			}
-			checkResult(t, "third "+string(a), again, nil)
+			mustDo(t, c, f, a, s, nil, "third "+string(a), nil)
 		})
 	}
 }
@@ -503,21 +471,6 @@ func atMost(f *Fixture, a connectors.Action) map[string]int64 {
 		return f.OptOut
 	}
 	return f.Export
-}
-
-// doQuiet is do for another goroutine: it reports problems as errors.
-func doQuiet(ctx context.Context, c connectors.Connector, f *Fixture, a connectors.Action, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
-	res, err := connectors.Run(ctx, c, a, s, out)
-	for polls := 0; err == nil && res.Pending != nil; polls++ {
-		if polls == maxPolls {
-			return res, fmt.Errorf("still Pending after %d polls", maxPolls)
-		}
-		if f.Advance != nil {
-			f.Advance(ctx)
-		}
-		res, err = connectors.Poll(ctx, c, a, res.Pending.Handle, out)
-	}
-	return res, err
 }
 
 // testAsync holds a connector whose system finishes work later (a
@@ -535,11 +488,7 @@ func testAsync(t *testing.T, h Harness) {
 		if !connectors.Supports(c, a) {
 			continue
 		}
-		var out connectors.RecordWriter
-		if connectors.WritesRecords(a) {
-			out = &recorder{}
-		}
-		res, err := p.Poll(t.Context(), a, "connectortest-unknown-handle", out)
+		res, err := p.Poll(t.Context(), a, "connectortest-unknown-handle", recorderFor(a).writer())
 		if err == nil && res.Pending == nil {
 			t.Errorf("Poll(%s) of a handle the system never gave: %d records and no error; want an error", a, res.Records)
 		}
@@ -577,11 +526,7 @@ func testFaults(t *testing.T, h Harness) {
 					continue
 				}
 				calls[string(a)] = func(ctx context.Context) error {
-					var out connectors.RecordWriter
-					if connectors.WritesRecords(a) {
-						out = &recorder{}
-					}
-					_, err := connectors.Run(ctx, c, a, faultSubject, out)
+					_, err := connectors.Run(ctx, c, a, faultSubject, recorderFor(a).writer())
 					return err
 				}
 			}
@@ -728,6 +673,23 @@ func identitySet(ids []connectors.Identity) []string {
 // as the export does, since the connector may reuse doc.
 type recorder struct {
 	records []record
+}
+
+// recorderFor returns a recorder for an action that writes records (see
+// connectors.WritesRecords), else nil.
+func recorderFor(a connectors.Action) *recorder {
+	if connectors.WritesRecords(a) {
+		return &recorder{}
+	}
+	return nil
+}
+
+// writer returns r as the RecordWriter to pass an action: nil when r is.
+func (r *recorder) writer() connectors.RecordWriter {
+	if r == nil {
+		return nil
+	}
+	return r
 }
 
 type record struct {

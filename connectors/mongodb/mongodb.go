@@ -309,16 +309,15 @@ func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, 
 		if filter == nil {
 			return "masked", 0, nil
 		}
-		set, notDone := bson.D{}, bson.A{}
+		set := bson.D{}
 		for _, f := range col.Mask {
 			set = append(set, bson.E{Key: f, Value: nil})
-			notDone = append(notDone, bson.D{{Key: f, Value: bson.D{{Key: "$ne", Value: nil}}}})
 		}
-		r, err := coll.UpdateMany(ctx, and(filter, bson.D{{Key: "$or", Value: notDone}}), bson.D{{Key: "$set", Value: set}})
+		n, err := setWhereNotSet(ctx, coll, filter, set)
 		if err != nil {
 			return "", 0, err
 		}
-		return "masked", r.ModifiedCount, nil
+		return "masked", n, nil
 	case StrategyPull:
 		vals := variants(s.Values(col.Match[st.Field]))
 		if len(vals) == 0 {
@@ -337,18 +336,31 @@ func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, 
 		if filter == nil {
 			return "set", 0, nil
 		}
-		set, notDone := bson.D{}, bson.A{}
+		set := bson.D{}
 		for _, f := range sortedKeys(st.Set) {
 			set = append(set, bson.E{Key: f, Value: st.Set[f]})
-			notDone = append(notDone, bson.D{{Key: f, Value: bson.D{{Key: "$ne", Value: st.Set[f]}}}})
 		}
-		r, err := coll.UpdateMany(ctx, and(filter, bson.D{{Key: "$or", Value: notDone}}), bson.D{{Key: "$set", Value: set}})
+		n, err := setWhereNotSet(ctx, coll, filter, set)
 		if err != nil {
 			return "", 0, err
 		}
-		return "set", r.ModifiedCount, nil
+		return "set", n, nil
 	}
 	return "", 0, connectors.Permanent(fmt.Errorf("unknown strategy %q", st.Kind))
+}
+
+// setWhereNotSet sets the fields of set in the documents filter matches
+// that do not hold all of them yet, and returns how many it changed.
+func setWhereNotSet(ctx context.Context, coll *mongo.Collection, filter, set bson.D) (int64, error) {
+	notDone := bson.A{}
+	for _, e := range set {
+		notDone = append(notDone, bson.D{{Key: e.Key, Value: bson.D{{Key: "$ne", Value: e.Value}}}})
+	}
+	r, err := coll.UpdateMany(ctx, and(filter, bson.D{{Key: "$or", Value: notDone}}), bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return 0, err
+	}
+	return r.ModifiedCount, nil
 }
 
 // matchFilter returns the filter for the subject's documents: any match field

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -187,7 +186,7 @@ func downShop(t *testing.T, ordersErase string) connectors.Connector {
 	t.Helper()
 	spec := strings.Replace(strings.Replace(shopSpec, "ORDERS_ERASE", ordersErase, 1), "type: mongodb", "type: mongodb\n    uri: ${URI}", 1)
 	reg, err := parse(t, nil, spec, map[string]string{"DB": "shop",
-		"URI": "mongodb://" + closedPort(t) + "/?serverSelectionTimeoutMS=1000&connectTimeoutMS=300"})
+		"URI": "mongodb://" + testenv.ClosedAddr(t) + "/?serverSelectionTimeoutMS=1000&connectTimeoutMS=300"})
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -814,18 +813,6 @@ connectors:
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // TestUnreachableServerCallsDoNotQueue: calls to a connector whose server is
 // down each wait out their own server selection, side by side; none waits
 // for another's (a lock held across the round trip made n calls take n
@@ -834,7 +821,7 @@ func TestUnreachableServerCallsDoNotQueue(t *testing.T) {
 	t.Parallel()
 	const selection = 1500 * time.Millisecond
 	spec := mongodb.Spec{
-		URI:      "mongodb://" + closedPort(t) + "/?serverSelectionTimeoutMS=" + fmt.Sprint(selection.Milliseconds()) + "&connectTimeoutMS=300",
+		URI:      "mongodb://" + testenv.ClosedAddr(t) + "/?serverSelectionTimeoutMS=" + fmt.Sprint(selection.Milliseconds()) + "&connectTimeoutMS=300",
 		Database: "shop",
 		Collections: []mongodb.CollectionSpec{{Name: "customers", Match: map[string]string{"email": "email"},
 			Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}}},

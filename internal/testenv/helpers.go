@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"net"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -48,4 +50,17 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// ClosedAddr returns a loopback address ("127.0.0.1:port") that nothing
+// listens on: a port the system just handed out and that was closed again.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }

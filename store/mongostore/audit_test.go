@@ -293,11 +293,7 @@ func TestAuditRoundTrips(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	req := chainID(1)
-	steps := []struct {
-		name string
-		do   func() error
-		want []string
-	}{
+	steps := []commandStep{
 		{"first append", func() error { _, err := f.store.AppendAudit(ctx, req, "ops", "filed", nil); return err }, []string{"find", "insert"}},
 		{"append after this process's own", func() error {
 			_, err := f.store.AppendAudit(ctx, req, "worker", "status", map[string]string{"to": "in_progress"})
@@ -315,15 +311,7 @@ func TestAuditRoundTrips(t *testing.T) {
 		{"trail", func() error { _, err := f.store.AuditTrail(ctx, req); return err }, []string{"find"}},
 		{"every chain", func() error { return f.store.EachAuditChain(ctx, func(string, []dsr.AuditEvent) error { return nil }) }, []string{"find"}},
 	}
-	for _, st := range steps {
-		f.cmds.Reset()
-		if err := st.do(); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if diff := cmp.Diff(st.want, f.cmds.Names()); diff != "" {
-			t.Errorf("%s: commands (-want +got):\n%s", st.name, diff)
-		}
-	}
+	f.checkCommands(t, steps)
 }
 
 func TestEachAuditChain(t *testing.T) {

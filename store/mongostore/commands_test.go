@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -33,11 +32,7 @@ func TestRoundTrips(t *testing.T) {
 	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, f.clock.Now())
 	var claimed *dsr.Job
 
-	steps := []struct {
-		name string
-		do   func() error
-		want []string
-	}{
+	steps := []commandStep{
 		{"create request", func() error {
 			return f.store.CreateRequest(ctx, f.requestValue(t, dsr.TypeAccess, "grace@example.com"))
 		}, []string{"insert", "insert", "update"}},
@@ -84,15 +79,7 @@ func TestRoundTrips(t *testing.T) {
 		}, []string{"find", "find"}},
 		{"list a page", func() error { _, _, err := f.store.ListRequests(ctx, dsr.ListFilter{Limit: 20}); return err }, []string{"find"}},
 	}
-	for _, st := range steps {
-		f.cmds.Reset()
-		if err := st.do(); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if diff := cmp.Diff(st.want, f.cmds.Names()); diff != "" {
-			t.Errorf("%s: commands (-want +got):\n%s", st.name, diff)
-		}
-	}
+	f.checkCommands(t, steps)
 }
 
 // TestEveryQueryHasAnIndex runs every store operation, records each command

@@ -10,7 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store/mongostore"
 )
 
@@ -20,13 +19,10 @@ import (
 // relaxed Extended JSON, as exports rendered them then.
 func TestExportRecordsAreJSON(t *testing.T) {
 	t.Parallel()
-	db := testenv.Mongo(t)
-	s := mongostore.New(db, time.Now)
-	if err := s.Prepare(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f := setup(t)
+	s, db := f.store, f.store.DB()
 	ctx := context.Background()
-	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000002", "shop", dsr.ActionExport, time.Now())
+	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000002", "shop", dsr.ActionExport, f.clock.Now())
 	w, err := s.NewExportWriter(ctx, &job)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package mongostore_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,10 +17,7 @@ func TestJobCounts(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	r := f.newRequest(t, dsr.TypeDeletion, "ada@example.com")
-	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
-		t.Fatal(err)
-	}
+	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
 	var jobs []dsr.Job
 	for _, c := range []string{"a", "b", "c"} {
 		j := dsr.NewJob(r.ID, c, dsr.ActionErase, f.clock.Now())
@@ -33,15 +29,8 @@ func TestJobCounts(t *testing.T) {
 	}
 	finish := func(id string, st dsr.JobStatus) dsr.Status {
 		t.Helper()
-		j, err := f.store.ClaimJob(ctx, id, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(j.Identities) != 1 || j.Identities[0].Value != "ada@example.com" {
+		if j := f.runJob(t, id, st); len(j.Identities) != 1 || j.Identities[0].Value != "ada@example.com" {
 			t.Errorf("claimed job carries %v; want the request's identities", j.Identities)
-		}
-		if err := f.store.FinishJob(ctx, j, dsr.Outcome{Status: st}); err != nil {
-			t.Fatal(err)
 		}
 		to, err := f.store.JobFinished(ctx, r.ID, st == dsr.JobFailed, "t")
 		if err != nil {
@@ -84,10 +73,7 @@ func TestJobCountsLost(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
-	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
-		t.Fatal(err)
-	}
+	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
 	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
 		t.Fatal(err)
@@ -96,13 +82,7 @@ func TestJobCountsLost(t *testing.T) {
 	if err := f.store.MarkFannedOut(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded}); err != nil {
-		t.Fatal(err)
-	}
+	f.runJob(t, j.ID, dsr.JobSucceeded)
 	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
 		t.Errorf("JobFinished with the count lost = %q, %v; want completed (read from the jobs)", to, err)
 	}
@@ -114,10 +94,7 @@ func TestPurgeIdentitiesCoversJobs(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
-	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
-		t.Fatal(err)
-	}
+	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
 	j.Identities = r.Identities
 	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
@@ -126,13 +103,7 @@ func TestPurgeIdentitiesCoversJobs(t *testing.T) {
 	if _, err := f.store.FannedOut(ctx, r.ID, 1, "t"); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded}); err != nil {
-		t.Fatal(err)
-	}
+	f.runJob(t, j.ID, dsr.JobSucceeded)
 	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
 		t.Fatalf("JobFinished = %q, %v", to, err)
 	}
