@@ -66,3 +66,10 @@ func Settlement(noJobs bool, failed int) (Status, string) {
 func (j *Job) Deferrable(now time.Time, waitMax time.Duration) bool {
 	return now.Before(j.CreatedAt.Add(waitMax))
 }
+
+// JobCounts are a request's counts of its jobs that are not finished (Open)
+// and that failed for good (Failed), kept on the request so that settling it
+// reads no job.
+type JobCounts struct {
+	Open, Failed int
+}

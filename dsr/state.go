@@ -161,6 +161,11 @@ type Change struct {
 	StatusTokens []string
 	// ApprovedBy records who approved the request.
 	ApprovedBy string
+	// JobCounts, when set, replaces the request's counts of open and failed
+	// jobs with counts taken from the jobs themselves (a settle that read
+	// them), so counts that drifted (a worker died between a job's end and
+	// its count) are right again before an agent's retry counts from them.
+	JobCounts *JobCounts
 	// Exceptions are added to the request's exceptions.
 	Exceptions []Exception
 	// Unlink ends the request's link to the one it duplicated.

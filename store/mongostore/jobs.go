@@ -165,18 +165,19 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (dsr.Status
 		}
 	}
 	to, reason := dsr.Settlement(len(jobs) == 0, failed)
-	return s.settle(ctx, requestID, to, reason, actor, nil)
+	return s.settle(ctx, requestID, to, reason, actor, nil, &dsr.JobCounts{Failed: failed})
 }
 
 // settle moves an in-progress, fanned-out request to to (and, when
-// completed, makes its notice pending), under the conditions also. It
-// returns "" when the request is elsewhere.
-func (s *Store) settle(ctx context.Context, requestID string, to dsr.Status, reason, actor string, also bson.D) (dsr.Status, error) {
+// completed, makes its notice pending), under the conditions also, setting
+// its job counts to counts when they were taken from the jobs. It returns ""
+// when the request is elsewhere.
+func (s *Store) settle(ctx context.Context, requestID string, to dsr.Status, reason, actor string, also bson.D, counts *dsr.JobCounts) (dsr.Status, error) {
 	var notices []string
 	if to == dsr.StatusCompleted {
 		notices = []string{dsr.NoticeCompleted}
 	}
-	_, err := s.move(ctx, requestID, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices},
+	_, err := s.move(ctx, requestID, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices, JobCounts: counts},
 		append(bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}}, also...))
 	if errors.Is(err, dsr.ErrConflict) {
 		return "", nil
@@ -263,7 +264,7 @@ func (s *Store) settleCounted(ctx context.Context, id string, c jobCounts, actor
 		return s.Settle(ctx, id, actor)
 	}
 	to, reason := dsr.Settlement(false, c.JobsFailed)
-	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}})
+	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}}, nil)
 }
 
 // jobsReopened counts n failed jobs of a request as open again (an agent's

@@ -118,3 +118,40 @@ func TestPurgeIdentitiesCoversJobs(t *testing.T) {
 		t.Errorf("the job still carries %v after the request's identities were purged", got.Identities)
 	}
 }
+
+// TestSettleCorrectsDriftedCounts: counts that drifted high (a worker died
+// between a job's end and its count) hold a request open until the sweep
+// settles it by reading its jobs; that settle sets the counts to what the
+// jobs say, so after an agent's retry the retried job settles the request
+// itself.
+func TestSettleCorrectsDriftedCounts(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
+	j := dsr.NewJob(r.ID, "a", dsr.ActionErase, f.clock.Now())
+	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	// Counted as two open jobs: one more than there is.
+	if _, err := f.store.FannedOut(ctx, r.ID, 2, "t"); err != nil {
+		t.Fatal(err)
+	}
+	f.runJob(t, j.ID, dsr.JobFailed)
+	if to, err := f.store.JobFinished(ctx, r.ID, true, "t"); err != nil || to != "" {
+		t.Fatalf("JobFinished with a count too high = %q, %v; want no settle", to, err)
+	}
+	if to, err := f.store.Settle(ctx, r.ID, "sweep"); err != nil || to != dsr.StatusNeedsAttention {
+		t.Fatalf("the sweep's Settle = %q, %v; want needs_attention", to, err)
+	}
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "agent", Reason: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := f.store.RetryFailedJobs(ctx, r.ID); err != nil || len(ids) != 1 {
+		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
+	}
+	f.runJob(t, j.ID, dsr.JobSucceeded)
+	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+		t.Errorf("the retried job's JobFinished = %q, %v; want completed (counts corrected by the sweep's settle)", to, err)
+	}
+}

@@ -262,6 +262,9 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 	if c.ApprovedBy != "" {
 		set = append(set, bson.E{Key: "approved_by", Value: c.ApprovedBy})
 	}
+	if c.JobCounts != nil {
+		set = append(set, bson.E{Key: "jobs_open", Value: c.JobCounts.Open}, bson.E{Key: "jobs_failed", Value: c.JobCounts.Failed})
+	}
 	if to == dsr.StatusDenied {
 		basis := c.DenialBasis
 		if basis == "" {
