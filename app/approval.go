@@ -8,43 +8,27 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// PolicyActor is the actor of the history entries the application records
-// by rule rather than for a person (a request held for approval).
-const PolicyActor = "policy"
-
-// ReasonAwaitingApproval is the history reason of a request held for an
-// agent's approval.
-const ReasonAwaitingApproval = "waiting for an agent's approval"
-
-// AwaitsApproval is the rule of which requests wait for an agent's approval
-// before they are processed: a verified one, not approved yet, whose type
-// (and regulation) policy names, or any appeal (an appeal is always decided
-// by an agent).
-func AwaitsApproval(policy dsr.ApprovalPolicy, r *dsr.Request) bool {
-	return r.Status == dsr.StatusVerified && r.ApprovedBy == "" && (policy.Requires(r.Type, r.Regulation) || r.AppealOf != "")
-}
-
 // holdAtIntake moves a new, not yet stored request that waits for approval
-// (AwaitsApproval) to awaiting_approval, its history saying it was verified
+// (dsr.ApprovalPolicy.Holds) to awaiting_approval, its history saying it was verified
 // first and then held, as a request held later would say.
 func (s *Service) holdAtIntake(r *dsr.Request) {
-	if !AwaitsApproval(s.approval, r) || len(r.History) == 0 {
+	if !s.approval.Holds(r) || len(r.History) == 0 {
 		return
 	}
 	r.Status = dsr.StatusAwaitingApproval
 	r.History = append(r.History, dsr.Transition{From: dsr.StatusVerified, To: dsr.StatusAwaitingApproval, At: r.History[0].At,
-		Actor: PolicyActor, Reason: ReasonAwaitingApproval})
+		Actor: dsr.ActorPolicy, Reason: dsr.ReasonAwaitingApproval})
 }
 
 // hold moves a stored request that has just become verified on to
-// awaiting_approval when it waits for approval (AwaitsApproval), and
+// awaiting_approval when it waits for approval (dsr.ApprovalPolicy.Holds), and
 // returns it as it now is. Moved meanwhile by someone else, it is read
 // again.
 func (s *Service) hold(ctx context.Context, r *dsr.Request) (*dsr.Request, error) {
-	if !AwaitsApproval(s.approval, r) {
+	if !s.approval.Holds(r) {
 		return r, nil
 	}
-	held, err := s.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{Actor: PolicyActor, Reason: ReasonAwaitingApproval})
+	held, err := s.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{Actor: dsr.ActorPolicy, Reason: dsr.ReasonAwaitingApproval})
 	if errors.Is(err, dsr.ErrConflict) {
 		return s.store.Request(ctx, r.ID)
 	}

@@ -7,36 +7,6 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-func TestAwaitsApproval(t *testing.T) {
-	policy, err := dsr.ParseApprovalPolicy("deletion,access:ccpa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		r    dsr.Request
-		want bool
-	}{
-		{"deletion verified", dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}, true},
-		{"deletion approved", dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, ApprovedBy: "desk"}, false},
-		{"deletion verifying", dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerifying}, false},
-		{"deletion duplicate", dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusDuplicate}, false},
-		{"access under ccpa", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationCCPA, Status: dsr.StatusVerified}, true},
-		{"access under gdpr", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}, false},
-		{"opt-out", dsr.Request{Type: dsr.TypeOptOut, Regulation: dsr.RegulationCCPA, Status: dsr.StatusVerified}, false},
-		{"appeal", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationVCDPA, Status: dsr.StatusVerified, AppealOf: "x"}, true},
-		{"appeal approved", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationVCDPA, Status: dsr.StatusVerified, AppealOf: "x", ApprovedBy: "desk"}, false},
-	}
-	for _, tt := range tests {
-		if got := AwaitsApproval(policy, &tt.r); got != tt.want {
-			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
-		}
-	}
-	if AwaitsApproval(dsr.ApprovalPolicy{}, &dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}) {
-		t.Error("the zero policy holds a deletion")
-	}
-}
-
 // TestHoldAtIntake: a request held when filed reads as one verified, then
 // held, in one instant; the others are left as built.
 func TestHoldAtIntake(t *testing.T) {
@@ -56,7 +26,7 @@ func TestHoldAtIntake(t *testing.T) {
 	}{
 		{"deletion verified", dsr.Intake{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, FiledBy: "desk", ReceivedAt: at, Identities: ids},
 			dsr.StatusAwaitingApproval, []dsr.Transition{{To: dsr.StatusVerified, At: at, Actor: "desk", Reason: "filed"},
-				{From: dsr.StatusVerified, To: dsr.StatusAwaitingApproval, At: at, Actor: PolicyActor, Reason: ReasonAwaitingApproval}}},
+				{From: dsr.StatusVerified, To: dsr.StatusAwaitingApproval, At: at, Actor: dsr.ActorPolicy, Reason: dsr.ReasonAwaitingApproval}}},
 		{"deletion verifying", dsr.Intake{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerifying, FiledBy: "desk", ReceivedAt: at, Identities: ids},
 			dsr.StatusVerifying, []dsr.Transition{{To: dsr.StatusVerifying, At: at, Actor: "desk", Reason: "filed"}}},
 		{"deletion duplicate", dsr.Intake{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, FiledBy: "desk", ReceivedAt: at, Identities: ids, DuplicateOf: "d"},

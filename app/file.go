@@ -43,7 +43,7 @@ type filing struct {
 }
 
 // file is the one way a request is filed: it builds the request from in
-// (held for approval where the policy says, see AwaitsApproval), stores it,
+// (held for approval where the policy says, see dsr.ApprovalPolicy.Holds), stores it,
 // then dispatches it (its notices, its fan-out when verified). The request
 // is stored before anything is queued; what the queue misses, the sweep
 // does. It returns the request as stored.

@@ -38,3 +38,20 @@ func ParseApprovalPolicy(s string) (ApprovalPolicy, error) {
 func (p ApprovalPolicy) Requires(t Type, reg Regulation) bool {
 	return p.rules[string(t)] || p.rules[string(t)+":"+string(reg)]
 }
+
+// ActorPolicy is the actor of the history entries recorded by rule rather
+// than for a person (a request held for approval).
+const ActorPolicy = "policy"
+
+// ReasonAwaitingApproval is the history reason of a request held for an
+// agent's approval.
+const ReasonAwaitingApproval = "waiting for an agent's approval"
+
+// Holds is the rule of which requests wait for an agent's approval before
+// they are processed: a verified one, not approved yet, whose type (and
+// regulation) p names, or any appeal (an appeal is always decided by an
+// agent). Whoever moves a request into verified applies it (intake, the
+// portal's verification, the fan-out for requests verified before).
+func (p ApprovalPolicy) Holds(r *Request) bool {
+	return r.Status == StatusVerified && r.ApprovedBy == "" && (p.Requires(r.Type, r.Regulation) || r.AppealOf != "")
+}

@@ -173,9 +173,9 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 	ids = req.Identities
 	// An appeal always waits for an agent's decision (one verified by the
 	// portal's code comes here first).
-	if req.Status == dsr.StatusVerified && req.ApprovedBy == "" && (h.opts.Approval.Requires(req.Type, req.Regulation) || req.AppealOf != "") {
+	if h.opts.Approval.Holds(req) {
 		_, err := h.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusAwaitingApproval, dsr.Change{
-			Actor: actor, Reason: "waiting for an agent's approval",
+			Actor: dsr.ActorPolicy, Reason: dsr.ReasonAwaitingApproval,
 		})
 		if err != nil && !errors.Is(err, dsr.ErrConflict) {
 			return fmt.Errorf("fanout: %w", err)
