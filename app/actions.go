@@ -125,9 +125,8 @@ func (s *Service) Deny(ctx context.Context, id string, d Denial, by string) (Rec
 // Cancel withdraws request id before it is processed (the person asked,
 // or it was filed in error); reason may be empty.
 func (s *Service) Cancel(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, false)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, false)
+	if err != nil {
 		return Record{}, err
 	}
 	if reason == "" {
@@ -143,13 +142,12 @@ func (s *Service) Cancel(ctx context.Context, id, reason, by string) (Record, er
 // Extend gives request id the one extension its regulation allows
 // (dsr.ErrNoExtension otherwise), with a reason the person is told.
 func (s *Service) Extend(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, true)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, true)
+	if err != nil {
 		return Record{}, err
 	}
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	moved, err := s.store.Extend(ctx, id, by, reason)
 	if err != nil {
@@ -278,9 +276,8 @@ func (s *Service) Close(ctx context.Context, id string, cl Closing, by string) (
 // information to confirm identity; dsr.ErrNotPausable otherwise), with a
 // reason.
 func (s *Service) Pause(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, true)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, true)
+	if err != nil {
 		return Record{}, err
 	}
 	return s.clockChange(ctx, id, by, "paused", reason, func(ctx context.Context) (*dsr.Request, error) {
@@ -297,8 +294,8 @@ func (s *Service) Resume(ctx context.Context, id, by string) (Record, error) {
 }
 
 func (s *Service) clockChange(ctx context.Context, id, by, kind, reason string, change func(context.Context) (*dsr.Request, error)) (Record, error) {
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	moved, err := change(ctx)
 	if err != nil {
@@ -330,21 +327,12 @@ type AppealFiling struct {
 func (s *Service) Appeal(ctx context.Context, id string, a AppealFiling, by string) (Record, error) {
 	var ve dsr.ValidationError
 	f := dsr.AppealFiling{Actor: by, Reason: CheckReason(&ve, a.Reason, true), Index: s.index}
-	switch p := a.Identity; {
-	case p == nil:
-	case p.Verified:
-		f.Attested = checkMethod(&ve, p.Method)
-	default:
-		if p.Method != "" {
-			ve.Add("identity.method", "only with verified: true")
-		}
-		f.Verify = true
-	}
+	f.Attested, f.Verify = a.Identity.check(&ve)
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	appeal, err := s.store.Appeal(ctx, id, f)
 	if err != nil {
