@@ -20,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/agentapi"
@@ -91,7 +92,7 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	redis := asynq.RedisClientOpt{Addr: r.Addr}
 	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	t.Cleanup(func() { _ = queue.Close() })
-	var enq handlers.Enqueuer = queue
+	var enq app.Enqueuer = queue
 	if down {
 		enq = failingQueue{}
 	}
