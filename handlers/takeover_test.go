@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -201,16 +200,9 @@ func TestMergeRace(t *testing.T) {
 	}
 	_, text := p.mail("ada@example.com", second.ID, "verify")
 	code := codeIn.FindStringSubmatch(text)[1]
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i] = p.call("POST", "/v1/portal/requests/"+second.ID+"/verify", second.StatusToken, `{"code":"`+code+`"}`, nil).StatusCode
-		}()
-	}
-	wg.Wait()
+	codes := atOnce(2, func() int {
+		return p.call("POST", "/v1/portal/requests/"+second.ID+"/verify", second.StatusToken, `{"code":"`+code+`"}`, nil).StatusCode
+	})
 	slices.Sort(codes)
 	if codes[0] != 200 || codes[1] != 409 {
 		t.Errorf("two verifications at once: %v, want one 200 and one 409", codes)
