@@ -35,13 +35,22 @@ func (s *Service) move(ctx context.Context, req *dsr.Request, by string, allowed
 	return moved, nil
 }
 
-// act reads request id and moves it as move does.
-func (s *Service) act(ctx context.Context, id, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, error) {
+// act reads request id, moves it as move does, hands the workers the
+// notices the change asks for (with any still pending) and answers the
+// request with its jobs.
+func (s *Service) act(ctx context.Context, id, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (Record, error) {
 	req, err := s.request(ctx, id)
 	if err != nil {
-		return nil, err
+		return Record{}, err
 	}
-	return s.move(ctx, req, by, allowed, to, change)
+	moved, err := s.move(ctx, req, by, allowed, to, change)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(change.Notices) > 0 {
+		s.notices(ctx, moved)
+	}
+	return s.withJobs(ctx, moved)
 }
 
 // Approve lets a request waiting for approval be processed, approved by
@@ -114,12 +123,7 @@ func (s *Service) Deny(ctx context.Context, id string, d Denial, by string) (Rec
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	moved, err := s.act(ctx, id, by, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, DenialBasis: basis, Notices: []string{dsr.NoticeDenied}})
-	if err != nil {
-		return Record{}, err
-	}
-	s.notices(ctx, moved)
-	return s.withJobs(ctx, moved)
+	return s.act(ctx, id, by, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, DenialBasis: basis, Notices: []string{dsr.NoticeDenied}})
 }
 
 // Cancel withdraws request id before it is processed (the person asked,
@@ -132,11 +136,7 @@ func (s *Service) Cancel(ctx context.Context, id, reason, by string) (Record, er
 	if reason == "" {
 		reason = "cancelled"
 	}
-	moved, err := s.act(ctx, id, by, append(slices.Clip(beforeProcessing), dsr.StatusDuplicate), dsr.StatusCancelled, dsr.Change{Reason: reason})
-	if err != nil {
-		return Record{}, err
-	}
-	return s.withJobs(ctx, moved)
+	return s.act(ctx, id, by, append(slices.Clip(beforeProcessing), dsr.StatusDuplicate), dsr.StatusCancelled, dsr.Change{Reason: reason})
 }
 
 // Extend gives request id the one extension its regulation allows
@@ -263,13 +263,8 @@ func (s *Service) Close(ctx context.Context, id string, cl Closing, by string) (
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	moved, err := s.act(ctx, id, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusCompleted,
+	return s.act(ctx, id, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusCompleted,
 		dsr.Change{Reason: reason, Exceptions: exceptions, Notices: []string{dsr.NoticeCompleted}})
-	if err != nil {
-		return Record{}, err
-	}
-	s.notices(ctx, moved)
-	return s.withJobs(ctx, moved)
 }
 
 // Pause stops request id's clock where its rule allows (GDPR: waiting for
