@@ -28,6 +28,16 @@ func (p *portal) verifyCode(c created, email string) map[string]any {
 	return out
 }
 
+// filedTwice is the setting of a merge: Ada's access request, filed and
+// verified (first), and the same filed again (second, verifying).
+func (p *portal) filedTwice() (first, second created) {
+	p.t.Helper()
+	const ada = `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`
+	first = p.submit(ada)
+	p.verifyCode(first, "ada@example.com")
+	return first, p.submit(ada)
+}
+
 // resolved reports whether request id holds value among the identities
 // resolution found.
 func (p *portal) resolved(id, value string) bool {
@@ -134,9 +144,7 @@ func TestMergeKeepsTokensApart(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{})
 	ctx := context.Background()
-	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	p.verifyCode(first, "ada@example.com")
-	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	first, second := p.filedTwice()
 	if out := p.verifyCode(second, "ada@example.com"); out["merged_into"] != first.ID {
 		t.Fatalf("second verification: %v, want merged into %s", out, first.ID)
 	}
@@ -192,9 +200,7 @@ func TestMergeRace(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{})
 	ctx := context.Background()
-	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	p.verifyCode(first, "ada@example.com")
-	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	first, second := p.filedTwice()
 	if err := p.proc.SendNotice(ctx, second.ID, dsr.NoticeVerify); err != nil {
 		t.Fatal(err)
 	}
