@@ -1,12 +1,14 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 
+	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
@@ -49,6 +51,16 @@ func (a *api) do(method, path, key, contentType, body string, out any) *http.Res
 func (a *api) kinds(id string) []string {
 	a.t.Helper()
 	return testenv.AuditKinds(a.t, a.store.AuditTrail, id)
+}
+
+// lastChange is the last change of request id's status, from the store.
+func (a *api) lastChange(id string) dsr.Transition {
+	a.t.Helper()
+	r, err := a.store.Request(context.Background(), id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return r.History[len(r.History)-1]
 }
 
 // atOnce calls call n times at once and returns what each call returned,

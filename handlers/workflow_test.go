@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store/mongostore"
 )
 
@@ -438,9 +439,7 @@ func TestRetryOfAFailedFanout(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after the retry (-want +got):\n%s", diff)
 	}
-	r, err := a.store.Request(ctx, id)
-	must(t, err)
-	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out after 2 failures" {
+	if last := a.lastChange(id); last.Reason != "retry of the fan-out after 2 failures" {
 		t.Errorf("history: %+v", last)
 	}
 	if resp := a.do("POST", "/v1/requests/"+id+"/retry", agentKey, "", "", nil); resp.StatusCode != http.StatusConflict {
@@ -454,7 +453,6 @@ func TestRetryOfAFailedFanout(t *testing.T) {
 func TestRetryWithoutConnector(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
-	ctx := context.Background()
 	id := a.filed(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
 	a.move(id, dsr.StatusInProgress, dsr.StatusNeedsAttention)
@@ -467,9 +465,7 @@ func TestRetryWithoutConnector(t *testing.T) {
 	if got.Status != "verified" {
 		t.Errorf("status after the retry: %q, want verified", got.Status)
 	}
-	r, err := a.store.Request(ctx, id)
-	must(t, err)
-	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out" {
+	if last := a.lastChange(id); last.Reason != "retry of the fan-out" {
 		t.Errorf("history: %+v", last)
 	}
 }
@@ -483,17 +479,17 @@ func TestReportSaysCountsMayBeShort(t *testing.T) {
 	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
 	job := dsr.NewJob(id, "shop", dsr.ActionErase, time.Now())
-	must(t, a.store.CreateJobs(ctx, []dsr.Job{job}))
-	must(t, a.store.MarkFannedOut(ctx, id))
+	testenv.Must(t, a.store.CreateJobs(ctx, []dsr.Job{job}))
+	testenv.Must(t, a.store.MarkFannedOut(ctx, id))
 	// The first attempt dies holding a lease that has run out already.
 	_, err := a.store.ClaimJob(ctx, job.ID, -time.Second)
-	must(t, err)
+	testenv.Must(t, err)
 	claimed, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
-	must(t, err)
-	must(t, a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 0,
+	testenv.Must(t, err)
+	testenv.Must(t, a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 0,
 		Collections: []dsr.CollectionResult{{Name: "customers", Outcome: "masked"}}}))
 	_, err = a.store.Settle(ctx, id, "test")
-	must(t, err)
+	testenv.Must(t, err)
 
 	type system struct {
 		Records           int64  `json:"records"`
@@ -520,14 +516,6 @@ func TestReportSaysCountsMayBeShort(t *testing.T) {
 		if !strings.Contains(string(page), s) {
 			t.Errorf("html report lacks %q", s)
 		}
-	}
-}
-
-// must stops the test at a failed precondition.
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
