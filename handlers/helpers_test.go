@@ -47,6 +47,24 @@ func (a *api) do(method, path, key, contentType, body string, out any) *http.Res
 	return resp
 }
 
+// filed files a request through the API and returns its id.
+func (a *api) filed(body string) string {
+	a.t.Helper()
+	var r requestJSON
+	if resp := a.do("POST", "/v1/requests", agentKey, "application/json", body, &r); resp.StatusCode != http.StatusAccepted {
+		a.t.Fatalf("file: %d", resp.StatusCode)
+	}
+	return r.ID
+}
+
+// move moves request id from from to to in the store, as actor "test".
+func (a *api) move(id string, from, to dsr.Status) {
+	a.t.Helper()
+	if _, err := a.store.Transition(context.Background(), id, from, to, dsr.Change{Actor: "test"}); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 // kinds lists the kinds of the audit events of request id, from the store.
 func (a *api) kinds(id string) []string {
 	a.t.Helper()

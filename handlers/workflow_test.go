@@ -18,23 +18,6 @@ import (
 	"github.com/dsar-project/dsar/store/mongostore"
 )
 
-// filed files a request through the API and returns its id.
-func (a *api) filed(body string) string {
-	a.t.Helper()
-	var r requestJSON
-	if resp := a.do("POST", "/v1/requests", agentKey, "application/json", body, &r); resp.StatusCode != http.StatusAccepted {
-		a.t.Fatalf("file: %d", resp.StatusCode)
-	}
-	return r.ID
-}
-
-func (a *api) move(id string, from, to dsr.Status) {
-	a.t.Helper()
-	if _, err := a.store.Transition(context.Background(), id, from, to, dsr.Change{Actor: "test"}); err != nil {
-		a.t.Fatal(err)
-	}
-}
-
 type workflowView struct {
 	ID                 string          `json:"id"`
 	Status             string          `json:"status"`
