@@ -35,13 +35,22 @@ func (s *Service) move(ctx context.Context, req *dsr.Request, by string, allowed
 	return moved, nil
 }
 
-// act reads request id and moves it as move does.
-func (s *Service) act(ctx context.Context, id, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, error) {
+// act reads request id, moves it as move does, hands the workers the
+// notices the change asks for (with any still pending) and answers the
+// request with its jobs.
+func (s *Service) act(ctx context.Context, id, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (Record, error) {
 	req, err := s.request(ctx, id)
 	if err != nil {
-		return nil, err
+		return Record{}, err
 	}
-	return s.move(ctx, req, by, allowed, to, change)
+	moved, err := s.move(ctx, req, by, allowed, to, change)
+	if err != nil {
+		return Record{}, err
+	}
+	if len(change.Notices) > 0 {
+		s.notices(ctx, moved)
+	}
+	return s.withJobs(ctx, moved)
 }
 
 // Approve lets a request waiting for approval be processed, approved by
@@ -114,42 +123,31 @@ func (s *Service) Deny(ctx context.Context, id string, d Denial, by string) (Rec
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	moved, err := s.act(ctx, id, by, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, DenialBasis: basis, Notices: []string{dsr.NoticeDenied}})
-	if err != nil {
-		return Record{}, err
-	}
-	s.notices(ctx, moved)
-	return s.withJobs(ctx, moved)
+	return s.act(ctx, id, by, beforeProcessing, dsr.StatusDenied, dsr.Change{Reason: reason, DenialBasis: basis, Notices: []string{dsr.NoticeDenied}})
 }
 
 // Cancel withdraws request id before it is processed (the person asked,
 // or it was filed in error); reason may be empty.
 func (s *Service) Cancel(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, false)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, false)
+	if err != nil {
 		return Record{}, err
 	}
 	if reason == "" {
 		reason = "cancelled"
 	}
-	moved, err := s.act(ctx, id, by, append(slices.Clip(beforeProcessing), dsr.StatusDuplicate), dsr.StatusCancelled, dsr.Change{Reason: reason})
-	if err != nil {
-		return Record{}, err
-	}
-	return s.withJobs(ctx, moved)
+	return s.act(ctx, id, by, append(slices.Clip(beforeProcessing), dsr.StatusDuplicate), dsr.StatusCancelled, dsr.Change{Reason: reason})
 }
 
 // Extend gives request id the one extension its regulation allows
 // (dsr.ErrNoExtension otherwise), with a reason the person is told.
 func (s *Service) Extend(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, true)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, true)
+	if err != nil {
 		return Record{}, err
 	}
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	moved, err := s.store.Extend(ctx, id, by, reason)
 	if err != nil {
@@ -265,22 +263,16 @@ func (s *Service) Close(ctx context.Context, id string, cl Closing, by string) (
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	moved, err := s.act(ctx, id, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusCompleted,
+	return s.act(ctx, id, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusCompleted,
 		dsr.Change{Reason: reason, Exceptions: exceptions, Notices: []string{dsr.NoticeCompleted}})
-	if err != nil {
-		return Record{}, err
-	}
-	s.notices(ctx, moved)
-	return s.withJobs(ctx, moved)
 }
 
 // Pause stops request id's clock where its rule allows (GDPR: waiting for
 // information to confirm identity; dsr.ErrNotPausable otherwise), with a
 // reason.
 func (s *Service) Pause(ctx context.Context, id, reason, by string) (Record, error) {
-	var ve dsr.ValidationError
-	reason = CheckReason(&ve, reason, true)
-	if err := ve.Err(); err != nil {
+	reason, err := checkReason(reason, true)
+	if err != nil {
 		return Record{}, err
 	}
 	return s.clockChange(ctx, id, by, "paused", reason, func(ctx context.Context) (*dsr.Request, error) {
@@ -297,8 +289,8 @@ func (s *Service) Resume(ctx context.Context, id, by string) (Record, error) {
 }
 
 func (s *Service) clockChange(ctx context.Context, id, by, kind, reason string, change func(context.Context) (*dsr.Request, error)) (Record, error) {
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	moved, err := change(ctx)
 	if err != nil {
@@ -330,21 +322,12 @@ type AppealFiling struct {
 func (s *Service) Appeal(ctx context.Context, id string, a AppealFiling, by string) (Record, error) {
 	var ve dsr.ValidationError
 	f := dsr.AppealFiling{Actor: by, Reason: CheckReason(&ve, a.Reason, true), Index: s.index}
-	switch p := a.Identity; {
-	case p == nil:
-	case p.Verified:
-		f.Attested = checkMethod(&ve, p.Method)
-	default:
-		if p.Method != "" {
-			ve.Add("identity.method", "only with verified: true")
-		}
-		f.Verify = true
-	}
+	f.Attested, f.Verify = a.Identity.check(&ve)
 	if err := ve.Err(); err != nil {
 		return Record{}, err
 	}
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	appeal, err := s.store.Appeal(ctx, id, f)
 	if err != nil {

@@ -101,6 +101,23 @@ type Proof struct {
 	Method   string `json:"method"`
 }
 
+// check adds to ve what is wrong with p and says what p asks for: the
+// method the agent attests (p.Verified), or the portal's verification
+// (verify). A nil p asks for neither.
+func (p *Proof) check(ve *dsr.ValidationError) (attested string, verify bool) {
+	switch {
+	case p == nil:
+	case p.Verified:
+		attested = checkMethod(ve, p.Method)
+	default:
+		if p.Method != "" {
+			ve.Add("identity.method", "only with verified: true")
+		}
+		verify = true
+	}
+	return attested, verify
+}
+
 // Channels lists how an agent may say a request reached the business.
 var Channels = []string{"api", "phone", "email", "chat", "letter", "in_person", "web", "other"}
 
@@ -156,14 +173,8 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 			in.Notify, in.Notices = true, []string{dsr.NoticeReceipt}
 		}
 	}
-	switch id := b.Identity; {
-	case id == nil:
-	case id.Verified:
-		in.VerificationMethod = checkMethod(&ve, id.Method)
-	default:
-		if id.Method != "" {
-			ve.Add("identity.method", "only with verified: true")
-		}
+	switch attested, verify := b.Identity.check(&ve); {
+	case verify:
 		has := false
 		for _, i := range in.Identities {
 			has = has || i.Kind == dsr.KindEmail
@@ -181,6 +192,8 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 				in.Identities[i].Source = dsr.SourceClaimed
 			}
 		}
+	case b.Identity != nil:
+		in.VerificationMethod = attested
 	}
 	return in, ve.Err()
 }
@@ -210,4 +223,12 @@ func CheckReason(ve *dsr.ValidationError, reason string, required bool) string {
 		ve.Text("reason", r, dsr.Lines)
 	}
 	return r
+}
+
+// checkReason is CheckReason for an action whose only input is the
+// reason: it returns the trimmed reason, or the dsr.ValidationError.
+func checkReason(reason string, required bool) (string, error) {
+	var ve dsr.ValidationError
+	reason = CheckReason(&ve, reason, required)
+	return reason, ve.Err()
 }

@@ -10,12 +10,10 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-func str(s string) *string { return &s }
-
 // TestPortalIntake: what a portal submission must say, without a store.
 func TestPortalIntake(t *testing.T) {
 	t.Parallel()
-	ada := Subject{Email: str("ada@example.com")}
+	ada := Subject{Email: ptr("ada@example.com")}
 	tests := []struct {
 		name       string
 		in         PortalRequest
@@ -29,7 +27,7 @@ func TestPortalIntake(t *testing.T) {
 		{"both regulation and jurisdiction", PortalRequest{Type: "access", Regulation: "gdpr", Jurisdiction: "DE", Subject: ada}, []string{"jurisdiction"}, ""},
 		{"unknown jurisdiction", PortalRequest{Type: "access", Jurisdiction: "XX", Subject: ada}, []string{"jurisdiction"}, ""},
 		{"neither", PortalRequest{Type: "access", Subject: ada}, []string{"regulation"}, ""},
-		{"no email", PortalRequest{Type: "access", Regulation: "gdpr", Subject: Subject{CustomerID: str("cus_1")}}, []string{"subject.email"}, ""},
+		{"no email", PortalRequest{Type: "access", Regulation: "gdpr", Subject: Subject{CustomerID: ptr("cus_1")}}, []string{"subject.email"}, ""},
 		{"agent without permission", PortalRequest{Type: "access", Regulation: "ccpa", Subject: ada,
 			Agent: &AuthorizedAgent{Name: "Agency", Email: "agency@example.com"}}, []string{"agent.signed_permission"}, ""},
 		{"agent without a name", PortalRequest{Type: "access", Regulation: "ccpa", Subject: ada,
@@ -61,7 +59,7 @@ func TestPortalIntake(t *testing.T) {
 	}
 	// Only the email is proven; other identities are claimed, except on an
 	// opt-out, which needs no proof.
-	sub := Subject{Email: str("ada@example.com"), CustomerID: str("cus_1")}
+	sub := Subject{Email: ptr("ada@example.com"), CustomerID: ptr("cus_1")}
 	for typ, want := range map[string]string{"access": dsr.SourceClaimed, "opt_out": dsr.SourceSubject} {
 		in, err := portalIntake(PortalRequest{Type: typ, Regulation: "ccpa", Subject: sub})
 		if err != nil || len(in.Identities) != 2 || in.Identities[0].Source != dsr.SourceSubject || in.Identities[1].Source != want {

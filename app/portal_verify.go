@@ -182,14 +182,11 @@ func (s *Service) verified(ctx context.Context, req *dsr.Request, token, method 
 
 // PortalStatus is a request as its person sees it.
 type PortalStatus struct {
-	ID         string         `json:"id"`
-	Type       dsr.Type       `json:"type"`
-	Regulation dsr.Regulation `json:"regulation"`
-	Status     dsr.Status     `json:"status"`
-	ReceivedAt time.Time      `json:"received_at"`
-	DueAt      time.Time      `json:"due_at"`
-	ClosedAt   *time.Time     `json:"closed_at,omitempty"`
-	GPC        bool           `json:"gpc"`
+	RequestHead
+	ReceivedAt time.Time  `json:"received_at"`
+	DueAt      time.Time  `json:"due_at"`
+	ClosedAt   *time.Time `json:"closed_at,omitempty"`
+	GPC        bool       `json:"gpc"`
 	// Reason explains a denial, an expiry or a cancellation.
 	Reason          string    `json:"reason,omitempty"`
 	LinkedRequestID string    `json:"linked_request_id,omitempty"`
@@ -206,7 +203,7 @@ type Download struct {
 // (good for LinkTTL) once an access request is completed.
 func (s *Service) Status(a Access) PortalStatus {
 	req := a.Request
-	v := PortalStatus{ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt,
+	v := PortalStatus{RequestHead: HeadOf(req), ReceivedAt: req.ReceivedAt,
 		DueAt: req.DueAt, ClosedAt: req.ClosedAt, GPC: req.GPC, LinkedRequestID: req.LinkedTo}
 	if (req.Status == dsr.StatusDenied || req.Status == dsr.StatusExpired || req.Status == dsr.StatusCancelled) && len(req.History) > 0 {
 		v.Reason = req.History[len(req.History)-1].Reason

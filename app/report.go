@@ -21,23 +21,36 @@ type Report struct {
 	GeneratedAt time.Time       `json:"generated_at"`
 }
 
+// RequestHead is what every view of a request (the agent API's, the
+// portal's, a Report) names first: which request, of what kind, under
+// which law, and where it stands. Embedded, its fields come first in the
+// view's JSON.
+type RequestHead struct {
+	ID         string         `json:"id"`
+	Type       dsr.Type       `json:"type"`
+	Regulation dsr.Regulation `json:"regulation"`
+	Status     dsr.Status     `json:"status"`
+}
+
+// HeadOf is the head of r's views.
+func HeadOf(r *dsr.Request) RequestHead {
+	return RequestHead{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status}
+}
+
 // ReportRequest is the request of a Report.
 type ReportRequest struct {
-	ID                 string         `json:"id"`
-	Type               dsr.Type       `json:"type"`
-	Regulation         dsr.Regulation `json:"regulation"`
-	Status             dsr.Status     `json:"status"`
-	Source             string         `json:"source"`
-	Channel            string         `json:"channel,omitempty"`
-	FiledBy            string         `json:"filed_by"`
-	AuthorisedAgent    string         `json:"authorised_agent,omitempty"`
-	GPC                bool           `json:"gpc"`
-	ReceivedAt         time.Time      `json:"received_at"`
-	DueAt              time.Time      `json:"due_at"`
-	Extension          *Extension     `json:"extension,omitempty"`
-	VerificationMethod string         `json:"verification_method,omitempty"`
-	ApprovedBy         string         `json:"approved_by,omitempty"`
-	IdentityKinds      []dsr.Kind     `json:"identity_kinds"`
+	RequestHead
+	Source             string     `json:"source"`
+	Channel            string     `json:"channel,omitempty"`
+	FiledBy            string     `json:"filed_by"`
+	AuthorisedAgent    string     `json:"authorised_agent,omitempty"`
+	GPC                bool       `json:"gpc"`
+	ReceivedAt         time.Time  `json:"received_at"`
+	DueAt              time.Time  `json:"due_at"`
+	Extension          *Extension `json:"extension,omitempty"`
+	VerificationMethod string     `json:"verification_method,omitempty"`
+	ApprovedBy         string     `json:"approved_by,omitempty"`
+	IdentityKinds      []dsr.Kind `json:"identity_kinds"`
 	// ResolveBoundReached: see dsr.Request.
 	ResolveBoundReached int `json:"resolve_bound_reached,omitempty"`
 }
@@ -102,7 +115,7 @@ func (s *Service) Report(ctx context.Context, id string) (Report, error) {
 func BuildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) Report {
 	rep := Report{
 		Request: ReportRequest{
-			ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, Channel: r.Channel,
+			RequestHead: HeadOf(r), Source: r.Source, Channel: r.Channel,
 			FiledBy: r.FiledBy, GPC: r.GPC, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Extension: ExtensionOf(r),
 			VerificationMethod: r.VerificationMethod, ApprovedBy: r.ApprovedBy, IdentityKinds: []dsr.Kind{},
 			ResolveBoundReached: r.ResolveBoundReached,

@@ -199,10 +199,19 @@ func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 // request reads request id; a malformed id is dsr.ErrNotFound, without a
 // store command.
 func (s *Service) request(ctx context.Context, id string) (*dsr.Request, error) {
-	if !dsr.ValidID(id) {
-		return nil, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	return s.store.Request(ctx, id)
+}
+
+// checkID refuses an id no request can have as one not found, before
+// the store is asked.
+func checkID(id string) error {
+	if !dsr.ValidID(id) {
+		return fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	}
+	return nil
 }
 
 // withJobs reads the jobs of req.
@@ -329,8 +338,8 @@ func (s *Service) Assign(ctx context.Context, id, agent, by string) (Record, err
 		ve.Add("agent", "must name an API key with the agent or admin role, or be empty to unassign")
 		return Record{}, &ve
 	}
-	if !dsr.ValidID(id) {
-		return Record{}, fmt.Errorf("request %q: %w", id, dsr.ErrNotFound)
+	if err := checkID(id); err != nil {
+		return Record{}, err
 	}
 	req, err := s.store.Assign(ctx, id, agent)
 	if err != nil {

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -123,20 +122,6 @@ func TestAppeal(t *testing.T) {
 	if resp := a.do("POST", "/v1/requests/"+gdpr+"/appeal", agentKey, "application/json", `{"reason":"x"}`, nil); resp.StatusCode != http.StatusConflict {
 		t.Errorf("appeal under GDPR: %d, want 409", resp.StatusCode)
 	}
-}
-
-// kinds lists the kinds of the audit events of request id, from the store.
-func (a *api) kinds(id string) []string {
-	a.t.Helper()
-	trail, err := a.store.AuditTrail(context.Background(), id)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range trail {
-		out = append(out, ev.Kind)
-	}
-	return out
 }
 
 // TestPausedNotOverdue: a request whose clock is paused is not overdue,

@@ -20,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/agentapi"
@@ -91,7 +92,7 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	redis := asynq.RedisClientOpt{Addr: r.Addr}
 	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	t.Cleanup(func() { _ = queue.Close() })
-	var enq handlers.Enqueuer = queue
+	var enq app.Enqueuer = queue
 	if down {
 		enq = failingQueue{}
 	}
@@ -122,33 +123,6 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	})
 	cmds.Reset()
 	return &api{t: t, url: srv.URL, client: apitest.Client(t), store: store, cmds: cmds, index: idx, redis: redis, queue: qname}
-}
-
-// do sends a request with a key and decodes a JSON answer into out.
-func (a *api) do(method, path, key, contentType, body string, out any) *http.Response {
-	a.t.Helper()
-	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			a.t.Fatalf("%s %s: %d: not JSON: %v\n%s", method, path, resp.StatusCode, err, data)
-		}
-	}
-	return resp
 }
 
 func (a *api) countRequests() int64 {
@@ -436,14 +410,7 @@ func TestExport(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
 	done := a.seedCompleted(dsr.TypeAccess, dsr.StatusCompleted, 250)
-	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+done.ID+"/export", nil)
-	req.Header.Set("Authorization", "Bearer "+agentKey)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, data := a.send("GET", "/v1/requests/"+done.ID+"/export", agentKey, "", "")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
 		t.Fatalf("export: %d %s", resp.StatusCode, data)
 	}

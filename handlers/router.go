@@ -23,14 +23,6 @@ import (
 	"github.com/dsar-project/dsar/store/mongostore"
 )
 
-// Enqueuer hands work to the workers: a request's fan-out, a job, a notice
-// to its subject.
-type Enqueuer interface {
-	EnqueueFanout(ctx context.Context, requestID string) error
-	EnqueueJob(ctx context.Context, jobID string) error
-	EnqueueNotice(ctx context.Context, requestID, notice string) error
-}
-
 // Check is one readiness dependency.
 type Check struct {
 	Name string
@@ -41,7 +33,7 @@ type Check struct {
 // TrustedProxies, Metrics, MetricsToken and Now.
 type Deps struct {
 	Store *mongostore.Store
-	Queue Enqueuer
+	Queue app.Enqueuer
 	Index *dsr.BlindIndex
 	Keys  *apikey.Keyring
 	Log   *slog.Logger

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -27,6 +26,16 @@ func (p *portal) verifyCode(c created, email string) map[string]any {
 		p.t.Fatalf("verify %s: %d %v", c.ID, resp.StatusCode, out)
 	}
 	return out
+}
+
+// filedTwice is the setting of a merge: Ada's access request, filed and
+// verified (first), and the same filed again (second, verifying).
+func (p *portal) filedTwice() (first, second created) {
+	p.t.Helper()
+	const ada = `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`
+	first = p.submit(ada)
+	p.verifyCode(first, "ada@example.com")
+	return first, p.submit(ada)
 }
 
 // resolved reports whether request id holds value among the identities
@@ -135,9 +144,7 @@ func TestMergeKeepsTokensApart(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{})
 	ctx := context.Background()
-	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	p.verifyCode(first, "ada@example.com")
-	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	first, second := p.filedTwice()
 	if out := p.verifyCode(second, "ada@example.com"); out["merged_into"] != first.ID {
 		t.Fatalf("second verification: %v, want merged into %s", out, first.ID)
 	}
@@ -193,24 +200,15 @@ func TestMergeRace(t *testing.T) {
 	t.Parallel()
 	p := startPortal(t, portalConfig{})
 	ctx := context.Background()
-	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
-	p.verifyCode(first, "ada@example.com")
-	second := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	first, second := p.filedTwice()
 	if err := p.proc.SendNotice(ctx, second.ID, dsr.NoticeVerify); err != nil {
 		t.Fatal(err)
 	}
 	_, text := p.mail("ada@example.com", second.ID, "verify")
 	code := codeIn.FindStringSubmatch(text)[1]
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i] = p.call("POST", "/v1/portal/requests/"+second.ID+"/verify", second.StatusToken, `{"code":"`+code+`"}`, nil).StatusCode
-		}()
-	}
-	wg.Wait()
+	codes := atOnce(2, func() int {
+		return p.call("POST", "/v1/portal/requests/"+second.ID+"/verify", second.StatusToken, `{"code":"`+code+`"}`, nil).StatusCode
+	})
 	slices.Sort(codes)
 	if codes[0] != 200 || codes[1] != 409 {
 		t.Errorf("two verifications at once: %v, want one 200 and one 409", codes)

@@ -8,32 +8,15 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store/mongostore"
 )
-
-// filed files a request through the API and returns its id.
-func (a *api) filed(body string) string {
-	a.t.Helper()
-	var r requestJSON
-	if resp := a.do("POST", "/v1/requests", agentKey, "application/json", body, &r); resp.StatusCode != http.StatusAccepted {
-		a.t.Fatalf("file: %d", resp.StatusCode)
-	}
-	return r.ID
-}
-
-func (a *api) move(id string, from, to dsr.Status) {
-	a.t.Helper()
-	if _, err := a.store.Transition(context.Background(), id, from, to, dsr.Change{Actor: "test"}); err != nil {
-		a.t.Fatal(err)
-	}
-}
 
 type workflowView struct {
 	ID                 string          `json:"id"`
@@ -122,25 +105,18 @@ func TestActions(t *testing.T) {
 	// Approve: twice at once, one wins.
 	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusAwaitingApproval)
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("POST", a.url+"/v1/requests/"+id+"/approve", nil)
-			req.Header.Set("Authorization", "Bearer "+agentKey)
-			resp, err := a.client.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
-		}()
-	}
-	wg.Wait()
+	codes := atOnce(2, func() int {
+		req, _ := http.NewRequest("POST", a.url+"/v1/requests/"+id+"/approve", nil)
+		req.Header.Set("Authorization", "Bearer "+agentKey)
+		resp, err := a.client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	})
 	if won := codes[0] == 200 && codes[1] == 409 || codes[0] == 409 && codes[1] == 200; !won {
 		t.Errorf("two approvals at once: %v, want one 200 and one 409", codes)
 	}
@@ -295,17 +271,7 @@ func TestDuplicatesAndBulk(t *testing.T) {
 		`"not an object"`,
 		`{"type":"deletion","regulation":"ccpa","subject":{"email":"b4@example.com"},"channel":"letter"}`,
 	}
-	var out struct {
-		Accepted, Rejected int
-		Results            []struct {
-			Index   int `json:"index"`
-			Status  int `json:"status"`
-			Request *struct {
-				ID string `json:"id"`
-			} `json:"request"`
-			Problem *problemJSON `json:"problem"`
-		} `json:"results"`
-	}
+	var out bulkOut
 	resp := a.do("POST", "/v1/requests/bulk", agentKey, "application/json", `{"requests":[`+strings.Join(items, ",")+`]}`, &out)
 	if resp.StatusCode != 200 || out.Accepted != 2 || out.Rejected != 3 || len(out.Results) != 5 {
 		t.Fatalf("bulk: %d %+v", resp.StatusCode, out)
@@ -352,14 +318,7 @@ func TestReport(t *testing.T) {
 		len(rep.Systems) != 1 || rep.Systems[0].Records != 3 || strings.Join(rep.Request.IdentityKinds, ",") != "email" {
 		t.Errorf("report: %d %+v", resp.StatusCode, rep)
 	}
-	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+done.ID+"/report?format=html", nil)
-	req.Header.Set("Authorization", "Bearer "+auditorKey)
-	hr, err := a.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(hr.Body)
-	hr.Body.Close()
+	hr, page := a.send("GET", "/v1/requests/"+done.ID+"/report?format=html", auditorKey, "", "")
 	if hr.StatusCode != 200 || !strings.HasPrefix(hr.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page), done.ID) ||
 		strings.Contains(string(page), "ada@example.com") {
 		t.Errorf("html report: %d %s, holds the id %v, holds the email %v", hr.StatusCode, hr.Header.Get("Content-Type"),
@@ -463,9 +422,7 @@ func TestRetryOfAFailedFanout(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after the retry (-want +got):\n%s", diff)
 	}
-	r, err := a.store.Request(ctx, id)
-	must(t, err)
-	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out after 2 failures" {
+	if last := a.lastChange(id); last.Reason != "retry of the fan-out after 2 failures" {
 		t.Errorf("history: %+v", last)
 	}
 	if resp := a.do("POST", "/v1/requests/"+id+"/retry", agentKey, "", "", nil); resp.StatusCode != http.StatusConflict {
@@ -479,7 +436,6 @@ func TestRetryOfAFailedFanout(t *testing.T) {
 func TestRetryWithoutConnector(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
-	ctx := context.Background()
 	id := a.filed(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
 	a.move(id, dsr.StatusInProgress, dsr.StatusNeedsAttention)
@@ -492,9 +448,7 @@ func TestRetryWithoutConnector(t *testing.T) {
 	if got.Status != "verified" {
 		t.Errorf("status after the retry: %q, want verified", got.Status)
 	}
-	r, err := a.store.Request(ctx, id)
-	must(t, err)
-	if last := r.History[len(r.History)-1]; last.Reason != "retry of the fan-out" {
+	if last := a.lastChange(id); last.Reason != "retry of the fan-out" {
 		t.Errorf("history: %+v", last)
 	}
 }
@@ -508,17 +462,17 @@ func TestReportSaysCountsMayBeShort(t *testing.T) {
 	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"},"identity":{"verified":true,"method":"signed in"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusInProgress)
 	job := dsr.NewJob(id, "shop", dsr.ActionErase, time.Now())
-	must(t, a.store.CreateJobs(ctx, []dsr.Job{job}))
-	must(t, a.store.MarkFannedOut(ctx, id))
+	testenv.Must(t, a.store.CreateJobs(ctx, []dsr.Job{job}))
+	testenv.Must(t, a.store.MarkFannedOut(ctx, id))
 	// The first attempt dies holding a lease that has run out already.
 	_, err := a.store.ClaimJob(ctx, job.ID, -time.Second)
-	must(t, err)
+	testenv.Must(t, err)
 	claimed, err := a.store.ClaimJob(ctx, job.ID, time.Minute)
-	must(t, err)
-	must(t, a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 0,
+	testenv.Must(t, err)
+	testenv.Must(t, a.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 0,
 		Collections: []dsr.CollectionResult{{Name: "customers", Outcome: "masked"}}}))
 	_, err = a.store.Settle(ctx, id, "test")
-	must(t, err)
+	testenv.Must(t, err)
 
 	type system struct {
 		Records           int64  `json:"records"`
@@ -540,24 +494,11 @@ func TestReportSaysCountsMayBeShort(t *testing.T) {
 	if diff := cmp.Diff(want, rep.Systems); diff != "" {
 		t.Errorf("report systems (-want +got):\n%s", diff)
 	}
-	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+id+"/report?format=html", nil)
-	req.Header.Set("Authorization", "Bearer "+auditorKey)
-	hr, err := a.client.Do(req)
-	must(t, err)
-	page, _ := io.ReadAll(hr.Body)
-	hr.Body.Close()
+	_, page := a.send("GET", "/v1/requests/"+id+"/report?format=html", auditorKey, "", "")
 	for _, s := range []string{"0 or more records", "Counts may be short:", "an earlier attempt may have changed records"} {
 		if !strings.Contains(string(page), s) {
 			t.Errorf("html report lacks %q", s)
 		}
-	}
-}
-
-// must stops the test at a failed precondition.
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -632,14 +573,7 @@ func TestReportNotSearched(t *testing.T) {
 	if rep.Request.ResolveBoundReached != 3 {
 		t.Errorf("report resolve_bound_reached = %d; want 3", rep.Request.ResolveBoundReached)
 	}
-	req, _ := http.NewRequest("GET", a.url+"/v1/requests/"+r.ID+"/report?format=html", nil)
-	req.Header.Set("Authorization", "Bearer "+auditorKey)
-	hr, err := a.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(hr.Body)
-	hr.Body.Close()
+	_, page := a.send("GET", "/v1/requests/"+r.ID+"/report?format=html", auditorKey, "", "")
 	for _, want := range []string{
 		"customers: 1 masked <span class=\"muted\">(matched by email, phone; known: phone)</span>",
 		"tickets: <b>not searched: no email known</b> <span class=\"muted\">(matched by email; known: none)</span>",

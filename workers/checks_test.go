@@ -37,15 +37,7 @@ func (e *env) checker(esc workers.EscalationOptions, notifier workers.Notifier) 
 // kinds lists the kinds of a request's audit events.
 func (e *env) kinds(id string) []string {
 	e.t.Helper()
-	trail, err := e.store.AuditTrail(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range trail {
-		out = append(out, ev.Kind)
-	}
-	return out
+	return testenv.AuditKinds(e.t, e.store.AuditTrail, id)
 }
 
 // until moves the test clock to d before t.

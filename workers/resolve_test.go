@@ -11,6 +11,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -51,9 +52,9 @@ func TestResolveBoundReached(t *testing.T) {
 				Log: slog.New(slog.NewTextHandler(e.logs, nil))}, workers.Options{MaxRetry: 3, Lease: time.Minute, JobTimeout: 10 * time.Second,
 				Now: e.clock.Now, ResolveMaxRounds: tt.rounds})
 			r := e.file(dsr.TypeAccess, "ada@example.com")
-			require(t, p.Fanout(ctx, r.ID))
+			testenv.Must(t, p.Fanout(ctx, r.ID))
 			got, err := e.store.Request(ctx, r.ID)
-			require(t, err)
+			testenv.Must(t, err)
 			if got.ResolveBoundReached != tt.want {
 				t.Errorf("ResolveBoundReached = %d; want %d", got.ResolveBoundReached, tt.want)
 			}
@@ -65,7 +66,7 @@ func TestResolveBoundReached(t *testing.T) {
 				t.Errorf("history says the bound was reached: %v; want %v\n%s", said, tt.want > 0, reasons)
 			}
 			trail, err := e.store.AuditTrail(ctx, r.ID)
-			require(t, err)
+			testenv.Must(t, err)
 			var events []string
 			for _, ev := range trail {
 				if ev.Kind == "resolution_bound_reached" {

@@ -444,12 +444,12 @@ func TestNoConnectorForActionNeedsAttention(t *testing.T) {
 			r, err := dsr.NewRequest(dsr.Intake{Type: tt.typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester",
 				Status: dsr.StatusVerified, ReceivedAt: e.clock.Now(), Notify: true,
 				Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, e.index)
-			require(t, err)
-			require(t, e.store.CreateRequest(ctx, r))
-			require(t, tt.proc.Fanout(ctx, r.ID))
-			require(t, tt.proc.Fanout(ctx, r.ID)) // a second run (a retried task) changes nothing
+			testenv.Must(t, err)
+			testenv.Must(t, e.store.CreateRequest(ctx, r))
+			testenv.Must(t, tt.proc.Fanout(ctx, r.ID))
+			testenv.Must(t, tt.proc.Fanout(ctx, r.ID)) // a second run (a retried task) changes nothing
 			got, err := e.store.Request(ctx, r.ID)
-			require(t, err)
+			testenv.Must(t, err)
 			if got.Status != dsr.StatusNeedsAttention {
 				t.Errorf("status %s, want needs_attention", got.Status)
 			}
@@ -462,18 +462,11 @@ func TestNoConnectorForActionNeedsAttention(t *testing.T) {
 				}
 			}
 			jobs, err := e.store.Jobs(ctx, r.ID)
-			require(t, err)
+			testenv.Must(t, err)
 			if len(jobs) != 0 {
 				t.Errorf("%d jobs; want none", len(jobs))
 			}
 		})
-	}
-}
-
-func require(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -485,9 +478,9 @@ func TestCheckConnectors(t *testing.T) {
 	optOut, err := mongodb.New(context.Background(), "crm", mongodb.Spec{Database: e.shop.Name(), Collections: []mongodb.CollectionSpec{
 		{Name: "contacts", Match: map[string]string{"email": "email"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete},
 			OptOut: &mongodb.Strategy{Kind: mongodb.StrategyDelete}}}}, e.shop.Client())
-	require(t, err)
+	testenv.Must(t, err)
 	full := connectors.NewRegistry()
-	require(t, full.Add(optOut))
+	testenv.Must(t, full.Add(optOut))
 	tests := []struct {
 		name string
 		reg  *connectors.Registry

@@ -124,13 +124,43 @@ type StatsCollector struct {
 	days     tally[reqKey]
 	jobs     tally[jobKey]
 	outcomes map[outcomeKey]uint64
-	// The next reads of completions and of job outcomes start here; zero:
-	// from the beginning. What they read from the overlap is in the seen
-	// sets, so it counts once.
-	doneFrom time.Time
-	jobsFrom time.Time
-	doneSeen map[string]time.Time
-	jobsSeen map[string]time.Time
+	// Where the next reads of completions and of job outcomes start.
+	doneRead, jobsRead cursor
+}
+
+// cursor is where the next read of a stream of outcomes (read oldest
+// first, from a time) starts, and which outcomes of the overlap it has
+// counted already, so that each counts once.
+type cursor struct {
+	from time.Time // zero: from the beginning
+	last time.Time // the last outcome of the read under way
+	seen map[string]time.Time
+}
+
+// fresh reports whether outcome id, of time at, is not counted yet, and
+// records it.
+func (c *cursor) fresh(id string, at time.Time) bool {
+	c.last = at
+	if _, seen := c.seen[id]; seen {
+		return false
+	}
+	c.seen[id] = at
+	return true
+}
+
+// end ends a read: one that failed (err) resumes next time from the last
+// outcome it counted; one that succeeded at now resumes from overlap
+// before now, and what is older is forgotten.
+func (c *cursor) end(err error, now time.Time, overlap time.Duration) {
+	if err != nil {
+		if c.last.After(c.from) {
+			c.from = c.last
+		}
+	} else {
+		c.from = now.Add(-overlap)
+		forget(c.seen, c.from)
+	}
+	c.last = time.Time{}
 }
 
 type reqKey struct {
@@ -168,7 +198,7 @@ func NewStatsCollector(store Store, opts StatsOptions) *StatsCollector {
 	return &StatsCollector{
 		store: store, opts: opts,
 		days: tally[reqKey]{bounds: CompletionBuckets}, jobs: tally[jobKey]{bounds: JobSecondsBuckets},
-		outcomes: map[outcomeKey]uint64{}, doneSeen: map[string]time.Time{}, jobsSeen: map[string]time.Time{},
+		outcomes: map[outcomeKey]uint64{}, doneRead: cursor{seen: map[string]time.Time{}}, jobsRead: cursor{seen: map[string]time.Time{}},
 	}
 }
 
@@ -267,49 +297,30 @@ func (c *StatsCollector) refresh(now time.Time) {
 	// The first read takes the store's whole history, which may outlast
 	// Timeout: a read cut short resumes, next time, from the last outcome
 	// it counted (they come oldest first).
-	var lastDone time.Time
-	err := c.store.EachCompletion(ctx, c.doneFrom, func(d *dsr.Completion) error {
-		lastDone = d.ClosedAt
-		if _, seen := c.doneSeen[d.ID]; seen {
-			return nil
+	err := c.store.EachCompletion(ctx, c.doneRead.from, func(d *dsr.Completion) error {
+		if c.doneRead.fresh(d.ID, d.ClosedAt) {
+			c.days.observe(reqKey{d.Type, d.Regulation}, d.ClosedAt.Sub(d.ReceivedAt).Seconds())
 		}
-		c.doneSeen[d.ID] = d.ClosedAt
-		c.days.observe(reqKey{d.Type, d.Regulation}, d.ClosedAt.Sub(d.ReceivedAt).Seconds())
 		return nil
 	})
 	if err != nil {
 		fail("completions", err)
-		if lastDone.After(c.doneFrom) {
-			c.doneFrom = lastDone
-		}
-	} else {
-		c.doneFrom = now.Add(-c.opts.Overlap)
-		forget(c.doneSeen, c.doneFrom)
 	}
+	c.doneRead.end(err, now, c.opts.Overlap)
 
-	var lastJob time.Time
-	err = c.store.EachJobOutcome(ctx, c.jobsFrom, func(j *dsr.JobOutcome) error {
-		lastJob = j.FinishedAt
+	err = c.store.EachJobOutcome(ctx, c.jobsRead.from, func(j *dsr.JobOutcome) error {
 		// A job finishes again after a retry: each outcome counts once.
-		id := j.ID + "@" + j.FinishedAt.Format(time.RFC3339Nano)
-		if _, seen := c.jobsSeen[id]; seen {
-			return nil
+		if c.jobsRead.fresh(j.ID+"@"+j.FinishedAt.Format(time.RFC3339Nano), j.FinishedAt) {
+			k := jobKey{j.Connector, j.Action}
+			c.outcomes[outcomeKey{k, j.Status}]++
+			c.jobs.observe(k, j.FinishedAt.Sub(j.CreatedAt).Seconds())
 		}
-		c.jobsSeen[id] = j.FinishedAt
-		k := jobKey{j.Connector, j.Action}
-		c.outcomes[outcomeKey{k, j.Status}]++
-		c.jobs.observe(k, j.FinishedAt.Sub(j.CreatedAt).Seconds())
 		return nil
 	})
 	if err != nil {
 		fail("jobs", err)
-		if lastJob.After(c.jobsFrom) {
-			c.jobsFrom = lastJob
-		}
-	} else {
-		c.jobsFrom = now.Add(-c.opts.Overlap)
-		forget(c.jobsSeen, c.jobsFrom)
 	}
+	c.jobsRead.end(err, now, c.opts.Overlap)
 	c.up = len(errs) == 0
 	if c.up {
 		c.readOK = now

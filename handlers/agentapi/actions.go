@@ -1,6 +1,7 @@
 package agentapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,14 +12,46 @@ import (
 	"github.com/dsar-project/dsar/internal/links"
 )
 
+// action is the handler of an agent's action on the request named in the
+// path: it decodes the action's input with decode (which on failure has
+// written the problem), calls do for the calling agent and answers the
+// request and its jobs, or the problem of do's error.
+func action[In any](a *requestsAPI, decode func(*gin.Context) (In, bool), do func(ctx context.Context, id string, in In, by string) (app.Record, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		in, ok := decode(c)
+		if !ok {
+			return
+		}
+		rec, err := do(c.Request.Context(), c.Param("id"), in, httpkit.PrincipalOf(c).Name)
+		a.respond(c, rec, err)
+	}
+}
+
+// act is the handler of an action that takes no input (its body, if any,
+// is not read).
+func (a *requestsAPI) act(do func(ctx context.Context, id, by string) (app.Record, error)) gin.HandlerFunc {
+	return action(a, noInput, func(ctx context.Context, id string, _ struct{}, by string) (app.Record, error) {
+		return do(ctx, id, by)
+	})
+}
+
+// noInput reads nothing.
+func noInput(*gin.Context) (struct{}, bool) { return struct{}{}, true }
+
+// jsonBody decodes a required JSON body of type B.
+func jsonBody[B any](c *gin.Context) (B, bool) {
+	var body B
+	return body, httpkit.DecodeJSON(c, &body, MaxBodyBytes)
+}
+
 // reasonBody is the body of the actions that take a reason.
 type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
 // reason decodes a body with a reason; an action whose reason is optional
-// may have no body. On failure it has written the problem.
-func (a *requestsAPI) reason(c *gin.Context) (string, bool) {
+// may have no body.
+func reason(c *gin.Context) (string, bool) {
 	var body reasonBody
 	if c.Request.ContentLength != 0 || c.GetHeader("Content-Type") != "" {
 		if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
@@ -26,62 +59,6 @@ func (a *requestsAPI) reason(c *gin.Context) (string, bool) {
 		}
 	}
 	return body.Reason, true
-}
-
-// approve lets a request waiting for approval be processed. Under the
-// four-eyes rule (DSAR_APPROVAL_FOUR_EYES) the agent who filed the request,
-// or for an appeal the request it appeals, may not approve it: 403, and
-// nothing changes.
-func (a *requestsAPI) approve(c *gin.Context) {
-	rec, err := a.app.Approve(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
-}
-
-// deny refuses a request before it is processed, with a reason the person
-// is told.
-func (a *requestsAPI) deny(c *gin.Context) {
-	var body app.Denial
-	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
-		return
-	}
-	rec, err := a.app.Deny(c.Request.Context(), c.Param("id"), body, httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
-}
-
-// cancel withdraws a request before it is processed (the person asked, or
-// it was filed in error).
-func (a *requestsAPI) cancel(c *gin.Context) {
-	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Cancel(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
-		a.respond(c, rec, err)
-	}
-}
-
-// extend gives the request the one extension its regulation allows.
-func (a *requestsAPI) extend(c *gin.Context) {
-	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Extend(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
-		a.respond(c, rec, err)
-	}
-}
-
-// retry runs the failed jobs of a request that needs attention again, or,
-// when its fan-out failed (no jobs exist yet), the fan-out, with a fresh
-// retry budget.
-func (a *requestsAPI) retry(c *gin.Context) {
-	rec, err := a.app.Retry(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
-}
-
-// close completes a request that needs attention, with a reason and the
-// exceptions kept on a legal basis; the person is told it is done.
-func (a *requestsAPI) close(c *gin.Context) {
-	var body app.Closing
-	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
-		return
-	}
-	rec, err := a.app.Close(c.Request.Context(), c.Param("id"), body, httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
 }
 
 // keys lists the API keys by name and role (never their secrets).
@@ -116,21 +93,6 @@ func (a *requestsAPI) answer(c *gin.Context, v any, err error) {
 func (a *requestsAPI) clock(c *gin.Context) {
 	v, err := a.app.Clock(c.Request.Context(), c.Param("id"))
 	a.answer(c, v, err)
-}
-
-// pause stops a request's clock where its rule allows (GDPR: waiting for
-// information to confirm identity), with a reason.
-func (a *requestsAPI) pause(c *gin.Context) {
-	if reason, ok := a.reason(c); ok {
-		rec, err := a.app.Pause(c.Request.Context(), c.Param("id"), reason, httpkit.PrincipalOf(c).Name)
-		a.respond(c, rec, err)
-	}
-}
-
-// resume restarts a paused clock; the due date moves by the pause.
-func (a *requestsAPI) resume(c *gin.Context) {
-	rec, err := a.app.Resume(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
 }
 
 // appeal files the appeal against a denied request where its regulation

@@ -7,6 +7,7 @@
 package agentapi
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/gin-gonic/gin"
@@ -39,18 +40,24 @@ func Register(r *gin.Engine, d Deps) {
 	v1.GET("/requests/:id/export", agents, api.export)
 	v1.GET("/requests/:id/report", readers, api.report)
 	v1.GET("/requests/:id/audit", readers, api.audit)
-	v1.POST("/requests/:id/approve", agents, api.approve)
-	v1.POST("/requests/:id/deny", agents, api.deny)
-	v1.POST("/requests/:id/cancel", agents, api.cancel)
-	v1.POST("/requests/:id/extend", agents, api.extend)
-	v1.POST("/requests/:id/retry", agents, api.retry)
-	v1.POST("/requests/:id/close", agents, api.close)
-	v1.POST("/requests/:id/assign", agents, api.assign)
-	v1.POST("/requests/:id/unlink", agents, api.unlink)
+	// The actions on a request answer the request and its jobs (app.Service
+	// has their rules). Under the four-eyes rule (DSAR_APPROVAL_FOUR_EYES)
+	// the agent who filed a request, or for an appeal the request it
+	// appeals, may not approve it: 403, and nothing changes.
+	v1.POST("/requests/:id/approve", agents, api.act(d.App.Approve))
+	v1.POST("/requests/:id/deny", agents, action(api, jsonBody[app.Denial], d.App.Deny))
+	v1.POST("/requests/:id/cancel", agents, action(api, reason, d.App.Cancel))
+	v1.POST("/requests/:id/extend", agents, action(api, reason, d.App.Extend))
+	v1.POST("/requests/:id/retry", agents, api.act(d.App.Retry))
+	v1.POST("/requests/:id/close", agents, action(api, jsonBody[app.Closing], d.App.Close))
+	v1.POST("/requests/:id/assign", agents, action(api, jsonBody[assignBody], func(ctx context.Context, id string, b assignBody, by string) (app.Record, error) {
+		return d.App.Assign(ctx, id, b.Agent, by)
+	}))
+	v1.POST("/requests/:id/unlink", agents, api.act(d.App.Unlink))
 	v1.POST("/requests/bulk", agents, api.bulk)
 	v1.GET("/requests/:id/clock", readers, api.clock)
-	v1.POST("/requests/:id/pause", agents, api.pause)
-	v1.POST("/requests/:id/resume", agents, api.resume)
+	v1.POST("/requests/:id/pause", agents, action(api, reason, d.App.Pause))
+	v1.POST("/requests/:id/resume", agents, api.act(d.App.Resume))
 	v1.POST("/requests/:id/appeal", agents, api.appeal)
 	v1.GET("/reports/summary", readers, api.summary)
 	v1.GET("/admin/keys", httpkit.RequireRole(apikey.RoleAdmin), keysList(d.Keys))

@@ -158,13 +158,6 @@ func itemProblem(err error) httpkit.Problem {
 	return p
 }
 
-// unlink ends a duplicate's link: it becomes a request of its own and is
-// processed (or its person is sent the verification) as it would have been.
-func (a *requestsAPI) unlink(c *gin.Context) {
-	rec, err := a.app.Unlink(c.Request.Context(), c.Param("id"), httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
-}
-
 func (a *requestsAPI) get(c *gin.Context) {
 	rec, err := a.app.Get(c.Request.Context(), c.Param("id"))
 	a.respond(c, rec, err)
@@ -222,14 +215,4 @@ func (a *requestsAPI) list(c *gin.Context) {
 type assignBody struct {
 	// Agent is the name of an agent's or admin's API key; "" unassigns.
 	Agent string `json:"agent"`
-}
-
-// assign gives a request to an agent, by the name of their API key.
-func (a *requestsAPI) assign(c *gin.Context) {
-	var body assignBody
-	if !httpkit.DecodeJSON(c, &body, MaxBodyBytes) {
-		return
-	}
-	rec, err := a.app.Assign(c.Request.Context(), c.Param("id"), body.Agent, httpkit.PrincipalOf(c).Name)
-	a.respond(c, rec, err)
 }

@@ -9,10 +9,7 @@ import (
 
 // requestView is a request as the agent API shows it.
 type requestView struct {
-	ID         string            `json:"id"`
-	Type       dsr.Type          `json:"type"`
-	Regulation dsr.Regulation    `json:"regulation"`
-	Status     dsr.Status        `json:"status"`
+	app.RequestHead
 	Source     string            `json:"source"`
 	FiledBy    string            `json:"filed_by"`
 	ReceivedAt time.Time         `json:"received_at"`
@@ -85,8 +82,7 @@ type historyView = app.HistoryEntry
 
 func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 	v := requestView{
-		ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status,
-		Source: r.Source, FiledBy: r.FiledBy,
+		RequestHead: app.HeadOf(r), Source: r.Source, FiledBy: r.FiledBy,
 		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, ClosedAt: r.ClosedAt,
 		Subject:            map[string]string{},
 		ResolvedIdentities: []identityView{},
@@ -136,22 +132,19 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 
 // requestSummary is a request in a list.
 type requestSummary struct {
-	ID         string         `json:"id"`
-	Type       dsr.Type       `json:"type"`
-	Regulation dsr.Regulation `json:"regulation"`
-	Status     dsr.Status     `json:"status"`
-	Source     string         `json:"source"`
-	AssignedTo string         `json:"assigned_to,omitempty"`
-	ReceivedAt time.Time      `json:"received_at"`
-	DueAt      time.Time      `json:"due_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
+	app.RequestHead
+	Source     string    `json:"source"`
+	AssignedTo string    `json:"assigned_to,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+	DueAt      time.Time `json:"due_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 	// Overdue: open past its due date, its clock running
 	// (dsr.Request.Overdue).
 	Overdue bool `json:"overdue"`
 }
 
 func summarize(r *dsr.Request, now time.Time) requestSummary {
-	return requestSummary{ID: r.ID, Type: r.Type, Regulation: r.Regulation, Status: r.Status, Source: r.Source, AssignedTo: r.AssignedTo,
+	return requestSummary{RequestHead: app.HeadOf(r), Source: r.Source, AssignedTo: r.AssignedTo,
 		ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, UpdatedAt: r.UpdatedAt, Overdue: r.Overdue(now)}
 }
 

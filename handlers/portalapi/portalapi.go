@@ -54,12 +54,9 @@ type api struct {
 
 // created answers a filing.
 type created struct {
-	ID         string         `json:"id"`
-	Type       dsr.Type       `json:"type"`
-	Regulation dsr.Regulation `json:"regulation"`
-	Status     dsr.Status     `json:"status"`
-	ReceivedAt time.Time      `json:"received_at"`
-	DueAt      time.Time      `json:"due_at"`
+	app.RequestHead
+	ReceivedAt time.Time `json:"received_at"`
+	DueAt      time.Time `json:"due_at"`
 	// StatusToken is shown once: only its hash is kept.
 	StatusToken string `json:"status_token"`
 	// VerificationRequired says a code was emailed to the subject.
@@ -125,7 +122,7 @@ func (h *api) filed(c *gin.Context, f app.PortalFiled, err error) {
 	req := f.Request
 	c.Header("Location", links.StatusPath(req.ID))
 	c.JSON(http.StatusAccepted, created{
-		ID: req.ID, Type: req.Type, Regulation: req.Regulation, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
+		RequestHead: app.HeadOf(req), ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
 		StatusToken: f.StatusToken, VerificationRequired: req.Status == dsr.StatusVerifying, GPC: req.GPC, LinkedRequestID: req.LinkedTo,
 	})
 }

@@ -64,3 +64,11 @@ func ClosedAddr(t testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// Must stops the test at a failed precondition: err not nil.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
