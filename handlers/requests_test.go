@@ -252,6 +252,8 @@ func TestRejectedRequestsLeaveNothing(t *testing.T) {
 		{"trailing data", agentKey, "application/json", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}} {}`, 400, nil},
 		{"unknown field", agentKey, "application/json", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"priority":1}`, 400, []string{"priority"}},
 		{"unknown subject field", agentKey, "application/json", `{"type":"access","regulation":"gdpr","subject":{"ssn":"123"}}`, 400, []string{"subject.ssn"}},
+		{"field given twice", agentKey, "application/json", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"},"type":"deletion"}`, 400, []string{"type"}},
+		{"subject field given twice", agentKey, "application/json", `{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com","email":"eve@example.com"}}`, 400, []string{"subject.email"}},
 		{"field name in the wrong case", agentKey, "application/json", `{"TYPE":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`, 400, []string{"TYPE"}},
 		{"wrong type", agentKey, "application/json", `{"type":7,"regulation":"gdpr","subject":{"email":"ada@example.com"}}`, 400, []string{"type"}},
 		{"missing everything", agentKey, "application/json", `{}`, 400, []string{"type", "regulation", "subject"}},

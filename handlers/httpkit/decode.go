@@ -16,8 +16,9 @@ import (
 )
 
 // DecodeJSON reads the body into v strictly: JSON media type, at most limit
-// bytes, one value, and no field v does not have, with names matched exactly
-// (encoding/json alone would take "TYPE" for "type"). On failure it writes
+// bytes, one value, no field v does not have, with names matched exactly
+// (encoding/json alone would take "TYPE" for "type"), and no field given
+// twice in one object (encoding/json alone would keep the last). On failure it writes
 // the problem (400, 413 or 415) and returns false.
 func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
@@ -35,11 +36,13 @@ func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 		Abort(c, Problem{Type: TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
 		return false
 	}
-	// Unknown fields first, by their full path and exact name.
+	// Unknown and repeated fields first, by their full path and exact name.
 	var raw any
 	if json.Unmarshal(body, &raw) == nil {
 		if unknown := UnknownField(raw, reflect.TypeOf(v), ""); unknown != "" {
 			err = fmt.Errorf("json: unknown field %q", unknown)
+		} else if twice := DuplicateField(body); twice != "" {
+			err = fmt.Errorf("json: duplicate field %q", twice)
 		}
 	}
 	if err == nil {
@@ -71,6 +74,10 @@ func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 		}
 		p.Detail = "A field has the wrong JSON type; see errors."
 		p.Errors = []FieldError{{Field: field, Message: "must be " + JSONKind(typ.Type.Kind().String())}}
+	case strings.HasPrefix(err.Error(), "json: duplicate field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: duplicate field "), `"`)
+		p.Detail = "The body gives a field twice; see errors."
+		p.Errors = []FieldError{{Field: name, Message: "given twice"}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p.Detail = "The body has a field this API does not know; see errors."
@@ -130,4 +137,67 @@ func JSONKind(goKind string) string {
 		return "an object or a string"
 	}
 	return "a number"
+}
+
+// DuplicateField returns the path of the first field given twice in one
+// object of the JSON document body ("subject.email"; an array's elements
+// share their array's path), or "" when there is none or body is not valid
+// JSON (which decoding reports).
+func DuplicateField(body []byte) string {
+	type frame struct {
+		object  bool
+		keys    map[string]bool
+		path    string
+		wantKey bool   // in an object: the next token is a key
+		key     string // in an object: the key whose value comes next
+	}
+	var stack []*frame
+	child := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		top := stack[len(stack)-1]
+		if top.object {
+			return top.path + top.key + "."
+		}
+		return top.path
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return top.path + k
+				}
+				top.keys[k], top.key, top.wantKey = true, k, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, path: child(), wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{path: child()})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return ""
+			}
+		}
+		// A value ended: in an object, a key comes next.
+		if top = stack[len(stack)-1]; top.object {
+			top.wantKey = true
+		}
+	}
 }

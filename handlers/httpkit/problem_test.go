@@ -86,3 +86,23 @@ func TestErrorStorageFull(t *testing.T) {
 		t.Error("not ready once a probe write succeeded")
 	}
 }
+
+func TestDuplicateField(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ body, want string }{
+		{`{"a":1,"b":2}`, ""},
+		{`{"a":1,"a":2}`, "a"},
+		{`{"a":{"x":1,"y":{"z":[1,2]}},"b":[{"c":1},{"c":2}]}`, ""},
+		{`{"a":{"x":1,"x":2}}`, "a.x"},
+		{`{"items":[{"t":1},{"t":2,"t":3}]}`, "items.t"},
+		{`{"a":[1,{"b":1}],"a":2}`, "a"},
+		{`[{"a":1},{"a":1,"a":1}]`, "a"},
+		{`{"a":"x","b":{"a":1}}`, ""},
+		{`{"a":`, ""},
+	}
+	for _, tt := range tests {
+		if got := httpkit.DuplicateField([]byte(tt.body)); got != tt.want {
+			t.Errorf("DuplicateField(%s) = %q, want %q", tt.body, got, tt.want)
+		}
+	}
+}
