@@ -21,7 +21,7 @@ var beforeProcessing = []dsr.Status{dsr.StatusReceived, dsr.StatusVerifying, dsr
 // awaiting_approval where it waits for approval (see hold).
 func (s *Service) move(ctx context.Context, req *dsr.Request, by string, allowed []dsr.Status, to dsr.Status, change dsr.Change) (*dsr.Request, error) {
 	if !slices.Contains(allowed, req.Status) {
-		return nil, Refuse(dsr.ErrConflict, fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to))
+		return nil, dsr.Refuse(dsr.ErrConflict, fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to))
 	}
 	change.Actor = by
 	moved, err := s.store.Transition(ctx, req.ID, req.Status, to, change)
@@ -178,7 +178,7 @@ func (s *Service) Retry(ctx context.Context, id, by string) (Record, error) {
 		}
 	}
 	if req.Status != dsr.StatusNeedsAttention || failed == 0 {
-		return Record{}, Refuse(dsr.ErrConflict, "Only a request that needs attention, with failed jobs or a failed fan-out, can be retried.")
+		return Record{}, dsr.Refuse(dsr.ErrConflict, "Only a request that needs attention, with failed jobs or a failed fan-out, can be retried.")
 	}
 	moved, err := s.move(ctx, req, by, []dsr.Status{dsr.StatusNeedsAttention}, dsr.StatusInProgress, dsr.Change{Reason: fmt.Sprintf("retry of %d failed jobs", failed)})
 	if err != nil {

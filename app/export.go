@@ -55,7 +55,7 @@ func (s *Service) ExportOf(ctx context.Context, req *dsr.Request, by string) (*E
 		if req.Type == dsr.TypeAccess {
 			detail = fmt.Sprintf("The export is ready when the request is completed; it is %s.", req.Status)
 		}
-		return nil, Refuse(ErrExportNotAvailable, detail)
+		return nil, dsr.Refuse(ErrExportNotAvailable, detail)
 	}
 	jobs, err := s.store.Jobs(ctx, req.ID)
 	if err != nil {

@@ -55,7 +55,7 @@ type Verified struct {
 var codePattern = regexp.MustCompile(`^[0-9]{6}$`)
 
 // errNotVerifying refuses a verification step on a request past it.
-var errNotVerifying = &Refusal{Err: dsr.ErrConflict, Detail: "This request is not waiting for verification."}
+var errNotVerifying = &dsr.Refusal{Err: dsr.ErrConflict, Detail: "This request is not waiting for verification."}
 
 // Verify checks an emailed code or link token for a request opened with its
 // status token: so nobody who merely knows the id can spend its tries, and
@@ -242,7 +242,7 @@ func (s *Service) Resend(ctx context.Context, a Access) (*dsr.Request, error) {
 		return nil, errNotVerifying
 	}
 	if req.Verification != nil && req.Verification.Round >= dsr.MaxVerificationRounds {
-		return nil, &Refusal{Err: dsr.ErrLocked, Detail: "No more codes can be sent for this request."}
+		return nil, &dsr.Refusal{Err: dsr.ErrLocked, Detail: "No more codes can be sent for this request."}
 	}
 	if err := s.store.AddNotice(ctx, req.ID, dsr.NoticeVerify); err != nil {
 		return nil, err

@@ -367,7 +367,7 @@ func (s *Service) Unlink(ctx context.Context, id, by string) (Record, error) {
 		return Record{}, err
 	}
 	if req.Status != dsr.StatusDuplicate {
-		return Record{}, Refuse(dsr.ErrConflict, "This request is not a duplicate.")
+		return Record{}, dsr.Refuse(dsr.ErrConflict, "This request is not a duplicate.")
 	}
 	to := req.UnlinkTo
 	var notices []string

@@ -86,3 +86,21 @@ var ErrExportOrder = errors.New("export: a collection's records were not written
 // ErrNoExtension means the regulation allows no extension of this request's
 // deadline, or it was extended already.
 var ErrNoExtension = errors.New("no extension allowed")
+
+// Refusal is a change refused for the request's state or by a rule, with
+// the words to tell the caller (Detail); it wraps the sentinel that says
+// which refusal it is (ErrConflict, ErrNoExtension, ...), so errors.Is sees
+// that through it.
+type Refusal struct {
+	Err    error
+	Detail string
+}
+
+func (r *Refusal) Error() string { return r.Err.Error() + ": " + r.Detail }
+
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// Refuse returns err with detail, the words its caller is told.
+func Refuse(err error, detail string) error {
+	return &Refusal{Err: err, Detail: detail}
+}

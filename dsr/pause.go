@@ -16,10 +16,10 @@ func (r *Request) PauseClock(actor, reason string, now time.Time) error {
 		return fmt.Errorf("%s: %w", r.Regulation, ErrNotPausable)
 	}
 	if r.PausedAt != nil {
-		return fmt.Errorf("paused already: %w", ErrConflict)
+		return Refuse(ErrConflict, "The request's clock is paused already.")
 	}
 	if !slices.Contains(PausableStatuses, r.Status) {
-		return fmt.Errorf("it is %s: %w", r.Status, ErrConflict)
+		return Refuse(ErrConflict, fmt.Sprintf("The request is %s: its clock stops only while the identity of the person is being verified (received or verifying).", r.Status))
 	}
 	r.PausedAt = &now
 	r.Pauses = append(slices.Clip(r.Pauses), Pause{By: actor, At: now, Reason: reason})
@@ -32,7 +32,7 @@ func (r *Request) PauseClock(actor, reason string, now time.Time) error {
 // the clock is not paused. r is changed only on success.
 func (r *Request) ResumeClock(now time.Time) error {
 	if r.PausedAt == nil || len(r.Pauses) == 0 {
-		return fmt.Errorf("not paused: %w", ErrConflict)
+		return Refuse(ErrConflict, "The request's clock is not paused.")
 	}
 	pauses := slices.Clone(r.Pauses)
 	pauses[len(pauses)-1].ResumedAt = &now

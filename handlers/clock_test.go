@@ -85,6 +85,30 @@ func TestClock(t *testing.T) {
 	}
 }
 
+// TestClosedRequestClockRefusals: pausing, resuming or extending a closed
+// request is refused with words that say why, not as a race.
+func TestClosedRequestClockRefusals(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	a.move(id, dsr.StatusVerified, dsr.StatusCancelled)
+	tests := []struct{ path, body, want string }{
+		{"pause", `{"reason":"asked for ID"}`, "The request is cancelled: its clock stops only while the identity of the person is being verified (received or verifying)."},
+		{"resume", ``, "The request's clock is not paused."},
+		{"extend", `{"reason":"complex"}`, "The request is cancelled: its deadline no longer runs."},
+	}
+	for _, tt := range tests {
+		ct := ""
+		if tt.body != "" {
+			ct = "application/json"
+		}
+		var p problemJSON
+		if resp := a.do("POST", "/v1/requests/"+id+"/"+tt.path, agentKey, ct, tt.body, &p); resp.StatusCode != http.StatusConflict || p.Detail != tt.want {
+			t.Errorf("%s a cancelled request: %d %q, want 409 %q", tt.path, resp.StatusCode, p.Detail, tt.want)
+		}
+	}
+}
+
 func TestAppeal(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)

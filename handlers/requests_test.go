@@ -216,6 +216,7 @@ func TestAcceptedWhileQueueIsDown(t *testing.T) {
 type problemJSON struct {
 	Type   string `json:"type"`
 	Status int    `json:"status"`
+	Detail string `json:"detail"`
 	Errors []struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`

@@ -107,7 +107,7 @@ type kind struct {
 	status int
 	typ    string
 	title  string
-	detail string // unless the error says more (app.Refusal)
+	detail string // unless the error says more (dsr.Refusal)
 }
 
 // kinds lists every error a caller is told about, most specific first.
@@ -142,7 +142,7 @@ var kinds = []kind{
 // ProblemOf returns the problem err answers with: the one place where
 // domain, application and store errors become statuses (a full disk is
 // dsr.ErrStorageFull, which the store marks on every write's error). A validation error names its fields; an
-// app.Refusal gives its own detail; an app.VerificationFailure its tries
+// dsr.Refusal gives its own detail; an app.VerificationFailure its tries
 // left; a RateLimited its wait; anything unknown is a 500 whose cause is
 // for the log alone.
 // Instance and RequestID are left to Abort.
@@ -175,7 +175,7 @@ func ProblemOf(err error) Problem {
 	if p.Status == http.StatusInternalServerError {
 		return p // its cause is for the log alone
 	}
-	if r := (*app.Refusal)(nil); errors.As(err, &r) {
+	if r := (*dsr.Refusal)(nil); errors.As(err, &r) {
 		p.Detail = r.Detail
 	}
 	if vf := (*app.VerificationFailure)(nil); errors.As(err, &vf) {

@@ -16,7 +16,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
-func refuse(err error, detail string) error { return &app.Refusal{Err: err, Detail: detail} }
+func refuse(err error, detail string) error { return &dsr.Refusal{Err: err, Detail: detail} }
 
 func TestProblemOf(t *testing.T) {
 	t.Parallel()
