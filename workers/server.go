@@ -35,12 +35,19 @@ const MaxRetryDelay = time.Hour
 // the sweep that re-drives lost work, nor an escalation.
 func ControlQueue(queue string) string { return queue + "_control" }
 
-// NewServer returns an asynq server for dsar's queue and its control queue
-// (served first); start it with srv.Start(processor.Mux()).
+// NoticeQueue is the name of the queue that carries the notices to people
+// (receipts, verification codes, ...) and the alerts beside the work queue
+// named queue. Workers take its tasks after the control queue's and before
+// any work, so a backlog of jobs never delays a verification code.
+func NoticeQueue(queue string) string { return queue + "_notices" }
+
+// NewServer returns an asynq server for dsar's work queue, its control
+// queue (served first) and its notice queue (served next), in strict
+// priority; start it with srv.Start(processor.Mux()).
 func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:    o.Concurrency,
-		Queues:         map[string]int{ControlQueue(o.Queue): 2, o.Queue: 1},
+		Queues:         map[string]int{ControlQueue(o.Queue): 3, NoticeQueue(o.Queue): 2, o.Queue: 1},
 		StrictPriority: true,
 		RetryDelayFunc: retryDelay(Backoff(o.RetryBase)),
 		// A job whose connector is busy gave its worker back: not a failure.

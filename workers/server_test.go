@@ -3,12 +3,14 @@ package workers_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
@@ -83,5 +85,78 @@ func TestControlQueueGoesFirst(t *testing.T) {
 	// ran in the second before the scheduler's first tick, goes first.
 	if before >= backlog {
 		t.Errorf("the sweep ran after all %d queued tasks: it waited behind the backlog", before)
+	}
+}
+
+// TestNoticeQueueGoesBeforeWork: with a backlog of work queued, a notice
+// (a verification code) enqueued after it is sent as soon as a worker is
+// free, not behind the backlog; Queue puts it on the notice queue.
+func TestNoticeQueueGoesBeforeWork(t *testing.T) {
+	r := testenv.RedisServer(t)
+	qname := testenv.Queue(t, r)
+	opt := asynq.RedisClientOpt{Addr: r.Addr}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
+	defer queue.Close()
+
+	const backlog = 20
+	for range backlog {
+		if _, err := client.Enqueue(asynq.NewTask("test:work", nil), asynq.Queue(qname)); err != nil {
+			t.Fatalf("enqueue work: %v", err)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		order   []string
+		before  []string // what ran up to the notice
+		started = make(chan struct{})
+		release = make(chan struct{})
+		sent    = make(chan struct{})
+	)
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("test:work", func(context.Context, *asynq.Task) error {
+		mu.Lock()
+		first := len(order) == 0
+		order = append(order, "work")
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release // the one worker stays busy until the notice is queued
+		}
+		return nil
+	})
+	mux.HandleFunc(workers.TypeNotice, func(context.Context, *asynq.Task) error {
+		mu.Lock()
+		order = append(order, "notice")
+		before = slices.Clone(order)
+		mu.Unlock()
+		close(sent)
+		return nil
+	})
+	srv := workers.NewServer(opt, workers.ServerOptions{Queue: qname, Concurrency: 1, Log: slog.New(slog.DiscardHandler)})
+	if err := srv.Start(mux); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	defer srv.Shutdown()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backlog never started")
+	}
+	if err := queue.EnqueueNotice(context.Background(), "req1", dsr.NoticeVerify); err != nil {
+		t.Fatalf("enqueue notice: %v", err)
+	}
+	close(release)
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the notice was never sent")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Only the work that was running when the notice arrived goes first.
+	if want := []string{"work", "notice"}; !slices.Equal(before, want) {
+		t.Errorf("tasks run up to the notice: %v; want %v: the notice waited behind the backlog", before, want)
 	}
 }

@@ -67,9 +67,10 @@ func NewSweepHandler(d SweepDeps, o SweepOptions) *SweepHandler {
 // ProcessTask re-drives work whose queue task may be gone: verified requests
 // never fanned out, in-progress requests whose fan-out did not finish or whose
 // last job's settlement was lost, pending jobs untouched for the grace period
-// and running jobs whose lease expired. Enqueuing uses the same task ids as
-// the first time, so work still queued is not duplicated. One sweep runs at
-// a time (see Sweep).
+// and running jobs whose lease expired, and notices still pending (on the
+// notice queue, see NoticeQueue). Enqueuing uses the same task ids as the
+// first time, so work still queued is not duplicated. One sweep runs at a
+// time (see Sweep).
 func (h *SweepHandler) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	_, err := h.Sweep(ctx)
 	return err
@@ -121,7 +122,7 @@ func (h *SweepHandler) Sweep(ctx context.Context) (SweepCounts, error) {
 			h.log.WarnContext(ctx, "sweep lock not given up; it expires by itself", "error", err)
 		}
 	}()
-	// Redis may have lost the queue's registration since the last sweep.
+	// Redis may have lost the queues' registration since the last sweep.
 	if err := h.queue.register(ctx); err != nil {
 		h.log.WarnContext(ctx, "queue not registered", "error", err)
 	}

@@ -247,8 +247,8 @@ func TestSweepSurvivesRedisLosingItsData(t *testing.T) {
 	insp := asynq.NewInspector(e.redis)
 	defer insp.Close()
 	queues, err := insp.Queues()
-	if err != nil || !slices.Contains(queues, e.qname) {
-		t.Errorf("queues the inspector sees: %v, %v; want %s registered again", queues, err, e.qname)
+	if err != nil || !slices.Contains(queues, e.qname) || !slices.Contains(queues, workers.NoticeQueue(e.qname)) {
+		t.Errorf("queues the inspector sees: %v, %v; want %s and %s registered again", queues, err, e.qname, workers.NoticeQueue(e.qname))
 	}
 	if strings.Contains(e.logs.String(), "queue not found") {
 		t.Errorf("logs say queue not found:\n%s", e.logs.String())

@@ -55,7 +55,8 @@ func NewSweepTask() *asynq.Task {
 	return asynq.NewTask(TypeSweep, nil)
 }
 
-// Queue enqueues dsar's tasks on one asynq queue. Close it when done.
+// Queue enqueues dsar's tasks: fan-outs and jobs on the work queue (its
+// name), notices and alerts on NoticeQueue(name). Close it when done.
 type Queue struct {
 	client *asynq.Client
 	insp   *asynq.Inspector
@@ -70,7 +71,7 @@ type Queue struct {
 
 // QueueOptions configures a Queue.
 type QueueOptions struct {
-	// Name of the asynq queue.
+	// Name of the asynq work queue; notices go on NoticeQueue(Name).
 	Name string
 	// MaxRetry is how often a failing task is retried.
 	MaxRetry int
@@ -94,15 +95,15 @@ func (q *Queue) Close() error {
 // for a queue missing from it, whatever the queue holds.
 const allQueues = "asynq:queues"
 
-// register lists the queue in asynq's set of queues. asynq's client adds the
+// register lists the work and notice queues in asynq's set of queues. asynq's client adds the
 // name once per process (v0.26 rdb.Enqueue remembers it in queuesPublished),
 // so after Redis loses its data (FLUSHDB, a restart without persistence) the
 // name never comes back by itself: tasks still run, but the inspector, which
 // the enqueue below and the metrics rely on, says the queue does not exist.
 // Registering is one idempotent SADD.
 func (q *Queue) register(ctx context.Context) error {
-	if err := q.rdb.SAdd(ctx, allQueues, q.name).Err(); err != nil {
-		return fmt.Errorf("register queue: %w", err)
+	if err := q.rdb.SAdd(ctx, allQueues, q.name, NoticeQueue(q.name)).Err(); err != nil {
+		return fmt.Errorf("register queues: %w", err)
 	}
 	return nil
 }
@@ -116,7 +117,7 @@ func (q *Queue) EnqueueFanout(ctx context.Context, requestID string) error {
 
 func (q *Queue) enqueueFanout(ctx context.Context, requestID string) (bool, error) {
 	t, opts := NewFanoutTask(requestID)
-	return q.enqueue(ctx, t, "fanout:"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)))
+	return q.enqueue(ctx, q.name, t, "fanout:"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)))
 }
 
 // EnqueueJob enqueues a job. A job already queued (pending, scheduled for
@@ -129,7 +130,7 @@ func (q *Queue) EnqueueJob(ctx context.Context, jobID string) error {
 func (q *Queue) enqueueJob(ctx context.Context, jobID string) (bool, error) {
 	t, opts := NewJobTask(jobID)
 	// The task outlives the action's own timeout by a margin for bookkeeping.
-	return q.enqueue(ctx, t, jobID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(q.timeout+time.Minute)))
+	return q.enqueue(ctx, q.name, t, jobID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(q.timeout+time.Minute)))
 }
 
 // Ping checks that Redis answers.
@@ -140,13 +141,13 @@ func (q *Queue) Ping() error {
 	return nil
 }
 
-// enqueue hands t, whose task id is id, to the queue and reports whether it
-// did. A live task with the same id (pending, scheduled, retrying or
+// enqueue hands t, whose task id is id, to the asynq queue named queue and
+// reports whether it did. A live task with the same id (pending, scheduled, retrying or
 // running) is left alone. A dead one (archived after its retries, or kept as
 // completed) is replaced: the store says the work is not done, and asynq
 // would otherwise refuse the id for as long as it keeps the dead task.
-func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, id string, opts []asynq.Option) (bool, error) {
-	opts = append(opts, asynq.Queue(q.name))
+func (q *Queue) enqueue(ctx context.Context, queue string, t *asynq.Task, id string, opts []asynq.Option) (bool, error) {
+	opts = append(opts, asynq.Queue(queue))
 	for range 2 {
 		_, err := q.client.EnqueueContext(ctx, t, opts...)
 		if err == nil {
@@ -155,14 +156,14 @@ func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, id string, opts []as
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return false, fmt.Errorf("enqueue %s: %w", t.Type(), err)
 		}
-		info, err := q.insp.GetTaskInfo(q.name, id)
+		info, err := q.insp.GetTaskInfo(queue, id)
 		if errors.Is(err, asynq.ErrQueueNotFound) {
 			// Redis lost the queue's registration (see register) but not
 			// this task, enqueued since: register the queue and look again.
 			if err := q.register(ctx); err != nil {
 				return false, fmt.Errorf("inspect task %s: %w", t.Type(), err)
 			}
-			info, err = q.insp.GetTaskInfo(q.name, id)
+			info, err = q.insp.GetTaskInfo(queue, id)
 		}
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
@@ -172,7 +173,7 @@ func (q *Queue) enqueue(ctx context.Context, t *asynq.Task, id string, opts []as
 		case info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted:
 			return false, nil // live: it will run
 		}
-		if err := q.insp.DeleteTask(q.name, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		if err := q.insp.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			return false, fmt.Errorf("replace dead task %s: %w", t.Type(), err)
 		}
 	}

@@ -163,14 +163,17 @@ func RedisServer(t testing.TB) Redis {
 }
 
 // Queue returns a queue name of the test's own on r, deleted with its tasks
-// when the test ends.
+// when the test ends, together with the control and notice queues that go
+// with it (workers.ControlQueue, workers.NoticeQueue).
 func Queue(t testing.TB, r Redis) string {
 	t.Helper()
 	q := Name("dsar_test")
 	t.Cleanup(func() {
 		insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: r.Addr})
 		defer insp.Close()
-		_ = insp.DeleteQueue(q, true)
+		for _, name := range []string{q, q + "_control", q + "_notices"} {
+			_ = insp.DeleteQueue(name, true)
+		}
 	})
 	return q
 }
