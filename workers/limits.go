@@ -164,7 +164,7 @@ func (l *limits) start(ctx context.Context, connector string) error {
 	if r.IsZero() || l.Rates == nil {
 		return nil
 	}
-	waited := false
+	deadline := time.Now().Add(l.Wait)
 	for {
 		wait, err := l.Rates.Take(ctx, connector, r)
 		if err != nil {
@@ -173,11 +173,10 @@ func (l *limits) start(ctx context.Context, connector string) error {
 		if wait <= 0 {
 			return nil
 		}
-		if waited || wait > l.Wait {
+		if time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("connector %s: max_rate %s spent: %w: %w", connector, r, ErrConnectorBusy,
 				connectors.RetryAfter(wait, errors.New("max_rate spent")))
 		}
-		waited = true
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -211,9 +210,13 @@ var takeRate = redis.NewScript(`
 local n = tonumber(redis.call("GET", KEYS[1]) or "0")
 if n >= tonumber(ARGV[1]) then
   local ttl = redis.call("PTTL", KEYS[1])
-  if ttl < 1 then
+  if ttl == -1 then
+    -- a count without a window (never left by this script): give it one
     redis.call("PEXPIRE", KEYS[1], ARGV[2])
     ttl = tonumber(ARGV[2])
+  elseif ttl < 1 then
+    -- the window ends within the millisecond
+    ttl = 1
   end
   return ttl
 end
