@@ -27,15 +27,8 @@ func TestControlQueueGoesFirst(t *testing.T) {
 		defer insp.Close()
 		_ = insp.DeleteQueue(workers.ControlQueue(qname), true)
 	})
-	client := asynq.NewClient(opt)
-	defer client.Close()
-
 	const backlog = 60
-	for range backlog {
-		if _, err := client.Enqueue(asynq.NewTask("test:work", nil), asynq.Queue(qname)); err != nil {
-			t.Fatalf("enqueue work: %v", err)
-		}
-	}
+	queueBacklog(t, opt, qname, backlog)
 	var (
 		mu    sync.Mutex
 		order []string
@@ -88,6 +81,18 @@ func TestControlQueueGoesFirst(t *testing.T) {
 	}
 }
 
+// queueBacklog puts n "test:work" tasks on the work queue qname.
+func queueBacklog(t *testing.T, opt asynq.RedisClientOpt, qname string, n int) {
+	t.Helper()
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	for range n {
+		if _, err := client.Enqueue(asynq.NewTask("test:work", nil), asynq.Queue(qname)); err != nil {
+			t.Fatalf("enqueue work: %v", err)
+		}
+	}
+}
+
 // TestNoticeQueueGoesBeforeWork: with a backlog of work queued, a notice
 // (a verification code) enqueued after it is sent as soon as a worker is
 // free, not behind the backlog; Queue puts it on the notice queue.
@@ -95,17 +100,9 @@ func TestNoticeQueueGoesBeforeWork(t *testing.T) {
 	r := testenv.RedisServer(t)
 	qname := testenv.Queue(t, r)
 	opt := asynq.RedisClientOpt{Addr: r.Addr}
-	client := asynq.NewClient(opt)
-	defer client.Close()
 	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	defer queue.Close()
-
-	const backlog = 20
-	for range backlog {
-		if _, err := client.Enqueue(asynq.NewTask("test:work", nil), asynq.Queue(qname)); err != nil {
-			t.Fatalf("enqueue work: %v", err)
-		}
-	}
+	queueBacklog(t, opt, qname, 20)
 	var (
 		mu      sync.Mutex
 		order   []string
