@@ -74,7 +74,7 @@ func (r *Request) Extend(actor, reason string, now time.Time) error {
 		return fmt.Errorf("%s allows no extension for %s: %w", r.Regulation, r.Type, ErrNoExtension)
 	}
 	if r.Status.Closed() {
-		return Refuse(ErrConflict, fmt.Sprintf("The request is %s: its deadline no longer runs.", r.Status))
+		return r.clockStopped()
 	}
 	if now.After(r.DueAt) {
 		return fmt.Errorf("past its due date: %w", ErrNoExtension)

@@ -93,9 +93,9 @@ func TestClosedRequestClockRefusals(t *testing.T) {
 	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
 	a.move(id, dsr.StatusVerified, dsr.StatusCancelled)
 	tests := []struct{ path, body, want string }{
-		{"pause", `{"reason":"asked for ID"}`, "The request is cancelled: its clock stops only while the identity of the person is being verified (received or verifying)."},
-		{"resume", ``, "The request's clock is not paused."},
-		{"extend", `{"reason":"complex"}`, "The request is cancelled: its deadline no longer runs."},
+		{"pause", `{"reason":"asked for ID"}`, "The request is cancelled: its clock no longer runs."},
+		{"resume", ``, "The request is cancelled: its clock no longer runs."},
+		{"extend", `{"reason":"complex"}`, "The request is cancelled: its clock no longer runs."},
 	}
 	for _, tt := range tests {
 		ct := ""

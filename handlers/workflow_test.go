@@ -584,3 +584,32 @@ func TestReportNotSearched(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkItemFieldGivenTwice: an item that gives a field twice is refused
+// on its own, naming the field, as an unknown field is; the other items are
+// filed; an item the decoder cannot read (a number out of range) does not
+// turn the check off for the rest.
+func TestBulkItemFieldGivenTwice(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	body := `{"requests":[1e999,` +
+		`{"type":"access","regulation":"gdpr","subject":{"email":"b1@example.com"}},` +
+		`{"type":"access","regulation":"gdpr","subject":{"email":"b2@example.com"},"type":"deletion"}]}`
+	var out bulkOut
+	resp := a.do("POST", "/v1/requests/bulk", agentKey, "application/json", body, &out)
+	if resp.StatusCode != 200 || out.Accepted != 1 || out.Rejected != 2 || len(out.Results) != 3 {
+		_, raw := a.send("POST", "/v1/requests/bulk", agentKey, "application/json", body)
+		t.Fatalf("bulk: %d %+v\n%s", resp.StatusCode, out, raw)
+	}
+	for i, want := range []int{400, 202, 400} {
+		if out.Results[i].Status != want {
+			t.Errorf("item %d: %+v, want %d", i, out.Results[i], want)
+		}
+	}
+	if f := out.Results[2].Problem.fields(); len(f) != 1 || f[0] != "type" {
+		t.Errorf("item 2 names %v, want type", f)
+	}
+	if n := a.countRequests(); n != 1 {
+		t.Errorf("%d requests stored, want the one good item", n)
+	}
+}

@@ -127,6 +127,11 @@ func decodeItem(raw json.RawMessage) (app.AgentRequest, error) {
 			return body, &ve
 		}
 	}
+	if twice := httpkit.DuplicateField(raw); twice != "" {
+		var ve dsr.ValidationError
+		ve.Add(twice, "given twice")
+		return body, &ve
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {

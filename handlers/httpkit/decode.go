@@ -37,13 +37,16 @@ func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 		return false
 	}
 	// Unknown and repeated fields first, by their full path and exact name.
+	// Values v keeps raw (json.RawMessage, such as a bulk call's items) are
+	// checked by whoever decodes them.
 	var raw any
 	if json.Unmarshal(body, &raw) == nil {
 		if unknown := UnknownField(raw, reflect.TypeOf(v), ""); unknown != "" {
 			err = fmt.Errorf("json: unknown field %q", unknown)
-		} else if twice := DuplicateField(body); twice != "" {
-			err = fmt.Errorf("json: duplicate field %q", twice)
 		}
+	}
+	if twice := DuplicateField(body, rawPaths(reflect.TypeOf(v), "")...); err == nil && twice != "" {
+		err = fmt.Errorf("json: duplicate field %q", twice)
 	}
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -142,14 +145,23 @@ func JSONKind(goKind string) string {
 // DuplicateField returns the path of the first field given twice in one
 // object of the JSON document body ("subject.email"; an array's elements
 // share their array's path), or "" when there is none or body is not valid
-// JSON (which decoding reports).
-func DuplicateField(body []byte) string {
+// JSON (which decoding reports). Objects at or below a path of skip
+// ("requests.") are not checked.
+func DuplicateField(body []byte, skip ...string) string {
 	type frame struct {
 		object  bool
-		keys    map[string]bool
+		keys    map[string]bool // nil: not checked
 		path    string
 		wantKey bool   // in an object: the next token is a key
 		key     string // in an object: the key whose value comes next
+	}
+	skipped := func(path string) bool {
+		for _, p := range skip {
+			if strings.HasPrefix(path, p) {
+				return true
+			}
+		}
+		return false
 	}
 	var stack []*frame
 	child := func() string {
@@ -175,16 +187,23 @@ func DuplicateField(body []byte) string {
 		}
 		if top != nil && top.object && top.wantKey {
 			if k, ok := tok.(string); ok {
-				if top.keys[k] {
-					return top.path + k
+				if top.keys != nil {
+					if top.keys[k] {
+						return top.path + k
+					}
+					top.keys[k] = true
 				}
-				top.keys[k], top.key, top.wantKey = true, k, false
+				top.key, top.wantKey = k, false
 				continue
 			}
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &frame{object: true, keys: map[string]bool{}, path: child(), wantKey: true})
+			f := &frame{object: true, path: child(), wantKey: true}
+			if !skipped(f.path) {
+				f.keys = map[string]bool{}
+			}
+			stack = append(stack, f)
 			continue
 		case json.Delim('['):
 			stack = append(stack, &frame{path: child()})
@@ -195,9 +214,41 @@ func DuplicateField(body []byte) string {
 				return ""
 			}
 		}
-		// A value ended: in an object, a key comes next.
+		// A value ended: the document, or in an object, a key comes next.
+		if len(stack) == 0 {
+			return ""
+		}
 		if top = stack[len(stack)-1]; top.object {
 			top.wantKey = true
 		}
 	}
+}
+
+// rawJSON is the type of values a body keeps undecoded.
+var rawJSON = reflect.TypeOf(json.RawMessage(nil))
+
+// rawPaths returns the paths ("requests.") of t's fields that keep JSON
+// undecoded (json.RawMessage, or a slice of them), below prefix.
+func rawPaths(t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		switch ft := f.Type; {
+		case ft == rawJSON || (ft.Kind() == reflect.Slice && ft.Elem() == rawJSON):
+			out = append(out, prefix+name+".")
+		default:
+			out = append(out, rawPaths(ft, prefix+name+".")...)
+		}
+	}
+	return out
 }

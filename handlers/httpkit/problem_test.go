@@ -99,10 +99,23 @@ func TestDuplicateField(t *testing.T) {
 		{`[{"a":1},{"a":1,"a":1}]`, "a"},
 		{`{"a":"x","b":{"a":1}}`, ""},
 		{`{"a":`, ""},
+		{`1e999`, ""},
+		{`"text"`, ""},
 	}
 	for _, tt := range tests {
 		if got := httpkit.DuplicateField([]byte(tt.body)); got != tt.want {
 			t.Errorf("DuplicateField(%s) = %q, want %q", tt.body, got, tt.want)
 		}
+	}
+}
+
+func TestDuplicateFieldSkips(t *testing.T) {
+	t.Parallel()
+	body := `{"requests":[{"a":1,"a":2}],"x":{"b":1,"b":2}}`
+	if got := httpkit.DuplicateField([]byte(body), "requests."); got != "x.b" {
+		t.Errorf("DuplicateField skipping requests. = %q, want x.b", got)
+	}
+	if got := httpkit.DuplicateField([]byte(`{"requests":[{"a":1,"a":2}]}`), "requests."); got != "" {
+		t.Errorf("DuplicateField skipping requests. = %q, want none", got)
 	}
 }
