@@ -168,7 +168,7 @@ func Settings() []Setting {
 				c.BlindIndexKey = k
 				return err
 			}},
-		{Env: "DSAR_QUEUE", Default: "dsar", Help: "name of the job queue in Redis; the sweep and the scheduled checks use NAME_control, served first, and the notices and alerts NAME_notices, served next", Modes: allModes,
+		{Env: "DSAR_QUEUE", Default: "dsar", Help: "name of the job queue in Redis; the sweep and the scheduled checks use NAME_control, served first, verification codes NAME_codes, then the other notices and alerts NAME_notices", Modes: allModes,
 			set: func(c *Config, v string) error {
 				if strings.ContainsAny(v, " :{}") {
 					return errors.New("want a name without spaces, colons or braces")

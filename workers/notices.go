@@ -35,8 +35,9 @@ func NewNoticeTask(requestID, notice string) (*asynq.Task, []asynq.Option) {
 }
 
 // EnqueueNotice enqueues the sending of a notice that is pending on a
-// request, on the notice queue (NoticeQueue), so a backlog of work never
-// holds up a verification code or a receipt. A notice already queued is
+// request, on the notice queue (NoticeQueue; a verification code on the
+// code queue, CodeQueue), so a backlog of work never holds up a receipt,
+// nor a backlog of receipts a verification code. A notice already queued is
 // not queued again.
 func (q *Queue) EnqueueNotice(ctx context.Context, requestID, notice string) error {
 	_, err := q.enqueueNotice(ctx, requestID, notice)
@@ -45,7 +46,7 @@ func (q *Queue) EnqueueNotice(ctx context.Context, requestID, notice string) err
 
 func (q *Queue) enqueueNotice(ctx context.Context, requestID, notice string) (bool, error) {
 	t, opts := NewNoticeTask(requestID, notice)
-	return q.enqueue(ctx, NoticeQueue(q.name), t, "notice:"+notice+":"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(2*time.Minute)))
+	return q.enqueue(ctx, noticeQueueOf(q.name, notice), t, "notice:"+notice+":"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(2*time.Minute)))
 }
 
 // Notifier delivers a message to a person.

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // ServerOptions configures the asynq server that runs the workers.
@@ -41,13 +42,28 @@ func ControlQueue(queue string) string { return queue + "_control" }
 // any work, so a backlog of jobs never delays a verification code.
 func NoticeQueue(queue string) string { return queue + "_notices" }
 
+// CodeQueue is the name of the queue that carries the verification codes
+// beside the work queue named queue: a person waits for one at the portal,
+// so workers take its tasks before any other notice (a bulk filing's
+// hundreds of receipts) and any work; only the control queue goes first.
+func CodeQueue(queue string) string { return queue + "_codes" }
+
+// noticeQueueOf is the queue that carries notice (a kind of dsr.Notices or an
+// alert) beside the work queue named queue.
+func noticeQueueOf(queue, notice string) string {
+	if notice == dsr.NoticeVerify {
+		return CodeQueue(queue)
+	}
+	return NoticeQueue(queue)
+}
+
 // NewServer returns an asynq server for dsar's work queue, its control
-// queue (served first) and its notice queue (served next), in strict
-// priority; start it with srv.Start(processor.Mux()).
+// queue (served first), its code queue and its notice queue (served next),
+// in strict priority; start it with srv.Start(processor.Mux()).
 func NewServer(redis asynq.RedisConnOpt, o ServerOptions) *asynq.Server {
 	return asynq.NewServer(redis, asynq.Config{
 		Concurrency:    o.Concurrency,
-		Queues:         map[string]int{ControlQueue(o.Queue): 3, NoticeQueue(o.Queue): 2, o.Queue: 1},
+		Queues:         map[string]int{ControlQueue(o.Queue): 4, CodeQueue(o.Queue): 3, NoticeQueue(o.Queue): 2, o.Queue: 1},
 		StrictPriority: true,
 		RetryDelayFunc: retryDelay(Backoff(o.RetryBase)),
 		// A job whose connector is busy gave its worker back: not a failure.

@@ -2,6 +2,8 @@ package workers_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -155,5 +157,80 @@ func TestNoticeQueueGoesBeforeWork(t *testing.T) {
 	// Only the work that was running when the notice arrived goes first.
 	if want := []string{"work", "notice"}; !slices.Equal(before, want) {
 		t.Errorf("tasks run up to the notice: %v; want %v: the notice waited behind the backlog", before, want)
+	}
+}
+
+// TestCodeGoesBeforeOtherNotices: with hundreds of receipts queued (a bulk
+// filing), a verification code enqueued after them is sent as soon as a
+// worker is free: the person waits for it at the portal.
+func TestCodeGoesBeforeOtherNotices(t *testing.T) {
+	r := testenv.RedisServer(t)
+	qname := testenv.Queue(t, r)
+	opt := asynq.RedisClientOpt{Addr: r.Addr}
+	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
+	defer queue.Close()
+	ctx := context.Background()
+	const receipts = 20
+	for i := range receipts {
+		if err := queue.EnqueueNotice(ctx, fmt.Sprintf("req%d", i), dsr.NoticeReceipt); err != nil {
+			t.Fatalf("enqueue receipt: %v", err)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		before  []string // the kinds sent up to the code
+		started = make(chan struct{})
+		release = make(chan struct{})
+		sent    = make(chan struct{})
+	)
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(workers.TypeNotice, func(_ context.Context, task *asynq.Task) error {
+		var p struct {
+			Notice string `json:"notice"`
+		}
+		if err := json.Unmarshal(task.Payload(), &p); err != nil {
+			return err
+		}
+		mu.Lock()
+		if slices.Contains(before, dsr.NoticeVerify) {
+			mu.Unlock()
+			return nil
+		}
+		before = append(before, p.Notice)
+		first := len(before) == 1
+		mu.Unlock()
+		switch {
+		case first:
+			close(started)
+			<-release // the one worker stays busy until the code is queued
+		case p.Notice == dsr.NoticeVerify:
+			close(sent)
+		}
+		return nil
+	})
+	srv := workers.NewServer(opt, workers.ServerOptions{Queue: qname, Concurrency: 1, Log: slog.New(slog.DiscardHandler)})
+	if err := srv.Start(mux); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	defer srv.Shutdown()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the receipts never started")
+	}
+	if err := queue.EnqueueNotice(ctx, "someone", dsr.NoticeVerify); err != nil {
+		t.Fatalf("enqueue code: %v", err)
+	}
+	close(release)
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the code was never sent")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Only the receipt being sent when the code arrived goes first.
+	if want := []string{dsr.NoticeReceipt, dsr.NoticeVerify}; !slices.Equal(before, want) {
+		t.Errorf("notices sent up to the code: %v; want %v: the code waited behind the receipts", before, want)
 	}
 }

@@ -56,7 +56,8 @@ func NewSweepTask() *asynq.Task {
 }
 
 // Queue enqueues dsar's tasks: fan-outs and jobs on the work queue (its
-// name), notices and alerts on NoticeQueue(name). Close it when done.
+// name), notices and alerts on NoticeQueue(name), verification codes on
+// CodeQueue(name). Close it when done.
 type Queue struct {
 	client *asynq.Client
 	insp   *asynq.Inspector
@@ -102,7 +103,7 @@ const allQueues = "asynq:queues"
 // the enqueue below and the metrics rely on, says the queue does not exist.
 // Registering is one idempotent SADD.
 func (q *Queue) register(ctx context.Context) error {
-	if err := q.rdb.SAdd(ctx, allQueues, q.name, NoticeQueue(q.name)).Err(); err != nil {
+	if err := q.rdb.SAdd(ctx, allQueues, q.name, NoticeQueue(q.name), CodeQueue(q.name)).Err(); err != nil {
 		return fmt.Errorf("register queues: %w", err)
 	}
 	return nil

@@ -171,7 +171,7 @@ func Queue(t testing.TB, r Redis) string {
 	t.Cleanup(func() {
 		insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: r.Addr})
 		defer insp.Close()
-		for _, name := range []string{q, q + "_control", q + "_notices"} {
+		for _, name := range []string{q, q + "_control", q + "_notices", q + "_codes"} {
 			_ = insp.DeleteQueue(name, true)
 		}
 	})
