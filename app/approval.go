@@ -37,14 +37,3 @@ func (s *Service) hold(ctx context.Context, r *dsr.Request) (*dsr.Request, error
 	}
 	return held, nil
 }
-
-// verify moves request id from status from to verified with change, then
-// on to awaiting_approval where it waits for approval: every move into
-// verified the application makes goes through here.
-func (s *Service) verify(ctx context.Context, id string, from dsr.Status, change dsr.Change) (*dsr.Request, error) {
-	moved, err := s.store.Transition(ctx, id, from, dsr.StatusVerified, change)
-	if err != nil {
-		return nil, err
-	}
-	return s.hold(ctx, moved)
-}

@@ -21,20 +21,6 @@ type requestStore interface {
 	Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error)
 }
 
-// FileAgent files an agent's intake: as the duplicate of an open identical
-// request received within the duplicate window (nothing runs until an
-// agent unlinks it), or held for approval, or handed to the workers.
-func (s *Service) FileAgent(ctx context.Context, in dsr.Intake) (*dsr.Request, error) {
-	return s.file(ctx, in, filing{duplicates: true})
-}
-
-// FileAgentMany files agents' intakes as FileAgent does each, in a bounded
-// number of store commands (see fileMany): per intake, the request filed or
-// the error that kept it out.
-func (s *Service) FileAgentMany(ctx context.Context, intakes []dsr.Intake) ([]*dsr.Request, []error) {
-	return s.fileMany(ctx, intakes, filing{duplicates: true})
-}
-
 // filing says how file treats an intake beyond what it holds.
 type filing struct {
 	// duplicates files the intake as the duplicate of an open identical

@@ -95,6 +95,3 @@ func New(d Deps) *Service {
 
 // Now is the application's clock.
 func (s *Service) Now() time.Time { return s.now() }
-
-// Calendar is the business-day calendar due dates are counted in.
-func (s *Service) Calendar() dsr.Calendar { return s.calendar }

@@ -105,55 +105,17 @@ func TestNoticeQueueGoesBeforeWork(t *testing.T) {
 	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	defer queue.Close()
 	queueBacklog(t, opt, qname, 20)
-	var (
-		mu      sync.Mutex
-		order   []string
-		before  []string // what ran up to the notice
-		started = make(chan struct{})
-		release = make(chan struct{})
-		sent    = make(chan struct{})
-	)
-	mux := asynq.NewServeMux()
-	mux.HandleFunc("test:work", func(context.Context, *asynq.Task) error {
-		mu.Lock()
-		first := len(order) == 0
-		order = append(order, "work")
-		mu.Unlock()
-		if first {
-			close(started)
-			<-release // the one worker stays busy until the notice is queued
+	label := func(task *asynq.Task) string {
+		if task.Type() == workers.TypeNotice {
+			return "notice"
 		}
-		return nil
+		return "work"
+	}
+	before := runUntil(t, opt, qname, []string{"test:work", workers.TypeNotice}, label, "notice", func() {
+		if err := queue.EnqueueNotice(context.Background(), "req1", dsr.NoticeVerify); err != nil {
+			t.Fatalf("enqueue notice: %v", err)
+		}
 	})
-	mux.HandleFunc(workers.TypeNotice, func(context.Context, *asynq.Task) error {
-		mu.Lock()
-		order = append(order, "notice")
-		before = slices.Clone(order)
-		mu.Unlock()
-		close(sent)
-		return nil
-	})
-	srv := workers.NewServer(opt, workers.ServerOptions{Queue: qname, Concurrency: 1, Log: slog.New(slog.DiscardHandler)})
-	if err := srv.Start(mux); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	defer srv.Shutdown()
-	select {
-	case <-started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the backlog never started")
-	}
-	if err := queue.EnqueueNotice(context.Background(), "req1", dsr.NoticeVerify); err != nil {
-		t.Fatalf("enqueue notice: %v", err)
-	}
-	close(release)
-	select {
-	case <-sent:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the notice was never sent")
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	// Only the work that was running when the notice arrived goes first.
 	if want := []string{"work", "notice"}; !slices.Equal(before, want) {
 		t.Errorf("tasks run up to the notice: %v; want %v: the notice waited behind the backlog", before, want)
@@ -170,44 +132,64 @@ func TestCodeGoesBeforeOtherNotices(t *testing.T) {
 	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	defer queue.Close()
 	ctx := context.Background()
-	const receipts = 20
-	for i := range receipts {
+	for i := range 20 {
 		if err := queue.EnqueueNotice(ctx, fmt.Sprintf("req%d", i), dsr.NoticeReceipt); err != nil {
 			t.Fatalf("enqueue receipt: %v", err)
 		}
 	}
-	var (
-		mu      sync.Mutex
-		before  []string // the kinds sent up to the code
-		started = make(chan struct{})
-		release = make(chan struct{})
-		sent    = make(chan struct{})
-	)
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(workers.TypeNotice, func(_ context.Context, task *asynq.Task) error {
+	kind := func(task *asynq.Task) string {
 		var p struct {
 			Notice string `json:"notice"`
 		}
-		if err := json.Unmarshal(task.Payload(), &p); err != nil {
-			return err
+		_ = json.Unmarshal(task.Payload(), &p)
+		return p.Notice
+	}
+	before := runUntil(t, opt, qname, []string{workers.TypeNotice}, kind, dsr.NoticeVerify, func() {
+		if err := queue.EnqueueNotice(ctx, "someone", dsr.NoticeVerify); err != nil {
+			t.Fatalf("enqueue code: %v", err)
 		}
-		mu.Lock()
-		if slices.Contains(before, dsr.NoticeVerify) {
-			mu.Unlock()
-			return nil
-		}
-		before = append(before, p.Notice)
-		first := len(before) == 1
-		mu.Unlock()
-		switch {
-		case first:
-			close(started)
-			<-release // the one worker stays busy until the code is queued
-		case p.Notice == dsr.NoticeVerify:
-			close(sent)
-		}
-		return nil
 	})
+	// Only the receipt being sent when the code arrived goes first.
+	if want := []string{dsr.NoticeReceipt, dsr.NoticeVerify}; !slices.Equal(before, want) {
+		t.Errorf("notices sent up to the code: %v; want %v: the code waited behind the receipts", before, want)
+	}
+}
+
+// runUntil runs one worker on the queues of qname, handling the task types
+// by recording each task's label. The first task holds the worker until
+// enqueue has run; runUntil returns the labels recorded up to the first
+// task labelled want, which it waits for.
+func runUntil(t *testing.T, opt asynq.RedisClientOpt, qname string, types []string, label func(*asynq.Task) string, want string, enqueue func()) []string {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		order   []string
+		started = make(chan struct{})
+		release = make(chan struct{})
+		done    = make(chan struct{})
+	)
+	mux := asynq.NewServeMux()
+	for _, typ := range types {
+		mux.HandleFunc(typ, func(_ context.Context, task *asynq.Task) error {
+			l := label(task)
+			mu.Lock()
+			if slices.Contains(order, want) {
+				mu.Unlock()
+				return nil
+			}
+			order = append(order, l)
+			first := len(order) == 1
+			mu.Unlock()
+			switch {
+			case first:
+				close(started)
+				<-release // the one worker stays busy until enqueue has run
+			case l == want:
+				close(done)
+			}
+			return nil
+		})
+	}
 	srv := workers.NewServer(opt, workers.ServerOptions{Queue: qname, Concurrency: 1, Log: slog.New(slog.DiscardHandler)})
 	if err := srv.Start(mux); err != nil {
 		t.Fatalf("start server: %v", err)
@@ -216,21 +198,16 @@ func TestCodeGoesBeforeOtherNotices(t *testing.T) {
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the receipts never started")
+		t.Fatal("the backlog never started")
 	}
-	if err := queue.EnqueueNotice(ctx, "someone", dsr.NoticeVerify); err != nil {
-		t.Fatalf("enqueue code: %v", err)
-	}
+	enqueue()
 	close(release)
 	select {
-	case <-sent:
+	case <-done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the code was never sent")
+		t.Fatalf("no %s task ran", want)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// Only the receipt being sent when the code arrived goes first.
-	if want := []string{dsr.NoticeReceipt, dsr.NoticeVerify}; !slices.Equal(before, want) {
-		t.Errorf("notices sent up to the code: %v; want %v: the code waited behind the receipts", before, want)
-	}
+	return slices.Clone(order)
 }
