@@ -1,13 +1,11 @@
 package agentapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -119,32 +117,22 @@ func (a *requestsAPI) bulk(c *gin.Context) {
 // decodeItem decodes one bulk item as strictly as a body, without I/O.
 func decodeItem(raw json.RawMessage) (app.AgentRequest, error) {
 	var body app.AgentRequest
-	var generic any
-	if json.Unmarshal(raw, &generic) == nil {
-		if u := httpkit.UnknownField(generic, reflect.TypeOf(&body), ""); u != "" {
-			var ve dsr.ValidationError
-			ve.Add(u, "unknown field")
-			return body, &ve
-		}
+	err := httpkit.Strict(raw, &body)
+	if err == nil {
+		return body, nil
 	}
-	if twice := httpkit.DuplicateField(raw); twice != "" {
-		var ve dsr.ValidationError
-		ve.Add(twice, "given twice")
-		return body, &ve
+	var ve dsr.ValidationError
+	var field *httpkit.BodyFieldError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &field):
+		ve.Add(field.Field, "%s", field.Message)
+	case errors.As(err, &typ) && typ.Field != "":
+		ve.Add(typ.Field, "must be %s", httpkit.JSONKind(typ.Type.Kind().String()))
+	default:
+		ve.Add("(item)", "must be a JSON object describing a request")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var ve dsr.ValidationError
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) && typ.Field != "" {
-			ve.Add(typ.Field, "must be %s", httpkit.JSONKind(typ.Type.Kind().String()))
-		} else {
-			ve.Add("(item)", "must be a JSON object describing a request")
-		}
-		return body, &ve
-	}
-	return body, nil
+	return body, &ve
 }
 
 // itemProblem is the problem of a bulk item that was not filed: that of its

@@ -15,11 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// DecodeJSON reads the body into v strictly: JSON media type, at most limit
-// bytes, one value, no field v does not have, with names matched exactly
-// (encoding/json alone would take "TYPE" for "type"), and no field given
-// twice in one object (encoding/json alone would keep the last). On failure it writes
-// the problem (400, 413 or 415) and returns false.
+// DecodeJSON reads the body into v: JSON media type, at most limit bytes,
+// decoded by Strict. On failure it writes the problem (400, 413 or 415) and
+// returns false.
 func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -36,33 +34,14 @@ func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 		Abort(c, Problem{Type: TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
 		return false
 	}
-	// Unknown and repeated fields first, by their full path and exact name.
-	// Values v keeps raw (json.RawMessage, such as a bulk call's items) are
-	// checked by whoever decodes them.
-	var raw any
-	if json.Unmarshal(body, &raw) == nil {
-		if unknown := UnknownField(raw, reflect.TypeOf(v), ""); unknown != "" {
-			err = fmt.Errorf("json: unknown field %q", unknown)
-		}
-	}
-	if twice := DuplicateField(body, rawPaths(reflect.TypeOf(v), "")...); err == nil && twice != "" {
-		err = fmt.Errorf("json: duplicate field %q", twice)
-	}
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err = dec.Decode(v); err == nil {
-			if _, extra := dec.Token(); extra != io.EOF {
-				err = errors.New("trailing data after the JSON object")
-			}
-		}
-	}
+	err = Strict(body, v)
 	if err == nil {
 		return true
 	}
 	p := Problem{Type: TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest}
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var field *BodyFieldError
 	switch {
 	case errors.Is(err, io.EOF):
 		p.Detail = "The body is empty; send a JSON object."
@@ -77,19 +56,56 @@ func DecodeJSON(c *gin.Context, v any, limit int64) bool {
 		}
 		p.Detail = "A field has the wrong JSON type; see errors."
 		p.Errors = []FieldError{{Field: field, Message: "must be " + JSONKind(typ.Type.Kind().String())}}
-	case strings.HasPrefix(err.Error(), "json: duplicate field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: duplicate field "), `"`)
-		p.Detail = "The body gives a field twice; see errors."
-		p.Errors = []FieldError{{Field: name, Message: "given twice"}}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+	case errors.As(err, &field):
 		p.Detail = "The body has a field this API does not know; see errors."
-		p.Errors = []FieldError{{Field: name, Message: "unknown field"}}
+		if field.Message == givenTwice {
+			p.Detail = "The body gives a field twice; see errors."
+		}
+		p.Errors = []FieldError{{Field: field.Field, Message: field.Message}}
 	default:
 		p.Detail = "The body could not be read as JSON: " + err.Error()
 	}
 	Abort(c, p)
 	return false
+}
+
+// BodyFieldError is a field of a JSON body that Strict refuses: unknown, or
+// given twice in one object.
+type BodyFieldError struct {
+	Field   string // its dotted path
+	Message string // "unknown field" or "given twice"
+}
+
+func (e *BodyFieldError) Error() string { return "json: " + e.Field + ": " + e.Message }
+
+const givenTwice = "given twice"
+
+// Strict decodes the JSON document data into v strictly: one value, no
+// field v does not have, with names matched exactly (encoding/json alone
+// would take "TYPE" for "type"), and none given twice in one object
+// (encoding/json alone would keep the last); values v keeps raw
+// (json.RawMessage, such as a bulk call's items) are left to whoever decodes
+// them. Its error is a *BodyFieldError, or encoding/json's.
+func Strict(data []byte, v any) error {
+	// Unknown and repeated fields first, by their full path and exact name.
+	var raw any
+	if json.Unmarshal(data, &raw) == nil {
+		if unknown := UnknownField(raw, reflect.TypeOf(v), ""); unknown != "" {
+			return &BodyFieldError{Field: unknown, Message: "unknown field"}
+		}
+	}
+	if twice := DuplicateField(data, rawPaths(reflect.TypeOf(v), "")...); twice != "" {
+		return &BodyFieldError{Field: twice, Message: givenTwice}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, extra := dec.Token(); extra != io.EOF {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
 }
 
 // UnknownField returns the dotted path of the first object key in raw that
