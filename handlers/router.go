@@ -20,7 +20,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
-	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store"
 )
 
 // Check is one readiness dependency.
@@ -32,7 +32,7 @@ type Check struct {
 // Deps is what the API needs. All fields are required except Limits,
 // TrustedProxies, Metrics, MetricsToken and Now.
 type Deps struct {
-	Store *mongostore.Store
+	Store store.Store
 	Queue app.Enqueuer
 	Index *dsr.BlindIndex
 	Keys  *apikey.Keyring

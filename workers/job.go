@@ -13,7 +13,6 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 // JobStore is what running a job reads and writes in the store.
@@ -24,7 +23,7 @@ type JobStore interface {
 	// JobFinished counts a job that ended for good on its request, and
 	// settles the request when it was the last.
 	JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error)
-	NewExportWriter(ctx context.Context, job *dsr.Job) (*mongostore.ExportWriter, error)
+	NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error)
 	// Request is read only for a job made before jobs carried the
 	// request's identities.
 	Request(ctx context.Context, id string) (*dsr.Request, error)

@@ -14,7 +14,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store"
 )
 
 // Options tunes a Processor: the options of its task handlers in one
@@ -73,7 +73,7 @@ type Options struct {
 
 // Deps is what a Processor works with.
 type Deps struct {
-	Store      *mongostore.Store
+	Store      store.Store
 	Connectors *connectors.Registry
 	Queue      *Queue
 	Index      *dsr.BlindIndex

@@ -41,7 +41,7 @@ type ExportWriter struct {
 
 // NewExportWriter starts a fresh export for job: records left by an earlier
 // attempt are removed first, so a retried export never duplicates.
-func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (*ExportWriter, error) {
+func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error) {
 	_, err := s.exports.DeleteMany(ctx, bson.D{{Key: "job_id", Value: job.ID}})
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)

@@ -10,20 +10,23 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/internal/mongocompat"
+	"github.com/dsar-project/dsar/store"
 )
 
-// Collection names.
+var _ store.Store = (*Store)(nil)
+
+// Collection names: those of package store, which every driver shares.
 const (
-	RequestsCollection      = "requests"
-	JobsCollection          = "jobs"
-	ExportRecordsCollection = "export_records"
+	RequestsCollection      = store.Requests
+	JobsCollection          = store.Jobs
+	ExportRecordsCollection = store.ExportRecords
 	// AuditCollection holds one document per audit event.
-	AuditCollection = "audit_events"
+	AuditCollection = store.Audit
 	// IdempotencyCollection maps a client's Idempotency-Key to the request
 	// it filed, so a retried POST never files twice. One document per key,
 	// keyed by a hash of the caller and the key; inserting it is the
 	// atomic step, on MongoDB and FerretDB alike.
-	IdempotencyCollection = "idempotency_keys"
+	IdempotencyCollection = store.Idempotency
 	// HealthCollection holds the one document ProbeWrite rewrites.
 	HealthCollection = "health"
 )
@@ -216,6 +219,9 @@ func stream[T any](ctx context.Context, c *collection, filter bson.D, opts *opti
 	}
 	return nil
 }
+
+// Close does nothing: the MongoDB client is the caller's, who disconnects it.
+func (s *Store) Close() error { return nil }
 
 // DB returns the database the store keeps its collections in.
 func (s *Store) DB() *mongo.Database { return s.db }

@@ -1,0 +1,145 @@
+// Package store says what dsar keeps its requests in, whatever the driver:
+// [Store] is every operation the application, the workers and the commands
+// perform, and [Copier] is what `dsar migrate` moves between drivers. The
+// drivers are its subpackages: mongostore (MongoDB, the production store)
+// and sqlitestore (the embedded default, one SQLite file). Both pass one
+// conformance suite, storetest.
+//
+// The consumers declare the small interfaces they use beside their code
+// (app.Store, workers.JobStore...); this union is what a driver must
+// provide for all of them, and what the commands wire.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// Store is a driver's store. Every method is safe for concurrent use and
+// every conditional update is atomic: of two actors moving one request
+// from the same status, exactly one wins (the other gets dsr.ErrConflict).
+type Store interface {
+	// Lifecycle.
+
+	// Prepare readies the store at start-up (schema, indexes); it is
+	// idempotent and called before any other method.
+	Prepare(ctx context.Context) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// ProbeWrite performs one tiny write: dsr.ErrStorageFull while the
+	// disk is full.
+	ProbeWrite(ctx context.Context) error
+	// Close releases what the driver holds (a MongoDB client is the
+	// caller's, and stays open).
+	Close() error
+
+	// Requests.
+	CreateRequest(ctx context.Context, r *dsr.Request) error
+	CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
+	Request(ctx context.Context, id string) (*dsr.Request, error)
+	ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error)
+	Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error)
+	Assign(ctx context.Context, id, agent string) (*dsr.Request, error)
+	Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr.Request, error)
+	Extend(ctx context.Context, id, actor, reason string) (*dsr.Request, error)
+	PauseClock(ctx context.Context, id, actor, reason string) (*dsr.Request, error)
+	ResumeClock(ctx context.Context, id string) (*dsr.Request, error)
+	FindDuplicate(ctx context.Context, hashes []string, t dsr.Type, since time.Time) (*dsr.Request, error)
+	OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error)
+	OpenIdentical(ctx context.Context, hash string, t dsr.Type, statuses []dsr.Status, limit int) ([]dsr.Request, error)
+	Unverified(ctx context.Context, hash string, t dsr.Type, limit int) ([]dsr.Request, error)
+	ClaimIdempotencyKey(ctx context.Context, id, requestID, fingerprint string) (string, error)
+
+	// Verification and notices.
+	IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error
+	VerificationSent(ctx context.Context, id string) error
+	ReserveTry(ctx context.Context, id string, max int) (*dsr.Request, error)
+	AddNotice(ctx context.Context, id, notice string) error
+	NoticeSent(ctx context.Context, id, notice string) error
+	AddStatusToken(ctx context.Context, id, tokenHash string) error
+
+	// Fan-out and jobs.
+	MarkFannedOut(ctx context.Context, id string) error
+	FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error)
+	FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error)
+	CreateJobs(ctx context.Context, jobs []dsr.Job) error
+	Jobs(ctx context.Context, requestID string) ([]dsr.Job, error)
+	Job(ctx context.Context, id string) (*dsr.Job, error)
+	ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error)
+	FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error
+	JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error)
+	Settle(ctx context.Context, requestID, actor string) (dsr.Status, error)
+	RetryFailedJobs(ctx context.Context, requestID string) ([]string, error)
+
+	// Exports.
+	NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error)
+	EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error
+
+	// Audit.
+	AppendAudit(ctx context.Context, requestID, actor, kind string, data map[string]string) (*dsr.AuditEvent, error)
+	AuditTrail(ctx context.Context, requestID string) ([]dsr.AuditEvent, error)
+	EachAuditChain(ctx context.Context, fn func(requestID string, events []dsr.AuditEvent) error) error
+	CatchUpAudit(ctx context.Context, r *dsr.Request) error
+
+	// The sweep.
+	EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error
+	EachStaleJob(ctx context.Context, before, now time.Time, fn func(*dsr.Job) error) error
+	EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*dsr.Request) error) error
+	EachPendingNotice(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error
+	EachAuditDue(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error
+
+	// The deadline checks.
+	EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*dsr.Due) error) error
+	Remind(ctx context.Context, id string, n int, from, to time.Time) (bool, error)
+	EachToEscalate(ctx context.Context, now time.Time, fn func(*dsr.Due) error) error
+	Escalate(ctx context.Context, id string, now time.Time) (bool, error)
+	EachExportsToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error
+	PurgeExports(ctx context.Context, id string) (bool, error)
+	EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error
+	PurgeIdentities(ctx context.Context, id string) (bool, error)
+
+	// Statistics.
+	CountRequests(ctx context.Context) ([]dsr.RequestCount, error)
+	CountOverdue(ctx context.Context, now time.Time) ([]dsr.RequestCount, error)
+	CountWaitingJobs(ctx context.Context) ([]dsr.JobCount, error)
+	EachCompletion(ctx context.Context, since time.Time, fn func(*dsr.Completion) error) error
+	EachJobOutcome(ctx context.Context, since time.Time, fn func(*dsr.JobOutcome) error) error
+	Summary(ctx context.Context, from, to time.Time) (*dsr.Summary, error)
+}
+
+// The collections every driver keeps, under these names: a MongoDB
+// collection each, a table each in SQLite. A document's form is the same on
+// both (the bson-tagged types of package dsr), which is what lets
+// [Copier] move them.
+const (
+	Requests      = "requests"
+	Jobs          = "jobs"
+	ExportRecords = "export_records"
+	Audit         = "audit_events"
+	Idempotency   = "idempotency_keys"
+)
+
+// Collections lists the collections in the order `dsar migrate` copies
+// them: a request before its jobs, its audit events and its exports.
+var Collections = []string{Requests, Jobs, Audit, ExportRecords, Idempotency}
+
+// Copier reads and writes a store's documents as they are stored, for
+// `dsar migrate`.
+type Copier interface {
+	// Count returns how many documents collection holds.
+	Count(ctx context.Context, collection string) (int64, error)
+	// EachDocument calls fn for every document of collection whose key
+	// sorts after after ("" for all), in key order, reading in batches.
+	// key is the document's own key (its _id, or for records without one
+	// of their own, the key the driver gives them), stable across drivers.
+	EachDocument(ctx context.Context, collection, after string, fn func(key string, doc bson.Raw) error) error
+	// PutDocuments stores docs in collection, leaving any whose key is
+	// already stored as it is (a resumed copy writes nothing twice). It
+	// returns how many it stored.
+	PutDocuments(ctx context.Context, collection string, docs []bson.Raw) (int, error)
+}
