@@ -235,3 +235,16 @@ func HistoryEvent(r *Request, i int) *AuditEvent {
 	}
 	return &AuditEvent{RequestID: r.ID, Actor: actor, Kind: kind, Data: data}
 }
+
+// ChainOf returns the request id part of an event's id (see AuditEventID): what precedes
+// ":<8 digits>", or the whole _id when it has no such suffix.
+func ChainOf(id string) string {
+	i := strings.LastIndexByte(id, ':')
+	if i < 0 {
+		return id
+	}
+	if _, err := strconv.Atoi(id[i+1:]); err != nil {
+		return id
+	}
+	return id[:i]
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -125,7 +123,7 @@ func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, ev
 		if err := cur.Decode(&e); err != nil {
 			return fmt.Errorf("audit: decode an event: %w", err)
 		}
-		id := chainOf(e.ID)
+		id := dsr.ChainOf(e.ID)
 		if len(chain) > 0 && id != current {
 			if err := fn(current, chain); err != nil {
 				return err
@@ -142,19 +140,6 @@ func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, ev
 		return fn(current, chain)
 	}
 	return nil
-}
-
-// chainOf returns the request id part of an event's _id: what precedes
-// ":<8 digits>", or the whole _id when it has no such suffix.
-func chainOf(id string) string {
-	i := strings.LastIndexByte(id, ':')
-	if i < 0 {
-		return id
-	}
-	if _, err := strconv.Atoi(id[i+1:]); err != nil {
-		return id
-	}
-	return id[:i]
 }
 
 // auditHeads remembers, per request, the last event this process appended,

@@ -1,0 +1,70 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestCoreRoundTrip files a request, reads it back, and moves it with
+// several goroutines at once: exactly one move wins.
+func TestCoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := &dsr.Request{ID: "r1", Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerifying, Source: "agent_api",
+		IdentityHashes: []string{"email:abc"}, ReceivedAt: now, DueAt: now.Add(time.Hour), UpdatedAt: now,
+		History: []dsr.Transition{{To: dsr.StatusVerifying, At: now, Actor: "agent"}}}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(ctx, r); !errors.Is(err, dsr.ErrConflict) {
+		t.Fatalf("second create: %v, want ErrConflict", err)
+	}
+	got, err := s.Request(ctx, "r1")
+	if err != nil || got.DueAt != r.DueAt || got.IdentityHashes[0] != "email:abc" {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 8 {
+		wg.Go(func() {
+			_, err := s.Transition(ctx, "r1", dsr.StatusVerifying, dsr.StatusVerified, dsr.Change{Actor: "t"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, dsr.ErrConflict):
+				t.Errorf("transition: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d moves won, want 1", wins)
+	}
+	trail, err := s.AuditTrail(ctx, "r1")
+	if err != nil || len(trail) != 2 {
+		t.Fatalf("audit trail: %d events, %v", len(trail), err)
+	}
+	if c := dsr.VerifyChain(trail); !c.OK {
+		t.Fatalf("audit chain: %+v", c)
+	}
+}
