@@ -141,8 +141,18 @@ func (c *Connector) Resolve(ctx context.Context, s connectors.Subject) ([]connec
 	return out, nil
 }
 
+// exportBatch is how many documents one reply of an export's cursor
+// carries: what the connector holds of a person's records at a time.
+const exportBatch = 100
+
 // Export writes every matching document, with arrays that matched trimmed to
-// the subject's own entries (no other member of a segment is disclosed).
+// the subject's own entries (no other member of a segment is disclosed). A
+// collection's records come together, one at a time, in the order the server
+// finds them (an index's order on MongoDB, insertion order on FerretDB); no
+// order is asked for, since a sort that no index serves is a blocking sort
+// that holds every matching document in the server's memory (on FerretDB,
+// in the memory of the process running it). So neither side ever holds more
+// than a batch of a person's records, however many there are.
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
@@ -152,7 +162,7 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 			res.NotSearched(col.Name, kinds)
 			continue
 		}
-		cur, err := c.db.Collection(col.Name).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(100))
+		cur, err := c.db.Collection(col.Name).Find(ctx, filter, options.Find().SetBatchSize(exportBatch))
 		if err != nil {
 			return res, fmt.Errorf("export %s: %w", col.Name, err)
 		}

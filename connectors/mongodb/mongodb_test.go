@@ -897,3 +897,81 @@ func TestNotSearched(t *testing.T) {
 		t.Errorf("NotSearchedNote(email, phone) = %q", got)
 	}
 }
+
+// TestExportStreams: an export asks the server for no sort (one no index
+// serves would hold every matching document in the server's memory) and
+// reads the subject's documents a bounded batch at a time, writing each
+// collection's records together, each once.
+func TestExportStreams(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var cmds testenv.Commands
+	db := testenv.Mongo(t, cmds.ClientOptions())
+	const adas = 250 // three batches
+	var orders []any
+	for i := range adas + 20 {
+		who := adaID
+		if i%14 == 13 {
+			who = graceID // someone else's orders in between
+		}
+		orders = append(orders, bson.D{{Key: "_id", Value: i}, {Key: "customer_id", Value: who}, {Key: "total", Value: i}})
+	}
+	var n int
+	for _, o := range orders {
+		if o.(bson.D)[1].Value == adaID {
+			n++
+		}
+	}
+	insert(ctx, t, db.Collection("orders"), orders...)
+	insert(ctx, t, db.Collection("customers"), bson.D{{Key: "_id", Value: adaID}, {Key: "email", Value: adaEmail}})
+	c := shop(t, db, "erase: delete")
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}, {Kind: "customer_id", Value: adaID.Hex()}}}
+
+	cmds.Reset()
+	w := &writer{}
+	res, err := c.(connectors.Exporter).Export(ctx, s, w)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if res.Records != int64(n+1) || len(w.json) != n+1 {
+		t.Errorf("Export reported %d records and wrote %d; want %d", res.Records, len(w.json), n+1)
+	}
+	seen := map[string]bool{}
+	left := map[string]bool{}
+	for i, coll := range w.collections {
+		if i > 0 && coll != w.collections[i-1] {
+			left[w.collections[i-1]] = true
+		}
+		if left[coll] {
+			t.Fatalf("records of %s were not written together: %v", coll, w.collections)
+		}
+		if seen[coll+w.json[i]] {
+			t.Errorf("record written twice: %s %s", coll, w.json[i])
+		}
+		seen[coll+w.json[i]] = true
+		if strings.Contains(w.json[i], graceID.Hex()) {
+			t.Errorf("someone else's record exported: %s", w.json[i])
+		}
+	}
+	var finds, getMores int
+	for _, cmd := range cmds.All() {
+		switch cmd.Name {
+		case "find":
+			finds++
+			if _, err := cmd.Body.LookupErr("sort"); err == nil {
+				t.Errorf("export of %s asked the server to sort: %s", cmd.Collection, cmd.Body)
+			}
+			if b, ok := cmd.Body.Lookup("batchSize").AsInt64OK(); !ok || b > 100 {
+				t.Errorf("export of %s asked for batches of %v; want at most 100", cmd.Collection, cmd.Body.Lookup("batchSize"))
+			}
+		case "getMore":
+			getMores++
+			if b, ok := cmd.Body.Lookup("batchSize").AsInt64OK(); !ok || b > 100 {
+				t.Errorf("getMore asked for batches of %v; want at most 100", cmd.Body.Lookup("batchSize"))
+			}
+		}
+	}
+	if finds != 3 || getMores < (n-1)/100 {
+		t.Errorf("export sent %d finds and %d getMores; want 3 finds (one a collection) and at least %d getMores (batches of 100)", finds, getMores, (n-1)/100)
+	}
+}
