@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,7 +22,12 @@ import (
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(serverEnv); dir != "" {
+		os.Exit(serveFerretDB(dir)) // a child of TestExportMemory
+	}
+	testenv.Main(m)
+}
 
 // shopSpec is a connectors file for a shop database; ${DB} is the test's
 // database and ORDERS_ERASE stands for how orders are erased.
