@@ -93,18 +93,38 @@ func (w *ExportWriter) Flush(ctx context.Context) error {
 // EachExportRecord calls fn for every record job exported, as JSON, in the
 // order they were written, reading 100 at a time so memory does not grow with
 // the size of the person's data. data is valid only until fn returns.
+//
+// On MongoDB the job_seq index serves the sort by seq. FerretDB v1 serves
+// no sort from an index: it would read all the job's records into memory (in
+// the process running it) to sort them. There the records are read in the
+// order they are stored, on its SQLite backend the order they were inserted
+// (a table scan in rowid order), which a job's writer made the order of
+// seq; each record's seq must then exceed the one before, so a record out of
+// order fails the read rather than lands in the wrong place.
 func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error {
-	cur, err := s.exports.Find(ctx, bson.D{{Key: "job_id", Value: jobID}},
-		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetBatchSize(exportBatch))
+	opts := options.Find().SetBatchSize(exportBatch)
+	ferret := s.gate.FerretDB()
+	if !ferret {
+		opts.SetSort(bson.D{{Key: "seq", Value: 1}})
+	}
+	cur, err := s.exports.Find(ctx, bson.D{{Key: "job_id", Value: jobID}}, opts)
 	if err != nil {
 		return fmt.Errorf("read export: %w", err)
 	}
 	defer cur.Close(ctx)
-	for cur.Next(ctx) {
+	var last int64
+	for n := 0; cur.Next(ctx); n++ {
 		coll, ok := cur.Current.Lookup("collection").StringValueOK()
 		data, ok2 := recordJSON(cur.Current.Lookup("data"))
 		if !ok || !ok2 {
 			return fmt.Errorf("read export: malformed record in job %s", jobID)
+		}
+		if ferret {
+			seq, ok := cur.Current.Lookup("seq").AsInt64OK()
+			if !ok || (n > 0 && seq <= last) {
+				return fmt.Errorf("read export: job %s: the server returned record %d after %d, out of order", jobID, seq, last)
+			}
+			last = seq
 		}
 		if err := fn(coll, data); err != nil {
 			return err

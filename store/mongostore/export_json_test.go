@@ -3,6 +3,8 @@ package mongostore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +72,52 @@ func TestExportRecordsAreJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
+
+// TestExportReadOrder: records are read in the order of seq. On MongoDB the
+// job_seq index serves the sort; FerretDB, which would sort every record of
+// the job in memory, is asked for none and reads them as stored, so records
+// stored out of seq order fail the read instead of being misplaced.
+func TestExportReadOrder(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	s, db := f.store, f.store.DB()
+	ctx := context.Background()
+	const jobID = "01a20d27-0000-7000-8000-000000000003"
+	for _, seq := range []int64{2, 1} { // stored out of order
+		_, err := db.Collection(mongostore.ExportRecordsCollection).InsertOne(ctx, bson.D{{Key: "job_id", Value: jobID}, {Key: "request_id", Value: "r"},
+			{Key: "collection", Value: "orders"}, {Key: "seq", Value: seq}, {Key: "data", Value: fmt.Sprintf(`{"n":%d}`, seq)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.cmds.Reset()
+	var got []string
+	err := s.EachExportRecord(ctx, jobID, func(_ string, data json.RawMessage) error {
+		got = append(got, string(data))
+		return nil
+	})
+	var sorted bool
+	for _, cmd := range f.cmds.All() {
+		if cmd.Name == "find" {
+			_, e := cmd.Body.LookupErr("sort")
+			sorted = e == nil
+		}
+	}
+	if s.OnFerretDB() {
+		if sorted {
+			t.Error("asked FerretDB to sort the records, which it does in memory")
+		}
+		if err == nil || !strings.Contains(err.Error(), "out of order") {
+			t.Errorf("records stored out of order on FerretDB: read %v, %v; want an out-of-order error", got, err)
+		}
+		return
+	}
+	if !sorted {
+		t.Error("asked MongoDB for no sort")
+	}
+	if diff := cmp.Diff([]string{`{"n":1}`, `{"n":2}`}, got); err != nil || diff != "" {
+		t.Errorf("records (-want +got):\n%s%v", diff, err)
 	}
 }
