@@ -63,7 +63,7 @@ func serveFerretDB(dir string) int {
 // server and the dsar store (mongostore, another database) are
 // DSAR_TEST_MONGO_URI when set; otherwise an embedded FerretDB started in a
 // child process, so that what FerretDB holds is not counted as dsar's (its
-// own peak is logged beside).
+// own peak in each phase is logged beside).
 //
 //	DSAR_EXPORT_RSS=100000,1000000 go test -run TestExportMemory -v -timeout 3h ./connectors/mongodb/
 func TestExportMemory(t *testing.T) {
@@ -177,7 +177,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}, {Kind: "customer_id", Value: adaID.Hex()}}}
 
 	// The job: the export into the store's export records.
-	idle := settle(t)
+	idle := settle(t, server)
 	start = time.Now()
 	w, err := st.NewExportWriter(ctx, &job)
 	if err != nil {
@@ -190,7 +190,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	exported, exportPeak := time.Since(start), procKiB(t, "self", "VmHWM")
+	exported, exportPeak, serverExport := time.Since(start), procKiB(t, "self", "VmHWM"), serverPeak(t, server)
 	if res.Records != int64(n)+1 { // the customer and their orders
 		t.Fatalf("exported %d records; want %d", res.Records, n+1)
 	}
@@ -203,7 +203,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	}
 
 	// The download: the zip, streamed from the export records.
-	idle2 := settle(t)
+	idle2 := settle(t, server)
 	start = time.Now()
 	e, err := app.New(app.Deps{Store: st}).ExportOf(ctx, req, "rss")
 	if err != nil {
@@ -213,30 +213,41 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	if err := e.WriteZip(ctx, &zipped); err != nil {
 		t.Fatalf("write zip: %v", err)
 	}
-	written, zipPeak := time.Since(start), procKiB(t, "self", "VmHWM")
+	written, zipPeak, serverZip := time.Since(start), procKiB(t, "self", "VmHWM"), serverPeak(t, server)
 
-	serverPeak := "not ours"
-	if server != 0 {
-		serverPeak = fmt.Sprintf("%d MiB (process lifetime)", procKiB(t, strconv.Itoa(server), "VmHWM")>>10)
-	}
 	t.Logf("%d records: seeded in %s (%.0f/s); export %s, zip %s (%d KiB)", n, seeded.Round(time.Second), float64(n+others)/seeded.Seconds(),
 		exported.Round(time.Second), written.Round(time.Second), zipped>>10)
-	t.Logf("%d records: dsar RSS idle %d MiB, export peak %d MiB (+%d), idle %d MiB, zip peak %d MiB (+%d); FerretDB peak %s",
-		n, idle>>10, exportPeak>>10, (exportPeak-idle)>>10, idle2>>10, zipPeak>>10, (zipPeak-idle2)>>10, serverPeak)
+	t.Logf("%d records: dsar RSS idle %d MiB, export peak %d MiB (+%d), idle %d MiB, zip peak %d MiB (+%d); server peak: export %s, zip %s",
+		n, idle>>10, exportPeak>>10, (exportPeak-idle)>>10, idle2>>10, zipPeak>>10, (zipPeak-idle2)>>10, serverExport, serverZip)
 	if (exportPeak-idle)<<10 > memoryBudget || (zipPeak-idle2)<<10 > memoryBudget {
 		t.Errorf("an export of %d records took more than %d MiB over idle", n, memoryBudget>>20)
 	}
 }
 
 // settle collects garbage, returns memory to the system, resets the peak RSS
-// and returns the RSS, in KiB.
-func settle(t *testing.T) int64 {
+// of this process and of the server's (pid server, when not 0) and returns
+// this process's RSS, in KiB.
+func settle(t *testing.T, server int) int64 {
 	runtime.GC()
 	debug.FreeOSMemory()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		t.Fatalf("reset peak RSS: %v", err)
 	}
+	if server != 0 {
+		if err := os.WriteFile("/proc/"+strconv.Itoa(server)+"/clear_refs", []byte("5"), 0); err != nil {
+			t.Fatalf("reset the server's peak RSS: %v", err)
+		}
+	}
 	return procKiB(t, "self", "VmRSS")
+}
+
+// serverPeak returns the peak RSS of the server's process since settle, in
+// MiB, or "not measured" when it is not ours.
+func serverPeak(t *testing.T, server int) string {
+	if server == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%d MiB", procKiB(t, strconv.Itoa(server), "VmHWM")>>10)
 }
 
 var procField = regexp.MustCompile(`(?m)^(\w+):\s+(\d+) kB$`)
