@@ -148,11 +148,12 @@ const exportBatch = 100
 // Export writes every matching document, with arrays that matched trimmed to
 // the subject's own entries (no other member of a segment is disclosed). A
 // collection's records come together, one at a time, in the order the server
-// finds them (an index's order on MongoDB, insertion order on FerretDB); no
-// order is asked for, since a sort that no index serves is a blocking sort
-// that holds every matching document in the server's memory (on FerretDB,
-// in the memory of the process running it). So neither side ever holds more
-// than a batch of a person's records, however many there are.
+// finds them (on MongoDB the order of the index that serves the match, or of
+// the collection; on FerretDB the order they were inserted). No order is
+// asked for: a sort that no index serves is a blocking sort, which holds
+// every matching document in the server's memory (FerretDB sorts every sort
+// in memory, in the process running it). So neither side holds more than a
+// batch of a person's records, however many there are.
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
