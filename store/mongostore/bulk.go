@@ -22,7 +22,8 @@ import (
 // A request whose DuplicateOf names a request of the same call that was not
 // stored is removed again and fails too, so no stored request points at a
 // request that does not exist. The events of the requests refused are
-// removed. These removals cost one command each, only when some request was
+// removed, unless a request of the call was stored under the same id (an id
+// given twice is stored once, with its chain). These removals cost one command each, only when some request was
 // refused.
 //
 // The events go first so that a stored request never lacks its first
@@ -121,9 +122,16 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
 // them; then, in one more, the events this call stored for the requests
 // not stored.
 func (s *Store) dropOrphans(ctx context.Context, reqs []*dsr.Request, errs []error, events map[string]*dsr.AuditEvent) {
-	lost := map[string]bool{}
+	// An id is lost when no request of the call was stored under it: one
+	// id given twice is stored once, and its event kept.
+	stored, lost := map[string]bool{}, map[string]bool{}
 	for i, r := range reqs {
-		if errs[i] != nil {
+		if errs[i] == nil {
+			stored[r.ID] = true
+		}
+	}
+	for i, r := range reqs {
+		if errs[i] != nil && !stored[r.ID] {
 			lost[r.ID] = true
 		}
 	}
@@ -144,10 +152,19 @@ func (s *Store) dropOrphans(ctx context.Context, reqs []*dsr.Request, errs []err
 			}
 		}
 	}
-	var drop []string
+	// The events this call stored for ids it stored no request under
+	// (the orphans removed included).
+	clear(stored)
 	for i, r := range reqs {
-		if errs[i] != nil && events[r.ID] != nil { // an event this call stored
-			drop = append(drop, events[r.ID].ID)
+		if errs[i] == nil {
+			stored[r.ID] = true
+		}
+	}
+	var drop []string
+	dropped := map[string]bool{}
+	for i, r := range reqs {
+		if errs[i] != nil && events[r.ID] != nil && !stored[r.ID] && !dropped[r.ID] {
+			drop, dropped[r.ID] = append(drop, events[r.ID].ID), true
 		}
 	}
 	if len(drop) > 0 {

@@ -472,3 +472,49 @@ func TestQueriesUseIndexesOnMongoDB(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRequestsCommands pins the commands of a batch in which one
+// request is refused (its id is taken) and another duplicates it: the two
+// inserts, then one delete of the orphan and one of the events of the
+// requests not stored. (What the batch stores is a case of the
+// conformance suite, storetest.)
+func TestCreateRequestsCommands(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	existing := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
+	taken := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	taken.ID = existing.ID
+	orphan := f.requestValue(t, dsr.TypeAccess, "grace@example.com")
+	orphan.DuplicateOf, orphan.Status = taken.ID, dsr.StatusDuplicate
+	fine := []*dsr.Request{f.requestValue(t, dsr.TypeAccess, "alan@example.com"), f.requestValue(t, dsr.TypeDeletion, "alan@example.com")}
+	f.checkCommands(t, []commandStep{{"create the batch", func() error {
+		errs := f.store.CreateRequests(ctx, []*dsr.Request{fine[0], taken, orphan, fine[1]})
+		if len(errs) != 4 || errs[1] == nil || errs[2] == nil || errs[0] != nil || errs[3] != nil {
+			return fmt.Errorf("errors: %v", errs)
+		}
+		return nil
+	}, []string{"insert", "insert", "delete", "delete"}}})
+}
+
+// TestSummaryCommands: the compliance summary reads the requests of its
+// window in one find.
+func TestSummaryCommands(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for _, email := range []string{"ada@example.com", "grace@example.com", "alan@example.com"} {
+		r := f.newRequest(t, dsr.TypeAccess, email)
+		if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusDenied, dsr.Change{Actor: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := f.clock.Now()
+	f.checkCommands(t, []commandStep{{"summary", func() error {
+		s, err := f.store.Summary(ctx, now.Add(-time.Hour), now.Add(time.Hour))
+		if err == nil && s.Total.Received != 3 {
+			return fmt.Errorf("summary of %d requests, want 3", s.Total.Received)
+		}
+		return err
+	}, []string{"find"}}})
+}

@@ -62,30 +62,22 @@ func (f fixture) requestValue(t *testing.T, typ dsr.Type, email string) *dsr.Req
 	return r
 }
 
-// inProgress stores a verified GDPR request of typ for email and moves it
-// to in_progress, as a fan-out does before it creates the jobs.
-func (f fixture) inProgress(t *testing.T, typ dsr.Type, email string) *dsr.Request {
+// verifying stores a GDPR access request for email waiting for its
+// subject to confirm their identity: the state in which a clock may stop.
+func (f fixture) verifying(t *testing.T, email string) *dsr.Request {
 	t.Helper()
-	r := f.newRequest(t, typ, email)
-	if _, err := f.store.Transition(context.Background(), r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// runJob claims job id, finishes it with status st, and returns the job as
-// claimed.
-func (f fixture) runJob(t *testing.T, id string, st dsr.JobStatus) *dsr.Job {
-	t.Helper()
-	ctx := context.Background()
-	j, err := f.store.ClaimJob(ctx, id, time.Minute)
+	r, err := dsr.NewRequest(dsr.Intake{
+		Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester", Status: dsr.StatusVerifying,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}},
+		ReceivedAt: f.clock.Now(),
+	}, f.index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.FinishJob(ctx, j, dsr.Outcome{Status: st}); err != nil {
+	if err := f.store.CreateRequest(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	return j
+	return r
 }
 
 // commandStep is one store operation and the commands it must send.

@@ -1,4 +1,4 @@
-package mongostore_test
+package storetest
 
 import (
 	"context"
@@ -13,9 +13,7 @@ import (
 // settling reads no job: a job that finishes before the mark counts too,
 // the last one to finish settles, a failure sends the request to
 // needs_attention, and an agent's retry counts the retried jobs open again.
-func TestJobCounts(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testJobCounts(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
 	var jobs []dsr.Job
@@ -69,9 +67,7 @@ func TestJobCounts(t *testing.T) {
 // TestJobCountsLost: counts below zero once fanned out (a count lost, or a
 // request fanned out before jobs were counted) do not leave a request open:
 // the jobs themselves decide.
-func TestJobCountsLost(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testJobCountsLost(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
@@ -90,9 +86,7 @@ func TestJobCountsLost(t *testing.T) {
 
 // TestPurgeIdentitiesCoversJobs: the identities a job carries go with the
 // request's.
-func TestPurgeIdentitiesCoversJobs(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testPurgeIdentitiesCoversJobs(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	j := dsr.NewJob(r.ID, "a", dsr.ActionExport, f.clock.Now())
@@ -124,9 +118,7 @@ func TestPurgeIdentitiesCoversJobs(t *testing.T) {
 // settles it by reading its jobs; that settle sets the counts to what the
 // jobs say, so after an agent's retry the retried job settles the request
 // itself.
-func TestSettleCorrectsDriftedCounts(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testSettleCorrectsDriftedCounts(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
 	j := dsr.NewJob(r.ID, "a", dsr.ActionErase, f.clock.Now())

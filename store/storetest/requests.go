@@ -1,4 +1,4 @@
-package mongostore_test
+package storetest
 
 import (
 	"context"
@@ -15,9 +15,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-func TestCreateAndRead(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testCreateAndRead(t *testing.T, f fixture) {
 	ctx := context.Background()
 	want := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	got, err := f.store.Request(ctx, want.ID)
@@ -40,9 +38,7 @@ func TestCreateAndRead(t *testing.T) {
 	}
 }
 
-func TestTransitionIsConditional(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testTransitionIsConditional(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.newRequest(t, dsr.TypeDeletion, "ada@example.com")
 
@@ -92,9 +88,7 @@ func TestTransitionIsConditional(t *testing.T) {
 	}
 }
 
-func TestListRequests(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testListRequests(t *testing.T, f fixture) {
 	ctx := context.Background()
 	// Five requests, received a day apart, under regulations with
 	// different windows, so the due order differs from the filing order.
@@ -173,9 +167,7 @@ func TestListRequests(t *testing.T) {
 	}
 }
 
-func TestJobLifecycle(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testJobLifecycle(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.newRequest(t, dsr.TypeDeletion, "ada@example.com")
 	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{}); err != nil {
@@ -254,9 +246,7 @@ func TestJobLifecycle(t *testing.T) {
 	}
 }
 
-func TestStaleWork(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testStaleWork(t *testing.T, f fixture) {
 	ctx := context.Background()
 	verified := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	moving := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
@@ -319,9 +309,7 @@ var sortStrings = cmp.Transformer("sort", func(in []string) []string {
 	return out
 })
 
-func TestExportRecords(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testExportRecords(t *testing.T, f fixture) {
 	ctx := context.Background()
 	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000001", "shop", dsr.ActionExport, f.clock.Now())
 	write := func(n int) {
@@ -375,9 +363,7 @@ func TestExportRecords(t *testing.T) {
 
 // TestOverdueWithDueBefore: both bounds on the due date in one list (a
 // query FerretDB rejected by crashing when the key came twice).
-func TestOverdueWithDueBefore(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testOverdueWithDueBefore(t *testing.T, f fixture) {
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	later := r.DueAt.Add(48 * time.Hour)
 	for _, before := range []time.Time{r.DueAt.Add(time.Hour), r.DueAt.Add(240 * time.Hour)} {

@@ -1,4 +1,4 @@
-package mongostore_test
+package storetest
 
 import (
 	"context"
@@ -53,9 +53,7 @@ func ids(t *testing.T, query func(fn func(*dsr.Due) error) error) []string {
 	return out
 }
 
-func TestCheckQueries(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testCheckQueries(t *testing.T, f fixture) {
 	ctx := context.Background()
 	now := f.clock.Now()
 	gdpr := f.newRequest(t, dsr.TypeAccess, "ada@example.com")                        // due in a month
@@ -114,9 +112,7 @@ func TestCheckQueries(t *testing.T) {
 	}
 }
 
-func TestRemindAndEscalateOnce(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testRemindAndEscalateOnce(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	early, late := f.clock.Now(), r.DueAt.Add(time.Hour)
@@ -162,9 +158,7 @@ func TestRemindAndEscalateOnce(t *testing.T) {
 	}
 }
 
-func TestRetentionPurges(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testRetentionPurges(t *testing.T, f fixture) {
 	ctx := context.Background()
 	open := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	done := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
@@ -213,9 +207,7 @@ func TestRetentionPurges(t *testing.T) {
 	}
 }
 
-func TestPauseAndResume(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testPauseAndResume(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if _, err := f.store.Remind(ctx, r.ID, 7, time.Time{}, r.DueAt.Add(time.Hour)); err != nil {
@@ -272,9 +264,7 @@ func TestPauseAndResume(t *testing.T) {
 	}
 }
 
-func TestAppeal(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testAppeal(t *testing.T, f fixture) {
 	ctx := context.Background()
 	deny := func(r *dsr.Request) {
 		t.Helper()
@@ -319,9 +309,7 @@ func TestAppeal(t *testing.T) {
 // TestUndecidedAppealReleasesItsClaim: an appeal waiting for the person's
 // verification that expires or is cancelled was never decided, so the
 // denied request can be appealed again; a decided appeal is final.
-func TestUndecidedAppealReleasesItsClaim(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testUndecidedAppealReleasesItsClaim(t *testing.T, f fixture) {
 	ctx := context.Background()
 	for _, end := range []dsr.Status{dsr.StatusExpired, dsr.StatusCancelled} {
 		va := f.fileUnder(t, dsr.RegulationVCDPA, dsr.TypeDeletion, "ada@example.com")
@@ -352,9 +340,7 @@ func TestUndecidedAppealReleasesItsClaim(t *testing.T) {
 	}
 }
 
-func TestExtendPastDueIsRefused(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testExtendPastDueIsRefused(t *testing.T, f fixture) {
 	ctx := context.Background()
 	// Extended in time, after its 7-day reminder: the reminders start over.
 	early := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
@@ -380,9 +366,7 @@ func TestExtendPastDueIsRefused(t *testing.T) {
 // business waits for the person's answer is neither expired nor overdue at
 // its first due date; once resumed it expires at the due date moved by the
 // pause.
-func TestPausedRequestsDoNotExpire(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
+func testPausedRequestsDoNotExpire(t *testing.T, f fixture) {
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if _, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "asked for the order number"); err != nil {
