@@ -77,9 +77,9 @@ CREATE INDEX IF NOT EXISTS jobs_status_connector_action ON jobs (status, connect
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at, id) WHERE finished_at IS NOT NULL;
 
 -- Statistics (stats.go): requests counted by status, type and regulation
--- from the index alone, and completions by (closed_at, id) pages.
+-- from the index alone. (Completions are read by (closed_at, id) pages on
+-- requests_status_closed, whose entries end with the primary key.)
 CREATE INDEX IF NOT EXISTS requests_status_type_regulation ON requests (status, type, regulation);
-CREATE INDEX IF NOT EXISTS requests_status_closed_id ON requests (status, closed_at, id);
 
 CREATE TABLE IF NOT EXISTS audit_events (
 	id         TEXT PRIMARY KEY,
