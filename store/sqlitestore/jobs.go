@@ -417,7 +417,7 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 		{"poll_at", "<=", dsr.JobWaiting, now},
 	} {
 		query := `SELECT ` + q.col + `, id, doc FROM jobs WHERE status = ? AND ` + q.col + ` ` + q.cmp + ` ?`
-		err := eachKeyed(ctx, s.r, query, q.col, []any{string(q.st), ms(q.t)}, func(rows *sql.Rows) (int64, string, *dsr.Job, error) {
+		err := eachKeyed(ctx, s.r, "jobs", query, q.col, []any{string(q.st), ms(q.t)}, func(rows *sql.Rows) (int64, string, *dsr.Job, error) {
 			var (
 				at      int64
 				id, doc string
@@ -429,7 +429,7 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 			return at, id, &j, decode(doc, &j)
 		}, fn)
 		if err != nil {
-			return fmt.Errorf("scan jobs: %w", err)
+			return err
 		}
 	}
 	return nil
@@ -440,8 +440,9 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 // WHERE clause, whose first two columns are col and id; eachKeyed adds the
 // key condition, the order and the limit. scan reads one row and returns
 // its key. A page is read whole before fn sees it, so no read is open
-// while fn writes.
-func eachKeyed[T any](ctx context.Context, q querier, query, col string, args []any,
+// while fn writes. The store's errors are wrapped with what is read; fn's
+// come back as they are.
+func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, args []any,
 	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
 	query += ` AND (` + col + `, id) > (?, ?) ORDER BY ` + col + `, id LIMIT ` + fmt.Sprint(batch)
 	var (
@@ -451,7 +452,7 @@ func eachKeyed[T any](ctx context.Context, q querier, query, col string, args []
 	for {
 		rows, err := q.QueryContext(ctx, query, append(args[:len(args):len(args)], at, id)...)
 		if err != nil {
-			return err
+			return fmt.Errorf("scan %s: %w", what, err)
 		}
 		var page []*T
 		for rows.Next() {
@@ -459,13 +460,13 @@ func eachKeyed[T any](ctx context.Context, q querier, query, col string, args []
 			at, id, v, err = scan(rows)
 			if err != nil {
 				rows.Close()
-				return err
+				return fmt.Errorf("scan %s: %w", what, err)
 			}
 			page = append(page, v)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return fmt.Errorf("scan %s: %w", what, err)
 		}
 		for _, v := range page {
 			if err := fn(v); err != nil {

@@ -108,7 +108,7 @@ func utcMs(t int64) time.Time { return time.UnixMilli(t).UTC() }
 // order lets a reader that stopped part way resume from the last closed_at
 // it saw.
 func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*dsr.Completion) error) error {
-	err := eachKeyed(ctx, s.r, `SELECT closed_at, id, type, regulation, received_at FROM requests
+	return eachKeyed(ctx, s.r, "completions", `SELECT closed_at, id, type, regulation, received_at FROM requests
 		WHERE status = ? AND closed_at >= ?`, "closed_at", []any{string(dsr.StatusCompleted), ms(later(since, epoch))},
 		func(rows *sql.Rows) (int64, string, *dsr.Completion, error) {
 			var (
@@ -121,10 +121,6 @@ func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*ds
 			c.ClosedAt, c.ReceivedAt = utcMs(closed), utcMs(received)
 			return closed, c.ID, &c, nil
 		}, fn)
-	if err != nil {
-		return fmt.Errorf("scan completions: %w", err)
-	}
-	return nil
 }
 
 // EachJobOutcome calls fn for every job that finished (succeeded, failed
@@ -133,7 +129,7 @@ func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*ds
 // time. A failed job an agent retries loses its finished_at until it
 // finishes again, so it is reported again, with its new outcome.
 func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*dsr.JobOutcome) error) error {
-	err := eachKeyed(ctx, s.r, `SELECT finished_at, id, connector, action, status, created_at FROM jobs
+	return eachKeyed(ctx, s.r, "job outcomes", `SELECT finished_at, id, connector, action, status, created_at FROM jobs
 		WHERE finished_at >= ?`, "finished_at", []any{ms(later(since, epoch))},
 		func(rows *sql.Rows) (int64, string, *dsr.JobOutcome, error) {
 			var (
@@ -151,10 +147,6 @@ func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*ds
 			}
 			return fn(o)
 		})
-	if err != nil {
-		return fmt.Errorf("scan job outcomes: %w", err)
-	}
-	return nil
 }
 
 // Summary reports on the requests received in [from, to): one query on
