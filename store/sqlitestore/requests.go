@@ -20,27 +20,34 @@ import (
 func (s *Store) update(ctx context.Context, id string, fn func(d *requestDoc) error) (*dsr.Request, error) {
 	var out *dsr.Request
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		d, err := loadRequest(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		hashes, proven := d.IdentityHashes, d.ProvenHashes
-		if err := fn(d); err != nil {
-			return err
-		}
-		if err := s.catchUp(ctx, tx, &d.Request); err != nil {
-			return err
-		}
-		if err := saveRequest(ctx, tx, d, hashes, proven); err != nil {
-			return err
-		}
-		out = &d.Request
-		return nil
+		var err error
+		out, err = s.updateIn(ctx, tx, id, fn)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// updateIn is update within tx, the caller's write transaction, for an
+// operation that writes more than the request in one transaction.
+func (s *Store) updateIn(ctx context.Context, tx execer, id string, fn func(d *requestDoc) error) (*dsr.Request, error) {
+	d, err := loadRequest(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	hashes, proven := d.IdentityHashes, d.ProvenHashes
+	if err := fn(d); err != nil {
+		return nil, err
+	}
+	if err := s.catchUp(ctx, tx, &d.Request); err != nil {
+		return nil, err
+	}
+	if err := saveRequest(ctx, tx, d, hashes, proven); err != nil {
+		return nil, err
+	}
+	return &d.Request, nil
 }
 
 // conflict is the error of a conditional update whose condition failed.

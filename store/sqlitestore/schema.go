@@ -54,7 +54,10 @@ CREATE INDEX IF NOT EXISTS request_hashes_request ON request_hashes (request_id)
 CREATE TABLE IF NOT EXISTS jobs (
 	id          TEXT PRIMARY KEY,
 	request_id  TEXT NOT NULL,
+	connector   TEXT NOT NULL,
+	action      TEXT NOT NULL,
 	status      TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
 	updated_at  INTEGER NOT NULL,
 	lease_until INTEGER,
 	poll_at     INTEGER,
@@ -62,10 +65,21 @@ CREATE TABLE IF NOT EXISTS jobs (
 	doc         TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_request_id ON jobs (request_id, id);
-CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at);
-CREATE INDEX IF NOT EXISTS jobs_status_lease ON jobs (status, lease_until);
-CREATE INDEX IF NOT EXISTS jobs_status_poll ON jobs (status, poll_at);
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- A request's jobs by status: settling, retrying, purging their identities.
+CREATE INDEX IF NOT EXISTS jobs_request_status ON jobs (request_id, status, id);
+-- The sweep's stale jobs, each read by (time, id) pages.
+CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at, id);
+CREATE INDEX IF NOT EXISTS jobs_status_lease ON jobs (status, lease_until, id);
+CREATE INDEX IF NOT EXISTS jobs_status_poll ON jobs (status, poll_at, id);
+-- Waiting jobs counted by connector and action, from the index alone.
+CREATE INDEX IF NOT EXISTS jobs_status_connector_action ON jobs (status, connector, action);
+-- Job outcomes since a time, for the metrics, by (finished_at, id) pages.
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at, id) WHERE finished_at IS NOT NULL;
+
+-- Statistics (stats.go): requests counted by status, type and regulation
+-- from the index alone. (Completions are read by (closed_at, id) pages on
+-- requests_status_closed, whose entries end with the primary key.)
+CREATE INDEX IF NOT EXISTS requests_status_type_regulation ON requests (status, type, regulation);
 
 CREATE TABLE IF NOT EXISTS audit_events (
 	id         TEXT PRIMARY KEY,

@@ -1,0 +1,170 @@
+package sqlitestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dsar-project/dsar/dsr"
+)
+
+// readExport returns the records of job as "collection data" lines.
+func readExport(t *testing.T, s *Store, jobID string) []string {
+	t.Helper()
+	var got []string
+	err := s.EachExportRecord(context.Background(), jobID, func(coll string, data json.RawMessage) error {
+		got = append(got, coll+" "+string(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestExportRecordsInOrder: 10,000 records in three collections, written
+// after an attempt that is then retried, read back once each in the order
+// written; another job's records stay apart.
+func TestExportRecordsInOrder(t *testing.T) {
+	f := newJobsFixture(t)
+	ctx := context.Background()
+	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000001", "shop", dsr.ActionExport, f.clock.Now())
+	other := dsr.NewJob("01a20d27-0000-7000-8000-000000000002", "shop", dsr.ActionExport, f.clock.Now())
+	colls := []string{"customers", "orders", "tickets"}
+	write := func(job *dsr.Job, n int) {
+		t.Helper()
+		w, err := f.s.NewExportWriter(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := w.WriteRecord(ctx, colls[i*len(colls)/n], map[string]int{"n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(&job, 7) // an attempt that is then retried
+	write(&other, 3)
+	const n = 10_000
+	write(&job, n) // the retry replaces it
+
+	var (
+		i     int
+		order []string
+	)
+	err := f.s.EachExportRecord(ctx, job.ID, func(coll string, data json.RawMessage) error {
+		var rec struct{ N int }
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return err
+		}
+		if rec.N != i {
+			t.Fatalf("record %d is %d: out of order, or a record of the first attempt", i, rec.N)
+		}
+		if want := colls[i*len(colls)/n]; coll != want {
+			t.Fatalf("record %d in %s, want %s", i, coll, want)
+		}
+		if len(order) == 0 || order[len(order)-1] != coll {
+			order = append(order, coll)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != n {
+		t.Errorf("read %d records, want %d", i, n)
+	}
+	if diff := cmp.Diff(colls, order); diff != "" {
+		t.Errorf("collections in order (-want +got):\n%s", diff)
+	}
+	if got := readExport(t, f.s, other.ID); len(got) != 3 {
+		t.Errorf("the other job's export: %d records, want 3", len(got))
+	}
+	if got := readExport(t, f.s, "no-such-job"); len(got) != 0 {
+		t.Errorf("a job with no export: %v", got)
+	}
+
+	// fn's error ends the read.
+	stop := errors.New("stop")
+	calls := 0
+	if err := f.s.EachExportRecord(ctx, job.ID, func(string, json.RawMessage) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("fn failing: %v after %d calls, want its error after 1", err, calls)
+	}
+}
+
+// TestExportOrder: going back to a collection already left is
+// ErrExportOrder, and that record is not written.
+func TestExportOrder(t *testing.T) {
+	f := newJobsFixture(t)
+	ctx := context.Background()
+	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000003", "shop", dsr.ActionExport, f.clock.Now())
+	w, err := f.s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"a", "a", "b"} {
+		if err := w.WriteRecord(ctx, c, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteRecord(ctx, "a", "late"); !errors.Is(err, dsr.ErrExportOrder) {
+		t.Errorf("back to a: %v, want ErrExportOrder", err)
+	}
+	if err := w.WriteRecord(ctx, "b", "b2"); err != nil {
+		t.Errorf("on in b: %v", err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`a "a"`, `a "a"`, `b "b"`, `b "b2"`}
+	if diff := cmp.Diff(want, readExport(t, f.s, job.ID)); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
+
+// TestExportRecordsAreJSON: records are plain Go values the writer encodes
+// as JSON (characters as given, no HTML escaping; a json.RawMessage as it
+// is); a value JSON cannot encode is refused.
+func TestExportRecordsAreJSON(t *testing.T) {
+	f := newJobsFixture(t)
+	ctx := context.Background()
+	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000004", "shop", dsr.ActionExport, f.clock.Now())
+	w, err := f.s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type order struct {
+		ID    string   `json:"id"`
+		Items []string `json:"items"`
+	}
+	for _, rec := range []any{
+		map[string]any{"email": "ada@example.com", "note": "<b>&</b>", "n": 1},
+		order{ID: "ord_1", Items: []string{"manual"}},
+		json.RawMessage(`{"_id":{"$oid":"659f00000000000000000001"}}`),
+	} {
+		if err := w.WriteRecord(ctx, "customers", rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteRecord(ctx, "customers", func() {}); err == nil {
+		t.Error("a record JSON cannot encode was written")
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`customers {"email":"ada@example.com","n":1,"note":"<b>&</b>"}`,
+		`customers {"id":"ord_1","items":["manual"]}`,
+		`customers {"_id":{"$oid":"659f00000000000000000001"}}`,
+	}
+	if diff := cmp.Diff(want, readExport(t, f.s, job.ID)); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
