@@ -12,34 +12,37 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// The queries of the deadline checks. Each repeats word for word the
-// conditions of its partial index (schema.go), which holds only the
-// requests it may still want: a request leaves the index once acted on
-// (marked overdue, its clock paused, closed, purged), so a run with nothing
-// to do examines nothing. Each reads in (key, id) order after the last
-// (key, id) of the previous batch; its last two arguments are those.
+// The queries of the deadline checks. Each names its partial index
+// (schema.go; SQLite keeps no statistics, and would rather take a wider
+// one) and repeats its conditions word for word, which SQLite requires to
+// use it. The index holds only the requests a check may still want: a
+// request leaves it once acted on (marked overdue, its clock paused,
+// closed, purged), so a run with nothing to do examines nothing. Each reads
+// in (key, id) order after the last (key, id) of the previous batch; its
+// last two arguments are those.
 const (
 	// toRemindQuery (requests_checks_due): due in [from, to) and without
-	// reminder n. The requests of the window that had it are examined and
-	// skipped, as on MongoDB.
-	toRemindQuery = `SELECT id, due_at FROM requests
+	// reminder n; the first batch starts after (from, ""), so from bounds
+	// the range. The requests of the window that had the reminder are
+	// examined and skipped, as on MongoDB.
+	toRemindQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
 		WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `
-		AND due_at >= ? AND due_at < ?
+		AND due_at < ?
 		AND NOT EXISTS (SELECT 1 FROM json_each(doc, '$.reminded') WHERE value = ?)
 		AND (due_at, id) > (?, ?) ORDER BY due_at, id LIMIT ` + batchSQL
 	// toEscalateQuery (requests_checks_due): due before now.
-	toEscalateQuery = `SELECT id, due_at FROM requests
+	toEscalateQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
 		WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `
 		AND due_at < ?
 		AND (due_at, id) > (?, ?) ORDER BY due_at, id LIMIT ` + batchSQL
 	// exportsToPurgeQuery (requests_checks_exports): access requests
 	// closed before t.
-	exportsToPurgeQuery = `SELECT id, due_at, closed_at FROM requests
+	exportsToPurgeQuery = `SELECT id, due_at, closed_at FROM requests INDEXED BY requests_checks_exports
 		WHERE exports_purged_at IS NULL AND type = 'access' AND status IN ` + closedStatusesSQL + `
 		AND closed_at < ?
 		AND (closed_at, id) > (?, ?) ORDER BY closed_at, id LIMIT ` + batchSQL
 	// identitiesToPurgeQuery (requests_checks_identities): closed before t.
-	identitiesToPurgeQuery = `SELECT id, due_at, closed_at FROM requests
+	identitiesToPurgeQuery = `SELECT id, due_at, closed_at FROM requests INDEXED BY requests_checks_identities
 		WHERE purged_at IS NULL AND status IN ` + closedStatusesSQL + `
 		AND closed_at < ?
 		AND (closed_at, id) > (?, ?) ORDER BY closed_at, id LIMIT ` + batchSQL
@@ -61,32 +64,32 @@ const batchSQL = "100"
 // overdue, due in [from, to) that has not had the reminder n days before
 // its due date. It reads in batches; fn may write.
 func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, toRemindQuery, []any{ms(from), ms(to), n}, fn)
+	return s.eachDue(ctx, toRemindQuery, []any{ms(to), n}, ms(from), fn)
 }
 
 // EachToEscalate calls fn for every open request, its clock running, due
 // before now and not marked overdue yet. It reads in batches; fn may write.
 func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, toEscalateQuery, []any{ms(now)}, fn)
+	return s.eachDue(ctx, toEscalateQuery, []any{ms(now)}, math.MinInt64, fn)
 }
 
 // EachExportsToPurge calls fn with every access request closed before t
 // whose exported data is still kept.
 func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, exportsToPurgeQuery, []any{ms(t)}, fn)
+	return s.eachDue(ctx, exportsToPurgeQuery, []any{ms(t)}, math.MinInt64, fn)
 }
 
 // EachIdentitiesToPurge calls fn with every request closed before t whose
 // clear identities are still kept.
 func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, identitiesToPurgeQuery, []any{ms(t)}, fn)
+	return s.eachDue(ctx, identitiesToPurgeQuery, []any{ms(t)}, math.MinInt64, fn)
 }
 
 // eachDue calls fn for each request a check's query returns (id, due_at,
-// then the key it is ordered by when that is not due_at), batch by batch,
-// so no read holds the file while fn writes.
-func (s *Store) eachDue(ctx context.Context, query string, args []any, fn func(*dsr.Due) error) error {
-	key, after := int64(math.MinInt64), ""
+// then the key it is ordered by when that is not due_at), batch by batch
+// after (start, ""), so no read holds the file while fn writes.
+func (s *Store) eachDue(ctx context.Context, query string, args []any, start int64, fn func(*dsr.Due) error) error {
+	key, after := start, ""
 	for {
 		rows, err := s.r.QueryContext(ctx, query, append(slices.Clip(args), key, after)...)
 		if err != nil {
