@@ -17,7 +17,7 @@ func TestCheckQueries(t *testing.T) {
 	f := newReqFixture(t, "")
 	ctx := context.Background()
 	now := f.clock.Now()
-	gdpr := f.verified(t, dsr.TypeAccess, "ada@example.com")                                          // due in a month
+	gdpr := f.verified(t, dsr.TypeAccess, "ada@example.com")                                         // due in a month
 	optout := f.file(t, dsr.RegulationCCPA, dsr.TypeOptOut, dsr.StatusVerified, "grace@example.com") // due in 15 business days
 	closed := f.file(t, dsr.RegulationCCPA, dsr.TypeOptOut, dsr.StatusVerified, "alan@example.com")  // closed: never due
 	paused := f.verifying(t, "edsger@example.com")                                                   // its clock stopped
