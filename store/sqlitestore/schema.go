@@ -1,5 +1,14 @@
 package sqlitestore
 
+// The status sets of the partial indexes, as SQL lists: the queries that
+// use an index repeat its list (a test checks them against package dsr).
+const (
+	// openStatusesSQL is dsr.OverdueStatuses: every open status.
+	openStatusesSQL = `('received','verifying','verified','awaiting_approval','in_progress','needs_attention','duplicate')`
+	// closedStatusesSQL is dsr.ClosedStatuses.
+	closedStatusesSQL = `('completed','denied','cancelled','expired')`
+)
+
 // schema creates every table and index the store uses; each statement is
 // idempotent. Times are Unix milliseconds (UTC), as MongoDB keeps them.
 // Columns are derived from the document on every write (see columnsOf); the
@@ -39,6 +48,29 @@ CREATE INDEX IF NOT EXISTS requests_status_closed ON requests (status, closed_at
 CREATE INDEX IF NOT EXISTS requests_notices_updated ON requests (notices, updated_at) WHERE notices > 0;
 CREATE INDEX IF NOT EXISTS requests_audit_due_updated ON requests (audit_due, updated_at) WHERE audit_due = 1;
 CREATE INDEX IF NOT EXISTS requests_received ON requests (received_at);
+-- Newest first under one filter (ListRequests; status and type above).
+CREATE INDEX IF NOT EXISTS requests_regulation_id ON requests (regulation, id);
+CREATE INDEX IF NOT EXISTS requests_source_id ON requests (source, id);
+CREATE INDEX IF NOT EXISTS requests_assignee_id ON requests (assigned_to, id);
+-- Partial indexes hold only the requests a query may still want: their
+-- conditions are the fields a request loses once acted on (its clock
+-- paused, marked overdue, closed, purged), so a list or a check with
+-- nothing to find examines nothing. A query uses one only when its WHERE
+-- repeats the index's terms word for word: the status lists are the
+-- constants below, in both.
+-- The overdue list: open, the clock running, by due date.
+CREATE INDEX IF NOT EXISTS requests_running_due_id ON requests (due_at, id)
+	WHERE paused_at IS NULL AND status IN ` + openStatusesSQL + `;
+-- The reminders and the escalation (EachToRemind, EachToEscalate): open,
+-- the clock running, not yet marked overdue.
+CREATE INDEX IF NOT EXISTS requests_checks_due ON requests (due_at, id)
+	WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `;
+-- Retention (EachExportsToPurge, EachIdentitiesToPurge): closed, by when,
+-- not yet purged.
+CREATE INDEX IF NOT EXISTS requests_checks_exports ON requests (closed_at, id)
+	WHERE exports_purged_at IS NULL AND type = 'access' AND status IN ` + closedStatusesSQL + `;
+CREATE INDEX IF NOT EXISTS requests_checks_identities ON requests (closed_at, id)
+	WHERE purged_at IS NULL AND status IN ` + closedStatusesSQL + `;
 
 -- The blind index of a request's identities (proven = 0) and of the ones
 -- it stands on (proven = 1), one row per hash: what finds requests by

@@ -28,6 +28,9 @@ type Options struct {
 	// Readers caps the connections that read at once; 0 means
 	// max(4, GOMAXPROCS).
 	Readers int
+	// driver is the database/sql driver's name; "" means "sqlite" (a
+	// test's tracing driver wraps it).
+	driver string
 }
 
 // Store keeps requests, jobs, audit events and exported records in one
@@ -50,6 +53,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.driver == "" {
+		o.driver = "sqlite"
+	}
 	if o.Readers <= 0 {
 		o.Readers = max(4, runtime.GOMAXPROCS(0))
 	}
@@ -62,11 +68,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	now := o.Now
 	s := &Store{path: abs, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
-	if s.w, err = open(abs, "immediate", false); err != nil {
+	if s.w, err = open(o.driver, abs, "immediate", false); err != nil {
 		return nil, err
 	}
 	s.w.SetMaxOpenConns(1)
-	if s.r, err = open(abs, "deferred", true); err != nil {
+	if s.r, err = open(o.driver, abs, "deferred", true); err != nil {
 		_ = s.w.Close()
 		return nil, err
 	}
@@ -79,8 +85,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// open returns a pool of connections to the file at path.
-func open(path, txlock string, readOnly bool) (*sql.DB, error) {
+// open returns a pool of connections to the file at path, through the
+// database/sql driver of that name.
+func open(driver, path, txlock string, readOnly bool) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -92,7 +99,7 @@ func open(path, txlock string, readOnly bool) (*sql.DB, error) {
 		q.Add("_pragma", "query_only(ON)")
 	}
 	q.Set("_txlock", txlock)
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String())
+	db, err := sql.Open(driver, (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
