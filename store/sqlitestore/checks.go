@@ -209,7 +209,7 @@ func (s *Store) purge(ctx context.Context, what, first, id string, fn func(d *re
 		if _, err := tx.ExecContext(ctx, first, id); err != nil {
 			return err
 		}
-		err := s.updateIn(ctx, tx, id, fn)
+		_, err := s.updateIn(ctx, tx, id, fn)
 		if errors.Is(err, errNoChange) || errors.Is(err, dsr.ErrNotFound) {
 			return nil
 		}
@@ -220,22 +220,6 @@ func (s *Store) purge(ctx context.Context, what, first, id string, fn func(d *re
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	return done, nil
-}
-
-// updateIn is update within tx.
-func (s *Store) updateIn(ctx context.Context, tx *sql.Tx, id string, fn func(d *requestDoc) error) error {
-	d, err := loadRequest(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	hashes, proven := d.IdentityHashes, d.ProvenHashes
-	if err := fn(d); err != nil {
-		return err
-	}
-	if err := s.catchUp(ctx, tx, &d.Request); err != nil {
-		return err
-	}
-	return saveRequest(ctx, tx, d, hashes, proven)
 }
 
 // changed is the answer of a check's update: true when it wrote, false

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -230,19 +231,20 @@ func TestRetentionPurges(t *testing.T) {
 		{ID: done.ID + ":shop", RequestID: done.ID, Connector: "shop", Action: dsr.ActionExport, Status: dsr.JobPending, Identities: ident},
 		{ID: open.ID + ":crm", RequestID: open.ID, Connector: "crm", Action: dsr.ActionExport, Status: dsr.JobSucceeded, Identities: ident},
 	} {
-		doc, err := encode(j)
+		j.CreatedAt, j.UpdatedAt = f.clock.Now(), f.clock.Now()
+		err := f.store.write(ctx, func(tx *sql.Tx) error {
+			if err := insertJob(ctx, tx, &j); err != nil {
+				return err
+			}
+			for seq := range 2 {
+				if err := insertExportRecord(ctx, tx, j.ID, j.RequestID, "orders", int64(seq), fmt.Sprintf(`{"n":%d}`, i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		if _, err := f.store.w.ExecContext(ctx, `INSERT INTO jobs (id, request_id, status, updated_at, doc) VALUES (?,?,?,?,?)`,
-			j.ID, j.RequestID, string(j.Status), ms(f.clock.Now()), doc); err != nil {
-			t.Fatal(err)
-		}
-		for seq := range 2 {
-			if _, err := f.store.w.ExecContext(ctx, `INSERT INTO export_records (job_id, seq, request_id, collection, data) VALUES (?,?,?,?,?)`,
-				j.ID, seq, j.RequestID, "orders", fmt.Sprintf(`{"n":%d}`, i)); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	exports := func(at time.Time) []string {

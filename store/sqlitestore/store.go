@@ -15,7 +15,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store"
 )
+
+var _ store.Store = (*Store)(nil)
 
 // busyTimeout is how long a write waits for another process's write
 // transaction on the same file before it fails.

@@ -32,6 +32,12 @@ type Harness struct {
 	// called) and reading the time from now, the clock the test controls.
 	// It registers with t.Cleanup whatever closes and removes the store.
 	Open func(t *testing.T, now func() time.Time) store.Store
+	// AuditsInTransaction says that the driver writes the audit events of
+	// a change in the change's own transaction (SQLite), so no request is
+	// ever left with its audit chain behind; without it (MongoDB) a
+	// request whose chain could not be caught up at once is left
+	// audit_due for the sweep.
+	AuditsInTransaction bool
 }
 
 // start is where every case's clock starts.
@@ -101,7 +107,7 @@ func Run(t *testing.T, h Harness) {
 			t.Parallel()
 			clk := &clock{t: start}
 			s := h.Open(t, clk.Now)
-			c.run(t, fixture{store: s, clock: clk, index: index})
+			c.run(t, fixture{store: s, clock: clk, index: index, auditsInTx: h.AuditsInTransaction})
 		})
 	}
 }
@@ -109,9 +115,10 @@ func Run(t *testing.T, h Harness) {
 // fixture is what a case works with: its store, the store's clock, and the
 // blind index its requests are filed under.
 type fixture struct {
-	store store.Store
-	clock *clock
-	index *dsr.BlindIndex
+	store      store.Store
+	clock      *clock
+	index      *dsr.BlindIndex
+	auditsInTx bool // Harness.AuditsInTransaction
 }
 
 // clock is a settable clock, so cases drive time (leases, grace periods,
