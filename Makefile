@@ -15,8 +15,12 @@ build: ## build bin/dsar
 	$(GO) build -o bin/dsar ./cmd/dsar
 
 .PHONY: test
-test: ## run every test (real Redis at DSAR_TEST_REDIS_ADDR or in-process fallback; embedded FerretDB or DSAR_TEST_MONGO_URI)
+test: ## run every test (real Redis at DSAR_TEST_REDIS_ADDR or in-process fallback; stores: see README)
 	$(GO) test -count=1 -timeout 15m ./...
+
+.PHONY: test-mongo
+test-mongo: ## run the tests above the store drivers on MongoDB's (embedded FerretDB, or DSAR_TEST_MONGO_URI)
+	DSAR_TEST_STORE=mongodb $(GO) test -count=1 -timeout 15m ./app/... ./handlers/... ./workers/...
 
 .PHONY: race
 race: ## run every test under the race detector (needs cgo: a C compiler)

@@ -128,7 +128,7 @@ func Settings() []Setting {
 			set: func(*Config, string) error { return nil }},
 		{Env: "DSAR_HTTP_ADDR", Default: "127.0.0.1:8080", Help: "address the HTTP API listens on", Modes: apiModes,
 			set: hostPort("127.0.0.1:8080 or :8080", func(c *Config, v string) { c.HTTPAddr = v })},
-		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset in dev: embedded FerretDB (SQLite) under DSAR_DATA_DIR", Modes: dbModes,
+		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset: the embedded store, one SQLite file (DSAR_DATA_DIR/dsar.db), which serve, worker and scheduler processes on one machine may share", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
 					return errors.New("want a mongodb:// or mongodb+srv:// URI")
@@ -150,7 +150,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
 		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
-		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where dev keeps the embedded store, its blind-index key and the demo connectors file", Modes: []Mode{ModeDev},
+		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where the embedded store (dsar.db, without DSAR_MONGO_URI) is kept; dev keeps its blind-index key, its outbox and the demo shop here too", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; with --demo: the demo shop's)", Modes: wrkModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
@@ -433,8 +433,8 @@ func (c Config) FourEyes(m Mode) (dsr.ApprovalPolicy, error) {
 	return p, nil
 }
 
-// Validate checks what a mode needs: serve and worker run only on a real
-// MongoDB and Redis and need the blind-index key; the scheduler needs only
+// Validate checks what a mode needs: serve and worker run on a real Redis
+// (and MongoDB, or the embedded store) and need the blind-index key; the scheduler needs only
 // Redis; serve needs API keys.
 func (c Config) Validate(m Mode) error {
 	var errs []error
@@ -444,9 +444,6 @@ func (c Config) Validate(m Mode) error {
 		}
 	}
 	if m == ModeServe || m == ModeWorker {
-		if c.MongoURI == "" {
-			errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: required by %s (only dev has an embedded store)", m))
-		}
 		if c.BlindIndexKey == nil {
 			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))
 		}

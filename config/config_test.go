@@ -75,7 +75,9 @@ func TestValidateByMode(t *testing.T) {
 		wantErr []string
 	}{
 		{"dev needs nothing", base, config.ModeDev, nil},
-		{"serve needs the real stores, a key and API keys", base, config.ModeServe, []string{"DSAR_MONGO_URI", "DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
+		{"serve needs a real Redis, a key and API keys", base, config.ModeServe, []string{"DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
+		{"serve runs on the embedded store without DSAR_MONGO_URI", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey,
+			"DSAR_API_KEYS": "ops:admin:0123456789abcdef"}, config.ModeServe, nil},
 		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go",
 			"DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
 		{"worker needs mail and a public URL", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go"},

@@ -33,7 +33,9 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -47,8 +49,12 @@ type app struct {
 	getenv  func(string) (string, bool)
 	closers []func()
 
+	// client is the MongoDB store's connection (nil on the embedded
+	// store); shop is the MongoDB server of the demo shop (--demo), which
+	// mongodb connectors without a uri use, else client.
 	client   *mongo.Client
-	store    *mongostore.Store
+	shop     *mongo.Client
+	store    store.Store
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
 	secret   []byte // the blind-index key, from which purpose keys derive
@@ -128,24 +134,77 @@ func (a *app) close() {
 	}
 }
 
-// openStore connects to MongoDB (in dev without DSAR_MONGO_URI: starts the
-// embedded FerretDB), prepares the store and loads the blind index.
+// openStore opens the store, MongoDB at DSAR_MONGO_URI or else the
+// embedded SQLite store under DSAR_DATA_DIR, and loads the blind index.
 func (a *app) openStore(ctx context.Context) error {
-	uri := a.cfg.MongoURI
-	if uri == "" {
-		dir := filepath.Join(a.cfg.DataDir, "ferretdb")
-		if err := embedded.CheckWritable(dir); err != nil {
-			return fmt.Errorf("embedded store (DSAR_DATA_DIR): %w", err)
-		}
-		m, err := embedded.StartMongo(ctx, dir, a.log)
-		if err != nil {
-			return err
-		}
-		a.closers = append(a.closers, m.Stop)
-		uri = m.URI()
-		a.log.Info("embedded store started: FerretDB on SQLite, for evaluation, tests and small deployments", "dir", dir)
+	var err error
+	if a.cfg.MongoURI == "" {
+		err = a.openEmbeddedStore(ctx)
+	} else {
+		err = a.openMongoStore(ctx)
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar"))
+	if err != nil {
+		return err
+	}
+	key, err := blindIndexKey(a.cfg)
+	if err != nil {
+		return err
+	}
+	index, err := dsr.NewBlindIndex(key)
+	if err != nil {
+		return err
+	}
+	a.index, a.links, a.secret = index, dsr.NewLinkSigner(key), key
+	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
+		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
+	}
+	return nil
+}
+
+// embeddedStoreFile is the embedded store's file under DSAR_DATA_DIR.
+const embeddedStoreFile = "dsar.db"
+
+// openEmbeddedStore opens the SQLite store under DSAR_DATA_DIR. It refuses
+// to start afresh beside the data of the embedded store of earlier
+// versions (FerretDB), which `dsar migrate` copies first.
+func (a *app) openEmbeddedStore(ctx context.Context) error {
+	dir := a.cfg.DataDir
+	if err := embedded.CheckWritable(dir); err != nil {
+		return fmt.Errorf("embedded store (DSAR_DATA_DIR): %w", err)
+	}
+	path := filepath.Join(dir, embeddedStoreFile)
+	if err := checkNoLegacyStore(dir, a.cfg.MongoDB, path); err != nil {
+		return err
+	}
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		return fmt.Errorf("embedded store: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = s.Close() })
+	a.store = s
+	a.log.Info("embedded store opened: SQLite, for evaluation, tests and deployments on one machine", "file", path)
+	return nil
+}
+
+// checkNoLegacyStore fails when dir holds the FerretDB store of earlier
+// versions' embedded default (database db) and the SQLite store at path is
+// not there yet: starting would hide the requests kept there.
+func checkNoLegacyStore(dir, db, path string) error {
+	legacy := filepath.Join(dir, "ferretdb")
+	if _, err := os.Stat(filepath.Join(legacy, db+".sqlite")); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return fmt.Errorf("DSAR_DATA_DIR %s holds the store of an earlier dsar (FerretDB, in %s) and no %s yet: "+
+		"copy it first with: dsar migrate --from ferretdb:%s --to sqlite:%s", dir, legacy, embeddedStoreFile, legacy, path)
+}
+
+// openMongoStore connects to MongoDB at DSAR_MONGO_URI and prepares the
+// store.
+func (a *app) openMongoStore(ctx context.Context) error {
+	client, err := mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar"))
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -159,20 +218,10 @@ func (a *app) openStore(ctx context.Context) error {
 	}
 	if store.OnFerretDB() && a.mode != config.ModeDev {
 		return fmt.Errorf("the store is FerretDB, which does not apply conditional updates atomically, so "+
-			"several dsar processes could both move one request: run 'dsar dev' (one process) on FerretDB, or use MongoDB for %s", a.mode)
+			"several dsar processes could both move one request: run 'dsar dev' (one process) on FerretDB, use MongoDB, "+
+			"or leave DSAR_MONGO_URI unset for the embedded store, for %s", a.mode)
 	}
-	key, err := blindIndexKey(a.cfg)
-	if err != nil {
-		return err
-	}
-	index, err := dsr.NewBlindIndex(key)
-	if err != nil {
-		return err
-	}
-	a.client, a.store, a.index, a.links, a.secret = client, store, index, dsr.NewLinkSigner(key), key
-	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
-		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
-	}
+	a.client, a.store = client, store
 	return nil
 }
 
@@ -200,12 +249,29 @@ func (a *app) openQueue() error {
 }
 
 // seedDemo resets the demo shop and, unless a connectors file is set, points
-// the connectors at it.
+// the connectors at it. The shop lives in the store's MongoDB, or, on the
+// embedded store, in an embedded FerretDB under DSAR_DATA_DIR/demo-shop
+// (the mongodb connector needs a MongoDB-compatible server).
 func (a *app) seedDemo(ctx context.Context) error {
-	if a.client == nil {
+	if a.store == nil {
 		return errors.New("--demo needs the store")
 	}
-	if err := seedDemo(ctx, a.client); err != nil {
+	a.shop = a.client
+	if a.shop == nil {
+		dir := filepath.Join(a.cfg.DataDir, "demo-shop")
+		m, err := embedded.StartMongo(ctx, dir, a.log)
+		if err != nil {
+			return fmt.Errorf("demo shop: %w", err)
+		}
+		a.closers = append(a.closers, m.Stop)
+		client, err := mongo.Connect(options.Client().ApplyURI(m.URI()).SetAppName("dsar-demo"))
+		if err != nil {
+			return fmt.Errorf("demo shop: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = client.Disconnect(context.Background()) })
+		a.shop = client
+	}
+	if err := seedDemo(ctx, a.shop); err != nil {
 		return err
 	}
 	if a.cfg.ConnectorsFile == "" {
@@ -226,7 +292,11 @@ func (a *app) startWorkers(ctx context.Context) error {
 		var err error
 		rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
-		types := catalog.Types(connectors.Deps{Mongo: a.client, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":")})
+		mongoClient := a.shop
+		if mongoClient == nil {
+			mongoClient = a.client
+		}
+		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":")})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}

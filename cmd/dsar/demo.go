@@ -13,7 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// demoDatabase holds the demo shop, in the service's own store.
+// demoDatabase holds the demo shop: in the service's MongoDB, or on the
+// embedded store in an embedded FerretDB of its own (see app.seedDemo).
 const demoDatabase = "demo_shop"
 
 // demoConnectors is the connectors file written for --demo.
@@ -21,7 +22,7 @@ const demoConnectors = `# Connectors of the demo shop seeded by 'dsar dev --demo
 connectors:
   - name: shop
     type: mongodb
-    database: demo_shop        # no uri: the service's own store
+    database: demo_shop        # no uri: the demo shop's server, which dsar dev --demo starts
     collections:
       - name: customers
         match: {email: email, phone: phone}

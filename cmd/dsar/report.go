@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +19,9 @@ import (
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
 )
 
 const reportSummary = "print the compliance summary of a period (dsar report --from --to)"
@@ -134,7 +134,7 @@ func (c *readCommand) parse(args []string) error {
 
 // open loads the settings and opens the store to read (see
 // openStoreToRead), checking that it holds collection.
-func (c *readCommand) open(ctx context.Context, lookupEnv func(string) (string, bool), collection string) (*mongostore.Store, func(), error) {
+func (c *readCommand) open(ctx context.Context, lookupEnv func(string) (string, bool), collection string) (store.Store, func(), error) {
 	cfg, err := config.Load(lookupEnv)
 	if err != nil {
 		return nil, nil, exitError{code: exitUsage, err: err}
@@ -142,20 +142,20 @@ func (c *readCommand) open(ctx context.Context, lookupEnv func(string) (string, 
 	return openStoreToRead(ctx, c.name, cfg, *c.dataDir, collection, c.stderr)
 }
 
-// openStoreToRead opens the store a one-shot command reads, without
-// preparing it (which would create indexes): DSAR_MONGO_URI, or with
-// dataDir the embedded store of 'dsar dev' there. It checks that the
-// database holds collection (dsar creates its collections at start, so one
-// is missing only from the wrong database, or one dsar never ran on). Its
-// errors ask for exit status 2.
-func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (*mongostore.Store, func(), error) {
+// openStoreToRead opens the store a one-shot command reads: DSAR_MONGO_URI
+// (without preparing it, which would create indexes), or with dataDir the
+// embedded store kept there (DSAR_DATA_DIR of dsar). On MongoDB it checks
+// that the database holds collection (dsar creates its collections at
+// start, so one is missing only from the wrong database, or one dsar never
+// ran on). Its errors ask for exit status 2.
+func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (store.Store, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (*mongostore.Store, func(), error) {
+	fail := func(err error) (store.Store, func(), error) {
 		closeAll()
 		return nil, nil, exitError{code: exitUsage, err: err}
 	}
@@ -164,21 +164,22 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 	case uri != "" && dataDir != "":
 		return fail(fmt.Errorf("%s: DSAR_MONGO_URI and --data-dir both name a store; give one", cmd))
 	case uri == "" && dataDir == "":
-		return fail(fmt.Errorf("%s: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of 'dsar dev'", cmd))
+		return fail(fmt.Errorf("%s: no store: set DSAR_MONGO_URI (and DSAR_MONGO_DB), or pass --data-dir with the DSAR_DATA_DIR of dsar's embedded store", cmd))
 	case uri == "":
-		dir := filepath.Join(dataDir, "ferretdb")
-		// StartMongo would create what is missing; a mistyped path must
-		// not pass as an empty store.
-		if _, err := os.Stat(filepath.Join(dir, cfg.MongoDB+".sqlite")); err != nil {
-			return fail(fmt.Errorf("%s: no embedded store of database %q under %s (is --data-dir dev's DSAR_DATA_DIR, and DSAR_MONGO_DB its database?)", cmd, cfg.MongoDB, dir))
+		path := filepath.Join(dataDir, embeddedStoreFile)
+		if err := checkNoLegacyStore(dataDir, cfg.MongoDB, path); err != nil {
+			return fail(fmt.Errorf("%s: %w", cmd, err))
 		}
-		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-		m, err := embedded.StartMongo(ctx, dir, log)
+		// Open would create what is missing; a mistyped path must not
+		// pass as an empty store.
+		if _, err := os.Stat(path); err != nil {
+			return fail(fmt.Errorf("%s: no embedded store under %s (is --data-dir the DSAR_DATA_DIR of dsar?): %w", cmd, dataDir, err))
+		}
+		s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("%s: %w", cmd, err))
 		}
-		closers = append(closers, m.Stop)
-		uri = m.URI()
+		return s, func() { _ = s.Close() }, nil
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + strings.Fields(cmd)[0]))
 	if err != nil {
@@ -186,8 +187,8 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 	}
 	closers = append(closers, func() { _ = client.Disconnect(context.Background()) })
 	db := client.Database(cfg.MongoDB)
-	store := mongostore.New(db, nil)
-	if err := store.Ping(ctx); err != nil {
+	ms := mongostore.New(db, nil)
+	if err := ms.Ping(ctx); err != nil {
 		return fail(fmt.Errorf("cannot reach the store (DSAR_MONGO_URI): %w", err))
 	}
 	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: collection}})
@@ -197,7 +198,7 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 	if len(names) == 0 {
 		return fail(fmt.Errorf("%s: database %q has no %s collection: is DSAR_MONGO_DB right?", cmd, cfg.MongoDB, collection))
 	}
-	return store, closeAll, nil
+	return ms, closeAll, nil
 }
 
 // printSummary prints a summary as a table, then the denials by basis.

@@ -72,7 +72,7 @@ func New(ctx context.Context, name string, spec Spec, defaultClient *mongo.Clien
 		client = c.client
 	}
 	if client == nil {
-		return nil, fmt.Errorf("no uri and no default store connection")
+		return nil, fmt.Errorf("no uri, and the service's store is not MongoDB: give the connector a uri")
 	}
 	c.db = client.Database(spec.Database)
 	return c, nil
