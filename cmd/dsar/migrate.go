@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -361,7 +360,7 @@ func (m migration) collection(ctx context.Context, coll string) (copyResult, err
 	}
 	p := &copyProgress{w: m.progress, tty: m.tty, coll: coll, total: total, began: time.Now()}
 	if after != "" {
-		p.done = min(held, total)
+		p.start(min(held, total))
 	}
 	for {
 		if err := m.pass(ctx, coll, after, p, &r); err != nil {
@@ -376,7 +375,7 @@ func (m migration) collection(ctx context.Context, coll string) (copyResult, err
 			break
 		}
 		after = "" // a gap before the resumption point: read it all again
-		p.done = 0
+		p.start(0)
 	}
 	p.finish()
 	r.source, err = m.src.Count(ctx, coll)
@@ -427,6 +426,17 @@ type copyProgress struct {
 	shown       int64 // the last tenth printed (not a terminal)
 }
 
+// start sets where the copy starts from: done documents are in the target
+// already.
+func (p *copyProgress) start(done int64) {
+	p.done = done
+	p.shown = 0
+	if p.total > 0 {
+		p.shown = 10 * done / p.total
+	}
+}
+
+// add counts n more documents copied (or found in the target already).
 func (p *copyProgress) add(n int) {
 	p.done += int64(n)
 	p.read += int64(n)
@@ -454,7 +464,7 @@ func (p *copyProgress) show(final bool) {
 	if s := time.Since(p.began).Seconds(); s > 0 {
 		rate = int64(float64(p.read) / s)
 	}
-	line := fmt.Sprintf("%-16s %s/%s  %3d%%  %s/s", p.coll, thousands(done), thousands(p.total), pct, thousands(rate))
+	line := fmt.Sprintf("%-16s  %s/%s  %3d%%  %s/s", p.coll, thousands(done), thousands(p.total), pct, thousands(rate))
 	if p.tty {
 		fmt.Fprintf(p.w, "\r%-60s", line)
 		return
@@ -498,18 +508,16 @@ func thousands(n int64) string {
 // (exit status 1) when the target holds fewer documents of a collection
 // than the source.
 func reportCopy(w io.Writer, results []copyResult) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "collection\tsource\ttarget\tcopied now\t")
+	fmt.Fprintf(w, "%-16s  %10s  %10s  %10s\n", "collection", "source", "target", "copied now")
 	var short []string
 	var copied int64
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.collection, thousands(r.source), thousands(r.target), thousands(r.copied))
+		fmt.Fprintf(w, "%-16s  %10s  %10s  %10s\n", r.collection, thousands(r.source), thousands(r.target), thousands(r.copied))
 		copied += r.copied
 		if r.target < r.source {
 			short = append(short, fmt.Sprintf("%s (%s of %s)", r.collection, thousands(r.target), thousands(r.source)))
 		}
 	}
-	_ = tw.Flush()
 	if len(short) > 0 {
 		return fmt.Errorf("migrate: the target holds fewer documents than the source in %s: was the source written during the copy? run the command again", strings.Join(short, ", "))
 	}
