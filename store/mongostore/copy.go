@@ -48,29 +48,34 @@ func (s *Store) Count(ctx context.Context, collection string) (int64, error) {
 	return n, nil
 }
 
-// copyOrder is the sort, and the filter of the documents after key, of
-// collection's documents in key order: by _id, or for export records by
-// job id then seq (the unique job_seq index).
-func copyOrder(collection, after string) (sort, filter bson.D, err error) {
-	if collection != store.ExportRecords {
-		sort = bson.D{{Key: "_id", Value: 1}}
-		if after != "" {
-			filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}}
-		}
-		return sort, filter, nil
+// copySort is the sort of collection's documents in key order: by _id,
+// or for export records by job id then seq (the unique job_seq index).
+func copySort(collection string) bson.D {
+	if collection == store.ExportRecords {
+		return bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}
 	}
-	sort = bson.D{{Key: "job_id", Value: 1}, {Key: "seq", Value: 1}}
-	if after != "" {
-		job, seq, err := store.ParseExportRecordKey(after)
-		if err != nil {
-			return nil, nil, err
-		}
-		filter = bson.D{{Key: "$or", Value: bson.A{
-			bson.D{{Key: "job_id", Value: bson.D{{Key: "$gt", Value: job}}}},
-			bson.D{{Key: "job_id", Value: job}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: seq}}}},
-		}}}
+	return bson.D{{Key: "_id", Value: 1}}
+}
+
+// copyRanges are the filters, read one after the other in copySort's
+// order, of collection's documents after key: one range of _id, or for
+// export records the rest of key's job, then the jobs after it (two
+// ranges of the job_seq index, where one $or would not be one).
+func copyRanges(collection, after string) ([]bson.D, error) {
+	switch {
+	case after == "":
+		return []bson.D{{}}, nil
+	case collection != store.ExportRecords:
+		return []bson.D{{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}}}, nil
 	}
-	return sort, filter, nil
+	job, seq, err := store.ParseExportRecordKey(after)
+	if err != nil {
+		return nil, err
+	}
+	return []bson.D{
+		{{Key: "job_id", Value: job}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: seq}}}},
+		{{Key: "job_id", Value: bson.D{{Key: "$gt", Value: job}}}},
+	}, nil
 }
 
 // documentKey is doc's key in collection (see store.Copier).
@@ -92,7 +97,7 @@ func documentKey(collection string, doc bson.Raw) (string, error) {
 
 // EachDocument calls fn for every document of collection whose key sorts
 // after after ("" for all), in key order, as stored, reading copyBatch
-// documents per round trip with one cursor. doc is valid only until fn
+// documents per round trip, one cursor per range of keys. doc is valid only until fn
 // returns. On MongoDB the _id index (the job_seq index for export records)
 // serves the sort; FerretDB v1 sorts in memory.
 func (s *Store) EachDocument(ctx context.Context, collection, after string, fn func(key string, doc bson.Raw) error) error {
@@ -100,20 +105,28 @@ func (s *Store) EachDocument(ctx context.Context, collection, after string, fn f
 	if err != nil {
 		return err
 	}
-	sort, filter, err := copyOrder(collection, after)
+	ranges, err := copyRanges(collection, after)
 	if err != nil {
 		return err
 	}
-	if filter == nil {
-		filter = bson.D{}
+	for _, filter := range ranges {
+		if err := eachCopied(ctx, c, filter, copySort(collection), fn); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// eachCopied calls fn for each document of c matching filter, in sort
+// order.
+func eachCopied(ctx context.Context, c *collection, filter, sort bson.D, fn func(key string, doc bson.Raw) error) error {
 	cur, err := c.Find(ctx, filter, options.Find().SetSort(sort).SetBatchSize(copyBatch))
 	if err != nil {
-		return fmt.Errorf("copy: read %s: %w", collection, err)
+		return fmt.Errorf("copy: read %s: %w", c.Name(), err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
-		key, err := documentKey(collection, cur.Current)
+		key, err := documentKey(c.Name(), cur.Current)
 		if err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
@@ -122,7 +135,7 @@ func (s *Store) EachDocument(ctx context.Context, collection, after string, fn f
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("copy: read %s: %w", collection, err)
+		return fmt.Errorf("copy: read %s: %w", c.Name(), err)
 	}
 	return nil
 }
@@ -134,7 +147,7 @@ func (s *Store) LastKey(ctx context.Context, collection string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	sort, _, _ := copyOrder(collection, "")
+	sort := copySort(collection)
 	for i := range sort {
 		sort[i].Value = -1
 	}

@@ -155,23 +155,25 @@ func (s *Store) LastKey(ctx context.Context, collection string) (string, error) 
 	if err := checkCollection(collection); err != nil {
 		return "", err
 	}
-	var key string
+	// max() of a key's first column is one search of the primary key.
+	var key sql.NullString
+	var seq sql.NullInt64
 	var err error
 	if collection == store.ExportRecords {
-		var job string
-		var seq int64
-		err = s.r.QueryRowContext(ctx, `SELECT job_id, seq FROM export_records ORDER BY job_id DESC, seq DESC LIMIT 1`).Scan(&job, &seq)
-		key = store.ExportRecordKey(job, seq)
+		err = s.r.QueryRowContext(ctx, `SELECT job_id, max(seq) FROM export_records
+			WHERE job_id = (SELECT max(job_id) FROM export_records)`).Scan(&key, &seq)
 	} else {
-		err = s.r.QueryRowContext(ctx, `SELECT id FROM `+collection+` ORDER BY id DESC LIMIT 1`).Scan(&key)
+		err = s.r.QueryRowContext(ctx, `SELECT max(id) FROM `+collection).Scan(&key)
 	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return "", fmt.Errorf("copy: last of %s: %w", collection, err)
+	case !key.Valid:
+		return "", nil
+	case collection == store.ExportRecords:
+		return store.ExportRecordKey(key.String, seq.Int64), nil
 	}
-	return key, nil
+	return key.String, nil
 }
 
 // HasKey reports whether collection holds the document with key.
