@@ -420,3 +420,31 @@ func TestMigrateUsage(t *testing.T) {
 		t.Errorf("redactURI: %s", got)
 	}
 }
+
+func TestCopyProgress(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 50000: "50,000", 1234567: "1,234,567", -1200: "-1,200"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	// On a terminal: one line, rewritten after each batch, ended at the end.
+	var b strings.Builder
+	p := &copyProgress{w: &b, tty: true, coll: "requests", total: 1200, began: time.Now()}
+	p.add(500)
+	p.add(500)
+	p.add(200)
+	p.finish()
+	out := b.String()
+	if strings.Count(out, "\r") != 4 || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") ||
+		!strings.Contains(out, "\rrequests          500/1,200   41%") || !strings.Contains(out, "\rrequests          1,200/1,200  100%") {
+		t.Errorf("terminal progress: %q", out)
+	}
+	// Elsewhere: a line at each further tenth; an empty collection, one.
+	b.Reset()
+	p = &copyProgress{w: &b, coll: "jobs", total: 0, began: time.Now()}
+	p.finish()
+	if out := b.String(); strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, "jobs              0/0  100%") {
+		t.Errorf("empty collection: %q", out)
+	}
+}
