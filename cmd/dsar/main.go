@@ -7,6 +7,7 @@
 //	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
 //	dsar report --from YYYY-MM-DD --to YYYY-MM-DD   the compliance summary of a period
 //	dsar requests import FILE.csv   file a CSV of requests through the bulk API
+//	dsar migrate --from SOURCE --to TARGET   copy a store into another (FerretDB or MongoDB to SQLite, SQLite to MongoDB)
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -61,6 +62,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "audit", auditSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "report", reportSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "requests", requestsSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "migrate", migrateSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -81,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "requests" {
 		return runRequests(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "migrate" {
+		return runMigrate(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {
