@@ -69,6 +69,13 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
+	// The file holds personal data: only its owner reads it (SQLite gives
+	// its -wal and -shm files the same mode).
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	_ = f.Close()
 	now := o.Now
 	s := &Store{path: abs, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
 	if s.w, err = open(o.driver, abs, "immediate", false); err != nil {

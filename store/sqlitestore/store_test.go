@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -66,5 +67,23 @@ func TestCoreRoundTrip(t *testing.T) {
 	}
 	if c := dsr.VerifyChain(trail); !c.OK {
 		t.Fatalf("audit chain: %+v", c)
+	}
+}
+
+// TestFileIsPrivate: the store's files, which hold personal data, are
+// readable by their owner only.
+func TestFileIsPrivate(t *testing.T) {
+	s := openTest(t)
+	if err := s.ProbeWrite(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		fi, err := os.Stat(s.Path() + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s: mode %v, want no access for group and others", fi.Name(), mode)
+		}
 	}
 }
