@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +15,12 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
 )
 
 // cliRun is a run of dsar and what it must answer.
@@ -81,14 +81,20 @@ func auditStore(t *testing.T, db *mongo.Database, chains map[string]int) *mongos
 	if err := s.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
+	appendChains(t, s, chains)
+	return s
+}
+
+// appendChains appends n events to the chain of each request of chains.
+func appendChains(t *testing.T, s store.Store, chains map[string]int) {
+	t.Helper()
 	for req, n := range chains {
 		for i := range n {
-			if _, err := s.AppendAudit(ctx, req, "worker", "job", map[string]string{"step": fmt.Sprint(i)}); err != nil {
+			if _, err := s.AppendAudit(context.Background(), req, "worker", "job", map[string]string{"step": fmt.Sprint(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return s
 }
 
 func auditReq(n int) string { return fmt.Sprintf("01a20d27-0000-7000-8000-%012d", n) }
@@ -127,26 +133,21 @@ func TestAuditVerify(t *testing.T) {
 	}
 }
 
-// TestAuditVerifyDataDir checks `dsar audit verify --data-dir` on the files
-// of an embedded FerretDB that another process (here the test, standing for
-// `dsar dev`) keeps open and writes to meanwhile.
+// TestAuditVerifyDataDir checks `dsar audit verify --data-dir` on the
+// embedded store's file while another process (here the test, standing for
+// `dsar dev`) keeps it open and writes to it meanwhile.
 func TestAuditVerifyDataDir(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dataDir := t.TempDir()
-	dev, err := embedded.StartMongo(ctx, filepath.Join(dataDir, "ferretdb"), slog.New(slog.DiscardHandler))
+	path := filepath.Join(dataDir, embeddedStoreFile)
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(dev.Stop)
-	client, err := mongo.Connect(options.Client().ApplyURI(dev.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	db := client.Database("dsar") // dev's default DSAR_MONGO_DB
+	t.Cleanup(func() { _ = s.Close() })
 	a, b, c := auditReq(1), auditReq(2), auditReq(3)
-	s := auditStore(t, db, map[string]int{a: 4, b: 2})
+	appendChains(t, s, map[string]int{a: 4, b: 2})
 
 	// Verify while "dev" keeps appending to a third chain.
 	stop := make(chan struct{})
@@ -180,8 +181,15 @@ func TestAuditVerifyDataDir(t *testing.T) {
 	}
 	t.Logf("read while %d events were appended: %s", n, out)
 
-	// Delete a middle event; the owner still works, and the verifier sees the gap.
-	if _, err := db.Collection(mongostore.AuditCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: a + ":00000002"}}); err != nil {
+	// Delete a middle event (through a connection of its own, as
+	// someone with the file would); the owner still works, and the
+	// verifier sees the gap.
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `DELETE FROM audit_events WHERE id = ?`, a+":00000002"); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code = runOnce(t, nil, "audit", "verify", "--data-dir", dataDir)
@@ -197,16 +205,10 @@ func TestAuditVerifyDataDir(t *testing.T) {
 		t.Fatalf("the owner reads %d events of chain c, %v", len(trail), err)
 	}
 
-	// Another database name, or a directory without a store, is a usage error.
-	for _, args := range [][]string{{"--data-dir", t.TempDir()}, {"--data-dir", dataDir}} {
-		env := []string{}
-		if args[1] == dataDir {
-			env = []string{"DSAR_MONGO_DB=other"}
-		}
-		_, errOut, code := runOnce(t, env, append([]string{"audit", "verify"}, args...)...)
-		if code != 2 || !strings.Contains(errOut, "no embedded store") {
-			t.Errorf("%v %v: exit %d, stderr: %s", env, args, code, errOut)
-		}
+	// A directory without a store is a usage error.
+	_, errOut, code = runOnce(t, nil, "audit", "verify", "--data-dir", t.TempDir())
+	if code != 2 || !strings.Contains(errOut, "no embedded store") {
+		t.Errorf("a directory without a store: exit %d, stderr: %s", code, errOut)
 	}
 }
 
