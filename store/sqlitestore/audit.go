@@ -20,7 +20,7 @@ func (s *Store) AppendAudit(ctx context.Context, requestID, actor, kind string, 
 		return nil, err
 	}
 	var e *dsr.AuditEvent
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		e, err = s.appendAudit(ctx, tx, requestID, actor, kind, data)
 		return err

@@ -205,7 +205,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 // false when fn had nothing to do or there is no such request.
 func (s *Store) purge(ctx context.Context, what, first, id string, fn func(d *requestDoc) error) (bool, error) {
 	var done bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, first, id); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -232,7 +231,7 @@ func TestRetentionPurges(t *testing.T) {
 		{ID: open.ID + ":crm", RequestID: open.ID, Connector: "crm", Action: dsr.ActionExport, Status: dsr.JobSucceeded, Identities: ident},
 	} {
 		j.CreatedAt, j.UpdatedAt = f.clock.Now(), f.clock.Now()
-		err := f.store.write(ctx, func(tx *sql.Tx) error {
+		err := f.store.write(ctx, func(tx *wtx) error {
 			if err := insertJob(ctx, tx, &j); err != nil {
 				return err
 			}

@@ -215,7 +215,7 @@ func (s *Store) PutDocuments(ctx context.Context, collection string, docs []bson
 		return 0, err
 	}
 	var stored int
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		stored = 0
 		for i, doc := range docs {
 			ok, err := putDocument(ctx, tx, collection, doc)
@@ -236,7 +236,7 @@ func (s *Store) PutDocuments(ctx context.Context, collection string, docs []bson
 
 // putDocument stores doc into collection (checked) within tx unless its key
 // is taken, and reports whether it stored it.
-func putDocument(ctx context.Context, tx *sql.Tx, collection string, doc bson.Raw) (bool, error) {
+func putDocument(ctx context.Context, tx execer, collection string, doc bson.Raw) (bool, error) {
 	switch collection {
 	case store.Requests:
 		d := new(requestDoc)

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -48,7 +47,7 @@ var _ dsr.ExportWriter = (*ExportWriter)(nil)
 // NewExportWriter starts a fresh export for job: records left by an
 // earlier attempt are removed first, so a retried export never duplicates.
 func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error) {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM export_records WHERE job_id = ?`, job.ID)
 		return err
 	})
@@ -93,7 +92,7 @@ func (w *ExportWriter) Flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	err := w.s.write(ctx, func(tx *sql.Tx) error {
+	err := w.s.write(ctx, func(tx *wtx) error {
 		for _, r := range w.batch {
 			if err := insertExportRecord(ctx, tx, w.job.ID, w.job.RequestID, r.collection, r.seq, r.data); err != nil {
 				return err

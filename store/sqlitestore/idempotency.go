@@ -27,7 +27,7 @@ type idempotencyRecord struct {
 // are one transaction: of two claims, one stores it and the other reads it.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, id, requestID, fingerprint string) (string, error) {
 	var out string
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var doc string
 		err := tx.QueryRowContext(ctx, `SELECT doc FROM idempotency_keys WHERE id = ?`, id).Scan(&doc)
 		if errors.Is(err, sql.ErrNoRows) {

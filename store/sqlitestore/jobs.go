@@ -69,7 +69,7 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		for i := range jobs {
 			if err := insertJob(ctx, tx, &jobs[i]); err != nil && !isUniqueViolation(err) {
 				return err
@@ -107,7 +107,7 @@ func (s *Store) Job(ctx context.Context, id string) (*dsr.Job, error) {
 // holds a live lease, dsr.ErrNotFound when it does not exist.
 func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error) {
 	var out *dsr.Job
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		j, err := loadJob(ctx, tx, id)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 // update is fenced by the attempt number, so a worker whose lease was taken
 // over cannot overwrite the newer attempt; it gets dsr.ErrConflict.
 func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		cur, err := loadJob(ctx, tx, j.ID)
 		if errors.Is(err, dsr.ErrNotFound) || (err == nil && (cur.Status != dsr.JobRunning || cur.Attempts != j.Attempts)) {
 			return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, dsr.ErrConflict)
@@ -216,7 +216,7 @@ func tallyJobs(ctx context.Context, q querier, requestID string) (tally, error) 
 // worker that just finished a job calls JobFinished.
 func (s *Store) Settle(ctx context.Context, requestID, actor string) (dsr.Status, error) {
 	var to dsr.Status
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		to, err = s.settleIn(ctx, tx, requestID, actor)
 		return err
@@ -290,7 +290,7 @@ func (s *Store) settle(d *requestDoc, to dsr.Status, reason, actor string, count
 // its jobs (Settle).
 func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error) {
 	var to dsr.Status
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		_, err := s.updateIn(ctx, tx, id, func(d *requestDoc) error {
 			if d.Status != dsr.StatusInProgress || d.FannedOutAt != nil {
 				return errNoChange
@@ -321,7 +321,7 @@ func (s *Store) FannedOut(ctx context.Context, id string, jobs int, actor string
 // terminal.
 func (s *Store) JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error) {
 	var to dsr.Status
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		_, err := s.updateIn(ctx, tx, requestID, func(d *requestDoc) error {
 			d.JobsOpen--
 			if failed {
@@ -486,7 +486,7 @@ func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, a
 // RecordsIncomplete stays: its failed outcome recorded it.
 func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string, error) {
 	var ids []string
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		ids = nil
 		jobs, err := scanAll[dsr.Job](tx.QueryContext(ctx, `SELECT doc FROM jobs WHERE request_id = ? AND status = ? ORDER BY id`,
 			requestID, string(dsr.JobFailed)))

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -589,7 +588,7 @@ func TestPurgeJobIdentities(t *testing.T) {
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	jobs := f.jobsFor(t, r, dsr.ActionExport, "a", "b")
 	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
-	err := f.s.write(ctx, func(tx *sql.Tx) error { return f.s.purgeJobIdentities(ctx, tx, r.ID) })
+	err := f.s.write(ctx, func(tx *wtx) error { return f.s.purgeJobIdentities(ctx, tx, r.ID) })
 	if err != nil {
 		t.Fatal(err)
 	}

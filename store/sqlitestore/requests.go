@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,7 +18,7 @@ import (
 // stored; dsr.ErrNotFound when there is none.
 func (s *Store) update(ctx context.Context, id string, fn func(d *requestDoc) error) (*dsr.Request, error) {
 	var out *dsr.Request
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		out, err = s.updateIn(ctx, tx, id, fn)
 		return err
@@ -59,7 +58,7 @@ func conflict(what, id string) error {
 // transaction; dsr.ErrConflict when a request with its id exists.
 func (s *Store) CreateRequest(ctx context.Context, r *dsr.Request) error {
 	d := &requestDoc{Request: *r}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		if err := s.catchUp(ctx, tx, &d.Request); err != nil {
 			return err
 		}
@@ -87,7 +86,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
 		return errs
 	}
 	docs := make([]*requestDoc, len(reqs))
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		clear(errs)
 		lost := map[string]bool{}
 		for i, r := range reqs {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -48,6 +50,14 @@ type Store struct {
 	// r are the connections that read (query_only).
 	r   *sql.DB
 	now func() time.Time
+	// writes feeds the writer (see write); closed stops it and
+	// writerDone says it has.
+	writes     chan *writeOp
+	closed     chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+	// commits counts the transactions the writer committed.
+	commits atomic.Int64
 }
 
 // Open opens (creating when missing) the store in the SQLite file at path
@@ -88,6 +98,8 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(o.Readers)
 	s.r.SetMaxIdleConns(o.Readers)
+	s.writes, s.closed, s.writerDone = make(chan *writeOp), make(chan struct{}), make(chan struct{})
+	go s.writer()
 	if err := s.Prepare(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -140,30 +152,26 @@ func (s *Store) Ping(ctx context.Context) error {
 // ProbeWrite rewrites one tiny row and reports whether the store can
 // write: dsr.ErrStorageFull while its disk is full.
 func (s *Store) ProbeWrite(ctx context.Context) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO health (id, at) VALUES ('probe', ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(s.now()))
+	err := s.write(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES ('probe', ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(s.now()))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("probe write: %w", StorageError(err))
 	}
 	return nil
 }
 
-// Close closes the file.
+// Close closes the file, once the write in progress (if any) is done;
+// writes after Close fail.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// write runs fn in one write transaction and commits it; any error rolls it
-// back. Errors come back marked by StorageError.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return StorageError(err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return StorageError(err)
-	}
-	return StorageError(tx.Commit())
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		<-s.writerDone
+		err = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return err
 }
 
 // StorageError returns err marked with dsr.ErrStorageFull when SQLite says
