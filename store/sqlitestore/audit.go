@@ -99,7 +99,7 @@ func (s *Store) CatchUpAudit(ctx context.Context, r *dsr.Request) error {
 // EachAuditDue calls fn for every request whose audit chain is behind its
 // history since before.
 func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.eachRequest(ctx, `audit_due = 1 AND updated_at < ?`, []any{ms(before)}, fn)
+	return s.eachRequest(ctx, "requests audit due", `audit_due = 1 AND updated_at < ?`, []any{ms(before)}, "updated_at", fn)
 }
 
 // AuditTrail returns a request's events in seq order (none when it has no

@@ -62,12 +62,6 @@ var tempSortJustified = []struct {
 		"OpenIdentical and Unverified: the requests filed under one identity hash (the blind index's primary key " +
 			"finds them) are sorted newest first; one person's requests are few",
 	},
-	{
-		regexp.MustCompile(`^SELECT id, doc FROM requests WHERE .* AND id > \? ORDER BY id LIMIT 100$`),
-		"the core's eachRequest (the sweep: EachStaleRequest, EachAuditDue): an index finds the candidates " +
-			"(unchanged since before), which each batch sorts by id to page by it; the candidates are the " +
-			"requests the sweep is to act on, but every batch sorts all of them again",
-	},
 }
 
 // planProblems returns what is wrong with plan, the EXPLAIN QUERY PLAN of

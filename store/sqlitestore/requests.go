@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -383,24 +384,45 @@ func placeholders(n int) string {
 // EachUnverifiedPastDue calls fn for every request still verifying whose
 // legal window closed before now, its clock running: it is to expire.
 func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*dsr.Request) error) error {
-	return s.eachRequest(ctx, `status = ? AND due_at < ? AND paused_at IS NULL`, []any{string(dsr.StatusVerifying), ms(now)}, fn)
+	return s.eachRequest(ctx, "unverified requests", `status = ? AND due_at < ? AND paused_at IS NULL`,
+		[]any{string(dsr.StatusVerifying), ms(now)}, "due_at", fn)
 }
 
 // EachPendingNotice calls fn for every request with a notice due since
 // before, whose sending may have been lost.
 func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.eachRequest(ctx, `notices > 0 AND updated_at < ?`, []any{ms(before)}, fn)
+	return s.eachRequest(ctx, "pending notices", `notices > 0 AND updated_at < ?`, []any{ms(before)}, "updated_at", fn)
 }
 
 // EachStaleRequest calls fn for every request that is verified or in
 // progress and unchanged since before: the sweep's candidates for a lost
 // fan-out or an unnoticed completion. It reads in batches; fn may write.
 func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.eachRequest(ctx, `status IN (?, ?) AND updated_at < ?`, []any{string(dsr.StatusVerified), string(dsr.StatusInProgress), ms(before)}, fn)
+	for _, st := range []dsr.Status{dsr.StatusVerified, dsr.StatusInProgress} {
+		err := s.eachRequest(ctx, "stale requests", `status = ? AND updated_at < ?`, []any{string(st), ms(before)}, "updated_at", fn)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // eachRequest calls fn for every request matching where (with args), in
-// id order, batch by batch.
-func (s *Store) eachRequest(ctx context.Context, where string, args []any, fn func(*dsr.Request) error) error {
-	return eachDoc(ctx, s.r, `SELECT id, doc FROM requests WHERE `+where+` AND id > ? ORDER BY id LIMIT `+fmt.Sprint(batch), args, fn)
+// (col, id) order, batch by batch along the index that serves where and
+// col: each batch starts where the last ended, so a scan costs what it
+// finds, however many requests are stored. fn may write; a request it
+// moves out of where's range is not seen again.
+func (s *Store) eachRequest(ctx context.Context, what, where string, args []any, col string, fn func(*dsr.Request) error) error {
+	return eachKeyed(ctx, s.r, what, `SELECT `+col+`, id, doc FROM requests WHERE `+where, col, args,
+		func(rows *sql.Rows) (int64, string, *dsr.Request, error) {
+			var (
+				at      int64
+				id, doc string
+				r       dsr.Request
+			)
+			if err := rows.Scan(&at, &id, &doc); err != nil {
+				return 0, "", nil, err
+			}
+			return at, id, &r, decode(doc, &r)
+		}, fn)
 }

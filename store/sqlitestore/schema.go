@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS requests_source_due_id ON requests (source, due_at, i
 CREATE INDEX IF NOT EXISTS requests_assignee_due_id ON requests (assigned_to, due_at, id);
 CREATE INDEX IF NOT EXISTS requests_status_updated ON requests (status, updated_at);
 CREATE INDEX IF NOT EXISTS requests_status_closed ON requests (status, closed_at);
-CREATE INDEX IF NOT EXISTS requests_notices_updated ON requests (notices, updated_at) WHERE notices > 0;
+CREATE INDEX IF NOT EXISTS requests_notices_due ON requests (updated_at) WHERE notices > 0;
 CREATE INDEX IF NOT EXISTS requests_audit_due_updated ON requests (audit_due, updated_at) WHERE audit_due = 1;
 CREATE INDEX IF NOT EXISTS requests_received ON requests (received_at);
 -- Newest first under one filter (ListRequests; status and type above).
