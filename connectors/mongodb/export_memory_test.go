@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -25,7 +26,9 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
 )
 
 // memoryEnv names the sizes TestExportMemory measures, e.g.
@@ -59,8 +62,9 @@ func serveFerretDB(dir string) int {
 // the store's export writer, as a job does (workers' exportTo:
 // NewExportWriter, Export, Flush), and the zip is then written as a download
 // is (app's WriteZip). Each phase's peak RSS (VmHWM, reset before it) must
-// stay within 64 MiB of the idle RSS measured just before. The customer's
-// server and the dsar store (mongostore, another database) are
+// stay within 64 MiB of the idle RSS measured just before. The dsar store is
+// the embedded SQLite one (with DSAR_TEST_STORE=mongodb: mongostore, in
+// another database of the customer's server). The customer's server is
 // DSAR_TEST_MONGO_URI when set; otherwise an embedded FerretDB started in a
 // child process, so that what FerretDB holds is not counted as dsar's (its
 // own peak in each phase is logged beside).
@@ -163,10 +167,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	seeded := time.Since(start)
 
 	c := shop(t, shopDB, "erase: delete")
-	st := mongostore.New(dsarDB, nil)
-	if err := st.Prepare(ctx); err != nil {
-		t.Fatalf("prepare store: %v", err)
-	}
+	st := rssStore(t, dsarDB)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	req := &dsr.Request{ID: testenv.Name("req"), Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusCompleted,
 		Source: "agent_api", ReceivedAt: now, ClosedAt: &now}
@@ -222,6 +223,26 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	if (exportPeak-idle)<<10 > memoryBudget || (zipPeak-idle2)<<10 > memoryBudget {
 		t.Errorf("an export of %d records took more than %d MiB over idle", n, memoryBudget>>20)
 	}
+}
+
+// rssStore is the dsar store the measurement writes the export to: the
+// embedded SQLite store (the default), or with DSAR_TEST_STORE=mongodb
+// mongostore on db.
+func rssStore(t *testing.T, db *mongo.Database) store.Store {
+	t.Helper()
+	var st store.Store = mongostore.New(db, nil)
+	if os.Getenv("DSAR_TEST_STORE") != "mongodb" {
+		lite, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = lite.Close() })
+		st = lite
+	}
+	if err := st.Prepare(t.Context()); err != nil {
+		t.Fatalf("prepare store: %v", err)
+	}
+	return st
 }
 
 // settle collects garbage, returns memory to the system, resets the peak RSS
