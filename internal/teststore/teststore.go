@@ -13,6 +13,9 @@ package teststore
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,6 +37,8 @@ type Store struct {
 	// Commands records the commands the MongoDB store sends (none on
 	// SQLite); tests that count them call NeedMongo first.
 	Commands *testenv.Commands
+	// lite is the store when it is SQLite's, else nil.
+	lite *sqlitestore.Store
 }
 
 // OnMongo reports whether the tests run on MongoDB's driver.
@@ -55,6 +60,7 @@ func Open(t testing.TB, now func() time.Time) *Store {
 			t.Fatalf("teststore: %v", err)
 		}
 		t.Cleanup(func() { _ = lite.Close() })
+		s.lite = lite
 		s.Store = asStore(lite) // TEMPORARY until the SQLite driver is complete: see pending.go
 	}
 	if err := s.Prepare(context.Background()); err != nil {
@@ -91,4 +97,59 @@ func (s *Store) Count(t testing.TB, collection string) int64 {
 		t.Fatalf("teststore: count %s: %v", collection, err)
 	}
 	return n
+}
+
+// TamperAudit sets field (a dotted path in the event's document, such as
+// "data.reason") of the audit event seq of request to value behind the
+// store's back, as someone editing the database would. It fails t unless
+// exactly one event changed.
+func (s *Store) TamperAudit(t testing.TB, request string, seq int, field, value string) {
+	t.Helper()
+	if s.Mongo != nil {
+		res, err := s.Mongo.DB().Collection(store.Audit).UpdateOne(context.Background(),
+			bson.D{{Key: "request_id", Value: request}, {Key: "seq", Value: seq}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: value}}}})
+		if err != nil || res.ModifiedCount != 1 {
+			t.Fatalf("teststore: tamper with audit event %d: %v (%+v)", seq, err, res)
+		}
+		return
+	}
+	s.execLite(t, "UPDATE audit_events SET doc = json_set(doc, ?, ?) WHERE request_id = ? AND seq = ?", "$."+field, value, request, seq)
+}
+
+// DeleteAudit deletes the audit event seq of request behind the store's
+// back. It fails t unless exactly one event went.
+func (s *Store) DeleteAudit(t testing.TB, request string, seq int) {
+	t.Helper()
+	if s.Mongo != nil {
+		res, err := s.Mongo.DB().Collection(store.Audit).DeleteOne(context.Background(),
+			bson.D{{Key: "request_id", Value: request}, {Key: "seq", Value: seq}})
+		if err != nil || res.DeletedCount != 1 {
+			t.Fatalf("teststore: delete audit event %d: %v (%+v)", seq, err, res)
+		}
+		return
+	}
+	s.execLite(t, "DELETE FROM audit_events WHERE request_id = ? AND seq = ?", request, seq)
+}
+
+// execLite runs one statement on the SQLite file through a connection of
+// its own, and fails t unless it changed exactly one row.
+func (s *Store) execLite(t testing.TB, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: s.lite.Path(),
+		RawQuery: "_pragma=busy_timeout(10000)"}).String())
+	if err != nil {
+		t.Fatalf("teststore: open %s: %v", s.lite.Path(), err)
+	}
+	defer db.Close()
+	res, err := db.ExecContext(context.Background(), query, args...)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n != 1 {
+			err = fmt.Errorf("%d rows changed, want 1", n)
+		}
+	}
+	if err != nil {
+		t.Fatalf("teststore: %s: %v", query, err)
+	}
 }
