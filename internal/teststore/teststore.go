@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store"
@@ -37,8 +38,8 @@ type Store struct {
 	// Commands records the commands the MongoDB store sends (none on
 	// SQLite); tests that count them call NeedMongo first.
 	Commands *testenv.Commands
-	// lite is the store when it is SQLite's, else nil.
-	lite *sqlitestore.Store
+	// Lite is the store when it is SQLite's, else nil.
+	Lite *sqlitestore.Store
 }
 
 // OnMongo reports whether the tests run on MongoDB's driver.
@@ -47,12 +48,13 @@ func OnMongo() bool {
 }
 
 // Open returns a fresh, prepared store for t on clock now (nil: time.Now),
-// removed when t ends.
-func Open(t testing.TB, now func() time.Time) *Store {
+// removed when t ends. mongo are options of the MongoDB client, applied
+// after the tests' own (unused on SQLite).
+func Open(t testing.TB, now func() time.Time, mongo ...*options.ClientOptions) *Store {
 	t.Helper()
 	s := &Store{Commands: &testenv.Commands{}}
 	if OnMongo() {
-		s.Mongo = mongostore.New(testenv.Mongo(t, s.Commands.ClientOptions()), now)
+		s.Mongo = mongostore.New(testenv.Mongo(t, append([]*options.ClientOptions{s.Commands.ClientOptions()}, mongo...)...), now)
 		s.Store = s.Mongo
 	} else {
 		lite, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
@@ -60,7 +62,7 @@ func Open(t testing.TB, now func() time.Time) *Store {
 			t.Fatalf("teststore: %v", err)
 		}
 		t.Cleanup(func() { _ = lite.Close() })
-		s.lite = lite
+		s.Lite = lite
 		s.Store = asStore(lite) // TEMPORARY until the SQLite driver is complete: see pending.go
 	}
 	if err := s.Prepare(context.Background()); err != nil {
@@ -132,17 +134,28 @@ func (s *Store) DeleteAudit(t testing.TB, request string, seq int) {
 	s.execLite(t, "DELETE FROM audit_events WHERE request_id = ? AND seq = ?", request, seq)
 }
 
+// LiteDB opens the SQLite store's file through a pool of its own, closed
+// when t ends: to read or change it behind the store's back. It fails t on
+// MongoDB.
+func (s *Store) LiteDB(t testing.TB) *sql.DB {
+	t.Helper()
+	if s.Lite == nil {
+		t.Fatal("teststore: LiteDB on MongoDB's store")
+	}
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: s.Lite.Path(),
+		RawQuery: "_pragma=busy_timeout(10000)"}).String())
+	if err != nil {
+		t.Fatalf("teststore: open %s: %v", s.Lite.Path(), err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // execLite runs one statement on the SQLite file through a connection of
 // its own, and fails t unless it changed exactly one row.
 func (s *Store) execLite(t testing.TB, query string, args ...any) {
 	t.Helper()
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: s.lite.Path(),
-		RawQuery: "_pragma=busy_timeout(10000)"}).String())
-	if err != nil {
-		t.Fatalf("teststore: open %s: %v", s.lite.Path(), err)
-	}
-	defer db.Close()
-	res, err := db.ExecContext(context.Background(), query, args...)
+	res, err := s.LiteDB(t).ExecContext(context.Background(), query, args...)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n != 1 {
