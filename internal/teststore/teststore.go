@@ -63,7 +63,7 @@ func Open(t testing.TB, now func() time.Time, mongo ...*options.ClientOptions) *
 		}
 		t.Cleanup(func() { _ = lite.Close() })
 		s.Lite = lite
-		s.Store = asStore(lite) // TEMPORARY until the SQLite driver is complete: see pending.go
+		s.Store = lite
 	}
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatalf("teststore: prepare: %v", err)
