@@ -116,7 +116,7 @@ func BenchmarkDeadlineChecks(b *testing.B) {
 				}
 				escalate += time.Since(start)
 			}
-			b.ReportMetric(float64(base.Milliseconds())/float64(b.N), "query-ms")
+			b.ReportMetric(float64(base)/float64(time.Millisecond)/float64(b.N), "query-ms")
 			b.ReportMetric(float64(remind)/float64(base), "reminders/query")
 			b.ReportMetric(float64(escalate)/float64(base), "escalation/query")
 			b.ReportMetric(float64(inWindow), "due-within-7d")
