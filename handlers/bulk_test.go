@@ -55,8 +55,10 @@ func TestBulkRoundTrips(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || out.Accepted != n-1 || out.Rejected != 1 || len(out.Results) != n {
 			t.Fatalf("%d items: %d, accepted %d, rejected %d", n, resp.StatusCode, out.Accepted, out.Rejected)
 		}
-		if diff := cmp.Diff([]string{"find", "insert", "insert"}, a.cmds.Names()); diff != "" {
-			t.Errorf("%d items: store commands (-want +got):\n%s", n, diff)
+		if a.store.Mongo != nil {
+			if diff := cmp.Diff([]string{"find", "insert", "insert"}, a.cmds.Names()); diff != "" {
+				t.Errorf("%d items: store commands (-want +got):\n%s", n, diff)
+			}
 		}
 		res := out.Results
 		if res[3].Status != http.StatusBadRequest || strings.Join(res[3].Problem.fields(), ",") != "regulation" {

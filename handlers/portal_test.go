@@ -32,6 +32,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/teststore"
 	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -44,7 +45,7 @@ type portal struct {
 	t     *testing.T
 	url   string
 	http  *http.Client
-	store *mongostore.Store
+	store *teststore.Store
 	proc  *workers.Processor
 	smtp  *testenv.SMTPServer
 	clock *testenv.Clock
@@ -67,11 +68,8 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 		cfg.rateIP, cfg.rateID = "1000-M", "1000-M"
 	}
 	clk := testenv.NewClock(time.Now().UTC())
+	store := teststore.Open(t, clk.Now)
 	client := testenv.Client(t)
-	store := mongostore.New(testenv.Database(t, client), clk.Now)
-	if err := store.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	shop := testenv.Database(t, client)
 	if _, err := shop.Collection("customers").InsertMany(ctx, []any{
 		bson.D{{Key: "_id", Value: "cus_ada"}, {Key: "email", Value: "ada@example.com"}, {Key: "name", Value: "Ada Lovelace"}},
@@ -697,9 +695,8 @@ func TestPortalRejects(t *testing.T) {
 			t.Errorf("%s: fields %v, want %v", tt.name, pr.fields(), tt.fields)
 		}
 	}
-	n, err := p.store.DB().Collection(mongostore.RequestsCollection).CountDocuments(context.Background(), bson.D{})
-	if err != nil || n != 0 {
-		t.Errorf("%d requests stored after rejections (%v)", n, err)
+	if n := p.store.Count(t, mongostore.RequestsCollection); n != 0 {
+		t.Errorf("%d requests stored after rejections", n)
 	}
 	if c := p.submit(`{"type":"access","regulation":"ccpa","subject":{"email":"ada@example.com"},"agent":{"name":"Agent Smith","email":"agent@example.com","signed_permission":true}}`); c.ID == "" {
 		t.Error("an agent with permission was refused")

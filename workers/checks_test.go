@@ -261,6 +261,7 @@ func TestRetentionPurgesClosedRequests(t *testing.T) {
 func TestCheckRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 1)
+	e.store.NeedMongo(t)
 	ctx := context.Background()
 	p := e.checker(workers.EscalationOptions{}, nil)
 	var due time.Time

@@ -340,14 +340,16 @@ func TestOneSweepAtATime(t *testing.T) {
 	}
 	wg.Wait()
 	got[2], _ = proc.Sweep(ctx) // queued right after
-	scans := 0
-	for _, c := range e.cmds.All() {
-		if c.Name == "find" && c.Collection == mongostore.RequestsCollection && strings.Contains(c.Body.String(), `"in_progress"`) {
-			scans++
+	if e.store.Mongo != nil {
+		scans := 0
+		for _, c := range e.cmds.All() {
+			if c.Name == "find" && c.Collection == mongostore.RequestsCollection && strings.Contains(c.Body.String(), `"in_progress"`) {
+				scans++
+			}
 		}
-	}
-	if scans != 1 {
-		t.Errorf("the stale requests were scanned %d times, want once", scans)
+		if scans != 1 {
+			t.Errorf("the stale requests were scanned %d times, want once", scans)
+		}
 	}
 	fanouts, skipped := 0, 0
 	for _, c := range got {
