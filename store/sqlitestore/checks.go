@@ -28,7 +28,7 @@ const (
 	toRemindQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
 		WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `
 		AND due_at < ?
-		AND NOT EXISTS (SELECT 1 FROM json_each(doc, '$.reminded') WHERE value = ?)
+		AND instr(reminded, ?) = 0
 		AND (due_at, id) > (?, ?) ORDER BY due_at, id LIMIT ` + batchSQL
 	// toEscalateQuery (requests_checks_due): due before now.
 	toEscalateQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
@@ -64,7 +64,7 @@ const batchSQL = "100"
 // overdue, due in [from, to) that has not had the reminder n days before
 // its due date. It reads in batches; fn may write.
 func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, toRemindQuery, []any{ms(to), n}, ms(from), fn)
+	return s.eachDue(ctx, toRemindQuery, []any{ms(to), remindedColumn([]int{n})}, ms(from), fn)
 }
 
 // EachToEscalate calls fn for every open request, its clock running, due

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -53,7 +54,7 @@ type execer interface {
 }
 
 const requestColumns = `status, type, regulation, source, assigned_to, appeal_of, received_at, due_at, updated_at,
-	closed_at, paused_at, overdue_at, exports_purged_at, purged_at, fanned_out_at, audit_due, notices, doc`
+	closed_at, paused_at, overdue_at, exports_purged_at, purged_at, fanned_out_at, audit_due, notices, reminded, doc`
 
 // requestRow is the columns of d, in requestColumns' order, then its id.
 func requestRow(d *requestDoc) ([]any, error) {
@@ -65,7 +66,21 @@ func requestRow(d *requestDoc) ([]any, error) {
 	return []any{string(r.Status), string(r.Type), string(r.Regulation), r.Source, r.AssignedTo, r.AppealOf,
 		ms(r.ReceivedAt), ms(r.DueAt), ms(r.UpdatedAt),
 		msp(r.ClosedAt), msp(r.PausedAt), msp(r.OverdueAt), msp(r.ExportsPurgedAt), msp(r.PurgedAt), msp(r.FannedOutAt),
-		r.AuditDue, len(r.PendingNotices), doc, r.ID}, nil
+		r.AuditDue, len(r.PendingNotices), remindedColumn(r.Reminded), doc, r.ID}, nil
+}
+
+// remindedColumn is the reminded column of a request that was sent the
+// reminders of days: each between commas (",7,2,"), so that a reminder is
+// found sent by instr(reminded, ",7,") in the index, without the document.
+func remindedColumn(days []int) string {
+	if len(days) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, d := range days {
+		fmt.Fprintf(&b, ",%d", d)
+	}
+	return b.String() + ","
 }
 
 // insertRequest stores a new request and its blind index; a unique
@@ -75,7 +90,7 @@ func insertRequest(ctx context.Context, tx execer, d *requestDoc) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, row...); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, row...); err != nil {
 		return err
 	}
 	return writeHashes(ctx, tx, d.ID, nil, nil, d.IdentityHashes, d.ProvenHashes)
@@ -90,7 +105,7 @@ func saveRequest(ctx context.Context, tx execer, d *requestDoc, hashes, proven [
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE requests SET status=?, type=?, regulation=?, source=?, assigned_to=?, appeal_of=?,
 		received_at=?, due_at=?, updated_at=?, closed_at=?, paused_at=?, overdue_at=?, exports_purged_at=?, purged_at=?,
-		fanned_out_at=?, audit_due=?, notices=?, doc=? WHERE id=?`, row...)
+		fanned_out_at=?, audit_due=?, notices=?, reminded=?, doc=? WHERE id=?`, row...)
 	if err != nil {
 		return err
 	}

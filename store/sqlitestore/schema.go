@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS requests (
 	fanned_out_at     INTEGER,
 	audit_due         INTEGER NOT NULL,
 	notices           INTEGER NOT NULL,
+	reminded          TEXT NOT NULL, -- the reminders sent, ",7,2," (see remindedColumn)
 	doc               TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_status_id ON requests (status, id);
@@ -62,8 +63,9 @@ CREATE INDEX IF NOT EXISTS requests_assignee_id ON requests (assigned_to, id);
 CREATE INDEX IF NOT EXISTS requests_running_due_id ON requests (due_at, id)
 	WHERE paused_at IS NULL AND status IN ` + openStatusesSQL + `;
 -- The reminders and the escalation (EachToRemind, EachToEscalate): open,
--- the clock running, not yet marked overdue.
-CREATE INDEX IF NOT EXISTS requests_checks_due ON requests (due_at, id)
+-- the clock running, not yet marked overdue; with the reminders sent, so
+-- that a reminder already sent is skipped in the index.
+CREATE INDEX IF NOT EXISTS requests_checks_due ON requests (due_at, id, reminded)
 	WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `;
 -- Retention (EachExportsToPurge, EachIdentitiesToPurge): closed, by when,
 -- not yet purged.
