@@ -68,12 +68,7 @@ func openStore(b testing.TB) *benchStore {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close() })
-		var v any = s // TODO(bench): direct once the driver is complete
-		full, ok := v.(store.Store)
-		if !ok {
-			b.Skip("sqlitestore does not implement store.Store yet")
-		}
-		return &benchStore{Store: full, path: path}
+		return &benchStore{Store: s, path: path}
 	case "mongo":
 		db := testenv.Mongo(b)
 		s := mongostore.New(db, nil)
