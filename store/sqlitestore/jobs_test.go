@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,145 +103,6 @@ func (f jobsFixture) counts(t *testing.T, id string) dsr.JobCounts {
 		t.Fatal(err)
 	}
 	return dsr.JobCounts{Open: d.JobsOpen, Failed: d.JobsFailed}
-}
-
-func TestJobLifecycle(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
-	jobs := []dsr.Job{dsr.NewJob(r.ID, "shop", dsr.ActionErase, f.clock.Now()), dsr.NewJob(r.ID, "crm", dsr.ActionErase, f.clock.Now())}
-	for range 2 { // the second time is a no-op
-		if err := f.s.CreateJobs(ctx, jobs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := f.s.Jobs(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].ID != r.ID+":crm:erase" || got[1].ID != r.ID+":shop:erase" || got[0].Status != dsr.JobPending {
-		t.Fatalf("jobs = %+v; want crm then shop, pending", got)
-	}
-	if none, err := f.s.Jobs(ctx, "nobody"); err != nil || none == nil || len(none) != 0 {
-		t.Errorf("jobs of no request = %#v, %v; want an empty list", none, err)
-	}
-	if _, err := f.s.Job(ctx, "nobody:x:erase"); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("missing job: %v, want ErrNotFound", err)
-	}
-	if _, err := f.s.ClaimJob(ctx, "nobody:x:erase", time.Minute); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("claiming a missing job: %v, want ErrNotFound", err)
-	}
-
-	const lease = time.Minute
-	first, err := f.s.ClaimJob(ctx, jobs[0].ID, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Status != dsr.JobRunning || first.Attempts != 1 || first.LeaseUntil == nil || !first.LeaseUntil.Equal(f.clock.Now().Add(lease)) {
-		t.Errorf("claimed job: %+v", first)
-	}
-	if _, err := f.s.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("claim under a live lease: err = %v, want ErrConflict", err)
-	}
-	f.clock.Add(lease + time.Second) // the first worker died
-	second, err := f.s.ClaimJob(ctx, jobs[0].ID, lease)
-	if err != nil {
-		t.Fatalf("claim after the lease expired: %v", err)
-	}
-	if second.Attempts != 2 {
-		t.Errorf("second claim attempts = %d, want 2", second.Attempts)
-	}
-	if err := f.s.FinishJob(ctx, first, dsr.Outcome{Status: dsr.JobSucceeded}); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("stale attempt finishing: err = %v, want ErrConflict", err)
-	}
-	if err := f.s.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobSucceeded, Records: 3,
-		Collections: []dsr.CollectionResult{{Name: "customers", Records: 3, Outcome: "deleted"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobFailed}); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("finishing a finished job: err = %v, want ErrConflict", err)
-	}
-	if _, err := f.s.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("claiming a finished job: err = %v, want ErrConflict", err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settle with a job open = %q, %v; want no change", to, err)
-	}
-	other, err := f.s.ClaimJob(ctx, jobs[1].ID, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.FinishJob(ctx, other, dsr.Outcome{Status: dsr.JobFailed, Error: "boom"}); err != nil {
-		t.Fatal(err)
-	}
-	// Every job is terminal, but the fan-out has not marked the request:
-	// more jobs may be coming, so it stays open.
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settle before the fan-out finished = %q, %v; want no change", to, err)
-	}
-	if err := f.s.MarkFannedOut(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != dsr.StatusNeedsAttention {
-		t.Errorf("settle with a failed job = %q, %v; want needs_attention", to, err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settling twice = %q, %v; want no change", to, err)
-	}
-	if c := f.counts(t, r.ID); c != (dsr.JobCounts{Failed: 1}) {
-		t.Errorf("counts after the sweep's settle = %+v; want the jobs' (1 failed)", c)
-	}
-	done, err := f.s.Job(ctx, jobs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if done.Records != 3 || done.LeaseUntil != nil || done.FinishedAt == nil || !done.FinishedAt.Equal(f.clock.Now()) ||
-		done.Recorded != 1 || len(done.Collections) != 1 || !done.RecordsIncomplete {
-		// The first attempt was killed unrecorded: what the erase changed
-		// then is unknown.
-		t.Errorf("finished job = %+v", done)
-	}
-	if _, err := f.s.Settle(ctx, "nobody", "t"); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("settling a missing request: %v, want ErrNotFound", err)
-	}
-}
-
-// TestClaimJobOnce: of 8 workers claiming one job at once, exactly one
-// wins; the others get ErrConflict, and one attempt is counted.
-func TestClaimJobOnce(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionExport, "shop")[0]
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		wins []*dsr.Job
-	)
-	for range 8 {
-		wg.Go(func() {
-			got, err := f.s.ClaimJob(ctx, j.ID, time.Minute)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins = append(wins, got)
-			case !errors.Is(err, dsr.ErrConflict):
-				t.Errorf("claim: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(wins) != 1 {
-		t.Fatalf("%d claims won, want 1", len(wins))
-	}
-	stored, err := f.s.Job(ctx, j.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored.Attempts != 1 || stored.Status != dsr.JobRunning || wins[0].Attempts != 1 {
-		t.Errorf("stored job after the race: %+v", stored)
-	}
 }
 
 // TestFinishJobOutcomes: each kind of outcome leaves the job as MongoDB's
@@ -529,57 +389,6 @@ func TestFannedOutAfterTheJobs(t *testing.T) {
 	}
 }
 
-// TestJobCountsLost: counts below zero once fanned out (a request fanned
-// out before jobs were counted) do not leave a request open: the jobs
-// themselves decide.
-func TestJobCountsLost(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionExport, "a")[0]
-	if err := f.s.MarkFannedOut(ctx, r.ID); err != nil { // marked the old way: no count
-		t.Fatal(err)
-	}
-	f.runJob(t, j.ID, dsr.JobSucceeded)
-	if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
-		t.Errorf("JobFinished with the count lost = %q, %v; want completed (read from the jobs)", to, err)
-	}
-	if c := f.counts(t, r.ID); c != (dsr.JobCounts{}) {
-		t.Errorf("counts after a settle by the jobs = %+v; want the jobs' (none open or failed)", c)
-	}
-}
-
-// TestSettleCorrectsDriftedCounts: counts that drifted high hold a request
-// open until the sweep settles it by reading its jobs; that settle sets the
-// counts to what the jobs say, so after an agent's retry the retried job
-// settles the request itself.
-func TestSettleCorrectsDriftedCounts(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionErase, "a")[0]
-	if _, err := f.s.FannedOut(ctx, r.ID, 2, "t"); err != nil { // one more than there is
-		t.Fatal(err)
-	}
-	f.runJob(t, j.ID, dsr.JobFailed)
-	if to, err := f.s.JobFinished(ctx, r.ID, true, "t"); err != nil || to != "" {
-		t.Fatalf("JobFinished with a count too high = %q, %v; want no settle", to, err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "sweep"); err != nil || to != dsr.StatusNeedsAttention {
-		t.Fatalf("the sweep's Settle = %q, %v; want needs_attention", to, err)
-	}
-	if _, err := f.s.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "agent", Reason: "retry"}); err != nil {
-		t.Fatal(err)
-	}
-	if ids, err := f.s.RetryFailedJobs(ctx, r.ID); err != nil || len(ids) != 1 {
-		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
-	}
-	f.runJob(t, j.ID, dsr.JobSucceeded)
-	if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
-		t.Errorf("the retried job's JobFinished = %q, %v; want completed (counts corrected by the sweep's settle)", to, err)
-	}
-}
-
 // TestPurgeJobIdentities: the finished jobs of a request lose the
 // identities they carry; a job still to run keeps them.
 func TestPurgeJobIdentities(t *testing.T) {
@@ -600,49 +409,6 @@ func TestPurgeJobIdentities(t *testing.T) {
 		if len(j.Identities) != want {
 			t.Errorf("job %s (%s) carries %d identities, want %d", j.ID, j.Status, len(j.Identities), want)
 		}
-	}
-}
-
-func TestEachStaleJob(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	jobs := f.jobsFor(t, r, dsr.ActionExport, "pending", "running", "waiting", "done")
-	if _, err := f.s.ClaimJob(ctx, jobs[1].ID, 10*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	w, err := f.s.ClaimJob(ctx, jobs[2].ID, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	poll := f.clock.Now().Add(20 * time.Minute)
-	if err := f.s.FinishJob(ctx, w, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	f.runJob(t, jobs[3].ID, dsr.JobSucceeded)
-
-	stale := func(before, now time.Time) []string {
-		t.Helper()
-		var ids []string
-		if err := f.s.EachStaleJob(ctx, before, now, func(j *dsr.Job) error { ids = append(ids, j.ID); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(ids)
-		return ids
-	}
-	now := f.clock.Now()
-	if got := stale(now, now); len(got) != 0 {
-		t.Errorf("stale jobs at once = %v", got)
-	}
-	later := now.Add(5 * time.Minute)
-	if diff := cmp.Diff([]string{jobs[0].ID}, stale(later, later)); diff != "" {
-		t.Errorf("stale jobs within the lease (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{jobs[0].ID, jobs[1].ID}, stale(later, now.Add(11*time.Minute))); diff != "" {
-		t.Errorf("stale jobs after the lease (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{jobs[0].ID, jobs[1].ID, jobs[2].ID}, stale(later, poll)); diff != "" {
-		t.Errorf("stale jobs at the poll time (-want +got):\n%s", diff)
 	}
 }
 
@@ -675,5 +441,43 @@ func TestEachStaleJobPages(t *testing.T) {
 		if n != 1 {
 			t.Errorf("job %s seen %d times", id, n)
 		}
+	}
+}
+
+// TestSettleByTheJobsSetsCounts: a settle that reads the jobs (the sweep's,
+// or JobFinished's when the counts were lost) stores the counts the jobs
+// say, the counts the suite's cases can only see through what settles
+// next.
+func TestSettleByTheJobsSetsCounts(t *testing.T) {
+	f := newJobsFixture(t)
+	ctx := context.Background()
+
+	// The sweep's settle of a request with a failed job.
+	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
+	jobs := f.jobsFor(t, r, dsr.ActionErase, "shop", "crm")
+	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
+	f.runJob(t, jobs[1].ID, dsr.JobFailed)
+	if err := f.s.MarkFannedOut(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := f.s.Settle(ctx, r.ID, "sweep"); err != nil || to != dsr.StatusNeedsAttention {
+		t.Fatalf("Settle = %q, %v; want needs_attention", to, err)
+	}
+	if c := f.counts(t, r.ID); c != (dsr.JobCounts{Failed: 1}) {
+		t.Errorf("counts after the sweep's settle = %+v; want the jobs' (1 failed)", c)
+	}
+
+	// JobFinished with the count lost (marked the old way: no count).
+	lost := f.inProgress(t, dsr.TypeAccess, "grace@example.com")
+	j := f.jobsFor(t, lost, dsr.ActionExport, "a")[0]
+	if err := f.s.MarkFannedOut(ctx, lost.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.runJob(t, j.ID, dsr.JobSucceeded)
+	if to, err := f.s.JobFinished(ctx, lost.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+		t.Fatalf("JobFinished with the count lost = %q, %v; want completed", to, err)
+	}
+	if c := f.counts(t, lost.ID); c != (dsr.JobCounts{}) {
+		t.Errorf("counts after a settle by the jobs = %+v; want the jobs' (none open or failed)", c)
 	}
 }
