@@ -16,7 +16,7 @@ import (
 // to fn once while fn writes (escalating each), in due order.
 func TestChecksPageThroughBatches(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	var reqs []*dsr.Request
 	for i := range 2*batch + 17 {
@@ -73,7 +73,7 @@ func cmpString(a, b string) int {
 // one escalates.
 func TestConcurrentRemindAndEscalate(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verified(t, dsr.TypeAccess, "ada@example.com")
 	late := r.DueAt.Add(time.Hour)
@@ -108,7 +108,7 @@ func TestConcurrentRemindAndEscalate(t *testing.T) {
 // exactly one wins; the others get ErrConflict, and one pause is recorded.
 func TestConcurrentPauseClock(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	var wins, conflicts int
@@ -141,7 +141,7 @@ func TestConcurrentPauseClock(t *testing.T) {
 
 func TestExtend(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	early := f.verified(t, dsr.TypeAccess, "grace@example.com")
 	if _, err := f.store.Remind(ctx, early.ID, 7, time.Time{}, early.DueAt.Add(time.Hour)); err != nil {

@@ -13,82 +13,29 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// day is a date of 2026 at 10:00 UTC.
-func day(month time.Month, d int) time.Time { return time.Date(2026, month, d, 10, 0, 0, 0, time.UTC) }
-
-// at sets the fixture's clock to t.
-func (f jobsFixture) at(t time.Time) { f.clock.Add(t.Sub(f.clock.Now())) }
-
-// seeded is a request of the statistics' seed: filed at received, then
-// moved through path, each move after (a duration after receipt).
-type seeded struct {
-	typ      dsr.Type
-	reg      dsr.Regulation
-	received time.Time
-	start    dsr.Status // verified unless set
-	path     []dsr.Status
-	after    []time.Duration
-	basis    dsr.DenialBasis
-}
-
-// seed files and moves the requests of list, the clock set to each
-// event's time, and returns their ids.
-func (f jobsFixture) seed(t *testing.T, list []seeded) []string {
-	t.Helper()
-	ctx := context.Background()
-	var ids []string
-	for i, s := range list {
-		start := s.start
-		if start == "" {
-			start = dsr.StatusVerified
-		}
-		f.at(s.received)
-		r, err := dsr.NewRequest(dsr.Intake{
-			Type: s.typ, Regulation: s.reg, Source: "test", FiledBy: "tester", Status: start,
-			Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: fmt.Sprintf("person%d@example.com", i), Source: dsr.SourceSubject}},
-			ReceivedAt: s.received,
-		}, f.index)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.s.CreateRequest(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		from := start
-		for j, to := range s.path {
-			f.at(s.received.Add(s.after[j]))
-			if _, err := f.s.Transition(ctx, r.ID, from, to, dsr.Change{Actor: "tester", DenialBasis: s.basis}); err != nil {
-				t.Fatalf("seed %d: %s -> %s: %v", i, from, to, err)
-			}
-			from = to
-		}
-		ids = append(ids, r.ID)
-	}
-	return ids
-}
-
 // TestEachCompletionPages: more completions than a page, several closed
 // at one instant, are each reported once.
 func TestEachCompletionPages(t *testing.T) {
-	f := newJobsFixture(t)
-	var list []seeded
-	for i := range 2*batch + 5 {
-		// Three at each instant, so pages end within an instant.
-		list = append(list, seeded{typ: dsr.TypeAccess, reg: dsr.RegulationGDPR, received: day(1, 5),
-			path: []dsr.Status{dsr.StatusCancelled}, after: []time.Duration{time.Duration(i/3) * time.Minute}})
+	f := newFixture(t, "")
+	ctx := context.Background()
+	n := 2*batch + 5
+	for i := range n {
+		if i%3 == 0 { // three closed at each instant, so pages end within an instant
+			f.clock.Add(time.Minute)
+		}
+		r := f.verified(t, dsr.TypeAccess, fmt.Sprintf("p%d@example.com", i))
+		f.move(t, r.ID, dsr.StatusVerified, dsr.StatusCancelled)
 	}
-	f.seed(t, list)
 	// Cancelled is no completion: complete them through the store's rows.
-	_, err := f.s.w.ExecContext(context.Background(), `UPDATE requests SET status = ?`, string(dsr.StatusCompleted))
-	if err != nil {
+	if _, err := f.store.w.ExecContext(ctx, `UPDATE requests SET status = ?`, string(dsr.StatusCompleted)); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
-	if err := f.s.EachCompletion(context.Background(), time.Time{}, func(c *dsr.Completion) error { seen[c.ID]++; return nil }); err != nil {
+	if err := f.store.EachCompletion(ctx, time.Time{}, func(c *dsr.Completion) error { seen[c.ID]++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != len(list) {
-		t.Errorf("%d completions reported, want %d", len(seen), len(list))
+	if len(seen) != n {
+		t.Errorf("%d completions reported, want %d", len(seen), n)
 	}
 	for id, n := range seen {
 		if n != 1 {
@@ -98,24 +45,24 @@ func TestEachCompletionPages(t *testing.T) {
 }
 
 func TestCountWaitingJobs(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
-	if got, err := f.s.CountWaitingJobs(ctx); err != nil || got == nil || len(got) != 0 {
+	if got, err := f.store.CountWaitingJobs(ctx); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("waiting jobs of an empty store = %#v, %v; want an empty list", got, err)
 	}
 	wait := func(j dsr.Job) {
 		t.Helper()
-		c, err := f.s.ClaimJob(ctx, j.ID, time.Minute)
+		c, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
 		poll := f.clock.Now().Add(time.Hour)
-		if err := f.s.FinishJob(ctx, c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll}); err != nil {
+		if err := f.store.FinishJob(ctx, c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
-	b := f.newRequest(t, dsr.TypeDeletion, "grace@example.com")
+	a := f.verified(t, dsr.TypeAccess, "ada@example.com")
+	b := f.verified(t, dsr.TypeDeletion, "grace@example.com")
 	ja := f.jobsFor(t, a, dsr.ActionExport, "shop", "crm")
 	jb := f.jobsFor(t, b, dsr.ActionErase, "shop", "crm")
 	jc := f.jobsFor(t, a, dsr.ActionErase, "shop")
@@ -124,7 +71,7 @@ func TestCountWaitingJobs(t *testing.T) {
 	wait(jc[0])
 	wait(ja[1])
 	f.runJob(t, jb[1].ID, dsr.JobSucceeded) // not waiting
-	got, err := f.s.CountWaitingJobs(ctx)
+	got, err := f.store.CountWaitingJobs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

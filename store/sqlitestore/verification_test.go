@@ -13,7 +13,7 @@ import (
 
 func TestVerificationRounds(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if _, err := f.store.ReserveTry(ctx, r.ID, 5); !errors.Is(err, dsr.ErrNoCode) {
@@ -78,7 +78,7 @@ func TestVerificationRounds(t *testing.T) {
 // request.
 func TestReserveTryCountsToMax(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if err := f.store.IssueVerification(ctx, r.ID, "code", "token", f.clock.Now().Add(time.Hour)); err != nil {
@@ -120,7 +120,7 @@ func TestReserveTryCountsToMax(t *testing.T) {
 // one is stored.
 func TestConcurrentAppeals(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	va := f.file(t, dsr.RegulationVCDPA, dsr.TypeDeletion, dsr.StatusVerified, "ada@example.com")
 	f.move(t, va.ID, dsr.StatusVerified, dsr.StatusDenied)
@@ -154,7 +154,7 @@ func TestConcurrentAppeals(t *testing.T) {
 
 func TestDuplicates(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	since := f.clock.Now()
 	first := f.verified(t, dsr.TypeAccess, "ada@example.com")
