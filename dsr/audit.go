@@ -248,3 +248,44 @@ func ChainOf(id string) string {
 	}
 	return id[:i]
 }
+
+// ChainGrouper hands the events of a scan in event id order to fn chain by
+// chain: consecutive events whose ids share their request id part (see
+// ChainOf) are one chain, so a driver's EachAuditChain holds one chain in
+// memory. An event whose request_id field was changed stays in the chain
+// its id puts it in, where VerifyChain reports it.
+type ChainGrouper struct {
+	fn      func(requestID string, events []AuditEvent) error
+	current string
+	chain   []AuditEvent
+}
+
+// NewChainGrouper returns a ChainGrouper handing each chain to fn.
+func NewChainGrouper(fn func(requestID string, events []AuditEvent) error) *ChainGrouper {
+	return &ChainGrouper{fn: fn}
+}
+
+// Add takes the next event of the scan, first handing the chain before it
+// to fn when e starts another; it returns fn's error.
+func (g *ChainGrouper) Add(e AuditEvent) error {
+	id := ChainOf(e.ID)
+	if len(g.chain) > 0 && id != g.current {
+		if err := g.fn(g.current, g.chain); err != nil {
+			return err
+		}
+		g.chain = nil
+	}
+	g.current = id
+	g.chain = append(g.chain, e)
+	return nil
+}
+
+// Flush hands the last chain, if any, to fn once the scan has ended.
+func (g *ChainGrouper) Flush() error {
+	if len(g.chain) == 0 {
+		return nil
+	}
+	chain := g.chain
+	g.chain = nil
+	return g.fn(g.current, chain)
+}

@@ -114,32 +114,20 @@ func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, ev
 		return fmt.Errorf("audit: scan: %w", err)
 	}
 	defer cur.Close(ctx)
-	var (
-		current string
-		chain   []dsr.AuditEvent
-	)
+	g := dsr.NewChainGrouper(fn)
 	for cur.Next(ctx) {
 		var e dsr.AuditEvent
 		if err := cur.Decode(&e); err != nil {
 			return fmt.Errorf("audit: decode an event: %w", err)
 		}
-		id := dsr.ChainOf(e.ID)
-		if len(chain) > 0 && id != current {
-			if err := fn(current, chain); err != nil {
-				return err
-			}
-			chain = nil
+		if err := g.Add(e); err != nil {
+			return err
 		}
-		current = id
-		chain = append(chain, e)
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("audit: scan: %w", err)
 	}
-	if len(chain) > 0 {
-		return fn(current, chain)
-	}
-	return nil
+	return g.Flush()
 }
 
 // auditHeads remembers, per request, the last event this process appended,

@@ -1,7 +1,6 @@
 package mongostore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store"
 )
 
 // exportBatch is how many records one insert or one read carries.
@@ -29,14 +29,10 @@ type exportRecord struct {
 // ExportWriter stores the records one export job finds, in batches. Create it
 // with [Store.NewExportWriter]; call Flush when the export ends.
 type ExportWriter struct {
-	s       *Store
-	job     *dsr.Job
-	seq     int64
-	batch   []any
-	current string
-	done    map[string]bool
-	buf     bytes.Buffer
-	enc     *json.Encoder
+	s     *Store
+	job   *dsr.Job
+	batch []any
+	enc   store.ExportEncoder
 }
 
 // NewExportWriter starts a fresh export for job: records left by an earlier
@@ -46,32 +42,18 @@ func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWr
 	if err != nil {
 		return nil, fmt.Errorf("clear earlier export: %w", err)
 	}
-	w := &ExportWriter{s: s, job: job, done: map[string]bool{}}
-	w.enc = json.NewEncoder(&w.buf)
-	w.enc.SetEscapeHTML(false)
-	return w, nil
+	return &ExportWriter{s: s, job: job}, nil
 }
 
-// WriteRecord queues one record found in collection. doc is a plain Go value
-// that encoding/json encodes (a map, a struct, a slice, a json.RawMessage);
-// it is encoded before WriteRecord returns, so the caller may reuse it. A
-// collection's records come together: going back to a collection already
-// left is ErrExportOrder. The writer keeps at most one batch in memory.
+// WriteRecord queues one record found in collection, encoded and held to
+// the export's order by [store.ExportEncoder.Next] before it returns (the
+// caller may reuse doc). The writer keeps at most one batch in memory.
 func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
-	w.buf.Reset()
-	if err := w.enc.Encode(doc); err != nil {
-		return fmt.Errorf("export record in %s: not JSON-encodable: %w", collection, err)
+	data, seq, err := w.enc.Next(collection, doc)
+	if err != nil {
+		return err
 	}
-	data := string(bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")))
-	if collection != w.current {
-		if w.done[collection] {
-			return fmt.Errorf("%w: %s", dsr.ErrExportOrder, collection)
-		}
-		w.done[w.current] = true
-		w.current = collection
-	}
-	w.seq++
-	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: w.seq, Data: data})
+	w.batch = append(w.batch, exportRecord{JobID: w.job.ID, RequestID: w.job.RequestID, Collection: collection, Seq: seq, Data: data})
 	if len(w.batch) >= exportBatch {
 		return w.Flush(ctx)
 	}

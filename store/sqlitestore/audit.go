@@ -119,27 +119,12 @@ func (s *Store) AuditTrail(ctx context.Context, requestID string) ([]dsr.AuditEv
 // was changed stays in the chain its id puts it in, where VerifyChain
 // reports it.
 func (s *Store) EachAuditChain(ctx context.Context, fn func(requestID string, events []dsr.AuditEvent) error) error {
-	var (
-		current string
-		chain   []dsr.AuditEvent
-	)
+	g := dsr.NewChainGrouper(fn)
 	err := eachDoc(ctx, s.r, `SELECT id, doc FROM audit_events WHERE id > ? ORDER BY id LIMIT `+fmt.Sprint(batch), nil, func(e *dsr.AuditEvent) error {
-		id := dsr.ChainOf(e.ID)
-		if len(chain) > 0 && id != current {
-			if err := fn(current, chain); err != nil {
-				return err
-			}
-			chain = nil
-		}
-		current = id
-		chain = append(chain, *e)
-		return nil
+		return g.Add(*e)
 	})
 	if err != nil {
 		return fmt.Errorf("audit: scan: %w", err)
 	}
-	if len(chain) > 0 {
-		return fn(current, chain)
-	}
-	return nil
+	return g.Flush()
 }

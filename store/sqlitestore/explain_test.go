@@ -126,7 +126,7 @@ func checkPlan(t *testing.T, db *sql.DB, query string, args []any) {
 // both orders, on the first page and after a cursor, is served by an
 // index.
 func TestListQueriesUseIndexes(t *testing.T) {
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	now := f.clock.Now()
 	later := now.Add(24 * time.Hour)
 	dues := []struct {
@@ -180,7 +180,7 @@ func TestListQueriesUseIndexes(t *testing.T) {
 // records each statement, then checks the plan of every statement
 // recorded with the arguments it was first sent with.
 func TestRequestQueriesUseIndexes(t *testing.T) {
-	f := newReqFixture(t, tracedDriver)
+	f := newFixture(t, tracedDriver)
 	ctx := context.Background()
 	s := f.store
 	tracedStatements() // forget the schema's

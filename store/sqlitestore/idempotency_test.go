@@ -11,7 +11,7 @@ import (
 )
 
 func TestClaimIdempotencyKey(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	tests := []struct {
 		name, key, requestID, fingerprint string
@@ -24,7 +24,7 @@ func TestClaimIdempotencyKey(t *testing.T) {
 		{"another key is its own", "k2", "r4", "fp2", "r4", nil},
 	}
 	for _, tt := range tests {
-		got, err := f.s.ClaimIdempotencyKey(ctx, tt.key, tt.requestID, tt.fingerprint)
+		got, err := f.store.ClaimIdempotencyKey(ctx, tt.key, tt.requestID, tt.fingerprint)
 		if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
 			t.Errorf("%s: ClaimIdempotencyKey = %q, %v; want %q, %v", tt.name, got, err, tt.want, tt.err)
 		}
@@ -34,7 +34,7 @@ func TestClaimIdempotencyKey(t *testing.T) {
 // TestClaimIdempotencyKeyOnce: of 8 retries claiming one key at once, one
 // claims it, and all get its request.
 func TestClaimIdempotencyKeyOnce(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	var (
 		wg  sync.WaitGroup
@@ -43,7 +43,7 @@ func TestClaimIdempotencyKeyOnce(t *testing.T) {
 	)
 	for i := range 8 {
 		wg.Go(func() {
-			id, err := f.s.ClaimIdempotencyKey(ctx, "k", fmt.Sprintf("r%d", i), "fp")
+			id, err := f.store.ClaimIdempotencyKey(ctx, "k", fmt.Sprintf("r%d", i), "fp")
 			if err != nil {
 				t.Errorf("claim %d: %v", i, err)
 				return

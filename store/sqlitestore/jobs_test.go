@@ -4,246 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/internal/testenv"
 )
-
-// jobsFixture is a store in a fresh file with a settable clock.
-type jobsFixture struct {
-	s     *Store
-	clock *testenv.Clock
-	index *dsr.BlindIndex
-}
-
-func newJobsFixture(t *testing.T) jobsFixture {
-	t.Helper()
-	clk := testenv.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return jobsFixture{s: s, clock: clk, index: idx}
-}
-
-// newRequest stores a verified GDPR request of typ for email.
-func (f jobsFixture) newRequest(t *testing.T, typ dsr.Type, email string) *dsr.Request {
-	t.Helper()
-	r, err := dsr.NewRequest(dsr.Intake{
-		Type: typ, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester", Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}},
-		ReceivedAt: f.clock.Now(),
-	}, f.index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.CreateRequest(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// inProgress stores a verified request and moves it to in_progress, as a
-// fan-out does before it creates the jobs.
-func (f jobsFixture) inProgress(t *testing.T, typ dsr.Type, email string) *dsr.Request {
-	t.Helper()
-	r := f.newRequest(t, typ, email)
-	if _, err := f.s.Transition(context.Background(), r.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// jobsFor creates a job of action for r at each connector.
-func (f jobsFixture) jobsFor(t *testing.T, r *dsr.Request, a dsr.Action, connectors ...string) []dsr.Job {
-	t.Helper()
-	var jobs []dsr.Job
-	for _, c := range connectors {
-		j := dsr.NewJob(r.ID, c, a, f.clock.Now())
-		j.Identities = r.Identities
-		jobs = append(jobs, j)
-	}
-	if err := f.s.CreateJobs(context.Background(), jobs); err != nil {
-		t.Fatal(err)
-	}
-	return jobs
-}
-
-// runJob claims job id, finishes it with status st, and returns the job as
-// claimed.
-func (f jobsFixture) runJob(t *testing.T, id string, st dsr.JobStatus) *dsr.Job {
-	t.Helper()
-	ctx := context.Background()
-	j, err := f.s.ClaimJob(ctx, id, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.FinishJob(ctx, j, dsr.Outcome{Status: st}); err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
-// counts reads the job counts stored with request id.
-func (f jobsFixture) counts(t *testing.T, id string) dsr.JobCounts {
-	t.Helper()
-	d, err := loadRequest(context.Background(), f.s.r, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dsr.JobCounts{Open: d.JobsOpen, Failed: d.JobsFailed}
-}
-
-func TestJobLifecycle(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
-	jobs := []dsr.Job{dsr.NewJob(r.ID, "shop", dsr.ActionErase, f.clock.Now()), dsr.NewJob(r.ID, "crm", dsr.ActionErase, f.clock.Now())}
-	for range 2 { // the second time is a no-op
-		if err := f.s.CreateJobs(ctx, jobs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := f.s.Jobs(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].ID != r.ID+":crm:erase" || got[1].ID != r.ID+":shop:erase" || got[0].Status != dsr.JobPending {
-		t.Fatalf("jobs = %+v; want crm then shop, pending", got)
-	}
-	if none, err := f.s.Jobs(ctx, "nobody"); err != nil || none == nil || len(none) != 0 {
-		t.Errorf("jobs of no request = %#v, %v; want an empty list", none, err)
-	}
-	if _, err := f.s.Job(ctx, "nobody:x:erase"); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("missing job: %v, want ErrNotFound", err)
-	}
-	if _, err := f.s.ClaimJob(ctx, "nobody:x:erase", time.Minute); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("claiming a missing job: %v, want ErrNotFound", err)
-	}
-
-	const lease = time.Minute
-	first, err := f.s.ClaimJob(ctx, jobs[0].ID, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Status != dsr.JobRunning || first.Attempts != 1 || first.LeaseUntil == nil || !first.LeaseUntil.Equal(f.clock.Now().Add(lease)) {
-		t.Errorf("claimed job: %+v", first)
-	}
-	if _, err := f.s.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("claim under a live lease: err = %v, want ErrConflict", err)
-	}
-	f.clock.Add(lease + time.Second) // the first worker died
-	second, err := f.s.ClaimJob(ctx, jobs[0].ID, lease)
-	if err != nil {
-		t.Fatalf("claim after the lease expired: %v", err)
-	}
-	if second.Attempts != 2 {
-		t.Errorf("second claim attempts = %d, want 2", second.Attempts)
-	}
-	if err := f.s.FinishJob(ctx, first, dsr.Outcome{Status: dsr.JobSucceeded}); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("stale attempt finishing: err = %v, want ErrConflict", err)
-	}
-	if err := f.s.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobSucceeded, Records: 3,
-		Collections: []dsr.CollectionResult{{Name: "customers", Records: 3, Outcome: "deleted"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobFailed}); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("finishing a finished job: err = %v, want ErrConflict", err)
-	}
-	if _, err := f.s.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
-		t.Errorf("claiming a finished job: err = %v, want ErrConflict", err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settle with a job open = %q, %v; want no change", to, err)
-	}
-	other, err := f.s.ClaimJob(ctx, jobs[1].ID, lease)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.s.FinishJob(ctx, other, dsr.Outcome{Status: dsr.JobFailed, Error: "boom"}); err != nil {
-		t.Fatal(err)
-	}
-	// Every job is terminal, but the fan-out has not marked the request:
-	// more jobs may be coming, so it stays open.
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settle before the fan-out finished = %q, %v; want no change", to, err)
-	}
-	if err := f.s.MarkFannedOut(ctx, r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != dsr.StatusNeedsAttention {
-		t.Errorf("settle with a failed job = %q, %v; want needs_attention", to, err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "t"); err != nil || to != "" {
-		t.Errorf("settling twice = %q, %v; want no change", to, err)
-	}
-	if c := f.counts(t, r.ID); c != (dsr.JobCounts{Failed: 1}) {
-		t.Errorf("counts after the sweep's settle = %+v; want the jobs' (1 failed)", c)
-	}
-	done, err := f.s.Job(ctx, jobs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if done.Records != 3 || done.LeaseUntil != nil || done.FinishedAt == nil || !done.FinishedAt.Equal(f.clock.Now()) ||
-		done.Recorded != 1 || len(done.Collections) != 1 || !done.RecordsIncomplete {
-		// The first attempt was killed unrecorded: what the erase changed
-		// then is unknown.
-		t.Errorf("finished job = %+v", done)
-	}
-	if _, err := f.s.Settle(ctx, "nobody", "t"); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("settling a missing request: %v, want ErrNotFound", err)
-	}
-}
-
-// TestClaimJobOnce: of 8 workers claiming one job at once, exactly one
-// wins; the others get ErrConflict, and one attempt is counted.
-func TestClaimJobOnce(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionExport, "shop")[0]
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		wins []*dsr.Job
-	)
-	for range 8 {
-		wg.Go(func() {
-			got, err := f.s.ClaimJob(ctx, j.ID, time.Minute)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins = append(wins, got)
-			case !errors.Is(err, dsr.ErrConflict):
-				t.Errorf("claim: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(wins) != 1 {
-		t.Fatalf("%d claims won, want 1", len(wins))
-	}
-	stored, err := f.s.Job(ctx, j.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stored.Attempts != 1 || stored.Status != dsr.JobRunning || wins[0].Attempts != 1 {
-		t.Errorf("stored job after the race: %+v", stored)
-	}
-}
 
 // TestFinishJobOutcomes: each kind of outcome leaves the job as MongoDB's
 // update does, and the attempt number fences it.
@@ -253,7 +21,7 @@ func TestFinishJobOutcomes(t *testing.T) {
 	tests := []struct {
 		name    string
 		action  dsr.Action
-		before  func(f jobsFixture, j *dsr.Job) // earlier attempts
+		before  func(f fixture, j *dsr.Job) // earlier attempts
 		outcome dsr.Outcome
 		check   func(t *testing.T, j *dsr.Job)
 	}{
@@ -278,9 +46,9 @@ func TestFinishJobOutcomes(t *testing.T) {
 		},
 		{
 			name: "failed attempt keeps its handle", action: dsr.ActionExport,
-			before: func(f jobsFixture, j *dsr.Job) {
-				c, _ := f.s.ClaimJob(context.Background(), j.ID, time.Minute)
-				_ = f.s.FinishJob(context.Background(), c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h2", PollAt: f.clock.Now(), WaitUntil: until})
+			before: func(f fixture, j *dsr.Job) {
+				c, _ := f.store.ClaimJob(context.Background(), j.ID, time.Minute)
+				_ = f.store.FinishJob(context.Background(), c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h2", PollAt: f.clock.Now(), WaitUntil: until})
 			},
 			outcome: dsr.Outcome{Status: dsr.JobPending, Error: "poll failed"},
 			check: func(t *testing.T, j *dsr.Job) {
@@ -291,8 +59,8 @@ func TestFinishJobOutcomes(t *testing.T) {
 		},
 		{
 			name: "erase after a lost attempt", action: dsr.ActionErase,
-			before: func(f jobsFixture, j *dsr.Job) {
-				_, _ = f.s.ClaimJob(context.Background(), j.ID, time.Minute)
+			before: func(f fixture, j *dsr.Job) {
+				_, _ = f.store.ClaimJob(context.Background(), j.ID, time.Minute)
 				f.clock.Add(2 * time.Minute) // killed: never recorded
 			},
 			outcome: dsr.Outcome{Status: dsr.JobSucceeded, Records: 2},
@@ -304,8 +72,8 @@ func TestFinishJobOutcomes(t *testing.T) {
 		},
 		{
 			name: "export after a lost attempt", action: dsr.ActionExport,
-			before: func(f jobsFixture, j *dsr.Job) {
-				_, _ = f.s.ClaimJob(context.Background(), j.ID, time.Minute)
+			before: func(f fixture, j *dsr.Job) {
+				_, _ = f.store.ClaimJob(context.Background(), j.ID, time.Minute)
 				f.clock.Add(2 * time.Minute)
 			},
 			outcome: dsr.Outcome{Status: dsr.JobSucceeded, Records: 2},
@@ -318,26 +86,26 @@ func TestFinishJobOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newJobsFixture(t)
+			f := newFixture(t, "")
 			ctx := context.Background()
 			r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 			j := f.jobsFor(t, r, tt.action, "shop")[0]
 			if tt.before != nil {
 				tt.before(f, &j)
 			}
-			claimed, err := f.s.ClaimJob(ctx, j.ID, time.Minute)
+			claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
 			stale := *claimed
 			stale.Attempts--
-			if err := f.s.FinishJob(ctx, &stale, tt.outcome); !errors.Is(err, dsr.ErrConflict) {
+			if err := f.store.FinishJob(ctx, &stale, tt.outcome); !errors.Is(err, dsr.ErrConflict) {
 				t.Errorf("finishing with an earlier attempt's number: %v, want ErrConflict", err)
 			}
-			if err := f.s.FinishJob(ctx, claimed, tt.outcome); err != nil {
+			if err := f.store.FinishJob(ctx, claimed, tt.outcome); err != nil {
 				t.Fatal(err)
 			}
-			got, err := f.s.Job(ctx, j.ID)
+			got, err := f.store.Job(ctx, j.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,23 +117,23 @@ func TestFinishJobOutcomes(t *testing.T) {
 // TestClaimWaitingJob: a waiting job is claimed once its poll time has
 // come, not before.
 func TestClaimWaitingJob(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	j := f.jobsFor(t, r, dsr.ActionExport, "shop")[0]
-	c, err := f.s.ClaimJob(ctx, j.ID, time.Minute)
+	c, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll := f.clock.Now().Add(time.Hour)
-	if err := f.s.FinishJob(ctx, c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll.Add(time.Hour)}); err != nil {
+	if err := f.store.FinishJob(ctx, c, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.ClaimJob(ctx, j.ID, time.Minute); !errors.Is(err, dsr.ErrConflict) {
+	if _, err := f.store.ClaimJob(ctx, j.ID, time.Minute); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("claiming before the poll time: %v, want ErrConflict", err)
 	}
 	f.clock.Add(time.Hour)
-	if got, err := f.s.ClaimJob(ctx, j.ID, time.Minute); err != nil || got.Attempts != 2 || got.Handle != "h" {
+	if got, err := f.store.ClaimJob(ctx, j.ID, time.Minute); err != nil || got.Attempts != 2 || got.Handle != "h" {
 		t.Errorf("claiming at the poll time = %+v, %v", got, err)
 	}
 }
@@ -388,13 +156,13 @@ func TestJobFinishedSettles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newJobsFixture(t)
+			f := newFixture(t, "")
 			ctx := context.Background()
 			r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
 			jobs := f.jobsFor(t, r, dsr.ActionErase, "a", "b", "c")
 			for i, j := range jobs {
 				if i == tt.mark {
-					if to, err := f.s.FannedOut(ctx, r.ID, len(jobs), "fanout"); err != nil || to != "" {
+					if to, err := f.store.FannedOut(ctx, r.ID, len(jobs), "fanout"); err != nil || to != "" {
 						t.Fatalf("FannedOut with %d jobs open = %q, %v; want nothing settled", len(jobs)-i, to, err)
 					}
 				}
@@ -402,7 +170,7 @@ func TestJobFinishedSettles(t *testing.T) {
 				if len(claimed.Identities) != 1 || claimed.Identities[0].Value != "ada@example.com" {
 					t.Errorf("claimed job carries %v; want the request's identities", claimed.Identities)
 				}
-				to, err := f.s.JobFinished(ctx, r.ID, tt.outcome[i] == dsr.JobFailed, "worker")
+				to, err := f.store.JobFinished(ctx, r.ID, tt.outcome[i] == dsr.JobFailed, "worker")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -414,7 +182,7 @@ func TestJobFinishedSettles(t *testing.T) {
 					t.Errorf("job %d of %d finished: settled to %q, want %q", i+1, len(jobs), to, want)
 				}
 			}
-			got, err := f.s.Request(ctx, r.ID)
+			got, err := f.store.Request(ctx, r.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -428,14 +196,14 @@ func TestJobFinishedSettles(t *testing.T) {
 			if got.AuditDue || got.Audited != len(got.History) {
 				t.Errorf("audit behind the history: due %v, %d of %d", got.AuditDue, got.Audited, len(got.History))
 			}
-			trail, err := f.s.AuditTrail(ctx, r.ID)
+			trail, err := f.store.AuditTrail(ctx, r.ID)
 			if err != nil || len(trail) != len(got.History) || !dsr.VerifyChain(trail).OK {
 				t.Errorf("audit trail: %d events for %d moves, %v", len(trail), len(got.History), err)
 			}
 			if c := f.counts(t, r.ID); c.Open != 0 {
 				t.Errorf("counts after settling: %+v", c)
 			}
-			if to, err := f.s.Settle(ctx, r.ID, "sweep"); err != nil || to != "" {
+			if to, err := f.store.Settle(ctx, r.ID, "sweep"); err != nil || to != "" {
 				t.Errorf("the sweep after the settle = %q, %v; want nothing", to, err)
 			}
 		})
@@ -445,47 +213,47 @@ func TestJobFinishedSettles(t *testing.T) {
 // TestRetryCountsJobsOpen: an agent's retry of a failed job counts it as
 // open again, its fields reset, and its success completes the request.
 func TestRetryCountsJobsOpen(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
 	jobs := f.jobsFor(t, r, dsr.ActionErase, "a", "b")
-	if _, err := f.s.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil {
+	if _, err := f.store.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil {
 		t.Fatal(err)
 	}
 	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
-	if _, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil {
+	if _, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil {
 		t.Fatal(err)
 	}
 	f.runJob(t, jobs[1].ID, dsr.JobFailed)
-	if to, err := f.s.JobFinished(ctx, r.ID, true, "t"); err != nil || to != dsr.StatusNeedsAttention {
+	if to, err := f.store.JobFinished(ctx, r.ID, true, "t"); err != nil || to != dsr.StatusNeedsAttention {
 		t.Fatalf("JobFinished = %q, %v", to, err)
 	}
-	if ids, err := f.s.RetryFailedJobs(ctx, "nobody"); err != nil || ids != nil {
+	if ids, err := f.store.RetryFailedJobs(ctx, "nobody"); err != nil || ids != nil {
 		t.Errorf("retrying no request's jobs = %v, %v", ids, err)
 	}
-	if _, err := f.s.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "agent"}); err != nil {
+	if _, err := f.store.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "agent"}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Add(time.Hour)
-	ids, err := f.s.RetryFailedJobs(ctx, r.ID)
+	ids, err := f.store.RetryFailedJobs(ctx, r.ID)
 	if err != nil || !cmp.Equal(ids, []string{jobs[1].ID}) {
 		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
 	}
 	if c := f.counts(t, r.ID); c != (dsr.JobCounts{Open: 1}) {
 		t.Errorf("counts after the retry = %+v; want 1 open", c)
 	}
-	j, err := f.s.Job(ctx, jobs[1].ID)
+	j, err := f.store.Job(ctx, jobs[1].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.Status != dsr.JobPending || j.Attempts != 0 || j.Recorded != 0 || j.FinishedAt != nil || !j.UpdatedAt.Equal(f.clock.Now()) {
 		t.Errorf("retried job: %+v", j)
 	}
-	if ids, err := f.s.RetryFailedJobs(ctx, r.ID); err != nil || len(ids) != 0 {
+	if ids, err := f.store.RetryFailedJobs(ctx, r.ID); err != nil || len(ids) != 0 {
 		t.Errorf("retrying again = %v, %v; want nothing", ids, err)
 	}
 	f.runJob(t, jobs[1].ID, dsr.JobSucceeded)
-	if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+	if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
 		t.Errorf("the retried job settled the request to %q, %v; want completed", to, err)
 	}
 }
@@ -494,106 +262,55 @@ func TestRetryCountsJobsOpen(t *testing.T) {
 // mark settle the request at the mark; a second mark (a raced fan-out)
 // settles by the jobs, finding nothing to do.
 func TestFannedOutAfterTheJobs(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	jobs := f.jobsFor(t, r, dsr.ActionExport, "a", "b")
 	for _, j := range jobs {
 		f.runJob(t, j.ID, dsr.JobSucceeded)
-		if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != "" {
+		if to, err := f.store.JobFinished(ctx, r.ID, false, "t"); err != nil || to != "" {
 			t.Fatalf("JobFinished before the mark = %q, %v", to, err)
 		}
 	}
-	if to, err := f.s.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil || to != dsr.StatusCompleted {
+	if to, err := f.store.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil || to != dsr.StatusCompleted {
 		t.Errorf("FannedOut with every job finished = %q, %v; want completed", to, err)
 	}
-	if to, err := f.s.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil || to != "" {
+	if to, err := f.store.FannedOut(ctx, r.ID, len(jobs), "t"); err != nil || to != "" {
 		t.Errorf("a second FannedOut = %q, %v; want nothing", to, err)
 	}
-	if _, err := f.s.FannedOut(ctx, "nobody", 1, "t"); !errors.Is(err, dsr.ErrNotFound) {
+	if _, err := f.store.FannedOut(ctx, "nobody", 1, "t"); !errors.Is(err, dsr.ErrNotFound) {
 		t.Errorf("FannedOut of a missing request: %v, want ErrNotFound", err)
 	}
-	if _, err := f.s.JobFinished(ctx, "nobody", false, "t"); !errors.Is(err, dsr.ErrNotFound) {
+	if _, err := f.store.JobFinished(ctx, "nobody", false, "t"); !errors.Is(err, dsr.ErrNotFound) {
 		t.Errorf("JobFinished of a missing request: %v, want ErrNotFound", err)
 	}
 
 	// A second fan-out that raced the first settles by the jobs.
 	r2 := f.inProgress(t, dsr.TypeAccess, "grace@example.com")
 	j2 := f.jobsFor(t, r2, dsr.ActionExport, "a")
-	if to, err := f.s.FannedOut(ctx, r2.ID, 1, "t"); err != nil || to != "" {
+	if to, err := f.store.FannedOut(ctx, r2.ID, 1, "t"); err != nil || to != "" {
 		t.Fatalf("FannedOut = %q, %v", to, err)
 	}
 	f.runJob(t, j2[0].ID, dsr.JobFailed) // its count is lost: no JobFinished
-	if to, err := f.s.FannedOut(ctx, r2.ID, 1, "t"); err != nil || to != dsr.StatusNeedsAttention {
+	if to, err := f.store.FannedOut(ctx, r2.ID, 1, "t"); err != nil || to != dsr.StatusNeedsAttention {
 		t.Errorf("the raced FannedOut = %q, %v; want needs_attention, read from the jobs", to, err)
-	}
-}
-
-// TestJobCountsLost: counts below zero once fanned out (a request fanned
-// out before jobs were counted) do not leave a request open: the jobs
-// themselves decide.
-func TestJobCountsLost(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionExport, "a")[0]
-	if err := f.s.MarkFannedOut(ctx, r.ID); err != nil { // marked the old way: no count
-		t.Fatal(err)
-	}
-	f.runJob(t, j.ID, dsr.JobSucceeded)
-	if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
-		t.Errorf("JobFinished with the count lost = %q, %v; want completed (read from the jobs)", to, err)
-	}
-	if c := f.counts(t, r.ID); c != (dsr.JobCounts{}) {
-		t.Errorf("counts after a settle by the jobs = %+v; want the jobs' (none open or failed)", c)
-	}
-}
-
-// TestSettleCorrectsDriftedCounts: counts that drifted high hold a request
-// open until the sweep settles it by reading its jobs; that settle sets the
-// counts to what the jobs say, so after an agent's retry the retried job
-// settles the request itself.
-func TestSettleCorrectsDriftedCounts(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
-	j := f.jobsFor(t, r, dsr.ActionErase, "a")[0]
-	if _, err := f.s.FannedOut(ctx, r.ID, 2, "t"); err != nil { // one more than there is
-		t.Fatal(err)
-	}
-	f.runJob(t, j.ID, dsr.JobFailed)
-	if to, err := f.s.JobFinished(ctx, r.ID, true, "t"); err != nil || to != "" {
-		t.Fatalf("JobFinished with a count too high = %q, %v; want no settle", to, err)
-	}
-	if to, err := f.s.Settle(ctx, r.ID, "sweep"); err != nil || to != dsr.StatusNeedsAttention {
-		t.Fatalf("the sweep's Settle = %q, %v; want needs_attention", to, err)
-	}
-	if _, err := f.s.Transition(ctx, r.ID, dsr.StatusNeedsAttention, dsr.StatusInProgress, dsr.Change{Actor: "agent", Reason: "retry"}); err != nil {
-		t.Fatal(err)
-	}
-	if ids, err := f.s.RetryFailedJobs(ctx, r.ID); err != nil || len(ids) != 1 {
-		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
-	}
-	f.runJob(t, j.ID, dsr.JobSucceeded)
-	if to, err := f.s.JobFinished(ctx, r.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
-		t.Errorf("the retried job's JobFinished = %q, %v; want completed (counts corrected by the sweep's settle)", to, err)
 	}
 }
 
 // TestPurgeJobIdentities: the finished jobs of a request lose the
 // identities they carry; a job still to run keeps them.
 func TestPurgeJobIdentities(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	jobs := f.jobsFor(t, r, dsr.ActionExport, "a", "b")
 	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
-	err := f.s.write(ctx, func(tx *wtx) error { return f.s.purgeJobIdentities(ctx, tx, r.ID) })
+	err := f.store.write(ctx, func(tx *wtx) error { return f.store.purgeJobIdentities(ctx, tx, r.ID) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []int{0, 1} {
-		j, err := f.s.Job(ctx, jobs[i].ID)
+		j, err := f.store.Job(ctx, jobs[i].ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -603,53 +320,10 @@ func TestPurgeJobIdentities(t *testing.T) {
 	}
 }
 
-func TestEachStaleJob(t *testing.T) {
-	f := newJobsFixture(t)
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	jobs := f.jobsFor(t, r, dsr.ActionExport, "pending", "running", "waiting", "done")
-	if _, err := f.s.ClaimJob(ctx, jobs[1].ID, 10*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	w, err := f.s.ClaimJob(ctx, jobs[2].ID, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	poll := f.clock.Now().Add(20 * time.Minute)
-	if err := f.s.FinishJob(ctx, w, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	f.runJob(t, jobs[3].ID, dsr.JobSucceeded)
-
-	stale := func(before, now time.Time) []string {
-		t.Helper()
-		var ids []string
-		if err := f.s.EachStaleJob(ctx, before, now, func(j *dsr.Job) error { ids = append(ids, j.ID); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(ids)
-		return ids
-	}
-	now := f.clock.Now()
-	if got := stale(now, now); len(got) != 0 {
-		t.Errorf("stale jobs at once = %v", got)
-	}
-	later := now.Add(5 * time.Minute)
-	if diff := cmp.Diff([]string{jobs[0].ID}, stale(later, later)); diff != "" {
-		t.Errorf("stale jobs within the lease (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{jobs[0].ID, jobs[1].ID}, stale(later, now.Add(11*time.Minute))); diff != "" {
-		t.Errorf("stale jobs after the lease (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{jobs[0].ID, jobs[1].ID, jobs[2].ID}, stale(later, poll)); diff != "" {
-		t.Errorf("stale jobs at the poll time (-want +got):\n%s", diff)
-	}
-}
-
 // TestEachStaleJobPages: more stale jobs than a page are each seen once,
 // while fn writes.
 func TestEachStaleJobPages(t *testing.T) {
-	f := newJobsFixture(t)
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
 	var names []string
@@ -660,9 +334,9 @@ func TestEachStaleJobPages(t *testing.T) {
 	f.clock.Add(time.Hour)
 	now := f.clock.Now()
 	seen := map[string]int{}
-	err := f.s.EachStaleJob(ctx, now, now, func(j *dsr.Job) error {
+	err := f.store.EachStaleJob(ctx, now, now, func(j *dsr.Job) error {
 		seen[j.ID]++
-		_, err := f.s.ClaimJob(ctx, j.ID, time.Minute) // the sweep's work writes
+		_, err := f.store.ClaimJob(ctx, j.ID, time.Minute) // the sweep's work writes
 		return err
 	})
 	if err != nil {
@@ -675,5 +349,43 @@ func TestEachStaleJobPages(t *testing.T) {
 		if n != 1 {
 			t.Errorf("job %s seen %d times", id, n)
 		}
+	}
+}
+
+// TestSettleByTheJobsSetsCounts: a settle that reads the jobs (the sweep's,
+// or JobFinished's when the counts were lost) stores the counts the jobs
+// say, the counts the suite's cases can only see through what settles
+// next.
+func TestSettleByTheJobsSetsCounts(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+
+	// The sweep's settle of a request with a failed job.
+	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
+	jobs := f.jobsFor(t, r, dsr.ActionErase, "shop", "crm")
+	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
+	f.runJob(t, jobs[1].ID, dsr.JobFailed)
+	if err := f.store.MarkFannedOut(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := f.store.Settle(ctx, r.ID, "sweep"); err != nil || to != dsr.StatusNeedsAttention {
+		t.Fatalf("Settle = %q, %v; want needs_attention", to, err)
+	}
+	if c := f.counts(t, r.ID); c != (dsr.JobCounts{Failed: 1}) {
+		t.Errorf("counts after the sweep's settle = %+v; want the jobs' (1 failed)", c)
+	}
+
+	// JobFinished with the count lost (marked the old way: no count).
+	lost := f.inProgress(t, dsr.TypeAccess, "grace@example.com")
+	j := f.jobsFor(t, lost, dsr.ActionExport, "a")[0]
+	if err := f.store.MarkFannedOut(ctx, lost.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.runJob(t, j.ID, dsr.JobSucceeded)
+	if to, err := f.store.JobFinished(ctx, lost.ID, false, "t"); err != nil || to != dsr.StatusCompleted {
+		t.Fatalf("JobFinished with the count lost = %q, %v; want completed", to, err)
+	}
+	if c := f.counts(t, lost.ID); c != (dsr.JobCounts{}) {
+		t.Errorf("counts after a settle by the jobs = %+v; want the jobs' (none open or failed)", c)
 	}
 }

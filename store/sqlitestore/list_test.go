@@ -53,7 +53,7 @@ func listOracle(all []*dsr.Request, f dsr.ListFilter) []string {
 // in Go.
 func TestListRequestsPages(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	base := f.clock.Now()
 	statuses := []dsr.Status{dsr.StatusVerified, dsr.StatusInProgress, dsr.StatusVerifying, dsr.StatusDenied, dsr.StatusCompleted, dsr.StatusDuplicate}
@@ -159,7 +159,7 @@ func TestListRequestsPages(t *testing.T) {
 // stored.
 func TestListRequestsReadsWholeRequests(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verified(t, dsr.TypeAccess, "ada@example.com")
 	page, next, err := f.store.ListRequests(ctx, dsr.ListFilter{Limit: 10})

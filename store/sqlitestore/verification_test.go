@@ -13,7 +13,7 @@ import (
 
 func TestVerificationRounds(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if _, err := f.store.ReserveTry(ctx, r.ID, 5); !errors.Is(err, dsr.ErrNoCode) {
@@ -78,7 +78,7 @@ func TestVerificationRounds(t *testing.T) {
 // request.
 func TestReserveTryCountsToMax(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	r := f.verifying(t, "ada@example.com")
 	if err := f.store.IssueVerification(ctx, r.ID, "code", "token", f.clock.Now().Add(time.Hour)); err != nil {
@@ -116,85 +116,11 @@ func TestReserveTryCountsToMax(t *testing.T) {
 	}
 }
 
-func TestAppeal(t *testing.T) {
-	t.Parallel()
-	f := newReqFixture(t, "")
-	ctx := context.Background()
-	va := f.file(t, dsr.RegulationVCDPA, dsr.TypeDeletion, dsr.StatusVerified, "ada@example.com")
-	if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "early"}); !errors.Is(err, dsr.ErrNotAppealable) {
-		t.Errorf("appeal an open request: %v, want ErrNotAppealable", err)
-	}
-	if _, err := f.store.Appeal(ctx, "nope", dsr.AppealFiling{Actor: "agent", Reason: "x"}); !errors.Is(err, dsr.ErrNotFound) {
-		t.Errorf("appeal no request: %v, want ErrNotFound", err)
-	}
-	f.move(t, va.ID, dsr.StatusVerified, dsr.StatusDenied)
-	f.clock.Add(24 * time.Hour)
-	a, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "the person sent proof"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.AppealOf != va.ID || a.Status != dsr.StatusAwaitingApproval || a.Type != va.Type ||
-		!a.DueAt.Equal(f.clock.Now().AddDate(0, 0, 60)) || !slices.Equal(a.IdentityHashes, va.IdentityHashes) {
-		t.Errorf("appeal: %+v", a)
-	}
-	stored, err := f.store.Request(ctx, a.ID)
-	if err != nil || stored.AppealOf != va.ID {
-		t.Fatalf("the appeal stored: %+v, %v", stored, err)
-	}
-	if trail, err := f.store.AuditTrail(ctx, a.ID); err != nil || len(trail) != 1 {
-		t.Errorf("the appeal's audit chain: %d events, %v; want its filing", len(trail), err)
-	}
-	if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != a.ID {
-		t.Errorf("denied request links to its appeal: %q, %v; want %s", got.AppealedBy, err, a.ID)
-	}
-	if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "twice"}); !errors.Is(err, dsr.ErrNotAppealable) {
-		t.Errorf("second appeal: %v, want ErrNotAppealable", err)
-	}
-	f.move(t, a.ID, dsr.StatusAwaitingApproval, dsr.StatusDenied)
-	if _, err := f.store.Appeal(ctx, a.ID, dsr.AppealFiling{Actor: "agent", Reason: "again"}); !errors.Is(err, dsr.ErrNotAppealable) {
-		t.Errorf("appeal of an appeal: %v, want ErrNotAppealable", err)
-	}
-	gdpr := f.verified(t, dsr.TypeAccess, "grace@example.com")
-	f.move(t, gdpr.ID, dsr.StatusVerified, dsr.StatusDenied)
-	if _, err := f.store.Appeal(ctx, gdpr.ID, dsr.AppealFiling{Actor: "agent", Reason: "no such right"}); !errors.Is(err, dsr.ErrNotAppealable) {
-		t.Errorf("appeal under GDPR: %v, want ErrNotAppealable", err)
-	}
-}
-
-// TestUndecidedAppealReleasesItsClaim: an appeal that expired or was
-// cancelled undecided frees its denied request for another; a decided one
-// does not.
-func TestUndecidedAppealReleasesItsClaim(t *testing.T) {
-	t.Parallel()
-	f := newReqFixture(t, "")
-	ctx := context.Background()
-	for _, end := range []dsr.Status{dsr.StatusExpired, dsr.StatusCancelled} {
-		va := f.file(t, dsr.RegulationVCDPA, dsr.TypeDeletion, dsr.StatusVerified, "ada@example.com")
-		f.move(t, va.ID, dsr.StatusVerified, dsr.StatusDenied)
-		a, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "asks again", Verify: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.move(t, a.ID, dsr.StatusVerifying, end)
-		again, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "second try", Verify: true})
-		if err != nil {
-			t.Fatalf("%s appeal: a new appeal is refused: %v", end, err)
-		}
-		if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != again.ID {
-			t.Errorf("%s appeal: the denied request names %q (%v), want %s", end, got.AppealedBy, err, again.ID)
-		}
-		f.move(t, again.ID, dsr.StatusVerifying, dsr.StatusDenied)
-		if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent", Reason: "third", Verify: true}); !errors.Is(err, dsr.ErrNotAppealable) {
-			t.Errorf("%s appeal: after a decided one: %v, want ErrNotAppealable", end, err)
-		}
-	}
-}
-
 // TestConcurrentAppeals: of several appeals of one denied request at once,
 // one is stored.
 func TestConcurrentAppeals(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	va := f.file(t, dsr.RegulationVCDPA, dsr.TypeDeletion, dsr.StatusVerified, "ada@example.com")
 	f.move(t, va.ID, dsr.StatusVerified, dsr.StatusDenied)
@@ -228,7 +154,7 @@ func TestConcurrentAppeals(t *testing.T) {
 
 func TestDuplicates(t *testing.T) {
 	t.Parallel()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	ctx := context.Background()
 	since := f.clock.Now()
 	first := f.verified(t, dsr.TypeAccess, "ada@example.com")

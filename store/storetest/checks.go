@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -83,6 +84,8 @@ func testCheckQueries(t *testing.T, f fixture) {
 		{"the opt-out due within 22 days", remind(now, now.AddDate(0, 0, 22), 7), []string{optout.ID}},
 		{"both due within two months", remind(now, now.AddDate(0, 2, 0), 7), both},
 		{"the window's start is excluded", remind(now.AddDate(0, 0, 22), now.AddDate(0, 2, 0), 7), []string{gdpr.ID}},
+		{"a window starting at a due date holds it", remind(gdpr.DueAt, gdpr.DueAt.Add(time.Millisecond), 7), []string{gdpr.ID}},
+		{"a window ending at a due date does not", remind(now, gdpr.DueAt, 7), []string{optout.ID}},
 		{"none overdue now", escalate(now), nil},
 		{"both overdue in two months, not the paused one", escalate(now.AddDate(0, 2, 0)), both},
 	}
@@ -128,8 +131,12 @@ func testRemindAndEscalateOnce(t *testing.T, f fixture) {
 		{"remind 7 again", func() (bool, error) { return f.store.Remind(ctx, r.ID, 7, early, late) }, false},
 		{"remind 2", func() (bool, error) { return f.store.Remind(ctx, r.ID, 2, early, late) }, true},
 		{"escalate before it is due", func() (bool, error) { return f.store.Escalate(ctx, r.ID, r.DueAt.Add(-time.Hour)) }, false},
+		{"escalate at its due date", func() (bool, error) { return f.store.Escalate(ctx, r.ID, r.DueAt) }, false},
 		{"escalate", func() (bool, error) { return f.store.Escalate(ctx, r.ID, late) }, true},
 		{"escalate again", func() (bool, error) { return f.store.Escalate(ctx, r.ID, late) }, false},
+		{"remind 1 once overdue", func() (bool, error) { return f.store.Remind(ctx, r.ID, 1, early, late) }, false},
+		{"remind a request that does not exist", func() (bool, error) { return f.store.Remind(ctx, missingID, 7, early, late) }, false},
+		{"escalate a request that does not exist", func() (bool, error) { return f.store.Escalate(ctx, missingID, late) }, false},
 	}
 	for _, s := range steps {
 		got, err := s.do()
@@ -148,6 +155,9 @@ func testRemindAndEscalateOnce(t *testing.T, f fixture) {
 	if !slices.Equal(got.PendingNotices, want) {
 		t.Errorf("pending notices %v, want %v", got.PendingNotices, want)
 	}
+	if !got.UpdatedAt.Equal(r.UpdatedAt) {
+		t.Errorf("updated at %s, want %s unchanged: a reminder or an escalation is no change of the request", got.UpdatedAt, r.UpdatedAt)
+	}
 	for _, n := range want {
 		if !dsr.IsAlert(n) {
 			t.Errorf("IsAlert(%q) = false", n)
@@ -158,12 +168,55 @@ func testRemindAndEscalateOnce(t *testing.T, f fixture) {
 	}
 }
 
+// testRetentionPurges: a closed request's exports (an access request's
+// only) and identities come due once it is closed; purging them is done
+// once, keeps the evidence (blind index, history), removes its exported
+// records and the identities its finished jobs carry.
 func testRetentionPurges(t *testing.T, f fixture) {
 	ctx := context.Background()
 	open := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	done := f.newRequest(t, dsr.TypeAccess, "grace@example.com")
-	if _, err := f.store.Transition(ctx, done.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+	deletion := f.newRequest(t, dsr.TypeDeletion, "alan@example.com")
+	// Jobs with their identities and exported records: done's crm and
+	// open's crm finished, done's shop still to run.
+	var jobs []dsr.Job
+	for _, r := range []*dsr.Request{done, done, open} {
+		connector := "crm"
+		if len(jobs) == 1 {
+			connector = "shop"
+		}
+		j := dsr.NewJob(r.ID, connector, dsr.ActionExport, f.clock.Now())
+		j.Identities = r.Identities
+		jobs = append(jobs, j)
+	}
+	if err := f.store.CreateJobs(ctx, jobs); err != nil {
 		t.Fatal(err)
+	}
+	for _, j := range []dsr.Job{jobs[0], jobs[2]} {
+		claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := f.store.NewExportWriter(ctx, claimed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range 2 {
+			if err := w.WriteRecord(ctx, "orders", map[string]int{"n": n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []*dsr.Request{done, deletion} {
+		if _, err := f.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	closedAt := f.clock.Now()
 	f.clock.Add(time.Hour)
@@ -177,14 +230,19 @@ func testRetentionPurges(t *testing.T, f fixture) {
 		t.Errorf("closed before its closing: %v", got)
 	}
 	if got, want := exports(f.clock.Now()), []string{done.ID}; !slices.Equal(got, want) {
-		t.Errorf("exports to purge: %v, want %v", got, want)
+		t.Errorf("exports to purge: %v, want %v (an access request's only)", got, want)
 	}
-	if got, want := identities(f.clock.Now()), []string{done.ID}; !slices.Equal(got, want) {
-		t.Errorf("identities to purge: %v, want %v", got, want)
+	both := []string{done.ID, deletion.ID}
+	slices.Sort(both)
+	if got := identities(f.clock.Now()); !slices.Equal(got, both) {
+		t.Errorf("identities to purge: %v, want %v", got, both)
 	}
 
 	if ok, err := f.store.PurgeIdentities(ctx, open.ID); err != nil || ok {
 		t.Errorf("purge an open request's identities: %v, %v; want refused", ok, err)
+	}
+	if ok, err := f.store.PurgeIdentities(ctx, missingID); err != nil || ok {
+		t.Errorf("purge a request that does not exist: %v, %v; want false", ok, err)
 	}
 	for i, want := range []bool{true, false} {
 		if ok, err := f.store.PurgeIdentities(ctx, done.ID); err != nil || ok != want {
@@ -194,8 +252,11 @@ func testRetentionPurges(t *testing.T, f fixture) {
 			t.Errorf("purge exports #%d: %v, %v; want %v", i+1, ok, err, want)
 		}
 	}
-	if got := append(exports(f.clock.Now()), identities(f.clock.Now())...); len(got) != 0 {
-		t.Errorf("still to purge after the purge: %v", got)
+	if got := exports(f.clock.Now()); len(got) != 0 {
+		t.Errorf("exports still to purge after the purge: %v", got)
+	}
+	if got := identities(f.clock.Now()); !slices.Equal(got, []string{deletion.ID}) {
+		t.Errorf("identities still to purge after the purge: %v, want %s", got, deletion.ID)
 	}
 	got, err := f.store.Request(ctx, done.ID)
 	if err != nil {
@@ -205,6 +266,31 @@ func testRetentionPurges(t *testing.T, f fixture) {
 		t.Errorf("after purge: identities %v, purged %v, exports purged %v, hashes %d, history %d; want identities gone, evidence kept",
 			got.Identities, got.PurgedAt, got.ExportsPurgedAt, len(got.IdentityHashes), len(got.History))
 	}
+	// The exported records of the purged request are gone, the others kept.
+	for id, want := range map[string]int{jobs[0].ID: 0, jobs[2].ID: 2} {
+		n := 0
+		if err := f.store.EachExportRecord(ctx, id, func(string, json.RawMessage) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("export of job %s: %d records left, want %d", id, n, want)
+		}
+	}
+	// A finished job's identities go, an unfinished one's stay (it still
+	// runs); the open request's finished job loses its copy too, as the
+	// jobs' copies are purged before the request's status is checked.
+	for id, want := range map[string]bool{jobs[0].ID: false, jobs[1].ID: true, jobs[2].ID: false} {
+		j, err := f.store.Job(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := len(j.Identities) > 0; has != want || j.RequestID == "" || j.Connector == "" {
+			t.Errorf("job %s: identities %v, want kept %v; job %+v", id, j.Identities, want, j)
+		}
+		if id == jobs[0].ID && j.Records != 2 {
+			t.Errorf("job %s: records %d, want 2 kept", id, j.Records)
+		}
+	}
 }
 
 func testPauseAndResume(t *testing.T, f fixture) {
@@ -213,12 +299,15 @@ func testPauseAndResume(t *testing.T, f fixture) {
 	if _, err := f.store.Remind(ctx, r.ID, 7, time.Time{}, r.DueAt.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.store.PauseClock(ctx, missingID, "agent@shop", "x"); !errors.Is(err, dsr.ErrNotFound) {
+		t.Errorf("pause a request that does not exist: %v, want ErrNotFound", err)
+	}
 	verified := f.newRequest(t, dsr.TypeAccess, "ada@example.com")
 	if _, err := f.store.PauseClock(ctx, verified.ID, "agent@shop", "more questions"); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("pause a verified request: %v, want ErrConflict (the law stops the clock only to confirm identity)", err)
 	}
 	p, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "asked for a utility bill")
-	if err != nil || p.PausedAt == nil || len(p.Pauses) != 1 {
+	if err != nil || p.PausedAt == nil || len(p.Pauses) != 1 || !p.UpdatedAt.Equal(f.clock.Now()) {
 		t.Fatalf("pause: %+v, %v", p, err)
 	}
 	if _, err := f.store.PauseClock(ctx, r.ID, "agent@shop", "again"); !errors.Is(err, dsr.ErrConflict) {
@@ -234,6 +323,9 @@ func testPauseAndResume(t *testing.T, f fixture) {
 	}
 	if len(got.Reminded) != 0 {
 		t.Errorf("resumed: reminded %v, want the reminders to start over for the new due date", got.Reminded)
+	}
+	if stored, err := f.store.Request(ctx, r.ID); err != nil || !stored.DueAt.Equal(got.DueAt) {
+		t.Errorf("stored due %v, %v; want %s", stored.DueAt, err, got.DueAt)
 	}
 	if _, err := f.store.ResumeClock(ctx, r.ID); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("resume a running clock: %v, want ErrConflict", err)
@@ -276,6 +368,9 @@ func testAppeal(t *testing.T, f fixture) {
 	if _, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "early"}); !errors.Is(err, dsr.ErrNotAppealable) {
 		t.Errorf("appeal an open request: %v, want ErrNotAppealable", err)
 	}
+	if _, err := f.store.Appeal(ctx, missingID, dsr.AppealFiling{Actor: "agent@shop", Reason: "x"}); !errors.Is(err, dsr.ErrNotFound) {
+		t.Errorf("appeal no request: %v, want ErrNotFound", err)
+	}
 	deny(va)
 	f.clock.Add(24 * time.Hour)
 	a, err := f.store.Appeal(ctx, va.ID, dsr.AppealFiling{Actor: "agent@shop", Reason: "the person sent proof"})
@@ -285,6 +380,12 @@ func testAppeal(t *testing.T, f fixture) {
 	if a.AppealOf != va.ID || a.Status != dsr.StatusAwaitingApproval || a.Type != va.Type ||
 		!a.DueAt.Equal(f.clock.Now().AddDate(0, 0, 60)) || !slices.Equal(a.IdentityHashes, va.IdentityHashes) {
 		t.Errorf("appeal: %+v", a)
+	}
+	if stored, err := f.store.Request(ctx, a.ID); err != nil || stored.AppealOf != va.ID {
+		t.Fatalf("the appeal stored: %+v, %v", stored, err)
+	}
+	if trail := f.trail(t, a.ID); len(trail) != 1 {
+		t.Errorf("the appeal's audit chain: %d events; want its filing", len(trail))
 	}
 	if got, err := f.store.Request(ctx, va.ID); err != nil || got.AppealedBy != a.ID {
 		t.Errorf("denied request links to its appeal: %q, %v; want %s", got.AppealedBy, err, a.ID)

@@ -183,8 +183,11 @@ func testJobLifecycle(t *testing.T, f fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != r.ID+":crm:erase" || got[0].Status != dsr.JobPending {
-		t.Fatalf("jobs = %+v", got)
+	if len(got) != 2 || got[0].ID != r.ID+":crm:erase" || got[1].ID != r.ID+":shop:erase" || got[0].Status != dsr.JobPending {
+		t.Fatalf("jobs = %+v; want crm then shop, pending", got)
+	}
+	if none, err := f.store.Jobs(ctx, missingID); err != nil || none == nil || len(none) != 0 {
+		t.Errorf("jobs of no request = %#v, %v; want an empty list", none, err)
 	}
 
 	const lease = time.Minute
@@ -192,8 +195,8 @@ func testJobLifecycle(t *testing.T, f fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Status != dsr.JobRunning || first.Attempts != 1 {
-		t.Errorf("claimed job: status %s attempts %d", first.Status, first.Attempts)
+	if first.Status != dsr.JobRunning || first.Attempts != 1 || first.LeaseUntil == nil || !first.LeaseUntil.Equal(f.clock.Now().Add(lease)) {
+		t.Errorf("claimed job: %+v", first)
 	}
 	if _, err := f.store.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("claim under a live lease: err = %v, want ErrConflict", err)
@@ -212,6 +215,12 @@ func testJobLifecycle(t *testing.T, f fixture) {
 	if err := f.store.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobSucceeded, Records: 3,
 		Collections: []dsr.CollectionResult{{Name: "customers", Records: 3, Outcome: "deleted"}}}); err != nil {
 		t.Fatal(err)
+	}
+	if err := f.store.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobFailed}); !errors.Is(err, dsr.ErrConflict) {
+		t.Errorf("finishing a finished job: err = %v, want ErrConflict", err)
+	}
+	if _, err := f.store.ClaimJob(ctx, jobs[0].ID, lease); !errors.Is(err, dsr.ErrConflict) {
+		t.Errorf("claiming a finished job: err = %v, want ErrConflict", err)
 	}
 	if to, err := f.store.Settle(ctx, r.ID, "t"); err != nil || to != "" {
 		t.Errorf("settle with a job open = %q, %v; want no change", to, err)
@@ -241,8 +250,14 @@ func testJobLifecycle(t *testing.T, f fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done.Records != 3 || done.LeaseUntil != nil || done.FinishedAt == nil {
+	if done.Records != 3 || done.LeaseUntil != nil || done.FinishedAt == nil || !done.FinishedAt.Equal(f.clock.Now()) ||
+		done.Recorded != 1 || len(done.Collections) != 1 || !done.RecordsIncomplete {
+		// The first attempt was killed unrecorded: what the erase changed
+		// then is unknown.
 		t.Errorf("finished job = %+v", done)
+	}
+	if _, err := f.store.Settle(ctx, missingID, "t"); !errors.Is(err, dsr.ErrNotFound) {
+		t.Errorf("settling a missing request: %v, want ErrNotFound", err)
 	}
 }
 
@@ -259,12 +274,23 @@ func testStaleWork(t *testing.T, f fixture) {
 	}
 	pending := dsr.NewJob(moving.ID, "a", dsr.ActionExport, f.clock.Now())
 	running := dsr.NewJob(moving.ID, "b", dsr.ActionExport, f.clock.Now())
-	if err := f.store.CreateJobs(ctx, []dsr.Job{pending, running}); err != nil {
+	waiting := dsr.NewJob(moving.ID, "c", dsr.ActionExport, f.clock.Now())
+	done := dsr.NewJob(moving.ID, "d", dsr.ActionExport, f.clock.Now())
+	if err := f.store.CreateJobs(ctx, []dsr.Job{pending, running, waiting, done}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.ClaimJob(ctx, running.ID, 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	w, err := f.store.ClaimJob(ctx, waiting.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := f.clock.Now().Add(20 * time.Minute)
+	if err := f.store.FinishJob(ctx, w, dsr.Outcome{Status: dsr.JobWaiting, Handle: "h", PollAt: poll, WaitUntil: poll.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f.runJob(t, done.ID, dsr.JobSucceeded)
 
 	staleRequests := func(before time.Time) []string {
 		var ids []string
@@ -284,6 +310,9 @@ func testStaleWork(t *testing.T, f fixture) {
 	if got := staleRequests(now); len(got) != 0 {
 		t.Errorf("stale requests before the grace = %v", got)
 	}
+	if got := staleJobs(now, now); len(got) != 0 {
+		t.Errorf("stale jobs at once = %v", got)
+	}
 	later := now.Add(5 * time.Minute)
 	if diff := cmp.Diff([]string{verified.ID, moving.ID}, staleRequests(later), sortStrings); diff != "" {
 		t.Errorf("stale requests (-want +got):\n%s", diff)
@@ -294,6 +323,9 @@ func testStaleWork(t *testing.T, f fixture) {
 	afterLease := now.Add(11 * time.Minute)
 	if diff := cmp.Diff([]string{pending.ID, running.ID}, staleJobs(afterLease, afterLease), sortStrings); diff != "" {
 		t.Errorf("stale jobs after the lease (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{pending.ID, running.ID, waiting.ID}, staleJobs(later, poll), sortStrings); diff != "" {
+		t.Errorf("stale jobs at the poll time (-want +got):\n%s", diff)
 	}
 }
 
