@@ -123,10 +123,16 @@ func writeHashes(ctx context.Context, tx execer, id string, oldHashes, oldProven
 				return err
 			}
 		}
+		if len(pair[1]) == 0 {
+			continue
+		}
+		args := make([]any, 0, 3*len(pair[1]))
 		for _, h := range pair[1] {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO request_hashes (hash, proven, request_id) VALUES (?,?,?)`, h, p, id); err != nil {
-				return err
-			}
+			args = append(args, h, p, id)
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?,?,?),", len(pair[1])), ",")
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO request_hashes (hash, proven, request_id) VALUES `+values, args...); err != nil {
+			return err
 		}
 	}
 	return nil

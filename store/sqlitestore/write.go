@@ -94,6 +94,27 @@ func (s *Store) commit(batch []*writeOp) {
 		return
 	}
 	w := &wtx{tx: tx}
+	if len(batch) == 1 {
+		// Alone, a write needs no savepoint: its failure undoes the
+		// transaction.
+		op := batch[0]
+		err := op.ctx.Err()
+		if err == nil {
+			err = op.fn(w)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			op.done <- err
+			return
+		}
+		err = tx.Commit()
+		s.commits.Add(1)
+		if err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+		op.done <- err
+		return
+	}
 	ran := 0
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
