@@ -17,7 +17,7 @@ import (
 // a WAL file at its largest unless journal_size_limit is set).
 func TestWALShrinksAfterALongRead(t *testing.T) {
 	ctx := context.Background()
-	f := newReqFixture(t, "")
+	f := newFixture(t, "")
 	s := f.store
 	wal := s.Path() + "-wal"
 	size := func() int64 {
