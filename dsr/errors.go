@@ -20,6 +20,11 @@ var (
 	// full. Nothing was written; the same call may succeed once space is
 	// freed. See StorageError.
 	ErrStorageFull = errors.New("storage full")
+	// ErrStoreUnavailable means the store could not serve the call now:
+	// another process held it past the wait, or its file was removed or
+	// replaced under the running process. Nothing was written; the same
+	// call may succeed later (or after a restart).
+	ErrStoreUnavailable = errors.New("store unavailable")
 )
 
 // FieldError is one problem with one input field.

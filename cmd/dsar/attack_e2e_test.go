@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,10 +42,17 @@ func TestStoreFileDeletedWhileRunning(t *testing.T) {
 	}
 	var accepted []string
 	for _, email := range []string{"grace@example.com", "alan@example.com"} {
-		var got request
-		code := p.call("POST", "/v1/requests", strings.Replace(body, "ada@example.com", email, 1), &got)
-		if code == http.StatusAccepted {
+		resp := p.raw("POST", "/v1/requests", strings.Replace(body, "ada@example.com", email, 1))
+		switch {
+		case resp.status == http.StatusAccepted:
+			var got request
+			if err := json.Unmarshal([]byte(resp.body), &got); err != nil {
+				t.Fatal(err)
+			}
 			accepted = append(accepted, got.ID)
+		case resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" ||
+			!strings.Contains(resp.body, `"type":"urn:dsar:problem:store-unavailable"`):
+			t.Errorf("POST after the file was removed: %d, Retry-After %q, %s; want 503 store-unavailable", resp.status, resp.header.Get("Retry-After"), resp.body)
 		}
 	}
 	ready := p.call("GET", "/readyz", "", nil)

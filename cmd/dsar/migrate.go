@@ -236,7 +236,8 @@ func openEndpoint(ctx context.Context, e endpoint, source bool, stderr io.Writer
 				return fail(fmt.Errorf("source %s: no SQLite store there", e))
 			}
 		}
-		s, err := sqlitestore.Open(ctx, e.path, sqlitestore.Options{})
+		// The source is read only: not even its journal mode changes.
+		s, err := sqlitestore.Open(ctx, e.path, sqlitestore.Options{ReadOnly: source})
 		if err != nil {
 			return fail(err)
 		}

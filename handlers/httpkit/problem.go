@@ -50,6 +50,7 @@ const (
 	TypeProofRequired = "urn:dsar:problem:proof-required"
 	TypeFourEyes      = "urn:dsar:problem:four-eyes"
 	TypeStorageFull   = "urn:dsar:problem:storage-full"
+	TypeUnavailable   = "urn:dsar:problem:store-unavailable"
 )
 
 // storageFullKey marks, on the gin context, an exchange that failed because
@@ -64,8 +65,12 @@ func MarkStorageFull(c *gin.Context) {
 	c.Set(storageFullKey, true)
 }
 
-// storageRetryAfter is the Retry-After of a 503 for a full disk, in seconds.
-const storageRetryAfter = "60"
+// storageRetryAfter is the Retry-After of a 503 for a full disk, in
+// seconds; unavailableRetryAfter that of a store busy or unavailable.
+const (
+	storageRetryAfter     = "60"
+	unavailableRetryAfter = "5"
+)
 
 // Abort writes p as application/problem+json and stops the handler chain.
 // An empty Type is about:blank, an empty Title the status's text.
@@ -92,6 +97,11 @@ func Error(c *gin.Context, log *slog.Logger, err error) {
 			c.Header("Retry-After", strconv.Itoa(rl.Wait))
 		}
 	case http.StatusServiceUnavailable:
+		if p.Type == TypeUnavailable {
+			log.ErrorContext(c.Request.Context(), "store unavailable", "request_id", RequestIDOf(c), "route", c.FullPath(), "error", err)
+			c.Header("Retry-After", unavailableRetryAfter)
+			break
+		}
 		log.ErrorContext(c.Request.Context(), "store full", "request_id", RequestIDOf(c), "route", c.FullPath(), "error", err)
 		MarkStorageFull(c)
 		c.Header("Retry-After", storageRetryAfter)
@@ -137,6 +147,8 @@ var kinds = []kind{
 	{dsr.ErrInvalidTransition, http.StatusConflict, TypeConflict, "Conflict", "The request changed state meanwhile; reload it and try again."},
 	{dsr.ErrStorageFull, http.StatusServiceUnavailable, TypeStorageFull, "Storage full",
 		"The store's disk is full, so nothing was saved; try again later."},
+	{dsr.ErrStoreUnavailable, http.StatusServiceUnavailable, TypeUnavailable, "Store unavailable",
+		"The store could not serve this now, so nothing was saved; try again shortly."},
 }
 
 // ProblemOf returns the problem err answers with: the one place where

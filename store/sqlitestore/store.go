@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -22,8 +23,16 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// busyTimeout is how long a write waits for another process's write
-// transaction on the same file before it fails.
+// walSizeLimit is the size the WAL file is cut back to after a checkpoint.
+const walSizeLimit = 16 << 20
+
+// probeMinFree is the free space below which ProbeWrite reports the disk
+// full: a tiny write can still land in space the WAL reuses while the
+// writes of requests fail.
+const probeMinFree = 16 << 20
+
+// busyTimeout is how long a write waits, by default, for another process's
+// write transaction on the same file before it fails.
 const busyTimeout = 10 * time.Second
 
 // Options tunes a store; the zero value is the default.
@@ -33,6 +42,14 @@ type Options struct {
 	// Readers caps the connections that read at once; 0 means
 	// max(4, GOMAXPROCS).
 	Readers int
+	// BusyTimeout is how long a write waits for another process's write
+	// transaction before it fails with dsr.ErrStoreUnavailable; 0 means
+	// 10 s.
+	BusyTimeout time.Duration
+	// ReadOnly opens an existing file to read only (dsar migrate's
+	// source): nothing is created or written, not even the journal mode,
+	// and every write fails.
+	ReadOnly bool
 	// driver is the database/sql driver's name; "" means "sqlite" (a
 	// test's tracing driver wraps it).
 	driver string
@@ -58,6 +75,9 @@ type Store struct {
 	closeOnce  sync.Once
 	// commits counts the transactions the writer committed.
 	commits atomic.Int64
+	// file is the store's file as opened: a write refuses to go on when
+	// the path names another file (see checkFile).
+	file os.FileInfo
 }
 
 // Open opens (creating when missing) the store in the SQLite file at path
@@ -72,9 +92,24 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if o.Readers <= 0 {
 		o.Readers = max(4, runtime.GOMAXPROCS(0))
 	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = busyTimeout
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	now := o.Now
+	s := &Store{path: abs, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
+	if o.ReadOnly {
+		if s.file, err = os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("sqlite store: %w", err)
+		}
+		if s.r, err = open(o.driver, abs, "deferred", true, o.BusyTimeout); err != nil {
+			return nil, err
+		}
+		s.r.SetMaxOpenConns(o.Readers)
+		return s, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -85,14 +120,16 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
+	s.file, err = f.Stat()
 	_ = f.Close()
-	now := o.Now
-	s := &Store{path: abs, now: func() time.Time { return now().UTC().Truncate(time.Millisecond) }}
-	if s.w, err = open(o.driver, abs, "immediate", false); err != nil {
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	if s.w, err = open(o.driver, abs, "immediate", false, o.BusyTimeout); err != nil {
 		return nil, err
 	}
 	s.w.SetMaxOpenConns(1)
-	if s.r, err = open(o.driver, abs, "deferred", true); err != nil {
+	if s.r, err = open(o.driver, abs, "deferred", true, o.BusyTimeout); err != nil {
 		_ = s.w.Close()
 		return nil, err
 	}
@@ -109,17 +146,21 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 
 // open returns a pool of connections to the file at path, through the
 // database/sql driver of that name.
-func open(driver, path, txlock string, readOnly bool) (*sql.DB, error) {
+func open(driver, path, txlock string, readOnly bool, busy time.Duration) (*sql.DB, error) {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	// FULL: a transaction is on disk when it commits, so a request
-	// answered 202 survives a power cut too, not only a crash.
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(OFF)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	if readOnly {
 		q.Add("_pragma", "query_only(ON)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		// FULL: a transaction is on disk when it commits, so a request
+		// answered 202 survives a power cut too, not only a crash.
+		q.Add("_pragma", "synchronous(FULL)")
+		// The WAL is cut back to this size once checkpointed: a long
+		// read (a report, a backup) lets it grow, not stay grown.
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	}
+	q.Add("_pragma", "foreign_keys(OFF)")
 	q.Set("_txlock", txlock)
 	db, err := sql.Open(driver, (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String())
 	if err != nil {
@@ -143,15 +184,35 @@ func (s *Store) Prepare(ctx context.Context) error {
 
 // Ping checks that the file answers.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 	if err := s.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping store: %w", err)
 	}
 	return nil
 }
 
+// checkFile returns dsr.ErrStoreUnavailable when the store's path no
+// longer names the file the store opened (it was removed, or replaced):
+// SQLite would go on writing to the file it holds, lost at the next start.
+func (s *Store) checkFile() error {
+	fi, err := os.Stat(s.path)
+	if err == nil && os.SameFile(fi, s.file) {
+		return nil
+	}
+	return fmt.Errorf("%w: the store's file %s was removed or replaced while dsar ran; nothing more is written to it: restore it, or restart dsar",
+		dsr.ErrStoreUnavailable, s.path)
+}
+
 // ProbeWrite rewrites one tiny row and reports whether the store can
-// write: dsr.ErrStorageFull while its disk is full.
+// write: dsr.ErrStorageFull while its disk is full, or has less than
+// 16 MiB free (where the tiny row may still fit while requests do not).
 func (s *Store) ProbeWrite(ctx context.Context) error {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(s.path), &fs); err == nil && fs.Bavail*uint64(fs.Bsize) < probeMinFree {
+		return fmt.Errorf("probe write: %w: %d KiB free on the store's disk", dsr.ErrStorageFull, fs.Bavail*uint64(fs.Bsize)>>10)
+	}
 	err := s.write(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO health (id, at) VALUES ('probe', ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, ms(s.now()))
 		return err
@@ -167,6 +228,10 @@ func (s *Store) ProbeWrite(ctx context.Context) error {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if s.w == nil { // read-only
+			err = s.r.Close()
+			return
+		}
 		close(s.closed)
 		<-s.writerDone
 		err = errors.Join(s.r.Close(), s.w.Close())
@@ -175,18 +240,25 @@ func (s *Store) Close() error {
 }
 
 // StorageError returns err marked with dsr.ErrStorageFull when SQLite says
-// its disk is full (SQLITE_FULL, or the system's ENOSPC), else err
-// unchanged; nil stays nil.
+// its disk is full (SQLITE_FULL), with dsr.ErrStoreUnavailable when the
+// file stayed locked by another process past the busy timeout
+// (SQLITE_BUSY), else err unchanged; nil stays nil.
 func StorageError(err error) error {
 	if err == nil || errors.Is(err, dsr.ErrStorageFull) {
 		return err
 	}
 	var se *sqlite.Error
-	full := errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
-	if !full {
+	if !errors.As(err, &se) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", dsr.ErrStorageFull, err)
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("%w: %w", dsr.ErrStorageFull, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		// Another process held the file past the busy timeout.
+		return fmt.Errorf("%w: %w", dsr.ErrStoreUnavailable, err)
+	}
+	return err
 }
 
 // isUniqueViolation reports whether err is a primary key or unique

@@ -2,8 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -74,5 +76,40 @@ func TestFileIsPrivate(t *testing.T) {
 		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
 			t.Errorf("%s: mode %v, want no access for group and others", fi.Name(), mode)
 		}
+	}
+}
+
+// TestLockedByAnotherProcess: a write that waits past the busy timeout for
+// another process's transaction fails with dsr.ErrStoreUnavailable (a 503
+// for the API), and nothing of it is stored.
+func TestLockedByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "dsar.db"), Options{BusyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	other, err := sql.Open("sqlite", "file:"+s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	err = s.AddNotice(ctx, "r1", "receipt")
+	if !errors.Is(err, dsr.ErrStoreUnavailable) {
+		t.Errorf("a write while another process holds the lock: %v, want ErrStoreUnavailable", err)
+	}
+	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ProbeWrite(ctx); err != nil {
+		t.Errorf("once the lock is released: %v", err)
 	}
 }

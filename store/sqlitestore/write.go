@@ -42,6 +42,9 @@ func (w *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // undone alone, and the rest share one sync to disk (group commit). A
 // write whose ctx ends before the writer starts it is not run.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	if s.w == nil {
+		return errReadOnly
+	}
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- op:
@@ -87,6 +90,10 @@ func (s *Store) commit(batch []*writeOp) {
 			}
 			op.done <- errs[i]
 		}
+	}
+	if err := s.checkFile(); err != nil {
+		finish(err)
+		return
 	}
 	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -160,6 +167,9 @@ func (s *Store) commit(batch []*writeOp) {
 	}
 	finish(nil)
 }
+
+// errReadOnly is the error of a write to a store opened ReadOnly.
+var errReadOnly = errors.New("sqlite store: opened read-only")
 
 // errClosed is the error of a write after Close.
 var errClosed = errors.New("sqlite store: closed")
