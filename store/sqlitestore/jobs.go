@@ -380,28 +380,6 @@ func (s *Store) jobsReopened(ctx context.Context, tx execer, requestID string, n
 	return nil
 }
 
-// purgeJobIdentities removes, within tx, the identities the finished jobs
-// of a request carry (see dsr.Job.Identities); a job still to run keeps
-// them. PurgeIdentities calls it in the transaction that purges the
-// request's.
-func (s *Store) purgeJobIdentities(ctx context.Context, tx execer, requestID string) error {
-	jobs, err := scanAll[dsr.Job](tx.QueryContext(ctx, `SELECT doc FROM jobs WHERE request_id = ? AND status IN (?, ?, ?) ORDER BY id`,
-		requestID, string(dsr.JobSucceeded), string(dsr.JobFailed), string(dsr.JobSkipped)))
-	if err != nil {
-		return fmt.Errorf("purge job identities: %w", err)
-	}
-	for i := range jobs {
-		if len(jobs[i].Identities) == 0 {
-			continue
-		}
-		jobs[i].Identities = nil
-		if err := saveJob(ctx, tx, &jobs[i]); err != nil {
-			return fmt.Errorf("purge job identities: %w", err)
-		}
-	}
-	return nil
-}
-
 // EachStaleJob calls fn for every job that should be running but may have
 // lost its queue task, or is due to run: pending since before, running with
 // a lease that expired before now, or waiting with its poll time reached.

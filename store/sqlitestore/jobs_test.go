@@ -297,29 +297,6 @@ func TestFannedOutAfterTheJobs(t *testing.T) {
 	}
 }
 
-// TestPurgeJobIdentities: the finished jobs of a request lose the
-// identities they carry; a job still to run keeps them.
-func TestPurgeJobIdentities(t *testing.T) {
-	f := newFixture(t, "")
-	ctx := context.Background()
-	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com")
-	jobs := f.jobsFor(t, r, dsr.ActionExport, "a", "b")
-	f.runJob(t, jobs[0].ID, dsr.JobSucceeded)
-	err := f.store.write(ctx, func(tx *wtx) error { return f.store.purgeJobIdentities(ctx, tx, r.ID) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []int{0, 1} {
-		j, err := f.store.Job(ctx, jobs[i].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(j.Identities) != want {
-			t.Errorf("job %s (%s) carries %d identities, want %d", j.ID, j.Status, len(j.Identities), want)
-		}
-	}
-}
-
 // TestEachStaleJobPages: more stale jobs than a page are each seen once,
 // while fn writes.
 func TestEachStaleJobPages(t *testing.T) {

@@ -16,31 +16,6 @@ import (
 // chainID returns a request id for chain n of a test.
 func chainID(n int) string { return fmt.Sprintf("01a20d27-0000-7000-8000-%012d", n) }
 
-// appendChain appends the events of a short request life to request id's
-// chain, one second apart, and returns them.
-func (f fixture) appendChain(t *testing.T, id string) []dsr.AuditEvent {
-	t.Helper()
-	steps := []struct {
-		actor, kind string
-		data        map[string]string
-	}{
-		{"ops", "filed", map[string]string{"type": "deletion", "regulation": "gdpr"}},
-		{"worker", "status", map[string]string{"from": "verified", "to": "in_progress"}},
-		{"worker", "job", map[string]string{"connector": "shop", "outcome": "succeeded", "records": "3"}},
-		{"worker", "status", map[string]string{"from": "in_progress", "to": "completed"}},
-	}
-	var out []dsr.AuditEvent
-	for _, s := range steps {
-		f.clock.Add(time.Second)
-		e, err := f.store.AppendAudit(context.Background(), id, s.actor, s.kind, s.data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, *e)
-	}
-	return out
-}
-
 func (f fixture) trail(t *testing.T, id string) []dsr.AuditEvent {
 	t.Helper()
 	events, err := f.store.AuditTrail(context.Background(), id)
