@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -17,35 +16,30 @@ import (
 // one) and repeats its conditions word for word, which SQLite requires to
 // use it. The index holds only the requests a check may still want: a
 // request leaves it once acted on (marked overdue, its clock paused,
-// closed, purged), so a run with nothing to do examines nothing. Each reads
-// in (key, id) order after the last (key, id) of the previous batch; its
-// last two arguments are those.
+// closed, purged), so a run with nothing to do examines nothing. Each
+// selects its key, the id and the due date, and is read in (key, id)
+// order by eachKeyed, batch after batch.
 const (
 	// toRemindQuery (requests_checks_due): due in [from, to) and without
-	// reminder n; the first batch starts after (from, ""), so from bounds
-	// the range. The requests of the window that had the reminder are
-	// examined and skipped, as on MongoDB.
-	toRemindQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
+	// reminder n. The requests of the window that had the reminder are
+	// examined in the index and skipped, as on MongoDB.
+	toRemindQuery = `SELECT due_at, id, due_at FROM requests INDEXED BY requests_checks_due
 		WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `
-		AND due_at < ?
-		AND instr(reminded, ?) = 0
-		AND (due_at, id) > (?, ?) ORDER BY due_at, id LIMIT ` + batchSQL
+		AND due_at >= ? AND due_at < ?
+		AND instr(reminded, ?) = 0`
 	// toEscalateQuery (requests_checks_due): due before now.
-	toEscalateQuery = `SELECT id, due_at FROM requests INDEXED BY requests_checks_due
+	toEscalateQuery = `SELECT due_at, id, due_at FROM requests INDEXED BY requests_checks_due
 		WHERE overdue_at IS NULL AND paused_at IS NULL AND status IN ` + openStatusesSQL + `
-		AND due_at < ?
-		AND (due_at, id) > (?, ?) ORDER BY due_at, id LIMIT ` + batchSQL
+		AND due_at < ?`
 	// exportsToPurgeQuery (requests_checks_exports): access requests
 	// closed before t.
-	exportsToPurgeQuery = `SELECT id, due_at, closed_at FROM requests INDEXED BY requests_checks_exports
+	exportsToPurgeQuery = `SELECT closed_at, id, due_at FROM requests INDEXED BY requests_checks_exports
 		WHERE exports_purged_at IS NULL AND type = 'access' AND status IN ` + closedStatusesSQL + `
-		AND closed_at < ?
-		AND (closed_at, id) > (?, ?) ORDER BY closed_at, id LIMIT ` + batchSQL
+		AND closed_at < ?`
 	// identitiesToPurgeQuery (requests_checks_identities): closed before t.
-	identitiesToPurgeQuery = `SELECT id, due_at, closed_at FROM requests INDEXED BY requests_checks_identities
+	identitiesToPurgeQuery = `SELECT closed_at, id, due_at FROM requests INDEXED BY requests_checks_identities
 		WHERE purged_at IS NULL AND status IN ` + closedStatusesSQL + `
-		AND closed_at < ?
-		AND (closed_at, id) > (?, ?) ORDER BY closed_at, id LIMIT ` + batchSQL
+		AND closed_at < ?`
 
 	// purgeExportsQuery deletes a request's exported records
 	// (export_records_request).
@@ -57,80 +51,45 @@ const (
 		WHERE request_id = ? AND status IN ('succeeded','failed','skipped') AND json_type(doc, '$.identities') IS NOT NULL`
 )
 
-// batchSQL is batch, as the checks' queries write it.
-const batchSQL = "100"
-
 // EachToRemind calls fn for every open request, its clock running and not
 // overdue, due in [from, to) that has not had the reminder n days before
 // its due date. It reads in batches; fn may write.
 func (s *Store) EachToRemind(ctx context.Context, from, to time.Time, n int, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, toRemindQuery, []any{ms(to), remindedColumn([]int{n})}, ms(from), fn)
+	return s.eachDue(ctx, toRemindQuery, "due_at", []any{ms(from), ms(to), remindedColumn([]int{n})}, fn)
 }
 
 // EachToEscalate calls fn for every open request, its clock running, due
 // before now and not marked overdue yet. It reads in batches; fn may write.
 func (s *Store) EachToEscalate(ctx context.Context, now time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, toEscalateQuery, []any{ms(now)}, math.MinInt64, fn)
+	return s.eachDue(ctx, toEscalateQuery, "due_at", []any{ms(now)}, fn)
 }
 
 // EachExportsToPurge calls fn with every access request closed before t
 // whose exported data is still kept.
 func (s *Store) EachExportsToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, exportsToPurgeQuery, []any{ms(t)}, math.MinInt64, fn)
+	return s.eachDue(ctx, exportsToPurgeQuery, "closed_at", []any{ms(t)}, fn)
 }
 
 // EachIdentitiesToPurge calls fn with every request closed before t whose
 // clear identities are still kept.
 func (s *Store) EachIdentitiesToPurge(ctx context.Context, t time.Time, fn func(*dsr.Due) error) error {
-	return s.eachDue(ctx, identitiesToPurgeQuery, []any{ms(t)}, math.MinInt64, fn)
+	return s.eachDue(ctx, identitiesToPurgeQuery, "closed_at", []any{ms(t)}, fn)
 }
 
-// eachDue calls fn for each request a check's query returns (id, due_at,
-// then the key it is ordered by when that is not due_at), batch by batch
-// after (start, ""), so no read holds the file while fn writes.
-func (s *Store) eachDue(ctx context.Context, query string, args []any, start int64, fn func(*dsr.Due) error) error {
-	key, after := start, ""
-	for {
-		rows, err := s.r.QueryContext(ctx, query, append(slices.Clip(args), key, after)...)
-		if err != nil {
-			return fmt.Errorf("deadline check: %w", err)
+// eachDue calls fn for each request a check's query (with args) returns,
+// in (col, id) order, col being the query's key.
+func (s *Store) eachDue(ctx context.Context, query, col string, args []any, fn func(*dsr.Due) error) error {
+	return eachKeyed(ctx, s.r, "deadline check", query, col, args, func(rows *sql.Rows) (int64, string, *dsr.Due, error) {
+		var (
+			key, due int64
+			d        dsr.Due
+		)
+		if err := rows.Scan(&key, &d.ID, &due); err != nil {
+			return 0, "", nil, err
 		}
-		var page []dsr.Due
-		var keys []int64
-		for rows.Next() {
-			var (
-				d   dsr.Due
-				due int64
-				k   sql.NullInt64
-			)
-			dest := []any{&d.ID, &due}
-			if cols, _ := rows.Columns(); len(cols) == 3 {
-				dest = append(dest, &k)
-			}
-			if err := rows.Scan(dest...); err != nil {
-				rows.Close()
-				return fmt.Errorf("deadline check: %w", err)
-			}
-			if !k.Valid {
-				k.Int64 = due
-			}
-			d.DueAt = time.UnixMilli(due).UTC()
-			page, keys = append(page, d), append(keys, k.Int64)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("deadline check: %w", err)
-		}
-		for i := range page {
-			if err := fn(&page[i]); err != nil {
-				return err
-			}
-		}
-		if len(page) < batch {
-			return nil
-		}
-		key, after = keys[len(keys)-1], page[len(page)-1].ID
-	}
+		d.DueAt = time.UnixMilli(due).UTC()
+		return key, d.ID, &d, nil
+	}, fn)
 }
 
 // Remind records that the reminder n days before its due date is due for

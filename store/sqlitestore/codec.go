@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -221,5 +222,49 @@ func eachDoc[T any](ctx context.Context, q querier, query string, args []any, fn
 			return nil
 		}
 		after = page[len(page)-1].key
+	}
+}
+
+// eachKeyed calls fn for each row of query (with args), read batch rows at
+// a time in (col, id) order by keyset: query selects rows, filtered by its
+// WHERE clause, whose first two columns are col and id; eachKeyed adds the
+// key condition, the order and the limit. scan reads one row and returns
+// its key. A page is read whole before fn sees it, so no read is open
+// while fn writes. The store's errors are wrapped with what is read; fn's
+// come back as they are.
+func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, args []any,
+	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
+	query += ` AND (` + col + `, id) > (?, ?) ORDER BY ` + col + `, id LIMIT ` + fmt.Sprint(batch)
+	var (
+		at int64 = math.MinInt64
+		id string
+	)
+	for {
+		rows, err := q.QueryContext(ctx, query, append(args[:len(args):len(args)], at, id)...)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", what, err)
+		}
+		var page []*T
+		for rows.Next() {
+			var v *T
+			at, id, v, err = scan(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("scan %s: %w", what, err)
+			}
+			page = append(page, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan %s: %w", what, err)
+		}
+		for _, v := range page {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		if len(page) < batch {
+			return nil
+		}
 	}
 }
