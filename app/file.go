@@ -14,7 +14,6 @@ import (
 type requestStore interface {
 	CreateRequest(ctx context.Context, r *dsr.Request) error
 	CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
-	FindDuplicate(ctx context.Context, hashes []string, t dsr.Type, since time.Time) (*dsr.Request, error)
 	OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error)
 	CatchUpAudit(ctx context.Context, r *dsr.Request) error
 	Request(ctx context.Context, id string) (*dsr.Request, error)
@@ -38,11 +37,12 @@ func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (*dsr.Reque
 		// Duplicates share a proven identity: claimed ones prove nothing,
 		// and one an open request only resolved is not its subject's.
 		hashes := s.index.HashAll(dsr.Given(in.Identities))
-		dup, err := s.store.FindDuplicate(ctx, hashes, in.Type, in.ReceivedAt.Add(-s.dupWindow))
+		since := in.ReceivedAt.Add(-s.dupWindow)
+		cands, err := s.store.OpenDuplicates(ctx, hashes, []dsr.Type{in.Type}, since)
 		if err != nil {
 			return nil, err
 		}
-		if dup != nil {
+		if dup := dsr.PickDuplicate(cands, hashes, in.Type, since); dup != nil {
 			in.DuplicateOf = dup.ID
 		}
 	}

@@ -49,7 +49,6 @@ type Store interface {
 	Extend(ctx context.Context, id, actor, reason string) (*dsr.Request, error)
 	PauseClock(ctx context.Context, id, actor, reason string) (*dsr.Request, error)
 	ResumeClock(ctx context.Context, id string) (*dsr.Request, error)
-	FindDuplicate(ctx context.Context, hashes []string, t dsr.Type, since time.Time) (*dsr.Request, error)
 	OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error)
 	OpenIdentical(ctx context.Context, hash string, t dsr.Type, statuses []dsr.Status, limit int) ([]dsr.Request, error)
 	Unverified(ctx context.Context, hash string, t dsr.Type, limit int) ([]dsr.Request, error)

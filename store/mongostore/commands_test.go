@@ -191,8 +191,6 @@ func exerciseStore(t *testing.T, f fixture) {
 	must(err)
 	_, err = f.store.Unverified(ctx, v.IdentityHashes[0], dsr.TypeAccess, 2)
 	must(err)
-	_, err = f.store.FindDuplicate(ctx, v.IdentityHashes, dsr.TypeAccess, now)
-	must(err)
 	_, err = f.store.OpenDuplicates(ctx, v.IdentityHashes, []dsr.Type{dsr.TypeAccess}, now)
 	must(err)
 	// A batch whose first request is refused (its id is taken) and whose

@@ -9,19 +9,6 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// FindDuplicate returns the request a new request of type t with hashes
-// (blind-index hashes of its proven identities), received at since or
-// later, duplicates, or nil: [dsr.PickDuplicate] over [Store.OpenDuplicates],
-// the one rule that bulk filing applies too. An identity a request only
-// resolved or claimed never counts, and an appeal is never one.
-func (s *Store) FindDuplicate(ctx context.Context, hashes []string, t dsr.Type, since time.Time) (*dsr.Request, error) {
-	cands, err := s.OpenDuplicates(ctx, hashes, []dsr.Type{t}, since)
-	if err != nil {
-		return nil, err
-	}
-	return dsr.PickDuplicate(cands, hashes, t, since), nil
-}
-
 // openDuplicatesQuery finds the requests whose proven identities (the
 // request_hashes rows with proven = 1) hold one of the hashes of a JSON
 // array (one argument, however many hashes), each request once, then

@@ -214,7 +214,7 @@ func TestRequestQueriesUseIndexes(t *testing.T) {
 	must("open identical", err)
 	_, err = s.Unverified(ctx, v.IdentityHashes[0], v.Type, 5)
 	must("unverified", err)
-	_, err = s.FindDuplicate(ctx, reqs[0].ProvenHashes, reqs[0].Type, time.Time{})
+	_, err = s.OpenDuplicates(ctx, reqs[0].ProvenHashes, []dsr.Type{reqs[0].Type}, time.Time{})
 	must("find duplicate", err)
 	_, err = s.FanoutFailed(ctx, reqs[1].ID, "connector down")
 	must("fanout failed", err)

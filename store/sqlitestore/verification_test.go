@@ -166,15 +166,20 @@ func TestDuplicates(t *testing.T) {
 	f.move(t, closed.ID, dsr.StatusVerified, dsr.StatusCancelled)
 	other := f.verified(t, dsr.TypeAccess, "grace@example.com")
 	hashes := first.ProvenHashes
+	// The application's rule (app's filing) over the store's candidates.
+	findDuplicate := func(hashes []string, since time.Time) (*dsr.Request, error) {
+		cands, err := f.store.OpenDuplicates(ctx, hashes, []dsr.Type{dsr.TypeAccess}, since)
+		return dsr.PickDuplicate(cands, hashes, dsr.TypeAccess, since), err
+	}
 
-	got, err := f.store.FindDuplicate(ctx, hashes, dsr.TypeAccess, since)
+	got, err := findDuplicate(hashes, since)
 	if err != nil || got == nil || got.ID != second.ID {
 		t.Fatalf("duplicate: %+v, %v; want the newest, %s", got, err, second.ID)
 	}
-	if got, err := f.store.FindDuplicate(ctx, hashes, dsr.TypeAccess, since.Add(2*time.Minute)); err != nil || got != nil {
+	if got, err := findDuplicate(hashes, since.Add(2*time.Minute)); err != nil || got != nil {
 		t.Errorf("received since later: %+v, %v; want none", got, err)
 	}
-	if got, err := f.store.FindDuplicate(ctx, []string{"email:nobody"}, dsr.TypeAccess, since); err != nil || got != nil {
+	if got, err := findDuplicate([]string{"email:nobody"}, since); err != nil || got != nil {
 		t.Errorf("no such identity: %+v, %v; want none", got, err)
 	}
 	// Several hashes of one request, several types: each request once.
