@@ -141,4 +141,10 @@ type Copier interface {
 	// already stored as it is (a resumed copy writes nothing twice). It
 	// returns how many it stored.
 	PutDocuments(ctx context.Context, collection string, docs []bson.Raw) (int, error)
+	// LastKey returns the key of collection's last document in
+	// EachDocument's order, "" when it has none: where a copy into this
+	// store that stopped goes on.
+	LastKey(ctx context.Context, collection string) (string, error)
+	// HasKey reports whether collection holds the document with key.
+	HasKey(ctx context.Context, collection, key string) (bool, error)
 }

@@ -58,22 +58,6 @@ as the source, 1 when not (or on an error), 2 on bad arguments or a store it
 cannot open.
 `
 
-// copyStore is what migrate reads and writes: a driver's Copier, and where
-// a copy into it that stopped goes on.
-type copyStore interface {
-	store.Copier
-	// LastKey returns the key of collection's last document in
-	// EachDocument's order, "" when it has none.
-	LastKey(ctx context.Context, collection string) (string, error)
-	// HasKey reports whether collection holds the document with key.
-	HasKey(ctx context.Context, collection, key string) (bool, error)
-}
-
-var (
-	_ copyStore = (*mongostore.Store)(nil)
-	_ copyStore = (*sqlitestore.Store)(nil)
-)
-
 // migrateBatch is how many documents one write of the copy carries.
 const migrateBatch = 500
 
@@ -217,14 +201,14 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 // openEndpoint opens e as a source (which must exist, and is not prepared:
 // migrate writes nothing to it) or as a target (prepared: its tables or
 // indexes created). Its errors ask for exit status 2.
-func openEndpoint(ctx context.Context, e endpoint, source bool, stderr io.Writer) (copyStore, func(), error) {
+func openEndpoint(ctx context.Context, e endpoint, source bool, stderr io.Writer) (store.Copier, func(), error) {
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (copyStore, func(), error) {
+	fail := func(err error) (store.Copier, func(), error) {
 		closeAll()
 		return nil, nil, exitError{code: exitUsage, err: fmt.Errorf("migrate: %w", err)}
 	}
@@ -305,7 +289,7 @@ func isTerminal(w io.Writer) bool {
 
 // migration copies every collection of src into dst.
 type migration struct {
-	src, dst copyStore
+	src, dst store.Copier
 	progress io.Writer // where the progress lines go
 	tty      bool      // progress is a terminal: one line, rewritten
 	// afterBatch, when set, is called after each batch is written (tests).

@@ -131,7 +131,7 @@ func openSQLite(t *testing.T, path string) *sqlitestore.Store {
 // Extended JSON decoded into maps (so an int32 and an int64 compare
 // equal), an export record's _id left out (MongoDB's own, absent on
 // SQLite), and fields false, null or "" left out.
-func dumpCollection(t *testing.T, s copyStore, coll string) (keys []string, docs []map[string]any) {
+func dumpCollection(t *testing.T, s store.Copier, coll string) (keys []string, docs []map[string]any) {
 	t.Helper()
 	err := s.EachDocument(context.Background(), coll, "", func(key string, doc bson.Raw) error {
 		js, err := bson.MarshalExtJSON(doc, false, false)
@@ -164,7 +164,7 @@ func dumpCollection(t *testing.T, s copyStore, coll string) (keys []string, docs
 }
 
 // sameDocuments fails the test unless a and b hold the same documents.
-func sameDocuments(t *testing.T, what string, a, b copyStore) {
+func sameDocuments(t *testing.T, what string, a, b store.Copier) {
 	t.Helper()
 	for _, coll := range store.Collections {
 		ka, da := dumpCollection(t, a, coll)
@@ -285,7 +285,7 @@ func TestMigrateResume(t *testing.T) {
 
 	for _, tc := range []struct {
 		name     string
-		from, to copyStore
+		from, to store.Copier
 	}{
 		{"mongodb to sqlite", src, lite},
 		{"sqlite to mongodb", lite, back},
