@@ -24,6 +24,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/webhook"
 )
 
 // Mode is the subcommand the process runs as; validation depends on it.
@@ -97,7 +98,7 @@ type Config struct {
 	KeepIdentities    time.Duration
 	EscalationEmail   string
 	EscalationWebhook string
-	WebhookSecret     string
+	WebhookSecret     webhook.Secret
 
 	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
 	// it open.
@@ -321,8 +322,8 @@ func Settings() []Setting {
 				c.EscalationWebhook = v
 				return nil
 			}},
-		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "HMAC-SHA256 key signing escalation webhooks (X-DSAR-Signature); 16+ characters", Modes: wrkModes,
-			set: secret(func(c *Config, v string) { c.WebhookSecret = v })},
+		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "key signing escalation webhooks (Standard Webhooks: webhook-signature); whsec_<base64> or 16+ characters", Modes: wrkModes,
+			set: func(c *Config, v string) (err error) { c.WebhookSecret, err = webhook.ParseSecret(v); return err }},
 		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
 			set: secret(func(c *Config, v string) { c.MetricsToken = v })},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
@@ -464,7 +465,7 @@ func (c Config) Validate(m Mode) error {
 			errs = append(errs, errors.New("DSAR_PUBLIC_URL: required by worker, for the links in emails"))
 		}
 	}
-	if c.EscalationWebhook != "" && c.WebhookSecret == "" {
+	if c.EscalationWebhook != "" && len(c.WebhookSecret) == 0 {
 		errs = append(errs, errors.New("DSAR_ESCALATION_WEBHOOK_SECRET: required with DSAR_ESCALATION_WEBHOOK_URL, to sign it"))
 	}
 	if m == ModeServe && len(c.APIKeys) == 0 {

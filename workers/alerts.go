@@ -11,7 +11,6 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/links"
-	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers/notify"
 )
 
@@ -70,16 +69,12 @@ func (h *NoticeHandler) sendAlert(ctx context.Context, r *dsr.Request, kind stri
 		}
 		// A receiver that refuses the alert is retried all the same: the
 		// escalation channel is the team's own, and may be fixed.
-		if err := h.webhook.Send(ctx, esc.WebhookURL, body); err != nil {
+		// The id is the same for every send of this alert, so a receiver
+		// can drop the copy a retry delivers.
+		if err := h.webhook.Send(ctx, esc.WebhookURL, r.ID+"_"+kind, body); err != nil {
 			return fmt.Errorf("alert webhook: %w", err)
 		}
 	}
 	h.log.InfoContext(ctx, "alert sent", "request_id", r.ID, "alert", kind)
 	return nil
-}
-
-// Sign returns the hex HMAC-SHA256 of timestamp + "." + body under secret:
-// the signature of an alert webhook (see webhook.Sign, which it is).
-func Sign(secret, timestamp string, body []byte) string {
-	return webhook.Sign(secret, timestamp, body)
 }

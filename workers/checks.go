@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/webhook"
 )
 
 // The scheduled checks, each a task the scheduler enqueues on its own cron.
@@ -40,10 +41,10 @@ type ChecksOptions struct {
 // both. With neither, alerts are dropped (and logged).
 type EscalationOptions struct {
 	Email string
-	// WebhookURL receives a JSON POST signed with WebhookSecret:
-	// X-DSAR-Signature: sha256=<hex HMAC-SHA256 of "<X-DSAR-Timestamp>.<body>">.
+	// WebhookURL receives a JSON POST signed with WebhookSecret in the
+	// Standard Webhooks scheme (package internal/webhook).
 	WebhookURL    string
-	WebhookSecret string
+	WebhookSecret webhook.Secret
 	Client        *http.Client
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -87,20 +88,20 @@ func TestRemindersGoOutOncePerThreshold(t *testing.T) {
 	}
 }
 
-// webhook records the alerts posted to it, checking their signatures.
-type webhook struct {
+// alertHook records the alerts posted to it, checking their signatures.
+type alertHook struct {
 	t      *testing.T
-	secret string
+	secret webhook.Secret
+	now    func() time.Time // the sender's clock
 	status int
 	mu     sync.Mutex
 	got    []map[string]any
 }
 
-func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+func (w *alertHook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	want := "sha256=" + workers.Sign(w.secret, r.Header.Get("X-DSAR-Timestamp"), body)
-	if r.Header.Get("X-DSAR-Signature") != want || r.Header.Get("Content-Type") != "application/json" {
-		w.t.Errorf("webhook: signature %q, want %q", r.Header.Get("X-DSAR-Signature"), want)
+	if _, err := webhook.Verify(r.Header, body, w.now(), 0, w.secret); err != nil || r.Header.Get("Content-Type") != "application/json" {
+		w.t.Errorf("webhook: %v, Content-Type %q", err, r.Header.Get("Content-Type"))
 	}
 	var a map[string]any
 	if err := json.Unmarshal(body, &a); err != nil {
@@ -113,7 +114,7 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(status)
 }
 
-func (w *webhook) alerts() []map[string]any {
+func (w *alertHook) alerts() []map[string]any {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.got)
@@ -123,7 +124,7 @@ func TestEscalationAlertsOnce(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 0)
 	ctx := context.Background()
-	hook := &webhook{t: t, secret: "s3cret", status: http.StatusServiceUnavailable}
+	hook := &alertHook{t: t, now: e.clock.Now, secret: webhook.Secret("s3cret-s3cret-s3cret"), status: http.StatusServiceUnavailable}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
 	mailbox := testenv.StartSMTP(t, testenv.SMTPOptions{})
@@ -393,7 +394,7 @@ func TestAlertsForClosedRequestsAreDropped(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 0)
 	ctx := context.Background()
-	hook := &webhook{t: t, secret: "s3cret-s3cret-s3cret", status: http.StatusNoContent}
+	hook := &alertHook{t: t, now: e.clock.Now, secret: webhook.Secret("s3cret-s3cret-s3cret"), status: http.StatusNoContent}
 	srv := httptest.NewServer(hook)
 	t.Cleanup(srv.Close)
 	p := e.checker(workers.EscalationOptions{WebhookURL: srv.URL, WebhookSecret: hook.secret}, nil)

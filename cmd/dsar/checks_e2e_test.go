@@ -13,7 +13,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
-	"github.com/dsar-project/dsar/workers"
+	"github.com/dsar-project/dsar/internal/webhook"
 )
 
 // TestDeadlineChecksEndToEnd runs the binary with the checks on a
@@ -27,8 +27,8 @@ func TestDeadlineChecksEndToEnd(t *testing.T) {
 	var alerts []map[string]any
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Header.Get("X-DSAR-Signature") != "sha256="+workers.Sign(secret, r.Header.Get("X-DSAR-Timestamp"), body) {
-			t.Errorf("webhook: bad signature %q", r.Header.Get("X-DSAR-Signature"))
+		if _, err := webhook.Verify(r.Header, body, time.Now(), 0, webhook.Secret(secret)); err != nil {
+			t.Errorf("webhook: %v", err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}

@@ -1,31 +1,24 @@
-// Package webhook sends signed JSON webhooks: dsar's escalation alerts
-// today, and whatever else posts to a receiver that must check the sender
-// (a webhook connector, protocol callbacks).
+// Package webhook sends and checks signed JSON webhooks in the Standard
+// Webhooks scheme (standardwebhooks.com): dsar's escalation alerts, the
+// webhook connector's calls and the callbacks it accepts.
 //
-// Every POST carries two headers: X-DSAR-Timestamp, the Unix time of the
-// send, and X-DSAR-Signature, "sha256=" followed by the hex HMAC-SHA256
-// under the shared secret of "<timestamp>.<body>". A receiver recomputes it
-// and rejects old timestamps.
+// Every message carries three headers: webhook-id, a unique id of the
+// message that stays the same when it is sent again; webhook-timestamp, the
+// Unix time of the send in seconds; and webhook-signature, "v1," followed by
+// the base64 HMAC-SHA256 under the shared secret of "<id>.<timestamp>.<body>"
+// (several space-separated signatures while a secret rotates). A receiver
+// recomputes it with [Verify], which also rejects timestamps outside its
+// tolerance.
 package webhook
 
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"time"
-)
-
-// The headers a signed webhook carries.
-const (
-	HeaderTimestamp = "X-DSAR-Timestamp"
-	HeaderSignature = "X-DSAR-Signature"
+		"time"
 )
 
 // DefaultTimeout bounds one send when the Sender is given none.
@@ -55,7 +48,7 @@ func (e *StatusError) Is(target error) bool {
 // with New.
 type Sender struct {
 	client  *http.Client
-	secret  string
+	secret  Secret
 	timeout time.Duration
 	now     func() time.Time
 }
@@ -71,7 +64,7 @@ func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = n
 
 // New returns a Sender that signs with secret and posts through client (nil:
 // a client of its own).
-func New(client *http.Client, secret string, opts ...Option) *Sender {
+func New(client *http.Client, secret Secret, opts ...Option) *Sender {
 	if client == nil {
 		client = &http.Client{Timeout: DefaultTimeout}
 	}
@@ -82,24 +75,23 @@ func New(client *http.Client, secret string, opts ...Option) *Sender {
 	return s
 }
 
-// Send POSTs body, a JSON document, to url, signed, within the Sender's
-// timeout. It returns nil when the receiver answered 2xx, a *StatusError
-// (see ErrRejected) when it answered otherwise, or the transport's error.
-// Errors never quote the body.
-func (s *Sender) Send(ctx context.Context, url string, body []byte) error {
+// Send POSTs body, a JSON document, to url, signed as message id, within
+// the Sender's timeout. A message sent again (a retry) keeps its id, so the
+// receiver can drop the copy. It returns nil when the receiver answered
+// 2xx, a *StatusError (see ErrRejected) when it answered otherwise, or the
+// transport's error. Errors never quote the body.
+func (s *Sender) Send(ctx context.Context, url, id string, body []byte) error {
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
 		defer cancel()
 	}
-	ts := strconv.FormatInt(s.now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, "sha256="+Sign(s.secret, ts, body))
+	s.secret.SignHeaders(req.Header, id, s.now(), body)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -112,11 +104,3 @@ func (s *Sender) Send(ctx context.Context, url string, body []byte) error {
 	return nil
 }
 
-// Sign returns the hex HMAC-SHA256 of timestamp + "." + body under secret:
-// the signature a receiver recomputes (without its "sha256=" prefix).
-func Sign(secret, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp + "."))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}

@@ -6,29 +6,113 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dsar-project/dsar/internal/webhook"
 )
 
-// TestSign pins the signature: hex HMAC-SHA256 of "<timestamp>.<body>".
+// TestSign pins the signature to the Standard Webhooks test vector, which
+// openssl reproduces:
+//
+//	printf '%s' 'msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}' |
+//	  openssl dgst -sha256 -mac HMAC -macopt hexkey:$(echo -n MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw | base64 -d | xxd -p) -binary | base64
 func TestSign(t *testing.T) {
 	t.Parallel()
-	// printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac s3cret
-	const want = "1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940"
-	if got := webhook.Sign("s3cret", "1700000000", []byte(`{"a":1}`)); got != want {
+	k, err := webhook.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	ts := time.Unix(1614265330, 0)
+	body := []byte(`{"test": 2432232314}`)
+	if got := k.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", ts, body); got != want {
 		t.Fatalf("Sign = %q, want %q", got, want)
 	}
-	got := want
-	if webhook.Sign("s3cret", "1700000001", []byte(`{"a":1}`)) == got || webhook.Sign("other", "1700000000", []byte(`{"a":1}`)) == got {
-		t.Error("the signature does not depend on the timestamp and the secret")
+	if k.Sign("msg_other", ts, body) == want || k.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", ts.Add(time.Second), body) == want {
+		t.Error("the signature does not depend on the id and the timestamp")
+	}
+}
+
+func TestParseSecret(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in      string
+		wantLen int
+		wantErr string
+	}{
+		{in: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", wantLen: 24},
+		{in: "a plain secret of 30 characters", wantLen: 31},
+		{in: "short", wantErr: "at least 16 bytes, not 5"},
+		{in: "whsec_c2hvcnQ=", wantErr: "at least 16 bytes, not 5"},
+		{in: "whsec_not base64!", wantErr: "want base64"},
+	} {
+		k, err := webhook.ParseSecret(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseSecret(%q) = %v, want error with %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(k) != tt.wantLen {
+			t.Errorf("ParseSecret(%q) = %d bytes, %v; want %d bytes", tt.in, len(k), err, tt.wantLen)
+		}
+	}
+}
+
+// TestVerify plays the sender's mistakes and an attacker's attempts: each
+// is refused with the error that says why, and a rotated secret still
+// verifies during the change.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	k1, _ := webhook.ParseSecret("first secret, 16+ bytes")
+	k2, _ := webhook.ParseSecret("second secret, 16+ bytes")
+	now := time.Unix(1700000000, 0)
+	body := []byte(`{"outcome":"erased"}`)
+	signed := func(k webhook.Secret, id string, ts time.Time, b []byte) http.Header {
+		h := http.Header{}
+		k.SignHeaders(h, id, ts, b)
+		return h
+	}
+	for _, tt := range []struct {
+		name   string
+		h      http.Header
+		body   []byte
+		keys   []webhook.Secret
+		wantID string
+		want   error
+	}{
+		{name: "good", h: signed(k1, "msg_1", now, body), body: body, keys: []webhook.Secret{k1}, wantID: "msg_1"},
+		{name: "rotating: old key listed second", h: signed(k1, "msg_1", now, body), body: body, keys: []webhook.Secret{k2, k1}, wantID: "msg_1"},
+		{name: "4 minutes late", h: signed(k1, "msg_1", now.Add(-4*time.Minute), body), body: body, keys: []webhook.Secret{k1}, wantID: "msg_1"},
+		{name: "other key", h: signed(k2, "msg_1", now, body), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
+		{name: "body changed", h: signed(k1, "msg_1", now, body), body: []byte(`{"outcome":"absent"}`), keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
+		{name: "id changed", h: func() http.Header { h := signed(k1, "msg_1", now, body); h.Set(webhook.HeaderID, "msg_2"); return h }(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
+		{name: "replayed after 6 minutes", h: signed(k1, "msg_1", now.Add(-6*time.Minute), body), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrStale},
+		{name: "from the future", h: signed(k1, "msg_1", now.Add(6*time.Minute), body), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrStale},
+		{name: "no headers", h: http.Header{}, body: body, keys: []webhook.Secret{k1}, want: webhook.ErrUnsigned},
+		{name: "timestamp not a number", h: func() http.Header { h := signed(k1, "msg_1", now, body); h.Set(webhook.HeaderTimestamp, "soon"); return h }(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrUnsigned},
+		{name: "v2 only", h: func() http.Header { h := signed(k1, "msg_1", now, body); h.Set(webhook.HeaderSignature, "v2,"+h.Get(webhook.HeaderSignature)[3:]); return h }(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
+		{name: "no keys", h: signed(k1, "msg_1", now, body), body: body, want: webhook.ErrSignature},
+	} {
+		id, err := webhook.Verify(tt.h, tt.body, now, 0, tt.keys...)
+		if !errors.Is(err, tt.want) || (tt.want == nil && id != tt.wantID) {
+			t.Errorf("%s: Verify = %q, %v; want %q, %v", tt.name, id, err, tt.wantID, tt.want)
+		}
+	}
+	// Several signatures, one good: accepted (the sender rotates).
+	h := signed(k1, "msg_1", now, body)
+	h.Set(webhook.HeaderSignature, k2.Sign("msg_1", now, body)+" "+h.Get(webhook.HeaderSignature))
+	if _, err := webhook.Verify(h, body, now, 0, k1); err != nil {
+		t.Errorf("two signatures, the second good: %v", err)
 	}
 }
 
 func TestSend(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000000, 0)
+	secret, _ := webhook.ParseSecret("s3cret, long enough")
 	tests := []struct {
 		name     string
 		status   int
@@ -54,14 +138,14 @@ func TestSend(t *testing.T) {
 				if ts := r.Header.Get(webhook.HeaderTimestamp); ts != "1700000000" {
 					t.Errorf("timestamp %q", ts)
 				}
-				if got, want := r.Header.Get(webhook.HeaderSignature), "sha256="+webhook.Sign("s3cret", "1700000000", body); got != want {
-					t.Errorf("signature %q, want %q", got, want)
+				if id, err := webhook.Verify(r.Header, body, now, 0, secret); err != nil || id != "alert_1" {
+					t.Errorf("Verify = %q, %v", id, err)
 				}
 				w.WriteHeader(tt.status)
 			}))
 			defer srv.Close()
-			s := webhook.New(srv.Client(), "s3cret", webhook.WithClock(func() time.Time { return now }))
-			err := s.Send(context.Background(), srv.URL, []byte(`{"event":"overdue"}`))
+			s := webhook.New(srv.Client(), secret, webhook.WithClock(func() time.Time { return now }))
+			err := s.Send(context.Background(), srv.URL, "alert_1", []byte(`{"event":"overdue"}`))
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Send = %v", err)
@@ -91,9 +175,9 @@ func TestSendTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s := webhook.New(srv.Client(), "s3cret", webhook.WithTimeout(50*time.Millisecond))
+	s := webhook.New(srv.Client(), webhook.Secret("s3cret, long enough"), webhook.WithTimeout(50*time.Millisecond))
 	start := time.Now()
-	err := s.Send(context.Background(), srv.URL, []byte(`{}`))
+	err := s.Send(context.Background(), srv.URL, "alert_1", []byte(`{}`))
 	if err == nil || errors.Is(err, webhook.ErrRejected) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Send to a silent receiver = %v; want a deadline error", err)
 	}
