@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-		"time"
+	"time"
 )
 
 // DefaultTimeout bounds one send when the Sender is given none.
@@ -103,4 +103,3 @@ func (s *Sender) Send(ctx context.Context, url, id string, body []byte) error {
 	}
 	return nil
 }
-

@@ -92,8 +92,16 @@ func TestVerify(t *testing.T) {
 		{name: "replayed after 6 minutes", h: signed(k1, "msg_1", now.Add(-6*time.Minute), body), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrStale},
 		{name: "from the future", h: signed(k1, "msg_1", now.Add(6*time.Minute), body), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrStale},
 		{name: "no headers", h: http.Header{}, body: body, keys: []webhook.Secret{k1}, want: webhook.ErrUnsigned},
-		{name: "timestamp not a number", h: func() http.Header { h := signed(k1, "msg_1", now, body); h.Set(webhook.HeaderTimestamp, "soon"); return h }(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrUnsigned},
-		{name: "v2 only", h: func() http.Header { h := signed(k1, "msg_1", now, body); h.Set(webhook.HeaderSignature, "v2,"+h.Get(webhook.HeaderSignature)[3:]); return h }(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
+		{name: "timestamp not a number", h: func() http.Header {
+			h := signed(k1, "msg_1", now, body)
+			h.Set(webhook.HeaderTimestamp, "soon")
+			return h
+		}(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrUnsigned},
+		{name: "v2 only", h: func() http.Header {
+			h := signed(k1, "msg_1", now, body)
+			h.Set(webhook.HeaderSignature, "v2,"+h.Get(webhook.HeaderSignature)[3:])
+			return h
+		}(), body: body, keys: []webhook.Secret{k1}, want: webhook.ErrSignature},
 		{name: "no keys", h: signed(k1, "msg_1", now, body), body: body, want: webhook.ErrSignature},
 	} {
 		id, err := webhook.Verify(tt.h, tt.body, now, 0, tt.keys...)
