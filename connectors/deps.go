@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/dsar-project/dsar/connectors/mask"
 )
 
 // Deps are what the service shares with every connector type. Each type
@@ -33,6 +35,11 @@ type Deps struct {
 	// no pacing. The worker paces whole jobs itself (max_rate); this is for
 	// a connector that makes many calls per job.
 	Limiter Limiter
+	// Mask masks fields for connectors that erase by masking, under the
+	// service's mask key (mask.KeyFrom the blind-index key). nil: the
+	// keyed strategies (hmac, email_format) are refused when a connector
+	// that names them is configured.
+	Mask *mask.Masker
 }
 
 // HTTPClient returns d.HTTP, or http.DefaultClient when it is nil.

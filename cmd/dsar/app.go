@@ -28,6 +28,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
+	"github.com/dsar-project/dsar/connectors/mask"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/handlers/httpkit"
@@ -296,7 +297,11 @@ func (a *app) startWorkers(ctx context.Context) error {
 		if mongoClient == nil {
 			mongoClient = a.client
 		}
-		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":")})
+		masker, err := mask.NewMasker(mask.KeyFrom(a.secret))
+		if err != nil {
+			return err
+		}
+		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":"), Mask: masker})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}
