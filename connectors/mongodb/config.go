@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/mask"
 )
 
 // Spec is a mongodb connector's settings in the connectors file.
@@ -24,6 +25,53 @@ type Spec struct {
 	// lines holds where the file put things: "" the connector's entry,
 	// otherwise the line of a top-level key. Empty for a Spec built in Go.
 	lines map[string]int
+	// masker applies the keyed mask strategies (connectors.Deps.Mask).
+	masker *mask.Masker
+}
+
+// FieldMask is how one field is masked.
+type FieldMask struct {
+	Field    string
+	Strategy mask.Strategy
+	line     int
+}
+
+// Masks are the fields a mask erasure changes, in the file's order.
+type Masks []FieldMask
+
+// UnmarshalYAML reads the list form ([email, name]: each set to null) or
+// the mapping form ({email: email_format, name: null}).
+func (m *Masks) UnmarshalYAML(n *yaml.Node) error {
+	*m = nil
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, f := range n.Content {
+			if f.Kind != yaml.ScalarNode || f.Value == "" {
+				return connectors.Errorf(f, "mask: a list of field names, or a mapping of field: strategy")
+			}
+			*m = append(*m, FieldMask{Field: f.Value, Strategy: mask.Strategy{Kind: mask.Null}, line: f.Line})
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			var st mask.Strategy
+			if err := v.Decode(&st); err != nil {
+				return err
+			}
+			*m = append(*m, FieldMask{Field: k.Value, Strategy: st, line: k.Line})
+		}
+	default:
+		return connectors.Errorf(n, "mask: a list of field names, or a mapping of field: strategy (%s)", maskKinds())
+	}
+	return nil
+}
+
+func maskKinds() string {
+	var k []string
+	for _, x := range mask.Kinds {
+		k = append(k, string(x))
+	}
+	return strings.Join(k, ", ")
 }
 
 // locate records the lines of the connector entry n and of its keys.
@@ -54,8 +102,9 @@ type CollectionSpec struct {
 	Provide map[string]string `yaml:"provide"`
 	// Erase is what deletion does: delete, mask, or {pull: FIELD}.
 	Erase *Strategy `yaml:"erase"`
-	// Mask lists the fields set to null when Erase is mask.
-	Mask []string `yaml:"mask"`
+	// Mask lists the fields Erase: mask changes: a list of fields set to
+	// null, or a mapping from field to strategy (package mask).
+	Mask Masks `yaml:"mask"`
 	// OptOut is what an opt-out does: delete, {pull: FIELD} or
 	// {set: {FIELD: VALUE}}. Absent: opt-outs leave the collection alone.
 	OptOut *Strategy `yaml:"opt_out"`
@@ -217,6 +266,11 @@ func (s *Spec) validate() error {
 		}
 		if len(c.Mask) > 0 && (c.Erase == nil || c.Erase.Kind != StrategyMask) {
 			at(line("mask"), "%s: mask is only used with erase: mask", where)
+		}
+		for _, fm := range c.Mask {
+			if fm.Strategy.Keyed() && s.masker == nil {
+				at(firstLine(map[string]int{"": fm.line}, ""), "%s: mask: %s: %s needs the service's mask key, which this process was not given", where, fm.Field, fm.Strategy)
+			}
 		}
 		if o := c.OptOut; o != nil {
 			switch {

@@ -51,6 +51,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 			return nil, err
 		}
 		spec.locate(node)
+		spec.masker = d.Mask
 		return New(ctx, name, spec, d.Mongo)
 	}
 }
@@ -320,9 +321,16 @@ func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, 
 		if filter == nil {
 			return "masked", 0, nil
 		}
+		if !constantMasks(col.Mask) {
+			n, err := c.maskEach(ctx, coll, filter, col.Mask)
+			if err != nil {
+				return "", 0, err
+			}
+			return "masked", n, nil
+		}
 		set := bson.D{}
 		for _, f := range col.Mask {
-			set = append(set, bson.E{Key: f, Value: nil})
+			set = append(set, bson.E{Key: f.Field, Value: f.Strategy.Value})
 		}
 		n, err := setWhereNotSet(ctx, coll, filter, set)
 		if err != nil {
