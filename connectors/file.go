@@ -91,6 +91,7 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 			return reg, Errorf(valueOf(entry, "name"), "%v", err)
 		}
 		reg.limits[c.Name()] = lim
+		reg.types[c.Name()] = deref(valueOf(entry, "type")).Value
 	}
 	return reg, nil
 }

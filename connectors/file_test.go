@@ -764,6 +764,33 @@ connectors:
 	}
 }
 
+// TestParseTypes checks that the registry knows each connector's type as
+// its entry gives it, and none for a connector added in Go.
+func TestParseTypes(t *testing.T) {
+	t.Parallel()
+	types, _ := fakeTypes()
+	file := `
+connectors:
+  - {name: shop, type: fake}
+  - {name: crm, type: other}
+`
+	reg, err := connectors.Parse(t.Context(), []byte(file), types, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	if err := reg.Add(&fakeConn{name: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range reg.Names() {
+		got[n] = reg.Type(n)
+	}
+	if diff := cmp.Diff(map[string]string{"shop": "fake", "crm": "other", "go": ""}, got); diff != "" {
+		t.Errorf("Type (-want +got):\n%s", diff)
+	}
+}
+
 // TestParseMaxRate checks that max_rate, common to every type, reaches the
 // registry and not the type's own settings.
 func TestParseMaxRate(t *testing.T) {

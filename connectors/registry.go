@@ -14,6 +14,7 @@ type Registry struct {
 	byName map[string]Connector
 	order  []string
 	limits map[string]limits
+	types  map[string]string
 }
 
 // limits are the limits of one connector's entry in the connectors file.
@@ -24,7 +25,7 @@ type limits struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]Connector{}, limits: map[string]limits{}}
+	return &Registry{byName: map[string]Connector{}, limits: map[string]limits{}, types: map[string]string{}}
 }
 
 // MaxConcurrency returns how many jobs of the connector called name may run
@@ -39,6 +40,12 @@ func (r *Registry) MaxConcurrency(name string) int {
 // zero Rate (no limit) when it says nothing.
 func (r *Registry) MaxRate(name string) Rate {
 	return r.limits[name].rate
+}
+
+// Type returns the type of the connector called name as its entry in the
+// connectors file gives it ("mongodb"); "" for a connector added in Go.
+func (r *Registry) Type(name string) string {
+	return r.types[name]
 }
 
 // Add registers c. A second connector with the same name is an error.

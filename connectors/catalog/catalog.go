@@ -1,22 +1,55 @@
 // Package catalog lists every connector type dsar ships: the one place a new
 // type is registered. A type package exports its name (Type) and a factory
-// taking the shared dependencies (Factory(connectors.Deps)); add both here.
+// taking the shared dependencies (Factory(connectors.Deps)); add both here,
+// with what the type can do (its Kind), which `dsar connectors list` shows
+// without building a connector. Every type has a docs page,
+// docs/connectors/<type>.md, whose example files a test loads and holds to
+// that description.
 package catalog
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 )
 
-// kinds is every connector type: its name in the connectors file, and its
-// factory.
-var kinds = []struct {
-	name    string
+// Kind describes a connector type without building a connector of it.
+type Kind struct {
+	// Name is the type as the connectors file writes it.
+	Name string
+	// Summary says in a line what the type reaches.
+	Summary string
+	// Actions are the actions a connector of the type can be configured
+	// for, sorted; which of them one connector does depends on its
+	// settings (connectors.Scoped).
+	Actions []connectors.Action
+	// Resolves, Checks and Discovers say whether its connectors find more
+	// identities of a subject (connectors.Resolver), check themselves
+	// against their system (connectors.Checker, `dsar connectors test`)
+	// and scan it for data the file does not cover (connectors.Discoverer,
+	// `dsar discover`).
+	Resolves, Checks, Discovers bool
+	// List is the setting of an entry that lists its collections or tables
+	// ("collections", "tables"), each with a name and a match of field to
+	// identity kind, the shape of the entries `dsar discover` suggests; ""
+	// when the type has no such list.
+	List string
+
 	factory func(connectors.Deps) connectors.Factory
-}{
-	{mongodb.Type, mongodb.Factory},
+}
+
+// kinds is every connector type.
+var kinds = []Kind{
+	{
+		Name:     mongodb.Type,
+		Summary:  "collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true, Checks: true, Discovers: true,
+		List:    "collections",
+		factory: mongodb.Factory,
+	},
 }
 
 // Types returns every connector type, each built with d, for
@@ -24,7 +57,7 @@ var kinds = []struct {
 func Types(d connectors.Deps) connectors.Types {
 	out := make(connectors.Types, len(kinds))
 	for _, k := range kinds {
-		out[k.name] = k.factory(d)
+		out[k.Name] = k.factory(d)
 	}
 	return out
 }
@@ -33,8 +66,28 @@ func Types(d connectors.Deps) connectors.Types {
 func Names() []string {
 	out := make([]string, 0, len(kinds))
 	for _, k := range kinds {
-		out = append(out, k.name)
+		out = append(out, k.Name)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Kinds returns the description of every connector type, sorted by name.
+func Kinds() []Kind {
+	out := slices.Clone(kinds)
+	for i := range out {
+		out[i].Actions = slices.Clone(out[i].Actions)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the description of the type called name.
+func Lookup(name string) (Kind, bool) {
+	for _, k := range Kinds() {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Kind{}, false
 }
