@@ -502,13 +502,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total, start int) *progress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progress{w: w, total: total, start: start, began: time.Now(), tty: tty}
+	return &progress{w: w, total: total, start: start, began: time.Now(), tty: isTerminal(w)}
 }
 
 // set shows the position after a batch whose first row was on line from.

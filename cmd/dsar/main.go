@@ -8,6 +8,8 @@
 //	dsar report --from YYYY-MM-DD --to YYYY-MM-DD   the compliance summary of a period
 //	dsar requests import FILE.csv   file a CSV of requests through the bulk API
 //	dsar migrate --from SOURCE --to TARGET   copy a store into another (FerretDB or MongoDB to SQLite, SQLite to MongoDB)
+//	dsar connectors list|test   the connector types; check the configured connectors against their systems
+//	dsar discover   scan the configured databases for personal data the connectors file misses
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -63,6 +65,8 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "report", reportSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "requests", requestsSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "migrate", migrateSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "connectors", connectorsSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -86,6 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "migrate" {
 		return runMigrate(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "connectors" {
+		return runConnectors(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "discover" {
+		return runDiscover(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

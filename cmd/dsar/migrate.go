@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -277,14 +278,12 @@ func ferretDir(dir, db string) (string, error) {
 		db, dir, filepath.Join(dir, "ferretdb"))
 }
 
-// isTerminal reports whether w is a terminal.
+// isTerminal reports whether w is a terminal: not a file, a pipe, or a
+// character device such as /dev/null (which os.ModeCharDevice alone would
+// take for one).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // migration copies every collection of src into dst.

@@ -28,7 +28,7 @@ import (
 const Type = "mongodb"
 
 // Connector reaches one database. It implements connectors.Exporter, Eraser,
-// OptOuter, Resolver and Scoped.
+// OptOuter, Resolver, Scoped, Checker and Discoverer.
 type Connector struct {
 	name   string
 	spec   Spec
