@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
+	"github.com/dsar-project/dsar/connectors/mask"
 )
 
 const connectorsSummary = "list the connector types, or check the configured connectors (dsar connectors list|test)"
@@ -173,7 +175,15 @@ func (c *connectorsCommand) load(ctx context.Context, lookupEnv func(string) (st
 		}
 		return nil, "", nil, usageError("%s: no connectors file: set DSAR_CONNECTORS_FILE or pass --file", c.name)
 	}
-	deps := connectors.Deps{Log: slog.New(slog.DiscardHandler)}
+	// These commands never mask; a file whose masks are keyed (hmac,
+	// email_format) validates only with a key, so they get a throwaway one.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	masker, err := mask.NewMasker(key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	deps := connectors.Deps{Log: slog.New(slog.DiscardHandler), Mask: masker}
 	var client *mongo.Client
 	if cfg.MongoURI != "" {
 		// Connect dials lazily: only connectors that use the store reach it.

@@ -28,7 +28,7 @@ const opsFile = `connectors:
         match: {email: email}
         provide: {customer_id: _id}
         erase: mask
-        mask: [email, name]
+        mask: {email: email_format, name: null}  # keyed: loads with the commands' throwaway key
         opt_out: {set: {marketing: false}}
       - name: orders
         match: {customer_id: customer_id}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
+	"github.com/dsar-project/dsar/connectors/mask"
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
@@ -38,7 +39,7 @@ type setup func(t *testing.T) (lookup func(name string) (string, bool), deps con
 // setups holds, per type, how its examples reach this machine's test server
 // for the type. A type that checks its system when it is built (a schema
 // read at load) needs one here; a type without one is built with dummy
-// variables and empty Deps.
+// variables and Deps holding only a Mask (keyed with a test key).
 var setups = map[string]setup{
 	// mongodb connects lazily; ${..._URI} and a connector without uri (the
 	// service's own store) point at the test store anyway.
@@ -155,7 +156,11 @@ func load(t *testing.T, where string, ex example) map[string][]connectors.Action
 		return nil
 	}
 	lookups := []func(string) (string, bool){}
-	deps := connectors.Deps{}
+	masker, err := mask.NewMasker([]byte("docs-example-mask-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := connectors.Deps{Mask: masker}
 	set := map[string]bool{}
 	for _, c := range file.Connectors {
 		if _, ok := catalog.Lookup(c.Type); !ok {
@@ -227,6 +232,9 @@ func merge(a, b connectors.Deps) connectors.Deps {
 	}
 	if b.Limiter != nil {
 		a.Limiter = b.Limiter
+	}
+	if b.Mask != nil {
+		a.Mask = b.Mask
 	}
 	return a
 }

@@ -294,7 +294,10 @@ func (c *Connector) Discover(ctx context.Context, opts connectors.DiscoverOption
 // coveredFields are the fields of a collection's entry that Discover takes
 // as covered.
 func coveredFields(col CollectionSpec) []string {
-	out := append([]string(nil), col.Mask...)
+	var out []string
+	for _, fm := range col.Mask {
+		out = append(out, fm.Field)
+	}
 	for f := range col.Match {
 		out = append(out, f)
 	}
