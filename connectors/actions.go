@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -38,6 +39,12 @@ var actions = map[Action]actionSpec{
 		implements: is[OptOuter],
 		run: func(ctx context.Context, c Connector, s Subject, _ RecordWriter) (Result, error) {
 			return c.(OptOuter).OptOut(ctx, s)
+		},
+	},
+	ActionCorrect: {
+		implements: is[Corrector],
+		run: func(ctx context.Context, c Connector, s Subject, _ RecordWriter) (Result, error) {
+			return c.(Corrector).Correct(ctx, s)
 		},
 	},
 }
@@ -125,4 +132,11 @@ func recoverPanic(c Connector, err *error) {
 	if rec := recover(); rec != nil {
 		*err = fmt.Errorf("connector %s panicked: %v", c.Name(), rec)
 	}
+}
+
+// Owns reports whether c can correct field: it performs corrections (see
+// [Supports]) and its CorrectFields name field.
+func Owns(c Connector, field string) bool {
+	cr, ok := c.(Corrector)
+	return ok && Supports(c, ActionCorrect) && slices.Contains(cr.CorrectFields(), field)
 }

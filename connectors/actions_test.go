@@ -35,6 +35,13 @@ func (a acting) OptOut(_ context.Context, s connectors.Subject) (connectors.Resu
 	return connectors.Result{Records: 3}, nil
 }
 
+func (a acting) CorrectFields() []string { return []string{"name"} }
+
+func (a acting) Correct(_ context.Context, s connectors.Subject) (connectors.Result, error) {
+	*a.ran = append(*a.ran, "correct "+s.Values("email")[0]+" "+s.Corrections[0].Field+"="+s.Corrections[0].Value)
+	return connectors.Result{Records: 5}, nil
+}
+
 func (a acting) Poll(_ context.Context, act connectors.Action, handle string, out connectors.RecordWriter) (connectors.Result, error) {
 	*a.ran = append(*a.ran, "poll "+string(act)+" "+handle+" writer="+map[bool]string{true: "yes", false: "no"}[out != nil])
 	return connectors.Result{Records: 4}, nil
@@ -56,10 +63,11 @@ func (s *sink) WriteRecord(context.Context, string, any) error { s.n++; return n
 // permanent errors, and the writer reaches exports only.
 func TestActionTable(t *testing.T) {
 	t.Parallel()
-	if diff := cmp.Diff([]connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut}, connectors.Actions()); diff != "" {
+	if diff := cmp.Diff([]connectors.Action{connectors.ActionCorrect, connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut}, connectors.Actions()); diff != "" {
 		t.Errorf("Actions (-want +got):\n%s", diff)
 	}
-	ada := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}
+	ada := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}},
+		Corrections: []connectors.Correction{{Field: "name", Value: "Ada King"}}}
 	tests := []struct {
 		action  connectors.Action
 		records bool
@@ -69,6 +77,7 @@ func TestActionTable(t *testing.T) {
 		{connectors.ActionExport, true, 1, "export ada@example.com"},
 		{connectors.ActionErase, false, 2, "erase ada@example.com"},
 		{connectors.ActionOptOut, false, 3, "opt_out ada@example.com"},
+		{connectors.ActionCorrect, false, 5, "correct ada@example.com name=Ada King"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.action), func(t *testing.T) {

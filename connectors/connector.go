@@ -4,16 +4,21 @@
 //
 // A connector is any value with a Name. What it can do is found by type
 // assertion, as database/sql does with optional driver interfaces:
-// [Exporter] (access), [Eraser] (deletion), [OptOuter] (opt-out) and
-// [Resolver] (identity resolution before fan-out). Every action must be
+// [Exporter] (access), [Eraser] (deletion), [OptOuter] (opt-out),
+// [Corrector] (correction) and [Resolver] (identity resolution before
+// fan-out). Every action must be
 // idempotent: running it twice ends in the same state, and the second run
 // reports what it did (usually 0 records).
 package connectors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +52,23 @@ type OptOuter interface {
 	// OptOut is idempotent: opting out twice reports 0 records the second
 	// time.
 	OptOut(ctx context.Context, s Subject) (Result, error)
+}
+
+// Corrector changes fields of a subject's records to the values a
+// correction request asks for (GDPR Art. 16, CPRA right to correct).
+type Corrector interface {
+	// CorrectFields names the fields the connector can correct: identity
+	// kinds (email, phone, customer_id) or names its configuration gives
+	// (name, address...). A correction reaches only the connectors that own
+	// one of its fields, and each applies only the fields it owns.
+	CorrectFields() []string
+	// Correct writes s.Corrections to the subject's records, literally (no
+	// value is read as an operator or a pattern). It is idempotent:
+	// correcting twice changes, and reports, nothing the second time. The
+	// values it overwrites are reported only as s.HashValue hashes
+	// (CollectionResult.Changes), never returned, logged or put in an
+	// error in clear.
+	Correct(ctx context.Context, s Subject) (Result, error)
 }
 
 // Resolver finds more identifiers of a subject from those already known, e.g.
@@ -93,9 +115,10 @@ type Action string
 
 // The actions.
 const (
-	ActionExport Action = "export"
-	ActionErase  Action = "erase"
-	ActionOptOut Action = "opt_out"
+	ActionExport  Action = "export"
+	ActionErase   Action = "erase"
+	ActionOptOut  Action = "opt_out"
+	ActionCorrect Action = "correct"
 )
 
 // Identity is one identifier of a subject.
@@ -109,6 +132,41 @@ type Identity struct {
 // Subject is the person a request is about, by every identifier known.
 type Subject struct {
 	Identities []Identity
+	// Corrections, for a correction, are the changes asked for; nil for
+	// every other action.
+	Corrections []Correction
+	// Hash, when set, is the keyed hash the evidence of a correction uses
+	// (see HashValue); the worker sets it from the service's key.
+	Hash func(field, value string) string
+}
+
+// Correction is one change a correction request asks for: Field (an
+// identity kind or a field a [Corrector] owns) is to hold Value.
+type Correction struct {
+	Field string
+	Value string
+}
+
+// HashValue is the hash that stands for value of field in a correction's
+// evidence: s.Hash when set, else "sha256:" and the hex SHA-256 of field,
+// a zero byte and value (a connector tested on its own has no key).
+func (s Subject) HashValue(field, value string) string {
+	if s.Hash != nil {
+		return s.Hash(field, value)
+	}
+	sum := sha256.Sum256([]byte(field + "\x00" + value))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// CorrectionsFor returns the corrections of s whose field is in fields.
+func (s Subject) CorrectionsFor(fields []string) []Correction {
+	var out []Correction
+	for _, c := range s.Corrections {
+		if slices.Contains(fields, c.Field) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Values returns the values of one identity kind.
@@ -186,8 +244,9 @@ func NotSearchedNote(kinds []string) string {
 // CollectionResult is what an action did in one collection.
 type CollectionResult struct {
 	Name string
-	// Outcome is exported, deleted, masked, pulled, set, retained (kept
-	// whole on a legal basis), or not_searched (OutcomeNotSearched).
+	// Outcome is exported, deleted, masked, pulled, set, corrected,
+	// retained (kept whole on a legal basis), or not_searched
+	// (OutcomeNotSearched).
 	Outcome string
 	Records int64
 	// Basis is the legal basis the collection is kept on, when an erasure
@@ -202,6 +261,20 @@ type CollectionResult struct {
 	// Note explains an outcome that needs it: for not_searched, which
 	// identity was missing ("no email known").
 	Note string
+	// Changes, for a correction, say per field what was overwritten and
+	// with what, as hashes only.
+	Changes []FieldChange
+}
+
+// FieldChange is the evidence of one field a correction changed in one
+// collection: hashes ([Subject.HashValue]) of the distinct values it
+// overwrote (sorted; empty when every record held the new value already)
+// and of the value it wrote. Never a value in clear. Its stored and JSON
+// names are given here, as dsr stores it unchanged.
+type FieldChange struct {
+	Field string   `bson:"field" json:"field"`
+	Old   []string `bson:"old,omitempty" json:"old"`
+	New   string   `bson:"new" json:"new"`
 }
 
 // MatchKinds returns the identity kinds of match (a field -> kind mapping),
@@ -249,4 +322,14 @@ func ValidKind(k string) bool {
 		}
 	}
 	return false
+}
+
+// correctFieldPattern is the form of a named field a correction may change.
+var correctFieldPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// ValidCorrectField reports whether field can name what a correction
+// changes: an identity kind, or 1 to 63 of a-z, 0-9 and _, starting with a
+// letter.
+func ValidCorrectField(field string) bool {
+	return ValidKind(field) || correctFieldPattern.MatchString(field)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 )
 
@@ -87,6 +88,17 @@ func (r *Registry) For(a Action) []Connector {
 		out = append(out, c)
 	}
 	return out
+}
+
+// CorrectFields returns, sorted and without duplicates, every field some
+// connector of r can correct (see [Owns]).
+func (r *Registry) CorrectFields() []string {
+	var out []string
+	for _, c := range r.For(ActionCorrect) {
+		out = append(out, c.(Corrector).CorrectFields()...)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // Resolvers returns the connectors that resolve identities, sorted by name.

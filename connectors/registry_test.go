@@ -33,6 +33,12 @@ func (full) OptOut(context.Context, connectors.Subject) (connectors.Result, erro
 	return connectors.Result{}, nil
 }
 
+func (full) CorrectFields() []string { return []string{"name"} }
+
+func (full) Correct(context.Context, connectors.Subject) (connectors.Result, error) {
+	return connectors.Result{}, nil
+}
+
 func (full) Resolve(context.Context, connectors.Subject) ([]connectors.Identity, error) {
 	return nil, nil
 }

@@ -49,9 +49,10 @@ const ReasonAwaitingApproval = "waiting for an agent's approval"
 
 // Holds is the rule of which requests wait for an agent's approval before
 // they are processed: a verified one, not approved yet, whose type (and
-// regulation) p names, or any appeal (an appeal is always decided by an
-// agent). Whoever moves a request into verified applies it (intake, the
+// regulation) p names, or any appeal or correction (an appeal is always
+// decided by an agent, and a correction, which writes what a person says
+// into the business's systems, is never applied without one). Whoever moves a request into verified applies it (intake, the
 // portal's verification, the fan-out for requests verified before).
 func (p ApprovalPolicy) Holds(r *Request) bool {
-	return r.Status == StatusVerified && r.ApprovedBy == "" && (p.Requires(r.Type, r.Regulation) || r.AppealOf != "")
+	return r.Status == StatusVerified && r.ApprovedBy == "" && (p.Requires(r.Type, r.Regulation) || r.AppealOf != "" || r.Type == TypeCorrection)
 }

@@ -25,6 +25,8 @@ func TestApprovalHolds(t *testing.T) {
 		{"access under gdpr", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}, false},
 		{"opt-out", dsr.Request{Type: dsr.TypeOptOut, Regulation: dsr.RegulationCCPA, Status: dsr.StatusVerified}, false},
 		{"appeal", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationVCDPA, Status: dsr.StatusVerified, AppealOf: "x"}, true},
+		{"correction", dsr.Request{Type: dsr.TypeCorrection, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}, true},
+		{"correction approved", dsr.Request{Type: dsr.TypeCorrection, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, ApprovedBy: "desk"}, false},
 		{"appeal approved", dsr.Request{Type: dsr.TypeAccess, Regulation: dsr.RegulationVCDPA, Status: dsr.StatusVerified, AppealOf: "x", ApprovedBy: "desk"}, false},
 	}
 	for _, tt := range tests {
@@ -34,5 +36,8 @@ func TestApprovalHolds(t *testing.T) {
 	}
 	if (dsr.ApprovalPolicy{}).Holds(&dsr.Request{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified}) {
 		t.Error("the zero policy holds a deletion")
+	}
+	if !(dsr.ApprovalPolicy{}).Holds(&dsr.Request{Type: dsr.TypeCorrection, Regulation: dsr.RegulationCCPA, Status: dsr.StatusVerified}) {
+		t.Error("the zero policy does not hold a correction; every correction waits for an agent")
 	}
 }

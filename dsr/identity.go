@@ -316,6 +316,15 @@ func (b *BlindIndex) Hash(k Kind, value string) string {
 	return string(k) + ":" + hex.EncodeToString(m.Sum(nil))
 }
 
+// HashValue returns the keyed hash that stands for value of field in a
+// correction's evidence: "correction:FIELD:" and the hex HMAC-SHA256 of
+// them, in a domain of its own, so it never equals a blind-index hash.
+// Whoever holds the key can check a claimed value against it; nobody else
+// can guess it.
+func (b *BlindIndex) HashValue(field, value string) string {
+	return b.Hash(Kind("correction:"+field), value)
+}
+
 // HashAll returns the distinct hashes of ids, in their order.
 func (b *BlindIndex) HashAll(ids []Identity) []string {
 	out := make([]string, 0, len(ids))

@@ -18,10 +18,13 @@ const (
 	TypeAccess   Type = "access"   // GDPR Art. 15, CCPA right to know
 	TypeDeletion Type = "deletion" // GDPR Art. 17, CCPA right to delete
 	TypeOptOut   Type = "opt_out"  // GDPR Art. 21, CCPA opt-out of sale/sharing
+	// TypeCorrection carries the changes the person asks for (GDPR Art.
+	// 16, CPRA right to correct); it always waits for an agent's approval.
+	TypeCorrection Type = "correction"
 )
 
 // Types lists every request type in a stable order.
-var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut}
+var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut, TypeCorrection}
 
 // Valid reports whether t is a known request type.
 func (t Type) Valid() bool {
@@ -37,6 +40,8 @@ func (t Type) Action() Action {
 		return ActionErase
 	case TypeOptOut:
 		return ActionOptOut
+	case TypeCorrection:
+		return ActionCorrect
 	}
 	return ""
 }
@@ -47,9 +52,10 @@ type Action = connectors.Action
 
 // The job actions, those of package connectors.
 const (
-	ActionExport = connectors.ActionExport
-	ActionErase  = connectors.ActionErase
-	ActionOptOut = connectors.ActionOptOut
+	ActionExport  = connectors.ActionExport
+	ActionErase   = connectors.ActionErase
+	ActionOptOut  = connectors.ActionOptOut
+	ActionCorrect = connectors.ActionCorrect
 )
 
 // Request is one data subject rights request. It is stored as one document;
@@ -172,6 +178,40 @@ type Request struct {
 	// the denied request, names its appeal.
 	AppealOf   string `bson:"appeal_of,omitempty"`
 	AppealedBy string `bson:"appealed_by,omitempty"`
+
+	// Corrections are the changes a correction request asks for. Their
+	// values are personal data: kept in clear only until the identities
+	// are purged (with them), their hashes kept as evidence.
+	Corrections []Correction `bson:"corrections,omitempty"`
+}
+
+// Correction is one change a correction request asks for: Field (an
+// identity kind, or a field a connector owns) is to hold Value.
+type Correction struct {
+	Field string `bson:"field"`
+	// Value is the new value, as given (identity kinds normalised); ""
+	// once purged.
+	Value string `bson:"value"`
+	// Hash is the keyed hash of Value ([BlindIndex.HashValue]): the
+	// evidence of what was asked, kept after the value is purged.
+	Hash string `bson:"hash"`
+}
+
+// MaxCorrections bounds the changes one correction request carries, and
+// MaxCorrectionValue the length of a new value, in characters.
+const (
+	MaxCorrections     = 20
+	MaxCorrectionValue = 1000
+)
+
+// CorrectionSubject is the subject a correction job acts on: the
+// identities ids, the corrections cs.
+func CorrectionSubject(ids []Identity, cs []Correction) connectors.Subject {
+	s := SubjectOf(ids)
+	for _, c := range cs {
+		s.Corrections = append(s.Corrections, connectors.Correction{Field: c.Field, Value: c.Value})
+	}
+	return s
 }
 
 // Pause is a stop of the clock while the business waits for the person.
@@ -263,6 +303,9 @@ type Intake struct {
 	Channel            string
 	Note               string
 	VerificationMethod string
+	// Corrections, for a correction, are copied to the request (their
+	// Hash computed by NewRequest).
+	Corrections []Correction
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -297,6 +340,10 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		Note:       in.Note,
 
 		VerificationMethod: in.VerificationMethod,
+	}
+	for _, c := range in.Corrections {
+		c.Hash = idx.HashValue(c.Field, c.Value)
+		r.Corrections = append(r.Corrections, c)
 	}
 	if rule := RuleFor(in.Regulation, in.Type); rule.Receipt.N > 0 {
 		d := in.Calendar.Add(at, rule.Receipt)
@@ -394,7 +441,14 @@ type CollectionResult struct {
 	MatchKinds []string `bson:"match_kinds,omitempty" json:"match_kinds,omitzero"`
 	KindsKnown []string `bson:"kinds_known,omitempty" json:"kinds_known,omitzero"`
 	Note       string   `bson:"note,omitempty" json:"note,omitempty"`
+	// Changes, for a correction, are per field the hashes of the values
+	// overwritten and of the value written; never a value in clear.
+	Changes []FieldChange `bson:"changes,omitempty" json:"changes,omitzero"`
 }
+
+// FieldChange is the evidence of one field a correction changed in one
+// collection ([connectors.FieldChange]: hashes only).
+type FieldChange = connectors.FieldChange
 
 // CollectionResultOf is a connector's result for one collection, as a job
 // stores it.

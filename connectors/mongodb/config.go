@@ -3,6 +3,7 @@ package mongodb
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -113,10 +114,17 @@ type CollectionSpec struct {
 	// erase: mask) or keeps it whole (erase: delete), and reports the
 	// exception with its basis.
 	Retain string `yaml:"retain"`
+	// Correct maps a field a correction request may change (an identity
+	// kind, or a name of the file's choosing such as name or address) to
+	// the document field (dotted paths allowed) that holds it: a
+	// correction sets it in the subject's documents. Absent: corrections
+	// leave the collection alone.
+	Correct map[string]string `yaml:"correct"`
 
 	// lines holds where the file put things: "" the collection's entry,
 	// "KEY" the line of a key, "match.FIELD" the line of a match field's
-	// kind, "provide.KIND" the line of a provided kind. Empty for a spec
+	// kind, "provide.KIND" the line of a provided kind, "correct.FIELD"
+	// the line of a corrected field. Empty for a spec
 	// built in Go.
 	lines map[string]int
 }
@@ -134,15 +142,15 @@ func (c *CollectionSpec) UnmarshalYAML(n *yaml.Node) error {
 	c.lines = keyLines(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if (k.Value != "match" && k.Value != "provide") || v.Kind != yaml.MappingNode {
+		if (k.Value != "match" && k.Value != "provide" && k.Value != "correct") || v.Kind != yaml.MappingNode {
 			continue
 		}
 		for j := 0; j+1 < len(v.Content); j += 2 {
 			switch k.Value {
 			case "match": // the kind is what is checked
 				c.lines["match."+v.Content[j].Value] = v.Content[j+1].Line
-			case "provide":
-				c.lines["provide."+v.Content[j].Value] = v.Content[j].Line
+			case "provide", "correct":
+				c.lines[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
 			}
 		}
 	}
@@ -260,6 +268,15 @@ func (s *Spec) validate() error {
 			at(c.Erase.line, "%s: erase: pull field %q must be one of the match fields", where, c.Erase.Field)
 		case c.Erase.Kind == StrategyPull && strings.Contains(c.Erase.Field, "."):
 			at(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
+		}
+		for _, field := range sortedKeys(c.Correct) {
+			doc := c.Correct[field]
+			switch {
+			case !connectors.ValidCorrectField(field):
+				at(line("correct."+field, "correct"), "%s: correct: %q is not a field name: want an identity kind (%s) or 1 to 63 of a-z, 0-9 and _, starting with a letter", where, field, kinds())
+			case doc == "" || doc == "_id" || strings.HasPrefix(doc, "_id.") || strings.Contains(doc, "$") || slices.Contains(strings.Split(doc, "."), ""):
+				at(line("correct."+field, "correct"), "%s: correct: %s: want the document field that holds it (not _id, no $, no empty path segment), not %q", where, field, doc)
+			}
 		}
 		if c.Retain != "" && c.Erase != nil && c.Erase.Kind == StrategyPull {
 			at(c.Erase.line, "%s: retain: a collection kept on a legal basis erases with mask (to mask it) or delete (to keep it whole), not pull", where)

@@ -1,15 +1,18 @@
 // Package mongodb is the connector for data kept in MongoDB or any
 // MongoDB-compatible database (FerretDB included). It finds a subject's
 // documents by the fields named in each collection's match, exports them,
-// erases them (delete, mask or pull from an array) and opts the subject out
-// (delete, pull, or set fields), using only single-collection commands that
+// erases them (delete, mask or pull from an array), opts the subject out
+// (delete, pull, or set fields) and corrects them (set the fields a
+// collection's correct names), using only single-collection commands that
 // MongoDB and FerretDB v1 both support.
 package mongodb
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +31,7 @@ import (
 const Type = "mongodb"
 
 // Connector reaches one database. It implements connectors.Exporter, Eraser,
-// OptOuter, Resolver, Scoped, Checker and Discoverer.
+// OptOuter, Corrector, Resolver, Scoped, Checker and Discoverer.
 type Connector struct {
 	name   string
 	spec   Spec
@@ -90,17 +93,151 @@ func (c *Connector) Close() error {
 	return c.client.Disconnect(context.Background())
 }
 
-// Handles reports opt-out support only when a collection has opt_out set.
+// Handles reports opt-out support only when a collection has opt_out set,
+// and correction support only when one has correct.
 func (c *Connector) Handles(a connectors.Action) bool {
-	if a != connectors.ActionOptOut {
-		return true
+	switch a {
+	case connectors.ActionOptOut:
+		return slices.ContainsFunc(c.spec.Collections, func(col CollectionSpec) bool { return col.OptOut != nil })
+	case connectors.ActionCorrect:
+		return len(c.CorrectFields()) > 0
 	}
+	return true
+}
+
+// CorrectFields implements connectors.Corrector: every field some
+// collection's correct names, sorted.
+func (c *Connector) CorrectFields() []string {
+	var out []string
 	for _, col := range c.spec.Collections {
-		if col.OptOut != nil {
-			return true
+		out = append(out, sortedKeys(col.Correct)...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Correct implements connectors.Corrector: in each collection whose correct
+// names a field of s.Corrections, it sets the document fields to the new
+// values, as literal values, in the subject's documents that do not hold
+// them all yet. Before that it reads those documents' current values, once,
+// only to hash them (s.HashValue) for the evidence: they are never
+// returned, logged or quoted in an error. A second run finds nothing left
+// to change and reports 0 records. A write between the read and the update
+// (another system's) may change a document whose value is then missing
+// from the hashes.
+func (c *Connector) Correct(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
+	var res connectors.Result
+	for _, col := range c.spec.Collections {
+		cs := s.CorrectionsFor(sortedKeys(col.Correct))
+		if len(cs) == 0 {
+			continue
+		}
+		kinds, known := connectors.MatchKinds(col.Match, s)
+		filter := matchFilter(col.Match, s)
+		if filter == nil {
+			res.NotSearched(col.Name, kinds)
+			continue
+		}
+		r, err := c.correct(ctx, col, filter, cs, s)
+		if err != nil {
+			return res, fmt.Errorf("correct %s: %w", col.Name, opaque(err))
+		}
+		r.MatchKinds, r.KindsKnown = kinds, known
+		res.Searched(r)
+	}
+	return res, nil
+}
+
+// correct corrects one collection's documents that filter matches.
+func (c *Connector) correct(ctx context.Context, col CollectionSpec, filter bson.D, cs []connectors.Correction, s connectors.Subject) (connectors.CollectionResult, error) {
+	r := connectors.CollectionResult{Name: col.Name, Outcome: "corrected"}
+	set, proj, notDone := bson.D{}, bson.D{}, bson.A{}
+	for _, x := range cs {
+		doc := col.Correct[x.Field]
+		set = append(set, bson.E{Key: doc, Value: x.Value})
+		proj = append(proj, bson.E{Key: doc, Value: 1})
+		notDone = append(notDone, bson.D{{Key: doc, Value: bson.D{{Key: "$ne", Value: x.Value}}}})
+	}
+	todo := and(filter, bson.D{{Key: "$or", Value: notDone}})
+	coll := c.db.Collection(col.Name)
+	gate, err := c.writeGate(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer gate.Enter()()
+	old := make([]map[string]bool, len(cs))
+	for i := range old {
+		old[i] = map[string]bool{}
+	}
+	cur, err := coll.Find(ctx, todo, options.Find().SetProjection(proj).SetBatchSize(exportBatch))
+	if err != nil {
+		return r, err
+	}
+	for cur.Next(ctx) {
+		for i, x := range cs {
+			v, err := cur.Current.LookupErr(strings.Split(col.Correct[x.Field], ".")...)
+			if err != nil {
+				continue // absent: nothing overwritten
+			}
+			if str, ok := oldValue(v); ok && str != x.Value {
+				old[i][s.HashValue(x.Field, str)] = true
+			}
 		}
 	}
-	return false
+	err = cur.Err()
+	_ = cur.Close(ctx)
+	if err != nil {
+		return r, err
+	}
+	u, err := coll.UpdateMany(ctx, todo, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return r, err
+	}
+	r.Records = u.ModifiedCount
+	for i, x := range cs {
+		ch := connectors.FieldChange{Field: x.Field, New: s.HashValue(x.Field, x.Value)}
+		for h := range old[i] {
+			ch.Old = append(ch.Old, h)
+		}
+		slices.Sort(ch.Old)
+		r.Changes = append(r.Changes, ch)
+	}
+	return r, nil
+}
+
+// oldValue renders a value a correction overwrites, for its hash: a string
+// as it is, anything else as its relaxed Extended JSON (so 42 and "42"
+// differ); null and undefined are no value.
+func oldValue(v bson.RawValue) (string, bool) {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue(), true
+	case bson.TypeNull, bson.TypeUndefined:
+		return "", false
+	}
+	return v.String(), true
+}
+
+// opaque returns err without what a server's message may quote of the
+// documents (a duplicate key, a document that failed validation): its
+// code names only. Other errors (network, context) pass unchanged.
+func opaque(err error) error {
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		var codes []string
+		for _, e := range we.WriteErrors {
+			codes = append(codes, strconv.Itoa(e.Code))
+		}
+		if we.WriteConcernError != nil {
+			codes = append(codes, we.WriteConcernError.Name)
+		}
+		return fmt.Errorf("write refused by the server (codes %s)", strings.Join(codes, ", "))
+	}
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("command refused by the server: %s (code %d)", ce.Name, ce.Code)
+	}
+	return err
 }
 
 // Resolve returns the identities that matching documents provide.
