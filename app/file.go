@@ -23,7 +23,8 @@ type requestStore interface {
 // filing says how file treats an intake beyond what it holds.
 type filing struct {
 	// duplicates files the intake as the duplicate of an open identical
-	// request received within the duplicate window (an agent's filing).
+	// request received within the duplicate window (an agent's filing);
+	// never a correction, which two filings may ask differently.
 	duplicates bool
 }
 
@@ -33,7 +34,7 @@ type filing struct {
 // is stored before anything is queued; what the queue misses, the sweep
 // does. It returns the request as stored.
 func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (*dsr.Request, error) {
-	if f.duplicates && s.dupWindow > 0 {
+	if f.duplicates && s.dupWindow > 0 && in.Type != dsr.TypeCorrection {
 		// Duplicates share a proven identity: claimed ones prove nothing,
 		// and one an open request only resolved is not its subject's.
 		hashes := s.index.HashAll(dsr.Given(in.Identities))
@@ -118,7 +119,7 @@ func (s *Service) fileMany(ctx context.Context, intakes []dsr.Intake, f filing) 
 	var stored []*dsr.Request
 	var at []int
 	for i, in := range intakes {
-		if dups {
+		if dups && in.Type != dsr.TypeCorrection {
 			var cands []dsr.Request
 			for _, h := range hashes[i] {
 				cands = append(cands, byHash[h]...)

@@ -92,6 +92,9 @@ type AgentRequest struct {
 	// (and how), or whether the person is to be sent the portal's
 	// verification. Absent: verified by the filing agent.
 	Identity *Proof `json:"identity"`
+	// Corrections are the changes a correction request asks for
+	// (checkCorrections says what is accepted); none for other types.
+	Corrections []CorrectionInput `json:"corrections"`
 }
 
 // Proof is how an agent says a person's identity is proven: verified by the
@@ -129,7 +132,8 @@ const maxBackdate = 366 * 24 * time.Hour
 
 // agentIntake is the agent's intake policy: what BaseIntake checks, plus
 // the channel, the note, the date of receipt (not in the future, within the
-// last year) and how identity was (or is to be) verified. Filed by agent by
+// last year), how identity was (or is to be) verified, and a correction's
+// changes (checkCorrections). Filed by agent by
 // at now, it returns the intake, or every problem found.
 func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Intake, error) {
 	in, err := BaseIntake(b.Type, b.Regulation, b.Subject)
@@ -165,6 +169,7 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 			in.ReceivedAt = at
 		}
 	}
+	in.Corrections = checkCorrections(&ve, in.Type, b.Corrections, s.correctFields())
 	in.Status, in.VerificationMethod = dsr.StatusVerified, "attested by the filing agent"
 	// With an email, the person is told of the request as on the portal:
 	// its receipt now, then a denial, an extension or its completion.

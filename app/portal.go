@@ -90,6 +90,9 @@ type PortalFiled struct {
 	Merged      bool
 }
 
+// portalTypes are the request types the portal files.
+var portalTypes = []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut}
+
 // portalIntake validates a portal submission: the regulation given or
 // derived from the jurisdiction, an email (which the verification goes to),
 // and the authorised agent's details when one files.
@@ -98,9 +101,13 @@ func portalIntake(b PortalRequest) (dsr.Intake, error) {
 	in := dsr.Intake{Type: dsr.Type(b.Type)}
 	switch {
 	case b.Type == "":
-		ve.Add("type", "required: one of %s", Join(dsr.Types))
+		ve.Add("type", "required: one of %s", Join(portalTypes))
 	case !in.Type.Valid():
-		ve.Add("type", "must be one of %s", Join(dsr.Types))
+		ve.Add("type", "must be one of %s", Join(portalTypes))
+	case in.Type == dsr.TypeCorrection:
+		// A correction writes the person's words into the business's
+		// systems: it is filed by an agent, who checks what is asked.
+		ve.Add("type", "a correction is filed through the privacy team (agent API), not the portal: one of %s", Join(portalTypes))
 	}
 	switch {
 	case b.Regulation != "":

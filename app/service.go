@@ -58,6 +58,13 @@ type Deps struct {
 	// IsAgent reports whether name is an agent a request can be assigned
 	// to (an API key with the agent or admin role); nil: none is.
 	IsAgent func(name string) bool
+	// CorrectFields, when set, names the fields the configured connectors
+	// can correct (connectors.Registry.CorrectFields): a correction of any
+	// other is refused at intake. Nil: the process does not load the
+	// connectors, and any well-formed field is accepted (a field no
+	// connector owns then sends the request to needs_attention at its
+	// fan-out, with nothing changed).
+	CorrectFields func() []string
 	// Portal tunes the portal's filing and verification.
 	Portal PortalOptions
 	// Now is the clock; nil means time.Now.
@@ -76,6 +83,7 @@ type Service struct {
 	fourEyes  dsr.ApprovalPolicy
 	dupWindow time.Duration
 	isAgent   func(string) bool
+	correct   func() []string
 	portal    PortalOptions
 	now       func() time.Time
 	log       *slog.Logger
@@ -90,7 +98,19 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, portal: d.Portal, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, now: d.Now, log: d.Log}
+}
+
+// correctFields returns the fields the connectors can correct, or nil when
+// they are not known here.
+func (s *Service) correctFields() []string {
+	if s.correct == nil {
+		return nil
+	}
+	if f := s.correct(); f != nil {
+		return f
+	}
+	return []string{}
 }
 
 // Now is the application's clock.

@@ -14,8 +14,8 @@ func IdempotencyID(caller, key string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Fingerprint identifies what an intake asks for (type, regulation and
-// identities, in any order), to tell a retry from a key reused for something
+// Fingerprint identifies what an intake asks for (type, regulation,
+// identities and corrections, in any order), to tell a retry from a key reused for something
 // else. It is keyed by the blind index, so the stored fingerprint cannot be
 // matched against guessed identities.
 func (in Intake) Fingerprint(idx *BlindIndex) string {
@@ -23,6 +23,9 @@ func (in Intake) Fingerprint(idx *BlindIndex) string {
 	ids := make([]string, len(in.Identities))
 	for i, id := range in.Identities {
 		ids[i] = string(id.Kind) + "=" + id.Value
+	}
+	for _, c := range in.Corrections {
+		ids = append(ids, "correct:"+c.Field+"="+c.Value)
 	}
 	sort.Strings(ids)
 	return idx.Hash("fingerprint", strings.Join(append(parts, ids...), "\x00"))

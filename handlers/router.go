@@ -56,6 +56,9 @@ type Deps struct {
 	// Approval says which verified requests wait for an agent's approval
 	// (decided when they are filed); the zero value: none but appeals.
 	Approval dsr.ApprovalPolicy
+	// CorrectFields names the fields the configured connectors can
+	// correct, when this process knows them (app.Deps.CorrectFields).
+	CorrectFields func() []string
 	// Calendar counts business days for due dates (holidays).
 	Calendar dsr.Calendar
 	// Ready lists what /readyz checks.
@@ -111,7 +114,7 @@ func New(d Deps) http.Handler {
 		store = d.Store
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, Portal: d.Portal, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	return r

@@ -63,6 +63,9 @@ type app struct {
 	listen   net.Listener
 	redis    asynq.RedisClientOpt
 	queue    *workers.Queue
+	// connectors are the connectors this process loaded (workers and dev
+	// modes), nil otherwise.
+	connectors *connectors.Registry
 }
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
@@ -307,6 +310,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 		}
 	}
 	a.closers = append(a.closers, func() { _ = reg.Close() })
+	a.connectors = reg
 	if err := workers.CheckConnectors(reg); err != nil {
 		if a.cfg.ConnectorsFile != "" {
 			return fmt.Errorf("connectors file %s: %w", a.cfg.ConnectorsFile, err)
@@ -411,8 +415,15 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
 	}
+	var correctFields func() []string
+	if a.connectors != nil {
+		// The API and the workers share the connectors (dev): a correction
+		// of a field none of them owns is refused at intake.
+		correctFields = a.connectors.CorrectFields
+	}
 	h := handlers.New(handlers.Deps{
-		Store: a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
+		CorrectFields: correctFields,
+		Store:         a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
 		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
