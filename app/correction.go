@@ -29,7 +29,7 @@ type CorrectionInput struct {
 // as an identity given at intake; any other is one or more lines of
 // visible text of at most dsr.MaxCorrectionValue characters, kept as
 // written (trimmed): it is written literally, never read as a query.
-func checkCorrections(ve *dsr.ValidationError, typ dsr.Type, cs []CorrectionInput, owned []string) []dsr.Correction {
+func checkCorrections(ve *dsr.ValidationError, typ dsr.Type, cs []CorrectionInput, owned []string) []dsr.FieldValue {
 	if typ != dsr.TypeCorrection {
 		if len(cs) > 0 {
 			ve.Add("corrections", "only with type %s", dsr.TypeCorrection)
@@ -40,7 +40,7 @@ func checkCorrections(ve *dsr.ValidationError, typ dsr.Type, cs []CorrectionInpu
 		ve.Add("corrections", "required with type %s: give 1 to %d changes, each {field, value}", dsr.TypeCorrection, dsr.MaxCorrections)
 		return nil
 	}
-	var out []dsr.Correction
+	var out []dsr.FieldValue
 	seen := map[string]bool{}
 	for i, c := range cs {
 		at := fmt.Sprintf("corrections[%d].", i)
@@ -79,7 +79,7 @@ func checkCorrections(ve *dsr.ValidationError, typ dsr.Type, cs []CorrectionInpu
 				continue
 			}
 		}
-		out = append(out, dsr.Correction{Field: field, Value: v})
+		out = append(out, dsr.FieldValue{Field: field, Value: v})
 	}
 	return out
 }

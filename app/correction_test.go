@@ -34,17 +34,17 @@ func TestCorrectionIntake(t *testing.T) {
 		name string
 		s    *Service
 		in   AgentRequest
-		want []dsr.Correction  // filed with these
+		want []dsr.FieldValue      // filed with these
 		errs map[string]string // else refused: field -> part of the message
 	}{
 		{"name and email", owned, corr(CorrectionInput{"name", "  Ada King "}, CorrectionInput{"email", "Ada.King@Example.com"}),
-			[]dsr.Correction{{Field: "name", Value: "Ada King"}, {Field: "email", Value: "ada.king@example.com"}}, nil},
+			[]dsr.FieldValue{{Field: "name", Value: "Ada King"}, {Field: "email", Value: "ada.king@example.com"}}, nil},
 		{"injection text kept literally", owned, corr(CorrectionInput{"name", injection}),
-			[]dsr.Correction{{Field: "name", Value: injection}}, nil},
+			[]dsr.FieldValue{{Field: "name", Value: injection}}, nil},
 		{"address on lines", owned, corr(CorrectionInput{"address", "1 Main St\nSpringfield"}),
-			[]dsr.Correction{{Field: "address", Value: "1 Main St\nSpringfield"}}, nil},
+			[]dsr.FieldValue{{Field: "address", Value: "1 Main St\nSpringfield"}}, nil},
 		{"owners unknown here", unknown, corr(CorrectionInput{"loyalty_tier", "gold"}),
-			[]dsr.Correction{{Field: "loyalty_tier", Value: "gold"}}, nil},
+			[]dsr.FieldValue{{Field: "loyalty_tier", Value: "gold"}}, nil},
 		{"no changes", owned, corr(), nil, map[string]string{"corrections": "give 1 to 20 changes"}},
 		{"too many", owned, corr(many...), nil, map[string]string{"corrections": "give 1 to 20 changes"}},
 		{"unowned field", owned, corr(CorrectionInput{"phone", "+44 20 7946 0958"}), nil,
@@ -114,8 +114,8 @@ func TestCorrectionFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := dsr.Intake{Type: dsr.TypeCorrection, Corrections: []dsr.Correction{{Field: "name", Value: "Ada King"}}}
-	b := dsr.Intake{Type: dsr.TypeCorrection, Corrections: []dsr.Correction{{Field: "name", Value: "Ada Byron"}}}
+	a := dsr.Intake{Type: dsr.TypeCorrection, Corrections: []dsr.FieldValue{{Field: "name", Value: "Ada King"}}}
+	b := dsr.Intake{Type: dsr.TypeCorrection, Corrections: []dsr.FieldValue{{Field: "name", Value: "Ada Byron"}}}
 	if a.Fingerprint(idx) == b.Fingerprint(idx) {
 		t.Error("two corrections with other values share a fingerprint")
 	}

@@ -179,22 +179,44 @@ type Request struct {
 	AppealOf   string `bson:"appeal_of,omitempty"`
 	AppealedBy string `bson:"appealed_by,omitempty"`
 
-	// Corrections are the changes a correction request asks for. Their
-	// values are personal data: kept in clear only until the identities
-	// are purged (with them), their hashes kept as evidence.
-	Corrections []Correction `bson:"corrections,omitempty"`
+	// Corrections are the changes a correction request asks for, as
+	// evidence: each field with the keyed hash of its new value, kept for
+	// good. NewValues holds the new values in clear by field, only until
+	// the identities are purged (with them).
+	Corrections []Correction      `bson:"corrections,omitempty"`
+	NewValues   map[string]string `bson:"new_values,omitempty"`
 }
 
-// Correction is one change a correction request asks for: Field (an
+// FieldValue is one change a correction request asks for: Field (an
 // identity kind, or a field a connector owns) is to hold Value.
+type FieldValue struct {
+	Field string
+	Value string
+}
+
+// Correction is the evidence of one change a correction request asks for:
+// its field and the keyed hash of its new value ([BlindIndex.HashValue]),
+// which whoever holds the key can check a claimed value against.
 type Correction struct {
 	Field string `bson:"field"`
-	// Value is the new value, as given (identity kinds normalised); ""
-	// once purged.
-	Value string `bson:"value"`
-	// Hash is the keyed hash of Value ([BlindIndex.HashValue]): the
-	// evidence of what was asked, kept after the value is purged.
-	Hash string `bson:"hash"`
+	Hash  string `bson:"hash"`
+}
+
+// CorrectionValues returns the changes r asks for, in the order given;
+// nil when r asks for none or its new values are gone (purged).
+func (r *Request) CorrectionValues() []FieldValue {
+	out := make([]FieldValue, 0, len(r.Corrections))
+	for _, c := range r.Corrections {
+		v, ok := r.NewValues[c.Field]
+		if !ok || v == "" {
+			return nil
+		}
+		out = append(out, FieldValue{Field: c.Field, Value: v})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // MaxCorrections bounds the changes one correction request carries, and
@@ -205,8 +227,8 @@ const (
 )
 
 // CorrectionSubject is the subject a correction job acts on: the
-// identities ids, the corrections cs.
-func CorrectionSubject(ids []Identity, cs []Correction) connectors.Subject {
+// identities ids, the changes cs.
+func CorrectionSubject(ids []Identity, cs []FieldValue) connectors.Subject {
 	s := SubjectOf(ids)
 	for _, c := range cs {
 		s.Corrections = append(s.Corrections, connectors.Correction{Field: c.Field, Value: c.Value})
@@ -303,9 +325,9 @@ type Intake struct {
 	Channel            string
 	Note               string
 	VerificationMethod string
-	// Corrections, for a correction, are copied to the request (their
-	// Hash computed by NewRequest).
-	Corrections []Correction
+	// Corrections, for a correction, are what it asks for: NewRequest
+	// keeps their hashes (Request.Corrections) and values (NewValues).
+	Corrections []FieldValue
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -342,8 +364,11 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		VerificationMethod: in.VerificationMethod,
 	}
 	for _, c := range in.Corrections {
-		c.Hash = idx.HashValue(c.Field, c.Value)
-		r.Corrections = append(r.Corrections, c)
+		r.Corrections = append(r.Corrections, Correction{Field: c.Field, Hash: idx.HashValue(c.Field, c.Value)})
+		if r.NewValues == nil {
+			r.NewValues = map[string]string{}
+		}
+		r.NewValues[c.Field] = c.Value
 	}
 	if rule := RuleFor(in.Regulation, in.Type); rule.Receipt.N > 0 {
 		d := in.Calendar.Add(at, rule.Receipt)

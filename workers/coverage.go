@@ -11,10 +11,15 @@ import (
 // CheckConnectors returns an error naming every request type that no
 // connector of reg can act on. A worker refuses to start with such a
 // registry: its requests would otherwise end with nothing done (the fan-out
-// sends them to needs_attention, never to completed).
+// sends them to needs_attention, never to completed). Corrections are left
+// out: correcting is optional, and a correction no connector can apply is
+// refused at intake where the fields are known, else sent to an agent.
 func CheckConnectors(reg *connectors.Registry) error {
 	var missing []string
 	for _, t := range dsr.Types {
+		if t == dsr.TypeCorrection {
+			continue
+		}
 		a := t.Action()
 		if len(reg.For(connectors.Action(a))) == 0 {
 			missing = append(missing, fmt.Sprintf("%s (%s requests)", actionVerb(a), t))
@@ -36,6 +41,8 @@ func actionVerb(a dsr.Action) string {
 		return "erase data"
 	case dsr.ActionOptOut:
 		return "opt a person out"
+	case dsr.ActionCorrect:
+		return "correct data"
 	}
 	return string(a)
 }

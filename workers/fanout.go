@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -217,8 +219,15 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 		return nil // not ours to fan out, or done already
 	}
 	action := req.Type.Action()
+	conns := h.conns.For(connectors.Action(action))
+	if action == dsr.ActionCorrect {
+		var unowned []string
+		if conns, unowned = owners(conns, req.Corrections); len(unowned) > 0 {
+			return h.unowned(ctx, req, unowned)
+		}
+	}
 	var jobs []dsr.Job
-	for _, c := range h.conns.For(connectors.Action(action)) {
+	for _, c := range conns {
 		j := dsr.NewJob(req.ID, c.Name(), action, h.opts.Now())
 		j.Identities = req.Identities // what running it needs: no job reads the request
 		jobs = append(jobs, j)
@@ -259,6 +268,40 @@ func (h *FanoutHandler) noConnector(ctx context.Context, req *dsr.Request) error
 		return fmt.Errorf("fanout %s: %w", req.ID, err)
 	}
 	h.log.WarnContext(ctx, "request needs attention: no connector for its action", "request_id", req.ID, "action", req.Type.Action())
+	return nil
+}
+
+// owners returns the connectors of conns that own a field of cs (only
+// they get a job), and the fields of cs no connector owns.
+func owners(conns []connectors.Connector, cs []dsr.Correction) (own []connectors.Connector, unowned []string) {
+	for _, c := range conns {
+		if slices.ContainsFunc(cs, func(x dsr.Correction) bool { return connectors.Owns(c, x.Field) }) {
+			own = append(own, c)
+		}
+	}
+	for _, x := range cs {
+		if !slices.ContainsFunc(own, func(c connectors.Connector) bool { return connectors.Owns(c, x.Field) }) {
+			unowned = append(unowned, x.Field)
+		}
+	}
+	return own, unowned
+}
+
+// unowned sends an in-progress correction that asks for fields no
+// connector owns to needs_attention, nothing changed anywhere: a correction
+// is applied whole or not at all. An agent configures a connector and
+// retries, or closes the request with a reason.
+func (h *FanoutHandler) unowned(ctx context.Context, req *dsr.Request, fields []string) error {
+	reason := fmt.Sprintf("no connector is configured to correct %s: nothing was changed; configure one (a collection's correct:) in DSAR_CONNECTORS_FILE, then retry, or close the request",
+		strings.Join(fields, ", "))
+	_, err := h.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason})
+	if errors.Is(err, dsr.ErrConflict) {
+		return nil // moved meanwhile by someone else
+	}
+	if err != nil {
+		return fmt.Errorf("fanout %s: %w", req.ID, err)
+	}
+	h.log.WarnContext(ctx, "correction needs attention: fields no connector owns", "request_id", req.ID, "fields", strings.Join(fields, ","))
 	return nil
 }
 

@@ -52,7 +52,15 @@ type JobDeps struct {
 	// Slots holds each connector's max_concurrency across worker
 	// processes; nil holds it per process only.
 	Slots *SlotCounter
+	// Index hashes the values a correction overwrites and writes, for its
+	// evidence (dsr.BlindIndex.HashValue); nil: unkeyed SHA-256 (tests).
+	Index ValueHasher
 	Log   *slog.Logger
+}
+
+// ValueHasher makes the keyed hashes of a correction's evidence.
+type ValueHasher interface {
+	HashValue(field, value string) string
 }
 
 // slotGrace is how long past the job timeout a shared slot is held at most:
@@ -95,6 +103,7 @@ type JobHandler struct {
 	store JobStore
 	conns JobConnectors
 	queue noticeQueue
+	index ValueHasher
 	log   *slog.Logger
 	opts  JobOptions
 	slots *limits
@@ -109,7 +118,7 @@ func NewJobHandler(d JobDeps, o JobOptions) *JobHandler {
 	if o.SlotWait <= 0 {
 		o.SlotWait = 200 * time.Millisecond
 	}
-	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, log: d.Log, opts: o, slots: newLimits(jobLimits(d, o)),
+	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o, slots: newLimits(jobLimits(d, o)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
@@ -166,8 +175,7 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 	out := dsr.Outcome{Status: dsr.JobSucceeded, Records: res.Records}
 	var notSearched []string
 	for _, c := range res.Collections {
-		out.Collections = append(out.Collections, dsr.CollectionResult{Name: c.Name, Records: c.Records, Outcome: c.Outcome, Basis: c.Basis,
-			MatchKinds: c.MatchKinds, KindsKnown: c.KindsKnown, Note: c.Note})
+		out.Collections = append(out.Collections, dsr.CollectionResultOf(c))
 		if c.Outcome == connectors.OutcomeNotSearched {
 			notSearched = append(notSearched, c.Name+" ("+c.Note+")")
 		}
@@ -178,6 +186,9 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 	h.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
 	event := map[string]string{"connector": job.Connector, "action": string(job.Action),
 		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)}
+	if ch := changesOf(res); ch != "" {
+		event["changes"] = ch
+	}
 	if len(notSearched) > 0 {
 		event["not_searched"] = strings.Join(notSearched, "; ")
 		h.jobLog(job).WarnContext(ctx, "collections not searched: the request has none of the identities they are matched by", "collections", len(notSearched))
@@ -211,6 +222,18 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 	ctx, cancel := context.WithTimeout(ctx, h.opts.JobTimeout)
 	defer cancel()
 	a, s := connectors.Action(job.Action), subjectOf(dsr.Actionable(job.Identities))
+	if a == connectors.ActionCorrect {
+		cs, err := h.corrections(ctx, job)
+		if err != nil {
+			return connectors.Result{}, err
+		}
+		s = dsr.CorrectionSubject(dsr.Actionable(job.Identities), cs)
+		if h.index != nil {
+			s.Hash = h.index.HashValue
+		}
+		res, err := connectors.Do(ctx, c, a, s, job.Handle, nil)
+		return res, redactValues(err, cs)
+	}
 	run := func(w connectors.RecordWriter) (connectors.Result, error) {
 		return connectors.Do(ctx, c, a, s, job.Handle, w)
 	}
@@ -218,6 +241,64 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 		return h.exportTo(ctx, job, run)
 	}
 	return run(nil)
+}
+
+// corrections reads the changes a correction job applies from its request:
+// they are kept there alone, so one purge removes them (a job carries no
+// copy). A request whose values are gone (purged) fails the job for good.
+func (h *JobHandler) corrections(ctx context.Context, job *dsr.Job) ([]dsr.FieldValue, error) {
+	req, err := h.store.Request(ctx, job.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("load request: %w", err)
+	}
+	cs := req.CorrectionValues()
+	if cs == nil {
+		return nil, connectors.Permanent(errors.New("the request holds no values to correct with (purged, or none asked)"))
+	}
+	return cs, nil
+}
+
+// redactValues returns err with the new values of cs taken out of its
+// message, keeping what it wraps (errors.Is and errors.As see through).
+func redactValues(err error, cs []dsr.FieldValue) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, c := range cs {
+		if len(c.Value) > 0 {
+			msg = strings.ReplaceAll(msg, c.Value, "[redacted]")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// redactedError is an error whose message had personal data taken out.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// changesOf sums up, for the audit trail, what a correction changed:
+// "collection.field: old HASH,... new HASH" per field, hashes only.
+func changesOf(res connectors.Result) string {
+	var parts []string
+	for _, c := range res.Collections {
+		for _, ch := range c.Changes {
+			old := strings.Join(ch.Old, ",")
+			if old == "" {
+				old = "none"
+			}
+			parts = append(parts, fmt.Sprintf("%s.%s: old %s new %s", c.Name, ch.Field, old, ch.New))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // exportTo runs an export (or the poll of one) into the job's export

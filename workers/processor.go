@@ -117,10 +117,14 @@ func NewProcessor(d Deps, o Options) *Processor {
 			o.ResolveMaxRounds = def.ResolveMaxRounds
 		}
 	}
+	var values ValueHasher // a nil *dsr.BlindIndex must stay a nil interface
+	if d.Index != nil {
+		values = d.Index
+	}
 	return &Processor{
 		FanoutHandler: NewFanoutHandler(FanoutDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: d.Index, Log: d.Log},
 			FanoutOptions{MaxRetry: o.MaxRetry, Approval: o.Approval, ResolveMaxRounds: o.ResolveMaxRounds, Now: o.Now}),
-		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
+		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, Now: o.Now}),
 		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Log: d.Log},

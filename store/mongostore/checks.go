@@ -118,8 +118,8 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 	return res.ModifiedCount == 1, nil
 }
 
-// PurgeIdentities removes the clear identities (and an agent's details) of
-// a closed request, and the copies its jobs carry, keeping its blind index,
+// PurgeIdentities removes the clear identities (and an agent's details,
+// and a correction's new values) of a closed request, and the copies its jobs carry, keeping its blind index,
 // history and audit chain as evidence; false when they were purged before.
 func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 	// The jobs' copies first: once the request is marked purged, nothing
@@ -131,7 +131,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ClosedStatuses}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "identities", Value: bson.A{}}, {Key: "purged_at", Value: s.now()}, {Key: "note", Value: ""}}},
-			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}, {Key: "new_values", Value: ""}}},
 		})
 	if err != nil {
 		return false, fmt.Errorf("purge identities: %w", err)

@@ -144,7 +144,7 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 }
 
 // PurgeIdentities removes the clear identities (and an agent's details and
-// note) of a closed request, and the copies its finished jobs carry, in
+// note, and a correction's new values) of a closed request, and the copies its finished jobs carry, in
 // one transaction, keeping its blind index, history and audit chain as
 // evidence; false when they were purged before, or the request is open.
 // The finished jobs' copies go whatever the request's state, as on MongoDB.
@@ -154,7 +154,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 			return errNoChange
 		}
 		now := s.now()
-		d.Identities, d.PurgedAt, d.Note, d.Agent = []dsr.Identity{}, &now, "", nil
+		d.Identities, d.PurgedAt, d.Note, d.Agent, d.NewValues = []dsr.Identity{}, &now, "", nil, nil
 		return nil
 	})
 }

@@ -68,6 +68,7 @@ var cases = []struct {
 	{"JobCounts", testJobCounts},
 	{"JobCountsLost", testJobCountsLost},
 	{"PurgeIdentitiesCoversJobs", testPurgeIdentitiesCoversJobs},
+	{"Corrections", testCorrections},
 	{"SettleCorrectsDriftedCounts", testSettleCorrectsDriftedCounts},
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
