@@ -34,7 +34,7 @@ func TestCorrectionIntake(t *testing.T) {
 		name string
 		s    *Service
 		in   AgentRequest
-		want []dsr.FieldValue      // filed with these
+		want []dsr.FieldValue  // filed with these
 		errs map[string]string // else refused: field -> part of the message
 	}{
 		{"name and email", owned, corr(CorrectionInput{"name", "  Ada King "}, CorrectionInput{"email", "Ada.King@Example.com"}),
