@@ -53,6 +53,10 @@ type ReportRequest struct {
 	IdentityKinds      []dsr.Kind `json:"identity_kinds"`
 	// ResolveBoundReached: see dsr.Request.
 	ResolveBoundReached int `json:"resolve_bound_reached,omitempty"`
+	// Corrections are a correction's changes as evidence: each field and
+	// the keyed hash of its new value, never the value (the systems'
+	// collections give the hashes of the values overwritten).
+	Corrections []dsr.Correction `json:"corrections,omitempty"`
 }
 
 // ReportResponse is the response a Report's request got.
@@ -118,7 +122,7 @@ func BuildReport(r *dsr.Request, jobs []dsr.Job, now time.Time) Report {
 			RequestHead: HeadOf(r), Source: r.Source, Channel: r.Channel,
 			FiledBy: r.FiledBy, GPC: r.GPC, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt, Extension: ExtensionOf(r),
 			VerificationMethod: r.VerificationMethod, ApprovedBy: r.ApprovedBy, IdentityKinds: []dsr.Kind{},
-			ResolveBoundReached: r.ResolveBoundReached,
+			ResolveBoundReached: r.ResolveBoundReached, Corrections: r.Corrections,
 		},
 		Response:    ReportResponse{Nature: "open"},
 		Systems:     []ReportSystem{},

@@ -198,8 +198,8 @@ type FieldValue struct {
 // its field and the keyed hash of its new value ([BlindIndex.HashValue]),
 // which whoever holds the key can check a claimed value against.
 type Correction struct {
-	Field string `bson:"field"`
-	Hash  string `bson:"hash"`
+	Field string `bson:"field" json:"field"`
+	Hash  string `bson:"hash" json:"hash"`
 }
 
 // CorrectionValues returns the changes r asks for, in the order given;

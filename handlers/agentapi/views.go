@@ -49,6 +49,15 @@ type requestView struct {
 	// the last one's error (naming no person) until the fan-out succeeds.
 	FanoutFailures int    `json:"fanout_failures,omitempty"`
 	FanoutError    string `json:"fanout_error,omitempty"`
+	// Corrections are a correction's changes: the field, the new value
+	// (for the approving agent; gone once purged) and its keyed hash.
+	Corrections []correctionView `json:"corrections,omitempty"`
+}
+
+type correctionView struct {
+	Field string `json:"field"`
+	Value string `json:"value,omitempty"`
+	Hash  string `json:"hash"`
 }
 
 type extensionView = app.Extension
@@ -108,6 +117,9 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		ResolveBoundReached: r.ResolveBoundReached,
 	}
 	v.Extension = app.ExtensionOf(r)
+	for _, c := range r.Corrections {
+		v.Corrections = append(v.Corrections, correctionView{Field: c.Field, Value: r.NewValues[c.Field], Hash: c.Hash})
+	}
 	for _, id := range r.Identities {
 		switch id.Source {
 		case dsr.SourceSubject:
