@@ -609,7 +609,7 @@ func TestConfigErrors(t *testing.T) {
         match: {email: email}
         erase: delete
         optout: delete`,
-			want: []string{`line 9: unknown setting "optout" (known: name, match, provide, erase, mask, opt_out, retain)`},
+			want: []string{`line 9: unknown setting "optout" (known: name, match, provide, erase, mask, opt_out, retain, correct)`},
 		},
 		{
 			name: "missing match",
