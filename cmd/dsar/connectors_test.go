@@ -175,7 +175,7 @@ func TestConnectorsList(t *testing.T) {
 	want := []string{
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
-		"mongodb erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
+		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",
 	}

@@ -45,7 +45,7 @@ var kinds = []Kind{
 	{
 		Name:     mongodb.Type,
 		Summary:  "collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
-		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Actions:  []connectors.Action{connectors.ActionCorrect, connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Resolves: true, Checks: true, Discovers: true,
 		List:    "collections",
 		factory: mongodb.Factory,

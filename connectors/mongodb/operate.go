@@ -157,6 +157,9 @@ func neededActions(col CollectionSpec) []string {
 			need["update"] = true
 		}
 	}
+	if len(col.Correct) > 0 {
+		need["update"] = true // correct sets the fields
+	}
 	var out []string
 	for _, a := range []string{"find", "update", "remove"} {
 		if need[a] {

@@ -56,6 +56,7 @@ func TestNeededActions(t *testing.T) {
 		{"retained whole, opt out by set", CollectionSpec{Erase: del, Retain: "law", OptOut: set}, "find update"},
 		{"retained whole", CollectionSpec{Erase: del, Retain: "law"}, "find"},
 		{"retained masked", CollectionSpec{Erase: mask, Retain: "law"}, "find update"},
+		{"delete, correct", CollectionSpec{Erase: del, Correct: map[string]string{"name": "name"}}, "find update remove"},
 	}
 	for _, tt := range tests {
 		got := ""
