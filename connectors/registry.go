@@ -58,6 +58,17 @@ func (r *Registry) DataMap(name string) (DataMap, bool) {
 	return dm, ok
 }
 
+// SetDataMap declares the data map of the connector called name, as its
+// entry's data_map does; it is an error when no such connector is
+// registered.
+func (r *Registry) SetDataMap(name string, dm DataMap) error {
+	if _, ok := r.byName[name]; !ok {
+		return fmt.Errorf("data map: no connector %q", name)
+	}
+	r.dataMaps[name] = dm
+	return nil
+}
+
 // Add registers c. A second connector with the same name is an error.
 func (r *Registry) Add(c Connector) error {
 	name := c.Name()
