@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/csvsafe"
 )
 
 // exportStore is what an export reads of the store.
@@ -302,7 +303,7 @@ const utf8BOM = "\uFEFF"
 
 // writeCSV writes one job's CSV files, one per collection: a header row of
 // the collection's columns, then a row per record, each cell guarded
-// against formulas (csvSafe).
+// against formulas (csvsafe.Cell).
 func writeCSV(ctx context.Context, src exportSource, create func(string) (io.Writer, error), j dsr.Job, paths *exportPaths, cols map[[2]string]*columns) error {
 	var (
 		cw      *csv.Writer
@@ -311,10 +312,7 @@ func writeCSV(ctx context.Context, src exportSource, create func(string) (io.Wri
 		safe    []string
 	)
 	write := func(cells []string) error {
-		safe = safe[:0]
-		for _, s := range cells {
-			safe = append(safe, csvSafe(s))
-		}
+		safe = csvsafe.Row(safe, cells)
 		return cw.Write(safe)
 	}
 	flush := func() error {

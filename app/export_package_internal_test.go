@@ -217,18 +217,6 @@ func TestFlatten(t *testing.T) {
 	}
 }
 
-func TestCSVSafe(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"=1+1": "'=1+1", "+44": "'+44", "-1+1": "'-1+1", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx",
-		"-42.5": "-42.5", "-1e5": "-1e5", "12": "12", "a=b": "a=b", "": "", "'=x": "'=x",
-	} {
-		if got := csvSafe(in); got != want {
-			t.Errorf("csvSafe(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 // TestColumnsBound: a collection's fields past maxColumns, and a field
 // whose column a record fills twice, go to the _other column, as JSON.
 func TestColumnsBound(t *testing.T) {

@@ -238,22 +238,3 @@ func extendedScalar(raw []byte) (string, bool) {
 	}
 	return "", false
 }
-
-// formulaStart matches a cell a spreadsheet would read as a formula: one
-// starting with =, +, -, @, a tab or a carriage return (OWASP, "CSV
-// Injection").
-var formulaStart = regexp.MustCompile(`^[=+\-@\t\r]`)
-
-// plainNumber matches a number a spreadsheet reads as a number, never as a
-// formula: "-42.5" stays as it is.
-var plainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
-
-// csvSafe returns s as a CSV cell a spreadsheet will not run: a cell it
-// would read as a formula is prefixed with a single quote, as OWASP
-// advises, unless it is a plain number.
-func csvSafe(s string) string {
-	if formulaStart.MatchString(s) && !plainNumber.MatchString(s) {
-		return "'" + s
-	}
-	return s
-}
