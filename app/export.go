@@ -435,7 +435,7 @@ func writeHTML(ctx context.Context, src exportSource, create func(string) (io.Wr
 				return err
 			}
 			end.Shown++
-			return page.ExecuteTemplate(w, "row", row)
+			return writeRow(w, row)
 		})
 		if err != nil && !errors.Is(err, errPassDone) {
 			return err

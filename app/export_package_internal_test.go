@@ -179,7 +179,8 @@ func TestAccessPackage(t *testing.T) {
 			`<section id="system-crm">`, "<tr><th>Purpose</th><td>not declared</td></tr>",
 			`<a href="shop/orders.csv">CSV</a>`,
 			"<thead><tr><th>_id</th><th>total</th><th>note</th><th>by</th><th>ref</th><th>empty</th><th>gone</th><th>extra</th></tr></thead>",
-			"<tr><td>o1</td><td>-42.5</td><td>=1&#43;1</td>",
+			"<tr><td>o1</td><td>-42.5</td><td>=1+1</td><td>@SUM(A1)</td>",
+			"<td>[&#34;vip&#34;,&#34;=HYPERLINK(\\&#34;http://evil\\&#34;)&#34;]</td>",
 			"req-1", "4 March 2026, 05:06 UTC",
 		} {
 			if !strings.Contains(page, s) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -137,85 +136,213 @@ func (c *columns) read(data []byte, grow bool) error {
 // {...}}) as its JSON text, and an object's fields under "key." (an empty
 // object is "{}"). A record that is not an object is one field, "value".
 func flatten(data []byte, fn func(key, value string)) error {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		v, err := cell(data)
+	p := &jsonScan{data: data}
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == '{' && !p.extended() && !p.emptyObject() {
+		if err := p.object("", fn); err != nil {
+			return err
+		}
+	} else {
+		v, err := p.cell()
 		if err != nil {
 			return err
 		}
 		fn("value", v)
-		return nil
 	}
-	return flattenObject(data, "", fn)
-}
-
-func flattenObject(data []byte, prefix string, fn func(key, value string)) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if _, err := dec.Token(); err != nil { // {
-		return fmt.Errorf("render record: %w", err)
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("render record: %w", err)
-		}
-		key, _ := t.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("render record: %w", err)
-		}
-		if raw[0] == '{' && !extendedJSON(raw) && !emptyObject(raw) {
-			if err := flattenObject(raw, prefix+key+".", fn); err != nil {
-				return err
-			}
-			continue
-		}
-		v, err := cell(raw)
-		if err != nil {
-			return err
-		}
-		fn(prefix+key, v)
+	p.space()
+	if p.i != len(p.data) {
+		return p.fail("text after the record")
 	}
 	return nil
 }
 
-var (
-	extendedKey = regexp.MustCompile(`^\{\s*"\$`)
-	emptyObj    = regexp.MustCompile(`^\{\s*\}$`)
-)
+// jsonScan reads a JSON text (a record as the store keeps it) in one pass,
+// without decoding it into maps: a hand-written reader, since
+// encoding/json's Decoder, which keeps keys in order too, costs several
+// times more per record.
+type jsonScan struct {
+	data []byte
+	i    int
+}
 
-// extendedJSON reports whether an object is an Extended JSON value: its
-// first key starts with $.
-func extendedJSON(raw []byte) bool { return extendedKey.Match(raw) }
+func (p *jsonScan) fail(what string) error {
+	return fmt.Errorf("render record: %s at byte %d", what, p.i)
+}
 
-func emptyObject(raw []byte) bool { return emptyObj.Match(raw) }
-
-// cell is the text of one JSON value in a cell (see flatten).
-func cell(raw []byte) (string, error) {
-	if len(raw) == 0 {
-		return "", errors.New("render record: empty value")
+func (p *jsonScan) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
 	}
-	switch raw[0] {
+}
+
+// object reads an object whose fields are flattened under prefix.
+func (p *jsonScan) object(prefix string, fn func(key, value string)) error {
+	p.i++ // {
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		p.space()
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.space()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			return p.fail("no colon after a key")
+		}
+		p.i++
+		p.space()
+		if p.i < len(p.data) && p.data[p.i] == '{' && !p.extended() && !p.emptyObject() {
+			if err := p.object(prefix+key+".", fn); err != nil {
+				return err
+			}
+		} else {
+			v, err := p.cell()
+			if err != nil {
+				return err
+			}
+			fn(prefix+key, v)
+		}
+		p.space()
+		if p.i >= len(p.data) {
+			return p.fail("unterminated object")
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.fail("no comma or brace after a value")
+		}
+	}
+}
+
+// extended reports whether the object at p.i is an Extended JSON value:
+// its first key starts with $.
+func (p *jsonScan) extended() bool {
+	q := jsonScan{data: p.data, i: p.i + 1}
+	q.space()
+	return q.i+1 < len(q.data) && q.data[q.i] == '"' && q.data[q.i+1] == '$'
+}
+
+// emptyObject reports whether the object at p.i is {}.
+func (p *jsonScan) emptyObject() bool {
+	q := jsonScan{data: p.data, i: p.i + 1}
+	q.space()
+	return q.i < len(q.data) && q.data[q.i] == '}'
+}
+
+// str reads a string.
+func (p *jsonScan) str() (string, error) {
+	if p.i >= len(p.data) || p.data[p.i] != '"' {
+		return "", p.fail("no string")
+	}
+	start, escaped := p.i, false
+	for p.i++; p.i < len(p.data); p.i++ {
+		switch p.data[p.i] {
+		case '\\':
+			escaped = true
+			p.i++
+		case '"':
+			p.i++
+			raw := p.data[start:p.i]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("render record: %w", err)
+			}
+			return s, nil
+		}
+	}
+	return "", p.fail("unterminated string")
+}
+
+// skip reads past one value and returns its text.
+func (p *jsonScan) skip() ([]byte, error) {
+	start := p.i
+	if p.i >= len(p.data) {
+		return nil, p.fail("no value")
+	}
+	switch p.data[p.i] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("render record: %w", err)
+		if _, err := p.str(); err != nil {
+			return nil, err
 		}
-		return s, nil
-	case 'n':
-		return "", nil
-	case '{':
-		if v, ok := extendedScalar(raw); ok {
-			return v, nil
+	case '{', '[':
+		depth := 0
+		for p.i < len(p.data) {
+			switch p.data[p.i] {
+			case '"':
+				if _, err := p.str(); err != nil {
+					return nil, err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			p.i++
+			if depth == 0 {
+				return p.data[start:p.i], nil
+			}
 		}
-		fallthrough
-	case '[':
+		return nil, p.fail("unterminated value")
+	default: // a number, true, false or null
+		for p.i < len(p.data) && !strings.ContainsRune(",}] \t\r\n", rune(p.data[p.i])) {
+			p.i++
+		}
+		if p.i == start {
+			return nil, p.fail("no value")
+		}
+	}
+	return p.data[start:p.i], nil
+}
+
+// cell reads one value and returns its cell's text (see flatten).
+func (p *jsonScan) cell() (string, error) {
+	if p.i >= len(p.data) {
+		return "", p.fail("no value")
+	}
+	switch c := p.data[p.i]; c {
+	case '"':
+		return p.str()
+	case '{', '[':
+		ext := c == '{' && p.extended()
+		raw, err := p.skip()
+		if err != nil {
+			return "", err
+		}
+		if ext {
+			if v, ok := extendedScalar(raw); ok {
+				return v, nil
+			}
+		}
 		var b bytes.Buffer
 		if err := json.Compact(&b, raw); err != nil {
 			return "", fmt.Errorf("render record: %w", err)
 		}
 		return b.String(), nil
-	default: // a number, true or false
+	default:
+		raw, err := p.skip()
+		if err != nil {
+			return "", err
+		}
+		if string(raw) == "null" {
+			return "", nil
+		}
 		return string(raw), nil
 	}
 }
@@ -223,18 +350,27 @@ func cell(raw []byte) (string, error) {
 // extendedScalar returns the value of an Extended JSON object of one key
 // whose value is a scalar: {"$oid": "5f..."} is "5f...".
 func extendedScalar(raw []byte) (string, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]json.RawMessage
-	if err := dec.Decode(&m); err != nil || len(m) != 1 {
+	p := &jsonScan{data: raw, i: 1}
+	p.space()
+	if _, err := p.str(); err != nil {
 		return "", false
 	}
-	for k, v := range m {
-		if !strings.HasPrefix(k, "$") || len(v) == 0 || v[0] == '{' || v[0] == '[' {
-			return "", false
-		}
-		s, err := cell(v)
-		return s, err == nil
+	p.space()
+	if p.i >= len(p.data) || p.data[p.i] != ':' {
+		return "", false
 	}
-	return "", false
+	p.i++
+	p.space()
+	if p.i >= len(p.data) || p.data[p.i] == '{' || p.data[p.i] == '[' {
+		return "", false
+	}
+	v, err := p.cell()
+	if err != nil {
+		return "", false
+	}
+	p.space()
+	if p.i != len(p.data)-1 || p.data[p.i] != '}' {
+		return "", false // more than one key
+	}
+	return v, true
 }
