@@ -203,6 +203,9 @@ func TestFlatten(t *testing.T) {
 			[][2]string{{"_id", "5f"}, {"n", "1.5"}, {"d", `{"$date":{"$numberLong":"-1"}}`}, {"b", `{"$binary":{"base64":"AA==","subType":"00"}}`}}},
 		{`"just text"`, [][2]string{{"value", "just text"}}},
 		{`{"a.b":1,"a":{"b":2}}`, [][2]string{{"a.b", "1"}, {"a.b", "2"}}},
+		{" { \"a\" : \"x\\\"y\\u00e9\" ,\n \"b\" : [ \"]\" , {\"c\":\"}\"} ] , \"k\\u00e9\": -1.5e3 } ",
+			[][2]string{{"a", `x"yé`}, {"b", `["]",{"c":"}"}]`}, {"ké", "-1.5e3"}}},
+		{`{"x":{"$oid":"5f","y":1}}`, [][2]string{{"x", `{"$oid":"5f","y":1}`}}},
 	} {
 		var got [][2]string
 		if err := flatten([]byte(tt.in), func(k, v string) { got = append(got, [2]string{k, v}) }); err != nil {
@@ -213,8 +216,10 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("flatten(%s) (-want +got):\n%s", tt.in, diff)
 		}
 	}
-	if err := flatten([]byte(`{"a":`), func(string, string) {}); err == nil {
-		t.Error("flatten of broken JSON: no error")
+	for _, bad := range []string{`{"a":`, `{"a":1`, `{"a" 1}`, `{"a":}`, `{"a":1}x`, `{"a":"x`, `{"a":[1,2}`, `{a:1}`, ``, `{"a":1,}`} {
+		if err := flatten([]byte(bad), func(string, string) {}); err == nil {
+			t.Errorf("flatten(%s): no error", bad)
+		}
 	}
 }
 
@@ -319,4 +324,18 @@ func TestExportHeap(t *testing.T) {
 	if grew > heapBudget {
 		t.Errorf("the heap grew by %d MiB writing the zip of %d records; the budget is %d MiB", grew>>20, n, heapBudget>>20)
 	}
+}
+
+// FuzzFlatten: any input is flattened or refused, never a panic; valid
+// JSON is never refused.
+func FuzzFlatten(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,{"c":"}"}]},"d":{"$oid":"x"}}`, `"s"`, `[1]`, `{"a":"\u00e9\""}`, `{`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := flatten(data, func(string, string) {})
+		if err != nil && json.Valid(data) {
+			t.Errorf("flatten(%q) of valid JSON: %v", data, err)
+		}
+	})
 }
