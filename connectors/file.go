@@ -80,7 +80,7 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	}()
 	for i := range spec.Connectors {
 		entry := &spec.Connectors[i]
-		c, lim, err := build(ctx, entry, types)
+		c, lim, dm, err := build(ctx, entry, types)
 		if err != nil {
 			return reg, err
 		}
@@ -92,70 +92,102 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 		}
 		reg.limits[c.Name()] = lim
 		reg.types[c.Name()] = deref(valueOf(entry, "type")).Value
+		if dm != nil {
+			reg.dataMaps[c.Name()] = *dm
+		}
 	}
 	return reg, nil
 }
 
-// build makes one connector from its entry and returns it with its limits
-// (max_concurrency, max_rate; zero when the entry sets none).
-func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, limits, error) {
-	var none limits
-	if entry.Kind != yaml.MappingNode {
-		return nil, none, Errorf(entry, "each connector must be a mapping with name and type")
-	}
-	var nameNode, typeNode, limitNode, rateNode *yaml.Node
-	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entry.Line, Column: entry.Column}
+// entrySettings are the settings every connector's entry has, apart from
+// the type's own (rest).
+type entrySettings struct {
+	name                 string
+	nameNode, typ        *yaml.Node
+	limit, rate, dataMap *yaml.Node
+	rest                 *yaml.Node
+}
+
+// common splits a connector's entry (a mapping) into the settings common to
+// every type and the rest, and checks its name.
+func common(entry *yaml.Node) (entrySettings, error) {
+	var c entrySettings
+	c.rest = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: entry.Line, Column: entry.Column}
 	for i := 0; i+1 < len(entry.Content); i += 2 {
 		k, v := entry.Content[i], deref(entry.Content[i+1])
 		switch k.Value {
 		case "name":
-			nameNode = v
+			c.nameNode = v
 		case "type":
-			typeNode = v
+			c.typ = v
 		case KeyMaxConcurrency:
-			limitNode = v
+			c.limit = v
 		case KeyMaxRate:
-			rateNode = v
+			c.rate = v
+		case KeyDataMap:
+			c.dataMap = v
 		default:
-			rest.Content = append(rest.Content, k, entry.Content[i+1])
+			c.rest.Content = append(c.rest.Content, k, entry.Content[i+1])
 		}
 	}
-	if nameNode == nil {
-		return nil, none, Errorf(entry, "connector: name: required (1 to 63 of a-z, 0-9, _ and -)")
+	if c.nameNode == nil {
+		return c, Errorf(entry, "connector: name: required (1 to 63 of a-z, 0-9, _ and -)")
 	}
-	name := nameNode.Value
-	if nameNode.Kind != yaml.ScalarNode || !namePattern.MatchString(name) {
-		return nil, none, Errorf(nameNode, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+	c.name = c.nameNode.Value
+	if c.nameNode.Kind != yaml.ScalarNode || !namePattern.MatchString(c.name) {
+		return c, Errorf(c.nameNode, "connector name %q: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit", c.name)
 	}
+	return c, nil
+}
+
+// build makes one connector from its entry and returns it with its limits
+// (max_concurrency, max_rate; zero when the entry sets none) and its data
+// map (nil when it declares none).
+func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, limits, *DataMap, error) {
+	var none limits
+	if entry.Kind != yaml.MappingNode {
+		return nil, none, nil, Errorf(entry, "each connector must be a mapping with name and type")
+	}
+	set, err := common(entry)
+	if err != nil {
+		return nil, none, nil, err
+	}
+	name, typeNode := set.name, set.typ
 	if typeNode == nil {
-		return nil, none, Errorf(entry, "connector %q: type: required (known: %s)", name, knownTypes(types))
+		return nil, none, nil, Errorf(entry, "connector %q: type: required (known: %s)", name, knownTypes(types))
 	}
 	typ := typeNode.Value
 	f, ok := types[typ]
 	if typeNode.Kind != yaml.ScalarNode || !ok {
-		return nil, none, Errorf(typeNode, "connector %q: unknown type %q (known: %s)", name, typ, knownTypes(types))
+		return nil, none, nil, Errorf(typeNode, "connector %q: unknown type %q (known: %s)", name, typ, knownTypes(types))
 	}
 	var lim limits
-	if limitNode != nil {
+	if limitNode := set.limit; limitNode != nil {
 		n, err := strconv.Atoi(limitNode.Value)
 		if limitNode.Kind != yaml.ScalarNode || err != nil || n < 1 || n > maxConcurrencyLimit {
-			return nil, none, Errorf(limitNode, "connector %q: %s: want a whole number from 1 to %d, not %q", name, KeyMaxConcurrency, maxConcurrencyLimit, limitNode.Value)
+			return nil, none, nil, Errorf(limitNode, "connector %q: %s: want a whole number from 1 to %d, not %q", name, KeyMaxConcurrency, maxConcurrencyLimit, limitNode.Value)
 		}
 		lim.concurrency = n
 	}
-	if rateNode != nil {
+	if rateNode := set.rate; rateNode != nil {
 		r, err := ParseRate(rateNode.Value)
 		if rateNode.Kind != yaml.ScalarNode || err != nil {
-			return nil, none, Errorf(rateNode, "connector %q: %s: want N/s, N/m or N/h with N from 1 to %d (jobs started per second, minute or hour), not %q",
+			return nil, none, nil, Errorf(rateNode, "connector %q: %s: want N/s, N/m or N/h with N from 1 to %d (jobs started per second, minute or hour), not %q",
 				name, KeyMaxRate, maxRateN, rateNode.Value)
 		}
 		lim.rate = r
 	}
-	c, err := f(ctx, name, rest)
-	if err != nil {
-		return nil, none, fmt.Errorf("connector %q: %w", name, err)
+	var dm *DataMap
+	if set.dataMap != nil {
+		if dm, err = parseDataMap(name, set.dataMap); err != nil {
+			return nil, none, nil, err
+		}
 	}
-	return c, lim, nil
+	c, err := f(ctx, name, set.rest)
+	if err != nil {
+		return nil, none, nil, fmt.Errorf("connector %q: %w", name, err)
+	}
+	return c, lim, dm, nil
 }
 
 // KeyMaxConcurrency is the setting, common to every connector type, that

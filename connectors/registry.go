@@ -16,6 +16,8 @@ type Registry struct {
 	order  []string
 	limits map[string]limits
 	types  map[string]string
+	// dataMaps are the entries' data maps, by connector name.
+	dataMaps map[string]DataMap
 }
 
 // limits are the limits of one connector's entry in the connectors file.
@@ -26,7 +28,7 @@ type limits struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byName: map[string]Connector{}, limits: map[string]limits{}, types: map[string]string{}}
+	return &Registry{byName: map[string]Connector{}, limits: map[string]limits{}, types: map[string]string{}, dataMaps: map[string]DataMap{}}
 }
 
 // MaxConcurrency returns how many jobs of the connector called name may run
@@ -47,6 +49,25 @@ func (r *Registry) MaxRate(name string) Rate {
 // connectors file gives it ("mongodb"); "" for a connector added in Go.
 func (r *Registry) Type(name string) string {
 	return r.types[name]
+}
+
+// DataMap returns what the entry of the connector called name declares
+// under data_map, and false when it declares nothing (the access package
+// and the record of processing activities then say "not declared").
+func (r *Registry) DataMap(name string) (DataMap, bool) {
+	dm, ok := r.dataMaps[name]
+	return dm, ok
+}
+
+// SetDataMap declares the data map of the connector called name, as its
+// entry's data_map does; it is an error when no such connector is
+// registered.
+func (r *Registry) SetDataMap(name string, dm DataMap) error {
+	if _, ok := r.byName[name]; !ok {
+		return fmt.Errorf("data map: no connector %q", name)
+	}
+	r.dataMaps[name] = dm
+	return nil
 }
 
 // Add registers c. A second connector with the same name is an error.

@@ -23,6 +23,10 @@ type Outcome struct {
 	Status      JobStatus
 	Records     int64
 	Collections []CollectionResult
+	// DataMap, with a final status, is what the connector's entry declares
+	// of its system, kept on the job (Job.DataMap); nil when it declares
+	// nothing.
+	DataMap *DataMap
 	// Error is the attempt's error, safe to show (it names no person).
 	Error string
 	// Deferred, with Status JobPending, says the system asked to be called

@@ -436,10 +436,16 @@ type Job struct {
 	// action and was killed before recording what it did, so what it
 	// changed is unknown and a later attempt finds it done already. It is
 	// never cleared: an agent's retry keeps it.
-	RecordsIncomplete bool       `bson:"records_incomplete,omitempty"`
-	CreatedAt         time.Time  `bson:"created_at"`
-	UpdatedAt         time.Time  `bson:"updated_at"`
-	FinishedAt        *time.Time `bson:"finished_at,omitempty"`
+	RecordsIncomplete bool `bson:"records_incomplete,omitempty"`
+	// DataMap is what the connector's entry declared of its system under
+	// data_map when an export job finished (nil: nothing declared, or a job
+	// finished before jobs kept it): what the access package tells the
+	// person of that system (GDPR Art. 15(1)), as it stood when their data
+	// was gathered.
+	DataMap    *DataMap   `bson:"data_map,omitempty"`
+	CreatedAt  time.Time  `bson:"created_at"`
+	UpdatedAt  time.Time  `bson:"updated_at"`
+	FinishedAt *time.Time `bson:"finished_at,omitempty"`
 }
 
 // CollectionResult is what an action did in one collection (table,
@@ -474,6 +480,26 @@ type CollectionResult struct {
 // FieldChange is the evidence of one field a correction changed in one
 // collection ([connectors.FieldChange]: hashes only).
 type FieldChange = connectors.FieldChange
+
+// DataMap is what a connector's entry declares of its system under
+// data_map ([connectors.DataMap], the same fields in the same order, which
+// [DataMapOf] converts), with its stored and JSON names.
+type DataMap struct {
+	Purpose    string   `bson:"purpose,omitempty" json:"purpose,omitempty"`
+	Categories []string `bson:"categories,omitempty" json:"categories,omitzero"`
+	Recipients []string `bson:"recipients,omitempty" json:"recipients,omitzero"`
+	Retention  string   `bson:"retention,omitempty" json:"retention,omitempty"`
+	Source     string   `bson:"source,omitempty" json:"source,omitempty"`
+	// LegalBasis is a GDPR Art. 6(1) basis by its name
+	// (connectors.LegalBases).
+	LegalBasis string `bson:"legal_basis,omitempty" json:"legal_basis,omitempty"`
+}
+
+// DataMapOf is a connector's data map as a job keeps it.
+func DataMapOf(d connectors.DataMap) *DataMap {
+	dm := DataMap(d)
+	return &dm
+}
 
 // CollectionResultOf is a connector's result for one collection, as a job
 // stores it.

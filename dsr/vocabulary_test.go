@@ -31,4 +31,9 @@ func TestConnectorVocabulary(t *testing.T) {
 	if diff := cmp.Diff(wantC, dsr.CollectionResultOf(c)); diff != "" {
 		t.Errorf("CollectionResultOf (-want +got):\n%s", diff)
 	}
+	dm := connectors.DataMap{Purpose: "p", Categories: []string{"c"}, Recipients: []string{"r"}, Retention: "t", Source: "s", LegalBasis: "consent"}
+	wantDM := &dsr.DataMap{Purpose: "p", Categories: []string{"c"}, Recipients: []string{"r"}, Retention: "t", Source: "s", LegalBasis: "consent"}
+	if diff := cmp.Diff(wantDM, dsr.DataMapOf(dm)); diff != "" {
+		t.Errorf("DataMapOf (-want +got):\n%s", diff)
+	}
 }

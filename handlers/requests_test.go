@@ -425,7 +425,8 @@ func TestExport(t *testing.T) {
 		files[f.Name], _ = io.ReadAll(rc)
 		rc.Close()
 	}
-	if diff := cmp.Diff([]string{"manifest.json", "shop/customers.json", "shop/orders.json"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"manifest.json", "summary.json", "shop/customers.json", "shop/orders.json",
+		"shop/customers.csv", "shop/orders.csv", "index.html"}, names); diff != "" {
 		t.Errorf("zip entries (-want +got):\n%s", diff)
 	}
 	var orders []map[string]any

@@ -38,6 +38,9 @@ type JobConnectors interface {
 	// MaxRate is a connector's cap on job starts per period across every
 	// worker process (its max_rate); the zero Rate when it sets none.
 	MaxRate(name string) connectors.Rate
+	// DataMap is what a connector's entry declares of its system (its
+	// data_map), kept on its export jobs; false when it declares nothing.
+	DataMap(name string) (connectors.DataMap, bool)
 }
 
 // JobDeps is what a JobHandler works with.
@@ -179,6 +182,9 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 		if c.Outcome == connectors.OutcomeNotSearched {
 			notSearched = append(notSearched, c.Name+" ("+c.Note+")")
 		}
+	}
+	if dm, ok := h.conns.DataMap(job.Connector); ok && connectors.WritesRecords(connectors.Action(job.Action)) {
+		out.DataMap = dsr.DataMapOf(dm) // what the access package tells the person of this system
 	}
 	if err := h.store.FinishJob(ctx, job, out); err != nil {
 		return fmt.Errorf("job %s: %w", job.ID, err)

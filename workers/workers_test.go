@@ -746,3 +746,39 @@ func TestNoIdentityLeaks(t *testing.T) {
 		}
 	}
 }
+
+// TestExportKeepsTheDataMap: an export job keeps what the connector's entry
+// declares under data_map, for the access package; an erase job does not.
+func TestExportKeepsTheDataMap(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	dm := connectors.DataMap{Purpose: "Orders", Categories: []string{"contact details"}, Recipients: []string{"carrier"},
+		Retention: "6 years", Source: "the person", LegalBasis: "contract"}
+	if err := e.reg.SetDataMap("shop", dm); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.SetDataMap("nope", dm); err == nil {
+		t.Error("SetDataMap of a connector not registered: no error")
+	}
+	e.startWorkers()
+	access := e.file(dsr.TypeAccess, "ada@example.com")
+	deletion := e.file(dsr.TypeDeletion, "grace@example.com")
+	for _, r := range []*dsr.Request{access, deletion} {
+		if err := e.queue.EnqueueFanout(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		r    *dsr.Request
+		want *dsr.DataMap
+	}{{access, dsr.DataMapOf(dm)}, {deletion, nil}} {
+		e.waitStatus(tt.r.ID, dsr.StatusCompleted)
+		jobs, err := e.store.Jobs(context.Background(), tt.r.ID)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("jobs of %s: %+v, %v", tt.r.Type, jobs, err)
+		}
+		if diff := cmp.Diff(tt.want, jobs[0].DataMap); diff != "" {
+			t.Errorf("%s job's data map (-want +got):\n%s", tt.r.Type, diff)
+		}
+	}
+}

@@ -155,25 +155,33 @@ func (c *connectorsCommand) parse(args []string) error {
 	return nil
 }
 
+// path returns the settings and the connectors file: --file, else
+// DSAR_CONNECTORS_FILE; "" and no error when none is set and required is
+// false. Its errors ask for exit status 2.
+func (c *connectorsCommand) path(lookupEnv func(string) (string, bool), required bool) (config.Config, string, error) {
+	cfg, err := config.Load(lookupEnv)
+	if err != nil {
+		return cfg, "", exitError{code: exitUsage, err: err}
+	}
+	path := *c.file
+	if path == "" {
+		path = cfg.ConnectorsFile
+	}
+	if path == "" && required {
+		return cfg, "", usageError("%s: no connectors file: set DSAR_CONNECTORS_FILE or pass --file", c.name)
+	}
+	return cfg, path, nil
+}
+
 // load builds the connectors of the file (--file, else
 // DSAR_CONNECTORS_FILE) with every type of the catalog, as a worker does;
 // mongodb connectors without a uri use DSAR_MONGO_URI. It returns a nil
 // registry and no error when no file is set and required is false. Its
 // errors ask for exit status 2.
 func (c *connectorsCommand) load(ctx context.Context, lookupEnv func(string) (string, bool), required bool) (reg *connectors.Registry, path string, closeAll func(), err error) {
-	cfg, err := config.Load(lookupEnv)
-	if err != nil {
-		return nil, "", nil, exitError{code: exitUsage, err: err}
-	}
-	path = *c.file
-	if path == "" {
-		path = cfg.ConnectorsFile
-	}
-	if path == "" {
-		if !required {
-			return nil, "", func() {}, nil
-		}
-		return nil, "", nil, usageError("%s: no connectors file: set DSAR_CONNECTORS_FILE or pass --file", c.name)
+	cfg, path, err := c.path(lookupEnv, required)
+	if err != nil || path == "" {
+		return nil, "", func() {}, err
 	}
 	// These commands never mask; a file whose masks are keyed (hmac,
 	// email_format) validates only with a key, so they get a throwaway one.

@@ -23,6 +23,13 @@ connectors:
   - name: shop
     type: mongodb
     database: demo_shop        # no uri: the demo shop's server, which dsar dev --demo starts
+    data_map:                  # what the shop does with personal data: in each access package, and in 'dsar datamap'
+      purpose: Selling and delivering orders, customer support, and newsletters to those who opted in
+      categories: [contact details, postal address, order history, support tickets, newsletter subscriptions]
+      recipients: [parcel carrier, payment processor, email service provider]
+      retention: 6 years after the last order (tax records); support tickets 2 years; newsletters until the person opts out
+      source: the person, at sign-up, checkout and when writing to support
+      legal_basis: contract
     collections:
       - name: customers
         match: {email: email, phone: phone}

@@ -311,6 +311,23 @@ func TestDemoShop(t *testing.T) {
 	if got := records(t, files, "shop/customers.json"); len(got) != 1 || got[0]["email"] != "ada@example.com" {
 		t.Errorf("customers.json = %v", got)
 	}
+	// The access package: the demo file's data map reached summary.json
+	// through the export job; the CSV and the page are beside the JSON.
+	var summary struct {
+		Systems []struct {
+			Name       string `json:"name"`
+			DataMap    string `json:"data_map"`
+			LegalBasis string `json:"legal_basis"`
+		} `json:"systems"`
+	}
+	if err := json.Unmarshal(files["summary.json"], &summary); err != nil || len(summary.Systems) != 1 ||
+		summary.Systems[0].DataMap != "declared" || summary.Systems[0].LegalBasis != "contract" {
+		t.Errorf("summary.json = %+v, %v; want the shop's declared data map", summary, err)
+	}
+	if !bytes.Contains(files["shop/orders.csv"], []byte("_id,customer_id,items,total,shipping_address")) ||
+		!bytes.Contains(files["index.html"], []byte("Selling and delivering orders")) {
+		t.Errorf("the package lacks its CSV or its page: orders.csv %q", files["shop/orders.csv"])
+	}
 	if got := records(t, files, "shop/orders.json"); len(got) != 2 {
 		t.Errorf("orders.json has %d records, want 2", len(got))
 	}

@@ -10,6 +10,7 @@
 //	dsar migrate --from SOURCE --to TARGET   copy a store into another (FerretDB or MongoDB to SQLite, SQLite to MongoDB)
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
 //	dsar discover   scan the configured databases for personal data the connectors file misses
+//	dsar datamap [--format csv]   the record of processing activities the connectors file declares
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -67,6 +68,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "migrate", migrateSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "connectors", connectorsSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "datamap", datamapSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -96,6 +98,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "discover" {
 		return runDiscover(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "datamap" {
+		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

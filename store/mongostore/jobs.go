@@ -128,6 +128,9 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		if j.UnrecordedChange() {
 			set = append(set, bson.E{Key: "records_incomplete", Value: true})
 		}
+		if o.DataMap != nil {
+			set = append(set, bson.E{Key: "data_map", Value: o.DataMap})
+		}
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}

@@ -161,6 +161,9 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 			}
 		default:
 			cur.Records, cur.Collections, cur.FinishedAt, cur.PollAt = o.Records, o.Collections, &now, nil
+			if o.DataMap != nil {
+				cur.DataMap = o.DataMap
+			}
 			if j.UnrecordedChange() {
 				cur.RecordsIncomplete = true
 			}

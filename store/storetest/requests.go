@@ -212,8 +212,10 @@ func testJobLifecycle(t *testing.T, f fixture) {
 	if err := f.store.FinishJob(ctx, first, dsr.Outcome{Status: dsr.JobSucceeded}); !errors.Is(err, dsr.ErrConflict) {
 		t.Errorf("stale attempt finishing: err = %v, want ErrConflict", err)
 	}
+	dataMap := &dsr.DataMap{Purpose: "orders", Categories: []string{"contact details", "orders"}, Recipients: []string{"carrier"},
+		Retention: "6 years", Source: "the person", LegalBasis: "contract"}
 	if err := f.store.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobSucceeded, Records: 3,
-		Collections: []dsr.CollectionResult{{Name: "customers", Records: 3, Outcome: "deleted"}}}); err != nil {
+		Collections: []dsr.CollectionResult{{Name: "customers", Records: 3, Outcome: "deleted"}}, DataMap: dataMap}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.FinishJob(ctx, second, dsr.Outcome{Status: dsr.JobFailed}); !errors.Is(err, dsr.ErrConflict) {
@@ -251,7 +253,7 @@ func testJobLifecycle(t *testing.T, f fixture) {
 		t.Fatal(err)
 	}
 	if done.Records != 3 || done.LeaseUntil != nil || done.FinishedAt == nil || !done.FinishedAt.Equal(f.clock.Now()) ||
-		done.Recorded != 1 || len(done.Collections) != 1 || !done.RecordsIncomplete {
+		done.Recorded != 1 || len(done.Collections) != 1 || !done.RecordsIncomplete || !cmp.Equal(done.DataMap, dataMap) {
 		// The first attempt was killed unrecorded: what the erase changed
 		// then is unknown.
 		t.Errorf("finished job = %+v", done)
