@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -238,5 +239,69 @@ func TestLiteralBraces(t *testing.T) {
 	want := records{{"key": key, "type": "list", "value": []any{"book"}}}
 	if diff := cmp.Diff(want, recs); diff != "" {
 		t.Errorf("Export (-want +got):\n%s", diff)
+	}
+}
+
+// TestRecordShapes: every core type is exported by its shape; bytes that
+// are not UTF-8 come as base64 and infinite scores as "inf", so no value is
+// lost or breaks the JSON.
+func TestRecordShapes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv, rdb, p := server(t)
+	spec := "connectors:\n  - name: cache\n    type: redis\n    addr: ${ADDR}\n    keys:\n" +
+		"      - pattern: \"${P}:u:{customer_id}:*\"\n        erase: delete\n"
+	c := load(t, spec, map[string]string{"ADDR": srv.Addr, "P": p})
+	k := p + ":u:7:"
+	pipe := rdb.Pipeline()
+	pipe.Set(ctx, k+"bin", "\xff\xfe", 0)
+	pipe.HSet(ctx, k+"hash", "name", "Ada", "\xff", "x")
+	pipe.ZAdd(ctx, k+"zset", goredis.Z{Member: "top", Score: math.Inf(1)}, goredis.Z{Member: "low", Score: -0.5})
+	pipe.SAdd(ctx, k+"set", "b", "a")
+	pipe.XAdd(ctx, &goredis.XAddArgs{Stream: k + "stream", ID: "5-1", Values: []string{"event", "login"}})
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var recs records
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "customer_id", Value: "7"}}}
+	if _, err := c.(connectors.Exporter).Export(ctx, s, &recs); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i]["key"].(string) < recs[j]["key"].(string) })
+	want := records{
+		{"key": k + "bin", "type": "string", "value": map[string]any{"base64": "//4="}},
+		{"key": k + "hash", "type": "hash", "value": map[string]any{"name": "Ada", "base64:/w==": "x"}},
+		{"key": k + "set", "type": "set", "value": []any{"a", "b"}},
+		{"key": k + "stream", "type": "stream", "value": []any{map[string]any{"id": "5-1", "fields": map[string]any{"event": "login"}}}},
+		{"key": k + "zset", "type": "zset", "value": []any{map[string]any{"member": "low", "score": -0.5}, map[string]any{"member": "top", "score": "inf"}}},
+	}
+	if diff := cmp.Diff(want, recs); diff != "" {
+		t.Errorf("Export (-want +got):\n%s", diff)
+	}
+}
+
+// TestWrongType: an hdel or set pattern that meets a key that is no hash
+// fails for good, without quoting the key, and leaves that key alone.
+func TestWrongType(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv, rdb, p := server(t)
+	spec := "connectors:\n  - name: cache\n    type: redis\n    addr: ${ADDR}\n    keys:\n" +
+		"      - pattern: \"${P}:u:{email}:*\"\n        erase: {hdel: [email]}\n        opt_out: {set: {flag: \"1\"}}\n"
+	c := load(t, spec, map[string]string{"ADDR": srv.Addr, "P": p})
+	key := p + ":u:ada@example.com:list"
+	rdb.RPush(ctx, key, "ada@example.com")
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}
+	for _, a := range []connectors.Action{connectors.ActionErase, connectors.ActionOptOut} {
+		_, err := connectors.Run(ctx, c, a, s, nil)
+		if !isPermanent(err) || !strings.Contains(err.Error(), "applies to hashes") {
+			t.Errorf("%s on a list: %v; want a permanent error saying it applies to hashes", a, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "ada@") {
+			t.Errorf("%s: the error quotes the key: %v", a, err)
+		}
+	}
+	if n, _ := rdb.LLen(ctx, key).Result(); n != 1 {
+		t.Errorf("the list holds %d elements; want it untouched", n)
 	}
 }
