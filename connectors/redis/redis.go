@@ -163,13 +163,25 @@ func classify(err error) error {
 
 // eachPage calls fn with the keys t finds for identity v, a page at a time:
 // for an exact pattern, the one key it names (which may not exist); else
-// every page of a SCAN MATCH with the escaped identity. A key may come twice
-// when the keyspace is resized during the scan.
+// every page of a SCAN MATCH with the escaped identity.
 func (c *Connector) eachPage(ctx context.Context, t template, v string, fn func(keys []string) error) error {
 	if t.exact() {
 		return fn([]string{t.fill(v)})
 	}
-	match := t.match(v)
+	return c.scan(ctx, t.match(v), fn)
+}
+
+// eachSegment calls fn with the keys of segment g, a page at a time.
+func (c *Connector) eachSegment(ctx context.Context, g SegmentSpec, fn func(keys []string) error) error {
+	if g.key.exact() {
+		return fn([]string{g.key.before})
+	}
+	return c.scan(ctx, g.key.before, fn)
+}
+
+// scan calls fn with each non-empty page of SCAN MATCH match. A key may come
+// twice when the keyspace is resized during the scan.
+func (c *Connector) scan(ctx context.Context, match string, fn func(keys []string) error) error {
 	var cursor uint64
 	for {
 		keys, next, err := c.rdb.Scan(ctx, cursor, match, c.count).Result()
@@ -316,29 +328,6 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 		searched(&res, g.Name, "exported", g.member.kind, n)
 	}
 	return res, nil
-}
-
-// eachSegment calls fn with the keys of segment g, a page at a time.
-func (c *Connector) eachSegment(ctx context.Context, g SegmentSpec, fn func(keys []string) error) error {
-	if g.key.exact() {
-		return fn([]string{g.key.before})
-	}
-	var cursor uint64
-	for {
-		keys, next, err := c.rdb.Scan(ctx, cursor, g.key.before, c.count).Result()
-		if err != nil {
-			return fmt.Errorf("scan: %w", classify(err))
-		}
-		if len(keys) > 0 {
-			if err := fn(keys); err != nil {
-				return err
-			}
-		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
 }
 
 // segmentScript, on one segment key (KEYS[1]), either removes the members
