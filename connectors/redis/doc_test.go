@@ -17,16 +17,17 @@ import (
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
-// docYAML returns the first fenced yaml block of the markdown file at path.
+// docYAML returns the first example connectors file (a "```yaml connectors"
+// block) of the markdown file at path.
 func docYAML(t *testing.T, path string) string {
 	t.Helper()
 	md, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(md)
+	m := regexp.MustCompile("(?s)```yaml connectors\n(.*?)```").FindSubmatch(md)
 	if m == nil {
-		t.Fatalf("%s has no ```yaml block", path)
+		t.Fatalf("%s has no ```yaml connectors block", path)
 	}
 	return string(m[1])
 }
