@@ -176,6 +176,7 @@ func TestConnectorsList(t *testing.T) {
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
+		"redis erase, export, opt_out resolve keys named after a person, and segments (sets, sorted sets), in Redis",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",
 	}
@@ -206,7 +207,7 @@ func TestConnectorsList(t *testing.T) {
 		"shop mongodb erase, export, opt_out resolve, test, discover",
 		"",
 	}
-	if diff := cmp.Diff(want, lines[4:]); diff != "" {
+	if diff := cmp.Diff(want, lines[5:]); diff != "" {
 		t.Errorf("list --file (-want +got):\n%s", diff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/connectors/redis"
 )
 
 // Kind describes a connector type without building a connector of it.
@@ -49,6 +50,13 @@ var kinds = []Kind{
 		Resolves: true, Checks: true, Discovers: true,
 		List:    "collections",
 		factory: mongodb.Factory,
+	},
+	{
+		Name:     redis.Type,
+		Summary:  "keys named after a person, and segments (sets, sorted sets), in Redis",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true,
+		factory:  redis.Factory,
 	},
 }
 

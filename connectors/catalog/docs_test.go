@@ -52,6 +52,20 @@ var setups = map[string]setup{
 			return "", false
 		}, connectors.Deps{Mongo: testenv.Client(t)}
 	},
+	// redis pings its server when it is built: ${..._URL} and ${..._ADDR}
+	// point at the test Redis (database 0, whose keys the test leaves alone).
+	"redis": func(t *testing.T) (func(string) (string, bool), connectors.Deps) {
+		addr := testenv.RedisServer(t).Addr
+		return func(name string) (string, bool) {
+			switch {
+			case strings.HasSuffix(name, "_URL"):
+				return "redis://" + addr + "/0", true
+			case strings.HasSuffix(name, "_ADDR"):
+				return addr, true
+			}
+			return "", false
+		}, connectors.Deps{}
+	},
 }
 
 // example is one connectors file in a docs page.
