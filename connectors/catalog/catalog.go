@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/connectors/sqldb"
 )
 
 // Kind describes a connector type without building a connector of it.
@@ -49,6 +50,22 @@ var kinds = []Kind{
 		Resolves: true, Checks: true, Discovers: true,
 		List:    "collections",
 		factory: mongodb.Factory,
+	},
+	{
+		Name:     sqldb.TypePostgres,
+		Summary:  "tables of a PostgreSQL database",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true, Checks: true,
+		List:    "tables",
+		factory: sqldb.PostgresFactory,
+	},
+	{
+		Name:     sqldb.TypeMySQL,
+		Summary:  "tables of a MySQL or MariaDB database",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true, Checks: true,
+		List:    "tables",
+		factory: sqldb.MySQLFactory,
 	},
 }
 
