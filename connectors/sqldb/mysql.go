@@ -152,9 +152,11 @@ func (q *query) list(vals []string) string {
 
 func quoteMySQL(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
-func (mysqlDialect) table(schema, name string) string { return quoteMySQL(schema) + "." + quoteMySQL(name) }
-func (mysqlDialect) column(name string) string        { return quoteMySQL(name) }
-func (mysqlDialect) param(int) string                 { return "?" }
+func (mysqlDialect) table(schema, name string) string {
+	return quoteMySQL(schema) + "." + quoteMySQL(name)
+}
+func (mysqlDialect) column(name string) string { return quoteMySQL(name) }
+func (mysqlDialect) param(int) string          { return "?" }
 
 // in compares text exactly: MySQL's usual collations fold case and ignore
 // trailing spaces ('ABC' = 'abc '), which would reach another person's
