@@ -67,7 +67,7 @@ func textValue(b []byte, s, dbType string) any {
 		if json.Valid(b) {
 			return json.RawMessage(b)
 		}
-	case "NUMERIC", "DECIMAL":
+	case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
 		if jsonNumber.MatchString(s) {
 			return json.Number(s)
 		}
