@@ -141,26 +141,31 @@ func (s Server) Exec(t testing.TB, stmts ...string) {
 	}
 }
 
-// Database is a database of one test.
+// Database is a database of one test: on MySQL a database, on PostgreSQL
+// a schema of the server's database (creating a PostgreSQL database takes
+// over a second; a schema, a moment), which the DSN's search_path makes
+// the connection's current schema.
 type Database struct {
 	Server
-	// Name is the database's name; DSN reaches it as an administrator.
+	// Name is the database's (schema's) name; DSN reaches it as an
+	// administrator.
 	Name string
 	DSN  string
 	// DB is a pool on it, closed when the test ends.
 	DB *sql.DB
 }
 
-// NewDatabase creates a uniquely named database, dropped when the test ends.
+// NewDatabase creates a uniquely named database (schema), dropped with
+// everything in it when the test ends.
 func (s Server) NewDatabase(t testing.TB) *Database {
 	t.Helper()
 	name := testenv.Name("dsar_t")
-	s.Exec(t, "CREATE DATABASE "+name)
+	create, drop := "CREATE DATABASE "+name, "DROP DATABASE IF EXISTS "+name
+	if s.Kind == "postgres" {
+		create, drop = "CREATE SCHEMA "+name, "DROP SCHEMA IF EXISTS "+name+" CASCADE"
+	}
+	s.Exec(t, create)
 	t.Cleanup(func() {
-		drop := "DROP DATABASE IF EXISTS " + name
-		if s.Kind == "postgres" {
-			drop += " WITH (FORCE)"
-		}
 		db, err := s.Open(s.DSN)
 		if err != nil {
 			return
@@ -178,7 +183,8 @@ func (s Server) NewDatabase(t testing.TB) *Database {
 	return d
 }
 
-// WithDatabase returns dsn naming database name instead of its own.
+// WithDatabase returns dsn reaching database name (on PostgreSQL, schema
+// name of the same database) instead of its own.
 func (s Server) WithDatabase(t testing.TB, dsn, name string) string {
 	t.Helper()
 	if s.Kind == "mysql" {
@@ -194,10 +200,12 @@ func (s Server) WithDatabase(t testing.TB, dsn, name string) string {
 		if err != nil {
 			t.Fatalf("sqlenv: %v", err)
 		}
-		u.Path = "/" + name
+		q := u.Query()
+		q.Set("search_path", name)
+		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return dsn + " dbname=" + name
+	return dsn + " search_path=" + name
 }
 
 // WithUser returns dsn with user and password instead of its own.
