@@ -42,6 +42,11 @@ type dialect interface {
 	// describe renders a driver error without the values it may quote;
 	// ok is false for errors that are not the driver's.
 	describe(err error) (msg string, ok bool)
+	// rejected reports the server refusing the credentials.
+	rejected(err error) bool
+	// privileged reports whether the connection's user holds privilege
+	// priv (SELECT, DELETE, UPDATE) on the table.
+	privileged(ctx context.Context, db *sql.DB, schema, table, priv string) (bool, error)
 }
 
 // query builds one parameterised statement.

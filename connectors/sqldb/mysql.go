@@ -217,6 +217,15 @@ func (mysqlDialect) classify(err error) error {
 	return err
 }
 
+// mysqlNumber returns the error number of a MySQL error.
+func mysqlNumber(err error) (uint16, bool) {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number, true
+	}
+	return 0, false
+}
+
 func (mysqlDialect) retryable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1213 // deadlock

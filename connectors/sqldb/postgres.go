@@ -192,6 +192,15 @@ func (postgres) classify(err error) error {
 	return err
 }
 
+// pgCode returns the SQLSTATE of a PostgreSQL error.
+func pgCode(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code, true
+	}
+	return "", false
+}
+
 func (postgres) retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")

@@ -33,12 +33,14 @@ const (
 )
 
 // Connector reaches one database. It implements connectors.Exporter, Eraser,
-// OptOuter, Resolver and Scoped, and io.Closer.
+// OptOuter, Resolver, Scoped and Checker, and io.Closer.
 type Connector struct {
 	name   string
 	d      dialect
 	db     *sql.DB
 	masker *mask.Masker
+	// schema holds the tables: the PostgreSQL schema or MySQL database.
+	schema string
 	// tables in file order (export, resolve); eraseOrder the same tables
 	// children first (erase, opt-out).
 	tables     []*tbl
@@ -140,6 +142,7 @@ func (c *Connector) bind(ctx context.Context, spec *Spec, schema string) error {
 	for i := range spec.Tables {
 		names[i] = spec.Tables[i].Name
 	}
+	c.schema = schema
 	live, err := c.d.readSchema(ctx, c.db, schema, names)
 	if err != nil {
 		return fmt.Errorf("line %d: cannot read the schema to check the tables against: %w", at, c.d.classify(wrap(c.d, err)))
