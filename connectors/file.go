@@ -235,6 +235,9 @@ func Errorf(node *yaml.Node, format string, args ...any) error {
 	return fmt.Errorf("line %d: %s", node.Line, fmt.Sprintf(format, args...))
 }
 
+// kvPassword finds the password of a key=value connection string.
+var kvPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expandEnv replaces ${VAR} in every scalar with the variable's value; an
@@ -327,9 +330,23 @@ func checkSecrets(n *yaml.Node) error {
 // with no '/' before that '@'. url.Parse is not used: it rejects what drivers
 // accept (a '{' in the password, several IPv6 hosts), which would let a
 // literal password through.
+//
+// Two other forms of connection string are read too, where there is no
+// "://": a go-sql-driver/mysql DSN (user:password@tcp(host)/db: the
+// password is between the first ':' and the last '@' before the last '/'),
+// and a PostgreSQL key=value string (host=db password=secret).
 func urlPassword(s string) (string, bool) {
 	_, rest, ok := strings.Cut(s, "://")
 	if !ok {
+		if m := kvPassword.FindStringSubmatch(s); m != nil {
+			return strings.Trim(m[1], "'"), true
+		}
+		if slash := strings.LastIndex(s, "/"); slash >= 0 {
+			if at := strings.LastIndex(s[:slash], "@"); at >= 0 {
+				_, p, set := strings.Cut(s[:at], ":")
+				return p, set
+			}
+		}
 		return "", false
 	}
 	userinfo, _, ok := strings.Cut(rest, "@")

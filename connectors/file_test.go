@@ -125,6 +125,20 @@ connectors:
 			}},
 		},
 		{
+			name: "passwords from the environment in mysql and key=value connection strings",
+			file: `
+connectors:
+  - {name: shop, type: fake, uri: "dsar:${SHOP_PASSWORD}@tcp(db.example.com:3306)/shop"}
+  - {name: crm, type: fake, uri: "host=db.example.com password=${SHOP_PASSWORD} dbname=crm"}
+  - {name: erp, type: fake, uri: "dsar@tcp(db.example.com:3306)/erp"}
+`,
+			want: map[string]fakeSpec{
+				"shop": {URI: "dsar:from-env-pw@tcp(db.example.com:3306)/shop"},
+				"crm":  {URI: "host=db.example.com password=from-env-pw dbname=crm"},
+				"erp":  {URI: "dsar@tcp(db.example.com:3306)/erp"},
+			},
+		},
+		{
 			name: "user without password",
 			file: `
 connectors:
@@ -254,6 +268,30 @@ connectors:
 			file: `
 connectors:
   - {name: shop, type: fake, dsn: "postgres://dsar:hunter2@db.example.com/shop"}
+`,
+			want: "line 3: the password in dsn must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
+		},
+		{
+			name: "literal password in a mysql dsn",
+			file: `
+connectors:
+  - {name: shop, type: fake, dsn: "dsar:hunter2@tcp(db.example.com:3306)/shop?parseTime=true"}
+`,
+			want: "line 3: the password in dsn must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
+		},
+		{
+			name: "literal password with @ and / in a mysql dsn over a socket",
+			file: `
+connectors:
+  - {name: shop, type: fake, dsn: "dsar:hun@ter/2@unix(/run/mysqld/mysqld.sock)/shop"}
+`,
+			want: "line 3: the password in dsn must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
+		},
+		{
+			name: "literal password in a key=value dsn",
+			file: `
+connectors:
+  - {name: shop, type: fake, dsn: "host=db.example.com user=dsar password='hunter 2' dbname=shop"}
 `,
 			want: "line 3: the password in dsn must come from the environment, e.g. mongodb://user:${SHOP_PASSWORD}@host, never be written in the file",
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
+	"github.com/dsar-project/dsar/connectors/sqldb"
 )
 
 // Kind describes a connector type without building a connector of it.
@@ -57,6 +58,22 @@ var kinds = []Kind{
 		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Resolves: true,
 		factory:  redis.Factory,
+	},
+	{
+		Name:     sqldb.TypePostgres,
+		Summary:  "tables of a PostgreSQL database",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true, Checks: true,
+		List:    "tables",
+		factory: sqldb.PostgresFactory,
+	},
+	{
+		Name:     sqldb.TypeMySQL,
+		Summary:  "tables of a MySQL or MariaDB database",
+		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Resolves: true, Checks: true,
+		List:    "tables",
+		factory: sqldb.MySQLFactory,
 	},
 }
 

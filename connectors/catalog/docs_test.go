@@ -19,6 +19,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/connectors/mask"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/testenv/sqlenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -66,6 +67,32 @@ var setups = map[string]setup{
 			return "", false
 		}, connectors.Deps{}
 	},
+	// postgres and mysql read the schema when they are built: ${..._DSN}
+	// reaches a fresh database on the test server holding the tables of
+	// the page's ```sql blocks.
+	"postgres": sqlSetup("postgres", sqlenv.Postgres),
+	"mysql":    sqlSetup("mysql", sqlenv.MySQL),
+}
+
+// sqlSetup makes a database on server, runs there the statements of the
+// ```sql blocks of docs/connectors/<typ>.md, and points ${..._DSN} at it.
+func sqlSetup(typ string, server func(testing.TB) sqlenv.Server) setup {
+	return func(t *testing.T) (func(string) (string, bool), connectors.Deps) {
+		db := server(t).NewDatabase(t)
+		for _, block := range fenced(t, filepath.Join(docsDir, typ+".md"), "```sql") {
+			for _, stmt := range strings.Split(string(block.text), ";") {
+				if strings.TrimSpace(stmt) != "" {
+					db.Exec(t, stmt)
+				}
+			}
+		}
+		return func(name string) (string, bool) {
+			if strings.HasSuffix(name, "_DSN") {
+				return db.DSN, true
+			}
+			return "", false
+		}, connectors.Deps{}
+	}
 }
 
 // example is one connectors file in a docs page.
@@ -77,6 +104,12 @@ type example struct {
 // examples returns the connectors files of a docs page.
 func examples(t *testing.T, path string) []example {
 	t.Helper()
+	return fenced(t, path, exampleFence)
+}
+
+// fenced returns the blocks of a docs page opened by the line fence.
+func fenced(t *testing.T, path, fence string) []example {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +120,7 @@ func examples(t *testing.T, path string) []example {
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		switch {
-		case cur == nil && strings.TrimSpace(line) == exampleFence:
+		case cur == nil && strings.TrimSpace(line) == fence:
 			cur = &example{line: n + 1}
 		case cur != nil && strings.TrimSpace(line) == "```":
 			out = append(out, *cur)
