@@ -162,14 +162,15 @@ func (h *FanoutHandler) preHook(ctx context.Context, req *dsr.Request) (bool, er
 		event["status"] = fmt.Sprint(status)
 	}
 	if err != nil {
+		rejected, tooLarge := errors.Is(err, webhook.ErrRejected), errors.Is(err, webhook.ErrAnswerTooLarge)
 		err = redactErr(err, req.Identities)
 		event["error"] = err.Error()
-		if errors.Is(err, webhook.ErrRejected) {
+		if rejected {
 			event["answer"] = "refused"
 			h.audit(ctx, req.ID, "hook_pre_called", event)
 			return false, h.attention(ctx, req, fmt.Sprintf("the pre-fan-out hook refused the request (%s): nothing was done; retry or close the request", err))
 		}
-		if !errors.Is(err, webhook.ErrAnswerTooLarge) {
+		if !tooLarge {
 			event["answer"] = "failed"
 			h.audit(ctx, req.ID, "hook_pre_called", event)
 			return false, fmt.Errorf("pre-fan-out hook: %w", err)
