@@ -98,9 +98,11 @@ func DecodeHookAnswer(body []byte) (PreHookAnswer, error) {
 	return a, nil
 }
 
-// hookID is the webhook-id of request id's pre-fan-out call: the same on
-// every retry, so the hook can answer a repeat as it answered the first.
-func preHookID(requestID string) string { return "pre_fanout_" + requestID }
+// preHookID is the webhook-id of r's pre-fan-out call: the same on every
+// retry of the call (a failed fan-out adds no history), so the hook can
+// answer a repeat as it answered the first; new after an agent's retry,
+// which moves the request (and adds to its history).
+func preHookID(r *dsr.Request) string { return fmt.Sprintf("pre_fanout_%s_%d", r.ID, len(r.History)) }
 
 // ResumePath is where the pre-fan-out hook resumes request id.
 func ResumePath(requestID string) string { return "/v1/hooks/resume/" + requestID }
@@ -155,7 +157,7 @@ func (h *FanoutHandler) preHook(ctx context.Context, req *dsr.Request) (bool, er
 	if err != nil {
 		return false, err
 	}
-	msgID := preHookID(req.ID)
+	msgID := preHookID(req)
 	event := map[string]string{"message_id": msgID, "body_sha256": bodyHash(body)}
 	status, answer, err := h.hook.Call(ctx, h.hooks.PreURL, msgID, body, maxHookAnswer)
 	if status != 0 {

@@ -131,7 +131,7 @@ func TestPreHookAddsIdentities(t *testing.T) {
 		t.Errorf("identities %v lack the hook's customer id", done.Identities)
 	}
 	calls, ids := pre.calls()
-	if len(calls) != 1 || calls[0]["event"] != "pre_fanout" || calls[0]["request_id"] != r.ID || ids[0] != "pre_fanout_"+r.ID ||
+	if len(calls) != 1 || calls[0]["event"] != "pre_fanout" || calls[0]["request_id"] != r.ID || ids[0] != "pre_fanout_"+r.ID+"_1" ||
 		!strings.Contains(mustJSON(t, calls[0]["identities"]), "ada@example.com") {
 		t.Errorf("pre-fan-out calls %v (ids %v)", calls, ids)
 	}
