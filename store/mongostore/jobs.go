@@ -164,18 +164,16 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (dsr.Status
 			failed++
 		}
 	}
-	var flag struct {
-		OutcomeHook bool `bson:"outcome_hook"`
-	}
-	err = s.reqs.FindOne(ctx, bson.D{{Key: "_id", Value: requestID}}, options.FindOne().SetProjection(bson.D{{Key: "outcome_hook", Value: 1}})).Decode(&flag)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("settle request: %w", err)
-	}
 	to, reason := dsr.Settlement(len(jobs) == 0, failed)
-	return s.settle(ctx, requestID, to, reason, actor, nil, &dsr.JobCounts{Failed: failed}, flag.OutcomeHook)
+	counts := &dsr.JobCounts{Failed: failed}
+	// The request's OutcomeHook is not read: the move is tried as for a
+	// request that owes no outcome (most), then, when that did not match,
+	// as for one that does.
+	st, err := s.settle(ctx, requestID, to, reason, actor, nil, counts, false)
+	if st != "" || err != nil {
+		return st, err
+	}
+	return s.settle(ctx, requestID, to, reason, actor, nil, counts, true)
 }
 
 // settle moves an in-progress, fanned-out request to to (and, when
