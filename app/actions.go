@@ -24,6 +24,9 @@ func (s *Service) move(ctx context.Context, req *dsr.Request, by string, allowed
 		return nil, dsr.Refuse(dsr.ErrConflict, fmt.Sprintf("A %s request cannot be moved to %s.", req.Status, to))
 	}
 	change.Actor = by
+	// A request that owes the post-processing hook its outcome keeps
+	// owing it: closing it makes the outcome due again.
+	change.OutcomeHook = change.OutcomeHook || req.OutcomeHook
 	moved, err := s.store.Transition(ctx, req.ID, req.Status, to, change)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ type Store interface {
 	agentStore
 	exportStore
 	portalStore
+	hookStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

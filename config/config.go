@@ -100,6 +100,12 @@ type Config struct {
 	EscalationWebhook string
 	WebhookSecret     webhook.Secret
 
+	// The business's pre- and post-processing hooks (docs/hooks.md).
+	HookPreURL  string
+	HookPostURL string
+	HookSecret  webhook.Secret
+	HookHoldMax time.Duration
+
 	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
 	// it open.
 	MetricsToken string
@@ -324,6 +330,14 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "key signing escalation webhooks (Standard Webhooks: webhook-signature); whsec_<base64> or 16+ characters", Modes: wrkModes,
 			set: func(c *Config, v string) (err error) { c.WebhookSecret, err = webhook.ParseSecret(v); return err }},
+		{Env: "DSAR_HOOK_PRE_URL", Help: "the business's pre-fan-out hook (docs/hooks.md): POSTed each verified request, with its identities, before its fan-out, signed with DSAR_HOOK_SECRET; its answer may add identities or hold the request until a signed resume", Modes: wrkModes,
+			set: hookURL(func(c *Config, v string) { c.HookPreURL = v })},
+		{Env: "DSAR_HOOK_POST_URL", Help: "the business's post-processing hook (docs/hooks.md): POSTed each request's outcome per system (no personal data) when it is completed or needs attention, signed with DSAR_HOOK_SECRET, retried until delivered", Modes: wrkModes,
+			set: hookURL(func(c *Config, v string) { c.HookPostURL = v })},
+		{Env: "DSAR_HOOK_SECRET", Help: "key signing the hooks' calls and checking the resumes POSTed to /v1/hooks/resume/{id} (Standard Webhooks); whsec_<base64> or 16+ characters; required with either hook URL; unset in serve: resumes are refused", Modes: dbModes,
+			set: func(c *Config, v string) (err error) { c.HookSecret, err = webhook.ParseSecret(v); return err }},
+		{Env: "DSAR_HOOK_HOLD_MAX", Default: "72h", Help: "how long a request the pre-fan-out hook held waits for its resume before it needs attention (the legal clock runs meanwhile)", Modes: wrkModes,
+			set: duration(time.Minute, func(c *Config, d time.Duration) { c.HookHoldMax = d })},
 		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
 			set: secret(func(c *Config, v string) { c.MetricsToken = v })},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
@@ -334,6 +348,18 @@ func Settings() []Setting {
 				c.GPCLastUpdate = v
 				return nil
 			}},
+	}
+}
+
+// hookURL checks a hook's URL: http(s), with a host.
+func hookURL(set func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("want an http(s) URL, e.g. https://crm.internal.example/dsar/pre")
+		}
+		set(c, v)
+		return nil
 	}
 }
 
@@ -467,6 +493,9 @@ func (c Config) Validate(m Mode) error {
 	}
 	if c.EscalationWebhook != "" && len(c.WebhookSecret) == 0 {
 		errs = append(errs, errors.New("DSAR_ESCALATION_WEBHOOK_SECRET: required with DSAR_ESCALATION_WEBHOOK_URL, to sign it"))
+	}
+	if (c.HookPreURL != "" || c.HookPostURL != "") && len(c.HookSecret) == 0 && (m == ModeDev || m == ModeWorker) {
+		errs = append(errs, errors.New("DSAR_HOOK_SECRET: required with DSAR_HOOK_PRE_URL or DSAR_HOOK_POST_URL, to sign their calls"))
 	}
 	if m == ModeServe && len(c.APIKeys) == 0 {
 		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))

@@ -17,9 +17,10 @@ const AlertOverdue = "alert_overdue"
 // AlertReminder is the alert kind of a reminder n days before the due date.
 func AlertReminder(n int) string { return fmt.Sprintf("alert_reminder_%d", n) }
 
-// IsNotice reports whether kind is a notice or an alert kind.
+// IsNotice reports whether kind is a notice, an alert kind or the
+// post-processing hook's NoticeHookOutcome.
 func IsNotice(kind string) bool {
-	return slices.Contains(Notices, kind) || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
+	return slices.Contains(Notices, kind) || kind == NoticeHookOutcome || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
 }
 
 // IsAlert reports whether kind goes to the escalation channel.

@@ -99,9 +99,16 @@ type Request struct {
 	// FanoutError is the last one's error, safe to show (it names no
 	// person), cleared once the fan-out succeeds. An agent's retry starts
 	// the count afresh.
-	FanoutFailures int        `bson:"fanout_failures,omitempty"`
-	FanoutError    string     `bson:"fanout_error,omitempty"`
-	ClosedAt       *time.Time `bson:"closed_at,omitempty"`
+	FanoutFailures int `bson:"fanout_failures,omitempty"`
+	// HookHold is the pre-fan-out hook's hold on the request, when it held
+	// it (see [HookHold]); an agent's retry clears it.
+	HookHold *HookHold `bson:"hook_hold,omitempty"`
+	// OutcomeHook says the request owes the post-processing hook its
+	// outcome each time it reaches completed or needs_attention (see
+	// [NoticeHookOutcome]); set by the fan-out when a hook is configured.
+	OutcomeHook bool       `bson:"outcome_hook,omitempty"`
+	FanoutError string     `bson:"fanout_error,omitempty"`
+	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
 	// DenialBasis is why a denied request was denied.
 	DenialBasis DenialBasis `bson:"denial_basis,omitempty"`
 	// History records every status change, oldest first.

@@ -172,6 +172,11 @@ type Change struct {
 	Unlink bool
 	// DenialBasis records why a request moving to denied was denied.
 	DenialBasis DenialBasis
-	// ResetFanout forgets the fan-out's failures (an agent's retry).
+	// ResetFanout forgets the fan-out's failures and the pre-fan-out
+	// hook's hold (an agent's retry).
 	ResetFanout bool
+	// OutcomeHook marks the request as owing the post-processing hook its
+	// outcome (Request.OutcomeHook), and, when the move is to a status
+	// where it is due (OutcomeDue), makes NoticeHookOutcome pending.
+	OutcomeHook bool
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/agentapi"
+	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/store"
 )
 
@@ -69,6 +71,9 @@ type Deps struct {
 	// MetricsToken, when set, is the bearer token GET /metrics asks for;
 	// empty leaves /metrics open, as Prometheus expects by default.
 	MetricsToken string
+	// HookSecret checks the pre-fan-out hook's resumes
+	// (DSAR_HOOK_SECRET); empty: POST /v1/hooks/resume/{id} answers 404.
+	HookSecret webhook.Secret
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -117,6 +122,7 @@ func New(d Deps) http.Handler {
 		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
+	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Log: d.Log, Now: d.Now})
 	return r
 }
 

@@ -65,6 +65,8 @@ type Store interface {
 	// Fan-out and jobs.
 	MarkFannedOut(ctx context.Context, id string) error
 	FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error)
+	HoldForHook(ctx context.Context, id string, until time.Time, ids []dsr.Identity, hashes []string) (*dsr.Request, error)
+	ResumeHook(ctx context.Context, id, msgID string, ids []dsr.Identity, hashes []string) (*dsr.Request, error)
 	FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error)
 	CreateJobs(ctx context.Context, jobs []dsr.Job) error
 	Jobs(ctx context.Context, requestID string) ([]dsr.Job, error)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/webhook"
 )
 
 // FanoutStore is what a fan-out reads and writes in the store.
@@ -26,6 +27,9 @@ type FanoutStore interface {
 	// FannedOut marks the request fanned out with its jobs counted, and
 	// settles it if they all finished meanwhile.
 	FannedOut(ctx context.Context, id string, jobs int, actor string) (dsr.Status, error)
+	// HoldForHook records the pre-fan-out hook's hold on a verified
+	// request (ids, when not nil, its identities with those the hook added).
+	HoldForHook(ctx context.Context, id string, until time.Time, ids []dsr.Identity, hashes []string) (*dsr.Request, error)
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
@@ -40,6 +44,9 @@ type FanoutConnectors interface {
 type FanoutQueue interface {
 	noticeQueue
 	EnqueueJob(ctx context.Context, jobID string) error
+	// EnqueueFanoutAt schedules a request's fan-out at a time (the end of
+	// the pre-fan-out hook's hold).
+	EnqueueFanoutAt(ctx context.Context, requestID string, at time.Time) error
 }
 
 // Hasher makes the blind index of identities.
@@ -68,6 +75,10 @@ type FanoutOptions struct {
 	// identities that let another collection provide more. 0: no
 	// resolution. dsar sets it from DSAR_RESOLVE_MAX_ROUNDS.
 	ResolveMaxRounds int
+	// Hooks are the business's pre-fan-out hook (called here) and
+	// post-processing hook (which requests fanned out then owe their
+	// outcome).
+	Hooks HookOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -81,6 +92,8 @@ type FanoutHandler struct {
 	index Hasher
 	log   *slog.Logger
 	opts  FanoutOptions
+	hooks HookOptions
+	hook  *webhook.Sender
 	audit func(ctx context.Context, requestID, kind string, data map[string]string)
 }
 
@@ -90,6 +103,7 @@ func NewFanoutHandler(d FanoutDeps, o FanoutOptions) *FanoutHandler {
 		o.Now = time.Now
 	}
 	return &FanoutHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o,
+		hooks: o.Hooks, hook: webhook.New(o.Hooks.Client, o.Hooks.Secret, webhook.WithClock(o.Now)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
@@ -145,7 +159,7 @@ func (h *FanoutHandler) fanoutFailed(ctx context.Context, requestID string, caus
 		return cause
 	}
 	_, err = h.store.Transition(ctx, req.ID, req.Status, dsr.StatusNeedsAttention, dsr.Change{
-		Actor: actor, Reason: fmt.Sprintf("fan-out failed %d times: %s", req.FanoutFailures, msg),
+		Actor: actor, Reason: fmt.Sprintf("fan-out failed %d times: %s", req.FanoutFailures, msg), OutcomeHook: h.outcomeHook(),
 	})
 	if errors.Is(err, dsr.ErrConflict) {
 		return cause
@@ -185,6 +199,13 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 		return nil
 	}
 	if req.Status == dsr.StatusVerified {
+		if h.hooks.PreURL != "" {
+			proceed, err := h.preHook(ctx, req)
+			ids = req.Identities
+			if err != nil || !proceed {
+				return err
+			}
+		}
 		resolved, bound, err := h.resolve(ctx, req)
 		ids = resolved
 		if err != nil {
@@ -199,6 +220,7 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 			Hashes:     h.index.HashAll(all),
 
 			ResolveBoundReached: bound,
+			OutcomeHook:         h.outcomeHook(),
 		})
 		if err == nil && bound > 0 {
 			h.log.WarnContext(ctx, "identity resolution stopped at its bound while still finding identities", "request_id", req.ID, "rounds", bound)
@@ -250,7 +272,7 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 		return fmt.Errorf("fanout %s: %w", req.ID, err)
 	}
 	h.log.InfoContext(ctx, "request fanned out", "request_id", req.ID, "jobs", len(jobs))
-	settled(ctx, h.queue, h.log, req.ID, to)
+	settled(ctx, h.queue, h.log, req.ID, to, h.outcomeHook())
 	return nil
 }
 
@@ -260,7 +282,7 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 func (h *FanoutHandler) noConnector(ctx context.Context, req *dsr.Request) error {
 	reason := fmt.Sprintf("no connector is configured to %s: nothing was done; configure one in DSAR_CONNECTORS_FILE, then retry or close the request",
 		actionVerb(req.Type.Action()))
-	_, err := h.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason})
+	_, err := h.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason, OutcomeHook: h.outcomeHook()})
 	if errors.Is(err, dsr.ErrConflict) {
 		return nil // moved meanwhile by someone else
 	}
@@ -368,8 +390,9 @@ type SettleStore interface {
 }
 
 // settled logs a request that a worker settled to status to ("": not
-// settled), and hands its completion notice to the queue.
-func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status) {
+// settled), and hands its completion notice to the queue, and, when
+// requests owe the post-processing hook their outcome (outcome), that too.
+func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status, outcome bool) {
 	if to == "" {
 		return
 	}
@@ -379,6 +402,11 @@ func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID str
 		// if this enqueue is lost.
 		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
 			log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
+		}
+	}
+	if outcome && dsr.OutcomeDue(to) {
+		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeHookOutcome); err != nil {
+			log.WarnContext(ctx, "outcome for the post-processing hook not enqueued; the sweep will retry", "request_id", requestID, "error", err)
 		}
 	}
 }

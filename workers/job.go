@@ -97,6 +97,9 @@ type JobOptions struct {
 	// SlotWait is how long a job waits for a slot of its connector before
 	// giving its worker back and trying again after BusyDelay. 0 means 200ms.
 	SlotWait time.Duration
+	// OutcomeHook says requests owe a post-processing hook their outcome:
+	// a job that settles its request then enqueues it.
+	OutcomeHook bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -210,7 +213,7 @@ func (h *JobHandler) finished(ctx context.Context, job *dsr.Job, failed bool) er
 	if err != nil {
 		return fmt.Errorf("settle %s: %w", job.RequestID, err)
 	}
-	settled(ctx, h.queue, h.log, job.RequestID, to)
+	settled(ctx, h.queue, h.log, job.RequestID, to, h.opts.OutcomeHook)
 	return nil
 }
 

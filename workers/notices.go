@@ -76,7 +76,10 @@ type NoticeOptions struct {
 
 // NoticeStore is what sending notices reads and writes in the store.
 type NoticeStore interface {
+	AuditStore
 	Request(ctx context.Context, id string) (*dsr.Request, error)
+	// Jobs are read for the post-processing hook's outcome.
+	Jobs(ctx context.Context, requestID string) ([]dsr.Job, error)
 	NoticeSent(ctx context.Context, id, notice string) error
 	VerificationSent(ctx context.Context, id string) error
 	IssueVerification(ctx context.Context, id, codeHash, tokenHash string, expiresAt time.Time) error
@@ -96,7 +99,9 @@ type NoticeDeps struct {
 	Notifier Notifier
 	// Escalation is where alerts (reminders, overdue) go.
 	Escalation EscalationOptions
-	Log        *slog.Logger
+	// Hooks: the post-processing hook (PostURL, Secret) is told outcomes.
+	Hooks HookOptions
+	Log   *slog.Logger
 }
 
 // NoticeHandler handles TypeNotice: the notices to subjects, and the
@@ -107,6 +112,9 @@ type NoticeHandler struct {
 	notifier   Notifier
 	escalation EscalationOptions
 	webhook    *webhook.Sender
+	hooks      HookOptions
+	hook       *webhook.Sender
+	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
 	now        func() time.Time
@@ -116,7 +124,9 @@ type NoticeHandler struct {
 func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *NoticeHandler {
 	now = orNow(now)
 	return &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
-		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now))}
+		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now)),
+		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now)),
+		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
 // ProcessTask sends one pending notice (see SendNotice).
@@ -148,6 +158,12 @@ func (h *NoticeHandler) SendNotice(ctx context.Context, requestID, notice string
 	defer func() { err = redactErr(err, req.Identities) }()
 	if !slices.Contains(req.PendingNotices, notice) {
 		return nil
+	}
+	if notice == dsr.NoticeHookOutcome {
+		if err := h.sendOutcome(ctx, req); err != nil {
+			return err
+		}
+		return h.store.NoticeSent(ctx, req.ID, notice)
 	}
 	if dsr.IsAlert(notice) {
 		if err := h.sendAlert(ctx, req, notice); err != nil {

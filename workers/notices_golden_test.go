@@ -30,6 +30,10 @@ func (noticeFake) IssueVerification(context.Context, string, string, string, tim
 }
 func (noticeFake) AddStatusToken(context.Context, string, string) error { return nil }
 func (noticeFake) HashCode(id, code string) string                      { return id + code }
+func (noticeFake) Jobs(context.Context, string) ([]dsr.Job, error)      { return nil, nil }
+func (noticeFake) AppendAudit(context.Context, string, string, string, map[string]string) (*dsr.AuditEvent, error) {
+	return nil, nil
+}
 
 // capture is a Notifier that keeps the last message.
 type capture struct{ last notify.Message }

@@ -67,6 +67,9 @@ type Options struct {
 	// SlotWait is how long a job waits for a slot of its connector before
 	// giving its worker back and trying again after BusyDelay. 0 means 200ms.
 	SlotWait time.Duration
+	// Hooks are the business's pre- and post-processing hooks; the zero
+	// value: none.
+	Hooks HookOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -123,11 +126,11 @@ func NewProcessor(d Deps, o Options) *Processor {
 	}
 	return &Processor{
 		FanoutHandler: NewFanoutHandler(FanoutDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: d.Index, Log: d.Log},
-			FanoutOptions{MaxRetry: o.MaxRetry, Approval: o.Approval, ResolveMaxRounds: o.ResolveMaxRounds, Now: o.Now}),
+			FanoutOptions{MaxRetry: o.MaxRetry, Approval: o.Approval, ResolveMaxRounds: o.ResolveMaxRounds, Hooks: o.Hooks, Now: o.Now}),
 		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
-				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, Now: o.Now}),
-		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Log: d.Log},
+				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
+		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, Log: d.Log},
 			o.Notices, o.Now),
 		SweepHandler: NewSweepHandler(SweepDeps{Store: d.Store, Queue: d.Queue, Log: d.Log},
 			SweepOptions{Grace: o.SweepGrace, Every: o.SweepEvery, Now: o.Now}),

@@ -121,6 +121,16 @@ func (q *Queue) enqueueFanout(ctx context.Context, requestID string) (bool, erro
 	return q.enqueue(ctx, q.name, t, "fanout:"+requestID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)))
 }
 
+// EnqueueFanoutAt schedules a request's fan-out at time at, under task id
+// "fanout-hold:<request id>" (so it never collides with the fan-out that
+// schedules it). One scheduled already is not scheduled again.
+func (q *Queue) EnqueueFanoutAt(ctx context.Context, requestID string, at time.Time) error {
+	t, _ := NewFanoutTask(requestID)
+	id := "fanout-hold:" + requestID
+	_, err := q.enqueue(ctx, q.name, t, id, []asynq.Option{asynq.TaskID(id), asynq.ProcessAt(at), asynq.MaxRetry(q.maxRetry), asynq.Timeout(time.Minute)})
+	return err
+}
+
 // EnqueueJob enqueues a job. A job already queued (pending, scheduled for
 // retry or running) is not queued again; that is not an error.
 func (q *Queue) EnqueueJob(ctx context.Context, jobID string) error {

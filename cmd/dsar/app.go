@@ -340,6 +340,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			// connector's max_concurrency says otherwise.
 			ConnectorConcurrency: max(1, a.cfg.WorkerConcurrency/2),
 			ResolveMaxRounds:     a.cfg.ResolveMaxRounds,
+			Hooks:                workers.HookOptions{PreURL: a.cfg.HookPreURL, PostURL: a.cfg.HookPostURL, Secret: a.cfg.HookSecret, HoldMax: a.cfg.HookHoldMax},
 			Checks:               workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
@@ -435,6 +436,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		},
 		Metrics:      a.metrics(),
 		MetricsToken: a.cfg.MetricsToken,
+		HookSecret:   a.cfg.HookSecret,
 	})
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}

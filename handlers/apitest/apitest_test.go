@@ -235,6 +235,7 @@ func TestCheckRoutes(t *testing.T) {
 	r.GET("/v1/portal/requests/:id/export", ok)
 	r.POST("/v1/portal/gpc", ok)
 	r.GET("/.well-known/gpc.json", ok)
+	r.POST("/v1/hooks/resume/:id", ok)
 
 	rec := &recorder{TB: t}
 	apitest.CheckRoutes(rec, r.Routes())

@@ -81,6 +81,17 @@ func New(client *http.Client, secret Secret, opts ...Option) *Sender {
 // 2xx, a *StatusError (see ErrRejected) when it answered otherwise, or the
 // transport's error. Errors never quote the body.
 func (s *Sender) Send(ctx context.Context, url, id string, body []byte) error {
+	_, _, err := s.Call(ctx, url, id, body, 0)
+	return err
+}
+
+// ErrAnswerTooLarge: a receiver's answer is longer than the caller reads.
+var ErrAnswerTooLarge = errors.New("webhook answer too large")
+
+// Call is Send that also returns the receiver's 2xx status and up to
+// maxAnswer bytes of its answer (0: none is read). An answer longer than
+// maxAnswer is ErrAnswerTooLarge, with the status.
+func (s *Sender) Call(ctx context.Context, url, id string, body []byte, maxAnswer int64) (status int, answer []byte, err error) {
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -88,18 +99,28 @@ func (s *Sender) Send(ctx context.Context, url, id string, body []byte) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	s.secret.SignHeaders(req.Header, id, s.now(), body)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return &StatusError{Code: resp.StatusCode}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+		return resp.StatusCode, nil, &StatusError{Code: resp.StatusCode}
 	}
-	return nil
+	if maxAnswer > 0 {
+		answer, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+		if err != nil {
+			return resp.StatusCode, nil, fmt.Errorf("read answer: %w", err)
+		}
+		if int64(len(answer)) > maxAnswer {
+			return resp.StatusCode, nil, fmt.Errorf("%w: more than %d bytes", ErrAnswerTooLarge, maxAnswer)
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, answer, nil
 }

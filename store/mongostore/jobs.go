@@ -168,20 +168,34 @@ func (s *Store) Settle(ctx context.Context, requestID, actor string) (dsr.Status
 		}
 	}
 	to, reason := dsr.Settlement(len(jobs) == 0, failed)
-	return s.settle(ctx, requestID, to, reason, actor, nil, &dsr.JobCounts{Failed: failed})
+	counts := &dsr.JobCounts{Failed: failed}
+	// The request's OutcomeHook is not read: the move is tried as for a
+	// request that owes no outcome (most), then, when that did not match,
+	// as for one that does.
+	st, err := s.settle(ctx, requestID, to, reason, actor, nil, counts, false)
+	if st != "" || err != nil {
+		return st, err
+	}
+	return s.settle(ctx, requestID, to, reason, actor, nil, counts, true)
 }
 
 // settle moves an in-progress, fanned-out request to to (and, when
 // completed, makes its notice pending), under the conditions also, setting
-// its job counts to counts when they were taken from the jobs. It returns ""
-// when the request is elsewhere.
-func (s *Store) settle(ctx context.Context, requestID string, to dsr.Status, reason, actor string, also bson.D, counts *dsr.JobCounts) (dsr.Status, error) {
+// its job counts to counts when they were taken from the jobs. hook is the
+// request's OutcomeHook as read (the move is conditional on it, so the
+// outcome's notice is pending exactly when the request owes it). It returns
+// "" when the request is elsewhere.
+func (s *Store) settle(ctx context.Context, requestID string, to dsr.Status, reason, actor string, also bson.D, counts *dsr.JobCounts, hook bool) (dsr.Status, error) {
 	var notices []string
 	if to == dsr.StatusCompleted {
 		notices = []string{dsr.NoticeCompleted}
 	}
-	_, err := s.move(ctx, requestID, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices, JobCounts: counts},
-		append(bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}}, also...))
+	flag := bson.E{Key: "outcome_hook", Value: true}
+	if !hook {
+		flag.Value = bson.D{{Key: "$ne", Value: true}}
+	}
+	_, err := s.move(ctx, requestID, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices, JobCounts: counts, OutcomeHook: hook},
+		append(bson.D{{Key: "fanned_out_at", Value: bson.D{{Key: "$ne", Value: nil}}}, flag}, also...))
 	if errors.Is(err, dsr.ErrConflict) {
 		return "", nil
 	}
@@ -200,6 +214,7 @@ type jobCounts struct {
 	FannedOutAt *time.Time `bson:"fanned_out_at"`
 	JobsOpen    int        `bson:"jobs_open"`
 	JobsFailed  int        `bson:"jobs_failed"`
+	OutcomeHook bool       `bson:"outcome_hook"`
 }
 
 // (findAndModify returns the whole request: FerretDB does not project it.)
@@ -267,7 +282,7 @@ func (s *Store) settleCounted(ctx context.Context, id string, c jobCounts, actor
 		return s.Settle(ctx, id, actor)
 	}
 	to, reason := dsr.Settlement(false, c.JobsFailed)
-	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}}, nil)
+	return s.settle(ctx, id, to, reason, actor, bson.D{{Key: "jobs_open", Value: 0}}, nil, c.OutcomeHook)
 }
 
 // jobsReopened counts n failed jobs of a request as open again (an agent's

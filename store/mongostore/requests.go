@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -272,13 +273,20 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 		}
 		set = append(set, bson.E{Key: "denial_basis", Value: basis})
 	}
+	notices := c.Notices
+	if c.OutcomeHook {
+		set = append(set, bson.E{Key: "outcome_hook", Value: true})
+		if dsr.OutcomeDue(to) {
+			notices = append(slices.Clip(notices), dsr.NoticeHookOutcome)
+		}
+	}
 	update := bson.D{
 		{Key: "$set", Value: set},
 		{Key: "$push", Value: bson.D{{Key: "history", Value: dsr.Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
 	}
 	var add bson.D
-	if len(c.Notices) > 0 {
-		add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: c.Notices}}})
+	if len(notices) > 0 {
+		add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: notices}}})
 	}
 	if len(c.Exceptions) > 0 {
 		add = append(add, bson.E{Key: "exceptions", Value: bson.D{{Key: "$each", Value: c.Exceptions}}})
@@ -297,7 +305,7 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
 		}
 		if c.ResetFanout {
-			unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""})
+			unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""}, bson.E{Key: "hook_hold", Value: ""})
 		}
 		if to.Closed() {
 			// A closed request's clock has stopped for good; its pauses

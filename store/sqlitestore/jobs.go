@@ -280,7 +280,7 @@ func (s *Store) settle(d *requestDoc, to dsr.Status, reason, actor string, count
 	if to == dsr.StatusCompleted {
 		notices = []string{dsr.NoticeCompleted}
 	}
-	s.applyMove(d, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices, JobCounts: counts})
+	s.applyMove(d, dsr.StatusInProgress, to, dsr.Change{Actor: actor, Reason: reason, Notices: notices, JobCounts: counts, OutcomeHook: d.OutcomeHook})
 	return true
 }
 

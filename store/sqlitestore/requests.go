@@ -227,7 +227,14 @@ func (s *Store) applyMove(d *requestDoc, from, to dsr.Status, c dsr.Change) {
 		}
 	}
 	r.History = append(r.History, dsr.Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason})
-	for _, n := range c.Notices {
+	notices := c.Notices
+	if c.OutcomeHook {
+		r.OutcomeHook = true
+		if dsr.OutcomeDue(to) {
+			notices = append(slices.Clip(notices), dsr.NoticeHookOutcome)
+		}
+	}
+	for _, n := range notices {
 		if !slices.Contains(r.PendingNotices, n) {
 			r.PendingNotices = append(r.PendingNotices, n)
 		}
@@ -248,7 +255,7 @@ func (s *Store) applyMove(d *requestDoc, from, to dsr.Status, c dsr.Change) {
 			r.DuplicateOf, r.UnlinkTo = "", ""
 		}
 		if c.ResetFanout {
-			r.FanoutFailures, r.FanoutError = 0, ""
+			r.FanoutFailures, r.FanoutError, r.HookHold = 0, "", nil
 		}
 		if to.Closed() {
 			// A closed request's clock has stopped for good; its pauses

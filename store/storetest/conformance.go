@@ -95,6 +95,8 @@ func testRoundTripEveryField(t *testing.T, f fixture) {
 			{By: "agent@shop", At: at(4 * time.Hour), Reason: "asked again"},
 		},
 		AppealOf: "01a20d27-0000-7000-8000-0000000000f4", AppealedBy: "01a20d27-0000-7000-8000-0000000000f5",
+		HookHold:    &dsr.HookHold{At: at(time.Minute), Until: at(time.Hour), ResumedAt: ptrAt(30 * time.Minute), ResumeID: "msg_1"},
+		OutcomeHook: true,
 	}
 	want := *r
 	if err := f.store.CreateRequest(ctx, r); err != nil {

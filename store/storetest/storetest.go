@@ -73,6 +73,10 @@ var cases = []struct {
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
 
+	// The pre- and post-processing hooks.
+	{"HookHold", testHookHold},
+	{"OutcomeHook", testOutcomeHook},
+
 	// Deadlines, pauses, appeals, retention.
 	{"CheckQueries", testCheckQueries},
 	{"RemindAndEscalateOnce", testRemindAndEscalateOnce},
