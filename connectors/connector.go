@@ -142,6 +142,11 @@ type Pending struct {
 	// PollAfter is how long to wait before asking again; 0 means the
 	// worker's default (Options.PollEvery).
 	PollAfter time.Duration
+	// Unanswered, when set, is what the job's error says if its wait
+	// deadline passes with the work unfinished ("owner ops@example.com did
+	// not answer"), instead of the worker's generic words. It names no
+	// data subject.
+	Unanswered string
 }
 
 // Add appends one collection's count to r.

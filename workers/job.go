@@ -211,6 +211,7 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 	ctx, cancel := context.WithTimeout(ctx, h.opts.JobTimeout)
 	defer cancel()
 	a, s := connectors.Action(job.Action), subjectOf(dsr.Actionable(job.Identities))
+	ctx = connectors.WithJob(ctx, connectors.JobRef{ID: job.ID, RequestID: job.RequestID, Connector: job.Connector, Action: a})
 	run := func(w connectors.RecordWriter) (connectors.Result, error) {
 		return connectors.Do(ctx, c, a, s, job.Handle, w)
 	}
@@ -257,7 +258,11 @@ func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, pend *connectors.Pe
 		until = *job.WaitUntil
 	}
 	if !now.Before(until) {
-		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
+		what := "the remote system had not finished"
+		if pend.Unanswered != "" {
+			what = pend.Unanswered
+		}
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("%s by the job's wait deadline %s", what, until.Format(time.RFC3339))))
 	}
 	after := pend.PollAfter
 	if after <= 0 {
