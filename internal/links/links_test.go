@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/dsar-project/dsar/dsr"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/links"
 )
 
