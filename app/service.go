@@ -32,6 +32,7 @@ type Store interface {
 	agentStore
 	exportStore
 	portalStore
+	answerStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

@@ -69,6 +69,10 @@ var cases = []struct {
 	{"JobCountsLost", testJobCountsLost},
 	{"PurgeIdentitiesCoversJobs", testPurgeIdentitiesCoversJobs},
 	{"SettleCorrectsDriftedCounts", testSettleCorrectsDriftedCounts},
+	{"AnswerJob", testAnswerJob},
+	{"AnswerJobRetried", testAnswerJobRetried},
+	{"ConcurrentAnswers", testConcurrentAnswers},
+	{"PurgeIdentitiesCoversAnswers", testPurgeIdentitiesCoversAnswers},
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
 
