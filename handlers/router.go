@@ -1,5 +1,6 @@
 // Package handlers composes dsar's HTTP API on gin: the surfaces (the
-// agent API, package agentapi; the portal's, package portalapi) over the
+// agent API, package agentapi; the portal's, package portalapi; the manual
+// task pages, package taskpage) over the
 // shared toolkit (package httpkit), health and readiness probes, the
 // metrics endpoint, and the OpenAPI document that describes every route
 // (kept true by tests that validate real traffic against it).
@@ -19,6 +20,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
+	"github.com/dsar-project/dsar/handlers/taskpage"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/store"
 )
@@ -39,6 +41,9 @@ type Deps struct {
 	Log   *slog.Logger
 	// Links signs the portal's download links.
 	Links *dsr.LinkSigner
+	// TaskLinks checks the links to manual task pages (dsr.NewTaskSigner);
+	// nil: no task pages are served.
+	TaskLinks *dsr.LinkSigner
 	// Limits are the portal's abuse limits; nil means none.
 	Limits *httpkit.Limits
 	// Portal tunes the portal; its defaults are config's (DSAR_VERIFY_MAX_TRIES,
@@ -114,6 +119,9 @@ func New(d Deps) http.Handler {
 		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, Portal: d.Portal, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
+	if d.TaskLinks != nil {
+		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})
+	}
 	return r
 }
 
