@@ -98,16 +98,21 @@ func badUTF8Line(data []byte) int {
 	return 0
 }
 
-// jsonError says where a JSON decoding error is.
-func jsonError(data []byte, base int64, dec *json.Decoder, err error) error {
+// syntaxError says where data, which is not valid JSON, goes wrong.
+func syntaxError(data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
 	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &UploadError{Line: lineAt(data, base+se.Offset), Msg: "not valid JSON: " + se.Error()}
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	switch {
+	case errors.As(err, &se) && se.Offset > 0 && int(se.Offset) <= len(data):
+		// Offset counts the bytes read up to and including the bad one.
+		return &UploadError{Line: lineAt(data, se.Offset-1), Msg: "not valid JSON: " + se.Error()}
+	case errors.As(err, &se):
 		return &UploadError{Line: lineAt(data, int64(len(data))), Msg: "the JSON ends too soon"}
+	case err != nil:
+		return &UploadError{Msg: "not valid JSON: " + err.Error()}
 	}
-	return &UploadError{Line: lineAt(data, base+dec.InputOffset()), Msg: "not valid JSON: " + err.Error()}
+	return &UploadError{Msg: "not valid JSON"}
 }
 
 // object checks that raw is a JSON object.
@@ -117,12 +122,11 @@ func object(raw json.RawMessage) bool {
 }
 
 func parseArray(data []byte, maxRecords int) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, jsonError(data, 0, dec, err)
+	if !json.Valid(data) {
+		return nil, syntaxError(data)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
 		return nil, &UploadError{Line: 1, Msg: "want a JSON array of objects, one per record"}
 	}
 	var out []json.RawMessage
@@ -130,7 +134,7 @@ func parseArray(data []byte, maxRecords int) ([]json.RawMessage, error) {
 		start := dec.InputOffset()
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, jsonError(data, 0, dec, err)
+			return nil, syntaxError(data) // unreachable: data is valid JSON
 		}
 		for start < int64(len(data)) && bytes.IndexByte([]byte(" \t\r\n,"), data[start]) >= 0 {
 			start++
@@ -143,15 +147,6 @@ func parseArray(data []byte, maxRecords int) ([]json.RawMessage, error) {
 			return nil, tooMany(line, maxRecords)
 		}
 		out = append(out, compact(raw))
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, jsonError(data, 0, dec, err)
-	}
-	if dec.More() {
-		return nil, &UploadError{Line: lineAt(data, dec.InputOffset()), Msg: "text after the JSON array"}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &UploadError{Line: lineAt(data, dec.InputOffset()), Msg: "text after the JSON array"}
 	}
 	return out, nil
 }
@@ -166,9 +161,9 @@ func parseNDJSON(data []byte, maxRecords int) ([]json.RawMessage, error) {
 			continue
 		}
 		if !json.Valid(text) {
-			var v any
-			err := json.Unmarshal(text, &v)
-			return nil, &UploadError{Line: line, Msg: "not valid JSON: " + err.Error()}
+			e := syntaxError(text).(*UploadError)
+			e.Line = line
+			return nil, e
 		}
 		if !object(text) {
 			return nil, &UploadError{Line: line, Msg: "each line must be one JSON object"}

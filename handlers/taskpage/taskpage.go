@@ -237,6 +237,10 @@ func (h *handler) answer(c *gin.Context) {
 		return
 	}
 	ans := manual.Answer{Task: o.link.Task, Kind: c.Request.PostFormValue("answer")}
+	if err := ans.Check(o.link.Action); err != nil {
+		h.render(c, http.StatusUnprocessableEntity, h.form(o, csrf, "Choose one of the answers below."))
+		return
+	}
 	switch ans.Kind {
 	case manual.AnswerConfirm:
 		if s := strings.TrimSpace(c.Request.PostFormValue("count")); s != "" {
