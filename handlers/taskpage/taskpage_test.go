@@ -422,7 +422,9 @@ func TestTaskPageAttacks(t *testing.T) {
 		job      string // the job that must be unchanged
 	}{
 		{name: "a tampered payload", want: http.StatusNotFound, wantPage: "not valid", job: id,
-			do: func() (int, string) { return b.get(e.url + links.TasksPrefix + "x" + parts[0][1:] + "." + parts[1] + "." + parts[2]) }},
+			do: func() (int, string) {
+				return b.get(e.url + links.TasksPrefix + "x" + parts[0][1:] + "." + parts[1] + "." + parts[2])
+			}},
 		{name: "a forged signature", want: http.StatusNotFound, wantPage: "not valid", job: id,
 			do: func() (int, string) {
 				return b.get(e.url + links.TasksPrefix + links.TaskToken(payload, exp, dsr.NewTaskSigner([]byte("another key, another service....."))))
@@ -432,7 +434,9 @@ func TestTaskPageAttacks(t *testing.T) {
 				return b.get(e.url + links.TasksPrefix + links.TaskToken(payload, exp, dsr.NewLinkSigner([]byte("0123456789abcdef0123456789abcdef"))))
 			}},
 		{name: "another job with this task", want: http.StatusConflict, wantPage: "closed", job: otherID,
-			do: func() (int, string) { return b.get(e.url + links.TasksPrefix + links.TaskToken(otherJobThisTask.Payload(), exp, e.signer)) }},
+			do: func() (int, string) {
+				return b.get(e.url + links.TasksPrefix + links.TaskToken(otherJobThisTask.Payload(), exp, e.signer))
+			}},
 		{name: "this token posted to another job's page", want: http.StatusForbidden, wantPage: "not sent from the task page", job: otherID,
 			do: func() (int, string) {
 				_, op := b.get(otherLink)
