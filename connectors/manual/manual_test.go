@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,5 +288,27 @@ func TestAnswer(t *testing.T) {
 				t.Errorf("records (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDocsExample loads the example of docs/connectors/manual.md.
+func TestDocsExample(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/connectors/manual.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no yaml example in docs/connectors/manual.md")
+	}
+	clock := testenv.NewClock(time.Now())
+	reg := load(t, &desk{}, clock, example)
+	c, _ := reg.Lookup("paper_archive")
+	for _, a := range []connectors.Action{connectors.ActionExport, connectors.ActionErase, connectors.ActionOptOut} {
+		if !connectors.Supports(c, a) {
+			t.Errorf("the example does not handle %s", a)
+		}
 	}
 }
