@@ -175,6 +175,7 @@ func TestConnectorsList(t *testing.T) {
 	want := []string{
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
+		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		"mongodb erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",
@@ -206,7 +207,7 @@ func TestConnectorsList(t *testing.T) {
 		"shop mongodb erase, export, opt_out resolve, test, discover",
 		"",
 	}
-	if diff := cmp.Diff(want, lines[4:]); diff != "" {
+	if diff := cmp.Diff(want, lines[5:]); diff != "" {
 		t.Errorf("list --file (-want +got):\n%s", diff)
 	}
 }

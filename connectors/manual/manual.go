@@ -31,8 +31,8 @@ import (
 // Type is the connector type's name in the connectors file.
 const Type = "manual"
 
-// Factory returns the factory of manual connectors over d; d.Tasks is
-// required (the worker provides it).
+// Factory returns the factory of manual connectors over d; d.Tasks (the
+// worker provides it) is what opens tasks.
 func Factory(d connectors.Deps) connectors.Factory {
 	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
 		var spec Spec
@@ -43,14 +43,13 @@ func Factory(d connectors.Deps) connectors.Factory {
 	}
 }
 
-// New returns the manual connector called name.
+// New returns the manual connector called name. Without d.Tasks it is
+// built (the connectors commands list and check it) but cannot open a task:
+// its actions fail for good.
 func New(name string, spec Spec, d connectors.Deps) (*Connector, error) {
 	spec = spec.withDefaults()
 	if err := spec.validate(); err != nil {
 		return nil, err
-	}
-	if d.Tasks == nil {
-		return nil, errors.New("manual tasks need the service to mail their owners: this process has no task mailer (run it as a worker)")
 	}
 	return &Connector{name: name, spec: spec, tasks: d.Tasks, now: d.Clock(), log: d.Logger().With("connector", name)}, nil
 }
@@ -100,6 +99,9 @@ func (c *Connector) open(ctx context.Context, a connectors.Action) (connectors.R
 	if !ok {
 		return connectors.Result{}, connectors.Permanent(errors.New("a manual task needs the job it is for (run it through the worker)"))
 	}
+	if c.tasks == nil {
+		return connectors.Result{}, connectors.Permanent(errors.New("this process cannot mail task owners (no connectors.Deps.Tasks)"))
+	}
 	task, err := newTaskID()
 	if err != nil {
 		return connectors.Result{}, err
@@ -121,6 +123,9 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 	st, err := parseState(handle)
 	if err != nil {
 		return connectors.Result{}, connectors.Permanent(err)
+	}
+	if c.tasks == nil {
+		return connectors.Result{}, connectors.Permanent(errors.New("this process cannot mail task owners (no connectors.Deps.Tasks)"))
 	}
 	job, _ := connectors.JobOf(ctx)
 	now := c.now().UTC()

@@ -101,10 +101,18 @@ func TestSettings(t *testing.T) {
 	}
 	t.Run("no task mailer", func(t *testing.T) {
 		t.Parallel()
-		_, err := connectors.Parse(context.Background(), []byte(file), connectors.Types{manual.Type: manual.Factory(connectors.Deps{})},
+		// Built (dsar connectors list and test need no mailer), but it cannot
+		// open a task.
+		reg, err := connectors.Parse(context.Background(), []byte(file), connectors.Types{manual.Type: manual.Factory(connectors.Deps{})},
 			func(string) (string, bool) { return "", false })
-		if err == nil || !strings.Contains(err.Error(), "no task mailer") {
-			t.Errorf("err %v, want no task mailer", err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := reg.Lookup("paper")
+		ctx := connectors.WithJob(context.Background(), connectors.JobRef{ID: "r_1:paper:erase", RequestID: "r_1"})
+		if _, err := connectors.Run(ctx, c, connectors.ActionErase, connectors.Subject{}, nil); !errors.Is(err, connectors.ErrPermanent) ||
+			!strings.Contains(err.Error(), "cannot mail") {
+			t.Errorf("run without a task mailer: %v, want a permanent error", err)
 		}
 	})
 }
@@ -298,7 +306,7 @@ func TestDocsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	_, rest, ok := strings.Cut(string(doc), "```yaml connectors\n")
 	example, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
 		t.Fatal("no yaml example in docs/connectors/manual.md")
