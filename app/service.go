@@ -33,6 +33,7 @@ type Store interface {
 	exportStore
 	portalStore
 	hookStore
+	answerStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

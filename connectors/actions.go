@@ -9,8 +9,8 @@ import (
 
 // actionSpec says, for one action, which interface a connector implements to
 // perform it and how to run it. The table [actions] is the only place that
-// maps actions to interfaces: [Supports], [Registry.For], [Run] and [Poll]
-// all read it, so a new action is one entry here.
+// maps actions to interfaces: [Supports], [Registry.For], [Run], [Poll] and
+// [Answer] all read it, so a new action is one entry here.
 type actionSpec struct {
 	// implements reports whether c has the action's interface.
 	implements func(c Connector) bool
@@ -118,13 +118,42 @@ func Poll(ctx context.Context, c Connector, a Action, handle string, out RecordW
 	return p.Poll(ctx, a, handle, out)
 }
 
-// Do is what a worker calls for one job: [Poll] when the job waits on work
-// the system accepted earlier (handle is set), else [Run].
-func Do(ctx context.Context, c Connector, a Action, s Subject, handle string, out RecordWriter) (Result, error) {
-	if handle != "" {
-		return Poll(ctx, c, a, handle, out)
+// Answer hands c the answer an outside party sent for the work of action
+// a named by handle (see [Answerer]). out receives an export's records as
+// for [Run]. A connector that is not an [Answerer] gets a [Permanent]
+// error.
+func Answer(ctx context.Context, c Connector, a Action, handle string, answer []byte, out RecordWriter) (res Result, err error) {
+	an, ok := c.(Answerer)
+	if !ok {
+		return Result{}, Permanent(fmt.Errorf("connector %q was answered but takes no answers", c.Name()))
 	}
-	return Run(ctx, c, a, s, out)
+	if !WritesRecords(a) {
+		out = nil
+	}
+	defer recoverPanic(c, &err)
+	return an.Answer(ctx, a, handle, answer, out)
+}
+
+// Waits reports whether c can leave a job waiting on work its system
+// finishes later: it is a [Poller] or an [Answerer].
+func Waits(c Connector) bool {
+	return is[Poller](c) || is[Answerer](c)
+}
+
+// Do is what a worker calls for one job: when the job waits on work the
+// system accepted earlier (handle is set), [Answer] when an answer came
+// for it, else [Poll] (an [Answerer] that cannot be polled just keeps
+// waiting, PollAfter NoPoll); else [Run].
+func Do(ctx context.Context, c Connector, a Action, s Subject, handle string, answer []byte, out RecordWriter) (Result, error) {
+	switch {
+	case handle == "":
+		return Run(ctx, c, a, s, out)
+	case len(answer) > 0:
+		return Answer(ctx, c, a, handle, answer, out)
+	case !is[Poller](c) && is[Answerer](c):
+		return Result{Pending: &Pending{Handle: handle, PollAfter: NoPoll}}, nil
+	}
+	return Poll(ctx, c, a, handle, out)
 }
 
 // recoverPanic turns a panic of connector c into an error in *err.

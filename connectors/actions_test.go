@@ -98,7 +98,7 @@ func TestActionTable(t *testing.T) {
 			if tt.records != (w.n == 1) {
 				t.Errorf("records written: %d; the writer must reach exports only", w.n)
 			}
-			res, err = connectors.Do(t.Context(), c, tt.action, ada, "op-1", w)
+			res, err = connectors.Do(t.Context(), c, tt.action, ada, "op-1", nil, w)
 			if err != nil || res.Records != 4 {
 				t.Fatalf("Do with a handle = %v, %v; want the poll's 4 records", res.Records, err)
 			}
@@ -141,5 +141,57 @@ func TestActionTable(t *testing.T) {
 	_, err := connectors.Run(t.Context(), panicky{"wild"}, connectors.ActionErase, ada, nil)
 	if err == nil || err.Error() != "connector wild panicked: boom" {
 		t.Errorf("Run on a connector that panics: %v", err)
+	}
+}
+
+// answering takes answers and, when poll is set, is polled too.
+type answering struct {
+	named
+	ran *[]string
+}
+
+func (a answering) Erase(context.Context, connectors.Subject) (connectors.Result, error) {
+	return connectors.Result{Pending: &connectors.Pending{Handle: "op-1"}}, nil
+}
+
+func (a answering) Export(context.Context, connectors.Subject, connectors.RecordWriter) (connectors.Result, error) {
+	return connectors.Result{Pending: &connectors.Pending{Handle: "op-1"}}, nil
+}
+
+func (a answering) Answer(_ context.Context, act connectors.Action, handle string, answer []byte, out connectors.RecordWriter) (connectors.Result, error) {
+	*a.ran = append(*a.ran, "answer "+string(act)+" "+handle+" "+string(answer)+" writer="+map[bool]string{true: "yes", false: "no"}[out != nil])
+	return connectors.Result{Records: 5}, nil
+}
+
+// TestDoAnswer: a waiting job with an answer goes to Answer (the writer for
+// exports only); without one, an Answerer that cannot be polled keeps
+// waiting, not polled until its deadline; an answer for a connector that
+// takes none is a permanent error.
+func TestDoAnswer(t *testing.T) {
+	t.Parallel()
+	ada := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}
+	var ran []string
+	c := answering{named: "hook", ran: &ran}
+	if !connectors.Waits(c) || connectors.Waits(named("plain")) {
+		t.Error("Waits: want true for an Answerer, false for a plain connector")
+	}
+	for _, a := range []connectors.Action{connectors.ActionExport, connectors.ActionErase} {
+		res, err := connectors.Do(t.Context(), c, a, ada, "op-1", []byte(`{"ok":true}`), &sink{})
+		if err != nil || res.Records != 5 || res.Pending != nil {
+			t.Errorf("Do(%s) with an answer = %+v, %v; want the answer's 5 records", a, res, err)
+		}
+		res, err = connectors.Do(t.Context(), c, a, ada, "op-1", nil, &sink{})
+		if err != nil || res.Pending == nil || res.Pending.Handle != "op-1" || res.Pending.PollAfter < connectors.NoPoll {
+			t.Errorf("Do(%s) without an answer = %+v, %v; want still pending on op-1, not polled", a, res.Pending, err)
+		}
+	}
+	want := []string{`answer export op-1 {"ok":true} writer=yes`, `answer erase op-1 {"ok":true} writer=no`}
+	if diff := cmp.Diff(want, ran); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	var polled []string
+	_, err := connectors.Do(t.Context(), acting{named: "full", ran: &polled}, connectors.ActionErase, ada, "op-1", []byte(`{}`), nil)
+	if !errors.Is(err, connectors.ErrPermanent) || len(polled) != 0 {
+		t.Errorf("an answer for a connector that takes none: %v (calls %v); want a permanent error, no call", err, polled)
 	}
 }

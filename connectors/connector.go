@@ -91,6 +91,25 @@ type Poller interface {
 	Poll(ctx context.Context, a Action, handle string, out RecordWriter) (Result, error)
 }
 
+// Answerer is implemented by connectors whose systems, or people, answer
+// work they accepted by calling back rather than being polled: a webhook
+// receiver's signed callback, a manual task's owner uploading records. The
+// answer reaches the waiting job through the store (dsr.Job.Answer, set by
+// the store's AnswerJob for the job's exact handle) and the job runs at
+// once; the worker then calls Answer instead of Poll. An Answerer that is
+// not also a [Poller] is not polled: its job waits, untouched, for an
+// answer or its wait deadline.
+type Answerer interface {
+	// Answer takes up answer, what the outside party sent for the work
+	// named by handle, started by action a. It validates answer strictly
+	// (it comes from outside): a malformed answer is an [ErrPermanent]
+	// error. out receives the records of an export (nil for other
+	// actions). A Result with Pending keeps the job waiting (the answer
+	// said "not yet"; the answer is then discarded); other errors are
+	// retried with the same answer.
+	Answer(ctx context.Context, a Action, handle string, answer []byte, out RecordWriter) (Result, error)
+}
+
 // Scoped is implemented by connectors that support an action interface only
 // for some configurations (a database connector with no opt-out settings);
 // the registry skips them for actions they do not handle.
@@ -198,9 +217,20 @@ type Pending struct {
 	// personal data.
 	Handle string
 	// PollAfter is how long to wait before asking again; 0 means the
-	// worker's default (Options.PollEvery).
+	// worker's default (Options.PollEvery). [NoPoll] (or more) means
+	// only at the job's wait deadline: for an [Answerer] that waits for
+	// a callback.
 	PollAfter time.Duration
+	// Unanswered, when set, is what the job's error says if its wait
+	// deadline passes with the work unfinished ("owner ops@example.com did
+	// not answer"), instead of the worker's generic words. It names no
+	// data subject.
+	Unanswered string
 }
+
+// NoPoll, as Pending.PollAfter, says the work is not polled: the job waits
+// for an answer (see [Answerer]) until its wait deadline.
+const NoPoll = 100 * 365 * 24 * time.Hour
 
 // Add appends one collection's count to r.
 func (r *Result) Add(collection, outcome string, n int64) {

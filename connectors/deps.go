@@ -40,6 +40,20 @@ type Deps struct {
 	// keyed strategies (hmac, email_format) are refused when a connector
 	// that names them is configured.
 	Mask *mask.Masker
+	// Tasks hands work to people, for connectors whose system has no API
+	// (the manual type). nil: such connectors are refused when configured.
+	Tasks Tasks
+	// Now is the clock of connectors that keep time (a manual task's
+	// reminders); nil: time.Now. See [Deps.Clock].
+	Now func() time.Time
+}
+
+// Clock returns d.Now, or time.Now when it is nil.
+func (d Deps) Clock() func() time.Time {
+	if d.Now != nil {
+		return d.Now
+	}
+	return time.Now
 }
 
 // HTTPClient returns d.HTTP, or http.DefaultClient when it is nil.

@@ -109,3 +109,23 @@ func (r *Refusal) Unwrap() error { return r.Err }
 func Refuse(err error, detail string) error {
 	return &Refusal{Err: err, Detail: detail}
 }
+
+// Answers to waiting jobs (the store's AnswerJob). Both wrap ErrConflict, so
+// a surface that knows neither answers them as a conflict.
+var (
+	// ErrJobNotWaiting means the job does not wait on the handle the
+	// answer names: it never did, it finished, it runs now, or it waits on
+	// other work.
+	ErrJobNotWaiting = fmt.Errorf("%w: the job is not waiting on that handle", ErrConflict)
+	// ErrAlreadyAnswered means the job's wait was answered already and the
+	// answer not yet taken up by a run.
+	ErrAlreadyAnswered = fmt.Errorf("%w: the job was answered already", ErrConflict)
+	// ErrAnswerSize means an answer is empty or larger than MaxAnswer.
+	ErrAnswerSize = fmt.Errorf("an answer must hold 1 to %d bytes", MaxAnswer)
+)
+
+// MaxAnswer bounds a job's Answer: 8 MiB. A store keeps the answer in the
+// job's document (MongoDB's limit is 16 MiB), so the surfaces that take
+// answers in bound their bodies below it; a manual task's upload, which
+// becomes an answer, is limited below it too.
+const MaxAnswer = 8 << 20

@@ -434,6 +434,16 @@ type Job struct {
 	// deferred (Outcome.Deferred); the attempts that failed are Attempts
 	// less Waits.
 	Waits int `bson:"waits,omitempty"`
+	// Answer is what an outside party sent for the work the job waits on
+	// (a webhook receiver's signed callback, a manual task's upload):
+	// set by the store's AnswerJob only while the job waits on that
+	// Handle, at most MaxAnswer bytes. The job's next run hands it to its
+	// connector (connectors.Answerer) instead of polling. It may hold
+	// personal data: it is cleared when the job ends, waits again or is
+	// retried by an agent, and by PurgeIdentities.
+	Answer []byte `bson:"answer,omitempty" json:"-"`
+	// AnsweredAt is when Answer was stored.
+	AnsweredAt *time.Time `bson:"answered_at,omitempty" json:"-"`
 	// Recorded counts the attempts whose outcome was written (a failure,
 	// a wait or the end); an attempt killed after it claimed the job
 	// (worker died, lease taken over) is in Attempts but not in Recorded.

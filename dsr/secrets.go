@@ -88,3 +88,12 @@ func (s *LinkSigner) Valid(id string, exp time.Time, sig string, now time.Time) 
 	want := s.Sign(id, exp)
 	return subtle.ConstantTimeCompare([]byte(want), []byte(sig)) == 1 && now.Before(exp)
 }
+
+// NewTaskSigner returns a signer of the links to manual task pages, under a
+// key derived from master (the blind index key) for this purpose only, so
+// that no task link's signature is ever a download link's, nor the reverse.
+func NewTaskSigner(master []byte) *LinkSigner {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("dsar task links v1"))
+	return &LinkSigner{key: m.Sum(nil)}
+}

@@ -1,5 +1,6 @@
 // Package handlers composes dsar's HTTP API on gin: the surfaces (the
-// agent API, package agentapi; the portal's, package portalapi) over the
+// agent API, package agentapi; the portal's, package portalapi; the manual
+// task pages, package taskpage) over the
 // shared toolkit (package httpkit), health and readiness probes, the
 // metrics endpoint, and the OpenAPI document that describes every route
 // (kept true by tests that validate real traffic against it).
@@ -20,6 +21,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
+	"github.com/dsar-project/dsar/handlers/taskpage"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/store"
@@ -41,6 +43,9 @@ type Deps struct {
 	Log   *slog.Logger
 	// Links signs the portal's download links.
 	Links *dsr.LinkSigner
+	// TaskLinks checks the links to manual task pages (dsr.NewTaskSigner);
+	// nil: no task pages are served.
+	TaskLinks *dsr.LinkSigner
 	// Limits are the portal's abuse limits; nil means none.
 	Limits *httpkit.Limits
 	// Portal tunes the portal; its defaults are config's (DSAR_VERIFY_MAX_TRIES,
@@ -123,6 +128,9 @@ func New(d Deps) http.Handler {
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Log: d.Log, Now: d.Now})
+	if d.TaskLinks != nil {
+		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})
+	}
 	return r
 }
 

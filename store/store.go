@@ -73,6 +73,14 @@ type Store interface {
 	Job(ctx context.Context, id string) (*dsr.Job, error)
 	ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error)
 	FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error
+	// AnswerJob stores answer (1 to dsr.MaxAnswer bytes) as the Answer of
+	// job jobID, in one conditional update, only while the job waits on
+	// exactly handle and holds no answer yet, and makes it due to run at
+	// once (PollAt now, so the sweep hands it on if nobody enqueues it).
+	// Otherwise it changes nothing and returns dsr.ErrNotFound (no such
+	// job), dsr.ErrAlreadyAnswered (an answer waits to be taken up) or
+	// dsr.ErrJobNotWaiting; of two concurrent answers exactly one wins.
+	AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error
 	JobFinished(ctx context.Context, requestID string, failed bool, actor string) (dsr.Status, error)
 	Settle(ctx context.Context, requestID, actor string) (dsr.Status, error)
 	RetryFailedJobs(ctx context.Context, requestID string) ([]string, error)

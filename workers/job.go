@@ -221,8 +221,10 @@ func (h *JobHandler) jobLog(job *dsr.Job) *slog.Logger {
 	return h.log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "attempt", job.Attempts)
 }
 
-// perform runs the connector action of a job under the job timeout. A
-// connector that panics fails the attempt like an error.
+// perform runs the connector action of a job under the job timeout: the
+// action, or for a job waiting on its system the poll, or the answer that
+// came for it (job.Answer). A connector that panics fails the attempt like
+// an error.
 func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Result, error) {
 	c, ok := h.conns.Lookup(job.Connector)
 	if !ok {
@@ -231,6 +233,7 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 	ctx, cancel := context.WithTimeout(ctx, h.opts.JobTimeout)
 	defer cancel()
 	a, s := connectors.Action(job.Action), subjectOf(dsr.Actionable(job.Identities))
+	ctx = connectors.WithJob(ctx, connectors.JobRef{ID: job.ID, RequestID: job.RequestID, Connector: job.Connector, Action: a})
 	if a == connectors.ActionCorrect {
 		cs, err := h.corrections(ctx, job)
 		if err != nil {
@@ -240,11 +243,11 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 		if h.index != nil {
 			s.Hash = h.index.HashValue
 		}
-		res, err := connectors.Do(ctx, c, a, s, job.Handle, nil)
+		res, err := connectors.Do(ctx, c, a, s, job.Handle, job.Answer, nil)
 		return res, redactValues(err, cs)
 	}
 	run := func(w connectors.RecordWriter) (connectors.Result, error) {
-		return connectors.Do(ctx, c, a, s, job.Handle, w)
+		return connectors.Do(ctx, c, a, s, job.Handle, job.Answer, w)
 	}
 	if connectors.WritesRecords(a) {
 		return h.exportTo(ctx, job, run)
@@ -335,8 +338,8 @@ const maxHandle = 512
 // fails for good instead.
 func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, pend *connectors.Pending) error {
 	c, _ := h.conns.Lookup(job.Connector)
-	if _, ok := c.(connectors.Poller); !ok {
-		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but cannot be polled", job.Connector)))
+	if !connectors.Waits(c) {
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later but can neither be polled nor answered", job.Connector)))
 	}
 	if pend.Handle == "" || len(pend.Handle) > maxHandle {
 		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("connector %q said it finishes later with a handle of %d bytes (want 1 to %d)", job.Connector, len(pend.Handle), maxHandle)))
@@ -347,7 +350,11 @@ func (h *JobHandler) wait(ctx context.Context, job *dsr.Job, pend *connectors.Pe
 		until = *job.WaitUntil
 	}
 	if !now.Before(until) {
-		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("the remote system had not finished by the job's wait deadline %s", until.Format(time.RFC3339))))
+		what := "the remote system had not finished"
+		if pend.Unanswered != "" {
+			what = pend.Unanswered
+		}
+		return h.fail(ctx, job, connectors.Permanent(fmt.Errorf("%s by the job's wait deadline %s", what, until.Format(time.RFC3339))))
 	}
 	after := pend.PollAfter
 	if after <= 0 {

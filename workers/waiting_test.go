@@ -102,7 +102,7 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 		{name: "unfinished at the wait deadline", conn: &remote{handle: "op-4", polls: []string{"pending", "pending", "pending", "pending"}}, typ: dsr.TypeDeletion,
 			waitMax: 30 * time.Minute, pollAfter: 10 * time.Minute, steps: 3, wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "wait deadline", wantWaits: 3},
 		{name: "a connector that cannot be polled", conn: notPolling{}, typ: dsr.TypeDeletion,
-			steps: 0, wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "cannot be polled", wantWaits: 0},
+			steps: 0, wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "can neither be polled nor answered", wantWaits: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,4 +257,88 @@ func countOf(list []string, v string) int {
 		}
 	}
 	return n
+}
+
+// answered is a connector whose system answers by calling back (an
+// Answerer, not a Poller): its answer is a count of contacts, or "bad".
+type answered struct{}
+
+func (answered) Name() string { return "remote" }
+
+func (answered) Export(context.Context, connectors.Subject, connectors.RecordWriter) (connectors.Result, error) {
+	return connectors.Result{Pending: &connectors.Pending{Handle: "cb-1", PollAfter: connectors.NoPoll}}, nil
+}
+
+func (answered) Answer(ctx context.Context, a connectors.Action, handle string, answer []byte, out connectors.RecordWriter) (connectors.Result, error) {
+	var res connectors.Result
+	if handle != "cb-1" || string(answer) != "1" {
+		return res, connectors.Permanent(errors.New("answer not valid"))
+	}
+	if err := out.WriteRecord(ctx, "contacts", bson.D{{Key: "email", Value: "ada@example.com"}}); err != nil {
+		return res, err
+	}
+	res.Add("contacts", "exported", 1)
+	return res, nil
+}
+
+// TestJobsTakeAnswers runs a job whose system answers by calling back: it
+// waits unpolled until its deadline; an answer stored for its handle runs
+// it at once through the connector's Answer, which ends it (the answer
+// cleared); an answer the connector refuses fails it; no answer by the
+// deadline fails it.
+func TestJobsTakeAnswers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		answer    string // "" for none
+		wantJob   dsr.JobStatus
+		wantReq   dsr.Status
+		wantError string
+	}{
+		{name: "answered", answer: "1", wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted},
+		{name: "answered badly", answer: "bad", wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "answer not valid"},
+		{name: "never answered", wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "wait deadline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := setup(t, 1, answered{})
+			proc := e.waiter(time.Hour)
+			r := e.file(dsr.TypeAccess, "ada@example.com")
+			if err := proc.Fanout(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			_ = proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionExport))
+			id := dsr.JobID(r.ID, "remote", dsr.ActionExport)
+			_ = proc.RunJob(ctx, id)
+			job := e.job(id)
+			if job.Status != dsr.JobWaiting || job.Handle != "cb-1" || job.PollAt == nil || !job.PollAt.Equal(*job.WaitUntil) {
+				t.Fatalf("after the first attempt: %s on %q, poll at %v; want waiting on cb-1, not polled before its deadline %v", job.Status, job.Handle, job.PollAt, job.WaitUntil)
+			}
+			e.clock.Add(10 * time.Minute)
+			if tt.answer != "" {
+				if err := e.store.AnswerJob(ctx, id, "cb-1", []byte(tt.answer)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				e.clock.Add(time.Hour)
+			}
+			_ = proc.RunJob(ctx, id)
+			job = e.job(id)
+			if job.Status != tt.wantJob || !strings.Contains(job.Error, tt.wantError) || len(job.Answer) != 0 {
+				t.Errorf("job %s (error %q, answer %q); want %s with error containing %q, no answer kept", job.Status, job.Error, job.Answer, tt.wantJob, tt.wantError)
+			}
+			if got, err := e.store.Request(ctx, r.ID); err != nil || got.Status != tt.wantReq {
+				t.Errorf("request %v, %v; want %s", got.Status, err, tt.wantReq)
+			}
+			n := 0
+			if err := e.store.EachExportRecord(ctx, id, func(string, json.RawMessage) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.wantJob == dsr.JobSucceeded]; n != want {
+				t.Errorf("export records of the answered export: %d; want %d", n, want)
+			}
+		})
+	}
 }

@@ -291,9 +291,13 @@ func (a *app) seedDemo(ctx context.Context) error {
 
 // startWorkers loads the connectors and starts the asynq server.
 func (a *app) startWorkers(ctx context.Context) error {
+	notifier, err := a.notifier()
+	if err != nil {
+		return err
+	}
+	escalation := workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret}
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
-		var err error
 		rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 		mongoClient := a.shop
@@ -304,7 +308,11 @@ func (a *app) startWorkers(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":"), Mask: masker})
+		// Manual tasks mail their owners links to the API's task pages.
+		tasks := workers.NewStaffTasks(workers.StaffOptions{Notifier: notifier, Escalation: escalation, PublicURL: a.cfg.PublicURL,
+			Links: dsr.NewTaskSigner(a.secret), Log: a.log})
+		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":"), Mask: masker,
+			Tasks: tasks})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}
@@ -321,17 +329,13 @@ func (a *app) startWorkers(ctx context.Context) error {
 			"use --demo or set DSAR_CONNECTORS_FILE")
 	}
 	a.log.Info("connectors loaded", "connectors", strings.Join(reg.Names(), ","))
-	notifier, err := a.notifier()
-	if err != nil {
-		return err
-	}
 	approval, err := dsr.ParseApprovalPolicy(a.cfg.ApprovalRequired)
 	if err != nil {
 		return fmt.Errorf("DSAR_APPROVAL_REQUIRED: %w", err)
 	}
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
-			Escalation: workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret}},
+			Escalation: escalation},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax,
@@ -425,7 +429,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 	h := handlers.New(handlers.Deps{
 		CorrectFields: correctFields,
 		Store:         a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
-		Links: a.links, Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
+		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.secret), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,

@@ -176,6 +176,7 @@ func TestConnectorsList(t *testing.T) {
 	want := []string{
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
+		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"mysql erase, export, opt_out resolve, test tables of a MySQL or MariaDB database",
 		"postgres erase, export, opt_out resolve, test tables of a PostgreSQL database",

@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
 	"github.com/dsar-project/dsar/connectors/sqldb"
@@ -74,6 +75,12 @@ var kinds = []Kind{
 		Resolves: true, Checks: true,
 		List:    "tables",
 		factory: sqldb.MySQLFactory,
+	},
+	{
+		Name:    manual.Type,
+		Summary: "a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		factory: manual.Factory,
 	},
 }
 

@@ -113,8 +113,9 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 			bson.E{Key: "poll_at", Value: o.PollAt.UTC()},
 			bson.E{Key: "wait_until", Value: o.WaitUntil.UTC()},
 		)
+		unset = append(unset, bson.E{Key: "answer", Value: ""}, bson.E{Key: "answered_at", Value: ""}) // taken up
 		inc = append(inc, bson.E{Key: "waits", Value: 1})
-	case dsr.JobPending: // a failed attempt, retried; a handle is kept to poll again
+	case dsr.JobPending: // a failed attempt, retried; a handle (and its answer) is kept to poll again
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 		if o.Deferred {
 			inc = append(inc, bson.E{Key: "waits", Value: 1})
@@ -131,7 +132,7 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		if o.DataMap != nil {
 			set = append(set, bson.E{Key: "data_map", Value: o.DataMap})
 		}
-		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
+		unset = append(unset, bson.E{Key: "poll_at", Value: ""}, bson.E{Key: "answer", Value: ""}, bson.E{Key: "answered_at", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}, {Key: "$inc", Value: inc}}
 	res, err := s.jobs.UpdateOne(ctx,
@@ -145,6 +146,37 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		return fmt.Errorf("finish job %s attempt %d: %w", j.ID, j.Attempts, dsr.ErrConflict)
 	}
 	return nil
+}
+
+// AnswerJob stores answer as the Answer of job jobID while it waits on
+// handle with no answer yet, and makes it due at once, in one conditional
+// update (see store.Store). When nothing matched, one read of the job
+// says why.
+func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error {
+	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
+		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrAnswerSize)
+	}
+	now := s.now()
+	res, err := s.jobs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: jobID}, {Key: "status", Value: dsr.JobWaiting}, {Key: "handle", Value: handle}, {Key: "answer", Value: nil}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "answer", Value: answer}, {Key: "answered_at", Value: now}, {Key: "poll_at", Value: now}, {Key: "updated_at", Value: now}}}},
+	)
+	if err != nil {
+		return fmt.Errorf("answer job: %w", err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	j, err := s.Job(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("answer job: %w", err)
+	}
+	switch {
+	case j.Status != dsr.JobWaiting || j.Handle == "" || j.Handle != handle:
+		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrJobNotWaiting)
+	default:
+		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrAlreadyAnswered)
+	}
 }
 
 // Settle closes an in-progress request that is fanned out (all its jobs
@@ -300,11 +332,12 @@ func (s *Store) jobsReopened(ctx context.Context, requestID string, n int64) err
 }
 
 // purgeJobIdentities removes the identities the finished jobs of a request
-// carry (see Job.Identities); a job still to run keeps them.
+// carry (see Job.Identities), and any answer they hold (Job.Answer); a job
+// still to run keeps them.
 func (s *Store) purgeJobIdentities(ctx context.Context, requestID string) error {
 	finished := bson.D{{Key: "$in", Value: bson.A{dsr.JobSucceeded, dsr.JobFailed, dsr.JobSkipped}}}
 	if _, err := s.jobs.UpdateMany(ctx, bson.D{{Key: "request_id", Value: requestID}, {Key: "status", Value: finished}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: "identities", Value: ""}}}}); err != nil {
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "identities", Value: ""}, {Key: "answer", Value: ""}, {Key: "answered_at", Value: ""}}}}); err != nil {
 		return fmt.Errorf("purge job identities: %w", err)
 	}
 	return nil
@@ -348,7 +381,8 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	res, err := s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: dsr.JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		// A job that waited on a remote system starts the action afresh.
-		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""}}},
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""},
+			{Key: "answer", Value: ""}, {Key: "answered_at", Value: ""}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("retry failed jobs: %w", err)

@@ -47,8 +47,11 @@ const (
 	// purgeJobIdentitiesQuery removes the identities the finished jobs of a
 	// request carry (jobs_request_id); a job still to run keeps them. It
 	// edits the document in place, leaving every other field as written.
-	purgeJobIdentitiesQuery = `UPDATE jobs SET doc = json_remove(doc, '$.identities')
-		WHERE request_id = ? AND status IN ('succeeded','failed','skipped') AND json_type(doc, '$.identities') IS NOT NULL`
+	// The answers they hold (dsr.Job.Answer, normally cleared when a job
+	// ends) go with them: they may hold personal data.
+	purgeJobIdentitiesQuery = `UPDATE jobs SET doc = json_remove(doc, '$.identities', '$.answer', '$.answered_at')
+		WHERE request_id = ? AND status IN ('succeeded','failed','skipped')
+		AND (json_type(doc, '$.identities') IS NOT NULL OR json_type(doc, '$.answer') IS NOT NULL)`
 )
 
 // EachToRemind calls fn for every open request, its clock running and not

@@ -150,11 +150,12 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		cur.Status, cur.Error, cur.UpdatedAt, cur.LeaseUntil = o.Status, o.Error, now, nil
 		cur.Recorded++
 		switch o.Status {
-		case dsr.JobWaiting:
+		case dsr.JobWaiting: // an answer the attempt had is taken up
 			poll, until := o.PollAt.UTC().Truncate(time.Millisecond), o.WaitUntil.UTC().Truncate(time.Millisecond)
 			cur.Handle, cur.PollAt, cur.WaitUntil = o.Handle, &poll, &until
+			cur.Answer, cur.AnsweredAt = nil, nil
 			cur.Waits++
-		case dsr.JobPending: // a failed attempt, retried; a handle is kept to poll again
+		case dsr.JobPending: // a failed attempt, retried; a handle (and its answer) is kept to poll again
 			cur.PollAt = nil
 			if o.Deferred {
 				cur.Waits++
@@ -164,6 +165,7 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 			if o.DataMap != nil {
 				cur.DataMap = o.DataMap
 			}
+			cur.Answer, cur.AnsweredAt = nil, nil
 			if j.UnrecordedChange() {
 				cur.RecordsIncomplete = true
 			}
@@ -174,6 +176,42 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		return fmt.Errorf("finish job: %w", err)
 	}
 	return err
+}
+
+// AnswerJob stores answer as the Answer of job jobID while it waits on
+// handle with no answer yet, and makes it due at once, in one transaction
+// (see store.Store).
+func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error {
+	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
+		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrAnswerSize)
+	}
+	err := s.write(ctx, func(tx *wtx) error {
+		j, err := loadJob(ctx, tx, jobID)
+		if err != nil {
+			return err
+		}
+		if err := answerable(j, handle); err != nil {
+			return err
+		}
+		now := s.now()
+		j.Answer, j.AnsweredAt, j.PollAt, j.UpdatedAt = answer, &now, &now, now
+		return saveJob(ctx, tx, j)
+	})
+	if err != nil {
+		return fmt.Errorf("answer job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// answerable says why job j cannot take an answer for handle, or nil.
+func answerable(j *dsr.Job, handle string) error {
+	switch {
+	case j.Status != dsr.JobWaiting || j.Handle == "" || j.Handle != handle:
+		return dsr.ErrJobNotWaiting
+	case len(j.Answer) > 0:
+		return dsr.ErrAlreadyAnswered
+	}
+	return nil
 }
 
 // tally is what a request's jobs say of it: how many there are, how many
@@ -435,6 +473,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 			j.Status, j.Attempts, j.Error, j.UpdatedAt = dsr.JobPending, 0, "", now
 			// A job that waited on a remote system starts the action afresh.
 			j.FinishedAt, j.Handle, j.PollAt, j.WaitUntil, j.Waits, j.Recorded = nil, "", nil, nil, 0, 0
+			j.Answer, j.AnsweredAt = nil, nil
 			if err := saveJob(ctx, tx, j); err != nil {
 				return fmt.Errorf("retry failed jobs: %w", err)
 			}

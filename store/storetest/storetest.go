@@ -70,6 +70,10 @@ var cases = []struct {
 	{"PurgeIdentitiesCoversJobs", testPurgeIdentitiesCoversJobs},
 	{"Corrections", testCorrections},
 	{"SettleCorrectsDriftedCounts", testSettleCorrectsDriftedCounts},
+	{"AnswerJob", testAnswerJob},
+	{"AnswerJobRetried", testAnswerJobRetried},
+	{"ConcurrentAnswers", testConcurrentAnswers},
+	{"PurgeIdentitiesCoversAnswers", testPurgeIdentitiesCoversAnswers},
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
 
