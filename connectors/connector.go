@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -109,6 +110,26 @@ type Answerer interface {
 	// retried with the same answer.
 	Answer(ctx context.Context, a Action, handle string, answer []byte, out RecordWriter) (Result, error)
 }
+
+// CallbackVerifier is implemented by [Answerer] connectors whose systems
+// answer by calling dsar back over HTTP (POST /v1/callbacks/{job}). The API
+// finds the waiting job, asks its connector to check the call, and stores
+// the body as the job's answer only when it passes.
+type CallbackVerifier interface {
+	// VerifyCallback authenticates a callback (its headers h and body, at
+	// time now) for a job of action a, and checks its body as Answer
+	// would. It returns the handle the callback answers. Its errors wrap
+	// ErrCallbackUnauthenticated (no valid signature, or a timestamp
+	// outside the replay window) or ErrCallbackInvalid (a body Answer
+	// would refuse), and never quote the body.
+	VerifyCallback(a Action, h http.Header, body []byte, now time.Time) (handle string, err error)
+}
+
+// The ways a callback is refused (see [CallbackVerifier]).
+var (
+	ErrCallbackUnauthenticated = errors.New("callback not authenticated")
+	ErrCallbackInvalid         = errors.New("callback not valid")
+)
 
 // Scoped is implemented by connectors that support an action interface only
 // for some configurations (a database connector with no opt-out settings);

@@ -40,6 +40,11 @@ type Deps struct {
 	// keyed strategies (hmac, email_format) are refused when a connector
 	// that names them is configured.
 	Mask *mask.Masker
+	// PublicURL is the base URL at which dsar's API is reached
+	// (DSAR_PUBLIC_URL), for connectors whose systems call back (POST
+	// PublicURL/v1/callbacks/{job}); empty: they offer no callback unless
+	// their settings name one.
+	PublicURL string
 	// Tasks hands work to people, for connectors whose system has no API
 	// (the manual type). nil: such connectors are refused when configured.
 	Tasks Tasks

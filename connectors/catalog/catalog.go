@@ -16,6 +16,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
 	"github.com/dsar-project/dsar/connectors/sqldb"
+	"github.com/dsar-project/dsar/connectors/webhook"
 )
 
 // Kind describes a connector type without building a connector of it.
@@ -39,6 +40,10 @@ type Kind struct {
 	// identity kind, the shape of the entries `dsar discover` suggests; ""
 	// when the type has no such list.
 	List string
+	// Callbacks says its connectors take callbacks
+	// (connectors.CallbackVerifier), so the API builds them too (see
+	// CallbackTypes).
+	Callbacks bool
 
 	factory func(connectors.Deps) connectors.Factory
 }
@@ -81,6 +86,13 @@ var kinds = []Kind{
 		Summary: "a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		factory: manual.Factory,
+	},
+	{
+		Name:      webhook.Type,
+		Summary:   "any system behind a URL: signed calls (Standard Webhooks), answered at once or by a signed callback",
+		Actions:   []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Callbacks: true,
+		factory:   webhook.Factory,
 	},
 }
 

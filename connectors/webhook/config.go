@@ -1,0 +1,155 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/internal/netguard"
+	sw "github.com/dsar-project/dsar/internal/webhook"
+)
+
+// Type is the connector type's name in the connectors file.
+const Type = "webhook"
+
+// Spec is a webhook connector's settings in the connectors file.
+type Spec struct {
+	// URL receives the signed POSTs: https, unless AllowInsecure.
+	URL string `yaml:"url"`
+	// Secret signs the calls and verifies the callbacks: ${VAR} (the file
+	// refuses a literal one), "whsec_" and base64 as Standard Webhooks
+	// providers print them, or any text of at least 16 bytes.
+	Secret string `yaml:"secret"`
+	// Actions are those the receiver handles: export, erase, opt_out.
+	// Empty: all three.
+	Actions []string `yaml:"actions"`
+	// Timeout bounds one call, the answer included (a Go duration, at
+	// most 5m). Empty: 30s.
+	Timeout string `yaml:"timeout"`
+	// CallbackURL is the base URL at which the receiver reaches dsar's
+	// API to call back (POST CallbackURL/v1/callbacks/{job}). Empty: the
+	// service's DSAR_PUBLIC_URL.
+	CallbackURL string `yaml:"callback_url"`
+	// AllowInsecure lets URL be plain http.
+	AllowInsecure bool `yaml:"allow_insecure"`
+	// AllowPrivate lets URL reach loopback, private, link-local,
+	// carrier-grade NAT and unspecified addresses (see netguard).
+	AllowPrivate bool `yaml:"allow_private"`
+}
+
+// Defaults and bounds of the settings.
+const (
+	DefaultTimeout = 30 * time.Second
+	MaxTimeout     = 5 * time.Minute
+)
+
+// Factory returns the factory of webhook connectors: PublicURL from d is
+// their default callback base, Log their logger. They make their own HTTP
+// client (d.HTTP is not used): one that checks every address it dials.
+func Factory(d connectors.Deps) connectors.Factory {
+	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
+		var s Spec
+		if err := connectors.DecodeStrict(node, &s); err != nil {
+			return nil, err
+		}
+		if s.CallbackURL == "" {
+			s.CallbackURL = d.PublicURL
+		}
+		c, err := New(name, s)
+		if err != nil {
+			if le := (*lineError)(nil); errors.As(err, &le) {
+				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
+			}
+			return nil, connectors.Errorf(node, "%v", err)
+		}
+		c.log = d.Logger().With("connector", name)
+		return c, nil
+	}
+}
+
+// lineError is a problem with one setting.
+type lineError struct{ key, msg string }
+
+func (e *lineError) Error() string { return e.msg }
+
+func settingErr(key, format string, args ...any) error {
+	return &lineError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
+}
+
+// lineOf returns the node of key in mapping n (its key), or n.
+func lineOf(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return n
+}
+
+// New returns the webhook connector called name with settings s, checked.
+func New(name string, s Spec) (*Connector, error) {
+	u, err := url.Parse(s.URL)
+	switch {
+	case s.URL == "":
+		return nil, settingErr("url", "required (where the signed calls go)")
+	case err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, settingErr("url", "want an https:// URL with a host and no user info")
+	case u.Scheme == "http" && !s.AllowInsecure:
+		return nil, settingErr("url", "must be https (allow_insecure: true allows plain http, for tests and private networks)")
+	}
+	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && netguard.Internal(a) && !s.AllowPrivate {
+		return nil, settingErr("url", "%s is a loopback, private, link-local or otherwise internal address: allow_private: true allows it", a)
+	}
+	if s.Secret == "" {
+		return nil, settingErr("secret", "required: ${VAR}, the secret the receiver verifies the calls with")
+	}
+	secret, err := sw.ParseSecret(s.Secret)
+	if err != nil {
+		return nil, settingErr("secret", "%v", err)
+	}
+	actions := map[connectors.Action]bool{}
+	for _, a := range s.Actions {
+		act := connectors.Action(a)
+		if !containsAction(act) {
+			return nil, settingErr("actions", "unknown action %q (known: export, erase, opt_out)", a)
+		}
+		actions[act] = true
+	}
+	if len(actions) == 0 {
+		for _, a := range connectors.Actions() {
+			actions[a] = true
+		}
+	}
+	timeout := DefaultTimeout
+	if s.Timeout != "" {
+		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 || timeout > MaxTimeout {
+			return nil, settingErr("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
+		}
+	}
+	base := strings.TrimSuffix(s.CallbackURL, "/")
+	if base != "" {
+		if cu, err := url.Parse(base); err != nil || cu.Host == "" || (cu.Scheme != "https" && cu.Scheme != "http") || cu.RawQuery != "" {
+			return nil, settingErr("callback_url", "want the http(s) base URL of dsar's API, with no query")
+		}
+	}
+	return &Connector{
+		name: name, url: s.URL, secret: secret, actions: actions, callbackBase: base, now: time.Now,
+		client: netguard.Client(netguard.Options{AllowInternal: s.AllowPrivate, Timeout: timeout}),
+	}, nil
+}
+
+func containsAction(a connectors.Action) bool {
+	for _, x := range connectors.Actions() {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
