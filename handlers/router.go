@@ -18,6 +18,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/agentapi"
+	"github.com/dsar-project/dsar/handlers/callbackapi"
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
@@ -34,7 +35,7 @@ type Check struct {
 }
 
 // Deps is what the API needs. All fields are required except Limits,
-// TrustedProxies, Metrics, MetricsToken and Now.
+// TrustedProxies, Metrics, MetricsToken, Callbacks and Now.
 type Deps struct {
 	Store store.Store
 	Queue app.Enqueuer
@@ -79,6 +80,10 @@ type Deps struct {
 	// HookSecret checks the pre-fan-out hook's resumes
 	// (DSAR_HOOK_SECRET); empty: POST /v1/hooks/resume/{id} answers 404.
 	HookSecret webhook.Secret
+	// Callbacks finds the connectors whose systems answer waiting jobs by
+	// calling back (POST /v1/callbacks/{job}); nil: none does, and every
+	// callback is 404.
+	Callbacks callbackapi.Connectors
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -131,6 +136,7 @@ func New(d Deps) http.Handler {
 	if d.TaskLinks != nil {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})
 	}
+	callbackapi.Register(r, callbackapi.Deps{App: svc, Connectors: d.Callbacks, Log: d.Log, Now: d.Now})
 	return r
 }
 
