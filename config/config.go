@@ -159,7 +159,7 @@ func Settings() []Setting {
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where the embedded store (dsar.db, without DSAR_MONGO_URI) is kept; dev keeps its blind-index key, its outbox and the demo shop here too", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; with --demo: the demo shop's)", Modes: wrkModes,
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; with --demo: the demo shop's); serve reads only its webhook connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
 		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {
@@ -478,7 +478,7 @@ func (c Config) Validate(m Mode) error {
 	if m == ModeWorker && c.ConnectorsFile == "" {
 		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors no request could be carried out"))
 	}
-	if c.ConnectorsFile != "" && (m == ModeDev || m == ModeWorker) {
+	if c.ConnectorsFile != "" && (m == ModeDev || m == ModeWorker || m == ModeServe) {
 		if _, err := os.Stat(c.ConnectorsFile); err != nil {
 			errs = append(errs, fmt.Errorf("DSAR_CONNECTORS_FILE: cannot read it: %w", err))
 		}

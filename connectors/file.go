@@ -49,8 +49,32 @@ func LoadFile(ctx context.Context, path string, types Types, lookupEnv func(stri
 	return reg, nil
 }
 
+// LoadFileOnly is LoadFile building only the connectors whose type is one
+// of types: the others are skipped unbuilt, their settings unchecked and
+// the environment variables they name unread (so a process that needs
+// some connectors, as the API needs those that take callbacks, needs
+// neither the others' credentials nor their systems). The file as a whole
+// is still checked: valid YAML, no literal secret anywhere.
+func LoadFileOnly(ctx context.Context, path string, types Types, lookupEnv func(string) (string, bool)) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("connectors file: %w", err)
+	}
+	reg, err := parse(ctx, data, types, lookupEnv, true)
+	if err != nil {
+		return nil, fmt.Errorf("connectors file %s: %w", path, err)
+	}
+	return reg, nil
+}
+
 // Parse builds the connectors described by a connectors file's content.
 func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string) (string, bool)) (reg *Registry, err error) {
+	return parse(ctx, data, types, lookupEnv, false)
+}
+
+// parse is Parse; with only set it skips the entries of types not in
+// types, unexpanded (see LoadFileOnly).
+func parse(ctx context.Context, data []byte, types Types, lookupEnv func(string) (string, bool), only bool) (reg *Registry, err error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
@@ -64,8 +88,10 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	if err := checkSecrets(&root); err != nil {
 		return nil, err
 	}
-	if err := expandEnv(&root, lookupEnv); err != nil {
-		return nil, err
+	if !only {
+		if err := expandEnv(&root, lookupEnv); err != nil {
+			return nil, err
+		}
 	}
 	var spec fileSpec
 	if err := DecodeStrict(root.Content[0], &spec); err != nil {
@@ -80,6 +106,14 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	}()
 	for i := range spec.Connectors {
 		entry := &spec.Connectors[i]
+		if only {
+			if t := deref(valueOf(entry, "type")); entry.Kind != yaml.MappingNode || t == entry || types[t.Value] == nil {
+				continue
+			}
+			if err := expandEnv(entry, lookupEnv); err != nil {
+				return reg, err
+			}
+		}
 		c, lim, dm, err := build(ctx, entry, types)
 		if err != nil {
 			return reg, err

@@ -891,3 +891,41 @@ func TestParseRate(t *testing.T) {
 		t.Error("IsZero: only the zero Rate sets no limit")
 	}
 }
+
+// TestLoadFileOnly: only the entries of the types asked for are built;
+// the others are skipped unread (an unset variable or an unknown setting
+// in them is no error), while the whole file is still checked for literal
+// secrets.
+func TestLoadFileOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "connectors.yaml")
+	if err := os.WriteFile(path, []byte(`connectors:
+  - {name: shop, type: fake, uri: "mongodb://${NOT_SET}/", whatever: 1}
+  - {name: hook, type: other, uri: "mongodb://${SHOP_HOST}/"}
+  - {name: lost, type: nope}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all, built := fakeTypes()
+	reg, err := connectors.LoadFileOnly(t.Context(), path, connectors.Types{"other": all["other"]}, testEnv)
+	if err != nil {
+		t.Fatalf("LoadFileOnly: %v", err)
+	}
+	if got := reg.Names(); len(got) != 1 || got[0] != "hook" || len(built()) != 1 {
+		t.Fatalf("built %v; want only hook", got)
+	}
+	if c, _ := reg.Lookup("hook"); c.(*fakeConn).spec.URI != "mongodb://db.example.com/" {
+		t.Errorf("hook's uri %q; want it expanded", c.(*fakeConn).spec.URI)
+	}
+	if _, err := connectors.LoadFile(t.Context(), path, all, testEnv); err == nil {
+		t.Error("LoadFile of the same file: no error; want the unset variable")
+	}
+	secret := filepath.Join(dir, "secret.yaml")
+	if err := os.WriteFile(secret, []byte("connectors:\n  - {name: shop, type: fake, password: hunter2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connectors.LoadFileOnly(t.Context(), secret, connectors.Types{"other": all["other"]}, testEnv); err == nil || !strings.Contains(err.Error(), "line 2: password must come from the environment") {
+		t.Errorf("a literal secret in a skipped entry: %v; want refused", err)
+	}
+}

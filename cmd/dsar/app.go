@@ -118,7 +118,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	var httpErr <-chan error
 	if withAPI {
 		var err error
-		if httpErr, err = a.startAPI(demo); err != nil {
+		if httpErr, err = a.startAPI(ctx, demo); err != nil {
 			return err
 		}
 	}
@@ -312,7 +312,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 		tasks := workers.NewStaffTasks(workers.StaffOptions{Notifier: notifier, Escalation: escalation, PublicURL: a.cfg.PublicURL,
 			Links: dsr.NewTaskSigner(a.secret), Log: a.log})
 		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":"), Mask: masker,
-			Tasks: tasks})
+			Tasks: tasks, PublicURL: a.cfg.PublicURL})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
 			return err
 		}
@@ -393,7 +393,11 @@ func (a *app) startScheduler() error {
 
 // startAPI serves the HTTP API; the returned channel reports a server that
 // stopped by itself.
-func (a *app) startAPI(demo bool) (<-chan error, error) {
+func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
+	callbacks, err := a.callbackConnectors(ctx)
+	if err != nil {
+		return nil, err
+	}
 	keys := append([]apikey.Key(nil), a.cfg.APIKeys...)
 	devKey := ""
 	if a.mode == config.ModeDev {
@@ -441,6 +445,7 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		Metrics:      a.metrics(),
 		MetricsToken: a.cfg.MetricsToken,
 		HookSecret:   a.cfg.HookSecret,
+		Callbacks:    callbacks,
 	})
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
@@ -463,6 +468,28 @@ func (a *app) startAPI(demo bool) (<-chan error, error) {
 		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo, policy.Requires(dsr.TypeDeletion, dsr.RegulationGDPR))
 	}
 	return stopped, nil
+}
+
+// callbackConnectors returns the connectors whose systems call back
+// (POST /v1/callbacks/{job}), for the API to check their callbacks: the
+// workers' own in dev, else, in serve, those of the connectors file built
+// alone (connectors.LoadFileOnly: no other connector is built, so serve
+// needs only their secrets); nil without a file, and then every callback
+// is refused.
+func (a *app) callbackConnectors(ctx context.Context) (*connectors.Registry, error) {
+	if a.connectors != nil {
+		return a.connectors, nil
+	}
+	if a.cfg.ConnectorsFile == "" {
+		return nil, nil
+	}
+	reg, err := connectors.LoadFileOnly(ctx, a.cfg.ConnectorsFile, catalog.CallbackTypes(connectors.Deps{Log: a.log, PublicURL: a.cfg.PublicURL}), a.getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = reg.Close() })
+	a.log.Info("connectors taking callbacks loaded", "connectors", strings.Join(reg.Names(), ","))
+	return reg, nil
 }
 
 // metrics is the registry GET /metrics serves: the requests and jobs in the

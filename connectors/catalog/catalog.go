@@ -106,6 +106,20 @@ func Types(d connectors.Deps) connectors.Types {
 	return out
 }
 
+// CallbackTypes returns the connector types whose connectors take
+// callbacks (connectors.CallbackVerifier), each built with d: what the API
+// loads from the connectors file (connectors.LoadFileOnly) to check the
+// callbacks of POST /v1/callbacks/{job}.
+func CallbackTypes(d connectors.Deps) connectors.Types {
+	out := connectors.Types{}
+	for _, k := range kinds {
+		if k.Callbacks {
+			out[k.Name] = k.factory(d)
+		}
+	}
+	return out
+}
+
 // Names returns the name of every connector type, sorted.
 func Names() []string {
 	out := make([]string, 0, len(kinds))

@@ -28,3 +28,16 @@ func TestTypes(t *testing.T) {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 }
+
+// TestCallbackTypes: the types the API loads for callbacks are those whose
+// connectors check callbacks.
+func TestCallbackTypes(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for name := range catalog.CallbackTypes(connectors.Deps{}) {
+		names = append(names, name)
+	}
+	if diff := cmp.Diff([]string{"webhook"}, names); diff != "" {
+		t.Errorf("CallbackTypes (-want +got):\n%s", diff)
+	}
+}
