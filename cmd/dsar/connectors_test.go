@@ -181,6 +181,7 @@ func TestConnectorsList(t *testing.T) {
 		"mysql erase, export, opt_out resolve, test tables of a MySQL or MariaDB database",
 		"postgres erase, export, opt_out resolve, test tables of a PostgreSQL database",
 		"redis erase, export, opt_out resolve keys named after a person, and segments (sets, sorted sets), in Redis",
+		"webhook erase, export, opt_out - any system behind a URL: signed calls (Standard Webhooks), answered at once or by a signed callback",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",
 	}
