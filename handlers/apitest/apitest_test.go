@@ -234,6 +234,7 @@ func TestCheckRoutes(t *testing.T) {
 	r.POST("/v1/portal/requests/:id/verification", ok)
 	r.GET("/v1/portal/requests/:id/export", ok)
 	r.POST("/v1/portal/gpc", ok)
+	r.POST("/v1/callbacks/:job", ok)
 	r.GET("/.well-known/gpc.json", ok)
 	r.POST("/v1/hooks/resume/:id", ok)
 
