@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	crmSecret   = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	crmSecret      = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	strangerSecret = "whsec_b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA=="
 )
 

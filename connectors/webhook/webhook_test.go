@@ -101,7 +101,7 @@ func TestAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := connectors.WithJob(t.Context(), connectors.JobRef{ID: "req_1:crm:"+string(tt.action)})
+			ctx := connectors.WithJob(t.Context(), connectors.JobRef{ID: "req_1:crm:" + string(tt.action)})
 			res, err := connectors.Run(ctx, c, tt.action, ada, &recorder{})
 			delay, isRetry := connectors.RetryDelay(err)
 			var got want
