@@ -287,7 +287,17 @@ func TestManualTaskEndToEnd(t *testing.T) {
 		}
 	}
 	delLink, accLink := e.link(del.ID, "manual_task"), e.link(acc.ID, "manual_task")
-	time.Sleep(300 * time.Millisecond) // the worker has nothing more to do on its own
+	// The mail goes out before the worker records the job as waiting; an
+	// owner is slower than that, and the test waits as long.
+	for _, id := range []string{dsr.JobID(del.ID, "paper", dsr.ActionErase), dsr.JobID(acc.ID, "paper", dsr.ActionExport)} {
+		deadline := time.Now().Add(20 * time.Second)
+		for e.job(id).Status != dsr.JobWaiting {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s never waited: %+v", id, e.job(id))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, r := range []*dsr.Request{del, acc} {
 		if s := e.status(r.ID); s != dsr.StatusInProgress {
 			t.Fatalf("request %s before the owner answered, want in_progress", s)
