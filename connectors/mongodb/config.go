@@ -1,10 +1,8 @@
 package mongodb
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -77,17 +75,7 @@ func maskKinds() string {
 
 // locate records the lines of the connector entry n and of its keys.
 func (s *Spec) locate(n *yaml.Node) {
-	s.lines = keyLines(n)
-}
-
-// keyLines maps "" to the line of mapping n and each of its keys to the
-// line of the key.
-func keyLines(n *yaml.Node) map[string]int {
-	lines := map[string]int{"": n.Line}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		lines[n.Content[i].Value] = n.Content[i].Line
-	}
-	return lines
+	s.lines = connectors.KeyLines(n)
 }
 
 // CollectionSpec says how one collection holds a subject's data and what
@@ -139,7 +127,7 @@ func (c *CollectionSpec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	c.lines = keyLines(n)
+	c.lines = connectors.KeyLines(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if (k.Value != "match" && k.Value != "provide" && k.Value != "correct") || v.Kind != yaml.MappingNode {
@@ -214,24 +202,18 @@ func (s *Strategy) UnmarshalYAML(n *yaml.Node) error {
 // validate checks a spec as a whole and returns every problem, each with
 // the line it is on when the spec came from a file.
 func (s *Spec) validate() error {
-	var errs []error
-	at := func(line int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		if line > 0 {
-			msg = fmt.Sprintf("line %d: %s", line, msg)
-		}
-		errs = append(errs, errors.New(msg))
-	}
+	var problems connectors.Problems
+	at := problems.At
 	if s.Database == "" {
 		at(s.lines[""], "database: required")
 	}
 	if len(s.Collections) == 0 {
-		at(firstLine(s.lines, "collections", ""), "collections: list at least one collection")
+		at(connectors.FirstLine(s.lines, "collections", ""), "collections: list at least one collection")
 	}
 	names := map[string]bool{}
 	for i := range s.Collections {
 		c := &s.Collections[i]
-		line := func(keys ...string) int { return firstLine(c.lines, append(keys, "")...) }
+		line := func(keys ...string) int { return connectors.FirstLine(c.lines, append(keys, "")...) }
 		where := fmt.Sprintf("collection %q", c.Name)
 		if c.Name == "" {
 			at(line(), "collections[%d]: name: required", i)
@@ -242,16 +224,16 @@ func (s *Spec) validate() error {
 		}
 		names[c.Name] = true
 		if len(c.Match) == 0 {
-			at(line("match"), "%s: match: map at least one field to an identity kind (%s)", where, kinds())
+			at(line("match"), "%s: match: map at least one field to an identity kind (%s)", where, connectors.KindList())
 		}
-		for _, field := range sortedKeys(c.Match) {
+		for _, field := range connectors.SortedKeys(c.Match) {
 			if kind := c.Match[field]; !connectors.ValidKind(kind) {
-				at(line("match."+field, "match"), "%s: match: field %q has unknown identity kind %q (known: %s)", where, field, kind, kinds())
+				at(line("match."+field, "match"), "%s: match: field %q has unknown identity kind %q (known: %s)", where, field, kind, connectors.KindList())
 			}
 		}
-		for _, kind := range sortedKeys(c.Provide) {
+		for _, kind := range connectors.SortedKeys(c.Provide) {
 			if !connectors.ValidKind(kind) {
-				at(line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, kinds())
+				at(line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, connectors.KindList())
 			}
 			if c.Provide[kind] == "" {
 				at(line("provide."+kind, "provide"), "%s: provide: %s needs a field", where, kind)
@@ -269,11 +251,11 @@ func (s *Spec) validate() error {
 		case c.Erase.Kind == StrategyPull && strings.Contains(c.Erase.Field, "."):
 			at(c.Erase.line, "%s: erase: pull takes a top-level array of plain values, not %q; erase documents of sub-documents with delete or mask", where, c.Erase.Field)
 		}
-		for _, field := range sortedKeys(c.Correct) {
+		for _, field := range connectors.SortedKeys(c.Correct) {
 			doc := c.Correct[field]
 			switch {
 			case !connectors.ValidCorrectField(field):
-				at(line("correct."+field, "correct"), "%s: correct: %q is not a field name: want an identity kind (%s) or 1 to 63 of a-z, 0-9 and _, starting with a letter", where, field, kinds())
+				at(line("correct."+field, "correct"), "%s: correct: %q is not a field name: want an identity kind (%s) or 1 to 63 of a-z, 0-9 and _, starting with a letter", where, field, connectors.KindList())
 			case doc == "" || doc == "_id" || strings.HasPrefix(doc, "_id.") || strings.Contains(doc, "$") || slices.Contains(strings.Split(doc, "."), ""):
 				at(line("correct."+field, "correct"), "%s: correct: %s: want the document field that holds it (not _id, no $, no empty path segment), not %q", where, field, doc)
 			}
@@ -286,7 +268,7 @@ func (s *Spec) validate() error {
 		}
 		for _, fm := range c.Mask {
 			if fm.Strategy.Keyed() && s.masker == nil {
-				at(firstLine(map[string]int{"": fm.line}, ""), "%s: mask: %s: %s needs the service's mask key, which this process was not given", where, fm.Field, fm.Strategy)
+				at(connectors.FirstLine(map[string]int{"": fm.line}, ""), "%s: mask: %s: %s needs the service's mask key, which this process was not given", where, fm.Field, fm.Strategy)
 			}
 		}
 		if o := c.OptOut; o != nil {
@@ -300,21 +282,5 @@ func (s *Spec) validate() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// firstLine returns the line of the first of keys that lines knows, or 0.
-func firstLine(lines map[string]int, keys ...string) int {
-	for _, k := range keys {
-		if n, ok := lines[k]; ok && n > 0 {
-			return n
-		}
-	}
-	return 0
-}
-
-func kinds() string {
-	k := append([]string(nil), connectors.IdentityKinds...)
-	sort.Strings(k)
-	return strings.Join(k, ", ")
+	return problems.Err()
 }

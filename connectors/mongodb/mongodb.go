@@ -110,7 +110,7 @@ func (c *Connector) Handles(a connectors.Action) bool {
 func (c *Connector) CorrectFields() []string {
 	var out []string
 	for _, col := range c.spec.Collections {
-		out = append(out, sortedKeys(col.Correct)...)
+		out = append(out, connectors.SortedKeys(col.Correct)...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -128,7 +128,7 @@ func (c *Connector) CorrectFields() []string {
 func (c *Connector) Correct(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	for _, col := range c.spec.Collections {
-		cs := s.CorrectionsFor(sortedKeys(col.Correct))
+		cs := s.CorrectionsFor(connectors.SortedKeys(col.Correct))
 		if len(cs) == 0 {
 			continue
 		}
@@ -260,7 +260,7 @@ func (c *Connector) Resolve(ctx context.Context, s connectors.Subject) ([]connec
 			return nil, fmt.Errorf("resolve in %s: %w", col.Name, err)
 		}
 		for cur.Next(ctx) {
-			for _, kind := range sortedKeys(col.Provide) {
+			for _, kind := range connectors.SortedKeys(col.Provide) {
 				v, err := cur.Current.LookupErr(strings.Split(col.Provide[kind], ".")...)
 				if err != nil {
 					continue
@@ -493,7 +493,7 @@ func (c *Connector) apply(ctx context.Context, col CollectionSpec, st Strategy, 
 			return "set", 0, nil
 		}
 		set := bson.D{}
-		for _, f := range sortedKeys(st.Set) {
+		for _, f := range connectors.SortedKeys(st.Set) {
 			set = append(set, bson.E{Key: f, Value: st.Set[f]})
 		}
 		n, err := setWhereNotSet(ctx, coll, filter, set)
@@ -524,7 +524,7 @@ func setWhereNotSet(ctx context.Context, coll *mongo.Collection, filter, set bso
 // the subject has no identity of any matched kind.
 func matchFilter(match map[string]string, s connectors.Subject) bson.D {
 	var or bson.A
-	for _, field := range sortedKeys(match) {
+	for _, field := range connectors.SortedKeys(match) {
 		vals := variants(s.Values(match[field]))
 		if len(vals) == 0 {
 			continue
@@ -654,15 +654,6 @@ func containsValue(keep []string, el any) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sortedValues(m map[string]string) []string {

@@ -114,7 +114,7 @@ func checkedFields(col CollectionSpec) []string {
 	for _, f := range col.Provide {
 		seen[f] = true
 	}
-	return sortedKeys(seen)
+	return connectors.SortedKeys(seen)
 }
 
 // checkField fails when no document of coll holds field; it is unknown when

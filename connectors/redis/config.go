@@ -1,10 +1,7 @@
 package redis
 
 import (
-	"errors"
 	"fmt"
-	"sort"
-	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
@@ -90,7 +87,7 @@ func (k *KeySpec) UnmarshalYAML(n *yaml.Node) error {
 	if err := connectors.DecodeStrict(n, (*plain)(k)); err != nil {
 		return err
 	}
-	k.lines = keyLines(n, "provide")
+	k.lines = connectors.KeyLines(n, "provide")
 	return nil
 }
 
@@ -100,27 +97,8 @@ func (s *SegmentSpec) UnmarshalYAML(n *yaml.Node) error {
 	if err := connectors.DecodeStrict(n, (*plain)(s)); err != nil {
 		return err
 	}
-	s.lines = keyLines(n)
+	s.lines = connectors.KeyLines(n)
 	return nil
-}
-
-// keyLines maps "" to the line of mapping n, each of its keys to the line of
-// the key, and, for the nested mappings named by nested, "KEY.SUBKEY" to the
-// line of each of their keys.
-func keyLines(n *yaml.Node, nested ...string) map[string]int {
-	lines := map[string]int{"": n.Line}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		lines[k.Value] = k.Line
-		for _, name := range nested {
-			if k.Value == name && v.Kind == yaml.MappingNode {
-				for j := 0; j+1 < len(v.Content); j += 2 {
-					lines[name+"."+v.Content[j].Value] = v.Content[j].Line
-				}
-			}
-		}
-	}
-	return lines
 }
 
 // The strategy kinds.
@@ -191,15 +169,9 @@ func (s *Strategy) UnmarshalYAML(n *yaml.Node) error {
 // validate checks a spec as a whole, parses its templates, and returns every
 // problem, each with the line it is on when the spec came from a file.
 func (s *Spec) validate() error {
-	var errs []error
-	at := func(line int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		if line > 0 {
-			msg = fmt.Sprintf("line %d: %s", line, msg)
-		}
-		errs = append(errs, errors.New(msg))
-	}
-	top := func(keys ...string) int { return firstLine(s.lines, append(keys, "")...) }
+	var problems connectors.Problems
+	at := problems.At
+	top := func(keys ...string) int { return connectors.FirstLine(s.lines, append(keys, "")...) }
 	switch {
 	case s.Addr == "" && s.URL == "":
 		at(top(), "addr or url: required (addr: host:6379, or url: redis://user:${PASSWORD}@host:6379/0)")
@@ -238,7 +210,7 @@ func (s *Spec) validate() error {
 	}
 	for i := range s.Keys {
 		k := &s.Keys[i]
-		line := func(keys ...string) int { return firstLine(k.lines, append(keys, "")...) }
+		line := func(keys ...string) int { return connectors.FirstLine(k.lines, append(keys, "")...) }
 		if k.Pattern == "" {
 			at(line(), "keys[%d]: pattern: required (e.g. user:{customer_id}:*)", i)
 			continue
@@ -255,9 +227,9 @@ func (s *Spec) validate() error {
 			k.Name = k.Pattern
 		}
 		name(line("name", "pattern"), k.Name)
-		for _, kind := range sortedKeys(k.Provide) {
+		for _, kind := range connectors.SortedKeys(k.Provide) {
 			if !connectors.ValidKind(kind) {
-				at(line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, kindList())
+				at(line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, connectors.KindList())
 			}
 			if k.Provide[kind] == "" {
 				at(line("provide."+kind, "provide"), "%s: provide: %s needs a hash field, or $value for a string key's value", where, kind)
@@ -272,7 +244,7 @@ func (s *Spec) validate() error {
 	}
 	for i := range s.Segments {
 		g := &s.Segments[i]
-		line := func(keys ...string) int { return firstLine(g.lines, append(keys, "")...) }
+		line := func(keys ...string) int { return connectors.FirstLine(g.lines, append(keys, "")...) }
 		if g.Key == "" {
 			at(line(), "segments[%d]: key: required (a set or sorted set, or a pattern like segment:*)", i)
 			continue
@@ -297,30 +269,5 @@ func (s *Spec) validate() error {
 		}
 		name(line("name", "key"), g.Name)
 	}
-	return errors.Join(errs...)
-}
-
-// firstLine returns the line of the first of keys that lines knows, or 0.
-func firstLine(lines map[string]int, keys ...string) int {
-	for _, k := range keys {
-		if n, ok := lines[k]; ok && n > 0 {
-			return n
-		}
-	}
-	return 0
-}
-
-func kindList() string {
-	k := append([]string(nil), connectors.IdentityKinds...)
-	sort.Strings(k)
-	return strings.Join(k, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return problems.Err()
 }

@@ -66,7 +66,7 @@ func Factory(connectors.Deps) connectors.Factory {
 		if err := connectors.DecodeStrict(node, &spec); err != nil {
 			return nil, err
 		}
-		spec.lines = keyLines(node)
+		spec.lines = connectors.KeyLines(node)
 		c, err := New(name, spec)
 		if err != nil {
 			return nil, err
@@ -628,7 +628,7 @@ func (c *Connector) hashes(ctx context.Context, batch []string, st Strategy) (in
 	script, args := hdelScript, anys(st.Fields)
 	if st.Kind == StrategySet {
 		script, args = setScript, nil
-		for _, f := range sortedKeys(st.Set) {
+		for _, f := range connectors.SortedKeys(st.Set) {
 			args = append(args, f, st.Set[f])
 		}
 	}
@@ -705,7 +705,7 @@ func (c *Connector) Resolve(ctx context.Context, s connectors.Subject) ([]connec
 		if len(k.Provide) == 0 {
 			continue
 		}
-		kinds := sortedKeys(k.Provide)
+		kinds := connectors.SortedKeys(k.Provide)
 		var fields []string
 		for _, kind := range kinds {
 			if src := k.Provide[kind]; src != ProvideValue {

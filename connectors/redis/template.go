@@ -39,7 +39,7 @@ func parseTemplate(s string) (template, error) {
 			}
 			kind := s[i+1 : i+1+end]
 			if !connectors.ValidKind(kind) {
-				return t, fmt.Errorf("unknown identity kind {%s} (known: %s)", kind, kindList())
+				return t, fmt.Errorf("unknown identity kind {%s} (known: %s)", kind, connectors.KindList())
 			}
 			placeholders++
 			if placeholders > 1 {

@@ -1,10 +1,7 @@
 package sqldb
 
 import (
-	"errors"
 	"fmt"
-	"sort"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -71,7 +68,7 @@ func (t *TableSpec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	t.lines = keyLines(n)
+	t.lines = connectors.KeyLines(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if v.Kind != yaml.MappingNode {
@@ -85,16 +82,6 @@ func (t *TableSpec) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return nil
-}
-
-// keyLines maps "" to the line of mapping n and each of its keys to the
-// line of the key.
-func keyLines(n *yaml.Node) map[string]int {
-	lines := map[string]int{"": n.Line}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		lines[n.Content[i].Value] = n.Content[i].Line
-	}
-	return lines
 }
 
 // The strategy kinds.
@@ -148,23 +135,10 @@ func (s *Strategy) UnmarshalYAML(n *yaml.Node) error {
 	return connectors.Errorf(n, "a strategy is delete, mask or {set: {COLUMN: VALUE}}")
 }
 
-// problems collects errors, each with its line when known.
-type problems []error
-
-func (p *problems) at(line int, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if line > 0 {
-		msg = fmt.Sprintf("line %d: %s", line, msg)
-	}
-	*p = append(*p, errors.New(msg))
-}
-
-func (p problems) err() error { return errors.Join(p...) }
-
 // line returns the line of the first of keys the table knows, else the
 // line of its entry.
 func (t *TableSpec) line(keys ...string) int {
-	return firstLine(t.lines, append(keys, "")...)
+	return connectors.FirstLine(t.lines, append(keys, "")...)
 }
 
 // validate checks a spec as a whole, without the database, and returns
@@ -172,85 +146,60 @@ func (t *TableSpec) line(keys ...string) int {
 // keyed says whether the keyed mask strategies (hmac, email_format) are
 // available.
 func (s *Spec) validate(keyed bool) error {
-	var p problems
+	var p connectors.Problems
 	if s.DSN == "" {
-		p.at(s.lines[""], "dsn: required (use ${VAR} for the password)")
+		p.At(s.lines[""], "dsn: required (use ${VAR} for the password)")
 	}
 	if len(s.Tables) == 0 {
-		p.at(firstLine(s.lines, "tables", ""), "tables: list at least one table")
+		p.At(connectors.FirstLine(s.lines, "tables", ""), "tables: list at least one table")
 	}
 	names := map[string]bool{}
 	for i := range s.Tables {
 		t := &s.Tables[i]
 		where := fmt.Sprintf("table %q", t.Name)
 		if t.Name == "" {
-			p.at(t.line(), "tables[%d]: name: required", i)
+			p.At(t.line(), "tables[%d]: name: required", i)
 			continue
 		}
 		if names[t.Name] {
-			p.at(t.line("name"), "%s: listed twice", where)
+			p.At(t.line("name"), "%s: listed twice", where)
 		}
 		names[t.Name] = true
 		if len(t.Match) == 0 {
-			p.at(t.line("match"), "%s: match: map at least one column to an identity kind (%s)", where, kinds())
+			p.At(t.line("match"), "%s: match: map at least one column to an identity kind (%s)", where, connectors.KindList())
 		}
-		for _, col := range sortedKeys(t.Match) {
+		for _, col := range connectors.SortedKeys(t.Match) {
 			if kind := t.Match[col]; !connectors.ValidKind(kind) {
-				p.at(t.line("match."+col, "match"), "%s: match: column %q has unknown identity kind %q (known: %s)", where, col, kind, kinds())
+				p.At(t.line("match."+col, "match"), "%s: match: column %q has unknown identity kind %q (known: %s)", where, col, kind, connectors.KindList())
 			}
 		}
-		for _, kind := range sortedKeys(t.Provide) {
+		for _, kind := range connectors.SortedKeys(t.Provide) {
 			if !connectors.ValidKind(kind) {
-				p.at(t.line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, kinds())
+				p.At(t.line("provide."+kind, "provide"), "%s: provide: unknown identity kind %q (known: %s)", where, kind, connectors.KindList())
 			}
 			if t.Provide[kind] == "" {
-				p.at(t.line("provide."+kind, "provide"), "%s: provide: %s needs a column", where, kind)
+				p.At(t.line("provide."+kind, "provide"), "%s: provide: %s needs a column", where, kind)
 			}
 		}
 		switch {
 		case t.Erase == nil:
-			p.at(t.line(), "%s: erase: required: delete or mask", where)
+			p.At(t.line(), "%s: erase: required: delete or mask", where)
 		case t.Erase.Kind == StrategySet:
-			p.at(t.Erase.line, "%s: erase: set is for opt_out; erase with delete or mask", where)
+			p.At(t.Erase.line, "%s: erase: set is for opt_out; erase with delete or mask", where)
 		case t.Erase.Kind == StrategyMask && len(t.Mask) == 0:
-			p.at(t.Erase.line, "%s: erase: mask needs the columns to mask in mask: {COLUMN: STRATEGY}", where)
+			p.At(t.Erase.line, "%s: erase: mask needs the columns to mask in mask: {COLUMN: STRATEGY}", where)
 		}
 		if len(t.Mask) > 0 && (t.Erase == nil || t.Erase.Kind != StrategyMask) {
-			p.at(t.line("mask"), "%s: mask is only used with erase: mask", where)
+			p.At(t.line("mask"), "%s: mask is only used with erase: mask", where)
 		}
-		for _, col := range sortedKeys(t.Mask) {
+		for _, col := range connectors.SortedKeys(t.Mask) {
 			if t.Mask[col].Keyed() && !keyed {
-				p.at(t.line("mask."+col, "mask"), "%s: mask: %s: %s needs the service's mask key, which this process has not got", where, col, t.Mask[col])
+				p.At(t.line("mask."+col, "mask"), "%s: mask: %s: %s needs the service's mask key, which this process has not got", where, col, t.Mask[col])
 			}
 		}
 		if o := t.OptOut; o != nil && o.Kind == StrategyMask {
-			p.at(o.line, "%s: opt_out: mask is for erase; opt out with delete or {set: {COLUMN: VALUE}}", where)
+			p.At(o.line, "%s: opt_out: mask is for erase; opt out with delete or {set: {COLUMN: VALUE}}", where)
 		}
 	}
-	return p.err()
-}
-
-// firstLine returns the line of the first of keys that lines knows, or 0.
-func firstLine(lines map[string]int, keys ...string) int {
-	for _, k := range keys {
-		if n, ok := lines[k]; ok && n > 0 {
-			return n
-		}
-	}
-	return 0
-}
-
-func kinds() string {
-	k := append([]string(nil), connectors.IdentityKinds...)
-	sort.Strings(k)
-	return strings.Join(k, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return p.Err()
 }

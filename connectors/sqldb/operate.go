@@ -98,7 +98,7 @@ func (t *tbl) columns() []string {
 	for _, s := range t.set {
 		seen[s.name] = true
 	}
-	return sortedKeys(seen)
+	return connectors.SortedKeys(seen)
 }
 
 // privileges returns the table privileges t's configured actions need:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // class is what the connector needs to know of a column's type.
@@ -67,7 +69,7 @@ func suggest(name string, have []string) string {
 }
 
 func (t *table) columnNames() []string {
-	return sortedKeys(t.columns)
+	return connectors.SortedKeys(t.columns)
 }
 
 // eraseOrder returns the indexes of tables (configured table names, in file

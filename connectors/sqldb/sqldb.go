@@ -91,7 +91,7 @@ func factory(dl dialect, d connectors.Deps) connectors.Factory {
 		if err := connectors.DecodeStrict(node, &spec); err != nil {
 			return nil, err
 		}
-		spec.lines = keyLines(node)
+		spec.lines = connectors.KeyLines(node)
 		return build(ctx, dl, name, spec, d.Mask)
 	}
 }
@@ -113,7 +113,7 @@ func build(ctx context.Context, d dialect, name string, spec Spec, masker *mask.
 	}
 	db, schema, err := d.open(spec.DSN)
 	if err != nil {
-		return nil, connectors.Errorf(&yaml.Node{Line: firstLine(spec.lines, "dsn", "")}, "%v", err)
+		return nil, connectors.Errorf(&yaml.Node{Line: connectors.FirstLine(spec.lines, "dsn", "")}, "%v", err)
 	}
 	c := &Connector{name: name, d: d, db: db, masker: masker}
 	if err := c.bind(ctx, &spec, schema); err != nil {
@@ -131,7 +131,7 @@ func (c *Connector) bind(ctx context.Context, spec *Spec, schema string) error {
 	if spec.Schema != "" {
 		schema = spec.Schema
 	}
-	at := firstLine(spec.lines, "dsn", "")
+	at := connectors.FirstLine(spec.lines, "dsn", "")
 	if schema == "" {
 		var err error
 		if schema, err = c.d.currentSchema(ctx, c.db); err != nil {
@@ -147,21 +147,21 @@ func (c *Connector) bind(ctx context.Context, spec *Spec, schema string) error {
 	if err != nil {
 		return fmt.Errorf("line %d: cannot read the schema to check the tables against: %w", at, c.d.classify(wrap(c.d, err)))
 	}
-	var p problems
+	var p connectors.Problems
 	for i := range spec.Tables {
 		if t := c.bindTable(&spec.Tables[i], live, &p); t != nil {
 			c.tables = append(c.tables, t)
 		}
 	}
 	if len(p) > 0 {
-		return p.err()
+		return p.Err()
 	}
 	order, err := live.eraseOrder(names, func(i int) bool {
 		t := &spec.Tables[i]
 		return (t.Erase.Kind == StrategyDelete && t.Retain == "") || (t.OptOut != nil && t.OptOut.Kind == StrategyDelete)
 	})
 	if err != nil {
-		return fmt.Errorf("line %d: %w", firstLine(spec.lines, "tables", ""), err)
+		return fmt.Errorf("line %d: %w", connectors.FirstLine(spec.lines, "tables", ""), err)
 	}
 	for _, i := range order {
 		c.eraseOrder = append(c.eraseOrder, c.tables[i])
@@ -173,12 +173,12 @@ func (c *Connector) bind(ctx context.Context, spec *Spec, schema string) error {
 var maskLen = map[mask.Kind]int64{mask.HMAC: 64, mask.EmailFormat: int64(len("redacted-0123456789abcdef@invalid"))}
 
 // bindTable checks one table against the live schema; problems go to p.
-func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *problems) *tbl {
+func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *connectors.Problems) *tbl {
 	where := fmt.Sprintf("table %q", ts.Name)
 	lt := live.tables[ts.Name]
 	if lt == nil {
-		have := sortedKeys(live.tables)
-		p.at(ts.line("name"), "%s: no such table in schema %q (or the connection may not read it)%s", where, live.name, suggest(ts.Name, have))
+		have := connectors.SortedKeys(live.tables)
+		p.At(ts.line("name"), "%s: no such table in schema %q (or the connection may not read it)%s", where, live.name, suggest(ts.Name, have))
 		return nil
 	}
 	t := &tbl{spec: ts, ident: c.d.table(live.name, lt.name)}
@@ -186,32 +186,32 @@ func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *problems) *tbl
 	col := func(key, name, what string) *colRef {
 		lc := lt.columns[name]
 		if lc == nil {
-			p.at(ts.line(key), "%s: %s: no such column %q (columns: %s)%s", where, what, name, strings.Join(lt.columnNames(), ", "), suggest(name, lt.columnNames()))
+			p.At(ts.line(key), "%s: %s: no such column %q (columns: %s)%s", where, what, name, strings.Join(lt.columnNames(), ", "), suggest(name, lt.columnNames()))
 			ok = false
 			return nil
 		}
 		return &colRef{column: lc, ident: c.d.column(lc.name)}
 	}
-	for _, name := range sortedKeys(ts.Match) {
+	for _, name := range connectors.SortedKeys(ts.Match) {
 		r := col("match."+name, name, "match")
 		if r == nil {
 			continue
 		}
 		if r.class != classText && r.class != classInt && r.class != classUUID {
-			p.at(ts.line("match."+name), "%s: match: column %q is %s; a match column holds text, an integer or a uuid", where, name, r.dataType)
+			p.At(ts.line("match."+name), "%s: match: column %q is %s; a match column holds text, an integer or a uuid", where, name, r.dataType)
 			ok = false
 			continue
 		}
 		t.match = append(t.match, matchCol{colRef: *r, kind: ts.Match[name]})
 	}
-	for _, kind := range sortedKeys(ts.Provide) {
+	for _, kind := range connectors.SortedKeys(ts.Provide) {
 		name := ts.Provide[kind]
 		r := col("provide."+kind, name, "provide "+kind)
 		if r == nil {
 			continue
 		}
 		if r.class != classText && r.class != classInt && r.class != classUUID {
-			p.at(ts.line("provide."+kind), "%s: provide: column %q is %s; an identity comes from text, an integer or a uuid", where, name, r.dataType)
+			p.At(ts.line("provide."+kind), "%s: provide: column %q is %s; an identity comes from text, an integer or a uuid", where, name, r.dataType)
 			ok = false
 			continue
 		}
@@ -228,10 +228,10 @@ func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *problems) *tbl
 		t.orderBy = " ORDER BY " + strings.Join(idents, ", ")
 	}
 	if ts.Erase.Kind == StrategyMask && len(t.pk) == 0 {
-		p.at(ts.Erase.line, "%s: erase: mask needs a primary key, to mask row by row; the table has none", where)
+		p.At(ts.Erase.line, "%s: erase: mask needs a primary key, to mask row by row; the table has none", where)
 		ok = false
 	}
-	for _, name := range sortedKeys(ts.Mask) {
+	for _, name := range connectors.SortedKeys(ts.Mask) {
 		key := "mask." + name
 		r := col(key, name, "mask")
 		if r == nil {
@@ -240,18 +240,18 @@ func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *problems) *tbl
 		st := ts.Mask[name]
 		switch {
 		case st.Text() && r.class != classText:
-			p.at(ts.line(key), "%s: mask: %s: %s masks text only, and the column is %s; use null or {fixed: VALUE}", where, name, st, r.dataType)
+			p.At(ts.line(key), "%s: mask: %s: %s masks text only, and the column is %s; use null or {fixed: VALUE}", where, name, st, r.dataType)
 			ok = false
 		case st.Text() && maskLen[st.Kind] > 0 && r.maxLen > 0 && r.maxLen < maskLen[st.Kind]:
-			p.at(ts.line(key), "%s: mask: %s: %s writes %d characters, and the column holds %d", where, name, st, maskLen[st.Kind], r.maxLen)
+			p.At(ts.line(key), "%s: mask: %s: %s writes %d characters, and the column holds %d", where, name, st, maskLen[st.Kind], r.maxLen)
 			ok = false
 		case (st.Kind == mask.Null || st.Kind == "") && !r.nullable:
-			p.at(ts.line(key), "%s: mask: %s: the column is NOT NULL, so null cannot mask it; use {fixed: VALUE} or a text strategy", where, name)
+			p.At(ts.line(key), "%s: mask: %s: the column is NOT NULL, so null cannot mask it; use {fixed: VALUE} or a text strategy", where, name)
 			ok = false
 		case st.Kind == mask.Fixed:
 			v, err := r.value(st.Value)
 			if err != nil {
-				p.at(ts.line(key), "%s: mask: %s: %v", where, name, err)
+				p.At(ts.line(key), "%s: mask: %s: %v", where, name, err)
 				ok = false
 			}
 			st.Value = v
@@ -259,20 +259,20 @@ func (c *Connector) bindTable(ts *TableSpec, live *liveSchema, p *problems) *tbl
 		t.mask = append(t.mask, maskCol{colRef: *r, strategy: st})
 	}
 	if o := ts.OptOut; o != nil && o.Kind == StrategySet {
-		for _, name := range sortedKeys(o.Set) {
-			line := firstLine(o.setLines, name)
+		for _, name := range connectors.SortedKeys(o.Set) {
+			line := connectors.FirstLine(o.setLines, name)
 			if line == 0 {
 				line = o.line
 			}
 			lc := lt.columns[name]
 			if lc == nil {
-				p.at(line, "%s: opt_out: set: no such column %q (columns: %s)%s", where, name, strings.Join(lt.columnNames(), ", "), suggest(name, lt.columnNames()))
+				p.At(line, "%s: opt_out: set: no such column %q (columns: %s)%s", where, name, strings.Join(lt.columnNames(), ", "), suggest(name, lt.columnNames()))
 				ok = false
 				continue
 			}
 			v, err := lc.value(o.Set[name])
 			if err != nil {
-				p.at(line, "%s: opt_out: set: %s: %v", where, name, err)
+				p.At(line, "%s: opt_out: set: %s: %v", where, name, err)
 				ok = false
 				continue
 			}
