@@ -92,7 +92,7 @@ func (s Spec) validate() error {
 	if len(s.Instructions) == 0 {
 		bad("instructions: say what the owner does for each action the system handles (export, erase, opt_out)")
 	}
-	for _, k := range sortedKeys(s.Instructions) {
+	for _, k := range connectors.SortedKeys(s.Instructions) {
 		switch connectors.Action(k) {
 		case connectors.ActionExport, connectors.ActionErase, connectors.ActionOptOut:
 		default:
@@ -118,13 +118,4 @@ func (s Spec) validate() error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
