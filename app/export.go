@@ -282,7 +282,11 @@ func writeJSON(ctx context.Context, src exportSource, create func(string) (io.Wr
 			buf.WriteByte(',')
 		}
 		buf.WriteString("\n  ")
-		if err := json.Indent(&buf, js, "  ", "  "); err != nil {
+		render := func(dst *bytes.Buffer, src []byte) error { return json.Indent(dst, src, "  ", "  ") }
+		if nesting(js) > maxIndentDepth {
+			render = json.Compact
+		}
+		if err := render(&buf, js); err != nil {
 			return fmt.Errorf("render record: %w", err)
 		}
 		first = false
@@ -296,6 +300,36 @@ func writeJSON(ctx context.Context, src exportSource, create func(string) (io.Wr
 		return err
 	}
 	return closeFile()
+}
+
+// maxIndentDepth is the deepest record the JSON files show indented; a
+// deeper one is written compact, on one line. Indenting adds each line's
+// depth in spaces: a record nested n levels grows by about 2n² bytes, so a
+// 60 KB one nested 10,000 levels (an uploaded file may hold it) would take
+// 200 MB.
+const maxIndentDepth = 32
+
+// nesting is how deeply objects and arrays nest in js, a valid JSON text.
+func nesting(js []byte) int {
+	depth, most, inString, escaped := 0, 0, false, false
+	for _, c := range js {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			most = max(most, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return most
 }
 
 // utf8BOM starts each CSV file, so that a spreadsheet reads it as UTF-8.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,6 +163,65 @@ func TestExportPathsAreUnique(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("path %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// TestExportDeepRecordIsNotAmplified: a record nested thousands of levels
+// deep (an uploaded file of a manual task may hold one, and so may a JSON
+// column) is written to the zip's JSON file at about its own size. Indented,
+// each level adds its depth in spaces to two lines: a 60 KB record became
+// 200 MB, and a 1 MB upload a 3.4 GB file that took 40 s to write on each
+// download.
+func TestExportDeepRecordIsNotAmplified(t *testing.T) {
+	t.Parallel()
+	const depth = 5_000
+	deep := json.RawMessage(strings.Repeat(`{"a":`, depth) + `"x"` + strings.Repeat("}", depth))
+	src := &fixedSource{docs: []json.RawMessage{deep, json.RawMessage(`{"b": {"c": 1}}`)}}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	if err := writeExport(context.Background(), src, zw, contentsOf(dsr.Job{ID: "j", Connector: "shop", Records: 2,
+		Collections: []dsr.CollectionResult{{Name: "orders", Records: 2}}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if f.UncompressedSize64 > 8*uint64(len(deep)) {
+			t.Errorf("%s: %d bytes for a record of %d", f.Name, f.UncompressedSize64, len(deep))
+		}
+		if f.Name != "shop/orders.json" {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []json.RawMessage
+		if err := json.NewDecoder(rc).Decode(&recs); err != nil || len(recs) != 2 {
+			t.Fatalf("orders.json: %d records, %v", len(recs), err)
+		}
+		if !bytes.Equal(recs[0], deep) {
+			t.Errorf("the deep record changed")
+		}
+		if want := "{\n    \"b\": {\n      \"c\": 1\n    }\n  }"; string(recs[1]) != want {
+			t.Errorf("a shallow record is %q; want it indented as before, %q", recs[1], want)
+		}
+	}
+}
+
+func TestNesting(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		`1`: 0, `"{["`: 0, `{}`: 1, `[[1],[2,[3]]]`: 3, `{"a":"{[{\"}"}`: 1, `{"a\\":[{"b":"\\"}]}`: 3,
+	} {
+		if got := nesting([]byte(in)); got != want {
+			t.Errorf("nesting(%s) = %d; want %d", in, got, want)
 		}
 	}
 }

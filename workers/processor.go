@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 
@@ -223,7 +225,10 @@ type noticeQueue interface {
 
 // redact replaces every identity value of the subject in msg (emails in any
 // case, phones also without their +), so errors that quote data (a duplicate
-// key, a rejected value) never reach logs, the queue or the API.
+// key, a rejected value) never reach logs, the queue or the API. A value is
+// replaced where it stands alone: not where a letter or digit continues it
+// on either side, so a short one (customer id 1) is taken out of "customer
+// 1" and "(id)=(1)" but leaves the request id and error codes readable.
 func redact(msg string, ids []dsr.Identity) string {
 	for _, id := range ids {
 		if id.Value == "" {
@@ -231,15 +236,47 @@ func redact(msg string, ids []dsr.Identity) string {
 		}
 		switch id.Kind {
 		case dsr.KindEmail:
-			msg = regexp.MustCompile("(?i)"+regexp.QuoteMeta(id.Value)).ReplaceAllLiteralString(msg, "[redacted]")
+			msg = replaceAlone(msg, regexp.MustCompile("(?i)"+regexp.QuoteMeta(id.Value)))
 		case dsr.KindPhone:
-			msg = strings.ReplaceAll(msg, id.Value, "[redacted]")
-			msg = strings.ReplaceAll(msg, strings.TrimPrefix(id.Value, "+"), "[redacted]")
+			msg = replaceAlone(msg, regexp.MustCompile(regexp.QuoteMeta(id.Value)))
+			msg = replaceAlone(msg, regexp.MustCompile(regexp.QuoteMeta(strings.TrimPrefix(id.Value, "+"))))
 		default:
-			msg = strings.ReplaceAll(msg, id.Value, "[redacted]")
+			msg = replaceAlone(msg, regexp.MustCompile(regexp.QuoteMeta(id.Value)))
 		}
 	}
 	return msg
+}
+
+// replaceAlone replaces with "[redacted]" each match of re in msg that no
+// letter or digit continues: the match's first character, when it is a
+// letter or digit, must not follow one, nor its last precede one.
+func replaceAlone(msg string, re *regexp.Regexp) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range re.FindAllStringIndex(msg, -1) {
+		if m[0] == m[1] || joined(msg[:m[0]], msg[m[0]:m[1]], msg[m[1]:]) {
+			continue
+		}
+		b.WriteString(msg[last:m[0]])
+		b.WriteString("[redacted]")
+		last = m[1]
+	}
+	if last == 0 {
+		return msg
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
+
+// joined says whether match, between before and after, is part of a longer
+// word or number.
+func joined(before, match, after string) bool {
+	alnum := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+	first, _ := utf8.DecodeRuneInString(match)
+	lastR, _ := utf8.DecodeLastRuneInString(match)
+	prev, _ := utf8.DecodeLastRuneInString(before)
+	next, _ := utf8.DecodeRuneInString(after)
+	return (before != "" && alnum(first) && alnum(prev)) || (after != "" && alnum(lastR) && alnum(next))
 }
 
 // redactErr returns err with its message redacted, keeping asynq.SkipRetry.

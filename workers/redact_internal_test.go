@@ -13,6 +13,7 @@ func TestRedact(t *testing.T) {
 		{Kind: dsr.KindPhone, Value: "+442079460958"},
 		{Kind: dsr.KindCustomerID, Value: "\u212a"}, // the Kelvin sign: its lower case is shorter
 		{Kind: dsr.KindCustomerID, Value: "a.b*c"},
+		{Kind: dsr.KindCustomerID, Value: "1"},
 	}
 	tests := []struct{ in, want string }{
 		{"dup key: { email: \"ADA@Example.com\" }", "dup key: { email: \"[redacted]\" }"},
@@ -20,6 +21,12 @@ func TestRedact(t *testing.T) {
 		{"upstream: bad link", "upstream: bad link"},
 		{"customer \u212a", "customer [redacted]"},
 		{"id a.b*c and aXbbc", "id [redacted] and aXbbc"},
+		// A short identity is taken out where it stands alone, not out of
+		// the middle of other words and numbers (the request id, an error
+		// code), which would make the reason unreadable.
+		{"fanout 01a22bb2-589a: mysql: error 1146 (42S02): customer 1 not found; key (id)=(1)",
+			"fanout 01a22bb2-589a: mysql: error 1146 (42S02): customer [redacted] not found; key (id)=([redacted])"},
+		{"user:1:profile, 1, +1", "user:[redacted]:profile, [redacted], +[redacted]"},
 	}
 	for _, tt := range tests {
 		if got := redact(tt.in, ids); got != tt.want {

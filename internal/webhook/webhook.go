@@ -63,11 +63,17 @@ func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = 
 func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
 
 // New returns a Sender that signs with secret and posts through client (nil:
-// a client of its own).
+// a client of its own). The Sender never follows a redirect, whatever the
+// client's CheckRedirect: a 3xx is an answer like any other non-2xx (a
+// *StatusError that may go away), so a signed body, which may carry
+// personal data, only ever reaches the URL it was sent to.
 func New(client *http.Client, secret Secret, opts ...Option) *Sender {
 	if client == nil {
 		client = &http.Client{Timeout: DefaultTimeout}
 	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client = &c
 	s := &Sender{client: client, secret: secret, timeout: DefaultTimeout, now: time.Now}
 	for _, o := range opts {
 		o(s)

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,5 +193,38 @@ func TestSendTimeout(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("Send took %s", time.Since(start))
+	}
+}
+
+// TestSendDoesNotFollowRedirects: a receiver answering a redirect is
+// answered like any other non-2xx; the signed body (the pre-fan-out hook's
+// carries identities) is never re-sent to where the redirect points, be it
+// another host or a metadata address.
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			var reached atomic.Int32
+			elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reached.Add(1)
+			}))
+			defer elsewhere.Close()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, elsewhere.URL+"/latest/meta-data/", status)
+			}))
+			defer srv.Close()
+			for _, client := range []*http.Client{nil, srv.Client()} {
+				s := webhook.New(client, webhook.Secret("s3cret, long enough"))
+				_, _, err := s.Call(context.Background(), srv.URL, "pre_1", []byte(`{"identities":[{"kind":"email","value":"ada@example.com"}]}`), 1<<10)
+				var se *webhook.StatusError
+				if !errors.As(err, &se) || se.Code != status || errors.Is(err, webhook.ErrRejected) {
+					t.Errorf("Call answered %d = %v; want a *StatusError %d that may go away", status, err, status)
+				}
+			}
+			if n := reached.Load(); n != 0 {
+				t.Errorf("the redirect's target was called %d times", n)
+			}
+		})
 	}
 }

@@ -159,6 +159,10 @@ func open(driver, path, txlock string, readOnly bool, busy time.Duration) (*sql.
 		// The WAL is cut back to this size once checkpointed: a long
 		// read (a report, a backup) lets it grow, not stay grown.
 		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+		// Deleted and rewritten rows are overwritten with zeros, so that
+		// identities, notes and correction values purged by retention
+		// leave no copy in free pages or in the slack of overflow pages.
+		q.Add("_pragma", "secure_delete(ON)")
 	}
 	q.Add("_pragma", "foreign_keys(OFF)")
 	q.Set("_txlock", txlock)
