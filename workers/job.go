@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -279,7 +280,7 @@ func redactValues(err error, cs []dsr.FieldValue) error {
 	msg := err.Error()
 	for _, c := range cs {
 		if len(c.Value) > 0 {
-			msg = strings.ReplaceAll(msg, c.Value, "[redacted]")
+			msg = replaceAlone(msg, regexp.MustCompile(regexp.QuoteMeta(c.Value)))
 		}
 	}
 	if msg == err.Error() {

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -32,5 +33,21 @@ func TestRedact(t *testing.T) {
 		if got := redact(tt.in, ids); got != tt.want {
 			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestRedactValues: a correction's new values are taken out of an error
+// where they stand alone, as identities are, so a one-character value
+// leaves the rest of the message readable; what the error wraps survives.
+func TestRedactValues(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("mysql: error 1406 (22001): value 'Z' too long for column name; Zoë 'Z'")
+	err := redactValues(cause, []dsr.FieldValue{{Field: "name", Value: "Z"}, {Field: "nick", Value: ""}})
+	const want = "mysql: error 1406 (22001): value '[redacted]' too long for column name; Zoë '[redacted]'"
+	if err.Error() != want || !errors.Is(err, cause) {
+		t.Errorf("redactValues = %q (wraps the cause: %v), want %q", err, errors.Is(err, cause), want)
+	}
+	if redactValues(nil, nil) != nil {
+		t.Error("redactValues(nil) is not nil")
 	}
 }
