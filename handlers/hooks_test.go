@@ -115,6 +115,15 @@ func TestHookResumeAttacks(t *testing.T) {
 	if slices.Contains(a.kinds(r.ID), "hook_pre_resumed") {
 		t.Error("a refused resume was audited as one")
 	}
+	// An agent sees why the request waits: the hold, until when.
+	var view struct {
+		Status   string         `json:"status"`
+		HookHold map[string]any `json:"hook_hold"`
+	}
+	if resp := a.do("GET", "/v1/requests/"+r.ID, agentKey, "", "", &view); resp.StatusCode != http.StatusOK ||
+		view.Status != "verified" || view.HookHold["until"] == nil || view.HookHold["resumed_at"] != nil {
+		t.Errorf("GET a held request: %d %+v; want verified with hook_hold.until and no resumed_at", resp.StatusCode, view)
+	}
 
 	// The good one, then its replay inside the window.
 	status, body := a.resume(r.ID, signed(resumeSecret, "msg_good", now, good), good)

@@ -49,6 +49,10 @@ type requestView struct {
 	// the last one's error (naming no person) until the fan-out succeeds.
 	FanoutFailures int    `json:"fanout_failures,omitempty"`
 	FanoutError    string `json:"fanout_error,omitempty"`
+	// HookHold is the pre-fan-out hook's hold, when the hook held the
+	// request: a held request stays verified until the signed resume or
+	// the hold's end.
+	HookHold *dsr.HookHold `json:"hook_hold,omitempty"`
 	// Corrections are a correction's changes: the field, the new value
 	// (for the approving agent; gone once purged) and its keyed hash.
 	Corrections []correctionView `json:"corrections,omitempty"`
@@ -113,6 +117,7 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		AppealedBy:         r.AppealedBy,
 		FanoutFailures:     r.FanoutFailures,
 		FanoutError:        r.FanoutError,
+		HookHold:           r.HookHold,
 
 		ResolveBoundReached: r.ResolveBoundReached,
 	}
