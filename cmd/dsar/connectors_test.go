@@ -180,7 +180,7 @@ func TestConnectorsList(t *testing.T) {
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"mysql erase, export, opt_out resolve, test, discover tables of a MySQL or MariaDB database",
 		"postgres erase, export, opt_out resolve, test, discover tables of a PostgreSQL database",
-		"redis erase, export, opt_out resolve keys named after a person, and segments (sets, sorted sets), in Redis",
+		"redis erase, export, opt_out resolve, test keys named after a person, and segments (sets, sorted sets), in Redis",
 		"webhook erase, export, opt_out - any system behind a URL: signed calls (Standard Webhooks), answered at once or by a signed callback",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",

@@ -62,8 +62,8 @@ var kinds = []Kind{
 		Name:     redis.Type,
 		Summary:  "keys named after a person, and segments (sets, sorted sets), in Redis",
 		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Resolves: true,
-		factory:  redis.Factory,
+		Resolves: true, Checks: true,
+		factory: redis.Factory,
 	},
 	{
 		Name:     sqldb.TypePostgres,
