@@ -15,6 +15,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/testenv/sqlenv"
 )
 
 // opsFile is a connectors file for the shop database ${SHOP_DB} at
@@ -178,9 +179,9 @@ func TestConnectorsList(t *testing.T) {
 		"TYPE ACTIONS ALSO REACHES",
 		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
-		"mysql erase, export, opt_out resolve, test tables of a MySQL or MariaDB database",
-		"postgres erase, export, opt_out resolve, test tables of a PostgreSQL database",
-		"redis erase, export, opt_out resolve keys named after a person, and segments (sets, sorted sets), in Redis",
+		"mysql erase, export, opt_out resolve, test, discover tables of a MySQL or MariaDB database",
+		"postgres erase, export, opt_out resolve, test, discover tables of a PostgreSQL database",
+		"redis erase, export, opt_out resolve, test keys named after a person, and segments (sets, sorted sets), in Redis",
 		"webhook erase, export, opt_out - any system behind a URL: signed calls (Standard Webhooks), answered at once or by a signed callback",
 		"",
 		"No connectors file (set DSAR_CONNECTORS_FILE or pass --file to list its connectors).",
@@ -331,4 +332,52 @@ func TestWriteSuggestions(t *testing.T) {
 	if got := b.String(); got != "# dsar discover: read 0.\n# Nothing found that the connectors file does not cover.\n" {
 		t.Errorf("nothing found: %q", got)
 	}
+}
+
+// TestDiscoverPostgres: dsar discover on a postgres connector suggests
+// tables entries, a new table and a column missing from one the file has,
+// and prints no value.
+func TestDiscoverPostgres(t *testing.T) {
+	t.Parallel()
+	db := sqlenv.Postgres(t).NewDatabase(t)
+	db.Exec(t,
+		"CREATE TABLE customers (id int PRIMARY KEY, email varchar(255), work_phone varchar(40))",
+		`INSERT INTO customers VALUES (1, 'ada@example.com', '020 7946 0958'), (2, 'grace@example.com', NULL)`,
+		"CREATE TABLE tickets (id int PRIMARY KEY, requester varchar(255), body text)",
+		`INSERT INTO tickets VALUES (1, 'ada@example.com', 'hello'), (2, 'grace@example.com', 'hi'), (3, 'alan@example.com', '')`)
+	path := filepath.Join(t.TempDir(), "connectors.yaml")
+	testenv.Must(t, os.WriteFile(path, []byte(`
+connectors:
+  - name: billing
+    type: postgres
+    dsn: ${BILLING_DSN}
+    tables:
+      - name: customers
+        match: {email: email}
+        erase: delete
+`), 0o600))
+	out, errOut, code := runOnce(t, []string{"DSAR_CONNECTORS_FILE=" + path, "BILLING_DSN=" + db.DSN}, "discover", "--sample", "2")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	want := `# dsar discover: read 4 documents or rows from 2 collections or tables of 1 connector (at most 2 each).
+# Fields holding identity-shaped values that the connectors file does not cover, as entries
+# to merge into it. Review each: the erase strategy of a new collection is yours to choose.
+connectors:
+  - name: billing
+    tables:
+      # not in the file
+      - name: tickets
+        match:
+          requester: email  # 2 of 2 sampled
+        erase: delete  # or mask, with mask: [fields]; choose
+      # in the file already: add these fields to its match (or to what its erasure masks)
+      - name: customers
+        match:
+          work_phone: phone  # 1 of 2 sampled
+`
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("suggestions (-want +got):\n%s", diff)
+	}
+	checkNoValues(t, out, errOut)
 }

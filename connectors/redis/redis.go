@@ -48,7 +48,7 @@ const fetchBatch = 100
 const pingTimeout = 5 * time.Second
 
 // Connector reaches one Redis database. It implements connectors.Exporter,
-// Eraser, OptOuter, Resolver and Scoped, and io.Closer.
+// Eraser, OptOuter, Resolver, Scoped and Checker, and io.Closer.
 type Connector struct {
 	name  string
 	spec  Spec

@@ -33,7 +33,7 @@ const (
 )
 
 // Connector reaches one database. It implements connectors.Exporter, Eraser,
-// OptOuter, Resolver, Scoped and Checker, and io.Closer.
+// OptOuter, Resolver, Scoped, Checker and Discoverer, and io.Closer.
 type Connector struct {
 	name   string
 	d      dialect
