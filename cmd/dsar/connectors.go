@@ -478,7 +478,7 @@ func writeSuggestions(w io.Writer, read string, found []connectorFindings) {
 				fmt.Fprintf(w, "          %s: %s  # %s\n", yamlString(field), best.Kind, note)
 			}
 			if !fs[0].Covered {
-				fmt.Fprintln(w, "        erase: delete  # or mask, with mask: [fields]; choose")
+				fmt.Fprintln(w, "        erase: delete  # or mask, with mask: {field: strategy}; choose")
 			}
 		}
 	}

@@ -244,7 +244,7 @@ connectors:
         match:
           contact: email  # 1 of 2 sampled; also phone in 1
           requester: email  # 2 of 2 sampled
-        erase: delete  # or mask, with mask: [fields]; choose
+        erase: delete  # or mask, with mask: {field: strategy}; choose
       # in the file already: add these fields to its match (or to what its erasure masks)
       - name: customers
         match:
@@ -370,7 +370,7 @@ connectors:
       - name: tickets
         match:
           requester: email  # 2 of 2 sampled
-        erase: delete  # or mask, with mask: [fields]; choose
+        erase: delete  # or mask, with mask: {field: strategy}; choose
       # in the file already: add these fields to its match (or to what its erasure masks)
       - name: customers
         match:
