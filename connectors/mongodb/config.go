@@ -127,18 +127,12 @@ func (c *CollectionSpec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	c.lines = connectors.KeyLines(n)
+	c.lines = connectors.KeyLines(n, "provide", "correct")
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if (k.Value != "match" && k.Value != "provide" && k.Value != "correct") || v.Kind != yaml.MappingNode {
-			continue
-		}
-		for j := 0; j+1 < len(v.Content); j += 2 {
-			switch k.Value {
-			case "match": // the kind is what is checked
+		if k.Value == "match" && v.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(v.Content); j += 2 { // the kind is what is checked
 				c.lines["match."+v.Content[j].Value] = v.Content[j+1].Line
-			case "provide", "correct":
-				c.lines[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
 			}
 		}
 	}

@@ -375,21 +375,35 @@ func membership(key, m string, reply any) (map[string]any, bool) {
 	return nil, false
 }
 
-// read returns the record of each key of batch that still exists, by its
-// type, in the order of batch.
-func (c *Connector) read(ctx context.Context, batch []string) ([]map[string]any, error) {
+// types returns the type of each key of batch ("none" for a key gone), in
+// one pipeline.
+func (c *Connector) types(ctx context.Context, batch []string) ([]string, error) {
 	pipe := c.rdb.Pipeline()
-	types := make([]*goredis.StatusCmd, len(batch))
+	cmds := make([]*goredis.StatusCmd, len(batch))
 	for i, key := range batch {
-		types[i] = pipe.Type(ctx, key)
+		cmds[i] = pipe.Type(ctx, key)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, classify(err)
 	}
-	pipe = c.rdb.Pipeline()
+	out := make([]string, len(batch))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+	}
+	return out, nil
+}
+
+// read returns the record of each key of batch that still exists, by its
+// type, in the order of batch.
+func (c *Connector) read(ctx context.Context, batch []string) ([]map[string]any, error) {
+	types, err := c.types(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	pipe := c.rdb.Pipeline()
 	vals := make([]goredis.Cmder, len(batch))
 	for i, key := range batch {
-		switch types[i].Val() {
+		switch types[i] {
 		case "string":
 			vals[i] = pipe.Get(ctx, key)
 		case "hash":
@@ -409,7 +423,7 @@ func (c *Connector) read(ctx context.Context, batch []string) ([]map[string]any,
 	}
 	var out []map[string]any
 	for i, key := range batch {
-		typ := types[i].Val()
+		typ := types[i]
 		if typ == "none" {
 			continue // gone since SCAN found it, or an exact key that never was
 		}
@@ -753,18 +767,14 @@ type provision struct {
 // provided reads, for each key of batch, its value if it is a string, or
 // fields if it is a hash.
 func (c *Connector) provided(ctx context.Context, batch []string, fields []string) ([]provision, error) {
+	types, err := c.types(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
 	pipe := c.rdb.Pipeline()
-	types := make([]*goredis.StatusCmd, len(batch))
-	for i, key := range batch {
-		types[i] = pipe.Type(ctx, key)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, classify(err)
-	}
-	pipe = c.rdb.Pipeline()
 	cmds := make([]goredis.Cmder, len(batch))
 	for i, key := range batch {
-		switch types[i].Val() {
+		switch types[i] {
 		case "string":
 			cmds[i] = pipe.Get(ctx, key)
 		case "hash":

@@ -68,19 +68,7 @@ func (t *TableSpec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	t.lines = connectors.KeyLines(n)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if v.Kind != yaml.MappingNode {
-			continue
-		}
-		switch k.Value {
-		case "match", "provide", "mask":
-			for j := 0; j+1 < len(v.Content); j += 2 {
-				t.lines[k.Value+"."+v.Content[j].Value] = v.Content[j].Line
-			}
-		}
-	}
+	t.lines = connectors.KeyLines(n, "match", "provide", "mask")
 	return nil
 }
 
