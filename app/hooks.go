@@ -18,6 +18,32 @@ type hookStore interface {
 // ActorHook names the business's hook in audit chains.
 const ActorHook = "hook"
 
+// holdWait bounds how long a resume waits for the hold it lifts to be
+// recorded: a hook may send its resume as soon as it has answered 202,
+// before the worker that read the answer has stored the hold.
+const holdWait = 5 * time.Second
+
+// heldRequest reads request id; while it is verified and not yet held
+// (the pre-fan-out call may be answered and its hold not yet recorded),
+// it reads again every 50 ms, for at most holdWait.
+func (s *Service) heldRequest(ctx context.Context, id string) (*dsr.Request, error) {
+	deadline := time.NewTimer(holdWait)
+	defer deadline.Stop()
+	for {
+		req, err := s.request(ctx, id)
+		if err != nil || req.Status != dsr.StatusVerified || req.HookHold != nil {
+			return req, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return req, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // ResumeHook lifts the pre-fan-out hook's hold on request id: the hook's
 // signed resume (message msgID, its webhook-id, checked by the caller)
 // arrived, adding the identities add (checked as dsr.HookIdentities checks
@@ -29,7 +55,7 @@ func (s *Service) ResumeHook(ctx context.Context, id, msgID string, add []dsr.Ho
 	if err != nil {
 		return Record{}, err
 	}
-	req, err := s.request(ctx, id)
+	req, err := s.heldRequest(ctx, id)
 	if err != nil {
 		return Record{}, err
 	}

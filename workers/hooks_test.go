@@ -279,6 +279,42 @@ func TestPreHookHold(t *testing.T) {
 	}
 }
 
+// TestPreHookResumeBeforeHold: a hook that sends its resume while the
+// worker is still reading its 202 (the hold not yet recorded) is not
+// refused: the resume waits for the hold and lifts it, and the fan-out
+// goes on.
+func TestPreHookResumeBeforeHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := setup(t, 3)
+	resumeSent := make(chan struct{})
+	pre := newReceiver(t, e.clock, func(int) (int, string) {
+		<-resumeSent // the resume is on its way before the hook answers
+		time.Sleep(200 * time.Millisecond)
+		return http.StatusAccepted, ""
+	})
+	p := e.withHooks(3, workers.HookOptions{PreURL: pre.srv.URL, HoldMax: time.Hour})
+	svc := app.New(app.Deps{Store: e.store, Queue: e.queue, Index: e.index, Now: e.clock.Now})
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+
+	resumed := make(chan error, 1)
+	go func() {
+		close(resumeSent)
+		_, err := svc.ResumeHook(ctx, r.ID, "msg_early", nil)
+		resumed <- err
+	}()
+	testenv.Must(t, p.Fanout(ctx, r.ID)) // records the hold
+	if err := <-resumed; err != nil {
+		t.Fatalf("a resume sent before the hold was recorded: %v", err)
+	}
+	testenv.Must(t, p.Fanout(ctx, r.ID))
+	got, err := e.store.Request(ctx, r.ID)
+	testenv.Must(t, err)
+	if got.Status != dsr.StatusInProgress || got.HookHold.ResumeID != "msg_early" {
+		t.Errorf("after an early resume: %s %+v", got.Status, got.HookHold)
+	}
+}
+
 // TestPreHookFails: a hook that is down is retried as the fan-out is, and
 // the request needs attention after the retries, saying why; a hook that
 // refuses (4xx) or answers junk sends it to an agent at once. Never does
