@@ -121,6 +121,45 @@ type Store interface {
 	Summary(ctx context.Context, from, to time.Time) (*dsr.Summary, error)
 }
 
+// Suppressions is the suppression list, the consent history and the
+// removals the segmentation report counts. A driver's Store implements it
+// (it is part of [Store] once both drivers do).
+type Suppressions interface {
+	// Suppress records entries (Hash, Scope, Source, RequestID, Partner,
+	// At; ID is set from Hash and Scope). An entry new to the store is
+	// created; a lifted one is made active again, its source and At
+	// replaced and its lift cleared; an active one is left as it is (the
+	// first suppression stands). Every entry it creates or re-activates
+	// gets UpdatedAt = the store's now. It is idempotent and returns how
+	// many entries it created or re-activated. Entries are written in
+	// batches; each entry's write is atomic.
+	Suppress(ctx context.Context, entries []dsr.Suppression) (int, error)
+	// LiftSuppressions lifts the active entries of hashes under exactly
+	// scope, recording by, reason and the store's now (LiftedAt,
+	// UpdatedAt); it returns how many it lifted.
+	LiftSuppressions(ctx context.Context, hashes []string, scope dsr.Scope, by, reason string) (int, error)
+	// Suppressions returns every entry, active or lifted, of hashes (at
+	// most a few hundred hashes: one person's), in no set order.
+	Suppressions(ctx context.Context, hashes []string) ([]dsr.Suppression, error)
+	// EachSuppressionChange calls fn for every entry whose UpdatedAt is at
+	// or after since, in UpdatedAt order (ties by ID), reading in batches;
+	// since zero: every entry. It is the change feed checkers keep fresh
+	// by.
+	EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error
+	// AddConsentEvents stores events; an event whose ID is stored already
+	// is skipped (a retried writer stores it once).
+	AddConsentEvents(ctx context.Context, events []dsr.ConsentEvent) error
+	// ConsentHistory returns the events that concern any of hashes,
+	// oldest first (At, then ID), at most limit of them.
+	ConsentHistory(ctx context.Context, hashes []string, limit int) ([]dsr.ConsentEvent, error)
+	// AddRemovals stores removals; one whose ID is stored already is
+	// skipped.
+	AddRemovals(ctx context.Context, removals []dsr.Removal) error
+	// EachRemoval calls fn for every removal with from <= At < to, in At
+	// order, reading in batches.
+	EachRemoval(ctx context.Context, from, to time.Time, fn func(*dsr.Removal) error) error
+}
+
 // The collections every driver keeps, under these names: a MongoDB
 // collection each, a table each in SQLite. A document's form is the same on
 // both (the bson-tagged types of package dsr), which is what lets
