@@ -35,6 +35,9 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/requests/:id/appeal":  {apikey.RoleAdmin, apikey.RoleAgent},
 	"GET /v1/reports/summary":       {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /v1/admin/keys":            {apikey.RoleAdmin},
+	"POST /v1/consent/opt-in":       {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/suppressions/lift":    {apikey.RoleAdmin},
+	"POST /v1/consent/history":      {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,
