@@ -510,6 +510,9 @@ type DataMap struct {
 	// LegalBasis is a GDPR Art. 6(1) basis by its name
 	// (connectors.LegalBases).
 	LegalBasis string `bson:"legal_basis,omitempty" json:"legal_basis,omitempty"`
+	// Scopes are the uses a person can refuse that the system serves
+	// (connectors.DataMap.Scopes); none: every opt-out reaches it.
+	Scopes []Scope `bson:"scopes,omitempty" json:"scopes,omitzero"`
 }
 
 // DataMapOf is a connector's data map as a job keeps it.
