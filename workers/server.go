@@ -129,6 +129,12 @@ func Schedules(sweepEvery time.Duration, reminders, escalation, retention string
 	}
 }
 
+// ReapplySchedule is the schedule of the re-application check, every
+// every (dsar schedules it only when every is positive).
+func ReapplySchedule(every time.Duration) Schedule {
+	return Schedule{Spec: fmt.Sprintf("@every %s", every), Task: asynq.NewTask(TypeReapply, nil), Unique: every}
+}
+
 // NewScheduler returns an asynq scheduler that enqueues each schedule on
 // its spec, on the control queue of queue. A spec it cannot read is an
 // error naming it.

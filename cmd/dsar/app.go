@@ -338,6 +338,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			Escalation: escalation},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
+			ReapplyEvery: a.cfg.ReapplyEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax,
 			Approval: approval,
 			// One system that hangs holds at most half the workers; a
@@ -379,6 +380,9 @@ func (a *app) notifier() (workers.Notifier, error) {
 
 func (a *app) startScheduler() error {
 	schedules := workers.Schedules(a.cfg.SweepEvery, a.cfg.CronReminders, a.cfg.CronEscalation, a.cfg.CronRetention)
+	if a.cfg.ReapplyEvery > 0 {
+		schedules = append(schedules, workers.ReapplySchedule(a.cfg.ReapplyEvery))
+	}
 	sched, err := workers.NewScheduler(a.redis, a.cfg.Queue, schedules, a.log)
 	if err != nil {
 		return err
