@@ -338,8 +338,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			Escalation: escalation},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
-			ReapplyEvery: a.cfg.ReapplyEvery,
-			PollEvery:    a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax,
+			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,
 			Approval: approval,
 			// One system that hangs holds at most half the workers; a
 			// connector's max_concurrency says otherwise.
