@@ -6,6 +6,7 @@
 //	dsar scheduler      the periodic checks (the sweep)
 //	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
 //	dsar report --from YYYY-MM-DD --to YYYY-MM-DD   the compliance summary of a period
+//	dsar report segments --from YYYY-MM-DD --to YYYY-MM-DD   the removals from segments of a period
 //	dsar requests import FILE.csv   file a CSV of requests through the bulk API
 //	dsar migrate --from SOURCE --to TARGET   copy a store into another (FerretDB or MongoDB to SQLite, SQLite to MongoDB)
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
