@@ -114,10 +114,6 @@ func TestReapplyEndToEnd(t *testing.T) {
 	if diff := cmp.Diff(want, rep.Rows); diff != "" {
 		t.Errorf("removals of the opt-out (-want +got):\n%s", diff)
 	}
-	// The fan-out suppresses her; written here too (idempotent), so that
-	// this test holds whoever writes it.
-	suppress(t, e, dsr.ScopeMarketing, "ada@example.com")
-
 	// A sync puts her back, in another case.
 	if _, err := e.shop.Collection("segments").UpdateByID(ctx, "newsletter", bson.D{{Key: "$push", Value: bson.D{{Key: "members", Value: "Ada@Example.com"}}}}); err != nil {
 		t.Fatal(err)

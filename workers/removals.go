@@ -13,9 +13,10 @@ import (
 // dsr.Removal per collection that changed and per scope the job served,
 // with ID "<job id>:<collection>:<scope>", so a job recorded twice counts
 // once. An erase job serves dsr.ScopeAll; an opt-out, the scopes of its
-// request (optOutScopes) that its connector serves (its data_map
-// scopes; none declared: all of them). Other jobs remove nothing. It is
-// best effort: the job has succeeded, and a failure is logged.
+// request (dsr.Request.SuppressedScopes) that its connector serves (its
+// data_map scopes; none declared: all of them). Other jobs remove
+// nothing. It is best effort: the job has succeeded, and a failure is
+// logged.
 func (h *JobHandler) recordRemovals(ctx context.Context, job *dsr.Job, res connectors.Result) {
 	if h.removals == nil || (job.Action != dsr.ActionOptOut && job.Action != dsr.ActionErase) {
 		return
@@ -36,7 +37,7 @@ func (h *JobHandler) recordRemovals(ctx context.Context, job *dsr.Job, res conne
 			h.jobLog(job).WarnContext(ctx, "removals not recorded: request not read", "error", err)
 			return
 		}
-		scopes = optOutScopes(req)
+		scopes = req.SuppressedScopes()
 		if dm, ok := h.conns.DataMap(job.Connector); ok && len(dm.Scopes) > 0 {
 			scopes = slices.DeleteFunc(scopes, func(s dsr.Scope) bool { return !slices.Contains(dm.Scopes, s) })
 		}
@@ -52,10 +53,4 @@ func (h *JobHandler) recordRemovals(ctx context.Context, job *dsr.Job, res conne
 	if err := h.removals.AddRemovals(ctx, out); err != nil {
 		h.jobLog(job).WarnContext(ctx, "removals not recorded; the segmentation report will miss them", "removals", len(out), "error", err)
 	}
-}
-
-// optOutScopes are the scopes an opt-out request suppresses: those it
-// names, else dsr.DefaultOptOutScopes.
-func optOutScopes(r *dsr.Request) []dsr.Scope {
-	return dsr.DefaultOptOutScopes(r.GPC)
 }

@@ -25,6 +25,7 @@ import (
 
 	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/app/metrics"
+	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
@@ -66,6 +67,19 @@ type app struct {
 	// connectors are the connectors this process loaded (workers and dev
 	// modes), nil otherwise.
 	connectors *connectors.Registry
+	// suppressions is the process's in-memory suppression list, which the
+	// API's checks and the workers' re-application share (see
+	// suppressionSet).
+	suppressions *suppression.Set
+}
+
+// suppressionSet returns the process's suppression set, made on first use
+// over the store (it reads nothing until its first refresh).
+func (a *app) suppressionSet() *suppression.Set {
+	if a.suppressions == nil {
+		a.suppressions = suppression.NewSet(a.store, a.index.SuppressionKey())
+	}
+	return a.suppressions
 }
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
@@ -335,7 +349,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	}
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
-			Escalation: escalation},
+			Escalation: escalation, Suppressions: a.suppressionSet()},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,
@@ -434,8 +448,8 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		correctFields = a.connectors.CorrectFields
 	}
 	h := handlers.New(handlers.Deps{
-		CorrectFields: correctFields,
-		Store:         a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
+		CorrectFields: correctFields, Suppressions: a.suppressionSet(),
+		Store: a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
 		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.secret), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
