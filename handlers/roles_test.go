@@ -34,6 +34,7 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/requests/:id/resume":  {apikey.RoleAdmin, apikey.RoleAgent},
 	"POST /v1/requests/:id/appeal":  {apikey.RoleAdmin, apikey.RoleAgent},
 	"GET /v1/reports/summary":       {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"GET /v1/reports/segments":      {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /v1/admin/keys":            {apikey.RoleAdmin},
 	"POST /v1/suppressions/check":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
 	"GET /v1/suppressions/check":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},

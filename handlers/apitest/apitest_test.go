@@ -227,6 +227,7 @@ func TestCheckRoutes(t *testing.T) {
 	r.POST("/v1/requests/:id/resume", ok)
 	r.POST("/v1/requests/:id/appeal", ok)
 	r.GET("/v1/reports/summary", ok)
+	r.GET("/v1/reports/segments", ok)
 	r.GET("/v1/admin/keys", ok)
 	r.POST("/v1/portal/requests", ok)
 	r.GET("/v1/portal/requests/:id", ok)
