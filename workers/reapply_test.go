@@ -192,3 +192,38 @@ func TestReapplyScopes(t *testing.T) {
 		t.Errorf("a run right after: %+v, %v; want skipped", again, err)
 	}
 }
+
+// TestRemovalsOfDeletion: a deletion's erase jobs record a removal under
+// all per collection they changed, and only those; a job recorded twice
+// (its removals written again) counts once.
+func TestRemovalsOfDeletion(t *testing.T) {
+	t.Parallel()
+	e, _ := setupReapply(t, 0)
+	e.startWorkers()
+	r := e.file(dsr.TypeDeletion, "grace@example.com")
+	if err := e.queue.EnqueueFanout(t.Context(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(r.ID, dsr.StatusCompleted)
+	want := []app.SegmentRow{
+		{Connector: "lists", Collection: "segments", Scope: dsr.ScopeAll, Removed: 1, Records: 1},
+		{Connector: "lists", Collection: "subscribers", Scope: dsr.ScopeAll, Removed: 1, Records: 1},
+		{Connector: "shop", Collection: "customers", Scope: dsr.ScopeAll, Removed: 1, Records: 1},
+		{Connector: "shop", Collection: "orders", Scope: dsr.ScopeAll, Removed: 1, Records: 1},
+	}
+	if diff := cmp.Diff(want, report(t, e).Rows); diff != "" {
+		t.Errorf("removals of the deletion (-want +got):\n%s", diff)
+	}
+	jobs, err := e.store.Jobs(t.Context(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := []dsr.Removal{{ID: jobs[0].ID + ":" + jobs[0].Collections[0].Name + ":all", Connector: jobs[0].Connector,
+		Collection: jobs[0].Collections[0].Name, Scope: dsr.ScopeAll, Records: 1, At: e.clock.Now()}}
+	if err := e.store.AddRemovals(t.Context(), again); err != nil {
+		t.Fatal(err)
+	}
+	if got := report(t, e).Total.Removed; got != 4 {
+		t.Errorf("after a removal written twice: %d removed, want 4", got)
+	}
+}
