@@ -130,9 +130,11 @@ func Schedules(sweepEvery time.Duration, reminders, escalation, retention string
 }
 
 // ReapplySchedule is the schedule of the re-application check, every
-// every (dsar schedules it only when every is positive).
+// every (dsar schedules it only when every is positive). A run may take
+// up to every, and at least an hour; one cut short is taken up by the
+// next, which lists every segment again.
 func ReapplySchedule(every time.Duration) Schedule {
-	return Schedule{Spec: fmt.Sprintf("@every %s", every), Task: asynq.NewTask(TypeReapply, nil), Unique: every}
+	return Schedule{Spec: fmt.Sprintf("@every %s", every), Task: asynq.NewTask(TypeReapply, nil, asynq.Timeout(max(every, time.Hour))), Unique: every}
 }
 
 // NewScheduler returns an asynq scheduler that enqueues each schedule on
