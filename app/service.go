@@ -36,6 +36,7 @@ type Store interface {
 	hookStore
 	answerStore
 	segmentStore
+	consentStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

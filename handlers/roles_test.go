@@ -39,6 +39,9 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/suppressions/check":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
 	"GET /v1/suppressions/check":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
 	"GET /v1/suppressions/key":      {apikey.RoleAdmin},
+	"POST /v1/consent/opt-in":       {apikey.RoleAdmin, apikey.RoleAgent},
+	"POST /v1/suppressions/lift":    {apikey.RoleAdmin},
+	"POST /v1/consent/history":      {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,
