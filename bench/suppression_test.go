@@ -195,8 +195,9 @@ func (f *countingFeed) EachSuppressionChange(ctx context.Context, since time.Tim
 
 // openSuppressions opens a new store of driver d and returns a way to fill
 // its suppression list fast: the store's own Suppress on SQLite; on
-// MongoDB, plain inserts of the entries (as Suppress would create them),
-// since FerretDB runs a filtered update by scanning the collection.
+// MongoDB, plain inserts of the entries as Suppress creates them, since
+// FerretDB v1 runs Suppress's filtered read by scanning the collection
+// (what the benchmark measures is the checks, not the writes).
 func openSuppressions(b *testing.B, d string, now func() time.Time) (store.Store, func(context.Context, []dsr.Suppression)) {
 	b.Helper()
 	ctx := context.Background()
@@ -219,12 +220,6 @@ func openSuppressions(b *testing.B, d string, now func() time.Time) (store.Store
 			b.Fatal(err)
 		}
 		return s, func(ctx context.Context, entries []dsr.Suppression) {
-			if len(entries) < 100 {
-				if _, err := s.Suppress(ctx, entries); err != nil {
-					b.Fatal(err)
-				}
-				return
-			}
 			for i := range entries {
 				entries[i].UpdatedAt = now()
 			}
