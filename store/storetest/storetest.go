@@ -105,6 +105,7 @@ var cases = []struct {
 	// The suppression list, the consent history, the removals.
 	{"Suppress", testSuppress},
 	{"SuppressMany", testSuppressMany},
+	{"ConcurrentSuppress", testConcurrentSuppress},
 	{"LiftSuppressions", testLiftSuppressions},
 	{"SuppressionsOfHashes", testSuppressionsOfHashes},
 	{"SuppressionChanges", testSuppressionChanges},

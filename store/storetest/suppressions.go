@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +119,21 @@ func testSuppress(t *testing.T, f fixture) {
 	if n, err := f.store.Suppress(ctx, nil); err != nil || n != 0 {
 		t.Errorf("Suppress of no entries: %d, %v", n, err)
 	}
+
+	// A malformed entry refuses the call: nothing of it is written.
+	h4 := shash(4)
+	for _, bad := range []dsr.Suppression{
+		entry(h4, "everything", dsr.ConsentPortal, "", at),
+		entry(h4, dsr.ScopeMarketing, "fax", "", at),
+		entry("", dsr.ScopeMarketing, dsr.ConsentPortal, "", at),
+	} {
+		if n, err := f.store.Suppress(ctx, []dsr.Suppression{entry(h4, dsr.ScopeProfiling, dsr.ConsentPortal, "", at), bad}); err == nil {
+			t.Errorf("Suppress of %+v: %d stored, no error", bad, n)
+		}
+	}
+	if got := f.suppressions(t, h4); len(got) != 0 {
+		t.Errorf("a refused call stored %+v", got)
+	}
 }
 
 // testSuppressMany: Suppress writes more entries than one batch, and counts
@@ -136,6 +152,56 @@ func testSuppressMany(t *testing.T, f fixture) {
 	}
 	if got := f.suppressions(t, hashes...); len(got) != len(hashes) {
 		t.Errorf("Suppressions of %d hashes suppressed: %d entries", len(hashes), len(got))
+	}
+}
+
+// testConcurrentSuppress: writers suppressing the same entries at once
+// (a fan-out retried while the first attempt still runs) create each
+// entry once: their counts add up to the entries, and lifting and
+// suppressing again at once re-activates each once.
+func testConcurrentSuppress(t *testing.T, f fixture) {
+	ctx := context.Background()
+	const writers, n = 8, 60
+	entries := make([]dsr.Suppression, n)
+	hashes := make([]string, n)
+	for i := range entries {
+		hashes[i] = shash(i)
+		entries[i] = entry(hashes[i], dsr.ScopeAll, dsr.ConsentAPI, "req-1", f.clock.Now())
+	}
+	race := func() int {
+		var wg sync.WaitGroup
+		counts := make([]int, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if counts[w], err = f.store.Suppress(ctx, entries); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		return total
+	}
+	if got := race(); got != n {
+		t.Errorf("%d writers created %d entries in all, want %d", writers, got, n)
+	}
+	if lifted, err := f.store.LiftSuppressions(ctx, hashes, dsr.ScopeAll, "admin", "court order"); err != nil || lifted != n {
+		t.Fatalf("lift: %d, %v", lifted, err)
+	}
+	f.clock.Add(time.Second)
+	if got := race(); got != n {
+		t.Errorf("%d writers re-activated %d entries in all, want %d", writers, got, n)
+	}
+	for _, e := range f.suppressions(t, hashes...) {
+		if !e.Active() || e.LiftedBy != "" || e.LiftReason != "" {
+			t.Errorf("after the race: %+v", e)
+		}
 	}
 }
 
