@@ -26,10 +26,13 @@ type Feed interface {
 	EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error
 }
 
-// Overlap is how far back of the latest change it has seen a refresh
+// Overlap is how far back of the latest change it has read a refresh
 // reads again: a writer whose clock is behind the others' by up to this,
 // or whose write became visible up to this late, is still seen by the
-// next refresh. Entries read twice are applied twice, harmlessly.
+// next refresh. Entries read twice are applied twice, harmlessly. Once
+// Overlap has passed on the set's clock since it read a new latest
+// change, refreshes read only what follows that change, so a burst of
+// writes (an import) is not read again by every refresh after it.
 const Overlap = 2 * time.Second
 
 // ReloadEvery is how often a refresh reads the whole list again instead of
@@ -171,7 +174,8 @@ type Set struct {
 	next *flight
 
 	// Owned by the refresh holding sem.
-	seen     time.Time // the latest UpdatedAt read
+	seen     time.Time // the latest UpdatedAt read (the writers' clocks)
+	seenAt   time.Time // when the refresh that read it started (the set's clock)
 	reloaded time.Time // when the last full read started (the set's clock)
 
 	// Guarded by mu.
@@ -268,12 +272,14 @@ func (s *Set) RefreshWithin(ctx context.Context, maxAge time.Duration) error {
 }
 
 // Refresh catches the set up with the feed: one store query returning the
-// entries changed since Overlap before the latest change it has read (all
-// of them on the first refresh, and every ReloadEvery, when it rebuilds
-// the set). When it returns nil, the set holds every entry written before
-// Refresh was called, unless that write's UpdatedAt is more than Overlap
-// behind a change the set read earlier (a writer's clock that far behind,
-// or a write visible that late), which the next full reload brings in.
+// entries changed since Overlap before the latest change it has read, or
+// after that change once Overlap has passed (all of them on the first
+// refresh, and every ReloadEvery, when it rebuilds the set). When it
+// returns nil, the set holds every entry written before Refresh was
+// called, unless that write's UpdatedAt is more than Overlap behind a
+// change the set read earlier (a writer's clock that far behind), or the
+// write became visible more than Overlap after the set read such a change;
+// the next full reload brings those in.
 //
 // Concurrent refreshes coalesce: a call waits for the refresh running, if
 // any, and then shares the one that starts after it with every other call
@@ -329,6 +335,12 @@ func (s *Set) refresh(ctx context.Context) error {
 	var since time.Time
 	if !full && !s.seen.IsZero() {
 		since = s.seen.Add(-Overlap)
+		if start.Sub(s.seenAt) > Overlap {
+			// A write stamped before the latest change and not visible
+			// yet would be more than Overlap late: read only what
+			// follows. The stores keep milliseconds.
+			since = s.seen.Add(time.Millisecond)
+		}
 	}
 	seen := s.seen
 	if full {
@@ -367,7 +379,9 @@ func (s *Set) refresh(ctx context.Context) error {
 	}
 	s.refreshed = start
 	s.mu.Unlock()
-	s.seen = seen
+	if !seen.Equal(s.seen) {
+		s.seen, s.seenAt = seen, start
+	}
 	if full {
 		s.reloaded = start
 	}

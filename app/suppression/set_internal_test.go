@@ -2,6 +2,7 @@ package suppression
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,7 @@ type storeFeed struct {
 	mu      sync.Mutex
 	now     time.Time
 	queries atomic.Int64
+	read    atomic.Int64 // entries the feed returned
 	gate    chan struct{}
 }
 
@@ -110,7 +112,10 @@ func (f *storeFeed) EachSuppressionChange(ctx context.Context, since time.Time, 
 			return ctx.Err()
 		}
 	}
-	return f.st.EachSuppressionChange(ctx, since, fn)
+	return f.st.EachSuppressionChange(ctx, since, func(e *dsr.Suppression) error {
+		f.read.Add(1)
+		return fn(e)
+	})
 }
 
 func TestSetFollowsTheFeed(t *testing.T) {
@@ -337,5 +342,50 @@ func TestChecksDuringRefresh(t *testing.T) {
 		if got != (i < 20) {
 			t.Errorf("ids[%d]: suppressed %v, want %v", i, got, i < 20)
 		}
+	}
+}
+
+// TestOverlapSlides writes a burst at one instant: the refreshes within
+// Overlap of reading it read it again; once Overlap has passed on the
+// set's clock, they read nothing but what is new.
+func TestOverlapSlides(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := newStoreFeed(t)
+	s := NewSet(feed, testKey)
+	now := feed.clock()
+	s.now = func() time.Time { return now }
+	h := NewHasher(testKey)
+	var burst []dsr.Suppression
+	for i := range 50 {
+		burst = append(burst, dsr.Suppression{Hash: h.ID(dsr.KindCustomerID, fmt.Sprint("c", i)).String(), Scope: dsr.ScopeProfiling, Source: dsr.ConsentImport, At: now})
+	}
+	if _, err := feed.st.Suppress(ctx, burst); err != nil {
+		t.Fatal(err)
+	}
+	reads := func() int64 {
+		t.Helper()
+		before := feed.read.Load()
+		if err := s.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return feed.read.Load() - before
+	}
+	if n := reads(); n != 50 {
+		t.Fatalf("load read %d entries, want 50", n)
+	}
+	now = now.Add(Overlap)
+	if n := reads(); n != 50 {
+		t.Errorf("a refresh within Overlap read %d entries, want the burst again (50)", n)
+	}
+	now = now.Add(time.Millisecond)
+	if n := reads(); n != 0 {
+		t.Errorf("a refresh past Overlap read %d entries, want 0", n)
+	}
+	feed.tick(Overlap + time.Millisecond)
+	late := h.ID(dsr.KindCustomerID, "late").String()
+	feed.suppress(late, dsr.ScopeProfiling)
+	if n := reads(); n != 1 || !s.Suppressed(late, dsr.ScopeProfiling) {
+		t.Errorf("a refresh after a new write read %d entries (want 1); suppressed %v", n, s.Suppressed(late, dsr.ScopeProfiling))
 	}
 }

@@ -67,19 +67,9 @@ type app struct {
 	// connectors are the connectors this process loaded (workers and dev
 	// modes), nil otherwise.
 	connectors *connectors.Registry
-	// suppressions is the process's in-memory suppression list, which the
-	// API's checks and the workers' re-application share (see
-	// suppressionSet).
+	// suppressions is the process's in-memory suppression list, kept
+	// fresh from the store (every mode with a store).
 	suppressions *suppression.Set
-}
-
-// suppressionSet returns the process's suppression set, made on first use
-// over the store (it reads nothing until its first refresh).
-func (a *app) suppressionSet() *suppression.Set {
-	if a.suppressions == nil {
-		a.suppressions = suppression.NewSet(a.store, a.index.SuppressionKey())
-	}
-	return a.suppressions
 }
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
@@ -173,6 +163,7 @@ func (a *app) openStore(ctx context.Context) error {
 		return err
 	}
 	a.index, a.links, a.secret = index, dsr.NewLinkSigner(key), key
+	a.suppressions = suppression.NewSet(a.store, index.SuppressionKey())
 	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
 		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
 	}
@@ -349,7 +340,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	}
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
-			Escalation: escalation, Suppressions: a.suppressionSet()},
+			Escalation: escalation, Suppressions: a.suppressions},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,
@@ -448,8 +439,8 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		correctFields = a.connectors.CorrectFields
 	}
 	h := handlers.New(handlers.Deps{
-		CorrectFields: correctFields, Suppressions: a.suppressionSet(),
-		Store: a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
+		CorrectFields: correctFields,
+		Store:         a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
 		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.secret), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
@@ -463,7 +454,9 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		MetricsToken: a.cfg.MetricsToken,
 		HookSecret:   a.cfg.HookSecret,
 		Callbacks:    callbacks,
+		Suppressions: a.suppressions,
 	})
+	a.warmSuppressions(ctx)
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	stopped := make(chan error, 1)
@@ -522,7 +515,41 @@ func (a *app) metrics() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if set := a.suppressions; set != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsar_suppressed_identities",
+				Help: "Identities (hashes) the process's suppression set holds under at least one scope."},
+				func() float64 { return float64(set.Len()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsar_suppression_set_age_seconds",
+				Help: "Seconds since the suppression set's last successful refresh started (-1 before the first)."},
+				func() float64 {
+					if t := set.Refreshed(); !t.IsZero() {
+						return time.Since(t).Seconds()
+					}
+					return -1
+				}),
+		)
+	}
 	return reg
+}
+
+// warmSuppressions loads the suppression set in the background, so that
+// the first check does not wait for the whole list; a failure is logged
+// and the first check tries again.
+func (a *app) warmSuppressions(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		if err := a.suppressions.Refresh(ctx); err != nil {
+			if ctx.Err() == nil {
+				a.log.Error("suppression list not loaded; the first check loads it", "error", err)
+			}
+			return
+		}
+		a.log.Info("suppression list loaded", "identities", a.suppressions.Len(), "took", time.Since(start).Round(time.Millisecond))
+	}()
+	a.closers = append(a.closers, func() { <-done })
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

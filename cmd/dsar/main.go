@@ -70,6 +70,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "connectors", connectorsSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "datamap", datamapSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "suppress", suppressSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -102,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "datamap" {
 		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "suppress" {
+		return runSuppress(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {
