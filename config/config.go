@@ -61,11 +61,14 @@ type Config struct {
 	JobTimeout       time.Duration
 	SweepEvery       time.Duration
 	SweepGrace       time.Duration
-	JobPollEvery     time.Duration
-	JobWaitMax       time.Duration
-	ShutdownTimeout  time.Duration
-	LogLevel         slog.Level
-	LogFormat        string
+	// ReapplyEvery is how often the scheduler runs the re-application
+	// check; 0: never.
+	ReapplyEvery    time.Duration
+	JobPollEvery    time.Duration
+	JobWaitMax      time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
 
 	// The privacy portal and notices to subjects.
 	PublicURL        string
@@ -161,7 +164,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; the dev demo uses the demo shop's); serve reads only its webhook connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
-		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes,
+		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent, auditor or pipeline; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				keys, err := ParseAPIKeys(v)
 				c.APIKeys = keys
@@ -199,6 +202,8 @@ func Settings() []Setting {
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepEvery = d })},
 		{Env: "DSAR_SWEEP_GRACE", Default: "2m", Help: "how long work may sit untouched before the sweep re-enqueues it", Modes: wrkModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.SweepGrace = d })},
+		{Env: "DSAR_REAPPLY_EVERY", Default: "1h", Help: "how often the scheduler runs the re-application check, which lists the segments connectors can list and opts out again the suppressed people who came back; one runs at a time; 0 turns it off", Modes: []Mode{ModeDev, ModeScheduler, ModeWorker},
+			set: durationOrOff(time.Minute, func(c *Config, d time.Duration) { c.ReapplyEvery = d })},
 		{Env: "DSAR_JOB_POLL_EVERY", Default: "5m", Help: "how often a job waiting on an asynchronous system is polled when its connector names no interval (at most as often as the sweep runs)", Modes: wrkModes,
 			set: duration(time.Second, func(c *Config, d time.Duration) { c.JobPollEvery = d })},
 		{Env: "DSAR_JOB_WAIT_MAX", Default: "336h", Help: "how long a job waits on an asynchronous system before it fails and its request needs attention", Modes: wrkModes,
@@ -531,6 +536,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("smtp_host", c.SMTPHost),
 		slog.Duration("job_lease", c.JobLease),
 		slog.Duration("sweep_every", c.SweepEvery),
+		slog.Duration("reapply_every", c.ReapplyEvery),
 	)
 }
 
@@ -557,7 +563,7 @@ func ParseAPIKeys(v string) ([]apikey.Key, error) {
 		case !ok1 || !ok2 || name == "":
 			return nil, fmt.Errorf("entry %d: want name:role:secret", i+1)
 		case !apikey.Role(role).Valid():
-			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent or auditor", i+1, name)
+			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent, auditor or pipeline", i+1, name)
 		case len(secret) < 16:
 			return nil, fmt.Errorf("entry %d (%s): secret must have at least 16 characters", i+1, name)
 		case names[name]:
@@ -637,6 +643,20 @@ func duration(min time.Duration, set func(*Config, time.Duration)) func(*Config,
 			return fmt.Errorf("want a duration of at least %s, e.g. 30s or 5m", min)
 		}
 		set(c, d)
+		return nil
+	}
+}
+
+// durationOrOff is duration, or 0 for off.
+func durationOrOff(min time.Duration, set func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "0" {
+			set(c, 0)
+			return nil
+		}
+		if err := duration(min, set)(c, v); err != nil {
+			return fmt.Errorf("want 0 (off) or a duration of at least %s, e.g. 1h", min)
+		}
 		return nil
 	}
 }

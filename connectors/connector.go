@@ -5,8 +5,9 @@
 // A connector is any value with a Name. What it can do is found by type
 // assertion, as database/sql does with optional driver interfaces:
 // [Exporter] (access), [Eraser] (deletion), [OptOuter] (opt-out),
-// [Corrector] (correction) and [Resolver] (identity resolution before
-// fan-out). Every action must be
+// [Corrector] (correction), [Resolver] (identity resolution before
+// fan-out) and [SegmentLister] (the members of the segments an opt-out
+// removes people from, for the re-application check). Every action must be
 // idempotent: running it twice ends in the same state, and the second run
 // reports what it did (usually 0 records).
 package connectors
@@ -76,6 +77,24 @@ type Corrector interface {
 // a customer id from an email, so that systems keyed by them are reached.
 type Resolver interface {
 	Resolve(ctx context.Context, s Subject) ([]Identity, error)
+}
+
+// SegmentLister is implemented by connectors that can list who is in the
+// collections their opt-out removes people from (segments, audiences,
+// mailing lists): the collections their opt-out settings name. The
+// re-application check lists them to find people who opted out, or asked
+// to be deleted, and came back with a later import, sync or segment
+// rebuild, and opts them out again.
+type SegmentLister interface {
+	// EachSegmentMember calls fn for every member of every such
+	// collection, segment naming the collection, member holding the
+	// member's identities as the system holds them (not normalised), of
+	// the kinds its settings match on. A member an opt-out has already
+	// dealt with (a document or row whose opt-out fields are set) is not
+	// listed. It streams: it holds a batch of members at a time, never
+	// all. fn may call the connector's OptOut. An error from fn ends the
+	// listing and is returned, wrapped.
+	EachSegmentMember(ctx context.Context, fn func(segment string, member Subject) error) error
 }
 
 // Poller is implemented by connectors whose systems accept an action and

@@ -59,7 +59,10 @@ type JobDeps struct {
 	// Index hashes the values a correction overwrites and writes, for its
 	// evidence (dsr.BlindIndex.HashValue); nil: unkeyed SHA-256 (tests).
 	Index ValueHasher
-	Log   *slog.Logger
+	// Removals records what opt-out and erase jobs removed, for the
+	// segmentation report; nil records nothing.
+	Removals RemovalStore
+	Log      *slog.Logger
 }
 
 // ValueHasher makes the keyed hashes of a correction's evidence.
@@ -111,10 +114,12 @@ type JobHandler struct {
 	conns JobConnectors
 	queue noticeQueue
 	index ValueHasher
-	log   *slog.Logger
-	opts  JobOptions
-	slots *limits
-	audit func(ctx context.Context, requestID, kind string, data map[string]string)
+	// removals records what opt-out and erase jobs removed; nil: nothing.
+	removals RemovalStore
+	log      *slog.Logger
+	opts     JobOptions
+	slots    *limits
+	audit    func(ctx context.Context, requestID, kind string, data map[string]string)
 }
 
 // NewJobHandler returns a JobHandler.
@@ -125,7 +130,7 @@ func NewJobHandler(d JobDeps, o JobOptions) *JobHandler {
 	if o.SlotWait <= 0 {
 		o.SlotWait = 200 * time.Millisecond
 	}
-	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o, slots: newLimits(jobLimits(d, o)),
+	return &JobHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, removals: d.Removals, log: d.Log, opts: o, slots: newLimits(jobLimits(d, o)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 
@@ -194,6 +199,7 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 		return fmt.Errorf("job %s: %w", job.ID, err)
 	}
 	h.jobLog(job).InfoContext(ctx, "job succeeded", "records", res.Records)
+	h.recordRemovals(ctx, job, res)
 	event := map[string]string{"connector": job.Connector, "action": string(job.Action),
 		"attempt": fmt.Sprint(job.Attempts), "records": fmt.Sprint(res.Records)}
 	if ch := changesOf(res); ch != "" {

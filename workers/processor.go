@@ -39,6 +39,9 @@ type Options struct {
 	// starts less than half of it after the last one ended does nothing,
 	// so sweeps queued up behind a backlog run once. 0: no such pause.
 	SweepEvery time.Duration
+	// ReapplyEvery is how often the scheduler queues a re-application
+	// (see ReapplyOptions.Every).
+	ReapplyEvery time.Duration
 	// PollEvery is how often a job waiting on a remote system is polled
 	// when its connector names no interval (connectors.Pending.PollAfter);
 	// the sweep hands due polls to the workers, so polls happen no more
@@ -86,7 +89,10 @@ type Deps struct {
 	Notifier Notifier
 	// Escalation is where alerts (reminders, overdue) go.
 	Escalation EscalationOptions
-	Log        *slog.Logger
+	// Suppressions is the in-memory suppression list the re-application
+	// checks segment members against; nil: no re-application.
+	Suppressions SuppressionSet
+	Log          *slog.Logger
 }
 
 // Processor is every task handler of dsar over one set of dependencies,
@@ -101,6 +107,7 @@ type Processor struct {
 	*RemindersHandler
 	*EscalationHandler
 	*RetentionHandler
+	*ReapplyHandler
 }
 
 // NewProcessor returns a Processor. An option left zero whose setting has a
@@ -122,6 +129,12 @@ func NewProcessor(d Deps, o Options) *Processor {
 			o.ResolveMaxRounds = def.ResolveMaxRounds
 		}
 	}
+	removals, _ := d.Store.(RemovalStore) // every store, once they record removals
+	var reapply *ReapplyHandler
+	if d.Suppressions != nil && removals != nil {
+		reapply = NewReapplyHandler(ReapplyDeps{Store: removals, Set: d.Suppressions, Connectors: d.Connectors, Queue: d.Queue, Log: d.Log},
+			ReapplyOptions{Every: o.ReapplyEvery, Now: o.Now})
+	}
 	var values ValueHasher // a nil *dsr.BlindIndex must stay a nil interface
 	if d.Index != nil {
 		values = d.Index
@@ -129,7 +142,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 	return &Processor{
 		FanoutHandler: NewFanoutHandler(FanoutDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: d.Index, Log: d.Log},
 			FanoutOptions{MaxRetry: o.MaxRetry, Approval: o.Approval, ResolveMaxRounds: o.ResolveMaxRounds, Hooks: o.Hooks, Now: o.Now}),
-		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
+		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Removals: removals, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
 		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, Log: d.Log},
@@ -139,6 +152,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		RemindersHandler:  NewRemindersHandler(RemindersDeps{Store: d.Store, Queue: d.Queue, Log: d.Log}, o.Checks, o.Now),
 		EscalationHandler: NewEscalationHandler(EscalationDeps{Store: d.Store, Queue: d.Queue, Log: d.Log}, o.Now),
 		RetentionHandler:  NewRetentionHandler(RetentionDeps{Store: d.Store, Log: d.Log}, o.Checks, o.Now),
+		ReapplyHandler:    reapply,
 	}
 }
 
@@ -154,7 +168,7 @@ func configDefaults() config.Config {
 // Mux routes each task type to its handler.
 func (p *Processor) Mux() *asynq.ServeMux {
 	return NewMux(Handlers{Fanout: p.FanoutHandler, Job: p.JobHandler, Notice: p.NoticeHandler, Sweep: p.SweepHandler,
-		Reminders: p.RemindersHandler, Escalation: p.EscalationHandler, Retention: p.RetentionHandler})
+		Reminders: p.RemindersHandler, Escalation: p.EscalationHandler, Retention: p.RetentionHandler, Reapply: p.ReapplyHandler})
 }
 
 // Handlers are the task handlers a mux routes to, one per task type.
@@ -166,6 +180,7 @@ type Handlers struct {
 	Reminders  *RemindersHandler
 	Escalation *EscalationHandler
 	Retention  *RetentionHandler
+	Reapply    *ReapplyHandler
 }
 
 // NewMux routes each task type to its handler in h; a nil handler's task
@@ -179,6 +194,7 @@ func NewMux(h Handlers) *asynq.ServeMux {
 	route(mux, TypeReminders, h.Reminders)
 	route(mux, TypeEscalation, h.Escalation)
 	route(mux, TypeRetention, h.Retention)
+	route(mux, TypeReapply, h.Reapply)
 	return mux
 }
 

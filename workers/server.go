@@ -129,6 +129,14 @@ func Schedules(sweepEvery time.Duration, reminders, escalation, retention string
 	}
 }
 
+// ReapplySchedule is the schedule of the re-application check, every
+// every (dsar schedules it only when every is positive). A run may take
+// up to every, and at least an hour; one cut short is taken up by the
+// next, which lists every segment again.
+func ReapplySchedule(every time.Duration) Schedule {
+	return Schedule{Spec: fmt.Sprintf("@every %s", every), Task: asynq.NewTask(TypeReapply, nil, asynq.Timeout(max(every, time.Hour))), Unique: every}
+}
+
 // NewScheduler returns an asynq scheduler that enqueues each schedule on
 // its spec, on the control queue of queue. A spec it cannot read is an
 // error naming it.

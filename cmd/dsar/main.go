@@ -6,6 +6,7 @@
 //	dsar scheduler      the periodic checks (the sweep)
 //	dsar audit verify   check every request's audit chain (exit 1 when one is broken)
 //	dsar report --from YYYY-MM-DD --to YYYY-MM-DD   the compliance summary of a period
+//	dsar report segments --from YYYY-MM-DD --to YYYY-MM-DD   the removals from segments of a period
 //	dsar requests import FILE.csv   file a CSV of requests through the bulk API
 //	dsar migrate --from SOURCE --to TARGET   copy a store into another (FerretDB or MongoDB to SQLite, SQLite to MongoDB)
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
@@ -69,6 +70,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "connectors", connectorsSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "datamap", datamapSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "suppress", suppressSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -101,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "datamap" {
 		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "suppress" {
+		return runSuppress(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

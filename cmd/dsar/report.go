@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/store"
@@ -24,9 +25,10 @@ import (
 	"github.com/dsar-project/dsar/store/sqlitestore"
 )
 
-const reportSummary = "print the compliance summary of a period (dsar report --from --to)"
+const reportSummary = "print the compliance summary of a period (dsar report --from --to), or its segmentation report (dsar report segments)"
 
 const reportHelp = `Usage: dsar report --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--data-dir DIR]
+       dsar report segments --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--data-dir DIR]
 
 Prints the compliance summary of the requests received from --from (included)
 to --to (excluded), dates at midnight UTC, at most 2 years apart: per type and
@@ -41,6 +43,9 @@ than its (extended) due date. Requests are counted by when they were received,
 in the status they have now; denials are counted by their basis (unverifiable,
 not_consumer, exempt, other). The summary holds counts only, never an identity.
 
+'dsar report segments' prints the segmentation report of the period instead
+(see 'dsar report segments --help').
+
 It exits 0 with the summary, 2 on a usage, settings or store error, 1 when
 reading the store fails midway. It only reads: it creates no index or
 collection.
@@ -50,22 +55,34 @@ The store is DSAR_MONGO_URI and DSAR_MONGO_DB. For the embedded store of
 DSAR_DATA_DIR (see 'dsar audit verify --help': the same applies).
 `
 
-// runReport runs `dsar report`.
+const reportSegmentsHelp = `Usage: dsar report segments --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--data-dir DIR]
+
+Prints the segmentation report of the removals made from --from (included) to
+--to (excluded), dates at midnight UTC, at most 2 years apart: per connector,
+segment-holding collection and scope, how many people requests removed (an
+opt-out's or a deletion's job that changed the collection counts once per
+scope of its request that the connector serves; a deletion's scope is all),
+how many who came back the re-application check (DSAR_REAPPLY_EVERY) removed
+again, and the records all of them changed. It is the same report as GET
+/v1/reports/segments (--json prints that JSON). It holds counts only, never
+an identity.
+
+It exits 0 with the report, 2 on a usage, settings or store error, 1 when
+reading the store fails midway. It only reads.
+
+The store is DSAR_MONGO_URI and DSAR_MONGO_DB, or --data-dir for the
+embedded store of 'dsar dev' (see 'dsar report --help').
+`
+
+// runReport runs `dsar report`, and `dsar report segments`.
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("report", reportHelp, "report on", "the requests collection", stdout, stderr)
-	from := cmd.fs.String("from", "", "first day of the period, `YYYY-MM-DD` (UTC), included")
-	to := cmd.fs.String("to", "", "day after the period, `YYYY-MM-DD` (UTC), excluded")
-	asJSON := cmd.fs.Bool("json", false, "print the summary as JSON, as GET /v1/reports/summary answers it")
-	if err := cmd.parse(args); err != nil {
-		return err
+	if len(args) > 0 && args[0] == "segments" {
+		return runReportSegments(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
-	start, end, err := dsr.SummaryWindow(*from, *to)
-	if ve := (*dsr.ValidationError)(nil); errors.As(err, &ve) {
-		var parts []string
-		for _, f := range ve.Fields {
-			parts = append(parts, "--"+f.Field+": "+f.Message)
-		}
-		return usageError("report: %s", strings.Join(parts, "; "))
+	cmd := newReadCommand("report", reportHelp, "report on", "the requests collection", stdout, stderr)
+	start, end, asJSON, err := cmd.window("summary", "/v1/reports/summary", args)
+	if err != nil {
+		return err
 	}
 	store, closeStore, err := cmd.open(ctx, lookupEnv, mongostore.RequestsCollection)
 	if err != nil {
@@ -77,13 +94,77 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+	if asJSON {
+		return printJSON(stdout, sum)
 	}
 	printSummary(stdout, sum)
 	return nil
+}
+
+// runReportSegments runs `dsar report segments`.
+func runReportSegments(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	cmd := newReadCommand("report segments", reportSegmentsHelp, "report on", "the requests collection", stdout, stderr)
+	start, end, asJSON, err := cmd.window("report", "/v1/reports/segments", args)
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := cmd.open(ctx, lookupEnv, mongostore.RequestsCollection)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	rep, err := dsarapp.BuildSegmentReport(ctx, st, start, end, time.Now())
+	if err != nil {
+		return fmt.Errorf("report segments: %w", err)
+	}
+	if asJSON {
+		return printJSON(stdout, rep)
+	}
+	printSegments(stdout, rep)
+	return nil
+}
+
+// window adds --from, --to and --json to c, parses args and returns the
+// window they give (dsr.SummaryWindow); what names the report and path the
+// API route whose JSON --json prints.
+func (c *readCommand) window(what, path string, args []string) (from, to time.Time, asJSON bool, err error) {
+	f := c.fs.String("from", "", "first day of the period, `YYYY-MM-DD` (UTC), included")
+	t := c.fs.String("to", "", "day after the period, `YYYY-MM-DD` (UTC), excluded")
+	j := c.fs.Bool("json", false, "print the "+what+" as JSON, as GET "+path+" answers it")
+	if err := c.parse(args); err != nil {
+		return from, to, false, err
+	}
+	from, to, err = dsr.SummaryWindow(*f, *t)
+	if ve := (*dsr.ValidationError)(nil); errors.As(err, &ve) {
+		var parts []string
+		for _, f := range ve.Fields {
+			parts = append(parts, "--"+f.Field+": "+f.Message)
+		}
+		return from, to, false, usageError("%s: %s", c.name, strings.Join(parts, "; "))
+	}
+	return from, to, *j, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printSegments prints a segmentation report as a table.
+func printSegments(w io.Writer, r *dsarapp.SegmentReport) {
+	fmt.Fprintf(w, "Removals from segments %s to %s (UTC)\n\n", r.From.Format(time.DateOnly), r.To.AddDate(0, 0, -1).Format(time.DateOnly))
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(w, "None.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTOR\tCOLLECTION\tSCOPE\tREMOVED\tREAPPEARED\tRECORDS")
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", row.Connector, row.Collection, row.Scope, row.Removed, row.Reappeared, row.Records)
+	}
+	fmt.Fprintf(tw, "total\t\t\t%d\t%d\t%d\n", r.Total.Removed, r.Total.Reappeared, r.Total.Records)
+	_ = tw.Flush()
 }
 
 // readCommand is the command line of a one-shot command that reads the

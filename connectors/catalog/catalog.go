@@ -35,6 +35,10 @@ type Kind struct {
 	// and scan it for data the file does not cover (connectors.Discoverer,
 	// `dsar discover`).
 	Resolves, Checks, Discovers bool
+	// ListsSegments says its connectors list the members of the
+	// collections their opt-out removes people from
+	// (connectors.SegmentLister), which the re-application check reads.
+	ListsSegments bool
 	// List is the setting of an entry that lists its collections or tables
 	// ("collections", "tables"), each with a name and a match of field to
 	// identity kind, the shape of the entries `dsar discover` suggests; ""
@@ -54,7 +58,7 @@ var kinds = []Kind{
 		Name:     mongodb.Type,
 		Summary:  "collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		Actions:  []connectors.Action{connectors.ActionCorrect, connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Resolves: true, Checks: true, Discovers: true,
+		Resolves: true, Checks: true, Discovers: true, ListsSegments: true,
 		List:    "collections",
 		factory: mongodb.Factory,
 	},
@@ -62,14 +66,14 @@ var kinds = []Kind{
 		Name:     redis.Type,
 		Summary:  "keys named after a person, and segments (sets, sorted sets), in Redis",
 		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Resolves: true, Checks: true,
+		Resolves: true, Checks: true, ListsSegments: true,
 		factory: redis.Factory,
 	},
 	{
 		Name:     sqldb.TypePostgres,
 		Summary:  "tables of a PostgreSQL database",
 		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Resolves: true, Checks: true, Discovers: true,
+		Resolves: true, Checks: true, Discovers: true, ListsSegments: true,
 		List:    "tables",
 		factory: sqldb.PostgresFactory,
 	},
@@ -77,7 +81,7 @@ var kinds = []Kind{
 		Name:     sqldb.TypeMySQL,
 		Summary:  "tables of a MySQL or MariaDB database",
 		Actions:  []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Resolves: true, Checks: true, Discovers: true,
+		Resolves: true, Checks: true, Discovers: true, ListsSegments: true,
 		List:    "tables",
 		factory: sqldb.MySQLFactory,
 	},

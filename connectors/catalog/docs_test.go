@@ -256,6 +256,9 @@ func load(t *testing.T, where string, ex example) map[string][]connectors.Action
 		_, resolves := c.(connectors.Resolver)
 		_, checks := c.(connectors.Checker)
 		_, discovers := c.(connectors.Discoverer)
+		if _, lists := c.(connectors.SegmentLister); lists != kind.ListsSegments {
+			t.Errorf("%s: connector %s lists segment members %v; the catalog says %v for type %s", where, name, lists, kind.ListsSegments, typ)
+		}
 		if resolves != kind.Resolves || checks != kind.Checks || discovers != kind.Discovers {
 			t.Errorf("%s: connector %s resolves %v, checks %v, discovers %v; the catalog says %v, %v, %v for type %s",
 				where, name, resolves, checks, discovers, kind.Resolves, kind.Checks, kind.Discovers, typ)

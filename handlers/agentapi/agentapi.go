@@ -60,6 +60,7 @@ func Register(r *gin.Engine, d Deps) {
 	v1.POST("/requests/:id/resume", agents, api.act(d.App.Resume))
 	v1.POST("/requests/:id/appeal", agents, api.appeal)
 	v1.GET("/reports/summary", readers, api.summary)
+	v1.GET("/reports/segments", readers, api.segments)
 	v1.GET("/admin/keys", httpkit.RequireRole(apikey.RoleAdmin), keysList(d.Keys))
 	registerConsent(v1, api)
 }
