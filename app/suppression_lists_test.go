@@ -140,10 +140,10 @@ func TestFilter(t *testing.T) {
 			wantErr: "line 3: wrong number of fields",
 		},
 		{
-			name: "csv, skip malformed rows",
-			opts: app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatCSV, Columns: []app.IdentityColumn{{Name: "email"}}, OnError: app.OnErrorSkip},
-			in:   "email,n\na@example.com,1\nb@example.com,2,extra\nc@exa\"mple.com,3\n\"d@example.com\",\"4\"\n",
-			want: "email,n\na@example.com,1\n\"d@example.com\",\"4\"\n",
+			name:  "csv, skip malformed rows",
+			opts:  app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatCSV, Columns: []app.IdentityColumn{{Name: "email"}}, OnError: app.OnErrorSkip},
+			in:    "email,n\na@example.com,1\nb@example.com,2,extra\nc@exa\"mple.com,3\n\"d@example.com\",\"4\"\n",
+			want:  "email,n\na@example.com,1\n\"d@example.com\",\"4\"\n",
 			stats: app.FilterStats{Read: 4, Kept: 2, Skipped: 2, SkippedLines: []int{3, 4}},
 		},
 		{

@@ -11,6 +11,7 @@
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
 //	dsar discover   scan the configured databases for personal data the connectors file misses
 //	dsar datamap [--format csv]   the record of processing activities the connectors file declares
+//	dsar suppress filter|export|import   filter an audience through the suppression list; export it; import a partner's
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -69,6 +70,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "connectors", connectorsSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "datamap", datamapSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "suppress", suppressSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -101,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "datamap" {
 		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "suppress" {
+		return runSuppress(ctx, args[1:], os.Stdin, stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {
