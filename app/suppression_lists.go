@@ -559,12 +559,16 @@ var errTooLong = errors.New("record too long")
 // tap keeps the bytes read through it until they are taken: the bytes of
 // the records a csv.Reader reads (which reads ahead by its buffer).
 type tap struct {
-	r   io.Reader
-	buf []byte
-	out []byte
+	r     io.Reader
+	buf   []byte
+	start int // buf[:start] is taken
 }
 
 func (t *tap) Read(p []byte) (int, error) {
+	if t.start > 0 { // forget what was taken: at most once a read ahead
+		t.buf = t.buf[:copy(t.buf, t.buf[t.start:])]
+		t.start = 0
+	}
 	if len(t.buf) > MaxRecordBytes+64<<10 {
 		return 0, errTooLong
 	}
@@ -573,12 +577,11 @@ func (t *tap) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// take returns the first n bytes kept, valid until the next take, and
-// forgets them.
+// take returns the next n bytes kept, valid until the next Read.
 func (t *tap) take(n int64) []byte {
-	t.out = append(t.out[:0], t.buf[:n]...)
-	t.buf = t.buf[:copy(t.buf, t.buf[n:])]
-	return t.out
+	out := t.buf[t.start : t.start+int(n) : t.start+int(n)]
+	t.start += int(n)
+	return out
 }
 
 // ticker is out behind a buffer, flushed (out's Flush included, when it

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dsar-project/dsar/app"
+	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
@@ -39,7 +38,7 @@ Each works on the store directly, as the API would (see 'dsar report --help'
 for how the store is named); run 'dsar suppress <subcommand> --help'.
 `
 
-const filterHelp = `Usage: dsar suppress filter --scope SCOPE [--column NAME [--kind KIND]]... [flags] < IN > OUT
+const suppressFilterHelp = `Usage: dsar suppress filter --scope SCOPE [--column NAME [--kind KIND]]... [flags] < IN > OUT
 
 Copies to stdout the records of stdin that may be used under SCOPE: those with
 at least one valid identity of which none is suppressed under SCOPE or all. It
@@ -64,7 +63,7 @@ Exit status: 0 done, 1 a malformed record (or a read error), 2 usage, settings
 or store.
 `
 
-const exportHelp = `Usage: dsar suppress export [--scope SCOPE] [--since TIME] [flags] > list.ndjson
+const suppressExportHelp = `Usage: dsar suppress export [--scope SCOPE] [--since TIME] [flags] > list.ndjson
 
 Writes the active entries of the suppression list to stdout, one JSON object a
 line: {"hash": "email:...", "scope": "marketing", "at": "...", "source": "portal"}.
@@ -75,7 +74,7 @@ or YYYY-MM-DD) those that changed at or after it, for an incremental export.
 It is GET /v1/suppressions/export.
 `
 
-const importHelp = `Usage: dsar suppress import --partner NAME [flags] < list.ndjson
+const suppressImportHelp = `Usage: dsar suppress import --partner NAME [flags] < list.ndjson
 
 Adds a partner's suppression list to ours. Each line of stdin is a JSON object:
 {"hash": "email:..."} (a suppression hash under our key) or {"kind": "email",
@@ -116,7 +115,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress filter", filterHelp, "filter against", "the suppressions collection", stdout, stderr)
+	cmd := newReadCommand("suppress filter", suppressFilterHelp, "filter against", "the suppressions collection", stdout, stderr)
 	scope := cmd.fs.String("scope", "", "the use the records are for: sale_share, marketing, profiling or all (required)")
 	format := cmd.fs.String("format", "", "csv or ndjson (default: from the first byte)")
 	var columns, kinds listFlag
@@ -136,9 +135,9 @@ func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdo
 	if len(kinds) > len(columns) {
 		return usageError("suppress filter: more --kind than --column")
 	}
-	opts := app.FilterOptions{Scope: dsr.Scope(*scope), Format: app.ListFormat(*format), OnError: app.OnError(*onError), KeepUnidentified: *keep}
+	opts := dsarapp.FilterOptions{Scope: dsr.Scope(*scope), Format: dsarapp.ListFormat(*format), OnError: dsarapp.OnError(*onError), KeepUnidentified: *keep}
 	for i, c := range columns {
-		col := app.IdentityColumn{Name: c}
+		col := dsarapp.IdentityColumn{Name: c}
 		if i < len(kinds) {
 			col.Kind = kinds[i]
 		}
@@ -164,7 +163,7 @@ func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdo
 	bar := &filterProgress{w: stderr, tty: isTerminal(stderr), size: size, in: in, began: time.Now(), keep: *keep}
 	opts.Progress = bar.show
 	out := bufio.NewWriterSize(stdout, 64<<10)
-	f, err := app.NewFilter(ctx, set, br, opts)
+	f, err := dsarapp.NewFilter(ctx, set, br, opts)
 	if err != nil {
 		return filterError(err)
 	}
@@ -190,7 +189,7 @@ func filterError(err error) error {
 		}
 		return usageError("suppress filter: %s", strings.Join(parts, "; "))
 	}
-	if errors.Is(err, app.ErrSuppressionsUnavailable) {
+	if errors.Is(err, dsarapp.ErrSuppressionsUnavailable) {
 		return exitError{code: exitUsage, err: fmt.Errorf("suppress filter: %w", err)}
 	}
 	return exitError{code: 1, err: fmt.Errorf("suppress filter: %w", err)}
@@ -198,13 +197,13 @@ func filterError(err error) error {
 
 // sniffFormat says NDJSON when the first byte that is not a space is '{',
 // else CSV.
-func sniffFormat(br *bufio.Reader) app.ListFormat {
+func sniffFormat(br *bufio.Reader) dsarapp.ListFormat {
 	head, _ := br.Peek(512)
 	head = bytes.TrimLeft(head, " \t\r\n\ufeff")
 	if len(head) > 0 && head[0] == '{' {
-		return app.FormatNDJSON
+		return dsarapp.FormatNDJSON
 	}
-	return app.FormatCSV
+	return dsarapp.FormatCSV
 }
 
 // flushWriter lets the filter flush stdout's buffer as it goes, so that a
@@ -237,7 +236,7 @@ type filterProgress struct {
 	shown bool
 }
 
-func (p *filterProgress) show(s app.FilterStats) {
+func (p *filterProgress) show(s dsarapp.FilterStats) {
 	if !p.tty {
 		return
 	}
@@ -255,7 +254,7 @@ func (p *filterProgress) show(s app.FilterStats) {
 	p.shown = true
 }
 
-func (p *filterProgress) done(s app.FilterStats) {
+func (p *filterProgress) done(s dsarapp.FilterStats) {
 	if p.shown {
 		fmt.Fprintln(p.w)
 	}
@@ -271,7 +270,7 @@ func (p *filterProgress) done(s app.FilterStats) {
 }
 
 func runSuppressExport(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress export", exportHelp, "export from", "the suppressions collection", stdout, stderr)
+	cmd := newReadCommand("suppress export", suppressExportHelp, "export from", "the suppressions collection", stdout, stderr)
 	scope := cmd.fs.String("scope", "", "only the entries that cover this scope (default: all entries)")
 	since := cmd.fs.String("since", "", "only the entries that changed at or after this `TIME` (RFC 3339 or YYYY-MM-DD)")
 	if err := cmd.parse(args); err != nil {
@@ -294,7 +293,7 @@ func runSuppressExport(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	defer closeStore()
 	out := bufio.NewWriterSize(stdout, 64<<10)
-	n, err := app.ExportSuppressions(ctx, st, flushWriter{out}, dsr.Scope(*scope), from)
+	n, err := dsarapp.ExportSuppressions(ctx, st, flushWriter{out}, dsr.Scope(*scope), from)
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = ferr
 	}
@@ -317,7 +316,7 @@ func parseSince(s string) (time.Time, error) {
 }
 
 func runSuppressImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress import", importHelp, "import into", "the suppressions collection", stdout, stderr)
+	cmd := newReadCommand("suppress import", suppressImportHelp, "import into", "the suppressions collection", stdout, stderr)
 	partner := cmd.fs.String("partner", "", "the partner whose list it is (required)")
 	if err := cmd.parse(args); err != nil {
 		return err
@@ -334,8 +333,8 @@ func runSuppressImport(ctx context.Context, args []string, stdin io.Reader, stdo
 		return err
 	}
 	defer closeStore()
-	res, err := app.ImportSuppressions(ctx, st, key, stdin, app.ImportOptions{Partner: *partner, Actor: "cli"})
-	var ie *app.ImportError
+	res, err := dsarapp.ImportSuppressions(ctx, st, key, stdin, dsarapp.ImportOptions{Partner: *partner, Actor: "cli"})
+	var ie *dsarapp.ImportError
 	if errors.As(err, &ie) {
 		for _, l := range ie.Lines {
 			fmt.Fprintf(stderr, "line %d: %s\n", l.Line, l.Problem)
