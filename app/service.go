@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -69,6 +70,9 @@ type Deps struct {
 	CorrectFields func() []string
 	// Portal tunes the portal's filing and verification.
 	Portal PortalOptions
+	// Suppressions is the process's suppression set, which checks read;
+	// nil: checks answer ErrSuppressionsOff.
+	Suppressions *suppression.Set
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -76,19 +80,20 @@ type Deps struct {
 
 // Service is the application. Its methods are safe for concurrent use.
 type Service struct {
-	store     Store
-	queue     Enqueuer
-	index     *dsr.BlindIndex
-	links     *dsr.LinkSigner
-	calendar  dsr.Calendar
-	approval  dsr.ApprovalPolicy
-	fourEyes  dsr.ApprovalPolicy
-	dupWindow time.Duration
-	isAgent   func(string) bool
-	correct   func() []string
-	portal    PortalOptions
-	now       func() time.Time
-	log       *slog.Logger
+	store        Store
+	queue        Enqueuer
+	index        *dsr.BlindIndex
+	links        *dsr.LinkSigner
+	calendar     dsr.Calendar
+	approval     dsr.ApprovalPolicy
+	fourEyes     dsr.ApprovalPolicy
+	dupWindow    time.Duration
+	isAgent      func(string) bool
+	correct      func() []string
+	portal       PortalOptions
+	suppressions *suppression.Set
+	now          func() time.Time
+	log          *slog.Logger
 }
 
 // New returns the application over d.
@@ -100,7 +105,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, now: d.Now, log: d.Log}
 }
 
 // correctFields returns the fields the connectors can correct, or nil when

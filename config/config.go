@@ -161,7 +161,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; the dev demo uses the demo shop's); serve reads only its webhook connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
-		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent or auditor; secret has 16+ characters", Modes: apiModes,
+		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent, auditor or pipeline; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				keys, err := ParseAPIKeys(v)
 				c.APIKeys = keys
@@ -557,7 +557,7 @@ func ParseAPIKeys(v string) ([]apikey.Key, error) {
 		case !ok1 || !ok2 || name == "":
 			return nil, fmt.Errorf("entry %d: want name:role:secret", i+1)
 		case !apikey.Role(role).Valid():
-			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent or auditor", i+1, name)
+			return nil, fmt.Errorf("entry %d (%s): role must be admin, agent, auditor or pipeline", i+1, name)
 		case len(secret) < 16:
 			return nil, fmt.Errorf("entry %d (%s): secret must have at least 16 characters", i+1, name)
 		case names[name]:

@@ -114,11 +114,12 @@ func TestValidateByMode(t *testing.T) {
 
 func TestAPIKeys(t *testing.T) {
 	t.Parallel()
-	keys, err := config.ParseAPIKeys("ops:admin:0123456789abcdef, desk:agent:fedcba9876543210")
+	keys, err := config.ParseAPIKeys("ops:admin:0123456789abcdef, desk:agent:fedcba9876543210,segments:pipeline:pipe0123456789ab")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || keys[1].Name != "desk" || keys[1].Role != apikey.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) {
+	if len(keys) != 3 || keys[1].Name != "desk" || keys[1].Role != apikey.RoleAgent || keys[1].Hash != sha256.Sum256([]byte("fedcba9876543210")) ||
+		keys[2].Role != apikey.RolePipeline {
 		t.Errorf("keys = %+v", keys)
 	}
 	for _, bad := range []string{"ops:admin", "ops:god:0123456789abcdef", "ops:admin:short", "a:admin:0123456789abcdef,a:agent:0123456789abcdef", ":admin:0123456789abcdef",

@@ -40,6 +40,8 @@ const (
 	auditorKey = "auditor-key-0123456789"
 	// agent2Key is a second agent's ("desk2").
 	agent2Key = "agent2-key-0123456789"
+	// pipelineKey is a segmentation pipeline's ("segments").
+	pipelineKey = "pipeline-key-0123456789"
 )
 
 type api struct {
@@ -101,7 +103,7 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 	deps := handlers.Deps{
 		Store: store, Queue: enq, Index: idx, Log: slog.New(slog.NewJSONHandler(logs, nil)),
 		Keys: apikey.NewKeyring(key("ops", apikey.RoleAdmin, adminKey), key("desk", apikey.RoleAgent, agentKey), key("audit", apikey.RoleAuditor, auditorKey),
-			key("desk2", apikey.RoleAgent, agent2Key)),
+			key("desk2", apikey.RoleAgent, agent2Key), key("segments", apikey.RolePipeline, pipelineKey)),
 		DuplicateWindow: 30 * 24 * time.Hour,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: store.Ping},

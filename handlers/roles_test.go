@@ -35,6 +35,9 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/requests/:id/appeal":  {apikey.RoleAdmin, apikey.RoleAgent},
 	"GET /v1/reports/summary":       {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /v1/admin/keys":            {apikey.RoleAdmin},
+	"POST /v1/suppressions/check":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
+	"GET /v1/suppressions/check":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
+	"GET /v1/suppressions/key":      {apikey.RoleAdmin},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,
@@ -43,7 +46,7 @@ var allowed = map[string][]apikey.Role{
 func TestRolesOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	a := setup(t, false)
-	keys := map[apikey.Role]string{apikey.RoleAdmin: adminKey, apikey.RoleAgent: agentKey, apikey.RoleAuditor: auditorKey}
+	keys := map[apikey.Role]string{apikey.RoleAdmin: adminKey, apikey.RoleAgent: agentKey, apikey.RoleAuditor: auditorKey, apikey.RolePipeline: pipelineKey}
 	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring()})
 	walked := 0
 	for _, r := range apitest.Routes(t, h) {
@@ -88,5 +91,77 @@ func TestRolesOnEveryRoute(t *testing.T) {
 	}
 	if walked < 10 {
 		t.Fatalf("walked %d routes; the router lost its routes", walked)
+	}
+}
+
+// pipelineRoutes are the only routes a pipeline key may call: the
+// suppression checks and the filter.
+var pipelineRoutes = map[string]bool{
+	"POST /v1/suppressions/check":  true,
+	"GET /v1/suppressions/check":   true,
+	"POST /v1/suppressions/filter": true,
+}
+
+// TestPipelineKeyReachesOnlyChecks calls every route of the router, with
+// no key and with a pipeline's: every route that asks for an API key (401
+// without one) answers the pipeline 403, except the checks and the filter.
+// It reads no role table, so a new route that forgets to name its roles
+// fails it.
+func TestPipelineKeyReachesOnlyChecks(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring()})
+	// A plain client: this walks routes whose answers to bodies like {}
+	// the OpenAPI document need not describe (apitest.Client checks them).
+	call := func(method, path, key, contentType, body string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
+	}
+	keyed, let := 0, 0
+	for _, r := range apitest.Routes(t, h) {
+		route := r.Method + " " + r.Path
+		path := strings.NewReplacer(":id", "01a20d27-0000-7000-8000-000000000000", ":job", "01a20d27-0000-7000-8000-000000000001").Replace(r.Path)
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
+				path = strings.ReplaceAll(path, seg, "x")
+			}
+		}
+		body, ct := "", ""
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			body, ct = "{}", "application/json"
+		}
+		if resp := call(r.Method, path, "", ct, body); resp.Header.Get("WWW-Authenticate") != `Bearer realm="dsar"` {
+			continue // no API key asked: the portal's tokens, the probes, signed hooks and callbacks, the metrics token
+		}
+		keyed++
+		resp := call(r.Method, path, pipelineKey, ct, body)
+		if pipelineRoutes[route] {
+			let++
+			if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
+				t.Errorf("%s as pipeline: %d; want let through", route, resp.StatusCode)
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s as pipeline: %d, want 403", route, resp.StatusCode)
+		}
+	}
+	if keyed < 20 || let < 2 {
+		t.Fatalf("walked %d keyed routes, %d a pipeline may call; the router lost its routes", keyed, let)
 	}
 }

@@ -16,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/callbackapi"
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
+	"github.com/dsar-project/dsar/handlers/suppressapi"
 	"github.com/dsar-project/dsar/handlers/taskpage"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/webhook"
@@ -84,6 +86,9 @@ type Deps struct {
 	// calling back (POST /v1/callbacks/{job}); nil: none does, and every
 	// callback is 404.
 	Callbacks callbackapi.Connectors
+	// Suppressions is the process's suppression set, which the checks
+	// read; nil: New makes one over Store (when Index is set).
+	Suppressions *suppression.Set
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -128,10 +133,14 @@ func New(d Deps) http.Handler {
 	if d.Store != nil {
 		store = d.Store
 	}
+	if feed, ok := d.Store.(suppression.Feed); ok && d.Suppressions == nil && d.Index != nil {
+		d.Suppressions = suppression.NewSet(feed, d.Index.SuppressionKey())
+	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
+	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Log: d.Log, Now: d.Now})
 	if d.TaskLinks != nil {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})

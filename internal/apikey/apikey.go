@@ -19,14 +19,18 @@ const (
 	RoleAdmin   Role = "admin"
 	RoleAgent   Role = "agent"
 	RoleAuditor Role = "auditor"
+	// RolePipeline is a segmentation pipeline's: it may check identities
+	// against the suppression list and filter lists through it, and call
+	// nothing else.
+	RolePipeline Role = "pipeline"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleAdmin, RoleAgent, RoleAuditor}
+var Roles = []Role{RoleAdmin, RoleAgent, RoleAuditor, RolePipeline}
 
 // Valid reports whether r is one of Roles.
 func (r Role) Valid() bool {
-	return r == RoleAdmin || r == RoleAgent || r == RoleAuditor
+	return r == RoleAdmin || r == RoleAgent || r == RoleAuditor || r == RolePipeline
 }
 
 // WorksOnRequests reports whether a holder of r may act on requests (file,
