@@ -35,6 +35,7 @@ type Store interface {
 	portalStore
 	hookStore
 	answerStore
+	suppressionListStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

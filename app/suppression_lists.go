@@ -25,6 +25,40 @@ import (
 // of a partner's list (ImportSuppressions). Each works in constant memory,
 // whatever the size of its input or of the list.
 
+// suppressionListStore is what the export and import of the list need
+// of the store.
+type suppressionListStore interface {
+	SuppressionFeed
+	SuppressionImporter
+}
+
+// NewSuppressionFilter is NewFilter over the process's suppression set;
+// ErrSuppressionsOff when it keeps none.
+func (s *Service) NewSuppressionFilter(ctx context.Context, in io.Reader, opts FilterOptions) (*Filter, error) {
+	if s.suppressions == nil {
+		return nil, ErrSuppressionsOff
+	}
+	return NewFilter(ctx, s.suppressions, in, opts)
+}
+
+// ExportSuppressions is the package's ExportSuppressions on the store.
+func (s *Service) ExportSuppressions(ctx context.Context, out io.Writer, scope dsr.Scope, since time.Time) (int, error) {
+	return ExportSuppressions(ctx, s.store, out, scope, since)
+}
+
+// ImportSuppressions is the package's ImportSuppressions on the store,
+// under the suppression key, by actor; it logs the partner and the counts.
+func (s *Service) ImportSuppressions(ctx context.Context, in io.Reader, partner, actor string) (ImportResult, error) {
+	if s.suppressions == nil {
+		return ImportResult{}, ErrSuppressionsOff
+	}
+	res, err := ImportSuppressions(ctx, s.store, s.suppressions.Key(), in, ImportOptions{Partner: partner, Actor: actor, Now: s.now()})
+	if err == nil {
+		s.log.InfoContext(ctx, "suppression list imported", "partner", partner, "by", actor, "lines", res.Lines, "added", res.Added, "events", res.Events)
+	}
+	return res, err
+}
+
 // SuppressionChecker answers from the suppression list without a store
 // query per identity: suppression.Set is one.
 type SuppressionChecker interface {
