@@ -186,6 +186,7 @@ var ErrSuppressionsUnavailable = errors.New("suppression list unavailable")
 // ready to run: NewFilter has checked its options, refreshed the list and
 // read the CSV header.
 type Filter struct {
+	in     *beforeRead
 	set    SuppressionChecker
 	opts   FilterOptions
 	key    dsr.SuppressionKey
@@ -233,7 +234,8 @@ func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts F
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	f := &Filter{set: set, opts: opts, key: set.Key()}
+	f := &Filter{in: &beforeRead{r: in}, set: set, opts: opts, key: set.Key()}
+	in = f.in
 	if opts.Format == FormatCSV {
 		cr, header, err := newCSVRecords(in, opts.Columns)
 		if err != nil {
@@ -251,14 +253,22 @@ func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts F
 
 // Run writes to out the records that may be used under the scope, as they
 // came (byte for byte, CSV header first), and returns the counts. It holds
-// one record at a time. When out has a Flush method (an HTTP response) it
-// is flushed about every FlushInterval. A malformed record ends the run
+// one record at a time. What it wrote is flushed (out's Flush method too,
+// when it has one: an HTTP response) before each read of the input, which
+// may block, and about every FlushInterval. A malformed record ends the run
 // with a *LineError under OnErrorStop (what was written before it stays
 // written: it was checked); under OnErrorSkip it is counted and dropped.
 // Any other error is the input's, the output's or ctx's.
 func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 	var st FilterStats
 	w := newTicker(out)
+	var flushErr error
+	f.in.fn = func() { // the input may block: send what is ready first
+		if w.Buffered() > 0 && flushErr == nil {
+			flushErr = w.Flush()
+		}
+	}
+	defer func() { f.in.fn = nil }()
 	if f.header != nil {
 		if _, err := w.Write(f.header); err != nil {
 			return st, err
@@ -290,6 +300,9 @@ func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 		}
 		if err != nil {
 			return st, fmt.Errorf("read line %d: %w", line, err)
+		}
+		if flushErr != nil {
+			return st, flushErr
 		}
 		st.Read++
 		hashes = hashes[:0]
@@ -616,6 +629,20 @@ func (t *tap) take(n int64) []byte {
 	out := t.buf[t.start : t.start+int(n) : t.start+int(n)]
 	t.start += int(n)
 	return out
+}
+
+// beforeRead calls fn, when set, before each read of r: a filter flushes
+// its output there, so that records go out before the input blocks.
+type beforeRead struct {
+	r  io.Reader
+	fn func()
+}
+
+func (b *beforeRead) Read(p []byte) (int, error) {
+	if b.fn != nil {
+		b.fn()
+	}
+	return b.r.Read(p)
 }
 
 // ticker is out behind a buffer, flushed (out's Flush included, when it

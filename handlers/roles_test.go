@@ -38,6 +38,9 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/suppressions/check":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
 	"GET /v1/suppressions/check":    {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor, apikey.RolePipeline},
 	"GET /v1/suppressions/key":      {apikey.RoleAdmin},
+	"POST /v1/suppressions/filter":  {apikey.RoleAdmin, apikey.RoleAgent, apikey.RolePipeline},
+	"GET /v1/suppressions/export":   {apikey.RoleAdmin},
+	"POST /v1/suppressions/import":  {apikey.RoleAdmin},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,
