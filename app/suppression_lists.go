@@ -280,6 +280,7 @@ func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 		}
 	}
 	hashes := make([]string, 0, len(f.opts.Columns))
+	reported := time.Now()
 	for {
 		raw, values, line, err := f.recs.next()
 		if errors.Is(err, io.EOF) {
@@ -327,14 +328,19 @@ func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 				return st, err
 			}
 		}
-		if w.due() {
+		if st.Read%256 == 0 || w.due() {
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
-			if err := w.Flush(); err != nil {
-				return st, err
+			if w.due() {
+				if err := w.Flush(); err != nil {
+					return st, err
+				}
 			}
-			report()
+			if now := time.Now(); now.Sub(reported) >= FlushInterval {
+				reported = now
+				report()
+			}
 		}
 	}
 	report()

@@ -167,6 +167,7 @@ func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdo
 	if err != nil {
 		return filterError(err)
 	}
+	bar.began = time.Now() // the list is read: the rate is the filter's
 	stats, err := f.Run(ctx, flushWriter{out})
 	bar.done(stats)
 	if ferr := out.Flush(); err == nil && ferr != nil {
