@@ -285,7 +285,9 @@ func TestFilterStreams(t *testing.T) {
 				}
 				genErr <- bw.Flush()
 			}()
-			opts := app.FilterOptions{Scope: dsr.ScopeMarketing, Format: format, Columns: []app.IdentityColumn{{Name: "email"}}}
+			var progress []app.FilterStats
+			opts := app.FilterOptions{Scope: dsr.ScopeMarketing, Format: format, Columns: []app.IdentityColumn{{Name: "email"}},
+				Progress: func(s app.FilterStats) { progress = append(progress, s) }}
 			stats, err := app.FilterSuppressions(context.Background(), e.set, inR, outW, opts)
 			_ = outW.CloseWithError(err)
 			if err != nil {
@@ -295,6 +297,11 @@ func TestFilterStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := <-counted
+			// The run takes seconds: progress was reported on the way, and
+			// at the end with the totals.
+			if len(progress) < 2 || progress[0].Read >= rows || !cmp.Equal(progress[len(progress)-1], stats) {
+				t.Errorf("progress reported %d times: %+v", len(progress), progress)
+			}
 			want := app.FilterStats{Read: rows, Kept: rows - rows/every, Suppressed: rows / every}
 			if diff := cmp.Diff(want, stats); diff != "" {
 				t.Errorf("stats (-want +got):\n%s", diff)
