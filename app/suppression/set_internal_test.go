@@ -3,7 +3,6 @@ package suppression
 import (
 	"context"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/teststore"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var testKey = dsr.SuppressionKey{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}
 
@@ -61,44 +64,44 @@ func TestHasherIsTheKeysHash(t *testing.T) {
 	}
 }
 
-// memFeed is a change feed over a slice, with the store's semantics (one
-// entry per hash and scope, UpdatedAt its clock), counting its queries.
-type memFeed struct {
+// storeFeed is a test's real store (internal/teststore) on a clock the
+// test moves, seen by the set through a feed that counts its queries and,
+// when gate is set, holds each until gate closes.
+type storeFeed struct {
+	t       testing.TB
+	st      *teststore.Store
 	mu      sync.Mutex
-	entries map[string]dsr.Suppression
 	now     time.Time
 	queries atomic.Int64
-	gate    chan struct{} // when set, each query waits for it
+	gate    chan struct{}
 }
 
-func newMemFeed() *memFeed {
-	return &memFeed{entries: map[string]dsr.Suppression{}, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+func newStoreFeed(t testing.TB) *storeFeed {
+	f := &storeFeed{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	f.st = teststore.Open(t, f.clock)
+	return f
 }
 
-func (f *memFeed) tick(d time.Duration) { f.mu.Lock(); f.now = f.now.Add(d); f.mu.Unlock() }
+func (f *storeFeed) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 
-func (f *memFeed) suppress(hash string, scope dsr.Scope) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id := dsr.SuppressionID(hash, scope)
-	if e, ok := f.entries[id]; ok && e.Active() {
-		return
-	}
-	f.entries[id] = dsr.Suppression{ID: id, Hash: hash, Scope: scope, Source: dsr.ConsentAPI, At: f.now, UpdatedAt: f.now}
-}
+// tick moves the store's clock (back, for a writer whose clock is behind).
+func (f *storeFeed) tick(d time.Duration) { f.mu.Lock(); f.now = f.now.Add(d); f.mu.Unlock() }
 
-func (f *memFeed) lift(hash string, scope dsr.Scope) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id := dsr.SuppressionID(hash, scope)
-	if e, ok := f.entries[id]; ok && e.Active() {
-		now := f.now
-		e.LiftedAt, e.UpdatedAt = &now, now
-		f.entries[id] = e
+func (f *storeFeed) suppress(hash string, scope dsr.Scope) {
+	f.t.Helper()
+	if _, err := f.st.Suppress(context.Background(), []dsr.Suppression{{Hash: hash, Scope: scope, Source: dsr.ConsentAPI, At: f.clock()}}); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
-func (f *memFeed) EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error {
+func (f *storeFeed) lift(hash string, scope dsr.Scope) {
+	f.t.Helper()
+	if _, err := f.st.LiftSuppressions(context.Background(), []string{hash}, scope, "test", "opted in"); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *storeFeed) EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error {
 	f.queries.Add(1)
 	if f.gate != nil {
 		select {
@@ -107,32 +110,13 @@ func (f *memFeed) EachSuppressionChange(ctx context.Context, since time.Time, fn
 			return ctx.Err()
 		}
 	}
-	f.mu.Lock()
-	var out []dsr.Suppression
-	for _, e := range f.entries {
-		if !e.UpdatedAt.Before(since) {
-			out = append(out, e)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].UpdatedAt.Equal(out[j].UpdatedAt) {
-			return out[i].UpdatedAt.Before(out[j].UpdatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	for i := range out {
-		if err := fn(&out[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f.st.EachSuppressionChange(ctx, since, fn)
 }
 
 func TestSetFollowsTheFeed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := newMemFeed()
+	feed := newStoreFeed(t)
 	ada, bob, cy := testKey.Hash(dsr.KindEmail, "ada@example.com"), testKey.Hash(dsr.KindPhone, "+442079460958"), testKey.Hash(dsr.KindCustomerID, "cus_cy")
 	feed.suppress(ada, dsr.ScopeMarketing)
 	feed.suppress(ada, dsr.ScopeProfiling)
@@ -191,7 +175,7 @@ func TestSetFollowsTheFeed(t *testing.T) {
 func TestRefreshesCoalesce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := newMemFeed()
+	feed := newStoreFeed(t)
 	s := NewSet(feed, testKey)
 	if err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -241,7 +225,7 @@ func TestRefreshesCoalesce(t *testing.T) {
 func TestRefreshWithin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := newMemFeed()
+	feed := newStoreFeed(t)
 	s := NewSet(feed, testKey)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
@@ -272,7 +256,7 @@ func TestRefreshWithin(t *testing.T) {
 func TestFreshnessBound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := newMemFeed()
+	feed := newStoreFeed(t)
 	s := NewSet(feed, testKey)
 	now := feed.now
 	s.now = func() time.Time { return now }
@@ -321,7 +305,7 @@ func TestFreshnessBound(t *testing.T) {
 func TestChecksDuringRefresh(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	feed := newMemFeed()
+	feed := newStoreFeed(t)
 	s := NewSet(feed, testKey)
 	h := NewHasher(testKey)
 	ids := make([]ID, 100)

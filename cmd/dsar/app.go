@@ -25,6 +25,7 @@ import (
 
 	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/app/metrics"
+	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
@@ -66,6 +67,9 @@ type app struct {
 	// connectors are the connectors this process loaded (workers and dev
 	// modes), nil otherwise.
 	connectors *connectors.Registry
+	// suppressions is the process's in-memory suppression list, kept
+	// fresh from the store (every mode with a store).
+	suppressions *suppression.Set
 }
 
 // start wires the parts a mode needs, in order, runs them until ctx ends,
@@ -159,6 +163,7 @@ func (a *app) openStore(ctx context.Context) error {
 		return err
 	}
 	a.index, a.links, a.secret = index, dsr.NewLinkSigner(key), key
+	a.suppressions = suppression.NewSet(a.store, index.SuppressionKey())
 	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
 		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
 	}
@@ -446,7 +451,9 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		MetricsToken: a.cfg.MetricsToken,
 		HookSecret:   a.cfg.HookSecret,
 		Callbacks:    callbacks,
+		Suppressions: a.suppressions,
 	})
+	a.warmSuppressions(ctx)
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	stopped := make(chan error, 1)
@@ -505,7 +512,41 @@ func (a *app) metrics() *prometheus.Registry {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if set := a.suppressions; set != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsar_suppressed_identities",
+				Help: "Identities (hashes) the process's suppression set holds under at least one scope."},
+				func() float64 { return float64(set.Len()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dsar_suppression_set_age_seconds",
+				Help: "Seconds since the suppression set's last successful refresh started (-1 before the first)."},
+				func() float64 {
+					if t := set.Refreshed(); !t.IsZero() {
+						return time.Since(t).Seconds()
+					}
+					return -1
+				}),
+		)
+	}
 	return reg
+}
+
+// warmSuppressions loads the suppression set in the background, so that
+// the first check does not wait for the whole list; a failure is logged
+// and the first check tries again.
+func (a *app) warmSuppressions(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		if err := a.suppressions.Refresh(ctx); err != nil {
+			if ctx.Err() == nil {
+				a.log.Error("suppression list not loaded; the first check loads it", "error", err)
+			}
+			return
+		}
+		a.log.Info("suppression list loaded", "identities", a.suppressions.Len(), "took", time.Since(start).Round(time.Millisecond))
+	}()
+	a.closers = append(a.closers, func() { <-done })
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

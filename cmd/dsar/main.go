@@ -11,7 +11,7 @@
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
 //	dsar discover   scan the configured databases for personal data the connectors file misses
 //	dsar datamap [--format csv]   the record of processing activities the connectors file declares
-//	dsar suppress filter|export|import   filter an audience through the suppression list; export it; import a partner's
+//	dsar suppress filter|export|import|key   filter an audience through the suppression list; export it; import a partner's; print its key
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.

@@ -28,12 +28,14 @@ import (
 // seeded is what seedStore stored.
 type seeded struct {
 	requests []string
-	job      dsr.Job // the job with the export
+	job      dsr.Job  // the job with the export
+	hashes   []string // the suppression hashes of the consent event
 }
 
 // seedStore fills a MongoDB store as dsar would: three requests (one fanned
 // out to two jobs, one finished, its export of records records), their
-// audit chains, and two idempotency keys.
+// audit chains, two idempotency keys, suppressions, a consent event and
+// removals.
 func seedStore(t *testing.T, s *mongostore.Store, records int) seeded {
 	t.Helper()
 	ctx := context.Background()
@@ -102,7 +104,30 @@ func seedStore(t *testing.T, s *mongostore.Store, records int) seeded {
 	if _, err := s.AppendAudit(ctx, out.requests[2], "ops", "note", map[string]string{"reason": "checked"}); err != nil {
 		t.Fatal(err)
 	}
-	out.job = *j
+	// The suppression list (one entry lifted), a consent event, removals.
+	key := idx.SuppressionKey()
+	h0, h1 := key.Hash(dsr.KindEmail, "p0@example.com"), key.Hash(dsr.KindEmail, "p1@example.com")
+	if _, err := s.Suppress(ctx, []dsr.Suppression{
+		{Hash: h0, Scope: dsr.ScopeAll, Source: dsr.ConsentAPI, RequestID: r0, At: now},
+		{Hash: h1, Scope: dsr.ScopeMarketing, Source: dsr.ConsentImport, Partner: "acme", At: now},
+		{Hash: h1, Scope: dsr.ScopeProfiling, Source: dsr.ConsentPortal, At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LiftSuppressions(ctx, []string{h1}, dsr.ScopeProfiling, "subject", "opted in"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddConsentEvents(ctx, []dsr.ConsentEvent{{ID: r0 + ":deletion", Hashes: []string{h0, h1}, Kind: dsr.ConsentDeletion,
+		Scopes: []dsr.Scope{dsr.ScopeAll}, Source: dsr.ConsentAPI, RequestID: r0, Actor: "worker", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRemovals(ctx, []dsr.Removal{
+		{ID: "rm-1", Connector: "crm", Collection: "segments", Scope: dsr.ScopeAll, Records: 2, RequestID: r0, At: now},
+		{ID: "rm-2", Connector: "crm", Collection: "segments", Scope: dsr.ScopeAll, Records: 1, Reappeared: true, At: now.Add(time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out.job, out.hashes = *j, []string{h0, h1}
 	return out
 }
 
@@ -225,6 +250,13 @@ func TestMigrateRoundTrip(t *testing.T) {
 	sameDocuments(t, "mongodb to sqlite", src, lite)
 	if n := chainsOK(t, "sqlite", lite.EachAuditChain); n != chainsOK(t, "source", src.EachAuditChain) {
 		t.Errorf("sqlite holds %d audit events", n)
+	}
+	// The consent history is found by hash on the copy too (SQLite keeps
+	// a row per hash beside the event).
+	for _, h := range seed.hashes {
+		if events, err := lite.ConsentHistory(ctx, []string{h}, 10); err != nil || len(events) != 1 {
+			t.Errorf("consent history of a hash on sqlite: %+v, %v", events, err)
+		}
 	}
 	for _, id := range seed.requests {
 		want, err := src.Request(ctx, id)

@@ -1,401 +1,142 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 
-	dsarapp "github.com/dsar-project/dsar/app"
-	"github.com/dsar-project/dsar/app/suppression"
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
-	"github.com/dsar-project/dsar/store"
+	"github.com/dsar-project/dsar/handlers/suppressapi"
 )
 
-const suppressSummary = "filter an audience through the suppression list; export it; import a partner's"
+const suppressSummary = "filter an audience through the suppression list; export it; import a partner's; its key"
 
-const suppressHelp = `Usage: dsar suppress <subcommand> [flags]
+// suppressCommand is one subcommand of `dsar suppress`.
+type suppressCommand struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error
+}
 
-The suppression list holds, as keyed hashes, the people who opted out or asked
-to be deleted, with the scope they refused (sale_share, marketing, profiling,
-or all).
+// suppressCommands are the subcommands of `dsar suppress`, in the order
+// its help lists them. Add one here.
+var suppressCommands = []suppressCommand{
+	{"filter", "copy the records of stdin that may be used under a scope to stdout (CSV or NDJSON)", runSuppressFilter},
+	{"export", "write the active entries of the list to stdout (NDJSON, hashed), for partners", runSuppressExport},
+	{"import", "add a partner's list (NDJSON on stdin) to the list", runSuppressImport},
+	{"key", "print the suppression key (base64) that pipelines and partners hash identities with", runSuppressKey},
+}
 
-Subcommands:
-  filter     copy the records of stdin that may be used under a scope to stdout
-  export     write the active entries of the list to stdout (NDJSON), for partners
-  import     add a partner's list (NDJSON on stdin) to the list
+func suppressHelp(w io.Writer) {
+	fmt.Fprint(w, "Usage: dsar suppress <subcommand> [flags]\n\n"+
+		"The suppression list keeps opted-out and deleted people out of segments\n"+
+		"(docs/suppression.md).\n\nSubcommands:\n")
+	for _, c := range suppressCommands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'dsar suppress <subcommand> --help' for its flags.")
+}
 
-Each works on the store directly, as the API would (see 'dsar report --help'
-for how the store is named); run 'dsar suppress <subcommand> --help'.
-`
-
-const suppressFilterHelp = `Usage: dsar suppress filter --scope SCOPE [--column NAME [--kind KIND]]... [flags] < IN > OUT
-
-Copies to stdout the records of stdin that may be used under SCOPE: those with
-at least one valid identity of which none is suppressed under SCOPE or all. It
-is POST /v1/suppressions/filter in one process: records come out byte for byte
-as they came in, in constant memory, so an export of any size can be piped
-through it. The list is read once, before the first record.
-
-stdin is CSV with a header line (the identity columns named by their header),
-or NDJSON (one JSON object a line, the identity columns top-level fields);
---format says which, else the first byte does ('{' for NDJSON). --column
-defaults to email; a column named email, phone, customer_id or hash needs no
---kind; a hash column holds suppression hashes (see 'dsar suppress key').
-
-Records without a valid identity in any column are dropped: nothing proves they
-may be used (--keep-unidentified keeps them). A malformed record (a CSV row
-with the wrong number of fields, a line that is not a JSON object) stops the
-filter with its line number and exit status 1; what was written before it was
-checked. --on-error skip drops such records and goes on.
-
-On a terminal, stderr shows a progress bar; elsewhere one summary line.
-Exit status: 0 done, 1 a malformed record (or a read error), 2 usage, settings
-or store.
-`
-
-const suppressExportHelp = `Usage: dsar suppress export [--scope SCOPE] [--since TIME] [flags] > list.ndjson
-
-Writes the active entries of the suppression list to stdout, one JSON object a
-line: {"hash": "email:...", "scope": "marketing", "at": "...", "source": "portal"}.
-Hashes are keyed (the suppression key, 'dsar suppress key'): a partner holding
-the key hashes its own records to match them; no identity leaves in clear.
---scope keeps the entries that cover it (that scope, or all); --since (RFC 3339,
-or YYYY-MM-DD) those that changed at or after it, for an incremental export.
-It is GET /v1/suppressions/export.
-`
-
-const suppressImportHelp = `Usage: dsar suppress import --partner NAME [flags] < list.ndjson
-
-Adds a partner's suppression list to ours. Each line of stdin is a JSON object:
-{"hash": "email:..."} (a suppression hash under our key) or {"kind": "email",
-"value": "..."}, with a "scope" (sale_share, marketing, profiling, all) and
-optionally "at" (RFC 3339: when the partner recorded it). The whole input is
-checked first: a malformed line is printed with its line number, and nothing is
-written (exit status 1). Then the entries are written in batches, marked with
-the partner's name, with a consent event (imported) per batch and scope.
-Importing the same list again changes nothing. It is POST
-/v1/suppressions/import.
-`
-
-// runSuppress runs `dsar suppress ...`.
+// runSuppress runs `dsar suppress`.
 func runSuppress(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, suppressHelp)
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		suppressHelp(stdout)
 		if len(args) == 0 {
-			return usageError("suppress: give a subcommand")
+			return usageError("suppress: no subcommand given")
 		}
 		return nil
 	}
-	switch args[0] {
-	case "filter":
-		return runSuppressFilter(ctx, args[1:], stdin, stdout, stderr, lookupEnv)
-	case "export":
-		return runSuppressExport(ctx, args[1:], stdout, stderr, lookupEnv)
-	case "import":
-		return runSuppressImport(ctx, args[1:], stdin, stdout, stderr, lookupEnv)
+	i := slices.IndexFunc(suppressCommands, func(c suppressCommand) bool { return c.name == args[0] })
+	if i < 0 {
+		suppressHelp(stderr)
+		return usageError("suppress: unknown subcommand %q", args[0])
 	}
-	fmt.Fprint(stderr, suppressHelp)
-	return usageError("suppress: unknown subcommand %q", args[0])
+	return suppressCommands[i].run(ctx, args[1:], stdin, stdout, stderr, lookupEnv)
 }
 
-// listFlag is a flag given any number of times.
-type listFlag []string
+const suppressKeyHelp = `Usage: dsar suppress key [--json] [--data-dir DIR]
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+Prints the suppression key, base64: the key of the suppression hashes that
+segmentation pipelines and partners compute to check or exchange identities
+without sending them in clear (POST /v1/suppressions/check with "hash", an
+exported list). A hash is
 
-func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress filter", suppressFilterHelp, "filter against", "the suppressions collection", stdout, stderr)
-	scope := cmd.fs.String("scope", "", "the use the records are for: sale_share, marketing, profiling or all (required)")
-	format := cmd.fs.String("format", "", "csv or ndjson (default: from the first byte)")
-	var columns, kinds listFlag
-	cmd.fs.Var(&columns, "column", "an identity column: a CSV header or an NDJSON field; repeat for more (default email)")
-	cmd.fs.Var(&kinds, "kind", "the kind of each --column, in order: email, phone, customer_id or hash (default: from its name)")
-	onError := cmd.fs.String("on-error", "stop", "at a malformed record: stop, or skip it")
-	keep := cmd.fs.Bool("keep-unidentified", false, "keep the records without a valid identity")
-	if err := cmd.parse(args); err != nil {
-		return err
+    kind + ":" + hex(HMAC-SHA256(key, kind + "\x00" + normalised value))
+
+with the value normalised as dsar does: an email trimmed and lower-cased, a
+phone in E.164 (+ and digits), a customer id trimmed. --json prints the key
+with the recipe and an example, as GET /v1/suppressions/key answers.
+
+The key derives from the blind index key (DSAR_BLIND_INDEX_KEY, or the key
+file of 'dsar dev' under --data-dir or DSAR_DATA_DIR) and is not it: it finds
+no request. Treat it as a secret shared with the pipeline: whoever holds it
+can test whether a given person is on the list.
+
+It exits 0 with the key, 2 when no key is configured.
+`
+
+// runSuppressKey runs `dsar suppress key`.
+func runSuppressKey(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("dsar suppress key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the key with the hashing recipe and an example, as JSON")
+	dataDir := fs.String("data-dir", "", "read the blind index key file of 'dsar dev' under `DIR` (dev's DSAR_DATA_DIR)")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, suppressKeyHelp)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
 	}
-	if *scope == "" {
-		return usageError("suppress filter: --scope is required")
-	}
-	if len(columns) == 0 {
-		columns = listFlag{"email"}
-	}
-	if len(kinds) > len(columns) {
-		return usageError("suppress filter: more --kind than --column")
-	}
-	opts := dsarapp.FilterOptions{Scope: dsr.Scope(*scope), Format: dsarapp.ListFormat(*format), OnError: dsarapp.OnError(*onError), KeepUnidentified: *keep}
-	for i, c := range columns {
-		col := dsarapp.IdentityColumn{Name: c}
-		if i < len(kinds) {
-			col.Kind = kinds[i]
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
 		}
-		opts.Columns = append(opts.Columns, col)
+		return usageError("suppress key: %v", err)
 	}
-	var size int64 // stdin's, when it is a file
-	if f, ok := stdin.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size()
-		}
+	if fs.NArg() > 0 {
+		return usageError("suppress key: unexpected argument %q", fs.Arg(0))
 	}
-	in := &countingReader{r: stdin}
-	br := bufio.NewReaderSize(in, 64<<10)
-	if opts.Format == "" {
-		opts.Format = sniffFormat(br)
-	}
-
-	set, closeStore, err := cmd.openSet(ctx, lookupEnv)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	bar := &filterProgress{w: stderr, tty: isTerminal(stderr), size: size, in: in, began: time.Now(), keep: *keep}
-	opts.Progress = bar.show
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	f, err := dsarapp.NewFilter(ctx, set, br, opts)
-	if err != nil {
-		return filterError(err)
-	}
-	bar.began = time.Now() // the list is read: the rate is the filter's
-	stats, err := f.Run(ctx, flushWriter{out})
-	bar.done(stats)
-	if ferr := out.Flush(); err == nil && ferr != nil {
-		err = fmt.Errorf("write: %w", ferr)
-	}
-	if err != nil {
-		return filterError(err)
-	}
-	return nil
-}
-
-// filterError gives a filter's error its exit status: 2 for the options or
-// the store, 1 for the input.
-func filterError(err error) error {
-	var ve *dsr.ValidationError
-	if errors.As(err, &ve) {
-		var parts []string
-		for _, f := range ve.Fields {
-			parts = append(parts, "--"+strings.ReplaceAll(f.Field, "_", "-")+": "+f.Message)
-		}
-		return usageError("suppress filter: %s", strings.Join(parts, "; "))
-	}
-	if errors.Is(err, dsarapp.ErrSuppressionsUnavailable) {
-		return exitError{code: exitUsage, err: fmt.Errorf("suppress filter: %w", err)}
-	}
-	return exitError{code: 1, err: fmt.Errorf("suppress filter: %w", err)}
-}
-
-// sniffFormat says NDJSON when the first byte that is not a space is '{',
-// else CSV.
-func sniffFormat(br *bufio.Reader) dsarapp.ListFormat {
-	head, _ := br.Peek(512)
-	head = bytes.TrimLeft(head, " \t\r\n\ufeff")
-	if len(head) > 0 && head[0] == '{' {
-		return dsarapp.FormatNDJSON
-	}
-	return dsarapp.FormatCSV
-}
-
-// flushWriter lets the filter flush stdout's buffer as it goes, so that a
-// pipe downstream sees records while the input still comes.
-type flushWriter struct{ *bufio.Writer }
-
-func (w flushWriter) Flush() error { return w.Writer.Flush() }
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// filterProgress shows a filter's progress on a terminal (a bar when the
-// input's size is known, else counts, rewritten in place) and its summary.
-type filterProgress struct {
-	w     io.Writer
-	tty   bool
-	size  int64
-	in    *countingReader
-	began time.Time
-	keep  bool // unidentified records are kept
-	shown bool
-}
-
-func (p *filterProgress) show(s dsarapp.FilterStats) {
-	if !p.tty {
-		return
-	}
-	rate := ""
-	if secs := time.Since(p.began).Seconds(); secs > 0 {
-		rate = fmt.Sprintf(", %.0f records/s", float64(s.Read)/secs)
-	}
-	bar := ""
-	if p.size > 0 {
-		const width = 30
-		filled := min(width, int(int64(width)*p.in.n.Load()/p.size))
-		bar = "[" + strings.Repeat("#", filled) + strings.Repeat(" ", width-filled) + "] "
-	}
-	fmt.Fprintf(p.w, "\r%s%d read, %d kept, %d suppressed, %d unidentified%s ", bar, s.Read, s.Kept, s.Suppressed, s.Unidentified, rate)
-	p.shown = true
-}
-
-func (p *filterProgress) done(s dsarapp.FilterStats) {
-	if p.shown {
-		fmt.Fprintln(p.w)
-	}
-	fmt.Fprintf(p.w, "filter: %d records read, %d kept, %d suppressed, %d without a valid identity (%s), %d malformed skipped\n",
-		s.Read, s.Kept, s.Suppressed, s.Unidentified, map[bool]string{true: "kept", false: "dropped"}[p.keep], s.Skipped)
-	if len(s.SkippedLines) > 0 {
-		lines := make([]string, len(s.SkippedLines))
-		for i, l := range s.SkippedLines {
-			lines[i] = fmt.Sprint(l)
-		}
-		fmt.Fprintf(p.w, "filter: malformed lines skipped: %s\n", strings.Join(lines, ", "))
-	}
-}
-
-func runSuppressExport(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress export", suppressExportHelp, "export from", "the suppressions collection", stdout, stderr)
-	scope := cmd.fs.String("scope", "", "only the entries that cover this scope (default: all entries)")
-	since := cmd.fs.String("since", "", "only the entries that changed at or after this `TIME` (RFC 3339 or YYYY-MM-DD)")
-	if err := cmd.parse(args); err != nil {
-		return err
-	}
-	var from time.Time
-	if *since != "" {
-		t, err := parseSince(*since)
-		if err != nil {
-			return usageError("suppress export: --since: %v", err)
-		}
-		from = t
-	}
-	if *scope != "" && !dsr.Scope(*scope).Valid() {
-		return usageError("suppress export: --scope: must be one of sale_share, marketing, profiling, all")
-	}
-	st, closeStore, err := cmd.open(ctx, lookupEnv, store.SuppressionList)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	n, err := dsarapp.ExportSuppressions(ctx, st, flushWriter{out}, dsr.Scope(*scope), from)
-	if ferr := out.Flush(); err == nil && ferr != nil {
-		err = ferr
-	}
-	if err != nil {
-		return fmt.Errorf("suppress export: %w", err)
-	}
-	fmt.Fprintf(stderr, "export: %d entries\n", n)
-	return nil
-}
-
-// parseSince reads an RFC 3339 time, or a date (midnight UTC).
-func parseSince(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, errors.New("want an RFC 3339 time or YYYY-MM-DD")
-}
-
-func runSuppressImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
-	cmd := newReadCommand("suppress import", suppressImportHelp, "import into", "the suppressions collection", stdout, stderr)
-	partner := cmd.fs.String("partner", "", "the partner whose list it is (required)")
-	if err := cmd.parse(args); err != nil {
-		return err
-	}
-	if *partner == "" {
-		return usageError("suppress import: --partner is required")
-	}
-	cfg, key, err := cmd.key(lookupEnv)
-	if err != nil {
-		return err
-	}
-	st, closeStore, err := openStoreToRead(ctx, cmd.name, cfg, *cmd.dataDir, store.SuppressionList, cmd.stderr)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	res, err := dsarapp.ImportSuppressions(ctx, st, key, stdin, dsarapp.ImportOptions{Partner: *partner, Actor: "cli"})
-	var ie *dsarapp.ImportError
-	if errors.As(err, &ie) {
-		for _, l := range ie.Lines {
-			fmt.Fprintf(stderr, "line %d: %s\n", l.Line, l.Problem)
-		}
-		if ie.Total > len(ie.Lines) {
-			fmt.Fprintf(stderr, "... and %d more\n", ie.Total-len(ie.Lines))
-		}
-		return exitError{code: 1, err: fmt.Errorf("suppress import: nothing imported: %w", err)}
-	}
-	var ve *dsr.ValidationError
-	if errors.As(err, &ve) {
-		return usageError("suppress import: --%s", strings.TrimPrefix(ve.Error(), "invalid input: "))
-	}
-	if err != nil {
-		return fmt.Errorf("suppress import: %w", err)
-	}
-	fmt.Fprintf(stderr, "import: %d entries read, %d added to the list, %d consent events\n", res.Lines, res.Added, res.Events)
-	return nil
-}
-
-// key loads the settings and the suppression key: derived from
-// DSAR_BLIND_INDEX_KEY, or with --data-dir from the key file 'dsar dev'
-// keeps there. It never makes a key: hashes under another would match
-// nobody, and a filter would let everyone through.
-func (c *readCommand) key(lookupEnv func(string) (string, bool)) (config.Config, dsr.SuppressionKey, error) {
 	cfg, err := config.Load(lookupEnv)
 	if err != nil {
-		return cfg, dsr.SuppressionKey{}, exitError{code: exitUsage, err: err}
+		return usageError("suppress key: %v", err)
 	}
 	raw := cfg.BlindIndexKey
-	if raw == nil && *c.dataDir != "" {
-		path := filepath.Join(*c.dataDir, "blind-index.key")
+	if raw == nil {
+		dir := cfg.DataDir
+		if *dataDir != "" {
+			dir = *dataDir
+		}
+		path := filepath.Join(dir, "blind-index.key")
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, dsr.SuppressionKey{}, usageError("%s: no DSAR_BLIND_INDEX_KEY and no key file: %v", c.name, err)
+			return usageError("suppress key: no blind index key: set DSAR_BLIND_INDEX_KEY, or pass --data-dir with dev's DSAR_DATA_DIR (%v)", err)
 		}
-		if raw, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
-			return cfg, dsr.SuppressionKey{}, usageError("%s: key file %s: not hex", c.name, path)
+		if cfg.BlindIndexKey, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
+			return usageError("suppress key: blind index key file %s: %v", path, err)
 		}
-	}
-	if raw == nil {
-		return cfg, dsr.SuppressionKey{}, usageError("%s: set DSAR_BLIND_INDEX_KEY (the suppression key is derived from it)", c.name)
+		raw = cfg.BlindIndexKey
 	}
 	idx, err := dsr.NewBlindIndex(raw)
 	if err != nil {
-		return cfg, dsr.SuppressionKey{}, usageError("%s: DSAR_BLIND_INDEX_KEY: %v", c.name, err)
+		return usageError("suppress key: %v", err)
 	}
-	return cfg, idx.SuppressionKey(), nil
-}
-
-// openSet opens the store and a suppression set over it (read on the
-// filter's first refresh).
-func (c *readCommand) openSet(ctx context.Context, lookupEnv func(string) (string, bool)) (*suppression.Set, func(), error) {
-	cfg, key, err := c.key(lookupEnv)
-	if err != nil {
-		return nil, nil, err
+	key := idx.SuppressionKey()
+	encoded := base64.StdEncoding.EncodeToString(key[:])
+	if !*asJSON {
+		_, err := fmt.Fprintln(stdout, encoded)
+		return err
 	}
-	st, closeStore, err := openStoreToRead(ctx, c.name, cfg, *c.dataDir, store.SuppressionList, c.stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return suppression.NewSet(st, key), closeStore, nil
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(suppressapi.KeyInfo(key))
 }

@@ -112,16 +112,18 @@ func (a *api) checkOne(c *gin.Context) {
 	c.JSON(http.StatusOK, res)
 }
 
-// keyAnswer is the answer of GET /v1/suppressions/key.
-type keyAnswer struct {
+// KeyAnswer is the answer of GET /v1/suppressions/key (and of `dsar
+// suppress key --json`): the key and how to hash with it.
+type KeyAnswer struct {
 	Key       string              `json:"key"`
 	Algorithm string              `json:"algorithm"`
 	Recipe    string              `json:"recipe"`
 	Normalise map[dsr.Kind]string `json:"normalise"`
-	Example   keyExample          `json:"example"`
+	Example   KeyExample          `json:"example"`
 }
 
-type keyExample struct {
+// KeyExample is a hash computed by the recipe.
+type KeyExample struct {
 	Kind  dsr.Kind `json:"kind"`
 	Value string   `json:"value"`
 	Hash  string   `json:"hash"`
@@ -138,13 +140,19 @@ func (a *api) key(c *gin.Context) {
 	}
 	a.log.InfoContext(c.Request.Context(), "suppression key read", "request_id", httpkit.RequestIDOf(c), "by", httpkit.Caller(c))
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, keyAnswer{
+	c.JSON(http.StatusOK, KeyInfo(k))
+}
+
+// KeyInfo returns k (base64), the recipe of a suppression hash and an
+// example.
+func KeyInfo(k dsr.SuppressionKey) KeyAnswer {
+	return KeyAnswer{
 		Key:       base64.StdEncoding.EncodeToString(k[:]),
 		Algorithm: "HMAC-SHA256",
 		Recipe:    `kind + ":" + hex(HMAC-SHA256(key, kind + "\x00" + normalised value)), hex in lower case`,
 		Normalise: KeyNormalisation,
-		Example:   keyExample{Kind: dsr.KindEmail, Value: "someone@example.com", Hash: k.Hash(dsr.KindEmail, "someone@example.com")},
-	})
+		Example:   KeyExample{Kind: dsr.KindEmail, Value: "someone@example.com", Hash: k.Hash(dsr.KindEmail, "someone@example.com")},
+	}
 }
 
 // KeyNormalisation says, per identity kind, how a value is normalised

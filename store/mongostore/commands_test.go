@@ -256,6 +256,25 @@ func exerciseStore(t *testing.T, f fixture) {
 	_, err = f.store.PurgeIdentities(ctx, r.ID)
 	must(err)
 	_, _ = f.store.Appeal(ctx, r.ID, dsr.AppealFiling{Actor: "agent", Reason: "appeal"}) // refused (not denied) after one read
+
+	// The suppression list, the consent history, the removals.
+	key := f.index.SuppressionKey()
+	h1, h2 := key.Hash(dsr.KindEmail, "ada@example.com"), key.Hash(dsr.KindEmail, "grace@example.com")
+	entries := []dsr.Suppression{{Hash: h1, Scope: dsr.ScopeAll, Source: dsr.ConsentAPI, At: now}, {Hash: h2, Scope: dsr.ScopeMarketing, Source: dsr.ConsentGPC, At: now}}
+	_, err = f.store.Suppress(ctx, entries)
+	must(err)
+	_, err = f.store.LiftSuppressions(ctx, []string{h2}, dsr.ScopeMarketing, "subject", "opted in")
+	must(err)
+	_, err = f.store.Suppress(ctx, entries) // one active, one lifted: the find, the re-activation
+	must(err)
+	_, err = f.store.Suppressions(ctx, []string{h1, h2})
+	must(err)
+	must(f.store.EachSuppressionChange(ctx, now, func(*dsr.Suppression) error { return nil }))
+	must(f.store.AddConsentEvents(ctx, []dsr.ConsentEvent{{ID: "e1", Hashes: []string{h1, h2}, Kind: dsr.ConsentOptOut, Source: dsr.ConsentPortal, Actor: "subject", At: now}}))
+	_, err = f.store.ConsentHistory(ctx, []string{h1, h2}, 10)
+	must(err)
+	must(f.store.AddRemovals(ctx, []dsr.Removal{{ID: "rm1", Connector: "crm", Collection: "segments", Scope: dsr.ScopeAll, Records: 1, At: now}}))
+	must(f.store.EachRemoval(ctx, now, later, func(*dsr.Removal) error { return nil }))
 }
 
 type query struct {
@@ -515,4 +534,40 @@ func TestSummaryCommands(t *testing.T) {
 		}
 		return err
 	}, []string{"find"}}})
+}
+
+// TestSuppressCommands pins the commands of Suppress, per batch: one insert
+// when every entry is new; a find of the lifted among those held already;
+// an update only when some were lifted. Lifting is one update.
+func TestSuppressCommands(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	key := f.index.SuppressionKey()
+	var entries []dsr.Suppression
+	for i := range 3 {
+		entries = append(entries, dsr.Suppression{Hash: key.Hash(dsr.KindEmail, fmt.Sprintf("p%d@example.com", i)),
+			Scope: dsr.ScopeMarketing, Source: dsr.ConsentPortal, At: f.clock.Now()})
+	}
+	suppress := func(want int) func() error {
+		return func() error {
+			n, err := f.store.Suppress(ctx, entries)
+			if err == nil && n != want {
+				err = fmt.Errorf("%d created or re-activated, want %d", n, want)
+			}
+			return err
+		}
+	}
+	f.checkCommands(t, []commandStep{
+		{"new entries", suppress(3), []string{"insert"}},
+		{"active entries", suppress(0), []string{"insert", "find"}},
+		{"lift one", func() error {
+			n, err := f.store.LiftSuppressions(ctx, []string{entries[1].Hash}, dsr.ScopeMarketing, "subject", "")
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%d lifted", n)
+			}
+			return err
+		}, []string{"update"}},
+		{"one lifted entry", suppress(1), []string{"insert", "find", "update"}},
+	})
 }

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -30,82 +31,101 @@ const suppressBatch = 500
 // brings: a checker reads the whole list at start-up.
 const changeBatch = 1000
 
-// Suppress records entries, suppressBatch per command: one unordered bulk
-// write of two updates per entry, whose outcome does not depend on their
-// order:
+// Suppress records entries, suppressBatch at a time, in at most three
+// commands per batch, each atomic per entry:
 //
-//   - a replacement of the entry by the new one, only if it is lifted
-//     (filter: _id, lifted_at present): it re-activates a lifted entry;
-//   - an upsert by _id whose update is only $setOnInsert: it creates an
-//     entry new to the store, and leaves one that exists as it is.
+//  1. one unordered insert of the batch's entries: those new to the store
+//     are created; those it already holds fail as duplicate keys;
+//  2. of those, one find of the lifted ones (_id and lifted_at present);
+//  3. only if there are some, one unordered bulk write replacing each by
+//     the new entry under the same condition (lifted), which re-activates
+//     it: its source, request, partner and At replaced, its lift cleared.
 //
-// An active entry matches the second only and is left as it is: the first
-// suppression stands. Both are plain update operators, so FerretDB v1 runs
-// them too (in the write lane). It returns how many entries the commands
-// re-activated (modified) or created (upserted). An entry given twice in
-// entries counts once, as first given.
+// An active entry is left as it is: the first suppression stands. An entry
+// lifted or re-activated by another writer between 2 and 3 is left as that
+// writer left it (as if this suppression had come first). On FerretDB v1,
+// which reads every document of a collection for each filtered command,
+// a batch costs one such read (the find), not one per entry; the
+// re-activations, rare, one each. It returns how many entries the commands
+// created or re-activated. An entry given twice in entries counts once, as
+// first given.
 func (s *Store) Suppress(ctx context.Context, entries []dsr.Suppression) (int, error) {
 	seen := make(map[string]bool, len(entries))
 	total := 0
 	for part := range slices.Chunk(entries, suppressBatch) {
 		now := s.now()
-		models := make([]mongo.WriteModel, 0, 2*len(part))
+		docs := make([]*dsr.Suppression, 0, len(part))
 		for _, e := range part {
 			id := dsr.SuppressionID(e.Hash, e.Scope)
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			doc := dsr.Suppression{ID: id, Hash: e.Hash, Scope: e.Scope, Source: e.Source, RequestID: e.RequestID,
-				Partner: e.Partner, At: e.At, UpdatedAt: now}
-			fields, err := withoutID(&doc)
-			if err != nil {
-				return total, fmt.Errorf("suppress: %w", err)
-			}
-			models = append(models,
-				mongo.NewReplaceOneModel().
-					SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "lifted_at", Value: bson.D{{Key: "$exists", Value: true}}}}).
-					SetReplacement(doc),
-				mongo.NewUpdateOneModel().
-					SetFilter(bson.D{{Key: "_id", Value: id}}).
-					SetUpdate(bson.D{{Key: "$setOnInsert", Value: fields}}).
-					SetUpsert(true))
+			docs = append(docs, &dsr.Suppression{ID: id, Hash: e.Hash, Scope: e.Scope, Source: e.Source,
+				RequestID: e.RequestID, Partner: e.Partner, At: e.At, UpdatedAt: now})
 		}
-		if len(models) == 0 {
-			continue
-		}
-		res, err := s.supp.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		// A duplicate key: an upsert that lost a race with another's
-		// insert of the entry (MongoDB retries those itself; a sharded
-		// cluster may not). The entry exists, as it should.
-		if err != nil && !onlyDuplicates(err) {
+		n, err := s.suppressBatch(ctx, docs)
+		total += n
+		if err != nil {
 			return total, fmt.Errorf("suppress: %w", err)
-		}
-		if res != nil {
-			total += int(res.ModifiedCount + res.UpsertedCount)
 		}
 	}
 	return total, nil
 }
 
-// withoutID is the bson form of v without its _id: what $setOnInsert
-// sets (the upsert takes the _id from its filter).
-func withoutID(v any) (bson.D, error) {
-	raw, err := bson.Marshal(v)
-	if err != nil {
-		return nil, err
+// liftedID is the _id of a lifted entry, as suppressBatch finds them.
+type liftedID struct {
+	ID string `bson:"_id"`
+}
+
+// suppressBatch stores docs (distinct entries, as Suppress writes them)
+// and returns how many it created or re-activated.
+func (s *Store) suppressBatch(ctx context.Context, docs []*dsr.Suppression) (int, error) {
+	if len(docs) == 0 {
+		return 0, nil
 	}
-	elems, err := bson.Raw(raw).Elements()
-	if err != nil {
-		return nil, err
+	many := make([]any, len(docs))
+	for i, d := range docs {
+		many[i] = d
 	}
-	out := make(bson.D, 0, len(elems))
-	for _, e := range elems {
-		if e.Key() != "_id" {
-			out = append(out, bson.E{Key: e.Key(), Value: e.Value()})
+	_, err := s.supp.InsertMany(ctx, many, options.InsertMany().SetOrdered(false))
+	if err == nil {
+		return len(docs), nil
+	}
+	var bwe mongo.BulkWriteException
+	if !onlyDuplicates(err) || !errors.As(err, &bwe) {
+		return 0, err
+	}
+	created := len(docs) - len(bwe.WriteErrors)
+	stored := make(map[string]*dsr.Suppression, len(bwe.WriteErrors))
+	ids := make([]string, 0, len(bwe.WriteErrors))
+	for _, we := range bwe.WriteErrors {
+		if we.Index < 0 || we.Index >= len(docs) {
+			return created, fmt.Errorf("insert: a write error of entry %d of %d", we.Index, len(docs))
 		}
+		d := docs[we.Index]
+		stored[d.ID] = d
+		ids = append(ids, d.ID)
 	}
-	return out, nil
+	lifted := bson.D{{Key: "$exists", Value: true}}
+	var models []mongo.WriteModel
+	err = stream(ctx, s.supp, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "lifted_at", Value: lifted}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), func(l *liftedID) error {
+			if d := stored[l.ID]; d != nil {
+				models = append(models, mongo.NewReplaceOneModel().
+					SetFilter(bson.D{{Key: "_id", Value: d.ID}, {Key: "lifted_at", Value: lifted}}).
+					SetReplacement(d))
+			}
+			return nil
+		})
+	if err != nil || len(models) == 0 {
+		return created, err
+	}
+	res, err := s.supp.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err != nil {
+		return created, err
+	}
+	return created + int(res.ModifiedCount), nil
 }
 
 // LiftSuppressions lifts the active entries of hashes under exactly scope

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -19,7 +20,8 @@ const copyBatch = 500
 
 // copyTables are the tables of the collections a copy moves whose key is
 // their id column (export records are keyed by job id and seq).
-var copyTables = map[string]bool{store.Requests: true, store.Jobs: true, store.Audit: true, store.Idempotency: true}
+var copyTables = map[string]bool{store.Requests: true, store.Jobs: true, store.Audit: true, store.Idempotency: true,
+	store.SuppressionList: true, store.ConsentEvents: true, store.Removals: true}
 
 // checkCollection refuses a name that is none of store.Collections (the
 // name goes into SQL text).
@@ -36,10 +38,18 @@ func (s *Store) Count(ctx context.Context, collection string) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+collection).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+collection).Scan(&n); err != nil && !missingTable(err) {
 		return 0, fmt.Errorf("count %s: %w", collection, err)
 	}
 	return n, nil
+}
+
+// missingTable reports whether err is SQLite's for a table that does not
+// exist: a collection added after the file was last opened to write, in a
+// file opened ReadOnly (dsar migrate's source), which is not given the
+// schema. The copy reads such a collection as empty.
+func missingTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
 }
 
 // copyRecord is an export record as a document, in the form MongoDB keeps
@@ -57,7 +67,8 @@ type copyRecord struct {
 // by key (no read stays open while fn runs). The documents are the bson
 // form of what the store keeps: a request with its job counts, a job, an
 // audit event (its seq and hash as stored), an idempotency record, an
-// export record keyed by store.ExportRecordKey.
+// export record keyed by store.ExportRecordKey, a suppression entry (from
+// its columns), a consent event, a removal.
 func (s *Store) EachDocument(ctx context.Context, collection, after string, fn func(key string, doc bson.Raw) error) error {
 	if err := checkCollection(collection); err != nil {
 		return err
@@ -79,11 +90,17 @@ func (s *Store) EachDocument(ctx context.Context, collection, after string, fn f
 			rows *sql.Rows
 			err  error
 		)
-		if collection == store.ExportRecords {
+		switch collection {
+		case store.ExportRecords:
 			rows, err = s.r.QueryContext(ctx, `SELECT job_id, seq, request_id, collection, data FROM export_records
 				WHERE (job_id, seq) > (?, ?) ORDER BY job_id, seq LIMIT ?`, job, seq, copyBatch)
-		} else {
+		case store.SuppressionList: // columns, no document
+			rows, err = s.r.QueryContext(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE id > ? ORDER BY id LIMIT ?`, after, copyBatch)
+		default:
 			rows, err = s.r.QueryContext(ctx, `SELECT id, doc FROM `+collection+` WHERE id > ? ORDER BY id LIMIT ?`, after, copyBatch)
+		}
+		if missingTable(err) {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("copy: read %s: %w", collection, err)
@@ -91,7 +108,14 @@ func (s *Store) EachDocument(ctx context.Context, collection, after string, fn f
 		var page []item
 		for rows.Next() {
 			var it item
-			if collection == store.ExportRecords {
+			switch collection {
+			case store.SuppressionList:
+				var e *dsr.Suppression
+				if e, err = scanSuppression(rows); err == nil {
+					it.key, after = e.ID, e.ID
+					it.doc, err = bson.Marshal(e)
+				}
+			case store.ExportRecords:
 				var r copyRecord
 				err = rows.Scan(&r.JobID, &r.Seq, &r.RequestID, &r.Collection, &r.Data)
 				if err == nil {
@@ -99,7 +123,7 @@ func (s *Store) EachDocument(ctx context.Context, collection, after string, fn f
 					job, seq = r.JobID, r.Seq
 					it.doc, err = bson.Marshal(r)
 				}
-			} else {
+			default:
 				var doc string
 				err = rows.Scan(&it.key, &doc)
 				if err == nil {
@@ -140,6 +164,10 @@ func documentOf(collection, doc string) (bson.Raw, error) {
 		v = new(dsr.Job)
 	case store.Audit:
 		v = new(dsr.AuditEvent)
+	case store.ConsentEvents:
+		v = new(dsr.ConsentEvent)
+	case store.Removals:
+		v = new(dsr.Removal)
 	default: // idempotency records: strings and a date
 		v = new(bson.D)
 	}
@@ -166,6 +194,8 @@ func (s *Store) LastKey(ctx context.Context, collection string) (string, error) 
 		err = s.r.QueryRowContext(ctx, `SELECT max(id) FROM `+collection).Scan(&key)
 	}
 	switch {
+	case missingTable(err):
+		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("copy: last of %s: %w", collection, err)
 	case !key.Valid:
@@ -182,7 +212,7 @@ func (s *Store) HasKey(ctx context.Context, collection, key string) (bool, error
 		return false, err
 	}
 	has, err := hasKey(ctx, s.r, collection, key)
-	if err != nil {
+	if err != nil && !missingTable(err) {
 		return false, fmt.Errorf("copy: find in %s: %w", collection, err)
 	}
 	return has, nil
@@ -268,6 +298,24 @@ func putDocument(ctx context.Context, tx execer, collection string, doc bson.Raw
 		res, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, request_id, seq, doc) VALUES (?,?,?,?) ON CONFLICT DO NOTHING`,
 			e.ID, e.RequestID, e.Seq, text)
 		return inserted(res, err)
+	case store.SuppressionList:
+		e := new(dsr.Suppression)
+		if err := bson.Unmarshal(doc, e); err != nil {
+			return false, fmt.Errorf("decode suppression: %w", err)
+		}
+		return insertSuppression(ctx, tx, e)
+	case store.ConsentEvents:
+		e := new(dsr.ConsentEvent)
+		if err := bson.Unmarshal(doc, e); err != nil {
+			return false, fmt.Errorf("decode consent event: %w", err)
+		}
+		return insertConsentEvent(ctx, tx, e)
+	case store.Removals:
+		r := new(dsr.Removal)
+		if err := bson.Unmarshal(doc, r); err != nil {
+			return false, fmt.Errorf("decode removal: %w", err)
+		}
+		return insertRemoval(ctx, tx, r)
 	case store.Idempotency:
 		id, ok := doc.Lookup("_id").StringValueOK()
 		if !ok {

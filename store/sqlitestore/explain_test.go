@@ -43,7 +43,8 @@ func TestPartialIndexStatusLists(t *testing.T) {
 
 // storeTable matches a plan line that reads a whole table of the store, or
 // a whole index of one (SCAN), or builds an index to answer (AUTOMATIC).
-var storeTable = regexp.MustCompile(`^SCAN (requests|request_hashes|jobs|audit_events|export_records|idempotency_keys)\b|AUTOMATIC`)
+var storeTable = regexp.MustCompile(`^SCAN (requests|request_hashes|jobs|audit_events|export_records|idempotency_keys|` +
+	`suppressions|consent_events|consent_hashes|segment_removals)\b|AUTOMATIC`)
 
 // tempSortJustified lists the queries that may sort what they read (USE
 // TEMP B-TREE), and why that is bounded.
@@ -61,6 +62,11 @@ var tempSortJustified = []struct {
 		regexp.MustCompile(`(?s)FROM request_hashes h JOIN requests r .*ORDER BY r\.received_at DESC LIMIT \?$`),
 		"OpenIdentical and Unverified: the requests filed under one identity hash (the blind index's primary key " +
 			"finds them) are sorted newest first; one person's requests are few",
+	},
+	{
+		regexp.MustCompile(`(?s)FROM consent_events WHERE id IN \(SELECT event_id FROM consent_hashes WHERE hash IN .*ORDER BY at, id LIMIT \?$`),
+		"ConsentHistory: the events of one person's hashes (consent_hashes' primary key finds them, the events' " +
+			"their rows) are sorted oldest first, each once; one person's events are few",
 	},
 }
 

@@ -192,7 +192,7 @@ func testLiftSuppressions(t *testing.T, f fixture) {
 	}
 
 	// More hashes than a batch.
-	hashes := make([]string, 1100)
+	hashes := make([]string, 600)
 	entries := make([]dsr.Suppression, len(hashes))
 	for i := range hashes {
 		hashes[i] = shash(100 + i)
