@@ -13,6 +13,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -134,7 +136,8 @@ type Suppressions interface {
 	// first suppression stands). Every entry it creates or re-activates
 	// gets UpdatedAt = the store's now. It is idempotent and returns how
 	// many entries it created or re-activated. Entries are written in
-	// batches; each entry's write is atomic.
+	// batches; each entry's write is atomic. It refuses entries that
+	// [CheckSuppressions] refuses, writing none.
 	Suppress(ctx context.Context, entries []dsr.Suppression) (int, error)
 	// LiftSuppressions lifts the active entries of hashes under exactly
 	// scope, recording by, reason and the store's now (LiftedAt,
@@ -160,6 +163,23 @@ type Suppressions interface {
 	// EachRemoval calls fn for every removal with from <= At < to, in At
 	// order, reading in batches.
 	EachRemoval(ctx context.Context, from, to time.Time, fn func(*dsr.Removal) error) error
+}
+
+// CheckSuppressions checks entries as Suppress takes them: each with a
+// hash and a valid scope and source (a hash's form is the caller's to
+// check: see dsr.ValidSuppressionHash).
+func CheckSuppressions(entries []dsr.Suppression) error {
+	for i, e := range entries {
+		switch {
+		case e.Hash == "" || strings.Contains(e.Hash, "|"):
+			return fmt.Errorf("suppress: entry %d: a hash empty or holding \"|\"", i)
+		case !e.Scope.Valid():
+			return fmt.Errorf("suppress: entry %d: unknown scope %q", i, e.Scope)
+		case !e.Source.Valid():
+			return fmt.Errorf("suppress: entry %d: unknown source %q", i, e.Source)
+		}
+	}
+	return nil
 }
 
 // The collections every driver keeps, under these names: a MongoDB

@@ -50,6 +50,9 @@ const changeBatch = 1000
 // created or re-activated. An entry given twice in entries counts once, as
 // first given.
 func (s *Store) Suppress(ctx context.Context, entries []dsr.Suppression) (int, error) {
+	if err := store.CheckSuppressions(entries); err != nil {
+		return 0, err
+	}
 	seen := make(map[string]bool, len(entries))
 	total := 0
 	for part := range slices.Chunk(entries, suppressBatch) {

@@ -240,9 +240,19 @@ func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, a
 // eachKeyedBy is eachKeyed reading n rows at a time.
 func eachKeyedBy[T any](ctx context.Context, q querier, n int, what, query, col string, args []any,
 	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
+	return eachKeyedFrom(ctx, q, n, what, query, col, args, math.MinInt64, scan, fn)
+}
+
+// eachKeyedFrom is eachKeyedBy reading the rows whose col is from or more
+// (ids are never empty: they follow (from, "")). The key is then the only
+// lower bound of the range: with a bound of its own on col besides it in
+// query, SQLite takes that bound as the range and filters the key, so each
+// page walks the index from the bound again.
+func eachKeyedFrom[T any](ctx context.Context, q querier, n int, what, query, col string, args []any, from int64,
+	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
 	query += ` AND (` + col + `, id) > (?, ?) ORDER BY ` + col + `, id LIMIT ` + fmt.Sprint(n)
 	var (
-		at int64 = math.MinInt64
+		at = from
 		id string
 	)
 	for {

@@ -142,8 +142,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 -- fields as columns (no document: the change feed reads every entry at a
 -- checker's start and each full reload, and columns cost no decoding).
 -- Times are Unix milliseconds; lifted_at is NULL while the entry is active.
+-- The rows are kept in change-feed order, (updated_at, id), so that the
+-- feed reads the table in order, page after page, and new entries are
+-- appended. An entry is found by id, its unique index: by Suppress,
+-- LiftSuppressions, and Suppressions, which looks a hash up under each
+-- scope (no index of its own on hash: one random insert fewer per entry).
 CREATE TABLE IF NOT EXISTS suppressions (
-	id          TEXT PRIMARY KEY, -- hash "|" scope
+	id          TEXT NOT NULL UNIQUE, -- hash "|" scope
 	hash        TEXT NOT NULL,
 	scope       TEXT NOT NULL,
 	source      TEXT NOT NULL,
@@ -153,12 +158,9 @@ CREATE TABLE IF NOT EXISTS suppressions (
 	lifted_at   INTEGER,
 	lifted_by   TEXT NOT NULL,
 	lift_reason TEXT NOT NULL,
-	updated_at  INTEGER NOT NULL
+	updated_at  INTEGER NOT NULL,
+	PRIMARY KEY (updated_at, id)
 ) WITHOUT ROWID;
--- A person's entries (Suppressions), and the change feed by (updated_at, id)
--- pages (EachSuppressionChange).
-CREATE INDEX IF NOT EXISTS suppressions_hash ON suppressions (hash);
-CREATE INDEX IF NOT EXISTS suppressions_updated_id ON suppressions (updated_at, id);
 
 -- The consent history: one row per event, and one per hash it concerns
 -- (an event concerns several), by which a person's history is found,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/store"
 )
 
 // suppressBatch is how many entries (or hashes) one write transaction of
@@ -43,6 +44,9 @@ const suppressConflict = ` ON CONFLICT (id) DO UPDATE SET source = excluded.sour
 // (the batches written stay: Suppress is idempotent, so a retry finishes
 // the job).
 func (s *Store) Suppress(ctx context.Context, entries []dsr.Suppression) (int, error) {
+	if err := store.CheckSuppressions(entries); err != nil {
+		return 0, err
+	}
 	total := 0
 	for part := range slices.Chunk(entries, suppressBatch) {
 		var n int64
@@ -105,16 +109,23 @@ func (s *Store) LiftSuppressions(ctx context.Context, hashes []string, scope dsr
 	return total, nil
 }
 
-// suppressionsQuery reads the entries of the hashes of a JSON array, by the
-// suppressions_hash index.
-const suppressionsQuery = `SELECT ` + suppressionColumns + ` FROM suppressions WHERE hash IN (SELECT value FROM json_each(?))`
+// suppressionsQuery reads the entries whose ids a JSON array holds, by the
+// unique index on id.
+const suppressionsQuery = `SELECT ` + suppressionColumns + ` FROM suppressions WHERE id IN (SELECT value FROM json_each(?))`
 
-// Suppressions returns every entry of hashes, active or lifted.
+// Suppressions returns every entry of hashes, active or lifted: those of
+// each hash under each scope (dsr.Scopes), by id.
 func (s *Store) Suppressions(ctx context.Context, hashes []string) ([]dsr.Suppression, error) {
 	if len(hashes) == 0 {
 		return nil, nil
 	}
-	js, err := json.Marshal(hashes)
+	ids := make([]string, 0, len(hashes)*len(dsr.Scopes))
+	for _, h := range hashes {
+		for _, sc := range dsr.Scopes {
+			ids = append(ids, dsr.SuppressionID(h, sc))
+		}
+	}
+	js, err := json.Marshal(ids)
 	if err != nil {
 		return nil, fmt.Errorf("read suppressions: %w", err)
 	}
@@ -158,21 +169,50 @@ func scanSuppression(rows *sql.Rows) (*dsr.Suppression, error) {
 	return &e, nil
 }
 
-// changesQuery is the change feed, read by eachKeyedBy in (updated_at, id)
-// pages on the suppressions_updated_id index.
-const changesQuery = `SELECT ` + suppressionColumns + ` FROM suppressions WHERE updated_at >= ?`
+// changesQuery is one page of the change feed: the entries after a key
+// (updated_at, id), in that order, on the suppressions_updated_id index.
+// The key alone bounds the range: the feed starts after (since, ""), which
+// every entry updated at since or later follows (no id is empty). (A
+// separate updated_at >= ? would be taken as the range instead, and each
+// page would walk the index from since again.)
+const changesQuery = `SELECT ` + suppressionColumns + ` FROM suppressions
+	WHERE (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?`
 
 // EachSuppressionChange calls fn for every entry updated at since or
-// later, in (UpdatedAt, ID) order, changeBatch entries per read.
+// later, in (UpdatedAt, ID) order, changeBatch entries per read; a page
+// is read whole before fn sees it, so no read is open while fn runs.
 func (s *Store) EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error {
-	return eachKeyedBy(ctx, s.r, changeBatch, "suppression changes", changesQuery, "updated_at", []any{ms(since)},
-		func(rows *sql.Rows) (int64, string, *dsr.Suppression, error) {
+	at, id := ms(since), ""
+	page := make([]*dsr.Suppression, 0, changeBatch)
+	for {
+		rows, err := s.r.QueryContext(ctx, changesQuery, at, id, changeBatch)
+		if err != nil {
+			return fmt.Errorf("scan suppression changes: %w", err)
+		}
+		page = page[:0]
+		for rows.Next() {
 			e, err := scanSuppression(rows)
 			if err != nil {
-				return 0, "", nil, err
+				rows.Close()
+				return fmt.Errorf("scan suppression changes: %w", err)
 			}
-			return ms(e.UpdatedAt), e.ID, e, nil
-		}, fn)
+			page = append(page, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan suppression changes: %w", err)
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < changeBatch {
+			return nil
+		}
+		last := page[len(page)-1]
+		at, id = ms(last.UpdatedAt), last.ID
+	}
 }
 
 // insertSuppression stores entry e as it is (a copy), unless its id is
@@ -281,8 +321,8 @@ func insertRemoval(ctx context.Context, tx execer, r *dsr.Removal) (bool, error)
 // EachRemoval calls fn for every removal with from <= At < to, in (At, ID)
 // order, reading by (at, id) pages on the segment_removals_at_id index.
 func (s *Store) EachRemoval(ctx context.Context, from, to time.Time, fn func(*dsr.Removal) error) error {
-	return eachKeyed(ctx, s.r, "removals", `SELECT at, id, doc FROM segment_removals WHERE at >= ? AND at < ?`, "at",
-		[]any{ms(from), ms(to)}, func(rows *sql.Rows) (int64, string, *dsr.Removal, error) {
+	return eachKeyedFrom(ctx, s.r, batch, "removals", `SELECT at, id, doc FROM segment_removals WHERE at < ?`, "at",
+		[]any{ms(to)}, ms(from), func(rows *sql.Rows) (int64, string, *dsr.Removal, error) {
 			var (
 				at  int64
 				id  string

@@ -118,6 +118,21 @@ func testSuppress(t *testing.T, f fixture) {
 	if n, err := f.store.Suppress(ctx, nil); err != nil || n != 0 {
 		t.Errorf("Suppress of no entries: %d, %v", n, err)
 	}
+
+	// A malformed entry refuses the call: nothing of it is written.
+	h4 := shash(4)
+	for _, bad := range []dsr.Suppression{
+		entry(h4, "everything", dsr.ConsentPortal, "", at),
+		entry(h4, dsr.ScopeMarketing, "fax", "", at),
+		entry("", dsr.ScopeMarketing, dsr.ConsentPortal, "", at),
+	} {
+		if n, err := f.store.Suppress(ctx, []dsr.Suppression{entry(h4, dsr.ScopeProfiling, dsr.ConsentPortal, "", at), bad}); err == nil {
+			t.Errorf("Suppress of %+v: %d stored, no error", bad, n)
+		}
+	}
+	if got := f.suppressions(t, h4); len(got) != 0 {
+		t.Errorf("a refused call stored %+v", got)
+	}
 }
 
 // testSuppressMany: Suppress writes more entries than one batch, and counts
