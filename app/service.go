@@ -37,6 +37,7 @@ type Store interface {
 	answerStore
 	segmentStore
 	consentStore
+	suppressionListStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

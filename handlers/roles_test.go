@@ -42,6 +42,9 @@ var allowed = map[string][]apikey.Role{
 	"POST /v1/consent/opt-in":       {apikey.RoleAdmin, apikey.RoleAgent},
 	"POST /v1/suppressions/lift":    {apikey.RoleAdmin},
 	"POST /v1/consent/history":      {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
+	"POST /v1/suppressions/filter":  {apikey.RoleAdmin, apikey.RoleAgent, apikey.RolePipeline},
+	"GET /v1/suppressions/export":   {apikey.RoleAdmin},
+	"POST /v1/suppressions/import":  {apikey.RoleAdmin},
 }
 
 // TestRolesOnEveryRoute calls every agent-API route with every role's key,

@@ -12,6 +12,7 @@
 //	dsar connectors list|test   the connector types; check the configured connectors against their systems
 //	dsar discover   scan the configured databases for personal data the connectors file misses
 //	dsar datamap [--format csv]   the record of processing activities the connectors file declares
+//	dsar suppress filter|export|import|key   filter an audience through the suppression list; export it; import a partner's; print its key
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -105,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
 	}
 	if args[0] == "suppress" {
-		return runSuppress(ctx, args[1:], stdout, stderr, lookupEnv)
+		return runSuppress(ctx, args[1:], os.Stdin, stdout, stderr, lookupEnv)
 	}
 	for _, c := range commands {
 		if args[0] != string(c.mode) {

@@ -19,18 +19,21 @@ import (
 	"github.com/dsar-project/dsar/handlers/suppressapi"
 )
 
-const suppressSummary = "work with the suppression list (dsar suppress key)"
+const suppressSummary = "filter an audience through the suppression list; export it; import a partner's; its key"
 
 // suppressCommand is one subcommand of `dsar suppress`.
 type suppressCommand struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error
 }
 
 // suppressCommands are the subcommands of `dsar suppress`, in the order
 // its help lists them. Add one here.
 var suppressCommands = []suppressCommand{
+	{"filter", "copy the records of stdin that may be used under a scope to stdout (CSV or NDJSON)", runSuppressFilter},
+	{"export", "write the active entries of the list to stdout (NDJSON, hashed), for partners", runSuppressExport},
+	{"import", "add a partner's list (NDJSON on stdin) to the list", runSuppressImport},
 	{"key", "print the suppression key (base64) that pipelines and partners hash identities with", runSuppressKey},
 }
 
@@ -45,7 +48,7 @@ func suppressHelp(w io.Writer) {
 }
 
 // runSuppress runs `dsar suppress`.
-func runSuppress(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+func runSuppress(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		suppressHelp(stdout)
 		if len(args) == 0 {
@@ -58,7 +61,7 @@ func runSuppress(ctx context.Context, args []string, stdout, stderr io.Writer, l
 		suppressHelp(stderr)
 		return usageError("suppress: unknown subcommand %q", args[0])
 	}
-	return suppressCommands[i].run(ctx, args[1:], stdout, stderr, lookupEnv)
+	return suppressCommands[i].run(ctx, args[1:], stdin, stdout, stderr, lookupEnv)
 }
 
 const suppressKeyHelp = `Usage: dsar suppress key [--json] [--data-dir DIR]
@@ -83,7 +86,7 @@ It exits 0 with the key, 2 when no key is configured.
 `
 
 // runSuppressKey runs `dsar suppress key`.
-func runSuppressKey(_ context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+func runSuppressKey(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
 	fs := flag.NewFlagSet("dsar suppress key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the key with the hashing recipe and an example, as JSON")

@@ -32,7 +32,7 @@ func TestSuppressKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRuns(t, []cliRun{
-		{[]string{"--help"}, nil, 0, "suppress   work with the suppression list", ""},
+		{[]string{"--help"}, nil, 0, "suppress   filter an audience through the suppression list", ""},
 		{[]string{"suppress", "--help"}, nil, 0, "key      print the suppression key", ""},
 		{[]string{"suppress"}, nil, 2, "", "no subcommand"},
 		{[]string{"suppress", "nope"}, nil, 2, "", `unknown subcommand "nope"`},

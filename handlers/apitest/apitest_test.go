@@ -244,6 +244,12 @@ func TestCheckRoutes(t *testing.T) {
 	r.POST("/v1/callbacks/:job", ok)
 	r.GET("/.well-known/gpc.json", ok)
 	r.POST("/v1/hooks/resume/:id", ok)
+	r.POST("/v1/suppressions/check", ok)
+	r.GET("/v1/suppressions/check", ok)
+	r.GET("/v1/suppressions/key", ok)
+	r.POST("/v1/suppressions/filter", ok)
+	r.GET("/v1/suppressions/export", ok)
+	r.POST("/v1/suppressions/import", ok)
 
 	rec := &recorder{TB: t}
 	apitest.CheckRoutes(rec, r.Routes())
