@@ -34,6 +34,7 @@ type Store interface {
 	portalStore
 	hookStore
 	answerStore
+	preferenceStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are
