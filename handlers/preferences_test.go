@@ -184,6 +184,11 @@ func TestPortalPreferences(t *testing.T) {
 		t.Errorf("the opt-out's jobs: %+v %v; want the shop's opt-out of Ada's record", jobs, err)
 	}
 	p.history(ada, adaToken, "opt_out:marketing(portal)")
+	// The opt-out stands on Ada's proven email too: the token opens her
+	// preferences through it as well.
+	if via := p.prefs("GET", got.OptOutRequestID, adaToken, "", 200); via.choices() != got.choices() {
+		t.Errorf("through the opt-out: %s, want %s", via.choices(), got.choices())
+	}
 
 	// Refusing it again files nothing.
 	if again := p.prefs("PUT", ada, adaToken, `{"purposes":{"marketing":false}}`, 200); again.OptOutRequestID != "" {
