@@ -119,11 +119,13 @@ type Store interface {
 	EachCompletion(ctx context.Context, since time.Time, fn func(*dsr.Completion) error) error
 	EachJobOutcome(ctx context.Context, since time.Time, fn func(*dsr.JobOutcome) error) error
 	Summary(ctx context.Context, from, to time.Time) (*dsr.Summary, error)
+
+	// The suppression list, the consent history, the removals.
+	Suppressions
 }
 
 // Suppressions is the suppression list, the consent history and the
-// removals the segmentation report counts. A driver's Store implements it
-// (it is part of [Store] once both drivers do).
+// removals the segmentation report counts: part of [Store].
 type Suppressions interface {
 	// Suppress records entries (Hash, Scope, Source, RequestID, Partner,
 	// At; ID is set from Hash and Scope). An entry new to the store is
@@ -170,11 +172,17 @@ const (
 	ExportRecords = "export_records"
 	Audit         = "audit_events"
 	Idempotency   = "idempotency_keys"
+	// The suppression list (dsr.Suppression), the consent history
+	// (dsr.ConsentEvent) and the removals from segments (dsr.Removal).
+	SuppressionList = "suppressions"
+	ConsentEvents   = "consent_events"
+	Removals        = "segment_removals"
 )
 
 // Collections lists the collections in the order `dsar migrate` copies
-// them: a request before its jobs, its audit events and its exports.
-var Collections = []string{Requests, Jobs, Audit, ExportRecords, Idempotency}
+// them: a request before its jobs, its audit events and its exports. The
+// suppression list, the consent history and the removals stand alone.
+var Collections = []string{Requests, Jobs, Audit, ExportRecords, Idempotency, SuppressionList, ConsentEvents, Removals}
 
 // Copier reads and writes a store's documents as they are stored, for
 // `dsar migrate`.

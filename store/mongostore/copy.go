@@ -31,6 +31,12 @@ func (s *Store) copyCollection(name string) (*collection, error) {
 		return s.exports, nil
 	case store.Idempotency:
 		return s.idem, nil
+	case store.SuppressionList:
+		return s.supp, nil
+	case store.ConsentEvents:
+		return s.consent, nil
+	case store.Removals:
+		return s.removals, nil
 	}
 	return nil, fmt.Errorf("copy: no collection %q", name)
 }

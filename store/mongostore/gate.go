@@ -16,8 +16,8 @@ import (
 // package touches a *mongo.Collection), so no write can miss the FerretDB
 // write lane (see internal/mongocompat):
 //
-//   - conditional writes (UpdateOne, UpdateMany, FindOneAndUpdate,
-//     DeleteMany) take the lane themselves, held until the command has
+//   - conditional writes (UpdateOne, UpdateMany, BulkWrite,
+//     FindOneAndUpdate, DeleteMany) take the lane themselves, held until the command has
 //     returned: FerretDB v1 runs them as a read then a write, which
 //     concurrent writes would interleave;
 //   - inserts (InsertOne, InsertMany) and reads do not: an insert is atomic
@@ -71,6 +71,14 @@ func (c *collection) UpdateOne(ctx context.Context, filter, update any, opts ...
 func (c *collection) UpdateMany(ctx context.Context, filter, update any, opts ...options.Lister[options.UpdateManyOptions]) (*mongo.UpdateResult, error) {
 	defer c.lane()()
 	res, err := c.c.UpdateMany(ctx, filter, update, opts...)
+	return res, StorageError(err)
+}
+
+// BulkWrite runs write models (conditional updates, upserts) in one
+// command, in the lane.
+func (c *collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...options.Lister[options.BulkWriteOptions]) (*mongo.BulkWriteResult, error) {
+	defer c.lane()()
+	res, err := c.c.BulkWrite(ctx, models, opts...)
 	return res, StorageError(err)
 }
 

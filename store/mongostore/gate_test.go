@@ -36,6 +36,9 @@ func TestCollectionLanesItsWrites(t *testing.T) {
 	}{
 		{"UpdateOne", func(c *collection) { _, _ = c.UpdateOne(ctx, f, u) }, true},
 		{"UpdateMany", func(c *collection) { _, _ = c.UpdateMany(ctx, f, u) }, true},
+		{"BulkWrite", func(c *collection) {
+			_, _ = c.BulkWrite(ctx, []mongo.WriteModel{mongo.NewUpdateOneModel().SetFilter(f).SetUpdate(u)})
+		}, true},
 		{"FindOneAndUpdate", func(c *collection) { _ = c.FindOneAndUpdate(ctx, f, u).Err() }, true},
 		{"DeleteMany", func(c *collection) { _, _ = c.DeleteMany(ctx, f) }, true},
 		{"InsertOne", func(c *collection) { _, _ = c.InsertOne(ctx, f) }, false},

@@ -90,6 +90,20 @@ var Indexes = map[string][]Index{
 	AuditCollection: {
 		{Name: "request_seq", Keys: bson.D{{Key: "request_id", Value: 1}, {Key: "seq", Value: 1}}, Unique: true},
 	},
+	// The suppression list (suppressions.go): a person's entries, and the
+	// change feed checkers keep fresh by.
+	SuppressionsCollection: {
+		{Name: "hash", Keys: bson.D{{Key: "hash", Value: 1}}},
+		{Name: "updated_id", Keys: bson.D{{Key: "updated_at", Value: 1}, {Key: "_id", Value: 1}}},
+	},
+	// A person's consent history, oldest first (multikey on hashes).
+	ConsentEventsCollection: {
+		{Name: "hashes_at_id", Keys: bson.D{{Key: "hashes", Value: 1}, {Key: "at", Value: 1}, {Key: "_id", Value: 1}}},
+	},
+	// The removals of a report's window.
+	RemovalsCollection: {
+		{Name: "at_id", Keys: bson.D{{Key: "at", Value: 1}, {Key: "_id", Value: 1}}},
+	},
 }
 
 // Store keeps requests, jobs and exported records in MongoDB (or FerretDB).
@@ -99,6 +113,7 @@ type Store struct {
 	// The collections: every write goes through their lane (see
 	// [collection]).
 	reqs, jobs, exports, audit, idem, health *collection
+	supp, consent, removals                  *collection
 	now                                      func() time.Time
 	gate                                     mongocompat.Gate
 	heads                                    auditHeads
@@ -116,6 +131,9 @@ func New(db *mongo.Database, now func() time.Time) *Store {
 	s.audit = newCollection(db, AuditCollection, &s.gate)
 	s.idem = newCollection(db, IdempotencyCollection, &s.gate)
 	s.health = newCollection(db, HealthCollection, &s.gate)
+	s.supp = newCollection(db, SuppressionsCollection, &s.gate)
+	s.consent = newCollection(db, ConsentEventsCollection, &s.gate)
+	s.removals = newCollection(db, RemovalsCollection, &s.gate)
 	return s
 }
 
@@ -130,7 +148,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 	}
 	s.gate = gate
 	colls := map[string]*collection{}
-	for _, c := range []*collection{s.reqs, s.jobs, s.exports, s.audit, s.idem, s.health} {
+	for _, c := range []*collection{s.reqs, s.jobs, s.exports, s.audit, s.idem, s.health, s.supp, s.consent, s.removals} {
 		colls[c.Name()] = c
 	}
 	for name, indexes := range Indexes {

@@ -234,7 +234,13 @@ func eachDoc[T any](ctx context.Context, q querier, query string, args []any, fn
 // come back as they are.
 func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, args []any,
 	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
-	query += ` AND (` + col + `, id) > (?, ?) ORDER BY ` + col + `, id LIMIT ` + fmt.Sprint(batch)
+	return eachKeyedBy(ctx, q, batch, what, query, col, args, scan, fn)
+}
+
+// eachKeyedBy is eachKeyed reading n rows at a time.
+func eachKeyedBy[T any](ctx context.Context, q querier, n int, what, query, col string, args []any,
+	scan func(*sql.Rows) (int64, string, *T, error), fn func(*T) error) error {
+	query += ` AND (` + col + `, id) > (?, ?) ORDER BY ` + col + `, id LIMIT ` + fmt.Sprint(n)
 	var (
 		at int64 = math.MinInt64
 		id string
@@ -263,7 +269,7 @@ func eachKeyed[T any](ctx context.Context, q querier, what, query, col string, a
 				return err
 			}
 		}
-		if len(page) < batch {
+		if len(page) < n {
 			return nil
 		}
 	}

@@ -138,6 +138,51 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 	doc TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- The suppression list (suppressions.go): one row per hash and scope, its
+-- fields as columns (no document: the change feed reads every entry at a
+-- checker's start and each full reload, and columns cost no decoding).
+-- Times are Unix milliseconds; lifted_at is NULL while the entry is active.
+CREATE TABLE IF NOT EXISTS suppressions (
+	id          TEXT PRIMARY KEY, -- hash "|" scope
+	hash        TEXT NOT NULL,
+	scope       TEXT NOT NULL,
+	source      TEXT NOT NULL,
+	request_id  TEXT NOT NULL,
+	partner     TEXT NOT NULL,
+	at          INTEGER NOT NULL,
+	lifted_at   INTEGER,
+	lifted_by   TEXT NOT NULL,
+	lift_reason TEXT NOT NULL,
+	updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+-- A person's entries (Suppressions), and the change feed by (updated_at, id)
+-- pages (EachSuppressionChange).
+CREATE INDEX IF NOT EXISTS suppressions_hash ON suppressions (hash);
+CREATE INDEX IF NOT EXISTS suppressions_updated_id ON suppressions (updated_at, id);
+
+-- The consent history: one row per event, and one per hash it concerns
+-- (an event concerns several), by which a person's history is found,
+-- oldest first.
+CREATE TABLE IF NOT EXISTS consent_events (
+	id  TEXT PRIMARY KEY,
+	at  INTEGER NOT NULL,
+	doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consent_hashes (
+	hash     TEXT NOT NULL,
+	at       INTEGER NOT NULL,
+	event_id TEXT NOT NULL,
+	PRIMARY KEY (hash, at, event_id)
+) WITHOUT ROWID;
+
+-- Removals from segments, read by (at, id) pages for the report.
+CREATE TABLE IF NOT EXISTS segment_removals (
+	id  TEXT PRIMARY KEY,
+	at  INTEGER NOT NULL,
+	doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS segment_removals_at_id ON segment_removals (at, id);
+
 CREATE TABLE IF NOT EXISTS health (
 	id TEXT PRIMARY KEY,
 	at INTEGER NOT NULL

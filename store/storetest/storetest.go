@@ -101,6 +101,15 @@ var cases = []struct {
 	{"EachAuditChain", testEachAuditChain},
 	{"AppendAuditRefuses", testAppendAuditRefuses},
 	{"ConcurrentAppends", testConcurrentAppends},
+
+	// The suppression list, the consent history, the removals.
+	{"Suppress", testSuppress},
+	{"SuppressMany", testSuppressMany},
+	{"LiftSuppressions", testLiftSuppressions},
+	{"SuppressionsOfHashes", testSuppressionsOfHashes},
+	{"SuppressionChanges", testSuppressionChanges},
+	{"ConsentHistory", testConsentHistory},
+	{"Removals", testRemovals},
 }
 
 // Run runs every case of the suite as a parallel subtest of t, each on a
