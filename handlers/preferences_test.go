@@ -191,6 +191,8 @@ func TestPortalPreferences(t *testing.T) {
 	}
 
 	// Refusing it again files nothing.
+	// A call with the signal files its opt-out as a GPC one: what it
+	// refuses is recorded with source gpc.
 	if again := p.prefs("PUT", ada, adaToken, `{"purposes":{"marketing":false}}`, 200); again.OptOutRequestID != "" {
 		t.Errorf("refusing marketing again filed %s", again.OptOutRequestID)
 	}
@@ -247,7 +249,9 @@ func TestPortalPreferencesGPC(t *testing.T) {
 	if err != nil || !oo.GPC || !slices.Equal(oo.Scopes, []dsr.Scope{dsr.ScopeSaleShare}) {
 		t.Fatalf("the GPC opt-out: %+v %v", oo, err)
 	}
-	if again := p.prefs("PUT", ada, token, `{"purposes":{"profiling":false}}`, 200, "Sec-GPC", "1"); again.choices() != "marketing=allowed profiling=refused(portal) sale_share=refused(gpc)" {
+	// A call with the signal files its opt-out as a GPC one: what it
+	// refuses is recorded with source gpc.
+	if again := p.prefs("PUT", ada, token, `{"purposes":{"profiling":false}}`, 200, "Sec-GPC", "1"); again.choices() != "marketing=allowed profiling=refused(gpc) sale_share=refused(gpc)" {
 		t.Errorf("PUT with Sec-GPC: %s", again.choices())
 	} else if o2, err := p.store.Request(context.Background(), again.OptOutRequestID); err != nil || !slices.Equal(o2.Scopes, []dsr.Scope{dsr.ScopeProfiling}) {
 		t.Errorf("the second opt-out: %v %v, want scopes [profiling] only (sale_share is refused already)", o2, err)
@@ -257,7 +261,7 @@ func TestPortalPreferencesGPC(t *testing.T) {
 		t.Errorf("allowing sale_share with Sec-GPC: %d %v", resp.StatusCode, pr.fields())
 	}
 	p.waitStatus(got.OptOutRequestID, token, "completed")
-	p.history(ada, token, "gpc:sale_share(gpc)", "opt_out:sale_share(gpc)", "opt_out:profiling(portal)")
+	p.history(ada, token, "gpc:sale_share(gpc)", "opt_out:sale_share(gpc)", "opt_out:profiling(gpc)")
 }
 
 // TestPortalPreferencesRefusals: which tokens open the preference centre,
