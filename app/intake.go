@@ -95,6 +95,9 @@ type AgentRequest struct {
 	// Corrections are the changes a correction request asks for
 	// (checkCorrections says what is accepted); none for other types.
 	Corrections []CorrectionInput `json:"corrections"`
+	// Scopes, for an opt_out only, are the uses the person refuses
+	// (marketing, profiling, sale_share); none: every one of them.
+	Scopes []string `json:"scopes"`
 }
 
 // Proof is how an agent says a person's identity is proven: verified by the
@@ -170,6 +173,7 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 		}
 	}
 	in.Corrections = checkCorrections(&ve, in.Type, b.Corrections, s.correctFields())
+	checkScopes(&ve, &in, b.Scopes)
 	in.Status, in.VerificationMethod = dsr.StatusVerified, "attested by the filing agent"
 	// With an email, the person is told of the request as on the portal:
 	// its receipt now, then a denial, an extension or its completion.
@@ -201,6 +205,26 @@ func (s *Service) agentIntake(b AgentRequest, by string, now time.Time) (dsr.Int
 		in.VerificationMethod = attested
 	}
 	return in, ve.Err()
+}
+
+// checkScopes sets the scopes a filing names on in (before its GPC is
+// known, or with it) and adds to ve what is wrong with them
+// (dsr.Intake.CheckScopes; nothing when the type is wrong, which ve has
+// already).
+func checkScopes(ve *dsr.ValidationError, in *dsr.Intake, names []string) {
+	in.Scopes = nil
+	for _, n := range names {
+		in.Scopes = append(in.Scopes, dsr.Scope(n))
+	}
+	if !in.Type.Valid() {
+		return
+	}
+	if _, err := in.CheckScopes(); err != nil {
+		var scoped *dsr.ValidationError
+		if errors.As(err, &scoped) {
+			ve.Fields = append(ve.Fields, scoped.Fields...)
+		}
+	}
 }
 
 // checkMethod checks how an agent says it verified a person (one line, at

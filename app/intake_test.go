@@ -53,6 +53,19 @@ func TestAgentIntake(t *testing.T) {
 				t.Errorf("received %v", in.ReceivedAt)
 			}
 		}},
+		{"opt-out with scopes", AgentRequest{Type: "opt_out", Regulation: "ccpa", Subject: email, Scopes: []string{"sale_share", "profiling"}}, nil, func(t *testing.T, in dsr.Intake) {
+			if !slices.Equal(in.Scopes, []dsr.Scope{dsr.ScopeSaleShare, dsr.ScopeProfiling}) {
+				t.Errorf("scopes %v", in.Scopes)
+			}
+		}},
+		{"opt-out, no scopes", AgentRequest{Type: "opt_out", Regulation: "ccpa", Subject: email}, nil, func(t *testing.T, in dsr.Intake) {
+			if in.Scopes != nil {
+				t.Errorf("scopes %v; want none (the request takes the default)", in.Scopes)
+			}
+		}},
+		{"scopes on a deletion", AgentRequest{Type: "deletion", Regulation: "gdpr", Subject: email, Scopes: []string{"marketing"}}, []string{"scopes"}, nil},
+		{"scopes twice and all", AgentRequest{Type: "opt_out", Regulation: "gdpr", Subject: email, Scopes: []string{"marketing", "marketing", "all"}, Channel: "pigeon"},
+			[]string{"channel", "scopes[1]", "scopes[2]"}, nil},
 		{"nothing", AgentRequest{}, []string{"type", "regulation", "subject"}, nil},
 		{"unknown values", AgentRequest{Type: "x", Regulation: "y", Subject: email, Channel: "pigeon"}, []string{"type", "regulation", "channel"}, nil},
 		{"future", AgentRequest{Type: "access", Regulation: "gdpr", Subject: email, ReceivedAt: "2026-11-20T11:30:00Z"}, []string{"received_at"}, nil},

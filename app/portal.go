@@ -50,6 +50,10 @@ type PortalRequest struct {
 	Jurisdiction string           `json:"jurisdiction"`
 	Subject      Subject          `json:"subject"`
 	Agent        *AuthorizedAgent `json:"agent"`
+	// Scopes, for an opt_out only, are the uses the person refuses
+	// (marketing, profiling, sale_share); none: every one of them, or with
+	// a GPC signal (Sec-GPC: 1) sale and sharing.
+	Scopes []string `json:"scopes"`
 }
 
 // AuthorizedAgent is who files for a consumer with their signed permission
@@ -137,6 +141,7 @@ func portalIntake(b PortalRequest) (dsr.Intake, error) {
 		}
 		return dsr.SourceSubject
 	})
+	checkScopes(&ve, &in, b.Scopes)
 	if a := b.Agent; a != nil {
 		email, err := dsr.NormalizeGiven(dsr.KindEmail, a.Email)
 		if err != nil {
@@ -223,8 +228,16 @@ func (s *Service) filePortal(ctx context.Context, in dsr.Intake, source string, 
 		if err != nil {
 			return PortalFiled{}, err
 		}
+		// It joins one only if that one refuses every scope it does: one
+		// refusing less would not suppress what this one asks.
 		given := s.index.HashAll(dsr.Given(in.Identities))
-		open = slices.DeleteFunc(open, func(r dsr.Request) bool { return !sameSet(r.ProvenHashes, given) })
+		scopes, err := in.CheckScopes()
+		if err != nil {
+			return PortalFiled{}, err
+		}
+		open = slices.DeleteFunc(open, func(r dsr.Request) bool {
+			return !sameSet(r.ProvenHashes, given) || !containsAll(r.SuppressedScopes(), scopes)
+		})
 		if len(open) > 0 && len(open) >= s.portal.MaxPending {
 			if err := s.noteMerge(ctx, open[0].ID); err != nil {
 				return PortalFiled{}, err
@@ -260,6 +273,16 @@ func sameSet(a, b []string) bool {
 	}
 	for _, x := range b {
 		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// containsAll reports whether have holds every scope of want.
+func containsAll(have, want []dsr.Scope) bool {
+	for _, s := range want {
+		if !slices.Contains(have, s) {
 			return false
 		}
 	}

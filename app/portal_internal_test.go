@@ -34,6 +34,10 @@ func TestPortalIntake(t *testing.T) {
 			Agent: &AuthorizedAgent{Email: "agency@example.com", SignedPermission: true}}, []string{"agent.name"}, ""},
 		{"agent", PortalRequest{Type: "access", Regulation: "ccpa", Subject: ada,
 			Agent: &AuthorizedAgent{Name: "Agency", Email: "agency@example.com", SignedPermission: true}}, nil, dsr.RegulationCCPA},
+		{"opt-out with scopes", PortalRequest{Type: "opt_out", Regulation: "ccpa", Subject: ada, Scopes: []string{"marketing", "profiling"}}, nil, dsr.RegulationCCPA},
+		{"scopes on an access", PortalRequest{Type: "access", Regulation: "gdpr", Subject: ada, Scopes: []string{"marketing"}}, []string{"scopes"}, ""},
+		{"opt-out of all", PortalRequest{Type: "opt_out", Regulation: "gdpr", Subject: ada, Scopes: []string{"all"}}, []string{"scopes[0]"}, ""},
+		{"opt-out of an unknown scope", PortalRequest{Type: "opt_out", Regulation: "gdpr", Subject: ada, Scopes: []string{"marketing", "ads"}}, []string{"scopes[1]"}, ""},
 	}
 	for _, tt := range tests {
 		in, err := portalIntake(tt.in)

@@ -187,6 +187,8 @@ type PortalStatus struct {
 	DueAt      time.Time  `json:"due_at"`
 	ClosedAt   *time.Time `json:"closed_at,omitempty"`
 	GPC        bool       `json:"gpc"`
+	// Scopes, for an opt-out, are the uses it refuses.
+	Scopes []dsr.Scope `json:"scopes,omitempty"`
 	// Reason explains a denial, an expiry or a cancellation.
 	Reason          string    `json:"reason,omitempty"`
 	LinkedRequestID string    `json:"linked_request_id,omitempty"`
@@ -205,6 +207,9 @@ func (s *Service) Status(a Access) PortalStatus {
 	req := a.Request
 	v := PortalStatus{RequestHead: HeadOf(req), ReceivedAt: req.ReceivedAt,
 		DueAt: req.DueAt, ClosedAt: req.ClosedAt, GPC: req.GPC, LinkedRequestID: req.LinkedTo}
+	if req.Type == dsr.TypeOptOut {
+		v.Scopes = req.SuppressedScopes()
+	}
 	if (req.Status == dsr.StatusDenied || req.Status == dsr.StatusExpired || req.Status == dsr.StatusCancelled) && len(req.History) > 0 {
 		v.Reason = req.History[len(req.History)-1].Reason
 	}

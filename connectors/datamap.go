@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +33,11 @@ type DataMap struct {
 	Source string `yaml:"source"`
 	// LegalBasis is the GDPR Art. 6(1) basis, by name (see LegalBases).
 	LegalBasis string `yaml:"legal_basis"`
+	// Scopes are the uses a person can refuse that the system serves
+	// (marketing, profiling, sale_share; never ScopeAll): an opt-out
+	// reaches the system only when it refuses one of them. None declared:
+	// the system serves every opt-out.
+	Scopes []Scope `yaml:"scopes"`
 }
 
 // LegalBases are the legal bases of GDPR Art. 6(1), by the name a data_map
@@ -69,7 +75,7 @@ var linePrefix = regexp.MustCompile(`^line \d+: `)
 // parseDataMap decodes the data_map of connector name from node.
 func parseDataMap(name string, node *yaml.Node) (*DataMap, error) {
 	if node.Kind != yaml.MappingNode {
-		return nil, Errorf(node, "connector %q: %s: want a mapping of purpose, categories, recipients, retention, source and legal_basis", name, KeyDataMap)
+		return nil, Errorf(node, "connector %q: %s: want a mapping of purpose, categories, recipients, retention, source, legal_basis and scopes", name, KeyDataMap)
 	}
 	var dm DataMap
 	if err := DecodeStrict(node, &dm); err != nil {
@@ -94,6 +100,17 @@ func parseDataMap(name string, node *yaml.Node) (*DataMap, error) {
 			if strings.TrimSpace(s) == "" {
 				return nil, Errorf(valueOf(node, list.key).Content[i], "connector %q: %s: %s: an entry is empty", name, KeyDataMap, list.key)
 			}
+		}
+	}
+	for i, sc := range dm.Scopes {
+		at := valueOf(node, "scopes").Content[i]
+		switch {
+		case sc == ScopeAll:
+			return nil, Errorf(at, "connector %q: %s: scopes: %q is what a deletion suppresses, not a use a system serves; a system that serves every opt-out declares no scopes", name, KeyDataMap, sc)
+		case !sc.Valid():
+			return nil, Errorf(at, "connector %q: %s: scopes: unknown scope %q: want %s, %s or %s", name, KeyDataMap, sc, ScopeMarketing, ScopeProfiling, ScopeSaleShare)
+		case slices.Contains(dm.Scopes[:i], sc):
+			return nil, Errorf(at, "connector %q: %s: scopes: %q given twice", name, KeyDataMap, sc)
 		}
 	}
 	return &dm, nil

@@ -25,6 +25,7 @@ connectors:
       retention: 6 years after the last order (tax law)
       source: the person, at checkout
       legal_basis: contract
+      scopes: [marketing, profiling]
   - {name: crm, type: fake}
 `
 
@@ -46,6 +47,7 @@ func TestParseDataMap(t *testing.T) {
 		Retention:  "6 years after the last order (tax law)",
 		Source:     "the person, at checkout",
 		LegalBasis: "contract",
+		Scopes:     []connectors.Scope{connectors.ScopeMarketing, connectors.ScopeProfiling},
 	}
 	got, ok := reg.DataMap("shop")
 	if !ok {
@@ -67,13 +69,18 @@ func TestParseDataMapErrors(t *testing.T) {
 	tests := []struct {
 		name, dataMap, want string
 	}{
-		{"unknown key", "{purpose: x, purpsoe: y}", `line 3: connector "shop": data_map: unknown setting "purpsoe" (known: purpose, categories, recipients, retention, source, legal_basis)`},
+		{"unknown key", "{purpose: x, purpsoe: y}", `line 3: connector "shop": data_map: unknown setting "purpsoe" (known: purpose, categories, recipients, retention, source, legal_basis, scopes)`},
 		{"unknown legal basis", "{legal_basis: because}", `line 3: connector "shop": data_map: legal_basis "because": want one of the bases of GDPR Art. 6(1): consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests`},
 		{"legal basis by letter", "{legal_basis: f}", `line 3: connector "shop": data_map: legal_basis "f": want one of the bases of GDPR Art. 6(1): consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests`},
 		{"categories not a list", "{categories: contact details}", "line 3: connector \"shop\": data_map: cannot unmarshal !!str `contact...` into []string"},
 		{"empty recipient", `{recipients: [carrier, ""]}`, `line 3: connector "shop": data_map: recipients: an entry is empty`},
-		{"not a mapping", "[purpose]", `line 3: connector "shop": data_map: want a mapping of purpose, categories, recipients, retention, source and legal_basis`},
-		{"empty", `""`, `line 3: connector "shop": data_map: want a mapping of purpose, categories, recipients, retention, source and legal_basis`},
+		{"not a mapping", "[purpose]", `line 3: connector "shop": data_map: want a mapping of purpose, categories, recipients, retention, source, legal_basis and scopes`},
+		{"unknown scope", "{scopes: [marketing, spam]}", `line 3: connector "shop": data_map: scopes: unknown scope "spam": want marketing, profiling or sale_share`},
+		{"scope all", "{scopes: [all]}", `line 3: connector "shop": data_map: scopes: "all" is what a deletion suppresses, not a use a system serves; a system that serves every opt-out declares no scopes`},
+		{"scope twice", "{scopes: [profiling, profiling]}", `line 3: connector "shop": data_map: scopes: "profiling" given twice`},
+		{"scope on its line", "\n      purpose: x\n      scopes:\n        - marketing\n        - sale-share", `line 7: connector "shop": data_map: scopes: unknown scope "sale-share": want marketing, profiling or sale_share`},
+		{"scopes not a list", "{scopes: marketing}", "line 3: connector \"shop\": data_map: cannot unmarshal !!str `marketing` into []connectors.Scope"},
+		{"empty", `""`, `line 3: connector "shop": data_map: want a mapping of purpose, categories, recipients, retention, source, legal_basis and scopes`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +139,7 @@ func TestReadDataMaps(t *testing.T) {
 		{Name: "shop", Type: "fake", DataMap: &connectors.DataMap{
 			Purpose: "Order fulfilment and customer support", Categories: []string{"contact details", "order history"},
 			Recipients: []string{"payment processor", "parcel carrier"}, Retention: "6 years after the last order (tax law)",
-			Source: "the person, at checkout", LegalBasis: "contract"}},
+			Source: "the person, at checkout", LegalBasis: "contract", Scopes: []connectors.Scope{"marketing", "profiling"}}},
 		{Name: "crm", Type: "fake"},
 		{Name: "erp", Type: "not_built", DataMap: &connectors.DataMap{Purpose: "Invoicing", LegalBasis: "legal_obligation"}},
 	}
@@ -149,6 +156,28 @@ func TestReadDataMaps(t *testing.T) {
 		_, err := readDataMaps(t, tt.file)
 		if err == nil || !strings.HasSuffix(err.Error(), tt.want) {
 			t.Errorf("%s: ReadDataMaps error = %v; want it to end with %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestServes: a system that declares no scopes serves every opt-out; one
+// that declares some serves an opt-out of any of them, and no other.
+func TestServes(t *testing.T) {
+	t.Parallel()
+	m, p, s := connectors.ScopeMarketing, connectors.ScopeProfiling, connectors.ScopeSaleShare
+	for _, tt := range []struct {
+		declared, want []connectors.Scope
+		serves         bool
+	}{
+		{nil, []connectors.Scope{s}, true},
+		{nil, nil, true},
+		{[]connectors.Scope{m, p}, []connectors.Scope{p}, true},
+		{[]connectors.Scope{m, p}, []connectors.Scope{s, m}, true},
+		{[]connectors.Scope{m, p}, []connectors.Scope{s}, false},
+		{[]connectors.Scope{m}, nil, false},
+	} {
+		if got := connectors.Serves(tt.declared, tt.want); got != tt.serves {
+			t.Errorf("Serves(%v, %v) = %v; want %v", tt.declared, tt.want, got, tt.serves)
 		}
 	}
 }

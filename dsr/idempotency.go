@@ -15,7 +15,7 @@ func IdempotencyID(caller, key string) string {
 }
 
 // Fingerprint identifies what an intake asks for (type, regulation,
-// identities and corrections, in any order), to tell a retry from a key reused for something
+// identities, corrections and an opt-out's scopes, in any order), to tell a retry from a key reused for something
 // else. It is keyed by the blind index, so the stored fingerprint cannot be
 // matched against guessed identities.
 func (in Intake) Fingerprint(idx *BlindIndex) string {
@@ -26,6 +26,9 @@ func (in Intake) Fingerprint(idx *BlindIndex) string {
 	}
 	for _, c := range in.Corrections {
 		ids = append(ids, "correct:"+c.Field+"="+c.Value)
+	}
+	for _, s := range in.Scopes {
+		ids = append(ids, "scope:"+string(s))
 	}
 	sort.Strings(ids)
 	return idx.Hash("fingerprint", strings.Join(append(parts, ids...), "\x00"))

@@ -3,6 +3,7 @@ package dsr
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,6 +137,12 @@ type Request struct {
 	// GPC records that the request came with a Global Privacy Control
 	// signal (Sec-GPC: 1).
 	GPC bool `bson:"gpc,omitempty"`
+	// Scopes, for an opt-out, are the uses the person refuses: those the
+	// intake named, else DefaultOptOutScopes(GPC). The fan-out suppresses
+	// the person's identities under them and asks only the connectors that
+	// serve one of them (connectors.Serves). Never ScopeAll; empty for
+	// other types (a deletion suppresses ScopeAll).
+	Scopes []Scope `bson:"scopes,omitempty"`
 	// Agent is the authorised agent who filed for the subject, if any.
 	Agent *Agent `bson:"agent,omitempty"`
 	// LinkedTo names a request filed together with this one (the opt-out a
@@ -323,6 +330,10 @@ type Intake struct {
 	GPC         bool
 	Agent       *Agent
 	LinkedTo    string
+	// Scopes, for an opt-out only, are the uses it refuses (each one of
+	// Purposes, none twice); empty: DefaultOptOutScopes(GPC). NewRequest
+	// refuses them on any other type.
+	Scopes []Scope
 	// DuplicateOf, when set, files the request as a duplicate of that one:
 	// its Status is kept as UnlinkTo and it starts StatusDuplicate.
 	DuplicateOf string
@@ -347,8 +358,13 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 			return nil, err
 		}
 	}
+	scopes, err := in.CheckScopes()
+	if err != nil {
+		return nil, err
+	}
 	at := in.ReceivedAt.UTC().Truncate(time.Millisecond)
 	r := &Request{
+		Scopes:     scopes,
 		ID:         id,
 		Type:       in.Type,
 		Regulation: in.Regulation,
@@ -398,6 +414,62 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		r.ProvenHashes = idx.HashAll(Given(r.Identities))
 	}
 	return r, nil
+}
+
+// SuppressedScopes are the scopes r suppresses its person's identities
+// under: a deletion's ScopeAll, an opt-out's Scopes (or, for one stored
+// before requests kept them, DefaultOptOutScopes(GPC)); none for other
+// types.
+func (r *Request) SuppressedScopes() []Scope {
+	switch {
+	case r.Type == TypeDeletion:
+		return []Scope{ScopeAll}
+	case r.Type != TypeOptOut:
+		return nil
+	case len(r.Scopes) > 0:
+		return slices.Clone(r.Scopes)
+	}
+	return DefaultOptOutScopes(r.GPC)
+}
+
+// CheckScopes checks the scopes of in and returns those its request
+// stores: for an opt-out, those given (each one of Purposes, none twice) or
+// DefaultOptOutScopes(in.GPC); for any other type, none. What is wrong is
+// a *ValidationError naming "scopes" or "scopes[i]". NewRequest calls it;
+// an intake policy calls it to report every problem at once.
+func (in Intake) CheckScopes() ([]Scope, error) {
+	var ve ValidationError
+	if in.Type != TypeOptOut {
+		if len(in.Scopes) > 0 {
+			ve.Add("scopes", "only an opt_out names scopes: a deletion suppresses every use, and other types suppress none")
+		}
+		return nil, ve.Err()
+	}
+	if len(in.Scopes) == 0 {
+		return DefaultOptOutScopes(in.GPC), nil
+	}
+	for i, s := range in.Scopes {
+		switch {
+		case s == ScopeAll:
+			ve.Add(fmt.Sprintf("scopes[%d]", i), "%q is not a use one opts out of: to stop every use, file a deletion; to refuse every purpose, name %s or none", s, scopeList(Purposes))
+		case !s.Valid():
+			ve.Add(fmt.Sprintf("scopes[%d]", i), "unknown scope: want one of %s", scopeList(Purposes))
+		case slices.Contains(in.Scopes[:i], s):
+			ve.Add(fmt.Sprintf("scopes[%d]", i), "%q given twice", s)
+		}
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Clone(in.Scopes), nil
+}
+
+func scopeList(ss []Scope) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // Job is the work of one connector for one request: one document per
@@ -510,6 +582,9 @@ type DataMap struct {
 	// LegalBasis is a GDPR Art. 6(1) basis by its name
 	// (connectors.LegalBases).
 	LegalBasis string `bson:"legal_basis,omitempty" json:"legal_basis,omitempty"`
+	// Scopes are the uses a person can refuse that the system serves
+	// (connectors.DataMap.Scopes); none: every opt-out reaches it.
+	Scopes []Scope `bson:"scopes,omitempty" json:"scopes,omitzero"`
 }
 
 // DataMapOf is a connector's data map as a job keeps it.

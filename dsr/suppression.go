@@ -8,49 +8,31 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // Scope is a use of a person's data that they can refuse, and that a
-// suppression keeps them out of. The preference centre calls scopes
+// suppression keeps them out of: connectors' own vocabulary
+// ([connectors.Scope]: a connector's data map declares the scopes it
+// serves), defined there once. The preference centre calls scopes
 // purposes, and shows them by [Scope.Purpose].
-type Scope string
+type Scope = connectors.Scope
 
 // The scopes. ScopeAll is what a deletion suppresses: every use.
 const (
-	ScopeSaleShare Scope = "sale_share" // sale, or sharing for cross-context behavioural advertising
-	ScopeMarketing Scope = "marketing"  // direct marketing: emails, messages, calls
-	ScopeProfiling Scope = "profiling"  // personalisation and segmentation
-	ScopeAll       Scope = "all"        // every use: the person asked to be deleted
+	ScopeSaleShare = connectors.ScopeSaleShare // sale, or sharing for cross-context behavioural advertising
+	ScopeMarketing = connectors.ScopeMarketing // direct marketing: emails, messages, calls
+	ScopeProfiling = connectors.ScopeProfiling // personalisation and segmentation
+	ScopeAll       = connectors.ScopeAll       // every use: the person asked to be deleted
 )
 
 // Scopes lists every scope; Purposes those a person chooses one by one
 // (every scope but ScopeAll).
 var (
-	Scopes   = []Scope{ScopeSaleShare, ScopeMarketing, ScopeProfiling, ScopeAll}
+	Scopes   = connectors.Scopes
 	Purposes = []Scope{ScopeMarketing, ScopeProfiling, ScopeSaleShare}
 )
-
-// Valid reports whether s is one of Scopes.
-func (s Scope) Valid() bool { return slices.Contains(Scopes, s) }
-
-// Covers reports whether a suppression under s keeps a person out of use
-// want: s is want, or s is ScopeAll.
-func (s Scope) Covers(want Scope) bool { return s == want || s == ScopeAll }
-
-// Purpose is how the preference centre names s to a person.
-func (s Scope) Purpose() string {
-	switch s {
-	case ScopeMarketing:
-		return "Email and other direct marketing"
-	case ScopeProfiling:
-		return "Personalisation and segmentation"
-	case ScopeSaleShare:
-		return "Sale or sharing with partners"
-	case ScopeAll:
-		return "Any use (the person asked to be deleted)"
-	}
-	return string(s)
-}
 
 // ParseScopes checks a list of scope names: each valid, none twice.
 func ParseScopes(names []string) ([]Scope, error) {

@@ -17,6 +17,10 @@ type requestView struct {
 	UpdatedAt  time.Time         `json:"updated_at"`
 	ClosedAt   *time.Time        `json:"closed_at,omitempty"`
 	Subject    map[string]string `json:"subject"`
+	// Scopes, for an opt-out, are the uses it refuses: the person's
+	// identities are suppressed under them, and only the connectors that
+	// serve one of them are asked.
+	Scopes []dsr.Scope `json:"scopes,omitempty"`
 	// ResolvedIdentities are those identity resolution found, with where.
 	ResolvedIdentities []identityView `json:"resolved_identities"`
 	// ResolveBoundReached: see dsr.Request.
@@ -122,6 +126,9 @@ func viewRequest(r *dsr.Request, jobs []dsr.Job) requestView {
 		ResolveBoundReached: r.ResolveBoundReached,
 	}
 	v.Extension = app.ExtensionOf(r)
+	if r.Type == dsr.TypeOptOut {
+		v.Scopes = r.SuppressedScopes()
+	}
 	for _, c := range r.Corrections {
 		v.Corrections = append(v.Corrections, correctionView{Field: c.Field, Value: r.NewValues[c.Field], Hash: c.Hash})
 	}

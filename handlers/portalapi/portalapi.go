@@ -66,6 +66,8 @@ type created struct {
 	VerificationRequired bool   `json:"verification_required"`
 	GPC                  bool   `json:"gpc"`
 	LinkedRequestID      string `json:"linked_request_id,omitempty"`
+	// Scopes, for an opt-out, are the uses it refuses.
+	Scopes []dsr.Scope `json:"scopes,omitempty"`
 }
 
 // merged answers a filing that joined an open identical request.
@@ -127,6 +129,7 @@ func (h *api) filed(c *gin.Context, f app.PortalFiled, err error) {
 	c.JSON(http.StatusAccepted, created{
 		RequestHead: app.HeadOf(req), ReceivedAt: req.ReceivedAt, DueAt: req.DueAt,
 		StatusToken: f.StatusToken, VerificationRequired: req.Status == dsr.StatusVerifying, GPC: req.GPC, LinkedRequestID: req.LinkedTo,
+		Scopes: req.Scopes,
 	})
 }
 
