@@ -345,10 +345,7 @@ func (s *Service) optOutsSettled(ctx context.Context, req *dsr.Request, scopes [
 			if r.FannedOutAt != nil {
 				continue
 			}
-			refused := r.Scopes
-			if len(refused) == 0 {
-				refused = dsr.DefaultOptOutScopes(r.GPC)
-			}
+			refused := r.SuppressedScopes()
 			if slices.ContainsFunc(scopes, func(sc dsr.Scope) bool { return slices.Contains(refused, sc) }) {
 				return dsr.Refuse(dsr.ErrConflict, "Your refusal of this purpose is still being applied to our systems; try again in a minute.")
 			}
