@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 	"github.com/dsar-project/dsar/internal/webhook"
 )
 
@@ -30,13 +31,19 @@ type FanoutStore interface {
 	// HoldForHook records the pre-fan-out hook's hold on a verified
 	// request (ids, when not nil, its identities with those the hook added).
 	HoldForHook(ctx context.Context, id string, until time.Time, ids []dsr.Identity, hashes []string) (*dsr.Request, error)
+	// Suppress and AddConsentEvents write an opt-out's or a deletion's
+	// suppressions and consent events (store.Suppressions).
+	Suppress(ctx context.Context, entries []dsr.Suppression) (int, error)
+	AddConsentEvents(ctx context.Context, events []dsr.ConsentEvent) error
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
-// request's action, and those that resolve identities.
+// request's action, and those that resolve identities; an opt-out asks
+// those of them whose data map serves one of its scopes.
 type FanoutConnectors interface {
 	For(a connectors.Action) []connectors.Connector
 	Resolvers() []connectors.Resolver
+	DataMap(name string) (connectors.DataMap, bool)
 }
 
 // FanoutQueue takes the jobs a fan-out creates, and the notice of a request
@@ -49,9 +56,11 @@ type FanoutQueue interface {
 	EnqueueFanoutAt(ctx context.Context, requestID string, at time.Time) error
 }
 
-// Hasher makes the blind index of identities.
+// Hasher makes the blind index of identities, and gives the key of their
+// suppression hashes (dsr.BlindIndex does both).
 type Hasher interface {
 	HashAll(ids []dsr.Identity) []string
+	SuppressionKey() dsr.SuppressionKey
 }
 
 // FanoutDeps is what a FanoutHandler works with.
@@ -211,6 +220,12 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 		if err != nil {
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
 		}
+		// Before the request can move on (so before any job exists, and
+		// long before it can be reported completed), its person is on the
+		// suppression list: a check sees the opt-out from then on.
+		if err := h.suppress(ctx, req, resolved); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
 		// Keep the claimed identities on the record, after the actionable ones.
 		all := dsr.MergeIdentities(resolved, req.Identities)
 		moved, err := h.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
@@ -248,6 +263,9 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 			return h.unowned(ctx, req, unowned)
 		}
 	}
+	if action == dsr.ActionOptOut {
+		conns = h.serving(conns, req.SuppressedScopes())
+	}
 	var jobs []dsr.Job
 	for _, c := range conns {
 		j := dsr.NewJob(req.ID, c.Name(), action, h.opts.Now())
@@ -282,6 +300,11 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 func (h *FanoutHandler) noConnector(ctx context.Context, req *dsr.Request) error {
 	reason := fmt.Sprintf("no connector is configured to %s: nothing was done; configure one in DSAR_CONNECTORS_FILE, then retry or close the request",
 		actionVerb(req.Type.Action()))
+	if req.Type == dsr.TypeOptOut && len(h.conns.For(connectors.ActionOptOut)) > 0 {
+		reason = fmt.Sprintf("no connector serves an opt-out of %s (the scopes of its data_map): the person's identities are on the suppression list, "+
+			"but no system was asked to opt them out; declare the scope on a connector in DSAR_CONNECTORS_FILE, then retry or close the request",
+			scopeNames(req.SuppressedScopes()))
+	}
 	_, err := h.store.Transition(ctx, req.ID, dsr.StatusInProgress, dsr.StatusNeedsAttention, dsr.Change{Actor: actor, Reason: reason, OutcomeHook: h.outcomeHook()})
 	if errors.Is(err, dsr.ErrConflict) {
 		return nil // moved meanwhile by someone else
@@ -291,6 +314,95 @@ func (h *FanoutHandler) noConnector(ctx context.Context, req *dsr.Request) error
 	}
 	h.log.WarnContext(ctx, "request needs attention: no connector for its action", "request_id", req.ID, "action", req.Type.Action())
 	return nil
+}
+
+// serving returns the connectors of conns that serve an opt-out of
+// scopes: those whose data map declares none of its own, and those that
+// declare one of scopes (connectors.Serves).
+func (h *FanoutHandler) serving(conns []connectors.Connector, scopes []dsr.Scope) []connectors.Connector {
+	var out []connectors.Connector
+	for _, c := range conns {
+		dm, _ := h.conns.DataMap(c.Name())
+		if connectors.Serves(dm.Scopes, scopes) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// suppress puts the person of an opt-out or a deletion on the suppression
+// list: the suppression hash of every actionable identity (ids: those
+// given, resolved and added by the hook; never claimed ones) under the
+// request's scopes (a deletion's: ScopeAll), and records the consent
+// events ("<id>:opt_out" or "<id>:deletion", and "<id>:gpc" when the
+// request came with a GPC signal). Every write is idempotent, so a retried
+// fan-out writes nothing twice. Other types suppress nothing. Its audit
+// event holds counts and scopes only.
+func (h *FanoutHandler) suppress(ctx context.Context, req *dsr.Request, ids []dsr.Identity) error {
+	scopes := req.SuppressedScopes()
+	if len(scopes) == 0 {
+		return nil
+	}
+	hashes := h.index.SuppressionKey().HashAll(dsr.Actionable(ids))
+	if len(hashes) == 0 {
+		return nil
+	}
+	now, source := h.opts.Now().UTC(), consentSource(req)
+	entries := make([]dsr.Suppression, 0, len(hashes)*len(scopes))
+	for _, hash := range hashes {
+		for _, sc := range scopes {
+			entries = append(entries, dsr.Suppression{Hash: hash, Scope: sc, Source: source, RequestID: req.ID, At: now})
+		}
+	}
+	created, err := h.store.Suppress(ctx, entries)
+	if err != nil {
+		return fmt.Errorf("suppress: %w", err)
+	}
+	kind := dsr.ConsentOptOut
+	if req.Type == dsr.TypeDeletion {
+		kind = dsr.ConsentDeletion
+	}
+	events := []dsr.ConsentEvent{{ID: req.ID + ":" + string(kind), Hashes: hashes, Kind: kind, Scopes: scopes, Source: source,
+		RequestID: req.ID, Actor: actor, At: now}}
+	if req.GPC {
+		events = append(events, dsr.ConsentEvent{ID: req.ID + ":" + string(dsr.ConsentGPCSeen), Hashes: hashes, Kind: dsr.ConsentGPCSeen,
+			Scopes: []dsr.Scope{dsr.ScopeSaleShare}, Source: dsr.ConsentGPC, RequestID: req.ID, Actor: actor, At: now})
+	}
+	if err := h.store.AddConsentEvents(ctx, events); err != nil {
+		return fmt.Errorf("consent events: %w", err)
+	}
+	h.log.InfoContext(ctx, "identities suppressed", "request_id", req.ID, "identities", len(hashes), "scopes", scopeNames(scopes), "created", created)
+	h.audit(ctx, req.ID, "suppressed", map[string]string{"identities": fmt.Sprint(len(hashes)), "scopes": scopeNames(scopes),
+		"entries": fmt.Sprint(len(entries)), "created": fmt.Sprint(created), "source": string(source)})
+	return nil
+}
+
+// consentSource is where a request's suppression and consent events come
+// from: its GPC signal, the portal (a source "portal" or "portal_..."),
+// an agent (the agent API), a privacy protocol (a source "protocol" or
+// "protocol_...", the names the protocol endpoints are to file under), or
+// else another system through the API.
+func consentSource(req *dsr.Request) dsr.ConsentSource {
+	switch {
+	case req.GPC || req.Source == links.SourceGPC:
+		return dsr.ConsentGPC
+	case strings.HasPrefix(req.Source, links.SourcePortal):
+		return dsr.ConsentPortal
+	case req.Source == links.SourceAgentAPI:
+		return dsr.ConsentAgent
+	case strings.HasPrefix(req.Source, "protocol"):
+		return dsr.ConsentProtocol
+	}
+	return dsr.ConsentAPI
+}
+
+// scopeNames lists scopes, comma-separated.
+func scopeNames(scopes []dsr.Scope) string {
+	s := make([]string, len(scopes))
+	for i, sc := range scopes {
+		s[i] = string(sc)
+	}
+	return strings.Join(s, ",")
 }
 
 // owners returns the connectors of conns that own a field of cs (only
