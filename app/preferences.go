@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -85,7 +87,9 @@ type Refused struct {
 // false, "profiling": true}}. false refuses a purpose, true allows it again;
 // a purpose not named is left as it is.
 type PreferenceChange struct {
-	Purposes map[string]*bool `json:"purposes"`
+	// Purposes are read raw, so that a value that is not a boolean is
+	// named by its purpose.
+	Purposes map[string]json.RawMessage `json:"purposes"`
 }
 
 // ConsentEntry is one event of a person's consent history as the portal
@@ -234,7 +238,12 @@ func checkChange(ch PreferenceChange, gpc bool) (map[dsr.Scope]bool, error) {
 	slices.Sort(names)
 	out := make(map[dsr.Scope]bool, len(names))
 	for _, name := range names {
-		v, scope := ch.Purposes[name], dsr.Scope(name)
+		raw, scope := bytes.TrimSpace(ch.Purposes[name]), dsr.Scope(name)
+		var v *bool
+		if string(raw) == "true" || string(raw) == "false" {
+			b := string(raw) == "true"
+			v = &b
+		}
 		switch {
 		case scope == dsr.ScopeAll:
 			ve.Add("purposes."+name, "is not a purpose: a deletion refuses every use, and only the privacy team can lift it; one of %s", strings.Join(purposes, ", "))

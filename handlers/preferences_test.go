@@ -192,7 +192,7 @@ func TestPortalPreferences(t *testing.T) {
 
 	// Refusing it again files nothing.
 	// A call with the signal files its opt-out as a GPC one: what it
-	// refuses is recorded with source gpc.
+	// refuses is recorded with source gpc, and the signal again.
 	if again := p.prefs("PUT", ada, adaToken, `{"purposes":{"marketing":false}}`, 200); again.OptOutRequestID != "" {
 		t.Errorf("refusing marketing again filed %s", again.OptOutRequestID)
 	}
@@ -250,7 +250,7 @@ func TestPortalPreferencesGPC(t *testing.T) {
 		t.Fatalf("the GPC opt-out: %+v %v", oo, err)
 	}
 	// A call with the signal files its opt-out as a GPC one: what it
-	// refuses is recorded with source gpc.
+	// refuses is recorded with source gpc, and the signal again.
 	if again := p.prefs("PUT", ada, token, `{"purposes":{"profiling":false}}`, 200, "Sec-GPC", "1"); again.choices() != "marketing=allowed profiling=refused(gpc) sale_share=refused(gpc)" {
 		t.Errorf("PUT with Sec-GPC: %s", again.choices())
 	} else if o2, err := p.store.Request(context.Background(), again.OptOutRequestID); err != nil || !slices.Equal(o2.Scopes, []dsr.Scope{dsr.ScopeProfiling}) {
@@ -261,7 +261,7 @@ func TestPortalPreferencesGPC(t *testing.T) {
 		t.Errorf("allowing sale_share with Sec-GPC: %d %v", resp.StatusCode, pr.fields())
 	}
 	p.waitStatus(got.OptOutRequestID, token, "completed")
-	p.history(ada, token, "gpc:sale_share(gpc)", "opt_out:sale_share(gpc)", "opt_out:profiling(gpc)")
+	p.history(ada, token, "gpc:sale_share(gpc)", "opt_out:sale_share(gpc)", "gpc:sale_share(gpc)", "opt_out:profiling(gpc)")
 }
 
 // TestPortalPreferencesRefusals: which tokens open the preference centre,
@@ -343,8 +343,9 @@ func TestPortalPreferencesRefusals(t *testing.T) {
 	}
 
 	// Once its identities are purged, a request's token opens nothing.
-	if _, err := p.store.PurgeIdentities(ctx, ada); err != nil {
-		t.Fatal(err)
+	p.waitStatus(ada, adaToken, "completed")
+	if done, err := p.store.PurgeIdentities(ctx, ada); err != nil || !done {
+		t.Fatalf("purge: %v %v", done, err)
 	}
 	if resp := p.call("GET", "/v1/portal/requests/"+ada+"/preferences", adaToken, "", &pr); resp.StatusCode != http.StatusGone {
 		t.Errorf("purged: %d, want 410", resp.StatusCode)
