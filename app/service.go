@@ -38,6 +38,7 @@ type Store interface {
 	segmentStore
 	consentStore
 	suppressionListStore
+	preferenceStore
 }
 
 // Deps is what the application needs. Store, Queue, Index and Log are

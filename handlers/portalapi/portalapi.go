@@ -42,6 +42,9 @@ func Register(r *gin.Engine, d Deps) {
 	portal.POST("/requests/:id/verify", h.verify)
 	portal.POST("/requests/:id/verification", h.resend)
 	portal.GET("/requests/:id/export", h.exportData)
+	portal.GET("/requests/:id/preferences", h.preferences)
+	portal.PUT("/requests/:id/preferences", h.setPreferences)
+	portal.GET("/requests/:id/consent-history", h.consentHistory)
 	portal.POST("/gpc", h.gpc)
 	r.GET("/.well-known/gpc.json", h.wellKnownGPC)
 }
