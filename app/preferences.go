@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/links"
 )
@@ -303,8 +301,8 @@ func (s *Service) SetPreferences(ctx context.Context, a Access, ch PreferenceCha
 		case !want && !coveredForAll(entries, hashes, scope):
 			refuse = append(refuse, scope)
 		case want && earliestActive(entries, dsr.ScopeAll) != nil:
-			return Preferences{}, dsr.Refuse(dsr.ErrConflict, "A deletion you asked for refuses every use of your data, so no purpose can be allowed here; "+
-				"the privacy team can lift it if you ask them.")
+			return Preferences{}, dsr.Refuse(dsr.ErrConflict, "Every use of your data is refused (after a deletion you asked for, or a partner's list), "+
+				"so no purpose can be allowed here; the privacy team can lift it if you ask them.")
 		case want && earliestActive(entries, scope) != nil:
 			allow = append(allow, scope)
 		}
@@ -396,22 +394,15 @@ func (s *Service) refuse(ctx context.Context, a Access, ids []dsr.Identity, hash
 	return req.ID, nil
 }
 
-// allow lifts scopes from hashes and records the opt-in.
+// allow records the person's opt-in to scopes, then lifts those scopes
+// from hashes (app.lift: the evidence is stored before anything is
+// lifted, as for an agent's opt-in).
 func (s *Service) allow(ctx context.Context, requestID string, hashes []string, scopes []dsr.Scope) error {
-	lifted := 0
-	for _, sc := range scopes {
-		n, err := s.store.LiftSuppressions(ctx, hashes, sc, subjectActor, "allowed again in the preference centre")
-		if err != nil {
-			return fmt.Errorf("allow %s: %w", sc, err)
-		}
-		lifted += n
+	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: dsr.ConsentPortal,
+		RequestID: requestID, Actor: subjectActor}
+	if _, err := s.lift(ctx, ev, "allowed again in the preference centre"); err != nil {
+		return fmt.Errorf("allow %s: %w", Join(scopes), err)
 	}
-	ev := dsr.ConsentEvent{ID: uuid.NewString(), Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: dsr.ConsentPortal,
-		RequestID: requestID, Actor: subjectActor, At: s.now().UTC()}
-	if err := s.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
-		return fmt.Errorf("record opt-in: %w", err)
-	}
-	s.log.InfoContext(ctx, "preferences: purposes allowed", "request_id", requestID, "scopes", scopes, "entries_lifted", lifted)
 	return nil
 }
 
