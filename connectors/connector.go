@@ -95,6 +95,10 @@ type SegmentLister interface {
 	// all. fn may call the connector's OptOut. An error from fn ends the
 	// listing and is returned, wrapped.
 	EachSegmentMember(ctx context.Context, fn func(segment string, member Subject) error) error
+	// Segments names those collections, as EachSegmentMember and the
+	// actions' results name them: what the segmentation report counts
+	// removals from.
+	Segments() []string
 }
 
 // Poller is implemented by connectors whose systems accept an action and

@@ -10,7 +10,9 @@ import (
 
 // recordRemovals records what a succeeded opt-out or erase job removed
 // from its connector's collections, for the segmentation report: one
-// dsr.Removal per collection that changed and per scope the job served,
+// dsr.Removal per collection that changed and per scope the job served
+// (for an erase job, only the collections that hold segments, those its
+// connector's SegmentLister names; none when it lists none),
 // with ID "<job id>:<collection>:<scope>", so a job recorded twice counts
 // once. An erase job serves dsr.ScopeAll; an opt-out, the scopes of its
 // request (dsr.Request.SuppressedScopes) that its connector serves (its
@@ -21,9 +23,20 @@ func (h *JobHandler) recordRemovals(ctx context.Context, job *dsr.Job, res conne
 	if h.removals == nil || (job.Action != dsr.ActionOptOut && job.Action != dsr.ActionErase) {
 		return
 	}
+	// An opt-out changes only what holds segments; an erasure, every
+	// collection: only its segment collections count.
+	var segments []string
+	if job.Action == dsr.ActionErase {
+		c, ok := h.conns.Lookup(job.Connector)
+		lister, lists := c.(connectors.SegmentLister)
+		if !ok || !lists {
+			return
+		}
+		segments = lister.Segments()
+	}
 	var changed []connectors.CollectionResult
 	for _, c := range res.Collections {
-		if c.Records > 0 {
+		if c.Records > 0 && (job.Action == dsr.ActionOptOut || slices.Contains(segments, c.Name)) {
 			changed = append(changed, c)
 		}
 	}

@@ -41,6 +41,18 @@ func (c *Connector) EachSegmentMember(ctx context.Context, fn func(segment strin
 	return nil
 }
 
+// Segments implements connectors.SegmentLister: the collections with an
+// opt_out strategy.
+func (c *Connector) Segments() []string {
+	var out []string
+	for _, col := range c.spec.Collections {
+		if col.OptOut != nil {
+			out = append(out, col.Name)
+		}
+	}
+	return out
+}
+
 // eachArrayMember lists the elements of the pulled array of every document.
 func (c *Connector) eachArrayMember(ctx context.Context, col CollectionSpec, fn func(string, connectors.Subject) error) error {
 	field, kind := col.OptOut.Field, col.Match[col.OptOut.Field]

@@ -8,6 +8,16 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 )
 
+// Segments implements connectors.SegmentLister: the names of the
+// segments settings.
+func (c *Connector) Segments() []string {
+	out := make([]string, len(c.spec.Segments))
+	for i, g := range c.spec.Segments {
+		out[i] = g.Name
+	}
+	return out
+}
+
 // EachSegmentMember implements connectors.SegmentLister over the segments:
 // every member of every set and sorted set a segment's key names, read by
 // SSCAN or ZSCAN a page at a time, whose member has the form of its member

@@ -31,6 +31,18 @@ func (c *Connector) EachSegmentMember(ctx context.Context, fn func(segment strin
 	return nil
 }
 
+// Segments implements connectors.SegmentLister: the tables with an
+// opt_out strategy.
+func (c *Connector) Segments() []string {
+	var out []string
+	for _, t := range c.tables {
+		if t.spec.OptOut != nil {
+			out = append(out, t.spec.Name)
+		}
+	}
+	return out
+}
+
 // eachMember lists the members of one table.
 func (c *Connector) eachMember(ctx context.Context, t *tbl, fn func(string, connectors.Subject) error) error {
 	var after []any // the last key of the previous batch
