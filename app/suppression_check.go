@@ -53,7 +53,8 @@ type InvalidIdentity struct {
 // SuppressionStatus answers a check of one identity.
 type SuppressionStatus struct {
 	// Suppressed says whether the identity is suppressed under the scope
-	// asked about (by an entry under it or under dsr.ScopeAll).
+	// asked about (by an entry under it or under dsr.ScopeAll; for
+	// dsr.ScopeAll, by an entry under any scope: suppression.Set.Suppressed).
 	Suppressed bool `json:"suppressed"`
 	// Scopes are every scope the identity is suppressed under.
 	Scopes []dsr.Scope `json:"scopes"`

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -35,9 +36,11 @@ type Feed interface {
 // writes (an import) is not read again by every refresh after it.
 const Overlap = 2 * time.Second
 
-// ReloadEvery is how often a refresh reads the whole list again instead of
-// its changes: the bound on how long an entry missed by every overlapping
-// read (a writer more than Overlap late) stays unseen.
+// ReloadEvery is how often the set reads the whole list again (in the
+// background; see Set.Refresh): an entry missed by every overlapping read
+// (a writer more than Overlap late) stays unseen until the first reload
+// that starts after it became visible completes, within ReloadEvery plus
+// the time between refreshes plus one reload's duration.
 const ReloadEvery = 10 * time.Minute
 
 // ID is a suppression hash ("kind:hex") in the set's own form: one byte
@@ -153,6 +156,20 @@ func scopeBit(scope dsr.Scope) uint8 {
 	return 0
 }
 
+// wantBits is the mask of the entries that suppress an identity for a
+// check under scope: for a purpose, an entry under it or under
+// dsr.ScopeAll; for dsr.ScopeAll ("may I use this person for every
+// purpose?"), an entry under any scope; for an unknown scope, as for a
+// use no purpose names, an entry under dsr.ScopeAll.
+func wantBits(scope dsr.Scope) uint8 {
+	switch bit := scopeBit(scope); bit {
+	case allBit:
+		return ^uint8(0)
+	default:
+		return bit | allBit
+	}
+}
+
 var allBit = scopeBit(dsr.ScopeAll)
 
 // Set is the active part of the suppression list in memory: for each
@@ -165,7 +182,7 @@ type Set struct {
 	now  func() time.Time
 
 	mu      sync.RWMutex
-	entries map[ID]uint8 // scope bits; no zero values
+	entries entries
 
 	// sem is held by the one refresh running; next is the refresh that
 	// starts after it, which callers arriving meanwhile wait for.
@@ -176,7 +193,10 @@ type Set struct {
 	// Owned by the refresh holding sem.
 	seen     time.Time // the latest UpdatedAt read (the writers' clocks)
 	seenAt   time.Time // when the refresh that read it started (the set's clock)
-	reloaded time.Time // when the last full read started (the set's clock)
+	reloaded time.Time // when the last full read that was swapped in started (the set's clock)
+
+	reloading atomic.Bool    // a full reload runs in the background
+	reloads   sync.WaitGroup // the background reloads running
 
 	// Guarded by mu.
 	refreshed time.Time // when the last successful refresh started
@@ -191,7 +211,7 @@ type flight struct {
 // NewSet returns an empty set over feed, whose hashes are under key. It
 // reads nothing until its first refresh.
 func NewSet(feed Feed, key dsr.SuppressionKey) *Set {
-	return &Set{feed: feed, key: key, now: time.Now, entries: map[ID]uint8{}, sem: make(chan struct{}, 1)}
+	return &Set{feed: feed, key: key, now: time.Now, entries: entries{}, sem: make(chan struct{}, 1)}
 }
 
 // Key is the suppression key the set's hashes are under.
@@ -214,8 +234,11 @@ func (s *Set) Refreshed() time.Time {
 }
 
 // Suppressed reports whether the identity of hash is suppressed under
-// scope: it has an active entry under scope or under dsr.ScopeAll. A hash
-// that is not a suppression hash is not suppressed.
+// scope: for a purpose (marketing, profiling, sale_share), it has an
+// active entry under scope or under dsr.ScopeAll; for dsr.ScopeAll, the
+// strictest check ("may I use this person for every purpose?"), it has an
+// active entry under any scope. A hash that is not a suppression hash is
+// not suppressed.
 func (s *Set) Suppressed(hash string, scope dsr.Scope) bool {
 	id, ok := ParseID(hash)
 	return ok && s.SuppressedID(id, scope)
@@ -223,17 +246,17 @@ func (s *Set) Suppressed(hash string, scope dsr.Scope) bool {
 
 // SuppressedID is Suppressed for an ID.
 func (s *Set) SuppressedID(id ID, scope dsr.Scope) bool {
-	want := scopeBit(scope) | allBit
+	want := wantBits(scope)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.entries[id]&want != 0
 }
 
-// Check sets hit[i] when ids[i] is suppressed under scope, for every i
-// (hit is at least as long as ids), under one read lock: the form a batch
-// takes. Zero IDs are not suppressed.
+// Check sets hit[i] when ids[i] is suppressed under scope (as Suppressed
+// reads scope), for every i (hit is at least as long as ids), under one
+// read lock: the form a batch takes. Zero IDs are not suppressed.
 func (s *Set) Check(ids []ID, scope dsr.Scope, hit []bool) {
-	want := scopeBit(scope) | allBit
+	want := wantBits(scope)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i, id := range ids {
@@ -274,17 +297,25 @@ func (s *Set) RefreshWithin(ctx context.Context, maxAge time.Duration) error {
 // Refresh catches the set up with the feed: one store query returning the
 // entries changed since Overlap before the latest change it has read, or
 // after that change once Overlap has passed (all of them on the first
-// refresh, and every ReloadEvery, when it rebuilds the set). When it
-// returns nil, the set holds every entry written before Refresh was
-// called, unless that write's UpdatedAt is more than Overlap behind a
-// change the set read earlier (a writer's clock that far behind), or the
-// write became visible more than Overlap after the set read such a change;
-// the next full reload brings those in.
+// refresh, which its callers wait for). When it returns nil, the set holds
+// every entry written before Refresh was called, unless that write's
+// UpdatedAt is more than Overlap behind a change the set read earlier (a
+// writer's clock that far behind), or the write became visible more than
+// Overlap after the set read such a change; the next full reload brings
+// those in.
+//
+// The first refresh at least ReloadEvery after the last full reload began
+// starts another in the background and returns as any refresh does: the
+// reload reads the whole list into a new map while checks and refreshes
+// go on against the current one, then, in turn with refreshes, reads the
+// changes since it began into the new map and swaps it in. A reload that
+// fails leaves the set as it was; the next refresh starts another.
 //
 // Concurrent refreshes coalesce: a call waits for the refresh running, if
 // any, and then shares the one that starts after it with every other call
-// that arrived meanwhile, so at most one store query runs per set, and
-// never more than two refreshes' worth of them for any burst of calls.
+// that arrived meanwhile, so at most one refresh query runs per set (and
+// at most one full reload beside it), and never more than two refreshes'
+// worth of them for any burst of calls.
 func (s *Set) Refresh(ctx context.Context) error {
 	for {
 		s.fmu.Lock()
@@ -328,29 +359,96 @@ type change struct {
 	active bool
 }
 
-// refresh reads the feed once (holding sem) and applies what it read.
+// refresh reads the feed once (holding sem) and applies what it read. The
+// first load reads every entry and blocks its callers; a full reload
+// (every ReloadEvery) runs in the background (see reload), and this
+// refresh reads the changes as any other does meanwhile.
 func (s *Set) refresh(ctx context.Context) error {
 	start := s.now()
-	full := s.reloaded.IsZero() || start.Sub(s.reloaded) >= ReloadEvery
-	var since time.Time
-	if !full && !s.seen.IsZero() {
-		since = s.seen.Add(-Overlap)
-		if start.Sub(s.seenAt) > Overlap {
-			// A write stamped before the latest change and not visible
-			// yet would be more than Overlap late: read only what
-			// follows. The stores keep milliseconds.
-			since = s.seen.Add(time.Millisecond)
+	if s.reloaded.IsZero() {
+		fresh := entries{}
+		seen, err := s.read(ctx, time.Time{}, time.Time{}, fresh.apply)
+		if err != nil {
+			return fmt.Errorf("load suppressions: %w", err)
 		}
+		s.swap(fresh, start, seen)
+		s.reloaded = start
+		return nil
 	}
-	seen := s.seen
-	if full {
-		seen = time.Time{}
+	if start.Sub(s.reloaded) >= ReloadEvery && s.reloading.CompareAndSwap(false, true) {
+		from := s.seen
+		s.reloads.Add(1)
+		go func() {
+			defer s.reloads.Done()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReloadEvery)
+			defer cancel()
+			_ = s.reload(rctx, start, from) // on failure, the next refresh starts another
+		}()
+	}
+	since := s.seen.Add(-Overlap)
+	if start.Sub(s.seenAt) > Overlap {
+		// A write stamped before the latest change and not visible yet
+		// would be more than Overlap late: read only what follows. The
+		// stores keep milliseconds.
+		since = s.seen.Add(time.Millisecond)
+	}
+	if s.seen.IsZero() {
+		since = time.Time{} // nothing read yet: read everything
 	}
 	var changes []change
-	var fresh map[ID]uint8
-	if full {
-		fresh = make(map[ID]uint8, s.Len())
+	seen, err := s.read(ctx, since, s.seen, func(c change) { changes = append(changes, c) })
+	if err != nil {
+		return fmt.Errorf("refresh suppressions: %w", err)
 	}
+	s.mu.Lock()
+	for _, c := range changes {
+		s.entries.apply(c)
+	}
+	s.refreshed = start
+	s.mu.Unlock()
+	if !seen.Equal(s.seen) {
+		s.seen, s.seenAt = seen, start
+	}
+	return nil
+}
+
+// reload rebuilds the set from scratch without holding sem while it reads
+// the whole list, so checks and refreshes go on meanwhile. It reads every
+// entry into a new map, then, holding sem, reads the changes since Overlap
+// before from (the latest change the set had read when the reload began:
+// every incremental refresh since then read no earlier) into it, as a
+// refresh would, and swaps it in. started is when the reload began (the
+// set's clock). It runs in its own goroutine, one at a time (reloading).
+func (s *Set) reload(ctx context.Context, started, from time.Time) error {
+	defer s.reloading.Store(false)
+	fresh := make(entries, s.Len())
+	seen, err := s.read(ctx, time.Time{}, time.Time{}, fresh.apply)
+	if err != nil {
+		return fmt.Errorf("reload suppressions: %w", err)
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("reload suppressions: %w", ctx.Err())
+	}
+	defer func() { <-s.sem }()
+	start := s.now()
+	var since time.Time
+	if !from.IsZero() {
+		since = from.Add(-Overlap)
+	}
+	if seen, err = s.read(ctx, since, seen, fresh.apply); err != nil {
+		return fmt.Errorf("reload suppressions: catch up: %w", err)
+	}
+	s.swap(fresh, start, seen)
+	s.reloaded = started
+	return nil
+}
+
+// read reads the feed's entries changed at or after since, passing to fn
+// each the set can match, and returns the latest UpdatedAt read, or seen
+// when it is later.
+func (s *Set) read(ctx context.Context, since, seen time.Time, fn func(change)) (time.Time, error) {
 	err := s.feed.EachSuppressionChange(ctx, since, func(e *dsr.Suppression) error {
 		if e.UpdatedAt.After(seen) {
 			seen = e.UpdatedAt
@@ -360,45 +458,39 @@ func (s *Set) refresh(ctx context.Context) error {
 		if !ok || bit == 0 {
 			return nil // not an entry any check can match
 		}
-		if full {
-			apply(fresh, change{id: id, bit: bit, active: e.Active()})
-			return nil
-		}
-		changes = append(changes, change{id: id, bit: bit, active: e.Active()})
+		fn(change{id: id, bit: bit, active: e.Active()})
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("refresh suppressions: %w", err)
-	}
+	return seen, err
+}
+
+// swap makes fresh, read by a full read that caught up as of start (the
+// set's clock) and saw changes up to seen, the set's entries. The caller
+// holds sem.
+func (s *Set) swap(fresh entries, start, seen time.Time) {
 	s.mu.Lock()
-	if full {
-		s.entries = fresh
-	}
-	for _, c := range changes {
-		apply(s.entries, c)
-	}
+	s.entries = fresh
 	s.refreshed = start
 	s.mu.Unlock()
 	if !seen.Equal(s.seen) {
 		s.seen, s.seenAt = seen, start
 	}
-	if full {
-		s.reloaded = start
-	}
-	return nil
 }
 
-// apply records one entry's state in entries.
-func apply(entries map[ID]uint8, c change) {
-	bits := entries[c.id]
+// entries are the scope bits of each suppressed identity; no zero values.
+type entries map[ID]uint8
+
+// apply records one entry's state.
+func (m entries) apply(c change) {
+	bits := m[c.id]
 	if c.active {
 		bits |= c.bit
 	} else {
 		bits &^= c.bit
 	}
 	if bits == 0 {
-		delete(entries, c.id)
+		delete(m, c.id)
 		return
 	}
-	entries[c.id] = bits
+	m[c.id] = bits
 }

@@ -140,7 +140,7 @@ func TestSetFollowsTheFeed(t *testing.T) {
 				t.Errorf("%s: Scopes(%s) (-want +got):\n%s", step, h[:12], diff)
 			}
 			for _, sc := range dsr.Scopes {
-				want := slices.ContainsFunc(want[h], func(w dsr.Scope) bool { return w.Covers(sc) })
+				want := slices.ContainsFunc(want[h], func(w dsr.Scope) bool { return w.Covers(sc) || sc == dsr.ScopeAll })
 				if got := s.Suppressed(h, sc); got != want {
 					t.Errorf("%s: Suppressed(%s, %s) = %v, want %v", step, h[:12], sc, got, want)
 				}
@@ -299,6 +299,7 @@ func TestFreshnessBound(t *testing.T) {
 	if err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.reloads.Wait() // the reload it started in the background
 	if !s.Suppressed(lost, dsr.ScopeMarketing) || s.Suppressed(first, dsr.ScopeMarketing) || s.Len() != 2 {
 		t.Errorf("after a full reload: lost %v, lifted %v, Len %d; want true, false, 2",
 			s.Suppressed(lost, dsr.ScopeMarketing), s.Suppressed(first, dsr.ScopeMarketing), s.Len())
@@ -387,5 +388,171 @@ func TestOverlapSlides(t *testing.T) {
 	feed.suppress(late, dsr.ScopeProfiling)
 	if n := reads(); n != 1 || !s.Suppressed(late, dsr.ScopeProfiling) {
 		t.Errorf("a refresh after a new write read %d entries (want 1); suppressed %v", n, s.Suppressed(late, dsr.ScopeProfiling))
+	}
+}
+
+// TestScopeAll: a check for "all" asks whether the person may be used for
+// every purpose, so any active entry suppresses them; a check for a
+// purpose is suppressed by an entry under it or under "all" only.
+func TestScopeAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := newStoreFeed(t)
+	h := NewHasher(testKey)
+	person := func(name string) ID { return h.ID(dsr.KindCustomerID, name) }
+	for name, scopes := range map[string][]dsr.Scope{
+		"marketing": {dsr.ScopeMarketing},
+		"purposes":  {dsr.ScopeMarketing, dsr.ScopeProfiling, dsr.ScopeSaleShare},
+		"deleted":   {dsr.ScopeAll},
+		"lifted":    {dsr.ScopeSaleShare},
+	} {
+		for _, sc := range scopes {
+			feed.suppress(person(name).String(), sc)
+		}
+	}
+	feed.lift(person("lifted").String(), dsr.ScopeSaleShare)
+	s := NewSet(feed, testKey)
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		person string
+		scope  dsr.Scope
+		want   bool
+	}{
+		{"marketing", dsr.ScopeAll, true},
+		{"marketing", dsr.ScopeMarketing, true},
+		{"marketing", dsr.ScopeProfiling, false},
+		{"marketing", dsr.ScopeSaleShare, false},
+		{"purposes", dsr.ScopeAll, true},
+		{"purposes", dsr.ScopeProfiling, true},
+		{"deleted", dsr.ScopeAll, true},
+		{"deleted", dsr.ScopeProfiling, true},
+		{"lifted", dsr.ScopeAll, false},
+		{"lifted", dsr.ScopeSaleShare, false},
+		{"nobody", dsr.ScopeAll, false},
+		{"deleted", "unknown", true}, // "all" covers every use
+		{"purposes", "unknown", false},
+	} {
+		id := person(c.person)
+		hit := []bool{false}
+		s.Check([]ID{id}, c.scope, hit)
+		if got := s.SuppressedID(id, c.scope); got != c.want || hit[0] != c.want || s.Suppressed(id.String(), c.scope) != c.want {
+			t.Errorf("%s for %s: SuppressedID %v, Check %v, want %v", c.person, c.scope, got, hit[0], c.want)
+		}
+	}
+}
+
+// snapshotFeed is a store's feed whose full reads (since zero) take their
+// snapshot of the list when they begin and then hold until gate closes: a
+// full read that takes long, during which writes go on that it does not
+// see.
+type snapshotFeed struct {
+	*storeFeed
+	gate    chan struct{}
+	holding chan struct{} // closed when a full read holds
+	once    sync.Once
+}
+
+func (f *snapshotFeed) EachSuppressionChange(ctx context.Context, since time.Time, fn func(*dsr.Suppression) error) error {
+	if !since.IsZero() {
+		return f.storeFeed.EachSuppressionChange(ctx, since, fn)
+	}
+	var all []dsr.Suppression
+	if err := f.storeFeed.EachSuppressionChange(ctx, since, func(e *dsr.Suppression) error {
+		all = append(all, *e)
+		return nil
+	}); err != nil {
+		return err
+	}
+	f.once.Do(func() { close(f.holding) })
+	select {
+	case <-f.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for i := range all {
+		if err := fn(&all[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestReloadInBackground: while a full reload reads the list, refreshes
+// and checks go on and see new writes; the reloaded set holds the writes
+// made during the reload (a suppression, a lift) and the late entry only a
+// full read finds.
+func TestReloadInBackground(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := &snapshotFeed{storeFeed: newStoreFeed(t), gate: make(chan struct{}), holding: make(chan struct{})}
+	s := NewSet(feed, testKey)
+	s.now = feed.clock
+	h := NewHasher(testKey)
+	id := func(name string) ID { return h.ID(dsr.KindCustomerID, name) }
+	kept, lifted := id("kept"), id("lifted")
+	feed.suppress(kept.String(), dsr.ScopeMarketing)
+	feed.suppress(lifted.String(), dsr.ScopeMarketing)
+	close(feed.gate) // the first load does not hold
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	feed.gate, feed.holding, feed.once = make(chan struct{}), make(chan struct{}), sync.Once{}
+
+	late := id("late") // written with a clock more than Overlap behind: only a full read finds it
+	feed.tick(-Overlap - time.Second)
+	feed.suppress(late.String(), dsr.ScopeMarketing)
+	feed.tick(Overlap + time.Second)
+	feed.tick(ReloadEvery)
+	refresh := func(step string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- s.Refresh(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: a refresh waits for the full reload", step)
+		}
+	}
+	refresh("the refresh that starts the reload")
+	<-feed.holding // the reload has read the list and holds
+	if s.Suppressed(late.String(), dsr.ScopeMarketing) {
+		t.Fatal("the late entry is seen without a full reload: the test does not test the reload")
+	}
+
+	feed.tick(time.Second)
+	during := id("during")
+	feed.suppress(during.String(), dsr.ScopeMarketing)
+	feed.lift(lifted.String(), dsr.ScopeMarketing)
+	refresh("a refresh during the reload")
+	ids := []ID{kept, lifted, during, late}
+	check := func(step string, want []bool) {
+		t.Helper()
+		hit := make([]bool, len(ids))
+		s.Check(ids, dsr.ScopeMarketing, hit)
+		if diff := cmp.Diff(want, hit); diff != "" {
+			t.Errorf("%s: kept, lifted, during, late suppressed (-want +got):\n%s", step, diff)
+		}
+	}
+	check("during the reload", []bool{true, false, true, false})
+
+	close(feed.gate)
+	s.reloads.Wait()
+	check("after the reload", []bool{true, false, true, true})
+	if s.Len() != 3 {
+		t.Errorf("after the reload: Len %d, want 3", s.Len())
+	}
+	if s.reloaded != feed.clock().Add(-time.Second) {
+		t.Errorf("reloaded = %v, want when the reload began", s.reloaded)
+	}
+	// Not due again: the next refresh reads changes only.
+	queries := feed.queries.Load()
+	refresh("the refresh after the reload")
+	if n := feed.queries.Load() - queries; n != 1 {
+		t.Errorf("the refresh after the reload made %d queries, want 1", n)
 	}
 }
