@@ -348,13 +348,15 @@ func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 }
 
 // hash returns the suppression hash of a column's value, and false when it
-// holds no valid identity.
+// holds no valid identity: one that intake would refuse too
+// (dsr.NormalizeGiven), such as an address in fullwidth letters or with an
+// invisible character, which a mailer may deliver to someone suppressed.
 func (f *Filter) hash(kind, v string) (string, bool) {
 	if kind == KindHash {
 		h := strings.ToLower(strings.TrimSpace(v))
 		return h, dsr.ValidSuppressionHash(h)
 	}
-	n, err := dsr.Normalize(dsr.Kind(kind), v)
+	n, err := dsr.NormalizeGiven(dsr.Kind(kind), v)
 	if err != nil {
 		return "", false
 	}
@@ -791,7 +793,8 @@ type importLine struct {
 
 // ImportSuppressions adds a partner's list to the suppression list. Each
 // line of in is a JSON object: {"hash": "email:…"} or {"kind": "email",
-// "value": "…"}, with a "scope" (required) and an optional "at" (RFC 3339,
+// "value": "…"} (a value intake would refuse, dsr.NormalizeGiven, is a
+// malformed line), with a "scope" (required) and an optional "at" (RFC 3339,
 // when the partner recorded it; default: now). It reads the whole input
 // first, keeping only the hashes (in a temporary file, never an identity
 // in clear): when a line is malformed it writes nothing and returns an
@@ -963,7 +966,7 @@ func parseImportLine(raw []byte, key dsr.SuppressionKey, now time.Time) (string,
 	case !dsr.Kind(l.Kind).Valid():
 		return "", "", time.Time{}, "kind must be email, phone or customer_id"
 	default:
-		v, err := dsr.Normalize(dsr.Kind(l.Kind), l.Value)
+		v, err := dsr.NormalizeGiven(dsr.Kind(l.Kind), l.Value)
 		if err != nil {
 			return "", "", time.Time{}, "value: " + err.Error()
 		}

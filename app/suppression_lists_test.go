@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -503,5 +504,54 @@ func TestImportRefusesAMalformedList(t *testing.T) {
 	}
 	if _, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), app.ImportOptions{Partner: "acme corp"}); fmt.Sprint(err) != "invalid input: partner: must be 1 to 64 letters, digits, '.', '_' or '-'" {
 		t.Errorf("partner: %v", err)
+	}
+}
+
+// TestListsRefuseLookalikes: an address intake would refuse (lookalikes)
+// is no identity to a filter (the record is unidentified: dropped by
+// default) and a malformed line to an import.
+func TestListsRefuseLookalikes(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	e.suppress(t, dsr.KindEmail, "grace@example.com", dsr.ScopeAll)
+
+	var csvIn, ndIn, imp strings.Builder
+	csvIn.WriteString("email\n")
+	for _, v := range lookalikes {
+		csvIn.WriteString(v + "\n")
+		b, _ := json.Marshal(v)
+		if !utf8.ValidString(v) { // the bytes as a sender would put them
+			b = []byte(`"` + v + `"`)
+		}
+		ndIn.WriteString(`{"email":` + string(b) + "}\n")
+		imp.WriteString(`{"kind":"email","value":` + string(b) + `,"scope":"marketing"}` + "\n")
+	}
+	for _, format := range []app.ListFormat{app.FormatCSV, app.FormatNDJSON} {
+		in := csvIn.String()
+		if format == app.FormatNDJSON {
+			in = ndIn.String()
+		}
+		var out bytes.Buffer
+		opts := app.FilterOptions{Scope: dsr.ScopeMarketing, Format: format, Columns: []app.IdentityColumn{{Name: "email"}}}
+		st, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), &out, opts)
+		n := int64(len(lookalikes))
+		if err != nil || !cmp.Equal(st, app.FilterStats{Read: n, Unidentified: n}) {
+			t.Errorf("%s: %+v, %v; want all %d unidentified", format, st, err, n)
+		}
+		if strings.Contains(out.String(), "grace") {
+			t.Errorf("%s: kept %q", format, out.String())
+		}
+	}
+
+	_, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(imp.String()), app.ImportOptions{Partner: "acme"})
+	var ie *app.ImportError
+	if !errors.As(err, &ie) || ie.Total != len(lookalikes) {
+		t.Fatalf("import: %v, want all %d lines malformed", err, len(lookalikes))
+	}
+	for i, l := range ie.Lines {
+		if l.Line != i+1 || !strings.HasPrefix(l.Problem, "value: ") || strings.Contains(l.Problem, "grace") {
+			t.Errorf("line error %+v", l)
+		}
 	}
 }
