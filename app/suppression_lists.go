@@ -194,12 +194,11 @@ type Filter struct {
 	header []byte // the CSV header line, written first
 }
 
-// NewFilter checks opts, refreshes set once (the whole stream is checked
-// against the list as it is then) and, for CSV, reads the header line and
-// finds the columns. Its errors come before any output: a
-// *dsr.ValidationError for bad options or a header without a column, a
-// *LineError for an unreadable header, ErrSuppressionsUnavailable.
-func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts FilterOptions) (*Filter, error) {
+// Validate checks the options, and fills in their defaults (OnError, the
+// kinds the columns' names imply): a *dsr.ValidationError. NewFilter calls
+// it; a server calls it first too, to refuse bad options before it reads
+// the body.
+func (opts *FilterOptions) Validate() error {
 	var ve dsr.ValidationError
 	if !opts.Scope.Valid() {
 		ve.Add("scope", "must be one of sale_share, marketing, profiling, all")
@@ -231,7 +230,16 @@ func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts F
 			ve.Add("kind", "give the kind of column %q: email, phone, customer_id or hash", c.Name)
 		}
 	}
-	if err := ve.Err(); err != nil {
+	return ve.Err()
+}
+
+// NewFilter checks opts (Validate), refreshes set once (the whole stream
+// is checked against the list as it is then) and, for CSV, reads the
+// header line and finds the columns. Its errors come before any output: a
+// *dsr.ValidationError for bad options or a header without a column, a
+// *LineError for an unreadable header, ErrSuppressionsUnavailable.
+func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts FilterOptions) (*Filter, error) {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	f := &Filter{in: &beforeRead{r: in}, set: set, opts: opts, key: set.Key()}
