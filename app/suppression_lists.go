@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/dsar-project/dsar/dsr"
 )
 
@@ -767,8 +769,8 @@ type ImportResult struct {
 	// before. A repeated import adds none.
 	Added int `json:"added"`
 	// Events is how many consent events the import recorded: one per
-	// batch and scope. The same list imported again makes the same events,
-	// which the store keeps once.
+	// batch and scope, each run its own (the same list imported again
+	// records them again: the history shows every import).
 	Events int `json:"events"`
 }
 
@@ -807,10 +809,11 @@ type importLine struct {
 // first, keeping only the hashes (in a temporary file, never an identity
 // in clear): when a line is malformed it writes nothing and returns an
 // *ImportError naming every malformed line (the first 1000). Then it
-// writes the entries in batches (source import, the partner's name) with
-// one consent event (imported) per batch and scope, whose ID the batch's
-// content fixes: importing the same list again changes nothing, and its
-// events are stored once. An entry active already is left as it is; one lifted
+// writes the entries in batches (source import, the partner's name), each
+// after its consent event (imported; one per batch and scope, with an ID of
+// its own per run): importing the same list again adds no entry, but
+// records its events, so that the history shows each import. An entry
+// active already is left as it is; one lifted
 // (the person opted in again) is made active again: the partner's list
 // says so, and its time is recorded.
 func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.SuppressionKey, in io.Reader, opts ImportOptions) (ImportResult, error) {
@@ -871,22 +874,27 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 		return res, fmt.Errorf("import: spool: %w", err)
 	}
 
+	run, err := uuid.NewV7()
+	if err != nil {
+		return res, fmt.Errorf("import: run id: %w", err)
+	}
 	batches := map[dsr.Scope]*importBatch{}
 	write := func(b *importBatch) error {
 		if len(b.entries) == 0 {
 			return nil
 		}
+		// Evidence first: the event, then the entries it accounts for. A
+		// run that stops between them leaves an event without its entries,
+		// which the retry writes; never an entry without its event.
+		if err := st.AddConsentEvents(ctx, []dsr.ConsentEvent{b.event(opts, run)}); err != nil {
+			return fmt.Errorf("import: consent event: %w", err)
+		}
+		res.Events++
 		added, err := st.Suppress(ctx, b.entries)
 		if err != nil {
 			return fmt.Errorf("import: suppress: %w", err)
 		}
 		res.Added += added
-		// Even when the batch added nothing: an import that stopped
-		// between its entries and its event is completed by its retry.
-		if err := st.AddConsentEvents(ctx, []dsr.ConsentEvent{b.event(opts)}); err != nil {
-			return fmt.Errorf("import: consent event: %w", err)
-		}
-		res.Events++
 		b.reset()
 		return nil
 	}
@@ -1002,10 +1010,12 @@ type importBatch struct {
 	seen    map[string]bool
 }
 
-// event is the consent event of the batch: its ID is the partner's, the
-// scope's and the batch's hashes', so that the same batch imported again
-// records nothing new.
-func (b *importBatch) event(opts ImportOptions) dsr.ConsentEvent {
+// event is the consent event of the batch in the import run: its ID is the
+// partner's, the run's, the scope's and the batch's hashes'. Each run
+// records its own, so that a list imported again after an opt-in, which
+// makes the entry active again, shows in the history (imported, opt_in,
+// imported).
+func (b *importBatch) event(opts ImportOptions, run uuid.UUID) dsr.ConsentEvent {
 	hashes := make([]string, len(b.entries))
 	for i, e := range b.entries {
 		hashes[i] = e.Hash
@@ -1013,7 +1023,7 @@ func (b *importBatch) event(opts ImportOptions) dsr.ConsentEvent {
 	sorted := slices.Sorted(slices.Values(hashes))
 	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
 	return dsr.ConsentEvent{
-		ID:     "import:" + opts.Partner + ":" + string(b.scope) + ":" + hex.EncodeToString(sum[:16]),
+		ID:     "import:" + opts.Partner + ":" + run.String() + ":" + string(b.scope) + ":" + hex.EncodeToString(sum[:16]),
 		Hashes: hashes, Kind: dsr.ConsentImported, Scopes: []dsr.Scope{b.scope}, Source: dsr.ConsentImport,
 		Actor: opts.Actor, At: opts.Now.UTC(),
 	}

@@ -387,7 +387,8 @@ func TestExport(t *testing.T) {
 }
 
 // TestImport: a partner's list is checked whole, then written in batches
-// with a consent event each; importing it again changes nothing.
+// with a consent event each; importing it again adds no entry, and records
+// its events.
 func TestImport(t *testing.T) {
 	t.Parallel()
 	e := setupLists(t)
@@ -443,10 +444,11 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Added != 0 {
+	if again.Added != 0 || again.Events != 4 {
 		t.Errorf("again: %+v", again)
 	}
-	if h, err := e.store.ConsentHistory(ctx, []string{ann, hashed}, 100); err != nil || len(h) != 3 {
+	// The run records its own events: the history shows both imports.
+	if h, err := e.store.ConsentHistory(ctx, []string{ann, hashed}, 100); err != nil || len(h) != 6 {
 		t.Errorf("history again: %d events, %v", len(h), err)
 	}
 }
@@ -554,4 +556,62 @@ func TestListsRefuseLookalikes(t *testing.T) {
 			t.Errorf("line error %+v", l)
 		}
 	}
+}
+
+// TestImportAfterAnOptIn: a partner's list imported again after the
+// person opted in makes them suppressed again, and the history says so:
+// imported, opt_in, imported. Each run records its events, before its
+// entries.
+func TestImportAfterAnOptIn(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	in := `{"kind":"email","value":"ivy@example.com","scope":"marketing"}` + "\n"
+	ivy := e.key.Hash(dsr.KindEmail, "ivy@example.com")
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	opts := app.ImportOptions{Partner: "acme", Actor: "admin-key", Now: t0}
+	if _, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.LiftSuppressions(ctx, []string{ivy}, dsr.ScopeMarketing, "subject", ""); err != nil {
+		t.Fatal(err)
+	}
+	optIn := dsr.ConsentEvent{ID: "opt-in-1", Hashes: []string{ivy}, Kind: dsr.ConsentOptIn, Scopes: []dsr.Scope{dsr.ScopeMarketing},
+		Source: dsr.ConsentPortal, Actor: "subject", At: t0.Add(time.Hour)}
+	if err := e.store.AddConsentEvents(ctx, []dsr.ConsentEvent{optIn}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Now = t0.Add(2 * time.Hour)
+	res, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), opts)
+	if err != nil || res.Added != 1 || res.Events != 1 {
+		t.Fatalf("again: %+v, %v; want one added, one event", res, err)
+	}
+	history, err := e.store.ConsentHistory(ctx, []string{ivy}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []dsr.ConsentKind
+	for _, ev := range history {
+		kinds = append(kinds, ev.Kind)
+	}
+	if want := []dsr.ConsentKind{dsr.ConsentImported, dsr.ConsentOptIn, dsr.ConsentImported}; !cmp.Equal(kinds, want) {
+		t.Errorf("history %v, want %v", kinds, want)
+	}
+
+	// Evidence first: a store that fails the entries has the event.
+	failing := &failSuppress{SuppressionImporter: e.store}
+	opts.Now = t0.Add(3 * time.Hour)
+	if _, err := app.ImportSuppressions(ctx, failing, e.key, strings.NewReader(in), opts); err == nil {
+		t.Fatal("no error from a failed Suppress")
+	}
+	if h, err := e.store.ConsentHistory(ctx, []string{ivy}, 10); err != nil || len(h) != 4 || !h[3].At.Equal(opts.Now) {
+		t.Errorf("after a failed write: %d events, %v; want the run's event stored", len(h), err)
+	}
+}
+
+// failSuppress is a store whose Suppress fails.
+type failSuppress struct{ app.SuppressionImporter }
+
+func (failSuppress) Suppress(context.Context, []dsr.Suppression) (int, error) {
+	return 0, errors.New("store down")
 }
