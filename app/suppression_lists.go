@@ -405,12 +405,17 @@ type recordReader interface {
 type ndjsonRecords struct {
 	lines  *lineReader
 	cols   []IdentityColumn
+	names  []string // the columns' names
 	values []string
 	obj    map[string]json.RawMessage
 }
 
 func newNDJSONRecords(in io.Reader, cols []IdentityColumn) *ndjsonRecords {
-	return &ndjsonRecords{lines: newLineReader(in), cols: cols, values: make([]string, len(cols))}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return &ndjsonRecords{lines: newLineReader(in), cols: cols, names: names, values: make([]string, len(cols))}
 }
 
 func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
@@ -427,9 +432,14 @@ func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
 		if body[0] != '{' {
 			return nil, nil, n, &LineError{Line: n, Problem: "not a JSON object"}
 		}
-		clear(r.obj)
-		if err := json.Unmarshal(body, &r.obj); err != nil {
+		if r.obj == nil {
+			r.obj = map[string]json.RawMessage{}
+		}
+		switch dup, err := decodeObject(body, r.obj); {
+		case err != nil:
 			return nil, nil, n, &LineError{Line: n, Problem: "not valid JSON: " + jsonProblem(err)}
+		case dup || foldDuplicate(r.obj, r.names):
+			return nil, nil, n, &LineError{Line: n, Problem: "a key is given twice in one object: the record is ambiguous"}
 		}
 		for i, c := range r.cols {
 			r.values[i] = jsonScalar(r.obj[c.Name])
@@ -440,6 +450,70 @@ func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
 		return raw, r.values, n, nil
 	}
 }
+
+// foldDuplicate reports whether obj has one of names as a key twice up to
+// case (email, Email): many decoders (Go's into a struct) fold case, and
+// would read the other.
+func foldDuplicate(obj map[string]json.RawMessage, names []string) bool {
+	if len(obj) < 2 {
+		return false
+	}
+	for _, name := range names {
+		n := 0
+		for k := range obj {
+			if strings.EqualFold(k, name) {
+				n++
+			}
+		}
+		if n > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeObject reads the JSON object body into obj (cleared first), its
+// top-level values raw, and reports whether a key came twice (its names
+// unescaped: "email" and "\u0065mail" are the same key), in which case
+// obj holds the keys up to the second. Data after the object is an error.
+func decodeObject(body []byte, obj map[string]json.RawMessage) (dup bool, err error) {
+	defer func() {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // cut short
+			err = &json.SyntaxError{Offset: int64(len(body))}
+		}
+	}()
+	clear(obj)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil {
+		return false, err
+	} else if tok != json.Delim('{') {
+		return false, errNotObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false, err
+		}
+		if _, ok := obj[key]; ok {
+			return true, nil
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return false, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false, &json.SyntaxError{Offset: dec.InputOffset()}
+	}
+	return false, nil
+}
+
+var errNotObject = errors.New("not an object")
 
 // jsonScalar is a JSON string's text or a number's literal; "" for
 // anything else (null, absent, an object).
@@ -524,7 +598,8 @@ type csvRecords struct {
 
 // newCSVRecords reads the header line of in and finds cols in it (by exact
 // name, else ignoring case and surrounding spaces; a UTF-8 byte order mark
-// is ignored).
+// is ignored). A column absent, or there twice (ignoring case and spaces),
+// is a *dsr.ValidationError.
 func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, error) {
 	t := &tap{r: in}
 	cr := csv.NewReader(t)
@@ -543,8 +618,12 @@ func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, er
 	var ve dsr.ValidationError
 	for i, c := range cols {
 		r.idx[i] = findColumn(names, c.Name)
-		if r.idx[i] < 0 {
+		switch {
+		case r.idx[i] < 0:
 			ve.Add("column", "the header line has no column %q", c.Name)
+		case countColumn(names, c.Name) > 1:
+			// Which one a mailer reads is anyone's guess.
+			ve.Add("column", "the header line has column %q more than once (ignoring case and spaces): the records are ambiguous", c.Name)
 		}
 	}
 	if err := ve.Err(); err != nil {
@@ -552,6 +631,18 @@ func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, er
 	}
 	header := r.take()
 	return r, append([]byte(nil), header...), nil
+}
+
+// countColumn counts the columns named want, ignoring case and
+// surrounding spaces.
+func countColumn(names []string, want string) int {
+	n := 0
+	for _, name := range names {
+		if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(want)) {
+			n++
+		}
+	}
+	return n
 }
 
 func findColumn(names []string, want string) int {
@@ -838,6 +929,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 	sw := bufio.NewWriter(spool)
 	bad := &ImportError{}
 	lines := newLineReader(in)
+	obj := map[string]json.RawMessage{}
 	for {
 		raw, err := lines.next()
 		if errors.Is(err, io.EOF) {
@@ -854,7 +946,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		hash, scope, at, problem := parseImportLine(raw, key, opts.Now)
+		hash, scope, at, problem := parseImportLine(raw, obj, key, opts.Now)
 		if problem != "" {
 			bad.add(LineError{Line: lines.n, Problem: problem})
 			continue
@@ -939,10 +1031,18 @@ func (e *ImportError) add(le LineError) {
 	}
 }
 
+// importKeys are the keys of an import line (importLine's).
+var importKeys = []string{"hash", "kind", "value", "scope", "at"}
+
 // parseImportLine checks one line of an import and returns its hash, scope
-// and time, or what is wrong (never quoting the value).
-func parseImportLine(raw []byte, key dsr.SuppressionKey, now time.Time) (string, dsr.Scope, time.Time, string) {
+// and time, or what is wrong (never quoting the value). A key given twice
+// (or one of importKeys twice up to case, which json.Unmarshal folds) is
+// wrong: which value counts is anyone's guess. obj is scratch space.
+func parseImportLine(raw []byte, obj map[string]json.RawMessage, key dsr.SuppressionKey, now time.Time) (string, dsr.Scope, time.Time, string) {
 	var l importLine
+	if dup, err := decodeObject(bytes.TrimSpace(raw), obj); err == nil && (dup || foldDuplicate(obj, importKeys)) {
+		return "", "", time.Time{}, "a key is given twice in one object: the line is ambiguous"
+	}
 	if err := json.Unmarshal(raw, &l); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {

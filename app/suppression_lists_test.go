@@ -615,3 +615,53 @@ type failSuppress struct{ app.SuppressionImporter }
 func (failSuppress) Suppress(context.Context, []dsr.Suppression) (int, error) {
 	return 0, errors.New("store down")
 }
+
+// TestFilterRefusesAmbiguousRecords: a header with an identity column
+// twice is refused before the stream; an NDJSON record with a key twice
+// (escaped or not, or an identity column's name in another case, which
+// Go's and other decoders fold) is malformed, never kept on its first
+// value.
+func TestFilterRefusesAmbiguousRecords(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	e.suppress(t, dsr.KindEmail, "grace@example.com", dsr.ScopeAll)
+	email := []app.IdentityColumn{{Name: "email"}}
+
+	for _, header := range []string{"email,email", "id,email,name,email", "email, Email ", "EMAIL,Email"} {
+		in := header + "\nok@example.com,grace@example.com\n"
+		_, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), io.Discard, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatCSV, Columns: email})
+		var ve *dsr.ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), `the header line has column "email" more than once`) {
+			t.Errorf("header %q: %v, want a validation error", header, err)
+		}
+	}
+
+	in := `{"email":"ok@example.com"}` + "\n" +
+		`{"email":"ok@example.com","email":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","\u0065mail":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","Email":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","note":{"a":1,"a":2},"n":1,"n":2}` + "\n" +
+		`{"email":"ok2@example.com","note":{"a":1,"a":2}}` + "\n" + // nested: no identity in it, kept
+		`{"email":"ok3@example.com"} {"email":"grace@example.com"}` + "\n"
+	var out bytes.Buffer
+	st, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), &out, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatNDJSON, Columns: email, OnError: app.OnErrorSkip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.FilterStats{Read: 7, Kept: 2, Skipped: 5, SkippedLines: []int{2, 3, 4, 5, 7}}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	_, err = app.FilterSuppressions(ctx, e.set, strings.NewReader(in), io.Discard, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatNDJSON, Columns: email})
+	if err == nil || err.Error() != "line 2: a key is given twice in one object: the record is ambiguous" {
+		t.Errorf("stop: %v", err)
+	}
+
+	imp := `{"kind":"email","value":"ok@example.com","value":"grace@example.com","scope":"marketing"}` + "\n"
+	_, err = app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(imp), app.ImportOptions{Partner: "acme"})
+	var ie *app.ImportError
+	if !errors.As(err, &ie) || len(ie.Lines) != 1 || ie.Lines[0].Problem != "a key is given twice in one object: the line is ambiguous" {
+		t.Errorf("import: %v", err)
+	}
+}
