@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -850,6 +851,38 @@ type ImportOptions struct {
 	Now time.Time
 	// BatchSize is how many entries are written at once; 0: 1000.
 	BatchSize int
+	// SpoolDir is where the hashes wait while the input is checked (a
+	// file of at most ~1 GB, removed at the end); "": os.TempDir()'s
+	// dsar-import. Spool files older than StaleSpool there, left by an
+	// import that was killed, are removed when an import starts.
+	SpoolDir string
+}
+
+// StaleSpool is the age past which an import's spool file is taken for
+// one a killed import left.
+const StaleSpool = 24 * time.Hour
+
+// spoolDir returns the directory for an import's spool file, made (0700)
+// and rid of stale spool files: dir, or os.TempDir()'s dsar-import. When
+// that cannot be made private to this user (another made it first), it
+// is os.TempDir() itself, where nothing is removed.
+func spoolDir(dir string) string {
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "dsar-import")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return os.TempDir()
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return os.TempDir()
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, "dsar-import-*.tsv"))
+	for _, name := range stale {
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > StaleSpool {
+			_ = os.Remove(name)
+		}
+	}
+	return dir
 }
 
 // ImportResult counts an import.
@@ -920,7 +953,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
 	}
-	spool, err := os.CreateTemp("", "dsar-import-*.tsv")
+	spool, err := os.CreateTemp(spoolDir(opts.SpoolDir), "dsar-import-*.tsv")
 	if err != nil {
 		return res, fmt.Errorf("import: spool: %w", err)
 	}

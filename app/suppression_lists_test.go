@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -663,5 +665,45 @@ func TestFilterRefusesAmbiguousRecords(t *testing.T) {
 	var ie *app.ImportError
 	if !errors.As(err, &ie) || len(ie.Lines) != 1 || ie.Lines[0].Problem != "a key is given twice in one object: the line is ambiguous" {
 		t.Errorf("import: %v", err)
+	}
+}
+
+// TestImportSpool: an import spools in its directory, private to the
+// user, removes its own file, and the stale ones a killed import left.
+func TestImportSpool(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "dsar-import-1.tsv")
+	fresh := filepath.Join(dir, "dsar-import-2.tsv")
+	other := filepath.Join(dir, "notes.txt")
+	for _, f := range []string{stale, fresh, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-app.StaleSpool - time.Hour)
+	for _, f := range []string{stale, other} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := `{"kind":"email","value":"sam@example.com","scope":"marketing"}` + "\n"
+	if _, err := app.ImportSuppressions(context.Background(), e.store, e.key, strings.NewReader(in), app.ImportOptions{Partner: "acme", SpoolDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range entries {
+		left = append(left, de.Name())
+	}
+	if want := []string{"dsar-import-2.tsv", "notes.txt"}; !cmp.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }
