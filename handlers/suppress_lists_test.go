@@ -335,6 +335,12 @@ func TestFilterRouteRefusesCleanly(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if size > 3_000 {
+				// With more than 256 KiB left unread, the server closes the
+				// connection after a stopped stream, whose header could not
+				// say so: a client must not race it with the next request.
+				client.CloseIdleConnections()
+			}
 			if resp.StatusCode != q.status {
 				t.Errorf("%d lines, %s: %d, want %d: %s", size, q.q, resp.StatusCode, q.status, b)
 			}
