@@ -25,8 +25,9 @@ const SingleCheckMaxAge = 100 * time.Millisecond
 var ErrSuppressionsOff = errors.New("suppression checks are not available in this process")
 
 // SuppressionQuery is one identity to check: either Kind and Value, in
-// clear (normalised as intake does, then hashed with the suppression
-// key), or Hash, its suppression hash computed by the caller with that key
+// clear (normalised as intake does, dsr.NormalizeGiven: a value intake
+// would refuse, such as a lookalike address, is invalid, never "not
+// suppressed"; then hashed with the suppression key), or Hash, its suppression hash computed by the caller with that key
 // ("kind:" and 64 hex digits; see dsr.SuppressionKey.Hash).
 type SuppressionQuery struct {
 	Kind  dsr.Kind `json:"kind,omitempty"`
@@ -179,7 +180,7 @@ func identify(h *suppression.Hasher, q *SuppressionQuery) (id suppression.ID, fi
 	case !q.Kind.Valid():
 		return id, "kind", "must be one of email, customer_id, phone"
 	}
-	v, err := dsr.Normalize(q.Kind, q.Value)
+	v, err := dsr.NormalizeGiven(q.Kind, q.Value)
 	if err != nil {
 		return id, "value", err.Error()
 	}

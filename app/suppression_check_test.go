@@ -162,3 +162,50 @@ func TestCheckSuppressionsFansOut(t *testing.T) {
 		t.Errorf("suppressed (-want +got):\n%s\ninvalid: %v", diff, got.Invalid)
 	}
 }
+
+// lookalikes are addresses intake refuses (dsr.NormalizeGiven) that a
+// mailer may deliver to grace@example.com: a check, a filter or an import
+// must not take them for valid identities of someone else.
+var lookalikes = []string{
+	"grace@ｅｘａｍｐｌｅ.com",       // fullwidth
+	"grace@exam\u00adple.com", // soft hyphen
+	"grace@example.com\u200b", // zero-width space
+	"gra\u0300ce@example.com", // decomposed accent
+	"grace\xff@example.com",   // invalid UTF-8
+	"grace@example.com\ufeff", // byte order mark
+	"gr\u200dace@example.com", // zero-width joiner
+}
+
+// TestCheckSuppressionsRefusesLookalikes: an address intake would refuse
+// is reported invalid, at its index, not "not suppressed".
+func TestCheckSuppressionsRefusesLookalikes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, st, key := suppressionSetup(t)
+	suppress(t, st, dsr.ScopeAll, key.Hash(dsr.KindEmail, "grace@example.com"))
+	qs := []app.SuppressionQuery{{Kind: dsr.KindEmail, Value: "Grace@Example.com"}}
+	for _, v := range lookalikes {
+		qs = append(qs, app.SuppressionQuery{Kind: dsr.KindEmail, Value: v})
+	}
+	got, err := svc.CheckSuppressions(ctx, dsr.ScopeMarketing, qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(got.Suppressed, []int{0}) {
+		t.Errorf("suppressed %v, want [0]", got.Suppressed)
+	}
+	var invalid []int
+	for _, iv := range got.Invalid {
+		invalid = append(invalid, iv.Index)
+	}
+	if want := []int{1, 2, 3, 4, 5, 6, 7}; !cmp.Equal(invalid, want) {
+		t.Errorf("invalid %v, want %v: %+v", invalid, want, got.Invalid)
+	}
+	for _, v := range lookalikes {
+		_, err := svc.CheckSuppression(ctx, dsr.ScopeMarketing, app.SuppressionQuery{Kind: dsr.KindEmail, Value: v})
+		var ve *dsr.ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("single check of %q: %v, want a validation error", v, err)
+		}
+	}
+}

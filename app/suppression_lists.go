@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/dsar-project/dsar/dsr"
 )
@@ -194,12 +197,11 @@ type Filter struct {
 	header []byte // the CSV header line, written first
 }
 
-// NewFilter checks opts, refreshes set once (the whole stream is checked
-// against the list as it is then) and, for CSV, reads the header line and
-// finds the columns. Its errors come before any output: a
-// *dsr.ValidationError for bad options or a header without a column, a
-// *LineError for an unreadable header, ErrSuppressionsUnavailable.
-func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts FilterOptions) (*Filter, error) {
+// Validate checks the options, and fills in their defaults (OnError, the
+// kinds the columns' names imply): a *dsr.ValidationError. NewFilter calls
+// it; a server calls it first too, to refuse bad options before it reads
+// the body.
+func (opts *FilterOptions) Validate() error {
 	var ve dsr.ValidationError
 	if !opts.Scope.Valid() {
 		ve.Add("scope", "must be one of sale_share, marketing, profiling, all")
@@ -231,7 +233,16 @@ func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts F
 			ve.Add("kind", "give the kind of column %q: email, phone, customer_id or hash", c.Name)
 		}
 	}
-	if err := ve.Err(); err != nil {
+	return ve.Err()
+}
+
+// NewFilter checks opts (Validate), refreshes set once (the whole stream
+// is checked against the list as it is then) and, for CSV, reads the
+// header line and finds the columns. Its errors come before any output: a
+// *dsr.ValidationError for bad options or a header without a column, a
+// *LineError for an unreadable header, ErrSuppressionsUnavailable.
+func NewFilter(ctx context.Context, set SuppressionChecker, in io.Reader, opts FilterOptions) (*Filter, error) {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	f := &Filter{in: &beforeRead{r: in}, set: set, opts: opts, key: set.Key()}
@@ -348,13 +359,15 @@ func (f *Filter) Run(ctx context.Context, out io.Writer) (FilterStats, error) {
 }
 
 // hash returns the suppression hash of a column's value, and false when it
-// holds no valid identity.
+// holds no valid identity: one that intake would refuse too
+// (dsr.NormalizeGiven), such as an address in fullwidth letters or with an
+// invisible character, which a mailer may deliver to someone suppressed.
 func (f *Filter) hash(kind, v string) (string, bool) {
 	if kind == KindHash {
 		h := strings.ToLower(strings.TrimSpace(v))
 		return h, dsr.ValidSuppressionHash(h)
 	}
-	n, err := dsr.Normalize(dsr.Kind(kind), v)
+	n, err := dsr.NormalizeGiven(dsr.Kind(kind), v)
 	if err != nil {
 		return "", false
 	}
@@ -393,12 +406,17 @@ type recordReader interface {
 type ndjsonRecords struct {
 	lines  *lineReader
 	cols   []IdentityColumn
+	names  []string // the columns' names
 	values []string
 	obj    map[string]json.RawMessage
 }
 
 func newNDJSONRecords(in io.Reader, cols []IdentityColumn) *ndjsonRecords {
-	return &ndjsonRecords{lines: newLineReader(in), cols: cols, values: make([]string, len(cols))}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return &ndjsonRecords{lines: newLineReader(in), cols: cols, names: names, values: make([]string, len(cols))}
 }
 
 func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
@@ -415,9 +433,14 @@ func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
 		if body[0] != '{' {
 			return nil, nil, n, &LineError{Line: n, Problem: "not a JSON object"}
 		}
-		clear(r.obj)
-		if err := json.Unmarshal(body, &r.obj); err != nil {
+		if r.obj == nil {
+			r.obj = map[string]json.RawMessage{}
+		}
+		switch dup, err := decodeObject(body, r.obj); {
+		case err != nil:
 			return nil, nil, n, &LineError{Line: n, Problem: "not valid JSON: " + jsonProblem(err)}
+		case dup || foldDuplicate(r.obj, r.names):
+			return nil, nil, n, &LineError{Line: n, Problem: "a key is given twice in one object: the record is ambiguous"}
 		}
 		for i, c := range r.cols {
 			r.values[i] = jsonScalar(r.obj[c.Name])
@@ -428,6 +451,70 @@ func (r *ndjsonRecords) next() ([]byte, []string, int, error) {
 		return raw, r.values, n, nil
 	}
 }
+
+// foldDuplicate reports whether obj has one of names as a key twice up to
+// case (email, Email): many decoders (Go's into a struct) fold case, and
+// would read the other.
+func foldDuplicate(obj map[string]json.RawMessage, names []string) bool {
+	if len(obj) < 2 {
+		return false
+	}
+	for _, name := range names {
+		n := 0
+		for k := range obj {
+			if strings.EqualFold(k, name) {
+				n++
+			}
+		}
+		if n > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeObject reads the JSON object body into obj (cleared first), its
+// top-level values raw, and reports whether a key came twice (its names
+// unescaped: "email" and "\u0065mail" are the same key), in which case
+// obj holds the keys up to the second. Data after the object is an error.
+func decodeObject(body []byte, obj map[string]json.RawMessage) (dup bool, err error) {
+	defer func() {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) { // cut short
+			err = &json.SyntaxError{Offset: int64(len(body))}
+		}
+	}()
+	clear(obj)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil {
+		return false, err
+	} else if tok != json.Delim('{') {
+		return false, errNotObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false, err
+		}
+		if _, ok := obj[key]; ok {
+			return true, nil
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return false, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return false, &json.SyntaxError{Offset: dec.InputOffset()}
+	}
+	return false, nil
+}
+
+var errNotObject = errors.New("not an object")
 
 // jsonScalar is a JSON string's text or a number's literal; "" for
 // anything else (null, absent, an object).
@@ -512,7 +599,8 @@ type csvRecords struct {
 
 // newCSVRecords reads the header line of in and finds cols in it (by exact
 // name, else ignoring case and surrounding spaces; a UTF-8 byte order mark
-// is ignored).
+// is ignored). A column absent, or there twice (ignoring case and spaces),
+// is a *dsr.ValidationError.
 func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, error) {
 	t := &tap{r: in}
 	cr := csv.NewReader(t)
@@ -531,8 +619,12 @@ func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, er
 	var ve dsr.ValidationError
 	for i, c := range cols {
 		r.idx[i] = findColumn(names, c.Name)
-		if r.idx[i] < 0 {
+		switch {
+		case r.idx[i] < 0:
 			ve.Add("column", "the header line has no column %q", c.Name)
+		case countColumn(names, c.Name) > 1:
+			// Which one a mailer reads is anyone's guess.
+			ve.Add("column", "the header line has column %q more than once (ignoring case and spaces): the records are ambiguous", c.Name)
 		}
 	}
 	if err := ve.Err(); err != nil {
@@ -540,6 +632,18 @@ func newCSVRecords(in io.Reader, cols []IdentityColumn) (*csvRecords, []byte, er
 	}
 	header := r.take()
 	return r, append([]byte(nil), header...), nil
+}
+
+// countColumn counts the columns named want, ignoring case and
+// surrounding spaces.
+func countColumn(names []string, want string) int {
+	n := 0
+	for _, name := range names {
+		if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(want)) {
+			n++
+		}
+	}
+	return n
 }
 
 func findColumn(names []string, want string) int {
@@ -747,6 +851,38 @@ type ImportOptions struct {
 	Now time.Time
 	// BatchSize is how many entries are written at once; 0: 1000.
 	BatchSize int
+	// SpoolDir is where the hashes wait while the input is checked (a
+	// file of at most ~1 GB, removed at the end); "": os.TempDir()'s
+	// dsar-import. Spool files older than StaleSpool there, left by an
+	// import that was killed, are removed when an import starts.
+	SpoolDir string
+}
+
+// StaleSpool is the age past which an import's spool file is taken for
+// one a killed import left.
+const StaleSpool = 24 * time.Hour
+
+// spoolDir returns the directory for an import's spool file, made (0700)
+// and rid of stale spool files: dir, or os.TempDir()'s dsar-import. When
+// that cannot be made private to this user (another made it first), it
+// is os.TempDir() itself, where nothing is removed.
+func spoolDir(dir string) string {
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "dsar-import")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return os.TempDir()
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 {
+		return os.TempDir()
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, "dsar-import-*.tsv"))
+	for _, name := range stale {
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > StaleSpool {
+			_ = os.Remove(name)
+		}
+	}
+	return dir
 }
 
 // ImportResult counts an import.
@@ -757,8 +893,8 @@ type ImportResult struct {
 	// before. A repeated import adds none.
 	Added int `json:"added"`
 	// Events is how many consent events the import recorded: one per
-	// batch and scope. The same list imported again makes the same events,
-	// which the store keeps once.
+	// batch and scope, each run its own (the same list imported again
+	// records them again: the history shows every import).
 	Events int `json:"events"`
 }
 
@@ -791,15 +927,17 @@ type importLine struct {
 
 // ImportSuppressions adds a partner's list to the suppression list. Each
 // line of in is a JSON object: {"hash": "email:…"} or {"kind": "email",
-// "value": "…"}, with a "scope" (required) and an optional "at" (RFC 3339,
+// "value": "…"} (a value intake would refuse, dsr.NormalizeGiven, is a
+// malformed line), with a "scope" (required) and an optional "at" (RFC 3339,
 // when the partner recorded it; default: now). It reads the whole input
 // first, keeping only the hashes (in a temporary file, never an identity
 // in clear): when a line is malformed it writes nothing and returns an
 // *ImportError naming every malformed line (the first 1000). Then it
-// writes the entries in batches (source import, the partner's name) with
-// one consent event (imported) per batch and scope, whose ID the batch's
-// content fixes: importing the same list again changes nothing, and its
-// events are stored once. An entry active already is left as it is; one lifted
+// writes the entries in batches (source import, the partner's name), each
+// after its consent event (imported; one per batch and scope, with an ID of
+// its own per run): importing the same list again adds no entry, but
+// records its events, so that the history shows each import. An entry
+// active already is left as it is; one lifted
 // (the person opted in again) is made active again: the partner's list
 // says so, and its time is recorded.
 func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.SuppressionKey, in io.Reader, opts ImportOptions) (ImportResult, error) {
@@ -815,7 +953,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
 	}
-	spool, err := os.CreateTemp("", "dsar-import-*.tsv")
+	spool, err := os.CreateTemp(spoolDir(opts.SpoolDir), "dsar-import-*.tsv")
 	if err != nil {
 		return res, fmt.Errorf("import: spool: %w", err)
 	}
@@ -824,6 +962,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 	sw := bufio.NewWriter(spool)
 	bad := &ImportError{}
 	lines := newLineReader(in)
+	obj := map[string]json.RawMessage{}
 	for {
 		raw, err := lines.next()
 		if errors.Is(err, io.EOF) {
@@ -840,7 +979,7 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		hash, scope, at, problem := parseImportLine(raw, key, opts.Now)
+		hash, scope, at, problem := parseImportLine(raw, obj, key, opts.Now)
 		if problem != "" {
 			bad.add(LineError{Line: lines.n, Problem: problem})
 			continue
@@ -860,22 +999,27 @@ func ImportSuppressions(ctx context.Context, st SuppressionImporter, key dsr.Sup
 		return res, fmt.Errorf("import: spool: %w", err)
 	}
 
+	run, err := uuid.NewV7()
+	if err != nil {
+		return res, fmt.Errorf("import: run id: %w", err)
+	}
 	batches := map[dsr.Scope]*importBatch{}
 	write := func(b *importBatch) error {
 		if len(b.entries) == 0 {
 			return nil
 		}
+		// Evidence first: the event, then the entries it accounts for. A
+		// run that stops between them leaves an event without its entries,
+		// which the retry writes; never an entry without its event.
+		if err := st.AddConsentEvents(ctx, []dsr.ConsentEvent{b.event(opts, run)}); err != nil {
+			return fmt.Errorf("import: consent event: %w", err)
+		}
+		res.Events++
 		added, err := st.Suppress(ctx, b.entries)
 		if err != nil {
 			return fmt.Errorf("import: suppress: %w", err)
 		}
 		res.Added += added
-		// Even when the batch added nothing: an import that stopped
-		// between its entries and its event is completed by its retry.
-		if err := st.AddConsentEvents(ctx, []dsr.ConsentEvent{b.event(opts)}); err != nil {
-			return fmt.Errorf("import: consent event: %w", err)
-		}
-		res.Events++
 		b.reset()
 		return nil
 	}
@@ -920,10 +1064,18 @@ func (e *ImportError) add(le LineError) {
 	}
 }
 
+// importKeys are the keys of an import line (importLine's).
+var importKeys = []string{"hash", "kind", "value", "scope", "at"}
+
 // parseImportLine checks one line of an import and returns its hash, scope
-// and time, or what is wrong (never quoting the value).
-func parseImportLine(raw []byte, key dsr.SuppressionKey, now time.Time) (string, dsr.Scope, time.Time, string) {
+// and time, or what is wrong (never quoting the value). A key given twice
+// (or one of importKeys twice up to case, which json.Unmarshal folds) is
+// wrong: which value counts is anyone's guess. obj is scratch space.
+func parseImportLine(raw []byte, obj map[string]json.RawMessage, key dsr.SuppressionKey, now time.Time) (string, dsr.Scope, time.Time, string) {
 	var l importLine
+	if dup, err := decodeObject(bytes.TrimSpace(raw), obj); err == nil && (dup || foldDuplicate(obj, importKeys)) {
+		return "", "", time.Time{}, "a key is given twice in one object: the line is ambiguous"
+	}
 	if err := json.Unmarshal(raw, &l); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -963,7 +1115,7 @@ func parseImportLine(raw []byte, key dsr.SuppressionKey, now time.Time) (string,
 	case !dsr.Kind(l.Kind).Valid():
 		return "", "", time.Time{}, "kind must be email, phone or customer_id"
 	default:
-		v, err := dsr.Normalize(dsr.Kind(l.Kind), l.Value)
+		v, err := dsr.NormalizeGiven(dsr.Kind(l.Kind), l.Value)
 		if err != nil {
 			return "", "", time.Time{}, "value: " + err.Error()
 		}
@@ -991,10 +1143,12 @@ type importBatch struct {
 	seen    map[string]bool
 }
 
-// event is the consent event of the batch: its ID is the partner's, the
-// scope's and the batch's hashes', so that the same batch imported again
-// records nothing new.
-func (b *importBatch) event(opts ImportOptions) dsr.ConsentEvent {
+// event is the consent event of the batch in the import run: its ID is the
+// partner's, the run's, the scope's and the batch's hashes'. Each run
+// records its own, so that a list imported again after an opt-in, which
+// makes the entry active again, shows in the history (imported, opt_in,
+// imported).
+func (b *importBatch) event(opts ImportOptions, run uuid.UUID) dsr.ConsentEvent {
 	hashes := make([]string, len(b.entries))
 	for i, e := range b.entries {
 		hashes[i] = e.Hash
@@ -1002,7 +1156,7 @@ func (b *importBatch) event(opts ImportOptions) dsr.ConsentEvent {
 	sorted := slices.Sorted(slices.Values(hashes))
 	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
 	return dsr.ConsentEvent{
-		ID:     "import:" + opts.Partner + ":" + string(b.scope) + ":" + hex.EncodeToString(sum[:16]),
+		ID:     "import:" + opts.Partner + ":" + run.String() + ":" + string(b.scope) + ":" + hex.EncodeToString(sum[:16]),
 		Hashes: hashes, Kind: dsr.ConsentImported, Scopes: []dsr.Scope{b.scope}, Source: dsr.ConsentImport,
 		Actor: opts.Actor, At: opts.Now.UTC(),
 	}

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -386,7 +389,8 @@ func TestExport(t *testing.T) {
 }
 
 // TestImport: a partner's list is checked whole, then written in batches
-// with a consent event each; importing it again changes nothing.
+// with a consent event each; importing it again adds no entry, and records
+// its events.
 func TestImport(t *testing.T) {
 	t.Parallel()
 	e := setupLists(t)
@@ -442,10 +446,11 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Added != 0 {
+	if again.Added != 0 || again.Events != 4 {
 		t.Errorf("again: %+v", again)
 	}
-	if h, err := e.store.ConsentHistory(ctx, []string{ann, hashed}, 100); err != nil || len(h) != 3 {
+	// The run records its own events: the history shows both imports.
+	if h, err := e.store.ConsentHistory(ctx, []string{ann, hashed}, 100); err != nil || len(h) != 6 {
 		t.Errorf("history again: %d events, %v", len(h), err)
 	}
 }
@@ -503,5 +508,202 @@ func TestImportRefusesAMalformedList(t *testing.T) {
 	}
 	if _, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), app.ImportOptions{Partner: "acme corp"}); fmt.Sprint(err) != "invalid input: partner: must be 1 to 64 letters, digits, '.', '_' or '-'" {
 		t.Errorf("partner: %v", err)
+	}
+}
+
+// TestListsRefuseLookalikes: an address intake would refuse (lookalikes)
+// is no identity to a filter (the record is unidentified: dropped by
+// default) and a malformed line to an import.
+func TestListsRefuseLookalikes(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	e.suppress(t, dsr.KindEmail, "grace@example.com", dsr.ScopeAll)
+
+	var csvIn, ndIn, imp strings.Builder
+	csvIn.WriteString("email\n")
+	for _, v := range lookalikes {
+		csvIn.WriteString(v + "\n")
+		b, _ := json.Marshal(v)
+		if !utf8.ValidString(v) { // the bytes as a sender would put them
+			b = []byte(`"` + v + `"`)
+		}
+		ndIn.WriteString(`{"email":` + string(b) + "}\n")
+		imp.WriteString(`{"kind":"email","value":` + string(b) + `,"scope":"marketing"}` + "\n")
+	}
+	for _, format := range []app.ListFormat{app.FormatCSV, app.FormatNDJSON} {
+		in := csvIn.String()
+		if format == app.FormatNDJSON {
+			in = ndIn.String()
+		}
+		var out bytes.Buffer
+		opts := app.FilterOptions{Scope: dsr.ScopeMarketing, Format: format, Columns: []app.IdentityColumn{{Name: "email"}}}
+		st, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), &out, opts)
+		n := int64(len(lookalikes))
+		if err != nil || !cmp.Equal(st, app.FilterStats{Read: n, Unidentified: n}) {
+			t.Errorf("%s: %+v, %v; want all %d unidentified", format, st, err, n)
+		}
+		if strings.Contains(out.String(), "grace") {
+			t.Errorf("%s: kept %q", format, out.String())
+		}
+	}
+
+	_, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(imp.String()), app.ImportOptions{Partner: "acme"})
+	var ie *app.ImportError
+	if !errors.As(err, &ie) || ie.Total != len(lookalikes) {
+		t.Fatalf("import: %v, want all %d lines malformed", err, len(lookalikes))
+	}
+	for i, l := range ie.Lines {
+		if l.Line != i+1 || !strings.HasPrefix(l.Problem, "value: ") || strings.Contains(l.Problem, "grace") {
+			t.Errorf("line error %+v", l)
+		}
+	}
+}
+
+// TestImportAfterAnOptIn: a partner's list imported again after the
+// person opted in makes them suppressed again, and the history says so:
+// imported, opt_in, imported. Each run records its events, before its
+// entries.
+func TestImportAfterAnOptIn(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	in := `{"kind":"email","value":"ivy@example.com","scope":"marketing"}` + "\n"
+	ivy := e.key.Hash(dsr.KindEmail, "ivy@example.com")
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	opts := app.ImportOptions{Partner: "acme", Actor: "admin-key", Now: t0}
+	if _, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.LiftSuppressions(ctx, []string{ivy}, dsr.ScopeMarketing, "subject", ""); err != nil {
+		t.Fatal(err)
+	}
+	optIn := dsr.ConsentEvent{ID: "opt-in-1", Hashes: []string{ivy}, Kind: dsr.ConsentOptIn, Scopes: []dsr.Scope{dsr.ScopeMarketing},
+		Source: dsr.ConsentPortal, Actor: "subject", At: t0.Add(time.Hour)}
+	if err := e.store.AddConsentEvents(ctx, []dsr.ConsentEvent{optIn}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Now = t0.Add(2 * time.Hour)
+	res, err := app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(in), opts)
+	if err != nil || res.Added != 1 || res.Events != 1 {
+		t.Fatalf("again: %+v, %v; want one added, one event", res, err)
+	}
+	history, err := e.store.ConsentHistory(ctx, []string{ivy}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []dsr.ConsentKind
+	for _, ev := range history {
+		kinds = append(kinds, ev.Kind)
+	}
+	if want := []dsr.ConsentKind{dsr.ConsentImported, dsr.ConsentOptIn, dsr.ConsentImported}; !cmp.Equal(kinds, want) {
+		t.Errorf("history %v, want %v", kinds, want)
+	}
+
+	// Evidence first: a store that fails the entries has the event.
+	failing := &failSuppress{SuppressionImporter: e.store}
+	opts.Now = t0.Add(3 * time.Hour)
+	if _, err := app.ImportSuppressions(ctx, failing, e.key, strings.NewReader(in), opts); err == nil {
+		t.Fatal("no error from a failed Suppress")
+	}
+	if h, err := e.store.ConsentHistory(ctx, []string{ivy}, 10); err != nil || len(h) != 4 || !h[3].At.Equal(opts.Now) {
+		t.Errorf("after a failed write: %d events, %v; want the run's event stored", len(h), err)
+	}
+}
+
+// failSuppress is a store whose Suppress fails.
+type failSuppress struct{ app.SuppressionImporter }
+
+func (failSuppress) Suppress(context.Context, []dsr.Suppression) (int, error) {
+	return 0, errors.New("store down")
+}
+
+// TestFilterRefusesAmbiguousRecords: a header with an identity column
+// twice is refused before the stream; an NDJSON record with a key twice
+// (escaped or not, or an identity column's name in another case, which
+// Go's and other decoders fold) is malformed, never kept on its first
+// value.
+func TestFilterRefusesAmbiguousRecords(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	ctx := context.Background()
+	e.suppress(t, dsr.KindEmail, "grace@example.com", dsr.ScopeAll)
+	email := []app.IdentityColumn{{Name: "email"}}
+
+	for _, header := range []string{"email,email", "id,email,name,email", "email, Email ", "EMAIL,Email"} {
+		in := header + "\nok@example.com,grace@example.com\n"
+		_, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), io.Discard, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatCSV, Columns: email})
+		var ve *dsr.ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), `the header line has column "email" more than once`) {
+			t.Errorf("header %q: %v, want a validation error", header, err)
+		}
+	}
+
+	in := `{"email":"ok@example.com"}` + "\n" +
+		`{"email":"ok@example.com","email":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","\u0065mail":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","Email":"grace@example.com"}` + "\n" +
+		`{"email":"ok@example.com","note":{"a":1,"a":2},"n":1,"n":2}` + "\n" +
+		`{"email":"ok2@example.com","note":{"a":1,"a":2}}` + "\n" + // nested: no identity in it, kept
+		`{"email":"ok3@example.com"} {"email":"grace@example.com"}` + "\n"
+	var out bytes.Buffer
+	st, err := app.FilterSuppressions(ctx, e.set, strings.NewReader(in), &out, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatNDJSON, Columns: email, OnError: app.OnErrorSkip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.FilterStats{Read: 7, Kept: 2, Skipped: 5, SkippedLines: []int{2, 3, 4, 5, 7}}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	_, err = app.FilterSuppressions(ctx, e.set, strings.NewReader(in), io.Discard, app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatNDJSON, Columns: email})
+	if err == nil || err.Error() != "line 2: a key is given twice in one object: the record is ambiguous" {
+		t.Errorf("stop: %v", err)
+	}
+
+	imp := `{"kind":"email","value":"ok@example.com","value":"grace@example.com","scope":"marketing"}` + "\n"
+	_, err = app.ImportSuppressions(ctx, e.store, e.key, strings.NewReader(imp), app.ImportOptions{Partner: "acme"})
+	var ie *app.ImportError
+	if !errors.As(err, &ie) || len(ie.Lines) != 1 || ie.Lines[0].Problem != "a key is given twice in one object: the line is ambiguous" {
+		t.Errorf("import: %v", err)
+	}
+}
+
+// TestImportSpool: an import spools in its directory, private to the
+// user, removes its own file, and the stale ones a killed import left.
+func TestImportSpool(t *testing.T) {
+	t.Parallel()
+	e := setupLists(t)
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "dsar-import-1.tsv")
+	fresh := filepath.Join(dir, "dsar-import-2.tsv")
+	other := filepath.Join(dir, "notes.txt")
+	for _, f := range []string{stale, fresh, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-app.StaleSpool - time.Hour)
+	for _, f := range []string{stale, other} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := `{"kind":"email","value":"sam@example.com","scope":"marketing"}` + "\n"
+	if _, err := app.ImportSuppressions(context.Background(), e.store, e.key, strings.NewReader(in), app.ImportOptions{Partner: "acme", SpoolDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range entries {
+		left = append(left, de.Name())
+	}
+	if want := []string{"dsar-import-2.tsv", "notes.txt"}; !cmp.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/internal/testenv"
 )
 
 // suppressed puts identities on the list under scope, as an opt-out
@@ -274,5 +279,78 @@ func TestExportAndImportRoutes(t *testing.T) {
 		if resp, _ := a.send("GET", "/v1/suppressions/export", key, "", ""); resp.StatusCode != 403 {
 			t.Errorf("export with a non-admin key: %d", resp.StatusCode)
 		}
+	}
+}
+
+// TestFilterRouteRefusesCleanly: a filter refused before its stream (bad
+// options, a header without the column) or stopped in it (a malformed
+// record) leaves the server without a panic over the unread body, and a
+// short body's connection serves the next request.
+func TestFilterRouteRefusesCleanly(t *testing.T) {
+	t.Parallel()
+	var deps handlers.Deps
+	setupWith(t, false, func(d *handlers.Deps) { deps = *d })
+	errLog := &testenv.Buffer{}
+	srv := httptest.NewUnstartedServer(handlers.New(deps))
+	srv.Config.ErrorLog = log.New(errLog, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	client := srv.Client()
+
+	queries := []struct {
+		q, head string
+		status  int
+	}{
+		{"?format=ndjson", "", 400},                                       // no scope
+		{"?scope=ads&format=ndjson", "", 400},                             // a bad scope
+		{"?scope=marketing&format=ndjson&on_error=halt", "", 400},         // a bad on_error
+		{"?scope=marketing&format=ndjson&kind=fax", "", 400},              // a bad kind
+		{"?scope=marketing&format=ndjson&column=%20", "", 400},            // a column without a name
+		{"?scope=marketing&format=csv", "id,mail\n", 400},                 // a header without the column
+		{"?scope=marketing&format=csv&column=email", "email\n1,2\n", 200}, // stopped at line 2
+		{"?scope=marketing&format=ndjson", "", 200},                       // a whole one
+	}
+	// 300 bytes, 90 kB (more than the filter reads ahead, less than the
+	// 256 KiB net/http reads to keep a connection), 300 kB (more)
+	for _, size := range []int{10, 3_000, 10_000} {
+		lines := strings.Repeat(`{"email":"someone@example.com"}`+"\n", size)
+		client.CloseIdleConnections()
+		reused := 0
+		for _, q := range queries {
+			trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+				if ci.Reused {
+					reused++
+				}
+			}}
+			ctx := httptrace.WithClientTrace(context.Background(), trace)
+			req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/suppressions/filter"+q.q, strings.NewReader(q.head+lines))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+pipelineKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Errorf("%d lines, %s: %v", size, q.q, err)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if size > 3_000 {
+				// With more than 256 KiB left unread, the server closes the
+				// connection after a stopped stream, whose header could not
+				// say so: a client must not race it with the next request.
+				client.CloseIdleConnections()
+			}
+			if resp.StatusCode != q.status {
+				t.Errorf("%d lines, %s: %d, want %d: %s", size, q.q, resp.StatusCode, q.status, b)
+			}
+		}
+		if size <= 3_000 && reused != len(queries)-1 {
+			t.Errorf("%d lines: %d of %d requests reused the connection, want all but the first", size, reused, len(queries))
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the server logs after the answer
+	if s := errLog.String(); s != "" {
+		t.Errorf("the server logged:\n%s", s)
 	}
 }

@@ -117,12 +117,25 @@ func (a *api) filter(c *gin.Context) {
 		httpkit.Error(c, a.log, err)
 		return
 	}
+	// Refuse bad options before full duplex: until then, net/http reads
+	// what is left of the body after the answer, and keeps the connection.
+	if err := opts.Validate(); err != nil {
+		httpkit.Error(c, a.log, err)
+		return
+	}
 	rc := http.NewResponseController(c.Writer)
 	// Answer while the body still comes: net/http's HTTP/1 server would
 	// otherwise close the body at the first byte of the answer.
 	if err := rc.EnableFullDuplex(); err != nil && c.Request.ProtoMajor == 1 {
 		a.log.WarnContext(c.Request.Context(), "filter: no full duplex", "request_id", httpkit.RequestIDOf(c), "error", err)
 	}
+	// In full duplex, net/http leaves an unread body to the handler: one
+	// it closes after the handler (looking for its end, to keep the
+	// connection) starts a read of the next request that races the
+	// server's own, which panics. Closed here, before the handler returns,
+	// it is read to its end (up to 256 KiB; beyond, the connection closes)
+	// while the server can still stop that read.
+	defer func() { _ = c.Request.Body.Close() }()
 	body := &idleReader{r: c.Request.Body, rc: rc}
 	ctx := c.Request.Context()
 	f, err := a.app.NewSuppressionFilter(ctx, body, opts)
