@@ -28,6 +28,7 @@ type SuppressionSet interface {
 	Refresh(ctx context.Context) error
 	Key() dsr.SuppressionKey
 	SuppressedID(id suppression.ID, scope dsr.Scope) bool
+	Scopes(hash string) []dsr.Scope
 }
 
 // RemovalStore records removals from segments.
@@ -188,13 +189,12 @@ func (h *ReapplyHandler) reapplyConnector(ctx context.Context, run, name string,
 	declared []dsr.Scope) (ReapplyCounts, error) {
 	var n ReapplyCounts
 	hasher := suppression.NewHasher(h.set.Key())
-	// The scopes that keep a member out of this connector, in the order
-	// the removal is put down to: a deletion's first.
-	scopes := []dsr.Scope{dsr.ScopeAll}
+	// The scopes that keep a member out of this connector (each also
+	// matches a deletion's all; suppressedUnder puts the removal down to
+	// all then).
+	scopes := dsr.Purposes
 	if len(declared) > 0 {
-		scopes = append(scopes, declared...)
-	} else {
-		scopes = append(scopes, dsr.Purposes...)
+		scopes = declared
 	}
 	var pending []dsr.Removal
 	flush := func() error {
@@ -245,7 +245,8 @@ func (h *ReapplyHandler) reapplyConnector(ctx context.Context, run, name string,
 }
 
 // suppressedUnder returns the first of scopes that one of m's identities is
-// suppressed under. Identities that do not normalise are not suppressed.
+// suppressed under, or dsr.ScopeAll when that identity's suppression is a
+// deletion's. Identities that do not normalise are not suppressed.
 func (h *ReapplyHandler) suppressedUnder(hasher *suppression.Hasher, m connectors.Subject, scopes []dsr.Scope) (dsr.Scope, bool) {
 	ids := make([]suppression.ID, 0, len(m.Identities))
 	for _, id := range m.Identities {
@@ -261,6 +262,9 @@ func (h *ReapplyHandler) suppressedUnder(hasher *suppression.Hasher, m connector
 	for _, sc := range scopes {
 		for _, id := range ids {
 			if h.set.SuppressedID(id, sc) {
+				if slices.Contains(h.set.Scopes(id.String()), dsr.ScopeAll) {
+					return dsr.ScopeAll, true // a deletion's, first
+				}
 				return sc, true
 			}
 		}
