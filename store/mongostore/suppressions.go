@@ -23,9 +23,14 @@ const (
 	RemovalsCollection      = store.Removals
 )
 
-// suppressBatch is how many entries (or hashes) one command of Suppress
-// (or LiftSuppressions) carries.
+// suppressBatch is how many entries one command of Suppress carries.
 const suppressBatch = 500
+
+// liftBatch is how many hashes one write of LiftSuppressions carries: a
+// person's (the application names at most 100 at a time). Small, because
+// FerretDB v1 compares every document of the collection with every hash
+// of a command.
+const liftBatch = 100
 
 // changeBatch is how many entries one round trip of the change feed
 // brings: a checker reads the whole list at start-up.
@@ -136,7 +141,7 @@ func (s *Store) suppressBatch(ctx context.Context, docs []*dsr.Suppression) (int
 // returns how many it lifted.
 func (s *Store) LiftSuppressions(ctx context.Context, hashes []string, scope dsr.Scope, by, reason string) (int, error) {
 	total := 0
-	for part := range slices.Chunk(hashes, suppressBatch) {
+	for part := range slices.Chunk(hashes, liftBatch) {
 		ids := make([]string, len(part))
 		for i, h := range part {
 			ids[i] = dsr.SuppressionID(h, scope)

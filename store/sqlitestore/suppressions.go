@@ -21,6 +21,12 @@ const suppressBatch = 500
 // checker reads the whole list at start-up.
 const changeBatch = 1000
 
+// liftBatch is how many hashes one write of LiftSuppressions carries: a
+// person's (the application names at most 100 at a time). Small, because
+// FerretDB v1 compares every document of the collection with every hash
+// of a command.
+const liftBatch = 100
+
 // suppressionColumns are the columns of a suppression entry, in
 // scanSuppression's order.
 const suppressionColumns = `id, hash, scope, source, request_id, partner, at, lifted_at, lifted_by, lift_reason, updated_at`
@@ -78,11 +84,11 @@ const liftQuery = `UPDATE suppressions SET lifted_at = ?, lifted_by = ?, lift_re
 	WHERE id IN (SELECT value FROM json_each(?)) AND lifted_at IS NULL`
 
 // LiftSuppressions lifts the active entries of hashes under exactly scope,
-// suppressBatch hashes per write transaction, and returns how many it
+// liftBatch hashes per write transaction, and returns how many it
 // lifted.
 func (s *Store) LiftSuppressions(ctx context.Context, hashes []string, scope dsr.Scope, by, reason string) (int, error) {
 	total := 0
-	for part := range slices.Chunk(hashes, suppressBatch) {
+	for part := range slices.Chunk(hashes, liftBatch) {
 		ids := make([]string, len(part))
 		for i, h := range part {
 			ids[i] = dsr.SuppressionID(h, scope)

@@ -257,8 +257,8 @@ func testLiftSuppressions(t *testing.T, f fixture) {
 		}
 	}
 
-	// More hashes than a batch.
-	hashes := make([]string, 600)
+	// More hashes than a batch (the drivers lift 100 at a time).
+	hashes := make([]string, 150)
 	entries := make([]dsr.Suppression, len(hashes))
 	for i := range hashes {
 		hashes[i] = shash(100 + i)
