@@ -68,3 +68,8 @@ func PrincipalOf(c *gin.Context) apikey.Principal {
 	pr, _ := p.(apikey.Principal)
 	return pr
 }
+
+// SetPrincipal stores p as the exchange's caller: what RequireKey does for
+// an API key, for surfaces that authenticate otherwise (the console's
+// session).
+func SetPrincipal(c *gin.Context, p apikey.Principal) { c.Set(principalKey, p) }

@@ -1,0 +1,1 @@
+// console pages: progressive enhancement only; every page works without it.

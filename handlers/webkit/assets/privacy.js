@@ -1,0 +1,1 @@
+// privacy pages: progressive enhancement only; every page works without it.
