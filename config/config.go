@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/webhook"
 )
@@ -112,6 +113,21 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
 	// it open.
 	MetricsToken string
+
+	// The pages (docs/pages.md): the portal's brand and the console's
+	// sign-in.
+	BrandName          string
+	BrandLogoURL       string
+	BrandPolicyURL     string
+	BrandColor         string
+	ConsoleIdleTimeout time.Duration
+	ConsoleSessionMax  time.Duration
+	OIDCIssuer         string
+	OIDCClientID       string
+	OIDCClientSecret   string
+	OIDCRoleClaim      string
+	// OIDCRoles maps a value of the role claim to a console role.
+	OIDCRoles map[string]apikey.Role
 }
 
 // Setting describes one setting: its variable, default, meaning and the
@@ -220,10 +236,42 @@ func Settings() []Setting {
 				c.LogFormat = v
 				return nil
 			}},
-		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker; dev: http://DSAR_HTTP_ADDR", Modes: wrkModes,
+		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker, and by serve with DSAR_OIDC_ISSUER (the sign-in's callback); dev: http://DSAR_HTTP_ADDR", Modes: dbModes,
 			set: baseURL(", e.g. https://privacy.example.com", func(c *Config, v string) { c.PublicURL = v })},
-		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: they give the code only", Modes: wrkModes,
+		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: DSAR_PUBLIC_URL/privacy, the portal this service serves", Modes: wrkModes,
 			set: baseURL("", func(c *Config, v string) { c.PortalURL = v })},
+		{Env: "DSAR_BRAND_NAME", Help: "the business's name at the top of every page (portal and console); unset: \"Privacy centre\"", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				if len(v) > 100 {
+					return errors.New("want at most 100 characters")
+				}
+				c.BrandName = v
+				return nil
+			}},
+		{Env: "DSAR_BRAND_LOGO_URL", Help: "https URL (or a path on this service) of the logo shown beside the name", Modes: apiModes,
+			set: func(c *Config, v string) error { c.BrandLogoURL = v; return nil }},
+		{Env: "DSAR_BRAND_POLICY_URL", Help: "https URL (or a path) of the privacy policy the pages' footer links to", Modes: apiModes,
+			set: func(c *Config, v string) error { c.BrandPolicyURL = v; return nil }},
+		{Env: "DSAR_BRAND_COLOR", Help: "the pages' main colour, #rrggbb (buttons, links; links are darkened where needed to keep 4.5:1 contrast); unset: #1d4ed8", Modes: apiModes,
+			set: func(c *Config, v string) error { c.BrandColor = v; return nil }},
+		{Env: "DSAR_CONSOLE_IDLE_TIMEOUT", Default: "30m", Help: "a console session unused this long is signed out", Modes: apiModes,
+			set: duration(time.Minute, func(c *Config, d time.Duration) { c.ConsoleIdleTimeout = d })},
+		{Env: "DSAR_CONSOLE_SESSION_MAX", Default: "12h", Help: "a console session ends this long after sign-in, used or not", Modes: apiModes,
+			set: duration(time.Minute, func(c *Config, d time.Duration) { c.ConsoleSessionMax = d })},
+		{Env: "DSAR_OIDC_ISSUER", Help: "OpenID Connect issuer agents may sign in to the console with (https URL, discovered at start); unset: API keys only", Modes: apiModes,
+			set: baseURL(", e.g. https://login.example.com", func(c *Config, v string) { c.OIDCIssuer = v })},
+		{Env: "DSAR_OIDC_CLIENT_ID", Help: "this service's client id at the issuer; its redirect URL is DSAR_PUBLIC_URL/console/oidc/callback", Modes: apiModes,
+			set: func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
+		{Env: "DSAR_OIDC_CLIENT_SECRET", Help: "this service's client secret at the issuer", Modes: apiModes,
+			set: secret(func(c *Config, v string) { c.OIDCClientSecret = v })},
+		{Env: "DSAR_OIDC_ROLE_CLAIM", Default: "groups", Help: "the ID token claim (a string or a list of strings) whose values DSAR_OIDC_ROLES maps to console roles", Modes: apiModes,
+			set: func(c *Config, v string) error { c.OIDCRoleClaim = v; return nil }},
+		{Env: "DSAR_OIDC_ROLES", Help: "comma-separated role=claim value, e.g. admin=privacy-admins,agent=privacy-team,auditor=dpo; a person with none of the values may not sign in; the first role listed wins", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				roles, err := parseOIDCRoles(v)
+				c.OIDCRoles = roles
+				return err
+			}},
 		{Env: "DSAR_SMTP_HOST", Help: "SMTP server for emails to people; required by worker; unset in dev: each message is written as an .eml file to DSAR_DATA_DIR/outbox", Modes: wrkModes,
 			set: func(c *Config, v string) error { c.SMTPHost = v; return nil }},
 		{Env: "DSAR_SMTP_PORT", Default: "587", Help: "SMTP port (587 submission, 465 with DSAR_SMTP_TLS=implicit, 25)", Modes: wrkModes,
@@ -505,6 +553,9 @@ func (c Config) Validate(m Mode) error {
 	if m == ModeServe && len(c.APIKeys) == 0 {
 		errs = append(errs, errors.New("DSAR_API_KEYS: required by serve, e.g. ops:admin:<secret>"))
 	}
+	if m == ModeDev || m == ModeServe {
+		errs = append(errs, c.validatePages(m)...)
+	}
 	if c.JobLease <= c.JobTimeout {
 		errs = append(errs, fmt.Errorf("DSAR_JOB_LEASE: %s must exceed DSAR_JOB_TIMEOUT %s, or a job still running could be handed to a second worker", c.JobLease, c.JobTimeout))
 	}
@@ -512,6 +563,54 @@ func (c Config) Validate(m Mode) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// validatePages checks the brand and the console's sign-in.
+func (c Config) validatePages(m Mode) []error {
+	var errs []error
+	if err := (webkit.Brand{Name: c.BrandName, LogoURL: c.BrandLogoURL, PolicyURL: c.BrandPolicyURL, Color: c.BrandColor}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ConsoleSessionMax < c.ConsoleIdleTimeout {
+		errs = append(errs, fmt.Errorf("DSAR_CONSOLE_SESSION_MAX: %s is shorter than DSAR_CONSOLE_IDLE_TIMEOUT %s", c.ConsoleSessionMax, c.ConsoleIdleTimeout))
+	}
+	if c.OIDCIssuer == "" {
+		return errs
+	}
+	if c.OIDCClientID == "" || c.OIDCClientSecret == "" {
+		errs = append(errs, errors.New("DSAR_OIDC_CLIENT_ID and DSAR_OIDC_CLIENT_SECRET: required with DSAR_OIDC_ISSUER"))
+	}
+	if len(c.OIDCRoles) == 0 {
+		errs = append(errs, errors.New("DSAR_OIDC_ROLES: required with DSAR_OIDC_ISSUER: without it nobody could sign in, e.g. agent=privacy-team"))
+	}
+	if m == ModeServe && c.PublicURL == "" {
+		errs = append(errs, errors.New("DSAR_PUBLIC_URL: required by serve with DSAR_OIDC_ISSUER, for the sign-in's callback"))
+	}
+	return errs
+}
+
+// parseOIDCRoles reads role=value entries separated by commas.
+func parseOIDCRoles(v string) (map[string]apikey.Role, error) {
+	out := map[string]apikey.Role{}
+	for i, entry := range strings.Split(v, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		role, value, ok := strings.Cut(entry, "=")
+		r := apikey.Role(strings.TrimSpace(role))
+		value = strings.TrimSpace(value)
+		switch {
+		case !ok || value == "":
+			return nil, fmt.Errorf("entry %d: want role=claim value, e.g. agent=privacy-team", i+1)
+		case r != apikey.RoleAdmin && r != apikey.RoleAgent && r != apikey.RoleAuditor:
+			return nil, fmt.Errorf("entry %d: role %q: want admin, agent or auditor (a pipeline has no console)", i+1, r)
+		}
+		if _, dup := out[value]; !dup { // the first role listed wins
+			out[value] = r
+		}
+	}
+	return out, nil
 }
 
 // LogValue lists the settings for the start-up log, secrets masked.
@@ -537,6 +636,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("job_lease", c.JobLease),
 		slog.Duration("sweep_every", c.SweepEvery),
 		slog.Duration("reapply_every", c.ReapplyEvery),
+		slog.String("oidc_issuer", c.OIDCIssuer),
+		slog.String("oidc_client_secret", mask(c.OIDCClientSecret)),
 	)
 }
 

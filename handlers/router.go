@@ -20,11 +20,14 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/callbackapi"
+	"github.com/dsar-project/dsar/handlers/consolepage"
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
+	"github.com/dsar-project/dsar/handlers/portalpage"
 	"github.com/dsar-project/dsar/handlers/suppressapi"
 	"github.com/dsar-project/dsar/handlers/taskpage"
+	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/store"
@@ -89,6 +92,15 @@ type Deps struct {
 	// Suppressions is the process's suppression set, which the checks
 	// read; nil: New makes one over Store (when Index is set).
 	Suppressions *suppression.Set
+	// Pages is the pages' toolkit (brand, catalogues, CSRF); nil: no
+	// pages are served (neither /privacy nor /console).
+	Pages *webkit.Kit
+	// ConsoleAuth is the console's sign-in (consoleauth.New); nil: no
+	// console.
+	ConsoleAuth consolepage.Auth
+	// Queues lets the console show the job queues to admins; nil: it says
+	// they cannot be read.
+	Queues consolepage.Queues
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -147,6 +159,13 @@ func New(d Deps) http.Handler {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})
 	}
 	callbackapi.Register(r, callbackapi.Deps{App: svc, Connectors: d.Callbacks, Log: d.Log, Now: d.Now})
+	if d.Pages != nil {
+		d.Pages.RegisterAssets(r)
+		portalpage.Register(r, portalpage.Deps{App: svc, Kit: d.Pages, Limits: d.Limits, Log: d.Log})
+		if d.ConsoleAuth != nil {
+			consolepage.Register(r, consolepage.Deps{App: svc, Kit: d.Pages, Auth: d.ConsoleAuth, Queues: d.Queues, Log: d.Log})
+		}
+	}
 	return r
 }
 

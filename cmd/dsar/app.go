@@ -32,7 +32,9 @@ import (
 	"github.com/dsar-project/dsar/connectors/mask"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/consolepage/consoleauth"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/store"
@@ -95,6 +97,10 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 		if a.cfg.PublicURL == "" {
 			a.cfg.PublicURL = "http://" + ln.Addr().String()
 		}
+	}
+	if a.cfg.PortalURL == "" && a.cfg.PublicURL != "" {
+		// The portal this service serves (handlers/portalpage).
+		a.cfg.PortalURL = a.cfg.PublicURL + "/privacy"
 	}
 	if withStore {
 		if err := a.openStore(ctx); err != nil {
@@ -438,9 +444,19 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		// of a field none of them owns is refused at intake.
 		correctFields = a.connectors.CorrectFields
 	}
+	kit := webkit.New(webkit.Options{Secret: a.secret, Log: a.log,
+		Brand: webkit.Brand{Name: a.cfg.BrandName, LogoURL: a.cfg.BrandLogoURL, PolicyURL: a.cfg.BrandPolicyURL, Color: a.cfg.BrandColor}})
+	keyring := apikey.NewKeyring(keys...)
+	console, err := a.consoleAuth(ctx, kit, keyring)
+	if err != nil {
+		return nil, err
+	}
+	insp := asynq.NewInspector(a.redis)
+	a.closers = append(a.closers, func() { _ = insp.Close() })
 	h := handlers.New(handlers.Deps{
+		Pages: kit, ConsoleAuth: console, Queues: insp,
 		CorrectFields: correctFields,
-		Store:         a.store, Queue: a.queue, Index: a.index, Keys: apikey.NewKeyring(keys...), Log: a.log,
+		Store:         a.store, Queue: a.queue, Index: a.index, Keys: keyring, Log: a.log,
 		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.secret), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
@@ -478,6 +494,25 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo, policy.Requires(dsr.TypeDeletion, dsr.RegulationGDPR))
 	}
 	return stopped, nil
+}
+
+// consoleAuth returns the console's sign-in: API keys, and OpenID Connect
+// when DSAR_OIDC_ISSUER is set (discovered now: an issuer that does not
+// answer stops the start).
+func (a *app) consoleAuth(ctx context.Context, kit *webkit.Kit, keys *apikey.Keyring) (*consoleauth.Auth, error) {
+	var oidc *consoleauth.OIDCConfig
+	if a.cfg.OIDCIssuer != "" {
+		oidc = &consoleauth.OIDCConfig{Issuer: a.cfg.OIDCIssuer, ClientID: a.cfg.OIDCClientID, ClientSecret: a.cfg.OIDCClientSecret,
+			RedirectURL: a.cfg.PublicURL + "/console/oidc/callback", RoleClaim: a.cfg.OIDCRoleClaim, Roles: a.cfg.OIDCRoles}
+	}
+	rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	auth, err := consoleauth.New(ctx, consoleauth.Options{Kit: kit, Keys: keys, Redis: rdb, Prefix: "dsar:console:" + a.cfg.Queue + ":",
+		IdleTimeout: a.cfg.ConsoleIdleTimeout, MaxAge: a.cfg.ConsoleSessionMax, OIDC: oidc, Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("console sign-in: %w", err)
+	}
+	return auth, nil
 }
 
 // callbackConnectors returns the connectors whose systems call back

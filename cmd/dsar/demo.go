@@ -112,6 +112,11 @@ func printDev(w io.Writer, base, key string, generated, demo, approve bool) {
 	if generated {
 		fmt.Fprintf(w, "\nAdmin API key for this run (generated; set DSAR_DEV_API_KEY to choose one):\n  %s\n", key)
 	}
+	signIn := "the admin API key above"
+	if !generated {
+		signIn = "DSAR_DEV_API_KEY"
+	}
+	fmt.Fprintf(w, "\nPrivacy portal: %s/privacy\nAgent console:  %s/console (sign in with %s)\n", base, base, signIn)
 	if !demo {
 		return
 	}
