@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -123,6 +124,10 @@ func New(d Deps) http.Handler {
 	full := &httpkit.StorageWatch{}
 	r.Use(httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.AccessLog(d.Log), httpkit.Recovery(d.Log), full.Watch())
 	r.NoRoute(func(c *gin.Context) {
+		if d.Pages != nil && pagePath(c.Request.URL.Path) {
+			d.Pages.NotFound(c)
+			return
+		}
 		httpkit.Abort(c, httpkit.Problem{Status: http.StatusNotFound, Detail: "No such route."})
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -167,6 +172,17 @@ func New(d Deps) http.Handler {
 		}
 	}
 	return r
+}
+
+// pagePath reports whether path is under the pages (/privacy, /console),
+// where a missing page is an HTML 404, not a problem.
+func pagePath(path string) bool {
+	for _, p := range []string{"/privacy", "/console"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func healthz(c *gin.Context) {

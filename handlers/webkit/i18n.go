@@ -2,6 +2,7 @@ package webkit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -42,6 +43,9 @@ var matcher = func() language.Matcher {
 // flat object of key -> text) to cat. A key defined twice is an error: one
 // key, one message.
 func loadMessages(cat catalog, fsys fs.FS, dir string) error {
+	if _, err := fs.Stat(fsys, dir); errors.Is(err, fs.ErrNotExist) {
+		return nil // a surface with no messages of its own
+	}
 	for _, l := range Languages {
 		b, err := fs.ReadFile(fsys, path.Join(dir, l.Code+".json"))
 		if err != nil {

@@ -39,6 +39,9 @@ type Kit struct {
 	csrfKey []byte
 	log     *slog.Logger
 	common  catalog
+	// bare are pages with only the error page, for addresses no surface
+	// routes: by section.
+	bare map[string]*Pages
 }
 
 // New returns a Kit.
@@ -52,6 +55,7 @@ func New(o Options) *Kit {
 	if err := loadMessages(k.common, files, "messages"); err != nil {
 		panic(err) // embedded: a test loads them
 	}
+	k.bare = map[string]*Pages{"privacy": k.Parse(embed.FS{}, "privacy", "/privacy"), "console": k.Parse(embed.FS{}, "console", "/console")}
 	return k
 }
 
@@ -208,6 +212,18 @@ func (p *Pages) Render(c *gin.Context, status int, name string, data any) {
 	}
 	c.Header("Content-Language", lang)
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// NotFound renders the 404 page of the section the path belongs to (the
+// console's under /console, else the portal's), for addresses that no page
+// routes.
+func (k *Kit) NotFound(c *gin.Context) {
+	section := "privacy"
+	if c.Request.URL.Path == "/console" || strings.HasPrefix(c.Request.URL.Path, "/console/") {
+		section = "console"
+	}
+	k.Headers()(c)
+	k.bare[section].Error(c, http.StatusNotFound, "common.notfound.title", "common.notfound.message")
 }
 
 // ErrorData is what the error page shows: a translated title and message
