@@ -23,7 +23,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/webkit"
 )
 
-//go:embed templates messages
+//go:embed templates templates/_*.html messages
 var files embed.FS
 
 // Home is the portal's root path.
