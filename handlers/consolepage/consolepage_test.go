@@ -259,6 +259,19 @@ func TestRequestPage(t *testing.T) {
 		t.Errorf("deny bases %v", bases)
 	}
 
+	for _, path := range []string{"/console/requests/nope", "/console/requests/6f1c1d6e-8f0a-4c2b-9d3e-1a2b3c4d5e6f",
+		"/console/requests/nope/report", "/console/requests/x%27%20OR%201=1"} {
+		if res := e.get(path, agent); res.code != http.StatusNotFound || byID(res.doc, "main") == nil {
+			t.Errorf("%s: %d", path, res.code)
+		}
+	}
+	// A body too large is read as empty: refused, nothing changed.
+	before := e.state(id)
+	big := url.Values{"reason": {strings.Repeat("x", maxForm)}}
+	if res := e.post("/console/requests/"+id+"/close", agent, big); res.code != http.StatusForbidden || e.state(id) != before {
+		t.Errorf("large body: %d", res.code)
+	}
+
 	res := e.get("/console/requests/"+id+"/report", auditor)
 	if res.code != http.StatusOK || !strings.Contains(res.body, "Evidence report") || !strings.Contains(res.hdr.Get("Content-Security-Policy"), "default-src 'none'") {
 		t.Errorf("report: %d %q", res.code, res.hdr.Get("Content-Security-Policy"))
