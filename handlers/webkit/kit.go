@@ -76,6 +76,8 @@ type Pages struct {
 // Parse returns the pages of a surface: every templates/*.html of fsys
 // (each defining the blocks "title" and "content"), over the kit's layout,
 // with the messages of fsys's messages/<code>.json added to the kit's.
+// Embed the partials by pattern (//go:embed templates/*.html messages):
+// go:embed leaves out a directory's files whose names start with "_".
 // Section names the surface ("privacy", "console") for its stylesheet and
 // script (/assets/<section>.css, .js); home is its root path. It panics on a
 // template or catalogue that does not parse: they are embedded, and a test
