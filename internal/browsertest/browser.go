@@ -162,12 +162,7 @@ func (b *Browser) NewTab(t testing.TB, o TabOptions) context.Context {
 		}
 		cancel()
 	})
-	v := o.Viewport
-	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1), chromedp.EmulatePortrait}
-	if v.Mobile {
-		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
-	}
-	steps := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(v.Width, v.Height, opts...)}
+	steps := []chromedp.Action[chromedp.Void]{emulate(o.Viewport)}
 	if o.GPC {
 		steps = append(steps, addScript(`Object.defineProperty(Navigator.prototype, "globalPrivacyControl", {get: () => true, configurable: true});`))
 	}
@@ -177,6 +172,28 @@ func (b *Browser) NewTab(t testing.TB, o TabOptions) context.Context {
 		t.Fatalf("browsertest: open a tab: %v", err)
 	}
 	return ctx
+}
+
+// emulate lays the tab's pages out at v.
+func emulate(v Viewport) chromedp.Action[chromedp.Void] {
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1), chromedp.EmulatePortrait}
+	if v.Mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	return chromedp.EmulateViewport(v.Width, v.Height, opts...)
+}
+
+// SetViewport lays the tab's page out at v from now on, reloading it if
+// the window did not take the new width at once (a phone's meta viewport
+// applies at load): the same page can be checked at both sizes without
+// signing in again.
+func SetViewport(t testing.TB, ctx context.Context, v Viewport) {
+	t.Helper()
+	tabOf(ctx).setViewport(v)
+	Do(t, ctx, emulate(v))
+	if Run(t, ctx, chromedp.Evaluate[int64](`window.innerWidth`)) != v.Width {
+		Do(t, ctx, chromedp.Reload())
+	}
 }
 
 func addScript(src string) chromedp.Action[chromedp.Void] {
@@ -233,6 +250,18 @@ func (st *tab) listen(ev any) {
 		st.errs = append(st.errs, msg)
 		st.mu.Unlock()
 	}
+}
+
+func (st *tab) setViewport(v Viewport) {
+	st.mu.Lock()
+	st.viewport = v
+	st.mu.Unlock()
+}
+
+func (st *tab) viewportNow() Viewport {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.viewport
 }
 
 func mentionsCSP(s string) bool { return strings.Contains(s, "Content Security Policy") }

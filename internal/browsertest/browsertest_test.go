@@ -36,8 +36,8 @@ func serve(t *testing.T) string {
 		"templates/broken.html": testPage(`<h1>{{.T "selftest.title"}}</h1><form method="get"><input name="email" type="email"><button type="submit">{{.T "selftest.send"}}</button></form>`),
 		// An inline script, which the CSP must block.
 		"templates/inline.html": testPage(`<h1>{{.T "selftest.title"}}</h1><script>document.documentElement.dataset.inline = "ran";</script>`),
-		// Wider than a phone.
-		"templates/wide.html": testPage(`<h1>{{.T "selftest.title"}}</h1><svg width="2000" height="10" aria-hidden="true"></svg>`),
+		// Wider than a phone, narrower than a laptop.
+		"templates/wide.html": testPage(`<h1>{{.T "selftest.title"}}</h1><svg width="1000" height="10" aria-hidden="true"></svg>`),
 		"messages/en.json":    {Data: []byte(`{"selftest.title":"Hello","selftest.email":"Email","selftest.send":"Send"}`)},
 		"messages/fr.json":    {Data: []byte(`{"selftest.title":"Bonjour","selftest.email":"E-mail","selftest.send":"Envoyer"}`)},
 	}
@@ -132,6 +132,16 @@ func TestBrowserKit(t *testing.T) {
 		Do(t, ctx, chromedp.Navigate(base+"/t/ok"))
 		if over, w := scrollsSideways(t, ctx); over {
 			t.Fatalf("the narrow page scrolls: widths %v", w)
+		}
+		// The same tab, wider and back.
+		SetViewport(t, ctx, Desktop)
+		Do(t, ctx, chromedp.Navigate(base+"/t/wide"))
+		if over, w := scrollsSideways(t, ctx); over {
+			t.Fatalf("the wide page scrolls on a desktop: widths %v", w)
+		}
+		SetViewport(t, ctx, Mobile)
+		if over, w := scrollsSideways(t, ctx); !over || w[1] != 375 {
+			t.Fatalf("back at 375 px: widths %v", w)
 		}
 	})
 

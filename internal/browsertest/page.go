@@ -56,7 +56,7 @@ func NoHorizontalScroll(t testing.TB, ctx context.Context) {
 	t.Helper()
 	if over, w := scrollsSideways(t, ctx); over {
 		loc := Run(t, ctx, chromedp.Location())
-		t.Errorf("browsertest: %s is %d px wide in a window of %d px (%s): it scrolls sideways", loc, w[0], w[1], tabOf(ctx).viewport.Name)
+		t.Errorf("browsertest: %s is %d px wide in a window of %d px (%s): it scrolls sideways", loc, w[0], w[1], tabOf(ctx).viewportNow().Name)
 	}
 }
 
@@ -69,5 +69,5 @@ func Check(t testing.TB, ctx context.Context, name string) {
 	Axe(t, ctx)
 	NoHorizontalScroll(t, ctx)
 	NoConsoleErrors(t, ctx)
-	Screenshot(t, ctx, fmt.Sprintf("%s-%s", name, tabOf(ctx).viewport.Name))
+	Screenshot(t, ctx, fmt.Sprintf("%s-%s", name, tabOf(ctx).viewportNow().Name))
 }
