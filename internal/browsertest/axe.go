@@ -74,6 +74,9 @@ func loadAxe() ([]byte, error) {
 		return nil, err
 	}
 	_, err = tmp.Write(src)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
