@@ -1,0 +1,18 @@
+package app
+
+import "slices"
+
+// CorrectableFields names the fields of a person's data the configured
+// connectors can correct, sorted; nil when this process does not know them
+// (it does not load the connectors) or none can be corrected. The portal's
+// pages tell people what a correction can change; the portal itself files
+// none (an agent files and checks them, see portalIntake).
+func (s *Service) CorrectableFields() []string {
+	f := s.correctFields()
+	if len(f) == 0 {
+		return nil
+	}
+	f = slices.Clone(f)
+	slices.Sort(f)
+	return f
+}
