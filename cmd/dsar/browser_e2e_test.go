@@ -111,17 +111,13 @@ func TestBrowserPortal(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#request-form input[name="type"][value="access"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#request-form input[name="email"]`), "ada@example.com"),
 	)
-	if exists(t, ctx, `#request-form select[name="jurisdiction"]`) {
-		browsertest.Do(t, ctx, chromedp.SetValue(chromedp.CSS(`#request-form select[name="jurisdiction"]`), "GB"))
-	} else if exists(t, ctx, `#request-form input[name="jurisdiction"]`) {
-		browsertest.Do(t, ctx, chromedp.SendKeys(chromedp.CSS(`#request-form input[name="jurisdiction"]`), "GB"))
-	}
+	browsertest.Do(t, ctx, chromedp.SetValue(chromedp.CSS(`#request-form select[name="regulation"]`), "gdpr"))
 	browsertest.Do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS(`#request-form input[name="email"]`), kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#verify-form")),
 	)
 	status := browsertest.Run(t, ctx, chromedp.Location())
-	if !regexp.MustCompile(`/privacy/requests/[^/?#]+$`).MatchString(status) {
+	if !regexp.MustCompile(`/privacy/requests/[^/?#]+(\?[^#]*)?$`).MatchString(status) {
 		t.Fatalf("after sending the form, the tab is at %s, not a request's status page", status)
 	}
 	checkPage(t, ctx, "portal-status-verify")
@@ -135,11 +131,18 @@ func TestBrowserPortal(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#verify-form input[name="code"]`), code[1]),
 		chromedp.Click(chromedp.CSS("#verify")),
 		chromedp.WaitNotPresent(chromedp.CSS("#verify-form")),
+		chromedp.WaitVisible(chromedp.CSS("#status")),
 	)
+	if st := browsertest.Run(t, ctx, chromedp.AttributeValue(chromedp.CSS("#status"), "data-status")); st.Value == "verifying" {
+		t.Fatalf("after the code, the request is still %q", st.Value)
+	}
 	checkPage(t, ctx, "portal-status-verified")
 
 	// Completed: the download link appears; the export is Ada's data.
 	reloadUntil(t, ctx, "#download", time.Minute)
+	if !exists(t, ctx, `#status[data-status="completed"]`) {
+		t.Error("the download link is there, the status is not completed")
+	}
 	checkPage(t, ctx, "portal-status-completed")
 	got := browsertest.Run(t, ctx, chromedp.Evaluate[struct {
 		Status int    `json:"status"`
