@@ -5,12 +5,14 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 )
@@ -57,10 +59,17 @@ func (a *requestsAPI) report(c *gin.Context) {
 		c.JSON(http.StatusOK, rep)
 		return
 	}
+	WriteReportHTML(c, a.log, rep)
+}
+
+// WriteReportHTML answers rep as the printable HTML evidence report, under
+// its own Content-Security-Policy (replacing any set before): the agent
+// API's ?format=html and the console's report page.
+func WriteReportHTML(c *gin.Context, log *slog.Logger, rep app.Report) {
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Content-Security-Policy", reportCSP)
 	c.Status(http.StatusOK)
 	if err := reportPage.Execute(c.Writer, rep); err != nil {
-		a.log.ErrorContext(c.Request.Context(), "report page failed", "request_id", rep.Request.ID, "error", err)
+		log.ErrorContext(c.Request.Context(), "report page failed", "request_id", rep.Request.ID, "error", err)
 	}
 }

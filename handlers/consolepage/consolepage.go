@@ -9,15 +9,22 @@ import (
 	"embed"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/webkit"
+	"github.com/dsar-project/dsar/internal/apikey"
 )
 
-//go:embed templates messages
+// files are the pages and the catalogues. The templates are named by a
+// pattern, not by their directory: a directory's embedding leaves out the
+// files whose names start with "_", the partials.
+//
+//go:embed templates/*.html messages
 var files embed.FS
 
 // Auth is the console's sign-in (package consoleauth).
@@ -45,10 +52,71 @@ type Deps struct {
 	Log    *slog.Logger
 }
 
-// Register adds the console's pages, and its sign-in, to r.
+// console serves the pages.
+type console struct {
+	app    *app.Service
+	pages  *webkit.Pages
+	queues Queues
+	log    *slog.Logger
+}
+
+// Register adds the console's pages, and its sign-in, to r. Every page
+// needs a signed-in agent, admin or auditor (d.Auth.Require); only agents
+// and admins act on requests, only admins see the job queues.
 func Register(r *gin.Engine, d Deps) {
-	pages := d.Kit.Parse(files, "console", "/console")
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &console{app: d.App, pages: d.Kit.Parse(files, "console", "/console"), queues: d.Queues, log: d.Log}
 	d.Auth.Register(r)
-	g := r.Group("/console", d.Kit.Headers(), d.Auth.Require())
-	g.GET("", func(c *gin.Context) { pages.Render(c, http.StatusOK, "queue", nil) })
+	readers := c.role(apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor)
+	g := r.Group("/console", d.Kit.Headers(), d.Auth.Require(), readers)
+	g.GET("", c.queue)
+	g.GET("/requests/:id", c.request)
+	g.GET("/requests/:id/report", c.report)
+	g.POST("/requests/:id/:action", c.act)
+	g.GET("/dashboard", c.dashboard)
+	g.GET("/queues", c.role(apikey.RoleAdmin), c.queuesPage)
+}
+
+// role lets through only the principals of roles; others get the 403
+// page.
+func (c *console) role(roles ...apikey.Role) gin.HandlerFunc {
+	return func(ctx *gin.Context) {
+		if !slices.Contains(roles, httpkit.PrincipalOf(ctx).Role) {
+			c.pages.Error(ctx, http.StatusForbidden, "console.forbidden.title", "console.forbidden.message")
+			return
+		}
+		ctx.Next()
+	}
+}
+
+// canAct reports whether the principal may act on requests.
+func canAct(ctx *gin.Context) bool { return httpkit.PrincipalOf(ctx).Role.WorksOnRequests() }
+
+// failed logs what a caller cannot act on (a failure of the server or the
+// store), by request id and route only, and marks a full disk.
+func (c *console) failed(ctx *gin.Context, p httpkit.Problem, err error) {
+	switch {
+	case p.Type == httpkit.TypeStorageFull:
+		httpkit.MarkStorageFull(ctx)
+		fallthrough
+	case p.Status >= http.StatusInternalServerError:
+		c.log.ErrorContext(ctx.Request.Context(), "console page failed", "request_id", httpkit.RequestIDOf(ctx), "route", ctx.FullPath(), "error", err)
+	}
+}
+
+// fail renders the error page for err: not found, or the server's
+// failure.
+func (c *console) fail(ctx *gin.Context, err error) {
+	p := httpkit.ProblemOf(err)
+	c.failed(ctx, p, err)
+	switch p.Status {
+	case http.StatusNotFound:
+		c.pages.Error(ctx, http.StatusNotFound, "console.notfound.title", "console.notfound.message")
+	case http.StatusServiceUnavailable:
+		c.pages.Error(ctx, p.Status, "console.unavailable.title", "console.unavailable.message")
+	default:
+		c.pages.Error(ctx, http.StatusInternalServerError, "common.error.title", "common.error.message")
+	}
 }
