@@ -198,7 +198,7 @@ func TestBrowserConsole(t *testing.T) {
 		"DSAR_APPROVAL_REQUIRED=deletion", "DSAR_APPROVAL_FOUR_EYES=none")
 	p := startDSAR(t, env, "dev", "--demo")
 
-	p.file("access", "gdpr", "ada@example.com") // a completed one, for the dashboard
+	access := p.file("access", "gdpr", "ada@example.com") // a completed one, for the queue and the dashboard
 	var deletion request
 	if code := p.call("POST", "/v1/requests", `{"type":"deletion","regulation":"gdpr","subject":{"email":"grace@example.com"}}`, &deletion); code != http.StatusAccepted {
 		t.Fatalf("file the deletion: %d", code)
@@ -219,8 +219,10 @@ func TestBrowserConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#sign-in-button")),
 		chromedp.WaitVisible(chromedp.CSS("#queue")),
 	)
-	if !exists(t, ctx, fmt.Sprintf(`#queue a[href="/console/requests/%s"]`, deletion.ID)) {
-		t.Errorf("the queue does not link the deletion %s", deletion.ID)
+	for _, id := range []string{access.ID, deletion.ID} {
+		if !exists(t, ctx, fmt.Sprintf(`#queue a[href="/console/requests/%s"]`, id)) {
+			t.Errorf("the queue does not link request %s", id)
+		}
 	}
 	checkPage(t, ctx, "console-queue")
 
@@ -232,28 +234,23 @@ func TestBrowserConsole(t *testing.T) {
 	)
 	checkPage(t, ctx, "console-request-awaiting-approval")
 	browsertest.Do(t, ctx,
-		chromedp.Click(chromedp.CSS(`#action-approve button[type="submit"]`)),
-		chromedp.WaitNotPresent(chromedp.CSS("#action-approve")),
+		chromedp.Click(chromedp.CSS("#approve-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#flash")),
 	)
 	if loc := browsertest.Run(t, ctx, chromedp.Location()); !strings.Contains(loc, "done=approve") {
 		t.Errorf("after approving, the tab is at %s", loc)
 	}
-	for deadline := time.Now().Add(time.Minute); deletion.Status != "completed"; time.Sleep(200 * time.Millisecond) {
-		if p.call("GET", "/v1/requests/"+deletion.ID, "", &deletion); time.Now().After(deadline) || deletion.Status == "needs_attention" {
-			t.Fatalf("the approved deletion is %s", deletion.Status)
-		}
-	}
-	browsertest.Do(t, ctx, chromedp.Navigate(p.base+"/console/requests/"+deletion.ID), chromedp.WaitReady(chromedp.CSS("main")))
+	reloadUntil(t, ctx, `#request-status[data-status="completed"]`, time.Minute)
 	checkPage(t, ctx, "console-request-completed")
 
-	browsertest.Do(t, ctx, chromedp.Navigate(p.base+"/console/dashboard"), chromedp.WaitVisible(chromedp.CSS(`main svg[role="img"]`)))
+	browsertest.Do(t, ctx, chromedp.Navigate(p.base+"/console/dashboard"), chromedp.WaitVisible(chromedp.CSS("#weekly-chart")))
 	checkPage(t, ctx, "console-dashboard")
-	browsertest.Do(t, ctx, chromedp.Navigate(p.base+"/console/queues"), chromedp.WaitReady(chromedp.CSS("main table")))
+	browsertest.Do(t, ctx, chromedp.Navigate(p.base+"/console/queues"), chromedp.WaitVisible(chromedp.CSS("#queues-table")))
 	checkPage(t, ctx, "console-queues")
 
 	// Sign out: the session is gone.
 	browsertest.Do(t, ctx,
-		chromedp.Click(chromedp.CSS(`form[action="/console/sign-out"] button`)),
+		chromedp.Click(chromedp.CSS("#sign-out-button")),
 		chromedp.WaitVisible(chromedp.CSS("#sign-in")),
 		chromedp.Navigate(p.base+"/console"),
 		chromedp.WaitVisible(chromedp.CSS("#sign-in")),
