@@ -70,13 +70,24 @@ func Register(r *gin.Engine, d Deps) {
 	c := &console{app: d.App, pages: d.Kit.Parse(files, "console", "/console"), queues: d.Queues, log: d.Log}
 	d.Auth.Register(r)
 	readers := c.role(apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor)
-	g := r.Group("/console", d.Kit.Headers(), d.Auth.Require(), readers)
+	g := r.Group("/console", limitBody, d.Kit.Headers(), d.Auth.Require(), readers)
 	g.GET("", c.queue)
 	g.GET("/requests/:id", c.request)
 	g.GET("/requests/:id/report", c.report)
 	g.POST("/requests/:id/:action", c.act)
 	g.GET("/dashboard", c.dashboard)
 	g.GET("/queues", c.role(apikey.RoleAdmin), c.queuesPage)
+}
+
+// maxForm is the largest form body read (a reason is at most a few
+// thousand characters).
+const maxForm = 64 << 10
+
+// limitBody caps the body any handler, the sign-in's CSRF check included,
+// reads: a larger form reads as empty, and is refused.
+func limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxForm)
+	c.Next()
 }
 
 // role lets through only the principals of roles; others get the 403

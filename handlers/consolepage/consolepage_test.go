@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -255,6 +257,19 @@ func TestRequestPage(t *testing.T) {
 	}
 	if len(bases) != len(dsr.DenialBases) {
 		t.Errorf("deny bases %v", bases)
+	}
+
+	for _, path := range []string{"/console/requests/nope", "/console/requests/6f1c1d6e-8f0a-4c2b-9d3e-1a2b3c4d5e6f",
+		"/console/requests/nope/report", "/console/requests/x%27%20OR%201=1"} {
+		if res := e.get(path, agent); res.code != http.StatusNotFound || byID(res.doc, "main") == nil {
+			t.Errorf("%s: %d", path, res.code)
+		}
+	}
+	// A body too large is read as empty: refused, nothing changed.
+	before := e.state(id)
+	big := url.Values{"reason": {strings.Repeat("x", maxForm)}}
+	if res := e.post("/console/requests/"+id+"/close", agent, big); res.code != http.StatusForbidden || e.state(id) != before {
+		t.Errorf("large body: %d", res.code)
 	}
 
 	res := e.get("/console/requests/"+id+"/report", auditor)
@@ -644,7 +659,6 @@ func TestCatalogues(t *testing.T) {
 		"console.status": strs(dsr.Statuses), "console.type": strs(dsr.Types), "console.regulation": strs(dsr.Regulations),
 		"console.basis": strs(dsr.DenialBases), "console.role": strs(apikey.Roles), "console.done": actions,
 		"console.job":    {"pending", "running", "succeeded", "failed", "skipped", "waiting"},
-		"console.unit":   {string(dsr.Months), string(dsr.Days), string(dsr.BusinessDays)},
 		"console.action": actions,
 	}
 	err := fs.WalkDir(files, "templates", func(path string, d fs.DirEntry, err error) error {
@@ -672,8 +686,29 @@ func TestCatalogues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The keys the code uses: literal ones, and those it composes.
+	sources, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	literal := regexp.MustCompile(`"((?:console|common)\.[a-z_.]*[a-z_])"`)
+	for _, src := range sources {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range literal.FindAllStringSubmatch(string(b), -1) {
+			used = append(used, m[1])
+		}
+	}
 	for i := 1; i <= 12; i++ {
 		used = append(used, "console.month."+strconv.Itoa(i))
+	}
+	for _, u := range []dsr.Unit{dsr.Months, dsr.Days, dsr.BusinessDays} {
+		used = append(used, "console.period."+string(u), "console.period."+string(u)+".one")
 	}
 	for _, k := range used {
 		if !keys[k] {

@@ -30,6 +30,8 @@ type requestData struct {
 	History   []app.HistoryEntry
 	Overdue   bool
 	Countdown string
+	// Respond and Extension are the rule's periods in words ("1 month").
+	Respond, Extension string
 	// Subject, Resolved and Claimed are the identities as the agent API
 	// shows them: given by the person, found by identity resolution
 	// (with where), and claimed but not proven.
@@ -109,6 +111,7 @@ func (c *console) requestData(ctx *gin.Context) (requestData, error) {
 	} else {
 		d.Countdown = c.pages.T(ctx, key)
 	}
+	d.Respond, d.Extension = c.period(ctx, clock.Rule.Respond), c.period(ctx, clock.Rule.Extension)
 	for _, i := range rec.Request.Identities {
 		switch i.Source {
 		case dsr.SourceSubject:
@@ -120,6 +123,18 @@ func (c *console) requestData(ctx *gin.Context) (requestData, error) {
 		}
 	}
 	return d, nil
+}
+
+// period is p in words in the page's language: "1 month", "45 days",
+// "none".
+func (c *console) period(ctx *gin.Context, p dsr.Period) string {
+	switch {
+	case p.N == 0:
+		return c.pages.T(ctx, "console.clock.none")
+	case p.N == 1:
+		return c.pages.T(ctx, "console.period."+string(p.Unit)+".one")
+	}
+	return c.pages.T(ctx, "console.period."+string(p.Unit), p.N)
 }
 
 // report shows the request's evidence report, as the agent API renders it
