@@ -26,6 +26,10 @@ test-mongo: ## run the tests above the store drivers on MongoDB's (embedded Ferr
 race: ## run every test under the race detector (needs cgo: a C compiler)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: screenshots
+screenshots: ## refresh docs/screenshots from the browser tests (needs Chromium)
+	DSAR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots DSAR_TEST_REQUIRE_BROWSER=1 $(GO) test -count=1 -run 'Browser' ./cmd/dsar/ ./internal/browsertest/
+
 .PHONY: lint
 lint: ## go vet and gofmt; golangci-lint (v2, .golangci.yaml) too when installed
 	$(GO) vet ./...
