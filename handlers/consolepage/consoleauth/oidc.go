@@ -132,7 +132,10 @@ func (a *Auth) oidcStart(c *gin.Context) {
 // audience, expiry, signature) and carry the nonce; its role claim must map
 // to a console role. Then the browser gets a session as with a key.
 func (a *Auth) oidcCallback(c *gin.Context) {
-	state := c.Query("state")
+	state, code, refused := c.Query("state"), c.Query("code"), c.Query("error")
+	// The pages rendered here link to this URL (the language switch): not
+	// with the code and state in it.
+	c.Request.URL.RawQuery = ""
 	cookie, _ := c.Cookie(stateCookie)
 	http.SetCookie(c.Writer, &http.Cookie{Name: stateCookie, Value: "", Path: "/console/oidc", MaxAge: -1,
 		HttpOnly: true, Secure: webkit.SecureCookies(c.Request), SameSite: http.SameSiteLaxMode})
@@ -155,11 +158,10 @@ func (a *Auth) oidcCallback(c *gin.Context) {
 		a.refuse(c, "state unreadable")
 		return
 	}
-	if e := c.Query("error"); e != "" {
+	if refused != "" {
 		a.refuse(c, "provider refused")
 		return
 	}
-	code := c.Query("code")
 	if code == "" {
 		a.refuse(c, "no code")
 		return
