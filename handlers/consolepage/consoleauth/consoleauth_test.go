@@ -427,6 +427,7 @@ func TestKeyringChangeEndsSession(t *testing.T) {
 		{"key removed", []apikey.Key{key("ops", apikey.RoleAdmin)}},
 		{"role changed", []apikey.Key{key("desk", apikey.RoleAuditor)}},
 		{"role became pipeline", []apikey.Key{key("desk", apikey.RolePipeline)}},
+		{"new secret under the same name", []apikey.Key{{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte("rotated"))}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := setup(t)
@@ -443,6 +444,14 @@ func TestKeyringChangeEndsSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSessionOutlivesRestart(t *testing.T) {
+	e := setup(t)
+	b := e.browser()
+	b.signIn("desk-secret", "")
+	_, b.h = e.newAuth(apikey.NewKeyring(allKeys...))
+	wantStatus(t, b.get("/console"), http.StatusOK)
 }
 
 func TestSignOut(t *testing.T) {

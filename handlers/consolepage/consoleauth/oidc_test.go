@@ -41,6 +41,13 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // callback URL (path and query) the provider sends the browser back to.
 func authorize(t *testing.T, b *browser, next string) string {
 	t.Helper()
+	return authorizeTampered(t, b, next, nil)
+}
+
+// authorizeTampered is authorize with the authorization request's
+// parameters changed by tamper on their way to the provider.
+func authorizeTampered(t *testing.T, b *browser, next string, tamper func(url.Values)) string {
+	t.Helper()
 	target := consoleauth.OIDCStartPath
 	if next != "" {
 		target += "?next=" + url.QueryEscape(next)
@@ -61,6 +68,10 @@ func authorize(t *testing.T, b *browser, next string) string {
 	}
 	if q.Get("code_challenge_method") != "S256" || !strings.Contains(q.Get("scope"), "groups") {
 		t.Fatalf("authorization URL %s", loc)
+	}
+	if tamper != nil {
+		tamper(q)
+		loc.RawQuery = q.Encode()
 	}
 	resp, err := noRedirects.Get(loc.String())
 	testenv.Must(t, err)
@@ -208,6 +219,41 @@ func TestOIDCPKCE(t *testing.T) {
 	wantStatus(t, b.get(u.RequestURI()), http.StatusForbidden)
 	if b.session() != "" {
 		t.Fatal("signed in with another start's code")
+	}
+}
+
+func TestOIDCAuthorizationTampered(t *testing.T) {
+	m := issuer(t)
+	e := setup(t, withOIDC(m))
+	for name, tamper := range map[string]func(url.Values){
+		"nonce":          func(q url.Values) { q.Set("nonce", "attacker-nonce") },
+		"code challenge": func(q url.Values) { q.Set("code_challenge", strings.Repeat("A", 43)) },
+		"plain pkce":     func(q url.Values) { q.Set("code_challenge_method", "plain") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := e.browser()
+			b.addr = newAddr()
+			m.QueueUser(&mockoidc.MockUser{Subject: "u-3003", Groups: []string{"grp-agents"}})
+			wantStatus(t, b.get(authorizeTampered(t, b, "", tamper)), http.StatusForbidden)
+			if b.session() != "" {
+				t.Fatal("signed in")
+			}
+		})
+	}
+}
+
+func TestOIDCStartsLimited(t *testing.T) {
+	m := issuer(t)
+	e := setup(t, withOIDC(m))
+	b := e.browser()
+	b.addr = newAddr()
+	for range 10 {
+		wantStatus(t, b.get(consoleauth.OIDCStartPath), http.StatusFound)
+	}
+	w := b.get(consoleauth.OIDCStartPath)
+	wantStatus(t, w, http.StatusTooManyRequests)
+	if w.Header().Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
 	}
 }
 
