@@ -154,6 +154,7 @@ func TestOIDCRefused(t *testing.T) {
 		{"no mapped group", []string{"engineering"}, nil, "not in a group that gives access"},
 		{"only a pipeline group", []string{"grp-pipes"}, nil, "not in a group that gives access"},
 		{"no groups", nil, nil, "not in a group that gives access"},
+		{"subject with a newline", []string{"grp-agents"}, nil, "could not be completed"},
 		{"state of another browser", []string{"grp-agents"}, func(t *testing.T, b *browser, cb string) string {
 			b.jar["dsar_oidc"] = &http.Cookie{Name: "dsar_oidc", Value: strings.Repeat("x", 43)}
 			return cb
@@ -184,7 +185,11 @@ func TestOIDCRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.browser()
 			b.addr = newAddr()
-			m.QueueUser(&mockoidc.MockUser{Subject: "u-2002", Groups: tc.groups})
+			sub := "u-2002"
+			if strings.Contains(tc.name, "newline") {
+				sub = "u-2002\nlevel=ERROR"
+			}
+			m.QueueUser(&mockoidc.MockUser{Subject: sub, Groups: tc.groups})
 			cb := authorize(t, b, "")
 			if tc.tamper != nil {
 				cb = tc.tamper(t, b, cb)
