@@ -88,6 +88,17 @@ func (k *Keyring) HasAgent(name string) bool {
 	return false
 }
 
+// Lookup returns the key named name, with the hash of its secret (to tell
+// whether it is still the key a session was signed in with).
+func (k *Keyring) Lookup(name string) (Key, bool) {
+	for _, key := range k.keys {
+		if key.Name == name {
+			return key, true
+		}
+	}
+	return Key{}, false
+}
+
 // Principals lists the keys' names and roles, in the order given, without
 // their hashes.
 func (k *Keyring) Principals() []Principal {

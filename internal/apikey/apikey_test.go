@@ -58,6 +58,12 @@ func TestKeyring(t *testing.T) {
 			t.Errorf("HasAgent(%q) = %v, want %v", name, got, want)
 		}
 	}
+	if got, ok := k.Lookup("desk"); !ok || got != key("desk", apikey.RoleAgent, "desk-secret") {
+		t.Errorf("Lookup(desk) = %+v, %v", got, ok)
+	}
+	if _, ok := k.Lookup("nobody"); ok {
+		t.Error("Lookup(nobody) found a key")
+	}
 	if got := k.Principals(); len(got) != 3 || got[1] != (apikey.Principal{Name: "desk", Role: apikey.RoleAgent}) {
 		t.Errorf("Principals() = %+v", got)
 	}

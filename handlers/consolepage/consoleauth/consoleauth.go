@@ -221,13 +221,10 @@ func (a *Auth) form(c *gin.Context, next string) signInData {
 	return signInData{Next: safeNext(next), OIDC: a.oidc != nil}
 }
 
-// signInPage shows the sign-in form, with why a session ended; a browser
-// already signed in goes on to next.
+// signInPage shows the sign-in form, with why a session ended. It shows
+// it to a browser already signed in too: one whose cookie was planted
+// must be able to sign in as itself.
 func (a *Auth) signInPage(c *gin.Context) {
-	if _, _, ok, _, err := a.load(c, true); err == nil && ok {
-		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
-		return
-	}
 	d := a.form(c, c.Query("next"))
 	switch c.Query("reason") {
 	case endIdle:

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gin-gonic/gin"
@@ -132,7 +134,10 @@ func (a *Auth) oidcStart(c *gin.Context) {
 // audience, expiry, signature) and carry the nonce; its role claim must map
 // to a console role. Then the browser gets a session as with a key.
 func (a *Auth) oidcCallback(c *gin.Context) {
-	state := c.Query("state")
+	state, code, refused := c.Query("state"), c.Query("code"), c.Query("error")
+	// The pages rendered here link to this URL (the language switch): not
+	// with the code and state in it.
+	c.Request.URL.RawQuery = ""
 	cookie, _ := c.Cookie(stateCookie)
 	http.SetCookie(c.Writer, &http.Cookie{Name: stateCookie, Value: "", Path: "/console/oidc", MaxAge: -1,
 		HttpOnly: true, Secure: webkit.SecureCookies(c.Request), SameSite: http.SameSiteLaxMode})
@@ -155,11 +160,10 @@ func (a *Auth) oidcCallback(c *gin.Context) {
 		a.refuse(c, "state unreadable")
 		return
 	}
-	if e := c.Query("error"); e != "" {
+	if refused != "" {
 		a.refuse(c, "provider refused")
 		return
 	}
-	code := c.Query("code")
 	if code == "" {
 		a.refuse(c, "no code")
 		return
@@ -201,6 +205,11 @@ func (p *provider) principal(ctx context.Context, code string, pd pending) (apik
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
 	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(pd.Verifier))
+	var refused *oauth2.RetrieveError
+	if errors.As(err, &refused) {
+		// Its body is the provider's to fill: only its code is logged.
+		return apikey.Principal{}, fmt.Errorf("exchange code: provider answered %d %q", refused.Response.StatusCode, refused.ErrorCode)
+	}
 	if err != nil {
 		return apikey.Principal{}, fmt.Errorf("exchange code: %w", err)
 	}
@@ -215,8 +224,8 @@ func (p *provider) principal(ctx context.Context, code string, pd pending) (apik
 	if !hmac.Equal([]byte(idt.Nonce), []byte(pd.Nonce)) {
 		return apikey.Principal{}, errors.New("id token nonce is not the one sent")
 	}
-	if idt.Subject == "" || len(idt.Subject) > 255 {
-		return apikey.Principal{}, errors.New("id token subject empty or over 255 bytes")
+	if idt.Subject == "" || len(idt.Subject) > 255 || strings.ContainsFunc(idt.Subject, unicode.IsControl) {
+		return apikey.Principal{}, errors.New("id token subject empty, over 255 bytes or with control characters")
 	}
 	var claims map[string]json.RawMessage
 	if err := idt.Claims(&claims); err != nil {

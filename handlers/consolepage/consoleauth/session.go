@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -43,6 +44,15 @@ type session struct {
 	Via     string      `json:"via"`
 	Created time.Time   `json:"created"`
 	Seen    time.Time   `json:"seen"`
+	// Key, for an API key's session, is a digest of the key's hash: a key
+	// given a new secret under the same name ends the sessions of the old.
+	Key string `json:"key,omitempty"`
+}
+
+// keyDigest is what a session keeps of the API key it was signed in with.
+func keyDigest(k apikey.Key) string {
+	h := sha256.Sum256(append([]byte("dsar console session key v1\x00"), k.Hash[:]...))
+	return hex.EncodeToString(h[:16])
 }
 
 func (s session) principal() apikey.Principal { return apikey.Principal{Name: s.Name, Role: s.Role} }
@@ -101,6 +111,9 @@ func (a *Auth) ttl(s session, now time.Time) time.Duration {
 func (a *Auth) create(ctx context.Context, p apikey.Principal, via string) (string, error) {
 	now := a.now()
 	s := session{Name: p.Name, Role: p.Role, Via: via, Created: now, Seen: now}
+	if k, ok := a.o.Keys.Lookup(p.Name); ok && via == viaKey {
+		s.Key = keyDigest(k)
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errStore, err)
@@ -151,7 +164,7 @@ func (a *Auth) load(c *gin.Context, touch bool) (s session, hash string, ok bool
 	now := a.now()
 	end = ""
 	switch {
-	case now.Sub(s.Created) >= a.o.MaxAge:
+	case s.Created.Add(a.o.MaxAge).Sub(now) < time.Second: // less is no TTL Redis takes
 		end = endAge
 	case now.Sub(s.Seen) >= a.o.IdleTimeout:
 		end = endIdle
@@ -181,21 +194,17 @@ func (a *Auth) load(c *gin.Context, touch bool) (s session, hash string, ok bool
 }
 
 // stillHolds reports whether the session's principal may still use the
-// console: an API key's session while the keyring has that key name with
-// that role, an OIDC one while OIDC is configured; neither for a role
-// without a console.
+// console: an API key's session while the keyring has that key (name and
+// secret) with that role, an OIDC one while OIDC is configured; neither
+// for a role without a console.
 func (a *Auth) stillHolds(s session) bool {
 	if !consoleRole(s.Role) {
 		return false
 	}
 	switch s.Via {
 	case viaKey:
-		for _, p := range a.o.Keys.Principals() {
-			if p.Name == s.Name {
-				return p.Role == s.Role
-			}
-		}
-		return false
+		k, ok := a.o.Keys.Lookup(s.Name)
+		return ok && k.Role == s.Role && subtle.ConstantTimeCompare([]byte(keyDigest(k)), []byte(s.Key)) == 1
 	case viaOIDC:
 		return a.oidc != nil
 	}
