@@ -783,8 +783,8 @@ func TestPortalCorrection(t *testing.T) {
 		}
 		_, text := p.mail("ada@example.com", c.ID, "verify")
 		code := codeIn.FindStringSubmatch(text)
-		if code == nil {
-			t.Fatalf("no code in:\n%s", text)
+		if code == nil || !strings.Contains(text, "A request for correction of your personal data was filed") {
+			t.Fatalf("no code, or not said what for, in:\n%s", text)
 		}
 		var ok struct{ Status string }
 		if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+code[1]+`"}`, &ok); resp.StatusCode != 200 || ok.Status != "verified" {
