@@ -54,6 +54,11 @@ type PortalRequest struct {
 	// (marketing, profiling, sale_share); none: every one of them, or with
 	// a GPC signal (Sec-GPC: 1) sale and sharing.
 	Scopes []string `json:"scopes"`
+	// Corrections, for a correction only, are the changes the person asks
+	// for, checked as the agent API's are (checkCorrections). Nothing is
+	// written before an agent approves them: a correction always waits in
+	// awaiting_approval once the email is proven (dsr.ApprovalPolicy.Holds).
+	Corrections []CorrectionInput `json:"corrections"`
 }
 
 // AuthorizedAgent is who files for a consumer with their signed permission
@@ -95,23 +100,21 @@ type PortalFiled struct {
 }
 
 // portalTypes are the request types the portal files.
-var portalTypes = []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut}
+var portalTypes = []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut, dsr.TypeCorrection}
 
 // portalIntake validates a portal submission: the regulation given or
 // derived from the jurisdiction, an email (which the verification goes to),
-// and the authorised agent's details when one files.
-func portalIntake(b PortalRequest) (dsr.Intake, error) {
+// a correction's changes (checkCorrections, against the fields owned when
+// they are known: not nil), and the authorised agent's details when one
+// files.
+func portalIntake(b PortalRequest, owned []string) (dsr.Intake, error) {
 	var ve dsr.ValidationError
 	in := dsr.Intake{Type: dsr.Type(b.Type)}
 	switch {
 	case b.Type == "":
 		ve.Add("type", "required: one of %s", Join(portalTypes))
-	case !in.Type.Valid():
+	case !slices.Contains(portalTypes, in.Type):
 		ve.Add("type", "must be one of %s", Join(portalTypes))
-	case in.Type == dsr.TypeCorrection:
-		// A correction writes the person's words into the business's
-		// systems: it is filed by an agent, who checks what is asked.
-		ve.Add("type", "a correction is filed through the privacy team (agent API), not the portal: one of %s", Join(portalTypes))
 	}
 	switch {
 	case b.Regulation != "":
@@ -142,6 +145,12 @@ func portalIntake(b PortalRequest) (dsr.Intake, error) {
 		return dsr.SourceSubject
 	})
 	checkScopes(&ve, &in, b.Scopes)
+	// A correction writes the person's words into the business's systems,
+	// a new email or phone included, which nobody has proven: it is never
+	// applied before an agent checks and approves it (the portal's
+	// verification proves the email it came from, then the fan-out holds
+	// it in awaiting_approval).
+	in.Corrections = checkCorrections(&ve, in.Type, b.Corrections, owned)
 	if a := b.Agent; a != nil {
 		email, err := dsr.NormalizeGiven(dsr.KindEmail, a.Email)
 		if err != nil {
@@ -165,9 +174,9 @@ func portalIntake(b PortalRequest) (dsr.Intake, error) {
 
 // SubmitPortal files a request from the portal. Opt-outs need no proof of
 // identity (11 CCR 7026) and go straight to processing; the others wait for
-// the emailed code.
+// the emailed code, and a correction then waits for an agent's approval.
 func (s *Service) SubmitPortal(ctx context.Context, b PortalRequest, a Arrival) (PortalFiled, error) {
-	in, err := portalIntake(b)
+	in, err := portalIntake(b, s.correctFields())
 	if err != nil {
 		return PortalFiled{}, err
 	}

@@ -40,7 +40,7 @@ func TestPortalIntake(t *testing.T) {
 		{"opt-out of an unknown scope", PortalRequest{Type: "opt_out", Regulation: "gdpr", Subject: ada, Scopes: []string{"marketing", "ads"}}, []string{"scopes[1]"}, ""},
 	}
 	for _, tt := range tests {
-		in, err := portalIntake(tt.in)
+		in, err := portalIntake(tt.in, nil)
 		var ve *dsr.ValidationError
 		switch {
 		case tt.wantFields == nil && err != nil:
@@ -65,7 +65,7 @@ func TestPortalIntake(t *testing.T) {
 	// opt-out, which needs no proof.
 	sub := Subject{Email: ptr("ada@example.com"), CustomerID: ptr("cus_1")}
 	for typ, want := range map[string]string{"access": dsr.SourceClaimed, "opt_out": dsr.SourceSubject} {
-		in, err := portalIntake(PortalRequest{Type: typ, Regulation: "ccpa", Subject: sub})
+		in, err := portalIntake(PortalRequest{Type: typ, Regulation: "ccpa", Subject: sub}, nil)
 		if err != nil || len(in.Identities) != 2 || in.Identities[0].Source != dsr.SourceSubject || in.Identities[1].Source != want {
 			t.Errorf("%s: identities %+v, %v; want the customer id %s", typ, in.Identities, err, want)
 		}

@@ -5,8 +5,8 @@ import "slices"
 // CorrectableFields names the fields of a person's data the configured
 // connectors can correct, sorted; nil when this process does not know them
 // (it does not load the connectors) or none can be corrected. The portal's
-// pages tell people what a correction can change; the portal itself files
-// none (an agent files and checks them, see portalIntake).
+// pages offer a correction of these fields; an agent approves every one
+// before it is applied (see portalIntake).
 func (s *Service) CorrectableFields() []string {
 	f := s.correctFields()
 	if len(f) == 0 {

@@ -126,8 +126,9 @@ func (s *Service) Verify(ctx context.Context, a Access, v Verification) (Verifie
 }
 
 // verified completes a verification, which proves the request's email: the
-// request is merged into a verified open request of the same type whose
-// proven identities hold that email, if there is one, else it moves to
+// request (unless an appeal or a correction) is merged into a verified open
+// request of the same type whose proven identities hold that email, if
+// there is one, else it moves to
 // verified, followed by token alone. A merged request is cancelled, its
 // history naming the one it joined; its token follows it alone (it never
 // reads the other, which may hold more than this email's data), and the
@@ -142,7 +143,9 @@ func (s *Service) verified(ctx context.Context, req *dsr.Request, token, method 
 	proven := s.index.Hash(dsr.KindEmail, email)
 	var dups []dsr.Request
 	var err error
-	if req.AppealOf == "" { // an appeal is decided on its own
+	// An appeal is decided on its own, and two corrections ask for
+	// different changes: neither is merged.
+	if req.AppealOf == "" && req.Type != dsr.TypeCorrection {
 		if dups, err = s.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
 			return Verified{}, err
 		}

@@ -11,8 +11,8 @@ import (
 
 // TestCorrectionOverHTTP: an agent files a correction through the API; it
 // waits for approval with no approval policy, and shows its changes with
-// their hashes. A bad change is a problem naming it; the portal refuses a
-// correction.
+// their hashes. A bad change is a problem naming it, on the portal too
+// (TestPortalCorrection files one there).
 func TestCorrectionOverHTTP(t *testing.T) {
 	t.Parallel()
 	a := setupWith(t, false, func(d *handlers.Deps) {
@@ -44,7 +44,7 @@ func TestCorrectionOverHTTP(t *testing.T) {
 	p = problemJSON{}
 	resp = a.do("POST", "/v1/portal/requests", "", "application/json",
 		`{"type":"correction","regulation":"gdpr","subject":{"email":"ada@example.com"}}`, &p)
-	if resp.StatusCode != http.StatusBadRequest || !slices.Equal(p.fields(), []string{"type"}) {
-		t.Errorf("portal correction: %d %+v", resp.StatusCode, p)
+	if resp.StatusCode != http.StatusBadRequest || !slices.Equal(p.fields(), []string{"corrections"}) {
+		t.Errorf("portal correction without changes: %d %+v", resp.StatusCode, p)
 	}
 }

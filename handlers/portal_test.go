@@ -21,6 +21,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/connectors"
@@ -50,6 +51,8 @@ type portal struct {
 	smtp  *testenv.SMTPServer
 	clock *testenv.Clock
 	logs  *testenv.Buffer
+	// customers is the shop's collection the connector serves.
+	customers *mongo.Collection
 }
 
 type portalConfig struct {
@@ -59,6 +62,9 @@ type portalConfig struct {
 	// customers provide, each providing its contact email: one of Ada's
 	// orders carries eve@attacker.example.
 	orders bool
+	// correct lets the customers' name and email be corrected, and tells
+	// the application so.
+	correct bool
 }
 
 func startPortal(t *testing.T, cfg portalConfig) *portal {
@@ -81,6 +87,9 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 		{Name: "customers", Match: map[string]string{"email": "email"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete},
 			OptOut: &mongodb.Strategy{Kind: mongodb.StrategySet, Set: map[string]any{"marketing": false}}},
 	}}
+	if cfg.correct {
+		spec.Collections[0].Correct = map[string]string{"name": "name", "email": "email"}
+	}
 	if cfg.orders {
 		if _, err := shop.Collection("orders").InsertMany(ctx, []any{
 			bson.D{{Key: "_id", Value: "ord_1"}, {Key: "customer_id", Value: "cus_ada"}, {Key: "contact_email", Value: "eve@attacker.example"}},
@@ -128,9 +137,14 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var correctFields func() []string
+	if cfg.correct {
+		correctFields = reg.CorrectFields
+	}
 	srv := httptest.NewServer(handlers.New(handlers.Deps{
 		Store: store, Queue: queue, Index: idx, Keys: apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
-		Portal: app.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
+		Portal:        app.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
+		CorrectFields: correctFields,
 	}))
 	t.Cleanup(srv.Close)
 	proc := workers.NewProcessor(workers.Deps{Store: store, Connectors: reg, Queue: queue, Index: idx, Notifier: notifier, Log: log},
@@ -144,7 +158,7 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 		}
 		t.Cleanup(asrv.Shutdown)
 	}
-	return &portal{t: t, url: srv.URL, http: apitest.Client(t), store: store, proc: proc, smtp: mailbox, clock: clk, logs: logs}
+	return &portal{t: t, url: srv.URL, http: apitest.Client(t), store: store, proc: proc, smtp: mailbox, clock: clk, logs: logs, customers: shop.Collection("customers")}
 }
 
 // call sends a portal call; token is the status token (may be empty),
@@ -727,5 +741,102 @@ func TestUnverifiedRequestsExpire(t *testing.T) {
 	v := p.waitStatus(c.ID, c.StatusToken, "expired")
 	if !strings.Contains(v.Reason, "never verified") {
 		t.Errorf("expiry reason %q", v.Reason)
+	}
+}
+
+// TestPortalCorrection: a person files a correction on the portal; a bad
+// change is a problem at its path, and nothing is filed. A good one waits
+// for the emailed code, then for an agent, whatever the approval policy
+// (none here): only once approved is the shop's record changed. A change of
+// the email to another's address is held the same way, and the agent, who
+// sees the value asked, denies it: nothing changes.
+func TestPortalCorrection(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true, correct: true})
+	shop := func() bson.M {
+		t.Helper()
+		var doc bson.M
+		if err := p.customers.FindOne(context.Background(), bson.D{{Key: "_id", Value: "cus_ada"}}).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+
+	hundred := strings.TrimSuffix(strings.Repeat(`{"field":"name","value":"x"},`, 100), ",")
+	for name, tt := range map[string]struct{ body, field, msg string }{
+		"unknown field": {`{"field":"shoe_size","value":"42"}`, "corrections[0].field", `"shoe_size": no configured connector can correct it (fields they own: email, name)`},
+		"empty value":   {`{"field":"name","value":"Ada"},{"field":"email","value":"not an email"}`, "corrections[1].value", "plain email address"},
+		"100 changes":   {hundred, "corrections", "give 1 to 20 changes"},
+		"none":          {``, "corrections", "give 1 to 20 changes"},
+	} {
+		var pr problemJSON
+		resp := p.call("POST", "/v1/portal/requests", "", `{"type":"correction","regulation":"gdpr","subject":{"email":"ada@example.com"},"corrections":[`+tt.body+`]}`, &pr)
+		if resp.StatusCode != http.StatusBadRequest || !slices.Equal(pr.fields(), []string{tt.field}) || !strings.Contains(pr.Errors[0].Message, tt.msg) {
+			t.Errorf("%s: %d %+v; want %s refused saying %q", name, resp.StatusCode, pr, tt.field, tt.msg)
+		}
+	}
+
+	verify := func(c created) {
+		t.Helper()
+		if c.Status != "verifying" || !c.VerificationRequired {
+			t.Fatalf("filed: %+v", c)
+		}
+		_, text := p.mail("ada@example.com", c.ID, "verify")
+		code := codeIn.FindStringSubmatch(text)
+		if code == nil || !strings.Contains(text, "A request for correction of your personal data was filed") {
+			t.Fatalf("no code, or not said what for, in:\n%s", text)
+		}
+		var ok struct{ Status string }
+		if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+code[1]+`"}`, &ok); resp.StatusCode != 200 || ok.Status != "verified" {
+			t.Fatalf("verify: %d %+v", resp.StatusCode, ok)
+		}
+		p.waitStatus(c.ID, c.StatusToken, "awaiting_approval")
+	}
+	type agentView struct {
+		Status      string `json:"status"`
+		Corrections []struct {
+			Field string `json:"field"`
+			Value string `json:"value"`
+		} `json:"corrections"`
+	}
+	agent := func(method, path, body string) agentView {
+		t.Helper()
+		var v agentView
+		if resp := p.call(method, path, agentKey, body, &v); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+		return v
+	}
+
+	const name = `Ada <b>King</b>`
+	c := p.submit(`{"type":"correction","jurisdiction":"DE","subject":{"email":"ada@example.com"},"corrections":[{"field":"name","value":"` + name + `"}]}`)
+	verify(c)
+	if v := agent("GET", "/v1/requests/"+c.ID, ""); len(v.Corrections) != 1 || v.Corrections[0].Value != name {
+		t.Fatalf("the agent sees %+v", v)
+	}
+	if got := shop()["name"]; got != "Ada Lovelace" {
+		t.Fatalf("changed before approval: %v", got)
+	}
+	agent("POST", "/v1/requests/"+c.ID+"/approve", "")
+	p.waitStatus(c.ID, c.StatusToken, "completed")
+	if got := shop()["name"]; got != name {
+		t.Errorf("after approval the name is %v, want %q", got, name)
+	}
+
+	takeover := p.submit(`{"type":"correction","jurisdiction":"DE","subject":{"email":"ada@example.com"},"corrections":[{"field":"email","value":"Eve@Attacker.Example"}]}`)
+	verify(takeover)
+	if v := agent("GET", "/v1/requests/"+takeover.ID, ""); len(v.Corrections) != 1 || v.Corrections[0].Value != "eve@attacker.example" {
+		t.Fatalf("the agent sees %+v", v)
+	}
+	if v := agent("POST", "/v1/requests/"+takeover.ID+"/deny", `{"basis":"unverifiable","reason":"the new address is not the person's"}`); v.Status != "denied" {
+		t.Errorf("denied: %s", v.Status)
+	}
+	if got := shop()["email"]; got != "ada@example.com" {
+		t.Errorf("the email is %v after the denial", got)
+	}
+	for _, secret := range []string{"ada@example.com", "eve@attacker.example", "King", c.StatusToken} {
+		if strings.Contains(p.logs.String(), secret) {
+			t.Errorf("the logs hold %q", secret)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package portalpage
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -56,9 +57,30 @@ func fieldOf(field string) (name, anchor string) {
 		return "code", "code"
 	case field == "purposes" || strings.HasPrefix(field, "purposes."):
 		return "refuse", "refuse-" + string(dsr.Purposes[0])
+	case field == "corrections":
+		return "corrections", rowField("field", 0)
+	}
+	// corrections[i].field and corrections[i].value: row i's select and
+	// text input.
+	if m := correctionPath.FindStringSubmatch(field); m != nil {
+		if i, err := strconv.Atoi(m[1]); err == nil && i < dsr.MaxCorrections {
+			name := rowField(m[2], i)
+			return name, name
+		}
+		return "corrections", rowField("field", 0)
 	}
 	return "", ""
 }
+
+var correctionPath = regexp.MustCompile(`^corrections\[([0-9]{1,4})\]\.(field|value)$`)
+
+// messageKey is the catalogue key of the message for the form's field
+// name: a row's fields share theirs (correction_field_2: correction_field).
+func messageKey(name string) string {
+	return "portal.err." + rowIndex.ReplaceAllString(name, "")
+}
+
+var rowIndex = regexp.MustCompile(`_[0-9]+$`)
 
 // problemOf tells the person what err means, in their language, mapping
 // the application's errors as httpkit.Error does (same statuses, same
@@ -75,7 +97,7 @@ func (h *handler) problemOf(c *gin.Context, err error, conflict string) problem 
 			name, anchor := fieldOf(f.Field)
 			key := "portal.err.invalid"
 			if name != "" {
-				key = "portal.err." + name
+				key = messageKey(name)
 			}
 			text := h.pages.T(c, key)
 			if name != "" && out.Fields[name] == "" {

@@ -21,7 +21,7 @@ func TestFlowWithoutJavaScript(t *testing.T) {
 	contains(t, home, `id="request-form"`, `name="type"`, `value="access"`, `value="deletion"`, `value="opt_out"`, `name="email"`,
 		`name="phone"`, `name="regulation"`, `name="scope"`, `name="agent"`, `name="agent_name"`, `name="agent_email"`,
 		`name="agent_permission"`, `name="gpc"`, `id="submit"`, `id="gpc-notice" class="notice" role="status" hidden`)
-	lacks(t, home, `value="correction"`, `id="correction-info"`)
+	lacks(t, home, `value="correction"`, `id="correction-fieldset"`)
 
 	id := b.submit(access("ada@example.com"))
 	ck := b.cookie()
@@ -308,13 +308,14 @@ func TestOptOutScopes(t *testing.T) {
 	b.submit(url.Values{"type": {"deletion"}, "regulation": {"gdpr"}, "email": {"ada@example.com"}, "scope": {"marketing"}})
 }
 
-// TestAgentAndCorrection: an authorised agent files for a person; the
-// fields a correction can change are listed when the connectors are known.
+// TestAgentAndCorrection: an authorised agent files for a person; a
+// correction of the fields the connectors can change is offered when they
+// are known.
 func TestAgentAndCorrection(t *testing.T) {
 	p := startPortal(t, []string{"name", "address"})
 	b := p.browser()
 	_, page := b.get("/privacy")
-	contains(t, page, `id="correction-info"`, "<code>address</code>", "<code>name</code>")
+	contains(t, page, `id="type-correction" value="correction"`, `id="correction-fieldset"`, `<option value="address">Postal address</option>`, `<option value="name">Name</option>`)
 	v := access("ada@example.com")
 	v.Set("agent", "1")
 	v.Set("agent_name", "Rights Co")

@@ -47,6 +47,8 @@ type handler struct {
 	pages  *webkit.Pages
 	limits *httpkit.Limits
 	log    *slog.Logger
+	// keys are the catalogues' keys (a field's label, when it has one).
+	keys map[string]bool
 }
 
 // Parse returns the portal's pages over kit (for tests of the catalogues).
@@ -56,6 +58,7 @@ func Parse(kit *webkit.Kit) *webkit.Pages { return kit.Parse(files, "privacy", H
 // forms are posted under the limit per client address and the CSRF check.
 func Register(r *gin.Engine, d Deps) {
 	h := &handler{app: d.App, pages: Parse(d.Kit), limits: d.Limits, log: d.Log}
+	h.keys = h.pages.Keys()
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -19,18 +19,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/portalpage"
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/internal/teststore"
+	"github.com/dsar-project/dsar/workers"
 )
 
 type nopQueue struct{}
 
-func (nopQueue) EnqueueFanout(context.Context, string) error         { return nil }
-func (nopQueue) EnqueueJob(context.Context, string) error            { return nil }
-func (nopQueue) EnqueueNotice(context.Context, string, string) error { return nil }
+func (nopQueue) EnqueueFanout(context.Context, string) error              { return nil }
+func (nopQueue) EnqueueFanoutAt(context.Context, string, time.Time) error { return nil }
+func (nopQueue) EnqueueJob(context.Context, string) error                 { return nil }
+func (nopQueue) EnqueueNotice(context.Context, string, string) error      { return nil }
 
 // portal is the pages over a real application and store, served by a real
 // HTTP server.
@@ -42,6 +45,7 @@ type portal struct {
 	idx   *dsr.BlindIndex
 	clock *testenv.Clock
 	logs  *testenv.Buffer
+	log   *slog.Logger
 }
 
 func startPortal(t *testing.T, correct []string) *portal {
@@ -68,7 +72,7 @@ func startPortal(t *testing.T, correct []string) *portal {
 	portalpage.Register(r, portalpage.Deps{App: svc, Kit: kit, Log: log})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &portal{t: t, url: srv.URL, app: svc, store: store, idx: idx, clock: clk, logs: logs}
+	return &portal{t: t, url: srv.URL, app: svc, store: store, idx: idx, clock: clk, logs: logs, log: log}
 }
 
 // browser is one browser: its cookies, and the CSRF token of the last page.
@@ -161,6 +165,17 @@ func (p *portal) issueCode(id, code, link string) {
 	}
 }
 
+// fanout runs the workers' fan-out of request id, as the queue would once
+// it is verified (no connector here: it acts on nothing).
+func (p *portal) fanout(id string) {
+	p.t.Helper()
+	h := workers.NewFanoutHandler(workers.FanoutDeps{Store: p.store, Connectors: connectors.NewRegistry(), Queue: nopQueue{}, Index: p.idx, Log: p.log},
+		workers.FanoutOptions{MaxRetry: 1, Now: p.clock.Now})
+	if err := h.Fanout(context.Background(), id); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 func (p *portal) request(id string) *dsr.Request {
 	p.t.Helper()
 	r, err := p.store.Request(context.Background(), id)
@@ -235,7 +250,7 @@ func TestCatalogues(t *testing.T) {
 		dsr.StatusCompleted, dsr.StatusNeedsAttention, dsr.StatusDenied, dsr.StatusCancelled, dsr.StatusExpired, dsr.StatusDuplicate} {
 		made = append(made, "portal.state."+string(s), "portal.state."+string(s)+".help")
 	}
-	for _, ty := range []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut} {
+	for _, ty := range []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut, dsr.TypeCorrection} {
 		made = append(made, "portal.type."+string(ty), "portal.type."+string(ty)+".hint")
 	}
 	for _, r := range dsr.Regulations {
@@ -253,7 +268,8 @@ func TestCatalogues(t *testing.T) {
 	for _, s := range []dsr.ConsentSource{dsr.ConsentPortal, dsr.ConsentAgent, dsr.ConsentGPC, dsr.ConsentProtocol, dsr.ConsentAPI, dsr.ConsentImport, dsr.ConsentAdmin} {
 		made = append(made, "portal.consent.source."+string(s))
 	}
-	for _, f := range []string{"type", "regulation", "email", "phone", "customer_id", "scope", "agent_name", "agent_email", "agent_permission", "code", "refuse"} {
+	for _, f := range []string{"type", "regulation", "email", "phone", "customer_id", "scope", "agent_name", "agent_email", "agent_permission", "code", "refuse",
+		"corrections", "correction_field", "correction_value"} {
 		made = append(made, "portal.err."+f)
 	}
 	for d := range map[string]bool{"submitted": true, "verified": true, "merged": true, "resent": true, "opened": true} {

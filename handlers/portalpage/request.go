@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -11,8 +13,12 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// requestTypes are the rights the form offers, in its order.
+// requestTypes are the rights the form offers, in its order; a correction
+// only when some field can be corrected (app.Service.CorrectableFields).
 var requestTypes = []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut}
+
+// correctionRows is how many changes the form offers at once.
+const correctionRows = 3
 
 // requestForm is the request form's input, as typed (kept on a re-render).
 type requestForm struct {
@@ -24,6 +30,9 @@ type requestForm struct {
 	AgentName, AgentEmail string
 	AgentPermission       bool
 	GPC                   bool
+	// Corrections are the changes asked for, in the order typed, rows left
+	// blank dropped (so the application's corrections[i] is row i).
+	Corrections []app.CorrectionInput
 }
 
 func readRequestForm(c *gin.Context) requestForm {
@@ -37,12 +46,25 @@ func readRequestForm(c *gin.Context) requestForm {
 			f.Scopes[s] = true
 		}
 	}
+	fields, values := c.PostFormArray("correction_field"), c.PostFormArray("correction_value")
+	for i := range max(len(fields), len(values)) {
+		var row app.CorrectionInput
+		if i < len(fields) {
+			row.Field = strings.TrimSpace(fields[i])
+		}
+		if i < len(values) {
+			row.Value = values[i]
+		}
+		if row.Field != "" || strings.TrimSpace(row.Value) != "" {
+			f.Corrections = append(f.Corrections, row)
+		}
+	}
 	return f
 }
 
 // portalRequest is the filing the form asks for. Scopes count for an
-// opt-out only (the form shows them to every type); the agent's fields only
-// when the agent box is checked.
+// opt-out only and changes for a correction only (the form shows them to
+// every type); the agent's fields only when the agent box is checked.
 func (f requestForm) portalRequest() app.PortalRequest {
 	opt := func(s string) *string {
 		if s == "" {
@@ -61,6 +83,9 @@ func (f requestForm) portalRequest() app.PortalRequest {
 			}
 		}
 	}
+	if f.Type == string(dsr.TypeCorrection) {
+		b.Corrections = f.Corrections
+	}
 	if f.Agent {
 		b.Agent = &app.AuthorizedAgent{Name: f.AgentName, Email: f.AgentEmail, SignedPermission: f.AgentPermission}
 	}
@@ -76,18 +101,58 @@ type homeData struct {
 	Types       []dsr.Type
 	Regulations []dsr.Regulation
 	Purposes    []dsr.Scope
-	// Correctable are the fields a correction can change (the privacy
-	// team files corrections); none: the page does not mention them.
-	Correctable []string
+	// Correctable are the fields a correction can change, each with its
+	// label; none: the form offers no correction.
+	Correctable []fieldOption
+	// Corrections are the form's rows of changes: those typed, then blank
+	// ones up to correctionRows, with their errors.
+	Corrections []correctionRow
+}
+
+// fieldOption is a field a correction can change, and its label.
+type fieldOption struct{ Name, Label string }
+
+// correctionRow is one row of changes: row N's select is correction_field_N
+// and its text input correction_value_N.
+type correctionRow struct {
+	N, Num                 int
+	Field, Value           string
+	FieldError, ValueError string
 }
 
 func (h *handler) homeData(c *gin.Context, f requestForm, p problem) homeData {
 	if p.Fields == nil {
 		p.Fields = map[string]string{}
 	}
-	return homeData{Form: f, Problem: p, GPCHeader: c.GetHeader("Sec-GPC") == "1", Types: requestTypes,
-		Regulations: dsr.Regulations, Purposes: dsr.Purposes, Correctable: h.app.CorrectableFields()}
+	d := homeData{Form: f, Problem: p, GPCHeader: c.GetHeader("Sec-GPC") == "1", Types: requestTypes,
+		Regulations: dsr.Regulations, Purposes: dsr.Purposes}
+	fields := h.app.CorrectableFields()
+	if len(fields) == 0 {
+		return d
+	}
+	d.Types = append(slices.Clip(requestTypes), dsr.TypeCorrection)
+	for _, name := range fields {
+		label := name
+		if key := "portal.field." + name; h.keys[key] {
+			label = h.pages.T(c, key)
+		}
+		d.Correctable = append(d.Correctable, fieldOption{Name: name, Label: label})
+	}
+	// Rows typed beyond the form's own (a crafted post) are shown too, up
+	// to what a request may carry; the application refuses more.
+	rows := min(max(len(f.Corrections), correctionRows), dsr.MaxCorrections)
+	for i := range rows {
+		r := correctionRow{N: i, Num: i + 1, FieldError: p.Fields[rowField("field", i)], ValueError: p.Fields[rowField("value", i)]}
+		if i < len(f.Corrections) {
+			r.Field, r.Value = f.Corrections[i].Field, f.Corrections[i].Value
+		}
+		d.Corrections = append(d.Corrections, r)
+	}
+	return d
 }
+
+// rowField is the form's name of part ("field" or "value") of row i.
+func rowField(part string, i int) string { return "correction_" + part + "_" + strconv.Itoa(i) }
 
 // home is the request form: choose a right, say who you are.
 func (h *handler) home(c *gin.Context) {
@@ -100,7 +165,17 @@ func (h *handler) home(c *gin.Context) {
 // page. A problem re-renders the form, input kept.
 func (h *handler) submit(c *gin.Context) {
 	f := readRequestForm(c)
-	filed, err := h.app.SubmitPortal(c.Request.Context(), f.portalRequest(), h.arrival(c))
+	var filed app.PortalFiled
+	var err error
+	if f.Type == string(dsr.TypeCorrection) && len(h.app.CorrectableFields()) == 0 {
+		// Not offered here (no field can be corrected, or the fields are
+		// not known to this process): as an unknown type.
+		var ve dsr.ValidationError
+		ve.Add("type", "a correction is not offered: no field can be corrected")
+		err = &ve
+	} else {
+		filed, err = h.app.SubmitPortal(c.Request.Context(), f.portalRequest(), h.arrival(c))
+	}
 	if err != nil {
 		p := h.problemOf(c, err, "")
 		if ve := (*dsr.ValidationError)(nil); !errors.As(err, &ve) {

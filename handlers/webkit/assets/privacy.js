@@ -11,15 +11,21 @@
   }
 
   // The request form: the uses to stop concern an opt-out only, the
-  // agent's fields an agent only.
+  // details to correct a correction only, the agent's fields an agent only.
+  // A fieldset holding an error stays shown, whatever is chosen.
   var form = document.getElementById("request-form");
   if (form) {
     var scopes = document.getElementById("scope-fieldset");
+    var corrections = document.getElementById("correction-fieldset");
     var agent = document.getElementById("agent");
     var agentFields = document.getElementById("agent-fields");
+    var showFor = function (el, value, type) {
+      if (el) { el.hidden = !(type && type.value === value) && !el.querySelector("[aria-invalid=true], .field-error"); }
+    };
     var sync = function () {
       var type = form.querySelector("input[name=type]:checked");
-      if (scopes) { scopes.hidden = !(type && type.value === "opt_out"); }
+      showFor(scopes, "opt_out", type);
+      showFor(corrections, "correction", type);
       if (agent && agentFields) { agentFields.hidden = !agent.checked; }
     };
     form.addEventListener("change", sync);
