@@ -197,3 +197,93 @@ func (stubAuth) Register(r *gin.Engine) {
 }
 
 func (stubAuth) Require() gin.HandlerFunc { return func(c *gin.Context) { c.Next() } }
+
+// TestPageSecurityHeaders calls every page route (signed in as an admin for
+// the console's), and pages that do not exist, and checks every answer
+// carries the pages' security headers: a strict CSP with no inline script,
+// no framing, nothing cached.
+func TestPageSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	a := setupPages(t)
+	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	admin := a.browser(t)
+	if status := admin.signIn(adminKey); status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", status)
+	}
+	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring(),
+		Pages: webkit.New(webkit.Options{Secret: make([]byte, 32)}), ConsoleAuth: stubAuth{}})
+	check := func(what string, resp *http.Response) {
+		t.Helper()
+		csp := resp.Header.Get("Content-Security-Policy")
+		dirs := map[string]string{}
+		for _, d := range strings.Split(csp, ";") {
+			name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+			dirs[name] = value
+		}
+		// As strict or stricter than the pages' policy: scripts and styles
+		// from the service alone (or none, or a hashed style: the evidence
+		// report's), forms posted only to it (or nowhere).
+		for name, ok := range map[string]func(string) bool{
+			"default-src":     func(v string) bool { return v == "'none'" },
+			"frame-ancestors": func(v string) bool { return v == "'none'" },
+			"base-uri":        func(v string) bool { return v == "'none'" },
+			"script-src":      func(v string) bool { return v == "'self'" || v == "" },
+			"style-src":       func(v string) bool { return v == "'self'" || v == "" || strings.HasPrefix(v, "'sha256-") },
+			"form-action":     func(v string) bool { return v == "'self'" || v == "'none'" },
+		} {
+			v, set := dirs[name]
+			if !ok(v) || (!set && name != "script-src" && name != "style-src") {
+				t.Errorf("%s: %d: CSP %q: %s %q", what, resp.StatusCode, csp, name, v)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: CSP allows unsafe sources: %q", what, csp)
+		}
+		for k, want := range map[string]string{"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("%s: %d: %s = %q, want %q", what, resp.StatusCode, k, got, want)
+			}
+		}
+	}
+	walked := 0
+	for _, r := range apitest.Routes(t, h) {
+		if !pageRoute(r.Path) {
+			continue
+		}
+		walked++
+		path := strings.NewReplacer(":id", id, ":action", "approve").Replace(r.Path)
+		for _, b := range []*browser{admin, a.browser(t)} { // signed in, and not
+			var resp *http.Response
+			var err error
+			if r.Method == http.MethodGet {
+				resp, err = b.c.Get(a.url + path)
+			} else {
+				resp, err = b.c.PostForm(a.url+path, url.Values{"csrf": {"forged"}})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			check(r.Method+" "+path, resp)
+		}
+	}
+	if walked < 15 {
+		t.Fatalf("walked %d page routes: the walk proves nothing", walked)
+	}
+	for _, path := range []string{"/privacy/nope", "/console/nope", "/privacy/requests/not-an-id", "/console/requests/not-an-id"} {
+		resp, err := admin.c.Get(a.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "<h1>") {
+			t.Errorf("%s: %d %s, want an HTML 404 page", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		check("GET "+path, resp)
+	}
+}
+
+func pageRoute(path string) bool {
+	return path == "/privacy" || strings.HasPrefix(path, "/privacy/") || path == "/console" || strings.HasPrefix(path, "/console/")
+}
