@@ -35,12 +35,6 @@ var (
 	sixDigits     = regexp.MustCompile(`\b(\d{6})\b`)
 )
 
-// timed logs how long t took, for the budget of the browser tests.
-func timed(t *testing.T) {
-	start := time.Now()
-	t.Cleanup(func() { t.Logf("%s took %s", t.Name(), time.Since(start).Round(100*time.Millisecond)) })
-}
-
 // startWithMailbox runs `dsar dev --demo` sending its emails to a test
 // SMTP server, and returns both.
 func startWithMailbox(t *testing.T) (*proc, *testenv.SMTPServer) {
@@ -118,7 +112,6 @@ func wantVerified(t *testing.T, ctx context.Context, id string) {
 // device where they filed it, it does not. Then a fresh browser opens a
 // request by its number and reference.
 func TestBrowserPortalEmailedLink(t *testing.T) {
-	timed(t)
 	b := browsertest.Start(t)
 	p, mailbox := startWithMailbox(t)
 
@@ -201,7 +194,6 @@ func refused(t *testing.T, ctx context.Context) map[string]bool {
 // then allows marketing again and stops profiling in the preference
 // centre, and reads it all in their consent history.
 func TestBrowserPortalPreferences(t *testing.T) {
-	timed(t)
 	b := browsertest.Start(t)
 	p, mailbox := startWithMailbox(t)
 	en := portalText(t)
@@ -349,7 +341,6 @@ func startIdentityProvider(t *testing.T) *identityProvider {
 // the queue signed in. The provider's site linking to the console shows
 // the browser does withhold that cookie from a cross-site navigation.
 func TestBrowserConsoleOIDC(t *testing.T) {
-	timed(t)
 	b := browsertest.Start(t)
 	idp := startIdentityProvider(t)
 	idp.QueueUser(&mockoidc.MockUser{Subject: "u-4242", Email: "agent@example.com", Groups: []string{"staff", "privacy-team"}})
