@@ -17,7 +17,7 @@ import (
 // origin), fonts, fetches and form targets, with no inline script or
 // style, no framing (frame-ancestors 'none', X-Frame-Options DENY) and no
 // <base>; no referrer; a same-origin opener; nothing cached (pages show
-// personal data, tokens and forms).
+// personal data, tokens and forms). Every page route uses it.
 func (k *Kit) Headers() gin.HandlerFunc {
 	img := "'self' data:"
 	if o := k.brand.logoOrigin(); o != "" {
