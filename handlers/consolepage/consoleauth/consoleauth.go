@@ -155,7 +155,7 @@ func (a *Auth) Register(r *gin.Engine) {
 
 // maxForm is the largest sign-in or sign-out form read: a key, a next
 // and a token are well under it.
-const maxForm = 16 << 10
+const maxForm = 64 << 10
 
 // limitBody caps what the forms' parsing (the CSRF check's first) reads
 // of an exchange that anyone may send: a larger form reads as empty, and
