@@ -30,6 +30,7 @@ var pageAllowed = map[string][]apikey.Role{
 	"GET /console/requests/:id":          {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /console/requests/:id/report":   {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"POST /console/requests/:id/:action": {apikey.RoleAdmin, apikey.RoleAgent},
+	"GET /console/requests/:id/:action":  {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /console/dashboard":             {apikey.RoleAdmin, apikey.RoleAgent, apikey.RoleAuditor},
 	"GET /console/queues":                {apikey.RoleAdmin},
 	"GET /console/sign-in":               nil, // public

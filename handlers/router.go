@@ -131,6 +131,10 @@ func New(d Deps) http.Handler {
 		httpkit.Abort(c, httpkit.Problem{Status: http.StatusNotFound, Detail: "No such route."})
 	})
 	r.NoMethod(func(c *gin.Context) {
+		if d.Pages != nil && pagePath(c.Request.URL.Path) {
+			d.Pages.MethodNotAllowed(c)
+			return
+		}
 		httpkit.Abort(c, httpkit.Problem{Status: http.StatusMethodNotAllowed, Detail: "This route does not take this method."})
 	})
 

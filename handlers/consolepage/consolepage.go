@@ -9,6 +9,7 @@ import (
 	"embed"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/gin-gonic/gin"
@@ -75,8 +76,17 @@ func Register(r *gin.Engine, d Deps) {
 	g.GET("/requests/:id", c.request)
 	g.GET("/requests/:id/report", c.report)
 	g.POST("/requests/:id/:action", c.act)
+	g.GET("/requests/:id/:action", c.back)
 	g.GET("/dashboard", c.dashboard)
 	g.GET("/queues", c.role(apikey.RoleAdmin), c.queuesPage)
+}
+
+// back answers a GET of an action's address, which only its form posts
+// to: the language switch of a page an action re-rendered links there.
+// It keeps the switch and goes to the request's page.
+func (c *console) back(ctx *gin.Context) {
+	webkit.Lang(ctx) // keeps a ?lang= switch
+	ctx.Redirect(http.StatusSeeOther, "/console/requests/"+url.PathEscape(ctx.Param("id")))
 }
 
 // maxForm is the largest form body read (a reason is at most a few

@@ -74,14 +74,25 @@ func (l *Limits) PerIP() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		m := hmac.New(sha256.New, l.key)
-		m.Write([]byte(clientKey(c.ClientIP())))
-		if err := l.allow(c, l.ip, l.ipMem, "ip:"+hex.EncodeToString(m.Sum(nil))[:32]); err != nil {
+		if err := l.CheckIP(c); err != nil {
 			Error(c, l.log, err)
 			return
 		}
 		c.Next()
 	}
+}
+
+// CheckIP counts a call against the client address's limit, as PerIP
+// does, but leaves the answer to the caller: over the limit it returns a
+// *RateLimited (the pages answer with a page, not a problem). A nil
+// Limits allows every call.
+func (l *Limits) CheckIP(c *gin.Context) error {
+	if l == nil {
+		return nil
+	}
+	m := hmac.New(sha256.New, l.key)
+	m.Write([]byte(clientKey(c.ClientIP())))
+	return l.allow(c, l.ip, l.ipMem, "ip:"+hex.EncodeToString(m.Sum(nil))[:32])
 }
 
 // PerIdentity counts a submission against the limit of an identity, given

@@ -74,7 +74,7 @@ func Register(r *gin.Engine, d Deps) {
 	g.GET("/requests/:id/preferences", h.preferences)
 	g.GET("/requests/:id/consent-history", h.history)
 
-	post := g.Group("", h.limitBody, d.Limits.PerIP(), h.pages.CheckCSRF())
+	post := g.Group("", h.limitBody, h.perIP, h.pages.CheckCSRF())
 	post.POST("/requests", h.submit)
 	post.POST("/requests/:id/verify", h.verify)
 	post.POST("/requests/:id/resend", h.resend)
@@ -90,6 +90,19 @@ func (h *handler) limitBody(c *gin.Context) {
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	c.Next()
+}
+
+// perIP counts a form against the client address's limit; over it, the
+// person gets a page saying to wait (429, Retry-After), not the API's
+// problem JSON.
+func (h *handler) perIP(c *gin.Context) {
+	if err := h.limits.CheckIP(c); err != nil {
+		p := h.problemOf(c, err, "")
+		h.pages.Render(c, p.Status, "failed", errorPage(p))
+		c.Abort()
+		return
+	}
 	c.Next()
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalpage"
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -50,6 +51,12 @@ type portal struct {
 
 func startPortal(t *testing.T, correct []string) *portal {
 	t.Helper()
+	return startPortalLimits(t, correct, nil)
+}
+
+// startPortalLimits is startPortal with the abuse limits given.
+func startPortalLimits(t *testing.T, correct []string, limits *httpkit.Limits) *portal {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	clk := testenv.NewClock(time.Now().UTC())
 	store := teststore.Open(t, clk.Now)
@@ -69,7 +76,7 @@ func startPortal(t *testing.T, correct []string) *portal {
 	kit := webkit.New(webkit.Options{Secret: key, Brand: webkit.Brand{Name: "Example Shop", PolicyURL: "/policy"}, Log: log})
 	r := gin.New()
 	kit.RegisterAssets(r)
-	portalpage.Register(r, portalpage.Deps{App: svc, Kit: kit, Log: log})
+	portalpage.Register(r, portalpage.Deps{App: svc, Kit: kit, Limits: limits, Log: log})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &portal{t: t, url: srv.URL, app: svc, store: store, idx: idx, clock: clk, logs: logs, log: log}

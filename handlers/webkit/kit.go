@@ -228,6 +228,18 @@ func (k *Kit) NotFound(c *gin.Context) {
 	k.bare[section].Error(c, http.StatusNotFound, "common.notfound.title", "common.notfound.message")
 }
 
+// MethodNotAllowed renders the 405 page of the section the path belongs
+// to, with the pages' security headers, for a method no page of the
+// address takes (the router sets Allow).
+func (k *Kit) MethodNotAllowed(c *gin.Context) {
+	section := "privacy"
+	if c.Request.URL.Path == "/console" || strings.HasPrefix(c.Request.URL.Path, "/console/") {
+		section = "console"
+	}
+	k.Headers()(c)
+	k.bare[section].Error(c, http.StatusMethodNotAllowed, "common.notallowed.title", "common.notallowed.message")
+}
+
 // ErrorData is what the error page shows: a translated title and message
 // (message keys) and where to go next.
 type ErrorData struct {

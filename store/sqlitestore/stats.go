@@ -108,8 +108,10 @@ func utcMs(t int64) time.Time { return time.UnixMilli(t).UTC() }
 // order lets a reader that stopped part way resume from the last closed_at
 // it saw.
 func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*dsr.Completion) error) error {
-	return eachKeyed(ctx, s.r, "completions", `SELECT closed_at, id, type, regulation, received_at FROM requests
-		WHERE status = ? AND closed_at >= ?`, "closed_at", []any{string(dsr.StatusCompleted), ms(later(since, epoch))},
+	// The key is the only bound on closed_at (eachKeyedFrom): with its
+	// own bound too, each page would walk the index from since again.
+	return eachKeyedFrom(ctx, s.r, batch, "completions", `SELECT closed_at, id, type, regulation, received_at FROM requests
+		WHERE status = ?`, "closed_at", []any{string(dsr.StatusCompleted)}, ms(later(since, epoch)),
 		func(rows *sql.Rows) (int64, string, *dsr.Completion, error) {
 			var (
 				c                dsr.Completion

@@ -145,12 +145,24 @@ func (a *Auth) log(c *gin.Context) *slog.Logger {
 func (a *Auth) Register(r *gin.Engine) {
 	g := r.Group("", a.o.Kit.Headers())
 	g.GET(SignInPath, a.signInPage)
-	g.POST(SignInPath, a.signInPost)
-	g.POST(SignOutPath, a.signOut)
+	g.POST(SignInPath, limitBody, a.signInPost)
+	g.POST(SignOutPath, limitBody, a.signOut)
 	if a.oidc != nil {
 		g.GET(OIDCStartPath, a.oidcStart)
 		g.GET(OIDCCallbackPath, a.oidcCallback)
 	}
+}
+
+// maxForm is the largest sign-in or sign-out form read: a key, a next
+// and a token are well under it.
+const maxForm = 64 << 10
+
+// limitBody caps what the forms' parsing (the CSRF check's first) reads
+// of an exchange that anyone may send: a larger form reads as empty, and
+// is refused, rather than held in memory (or spilled to disk) whole.
+func limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxForm)
+	c.Next()
 }
 
 // Require lets through only exchanges of a signed-in session: it sets the
