@@ -131,8 +131,10 @@ func (s *Store) EachCompletion(ctx context.Context, since time.Time, fn func(*ds
 // time. A failed job an agent retries loses its finished_at until it
 // finishes again, so it is reported again, with its new outcome.
 func (s *Store) EachJobOutcome(ctx context.Context, since time.Time, fn func(*dsr.JobOutcome) error) error {
-	return eachKeyed(ctx, s.r, "job outcomes", `SELECT finished_at, id, connector, action, status, created_at FROM jobs
-		WHERE finished_at >= ?`, "finished_at", []any{ms(later(since, epoch))},
+	// The key is the only bound on finished_at (eachKeyedFrom), as in
+	// EachCompletion.
+	return eachKeyedFrom(ctx, s.r, batch, "job outcomes", `SELECT finished_at, id, connector, action, status, created_at FROM jobs
+		WHERE finished_at IS NOT NULL`, "finished_at", nil, ms(later(since, epoch)),
 		func(rows *sql.Rows) (int64, string, *dsr.JobOutcome, error) {
 			var (
 				o                 dsr.JobOutcome

@@ -384,7 +384,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Error("the idle session is still in Redis")
 	}
 	page := b.get("/console/sign-in?next=%2Fconsole%2Frequests%2Fr9&reason=idle").Body.String()
-	if !strings.Contains(page, "signed out after 30 minutes of inactivity") {
+	if !strings.Contains(page, "it was unused for 30 minutes") {
 		t.Fatalf("sign-in page does not say why:\n%s", page)
 	}
 
