@@ -266,7 +266,7 @@ func Settings() []Setting {
 			set: secret(func(c *Config, v string) { c.OIDCClientSecret = v })},
 		{Env: "DSAR_OIDC_ROLE_CLAIM", Default: "groups", Help: "the ID token claim (a string or a list of strings) whose values DSAR_OIDC_ROLES maps to console roles", Modes: apiModes,
 			set: func(c *Config, v string) error { c.OIDCRoleClaim = v; return nil }},
-		{Env: "DSAR_OIDC_ROLES", Help: "comma-separated role=claim value, e.g. admin=privacy-admins,agent=privacy-team,auditor=dpo; a person with none of the values may not sign in; the first role listed wins", Modes: apiModes,
+		{Env: "DSAR_OIDC_ROLES", Help: "comma-separated role=claim value, e.g. admin=privacy-admins,agent=privacy-team,auditor=dpo; a person whose claim holds none of the values may not sign in, and one whose claim holds several gets the highest of their roles (admin, then agent, then auditor); a value listed twice keeps its first role", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				roles, err := parseOIDCRoles(v)
 				c.OIDCRoles = roles
