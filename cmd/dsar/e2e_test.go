@@ -290,6 +290,26 @@ func TestDemoShop(t *testing.T) {
 	dataDir := t.TempDir()
 	env := baseEnv(t, dataDir, r.Addr, queue, testenv.Name("e2e"))
 	p := startDSAR(t, env, "dev", "--demo")
+	// It prints where its pages are, and they answer there.
+	for _, want := range []string{"Privacy portal: " + p.base + "/privacy\n", "Agent console:  " + p.base + "/console "} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(p.stdout.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(p.stdout.String(), want) {
+			t.Errorf("dev --demo did not print %q:\n%s", want, p.stdout)
+		}
+	}
+	for _, page := range []string{"/privacy", "/console/sign-in"} {
+		resp, err := http.Get(p.base + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %s", page, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
 
 	// Access: Ada's customer record, her two orders (found through the
 	// customer id resolved from her email), her ticket, her memberships.
