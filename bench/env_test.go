@@ -183,6 +183,13 @@ func (s *service) file(typ dsr.Type, regulation dsr.Regulation, email string) st
 // statuses, and returns their ids.
 func fill(b testing.TB, st store.Store, idx *dsr.BlindIndex, tag string, n int) []string {
 	b.Helper()
+	return fillAt(b, st, idx, tag, n, time.Now(), false)
+}
+
+// fillAt is fill with every request received at receivedAt, and completed
+// a day later when closed is set (the history of a store in service).
+func fillAt(b testing.TB, st store.Store, idx *dsr.BlindIndex, tag string, n int, receivedAt time.Time, closed bool) []string {
+	b.Helper()
 	ctx := context.Background()
 	types := []dsr.Type{dsr.TypeAccess, dsr.TypeDeletion, dsr.TypeOptOut}
 	ids := make([]string, 0, n)
@@ -190,12 +197,16 @@ func fill(b testing.TB, st store.Store, idx *dsr.BlindIndex, tag string, n int) 
 	for i := range n {
 		r, err := dsr.NewRequest(dsr.Intake{
 			Type: types[i%len(types)], Regulation: dsr.RegulationGDPR, Source: "agent_api", FiledBy: "desk",
-			Status: dsr.StatusVerified, ReceivedAt: time.Now(), Notify: true, Notices: []string{dsr.NoticeReceipt},
+			Status: dsr.StatusVerified, ReceivedAt: receivedAt, Notify: true, Notices: []string{dsr.NoticeReceipt},
 			VerificationMethod: "attested by the filing agent",
 			Identities:         []dsr.Identity{{Kind: dsr.KindEmail, Value: fmt.Sprintf("%s-%d@example.com", tag, i), Source: dsr.SourceSubject}},
 		}, idx)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if closed {
+			at := receivedAt.Add(24 * time.Hour)
+			r.Status, r.ClosedAt = dsr.StatusCompleted, &at
 		}
 		batch = append(batch, r)
 		ids = append(ids, r.ID)

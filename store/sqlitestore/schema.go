@@ -49,6 +49,10 @@ CREATE INDEX IF NOT EXISTS requests_status_closed ON requests (status, closed_at
 CREATE INDEX IF NOT EXISTS requests_notices_due ON requests (updated_at) WHERE notices > 0;
 CREATE INDEX IF NOT EXISTS requests_audit_due_updated ON requests (audit_due, updated_at) WHERE audit_due = 1;
 CREATE INDEX IF NOT EXISTS requests_received ON requests (received_at);
+-- The counts (CountRequests, CountOverdue: the metrics and the console's
+-- dashboard) read these alone, never a request's row.
+CREATE INDEX IF NOT EXISTS requests_counts ON requests (status, type, regulation);
+CREATE INDEX IF NOT EXISTS requests_overdue_counts ON requests (status, due_at, type, regulation) WHERE paused_at IS NULL;
 -- Newest first under one filter (ListRequests; status and type above).
 CREATE INDEX IF NOT EXISTS requests_regulation_id ON requests (regulation, id);
 CREATE INDEX IF NOT EXISTS requests_source_id ON requests (source, id);
