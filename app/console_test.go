@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,5 +109,48 @@ func TestDashboard(t *testing.T) {
 	}
 	if d.Overdue != int64(len(page.Requests)) || d.Overdue == 0 {
 		t.Errorf("overdue %d; the list has %d", d.Overdue, len(page.Requests))
+	}
+}
+
+// TestDashboardCommands: the dashboard costs the same number of store
+// commands whatever the history: two counts, one summary per week and the
+// completions of its weeks (MongoDB's command monitor).
+func TestDashboardCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 3, 11, 10, 0, 0, 0, time.UTC)
+	st := teststore.Open(t, func() time.Time { return now })
+	st.NeedMongo(t)
+	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.New(app.Deps{Store: st, Queue: &queue{}, Index: idx, Now: func() time.Time { return now }})
+	file := func(n int, at time.Time) {
+		t.Helper()
+		for i := range n {
+			email := fmt.Sprintf("p%d-%d@example.com", at.Unix(), i)
+			if _, err := svc.Create(ctx, app.Filing{By: "desk", Request: app.AgentRequest{Type: "access", Regulation: "gdpr",
+				Subject: app.Subject{Email: &email}, ReceivedAt: at.Format(time.RFC3339)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commands := func() int {
+		t.Helper()
+		st.Commands.Reset()
+		if _, err := svc.Dashboard(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Commands.All())
+	}
+	file(3, now.Add(-time.Hour))
+	before := commands()
+	file(40, now.AddDate(-1, 0, 0)) // the history
+	if after := commands(); after != before {
+		t.Errorf("dashboard: %d store commands with 40 more requests in the history, %d before", after, before)
+	}
+	if want := 2 + app.DashboardWeeks + 1; before != want {
+		t.Errorf("dashboard: %d store commands, want %d (2 counts, %d summaries, the completions): %v", before, want, app.DashboardWeeks, st.Commands.Names())
 	}
 }
