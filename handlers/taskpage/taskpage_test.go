@@ -3,6 +3,8 @@ package taskpage_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -205,6 +207,17 @@ func (b *browser) get(link string) (int, string) {
 	}
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
 		b.t.Errorf("headers %v: want no-store and no-referrer", resp.Header)
+	}
+	// The CSP allows the page's own style block by its hash, and nothing
+	// inline otherwise (a browser would ignore a style whose hash differs).
+	csp := resp.Header.Get("Content-Security-Policy")
+	style := regexp.MustCompile(`(?s)<style>(.*?)</style>`).FindStringSubmatch(string(data))
+	if style == nil {
+		b.t.Fatalf("no style block in:\n%s", data)
+	}
+	sum := sha256.Sum256([]byte(style[1]))
+	if strings.Contains(csp, "unsafe") || strings.Contains(csp, "script-src") || !strings.Contains(csp, "style-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
+		b.t.Errorf("CSP %q: want the style block's hash, no unsafe source and no script", csp)
 	}
 	return resp.StatusCode, string(data)
 }
