@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/mailchimp"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
@@ -84,6 +85,13 @@ var kinds = []Kind{
 		Resolves: true, Checks: true, Discovers: true, ListsSegments: true,
 		List:    "tables",
 		factory: sqldb.MySQLFactory,
+	},
+	{
+		Name:    mailchimp.Type,
+		Summary: "members of Mailchimp audiences (Marketing API 3.0): export, permanent deletion, unsubscribe and segment tags removed",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Checks:  true, ListsSegments: true,
+		factory: mailchimp.Factory,
 	},
 	{
 		Name:    manual.Type,
