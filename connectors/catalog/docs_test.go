@@ -70,6 +70,16 @@ var setups = map[string]setup{
 	// postgres and mysql read the schema when they are built: ${..._DSN}
 	// reaches a fresh database on the test server holding the tables of
 	// the page's ```sql blocks.
+	// mailchimp reads the data center from its key's suffix when it is
+	// built (and calls nothing): ${..._API_KEY} is a well-formed dummy key.
+	"mailchimp": func(*testing.T) (func(string) (string, bool), connectors.Deps) {
+		return func(name string) (string, bool) {
+			if strings.HasSuffix(name, "_API_KEY") {
+				return "0123456789abcdef0123456789abcdef-us21", true
+			}
+			return "", false
+		}, connectors.Deps{}
+	},
 	"postgres": sqlSetup("postgres", sqlenv.Postgres),
 	"mysql":    sqlSetup("mysql", sqlenv.MySQL),
 }
