@@ -193,7 +193,7 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 					n++
 					return out.WriteRecord(ctx, f.coll, item)
 				})
-				if err != nil {
+				if err != nil && !notFound(err) { // 404: erased meanwhile
 					return connectors.Result{}, err
 				}
 			}
@@ -365,9 +365,6 @@ func (c *Connector) pages(ctx context.Context, path string, q url.Values, key st
 		qq.Set("offset", strconv.Itoa(offset))
 		var page map[string]json.RawMessage
 		if err := c.call(ctx, http.MethodGet, path, qq, nil, &page); err != nil {
-			if notFound(err) {
-				return nil // gone meanwhile
-			}
 			return err
 		}
 		var items []map[string]any
@@ -448,7 +445,13 @@ func (c *Connector) call(ctx context.Context, method, path string, q url.Values,
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: waiting for a connection slot: %w", op, ctx.Err())
+	}
+	defer func() { <-c.sem }()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout) // the call itself, not the wait for a slot
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
@@ -460,12 +463,6 @@ func (c *Connector) call(ctx context.Context, method, path string, q url.Values,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("%s: waiting for a connection slot: %w", op, ctx.Err())
-	}
-	defer func() { <-c.sem }()
 	resp, err := c.client.Do(req)
 	if err != nil {
 		var ue *url.Error

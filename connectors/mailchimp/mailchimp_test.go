@@ -175,7 +175,7 @@ func (discard) WriteRecord(context.Context, string, any) error { return nil }
 
 // TestErrors: a 404 member is nothing held; errors never quote the email
 // nor its hash; a 429 asks for the fake's Retry-After; an unknown audience
-// fails Check.
+// fails Check and the segment listing.
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	f, base := newFake(t, testKey, list1, list2)
@@ -209,6 +209,10 @@ func TestErrors(t *testing.T) {
 	}
 	if !errors.Is(checks[2].Err, connectors.ErrPermanent) {
 		t.Errorf("Check of an unknown audience: %v; want a permanent error", checks[2].Err)
+	}
+	err = bad.EachSegmentMember(t.Context(), func(string, connectors.Subject) error { return nil })
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("EachSegmentMember with an unknown audience: %v; want a permanent error, not an empty audience", err)
 	}
 }
 
