@@ -145,12 +145,16 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 	var deleted int64
 	for batch := range slices.Chunk(ids, BatchSize) {
 		var ans struct {
-			Deleted int64 `json:"deleted"`
+			Deleted *int64 `json:"deleted"`
 		}
 		if err := c.call(ctx, s, http.MethodPost, "/users/delete", nil, map[string]any{"braze_ids": batch}, &ans); err != nil {
 			return connectors.Result{}, err
 		}
-		deleted += min(max(ans.Deleted, 0), int64(len(batch)))
+		n := int64(len(batch)) // no count: Braze queued the call itself (202, during maintenance)
+		if ans.Deleted != nil {
+			n = min(max(*ans.Deleted, 0), n)
+		}
+		deleted += n
 	}
 	c.logger().InfoContext(ctx, "braze erased", "profiles", deleted)
 	res.Searched(c.searched(s, CollectionUsers, "deleted", deleted))

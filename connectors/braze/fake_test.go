@@ -216,8 +216,8 @@ func decode(w http.ResponseWriter, body map[string]json.RawMessage, into map[str
 
 func (f *fakeBraze) export(w http.ResponseWriter, body map[string]json.RawMessage) {
 	var (
-		external, fields               []string
-		aliases                        []alias
+		external, fields              []string
+		aliases                       []alias
 		brazeID, email, phone, device string
 	)
 	if !decode(w, body, map[string]any{"external_ids": &external, "user_aliases": &aliases, "braze_id": &brazeID,
