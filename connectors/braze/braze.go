@@ -108,9 +108,12 @@ func (c *Connector) Handles(a connectors.Action) bool { return c.actions[a] }
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
 	users, searched, err := c.lookup(ctx, s, c.fields)
-	if err != nil || !searched {
-		res.NotSearched(CollectionUsers, c.kinds())
+	if err != nil {
 		return res, err
+	}
+	if !searched {
+		res.NotSearched(CollectionUsers, c.kinds())
+		return res, nil
 	}
 	for _, u := range users {
 		if err := out.WriteRecord(ctx, CollectionUsers, u.raw); err != nil {
@@ -419,7 +422,7 @@ func (c *Connector) statusError(path string, resp *http.Response, s connectors.S
 		msg += ": " + m
 	}
 	if len(e.Errors) > 0 {
-		msg += fmt.Sprintf(" (%d errors)", len(e.Errors))
+		msg += fmt.Sprintf(" (errors listed: %d)", len(e.Errors))
 	}
 	err := errors.New(msg)
 	switch {

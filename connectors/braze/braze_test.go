@@ -358,3 +358,21 @@ func (r *records) WriteRecord(_ context.Context, _ string, doc any) error {
 	r.docs = append(r.docs, string(b))
 	return err
 }
+
+// TestErrorBody: Braze's error message is quoted with the subject's
+// identifiers blanked out, and a 400 is permanent.
+func TestErrorBody(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fail(w, http.StatusBadRequest, "Invalid email_address ada@example.com", "ada@example.com is not valid")
+	}))
+	t.Cleanup(srv.Close)
+	c := newConnector(t, srv.URL, fakeKey, braze.Spec{})
+	_, err := c.Export(t.Context(), connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}, &records{})
+	if err == nil || !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("err = %v; want a permanent error", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "ada@") || !strings.Contains(msg, "400") || !strings.Contains(msg, "Invalid email_address [redacted]") || !strings.Contains(msg, "(errors listed: 1)") {
+		t.Errorf("err = %q; want the status and the message without the address", msg)
+	}
+}
