@@ -376,3 +376,34 @@ func TestErrorBody(t *testing.T) {
 		t.Errorf("err = %q; want the status and the message without the address", msg)
 	}
 }
+
+// TestOptOutBatches: 60 addresses and 60 profiles are unsubscribed in calls
+// of at most 50, and a second opt-out changes and reports nothing.
+func TestOptOutBatches(t *testing.T) {
+	t.Parallel()
+	f, url := newFake(t)
+	var s connectors.Subject
+	for i := range 60 {
+		id, email := fmt.Sprintf("cus_%03d", i), fmt.Sprintf("p%03d@example.com", i)
+		f.addUser(map[string]any{"external_id": id, "email": email})
+		f.subscribe(group, id, "Subscribed")
+		s.Identities = append(s.Identities, connectors.Identity{Kind: "customer_id", Value: id})
+	}
+	c := newConnector(t, url, fakeKey, braze.Spec{OptOut: optOutAll})
+	res, err := c.OptOut(t.Context(), s)
+	if err != nil || res.Records != 120 {
+		t.Fatalf("OptOut: %+v, %v; want 60 addresses and 60 group members", res, err)
+	}
+	for _, path := range []string{"/email/status", "/subscription/status/get", "/v2/subscription/status/set"} {
+		if n := len(f.callsTo(path)); n != 2 {
+			t.Errorf("%d calls to %s; want 2 (50 and 10)", n, path)
+		}
+	}
+	res, err = c.OptOut(t.Context(), s)
+	if err != nil || res.Records != 0 {
+		t.Errorf("second OptOut: %+v, %v; want 0 records", res, err)
+	}
+	if n := len(f.callsTo("/v2/subscription/status/set")); n != 2 {
+		t.Errorf("second OptOut set subscription states again (%d calls in all)", n)
+	}
+}
