@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/braze"
 	"github.com/dsar-project/dsar/connectors/mailchimp"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
@@ -105,6 +106,12 @@ var kinds = []Kind{
 		Actions:   []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Callbacks: true,
 		factory:   webhook.Factory,
+	},
+	{
+		Name:    braze.Type,
+		Summary: "user profiles of a Braze workspace (REST API): exported, deleted by braze_id, unsubscribed from email and subscription groups",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		factory: braze.Factory,
 	},
 }
 
