@@ -162,7 +162,7 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 		return reg.result(a), nil
 	case StatusPartialSuccess, StatusFailed, StatusNotSupported, StatusInvalid:
 		log.WarnContext(ctx, "segment regulation did not succeed")
-		return connectors.Result{}, connectors.Permanent(fmt.Errorf("segment %s: %s: regulation %s ended %s, so the request needs attention: check it in Segment (Privacy > Deletion & Suppression)%s",
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("segment %s: %s: regulation %s ended %s, so the request needs attention: check it in Segment (Settings > End User Privacy)%s",
 			c.name, a, handle, reg.OverallStatus, reg.destinations()))
 	default:
 		log.WarnContext(ctx, "segment regulation in an unknown status")
