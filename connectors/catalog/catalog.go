@@ -17,6 +17,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
+	"github.com/dsar-project/dsar/connectors/segment"
 	"github.com/dsar-project/dsar/connectors/sqldb"
 	"github.com/dsar-project/dsar/connectors/webhook"
 )
@@ -99,6 +100,13 @@ var kinds = []Kind{
 		Summary: "a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		factory: manual.Factory,
+	},
+	{
+		Name:    segment.Type,
+		Summary: "a Twilio Segment workspace: deletion and suppression regulations (Public API), polled until Segment finishes them",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionOptOut},
+		Checks:  true,
+		factory: segment.Factory,
 	},
 	{
 		Name:      webhook.Type,
