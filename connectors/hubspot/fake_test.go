@@ -45,7 +45,7 @@ type fakeContact struct {
 }
 
 type fakeList struct {
-	processing string // MANUAL, SNAPSHOT or DYNAMIC
+	processing string            // MANUAL, SNAPSHOT or DYNAMIC
 	members    map[string]string // record id -> firstAddedTimestamp
 }
 

@@ -34,8 +34,8 @@ func (f *fake) seed() {
 		props:  map[string]string{"email": bobEmail, "firstname": "Bob", "lastname": "Builder", "hs_object_id": bobID},
 		assocs: map[string][]string{"companies": {"5551"}, "deals": {"9100"}}}
 	at := "2024-04-01T00:00:00.000Z"
-	f.lists["101"] = &fakeList{processing: "MANUAL", members: map[string]string{adaID: at, bobID: at}}    // newsletter
-	f.lists["102"] = &fakeList{processing: "SNAPSHOT", members: map[string]string{adaID: at}}            // webinar
+	f.lists["101"] = &fakeList{processing: "MANUAL", members: map[string]string{adaID: at, bobID: at}}  // newsletter
+	f.lists["102"] = &fakeList{processing: "SNAPSHOT", members: map[string]string{adaID: at}}           // webinar
 	f.lists["201"] = &fakeList{processing: "DYNAMIC", members: map[string]string{adaID: at, bobID: at}} // customers
 	basis := "CONSENT_WITH_NOTICE"
 	f.statuses[adaEmail] = []status{
