@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/hubspot"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
 	"github.com/dsar-project/dsar/connectors/redis"
@@ -97,6 +98,12 @@ var kinds = []Kind{
 		Actions:   []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Callbacks: true,
 		factory:   webhook.Factory,
+	},
+	{
+		Name:    hubspot.Type,
+		Summary: "contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		factory: hubspot.Factory,
 	},
 }
 
