@@ -47,6 +47,10 @@ type OptOutSpec struct {
 	// Lists are the ids (ILS list ids) of manual or snapshot lists the
 	// contact is removed from.
 	Lists []string `yaml:"lists"`
+	// BusinessUnitID, with the Brands add-on, is the brand whose email the
+	// contact is opted out of (0: the account's default brand). Absent:
+	// the account's (no businessUnitId is sent).
+	BusinessUnitID *int64 `yaml:"business_unit_id"`
 }
 
 // LimitsSpec are the request limits of the private app (HubSpot's API usage
@@ -196,6 +200,12 @@ func New(name string, s Spec) (*Connector, error) {
 			if !contains(c.optOutLists, id) {
 				c.optOutLists = append(c.optOutLists, id)
 			}
+		}
+		if b := o.BusinessUnitID; b != nil {
+			if *b < 0 {
+				return nil, settingErr("opt_out.business_unit_id", "want a brand's id (0 or more), not %d", *b)
+			}
+			c.businessUnit = fmt.Sprint(*b)
 		}
 		if !c.unsubscribeAll && len(c.optOutLists) == 0 {
 			return nil, settingErr("opt_out", "does nothing: set unsubscribe_all: true or name lists")

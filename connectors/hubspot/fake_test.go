@@ -34,6 +34,7 @@ type fake struct {
 	sent      []time.Time // when each request that passed auth came
 	limited   int         // 429s answered
 	pageSize  int         // associations per page
+	unsubs    []string    // the query of each unsubscribe-all
 	nextCorr  int
 }
 
@@ -360,6 +361,7 @@ func (f *fake) unsubscribeAll(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "channel is required")
 		return
 	}
+	f.unsubs = append(f.unsubs, r.URL.RawQuery)
 	e := strings.ToLower(r.PathValue("email"))
 	f.optedOut[e] = true
 	for i := range f.statuses[e] {

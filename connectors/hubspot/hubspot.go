@@ -28,7 +28,8 @@
 // HubSpot's documentation:
 //   - https://developers.hubspot.com/docs/guides/apps/private-apps/overview (tokens, scopes)
 //   - https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details (limits, 429 body, headers)
-//   - https://developers.hubspot.com/docs/guides/api/crm/objects/contacts (read by email, gdpr-delete)
+//   - https://developers.hubspot.com/docs/guides/api/crm/objects/contacts (read by email)
+//   - https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact
 //   - https://developers.hubspot.com/docs/api-reference/legacy/communication-preferences/guide (v4 statuses, unsubscribe-all)
 //   - https://developers.hubspot.com/docs/guides/api/crm/lists/overview (lists v3 memberships)
 //
@@ -60,6 +61,7 @@ type Connector struct {
 	optOut         bool
 	unsubscribeAll bool
 	optOutLists    []string
+	businessUnit   string // the brand's id, or ""
 	per10s, daily  int
 	client         *http.Client
 	limiter        connectors.Limiter
@@ -190,14 +192,16 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 		doc  any
 	}
 	var recs []rec // a contact's records: a few, written after every read succeeded
+	seen := map[string]bool{}
 	for _, e := range es {
 		ct, err := c.getContact(ctx, e, c.properties, c.associations)
 		if err != nil {
 			return connectors.Result{}, err
 		}
-		if ct == nil {
+		if ct == nil || seen[ct.ID] {
 			continue
 		}
+		seen[ct.ID] = true
 		assocs, err := c.allAssociations(ctx, ct)
 		if err != nil {
 			return connectors.Result{}, err
@@ -335,14 +339,16 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		return res, nil
 	}
 	var n int64
+	seen := map[string]bool{}
 	for _, e := range es {
 		ct, err := c.getContact(ctx, e, []string{"email"}, nil)
 		if err != nil {
 			return connectors.Result{}, err
 		}
-		if ct == nil {
+		if ct == nil || seen[ct.ID] {
 			continue
 		}
+		seen[ct.ID] = true
 		body := map[string]string{"objectId": e, "idProperty": "email"}
 		err = c.call(ctx, http.MethodPost, "gdpr-delete contact", "/crm/v3/objects/contacts/gdpr-delete", body, nil)
 		if errors.Is(err, errNotFound) {
@@ -369,6 +375,7 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 		return res, nil
 	}
 	var nSet, nPulled int64
+	seen := map[string]bool{}
 	for _, e := range es {
 		ct, err := c.getContact(ctx, e, []string{"email"}, nil)
 		if err != nil {
@@ -377,7 +384,7 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 		if ct == nil {
 			continue
 		}
-		if c.unsubscribeAll {
+		if c.unsubscribeAll { // per email: HubSpot keeps subscriptions by address
 			set, err := c.unsubscribe(ctx, e)
 			if err != nil {
 				return connectors.Result{}, err
@@ -386,7 +393,8 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 				nSet++
 			}
 		}
-		if len(c.optOutLists) > 0 {
+		if len(c.optOutLists) > 0 && !seen[ct.ID] {
+			seen[ct.ID] = true
 			n, err := c.leaveLists(ctx, ct.ID)
 			if err != nil {
 				return connectors.Result{}, err
@@ -406,18 +414,26 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 // unsubscribe opts e out of all email unless it is already; it reports
 // whether it did.
 func (c *Connector) unsubscribe(ctx context.Context, e string) (bool, error) {
-	path := "/communication-preferences/v4/statuses/" + url.PathEscape(e) + "/unsubscribe-all?channel=EMAIL"
+	q := url.Values{"channel": {"EMAIL"}}
+	if c.businessUnit != "" {
+		q.Set("businessUnitId", c.businessUnit)
+	}
+	path := "/communication-preferences/v4/statuses/" + url.PathEscape(e) + "/unsubscribe-all?" + q.Encode()
 	var ans struct {
 		Results []struct {
 			Status         string `json:"status"`
 			WideStatusType string `json:"wideStatusType"`
+			BusinessUnitID int64  `json:"businessUnitId"`
 		} `json:"results"`
 	}
 	if err := c.call(ctx, http.MethodGet, "read opted out of all", path, nil, &ans); err != nil && !errors.Is(err, errNotFound) {
 		return false, err
 	}
 	for _, r := range ans.Results {
-		if r.Status == "UNSUBSCRIBED" && r.WideStatusType != "BUSINESS_UNIT_WIDE" {
+		if r.Status != "UNSUBSCRIBED" {
+			continue
+		}
+		if (c.businessUnit == "" && r.WideStatusType != "BUSINESS_UNIT_WIDE") || (c.businessUnit != "" && fmt.Sprint(r.BusinessUnitID) == c.businessUnit) {
 			return false, nil
 		}
 	}

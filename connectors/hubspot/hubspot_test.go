@@ -411,3 +411,42 @@ func TestRealHubSpot(t *testing.T) {
 	}
 	t.Logf("export: %d records (%d contacts)", res.Records, len(out.recs[collContacts]))
 }
+
+// TestAwkwardEmail: an email with characters a path escapes (/, +, %)
+// reaches its contact, in every call.
+func TestAwkwardEmail(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t)
+	const e = "a/b+c%41@example.com"
+	f.contacts["42"] = &fakeContact{id: "42", email: e, props: map[string]string{"email": e}}
+	f.lists["101"] = &fakeList{processing: "MANUAL", members: map[string]string{"42": "2024-04-01T00:00:00.000Z"}}
+	c := testConnector(t, srv, fakeToken)
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: e}}}
+	if res, err := c.Export(t.Context(), s, &recorder{}); err != nil || res.Records != 2 {
+		t.Fatalf("Export: %+v, %v; want the contact and its list", res, err)
+	}
+	if res, err := c.OptOut(t.Context(), s); err != nil || res.Records != 2 || !f.optedOut[e] {
+		t.Fatalf("OptOut: %+v, %v", res, err)
+	}
+	if res, err := c.Erase(t.Context(), s); err != nil || res.Records != 1 || len(f.contacts) != 0 || !f.blocked[e] {
+		t.Fatalf("Erase: %+v, %v", res, err)
+	}
+}
+
+// TestBusinessUnit: opt_out.business_unit_id is sent as businessUnitId.
+func TestBusinessUnit(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t)
+	f.seed()
+	unit := int64(7)
+	c, err := New("crm", Spec{Token: fakeToken, BaseURL: srv.URL, OptOut: &OptOutSpec{BusinessUnitID: &unit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.OptOut(t.Context(), connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.unsubs) != 1 || f.unsubs[0] != "businessUnitId=7&channel=EMAIL" {
+		t.Errorf("unsubscribe-all queries: %q", f.unsubs)
+	}
+}
