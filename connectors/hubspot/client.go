@@ -43,6 +43,21 @@ type apiError struct {
 // limit in process for up to maxLocalWait, the daily one never. Beyond that
 // it returns a RetryAfter error, so the job backs off through the queue.
 func (c *Connector) pace(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		until, daily := c.pauseUntil, c.pauseDaily
+		c.mu.Unlock()
+		wait := until.Sub(c.now())
+		if wait <= 0 {
+			break
+		}
+		if daily || wait > maxLocalWait || !fits(ctx, c.now(), wait) {
+			return connectors.RetryAfter(wait, fmt.Errorf("hubspot %s: HubSpot's rate limit headers said the limit is spent", c.name))
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return fmt.Errorf("hubspot %s: waiting for the rate limit: %w", c.name, err)
+		}
+	}
 	burst := connectors.Rate{N: c.per10s, Per: rateWindow}
 	for {
 		wait, err := c.limiter.Take(ctx, c.name+"/10s", burst)
@@ -67,6 +82,32 @@ func (c *Connector) pace(ctx context.Context) error {
 		return connectors.RetryAfter(wait, fmt.Errorf("hubspot %s: %d requests a day spent", c.name, c.daily))
 	}
 	return nil
+}
+
+// heed reads the X-HubSpot-RateLimit-* headers of an answer: when one
+// says a limit is spent, no request goes until the 10-second interval has
+// passed, or, for the daily limit, an hour (it resets at midnight in the
+// account's time zone, which the API does not give).
+func (c *Connector) heed(h http.Header) {
+	var d time.Duration
+	daily := false
+	switch {
+	case h.Get("X-HubSpot-RateLimit-Daily-Remaining") == "0":
+		d, daily = time.Hour, true
+	case h.Get("X-HubSpot-RateLimit-Remaining") == "0":
+		d = rateWindow
+		if ms, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Interval-Milliseconds")); err == nil && ms > 0 && ms <= 60_000 {
+			d = time.Duration(ms) * time.Millisecond
+		}
+	default:
+		return
+	}
+	until := c.now().Add(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until.After(c.pauseUntil) {
+		c.pauseUntil, c.pauseDaily = until, daily
+	}
 }
 
 // fits reports whether waiting d from now ends before ctx's deadline.
@@ -126,6 +167,7 @@ func (c *Connector) call(ctx context.Context, method, what, path string, body, o
 		return fmt.Errorf("hubspot %s: %s: reading the answer: %w", c.name, what, err)
 	}
 	c.logger().DebugContext(ctx, "hubspot answered", "call", what, "status", resp.StatusCode)
+	c.heed(resp.Header)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if len(data) > maxBody {
 			return connectors.Permanent(fmt.Errorf("hubspot %s: %s: answer longer than %d bytes", c.name, what, maxBody))

@@ -45,6 +45,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dsar-project/dsar/connectors"
@@ -68,6 +69,10 @@ type Connector struct {
 	now            func() time.Time
 	sleep          func(context.Context, time.Duration) error
 	log            *slog.Logger
+
+	mu         sync.Mutex
+	pauseUntil time.Time // no request before, as HubSpot's headers said
+	pauseDaily bool      // the pause is the daily limit's
 }
 
 var (

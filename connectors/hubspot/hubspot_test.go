@@ -266,8 +266,7 @@ func TestLimiter(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	f, srv := newFake(t)
 	f.seed()
-	f.now = clk.now
-	f.per10s = per10s
+	f.now = clk.now // HubSpot allows 100 per 10s: only the connector's limit holds it back
 	c, err := New("crm", Spec{Token: fakeToken, BaseURL: srv.URL, Limits: LimitsSpec{Per10s: per10s}})
 	if err != nil {
 		t.Fatal(err)
@@ -278,9 +277,6 @@ func TestLimiter(t *testing.T) {
 		if _, err := c.Export(t.Context(), s, &recorder{}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if f.limited != 0 {
-		t.Errorf("HubSpot answered 429 %d times", f.limited)
 	}
 	if len(f.sent) != 24 {
 		t.Fatalf("%d requests; want 24", len(f.sent))
@@ -448,5 +444,40 @@ func TestBusinessUnit(t *testing.T) {
 	}
 	if len(f.unsubs) != 1 || f.unsubs[0] != "businessUnitId=7&channel=EMAIL" {
 		t.Errorf("unsubscribe-all queries: %q", f.unsubs)
+	}
+}
+
+// TestRateLimitHeaders: when HubSpot's headers say the 10-second limit is
+// spent, the connector waits out the interval instead of meeting a 429,
+// whatever its own limit; when they say the daily one is, the next call is
+// a RetryAfter and sends nothing.
+func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	f, srv := newFake(t)
+	f.seed()
+	f.now, f.per10s = clk.now, 3
+	c := testConnector(t, srv, fakeToken) // 100 per 10s
+	c.now, c.sleep, c.limiter = clk.now, clk.sleep, newLocalLimiter(clk.now)
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}}}
+	for range 3 {
+		if _, err := c.Export(t.Context(), s, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.limited != 0 || len(f.sent) != 12 {
+		t.Errorf("%d requests, %d answered 429; want 12 and none", len(f.sent), f.limited)
+	}
+
+	f.dailyLeft = 4 // an export's requests: the last answer says none is left
+	if _, err := c.Export(t.Context(), s, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Export(t.Context(), s, &recorder{})
+	if d, ok := connectors.RetryDelay(err); !ok || d != time.Hour {
+		t.Errorf("after Daily-Remaining 0: %v; want RetryAfter 1h", err)
+	}
+	if f.limited != 0 {
+		t.Errorf("%d requests answered 429; want none", f.limited)
 	}
 }
