@@ -103,6 +103,7 @@ var kinds = []Kind{
 		Name:    hubspot.Type,
 		Summary: "contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Checks:  true,
 		factory: hubspot.Factory,
 	},
 }

@@ -216,7 +216,7 @@ func (c *Connector) statusError(what string, resp *http.Response, data []byte) e
 		}
 		detail += ")"
 	}
-	err := fmt.Errorf("hubspot %s: %s: HubSpot answered %d %s%s", c.name, what, code, http.StatusText(code), detail)
+	err := &statusErr{code: code, msg: fmt.Sprintf("hubspot %s: %s: HubSpot answered %d %s%s", c.name, what, code, http.StatusText(code), detail)}
 	switch {
 	case code == http.StatusNotFound:
 		return fmt.Errorf("%w: %w", errNotFound, err)
@@ -232,6 +232,14 @@ func (c *Connector) statusError(what string, resp *http.Response, data []byte) e
 		return connectors.Permanent(err)
 	}
 }
+
+// statusErr is HubSpot's answer with an error status.
+type statusErr struct {
+	code int
+	msg  string
+}
+
+func (e *statusErr) Error() string { return e.msg }
 
 // retryDelay reads how long a 429 asks to wait: Retry-After when sent; the
 // daily limit until an hour later (it resets at midnight in the account's

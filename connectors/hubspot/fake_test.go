@@ -35,6 +35,7 @@ type fake struct {
 	limited   int         // 429s answered
 	pageSize  int         // associations per page
 	unsubs    []string    // the query of each unsubscribe-all
+	scopes    []string    // the private app's
 	nextCorr  int
 }
 
@@ -59,6 +60,8 @@ func newFake(t testing.TB) (*fake, *httptest.Server) {
 		contacts: map[string]*fakeContact{}, lists: map[string]*fakeList{},
 		statuses: map[string][]status{}, optedOut: map[string]bool{}, blocked: map[string]bool{},
 		per10s: 100, dailyLeft: -1, pageSize: 2,
+		scopes: []string{"crm.lists.read", "crm.lists.write", "crm.objects.companies.read", "crm.objects.contacts.read",
+			"crm.objects.contacts.write", "crm.objects.deals.read", "communication_preferences.read_write", "oauth", "tickets"},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /crm/v3/objects/contacts/{id}", f.getContact)
@@ -66,6 +69,8 @@ func newFake(t testing.TB) (*fake, *httptest.Server) {
 	mux.HandleFunc("POST /crm/v3/objects/contacts/gdpr-delete", f.gdprDelete)
 	mux.HandleFunc("GET /crm/v3/lists/records/{objectType}/{id}/memberships", f.getMemberships)
 	mux.HandleFunc("PUT /crm/v3/lists/{listId}/memberships/remove", f.removeMembers)
+	mux.HandleFunc("GET /crm/v3/lists/{listId}", f.getList)
+	mux.HandleFunc("POST /oauth/v2/private-apps/get/access-token-info", f.tokenInfo)
 	mux.HandleFunc("GET /communication-preferences/v4/statuses/{email}", f.getStatuses)
 	mux.HandleFunc("GET /communication-preferences/v4/statuses/{email}/unsubscribe-all", f.getUnsubscribeAll)
 	mux.HandleFunc("POST /communication-preferences/v4/statuses/{email}/unsubscribe-all", f.unsubscribeAll)
@@ -369,4 +374,30 @@ func (f *fake) unsubscribeAll(w http.ResponseWriter, r *http.Request) {
 		f.statuses[e][i].Source = "Public API"
 	}
 	reply(w, map[string]any{"status": "COMPLETE", "results": []any{}})
+}
+
+// getList: GET /crm/v3/lists/{listId}.
+func (f *fake) getList(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("listId")
+	l := f.lists[id]
+	if l == nil {
+		f.fail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "List does not exist")
+		return
+	}
+	reply(w, map[string]any{"list": map[string]any{
+		"listId": id, "listVersion": 3, "name": "list " + id, "objectTypeId": "0-1",
+		"processingType": l.processing, "processingStatus": "COMPLETE", "size": len(l.members),
+	}})
+}
+
+// tokenInfo: POST /oauth/v2/private-apps/get/access-token-info {tokenKey}.
+func (f *fake) tokenInfo(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		TokenKey string `json:"tokenKey"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.TokenKey != f.token {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid token")
+		return
+	}
+	reply(w, map[string]any{"userId": 1234567, "hubId": 24680, "appId": 987654, "scopes": f.scopes})
 }

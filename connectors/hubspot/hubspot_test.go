@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -479,5 +480,58 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 	if f.limited != 0 {
 		t.Errorf("%d requests answered 429; want none", f.limited)
+	}
+}
+
+// TestCheck: `dsar connectors test` reports the token, each scope the
+// configured actions need, and each opt-out list.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	report := func(checks []connectors.Check) map[string]string {
+		out := map[string]string{}
+		for _, c := range checks {
+			switch {
+			case c.Unknown():
+				out[c.What] = "unknown"
+			case c.Passed():
+				out[c.What] = "ok"
+			default:
+				out[c.What] = c.Err.Error()
+			}
+		}
+		return out
+	}
+	f, srv := newFake(t)
+	f.seed()
+	f.scopes = slices.DeleteFunc(f.scopes, func(s string) bool { return s == "crm.lists.write" })
+	c, err := New("crm", Spec{Token: fakeToken, BaseURL: srv.URL, OptOut: &OptOutSpec{Lists: []string{"101", "201", "999"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := report(c.Check(t.Context()))
+	for what, want := range map[string]string{
+		"reachable":      "ok",
+		"token accepted": "ok",
+		"scope crm.objects.contacts.read (reading contacts)":                                                      "ok",
+		"scope crm.objects.contacts.write (erasure)":                                                              "ok",
+		"scope communication_preferences.write or communication_preferences.read_write (opting out of all email)": "ok",
+		"scope tickets (reading associated tickets)":                                                              "ok",
+		"scope crm.lists.write (removing from lists)":                                                             "the private app lacks it",
+		"list 101 (opt_out.lists) exists and is manual or snapshot":                                               "ok",
+		"list 201 (opt_out.lists) exists and is manual or snapshot":                                               "list 201 is dynamic",
+		"list 999 (opt_out.lists) exists and is manual or snapshot":                                               "HubSpot has no list 999",
+	} {
+		if !strings.HasPrefix(got[what], want) {
+			t.Errorf("%s: %q; want %q", what, got[what], want)
+		}
+	}
+
+	rejected := testConnector(t, srv, "pat-eu1-revoked")
+	if got := report(rejected.Check(t.Context())); got["reachable"] != "ok" || !strings.Contains(got["token accepted"], "401") || len(got) != 2 {
+		t.Errorf("a refused token: %v", got)
+	}
+	srv.Close()
+	if got := report(c.Check(t.Context())); got["reachable"] == "ok" || len(got) != 1 {
+		t.Errorf("HubSpot unreachable: %v", got)
 	}
 }
