@@ -407,6 +407,15 @@ func TestRealHubSpot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("export: %d records (%d contacts)", res.Records, len(out.recs[collContacts]))
+	for _, ch := range c.Check(t.Context()) {
+		if ch.What == "reachable" || ch.What == "token accepted" {
+			if !ch.Passed() {
+				t.Errorf("check %s: %v", ch.What, ch.Err)
+			}
+			continue
+		}
+		t.Logf("check %s: passed %v (%v)", ch.What, ch.Passed(), ch.Err)
+	}
 }
 
 // TestAwkwardEmail: an email with characters a path escapes (/, +, %)
