@@ -177,6 +177,7 @@ func TestConnectorsList(t *testing.T) {
 	want := []string{
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
+		"hubspot erase, export, opt_out test contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
 		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"mysql erase, export, opt_out resolve, test, discover tables of a MySQL or MariaDB database",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/braze"
+	"github.com/dsar-project/dsar/connectors/hubspot"
 	"github.com/dsar-project/dsar/connectors/mailchimp"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
@@ -120,6 +121,13 @@ var kinds = []Kind{
 		Summary: "user profiles of a Braze workspace (REST API): exported, deleted by braze_id, unsubscribed from email and subscription groups",
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		factory: braze.Factory,
+	},
+	{
+		Name:    hubspot.Type,
+		Summary: "contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Checks:  true,
+		factory: hubspot.Factory,
 	},
 }
 

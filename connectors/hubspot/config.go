@@ -1,0 +1,246 @@
+package hubspot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dsar-project/dsar/connectors"
+)
+
+// Type is the connector type's name in the connectors file.
+const Type = "hubspot"
+
+// Spec is a hubspot connector's settings in the connectors file.
+type Spec struct {
+	// Token is the private app's access token, sent as a Bearer token:
+	// ${VAR} (the file refuses a literal one).
+	Token string `yaml:"token"`
+	// BaseURL is the API's root. Empty: https://api.hubapi.com. Plain http
+	// only to a loopback address (tests).
+	BaseURL string `yaml:"base_url"`
+	// Properties are the contact properties an export reads (email is
+	// always read). Empty: DefaultProperties.
+	Properties []string `yaml:"properties"`
+	// Associations are the object types whose ids associated with the
+	// contact an export lists. Empty: DefaultAssociations.
+	Associations []string `yaml:"associations"`
+	// OptOut, when set, makes the connector handle opt-outs.
+	OptOut *OptOutSpec `yaml:"opt_out"`
+	// Limits are the app's rate limits, which the connector keeps to.
+	Limits LimitsSpec `yaml:"limits"`
+}
+
+// OptOutSpec says what an opt-out does.
+type OptOutSpec struct {
+	// UnsubscribeAll opts the contact out of all email (communication
+	// preferences v4, channel EMAIL). Absent: true.
+	UnsubscribeAll *bool `yaml:"unsubscribe_all"`
+	// Lists are the ids (ILS list ids) of manual or snapshot lists the
+	// contact is removed from.
+	Lists []string `yaml:"lists"`
+	// BusinessUnitID, with the Brands add-on, is the brand whose email the
+	// contact is opted out of (0: the account's default brand). Absent:
+	// the account's (no businessUnitId is sent).
+	BusinessUnitID *int64 `yaml:"business_unit_id"`
+}
+
+// LimitsSpec are the request limits of the private app (HubSpot's API usage
+// guidelines: per 10 seconds and per day, by the account's subscription).
+type LimitsSpec struct {
+	// Per10s is the most requests sent in any 10 seconds. 0: 100 (Free
+	// and Starter; Professional and Enterprise allow 190).
+	Per10s int `yaml:"per_10s"`
+	// Daily is the most requests sent a day. 0: 250,000 (Free and
+	// Starter; Professional 625,000, Enterprise 1,000,000).
+	Daily int `yaml:"daily"`
+}
+
+// Defaults of the settings.
+const (
+	DefaultBaseURL = "https://api.hubapi.com"
+	DefaultPer10s  = 100
+	DefaultDaily   = 250_000
+	// maxPer10s and maxDaily bound the limits: HubSpot's highest tiers
+	// with the API limit increase.
+	maxPer10s = 250
+	maxDaily  = 2_000_000
+)
+
+// DefaultProperties are the contact properties an export reads when the
+// file names none.
+var DefaultProperties = []string{
+	"email", "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle",
+	"address", "city", "state", "zip", "country", "website", "lifecyclestage",
+	"hs_lead_status", "createdate", "lastmodifieddate",
+}
+
+// DefaultAssociations are the object types whose associated ids an export
+// lists when the file names none.
+var DefaultAssociations = []string{"companies", "deals", "tickets"}
+
+var (
+	propertyPattern = regexp.MustCompile(`^[a-z0-9_]{1,100}$`)
+	// objectPattern: a type name (deals, p_custom) or an object type id (2-123).
+	objectPattern = regexp.MustCompile(`^([a-z][a-z0-9_]{0,99}|[0-9]{1,3}-[0-9]{1,12})$`)
+	listIDPattern = regexp.MustCompile(`^[0-9]{1,19}$`)
+)
+
+// Factory returns the factory of hubspot connectors. d.HTTP is their client
+// when set; d.Limiter, when set, counts their requests across every worker
+// process (else each process counts its own); d.Log is their logger.
+func Factory(d connectors.Deps) connectors.Factory {
+	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
+		var s Spec
+		if err := connectors.DecodeStrict(node, &s); err != nil {
+			return nil, err
+		}
+		c, err := New(name, s)
+		if err != nil {
+			if le := (*settingError)(nil); errors.As(err, &le) {
+				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
+			}
+			return nil, connectors.Errorf(node, "%v", err)
+		}
+		if d.HTTP != nil {
+			c.client = d.HTTP
+		}
+		if d.Limiter != nil {
+			c.limiter = d.Limiter
+		}
+		c.log = d.Logger().With("connector", name)
+		return c, nil
+	}
+}
+
+// settingError is a problem with one setting.
+type settingError struct{ key, msg string }
+
+func (e *settingError) Error() string { return e.msg }
+
+func settingErr(key, format string, args ...any) error {
+	return &settingError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
+}
+
+// lineOf returns the node of key (its first part) in mapping n, or n.
+func lineOf(n *yaml.Node, key string) *yaml.Node {
+	key, _, _ = strings.Cut(key, ".")
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return n
+}
+
+// New returns the hubspot connector called name with settings s, checked.
+func New(name string, s Spec) (*Connector, error) {
+	if s.Token == "" {
+		return nil, settingErr("token", "required: ${VAR}, the private app's access token")
+	}
+	if strings.ContainsAny(s.Token, " \t\r\n") {
+		return nil, settingErr("token", "holds white space: not an access token")
+	}
+	base := strings.TrimSuffix(s.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, settingErr("base_url", "want an https:// URL with a host, no user info and no query")
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, settingErr("base_url", "must be https (plain http only to a loopback address)")
+	}
+	props := []string{"email"}
+	for _, p := range s.Properties {
+		if !propertyPattern.MatchString(p) {
+			return nil, settingErr("properties", "%q is not a property's internal name (a-z, 0-9 and _)", p)
+		}
+		if !contains(props, p) {
+			props = append(props, p)
+		}
+	}
+	if len(s.Properties) == 0 {
+		props = append([]string(nil), DefaultProperties...)
+	}
+	assocs := s.Associations
+	if len(assocs) == 0 {
+		assocs = DefaultAssociations
+	}
+	for _, a := range assocs {
+		if !objectPattern.MatchString(a) {
+			return nil, settingErr("associations", "%q is not an object type (deals, companies, p_custom, 2-123)", a)
+		}
+	}
+	c := &Connector{
+		name: name, base: base, token: s.Token, properties: props, associations: append([]string(nil), assocs...),
+		client:  &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect},
+		per10s:  DefaultPer10s,
+		daily:   DefaultDaily,
+		limiter: newLocalLimiter(time.Now),
+		now:     time.Now,
+		sleep:   sleepCtx,
+	}
+	if o := s.OptOut; o != nil {
+		c.optOut = true
+		c.unsubscribeAll = o.UnsubscribeAll == nil || *o.UnsubscribeAll
+		for _, id := range o.Lists {
+			if !listIDPattern.MatchString(id) {
+				return nil, settingErr("opt_out.lists", "%q is not a list id (digits, as HubSpot's lists API v3 gives them)", id)
+			}
+			if !contains(c.optOutLists, id) {
+				c.optOutLists = append(c.optOutLists, id)
+			}
+		}
+		if b := o.BusinessUnitID; b != nil {
+			if *b < 0 {
+				return nil, settingErr("opt_out.business_unit_id", "want a brand's id (0 or more), not %d", *b)
+			}
+			c.businessUnit = fmt.Sprint(*b)
+		}
+		if !c.unsubscribeAll && len(c.optOutLists) == 0 {
+			return nil, settingErr("opt_out", "does nothing: set unsubscribe_all: true or name lists")
+		}
+	}
+	if n := s.Limits.Per10s; n != 0 {
+		if n < 1 || n > maxPer10s {
+			return nil, settingErr("limits.per_10s", "want 1 to %d requests per 10 seconds, not %d", maxPer10s, n)
+		}
+		c.per10s = n
+	}
+	if n := s.Limits.Daily; n != 0 {
+		if n < 1 || n > maxDaily {
+			return nil, settingErr("limits.daily", "want 1 to %d requests a day, not %d", maxDaily, n)
+		}
+		c.daily = n
+	}
+	return c, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
