@@ -267,6 +267,7 @@ func (c *Connector) allAssociations(ctx context.Context, ct *contact) (map[strin
 	for _, typ := range keys {
 		page := ct.Associations[typ]
 		ids := []string{}
+		cursors := map[string]bool{}
 		for {
 			for _, r := range page.Results {
 				if !contains(ids, r.ID) { // one id per association label
@@ -276,6 +277,10 @@ func (c *Connector) allAssociations(ctx context.Context, ct *contact) (map[strin
 			if page.Paging == nil || page.Paging.Next == nil || page.Paging.Next.After == "" {
 				break
 			}
+			if cursors[page.Paging.Next.After] { // it would read the same pages forever
+				return nil, connectors.Permanent(fmt.Errorf("hubspot %s: read associations: HubSpot gave an after cursor of %s twice", c.name, typ))
+			}
+			cursors[page.Paging.Next.After] = true
 			q := url.Values{"after": {page.Paging.Next.After}, "limit": {fmt.Sprint(assocPage)}}
 			page = assocPageDoc{}
 			path := "/crm/v3/objects/contacts/" + url.PathEscape(ct.ID) + "/associations/" + url.PathEscape(typ) + "?" + q.Encode()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -542,5 +543,39 @@ func TestCheck(t *testing.T) {
 	srv.Close()
 	if got := report(c.Check(t.Context())); got["reachable"] == "ok" || len(got) != 1 {
 		t.Errorf("HubSpot unreachable: %v", got)
+	}
+}
+
+// TestAssociationCursorLoop: an after cursor that HubSpot gives again ends
+// the export with a permanent error instead of reading the same page
+// forever.
+func TestAssociationCursorLoop(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := map[string]any{"results": []map[string]string{{"id": "9001", "type": "contact_to_deal"}},
+			"paging": map[string]any{"next": map[string]string{"after": "same"}}}
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/crm/v3/objects/contacts/1/associations/"):
+			if calls.Add(1) > 5 {
+				http.Error(w, "looping", http.StatusTeapot)
+				return
+			}
+			reply(w, page)
+		case strings.HasPrefix(r.URL.Path, "/crm/v3/objects/contacts/"):
+			reply(w, map[string]any{"id": "1", "properties": map[string]string{"email": "ada@example.com"},
+				"associations": map[string]any{"deals": page}})
+		default:
+			reply(w, map[string]any{"results": []any{}})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := testConnector(t, srv, fakeToken)
+	_, err := c.Export(t.Context(), connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}, &recorder{})
+	if err == nil || !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("err = %v; want a permanent error about a repeated cursor", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d association pages read; want 1", n)
 	}
 }
