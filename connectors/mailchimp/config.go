@@ -76,7 +76,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 			}
 			return nil, connectors.Errorf(node, "%v", err)
 		}
-		c.client = d.HTTPClient()
+		c.client = noRedirects(d.HTTPClient())
 		c.log = d.Logger().With("connector", name)
 		return c, nil
 	}
@@ -190,7 +190,7 @@ func New(name string, s Spec) (*Connector, error) {
 	return &Connector{
 		name: name, base: base, authHeader: header, lists: slices.Clone(s.Lists),
 		segmentTags: slices.Clone(s.SegmentTags), actions: actions, timeout: timeout,
-		client: http.DefaultClient, sem: semaphore(base, header),
+		client: noRedirects(http.DefaultClient), sem: semaphore(base, header),
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package mailchimp_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -263,5 +264,29 @@ func TestSegmentMembers(t *testing.T) {
 	}
 	if got, want := list(), []string{list1 + " " + bob, list2 + " " + bob}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after OptOut, EachSegmentMember = %q; want %q", got, want)
+	}
+}
+
+// TestRedirectNotFollowed: a 3xx is an error, never followed: a followed
+// 302 would send the deletion's POST as a GET to another host, whose 200
+// would count the member deleted.
+func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"x","email_address":"x","status":"subscribed"}`))
+	}))
+	t.Cleanup(other.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	c := newConnector(t, redirector.URL, testKey)
+	res, err := c.Erase(t.Context(), connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: ada}}})
+	if err == nil || !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("Erase redirected elsewhere = %d records, %v; want a permanent error", res.Records, err)
+	}
+	if strings.Contains(err.Error(), hashOf(ada)) {
+		t.Errorf("the error quotes the member's hash: %v", err)
 	}
 }
