@@ -407,3 +407,25 @@ func TestOptOutBatches(t *testing.T) {
 		t.Errorf("second OptOut set subscription states again (%d calls in all)", n)
 	}
 }
+
+// TestRedirectNotFollowed: a 3xx is a permanent error, never followed: a
+// followed 302 would send the calls as GETs to another host, whose 200
+// would count the profiles deleted.
+func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"users":[{"braze_id":"5e1f0000000000000000abcd"}],"deleted":1,"message":"success"}`))
+	}))
+	t.Cleanup(other.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	c := newConnector(t, redirector.URL, "key", braze.Spec{})
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}}
+	res, err := c.Erase(t.Context(), s)
+	if err == nil || !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("Erase redirected elsewhere = %d records, %v; want a permanent error", res.Records, err)
+	}
+}

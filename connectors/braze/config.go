@@ -111,7 +111,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 			}
 			return nil, connectors.Errorf(node, "%v", err)
 		}
-		c.client = d.HTTPClient()
+		c.client = noRedirects(d.HTTPClient())
 		c.limiter = d.Limiter
 		c.log = d.Logger().With("connector", name)
 		c.now = d.Clock()
@@ -158,7 +158,7 @@ func New(name string, s Spec) (*Connector, error) {
 	c := &Connector{
 		name: name, base: strings.TrimSuffix(s.URL, "/"), key: s.APIKey,
 		actions: map[connectors.Action]bool{}, timeout: DefaultTimeout, now: time.Now,
-		client: http.DefaultClient,
+		client: noRedirects(http.DefaultClient),
 	}
 	match := s.Match
 	if len(match) == 0 {
