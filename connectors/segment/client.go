@@ -171,11 +171,17 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.segment.v1+json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	hc := http.DefaultClient
+	if c.HTTP != nil {
+		hc = c.HTTP
 	}
-	resp, err := hc.Do(req)
+	// No redirect is followed: the Public API answers none, and a followed
+	// one would send the POST as a GET to a host of the redirect's
+	// choosing, whose answer would pass for Segment's (a regulation filed,
+	// or FINISHED). A 3xx is then a permanent error.
+	nr := *hc
+	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := nr.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -394,3 +394,32 @@ func TestRealSegment(t *testing.T) {
 		t.Errorf("Poll of an unknown regulation: %v; want an error other than an authentication failure", err)
 	}
 }
+
+// TestRedirectNotFollowed: a 3xx is a permanent error, never followed: a
+// followed 302 would send the POST as a GET to another host, whose answer
+// would pass for a regulation filed (and then FINISHED).
+func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":{"regulateId":"rgKsuidAAAAAAAAAAAAAAAAAAAC","regulation":{"id":"rgKsuidAAAAAAAAAAAAAAAAAAAC","overallStatus":"FINISHED"}}}`))
+	}))
+	t.Cleanup(other.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	c, err := New("analytics", Spec{Token: fakeToken}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.base = redirector.URL
+	res, err := c.Erase(t.Context(), ada)
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("Erase redirected elsewhere = %+v, %v; want a permanent error", res.Pending, err)
+	}
+	res, err = c.Poll(t.Context(), connectors.ActionErase, "rgKsuidAAAAAAAAAAAAAAAAAAAC", nil)
+	if !errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("Poll redirected elsewhere = %+v, %v; want a permanent error", res, err)
+	}
+}
