@@ -139,6 +139,7 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		res.NotSearched(CollectionUsers, c.kinds())
 		return res, nil
 	}
+	s = withFound(s, users) // Braze's messages about them are redacted
 	var ids []string
 	for _, u := range users {
 		if u.BrazeID != "" {
@@ -174,6 +175,9 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 	if err != nil {
 		return res, err
 	}
+	// The profiles' own addresses and ids are the subject's too: Braze's
+	// messages about them are redacted like the subject's identities.
+	s = withFound(s, users)
 	if c.optEmail {
 		emails := s.Values("email")
 		var changed int64
@@ -207,6 +211,22 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 		res.Add(GroupPrefix+g, "set", n)
 	}
 	return res, nil
+}
+
+// withFound returns s with, as extra identities, the emails, external ids
+// and braze_ids of the profiles found for it, so that errors that quote
+// them are redacted (see redact).
+func withFound(s connectors.Subject, users []user) connectors.Subject {
+	ids := slices.Clone(s.Identities)
+	for _, u := range users {
+		for _, v := range []string{u.Email, u.ExternalID, u.BrazeID} {
+			if v != "" {
+				ids = append(ids, connectors.Identity{Kind: "braze_profile", Value: v})
+			}
+		}
+	}
+	s.Identities = ids
+	return s
 }
 
 // unsubscribe unsubscribes the profiles of external ids from group g, those
@@ -477,8 +497,8 @@ const maxMessage = 200
 // blanked out: messages may quote what the call sent.
 func redact(m string, s connectors.Subject) string {
 	for _, id := range s.Identities {
-		if id.Value != "" {
-			m = strings.ReplaceAll(m, id.Value, "[redacted]")
+		if id.Value != "" { // case-insensitively: Braze may quote an address lower-cased
+			m = regexp.MustCompile("(?i)"+regexp.QuoteMeta(id.Value)).ReplaceAllLiteralString(m, "[redacted]")
 		}
 	}
 	if len(m) > maxMessage {

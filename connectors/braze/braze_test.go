@@ -429,3 +429,28 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Fatalf("Erase redirected elsewhere = %d records, %v; want a permanent error", res.Records, err)
 	}
 }
+
+// TestErrorRedactsFoundProfiles: an error Braze writes about an address the
+// lookup found on the subject's profile (not one the request gave), in any
+// case, quotes none of it.
+func TestErrorRedactsFoundProfiles(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/users/export/ids" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"users":[{"braze_id":"5e1f0000000000000000abcd","external_id":"cus_1","email":"Ada.Other@Example.com"}],"message":"success"}`))
+			return
+		}
+		fail(w, http.StatusBadRequest, "Invalid email ada.other@example.com for profile 5e1f0000000000000000abcd")
+	}))
+	t.Cleanup(srv.Close)
+	c := newConnector(t, srv.URL, fakeKey, braze.Spec{OptOut: optOutAll})
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "customer_id", Value: "cus_1"}}}
+	_, err := c.OptOut(t.Context(), s)
+	if err == nil || !errors.Is(err, connectors.ErrPermanent) {
+		t.Fatalf("OptOut: %v; want a permanent error", err)
+	}
+	if msg := strings.ToLower(err.Error()); strings.Contains(msg, "ada.other") || strings.Contains(msg, "5e1f") || !strings.Contains(msg, "invalid email [redacted]") {
+		t.Errorf("err = %q; want Braze's message without the profile's address or id", err)
+	}
+}
