@@ -300,16 +300,38 @@ type membership struct {
 	LastAdded  string `json:"lastAddedTimestamp,omitempty"`
 }
 
-// memberships returns the lists the contact id is a member of.
+// memberships returns the lists the contact id is a member of, every page
+// of them (the answer is paged with after cursors).
 func (c *Connector) memberships(ctx context.Context, id string) ([]membership, error) {
-	var ans struct {
-		Results []membership `json:"results"`
+	var out []membership
+	cursors := map[string]bool{}
+	path := "/crm/v3/lists/records/" + contactObjectType + "/" + url.PathEscape(id) + "/memberships"
+	for after := ""; ; {
+		p := path
+		if after != "" {
+			p += "?" + url.Values{"after": {after}}.Encode()
+		}
+		var ans struct {
+			Results []membership `json:"results"`
+			Paging  *paging      `json:"paging,omitempty"`
+		}
+		err := c.call(ctx, http.MethodGet, "read list memberships", p, nil, &ans)
+		if errors.Is(err, errNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ans.Results...)
+		if ans.Paging == nil || ans.Paging.Next == nil || ans.Paging.Next.After == "" {
+			return out, nil
+		}
+		after = ans.Paging.Next.After
+		if cursors[after] { // it would read the same pages forever
+			return nil, connectors.Permanent(fmt.Errorf("hubspot %s: read list memberships: HubSpot gave an after cursor twice", c.name))
+		}
+		cursors[after] = true
 	}
-	err := c.call(ctx, http.MethodGet, "read list memberships", "/crm/v3/lists/records/"+contactObjectType+"/"+url.PathEscape(id)+"/memberships", nil, &ans)
-	if errors.Is(err, errNotFound) {
-		return nil, nil
-	}
-	return ans.Results, err
 }
 
 // status is one subscription status (communication preferences v4).

@@ -579,3 +579,36 @@ func TestAssociationCursorLoop(t *testing.T) {
 		t.Errorf("%d association pages read; want 1", n)
 	}
 }
+
+// TestMembershipPages: the lists a contact is in are read to the last page
+// (the endpoint pages with after cursors, as the lists v3 reference shows),
+// so an opt-out leaves a list named on the second page too.
+func TestMembershipPages(t *testing.T) {
+	t.Parallel()
+	var removed atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/crm/v3/lists/records/0-1/1/memberships" && r.URL.Query().Get("after") == "":
+			reply(w, map[string]any{"results": []map[string]any{{"listId": "7", "listVersion": 1}}, "total": 2,
+				"paging": map[string]any{"next": map[string]string{"after": "p2"}}})
+		case r.URL.Path == "/crm/v3/lists/records/0-1/1/memberships" && r.URL.Query().Get("after") == "p2":
+			reply(w, map[string]any{"results": []map[string]any{{"listId": "102", "listVersion": 1}}, "total": 2})
+		case r.URL.Path == "/crm/v3/lists/102/memberships/remove":
+			removed.Add(1)
+			reply(w, map[string]any{"recordIdsRemoved": []string{"1"}, "recordIdsMissing": []string{}})
+		case strings.HasPrefix(r.URL.Path, "/crm/v3/objects/contacts/"):
+			reply(w, map[string]any{"id": "1", "properties": map[string]string{"email": "ada@example.com"}})
+		default:
+			http.Error(w, "unexpected", http.StatusTeapot)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New("crm", Spec{Token: fakeToken, BaseURL: srv.URL, OptOut: &OptOutSpec{Lists: []string{"102"}, UnsubscribeAll: new(bool)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.OptOut(t.Context(), connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}}})
+	if err != nil || res.Records != 1 || removed.Load() != 1 {
+		t.Fatalf("OptOut = %+v, %v (%d removals); want the contact removed from list 102, on the second page", res, err, removed.Load())
+	}
+}
