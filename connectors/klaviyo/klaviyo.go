@@ -122,7 +122,9 @@ type profile struct {
 }
 
 // suppressed reports whether the profile's email is already suppressed.
-func (p profile) suppressed() bool { return len(p.Attributes.Subscriptions.Email.Marketing.Suppression) > 0 }
+func (p profile) suppressed() bool {
+	return len(p.Attributes.Subscriptions.Email.Marketing.Suppression) > 0
+}
 
 // eventRecord is an exported event: the event as Klaviyo holds it, and
 // the profile it belongs to, by id and by the identity it was found by.
@@ -245,7 +247,7 @@ const (
 )
 
 var (
-	idPattern     = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+	idPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 )
 
 // parseHandle returns the profile ids of an erasure's handle.
