@@ -156,7 +156,8 @@ func (c *Client) RequestDeletion(ctx context.Context, profileID string) error {
 	body := map[string]any{"data": map[string]any{
 		"type": "data-privacy-deletion-job",
 		"attributes": map[string]any{"profile": map[string]any{
-			"data": map[string]any{"type": "profile", "id": profileID},
+			// attributes is required by the schema even when the id names the profile
+			"data": map[string]any{"type": "profile", "id": profileID, "attributes": map[string]any{}},
 		}},
 	}}
 	if err := c.post(ctx, "/api/data-privacy-deletion-jobs", body); err != nil {
