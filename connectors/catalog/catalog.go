@@ -14,6 +14,7 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/braze"
 	"github.com/dsar-project/dsar/connectors/hubspot"
+	"github.com/dsar-project/dsar/connectors/klaviyo"
 	"github.com/dsar-project/dsar/connectors/mailchimp"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
@@ -128,6 +129,13 @@ var kinds = []Kind{
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Checks:  true,
 		factory: hubspot.Factory,
+	},
+	{
+		Name:    klaviyo.Type,
+		Summary: "profiles in a Klaviyo account, by email or phone: profile and events exported; data-privacy deletion, polled until gone; suppression and list unsubscribe",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
+		Checks:  true,
+		factory: klaviyo.Factory,
 	},
 }
 
