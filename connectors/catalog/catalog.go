@@ -21,6 +21,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/redis"
 	"github.com/dsar-project/dsar/connectors/segment"
 	"github.com/dsar-project/dsar/connectors/sqldb"
+	"github.com/dsar-project/dsar/connectors/stripe"
 	"github.com/dsar-project/dsar/connectors/webhook"
 )
 
@@ -109,6 +110,13 @@ var kinds = []Kind{
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionOptOut},
 		Checks:  true,
 		factory: segment.Factory,
+	},
+	{
+		Name:    stripe.Type,
+		Summary: "customers of a Stripe account, by email: customer, charges, invoices and cards (masked) exported; deleted, or redacted by a polled redaction job",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport},
+		Checks:  true,
+		factory: stripe.Factory,
 	},
 	{
 		Name:      webhook.Type,

@@ -24,7 +24,7 @@ func TestTypes(t *testing.T) {
 	if len(names) != len(catalog.Names()) {
 		t.Errorf("Types lists %d types, Names %d: a name is listed twice", len(names), len(catalog.Names()))
 	}
-	if diff := cmp.Diff([]string{"braze", "hubspot", "klaviyo", "mailchimp", "manual", "mongodb", "mysql", "postgres", "redis", "segment", "webhook"}, catalog.Names()); diff != "" {
+	if diff := cmp.Diff([]string{"braze", "hubspot", "klaviyo", "mailchimp", "manual", "mongodb", "mysql", "postgres", "redis", "segment", "stripe", "webhook"}, catalog.Names()); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 }
