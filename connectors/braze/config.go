@@ -2,8 +2,6 @@ package braze
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -106,10 +104,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s)
 		if err != nil {
-			if le := (*settingError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(keyNode(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		c.client = noRedirects(d.HTTPClient())
 		c.limiter = d.Limiter
@@ -119,41 +114,20 @@ func Factory(d connectors.Deps) connectors.Factory {
 	}
 }
 
-// settingError is a problem with one setting.
-type settingError struct{ key, msg string }
-
-func (e *settingError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &settingError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// keyNode returns the node of the top-level key of key ("opt_out" for
-// "opt_out.email") in mapping n, or n.
-func keyNode(n *yaml.Node, key string) *yaml.Node {
-	top, _, _ := strings.Cut(key, ".")
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == top {
-			return n.Content[i]
-		}
-	}
-	return n
-}
-
 // New returns the braze connector called name with settings s, checked. It
 // uses http.DefaultClient and no limiter until Factory sets them.
 func New(name string, s Spec) (*Connector, error) {
 	u, err := url.Parse(s.URL)
 	switch {
 	case s.URL == "":
-		return nil, settingErr("url", "required: the REST endpoint of your Braze instance, e.g. https://rest.iad-01.braze.com")
+		return nil, connectors.SettingErrorf("url", "required: the REST endpoint of your Braze instance, e.g. https://rest.iad-01.braze.com")
 	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return nil, settingErr("url", "want the https:// REST endpoint of your Braze instance, with a host and no user info or query")
+		return nil, connectors.SettingErrorf("url", "want the https:// REST endpoint of your Braze instance, with a host and no user info or query")
 	case u.Scheme == "http" && !s.AllowInsecure:
-		return nil, settingErr("url", "must be https (allow_insecure: true allows plain http, for tests)")
+		return nil, connectors.SettingErrorf("url", "must be https (allow_insecure: true allows plain http, for tests)")
 	}
 	if s.APIKey == "" {
-		return nil, settingErr("api_key", "required: ${VAR}, a REST API key of the workspace")
+		return nil, connectors.SettingErrorf("api_key", "required: ${VAR}, a REST API key of the workspace")
 	}
 	c := &Connector{
 		name: name, base: strings.TrimSuffix(s.URL, "/"), key: s.APIKey,
@@ -167,13 +141,13 @@ func New(name string, s Spec) (*Connector, error) {
 	for _, kind := range connectors.SortedKeys(match) {
 		id := match[kind]
 		if !connectors.ValidKind(kind) {
-			return nil, settingErr("match", "unknown identity kind %q (known: %s)", kind, connectors.KindList())
+			return nil, connectors.SettingErrorf("match", "unknown identity kind %q (known: %s)", kind, connectors.KindList())
 		}
 		switch {
 		case id == IDExternal, id == IDEmail, id == IDPhone, id == IDBraze:
 		case strings.HasPrefix(id, IDAliasPrefix) && len(id) > len(IDAliasPrefix):
 		default:
-			return nil, settingErr("match", "%s: want external_id, email, phone, braze_id or alias:LABEL, not %q", kind, id)
+			return nil, connectors.SettingErrorf("match", "%s: want external_id, email, phone, braze_id or alias:LABEL, not %q", kind, id)
 		}
 		c.match = append(c.match, rule{kind: kind, id: id})
 	}
@@ -186,7 +160,7 @@ func New(name string, s Spec) (*Connector, error) {
 		c.fields = slices.Clone(s.FieldsToExport)
 		for _, f := range c.fields {
 			if !slices.Contains(DefaultFields, f) {
-				return nil, settingErr("fields_to_export", "unknown field %q (known: %s)", f, strings.Join(DefaultFields, ", "))
+				return nil, connectors.SettingErrorf("fields_to_export", "unknown field %q (known: %s)", f, strings.Join(DefaultFields, ", "))
 			}
 		}
 		if !slices.Contains(c.fields, "braze_id") {
@@ -197,14 +171,14 @@ func New(name string, s Spec) (*Connector, error) {
 		c.optEmail = s.OptOut.Email
 		for _, g := range s.OptOut.SubscriptionGroups {
 			if !groupPattern.MatchString(g) {
-				return nil, settingErr("opt_out.subscription_groups", "want the id of a subscription group (letters, digits and -), not %q", g)
+				return nil, connectors.SettingErrorf("opt_out.subscription_groups", "want the id of a subscription group (letters, digits and -), not %q", g)
 			}
 			if !slices.Contains(c.groups, g) {
 				c.groups = append(c.groups, g)
 			}
 		}
 		if !c.optEmail && len(c.groups) == 0 {
-			return nil, settingErr("opt_out", "set email: true, or list subscription_groups, or leave opt_out out")
+			return nil, connectors.SettingErrorf("opt_out", "set email: true, or list subscription_groups, or leave opt_out out")
 		}
 	}
 	for _, a := range s.Actions {
@@ -213,10 +187,10 @@ func New(name string, s Spec) (*Connector, error) {
 		case connectors.ActionExport, connectors.ActionErase:
 		case connectors.ActionOptOut:
 			if s.OptOut == nil {
-				return nil, settingErr("actions", "opt_out needs the opt_out setting (email: true, or subscription_groups)")
+				return nil, connectors.SettingErrorf("actions", "opt_out needs the opt_out setting (email: true, or subscription_groups)")
 			}
 		default:
-			return nil, settingErr("actions", "unknown action %q (known: export, erase, opt_out)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (known: export, erase, opt_out)", a)
 		}
 		c.actions[act] = true
 	}
@@ -230,11 +204,11 @@ func New(name string, s Spec) (*Connector, error) {
 		rate = s.ExportRate
 	}
 	if c.exportRate, err = connectors.ParseRate(rate); err != nil {
-		return nil, settingErr("export_rate", "%v", err)
+		return nil, connectors.SettingErrorf("export_rate", "%v", err)
 	}
 	if s.Timeout != "" {
 		if c.timeout, err = time.ParseDuration(s.Timeout); err != nil || c.timeout < time.Second || c.timeout > MaxTimeout {
-			return nil, settingErr("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
+			return nil, connectors.SettingErrorf("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
 		}
 	}
 	return c, nil

@@ -2,7 +2,6 @@ package hubspot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -105,10 +104,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s)
 		if err != nil {
-			if le := (*settingError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		if d.HTTP != nil {
 			c.client = d.HTTP
@@ -121,33 +117,13 @@ func Factory(d connectors.Deps) connectors.Factory {
 	}
 }
 
-// settingError is a problem with one setting.
-type settingError struct{ key, msg string }
-
-func (e *settingError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &settingError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key (its first part) in mapping n, or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	key, _, _ = strings.Cut(key, ".")
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
-}
-
 // New returns the hubspot connector called name with settings s, checked.
 func New(name string, s Spec) (*Connector, error) {
 	if s.Token == "" {
-		return nil, settingErr("token", "required: ${VAR}, the private app's access token")
+		return nil, connectors.SettingErrorf("token", "required: ${VAR}, the private app's access token")
 	}
 	if strings.ContainsAny(s.Token, " \t\r\n") {
-		return nil, settingErr("token", "holds white space: not an access token")
+		return nil, connectors.SettingErrorf("token", "holds white space: not an access token")
 	}
 	base := strings.TrimSuffix(s.BaseURL, "/")
 	if base == "" {
@@ -155,15 +131,15 @@ func New(name string, s Spec) (*Connector, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, settingErr("base_url", "want an https:// URL with a host, no user info and no query")
+		return nil, connectors.SettingErrorf("base_url", "want an https:// URL with a host, no user info and no query")
 	}
 	if u.Scheme == "http" && !loopback(u.Hostname()) {
-		return nil, settingErr("base_url", "must be https (plain http only to a loopback address)")
+		return nil, connectors.SettingErrorf("base_url", "must be https (plain http only to a loopback address)")
 	}
 	props := []string{"email"}
 	for _, p := range s.Properties {
 		if !propertyPattern.MatchString(p) {
-			return nil, settingErr("properties", "%q is not a property's internal name (a-z, 0-9 and _)", p)
+			return nil, connectors.SettingErrorf("properties", "%q is not a property's internal name (a-z, 0-9 and _)", p)
 		}
 		if !contains(props, p) {
 			props = append(props, p)
@@ -178,7 +154,7 @@ func New(name string, s Spec) (*Connector, error) {
 	}
 	for _, a := range assocs {
 		if !objectPattern.MatchString(a) {
-			return nil, settingErr("associations", "%q is not an object type (deals, companies, p_custom, 2-123)", a)
+			return nil, connectors.SettingErrorf("associations", "%q is not an object type (deals, companies, p_custom, 2-123)", a)
 		}
 	}
 	c := &Connector{
@@ -195,7 +171,7 @@ func New(name string, s Spec) (*Connector, error) {
 		c.unsubscribeAll = o.UnsubscribeAll == nil || *o.UnsubscribeAll
 		for _, id := range o.Lists {
 			if !listIDPattern.MatchString(id) {
-				return nil, settingErr("opt_out.lists", "%q is not a list id (digits, as HubSpot's lists API v3 gives them)", id)
+				return nil, connectors.SettingErrorf("opt_out.lists", "%q is not a list id (digits, as HubSpot's lists API v3 gives them)", id)
 			}
 			if !contains(c.optOutLists, id) {
 				c.optOutLists = append(c.optOutLists, id)
@@ -203,23 +179,23 @@ func New(name string, s Spec) (*Connector, error) {
 		}
 		if b := o.BusinessUnitID; b != nil {
 			if *b < 0 {
-				return nil, settingErr("opt_out.business_unit_id", "want a brand's id (0 or more), not %d", *b)
+				return nil, connectors.SettingErrorf("opt_out.business_unit_id", "want a brand's id (0 or more), not %d", *b)
 			}
 			c.businessUnit = fmt.Sprint(*b)
 		}
 		if !c.unsubscribeAll && len(c.optOutLists) == 0 {
-			return nil, settingErr("opt_out", "does nothing: set unsubscribe_all: true or name lists")
+			return nil, connectors.SettingErrorf("opt_out", "does nothing: set unsubscribe_all: true or name lists")
 		}
 	}
 	if n := s.Limits.Per10s; n != 0 {
 		if n < 1 || n > maxPer10s {
-			return nil, settingErr("limits.per_10s", "want 1 to %d requests per 10 seconds, not %d", maxPer10s, n)
+			return nil, connectors.SettingErrorf("limits.per_10s", "want 1 to %d requests per 10 seconds, not %d", maxPer10s, n)
 		}
 		c.per10s = n
 	}
 	if n := s.Limits.Daily; n != 0 {
 		if n < 1 || n > maxDaily {
-			return nil, settingErr("limits.daily", "want 1 to %d requests a day, not %d", maxDaily, n)
+			return nil, connectors.SettingErrorf("limits.daily", "want 1 to %d requests a day, not %d", maxDaily, n)
 		}
 		c.daily = n
 	}

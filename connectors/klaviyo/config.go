@@ -2,8 +2,6 @@ package klaviyo
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -67,57 +65,35 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s, d.HTTPClient(), d.Logger())
 		if err != nil {
-			if le := (*lineError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		return c, nil
 	}
-}
-
-// lineError is a problem with one setting.
-type lineError struct{ key, msg string }
-
-func (e *lineError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &lineError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key in mapping n (its key), or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
 }
 
 // New returns the klaviyo connector called name with settings s, checked,
 // calling Klaviyo with client and logging to log (nil: discard).
 func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector, error) {
 	if s.APIKey == "" {
-		return nil, settingErr("api_key", "required: ${VAR}, a private API key (pk_...)")
+		return nil, connectors.SettingErrorf("api_key", "required: ${VAR}, a private API key (pk_...)")
 	}
 	if strings.ContainsAny(s.APIKey, " \t\r\n") {
-		return nil, settingErr("api_key", "holds white space: not a private API key")
+		return nil, connectors.SettingErrorf("api_key", "holds white space: not a private API key")
 	}
 	rev := s.Revision
 	if rev == "" {
 		rev = DefaultRevision
 	}
 	if !revisionPattern.MatchString(rev) {
-		return nil, settingErr("revision", "want an API revision date YYYY-MM-DD (e.g. %s), not %q", DefaultRevision, s.Revision)
+		return nil, connectors.SettingErrorf("revision", "want an API revision date YYYY-MM-DD (e.g. %s), not %q", DefaultRevision, s.Revision)
 	}
 	var lists []string
 	for _, l := range s.Lists {
 		if !listIDPattern.MatchString(l) {
-			return nil, settingErr("lists", "%q is not a Klaviyo list id (letters and digits, e.g. Y6nRLr)", l)
+			return nil, connectors.SettingErrorf("lists", "%q is not a Klaviyo list id (letters and digits, e.g. Y6nRLr)", l)
 		}
 		if slices.Contains(lists, l) {
-			return nil, settingErr("lists", "%q given twice", l)
+			return nil, connectors.SettingErrorf("lists", "%q given twice", l)
 		}
 		lists = append(lists, l)
 	}
@@ -125,7 +101,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
 		if act != connectors.ActionExport && act != connectors.ActionErase && act != connectors.ActionOptOut {
-			return nil, settingErr("actions", "unknown action %q (klaviyo does export, erase and opt_out)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (klaviyo does export, erase and opt_out)", a)
 		}
 		actions[act] = true
 	}
@@ -136,7 +112,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	if s.PollEvery != "" {
 		d, err := time.ParseDuration(s.PollEvery)
 		if err != nil || d < MinPollEvery || d > MaxPollEvery {
-			return nil, settingErr("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
+			return nil, connectors.SettingErrorf("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
 		}
 		every = d
 	}

@@ -2,8 +2,6 @@ package mailchimp
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -71,34 +69,12 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s)
 		if err != nil {
-			if le := (*settingError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		c.client = noRedirects(d.HTTPClient())
 		c.log = d.Logger().With("connector", name)
 		return c, nil
 	}
-}
-
-// settingError is a problem with one setting.
-type settingError struct{ key, msg string }
-
-func (e *settingError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &settingError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key in mapping n (its key), or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
 }
 
 // New returns the mailchimp connector called name with settings s,
@@ -111,64 +87,64 @@ func New(name string, s Spec) (*Connector, error) {
 		auth = "basic"
 	case "bearer":
 	default:
-		return nil, settingErr("auth", "want basic or bearer, not %q", s.Auth)
+		return nil, connectors.SettingErrorf("auth", "want basic or bearer, not %q", s.Auth)
 	}
 	if s.APIKey == "" {
-		return nil, settingErr("api_key", "required: ${VAR}, the environment variable holding the Marketing API key (…-us21)")
+		return nil, connectors.SettingErrorf("api_key", "required: ${VAR}, the environment variable holding the Marketing API key (…-us21)")
 	}
 	if strings.ContainsAny(s.APIKey, " \t\r\n:") {
-		return nil, settingErr("api_key", "holds a space, a line break or a colon: not a Mailchimp API key (check the variable's value)")
+		return nil, connectors.SettingErrorf("api_key", "holds a space, a line break or a colon: not a Mailchimp API key (check the variable's value)")
 	}
 	dc := s.DataCenter
 	if dc != "" && !dcPattern.MatchString(dc) {
-		return nil, settingErr("data_center", "want a Mailchimp data center such as us21, not %q", dc)
+		return nil, connectors.SettingErrorf("data_center", "want a Mailchimp data center such as us21, not %q", dc)
 	}
 	if m := keyPattern.FindStringSubmatch(s.APIKey); m != nil {
 		if dc == "" {
 			dc = m[1]
 		} else if dc != m[1] {
-			return nil, settingErr("data_center", "%s, but the API key is of data center %s", dc, m[1])
+			return nil, connectors.SettingErrorf("data_center", "%s, but the API key is of data center %s", dc, m[1])
 		}
 	}
 	base := strings.TrimSuffix(s.BaseURL, "/")
 	if base != "" {
 		u, err := url.Parse(base)
 		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return nil, settingErr("base_url", "want an https:// URL with a host, and no user info or query")
+			return nil, connectors.SettingErrorf("base_url", "want an https:// URL with a host, and no user info or query")
 		}
 		if u.Scheme == "http" && !loopback(u.Hostname()) {
-			return nil, settingErr("base_url", "must be https (plain http only to a loopback address, for tests)")
+			return nil, connectors.SettingErrorf("base_url", "must be https (plain http only to a loopback address, for tests)")
 		}
 	} else {
 		if dc == "" {
 			if auth == "bearer" {
-				return nil, settingErr("data_center", "required with auth: bearer (an OAuth token names no data center): the account's, such as us21")
+				return nil, connectors.SettingErrorf("data_center", "required with auth: bearer (an OAuth token names no data center): the account's, such as us21")
 			}
-			return nil, settingErr("api_key", "not a Mailchimp API key: want <key>-<data center>, e.g. …-us21 (the data center names the API's host)")
+			return nil, connectors.SettingErrorf("api_key", "not a Mailchimp API key: want <key>-<data center>, e.g. …-us21 (the data center names the API's host)")
 		}
 		base = "https://" + dc + ".api.mailchimp.com/3.0"
 	}
 	if len(s.Lists) == 0 {
-		return nil, settingErr("lists", "required: the ids of the audiences to search (Audience > Settings > Audience name and defaults > Audience ID)")
+		return nil, connectors.SettingErrorf("lists", "required: the ids of the audiences to search (Audience > Settings > Audience name and defaults > Audience ID)")
 	}
 	for i, l := range s.Lists {
 		if !listPattern.MatchString(l) {
-			return nil, settingErr("lists", "entry %d: want an audience id (letters and digits, such as a1b2c3d4e5), not %q", i+1, l)
+			return nil, connectors.SettingErrorf("lists", "entry %d: want an audience id (letters and digits, such as a1b2c3d4e5), not %q", i+1, l)
 		}
 		if slices.Contains(s.Lists[:i], l) {
-			return nil, settingErr("lists", "audience %s is listed twice", l)
+			return nil, connectors.SettingErrorf("lists", "audience %s is listed twice", l)
 		}
 	}
 	for i, tag := range s.SegmentTags {
 		if strings.TrimSpace(tag) == "" || len(tag) > 100 {
-			return nil, settingErr("segment_tags", "entry %d: want a tag name of 1 to 100 characters", i+1)
+			return nil, connectors.SettingErrorf("segment_tags", "entry %d: want a tag name of 1 to 100 characters", i+1)
 		}
 	}
 	actions := map[connectors.Action]bool{}
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
 		if act != connectors.ActionExport && act != connectors.ActionErase && act != connectors.ActionOptOut {
-			return nil, settingErr("actions", "unknown action %q (known: export, erase, opt_out)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (known: export, erase, opt_out)", a)
 		}
 		actions[act] = true
 	}
@@ -179,7 +155,7 @@ func New(name string, s Spec) (*Connector, error) {
 	if s.Timeout != "" {
 		d, err := time.ParseDuration(s.Timeout)
 		if err != nil || d < time.Second || d > MaxTimeout {
-			return nil, settingErr("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
+			return nil, connectors.SettingErrorf("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
 		}
 		timeout = d
 	}

@@ -2,8 +2,6 @@ package segment
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -72,42 +70,20 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s, d.HTTPClient(), d.Logger())
 		if err != nil {
-			if le := (*lineError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		return c, nil
 	}
-}
-
-// lineError is a problem with one setting.
-type lineError struct{ key, msg string }
-
-func (e *lineError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &lineError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key in mapping n (its key), or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
 }
 
 // New returns the segment connector called name with settings s, checked,
 // calling the Public API with client and logging to log (nil: discard).
 func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector, error) {
 	if s.Token == "" {
-		return nil, settingErr("token", "required: ${VAR}, the Public API token (a Bearer token)")
+		return nil, connectors.SettingErrorf("token", "required: ${VAR}, the Public API token (a Bearer token)")
 	}
 	if strings.ContainsAny(s.Token, " \t\r\n") {
-		return nil, settingErr("token", "holds white space: not a Public API token")
+		return nil, connectors.SettingErrorf("token", "holds white space: not a Public API token")
 	}
 	region := s.Region
 	if region == "" {
@@ -115,17 +91,17 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	}
 	base, ok := baseURLs[region]
 	if !ok {
-		return nil, settingErr("region", "want us or eu, not %q", s.Region)
+		return nil, connectors.SettingErrorf("region", "want us or eu, not %q", s.Region)
 	}
 	kinds := []string{"customer_id"}
 	if len(s.UserID) > 0 {
 		kinds = nil
 		for _, k := range s.UserID {
 			if !connectors.ValidKind(k) {
-				return nil, settingErr("user_id", "unknown identity kind %q (known: %s)", k, connectors.KindList())
+				return nil, connectors.SettingErrorf("user_id", "unknown identity kind %q (known: %s)", k, connectors.KindList())
 			}
 			if slices.Contains(kinds, k) {
-				return nil, settingErr("user_id", "%q given twice", k)
+				return nil, connectors.SettingErrorf("user_id", "%q given twice", k)
 			}
 			kinds = append(kinds, k)
 		}
@@ -134,14 +110,14 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	erase := SuppressWithDelete
 	if s.Erase != "" {
 		if erase, ok = eraseTypes[s.Erase]; !ok {
-			return nil, settingErr("erase", "want suppress_with_delete or delete_only, not %q", s.Erase)
+			return nil, connectors.SettingErrorf("erase", "want suppress_with_delete or delete_only, not %q", s.Erase)
 		}
 	}
 	actions := map[connectors.Action]bool{}
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
 		if act != connectors.ActionErase && act != connectors.ActionOptOut {
-			return nil, settingErr("actions", "unknown action %q (segment does erase and opt_out; it cannot export: the Public API reads no person's data)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (segment does erase and opt_out; it cannot export: the Public API reads no person's data)", a)
 		}
 		actions[act] = true
 	}
@@ -152,7 +128,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	if s.PollEvery != "" {
 		d, err := time.ParseDuration(s.PollEvery)
 		if err != nil || d < MinPollEvery || d > MaxPollEvery {
-			return nil, settingErr("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
+			return nil, connectors.SettingErrorf("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
 		}
 		every = d
 	}

@@ -2,8 +2,6 @@ package stripe
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -71,49 +69,27 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s, d.HTTPClient(), d.Logger())
 		if err != nil {
-			if le := (*lineError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		return c, nil
 	}
-}
-
-// lineError is a problem with one setting.
-type lineError struct{ key, msg string }
-
-func (e *lineError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &lineError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key in mapping n (its key), or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
 }
 
 // New returns the stripe connector called name with settings s, checked,
 // calling Stripe with client and logging to log (nil: discard).
 func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector, error) {
 	if s.SecretKey == "" {
-		return nil, settingErr("secret_key", "required: ${VAR}, a Stripe secret or restricted key")
+		return nil, connectors.SettingErrorf("secret_key", "required: ${VAR}, a Stripe secret or restricted key")
 	}
 	if strings.ContainsAny(s.SecretKey, " \t\r\n") {
-		return nil, settingErr("secret_key", "holds white space: not a Stripe key")
+		return nil, connectors.SettingErrorf("secret_key", "holds white space: not a Stripe key")
 	}
 	version := s.StripeVersion
 	if version == "" {
 		version = DefaultStripeVersion
 	}
 	if !versionPattern.MatchString(version) {
-		return nil, settingErr("stripe_version", "want an API version such as %s, not %q", DefaultStripeVersion, s.StripeVersion)
+		return nil, connectors.SettingErrorf("stripe_version", "want an API version such as %s, not %q", DefaultStripeVersion, s.StripeVersion)
 	}
 	erase := EraseDelete
 	switch s.Erase {
@@ -121,13 +97,13 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	case EraseRedact:
 		erase = EraseRedact
 	default:
-		return nil, settingErr("erase", "want delete or redact, not %q", s.Erase)
+		return nil, connectors.SettingErrorf("erase", "want delete or redact, not %q", s.Erase)
 	}
 	actions := map[connectors.Action]bool{}
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
 		if act != connectors.ActionExport && act != connectors.ActionErase {
-			return nil, settingErr("actions", "unknown action %q (stripe does export and erase; it has no opt-out: Stripe holds no marketing segments)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (stripe does export and erase; it has no opt-out: Stripe holds no marketing segments)", a)
 		}
 		actions[act] = true
 	}
@@ -138,7 +114,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	if s.PollEvery != "" {
 		d, err := time.ParseDuration(s.PollEvery)
 		if err != nil || d < MinPollEvery || d > MaxPollEvery {
-			return nil, settingErr("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
+			return nil, connectors.SettingErrorf("poll_every", "want a duration from %s to %s, not %q", MinPollEvery, MaxPollEvery, s.PollEvery)
 		}
 		every = d
 	}

@@ -2,8 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -64,33 +62,11 @@ func Factory(d connectors.Deps) connectors.Factory {
 		}
 		c, err := New(name, s)
 		if err != nil {
-			if le := (*lineError)(nil); errors.As(err, &le) {
-				return nil, connectors.Errorf(lineOf(node, le.key), "%s", le.msg)
-			}
-			return nil, connectors.Errorf(node, "%v", err)
+			return nil, connectors.AtSetting(node, err)
 		}
 		c.log = d.Logger().With("connector", name)
 		return c, nil
 	}
-}
-
-// lineError is a problem with one setting.
-type lineError struct{ key, msg string }
-
-func (e *lineError) Error() string { return e.msg }
-
-func settingErr(key, format string, args ...any) error {
-	return &lineError{key: key, msg: key + ": " + fmt.Sprintf(format, args...)}
-}
-
-// lineOf returns the node of key in mapping n (its key), or n.
-func lineOf(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return n
 }
 
 // New returns the webhook connector called name with settings s, checked.
@@ -98,27 +74,27 @@ func New(name string, s Spec) (*Connector, error) {
 	u, err := url.Parse(s.URL)
 	switch {
 	case s.URL == "":
-		return nil, settingErr("url", "required (where the signed calls go)")
+		return nil, connectors.SettingErrorf("url", "required (where the signed calls go)")
 	case err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
-		return nil, settingErr("url", "want an https:// URL with a host and no user info")
+		return nil, connectors.SettingErrorf("url", "want an https:// URL with a host and no user info")
 	case u.Scheme == "http" && !s.AllowInsecure:
-		return nil, settingErr("url", "must be https (allow_insecure: true allows plain http, for tests and private networks)")
+		return nil, connectors.SettingErrorf("url", "must be https (allow_insecure: true allows plain http, for tests and private networks)")
 	}
 	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && netguard.Internal(a) && !s.AllowPrivate {
-		return nil, settingErr("url", "%s is a loopback, private, link-local or otherwise internal address: allow_private: true allows it", a)
+		return nil, connectors.SettingErrorf("url", "%s is a loopback, private, link-local or otherwise internal address: allow_private: true allows it", a)
 	}
 	if s.Secret == "" {
-		return nil, settingErr("secret", "required: ${VAR}, the secret the receiver verifies the calls with")
+		return nil, connectors.SettingErrorf("secret", "required: ${VAR}, the secret the receiver verifies the calls with")
 	}
 	secret, err := sw.ParseSecret(s.Secret)
 	if err != nil {
-		return nil, settingErr("secret", "%v", err)
+		return nil, connectors.SettingErrorf("secret", "%v", err)
 	}
 	actions := map[connectors.Action]bool{}
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
 		if !containsAction(act) {
-			return nil, settingErr("actions", "unknown action %q (known: export, erase, opt_out)", a)
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (known: export, erase, opt_out)", a)
 		}
 		actions[act] = true
 	}
@@ -130,13 +106,13 @@ func New(name string, s Spec) (*Connector, error) {
 	timeout := DefaultTimeout
 	if s.Timeout != "" {
 		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 || timeout > MaxTimeout {
-			return nil, settingErr("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
+			return nil, connectors.SettingErrorf("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
 		}
 	}
 	base := strings.TrimSuffix(s.CallbackURL, "/")
 	if base != "" {
 		if cu, err := url.Parse(base); err != nil || cu.Host == "" || (cu.Scheme != "https" && cu.Scheme != "http") || cu.RawQuery != "" {
-			return nil, settingErr("callback_url", "want the http(s) base URL of dsar's API, with no query")
+			return nil, connectors.SettingErrorf("callback_url", "want the http(s) base URL of dsar's API, with no query")
 		}
 	}
 	return &Connector{
