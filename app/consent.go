@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/links"
 )
 
 // consentStore is what opting in, lifting a suppression and the consent
@@ -71,6 +72,10 @@ type OptInInput struct {
 	Subject Subject  `json:"subject"`
 	Hashes  []string `json:"hashes"`
 	Scopes  []string `json:"scopes"`
+	// Regulation labels the opt-in request filed when identities are
+	// given (see ConsentChange.OptInRequest); empty: that of the request
+	// whose suppression is lifted, else ccpa.
+	Regulation string `json:"regulation"`
 	// Identities are normalised identities of the person, from Go
 	// callers (see Person).
 	Identities []dsr.Identity `json:"-"`
@@ -87,6 +92,12 @@ type ConsentChange struct {
 	// StillSuppressed are the scopes some entry of the person still
 	// suppresses.
 	StillSuppressed []dsr.Scope `json:"still_suppressed"`
+	// OptInRequest is the id of the opt_in request filed to carry the lift
+	// to the systems that keep a suppression of their own (Segment's
+	// UNSUPPRESS): filed when the call named the person's identities, not
+	// only hashes (a connector needs the identities; hashes reach no
+	// system). Empty when none was filed.
+	OptInRequest string `json:"opt_in_request_id,omitempty"`
 }
 
 // errLiftAll refuses an opt-in of ScopeAll.
@@ -103,6 +114,7 @@ var errLiftAll = dsr.Refuse(dsr.ErrConflict, "A deletion's suppression (scope al
 func (s *Service) OptIn(ctx context.Context, in OptInInput, source dsr.ConsentSource, actor string) (ConsentChange, error) {
 	var ve dsr.ValidationError
 	hashes := s.hashes(&ve, Person{Subject: in.Subject, Hashes: in.Hashes, Identities: in.Identities})
+	reg := checkRegulation(&ve, in.Regulation)
 	var scopes []dsr.Scope
 	all := false
 	for i, n := range in.Scopes {
@@ -131,7 +143,28 @@ func (s *Service) OptIn(ctx context.Context, in OptInInput, source dsr.ConsentSo
 		return ConsentChange{}, errLiftAll
 	}
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: source, Actor: actor}
-	return s.lift(ctx, ev, "opted in")
+	return s.lift(ctx, ev, "opted in", s.optInIdentities(in.Subject, in.Identities), reg)
+}
+
+// checkRegulation checks an opt-in's or a lift's optional regulation,
+// adding to ve when it is not one of dsr.Regulations.
+func checkRegulation(ve *dsr.ValidationError, reg string) dsr.Regulation {
+	if reg != "" && !dsr.Regulation(reg).Valid() {
+		ve.Add("regulation", "must be one of %s, or left out", Join(dsr.Regulations))
+	}
+	return dsr.Regulation(reg)
+}
+
+// optInIdentities returns the identities an opt-in request is filed with:
+// those of subject (already checked by hashes) and ids, as the subject's
+// own.
+func (s *Service) optInIdentities(subject Subject, ids []dsr.Identity) []dsr.Identity {
+	var ve dsr.ValidationError
+	out := subject.Identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
+	for _, id := range ids {
+		out = append(out, dsr.Identity{Kind: id.Kind, Value: id.Value, Source: dsr.SourceSubject})
+	}
+	return dsr.MergeIdentities(out, nil)
 }
 
 // LiftInput is an admin's lift of a person's suppression under one scope
@@ -142,6 +175,9 @@ type LiftInput struct {
 	Hashes  []string `json:"hashes"`
 	Scope   string   `json:"scope"`
 	Reason  string   `json:"reason"`
+	// Regulation labels the opt-in request filed when identities are
+	// given, as OptInInput's.
+	Regulation string `json:"regulation"`
 }
 
 // LiftSuppression lifts the suppressions of the person of in under exactly
@@ -152,6 +188,7 @@ type LiftInput struct {
 func (s *Service) LiftSuppression(ctx context.Context, in LiftInput, actor string) (ConsentChange, error) {
 	var ve dsr.ValidationError
 	hashes := s.hashes(&ve, Person{Subject: in.Subject, Hashes: in.Hashes})
+	reg := checkRegulation(&ve, in.Regulation)
 	sc := dsr.Scope(in.Scope)
 	switch {
 	case in.Scope == "":
@@ -164,12 +201,18 @@ func (s *Service) LiftSuppression(ctx context.Context, in LiftInput, actor strin
 		return ConsentChange{}, err
 	}
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentLifted, Scopes: []dsr.Scope{sc}, Source: dsr.ConsentAdmin, Actor: actor, Reason: reason}
-	return s.lift(ctx, ev, reason)
+	return s.lift(ctx, ev, reason, s.optInIdentities(in.Subject, nil), reg)
 }
 
 // lift records ev (its ID and time set here), then lifts the entries of
-// its hashes under each of its scopes, by its actor with reason.
-func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string) (ConsentChange, error) {
+// its hashes under each of its scopes, by its actor with reason. When ids
+// (the person's identities in clear) are given, it then files a verified
+// opt_in request of ev's scopes with them, under reg (empty: that of the
+// latest request whose entry it lifted, else ccpa), whose fan-out carries
+// the lift to connectors that keep a suppression of their own. A call that
+// fails after the lift may be repeated: it lifts nothing more and files
+// the request.
+func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, ids []dsr.Identity, reg dsr.Regulation) (ConsentChange, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return ConsentChange{}, fmt.Errorf("consent event id: %w", err)
@@ -196,9 +239,53 @@ func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string) 
 		}
 	}
 	slices.Sort(out.StillSuppressed)
+	if len(ids) > 0 {
+		if reg == "" {
+			reg = s.liftedRegulation(ctx, entries, ev.Scopes)
+		}
+		in := dsr.Intake{Type: dsr.TypeOptIn, Regulation: reg, Source: optInSource(ev.Source), FiledBy: ev.Actor, Status: dsr.StatusVerified,
+			Identities: ids, ReceivedAt: s.now(), Calendar: s.calendar, Scopes: ev.Scopes, LinkedTo: ev.RequestID,
+			VerificationMethod: "consent event " + ev.ID}
+		req, err := s.file(ctx, in, filing{})
+		if err != nil {
+			return ConsentChange{}, fmt.Errorf("file the opt-in request: %w", err)
+		}
+		out.OptInRequest = req.ID
+	}
 	s.log.InfoContext(ctx, "consent recorded", "event_id", ev.ID, "kind", ev.Kind, "source", ev.Source, "identities", len(ev.Hashes),
-		"scopes", Join(ev.Scopes), "lifted", out.Lifted)
+		"scopes", Join(ev.Scopes), "lifted", out.Lifted, "opt_in_request_id", out.OptInRequest)
 	return out, nil
+}
+
+// liftedRegulation returns the regulation of the latest request whose
+// entry under one of scopes is lifted in entries, or ccpa when none can be
+// read (an entry of a partner's list, a request purged).
+func (s *Service) liftedRegulation(ctx context.Context, entries []dsr.Suppression, scopes []dsr.Scope) dsr.Regulation {
+	var latest *dsr.Suppression
+	for i := range entries {
+		e := &entries[i]
+		if !e.Active() && e.RequestID != "" && slices.Contains(scopes, e.Scope) && (latest == nil || e.At.After(latest.At)) {
+			latest = e
+		}
+	}
+	if latest != nil {
+		if r, err := s.store.Request(ctx, latest.RequestID); err == nil && r.Regulation.Valid() {
+			return r.Regulation
+		}
+	}
+	return dsr.RegulationCCPA
+}
+
+// optInSource is the Source of an opt-in request filed for a consent
+// event from source.
+func optInSource(source dsr.ConsentSource) string {
+	switch source {
+	case dsr.ConsentPortal, dsr.ConsentGPC:
+		return links.SourcePortal
+	case dsr.ConsentAgent:
+		return links.SourceAgentAPI
+	}
+	return "consent_" + string(source)
 }
 
 // ConsentRecord is a person's consent history: every consent event that

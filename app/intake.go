@@ -50,9 +50,11 @@ func BaseIntake(typ, regulation string, subject Subject) (dsr.Intake, error) {
 	in := dsr.Intake{Type: dsr.Type(typ), Regulation: dsr.Regulation(regulation)}
 	switch {
 	case typ == "":
-		ve.Add("type", "required: one of %s", Join(dsr.Types))
+		ve.Add("type", "required: one of %s", Join(dsr.FiledTypes))
+	case in.Type == dsr.TypeOptIn:
+		ve.Add("type", "opt_in requests are filed by the service when a person consents again: record the opt-in with POST /v1/consent/opt-in")
 	case !in.Type.Valid():
-		ve.Add("type", "must be one of %s", Join(dsr.Types))
+		ve.Add("type", "must be one of %s", Join(dsr.FiledTypes))
 	}
 	switch {
 	case regulation == "":
@@ -216,7 +218,7 @@ func checkScopes(ve *dsr.ValidationError, in *dsr.Intake, names []string) {
 	for _, n := range names {
 		in.Scopes = append(in.Scopes, dsr.Scope(n))
 	}
-	if !in.Type.Valid() {
+	if !slices.Contains(dsr.FiledTypes, in.Type) {
 		return
 	}
 	if _, err := in.CheckScopes(); err != nil {

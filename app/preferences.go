@@ -57,6 +57,10 @@ type Preferences struct {
 	// OptOutRequestID names the opt-out request this call filed to refuse
 	// purposes, when it filed one; the same status token follows it.
 	OptOutRequestID string `json:"opt_out_request_id,omitempty"`
+	// OptInRequestID names the opt-in request this call filed to carry an
+	// allowed purpose to the systems that keep a suppression of their own
+	// (see ConsentChange.OptInRequest); empty when it allowed nothing.
+	OptInRequestID string `json:"opt_in_request_id,omitempty"`
 }
 
 // PurposeChoice is the person's choice for one purpose.
@@ -319,12 +323,12 @@ func (s *Service) SetPreferences(ctx context.Context, a Access, ch PreferenceCha
 		}
 	}
 	if len(allow) > 0 {
-		if err := s.allow(ctx, a.Request.ID, hashes, allow); err != nil {
+		if p.OptInRequestID, err = s.allow(ctx, a.Request, ids, hashes, allow); err != nil {
 			return Preferences{}, err
 		}
 	}
 	got, err := s.preferences(ctx, a.Request.ID, hashes)
-	got.OptOutRequestID = p.OptOutRequestID
+	got.OptOutRequestID, got.OptInRequestID = p.OptOutRequestID, p.OptInRequestID
 	return got, err
 }
 
@@ -396,14 +400,16 @@ func (s *Service) refuse(ctx context.Context, a Access, ids []dsr.Identity, hash
 
 // allow records the person's opt-in to scopes, then lifts those scopes
 // from hashes (app.lift: the evidence is stored before anything is
-// lifted, as for an agent's opt-in).
-func (s *Service) allow(ctx context.Context, requestID string, hashes []string, scopes []dsr.Scope) error {
+// lifted, as for an agent's opt-in), and files the opt-in request, under
+// req's regulation, that carries the lift to the connectors.
+func (s *Service) allow(ctx context.Context, req *dsr.Request, ids []dsr.Identity, hashes []string, scopes []dsr.Scope) (string, error) {
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: dsr.ConsentPortal,
-		RequestID: requestID, Actor: subjectActor}
-	if _, err := s.lift(ctx, ev, "allowed again in the preference centre"); err != nil {
-		return fmt.Errorf("allow %s: %w", Join(scopes), err)
+		RequestID: req.ID, Actor: subjectActor}
+	ch, err := s.lift(ctx, ev, "allowed again in the preference centre", s.optInIdentities(Subject{}, ids), req.Regulation)
+	if err != nil {
+		return "", fmt.Errorf("allow %s: %w", Join(scopes), err)
 	}
-	return nil
+	return ch.OptInRequest, nil
 }
 
 // MyConsentHistory returns the consent history of the person whose request

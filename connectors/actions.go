@@ -47,6 +47,12 @@ var actions = map[Action]actionSpec{
 			return c.(Corrector).Correct(ctx, s)
 		},
 	},
+	ActionOptIn: {
+		implements: is[OptInner],
+		run: func(ctx context.Context, c Connector, s Subject, _ RecordWriter) (Result, error) {
+			return c.(OptInner).OptIn(ctx, s)
+		},
+	},
 }
 
 func is[I any](c Connector) bool {

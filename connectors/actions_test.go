@@ -35,6 +35,11 @@ func (a acting) OptOut(_ context.Context, s connectors.Subject) (connectors.Resu
 	return connectors.Result{Records: 3}, nil
 }
 
+func (a acting) OptIn(_ context.Context, s connectors.Subject) (connectors.Result, error) {
+	*a.ran = append(*a.ran, "opt_in "+s.Values("email")[0])
+	return connectors.Result{Records: 6}, nil
+}
+
 func (a acting) CorrectFields() []string { return []string{"name"} }
 
 func (a acting) Correct(_ context.Context, s connectors.Subject) (connectors.Result, error) {
@@ -63,7 +68,7 @@ func (s *sink) WriteRecord(context.Context, string, any) error { s.n++; return n
 // permanent errors, and the writer reaches exports only.
 func TestActionTable(t *testing.T) {
 	t.Parallel()
-	if diff := cmp.Diff([]connectors.Action{connectors.ActionCorrect, connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut}, connectors.Actions()); diff != "" {
+	if diff := cmp.Diff([]connectors.Action{connectors.ActionCorrect, connectors.ActionErase, connectors.ActionExport, connectors.ActionOptIn, connectors.ActionOptOut}, connectors.Actions()); diff != "" {
 		t.Errorf("Actions (-want +got):\n%s", diff)
 	}
 	ada := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: "ada@example.com"}},
@@ -78,6 +83,7 @@ func TestActionTable(t *testing.T) {
 		{connectors.ActionErase, false, 2, "erase ada@example.com"},
 		{connectors.ActionOptOut, false, 3, "opt_out ada@example.com"},
 		{connectors.ActionCorrect, false, 5, "correct ada@example.com name=Ada King"},
+		{connectors.ActionOptIn, false, 6, "opt_in ada@example.com"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.action), func(t *testing.T) {

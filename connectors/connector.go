@@ -56,6 +56,19 @@ type OptOuter interface {
 	OptOut(ctx context.Context, s Subject) (Result, error)
 }
 
+// OptInner lifts, in its system, a suppression of that system's own which an
+// earlier opt-out or erasure set (Segment's UNSUPPRESS), once the person
+// consents again. The fan-out asks it only when no scope the connector
+// serves (its data_map scopes) is still suppressed for the person in
+// dsar's registry. It never subscribes or re-adds the person to anything:
+// a connector whose opt-out unsubscribes or removes from lists does not
+// implement it, since consent to be mailed again is the business's own
+// opt-in to collect.
+type OptInner interface {
+	// OptIn is idempotent: lifting what is not suppressed changes nothing.
+	OptIn(ctx context.Context, s Subject) (Result, error)
+}
+
 // Corrector changes fields of a subject's records to the values a
 // correction request asks for (GDPR Art. 16, CPRA right to correct).
 type Corrector interface {
@@ -182,6 +195,11 @@ const (
 	ActionErase   Action = "erase"
 	ActionOptOut  Action = "opt_out"
 	ActionCorrect Action = "correct"
+	// ActionOptIn lifts, in a system that keeps a suppression of its
+	// own, what an earlier opt-out or erasure set there, once the person
+	// consents again to every purpose the connector serves (see
+	// [OptInner]).
+	ActionOptIn Action = "opt_in"
 )
 
 // Identity is one identifier of a subject.

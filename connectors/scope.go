@@ -57,3 +57,18 @@ func Serves(declared, want []Scope) bool {
 	}
 	return false
 }
+
+// StillSuppressed returns the scopes of active (those still suppressed for
+// a person) that keep a connector whose data map declares scopes from
+// lifting its own suppression of them: ScopeAll, and every scope it
+// serves (every one, when it declares none). Empty: it may lift.
+func StillSuppressed(declared, active []Scope) []Scope {
+	var out []Scope
+	for _, s := range active {
+		if s == ScopeAll || len(declared) == 0 || slices.Contains(declared, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -22,8 +23,8 @@ func ParseApprovalPolicy(s string) (ApprovalPolicy, error) {
 			continue
 		}
 		t, reg, narrowed := strings.Cut(part, ":")
-		if !Type(t).Valid() {
-			return p, fmt.Errorf("approval policy: %q: unknown request type (want one of access, deletion, opt_out)", t)
+		if !slices.Contains(FiledTypes, Type(t)) {
+			return p, fmt.Errorf("approval policy: %q: unknown request type (want one of access, deletion, opt_out, correction)", t)
 		}
 		if narrowed && !Regulation(reg).Valid() {
 			return p, fmt.Errorf("approval policy: %q: unknown regulation", reg)
@@ -51,8 +52,9 @@ const ReasonAwaitingApproval = "waiting for an agent's approval"
 // they are processed: a verified one, not approved yet, whose type (and
 // regulation) p names, or any appeal or correction (an appeal is always
 // decided by an agent, and a correction, which writes what a person says
-// into the business's systems, is never applied without one). Whoever moves a request into verified applies it (intake, the
+// into the business's systems, is never applied without one). An opt-in
+// is never held: its lift is done when it is filed. Whoever moves a request into verified applies it (intake, the
 // portal's verification, the fan-out for requests verified before).
 func (p ApprovalPolicy) Holds(r *Request) bool {
-	return r.Status == StatusVerified && r.ApprovedBy == "" && (p.Requires(r.Type, r.Regulation) || r.AppealOf != "" || r.Type == TypeCorrection)
+	return r.Status == StatusVerified && r.ApprovedBy == "" && r.Type != TypeOptIn && (p.Requires(r.Type, r.Regulation) || r.AppealOf != "" || r.Type == TypeCorrection)
 }

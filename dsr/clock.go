@@ -54,6 +54,10 @@ type Rule struct {
 
 // RuleFor returns the rule that times a request of type t under reg.
 func RuleFor(reg Regulation, t Type) Rule {
+	if t == TypeOptIn {
+		return Rule{Regulation: reg, Basis: "no law sets a deadline for honouring an opt-in: the service gives itself an opt-out's 15 business days",
+			Respond: Period{15, BusinessDays}}
+	}
 	switch reg {
 	case RegulationGDPR:
 		return Rule{Regulation: reg, Basis: "GDPR Art. 12(3): one month, extendable by two; Art. 12(6) lets the controller ask for information to confirm identity",

@@ -22,10 +22,22 @@ const (
 	// TypeCorrection carries the changes the person asks for (GDPR Art.
 	// 16, CPRA right to correct); it always waits for an agent's approval.
 	TypeCorrection Type = "correction"
+	// TypeOptIn records that a person consented again to purposes an
+	// opt-out or a deletion had refused (its Scopes), so that the systems
+	// that keep a suppression of their own lift it too (Segment's
+	// UNSUPPRESS). The service files it itself, when a lift names the
+	// person's identities (an opt-in or an admin's lift); intake refuses
+	// it.
+	TypeOptIn Type = "opt_in"
 )
 
 // Types lists every request type in a stable order.
-var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut, TypeCorrection}
+var Types = []Type{TypeAccess, TypeDeletion, TypeOptOut, TypeCorrection, TypeOptIn}
+
+// FiledTypes lists, in a stable order, the request types a person, an
+// agent or another system files through intake: every type but
+// TypeOptIn, which the service files itself.
+var FiledTypes = []Type{TypeAccess, TypeDeletion, TypeOptOut, TypeCorrection}
 
 // Valid reports whether t is a known request type.
 func (t Type) Valid() bool {
@@ -43,6 +55,8 @@ func (t Type) Action() Action {
 		return ActionOptOut
 	case TypeCorrection:
 		return ActionCorrect
+	case TypeOptIn:
+		return ActionOptIn
 	}
 	return ""
 }
@@ -57,6 +71,7 @@ const (
 	ActionErase   = connectors.ActionErase
 	ActionOptOut  = connectors.ActionOptOut
 	ActionCorrect = connectors.ActionCorrect
+	ActionOptIn   = connectors.ActionOptIn
 )
 
 // Request is one data subject rights request. It is stored as one document;
@@ -434,11 +449,15 @@ func (r *Request) SuppressedScopes() []Scope {
 
 // CheckScopes checks the scopes of in and returns those its request
 // stores: for an opt-out, those given (each one of Purposes, none twice) or
-// DefaultOptOutScopes(in.GPC); for any other type, none. What is wrong is
+// DefaultOptOutScopes(in.GPC); for an opt-in, those lifted (required, each
+// one of Scopes, none twice); for any other type, none. What is wrong is
 // a *ValidationError naming "scopes" or "scopes[i]". NewRequest calls it;
 // an intake policy calls it to report every problem at once.
 func (in Intake) CheckScopes() ([]Scope, error) {
 	var ve ValidationError
+	if in.Type == TypeOptIn {
+		return in.checkLiftedScopes()
+	}
 	if in.Type != TypeOptOut {
 		if len(in.Scopes) > 0 {
 			ve.Add("scopes", "only an opt_out names scopes: a deletion suppresses every use, and other types suppress none")
@@ -454,6 +473,28 @@ func (in Intake) CheckScopes() ([]Scope, error) {
 			ve.Add(fmt.Sprintf("scopes[%d]", i), "%q is not a use one opts out of: to stop every use, file a deletion; to refuse every purpose, name %s or none", s, scopeList(Purposes))
 		case !s.Valid():
 			ve.Add(fmt.Sprintf("scopes[%d]", i), "unknown scope: want one of %s", scopeList(Purposes))
+		case slices.Contains(in.Scopes[:i], s):
+			ve.Add(fmt.Sprintf("scopes[%d]", i), "%q given twice", s)
+		}
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Clone(in.Scopes), nil
+}
+
+// checkLiftedScopes checks an opt-in's scopes: the scopes lifted, at least
+// one, each one of Scopes (ScopeAll when an admin lifted a deletion's),
+// none twice.
+func (in Intake) checkLiftedScopes() ([]Scope, error) {
+	var ve ValidationError
+	if len(in.Scopes) == 0 {
+		ve.Add("scopes", "required: the scopes lifted, of %s", scopeList(Scopes))
+	}
+	for i, s := range in.Scopes {
+		switch {
+		case !s.Valid():
+			ve.Add(fmt.Sprintf("scopes[%d]", i), "unknown scope: want one of %s", scopeList(Scopes))
 		case slices.Contains(in.Scopes[:i], s):
 			ve.Add(fmt.Sprintf("scopes[%d]", i), "%q given twice", s)
 		}

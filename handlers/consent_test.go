@@ -61,6 +61,8 @@ func TestConsentRoutes(t *testing.T) {
 			400, []string{"subject.email", "hashes[0]", "scopes[0]", "scopes[2]"}},
 		{"opt-in, nobody", "/v1/consent/opt-in", agentKey, `{"scopes":["marketing"]}`, 400, []string{"subject"}},
 		{"opt-in, no scopes", "/v1/consent/opt-in", agentKey, `{"subject":{"email":"ada@example.com"}}`, 400, []string{"scopes"}},
+		{"opt-in, bad regulation", "/v1/consent/opt-in", agentKey, `{"subject":{"email":"ada@example.com"},"scopes":["marketing"],"regulation":"hipaa"}`, 400, []string{"regulation"}},
+		{"opt-in filed as a request", "/v1/requests", agentKey, `{"type":"opt_in","regulation":"ccpa","subject":{"email":"ada@example.com"}}`, 400, []string{"type"}},
 		{"opt-in of all", "/v1/consent/opt-in", agentKey, `{"subject":{"email":"ada@example.com"},"scopes":["marketing","all"]}`, 409, nil},
 		{"opt-in by an auditor", "/v1/consent/opt-in", auditorKey, `{"subject":{"email":"ada@example.com"},"scopes":["marketing"]}`, 403, nil},
 		{"lift by an agent", "/v1/suppressions/lift", agentKey, `{"subject":{"email":"ada@example.com"},"scope":"all","reason":"asked"}`, 403, nil},
@@ -91,8 +93,33 @@ func TestConsentRoutes(t *testing.T) {
 		t.Fatalf("opt-in: %d", resp.StatusCode)
 	}
 	if diff := cmp.Diff(app.ConsentChange{EventID: change.EventID, Identities: 2, Lifted: map[dsr.Scope]int{dsr.ScopeMarketing: 2},
-		StillSuppressed: []dsr.Scope{dsr.ScopeAll, dsr.ScopeProfiling}}, change); diff != "" {
+		StillSuppressed: []dsr.Scope{dsr.ScopeAll, dsr.ScopeProfiling}, OptInRequest: change.OptInRequest}, change); diff != "" {
 		t.Errorf("opt-in (-want +got):\n%s", diff)
+	}
+	// It filed the opt-in request that carries the lift to the connectors:
+	// with the identity given in clear (not the one given as a hash), its
+	// scopes, no notices, under ccpa (the seeded entries' request is not
+	// stored).
+	optInRequest := func(id string, scopes []dsr.Scope, reg dsr.Regulation, source, by string) {
+		t.Helper()
+		r, err := a.store.Request(ctx, id)
+		if err != nil {
+			t.Fatalf("opt-in request %q: %v", id, err)
+		}
+		var ids []string
+		for _, i := range r.Identities {
+			ids = append(ids, string(i.Kind)+"="+i.Value)
+		}
+		if r.Type != dsr.TypeOptIn || r.Regulation != reg || r.Source != source || r.FiledBy != by || r.Notify ||
+			!slices.Equal(r.Scopes, scopes) || !slices.Equal(ids, []string{"email=ada@example.com"}) || r.Status == dsr.StatusAwaitingApproval {
+			t.Errorf("opt-in request: %s %s %s by %s, scopes %v, identities %v, notify %v, %s", r.Type, r.Regulation, r.Source, r.FiledBy, r.Scopes, ids, r.Notify, r.Status)
+		}
+	}
+	optInRequest(change.OptInRequest, []dsr.Scope{dsr.ScopeMarketing}, dsr.RegulationCCPA, "agent_api", "desk")
+	// Hashes alone reach no connector: no request.
+	var byHash app.ConsentChange
+	if resp := a.do("POST", "/v1/consent/opt-in", agentKey, "application/json", `{"hashes":["`+customer+`"],"scopes":["marketing"]}`, &byHash); resp.StatusCode != http.StatusOK || byHash.OptInRequest != "" {
+		t.Fatalf("opt-in by hash: %d, %+v; want 200 and no opt-in request", resp.StatusCode, byHash)
 	}
 	// The admin lifts the deletion's, for the email only.
 	if resp := a.do("POST", "/v1/suppressions/lift", adminKey, "application/json",
@@ -102,19 +129,20 @@ func TestConsentRoutes(t *testing.T) {
 	if change.Lifted[dsr.ScopeAll] != 1 || !slices.Equal(change.StillSuppressed, []dsr.Scope{dsr.ScopeProfiling}) {
 		t.Errorf("lift: %+v; want all lifted once, profiling still suppressed", change)
 	}
+	optInRequest(change.OptInRequest, []dsr.Scope{dsr.ScopeAll}, dsr.RegulationCCPA, "consent_admin", "ops")
 
 	rec := history(agentKey, `{"subject":{"email":"ada@example.com","customer_id":"cus_ada"}}`)
 	var kinds []dsr.ConsentKind
 	for _, ev := range rec.Events {
 		kinds = append(kinds, ev.Kind)
 	}
-	if diff := cmp.Diff([]dsr.ConsentKind{dsr.ConsentOptIn, dsr.ConsentLifted}, kinds); diff != "" {
+	if diff := cmp.Diff([]dsr.ConsentKind{dsr.ConsentOptIn, dsr.ConsentOptIn, dsr.ConsentLifted}, kinds); diff != "" {
 		t.Errorf("events, oldest first (-want +got):\n%s", diff)
 	}
 	if ev := rec.Events[0]; ev.Source != dsr.ConsentAgent || ev.Actor != "desk" || !slices.Equal(ev.Scopes, []dsr.Scope{dsr.ScopeMarketing}) {
 		t.Errorf("opt-in event %+v", ev)
 	}
-	if ev := rec.Events[1]; ev.Source != dsr.ConsentAdmin || ev.Actor != "ops" || ev.Reason == "" || !slices.Equal(ev.Hashes, []string{email}) {
+	if ev := rec.Events[2]; ev.Source != dsr.ConsentAdmin || ev.Actor != "ops" || ev.Reason == "" || !slices.Equal(ev.Hashes, []string{email}) {
 		t.Errorf("lifted event %+v", ev)
 	}
 	active := map[string]bool{}

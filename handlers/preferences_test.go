@@ -14,8 +14,9 @@ import (
 
 // preferencesJSON is the answer of the preference centre.
 type preferencesJSON struct {
-	RequestID string `json:"request_id"`
-	Purposes  []struct {
+	RequestID      string `json:"request_id"`
+	OptInRequestID string `json:"opt_in_request_id"`
+	Purposes       []struct {
 		Purpose string     `json:"purpose"`
 		Title   string     `json:"title"`
 		Allowed bool       `json:"allowed"`
@@ -225,6 +226,33 @@ func TestPortalPreferences(t *testing.T) {
 	}
 	if a := p.active("ada@example.com"); len(a) != 0 {
 		t.Errorf("Ada's active scopes %v, want none", a)
+	}
+	// The opt-in request carries the lift to the connectors: with Ada's
+	// proven email, under her request's regulation, no notice; the shop
+	// keeps no suppression of its own, so it completes with no job.
+	oi, err := p.store.Request(ctx, got.OptInRequestID)
+	if err != nil {
+		t.Fatalf("opt-in request %q: %v", got.OptInRequestID, err)
+	}
+	if oi.Type != dsr.TypeOptIn || !slices.Equal(oi.Scopes, []dsr.Scope{dsr.ScopeMarketing}) || oi.Source != "portal" || oi.Notify ||
+		oi.LinkedTo != ada || len(oi.Identities) != 1 || oi.Identities[0].Value != "ada@example.com" || oi.Regulation != oo.Regulation {
+		t.Errorf("the opt-in filed: type %s, scopes %v, source %s, notify %v, linked to %s, %d identities, %s",
+			oi.Type, oi.Scopes, oi.Source, oi.Notify, oi.LinkedTo, len(oi.Identities), oi.Regulation)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r, err := p.store.Request(ctx, oi.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == dsr.StatusCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the opt-in request is %s, want completed", r.Status)
+		}
+	}
+	if a := p.active("ada@example.com"); len(a) != 0 {
+		t.Errorf("Ada's active scopes after the opt-in's fan-out %v, want none", a)
 	}
 	p.history(ada, adaToken, "opt_out:marketing(portal)", "opt_in:marketing(portal)")
 	for _, secret := range []string{"ada@example.com", "grace@example.com", adaToken, graceToken} {

@@ -16,7 +16,7 @@ import (
 // refused at intake where the fields are known, else sent to an agent.
 func CheckConnectors(reg *connectors.Registry) error {
 	var missing []string
-	for _, t := range dsr.Types {
+	for _, t := range dsr.FiledTypes {
 		if t == dsr.TypeCorrection {
 			continue
 		}
@@ -43,6 +43,8 @@ func actionVerb(a dsr.Action) string {
 		return "opt a person out"
 	case dsr.ActionCorrect:
 		return "correct data"
+	case dsr.ActionOptIn:
+		return "lift a suppression"
 	}
 	return string(a)
 }

@@ -35,6 +35,9 @@ type FanoutStore interface {
 	// suppressions and consent events (store.Suppressions).
 	Suppress(ctx context.Context, entries []dsr.Suppression) (int, error)
 	AddConsentEvents(ctx context.Context, events []dsr.ConsentEvent) error
+	// Suppressions returns the entries of hashes, active and lifted: an
+	// opt-in's fan-out reads which scopes still hold.
+	Suppressions(ctx context.Context, hashes []string) ([]dsr.Suppression, error)
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
@@ -266,13 +269,22 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 	if action == dsr.ActionOptOut {
 		conns = h.serving(conns, req.SuppressedScopes())
 	}
+	if action == dsr.ActionOptIn {
+		var kept map[string][]dsr.Scope
+		if conns, kept, err = h.lifting(ctx, req, conns); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
+		if len(kept) > 0 {
+			h.audit(ctx, req.ID, "opt_in_held_back", map[string]string{"connectors": heldBack(kept)})
+		}
+	}
 	var jobs []dsr.Job
 	for _, c := range conns {
 		j := dsr.NewJob(req.ID, c.Name(), action, h.opts.Now())
 		j.Identities = req.Identities // what running it needs: no job reads the request
 		jobs = append(jobs, j)
 	}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && action != dsr.ActionOptIn {
 		return h.noConnector(ctx, req)
 	}
 	if err := h.store.CreateJobs(ctx, jobs); err != nil {
@@ -328,6 +340,59 @@ func (h *FanoutHandler) serving(conns []connectors.Connector, scopes []dsr.Scope
 		}
 	}
 	return out
+}
+
+// lifting returns the connectors of conns that an opt-in reaches: those
+// that serve one of its scopes (any, for a lift of ScopeAll) and for which
+// no scope they serve is still suppressed for the person in the registry
+// (the suppression hashes of the request's actionable identities, after
+// resolution). kept names, by connector, the scopes that still hold the
+// others back. An opt-in that reaches none completes with nothing to do:
+// unlike an opt-out, nothing was promised in those systems.
+func (h *FanoutHandler) lifting(ctx context.Context, req *dsr.Request, conns []connectors.Connector) (out []connectors.Connector, kept map[string][]dsr.Scope, err error) {
+	hashes := h.index.SuppressionKey().HashAll(dsr.Actionable(req.Identities))
+	var active []dsr.Scope
+	if len(hashes) > 0 && len(conns) > 0 {
+		entries, err := h.store.Suppressions(ctx, hashes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("suppressions: %w", err)
+		}
+		for _, e := range entries {
+			if e.Active() && !slices.Contains(active, e.Scope) {
+				active = append(active, e.Scope)
+			}
+		}
+	}
+	for _, c := range conns {
+		dm, _ := h.conns.DataMap(c.Name())
+		if !slices.Contains(req.Scopes, dsr.ScopeAll) && !connectors.Serves(dm.Scopes, req.Scopes) {
+			continue
+		}
+		if still := connectors.StillSuppressed(dm.Scopes, active); len(still) > 0 {
+			if kept == nil {
+				kept = map[string][]dsr.Scope{}
+			}
+			kept[c.Name()] = still
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, kept, nil
+}
+
+// heldBack writes the connectors an opt-in did not reach and the scopes
+// that held each back: "crm: marketing; segment: all".
+func heldBack(kept map[string][]dsr.Scope) string {
+	names := make([]string, 0, len(kept))
+	for n := range kept {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + scopeNames(kept[n])
+	}
+	return strings.Join(parts, "; ")
 }
 
 // suppress puts the person of an opt-out or a deletion on the suppression

@@ -310,3 +310,92 @@ func TestScopedOptOut(t *testing.T) {
 		}
 	})
 }
+
+// lifter is a system that keeps a suppression of its own (Segment's): it
+// opts out and lifts, counting the lifts.
+type lifter struct {
+	optOuter
+	lifts atomic.Int64
+}
+
+func (l *lifter) OptIn(context.Context, connectors.Subject) (connectors.Result, error) {
+	l.lifts.Add(1)
+	return connectors.Result{Records: 1}, nil
+}
+
+// TestOptInFanout: an opt-in reaches the connectors that lift (never one
+// that only opts out) serving one of its scopes (any, for a lift of all),
+// and only when no scope they serve is still suppressed for the person
+// (a data map without scopes serves every one, and all holds back every
+// connector); those held back are named in the audit. One that reaches
+// none completes with no job: nothing was promised in those systems.
+func TestOptInFanout(t *testing.T) {
+	t.Parallel()
+	m, p, s, all := dsr.ScopeMarketing, dsr.ScopeProfiling, dsr.ScopeSaleShare, dsr.ScopeAll
+	for _, tt := range []struct {
+		name     string
+		lifted   []dsr.Scope
+		active   []dsr.Scope // still suppressed for ada's email
+		want     []string    // the connectors with a job
+		heldBack string      // the audit's list, "" when none
+	}{
+		{"marketing, nothing left", []dsr.Scope{m}, nil, []string{"analytics", "mailer"}, ""},
+		{"marketing, sale_share left", []dsr.Scope{m}, []dsr.Scope{s}, []string{"mailer"}, "analytics: sale_share"},
+		{"marketing, marketing left on another identity", []dsr.Scope{m}, []dsr.Scope{m}, nil, "analytics: marketing; mailer: marketing"},
+		{"all, by an admin", []dsr.Scope{all}, nil, []string{"adnet", "analytics", "mailer"}, ""},
+		{"profiling, a deletion's all left", []dsr.Scope{p}, []dsr.Scope{all}, nil, "analytics: all"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mailer, adnet, analytics := &lifter{optOuter: optOuter{name: "mailer"}}, &lifter{optOuter: optOuter{name: "adnet"}}, &lifter{optOuter: optOuter{name: "analytics"}}
+			crm := &optOuter{name: "crm"}
+			e := setup(t, 3, mailer, adnet, analytics, crm)
+			testenv.Must(t, e.reg.SetDataMap("mailer", connectors.DataMap{Purpose: "test", Scopes: []dsr.Scope{m}}))
+			testenv.Must(t, e.reg.SetDataMap("adnet", connectors.DataMap{Purpose: "test", Scopes: []dsr.Scope{s}}))
+			ctx := context.Background()
+			email, customer, _ := e.adaHashes()
+			var entries []dsr.Suppression
+			for _, sc := range tt.active {
+				// On the customer id the fan-out resolves: the check covers
+				// every actionable identity, not only those given.
+				entries = append(entries, dsr.Suppression{Hash: customer, Scope: sc, Source: dsr.ConsentAPI, At: e.clock.Now()})
+			}
+			entries = append(entries, dsr.Suppression{Hash: email, Scope: m, Source: dsr.ConsentAPI, At: e.clock.Now()})
+			_, err := e.store.Suppress(ctx, entries)
+			testenv.Must(t, err)
+			_, err = e.store.LiftSuppressions(ctx, []string{email}, m, "tester", "opted in")
+			testenv.Must(t, err)
+
+			r := e.fileWith(dsr.TypeOptIn, func(in *dsr.Intake) { in.Scopes = tt.lifted })
+			testenv.Must(t, e.proc.Fanout(ctx, r.ID))
+			jobs, err := e.store.Jobs(ctx, r.ID)
+			testenv.Must(t, err)
+			var names []string
+			for _, j := range jobs {
+				names = append(names, j.Connector)
+				if j.Action != dsr.ActionOptIn {
+					t.Errorf("job %s: action %s; want opt_in", j.Connector, j.Action)
+				}
+			}
+			slices.Sort(names)
+			if diff := cmp.Diff(tt.want, names); diff != "" {
+				t.Errorf("connectors asked (-want +got):\n%s", diff)
+			}
+			got, err := e.store.Request(ctx, r.ID)
+			testenv.Must(t, err)
+			if len(tt.want) == 0 && got.Status != dsr.StatusCompleted {
+				t.Errorf("an opt-in no connector lifts: %s; want completed", got.Status)
+			}
+			if active, _ := e.registry(); len(active[email]) != 0 {
+				t.Errorf("the opt-in's fan-out suppressed ada's email again: %v", active[email])
+			}
+			var held string
+			for _, d := range e.events(r.ID, "opt_in_held_back") {
+				held = d["connectors"]
+			}
+			if held != tt.heldBack {
+				t.Errorf("held back %q; want %q", held, tt.heldBack)
+			}
+		})
+	}
+}

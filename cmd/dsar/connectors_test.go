@@ -186,7 +186,7 @@ func TestConnectorsList(t *testing.T) {
 		"mysql erase, export, opt_out resolve, test, discover tables of a MySQL or MariaDB database",
 		"postgres erase, export, opt_out resolve, test, discover tables of a PostgreSQL database",
 		"redis erase, export, opt_out resolve, test keys named after a person, and segments (sets, sorted sets), in Redis",
-		"segment erase, opt_out test a Twilio Segment workspace: deletion and suppression regulations (Public API), polled until Segment finishes them",
+		"segment erase, opt_in, opt_out test a Twilio Segment workspace: deletion, suppression and unsuppression regulations (Public API), polled until Segment finishes them",
 		"stripe erase, export test customers of a Stripe account, by email: customer, charges, invoices and cards (masked) exported; deleted, or redacted by a polled redaction job",
 		"webhook erase, export, opt_out - any system behind a URL: signed calls (Standard Webhooks), answered at once or by a signed callback",
 		"",

@@ -106,8 +106,8 @@ var kinds = []Kind{
 	},
 	{
 		Name:    segment.Type,
-		Summary: "a Twilio Segment workspace: deletion and suppression regulations (Public API), polled until Segment finishes them",
-		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionOptOut},
+		Summary: "a Twilio Segment workspace: deletion, suppression and unsuppression regulations (Public API), polled until Segment finishes them",
+		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionOptIn, connectors.ActionOptOut},
 		Checks:  true,
 		factory: segment.Factory,
 	},

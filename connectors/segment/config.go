@@ -33,7 +33,8 @@ type Spec struct {
 	// default: delete, and block the userId from being collected again)
 	// or delete_only.
 	Erase string `yaml:"erase"`
-	// Actions are those the connector does: erase, opt_out. Empty: both.
+	// Actions are those the connector does: erase, opt_out, opt_in (an
+	// UNSUPPRESS when the person consents again). Empty: all three.
 	Actions []string `yaml:"actions"`
 	// PollEvery is how long the worker waits between two reads of a
 	// regulation's status (a Go duration from 1m to 24h). Empty: 1h.
@@ -116,13 +117,18 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	actions := map[connectors.Action]bool{}
 	for _, a := range s.Actions {
 		act := connectors.Action(a)
-		if act != connectors.ActionErase && act != connectors.ActionOptOut {
-			return nil, connectors.SettingErrorf("actions", "unknown action %q (segment does erase and opt_out; it cannot export: the Public API reads no person's data)", a)
+		if _, ok := outcomes[act]; !ok {
+			return nil, connectors.SettingErrorf("actions", "unknown action %q (segment does erase, opt_out and opt_in; it cannot export: the Public API reads no person's data)", a)
+		}
+		if actions[act] {
+			return nil, connectors.SettingErrorf("actions", "%q given twice", a)
 		}
 		actions[act] = true
 	}
 	if len(actions) == 0 {
-		actions[connectors.ActionErase], actions[connectors.ActionOptOut] = true, true
+		for act := range outcomes {
+			actions[act] = true
+		}
 	}
 	every := DefaultPollEvery
 	if s.PollEvery != "" {

@@ -14,9 +14,9 @@
 // overall status is final. FINISHED completes the job; PARTIAL_SUCCESS,
 // FAILED, NOT_SUPPORTED and INVALID fail it for good with the status of
 // every destination in the error, so the request goes in front of an agent
-// and is never completed silently. [Client.Regulate] also files UNSUPPRESS,
-// which nothing in dsar calls yet: a lifted suppression does not reach the
-// connectors (see docs/connectors/segment.md).
+// and is never completed silently. An opt-in (the person consents again,
+// and no scope the connector serves is still suppressed in dsar's
+// registry) files UNSUPPRESS, polled the same way.
 //
 // Segment counts no records: an action reports the workspace and each
 // destination as a collection with 0 records, its outcome and the
@@ -61,6 +61,7 @@ type Connector struct {
 var (
 	_ connectors.Eraser   = (*Connector)(nil)
 	_ connectors.OptOuter = (*Connector)(nil)
+	_ connectors.OptInner = (*Connector)(nil)
 	_ connectors.Poller   = (*Connector)(nil)
 	_ connectors.Scoped   = (*Connector)(nil)
 	_ connectors.Checker  = (*Connector)(nil)
@@ -96,6 +97,13 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 // OptOut files a SUPPRESS_ONLY regulation for the subject's userIds.
 func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	return c.regulate(ctx, connectors.ActionOptOut, SuppressOnly, s)
+}
+
+// OptIn files an UNSUPPRESS regulation for the subject's userIds: Segment
+// collects their data again. Lifting a userId that is not suppressed is
+// harmless (Segment finishes the regulation with nothing to do).
+func (c *Connector) OptIn(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
+	return c.regulate(ctx, connectors.ActionOptIn, Unsuppress, s)
 }
 
 // Collection is the name results give the workspace; each destination is
@@ -141,7 +149,7 @@ var handlePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // works on it, the result once it is FINISHED, and a permanent error that
 // gives every destination's status when it ended otherwise.
 func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string, _ connectors.RecordWriter) (connectors.Result, error) {
-	if a != connectors.ActionErase && a != connectors.ActionOptOut {
+	if _, ok := outcomes[a]; !ok {
 		return connectors.Result{}, connectors.Permanent(fmt.Errorf("segment %s: %s: not an action of this type", c.name, a))
 	}
 	if !handlePattern.MatchString(handle) {
@@ -172,7 +180,7 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 }
 
 // outcomes are what a finished regulation did, by the action that filed it.
-var outcomes = map[connectors.Action]string{connectors.ActionErase: "deleted", connectors.ActionOptOut: "suppressed"}
+var outcomes = map[connectors.Action]string{connectors.ActionErase: "deleted", connectors.ActionOptOut: "suppressed", connectors.ActionOptIn: "unsuppressed"}
 
 // result is the Result of a FINISHED regulation: the workspace and every
 // destination as collections, with 0 records (Segment counts none).

@@ -298,34 +298,42 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestUnsuppress: the client files UNSUPPRESS, which lifts a suppression
-// once finished. dsar's lifts do not reach connectors yet, so only the
-// client offers it.
-func TestUnsuppress(t *testing.T) {
+// TestOptIn: an opt-in files UNSUPPRESS for the subject's userIds only,
+// polled to FINISHED, after which Segment collects their data again; the
+// result names the workspace and the destinations "unsuppressed". A
+// connector whose actions leave opt_in out does not support it.
+func TestOptIn(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
+	seed(f)
 	c := f.connector(t, Spec{})
 	if _, _, err := run(t, c, connectors.ActionOptOut, ada); err != nil {
 		t.Fatal(err)
 	}
-	cl := c.Client()
-	cl.Base = f.srv.URL
-	id, err := cl.Regulate(t.Context(), Unsuppress, []string{"cus_ada_1"})
+	if _, suppressed := f.state("cus_ada_1"); !suppressed {
+		t.Fatal("after the opt-out, not suppressed")
+	}
+	res, handle, err := run(t, c, connectors.ActionOptIn, ada)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if _, err := cl.Regulation(t.Context(), id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if reg, err := cl.Regulation(t.Context(), id); err != nil || reg.OverallStatus != StatusFinished {
-		t.Fatalf("UNSUPPRESS regulation: %+v, %v", reg, err)
+	if typ, ids := f.regulation(handle); typ != Unsuppress || len(ids) != 1 || ids[0] != "cus_ada_1" {
+		t.Errorf("regulation filed: %s for %v; want UNSUPPRESS for [cus_ada_1]", typ, ids)
 	}
 	if _, suppressed := f.state("cus_ada_1"); suppressed {
-		t.Error("after UNSUPPRESS, still suppressed")
+		t.Error("after the opt-in, still suppressed")
 	}
-	if _, err := cl.Regulate(t.Context(), Unsuppress, make([]string, MaxSubjectIDs+1)); !errors.Is(err, connectors.ErrPermanent) {
+	if len(res.Collections) == 0 || res.Collections[0].Outcome != "unsuppressed" {
+		t.Errorf("result %+v; want the workspace unsuppressed", res.Collections)
+	}
+	if !connectors.Supports(c, connectors.ActionOptIn) {
+		t.Error("default actions: opt_in not supported")
+	}
+	only := f.connector(t, Spec{Actions: []string{"erase", "opt_out"}})
+	if connectors.Supports(only, connectors.ActionOptIn) {
+		t.Error("actions erase, opt_out: opt_in supported")
+	}
+	if _, err := c.Client().Regulate(t.Context(), Unsuppress, make([]string, MaxSubjectIDs+1)); !errors.Is(err, connectors.ErrPermanent) {
 		t.Errorf("a regulation of %d userIds: %v; want a permanent error", MaxSubjectIDs+1, err)
 	}
 }
@@ -356,7 +364,8 @@ func TestSettings(t *testing.T) {
 		{Spec{Token: "t", UserID: []string{"anonymous_id"}}, `user_id: unknown identity kind "anonymous_id"`},
 		{Spec{Token: "t", UserID: []string{"email", "email"}}, `user_id: "email" given twice`},
 		{Spec{Token: "t", Erase: "suppress"}, `erase: want suppress_with_delete or delete_only, not "suppress"`},
-		{Spec{Token: "t", Actions: []string{"export"}}, `actions: unknown action "export" (segment does erase and opt_out; it cannot export`},
+		{Spec{Token: "t", Actions: []string{"export"}}, `actions: unknown action "export" (segment does erase, opt_out and opt_in; it cannot export`},
+		{Spec{Token: "t", Actions: []string{"erase", "erase"}}, `actions: "erase" given twice`},
 		{Spec{Token: "t", PollEvery: "10s"}, `poll_every: want a duration from 1m0s to 24h0m0s, not "10s"`},
 	} {
 		_, err := New("analytics", tc.spec, nil, nil)
