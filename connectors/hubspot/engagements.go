@@ -133,7 +133,7 @@ func (c *Connector) exportEngagements(ctx context.Context, cts []*contact, typ s
 			}
 			ids = ids[k:]
 			for _, r := range recs {
-				doc := map[string]any{"id": r.ID, "contactId": ct.ID, "properties": r.Properties,
+				doc := map[string]any{"id": r.ID, "contactId": ct.ID, "email": primaryEmail(ct), "properties": r.Properties,
 					"createdAt": r.CreatedAt, "updatedAt": r.UpdatedAt, "archived": r.Archived}
 				if err := out.WriteRecord(ctx, engagementColl(typ), doc); err != nil {
 					return 0, false, fmt.Errorf("hubspot %s: writing the export: %w", c.name, err)

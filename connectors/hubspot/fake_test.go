@@ -43,6 +43,9 @@ type fake struct {
 	searches    []searchBody                            // each contacts search's body
 	batches     map[string][]int                        // object type -> size of each batch read
 	memberPage  int                                     // list members per page at most (0: as asked)
+	deletes     []map[string]string                     // each gdpr-delete's body
+	searchLoose bool                                    // CONTAINS_TOKEN matches any part of a token
+	bigOver     int                                     // a batch read of more than bigOver answers over 4 MiB (0: never)
 }
 
 // searchBody is a CRM search request.
@@ -283,6 +286,7 @@ func (f *fake) gdprDelete(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON")
 		return
 	}
+	f.deletes = append(f.deletes, map[string]string{"objectId": body.ObjectID, "idProperty": body.IDProperty})
 	var c *fakeContact
 	if body.IDProperty == "email" {
 		c = f.byEmail(body.ObjectID)
@@ -492,6 +496,9 @@ func (f *fake) searchContacts(w http.ResponseWriter, r *http.Request) {
 			return strings.EqualFold(v, value), nil
 		case "CONTAINS_TOKEN":
 			for _, t := range tokens(v) {
+				if f.searchLoose && strings.Contains(t, strings.ToLower(value)) {
+					return true, nil
+				}
 				if ok, _ := path.Match(strings.ToLower(value), t); ok {
 					return true, nil
 				}
@@ -553,6 +560,13 @@ func (f *fake) batchRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.batches[typ] = append(f.batches[typ], len(body.Inputs))
+	if f.bigOver > 0 && len(body.Inputs) > f.bigOver || f.bigOver < 0 {
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = w.Write([]byte(`{"status":"COMPLETE","results":[{"id":"1","properties":{"hs_email_html":"`))
+		_, _ = w.Write([]byte(strings.Repeat("x", maxBody)))
+		_, _ = w.Write([]byte(`"}}]}`))
+		return
+	}
 	results, missing := []map[string]any{}, []string{}
 	for _, in := range body.Inputs {
 		var props map[string]*string
