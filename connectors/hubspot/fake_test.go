@@ -85,7 +85,7 @@ func newFake(t testing.TB) (*fake, *httptest.Server) {
 		per10s: 100, dailyLeft: -1, pageSize: 2,
 		engagements: map[string]map[string]map[string]string{}, batches: map[string][]int{},
 		scopes: []string{"crm.lists.read", "crm.lists.write", "crm.objects.companies.read", "crm.objects.contacts.read",
-			"crm.objects.contacts.write", "crm.objects.deals.read", "communication_preferences.read_write", "oauth", "tickets"},
+			"crm.objects.contacts.write", "crm.objects.deals.read", "communication_preferences.read_write", "oauth", "sales-email-read", "tickets"},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /crm/v3/objects/contacts/{id}", f.getContact)

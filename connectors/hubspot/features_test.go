@@ -225,6 +225,16 @@ func TestEngagements(t *testing.T) {
 	if got := collCounts(res); err != nil || got["engagements/emails"] != 0 || got["engagements/notes"] != 3 {
 		t.Errorf("engagements [notes]: %v, %v", got, err)
 	}
+	none, err := New("crm", Spec{Token: fakeToken, BaseURL: srv.URL, Engagements: &[]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = none.Export(t.Context(), subject(adaEmail), &orderedRecorder{})
+	for _, cr := range res.Collections {
+		if strings.HasPrefix(cr.Name, "engagements/") || err != nil {
+			t.Errorf("engagements []: %+v, %v; want no engagement collection", cr, err)
+		}
+	}
 	if _, err := New("crm", Spec{Token: fakeToken, Engagements: &[]string{"postal_mail"}}); err == nil {
 		t.Error("an unknown engagement type was accepted")
 	}

@@ -537,6 +537,8 @@ func TestCheck(t *testing.T) {
 		"scope crm.objects.contacts.write (erasure)":                                                              "ok",
 		"scope communication_preferences.write or communication_preferences.read_write (opting out of all email)": "ok",
 		"scope tickets (reading associated tickets)":                                                              "ok",
+		"scope sales-email-read (reading the content of logged emails)":                                           "ok",
+		"scope crm.objects.contacts.read (reading associated emails, notes, calls, meetings, tasks)":              "ok",
 		"scope crm.lists.write (removing from lists)":                                                             "the private app lacks it",
 		"list 101 (opt_out.lists) exists and is manual or snapshot":                                               "ok",
 		"list 201 (opt_out.lists) exists and is manual or snapshot":                                               "list 201 is dynamic",
