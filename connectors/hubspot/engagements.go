@@ -147,7 +147,8 @@ func (c *Connector) exportEngagements(ctx context.Context, cts []*contact, typ s
 
 // batchRead reads the records of objectType with ids (at most batchRead)
 // and the properties props. Ids HubSpot no longer holds (deleted since the
-// association was read: a 207 with errors) are left out.
+// association was read: a 207 with errors) are left out, and so is any
+// record that was not asked for.
 func (c *Connector) batchRead(ctx context.Context, objectType string, ids, props []string) ([]crmRecord, error) {
 	inputs := make([]map[string]string, len(ids))
 	for i, id := range ids {
@@ -155,13 +156,12 @@ func (c *Connector) batchRead(ctx context.Context, objectType string, ids, props
 	}
 	body := map[string]any{"properties": props, "propertiesWithHistory": []string{}, "inputs": inputs}
 	var ans struct {
-		Status  string       `json:"status"`
+		Status  string      `json:"status"`
 		Results []crmRecord `json:"results"`
 	}
+	// A 404 is not read as "none held" (HubSpot answers 207 with errors
+	// for ids it no longer holds): it is returned, and retried.
 	if err := c.call(ctx, http.MethodPost, "batch read "+objectType, "/crm/v3/objects/"+url.PathEscape(objectType)+"/batch/read", body, &ans); err != nil {
-		if errors.Is(err, errNotFound) {
-			return nil, nil // none of them is held any more
-		}
 		return nil, err
 	}
 	if len(ans.Results) > len(ids) {

@@ -2,7 +2,6 @@ package hubspot
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -262,9 +261,12 @@ func TestErrorsQuoteNoEmail(t *testing.T) {
 		c := testConnector(t, srv, fakeToken)
 		c.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		for _, run := range []func() error{
-			func() error { _, err := c.Export(context.Background(), subject(secret), &orderedRecorder{}); return err },
-			func() error { _, err := c.Erase(context.Background(), subject(secret)); return err },
-			func() error { _, err := c.OptOut(context.Background(), subject(secret)); return err },
+			func() error {
+				_, err := c.Export(t.Context(), subject(secret), &orderedRecorder{})
+				return err
+			},
+			func() error { _, err := c.Erase(t.Context(), subject(secret)); return err },
+			func() error { _, err := c.OptOut(t.Context(), subject(secret)); return err },
 		} {
 			err := run()
 			if err == nil {

@@ -1,6 +1,8 @@
 // Package hubspot is the connector type for contacts in HubSpot's CRM,
-// found by email, through HubSpot's public REST APIs with a private app's
-// access token (Authorization: Bearer):
+// found by their primary email (GET .../contacts/{email}?idProperty=email)
+// or one of their additional emails (the CRM search, POST
+// /crm/v3/objects/contacts/search), through HubSpot's public REST APIs
+// with a private app's access token (Authorization: Bearer):
 //
 //   - access: the contact's properties and associated object ids (CRM v3
 //     objects, GET /crm/v3/objects/contacts/{email}?idProperty=email; 404:
@@ -8,15 +10,19 @@
 //     lists it is a member of (lists v3, GET
 //     /crm/v3/lists/records/0-1/{id}/memberships) and its email
 //     subscription statuses (communication preferences v4, GET
-//     /communication-preferences/v4/statuses/{email}?channel=EMAIL);
-//   - erasure: POST /crm/v3/objects/contacts/gdpr-delete with idProperty
-//     email, which deletes the contact permanently and blocks its email
-//     from being used again (a plain DELETE only archives it, restorable
-//     for 90 days, and is not used);
+//     /communication-preferences/v4/statuses/{email}?channel=EMAIL), and
+//     the engagements associated with it (emails, notes, calls, meetings,
+//     tasks: POST /crm/v3/objects/{type}/batch/read);
+//   - erasure: POST /crm/v3/objects/contacts/gdpr-delete by contact id,
+//     which deletes the contact permanently and blocks its email from
+//     being used again (a plain DELETE only archives it, restorable for 90
+//     days, and is not used);
 //   - opt-out: "opted out of all email" (POST
 //     /communication-preferences/v4/statuses/{email}/unsubscribe-all) and
 //     removal from the lists the file names (PUT
-//     /crm/v3/lists/{listId}/memberships/remove).
+//     /crm/v3/lists/{listId}/memberships/remove);
+//   - re-application: the members of those lists (GET
+//     /crm/v3/lists/{listId}/memberships), as a connectors.SegmentLister.
 //
 // It keeps to the app's documented limits (a number of requests per 10
 // seconds and per day), counting in process or through Deps.Limiter, and
@@ -32,6 +38,9 @@
 //   - https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact
 //   - https://developers.hubspot.com/docs/api-reference/legacy/communication-preferences/guide (v4 statuses, unsubscribe-all)
 //   - https://developers.hubspot.com/docs/guides/api/crm/lists/overview (lists v3 memberships)
+//   - https://developers.hubspot.com/docs/guides/api/crm/search (search: filterGroups ORed, CONTAINS_TOKEN, limits)
+//   - https://developers.hubspot.com/docs/guides/api/crm/engagements/ (emails, notes, calls, meetings, tasks; sales-email-read)
+//   - https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/objects/batch/get-objects (batch read)
 //
 // docs/connectors/hubspot.md describes the settings and the scopes.
 package hubspot
