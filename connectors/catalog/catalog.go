@@ -133,9 +133,9 @@ var kinds = []Kind{
 	},
 	{
 		Name:    hubspot.Type,
-		Summary: "contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
+		Summary: "contacts in HubSpot's CRM, by primary or additional email: properties, associations, engagements, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
 		Actions: []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
-		Checks:  true,
+		Checks:  true, ListsSegments: true,
 		factory: hubspot.Factory,
 	},
 	{

@@ -87,6 +87,12 @@ func (c *Connector) scopes() []scope {
 			out = append(out, scope{[]string{"tickets"}, "reading associated tickets"})
 		}
 	}
+	if len(c.engagements) > 0 {
+		out = append(out, scope{[]string{"crm.objects.contacts.read"}, "reading associated " + strings.Join(c.engagements, ", ")})
+	}
+	if contains(c.engagements, "emails") {
+		out = append(out, scope{[]string{"sales-email-read"}, "reading the content of logged emails"})
+	}
 	out = append(out, scope{[]string{"crm.objects.contacts.write"}, "erasure"})
 	if c.optOut && c.unsubscribeAll {
 		out = append(out, scope{[]string{"communication_preferences.write", "communication_preferences.read_write"}, "opting out of all email"})

@@ -29,6 +29,10 @@ const maxBody = 4 << 20
 // errNotFound is a 404: the contact (or what the path names) is not held.
 var errNotFound = errors.New("not found")
 
+// errTooLong is a 2xx answer longer than maxBody (always permanent too): a
+// batch read asks again for fewer records.
+var errTooLong = errors.New("answer too long")
+
 // apiError is what HubSpot's error bodies hold that may be repeated: never
 // the message, which can quote the contact.
 type apiError struct {
@@ -170,7 +174,7 @@ func (c *Connector) call(ctx context.Context, method, what, path string, body, o
 	c.heed(resp.Header)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if len(data) > maxBody {
-			return connectors.Permanent(fmt.Errorf("hubspot %s: %s: answer longer than %d bytes", c.name, what, maxBody))
+			return connectors.Permanent(fmt.Errorf("hubspot %s: %s: %w: longer than %d bytes", c.name, what, errTooLong, maxBody))
 		}
 		if out == nil || len(bytes.TrimSpace(data)) == 0 {
 			return nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type Spec struct {
 	// Associations are the object types whose ids associated with the
 	// contact an export lists. Empty: DefaultAssociations.
 	Associations []string `yaml:"associations"`
+	// Engagements are the engagement (activity) types associated with
+	// the contact whose records an export writes: emails, notes, calls,
+	// meetings, tasks. Absent: all five; [] none.
+	Engagements *[]string `yaml:"engagements"`
 	// OptOut, when set, makes the connector handle opt-outs.
 	OptOut *OptOutSpec `yaml:"opt_out"`
 	// Limits are the app's rate limits, which the connector keeps to.
@@ -75,9 +80,9 @@ const (
 )
 
 // DefaultProperties are the contact properties an export reads when the
-// file names none.
+// file names none (email and hs_additional_emails are always read).
 var DefaultProperties = []string{
-	"email", "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle",
+	"email", "hs_additional_emails", "firstname", "lastname", "phone", "mobilephone", "company", "jobtitle",
 	"address", "city", "state", "zip", "country", "website", "lifecyclestage",
 	"hs_lead_status", "createdate", "lastmodifieddate",
 }
@@ -136,7 +141,7 @@ func New(name string, s Spec) (*Connector, error) {
 	if u.Scheme == "http" && !loopback(u.Hostname()) {
 		return nil, connectors.SettingErrorf("base_url", "must be https (plain http only to a loopback address)")
 	}
-	props := []string{"email"}
+	props := []string{"email", propAdditionalEmails}
 	for _, p := range s.Properties {
 		if !propertyPattern.MatchString(p) {
 			return nil, connectors.SettingErrorf("properties", "%q is not a property's internal name (a-z, 0-9 and _)", p)
@@ -157,6 +162,18 @@ func New(name string, s Spec) (*Connector, error) {
 			return nil, connectors.SettingErrorf("associations", "%q is not an object type (deals, companies, p_custom, 2-123)", a)
 		}
 	}
+	engagements := slices.Clone(EngagementTypes)
+	if s.Engagements != nil {
+		engagements = nil
+		for _, e := range *s.Engagements {
+			if !slices.Contains(EngagementTypes, e) {
+				return nil, connectors.SettingErrorf("engagements", "%q is not an engagement type (%s)", e, strings.Join(EngagementTypes, ", "))
+			}
+			if !slices.Contains(engagements, e) {
+				engagements = append(engagements, e)
+			}
+		}
+	}
 	c := &Connector{
 		name: name, base: base, token: s.Token, properties: props, associations: append([]string(nil), assocs...),
 		client:  &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect},
@@ -166,6 +183,7 @@ func New(name string, s Spec) (*Connector, error) {
 		now:     time.Now,
 		sleep:   sleepCtx,
 	}
+	c.engagements = engagements
 	if o := s.OptOut; o != nil {
 		c.optOut = true
 		c.unsubscribeAll = o.UnsubscribeAll == nil || *o.UnsubscribeAll

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,28 @@ type fake struct {
 	unsubs    []string    // the query of each unsubscribe-all
 	scopes    []string    // the private app's
 	nextCorr  int
+
+	engagements map[string]map[string]map[string]string // type -> id -> properties
+	searches    []searchBody                            // each contacts search's body
+	batches     map[string][]int                        // object type -> size of each batch read
+	memberPage  int                                     // list members per page at most (0: as asked)
+	deletes     []map[string]string                     // each gdpr-delete's body
+	searchLoose bool                                    // CONTAINS_TOKEN matches any part of a token
+	bigOver     int                                     // a batch read of more than bigOver answers over 4 MiB (0: never)
+}
+
+// searchBody is a CRM search request.
+type searchBody struct {
+	FilterGroups []struct {
+		Filters []struct {
+			PropertyName string `json:"propertyName"`
+			Operator     string `json:"operator"`
+			Value        string `json:"value"`
+		} `json:"filters"`
+	} `json:"filterGroups"`
+	Properties []string `json:"properties"`
+	Limit      int      `json:"limit"`
+	After      string   `json:"after"`
 }
 
 type fakeContact struct {
@@ -60,8 +83,9 @@ func newFake(t testing.TB) (*fake, *httptest.Server) {
 		contacts: map[string]*fakeContact{}, lists: map[string]*fakeList{},
 		statuses: map[string][]status{}, optedOut: map[string]bool{}, blocked: map[string]bool{},
 		per10s: 100, dailyLeft: -1, pageSize: 2,
+		engagements: map[string]map[string]map[string]string{}, batches: map[string][]int{},
 		scopes: []string{"crm.lists.read", "crm.lists.write", "crm.objects.companies.read", "crm.objects.contacts.read",
-			"crm.objects.contacts.write", "crm.objects.deals.read", "communication_preferences.read_write", "oauth", "tickets"},
+			"crm.objects.contacts.write", "crm.objects.deals.read", "communication_preferences.read_write", "oauth", "sales-email-read", "tickets"},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /crm/v3/objects/contacts/{id}", f.getContact)
@@ -70,6 +94,9 @@ func newFake(t testing.TB) (*fake, *httptest.Server) {
 	mux.HandleFunc("GET /crm/v3/lists/records/{objectType}/{id}/memberships", f.getMemberships)
 	mux.HandleFunc("PUT /crm/v3/lists/{listId}/memberships/remove", f.removeMembers)
 	mux.HandleFunc("GET /crm/v3/lists/{listId}", f.getList)
+	mux.HandleFunc("GET /crm/v3/lists/{listId}/memberships", f.getListMembers)
+	mux.HandleFunc("POST /crm/v3/objects/contacts/search", f.searchContacts)
+	mux.HandleFunc("POST /crm/v3/objects/{objectType}/batch/read", f.batchRead)
 	mux.HandleFunc("POST /oauth/v2/private-apps/get/access-token-info", f.tokenInfo)
 	mux.HandleFunc("GET /communication-preferences/v4/statuses/{email}", f.getStatuses)
 	mux.HandleFunc("GET /communication-preferences/v4/statuses/{email}/unsubscribe-all", f.getUnsubscribeAll)
@@ -259,6 +286,7 @@ func (f *fake) gdprDelete(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON")
 		return
 	}
+	f.deletes = append(f.deletes, map[string]string{"objectId": body.ObjectID, "idProperty": body.IDProperty})
 	var c *fakeContact
 	if body.IDProperty == "email" {
 		c = f.byEmail(body.ObjectID)
@@ -400,4 +428,221 @@ func (f *fake) tokenInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, map[string]any{"userId": 1234567, "hubId": 24680, "appId": 987654, "scopes": f.scopes})
+}
+
+// fakeProps returns the properties want of c (HubSpot's defaults when
+// none), null for those it lacks.
+func fakeProps(c *fakeContact, want []string) map[string]*string {
+	if len(want) == 0 {
+		want = []string{"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"}
+	}
+	props := map[string]*string{}
+	for _, p := range want {
+		if v, ok := c.props[p]; ok {
+			props[p] = &v
+		} else {
+			props[p] = nil
+		}
+	}
+	return props
+}
+
+// tokens splits a property value as the search's CONTAINS_TOKEN reads it:
+// at semicolons, commas and spaces.
+func tokens(v string) []string {
+	return strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
+}
+
+// searchContacts: POST /crm/v3/objects/contacts/search. filterGroups are
+// ORed, a group's filters ANDed; at most 5 groups, 6 filters a group and 18
+// in all; limit at most 200 (default 10); after is an offset. EQ compares
+// the whole value, CONTAINS_TOKEN one token ("*" a wildcard), both
+// case-insensitively. Its 400s quote the value, as HubSpot's messages do.
+func (f *fake) searchContacts(w http.ResponseWriter, r *http.Request) {
+	var body searchBody
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON")
+		return
+	}
+	f.searches = append(f.searches, body)
+	total := 0
+	for _, g := range body.FilterGroups {
+		total += len(g.Filters)
+		if len(g.Filters) > 6 {
+			f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Too many filters in a filter group")
+			return
+		}
+	}
+	if len(body.FilterGroups) > 5 || total > 18 {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Too many filter groups or filters")
+		return
+	}
+	if body.Limit > 200 || body.Limit < 0 {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "limit must be at most 200")
+		return
+	}
+	if body.Limit == 0 {
+		body.Limit = 10
+	}
+	from, err := strconv.Atoi("0" + body.After)
+	if err != nil {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid after: "+body.After)
+		return
+	}
+	match := func(c *fakeContact, prop, op, value string) (bool, error) {
+		v := c.props[prop]
+		switch op {
+		case "EQ":
+			return strings.EqualFold(v, value), nil
+		case "CONTAINS_TOKEN":
+			for _, t := range tokens(v) {
+				if f.searchLoose && strings.Contains(t, strings.ToLower(value)) {
+					return true, nil
+				}
+				if ok, _ := path.Match(strings.ToLower(value), t); ok {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+		return false, fmt.Errorf("operator %s is not supported for %s = %s", op, prop, value)
+	}
+	var hits []*fakeContact
+	for _, c := range f.contacts {
+		any := false
+		for _, g := range body.FilterGroups {
+			all := true
+			for _, fl := range g.Filters {
+				ok, err := match(c, fl.PropertyName, fl.Operator, fl.Value)
+				if err != nil {
+					f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "There was a problem with the request: "+err.Error())
+					return
+				}
+				all = all && ok
+			}
+			any = any || all
+		}
+		if any {
+			hits = append(hits, c)
+		}
+	}
+	slices.SortFunc(hits, func(a, b *fakeContact) int { return strings.Compare(a.id, b.id) })
+	results := []map[string]any{}
+	end := min(from+body.Limit, len(hits))
+	for _, c := range hits[min(from, len(hits)):end] {
+		results = append(results, map[string]any{"id": c.id, "properties": fakeProps(c, body.Properties),
+			"createdAt": c.created, "updatedAt": c.created, "archived": false})
+	}
+	ans := map[string]any{"total": len(hits), "results": results}
+	if end < len(hits) {
+		ans["paging"] = map[string]any{"next": map[string]string{"after": strconv.Itoa(end), "link": "https://api.hubapi.com/crm/v3/objects/contacts/search?after=" + strconv.Itoa(end)}}
+	}
+	reply(w, ans)
+}
+
+// batchRead: POST /crm/v3/objects/{objectType}/batch/read {properties,
+// inputs: [{id}]}: at most 100 inputs; 200 when every id is held, else 207
+// with errors (OBJECT_NOT_FOUND, the ids in context).
+func (f *fake) batchRead(w http.ResponseWriter, r *http.Request) {
+	typ := r.PathValue("objectType")
+	var body struct {
+		Properties []string `json:"properties"`
+		Inputs     []struct {
+			ID string `json:"id"`
+		} `json:"inputs"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON")
+		return
+	}
+	if len(body.Inputs) > 100 {
+		f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Batch input must be at most 100 items")
+		return
+	}
+	f.batches[typ] = append(f.batches[typ], len(body.Inputs))
+	if f.bigOver > 0 && len(body.Inputs) > f.bigOver || f.bigOver < 0 {
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = w.Write([]byte(`{"status":"COMPLETE","results":[{"id":"1","properties":{"hs_email_html":"`))
+		_, _ = w.Write([]byte(strings.Repeat("x", maxBody)))
+		_, _ = w.Write([]byte(`"}}]}`))
+		return
+	}
+	results, missing := []map[string]any{}, []string{}
+	for _, in := range body.Inputs {
+		var props map[string]*string
+		switch {
+		case typ == "contacts" && f.contacts[in.ID] != nil:
+			c := f.contacts[in.ID]
+			props = fakeProps(c, body.Properties)
+		case f.engagements[typ][in.ID] != nil:
+			props = fakeProps(&fakeContact{props: f.engagements[typ][in.ID]}, body.Properties)
+		default:
+			missing = append(missing, in.ID)
+			continue
+		}
+		results = append(results, map[string]any{"id": in.ID, "properties": props,
+			"createdAt": "2024-05-01T09:00:00.000Z", "updatedAt": "2024-05-01T09:00:00.000Z", "archived": false})
+	}
+	now := f.now().UTC().Format(time.RFC3339Nano)
+	ans := map[string]any{"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now}
+	if len(missing) > 0 {
+		ans["numErrors"] = 1
+		ans["errors"] = []map[string]any{{"status": "error", "category": "OBJECT_NOT_FOUND",
+			"message": "Could not get some " + strings.ToUpper(typ) + " objects, they may be deleted or not exist.", "context": map[string]any{"ids": missing}}}
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		w.WriteHeader(http.StatusMultiStatus)
+		_ = json.NewEncoder(w).Encode(ans)
+		return
+	}
+	reply(w, ans)
+}
+
+// getListMembers: GET /crm/v3/lists/{listId}/memberships?after=&limit=:
+// members ordered by record id, limit at most 250 (default 100), after the
+// last record id of the page before (opaque to the client).
+func (f *fake) getListMembers(w http.ResponseWriter, r *http.Request) {
+	l := f.lists[r.PathValue("listId")]
+	if l == nil {
+		f.fail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "List does not exist")
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 250 {
+			f.fail(w, http.StatusBadRequest, "VALIDATION_ERROR", "limit must be between 1 and 250")
+			return
+		}
+		limit = n
+	}
+	if f.memberPage > 0 {
+		limit = min(limit, f.memberPage)
+	}
+	after := r.URL.Query().Get("after")
+	ids := make([]string, 0, len(l.members))
+	for id := range l.members {
+		if after == "" || byNumber(id, after) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, byNumber)
+	results := []map[string]any{}
+	for _, id := range ids[:min(limit, len(ids))] {
+		results = append(results, map[string]any{"recordId": id, "membershipTimestamp": l.members[id]})
+	}
+	ans := map[string]any{"results": results, "total": len(l.members)}
+	if len(ids) > limit {
+		last := ids[limit-1]
+		ans["paging"] = map[string]any{"next": map[string]string{"after": last,
+			"link": "https://api.hubapi.com/crm/v3/lists/" + r.PathValue("listId") + "/memberships?after=" + last}}
+	}
+	reply(w, ans)
+}
+
+// byNumber orders decimal record ids.
+func byNumber(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
 }

@@ -1,6 +1,8 @@
 // Package hubspot is the connector type for contacts in HubSpot's CRM,
-// found by email, through HubSpot's public REST APIs with a private app's
-// access token (Authorization: Bearer):
+// found by their primary email (GET .../contacts/{email}?idProperty=email)
+// or one of their additional emails (the CRM search, POST
+// /crm/v3/objects/contacts/search), through HubSpot's public REST APIs
+// with a private app's access token (Authorization: Bearer):
 //
 //   - access: the contact's properties and associated object ids (CRM v3
 //     objects, GET /crm/v3/objects/contacts/{email}?idProperty=email; 404:
@@ -8,15 +10,19 @@
 //     lists it is a member of (lists v3, GET
 //     /crm/v3/lists/records/0-1/{id}/memberships) and its email
 //     subscription statuses (communication preferences v4, GET
-//     /communication-preferences/v4/statuses/{email}?channel=EMAIL);
-//   - erasure: POST /crm/v3/objects/contacts/gdpr-delete with idProperty
-//     email, which deletes the contact permanently and blocks its email
-//     from being used again (a plain DELETE only archives it, restorable
-//     for 90 days, and is not used);
+//     /communication-preferences/v4/statuses/{email}?channel=EMAIL), and
+//     the engagements associated with it (emails, notes, calls, meetings,
+//     tasks: POST /crm/v3/objects/{type}/batch/read);
+//   - erasure: POST /crm/v3/objects/contacts/gdpr-delete by contact id,
+//     which deletes the contact permanently and blocks its email from
+//     being used again (a plain DELETE only archives it, restorable for 90
+//     days, and is not used);
 //   - opt-out: "opted out of all email" (POST
 //     /communication-preferences/v4/statuses/{email}/unsubscribe-all) and
 //     removal from the lists the file names (PUT
-//     /crm/v3/lists/{listId}/memberships/remove).
+//     /crm/v3/lists/{listId}/memberships/remove);
+//   - re-application: the members of those lists (GET
+//     /crm/v3/lists/{listId}/memberships), as a connectors.SegmentLister.
 //
 // It keeps to the app's documented limits (a number of requests per 10
 // seconds and per day), counting in process or through Deps.Limiter, and
@@ -32,6 +38,9 @@
 //   - https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/gdpr/gdpr-delete-contact
 //   - https://developers.hubspot.com/docs/api-reference/legacy/communication-preferences/guide (v4 statuses, unsubscribe-all)
 //   - https://developers.hubspot.com/docs/guides/api/crm/lists/overview (lists v3 memberships)
+//   - https://developers.hubspot.com/docs/guides/api/crm/search (search: filterGroups ORed, CONTAINS_TOKEN, limits)
+//   - https://developers.hubspot.com/docs/guides/api/crm/engagements/ (emails, notes, calls, meetings, tasks; sales-email-read)
+//   - https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/objects/batch/get-objects (batch read)
 //
 // docs/connectors/hubspot.md describes the settings and the scopes.
 package hubspot
@@ -59,6 +68,7 @@ type Connector struct {
 	token          string
 	properties     []string
 	associations   []string
+	engagements    []string // engagement types an export writes
 	optOut         bool
 	unsubscribeAll bool
 	optOutLists    []string
@@ -154,77 +164,74 @@ func emails(s connectors.Subject) []string {
 	return out
 }
 
-// getContact reads the contact with email e and the given properties and
-// associations; nil when HubSpot holds none.
-func (c *Connector) getContact(ctx context.Context, e string, props, assocs []string) (*contact, error) {
-	q := url.Values{"idProperty": {"email"}}
-	if len(props) > 0 {
-		q.Set("properties", strings.Join(props, ","))
-	}
-	if len(assocs) > 0 {
-		q.Set("associations", strings.Join(assocs, ","))
-	}
-	var ct contact
-	err := c.call(ctx, http.MethodGet, "read contact", "/crm/v3/objects/contacts/"+url.PathEscape(e)+"?"+q.Encode(), nil, &ct)
-	if errors.Is(err, errNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if ct.ID == "" {
-		return nil, connectors.Permanent(fmt.Errorf("hubspot %s: read contact: the answer has no id", c.name))
-	}
-	return &ct, nil
-}
-
-// Export writes, per email of the subject that HubSpot holds a contact
-// for, the contact (collection contacts), its list memberships (lists) and
-// its email subscription statuses other than NOT_SPECIFIED
-// (subscriptions).
+// Export writes the subject's contacts, those whose primary or additional
+// email is one of the subject's (findContacts), collection by collection:
+// contacts (each contact's properties, dates and associated ids),
+// lists (its list memberships), subscriptions (the email subscription
+// statuses of its primary email other than NOT_SPECIFIED), then
+// engagements/<type> for each engagement type of the settings (the
+// emails, notes, calls, meetings and tasks associated with it).
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
 	es := emails(s)
+	colls := []string{collContacts, collLists, collSubscriptions}
+	for _, typ := range c.engagements {
+		colls = append(colls, engagementColl(typ))
+	}
 	if len(es) == 0 {
-		for _, coll := range []string{collContacts, collLists, collSubscriptions} {
+		for _, coll := range colls {
 			res.NotSearched(coll, []string{"email"})
 		}
 		return res, nil
 	}
-	var nContacts, nLists, nSubs int64
-	type rec struct {
-		coll string
-		doc  any
+	assocs := append([]string(nil), c.associations...)
+	for _, typ := range c.engagements {
+		if !contains(assocs, typ) {
+			assocs = append(assocs, typ)
+		}
 	}
-	var recs []rec // a contact's records: a few, written after every read succeeded
-	seen := map[string]bool{}
-	for _, e := range es {
-		ct, err := c.getContact(ctx, e, c.properties, c.associations)
-		if err != nil {
-			return connectors.Result{}, err
+	cts, err := c.findContacts(ctx, es, c.properties, assocs, true)
+	if err != nil {
+		return connectors.Result{}, err
+	}
+	write := func(coll string, doc any) error {
+		if err := out.WriteRecord(ctx, coll, doc); err != nil {
+			return fmt.Errorf("hubspot %s: writing the export: %w", c.name, err)
 		}
-		if ct == nil || seen[ct.ID] {
-			continue
-		}
-		seen[ct.ID] = true
+		return nil
+	}
+	// Each collection's records are written together (the export's
+	// order); a contact's associations are read before its record.
+	var nContacts, nLists, nSubs int64
+	for _, ct := range cts {
 		assocs, err := c.allAssociations(ctx, ct)
 		if err != nil {
 			return connectors.Result{}, err
 		}
-		recs = append(recs[:0], rec{collContacts, map[string]any{
+		if err := write(collContacts, map[string]any{
 			"id": ct.ID, "properties": ct.Properties, "createdAt": ct.CreatedAt, "updatedAt": ct.UpdatedAt,
 			"archived": ct.Archived, "associations": assocs,
-		}})
+		}); err != nil {
+			return connectors.Result{}, err
+		}
+		nContacts++
+	}
+	for _, ct := range cts {
 		lists, err := c.memberships(ctx, ct.ID)
 		if err != nil {
 			return connectors.Result{}, err
 		}
 		for _, m := range lists {
-			recs = append(recs, rec{collLists, map[string]any{
-				"email": e, "contactId": ct.ID, "listId": m.ListID,
+			if err := write(collLists, map[string]any{
+				"email": primaryEmail(ct), "contactId": ct.ID, "listId": m.ListID,
 				"firstAddedTimestamp": m.FirstAdded, "lastAddedTimestamp": m.LastAdded,
-			}})
+			}); err != nil {
+				return connectors.Result{}, err
+			}
+			nLists++
 		}
+	}
+	for _, e := range contactEmails(cts) {
 		subs, err := c.statuses(ctx, e)
 		if err != nil {
 			return connectors.Result{}, err
@@ -233,60 +240,63 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 			if st.Status == "NOT_SPECIFIED" {
 				continue
 			}
-			recs = append(recs, rec{collSubscriptions, st})
-		}
-		for _, r := range recs {
-			if err := out.WriteRecord(ctx, r.coll, r.doc); err != nil {
-				return connectors.Result{}, fmt.Errorf("hubspot %s: writing the export: %w", c.name, err)
+			if err := write(collSubscriptions, st); err != nil {
+				return connectors.Result{}, err
 			}
-			switch r.coll {
-			case collContacts:
-				nContacts++
-			case collLists:
-				nLists++
-			default:
-				nSubs++
-			}
+			nSubs++
 		}
 	}
 	res.Add(collContacts, "exported", nContacts)
 	res.Add(collLists, "exported", nLists)
 	res.Add(collSubscriptions, "exported", nSubs)
+	for _, typ := range c.engagements {
+		n, capped, err := c.exportEngagements(ctx, cts, typ, out)
+		if err != nil {
+			return connectors.Result{}, err
+		}
+		cr := connectors.CollectionResult{Name: engagementColl(typ), Outcome: "exported", Records: n}
+		if capped {
+			cr.Note = fmt.Sprintf("a contact has more than %d %s: the first %d were exported", maxEngagements, typ, maxEngagements)
+		}
+		res.Searched(cr)
+	}
 	return res, nil
 }
 
-// allAssociations returns the ids associated with ct per object type, the
-// pages after the first read with their after cursors.
+// contactEmails returns the primary emails of cts, each once (HubSpot
+// keeps subscriptions by address, and sends to the primary one).
+func contactEmails(cts []*contact) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ct := range cts {
+		e := primaryEmail(ct)
+		if k := strings.ToLower(e); e != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// allAssociations returns the ids associated with ct per object type of
+// the associations setting, the pages after the first read with their
+// after cursors.
 func (c *Connector) allAssociations(ctx context.Context, ct *contact) (map[string][]string, error) {
 	out := map[string][]string{}
 	keys := make([]string, 0, len(ct.Associations))
 	for k := range ct.Associations {
-		keys = append(keys, k)
+		if contains(c.associations, k) { // engagements are exported apart
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	for _, typ := range keys {
-		page := ct.Associations[typ]
-		ids := []string{}
-		cursors := map[string]bool{}
-		for {
-			for _, r := range page.Results {
-				if !contains(ids, r.ID) { // one id per association label
-					ids = append(ids, r.ID)
-				}
-			}
-			if page.Paging == nil || page.Paging.Next == nil || page.Paging.Next.After == "" {
-				break
-			}
-			if cursors[page.Paging.Next.After] { // it would read the same pages forever
-				return nil, connectors.Permanent(fmt.Errorf("hubspot %s: read associations: HubSpot gave an after cursor of %s twice", c.name, typ))
-			}
-			cursors[page.Paging.Next.After] = true
-			q := url.Values{"after": {page.Paging.Next.After}, "limit": {fmt.Sprint(assocPage)}}
-			page = assocPageDoc{}
-			path := "/crm/v3/objects/contacts/" + url.PathEscape(ct.ID) + "/associations/" + url.PathEscape(typ) + "?" + q.Encode()
-			if err := c.call(ctx, http.MethodGet, "read associations", path, nil, &page); err != nil {
-				return nil, err
-			}
+		ids, _, err := c.associatedIDs(ctx, ct, typ, 0)
+		if err != nil {
+			return nil, err
+		}
+		if ids == nil {
+			ids = []string{}
 		}
 		out[typ] = ids
 	}
@@ -359,10 +369,10 @@ func (c *Connector) statuses(ctx context.Context, e string) ([]status, error) {
 	return ans.Results, err
 }
 
-// Erase GDPR-deletes the contact of each email of the subject that HubSpot
-// holds: permanently, its email blocked from re-creation. An email HubSpot
-// holds no contact for is left alone (not blocked): nothing is held, and
-// blocking would record the address.
+// Erase GDPR-deletes each contact whose primary or additional email is one
+// of the subject's: permanently, its email blocked from re-creation. An
+// email HubSpot holds no contact for is left alone (not blocked): nothing
+// is held, and blocking would record the address.
 func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	es := emails(s)
@@ -370,18 +380,22 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		res.NotSearched(collContacts, []string{"email"})
 		return res, nil
 	}
+	cts, err := c.findContacts(ctx, es, nil, nil, false)
+	if err != nil {
+		return connectors.Result{}, err
+	}
 	var n int64
-	seen := map[string]bool{}
-	for _, e := range es {
-		ct, err := c.getContact(ctx, e, []string{"email"}, nil)
-		if err != nil {
-			return connectors.Result{}, err
-		}
-		if ct == nil || seen[ct.ID] {
-			continue
-		}
-		seen[ct.ID] = true
-		body := map[string]string{"objectId": e, "idProperty": "email"}
+	for _, ct := range cts {
+		// By id, not {"objectId": email, "idProperty": "email"}: the id
+		// names exactly the contact found. With idProperty email HubSpot
+		// looks the address up itself, and for an address it does not
+		// hold as a primary email (one found among the additional emails,
+		// or one changed since the read) the gdpr-delete reference says it
+		// only adds the address to its blocklist, deleting nothing, and
+		// still succeeds. A GDPR delete of the record blocks its email as
+		// one by email does (HubSpot's GDPR deletion: the record, its
+		// associations, and the email blocked from re-creation).
+		body := map[string]string{"objectId": ct.ID}
 		err = c.call(ctx, http.MethodPost, "gdpr-delete contact", "/crm/v3/objects/contacts/gdpr-delete", body, nil)
 		if errors.Is(err, errNotFound) {
 			continue // deleted meanwhile
@@ -396,9 +410,10 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 	return res, nil
 }
 
-// OptOut opts each contact the subject's emails name out of all email
-// (when unsubscribe_all) and removes it from the lists of opt_out.lists.
-// Emails HubSpot holds no contact for are left alone.
+// OptOut opts the primary email of each contact whose primary or
+// additional email is one of the subject's out of all email (when
+// unsubscribe_all) and removes the contact from the lists of
+// opt_out.lists. Emails HubSpot holds no contact for are left alone.
 func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	es := emails(s)
@@ -406,17 +421,13 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 		res.NotSearched(collContacts, []string{"email"})
 		return res, nil
 	}
+	cts, err := c.findContacts(ctx, es, nil, nil, false)
+	if err != nil {
+		return connectors.Result{}, err
+	}
 	var nSet, nPulled int64
-	seen := map[string]bool{}
-	for _, e := range es {
-		ct, err := c.getContact(ctx, e, []string{"email"}, nil)
-		if err != nil {
-			return connectors.Result{}, err
-		}
-		if ct == nil {
-			continue
-		}
-		if c.unsubscribeAll { // per email: HubSpot keeps subscriptions by address
+	if c.unsubscribeAll { // per address: HubSpot keeps subscriptions by address
+		for _, e := range contactEmails(cts) {
 			set, err := c.unsubscribe(ctx, e)
 			if err != nil {
 				return connectors.Result{}, err
@@ -425,19 +436,16 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 				nSet++
 			}
 		}
-		if len(c.optOutLists) > 0 && !seen[ct.ID] {
-			seen[ct.ID] = true
+		res.Add(collSubscriptions, "set", nSet)
+	}
+	if len(c.optOutLists) > 0 {
+		for _, ct := range cts {
 			n, err := c.leaveLists(ctx, ct.ID)
 			if err != nil {
 				return connectors.Result{}, err
 			}
 			nPulled += n
 		}
-	}
-	if c.unsubscribeAll {
-		res.Add(collSubscriptions, "set", nSet)
-	}
-	if len(c.optOutLists) > 0 {
 		res.Add(collLists, "pulled", nPulled)
 	}
 	return res, nil

@@ -34,7 +34,18 @@ func (f *fake) seed() {
 		assocs: map[string][]string{"companies": {"5551"}, "deals": {"9001", "9002", "9003"}}}
 	f.contacts[bobID] = &fakeContact{id: bobID, email: bobEmail, created: "2024-03-02T10:00:00.000Z",
 		props:  map[string]string{"email": bobEmail, "firstname": "Bob", "lastname": "Builder", "hs_object_id": bobID},
-		assocs: map[string][]string{"companies": {"5551"}, "deals": {"9100"}}}
+		assocs: map[string][]string{"companies": {"5551"}, "deals": {"9100"}, "notes": {"8200"}}}
+	f.contacts[adaID].assocs["notes"] = []string{"8101", "8102", "8103"}
+	f.contacts[adaID].assocs["emails"] = []string{"8111"}
+	f.engagements["notes"] = map[string]map[string]string{
+		"8101": {"hs_note_body": "Ada asked about the analytical engine", "hs_timestamp": "2024-05-01T09:00:00.000Z"},
+		"8102": {"hs_note_body": "Ada called back", "hs_timestamp": "2024-05-02T09:00:00.000Z"},
+		"8103": {"hs_note_body": "Ada renewed", "hs_timestamp": "2024-05-03T09:00:00.000Z"},
+		"8200": {"hs_note_body": "Builder wants a quote", "hs_timestamp": "2024-05-04T09:00:00.000Z"},
+	}
+	f.engagements["emails"] = map[string]map[string]string{
+		"8111": {"hs_email_subject": "Your order", "hs_email_text": "Dear Ada", "hs_email_to_email": adaEmail, "hs_email_direction": "EMAIL"},
+	}
 	at := "2024-04-01T00:00:00.000Z"
 	f.lists["101"] = &fakeList{processing: "MANUAL", members: map[string]string{adaID: at, bobID: at}}  // newsletter
 	f.lists["102"] = &fakeList{processing: "SNAPSHOT", members: map[string]string{adaID: at}}           // webinar
@@ -119,7 +130,7 @@ func TestConformance(t *testing.T) {
 					defer f.mu.Unlock()
 					return f.optedOut[adaEmail]
 				},
-				Export: map[string]int64{collContacts: 1, collLists: 3, collSubscriptions: 1},
+				Export: map[string]int64{collContacts: 1, collLists: 3, collSubscriptions: 1, "engagements/notes": 3, "engagements/emails": 1},
 				Erase:  map[string]int64{collContacts: 1},
 				OptOut: map[string]int64{collSubscriptions: 1, collLists: 2},
 			}
@@ -275,13 +286,13 @@ func TestLimiter(t *testing.T) {
 	}
 	c.now, c.sleep, c.limiter = clk.now, clk.sleep, newLocalLimiter(clk.now)
 	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: adaEmail}}}
-	for range 6 { // 4 requests each
+	for range 6 { // 8 requests each: read, a second association page of deals and of notes, search, lists, statuses, batch reads of notes and emails
 		if _, err := c.Export(t.Context(), s, &recorder{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(f.sent) != 24 {
-		t.Fatalf("%d requests; want 24", len(f.sent))
+	if len(f.sent) != 48 {
+		t.Fatalf("%d requests; want 48", len(f.sent))
 	}
 	for i, at := range f.sent {
 		n := 0
@@ -294,8 +305,8 @@ func TestLimiter(t *testing.T) {
 			t.Fatalf("%d requests in the 10 seconds up to request %d; want at most %d", n, i, per10s)
 		}
 	}
-	if took := f.sent[len(f.sent)-1].Sub(f.sent[0]); took < 40*time.Second {
-		t.Errorf("24 requests at 5 per 10s took %v; want at least 40s", took)
+	if took := f.sent[len(f.sent)-1].Sub(f.sent[0]); took < 90*time.Second {
+		t.Errorf("48 requests at 5 per 10s took %v; want at least 90s", took)
 	}
 }
 
@@ -476,11 +487,11 @@ func TestRateLimitHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.limited != 0 || len(f.sent) != 12 {
-		t.Errorf("%d requests, %d answered 429; want 12 and none", len(f.sent), f.limited)
+	if f.limited != 0 || len(f.sent) != 24 {
+		t.Errorf("%d requests, %d answered 429; want 24 and none", len(f.sent), f.limited)
 	}
 
-	f.dailyLeft = 4 // an export's requests: the last answer says none is left
+	f.dailyLeft = 8 // an export's requests: the last answer says none is left
 	if _, err := c.Export(t.Context(), s, &recorder{}); err != nil {
 		t.Fatal(err)
 	}
@@ -526,6 +537,8 @@ func TestCheck(t *testing.T) {
 		"scope crm.objects.contacts.write (erasure)":                                                              "ok",
 		"scope communication_preferences.write or communication_preferences.read_write (opting out of all email)": "ok",
 		"scope tickets (reading associated tickets)":                                                              "ok",
+		"scope sales-email-read (reading the content of logged emails)":                                           "ok",
+		"scope crm.objects.contacts.read (reading associated emails, notes, calls, meetings, tasks)":              "ok",
 		"scope crm.lists.write (removing from lists)":                                                             "the private app lacks it",
 		"list 101 (opt_out.lists) exists and is manual or snapshot":                                               "ok",
 		"list 201 (opt_out.lists) exists and is manual or snapshot":                                               "list 201 is dynamic",
