@@ -178,7 +178,7 @@ func TestConnectorsList(t *testing.T) {
 		"Connector types:",
 		"TYPE ACTIONS ALSO REACHES",
 		"braze erase, export, opt_out - user profiles of a Braze workspace (REST API): exported, deleted by braze_id, unsubscribed from email and subscription groups",
-		"hubspot erase, export, opt_out test contacts in HubSpot's CRM, by email: properties, associations, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
+		"hubspot erase, export, opt_out test contacts in HubSpot's CRM, by primary or additional email: properties, associations, engagements, lists and subscriptions; GDPR delete; opt-out of all email and of lists",
 		"klaviyo erase, export, opt_out test profiles in a Klaviyo account, by email or phone: profile and events exported; data-privacy deletion, polled until gone; suppression and list unsubscribe",
 		"mailchimp erase, export, opt_out test members of Mailchimp audiences (Marketing API 3.0): export, permanent deletion, unsubscribe and segment tags removed",
 		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
