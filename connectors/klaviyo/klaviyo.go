@@ -7,23 +7,28 @@
 //     equals(phone_number,"...")) and every event of each (GET
 //     /api/events?filter=equals(profile_id,"...")), JSON:API collections
 //     followed page by page through links.next (only on Klaviyo's host);
-//   - erasure: a data-privacy deletion job per profile found (POST
-//     /api/data-privacy-deletion-jobs, the profile by id). Klaviyo deletes
+//   - erasure: a data-privacy deletion job per identifier that matched
+//     profiles (POST /api/data-privacy-deletion-jobs, by email or
+//     phone_number: Klaviyo deletes all profiles matching it), so any
+//     number of profiles costs one or two jobs. Klaviyo deletes
 //     asynchronously and documents no endpoint that reads such a job, so
-//     the action returns connectors.Pending (its handle the profile ids)
-//     and every poll looks each profile up (GET /api/profiles/{id}) until
-//     Klaviyo answers 404 for all of them; the job's wait deadline bounds
-//     the wait, and its error then says which deletion was not confirmed;
+//     the action returns connectors.Pending (its handle the profile ids
+//     that fit in 512 bytes) and every poll looks each up (GET
+//     /api/profiles/{id}) until Klaviyo answers 404 for all of them; the
+//     job's wait deadline bounds the wait, and its error then says which
+//     deletion was not confirmed;
 //   - opt-out: the profiles' emails suppressed (POST
 //     /api/profile-suppression-bulk-create-jobs: no email marketing is sent
 //     to them) and unsubscribed from each list the file names (POST
 //     /api/profile-subscription-bulk-delete-jobs). Both are bulk jobs that
 //     Klaviyo applies within moments of the 202; they are not polled.
 //
-// Klaviyo's 429 (Retry-After in seconds; the errors body) becomes
-// connectors.RetryAfter. Its per-endpoint limits (burst/steady) are in
-// docs/connectors/klaviyo.md. No error or log quotes an email, a phone
-// number or an error body's detail.
+// Every call is paced through connectors.Deps.Limiter at its endpoint's
+// documented limits (burst per second, steady per minute; see client.go
+// and docs/connectors/klaviyo.md); Klaviyo's 429 (Retry-After in seconds;
+// the errors body) becomes connectors.RetryAfter. Redirects are not
+// followed, nor a links.next off the listing. No error or log quotes an
+// email, a phone number or an error body's detail.
 //
 // Klaviyo's documentation:
 //   - https://developers.klaviyo.com/en/reference/api_overview (authentication, revisions, JSON:API, errors, rate limits)
