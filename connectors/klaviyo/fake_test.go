@@ -46,7 +46,7 @@ type fake struct {
 	deletedBy []string
 	jobSizes  []int
 	// filters are the filter parameters of the look-ups received.
-	filters []string
+	filters  []string
 	profiles map[string]*fakeProfile
 	order    []string
 	events   map[string][]fakeEvent // by profile id
