@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/connectors"
 )
@@ -282,5 +287,66 @@ func TestRedactionNeverFinishes(t *testing.T) {
 	}
 	if !strings.Contains(res.Pending.Unanswered, h) || !strings.Contains(res.Pending.Unanswered, JobRedacting) || strings.Contains(res.Pending.Unanswered, "@") {
 		t.Errorf("Unanswered = %q", res.Pending.Unanswered)
+	}
+}
+
+// keyLimiter answers Take with the waits in waits[key] one after the
+// other, then 0; it records every key and rate asked.
+type keyLimiter struct {
+	mu    sync.Mutex
+	waits map[string][]time.Duration
+	taken map[string]bool
+}
+
+func (l *keyLimiter) Take(_ context.Context, key string, r connectors.Rate) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.taken[key+"="+r.String()] = true
+	if w := l.waits[key]; len(w) > 0 {
+		l.waits[key] = w[1:]
+		return w[0], nil
+	}
+	return 0, nil
+}
+
+// TestPacing: through Deps.Limiter, searches count against the search
+// limit (20/s), other reads and writes against the test mode's 25/s; a
+// short wait is slept, a long one is a RetryAfter before the call.
+func TestPacing(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	seed(f)
+	l := &keyLimiter{taken: map[string]bool{}, waits: map[string][]time.Duration{
+		"payments/search": {50 * time.Millisecond},
+		"payments/write":  {10 * time.Second},
+	}}
+	var node yaml.Node
+	if err := yaml.Unmarshal([]byte("secret_key: "+fakeKey), &node); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := Factory(connectors.Deps{HTTP: f.srv.Client(), Limiter: l})(t.Context(), "payments", node.Content[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conn.(*Connector)
+	c.base = f.srv.URL
+	if _, err := c.Export(t.Context(), subject, recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"payments/search=20/s", "payments/read=25/s"} {
+		if !l.taken[k] {
+			t.Errorf("limiter asked %v; want %s", l.taken, k)
+		}
+	}
+	_, err = c.Erase(t.Context(), subject)
+	if d, ok := connectors.RetryDelay(err); !ok || d != 10*time.Second || errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("erase with the write limit spent: %v; want RetryAfter 10s", err)
+	}
+	if f.holds(ada.email) == 0 || !l.taken["payments/write=25/s"] {
+		t.Error("a customer was deleted past the limiter")
+	}
+	live := &Client{Key: "sk_live_x", Limiter: l, LimitKey: "live"}
+	if err := live.pace(t.Context(), http.MethodGet, "/v1/charges"); err != nil || !l.taken["live/read=100/s"] {
+		t.Errorf("live key: %v, %v; want live/read=100/s", err, l.taken)
 	}
 }

@@ -28,8 +28,89 @@ type Client struct {
 	// redaction jobs, a public-preview resource that Stripe serves only
 	// under a preview API version (YYYY-MM-DD.preview).
 	PreviewVersion string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// HTTP makes the calls; nil: http.DefaultClient. Redirects are never
+	// followed, whatever its CheckRedirect says.
 	HTTP *http.Client
+	// Limiter, when set, paces the calls to Stripe's documented limits
+	// (see pace), counted under keys that start with LimitKey; nil: no
+	// pacing, and Stripe's 429 is the only brake.
+	Limiter connectors.Limiter
+	// LimitKey prefixes the limiter's keys: the connector's name.
+	LimitKey string
+
+	// sleep waits in process for the limiter; nil: a timer.
+	sleep func(context.Context, time.Duration) error
+}
+
+// Stripe's documented limits: 100 read and 100 write operations a second
+// in live mode, 25 in test mode
+// (https://support.stripe.com/questions/rate-limit-error-when-creating-bulk-api-requests,
+// https://docs.stripe.com/rate-limits), and 20 read operations a second
+// across the search endpoints (https://docs.stripe.com/search#rate-limits).
+const (
+	liveRate   = 100
+	testRate   = 25
+	searchRate = 20
+)
+
+// maxLocalWait is the longest the client sleeps in process for the
+// limiter; a longer wait goes back to the queue as a RetryAfter.
+const maxLocalWait = 2 * time.Second
+
+// testMode reports whether the key is a test-mode key, whose account has
+// the lower limit.
+func (c *Client) testMode() bool {
+	return strings.HasPrefix(c.Key, "sk_test_") || strings.HasPrefix(c.Key, "rk_test_")
+}
+
+// pace waits until the call may go: the search limit for a search, the
+// read or write limit of the key's mode for the others.
+func (c *Client) pace(ctx context.Context, method, path string) error {
+	if c.Limiter == nil {
+		return nil
+	}
+	n := liveRate
+	if c.testMode() {
+		n = testRate
+	}
+	kind := "write"
+	switch {
+	case strings.HasPrefix(path, "/v1/customers/search"):
+		kind, n = "search", searchRate
+	case method == http.MethodGet:
+		kind = "read"
+	}
+	r := connectors.Rate{N: n, Per: time.Second}
+	sleep := c.sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	for {
+		wait, err := c.Limiter.Take(ctx, c.LimitKey+"/"+kind, r)
+		if err != nil {
+			return fmt.Errorf("rate limiter: %w", err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		if dl, ok := ctx.Deadline(); wait > maxLocalWait || (ok && time.Now().Add(wait).After(dl)) {
+			return connectors.RetryAfter(wait, fmt.Errorf("Stripe's documented %s limit (%s) is spent", kind, r))
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("waiting for Stripe's rate limit: %w", err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // callTimeout bounds one call, unless the caller's deadline is sooner.
@@ -313,6 +394,9 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values, k
 // doVersion is do with Stripe-Version version.
 func (c *Client) doVersion(ctx context.Context, version, method, path string, form url.Values, key string, out any) error {
 	for attempt := 0; ; attempt++ {
+		if err := c.pace(ctx, method, path); err != nil {
+			return err
+		}
 		err := c.once(ctx, version, method, path, form, key, out)
 		var se *Error
 		if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {

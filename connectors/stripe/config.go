@@ -77,8 +77,9 @@ const (
 var versionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$`)
 
 // Factory returns the factory of stripe connectors: their HTTP client is
-// d.HTTP (http.DefaultClient when nil), their logger d.Log. Building one
-// makes no call to Stripe.
+// d.HTTP (http.DefaultClient when nil), their logger d.Log, and d.Limiter
+// paces their calls to Stripe's documented limits across every worker
+// process (nil: no pacing). Building one makes no call to Stripe.
 func Factory(d connectors.Deps) connectors.Factory {
 	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
 		var s Spec
@@ -89,6 +90,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		if err != nil {
 			return nil, connectors.AtSetting(node, err)
 		}
+		c.limiter = d.Limiter
 		return c, nil
 	}
 }

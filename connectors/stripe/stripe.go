@@ -72,6 +72,7 @@ type Connector struct {
 	pollEvery time.Duration
 	preview   string
 	search    bool
+	limiter   connectors.Limiter
 	client    *http.Client
 	log       *slog.Logger
 }
@@ -103,7 +104,8 @@ func (c *Connector) Handles(a connectors.Action) bool { return c.actions[a] }
 
 // Client returns the connector's API client.
 func (c *Connector) Client() *Client {
-	return &Client{Base: c.base, Key: c.key, Version: c.version, PreviewVersion: c.preview, HTTP: c.client}
+	return &Client{Base: c.base, Key: c.key, Version: c.version, PreviewVersion: c.preview, HTTP: c.client,
+		Limiter: c.limiter, LimitKey: c.name}
 }
 
 // Check lists one customer: Stripe is reachable and the key may read
