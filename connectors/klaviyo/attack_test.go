@@ -364,3 +364,22 @@ func TestJobNeverFinishes(t *testing.T) {
 		t.Errorf("Unanswered = %q", res.Pending.Unanswered)
 	}
 }
+
+// TestHugeErrorBody: a 429 with a body over the bound is still a
+// RetryAfter, not a permanent failure.
+func TestHugeErrorBody(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.seed()
+	f.set(func(f *fake) {
+		f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write(bytes.Repeat([]byte("x"), maxBody+100))
+			return true
+		}
+	})
+	if _, err := f.connector(t, Spec{}).Export(t.Context(), ada, &recorder{}); !isRetry(err, 3*time.Second) {
+		t.Errorf("err = %v; want RetryAfter 3s", err)
+	}
+}

@@ -418,7 +418,10 @@ func (c *Client) do(ctx context.Context, ep endpoint, method, u string, body []b
 		return fmt.Errorf("reading the answer: %w", err)
 	}
 	if len(data) > maxBody {
-		return connectors.Permanent(fmt.Errorf("Klaviyo answered %d with a body over %d bytes", resp.StatusCode, maxBody))
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return connectors.Permanent(fmt.Errorf("Klaviyo answered %d with a body over %d bytes", resp.StatusCode, maxBody))
+		}
+		data = nil // an error's status says enough
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return connectors.Permanent(fmt.Errorf("Klaviyo answered %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errRedirect))

@@ -457,7 +457,10 @@ func (c *Client) once(ctx context.Context, version, method, path string, form ur
 		return fmt.Errorf("%s: reading the answer: %w", what, err)
 	}
 	if len(data) > maxBody {
-		return connectors.Permanent(fmt.Errorf("%s: Stripe answered %d with a body over %d bytes", what, resp.StatusCode, maxBody))
+		if resp.StatusCode == http.StatusOK {
+			return connectors.Permanent(fmt.Errorf("%s: Stripe answered %d with a body over %d bytes", what, resp.StatusCode, maxBody))
+		}
+		data = nil // an error's status says enough
 	}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(data, out); err != nil {
