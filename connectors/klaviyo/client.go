@@ -437,11 +437,11 @@ func (c *Client) do(ctx context.Context, ep endpoint, method, u string, body []b
 	return statusError(resp, data, time.Now())
 }
 
-// apiError is Klaviyo's error body.
+// apiError is Klaviyo's error body (components/responses ClientError
+// and ServerError of the 2024-10-15 OpenAPI document).
 type apiError struct {
 	Errors []struct {
 		ID     string `json:"id"`
-		Status int    `json:"status"`
 		Code   string `json:"code"`
 		Title  string `json:"title"`
 		Detail string `json:"detail"`

@@ -152,12 +152,14 @@ func (f *fake) connector(t testing.TB, s Spec) *Connector {
 	return c
 }
 
-// writeErrors answers status with Klaviyo's error body.
+// writeErrors answers status with Klaviyo's error body: the ClientError
+// and ServerError responses of the 2024-10-15 OpenAPI document, errors[]
+// of {id, code, title, detail, source: {pointer, parameter}}.
 func writeErrors(w http.ResponseWriter, status int, code, title, detail string) {
 	w.Header().Set("Content-Type", "application/vnd.api+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"id": "e4eebb08-b055-4a6f-bb13-c8cb69c9eb94", "status": status, "code": code, "title": title, "detail": detail,
+		"id": "e4eebb08-b055-4a6f-bb13-c8cb69c9eb94", "code": code, "title": title, "detail": detail,
 		"source": map[string]any{"pointer": "/data/"},
 	}}})
 }
