@@ -8,14 +8,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/workers"
 )
 
 // TestEraseManyProfiles: a person with more profiles than a page, and
@@ -381,5 +385,55 @@ func TestHugeErrorBody(t *testing.T) {
 	})
 	if _, err := f.connector(t, Spec{}).Export(t.Context(), ada, &recorder{}); !isRetry(err, 3*time.Second) {
 		t.Errorf("err = %v; want RetryAfter 3s", err)
+	}
+}
+
+// TestPacingShared: two connectors of the same name (two worker
+// processes) on the service's Redis limiter together stay within the
+// deletion endpoint's burst of 3 a second: eight deletion jobs filed at
+// once take at least two seconds.
+func TestPacingShared(t *testing.T) {
+	t.Parallel()
+	rd := testenv.RedisServer(t)
+	prefix := testenv.Name("dsar_test_limit") + ":"
+	f := newFake(t)
+	f.seed()
+	var mu sync.Mutex
+	var at []time.Time
+	f.set(func(f *fake) {
+		f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodPost {
+				mu.Lock()
+				at = append(at, time.Now())
+				mu.Unlock()
+			}
+			return false
+		}
+	})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 2 {
+		rdb := redis.NewClient(&redis.Options{Addr: rd.Addr})
+		t.Cleanup(func() { _ = rdb.Close() })
+		c := f.connector(t, Spec{})
+		c.client.Limiter = workers.NewRateLimiter(rdb, prefix)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.client.RequestDeletion(t.Context(), "email", adaEmail); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if len(at) != 8 || time.Since(start) < 2*time.Second-100*time.Millisecond {
+		t.Fatalf("%d deletion jobs in %v; want 8 in at least 2s (3 a second)", len(at), time.Since(start))
+	}
+	// Three fixed one-second windows at least: 3, 3 and 2 calls.
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	if got := at[7].Sub(at[0]); got < 2*time.Second-100*time.Millisecond {
+		t.Errorf("first to last deletion job %v apart; want about 2s or more", got)
 	}
 }
