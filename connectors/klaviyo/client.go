@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,8 +26,97 @@ type Client struct {
 	Key string
 	// Revision is sent as the revision header on every call.
 	Revision string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// HTTP makes the calls; nil: http.DefaultClient. Redirects are never
+	// followed, whatever its CheckRedirect says.
 	HTTP *http.Client
+	// Limiter, when set, paces the calls to Klaviyo's documented
+	// per-endpoint limits (see the endpoints below), counted under keys
+	// that start with LimitKey; nil: no pacing, and Klaviyo's 429 is the
+	// only brake.
+	Limiter connectors.Limiter
+	// LimitKey prefixes the limiter's keys: the connector's name.
+	LimitKey string
+
+	// sleep waits in process for the limiter; nil: a timer.
+	sleep func(context.Context, time.Duration) error
+	now   func() time.Time
+}
+
+// endpoint is one of Klaviyo's rate-limited endpoints and its documented
+// limits: two fixed windows, burst (per second) and steady (per minute),
+// per account (https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling;
+// each endpoint's limits are its x-klaviyo-ratelimit in the OpenAPI
+// document of revision 2024-10-15, github.com/klaviyo/openapi tag
+// 2024-10-15, openapi/stable.json).
+type endpoint struct {
+	key           string
+	burst, steady connectors.Rate
+}
+
+func limits(key string, perSecond, perMinute int) endpoint {
+	return endpoint{key: key, burst: connectors.Rate{N: perSecond, Per: time.Second}, steady: connectors.Rate{N: perMinute, Per: time.Minute}}
+}
+
+// The endpoints the connector calls, with their documented limits.
+var (
+	epProfiles     = limits("profiles", 75, 700)    // GET /api/profiles, GET /api/profiles/{id}
+	epEvents       = limits("events", 350, 3500)    // GET /api/events
+	epProfileLists = limits("profile-lists", 3, 60) // GET /api/profiles/{id}/relationships/lists
+	epDeletion     = limits("deletion", 3, 60)      // POST /api/data-privacy-deletion-jobs
+	epSuppress     = limits("suppress", 75, 700)    // POST /api/profile-suppression-bulk-create-jobs
+	epUnsubscribe  = limits("unsubscribe", 75, 700) // POST /api/profile-subscription-bulk-delete-jobs
+)
+
+// maxLocalWait is the longest the client sleeps in process for the
+// limiter; a longer wait (the steady window) goes back to the queue as a
+// connectors.RetryAfter.
+const maxLocalWait = 5 * time.Second
+
+// pace waits until ep's burst and steady windows let one more call go.
+func (c *Client) pace(ctx context.Context, ep endpoint) error {
+	if c.Limiter == nil {
+		return nil
+	}
+	now, sleep := c.now, c.sleep
+	if now == nil {
+		now = time.Now
+	}
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	for _, w := range []struct {
+		suffix string
+		r      connectors.Rate
+	}{{"/s", ep.burst}, {"/m", ep.steady}} {
+		key := c.LimitKey + "/" + ep.key + w.suffix
+		for {
+			wait, err := c.Limiter.Take(ctx, key, w.r)
+			if err != nil {
+				return fmt.Errorf("rate limiter: %w", err)
+			}
+			if wait <= 0 {
+				break
+			}
+			if dl, ok := ctx.Deadline(); wait > maxLocalWait || (ok && now().Add(wait).After(dl)) {
+				return connectors.RetryAfter(wait, fmt.Errorf("Klaviyo's documented limit for %s (%s) is spent", ep.key, w.r))
+			}
+			if err := sleep(ctx, wait); err != nil {
+				return fmt.Errorf("waiting for Klaviyo's rate limit: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Resource is a JSON:API resource object as Klaviyo answers it.
@@ -54,27 +144,50 @@ const callTimeout = 30 * time.Second
 const maxPages = 10000
 
 // filterValue reports whether v can be quoted in a filter string: Klaviyo
-// documents no escape for a double quote or backslash inside one.
+// documents no escape for a double quote or backslash inside one
+// (https://developers.klaviyo.com/en/docs/filtering_), and a control
+// character has no place in an email or E.164 number.
 func filterValue(v string) bool {
-	return v != "" && !strings.ContainsAny(v, "\"\\\r\n")
+	if v == "" || len(v) > 512 {
+		return false
+	}
+	for _, r := range v {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
+// quoted is v as a filter's string argument; v passed filterValue. It is
+// not Go's %q, whose escapes Klaviyo does not read.
+func quoted(v string) string { return `"` + v + `"` }
+
 // List calls GET path?query and every page after it (links.next), handing
-// each resource's JSON to fn.
-func (c *Client) List(ctx context.Context, path string, query url.Values, fn func(json.RawMessage) error) error {
-	next := strings.TrimSuffix(c.Base, "/") + path
+// each resource's JSON to fn. A links.next is followed only when it names
+// the same scheme, host and path as the listing (JSON:API cursor
+// pagination: https://developers.klaviyo.com/en/docs/json_api_feature_guides),
+// so that neither the key nor a call goes anywhere else.
+func (c *Client) List(ctx context.Context, ep endpoint, path string, query url.Values, fn func(json.RawMessage) error) error {
+	first := strings.TrimSuffix(c.Base, "/") + path
 	if len(query) > 0 {
-		next += "?" + query.Encode()
+		first += "?" + query.Encode()
 	}
+	want, err := url.Parse(first)
+	if err != nil {
+		return connectors.Permanent(fmt.Errorf("GET %s: bad request URL", path))
+	}
+	next := first
 	for n := 0; next != ""; n++ {
 		if n == maxPages {
 			return connectors.Permanent(fmt.Errorf("GET %s: more than %d pages", path, maxPages))
 		}
-		if !c.sameHost(next) {
-			return connectors.Permanent(fmt.Errorf("GET %s: links.next points away from %s", path, c.Base))
+		u, err := url.Parse(next)
+		if err != nil || u.Scheme != want.Scheme || u.Host != want.Host || u.EscapedPath() != want.EscapedPath() || u.User != nil {
+			return connectors.Permanent(fmt.Errorf("GET %s: links.next points away from %s%s", path, c.Base, path))
 		}
 		var p page
-		if err := c.do(ctx, http.MethodGet, next, nil, &p); err != nil {
+		if err := c.do(ctx, ep, http.MethodGet, u.String(), nil, &p); err != nil {
 			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		for _, d := range p.Data {
@@ -82,46 +195,51 @@ func (c *Client) List(ctx context.Context, path string, query url.Values, fn fun
 				return err
 			}
 		}
+		if p.Links.Next == next {
+			return connectors.Permanent(fmt.Errorf("GET %s: links.next repeats the page just read", path))
+		}
 		next = p.Links.Next
 	}
 	return nil
 }
 
-// sameHost reports whether u is on the API's host, so that the key is
-// never sent elsewhere by a links.next.
-func (c *Client) sameHost(u string) bool {
-	a, err1 := url.Parse(u)
-	b, err2 := url.Parse(c.Base)
-	return err1 == nil && err2 == nil && a.Scheme == b.Scheme && a.Host == b.Host
-}
+// profilePageSize is the page[size] of a profile look-up: Klaviyo's
+// largest (get_profiles: default 20, max 100).
+const profilePageSize = 100
 
-// Profiles returns the profiles whose field (email or phone_number) equals
-// value: GET /api/profiles?filter=equals(field,"value").
-func (c *Client) Profiles(ctx context.Context, field, value string) ([]json.RawMessage, error) {
+// Profiles hands every profile whose field (email or phone_number) equals
+// value to fn: GET /api/profiles?filter=equals(field,"value"), every page.
+func (c *Client) Profiles(ctx context.Context, field, value string, fn func(json.RawMessage) error) error {
 	if !filterValue(value) {
-		return nil, nil
-	}
-	var out []json.RawMessage
-	q := url.Values{"filter": {fmt.Sprintf("equals(%s,%q)", field, value)}, "additional-fields[profile]": {"subscriptions"}}
-	err := c.List(ctx, "/api/profiles", q, func(r json.RawMessage) error {
-		out = append(out, r)
 		return nil
-	})
-	return out, err
+	}
+	q := url.Values{
+		"filter":                     {"equals(" + field + "," + quoted(value) + ")"},
+		"additional-fields[profile]": {"subscriptions"},
+		"page[size]":                 {strconv.Itoa(profilePageSize)},
+	}
+	return c.List(ctx, epProfiles, "/api/profiles", q, fn)
 }
 
 // Events hands every event of the profile to fn: GET
-// /api/events?filter=equals(profile_id,"id").
+// /api/events?filter=equals(profile_id,"id") (up to 200 a page, the
+// documented maximum, which is also its default).
 func (c *Client) Events(ctx context.Context, profileID string, fn func(json.RawMessage) error) error {
-	q := url.Values{"filter": {fmt.Sprintf("equals(profile_id,%q)", profileID)}}
-	return c.List(ctx, "/api/events", q, fn)
+	if !idPattern.MatchString(profileID) {
+		return connectors.Permanent(errors.New("GET /api/events: not a profile id"))
+	}
+	q := url.Values{"filter": {"equals(profile_id," + quoted(profileID) + ")"}}
+	return c.List(ctx, epEvents, "/api/events", q, fn)
 }
 
 // ProfileExists reads GET /api/profiles/{id}: false once Klaviyo answers
 // 404.
 func (c *Client) ProfileExists(ctx context.Context, id string) (bool, error) {
+	if !idPattern.MatchString(id) {
+		return false, connectors.Permanent(errors.New("GET /api/profiles/{id}: not a profile id"))
+	}
 	var out struct{ Data Resource }
-	err := c.do(ctx, http.MethodGet, c.url("/api/profiles/"+url.PathEscape(id)), nil, &out)
+	err := c.do(ctx, epProfiles, http.MethodGet, c.url("/api/profiles/"+url.PathEscape(id)), nil, &out)
 	switch {
 	case errors.Is(err, errNotFound):
 		return false, nil
@@ -134,8 +252,11 @@ func (c *Client) ProfileExists(ctx context.Context, id string) (bool, error) {
 // ProfileLists returns the ids of the lists the profile is a member of:
 // GET /api/profiles/{id}/relationships/lists.
 func (c *Client) ProfileLists(ctx context.Context, profileID string) (map[string]bool, error) {
+	if !idPattern.MatchString(profileID) {
+		return nil, connectors.Permanent(errors.New("GET /api/profiles/{id}/relationships/lists: not a profile id"))
+	}
 	in := map[string]bool{}
-	err := c.List(ctx, "/api/profiles/"+url.PathEscape(profileID)+"/relationships/lists", nil, func(r json.RawMessage) error {
+	err := c.List(ctx, epProfileLists, "/api/profiles/"+url.PathEscape(profileID)+"/relationships/lists", nil, func(r json.RawMessage) error {
 		var l Resource
 		if err := json.Unmarshal(r, &l); err != nil {
 			return connectors.Permanent(fmt.Errorf("a list relationship is not JSON:API: %w", err))
@@ -149,83 +270,118 @@ func (c *Client) ProfileLists(ctx context.Context, profileID string) (map[string
 	return in, nil
 }
 
-// RequestDeletion files a data-privacy deletion job for the profile id:
-// POST /api/data-privacy-deletion-jobs. Klaviyo answers 202 and deletes
-// the profile later; it documents no way to read the job.
-func (c *Client) RequestDeletion(ctx context.Context, profileID string) error {
+// RequestDeletion files a data-privacy deletion job for every profile
+// whose field (email, phone_number or id) equals value: POST
+// /api/data-privacy-deletion-jobs. Klaviyo takes exactly one identifier
+// and deletes "all profiles that match" it; it answers 202 with no body
+// and deletes later, and documents no way to read the job
+// (https://developers.klaviyo.com/en/v2024-10-15/reference/request_profile_deletion;
+// the body is DataPrivacyCreateDeletionJobQuery of revision 2024-10-15:
+// data.attributes.profile.data is {type: profile, id?, attributes:
+// {email?, phone_number?}}, attributes required).
+func (c *Client) RequestDeletion(ctx context.Context, field, value string) error {
+	pd := map[string]any{"type": "profile", "attributes": map[string]any{}}
+	switch field {
+	case "id":
+		pd["id"] = value
+	case "email", "phone_number":
+		pd["attributes"] = map[string]any{field: value}
+	default:
+		return connectors.Permanent(fmt.Errorf("a deletion by %q: Klaviyo deletes by email, phone_number or id", field))
+	}
 	body := map[string]any{"data": map[string]any{
-		"type": "data-privacy-deletion-job",
-		"attributes": map[string]any{"profile": map[string]any{
-			// attributes is required by the schema even when the id names the profile
-			"data": map[string]any{"type": "profile", "id": profileID, "attributes": map[string]any{}},
-		}},
+		"type":       "data-privacy-deletion-job",
+		"attributes": map[string]any{"profile": map[string]any{"data": pd}},
 	}}
-	if err := c.post(ctx, "/api/data-privacy-deletion-jobs", body); err != nil {
-		return fmt.Errorf("POST /api/data-privacy-deletion-jobs: %w", err)
+	if err := c.post(ctx, epDeletion, "/api/data-privacy-deletion-jobs", body); err != nil {
+		return fmt.Errorf("POST /api/data-privacy-deletion-jobs (by %s): %w", field, err)
 	}
 	return nil
 }
 
-// Suppress files a bulk suppression job for the emails: POST
-// /api/profile-suppression-bulk-create-jobs.
+// maxJobProfiles is the most profiles one bulk suppression or unsubscribe
+// job takes (bulk_suppress_profiles: "Email address per request limit:
+// 100"; bulk_unsubscribe_profiles: "Maximum number of profile can be
+// submitted for unsubscription: 100").
+const maxJobProfiles = 100
+
+// Suppress files bulk suppression jobs for the emails, 100 a job: POST
+// /api/profile-suppression-bulk-create-jobs (body: data.attributes.profiles.data[]
+// of {type: profile, attributes: {email}}).
 func (c *Client) Suppress(ctx context.Context, emails []string) error {
-	profiles := make([]any, 0, len(emails))
-	for _, e := range emails {
-		profiles = append(profiles, map[string]any{"type": "profile", "attributes": map[string]any{"email": e}})
-	}
-	body := map[string]any{"data": map[string]any{
-		"type":       "profile-suppression-bulk-create-job",
-		"attributes": map[string]any{"profiles": map[string]any{"data": profiles}},
-	}}
-	if err := c.post(ctx, "/api/profile-suppression-bulk-create-jobs", body); err != nil {
-		return fmt.Errorf("POST /api/profile-suppression-bulk-create-jobs: %w", err)
+	for batch := range slices.Chunk(emails, maxJobProfiles) {
+		profiles := make([]any, 0, len(batch))
+		for _, e := range batch {
+			profiles = append(profiles, map[string]any{"type": "profile", "attributes": map[string]any{"email": e}})
+		}
+		body := map[string]any{"data": map[string]any{
+			"type":       "profile-suppression-bulk-create-job",
+			"attributes": map[string]any{"profiles": map[string]any{"data": profiles}},
+		}}
+		if err := c.post(ctx, epSuppress, "/api/profile-suppression-bulk-create-jobs", body); err != nil {
+			return fmt.Errorf("POST /api/profile-suppression-bulk-create-jobs: %w", err)
+		}
 	}
 	return nil
 }
 
-// Unsubscribe files a bulk unsubscribe job that withdraws the emails'
-// email-marketing consent on list listID: POST
-// /api/profile-subscription-bulk-delete-jobs.
+// Unsubscribe files bulk unsubscribe jobs, 100 profiles a job, that
+// withdraw the emails' email-marketing consent and take them off list
+// listID: POST /api/profile-subscription-bulk-delete-jobs (body:
+// data.attributes.profiles.data[] of {type: profile, attributes: {email,
+// subscriptions.email.marketing.consent: UNSUBSCRIBED}}, and
+// data.relationships.list).
 func (c *Client) Unsubscribe(ctx context.Context, emails []string, listID string) error {
-	profiles := make([]any, 0, len(emails))
-	for _, e := range emails {
-		profiles = append(profiles, map[string]any{"type": "profile", "attributes": map[string]any{
-			"email":         e,
-			"subscriptions": map[string]any{"email": map[string]any{"marketing": map[string]any{"consent": "UNSUBSCRIBED"}}},
-		}})
-	}
-	body := map[string]any{"data": map[string]any{
-		"type":       "profile-subscription-bulk-delete-job",
-		"attributes": map[string]any{"profiles": map[string]any{"data": profiles}},
-		"relationships": map[string]any{"list": map[string]any{
-			"data": map[string]any{"type": "list", "id": listID},
-		}},
-	}}
-	if err := c.post(ctx, "/api/profile-subscription-bulk-delete-jobs", body); err != nil {
-		return fmt.Errorf("POST /api/profile-subscription-bulk-delete-jobs (list %s): %w", listID, err)
+	for batch := range slices.Chunk(emails, maxJobProfiles) {
+		profiles := make([]any, 0, len(batch))
+		for _, e := range batch {
+			profiles = append(profiles, map[string]any{"type": "profile", "attributes": map[string]any{
+				"email":         e,
+				"subscriptions": map[string]any{"email": map[string]any{"marketing": map[string]any{"consent": "UNSUBSCRIBED"}}},
+			}})
+		}
+		body := map[string]any{"data": map[string]any{
+			"type":       "profile-subscription-bulk-delete-job",
+			"attributes": map[string]any{"profiles": map[string]any{"data": profiles}},
+			"relationships": map[string]any{"list": map[string]any{
+				"data": map[string]any{"type": "list", "id": listID},
+			}},
+		}}
+		if err := c.post(ctx, epUnsubscribe, "/api/profile-subscription-bulk-delete-jobs", body); err != nil {
+			return fmt.Errorf("POST /api/profile-subscription-bulk-delete-jobs (list %s): %w", listID, err)
+		}
 	}
 	return nil
 }
 
 func (c *Client) url(path string) string { return strings.TrimSuffix(c.Base, "/") + path }
 
-func (c *Client) post(ctx context.Context, path string, body any) error {
+func (c *Client) post(ctx context.Context, ep endpoint, path string, body any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return connectors.Permanent(err)
 	}
-	return c.do(ctx, http.MethodPost, c.url(path), b, nil)
+	return c.do(ctx, ep, http.MethodPost, c.url(path), b, nil)
 }
 
-// maxBody bounds what is read of an answer.
+// maxBody bounds what is read of an answer; a longer one is refused.
 const maxBody = 8 << 20
 
-// do makes one call to u and decodes a 2xx body into out (when not nil
-// and the body is not empty). Its errors are as the worker needs them: a
-// 429 is a connectors.RetryAfter, 5xx and the network transient, a 404
-// errNotFound, other answers permanent. No error quotes the body's
-// detail, which may quote the profile.
-func (c *Client) do(ctx context.Context, method, u string, body []byte, out any) error {
+// errRedirect refuses every redirect: the key is never sent on, and a
+// write is never repeated elsewhere.
+var errRedirect = errors.New("redirect refused")
+
+// do makes one call to u, paced by ep's limits, and decodes a 2xx body
+// into out (when not nil and the body is not empty). Its errors are as
+// the worker needs them: a 429 is a connectors.RetryAfter, 5xx and the
+// network transient, a 404 errNotFound, other answers (a 3xx included:
+// redirects are not followed) permanent. No error quotes the URL (its
+// filter quotes the subject) or the body's detail, which may quote the
+// profile.
+func (c *Client) do(ctx context.Context, ep endpoint, method, u string, body []byte, out any) error {
+	if err := c.pace(ctx, ep); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -243,10 +399,11 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.api+json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	hc := http.Client{}
+	if c.HTTP != nil {
+		hc = *c.HTTP
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -256,14 +413,23 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, out any)
 		return fmt.Errorf("%s %s: %w", method, c.Base, err) // the network: transient
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(data) > maxBody {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return connectors.Permanent(fmt.Errorf("Klaviyo answered %d with a body over %d bytes", resp.StatusCode, maxBody))
+		}
+		data = nil // an error's status says enough
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return connectors.Permanent(fmt.Errorf("Klaviyo answered %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errRedirect))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if out != nil && len(bytes.TrimSpace(data)) > 0 {
 			if err := json.Unmarshal(data, out); err != nil {
-				return connectors.Permanent(fmt.Errorf("the answer is not the documented JSON:API: %w", err))
+				return connectors.Permanent(errors.New("the answer is not the documented JSON:API"))
 			}
 		}
 		return nil
@@ -271,11 +437,11 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, out any)
 	return statusError(resp, data, time.Now())
 }
 
-// apiError is Klaviyo's error body.
+// apiError is Klaviyo's error body (components/responses ClientError
+// and ServerError of the 2024-10-15 OpenAPI document).
 type apiError struct {
 	Errors []struct {
 		ID     string `json:"id"`
-		Status int    `json:"status"`
 		Code   string `json:"code"`
 		Title  string `json:"title"`
 		Detail string `json:"detail"`

@@ -55,8 +55,10 @@ var (
 )
 
 // Factory returns the factory of klaviyo connectors: their HTTP client is
-// d.HTTP (http.DefaultClient when nil), their logger d.Log. Building one
-// makes no call to Klaviyo.
+// d.HTTP (http.DefaultClient when nil), their logger d.Log, and d.Limiter
+// paces their calls to Klaviyo's documented per-endpoint limits across
+// every worker process (nil: no pacing). Building one makes no call to
+// Klaviyo.
 func Factory(d connectors.Deps) connectors.Factory {
 	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
 		var s Spec
@@ -67,6 +69,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		if err != nil {
 			return nil, connectors.AtSetting(node, err)
 		}
+		c.client.Limiter = d.Limiter
 		return c, nil
 	}
 }
@@ -124,7 +127,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	}
 	return &Connector{
 		name: name, lists: lists, actions: actions, pollEvery: every,
-		client: &Client{Base: DefaultBase, Key: s.APIKey, Revision: rev, HTTP: client},
+		client: &Client{Base: DefaultBase, Key: s.APIKey, Revision: rev, HTTP: client, LimitKey: name},
 		log:    log.With("connector", name),
 	}, nil
 }

@@ -18,11 +18,18 @@ import (
 // read by GET /api/profiles/{id}, events by GET
 // /api/events?filter=equals(profile_id,"..."), both paged pageSize at a
 // time through links.next (page[cursor]); data-privacy deletion jobs
-// (POST /api/data-privacy-deletion-jobs, 202, no body) that delete the
-// profile and its events after lag look-ups of the profile, and no
+// (POST /api/data-privacy-deletion-jobs, 202, no body) that delete every
+// profile matching their one identifier, and its events, as a unit after
+// lag look-ups of those profiles, and no
 // endpoint to read them, as Klaviyo documents none; bulk suppression and
 // bulk unsubscribe jobs (202). It answers 401 to a wrong key, 400 without
-// a revision header, and while limited 429 with Retry-After.
+// a revision header, and while limited 429 with Retry-After (or without,
+// when noRetryAfter). Bodies and limits are those of the OpenAPI document
+// of revision 2024-10-15 (github.com/klaviyo/openapi, tag 2024-10-15,
+// openapi/stable.json): page[size] of a profile look-up 1 to 100 (default
+// 20), events 200 a page, at most 100 profiles a bulk job, exactly one
+// identifier a deletion job. hook, when set, answers a call instead of
+// the fake (it returns false to let the fake answer).
 type fake struct {
 	srv *httptest.Server
 	key string
@@ -31,6 +38,15 @@ type fake struct {
 	pageSize int
 	lag      int // look-ups a deleted profile still answers
 	limited  bool
+	// noRetryAfter leaves Retry-After off a 429.
+	noRetryAfter bool
+	hook         func(w http.ResponseWriter, r *http.Request) bool
+	// deletedBy lists the identifier (email, phone_number, id) of each
+	// deletion job filed; jobSizes the number of profiles of each bulk job.
+	deletedBy []string
+	jobSizes  []int
+	// filters are the filter parameters of the look-ups received.
+	filters  []string
 	profiles map[string]*fakeProfile
 	order    []string
 	events   map[string][]fakeEvent // by profile id
@@ -44,8 +60,15 @@ type fake struct {
 
 type fakeProfile struct {
 	id, email, phone string
-	deleting         bool
-	left             int
+	// deleting is the deletion job that holds the profile.
+	deleting *fakeDeletion
+}
+
+// fakeDeletion is a deletion job: it finishes as a unit, deleting all its
+// profiles, once its profiles have been looked up left times.
+type fakeDeletion struct {
+	left     int
+	profiles []*fakeProfile
 }
 
 type fakeEvent struct {
@@ -129,12 +152,14 @@ func (f *fake) connector(t testing.TB, s Spec) *Connector {
 	return c
 }
 
-// writeErrors answers status with Klaviyo's error body.
+// writeErrors answers status with Klaviyo's error body: the ClientError
+// and ServerError responses of the 2024-10-15 OpenAPI document, errors[]
+// of {id, code, title, detail, source: {pointer, parameter}}.
 func writeErrors(w http.ResponseWriter, status int, code, title, detail string) {
 	w.Header().Set("Content-Type", "application/vnd.api+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"id": "e4eebb08-b055-4a6f-bb13-c8cb69c9eb94", "status": status, "code": code, "title": title, "detail": detail,
+		"id": "e4eebb08-b055-4a6f-bb13-c8cb69c9eb94", "code": code, "title": title, "detail": detail,
 		"source": map[string]any{"pointer": "/data/"},
 	}}})
 }
@@ -142,8 +167,11 @@ func writeErrors(w http.ResponseWriter, status int, code, title, detail string) 
 func (f *fake) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		limited := f.limited
+		limited, noRetryAfter, hook := f.limited, f.noRetryAfter, f.hook
 		f.mu.Unlock()
+		if hook != nil && hook(w, r) {
+			return
+		}
 		if r.Header.Get("Authorization") != "Klaviyo-API-Key "+f.key {
 			writeErrors(w, http.StatusUnauthorized, "not_authenticated", "Authentication credentials were not provided.", "Missing or invalid private key.")
 			return
@@ -154,7 +182,9 @@ func (f *fake) guard(next http.Handler) http.Handler {
 			return
 		}
 		if limited {
-			w.Header().Set("Retry-After", "7")
+			if !noRetryAfter {
+				w.Header().Set("Retry-After", "7")
+			}
 			writeErrors(w, http.StatusTooManyRequests, "throttled", "Request was throttled.", "Request was throttled. Expected available in 7 seconds.")
 			return
 		}
@@ -172,7 +202,10 @@ func (f *fake) guard(next http.Handler) http.Handler {
 var filterPattern = regexp.MustCompile(`^equals\((email|phone_number|profile_id),"([^"\\]*)"\)$`)
 
 // filter reads the equals filter of r.
-func filter(w http.ResponseWriter, r *http.Request, fields ...string) (string, string, bool) {
+func (f *fake) filter(w http.ResponseWriter, r *http.Request, fields ...string) (string, string, bool) {
+	f.mu.Lock()
+	f.filters = append(f.filters, r.URL.Query().Get("filter"))
+	f.mu.Unlock()
 	m := filterPattern.FindStringSubmatch(r.URL.Query().Get("filter"))
 	if m == nil || !slices.Contains(fields, m[1]) {
 		writeErrors(w, http.StatusBadRequest, "invalid", "Invalid filter provided.", "")
@@ -181,14 +214,15 @@ func filter(w http.ResponseWriter, r *http.Request, fields ...string) (string, s
 	return m[1], m[2], true
 }
 
-// writePage answers the items from page[cursor] (an offset), with
-// links.next while more follow.
-func (f *fake) writePage(w http.ResponseWriter, r *http.Request, items []any) {
+// writePage answers the items from page[cursor] (an offset), size (at
+// most pageSize, the test's knob) a page, with links.next while more
+// follow.
+func (f *fake) writePage(w http.ResponseWriter, r *http.Request, items []any, size int) {
 	from, _ := strconv.Atoi(r.URL.Query().Get("page[cursor]"))
 	if from < 0 || from > len(items) {
 		from = len(items)
 	}
-	to := min(from+f.pageSize, len(items))
+	to := min(from+min(size, f.pageSize), len(items))
 	links := map[string]any{"self": f.srv.URL + r.URL.String(), "next": nil, "prev": nil}
 	if to < len(items) {
 		q := r.URL.Query()
@@ -222,9 +256,18 @@ func (f *fake) listProfiles(w http.ResponseWriter, r *http.Request) {
 	var field, value string
 	if !all {
 		var ok bool
-		if field, value, ok = filter(w, r, "email", "phone_number"); !ok {
+		if field, value, ok = f.filter(w, r, "email", "phone_number"); !ok {
 			return
 		}
+	}
+	size := 20 // get_profiles: page[size] default 20, min 1, max 100
+	if v := r.URL.Query().Get("page[size]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeErrors(w, http.StatusBadRequest, "invalid", "Invalid input.", "page[size] must be between 1 and 100")
+			return
+		}
+		size = n
 	}
 	subs := r.URL.Query().Get("additional-fields[profile]") == "subscriptions"
 	f.mu.Lock()
@@ -236,7 +279,7 @@ func (f *fake) listProfiles(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Unlock()
-	f.writePage(w, r, items)
+	f.writePage(w, r, items, size)
 }
 
 // getProfile answers a profile; a profile being deleted disappears once
@@ -245,12 +288,14 @@ func (f *fake) getProfile(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.profiles[r.PathValue("id")]
-	if ok && p.deleting {
-		if p.left <= 0 {
-			f.remove(p)
+	if ok && p.deleting != nil {
+		if d := p.deleting; d.left <= 0 {
+			for _, q := range d.profiles {
+				f.remove(q)
+			}
 			ok = false
 		} else {
-			p.left--
+			d.left--
 		}
 	}
 	if !ok {
@@ -286,11 +331,11 @@ func (f *fake) profileLists(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusNotFound, "not_found", "Not found.", "")
 		return
 	}
-	f.writePage(w, r, items)
+	f.writePage(w, r, items, 100)
 }
 
 func (f *fake) listEvents(w http.ResponseWriter, r *http.Request) {
-	_, id, ok := filter(w, r, "profile_id")
+	_, id, ok := f.filter(w, r, "profile_id")
 	if !ok {
 		return
 	}
@@ -307,7 +352,7 @@ func (f *fake) listEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Unlock()
-	f.writePage(w, r, items)
+	f.writePage(w, r, items, 200) // get_events: "Returns a maximum of 200 events per page"
 }
 
 // jobBody is the JSON:API body of the POSTed jobs.
@@ -363,11 +408,18 @@ func (f *fake) deletionJob(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.deletions++
+	by := "id"
+	for k := range p.Data.Attributes {
+		by = k
+	}
+	f.deletedBy = append(f.deletedBy, by)
+	job := &fakeDeletion{left: f.lag}
 	for _, q := range f.profiles {
 		if q.id == p.Data.ID || (p.Data.Attributes["email"] != "" && q.email == p.Data.Attributes["email"]) ||
 			(p.Data.Attributes["phone_number"] != "" && q.phone == p.Data.Attributes["phone_number"]) {
-			if !q.deleting {
-				q.deleting, q.left = true, f.lag
+			if q.deleting == nil {
+				q.deleting = job
+				job.profiles = append(job.profiles, q)
 			}
 		}
 	}
@@ -380,6 +432,13 @@ func (f *fake) emails(w http.ResponseWriter, b jobBody) ([]string, bool) {
 		writeErrors(w, http.StatusBadRequest, "invalid", "Invalid input.", "profiles are required")
 		return nil, false
 	}
+	if len(b.Data.Attributes.Profiles.Data) > 100 {
+		writeErrors(w, http.StatusBadRequest, "invalid", "Invalid input.", "at most 100 profiles a job")
+		return nil, false
+	}
+	f.mu.Lock()
+	f.jobSizes = append(f.jobSizes, len(b.Data.Attributes.Profiles.Data))
+	f.mu.Unlock()
 	var out []string
 	for _, p := range b.Data.Attributes.Profiles.Data {
 		e, _ := p.Attributes["email"].(string)

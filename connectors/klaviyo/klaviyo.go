@@ -7,23 +7,28 @@
 //     equals(phone_number,"...")) and every event of each (GET
 //     /api/events?filter=equals(profile_id,"...")), JSON:API collections
 //     followed page by page through links.next (only on Klaviyo's host);
-//   - erasure: a data-privacy deletion job per profile found (POST
-//     /api/data-privacy-deletion-jobs, the profile by id). Klaviyo deletes
+//   - erasure: a data-privacy deletion job per identifier that matched
+//     profiles (POST /api/data-privacy-deletion-jobs, by email or
+//     phone_number: Klaviyo deletes all profiles matching it), so any
+//     number of profiles costs one or two jobs. Klaviyo deletes
 //     asynchronously and documents no endpoint that reads such a job, so
-//     the action returns connectors.Pending (its handle the profile ids)
-//     and every poll looks each profile up (GET /api/profiles/{id}) until
-//     Klaviyo answers 404 for all of them; the job's wait deadline bounds
-//     the wait, and its error then says which deletion was not confirmed;
+//     the action returns connectors.Pending (its handle the profile ids
+//     that fit in 512 bytes) and every poll looks each up (GET
+//     /api/profiles/{id}) until Klaviyo answers 404 for all of them; the
+//     job's wait deadline bounds the wait, and its error then says which
+//     deletion was not confirmed;
 //   - opt-out: the profiles' emails suppressed (POST
 //     /api/profile-suppression-bulk-create-jobs: no email marketing is sent
 //     to them) and unsubscribed from each list the file names (POST
 //     /api/profile-subscription-bulk-delete-jobs). Both are bulk jobs that
 //     Klaviyo applies within moments of the 202; they are not polled.
 //
-// Klaviyo's 429 (Retry-After in seconds; the errors body) becomes
-// connectors.RetryAfter. Its per-endpoint limits (burst/steady) are in
-// docs/connectors/klaviyo.md. No error or log quotes an email, a phone
-// number or an error body's detail.
+// Every call is paced through connectors.Deps.Limiter at its endpoint's
+// documented limits (burst per second, steady per minute; see client.go
+// and docs/connectors/klaviyo.md); Klaviyo's 429 (Retry-After in seconds;
+// the errors body) becomes connectors.RetryAfter. Redirects are not
+// followed, nor a links.next off the listing. No error or log quotes an
+// email, a phone number or an error body's detail.
 //
 // Klaviyo's documentation:
 //   - https://developers.klaviyo.com/en/reference/api_overview (authentication, revisions, JSON:API, errors, rate limits)
@@ -41,6 +46,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,7 +103,7 @@ func (c *Connector) Client() *Client { return c.client }
 // allowed to read profiles. Whether it may delete or suppress is not
 // checked: that would change data.
 func (c *Connector) Check(ctx context.Context) []connectors.Check {
-	err := c.client.do(ctx, "GET", c.client.url("/api/profiles?page%5Bsize%5D=1"), nil, nil)
+	err := c.client.do(ctx, epProfiles, "GET", c.client.url("/api/profiles?page%5Bsize%5D=1"), nil, nil)
 	if err != nil {
 		err = fmt.Errorf("klaviyo %s: %w", c.name, err)
 	}
@@ -134,10 +141,20 @@ type eventRecord struct {
 	Event     json.RawMessage   `json:"event"`
 }
 
-// profiles returns the subject's profiles, each once, and whether the
-// subject has a value Klaviyo can be searched by.
-func (c *Connector) profiles(ctx context.Context, s connectors.Subject) ([]profile, bool, error) {
+// found is one identifier of the subject that matched profiles: the
+// field it matched (email, phone_number) and its value, and the ids of the
+// profiles it matched.
+type found struct {
+	field, value string
+	ids          []string
+}
+
+// profiles returns the subject's profiles, each once, however many there
+// are (every page of every look-up), the identifiers that matched them,
+// and whether the subject has a value Klaviyo can be searched by.
+func (c *Connector) profiles(ctx context.Context, s connectors.Subject) ([]profile, []found, bool, error) {
 	var out []profile
+	var matched []found
 	seen := map[string]bool{}
 	searched := false
 	for _, k := range kinds {
@@ -151,24 +168,29 @@ func (c *Connector) profiles(ctx context.Context, s connectors.Subject) ([]profi
 				continue
 			}
 			searched = true
-			raws, err := c.client.Profiles(ctx, k.field, v)
-			if err != nil {
-				return nil, true, err
-			}
-			for _, r := range raws {
+			f := found{field: k.field, value: v}
+			err := c.client.Profiles(ctx, k.field, v, func(r json.RawMessage) error {
 				var p profile
 				if err := json.Unmarshal(r, &p); err != nil || !idPattern.MatchString(p.ID) {
-					return nil, true, connectors.Permanent(fmt.Errorf("GET /api/profiles: a profile without a valid id"))
+					return connectors.Permanent(fmt.Errorf("GET /api/profiles: a profile without a valid id"))
 				}
+				f.ids = append(f.ids, p.ID)
 				if !seen[p.ID] {
 					seen[p.ID] = true
 					p.raw, p.field, p.value = r, k.field, v
 					out = append(out, p)
 				}
+				return nil
+			})
+			if err != nil {
+				return nil, nil, true, err
+			}
+			if len(f.ids) > 0 {
+				matched = append(matched, f)
 			}
 		}
 	}
-	return out, searched, nil
+	return out, matched, searched, nil
 }
 
 func (c *Connector) fail(a connectors.Action, err error) error {
@@ -181,7 +203,7 @@ var searchKinds = []string{"email", "phone"}
 // Export writes the subject's profiles and every event of each.
 func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connectors.RecordWriter) (connectors.Result, error) {
 	var res connectors.Result
-	ps, searched, err := c.profiles(ctx, s)
+	ps, _, searched, err := c.profiles(ctx, s)
 	if err != nil {
 		return res, c.fail(connectors.ActionExport, err)
 	}
@@ -208,11 +230,16 @@ func (c *Connector) Export(ctx context.Context, s connectors.Subject, out connec
 	return res, nil
 }
 
-// Erase files a data-privacy deletion job for every profile of the
-// subject and answers Pending until each is gone.
+// Erase files Klaviyo's data-privacy deletion for every profile of the
+// subject, however many: one deletion job per identifier (email, phone
+// number) that matched profiles, which Klaviyo applies to "all profiles
+// that match" it, so the number of jobs does not grow with the number of
+// profiles (the endpoint allows 60 a minute). An identifier whose profiles
+// were all matched by an earlier one files no job of its own. It answers
+// Pending until the profiles are gone.
 func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
-	ps, searched, err := c.profiles(ctx, s)
+	ps, matched, searched, err := c.profiles(ctx, s)
 	if err != nil {
 		return res, c.fail(connectors.ActionErase, err)
 	}
@@ -224,48 +251,112 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		res.Add(CollProfiles, "deleted", 0)
 		return res, nil
 	}
-	if len(ps) > maxHandleIDs {
-		return res, c.fail(connectors.ActionErase, connectors.Permanent(fmt.Errorf("%d profiles match; at most %d are erased by one job: erase them in Klaviyo", len(ps), maxHandleIDs)))
+	covered := map[string]bool{}
+	jobs := 0
+	for _, f := range matched {
+		if !slices.ContainsFunc(f.ids, func(id string) bool { return !covered[id] }) {
+			continue
+		}
+		if err := c.client.RequestDeletion(ctx, f.field, f.value); err != nil {
+			return connectors.Result{}, c.fail(connectors.ActionErase, err)
+		}
+		jobs++
+		for _, id := range f.ids {
+			covered[id] = true
+		}
 	}
 	ids := make([]string, 0, len(ps))
 	for _, p := range ps {
-		if err := c.client.RequestDeletion(ctx, p.ID); err != nil {
-			return connectors.Result{}, c.fail(connectors.ActionErase, err)
-		}
 		ids = append(ids, p.ID)
 	}
-	handle := erasePrefix + strings.Join(ids, ",")
-	c.log.InfoContext(ctx, "klaviyo deletion jobs filed", "profiles", len(ids))
+	h := newErasure(ids)
+	handle := h.String()
+	c.log.InfoContext(ctx, "klaviyo deletion jobs filed", "jobs", jobs, "profiles", len(ids))
 	return connectors.Result{Pending: &connectors.Pending{Handle: handle, PollAfter: c.pollEvery,
-		Unanswered: fmt.Sprintf("Klaviyo did not delete profile(s) %s before the job's wait deadline: check Deleted Profiles in Klaviyo", strings.Join(ids, ", "))}}, nil
+		Unanswered: fmt.Sprintf("Klaviyo did not delete profile(s) %s before the job's wait deadline: check Deleted Profiles in Klaviyo", strings.Join(h.ids, ", "))}}, nil
 }
 
-// The form of an erasure's handle: "erase:" and the profile ids.
+// An erasure's handle names no one. When the ids of every profile the
+// deletion jobs were filed for fit in maxHandle bytes (the worker stores
+// at most 512), it is "erase:" and those ids, and every poll looks them
+// up until none is left. When more profiles matched than fit, it is
+// "erase:", their number, "*:", and the ids that fit; each poll drops the
+// ids Klaviyo no longer holds. The ids left out are not looked up one by
+// one: they were deleted by the same identifier-wide jobs, and the
+// result's note says so.
 const (
-	erasePrefix  = "erase:"
-	maxHandleIDs = 20
+	erasePrefix = "erase:"
+	maxHandle   = 500
 )
+
+// erasure is a parsed handle.
+type erasure struct {
+	total   int
+	partial bool // some profiles' ids did not fit in the handle
+	ids     []string
+}
+
+// newErasure is the erasure of the profiles ids.
+func newErasure(ids []string) erasure {
+	n := len(erasePrefix) - 1
+	for _, id := range ids {
+		n += len(id) + 1
+	}
+	if n <= maxHandle {
+		return erasure{total: len(ids), ids: ids}
+	}
+	e := erasure{total: len(ids), partial: true}
+	n = len(erasePrefix) + len(strconv.Itoa(e.total)) + 2 - 1
+	for _, id := range ids {
+		if n += len(id) + 1; n > maxHandle {
+			break
+		}
+		e.ids = append(e.ids, id)
+	}
+	return e
+}
+
+func (e erasure) String() string {
+	if !e.partial {
+		return erasePrefix + strings.Join(e.ids, ",")
+	}
+	return erasePrefix + strconv.Itoa(e.total) + "*:" + strings.Join(e.ids, ",")
+}
 
 var (
 	idPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 )
 
-// parseHandle returns the profile ids of an erasure's handle.
-func parseHandle(h string) ([]string, bool) {
+// parseHandle reads an erasure's handle. The form of earlier versions,
+// "erase:" and the ids, is still read.
+func parseHandle(h string) (erasure, bool) {
 	rest, ok := strings.CutPrefix(h, erasePrefix)
-	if !ok {
-		return nil, false
+	if !ok || len(h) > 512 {
+		return erasure{}, false
 	}
-	ids := strings.Split(rest, ",")
-	if len(ids) > maxHandleIDs {
-		return nil, false
+	var e erasure
+	if n, list, ok := strings.Cut(rest, "*:"); ok {
+		total, err := strconv.Atoi(n)
+		if err != nil || total < 1 || strconv.Itoa(total) != n {
+			return erasure{}, false
+		}
+		e.total, e.partial, rest = total, true, list
 	}
-	for _, id := range ids {
+	if rest != "" {
+		e.ids = strings.Split(rest, ",")
+	}
+	if !e.partial {
+		e.total = len(e.ids)
+	}
+	if e.total < len(e.ids) || e.total == 0 {
+		return erasure{}, false
+	}
+	for _, id := range e.ids {
 		if !idPattern.MatchString(id) {
-			return nil, false
+			return erasure{}, false
 		}
 	}
-	return ids, true
+	return e, true
 }
 
 // Poll confirms an erasure: it looks up every profile of the handle and
@@ -275,12 +366,12 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 	if a != connectors.ActionErase {
 		return connectors.Result{}, connectors.Permanent(c.fail(a, fmt.Errorf("nothing of this action waits in Klaviyo")))
 	}
-	ids, ok := parseHandle(handle)
+	e, ok := parseHandle(handle)
 	if !ok {
 		return connectors.Result{}, connectors.Permanent(c.fail(a, fmt.Errorf("%q is not an erasure handle", handle)))
 	}
 	var left []string
-	for _, id := range ids {
+	for _, id := range e.ids {
 		ok, err := c.client.ProfileExists(ctx, id)
 		if err != nil {
 			return connectors.Result{}, c.fail(a, err)
@@ -290,14 +381,21 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 		}
 	}
 	if len(left) > 0 {
+		next := e
+		if e.partial {
+			next.ids = left // those confirmed gone are not asked again
+		}
 		c.log.DebugContext(ctx, "klaviyo deletion not done", "profiles_left", len(left))
-		return connectors.Result{Pending: &connectors.Pending{Handle: handle, PollAfter: c.pollEvery,
+		return connectors.Result{Pending: &connectors.Pending{Handle: next.String(), PollAfter: c.pollEvery,
 			Unanswered: fmt.Sprintf("Klaviyo still held profile(s) %s at the job's wait deadline: its deletion job did not finish; check Deleted Profiles in Klaviyo", strings.Join(left, ", "))}}, nil
 	}
-	c.log.InfoContext(ctx, "klaviyo deletion confirmed", "profiles", len(ids))
+	c.log.InfoContext(ctx, "klaviyo deletion confirmed", "profiles", e.total)
+	note := "data-privacy deletion confirmed: GET /api/profiles/{id} answers 404; the profiles' events went with them"
+	if e.partial {
+		note = "data-privacy deletion confirmed by look-up for the profiles the job could track; all were deleted by the same identifier-wide deletion job(s); the profiles' events went with them"
+	}
 	var res connectors.Result
-	res.Searched(connectors.CollectionResult{Name: CollProfiles, Outcome: "deleted", Records: int64(len(ids)),
-		Note: "data-privacy deletion confirmed: GET /api/profiles/{id} answers 404; the profiles' events went with them"})
+	res.Searched(connectors.CollectionResult{Name: CollProfiles, Outcome: "deleted", Records: int64(e.total), Note: note})
 	return res, nil
 }
 
@@ -305,7 +403,7 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 // them from the lists the file names.
 func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
-	ps, searched, err := c.profiles(ctx, s)
+	ps, _, searched, err := c.profiles(ctx, s)
 	if err != nil {
 		return res, c.fail(connectors.ActionOptOut, err)
 	}

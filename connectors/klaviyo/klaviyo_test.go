@@ -173,7 +173,7 @@ func TestErasePolls(t *testing.T) {
 	if f.records(adaID) != 0 || f.records(bobID) != 3 {
 		t.Errorf("ada %d, bob %d records; want 0 and 3", f.records(adaID), f.records(bobID))
 	}
-	for _, h := range []string{"", "erase:", "erase:a/b", "x:" + adaID, "erase:" + strings.Repeat("a,", 30) + "a"} {
+	for _, h := range []string{"", "erase:", "erase:a/b", "x:" + adaID, "erase:" + strings.Repeat("a,", 300) + "a", "erase:0*:a", "erase:1*:a,b", "erase:x*:a", "erase:a,../b", "erase:a?b"} {
 		if _, err := c.Poll(t.Context(), connectors.ActionErase, h, nil); !errors.Is(err, connectors.ErrPermanent) {
 			t.Errorf("Poll(%q): %v; want a permanent error", h, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,8 +24,93 @@ type Client struct {
 	Key string
 	// Version is sent as Stripe-Version.
 	Version string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// PreviewVersion is sent as Stripe-Version on the calls to privacy
+	// redaction jobs, a public-preview resource that Stripe serves only
+	// under a preview API version (YYYY-MM-DD.preview).
+	PreviewVersion string
+	// HTTP makes the calls; nil: http.DefaultClient. Redirects are never
+	// followed, whatever its CheckRedirect says.
 	HTTP *http.Client
+	// Limiter, when set, paces the calls to Stripe's documented limits
+	// (see pace), counted under keys that start with LimitKey; nil: no
+	// pacing, and Stripe's 429 is the only brake.
+	Limiter connectors.Limiter
+	// LimitKey prefixes the limiter's keys: the connector's name.
+	LimitKey string
+
+	// sleep waits in process for the limiter; nil: a timer.
+	sleep func(context.Context, time.Duration) error
+}
+
+// Stripe's documented limits: 100 read and 100 write operations a second
+// in live mode, 25 in test mode
+// (https://support.stripe.com/questions/rate-limit-error-when-creating-bulk-api-requests,
+// https://docs.stripe.com/rate-limits), and 20 read operations a second
+// across the search endpoints (https://docs.stripe.com/search#rate-limits).
+const (
+	liveRate   = 100
+	testRate   = 25
+	searchRate = 20
+)
+
+// maxLocalWait is the longest the client sleeps in process for the
+// limiter; a longer wait goes back to the queue as a RetryAfter.
+const maxLocalWait = 2 * time.Second
+
+// testMode reports whether the key is a test-mode key, whose account has
+// the lower limit.
+func (c *Client) testMode() bool {
+	return strings.HasPrefix(c.Key, "sk_test_") || strings.HasPrefix(c.Key, "rk_test_")
+}
+
+// pace waits until the call may go: the search limit for a search, the
+// read or write limit of the key's mode for the others.
+func (c *Client) pace(ctx context.Context, method, path string) error {
+	if c.Limiter == nil {
+		return nil
+	}
+	n := liveRate
+	if c.testMode() {
+		n = testRate
+	}
+	kind := "write"
+	switch {
+	case strings.HasPrefix(path, "/v1/customers/search"):
+		kind, n = "search", searchRate
+	case method == http.MethodGet:
+		kind = "read"
+	}
+	r := connectors.Rate{N: n, Per: time.Second}
+	sleep := c.sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	for {
+		wait, err := c.Limiter.Take(ctx, c.LimitKey+"/"+kind, r)
+		if err != nil {
+			return fmt.Errorf("rate limiter: %w", err)
+		}
+		if wait <= 0 {
+			return nil
+		}
+		if dl, ok := ctx.Deadline(); wait > maxLocalWait || (ok && time.Now().Add(wait).After(dl)) {
+			return connectors.RetryAfter(wait, fmt.Errorf("Stripe's documented %s limit (%s) is spent", kind, r))
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("waiting for Stripe's rate limit: %w", err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // callTimeout bounds one call, unless the caller's deadline is sooner.
@@ -66,8 +152,8 @@ func (c *Client) Each(ctx context.Context, path string, query url.Values, fn fun
 		last := ""
 		for _, raw := range page.Data {
 			var o object
-			if err := json.Unmarshal(raw, &o); err != nil || o.ID == "" {
-				return connectors.Permanent(fmt.Errorf("GET %s: a listed object has no id", path))
+			if err := json.Unmarshal(raw, &o); err != nil || !idPattern.MatchString(o.ID) {
+				return connectors.Permanent(fmt.Errorf("GET %s: a listed object has no valid id", path))
 			}
 			if err := fn(raw, o.ID); err != nil {
 				return err
@@ -81,20 +167,86 @@ func (c *Client) Each(ctx context.Context, path string, query url.Values, fn fun
 	}
 }
 
-// CustomerIDs returns the ids of the customers whose email is email
-// (Stripe compares it exactly, case included).
-func (c *Client) CustomerIDs(ctx context.Context, email string) ([]string, error) {
-	var ids []string
-	err := c.Each(ctx, "/v1/customers", url.Values{"email": {email}}, func(_ json.RawMessage, id string) error {
-		ids = append(ids, id)
-		return nil
-	})
-	return ids, err
+// idPattern is the form of a Stripe object id this package puts in a
+// path or a query (cus_..., prj_...): an id Stripe answers with
+// anything else (a "/", "..", "?") is refused, never sent on.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
+
+// searchPageSize is the limit of a search: Stripe's largest.
+const searchPageSize = 100
+
+// searchResult is Stripe's search_result object
+// (https://docs.stripe.com/api/customers/search): has_more and the
+// next_page cursor, passed back as page.
+type searchResult struct {
+	Data     []json.RawMessage `json:"data"`
+	HasMore  bool              `json:"has_more"`
+	NextPage string            `json:"next_page"`
+}
+
+// maxSearchPages bounds how many pages one search follows.
+const maxSearchPages = 1000
+
+// SearchCustomers calls fn with every customer whose email Stripe's
+// search matches q (GET /v1/customers/search?query=..., every page
+// through next_page). The search's exact match is case-insensitive and
+// word-based ("contains all of the words from the query in the same
+// order", https://docs.stripe.com/search#search-query-language), and
+// eventually consistent ("searchable in under 1 minute"), so a caller
+// compares what it gets and does not rely on it alone.
+func (c *Client) SearchCustomers(ctx context.Context, query string, fn func(raw json.RawMessage, id string) error) error {
+	q := url.Values{"query": {query}, "limit": {fmt.Sprint(searchPageSize)}}
+	for n := 0; ; n++ {
+		if n == maxSearchPages {
+			return connectors.Permanent(fmt.Errorf("GET /v1/customers/search: more than %d pages", maxSearchPages))
+		}
+		var page searchResult
+		if err := c.do(ctx, http.MethodGet, "/v1/customers/search?"+q.Encode(), nil, "", &page); err != nil {
+			return err
+		}
+		for _, raw := range page.Data {
+			var o object
+			if err := json.Unmarshal(raw, &o); err != nil || !idPattern.MatchString(o.ID) {
+				return connectors.Permanent(errors.New("GET /v1/customers/search: a customer has no valid id"))
+			}
+			if err := fn(raw, o.ID); err != nil {
+				return err
+			}
+		}
+		if !page.HasMore || page.NextPage == "" {
+			return nil
+		}
+		if page.NextPage == q.Get("page") {
+			return connectors.Permanent(errors.New("GET /v1/customers/search: next_page repeats the page just read"))
+		}
+		q.Set("page", page.NextPage)
+	}
+}
+
+// EmailQuery is the search query that matches email exactly:
+// email:"...", the value's double quotes escaped with a backslash, the
+// one escape Stripe's search query language documents. It reports false
+// for a value that cannot be quoted safely (a backslash, which the
+// language gives no escape of its own, or a control character): such an
+// email is not searched.
+func EmailQuery(email string) (string, bool) {
+	if email == "" || len(email) > 512 {
+		return "", false
+	}
+	for _, r := range email {
+		if r == '\\' || r < 0x20 || r == 0x7f {
+			return "", false
+		}
+	}
+	return `email:"` + strings.ReplaceAll(email, `"`, `\"`) + `"`, true
 }
 
 // DeleteCustomer deletes the customer called id, permanently. It reports
 // false when Stripe has no such customer (deleted already).
 func (c *Client) DeleteCustomer(ctx context.Context, id string) (bool, error) {
+	if !idPattern.MatchString(id) {
+		return false, connectors.Permanent(errors.New("DELETE /v1/customers/{id}: not a customer id"))
+	}
 	var o object
 	err := c.do(ctx, http.MethodDelete, "/v1/customers/"+url.PathEscape(id), nil, "", &o)
 	var se *Error
@@ -121,7 +273,9 @@ type RedactionJob struct {
 }
 
 // The statuses of a redaction job
-// (https://docs.stripe.com/api/privacy/redaction-job/object).
+// (https://docs.stripe.com/api/privacy/redaction-job/object; the same
+// eight in stripe-go's public-preview SDK, branch beta,
+// privacy_redactionjob.go).
 const (
 	JobCreated    = "created"
 	JobValidating = "validating"
@@ -142,7 +296,8 @@ func (c *Client) CreateRedactionJob(ctx context.Context, customers []string, key
 		form.Set(fmt.Sprintf("objects[customers][%d]", i), id)
 	}
 	var j RedactionJob
-	if err := c.do(ctx, http.MethodPost, "/v1/privacy/redaction_jobs", form, key, &j); err != nil {
+	form.Set("validation_behavior", "error")
+	if err := c.doVersion(ctx, c.PreviewVersion, http.MethodPost, "/v1/privacy/redaction_jobs", form, key, &j); err != nil {
 		return RedactionJob{}, fmt.Errorf("create redaction job: %w", err)
 	}
 	if !handlePattern.MatchString(j.ID) {
@@ -151,10 +306,14 @@ func (c *Client) CreateRedactionJob(ctx context.Context, customers []string, key
 	return j, nil
 }
 
-// RedactionJob reads the redaction job called id.
+// RedactionJob reads the redaction job called id, with its objects
+// (an expandable field: https://docs.stripe.com/api/privacy/redaction-job/object).
 func (c *Client) RedactionJob(ctx context.Context, id string) (RedactionJob, error) {
 	var j RedactionJob
-	if err := c.do(ctx, http.MethodGet, "/v1/privacy/redaction_jobs/"+url.PathEscape(id), nil, "", &j); err != nil {
+	if !handlePattern.MatchString(id) {
+		return RedactionJob{}, connectors.Permanent(errors.New("get redaction job: not a job id"))
+	}
+	if err := c.doVersion(ctx, c.PreviewVersion, http.MethodGet, "/v1/privacy/redaction_jobs/"+url.PathEscape(id)+"?expand%5B%5D=objects", nil, "", &j); err != nil {
 		return RedactionJob{}, fmt.Errorf("get redaction job %s: %w", id, err)
 	}
 	return j, nil
@@ -163,7 +322,10 @@ func (c *Client) RedactionJob(ctx context.Context, id string) (RedactionJob, err
 // RunRedactionJob starts the redaction job called id, which is ready.
 func (c *Client) RunRedactionJob(ctx context.Context, id string) (RedactionJob, error) {
 	var j RedactionJob
-	if err := c.do(ctx, http.MethodPost, "/v1/privacy/redaction_jobs/"+url.PathEscape(id)+"/run", url.Values{}, "run-"+id, &j); err != nil {
+	if !handlePattern.MatchString(id) {
+		return RedactionJob{}, connectors.Permanent(errors.New("run redaction job: not a job id"))
+	}
+	if err := c.doVersion(ctx, c.PreviewVersion, http.MethodPost, "/v1/privacy/redaction_jobs/"+url.PathEscape(id)+"/run", url.Values{}, "run-"+id, &j); err != nil {
 		return RedactionJob{}, fmt.Errorf("run redaction job %s: %w", id, err)
 	}
 	return j, nil
@@ -185,7 +347,7 @@ func (e *Error) Error() string {
 		msg += " (" + s + ")"
 	}
 	if e.Message != "" {
-		m := e.Message
+		m := emailLike.ReplaceAllString(e.Message, "[email]")
 		if len(m) > 300 {
 			m = m[:300] + "..."
 		}
@@ -193,6 +355,11 @@ func (e *Error) Error() string {
 	}
 	return msg
 }
+
+// emailLike is anything in Stripe's message that looks like an email
+// address: the message is quoted, and Stripe may quote the customer's
+// email in it in any case or form.
+var emailLike = regexp.MustCompile(`[^\s'"<>()\[\],;:]+@[^\s'"<>()\[\],;:]+`)
 
 func nonEmpty(ss ...string) []string {
 	var out []string
@@ -221,8 +388,16 @@ const (
 // use of an idempotency key) and the network transient, other answers
 // permanent.
 func (c *Client) do(ctx context.Context, method, path string, form url.Values, key string, out any) error {
+	return c.doVersion(ctx, c.Version, method, path, form, key, out)
+}
+
+// doVersion is do with Stripe-Version version.
+func (c *Client) doVersion(ctx context.Context, version, method, path string, form url.Values, key string, out any) error {
 	for attempt := 0; ; attempt++ {
-		err := c.once(ctx, method, path, form, key, out)
+		if err := c.pace(ctx, method, path); err != nil {
+			return err
+		}
+		err := c.once(ctx, version, method, path, form, key, out)
 		var se *Error
 		if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
 			return err
@@ -239,7 +414,7 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values, k
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, path string, form url.Values, key string, out any) error {
+func (c *Client) once(ctx context.Context, version, method, path string, form url.Values, key string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var body io.Reader
@@ -251,7 +426,7 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values,
 		return connectors.Permanent(errors.New("bad request URL"))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Key)
-	req.Header.Set("Stripe-Version", c.Version)
+	req.Header.Set("Stripe-Version", version)
 	req.Header.Set("User-Agent", "dsar-stripe/1")
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -259,10 +434,13 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values,
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	hc := http.Client{}
+	if c.HTTP != nil {
+		hc = *c.HTTP
 	}
+	// No redirect is followed: the key is never sent on, a write never
+	// repeated elsewhere (Stripe's API documents none).
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	// The path is left out of errors: a query holds the subject's email.
 	what := method + " " + strings.SplitN(path, "?", 2)[0]
 	resp, err := hc.Do(req)
@@ -274,15 +452,24 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values,
 		return fmt.Errorf("%s: %w", what, err) // the network: transient
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return fmt.Errorf("%s: reading the answer: %w", what, err)
 	}
+	if len(data) > maxBody {
+		if resp.StatusCode == http.StatusOK {
+			return connectors.Permanent(fmt.Errorf("%s: Stripe answered %d with a body over %d bytes", what, resp.StatusCode, maxBody))
+		}
+		data = nil // an error's status says enough
+	}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(data, out); err != nil {
-			return connectors.Permanent(fmt.Errorf("%s: the answer is not the documented JSON: %w", what, err))
+			return connectors.Permanent(fmt.Errorf("%s: the answer is not the documented JSON", what))
 		}
 		return nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return connectors.Permanent(fmt.Errorf("%s: Stripe answered %d %s: redirect refused", what, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	var body2 struct {
 		Error Error `json:"error"`

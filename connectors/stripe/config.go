@@ -33,6 +33,15 @@ type Spec struct {
 	// PollEvery is how long the worker waits between two reads of a
 	// redaction job (a Go duration from 1m to 24h). Empty: 1h.
 	PollEvery string `yaml:"poll_every"`
+	// RedactionVersion is the preview API version (YYYY-MM-DD.preview)
+	// sent as Stripe-Version on the redaction job calls. Empty:
+	// DefaultRedactionVersion.
+	RedactionVersion string `yaml:"redaction_version"`
+	// Search, when false, finds customers only by GET
+	// /v1/customers?email= (exact, case-sensitive), for an account
+	// without the Search API (Stripe: not available to merchants in
+	// India). Empty: true.
+	Search *bool `yaml:"search"`
 }
 
 // BaseURL is the Stripe API's base URL.
@@ -40,6 +49,15 @@ const BaseURL = "https://api.stripe.com"
 
 // DefaultStripeVersion is the API version pinned when the file names none.
 const DefaultStripeVersion = "2025-05-28.basil"
+
+// DefaultRedactionVersion is the preview API version redaction jobs are
+// called with when the file names none: the preview of the default
+// version's release (its API reference:
+// https://docs.stripe.com/api/privacy/redaction-job/create?api-version=2025-05-28.preview).
+const DefaultRedactionVersion = "2025-05-28.preview"
+
+// previewPattern is the form of a preview API version.
+var previewPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}\.preview$`)
 
 // Defaults and bounds of the settings.
 const (
@@ -59,8 +77,9 @@ const (
 var versionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$`)
 
 // Factory returns the factory of stripe connectors: their HTTP client is
-// d.HTTP (http.DefaultClient when nil), their logger d.Log. Building one
-// makes no call to Stripe.
+// d.HTTP (http.DefaultClient when nil), their logger d.Log, and d.Limiter
+// paces their calls to Stripe's documented limits across every worker
+// process (nil: no pacing). Building one makes no call to Stripe.
 func Factory(d connectors.Deps) connectors.Factory {
 	return func(_ context.Context, name string, node *yaml.Node) (connectors.Connector, error) {
 		var s Spec
@@ -71,6 +90,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		if err != nil {
 			return nil, connectors.AtSetting(node, err)
 		}
+		c.limiter = d.Limiter
 		return c, nil
 	}
 }
@@ -90,6 +110,13 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	}
 	if !versionPattern.MatchString(version) {
 		return nil, connectors.SettingErrorf("stripe_version", "want an API version such as %s, not %q", DefaultStripeVersion, s.StripeVersion)
+	}
+	preview := s.RedactionVersion
+	if preview == "" {
+		preview = DefaultRedactionVersion
+	}
+	if !previewPattern.MatchString(preview) {
+		return nil, connectors.SettingErrorf("redaction_version", "want a preview API version such as %s, not %q", DefaultRedactionVersion, s.RedactionVersion)
 	}
 	erase := EraseDelete
 	switch s.Erase {
@@ -126,6 +153,7 @@ func New(name string, s Spec, client *http.Client, log *slog.Logger) (*Connector
 	}
 	return &Connector{
 		name: name, key: s.SecretKey, version: version, base: BaseURL, erase: erase, actions: actions,
-		pollEvery: every, client: client, log: log.With("connector", name),
+		pollEvery: every, preview: preview, search: s.Search == nil || *s.Search,
+		client: client, log: log.With("connector", name),
 	}, nil
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 )
 
 // fake is a small Stripe account: customers listed by GET /v1/customers
@@ -25,6 +27,24 @@ import (
 // set); once run, redacting, then succeeded, when the customers' data is
 // redacted. It answers 401 to a wrong key and, while limited, 429 with
 // Stripe's rate_limit error body and no Retry-After.
+//
+// Customers are also found by GET /v1/customers/search?query=email:"..."
+// as https://docs.stripe.com/search documents it: the value quoted, \"
+// its one escape; an exact match is case-insensitive and word-based (the
+// record "contains all of the words from the query in the same order", so
+// "ada@example.com" also finds "x.ada@example.com.au"); results page with
+// next_page and page; a customer in unindexed is not found yet (search is
+// eventually consistent), while the list finds it at once.
+//
+// Redaction jobs are a public preview: the fake serves /v1/privacy/ only
+// under a Stripe-Version ending in .preview, as stripe-go's preview SDKs
+// (branch beta) pin one, and answers otherwise as Stripe answers an
+// unknown URL (404 invalid_request_error "Unrecognized request URL";
+// what Stripe answers exactly there is not documented). The job's objects
+// are an expandable field: answered only with expand[]=objects, as the
+// API reference's examples show (https://docs.stripe.com/api/privacy/redaction-job).
+// hook, when set, answers a call instead of the fake (false: the fake
+// answers).
 type fake struct {
 	t   testing.TB
 	srv *httptest.Server
@@ -43,9 +63,14 @@ type fake struct {
 	methods                 []map[string]any
 	jobs                    map[string]*fakeJob
 	idem                    map[string]string // Idempotency-Key -> job id
-	// versions are the Stripe-Version headers seen.
-	versions map[string]bool
-	calls    int
+	// versions are the Stripe-Version headers seen, by path prefix
+	// (/v1/privacy/ apart).
+	versions        map[string]bool
+	previewVersions map[string]bool
+	calls           int
+	unindexed       map[string]bool
+	queries         []string
+	hook            func(w http.ResponseWriter, r *http.Request) bool
 }
 
 type fakeCustomer struct {
@@ -65,9 +90,10 @@ const fakeKey = "sk_test_fake_0123456789abcdefghij"
 
 func newFake(t testing.TB) *fake {
 	f := &fake{t: t, key: fakeKey, pageMax: 100, customers: map[string]*fakeCustomer{}, jobs: map[string]*fakeJob{},
-		idem: map[string]string{}, versions: map[string]bool{}}
+		idem: map[string]string{}, versions: map[string]bool{}, previewVersions: map[string]bool{}, unindexed: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/customers", f.listCustomers)
+	mux.HandleFunc("GET /v1/customers/search", f.searchCustomers)
 	mux.HandleFunc("DELETE /v1/customers/{id}", f.deleteCustomer)
 	mux.HandleFunc("GET /v1/charges", f.lister(func(f *fake) []map[string]any { return f.charges }))
 	mux.HandleFunc("GET /v1/invoices", f.lister(func(f *fake) []map[string]any { return f.invoices }))
@@ -122,9 +148,22 @@ func (f *fake) guard(next http.Handler) http.Handler {
 		}
 		f.mu.Lock()
 		f.calls++
-		f.versions[r.Header.Get("Stripe-Version")] = true
-		limited := f.limited
+		v := r.Header.Get("Stripe-Version")
+		preview := strings.HasPrefix(r.URL.Path, "/v1/privacy/")
+		if preview {
+			f.previewVersions[v] = true
+		} else {
+			f.versions[v] = true
+		}
+		limited, hook := f.limited, f.hook
 		f.mu.Unlock()
+		if hook != nil && hook(w, r) {
+			return
+		}
+		if preview && !strings.HasSuffix(v, ".preview") {
+			writeErr(w, http.StatusNotFound, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", "")
+			return
+		}
 		if limited {
 			writeErr(w, http.StatusTooManyRequests, "invalid_request_error", "rate_limit", "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", "")
 			return
@@ -212,9 +251,83 @@ func (f *fake) lister(all func(f *fake) []map[string]any) http.HandlerFunc {
 	}
 }
 
-func (f *fake) jobJSON(j *fakeJob) map[string]any {
-	return map[string]any{"id": j.id, "object": "privacy.redaction_job", "created": 1764514800, "livemode": false,
-		"status": j.status, "validation_behavior": "error", "objects": map[string]any{"customers": j.customers}}
+func (f *fake) jobJSON(j *fakeJob, r *http.Request) map[string]any {
+	o := map[string]any{"id": j.id, "object": "privacy.redaction_job", "created": 1764514800, "livemode": false,
+		"status": j.status, "validation_behavior": "error"}
+	if slices.Contains(r.URL.Query()["expand[]"], "objects") {
+		o["objects"] = map[string]any{"customers": j.customers, "charges": nil, "invoices": nil}
+	}
+	return o
+}
+
+// searchQuery is the one query form the fake reads: email:"value", the
+// value's quotes escaped as \".
+var searchQuery = regexp.MustCompile(`^email:"((?:[^"\\]|\\")*)"$`)
+
+// words splits s as the fake's search index does: lower case, on
+// anything but letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+func (f *fake) searchCustomers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("query")
+	f.mu.Lock()
+	f.queries = append(f.queries, q)
+	f.mu.Unlock()
+	m := searchQuery.FindStringSubmatch(q)
+	if m == nil {
+		writeErr(w, http.StatusBadRequest, "invalid_request_error", "", "Invalid search query.", "query")
+		return
+	}
+	want := words(strings.ReplaceAll(m[1], `\"`, `"`))
+	limit := 10
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeErr(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "Invalid integer: "+v, "limit")
+			return
+		}
+		limit = n
+	}
+	limit = min(limit, f.pageMax)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var objs []map[string]any
+	for _, id := range sortedKeys(f.customers) {
+		c := f.customers[id]
+		e, _ := c.obj["email"].(string)
+		if c.deleted || f.unindexed[id] || len(want) == 0 || !containsRun(words(e), want) {
+			continue
+		}
+		objs = append(objs, c.obj)
+	}
+	start := 0
+	if p := r.URL.Query().Get("page"); p != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(p, "page_"))
+		if err != nil || n < 0 || n > len(objs) {
+			writeErr(w, http.StatusBadRequest, "invalid_request_error", "", "Invalid page.", "page")
+			return
+		}
+		start = n
+	}
+	end := min(start+limit, len(objs))
+	res := map[string]any{"object": "search_result", "url": "/v1/customers/search", "has_more": end < len(objs),
+		"data": append([]map[string]any{}, objs[start:end]...), "next_page": nil}
+	if end < len(objs) {
+		res["next_page"] = fmt.Sprintf("page_%d", end)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// containsRun reports whether want appears in have, in order, together.
+func containsRun(have, want []string) bool {
+	for i := 0; i+len(want) <= len(have); i++ {
+		if slices.Equal(have[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fake) createJob(w http.ResponseWriter, r *http.Request) {
@@ -224,6 +337,13 @@ func (f *fake) createJob(w http.ResponseWriter, r *http.Request) {
 	}
 	var custs []string
 	for k, v := range r.PostForm {
+		if k == "validation_behavior" {
+			if v[0] != "error" && v[0] != "fix" {
+				writeErr(w, http.StatusBadRequest, "invalid_request_error", "", "Invalid validation_behavior", k)
+				return
+			}
+			continue
+		}
 		if !strings.HasPrefix(k, "objects[customers][") {
 			writeErr(w, http.StatusBadRequest, "invalid_request_error", "parameter_unknown", "Received unknown parameter: "+k, k)
 			return
@@ -235,7 +355,7 @@ func (f *fake) createJob(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	key := r.Header.Get("Idempotency-Key")
 	if id, ok := f.idem[key]; ok && key != "" {
-		writeJSON(w, http.StatusOK, f.jobJSON(f.jobs[id]))
+		writeJSON(w, http.StatusOK, f.jobJSON(f.jobs[id], r))
 		return
 	}
 	if len(custs) == 0 {
@@ -253,7 +373,7 @@ func (f *fake) createJob(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		f.idem[key] = j.id
 	}
-	writeJSON(w, http.StatusOK, f.jobJSON(j))
+	writeJSON(w, http.StatusOK, f.jobJSON(j, r))
 }
 
 func (f *fake) getJob(w http.ResponseWriter, r *http.Request) {
@@ -278,7 +398,7 @@ func (f *fake) getJob(w http.ResponseWriter, r *http.Request) {
 			f.redact(id)
 		}
 	}
-	writeJSON(w, http.StatusOK, f.jobJSON(j))
+	writeJSON(w, http.StatusOK, f.jobJSON(j, r))
 }
 
 func (f *fake) runJob(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +416,7 @@ func (f *fake) runJob(w http.ResponseWriter, r *http.Request) {
 	if !j.ran {
 		j.ran, j.status = true, JobRedacting
 	}
-	writeJSON(w, http.StatusOK, f.jobJSON(j))
+	writeJSON(w, http.StatusOK, f.jobJSON(j, r))
 }
 
 // redact replaces the personal data of customer id and of its related

@@ -5,9 +5,14 @@
 // carries out later and the worker polls. It has no opt-out: Stripe holds
 // no marketing segments or consent flags.
 //
-// A person is found by email: GET /v1/customers?email= (an exact,
-// case-sensitive match), every page followed with has_more and
-// starting_after. Export then lists, per customer, GET /v1/charges,
+// A person is found by email, in any case: GET /v1/customers?email= (an
+// exact, case-sensitive match that is immediately consistent:
+// https://docs.stripe.com/api/customers/list) and GET
+// /v1/customers/search?query=email:"..." (case-insensitive, but
+// word-based and searchable only within about a minute of a change:
+// https://docs.stripe.com/search), every page of both followed, and a
+// search result kept only when its email equals the subject's ignoring
+// case. Export then lists, per customer, GET /v1/charges,
 // /v1/invoices and /v1/payment_methods?type=card. Card numbers are never
 // exported: Stripe returns only brand, expiry and last4.
 //
@@ -15,7 +20,10 @@
 // and it cancels the customer's subscriptions; charges and invoices stay
 // in Stripe, with the billing details they were made with. Erase (redact)
 // files POST /v1/privacy/redaction_jobs for the customers (their related
-// objects are redacted with them), with an Idempotency-Key derived from
+// objects are redacted with them) under the preview API version
+// (redaction_version: redaction jobs are a public preview that Stripe's
+// SDKs carry only in their preview builds, pinned to a .preview
+// version), with an Idempotency-Key derived from
 // the connector and the customers, so that a retried erasure never files
 // a second job; the action answers connectors.Pending with the job's id,
 // and Poll reads GET /v1/privacy/redaction_jobs/{id}: created and
@@ -62,6 +70,9 @@ type Connector struct {
 	erase     string
 	actions   map[connectors.Action]bool
 	pollEvery time.Duration
+	preview   string
+	search    bool
+	limiter   connectors.Limiter
 	client    *http.Client
 	log       *slog.Logger
 }
@@ -93,7 +104,8 @@ func (c *Connector) Handles(a connectors.Action) bool { return c.actions[a] }
 
 // Client returns the connector's API client.
 func (c *Connector) Client() *Client {
-	return &Client{Base: c.base, Key: c.key, Version: c.version, HTTP: c.client}
+	return &Client{Base: c.base, Key: c.key, Version: c.version, PreviewVersion: c.preview, HTTP: c.client,
+		Limiter: c.limiter, LimitKey: c.name}
 }
 
 // Check lists one customer: Stripe is reachable and the key may read
@@ -115,13 +127,41 @@ type customer struct {
 }
 
 // customers returns the customers of every email of s, by id, without
-// duplicates.
+// duplicates: those GET /v1/customers?email= lists (Stripe compares the
+// email exactly, case included, and at once), and those the search finds
+// whose email equals it ignoring case (the search alone would miss a
+// customer created in the last minute, and its word-based match also
+// finds other addresses that contain the subject's).
 func (c *Connector) customers(ctx context.Context, s connectors.Subject) ([]customer, error) {
 	var out []customer
+	add := func(raw json.RawMessage, id string) {
+		if !slices.ContainsFunc(out, func(c customer) bool { return c.id == id }) {
+			out = append(out, customer{id: id, raw: raw})
+		}
+	}
+	cl := c.Client()
 	for _, e := range s.Values("email") {
-		err := c.Client().Each(ctx, "/v1/customers", url.Values{"email": {e}}, func(raw json.RawMessage, id string) error {
-			if !slices.ContainsFunc(out, func(c customer) bool { return c.id == id }) {
-				out = append(out, customer{id: id, raw: raw})
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		err := cl.Each(ctx, "/v1/customers", url.Values{"email": {e}}, func(raw json.RawMessage, id string) error {
+			add(raw, id)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		q, ok := EmailQuery(e)
+		if !c.search || !ok {
+			continue
+		}
+		err = cl.SearchCustomers(ctx, q, func(raw json.RawMessage, id string) error {
+			var cu struct {
+				Email string `json:"email"`
+			}
+			if json.Unmarshal(raw, &cu) == nil && strings.EqualFold(strings.TrimSpace(cu.Email), e) {
+				add(raw, id)
 			}
 			return nil
 		})
@@ -292,14 +332,16 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 	}
 }
 
-// scrub replaces every identity value of s in err's text with "[subject]",
-// so that an error Stripe wrote quotes no one.
+// scrub replaces every identity value of s in err's text, in any case,
+// with "[kind]", so that an error Stripe wrote quotes no one.
 func scrub(err error, s connectors.Subject) error {
 	msg := err.Error()
 	clean := msg
 	for _, id := range s.Identities {
-		if id.Value != "" {
-			clean = strings.ReplaceAll(clean, id.Value, "["+id.Kind+"]")
+		// A value of one or two characters says nothing of anyone, and
+		// replacing it would mangle the message's numbers.
+		if v := strings.TrimSpace(id.Value); len(v) >= 3 {
+			clean = regexp.MustCompile(`(?i)`+regexp.QuoteMeta(v)).ReplaceAllLiteralString(clean, "["+id.Kind+"]")
 		}
 	}
 	if clean == msg {
