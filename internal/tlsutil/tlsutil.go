@@ -85,19 +85,25 @@ func (r *CertReloader) ReloadIfChanged() (bool, error) {
 	return true, nil
 }
 
-// Watch checks the files every interval until ctx ends and reloads a pair
-// that changed; it logs each reload (with the new certificate's expiry)
-// and each failure, which keeps the old pair in service.
-func (r *CertReloader) Watch(ctx context.Context, every time.Duration, log *slog.Logger) {
+// Watch keeps the pair fresh until ctx ends: every interval it reloads a
+// pair whose files changed, and on each value from reload (SIGHUP, say; nil:
+// none) it reloads unconditionally. It logs each reload, with the new
+// certificate's expiry, and each failure, which keeps the old pair in
+// service.
+func (r *CertReloader) Watch(ctx context.Context, every time.Duration, reload <-chan os.Signal, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		var changed bool
+		var err error
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			changed, err = r.ReloadIfChanged()
+		case <-reload:
+			changed, err = true, r.Reload()
 		}
-		changed, err := r.ReloadIfChanged()
 		switch {
 		case err != nil:
 			log.Error("TLS certificate not reloaded; the previous one stays in service", "error", err)

@@ -1,10 +1,13 @@
 package tlsutil_test
 
 import (
+	"context"
 	"crypto/tls"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,4 +171,52 @@ func TestLoadKeyPairNamesTheFault(t *testing.T) {
 	if _, err := tlsutil.LoadKeyPair(a.CertFile, a.CertFile); err == nil || !strings.Contains(err.Error(), a.CertFile) {
 		t.Errorf("a certificate given as key: %v", err)
 	}
+}
+
+// TestWatch: the watcher reloads on a signal, and by itself when the files
+// change, and stops when its context ends.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	certs := testenv.NewTLS(t)
+	r, err := tlsutil.NewCertReloader(certs.CertFile, certs.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, r)
+	client, err := tlsutil.ClientConfig(certs.CAFile, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := func(every time.Duration) (chan<- os.Signal, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		hup := make(chan os.Signal, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			r.Watch(ctx, every, hup, slog.New(slog.DiscardHandler))
+		}()
+		return hup, func() { cancel(); <-done }
+	}
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for peerSerial(t, addr, client) != certs.Serial.String() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the server still shows the old certificate", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	_, stop := watch(20 * time.Millisecond)
+	certs.Reissue(t)
+	later := time.Now().Add(time.Minute)
+	_ = os.Chtimes(certs.CertFile, later, later)
+	waitFor("a change of the files")
+	stop()
+
+	hup, stop := watch(time.Hour) // only the signal can reload
+	defer stop()
+	certs.Reissue(t)
+	hup <- syscall.SIGHUP
+	waitFor("a signal")
 }
