@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/internal/testenv"
 )
 
@@ -186,5 +189,46 @@ func TestRedisAndSMTPOverTLS(t *testing.T) {
 	m := mailbox.WaitMessage(t, "ada@example.com", nil, time.Minute)
 	if !m.TLS || m.User != mailbox.Username {
 		t.Errorf("the code was mailed with TLS %v, user %q; want TLS and AUTH", m.TLS, m.User)
+	}
+}
+
+// TestMongoOverTLS: the MongoDB driver's own TLS path, as an operator
+// configures it: DSAR_MONGO_URI with tls=true and tlsCAFile reaches a
+// server that accepts TLS only (FerretDB here; dev accepts it as a store)
+// and the store works through it. Without tlsCAFile the server's
+// certificate is not trusted and dev stops at start; a tlsCAFile that
+// does not exist is a configuration error naming the setting.
+func TestMongoOverTLS(t *testing.T) {
+	t.Parallel()
+	certs := testenv.NewTLS(t)
+	m, err := embedded.StartMongoWith(context.Background(), t.TempDir(), slog.New(slog.DiscardHandler),
+		embedded.MongoOptions{TLSCertFile: certs.CertFile, TLSKeyFile: certs.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	if !strings.Contains(m.URI(), "tls=true") {
+		t.Fatalf("FerretDB's URI %s does not ask for TLS", m.URI())
+	}
+	r := testenv.RedisServer(t)
+	base := baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), "")
+	db := "DSAR_MONGO_DB=" + testenv.Name("tls")
+
+	out, code := exitOf(t, append(base, "DSAR_MONGO_URI="+m.URI()+"&tlsCAFile="+filepath.Join(t.TempDir(), "missing.pem"), db), "dev")
+	if code != 1 || !strings.Contains(out, "DSAR_MONGO_URI: open ") {
+		t.Errorf("a missing tlsCAFile: exit %d, want 1 naming DSAR_MONGO_URI\n%s", code, out)
+	}
+	out, code = exitOf(t, append(base, "DSAR_MONGO_URI="+m.URI()+"&serverSelectionTimeoutMS=2000", db), "dev")
+	if code != 1 || !strings.Contains(out, "cannot reach the store (DSAR_MONGO_URI)") || !strings.Contains(out, "certificate") {
+		t.Errorf("TLS without the server's authority: exit %d, want 1 and a certificate error\n%s", code, out)
+	}
+
+	p := startDSAR(t, append(base, "DSAR_MONGO_URI="+m.URI()+"&tlsCAFile="+certs.CAFile, db), "dev")
+	var got request
+	if code := p.call("POST", "/v1/requests", `{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"}}`, &got); code != http.StatusAccepted {
+		t.Fatalf("file over a TLS store: %d\n%s", code, p.stderr)
+	}
+	if code := p.call("GET", "/v1/requests/"+got.ID, "", &got); code != http.StatusOK {
+		t.Fatalf("read back over a TLS store: %d", code)
 	}
 }
