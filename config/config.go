@@ -6,6 +6,7 @@ package config
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -20,11 +21,13 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/internal/webhook"
 )
 
@@ -41,20 +44,37 @@ const (
 
 // Config is every setting dsar reads. Durations are Go durations ("90s").
 type Config struct {
-	HTTPAddr          string
-	MongoURI          string
-	MongoDB           string
-	RedisAddr         string
-	RedisPassword     string
-	RedisDB           int
-	DataDir           string
-	ConnectorsFile    string
-	APIKeys           []apikey.Key
-	DevAPIKey         string
-	BlindIndexKey     []byte
-	Queue             string
-	WorkerConcurrency int
-	JobMaxRetry       int
+	HTTPAddr string
+	// TLSCertFile and TLSKeyFile, when set, make the API serve HTTPS
+	// itself (tlsutil.CertReloader).
+	TLSCertFile string
+	TLSKeyFile  string
+	// BehindTLSProxy says a proxy in front terminates TLS.
+	BehindTLSProxy bool
+	// HSTSMaxAge is the Strict-Transport-Security max-age sent under TLS;
+	// 0: no header.
+	HSTSMaxAge time.Duration
+	// CORSOrigins are the origins whose pages may call the portal API.
+	CORSOrigins   []string
+	MongoURI      string
+	MongoDB       string
+	RedisAddr     string
+	RedisPassword string
+	RedisDB       int
+	// RedisTLS makes every Redis connection TLS, checked against
+	// RedisTLSCAFile (else the system's roots) and RedisTLSServerName
+	// (else the host of RedisAddr).
+	RedisTLS           bool
+	RedisTLSCAFile     string
+	RedisTLSServerName string
+	DataDir            string
+	ConnectorsFile     string
+	APIKeys            []apikey.Key
+	DevAPIKey          string
+	BlindIndexKey      []byte
+	Queue              string
+	WorkerConcurrency  int
+	JobMaxRetry        int
 	// ResolveMaxRounds bounds identity resolution before a fan-out.
 	ResolveMaxRounds int
 	JobRetryBase     time.Duration
@@ -72,14 +92,17 @@ type Config struct {
 	LogFormat       string
 
 	// The privacy portal and notices to subjects.
-	PublicURL        string
-	PortalURL        string
-	SMTPHost         string
-	SMTPPort         int
-	SMTPUsername     string
-	SMTPPassword     string
-	SMTPFrom         string
-	SMTPTLS          string
+	PublicURL    string
+	PortalURL    string
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUsername string
+	SMTPPassword string
+	SMTPFrom     string
+	SMTPTLS      string
+	// SMTPTLSCAFile, when set, is the only trust the SMTP connection's TLS
+	// has.
+	SMTPTLSCAFile    string
 	VerifyCodeTTL    time.Duration
 	VerifyMaxTries   int
 	ExportLinkTTL    time.Duration
@@ -154,6 +177,20 @@ func Settings() []Setting {
 			set: func(*Config, string) error { return nil }},
 		{Env: "DSAR_HTTP_ADDR", Default: "127.0.0.1:8080", Help: "address the HTTP API listens on", Modes: apiModes,
 			set: hostPort("127.0.0.1:8080 or :8080", func(c *Config, v string) { c.HTTPAddr = v })},
+		{Env: "DSAR_TLS_CERT_FILE", Help: "PEM certificate (the leaf, then its intermediates) the API serves HTTPS with, together with DSAR_TLS_KEY_FILE; both are read again on SIGHUP and when they change (checked every minute); unset: plain HTTP, which dev and serve allow only on a loopback DSAR_HTTP_ADDR or with DSAR_BEHIND_TLS_PROXY=true", Modes: apiModes,
+			set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+		{Env: "DSAR_TLS_KEY_FILE", Help: "PEM private key of DSAR_TLS_CERT_FILE", Modes: apiModes,
+			set: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+		{Env: "DSAR_BEHIND_TLS_PROXY", Default: "false", Help: "true when a proxy in front terminates TLS: the API may then listen on a non-loopback address without DSAR_TLS_CERT_FILE, and its answers carry HSTS; set DSAR_TRUSTED_PROXIES too", Modes: apiModes,
+			set: boolean(func(c *Config, b bool) { c.BehindTLSProxy = b })},
+		{Env: "DSAR_HSTS_MAX_AGE", Default: "8760h", Help: "max-age of the Strict-Transport-Security header, sent only under TLS (DSAR_TLS_CERT_FILE or DSAR_BEHIND_TLS_PROXY); 0s sends none", Modes: apiModes,
+			set: duration(0, func(c *Config, d time.Duration) { c.HSTSMaxAge = d })},
+		{Env: "DSAR_CORS_ORIGINS", Help: "comma-separated origins (https://www.example.com) whose pages may call the portal API (/v1/portal/...) from a browser; unset: none (the portal this service serves needs none)", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				origins, err := parseOrigins(v)
+				c.CORSOrigins = origins
+				return err
+			}},
 		{Env: "DSAR_MONGO_URI", Help: "MongoDB connection string; unset: the embedded store, one SQLite file (DSAR_DATA_DIR/dsar.db), which serve, worker and scheduler processes on one machine may share", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				if !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
@@ -176,6 +213,12 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
 		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
+		{Env: "DSAR_REDIS_TLS", Default: "false", Help: "true: every connection to Redis is TLS, its certificate checked (managed Redis services, redis-server --tls-port)", Modes: allModes,
+			set: boolean(func(c *Config, b bool) { c.RedisTLS = b })},
+		{Env: "DSAR_REDIS_TLS_CA_FILE", Help: "PEM certificates of the authority Redis's certificate must chain to, trusted instead of the system's; needs DSAR_REDIS_TLS=true", Modes: allModes,
+			set: func(c *Config, v string) error { c.RedisTLSCAFile = v; return nil }},
+		{Env: "DSAR_REDIS_TLS_SERVER_NAME", Help: "the name Redis's certificate must carry, when not the host of DSAR_REDIS_ADDR; needs DSAR_REDIS_TLS=true", Modes: allModes,
+			set: func(c *Config, v string) error { c.RedisTLSServerName = v; return nil }},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where the embedded store (dsar.db, without DSAR_MONGO_URI) is kept; dev keeps its blind-index key, its outbox and the demo shop here too", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; the dev demo uses the demo shop's); serve reads only its webhook connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
@@ -297,6 +340,8 @@ func Settings() []Setting {
 				}
 				return errors.New("want opportunistic, starttls, implicit or none")
 			}},
+		{Env: "DSAR_SMTP_TLS_CA_FILE", Help: "PEM certificates of the authority the SMTP server's certificate must chain to, trusted instead of the system's; not with DSAR_SMTP_TLS=none", Modes: wrkModes,
+			set: func(c *Config, v string) error { c.SMTPTLSCAFile = v; return nil }},
 		{Env: "DSAR_VERIFY_CODE_TTL", Default: "15m", Help: "how long an emailed verification code and link work", Modes: wrkModes,
 			set: duration(time.Minute, func(c *Config, d time.Duration) { c.VerifyCodeTTL = d })},
 		{Env: "DSAR_VERIFY_MAX_TRIES", Default: "5", Help: "verification attempts per request; the last wrong one denies the request", Modes: apiModes,
@@ -414,6 +459,169 @@ func hookURL(set func(*Config, string)) func(*Config, string) error {
 		set(c, v)
 		return nil
 	}
+}
+
+// boolean reads true or false.
+func boolean(set func(*Config, bool)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		set(c, b)
+		return nil
+	}
+}
+
+// parseOrigins reads comma-separated web origins: scheme://host[:port],
+// https, or http to a loopback host (a portal in development); a trailing
+// slash is dropped.
+func parseOrigins(v string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		switch {
+		case o == "*":
+			return nil, errors.New(`"*" is not allowed: the portal API carries personal data; list the portal's origins`)
+		case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			return nil, fmt.Errorf("%q: want an origin, scheme://host[:port], e.g. https://www.example.com", o)
+		case u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())):
+			return nil, fmt.Errorf("%q: want https (http only for localhost)", o)
+		}
+		out = append(out, strings.ToLower(o))
+	}
+	return out, nil
+}
+
+// loopback reports whether host (a name or an address, no port) is this
+// machine: localhost, *.localhost or a loopback address. No name is
+// resolved.
+func loopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// LoopbackAddr reports whether a listen address (host:port) takes only
+// connections from this machine; an empty host (":8080", every
+// interface) does not.
+func LoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopback(host)
+}
+
+// ServesTLS reports whether the API terminates TLS itself.
+func (c Config) ServesTLS() bool { return c.TLSCertFile != "" }
+
+// UnderTLS reports whether people reach the API over TLS: its own, or a
+// proxy's in front of it. HSTS is sent only then.
+func (c Config) UnderTLS() bool { return c.ServesTLS() || c.BehindTLSProxy }
+
+// RedisTLSConfig is the TLS configuration of Redis connections; nil when
+// DSAR_REDIS_TLS is off.
+func (c Config) RedisTLSConfig() (*tls.Config, error) {
+	if !c.RedisTLS {
+		return nil, nil
+	}
+	cfg, err := tlsutil.ClientConfig(c.RedisTLSCAFile, c.RedisTLSServerName)
+	if err != nil {
+		return nil, fmt.Errorf("DSAR_REDIS_TLS_CA_FILE: %w", err)
+	}
+	return cfg, nil
+}
+
+// SMTPTLSConfig is the TLS configuration of SMTP connections: nil without
+// DSAR_SMTP_TLS_CA_FILE (the system's roots, the host's name).
+func (c Config) SMTPTLSConfig() (*tls.Config, error) {
+	if c.SMTPTLSCAFile == "" {
+		return nil, nil
+	}
+	cfg, err := tlsutil.ClientConfig(c.SMTPTLSCAFile, "")
+	if err != nil {
+		return nil, fmt.Errorf("DSAR_SMTP_TLS_CA_FILE: %w", err)
+	}
+	return cfg, nil
+}
+
+// validateTransport checks the TLS settings of mode m: the API's
+// certificate, the refusal of plain HTTP beyond loopback, and the client
+// TLS of Redis, SMTP and MongoDB.
+func (c Config) validateTransport(m Mode) []error {
+	var errs []error
+	api := m == ModeDev || m == ModeServe
+	if api {
+		switch {
+		case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+			errs = append(errs, errors.New("DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: set both, or neither"))
+		case c.TLSCertFile != "":
+			if _, err := tlsutil.LoadKeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+				errs = append(errs, fmt.Errorf("DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: %w", err))
+			}
+		case !c.BehindTLSProxy && !LoopbackAddr(c.HTTPAddr):
+			errs = append(errs, fmt.Errorf("DSAR_HTTP_ADDR: %s is not a loopback address and %s would serve it plain HTTP: "+
+				"set DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE to serve HTTPS, or DSAR_BEHIND_TLS_PROXY=true when a proxy in front terminates TLS, "+
+				"or listen on 127.0.0.1", c.HTTPAddr, m))
+		}
+	}
+	if c.RedisTLS {
+		if m == ModeDev && c.RedisAddr == "" {
+			errs = append(errs, errors.New("DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR (dev's in-process Redis speaks no TLS)"))
+		}
+		if _, err := c.RedisTLSConfig(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.RedisTLSCAFile != "" || c.RedisTLSServerName != "" {
+		errs = append(errs, errors.New("DSAR_REDIS_TLS_CA_FILE and DSAR_REDIS_TLS_SERVER_NAME: take effect only with DSAR_REDIS_TLS=true"))
+	}
+	if (m == ModeDev || m == ModeWorker) && c.SMTPTLSCAFile != "" {
+		if c.SMTPTLS == "none" {
+			errs = append(errs, errors.New("DSAR_SMTP_TLS_CA_FILE: takes effect only with DSAR_SMTP_TLS opportunistic, starttls or implicit, not none"))
+		} else if _, err := c.SMTPTLSConfig(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m != ModeScheduler && c.MongoURI != "" {
+		errs = append(errs, c.validateMongoTLS(m)...)
+	}
+	return errs
+}
+
+// validateMongoTLS checks the TLS options of DSAR_MONGO_URI as the driver
+// reads them (tls=true, tlsCAFile, tlsCertificateKeyFile): the driver
+// loads those files when the client is made, so a file missing fails the
+// start here with the setting named. mongodb+srv URIs, whose parsing
+// looks their hosts up, are left to the driver. Outside dev, options that
+// turn certificate checks off are refused.
+func (c Config) validateMongoTLS(m Mode) []error {
+	u, err := url.Parse(c.MongoURI)
+	if err != nil {
+		return []error{errors.New("DSAR_MONGO_URI: not a URI")}
+	}
+	var errs []error
+	q := u.Query()
+	if m != ModeDev {
+		for _, insecure := range []string{"tlsInsecure", "tlsAllowInvalidCertificates", "tlsAllowInvalidHostnames", "sslAllowInvalidCertificates", "sslAllowInvalidHostnames"} {
+			if strings.EqualFold(q.Get(insecure), "true") {
+				errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: %s=true turns the check of MongoDB's certificate off; %s refuses it (use tlsCAFile for a private authority)", insecure, m))
+			}
+		}
+	}
+	if u.Scheme != "mongodb" {
+		return errs
+	}
+	if err := options.Client().ApplyURI(c.MongoURI).Validate(); err != nil {
+		msg := err.Error()
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		errs = append(errs, fmt.Errorf("DSAR_MONGO_URI: %s", msg))
+	}
+	return errs
 }
 
 // requestTypes checks an approval policy: a list of request types, each
@@ -556,6 +764,7 @@ func (c Config) Validate(m Mode) error {
 	if m == ModeDev || m == ModeServe {
 		errs = append(errs, c.validatePages(m)...)
 	}
+	errs = append(errs, c.validateTransport(m)...)
 	if c.JobLease <= c.JobTimeout {
 		errs = append(errs, fmt.Errorf("DSAR_JOB_LEASE: %s must exceed DSAR_JOB_TIMEOUT %s, or a job still running could be handed to a second worker", c.JobLease, c.JobTimeout))
 	}
@@ -621,9 +830,13 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
+		slog.Bool("tls", c.ServesTLS()),
+		slog.Bool("behind_tls_proxy", c.BehindTLSProxy),
+		slog.String("cors_origins", strings.Join(c.CORSOrigins, ",")),
 		slog.String("mongo_uri", mask(c.MongoURI)),
 		slog.String("mongo_db", c.MongoDB),
 		slog.String("redis_addr", c.RedisAddr),
+		slog.Bool("redis_tls", c.RedisTLS),
 		slog.String("data_dir", c.DataDir),
 		slog.String("connectors_file", c.ConnectorsFile),
 		slog.String("api_keys", strings.Join(keys, ",")),

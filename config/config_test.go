@@ -13,6 +13,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/testenv"
 )
 
 func env(kv map[string]string) func(string) (string, bool) {
@@ -237,6 +238,108 @@ func TestFourEyesDefault(t *testing.T) {
 		}
 		if got := p.Requires(dsr.TypeAccess, dsr.RegulationCCPA); got != tt.access {
 			t.Errorf("%q in %s: access needs four eyes %v, want %v", tt.value, tt.mode, got, tt.access)
+		}
+	}
+}
+
+// TestTransportSettings: plain HTTP beyond loopback is refused unless a
+// TLS proxy is declared; the certificate and key come together and must
+// load; the client TLS settings of Redis, SMTP and MongoDB are checked at
+// start, each error naming its setting.
+func TestTransportSettings(t *testing.T) {
+	t.Parallel()
+	certs := testenv.NewTLS(t)
+	other := testenv.NewTLS(t)
+	serve := map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_API_KEYS": "ops:admin:0123456789abcdef"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	tests := []struct {
+		name    string
+		env     map[string]string
+		mode    config.Mode
+		wantErr []string // each must appear; nil: no error
+	}{
+		{"serve on loopback without TLS", serve, config.ModeServe, nil},
+		{"serve on localhost without TLS", with(serve, "DSAR_HTTP_ADDR", "localhost:8080"), config.ModeServe, nil},
+		{"serve on [::1] without TLS", with(serve, "DSAR_HTTP_ADDR", "[::1]:8080"), config.ModeServe, nil},
+		{"serve on every interface without TLS", with(serve, "DSAR_HTTP_ADDR", ":8080"), config.ModeServe,
+			[]string{"DSAR_HTTP_ADDR", ":8080 is not a loopback address", "DSAR_TLS_CERT_FILE", "DSAR_TLS_KEY_FILE", "DSAR_BEHIND_TLS_PROXY=true"}},
+		{"serve on a public address without TLS", with(serve, "DSAR_HTTP_ADDR", "10.1.2.3:8080"), config.ModeServe, []string{"DSAR_HTTP_ADDR", "DSAR_BEHIND_TLS_PROXY"}},
+		{"dev on every interface without TLS", map[string]string{"DSAR_HTTP_ADDR": "0.0.0.0:8080"}, config.ModeDev, []string{"DSAR_HTTP_ADDR"}},
+		{"serve behind a declared TLS proxy", with(serve, "DSAR_HTTP_ADDR", ":8080", "DSAR_BEHIND_TLS_PROXY", "true"), config.ModeServe, nil},
+		{"serve with its own TLS", with(serve, "DSAR_HTTP_ADDR", ":8443", "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", certs.KeyFile), config.ModeServe, nil},
+		{"the worker listens on nothing", map[string]string{"DSAR_HTTP_ADDR": ":8080", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey,
+			"DSAR_CONNECTORS_FILE": "config_test.go", "DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
+		{"a certificate without its key", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile), config.ModeServe, []string{"DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: set both"}},
+		{"a key of another certificate", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", other.KeyFile), config.ModeServe,
+			[]string{"DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE", "does not match"}},
+		{"a certificate file missing", with(serve, "DSAR_TLS_CERT_FILE", missing, "DSAR_TLS_KEY_FILE", certs.KeyFile), config.ModeServe,
+			[]string{"DSAR_TLS_CERT_FILE", "missing.pem"}},
+		{"Redis over TLS with a CA file", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", certs.CAFile, "DSAR_REDIS_TLS_SERVER_NAME", "redis.internal"), config.ModeServe, nil},
+		{"Redis's CA file missing", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", missing), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "missing.pem"}},
+		{"Redis's CA file is not PEM", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", "config_test.go"), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "no PEM certificate"}},
+		{"Redis TLS options without DSAR_REDIS_TLS", with(serve, "DSAR_REDIS_TLS_CA_FILE", certs.CAFile), config.ModeServe, []string{"DSAR_REDIS_TLS=true"}},
+		{"Redis TLS on dev's in-process Redis", map[string]string{"DSAR_REDIS_TLS": "true"}, config.ModeDev, []string{"DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR"}},
+		{"SMTP's CA file", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "starttls", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, nil},
+		{"SMTP's CA file missing", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS_CA_FILE": missing}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "missing.pem"}},
+		{"SMTP's CA file without TLS", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "none", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "not none"}},
+		{"MongoDB over TLS with its CA file", with(serve, "DSAR_MONGO_URI", "mongodb://dsar:pw0123456789@db:27017/?tls=true&tlsCAFile="+certs.CAFile), config.ModeServe, nil},
+		{"MongoDB's CA file missing", with(serve, "DSAR_MONGO_URI", "mongodb://dsar:pw0123456789@db:27017/?tls=true&tlsCAFile="+missing), config.ModeServe,
+			[]string{"DSAR_MONGO_URI", "missing.pem"}},
+		{"MongoDB's certificate check off", with(serve, "DSAR_MONGO_URI", "mongodb://db:27017/?tls=true&tlsInsecure=true"), config.ModeServe, []string{"DSAR_MONGO_URI: tlsInsecure=true"}},
+		{"MongoDB's certificate check off in dev", map[string]string{"DSAR_MONGO_URI": "mongodb://db:27017/?tls=true&tlsAllowInvalidCertificates=true"}, config.ModeDev, nil},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(env(tt.env))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		err = c.Validate(tt.mode)
+		if tt.wantErr == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		for _, w := range tt.wantErr {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error lacks %q: %v", tt.name, w, err)
+			}
+		}
+		if strings.Contains(err.Error(), "pw0123456789") {
+			t.Errorf("%s: error shows the MongoDB password: %v", tt.name, err)
+		}
+	}
+}
+
+// TestCORSOrigins: origins are scheme://host[:port], https or a loopback
+// http, never "*".
+func TestCORSOrigins(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": "https://www.example.com/, http://localhost:3000 ,https://Shop.Example.com:8443"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://www.example.com", "http://localhost:3000", "https://shop.example.com:8443"}
+	if fmt.Sprint(c.CORSOrigins) != fmt.Sprint(want) {
+		t.Errorf("origins %q, want %q", c.CORSOrigins, want)
+	}
+	for _, bad := range []string{"*", "www.example.com", "http://www.example.com", "https://www.example.com/privacy", "https://www.example.com?x=1", "ftp://x"} {
+		if _, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": bad})); err == nil || !strings.Contains(err.Error(), "DSAR_CORS_ORIGINS") {
+			t.Errorf("%q: err %v, want one naming DSAR_CORS_ORIGINS", bad, err)
 		}
 	}
 }

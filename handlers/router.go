@@ -30,6 +30,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/taskpage"
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/links"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/store"
 )
@@ -41,7 +42,8 @@ type Check struct {
 }
 
 // Deps is what the API needs. All fields are required except Limits,
-// TrustedProxies, Metrics, MetricsToken, Callbacks and Now.
+// TrustedProxies, Metrics, MetricsToken, Callbacks, the transport's
+// (HSTSMaxAge, BehindTLSProxy, CORSOrigins) and Now.
 type Deps struct {
 	Store store.Store
 	Queue app.Enqueuer
@@ -102,6 +104,15 @@ type Deps struct {
 	// Queues lets the console show the job queues to admins; nil: it says
 	// they cannot be read.
 	Queues consolepage.Queues
+	// HSTSMaxAge is the max-age of Strict-Transport-Security, sent on
+	// answers over TLS (httpkit.StrictTransport); 0: never sent.
+	HSTSMaxAge time.Duration
+	// BehindTLSProxy says a proxy in front terminates TLS, so every
+	// answer travels over TLS.
+	BehindTLSProxy bool
+	// CORSOrigins are the origins whose pages may call the portal API
+	// (/v1/portal/...) from a browser; none by default.
+	CORSOrigins []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -122,7 +133,8 @@ func New(d Deps) http.Handler {
 		_ = r.SetTrustedProxies(nil)
 	}
 	full := &httpkit.StorageWatch{}
-	r.Use(httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.AccessLog(d.Log), httpkit.Recovery(d.Log), full.Watch())
+	r.Use(httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.StrictTransport(d.HSTSMaxAge, d.BehindTLSProxy),
+		httpkit.AccessLog(d.Log), httpkit.Recovery(d.Log), full.Watch(), httpkit.CORS(links.Portal, d.CORSOrigins))
 	r.NoRoute(func(c *gin.Context) {
 		if d.Pages != nil && pagePath(c.Request.URL.Path) {
 			d.Pages.NotFound(c)

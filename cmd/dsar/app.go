@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,6 +39,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
 	"github.com/dsar-project/dsar/store/sqlitestore"
@@ -95,7 +98,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 		a.listen = ln
 		a.closers = append(a.closers, func() { _ = ln.Close() })
 		if a.cfg.PublicURL == "" {
-			a.cfg.PublicURL = "http://" + ln.Addr().String()
+			a.cfg.PublicURL = a.scheme() + "://" + ln.Addr().String()
 		}
 	}
 	if a.cfg.PortalURL == "" && a.cfg.PublicURL != "" {
@@ -254,7 +257,11 @@ func (a *app) openQueue() error {
 		a.log.Warn("in-process Redis started: for development only; set DSAR_REDIS_ADDR for a real one. " +
 			"Queued tasks live in memory; after a restart the sweep re-drives them from the store")
 	}
-	a.redis = asynq.RedisClientOpt{Addr: addr, Password: a.cfg.RedisPassword, DB: a.cfg.RedisDB}
+	tlsConfig, err := a.cfg.RedisTLSConfig() // nil: plain TCP
+	if err != nil {
+		return err
+	}
+	a.redis = asynq.RedisClientOpt{Addr: addr, Password: a.cfg.RedisPassword, DB: a.cfg.RedisDB, TLSConfig: tlsConfig}
 	a.queue = workers.NewQueue(a.redis, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
 	a.closers = append(a.closers, func() { _ = a.queue.Close() })
 	if err := a.queue.Ping(); err != nil {
@@ -382,9 +389,13 @@ func (a *app) notifier() (workers.Notifier, error) {
 		a.log.Warn("no DSAR_SMTP_HOST: emails to people are written to the outbox folder instead (development only)", "dir", dir)
 		return notify.NewOutbox(dir, a.cfg.SMTPFrom, a.log)
 	}
+	tlsConfig, err := a.cfg.SMTPTLSConfig() // nil: the system's roots
+	if err != nil {
+		return nil, err
+	}
 	return notify.NewSMTP(notify.SMTPConfig{
 		Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword,
-		From: a.cfg.SMTPFrom, TLS: notify.TLSMode(a.cfg.SMTPTLS),
+		From: a.cfg.SMTPFrom, TLS: notify.TLSMode(a.cfg.SMTPTLS), TLSConfig: tlsConfig,
 	})
 }
 
@@ -471,13 +482,25 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		HookSecret:   a.cfg.HookSecret,
 		Callbacks:    callbacks,
 		Suppressions: a.suppressions,
+		HSTSMaxAge:   a.cfg.HSTSMaxAge, BehindTLSProxy: a.cfg.BehindTLSProxy, CORSOrigins: a.cfg.CORSOrigins,
 	})
 	a.warmSuppressions(ctx)
 	ln := a.listen
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	if a.cfg.ServesTLS() {
+		certs, err := a.watchCertificate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		hs.TLSConfig = certs.ServerConfig()
+	}
 	stopped := make(chan error, 1)
 	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := hs.Serve
+		if hs.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") } // the certificate comes from TLSConfig
+		}
+		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			stopped <- err
 		}
 	}()
@@ -486,7 +509,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 	})
-	base := "http://" + ln.Addr().String()
+	base := a.scheme() + "://" + ln.Addr().String()
 	a.log.Info("API listening", "addr", ln.Addr().String())
 	fmt.Fprintf(a.stdout, "dsar %s: API on %s (OpenAPI at %s/openapi.yaml)\n", a.mode, base, base)
 	if a.mode == config.ModeDev {
@@ -494,6 +517,36 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		printDev(a.stdout, base, devKey, a.cfg.DevAPIKey == "", demo, policy.Requires(dsr.TypeDeletion, dsr.RegulationGDPR))
 	}
 	return stopped, nil
+}
+
+// scheme is how the API is reached on its listener: https when it
+// terminates TLS itself.
+func (a *app) scheme() string {
+	if a.cfg.ServesTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// watchCertificate loads the API's certificate (DSAR_TLS_CERT_FILE and
+// DSAR_TLS_KEY_FILE) and keeps it fresh until the process stops: reloaded
+// on SIGHUP, and when the files change (checked every minute).
+func (a *app) watchCertificate(ctx context.Context) (*tlsutil.CertReloader, error) {
+	certs, err := tlsutil.NewCertReloader(a.cfg.TLSCertFile, a.cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: %w", err)
+	}
+	a.log.Info("TLS certificate loaded", "cert_file", a.cfg.TLSCertFile, "not_after", certs.NotAfter())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		certs.Watch(ctx, time.Minute, hup, a.log)
+	}()
+	a.closers = append(a.closers, func() { signal.Stop(hup); cancel(); <-done })
+	return certs, nil
 }
 
 // consoleAuth returns the console's sign-in: API keys, and OpenID Connect

@@ -76,7 +76,7 @@ func baseEnv(t *testing.T, dataDir string, redisAddr, queue, mongoDB string) []s
 	return env
 }
 
-var apiLine = regexp.MustCompile(`API on (http://\S+)`)
+var apiLine = regexp.MustCompile(`API on (https?://\S+)`)
 
 // startDSAR runs `dsar args...` and waits until its API listens.
 func startDSAR(t *testing.T, env []string, args ...string) *proc {

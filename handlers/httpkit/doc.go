@@ -3,7 +3,7 @@
 // the one mapping from errors to statuses (Abort, Error, ProblemOf), API-key
 // authentication and roles (RequireKey, RequireRole), the portal's abuse
 // limits (Limits) and the middleware every route runs under (RequestID,
-// SecurityHeaders, AccessLog, Recovery, StorageWatch).
+// SecurityHeaders, StrictTransport, CORS, AccessLog, Recovery, StorageWatch).
 //
 // It knows gin and the domain's errors, nothing of any one surface.
 package httpkit

@@ -33,6 +33,19 @@ type Mongo struct {
 // listening on a free loopback port. log receives FerretDB's own errors only;
 // its debug and warning output can quote documents, so it is dropped.
 func StartMongo(ctx context.Context, dir string, log *slog.Logger) (*Mongo, error) {
+	return StartMongoWith(ctx, dir, log, MongoOptions{})
+}
+
+// MongoOptions tune StartMongoWith.
+type MongoOptions struct {
+	// TLSCertFile and TLSKeyFile (PEM), when set, make FerretDB accept TLS
+	// connections only; its URI then carries tls=true, and a client needs
+	// tlsCAFile (or the system's roots) to trust the certificate.
+	TLSCertFile, TLSKeyFile string
+}
+
+// StartMongoWith is StartMongo with options.
+func StartMongoWith(ctx context.Context, dir string, log *slog.Logger, o MongoOptions) (*Mongo, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
@@ -43,8 +56,12 @@ func StartMongo(ctx context.Context, dir string, log *slog.Logger) (*Mongo, erro
 	// ferretdb.New writes a package global (its version's Package): one
 	// at a time.
 	starting.Lock()
+	listener := ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}
+	if o.TLSCertFile != "" {
+		listener = ferretdb.ListenerConfig{TLS: "127.0.0.1:0", TLSCertFile: o.TLSCertFile, TLSKeyFile: o.TLSKeyFile}
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
 		Logger:    slog.New(messageOnly{log.Handler()}),

@@ -46,6 +46,9 @@ type SMTPOptions struct {
 	// to its RCPT (e.g. 550, 451), with enhanced code X.1.1 and a text that
 	// quotes the address, as real servers' do.
 	RejectRecipients map[string]int
+	// Certs, when set, is the certificate the server shows (NewTLS), so
+	// a client may trust it through a CA file; else a self-signed one.
+	Certs *TLS
 }
 
 // Received is one message the server accepted.
@@ -72,6 +75,14 @@ func StartSMTP(t testing.TB, o SMTPOptions) *SMTPServer {
 	serverTLS, clientTLS, err := selfSigned()
 	if err != nil {
 		t.Fatalf("testenv: smtp certificate: %v", err)
+	}
+	if o.Certs != nil {
+		pair, err := tls.LoadX509KeyPair(o.Certs.CertFile, o.Certs.KeyFile)
+		if err != nil {
+			t.Fatalf("testenv: smtp certificate: %v", err)
+		}
+		serverTLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		clientTLS = &tls.Config{RootCAs: o.Certs.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 	}
 	s := &SMTPServer{
 		Host: "127.0.0.1", Username: "dsar", Password: Name("pw"), TLSConfig: clientTLS,
