@@ -25,7 +25,8 @@ type Client struct {
 	Key string
 	// Revision is sent as the revision header on every call.
 	Revision string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// HTTP makes the calls, following no redirect (a 3xx is an error:
+	// see connectors.NoRedirects); nil: http.DefaultClient.
 	HTTP *http.Client
 }
 
@@ -243,10 +244,7 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.api+json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	hc := connectors.NoRedirects(c.HTTP) // a 3xx is an error, never followed
 	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -114,16 +114,6 @@ func semaphore(base, authHeader string) chan struct{} {
 	return s.(chan struct{})
 }
 
-// noRedirects returns a copy of hc that follows no redirect: Mailchimp's
-// API answers none, and a followed one would turn a POST into a GET to a
-// host of the redirect's choosing, whose 2xx would pass for Mailchimp's
-// (a member counted deleted). A 3xx is then an error like any other.
-func noRedirects(hc *http.Client) *http.Client {
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

@@ -23,7 +23,8 @@ type Client struct {
 	Key string
 	// Version is sent as Stripe-Version.
 	Version string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// HTTP makes the calls, following no redirect (a 3xx is an error:
+	// see connectors.NoRedirects); nil: http.DefaultClient.
 	HTTP *http.Client
 }
 
@@ -259,10 +260,7 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values,
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
+	hc := connectors.NoRedirects(c.HTTP) // a 3xx is an error, never followed
 	// The path is left out of errors: a query holds the subject's email.
 	what := method + " " + strings.SplitN(path, "?", 2)[0]
 	resp, err := hc.Do(req)

@@ -1,0 +1,44 @@
+package stripe
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/connectortest"
+)
+
+// TestRedirectNotFollowed: a 302 on the erasure's write (the customer's
+// DELETE, or the redaction job's POST) is a permanent error, not followed:
+// a followed one would send it as a GET elsewhere, whose 200 would count
+// the customer deleted or the job filed.
+func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ erase, success string }{
+		{EraseDelete, `{"id":"cus_ada1","object":"customer","deleted":true}`},
+		{EraseRedact, `{"id":"prj_elsewhere1","object":"privacy.redaction_job","status":"validating","objects":{"customers":["cus_ada1"]}}`},
+	} {
+		t.Run(tc.erase, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			seed(f)
+			rd := connectortest.Redirect(t, f.srv.URL, func(r *http.Request) bool {
+				return r.Method != http.MethodGet
+			}, tc.success)
+			c := f.connector(t, Spec{Erase: tc.erase})
+			c.base = rd.URL
+			res, err := c.Erase(t.Context(), subject)
+			if !errors.Is(err, connectors.ErrPermanent) || rd.Followed() != 0 {
+				t.Errorf("Erase answered 302: %+v, %v, followed %d; want a permanent error, not followed", res, err, rd.Followed())
+			}
+			if err != nil && strings.Contains(err.Error(), ada.email) {
+				t.Errorf("the error quotes the subject: %v", err)
+			}
+			if n := f.holds(ada.email); n == 0 {
+				t.Error("Ada's records went")
+			}
+		})
+	}
+}
