@@ -1,12 +1,16 @@
 package connectortest
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/dsar-project/dsar/connectors"
 )
 
 // Redirector stands in front of a type's fake vendor server to show that a
@@ -52,3 +56,18 @@ func Redirect(t testing.TB, upstream string, write func(*http.Request) bool, bod
 // Followed is how many requests reached the server redirected to: a
 // connector that follows no redirect makes none.
 func (r *Redirector) Followed() int { return int(r.followed.Load()) }
+
+// CheckRefused fails t unless err, what an action whose write was answered
+// 302 returned, is a permanent error that quotes none of secrets (the
+// subject's identifiers), and the 302 was not followed.
+func (r *Redirector) CheckRefused(t testing.TB, err error, secrets ...string) {
+	t.Helper()
+	if !errors.Is(err, connectors.ErrPermanent) || r.Followed() != 0 {
+		t.Errorf("a write answered 302: error %v, followed %d times; want a permanent error, not followed", err, r.Followed())
+	}
+	for _, s := range secrets {
+		if err != nil && strings.Contains(err.Error(), s) {
+			t.Errorf("the error quotes %q: %v", s, err)
+		}
+	}
+}
