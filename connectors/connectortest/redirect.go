@@ -13,6 +13,30 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 )
 
+// Intercept starts a server in front of a type's fake vendor server at
+// upstream (its scheme and host count, not its path), stopped when t
+// ends, and returns its URL, to stand in the connector's base URL: it
+// passes every request through to the fake, except those pick picks,
+// which answer answers instead (a status the vendor does not document, a
+// proxy's HTML page, a redirect). answer nil: those are passed through too.
+func Intercept(t testing.TB, upstream string, pick func(*http.Request) bool, answer http.Handler) string {
+	t.Helper()
+	up, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: up.Scheme, Host: up.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answer != nil && pick(r) {
+			answer.ServeHTTP(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	return front.URL
+}
+
 // Redirector stands in front of a type's fake vendor server to show that a
 // connector follows no redirect (see connectors.NoRedirects): it passes
 // every request through to the fake, except those its write func picks,
@@ -29,10 +53,6 @@ type Redirector struct {
 // URL), stopped when t ends.
 func Redirect(t testing.TB, upstream string, write func(*http.Request) bool, body string) *Redirector {
 	t.Helper()
-	up, err := url.Parse(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := &Redirector{}
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		r.followed.Add(1)
@@ -40,16 +60,9 @@ func Redirect(t testing.TB, upstream string, write func(*http.Request) bool, bod
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(elsewhere.Close)
-	proxy := httputil.NewSingleHostReverseProxy(up)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if write(req) {
-			http.Redirect(w, req, elsewhere.URL+req.URL.RequestURI(), http.StatusFound)
-			return
-		}
-		proxy.ServeHTTP(w, req)
+	r.URL = Intercept(t, upstream, write, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, elsewhere.URL+req.URL.RequestURI(), http.StatusFound)
 	}))
-	t.Cleanup(front.Close)
-	r.URL = front.URL
 	return r
 }
 
