@@ -16,7 +16,9 @@
 // password) or as a bearer token, to https://<dc>.api.mailchimp.com/3.0,
 // <dc> being the key's suffix (…-us21). Mailchimp allows an account 10
 // simultaneous connections: the connectors of one process that share a key
-// make at most MaxConcurrent calls at once. Errors are problem documents
+// make at most MaxConcurrent calls at once; across processes, the jobs'
+// max_concurrency bounds them (a job makes one call at a time; see
+// docs/connectors/mailchimp.md). Errors are problem documents
 // ({type, title, status, detail, instance}); a 429 is a
 // connectors.RetryAfter. Lists are paged with count and offset.
 //
@@ -58,7 +60,8 @@ import (
 
 // MaxConcurrent is the most calls the connectors of one process sharing an
 // API key (and base URL) make at once: Mailchimp's limit of simultaneous
-// connections per account.
+// connections per account. It is counted per process only: the shared
+// connectors.Limiter counts calls per period, not calls in flight.
 const MaxConcurrent = 10
 
 // PageSize is the count asked for per page; Mailchimp's maximum is 1000.
