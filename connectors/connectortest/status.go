@@ -91,3 +91,50 @@ func (a Answer) Check(t testing.TB, err error, documented int) {
 		t.Errorf("%s: %v; want the error to name the status", a.Name, err)
 	}
 }
+
+// Write is one write a connector type makes, for Writes.
+type Write struct {
+	// Name names the write in the test's output.
+	Name string
+	// Documented is the status the vendor documents for its success.
+	Documented int
+	// Pick picks the write's requests among the connector's calls.
+	Pick func(*http.Request) bool
+	// Try seeds a fresh fake with the subject, builds a connector whose
+	// base URL is front(the fake's URL), runs the action that makes the
+	// write, and returns whether the fake shows the write done and the
+	// action's error.
+	Try func(t *testing.T, front func(upstream string) string) (done bool, err error)
+}
+
+// Writes holds each of ws to its documented status: answered by the fake
+// (the documented success), the action succeeds and the write is done;
+// answered each of AnswersBut(Documented) instead, the error is as
+// Answer.Check wants and quotes none of secrets.
+func Writes(t *testing.T, ws []Write, secrets ...string) {
+	for _, w := range ws {
+		t.Run(w.Name, func(t *testing.T) {
+			t.Parallel()
+			// The zero Answer passes the write through to the fake.
+			for _, a := range append([]Answer{{}}, AnswersBut(w.Documented)...) {
+				var h http.Handler
+				if a.Status != 0 {
+					h = a
+				}
+				done, err := w.Try(t, func(upstream string) string { return Intercept(t, upstream, w.Pick, h) })
+				if a.Status == 0 {
+					if err != nil || !done {
+						t.Errorf("the documented %d: %v, done %v; want done", w.Documented, err, done)
+					}
+					continue
+				}
+				a.Check(t, err, w.Documented)
+				for _, s := range secrets {
+					if err != nil && strings.Contains(err.Error(), s) {
+						t.Errorf("%s: the error quotes %q: %v", a.Name, s, err)
+					}
+				}
+			}
+		})
+	}
+}

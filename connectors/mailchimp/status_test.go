@@ -19,50 +19,28 @@ import (
 func TestWriteStatus(t *testing.T) {
 	t.Parallel()
 	subject := connectors.Subject{Identities: []connectors.Identity{{Kind: "email", Value: ada}}}
-	for _, w := range []struct {
-		name       string
-		pick       func(*http.Request) bool
-		documented int
-		action     func(context.Context, *mailchimp.Connector) error
-		done       func(*fake) bool
-	}{
-		{"delete-permanent", func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/actions/delete-permanent") }, http.StatusNoContent,
-			func(ctx context.Context, c *mailchimp.Connector) error { _, err := c.Erase(ctx, subject); return err },
-			func(f *fake) bool { return f.get(list1, ada) == nil && f.get(list2, ada) == nil }},
-		{"unsubscribe", func(r *http.Request) bool { return r.Method == http.MethodPatch }, http.StatusOK,
-			func(ctx context.Context, c *mailchimp.Connector) error { _, err := c.OptOut(ctx, subject); return err },
-			func(f *fake) bool { m := f.get(list1, ada); return m != nil && m.Status == "unsubscribed" }},
-		{"tags", func(r *http.Request) bool {
-			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/tags")
-		}, http.StatusNoContent,
-			func(ctx context.Context, c *mailchimp.Connector) error { _, err := c.OptOut(ctx, subject); return err },
-			func(f *fake) bool { m := f.get(list1, ada); return m != nil && len(m.Tags) == 0 }},
-	} {
-		t.Run(w.name, func(t *testing.T) {
-			t.Parallel()
-			// The zero Answer passes the write through to the fake.
-			for _, a := range append([]connectortest.Answer{{}}, connectortest.AnswersBut(w.documented)...) {
-				f, base := newFake(t, testKey, list1, list2)
-				for _, s := range seed {
-					f.add(s.list, s.m)
-				}
-				var h http.Handler
-				if a.Status != 0 {
-					h = a
-				}
-				c := newConnector(t, connectortest.Intercept(t, base, w.pick, h)+"/3.0", testKey)
-				err := w.action(t.Context(), c)
-				if a.Status == 0 {
-					if err != nil || !w.done(f) {
-						t.Errorf("the documented %d: %v, done %v; want done", w.documented, err, w.done(f))
-					}
-					continue
-				}
-				a.Check(t, err, w.documented)
-				if err != nil && strings.Contains(err.Error(), hashOf(ada)) {
-					t.Errorf("%s: the error quotes the member's hash: %v", a.Name, err)
-				}
+	try := func(act func(*mailchimp.Connector, context.Context, connectors.Subject) (connectors.Result, error), done func(*fake) bool) func(*testing.T, func(string) string) (bool, error) {
+		return func(t *testing.T, front func(string) string) (bool, error) {
+			f, base := newFake(t, testKey, list1, list2)
+			for _, s := range seed {
+				f.add(s.list, s.m)
 			}
-		})
+			c := newConnector(t, front(base)+"/3.0", testKey)
+			_, err := act(c, t.Context(), subject)
+			return done(f), err
+		}
 	}
+	connectortest.Writes(t, []connectortest.Write{
+		{Name: "delete-permanent", Documented: http.StatusNoContent,
+			Pick: func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/actions/delete-permanent") },
+			Try:  try((*mailchimp.Connector).Erase, func(f *fake) bool { return f.get(list1, ada) == nil && f.get(list2, ada) == nil })},
+		{Name: "unsubscribe", Documented: http.StatusOK,
+			Pick: func(r *http.Request) bool { return r.Method == http.MethodPatch },
+			Try:  try((*mailchimp.Connector).OptOut, func(f *fake) bool { m := f.get(list1, ada); return m != nil && m.Status == "unsubscribed" })},
+		{Name: "tags", Documented: http.StatusNoContent,
+			Pick: func(r *http.Request) bool {
+				return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/tags")
+			},
+			Try: try((*mailchimp.Connector).OptOut, func(f *fake) bool { m := f.get(list1, ada); return m != nil && len(m.Tags) == 0 })},
+	}, hashOf(ada))
 }
