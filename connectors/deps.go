@@ -69,6 +69,22 @@ func (d Deps) HTTPClient() *http.Client {
 	return http.DefaultClient
 }
 
+// NoRedirects returns a copy of hc (http.DefaultClient when nil) that
+// follows no redirect: the 3xx itself is returned as the response, for the
+// caller to treat as the error it is. Every connector calling a SaaS API
+// uses it: none of those APIs answers a redirect, and a followed one turns
+// a POST or DELETE into a GET to a host of the redirect's choosing, whose
+// 2xx would pass for the vendor's (a subject counted erased who was not).
+// hc itself is not changed.
+func NoRedirects(hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
 // Logger returns d.Log, or a logger that discards when it is nil.
 func (d Deps) Logger() *slog.Logger {
 	if d.Log != nil {

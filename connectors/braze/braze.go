@@ -507,16 +507,6 @@ func redact(m string, s connectors.Subject) string {
 	return strings.ToValidUTF8(m, "")
 }
 
-// noRedirects returns a copy of hc that follows no redirect: Braze's REST
-// API answers none, and a followed one would turn a POST into a GET to a
-// host of the redirect's choosing, whose 2xx would pass for Braze's (the
-// profiles counted deleted). A 3xx is then a permanent error.
-func noRedirects(hc *http.Client) *http.Client {
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 // unwrapURLError drops the *url.Error's own wording: its URL may carry
 // identifiers in the query.
 func unwrapURLError(err error) error {

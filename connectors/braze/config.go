@@ -2,7 +2,6 @@ package braze
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -106,7 +105,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		if err != nil {
 			return nil, connectors.AtSetting(node, err)
 		}
-		c.client = noRedirects(d.HTTPClient())
+		c.client = connectors.NoRedirects(d.HTTP)
 		c.limiter = d.Limiter
 		c.log = d.Logger().With("connector", name)
 		c.now = d.Clock()
@@ -132,7 +131,7 @@ func New(name string, s Spec) (*Connector, error) {
 	c := &Connector{
 		name: name, base: strings.TrimSuffix(s.URL, "/"), key: s.APIKey,
 		actions: map[connectors.Action]bool{}, timeout: DefaultTimeout, now: time.Now,
-		client: noRedirects(http.DefaultClient),
+		client: connectors.NoRedirects(nil),
 	}
 	match := s.Match
 	if len(match) == 0 {

@@ -15,6 +15,11 @@
 //	func TestConformance(t *testing.T) {
 //		connectortest.Run(t, connectortest.Harness{New: newFixture})
 //	}
+//
+// Two more helpers serve the SaaS types' own tests: [Redirect], a server in
+// front of a fake vendor that answers its writes 302, and [Worker], the
+// workers' processor on the test store and Redis, to run a request's jobs
+// end to end. The package is for tests only: it imports the workers.
 package connectortest
 
 import (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -132,10 +133,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // call sends one request (path already escaped, with its query) and decodes
-// a 2xx answer's JSON into out (nil: the body is discarded). A 404 is
-// errNotFound. Errors never quote the path or the body: both can hold the
-// subject's email.
-func (c *Connector) call(ctx context.Context, method, what, path string, body, out any) error {
+// a 2xx answer's JSON into out (nil: the body is discarded). want, when
+// given, are the only codes HubSpot documents for the call's success (a
+// write's: 204 for gdpr-delete): another 2xx, such as a proxy's HTML page,
+// is then a permanent error naming it, for whether the write took effect
+// is unknown. A 404 is errNotFound. Errors never quote the path or the
+// body: both can hold the subject's email.
+func (c *Connector) call(ctx context.Context, method, what, path string, body, out any, want ...int) error {
 	if err := c.pace(ctx); err != nil {
 		return err
 	}
@@ -173,6 +177,10 @@ func (c *Connector) call(ctx context.Context, method, what, path string, body, o
 	c.logger().DebugContext(ctx, "hubspot answered", "call", what, "status", resp.StatusCode)
 	c.heed(resp.Header)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if len(want) > 0 && !slices.Contains(want, resp.StatusCode) {
+			return connectors.Permanent(fmt.Errorf("hubspot %s: %s: HubSpot answered %d %s, not the documented %d %s: whether it took effect is unknown",
+				c.name, what, resp.StatusCode, http.StatusText(resp.StatusCode), want[0], http.StatusText(want[0])))
+		}
 		if len(data) > maxBody {
 			return connectors.Permanent(fmt.Errorf("hubspot %s: %s: %w: longer than %d bytes", c.name, what, errTooLong, maxBody))
 		}

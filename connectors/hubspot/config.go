@@ -112,7 +112,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 			return nil, connectors.AtSetting(node, err)
 		}
 		if d.HTTP != nil {
-			c.client = d.HTTP
+			c.client = connectors.NoRedirects(d.HTTP)
 		}
 		if d.Limiter != nil {
 			c.limiter = d.Limiter
@@ -176,7 +176,7 @@ func New(name string, s Spec) (*Connector, error) {
 	}
 	c := &Connector{
 		name: name, base: base, token: s.Token, properties: props, associations: append([]string(nil), assocs...),
-		client:  &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect},
+		client:  connectors.NoRedirects(&http.Client{Timeout: 30 * time.Second}),
 		per10s:  DefaultPer10s,
 		daily:   DefaultDaily,
 		limiter: newLocalLimiter(time.Now),
@@ -236,5 +236,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

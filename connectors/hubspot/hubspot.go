@@ -396,7 +396,7 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		// one by email does (HubSpot's GDPR deletion: the record, its
 		// associations, and the email blocked from re-creation).
 		body := map[string]string{"objectId": ct.ID}
-		err = c.call(ctx, http.MethodPost, "gdpr-delete contact", "/crm/v3/objects/contacts/gdpr-delete", body, nil)
+		err = c.call(ctx, http.MethodPost, "gdpr-delete contact", "/crm/v3/objects/contacts/gdpr-delete", body, nil, http.StatusNoContent)
 		if errors.Is(err, errNotFound) {
 			continue // deleted meanwhile
 		}
@@ -477,7 +477,10 @@ func (c *Connector) unsubscribe(ctx context.Context, e string) (bool, error) {
 			return false, nil
 		}
 	}
-	if err := c.call(ctx, http.MethodPost, "unsubscribe from all email", path, nil, nil); err != nil {
+	var done struct { // the documented answer: JSON, empty unless verbose
+		Status string `json:"status"`
+	}
+	if err := c.call(ctx, http.MethodPost, "unsubscribe from all email", path, nil, &done, http.StatusOK); err != nil {
 		return false, err
 	}
 	c.logger().InfoContext(ctx, "hubspot contact opted out of all email")
@@ -499,7 +502,7 @@ func (c *Connector) leaveLists(ctx context.Context, id string) (int64, error) {
 		var ans struct {
 			Removed []string `json:"recordIdsRemoved"`
 		}
-		err := c.call(ctx, http.MethodPut, "remove from list", "/crm/v3/lists/"+url.PathEscape(m.ListID)+"/memberships/remove", []string{id}, &ans)
+		err := c.call(ctx, http.MethodPut, "remove from list", "/crm/v3/lists/"+url.PathEscape(m.ListID)+"/memberships/remove", []string{id}, &ans, http.StatusOK)
 		if errors.Is(err, errNotFound) {
 			continue // the list was deleted meanwhile
 		}

@@ -26,8 +26,8 @@ type Client struct {
 	Key string
 	// Revision is sent as the revision header on every call.
 	Revision string
-	// HTTP makes the calls; nil: http.DefaultClient. Redirects are never
-	// followed, whatever its CheckRedirect says.
+	// HTTP makes the calls, following no redirect (a 3xx is an error:
+	// see connectors.NoRedirects); nil: http.DefaultClient.
 	HTTP *http.Client
 	// Limiter, when set, paces the calls to Klaviyo's documented
 	// per-endpoint limits (see the endpoints below), counted under keys
@@ -399,11 +399,7 @@ func (c *Client) do(ctx context.Context, ep endpoint, method, u string, body []b
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.api+json")
 	}
-	hc := http.Client{}
-	if c.HTTP != nil {
-		hc = *c.HTTP
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc := connectors.NoRedirects(c.HTTP) // a 3xx is an error, never followed
 	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error

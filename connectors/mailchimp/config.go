@@ -2,7 +2,6 @@ package mailchimp
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -71,7 +70,7 @@ func Factory(d connectors.Deps) connectors.Factory {
 		if err != nil {
 			return nil, connectors.AtSetting(node, err)
 		}
-		c.client = noRedirects(d.HTTPClient())
+		c.client = connectors.NoRedirects(d.HTTP)
 		c.log = d.Logger().With("connector", name)
 		return c, nil
 	}
@@ -166,7 +165,7 @@ func New(name string, s Spec) (*Connector, error) {
 	return &Connector{
 		name: name, base: base, authHeader: header, lists: slices.Clone(s.Lists),
 		segmentTags: slices.Clone(s.SegmentTags), actions: actions, timeout: timeout,
-		client: noRedirects(http.DefaultClient), sem: semaphore(base, header),
+		client: connectors.NoRedirects(nil), sem: semaphore(base, header),
 	}, nil
 }
 

@@ -16,7 +16,9 @@
 // password) or as a bearer token, to https://<dc>.api.mailchimp.com/3.0,
 // <dc> being the key's suffix (…-us21). Mailchimp allows an account 10
 // simultaneous connections: the connectors of one process that share a key
-// make at most MaxConcurrent calls at once. Errors are problem documents
+// make at most MaxConcurrent calls at once; across processes, the jobs'
+// max_concurrency bounds them (a job makes one call at a time; see
+// docs/connectors/mailchimp.md). Errors are problem documents
 // ({type, title, status, detail, instance}); a 429 is a
 // connectors.RetryAfter. Lists are paged with count and offset.
 //
@@ -58,7 +60,8 @@ import (
 
 // MaxConcurrent is the most calls the connectors of one process sharing an
 // API key (and base URL) make at once: Mailchimp's limit of simultaneous
-// connections per account.
+// connections per account. It is counted per process only: the shared
+// connectors.Limiter counts calls per period, not calls in flight.
 const MaxConcurrent = 10
 
 // PageSize is the count asked for per page; Mailchimp's maximum is 1000.
@@ -112,16 +115,6 @@ func semaphore(base, authHeader string) chan struct{} {
 	k := sha256.Sum256([]byte(base + "\x00" + authHeader))
 	s, _ := semaphores.LoadOrStore(hex.EncodeToString(k[:]), make(chan struct{}, MaxConcurrent))
 	return s.(chan struct{})
-}
-
-// noRedirects returns a copy of hc that follows no redirect: Mailchimp's
-// API answers none, and a followed one would turn a POST into a GET to a
-// host of the redirect's choosing, whose 2xx would pass for Mailchimp's
-// (a member counted deleted). A 3xx is then an error like any other.
-func noRedirects(hc *http.Client) *http.Client {
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
 }
 
 func basicAuth(user, pass string) string {
@@ -229,7 +222,7 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 	for _, list := range c.lists {
 		var n int64
 		for _, e := range es {
-			err := c.call(ctx, http.MethodPost, memberPath(list, e)+"/actions/delete-permanent", nil, nil, nil)
+			err := c.call(ctx, http.MethodPost, memberPath(list, e)+"/actions/delete-permanent", nil, nil, nil, http.StatusNoContent)
 			switch {
 			case notFound(err):
 			case err != nil:
@@ -271,12 +264,18 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 				continue
 			}
 			if m.Status == "subscribed" || m.Status == "pending" {
-				err := c.call(ctx, http.MethodPatch, memberPath(list, e), nil, map[string]string{"status": "unsubscribed"}, nil)
+				var after struct {
+					Status string `json:"status"`
+				}
+				err := c.call(ctx, http.MethodPatch, memberPath(list, e), nil, map[string]string{"status": "unsubscribed"}, &after, http.StatusOK)
 				if notFound(err) {
 					continue // deleted meanwhile
 				}
 				if err != nil {
 					return connectors.Result{}, err
+				}
+				if after.Status != "unsubscribed" { // the answer is the member as it now is
+					return connectors.Result{}, connectors.Permanent(fmt.Errorf("mailchimp %s: audience %s: the answer to the unsubscribe shows the member %q, not unsubscribed", c.name, list, after.Status))
 				}
 				unsubscribed++
 			}
@@ -293,7 +292,7 @@ func (c *Connector) OptOut(ctx context.Context, s connectors.Subject) (connector
 			if len(drop) == 0 {
 				continue
 			}
-			err = c.call(ctx, http.MethodPost, memberPath(list, e)+"/tags", nil, map[string]any{"tags": drop}, nil)
+			err = c.call(ctx, http.MethodPost, memberPath(list, e)+"/tags", nil, map[string]any{"tags": drop}, nil, http.StatusNoContent)
 			if notFound(err) {
 				continue
 			}
@@ -436,12 +435,15 @@ func notFound(err error) bool {
 const DefaultRetryAfter = 30 * time.Second
 
 // call makes one API call, at most MaxConcurrent at once per account, and
-// decodes a 2xx answer's body into out (when not nil). Its errors are as
-// the worker needs them: 401 and 403 and other 4xx connectors.Permanent
-// (a 404 too: callers that expect it test notFound), 429 a
-// connectors.RetryAfter, network errors and 5xx transient. They name the
-// audience, never the member.
-func (c *Connector) call(ctx context.Context, method, path string, q url.Values, body, out any) error {
+// decodes a 2xx answer's body into out (when not nil). want, when given,
+// are the only codes Mailchimp documents for the call's success (a write's:
+// 204 for delete-permanent): another 2xx, such as a proxy's HTML page, is
+// then a permanent error naming it, for whether the write took effect is
+// unknown. Its errors are as the worker needs them: 401 and 403 and other
+// 4xx connectors.Permanent (a 404 too: callers that expect it test
+// notFound), 429 a connectors.RetryAfter, network errors and 5xx
+// transient. They name the audience, never the member.
+func (c *Connector) call(ctx context.Context, method, path string, q url.Values, body, out any, want ...int) error {
 	op := "mailchimp " + c.name + ": " + method + " " + redact(path)
 	var rd io.Reader
 	if body != nil {
@@ -490,6 +492,11 @@ func (c *Connector) call(ctx context.Context, method, path string, q url.Values,
 		return connectors.Permanent(fmt.Errorf("%s: answer longer than %d bytes", op, maxBody))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if len(want) > 0 && !slices.Contains(want, resp.StatusCode) {
+			c.logger().WarnContext(ctx, "mailchimp answered an undocumented status", "method", method, "status", resp.StatusCode)
+			return connectors.Permanent(fmt.Errorf("%s: Mailchimp answered %d %s, not the documented %d %s: whether it took effect is unknown",
+				op, resp.StatusCode, http.StatusText(resp.StatusCode), want[0], http.StatusText(want[0])))
+		}
 		if out != nil && len(data) > 0 {
 			if err := json.Unmarshal(data, out); err != nil {
 				return fmt.Errorf("%s: reading the answer: %w", op, err)

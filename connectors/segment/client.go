@@ -85,7 +85,8 @@ type Client struct {
 	Base string
 	// Token is the Public API token, sent as a Bearer token.
 	Token string
-	// HTTP makes the calls; nil: http.DefaultClient.
+	// HTTP makes the calls, following no redirect (a 3xx is an error:
+	// see connectors.NoRedirects); nil: http.DefaultClient.
 	HTTP *http.Client
 }
 
@@ -171,17 +172,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/vnd.segment.v1+json")
 	}
-	hc := http.DefaultClient
-	if c.HTTP != nil {
-		hc = c.HTTP
-	}
 	// No redirect is followed: the Public API answers none, and a followed
 	// one would send the POST as a GET to a host of the redirect's
 	// choosing, whose answer would pass for Segment's (a regulation filed,
 	// or FINISHED). A 3xx is then a permanent error.
-	nr := *hc
-	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := nr.Do(req)
+	resp, err := connectors.NoRedirects(c.HTTP).Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

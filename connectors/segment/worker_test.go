@@ -1,19 +1,13 @@
 package segment
 
 import (
-	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/connectortest"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
-	"github.com/dsar-project/dsar/internal/teststore"
-	"github.com/dsar-project/dsar/workers"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -37,75 +31,31 @@ func TestWorkerWaits(t *testing.T) {
 	} {
 		t.Run(string(tc.final), func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			f := newFake(t)
 			f.set(func(f *fake) { f.final, f.events["ada@example.com"] = tc.final, 4 })
 			c := f.connector(t, Spec{UserID: []string{"email"}})
-			reg := connectors.NewRegistry()
-			if err := reg.Add(c); err != nil {
-				t.Fatal(err)
-			}
-			clk := testenv.NewClock(time.Now().UTC())
-			st := teststore.Open(t, clk.Now)
-			rd := testenv.RedisServer(t)
-			queue := workers.NewQueue(asynq.RedisClientOpt{Addr: rd.Addr}, workers.QueueOptions{Name: testenv.Queue(t, rd), MaxRetry: 1, JobTimeout: 10 * time.Second})
-			t.Cleanup(func() { _ = queue.Close() })
-			idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			logs := &testenv.Buffer{}
-			proc := workers.NewProcessor(workers.Deps{Store: st, Connectors: reg, Queue: queue, Index: idx, Log: slog.New(slog.NewTextHandler(logs, nil))},
-				workers.Options{MaxRetry: 1, Lease: time.Minute, JobTimeout: 10 * time.Second, SweepGrace: time.Minute, Now: clk.Now})
-			r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeDeletion, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "tester",
-				Status: dsr.StatusVerified, ReceivedAt: clk.Now(),
-				Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, idx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := st.CreateRequest(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-			if err := proc.Fanout(ctx, r.ID); err != nil {
-				t.Fatal(err)
-			}
+			w := connectortest.NewWorker(t, c)
+			r := w.File(t, dsr.TypeDeletion, dsr.Identity{Kind: dsr.KindEmail, Value: "ada@example.com"})
 			id := dsr.JobID(r.ID, c.Name(), dsr.ActionErase)
-			_ = proc.RunJob(ctx, id)
-			job, err := st.Job(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if job.Status != dsr.JobWaiting || job.Handle == "" || job.PollAt == nil || !job.PollAt.Equal(clk.Now().Truncate(time.Millisecond).Add(time.Hour)) {
+			job := w.Run(t, id)
+			if job.Status != dsr.JobWaiting || job.Handle == "" || job.PollAt == nil || !job.PollAt.Equal(w.Clock.Now().Truncate(time.Millisecond).Add(time.Hour)) {
 				t.Fatalf("after filing: job %s, handle %q, poll_at %v; want waiting on the regulation, polled in 1h", job.Status, job.Handle, job.PollAt)
 			}
-			for range 3 {
-				clk.Add(61 * time.Minute)
-				_ = proc.RunJob(ctx, id)
-			}
-			if job, err = st.Job(ctx, id); err != nil {
-				t.Fatal(err)
-			}
-			if job.Status != tc.job {
+			if job = w.Poll(t, id, 61*time.Minute, 3); job.Status != tc.job {
 				t.Fatalf("job %s (error %q); want %s", job.Status, job.Error, tc.job)
 			}
-			for _, w := range tc.errHas {
-				if !strings.Contains(job.Error, w) {
-					t.Errorf("job error %q does not say %q", job.Error, w)
+			for _, want := range tc.errHas {
+				if !strings.Contains(job.Error, want) {
+					t.Errorf("job error %q does not say %q", job.Error, want)
 				}
 			}
 			if strings.Contains(job.Error, "ada@example.com") {
 				t.Errorf("job error quotes the subject: %s", job.Error)
 			}
-			got, err := st.Request(ctx, r.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Status != tc.request {
+			if got := w.Request(t, r.ID); got.Status != tc.request {
 				t.Errorf("request %s; want %s", got.Status, tc.request)
 			}
-			if strings.Contains(logs.String(), "@example.com") {
-				t.Errorf("logs hold an email address:\n%s", logs.String())
-			}
+			w.CheckLogs(t, "@example.com")
 		})
 	}
 }

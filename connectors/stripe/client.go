@@ -28,8 +28,8 @@ type Client struct {
 	// redaction jobs, a public-preview resource that Stripe serves only
 	// under a preview API version (YYYY-MM-DD.preview).
 	PreviewVersion string
-	// HTTP makes the calls; nil: http.DefaultClient. Redirects are never
-	// followed, whatever its CheckRedirect says.
+	// HTTP makes the calls, following no redirect (a 3xx is an error:
+	// see connectors.NoRedirects); nil: http.DefaultClient.
 	HTTP *http.Client
 	// Limiter, when set, paces the calls to Stripe's documented limits
 	// (see pace), counted under keys that start with LimitKey; nil: no
@@ -434,13 +434,7 @@ func (c *Client) once(ctx context.Context, version, method, path string, form ur
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	hc := http.Client{}
-	if c.HTTP != nil {
-		hc = *c.HTTP
-	}
-	// No redirect is followed: the key is never sent on, a write never
-	// repeated elsewhere (Stripe's API documents none).
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc := connectors.NoRedirects(c.HTTP) // a 3xx is an error, never followed
 	// The path is left out of errors: a query holds the subject's email.
 	what := method + " " + strings.SplitN(path, "?", 2)[0]
 	resp, err := hc.Do(req)
