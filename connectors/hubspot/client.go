@@ -121,17 +121,6 @@ func fits(ctx context.Context, now time.Time, d time.Duration) bool {
 	return !ok || now.Add(d).Before(dl)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // call sends one request (path already escaped, with its query) and decodes
 // a 2xx answer's JSON into out (nil: the body is discarded). want, when
 // given, are the only codes HubSpot documents for the call's success (a

@@ -181,7 +181,7 @@ func New(name string, s Spec) (*Connector, error) {
 		daily:   DefaultDaily,
 		limiter: newLocalLimiter(time.Now),
 		now:     time.Now,
-		sleep:   sleepCtx,
+		sleep:   connectors.Sleep,
 	}
 	c.engagements = engagements
 	if o := s.OptOut; o != nil {

@@ -74,49 +74,16 @@ const maxLocalWait = 5 * time.Second
 
 // pace waits until ep's burst and steady windows let one more call go.
 func (c *Client) pace(ctx context.Context, ep endpoint) error {
-	if c.Limiter == nil {
-		return nil
-	}
-	now, sleep := c.now, c.sleep
-	if now == nil {
-		now = time.Now
-	}
-	if sleep == nil {
-		sleep = sleepCtx
-	}
+	p := connectors.Pacer{Limiter: c.Limiter, MaxWait: maxLocalWait, Now: c.now, Sleep: c.sleep}
 	for _, w := range []struct {
 		suffix string
 		r      connectors.Rate
 	}{{"/s", ep.burst}, {"/m", ep.steady}} {
-		key := c.LimitKey + "/" + ep.key + w.suffix
-		for {
-			wait, err := c.Limiter.Take(ctx, key, w.r)
-			if err != nil {
-				return fmt.Errorf("rate limiter: %w", err)
-			}
-			if wait <= 0 {
-				break
-			}
-			if dl, ok := ctx.Deadline(); wait > maxLocalWait || (ok && now().Add(wait).After(dl)) {
-				return connectors.RetryAfter(wait, fmt.Errorf("Klaviyo's documented limit for %s (%s) is spent", ep.key, w.r))
-			}
-			if err := sleep(ctx, wait); err != nil {
-				return fmt.Errorf("waiting for Klaviyo's rate limit: %w", err)
-			}
+		if err := p.Take(ctx, c.LimitKey+"/"+ep.key+w.suffix, w.r, "Klaviyo's documented limit for "+ep.key); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Resource is a JSON:API resource object as Klaviyo answers it.

@@ -80,37 +80,8 @@ func (c *Client) pace(ctx context.Context, method, path string) error {
 	case method == http.MethodGet:
 		kind = "read"
 	}
-	r := connectors.Rate{N: n, Per: time.Second}
-	sleep := c.sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
-	for {
-		wait, err := c.Limiter.Take(ctx, c.LimitKey+"/"+kind, r)
-		if err != nil {
-			return fmt.Errorf("rate limiter: %w", err)
-		}
-		if wait <= 0 {
-			return nil
-		}
-		if dl, ok := ctx.Deadline(); wait > maxLocalWait || (ok && time.Now().Add(wait).After(dl)) {
-			return connectors.RetryAfter(wait, fmt.Errorf("Stripe's documented %s limit (%s) is spent", kind, r))
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return fmt.Errorf("waiting for Stripe's rate limit: %w", err)
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	p := connectors.Pacer{Limiter: c.Limiter, MaxWait: maxLocalWait, Sleep: c.sleep}
+	return p.Take(ctx, c.LimitKey+"/"+kind, connectors.Rate{N: n, Per: time.Second}, "Stripe's documented "+kind+" limit")
 }
 
 // callTimeout bounds one call, unless the caller's deadline is sooner.
