@@ -544,6 +544,19 @@ func TestJobRoundTrips(t *testing.T) {
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
 	}
+
+	// An opt-in that no connector lifts: read, move to in_progress and
+	// audit it, then the mark settles it completed at once (no job, no
+	// read of the suppression list: nobody to ask), audited.
+	r3 := e.fileWith(dsr.TypeOptIn, func(in *dsr.Intake) { in.Scopes = []dsr.Scope{dsr.ScopeMarketing} })
+	e.cmds.Reset()
+	if err := e.proc.Fanout(ctx, r3.ID); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"find", "findAndModify", "insert", "update", "findAndModify", "findAndModify", "insert", "update"}
+	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
+		t.Errorf("store commands of an opt-in's fan-out (-want +got):\n%s", diff)
+	}
 }
 
 // TestJobsReadNoJobs: with three connectors, no job run reads a job or the
