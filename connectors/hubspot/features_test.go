@@ -371,3 +371,35 @@ func collCounts(res connectors.Result) map[string]int64 {
 	}
 	return out
 }
+
+// TestEraseBlocksAdditionalEmails: erasing a subject HubSpot holds only
+// among a contact's additional emails deletes that contact by id, which
+// blocks its primary address, and then blocks the subject's own address by
+// email; an address HubSpot holds as a primary one is not sent again, and
+// an address it does not hold at all is never blocked.
+func TestEraseBlocksAdditionalEmails(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t)
+	f.seedSecondary()
+	c := testConnector(t, srv, fakeToken)
+	const alias = "a.l@example.net" // only among the old contact's additional emails
+	res, err := c.Erase(t.Context(), subject(alias, "nobody@example.com"))
+	if err != nil || res.Records != 1 {
+		t.Fatalf("Erase = %+v, %v; want the old contact", res, err)
+	}
+	if f.contacts[oldID] != nil || f.contacts[adaID] == nil {
+		t.Errorf("after Erase: old contact kept %v, Ada's kept %v; want only Ada's", f.contacts[oldID] != nil, f.contacts[adaID] != nil)
+	}
+	if !f.blocked[alias] || !f.blocked[oldEmail] || f.blocked["nobody@example.com"] {
+		t.Errorf("blocked %v; want the alias and the old contact's address, never an address HubSpot did not hold", f.blocked)
+	}
+	var byEmail []string
+	for _, d := range f.deletes {
+		if d["idProperty"] == "email" {
+			byEmail = append(byEmail, d["objectId"])
+		}
+	}
+	if !slices.Equal(byEmail, []string{alias}) {
+		t.Errorf("gdpr-deletes by email %v; want the alias only", byEmail)
+	}
+}

@@ -370,9 +370,10 @@ func (c *Connector) statuses(ctx context.Context, e string) ([]status, error) {
 }
 
 // Erase GDPR-deletes each contact whose primary or additional email is one
-// of the subject's: permanently, its email blocked from re-creation. An
-// email HubSpot holds no contact for is left alone (not blocked): nothing
-// is held, and blocking would record the address.
+// of the subject's: permanently, its email blocked from re-creation; a
+// subject's email held only as an additional email is then blocked by
+// itself. An email HubSpot holds no contact for is left alone (not
+// blocked): nothing is held, and blocking would record the address.
 func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors.Result, error) {
 	var res connectors.Result
 	es := emails(s)
@@ -406,8 +407,41 @@ func (c *Connector) Erase(ctx context.Context, s connectors.Subject) (connectors
 		c.logger().InfoContext(ctx, "hubspot contact gdpr-deleted")
 		n++
 	}
+	// A subject's email that HubSpot held only among a contact's
+	// additional emails is not the one the record's deletion blocks: it is
+	// blocked by itself, by email. HubSpot now holds no contact for it, so
+	// the gdpr-delete reference's "an email not found is added to the
+	// blocklist" applies: it deletes nothing more.
+	for _, e := range additionalOnly(cts, es) {
+		body := map[string]string{"objectId": e, "idProperty": "email"}
+		err := c.call(ctx, http.MethodPost, "gdpr-delete additional email", "/crm/v3/objects/contacts/gdpr-delete", body, nil, http.StatusNoContent)
+		if err != nil && !errors.Is(err, errNotFound) {
+			return connectors.Result{}, err
+		}
+		c.logger().InfoContext(ctx, "hubspot additional email blocked")
+	}
 	res.Add(collContacts, "deleted", n)
 	return res, nil
+}
+
+// additionalOnly returns the emails of es that some contact of cts holds
+// among its additional emails and none as its primary one.
+func additionalOnly(cts []*contact, es []string) []string {
+	var out []string
+	for _, e := range es {
+		primary, additional := false, false
+		for _, ct := range cts {
+			if strings.EqualFold(primaryEmail(ct), e) {
+				primary = true
+			} else if holds(ct, e) {
+				additional = true
+			}
+		}
+		if additional && !primary {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // OptOut opts the primary email of each contact whose primary or
