@@ -42,11 +42,18 @@ const (
 // replace deleting the Wrapped.
 //
 // Seal, Open, NewWriter and NewReader may be used concurrently; Destroy
-// must not run concurrently with them. Printing a DataKey shows no key
-// bytes.
+// must not run concurrently with them. Copies of a DataKey share one key:
+// destroying one destroys all. Printing a DataKey, alone or inside another
+// value, with any verb, shows no key bytes: they are held in a closure,
+// which reflection cannot enter.
 type DataKey struct {
-	k    *[KeySize]byte // nil once destroyed
-	aead cipher.AEAD
+	s func() *keyState
+}
+
+// keyState is a data key's bytes and the AEAD made from them.
+type keyState struct {
+	k    [KeySize]byte
+	aead cipher.AEAD // nil once destroyed
 }
 
 // NewDataKey returns a new random data key.
@@ -60,35 +67,40 @@ func NewDataKey() *DataKey {
 
 // dataKeyFrom copies b (KeySize bytes) into a new DataKey.
 func dataKeyFrom(b []byte) *DataKey {
-	k := new([KeySize]byte)
-	copy(k[:], b)
-	return &DataKey{k: k, aead: newGCM(k[:])}
+	st := new(keyState)
+	copy(st.k[:], b)
+	st.aead = newGCM(st.k[:])
+	return &DataKey{s: func() *keyState { return st }}
 }
 
 // Destroy zeroes the key bytes and makes every later use of dk fail with
 // ErrDestroyed. See the type's comment for what it does not guarantee.
 func (dk *DataKey) Destroy() {
-	if dk.k != nil {
-		clear(dk.k[:])
+	if dk == nil || dk.s == nil {
+		return
 	}
-	dk.k = nil
-	dk.aead = nil
+	st := dk.s()
+	clear(st.k[:])
+	st.aead = nil
 }
 
-// Destroyed reports whether Destroy was called.
-func (dk *DataKey) Destroyed() bool { return dk.k == nil }
+// Destroyed reports whether Destroy was called (on dk or a copy).
+func (dk *DataKey) Destroyed() bool {
+	return dk == nil || dk.s == nil || dk.s().aead == nil
+}
 
 // get returns the key bytes and AEAD, or ErrDestroyed.
 func (dk *DataKey) get() (*[KeySize]byte, cipher.AEAD, error) {
-	if dk == nil || dk.k == nil {
+	if dk.Destroyed() {
 		return nil, nil, ErrDestroyed
 	}
-	return dk.k, dk.aead, nil
+	st := dk.s()
+	return &st.k, st.aead, nil
 }
 
 // String never shows the key bytes.
 func (dk DataKey) String() string {
-	if dk.k == nil {
+	if dk.Destroyed() {
 		return "envelope.DataKey{destroyed}"
 	}
 	return "envelope.DataKey{…}"
@@ -142,7 +154,7 @@ func (kr *Keyring) Wrap(dk *DataKey) (Wrapped, error) {
 	var nonce [nonceSize]byte
 	rand.Read(nonce[:])
 	copy(out[1:], nonce[:])
-	out = mk.aead.Seal(out, nonce[:], k[:], []byte(wrapPurpose+mk.id))
+	out = mk.aead().Seal(out, nonce[:], k[:], []byte(wrapPurpose+mk.id))
 	return Wrapped{KeyID: mk.id, Ciphertext: out}, nil
 }
 
@@ -161,7 +173,7 @@ func (kr *Keyring) Unwrap(w Wrapped) (*DataKey, error) {
 		return nil, fmt.Errorf("envelope: wrapped key under %q: version %d: %w", w.KeyID, w.Ciphertext[0], ErrVersion)
 	}
 	var k [KeySize]byte
-	if _, err := mk.aead.Open(k[:0], w.Ciphertext[1:1+nonceSize], w.Ciphertext[1+nonceSize:], []byte(wrapPurpose+mk.id)); err != nil {
+	if _, err := mk.aead().Open(k[:0], w.Ciphertext[1:1+nonceSize], w.Ciphertext[1+nonceSize:], []byte(wrapPurpose+mk.id)); err != nil {
 		return nil, fmt.Errorf("envelope: unwrapping a data key under %q: %w", w.KeyID, ErrAuth)
 	}
 	dk := dataKeyFrom(k[:])

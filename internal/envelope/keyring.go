@@ -39,12 +39,21 @@ var (
 )
 
 // masterKey is one master key: its id and the AEAD made from it. The key
-// bytes themselves are not kept, and the AEAD sits behind an interface (a
-// pointer), so even a reflective print of a Keyring shows addresses only.
+// bytes themselves are not kept, and the AEAD (whose key schedule starts
+// with the key) is hidden in a closure, so even a reflective print of a
+// Keyring inside another value, with any verb, shows an address.
 type masterKey struct {
 	id   string
-	aead cipher.AEAD
+	aead hiddenAEAD
 }
+
+// hiddenAEAD holds an AEAD where reflection cannot reach it: fmt prints a
+// func as an address whatever the verb and depth, while it walks into
+// pointers, interfaces and unexported fields (%s of a struct holding a
+// cipher.AEAD prints the AES round keys).
+type hiddenAEAD func() cipher.AEAD
+
+func hide(a cipher.AEAD) hiddenAEAD { return func() cipher.AEAD { return a } }
 
 // Keyring is the set of master keys, the first one active: Wrap uses the
 // active key only; Unwrap accepts any key in the ring, so data keys wrapped
@@ -106,7 +115,7 @@ func parseEntries(entries []string) (*Keyring, error) {
 		}
 		aead := newGCM(key)
 		clear(key)
-		mk := &masterKey{id: id, aead: aead}
+		mk := &masterKey{id: id, aead: hide(aead)}
 		kr.keys = append(kr.keys, mk)
 		kr.byID[id] = mk
 	}

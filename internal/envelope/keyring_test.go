@@ -3,6 +3,7 @@ package envelope_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,6 +115,8 @@ func assertNoKeyMaterial(t *testing.T, s string, keys ...[]byte) {
 			base64.URLEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k),
 			hex.EncodeToString(k), strings.ToUpper(hex.EncodeToString(k)),
 			strings.Trim(fmt.Sprint(k), "[]"), string(k),
+			// The AES key schedule starts with the key as 32-bit words.
+			fmt.Sprint(binary.BigEndian.Uint32(k)), fmt.Sprint(binary.LittleEndian.Uint32(k)),
 		}
 		for _, f := range forms {
 			// 12 characters of any form are enough to identify a key.

@@ -48,7 +48,7 @@ var errClosed = errors.New("envelope: write to a closed stream writer")
 // authenticate.
 type Writer struct {
 	w      io.Writer
-	aead   cipher.AEAD
+	aead   hiddenAEAD // the stream's segment key
 	prefix [prefixSize]byte
 	ctr    uint64
 	buf    []byte // plaintext of the pending segment, cap SegmentSize
@@ -72,7 +72,7 @@ func NewWriter(w io.Writer, dk *DataKey, aad []byte) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &Writer{w: w, aead: aead, buf: make([]byte, 0, SegmentSize), out: make([]byte, 0, segCTSize)}
+	sw := &Writer{w: w, aead: hide(aead), buf: make([]byte, 0, SegmentSize), out: make([]byte, 0, segCTSize)}
 	copy(sw.prefix[:], hdr[1+saltSize:])
 	if _, err := w.Write(hdr[:]); err != nil {
 		return nil, fmt.Errorf("envelope: writing the stream header: %w", err)
@@ -132,7 +132,7 @@ func (sw *Writer) flush(last bool) error {
 	if sw.ctr > maxSegments {
 		return errors.New("envelope: stream too long (2^32 segments)")
 	}
-	sw.out = sw.aead.Seal(sw.out[:0], segmentNonce(&sw.prefix, sw.ctr, last), sw.buf, nil)
+	sw.out = sw.aead().Seal(sw.out[:0], segmentNonce(&sw.prefix, sw.ctr, last), sw.buf, nil)
 	sw.ctr++
 	clear(sw.buf)
 	sw.buf = sw.buf[:0]
@@ -162,7 +162,7 @@ func (sw *Writer) Close() error {
 // ErrTruncated or ErrAuth, never a silent EOF. Errors are sticky.
 type Reader struct {
 	r      io.Reader
-	aead   cipher.AEAD
+	aead   hiddenAEAD // the stream's segment key
 	prefix [prefixSize]byte
 	ctr    uint64
 	buf    []byte // ciphertext read ahead, cap segCTSize+1
@@ -193,7 +193,7 @@ func NewReader(r io.Reader, dk *DataKey, aad []byte) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &Reader{r: r, aead: aead, buf: make([]byte, 0, segCTSize+1), plain: make([]byte, 0, SegmentSize)}
+	sr := &Reader{r: r, aead: hide(aead), buf: make([]byte, 0, segCTSize+1), plain: make([]byte, 0, SegmentSize)}
 	copy(sr.prefix[:], hdr[1+saltSize:])
 	return sr, nil
 }
@@ -243,12 +243,12 @@ func (sr *Reader) next() error {
 		}
 		return fmt.Errorf("envelope: stream segment %d of %d bytes, shorter than a tag: %w", sr.ctr, len(ct), ErrTruncated)
 	}
-	pt, err := sr.aead.Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, last), ct, nil)
+	pt, err := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, last), ct, nil)
 	if err != nil {
 		// A full segment that opens as a middle one means the segments
 		// after it were cut off: say so rather than "altered".
 		if last && len(ct) == segCTSize {
-			if _, err2 := sr.aead.Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, false), ct, nil); err2 == nil {
+			if _, err2 := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, false), ct, nil); err2 == nil {
 				return fmt.Errorf("envelope: stream ends after segment %d, which is not the final one: %w", sr.ctr, ErrTruncated)
 			}
 		}
