@@ -50,6 +50,7 @@ type Writer struct {
 	w      io.Writer
 	aead   hiddenAEAD // the stream's segment key
 	prefix [prefixSize]byte
+	nonce  [nonceSize]byte // the current segment's
 	ctr    uint64
 	buf    []byte // plaintext of the pending segment, cap SegmentSize
 	out    []byte // cap segCTSize
@@ -91,11 +92,12 @@ func segmentAEAD(k *[KeySize]byte, salt, aad []byte) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-// segmentNonce is prefix | ctr (big-endian uint32) | last.
-func segmentNonce(prefix *[prefixSize]byte, ctr uint64, last bool) []byte {
-	var n [nonceSize]byte
+// segmentNonce sets n to prefix | ctr (big-endian uint32) | last and
+// returns it as a slice.
+func segmentNonce(n *[nonceSize]byte, prefix *[prefixSize]byte, ctr uint64, last bool) []byte {
 	copy(n[:], prefix[:])
 	binary.BigEndian.PutUint32(n[prefixSize:], uint32(ctr))
+	n[nonceSize-1] = 0
 	if last {
 		n[nonceSize-1] = 1
 	}
@@ -132,7 +134,7 @@ func (sw *Writer) flush(last bool) error {
 	if sw.ctr > maxSegments {
 		return errors.New("envelope: stream too long (2^32 segments)")
 	}
-	sw.out = sw.aead().Seal(sw.out[:0], segmentNonce(&sw.prefix, sw.ctr, last), sw.buf, nil)
+	sw.out = sw.aead().Seal(sw.out[:0], segmentNonce(&sw.nonce, &sw.prefix, sw.ctr, last), sw.buf, nil)
 	sw.ctr++
 	clear(sw.buf)
 	sw.buf = sw.buf[:0]
@@ -164,6 +166,7 @@ type Reader struct {
 	r      io.Reader
 	aead   hiddenAEAD // the stream's segment key
 	prefix [prefixSize]byte
+	nonce  [nonceSize]byte // the current segment's
 	ctr    uint64
 	buf    []byte // ciphertext read ahead, cap segCTSize+1
 	plain  []byte // cap SegmentSize
@@ -243,12 +246,12 @@ func (sr *Reader) next() error {
 		}
 		return fmt.Errorf("envelope: stream segment %d of %d bytes, shorter than a tag: %w", sr.ctr, len(ct), ErrTruncated)
 	}
-	pt, err := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, last), ct, nil)
+	pt, err := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.nonce, &sr.prefix, sr.ctr, last), ct, nil)
 	if err != nil {
 		// A full segment that opens as a middle one means the segments
 		// after it were cut off: say so rather than "altered".
 		if last && len(ct) == segCTSize {
-			if _, err2 := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.prefix, sr.ctr, false), ct, nil); err2 == nil {
+			if _, err2 := sr.aead().Open(sr.plain[:0], segmentNonce(&sr.nonce, &sr.prefix, sr.ctr, false), ct, nil); err2 == nil {
 				return fmt.Errorf("envelope: stream ends after segment %d, which is not the final one: %w", sr.ctr, ErrTruncated)
 			}
 		}
