@@ -25,6 +25,9 @@ const (
 	// streamInfo starts the HKDF info of a stream's segment key, followed
 	// by the aad.
 	streamInfo = "dsar/envelope/v1/stream\x00"
+	// minBuf is the first size of a Writer's or Reader's buffers; they grow
+	// to a segment as the data does.
+	minBuf = 4 << 10
 	// maxSegments: the counter is 32 bits (256 TiB of plaintext).
 	maxSegments = math.MaxUint32
 )
@@ -73,7 +76,7 @@ func NewWriter(w io.Writer, dk *DataKey, aad []byte) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &Writer{w: w, aead: hide(aead), buf: make([]byte, 0, SegmentSize), out: make([]byte, 0, segCTSize)}
+	sw := &Writer{w: w, aead: hide(aead)}
 	copy(sw.prefix[:], hdr[1+saltSize:])
 	if _, err := w.Write(hdr[:]); err != nil {
 		return nil, fmt.Errorf("envelope: writing the stream header: %w", err)
@@ -121,8 +124,14 @@ func (sw *Writer) Write(p []byte) (int, error) {
 				return n, err
 			}
 		}
-		c := copy(sw.buf[len(sw.buf):SegmentSize], p)
-		sw.buf = sw.buf[:len(sw.buf)+c]
+		c := min(len(p), SegmentSize-len(sw.buf))
+		if len(sw.buf)+c > cap(sw.buf) { // grow: a small stream keeps small buffers
+			nb := make([]byte, len(sw.buf), min(SegmentSize, max(4*cap(sw.buf), len(sw.buf)+c, minBuf)))
+			copy(nb, sw.buf)
+			clear(sw.buf)
+			sw.buf = nb
+		}
+		sw.buf = append(sw.buf, p[:c]...)
 		p = p[c:]
 		n += c
 	}
@@ -196,7 +205,7 @@ func NewReader(r io.Reader, dk *DataKey, aad []byte) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &Reader{r: r, aead: hide(aead), buf: make([]byte, 0, segCTSize+1), plain: make([]byte, 0, SegmentSize)}
+	sr := &Reader{r: r, aead: hide(aead)}
 	copy(sr.prefix[:], hdr[1+saltSize:])
 	return sr, nil
 }
@@ -223,15 +232,24 @@ func (sr *Reader) Read(p []byte) (int, error) {
 // next reads and authenticates one segment. It reads one byte past a full
 // segment to know whether that segment is the last.
 func (sr *Reader) next() error {
-	n, err := io.ReadFull(sr.r, sr.buf[len(sr.buf):segCTSize+1])
-	sr.buf = sr.buf[:len(sr.buf)+n]
+	// Read up to segCTSize+1 bytes, growing the buffer as data comes, so a
+	// small stream keeps small buffers.
 	last := false
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		last = true
-	default:
-		return fmt.Errorf("envelope: reading stream segment %d: %w", sr.ctr, err)
+	for len(sr.buf) < segCTSize+1 && !last {
+		if len(sr.buf) == cap(sr.buf) {
+			nb := make([]byte, len(sr.buf), min(segCTSize+1, max(4*cap(sr.buf), minBuf)))
+			copy(nb, sr.buf)
+			sr.buf = nb
+		}
+		n, err := io.ReadFull(sr.r, sr.buf[len(sr.buf):cap(sr.buf)])
+		sr.buf = sr.buf[:len(sr.buf)+n]
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			last = true
+		default:
+			return fmt.Errorf("envelope: reading stream segment %d: %w", sr.ctr, err)
+		}
 	}
 	if sr.ctr > maxSegments {
 		return fmt.Errorf("envelope: stream segment %d: more than 2^32 segments: %w", sr.ctr, ErrAuth)
@@ -258,6 +276,7 @@ func (sr *Reader) next() error {
 		return fmt.Errorf("envelope: stream segment %d: %w", sr.ctr, ErrAuth)
 	}
 	sr.ctr++
+	sr.plain = pt[:0] // reused for the next segment once pend is consumed
 	sr.pend = pt
 	if last {
 		sr.done = true
