@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -147,6 +148,9 @@ func (kr *Keyring) Wrap(dk *DataKey) (Wrapped, error) {
 	k, _, err := dk.get()
 	if err != nil {
 		return Wrapped{}, err
+	}
+	if len(kr.keys) == 0 {
+		return Wrapped{}, errors.New("envelope: wrapping with an empty keyring")
 	}
 	mk := kr.keys[0]
 	out := make([]byte, 1+nonceSize, wrappedSize)

@@ -173,8 +173,14 @@ func GenerateMasterKey() string {
 	return entry
 }
 
-// Active returns the id of the active key, the one Wrap uses.
-func (kr *Keyring) Active() string { return kr.keys[0].id }
+// Active returns the id of the active key, the one Wrap uses ("" for a
+// Keyring not made by ParseKeyring or LoadOrCreateKeyFile).
+func (kr *Keyring) Active() string {
+	if len(kr.keys) == 0 {
+		return ""
+	}
+	return kr.keys[0].id
+}
 
 // IDs returns the ids of the keys, the active one first.
 func (kr *Keyring) IDs() []string {

@@ -286,6 +286,19 @@ func TestWrapUnwrapRotation(t *testing.T) {
 	opens(t, old, w1)
 }
 
+func TestZeroKeyring(t *testing.T) {
+	var kr envelope.Keyring
+	if kr.Active() != "" || len(kr.IDs()) != 0 || kr.Has("") {
+		t.Fatalf("zero keyring: active %q ids %v", kr.Active(), kr.IDs())
+	}
+	if _, err := kr.Wrap(envelope.NewDataKey()); err == nil {
+		t.Fatal("wrap with an empty keyring succeeded")
+	}
+	if _, err := kr.Unwrap(envelope.Wrapped{KeyID: "k1"}); !errors.Is(err, envelope.ErrUnknownKey) {
+		t.Fatalf("unwrap with an empty keyring: %v", err)
+	}
+}
+
 func TestGenerateMasterKey(t *testing.T) {
 	a, b := envelope.GenerateMasterKey(), envelope.GenerateMasterKey()
 	if a == b {
