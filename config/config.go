@@ -508,11 +508,13 @@ func loopback(host string) bool {
 }
 
 // LoopbackAddr reports whether a listen address (host:port) takes only
-// connections from this machine; an empty host (":8080", every
-// interface) does not.
+// connections from this machine: a loopback address, or localhost (the
+// hosts file's). An empty host (":8080", every interface) does not, nor a
+// name under .localhost: no hosts file lists it, so the listener would ask
+// DNS, which may answer with any address of the machine.
 func LoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	return err == nil && loopback(host)
+	return err == nil && (host == "localhost" || loopback(host) && !strings.HasSuffix(host, ".localhost"))
 }
 
 // ServesTLS reports whether the API terminates TLS itself.

@@ -271,6 +271,10 @@ func TestTransportSettings(t *testing.T) {
 		{"serve on loopback without TLS", serve, config.ModeServe, nil},
 		{"serve on localhost without TLS", with(serve, "DSAR_HTTP_ADDR", "localhost:8080"), config.ModeServe, nil},
 		{"serve on [::1] without TLS", with(serve, "DSAR_HTTP_ADDR", "[::1]:8080"), config.ModeServe, nil},
+		// A name under .localhost is not in the hosts file: the listener asks
+		// DNS for it, which may answer with any of the machine's addresses.
+		{"serve on a name under .localhost without TLS", with(serve, "DSAR_HTTP_ADDR", "dsar.localhost:8080"), config.ModeServe,
+			[]string{"DSAR_HTTP_ADDR", "dsar.localhost:8080 is not a loopback address"}},
 		{"serve on every interface without TLS", with(serve, "DSAR_HTTP_ADDR", ":8080"), config.ModeServe,
 			[]string{"DSAR_HTTP_ADDR", ":8080 is not a loopback address", "DSAR_TLS_CERT_FILE", "DSAR_TLS_KEY_FILE", "DSAR_BEHIND_TLS_PROXY=true"}},
 		{"serve on a public address without TLS", with(serve, "DSAR_HTTP_ADDR", "10.1.2.3:8080"), config.ModeServe, []string{"DSAR_HTTP_ADDR", "DSAR_BEHIND_TLS_PROXY"}},
