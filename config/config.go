@@ -475,7 +475,9 @@ func boolean(set func(*Config, bool)) func(*Config, string) error {
 
 // parseOrigins reads comma-separated web origins: scheme://host[:port],
 // https, or http to a loopback host (a portal in development); a trailing
-// slash is dropped.
+// slash is dropped, and a default port (443, 80), which browsers leave out
+// of the Origin they send. Origins are matched exactly, so a host pattern
+// ("*.example.com") is refused rather than match nothing.
 func parseOrigins(v string) ([]string, error) {
 	var out []string
 	for _, o := range strings.Split(v, ",") {
@@ -488,8 +490,13 @@ func parseOrigins(v string) ([]string, error) {
 			return nil, errors.New(`"*" is not allowed: the portal API carries personal data; list the portal's origins`)
 		case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 			return nil, fmt.Errorf("%q: want an origin, scheme://host[:port], e.g. https://www.example.com", o)
+		case strings.Contains(u.Host, "*"):
+			return nil, fmt.Errorf("%q: list each origin in full: they are matched exactly, patterns match nothing", o)
 		case u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())):
 			return nil, fmt.Errorf("%q: want https (http only for localhost)", o)
+		}
+		if p := u.Port(); u.Scheme == "https" && p == "443" || u.Scheme == "http" && p == "80" {
+			o = strings.TrimSuffix(o, ":"+p)
 		}
 		out = append(out, strings.ToLower(o))
 	}

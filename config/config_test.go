@@ -330,18 +330,21 @@ func TestTransportSettings(t *testing.T) {
 }
 
 // TestCORSOrigins: origins are scheme://host[:port], https or a loopback
-// http, never "*".
+// http, never "*" nor a host pattern (matching is exact: a pattern would
+// match nothing, silently); a default port is dropped, as browsers send
+// the origin without it.
 func TestCORSOrigins(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": "https://www.example.com/, http://localhost:3000 ,https://Shop.Example.com:8443"}))
+	c, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": "https://www.example.com/, http://localhost:3000 ,https://Shop.Example.com:8443, https://portal.example.com:443, http://localhost:80"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"https://www.example.com", "http://localhost:3000", "https://shop.example.com:8443"}
+	want := []string{"https://www.example.com", "http://localhost:3000", "https://shop.example.com:8443", "https://portal.example.com", "http://localhost"}
 	if fmt.Sprint(c.CORSOrigins) != fmt.Sprint(want) {
 		t.Errorf("origins %q, want %q", c.CORSOrigins, want)
 	}
-	for _, bad := range []string{"*", "www.example.com", "http://www.example.com", "https://www.example.com/privacy", "https://www.example.com?x=1", "ftp://x"} {
+	for _, bad := range []string{"*", "www.example.com", "http://www.example.com", "https://www.example.com/privacy", "https://www.example.com?x=1", "ftp://x",
+		"https://*.example.com", "https://www.example.*"} {
 		if _, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": bad})); err == nil || !strings.Contains(err.Error(), "DSAR_CORS_ORIGINS") {
 			t.Errorf("%q: err %v, want one naming DSAR_CORS_ORIGINS", bad, err)
 		}
