@@ -416,7 +416,7 @@ func (h *FanoutHandler) liftResolved(ctx context.Context, req *dsr.Request, ids 
 	if source == dsr.ConsentAdmin {
 		kind = dsr.ConsentLifted
 	}
-	reason := "opt-in request " + req.ID + ": identities resolution found"
+	reason := "opt-in request " + req.ID + ": identities found by resolution"
 	ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: extra, Kind: kind, Scopes: req.Scopes, Source: source,
 		RequestID: req.ID, Actor: actor, Reason: reason, At: h.opts.Now().UTC()}
 	if err := h.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
