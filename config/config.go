@@ -184,7 +184,19 @@ func Settings() []Setting {
 		{Env: "DSAR_BEHIND_TLS_PROXY", Default: "false", Help: "true when a proxy in front terminates TLS: the API may then listen on a non-loopback address without DSAR_TLS_CERT_FILE, and its answers carry HSTS; set DSAR_TRUSTED_PROXIES too", Modes: apiModes,
 			set: boolean(func(c *Config, b bool) { c.BehindTLSProxy = b })},
 		{Env: "DSAR_HSTS_MAX_AGE", Default: "8760h", Help: "max-age of the Strict-Transport-Security header, sent only under TLS (DSAR_TLS_CERT_FILE or DSAR_BEHIND_TLS_PROXY); 0s sends none", Modes: apiModes,
-			set: duration(0, func(c *Config, d time.Duration) { c.HSTSMaxAge = d })},
+			set: func(c *Config, v string) error {
+				// Whole seconds: under one, the header would say max-age=0,
+				// which tells browsers to forget HTTPS-only.
+				d, err := time.ParseDuration(v)
+				if v == "0" {
+					d, err = 0, nil
+				}
+				if err != nil || d < 0 || d > 0 && d < time.Second {
+					return errors.New("want 0s (none) or a duration of at least 1s, e.g. 8760h")
+				}
+				c.HSTSMaxAge = d
+				return nil
+			}},
 		{Env: "DSAR_CORS_ORIGINS", Help: "comma-separated origins (https://www.example.com) whose pages may call the portal API (/v1/portal/...) from a browser; unset: none (the portal this service serves needs none)", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				origins, err := parseOrigins(v)

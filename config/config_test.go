@@ -350,3 +350,21 @@ func TestCORSOrigins(t *testing.T) {
 		}
 	}
 }
+
+// TestHSTSMaxAge: the max-age is whole seconds; a positive duration under
+// one second, which the header would carry as max-age=0 (telling browsers
+// to forget HTTPS-only), is refused; 0s sends none.
+func TestHSTSMaxAge(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]time.Duration{"0s": 0, "0": 0, "1s": time.Second, "8760h": 8760 * time.Hour} {
+		c, err := config.Load(env(map[string]string{"DSAR_HSTS_MAX_AGE": v}))
+		if err != nil || c.HSTSMaxAge != want {
+			t.Errorf("%q: %v, %v; want %v", v, c.HSTSMaxAge, err, want)
+		}
+	}
+	for _, bad := range []string{"500ms", "-1s", "soon"} {
+		if _, err := config.Load(env(map[string]string{"DSAR_HSTS_MAX_AGE": bad})); err == nil || !strings.Contains(err.Error(), "DSAR_HSTS_MAX_AGE") {
+			t.Errorf("%q: err %v, want one naming DSAR_HSTS_MAX_AGE", bad, err)
+		}
+	}
+}
