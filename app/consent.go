@@ -142,8 +142,12 @@ func (s *Service) OptIn(ctx context.Context, in OptInInput, source dsr.ConsentSo
 	if all {
 		return ConsentChange{}, errLiftAll
 	}
+	ids := s.optInIdentities(in.Subject, in.Identities)
+	if err := s.liftSettled(ctx, ids, scopes); err != nil {
+		return ConsentChange{}, err
+	}
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: source, Actor: actor}
-	return s.lift(ctx, ev, "opted in", s.optInIdentities(in.Subject, in.Identities), reg)
+	return s.lift(ctx, ev, "opted in", ids, reg)
 }
 
 // checkRegulation checks an opt-in's or a lift's optional regulation,
@@ -200,8 +204,26 @@ func (s *Service) LiftSuppression(ctx context.Context, in LiftInput, actor strin
 	if err := ve.Err(); err != nil {
 		return ConsentChange{}, err
 	}
+	ids := s.optInIdentities(in.Subject, nil)
+	if err := s.liftSettled(ctx, ids, []dsr.Scope{sc}); err != nil {
+		return ConsentChange{}, err
+	}
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentLifted, Scopes: []dsr.Scope{sc}, Source: dsr.ConsentAdmin, Actor: actor, Reason: reason}
-	return s.lift(ctx, ev, reason, s.optInIdentities(in.Subject, nil), reg)
+	return s.lift(ctx, ev, reason, ids, reg)
+}
+
+// liftSettled refuses (409) a lift of scopes for the identities ids (in
+// clear) while an opt-out or a deletion of theirs that suppresses one of
+// them has not been fanned out yet: its fan-out would suppress them again
+// right after the lift. Identities given only as hashes cannot be matched
+// to requests, so they are not checked.
+func (s *Service) liftSettled(ctx context.Context, ids []dsr.Identity, scopes []dsr.Scope) error {
+	hashes := make([]string, 0, len(ids))
+	for _, id := range ids {
+		hashes = append(hashes, s.index.Hash(id.Kind, id.Value))
+	}
+	return s.suppressionsSettled(ctx, hashes, scopes, "An opt-out or a deletion of this person that suppresses these scopes has not been applied yet: "+
+		"its fan-out would suppress them again after the lift. Try again once it is in progress (GET /v1/requests?status=verified lists it).")
 }
 
 // lift records ev (its ID and time set here), then lifts the entries of

@@ -347,18 +347,30 @@ func coveredForAll(entries []dsr.Suppression, hashes []string, scope dsr.Scope) 
 // them, filed with the proven identities of req, is open and not yet
 // fanned out: its fan-out would suppress the scope again after the lift.
 func (s *Service) optOutsSettled(ctx context.Context, req *dsr.Request, scopes []dsr.Scope) error {
-	for _, h := range req.ProvenHashes {
-		open, err := s.store.OpenIdentical(ctx, h, dsr.TypeOptOut, dsr.VerifiedOpenStatuses, 20)
-		if err != nil {
-			return fmt.Errorf("open opt-outs: %w", err)
-		}
-		for _, r := range open {
-			if r.FannedOutAt != nil {
-				continue
+	return s.suppressionsSettled(ctx, req.ProvenHashes, scopes,
+		"Your refusal of this purpose is still being applied to our systems; try again in a minute.")
+}
+
+// suppressionsSettled refuses (dsr.ErrConflict, with msg) to lift scopes
+// while an opt-out or a deletion whose suppression covers one of them,
+// filed with one of the identities of hashes (their blind index), is open
+// and not yet fanned out: its fan-out would suppress the scope again after
+// the lift, and the lift would be undone without a word.
+func (s *Service) suppressionsSettled(ctx context.Context, hashes []string, scopes []dsr.Scope, msg string) error {
+	for _, h := range hashes {
+		for _, t := range []dsr.Type{dsr.TypeOptOut, dsr.TypeDeletion} {
+			open, err := s.store.OpenIdentical(ctx, h, t, dsr.VerifiedOpenStatuses, 20)
+			if err != nil {
+				return fmt.Errorf("open %ss: %w", t, err)
 			}
-			refused := r.SuppressedScopes()
-			if slices.ContainsFunc(scopes, func(sc dsr.Scope) bool { return slices.Contains(refused, sc) }) {
-				return dsr.Refuse(dsr.ErrConflict, "Your refusal of this purpose is still being applied to our systems; try again in a minute.")
+			for _, r := range open {
+				if r.FannedOutAt != nil {
+					continue
+				}
+				refused := r.SuppressedScopes()
+				if slices.ContainsFunc(scopes, func(sc dsr.Scope) bool { return slices.Contains(refused, sc) }) {
+					return dsr.Refuse(dsr.ErrConflict, msg)
+				}
 			}
 		}
 	}

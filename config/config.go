@@ -184,7 +184,19 @@ func Settings() []Setting {
 		{Env: "DSAR_BEHIND_TLS_PROXY", Default: "false", Help: "true when a proxy in front terminates TLS: the API may then listen on a non-loopback address without DSAR_TLS_CERT_FILE, and its answers carry HSTS; set DSAR_TRUSTED_PROXIES too", Modes: apiModes,
 			set: boolean(func(c *Config, b bool) { c.BehindTLSProxy = b })},
 		{Env: "DSAR_HSTS_MAX_AGE", Default: "8760h", Help: "max-age of the Strict-Transport-Security header, sent only under TLS (DSAR_TLS_CERT_FILE or DSAR_BEHIND_TLS_PROXY); 0s sends none", Modes: apiModes,
-			set: duration(0, func(c *Config, d time.Duration) { c.HSTSMaxAge = d })},
+			set: func(c *Config, v string) error {
+				// Whole seconds: under one, the header would say max-age=0,
+				// which tells browsers to forget HTTPS-only.
+				d, err := time.ParseDuration(v)
+				if v == "0" {
+					d, err = 0, nil
+				}
+				if err != nil || d < 0 || d > 0 && d < time.Second {
+					return errors.New("want 0s (none) or a duration of at least 1s, e.g. 8760h")
+				}
+				c.HSTSMaxAge = d
+				return nil
+			}},
 		{Env: "DSAR_CORS_ORIGINS", Help: "comma-separated origins (https://www.example.com) whose pages may call the portal API (/v1/portal/...) from a browser; unset: none (the portal this service serves needs none)", Modes: apiModes,
 			set: func(c *Config, v string) error {
 				origins, err := parseOrigins(v)
@@ -475,7 +487,9 @@ func boolean(set func(*Config, bool)) func(*Config, string) error {
 
 // parseOrigins reads comma-separated web origins: scheme://host[:port],
 // https, or http to a loopback host (a portal in development); a trailing
-// slash is dropped.
+// slash is dropped, and a default port (443, 80), which browsers leave out
+// of the Origin they send. Origins are matched exactly, so a host pattern
+// ("*.example.com") is refused rather than match nothing.
 func parseOrigins(v string) ([]string, error) {
 	var out []string
 	for _, o := range strings.Split(v, ",") {
@@ -488,8 +502,13 @@ func parseOrigins(v string) ([]string, error) {
 			return nil, errors.New(`"*" is not allowed: the portal API carries personal data; list the portal's origins`)
 		case err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 			return nil, fmt.Errorf("%q: want an origin, scheme://host[:port], e.g. https://www.example.com", o)
+		case strings.Contains(u.Host, "*"):
+			return nil, fmt.Errorf("%q: list each origin in full: they are matched exactly, patterns match nothing", o)
 		case u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())):
 			return nil, fmt.Errorf("%q: want https (http only for localhost)", o)
+		}
+		if p := u.Port(); u.Scheme == "https" && p == "443" || u.Scheme == "http" && p == "80" {
+			o = strings.TrimSuffix(o, ":"+p)
 		}
 		out = append(out, strings.ToLower(o))
 	}
@@ -508,11 +527,13 @@ func loopback(host string) bool {
 }
 
 // LoopbackAddr reports whether a listen address (host:port) takes only
-// connections from this machine; an empty host (":8080", every
-// interface) does not.
+// connections from this machine: a loopback address, or localhost (the
+// hosts file's). An empty host (":8080", every interface) does not, nor a
+// name under .localhost: no hosts file lists it, so the listener would ask
+// DNS, which may answer with any address of the machine.
 func LoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	return err == nil && loopback(host)
+	return err == nil && (host == "localhost" || loopback(host) && !strings.HasSuffix(host, ".localhost"))
 }
 
 // ServesTLS reports whether the API terminates TLS itself.

@@ -271,6 +271,10 @@ func TestTransportSettings(t *testing.T) {
 		{"serve on loopback without TLS", serve, config.ModeServe, nil},
 		{"serve on localhost without TLS", with(serve, "DSAR_HTTP_ADDR", "localhost:8080"), config.ModeServe, nil},
 		{"serve on [::1] without TLS", with(serve, "DSAR_HTTP_ADDR", "[::1]:8080"), config.ModeServe, nil},
+		// A name under .localhost is not in the hosts file: the listener asks
+		// DNS for it, which may answer with any of the machine's addresses.
+		{"serve on a name under .localhost without TLS", with(serve, "DSAR_HTTP_ADDR", "dsar.localhost:8080"), config.ModeServe,
+			[]string{"DSAR_HTTP_ADDR", "dsar.localhost:8080 is not a loopback address"}},
 		{"serve on every interface without TLS", with(serve, "DSAR_HTTP_ADDR", ":8080"), config.ModeServe,
 			[]string{"DSAR_HTTP_ADDR", ":8080 is not a loopback address", "DSAR_TLS_CERT_FILE", "DSAR_TLS_KEY_FILE", "DSAR_BEHIND_TLS_PROXY=true"}},
 		{"serve on a public address without TLS", with(serve, "DSAR_HTTP_ADDR", "10.1.2.3:8080"), config.ModeServe, []string{"DSAR_HTTP_ADDR", "DSAR_BEHIND_TLS_PROXY"}},
@@ -326,20 +330,41 @@ func TestTransportSettings(t *testing.T) {
 }
 
 // TestCORSOrigins: origins are scheme://host[:port], https or a loopback
-// http, never "*".
+// http, never "*" nor a host pattern (matching is exact: a pattern would
+// match nothing, silently); a default port is dropped, as browsers send
+// the origin without it.
 func TestCORSOrigins(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": "https://www.example.com/, http://localhost:3000 ,https://Shop.Example.com:8443"}))
+	c, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": "https://www.example.com/, http://localhost:3000 ,https://Shop.Example.com:8443, https://portal.example.com:443, http://localhost:80"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"https://www.example.com", "http://localhost:3000", "https://shop.example.com:8443"}
+	want := []string{"https://www.example.com", "http://localhost:3000", "https://shop.example.com:8443", "https://portal.example.com", "http://localhost"}
 	if fmt.Sprint(c.CORSOrigins) != fmt.Sprint(want) {
 		t.Errorf("origins %q, want %q", c.CORSOrigins, want)
 	}
-	for _, bad := range []string{"*", "www.example.com", "http://www.example.com", "https://www.example.com/privacy", "https://www.example.com?x=1", "ftp://x"} {
+	for _, bad := range []string{"*", "www.example.com", "http://www.example.com", "https://www.example.com/privacy", "https://www.example.com?x=1", "ftp://x",
+		"https://*.example.com", "https://www.example.*"} {
 		if _, err := config.Load(env(map[string]string{"DSAR_CORS_ORIGINS": bad})); err == nil || !strings.Contains(err.Error(), "DSAR_CORS_ORIGINS") {
 			t.Errorf("%q: err %v, want one naming DSAR_CORS_ORIGINS", bad, err)
+		}
+	}
+}
+
+// TestHSTSMaxAge: the max-age is whole seconds; a positive duration under
+// one second, which the header would carry as max-age=0 (telling browsers
+// to forget HTTPS-only), is refused; 0s sends none.
+func TestHSTSMaxAge(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]time.Duration{"0s": 0, "0": 0, "1s": time.Second, "8760h": 8760 * time.Hour} {
+		c, err := config.Load(env(map[string]string{"DSAR_HSTS_MAX_AGE": v}))
+		if err != nil || c.HSTSMaxAge != want {
+			t.Errorf("%q: %v, %v; want %v", v, c.HSTSMaxAge, err, want)
+		}
+	}
+	for _, bad := range []string{"500ms", "-1s", "soon"} {
+		if _, err := config.Load(env(map[string]string{"DSAR_HSTS_MAX_AGE": bad})); err == nil || !strings.Contains(err.Error(), "DSAR_HSTS_MAX_AGE") {
+			t.Errorf("%q: err %v, want one naming DSAR_HSTS_MAX_AGE", bad, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package dsr
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -62,11 +63,14 @@ func (r *Request) Undecided() bool {
 // or the portal's verification (f.Verify; the appeal waits in verifying for
 // the emailed code, a *ValidationError when denied holds no email the person
 // gave). ErrNotAppealable when denied is not denied, its regulation grants
-// no appeal, it holds no identities, or it is itself an appeal: the decision
-// on an appeal is final.
+// no appeal, it holds no identities, it is itself an appeal (the decision
+// on an appeal is final), or it is an opt_in (the service's record of a
+// lift, not a person's request). The appeal asks again for what denied
+// asked: its type, an opt-out's scopes and GPC signal, a correction's
+// changes.
 func NewAppeal(denied *Request, f AppealFiling, now time.Time) (*Request, error) {
 	r := denied
-	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 || r.AppealOf != "" {
+	if r.Status != StatusDenied || !Appealable(r.Regulation) || len(r.Identities) == 0 || r.AppealOf != "" || r.Type == TypeOptIn {
 		return nil, ErrNotAppealable
 	}
 	status, method, proven := StatusAwaitingApproval, r.VerificationMethod, r.ProvenHashes
@@ -95,6 +99,8 @@ func NewAppeal(denied *Request, f AppealFiling, now time.Time) (*Request, error)
 		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ProvenHashes: proven, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
 		UpdatedAt: now, Notify: r.Notify || f.Verify, PendingNotices: notices, AppealOf: r.ID, AuditDue: true, VerificationMethod: method,
 		History: []Transition{{To: status, At: now, Actor: f.Actor, Reason: "appeal of " + r.ID + ": " + f.Reason}},
+		// What the denied request asked for, asked again.
+		GPC: r.GPC, Scopes: slices.Clone(r.Scopes), Corrections: slices.Clone(r.Corrections), NewValues: maps.Clone(r.NewValues),
 	}, nil
 }
 

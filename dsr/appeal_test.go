@@ -106,3 +106,45 @@ func TestAppealClaimFree(t *testing.T) {
 		}
 	}
 }
+
+// TestAppealKeepsWhatWasAsked: an appeal asks again for what the denied
+// request asked: an opt-out's scopes and GPC signal (not every purpose),
+// a correction's changes (without them its fan-out has nothing to
+// correct). An opt_in request is the service's own record of a lift, not
+// a person's request: it is not appealable.
+func TestAppealKeepsWhatWasAsked(t *testing.T) {
+	t.Parallel()
+	email := dsr.Identity{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}
+	denied := func(typ dsr.Type, mod func(*dsr.Request)) *dsr.Request {
+		r := &dsr.Request{ID: "d", Type: typ, Regulation: dsr.RegulationCTDPA, Status: dsr.StatusDenied,
+			Identities: []dsr.Identity{email}, IdentityHashes: []string{"h"}, ProvenHashes: []string{"p"}, VerificationMethod: "id card",
+			History: []dsr.Transition{{To: dsr.StatusVerified}, {From: dsr.StatusVerified, To: dsr.StatusDenied}}, DenialBasis: dsr.DeniedExempt}
+		mod(r)
+		return r
+	}
+	optOut := denied(dsr.TypeOptOut, func(r *dsr.Request) { r.Scopes, r.GPC = []dsr.Scope{dsr.ScopeSaleShare}, true })
+	a, err := dsr.NewAppeal(optOut, dsr.AppealFiling{Actor: "agent"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.SuppressedScopes(), []dsr.Scope{dsr.ScopeSaleShare}) || !a.GPC {
+		t.Errorf("opt-out appeal: suppresses %v, gpc %v; want [sale_share], true", a.SuppressedScopes(), a.GPC)
+	}
+	correction := denied(dsr.TypeCorrection, func(r *dsr.Request) {
+		r.Corrections = []dsr.Correction{{Field: "address", Hash: "x"}}
+		r.NewValues = map[string]string{"address": "1 Main St"}
+	})
+	if a, err = dsr.NewAppeal(correction, dsr.AppealFiling{Actor: "agent"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.CorrectionValues(); len(got) != 1 || got[0] != (dsr.FieldValue{Field: "address", Value: "1 Main St"}) {
+		t.Errorf("correction appeal: changes %v; want address", got)
+	}
+	correction.NewValues["address"] = "changed"
+	if a.NewValues["address"] != "1 Main St" {
+		t.Error("the appeal shares its new values with the denied request")
+	}
+	if a, err := dsr.NewAppeal(denied(dsr.TypeOptIn, func(r *dsr.Request) { r.Scopes = []dsr.Scope{dsr.ScopeMarketing} }), dsr.AppealFiling{Actor: "agent"}, t0); !errors.Is(err, dsr.ErrNotAppealable) {
+		t.Errorf("opt-in appeal: %v, %v; want ErrNotAppealable", a, err)
+	}
+}

@@ -158,3 +158,62 @@ func TestConsentRoutes(t *testing.T) {
 		t.Errorf("entries active (-want +got):\n%s", diff)
 	}
 }
+
+// TestLiftWhileSuppressionInFlight: an agent's opt-in, and an admin's lift,
+// of a person whose opt-out (or deletion) is filed but not yet fanned out
+// is refused (409) and lifts nothing: that fan-out would suppress the
+// scope again right after the lift, undoing it without a word, as the
+// preference centre already refuses. A scope the pending request does not
+// suppress is lifted, and hashes alone cannot be matched to requests.
+func TestLiftWhileSuppressionInFlight(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	ctx := context.Background()
+	key := a.index.SuppressionKey()
+	email := key.Hash(dsr.KindEmail, "ada@example.com")
+	at := time.Now().Add(-time.Hour)
+	var seed []dsr.Suppression
+	for _, sc := range []dsr.Scope{dsr.ScopeMarketing, dsr.ScopeProfiling, dsr.ScopeAll} {
+		seed = append(seed, dsr.Suppression{Hash: email, Scope: sc, Source: dsr.ConsentAgent, At: at})
+	}
+	if _, err := a.store.Suppress(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	// The opt-out of marketing, and a deletion, filed: no worker runs here,
+	// so neither is fanned out.
+	for _, body := range []string{
+		`{"type":"opt_out","regulation":"ccpa","subject":{"email":"ada@example.com"},"scopes":["marketing"]}`,
+		`{"type":"deletion","regulation":"ccpa","subject":{"email":"ada@example.com"}}`,
+	} {
+		if resp := a.do("POST", "/v1/requests", agentKey, "application/json", body, nil); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("file %s: %d", body, resp.StatusCode)
+		}
+	}
+	for _, tt := range []struct {
+		name, path, key, body string
+		status                int
+	}{
+		{"opt-in of marketing", "/v1/consent/opt-in", agentKey, `{"subject":{"email":"ada@example.com"},"scopes":["marketing"]}`, http.StatusConflict},
+		{"lift of all", "/v1/suppressions/lift", adminKey, `{"subject":{"email":"ada@example.com"},"scope":"all","reason":"asked"}`, http.StatusConflict},
+		{"opt-in of profiling", "/v1/consent/opt-in", agentKey, `{"subject":{"email":"ada@example.com"},"scopes":["profiling"]}`, http.StatusOK},
+		{"opt-in of marketing by hash", "/v1/consent/opt-in", agentKey, `{"hashes":["` + email + `"],"scopes":["marketing"]}`, http.StatusOK},
+	} {
+		if resp := a.do("POST", tt.path, tt.key, "application/json", tt.body, nil); resp.StatusCode != tt.status {
+			t.Errorf("%s: %d; want %d", tt.name, resp.StatusCode, tt.status)
+		}
+	}
+	entries, err := a.store.Suppressions(ctx, []string{email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active []dsr.Scope
+	for _, e := range entries {
+		if e.Active() {
+			active = append(active, e.Scope)
+		}
+	}
+	slices.Sort(active)
+	if diff := cmp.Diff([]dsr.Scope{dsr.ScopeAll}, active); diff != "" {
+		t.Errorf("active scopes (-want +got):\n%s", diff)
+	}
+}

@@ -38,6 +38,9 @@ type FanoutStore interface {
 	// Suppressions returns the entries of hashes, active and lifted: an
 	// opt-in's fan-out reads which scopes still hold.
 	Suppressions(ctx context.Context, hashes []string) ([]dsr.Suppression, error)
+	// LiftSuppressions lifts an opt-in's scopes from the identities its
+	// resolution found.
+	LiftSuppressions(ctx context.Context, hashes []string, scope dsr.Scope, by, reason string) (int, error)
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
@@ -229,6 +232,9 @@ func (h *FanoutHandler) fanout(ctx context.Context, requestID string) (err error
 		if err := h.suppress(ctx, req, resolved); err != nil {
 			return fmt.Errorf("fanout %s: %w", req.ID, err)
 		}
+		if err := h.liftResolved(ctx, req, resolved); err != nil {
+			return fmt.Errorf("fanout %s: %w", req.ID, err)
+		}
 		// Keep the claimed identities on the record, after the actionable ones.
 		all := dsr.MergeIdentities(resolved, req.Identities)
 		moved, err := h.store.Transition(ctx, req.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
@@ -378,6 +384,56 @@ func (h *FanoutHandler) lifting(ctx context.Context, req *dsr.Request, conns []c
 		out = append(out, c)
 	}
 	return out, kept, nil
+}
+
+// liftResolved lifts an opt-in's scopes from the identities its
+// resolution found beyond those given (ids: every actionable one), as the
+// opt-in lifted them from those given: an opt-out's fan-out suppressed
+// what its resolution found (the customer id a shop gave for the email),
+// so an opt-in that lifted only the email left the person suppressed under
+// their customer id, for the checks and for lifting's hold-back. Its
+// consent event ("<id>:opt_in", or ":lifted" for an admin's lift) is
+// stored before the lift; both are idempotent. Other types lift nothing.
+func (h *FanoutHandler) liftResolved(ctx context.Context, req *dsr.Request, ids []dsr.Identity) error {
+	if req.Type != dsr.TypeOptIn || len(req.Scopes) == 0 {
+		return nil
+	}
+	key := h.index.SuppressionKey()
+	given := key.HashAll(dsr.Given(req.Identities))
+	var extra []string
+	for _, hash := range key.HashAll(dsr.Actionable(ids)) {
+		if !slices.Contains(given, hash) {
+			extra = append(extra, hash)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	kind, source := dsr.ConsentOptIn, consentSource(req)
+	if s := dsr.ConsentSource(strings.TrimPrefix(req.Source, "consent_")); s.Valid() && strings.HasPrefix(req.Source, "consent_") {
+		source = s
+	}
+	if source == dsr.ConsentAdmin {
+		kind = dsr.ConsentLifted
+	}
+	reason := "opt-in request " + req.ID + ": identities found by resolution"
+	ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: extra, Kind: kind, Scopes: req.Scopes, Source: source,
+		RequestID: req.ID, Actor: actor, Reason: reason, At: h.opts.Now().UTC()}
+	if err := h.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
+		return fmt.Errorf("consent events: %w", err)
+	}
+	lifted := 0
+	for _, sc := range req.Scopes {
+		n, err := h.store.LiftSuppressions(ctx, extra, sc, actor, reason)
+		if err != nil {
+			return fmt.Errorf("lift suppressions: %w", err)
+		}
+		lifted += n
+	}
+	h.log.InfoContext(ctx, "resolved identities lifted", "request_id", req.ID, "identities", len(extra), "scopes", scopeNames(req.Scopes), "lifted", lifted)
+	h.audit(ctx, req.ID, "lifted", map[string]string{"identities": fmt.Sprint(len(extra)), "scopes": scopeNames(req.Scopes),
+		"lifted": fmt.Sprint(lifted), "source": string(source)})
+	return nil
 }
 
 // heldBack writes the connectors an opt-in did not reach and the scopes

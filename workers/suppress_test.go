@@ -341,7 +341,9 @@ func TestOptInFanout(t *testing.T) {
 	}{
 		{"marketing, nothing left", []dsr.Scope{m}, nil, []string{"analytics", "mailer"}, ""},
 		{"marketing, sale_share left", []dsr.Scope{m}, []dsr.Scope{s}, []string{"mailer"}, "analytics: sale_share"},
-		{"marketing, marketing left on another identity", []dsr.Scope{m}, []dsr.Scope{m}, nil, "analytics: marketing; mailer: marketing"},
+		// The opt-out's fan-out suppressed the customer id its resolution
+		// found; the opt-in's resolution finds it again and lifts it too.
+		{"marketing, marketing on the resolved customer id", []dsr.Scope{m}, []dsr.Scope{m}, []string{"analytics", "mailer"}, ""},
 		{"all, by an admin", []dsr.Scope{all}, nil, []string{"adnet", "analytics", "mailer"}, ""},
 		{"profiling, a deletion's all left", []dsr.Scope{p}, []dsr.Scope{all}, nil, "analytics: all"},
 	} {
@@ -386,8 +388,14 @@ func TestOptInFanout(t *testing.T) {
 			if len(tt.want) == 0 && got.Status != dsr.StatusCompleted {
 				t.Errorf("an opt-in no connector lifts: %s; want completed", got.Status)
 			}
-			if active, _ := e.registry(); len(active[email]) != 0 {
+			active, _ := e.registry()
+			if len(active[email]) != 0 {
 				t.Errorf("the opt-in's fan-out suppressed ada's email again: %v", active[email])
+			}
+			for _, sc := range tt.lifted {
+				if slices.Contains(active[customer], sc) {
+					t.Errorf("the opt-in of %s left ada's resolved customer id suppressed under it: %v", sc, active[customer])
+				}
 			}
 			var held string
 			for _, d := range e.events(r.ID, "opt_in_held_back") {
