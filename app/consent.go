@@ -228,12 +228,11 @@ func (s *Service) liftSettled(ctx context.Context, ids []dsr.Identity, scopes []
 
 // lift records ev (its ID and time set here), then lifts the entries of
 // its hashes under each of its scopes, by its actor with reason. When ids
-// (the person's identities in clear) are given, it then files a verified
+// (the person's identities in clear) are given, it first files a verified
 // opt_in request of ev's scopes with them, under reg (empty: that of the
-// latest request whose entry it lifted, else ccpa), whose fan-out carries
-// the lift to connectors that keep a suppression of their own. A call that
-// fails after the lift may be repeated: it lifts nothing more and files
-// the request.
+// latest request whose entry it lifts, else ccpa), whose fan-out lifts
+// the scopes from every identity of the person too and carries the lift to
+// connectors that keep a suppression of their own.
 func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, ids []dsr.Identity, reg dsr.Regulation) (ConsentChange, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -244,6 +243,24 @@ func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, 
 		return ConsentChange{}, err
 	}
 	out := ConsentChange{EventID: ev.ID, Identities: len(ev.Hashes), Lifted: map[dsr.Scope]int{}, StillSuppressed: []dsr.Scope{}}
+	if len(ids) > 0 {
+		// Filed before the lift: its fan-out lifts the scopes from every
+		// identity of the person again (idempotent), so a call that fails
+		// after it, even one never repeated, still reaches the connectors.
+		if reg == "" {
+			if reg, err = s.liftedRegulation(ctx, ev.Hashes, ev.Scopes); err != nil {
+				return ConsentChange{}, err
+			}
+		}
+		in := dsr.Intake{Type: dsr.TypeOptIn, Regulation: reg, Source: optInSource(ev.Source), FiledBy: ev.Actor, Status: dsr.StatusVerified,
+			Identities: ids, ReceivedAt: s.now(), Calendar: s.calendar, Scopes: ev.Scopes, LinkedTo: ev.RequestID,
+			VerificationMethod: "consent event " + ev.ID}
+		req, err := s.file(ctx, in, filing{})
+		if err != nil {
+			return ConsentChange{}, fmt.Errorf("file the opt-in request: %w", err)
+		}
+		out.OptInRequest = req.ID
+	}
 	for _, sc := range ev.Scopes {
 		n, err := s.store.LiftSuppressions(ctx, ev.Hashes, sc, ev.Actor, reason)
 		if err != nil {
@@ -261,41 +278,32 @@ func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, 
 		}
 	}
 	slices.Sort(out.StillSuppressed)
-	if len(ids) > 0 {
-		if reg == "" {
-			reg = s.liftedRegulation(ctx, entries, ev.Scopes)
-		}
-		in := dsr.Intake{Type: dsr.TypeOptIn, Regulation: reg, Source: optInSource(ev.Source), FiledBy: ev.Actor, Status: dsr.StatusVerified,
-			Identities: ids, ReceivedAt: s.now(), Calendar: s.calendar, Scopes: ev.Scopes, LinkedTo: ev.RequestID,
-			VerificationMethod: "consent event " + ev.ID}
-		req, err := s.file(ctx, in, filing{})
-		if err != nil {
-			return ConsentChange{}, fmt.Errorf("file the opt-in request: %w", err)
-		}
-		out.OptInRequest = req.ID
-	}
 	s.log.InfoContext(ctx, "consent recorded", "event_id", ev.ID, "kind", ev.Kind, "source", ev.Source, "identities", len(ev.Hashes),
 		"scopes", Join(ev.Scopes), "lifted", out.Lifted, "opt_in_request_id", out.OptInRequest)
 	return out, nil
 }
 
 // liftedRegulation returns the regulation of the latest request whose
-// entry under one of scopes is lifted in entries, or ccpa when none can be
-// read (an entry of a partner's list, a request purged).
-func (s *Service) liftedRegulation(ctx context.Context, entries []dsr.Suppression, scopes []dsr.Scope) dsr.Regulation {
+// entry under one of scopes hashes have, or ccpa when none can be read (an
+// entry of a partner's list, a request purged).
+func (s *Service) liftedRegulation(ctx context.Context, hashes []string, scopes []dsr.Scope) (dsr.Regulation, error) {
+	entries, err := s.store.Suppressions(ctx, hashes)
+	if err != nil {
+		return "", err
+	}
 	var latest *dsr.Suppression
 	for i := range entries {
 		e := &entries[i]
-		if !e.Active() && e.RequestID != "" && slices.Contains(scopes, e.Scope) && (latest == nil || e.At.After(latest.At)) {
+		if e.RequestID != "" && slices.Contains(scopes, e.Scope) && (latest == nil || e.At.After(latest.At)) {
 			latest = e
 		}
 	}
 	if latest != nil {
 		if r, err := s.store.Request(ctx, latest.RequestID); err == nil && r.Regulation.Valid() {
-			return r.Regulation
+			return r.Regulation, nil
 		}
 	}
-	return dsr.RegulationCCPA
+	return dsr.RegulationCCPA, nil
 }
 
 // optInSource is the Source of an opt-in request filed for a consent

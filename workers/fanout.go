@@ -386,29 +386,42 @@ func (h *FanoutHandler) lifting(ctx context.Context, req *dsr.Request, conns []c
 	return out, kept, nil
 }
 
-// liftResolved lifts an opt-in's scopes from the identities its
-// resolution found beyond those given (ids: every actionable one), as the
-// opt-in lifted them from those given: an opt-out's fan-out suppressed
-// what its resolution found (the customer id a shop gave for the email),
-// so an opt-in that lifted only the email left the person suppressed under
-// their customer id, for the checks and for lifting's hold-back. Its
+// liftResolved lifts an opt-in's scopes from every actionable identity of
+// its person (ids: those given and those its resolution found). The
+// service lifted those given when it filed the opt-in, unless it failed
+// right after filing; an opt-out's fan-out suppressed what its resolution
+// found (the customer id a shop gave for the email), so an opt-in that
+// lifted only the email would leave the person suppressed under their
+// customer id, for the checks and for lifting's hold-back. It names and
+// lifts only the hashes still suppressed under one of the scopes; its
 // consent event ("<id>:opt_in", or ":lifted" for an admin's lift) is
-// stored before the lift; both are idempotent. Other types lift nothing.
+// stored before the lift, and both are idempotent. Other types lift
+// nothing.
 func (h *FanoutHandler) liftResolved(ctx context.Context, req *dsr.Request, ids []dsr.Identity) error {
 	if req.Type != dsr.TypeOptIn || len(req.Scopes) == 0 {
 		return nil
 	}
-	key := h.index.SuppressionKey()
-	given := key.HashAll(dsr.Given(req.Identities))
-	var extra []string
-	for _, hash := range key.HashAll(dsr.Actionable(ids)) {
-		if !slices.Contains(given, hash) {
-			extra = append(extra, hash)
-		}
-	}
-	if len(extra) == 0 {
+	all := h.index.SuppressionKey().HashAll(dsr.Actionable(ids))
+	if len(all) == 0 {
 		return nil
 	}
+	// Only the hashes still suppressed under a scope are named and lifted:
+	// those the service lifted when it filed the opt-in already have their
+	// event.
+	entries, err := h.store.Suppressions(ctx, all)
+	if err != nil {
+		return fmt.Errorf("suppressions: %w", err)
+	}
+	var hashes []string
+	for _, e := range entries {
+		if e.Active() && slices.Contains(req.Scopes, e.Scope) && !slices.Contains(hashes, e.Hash) {
+			hashes = append(hashes, e.Hash)
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	slices.Sort(hashes)
 	kind, source := dsr.ConsentOptIn, consentSource(req)
 	if s := dsr.ConsentSource(strings.TrimPrefix(req.Source, "consent_")); s.Valid() && strings.HasPrefix(req.Source, "consent_") {
 		source = s
@@ -416,22 +429,22 @@ func (h *FanoutHandler) liftResolved(ctx context.Context, req *dsr.Request, ids 
 	if source == dsr.ConsentAdmin {
 		kind = dsr.ConsentLifted
 	}
-	reason := "opt-in request " + req.ID + ": identities found by resolution"
-	ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: extra, Kind: kind, Scopes: req.Scopes, Source: source,
+	reason := "opt-in request " + req.ID + ": the person's identities, with those found by resolution"
+	ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: hashes, Kind: kind, Scopes: req.Scopes, Source: source,
 		RequestID: req.ID, Actor: actor, Reason: reason, At: h.opts.Now().UTC()}
 	if err := h.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
 		return fmt.Errorf("consent events: %w", err)
 	}
 	lifted := 0
 	for _, sc := range req.Scopes {
-		n, err := h.store.LiftSuppressions(ctx, extra, sc, actor, reason)
+		n, err := h.store.LiftSuppressions(ctx, hashes, sc, actor, reason)
 		if err != nil {
 			return fmt.Errorf("lift suppressions: %w", err)
 		}
 		lifted += n
 	}
-	h.log.InfoContext(ctx, "resolved identities lifted", "request_id", req.ID, "identities", len(extra), "scopes", scopeNames(req.Scopes), "lifted", lifted)
-	h.audit(ctx, req.ID, "lifted", map[string]string{"identities": fmt.Sprint(len(extra)), "scopes": scopeNames(req.Scopes),
+	h.log.InfoContext(ctx, "opt-in lifted", "request_id", req.ID, "identities", len(hashes), "scopes", scopeNames(req.Scopes), "lifted", lifted)
+	h.audit(ctx, req.ID, "lifted", map[string]string{"identities": fmt.Sprint(len(hashes)), "scopes": scopeNames(req.Scopes),
 		"lifted": fmt.Sprint(lifted), "source": string(source)})
 	return nil
 }

@@ -407,3 +407,34 @@ func TestOptInFanout(t *testing.T) {
 		})
 	}
 }
+
+// TestOptInFanoutLiftsGiven: an opt-in's fan-out lifts its scopes from the
+// identities it was filed with too, not only from those resolution finds:
+// the service files the request before it lifts, so a call that failed in
+// between (a crash, a store error) is still carried out, evidence first.
+func TestOptInFanoutLiftsGiven(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	ctx := context.Background()
+	email, customer, _ := e.adaHashes()
+	var entries []dsr.Suppression
+	for _, h := range []string{email, customer} {
+		for _, sc := range []dsr.Scope{dsr.ScopeMarketing, dsr.ScopeProfiling} {
+			entries = append(entries, dsr.Suppression{Hash: h, Scope: sc, Source: dsr.ConsentPortal, At: e.clock.Now()})
+		}
+	}
+	_, err := e.store.Suppress(ctx, entries)
+	testenv.Must(t, err)
+	r := e.fileWith(dsr.TypeOptIn, func(in *dsr.Intake) { in.Scopes = []dsr.Scope{dsr.ScopeMarketing} })
+	testenv.Must(t, e.proc.Fanout(ctx, r.ID))
+	active, _ := e.registry()
+	want := map[string][]dsr.Scope{email: {dsr.ScopeProfiling}, customer: {dsr.ScopeProfiling}}
+	if diff := cmp.Diff(want, active); diff != "" {
+		t.Errorf("active entries after the opt-in's fan-out (-want +got):\n%s", diff)
+	}
+	history, err := e.store.ConsentHistory(ctx, []string{email}, 10)
+	testenv.Must(t, err)
+	if len(history) != 1 || history[0].Kind != dsr.ConsentOptIn || !slices.Contains(history[0].Hashes, email) || !slices.Contains(history[0].Hashes, customer) {
+		t.Errorf("consent history %+v; want the opt-in's event naming both identities", history)
+	}
+}

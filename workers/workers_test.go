@@ -545,15 +545,17 @@ func TestJobRoundTrips(t *testing.T) {
 		t.Errorf("store commands of a fan-out (-want +got):\n%s", diff)
 	}
 
-	// An opt-in that no connector lifts: read, move to in_progress and
-	// audit it, then the mark settles it completed at once (no job, no
+	// An opt-in that no connector lifts, for a person with nothing left
+	// to lift: read, read the person's entries (nothing still suppressed
+	// under its scope: no event, no lift), move to in_progress and audit
+	// it, then the mark settles it completed at once (no job, no second
 	// read of the suppression list: nobody to ask), audited.
 	r3 := e.fileWith(dsr.TypeOptIn, func(in *dsr.Intake) { in.Scopes = []dsr.Scope{dsr.ScopeMarketing} })
 	e.cmds.Reset()
 	if err := e.proc.Fanout(ctx, r3.ID); err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"find", "findAndModify", "insert", "update", "findAndModify", "findAndModify", "insert", "update"}
+	want = []string{"find", "find", "findAndModify", "insert", "update", "findAndModify", "findAndModify", "insert", "update"}
 	if diff := cmp.Diff(want, e.cmds.Names()); diff != "" {
 		t.Errorf("store commands of an opt-in's fan-out (-want +got):\n%s", diff)
 	}
