@@ -87,13 +87,27 @@ func TestServeOverTLS(t *testing.T) {
 	if resp := get("/v1/requests"); resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("GET /v1/requests: Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
-	// Plain HTTP on the TLS port gets no answer from the API.
-	plain, err := http.Get("http://" + strings.TrimPrefix(p.base, "https://") + "/healthz")
-	if err == nil {
-		plain.Body.Close()
-		if plain.StatusCode == http.StatusOK {
-			t.Error("plain HTTP on the TLS port was answered 200")
-		}
+	// Plain HTTP on the TLS port gets no answer from the API. The failed
+	// handshake is logged, as a JSON line, without the client's address
+	// (an address can identify a person).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientAddr := conn.LocalAddr().String()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	plain, _ := io.ReadAll(conn)
+	conn.Close()
+	if strings.Contains(string(plain), "200 OK") {
+		t.Errorf("plain HTTP on the TLS port was answered: %q", plain)
+	}
+	logged := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), "TLS handshake error") && time.Now().Before(logged) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if logs := p.stderr.String(); !strings.Contains(logs, `"msg":"http server","error":"http: TLS handshake error from [address]`) || strings.Contains(logs, clientAddr) {
+		t.Errorf("the failed handshake of %s is not logged as a JSON line without the client's address:\n%s", clientAddr, logs)
 	}
 
 	// A renewed certificate, then SIGHUP: the next handshake shows it.
