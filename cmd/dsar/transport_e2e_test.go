@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -244,5 +245,32 @@ func TestMongoOverTLS(t *testing.T) {
 	}
 	if code := p.call("GET", "/v1/requests/"+got.ID, "", &got); code != http.StatusOK {
 		t.Fatalf("read back over a TLS store: %d", code)
+	}
+}
+
+// TestServerLogHidesAddresses: the lines net/http writes to its ErrorLog
+// reach the service's log with every network address taken out, IPv4 and
+// IPv6 (with a zone), and nothing else changed.
+func TestServerLogHidesAddresses(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"http: TLS handshake error from 203.0.113.7:51234: EOF\n", "http: TLS handshake error from [address]: EOF"},
+		{"http: TLS handshake error from [2001:db8::1]:443: read tcp [2001:db8::2]:8443->[2001:db8::1]:443: read: connection reset by peer",
+			"http: TLS handshake error from [address]: read tcp [address]->[address]: read: connection reset by peer"},
+		{"http: panic serving [fe80::1%eth0]:5555: boom", "http: panic serving [address]: boom"},
+		{"http: Accept error: too many open files; retrying in 5ms [redacted]", "http: Accept error: too many open files; retrying in 5ms [redacted]"},
+	} {
+		var buf strings.Builder
+		w := serverLog{slog.New(slog.NewJSONHandler(&buf, nil))}
+		if n, err := w.Write([]byte(tt.in)); n != len(tt.in) || err != nil {
+			t.Errorf("Write(%q) = %d, %v", tt.in, n, err)
+		}
+		var line struct{ Level, Msg, Error string }
+		if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+			t.Fatalf("%q: %v", buf.String(), err)
+		}
+		if line.Level != "WARN" || line.Msg != "http server" || line.Error != tt.want {
+			t.Errorf("%q logged as %+v, want error %q", tt.in, line, tt.want)
+		}
 	}
 }
