@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -486,7 +488,8 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	})
 	a.warmSuppressions(ctx)
 	ln := a.listen
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: log.New(serverLog{a.log}, "", 0)}
 	if a.cfg.ServesTLS() {
 		certs, err := a.watchCertificate(ctx)
 		if err != nil {
@@ -638,6 +641,22 @@ func (a *app) warmSuppressions(ctx context.Context) {
 		a.log.Info("suppression list loaded", "identities", a.suppressions.Len(), "took", time.Since(start).Round(time.Millisecond))
 	}()
 	a.closers = append(a.closers, func() { <-done })
+}
+
+// serverLog takes the HTTP server's own log lines (a failed TLS handshake,
+// a panic outside the handlers) into the service's log, as warnings, with
+// every network address taken out: net/http names the client's address,
+// which can identify a person and which no other log line carries.
+type serverLog struct{ log *slog.Logger }
+
+// netAddr matches an IPv4 or bracketed IPv6 address, with or without its
+// port, as net/http and net.OpError print them.
+var netAddr = regexp.MustCompile(`\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[0-9A-Za-z._-]+)?\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`)
+
+func (l serverLog) Write(p []byte) (int, error) {
+	msg := netAddr.ReplaceAllString(strings.TrimSpace(string(p)), "[address]")
+	l.log.Warn("http server", "error", msg)
+	return len(p), nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

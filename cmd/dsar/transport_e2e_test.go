@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,13 +88,27 @@ func TestServeOverTLS(t *testing.T) {
 	if resp := get("/v1/requests"); resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("GET /v1/requests: Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
-	// Plain HTTP on the TLS port gets no answer from the API.
-	plain, err := http.Get("http://" + strings.TrimPrefix(p.base, "https://") + "/healthz")
-	if err == nil {
-		plain.Body.Close()
-		if plain.StatusCode == http.StatusOK {
-			t.Error("plain HTTP on the TLS port was answered 200")
-		}
+	// Plain HTTP on the TLS port gets no answer from the API. The failed
+	// handshake is logged, as a JSON line, without the client's address
+	// (an address can identify a person).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientAddr := conn.LocalAddr().String()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	plain, _ := io.ReadAll(conn)
+	conn.Close()
+	if strings.Contains(string(plain), "200 OK") {
+		t.Errorf("plain HTTP on the TLS port was answered: %q", plain)
+	}
+	logged := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), "TLS handshake error") && time.Now().Before(logged) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if logs := p.stderr.String(); !strings.Contains(logs, `"msg":"http server","error":"http: TLS handshake error from [address]`) || strings.Contains(logs, clientAddr) {
+		t.Errorf("the failed handshake of %s is not logged as a JSON line without the client's address:\n%s", clientAddr, logs)
 	}
 
 	// A renewed certificate, then SIGHUP: the next handshake shows it.
@@ -230,5 +245,32 @@ func TestMongoOverTLS(t *testing.T) {
 	}
 	if code := p.call("GET", "/v1/requests/"+got.ID, "", &got); code != http.StatusOK {
 		t.Fatalf("read back over a TLS store: %d", code)
+	}
+}
+
+// TestServerLogHidesAddresses: the lines net/http writes to its ErrorLog
+// reach the service's log with every network address taken out, IPv4 and
+// IPv6 (with a zone), and nothing else changed.
+func TestServerLogHidesAddresses(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{"http: TLS handshake error from 203.0.113.7:51234: EOF\n", "http: TLS handshake error from [address]: EOF"},
+		{"http: TLS handshake error from [2001:db8::1]:443: read tcp [2001:db8::2]:8443->[2001:db8::1]:443: read: connection reset by peer",
+			"http: TLS handshake error from [address]: read tcp [address]->[address]: read: connection reset by peer"},
+		{"http: panic serving [fe80::1%eth0]:5555: boom", "http: panic serving [address]: boom"},
+		{"http: Accept error: too many open files; retrying in 5ms [redacted]", "http: Accept error: too many open files; retrying in 5ms [redacted]"},
+	} {
+		var buf strings.Builder
+		w := serverLog{slog.New(slog.NewJSONHandler(&buf, nil))}
+		if n, err := w.Write([]byte(tt.in)); n != len(tt.in) || err != nil {
+			t.Errorf("Write(%q) = %d, %v", tt.in, n, err)
+		}
+		var line struct{ Level, Msg, Error string }
+		if err := json.Unmarshal([]byte(buf.String()), &line); err != nil {
+			t.Fatalf("%q: %v", buf.String(), err)
+		}
+		if line.Level != "WARN" || line.Msg != "http server" || line.Error != tt.want {
+			t.Errorf("%q logged as %+v, want error %q", tt.in, line, tt.want)
+		}
 	}
 }
