@@ -69,10 +69,10 @@ the store.
 
 The store is DSAR_MONGO_URI and DSAR_MONGO_DB. For the embedded store of
 'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's
-DSAR_DATA_DIR: the command then opens the FerretDB files under DIR/ferretdb
+DSAR_DATA_DIR: the command then opens the embedded store's file, DIR/dsar.db,
 itself. It may do so while 'dsar dev' runs: SQLite lets the two processes
-share the files (WAL, with locks), and since the command writes nothing, dev's
-view of its collections stays right. Events appended while it reads may or may
+share the file (WAL, with locks), and since the command writes nothing, dev's
+view of its requests stays right. Events appended while it reads may or may
 not be counted.
 `
 
