@@ -200,8 +200,14 @@ func (b *SummaryBuilder) Start(from, to, now time.Time) {
 	b.rows = map[[2]string]*SummaryRow{}
 }
 
-// Add counts one request in its row and in the total.
+// Add counts one request in its row and in the total. An opt-in is left
+// out: it is the service's record of consent given again, not a request
+// a law has the business count and disclose (11 CCR 7102 counts requests
+// to know, delete, correct and opt out).
 func (b *SummaryBuilder) Add(r *Request) {
+	if r.Type == TypeOptIn {
+		return
+	}
 	k := [2]string{string(r.Type), string(r.Regulation)}
 	row := b.rows[k]
 	if row == nil {

@@ -62,3 +62,19 @@ func TestSummaryWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryLeavesOutOptIns: an opt-in is neither a row nor in the total;
+// the requests beside it are counted as before.
+func TestSummaryLeavesOutOptIns(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	var b dsr.SummaryBuilder
+	b.Start(at.AddDate(0, -1, 0), at.AddDate(0, 1, 0), at)
+	for _, typ := range []dsr.Type{dsr.TypeOptOut, dsr.TypeOptIn, dsr.TypeOptIn} {
+		b.Add(&dsr.Request{Type: typ, Regulation: dsr.RegulationCCPA, Status: dsr.StatusInProgress, ReceivedAt: at, DueAt: at.AddDate(0, 0, 21)})
+	}
+	sum := b.Finish()
+	if len(sum.Rows) != 1 || sum.Rows[0].Type != dsr.TypeOptOut || sum.Total.Received != 1 {
+		t.Errorf("rows %+v, total received %d; want the opt-out's row only, 1 received", sum.Rows, sum.Total.Received)
+	}
+}
