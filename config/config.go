@@ -440,8 +440,8 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "key signing escalation webhooks (Standard Webhooks: webhook-signature); whsec_<base64> or 16+ characters", Modes: wrkModes,
 			set: func(c *Config, v string) (err error) { c.WebhookSecret, err = webhook.ParseSecret(v); return err }},
-		{Env: "DSAR_HOOK_PRE_URL", Help: "the business's pre-fan-out hook (docs/hooks.md): POSTed each verified request, with its identities, before its fan-out, signed with DSAR_HOOK_SECRET; its answer may add identities or hold the request until a signed resume", Modes: wrkModes,
-			set: hookURL(func(c *Config, v string) { c.HookPreURL = v })},
+		{Env: "DSAR_HOOK_PRE_URL", Help: "the business's pre-fan-out hook (docs/hooks.md): POSTed each verified request, with its identities, before its fan-out, signed with DSAR_HOOK_SECRET; its answer may add identities or hold the request until a signed resume; https, or http only to this machine", Modes: wrkModes,
+			set: identitiesURL(hookURL(func(c *Config, v string) { c.HookPreURL = v }))},
 		{Env: "DSAR_HOOK_POST_URL", Help: "the business's post-processing hook (docs/hooks.md): POSTed each request's outcome per system (no personal data) when it is completed or needs attention, signed with DSAR_HOOK_SECRET, retried until delivered", Modes: wrkModes,
 			set: hookURL(func(c *Config, v string) { c.HookPostURL = v })},
 		{Env: "DSAR_HOOK_SECRET", Help: "key signing the hooks' calls and checking the resumes POSTed to /v1/hooks/resume/{id} (Standard Webhooks); whsec_<base64> or 16+ characters; required with either hook URL; unset in serve: resumes are refused", Modes: dbModes,
@@ -470,6 +470,21 @@ func hookURL(set func(*Config, string)) func(*Config, string) error {
 		}
 		set(c, v)
 		return nil
+	}
+}
+
+// identitiesURL wraps the setter of a URL that is sent people's
+// identities: plain http is refused unless the host is this machine
+// (localhost or a loopback address, never a name resolved elsewhere).
+func identitiesURL(set func(*Config, string) error) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if u, err := url.Parse(v); err == nil && u.Scheme == "http" {
+			h := u.Hostname()
+			if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return errors.New("want an https URL: this hook is sent people's identities, so plain http is allowed only to this machine (localhost, 127.0.0.1, [::1])")
+			}
+		}
+		return set(c, v)
 	}
 }
 

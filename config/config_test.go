@@ -368,3 +368,28 @@ func TestHSTSMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// TestPreHookURL: the pre-fan-out hook is sent people's identities, so it
+// takes https, or plain http only to this machine; the post-processing
+// hook (no personal data) takes either.
+func TestPreHookURL(t *testing.T) {
+	t.Parallel()
+	for v, ok := range map[string]bool{
+		"https://crm.example.com/dsar/pre": true,
+		"http://127.0.0.1:9000/pre":        true,
+		"http://[::1]:9000/pre":            true,
+		"http://localhost:9000/pre":        true,
+		"http://crm.internal/pre":          false,
+		"http://10.0.0.5/pre":              false,
+		"http://x.localhost/pre":           false,
+		"ftp://crm.example.com/pre":        false,
+	} {
+		_, err := config.Load(env(map[string]string{"DSAR_HOOK_PRE_URL": v}))
+		if ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "DSAR_HOOK_PRE_URL")) {
+			t.Errorf("DSAR_HOOK_PRE_URL=%s: %v; want accepted %v", v, err, ok)
+		}
+	}
+	if _, err := config.Load(env(map[string]string{"DSAR_HOOK_POST_URL": "http://crm.internal/post"})); err != nil {
+		t.Errorf("DSAR_HOOK_POST_URL over http: %v; want accepted (it carries no personal data)", err)
+	}
+}
