@@ -84,3 +84,17 @@ func TestPacer(t *testing.T) {
 		t.Errorf("Sleep on an ended context = %v", err)
 	}
 }
+
+// TestRetext: a retexted error reads its new text and is still what it
+// wrapped: permanent, or a RetryAfter with its delay.
+func TestRetext(t *testing.T) {
+	t.Parallel()
+	perm := connectors.Retext(connectors.Permanent(errors.New("no ada@example.com")), "no [email]")
+	if perm.Error() != "no [email]" || !errors.Is(perm, connectors.ErrPermanent) {
+		t.Errorf("permanent: %q, permanent %v", perm, errors.Is(perm, connectors.ErrPermanent))
+	}
+	later := connectors.Retext(connectors.RetryAfter(time.Minute, errors.New("busy for ada@example.com")), "busy")
+	if d, ok := connectors.RetryDelay(later); !ok || d != time.Minute || later.Error() != "busy" {
+		t.Errorf("retry: %q, %v %v", later, d, ok)
+	}
+}

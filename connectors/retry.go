@@ -48,3 +48,18 @@ func RetryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// Retext returns an error whose text is text and which unwraps to err, so
+// that errors.Is (ErrPermanent) and RetryDelay still see what err was: for
+// an error a connector had to scrub of a subject's identifiers.
+func Retext(err error, text string) error {
+	return &retexted{text: text, err: err}
+}
+
+type retexted struct {
+	text string
+	err  error
+}
+
+func (e *retexted) Error() string { return e.text }
+func (e *retexted) Unwrap() error { return e.err }

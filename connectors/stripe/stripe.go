@@ -347,15 +347,5 @@ func scrub(err error, s connectors.Subject) error {
 	if clean == msg {
 		return err
 	}
-	return &scrubbed{msg: clean, err: err}
+	return connectors.Retext(err, clean)
 }
-
-// scrubbed is an error whose text was scrubbed; it unwraps to the
-// original, so errors.Is (ErrPermanent) and RetryDelay still see it.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }
