@@ -27,6 +27,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
+	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/internal/webhook"
 )
@@ -72,9 +73,13 @@ type Config struct {
 	APIKeys            []apikey.Key
 	DevAPIKey          string
 	BlindIndexKey      []byte
-	Queue              string
-	WorkerConcurrency  int
-	JobMaxRetry        int
+	// MasterKeys wrap the data keys that seal personal data at rest
+	// (store/sealedstore); the first is active. Nil: dev keeps a key
+	// file in DataDir.
+	MasterKeys        *envelope.Keyring
+	Queue             string
+	WorkerConcurrency int
+	JobMaxRetry       int
 	// ResolveMaxRounds bounds identity resolution before a fan-out.
 	ResolveMaxRounds int
 	JobRetryBase     time.Duration
@@ -247,6 +252,12 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error {
 				k, err := decodeKey(v)
 				c.BlindIndexKey = k
+				return err
+			}},
+		{Env: "DSAR_MASTER_KEYS", Help: "master keys that wrap the data keys sealing personal data at rest (AES-256-GCM): id:base64key[,id:base64key...], 32-byte keys, the first active, the others only unwrap (rotation); required by serve and worker; dev keeps one in DSAR_DATA_DIR/master.keys; make one with: dsar keys new", Modes: dbModes,
+			set: func(c *Config, v string) error {
+				kr, err := envelope.ParseKeyring(v)
+				c.MasterKeys = kr
 				return err
 			}},
 		{Env: "DSAR_QUEUE", Default: "dsar", Help: "name of the job queue in Redis; the sweep and the scheduled checks use NAME_control, served first, verification codes NAME_codes, then the other notices and alerts NAME_notices", Modes: allModes,
@@ -771,6 +782,9 @@ func (c Config) Validate(m Mode) error {
 		if c.BlindIndexKey == nil {
 			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))
 		}
+		if c.MasterKeys == nil {
+			errs = append(errs, fmt.Errorf("DSAR_MASTER_KEYS: required by %s (personal data is sealed at rest under it); make one with: dsar keys new", m))
+		}
 	}
 	if m == ModeWorker && c.ConnectorsFile == "" {
 		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors no request could be carried out"))
@@ -876,6 +890,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("connectors_file", c.ConnectorsFile),
 		slog.String("api_keys", strings.Join(keys, ",")),
+		slog.String("master_keys", masterKeyIDs(c.MasterKeys)),
 		slog.String("queue", c.Queue),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("job_max_retry", c.JobMaxRetry),
@@ -1034,4 +1049,12 @@ func readFile(path string) (map[string]string, error) {
 		out[k] = n.Value
 	}
 	return out, nil
+}
+
+// masterKeyIDs names the master keys by id, the active first; "" for none.
+func masterKeyIDs(kr *envelope.Keyring) string {
+	if kr == nil {
+		return ""
+	}
+	return strings.Join(kr.IDs(), ",")
 }

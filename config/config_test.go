@@ -22,6 +22,9 @@ func env(kv map[string]string) func(string) (string, bool) {
 
 const goodKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
+// goodMasterKeys is a DSAR_MASTER_KEYS of one 32-byte key.
+const goodMasterKeys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(nil))
@@ -67,7 +70,7 @@ func TestValidateByMode(t *testing.T) {
 	base := map[string]string{}
 	full := map[string]string{
 		"DSAR_MONGO_URI": "mongodb://db:27017", "DSAR_REDIS_ADDR": "redis:6379",
-		"DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
+		"DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
 	}
 	tests := []struct {
 		name    string
@@ -76,14 +79,14 @@ func TestValidateByMode(t *testing.T) {
 		wantErr []string
 	}{
 		{"dev needs nothing", base, config.ModeDev, nil},
-		{"serve needs a real Redis, a key and API keys", base, config.ModeServe, []string{"DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_API_KEYS"}},
-		{"serve runs on the embedded store without DSAR_MONGO_URI", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey,
+		{"serve needs a real Redis, a key and API keys", base, config.ModeServe, []string{"DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_MASTER_KEYS", "DSAR_API_KEYS"}},
+		{"serve runs on the embedded store without DSAR_MONGO_URI", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys,
 			"DSAR_API_KEYS": "ops:admin:0123456789abcdef"}, config.ModeServe, nil},
-		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go",
+		{"worker needs no API keys", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_CONNECTORS_FILE": "config_test.go",
 			"DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
-		{"worker needs mail and a public URL", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_CONNECTORS_FILE": "config_test.go"},
+		{"worker needs mail and a public URL", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_CONNECTORS_FILE": "config_test.go"},
 			config.ModeWorker, []string{"DSAR_SMTP_HOST", "DSAR_PUBLIC_URL"}},
-		{"worker needs connectors", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey}, config.ModeWorker, []string{"DSAR_CONNECTORS_FILE"}},
+		{"worker needs connectors", map[string]string{"DSAR_MONGO_URI": "mongodb://db", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys}, config.ModeWorker, []string{"DSAR_CONNECTORS_FILE"}},
 		{"connectors file must exist", map[string]string{"DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeDev, []string{"DSAR_CONNECTORS_FILE"}},
 		{"the scheduler ignores the connectors file", map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_CONNECTORS_FILE": "/nonexistent/connectors.yaml"}, config.ModeScheduler, nil},
 		{"serve with everything", full, config.ModeServe, nil},
@@ -158,7 +161,7 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{
 		"DSAR_MONGO_URI": "mongodb://user:s3cretpassw0rd@db:27017", "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
-		"DSAR_REDIS_PASSWORD": "redispassw0rd", "DSAR_BLIND_INDEX_KEY": goodKey,
+		"DSAR_REDIS_PASSWORD": "redispassw0rd", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys,
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +253,7 @@ func TestTransportSettings(t *testing.T) {
 	t.Parallel()
 	certs := testenv.NewTLS(t)
 	other := testenv.NewTLS(t)
-	serve := map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_API_KEYS": "ops:admin:0123456789abcdef"}
+	serve := map[string]string{"DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_API_KEYS": "ops:admin:0123456789abcdef"}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range base {
@@ -281,7 +284,7 @@ func TestTransportSettings(t *testing.T) {
 		{"dev on every interface without TLS", map[string]string{"DSAR_HTTP_ADDR": "0.0.0.0:8080"}, config.ModeDev, []string{"DSAR_HTTP_ADDR"}},
 		{"serve behind a declared TLS proxy", with(serve, "DSAR_HTTP_ADDR", ":8080", "DSAR_BEHIND_TLS_PROXY", "true"), config.ModeServe, nil},
 		{"serve with its own TLS", with(serve, "DSAR_HTTP_ADDR", ":8443", "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", certs.KeyFile), config.ModeServe, nil},
-		{"the worker listens on nothing", map[string]string{"DSAR_HTTP_ADDR": ":8080", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey,
+		{"the worker listens on nothing", map[string]string{"DSAR_HTTP_ADDR": ":8080", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys,
 			"DSAR_CONNECTORS_FILE": "config_test.go", "DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
 		{"a certificate without its key", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile), config.ModeServe, []string{"DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: set both"}},
 		{"a key of another certificate", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", other.KeyFile), config.ModeServe,

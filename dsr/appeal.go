@@ -16,8 +16,12 @@ type AppealFiling struct {
 	// Neither: the appeal inherits the proof of the request it appeals.
 	Attested string
 	Verify   bool
-	// Index hashes the identities an attestation proves.
-	Index *BlindIndex
+	// Index hashes the identities an attestation proves. A store that
+	// holds the identities sealed sets AttestedHashes instead: the blind
+	// index of the denied request's given identities ([Given]), which it
+	// alone can read.
+	Index          *BlindIndex
+	AttestedHashes []string
 }
 
 // Proven reports whether the request's identity was ever established: it
@@ -77,7 +81,10 @@ func NewAppeal(denied *Request, f AppealFiling, now time.Time) (*Request, error)
 	var notices []string
 	switch {
 	case f.Attested != "":
-		status, method, proven = StatusAwaitingApproval, f.Attested, f.Index.HashAll(Given(r.Identities))
+		status, method, proven = StatusAwaitingApproval, f.Attested, f.AttestedHashes
+		if f.Index != nil {
+			proven = f.Index.HashAll(Given(r.Identities))
+		}
 	case f.Verify:
 		if !slices.ContainsFunc(r.Identities, func(i Identity) bool { return i.Kind == KindEmail && i.Source == SourceSubject }) {
 			var ve ValidationError
@@ -101,6 +108,8 @@ func NewAppeal(denied *Request, f AppealFiling, now time.Time) (*Request, error)
 		History: []Transition{{To: status, At: now, Actor: f.Actor, Reason: "appeal of " + r.ID + ": " + f.Reason}},
 		// What the denied request asked for, asked again.
 		GPC: r.GPC, Scopes: slices.Clone(r.Scopes), Corrections: slices.Clone(r.Corrections), NewValues: maps.Clone(r.NewValues),
+		// The copied fields stay readable: sealed, they share the keys.
+		DataKey: r.DataKey, ExportKey: r.ExportKey,
 	}, nil
 }
 

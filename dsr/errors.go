@@ -129,3 +129,7 @@ var (
 // answers in bound their bodies below it; a manual task's upload, which
 // becomes an answer, is limited below it too.
 const MaxAnswer = 8 << 20
+
+// MaxStoredAnswer bounds an answer as a store takes it: MaxAnswer and room
+// for the sealing that store/sealedstore adds (nonce, tag, version).
+const MaxStoredAnswer = MaxAnswer + 64

@@ -214,6 +214,17 @@ type Request struct {
 	// the identities are purged (with them).
 	Corrections []Correction      `bson:"corrections,omitempty"`
 	NewValues   map[string]string `bson:"new_values,omitempty"`
+
+	// DataKey and ExportKey are the request's data keys, wrapped under a
+	// master key ("keyid:ciphertext", see internal/envelope), when its
+	// personal fields are sealed at rest (store/sealedstore): DataKey
+	// seals the identities, the agent, the note, the new values and its
+	// jobs' identities and answers; ExportKey seals its exports. Purging
+	// the identities removes DataKey, purging the exports ExportKey, which
+	// makes every copy of what they sealed unreadable (backups included).
+	// Empty on a request stored in clear.
+	DataKey   string `bson:"data_key,omitempty" json:"-"`
+	ExportKey string `bson:"export_key,omitempty" json:"-"`
 }
 
 // FieldValue is one change a correction request asks for: Field (an
@@ -647,6 +658,13 @@ const OutcomeNotSearched = connectors.OutcomeNotSearched
 // enqueuing the same job twice is a no-op.
 func JobID(requestID, connector string, action Action) string {
 	return requestID + ":" + connector + ":" + string(action)
+}
+
+// JobRequestID returns the id of the request whose job is jobID (a
+// [JobID]): what comes before its first ":".
+func JobRequestID(jobID string) string {
+	id, _, _ := strings.Cut(jobID, ":")
+	return id
 }
 
 // JobStatus is where a job is in its life.

@@ -75,7 +75,7 @@ type Store interface {
 	Job(ctx context.Context, id string) (*dsr.Job, error)
 	ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error)
 	FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error
-	// AnswerJob stores answer (1 to dsr.MaxAnswer bytes) as the Answer of
+	// AnswerJob stores answer (1 to dsr.MaxStoredAnswer bytes) as the Answer of
 	// job jobID, in one conditional update, only while the job waits on
 	// exactly handle and holds no answer yet, and makes it due to run at
 	// once (PollAt now, so the sweep hands it on if nobody enqueues it).

@@ -41,9 +41,11 @@ import (
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
+	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sealedstore"
 	"github.com/dsar-project/dsar/store/sqlitestore"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -165,6 +167,11 @@ func (a *app) openStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ring, err := a.masterKeys()
+	if err != nil {
+		return err
+	}
+	a.store = sealedstore.New(a.store, ring)
 	key, err := blindIndexKey(a.cfg)
 	if err != nil {
 		return err
@@ -693,6 +700,27 @@ func blindIndexKey(cfg config.Config) ([]byte, error) {
 		return nil, fmt.Errorf("blind index key file: %w", err)
 	}
 	return hex.DecodeString(key)
+}
+
+// masterKeys returns the master keys that seal personal data at rest:
+// DSAR_MASTER_KEYS, or in dev the key file DSAR_DATA_DIR/master.keys,
+// created with a new key on the first start.
+func (a *app) masterKeys() (*envelope.Keyring, error) {
+	if a.cfg.MasterKeys != nil {
+		return a.cfg.MasterKeys, nil
+	}
+	if a.mode != config.ModeDev {
+		return nil, fmt.Errorf("DSAR_MASTER_KEYS: required by %s", a.mode)
+	}
+	ring, created, err := envelope.LoadOrCreateKeyFile(a.cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("master key file (DSAR_DATA_DIR): %w", err)
+	}
+	if created {
+		a.log.Warn("master key created in DSAR_DATA_DIR/master.keys: personal data in this data dir is sealed under it; "+
+			"a copy of the data dir holds the key too. Production sets DSAR_MASTER_KEYS", "key_id", ring.Active())
+	}
+	return ring, nil
 }
 
 func randomHex(n int) string {

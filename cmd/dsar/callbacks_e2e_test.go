@@ -35,6 +35,7 @@ func TestServeChecksCallbacks(t *testing.T) {
 	}
 	env := append(baseEnv(t, dir, r.Addr, testenv.Queue(t, r), "callbacks"),
 		"DSAR_BLIND_INDEX_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"DSAR_MASTER_KEYS="+testMasterKeys,
 		"DSAR_API_KEYS=ops:admin:"+apiKey,
 		"DSAR_CONNECTORS_FILE="+file,
 	)

@@ -75,6 +75,7 @@ func TestSeparateProcessesShareTheEmbeddedStore(t *testing.T) {
 	env := baseEnv(t, dir, r.Addr, queue, "")
 	env = append(env,
 		"DSAR_BLIND_INDEX_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"DSAR_MASTER_KEYS="+testMasterKeys,
 		"DSAR_API_KEYS=ops:admin:"+apiKey,
 		"DSAR_CONNECTORS_FILE="+connectorsFile,
 		"DSAR_SMTP_HOST="+smtp.Host, "DSAR_SMTP_PORT="+strconv.Itoa(smtp.Port),

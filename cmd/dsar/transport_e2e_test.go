@@ -23,6 +23,9 @@ import (
 
 const testBlindIndexKey = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+// testMasterKeys is DSAR_MASTER_KEYS for the processes the tests start.
+const testMasterKeys = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
 // tlsClient trusts certs' authority alone and makes a new connection,
 // hence a new handshake, for every request.
 func tlsClient(certs *testenv.TLS) *http.Client {
@@ -56,7 +59,7 @@ func TestServeOverTLS(t *testing.T) {
 	certs := testenv.NewTLS(t)
 	r := testenv.RedisServer(t)
 	env := append(baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), testenv.Name("e2e")),
-		"DSAR_BLIND_INDEX_KEY="+testBlindIndexKey, "DSAR_API_KEYS=ops:admin:"+apiKey,
+		"DSAR_BLIND_INDEX_KEY="+testBlindIndexKey, "DSAR_MASTER_KEYS="+testMasterKeys, "DSAR_API_KEYS=ops:admin:"+apiKey,
 		"DSAR_TLS_CERT_FILE="+certs.CertFile, "DSAR_TLS_KEY_FILE="+certs.KeyFile)
 	p := startDSAR(t, env, "serve")
 	if !strings.HasPrefix(p.base, "https://") {
@@ -140,7 +143,7 @@ func TestServeRefusesPlainHTTPBeyondLoopback(t *testing.T) {
 	t.Parallel()
 	r := testenv.RedisServer(t)
 	env := append(baseEnv(t, t.TempDir(), r.Addr, testenv.Queue(t, r), testenv.Name("e2e")),
-		"DSAR_BLIND_INDEX_KEY="+testBlindIndexKey, "DSAR_API_KEYS=ops:admin:"+apiKey, "DSAR_HTTP_ADDR=0.0.0.0:0")
+		"DSAR_BLIND_INDEX_KEY="+testBlindIndexKey, "DSAR_MASTER_KEYS="+testMasterKeys, "DSAR_API_KEYS=ops:admin:"+apiKey, "DSAR_HTTP_ADDR=0.0.0.0:0")
 	out, code := exitOf(t, env, "serve")
 	if code != 1 {
 		t.Fatalf("serve on 0.0.0.0 without TLS: exit %d, want 1\n%s", code, out)

@@ -24,9 +24,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sealedstore"
 	"github.com/dsar-project/dsar/store/sqlitestore"
 )
 
@@ -40,6 +42,9 @@ type Store struct {
 	Commands *testenv.Commands
 	// Lite is the store when it is SQLite's, else nil.
 	Lite *sqlitestore.Store
+	// Sealed is the store as the tests use it: Mongo or Lite with the
+	// personal fields sealed (store/sealedstore).
+	Sealed *sealedstore.Store
 }
 
 // OnMongo reports whether the tests run on MongoDB's driver.
@@ -68,6 +73,14 @@ func Open(t testing.TB, now func() time.Time, mongo ...*options.ClientOptions) *
 	if err := s.Prepare(context.Background()); err != nil {
 		t.Fatalf("teststore: prepare: %v", err)
 	}
+	// Personal fields sealed at rest, as every process of dsar stores
+	// them: under a master key of the test's own.
+	ring, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+	if err != nil {
+		t.Fatalf("teststore: %v", err)
+	}
+	s.Sealed = sealedstore.New(s.Store, ring)
+	s.Store = s.Sealed
 	return s
 }
 
@@ -90,7 +103,7 @@ func (s *Store) Count(t testing.TB, collection string) int64 {
 		}
 		return n
 	}
-	c, ok := s.Store.(store.Copier)
+	c, ok := s.Sealed.Inner().(store.Copier)
 	if !ok {
 		t.Fatalf("teststore: the store cannot count %s", collection)
 	}

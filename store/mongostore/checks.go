@@ -111,7 +111,7 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("purge exports: %w", err)
 	}
 	res, err := s.reqs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "exports_purged_at", Value: nil}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "exports_purged_at", Value: s.now()}}}})
+		bson.D{{Key: "$set", Value: bson.D{{Key: "exports_purged_at", Value: s.now()}}}, {Key: "$unset", Value: bson.D{{Key: "export_key", Value: ""}}}})
 	if err != nil {
 		return false, fmt.Errorf("purge exports: %w", err)
 	}
@@ -131,7 +131,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 		bson.D{{Key: "_id", Value: id}, {Key: "purged_at", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ClosedStatuses}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "identities", Value: bson.A{}}, {Key: "purged_at", Value: s.now()}, {Key: "note", Value: ""}}},
-			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}, {Key: "new_values", Value: ""}}},
+			{Key: "$unset", Value: bson.D{{Key: "agent", Value: ""}, {Key: "new_values", Value: ""}, {Key: "data_key", Value: ""}}},
 		})
 	if err != nil {
 		return false, fmt.Errorf("purge identities: %w", err)

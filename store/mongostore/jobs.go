@@ -153,7 +153,7 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 // update (see store.Store). When nothing matched, one read of the job
 // says why.
 func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error {
-	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
+	if len(answer) == 0 || len(answer) > dsr.MaxStoredAnswer {
 		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrAnswerSize)
 	}
 	now := s.now()

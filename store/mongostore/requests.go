@@ -299,7 +299,7 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 		// go with the subject's.
 		unset := bson.D{{Key: "verification", Value: ""}}
 		if c.Purge {
-			unset = append(unset, bson.E{Key: "agent", Value: ""})
+			unset = append(unset, bson.E{Key: "agent", Value: ""}, bson.E{Key: "note", Value: ""}, bson.E{Key: "new_values", Value: ""}, bson.E{Key: "data_key", Value: ""})
 		}
 		if c.Unlink {
 			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})

@@ -141,7 +141,7 @@ func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
 			return errNoChange
 		}
 		now := s.now()
-		d.ExportsPurgedAt = &now
+		d.ExportsPurgedAt, d.ExportKey = &now, ""
 		return nil
 	})
 }
@@ -157,7 +157,7 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 			return errNoChange
 		}
 		now := s.now()
-		d.Identities, d.PurgedAt, d.Note, d.Agent, d.NewValues = []dsr.Identity{}, &now, "", nil, nil
+		d.Identities, d.PurgedAt, d.Note, d.Agent, d.NewValues, d.DataKey = []dsr.Identity{}, &now, "", nil, nil, ""
 		return nil
 	})
 }

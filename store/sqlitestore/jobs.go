@@ -182,7 +182,7 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 // handle with no answer yet, and makes it due at once, in one transaction
 // (see store.Store).
 func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error {
-	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
+	if len(answer) == 0 || len(answer) > dsr.MaxStoredAnswer {
 		return fmt.Errorf("answer job %s: %w", jobID, dsr.ErrAnswerSize)
 	}
 	err := s.write(ctx, func(tx *wtx) error {

@@ -249,7 +249,7 @@ func (s *Store) applyMove(d *requestDoc, from, to dsr.Status, c dsr.Change) {
 		// go with the subject's.
 		r.Verification = nil
 		if c.Purge {
-			r.Agent = nil
+			r.Agent, r.Note, r.NewValues, r.DataKey = nil, "", nil, ""
 		}
 		if c.Unlink {
 			r.DuplicateOf, r.UnlinkTo = "", ""

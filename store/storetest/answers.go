@@ -66,7 +66,7 @@ func testAnswerJob(t *testing.T, f fixture) {
 		{"wrong handle", j.ID, "op-2", []byte(`{}`), dsr.ErrJobNotWaiting},
 		{"empty handle", j.ID, "", []byte(`{}`), dsr.ErrJobNotWaiting},
 		{"empty answer", j.ID, "op-1", nil, dsr.ErrAnswerSize},
-		{"answer too large", j.ID, "op-1", make([]byte, dsr.MaxAnswer+1), dsr.ErrAnswerSize},
+		{"answer too large", j.ID, "op-1", make([]byte, dsr.MaxStoredAnswer+1), dsr.ErrAnswerSize},
 	}
 	for _, tc := range refused {
 		if err := f.store.AnswerJob(ctx, tc.id, tc.handle, tc.answer); !errors.Is(err, tc.want) {

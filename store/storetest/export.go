@@ -16,7 +16,8 @@ import (
 func testExportRecordsAreJSON(t *testing.T, f fixture) {
 	s := f.store
 	ctx := context.Background()
-	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000002", "shop", dsr.ActionExport, f.clock.Now())
+	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com") // an export is always some request's
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, f.clock.Now())
 	w, err := s.NewExportWriter(ctx, &job)
 	if err != nil {
 		t.Fatal(err)

@@ -345,7 +345,8 @@ var sortStrings = cmp.Transformer("sort", func(in []string) []string {
 
 func testExportRecords(t *testing.T, f fixture) {
 	ctx := context.Background()
-	job := dsr.NewJob("01a20d27-0000-7000-8000-000000000001", "shop", dsr.ActionExport, f.clock.Now())
+	r := f.inProgress(t, dsr.TypeAccess, "ada@example.com") // an export is always some request's
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, f.clock.Now())
 	write := func(n int) {
 		w, err := f.store.NewExportWriter(ctx, &job)
 		if err != nil {

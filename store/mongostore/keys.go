@@ -1,0 +1,79 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// keysBatch is how many requests one read of EachWrappedKeys returns.
+const keysBatch = 500
+
+// EachWrappedKeys calls fn with the wrapped data keys of every request that
+// holds one, in id order, ids after after ("" for all), reading in batches
+// (each a find on _id, projected to the keys).
+func (s *Store) EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error {
+	type keys struct {
+		ID        string `bson:"_id"`
+		DataKey   string `bson:"data_key"`
+		ExportKey string `bson:"export_key"`
+	}
+	for {
+		cur, err := s.reqs.Find(ctx, bson.D{
+			{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}},
+			{Key: "$or", Value: bson.A{
+				bson.D{{Key: "data_key", Value: bson.D{{Key: "$exists", Value: true}}}},
+				bson.D{{Key: "export_key", Value: bson.D{{Key: "$exists", Value: true}}}},
+			}},
+		}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(keysBatch).
+			SetProjection(bson.D{{Key: "data_key", Value: 1}, {Key: "export_key", Value: 1}}))
+		if err != nil {
+			return fmt.Errorf("wrapped keys: %w", err)
+		}
+		var batch []keys
+		if err := cur.All(ctx, &batch); err != nil {
+			return fmt.Errorf("wrapped keys: %w", err)
+		}
+		for _, k := range batch {
+			if err := fn(k.ID, k.DataKey, k.ExportKey); err != nil {
+				return err
+			}
+		}
+		if len(batch) < keysBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].ID
+	}
+}
+
+// SwapWrappedKeys replaces request id's wrapped keys with newData and
+// newExport, in one conditional update, only while they still are oldData
+// and oldExport ("" for none); false when they are not (the request was
+// purged or rotated meanwhile) or there is no such request.
+func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldExport, newExport string) (bool, error) {
+	cond := func(v string) any {
+		if v == "" {
+			return nil // missing
+		}
+		return v
+	}
+	set := bson.D{}
+	if newData != "" {
+		set = append(set, bson.E{Key: "data_key", Value: newData})
+	}
+	if newExport != "" {
+		set = append(set, bson.E{Key: "export_key", Value: newExport})
+	}
+	if len(set) == 0 {
+		return false, nil
+	}
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "data_key", Value: cond(oldData)}, {Key: "export_key", Value: cond(oldExport)}},
+		bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return false, fmt.Errorf("swap wrapped keys: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}

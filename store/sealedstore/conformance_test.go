@@ -1,0 +1,59 @@
+package sealedstore_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/teststore"
+	"github.com/dsar-project/dsar/store"
+	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sealedstore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
+	"github.com/dsar-project/dsar/store/storetest"
+)
+
+// ring returns a keyring of one new master key.
+func ring(t testing.TB) *envelope.Keyring {
+	t.Helper()
+	kr, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// TestConformance runs the store conformance suite through the sealing
+// store, on the SQLite driver, and on the MongoDB driver when the tests run
+// on it (DSAR_TEST_STORE=mongodb or DSAR_TEST_MONGO_URI): sealing changes
+// nothing a caller of the store sees.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
+			s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return sealedstore.New(s, ring(t))
+		}, AuditsInTransaction: true})
+	})
+	t.Run("mongodb", func(t *testing.T) {
+		if !teststore.OnMongo() {
+			t.Skip("runs with DSAR_TEST_STORE=mongodb or DSAR_TEST_MONGO_URI")
+		}
+		t.Parallel()
+		storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
+			s := mongostore.New(testenv.Mongo(t), now)
+			if err := s.Prepare(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return sealedstore.New(s, ring(t))
+		}})
+	})
+}

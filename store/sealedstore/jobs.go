@@ -1,0 +1,193 @@
+package sealedstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
+)
+
+// CreateJobs seals each job's identities under its request's data key.
+func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
+	sealed := make([]dsr.Job, len(jobs))
+	for i, j := range jobs {
+		dk, err := s.requestKey(ctx, j.RequestID, "d:")
+		if err != nil {
+			return fmt.Errorf("job %s: data key: %w", j.ID, err)
+		}
+		if dk != nil {
+			if j.Identities, err = sealIdentities(dk, j.Identities); err != nil {
+				return fmt.Errorf("job %s: %w", j.ID, err)
+			}
+			if len(j.Answer) > 0 {
+				if j.Answer, err = envelope.Seal(dk, j.Answer, aadAnswer); err != nil {
+					return fmt.Errorf("job %s: seal answer: %w", j.ID, err)
+				}
+			}
+		}
+		sealed[i] = j
+	}
+	return s.Store.CreateJobs(ctx, sealed)
+}
+
+// openJob opens j's identities and answer in place, under its request's
+// data key (read when not cached). A job of a request in clear, or purged,
+// is left as it is.
+func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
+	if j == nil || (len(j.Identities) == 0 && len(j.Answer) == 0) {
+		return nil
+	}
+	dk, err := s.requestKey(ctx, j.RequestID, "d:")
+	if err != nil {
+		return fmt.Errorf("job %s: data key: %w", j.ID, err)
+	}
+	if dk == nil {
+		return nil
+	}
+	if err := openIdentities(dk, j.Identities); err != nil {
+		return fmt.Errorf("job %s: open identities: %w", j.ID, err)
+	}
+	if len(j.Answer) > 0 {
+		if j.Answer, err = envelope.Open(dk, j.Answer, aadAnswer); err != nil {
+			return fmt.Errorf("job %s: open answer: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) openedJob(ctx context.Context, j *dsr.Job, err error) (*dsr.Job, error) {
+	if err != nil {
+		return j, err
+	}
+	if err := s.openJob(ctx, j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func (s *Store) Jobs(ctx context.Context, requestID string) ([]dsr.Job, error) {
+	jobs, err := s.Store.Jobs(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		if err := s.openJob(ctx, &jobs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
+}
+
+func (s *Store) Job(ctx context.Context, id string) (*dsr.Job, error) {
+	j, err := s.Store.Job(ctx, id)
+	return s.openedJob(ctx, j, err)
+}
+
+func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error) {
+	j, err := s.Store.ClaimJob(ctx, id, lease)
+	return s.openedJob(ctx, j, err)
+}
+
+func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*dsr.Job) error) error {
+	return s.Store.EachStaleJob(ctx, before, now, func(j *dsr.Job) error {
+		if err := s.openJob(ctx, j); err != nil {
+			return err
+		}
+		return fn(j)
+	})
+}
+
+// AnswerJob seals answer under the data key of the job's request. It
+// checks the answer's size itself: the driver gets the sealed, longer one.
+func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []byte) error {
+	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
+		return dsr.ErrAnswerSize
+	}
+	dk, err := s.requestKey(ctx, dsr.JobRequestID(jobID), "d:")
+	if errors.Is(err, dsr.ErrNotFound) {
+		return fmt.Errorf("job %s: %w", jobID, dsr.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("job %s: data key: %w", jobID, err)
+	}
+	if dk != nil {
+		if answer, err = envelope.Seal(dk, answer, aadAnswer); err != nil {
+			return fmt.Errorf("job %s: seal answer: %w", jobID, err)
+		}
+	}
+	return s.Store.AnswerJob(ctx, jobID, handle, answer)
+}
+
+// NewExportWriter seals every record under the export key of the job's
+// request.
+func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error) {
+	xk, err := s.requestKey(ctx, job.RequestID, "x:")
+	if err != nil {
+		return nil, fmt.Errorf("job %s: export key: %w", job.ID, err)
+	}
+	w, err := s.Store.NewExportWriter(ctx, job)
+	if err != nil || xk == nil {
+		return w, err
+	}
+	return &exportWriter{ExportWriter: w, key: xk, jobID: job.ID}, nil
+}
+
+// exportWriter seals each record before the driver's writer stores it.
+type exportWriter struct {
+	dsr.ExportWriter
+	key   *envelope.DataKey
+	jobID string
+	buf   bytes.Buffer
+}
+
+func (w *exportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
+	w.buf.Reset()
+	enc := json.NewEncoder(&w.buf)
+	enc.SetEscapeHTML(false) // as the drivers store records: characters as given
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("export record in %s: not JSON-encodable: %w", collection, err)
+	}
+	c, err := envelope.Seal(w.key, bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")), aadExport(w.jobID, collection))
+	if err != nil {
+		return err
+	}
+	return w.ExportWriter.WriteRecord(ctx, collection, b64.EncodeToString(c))
+}
+
+// EachExportRecord opens each record of job jobID's export under its
+// request's export key. Records stored in clear (a request in clear) are
+// passed as they are.
+func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(collection string, data json.RawMessage) error) error {
+	xk, err := s.requestKey(ctx, dsr.JobRequestID(jobID), "x:")
+	if errors.Is(err, dsr.ErrNotFound) {
+		return s.Store.EachExportRecord(ctx, jobID, fn) // as the driver answers an unknown job
+	}
+	if err != nil {
+		return fmt.Errorf("job %s: export key: %w", jobID, err)
+	}
+	if xk == nil {
+		return s.Store.EachExportRecord(ctx, jobID, fn)
+	}
+	n := 0
+	return s.Store.EachExportRecord(ctx, jobID, func(collection string, data json.RawMessage) error {
+		n++
+		var sealed string
+		if err := json.Unmarshal(data, &sealed); err != nil {
+			return fmt.Errorf("job %s: export record %d: not sealed", jobID, n)
+		}
+		c, err := b64.DecodeString(sealed)
+		if err != nil {
+			return fmt.Errorf("job %s: export record %d: not sealed (base64)", jobID, n)
+		}
+		plain, err := envelope.Open(xk, c, aadExport(jobID, collection))
+		if err != nil {
+			return fmt.Errorf("job %s: export record %d: %w", jobID, n, err)
+		}
+		return fn(collection, plain)
+	})
+}

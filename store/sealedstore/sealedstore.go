@@ -1,0 +1,504 @@
+// Package sealedstore seals the personal fields of any driver's store at
+// rest: it is a [store.Store] around another, which encrypts what it is
+// given before the driver sees it and decrypts what the driver returns, so
+// the drivers, the application and the workers are unchanged.
+//
+// Each request created through it gets two random data keys
+// (internal/envelope), stored only wrapped under the active master key of
+// a [envelope.Keyring]: Request.DataKey seals the subject's identity values,
+// the authorised agent's name and email, the agent's note and a
+// correction's new values on the request, and the identity values and
+// answers of its jobs; Request.ExportKey seals every record of its exports.
+// Sealed values are AES-256-GCM ciphertexts bound to their field, stored
+// base64 (standard, unpadded) in the field's place; a record of an export
+// is stored as a JSON string holding the sealed JSON.
+//
+// What stays in clear, because the drivers query it or it names no
+// person: identity kinds and sources, the blind index (identity_hashes,
+// proven_hashes: keyed HMACs), statuses, dates, the history with agents'
+// reasons, the names of the systems and collections exported, and the
+// collection names of export records.
+//
+// The drivers' purges shred: purging a request's identities removes its
+// wrapped DataKey, purging its exports its ExportKey, after which every copy
+// of what they sealed, in a backup too, is unreadable. A request stored
+// before sealing (no DataKey) is read and written in clear, as before.
+package sealedstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/store"
+)
+
+// cachedKeys bounds the unwrapped data keys a Store keeps in memory (two
+// per recently used request): about 10,000 requests, 1 MiB.
+const cachedKeys = 20_000
+
+// Store seals the personal fields of the store it wraps. Every method of
+// [store.Store] it does not define is the wrapped store's own, and passes
+// no personal data.
+type Store struct {
+	store.Store
+	ring *envelope.Keyring
+	// keys holds unwrapped data keys by "d:"+request id (DataKey) and
+	// "x:"+request id (ExportKey), so a request's key is unwrapped (and,
+	// when only an id is at hand, its request read) once per process while
+	// it is used.
+	keys *lru.Cache[string, *envelope.DataKey]
+}
+
+// New returns inner sealed under ring's master keys: requests created
+// through it are sealed with fresh data keys wrapped under ring's active
+// key; any key of ring opens what was sealed before.
+func New(inner store.Store, ring *envelope.Keyring) *Store {
+	keys, err := lru.New[string, *envelope.DataKey](cachedKeys)
+	if err != nil {
+		panic(err) // only for a size <= 0
+	}
+	return &Store{Store: inner, ring: ring, keys: keys}
+}
+
+// Inner returns the store it wraps.
+func (s *Store) Inner() store.Store { return s.Store }
+
+// The fields a sealed value is bound to (its aad): a value moved to another
+// field does not open. Values are bound to their request by its data key,
+// which no other request holds (an appeal shares its denied request's).
+var (
+	aadIdentity   = []byte("dsar/sealed/v1\x00identity")
+	aadNote       = []byte("dsar/sealed/v1\x00note")
+	aadAgentName  = []byte("dsar/sealed/v1\x00agent.name")
+	aadAgentEmail = []byte("dsar/sealed/v1\x00agent.email")
+	aadAnswer     = []byte("dsar/sealed/v1\x00job.answer")
+)
+
+func aadNewValue(field string) []byte { return []byte("dsar/sealed/v1\x00new_value\x00" + field) }
+
+func aadExport(jobID, collection string) []byte {
+	return []byte("dsar/sealed/v1\x00export\x00" + jobID + "\x00" + collection)
+}
+
+var b64 = base64.RawStdEncoding
+
+// sealString seals v; "" stays "" (that a field is empty is no secret).
+func sealString(dk *envelope.DataKey, v string, aad []byte) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	c, err := envelope.Seal(dk, []byte(v), aad)
+	if err != nil {
+		return "", err
+	}
+	return b64.EncodeToString(c), nil
+}
+
+func openString(dk *envelope.DataKey, v string, aad []byte) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	c, err := b64.DecodeString(v)
+	if err != nil {
+		return "", errors.New("not a sealed value (base64)")
+	}
+	p, err := envelope.Open(dk, c, aad)
+	if err != nil {
+		return "", err
+	}
+	return string(p), nil
+}
+
+func sealIdentities(dk *envelope.DataKey, ids []dsr.Identity) ([]dsr.Identity, error) {
+	if ids == nil {
+		return nil, nil
+	}
+	out := make([]dsr.Identity, len(ids))
+	for i, id := range ids {
+		v, err := sealString(dk, id.Value, aadIdentity)
+		if err != nil {
+			return nil, fmt.Errorf("seal identity %d: %w", i, err)
+		}
+		out[i] = dsr.Identity{Kind: id.Kind, Value: v, Source: id.Source}
+	}
+	return out, nil
+}
+
+// openIdentities opens ids in place (they are the caller's fresh copy).
+func openIdentities(dk *envelope.DataKey, ids []dsr.Identity) error {
+	for i := range ids {
+		v, err := openString(dk, ids[i].Value, aadIdentity)
+		if err != nil {
+			return fmt.Errorf("identity %d: %w", i, err)
+		}
+		ids[i].Value = v
+	}
+	return nil
+}
+
+// sealRequest returns a copy of r with its personal fields sealed under dk;
+// r is left as it is.
+func sealRequest(dk *envelope.DataKey, r *dsr.Request) (*dsr.Request, error) {
+	c := *r
+	var err error
+	if c.Identities, err = sealIdentities(dk, r.Identities); err != nil {
+		return nil, err
+	}
+	if c.Note, err = sealString(dk, r.Note, aadNote); err != nil {
+		return nil, fmt.Errorf("seal note: %w", err)
+	}
+	if r.Agent != nil {
+		a := *r.Agent
+		if a.Name, err = sealString(dk, a.Name, aadAgentName); err != nil {
+			return nil, fmt.Errorf("seal agent: %w", err)
+		}
+		if a.Email, err = sealString(dk, a.Email, aadAgentEmail); err != nil {
+			return nil, fmt.Errorf("seal agent: %w", err)
+		}
+		c.Agent = &a
+	}
+	if r.NewValues != nil {
+		c.NewValues = make(map[string]string, len(r.NewValues))
+		for f, v := range r.NewValues {
+			if c.NewValues[f], err = sealString(dk, v, aadNewValue(f)); err != nil {
+				return nil, fmt.Errorf("seal new value: %w", err)
+			}
+		}
+	}
+	return &c, nil
+}
+
+// openRequest opens r's sealed fields in place. A request without a data
+// key is in clear (stored before sealing, or purged) and left as it is.
+func (s *Store) openRequest(r *dsr.Request) error {
+	if r == nil || r.DataKey == "" {
+		if r != nil {
+			r.ExportKey = ""
+		}
+		return nil
+	}
+	dk, err := s.dataKey(r.ID, r.DataKey, "d:")
+	if err != nil {
+		return fmt.Errorf("request %s: %w", r.ID, err)
+	}
+	fail := func(what string, err error) error {
+		return fmt.Errorf("request %s: open %s: %w", r.ID, what, err)
+	}
+	if err := openIdentities(dk, r.Identities); err != nil {
+		return fail("identities", err)
+	}
+	if r.Note, err = openString(dk, r.Note, aadNote); err != nil {
+		return fail("note", err)
+	}
+	if r.Agent != nil {
+		if r.Agent.Name, err = openString(dk, r.Agent.Name, aadAgentName); err != nil {
+			return fail("agent", err)
+		}
+		if r.Agent.Email, err = openString(dk, r.Agent.Email, aadAgentEmail); err != nil {
+			return fail("agent", err)
+		}
+	}
+	for f, v := range r.NewValues {
+		if r.NewValues[f], err = openString(dk, v, aadNewValue(f)); err != nil {
+			return fail("new values", err)
+		}
+	}
+	if r.ExportKey != "" {
+		if _, err := s.dataKey(r.ID, r.ExportKey, "x:"); err != nil {
+			return fmt.Errorf("request %s: export key: %w", r.ID, err)
+		}
+	}
+	// The wrapped keys are this package's business: callers see the
+	// request as a store in clear shows it.
+	r.DataKey, r.ExportKey = "", ""
+	return nil
+}
+
+// dataKey unwraps wrapped, the key of request id under prefix ("d:" data,
+// "x:" export), or takes it from the cache.
+func (s *Store) dataKey(id, wrapped, prefix string) (*envelope.DataKey, error) {
+	if dk, ok := s.keys.Get(prefix + id); ok {
+		return dk, nil
+	}
+	w, err := envelope.ParseWrapped(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := s.ring.Unwrap(w)
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Add(prefix+id, dk)
+	return dk, nil
+}
+
+// requestKey returns the key of request id under prefix, reading the
+// request when it is not cached; nil when the request is in clear (or
+// purged).
+func (s *Store) requestKey(ctx context.Context, id, prefix string) (*envelope.DataKey, error) {
+	if dk, ok := s.keys.Get(prefix + id); ok {
+		return dk, nil
+	}
+	r, err := s.Store.Request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	wrapped := r.DataKey
+	if prefix == "x:" {
+		wrapped = r.ExportKey
+	}
+	if wrapped == "" {
+		return nil, nil
+	}
+	return s.dataKey(id, wrapped, prefix)
+}
+
+// sealNew returns a copy of r with fresh data keys (wrapped) and its
+// personal fields sealed, and the keys unwrapped; r is left as it is.
+func (s *Store) sealNew(r *dsr.Request) (*dsr.Request, [2]*envelope.DataKey, error) {
+	keys := [2]*envelope.DataKey{envelope.NewDataKey(), envelope.NewDataKey()}
+	fail := func(err error) (*dsr.Request, [2]*envelope.DataKey, error) {
+		return nil, keys, fmt.Errorf("request %s: %w", r.ID, err)
+	}
+	sealed, err := sealRequest(keys[0], r)
+	if err != nil {
+		return fail(err)
+	}
+	for i, dk := range keys {
+		w, err := s.ring.Wrap(dk)
+		if err != nil {
+			return fail(fmt.Errorf("data key: %w", err))
+		}
+		if i == 0 {
+			sealed.DataKey = w.Encode()
+		} else {
+			sealed.ExportKey = w.Encode()
+		}
+	}
+	return sealed, keys, nil
+}
+
+// remember caches the keys of request id, once it is stored with them.
+func (s *Store) remember(id string, keys [2]*envelope.DataKey) {
+	s.keys.Add("d:"+id, keys[0])
+	s.keys.Add("x:"+id, keys[1])
+}
+
+// CreateRequest stores r with fresh data keys and its personal fields
+// sealed; r is left as it is.
+func (s *Store) CreateRequest(ctx context.Context, r *dsr.Request) error {
+	sealed, keys, err := s.sealNew(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.CreateRequest(ctx, sealed); err != nil {
+		return err
+	}
+	s.remember(r.ID, keys)
+	return nil
+}
+
+// CreateRequests is CreateRequest for each of reqs, in one call to the
+// driver; errs[i] is reqs[i]'s.
+func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error {
+	sealed := make([]*dsr.Request, len(reqs))
+	keys := make([][2]*envelope.DataKey, len(reqs))
+	for i, r := range reqs {
+		var err error
+		if sealed[i], keys[i], err = s.sealNew(r); err != nil {
+			errs := make([]error, len(reqs))
+			for j := range errs {
+				errs[j] = err
+			}
+			return errs
+		}
+	}
+	errs := s.Store.CreateRequests(ctx, sealed)
+	for i, r := range reqs {
+		if i < len(errs) && errs[i] == nil {
+			s.remember(r.ID, keys[i])
+		}
+	}
+	return errs
+}
+
+// opened opens r as a read returns it.
+func (s *Store) opened(r *dsr.Request, err error) (*dsr.Request, error) {
+	if err != nil {
+		return r, err
+	}
+	if err := s.openRequest(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Store) openedAll(rs []dsr.Request, err error) ([]dsr.Request, error) {
+	if err != nil {
+		return rs, err
+	}
+	for i := range rs {
+		if err := s.openRequest(&rs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// eachOpened wraps fn so that it gets requests opened.
+func (s *Store) eachOpened(fn func(*dsr.Request) error) func(*dsr.Request) error {
+	return func(r *dsr.Request) error {
+		if err := s.openRequest(r); err != nil {
+			return err
+		}
+		return fn(r)
+	}
+}
+
+func (s *Store) Request(ctx context.Context, id string) (*dsr.Request, error) {
+	return s.opened(s.Store.Request(ctx, id))
+}
+
+func (s *Store) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
+	rs, cur, err := s.Store.ListRequests(ctx, f)
+	rs, err = s.openedAll(rs, err)
+	return rs, cur, err
+}
+
+// Transition seals the identities c sets, under request id's data key.
+func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error) {
+	if c.Identities != nil {
+		ids, err := s.sealFor(ctx, id, c.Identities)
+		if err != nil {
+			return nil, err
+		}
+		c.Identities = ids
+	}
+	return s.opened(s.Store.Transition(ctx, id, from, to, c))
+}
+
+// sealFor seals ids under request id's data key: as they are when the
+// request is stored in clear.
+func (s *Store) sealFor(ctx context.Context, id string, ids []dsr.Identity) ([]dsr.Identity, error) {
+	dk, err := s.requestKey(ctx, id, "d:")
+	if err != nil || dk == nil {
+		return ids, err
+	}
+	sealed, err := sealIdentities(dk, ids)
+	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", id, err)
+	}
+	return sealed, nil
+}
+
+func (s *Store) Assign(ctx context.Context, id, agent string) (*dsr.Request, error) {
+	return s.opened(s.Store.Assign(ctx, id, agent))
+}
+
+// Appeal hashes an attestation's identities here, where they can be read
+// (the driver holds them sealed); the appeal shares the denied request's
+// data keys.
+func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr.Request, error) {
+	if f.Attested != "" && f.Index != nil {
+		denied, err := s.Request(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if denied.DataKey != "" {
+			f.AttestedHashes = f.Index.HashAll(dsr.Given(denied.Identities))
+			f.Index = nil
+		}
+	}
+	return s.opened(s.Store.Appeal(ctx, id, f))
+}
+
+func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*dsr.Request, error) {
+	return s.opened(s.Store.Extend(ctx, id, actor, reason))
+}
+
+func (s *Store) PauseClock(ctx context.Context, id, actor, reason string) (*dsr.Request, error) {
+	return s.opened(s.Store.PauseClock(ctx, id, actor, reason))
+}
+
+func (s *Store) ResumeClock(ctx context.Context, id string) (*dsr.Request, error) {
+	return s.opened(s.Store.ResumeClock(ctx, id))
+}
+
+func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error) {
+	return s.openedAll(s.Store.OpenDuplicates(ctx, hashes, types, since))
+}
+
+func (s *Store) OpenIdentical(ctx context.Context, hash string, t dsr.Type, statuses []dsr.Status, limit int) ([]dsr.Request, error) {
+	return s.openedAll(s.Store.OpenIdentical(ctx, hash, t, statuses, limit))
+}
+
+func (s *Store) Unverified(ctx context.Context, hash string, t dsr.Type, limit int) ([]dsr.Request, error) {
+	return s.openedAll(s.Store.Unverified(ctx, hash, t, limit))
+}
+
+func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*dsr.Request, error) {
+	return s.opened(s.Store.ReserveTry(ctx, id, max))
+}
+
+func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error) {
+	return s.opened(s.Store.FanoutFailed(ctx, id, msg))
+}
+
+// HoldForHook seals ids (the identities the hook's hold sets).
+func (s *Store) HoldForHook(ctx context.Context, id string, until time.Time, ids []dsr.Identity, hashes []string) (*dsr.Request, error) {
+	ids, err := s.sealFor(ctx, id, ids)
+	if err != nil {
+		return nil, err
+	}
+	return s.opened(s.Store.HoldForHook(ctx, id, until, ids, hashes))
+}
+
+// ResumeHook seals ids (the identities the hook's answer sets).
+func (s *Store) ResumeHook(ctx context.Context, id, msgID string, ids []dsr.Identity, hashes []string) (*dsr.Request, error) {
+	ids, err := s.sealFor(ctx, id, ids)
+	if err != nil {
+		return nil, err
+	}
+	return s.opened(s.Store.ResumeHook(ctx, id, msgID, ids, hashes))
+}
+
+func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
+	return s.Store.EachStaleRequest(ctx, before, s.eachOpened(fn))
+}
+
+func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*dsr.Request) error) error {
+	return s.Store.EachUnverifiedPastDue(ctx, now, s.eachOpened(fn))
+}
+
+func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
+	return s.Store.EachPendingNotice(ctx, before, s.eachOpened(fn))
+}
+
+func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
+	return s.Store.EachAuditDue(ctx, before, s.eachOpened(fn))
+}
+
+// PurgeIdentities purges, and forgets the request's data key here too.
+func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
+	done, err := s.Store.PurgeIdentities(ctx, id)
+	if err == nil {
+		s.keys.Remove("d:" + id)
+	}
+	return done, err
+}
+
+// PurgeExports purges, and forgets the request's export key here too.
+func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
+	done, err := s.Store.PurgeExports(ctx, id)
+	if err == nil {
+		s.keys.Remove("x:" + id)
+	}
+	return done, err
+}
