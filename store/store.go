@@ -124,6 +124,25 @@ type Store interface {
 
 	// The suppression list, the consent history, the removals.
 	Suppressions
+
+	// The wrapped data keys, for `dsar keys rotate`.
+	WrappedKeys
+}
+
+// WrappedKeys reads and replaces the wrapped data keys of the requests
+// (Request.DataKey, Request.ExportKey) as they are stored: part of [Store],
+// for re-wrapping them under a new master key while the service runs.
+type WrappedKeys interface {
+	// EachWrappedKeys calls fn with the wrapped keys of every request
+	// that holds one ("" for a key it does not hold), in id order, ids
+	// after after ("" for all), reading in batches.
+	EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error
+	// SwapWrappedKeys replaces request id's wrapped keys with newData and
+	// newExport, atomically, only while they still are oldData and
+	// oldExport; a key that was "" stays "" (newData or newExport is then
+	// ignored). It returns false when they are no longer the old ones
+	// (purged or swapped meanwhile) or there is no such request.
+	SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldExport, newExport string) (bool, error)
 }
 
 // Suppressions is the suppression list, the consent history and the

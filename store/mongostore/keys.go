@@ -48,10 +48,8 @@ func (s *Store) EachWrappedKeys(ctx context.Context, after string, fn func(id, d
 	}
 }
 
-// SwapWrappedKeys replaces request id's wrapped keys with newData and
-// newExport, in one conditional update, only while they still are oldData
-// and oldExport ("" for none); false when they are not (the request was
-// purged or rotated meanwhile) or there is no such request.
+// SwapWrappedKeys replaces request id's wrapped keys, in one conditional
+// update, as [store.WrappedKeys] says.
 func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldExport, newExport string) (bool, error) {
 	cond := func(v string) any {
 		if v == "" {
@@ -60,10 +58,10 @@ func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldEx
 		return v
 	}
 	set := bson.D{}
-	if newData != "" {
+	if oldData != "" && newData != "" {
 		set = append(set, bson.E{Key: "data_key", Value: newData})
 	}
-	if newExport != "" {
+	if oldExport != "" && newExport != "" {
 		set = append(set, bson.E{Key: "export_key", Value: newExport})
 	}
 	if len(set) == 0 {

@@ -44,16 +44,19 @@ func (s *Store) EachWrappedKeys(ctx context.Context, after string, fn func(id, d
 	}
 }
 
-// SwapWrappedKeys replaces request id's wrapped keys with newData and
-// newExport, in one transaction, only while they still are oldData and
-// oldExport ("" for none); false when they are not (the request was
-// purged or rotated meanwhile) or there is no such request.
+// SwapWrappedKeys replaces request id's wrapped keys, in one transaction,
+// as [store.WrappedKeys] says.
 func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldExport, newExport string) (bool, error) {
 	_, err := s.update(ctx, id, func(d *requestDoc) error {
 		if d.DataKey != oldData || d.ExportKey != oldExport {
 			return errNoChange
 		}
-		d.DataKey, d.ExportKey = newData, newExport
+		if d.DataKey != "" && newData != "" {
+			d.DataKey = newData
+		}
+		if d.ExportKey != "" && newExport != "" {
+			d.ExportKey = newExport
+		}
 		return nil
 	})
 	return changed("swap wrapped keys", err)

@@ -76,6 +76,7 @@ var cases = []struct {
 	{"PurgeIdentitiesCoversAnswers", testPurgeIdentitiesCoversAnswers},
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
+	{"WrappedKeys", testWrappedKeys},
 
 	// The pre- and post-processing hooks.
 	{"HookHold", testHookHold},

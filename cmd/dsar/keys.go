@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/store/mongostore"
+)
+
+const keysSummary = "make a master key; re-wrap every data key under the active one (dsar keys new|rotate)"
+
+const keysHelp = `Usage: dsar keys <subcommand> [flags]
+
+Personal data is sealed at rest under per-request data keys, each stored
+wrapped by a master key (DSAR_MASTER_KEYS: id:base64key,..., the first
+active; 'dsar dev' keeps its keys in DSAR_DATA_DIR/master.keys). See
+docs/security.md.
+
+Subcommands:
+  new        print a new master key entry, id:base64key
+  rotate     re-wrap every request's data keys under the active master key
+
+Run 'dsar keys rotate --help' for its flags and settings.
+`
+
+const rotateHelp = `Usage: dsar keys rotate [--data-dir DIR]
+
+Re-wraps every request's data keys under the active master key (the first
+of DSAR_MASTER_KEYS), so that the other keys can be retired. The data itself
+is not re-encrypted: only the 61-byte wrapped keys change, one conditional
+update per request, while the service runs.
+
+To rotate:
+  1. dsar keys new                      prints a new entry, NEW
+  2. DSAR_MASTER_KEYS=NEW,OLD...        on every process, restarted: new
+                                        requests are sealed under NEW, the
+                                        others still open under OLD
+  3. dsar keys rotate                   with the same DSAR_MASTER_KEYS
+  4. remove OLD from DSAR_MASTER_KEYS   once no backup you may restore still
+                                        needs it (a backup's keys are wrapped
+                                        under the keys of its day)
+
+It shows its progress on stderr (one line rewritten on a terminal, a line
+per tenth otherwise) and ends with a summary. It can be stopped and run
+again at any time: keys under the active key already are skipped. It exits
+0 when every data key is under the active key, 1 when some are not (under a
+master key missing from DSAR_MASTER_KEYS, or changed while it ran: run it
+again), 2 on a usage, settings or store error. It prints request ids and key
+ids, never keys or personal data.
+
+The store is DSAR_MONGO_URI and DSAR_MONGO_DB; for the embedded store of
+'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's
+DSAR_DATA_DIR, whose master.keys then stands for DSAR_MASTER_KEYS unless it
+is set (add the new key as the file's first line, and restart dev).
+`
+
+// runKeys runs `dsar keys ...`.
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysHelp)
+		return usageError("keys: no subcommand given")
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, keysHelp)
+		return nil
+	case "new":
+		if len(args) > 1 {
+			return usageError("keys new: unexpected argument %q", args[1])
+		}
+		fmt.Fprintln(stdout, envelope.GenerateMasterKey())
+		return nil
+	case "rotate":
+		return keysRotate(ctx, args[1:], stderr, lookupEnv)
+	}
+	fmt.Fprint(stderr, keysHelp)
+	return usageError("keys: unknown subcommand %q", args[0])
+}
+
+// keysRotate runs `dsar keys rotate`.
+func keysRotate(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
+	cmd := newReadCommand("keys rotate", rotateHelp, "re-wrap the keys in", "the requests collection", stderr, stderr)
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(lookupEnv)
+	if err != nil {
+		return exitError{code: exitUsage, err: err}
+	}
+	ring := cfg.MasterKeys
+	if ring == nil {
+		if *cmd.dataDir == "" {
+			return usageError("keys rotate: no master keys: set DSAR_MASTER_KEYS (the new key first), or pass --data-dir with dev's DSAR_DATA_DIR")
+		}
+		if ring, err = readDevKeys(*cmd.dataDir); err != nil {
+			return usageError("keys rotate: %v", err)
+		}
+	}
+	st, closeStore, err := openStoreToRead(ctx, cmd.name, cfg, *cmd.dataDir, mongostore.RequestsCollection, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	r := rotation{ring: ring, keys: st, out: stderr, tty: isTerminal(stderr)}
+	return r.run(ctx)
+}
+
+// readDevKeys reads dev's key file in dir without creating one: a
+// mistyped directory must not pass as a fresh key.
+func readDevKeys(dir string) (*envelope.Keyring, error) {
+	path := filepath.Join(dir, envelope.KeyFileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no key file %s (is --data-dir the DSAR_DATA_DIR of dsar?): %w", path, err)
+	}
+	ring, _, err := envelope.LoadOrCreateKeyFile(dir)
+	return ring, err
+}
+
+// wrappedKeys is what a rotation reads and writes: store.WrappedKeys.
+type wrappedKeys interface {
+	EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error
+	SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldExport, newExport string) (bool, error)
+}
+
+// rotation re-wraps every request's data keys under ring's active key.
+type rotation struct {
+	ring *envelope.Keyring
+	keys wrappedKeys
+	out  io.Writer
+	tty  bool
+
+	rewrapped, current, raced int64
+	// unknown counts the data keys under a master key missing from ring,
+	// by that master key's id.
+	unknown map[string]int64
+}
+
+func (r *rotation) run(ctx context.Context) error {
+	var total int64
+	if err := r.keys.EachWrappedKeys(ctx, "", func(string, string, string) error { total++; return nil }); err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: %w", err)}
+	}
+	active := r.ring.Active()
+	fmt.Fprintf(r.out, "keys rotate: %s requests hold data keys; re-wrapping them under %s\n", thousands(total), active)
+	p := &copyProgress{w: r.out, tty: r.tty, coll: "requests", total: total, began: time.Now()}
+	r.unknown = map[string]int64{}
+	last := ""
+	err := r.keys.EachWrappedKeys(ctx, "", func(id, data, export string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.one(ctx, id, data, export); err != nil {
+			return err
+		}
+		last = id
+		p.add(1)
+		return nil
+	})
+	p.end()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: stopped after request %q: run it again to go on", last)}
+		}
+		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: after request %q: %w", last, err)}
+	}
+	fmt.Fprintf(r.out, "keys rotate: %s re-wrapped, %s under %s already, %s changed while read (run again)\n",
+		thousands(r.rewrapped), thousands(r.current), active, thousands(r.raced))
+	var missing []string
+	for id, n := range r.unknown {
+		missing = append(missing, fmt.Sprintf("%s (%s keys)", id, thousands(n)))
+	}
+	switch {
+	case len(missing) > 0:
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: data keys under master keys not in DSAR_MASTER_KEYS: %s; add them (after the active key) and run again", strings.Join(missing, ", "))}
+	case r.raced > 0:
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests changed while read: run it again", r.raced)}
+	}
+	if others := r.ring.IDs()[1:]; len(others) > 0 {
+		fmt.Fprintf(r.out, "keys rotate: every data key is under %s; %s may leave DSAR_MASTER_KEYS once no backup you may restore needs it\n", active, strings.Join(others, ", "))
+	}
+	return nil
+}
+
+// one re-wraps the keys of request id.
+func (r *rotation) one(ctx context.Context, id, data, export string) error {
+	newData, dataChanged, err := r.rewrap(id, data)
+	if err != nil {
+		return err
+	}
+	newExport, exportChanged, err := r.rewrap(id, export)
+	if err != nil {
+		return err
+	}
+	if newData == "" && newExport == "" { // under an unknown key: counted
+		return nil
+	}
+	if !dataChanged && !exportChanged {
+		r.current++
+		return nil
+	}
+	ok, err := r.keys.SwapWrappedKeys(ctx, id, data, newData, export, newExport)
+	if err != nil {
+		return err
+	}
+	if ok {
+		r.rewrapped++
+	} else {
+		r.raced++
+	}
+	return nil
+}
+
+// rewrap returns wrapped re-wrapped under the active key, and whether it
+// changed; "" for "" and for a key under a master key ring lacks (counted).
+func (r *rotation) rewrap(id, wrapped string) (string, bool, error) {
+	if wrapped == "" {
+		return "", false, nil
+	}
+	w, err := envelope.ParseWrapped(wrapped)
+	if err != nil {
+		return "", false, fmt.Errorf("request %s: %w", id, err)
+	}
+	if !r.ring.Has(w.KeyID) {
+		r.unknown[w.KeyID]++
+		return "", false, nil
+	}
+	nw, changed, err := r.ring.Rewrap(w)
+	if err != nil {
+		return "", false, fmt.Errorf("request %s: %w", id, err)
+	}
+	return nw.Encode(), changed, nil
+}

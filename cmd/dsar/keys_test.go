@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/store/sealedstore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
+)
+
+// TestKeysRotate seals requests under one master key, rotates to a new one
+// with `dsar keys rotate` while the store stays open in this process (as
+// the service's would), and checks that the requests then open under the
+// new key alone, that a second run has nothing to do, and that a run
+// missing a key in use says which and exits 1.
+func TestKeysRotate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	lite, err := sqlitestore.Open(ctx, filepath.Join(dir, embeddedStoreFile), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+	if err := lite.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, newKey := envelope.GenerateMasterKey(), envelope.GenerateMasterKey()
+	keyring := func(entries ...string) *envelope.Keyring {
+		kr, err := envelope.ParseKeyring(strings.Join(entries, ","))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kr
+	}
+	oldID, newID, _ := strings.Cut(oldKey, ":")
+	newID, _, _ = strings.Cut(newKey, ":")
+	index, err := dsr.NewBlindIndex([]byte(testBlindIndexKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := sealedstore.New(lite, keyring(oldKey))
+	var ids []string
+	for _, email := range []string{"ada@example.com", "bob@example.com", "cy@example.com"} {
+		r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
+			Status: dsr.StatusVerified, Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}}}, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sealed.CreateRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+
+	env := func(keys ...string) []string { return []string{"DSAR_MASTER_KEYS=" + strings.Join(keys, ",")} }
+	checkRuns(t, []cliRun{
+		{args: []string{"keys", "rotate", "--data-dir", dir}, env: env(newKey), code: 1,
+			stderr: "data keys under master keys not in DSAR_MASTER_KEYS: " + oldID + " (6 keys)"},
+		{args: []string{"keys", "rotate", "--data-dir", dir}, env: env(newKey, oldKey), code: 0,
+			stderr: "3 re-wrapped, 0 under"},
+		{args: []string{"keys", "rotate", "--data-dir", dir}, env: env(newKey, oldKey), code: 0,
+			stderr: "0 re-wrapped, 3 under " + newID + " already"},
+		{args: []string{"keys", "rotate"}, env: nil, code: 2, stderr: "no master keys"},
+		{args: []string{"keys", "new", "extra"}, code: 2, stderr: "unexpected argument"},
+	})
+	if t.Failed() {
+		return
+	}
+
+	// The new key alone opens every request; the old alone none.
+	for _, id := range ids {
+		r, err := sealedstore.New(lite, keyring(newKey)).Request(ctx, id)
+		if err != nil || len(r.Identities) != 1 || !strings.HasSuffix(r.Identities[0].Value, "@example.com") {
+			t.Fatalf("request %s under the new key: %+v, %v", id, r, err)
+		}
+		if _, err := sealedstore.New(lite, keyring(oldKey)).Request(ctx, id); !errors.Is(err, envelope.ErrUnknownKey) {
+			t.Errorf("request %s under the old key alone: %v; want ErrUnknownKey", id, err)
+		}
+	}
+
+	out, _, code := runOnce(t, nil, "keys", "new")
+	if _, err := envelope.ParseKeyring(strings.TrimSpace(out)); code != 0 || err != nil {
+		t.Errorf("dsar keys new: %q (exit %d) does not parse as DSAR_MASTER_KEYS: %v", out, code, err)
+	}
+}
