@@ -292,8 +292,8 @@ func normalizePhone(v string) (string, error) {
 }
 
 // BlindIndex computes keyed hashes (HMAC-SHA256) of identities, so a request
-// can be found by identity without querying clear values. Later work may
-// encrypt the clear values without changing any query.
+// can be found by identity without querying clear values; the store can
+// seal the clear values (store/sealedstore) without changing any query.
 type BlindIndex struct {
 	key []byte
 }

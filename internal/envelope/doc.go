@@ -5,7 +5,7 @@
 // master key from a Keyring. It uses the standard library only (crypto/aes,
 // crypto/cipher, crypto/rand, crypto/hkdf, crypto/sha256).
 //
-// It is a foundation: nothing in the stores uses it yet.
+// store/sealedstore uses it to seal the personal fields of every request.
 //
 // # What it promises
 //
@@ -33,7 +33,7 @@
 // # What it does not do
 //
 //   - No key escrow, recovery or KMS: master keys live in the environment
-//     (DSAR_MASTER_KEYS, once wired) or in a key file (LoadOrCreateKeyFile,
+//     (DSAR_MASTER_KEYS) or in a key file (LoadOrCreateKeyFile,
 //     for dsar dev). Losing them loses every data key wrapped under them.
 //   - It does not hide lengths, or which requests have how many fields.
 //   - Destroy zeroes a data key's bytes in this process as best effort; Go
