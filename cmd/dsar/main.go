@@ -13,6 +13,7 @@
 //	dsar discover   scan the configured databases for personal data the connectors file misses
 //	dsar datamap [--format csv]   the record of processing activities the connectors file declares
 //	dsar suppress filter|export|import|key   filter an audience through the suppression list; export it; import a partner's; print its key
+//	dsar keys new   print a new master key for DSAR_MASTER_KEYS
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.
@@ -74,6 +75,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-10s %s\n", "discover", discoverSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "datamap", datamapSummary)
 	fmt.Fprintf(w, "  %-10s %s\n", "suppress", suppressSummary)
+	fmt.Fprintf(w, "  %-10s %s\n", "keys", keysSummary)
 	fmt.Fprintln(w, "\nRun 'dsar <command> --help' for its flags and settings.")
 }
 
@@ -106,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 	}
 	if args[0] == "datamap" {
 		return runDatamap(ctx, args[1:], stdout, stderr, lookupEnv)
+	}
+	if args[0] == "keys" {
+		return runKeys(args[1:], stdout)
 	}
 	if args[0] == "suppress" {
 		return runSuppress(ctx, args[1:], os.Stdin, stdout, stderr, lookupEnv)
