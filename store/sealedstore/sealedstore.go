@@ -29,7 +29,7 @@
 // What does not open (a value altered or moved, a key removed) is an
 // error naming the request or job; the sweep's scans (EachStaleRequest,
 // EachStaleJob...) skip it and go on with the others, returning the error
-// when they end.
+// when they end, and ListRequests lists it with its values withheld.
 package sealedstore
 
 import (
@@ -453,10 +453,35 @@ func (s *Store) Request(ctx context.Context, id string) (*dsr.Request, error) {
 	return s.opened(s.Store.Request(ctx, id))
 }
 
+// ListRequests opens the requests of the page; one that does not open
+// comes with its sealed values withheld (empty) rather than failing the
+// page: a list shows requests' heads, never their values (GET
+// /v1/requests, the console's queue), and one unreadable request must not
+// hide every other from the agents who would deal with it. Reading it
+// alone (Request) is the error.
 func (s *Store) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
 	rs, cur, err := s.Store.ListRequests(ctx, f)
-	rs, err = s.openedAll(rs, err)
-	return rs, cur, err
+	if err != nil {
+		return rs, cur, err
+	}
+	for i := range rs {
+		if err := s.openRequest(&rs[i]); err != nil {
+			withhold(&rs[i])
+		}
+	}
+	return rs, cur, nil
+}
+
+// withhold empties r's sealed values (keeping the identities' kinds and
+// sources), and its wrapped keys.
+func withhold(r *dsr.Request) {
+	for i := range r.Identities {
+		r.Identities[i].Value = ""
+	}
+	r.Note, r.Agent, r.DataKey, r.ExportKey = "", nil, "", ""
+	for f := range r.NewValues {
+		r.NewValues[f] = ""
+	}
 }
 
 // Transition seals the identities c sets, under request id's data key.

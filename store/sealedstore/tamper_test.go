@@ -94,8 +94,22 @@ func TestTamperedRequestDoesNotStopTheScans(t *testing.T) {
 	if _, err := s.Request(ctx, "r1"); err == nil || !errors.Is(err, envelope.ErrAuth) || !strings.Contains(err.Error(), "r1") {
 		t.Fatalf("Request(r1) = %v, want an authentication error naming r1", err)
 	}
+	// The list shows heads: it lists both, r1's values withheld.
+	list, _, err := s.ListRequests(ctx, dsr.ListFilter{Limit: 10})
+	if err != nil {
+		t.Fatalf("ListRequests: %v", err)
+	}
+	var listed []string
+	for _, r := range list {
+		listed = append(listed, r.ID+" "+r.Identities[0].Value+" "+r.Note)
+	}
+	if got := strings.Join(listed, ","); got != "r1  ,r2 grace@example.com called about grace@example.com" &&
+		got != "r2 grace@example.com called about grace@example.com,r1  " {
+		t.Errorf("ListRequests gave %q, want r1 with its values withheld and r2 opened", listed)
+	}
+
 	var seen []string
-	err := s.EachStaleRequest(ctx, f.now.Add(time.Hour), func(r *dsr.Request) error {
+	err = s.EachStaleRequest(ctx, f.now.Add(time.Hour), func(r *dsr.Request) error {
 		seen = append(seen, r.ID+" "+r.Identities[0].Value)
 		return nil
 	})
