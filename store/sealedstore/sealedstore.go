@@ -563,8 +563,19 @@ func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*dsr.Reques
 	return s.opened(s.Store.ReserveTry(ctx, id, max))
 }
 
+// FanoutFailed records the failure; a request that does not open is
+// returned with its values withheld, not as an error: the failure is
+// recorded, and its caller counts failures to move the request to
+// needs_attention, which a request that cannot be read must reach.
 func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error) {
-	return s.opened(s.Store.FanoutFailed(ctx, id, msg))
+	r, err := s.Store.FanoutFailed(ctx, id, msg)
+	if err != nil {
+		return r, err
+	}
+	if err := s.openRequest(r); err != nil {
+		withhold(r)
+	}
+	return r, nil
 }
 
 // HoldForHook seals ids (the identities the hook's hold sets).

@@ -108,6 +108,15 @@ func TestTamperedRequestDoesNotStopTheScans(t *testing.T) {
 		t.Errorf("ListRequests gave %q, want r1 with its values withheld and r2 opened", listed)
 	}
 
+	// A fan-out of r1 fails (it cannot be read); the failures are counted,
+	// so that the worker moves it to needs_attention in time.
+	for i := 1; i <= 2; i++ {
+		r, err := s.FanoutFailed(ctx, "r1", "request r1 does not open")
+		if err != nil || r.FanoutFailures != i {
+			t.Fatalf("FanoutFailed #%d: %v, %v; want the failure counted", i, r, err)
+		}
+	}
+
 	var seen []string
 	err = s.EachStaleRequest(ctx, f.now.Add(time.Hour), func(r *dsr.Request) error {
 		seen = append(seen, r.ID+" "+r.Identities[0].Value)
