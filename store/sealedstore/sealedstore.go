@@ -28,8 +28,8 @@
 //
 // What does not open (a value altered or moved, a key removed) is an
 // error naming the request or job; the sweep's scans (EachStaleRequest,
-// EachStaleJob...) skip it and go on with the others, returning the error
-// when they end, and ListRequests lists it with its values withheld.
+// EachStaleJob...) give it with its values withheld and go on, returning
+// the error when they end, and ListRequests lists it so.
 package sealedstore
 
 import (
@@ -412,7 +412,7 @@ func (s *Store) openedAll(rs []dsr.Request, err error) ([]dsr.Request, error) {
 	return rs, nil
 }
 
-// skipped collects what a scan could not open, so that the scan goes on:
+// skipped counts what a scan could not open, so that the scan goes on:
 // one request that does not open (tampered, or its master key gone) must
 // not stop the sweep for every request after it.
 type skipped struct {
@@ -432,17 +432,20 @@ func (k *skipped) join(what string, err error) error {
 	if k.n == 0 {
 		return err
 	}
-	return errors.Join(err, fmt.Errorf("%d %s not opened, skipped; first: %w", k.n, what, k.first))
+	return errors.Join(err, fmt.Errorf("%d %s not opened, their values withheld; first: %w", k.n, what, k.first))
 }
 
-// eachOpened runs scan with fn given requests opened; a request that does
-// not open is skipped, and reported in the error once the scan has ended.
+// eachOpened runs scan with fn given requests opened. A request that does
+// not open is given with its values withheld (the sweep acts on ids,
+// statuses and dates: it still expires it, which purges it, catches up its
+// audit chain and queues its notices), and reported in the error once the
+// scan has ended.
 func (s *Store) eachOpened(scan func(func(*dsr.Request) error) error, fn func(*dsr.Request) error) error {
 	var k skipped
 	err := scan(func(r *dsr.Request) error {
 		if err := s.openRequest(r); err != nil {
 			k.add(err)
-			return nil
+			withhold(r)
 		}
 		return fn(r)
 	})
