@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -167,8 +168,11 @@ func (a *app) openStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ring, err := a.masterKeys()
+	ring, err := a.masterKeys(ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkMasterKeys(ctx, a.store, ring); err != nil {
 		return err
 	}
 	a.store = sealedstore.New(a.store, ring)
@@ -705,12 +709,24 @@ func blindIndexKey(cfg config.Config) ([]byte, error) {
 // masterKeys returns the master keys that seal personal data at rest:
 // DSAR_MASTER_KEYS, or in dev the key file DSAR_DATA_DIR/master.keys,
 // created with a new key on the first start.
-func (a *app) masterKeys() (*envelope.Keyring, error) {
+func (a *app) masterKeys(ctx context.Context) (*envelope.Keyring, error) {
 	if a.cfg.MasterKeys != nil {
 		return a.cfg.MasterKeys, nil
 	}
 	if a.mode != config.ModeDev {
 		return nil, fmt.Errorf("DSAR_MASTER_KEYS: required by %s", a.mode)
+	}
+	path := filepath.Join(a.cfg.DataDir, envelope.KeyFileName)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		// A new key would open none of what the store already holds.
+		id, err := firstWrappedKeyID(ctx, a.store)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			return nil, fmt.Errorf("master key file %s is missing, but the store holds personal data sealed under master key %q: "+
+				"restore the file (or set DSAR_MASTER_KEYS to the key); a new key would read none of it", path, id)
+		}
 	}
 	ring, created, err := envelope.LoadOrCreateKeyFile(a.cfg.DataDir)
 	if err != nil {
@@ -721,6 +737,51 @@ func (a *app) masterKeys() (*envelope.Keyring, error) {
 			"a copy of the data dir holds the key too. Production sets DSAR_MASTER_KEYS", "key_id", ring.Active())
 	}
 	return ring, nil
+}
+
+// checkMasterKeys refuses master keys that do not hold the key of the
+// store's first sealed request (in id order, so the oldest): keys replaced
+// rather than rotated, or another deployment's, would start a service that
+// fails on every request filed before, and its sweep with them.
+func checkMasterKeys(ctx context.Context, st store.Store, ring *envelope.Keyring) error {
+	id, err := firstWrappedKeyID(ctx, st)
+	if err != nil || id == "" || ring.Has(id) {
+		return err
+	}
+	return fmt.Errorf("master keys: the store holds personal data sealed under master key %q, which the keys given (%s) do not hold: "+
+		"give every key not yet rotated out (DSAR_MASTER_KEYS id:key,..., the new one first)", id, strings.Join(ring.IDs(), ","))
+}
+
+// firstWrappedKeyID returns the id of the master key that wraps the data
+// key of the store's first sealed request, "" when it holds none (or its
+// driver cannot list them).
+func firstWrappedKeyID(ctx context.Context, st store.Store) (string, error) {
+	ks, ok := st.(interface {
+		EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error
+	})
+	if !ok {
+		return "", nil
+	}
+	errFound := errors.New("found")
+	var keyID string
+	err := ks.EachWrappedKeys(ctx, "", func(id, dataKey, exportKey string) error {
+		for _, k := range []string{dataKey, exportKey} {
+			if k == "" {
+				continue
+			}
+			w, err := envelope.ParseWrapped(k)
+			if err != nil {
+				return fmt.Errorf("request %s: %w", id, err)
+			}
+			keyID = w.KeyID
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return "", fmt.Errorf("master keys: reading the store's wrapped keys: %w", err)
+	}
+	return keyID, nil
 }
 
 func randomHex(n int) string {

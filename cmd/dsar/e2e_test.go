@@ -472,6 +472,7 @@ func TestCommandLine(t *testing.T) {
 		{"serve help", clean, []string{"serve", "--help"}, 0, []string{"DSAR_HTTP_ADDR", "DSAR_API_KEYS"}, []string{"DSAR_DEV_API_KEY", "-demo"}},
 		{"scheduler help", clean, []string{"scheduler", "--help"}, 0, []string{"DSAR_REDIS_ADDR", "DSAR_SWEEP_EVERY"}, []string{"DSAR_MONGO_URI"}},
 		{"unknown command", clean, []string{"frobnicate"}, 1, []string{`unknown command "frobnicate"`}, nil},
+		{"a new master key, as the settings' help says", clean, []string{"keys", "new"}, 0, []string{":"}, nil},
 		{"bad setting", append(clean, "DSAR_HTTP_ADDR=8080", "DSAR_JOB_MAX_RETRY=x"), []string{"dev"}, 1, []string{"DSAR_HTTP_ADDR", "DSAR_JOB_MAX_RETRY"}, nil},
 		{"serve needs a real Redis, the key and API keys (the store may be the embedded one)", clean, []string{"serve"}, 1, []string{"DSAR_REDIS_ADDR", "DSAR_BLIND_INDEX_KEY", "DSAR_MASTER_KEYS", "DSAR_API_KEYS"}, []string{"DSAR_MONGO_URI"}},
 		{"a connectors file with no connector for a request type", emptyFile, []string{"dev"}, 1,

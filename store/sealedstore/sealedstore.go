@@ -22,7 +22,14 @@
 // The drivers' purges shred: purging a request's identities removes its
 // wrapped DataKey, purging its exports its ExportKey, after which every copy
 // of what they sealed, in a backup too, is unreadable. A request stored
-// before sealing (no DataKey) is read and written in clear, as before.
+// before sealing (no DataKey) is read and written in clear, as before;
+// one without a DataKey that holds values of a sealed value's form (its
+// key deleted behind the store) is an error, never read as clear.
+//
+// What does not open (a value altered or moved, a key removed) is an
+// error naming the request or job; the sweep's scans (EachStaleRequest,
+// EachStaleJob...) give it with its values withheld and go on, returning
+// the error when they end, and ListRequests lists it so.
 package sealedstore
 
 import (
@@ -178,9 +185,13 @@ func sealRequest(dk *envelope.DataKey, r *dsr.Request) (*dsr.Request, error) {
 // openRequest opens r's sealed fields in place. A request without a data
 // key is in clear (stored before sealing, or purged) and left as it is.
 func (s *Store) openRequest(r *dsr.Request) error {
-	if r == nil || r.DataKey == "" {
-		if r != nil {
-			r.ExportKey = ""
+	if r == nil {
+		return nil
+	}
+	if r.DataKey == "" {
+		r.ExportKey = ""
+		if requestLooksSealed(r) {
+			return fmt.Errorf("request %s: %w", r.ID, errNoDataKey)
 		}
 		return nil
 	}
@@ -221,6 +232,52 @@ func (s *Store) openRequest(r *dsr.Request) error {
 	return nil
 }
 
+// errNoDataKey: a request, job or export holds sealed values but its
+// request has no data key to open them (the key was removed from the
+// store behind the service). Its values must not be taken for clear ones:
+// a connector would be sent ciphertexts as identities, and new values
+// would be written in clear.
+var errNoDataKey = errors.New("holds sealed values but no data key (removed from the store?)")
+
+// looksSealed reports whether v has the form of a sealed value: base64 of
+// a version 1 seal, of at least its overhead. Clear values (emails, phone
+// numbers, customer ids, names, notes) practically never have it: they
+// would have to be 40 or more base64 characters, without a space, '@',
+// '.', '_' or '-', starting with "AQ" to "Af".
+func looksSealed(v string) bool {
+	if len(v) < b64.EncodedLen(envelope.SealOverhead) {
+		return false
+	}
+	c, err := b64.DecodeString(v)
+	return err == nil && c[0] == 0x01
+}
+
+func identitiesLookSealed(ids []dsr.Identity) bool {
+	for _, id := range ids {
+		if looksSealed(id.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestLooksSealed reports whether a request without a data key holds a
+// value that looks sealed.
+func requestLooksSealed(r *dsr.Request) bool {
+	if identitiesLookSealed(r.Identities) || looksSealed(r.Note) {
+		return true
+	}
+	if r.Agent != nil && (looksSealed(r.Agent.Name) || looksSealed(r.Agent.Email)) {
+		return true
+	}
+	for _, v := range r.NewValues {
+		if looksSealed(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // dataKey unwraps wrapped, the key of request id under prefix ("d:" data,
 // "x:" export), or takes it from the cache.
 func (s *Store) dataKey(id, wrapped, prefix string) (*envelope.DataKey, error) {
@@ -255,6 +312,9 @@ func (s *Store) requestKey(ctx context.Context, id, prefix string) (*envelope.Da
 		wrapped = r.ExportKey
 	}
 	if wrapped == "" {
+		if r.DataKey == "" && requestLooksSealed(r) {
+			return nil, fmt.Errorf("request %s: %w", id, errNoDataKey)
+		}
 		return nil, nil
 	}
 	return s.dataKey(id, wrapped, prefix)
@@ -352,24 +412,79 @@ func (s *Store) openedAll(rs []dsr.Request, err error) ([]dsr.Request, error) {
 	return rs, nil
 }
 
-// eachOpened wraps fn so that it gets requests opened.
-func (s *Store) eachOpened(fn func(*dsr.Request) error) func(*dsr.Request) error {
-	return func(r *dsr.Request) error {
+// skipped counts what a scan could not open, so that the scan goes on:
+// one request that does not open (tampered, or its master key gone) must
+// not stop the sweep for every request after it.
+type skipped struct {
+	n     int
+	first error
+}
+
+func (k *skipped) add(err error) {
+	if k.n == 0 {
+		k.first = err
+	}
+	k.n++
+}
+
+// join returns err (the scan's own) and what was skipped.
+func (k *skipped) join(what string, err error) error {
+	if k.n == 0 {
+		return err
+	}
+	return errors.Join(err, fmt.Errorf("%d %s not opened, their values withheld; first: %w", k.n, what, k.first))
+}
+
+// eachOpened runs scan with fn given requests opened. A request that does
+// not open is given with its values withheld (the sweep acts on ids,
+// statuses and dates: it still expires it, which purges it, catches up its
+// audit chain and queues its notices), and reported in the error once the
+// scan has ended.
+func (s *Store) eachOpened(scan func(func(*dsr.Request) error) error, fn func(*dsr.Request) error) error {
+	var k skipped
+	err := scan(func(r *dsr.Request) error {
 		if err := s.openRequest(r); err != nil {
-			return err
+			k.add(err)
+			withhold(r)
 		}
 		return fn(r)
-	}
+	})
+	return k.join("requests", err)
 }
 
 func (s *Store) Request(ctx context.Context, id string) (*dsr.Request, error) {
 	return s.opened(s.Store.Request(ctx, id))
 }
 
+// ListRequests opens the requests of the page; one that does not open
+// comes with its sealed values withheld (empty) rather than failing the
+// page: a list shows requests' heads, never their values (GET
+// /v1/requests, the console's queue), and one unreadable request must not
+// hide every other from the agents who would deal with it. Reading it
+// alone (Request) is the error.
 func (s *Store) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
 	rs, cur, err := s.Store.ListRequests(ctx, f)
-	rs, err = s.openedAll(rs, err)
-	return rs, cur, err
+	if err != nil {
+		return rs, cur, err
+	}
+	for i := range rs {
+		if err := s.openRequest(&rs[i]); err != nil {
+			withhold(&rs[i])
+		}
+	}
+	return rs, cur, nil
+}
+
+// withhold empties r's sealed values (keeping the identities' kinds and
+// sources), and its wrapped keys.
+func withhold(r *dsr.Request) {
+	for i := range r.Identities {
+		r.Identities[i].Value = ""
+	}
+	r.Note, r.Agent, r.DataKey, r.ExportKey = "", nil, "", ""
+	for f := range r.NewValues {
+		r.NewValues[f] = ""
+	}
 }
 
 // Transition seals the identities c sets, under request id's data key.
@@ -381,7 +496,11 @@ func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, 
 		}
 		c.Identities = ids
 	}
-	return s.opened(s.Store.Transition(ctx, id, from, to, c))
+	r, err := s.Store.Transition(ctx, id, from, to, c)
+	if err == nil && c.Purge {
+		s.keys.Remove("d:" + id) // the driver removed the wrapped key with the identities
+	}
+	return s.opened(r, err)
 }
 
 // sealFor seals ids under request id's data key: as they are when the
@@ -447,8 +566,19 @@ func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*dsr.Reques
 	return s.opened(s.Store.ReserveTry(ctx, id, max))
 }
 
+// FanoutFailed records the failure; a request that does not open is
+// returned with its values withheld, not as an error: the failure is
+// recorded, and its caller counts failures to move the request to
+// needs_attention, which a request that cannot be read must reach.
 func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error) {
-	return s.opened(s.Store.FanoutFailed(ctx, id, msg))
+	r, err := s.Store.FanoutFailed(ctx, id, msg)
+	if err != nil {
+		return r, err
+	}
+	if err := s.openRequest(r); err != nil {
+		withhold(r)
+	}
+	return r, nil
 }
 
 // HoldForHook seals ids (the identities the hook's hold sets).
@@ -470,19 +600,19 @@ func (s *Store) ResumeHook(ctx context.Context, id, msgID string, ids []dsr.Iden
 }
 
 func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.Store.EachStaleRequest(ctx, before, s.eachOpened(fn))
+	return s.eachOpened(func(fn func(*dsr.Request) error) error { return s.Store.EachStaleRequest(ctx, before, fn) }, fn)
 }
 
 func (s *Store) EachUnverifiedPastDue(ctx context.Context, now time.Time, fn func(*dsr.Request) error) error {
-	return s.Store.EachUnverifiedPastDue(ctx, now, s.eachOpened(fn))
+	return s.eachOpened(func(fn func(*dsr.Request) error) error { return s.Store.EachUnverifiedPastDue(ctx, now, fn) }, fn)
 }
 
 func (s *Store) EachPendingNotice(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.Store.EachPendingNotice(ctx, before, s.eachOpened(fn))
+	return s.eachOpened(func(fn func(*dsr.Request) error) error { return s.Store.EachPendingNotice(ctx, before, fn) }, fn)
 }
 
 func (s *Store) EachAuditDue(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {
-	return s.Store.EachAuditDue(ctx, before, s.eachOpened(fn))
+	return s.eachOpened(func(fn func(*dsr.Request) error) error { return s.Store.EachAuditDue(ctx, before, fn) }, fn)
 }
 
 // PurgeIdentities purges, and forgets the request's data key here too.

@@ -1,0 +1,237 @@
+package sealedstore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/store/sealedstore"
+	"github.com/dsar-project/dsar/store/sqlitestore"
+)
+
+// tamperFixture is a sealed SQLite store whose file the test alters behind
+// it, as someone with the file but not the master keys could.
+type tamperFixture struct {
+	path  string
+	inner *sqlitestore.Store
+	ring  *envelope.Keyring
+	now   time.Time
+}
+
+func newTamperFixture(t *testing.T) *tamperFixture {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dsar.db")
+	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &tamperFixture{path: path, inner: s, ring: ring(t), now: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+// sealed returns a sealing store with nothing cached: as after a restart.
+func (f *tamperFixture) sealed() *sealedstore.Store { return sealedstore.New(f.inner, f.ring) }
+
+// file files a verified request of email, with a job holding it.
+func (f *tamperFixture) file(t *testing.T, id, email string) {
+	t.Helper()
+	ctx := context.Background()
+	ids := []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}}
+	r := &dsr.Request{ID: id, Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, Source: "agent_api",
+		Identities: ids, IdentityHashes: []string{"email:" + id}, Note: "called about " + email,
+		ReceivedAt: f.now, DueAt: f.now.Add(time.Hour), UpdatedAt: f.now,
+		History: []dsr.Transition{{To: dsr.StatusVerified, At: f.now, Actor: "agent"}}}
+	s := f.sealed()
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	j := dsr.NewJob(id, "shop", dsr.ActionExport, f.now)
+	j.Identities = ids
+	if err := s.CreateJobs(ctx, []dsr.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exec runs an SQL statement on the store's file from another connection.
+func (f *tamperFixture) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%s: %d rows changed, want 1", q, n)
+	}
+}
+
+// Another request's sealed identity (it does not open under this one's data
+// key) makes the request unreadable, with an error naming it; the sweep's
+// scans give it with its values withheld and go on, then report it.
+func TestTamperedRequestDoesNotStopTheScans(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	f.file(t, "r2", "grace@example.com")
+	f.exec(t, `UPDATE requests SET doc = json_set(doc, '$.identities[0].value', (SELECT json_extract(doc, '$.identities[0].value') FROM requests WHERE id = 'r2')) WHERE id = 'r1'`)
+	f.exec(t, `UPDATE jobs SET doc = json_set(doc, '$.identities[0].value', (SELECT json_extract(doc, '$.identities[0].value') FROM jobs WHERE id = ?)) WHERE id = ?`,
+		dsr.JobID("r2", "shop", dsr.ActionExport), dsr.JobID("r1", "shop", dsr.ActionExport))
+	s := f.sealed()
+
+	if _, err := s.Request(ctx, "r1"); err == nil || !errors.Is(err, envelope.ErrAuth) || !strings.Contains(err.Error(), "r1") {
+		t.Fatalf("Request(r1) = %v, want an authentication error naming r1", err)
+	}
+	// The list shows heads: it lists both, r1's values withheld.
+	list, _, err := s.ListRequests(ctx, dsr.ListFilter{Limit: 10})
+	if err != nil {
+		t.Fatalf("ListRequests: %v", err)
+	}
+	var listed []string
+	for _, r := range list {
+		listed = append(listed, r.ID+" "+r.Identities[0].Value+" "+r.Note)
+	}
+	if got := strings.Join(listed, ","); got != "r1  ,r2 grace@example.com called about grace@example.com" &&
+		got != "r2 grace@example.com called about grace@example.com,r1  " {
+		t.Errorf("ListRequests gave %q, want r1 with its values withheld and r2 opened", listed)
+	}
+
+	// A fan-out of r1 fails (it cannot be read); the failures are counted,
+	// so that the worker moves it to needs_attention in time.
+	for i := 1; i <= 2; i++ {
+		r, err := s.FanoutFailed(ctx, "r1", "request r1 does not open")
+		if err != nil || r.FanoutFailures != i {
+			t.Fatalf("FanoutFailed #%d: %v, %v; want the failure counted", i, r, err)
+		}
+	}
+
+	var seen []string
+	err = s.EachStaleRequest(ctx, f.now.Add(time.Hour), func(r *dsr.Request) error {
+		seen = append(seen, r.ID+" "+r.Identities[0].Value)
+		return nil
+	})
+	slices.Sort(seen)
+	if strings.Join(seen, ",") != "r1 ,r2 grace@example.com" {
+		t.Errorf("EachStaleRequest gave %q, want r1 with its values withheld, r2 opened", seen)
+	}
+	if err == nil || !strings.Contains(err.Error(), "r1") {
+		t.Errorf("EachStaleRequest: %v, want an error naming r1", err)
+	}
+
+	seen = nil
+	err = s.EachStaleJob(ctx, f.now.Add(time.Hour), f.now.Add(time.Hour), func(j *dsr.Job) error {
+		seen = append(seen, j.ID+" "+j.Identities[0].Value)
+		return nil
+	})
+	slices.Sort(seen)
+	if want := dsr.JobID("r1", "shop", dsr.ActionExport) + " ," + dsr.JobID("r2", "shop", dsr.ActionExport) + " grace@example.com"; strings.Join(seen, ",") != want {
+		t.Errorf("EachStaleJob gave %q, want %q", seen, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), dsr.JobID("r1", "shop", dsr.ActionExport)) {
+		t.Errorf("EachStaleJob: %v, want an error naming r1's job", err)
+	}
+}
+
+// A request whose data key was deleted from the file is not read as a
+// request in clear: its ciphertexts are not handed out as identities (a
+// connector would be sent them, and find nobody), and identities set on it
+// are not written in clear.
+func TestRemovedDataKeyIsAnError(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	f.exec(t, `UPDATE requests SET doc = json_remove(doc, '$.data_key') WHERE id = 'r1'`)
+	s := f.sealed()
+
+	r, err := s.Request(ctx, "r1")
+	if err == nil {
+		t.Fatalf("Request(r1) = identities %q, note %q: ciphertexts taken for clear values", r.Identities, r.Note)
+	}
+	if !strings.Contains(err.Error(), "no data key") {
+		t.Errorf("Request(r1): %v, want it to say the data key is missing", err)
+	}
+	if jobs, err := s.Jobs(ctx, "r1"); err == nil {
+		t.Errorf("Jobs(r1) = %q, want an error", jobs[0].Identities)
+	}
+	_, err = s.Transition(ctx, "r1", dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
+		Identities: []dsr.Identity{{Kind: dsr.KindPhone, Value: "+14155550100", Source: dsr.SourceSubject}},
+	})
+	if err == nil {
+		t.Error("Transition set identities on r1 (stored in clear)")
+	}
+	var doc string
+	db, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT doc FROM requests WHERE id = 'r1'`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(doc, "4155550100") {
+		t.Errorf("the phone number is stored in clear: %s", doc)
+	}
+}
+
+// A request stored in clear, before sealing, still reads as it is.
+func TestClearRequestStillReads(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	r := &dsr.Request{ID: "old", Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusVerified, Source: "agent_api",
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject},
+			{Kind: dsr.KindCustomerID, Value: "cus_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiM", Source: dsr.SourceSubject}},
+		Note: "AQ", ReceivedAt: f.now, DueAt: f.now.Add(time.Hour), UpdatedAt: f.now,
+		History: []dsr.Transition{{To: dsr.StatusVerified, At: f.now, Actor: "agent"}}}
+	if err := f.inner.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.sealed().Request(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Identities[0].Value != "ada@example.com" || got.Note != "AQ" {
+		t.Errorf("got %q, note %q", got.Identities, got.Note)
+	}
+}
+
+// A purge keeps the identities of a job still running (the conformance
+// suite's RetentionPurges: "it still runs"), but removes the data key they
+// are sealed under, so the job can only be handed ciphertexts: a connector
+// would be sent them as identities and find nobody. The drivers must keep
+// a request's data_key while a job of it still holds identities (or purge
+// those identities too); sealedstore cannot do it alone.
+func TestPurgeKeepsRunningJobReadable(t *testing.T) {
+	if os.Getenv("DSAR_TEST_KNOWN_DEFECTS") == "" {
+		t.Skip("known defect (DSAR_TEST_KNOWN_DEFECTS=1 runs it): needs store/sqlitestore and store/mongostore to keep data_key while an unfinished job holds identities")
+	}
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	s := f.sealed()
+	if _, err := s.Transition(ctx, "r1", dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "agent"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeIdentities(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	j, err := f.sealed().Job(ctx, dsr.JobID("r1", "shop", dsr.ActionExport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Identities) > 0 && j.Identities[0].Value != "ada@example.com" {
+		t.Errorf("the running job's identity is %q: a ciphertext, its data key purged", j.Identities[0].Value)
+	}
+}
