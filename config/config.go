@@ -30,6 +30,7 @@ import (
 	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/internal/webhook"
+	"github.com/dsar-project/dsar/store/s3exports"
 )
 
 // Mode is the subcommand the process runs as; validation depends on it.
@@ -76,7 +77,10 @@ type Config struct {
 	// MasterKeys wrap the data keys that seal personal data at rest
 	// (store/sealedstore); the first is active. Nil: dev keeps a key
 	// file in DataDir.
-	MasterKeys        *envelope.Keyring
+	MasterKeys *envelope.Keyring
+	// ExportS3 is the S3-compatible bucket exports are kept in, when
+	// Endpoint is set; else the store keeps them.
+	ExportS3          s3exports.Config
 	Queue             string
 	WorkerConcurrency int
 	JobMaxRetry       int
@@ -428,6 +432,18 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.CronEscalation = v; return nil }},
 		{Env: "DSAR_CRON_RETENTION", Default: "@daily", Help: "when the retention check (purging exports and identities of closed requests) runs", Modes: []Mode{ModeDev, ModeScheduler},
 			set: func(c *Config, v string) error { c.CronRetention = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_ENDPOINT", Help: "keep exports, encrypted, in an S3-compatible bucket at this URL (https://s3.eu-west-1.amazonaws.com, https://minio.internal:9000; http only to this machine) instead of the store; needs DSAR_EXPORT_S3_BUCKET", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.Endpoint = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_BUCKET", Help: "the bucket for exports, optionally with a prefix: BUCKET or BUCKET/PREFIX; it must exist", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.Bucket = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_CA_FILE", Help: "PEM certificates that alone are trusted for the bucket's https endpoint (a private CA); unset: the system's roots", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.CAFile = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_REGION", Help: "the bucket's region; unset: asked of the service", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.Region = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_ACCESS_KEY_ID", Help: "static credentials for the bucket, with DSAR_EXPORT_S3_SECRET_ACCESS_KEY; unset: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared credentials file, then the instance's IAM role", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.AccessKeyID = v; return nil }},
+		{Env: "DSAR_EXPORT_S3_SECRET_ACCESS_KEY", Help: "the secret of DSAR_EXPORT_S3_ACCESS_KEY_ID", Modes: dbModes,
+			set: func(c *Config, v string) error { c.ExportS3.SecretAccessKey = v; return nil }},
 		{Env: "DSAR_RETENTION_EXPORTS", Default: "720h", Help: "how long the exported data of a closed access request is kept; 0s keeps it", Modes: wrkModes,
 			set: duration(0, func(c *Config, d time.Duration) { c.KeepExports = d })},
 		{Env: "DSAR_RETENTION_IDENTITIES", Default: "2160h", Help: "how long the clear identities of a closed request are kept; the pseudonymised record and audit chain stay (at least 24 months, CCPA 11 CCR 7101); 0s keeps them", Modes: wrkModes,
@@ -786,6 +802,12 @@ func (c Config) Validate(m Mode) error {
 			errs = append(errs, fmt.Errorf("DSAR_MASTER_KEYS: required by %s (personal data is sealed at rest under it); make one with: dsar keys new", m))
 		}
 	}
+	if (c.ExportS3.Endpoint == "") != (c.ExportS3.Bucket == "") {
+		errs = append(errs, errors.New("DSAR_EXPORT_S3_ENDPOINT and DSAR_EXPORT_S3_BUCKET: set both to keep exports in a bucket, or neither"))
+	}
+	if (c.ExportS3.AccessKeyID == "") != (c.ExportS3.SecretAccessKey == "") {
+		errs = append(errs, errors.New("DSAR_EXPORT_S3_ACCESS_KEY_ID and DSAR_EXPORT_S3_SECRET_ACCESS_KEY: set both, or neither"))
+	}
 	if m == ModeWorker && c.ConnectorsFile == "" {
 		errs = append(errs, errors.New("DSAR_CONNECTORS_FILE: required by worker: without connectors no request could be carried out"))
 	}
@@ -891,6 +913,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("connectors_file", c.ConnectorsFile),
 		slog.String("api_keys", strings.Join(keys, ",")),
 		slog.String("master_keys", masterKeyIDs(c.MasterKeys)),
+		slog.String("export_s3", strings.TrimSuffix(c.ExportS3.Endpoint+"/"+c.ExportS3.Bucket, "/")),
 		slog.String("queue", c.Queue),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("job_max_retry", c.JobMaxRetry),

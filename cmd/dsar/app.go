@@ -46,6 +46,7 @@ import (
 	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/s3exports"
 	"github.com/dsar-project/dsar/store/sealedstore"
 	"github.com/dsar-project/dsar/store/sqlitestore"
 	"github.com/dsar-project/dsar/workers"
@@ -175,7 +176,16 @@ func (a *app) openStore(ctx context.Context) error {
 	if err := checkMasterKeys(ctx, a.store, ring); err != nil {
 		return err
 	}
-	a.store = sealedstore.New(a.store, ring)
+	var opts sealedstore.Options
+	if a.cfg.ExportS3.Endpoint != "" {
+		bucket, err := s3exports.Open(ctx, a.cfg.ExportS3)
+		if err != nil {
+			return fmt.Errorf("DSAR_EXPORT_S3_ENDPOINT: %w", err)
+		}
+		opts.Exports = bucket
+		a.log.Info("exports kept in an S3-compatible bucket, encrypted", "endpoint", a.cfg.ExportS3.Endpoint, "bucket", a.cfg.ExportS3.Bucket)
+	}
+	a.store = sealedstore.New(a.store, ring, opts)
 	key, err := blindIndexKey(a.cfg)
 	if err != nil {
 		return err

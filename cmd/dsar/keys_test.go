@@ -43,7 +43,7 @@ func TestKeysRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := sealedstore.New(lite, keyring(oldKey))
+	sealed := sealedstore.New(lite, keyring(oldKey), sealedstore.Options{})
 	var ids []string
 	for _, email := range []string{"ada@example.com", "bob@example.com", "cy@example.com"} {
 		r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
@@ -74,11 +74,11 @@ func TestKeysRotate(t *testing.T) {
 
 	// The new key alone opens every request; the old alone none.
 	for _, id := range ids {
-		r, err := sealedstore.New(lite, keyring(newKey)).Request(ctx, id)
+		r, err := sealedstore.New(lite, keyring(newKey), sealedstore.Options{}).Request(ctx, id)
 		if err != nil || len(r.Identities) != 1 || !strings.HasSuffix(r.Identities[0].Value, "@example.com") {
 			t.Fatalf("request %s under the new key: %+v, %v", id, r, err)
 		}
-		if _, err := sealedstore.New(lite, keyring(oldKey)).Request(ctx, id); !errors.Is(err, envelope.ErrUnknownKey) {
+		if _, err := sealedstore.New(lite, keyring(oldKey), sealedstore.Options{}).Request(ctx, id); !errors.Is(err, envelope.ErrUnknownKey) {
 			t.Errorf("request %s under the old key alone: %v; want ErrUnknownKey", id, err)
 		}
 	}

@@ -79,7 +79,7 @@ func Open(t testing.TB, now func() time.Time, mongo ...*options.ClientOptions) *
 	if err != nil {
 		t.Fatalf("teststore: %v", err)
 	}
-	s.Sealed = sealedstore.New(s.Store, ring)
+	s.Sealed = sealedstore.New(s.Store, ring, sealedstore.Options{})
 	s.Store = s.Sealed
 	return s
 }

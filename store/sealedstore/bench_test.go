@@ -34,7 +34,7 @@ func benchStores(b *testing.B) map[string]store.Store {
 		}
 		inner = lite
 	}
-	return map[string]store.Store{"clear": inner, "sealed": sealedstore.New(inner, ring(b))}
+	return map[string]store.Store{"clear": inner, "sealed": sealedstore.New(inner, ring(b), sealedstore.Options{})}
 }
 
 // BenchmarkIntake stores and reads back a request the way intake files one

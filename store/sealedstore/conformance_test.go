@@ -11,6 +11,7 @@ import (
 	"github.com/dsar-project/dsar/internal/teststore"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/s3exports"
 	"github.com/dsar-project/dsar/store/sealedstore"
 	"github.com/dsar-project/dsar/store/sqlitestore"
 	"github.com/dsar-project/dsar/store/storetest"
@@ -24,6 +25,17 @@ func ring(t testing.TB) *envelope.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// bucket returns a bucket of an S3 server of t's own.
+func bucket(t testing.TB) *s3exports.Bucket {
+	t.Helper()
+	s3 := testenv.StartS3(t, "exports")
+	b, err := s3exports.Open(context.Background(), s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports/dsar", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestConformance runs the store conformance suite through the sealing
@@ -40,7 +52,18 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = s.Close() })
-			return sealedstore.New(s, ring(t))
+			return sealedstore.New(s, ring(t), sealedstore.Options{})
+		}, AuditsInTransaction: true})
+	})
+	t.Run("sqlite, exports in S3", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
+			s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return sealedstore.New(s, ring(t), sealedstore.Options{Exports: bucket(t)})
 		}, AuditsInTransaction: true})
 	})
 	t.Run("mongodb", func(t *testing.T) {
@@ -53,7 +76,7 @@ func TestConformance(t *testing.T) {
 			if err := s.Prepare(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			return sealedstore.New(s, ring(t))
+			return sealedstore.New(s, ring(t), sealedstore.Options{})
 		}})
 	})
 }

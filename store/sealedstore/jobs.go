@@ -145,11 +145,15 @@ func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []by
 }
 
 // NewExportWriter seals every record under the export key of the job's
-// request.
+// request: into the store's export records, or into one object per job
+// when an object store is configured (see objects.go).
 func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error) {
 	xk, err := s.requestKey(ctx, job.RequestID, "x:")
 	if err != nil {
 		return nil, fmt.Errorf("job %s: export key: %w", job.ID, err)
+	}
+	if xk != nil && s.objects != nil {
+		return s.newObjectWriter(ctx, job, xk)
 	}
 	w, err := s.Store.NewExportWriter(ctx, job)
 	if err != nil || xk == nil {
@@ -201,6 +205,11 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 			}
 			return fn(collection, data)
 		})
+	}
+	if s.objects != nil {
+		if missing, err := s.eachObjectRecord(ctx, jobID, xk, fn); !missing {
+			return err
+		}
 	}
 	n := 0
 	return s.Store.EachExportRecord(ctx, jobID, func(collection string, data json.RawMessage) error {

@@ -37,6 +37,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -55,7 +56,8 @@ const cachedKeys = 20_000
 // no personal data.
 type Store struct {
 	store.Store
-	ring *envelope.Keyring
+	ring    *envelope.Keyring
+	objects Objects
 	// keys holds unwrapped data keys by "d:"+request id (DataKey) and
 	// "x:"+request id (ExportKey), so a request's key is unwrapped (and,
 	// when only an id is at hand, its request read) once per process while
@@ -63,15 +65,33 @@ type Store struct {
 	keys *lru.Cache[string, *envelope.DataKey]
 }
 
+// Options are a Store's choices beyond its keys.
+type Options struct {
+	// Exports, when set, keeps each export as one encrypted object there
+	// (store/s3exports) instead of the store's export records.
+	Exports Objects
+}
+
+// Objects is an object store for exports (store/s3exports.Bucket): Put
+// replaces, Get of a missing object is an error that Missing recognises,
+// Remove and RemovePrefix of nothing are no error.
+type Objects interface {
+	Put(ctx context.Context, name string, r io.Reader, size int64) error
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
+	Remove(ctx context.Context, name string) error
+	RemovePrefix(ctx context.Context, prefix string) error
+	Missing(err error) bool
+}
+
 // New returns inner sealed under ring's master keys: requests created
 // through it are sealed with fresh data keys wrapped under ring's active
 // key; any key of ring opens what was sealed before.
-func New(inner store.Store, ring *envelope.Keyring) *Store {
+func New(inner store.Store, ring *envelope.Keyring, opts Options) *Store {
 	keys, err := lru.New[string, *envelope.DataKey](cachedKeys)
 	if err != nil {
 		panic(err) // only for a size <= 0
 	}
-	return &Store{Store: inner, ring: ring, keys: keys}
+	return &Store{Store: inner, ring: ring, objects: opts.Exports, keys: keys}
 }
 
 // Inner returns the store it wraps.
@@ -624,8 +644,15 @@ func (s *Store) PurgeIdentities(ctx context.Context, id string) (bool, error) {
 	return done, err
 }
 
-// PurgeExports purges, and forgets the request's export key here too.
+// PurgeExports purges, and forgets the request's export key here too. With
+// an object store, the request's objects go first: while they cannot be
+// deleted the purge fails, and the retention check tries it again.
 func (s *Store) PurgeExports(ctx context.Context, id string) (bool, error) {
+	if s.objects != nil {
+		if err := s.objects.RemovePrefix(ctx, objectPrefix(id)); err != nil {
+			return false, fmt.Errorf("purge exports: %w", err)
+		}
+	}
 	done, err := s.Store.PurgeExports(ctx, id)
 	if err == nil {
 		s.keys.Remove("x:" + id)

@@ -40,7 +40,9 @@ func newTamperFixture(t *testing.T) *tamperFixture {
 }
 
 // sealed returns a sealing store with nothing cached: as after a restart.
-func (f *tamperFixture) sealed() *sealedstore.Store { return sealedstore.New(f.inner, f.ring) }
+func (f *tamperFixture) sealed() *sealedstore.Store {
+	return sealedstore.New(f.inner, f.ring, sealedstore.Options{})
+}
 
 // file files a verified request of email, with a job holding it.
 func (f *tamperFixture) file(t *testing.T, id, email string) {

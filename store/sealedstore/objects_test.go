@@ -1,0 +1,121 @@
+package sealedstore_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/teststore"
+	"github.com/dsar-project/dsar/store/s3exports"
+	"github.com/dsar-project/dsar/store/sealedstore"
+)
+
+// TestExportObjects keeps an export in an S3 bucket: the object holds no
+// record in clear, reads back in order, fails loudly when cut or altered
+// (never a short export), and goes with the request's exports purge.
+func TestExportObjects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s3 := testenv.StartS3(t, "exports")
+	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := teststore.Open(t, nil)
+	s := sealedstore.New(ts.Sealed.Inner(), ring(t), sealedstore.Options{Exports: b})
+	index, _ := dsr.NewBlindIndex(make([]byte, 32))
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "marker-ada@example.com", Source: dsr.SourceSubject}}}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
+	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 { // several 64 KiB segments
+		coll := "customers"
+		if i >= 1500 {
+			coll = "orders"
+		}
+		if err := w.WriteRecord(ctx, coll, map[string]any{"n": i, "email": "marker-ada@example.com", "note": "<b>&</b>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteRecord(ctx, "customers", map[string]any{"n": -1}); err == nil {
+		t.Fatal("going back to a collection already left was accepted")
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ts.Count(t, "export_records"); got != 0 {
+		t.Errorf("the store holds %d export records; want none (they are in the bucket)", got)
+	}
+
+	objects := s3.Objects(t, "exports", "exports/")
+	if len(objects) != 1 {
+		t.Fatalf("the bucket holds %d objects; want 1 (the job's)", len(objects))
+	}
+	var name string
+	var raw []byte
+	for name, raw = range objects {
+	}
+	if bytes.Contains(raw, []byte("marker-ada")) || bytes.Contains(raw, []byte("customers")) {
+		t.Fatal("the object holds the records in clear")
+	}
+
+	read := func() (int, error) {
+		n := 0
+		err := s.EachExportRecord(ctx, job.ID, func(coll string, data json.RawMessage) error {
+			var rec struct{ N int }
+			if err := json.Unmarshal(data, &rec); err != nil {
+				return err
+			}
+			if rec.N != n || (coll == "orders") != (n >= 1500) || !strings.Contains(string(data), `"<b>&</b>"`) {
+				t.Fatalf("record %d: %s in %s", n, data, coll)
+			}
+			n++
+			return nil
+		})
+		return n, err
+	}
+	if n, err := read(); err != nil || n != 3000 {
+		t.Fatalf("read back %d records, %v; want 3000", n, err)
+	}
+
+	for _, tamper := range []struct {
+		name string
+		body []byte
+	}{
+		{"cut at a segment boundary", raw[:len(raw)/2]},
+		{"a byte flipped", func() []byte { c := bytes.Clone(raw); c[len(c)/3] ^= 1; return c }()},
+	} {
+		if err := b.Put(ctx, strings.TrimPrefix(name, ""), bytes.NewReader(tamper.body), int64(len(tamper.body))); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := read(); err == nil {
+			t.Errorf("%s: read %d records and no error", tamper.name, n)
+		}
+	}
+
+	if _, err := s.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.PurgeExports(ctx, r.ID); err != nil || !ok {
+		t.Fatalf("purge exports: %v, %v", ok, err)
+	}
+	if left := s3.Objects(t, "exports", "exports/"); len(left) != 0 {
+		t.Fatalf("%d objects left after the purge", len(left))
+	}
+}
