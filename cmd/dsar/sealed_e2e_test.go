@@ -41,6 +41,10 @@ import (
 // callbacks.
 const sealedCRMSecret = "sealed e2e crm secret, 16+ bytes"
 
+// sealedHookSecret signs the calls of the test's pre-fan-out hook and its
+// resume.
+const sealedHookSecret = "sealed e2e hook secret, 16+ bytes"
+
 // markers are values of the flows of TestSealedAtRest, each unique to the
 // test run, with what each is; none may reach dsar's store in clear.
 type markers map[string]string
@@ -88,8 +92,11 @@ type crmCall struct {
 // its emailed code whose export (a MongoDB shop and a webhook CRM answering
 // by callback) is downloaded from the emailed link; a portal deletion filed
 // by an authorised agent; an agent's deletion with a note, filed by
-// customer id and phone; a correction with new values; a portal opt-out; a
-// VCDPA deletion denied, appealed and approved. Then it stops dsar and reads
+// customer id and phone (with an idempotency key), held by the pre-fan-out
+// hook and resumed with an identity (the hook adds one to every request); a correction with new
+// values; a portal opt-out, then an agent's opt-in for the same person; an
+// opt-out filed in bulk; a VCDPA deletion denied, appealed (on an agent's
+// new proof) and approved. Then it stops dsar and reads
 // its store raw: the SQLite file with its -wal and -shm as bytes, or on
 // MongoDB every document of every collection; none of the identities,
 // agent's details, note, new values, old values or exported values may be
@@ -178,6 +185,34 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 	}))
 	t.Cleanup(crm.Close)
 
+	// The pre-fan-out hook adds a customer id to every request, and holds
+	// the noted deletion, which a signed resume releases with another.
+	hookID, resumeID := m.add("customer id the pre-fan-out hook adds", "cus_hook_"+tag), m.add("customer id the hook's resume adds", "cus_resume_"+tag)
+	held := make(chan string, 1)
+	preHook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c struct {
+			RequestID  string `json:"request_id"`
+			Identities []struct {
+				Value string `json:"value"`
+			} `json:"identities"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &c)
+		for _, id := range c.Identities {
+			if id.Value == dn.phone {
+				select {
+				case held <- c.RequestID:
+				default:
+				}
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"add_identities":[{"kind":"customer_id","value":%q}]}`, hookID)
+	}))
+	t.Cleanup(preHook.Close)
+
 	spec := strings.Replace(demoConnectors, "    database: demo_shop        # no uri: the demo shop's server, which dsar dev --demo starts",
 		fmt.Sprintf("    uri: %q\n    database: %s", testenv.MongoURI(t), shop.Name()), 1)
 	spec = strings.Replace(spec, "        opt_out: {set: {marketing_opt_in: false}}\n",
@@ -206,7 +241,8 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 		}
 		env = append(env, "DSAR_MONGO_DB="+dbName) // the last one counts
 	}
-	env = append(env, "DSAR_CONNECTORS_FILE="+connectorsFile, "SEALED_CRM_SECRET="+sealedCRMSecret)
+	env = append(env, "DSAR_CONNECTORS_FILE="+connectorsFile, "SEALED_CRM_SECRET="+sealedCRMSecret,
+		"DSAR_HOOK_PRE_URL="+preHook.URL, "DSAR_HOOK_SECRET="+sealedHookSecret)
 	p := startDSAR(t, env, "dev")
 
 	// seen collects what dsar answered: each marker must pass through it,
@@ -287,11 +323,58 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 		seen.WriteString(rep.body) // names the authorised agent
 	}
 
-	// 3. An agent's deletion by customer id and phone, with a note.
+	// 3. An agent's deletion by customer id and phone, with a note, filed
+	// with an idempotency key.
 	var noted request
-	if code := p.call("POST", "/v1/requests", fmt.Sprintf(`{"type":"deletion","regulation":"gdpr","subject":{"customer_id":%q,"phone":%q},"channel":"phone","note":%q}`,
-		dn.id, dn.phone, dn.note), &noted); code != http.StatusAccepted {
-		t.Fatalf("file the noted deletion: %d", code)
+	{
+		req, err := http.NewRequest("POST", p.base+"/v1/requests", strings.NewReader(fmt.Sprintf(
+			`{"type":"deletion","regulation":"gdpr","subject":{"customer_id":%q,"phone":%q},"channel":"phone","note":%q}`, dn.id, dn.phone, dn.note)))
+		testenv.Must(t, err)
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "sealed-"+tag)
+		resp, err := p.client.Do(req)
+		testenv.Must(t, err)
+		err = json.NewDecoder(resp.Body).Decode(&noted)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("file the noted deletion: %d %v", resp.StatusCode, err)
+		}
+	}
+	// Approved, it is held by the hook until a signed resume.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var r request
+		p.call("GET", "/v1/requests/"+noted.ID, "", &r)
+		if r.Status == "awaiting_approval" {
+			p.call("POST", "/v1/requests/"+noted.ID+"/approve", "", nil)
+		}
+		select {
+		case id := <-held:
+			if id != noted.ID {
+				t.Fatalf("the hook held %s, want %s", id, noted.ID)
+			}
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatalf("the noted deletion was never held (%s)\n%s", r.Status, p.stderr)
+			}
+			continue
+		}
+		break
+	}
+	{
+		body := fmt.Sprintf(`{"request_id":%q,"add_identities":[{"kind":"customer_id","value":%q}]}`, noted.ID, resumeID)
+		req, err := http.NewRequest("POST", p.base+"/v1/hooks/resume/"+noted.ID, strings.NewReader(body))
+		testenv.Must(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		key, err := webhook.ParseSecret(sealedHookSecret)
+		testenv.Must(t, err)
+		key.SignHeaders(req.Header, "resume_"+tag, time.Now(), []byte(body))
+		resp, err := p.client.Do(req)
+		testenv.Must(t, err)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("resume: %d\n%s", resp.StatusCode, p.stderr)
+		}
 	}
 	get(p.waitCompleted(noted.ID).ID)
 
@@ -312,6 +395,30 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 	// 5. An opt-out on the portal (no code needed).
 	optOut := portalFile(t, p, fmt.Sprintf(`{"type":"opt_out","regulation":"ccpa","subject":{"email":%q}}`, oo.email))
 	get(p.waitCompleted(optOut.ID).ID)
+
+	// 5b. An opt-in by an agent for the person who opted out: an opt_in
+	// request with their identities and a consent event.
+	var optIn struct {
+		OptInRequestID string `json:"opt_in_request_id"`
+	}
+	if code := p.call("POST", "/v1/consent/opt-in", fmt.Sprintf(`{"subject":{"email":%q},"scopes":["marketing"]}`, oo.email), &optIn); code != http.StatusOK || optIn.OptInRequestID == "" {
+		t.Fatalf("opt-in: %d %+v", code, optIn)
+	}
+	get(p.waitCompleted(optIn.OptInRequestID).ID)
+
+	// 5c. An opt-out filed in bulk.
+	bulkEmail := email("bulkout")
+	var bulk struct {
+		Results []struct {
+			Status  int     `json:"status"`
+			Request request `json:"request"`
+		} `json:"results"`
+	}
+	if code := p.call("POST", "/v1/requests/bulk", fmt.Sprintf(`{"requests":[{"type":"opt_out","regulation":"ccpa","subject":{"email":%q}}]}`, bulkEmail), &bulk); code != http.StatusOK ||
+		len(bulk.Results) != 1 || bulk.Results[0].Status != http.StatusAccepted {
+		t.Fatalf("bulk: %d %+v", code, bulk)
+	}
+	get(p.waitCompleted(bulk.Results[0].Request.ID).ID)
 
 	// 6. A VCDPA deletion, denied, appealed, and the appeal approved.
 	var denied request
@@ -356,7 +463,7 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 		leaks, _ = scanLite("(dev running)")
 	}
 	p.stop()
-	filed := []string{access.ID, agentDel.ID, noted.ID, corr.ID, optOut.ID, denied.ID, appeal.ID}
+	filed := []string{access.ID, agentDel.ID, noted.ID, corr.ID, optOut.ID, optIn.OptInRequestID, bulk.Results[0].Request.ID, denied.ID, appeal.ID}
 
 	// The store, raw.
 	scanned := 0
@@ -364,7 +471,9 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 		names, err := store.ListCollectionNames(ctx, bson.D{})
 		testenv.Must(t, err)
 		sort.Strings(names)
+		var perColl []string
 		for _, coll := range names {
+			before := scanned
 			cur, err := store.Collection(coll).Find(ctx, bson.D{})
 			testenv.Must(t, err)
 			for cur.Next(ctx) {
@@ -378,7 +487,9 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 			}
 			testenv.Must(t, cur.Err())
 			_ = cur.Close(ctx)
+			perColl = append(perColl, fmt.Sprintf("%s %d", coll, scanned-before))
 		}
+		t.Logf("MongoDB documents scanned: %s", strings.Join(perColl, ", "))
 		if scanned == 0 {
 			t.Fatalf("no document in dsar's database %s", dbName)
 		}
@@ -419,7 +530,7 @@ func sealedAtRest(t *testing.T, onMongo bool) {
 			t.Errorf("%s %q never showed in dsar's answers", what, v)
 		}
 	}
-	t.Logf("scanned %d (bytes of SQLite, or MongoDB documents) for %d markers: %d in clear", scanned, len(m), len(leaks))
+	t.Logf("scanned %d %s for %d markers: %d in clear", scanned, map[bool]string{true: "MongoDB documents", false: "bytes of SQLite"}[onMongo], len(m), len(leaks))
 
 	// The outbox holds the notices dev writes without SMTP: mail, not the
 	// store; report what it holds.
