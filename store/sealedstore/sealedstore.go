@@ -546,11 +546,16 @@ func (s *Store) Assign(ctx context.Context, id, agent string) (*dsr.Request, err
 // data keys.
 func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr.Request, error) {
 	if f.Attested != "" && f.Index != nil {
-		denied, err := s.Request(ctx, id)
+		// Read as the driver holds it: opening clears DataKey, which says
+		// whether the identities are sealed.
+		denied, err := s.Store.Request(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if denied.DataKey != "" {
+			if denied, err = s.opened(denied, nil); err != nil {
+				return nil, err
+			}
 			f.AttestedHashes = f.Index.HashAll(dsr.Given(denied.Identities))
 			f.Index = nil
 		}
