@@ -567,7 +567,7 @@ func openedStore(t *testing.T, dataDir string, mongoDB *mongo.Database, ids []st
 		defer lite.Close()
 		inner = lite
 	}
-	s := sealedstore.New(inner, ring)
+	s := sealedstore.New(inner, ring, sealedstore.Options{})
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)

@@ -95,7 +95,7 @@ func shred(t *testing.T, inner store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sealedstore.New(inner, ring)
+	s := sealedstore.New(inner, ring, sealedstore.Options{})
 	idx, err := dsr.NewBlindIndex([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func shred(t *testing.T, inner store.Store) {
 	}
 	// Read afresh (no key cached), or through the store that purged: the
 	// personal fields are empty, the export has no record.
-	for _, st := range []*sealedstore.Store{s, sealedstore.New(inner, ring)} {
+	for _, st := range []*sealedstore.Store{s, sealedstore.New(inner, ring, sealedstore.Options{})} {
 		r, err := st.Request(ctx, access.ID)
 		if err != nil {
 			t.Fatal(err)
