@@ -120,6 +120,10 @@ var (
 	// ErrAlreadyAnswered means the job's wait was answered already and the
 	// answer not yet taken up by a run.
 	ErrAlreadyAnswered = fmt.Errorf("%w: the job was answered already", ErrConflict)
+	// ErrUnreadable means a request's or job's personal data is sealed
+	// (store/sealedstore) and does not open: altered behind the service,
+	// or its master key missing. Retrying cannot help; an agent must look.
+	ErrUnreadable = errors.New("its sealed personal data does not open")
 	// ErrAnswerSize means an answer is empty or larger than MaxAnswer.
 	ErrAnswerSize = fmt.Errorf("an answer must hold 1 to %d bytes", MaxAnswer)
 )

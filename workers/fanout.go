@@ -170,7 +170,7 @@ func (h *FanoutHandler) fanoutFailed(ctx context.Context, requestID string, caus
 		h.log.ErrorContext(ctx, "fan-out failed and its failure could not be recorded", "request_id", requestID, "error", err)
 		return cause
 	}
-	if req.FanoutFailures <= h.opts.MaxRetry {
+	if req.FanoutFailures <= h.opts.MaxRetry && !errors.Is(cause, dsr.ErrUnreadable) {
 		return cause
 	}
 	_, err = h.store.Transition(ctx, req.ID, req.Status, dsr.StatusNeedsAttention, dsr.Change{

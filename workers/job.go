@@ -163,6 +163,10 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 		return nil // finished already, or another worker holds it
 	case errors.Is(err, dsr.ErrNotFound):
 		return fmt.Errorf("job: %w: %w", err, asynq.SkipRetry)
+	case errors.Is(err, dsr.ErrUnreadable) && job != nil:
+		// Claimed, but its sealed identities do not open: no retry can
+		// help, an agent must look.
+		return h.fail(ctx, job, connectors.Permanent(err))
 	case err != nil:
 		return fmt.Errorf("job: %w", err)
 	}

@@ -304,5 +304,14 @@ func redactErr(err error, ids []dsr.Identity) error {
 	if errors.Is(err, asynq.SkipRetry) {
 		return fmt.Errorf("%s: %w", strings.TrimSuffix(msg, ": "+asynq.SkipRetry.Error()), asynq.SkipRetry)
 	}
+	if errors.Is(err, dsr.ErrUnreadable) {
+		return unreadable(msg)
+	}
 	return errors.New(msg)
 }
+
+// unreadable is a redacted error that is still dsr.ErrUnreadable.
+type unreadable string
+
+func (e unreadable) Error() string        { return string(e) }
+func (e unreadable) Is(target error) bool { return target == dsr.ErrUnreadable }

@@ -223,10 +223,13 @@ func (h *SweepHandler) Sweep(ctx context.Context) (SweepCounts, error) {
 func (h *SweepHandler) redrive(ctx context.Context, r *dsr.Request, n *SweepCounts) error {
 	if r.Status == dsr.StatusVerified || r.FannedOutAt == nil {
 		fresh, err := h.store.Request(ctx, r.ID)
-		if err != nil {
+		switch {
+		case errors.Is(err, dsr.ErrUnreadable):
+			// Its fan-out fails on it for good and puts it in front
+			// of an agent: queued all the same.
+		case err != nil:
 			return err
-		}
-		if !fresh.UpdatedAt.Equal(r.UpdatedAt) || fresh.FannedOutAt != nil {
+		case !fresh.UpdatedAt.Equal(r.UpdatedAt) || fresh.FannedOutAt != nil:
 			return nil // moved on since the scan read it; the next sweep looks again
 		}
 		queued, err := h.queue.enqueueFanout(ctx, r.ID)

@@ -53,7 +53,7 @@ func TestConformance(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = s.Close() })
 			return sealedstore.New(s, ring(t), sealedstore.Options{})
-		}, AuditsInTransaction: true})
+		}, AuditsInTransaction: true, Sealed: true})
 	})
 	t.Run("sqlite, exports in S3", func(t *testing.T) {
 		t.Parallel()
@@ -64,7 +64,7 @@ func TestConformance(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = s.Close() })
 			return sealedstore.New(s, ring(t), sealedstore.Options{Exports: bucket(t)})
-		}, AuditsInTransaction: true})
+		}, AuditsInTransaction: true, Sealed: true})
 	})
 	t.Run("mongodb", func(t *testing.T) {
 		if !teststore.OnMongo() {
@@ -77,6 +77,6 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return sealedstore.New(s, ring(t), sealedstore.Options{})
-		}})
+		}, Sealed: true})
 	})
 }

@@ -21,11 +21,11 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
 			return fmt.Errorf("job %s: data key: %w", j.ID, err)
 		}
 		if dk != nil {
-			if j.Identities, err = sealIdentities(dk, j.Identities); err != nil {
+			if j.Identities, err = sealIdentities(dk, j.Identities, fieldJobIdentity, j.ID); err != nil {
 				return fmt.Errorf("job %s: %w", j.ID, err)
 			}
 			if len(j.Answer) > 0 {
-				if j.Answer, err = envelope.Seal(dk, j.Answer, aadAnswer); err != nil {
+				if j.Answer, err = envelope.Seal(dk, j.Answer, aad(fieldAnswer, j.ID)); err != nil {
 					return fmt.Errorf("job %s: seal answer: %w", j.ID, err)
 				}
 			}
@@ -39,6 +39,16 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
 // data key (read when not cached). A job of a request in clear, or purged,
 // is left as it is.
 func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
+	if err := s.openJobFields(ctx, j); err != nil {
+		if !errors.Is(err, dsr.ErrUnreadable) {
+			err = fmt.Errorf("%w: %w", dsr.ErrUnreadable, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Store) openJobFields(ctx context.Context, j *dsr.Job) error {
 	if j == nil || (len(j.Identities) == 0 && len(j.Answer) == 0) {
 		return nil
 	}
@@ -47,11 +57,13 @@ func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
 		return fmt.Errorf("job %s: data key: %w", j.ID, err)
 	}
 	if dk == nil {
-		if identitiesLookSealed(j.Identities) {
+		if identitiesLookSealed(j.Identities) || len(j.Answer) > 0 {
 			// A purge removes the data key but keeps the identities of a
-			// job still running, which it cannot open any more: they are
-			// left as they are (see TestPurgeKeepsRunningJobReadable).
-			// Otherwise the key was removed behind the store.
+			// job still running (the drivers' PurgeIdentities), which
+			// can no longer be opened: the job runs as one whose
+			// identities were purged, with none (never handed
+			// ciphertexts). Otherwise the key was removed behind the
+			// store.
 			r, err := s.Store.Request(ctx, j.RequestID)
 			if err != nil {
 				return fmt.Errorf("job %s: %w", j.ID, err)
@@ -59,14 +71,15 @@ func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
 			if r.PurgedAt == nil {
 				return fmt.Errorf("job %s: %w", j.ID, errNoDataKey)
 			}
+			j.Identities, j.Answer = nil, nil
 		}
 		return nil
 	}
-	if err := openIdentities(dk, j.Identities); err != nil {
+	if err := openIdentities(dk, j.Identities, fieldJobIdentity, j.ID); err != nil {
 		return fmt.Errorf("job %s: open identities: %w", j.ID, err)
 	}
 	if len(j.Answer) > 0 {
-		if j.Answer, err = envelope.Open(dk, j.Answer, aadAnswer); err != nil {
+		if j.Answer, err = envelope.Open(dk, j.Answer, aad(fieldAnswer, j.ID)); err != nil {
 			return fmt.Errorf("job %s: open answer: %w", j.ID, err)
 		}
 	}
@@ -101,9 +114,19 @@ func (s *Store) Job(ctx context.Context, id string) (*dsr.Job, error) {
 	return s.openedJob(ctx, j, err)
 }
 
+// ClaimJob claims the job; one claimed that then does not open is returned
+// with its values withheld and an error that is dsr.ErrUnreadable, so that
+// the worker, which holds the claim, records it as failed for good.
 func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*dsr.Job, error) {
 	j, err := s.Store.ClaimJob(ctx, id, lease)
-	return s.openedJob(ctx, j, err)
+	if err != nil {
+		return j, err
+	}
+	if err := s.openJob(ctx, j); err != nil {
+		j.Identities, j.Answer = nil, nil
+		return j, err
+	}
+	return j, nil
 }
 
 func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func(*dsr.Job) error) error {
@@ -137,7 +160,7 @@ func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []by
 		return fmt.Errorf("job %s: data key: %w", jobID, err)
 	}
 	if dk != nil {
-		if answer, err = envelope.Seal(dk, answer, aadAnswer); err != nil {
+		if answer, err = envelope.Seal(dk, answer, aad(fieldAnswer, jobID)); err != nil {
 			return fmt.Errorf("job %s: seal answer: %w", jobID, err)
 		}
 	}
@@ -162,26 +185,60 @@ func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWr
 	return &exportWriter{ExportWriter: w, key: xk, jobID: job.ID}, nil
 }
 
-// exportWriter seals each record before the driver's writer stores it.
+// exportWriter seals each record before the driver's writer stores it,
+// and ends the export with a sealed end record (collection endCollection)
+// that counts them, so that a reader can tell an export cut short.
 type exportWriter struct {
 	dsr.ExportWriter
 	key   *envelope.DataKey
 	jobID string
 	buf   bytes.Buffer
+	n     int // records stored
+	ended bool
+}
+
+// endCollection is the collection of an export's end record: no system's
+// collection is named so.
+const endCollection = "\x00end"
+
+// exportEnd is the content of an export's end record.
+type exportEnd struct {
+	Records int `json:"records"`
+}
+
+func (w *exportWriter) Flush(ctx context.Context) error {
+	if !w.ended {
+		if err := w.write(ctx, endCollection, exportEnd{Records: w.n}); err != nil {
+			return err
+		}
+		w.ended = true
+	}
+	return w.ExportWriter.Flush(ctx)
 }
 
 func (w *exportWriter) WriteRecord(ctx context.Context, collection string, doc any) error {
+	if w.ended || collection == endCollection {
+		return fmt.Errorf("export record in %q: after the export's end", collection)
+	}
+	return w.write(ctx, collection, doc)
+}
+
+func (w *exportWriter) write(ctx context.Context, collection string, doc any) error {
 	w.buf.Reset()
 	enc := json.NewEncoder(&w.buf)
 	enc.SetEscapeHTML(false) // as the drivers store records: characters as given
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("export record in %s: not JSON-encodable: %w", collection, err)
 	}
-	c, err := envelope.Seal(w.key, bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")), aadExport(w.jobID, collection))
+	c, err := envelope.Seal(w.key, bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")), aadExport(w.jobID, collection, w.n+1))
 	if err != nil {
 		return err
 	}
-	return w.ExportWriter.WriteRecord(ctx, collection, b64.EncodeToString(c))
+	if err := w.ExportWriter.WriteRecord(ctx, collection, b64.EncodeToString(c)); err != nil {
+		return err
+	}
+	w.n++ // as the driver numbers what it took
+	return nil
 }
 
 // EachExportRecord opens each record of job jobID's export under its
@@ -211,9 +268,12 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 			return err
 		}
 	}
-	n := 0
-	return s.Store.EachExportRecord(ctx, jobID, func(collection string, data json.RawMessage) error {
+	n, ended := 0, false
+	err = s.Store.EachExportRecord(ctx, jobID, func(collection string, data json.RawMessage) error {
 		n++
+		if ended {
+			return fmt.Errorf("job %s: export record %d: after the export's end", jobID, n)
+		}
 		// A JSON string of base64, which needs no escapes: its quotes go.
 		if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
 			return fmt.Errorf("job %s: export record %d: not sealed", jobID, n)
@@ -222,10 +282,22 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 		if err != nil {
 			return fmt.Errorf("job %s: export record %d: not sealed (base64)", jobID, n)
 		}
-		plain, err := envelope.Open(xk, c, aadExport(jobID, collection))
+		plain, err := envelope.Open(xk, c, aadExport(jobID, collection, n))
 		if err != nil {
 			return fmt.Errorf("job %s: export record %d: %w", jobID, n, err)
 		}
+		if collection == endCollection {
+			var end exportEnd
+			if err := json.Unmarshal(plain, &end); err != nil || end.Records != n-1 {
+				return fmt.Errorf("job %s: export record %d: the end record does not count the records before it", jobID, n)
+			}
+			ended = true
+			return nil
+		}
 		return fn(collection, plain)
 	})
+	if err == nil && n > 0 && !ended {
+		err = fmt.Errorf("job %s: export cut short: %d records and no end record (records deleted, or the export never finished)", jobID, n)
+	}
+	return err
 }

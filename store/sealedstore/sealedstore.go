@@ -97,38 +97,50 @@ func New(inner store.Store, ring *envelope.Keyring, opts Options) *Store {
 // Inner returns the store it wraps.
 func (s *Store) Inner() store.Store { return s.Store }
 
-// The fields a sealed value is bound to (its aad): a value moved to another
-// field does not open. Values are bound to their request by its data key,
-// which no other request holds (an appeal shares its denied request's).
-var (
-	aadIdentity   = []byte("dsar/sealed/v1\x00identity")
-	aadNote       = []byte("dsar/sealed/v1\x00note")
-	aadAgentName  = []byte("dsar/sealed/v1\x00agent.name")
-	aadAgentEmail = []byte("dsar/sealed/v1\x00agent.email")
-	aadAnswer     = []byte("dsar/sealed/v1\x00job.answer")
+// A sealed value is bound (its aad) to its field and to the id of the
+// request or job that holds it: a value moved to another field, request or
+// job does not open, even with that one's wrapped key copied beside it.
+// The one exception is an appeal, whose request copies the identities,
+// agent, note and new values of the request it appeals, with its keys: on
+// an appeal they open bound to either id.
+const (
+	fieldIdentity    = "identity"
+	fieldNote        = "note"
+	fieldAgentName   = "agent.name"
+	fieldAgentEmail  = "agent.email"
+	fieldJobIdentity = "job.identity"
+	fieldAnswer      = "job.answer"
 )
 
-func aadNewValue(field string) []byte { return []byte("dsar/sealed/v1\x00new_value\x00" + field) }
+func fieldNewValue(field string) string { return "new_value\x00" + field }
 
-func aadExport(jobID, collection string) []byte {
-	return []byte("dsar/sealed/v1\x00export\x00" + jobID + "\x00" + collection)
+// aad is what a value of field held by id is sealed with.
+func aad(field, id string) []byte { return []byte("dsar/sealed/v1\x00" + field + "\x00" + id) }
+
+// aadExport binds a record of an export kept in the store's records to
+// its job, its collection and its place: a record moved, dropped or
+// reordered makes the ones after it fail to open.
+func aadExport(jobID, collection string, n int) []byte {
+	return fmt.Appendf(nil, "dsar/sealed/v1\x00export\x00%s\x00%s\x00%d", jobID, collection, n)
 }
 
 var b64 = base64.RawStdEncoding
 
 // sealString seals v; "" stays "" (that a field is empty is no secret).
-func sealString(dk *envelope.DataKey, v string, aad []byte) (string, error) {
+func sealString(dk *envelope.DataKey, v, field, id string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	c, err := envelope.Seal(dk, []byte(v), aad)
+	c, err := envelope.Seal(dk, []byte(v), aad(field, id))
 	if err != nil {
 		return "", err
 	}
 	return b64.EncodeToString(c), nil
 }
 
-func openString(dk *envelope.DataKey, v string, aad []byte) (string, error) {
+// openString opens v, a value of field held by the first of ids, or by one
+// of the others (an appeal's copies of its denied request's values).
+func openString(dk *envelope.DataKey, v, field string, ids ...string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
@@ -136,32 +148,39 @@ func openString(dk *envelope.DataKey, v string, aad []byte) (string, error) {
 	if err != nil {
 		return "", errors.New("not a sealed value (base64)")
 	}
-	p, err := envelope.Open(dk, c, aad)
+	var p []byte
+	for _, id := range ids {
+		if p, err = envelope.Open(dk, c, aad(field, id)); !errors.Is(err, envelope.ErrAuth) {
+			break
+		}
+	}
 	if err != nil {
 		return "", err
 	}
 	return string(p), nil
 }
 
-func sealIdentities(dk *envelope.DataKey, ids []dsr.Identity) ([]dsr.Identity, error) {
+// sealIdentities seals the values of ids, held as field by id.
+func sealIdentities(dk *envelope.DataKey, ids []dsr.Identity, field, id string) ([]dsr.Identity, error) {
 	if ids == nil {
 		return nil, nil
 	}
 	out := make([]dsr.Identity, len(ids))
-	for i, id := range ids {
-		v, err := sealString(dk, id.Value, aadIdentity)
+	for i, x := range ids {
+		v, err := sealString(dk, x.Value, field, id)
 		if err != nil {
 			return nil, fmt.Errorf("seal identity %d: %w", i, err)
 		}
-		out[i] = dsr.Identity{Kind: id.Kind, Value: v, Source: id.Source}
+		out[i] = dsr.Identity{Kind: x.Kind, Value: v, Source: x.Source}
 	}
 	return out, nil
 }
 
-// openIdentities opens ids in place (they are the caller's fresh copy).
-func openIdentities(dk *envelope.DataKey, ids []dsr.Identity) error {
+// openIdentities opens ids in place (they are the caller's fresh copy),
+// held as field by one of holders.
+func openIdentities(dk *envelope.DataKey, ids []dsr.Identity, field string, holders ...string) error {
 	for i := range ids {
-		v, err := openString(dk, ids[i].Value, aadIdentity)
+		v, err := openString(dk, ids[i].Value, field, holders...)
 		if err != nil {
 			return fmt.Errorf("identity %d: %w", i, err)
 		}
@@ -175,18 +194,18 @@ func openIdentities(dk *envelope.DataKey, ids []dsr.Identity) error {
 func sealRequest(dk *envelope.DataKey, r *dsr.Request) (*dsr.Request, error) {
 	c := *r
 	var err error
-	if c.Identities, err = sealIdentities(dk, r.Identities); err != nil {
+	if c.Identities, err = sealIdentities(dk, r.Identities, fieldIdentity, r.ID); err != nil {
 		return nil, err
 	}
-	if c.Note, err = sealString(dk, r.Note, aadNote); err != nil {
+	if c.Note, err = sealString(dk, r.Note, fieldNote, r.ID); err != nil {
 		return nil, fmt.Errorf("seal note: %w", err)
 	}
 	if r.Agent != nil {
 		a := *r.Agent
-		if a.Name, err = sealString(dk, a.Name, aadAgentName); err != nil {
+		if a.Name, err = sealString(dk, a.Name, fieldAgentName, r.ID); err != nil {
 			return nil, fmt.Errorf("seal agent: %w", err)
 		}
-		if a.Email, err = sealString(dk, a.Email, aadAgentEmail); err != nil {
+		if a.Email, err = sealString(dk, a.Email, fieldAgentEmail, r.ID); err != nil {
 			return nil, fmt.Errorf("seal agent: %w", err)
 		}
 		c.Agent = &a
@@ -194,7 +213,7 @@ func sealRequest(dk *envelope.DataKey, r *dsr.Request) (*dsr.Request, error) {
 	if r.NewValues != nil {
 		c.NewValues = make(map[string]string, len(r.NewValues))
 		for f, v := range r.NewValues {
-			if c.NewValues[f], err = sealString(dk, v, aadNewValue(f)); err != nil {
+			if c.NewValues[f], err = sealString(dk, v, fieldNewValue(f), r.ID); err != nil {
 				return nil, fmt.Errorf("seal new value: %w", err)
 			}
 		}
@@ -204,7 +223,18 @@ func sealRequest(dk *envelope.DataKey, r *dsr.Request) (*dsr.Request, error) {
 
 // openRequest opens r's sealed fields in place. A request without a data
 // key is in clear (stored before sealing, or purged) and left as it is.
+// Its errors are dsr.ErrUnreadable.
 func (s *Store) openRequest(r *dsr.Request) error {
+	if err := s.openRequestFields(r); err != nil {
+		if !errors.Is(err, dsr.ErrUnreadable) {
+			err = fmt.Errorf("%w: %w", dsr.ErrUnreadable, err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *Store) openRequestFields(r *dsr.Request) error {
 	if r == nil {
 		return nil
 	}
@@ -222,22 +252,26 @@ func (s *Store) openRequest(r *dsr.Request) error {
 	fail := func(what string, err error) error {
 		return fmt.Errorf("request %s: open %s: %w", r.ID, what, err)
 	}
-	if err := openIdentities(dk, r.Identities); err != nil {
+	holders := []string{r.ID}
+	if r.AppealOf != "" {
+		holders = append(holders, r.AppealOf)
+	}
+	if err := openIdentities(dk, r.Identities, fieldIdentity, holders...); err != nil {
 		return fail("identities", err)
 	}
-	if r.Note, err = openString(dk, r.Note, aadNote); err != nil {
+	if r.Note, err = openString(dk, r.Note, fieldNote, holders...); err != nil {
 		return fail("note", err)
 	}
 	if r.Agent != nil {
-		if r.Agent.Name, err = openString(dk, r.Agent.Name, aadAgentName); err != nil {
+		if r.Agent.Name, err = openString(dk, r.Agent.Name, fieldAgentName, holders...); err != nil {
 			return fail("agent", err)
 		}
-		if r.Agent.Email, err = openString(dk, r.Agent.Email, aadAgentEmail); err != nil {
+		if r.Agent.Email, err = openString(dk, r.Agent.Email, fieldAgentEmail, holders...); err != nil {
 			return fail("agent", err)
 		}
 	}
 	for f, v := range r.NewValues {
-		if r.NewValues[f], err = openString(dk, v, aadNewValue(f)); err != nil {
+		if r.NewValues[f], err = openString(dk, v, fieldNewValue(f), holders...); err != nil {
 			return fail("new values", err)
 		}
 	}
@@ -257,7 +291,7 @@ func (s *Store) openRequest(r *dsr.Request) error {
 // store behind the service). Its values must not be taken for clear ones:
 // a connector would be sent ciphertexts as identities, and new values
 // would be written in clear.
-var errNoDataKey = errors.New("holds sealed values but no data key (removed from the store?)")
+var errNoDataKey = fmt.Errorf("%w: it holds sealed values but no data key (removed from the store?)", dsr.ErrUnreadable)
 
 // looksSealed reports whether v has the form of a sealed value: base64 of
 // a version 1 seal, of at least its overhead. Clear values (emails, phone
@@ -507,7 +541,10 @@ func withhold(r *dsr.Request) {
 	}
 }
 
-// Transition seals the identities c sets, under request id's data key.
+// Transition seals the identities c sets, under request id's data key. A
+// request moved that then does not open is returned with its values
+// withheld, not as an error: the move happened (a request that cannot be
+// read must still reach needs_attention); what reads it next fails.
 func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, c dsr.Change) (*dsr.Request, error) {
 	if c.Identities != nil {
 		ids, err := s.sealFor(ctx, id, c.Identities)
@@ -517,10 +554,16 @@ func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, 
 		c.Identities = ids
 	}
 	r, err := s.Store.Transition(ctx, id, from, to, c)
-	if err == nil && c.Purge {
+	if err != nil {
+		return r, err
+	}
+	if c.Purge {
 		s.keys.Remove("d:" + id) // the driver removed the wrapped key with the identities
 	}
-	return s.opened(r, err)
+	if err := s.openRequest(r); err != nil {
+		withhold(r)
+	}
+	return r, nil
 }
 
 // sealFor seals ids under request id's data key: as they are when the
@@ -530,7 +573,7 @@ func (s *Store) sealFor(ctx context.Context, id string, ids []dsr.Identity) ([]d
 	if err != nil || dk == nil {
 		return ids, err
 	}
-	sealed, err := sealIdentities(dk, ids)
+	sealed, err := sealIdentities(dk, ids, fieldIdentity, id)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", id, err)
 	}

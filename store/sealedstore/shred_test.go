@@ -58,7 +58,7 @@ type keyLister interface {
 }
 
 // The fields a value is sealed for (the aad), as sealedstore binds them.
-func aad(field string) []byte { return []byte("dsar/sealed/v1\x00" + field) }
+func aad(field, id string) []byte { return []byte("dsar/sealed/v1\x00" + field + "\x00" + id) }
 
 // sealedField is one sealed value of the copy, and what it holds.
 type sealedField struct {
@@ -187,25 +187,25 @@ func shred(t *testing.T, inner store.Store) {
 		}
 		rawRecords = append(rawRecords, sealed)
 		return nil
-	}); err != nil || len(rawRecords) != 1 {
+	}); err != nil || len(rawRecords) != 2 { // the record and the export's end record
 		t.Fatalf("export records %d, %v", len(rawRecords), err)
 	}
 	if rawAccess.DataKey == "" || rawAccess.ExportKey == "" || rawCorr.DataKey == "" {
 		t.Fatal("the requests were stored without wrapped keys")
 	}
 	fields := []sealedField{
-		{what: "access note", sealed: rawAccess.Note, clear: access.Note, aad: aad("note")},
-		{what: "agent name", sealed: rawAccess.Agent.Name, clear: access.Agent.Name, aad: aad("agent.name")},
-		{what: "agent email", sealed: rawAccess.Agent.Email, clear: access.Agent.Email, aad: aad("agent.email")},
-		{what: "correction new value", sealed: rawCorr.NewValues["name"], clear: "Cora Shrednewname", aad: aad("new_value\x00name")},
-		{what: "correction identity", sealed: rawCorr.Identities[0].Value, clear: "shred-cora@example.net", aad: aad("identity")},
-		{what: "export record", sealed: rawRecords[0], clear: record, aad: aad("export\x00" + job.ID + "\x00customers"), export: true},
+		{what: "access note", sealed: rawAccess.Note, clear: access.Note, aad: aad("note", access.ID)},
+		{what: "agent name", sealed: rawAccess.Agent.Name, clear: access.Agent.Name, aad: aad("agent.name", access.ID)},
+		{what: "agent email", sealed: rawAccess.Agent.Email, clear: access.Agent.Email, aad: aad("agent.email", access.ID)},
+		{what: "correction new value", sealed: rawCorr.NewValues["name"], clear: "Cora Shrednewname", aad: aad("new_value\x00name", corr.ID)},
+		{what: "correction identity", sealed: rawCorr.Identities[0].Value, clear: "shred-cora@example.net", aad: aad("identity", corr.ID)},
+		{what: "export record", sealed: rawRecords[0], clear: record, aad: aad("export\x00"+job.ID+"\x00customers", "1"), export: true},
 	}
 	for i, id := range rawAccess.Identities {
-		fields = append(fields, sealedField{what: "identity", sealed: id.Value, clear: ada[i].Value, aad: aad("identity")})
+		fields = append(fields, sealedField{what: "identity", sealed: id.Value, clear: ada[i].Value, aad: aad("identity", access.ID)})
 	}
 	for i, id := range rawJobs[0].Identities {
-		fields = append(fields, sealedField{what: "job identity", sealed: id.Value, clear: ada[i].Value, aad: aad("identity")})
+		fields = append(fields, sealedField{what: "job identity", sealed: id.Value, clear: ada[i].Value, aad: aad("job.identity", job.ID)})
 	}
 	wrapped := func(f sealedField) string {
 		switch {

@@ -3,8 +3,8 @@ package sealedstore_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -210,15 +210,10 @@ func TestClearRequestStillReads(t *testing.T) {
 }
 
 // A purge keeps the identities of a job still running (the conformance
-// suite's RetentionPurges: "it still runs"), but removes the data key they
-// are sealed under, so the job can only be handed ciphertexts: a connector
-// would be sent them as identities and find nobody. The drivers must keep
-// a request's data_key while a job of it still holds identities (or purge
-// those identities too); sealedstore cannot do it alone.
-func TestPurgeKeepsRunningJobReadable(t *testing.T) {
-	if os.Getenv("DSAR_TEST_KNOWN_DEFECTS") == "" {
-		t.Skip("known defect (DSAR_TEST_KNOWN_DEFECTS=1 runs it): needs store/sqlitestore and store/mongostore to keep data_key while an unfinished job holds identities")
-	}
+// suite's RetentionPurges: "it still runs") but removes the data key they
+// are sealed under: the job then reads as one whose identities were
+// purged, with none, never handing a connector ciphertexts as identities.
+func TestPurgeLeavesRunningJobNoCiphertexts(t *testing.T) {
 	ctx := context.Background()
 	f := newTamperFixture(t)
 	f.file(t, "r1", "ada@example.com")
@@ -233,7 +228,87 @@ func TestPurgeKeepsRunningJobReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(j.Identities) > 0 && j.Identities[0].Value != "ada@example.com" {
-		t.Errorf("the running job's identity is %q: a ciphertext, its data key purged", j.Identities[0].Value)
+	if len(j.Identities) > 0 {
+		t.Errorf("the running job's identities after the purge: %q; want none (its data key is gone)", j.Identities)
+	}
+}
+
+// A request's sealed values copied into another request, with its wrapped
+// data key beside them, do not open there: values are bound to the id of
+// the request that holds them, not only to its key.
+func TestMovedValuesDoNotOpen(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	f.file(t, "r2", "grace@example.com")
+	f.exec(t, `UPDATE requests SET doc = json_set(doc,
+		'$.data_key', (SELECT json_extract(doc, '$.data_key') FROM requests WHERE id = 'r2'),
+		'$.identities[0].value', (SELECT json_extract(doc, '$.identities[0].value') FROM requests WHERE id = 'r2'),
+		'$.note', (SELECT json_extract(doc, '$.note') FROM requests WHERE id = 'r2')) WHERE id = 'r1'`)
+	if r, err := f.sealed().Request(ctx, "r1"); !errors.Is(err, envelope.ErrAuth) {
+		t.Fatalf("Request(r1) with r2's key and values = %+v, %v; want an authentication error", r, err)
+	}
+	if r, err := f.sealed().Request(ctx, "r2"); err != nil || r.Identities[0].Value != "grace@example.com" {
+		t.Fatalf("Request(r2) = %+v, %v", r, err)
+	}
+}
+
+// An export kept in the store's records that loses a record, in its
+// middle or at its end, or gets two swapped, fails to read: never a
+// shorter export given as whole.
+func TestExportRecordsCutOrReordered(t *testing.T) {
+	ctx := context.Background()
+	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
+	tests := []struct {
+		name, sql string
+	}{
+		{"a record deleted in the middle", `DELETE FROM export_records WHERE job_id = ? AND seq = 2`},
+		{"the last record deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 3`},
+		{"the end record deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 4`},
+		{"two records swapped", `UPDATE export_records SET data = (SELECT data FROM export_records e WHERE e.job_id = export_records.job_id AND e.seq = 3 - export_records.seq) WHERE job_id = ? AND seq IN (1, 2)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTamperFixture(t)
+			f.file(t, "r1", "ada@example.com")
+			s := f.sealed()
+			j, err := s.Job(ctx, jobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := s.NewExportWriter(ctx, j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n := range 3 {
+				if err := w.WriteRecord(ctx, "customers", map[string]int{"n": n}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			count := func() (int, error) {
+				n := 0
+				err := f.sealed().EachExportRecord(ctx, jobID, func(string, json.RawMessage) error { n++; return nil })
+				return n, err
+			}
+			if n, err := count(); err != nil || n != 3 {
+				t.Fatalf("before: %d records, %v; want 3", n, err)
+			}
+			db, err := sql.Open("sqlite", "file:"+f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if res, err := db.Exec(tt.sql, jobID); err != nil {
+				t.Fatal(err)
+			} else if n, _ := res.RowsAffected(); n == 0 {
+				t.Fatal("nothing changed")
+			}
+			if n, err := count(); err == nil {
+				t.Fatalf("after: %d records and no error", n)
+			}
+		})
 	}
 }

@@ -38,6 +38,10 @@ type Harness struct {
 	// request whose chain could not be caught up at once is left
 	// audit_due for the sweep.
 	AuditsInTransaction bool
+	// Sealed says that the store seals personal fields under data keys
+	// that a purge destroys (store/sealedstore): the identities a driver
+	// keeps after a purge (an unfinished job's) then read as none.
+	Sealed bool
 }
 
 // start is where every case's clock starts.
@@ -127,7 +131,7 @@ func Run(t *testing.T, h Harness) {
 			t.Parallel()
 			clk := &clock{t: start}
 			s := h.Open(t, clk.Now)
-			c.run(t, fixture{store: s, clock: clk, index: index, auditsInTx: h.AuditsInTransaction})
+			c.run(t, fixture{store: s, clock: clk, index: index, auditsInTx: h.AuditsInTransaction, sealed: h.Sealed})
 		})
 	}
 }
@@ -139,6 +143,7 @@ type fixture struct {
 	clock      *clock
 	index      *dsr.BlindIndex
 	auditsInTx bool // Harness.AuditsInTransaction
+	sealed     bool // Harness.Sealed
 }
 
 // clock is a settable clock, so cases drive time (leases, grace periods,
