@@ -183,6 +183,23 @@ func (r *rotation) run(ctx context.Context) error {
 	case r.raced > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests changed while read: run it again", r.raced)}
 	}
+	// A process still running with an older key active files requests
+	// under it behind the pass: a second look, keys only, finds them.
+	var behind int64
+	if err := r.keys.EachWrappedKeys(ctx, "", func(_, data, export string) error {
+		for _, w := range []string{data, export} {
+			if w != "" && !strings.HasPrefix(w, active+":") {
+				behind++
+				return nil
+			}
+		}
+		return nil
+	}); err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: checking: %w", err)}
+	}
+	if behind > 0 {
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests were filed under another key while it ran: is every process restarted with %s first in DSAR_MASTER_KEYS? Then run it again", behind, active)}
+	}
 	if others := r.ring.IDs()[1:]; len(others) > 0 {
 		fmt.Fprintf(r.out, "keys rotate: every data key is under %s; %s may leave DSAR_MASTER_KEYS once no backup you may restore needs it\n", active, strings.Join(others, ", "))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,5 +87,74 @@ func TestKeysRotate(t *testing.T) {
 	out, _, code := runOnce(t, nil, "keys", "new")
 	if _, err := envelope.ParseKeyring(strings.TrimSpace(out)); code != 0 || err != nil {
 		t.Errorf("dsar keys new: %q (exit %d) does not parse as DSAR_MASTER_KEYS: %v", out, code, err)
+	}
+}
+
+// filingKeys is a store's wrapped keys into which another process, still
+// running with the old key active, files a request under it while a
+// rotation reads: after the rotation's first pass.
+type filingKeys struct {
+	keys   map[string][2]string
+	passes int
+	late   [2]string // filed at the end of the first pass
+}
+
+func (f *filingKeys) EachWrappedKeys(_ context.Context, after string, fn func(id, data, export string) error) error {
+	f.passes++
+	ids := make([]string, 0, len(f.keys))
+	for id := range f.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if id > after {
+			if err := fn(id, f.keys[id][0], f.keys[id][1]); err != nil {
+				return err
+			}
+		}
+	}
+	if f.passes == 2 { // the pass that re-wraps (the first counts)
+		f.keys["r9"] = f.late
+	}
+	return nil
+}
+
+func (f *filingKeys) SwapWrappedKeys(_ context.Context, id, oldData, newData, oldExport, newExport string) (bool, error) {
+	if f.keys[id] != [2]string{oldData, oldExport} {
+		return false, nil
+	}
+	f.keys[id] = [2]string{newData, newExport}
+	return true, nil
+}
+
+// TestKeysRotateFindsLateFilings: a request filed under the old key while
+// the rotation ran (a process not restarted with the new key first) makes
+// it exit 1 saying so, rather than report every key re-wrapped.
+func TestKeysRotateFindsLateFilings(t *testing.T) {
+	oldKey, newKey := envelope.GenerateMasterKey(), envelope.GenerateMasterKey()
+	oldRing, err := envelope.ParseKeyring(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := envelope.ParseKeyring(newKey + "," + oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrap := func() string {
+		w, err := oldRing.Wrap(envelope.NewDataKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Encode()
+	}
+	keys := &filingKeys{keys: map[string][2]string{"r1": {wrap(), wrap()}, "r2": {wrap(), wrap()}}, late: [2]string{wrap(), wrap()}}
+	var out strings.Builder
+	r := rotation{ring: ring, keys: keys, out: &out}
+	err = r.run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "1 requests were filed under another key while it ran") {
+		t.Fatalf("rotate: %v; want it to find the late filing\n%s", err, out.String())
+	}
+	if r.rewrapped != 2 {
+		t.Errorf("re-wrapped %d; want 2", r.rewrapped)
 	}
 }
