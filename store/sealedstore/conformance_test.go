@@ -44,28 +44,29 @@ func bucket(t testing.TB) *s3exports.Bucket {
 // nothing a caller of the store sees.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
-			s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return sealedstore.New(s, ring(t), sealedstore.Options{})
-		}, AuditsInTransaction: true, Sealed: true})
-	})
-	t.Run("sqlite, exports in S3", func(t *testing.T) {
-		t.Parallel()
-		storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
-			s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return sealedstore.New(s, ring(t), sealedstore.Options{Exports: bucket(t)})
-		}, AuditsInTransaction: true, Sealed: true})
-	})
+	for _, c := range []struct {
+		name    string
+		exports func(t testing.TB) sealedstore.Objects // nil: in the store
+	}{
+		{"sqlite", nil},
+		{"sqlite, exports in S3", func(t testing.TB) sealedstore.Objects { return bucket(t) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, storetest.Harness{Open: func(t *testing.T, now func() time.Time) store.Store {
+				s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "dsar.db"), sqlitestore.Options{Now: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				var opts sealedstore.Options
+				if c.exports != nil {
+					opts.Exports = c.exports(t)
+				}
+				return sealedstore.New(s, ring(t), opts)
+			}, AuditsInTransaction: true, Sealed: true})
+		})
+	}
 	t.Run("mongodb", func(t *testing.T) {
 		if !teststore.OnMongo() {
 			t.Skip("runs with DSAR_TEST_STORE=mongodb or DSAR_TEST_MONGO_URI")
