@@ -416,7 +416,18 @@ func (s *Store) CreateRequest(ctx context.Context, r *dsr.Request) error {
 		return err
 	}
 	s.remember(r.ID, keys)
+	takeBack(r, sealed)
 	return nil
+}
+
+// takeBack gives r what the driver set on sealed, the copy it stored (a
+// driver may record on the request it is given what it did: the audit
+// events it wrote), keeping r's clear values.
+func takeBack(r, sealed *dsr.Request) {
+	plain := *r
+	*r = *sealed
+	r.Identities, r.Note, r.Agent, r.NewValues = plain.Identities, plain.Note, plain.Agent, plain.NewValues
+	r.DataKey, r.ExportKey = "", ""
 }
 
 // CreateRequests is CreateRequest for each of reqs, in one call to the
@@ -438,6 +449,7 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
 	for i, r := range reqs {
 		if i < len(errs) && errs[i] == nil {
 			s.remember(r.ID, keys[i])
+			takeBack(r, sealed[i])
 		}
 	}
 	return errs
