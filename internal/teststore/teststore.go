@@ -43,8 +43,9 @@ type Store struct {
 	// Lite is the store when it is SQLite's, else nil.
 	Lite *sqlitestore.Store
 	// Sealed is the store as the tests use it: Mongo or Lite with the
-	// personal fields sealed (store/sealedstore).
+	// personal fields sealed (store/sealedstore), under Ring.
 	Sealed *sealedstore.Store
+	Ring   *envelope.Keyring
 }
 
 // OnMongo reports whether the tests run on MongoDB's driver.
@@ -79,7 +80,7 @@ func Open(t testing.TB, now func() time.Time, mongo ...*options.ClientOptions) *
 	if err != nil {
 		t.Fatalf("teststore: %v", err)
 	}
-	s.Sealed = sealedstore.New(s.Store, ring, sealedstore.Options{})
+	s.Sealed, s.Ring = sealedstore.New(s.Store, ring, sealedstore.Options{}), ring
 	s.Store = s.Sealed
 	return s
 }
