@@ -228,7 +228,9 @@ func (c *readCommand) open(ctx context.Context, lookupEnv func(string) (string, 
 // embedded store kept there (DSAR_DATA_DIR of dsar). On MongoDB it checks
 // that the database holds collection (dsar creates its collections at
 // start, so one is missing only from the wrong database, or one dsar never
-// ran on). Its errors ask for exit status 2.
+// ran on). Its errors ask for exit status 2. The store is as the driver
+// holds it: personal fields sealed (store/sealedstore), which the commands
+// that use it never read; they read counts, hashes, audit chains and keys.
 func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir, collection string, stderr io.Writer) (store.Store, func(), error) {
 	var closers []func()
 	closeAll := func() {
