@@ -296,7 +296,15 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 		}
 		return fn(collection, plain)
 	})
-	if err == nil && n > 0 && !ended {
+	switch {
+	case err != nil:
+	case n == 0 && s.objects != nil:
+		// Every sealed export has an object, or an end record here: a
+		// job whose export is neither is not one with no record.
+		err = fmt.Errorf("job %s: %w: no export object %s in the bucket and no export records in the store (the object deleted?)", jobID, dsr.ErrUnreadable, objectName(jobID))
+	case n == 0:
+		err = fmt.Errorf("job %s: %w: no export records, not even an end record (records deleted, or the export kept in a bucket no longer configured: DSAR_EXPORT_S3_*)", jobID, dsr.ErrUnreadable)
+	case !ended:
 		err = fmt.Errorf("job %s: export cut short: %d records and no end record (records deleted, or the export never finished)", jobID, n)
 	}
 	return err

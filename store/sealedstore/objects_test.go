@@ -119,3 +119,64 @@ func TestExportObjects(t *testing.T) {
 		t.Fatalf("%d objects left after the purge", len(left))
 	}
 }
+
+// TestExportObjectGone: a succeeded job's export object deleted from the
+// bucket (by hand, a lifecycle rule, a bucket emptied), or the bucket's
+// settings dropped while exports are kept there, must fail the read, not
+// read as an export with no record (a download of an empty package whose
+// manifest counts records that are not in it).
+func TestExportObjectGone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s3 := testenv.StartS3(t, "exports")
+	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := teststore.Open(t, nil)
+	keys := ring(t)
+	s := sealedstore.New(ts.Sealed.Inner(), keys, sealedstore.Options{Exports: b})
+	index, _ := dsr.NewBlindIndex(make([]byte, 32))
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
+	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecord(ctx, "customers", map[string]any{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *sealedstore.Store) (int, error) {
+		n := 0
+		err := s.EachExportRecord(ctx, job.ID, func(string, json.RawMessage) error { n++; return nil })
+		return n, err
+	}
+	if n, err := count(s); err != nil || n != 1 {
+		t.Fatalf("read back %d records, %v; want 1", n, err)
+	}
+	// The bucket's settings dropped: the store has no record of the job.
+	if n, err := count(sealedstore.New(ts.Sealed.Inner(), keys, sealedstore.Options{})); err == nil {
+		t.Errorf("without the bucket: read %d records and no error", n)
+	}
+	for name := range s3.Objects(t, "exports", "exports/") {
+		if err := b.Remove(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := count(s); err == nil {
+		t.Errorf("object deleted: read %d records and no error", n)
+	}
+}
