@@ -88,3 +88,78 @@ func TestKeysRotate(t *testing.T) {
 		t.Errorf("dsar keys new: %q (exit %d) does not parse as DSAR_MASTER_KEYS: %v", out, code, err)
 	}
 }
+
+// filedDuring is the store of a rotation during which a process still on
+// the old master key files a request once the rotation's pass has read
+// every request: as a process not yet restarted with the new key first
+// would.
+type filedDuring struct {
+	wrappedKeys
+	scans int
+	file  func()
+}
+
+func (f *filedDuring) EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error {
+	err := f.wrappedKeys.EachWrappedKeys(ctx, after, fn)
+	if f.scans++; f.scans == 2 && f.file != nil {
+		f.file()
+	}
+	return err
+}
+
+// TestKeysRotateFiledDuring: a request filed under the old key while the
+// rotation ran, behind its pass, must be reported (exit 1, run again), not
+// left under the old key with "every data key is under the new one": it
+// would be lost with the old key.
+func TestKeysRotateFiledDuring(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+	if err := lite.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, newKey := envelope.GenerateMasterKey(), envelope.GenerateMasterKey()
+	oldRing, err := envelope.ParseKeyring(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := envelope.ParseKeyring(newKey + "," + oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := dsr.NewBlindIndex([]byte(testBlindIndexKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := sealedstore.New(lite, oldRing, sealedstore.Options{})
+	file := func() {
+		r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
+			Status: dsr.StatusVerified, Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stale.CreateRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file()
+	var out strings.Builder
+	r := rotation{ring: ring, keys: &filedDuring{wrappedKeys: lite, file: file}, out: &out}
+	err = r.run(ctx)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != exitBroken {
+		t.Fatalf("rotation with a request filed under the old key behind it: %v (want exit %d)\n%s", err, exitBroken, out.String())
+	}
+	if !strings.Contains(err.Error(), "1 request") {
+		t.Errorf("the error does not count the request left behind: %v", err)
+	}
+	// Run again: nothing filed behind it, all under the new key.
+	out.Reset()
+	r = rotation{ring: ring, keys: lite, out: &out}
+	if err := r.run(ctx); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+}
