@@ -150,6 +150,11 @@ func (r *rotation) run(ctx context.Context) error {
 	}
 	active := r.ring.Active()
 	fmt.Fprintf(r.out, "keys rotate: %s requests hold data keys; re-wrapping them under %s\n", thousands(total), active)
+	for _, id := range r.ring.IDs()[1:] {
+		if keyDate(id) > keyDate(active) {
+			fmt.Fprintf(r.out, "keys rotate: warning: %s, made after the active key %s, is not first in the keys: if it is the new key, the order is wrong; everything is being wrapped under %s, which must then stay\n", id, active, active)
+		}
+	}
 	p := &copyProgress{w: r.out, tty: r.tty, coll: "requests", total: total, began: time.Now()}
 	r.unknown = map[string]int64{}
 	last := ""
@@ -266,4 +271,14 @@ func (r *rotation) behind(ctx context.Context, active string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// keyDate returns the day in the id of a key that dsar keys new made
+// (k20060102-hex), "" for another id.
+func keyDate(id string) string {
+	day, _, ok := strings.Cut(strings.TrimPrefix(id, "k"), "-")
+	if !ok || len(day) != 8 || !strings.HasPrefix(id, "k") || strings.Trim(day, "0123456789") != "" {
+		return ""
+	}
+	return day
 }

@@ -163,3 +163,42 @@ func TestKeysRotateFiledDuring(t *testing.T) {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
 }
+
+// TestKeysRotateWrongOrder: a rotation whose active key is older than
+// another (made later by dsar keys new, so probably the new one put
+// second) warns that the order looks wrong: the key it then says may
+// leave is the one a person following the steps keeps.
+func TestKeysRotateWrongOrder(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+	if err := lite.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, oldSecret, _ := strings.Cut(envelope.GenerateMasterKey(), ":")
+	_, newSecret, _ := strings.Cut(envelope.GenerateMasterKey(), ":")
+	for _, tt := range []struct {
+		keys string
+		warn bool
+	}{
+		{"k20260101-aaaaaa:" + oldSecret + ",k20261130-bbbbbb:" + newSecret, true},
+		{"k20261130-bbbbbb:" + newSecret + ",k20260101-aaaaaa:" + oldSecret, false},
+		{"ops-2:" + newSecret + ",ops-1:" + oldSecret, false},
+	} {
+		ring, err := envelope.ParseKeyring(tt.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		r := rotation{ring: ring, keys: lite, out: &out}
+		if err := r.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "order is wrong"); got != tt.warn {
+			t.Errorf("keys %s: warned %v, want %v\n%s", ring.IDs(), got, tt.warn, out.String())
+		}
+	}
+}
