@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -150,7 +151,11 @@ func TestExportObjectGone(t *testing.T) {
 	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.NewExportWriter(ctx, &job)
+	claimed, err := s.ClaimJob(ctx, job.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, claimed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +163,9 @@ func TestExportObjectGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 1}); err != nil {
 		t.Fatal(err)
 	}
 	count := func(s *sealedstore.Store) (int, error) {
