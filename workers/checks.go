@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -235,8 +236,12 @@ func (h *RetentionHandler) Retention(ctx context.Context) (CheckCounts, error) {
 	var n CheckCounts
 	now := h.now()
 	c := h.keep
+	// Exports that cannot be purged (their bucket down) fail the check,
+	// to be tried again, but do not keep identities past their own
+	// retention: those are purged all the same.
+	var exportsErr error
 	if c.KeepExports > 0 {
-		err := h.store.EachExportsToPurge(ctx, now.Add(-c.KeepExports), func(r *dsr.Due) error {
+		exportsErr = h.store.EachExportsToPurge(ctx, now.Add(-c.KeepExports), func(r *dsr.Due) error {
 			first, err := h.store.PurgeExports(ctx, r.ID)
 			if err == nil && first {
 				n.ExportsPurged++
@@ -244,9 +249,6 @@ func (h *RetentionHandler) Retention(ctx context.Context) (CheckCounts, error) {
 			}
 			return err
 		})
-		if err != nil {
-			return n, err
-		}
 	}
 	if c.KeepIdentities > 0 {
 		err := h.store.EachIdentitiesToPurge(ctx, now.Add(-c.KeepIdentities), func(r *dsr.Due) error {
@@ -258,13 +260,13 @@ func (h *RetentionHandler) Retention(ctx context.Context) (CheckCounts, error) {
 			return err
 		})
 		if err != nil {
-			return n, err
+			return n, errors.Join(exportsErr, err)
 		}
 	}
 	if n != (CheckCounts{}) {
 		h.log.InfoContext(ctx, "retention purged", "exports", n.ExportsPurged, "identities", n.IdentitiesPurged)
 	}
-	return n, nil
+	return n, exportsErr
 }
 
 func orNow(now func() time.Time) func() time.Time {

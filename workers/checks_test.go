@@ -3,6 +3,7 @@ package workers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
+	"github.com/dsar-project/dsar/internal/teststore"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers"
 	"github.com/dsar-project/dsar/workers/notify"
@@ -414,5 +416,40 @@ func TestAlertsForClosedRequestsAreDropped(t *testing.T) {
 	}
 	if got, _ := e.store.Request(ctx, r.ID); slices.Contains(got.PendingNotices, dsr.AlertOverdue) {
 		t.Errorf("the dropped alert is still pending: %v", got.PendingNotices)
+	}
+}
+
+// bucketDown is a store whose exports cannot be purged: their bucket does
+// not answer.
+type bucketDown struct{ *teststore.Store }
+
+func (bucketDown) PurgeExports(context.Context, string) (bool, error) {
+	return false, errors.New("purge exports: s3: remove exports/x: connection refused")
+}
+
+// TestRetentionExportsPurgeFailing: exports that cannot be purged (their
+// S3 bucket down) fail the check, to be tried again, and purge nothing;
+// the identities due meanwhile are purged all the same, not kept past
+// their retention for as long as the bucket is down.
+func TestRetentionExportsPurgeFailing(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	ctx := context.Background()
+	r := e.file(dsr.TypeAccess, "ada@example.com")
+	if _, err := e.store.Transition(ctx, r.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(91 * 24 * time.Hour)
+	h := workers.NewRetentionHandler(workers.RetentionDeps{Store: bucketDown{e.store}, Log: slog.New(slog.NewTextHandler(e.logs, nil))},
+		workers.ChecksOptions{KeepExports: 30 * 24 * time.Hour, KeepIdentities: 90 * 24 * time.Hour}, e.clock.Now)
+	n, err := h.Retention(ctx)
+	if err == nil || n.ExportsPurged != 0 {
+		t.Errorf("retention with the exports' bucket down: %+v, %v; want an error and no export purged", n, err)
+	}
+	if n.IdentitiesPurged != 1 {
+		t.Errorf("retention with the exports' bucket down purged %d identities; want 1", n.IdentitiesPurged)
+	}
+	if got, err := e.store.Request(ctx, r.ID); err != nil || len(got.Identities) != 0 {
+		t.Errorf("identities after retention: %v, %v; want none", got.Identities, err)
 	}
 }

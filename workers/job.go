@@ -334,6 +334,8 @@ func (h *JobHandler) exportTo(ctx context.Context, job *dsr.Job, run func(connec
 	res, err := run(w)
 	if err == nil {
 		err = w.Flush(ctx)
+	} else if d, ok := w.(interface{ Discard() }); ok {
+		d.Discard() // a writer that buffers in a file (sealedstore's objects) frees it now
 	}
 	if errors.Is(err, dsr.ErrExportOrder) {
 		err = connectors.Permanent(err)

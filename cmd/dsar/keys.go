@@ -150,6 +150,11 @@ func (r *rotation) run(ctx context.Context) error {
 	}
 	active := r.ring.Active()
 	fmt.Fprintf(r.out, "keys rotate: %s requests hold data keys; re-wrapping them under %s\n", thousands(total), active)
+	for _, id := range r.ring.IDs()[1:] {
+		if keyDate(id) > keyDate(active) {
+			fmt.Fprintf(r.out, "keys rotate: warning: %s, made after the active key %s, is not first in the keys: if it is the new key, the order is wrong; everything is being wrapped under %s, which must then stay\n", id, active, active)
+		}
+	}
 	p := &copyProgress{w: r.out, tty: r.tty, coll: "requests", total: total, began: time.Now()}
 	r.unknown = map[string]int64{}
 	last := ""
@@ -177,28 +182,20 @@ func (r *rotation) run(ctx context.Context) error {
 	for id, n := range r.unknown {
 		missing = append(missing, fmt.Sprintf("%s (%s keys)", id, thousands(n)))
 	}
+	// A process still on an old key (not restarted with the new one first)
+	// may have filed requests behind the pass: they are looked for once
+	// more, as they would be lost with that key.
+	behind, err := r.behind(ctx, active)
+	if err != nil {
+		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: checking the keys again: %w", err)}
+	}
 	switch {
 	case len(missing) > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: data keys under master keys not in DSAR_MASTER_KEYS: %s; add them (after the active key) and run again", strings.Join(missing, ", "))}
 	case r.raced > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests changed while read: run it again", r.raced)}
-	}
-	// A process still running with an older key active files requests
-	// under it behind the pass: a second look, keys only, finds them.
-	var behind int64
-	if err := r.keys.EachWrappedKeys(ctx, "", func(_, data, export string) error {
-		for _, w := range []string{data, export} {
-			if w != "" && !strings.HasPrefix(w, active+":") {
-				behind++
-				return nil
-			}
-		}
-		return nil
-	}); err != nil {
-		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: checking: %w", err)}
-	}
-	if behind > 0 {
-		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests were filed under another key while it ran: is every process restarted with %s first in DSAR_MASTER_KEYS? Then run it again", behind, active)}
+	case behind > 0:
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate: %d requests filed while it ran are under another key than %s (a process not restarted with %s first in its keys?): restart every process with it first, and run it again", behind, active, active)}
 	}
 	if others := r.ring.IDs()[1:]; len(others) > 0 {
 		fmt.Fprintf(r.out, "keys rotate: every data key is under %s; %s may leave DSAR_MASTER_KEYS once no backup you may restore needs it\n", active, strings.Join(others, ", "))
@@ -254,4 +251,34 @@ func (r *rotation) rewrap(id, wrapped string) (string, bool, error) {
 		return "", false, fmt.Errorf("request %s: %w", id, err)
 	}
 	return nw.Encode(), changed, nil
+}
+
+// behind counts the requests whose data keys are not all under active
+// (and under a key of the ring: the others are counted by the pass).
+func (r *rotation) behind(ctx context.Context, active string) (int64, error) {
+	var n int64
+	under := func(wrapped string) bool {
+		if wrapped == "" {
+			return true
+		}
+		w, err := envelope.ParseWrapped(wrapped)
+		return err != nil || w.KeyID == active || !r.ring.Has(w.KeyID)
+	}
+	err := r.keys.EachWrappedKeys(ctx, "", func(_, data, export string) error {
+		if !under(data) || !under(export) {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// keyDate returns the day in the id of a key that dsar keys new made
+// (k20060102-hex), "" for another id.
+func keyDate(id string) string {
+	day, _, ok := strings.Cut(strings.TrimPrefix(id, "k"), "-")
+	if !ok || len(day) != 8 || !strings.HasPrefix(id, "k") || strings.Trim(day, "0123456789") != "" {
+		return ""
+	}
+	return day
 }

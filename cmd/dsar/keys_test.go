@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -90,47 +89,38 @@ func TestKeysRotate(t *testing.T) {
 	}
 }
 
-// filingKeys is a store's wrapped keys into which another process, still
-// running with the old key active, files a request under it while a
-// rotation reads: after the rotation's first pass.
-type filingKeys struct {
-	keys   map[string][2]string
-	passes int
-	late   [2]string // filed at the end of the first pass
+// filedDuring is the store of a rotation during which a process still on
+// the old master key files a request once the rotation's pass has read
+// every request: as a process not yet restarted with the new key first
+// would.
+type filedDuring struct {
+	wrappedKeys
+	scans int
+	file  func()
 }
 
-func (f *filingKeys) EachWrappedKeys(_ context.Context, after string, fn func(id, data, export string) error) error {
-	f.passes++
-	ids := make([]string, 0, len(f.keys))
-	for id := range f.keys {
-		ids = append(ids, id)
+func (f *filedDuring) EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error {
+	err := f.wrappedKeys.EachWrappedKeys(ctx, after, fn)
+	if f.scans++; f.scans == 2 && f.file != nil {
+		f.file()
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if id > after {
-			if err := fn(id, f.keys[id][0], f.keys[id][1]); err != nil {
-				return err
-			}
-		}
-	}
-	if f.passes == 2 { // the pass that re-wraps (the first counts)
-		f.keys["r9"] = f.late
-	}
-	return nil
+	return err
 }
 
-func (f *filingKeys) SwapWrappedKeys(_ context.Context, id, oldData, newData, oldExport, newExport string) (bool, error) {
-	if f.keys[id] != [2]string{oldData, oldExport} {
-		return false, nil
+// TestKeysRotateFiledDuring: a request filed under the old key while the
+// rotation ran, behind its pass, must be reported (exit 1, run again), not
+// left under the old key with "every data key is under the new one": it
+// would be lost with the old key.
+func TestKeysRotateFiledDuring(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.keys[id] = [2]string{newData, newExport}
-	return true, nil
-}
-
-// TestKeysRotateFindsLateFilings: a request filed under the old key while
-// the rotation ran (a process not restarted with the new key first) makes
-// it exit 1 saying so, rather than report every key re-wrapped.
-func TestKeysRotateFindsLateFilings(t *testing.T) {
+	t.Cleanup(func() { _ = lite.Close() })
+	if err := lite.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
 	oldKey, newKey := envelope.GenerateMasterKey(), envelope.GenerateMasterKey()
 	oldRing, err := envelope.ParseKeyring(oldKey)
 	if err != nil {
@@ -140,21 +130,75 @@ func TestKeysRotateFindsLateFilings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrap := func() string {
-		w, err := oldRing.Wrap(envelope.NewDataKey())
+	index, err := dsr.NewBlindIndex([]byte(testBlindIndexKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := sealedstore.New(lite, oldRing, sealedstore.Options{})
+	file := func() {
+		r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
+			Status: dsr.StatusVerified, Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return w.Encode()
+		if err := stale.CreateRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
-	keys := &filingKeys{keys: map[string][2]string{"r1": {wrap(), wrap()}, "r2": {wrap(), wrap()}}, late: [2]string{wrap(), wrap()}}
+	file()
 	var out strings.Builder
-	r := rotation{ring: ring, keys: keys, out: &out}
-	err = r.run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "1 requests were filed under another key while it ran") {
-		t.Fatalf("rotate: %v; want it to find the late filing\n%s", err, out.String())
+	r := rotation{ring: ring, keys: &filedDuring{wrappedKeys: lite, file: file}, out: &out}
+	err = r.run(ctx)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != exitBroken {
+		t.Fatalf("rotation with a request filed under the old key behind it: %v (want exit %d)\n%s", err, exitBroken, out.String())
 	}
-	if r.rewrapped != 2 {
-		t.Errorf("re-wrapped %d; want 2", r.rewrapped)
+	if !strings.Contains(err.Error(), "1 request") {
+		t.Errorf("the error does not count the request left behind: %v", err)
+	}
+	// Run again: nothing filed behind it, all under the new key.
+	out.Reset()
+	r = rotation{ring: ring, keys: lite, out: &out}
+	if err := r.run(ctx); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+}
+
+// TestKeysRotateWrongOrder: a rotation whose active key is older than
+// another (made later by dsar keys new, so probably the new one put
+// second) warns that the order looks wrong: the key it then says may
+// leave is the one a person following the steps keeps.
+func TestKeysRotateWrongOrder(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+	if err := lite.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, oldSecret, _ := strings.Cut(envelope.GenerateMasterKey(), ":")
+	_, newSecret, _ := strings.Cut(envelope.GenerateMasterKey(), ":")
+	for _, tt := range []struct {
+		keys string
+		warn bool
+	}{
+		{"k20260101-aaaaaa:" + oldSecret + ",k20261130-bbbbbb:" + newSecret, true},
+		{"k20261130-bbbbbb:" + newSecret + ",k20260101-aaaaaa:" + oldSecret, false},
+		{"ops-2:" + newSecret + ",ops-1:" + oldSecret, false},
+	} {
+		ring, err := envelope.ParseKeyring(tt.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		r := rotation{ring: ring, keys: lite, out: &out}
+		if err := r.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "order is wrong"); got != tt.warn {
+			t.Errorf("keys %s: warned %v, want %v\n%s", ring.IDs(), got, tt.warn, out.String())
+		}
 	}
 }

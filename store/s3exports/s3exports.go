@@ -127,11 +127,21 @@ func loopback(host string) bool {
 }
 
 // Put stores r, size bytes, as object name, replacing any object of that
-// name.
+// name. It then checks the size the service gives the object: a service
+// that stores an upload other than as sent (one that keeps the framing of
+// a signed streaming upload, aws-chunked, in the object) fails the Put,
+// rather than an export be recorded as stored that no download can read.
 func (b *Bucket) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	_, err := b.client.PutObject(ctx, b.bucket, b.prefix+name, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {
 		return fmt.Errorf("s3: put %s: %w", name, err)
+	}
+	info, err := b.client.StatObject(ctx, b.bucket, b.prefix+name, minio.StatObjectOptions{})
+	if err != nil {
+		return fmt.Errorf("s3: put %s: checking the object stored: %w", name, err)
+	}
+	if info.Size != size {
+		return fmt.Errorf("s3: put %s: the service stored %d bytes of the %d sent (does it take aws-chunked, signed streaming uploads?)", name, info.Size, size)
 	}
 	return nil
 }

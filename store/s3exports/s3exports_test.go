@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/store/s3exports"
@@ -107,5 +111,40 @@ func TestObjects(t *testing.T) {
 	}
 	if err := b.RemovePrefix(ctx, "exports/none/"); err != nil {
 		t.Fatalf("removing nothing: %v", err)
+	}
+}
+
+// TestPutMangled: a service that stores an upload other than as sent (here
+// gofakes3 over http, which keeps the aws-chunked framing of a signed
+// streaming upload in the object) fails the Put: an export is not
+// recorded as stored when what is stored is not it.
+func TestPutMangled(t *testing.T) {
+	t.Parallel()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("exports"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: srv.URL, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), 17<<16) // 17 MiB: a multipart upload
+	if err := b.Put(ctx, "big", bytes.NewReader(data), int64(len(data))); err != nil {
+		return // refused: right
+	}
+	r, err := b.Get(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("Put stored %d bytes of %d, not as sent, and said nothing", len(got), len(data))
 	}
 }

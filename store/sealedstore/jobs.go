@@ -296,8 +296,34 @@ func (s *Store) EachExportRecord(ctx context.Context, jobID string, fn func(coll
 		}
 		return fn(collection, plain)
 	})
-	if err == nil && n > 0 && !ended {
+	switch {
+	case err != nil:
+	case n == 0:
+		// Every sealed export that succeeded has an object, or an end
+		// record here: one that has neither is lost, not empty.
+		err = s.exportLost(ctx, jobID)
+	case !ended:
 		err = fmt.Errorf("job %s: export cut short: %d records and no end record (records deleted, or the export never finished)", jobID, n)
 	}
 	return err
+}
+
+// exportLost returns the error for job jobID's export found neither in the
+// bucket nor in the store: none for a job that has not exported (not an
+// export, or not succeeded).
+func (s *Store) exportLost(ctx context.Context, jobID string) error {
+	j, err := s.Store.Job(ctx, jobID)
+	if errors.Is(err, dsr.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("job %s: %w", jobID, err)
+	}
+	if j.Action != dsr.ActionExport || j.Status != dsr.JobSucceeded {
+		return nil
+	}
+	if s.objects != nil {
+		return fmt.Errorf("job %s: %w: no export object %s in the bucket and no export records in the store (the object deleted, or the bucket?)", jobID, dsr.ErrUnreadable, objectName(jobID))
+	}
+	return fmt.Errorf("job %s: %w: no export records, not even an end record (records deleted, or the export kept in a bucket no longer configured: DSAR_EXPORT_S3_*)", jobID, dsr.ErrUnreadable)
 }

@@ -90,6 +90,16 @@ func (w *objectWriter) WriteRecord(_ context.Context, collection string, doc any
 	return nil
 }
 
+// Discard drops what was written, when the export fails before its
+// Flush: the buffer's file is closed, and its disk space freed, now rather
+// than when the garbage collector finds it. The writer is done then.
+func (w *objectWriter) Discard() {
+	if !w.flushed {
+		w.flushed = true
+		_ = w.file.Close()
+	}
+}
+
 // Flush ends the stream and uploads the object; the writer is done then.
 func (w *objectWriter) Flush(ctx context.Context) error {
 	if w.flushed {

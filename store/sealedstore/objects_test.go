@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -117,5 +119,132 @@ func TestExportObjects(t *testing.T) {
 	}
 	if left := s3.Objects(t, "exports", "exports/"); len(left) != 0 {
 		t.Fatalf("%d objects left after the purge", len(left))
+	}
+}
+
+// TestExportObjectGone: a succeeded job's export object deleted from the
+// bucket (by hand, a lifecycle rule, a bucket emptied), or the bucket's
+// settings dropped while exports are kept there, must fail the read, not
+// read as an export with no record (a download of an empty package whose
+// manifest counts records that are not in it).
+func TestExportObjectGone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s3 := testenv.StartS3(t, "exports")
+	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := teststore.Open(t, nil)
+	keys := ring(t)
+	s := sealedstore.New(ts.Sealed.Inner(), keys, sealedstore.Options{Exports: b})
+	index, _ := dsr.NewBlindIndex(make([]byte, 32))
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
+	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.ClaimJob(ctx, job.ID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, claimed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecord(ctx, "customers", map[string]any{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishJob(ctx, claimed, dsr.Outcome{Status: dsr.JobSucceeded, Records: 1}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *sealedstore.Store) (int, error) {
+		n := 0
+		err := s.EachExportRecord(ctx, job.ID, func(string, json.RawMessage) error { n++; return nil })
+		return n, err
+	}
+	if n, err := count(s); err != nil || n != 1 {
+		t.Fatalf("read back %d records, %v; want 1", n, err)
+	}
+	// The bucket's settings dropped: the store has no record of the job.
+	if n, err := count(sealedstore.New(ts.Sealed.Inner(), keys, sealedstore.Options{})); err == nil {
+		t.Errorf("without the bucket: read %d records and no error", n)
+	}
+	for name := range s3.Objects(t, "exports", "exports/") {
+		if err := b.Remove(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := count(s); err == nil {
+		t.Errorf("object deleted: read %d records and no error", n)
+	}
+}
+
+// TestExportObjectDiscarded: an export into an object that fails before
+// its Flush (the connector failed) can be discarded, which closes its
+// buffer file now: a failed export of a large package does not hold its
+// disk space until the garbage collector runs.
+func TestExportObjectDiscarded(t *testing.T) {
+	ctx := context.Background()
+	s3 := testenv.StartS3(t, "exports")
+	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := teststore.Open(t, nil)
+	s := sealedstore.New(ts.Sealed.Inner(), ring(t), sealedstore.Options{Exports: b})
+	index, _ := dsr.NewBlindIndex(make([]byte, 32))
+	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
+	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
+		t.Fatal(err)
+	}
+	buffers := func() int {
+		n := 0
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(target, "dsar-export-") {
+				n++
+			}
+		}
+		return n
+	}
+	w, err := s.NewExportWriter(ctx, &job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRecord(ctx, "customers", map[string]any{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if buffers() != 1 {
+		t.Skipf("the export's buffer file is not seen in /proc/self/fd (%d)", buffers())
+	}
+	d, ok := w.(interface{ Discard() })
+	if !ok {
+		t.Fatal("the object writer cannot be discarded")
+	}
+	d.Discard()
+	if n := buffers(); n != 0 {
+		t.Errorf("%d export buffer files still open after Discard", n)
+	}
+	if got := s3.Objects(t, "exports", "exports/"); len(got) != 0 {
+		t.Errorf("a discarded export left %d objects", len(got))
 	}
 }

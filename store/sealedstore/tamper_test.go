@@ -312,3 +312,23 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 		})
 	}
 }
+
+// A request's sealed values copied into another with its wrapped data key,
+// and the other made to name it as the request it appeals (appeal_of, in
+// clear), must not open there either: the exception for an appeal's
+// copies must not be one anybody with the file can claim.
+func TestMovedValuesDoNotOpenAsAnAppeal(t *testing.T) {
+	t.Skip("defect (h-attack2 report): appeal_of is in clear, so the appeal exception opens values moved with it set")
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	f.file(t, "r2", "grace@example.com")
+	f.exec(t, `UPDATE requests SET appeal_of = 'r2', doc = json_set(doc,
+		'$.appeal_of', 'r2',
+		'$.data_key', (SELECT json_extract(doc, '$.data_key') FROM requests WHERE id = 'r2'),
+		'$.identities[0].value', (SELECT json_extract(doc, '$.identities[0].value') FROM requests WHERE id = 'r2'),
+		'$.note', (SELECT json_extract(doc, '$.note') FROM requests WHERE id = 'r2')) WHERE id = 'r1'`)
+	if r, err := f.sealed().Request(ctx, "r1"); !errors.Is(err, envelope.ErrAuth) {
+		t.Fatalf("Request(r1) with r2's key and values, naming r2 as appealed = %q, %v; want an authentication error", r.Identities, err)
+	}
+}
