@@ -22,6 +22,11 @@ type AppealFiling struct {
 	// alone can read.
 	Index          *BlindIndex
 	AttestedHashes []string
+	// Reseal, set by a store that seals personal fields, is given the
+	// denied request and its appeal as NewAppeal made it (holding the
+	// denied request's sealed values): it seals the appeal's copies
+	// afresh, under keys of the appeal's own.
+	Reseal func(denied, appeal *Request) error
 }
 
 // Proven reports whether the request's identity was ever established: it
@@ -101,16 +106,20 @@ func NewAppeal(denied *Request, f AppealFiling, now time.Time) (*Request, error)
 		return nil, err
 	}
 	now = now.UTC().Truncate(time.Millisecond)
-	return &Request{
+	appeal := &Request{
 		ID: id, Type: r.Type, Regulation: r.Regulation, Status: status, Source: "appeal", FiledBy: f.Actor,
 		Identities: r.Identities, IdentityHashes: r.IdentityHashes, ProvenHashes: proven, ReceivedAt: now, DueAt: Calendar{}.Add(now, AppealPeriod),
 		UpdatedAt: now, Notify: r.Notify || f.Verify, PendingNotices: notices, AppealOf: r.ID, AuditDue: true, VerificationMethod: method,
 		History: []Transition{{To: status, At: now, Actor: f.Actor, Reason: "appeal of " + r.ID + ": " + f.Reason}},
 		// What the denied request asked for, asked again.
 		GPC: r.GPC, Scopes: slices.Clone(r.Scopes), Corrections: slices.Clone(r.Corrections), NewValues: maps.Clone(r.NewValues),
-		// The copied fields stay readable: sealed, they share the keys.
-		DataKey: r.DataKey, ExportKey: r.ExportKey,
-	}, nil
+	}
+	if f.Reseal != nil {
+		if err := f.Reseal(r, appeal); err != nil {
+			return nil, err
+		}
+	}
+	return appeal, nil
 }
 
 // AppealClaimFree reports whether denied's claim by an earlier appeal

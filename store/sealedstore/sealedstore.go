@@ -38,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -100,9 +102,8 @@ func (s *Store) Inner() store.Store { return s.Store }
 // A sealed value is bound (its aad) to its field and to the id of the
 // request or job that holds it: a value moved to another field, request or
 // job does not open, even with that one's wrapped key copied beside it.
-// The one exception is an appeal, whose request copies the identities,
-// agent, note and new values of the request it appeals, with its keys: on
-// an appeal they open bound to either id.
+// An appeal, which copies the identities and new values of the request it
+// appeals, gets keys of its own and the copies sealed afresh (Appeal).
 const (
 	fieldIdentity    = "identity"
 	fieldNote        = "note"
@@ -138,9 +139,8 @@ func sealString(dk *envelope.DataKey, v, field, id string) (string, error) {
 	return b64.EncodeToString(c), nil
 }
 
-// openString opens v, a value of field held by the first of ids, or by one
-// of the others (an appeal's copies of its denied request's values).
-func openString(dk *envelope.DataKey, v, field string, ids ...string) (string, error) {
+// openString opens v, a value of field held by id.
+func openString(dk *envelope.DataKey, v, field, id string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
@@ -148,12 +148,7 @@ func openString(dk *envelope.DataKey, v, field string, ids ...string) (string, e
 	if err != nil {
 		return "", errors.New("not a sealed value (base64)")
 	}
-	var p []byte
-	for _, id := range ids {
-		if p, err = envelope.Open(dk, c, aad(field, id)); !errors.Is(err, envelope.ErrAuth) {
-			break
-		}
-	}
+	p, err := envelope.Open(dk, c, aad(field, id))
 	if err != nil {
 		return "", err
 	}
@@ -177,10 +172,10 @@ func sealIdentities(dk *envelope.DataKey, ids []dsr.Identity, field, id string) 
 }
 
 // openIdentities opens ids in place (they are the caller's fresh copy),
-// held as field by one of holders.
-func openIdentities(dk *envelope.DataKey, ids []dsr.Identity, field string, holders ...string) error {
+// held as field by holder.
+func openIdentities(dk *envelope.DataKey, ids []dsr.Identity, field, holder string) error {
 	for i := range ids {
-		v, err := openString(dk, ids[i].Value, field, holders...)
+		v, err := openString(dk, ids[i].Value, field, holder)
 		if err != nil {
 			return fmt.Errorf("identity %d: %w", i, err)
 		}
@@ -252,26 +247,22 @@ func (s *Store) openRequestFields(r *dsr.Request) error {
 	fail := func(what string, err error) error {
 		return fmt.Errorf("request %s: open %s: %w", r.ID, what, err)
 	}
-	holders := []string{r.ID}
-	if r.AppealOf != "" {
-		holders = append(holders, r.AppealOf)
-	}
-	if err := openIdentities(dk, r.Identities, fieldIdentity, holders...); err != nil {
+	if err := openIdentities(dk, r.Identities, fieldIdentity, r.ID); err != nil {
 		return fail("identities", err)
 	}
-	if r.Note, err = openString(dk, r.Note, fieldNote, holders...); err != nil {
+	if r.Note, err = openString(dk, r.Note, fieldNote, r.ID); err != nil {
 		return fail("note", err)
 	}
 	if r.Agent != nil {
-		if r.Agent.Name, err = openString(dk, r.Agent.Name, fieldAgentName, holders...); err != nil {
+		if r.Agent.Name, err = openString(dk, r.Agent.Name, fieldAgentName, r.ID); err != nil {
 			return fail("agent", err)
 		}
-		if r.Agent.Email, err = openString(dk, r.Agent.Email, fieldAgentEmail, holders...); err != nil {
+		if r.Agent.Email, err = openString(dk, r.Agent.Email, fieldAgentEmail, r.ID); err != nil {
 			return fail("agent", err)
 		}
 	}
 	for f, v := range r.NewValues {
-		if r.NewValues[f], err = openString(dk, v, fieldNewValue(f), holders...); err != nil {
+		if r.NewValues[f], err = openString(dk, v, fieldNewValue(f), r.ID); err != nil {
 			return fail("new values", err)
 		}
 	}
@@ -597,8 +588,8 @@ func (s *Store) Assign(ctx context.Context, id, agent string) (*dsr.Request, err
 }
 
 // Appeal hashes an attestation's identities here, where they can be read
-// (the driver holds them sealed); the appeal shares the denied request's
-// data keys.
+// (the driver holds them sealed), and has the driver seal the appeal's
+// copies of the denied request's values afresh, under keys of its own.
 func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr.Request, error) {
 	if f.Attested != "" && f.Index != nil {
 		// Read as the driver holds it: opening clears DataKey, which says
@@ -615,7 +606,49 @@ func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr
 			f.Index = nil
 		}
 	}
-	return s.opened(s.Store.Appeal(ctx, id, f))
+	var keys [2]*envelope.DataKey
+	f.Reseal = func(denied, appeal *dsr.Request) error {
+		var err error
+		keys, err = s.resealAppeal(denied, appeal)
+		return err
+	}
+	a, err := s.Store.Appeal(ctx, id, f)
+	if err == nil && keys[0] != nil {
+		s.remember(a.ID, keys)
+	}
+	return s.opened(a, err)
+}
+
+// resealAppeal opens the values appeal copied from denied (bound to
+// denied's id, under its data key) and seals them afresh, bound to the
+// appeal's id, under new keys of its own, which it returns: values are
+// never opened bound to another request's id. A denied request in clear
+// leaves its appeal in clear.
+func (s *Store) resealAppeal(denied, appeal *dsr.Request) ([2]*envelope.DataKey, error) {
+	if denied.DataKey == "" {
+		return [2]*envelope.DataKey{}, nil
+	}
+	dk, err := s.dataKey(denied.ID, denied.DataKey, "d:")
+	if err != nil {
+		return [2]*envelope.DataKey{}, fmt.Errorf("%w: request %s: %w", dsr.ErrUnreadable, denied.ID, err)
+	}
+	plain := *appeal
+	plain.Identities = slices.Clone(appeal.Identities)
+	if err := openIdentities(dk, plain.Identities, fieldIdentity, denied.ID); err != nil {
+		return [2]*envelope.DataKey{}, fmt.Errorf("%w: request %s: open identities: %w", dsr.ErrUnreadable, denied.ID, err)
+	}
+	plain.NewValues = maps.Clone(appeal.NewValues)
+	for f, v := range plain.NewValues {
+		if plain.NewValues[f], err = openString(dk, v, fieldNewValue(f), denied.ID); err != nil {
+			return [2]*envelope.DataKey{}, fmt.Errorf("%w: request %s: open new values: %w", dsr.ErrUnreadable, denied.ID, err)
+		}
+	}
+	sealed, keys, err := s.sealNew(&plain)
+	if err != nil {
+		return keys, err
+	}
+	*appeal = *sealed
+	return keys, nil
 }
 
 func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*dsr.Request, error) {

@@ -318,7 +318,6 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 // clear), must not open there either: the exception for an appeal's
 // copies must not be one anybody with the file can claim.
 func TestMovedValuesDoNotOpenAsAnAppeal(t *testing.T) {
-	t.Skip("defect (h-attack2 report): appeal_of is in clear, so the appeal exception opens values moved with it set")
 	ctx := context.Background()
 	f := newTamperFixture(t)
 	f.file(t, "r1", "ada@example.com")
