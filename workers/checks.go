@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -239,16 +240,29 @@ func (h *RetentionHandler) Retention(ctx context.Context) (CheckCounts, error) {
 	// Exports that cannot be purged (their bucket down) fail the check,
 	// to be tried again, but do not keep identities past their own
 	// retention: those are purged all the same.
-	var exportsErr error
+	// One request's exports that cannot be purged (an object the bucket
+	// refuses to delete) do not keep the others' past their retention
+	// either: the scan goes on, and the check fails with the first error.
+	var exportsErr, failed error
+	failures := 0
 	if c.KeepExports > 0 {
 		exportsErr = h.store.EachExportsToPurge(ctx, now.Add(-c.KeepExports), func(r *dsr.Due) error {
 			first, err := h.store.PurgeExports(ctx, r.ID)
-			if err == nil && first {
+			switch {
+			case err != nil && ctx.Err() == nil:
+				if failures++; failed == nil {
+					failed = fmt.Errorf("purge exports of request %s: %w", r.ID, err)
+				}
+				return nil
+			case err == nil && first:
 				n.ExportsPurged++
 				h.audit(ctx, r.ID, "exports_purged", nil)
 			}
 			return err
 		})
+		if exportsErr == nil && failed != nil {
+			exportsErr = fmt.Errorf("%d requests' exports not purged; first: %w", failures, failed)
+		}
 	}
 	if c.KeepIdentities > 0 {
 		err := h.store.EachIdentitiesToPurge(ctx, now.Add(-c.KeepIdentities), func(r *dsr.Due) error {

@@ -180,7 +180,9 @@ func (b *Bucket) RemovePrefix(ctx context.Context, prefix string) error {
 	defer cancel()
 	var listErr error
 	objects := make(chan minio.ObjectInfo)
+	listed := make(chan struct{})
 	go func() {
+		defer close(listed)
 		defer close(objects)
 		for o := range b.client.ListObjects(ctx, b.bucket, minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: true}) {
 			if o.Err != nil {
@@ -200,6 +202,8 @@ func (b *Bucket) RemovePrefix(ctx context.Context, prefix string) error {
 			first = fmt.Errorf("s3: remove %s: %w", strings.TrimPrefix(e.ObjectName, b.prefix), e.Err)
 		}
 	}
+	cancel() // the listing stops, if the removal ended first
+	<-listed
 	if first != nil {
 		return first
 	}

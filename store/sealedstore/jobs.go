@@ -36,39 +36,30 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []dsr.Job) error {
 }
 
 // openJob opens j's identities and answer in place, under its request's
-// data key (read when not cached). A job of a request in clear, or purged,
-// is left as it is.
+// data key (read when not cached). A job of a request in clear is left as
+// it is; one of a request purged has none. What does not open is
+// dsr.ErrUnreadable; a failed read of the store is returned as it is (a
+// retry may succeed).
 func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
-	if err := s.openJobFields(ctx, j); err != nil {
-		if !errors.Is(err, dsr.ErrUnreadable) {
-			err = fmt.Errorf("%w: %w", dsr.ErrUnreadable, err)
-		}
-		return err
-	}
-	return nil
-}
-
-func (s *Store) openJobFields(ctx context.Context, j *dsr.Job) error {
 	if j == nil || (len(j.Identities) == 0 && len(j.Answer) == 0) {
 		return nil
 	}
-	dk, err := s.requestKey(ctx, j.RequestID, "d:")
+	dk, purged, err := s.requestKeyOr(ctx, j.RequestID, "d:")
 	if err != nil {
 		return fmt.Errorf("job %s: data key: %w", j.ID, err)
 	}
+	unreadable := func(what string, err error) error {
+		return fmt.Errorf("%w: job %s: open %s: %w", dsr.ErrUnreadable, j.ID, what, err)
+	}
 	if dk == nil {
-		if identitiesLookSealed(j.Identities) || len(j.Answer) > 0 {
+		if identitiesLookSealed(j.Identities) || answerLooksSealed(j.Answer) {
 			// A purge removes the data key but keeps the identities of a
 			// job still running (the drivers' PurgeIdentities), which
 			// can no longer be opened: the job runs as one whose
 			// identities were purged, with none (never handed
 			// ciphertexts). Otherwise the key was removed behind the
 			// store.
-			r, err := s.Store.Request(ctx, j.RequestID)
-			if err != nil {
-				return fmt.Errorf("job %s: %w", j.ID, err)
-			}
-			if r.PurgedAt == nil {
+			if !purged {
 				return fmt.Errorf("job %s: %w", j.ID, errNoDataKey)
 			}
 			j.Identities, j.Answer = nil, nil
@@ -76,18 +67,28 @@ func (s *Store) openJobFields(ctx context.Context, j *dsr.Job) error {
 		return nil
 	}
 	if err := openIdentities(dk, j.Identities, fieldJobIdentity, j.ID); err != nil {
-		return fmt.Errorf("job %s: open identities: %w", j.ID, err)
+		return unreadable("identities", err)
 	}
 	if len(j.Answer) > 0 {
 		if j.Answer, err = envelope.Open(dk, j.Answer, aad(fieldAnswer, j.ID)); err != nil {
-			return fmt.Errorf("job %s: open answer: %w", j.ID, err)
+			return unreadable("answer", err)
 		}
 	}
 	return nil
 }
 
+// answerLooksSealed reports whether a job's answer has the form of a
+// sealed one (an answer stored in clear, for a request stored in clear,
+// does not).
+func answerLooksSealed(a []byte) bool {
+	return len(a) >= envelope.SealOverhead && a[0] == 0x01
+}
+
 func (s *Store) openedJob(ctx context.Context, j *dsr.Job, err error) (*dsr.Job, error) {
 	if err != nil {
+		if j != nil && s.openJob(ctx, j) != nil { // a driver's answer beside its error
+			j.Identities, j.Answer = nil, nil
+		}
 		return j, err
 	}
 	if err := s.openJob(ctx, j); err != nil {
@@ -96,6 +97,10 @@ func (s *Store) openedJob(ctx context.Context, j *dsr.Job, err error) (*dsr.Job,
 	return j, nil
 }
 
+// Jobs opens the request's jobs; one that does not open comes with its
+// values withheld rather than failing the list: its callers (the API's
+// and the console's view of a request, its outcome) read the jobs' heads,
+// and the agent must be able to work the request it is part of.
 func (s *Store) Jobs(ctx context.Context, requestID string) ([]dsr.Job, error) {
 	jobs, err := s.Store.Jobs(ctx, requestID)
 	if err != nil {
@@ -103,7 +108,10 @@ func (s *Store) Jobs(ctx context.Context, requestID string) ([]dsr.Job, error) {
 	}
 	for i := range jobs {
 		if err := s.openJob(ctx, &jobs[i]); err != nil {
-			return nil, err
+			if !errors.Is(err, dsr.ErrUnreadable) {
+				return nil, err
+			}
+			jobs[i].Identities, jobs[i].Answer = nil, nil
 		}
 	}
 	return jobs, nil
@@ -152,12 +160,15 @@ func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []by
 	if len(answer) == 0 || len(answer) > dsr.MaxAnswer {
 		return dsr.ErrAnswerSize
 	}
-	dk, err := s.requestKey(ctx, dsr.JobRequestID(jobID), "d:")
+	dk, purged, err := s.requestKeyOr(ctx, dsr.JobRequestID(jobID), "d:")
 	if errors.Is(err, dsr.ErrNotFound) {
 		return fmt.Errorf("job %s: %w", jobID, dsr.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("job %s: data key: %w", jobID, err)
+	}
+	if purged { // nothing personal is kept for it any more
+		return fmt.Errorf("job %s: its request's identities were purged: %w", jobID, dsr.ErrJobNotWaiting)
 	}
 	if dk != nil {
 		if answer, err = envelope.Seal(dk, answer, aad(fieldAnswer, jobID)); err != nil {
@@ -171,9 +182,12 @@ func (s *Store) AnswerJob(ctx context.Context, jobID, handle string, answer []by
 // request: into the store's export records, or into one object per job
 // when an object store is configured (see objects.go).
 func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWriter, error) {
-	xk, err := s.requestKey(ctx, job.RequestID, "x:")
+	xk, purged, err := s.requestKeyOr(ctx, job.RequestID, "x:")
 	if err != nil {
 		return nil, fmt.Errorf("job %s: export key: %w", job.ID, err)
+	}
+	if purged {
+		return nil, fmt.Errorf("job %s: its request's exports were purged: no export is kept for it", job.ID)
 	}
 	if xk != nil && s.objects != nil {
 		return s.newObjectWriter(ctx, job, xk)

@@ -345,24 +345,36 @@ func (s *Store) dataKey(id, wrapped, prefix string) (*envelope.DataKey, error) {
 // request when it is not cached; nil when the request is in clear (or
 // purged).
 func (s *Store) requestKey(ctx context.Context, id, prefix string) (*envelope.DataKey, error) {
+	dk, _, err := s.requestKeyOr(ctx, id, prefix)
+	return dk, err
+}
+
+// requestKeyOr is requestKey, and says when there is no key because what
+// it sealed was purged (the identities for "d:", the exports for "x:"),
+// as opposed to a request stored in clear. A failed read of the store is
+// returned as it is; a key that does not unwrap is dsr.ErrUnreadable.
+func (s *Store) requestKeyOr(ctx context.Context, id, prefix string) (dk *envelope.DataKey, purged bool, err error) {
 	if dk, ok := s.keys.Get(prefix + id); ok {
-		return dk, nil
+		return dk, false, nil
 	}
 	r, err := s.Store.Request(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	wrapped := r.DataKey
+	wrapped, purged := r.DataKey, r.PurgedAt != nil
 	if prefix == "x:" {
-		wrapped = r.ExportKey
+		wrapped, purged = r.ExportKey, r.ExportsPurgedAt != nil
 	}
 	if wrapped == "" {
-		if r.DataKey == "" && requestLooksSealed(r) {
-			return nil, fmt.Errorf("request %s: %w", id, errNoDataKey)
+		if r.DataKey == "" && r.PurgedAt == nil && requestLooksSealed(r) {
+			return nil, false, fmt.Errorf("request %s: %w", id, errNoDataKey)
 		}
-		return nil, nil
+		return nil, purged, nil
 	}
-	return s.dataKey(id, wrapped, prefix)
+	if dk, err = s.dataKey(id, wrapped, prefix); err != nil {
+		return nil, false, fmt.Errorf("%w: request %s: %w", dsr.ErrUnreadable, id, err)
+	}
+	return dk, false, nil
 }
 
 // sealNew returns a copy of r with fresh data keys (wrapped) and its
@@ -449,6 +461,9 @@ func (s *Store) CreateRequests(ctx context.Context, reqs []*dsr.Request) []error
 // opened opens r as a read returns it.
 func (s *Store) opened(r *dsr.Request, err error) (*dsr.Request, error) {
 	if err != nil {
+		if r != nil && s.openRequest(r) != nil { // a driver's answer beside its error
+			withhold(r)
+		}
 		return r, err
 	}
 	if err := s.openRequest(r); err != nil {
@@ -557,16 +572,10 @@ func (s *Store) Transition(ctx context.Context, id string, from, to dsr.Status, 
 		c.Identities = ids
 	}
 	r, err := s.Store.Transition(ctx, id, from, to, c)
-	if err != nil {
-		return r, err
-	}
-	if c.Purge {
+	if err == nil && c.Purge {
 		s.keys.Remove("d:" + id) // the driver removed the wrapped key with the identities
 	}
-	if err := s.openRequest(r); err != nil {
-		withhold(r)
-	}
-	return r, nil
+	return s.moved(r, err)
 }
 
 // sealFor seals ids under request id's data key: as they are when the
@@ -584,7 +593,21 @@ func (s *Store) sealFor(ctx context.Context, id string, ids []dsr.Identity) ([]d
 }
 
 func (s *Store) Assign(ctx context.Context, id, agent string) (*dsr.Request, error) {
-	return s.opened(s.Store.Assign(ctx, id, agent))
+	return s.moved(s.Store.Assign(ctx, id, agent))
+}
+
+// moved opens r as a change returns it: one that does not open is
+// returned with its values withheld, not as an error, since the change
+// was stored (its caller records it, audits it, sends its notices); what
+// reads the request next fails.
+func (s *Store) moved(r *dsr.Request, err error) (*dsr.Request, error) {
+	if err != nil {
+		return s.opened(r, err)
+	}
+	if err := s.openRequest(r); err != nil {
+		withhold(r)
+	}
+	return r, nil
 }
 
 // Appeal hashes an attestation's identities here, where they can be read
@@ -622,11 +645,20 @@ func (s *Store) Appeal(ctx context.Context, id string, f dsr.AppealFiling) (*dsr
 // resealAppeal opens the values appeal copied from denied (bound to
 // denied's id, under its data key) and seals them afresh, bound to the
 // appeal's id, under new keys of its own, which it returns: values are
-// never opened bound to another request's id. A denied request in clear
-// leaves its appeal in clear.
+// never opened bound to another request's id. The appeal of a request
+// stored in clear is sealed too.
 func (s *Store) resealAppeal(denied, appeal *dsr.Request) ([2]*envelope.DataKey, error) {
 	if denied.DataKey == "" {
-		return [2]*envelope.DataKey{}, nil
+		// Stored in clear (before sealing): its copies are clear, and
+		// sealed now like a new request's.
+		if requestLooksSealed(appeal) {
+			return [2]*envelope.DataKey{}, fmt.Errorf("request %s: %w", denied.ID, errNoDataKey)
+		}
+		sealed, keys, err := s.sealNew(appeal)
+		if err == nil {
+			*appeal = *sealed
+		}
+		return keys, err
 	}
 	dk, err := s.dataKey(denied.ID, denied.DataKey, "d:")
 	if err != nil {
@@ -652,15 +684,15 @@ func (s *Store) resealAppeal(denied, appeal *dsr.Request) ([2]*envelope.DataKey,
 }
 
 func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*dsr.Request, error) {
-	return s.opened(s.Store.Extend(ctx, id, actor, reason))
+	return s.moved(s.Store.Extend(ctx, id, actor, reason))
 }
 
 func (s *Store) PauseClock(ctx context.Context, id, actor, reason string) (*dsr.Request, error) {
-	return s.opened(s.Store.PauseClock(ctx, id, actor, reason))
+	return s.moved(s.Store.PauseClock(ctx, id, actor, reason))
 }
 
 func (s *Store) ResumeClock(ctx context.Context, id string) (*dsr.Request, error) {
-	return s.opened(s.Store.ResumeClock(ctx, id))
+	return s.moved(s.Store.ResumeClock(ctx, id))
 }
 
 func (s *Store) OpenDuplicates(ctx context.Context, hashes []string, types []dsr.Type, since time.Time) ([]dsr.Request, error) {
@@ -700,7 +732,7 @@ func (s *Store) HoldForHook(ctx context.Context, id string, until time.Time, ids
 	if err != nil {
 		return nil, err
 	}
-	return s.opened(s.Store.HoldForHook(ctx, id, until, ids, hashes))
+	return s.moved(s.Store.HoldForHook(ctx, id, until, ids, hashes))
 }
 
 // ResumeHook seals ids (the identities the hook's answer sets).
@@ -709,7 +741,7 @@ func (s *Store) ResumeHook(ctx context.Context, id, msgID string, ids []dsr.Iden
 	if err != nil {
 		return nil, err
 	}
-	return s.opened(s.Store.ResumeHook(ctx, id, msgID, ids, hashes))
+	return s.moved(s.Store.ResumeHook(ctx, id, msgID, ids, hashes))
 }
 
 func (s *Store) EachStaleRequest(ctx context.Context, before time.Time, fn func(*dsr.Request) error) error {

@@ -165,8 +165,13 @@ func TestRemovedDataKeyIsAnError(t *testing.T) {
 	if !strings.Contains(err.Error(), "no data key") {
 		t.Errorf("Request(r1): %v, want it to say the data key is missing", err)
 	}
-	if jobs, err := s.Jobs(ctx, "r1"); err == nil {
-		t.Errorf("Jobs(r1) = %q, want an error", jobs[0].Identities)
+	// The request's jobs are listed (the agent works the request), their
+	// values withheld; claiming one is the error (TestUnreadableWorkNeedsAttention).
+	if jobs, err := s.Jobs(ctx, "r1"); err != nil || len(jobs) != 1 || len(jobs[0].Identities) != 0 {
+		t.Errorf("Jobs(r1) = %+v, %v; want its job, values withheld", jobs, err)
+	}
+	if _, err := s.Job(ctx, dsr.JobID("r1", "shop", dsr.ActionExport)); !errors.Is(err, dsr.ErrUnreadable) {
+		t.Errorf("Job: %v, want ErrUnreadable", err)
 	}
 	_, err = s.Transition(ctx, "r1", dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{
 		Identities: []dsr.Identity{{Kind: dsr.KindPhone, Value: "+14155550100", Source: dsr.SourceSubject}},
@@ -329,5 +334,68 @@ func TestMovedValuesDoNotOpenAsAnAppeal(t *testing.T) {
 		'$.note', (SELECT json_extract(doc, '$.note') FROM requests WHERE id = 'r2')) WHERE id = 'r1'`)
 	if r, err := f.sealed().Request(ctx, "r1"); !errors.Is(err, envelope.ErrAuth) {
 		t.Fatalf("Request(r1) with r2's key and values, naming r2 as appealed = %q, %v; want an authentication error", r.Identities, err)
+	}
+}
+
+// A request stored in clear (before sealing) that is denied and appealed
+// gets an appeal sealed like any new request: never a request without keys
+// whose later values would be written in clear.
+func TestAppealOfClearRequestIsSealed(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	r := &dsr.Request{ID: "old", Type: dsr.TypeDeletion, Regulation: dsr.RegulationVCDPA, Status: dsr.StatusDenied, Source: "agent_api",
+		Identities:  []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}},
+		DenialBasis: dsr.DeniedOther, ReceivedAt: f.now, DueAt: f.now.Add(time.Hour), UpdatedAt: f.now,
+		History: []dsr.Transition{{To: dsr.StatusVerified, At: f.now, Actor: "agent"}, {From: dsr.StatusVerified, To: dsr.StatusDenied, At: f.now, Actor: "agent"}}}
+	if err := f.inner.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.sealed().Appeal(ctx, "old", dsr.AppealFiling{Actor: "desk", Reason: "new proof"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Identities) != 1 || a.Identities[0].Value != "ada@example.com" {
+		t.Fatalf("appeal identities %q", a.Identities)
+	}
+	raw, err := f.inner.Request(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.DataKey == "" || raw.ExportKey == "" || raw.Identities[0].Value == "ada@example.com" {
+		t.Errorf("the appeal was stored without keys or in clear: keys %q %q, identity %q", raw.DataKey, raw.ExportKey, raw.Identities[0].Value)
+	}
+}
+
+// After a request's identities are purged, an answer to its job still
+// waiting is refused rather than stored (in clear, there being no key).
+func TestAnswerAfterPurgeRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	s := f.sealed()
+	if _, err := s.Transition(ctx, "r1", dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "agent"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeIdentities(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	err := f.sealed().AnswerJob(ctx, dsr.JobID("r1", "shop", dsr.ActionExport), "op-1", []byte(`{"email":"ada@example.com"}`))
+	if !errors.Is(err, dsr.ErrJobNotWaiting) {
+		t.Errorf("AnswerJob after the purge: %v; want ErrJobNotWaiting", err)
+	}
+}
+
+// A change stored on a request that does not open (its values altered) is
+// returned with its values withheld, not as an error: its caller audits it
+// and sends its notices.
+func TestChangeOfUnreadableRequestReturned(t *testing.T) {
+	ctx := context.Background()
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	f.file(t, "r2", "grace@example.com")
+	f.exec(t, `UPDATE requests SET doc = json_set(doc, '$.identities[0].value', (SELECT json_extract(doc, '$.identities[0].value') FROM requests WHERE id = 'r2')) WHERE id = 'r1'`)
+	r, err := f.sealed().Assign(ctx, "r1", "desk")
+	if err != nil || r.AssignedTo != "desk" || r.Identities[0].Value != "" {
+		t.Fatalf("Assign = %+v, %v; want it assigned, values withheld", r, err)
 	}
 }
