@@ -62,7 +62,7 @@ func (s *Store) openJob(ctx context.Context, j *dsr.Job) error {
 			if !purged {
 				return fmt.Errorf("job %s: %w", j.ID, errNoDataKey)
 			}
-			j.Identities, j.Answer = nil, nil
+			withholdJob(j)
 		}
 		return nil
 	}
@@ -84,10 +84,15 @@ func answerLooksSealed(a []byte) bool {
 	return len(a) >= envelope.SealOverhead && a[0] == 0x01
 }
 
+// withholdJob drops j's sealed values. None at all, not identities with
+// empty values: a job without identities is run on its request's, which a
+// purge emptied too, whereas empty values would be sent to a connector.
+func withholdJob(j *dsr.Job) { j.Identities, j.Answer = nil, nil }
+
 func (s *Store) openedJob(ctx context.Context, j *dsr.Job, err error) (*dsr.Job, error) {
 	if err != nil {
 		if j != nil && s.openJob(ctx, j) != nil { // a driver's answer beside its error
-			j.Identities, j.Answer = nil, nil
+			withholdJob(j)
 		}
 		return j, err
 	}
@@ -111,7 +116,7 @@ func (s *Store) Jobs(ctx context.Context, requestID string) ([]dsr.Job, error) {
 			if !errors.Is(err, dsr.ErrUnreadable) {
 				return nil, err
 			}
-			jobs[i].Identities, jobs[i].Answer = nil, nil
+			withholdJob(&jobs[i])
 		}
 	}
 	return jobs, nil
@@ -131,7 +136,7 @@ func (s *Store) ClaimJob(ctx context.Context, id string, lease time.Duration) (*
 		return j, err
 	}
 	if err := s.openJob(ctx, j); err != nil {
-		j.Identities, j.Answer = nil, nil
+		withholdJob(j)
 		return j, err
 	}
 	return j, nil
@@ -144,7 +149,7 @@ func (s *Store) EachStaleJob(ctx context.Context, before, now time.Time, fn func
 			// Given all the same, with its values withheld: the sweep
 			// queues it by id; ClaimJob then fails on it.
 			k.add(err)
-			for i := range j.Identities {
+			for i := range j.Identities { // the sweep reads the kinds only
 				j.Identities[i].Value = ""
 			}
 			j.Answer = nil

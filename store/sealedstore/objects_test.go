@@ -10,11 +10,50 @@ import (
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/internal/teststore"
 	"github.com/dsar-project/dsar/store/s3exports"
 	"github.com/dsar-project/dsar/store/sealedstore"
 )
+
+// exportFixture is a sealed store of its own keeping exports in a bucket
+// of its own, and an access request of one email with its export job.
+type exportFixture struct {
+	s3   *testenv.S3
+	b    *s3exports.Bucket
+	ts   *teststore.Store
+	keys *envelope.Keyring
+	s    *sealedstore.Store
+	r    *dsr.Request
+	job  dsr.Job
+}
+
+func newExportFixture(t *testing.T, email string) *exportFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &exportFixture{s3: testenv.StartS3(t, "exports"), ts: teststore.Open(t, nil), keys: ring(t)}
+	var err error
+	f.b, err = s3exports.Open(ctx, s3exports.Config{Endpoint: f.s3.Endpoint, CAFile: f.s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s = sealedstore.New(f.ts.Sealed.Inner(), f.keys, sealedstore.Options{Exports: f.b})
+	index, _ := dsr.NewBlindIndex(make([]byte, 32))
+	f.r, err = dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: email, Source: dsr.SourceSubject}}}, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.CreateRequest(ctx, f.r); err != nil {
+		t.Fatal(err)
+	}
+	f.job = dsr.NewJob(f.r.ID, "shop", dsr.ActionExport, f.r.ReceivedAt)
+	if err := f.s.CreateJobs(ctx, []dsr.Job{f.job}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 // TestExportObjects keeps an export in an S3 bucket: the object holds no
 // record in clear, reads back in order, fails loudly when cut or altered
@@ -22,26 +61,8 @@ import (
 func TestExportObjects(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s3 := testenv.StartS3(t, "exports")
-	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := teststore.Open(t, nil)
-	s := sealedstore.New(ts.Sealed.Inner(), ring(t), sealedstore.Options{Exports: b})
-	index, _ := dsr.NewBlindIndex(make([]byte, 32))
-	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "marker-ada@example.com", Source: dsr.SourceSubject}}}, index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateRequest(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
-	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
-		t.Fatal(err)
-	}
+	f := newExportFixture(t, "marker-ada@example.com")
+	s3, b, ts, s, r, job := f.s3, f.b, f.ts, f.s, f.r, f.job
 	w, err := s.NewExportWriter(ctx, &job)
 	if err != nil {
 		t.Fatal(err)
@@ -130,27 +151,8 @@ func TestExportObjects(t *testing.T) {
 func TestExportObjectGone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s3 := testenv.StartS3(t, "exports")
-	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := teststore.Open(t, nil)
-	keys := ring(t)
-	s := sealedstore.New(ts.Sealed.Inner(), keys, sealedstore.Options{Exports: b})
-	index, _ := dsr.NewBlindIndex(make([]byte, 32))
-	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateRequest(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
-	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
-		t.Fatal(err)
-	}
+	f := newExportFixture(t, "ada@example.com")
+	s3, b, ts, keys, s, job := f.s3, f.b, f.ts, f.keys, f.s, f.job
 	claimed, err := s.ClaimJob(ctx, job.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -196,26 +198,8 @@ func TestExportObjectGone(t *testing.T) {
 // disk space until the garbage collector runs.
 func TestExportObjectDiscarded(t *testing.T) {
 	ctx := context.Background()
-	s3 := testenv.StartS3(t, "exports")
-	b, err := s3exports.Open(ctx, s3exports.Config{Endpoint: s3.Endpoint, CAFile: s3.CAFile, Bucket: "exports", AccessKeyID: "id", SecretAccessKey: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := teststore.Open(t, nil)
-	s := sealedstore.New(ts.Sealed.Inner(), ring(t), sealedstore.Options{Exports: b})
-	index, _ := dsr.NewBlindIndex(make([]byte, 32))
-	r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "t", FiledBy: "t", Status: dsr.StatusVerified,
-		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}}, index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateRequest(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	job := dsr.NewJob(r.ID, "shop", dsr.ActionExport, r.ReceivedAt)
-	if err := s.CreateJobs(ctx, []dsr.Job{job}); err != nil {
-		t.Fatal(err)
-	}
+	f := newExportFixture(t, "ada@example.com")
+	s, job := f.s, f.job
 	buffers := func() int {
 		n := 0
 		fds, _ := os.ReadDir("/proc/self/fd")
@@ -244,7 +228,7 @@ func TestExportObjectDiscarded(t *testing.T) {
 	if n := buffers(); n != 0 {
 		t.Errorf("%d export buffer files still open after Discard", n)
 	}
-	if got := s3.Objects(t, "exports", "exports/"); len(got) != 0 {
+	if got := f.s3.Objects(t, "exports", "exports/"); len(got) != 0 {
 		t.Errorf("a discarded export left %d objects", len(got))
 	}
 }

@@ -266,12 +266,8 @@ func (s *Store) openRequestFields(r *dsr.Request) error {
 			return fail("new values", err)
 		}
 	}
-	if r.ExportKey != "" {
-		if _, err := s.dataKey(r.ID, r.ExportKey, "x:"); err != nil {
-			return fmt.Errorf("request %s: export key: %w", r.ID, err)
-		}
-	}
-	// The wrapped keys are this package's business: callers see the
+	// The export key is unwrapped when an export is read or written, not
+	// on every read of the request. The wrapped keys are this package's business: callers see the
 	// request as a store in clear shows it.
 	r.DataKey, r.ExportKey = "", ""
 	return nil
@@ -716,14 +712,7 @@ func (s *Store) ReserveTry(ctx context.Context, id string, max int) (*dsr.Reques
 // recorded, and its caller counts failures to move the request to
 // needs_attention, which a request that cannot be read must reach.
 func (s *Store) FanoutFailed(ctx context.Context, id, msg string) (*dsr.Request, error) {
-	r, err := s.Store.FanoutFailed(ctx, id, msg)
-	if err != nil {
-		return r, err
-	}
-	if err := s.openRequest(r); err != nil {
-		withhold(r)
-	}
-	return r, nil
+	return s.moved(s.Store.FanoutFailed(ctx, id, msg))
 }
 
 // HoldForHook seals ids (the identities the hook's hold sets).
