@@ -220,7 +220,7 @@ func (s *Service) LiftSuppression(ctx context.Context, in LiftInput, actor strin
 func (s *Service) liftSettled(ctx context.Context, ids []dsr.Identity, scopes []dsr.Scope) error {
 	hashes := make([]string, 0, len(ids))
 	for _, id := range ids {
-		hashes = append(hashes, s.index.Hash(id.Kind, id.Value))
+		hashes = append(hashes, s.index.Lookup(id.Kind, id.Value)...)
 	}
 	return s.suppressionsSettled(ctx, hashes, scopes, "An opt-out or a deletion of this person that suppresses these scopes has not been applied yet: "+
 		"its fan-out would suppress them again after the lift. Try again once it is in progress (GET /v1/requests?status=verified lists it).")

@@ -37,7 +37,7 @@ func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (*dsr.Reque
 	if f.duplicates && s.dupWindow > 0 && in.Type != dsr.TypeCorrection {
 		// Duplicates share a proven identity: claimed ones prove nothing,
 		// and one an open request only resolved is not its subject's.
-		hashes := s.index.HashAll(dsr.Given(in.Identities))
+		hashes := s.index.LookupAll(dsr.Given(in.Identities))
 		since := in.ReceivedAt.Add(-s.dupWindow)
 		cands, err := s.store.OpenDuplicates(ctx, hashes, []dsr.Type{in.Type}, since)
 		if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) fileMany(ctx context.Context, intakes []dsr.Intake, f filing) 
 		since := intakes[0].ReceivedAt
 		for i, in := range intakes {
 			// Duplicates share a proven identity, as in file.
-			hashes[i] = s.index.HashAll(dsr.Given(in.Identities))
+			hashes[i] = s.index.LookupAll(dsr.Given(in.Identities))
 			all = append(all, hashes[i]...)
 			if !slices.Contains(types, in.Type) {
 				types = append(types, in.Type)

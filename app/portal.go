@@ -233,19 +233,19 @@ func (s *Service) filePortal(ctx context.Context, in dsr.Intake, source string, 
 		// open one was filed with is its filer's word, and one filed with
 		// Ada's customer id and Eve's email must not absorb Ada's signal
 		// (its merge notice would go to Eve). A second opt-out is harmless.
-		open, err := s.store.OpenIdentical(ctx, hash, in.Type, dsr.ActiveStatuses, s.portal.MaxPending)
+		open, err := s.openIdentical(ctx, s.index.Lookup(first.Kind, first.Value), in.Type, dsr.ActiveStatuses, s.portal.MaxPending)
 		if err != nil {
 			return PortalFiled{}, err
 		}
 		// It joins one only if that one refuses every scope it does: one
 		// refusing less would not suppress what this one asks.
-		given := s.index.HashAll(dsr.Given(in.Identities))
+		given := s.index.HashAllByKey(dsr.Given(in.Identities))
 		scopes, err := in.CheckScopes()
 		if err != nil {
 			return PortalFiled{}, err
 		}
 		open = slices.DeleteFunc(open, func(r dsr.Request) bool {
-			return !sameSet(r.ProvenHashes, given) || !containsAll(r.SuppressedScopes(), scopes)
+			return !slices.ContainsFunc(given, func(g []string) bool { return sameSet(r.ProvenHashes, g) }) || !containsAll(r.SuppressedScopes(), scopes)
 		})
 		if len(open) > 0 && len(open) >= s.portal.MaxPending {
 			if err := s.noteMerge(ctx, open[0].ID); err != nil {
@@ -253,7 +253,7 @@ func (s *Service) filePortal(ctx context.Context, in dsr.Intake, source string, 
 			}
 			return PortalFiled{Merged: true}, nil
 		}
-	} else if err := s.supersede(ctx, hash, in.Type); err != nil {
+	} else if err := s.supersede(ctx, s.index.Lookup(first.Kind, first.Value), in.Type); err != nil {
 		return PortalFiled{}, err
 	}
 	in.Source, in.FiledBy, in.StatusToken, in.Calendar = source, portalActor, token, s.calendar
@@ -302,8 +302,8 @@ func containsAll(have, want []dsr.Scope) bool {
 // email: the oldest beyond that is cancelled for the new one. Unverified
 // requests are never merged into (whoever filed one may not own the
 // mailbox); duplicates are merged when the new one is verified.
-func (s *Service) supersede(ctx context.Context, hash string, t dsr.Type) error {
-	open, err := s.store.Unverified(ctx, hash, t, s.portal.MaxPending)
+func (s *Service) supersede(ctx context.Context, hashes []string, t dsr.Type) error {
+	open, err := s.unverified(ctx, hashes, t, s.portal.MaxPending)
 	if err != nil {
 		return err
 	}

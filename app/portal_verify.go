@@ -146,7 +146,7 @@ func (s *Service) verified(ctx context.Context, req *dsr.Request, token, method 
 	// An appeal is decided on its own, and two corrections ask for
 	// different changes: neither is merged.
 	if req.AppealOf == "" && req.Type != dsr.TypeCorrection {
-		if dups, err = s.store.OpenIdentical(ctx, proven, req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
+		if dups, err = s.openIdentical(ctx, s.index.Lookup(dsr.KindEmail, email), req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
 			return Verified{}, err
 		}
 	}

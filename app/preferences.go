@@ -126,7 +126,7 @@ func (s *Service) person(a Access) ([]dsr.Identity, []string, error) {
 	}
 	var ids []dsr.Identity
 	for _, id := range dsr.Given(req.Identities) {
-		if slices.Contains(req.ProvenHashes, s.index.Hash(id.Kind, id.Value)) {
+		if slices.ContainsFunc(s.index.Lookup(id.Kind, id.Value), func(h string) bool { return slices.Contains(req.ProvenHashes, h) }) {
 			ids = append(ids, id)
 		}
 	}
@@ -312,7 +312,7 @@ func (s *Service) SetPreferences(ctx context.Context, a Access, ch PreferenceCha
 		}
 	}
 	if len(allow) > 0 {
-		if err := s.optOutsSettled(ctx, a.Request, allow); err != nil {
+		if err := s.optOutsSettled(ctx, ids, allow); err != nil {
 			return Preferences{}, err
 		}
 	}
@@ -344,10 +344,10 @@ func coveredForAll(entries []dsr.Suppression, hashes []string, scope dsr.Scope) 
 }
 
 // optOutsSettled refuses (409) to allow scopes while an opt-out of one of
-// them, filed with the proven identities of req, is open and not yet
+// them, filed with one of the proven identities, is open and not yet
 // fanned out: its fan-out would suppress the scope again after the lift.
-func (s *Service) optOutsSettled(ctx context.Context, req *dsr.Request, scopes []dsr.Scope) error {
-	return s.suppressionsSettled(ctx, req.ProvenHashes, scopes,
+func (s *Service) optOutsSettled(ctx context.Context, proven []dsr.Identity, scopes []dsr.Scope) error {
+	return s.suppressionsSettled(ctx, s.index.LookupAll(proven), scopes,
 		"Your refusal of this purpose is still being applied to our systems; try again in a minute.")
 }
 

@@ -97,7 +97,15 @@ func (s *Service) reserve(ctx context.Context, by, key string, in *dsr.Intake) (
 	if err != nil {
 		return false, err
 	}
-	id, err := s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID(by, key), fresh, in.Fingerprint(s.index))
+	// A first attempt made before the blind index key changed stored its
+	// fingerprint under the previous key: a retry matching that one is
+	// still a retry.
+	var id string
+	for _, fp := range in.Fingerprints(s.index) {
+		if id, err = s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID(by, key), fresh, fp); !errors.Is(err, dsr.ErrIdempotencyMismatch) {
+			break
+		}
+	}
 	if err != nil {
 		return false, err
 	}

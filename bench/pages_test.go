@@ -45,7 +45,7 @@ func BenchmarkPages(b *testing.B) {
 			rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 			b.Cleanup(func() { _ = rdb.Close() })
 			keys := apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))})
-			kit := webkit.New(webkit.Options{Secret: make([]byte, 32)})
+			kit := webkit.New(webkit.Options{Secrets: [][]byte{make([]byte, 32)}})
 			auth, err := consoleauth.New(context.Background(), consoleauth.Options{Kit: kit, Keys: keys, Redis: rdb,
 				Prefix: "dsar:console:" + testenv.Queue(b, r) + ":", IdleTimeout: time.Hour, MaxAge: time.Hour, Log: slog.New(slog.DiscardHandler)})
 			if err != nil {

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
@@ -74,6 +75,14 @@ type Config struct {
 	APIKeys            []apikey.Key
 	DevAPIKey          string
 	BlindIndexKey      []byte
+	// BlindIndexPreviousKeys are the blind index keys BlindIndexKey
+	// replaced, newest first: hashes under them are still looked up and
+	// checked while `dsar keys rotate --blind-index` runs.
+	BlindIndexPreviousKeys [][]byte
+	// SuppressionKey and MaskKey, when set, pin the keys otherwise derived
+	// from the (oldest) blind index key: they must not change with it.
+	SuppressionKey []byte
+	MaskKey        []byte
 	// MasterKeys wrap the data keys that seal personal data at rest
 	// (store/sealedstore); the first is active. Nil: dev keeps a key
 	// file in DataDir.
@@ -135,12 +144,18 @@ type Config struct {
 	EscalationEmail   string
 	EscalationWebhook string
 	WebhookSecret     webhook.Secret
+	// WebhookPreviousSecret also signs escalation webhooks while
+	// WebhookSecret changes.
+	WebhookPreviousSecret webhook.Secret
 
 	// The business's pre- and post-processing hooks (docs/hooks.md).
 	HookPreURL  string
 	HookPostURL string
 	HookSecret  webhook.Secret
-	HookHoldMax time.Duration
+	// HookPreviousSecret also signs the hooks' calls, and is accepted on
+	// resumes, while HookSecret changes.
+	HookPreviousSecret webhook.Secret
+	HookHoldMax        time.Duration
 
 	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
 	// it open.
@@ -258,6 +273,21 @@ func Settings() []Setting {
 				c.BlindIndexKey = k
 				return err
 			}},
+		{Env: "DSAR_BLIND_INDEX_PREVIOUS_KEYS", Help: "while the blind index key changes: the keys DSAR_BLIND_INDEX_KEY replaced, newest first, comma-separated (hex or base64); lookups, codes and signed links under them still work until `dsar keys rotate --blind-index` has re-hashed the store; needs DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY", Modes: dbModes,
+			set: func(c *Config, v string) error {
+				for i, part := range strings.Split(v, ",") {
+					k, err := decodeKey(strings.TrimSpace(part))
+					if err != nil {
+						return fmt.Errorf("key %d: %w", i+1, err)
+					}
+					c.BlindIndexPreviousKeys = append(c.BlindIndexPreviousKeys, k)
+				}
+				return nil
+			}},
+		{Env: "DSAR_SUPPRESSION_KEY", Help: "pins the key of suppression hashes shared with pipelines (32 bytes, hex or base64: what `dsar keys pin` prints); unset: derived from the oldest blind index key; required while DSAR_BLIND_INDEX_PREVIOUS_KEYS is set, and for good after", Modes: dbModes,
+			set: func(c *Config, v string) (err error) { c.SuppressionKey, err = decodeKey32(v); return err }},
+		{Env: "DSAR_MASK_KEY", Help: "pins the key of the connectors' deterministic masks (32 bytes, hex or base64: what `dsar keys pin` prints); unset: derived from the oldest blind index key; required while DSAR_BLIND_INDEX_PREVIOUS_KEYS is set, and for good after", Modes: dbModes,
+			set: func(c *Config, v string) (err error) { c.MaskKey, err = decodeKey32(v); return err }},
 		{Env: "DSAR_MASTER_KEYS", Help: "master keys that wrap the data keys sealing personal data at rest (AES-256-GCM): id:base64key[,id:base64key...], 32-byte keys, the first active, the others only unwrap (rotation); required by serve and worker; dev keeps one in DSAR_DATA_DIR/master.keys; make one with: dsar keys new", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				kr, err := envelope.ParseKeyring(v)
@@ -467,12 +497,19 @@ func Settings() []Setting {
 			}},
 		{Env: "DSAR_ESCALATION_WEBHOOK_SECRET", Help: "key signing escalation webhooks (Standard Webhooks: webhook-signature); whsec_<base64> or 16+ characters", Modes: wrkModes,
 			set: func(c *Config, v string) (err error) { c.WebhookSecret, err = webhook.ParseSecret(v); return err }},
+		{Env: "DSAR_ESCALATION_WEBHOOK_PREVIOUS_SECRET", Help: "while DSAR_ESCALATION_WEBHOOK_SECRET changes: the secret it replaced; each webhook is signed with both (two signatures in webhook-signature) until the receiver has the new one", Modes: wrkModes,
+			set: func(c *Config, v string) (err error) {
+				c.WebhookPreviousSecret, err = webhook.ParseSecret(v)
+				return err
+			}},
 		{Env: "DSAR_HOOK_PRE_URL", Help: "the business's pre-fan-out hook (docs/hooks.md): POSTed each verified request, with its identities, before its fan-out, signed with DSAR_HOOK_SECRET; its answer may add identities or hold the request until a signed resume; https, or http only to this machine", Modes: wrkModes,
 			set: identitiesURL(hookURL(func(c *Config, v string) { c.HookPreURL = v }))},
 		{Env: "DSAR_HOOK_POST_URL", Help: "the business's post-processing hook (docs/hooks.md): POSTed each request's outcome per system (no personal data) when it is completed or needs attention, signed with DSAR_HOOK_SECRET, retried until delivered", Modes: wrkModes,
 			set: hookURL(func(c *Config, v string) { c.HookPostURL = v })},
 		{Env: "DSAR_HOOK_SECRET", Help: "key signing the hooks' calls and checking the resumes POSTed to /v1/hooks/resume/{id} (Standard Webhooks); whsec_<base64> or 16+ characters; required with either hook URL; unset in serve: resumes are refused", Modes: dbModes,
 			set: func(c *Config, v string) (err error) { c.HookSecret, err = webhook.ParseSecret(v); return err }},
+		{Env: "DSAR_HOOK_PREVIOUS_SECRET", Help: "while DSAR_HOOK_SECRET changes: the secret it replaced; the hooks' calls are signed with both (two signatures in webhook-signature) and resumes signed with either are accepted", Modes: dbModes,
+			set: func(c *Config, v string) (err error) { c.HookPreviousSecret, err = webhook.ParseSecret(v); return err }},
 		{Env: "DSAR_HOOK_HOLD_MAX", Default: "72h", Help: "how long a request the pre-fan-out hook held waits for its resume before it needs attention (the legal clock runs meanwhile)", Modes: wrkModes,
 			set: duration(time.Minute, func(c *Config, d time.Duration) { c.HookHoldMax = d })},
 		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
@@ -794,6 +831,17 @@ func (c Config) Validate(m Mode) error {
 			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
 		}
 	}
+	if len(c.BlindIndexPreviousKeys) > 0 {
+		if c.SuppressionKey == nil || c.MaskKey == nil {
+			errs = append(errs, errors.New("DSAR_BLIND_INDEX_PREVIOUS_KEYS: set DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY too, to what `dsar keys pin` prints with these settings: "+
+				"they derive from the oldest key, and must not change when it leaves"))
+		}
+		for i, k := range c.BlindIndexPreviousKeys {
+			if bytes.Equal(k, c.BlindIndexKey) {
+				errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_PREVIOUS_KEYS: key %d is DSAR_BLIND_INDEX_KEY itself", i+1))
+			}
+		}
+	}
 	if m == ModeServe || m == ModeWorker {
 		if c.BlindIndexKey == nil {
 			errs = append(errs, fmt.Errorf("DSAR_BLIND_INDEX_KEY: required by %s; make one with: openssl rand -hex 32", m))
@@ -823,6 +871,12 @@ func (c Config) Validate(m Mode) error {
 		if c.PublicURL == "" {
 			errs = append(errs, errors.New("DSAR_PUBLIC_URL: required by worker, for the links in emails"))
 		}
+	}
+	if len(c.HookPreviousSecret) > 0 && (len(c.HookSecret) == 0 || bytes.Equal(c.HookPreviousSecret, c.HookSecret)) {
+		errs = append(errs, errors.New("DSAR_HOOK_PREVIOUS_SECRET: only beside a different DSAR_HOOK_SECRET, the new one"))
+	}
+	if len(c.WebhookPreviousSecret) > 0 && (len(c.WebhookSecret) == 0 || bytes.Equal(c.WebhookPreviousSecret, c.WebhookSecret)) {
+		errs = append(errs, errors.New("DSAR_ESCALATION_WEBHOOK_PREVIOUS_SECRET: only beside a different DSAR_ESCALATION_WEBHOOK_SECRET, the new one"))
 	}
 	if c.EscalationWebhook != "" && len(c.WebhookSecret) == 0 {
 		errs = append(errs, errors.New("DSAR_ESCALATION_WEBHOOK_SECRET: required with DSAR_ESCALATION_WEBHOOK_URL, to sign it"))
@@ -965,6 +1019,15 @@ func ParseAPIKeys(v string) ([]apikey.Key, error) {
 		keys = append(keys, apikey.Key{Name: name, Role: apikey.Role(role), Hash: hash})
 	}
 	return keys, nil
+}
+
+// decodeKey32 reads a key of exactly 32 bytes, as hex or base64.
+func decodeKey32(v string) ([]byte, error) {
+	k, err := decodeKey(v)
+	if err == nil && len(k) != 32 {
+		err = fmt.Errorf("want exactly 32 bytes, not %d: the value `dsar keys pin` prints", len(k))
+	}
+	return k, err
 }
 
 func decodeKey(v string) ([]byte, error) {

@@ -19,6 +19,18 @@ func IdempotencyID(caller, key string) string {
 // else. It is keyed by the blind index, so the stored fingerprint cannot be
 // matched against guessed identities.
 func (in Intake) Fingerprint(idx *BlindIndex) string {
+	return idx.Hash("fingerprint", in.fingerprinted())
+}
+
+// Fingerprints returns the intake's fingerprint under each of idx's keys,
+// the current first: a retry must match the fingerprint its first attempt
+// stored under a previous key.
+func (in Intake) Fingerprints(idx *BlindIndex) []string {
+	return idx.Lookup("fingerprint", in.fingerprinted())
+}
+
+// fingerprinted is what [Intake.Fingerprint] hashes.
+func (in Intake) fingerprinted() string {
 	parts := []string{string(in.Type), string(in.Regulation)}
 	ids := make([]string, len(in.Identities))
 	for i, id := range in.Identities {
@@ -31,5 +43,5 @@ func (in Intake) Fingerprint(idx *BlindIndex) string {
 		ids = append(ids, "scope:"+string(s))
 	}
 	sort.Strings(ids)
-	return idx.Hash("fingerprint", strings.Join(append(parts, ids...), "\x00"))
+	return strings.Join(append(parts, ids...), "\x00")
 }

@@ -294,26 +294,115 @@ func normalizePhone(v string) (string, error) {
 // BlindIndex computes keyed hashes (HMAC-SHA256) of identities, so a request
 // can be found by identity without querying clear values; the store can
 // seal the clear values (store/sealedstore) without changing any query.
+//
+// While its key changes, a blind index holds the previous keys too: what it
+// writes is under the current key ([BlindIndex.Hash]), what it looks up or
+// checks is under every key ([BlindIndex.Lookup], [BlindIndex.CodeMatches]),
+// until `dsar keys rotate --blind-index` has re-hashed what is stored.
 type BlindIndex struct {
 	key []byte
+	// previous are the keys it replaced, newest first.
+	previous [][]byte
+	// suppression is the pinned suppression key; nil: derived.
+	suppression *SuppressionKey
 }
 
 // NewBlindIndex returns a blind index under key, which must hold at least 32
-// bytes. Changing the key makes existing hashes unfindable.
-func NewBlindIndex(key []byte) (*BlindIndex, error) {
-	if len(key) < 32 {
-		return nil, fmt.Errorf("blind index key: need at least 32 bytes, got %d", len(key))
+// bytes, accepting hashes under previous (newest first) in lookups and
+// checks. Changing the key without giving the old one as previous makes
+// existing hashes unfindable.
+func NewBlindIndex(key []byte, previous ...[]byte) (*BlindIndex, error) {
+	b := &BlindIndex{}
+	for i, k := range append([][]byte{key}, previous...) {
+		if len(k) < 32 {
+			if i == 0 {
+				return nil, fmt.Errorf("blind index key: need at least 32 bytes, got %d", len(k))
+			}
+			return nil, fmt.Errorf("previous blind index key %d: need at least 32 bytes, got %d", i, len(k))
+		}
+		k = append([]byte(nil), k...)
+		if i == 0 {
+			b.key = k
+		} else {
+			b.previous = append(b.previous, k)
+		}
 	}
-	return &BlindIndex{key: append([]byte(nil), key...)}, nil
+	return b, nil
 }
 
-// Hash returns "kind:hex(hmac(kind, value))" for a normalised value.
+// Rotating reports whether b holds previous keys: hashes stored under them
+// may still be about.
+func (b *BlindIndex) Rotating() bool { return len(b.previous) > 0 }
+
+// Hash returns "kind:hex(hmac(kind, value))" for a normalised value, under
+// the current key.
 func (b *BlindIndex) Hash(k Kind, value string) string {
-	m := hmac.New(sha256.New, b.key)
+	return hashUnder(b.key, k, value)
+}
+
+func hashUnder(key []byte, k Kind, value string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(k))
 	m.Write([]byte{0})
 	m.Write([]byte(value))
 	return string(k) + ":" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Lookup returns the hashes to look a normalised value up by: under the
+// current key, then under each previous one.
+func (b *BlindIndex) Lookup(k Kind, value string) []string {
+	out := []string{b.Hash(k, value)}
+	for _, key := range b.previous {
+		out = append(out, hashUnder(key, k, value))
+	}
+	return out
+}
+
+// LookupAll returns the distinct hashes of ids under every key: those of
+// [BlindIndex.HashAll], then those under the previous keys.
+func (b *BlindIndex) LookupAll(ids []Identity) []string {
+	out := b.HashAll(ids)
+	for _, key := range b.previous {
+		for _, id := range ids {
+			if h := hashUnder(key, id.Kind, id.Value); !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// HashAllByKey returns [BlindIndex.HashAll] of ids under each key, the
+// current first: to compare a stored set of hashes with ids whatever key
+// it was stored under.
+func (b *BlindIndex) HashAllByKey(ids []Identity) [][]string {
+	out := [][]string{b.HashAll(ids)}
+	for _, key := range b.previous {
+		hs := make([]string, 0, len(ids))
+		for _, id := range ids {
+			if h := hashUnder(key, id.Kind, id.Value); !slices.Contains(hs, h) {
+				hs = append(hs, h)
+			}
+		}
+		out = append(out, hs)
+	}
+	return out
+}
+
+// Rehash returns, for each hash of ids under a previous key, the hash of
+// the same identity under the current key: what `dsar keys rotate
+// --blind-index` replaces in a stored request.
+func (b *BlindIndex) Rehash(ids []Identity) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		cur := b.Hash(id.Kind, id.Value)
+		for _, key := range b.previous {
+			if old := hashUnder(key, id.Kind, id.Value); old != cur {
+				out[old] = cur
+			}
+		}
+	}
+	return out
 }
 
 // HashValue returns the keyed hash that stands for value of field in a

@@ -186,12 +186,36 @@ type Removal struct {
 // requests). See [BlindIndex.SuppressionKey].
 type SuppressionKey [32]byte
 
-// SuppressionKey derives the suppression key from b's key.
+// SuppressionKey derives the suppression key from b's oldest key (the last
+// previous one, else the current): pipelines hold it, so it must not change
+// with the blind index key; or the key pinned ([BlindIndex.PinSuppressionKey]),
+// which it must be before the oldest key leaves.
 func (b *BlindIndex) SuppressionKey() SuppressionKey {
-	m := hmac.New(sha256.New, b.key)
-	m.Write([]byte("dsar suppression key v1"))
+	if b.suppression != nil {
+		return *b.suppression
+	}
+	return DeriveSuppressionKey(b.Oldest())
+}
+
+// PinSuppressionKey makes k b's suppression key, whatever its keys: the
+// key pinned in DSAR_SUPPRESSION_KEY.
+func (b *BlindIndex) PinSuppressionKey(k SuppressionKey) {
+	b.suppression = &k
+}
+
+// Oldest returns b's oldest key: the last previous one, else the current.
+func (b *BlindIndex) Oldest() []byte {
+	if n := len(b.previous); n > 0 {
+		return b.previous[n-1]
+	}
+	return b.key
+}
+
+// DeriveSuppressionKey returns the suppression key derived from a blind
+// index key.
+func DeriveSuppressionKey(indexKey []byte) SuppressionKey {
 	var k SuppressionKey
-	copy(k[:], m.Sum(nil))
+	copy(k[:], Derive(indexKey, "dsar suppression key v1"))
 	return k
 }
 

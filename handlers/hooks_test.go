@@ -179,3 +179,31 @@ func mustMarshal(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestHookResumeSecretChange: while DSAR_HOOK_SECRET changes, a resume
+// signed with the new secret or the previous one is accepted, one signed
+// with any other is not.
+func TestHookResumeSecretChange(t *testing.T) {
+	t.Parallel()
+	newSecret, err := webhook.ParseSecret("the new hook secret, 16+ bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := setupWith(t, false, func(d *handlers.Deps) { d.HookSecret, d.HookPreviousSecret = newSecret, resumeSecret })
+	now := time.Now()
+	for _, tt := range []struct {
+		name   string
+		secret webhook.Secret
+		status int
+	}{
+		{"the previous secret", resumeSecret, http.StatusOK},
+		{"the new secret", newSecret, http.StatusOK},
+		{"another secret", otherSecret, http.StatusUnauthorized},
+	} {
+		r := a.held(strings.ReplaceAll(tt.name, " ", ".") + "@example.com")
+		body := `{"request_id":"` + r.ID + `"}`
+		if status, p := a.resume(r.ID, signed(tt.secret, "msg_"+r.ID, now, body), body); status != tt.status {
+			t.Errorf("resume signed with %s: %d %v; want %d", tt.name, status, p, tt.status)
+		}
+	}
+}

@@ -43,7 +43,7 @@ var pageAllowed = map[string][]apikey.Role{
 func setupPages(t *testing.T) *api {
 	t.Helper()
 	return setupWith(t, false, func(d *handlers.Deps) {
-		kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef"), Log: d.Log})
+		kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Log: d.Log})
 		r := testenv.RedisServer(t)
 		rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 		t.Cleanup(func() { _ = rdb.Close() })
@@ -125,7 +125,7 @@ func TestPageRolesOnEveryRoute(t *testing.T) {
 		sessions[role] = b
 	}
 	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring(),
-		Pages: webkit.New(webkit.Options{Secret: make([]byte, 32)}), ConsoleAuth: stubAuth{}})
+		Pages: webkit.New(webkit.Options{Secrets: [][]byte{make([]byte, 32)}}), ConsoleAuth: stubAuth{}})
 	walked := 0
 	for _, r := range apitest.Routes(t, h) {
 		if !strings.HasPrefix(r.Path, "/console") {
@@ -212,7 +212,7 @@ func TestPageSecurityHeaders(t *testing.T) {
 		t.Fatalf("sign-in: %d", status)
 	}
 	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring(),
-		Pages: webkit.New(webkit.Options{Secret: make([]byte, 32)}), ConsoleAuth: stubAuth{}})
+		Pages: webkit.New(webkit.Options{Secrets: [][]byte{make([]byte, 32)}}), ConsoleAuth: stubAuth{}})
 	check := func(what string, resp *http.Response) {
 		t.Helper()
 		csp := resp.Header.Get("Content-Security-Policy")

@@ -88,6 +88,9 @@ type Deps struct {
 	// HookSecret checks the pre-fan-out hook's resumes
 	// (DSAR_HOOK_SECRET); empty: POST /v1/hooks/resume/{id} answers 404.
 	HookSecret webhook.Secret
+	// HookPreviousSecret, while HookSecret changes, is accepted on
+	// resumes too.
+	HookPreviousSecret webhook.Secret
 	// Callbacks finds the connectors whose systems answer waiting jobs by
 	// calling back (POST /v1/callbacks/{job}); nil: none does, and every
 	// callback is 404.
@@ -175,7 +178,7 @@ func New(d Deps) http.Handler {
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	suppressapi.RegisterLists(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
-	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Log: d.Log, Now: d.Now})
+	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Previous: d.HookPreviousSecret, Log: d.Log, Now: d.Now})
 	if d.TaskLinks != nil {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})
 	}

@@ -186,7 +186,7 @@ func TestEveryRouteIsNosniffAndV1NoStore(t *testing.T) {
 	id := a.filed(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
 	// The routes, as TestPageSecurityHeaders lists them.
 	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring(),
-		Pages: webkit.New(webkit.Options{Secret: make([]byte, 32)}), ConsoleAuth: stubAuth{}})
+		Pages: webkit.New(webkit.Options{Secrets: [][]byte{make([]byte, 32)}}), ConsoleAuth: stubAuth{}})
 	param := regexp.MustCompile(`[:*][a-z_]+`)
 	walked, v1 := 0, 0
 	for _, r := range apitest.Routes(t, h) {

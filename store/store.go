@@ -125,8 +125,27 @@ type Store interface {
 	// The suppression list, the consent history, the removals.
 	Suppressions
 
-	// The wrapped data keys, for `dsar keys rotate`.
+	// The wrapped data keys and the blind-index hashes, for `dsar keys
+	// rotate`.
 	WrappedKeys
+	IndexHashes
+}
+
+// Hashes are a request's blind-index hashes as stored
+// (Request.IdentityHashes, Request.ProvenHashes).
+type Hashes struct {
+	Identity, Proven []string
+}
+
+// IndexHashes replaces the blind-index hashes of a request as they are
+// stored: part of [Store], for re-hashing them under a new blind index key
+// while the service runs (`dsar keys rotate --blind-index`).
+type IndexHashes interface {
+	// SwapHashes replaces request id's hashes with to, atomically, only
+	// while they still are from (in order; nil and empty are the same),
+	// keeping every lookup by hash in step. It returns false when they
+	// are no longer from (changed meanwhile) or there is no such request.
+	SwapHashes(ctx context.Context, id string, from, to Hashes) (bool, error)
 }
 
 // WrappedKeys reads and replaces the wrapped data keys of the requests

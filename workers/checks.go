@@ -47,7 +47,9 @@ type EscalationOptions struct {
 	// Standard Webhooks scheme (package internal/webhook).
 	WebhookURL    string
 	WebhookSecret webhook.Secret
-	Client        *http.Client
+	// WebhookPrevious, while WebhookSecret changes, signs them too.
+	WebhookPrevious webhook.Secret
+	Client          *http.Client
 }
 
 // CheckCounts says what one check did.

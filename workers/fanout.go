@@ -118,7 +118,7 @@ func NewFanoutHandler(d FanoutDeps, o FanoutOptions) *FanoutHandler {
 		o.Now = time.Now
 	}
 	return &FanoutHandler{store: d.Store, conns: d.Connectors, queue: d.Queue, index: d.Index, log: d.Log, opts: o,
-		hooks: o.Hooks, hook: webhook.New(o.Hooks.Client, o.Hooks.Secret, webhook.WithClock(o.Now)),
+		hooks: o.Hooks, hook: webhook.New(o.Hooks.Client, o.Hooks.Secret, webhook.WithClock(o.Now), webhook.WithPrevious(o.Hooks.Previous)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 

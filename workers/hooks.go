@@ -29,6 +29,9 @@ type HookOptions struct {
 	PostURL string
 	// Secret signs both calls (Standard Webhooks) and checks the resumes.
 	Secret webhook.Secret
+	// Previous, while Secret changes, signs the calls too (checking
+	// resumes is the API's).
+	Previous webhook.Secret
 	// HoldMax is how long a request the pre-fan-out hook held waits for
 	// its resume before it needs attention.
 	HoldMax time.Duration

@@ -124,8 +124,8 @@ type NoticeHandler struct {
 func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *NoticeHandler {
 	now = orNow(now)
 	return &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
-		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now)),
-		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now)),
+		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
+		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
 		audit: auditor{store: d.Store, log: d.Log}.audit}
 }
 

@@ -49,7 +49,7 @@ func NewStaffTasks(o StaffOptions) *StaffTasks {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &StaffTasks{notifier: o.Notifier, escalation: o.Escalation, publicURL: o.PublicURL, signer: o.Links, log: log,
-		webhook: webhook.New(o.Escalation.Client, o.Escalation.WebhookSecret, webhook.WithClock(orNow(o.Now)))}
+		webhook: webhook.New(o.Escalation.Client, o.Escalation.WebhookSecret, webhook.WithClock(orNow(o.Now)), webhook.WithPrevious(o.Escalation.WebhookPrevious))}
 }
 
 // Link implements connectors.Tasks.

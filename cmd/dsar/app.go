@@ -70,7 +70,7 @@ type app struct {
 	store    store.Store
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
-	secret   []byte // the blind-index key, from which purpose keys derive
+	keys     indexKeys
 	calendar dsr.Calendar
 	listen   net.Listener
 	redis    asynq.RedisClientOpt
@@ -186,16 +186,15 @@ func (a *app) openStore(ctx context.Context) error {
 		a.log.Info("exports kept in an S3-compatible bucket, encrypted", "endpoint", a.cfg.ExportS3.Endpoint, "bucket", a.cfg.ExportS3.Bucket)
 	}
 	a.store = sealedstore.New(a.store, ring, opts)
-	key, err := blindIndexKey(a.cfg)
+	keys, err := loadIndexKeys(a.cfg, a.cfg.DataDir, true)
 	if err != nil {
 		return err
 	}
-	index, err := dsr.NewBlindIndex(key)
-	if err != nil {
-		return err
+	if keys.index.Rotating() {
+		a.log.Info("blind index key changing: hashes under the previous keys are still looked up and checked until they leave DSAR_BLIND_INDEX_PREVIOUS_KEYS")
 	}
-	a.index, a.links, a.secret = index, dsr.NewLinkSigner(key), key
-	a.suppressions = suppression.NewSet(a.store, index.SuppressionKey())
+	a.keys, a.index, a.links = keys, keys.index, dsr.NewLinkSigner(keys.index.Keys()...)
+	a.suppressions = suppression.NewSet(a.store, keys.index.SuppressionKey())
 	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
 		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
 	}
@@ -336,7 +335,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	escalation := workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret}
+	escalation := workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret, WebhookPrevious: a.cfg.WebhookPreviousSecret}
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
 		rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
@@ -345,13 +344,13 @@ func (a *app) startWorkers(ctx context.Context) error {
 		if mongoClient == nil {
 			mongoClient = a.client
 		}
-		masker, err := mask.NewMasker(mask.KeyFrom(a.secret))
+		masker, err := mask.NewMasker(a.keys.mask)
 		if err != nil {
 			return err
 		}
 		// Manual tasks mail their owners links to the API's task pages.
 		tasks := workers.NewStaffTasks(workers.StaffOptions{Notifier: notifier, Escalation: escalation, PublicURL: a.cfg.PublicURL,
-			Links: dsr.NewTaskSigner(a.secret), Log: a.log})
+			Links: dsr.NewTaskSigner(a.index.Keys()...), Log: a.log})
 		types := catalog.Types(connectors.Deps{Mongo: mongoClient, Log: a.log, Limiter: workers.NewRateLimiter(rdb, "dsar:limit:"+a.cfg.Queue+":"), Mask: masker,
 			Tasks: tasks, PublicURL: a.cfg.PublicURL})
 		if reg, err = connectors.LoadFile(ctx, a.cfg.ConnectorsFile, types, a.getenv); err != nil {
@@ -385,7 +384,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 			// connector's max_concurrency says otherwise.
 			ConnectorConcurrency: max(1, a.cfg.WorkerConcurrency/2),
 			ResolveMaxRounds:     a.cfg.ResolveMaxRounds,
-			Hooks:                workers.HookOptions{PreURL: a.cfg.HookPreURL, PostURL: a.cfg.HookPostURL, Secret: a.cfg.HookSecret, HoldMax: a.cfg.HookHoldMax},
+			Hooks:                workers.HookOptions{PreURL: a.cfg.HookPreURL, PostURL: a.cfg.HookPostURL, Secret: a.cfg.HookSecret, Previous: a.cfg.HookPreviousSecret, HoldMax: a.cfg.HookHoldMax},
 			Checks:               workers.ChecksOptions{ReminderDays: a.cfg.ReminderDays, KeepExports: a.cfg.KeepExports, KeepIdentities: a.cfg.KeepIdentities},
 			Notices: workers.NoticeOptions{
 				PublicURL: a.cfg.PublicURL, PortalURL: a.cfg.PortalURL, CodeTTL: a.cfg.VerifyCodeTTL, LinkTTL: a.cfg.ExportLinkTTL, Links: a.links,
@@ -458,7 +457,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		}
 		keys = append(keys, dk...)
 	}
-	limits, err := httpkit.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.secret, a.log)
+	limits, err := httpkit.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.keys.current, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +477,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		// of a field none of them owns is refused at intake.
 		correctFields = a.connectors.CorrectFields
 	}
-	kit := webkit.New(webkit.Options{Secret: a.secret, Log: a.log,
+	kit := webkit.New(webkit.Options{Secrets: a.index.Keys(), Log: a.log,
 		Brand: webkit.Brand{Name: a.cfg.BrandName, LogoURL: a.cfg.BrandLogoURL, PolicyURL: a.cfg.BrandPolicyURL, Color: a.cfg.BrandColor}})
 	keyring := apikey.NewKeyring(keys...)
 	console, err := a.consoleAuth(ctx, kit, keyring)
@@ -491,7 +490,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		Pages: kit, ConsoleAuth: console, Queues: insp,
 		CorrectFields: correctFields,
 		Store:         a.store, Queue: a.queue, Index: a.index, Keys: keyring, Log: a.log,
-		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.secret), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
+		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.index.Keys()...), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,
 		FourEyes: fourEyes, Approval: approval,
 		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
@@ -502,7 +501,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		},
 		Metrics:      a.metrics(),
 		MetricsToken: a.cfg.MetricsToken,
-		HookSecret:   a.cfg.HookSecret,
+		HookSecret:   a.cfg.HookSecret, HookPreviousSecret: a.cfg.HookPreviousSecret,
 		Callbacks:    callbacks,
 		Suppressions: a.suppressions,
 		HSTSMaxAge:   a.cfg.HSTSMaxAge, BehindTLSProxy: a.cfg.BehindTLSProxy, CORSOrigins: a.cfg.CORSOrigins,
@@ -686,34 +685,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// blindIndexKey returns the key of the identity blind index (from which the
-// download-link key is derived too): DSAR_BLIND_INDEX_KEY, or in dev a key
-// file kept in DSAR_DATA_DIR (made on first start), so lookups and links
-// keep working across restarts.
-func blindIndexKey(cfg config.Config) ([]byte, error) {
-	if cfg.BlindIndexKey != nil {
-		return cfg.BlindIndexKey, nil
-	}
-	path := filepath.Join(cfg.DataDir, "blind-index.key")
-	if b, err := os.ReadFile(path); err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, fmt.Errorf("blind index key file %s: not hex: %w", path, err)
-		}
-		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("blind index key file: %w", err)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	key := randomHex(32)
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("blind index key file: %w", err)
-	}
-	return hex.DecodeString(key)
 }
 
 // masterKeys returns the master keys that seal personal data at rest:

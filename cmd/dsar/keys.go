@@ -13,9 +13,10 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/store/mongostore"
+	"github.com/dsar-project/dsar/store/sealedstore"
 )
 
-const keysSummary = "make a master key; re-wrap every data key under the active one (dsar keys new|rotate)"
+const keysSummary = "make a master key; re-wrap data keys or re-hash the blind index; pin derived keys (dsar keys new|rotate|pin)"
 
 const keysHelp = `Usage: dsar keys <subcommand> [flags]
 
@@ -24,14 +25,22 @@ wrapped by a master key (DSAR_MASTER_KEYS: id:base64key,..., the first
 active; 'dsar dev' keeps its keys in DSAR_DATA_DIR/master.keys). See
 docs/security.md.
 
+Identities are looked up by their blind index (HMAC under
+DSAR_BLIND_INDEX_KEY), from which the keys of signed links, forms, the
+suppression hashes and the connectors' masks derive.
+
 Subcommands:
   new        print a new master key entry, id:base64key
-  rotate     re-wrap every request's data keys under the active master key
+  rotate     re-wrap every request's data keys under the active master key;
+             with --blind-index, re-hash every request's identities under
+             DSAR_BLIND_INDEX_KEY
+  pin        print DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY, to set before the
+             blind index key changes
 
 Run 'dsar keys rotate --help' for its flags and settings.
 `
 
-const rotateHelp = `Usage: dsar keys rotate [--data-dir DIR]
+const rotateHelp = `Usage: dsar keys rotate [--blind-index] [--data-dir DIR]
 
 Re-wraps every request's data keys under the active master key (the first
 of DSAR_MASTER_KEYS), so that the other keys can be retired. The data itself
@@ -56,10 +65,27 @@ master key missing from DSAR_MASTER_KEYS, or changed while it ran: run it
 again), 2 on a usage, settings or store error. It prints request ids and key
 ids, never keys or personal data.
 
+With --blind-index it re-hashes instead the blind-index hashes of every
+request that holds its identities, under DSAR_BLIND_INDEX_KEY, one
+conditional update per request. To change the blind index key:
+  1. dsar keys pin                      with today's settings; set what it
+                                        prints on every process, for good
+  2. DSAR_BLIND_INDEX_KEY=NEW (openssl rand -hex 32),
+     DSAR_BLIND_INDEX_PREVIOUS_KEYS=OLD on every process, restarted:
+                                        new hashes, codes and links are
+                                        under NEW; those under OLD still
+                                        work
+  3. dsar keys rotate --blind-index     with the same settings
+  4. remove DSAR_BLIND_INDEX_PREVIOUS_KEYS once the links signed under OLD
+     have expired (DSAR_EXPORT_LINK_TTL)
+It exits as above: 1 when requests changed while read, or hold hashes under
+a previous key after the pass (a process not restarted with NEW).
+
 The store is DSAR_MONGO_URI and DSAR_MONGO_DB; for the embedded store of
 'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's
 DSAR_DATA_DIR, whose master.keys then stands for DSAR_MASTER_KEYS unless it
-is set (add the new key as the file's first line, and restart dev).
+is set (add the new key as the file's first line, and restart dev), and
+whose blind-index.key for DSAR_BLIND_INDEX_KEY.
 `
 
 // runKeys runs `dsar keys ...`.
@@ -80,6 +106,8 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 		return nil
 	case "rotate":
 		return keysRotate(ctx, args[1:], stderr, lookupEnv)
+	case "pin":
+		return keysPin(args[1:], stdout, stderr, lookupEnv)
 	}
 	fmt.Fprint(stderr, keysHelp)
 	return usageError("keys: unknown subcommand %q", args[0])
@@ -88,12 +116,25 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 // keysRotate runs `dsar keys rotate`.
 func keysRotate(ctx context.Context, args []string, stderr io.Writer, lookupEnv func(string) (string, bool)) error {
 	cmd := newReadCommand("keys rotate", rotateHelp, "re-wrap the keys in", "the requests collection", stderr, stderr)
+	blindIndex := cmd.fs.Bool("blind-index", false, "re-hash the blind index under DSAR_BLIND_INDEX_KEY instead (see above)")
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(lookupEnv)
 	if err != nil {
 		return exitError{code: exitUsage, err: err}
+	}
+	var keys indexKeys
+	if *blindIndex {
+		if len(cfg.BlindIndexPreviousKeys) == 0 {
+			return usageError("keys rotate --blind-index: no DSAR_BLIND_INDEX_PREVIOUS_KEYS: give the keys DSAR_BLIND_INDEX_KEY replaced, as every process has them")
+		}
+		if cfg.SuppressionKey == nil || cfg.MaskKey == nil {
+			return usageError("keys rotate --blind-index: set DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as every process has them (dsar keys pin)")
+		}
+		if keys, err = loadIndexKeys(cfg, *cmd.dataDir, false); err != nil {
+			return usageError("keys rotate --blind-index: %v", err)
+		}
 	}
 	ring := cfg.MasterKeys
 	if ring == nil {
@@ -109,6 +150,10 @@ func keysRotate(ctx context.Context, args []string, stderr io.Writer, lookupEnv 
 		return err
 	}
 	defer closeStore()
+	if *blindIndex {
+		r := rehashing{index: keys.index, st: sealedstore.New(st, ring, sealedstore.Options{}), out: stderr, tty: isTerminal(stderr), linkTTL: cfg.ExportLinkTTL}
+		return r.run(ctx)
+	}
 	r := rotation{ring: ring, keys: st, out: stderr, tty: isTerminal(stderr)}
 	return r.run(ctx)
 }

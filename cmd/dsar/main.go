@@ -13,7 +13,7 @@
 //	dsar discover   scan the configured databases for personal data the connectors file misses
 //	dsar datamap [--format csv]   the record of processing activities the connectors file declares
 //	dsar suppress filter|export|import|key   filter an audience through the suppression list; export it; import a partner's; print its key
-//	dsar keys new|rotate   make a master key; re-wrap every data key under the active one
+//	dsar keys new|rotate|pin   make a master key; re-wrap data keys or re-hash the blind index
 //
 // Settings come from DSAR_* environment variables; `dsar <command> --help`
 // lists those the command reads.

@@ -3,19 +3,14 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/dsar-project/dsar/config"
-	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers/suppressapi"
 )
 
@@ -77,9 +72,10 @@ with the value normalised as dsar does: an email trimmed and lower-cased, a
 phone in E.164 (+ and digits), a customer id trimmed. --json prints the key
 with the recipe and an example, as GET /v1/suppressions/key answers.
 
-The key derives from the blind index key (DSAR_BLIND_INDEX_KEY, or the key
-file of 'dsar dev' under --data-dir or DSAR_DATA_DIR) and is not it: it finds
-no request. Treat it as a secret shared with the pipeline: whoever holds it
+The key is DSAR_SUPPRESSION_KEY when pinned, else derived from the (oldest)
+blind index key (DSAR_BLIND_INDEX_KEY and DSAR_BLIND_INDEX_PREVIOUS_KEYS, or
+the key file of 'dsar dev' under --data-dir or DSAR_DATA_DIR), and is not it:
+it finds no request. Treat it as a secret shared with the pipeline: whoever holds it
 can test whether a given person is on the list.
 
 It exits 0 with the key, 2 when no key is configured.
@@ -110,27 +106,15 @@ func runSuppressKey(_ context.Context, args []string, _ io.Reader, stdout, stder
 	if err != nil {
 		return usageError("suppress key: %v", err)
 	}
-	raw := cfg.BlindIndexKey
-	if raw == nil {
-		dir := cfg.DataDir
-		if *dataDir != "" {
-			dir = *dataDir
-		}
-		path := filepath.Join(dir, "blind-index.key")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return usageError("suppress key: no blind index key: set DSAR_BLIND_INDEX_KEY, or pass --data-dir with dev's DSAR_DATA_DIR (%v)", err)
-		}
-		if cfg.BlindIndexKey, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
-			return usageError("suppress key: blind index key file %s: %v", path, err)
-		}
-		raw = cfg.BlindIndexKey
+	dir := cfg.DataDir
+	if *dataDir != "" {
+		dir = *dataDir
 	}
-	idx, err := dsr.NewBlindIndex(raw)
+	keys, err := loadIndexKeys(cfg, dir, false)
 	if err != nil {
 		return usageError("suppress key: %v", err)
 	}
-	key := idx.SuppressionKey()
+	key := keys.index.SuppressionKey()
 	encoded := base64.StdEncoding.EncodeToString(key[:])
 	if !*asJSON {
 		_, err := fmt.Fprintln(stdout, encoded)

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -318,34 +316,23 @@ func runSuppressImport(ctx context.Context, args []string, stdin io.Reader, stdo
 	return nil
 }
 
-// key loads the settings and the suppression key: derived from
-// DSAR_BLIND_INDEX_KEY, or with --data-dir from the key file 'dsar dev'
-// keeps there. It never makes a key: hashes under another would match
+// key loads the settings and the suppression key: DSAR_SUPPRESSION_KEY, or
+// derived from DSAR_BLIND_INDEX_KEY (and its previous keys), or with
+// --data-dir from the key file 'dsar dev' keeps there. It never makes a key: hashes under another would match
 // nobody, and a filter would let everyone through.
 func (c *readCommand) key(lookupEnv func(string) (string, bool)) (config.Config, dsr.SuppressionKey, error) {
 	cfg, err := config.Load(lookupEnv)
 	if err != nil {
 		return cfg, dsr.SuppressionKey{}, exitError{code: exitUsage, err: err}
 	}
-	raw := cfg.BlindIndexKey
-	if raw == nil && *c.dataDir != "" {
-		path := filepath.Join(*c.dataDir, "blind-index.key")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return cfg, dsr.SuppressionKey{}, usageError("%s: no DSAR_BLIND_INDEX_KEY and no key file: %v", c.name, err)
-		}
-		if raw, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
-			return cfg, dsr.SuppressionKey{}, usageError("%s: key file %s: not hex", c.name, path)
-		}
-	}
-	if raw == nil {
+	if cfg.BlindIndexKey == nil && *c.dataDir == "" {
 		return cfg, dsr.SuppressionKey{}, usageError("%s: set DSAR_BLIND_INDEX_KEY (the suppression key is derived from it)", c.name)
 	}
-	idx, err := dsr.NewBlindIndex(raw)
+	keys, err := loadIndexKeys(cfg, *c.dataDir, false)
 	if err != nil {
-		return cfg, dsr.SuppressionKey{}, usageError("%s: DSAR_BLIND_INDEX_KEY: %v", c.name, err)
+		return cfg, dsr.SuppressionKey{}, usageError("%s: %v", c.name, err)
 	}
-	return cfg, idx.SuppressionKey(), nil
+	return cfg, keys.index.SuppressionKey(), nil
 }
 
 // openSet opens the store and a suppression set over it (read on the

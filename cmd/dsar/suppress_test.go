@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -39,7 +40,11 @@ func TestSuppressKey(t *testing.T) {
 		{[]string{"suppress", "key", "--help"}, nil, 0, "HMAC-SHA256(key, kind", ""},
 		{[]string{"suppress", "key"}, []string{"DSAR_BLIND_INDEX_KEY=" + hexKey}, 0, want + "\n", ""},
 		{[]string{"suppress", "key", "--data-dir", dir}, nil, 0, want + "\n", ""},
-		{[]string{"suppress", "key", "--data-dir", t.TempDir()}, nil, 2, "", "no blind index key"},
+		{[]string{"suppress", "key", "--data-dir", t.TempDir()}, nil, 2, "", "no DSAR_BLIND_INDEX_KEY and no key file"},
+		// While the blind index key changes, and once the key is pinned,
+		// pipelines keep the key they hold.
+		{[]string{"suppress", "key"}, []string{"DSAR_BLIND_INDEX_KEY=" + strings.Repeat("ab", 32), "DSAR_BLIND_INDEX_PREVIOUS_KEYS=" + hexKey}, 0, want + "\n", ""},
+		{[]string{"suppress", "key"}, []string{"DSAR_BLIND_INDEX_KEY=" + strings.Repeat("ab", 32), "DSAR_SUPPRESSION_KEY=" + hex.EncodeToString(key[:])}, 0, want + "\n", ""},
 		{[]string{"suppress", "key", "extra"}, nil, 2, "", "unexpected argument"},
 	})
 

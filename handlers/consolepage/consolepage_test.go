@@ -646,7 +646,7 @@ func TestPagesSafeAndTranslated(t *testing.T) {
 // TestCatalogues: en and fr hold the same keys, and every key the pages
 // and the code use is in them.
 func TestCatalogues(t *testing.T) {
-	kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef")})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
 	pages := kit.Parse(files, "console", "/console")
 	if m := pages.Missing(); len(m) > 0 {
 		t.Fatalf("catalogues incomplete:\n%s", strings.Join(m, "\n"))

@@ -128,7 +128,7 @@ func newEnv(t *testing.T, now time.Time, queues Queues) *env {
 	e.svc = app.New(app.Deps{Store: e.st, Queue: fakeQueue{}, Index: idx, Approval: approval, IsAgent: keys.HasAgent, Now: tick})
 	e.logs = &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
-	kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef"), Log: log})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Log: log})
 	e.r = gin.New()
 	Register(e.r, Deps{App: e.svc, Kit: kit, Auth: fakeAuth{kit: kit}, Queues: queues, Log: log})
 	t.Cleanup(func() {

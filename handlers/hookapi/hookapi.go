@@ -30,8 +30,18 @@ const MaxBodyBytes = 64 << 10
 type Deps struct {
 	App    *app.Service
 	Secret webhook.Secret
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Previous, while Secret changes, is accepted too.
+	Previous webhook.Secret
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Secrets returns the secrets a resume may be signed with.
+func (d Deps) Secrets() []webhook.Secret {
+	if len(d.Previous) > 0 {
+		return []webhook.Secret{d.Secret, d.Previous}
+	}
+	return []webhook.Secret{d.Secret}
 }
 
 // Register adds POST /v1/hooks/resume/:id to r.
@@ -83,7 +93,7 @@ func (h *api) resume(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	msgID, err := webhook.Verify(c.Request.Header, body, h.d.Now(), 0, h.d.Secret)
+	msgID, err := webhook.Verify(c.Request.Header, body, h.d.Now(), 0, h.d.Secrets()...)
 	if err != nil {
 		h.d.Log.WarnContext(c.Request.Context(), "hook resume refused: signature", "request_id", id, "error", err)
 		detail := "The webhook-signature does not match this body under the hook's secret."

@@ -73,7 +73,7 @@ func startPortalLimits(t *testing.T, correct []string, limits *httpkit.Limits) *
 		d.CorrectFields = func() []string { return correct }
 	}
 	svc := app.New(d)
-	kit := webkit.New(webkit.Options{Secret: key, Brand: webkit.Brand{Name: "Example Shop", PolicyURL: "/policy"}, Log: log})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{key}, Brand: webkit.Brand{Name: "Example Shop", PolicyURL: "/policy"}, Log: log})
 	r := gin.New()
 	kit.RegisterAssets(r)
 	portalpage.Register(r, portalpage.Deps{App: svc, Kit: kit, Limits: limits, Log: log})
@@ -224,7 +224,7 @@ func lacks(t *testing.T, page string, unwanted ...string) {
 }
 
 func TestCatalogues(t *testing.T) {
-	kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef")})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
 	pages := portalpage.Parse(kit)
 	if m := pages.Missing(); len(m) > 0 {
 		t.Fatalf("catalogues incomplete:\n%s", strings.Join(m, "\n"))

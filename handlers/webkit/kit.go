@@ -24,21 +24,23 @@ import (
 //go:embed templates messages assets
 var files embed.FS
 
-// Options configure a Kit. Secret is required.
+// Options configure a Kit. Secrets is required.
 type Options struct {
 	Brand Brand
-	// Secret is the service's master key; the kit derives its CSRF key
-	// from it.
-	Secret []byte
-	Log    *slog.Logger
+	// Secrets are the service's keys, the current first (the blind
+	// index's: dsr.BlindIndex.Keys); the kit derives its CSRF keys from
+	// them, signs under the first and accepts the others' tokens.
+	Secrets [][]byte
+	Log     *slog.Logger
 }
 
 // Kit is the toolkit the pages share. It is safe for concurrent use.
 type Kit struct {
-	brand   Brand
-	csrfKey []byte
-	log     *slog.Logger
-	common  catalog
+	brand Brand
+	// csrfKeys sign form tokens (the first) and check them (all).
+	csrfKeys [][]byte
+	log      *slog.Logger
+	common   catalog
 	// bare are pages with only the error page, for addresses no surface
 	// routes: by section.
 	bare map[string]*Pages
@@ -46,9 +48,15 @@ type Kit struct {
 
 // New returns a Kit.
 func New(o Options) *Kit {
-	m := hmac.New(sha256.New, o.Secret)
-	m.Write([]byte("dsar page forms v1"))
-	k := &Kit{brand: o.Brand, csrfKey: m.Sum(nil), log: o.Log, common: catalog{}}
+	if len(o.Secrets) == 0 {
+		panic("webkit: no secret") // a programming error: main wires one
+	}
+	k := &Kit{brand: o.Brand, log: o.Log, common: catalog{}}
+	for _, s := range o.Secrets {
+		m := hmac.New(sha256.New, s)
+		m.Write([]byte("dsar page forms v1"))
+		k.csrfKeys = append(k.csrfKeys, m.Sum(nil))
+	}
 	if k.log == nil {
 		k.log = slog.New(slog.DiscardHandler)
 	}

@@ -70,11 +70,11 @@ func (k *Kit) CSRF(c *gin.Context) string {
 				Secure: SecureCookies(c.Request), SameSite: http.SameSiteStrictMode})
 		}
 	}
-	return k.token(v, c.GetString(csrfBindingKey))
+	return k.token(k.csrfKeys[0], v, c.GetString(csrfBindingKey))
 }
 
-func (k *Kit) token(cookie, binding string) string {
-	m := hmac.New(sha256.New, k.csrfKey)
+func (k *Kit) token(key []byte, cookie, binding string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(cookie))
 	m.Write([]byte{0})
 	m.Write([]byte(binding))
@@ -103,8 +103,18 @@ func (k *Kit) CSRFValid(c *gin.Context) bool {
 	if err != nil || v == "" {
 		return false
 	}
-	got := c.PostForm(CSRFField)
-	return hmac.Equal([]byte(got), []byte(k.token(v, c.GetString(csrfBindingKey))))
+	return k.tokenValid(c.PostForm(CSRFField), v, c.GetString(csrfBindingKey))
+}
+
+// tokenValid reports whether got is the form token of cookie and binding
+// under one of the kit's keys: the current, or one it replaced (a form
+// served before the key changed).
+func (k *Kit) tokenValid(got, cookie, binding string) bool {
+	ok := false
+	for _, key := range k.csrfKeys {
+		ok = hmac.Equal([]byte(got), []byte(k.token(key, cookie, binding))) || ok
+	}
+	return ok
 }
 
 // CheckCSRF refuses, with the error page and 403, an unsafe request that

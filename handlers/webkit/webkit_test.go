@@ -14,7 +14,7 @@ import (
 func testKit(t *testing.T) (*Kit, *Pages, *gin.Engine) {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	k := New(Options{Secret: []byte("0123456789abcdef0123456789abcdef"), Brand: Brand{Name: "Example Shop", Color: "#ffcc00"}})
+	k := New(Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Brand: Brand{Name: "Example Shop", Color: "#ffcc00"}})
 	fsys := fstest.MapFS{
 		"templates/hello.html": {Data: []byte(`{{define "title"}}{{.T "t.hello"}}{{end}}{{define "content"}}<h1>{{.T "t.hello"}}</h1><form method="post"><input type="hidden" name="csrf" value="{{.CSRF}}"></form>{{end}}`)},
 		"messages/en.json":     {Data: []byte(`{"t.hello":"Hello"}`)},
@@ -172,5 +172,25 @@ func TestAssets(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("%s: %d, want %d", path, w.Code, want)
 		}
+	}
+}
+
+// TestCSRFKeyChange: a form served before the key changed is still
+// accepted while the old key is given, and only then.
+func TestCSRFKeyChange(t *testing.T) {
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	before := New(Options{Secrets: [][]byte{oldKey}})
+	during := New(Options{Secrets: [][]byte{newKey, oldKey}})
+	after := New(Options{Secrets: [][]byte{newKey}})
+	cookie := strings.Repeat("c", 43)
+	served := before.token(before.csrfKeys[0], cookie, "req-1")
+	if !during.tokenValid(served, cookie, "req-1") {
+		t.Error("a form served under the old key is refused while the old key is given")
+	}
+	if after.tokenValid(served, cookie, "req-1") || during.tokenValid(served, cookie, "req-2") {
+		t.Error("a form served under the old key is accepted without it, or for another binding")
+	}
+	if during.token(during.csrfKeys[0], cookie, "req-1") != after.token(after.csrfKeys[0], cookie, "req-1") {
+		t.Error("forms are not signed under the current key")
 	}
 }

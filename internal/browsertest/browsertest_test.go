@@ -28,7 +28,7 @@ func testPage(content string) *fstest.MapFile {
 func serve(t *testing.T) string {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
-	kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef"), Brand: webkit.Brand{Name: "Example Shop"}})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Brand: webkit.Brand{Name: "Example Shop"}})
 	fsys := fstest.MapFS{
 		// Accessible: a labelled field.
 		"templates/ok.html": testPage(`<h1>{{.T "selftest.title"}}</h1><form method="get"><label for="email">{{.T "selftest.email"}}</label><input id="email" name="email" type="email"><button type="submit">{{.T "selftest.send"}}</button></form>`),

@@ -68,11 +68,17 @@ func (k Secret) mac(id, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// SignHeaders sets the three headers of message id sent at ts with body.
-func (k Secret) SignHeaders(h http.Header, id string, ts time.Time, body []byte) {
+// SignHeaders sets the three headers of message id sent at ts with body,
+// signed by k and by each of also (space-separated signatures, while a
+// secret changes).
+func (k Secret) SignHeaders(h http.Header, id string, ts time.Time, body []byte, also ...Secret) {
 	h.Set(HeaderID, id)
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderSignature, k.Sign(id, ts, body))
+	sigs := []string{k.Sign(id, ts, body)}
+	for _, o := range also {
+		sigs = append(sigs, o.Sign(id, ts, body))
+	}
+	h.Set(HeaderSignature, strings.Join(sigs, " "))
 }
 
 // The ways [Verify] refuses a message; its error wraps one of them.

@@ -47,10 +47,12 @@ func (e *StatusError) Is(target error) bool {
 // Sender posts signed JSON bodies. The zero value is not usable: make one
 // with New.
 type Sender struct {
-	client  *http.Client
-	secret  Secret
-	timeout time.Duration
-	now     func() time.Time
+	client *http.Client
+	secret Secret
+	// previous also sign each message while the secret changes.
+	previous []Secret
+	timeout  time.Duration
+	now      func() time.Time
 }
 
 // Option tunes a Sender.
@@ -61,6 +63,20 @@ func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = 
 
 // WithClock sets the clock that stamps each send (time.Now otherwise).
 func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
+
+// WithPrevious also signs each message with previous (nil ones skipped),
+// while the secret changes: the webhook-signature header then holds one
+// signature per secret, space-separated, as Standard Webhooks lets a
+// sender do, and a receiver holding either secret accepts the message.
+func WithPrevious(previous ...Secret) Option {
+	return func(s *Sender) {
+		for _, p := range previous {
+			if len(p) > 0 {
+				s.previous = append(s.previous, p)
+			}
+		}
+	}
+}
 
 // New returns a Sender that signs with secret and posts through client (nil:
 // a client of its own). The Sender never follows a redirect, whatever the
@@ -108,7 +124,7 @@ func (s *Sender) Call(ctx context.Context, url, id string, body []byte, maxAnswe
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	s.secret.SignHeaders(req.Header, id, s.now(), body)
+	s.secret.SignHeaders(req.Header, id, s.now(), body, s.previous...)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, err

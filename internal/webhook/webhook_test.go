@@ -228,3 +228,37 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		})
 	}
 }
+
+// TestSendWhileSecretChanges: a sender given the previous secret signs
+// each message with both, so a receiver holding either accepts it, and one
+// holding neither does not.
+func TestSendWhileSecretChanges(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000000, 0)
+	oldSecret, _ := webhook.ParseSecret("the old secret, long enough")
+	newSecret, _ := webhook.ParseSecret("the new secret, long enough")
+	other, _ := webhook.ParseSecret("someone else's secret......")
+	got := make(chan http.Header, 1)
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+		got <- r.Header.Clone()
+	}))
+	defer srv.Close()
+	s := webhook.New(srv.Client(), newSecret, webhook.WithClock(func() time.Time { return now }), webhook.WithPrevious(oldSecret, nil))
+	if err := s.Send(context.Background(), srv.URL, "alert_1", []byte(`{"event":"overdue"}`)); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	if n := len(strings.Fields(h.Get(webhook.HeaderSignature))); n != 2 {
+		t.Errorf("webhook-signature %q holds %d signatures; want 2", h.Get(webhook.HeaderSignature), n)
+	}
+	for name, k := range map[string]webhook.Secret{"old": oldSecret, "new": newSecret} {
+		if _, err := webhook.Verify(h, body, now, 0, k); err != nil {
+			t.Errorf("a receiver holding the %s secret: %v", name, err)
+		}
+	}
+	if _, err := webhook.Verify(h, body, now, 0, other); !errors.Is(err, webhook.ErrSignature) {
+		t.Errorf("a receiver holding another secret: %v; want ErrSignature", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dsar-project/dsar/store"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -74,4 +76,33 @@ func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldEx
 		return false, fmt.Errorf("swap wrapped keys: %w", err)
 	}
 	return res.ModifiedCount == 1, nil
+}
+
+// SwapHashes replaces request id's blind-index hashes in one conditional
+// update, as [store.IndexHashes] says.
+func (s *Store) SwapHashes(ctx context.Context, id string, from, to store.Hashes) (bool, error) {
+	is := func(hs []string) any {
+		if len(hs) == 0 {
+			return bson.D{{Key: "$in", Value: bson.A{nil, bson.A{}}}} // missing, null or empty
+		}
+		return hs
+	}
+	res, err := s.reqs.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: "identity_hashes", Value: is(from.Identity)}, {Key: "proven_hashes", Value: is(from.Proven)}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "identity_hashes", Value: nonNil(to.Identity)},
+			{Key: "proven_hashes", Value: nonNil(to.Proven)},
+		}}})
+	if err != nil {
+		return false, fmt.Errorf("swap hashes: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// nonNil returns hs, or an empty list for nil: stored as [], not null.
+func nonNil(hs []string) []string {
+	if hs == nil {
+		return []string{}
+	}
+	return hs
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/dsar-project/dsar/store"
 )
 
 // keysBatch is how many requests one read of EachWrappedKeys returns.
@@ -60,4 +63,17 @@ func (s *Store) SwapWrappedKeys(ctx context.Context, id, oldData, newData, oldEx
 		return nil
 	})
 	return changed("swap wrapped keys", err)
+}
+
+// SwapHashes replaces request id's blind-index hashes, with its rows of
+// request_hashes, in one transaction, as [store.IndexHashes] says.
+func (s *Store) SwapHashes(ctx context.Context, id string, from, to store.Hashes) (bool, error) {
+	_, err := s.update(ctx, id, func(d *requestDoc) error {
+		if !slices.Equal(d.IdentityHashes, from.Identity) || !slices.Equal(d.ProvenHashes, from.Proven) {
+			return errNoChange
+		}
+		d.IdentityHashes, d.ProvenHashes = to.Identity, to.Proven
+		return nil
+	})
+	return changed("swap hashes", err)
 }

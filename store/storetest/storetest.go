@@ -81,6 +81,7 @@ var cases = []struct {
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
 	{"WrappedKeys", testWrappedKeys},
+	{"SwapHashes", testSwapHashes},
 
 	// The pre- and post-processing hooks.
 	{"HookHold", testHookHold},

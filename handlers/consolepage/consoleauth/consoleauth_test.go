@@ -63,7 +63,7 @@ func setup(t *testing.T, opts ...option) *env {
 	srv := testenv.RedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	e := &env{t: t, rdb: rdb, prefix: testenv.Name("dsar_test_console") + ":", clock: testenv.NewClock(time.Now()), // the provider signs tokens with the real time
-		kit: webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef")}), logs: &testenv.Buffer{}}
+		kit: webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}}), logs: &testenv.Buffer{}}
 	t.Cleanup(func() {
 		ctx := context.Background()
 		keys, _ := rdb.Keys(ctx, e.prefix+"*").Result()

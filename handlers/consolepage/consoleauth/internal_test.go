@@ -19,7 +19,7 @@ import (
 )
 
 func TestCataloguesComplete(t *testing.T) {
-	k := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef")})
+	k := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
 	p := k.Parse(files, "console", "/console")
 	if m := p.Missing(); len(m) > 0 {
 		t.Fatalf("catalogues incomplete:\n%s", strings.Join(m, "\n"))
@@ -60,7 +60,7 @@ func TestRefreshDoesNotResurrect(t *testing.T) {
 	t.Cleanup(func() { _ = plain.Close(); _ = hooked.Close() })
 	prefix := testenv.Name("dsar_test_console") + ":"
 	keys := apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte("s"))})
-	kit := webkit.New(webkit.Options{Secret: []byte("0123456789abcdef0123456789abcdef")})
+	kit := webkit.New(webkit.Options{Secrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
 	a, err := New(context.Background(), Options{Kit: kit, Keys: keys, Redis: plain, Prefix: prefix})
 	testenv.Must(t, err)
 	id, err := a.create(context.Background(), apikey.Principal{Name: "desk", Role: apikey.RoleAgent}, viaKey)
