@@ -79,6 +79,9 @@ type OptInInput struct {
 	// Identities are normalised identities of the person, from Go
 	// callers (see Person).
 	Identities []dsr.Identity `json:"-"`
+	// adjust, from Go callers, changes the opt-in request's intake before
+	// it is filed (a protocol's link, its id).
+	adjust []func(*dsr.Intake)
 }
 
 // ConsentChange is what an opt-in or a lift did: the event recorded, how
@@ -147,7 +150,7 @@ func (s *Service) OptIn(ctx context.Context, in OptInInput, source dsr.ConsentSo
 		return ConsentChange{}, err
 	}
 	ev := dsr.ConsentEvent{Hashes: hashes, Kind: dsr.ConsentOptIn, Scopes: scopes, Source: source, Actor: actor}
-	return s.lift(ctx, ev, "opted in", ids, reg)
+	return s.lift(ctx, ev, "opted in", ids, reg, in.adjust...)
 }
 
 // checkRegulation checks an opt-in's or a lift's optional regulation,
@@ -233,7 +236,7 @@ func (s *Service) liftSettled(ctx context.Context, ids []dsr.Identity, scopes []
 // latest request whose entry it lifts, else ccpa), whose fan-out lifts
 // the scopes from every identity of the person too and carries the lift to
 // connectors that keep a suppression of their own.
-func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, ids []dsr.Identity, reg dsr.Regulation) (ConsentChange, error) {
+func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, ids []dsr.Identity, reg dsr.Regulation, adjust ...func(*dsr.Intake)) (ConsentChange, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return ConsentChange{}, fmt.Errorf("consent event id: %w", err)
@@ -255,6 +258,9 @@ func (s *Service) lift(ctx context.Context, ev dsr.ConsentEvent, reason string, 
 		in := dsr.Intake{Type: dsr.TypeOptIn, Regulation: reg, Source: optInSource(ev.Source), FiledBy: ev.Actor, Status: dsr.StatusVerified,
 			Identities: ids, ReceivedAt: s.now(), Calendar: s.calendar, Scopes: ev.Scopes, LinkedTo: ev.RequestID,
 			VerificationMethod: "consent event " + ev.ID}
+		for _, a := range adjust {
+			a(&in)
+		}
 		req, err := s.file(ctx, in, filing{})
 		if err != nil {
 			return ConsentChange{}, fmt.Errorf("file the opt-in request: %w", err)

@@ -77,6 +77,8 @@ type Deps struct {
 	// Suppressions is the process's suppression set, which checks read;
 	// nil: checks answer ErrSuppressionsOff.
 	Suppressions *suppression.Set
+	// DRP configures the Data Rights Protocol (off when empty).
+	DRP DRPOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -96,6 +98,7 @@ type Service struct {
 	correct      func() []string
 	portal       PortalOptions
 	suppressions *suppression.Set
+	drp          DRPOptions
 	now          func() time.Time
 	log          *slog.Logger
 }
@@ -109,7 +112,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, drp: d.DRP, now: d.Now, log: d.Log}
 }
 
 // correctFields returns the fields the connectors can correct, or nil when

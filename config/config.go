@@ -72,9 +72,17 @@ type Config struct {
 	RedisTLSServerName string
 	DataDir            string
 	ConnectorsFile     string
-	APIKeys            []apikey.Key
-	DevAPIKey          string
-	BlindIndexKey      []byte
+	// DRP configures the Data Rights Protocol: this business's id in its
+	// directory and the file of the authorised agents trusted (the
+	// directory's JSON). Both empty: the protocol is off.
+	DRPBusinessID string
+	DRPAgentsFile string
+	// DRPAllowInternalCallbacks lets agents' status callbacks reach
+	// private and loopback addresses.
+	DRPAllowInternalCallbacks bool
+	APIKeys                   []apikey.Key
+	DevAPIKey                 string
+	BlindIndexKey             []byte
 	// BlindIndexPreviousKeys are the blind index keys BlindIndexKey
 	// replaced, newest first: hashes under them are still looked up and
 	// checked while `dsar keys rotate --blind-index` runs.
@@ -336,6 +344,12 @@ func Settings() []Setting {
 				c.LogFormat = v
 				return nil
 			}},
+		{Env: "DSAR_DRP_BUSINESS_ID", Help: "this business's id in the Data Rights Protocol's directory (docs/protocols.md): every agent's message must name it; with DSAR_DRP_AGENTS_FILE, turns the protocol's endpoints on", Modes: dbModes,
+			set: func(c *Config, v string) error { c.DRPBusinessID = v; return nil }},
+		{Env: "DSAR_DRP_AGENTS_FILE", Help: "JSON file of the authorised agents trusted, in the protocol's directory format (id, name, verify_key: base64 Ed25519 public key, ...); read at start", Modes: dbModes,
+			set: func(c *Config, v string) error { c.DRPAgentsFile = v; return nil }},
+		{Env: "DSAR_DRP_ALLOW_INTERNAL_CALLBACKS", Default: "false", Help: "let agents' status_callback URLs name private or loopback addresses (and http to loopback): for tests and one-machine setups only", Modes: dbModes,
+			set: boolean(func(c *Config, b bool) { c.DRPAllowInternalCallbacks = b })},
 		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker, and by serve with DSAR_OIDC_ISSUER (the sign-in's callback); dev: http://DSAR_HTTP_ADDR", Modes: dbModes,
 			set: baseURL(", e.g. https://privacy.example.com", func(c *Config, v string) { c.PublicURL = v })},
 		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: DSAR_PUBLIC_URL/privacy, the portal this service serves", Modes: wrkModes,
@@ -830,6 +844,9 @@ func (c Config) Validate(m Mode) error {
 		if c.RedisAddr == "" {
 			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
 		}
+	}
+	if (c.DRPBusinessID == "") != (c.DRPAgentsFile == "") {
+		errs = append(errs, errors.New("DSAR_DRP_BUSINESS_ID and DSAR_DRP_AGENTS_FILE: set both (the protocol on), or neither"))
 	}
 	if len(c.BlindIndexPreviousKeys) > 0 {
 		if c.SuppressionKey == nil || c.MaskKey == nil {

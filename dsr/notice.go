@@ -17,10 +17,10 @@ const AlertOverdue = "alert_overdue"
 // AlertReminder is the alert kind of a reminder n days before the due date.
 func AlertReminder(n int) string { return fmt.Sprintf("alert_reminder_%d", n) }
 
-// IsNotice reports whether kind is a notice, an alert kind or the
-// post-processing hook's NoticeHookOutcome.
+// IsNotice reports whether kind is a notice, an alert kind, the
+// post-processing hook's NoticeHookOutcome or an agent's NoticeDRPStatus.
 func IsNotice(kind string) bool {
-	return slices.Contains(Notices, kind) || kind == NoticeHookOutcome || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
+	return slices.Contains(Notices, kind) || kind == NoticeHookOutcome || kind == NoticeDRPStatus || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
 }
 
 // IsAlert reports whether kind goes to the escalation channel.

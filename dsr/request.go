@@ -127,6 +127,9 @@ type Request struct {
 	ClosedAt    *time.Time `bson:"closed_at,omitempty"`
 	// DenialBasis is why a denied request was denied.
 	DenialBasis DenialBasis `bson:"denial_basis,omitempty"`
+	// DRP, for a request an authorised agent filed through the Data
+	// Rights Protocol, is what the protocol needs of it.
+	DRP *DRPLink `bson:"drp,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
 	// Audited counts the history entries copied into the audit chain;
@@ -372,6 +375,9 @@ type Intake struct {
 	// Corrections, for a correction, are what it asks for: NewRequest
 	// keeps their hashes (Request.Corrections) and values (NewValues).
 	Corrections []FieldValue
+	// DRP is copied to the request; with a callback, its first status
+	// is due at once (NoticeDRPStatus).
+	DRP *DRPLink
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -409,6 +415,7 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		LinkedTo:   in.LinkedTo,
 		Channel:    in.Channel,
 		Note:       in.Note,
+		DRP:        in.DRP,
 
 		VerificationMethod: in.VerificationMethod,
 	}
@@ -429,6 +436,9 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		r.DuplicateOf, r.UnlinkTo, r.Status, r.PendingNotices = in.DuplicateOf, in.Status, StatusDuplicate, nil
 		r.History[0].To = StatusDuplicate
 		r.History[0].Reason = "filed; duplicate of " + in.DuplicateOf
+	}
+	if in.DRP != nil && in.DRP.Callback != "" {
+		r.PendingNotices = append(r.PendingNotices, NoticeDRPStatus)
 	}
 	if in.StatusToken != "" {
 		r.StatusTokens = []string{HashToken(in.StatusToken)}

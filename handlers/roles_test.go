@@ -57,8 +57,9 @@ func TestRolesOnEveryRoute(t *testing.T) {
 	h := handlers.New(handlers.Deps{Log: slog.New(slog.DiscardHandler), Keys: apikey.NewKeyring()})
 	walked := 0
 	for _, r := range apitest.Routes(t, h) {
-		if !strings.HasPrefix(r.Path, "/v1/") || strings.HasPrefix(r.Path, "/v1/portal/") || strings.HasPrefix(r.Path, "/v1/hooks/") || strings.HasPrefix(r.Path, "/v1/callbacks/") {
-			continue // no API key: the portal's status tokens, the hooks' and callbacks' signatures (hooks_test.go, callbacks_test.go)
+		if !strings.HasPrefix(r.Path, "/v1/") || strings.HasPrefix(r.Path, "/v1/portal/") || strings.HasPrefix(r.Path, "/v1/hooks/") || strings.HasPrefix(r.Path, "/v1/callbacks/") ||
+			strings.HasPrefix(r.Path, "/v1/agent/") || strings.HasPrefix(r.Path, "/v1/data-rights-request") {
+			continue // no API key: the portal's status tokens, the hooks' and callbacks' signatures, the DRP agents' tokens and signatures (hooks_test.go, callbacks_test.go, drp_test.go)
 		}
 		route := r.Method + " " + r.Path
 		roles, ok := allowed[route]

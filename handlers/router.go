@@ -22,6 +22,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/agentapi"
 	"github.com/dsar-project/dsar/handlers/callbackapi"
 	"github.com/dsar-project/dsar/handlers/consolepage"
+	"github.com/dsar-project/dsar/handlers/drpapi"
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/handlers/portalapi"
@@ -60,6 +61,9 @@ type Deps struct {
 	// Portal tunes the portal; its defaults are config's (DSAR_VERIFY_MAX_TRIES,
 	// DSAR_PORTAL_MAX_PENDING, DSAR_EXPORT_LINK_TTL, DSAR_GPC_LAST_UPDATE).
 	Portal app.PortalOptions
+	// DRP configures the Data Rights Protocol's endpoints (off when
+	// empty: they answer 404).
+	DRP app.DRPOptions
 	// TrustedProxies are the addresses (or CIDRs) of proxies whose
 	// X-Forwarded-For is believed; none by default.
 	TrustedProxies []string
@@ -173,11 +177,12 @@ func New(d Deps) http.Handler {
 		d.Suppressions = suppression.NewSet(feed, d.Index.SuppressionKey())
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, DRP: d.DRP, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	suppressapi.RegisterLists(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
+	drpapi.Register(r, drpapi.Deps{App: svc, Log: d.Log})
 	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Previous: d.HookPreviousSecret, Log: d.Log, Now: d.Now})
 	if d.TaskLinks != nil {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})

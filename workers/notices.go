@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/links"
+	"github.com/dsar-project/dsar/internal/netguard"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -101,7 +103,11 @@ type NoticeDeps struct {
 	Escalation EscalationOptions
 	// Hooks: the post-processing hook (PostURL, Secret) is told outcomes.
 	Hooks HookOptions
-	Log   *slog.Logger
+	// DRPClient posts the status of Data Rights Protocol requests to their
+	// agents' status_callback; nil: a client that reaches public
+	// addresses only (internal/netguard).
+	DRPClient *http.Client
+	Log       *slog.Logger
 }
 
 // NoticeHandler handles TypeNotice: the notices to subjects, and the
@@ -114,6 +120,7 @@ type NoticeHandler struct {
 	webhook    *webhook.Sender
 	hooks      HookOptions
 	hook       *webhook.Sender
+	drp        *http.Client
 	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
@@ -123,10 +130,14 @@ type NoticeHandler struct {
 // NewNoticeHandler returns a NoticeHandler; now nil means time.Now.
 func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *NoticeHandler {
 	now = orNow(now)
-	return &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
+	h := &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
 		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
 		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
-		audit: auditor{store: d.Store, log: d.Log}.audit}
+		audit: auditor{store: d.Store, log: d.Log}.audit, drp: d.DRPClient}
+	if h.drp == nil {
+		h.drp = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
+	}
+	return h
 }
 
 // ProcessTask sends one pending notice (see SendNotice).
@@ -158,6 +169,9 @@ func (h *NoticeHandler) SendNotice(ctx context.Context, requestID, notice string
 	defer func() { err = redactErr(err, req.Identities) }()
 	if !slices.Contains(req.PendingNotices, notice) {
 		return nil
+	}
+	if notice == dsr.NoticeDRPStatus {
+		return h.sendDRPStatus(ctx, req)
 	}
 	if notice == dsr.NoticeHookOutcome {
 		if err := h.sendOutcome(ctx, req); err != nil {

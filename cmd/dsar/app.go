@@ -43,6 +43,7 @@ import (
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/embedded"
 	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/internal/netguard"
 	"github.com/dsar-project/dsar/internal/tlsutil"
 	"github.com/dsar-project/dsar/store"
 	"github.com/dsar-project/dsar/store/mongostore"
@@ -71,6 +72,7 @@ type app struct {
 	index    *dsr.BlindIndex
 	links    *dsr.LinkSigner
 	keys     indexKeys
+	drp      dsarapp.DRPOptions
 	calendar dsr.Calendar
 	listen   net.Listener
 	redis    asynq.RedisClientOpt
@@ -195,6 +197,9 @@ func (a *app) openStore(ctx context.Context) error {
 	}
 	a.keys, a.index, a.links = keys, keys.index, dsr.NewLinkSigner(keys.index.Keys()...)
 	a.suppressions = suppression.NewSet(a.store, keys.index.SuppressionKey())
+	if a.drp, err = drpOptions(a.cfg, keys.index); err != nil {
+		return err
+	}
 	if a.calendar, err = dsr.NewCalendar(a.cfg.Holidays); err != nil {
 		return fmt.Errorf("DSAR_HOLIDAYS: %w", err)
 	}
@@ -375,7 +380,8 @@ func (a *app) startWorkers(ctx context.Context) error {
 	}
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
-			Escalation: escalation, Suppressions: a.suppressions},
+			Escalation: escalation, Suppressions: a.suppressions,
+			DRPClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.DRPAllowInternalCallbacks, Timeout: 10 * time.Second})},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,
@@ -495,6 +501,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
+		DRP: a.drp,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: a.store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},

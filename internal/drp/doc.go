@@ -5,6 +5,6 @@
 // checked in the protocol's order; the agents' directory entries; the
 // pair-wise bearer tokens; the status object and its errors.
 //
-// It knows nothing of requests: the application maps an exercise onto an
-// intake, and a request onto a status.
+// The application maps an exercise onto an intake; [StatusOf] maps a
+// request onto the protocol's status.
 package drp

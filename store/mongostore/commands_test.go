@@ -58,7 +58,7 @@ func TestRoundTrips(t *testing.T) {
 				return fmt.Errorf("second transition won")
 			}
 			return nil
-		}, []string{"findAndModify", "aggregate"}},
+		}, []string{"findAndModify", "findAndModify", "aggregate"}}, // the second: the update of a DRP request with a callback, tried when the first matched nothing
 		{"create jobs", func() error { return f.store.CreateJobs(ctx, []dsr.Job{job}) }, []string{"insert"}},
 		{"mark fanned out", func() error { return f.store.MarkFannedOut(ctx, r.ID) }, []string{"update"}},
 		{"claim job", func() error { var err error; claimed, err = f.store.ClaimJob(ctx, job.ID, time.Minute); return err }, []string{"findAndModify"}},

@@ -280,46 +280,60 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 			notices = append(slices.Clip(notices), dsr.NoticeHookOutcome)
 		}
 	}
-	update := bson.D{
-		{Key: "$set", Value: set},
-		{Key: "$push", Value: bson.D{{Key: "history", Value: dsr.Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
-	}
-	var add bson.D
-	if len(notices) > 0 {
-		add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: notices}}})
-	}
-	if len(c.Exceptions) > 0 {
-		add = append(add, bson.E{Key: "exceptions", Value: bson.D{{Key: "$each", Value: c.Exceptions}}})
-	}
-	if len(add) > 0 {
-		update = append(update, bson.E{Key: "$addToSet", Value: add})
-	}
-	if c.Purge || c.Unlink || to != dsr.StatusVerifying {
-		// A verification only matters while verifying; an agent's details
-		// go with the subject's.
-		unset := bson.D{{Key: "verification", Value: ""}}
-		if c.Purge {
-			unset = append(unset, bson.E{Key: "agent", Value: ""}, bson.E{Key: "note", Value: ""}, bson.E{Key: "new_values", Value: ""}, bson.E{Key: "data_key", Value: ""})
+	build := func(notices []string) bson.D {
+		update := bson.D{
+			{Key: "$set", Value: set},
+			{Key: "$push", Value: bson.D{{Key: "history", Value: dsr.Transition{From: from, To: to, At: now, Actor: c.Actor, Reason: c.Reason}}}},
 		}
-		if c.Unlink {
-			unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
+		var add bson.D
+		if len(notices) > 0 {
+			add = append(add, bson.E{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: notices}}})
 		}
-		if c.ResetFanout {
-			unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""}, bson.E{Key: "hook_hold", Value: ""})
+		if len(c.Exceptions) > 0 {
+			add = append(add, bson.E{Key: "exceptions", Value: bson.D{{Key: "$each", Value: c.Exceptions}}})
 		}
-		if to.Closed() {
-			// A closed request's clock has stopped for good; its pauses
-			// stay recorded.
-			unset = append(unset, bson.E{Key: "paused_at", Value: ""})
+		if len(add) > 0 {
+			update = append(update, bson.E{Key: "$addToSet", Value: add})
 		}
-		update = append(update, bson.E{Key: "$unset", Value: unset})
+		if c.Purge || c.Unlink || to != dsr.StatusVerifying {
+			// A verification only matters while verifying; an agent's details
+			// go with the subject's.
+			unset := bson.D{{Key: "verification", Value: ""}}
+			if c.Purge {
+				unset = append(unset, bson.E{Key: "agent", Value: ""}, bson.E{Key: "note", Value: ""}, bson.E{Key: "new_values", Value: ""}, bson.E{Key: "data_key", Value: ""})
+			}
+			if c.Unlink {
+				unset = append(unset, bson.E{Key: "duplicate_of", Value: ""}, bson.E{Key: "unlink_to", Value: ""})
+			}
+			if c.ResetFanout {
+				unset = append(unset, bson.E{Key: "fanout_failures", Value: ""}, bson.E{Key: "fanout_error", Value: ""}, bson.E{Key: "hook_hold", Value: ""})
+			}
+			if to.Closed() {
+				// A closed request's clock has stopped for good; its pauses
+				// stay recorded.
+				unset = append(unset, bson.E{Key: "paused_at", Value: ""})
+			}
+			update = append(update, bson.E{Key: "$unset", Value: unset})
+		}
+		return update
 	}
+	// A request filed through the Data Rights Protocol with a callback
+	// owes its agent every status (dsr.NoticeDRPStatus), in the same
+	// update: one update is tried for a request without a callback, the
+	// other for one with, each conditional on which it is.
 	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx,
-		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}}, also...),
-		update,
+		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "drp.callback", Value: bson.D{{Key: "$exists", Value: false}}}}, also...),
+		build(notices),
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		err = s.reqs.FindOneAndUpdate(ctx,
+			append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "drp.callback", Value: bson.D{{Key: "$exists", Value: true}}}}, also...),
+			build(append(slices.Clip(notices), dsr.NoticeDRPStatus)),
+			options.FindOneAndUpdate().SetReturnDocument(options.After),
+		).Decode(&r)
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, s.missOrConflict(ctx, id, fmt.Sprintf("move %s -> %s", from, to))
 	}

@@ -234,6 +234,9 @@ func (s *Store) applyMove(d *requestDoc, from, to dsr.Status, c dsr.Change) {
 			notices = append(slices.Clip(notices), dsr.NoticeHookOutcome)
 		}
 	}
+	if r.DRP != nil && r.DRP.Callback != "" {
+		notices = append(slices.Clip(notices), dsr.NoticeDRPStatus)
+	}
 	for _, n := range notices {
 		if !slices.Contains(r.PendingNotices, n) {
 			r.PendingNotices = append(r.PendingNotices, n)

@@ -82,6 +82,7 @@ var cases = []struct {
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
 	{"WrappedKeys", testWrappedKeys},
 	{"SwapHashes", testSwapHashes},
+	{"DRPStatusOwed", testDRPStatusOwed},
 
 	// The pre- and post-processing hooks.
 	{"HookHold", testHookHold},

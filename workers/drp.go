@@ -1,0 +1,76 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/drp"
+)
+
+// sendDRPStatus POSTs the status of req, a request an authorised agent
+// filed through the Data Rights Protocol, to its status_callback, and marks
+// the notice sent once the agent answered 200 (any other answer is an error:
+// the notice stays pending and is retried). The status sent is the
+// request's when it is sent, the protocol asking for the most recent one;
+// a change that lands while it is sent is sent right after.
+func (h *NoticeHandler) sendDRPStatus(ctx context.Context, req *dsr.Request) error {
+	for range 3 {
+		if req.DRP == nil || req.DRP.Callback == "" {
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus)
+		}
+		st := drp.StatusOf(req, h.notices.PortalURL)
+		if err := h.postDRP(ctx, req.DRP.Callback, st); err != nil {
+			return fmt.Errorf("drp status callback: %w", err)
+		}
+		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus); err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "drp status delivered to the agent", "request_id", req.ID, "agent", req.DRP.Agent, "status", st.Status)
+		// A change made while this was sent added the notice before it
+		// was marked sent: the status it owes goes now.
+		now, err := h.store.Request(ctx, req.ID)
+		if err != nil {
+			return err
+		}
+		if drp.StatusOf(now, h.notices.PortalURL) == st {
+			return nil
+		}
+		req = now
+	}
+	return nil
+}
+
+// postDRP POSTs st as JSON to url; only a 200 answer delivers it (the
+// answer's body is not read beyond a few kilobytes, as the protocol says).
+func (h *NoticeHandler) postDRP(ctx context.Context, url string, st drp.Status) error {
+	body, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Content-Type", "application/json")
+	resp, err := h.drp.Do(r)
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // not the URL: an agent's URL may name its user
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the agent answered %d, not 200", resp.StatusCode)
+	}
+	return nil
+}
