@@ -125,7 +125,7 @@ func setupDRP(t *testing.T) *drpAPI {
 		d.DRP = app.DRPOptions{BusinessID: "SHOP", Agents: directory, Tokens: drp.NewTokens([]byte("drp token key for the tests......")),
 			PortalURL: "https://privacy.shop.example/privacy", AllowInternalCallbacks: true}
 	})
-	return &drpAPI{api: a, agents: agents, plain: &http.Client{Timeout: 10 * time.Second}}
+	return &drpAPI{api: a, agents: agents, plain: a.client} // its traffic checked against the OpenAPI document
 }
 
 // TestDRPPairing: a token for a signed, current message of an agent in the
@@ -226,6 +226,12 @@ func TestDRPExercises(t *testing.T) {
 	if _, again, _ := d.exercise(t, tokA, once); again.RequestID != first.RequestID || d.countRequests() != before+1 {
 		t.Errorf("a replayed message filed %d requests (%s, %s); want one", d.countRequests()-before, first.RequestID, again.RequestID)
 	}
+
+	// The trailing slash of versions before 0.9.3 files the same way.
+	if code, body := d.call("POST", "/v1/data-rights-request/", tokA, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "eli@example.com", "email_verified": true}))); code != http.StatusOK || !strings.Contains(string(body), `"status":"in_progress"`) {
+		t.Errorf("POST /v1/data-rights-request/: %d %s", code, body)
+	}
+	before++
 
 	// What is refused, and how.
 	tampered := func() string {
