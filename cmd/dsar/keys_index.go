@@ -50,10 +50,11 @@ func keysPin(args []string, stdout, stderr io.Writer, lookupEnv func(string) (st
 	return err
 }
 
-// rehashStore is what a blind-index rotation reads and writes: the
-// requests with a data key, each read opened, and their hashes swapped.
+// rehashStore is what a blind-index rotation reads and writes: every
+// request (sealed or stored before sealing), each read opened, and their
+// hashes swapped.
 type rehashStore interface {
-	EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error
+	ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error)
 	Request(ctx context.Context, id string) (*dsr.Request, error)
 	SwapHashes(ctx context.Context, id string, from, to store.Hashes) (bool, error)
 }
@@ -74,23 +75,15 @@ type rehashing struct {
 
 func (r *rehashing) run(ctx context.Context) error {
 	var total int64
-	if err := r.st.EachWrappedKeys(ctx, "", func(_, data, _ string) error {
-		if data != "" {
-			total++
-		}
-		return nil
-	}); err != nil {
+	if err := r.each(ctx, func(string) error { total++; return nil }); err != nil {
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: %w", err)}
 	}
 	fmt.Fprintf(r.out, "keys rotate --blind-index: %s requests hold identities; re-hashing them under the current blind index key\n", thousands(total))
 	p := &copyProgress{w: r.out, tty: r.tty, coll: "requests", total: total, began: time.Now()}
 	last := ""
-	err := r.st.EachWrappedKeys(ctx, "", func(id, data, _ string) error {
+	err := r.each(ctx, func(id string) error {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		if data == "" { // identities purged: nothing to hash
-			return nil
 		}
 		if err := r.one(ctx, id); err != nil {
 			return err
@@ -125,6 +118,31 @@ func (r *rehashing) run(ctx context.Context) error {
 		"sent under the previous keys have expired: download links after DSAR_EXPORT_LINK_TTL (%s), task links when their task's wait ends. "+
 		"Keep DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as they are.\n", r.linkTTL)
 	return nil
+}
+
+// each calls fn with the id of every request that holds identities, newest
+// first: sealed, or stored before sealing (in clear, without a data key),
+// whose hashes are as much in use; not those purged.
+func (r *rehashing) each(ctx context.Context, fn func(id string) error) error {
+	f := dsr.ListFilter{Sort: dsr.SortNewest, Limit: 100}
+	for {
+		page, next, err := r.st.ListRequests(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, req := range page {
+			if req.PurgedAt != nil || len(req.Identities) == 0 { // nothing to hash
+				continue
+			}
+			if err := fn(req.ID); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		f.After = next
+	}
 }
 
 // one re-hashes request id.
@@ -182,10 +200,7 @@ func (r *rehashing) rehash(req *dsr.Request) (store.Hashes, bool) {
 // behind counts the requests that still hold a hash under a previous key.
 func (r *rehashing) behind(ctx context.Context) (int64, error) {
 	var n int64
-	err := r.st.EachWrappedKeys(ctx, "", func(id, data, _ string) error {
-		if data == "" {
-			return nil
-		}
+	err := r.each(ctx, func(id string) error {
 		req, err := r.st.Request(ctx, id)
 		if errors.Is(err, dsr.ErrNotFound) || errors.Is(err, dsr.ErrUnreadable) {
 			return nil

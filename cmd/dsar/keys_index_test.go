@@ -222,12 +222,13 @@ type hashedDuring struct {
 	file  func()
 }
 
-func (h *hashedDuring) EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error {
-	err := h.rehashStore.EachWrappedKeys(ctx, after, fn)
-	if h.scans++; h.scans == 2 && h.file != nil {
-		h.file()
+func (h *hashedDuring) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
+	if f.After == nil { // a scan begins: the third, after the pass, finds it
+		if h.scans++; h.scans == 3 && h.file != nil {
+			h.file()
+		}
 	}
-	return err
+	return h.rehashStore.ListRequests(ctx, f)
 }
 
 // TestRehashFiledDuring: a request filed under the old blind index key
@@ -286,5 +287,86 @@ func TestRehashFiledDuring(t *testing.T) {
 	dups, err := lite.OpenDuplicates(ctx, []string{index.Hash(dsr.KindEmail, "ada@example.com")}, []dsr.Type{dsr.TypeAccess}, time.Time{})
 	if err != nil || len(dups) != 2 {
 		t.Fatalf("by the new hash: %d requests, %v; want both", len(dups), err)
+	}
+}
+
+// TestRehashEveryRequest: the rotation accounts for every request that
+// holds identities, not only the sealed ones.
+func TestRehashEveryRequest(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	ada := []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}
+	for _, tc := range []struct {
+		name string
+		// clear files the request through the driver alone: stored
+		// before sealing, its identities in clear and no data key.
+		clear    bool
+		previous []byte
+		// wantCode is the rotation's exit code (0: none), wantErr in its
+		// error; found says whether the new key alone then finds it.
+		wantCode int
+		wantErr  string
+		found    bool
+	}{
+		{name: "sealed", previous: oldKey, found: true},
+		{name: "stored before sealing", clear: true, previous: oldKey, found: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = lite.Close() })
+			if err := lite.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ring, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldIndex, err := dsr.NewBlindIndex(oldKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			index, err := dsr.NewBlindIndex(newKey, tc.previous)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed := sealedstore.New(lite, ring, sealedstore.Options{})
+			r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
+				Status: dsr.StatusVerified, Identities: ada}, oldIndex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.clear {
+				err = lite.CreateRequest(ctx, r)
+			} else {
+				err = sealed.CreateRequest(ctx, r)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			rh := rehashing{index: index, st: sealed, out: &out}
+			err = rh.run(ctx)
+			var ee exitError
+			switch {
+			case tc.wantCode == 0 && err != nil:
+				t.Fatalf("rotation: %v\n%s", err, out.String())
+			case tc.wantCode != 0 && (!errors.As(err, &ee) || ee.code != tc.wantCode || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("rotation: %v; want exit %d saying %q\n%s", err, tc.wantCode, tc.wantErr, out.String())
+			}
+			newIndex, err := dsr.NewBlindIndex(newKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dups, err := lite.OpenDuplicates(ctx, newIndex.HashAll(ada), []dsr.Type{dsr.TypeAccess}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found := len(dups) == 1; found != tc.found {
+				t.Errorf("found by the new key alone: %v; want %v\n%s", found, tc.found, out.String())
+			}
+		})
 	}
 }
