@@ -70,7 +70,7 @@ type rehashing struct {
 	// previous key work until then.
 	linkTTL time.Duration
 
-	rehashed, current, raced, unreadable int64
+	rehashed, current, raced, unreadable, unknown int64
 }
 
 func (r *rehashing) run(ctx context.Context) error {
@@ -99,8 +99,8 @@ func (r *rehashing) run(ctx context.Context) error {
 		}
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate --blind-index: after request %q: %w", last, err)}
 	}
-	fmt.Fprintf(r.out, "keys rotate --blind-index: %s re-hashed, %s under the current key already, %s changed while read (run again), %s unreadable (left as they are)\n",
-		thousands(r.rehashed), thousands(r.current), thousands(r.raced), thousands(r.unreadable))
+	fmt.Fprintf(r.out, "keys rotate --blind-index: %s re-hashed, %s under the current key already, %s changed while read (run again), %s unreadable (left as they are), %s under none of the keys given\n",
+		thousands(r.rehashed), thousands(r.current), thousands(r.raced), thousands(r.unreadable), thousands(r.unknown))
 	// A process not restarted with the new key may have written hashes
 	// under the old one behind the pass: they are looked for once more.
 	behind, err := r.behind(ctx)
@@ -108,6 +108,9 @@ func (r *rehashing) run(ctx context.Context) error {
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate --blind-index: checking the hashes again: %w", err)}
 	}
 	switch {
+	case r.unknown > 0:
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests hold hashes under none of the keys given "+
+			"(DSAR_BLIND_INDEX_KEY and DSAR_BLIND_INDEX_PREVIOUS_KEYS): is a previous key wrong or missing? Keep every key until it is found, and run it again", r.unknown)}
 	case r.raced > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests changed while read: run it again", r.raced)}
 	case behind > 0:
@@ -159,6 +162,12 @@ func (r *rehashing) one(ctx context.Context, id string) error {
 	}
 	from := store.Hashes{Identity: req.IdentityHashes, Proven: req.ProvenHashes}
 	to, changed := r.rehash(req)
+	if cur := r.index.HashAll(req.Identities); len(to.Identity) > 0 && !slices.ContainsFunc(to.Identity, func(h string) bool { return slices.Contains(cur, h) }) {
+		// Hashes under none of the keys given (a wrong or missing
+		// previous key): unchanged, and never to be counted current.
+		r.unknown++
+		return nil
+	}
 	if !changed {
 		r.current++
 		return nil

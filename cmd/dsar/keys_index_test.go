@@ -291,10 +291,11 @@ func TestRehashFiledDuring(t *testing.T) {
 }
 
 // TestRehashEveryRequest: the rotation accounts for every request that
-// holds identities, not only the sealed ones.
+// holds identities, not only the sealed ones, and does not call a store
+// re-hashed when its hashes are under none of the keys it was given.
 func TestRehashEveryRequest(t *testing.T) {
 	ctx := context.Background()
-	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	oldKey, newKey, wrongKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210"), []byte("not the old key, yet 32 bytes..!")
 	ada := []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}
 	for _, tc := range []struct {
 		name string
@@ -310,6 +311,8 @@ func TestRehashEveryRequest(t *testing.T) {
 	}{
 		{name: "sealed", previous: oldKey, found: true},
 		{name: "stored before sealing", clear: true, previous: oldKey, found: true},
+		{name: "wrong previous key", previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
+		{name: "wrong previous key, stored before sealing", clear: true, previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
