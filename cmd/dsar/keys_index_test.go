@@ -10,12 +10,14 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -369,6 +371,41 @@ func TestRehashEveryRequest(t *testing.T) {
 			}
 			if found := len(dups) == 1; found != tc.found {
 				t.Errorf("found by the new key alone: %v; want %v\n%s", found, tc.found, out.String())
+			}
+		})
+	}
+}
+
+// TestIndexKeysPreviousIsCurrent: a previous blind index key equal to the
+// current one is refused wherever the current one comes from: dev's key
+// file too, where config, which never sees it, cannot tell.
+func TestIndexKeysPreviousIsCurrent(t *testing.T) {
+	fileKey, other := randomHex(32), randomHex(32)
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "key file, another previous", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": other}},
+		{name: "key file, previous is it", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": fileKey}, wantErr: "is the current blind index key itself"},
+		{name: "key file, previous is it, second", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": other + "," + fileKey}, wantErr: "is the current blind index key itself"},
+		{name: "key set, previous is the file's", env: map[string]string{"DSAR_BLIND_INDEX_KEY": other, "DSAR_BLIND_INDEX_PREVIOUS_KEYS": fileKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, blindIndexKeyFile), []byte(fileKey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = loadIndexKeys(cfg, dir, false)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("loadIndexKeys: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("loadIndexKeys: %v; want an error saying %q", err, tc.wantErr)
 			}
 		})
 	}
