@@ -117,9 +117,19 @@ func (r *rehashing) run(ctx context.Context) error {
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests hold hashes under a previous key after the pass "+
 			"(a process not restarted with the new DSAR_BLIND_INDEX_KEY?): restart every process with it, and run it again", behind)}
 	}
-	fmt.Fprintf(r.out, "keys rotate --blind-index: every hash is under the current key; DSAR_BLIND_INDEX_PREVIOUS_KEYS may be emptied once the links and codes "+
+	if r.unreadable > 0 {
+		// Their hashes stay under a previous key: once it leaves, they
+		// are found by nobody, even if their master key comes back.
+		fmt.Fprintf(r.out, "keys rotate --blind-index: %d unreadable requests keep their hashes under a previous key: once it leaves DSAR_BLIND_INDEX_PREVIOUS_KEYS "+
+			"they are found by no lookup; make them readable (their master key in DSAR_MASTER_KEYS) and run it again, or accept that\n", r.unreadable)
+	}
+	what := "every hash is under the current key"
+	if r.unreadable > 0 {
+		what = "every hash of a readable request is under the current key"
+	}
+	fmt.Fprintf(r.out, "keys rotate --blind-index: %s; DSAR_BLIND_INDEX_PREVIOUS_KEYS may be emptied once the links and codes "+
 		"sent under the previous keys have expired: download links after DSAR_EXPORT_LINK_TTL (%s), task links when their task's wait ends. "+
-		"Keep DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as they are.\n", r.linkTTL)
+		"Keep DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as they are.\n", what, r.linkTTL)
 	return nil
 }
 

@@ -303,16 +303,21 @@ func TestRehashEveryRequest(t *testing.T) {
 		name string
 		// clear files the request through the driver alone: stored
 		// before sealing, its identities in clear and no data key.
-		clear    bool
-		previous []byte
+		clear bool
+		// unreadable opens the store under another master key.
+		unreadable bool
+		previous   []byte
 		// wantCode is the rotation's exit code (0: none), wantErr in its
 		// error; found says whether the new key alone then finds it.
 		wantCode int
 		wantErr  string
 		found    bool
+		// wantOut is in what it prints, notOut is not.
+		wantOut, notOut string
 	}{
 		{name: "sealed", previous: oldKey, found: true},
 		{name: "stored before sealing", clear: true, previous: oldKey, found: true},
+		{name: "unreadable", unreadable: true, previous: oldKey, wantOut: "1 unreadable", notOut: "every hash is under the current key"},
 		{name: "wrong previous key", previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
 		{name: "wrong previous key, stored before sealing", clear: true, previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
 	} {
@@ -351,6 +356,13 @@ func TestRehashEveryRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.unreadable {
+				other, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				sealed = sealedstore.New(lite, other, sealedstore.Options{})
+			}
 			var out strings.Builder
 			rh := rehashing{index: index, st: sealed, out: &out}
 			err = rh.run(ctx)
@@ -360,6 +372,9 @@ func TestRehashEveryRequest(t *testing.T) {
 				t.Fatalf("rotation: %v\n%s", err, out.String())
 			case tc.wantCode != 0 && (!errors.As(err, &ee) || ee.code != tc.wantCode || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("rotation: %v; want exit %d saying %q\n%s", err, tc.wantCode, tc.wantErr, out.String())
+			}
+			if tc.wantOut != "" && !strings.Contains(out.String(), tc.wantOut) || tc.notOut != "" && strings.Contains(out.String(), tc.notOut) {
+				t.Errorf("the rotation printed:\n%s\nwant %q in it, and not %q", out.String(), tc.wantOut, tc.notOut)
 			}
 			newIndex, err := dsr.NewBlindIndex(newKey)
 			if err != nil {
