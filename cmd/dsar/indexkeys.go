@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,13 @@ func loadIndexKeys(cfg config.Config, dir string, create bool) (indexKeys, error
 		var err error
 		if key, err = readIndexKeyFile(dir, create); err != nil {
 			return indexKeys{}, err
+		}
+	}
+	for i, prev := range cfg.BlindIndexPreviousKeys {
+		// config checks DSAR_BLIND_INDEX_KEY; dev's key file it never sees.
+		if bytes.Equal(prev, key) {
+			return indexKeys{}, fmt.Errorf("DSAR_BLIND_INDEX_PREVIOUS_KEYS: key %d is the current blind index key itself (DSAR_BLIND_INDEX_KEY, or dev's key file): "+
+				"set the new key in DSAR_BLIND_INDEX_KEY", i+1)
 		}
 	}
 	index, err := dsr.NewBlindIndex(key, cfg.BlindIndexPreviousKeys...)

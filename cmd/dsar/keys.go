@@ -79,7 +79,9 @@ conditional update per request. To change the blind index key:
   4. remove DSAR_BLIND_INDEX_PREVIOUS_KEYS once the links signed under OLD
      have expired (DSAR_EXPORT_LINK_TTL)
 It exits as above: 1 when requests changed while read, or hold hashes under
-a previous key after the pass (a process not restarted with NEW).
+a previous key after the pass (a process not restarted with NEW), or under
+none of the keys given (a previous key wrong or missing: keep every key).
+Requests stored before sealing (in clear) are re-hashed too.
 
 The store is DSAR_MONGO_URI and DSAR_MONGO_DB; for the embedded store of
 'dsar dev', leave DSAR_MONGO_URI unset and pass --data-dir with dev's

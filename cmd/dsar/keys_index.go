@@ -50,10 +50,11 @@ func keysPin(args []string, stdout, stderr io.Writer, lookupEnv func(string) (st
 	return err
 }
 
-// rehashStore is what a blind-index rotation reads and writes: the
-// requests with a data key, each read opened, and their hashes swapped.
+// rehashStore is what a blind-index rotation reads and writes: every
+// request (sealed or stored before sealing), each read opened, and their
+// hashes swapped.
 type rehashStore interface {
-	EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error
+	ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error)
 	Request(ctx context.Context, id string) (*dsr.Request, error)
 	SwapHashes(ctx context.Context, id string, from, to store.Hashes) (bool, error)
 }
@@ -69,28 +70,20 @@ type rehashing struct {
 	// previous key work until then.
 	linkTTL time.Duration
 
-	rehashed, current, raced, unreadable int64
+	rehashed, current, raced, unreadable, unknown int64
 }
 
 func (r *rehashing) run(ctx context.Context) error {
 	var total int64
-	if err := r.st.EachWrappedKeys(ctx, "", func(_, data, _ string) error {
-		if data != "" {
-			total++
-		}
-		return nil
-	}); err != nil {
+	if err := r.each(ctx, func(string) error { total++; return nil }); err != nil {
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate: %w", err)}
 	}
 	fmt.Fprintf(r.out, "keys rotate --blind-index: %s requests hold identities; re-hashing them under the current blind index key\n", thousands(total))
 	p := &copyProgress{w: r.out, tty: r.tty, coll: "requests", total: total, began: time.Now()}
 	last := ""
-	err := r.st.EachWrappedKeys(ctx, "", func(id, data, _ string) error {
+	err := r.each(ctx, func(id string) error {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		if data == "" { // identities purged: nothing to hash
-			return nil
 		}
 		if err := r.one(ctx, id); err != nil {
 			return err
@@ -106,8 +99,8 @@ func (r *rehashing) run(ctx context.Context) error {
 		}
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate --blind-index: after request %q: %w", last, err)}
 	}
-	fmt.Fprintf(r.out, "keys rotate --blind-index: %s re-hashed, %s under the current key already, %s changed while read (run again), %s unreadable (left as they are)\n",
-		thousands(r.rehashed), thousands(r.current), thousands(r.raced), thousands(r.unreadable))
+	fmt.Fprintf(r.out, "keys rotate --blind-index: %s re-hashed, %s under the current key already, %s changed while read (run again), %s unreadable (left as they are), %s under none of the keys given\n",
+		thousands(r.rehashed), thousands(r.current), thousands(r.raced), thousands(r.unreadable), thousands(r.unknown))
 	// A process not restarted with the new key may have written hashes
 	// under the old one behind the pass: they are looked for once more.
 	behind, err := r.behind(ctx)
@@ -115,16 +108,54 @@ func (r *rehashing) run(ctx context.Context) error {
 		return exitError{code: exitUsage, err: fmt.Errorf("keys rotate --blind-index: checking the hashes again: %w", err)}
 	}
 	switch {
+	case r.unknown > 0:
+		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests hold hashes under none of the keys given "+
+			"(DSAR_BLIND_INDEX_KEY and DSAR_BLIND_INDEX_PREVIOUS_KEYS): is a previous key wrong or missing? Keep every key until it is found, and run it again", r.unknown)}
 	case r.raced > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests changed while read: run it again", r.raced)}
 	case behind > 0:
 		return exitError{code: exitBroken, err: fmt.Errorf("keys rotate --blind-index: %d requests hold hashes under a previous key after the pass "+
 			"(a process not restarted with the new DSAR_BLIND_INDEX_KEY?): restart every process with it, and run it again", behind)}
 	}
-	fmt.Fprintf(r.out, "keys rotate --blind-index: every hash is under the current key; DSAR_BLIND_INDEX_PREVIOUS_KEYS may be emptied once the links and codes "+
+	if r.unreadable > 0 {
+		// Their hashes stay under a previous key: once it leaves, they
+		// are found by nobody, even if their master key comes back.
+		fmt.Fprintf(r.out, "keys rotate --blind-index: %d unreadable requests keep their hashes under a previous key: once it leaves DSAR_BLIND_INDEX_PREVIOUS_KEYS "+
+			"they are found by no lookup; make them readable (their master key in DSAR_MASTER_KEYS) and run it again, or accept that\n", r.unreadable)
+	}
+	what := "every hash is under the current key"
+	if r.unreadable > 0 {
+		what = "every hash of a readable request is under the current key"
+	}
+	fmt.Fprintf(r.out, "keys rotate --blind-index: %s; DSAR_BLIND_INDEX_PREVIOUS_KEYS may be emptied once the links and codes "+
 		"sent under the previous keys have expired: download links after DSAR_EXPORT_LINK_TTL (%s), task links when their task's wait ends. "+
-		"Keep DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as they are.\n", r.linkTTL)
+		"Keep DSAR_SUPPRESSION_KEY and DSAR_MASK_KEY as they are.\n", what, r.linkTTL)
 	return nil
+}
+
+// each calls fn with the id of every request that holds identities, newest
+// first: sealed, or stored before sealing (in clear, without a data key),
+// whose hashes are as much in use; not those purged.
+func (r *rehashing) each(ctx context.Context, fn func(id string) error) error {
+	f := dsr.ListFilter{Sort: dsr.SortNewest, Limit: 100}
+	for {
+		page, next, err := r.st.ListRequests(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, req := range page {
+			if req.PurgedAt != nil || len(req.Identities) == 0 { // nothing to hash
+				continue
+			}
+			if err := fn(req.ID); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		f.After = next
+	}
 }
 
 // one re-hashes request id.
@@ -141,6 +172,12 @@ func (r *rehashing) one(ctx context.Context, id string) error {
 	}
 	from := store.Hashes{Identity: req.IdentityHashes, Proven: req.ProvenHashes}
 	to, changed := r.rehash(req)
+	if cur := r.index.HashAll(req.Identities); len(to.Identity) > 0 && !slices.ContainsFunc(to.Identity, func(h string) bool { return slices.Contains(cur, h) }) {
+		// Hashes under none of the keys given (a wrong or missing
+		// previous key): unchanged, and never to be counted current.
+		r.unknown++
+		return nil
+	}
 	if !changed {
 		r.current++
 		return nil
@@ -182,10 +219,7 @@ func (r *rehashing) rehash(req *dsr.Request) (store.Hashes, bool) {
 // behind counts the requests that still hold a hash under a previous key.
 func (r *rehashing) behind(ctx context.Context) (int64, error) {
 	var n int64
-	err := r.st.EachWrappedKeys(ctx, "", func(id, data, _ string) error {
-		if data == "" {
-			return nil
-		}
+	err := r.each(ctx, func(id string) error {
 		req, err := r.st.Request(ctx, id)
 		if errors.Is(err, dsr.ErrNotFound) || errors.Is(err, dsr.ErrUnreadable) {
 			return nil

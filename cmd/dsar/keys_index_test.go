@@ -10,12 +10,14 @@ import (
 	"mime/quotedprintable"
 	"net/http"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/testenv"
@@ -222,12 +224,13 @@ type hashedDuring struct {
 	file  func()
 }
 
-func (h *hashedDuring) EachWrappedKeys(ctx context.Context, after string, fn func(id, dataKey, exportKey string) error) error {
-	err := h.rehashStore.EachWrappedKeys(ctx, after, fn)
-	if h.scans++; h.scans == 2 && h.file != nil {
-		h.file()
+func (h *hashedDuring) ListRequests(ctx context.Context, f dsr.ListFilter) ([]dsr.Request, *dsr.Cursor, error) {
+	if f.After == nil { // a scan begins: the third, after the pass, finds it
+		if h.scans++; h.scans == 3 && h.file != nil {
+			h.file()
+		}
 	}
-	return err
+	return h.rehashStore.ListRequests(ctx, f)
 }
 
 // TestRehashFiledDuring: a request filed under the old blind index key
@@ -286,5 +289,139 @@ func TestRehashFiledDuring(t *testing.T) {
 	dups, err := lite.OpenDuplicates(ctx, []string{index.Hash(dsr.KindEmail, "ada@example.com")}, []dsr.Type{dsr.TypeAccess}, time.Time{})
 	if err != nil || len(dups) != 2 {
 		t.Fatalf("by the new hash: %d requests, %v; want both", len(dups), err)
+	}
+}
+
+// TestRehashEveryRequest: the rotation accounts for every request that
+// holds identities, not only the sealed ones, and does not call a store
+// re-hashed when its hashes are under none of the keys it was given.
+func TestRehashEveryRequest(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey, wrongKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210"), []byte("not the old key, yet 32 bytes..!")
+	ada := []dsr.Identity{{Kind: dsr.KindEmail, Value: "ada@example.com", Source: dsr.SourceSubject}}
+	for _, tc := range []struct {
+		name string
+		// clear files the request through the driver alone: stored
+		// before sealing, its identities in clear and no data key.
+		clear bool
+		// unreadable opens the store under another master key.
+		unreadable bool
+		previous   []byte
+		// wantCode is the rotation's exit code (0: none), wantErr in its
+		// error; found says whether the new key alone then finds it.
+		wantCode int
+		wantErr  string
+		found    bool
+		// wantOut is in what it prints, notOut is not.
+		wantOut, notOut string
+	}{
+		{name: "sealed", previous: oldKey, found: true},
+		{name: "stored before sealing", clear: true, previous: oldKey, found: true},
+		{name: "unreadable", unreadable: true, previous: oldKey, wantOut: "1 unreadable", notOut: "every hash is under the current key"},
+		{name: "wrong previous key", previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
+		{name: "wrong previous key, stored before sealing", clear: true, previous: wrongKey, wantCode: exitBroken, wantErr: "under none of the keys given"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lite, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), embeddedStoreFile), sqlitestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = lite.Close() })
+			if err := lite.Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ring, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldIndex, err := dsr.NewBlindIndex(oldKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			index, err := dsr.NewBlindIndex(newKey, tc.previous)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed := sealedstore.New(lite, ring, sealedstore.Options{})
+			r, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: "test", FiledBy: "t",
+				Status: dsr.StatusVerified, Identities: ada}, oldIndex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.clear {
+				err = lite.CreateRequest(ctx, r)
+			} else {
+				err = sealed.CreateRequest(ctx, r)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.unreadable {
+				other, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				sealed = sealedstore.New(lite, other, sealedstore.Options{})
+			}
+			var out strings.Builder
+			rh := rehashing{index: index, st: sealed, out: &out}
+			err = rh.run(ctx)
+			var ee exitError
+			switch {
+			case tc.wantCode == 0 && err != nil:
+				t.Fatalf("rotation: %v\n%s", err, out.String())
+			case tc.wantCode != 0 && (!errors.As(err, &ee) || ee.code != tc.wantCode || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("rotation: %v; want exit %d saying %q\n%s", err, tc.wantCode, tc.wantErr, out.String())
+			}
+			if tc.wantOut != "" && !strings.Contains(out.String(), tc.wantOut) || tc.notOut != "" && strings.Contains(out.String(), tc.notOut) {
+				t.Errorf("the rotation printed:\n%s\nwant %q in it, and not %q", out.String(), tc.wantOut, tc.notOut)
+			}
+			newIndex, err := dsr.NewBlindIndex(newKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dups, err := lite.OpenDuplicates(ctx, newIndex.HashAll(ada), []dsr.Type{dsr.TypeAccess}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found := len(dups) == 1; found != tc.found {
+				t.Errorf("found by the new key alone: %v; want %v\n%s", found, tc.found, out.String())
+			}
+		})
+	}
+}
+
+// TestIndexKeysPreviousIsCurrent: a previous blind index key equal to the
+// current one is refused wherever the current one comes from: dev's key
+// file too, where config, which never sees it, cannot tell.
+func TestIndexKeysPreviousIsCurrent(t *testing.T) {
+	fileKey, other := randomHex(32), randomHex(32)
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "key file, another previous", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": other}},
+		{name: "key file, previous is it", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": fileKey}, wantErr: "is the current blind index key itself"},
+		{name: "key file, previous is it, second", env: map[string]string{"DSAR_BLIND_INDEX_PREVIOUS_KEYS": other + "," + fileKey}, wantErr: "is the current blind index key itself"},
+		{name: "key set, previous is the file's", env: map[string]string{"DSAR_BLIND_INDEX_KEY": other, "DSAR_BLIND_INDEX_PREVIOUS_KEYS": fileKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, blindIndexKeyFile), []byte(fileKey+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = loadIndexKeys(cfg, dir, false)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("loadIndexKeys: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("loadIndexKeys: %v; want an error saying %q", err, tc.wantErr)
+			}
+		})
 	}
 }
