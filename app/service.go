@@ -79,6 +79,8 @@ type Deps struct {
 	Suppressions *suppression.Set
 	// DRP configures the Data Rights Protocol (off when empty).
 	DRP DRPOptions
+	// OpenDSR configures the OpenDSR processor side (off when empty).
+	OpenDSR OpenDSROptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -99,6 +101,7 @@ type Service struct {
 	portal       PortalOptions
 	suppressions *suppression.Set
 	drp          DRPOptions
+	openDSR      OpenDSROptions
 	now          func() time.Time
 	log          *slog.Logger
 }
@@ -112,7 +115,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, drp: d.DRP, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, drp: d.DRP, openDSR: d.OpenDSR, now: d.Now, log: d.Log}
 }
 
 // correctFields returns the fields the connectors can correct, or nil when

@@ -17,6 +17,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,9 +81,17 @@ type Config struct {
 	// DRPAllowInternalCallbacks lets agents' status callbacks reach
 	// private and loopback addresses.
 	DRPAllowInternalCallbacks bool
-	APIKeys                   []apikey.Key
-	DevAPIKey                 string
-	BlindIndexKey             []byte
+	// OpenDSR configures this service as an OpenDSR processor: its
+	// domain, the certificate and key signing its answers, the controllers
+	// allowed (id -> SHA-256 of the secret) and where the routes are.
+	OpenDSRDomain      string
+	OpenDSRCertFile    string
+	OpenDSRKeyFile     string
+	OpenDSRControllers map[string][32]byte
+	OpenDSRPrefix      string
+	APIKeys            []apikey.Key
+	DevAPIKey          string
+	BlindIndexKey      []byte
 	// BlindIndexPreviousKeys are the blind index keys BlindIndexKey
 	// replaced, newest first: hashes under them are still looked up and
 	// checked while `dsar keys rotate --blind-index` runs.
@@ -350,6 +359,37 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.DRPAgentsFile = v; return nil }},
 		{Env: "DSAR_DRP_ALLOW_INTERNAL_CALLBACKS", Default: "false", Help: "let agents' status_callback URLs name private or loopback addresses (and http to loopback): for tests and one-machine setups only", Modes: dbModes,
 			set: boolean(func(c *Config, b bool) { c.DRPAllowInternalCallbacks = b })},
+		{Env: "DSAR_OPENDSR_DOMAIN", Help: "this processor's OpenDSR domain (docs/protocols.md), the one its certificate is issued for (X-OpenDSR-Processor-Domain); with DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE and DSAR_OPENDSR_CONTROLLERS, turns the processor's endpoints on", Modes: apiModes,
+			set: func(c *Config, v string) error { c.OpenDSRDomain = v; return nil }},
+		{Env: "DSAR_OPENDSR_CERT_FILE", Help: "PEM certificate chain (leaf first) that signs this processor's OpenDSR answers, issued by a CA for DSAR_OPENDSR_DOMAIN; served at DSAR_OPENDSR_PREFIX/certificate.pem", Modes: apiModes,
+			set: func(c *Config, v string) error { c.OpenDSRCertFile = v; return nil }},
+		{Env: "DSAR_OPENDSR_KEY_FILE", Help: "PEM private key (RSA or ECDSA) of DSAR_OPENDSR_CERT_FILE", Modes: apiModes,
+			set: func(c *Config, v string) error { c.OpenDSRKeyFile = v; return nil }},
+		{Env: "DSAR_OPENDSR_CONTROLLERS", Help: "the controllers allowed to pass requests: id:secret[,id:secret...], each secret 16+ characters, sent as Authorization: Bearer <secret>; dsar keeps only their SHA-256", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				c.OpenDSRControllers = map[string][32]byte{}
+				for i, part := range strings.Split(v, ",") {
+					id, secret, ok := strings.Cut(strings.TrimSpace(part), ":")
+					switch {
+					case !ok || id == "" || strings.ContainsAny(id, " \t"):
+						return fmt.Errorf("entry %d: want id:secret", i+1)
+					case len(secret) < 16:
+						return fmt.Errorf("entry %d (%s): the secret needs 16 characters or more", i+1, id)
+					case c.OpenDSRControllers[id] != [32]byte{}:
+						return fmt.Errorf("entry %d: controller %s listed twice", i+1, id)
+					}
+					c.OpenDSRControllers[id] = sha256.Sum256([]byte(secret))
+				}
+				return nil
+			}},
+		{Env: "DSAR_OPENDSR_PREFIX", Default: "/opendsr/v2", Help: "where the OpenDSR processor's routes are mounted (/discovery, /requests, ...)", Modes: apiModes,
+			set: func(c *Config, v string) error {
+				if !strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || strings.ContainsAny(v, "?#: ") {
+					return errors.New("want a path such as /opendsr/v2: a leading /, no trailing /")
+				}
+				c.OpenDSRPrefix = v
+				return nil
+			}},
 		{Env: "DSAR_PUBLIC_URL", Help: "where people reach the API, for links in emails, e.g. https://privacy.example.com; required by worker, and by serve with DSAR_OIDC_ISSUER (the sign-in's callback); dev: http://DSAR_HTTP_ADDR", Modes: dbModes,
 			set: baseURL(", e.g. https://privacy.example.com", func(c *Config, v string) { c.PublicURL = v })},
 		{Env: "DSAR_PORTAL_URL", Help: "where the privacy portal's pages are; verification emails link to its /verify page; unset: DSAR_PUBLIC_URL/privacy, the portal this service serves", Modes: wrkModes,
@@ -844,6 +884,9 @@ func (c Config) Validate(m Mode) error {
 		if c.RedisAddr == "" {
 			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
 		}
+	}
+	if on := []bool{c.OpenDSRDomain != "", c.OpenDSRCertFile != "", c.OpenDSRKeyFile != "", len(c.OpenDSRControllers) > 0}; slices.Contains(on, true) && slices.Contains(on, false) {
+		errs = append(errs, errors.New("DSAR_OPENDSR_DOMAIN, DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE and DSAR_OPENDSR_CONTROLLERS: set all four (the processor on), or none"))
 	}
 	if (c.DRPBusinessID == "") != (c.DRPAgentsFile == "") {
 		errs = append(errs, errors.New("DSAR_DRP_BUSINESS_ID and DSAR_DRP_AGENTS_FILE: set both (the protocol on), or neither"))

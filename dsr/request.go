@@ -130,6 +130,9 @@ type Request struct {
 	// DRP, for a request an authorised agent filed through the Data
 	// Rights Protocol, is what the protocol needs of it.
 	DRP *DRPLink `bson:"drp,omitempty"`
+	// OpenDSR, for a request a controller passed by OpenDSR, is what the
+	// protocol needs of it.
+	OpenDSR *OpenDSRLink `bson:"opendsr,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
 	// Audited counts the history entries copied into the audit chain;
@@ -378,6 +381,8 @@ type Intake struct {
 	// DRP is copied to the request; with a callback, its first status
 	// is due at once (NoticeDRPStatus).
 	DRP *DRPLink
+	// OpenDSR is copied to the request.
+	OpenDSR *OpenDSRLink
 }
 
 // NewRequest builds a request from an intake, computing its due date and its
@@ -416,6 +421,7 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		Channel:    in.Channel,
 		Note:       in.Note,
 		DRP:        in.DRP,
+		OpenDSR:    in.OpenDSR,
 
 		VerificationMethod: in.VerificationMethod,
 	}

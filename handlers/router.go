@@ -25,6 +25,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/drpapi"
 	"github.com/dsar-project/dsar/handlers/hookapi"
 	"github.com/dsar-project/dsar/handlers/httpkit"
+	"github.com/dsar-project/dsar/handlers/opendsrapi"
 	"github.com/dsar-project/dsar/handlers/portalapi"
 	"github.com/dsar-project/dsar/handlers/portalpage"
 	"github.com/dsar-project/dsar/handlers/suppressapi"
@@ -64,6 +65,13 @@ type Deps struct {
 	// DRP configures the Data Rights Protocol's endpoints (off when
 	// empty: they answer 404).
 	DRP app.DRPOptions
+	// OpenDSR configures the OpenDSR processor endpoints, mounted at
+	// OpenDSRPrefix (opendsrapi.DefaultPrefix when empty), with the
+	// certificate chain OpenDSRCertPEM served for discovery; off when
+	// empty (they answer 404).
+	OpenDSR        app.OpenDSROptions
+	OpenDSRPrefix  string
+	OpenDSRCertPEM []byte
 	// TrustedProxies are the addresses (or CIDRs) of proxies whose
 	// X-Forwarded-For is believed; none by default.
 	TrustedProxies []string
@@ -177,12 +185,13 @@ func New(d Deps) http.Handler {
 		d.Suppressions = suppression.NewSet(feed, d.Index.SuppressionKey())
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, DRP: d.DRP, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, DRP: d.DRP, OpenDSR: d.OpenDSR, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	suppressapi.RegisterLists(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	drpapi.Register(r, drpapi.Deps{App: svc, Log: d.Log})
+	opendsrapi.Register(r, opendsrapi.Deps{App: svc, Log: d.Log, Prefix: d.OpenDSRPrefix, CertPEM: d.OpenDSRCertPEM})
 	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Previous: d.HookPreviousSecret, Log: d.Log, Now: d.Now})
 	if d.TaskLinks != nil {
 		taskpage.Register(r, taskpage.Deps{App: svc, Links: d.TaskLinks, Log: d.Log})

@@ -492,6 +492,10 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	}
 	insp := asynq.NewInspector(a.redis)
 	a.closers = append(a.closers, func() { _ = insp.Close() })
+	openDSR, openDSRCert, err := openDSROptions(a.cfg)
+	if err != nil {
+		return nil, err
+	}
 	h := handlers.New(handlers.Deps{
 		Pages: kit, ConsoleAuth: console, Queues: insp,
 		CorrectFields: correctFields,
@@ -501,7 +505,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		Portal: dsarapp.PortalOptions{
 			MaxTries: a.cfg.VerifyMaxTries, MaxPending: a.cfg.PortalMaxPending, LinkTTL: a.cfg.ExportLinkTTL, GPCLastUpdate: a.cfg.GPCLastUpdate,
 		},
-		DRP: a.drp,
+		DRP: a.drp, OpenDSR: openDSR, OpenDSRPrefix: a.cfg.OpenDSRPrefix, OpenDSRCertPEM: openDSRCert,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: a.store.Ping},
 			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},

@@ -1,0 +1,219 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// OpenDSROptions configure this service as an OpenDSR processor
+// (handlers/opendsrapi): without a Signer and Controllers it is off.
+type OpenDSROptions struct {
+	// Domain is the processor domain its certificate is issued for.
+	Domain string
+	// Signer signs every answer with the certificate's key.
+	Signer *opendsr.Signer
+	// CertificateURL is where the certificate is served, for discovery.
+	CertificateURL string
+	// Controllers are the controllers allowed: the SHA-256 of each one's
+	// bearer secret, by its id.
+	Controllers map[string][32]byte
+}
+
+// The ways an OpenDSR call fails beside a malformed request
+// (opendsr.ErrMalformed).
+var (
+	// ErrOpenDSROff: the processor side is not configured.
+	ErrOpenDSROff = errors.New("OpenDSR is not configured here")
+	// ErrOpenDSRNoIdentity: none of a request's identities is one this
+	// processor holds (see OpenDSRDiscovery); hashed ones are never
+	// guessed.
+	ErrOpenDSRNoIdentity = errors.New("none of the subject_identities is of a type and format this processor holds: see /discovery")
+	// ErrOpenDSRNotPending: a cancellation of a request already acted on.
+	ErrOpenDSRNotPending = errors.New("only a pending request can be cancelled")
+)
+
+// openDSRIdentities are the identity type and format pairs this processor
+// acts on, and the kind each is.
+var openDSRIdentities = []struct {
+	typ, format string
+	kind        dsr.Kind
+}{
+	{"email", opendsr.FormatRaw, dsr.KindEmail},
+	{"controller_customer_id", opendsr.FormatRaw, dsr.KindCustomerID},
+}
+
+// OpenDSROn reports whether the processor side is configured.
+func (s *Service) OpenDSROn() bool { return s.openDSR.Signer != nil && len(s.openDSR.Controllers) > 0 }
+
+// OpenDSRController returns the id of the controller whose bearer secret
+// is secret, comparing with every one in constant time; "" for none.
+func (s *Service) OpenDSRController(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	found := ""
+	for id, want := range s.openDSR.Controllers {
+		if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+			found = id
+		}
+	}
+	return found
+}
+
+// OpenDSRSigner returns the signer of the processor's answers.
+func (s *Service) OpenDSRSigner() *opendsr.Signer { return s.openDSR.Signer }
+
+// OpenDSRDiscovery is the discovery document: the identities and types
+// this processor acts on, and where its certificate is.
+func (s *Service) OpenDSRDiscovery() opendsr.Discovery {
+	d := opendsr.Discovery{APIVersion: opendsr.Version, SupportedSubjectRequestTypes: opendsr.Types, ProcessorCertificate: s.openDSR.CertificateURL}
+	for _, id := range openDSRIdentities {
+		d.SupportedIdentities = append(d.SupportedIdentities, opendsr.Identity{Type: id.typ, Format: id.format})
+	}
+	return d
+}
+
+// openDSRSpace is the namespace of the request ids OpenDSR requests are
+// stored under: a name-based UUID of the controller and its
+// subject_request_id, so one controller's id never reaches another's
+// request, and a status needs no lookup table.
+var openDSRSpace = uuid.MustParse("6f0f3c57-3e4b-4f51-9a0e-4b1d6a9d2c11")
+
+func openDSRRequestID(controller, subjectRequestID string) string {
+	return uuid.NewSHA1(openDSRSpace, []byte(controller+"\x00"+subjectRequestID)).String()
+}
+
+// OpenDSRCreate files the request in body from controller, and returns the
+// answer: the request is the controller's to verify, so it is verified; its
+// identities are the emails and controller customer ids given raw (the
+// others are not acted on, and never guessed from a hash); access and
+// portability are an access request, erasure a deletion, under the
+// regulation named. The same subject_request_id again with the same
+// request answers the request it filed; with another, it is
+// dsr.ErrIdempotencyMismatch.
+func (s *Service) OpenDSRCreate(ctx context.Context, controller string, body []byte) (opendsr.CreateResponse, error) {
+	r, err := opendsr.ParseRequest(body)
+	if err != nil {
+		return opendsr.CreateResponse{}, err
+	}
+	var ids []dsr.Identity
+	for _, given := range r.SubjectIdentities {
+		for _, known := range openDSRIdentities {
+			if given.Type != known.typ || given.Format != known.format {
+				continue
+			}
+			v, err := dsr.NormalizeGiven(known.kind, given.Value)
+			if err != nil {
+				return opendsr.CreateResponse{}, fmt.Errorf("%w: an identity of type %s is not valid for its type", opendsr.ErrMalformed, given.Type)
+			}
+			ids = append(ids, dsr.Identity{Kind: known.kind, Value: v, Source: dsr.SourceSubject})
+		}
+	}
+	if len(ids) == 0 {
+		return opendsr.CreateResponse{}, ErrOpenDSRNoIdentity
+	}
+	in := dsr.Intake{
+		ID: openDSRRequestID(controller, r.SubjectRequestID), Type: dsr.TypeAccess, Regulation: dsr.Regulation(r.Regulation),
+		Source: dsr.SourceOpenDSR, FiledBy: "opendsr:" + controller, Status: dsr.StatusVerified,
+		Identities: dsr.MergeIdentities(ids, nil), ReceivedAt: s.now(), Calendar: s.calendar, Channel: "api",
+		VerificationMethod: "OpenDSR: verified by the controller " + controller,
+		OpenDSR:            &dsr.OpenDSRLink{Controller: controller, SubjectRequestID: r.SubjectRequestID, Type: r.SubjectRequestType, Callbacks: r.StatusCallbackURLs},
+	}
+	if r.SubjectRequestType == opendsr.TypeErasure {
+		in.Type = dsr.TypeDeletion
+	}
+	if _, err := s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID("opendsr:"+controller, r.SubjectRequestID), in.ID, in.Fingerprint(s.index)); err != nil {
+		return opendsr.CreateResponse{}, err
+	}
+	req, err := s.file(ctx, in, filing{})
+	if errors.Is(err, dsr.ErrConflict) {
+		req, err = s.store.Request(ctx, in.ID) // filed before
+	}
+	if err != nil {
+		return opendsr.CreateResponse{}, err
+	}
+	s.log.InfoContext(ctx, "opendsr request filed", "request_id", req.ID, "controller", controller, "type", r.SubjectRequestType)
+	return opendsr.CreateResponse{ControllerID: controller, ExpectedCompletionTime: stampUTC(req.DueAt), ReceivedTime: stampUTC(req.ReceivedAt),
+		EncodedRequest: base64.StdEncoding.EncodeToString(body), SubjectRequestID: r.SubjectRequestID}, nil
+}
+
+// openDSRRequest reads the request controller filed as subjectRequestID;
+// dsr.ErrNotFound when it filed none.
+func (s *Service) openDSRRequest(ctx context.Context, controller, subjectRequestID string) (*dsr.Request, error) {
+	if !opendsr.ValidID(subjectRequestID) {
+		return nil, dsr.ErrNotFound
+	}
+	req, err := s.store.Request(ctx, openDSRRequestID(controller, subjectRequestID))
+	if err != nil {
+		return nil, err
+	}
+	if req.OpenDSR == nil || req.OpenDSR.Controller != controller {
+		return nil, dsr.ErrNotFound
+	}
+	return req, nil
+}
+
+// OpenDSRStatus returns the status of the request controller filed as
+// subjectRequestID (dsr.ErrNotFound when none).
+func (s *Service) OpenDSRStatus(ctx context.Context, controller, subjectRequestID string) (opendsr.StatusResponse, error) {
+	req, err := s.openDSRRequest(ctx, controller, subjectRequestID)
+	if err != nil {
+		return opendsr.StatusResponse{}, err
+	}
+	return opendsr.StatusResponse{ControllerID: controller, ExpectedCompletionTime: stampUTC(req.DueAt), SubjectRequestID: subjectRequestID,
+		RequestStatus: OpenDSRStatusOf(req.Status), APIVersion: opendsr.Version}, nil
+}
+
+// OpenDSRStatusOf maps a request's status onto OpenDSR's: pending until it
+// is acted on, in_progress while it is (an agent looking at a failure
+// included), completed, and cancelled for a request cancelled, denied or
+// never verified (OpenDSR has no denial).
+func OpenDSRStatusOf(st dsr.Status) string {
+	switch st {
+	case dsr.StatusInProgress, dsr.StatusNeedsAttention:
+		return opendsr.StatusInProgress
+	case dsr.StatusCompleted:
+		return opendsr.StatusCompleted
+	case dsr.StatusCancelled, dsr.StatusDenied, dsr.StatusExpired:
+		return opendsr.StatusCancelled
+	}
+	return opendsr.StatusPending
+}
+
+// OpenDSRCancel cancels the request controller filed as subjectRequestID
+// while it is pending (ErrOpenDSRNotPending after).
+func (s *Service) OpenDSRCancel(ctx context.Context, controller, subjectRequestID string) (opendsr.CancelResponse, error) {
+	req, err := s.openDSRRequest(ctx, controller, subjectRequestID)
+	if err != nil {
+		return opendsr.CancelResponse{}, err
+	}
+	out := opendsr.CancelResponse{ControllerID: controller, SubjectRequestID: subjectRequestID, ReceivedTime: stampUTC(s.now()), APIVersion: opendsr.Version}
+	switch OpenDSRStatusOf(req.Status) {
+	case opendsr.StatusCancelled:
+		return out, nil
+	case opendsr.StatusPending:
+	default:
+		return opendsr.CancelResponse{}, ErrOpenDSRNotPending
+	}
+	if _, err := s.Cancel(ctx, req.ID, "cancelled by the controller through OpenDSR", "opendsr:"+controller); err != nil {
+		if errors.Is(err, dsr.ErrConflict) {
+			return opendsr.CancelResponse{}, ErrOpenDSRNotPending
+		}
+		return opendsr.CancelResponse{}, err
+	}
+	s.log.InfoContext(ctx, "opendsr request cancelled", "request_id", req.ID, "controller", controller)
+	return out, nil
+}
+
+func stampUTC(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+
+	dsarapp "github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/config"
+	"github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// openDSROptions returns the OpenDSR processor's settings and the
+// certificate chain it serves: off (zero values) without
+// DSAR_OPENDSR_DOMAIN. The certificate must be for the domain and its key
+// must sign (RSA or ECDSA), or the start is refused.
+func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
+	if cfg.OpenDSRDomain == "" {
+		return dsarapp.OpenDSROptions{}, nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.OpenDSRCertFile, cfg.OpenDSRKeyFile)
+	if err != nil {
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: %w", err)
+	}
+	if err := leaf.VerifyHostname(cfg.OpenDSRDomain); err != nil {
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: not issued for DSAR_OPENDSR_DOMAIN: %w", err)
+	}
+	key, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_KEY_FILE: a %T key does not sign", pair.PrivateKey)
+	}
+	pem, err := os.ReadFile(cfg.OpenDSRCertFile)
+	if err != nil {
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: %w", err)
+	}
+	return dsarapp.OpenDSROptions{Domain: cfg.OpenDSRDomain, Signer: &opendsr.Signer{Domain: cfg.OpenDSRDomain, Key: key},
+		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Controllers: cfg.OpenDSRControllers}, pem, nil
+}

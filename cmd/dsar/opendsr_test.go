@@ -1,0 +1,69 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/config"
+)
+
+// TestOpenDSROptions: the processor starts only with a certificate issued
+// for its domain and the key that goes with it.
+func TestOpenDSROptions(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, block *pem.Block) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "processor.test"}, DNSNames: []string{"processor.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := write("cert.pem", &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	der, _ = x509.MarshalECPrivateKey(key)
+	keyFile := write("key.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	der, _ = x509.MarshalECPrivateKey(other)
+	otherKey := write("other.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+
+	cfg := config.Config{OpenDSRDomain: "processor.test", OpenDSRCertFile: cert, OpenDSRKeyFile: keyFile, OpenDSRPrefix: "/opendsr/v2",
+		PublicURL: "https://processor.test", OpenDSRControllers: map[string][32]byte{"acme": {1}}}
+	o, pemBytes, err := openDSROptions(cfg)
+	if err != nil || o.Signer == nil || o.CertificateURL != "https://processor.test/opendsr/v2/certificate.pem" || len(pemBytes) == 0 {
+		t.Fatalf("a good pair: %+v, %v", o, err)
+	}
+	for _, tt := range []struct {
+		name string
+		mod  func(*config.Config)
+		want string
+	}{
+		{"another domain", func(c *config.Config) { c.OpenDSRDomain = "attacker.test" }, "not issued for DSAR_OPENDSR_DOMAIN"},
+		{"another key", func(c *config.Config) { c.OpenDSRKeyFile = otherKey }, "DSAR_OPENDSR_KEY_FILE"},
+		{"no certificate", func(c *config.Config) { c.OpenDSRCertFile = filepath.Join(dir, "missing.pem") }, "DSAR_OPENDSR_CERT_FILE"},
+	} {
+		c := cfg
+		tt.mod(&c)
+		if _, _, err := openDSROptions(c); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want an error naming %s", tt.name, err, tt.want)
+		}
+	}
+	if o, _, err := openDSROptions(config.Config{}); err != nil || o.Signer != nil {
+		t.Errorf("off: %+v, %v", o, err)
+	}
+}

@@ -1,0 +1,274 @@
+package handlers_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/app"
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// processorPKI is a CA made in the test and the processor's certificate
+// and key it issued.
+type processorPKI struct {
+	roots *x509.CertPool
+	leaf  *x509.Certificate
+	key   *ecdsa.PrivateKey
+	pem   []byte
+}
+
+func newProcessorPKI(t *testing.T, domain string) processorPKI {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	return processorPKI{roots: roots, leaf: leaf, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+type processorAPI struct {
+	*api
+	pki processorPKI
+}
+
+const (
+	acmeSecret            = "acme-controller-secret-0123"
+	otherControllerSecret = "other-controller-secret-0123"
+)
+
+func setupProcessor(t *testing.T) *processorAPI {
+	p := newProcessorPKI(t, "processor.test")
+	a := setupWith(t, false, func(d *handlers.Deps) {
+		d.OpenDSR = app.OpenDSROptions{Domain: "processor.test", Signer: &opendsr.Signer{Domain: "processor.test", Key: p.key},
+			CertificateURL: "https://processor.test/opendsr/v2/certificate.pem",
+			Controllers:    map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret)), "other": sha256.Sum256([]byte(otherControllerSecret))}}
+		d.OpenDSRCertPEM = p.pem
+	})
+	return &processorAPI{api: a, pki: p}
+}
+
+// call sends a controller's call and checks the answer's signature when it
+// is a success; it returns the status and the body.
+func (p *processorAPI) call(method, path, secret, body string) (int, []byte) {
+	p.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, p.url+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode < 300 && !strings.HasSuffix(path, ".pem") {
+		domain, sig, err := opendsr.Signature(resp.Header)
+		if err != nil || domain != "processor.test" {
+			p.t.Errorf("%s %s: answer signed for %q: %v", method, path, domain, err)
+		} else if err := opendsr.Verify(p.pki.leaf, b, sig); err != nil {
+			p.t.Errorf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode, b
+}
+
+func opendsrRequest(id, typ, identities string) string {
+	return `{"regulation":"gdpr","subject_request_id":"` + id + `","subject_request_type":"` + typ + `","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[` + identities + `],"status_callback_urls":["https://controller.example/cb"]}`
+}
+
+// TestOpenDSRProcessor: a controller passes an erasure and an access to
+// this service as its processor, reads their status and cancels one; every
+// answer is signed by the processor's certificate, which chains to the CA;
+// what is malformed, unauthenticated or another controller's is refused in
+// the specification's error format.
+func TestOpenDSRProcessor(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	if err := opendsr.VerifyCertificate(p.pki.leaf, nil, "processor.test", p.pki.roots, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	code, body := p.call("GET", "/opendsr/v2/discovery", "", "")
+	var disc opendsr.Discovery
+	if code != http.StatusOK || json.Unmarshal(body, &disc) != nil || disc.APIVersion != "2.0" || len(disc.SupportedIdentities) != 2 ||
+		disc.ProcessorCertificate != "https://processor.test/opendsr/v2/certificate.pem" {
+		t.Fatalf("discovery: %d %s", code, body)
+	}
+	if code, body := p.call("GET", "/opendsr/v2/certificate.pem", "", ""); code != http.StatusOK || string(body) != string(p.pki.pem) {
+		t.Errorf("certificate: %d", code)
+	}
+
+	const erasureID = "3f0c1a52-9b7e-4d2a-8c41-0e5b7a9d6f21"
+	erasure := opendsrRequest(erasureID, "erasure", `{"identity_type":"email","identity_value":"Ada@Example.com","identity_format":"raw"},
+		{"identity_type":"email","identity_value":"`+strings.Repeat("ab", 32)+`","identity_format":"sha256"}`)
+	for _, tt := range []struct{ name, secret string }{{"no credentials", ""}, {"a wrong secret", "not-a-controller-secret"}} {
+		code, body := p.call("POST", "/opendsr/v2/requests", tt.secret, erasure)
+		var e opendsr.ErrorBody
+		if code != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.Error.Code != 401 {
+			t.Errorf("%s: %d %s; want 401 with the error object", tt.name, code, body)
+		}
+	}
+	before := p.countRequests()
+	code, body = p.call("POST", "/opendsr/v2/requests", acmeSecret, erasure)
+	var created opendsr.CreateResponse
+	if code != http.StatusCreated || json.Unmarshal(body, &created) != nil || created.SubjectRequestID != erasureID || created.ControllerID != "acme" ||
+		created.ExpectedCompletionTime == "" || created.ReceivedTime == "" {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if raw, _ := base64.StdEncoding.DecodeString(created.EncodedRequest); string(raw) != erasure {
+		t.Error("encoded_request is not the request as sent")
+	}
+	if code, again := p.call("POST", "/opendsr/v2/requests", acmeSecret, erasure); code != http.StatusCreated || !strings.Contains(string(again), erasureID) || p.countRequests() != before+1 {
+		t.Errorf("the same request again: %d, %d requests filed; want 201 and one", code, p.countRequests()-before)
+	}
+	all, _, err := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("stored: %d, %v", len(all), err)
+	}
+	req := all[0]
+	if req.Type != dsr.TypeDeletion || req.Status != dsr.StatusVerified || req.OpenDSR == nil || req.OpenDSR.SubjectRequestID != erasureID ||
+		len(req.Identities) != 1 || req.Identities[0].Value != "ada@example.com" || req.Regulation != dsr.RegulationGDPR {
+		t.Errorf("stored erasure: %+v; want a verified GDPR deletion of the raw email only", req)
+	}
+
+	// The specification's own example, as printed, is taken.
+	example, err := os.ReadFile("../internal/opendsr/testdata/request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sent past the validating client: the example is not JSON (a trailing
+	// comma), which the OpenAPI document cannot allow.
+	exReq, _ := http.NewRequest("POST", p.url+"/opendsr/v2/requests", strings.NewReader(string(example)))
+	exReq.Header.Set("Authorization", "Bearer "+otherControllerSecret)
+	exReq.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(exReq); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Errorf("the specification's example request: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	for _, tt := range []struct {
+		name, body, reason string
+	}{
+		{"the same id asking something else", opendsrRequest(erasureID, "access", `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`), "Conflict"},
+		{"only a hashed identity", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c001", "erasure", `{"identity_type":"email","identity_value":"`+strings.Repeat("cd", 32)+`","identity_format":"sha256"}`), "UnsupportedIdentity"},
+		{"an advertising id only", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c002", "erasure", `{"identity_type":"ios_advertising_id","identity_value":"6D92078A-8246-4BA4-AE5B-76104861E7DC","identity_format":"raw"}`), "UnsupportedIdentity"},
+		{"a bad email", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c003", "erasure", `{"identity_type":"email","identity_value":"not-an-address","identity_format":"raw"}`), "Validation"},
+		{"no id", strings.Replace(erasure, erasureID, "", 1), "Validation"},
+	} {
+		code, body := p.call("POST", "/opendsr/v2/requests", acmeSecret, tt.body)
+		var e opendsr.ErrorBody
+		if code != http.StatusBadRequest || json.Unmarshal(body, &e) != nil || e.Error.Code != 400 || len(e.Error.Errors) != 1 || e.Error.Errors[0].Reason != tt.reason {
+			t.Errorf("%s: %d %s; want 400 %s", tt.name, code, body, tt.reason)
+		}
+		if strings.Contains(string(body), "not-an-address") || strings.Contains(string(body), "ada@") {
+			t.Errorf("%s: the error quotes an identity: %s", tt.name, body)
+		}
+	}
+
+	status := func(secret, id string) (int, opendsr.StatusResponse) {
+		code, body := p.call("GET", "/opendsr/v2/requests/"+id, secret, "")
+		var st opendsr.StatusResponse
+		if code == http.StatusOK {
+			_ = json.Unmarshal(body, &st)
+		}
+		return code, st
+	}
+	if code, st := status(acmeSecret, erasureID); code != http.StatusOK || st.RequestStatus != opendsr.StatusPending || st.ControllerID != "acme" {
+		t.Errorf("status: %d %+v; want pending", code, st)
+	}
+	if code, _ := status(otherControllerSecret, erasureID); code != http.StatusNotFound {
+		t.Errorf("another controller's request: %d; want 404", code)
+	}
+	if code, _ := status(acmeSecret, "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c0ff"); code != http.StatusNotFound {
+		t.Errorf("no such request: %d; want 404", code)
+	}
+
+	// Cancelled while pending, again the same; once acted on, refused.
+	for range 2 {
+		code, body := p.call("DELETE", "/opendsr/v2/requests/"+erasureID, acmeSecret, "")
+		var c opendsr.CancelResponse
+		if code != http.StatusAccepted || json.Unmarshal(body, &c) != nil || c.SubjectRequestID != erasureID {
+			t.Errorf("cancel: %d %s; want 202", code, body)
+		}
+	}
+	if _, st := status(acmeSecret, erasureID); st.RequestStatus != opendsr.StatusCancelled {
+		t.Errorf("after the cancellation: %q; want cancelled", st.RequestStatus)
+	}
+	accessID := "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c010"
+	if code, _ := p.call("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(accessID, "portability", `{"identity_type":"controller_customer_id","identity_value":"cus_42","identity_format":"raw"}`)); code != http.StatusCreated {
+		t.Fatalf("portability: %d", code)
+	}
+	filed, _, _ := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Type: dsr.TypeAccess, Limit: 10})
+	var accessReq *dsr.Request
+	for i := range filed {
+		if filed[i].OpenDSR.SubjectRequestID == accessID {
+			accessReq = &filed[i]
+		}
+	}
+	if accessReq == nil || accessReq.Identities[0].Kind != dsr.KindCustomerID {
+		t.Fatalf("portability stored as %+v", accessReq)
+	}
+	if _, err := p.store.Transition(ctx, accessReq.ID, dsr.StatusVerified, dsr.StatusInProgress, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := p.call("DELETE", "/opendsr/v2/requests/"+accessID, acmeSecret, ""); code != http.StatusBadRequest || !strings.Contains(string(body), "NotPending") {
+		t.Errorf("cancel a request in progress: %d %s; want 400 NotPending", code, body)
+	}
+	if _, st := status(acmeSecret, accessID); st.RequestStatus != opendsr.StatusInProgress {
+		t.Errorf("status in progress: %q", st.RequestStatus)
+	}
+}
+
+// TestOpenDSROff: without the settings every route answers 404 with the
+// specification's error object.
+func TestOpenDSROff(t *testing.T) {
+	t.Parallel()
+	a := setup(t, false)
+	for _, path := range []string{"/opendsr/v2/discovery", "/opendsr/v2/requests/a7551968-d5d6-44b2-9831-815ac9017798"} {
+		resp, body := a.send("GET", path, "", "", "")
+		var e opendsr.ErrorBody
+		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &e) != nil || e.Error.Code != 404 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+}
