@@ -63,7 +63,7 @@ func (s *Service) DRPPair(ctx context.Context, agentID string, body []byte) (str
 	}
 	agent, ok := s.drp.Agents[agentID]
 	if !ok {
-		return "", fmt.Errorf("%w: agent %q is not in the directory", ErrDRPForbidden, agentID)
+		return "", fmt.Errorf("%w: the agent of the path is not in the directory", ErrDRPForbidden)
 	}
 	msg, err := drp.Open(body, agent.Key())
 	if err == nil {

@@ -112,7 +112,7 @@ func (e Envelope) Check(agentID, businessID string, now time.Time) error {
 		return fmt.Errorf("%w: it stands %s from issued-at to expires-at, more than %s", ErrExpired, expires.Sub(issued).Round(time.Second), MaxLifetime)
 	}
 	if e.Version != "" && !slices.Contains(Versions, e.Version) {
-		return fmt.Errorf("%w: drp.version %q is not one of %s", ErrMalformed, e.Version, strings.Join(Versions, ", "))
+		return fmt.Errorf("%w: drp.version is not one of %s", ErrMalformed, strings.Join(Versions, ", "))
 	}
 	return nil
 }
@@ -125,11 +125,12 @@ func (e Envelope) Expires() time.Time {
 
 // parseTime reads an ISO 8601 timestamp with its offset (RFC 3339, with or
 // without fractions): a time without an offset means nothing across
-// machines.
+// machines. Its error names the field, never the value: an agent's bug may
+// put anything there, and errors are answered and logged.
 func parseTime(field, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s %q is not an ISO 8601 timestamp with an offset", ErrMalformed, field, v)
+		return time.Time{}, fmt.Errorf("%w: %s is not an ISO 8601 timestamp with an offset", ErrMalformed, field)
 	}
 	return t, nil
 }

@@ -1,0 +1,84 @@
+package handlers_test
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// signRaw signs msg as given, byte for byte.
+func (g drpAgent) signRaw(msg string) string {
+	return base64.StdEncoding.EncodeToString(append(ed25519.Sign(g.priv, []byte(msg)), msg...))
+}
+
+// TestDRPAgentRequestIDsPerAgent: two agents using the same
+// agent-request-id file two requests; neither sees the other's.
+func TestDRPAgentRequestIDsPerAgent(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a, b := d.agents["AGENT_A"], d.agents["AGENT_B"]
+	tokA, tokB := d.pair("AGENT_A"), d.pair("AGENT_B")
+	x := map[string]any{"exercise": "access", "email": "ann@example.com", "email_verified": true, "agent-request-id": "same-1"}
+	ca, sa, _ := d.exercise(t, tokA, a.sign(t, a.envelope(x)))
+	cb, sb, eb := d.exercise(t, tokB, b.sign(t, b.envelope(x)))
+	if ca != http.StatusOK || cb != http.StatusOK || sa.RequestID == sb.RequestID {
+		t.Fatalf("A: %d %s; B: %d %s %+v; want two requests", ca, sa.RequestID, cb, sb.RequestID, eb)
+	}
+	// B asking something else under A's id is B's own business.
+	y := map[string]any{"exercise": "deletion", "email": "ann@example.com", "email_verified": true, "agent-request-id": "other-2"}
+	if c, _, _ := d.exercise(t, tokA, a.sign(t, a.envelope(y))); c != http.StatusOK {
+		t.Fatalf("A deletion: %d", c)
+	}
+	if c, _, e := d.exercise(t, tokB, b.sign(t, b.envelope(y))); c != http.StatusOK {
+		t.Errorf("B's deletion under an id A used: %d %+v", c, e)
+	}
+}
+
+// TestDRPDuplicateKeys: a message naming agent-id or business-id twice is
+// read one way only: the check and the filing see the same value.
+func TestDRPDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tokA := d.pair("AGENT_A")
+	now := time.Now().UTC()
+	env := `"issued-at":"` + now.Add(-time.Second).Format(time.RFC3339) + `","expires-at":"` + now.Add(time.Minute).Format(time.RFC3339) + `"`
+	for _, tt := range []struct {
+		name, msg string
+		code      int
+	}{
+		{"agent-id twice, the last another's", `{"agent-id":"AGENT_A","business-id":"SHOP",` + env + `,"exercise":"access","email":"x@example.com","AGENT-ID":"AGENT_B"}`, http.StatusForbidden},
+		{"business-id twice, the last another's", `{"agent-id":"AGENT_A","business-id":"SHOP",` + env + `,"exercise":"access","email":"x@example.com","business-id":"OTHER"}`, http.StatusForbidden},
+		{"BOM before the JSON", "\ufeff" + `{"agent-id":"AGENT_A","business-id":"SHOP",` + env + `,"exercise":"access","email":"x@example.com"}`, http.StatusBadRequest},
+		{"a number for the email", `{"agent-id":"AGENT_A","business-id":"SHOP",` + env + `,"exercise":"access","email":12}`, http.StatusBadRequest},
+		{"deeply nested", `{"agent-id":"AGENT_A","business-id":"SHOP",` + env + `,"exercise":"access","email":"x@example.com","x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, http.StatusBadRequest},
+	} {
+		code, _, e := d.exercise(t, tokA, a.signRaw(tt.msg))
+		if code != tt.code {
+			t.Errorf("%s: %d %+v; want %d", tt.name, code, e, tt.code)
+		}
+	}
+}
+
+// TestDRPErrorsQuoteNoValue: an error names the field, never its value
+// (an agent's bug may put an email anywhere), in the answer and the logs.
+func TestDRPErrorsQuoteNoValue(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	for _, f := range []string{"issued-at", "expires-at", "drp.version", "exercise", "regime"} {
+		code, _, e := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "x@example.com", f: "leak@example.com"})))
+		if code != http.StatusBadRequest || strings.Contains(e.Message, "leak@") {
+			t.Errorf("%s: %d %q; want 400 without the value", f, code, e.Message)
+		}
+	}
+	// Nor the agent id of the path of a refused pairing (the logs check
+	// it).
+	if code, _ := d.call("POST", "/v1/agent/leak@example.com", "", a.sign(t, a.envelope(nil))); code != http.StatusForbidden {
+		t.Errorf("pairing an unknown agent: %d; want 403", code)
+	}
+}
