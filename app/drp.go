@@ -279,18 +279,26 @@ func (s *Service) DRPStatus(ctx context.Context, agent drp.Agent, id string) (dr
 // DRPRevoke revokes request id for agent, with the reason in body (signed
 // by the agent): the request is cancelled if it has not been processed yet
 // (dsr.ErrConflict otherwise), and its status answered. Revoking a revoked
-// request answers its status again. The reason, free text from the person,
-// is not kept.
+// request answers its status again. The envelope fields the message gives
+// (agent-id, business-id, issued-at, expires-at) are checked as an
+// exercise's are. The reason, free text from the person, is not kept.
 func (s *Service) DRPRevoke(ctx context.Context, agent drp.Agent, id string, body []byte) (drp.Status, error) {
 	msg, err := drp.Open(body, agent.Key())
 	if err != nil {
 		return drp.Status{}, err
 	}
 	var revoke struct {
+		drp.Envelope
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(msg, &revoke); err != nil {
 		return drp.Status{}, fmt.Errorf("%w: %v", drp.ErrMalformed, err)
+	}
+	// The protocol's example is a bare reason; what envelope is given is
+	// checked, so a revocation meant for another business, or expired, is
+	// not taken here.
+	if err := revoke.Envelope.CheckGiven(agent.ID, s.drp.BusinessID, s.now()); err != nil {
+		return drp.Status{}, err
 	}
 	req, err := s.drpRequestOf(ctx, agent, id)
 	if err != nil {

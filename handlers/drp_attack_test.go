@@ -82,3 +82,31 @@ func TestDRPErrorsQuoteNoValue(t *testing.T) {
 		t.Errorf("pairing an unknown agent: %d; want 403", code)
 	}
 }
+
+// TestDRPRevokeEnvelope: a revocation that names another business or
+// agent, or has expired, is refused like any signed message.
+func TestDRPRevokeEnvelope(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	x := map[string]any{"exercise": "access", "email": "rev@example.com"}
+	for _, tt := range []struct {
+		name string
+		msg  map[string]any
+	}{
+		{"another business", a.envelope(map[string]any{"business-id": "OTHER", "reason": "x"})},
+		{"another agent", a.envelope(map[string]any{"agent-id": "AGENT_B", "reason": "x"})},
+		{"expired", a.envelope(map[string]any{"expires-at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339), "reason": "x"})},
+	} {
+		_, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(x)))
+		if code, body := d.call("DELETE", "/v1/data-rights-request/"+st.RequestID, tok, a.sign(t, tt.msg)); code == http.StatusOK {
+			t.Errorf("revocation, %s: %d %s; want refused", tt.name, code, body)
+		}
+	}
+	// The protocol's own example, a bare reason, still revokes.
+	_, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(x)))
+	if code, body := d.call("DELETE", "/v1/data-rights-request/"+st.RequestID, tok, a.sign(t, map[string]any{"reason": "x"})); code != http.StatusOK {
+		t.Errorf("a bare reason: %d %s", code, body)
+	}
+}
