@@ -147,6 +147,7 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte)
 		return drp.Status{}, fmt.Errorf("%w: %w", drp.ErrMalformed, err)
 	}
 	in.Source, in.DRP = dsr.SourceDRP, link
+	claimUnverified(&in, x)
 	replay, err := s.reserve(ctx, by, key, &in)
 	if err != nil {
 		return drp.Status{}, err
@@ -216,6 +217,24 @@ func drpRequest(x *drp.Exercise, agent drp.Agent) AgentRequest {
 	}
 	b.Note = strings.Join(note, "\n")
 	return b
+}
+
+// claimUnverified marks claimed the identities of in that the agent did
+// not verify when the request stands on the one it did verify: an agent
+// that verified a phone number does not prove the email given with it, and
+// no deletion or access is carried out on that email. They are kept, as the
+// portal keeps what it did not prove, but nothing acts on them. A power of
+// attorney covers the person, and an opt-out needs no proof: both leave
+// every identity as given.
+func claimUnverified(in *dsr.Intake, x *drp.Exercise) {
+	if in.Status != dsr.StatusVerified || x.PowerOfAttorney != "" || x.Right() == drp.RightOptOut {
+		return
+	}
+	for i, id := range in.Identities {
+		if (id.Kind == dsr.KindEmail && !x.EmailVerified) || (id.Kind == dsr.KindPhone && !x.PhoneNumberVerified) {
+			in.Identities[i].Source = dsr.SourceClaimed
+		}
+	}
 }
 
 // drpOptIn records a sale:opt_in as consent given again, and files the

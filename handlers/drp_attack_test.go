@@ -1,12 +1,15 @@
 package handlers_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // signRaw signs msg as given, byte for byte.
@@ -108,5 +111,32 @@ func TestDRPRevokeEnvelope(t *testing.T) {
 	_, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(x)))
 	if code, body := d.call("DELETE", "/v1/data-rights-request/"+st.RequestID, tok, a.sign(t, map[string]any{"reason": "x"})); code != http.StatusOK {
 		t.Errorf("a bare reason: %d %s", code, body)
+	}
+}
+
+// TestDRPOnlyVerifiedIdentitiesAct: an agent that verified the phone only
+// does not make the email it did not verify actionable: a deletion is not
+// carried out on a stranger's email on the word of the phone.
+func TestDRPOnlyVerifiedIdentitiesAct(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	ctx := context.Background()
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	code, st, e := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "deletion", "phone_number": "+14155550100",
+		"phone_number_verified": true, "email": "victim@example.com"})))
+	if code != http.StatusOK {
+		t.Fatalf("deletion: %d %+v", code, e)
+	}
+	req, err := d.store.Request(ctx, st.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[dsr.Kind]bool{}
+	for _, id := range dsr.Actionable(req.Identities) {
+		kinds[id.Kind] = true
+	}
+	if kinds[dsr.KindEmail] || !kinds[dsr.KindPhone] || len(req.Identities) != 2 {
+		t.Errorf("actionable %v of %d identities; want the verified phone alone, the email kept as claimed", kinds, len(req.Identities))
 	}
 }
