@@ -238,15 +238,24 @@ func claimUnverified(in *dsr.Intake, x *drp.Exercise) {
 }
 
 // drpOptIn records a sale:opt_in as consent given again, and files the
-// opt-in request that carries it to the systems, linked to the agent.
+// opt-in request that carries it to the systems, linked to the agent. Only
+// the identities the agent verified (all, under a power of attorney) are
+// opted in; with none, the opt-in is refused.
 func (s *Service) drpOptIn(ctx context.Context, x *drp.Exercise, by, key string, link *dsr.DRPLink) (drp.Status, error) {
 	var ve dsr.ValidationError
 	sub := Subject{}
-	if x.Email != "" {
+	// An opt-in undoes the person's opt-out at once: it stands only on
+	// the identities the agent verified (every one given, under a power of
+	// attorney), never on one nobody proved.
+	poa := x.PowerOfAttorney != ""
+	if x.Email != "" && (poa || x.EmailVerified) {
 		sub.Email = &x.Email
 	}
-	if x.PhoneNumber != "" {
+	if x.PhoneNumber != "" && (poa || x.PhoneNumberVerified) {
 		sub.Phone = &x.PhoneNumber
+	}
+	if sub == (Subject{}) {
+		return drp.Status{}, fmt.Errorf("%w: sale:opt_in gives the consent back at once: it needs an identity the agent verified (email_verified, phone_number_verified) or a power_of_attorney", drp.ErrMalformed)
 	}
 	ids := sub.Identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
 	if err := ve.Err(); err != nil {

@@ -140,3 +140,16 @@ func TestDRPOnlyVerifiedIdentitiesAct(t *testing.T) {
 		t.Errorf("actionable %v of %d identities; want the verified phone alone, the email kept as claimed", kinds, len(req.Identities))
 	}
 }
+
+// TestDRPUnverifiedOptIn: an opt-in undoes a person's opt-out, so it is
+// not taken on an identity nobody verified.
+func TestDRPUnverifiedOptIn(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	code, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "someone@example.com"})))
+	if code == http.StatusOK {
+		t.Errorf("an opt-in of an email nobody verified: %d %+v; want refused", code, st)
+	}
+}
