@@ -306,7 +306,8 @@ func (s *Service) DRPStatus(ctx context.Context, agent drp.Agent, id string) (dr
 
 // DRPRevoke revokes request id for agent, with the reason in body (signed
 // by the agent): the request is cancelled if it has not been processed yet
-// (dsr.ErrConflict otherwise), and its status answered. Revoking a revoked
+// (dsr.ErrConflict otherwise; always for an opt-in, which took effect when
+// filed), and its status answered. Revoking a revoked
 // request answers its status again. The envelope fields the message gives
 // (agent-id, business-id, issued-at, expires-at) are checked as an
 // exercise's are. The reason, free text from the person, is not kept.
@@ -334,6 +335,12 @@ func (s *Service) DRPRevoke(ctx context.Context, agent drp.Agent, id string, bod
 	}
 	if st := drp.StatusOf(req, s.drp.PortalURL); st.Status == drp.StateRevoked {
 		return st, nil
+	}
+	if req.Type == dsr.TypeOptIn {
+		// The consent was given again when the opt-in was filed; cancelling
+		// its request would answer "revoked" while the person stays opted
+		// in.
+		return drp.Status{}, dsr.Refuse(dsr.ErrConflict, "The opt-in took effect when it was filed: the consent is recorded. Send a sale:opt_out to undo it.")
 	}
 	rec, err := s.Cancel(ctx, id, "revoked by the authorised agent through the Data Rights Protocol", drp.ActorPrefix+agent.ID)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/drp"
 )
 
 // signRaw signs msg as given, byte for byte.
@@ -151,5 +153,24 @@ func TestDRPUnverifiedOptIn(t *testing.T) {
 	code, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "someone@example.com"})))
 	if code == http.StatusOK {
 		t.Errorf("an opt-in of an email nobody verified: %d %+v; want refused", code, st)
+	}
+}
+
+// TestDRPRevokeOptIn: an opt-in takes effect when filed (the consent is
+// given again at once): revoking it cannot answer "revoked" while the
+// person stays opted in.
+func TestDRPRevokeOptIn(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	code, st, e := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "opt@example.com", "email_verified": true})))
+	if code != http.StatusOK {
+		t.Fatalf("opt-in: %d %+v", code, e)
+	}
+	code, body := d.call("DELETE", "/v1/data-rights-request/"+st.RequestID, tok, a.sign(t, map[string]any{"reason": "no"}))
+	var refused drp.Error
+	if code != http.StatusConflict || json.Unmarshal(body, &refused) != nil || refused.Fatal || !strings.Contains(refused.Message, "sale:opt_out") {
+		t.Errorf("revoking an opt-in already given: %d %s; want 409 saying to opt out (the consent was recorded when filed)", code, body)
 	}
 }
