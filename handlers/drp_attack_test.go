@@ -5,13 +5,18 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/drp"
+	"github.com/dsar-project/dsar/workers"
 )
 
 // signRaw signs msg as given, byte for byte.
@@ -172,5 +177,41 @@ func TestDRPRevokeOptIn(t *testing.T) {
 	var refused drp.Error
 	if code != http.StatusConflict || json.Unmarshal(body, &refused) != nil || refused.Fatal || !strings.Contains(refused.Message, "sale:opt_out") {
 		t.Errorf("revoking an opt-in already given: %d %s; want 409 saying to opt out (the consent was recorded when filed)", code, body)
+	}
+}
+
+// TestDRPRemovedAgentNotCalledBack: an agent removed from the directory
+// loses its tokens, and is told no more statuses either.
+func TestDRPRemovedAgentNotCalledBack(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	ctx := context.Background()
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	var calls atomic.Int32
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	t.Cleanup(cb.Close)
+	_, filed, _ := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "gone@example.com", "status_callback": cb.URL})))
+	if filed.RequestID == "" {
+		t.Fatal("not filed")
+	}
+	// The directory the workers read now lists agent B alone.
+	pub := d.agents["AGENT_B"].priv.Public().(ed25519.PublicKey)
+	doc, _ := json.Marshal([]map[string]string{{"id": "AGENT_B", "verify_key": base64.StdEncoding.EncodeToString(pub)}})
+	dir, err := drp.ParseDirectory(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: d.store, DRPClient: &http.Client{Timeout: 10 * time.Second}, DRPAgents: dir, Log: slog.New(slog.DiscardHandler)},
+		workers.NoticeOptions{}, nil)
+	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeDRPStatus); err != nil {
+		t.Fatal(err)
+	}
+	req, err := d.store.Request(ctx, filed.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 0 || slices.Contains(req.PendingNotices, dsr.NoticeDRPStatus) {
+		t.Errorf("an agent no longer in the directory: %d callbacks, pending %v; want none, and the status dropped", calls.Load(), req.PendingNotices)
 	}
 }
