@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/drp"
 	"github.com/dsar-project/dsar/workers"
 )
@@ -213,5 +216,95 @@ func TestDRPRemovedAgentNotCalledBack(t *testing.T) {
 	}
 	if calls.Load() != 0 || slices.Contains(req.PendingNotices, dsr.NoticeDRPStatus) {
 		t.Errorf("an agent no longer in the directory: %d callbacks, pending %v; want none, and the status dropped", calls.Load(), req.PendingNotices)
+	}
+}
+
+// TestDRPRevokeEachStatus: a revocation once the request is processed, or
+// closed, is a 409 (not a 500, not "revoked"); before, it revokes.
+func TestDRPRevokeEachStatus(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	ctx := context.Background()
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	for i, tt := range []struct {
+		path []dsr.Status
+		code int
+	}{
+		{nil, http.StatusOK},
+		{[]dsr.Status{dsr.StatusInProgress}, http.StatusConflict},
+		{[]dsr.Status{dsr.StatusNeedsAttention}, http.StatusConflict},
+		{[]dsr.Status{dsr.StatusInProgress, dsr.StatusCompleted}, http.StatusConflict},
+		{[]dsr.Status{dsr.StatusDenied}, http.StatusConflict},
+		{[]dsr.Status{dsr.StatusCancelled}, http.StatusConflict},
+	} {
+		_, st, _ := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "deletion", "email": "each" + strconv.Itoa(i) + "@example.com", "email_verified": true,
+			"agent-request-id": "each-" + strconv.Itoa(i)})))
+		from := dsr.StatusVerified
+		for _, to := range tt.path {
+			if _, err := d.store.Transition(ctx, st.RequestID, from, to, dsr.Change{Actor: "console"}); err != nil {
+				t.Fatal(err)
+			}
+			from = to
+		}
+		code, body := d.call("DELETE", "/v1/data-rights-request/"+st.RequestID, tok, a.sign(t, map[string]any{"reason": "x"}))
+		var got drp.Status
+		_ = json.Unmarshal(body, &got)
+		if code != tt.code || (code == http.StatusOK && got.Status != drp.StateRevoked) {
+			t.Errorf("revoke after %v: %d %s; want %d", tt.path, code, body, tt.code)
+		}
+		if code != http.StatusOK {
+			code, body = d.call("GET", "/v1/data-rights-request/"+st.RequestID, tok, "")
+			_ = json.Unmarshal(body, &got)
+			if code != http.StatusOK || got.Status == drp.StateRevoked {
+				t.Errorf("status after a refused revocation (%v): %d %s", tt.path, code, body)
+			}
+		}
+	}
+}
+
+// TestDRPCallbackAddresses: without DSAR_DRP_ALLOW_INTERNAL_CALLBACKS, a
+// status_callback to this machine or its network is refused when filed
+// (addresses), or when dialled (names); the worker's client follows no
+// redirect.
+func TestDRPCallbackAddresses(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	// The same service with internal callbacks refused.
+	strict := setupWith(t, false, func(deps *handlers.Deps) {
+		pub := a.priv.Public().(ed25519.PublicKey)
+		doc, _ := json.Marshal([]map[string]string{{"id": "AGENT_A", "verify_key": base64.StdEncoding.EncodeToString(pub)}})
+		dir, err := drp.ParseDirectory(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.DRP = app.DRPOptions{BusinessID: "SHOP", Agents: dir, Tokens: drp.NewTokens([]byte("drp token key for the tests......"))}
+	})
+	s := &drpAPI{api: strict, agents: d.agents, plain: d.plain}
+	tok := s.pair("AGENT_A")
+	for _, cb := range []string{"https://127.0.0.1/cb", "https://[::1]/cb", "https://169.254.169.254/latest", "https://10.1.2.3/",
+		"https://[::ffff:127.0.0.1]/", "https://[fe80::1%25eth0]/", "http://localhost/cb", "https://u:p@agent.example/cb", "ftp://agent.example/",
+		"https:///nohost", "//agent.example/cb"} {
+		if code, _, e := s.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_out", "email": "cb@example.com", "status_callback": cb}))); code != http.StatusBadRequest || !e.Fatal {
+			t.Errorf("callback %s: %d %+v; want 400 fatal", cb, code, e)
+		}
+	}
+	// A name that resolves to this machine passes the filing, and is
+	// refused when dialled.
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, "http://127.0.0.1:1/", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':'):]
+	code, st, e := s.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_out", "email": "cb2@example.com", "status_callback": "https://localhost" + port + "/cb"})))
+	if code != http.StatusOK {
+		t.Fatalf("a callback by name: %d %+v", code, e)
+	}
+	guarded := workers.NewNoticeHandler(workers.NoticeDeps{Store: strict.store, Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
+	if err := guarded.SendNotice(context.Background(), st.RequestID, dsr.NoticeDRPStatus); err == nil || calls.Load() != 0 {
+		t.Errorf("a callback to localhost by name: %v, %d calls; want refused when dialled", err, calls.Load())
 	}
 }
