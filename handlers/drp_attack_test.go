@@ -308,3 +308,26 @@ func TestDRPCallbackAddresses(t *testing.T) {
 		t.Errorf("a callback to localhost by name: %v, %d calls; want refused when dialled", err, calls.Load())
 	}
 }
+
+// TestDRPBadIdentitiesNotEchoed: an email or phone number that does not
+// parse, or a note too long, is refused without its value, in the answer and
+// the logs. (An email that is not one is answered with the fixed example
+// name@example.com, which the logs check would take for a leak, so it is
+// left out here.)
+func TestDRPBadIdentitiesNotEchoed(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	for _, x := range []map[string]any{
+		{"exercise": "access", "email": "a\u202e@leak.test", "email_verified": true},
+		{"exercise": "access", "email": "ok@leak.test", "email_verified": true, "phone_number": "+999 leak", "phone_number_verified": true},
+		{"exercise": "deletion", "email": "ok@leak.test", "email_verified": true, "power_of_attorney": "leak" + strings.Repeat("p", 3000)},
+		{"exercise": "deletion", "email": "ok@leak.test", "email_verified": true, "relationships": []string{"a\x00b@leak.test"}},
+	} {
+		code, _, e := d.exercise(t, tok, a.sign(t, a.envelope(x)))
+		if code != http.StatusBadRequest || strings.Contains(e.Message, "leak") {
+			t.Errorf("%v: %d %+v; want 400 without the value", x, code, e)
+		}
+	}
+}
