@@ -331,3 +331,48 @@ func TestDRPBadIdentitiesNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestDRPNotMergedAtVerification: an agent's request the person verifies
+// at the portal while they have the same request open already is not
+// merged into it (cancelled): the agent was told "denied" for a request
+// that goes on, under a request it cannot follow. It is verified and goes
+// on under its own id, as an appeal or a correction does.
+func TestDRPNotMergedAtVerification(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	g := drpAgent{id: "AGENT_A", priv: priv}
+	doc, _ := json.Marshal([]map[string]string{{"id": "AGENT_A", "verify_key": base64.StdEncoding.EncodeToString(pub)}})
+	dir, err := drp.ParseDirectory(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPortal(t, portalConfig{drp: app.DRPOptions{BusinessID: "SHOP", Agents: dir, Tokens: drp.NewTokens([]byte("drp token key for the tests......"))}})
+	ctx := context.Background()
+	// Ada's own access request, verified, open (no workers run it).
+	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	p.verifyCode(first, "ada@example.com")
+	d := &drpAPI{api: &api{t: t, url: p.url}, agents: map[string]drpAgent{"AGENT_A": g}, plain: &http.Client{Timeout: 10 * time.Second}}
+	tok := d.pair("AGENT_A")
+	code, st, e := d.exercise(t, tok, g.sign(t, g.envelope(map[string]any{"exercise": "access", "regime": "ccpa", "email": "ada@example.com"})))
+	if code != http.StatusOK || st.Reason != drp.ReasonNeedUserVerification {
+		t.Fatalf("agent's access: %d %+v %+v", code, st, e)
+	}
+	// Ada confirms the agent's request with the code and reference mailed.
+	if err := p.proc.SendNotice(ctx, st.RequestID, dsr.NoticeVerify); err != nil {
+		t.Fatal(err)
+	}
+	_, text := p.mail("ada@example.com", st.RequestID, "verify")
+	ref := regexpToken.FindStringSubmatch(text)
+	if ref == nil {
+		t.Fatalf("no reference in the email:\n%s", text)
+	}
+	var out map[string]any
+	if resp := p.call("POST", "/v1/portal/requests/"+st.RequestID+"/verify", ref[1], `{"code":"`+codeIn.FindStringSubmatch(text)[1]+`"}`, &out); resp.StatusCode != 200 {
+		t.Fatalf("verify: %d %v", resp.StatusCode, out)
+	}
+	c, body := d.call("GET", "/v1/data-rights-request/"+st.RequestID, tok, "")
+	var now drp.Status
+	if c != http.StatusOK || json.Unmarshal(body, &now) != nil || now.Status != drp.StateInProgress || now.Reason != "" {
+		t.Errorf("the agent's request once the person verified it: %d %s; want in_progress", c, body)
+	}
+}
