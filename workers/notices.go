@@ -276,6 +276,9 @@ func (h *NoticeHandler) compose(ctx context.Context, r *dsr.Request, notice, to 
 		if r.Agent != nil {
 			data.Agent, data.AgentName = true, r.Agent.Name
 		}
+		if r.DRP != nil {
+			data.DRPAgent = r.DRP.Agent
+		}
 		if !links.FiledBySubject(r.Source) {
 			// Filed for the person (by an agent): give them, with each
 			// code, a status token the portal asks for with it. A new one
