@@ -159,7 +159,11 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte)
 		}
 		return drp.StatusOf(filed.Request, s.drp.PortalURL), nil
 	}
-	req, err := s.file(ctx, in, filing{duplicates: true})
+	// Not parked as a duplicate of an open identical request (another
+	// agent's, the person's own): a duplicate waits for staff to unlink it,
+	// and nothing runs it when the one it duplicates is revoked or denied,
+	// while its agent is told it is in progress. It runs on its own.
+	req, err := s.file(ctx, in, filing{})
 	if errors.Is(err, dsr.ErrConflict) {
 		filed, err := s.replay(ctx, in.ID) // the first attempt stored it meanwhile
 		if err != nil {

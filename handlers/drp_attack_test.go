@@ -376,3 +376,29 @@ func TestDRPNotMergedAtVerification(t *testing.T) {
 		t.Errorf("the agent's request once the person verified it: %d %s; want in_progress", c, body)
 	}
 }
+
+// TestDRPNotParkedAsDuplicate: two agents file the same deletion for the
+// same person. The second is not parked as a duplicate of the first: a
+// duplicate waits for staff to unlink it, and when the first agent revokes
+// its request nothing would ever run the second's, which its agent is told
+// is in progress.
+func TestDRPNotParkedAsDuplicate(t *testing.T) {
+	t.Parallel()
+	d := setupDRP(t)
+	ctx := context.Background()
+	a, b := d.agents["AGENT_A"], d.agents["AGENT_B"]
+	tokA, tokB := d.pair("AGENT_A"), d.pair("AGENT_B")
+	x := map[string]any{"exercise": "deletion", "email": "twice@example.com", "email_verified": true}
+	_, first, _ := d.exercise(t, tokA, a.sign(t, a.envelope(x)))
+	_, second, _ := d.exercise(t, tokB, b.sign(t, b.envelope(x)))
+	if code, body := d.call("DELETE", "/v1/data-rights-request/"+first.RequestID, tokA, a.sign(t, map[string]any{"reason": "x"})); code != http.StatusOK {
+		t.Fatalf("A revokes: %d %s", code, body)
+	}
+	req, err := d.store.Request(ctx, second.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Status != dsr.StatusVerified || req.DuplicateOf != "" {
+		t.Errorf("agent B's deletion once A revoked its own: %s, duplicate of %q; want verified, on its own", req.Status, req.DuplicateOf)
+	}
+}
