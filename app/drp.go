@@ -111,7 +111,12 @@ func (s *Service) DRPAgent(token, agentID string) (drp.Agent, error) {
 // phone_number_verified), or a power of attorney, is taken as proven by the
 // agent; otherwise the person is sent the portal's verification to their
 // email, and the request is in_progress with need_user_verification.
-func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte) (drp.Status, error) {
+//
+// limit, when set, counts an exercise that mails the person a verification
+// against the limit of their mailbox (the portal's, by the same key), so
+// an agent cannot have the business mail anyone without end; its error is
+// returned as it is, and nothing is filed.
+func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte, limit func(ctx context.Context, key string) error) (drp.Status, error) {
 	msg, err := drp.Open(body, agent.Key())
 	if err != nil {
 		return drp.Status{}, err
@@ -148,6 +153,11 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte)
 	}
 	in.Source, in.DRP = dsr.SourceDRP, link
 	claimUnverified(&in, x)
+	if in.Status == dsr.StatusVerifying && limit != nil {
+		if err := limit(ctx, s.index.Hash(dsr.KindEmail, MailboxKey(x.Email))); err != nil {
+			return drp.Status{}, err
+		}
+	}
 	replay, err := s.reserve(ctx, by, key, &in)
 	if err != nil {
 		return drp.Status{}, err

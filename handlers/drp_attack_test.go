@@ -15,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/drp"
+	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/workers"
 )
 
@@ -400,5 +404,49 @@ func TestDRPNotParkedAsDuplicate(t *testing.T) {
 	}
 	if req.Status != dsr.StatusVerified || req.DuplicateOf != "" {
 		t.Errorf("agent B's deletion once A revoked its own: %s, duplicate of %q; want verified, on its own", req.Status, req.DuplicateOf)
+	}
+}
+
+// TestDRPVerificationMailLimited: an exercise the person must confirm mails
+// them a code; an agent cannot have the business mail one person without
+// end: past the portal's limit per mailbox, 429 (not fatal), and nothing
+// filed. Exercises the agent verified mail no code, and are not counted.
+func TestDRPVerificationMailLimited(t *testing.T) {
+	t.Parallel()
+	r := testenv.RedisServer(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	limits, err := httpkit.NewLimits(rc, "dsar:rl:"+testenv.Queue(t, r), "1000-M", "2-M", []byte("0123456789abcdef0123456789abcdef"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := setupDRP(t)
+	a := base.agents["AGENT_A"]
+	pub := a.priv.Public().(ed25519.PublicKey)
+	doc, _ := json.Marshal([]map[string]string{{"id": "AGENT_A", "verify_key": base64.StdEncoding.EncodeToString(pub)}})
+	dir, err := drp.ParseDirectory(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &drpAPI{api: setupWith(t, false, func(deps *handlers.Deps) {
+		deps.DRP = app.DRPOptions{BusinessID: "SHOP", Agents: dir, Tokens: drp.NewTokens([]byte("drp token key for the tests......"))}
+		deps.Limits = limits
+	}), agents: base.agents, plain: base.plain}
+	tok := d.pair("AGENT_A")
+	for i := range 3 {
+		code, _, e := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "Target@example.com", "agent-request-id": "n" + strconv.Itoa(i)})))
+		if i < 2 && code != http.StatusOK {
+			t.Fatalf("exercise %d: %d %+v", i, code, e)
+		}
+		if i == 2 && (code != http.StatusTooManyRequests || e.Fatal) {
+			t.Errorf("a third verification mailed to the same person within the minute: %d %+v; want 429, not fatal", code, e)
+		}
+	}
+	before := d.countRequests()
+	if code, _, e := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "target@example.com", "email_verified": true}))); code != http.StatusOK {
+		t.Errorf("an exercise the agent verified: %d %+v; want 200 (no mail, no limit)", code, e)
+	}
+	if got := d.countRequests(); got != before+1 {
+		t.Errorf("%d requests filed; want 1", got-before)
 	}
 }
