@@ -63,7 +63,7 @@ func (s *Service) DRPPair(ctx context.Context, agentID string, body []byte) (str
 	}
 	agent, ok := s.drp.Agents[agentID]
 	if !ok {
-		return "", fmt.Errorf("%w: agent %q is not in the directory", ErrDRPForbidden, agentID)
+		return "", fmt.Errorf("%w: the agent of the path is not in the directory", ErrDRPForbidden)
 	}
 	msg, err := drp.Open(body, agent.Key())
 	if err == nil {
@@ -111,7 +111,12 @@ func (s *Service) DRPAgent(token, agentID string) (drp.Agent, error) {
 // phone_number_verified), or a power of attorney, is taken as proven by the
 // agent; otherwise the person is sent the portal's verification to their
 // email, and the request is in_progress with need_user_verification.
-func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte) (drp.Status, error) {
+//
+// limit, when set, counts an exercise that mails the person a verification
+// against the limit of their mailbox (the portal's, by the same key), so
+// an agent cannot have the business mail anyone without end; its error is
+// returned as it is, and nothing is filed.
+func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte, limit func(ctx context.Context, key string) error) (drp.Status, error) {
 	msg, err := drp.Open(body, agent.Key())
 	if err != nil {
 		return drp.Status{}, err
@@ -147,6 +152,12 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte)
 		return drp.Status{}, fmt.Errorf("%w: %w", drp.ErrMalformed, err)
 	}
 	in.Source, in.DRP = dsr.SourceDRP, link
+	claimUnverified(&in, x)
+	if in.Status == dsr.StatusVerifying && limit != nil {
+		if err := limit(ctx, s.index.Hash(dsr.KindEmail, MailboxKey(x.Email))); err != nil {
+			return drp.Status{}, err
+		}
+	}
 	replay, err := s.reserve(ctx, by, key, &in)
 	if err != nil {
 		return drp.Status{}, err
@@ -158,7 +169,11 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte)
 		}
 		return drp.StatusOf(filed.Request, s.drp.PortalURL), nil
 	}
-	req, err := s.file(ctx, in, filing{duplicates: true})
+	// Not parked as a duplicate of an open identical request (another
+	// agent's, the person's own): a duplicate waits for staff to unlink it,
+	// and nothing runs it when the one it duplicates is revoked or denied,
+	// while its agent is told it is in progress. It runs on its own.
+	req, err := s.file(ctx, in, filing{})
 	if errors.Is(err, dsr.ErrConflict) {
 		filed, err := s.replay(ctx, in.ID) // the first attempt stored it meanwhile
 		if err != nil {
@@ -218,16 +233,43 @@ func drpRequest(x *drp.Exercise, agent drp.Agent) AgentRequest {
 	return b
 }
 
+// claimUnverified marks claimed the identities of in that the agent did
+// not verify when the request stands on the one it did verify: an agent
+// that verified a phone number does not prove the email given with it, and
+// no deletion or access is carried out on that email. They are kept, as the
+// portal keeps what it did not prove, but nothing acts on them. A power of
+// attorney covers the person, and an opt-out needs no proof: both leave
+// every identity as given.
+func claimUnverified(in *dsr.Intake, x *drp.Exercise) {
+	if in.Status != dsr.StatusVerified || x.PowerOfAttorney != "" || x.Right() == drp.RightOptOut {
+		return
+	}
+	for i, id := range in.Identities {
+		if (id.Kind == dsr.KindEmail && !x.EmailVerified) || (id.Kind == dsr.KindPhone && !x.PhoneNumberVerified) {
+			in.Identities[i].Source = dsr.SourceClaimed
+		}
+	}
+}
+
 // drpOptIn records a sale:opt_in as consent given again, and files the
-// opt-in request that carries it to the systems, linked to the agent.
+// opt-in request that carries it to the systems, linked to the agent. Only
+// the identities the agent verified (all, under a power of attorney) are
+// opted in; with none, the opt-in is refused.
 func (s *Service) drpOptIn(ctx context.Context, x *drp.Exercise, by, key string, link *dsr.DRPLink) (drp.Status, error) {
 	var ve dsr.ValidationError
 	sub := Subject{}
-	if x.Email != "" {
+	// An opt-in undoes the person's opt-out at once: it stands only on
+	// the identities the agent verified (every one given, under a power of
+	// attorney), never on one nobody proved.
+	poa := x.PowerOfAttorney != ""
+	if x.Email != "" && (poa || x.EmailVerified) {
 		sub.Email = &x.Email
 	}
-	if x.PhoneNumber != "" {
+	if x.PhoneNumber != "" && (poa || x.PhoneNumberVerified) {
 		sub.Phone = &x.PhoneNumber
+	}
+	if sub == (Subject{}) {
+		return drp.Status{}, fmt.Errorf("%w: sale:opt_in gives the consent back at once: it needs an identity the agent verified (email_verified, phone_number_verified) or a power_of_attorney", drp.ErrMalformed)
 	}
 	ids := sub.Identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
 	if err := ve.Err(); err != nil {
@@ -278,19 +320,28 @@ func (s *Service) DRPStatus(ctx context.Context, agent drp.Agent, id string) (dr
 
 // DRPRevoke revokes request id for agent, with the reason in body (signed
 // by the agent): the request is cancelled if it has not been processed yet
-// (dsr.ErrConflict otherwise), and its status answered. Revoking a revoked
-// request answers its status again. The reason, free text from the person,
-// is not kept.
+// (dsr.ErrConflict otherwise; always for an opt-in, which took effect when
+// filed), and its status answered. Revoking a revoked
+// request answers its status again. The envelope fields the message gives
+// (agent-id, business-id, issued-at, expires-at) are checked as an
+// exercise's are. The reason, free text from the person, is not kept.
 func (s *Service) DRPRevoke(ctx context.Context, agent drp.Agent, id string, body []byte) (drp.Status, error) {
 	msg, err := drp.Open(body, agent.Key())
 	if err != nil {
 		return drp.Status{}, err
 	}
 	var revoke struct {
+		drp.Envelope
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal(msg, &revoke); err != nil {
 		return drp.Status{}, fmt.Errorf("%w: %v", drp.ErrMalformed, err)
+	}
+	// The protocol's example is a bare reason; what envelope is given is
+	// checked, so a revocation meant for another business, or expired, is
+	// not taken here.
+	if err := revoke.Envelope.CheckGiven(agent.ID, s.drp.BusinessID, s.now()); err != nil {
+		return drp.Status{}, err
 	}
 	req, err := s.drpRequestOf(ctx, agent, id)
 	if err != nil {
@@ -298,6 +349,12 @@ func (s *Service) DRPRevoke(ctx context.Context, agent drp.Agent, id string, bod
 	}
 	if st := drp.StatusOf(req, s.drp.PortalURL); st.Status == drp.StateRevoked {
 		return st, nil
+	}
+	if req.Type == dsr.TypeOptIn {
+		// The consent was given again when the opt-in was filed; cancelling
+		// its request would answer "revoked" while the person stays opted
+		// in.
+		return drp.Status{}, dsr.Refuse(dsr.ErrConflict, "The opt-in took effect when it was filed: the consent is recorded. Send a sale:opt_out to undo it.")
 	}
 	rec, err := s.Cancel(ctx, id, "revoked by the authorised agent through the Data Rights Protocol", drp.ActorPrefix+agent.ID)
 	if err != nil {

@@ -126,7 +126,8 @@ func (s *Service) Verify(ctx context.Context, a Access, v Verification) (Verifie
 }
 
 // verified completes a verification, which proves the request's email: the
-// request (unless an appeal or a correction) is merged into a verified open
+// request (unless an appeal, a correction or an agent's filing through the
+// Data Rights Protocol) is merged into a verified open
 // request of the same type whose proven identities hold that email, if
 // there is one, else it moves to
 // verified, followed by token alone. A merged request is cancelled, its
@@ -144,8 +145,11 @@ func (s *Service) verified(ctx context.Context, req *dsr.Request, token, method 
 	var dups []dsr.Request
 	var err error
 	// An appeal is decided on its own, and two corrections ask for
-	// different changes: neither is merged.
-	if req.AppealOf == "" && req.Type != dsr.TypeCorrection {
+	// different changes: neither is merged. Nor is an authorised agent's
+	// request (the Data Rights Protocol): it owes the agent its outcome,
+	// which a merge would close as cancelled, under a request the agent
+	// cannot follow.
+	if req.AppealOf == "" && req.Type != dsr.TypeCorrection && req.DRP == nil {
 		if dups, err = s.openIdentical(ctx, s.index.Lookup(dsr.KindEmail, email), req.Type, dsr.VerifiedOpenStatuses, 1); err != nil {
 			return Verified{}, err
 		}

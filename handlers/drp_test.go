@@ -306,7 +306,7 @@ func TestDRPExercises(t *testing.T) {
 	// An opt-in: refused while Ada's opt-out has not been fanned out (it
 	// would suppress her again at once); then the consent given again,
 	// recorded, with its request.
-	optInBody := a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "ada@example.com"}))
+	optInBody := a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "ada@example.com", "email_verified": true}))
 	if code, _, e := d.exercise(t, tokA, optInBody); code != http.StatusConflict || e.Fatal || !strings.Contains(e.Message, "not been applied yet") {
 		t.Errorf("opt-in before the opt-out is applied: %d %+v; want 409, not fatal, saying why", code, e)
 	}

@@ -65,6 +65,8 @@ type portalConfig struct {
 	// correct lets the customers' name and email be corrected, and tells
 	// the application so.
 	correct bool
+	// drp turns the Data Rights Protocol on.
+	drp app.DRPOptions
 }
 
 func startPortal(t *testing.T, cfg portalConfig) *portal {
@@ -144,7 +146,7 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 	srv := httptest.NewServer(handlers.New(handlers.Deps{
 		Store: store, Queue: queue, Index: idx, Keys: apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}), Log: log, Links: links, Limits: limits, Now: clk.Now,
 		Portal:        app.PortalOptions{MaxTries: 5, MaxPending: 1, LinkTTL: 7 * 24 * time.Hour, GPCLastUpdate: "2026-11-24"},
-		CorrectFields: correctFields,
+		CorrectFields: correctFields, DRP: cfg.drp,
 	}))
 	t.Cleanup(srv.Close)
 	proc := workers.NewProcessor(workers.Deps{Store: store, Connectors: reg, Queue: queue, Index: idx, Notifier: notifier, Log: log},

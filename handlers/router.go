@@ -190,7 +190,7 @@ func New(d Deps) http.Handler {
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	suppressapi.RegisterLists(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
-	drpapi.Register(r, drpapi.Deps{App: svc, Log: d.Log})
+	drpapi.Register(r, drpapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	opendsrapi.Register(r, opendsrapi.Deps{App: svc, Log: d.Log, Prefix: d.OpenDSRPrefix, CertPEM: d.OpenDSRCertPEM})
 	hookapi.Register(r, hookapi.Deps{App: svc, Secret: d.HookSecret, Previous: d.HookPreviousSecret, Log: d.Log, Now: d.Now})
 	if d.TaskLinks != nil {

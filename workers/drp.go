@@ -17,12 +17,17 @@ import (
 // sendDRPStatus POSTs the status of req, a request an authorised agent
 // filed through the Data Rights Protocol, to its status_callback, and marks
 // the notice sent once the agent answered 200 (any other answer is an error:
-// the notice stays pending and is retried). The status sent is the
+// the notice stays pending and is retried). An agent no longer in the
+// directory is sent nothing: the notice is dropped. The status sent is the
 // request's when it is sent, the protocol asking for the most recent one;
 // a change that lands while it is sent is sent right after.
 func (h *NoticeHandler) sendDRPStatus(ctx context.Context, req *dsr.Request) error {
 	for range 3 {
 		if req.DRP == nil || req.DRP.Callback == "" {
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus)
+		}
+		if _, trusted := h.drpAgents[req.DRP.Agent]; h.drpAgents != nil && !trusted {
+			h.log.WarnContext(ctx, "drp status not sent: the agent is no longer in the directory", "request_id", req.ID, "agent", req.DRP.Agent)
 			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus)
 		}
 		st := drp.StatusOf(req, h.notices.PortalURL)

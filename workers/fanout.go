@@ -636,7 +636,8 @@ type SettleStore interface {
 }
 
 // settled logs a request that a worker settled to status to ("": not
-// settled), and hands its completion notice to the queue, and, when
+// settled), and hands its completion notice (and the status an authorised
+// agent is owed, dsr.NoticeDRPStatus) to the queue, and, when
 // requests owe the post-processing hook their outcome (outcome), that too.
 func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status, outcome bool) {
 	if to == "" {
@@ -648,6 +649,12 @@ func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID str
 		// if this enqueue is lost.
 		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeCompleted); err != nil {
 			log.WarnContext(ctx, "completion notice not enqueued; the sweep will retry", "request_id", requestID, "error", err)
+		}
+		// A request of the Data Rights Protocol owes its agent
+		// "fulfilled" too (the task does nothing for any other request:
+		// no status pending).
+		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeDRPStatus); err != nil {
+			log.WarnContext(ctx, "agent's status not enqueued; the sweep will retry", "request_id", requestID, "error", err)
 		}
 	}
 	if outcome && dsr.OutcomeDue(to) {

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/drp"
 	"github.com/dsar-project/dsar/internal/links"
 	"github.com/dsar-project/dsar/internal/netguard"
 	"github.com/dsar-project/dsar/internal/webhook"
@@ -107,6 +108,11 @@ type NoticeDeps struct {
 	// agents' status_callback; nil: a client that reaches public
 	// addresses only (internal/netguard).
 	DRPClient *http.Client
+	// DRPAgents are the agents still trusted (the directory of
+	// DSAR_DRP_AGENTS_FILE): a request's status goes to its callback only
+	// while its agent is one of them; an agent removed from the directory
+	// is told nothing more. Nil: every agent (tests).
+	DRPAgents drp.Directory
 	Log       *slog.Logger
 }
 
@@ -121,6 +127,7 @@ type NoticeHandler struct {
 	hooks      HookOptions
 	hook       *webhook.Sender
 	drp        *http.Client
+	drpAgents  drp.Directory
 	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
@@ -133,7 +140,7 @@ func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *Noti
 	h := &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
 		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
 		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
-		audit: auditor{store: d.Store, log: d.Log}.audit, drp: d.DRPClient}
+		audit: auditor{store: d.Store, log: d.Log}.audit, drp: d.DRPClient, drpAgents: d.DRPAgents}
 	if h.drp == nil {
 		h.drp = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
 	}
@@ -268,6 +275,9 @@ func (h *NoticeHandler) compose(ctx context.Context, r *dsr.Request, notice, to 
 		data.VerifyLink = links.Verify(h.notices.PortalURL, r.ID, token)
 		if r.Agent != nil {
 			data.Agent, data.AgentName = true, r.Agent.Name
+		}
+		if r.DRP != nil {
+			data.DRPAgent = r.DRP.Agent
 		}
 		if !links.FiledBySubject(r.Source) {
 			// Filed for the person (by an agent): give them, with each

@@ -90,6 +90,10 @@ func TestNoticesGolden(t *testing.T) {
 			r.Source = "agent_api"
 			r.Agent = &dsr.Agent{Name: "Eve \"the agent\" \u202eevil\\", Email: "eve@agents.example"}
 		}), false},
+		{"verify-drp", dsr.NoticeVerify, with(base(dsr.TypeAccess), func(r *dsr.Request) {
+			r.Source = dsr.SourceDRP
+			r.DRP = &dsr.DRPLink{Agent: "CR_AGENT", Exercise: "access"}
+		}), false},
 		{"verify-appeal", dsr.NoticeVerify, with(base(dsr.TypeDeletion), func(r *dsr.Request) { r.Source = "agent_api"; r.AppealOf = "req_00" }), true},
 		{"completed-access", dsr.NoticeCompleted, with(base(dsr.TypeAccess), func(r *dsr.Request) { r.Status = dsr.StatusCompleted }), false},
 		{"completed-deletion", dsr.NoticeCompleted, with(base(dsr.TypeDeletion), func(r *dsr.Request) { r.Status = dsr.StatusCompleted }), false},

@@ -17,6 +17,7 @@ import (
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/drp"
 	"github.com/dsar-project/dsar/store"
 )
 
@@ -93,6 +94,8 @@ type Deps struct {
 	// DRPClient posts Data Rights Protocol statuses to the agents (see
 	// NoticeDeps.DRPClient).
 	DRPClient *http.Client
+	// DRPAgents are the agents still trusted (NoticeDeps.DRPAgents).
+	DRPAgents drp.Directory
 	// Suppressions is the in-memory suppression list the re-application
 	// checks segment members against; nil: no re-application.
 	Suppressions SuppressionSet
@@ -149,7 +152,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Removals: removals, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
-		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, DRPClient: d.DRPClient, Log: d.Log},
+		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, DRPClient: d.DRPClient, DRPAgents: d.DRPAgents, Log: d.Log},
 			o.Notices, o.Now),
 		SweepHandler: NewSweepHandler(SweepDeps{Store: d.Store, Queue: d.Queue, Log: d.Log},
 			SweepOptions{Grace: o.SweepGrace, Every: o.SweepEvery, Now: o.Now}),

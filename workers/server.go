@@ -49,10 +49,18 @@ func NoticeQueue(queue string) string { return queue + "_notices" }
 func CodeQueue(queue string) string { return queue + "_codes" }
 
 // noticeQueueOf is the queue that carries notice (a kind of dsr.Notices or an
-// alert) beside the work queue named queue.
+// alert) beside the work queue named queue. The status callbacks of the
+// Data Rights Protocol go on the work queue itself: they call servers of
+// third parties, any of which may hang for the client's whole timeout, and
+// an agent filing thousands of opt-outs (no proof needed) with such a
+// callback would otherwise hold up every receipt and, the notice queue
+// being served first, all work.
 func noticeQueueOf(queue, notice string) string {
-	if notice == dsr.NoticeVerify {
+	switch notice {
+	case dsr.NoticeVerify:
 		return CodeQueue(queue)
+	case dsr.NoticeDRPStatus:
+		return queue
 	}
 	return NoticeQueue(queue)
 }

@@ -211,3 +211,36 @@ func runUntil(t *testing.T, opt asynq.RedisClientOpt, qname string, types []stri
 	defer mu.Unlock()
 	return slices.Clone(order)
 }
+
+// TestAgentCallbacksGoAfterNotices: status callbacks to authorised agents
+// (the Data Rights Protocol) reach third parties' servers, which may hang
+// for their whole timeout: a receipt enqueued behind a backlog of them is
+// sent as soon as a worker is free, not after them.
+func TestAgentCallbacksGoAfterNotices(t *testing.T) {
+	r := testenv.RedisServer(t)
+	qname := testenv.Queue(t, r)
+	opt := asynq.RedisClientOpt{Addr: r.Addr}
+	queue := workers.NewQueue(opt, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
+	defer queue.Close()
+	ctx := context.Background()
+	for i := range 20 {
+		if err := queue.EnqueueNotice(ctx, fmt.Sprintf("req%d", i), dsr.NoticeDRPStatus); err != nil {
+			t.Fatalf("enqueue agent status: %v", err)
+		}
+	}
+	kind := func(task *asynq.Task) string {
+		var p struct {
+			Notice string `json:"notice"`
+		}
+		_ = json.Unmarshal(task.Payload(), &p)
+		return p.Notice
+	}
+	before := runUntil(t, opt, qname, []string{workers.TypeNotice}, kind, dsr.NoticeReceipt, func() {
+		if err := queue.EnqueueNotice(ctx, "someone", dsr.NoticeReceipt); err != nil {
+			t.Fatalf("enqueue receipt: %v", err)
+		}
+	})
+	if want := []string{dsr.NoticeDRPStatus, dsr.NoticeReceipt}; !slices.Equal(before, want) {
+		t.Errorf("notices sent up to the receipt: %v; want %v: the receipt waited behind the agents' callbacks", before, want)
+	}
+}

@@ -57,7 +57,8 @@ func NewSweepTask() *asynq.Task {
 
 // Queue enqueues dsar's tasks: fan-outs and jobs on the work queue (its
 // name), notices and alerts on NoticeQueue(name), verification codes on
-// CodeQueue(name). Close it when done.
+// CodeQueue(name), the Data Rights Protocol's status callbacks on the work
+// queue (noticeQueueOf). Close it when done.
 type Queue struct {
 	client *asynq.Client
 	insp   *asynq.Inspector

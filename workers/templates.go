@@ -72,13 +72,16 @@ type message struct {
 	Verifying bool
 	// The verification: its code, the portal link (empty: none), the
 	// status token for a request filed by someone else (empty: none), how
-	// long the code works; Agent and AgentName when an agent filed it.
+	// long the code works; Agent and AgentName when an agent filed it;
+	// DRPAgent, the id in the protocol's directory of the authorised agent
+	// that filed it through the Data Rights Protocol.
 	Code        string
 	VerifyLink  string
 	StatusToken string
 	CodeTTL     time.Duration
 	Agent       bool
 	AgentName   string
+	DRPAgent    string
 	// ExportLink, when set, is the signed download link that works until
 	// ExportUntil.
 	ExportLink  string

@@ -381,7 +381,8 @@ func (a *app) startWorkers(ctx context.Context) error {
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
 			Escalation: escalation, Suppressions: a.suppressions,
-			DRPClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.DRPAllowInternalCallbacks, Timeout: 10 * time.Second})},
+			DRPClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.DRPAllowInternalCallbacks, Timeout: 10 * time.Second}),
+			DRPAgents: trustedAgents(a.drp)},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,

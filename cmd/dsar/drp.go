@@ -33,3 +33,12 @@ func drpOptions(cfg config.Config, index *dsr.BlindIndex) (dsarapp.DRPOptions, e
 	return dsarapp.DRPOptions{BusinessID: cfg.DRPBusinessID, Agents: agents, Tokens: drp.NewTokens(keys...),
 		PortalURL: cfg.PortalURL, AllowInternalCallbacks: cfg.DRPAllowInternalCallbacks}, nil
 }
+
+// trustedAgents are the agents the workers send statuses to: never nil,
+// so with the protocol off no agent is sent anything.
+func trustedAgents(o dsarapp.DRPOptions) drp.Directory {
+	if o.Agents == nil {
+		return drp.Directory{}
+	}
+	return o.Agents
+}

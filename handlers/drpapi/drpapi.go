@@ -20,13 +20,17 @@ import (
 
 	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers/httpkit"
 	"github.com/dsar-project/dsar/internal/drp"
 )
 
 // Deps is what the surface needs; App and Log are required.
 type Deps struct {
 	App *app.Service
-	Log *slog.Logger
+	// Limits are the portal's abuse limits: an exercise that mails the
+	// person a verification counts against their mailbox's; nil: none.
+	Limits *httpkit.Limits
+	Log    *slog.Logger
 }
 
 // Register adds the protocol's routes to r. While the protocol is not
@@ -129,7 +133,9 @@ func (h *api) exercise(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st, err := h.d.App.DRPExercise(c.Request.Context(), agent, body)
+	st, err := h.d.App.DRPExercise(c.Request.Context(), agent, body, func(_ context.Context, key string) error {
+		return h.d.Limits.PerIdentity(c, key)
+	})
 	if err != nil {
 		h.error(c, err, "drp exercise refused", agent)
 		return
@@ -171,6 +177,11 @@ func (h *api) revoke(c *gin.Context) {
 // message's content: its errors name fields, not values).
 func (h *api) error(c *gin.Context, err error, what string, agent drp.Agent) {
 	code, fatal, msg := classify(err)
+	if rl := (*httpkit.RateLimited)(nil); errors.As(err, &rl) {
+		c.Header("Retry-After", strconv.Itoa(rl.Wait))
+		code, fatal, msg = http.StatusTooManyRequests, false,
+			"Too many requests that mail this person a verification: try again in "+strconv.Itoa(rl.Wait)+" seconds."
+	}
 	lvl := slog.LevelWarn
 	if code >= 500 {
 		lvl = slog.LevelError

@@ -63,10 +63,10 @@ func ParseExercise(msg []byte) (*Exercise, error) {
 		return nil, err
 	}
 	if x.Right() == "" {
-		return nil, fmt.Errorf("%w: exercise %q is not one of %s", ErrMalformed, x.Exercise, strings.Join(Rights, ", "))
+		return nil, fmt.Errorf("%w: exercise is not one of %s", ErrMalformed, strings.Join(Rights, ", "))
 	}
 	if x.Regime != "" && x.Regime != "ccpa" && x.Regime != "voluntary" {
-		return nil, fmt.Errorf("%w: regime %q is not ccpa (or absent, for voluntary processing)", ErrMalformed, x.Regime)
+		return nil, fmt.Errorf("%w: regime is not ccpa or voluntary (or absent, for voluntary processing)", ErrMalformed)
 	}
 	if len(x.AgentRequestID) > MaxAgentRequestID {
 		return nil, fmt.Errorf("%w: agent-request-id longer than %d characters", ErrMalformed, MaxAgentRequestID)
