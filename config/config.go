@@ -463,7 +463,7 @@ func Settings() []Setting {
 			set: intIn(1, 100, func(c *Config, n int) { c.PortalMaxPending = n })},
 		{Env: "DSAR_RATE_LIMIT_IP", Default: "30-M", Help: "portal calls allowed per client address: N-S, N-M, N-H or N-D (per second, minute, hour, day)", Modes: apiModes,
 			set: rateFormat(func(c *Config, v string) { c.RateLimitIP = v })},
-		{Env: "DSAR_RATE_LIMIT_IDENTITY", Default: "5-H", Help: "portal submissions allowed per email (or other identity), same format", Modes: apiModes,
+		{Env: "DSAR_RATE_LIMIT_IDENTITY", Default: "5-H", Help: "portal submissions allowed per email (or other identity), same format; Data Rights Protocol exercises that mail the person a verification count against it too", Modes: apiModes,
 			set: rateFormat(func(c *Config, v string) { c.RateLimitID = v })},
 		{Env: "DSAR_TRUSTED_PROXIES", Help: "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed; unset: none, the peer address counts", Modes: apiModes,
 			set: func(c *Config, v string) error {
