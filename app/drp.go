@@ -7,13 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"strings"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/drp"
-	"github.com/dsar-project/dsar/internal/netguard"
 )
 
 // DRPOptions configure the Data Rights Protocol: the covered business's
@@ -134,8 +131,8 @@ func (s *Service) DRPExercise(ctx context.Context, agent drp.Agent, body []byte,
 	if err := x.Envelope.Check(agent.ID, s.drp.BusinessID, s.now()); err != nil {
 		return drp.Status{}, err
 	}
-	if err := s.checkCallback(x.StatusCallback); err != nil {
-		return drp.Status{}, err
+	if err := checkCallback(x.StatusCallback, s.drp.AllowInternalCallbacks); err != nil {
+		return drp.Status{}, fmt.Errorf("%w: status_callback %w", drp.ErrMalformed, err)
 	}
 	by := drp.ActorPrefix + agent.ID
 	link := &dsr.DRPLink{Agent: agent.ID, AgentRequestID: x.AgentRequestID, Exercise: x.Right(), Callback: x.StatusCallback}
@@ -377,30 +374,4 @@ func (s *Service) drpRequestOf(ctx context.Context, agent drp.Agent, id string) 
 		return nil, ErrDRPForbidden
 	}
 	return req, nil
-}
-
-// checkCallback checks a status_callback: an absolute https URL (http only
-// to a loopback address, when internal callbacks are allowed) whose host,
-// when an address, is public unless internal callbacks are allowed. The
-// address a name resolves to is checked again when the callback is sent.
-func (s *Service) checkCallback(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return fmt.Errorf("%w: status_callback is not an absolute URL without credentials", drp.ErrMalformed)
-	}
-	host := strings.Trim(u.Hostname(), "[]")
-	addr, addrErr := netip.ParseAddr(host)
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && s.drp.AllowInternalCallbacks && (host == "localhost" || (addrErr == nil && addr.IsLoopback())):
-	default:
-		return fmt.Errorf("%w: status_callback must be an https URL", drp.ErrMalformed)
-	}
-	if addrErr == nil && netguard.Internal(addr) && !s.drp.AllowInternalCallbacks {
-		return fmt.Errorf("%w: status_callback names a private address", drp.ErrMalformed)
-	}
-	return nil
 }

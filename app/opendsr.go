@@ -27,6 +27,9 @@ type OpenDSROptions struct {
 	// Controllers are the controllers allowed: the SHA-256 of each one's
 	// bearer secret, by its id.
 	Controllers map[string][32]byte
+	// AllowInternalCallbacks lets status_callback_urls name private or
+	// loopback addresses (tests, one machine).
+	AllowInternalCallbacks bool
 }
 
 // The ways an OpenDSR call fails beside a malformed request
@@ -107,6 +110,11 @@ func (s *Service) OpenDSRCreate(ctx context.Context, controller string, body []b
 	if err != nil {
 		return opendsr.CreateResponse{}, err
 	}
+	for i, u := range r.StatusCallbackURLs {
+		if err := checkCallback(u, s.openDSR.AllowInternalCallbacks); err != nil {
+			return opendsr.CreateResponse{}, fmt.Errorf("%w: status_callback_urls[%d] %w", opendsr.ErrMalformed, i, err)
+		}
+	}
 	var ids []dsr.Identity
 	for _, given := range r.SubjectIdentities {
 		for _, known := range openDSRIdentities {
@@ -172,23 +180,7 @@ func (s *Service) OpenDSRStatus(ctx context.Context, controller, subjectRequestI
 		return opendsr.StatusResponse{}, err
 	}
 	return opendsr.StatusResponse{ControllerID: controller, ExpectedCompletionTime: stampUTC(req.DueAt), SubjectRequestID: subjectRequestID,
-		RequestStatus: OpenDSRStatusOf(req.Status), APIVersion: opendsr.Version}, nil
-}
-
-// OpenDSRStatusOf maps a request's status onto OpenDSR's: pending until it
-// is acted on, in_progress while it is (an agent looking at a failure
-// included), completed, and cancelled for a request cancelled, denied or
-// never verified (OpenDSR has no denial).
-func OpenDSRStatusOf(st dsr.Status) string {
-	switch st {
-	case dsr.StatusInProgress, dsr.StatusNeedsAttention:
-		return opendsr.StatusInProgress
-	case dsr.StatusCompleted:
-		return opendsr.StatusCompleted
-	case dsr.StatusCancelled, dsr.StatusDenied, dsr.StatusExpired:
-		return opendsr.StatusCancelled
-	}
-	return opendsr.StatusPending
+		RequestStatus: opendsr.StatusOf(req.Status), APIVersion: opendsr.Version}, nil
 }
 
 // OpenDSRCancel cancels the request controller filed as subjectRequestID
@@ -199,7 +191,7 @@ func (s *Service) OpenDSRCancel(ctx context.Context, controller, subjectRequestI
 		return opendsr.CancelResponse{}, err
 	}
 	out := opendsr.CancelResponse{ControllerID: controller, SubjectRequestID: subjectRequestID, ReceivedTime: stampUTC(s.now()), APIVersion: opendsr.Version}
-	switch OpenDSRStatusOf(req.Status) {
+	switch opendsr.StatusOf(req.Status) {
 	case opendsr.StatusCancelled:
 		return out, nil
 	case opendsr.StatusPending:

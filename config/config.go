@@ -78,9 +78,9 @@ type Config struct {
 	// directory's JSON). Both empty: the protocol is off.
 	DRPBusinessID string
 	DRPAgentsFile string
-	// DRPAllowInternalCallbacks lets agents' status callbacks reach
-	// private and loopback addresses.
-	DRPAllowInternalCallbacks bool
+	// AllowInternalCallbacks lets the protocols' status callbacks (DRP,
+	// OpenDSR) reach private and loopback addresses.
+	AllowInternalCallbacks bool
 	// OpenDSR configures this service as an OpenDSR processor: its
 	// domain, the certificate and key signing its answers, the controllers
 	// allowed (id -> SHA-256 of the secret) and where the routes are.
@@ -357,15 +357,15 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.DRPBusinessID = v; return nil }},
 		{Env: "DSAR_DRP_AGENTS_FILE", Help: "JSON file of the authorised agents trusted, in the protocol's directory format (id, name, verify_key: base64 Ed25519 public key, ...); read at start", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DRPAgentsFile = v; return nil }},
-		{Env: "DSAR_DRP_ALLOW_INTERNAL_CALLBACKS", Default: "false", Help: "let agents' status_callback URLs name private or loopback addresses (and http to loopback): for tests and one-machine setups only", Modes: dbModes,
-			set: boolean(func(c *Config, b bool) { c.DRPAllowInternalCallbacks = b })},
-		{Env: "DSAR_OPENDSR_DOMAIN", Help: "this processor's OpenDSR domain (docs/protocols.md), the one its certificate is issued for (X-OpenDSR-Processor-Domain); with DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE and DSAR_OPENDSR_CONTROLLERS, turns the processor's endpoints on", Modes: apiModes,
+		{Env: "DSAR_ALLOW_INTERNAL_CALLBACKS", Default: "false", Help: "let the status callbacks of the privacy protocols (DRP agents' status_callback, OpenDSR controllers' status_callback_urls) name private or loopback addresses, and http to loopback: for tests and one-machine setups only", Modes: dbModes,
+			set: boolean(func(c *Config, b bool) { c.AllowInternalCallbacks = b })},
+		{Env: "DSAR_OPENDSR_DOMAIN", Help: "this processor's OpenDSR domain (docs/protocols.md), the one its certificate is issued for (X-OpenDSR-Processor-Domain); with DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE and DSAR_OPENDSR_CONTROLLERS, turns the processor's endpoints on", Modes: dbModes,
 			set: func(c *Config, v string) error { c.OpenDSRDomain = v; return nil }},
-		{Env: "DSAR_OPENDSR_CERT_FILE", Help: "PEM certificate chain (leaf first) that signs this processor's OpenDSR answers, issued by a CA for DSAR_OPENDSR_DOMAIN; served at DSAR_OPENDSR_PREFIX/certificate.pem", Modes: apiModes,
+		{Env: "DSAR_OPENDSR_CERT_FILE", Help: "PEM certificate chain (leaf first) that signs this processor's OpenDSR answers, issued by a CA for DSAR_OPENDSR_DOMAIN; served at DSAR_OPENDSR_PREFIX/certificate.pem", Modes: dbModes,
 			set: func(c *Config, v string) error { c.OpenDSRCertFile = v; return nil }},
-		{Env: "DSAR_OPENDSR_KEY_FILE", Help: "PEM private key (RSA or ECDSA) of DSAR_OPENDSR_CERT_FILE", Modes: apiModes,
+		{Env: "DSAR_OPENDSR_KEY_FILE", Help: "PEM private key (RSA or ECDSA) of DSAR_OPENDSR_CERT_FILE", Modes: dbModes,
 			set: func(c *Config, v string) error { c.OpenDSRKeyFile = v; return nil }},
-		{Env: "DSAR_OPENDSR_CONTROLLERS", Help: "the controllers allowed to pass requests: id:secret[,id:secret...], each secret 16+ characters, sent as Authorization: Bearer <secret>; dsar keeps only their SHA-256", Modes: apiModes,
+		{Env: "DSAR_OPENDSR_CONTROLLERS", Help: "the controllers allowed to pass requests: id:secret[,id:secret...], each secret 16+ characters, sent as Authorization: Bearer <secret>; dsar keeps only their SHA-256", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				c.OpenDSRControllers = map[string][32]byte{}
 				for i, part := range strings.Split(v, ",") {

@@ -18,11 +18,3 @@ type DRPLink struct {
 	// Callback is the agent's status_callback URL; empty: the agent polls.
 	Callback string `bson:"callback,omitempty" json:"callback,omitempty"`
 }
-
-// NoticeDRPStatus is the notice, to the authorised agent's status_callback
-// and not to the subject, of a DRP request's status. Every status change of
-// a request with a callback makes it pending, in the same update, and it
-// is sent from the notice outbox, so it is retried until the agent answers
-// 200; a retry sends the status the request has then (the protocol asks
-// for the most recent one).
-const NoticeDRPStatus = "drp_status"

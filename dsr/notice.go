@@ -18,13 +18,22 @@ const AlertOverdue = "alert_overdue"
 func AlertReminder(n int) string { return fmt.Sprintf("alert_reminder_%d", n) }
 
 // IsNotice reports whether kind is a notice, an alert kind, the
-// post-processing hook's NoticeHookOutcome or an agent's NoticeDRPStatus.
+// post-processing hook's NoticeHookOutcome or an agent's NoticeProtocolStatus.
 func IsNotice(kind string) bool {
-	return slices.Contains(Notices, kind) || kind == NoticeHookOutcome || kind == NoticeDRPStatus || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
+	return slices.Contains(Notices, kind) || kind == NoticeHookOutcome || kind == NoticeProtocolStatus || kind == AlertOverdue || strings.HasPrefix(kind, "alert_reminder_")
 }
 
 // IsAlert reports whether kind goes to the escalation channel.
 func IsAlert(kind string) bool { return strings.HasPrefix(kind, "alert_") }
+
+// NoticeProtocolStatus is the notice, not to the subject but to the party
+// that passed the request by a privacy protocol (a DRP agent's
+// status_callback, an OpenDSR controller's status_callback_urls), of the
+// request's status. Every status change of a request with StatusCallbacks
+// makes it pending, in the same update, and it is sent from the notice
+// outbox, so it is retried until the party takes it; a retry sends the
+// status the request has then (both protocols ask for the most recent one).
+const NoticeProtocolStatus = "protocol_status"
 
 // The notices a subject can be sent.
 const (

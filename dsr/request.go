@@ -133,6 +133,10 @@ type Request struct {
 	// OpenDSR, for a request a controller passed by OpenDSR, is what the
 	// protocol needs of it.
 	OpenDSR *OpenDSRLink `bson:"opendsr,omitempty"`
+	// StatusCallbacks says the request owes the party that passed it by a
+	// protocol its status on every change (NoticeProtocolStatus): set at
+	// filing when DRP or OpenDSR names a callback.
+	StatusCallbacks bool `bson:"status_callbacks,omitempty"`
 	// History records every status change, oldest first.
 	History []Transition `bson:"history"`
 	// Audited counts the history entries copied into the audit chain;
@@ -379,7 +383,7 @@ type Intake struct {
 	// keeps their hashes (Request.Corrections) and values (NewValues).
 	Corrections []FieldValue
 	// DRP is copied to the request; with a callback, its first status
-	// is due at once (NoticeDRPStatus).
+	// is due at once (NoticeProtocolStatus).
 	DRP *DRPLink
 	// OpenDSR is copied to the request.
 	OpenDSR *OpenDSRLink
@@ -443,8 +447,9 @@ func NewRequest(in Intake, idx *BlindIndex) (*Request, error) {
 		r.History[0].To = StatusDuplicate
 		r.History[0].Reason = "filed; duplicate of " + in.DuplicateOf
 	}
-	if in.DRP != nil && in.DRP.Callback != "" {
-		r.PendingNotices = append(r.PendingNotices, NoticeDRPStatus)
+	if (in.DRP != nil && in.DRP.Callback != "") || (in.OpenDSR != nil && len(in.OpenDSR.Callbacks) > 0) {
+		r.StatusCallbacks = true
+		r.PendingNotices = append(r.PendingNotices, NoticeProtocolStatus)
 	}
 	if in.StatusToken != "" {
 		r.StatusTokens = []string{HashToken(in.StatusToken)}

@@ -209,16 +209,16 @@ func TestDRPRemovedAgentNotCalledBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: d.store, DRPClient: &http.Client{Timeout: 10 * time.Second}, DRPAgents: dir, Log: slog.New(slog.DiscardHandler)},
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: d.store, CallbackClient: &http.Client{Timeout: 10 * time.Second}, DRPAgents: dir, Log: slog.New(slog.DiscardHandler)},
 		workers.NoticeOptions{}, nil)
-	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeDRPStatus); err != nil {
+	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeProtocolStatus); err != nil {
 		t.Fatal(err)
 	}
 	req, err := d.store.Request(ctx, filed.RequestID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls.Load() != 0 || slices.Contains(req.PendingNotices, dsr.NoticeDRPStatus) {
+	if calls.Load() != 0 || slices.Contains(req.PendingNotices, dsr.NoticeProtocolStatus) {
 		t.Errorf("an agent no longer in the directory: %d callbacks, pending %v; want none, and the status dropped", calls.Load(), req.PendingNotices)
 	}
 }
@@ -267,7 +267,7 @@ func TestDRPRevokeEachStatus(t *testing.T) {
 	}
 }
 
-// TestDRPCallbackAddresses: without DSAR_DRP_ALLOW_INTERNAL_CALLBACKS, a
+// TestDRPCallbackAddresses: without DSAR_ALLOW_INTERNAL_CALLBACKS, a
 // status_callback to this machine or its network is refused when filed
 // (addresses), or when dialled (names); the worker's client follows no
 // redirect.
@@ -308,7 +308,7 @@ func TestDRPCallbackAddresses(t *testing.T) {
 		t.Fatalf("a callback by name: %d %+v", code, e)
 	}
 	guarded := workers.NewNoticeHandler(workers.NoticeDeps{Store: strict.store, Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
-	if err := guarded.SendNotice(context.Background(), st.RequestID, dsr.NoticeDRPStatus); err == nil || calls.Load() != 0 {
+	if err := guarded.SendNotice(context.Background(), st.RequestID, dsr.NoticeProtocolStatus); err == nil || calls.Load() != 0 {
 		t.Errorf("a callback to localhost by name: %v, %d calls; want refused when dialled", err, calls.Load())
 	}
 }

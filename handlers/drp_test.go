@@ -347,26 +347,26 @@ func TestDRPCallbacks(t *testing.T) {
 	t.Cleanup(cb.Close)
 	_, filed, _ := d.exercise(t, tok, a.sign(t, a.envelope(map[string]any{"exercise": "access", "email": "ada@example.com", "status_callback": cb.URL + "/status"})))
 	// The callback listens on 127.0.0.1: the client of a deployment that
-	// allows internal callbacks (DSAR_DRP_ALLOW_INTERNAL_CALLBACKS).
-	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: d.store, DRPClient: &http.Client{Timeout: 10 * time.Second}, Log: slog.New(slog.DiscardHandler)},
+	// allows internal callbacks (DSAR_ALLOW_INTERNAL_CALLBACKS).
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: d.store, CallbackClient: &http.Client{Timeout: 10 * time.Second}, Log: slog.New(slog.DiscardHandler)},
 		workers.NoticeOptions{PortalURL: "https://privacy.shop.example/privacy"}, nil)
 	pending := func() bool {
 		r, err := d.store.Request(ctx, filed.RequestID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return slices.Contains(r.PendingNotices, dsr.NoticeDRPStatus)
+		return slices.Contains(r.PendingNotices, dsr.NoticeProtocolStatus)
 	}
 	if !pending() {
 		t.Fatal("no status pending for the agent at filing")
 	}
-	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeDRPStatus); err == nil || !pending() {
+	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeProtocolStatus); err == nil || !pending() {
 		t.Errorf("the agent answered 500: %v, pending %v; want an error and the status still pending", err, pending())
 	}
 	mu.Lock()
 	answer = http.StatusOK
 	mu.Unlock()
-	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeDRPStatus); err != nil || pending() {
+	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeProtocolStatus); err != nil || pending() {
 		t.Fatalf("the agent answered 200: %v, pending %v", err, pending())
 	}
 	if code, _ := d.call("DELETE", "/v1/data-rights-request/"+filed.RequestID, tok, a.sign(t, map[string]any{"reason": "no"})); code != http.StatusOK {
@@ -375,7 +375,7 @@ func TestDRPCallbacks(t *testing.T) {
 	if !pending() {
 		t.Fatal("the revocation made no status pending for the agent")
 	}
-	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeDRPStatus); err != nil {
+	if err := notices.SendNotice(ctx, filed.RequestID, dsr.NoticeProtocolStatus); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

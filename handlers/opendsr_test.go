@@ -12,10 +12,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +27,7 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/opendsr"
+	"github.com/dsar-project/dsar/workers"
 )
 
 // processorPKI is a CA made in the test and the processor's certificate
@@ -71,7 +76,9 @@ func setupProcessor(t *testing.T) *processorAPI {
 	a := setupWith(t, false, func(d *handlers.Deps) {
 		d.OpenDSR = app.OpenDSROptions{Domain: "processor.test", Signer: &opendsr.Signer{Domain: "processor.test", Key: p.key},
 			CertificateURL: "https://processor.test/opendsr/v2/certificate.pem",
-			Controllers:    map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret)), "other": sha256.Sum256([]byte(otherControllerSecret))}}
+			Controllers:    map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret)), "other": sha256.Sum256([]byte(otherControllerSecret))},
+			// The callbacks of the tests listen on 127.0.0.1.
+			AllowInternalCallbacks: true}
 		d.OpenDSRCertPEM = p.pem
 	})
 	return &processorAPI{api: a, pki: p}
@@ -270,5 +277,82 @@ func TestOpenDSROff(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &e) != nil || e.Error.Code != 404 {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestOpenDSRCallbacks: a controller's request with status_callback_urls is
+// owed its status at filing and after every change, POSTed to each URL and
+// signed with the processor's certificate, until each answers 2xx.
+func TestOpenDSRCallbacks(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	type got struct {
+		url string
+		cb  opendsr.Callback
+	}
+	var mu sync.Mutex
+	var calls []got
+	fail := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		domain, sig, err := opendsr.Signature(r.Header)
+		if err != nil || domain != "processor.test" || opendsr.Verify(p.pki.leaf, body, sig) != nil {
+			t.Errorf("a callback not signed by the processor: %q %v", domain, err)
+		}
+		var cb opendsr.Callback
+		_ = json.Unmarshal(body, &cb)
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, got{r.URL.Path, cb})
+		if fail && r.URL.Path == "/two" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	const id = "5d6f1b2a-0c3e-4a7b-9f11-2b3c4d5e6f70"
+	body := `{"regulation":"ccpa","subject_request_id":"` + id + `","subject_request_type":"erasure","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}],
+		"status_callback_urls":["` + srv.URL + `/one","` + srv.URL + `/two"]}`
+	if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: p.store, CallbackClient: &http.Client{Timeout: 10 * time.Second},
+		OpenDSR: &opendsr.Signer{Domain: "processor.test", Key: p.pki.key}, Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
+	all, _, err := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("stored: %d %v", len(all), err)
+	}
+	reqID := all[0].ID
+	if err := notices.SendNotice(ctx, reqID, dsr.NoticeProtocolStatus); err == nil {
+		t.Error("one URL answered 503: want an error, and the status still owed")
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if err := notices.SendNotice(ctx, reqID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := p.call("DELETE", "/opendsr/v2/requests/"+id, acmeSecret, ""); code != http.StatusAccepted {
+		t.Fatalf("cancel: %d", code)
+	}
+	if err := notices.SendNotice(ctx, reqID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := p.store.Request(ctx, reqID); slices.Contains(r.PendingNotices, dsr.NoticeProtocolStatus) {
+		t.Error("the status is still owed after every URL took it")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var seen []string
+	for _, c := range calls {
+		if c.cb.SubjectRequestID != id || c.cb.ControllerID != "acme" || c.cb.StatusCallbackURL != srv.URL+c.url || c.cb.ExpectedCompletionTime == "" {
+			t.Errorf("callback to %s: %+v", c.url, c.cb)
+		}
+		seen = append(seen, c.url+":"+c.cb.RequestStatus)
+	}
+	want := []string{"/one:pending", "/two:pending", "/one:pending", "/two:pending", "/one:cancelled", "/two:cancelled"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("callbacks %v; want %v", seen, want)
 	}
 }

@@ -24,17 +24,17 @@ import (
 func (h *NoticeHandler) sendDRPStatus(ctx context.Context, req *dsr.Request) error {
 	for range 3 {
 		if req.DRP == nil || req.DRP.Callback == "" {
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus)
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
 		}
 		if _, trusted := h.drpAgents[req.DRP.Agent]; h.drpAgents != nil && !trusted {
 			h.log.WarnContext(ctx, "drp status not sent: the agent is no longer in the directory", "request_id", req.ID, "agent", req.DRP.Agent)
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus)
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
 		}
 		st := drp.StatusOf(req, h.notices.PortalURL)
 		if err := h.postDRP(ctx, req.DRP.Callback, st); err != nil {
 			return fmt.Errorf("drp status callback: %w", err)
 		}
-		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeDRPStatus); err != nil {
+		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
 			return err
 		}
 		h.log.InfoContext(ctx, "drp status delivered to the agent", "request_id", req.ID, "agent", req.DRP.Agent, "status", st.Status)
@@ -64,7 +64,7 @@ func (h *NoticeHandler) postDRP(ctx context.Context, url string, st drp.Status) 
 		return err
 	}
 	r.Header.Set("Content-Type", "application/json")
-	resp, err := h.drp.Do(r)
+	resp, err := h.callbacks.Do(r)
 	var ue *neturl.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // not the URL: an agent's URL may name its user

@@ -27,7 +27,7 @@ func TestDRPStatusQueuedOnCompletion(t *testing.T) {
 	if err := e.store.CreateRequest(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.NoticeSent(ctx, r.ID, dsr.NoticeDRPStatus); err != nil { // the filing's status went out
+	if err := e.store.NoticeSent(ctx, r.ID, dsr.NoticeProtocolStatus); err != nil { // the filing's status went out
 		t.Fatal(err)
 	}
 	if err := e.proc.Fanout(ctx, r.ID); err != nil {
@@ -35,7 +35,7 @@ func TestDRPStatusQueuedOnCompletion(t *testing.T) {
 	}
 	insp := asynq.NewInspector(e.redis)
 	defer insp.Close()
-	id := "notice:" + dsr.NoticeDRPStatus + ":" + r.ID
+	id := "notice:" + dsr.NoticeProtocolStatus + ":" + r.ID
 	_ = insp.DeleteTask(e.qname, id) // the fan-out's own, if any: the completion's is the one looked for
 	if err := e.proc.RunJob(ctx, dsr.JobID(r.ID, "shop", dsr.ActionErase)); err != nil {
 		t.Fatal(err)

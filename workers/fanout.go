@@ -637,7 +637,7 @@ type SettleStore interface {
 
 // settled logs a request that a worker settled to status to ("": not
 // settled), and hands its completion notice (and the status an authorised
-// agent is owed, dsr.NoticeDRPStatus) to the queue, and, when
+// agent is owed, dsr.NoticeProtocolStatus) to the queue, and, when
 // requests owe the post-processing hook their outcome (outcome), that too.
 func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID string, to dsr.Status, outcome bool) {
 	if to == "" {
@@ -653,7 +653,7 @@ func settled(ctx context.Context, q noticeQueue, log *slog.Logger, requestID str
 		// A request of the Data Rights Protocol owes its agent
 		// "fulfilled" too (the task does nothing for any other request:
 		// no status pending).
-		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeDRPStatus); err != nil {
+		if err := q.EnqueueNotice(ctx, requestID, dsr.NoticeProtocolStatus); err != nil {
 			log.WarnContext(ctx, "agent's status not enqueued; the sweep will retry", "request_id", requestID, "error", err)
 		}
 	}

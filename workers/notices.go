@@ -18,6 +18,7 @@ import (
 	"github.com/dsar-project/dsar/internal/drp"
 	"github.com/dsar-project/dsar/internal/links"
 	"github.com/dsar-project/dsar/internal/netguard"
+	"github.com/dsar-project/dsar/internal/opendsr"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/workers/notify"
 )
@@ -104,16 +105,19 @@ type NoticeDeps struct {
 	Escalation EscalationOptions
 	// Hooks: the post-processing hook (PostURL, Secret) is told outcomes.
 	Hooks HookOptions
-	// DRPClient posts the status of Data Rights Protocol requests to their
+	// CallbackClient posts the status of Data Rights Protocol requests to their
 	// agents' status_callback; nil: a client that reaches public
 	// addresses only (internal/netguard).
-	DRPClient *http.Client
+	CallbackClient *http.Client
 	// DRPAgents are the agents still trusted (the directory of
 	// DSAR_DRP_AGENTS_FILE): a request's status goes to its callback only
 	// while its agent is one of them; an agent removed from the directory
 	// is told nothing more. Nil: every agent (tests).
 	DRPAgents drp.Directory
-	Log       *slog.Logger
+	// OpenDSR signs the status callbacks to OpenDSR controllers (nil: this
+	// service is no processor, and none are sent).
+	OpenDSR *opendsr.Signer
+	Log     *slog.Logger
 }
 
 // NoticeHandler handles TypeNotice: the notices to subjects, and the
@@ -126,8 +130,9 @@ type NoticeHandler struct {
 	webhook    *webhook.Sender
 	hooks      HookOptions
 	hook       *webhook.Sender
-	drp        *http.Client
+	callbacks  *http.Client
 	drpAgents  drp.Directory
+	openDSR    *opendsr.Signer
 	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
@@ -140,9 +145,9 @@ func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *Noti
 	h := &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
 		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
 		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
-		audit: auditor{store: d.Store, log: d.Log}.audit, drp: d.DRPClient, drpAgents: d.DRPAgents}
-	if h.drp == nil {
-		h.drp = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
+		audit: auditor{store: d.Store, log: d.Log}.audit, callbacks: d.CallbackClient, drpAgents: d.DRPAgents, openDSR: d.OpenDSR}
+	if h.callbacks == nil {
+		h.callbacks = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
 	}
 	return h
 }
@@ -177,7 +182,10 @@ func (h *NoticeHandler) SendNotice(ctx context.Context, requestID, notice string
 	if !slices.Contains(req.PendingNotices, notice) {
 		return nil
 	}
-	if notice == dsr.NoticeDRPStatus {
+	if notice == dsr.NoticeProtocolStatus {
+		if req.OpenDSR != nil {
+			return h.sendOpenDSRStatus(ctx, req)
+		}
 		return h.sendDRPStatus(ctx, req)
 	}
 	if notice == dsr.NoticeHookOutcome {

@@ -18,6 +18,7 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/drp"
+	"github.com/dsar-project/dsar/internal/opendsr"
 	"github.com/dsar-project/dsar/store"
 )
 
@@ -91,11 +92,14 @@ type Deps struct {
 	Notifier Notifier
 	// Escalation is where alerts (reminders, overdue) go.
 	Escalation EscalationOptions
-	// DRPClient posts Data Rights Protocol statuses to the agents (see
-	// NoticeDeps.DRPClient).
-	DRPClient *http.Client
+	// CallbackClient posts Data Rights Protocol statuses to the agents (see
+	// NoticeDeps.CallbackClient).
+	CallbackClient *http.Client
 	// DRPAgents are the agents still trusted (NoticeDeps.DRPAgents).
 	DRPAgents drp.Directory
+	// OpenDSR signs the status callbacks to OpenDSR controllers
+	// (NoticeDeps.OpenDSR).
+	OpenDSR *opendsr.Signer
 	// Suppressions is the in-memory suppression list the re-application
 	// checks segment members against; nil: no re-application.
 	Suppressions SuppressionSet
@@ -152,7 +156,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Removals: removals, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
-		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, DRPClient: d.DRPClient, DRPAgents: d.DRPAgents, Log: d.Log},
+		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, CallbackClient: d.CallbackClient, DRPAgents: d.DRPAgents, OpenDSR: d.OpenDSR, Log: d.Log},
 			o.Notices, o.Now),
 		SweepHandler: NewSweepHandler(SweepDeps{Store: d.Store, Queue: d.Queue, Log: d.Log},
 			SweepOptions{Grace: o.SweepGrace, Every: o.SweepEvery, Now: o.Now}),

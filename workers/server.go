@@ -59,7 +59,7 @@ func noticeQueueOf(queue, notice string) string {
 	switch notice {
 	case dsr.NoticeVerify:
 		return CodeQueue(queue)
-	case dsr.NoticeDRPStatus:
+	case dsr.NoticeProtocolStatus:
 		return queue
 	}
 	return NoticeQueue(queue)

@@ -224,7 +224,7 @@ func TestAgentCallbacksGoAfterNotices(t *testing.T) {
 	defer queue.Close()
 	ctx := context.Background()
 	for i := range 20 {
-		if err := queue.EnqueueNotice(ctx, fmt.Sprintf("req%d", i), dsr.NoticeDRPStatus); err != nil {
+		if err := queue.EnqueueNotice(ctx, fmt.Sprintf("req%d", i), dsr.NoticeProtocolStatus); err != nil {
 			t.Fatalf("enqueue agent status: %v", err)
 		}
 	}
@@ -240,7 +240,7 @@ func TestAgentCallbacksGoAfterNotices(t *testing.T) {
 			t.Fatalf("enqueue receipt: %v", err)
 		}
 	})
-	if want := []string{dsr.NoticeDRPStatus, dsr.NoticeReceipt}; !slices.Equal(before, want) {
+	if want := []string{dsr.NoticeProtocolStatus, dsr.NoticeReceipt}; !slices.Equal(before, want) {
 		t.Errorf("notices sent up to the receipt: %v; want %v: the receipt waited behind the agents' callbacks", before, want)
 	}
 }

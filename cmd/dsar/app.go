@@ -340,6 +340,10 @@ func (a *app) startWorkers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	openDSR, _, err := openDSROptions(a.cfg)
+	if err != nil {
+		return err
+	}
 	escalation := workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret, WebhookPrevious: a.cfg.WebhookPreviousSecret}
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
@@ -381,8 +385,8 @@ func (a *app) startWorkers(ctx context.Context) error {
 	proc := workers.NewProcessor(
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
 			Escalation: escalation, Suppressions: a.suppressions,
-			DRPClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.DRPAllowInternalCallbacks, Timeout: 10 * time.Second}),
-			DRPAgents: trustedAgents(a.drp)},
+			CallbackClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.AllowInternalCallbacks, Timeout: 10 * time.Second}),
+			DRPAgents:      trustedAgents(a.drp), OpenDSR: openDSR.Signer},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,

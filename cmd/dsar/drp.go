@@ -31,7 +31,7 @@ func drpOptions(cfg config.Config, index *dsr.BlindIndex) (dsarapp.DRPOptions, e
 		keys = append(keys, dsr.Derive(k, "dsar drp tokens v1"))
 	}
 	return dsarapp.DRPOptions{BusinessID: cfg.DRPBusinessID, Agents: agents, Tokens: drp.NewTokens(keys...),
-		PortalURL: cfg.PortalURL, AllowInternalCallbacks: cfg.DRPAllowInternalCallbacks}, nil
+		PortalURL: cfg.PortalURL, AllowInternalCallbacks: cfg.AllowInternalCallbacks}, nil
 }
 
 // trustedAgents are the agents the workers send statuses to: never nil,

@@ -43,7 +43,7 @@ func TestDRPEndToEnd(t *testing.T) {
 	}))
 	t.Cleanup(cb.Close)
 	env := append(baseEnv(t, filepath.Join(dir, "data"), r.Addr, testenv.Queue(t, r), testenv.Name("drp")),
-		"DSAR_DRP_BUSINESS_ID=SHOP", "DSAR_DRP_AGENTS_FILE="+agents, "DSAR_DRP_ALLOW_INTERNAL_CALLBACKS=true")
+		"DSAR_DRP_BUSINESS_ID=SHOP", "DSAR_DRP_AGENTS_FILE="+agents, "DSAR_ALLOW_INTERNAL_CALLBACKS=true")
 	p := startDSAR(t, env, "dev", "--demo")
 
 	sign := func(m map[string]any) string {

@@ -40,5 +40,6 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: %w", err)
 	}
 	return dsarapp.OpenDSROptions{Domain: cfg.OpenDSRDomain, Signer: &opendsr.Signer{Domain: cfg.OpenDSRDomain, Key: key},
-		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Controllers: cfg.OpenDSRControllers}, pem, nil
+		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Controllers: cfg.OpenDSRControllers,
+		AllowInternalCallbacks: cfg.AllowInternalCallbacks}, pem, nil
 }

@@ -7,5 +7,6 @@
 // signature of the SHA-256 digest of the body). The OpenGDPR names of
 // earlier versions (X-OpenGDPR-*) are read too, as section 10.1 requires.
 //
-// It knows nothing of dsar's requests; handlers and connectors map them.
+// [StatusOf] maps a request's status onto OpenDSR's; the application maps
+// the rest.
 package opendsr

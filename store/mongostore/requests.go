@@ -317,20 +317,20 @@ func (s *Store) move(ctx context.Context, id string, from, to dsr.Status, c dsr.
 		}
 		return update
 	}
-	// A request filed through the Data Rights Protocol with a callback
-	// owes its agent every status (dsr.NoticeDRPStatus), in the same
-	// update: one update is tried for a request without a callback, the
-	// other for one with, each conditional on which it is.
+	// A request passed by a privacy protocol with a callback owes the
+	// party every status (dsr.NoticeProtocolStatus), in the same update:
+	// one update is tried for a request without callbacks, the other for
+	// one with, each conditional on which it is.
 	var r dsr.Request
 	err := s.reqs.FindOneAndUpdate(ctx,
-		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "drp.callback", Value: bson.D{{Key: "$exists", Value: false}}}}, also...),
+		append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "status_callbacks", Value: bson.D{{Key: "$ne", Value: true}}}}, also...),
 		build(notices),
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		err = s.reqs.FindOneAndUpdate(ctx,
-			append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "drp.callback", Value: bson.D{{Key: "$exists", Value: true}}}}, also...),
-			build(append(slices.Clip(notices), dsr.NoticeDRPStatus)),
+			append(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: from}, {Key: "status_callbacks", Value: true}}, also...),
+			build(append(slices.Clip(notices), dsr.NoticeProtocolStatus)),
 			options.FindOneAndUpdate().SetReturnDocument(options.After),
 		).Decode(&r)
 	}

@@ -234,8 +234,8 @@ func (s *Store) applyMove(d *requestDoc, from, to dsr.Status, c dsr.Change) {
 			notices = append(slices.Clip(notices), dsr.NoticeHookOutcome)
 		}
 	}
-	if r.DRP != nil && r.DRP.Callback != "" {
-		notices = append(slices.Clip(notices), dsr.NoticeDRPStatus)
+	if r.StatusCallbacks {
+		notices = append(slices.Clip(notices), dsr.NoticeProtocolStatus)
 	}
 	for _, n := range notices {
 		if !slices.Contains(r.PendingNotices, n) {

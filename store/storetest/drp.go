@@ -8,11 +8,11 @@ import (
 	"github.com/dsar-project/dsar/dsr"
 )
 
-// testDRPStatusOwed: a request filed through the Data Rights Protocol with
-// a status_callback owes its agent its status at filing and after every
-// status change (settling included), in the same update; one without a
-// callback, or not filed through the protocol, owes nothing; a transition
-// that loses still loses.
+// testDRPStatusOwed: a request filed through the Data Rights Protocol with a
+// status_callback (or passed by OpenDSR with status_callback_urls) owes the
+// party its status at filing and after every status change (settling
+// included), in the same update; one without a callback, or not filed
+// through a protocol, owes nothing; a transition that loses still loses.
 func testDRPStatusOwed(t *testing.T, f fixture) {
 	ctx := context.Background()
 	owed := func(id string) bool {
@@ -21,7 +21,7 @@ func testDRPStatusOwed(t *testing.T, f fixture) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return slices.Contains(r.PendingNotices, dsr.NoticeDRPStatus)
+		return slices.Contains(r.PendingNotices, dsr.NoticeProtocolStatus)
 	}
 	file := func(link *dsr.DRPLink) *dsr.Request {
 		t.Helper()
@@ -37,6 +37,29 @@ func testDRPStatusOwed(t *testing.T, f fixture) {
 		return r
 	}
 	withCallback := file(&dsr.DRPLink{Agent: "A", AgentRequestID: "a-1", Exercise: "deletion", Callback: "https://agent.example/cb"})
+	// A controller's OpenDSR request with callbacks owes the same.
+	byController, err := dsr.NewRequest(dsr.Intake{Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Source: dsr.SourceOpenDSR, FiledBy: "opendsr:c",
+		Status: dsr.StatusVerified, ReceivedAt: f.clock.Now(),
+		OpenDSR:    &dsr.OpenDSRLink{Controller: "c", SubjectRequestID: "a7551968-d5d6-44b2-9831-815ac9017798", Type: "access", Callbacks: []string{"https://c.example/1", "https://c.example/2"}},
+		Identities: []dsr.Identity{{Kind: dsr.KindEmail, Value: "cy@example.com", Source: dsr.SourceSubject}}}, f.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateRequest(ctx, byController); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.store.Request(ctx, byController.ID); err != nil || got.OpenDSR == nil || len(got.OpenDSR.Callbacks) != 2 || !got.StatusCallbacks || !owed(byController.ID) {
+		t.Fatalf("stored OpenDSR request: %+v, %v; want its link, and its status owed", got, err)
+	}
+	if err := f.store.NoticeSent(ctx, byController.ID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Transition(ctx, byController.ID, dsr.StatusVerified, dsr.StatusCancelled, dsr.Change{Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if !owed(byController.ID) {
+		t.Error("a change of an OpenDSR request with callbacks owes nothing")
+	}
 	polled := file(&dsr.DRPLink{Agent: "A", Exercise: "deletion"})
 	plain := f.newRequest(t, dsr.TypeDeletion, "bob@example.com")
 
@@ -50,7 +73,7 @@ func testDRPStatusOwed(t *testing.T, f fixture) {
 	if !owed(withCallback.ID) || owed(polled.ID) || owed(plain.ID) {
 		t.Fatalf("at filing: owed %v, %v, %v; want only the request with a callback", owed(withCallback.ID), owed(polled.ID), owed(plain.ID))
 	}
-	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeDRPStatus); err != nil {
+	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeProtocolStatus); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*dsr.Request{withCallback, polled, plain} {
@@ -68,7 +91,7 @@ func testDRPStatusOwed(t *testing.T, f fixture) {
 	if !owed(withCallback.ID) || owed(polled.ID) || owed(plain.ID) {
 		t.Errorf("after a transition: owed %v, %v, %v; want only the request with a callback", owed(withCallback.ID), owed(polled.ID), owed(plain.ID))
 	}
-	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeDRPStatus); err != nil {
+	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeProtocolStatus); err != nil {
 		t.Fatal(err)
 	}
 	// A fan-out of no job settles at once.

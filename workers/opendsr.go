@@ -1,0 +1,85 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+	"time"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// sendOpenDSRStatus POSTs the status of req, a request a controller passed
+// by OpenDSR, to every one of its status_callback_urls, signed with the
+// processor's certificate (section 8.6), and marks the notice sent once
+// each answered 2xx; otherwise it stays pending and is retried (each URL is
+// called at least once, some more than once). Without a signer (this
+// service is no longer a processor) nothing is sent. A change that lands
+// while it is sent is sent right after.
+func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request) error {
+	for range 3 {
+		if h.openDSR == nil || req.OpenDSR == nil || len(req.OpenDSR.Callbacks) == 0 {
+			if h.openDSR == nil {
+				h.log.WarnContext(ctx, "opendsr status not sent: this service has no OpenDSR certificate (DSAR_OPENDSR_*)", "request_id", req.ID)
+			}
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+		}
+		st := opendsr.StatusOf(req.Status)
+		for i, url := range req.OpenDSR.Callbacks {
+			cb := opendsr.Callback{ControllerID: req.OpenDSR.Controller, ExpectedCompletionTime: req.DueAt.UTC().Format(time.RFC3339),
+				StatusCallbackURL: url, SubjectRequestID: req.OpenDSR.SubjectRequestID, RequestStatus: st}
+			if err := h.postOpenDSR(ctx, url, cb); err != nil {
+				return fmt.Errorf("opendsr status callback %d: %w", i, err)
+			}
+		}
+		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "opendsr status delivered to the controller", "request_id", req.ID, "controller", req.OpenDSR.Controller, "status", st)
+		now, err := h.store.Request(ctx, req.ID)
+		if err != nil {
+			return err
+		}
+		if opendsr.StatusOf(now.Status) == st {
+			return nil
+		}
+		req = now
+	}
+	return nil
+}
+
+// postOpenDSR POSTs cb, signed, to url; a 2xx answer delivers it.
+func (h *NoticeHandler) postOpenDSR(ctx context.Context, url string, cb opendsr.Callback) error {
+	body, err := json.Marshal(cb)
+	if err != nil {
+		return err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if err := h.openDSR.SignHeaders(r.Header, body); err != nil {
+		return err
+	}
+	resp, err := h.callbacks.Do(r)
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // not the URL
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("the controller answered %d", resp.StatusCode)
+	}
+	return nil
+}
