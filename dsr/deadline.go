@@ -81,9 +81,21 @@ func (r *Request) Extend(actor, reason string, now time.Time) error {
 	}
 	r.Extension = &Extension{By: actor, At: now, Reason: reason, From: r.DueAt}
 	r.DueAt = to
-	if !slices.Contains(r.PendingNotices, NoticeExtended) {
-		r.PendingNotices = append(slices.Clip(r.PendingNotices), NoticeExtended)
+	for _, n := range r.ExtensionNotices() {
+		if !slices.Contains(r.PendingNotices, n) {
+			r.PendingNotices = append(slices.Clip(r.PendingNotices), n)
+		}
 	}
 	r.Reminded = nil
 	return nil
+}
+
+// ExtensionNotices are the notices an extension makes pending: the
+// person's, and the protocol party's when it is owed every change of the
+// request (its expected date moves).
+func (r *Request) ExtensionNotices() []string {
+	if r.StatusCallbacks {
+		return []string{NoticeExtended, NoticeProtocolStatus}
+	}
+	return []string{NoticeExtended}
 }

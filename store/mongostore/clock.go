@@ -67,7 +67,7 @@ func (s *Store) Extend(ctx context.Context, id, actor, reason string) (*dsr.Requ
 		bson.D{{Key: "due_at", Value: from}, {Key: "extension", Value: nil}, {Key: "status", Value: bson.D{{Key: "$in", Value: dsr.ActiveStatuses}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "due_at", Value: r.DueAt}, {Key: "updated_at", Value: r.Extension.At}, {Key: "extension", Value: *r.Extension}}},
-			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: dsr.NoticeExtended}}},
+			{Key: "$addToSet", Value: bson.D{{Key: "pending_notices", Value: bson.D{{Key: "$each", Value: r.ExtensionNotices()}}}}},
 			{Key: "$unset", Value: bson.D{{Key: "reminded", Value: ""}}},
 		})
 	if err != nil {

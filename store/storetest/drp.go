@@ -94,6 +94,19 @@ func testDRPStatusOwed(t *testing.T, f fixture) {
 	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeProtocolStatus); err != nil {
 		t.Fatal(err)
 	}
+	// An extension moves the date the party expects: owed too.
+	if _, err := f.store.Extend(ctx, withCallback.ID, "t", "archives to search"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Extend(ctx, plain.ID, "t", "archives to search"); err != nil {
+		t.Fatal(err)
+	}
+	if !owed(withCallback.ID) || owed(plain.ID) {
+		t.Errorf("after an extension: owed %v, %v; want only the request with a callback", owed(withCallback.ID), owed(plain.ID))
+	}
+	if err := f.store.NoticeSent(ctx, withCallback.ID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
 	// A fan-out of no job settles at once.
 	if to, err := f.store.FannedOut(ctx, withCallback.ID, 0, "t"); err != nil || to != dsr.StatusCompleted {
 		t.Fatalf("fanned out with no job: %q, %v; want completed", to, err)
