@@ -1,0 +1,106 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// raw sends a controller's call past the validating client (a hostile
+// controller sends what the OpenAPI document does not allow).
+func (p *processorAPI) raw(method, path, secret, body string) (int, []byte) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestOpenDSRAttackNumberIdentity: a controller that sends an identity as a
+// JSON number (a customer id, a phone number) is refused without the value
+// in the answer or the logs: encoding/json's type error quotes the number.
+func TestOpenDSRAttackNumberIdentity(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	const secret = "4930123456789"
+	body := opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c201", "erasure",
+		`{"identity_type":"controller_customer_id","identity_value":`+secret+`,"identity_format":"raw"}`)
+	code, b := p.raw("POST", "/opendsr/v2/requests", acmeSecret, body)
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "Validation") {
+		t.Errorf("a number identity: %d %s; want 400 Validation", code, b)
+	}
+	if strings.Contains(string(b), secret) {
+		t.Errorf("the answer quotes the identity: %s", b)
+	}
+	if strings.Contains(p.logs.String(), secret) {
+		t.Errorf("the logs quote the identity:\n%s", p.logs)
+	}
+}
+
+// TestOpenDSRAttackCallbackFanout: a request names at most a few
+// status_callback_urls: each status change POSTs to every one in turn on
+// the work queue, for up to the client's timeout each, so a request naming
+// thousands (they fit in the 256 KiB message) holds a worker for hours on
+// every change.
+func TestOpenDSRAttackCallbackFanout(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	urls := make([]string, 2000)
+	for i := range urls {
+		urls[i] = `"https://controller.example/cb/` + strings.Repeat("x", 20) + `"`
+	}
+	body := `{"regulation":"gdpr","subject_request_id":"0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c202","subject_request_type":"erasure","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}],"status_callback_urls":[` + strings.Join(urls, ",") + `]}`
+	code, b := p.raw("POST", "/opendsr/v2/requests", acmeSecret, body)
+	if code != http.StatusBadRequest {
+		t.Errorf("2000 callback URLs: %d %.300s; want 400", code, b)
+	}
+}
+
+// TestOpenDSRAttackIsolation holds: two controllers using the same
+// subject_request_id get two requests; neither reads nor cancels the
+// other's; ids differing in case or with white space are not ids.
+func TestOpenDSRAttackIsolation(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	const id = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c204"
+	ident := `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`
+	for _, s := range []string{acmeSecret, otherControllerSecret} {
+		if code, b := p.call("POST", "/opendsr/v2/requests", s, opendsrRequest(id, "erasure", ident)); code != http.StatusCreated {
+			t.Fatalf("create: %d %s", code, b)
+		}
+	}
+	all, _, _ := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if len(all) != 2 {
+		t.Fatalf("%d requests; want one per controller", len(all))
+	}
+	if code, _ := p.call("DELETE", "/opendsr/v2/requests/"+id, acmeSecret, ""); code != http.StatusAccepted {
+		t.Fatalf("cancel: %d", code)
+	}
+	code, b := p.call("GET", "/opendsr/v2/requests/"+id, otherControllerSecret, "")
+	var st opendsr.StatusResponse
+	if code != http.StatusOK || json.Unmarshal(b, &st) != nil || st.RequestStatus != opendsr.StatusPending || st.ControllerID != "other" {
+		t.Errorf("the other controller's request after acme cancelled its own: %d %s", code, b)
+	}
+	for _, bad := range []string{strings.ToUpper(id), "%20" + id, id + "%20"} {
+		if code, _ := p.raw("GET", "/opendsr/v2/requests/"+bad, acmeSecret, ""); code != http.StatusNotFound {
+			t.Errorf("GET %q: %d; want 404", bad, code)
+		}
+		if code, _ := p.raw("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(strings.ToUpper(id), "erasure", ident)); code != http.StatusBadRequest {
+			t.Errorf("POST an upper-case id: %d; want 400", code)
+		}
+	}
+}
