@@ -69,6 +69,24 @@ func TestOpenDSRAttackCallbackFanout(t *testing.T) {
 	}
 }
 
+// TestOpenDSRAttackSameIDOtherType: the same subject_request_id asking
+// portability after access (both an access request here) is a request for
+// something else, which the documentation promises is a 400 Conflict; it
+// was answered 201 with the first request, whose type stays access.
+func TestOpenDSRAttackSameIDOtherType(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	const id = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c203"
+	ident := `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`
+	if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(id, "access", ident)); code != http.StatusCreated {
+		t.Fatalf("access: %d %s", code, b)
+	}
+	code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(id, "portability", ident))
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "Conflict") {
+		t.Errorf("the same id asking portability: %d %s; want 400 Conflict", code, b)
+	}
+}
+
 // TestOpenDSRAttackIsolation holds: two controllers using the same
 // subject_request_id get two requests; neither reads nor cancels the
 // other's; ids differing in case or with white space are not ids.
