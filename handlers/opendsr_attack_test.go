@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/opendsr"
+	"github.com/dsar-project/dsar/workers"
 )
 
 // raw sends a controller's call past the validating client (a hostile
@@ -120,5 +126,47 @@ func TestOpenDSRAttackIsolation(t *testing.T) {
 		if code, _ := p.raw("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(strings.ToUpper(id), "erasure", ident)); code != http.StatusBadRequest {
 			t.Errorf("POST an upper-case id: %d; want 400", code)
 		}
+	}
+}
+
+// TestOpenDSRAttackDeadFirstCallback: a controller's first
+// status_callback_url that never answers 2xx does not keep the status from
+// the others: each attempt stopped at the first failure, so the URLs after
+// it were never called, however often it was retried.
+func TestOpenDSRAttackDeadFirstCallback(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/dead" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	const id = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c205"
+	body := `{"regulation":"gdpr","subject_request_id":"` + id + `","subject_request_type":"erasure","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}],
+		"status_callback_urls":["` + srv.URL + `/dead","` + srv.URL + `/live"]}`
+	if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: p.store, CallbackClient: &http.Client{Timeout: 10 * time.Second},
+		OpenDSR: &opendsr.Signer{Domain: "processor.test", Key: p.pki.key}, Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
+	all, _, _ := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if len(all) != 1 {
+		t.Fatalf("%d requests", len(all))
+	}
+	if err := notices.SendNotice(ctx, all[0].ID, dsr.NoticeProtocolStatus); err == nil {
+		t.Error("a URL answered 503: want an error, the status still owed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "/live") {
+		t.Errorf("callbacks %v: the second URL was not called", seen)
 	}
 }

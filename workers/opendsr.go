@@ -31,12 +31,18 @@ func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request)
 			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
 		}
 		st := opendsr.StatusOf(req.Status)
+		// Every URL is called, whichever failed before it: one that
+		// never answers must not keep the status from the others.
+		var failed []error
 		for i, url := range req.OpenDSR.Callbacks {
 			cb := opendsr.Callback{ControllerID: req.OpenDSR.Controller, ExpectedCompletionTime: req.DueAt.UTC().Format(time.RFC3339),
 				StatusCallbackURL: url, SubjectRequestID: req.OpenDSR.SubjectRequestID, RequestStatus: st}
 			if err := h.postOpenDSR(ctx, url, cb); err != nil {
-				return fmt.Errorf("opendsr status callback %d: %w", i, err)
+				failed = append(failed, fmt.Errorf("opendsr status callback %d: %w", i, err))
 			}
+		}
+		if len(failed) > 0 {
+			return errors.Join(failed...)
 		}
 		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
 			return err
