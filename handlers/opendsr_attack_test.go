@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/opendsr"
 	"github.com/dsar-project/dsar/workers"
 )
@@ -168,5 +171,37 @@ func TestOpenDSRAttackDeadFirstCallback(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Contains(seen, "/live") {
 		t.Errorf("callbacks %v: the second URL was not called", seen)
+	}
+}
+
+// TestOpenDSRAttackRetryAcrossKeyRotation: a controller's retry of the
+// very request it filed before the blind index key changed is the same
+// request, as a retried API filing is (its fingerprint was stored under
+// the previous key); it was refused 400 Conflict.
+func TestOpenDSRAttackRetryAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	var deps handlers.Deps
+	p := newProcessorPKI(t, "processor.test")
+	a := setupWith(t, false, func(d *handlers.Deps) {
+		d.OpenDSR = app.OpenDSROptions{Domain: "processor.test", Signer: &opendsr.Signer{Domain: "processor.test", Key: p.key},
+			Controllers: map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret))}, AllowInternalCallbacks: true}
+		deps = *d
+	})
+	const id = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c206"
+	body := opendsrRequest(id, "erasure", `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`)
+	first := &processorAPI{api: a, pki: p}
+	if code, b := first.raw("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	rotated, err := dsr.NewBlindIndex([]byte("fedcba9876543210fedcba9876543210"), []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Index = rotated
+	srv := httptest.NewServer(handlers.New(deps))
+	t.Cleanup(srv.Close)
+	after := &processorAPI{api: &api{t: t, url: srv.URL, store: a.store, logs: a.logs}, pki: p}
+	if code, b := after.raw("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated || !strings.Contains(string(b), id) {
+		t.Errorf("the same request again after the key changed: %d %s; want 201", code, b)
 	}
 }
