@@ -205,3 +205,47 @@ func TestOpenDSRAttackRetryAcrossKeyRotation(t *testing.T) {
 		t.Errorf("the same request again after the key changed: %d %s; want 201", code, b)
 	}
 }
+
+// TestOpenDSRAttackRemovedController: a controller removed from
+// DSAR_OPENDSR_CONTROLLERS (its secret refused) is told nothing more of
+// the requests it passed, as an agent removed from the DRP directory is:
+// the workers called it back with every change of status.
+func TestOpenDSRAttackRemovedController(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	const id = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c207"
+	body := `{"regulation":"gdpr","subject_request_id":"` + id + `","subject_request_type":"erasure","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}],
+		"status_callback_urls":["` + srv.URL + `/cb"]}`
+	if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	// The workers restarted with acme no longer a controller.
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: p.store, CallbackClient: &http.Client{Timeout: 10 * time.Second},
+		OpenDSR: &opendsr.Signer{Domain: "processor.test", Key: p.pki.key}, OpenDSRControllers: map[string][32]byte{"other": sha256.Sum256([]byte(otherControllerSecret))},
+		Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
+	all, _, _ := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if len(all) != 1 {
+		t.Fatalf("%d requests", len(all))
+	}
+	if err := notices.SendNotice(ctx, all[0].ID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 0 {
+		t.Errorf("a removed controller was called back %d times", calls)
+	}
+	if r, _ := p.store.Request(ctx, all[0].ID); slices.Contains(r.PendingNotices, dsr.NoticeProtocolStatus) {
+		t.Error("the status is still owed to a removed controller")
+	}
+}
