@@ -249,3 +249,43 @@ func TestOpenDSRAttackRemovedController(t *testing.T) {
 		t.Error("the status is still owed to a removed controller")
 	}
 }
+
+// TestOpenDSRAttackSignedErrors: an error answered to a controller is
+// signed like a success (section 3: the processor MUST provide a signed
+// response; a controller does not parse an unsigned one); those to callers
+// without credentials are not, so that nobody makes the processor sign
+// without end.
+func TestOpenDSRAttackSignedErrors(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	check := func(name, method, path, secret, body string, code int, signed bool) {
+		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		if secret != "" {
+			req.Header.Set("Authorization", "Bearer "+secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != code {
+			t.Errorf("%s: %d %s; want %d", name, resp.StatusCode, b, code)
+		}
+		domain, sig, err := opendsr.Signature(resp.Header)
+		switch {
+		case !signed && err == nil:
+			t.Errorf("%s: signed for a caller without credentials", name)
+		case signed && (err != nil || domain != "processor.test"):
+			t.Errorf("%s: not signed: %v", name, err)
+		case signed:
+			if err := opendsr.Verify(p.pki.leaf, b, sig); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	check("malformed", "POST", "/opendsr/v2/requests", acmeSecret, `{"subject_request_id":"x"}`, http.StatusBadRequest, true)
+	check("unknown", "GET", "/opendsr/v2/requests/0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c2ff", acmeSecret, "", http.StatusNotFound, true)
+	check("too large", "POST", "/opendsr/v2/requests", acmeSecret, strings.Repeat(" ", opendsr.MaxMessage+1), http.StatusBadRequest, true)
+	check("no credentials", "GET", "/opendsr/v2/requests/0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c2ff", "", "", http.StatusUnauthorized, false)
+}

@@ -52,12 +52,26 @@ func Register(r *gin.Engine, d Deps) {
 
 type api struct{ d Deps }
 
-// fail answers the specification's error object.
+// authenticated is the context key of the controller a call is from.
+const authenticated = "opendsr.controller"
+
+// fail answers the specification's error object, signed when the call is
+// a controller's (the processor signs its answers; one to a caller
+// without credentials is not, so nobody makes it sign without end).
 func (h *api) fail(c *gin.Context, code int, message, reason string) {
-	body := opendsr.ErrorBody{Error: opendsr.ErrorObject{Code: code, Message: message,
-		Errors: []opendsr.ErrorDetail{{Domain: "OpenDSR", Reason: reason, Message: message}}}}
+	body, err := json.Marshal(opendsr.ErrorBody{Error: opendsr.ErrorObject{Code: code, Message: message,
+		Errors: []opendsr.ErrorDetail{{Domain: "OpenDSR", Reason: reason, Message: message}}}})
+	if err == nil && c.GetString(authenticated) != "" {
+		err = h.d.App.OpenDSRSigner().SignHeaders(c.Writer.Header(), body)
+	}
+	if err != nil {
+		h.d.Log.ErrorContext(c.Request.Context(), "opendsr error answer not signed", "error", err)
+		c.Writer.Header().Del(opendsr.HeaderSignature)
+		c.Writer.Header().Del(opendsr.HeaderDomain)
+	}
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(code, body)
+	c.Abort()
+	c.Data(code, "application/json", body)
 }
 
 // on answers 404 and returns false while OpenDSR is off.
@@ -86,6 +100,7 @@ func (h *api) controller(c *gin.Context) (string, bool) {
 		h.fail(c, http.StatusUnauthorized, "Send the controller's credentials: Authorization: Bearer <secret>, as agreed with this processor.", "Unauthenticated")
 		return "", false
 	}
+	c.Set(authenticated, id)
 	return id, true
 }
 
