@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,4 +290,37 @@ func TestOpenDSRAttackSignedErrors(t *testing.T) {
 	check("unknown", "GET", "/opendsr/v2/requests/0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c2ff", acmeSecret, "", http.StatusNotFound, true)
 	check("too large", "POST", "/opendsr/v2/requests", acmeSecret, strings.Repeat(" ", opendsr.MaxMessage+1), http.StatusBadRequest, true)
 	check("no credentials", "GET", "/opendsr/v2/requests/0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c2ff", "", "", http.StatusUnauthorized, false)
+}
+
+// countingSigner counts the signatures its key makes.
+type countingSigner struct {
+	crypto.Signer
+	n atomic.Int64
+}
+
+func (s *countingSigner) Sign(r io.Reader, digest []byte, o crypto.SignerOpts) ([]byte, error) {
+	s.n.Add(1)
+	return s.Signer.Sign(r, digest, o)
+}
+
+// TestOpenDSRAttackDiscoverySignedOnce: anyone may ask for discovery, and
+// a private-key signature (an RSA-4096 one takes milliseconds) was made for
+// each ask; the document never changes, so it is signed once.
+func TestOpenDSRAttackDiscoverySignedOnce(t *testing.T) {
+	t.Parallel()
+	pki := newProcessorPKI(t, "processor.test")
+	key := &countingSigner{Signer: pki.key}
+	a := setupWith(t, false, func(d *handlers.Deps) {
+		d.OpenDSR = app.OpenDSROptions{Domain: "processor.test", Signer: &opendsr.Signer{Domain: "processor.test", Key: key},
+			Controllers: map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret))}}
+	})
+	p := &processorAPI{api: a, pki: pki}
+	for range 20 {
+		if code, _ := p.call("GET", "/opendsr/v2/discovery", "", ""); code != http.StatusOK {
+			t.Fatalf("discovery: %d", code)
+		}
+	}
+	if n := key.n.Load(); n != 1 {
+		t.Errorf("20 discoveries made %d signatures; want 1", n)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,7 +51,16 @@ func Register(r *gin.Engine, d Deps) {
 	g.DELETE("/requests/:id", h.cancel)
 }
 
-type api struct{ d Deps }
+type api struct {
+	d Deps
+	// disc is the signed discovery document, signed once: it never
+	// changes, and anyone may ask for it.
+	disc struct {
+		sync.Mutex
+		body []byte
+		sig  http.Header
+	}
+}
 
 // authenticated is the context key of the controller a call is from.
 const authenticated = "opendsr.controller"
@@ -122,7 +132,28 @@ func (h *api) discovery(c *gin.Context) {
 	if !h.on(c) {
 		return
 	}
-	h.signed(c, http.StatusOK, h.d.App.OpenDSRDiscovery())
+	d := &h.disc
+	d.Lock()
+	if d.body == nil {
+		body, err := json.Marshal(h.d.App.OpenDSRDiscovery())
+		sig := http.Header{}
+		if err == nil {
+			err = h.d.App.OpenDSRSigner().SignHeaders(sig, body)
+		}
+		if err != nil {
+			d.Unlock()
+			h.d.Log.ErrorContext(c.Request.Context(), "opendsr discovery not signed", "error", err)
+			h.fail(c, http.StatusInternalServerError, "The answer could not be signed; try again.", "Internal")
+			return
+		}
+		d.body, d.sig = body, sig
+	}
+	body, sig := d.body, d.sig
+	d.Unlock()
+	for k, v := range sig {
+		c.Writer.Header()[k] = v
+	}
+	c.Data(http.StatusOK, "application/json", body)
 }
 
 func (h *api) certificate(c *gin.Context) {
