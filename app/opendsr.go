@@ -141,7 +141,15 @@ func (s *Service) OpenDSRCreate(ctx context.Context, controller string, body []b
 	if r.SubjectRequestType == opendsr.TypeErasure {
 		in.Type = dsr.TypeDeletion
 	}
-	if _, err := s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID("opendsr:"+controller, r.SubjectRequestID), in.ID, in.Fingerprint(s.index)); err != nil {
+	// A request filed before the blind index key changed stored its
+	// fingerprint under the previous key: the same request again matches
+	// that one.
+	for _, fp := range in.Fingerprints(s.index) {
+		if _, err = s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID("opendsr:"+controller, r.SubjectRequestID), in.ID, fp); !errors.Is(err, dsr.ErrIdempotencyMismatch) {
+			break
+		}
+	}
+	if err != nil {
 		return opendsr.CreateResponse{}, err
 	}
 	req, err := s.file(ctx, in, filing{})

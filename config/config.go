@@ -365,7 +365,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.OpenDSRCertFile = v; return nil }},
 		{Env: "DSAR_OPENDSR_KEY_FILE", Help: "PEM private key (RSA or ECDSA) of DSAR_OPENDSR_CERT_FILE", Modes: dbModes,
 			set: func(c *Config, v string) error { c.OpenDSRKeyFile = v; return nil }},
-		{Env: "DSAR_OPENDSR_CONTROLLERS", Help: "the controllers allowed to pass requests: id:secret[,id:secret...], each secret 16+ characters, sent as Authorization: Bearer <secret>; dsar keeps only their SHA-256", Modes: dbModes,
+		{Env: "DSAR_OPENDSR_CONTROLLERS", Help: "the controllers allowed to pass requests: id:secret[,id:secret...], each secret 16+ characters and its own, sent as Authorization: Bearer <secret>; dsar keeps only their SHA-256", Modes: dbModes,
 			set: func(c *Config, v string) error {
 				c.OpenDSRControllers = map[string][32]byte{}
 				for i, part := range strings.Split(v, ",") {
@@ -378,7 +378,14 @@ func Settings() []Setting {
 					case c.OpenDSRControllers[id] != [32]byte{}:
 						return fmt.Errorf("entry %d: controller %s listed twice", i+1, id)
 					}
-					c.OpenDSRControllers[id] = sha256.Sum256([]byte(secret))
+					sum := sha256.Sum256([]byte(secret))
+					for other, h := range c.OpenDSRControllers {
+						if h == sum {
+							// A call with it would be taken for either.
+							return fmt.Errorf("entry %d (%s): the secret of controller %s: give each its own", i+1, id, other)
+						}
+					}
+					c.OpenDSRControllers[id] = sum
 				}
 				return nil
 			}},

@@ -396,3 +396,18 @@ func TestPreHookURL(t *testing.T) {
 		t.Errorf("DSAR_HOOK_POST_URL over http: %v; want accepted (it carries no personal data)", err)
 	}
 }
+
+// TestOpenDSRControllersSecretsDiffer: two controllers given one secret
+// are refused: a call with it was taken for either, at random (the
+// controllers are a map), and read or cancelled the other's requests.
+func TestOpenDSRControllersSecretsDiffer(t *testing.T) {
+	const s = "0123456789abcdef0123"
+	if _, err := config.Load(env(map[string]string{"DSAR_OPENDSR_CONTROLLERS": "acme:" + s + ",other:" + s})); err == nil ||
+		!strings.Contains(err.Error(), "DSAR_OPENDSR_CONTROLLERS") || strings.Contains(err.Error(), s) {
+		t.Errorf("one secret for two controllers: %v; want refused, the secret unnamed", err)
+	}
+	if _, err := config.Load(env(map[string]string{"DSAR_OPENDSR_CONTROLLERS": "acme:" + s + ",other:" + s + "x"})); err != nil &&
+		strings.Contains(err.Error(), "DSAR_OPENDSR_CONTROLLERS") {
+		t.Errorf("two secrets: %v", err)
+	}
+}

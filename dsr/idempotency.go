@@ -32,6 +32,10 @@ func (in Intake) Fingerprints(idx *BlindIndex) []string {
 // fingerprinted is what [Intake.Fingerprint] hashes.
 func (in Intake) fingerprinted() string {
 	parts := []string{string(in.Type), string(in.Regulation)}
+	if in.OpenDSR != nil {
+		// OpenDSR's access and portability are both an access request.
+		parts = append(parts, "opendsr:"+in.OpenDSR.Type)
+	}
 	ids := make([]string, len(in.Identities))
 	for i, id := range in.Identities {
 		ids[i] = string(id.Kind) + "=" + id.Value

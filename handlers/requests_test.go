@@ -53,6 +53,7 @@ type api struct {
 	index  *dsr.BlindIndex
 	redis  asynq.RedisClientOpt
 	queue  string
+	logs   *testenv.Buffer
 }
 
 // failingQueue is an Enqueuer whose queue is down.
@@ -122,7 +123,7 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 		}
 	})
 	cmds.Reset()
-	return &api{t: t, url: srv.URL, client: apitest.Client(t), store: store, cmds: cmds, index: idx, redis: redis, queue: qname}
+	return &api{t: t, url: srv.URL, client: apitest.Client(t), store: store, cmds: cmds, index: idx, redis: redis, queue: qname, logs: logs}
 }
 
 func (a *api) countRequests() int64 {

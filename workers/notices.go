@@ -117,7 +117,11 @@ type NoticeDeps struct {
 	// OpenDSR signs the status callbacks to OpenDSR controllers (nil: this
 	// service is no processor, and none are sent).
 	OpenDSR *opendsr.Signer
-	Log     *slog.Logger
+	// OpenDSRControllers are the controllers still allowed
+	// (DSAR_OPENDSR_CONTROLLERS): a controller removed from them is told
+	// nothing more. Nil: every controller (tests).
+	OpenDSRControllers map[string][32]byte
+	Log                *slog.Logger
 }
 
 // NoticeHandler handles TypeNotice: the notices to subjects, and the
@@ -133,6 +137,7 @@ type NoticeHandler struct {
 	callbacks  *http.Client
 	drpAgents  drp.Directory
 	openDSR    *opendsr.Signer
+	openDSRCon map[string][32]byte
 	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
@@ -145,7 +150,7 @@ func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *Noti
 	h := &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
 		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
 		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
-		audit: auditor{store: d.Store, log: d.Log}.audit, callbacks: d.CallbackClient, drpAgents: d.DRPAgents, openDSR: d.OpenDSR}
+		audit: auditor{store: d.Store, log: d.Log}.audit, callbacks: d.CallbackClient, drpAgents: d.DRPAgents, openDSR: d.OpenDSR, openDSRCon: d.OpenDSRControllers}
 	if h.callbacks == nil {
 		h.callbacks = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
 	}

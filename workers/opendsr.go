@@ -17,7 +17,8 @@ import (
 
 // sendOpenDSRStatus POSTs the status of req, a request a controller passed
 // by OpenDSR, to every one of its status_callback_urls, signed with the
-// processor's certificate (section 8.6), and marks the notice sent once
+// processor's certificate (section 8.6), unless its controller is no
+// longer allowed, and marks the notice sent once
 // each answered 2xx; otherwise it stays pending and is retried (each URL is
 // called at least once, some more than once). Without a signer (this
 // service is no longer a processor) nothing is sent. A change that lands
@@ -30,13 +31,23 @@ func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request)
 			}
 			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
 		}
+		if _, allowed := h.openDSRCon[req.OpenDSR.Controller]; h.openDSRCon != nil && !allowed {
+			h.log.WarnContext(ctx, "opendsr status not sent: the controller is no longer in DSAR_OPENDSR_CONTROLLERS", "request_id", req.ID, "controller", req.OpenDSR.Controller)
+			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+		}
 		st := opendsr.StatusOf(req.Status)
+		// Every URL is called, whichever failed before it: one that
+		// never answers must not keep the status from the others.
+		var failed []error
 		for i, url := range req.OpenDSR.Callbacks {
 			cb := opendsr.Callback{ControllerID: req.OpenDSR.Controller, ExpectedCompletionTime: req.DueAt.UTC().Format(time.RFC3339),
 				StatusCallbackURL: url, SubjectRequestID: req.OpenDSR.SubjectRequestID, RequestStatus: st}
 			if err := h.postOpenDSR(ctx, url, cb); err != nil {
-				return fmt.Errorf("opendsr status callback %d: %w", i, err)
+				failed = append(failed, fmt.Errorf("opendsr status callback %d: %w", i, err))
 			}
+		}
+		if len(failed) > 0 {
+			return errors.Join(failed...)
 		}
 		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
 			return err

@@ -100,6 +100,9 @@ type Deps struct {
 	// OpenDSR signs the status callbacks to OpenDSR controllers
 	// (NoticeDeps.OpenDSR).
 	OpenDSR *opendsr.Signer
+	// OpenDSRControllers are the controllers still allowed
+	// (NoticeDeps.OpenDSRControllers).
+	OpenDSRControllers map[string][32]byte
 	// Suppressions is the in-memory suppression list the re-application
 	// checks segment members against; nil: no re-application.
 	Suppressions SuppressionSet
@@ -156,7 +159,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Removals: removals, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
-		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, CallbackClient: d.CallbackClient, DRPAgents: d.DRPAgents, OpenDSR: d.OpenDSR, Log: d.Log},
+		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, CallbackClient: d.CallbackClient, DRPAgents: d.DRPAgents, OpenDSR: d.OpenDSR, OpenDSRControllers: d.OpenDSRControllers, Log: d.Log},
 			o.Notices, o.Now),
 		SweepHandler: NewSweepHandler(SweepDeps{Store: d.Store, Queue: d.Queue, Log: d.Log},
 			SweepOptions{Grace: o.SweepGrace, Every: o.SweepEvery, Now: o.Now}),

@@ -4,8 +4,8 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
-	"os"
 
 	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/config"
@@ -15,7 +15,8 @@ import (
 // openDSROptions returns the OpenDSR processor's settings and the
 // certificate chain it serves: off (zero values) without
 // DSAR_OPENDSR_DOMAIN. The certificate must be for the domain and its key
-// must sign (RSA or ECDSA), or the start is refused.
+// must sign (RSA or ECDSA), or the start is refused. The chain served is
+// its certificates only, whatever else the file holds.
 func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 	if cfg.OpenDSRDomain == "" {
 		return dsarapp.OpenDSROptions{}, nil, nil
@@ -35,11 +36,14 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 	if !ok {
 		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_KEY_FILE: a %T key does not sign", pair.PrivateKey)
 	}
-	pem, err := os.ReadFile(cfg.OpenDSRCertFile)
-	if err != nil {
-		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: %w", err)
+	// The chain served is made of the certificates the pair was loaded
+	// with, never the file: a file that holds the key as well (one PEM for
+	// both settings) would publish the key.
+	var chain []byte
+	for _, der := range pair.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	return dsarapp.OpenDSROptions{Domain: cfg.OpenDSRDomain, Signer: &opendsr.Signer{Domain: cfg.OpenDSRDomain, Key: key},
 		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Controllers: cfg.OpenDSRControllers,
-		AllowInternalCallbacks: cfg.AllowInternalCallbacks}, pem, nil
+		AllowInternalCallbacks: cfg.AllowInternalCallbacks}, chain, nil
 }

@@ -63,6 +63,20 @@ func TestOpenDSROptions(t *testing.T) {
 			t.Errorf("%s: %v; want an error naming %s", tt.name, err, tt.want)
 		}
 	}
+	// A file holding the chain and the key (one PEM for both settings, as
+	// many servers take it): only the certificates are served.
+	both := filepath.Join(dir, "both.pem")
+	certPEM, _ := os.ReadFile(cert)
+	keyPEM, _ := os.ReadFile(keyFile)
+	if err := os.WriteFile(both, append(append(certPEM, keyPEM...), []byte("a comment\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := cfg
+	c.OpenDSRCertFile, c.OpenDSRKeyFile = both, both
+	if o, served, err := openDSROptions(c); err != nil || o.Signer == nil || strings.Contains(string(served), "PRIVATE KEY") ||
+		strings.Contains(string(served), "comment") || !strings.Contains(string(served), "BEGIN CERTIFICATE") {
+		t.Errorf("one file for the chain and the key: %v; served:\n%s", err, served)
+	}
 	if o, _, err := openDSROptions(config.Config{}); err != nil || o.Signer != nil {
 		t.Errorf("off: %+v, %v", o, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,14 +51,37 @@ func Register(r *gin.Engine, d Deps) {
 	g.DELETE("/requests/:id", h.cancel)
 }
 
-type api struct{ d Deps }
+type api struct {
+	d Deps
+	// disc is the signed discovery document, signed once: it never
+	// changes, and anyone may ask for it.
+	disc struct {
+		sync.Mutex
+		body []byte
+		sig  http.Header
+	}
+}
 
-// fail answers the specification's error object.
+// authenticated is the context key of the controller a call is from.
+const authenticated = "opendsr.controller"
+
+// fail answers the specification's error object, signed when the call is
+// a controller's (the processor signs its answers; one to a caller
+// without credentials is not, so nobody makes it sign without end).
 func (h *api) fail(c *gin.Context, code int, message, reason string) {
-	body := opendsr.ErrorBody{Error: opendsr.ErrorObject{Code: code, Message: message,
-		Errors: []opendsr.ErrorDetail{{Domain: "OpenDSR", Reason: reason, Message: message}}}}
+	body, err := json.Marshal(opendsr.ErrorBody{Error: opendsr.ErrorObject{Code: code, Message: message,
+		Errors: []opendsr.ErrorDetail{{Domain: "OpenDSR", Reason: reason, Message: message}}}})
+	if err == nil && c.GetString(authenticated) != "" {
+		err = h.d.App.OpenDSRSigner().SignHeaders(c.Writer.Header(), body)
+	}
+	if err != nil {
+		h.d.Log.ErrorContext(c.Request.Context(), "opendsr error answer not signed", "error", err)
+		c.Writer.Header().Del(opendsr.HeaderSignature)
+		c.Writer.Header().Del(opendsr.HeaderDomain)
+	}
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(code, body)
+	c.Abort()
+	c.Data(code, "application/json", body)
 }
 
 // on answers 404 and returns false while OpenDSR is off.
@@ -86,6 +110,7 @@ func (h *api) controller(c *gin.Context) (string, bool) {
 		h.fail(c, http.StatusUnauthorized, "Send the controller's credentials: Authorization: Bearer <secret>, as agreed with this processor.", "Unauthenticated")
 		return "", false
 	}
+	c.Set(authenticated, id)
 	return id, true
 }
 
@@ -107,7 +132,28 @@ func (h *api) discovery(c *gin.Context) {
 	if !h.on(c) {
 		return
 	}
-	h.signed(c, http.StatusOK, h.d.App.OpenDSRDiscovery())
+	d := &h.disc
+	d.Lock()
+	if d.body == nil {
+		body, err := json.Marshal(h.d.App.OpenDSRDiscovery())
+		sig := http.Header{}
+		if err == nil {
+			err = h.d.App.OpenDSRSigner().SignHeaders(sig, body)
+		}
+		if err != nil {
+			d.Unlock()
+			h.d.Log.ErrorContext(c.Request.Context(), "opendsr discovery not signed", "error", err)
+			h.fail(c, http.StatusInternalServerError, "The answer could not be signed; try again.", "Internal")
+			return
+		}
+		d.body, d.sig = body, sig
+	}
+	body, sig := d.body, d.sig
+	d.Unlock()
+	for k, v := range sig {
+		c.Writer.Header()[k] = v
+	}
+	c.Data(http.StatusOK, "application/json", body)
 }
 
 func (h *api) certificate(c *gin.Context) {

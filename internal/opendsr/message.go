@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"slices"
@@ -148,6 +149,12 @@ const MaxMessage = 256 << 10
 // MaxIdentities bounds a request's identities.
 const MaxIdentities = 100
 
+// MaxCallbacks bounds a request's status_callback_urls: each change of
+// status is POSTed to every one in turn, each waited on up to the
+// client's timeout, so thousands (they fit in MaxMessage) would hold a
+// worker for hours on every change.
+const MaxCallbacks = 10
+
 // Decode parses a message into v. It takes what the specification's own
 // examples hold, a trailing comma before } or ], and nothing else beyond
 // JSON; fields it does not know are ignored, as the specification's
@@ -160,7 +167,8 @@ func Decode(data []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if d.More() {
+	// Only white space may follow (More misses a stray } or ]).
+	if _, err := d.Token(); err != io.EOF {
 		return fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	return nil
@@ -211,7 +219,7 @@ var hexLen = map[string]int{FormatMD5: 32, FormatSHA1: 40, FormatSHA256: 64}
 // ParseRequest parses and checks a request: its id a lower-case UUID v4,
 // its type and regulation known, at least one identity (each of a known
 // type and format; a hashed one a hex digest of its length), its submitted
-// time RFC 3339, its callbacks absolute URLs. The regulation, required by
+// time RFC 3339, its callbacks absolute URLs (at most MaxCallbacks). The regulation, required by
 // the specification but missing from its own example, is "gdpr" when
 // absent. Errors name fields, never values.
 func ParseRequest(data []byte) (*Request, error) {
@@ -256,6 +264,10 @@ func ParseRequest(data []byte) (*Request, error) {
 		case n > 0 && (len(v) != n || strings.Trim(strings.ToLower(v), "0123456789abcdef") != ""):
 			add("subject_identities[%d].identity_value must be the %d hex digits of its %s digest", i, n, id.Format)
 		}
+	}
+	if len(r.StatusCallbackURLs) > MaxCallbacks {
+		add("status_callback_urls must hold at most %d URLs", MaxCallbacks)
+		r.StatusCallbackURLs = r.StatusCallbackURLs[:MaxCallbacks]
 	}
 	for i, u := range r.StatusCallbackURLs {
 		p, err := url.Parse(u)

@@ -230,3 +230,22 @@ func ecKeyOrRSA(key crypto.Signer) crypto.Signer {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	return k
 }
+
+// TestDecodeAttack: the trailing-comma tolerance reaches no further than a
+// comma before } or ] outside strings: strings holding ",}" and escaped
+// quotes are kept as sent, and what follows the object (even a stray } or
+// ], which json.Decoder.More does not see) is refused.
+func TestDecodeAttack(t *testing.T) {
+	var v map[string]any
+	if err := opendsr.Decode([]byte(`{"a":"x\",}\\",  "b":"\u0022,]",}`), &v); err != nil || v["a"] != `x",}\` || v["b"] != `",]` {
+		t.Errorf("strings with commas and quotes: %v %q", err, v)
+	}
+	for _, bad := range []string{`{"a":1}}`, `{"a":1}]`, `{"a":1} {}`, `{"a":1}x`, `{"a":1,,}`, `{"a":1}]]]]`} {
+		if err := opendsr.Decode([]byte(bad), &v); !errors.Is(err, opendsr.ErrMalformed) {
+			t.Errorf("%s: %v; want ErrMalformed", bad, err)
+		}
+	}
+	if err := opendsr.Decode([]byte("{\"a\":1}\n \t"), &v); err != nil {
+		t.Errorf("white space after the object: %v", err)
+	}
+}
