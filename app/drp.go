@@ -277,7 +277,14 @@ func (s *Service) drpOptIn(ctx context.Context, x *drp.Exercise, by, key string,
 		return drp.Status{}, err
 	}
 	fp := dsr.Intake{Type: dsr.TypeOptIn, Regulation: dsr.RegulationCCPA, Identities: ids, Scopes: []dsr.Scope{dsr.ScopeSaleShare}}
-	id, err := s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID(by, key), fresh, fp.Fingerprint(s.index))
+	// A first attempt made before the blind index key changed stored its
+	// fingerprint under the previous key.
+	var id string
+	for _, f := range fp.Fingerprints(s.index) {
+		if id, err = s.store.ClaimIdempotencyKey(ctx, dsr.IdempotencyID(by, key), fresh, f); !errors.Is(err, dsr.ErrIdempotencyMismatch) {
+			break
+		}
+	}
 	if err != nil {
 		return drp.Status{}, err
 	}

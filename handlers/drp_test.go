@@ -109,6 +109,11 @@ func (d *drpAPI) exercise(t *testing.T, token string, body string) (int, drp.Sta
 }
 
 func setupDRP(t *testing.T) *drpAPI {
+	return setupDRPWith(t, nil)
+}
+
+// setupDRPWith is setupDRP with the dependencies, as set, handed to keep.
+func setupDRPWith(t *testing.T, keep func(handlers.Deps)) *drpAPI {
 	agents := map[string]drpAgent{}
 	var dir []map[string]string
 	for _, id := range []string{"AGENT_A", "AGENT_B"} {
@@ -124,8 +129,42 @@ func setupDRP(t *testing.T) *drpAPI {
 	a := setupWith(t, false, func(d *handlers.Deps) {
 		d.DRP = app.DRPOptions{BusinessID: "SHOP", Agents: directory, Tokens: drp.NewTokens([]byte("drp token key for the tests......")),
 			PortalURL: "https://privacy.shop.example/privacy", AllowInternalCallbacks: true}
+		if keep != nil {
+			keep(*d)
+		}
 	})
 	return &drpAPI{api: a, agents: agents, plain: a.client} // its traffic checked against the OpenAPI document
+}
+
+// TestDRPOptInRetryAcrossKeyRotation: an opt-in retried under its
+// agent-request-id after the blind index key changed answers the request
+// its first attempt filed (its fingerprint is under the previous key), as
+// every other filing does.
+func TestDRPOptInRetryAcrossKeyRotation(t *testing.T) {
+	t.Parallel()
+	var deps handlers.Deps
+	d := setupDRPWith(t, func(k handlers.Deps) { deps = k })
+	a := d.agents["AGENT_A"]
+	tok := d.pair("AGENT_A")
+	body := func() string {
+		return a.sign(t, a.envelope(map[string]any{"exercise": "sale:opt_in", "email": "ada@example.com", "email_verified": true, "agent-request-id": "in-1"}))
+	}
+	code, first, e := d.exercise(t, tok, body())
+	if code != http.StatusOK {
+		t.Fatalf("opt-in: %d %+v", code, e)
+	}
+	rotated, err := dsr.NewBlindIndex([]byte("fedcba9876543210fedcba9876543210"), []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Index = rotated
+	srv := httptest.NewServer(handlers.New(deps))
+	t.Cleanup(srv.Close)
+	after := &drpAPI{api: &api{t: t, url: srv.URL, store: d.store, client: d.client}, agents: d.agents, plain: &http.Client{Timeout: 10 * time.Second}}
+	code, again, e := after.exercise(t, tok, body())
+	if code != http.StatusOK || again.RequestID != first.RequestID {
+		t.Errorf("the opt-in retried after the key changed: %d %+v %+v; want request %s", code, again, e, first.RequestID)
+	}
 }
 
 // TestDRPPairing: a token for a signed, current message of an agent in the
