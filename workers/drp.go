@@ -1,14 +1,9 @@
 package workers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	neturl "net/url"
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/drp"
@@ -52,30 +47,11 @@ func (h *NoticeHandler) sendDRPStatus(ctx context.Context, req *dsr.Request) err
 	return nil
 }
 
-// postDRP POSTs st as JSON to url; only a 200 answer delivers it (the
-// answer's body is not read beyond a few kilobytes, as the protocol says).
+// postDRP POSTs st to url; only a 200 answer delivers it.
 func (h *NoticeHandler) postDRP(ctx context.Context, url string, st drp.Status) error {
-	body, err := json.Marshal(st)
-	if err != nil {
-		return err
+	code, err := h.postStatus(ctx, url, st, nil)
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("the agent answered %d, not 200", code)
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := h.callbacks.Do(r)
-	var ue *neturl.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // not the URL: an agent's URL may name its user
-	}
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the agent answered %d, not 200", resp.StatusCode)
-	}
-	return nil
+	return err
 }

@@ -1,14 +1,9 @@
 package workers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	neturl "net/url"
 	"time"
 
 	"github.com/dsar-project/dsar/dsr"
@@ -67,30 +62,9 @@ func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request)
 
 // postOpenDSR POSTs cb, signed, to url; a 2xx answer delivers it.
 func (h *NoticeHandler) postOpenDSR(ctx context.Context, url string, cb opendsr.Callback) error {
-	body, err := json.Marshal(cb)
-	if err != nil {
-		return err
+	code, err := h.postStatus(ctx, url, cb, h.openDSR.SignHeaders)
+	if err == nil && code/100 != 2 {
+		err = fmt.Errorf("the controller answered %d", code)
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	if err := h.openDSR.SignHeaders(r.Header, body); err != nil {
-		return err
-	}
-	resp, err := h.callbacks.Do(r)
-	var ue *neturl.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // not the URL
-	}
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the controller answered %d", resp.StatusCode)
-	}
-	return nil
+	return err
 }

@@ -1,0 +1,44 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	neturl "net/url"
+)
+
+// postStatus POSTs v as JSON to url, a party's status callback (a DRP
+// agent's, an OpenDSR controller's), with sign, when not nil, setting the
+// signature headers of the body; it returns the answer's status. Errors
+// never name the URL (a party's URL may name its user), and the answer's
+// body is not read beyond a few kilobytes.
+func (h *NoticeHandler) postStatus(ctx context.Context, url string, v any, sign func(http.Header, []byte) error) (int, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return 0, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, errors.New("the callback URL does not make a request")
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if sign != nil {
+		if err := sign(r.Header, body); err != nil {
+			return 0, err
+		}
+	}
+	resp, err := h.callbacks.Do(r)
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10))
+	return resp.StatusCode, nil
+}
