@@ -76,8 +76,9 @@ conditional update per request. To change the blind index key:
                                         under NEW; those under OLD still
                                         work
   3. dsar keys rotate --blind-index     with the same settings
-  4. remove DSAR_BLIND_INDEX_PREVIOUS_KEYS once the links signed under OLD
-     have expired (DSAR_EXPORT_LINK_TTL)
+  4. remove DSAR_BLIND_INDEX_PREVIOUS_KEYS once what was sent under OLD has
+     expired: download links (DSAR_EXPORT_LINK_TTL), task links (their
+     task's wait), verification codes (DSAR_VERIFY_CODE_TTL)
 It exits as above: 1 when requests changed while read, or hold hashes under
 a previous key after the pass (a process not restarted with NEW), or under
 none of the keys given (a previous key wrong or missing: keep every key).
@@ -88,6 +89,11 @@ The store is DSAR_MONGO_URI and DSAR_MONGO_DB; for the embedded store of
 DSAR_DATA_DIR, whose master.keys then stands for DSAR_MASTER_KEYS unless it
 is set (add the new key as the file's first line, and restart dev), and
 whose blind-index.key for DSAR_BLIND_INDEX_KEY.
+
+Besides the store's settings below, it reads DSAR_MASTER_KEYS (or --data-dir's
+master.keys); with --blind-index also DSAR_BLIND_INDEX_KEY (or --data-dir's
+blind-index.key), DSAR_BLIND_INDEX_PREVIOUS_KEYS, DSAR_SUPPRESSION_KEY,
+DSAR_MASK_KEY and DSAR_EXPORT_LINK_TTL.
 `
 
 // runKeys runs `dsar keys ...`.

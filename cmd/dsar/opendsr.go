@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -32,9 +34,16 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 	if err := leaf.VerifyHostname(cfg.OpenDSRDomain); err != nil {
 		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_CERT_FILE: not issued for DSAR_OPENDSR_DOMAIN: %w", err)
 	}
-	key, ok := pair.PrivateKey.(crypto.Signer)
-	if !ok {
-		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_KEY_FILE: a %T key does not sign", pair.PrivateKey)
+	// FIPS 186-4 signatures of a SHA-256 digest: RSA or ECDSA (an Ed25519
+	// key would load, then fail every signature).
+	var key crypto.Signer
+	switch k := pair.PrivateKey.(type) {
+	case *rsa.PrivateKey:
+		key = k
+	case *ecdsa.PrivateKey:
+		key = k
+	default:
+		return dsarapp.OpenDSROptions{}, nil, fmt.Errorf("DSAR_OPENDSR_KEY_FILE: a %T key: want RSA or ECDSA", pair.PrivateKey)
 	}
 	// The chain served is made of the certificates the pair was loaded
 	// with, never the file: a file that holds the key as well (one PEM for

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -42,6 +43,17 @@ func TestOpenDSROptions(t *testing.T) {
 	der, _ = x509.MarshalECPrivateKey(other)
 	otherKey := write("other.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 
+	// An Ed25519 pair loads, but cannot make the FIPS 186-4 signatures of a
+	// digest that OpenDSR asks for.
+	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, edPub, edPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edCert := write("ed-cert.pem", &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	der, _ = x509.MarshalPKCS8PrivateKey(edPriv)
+	edKey := write("ed-key.pem", &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+
 	cfg := config.Config{OpenDSRDomain: "processor.test", OpenDSRCertFile: cert, OpenDSRKeyFile: keyFile, OpenDSRPrefix: "/opendsr/v2",
 		PublicURL: "https://processor.test", OpenDSRControllers: map[string][32]byte{"acme": {1}}}
 	o, pemBytes, err := openDSROptions(cfg)
@@ -55,6 +67,7 @@ func TestOpenDSROptions(t *testing.T) {
 	}{
 		{"another domain", func(c *config.Config) { c.OpenDSRDomain = "attacker.test" }, "not issued for DSAR_OPENDSR_DOMAIN"},
 		{"another key", func(c *config.Config) { c.OpenDSRKeyFile = otherKey }, "DSAR_OPENDSR_KEY_FILE"},
+		{"an Ed25519 pair", func(c *config.Config) { c.OpenDSRCertFile, c.OpenDSRKeyFile = edCert, edKey }, "want RSA or ECDSA"},
 		{"no certificate", func(c *config.Config) { c.OpenDSRCertFile = filepath.Join(dir, "missing.pem") }, "DSAR_OPENDSR_CERT_FILE"},
 	} {
 		c := cfg
