@@ -41,6 +41,9 @@ type FanoutStore interface {
 	// LiftSuppressions lifts an opt-in's scopes from the identities its
 	// resolution found.
 	LiftSuppressions(ctx context.Context, hashes []string, scope dsr.Scope, by, reason string) (int, error)
+	// ConsentHistory returns the consent events of hashes: an opt-in's
+	// fan-out finds the event the service's own lift recorded.
+	ConsentHistory(ctx context.Context, hashes []string, limit int) ([]dsr.ConsentEvent, error)
 }
 
 // FanoutConnectors are the connectors a fan-out asks: those that act on a
@@ -430,10 +433,29 @@ func (h *FanoutHandler) liftResolved(ctx context.Context, req *dsr.Request, ids 
 		kind = dsr.ConsentLifted
 	}
 	reason := "opt-in request " + req.ID + ": the person's identities, with those found by resolution"
-	ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: hashes, Kind: kind, Scopes: req.Scopes, Source: source,
-		RequestID: req.ID, Actor: actor, Reason: reason, At: h.opts.Now().UTC()}
-	if err := h.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
-		return fmt.Errorf("consent events: %w", err)
+	// The service records its lift's event before it files the opt-in,
+	// and lifts after: a fan-out quicker than that lift finds the hashes
+	// it names still suppressed. They are lifted here too (idempotent: the
+	// service may have failed before its lift), but their evidence is that
+	// event, not a second one.
+	fresh := hashes
+	if evID, ok := strings.CutPrefix(req.VerificationMethod, "consent event "); ok {
+		history, err := h.store.ConsentHistory(ctx, hashes, 100)
+		if err != nil {
+			return fmt.Errorf("consent history: %w", err)
+		}
+		for _, e := range history {
+			if e.ID == evID {
+				fresh = slices.DeleteFunc(slices.Clone(hashes), func(x string) bool { return slices.Contains(e.Hashes, x) })
+			}
+		}
+	}
+	if len(fresh) > 0 {
+		ev := dsr.ConsentEvent{ID: req.ID + ":" + string(kind), Hashes: fresh, Kind: kind, Scopes: req.Scopes, Source: source,
+			RequestID: req.ID, Actor: actor, Reason: reason, At: h.opts.Now().UTC()}
+		if err := h.store.AddConsentEvents(ctx, []dsr.ConsentEvent{ev}); err != nil {
+			return fmt.Errorf("consent events: %w", err)
+		}
 	}
 	lifted := 0
 	for _, sc := range req.Scopes {

@@ -438,3 +438,46 @@ func TestOptInFanoutLiftsGiven(t *testing.T) {
 		t.Errorf("consent history %+v; want the opt-in's event naming both identities", history)
 	}
 }
+
+// TestOptInFanoutBeforeTheServiceLifts: the service records its opt-in
+// event, files the opt-in request, then lifts; a fan-out quicker than that
+// lift finds the person still suppressed. It lifts (the service may have
+// failed), but records no second event for the identities the service's
+// event names: the person's history holds one opt-in, plus one for what
+// resolution added.
+func TestOptInFanoutBeforeTheServiceLifts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3)
+	ctx := context.Background()
+	email, customer, _ := e.adaHashes()
+	var entries []dsr.Suppression
+	for _, h := range []string{email, customer} {
+		entries = append(entries, dsr.Suppression{Hash: h, Scope: dsr.ScopeMarketing, Source: dsr.ConsentPortal, At: e.clock.Now()})
+	}
+	_, err := e.store.Suppress(ctx, entries)
+	testenv.Must(t, err)
+	served := dsr.ConsentEvent{ID: "0b1e4bd0-6a9a-7c61-8f2a-38d6d6a1c999", Hashes: []string{email}, Kind: dsr.ConsentOptIn,
+		Scopes: []dsr.Scope{dsr.ScopeMarketing}, Source: dsr.ConsentPortal, Actor: "subject", At: e.clock.Now()}
+	testenv.Must(t, e.store.AddConsentEvents(ctx, []dsr.ConsentEvent{served}))
+	r := e.fileWith(dsr.TypeOptIn, func(in *dsr.Intake) {
+		in.Scopes, in.VerificationMethod = []dsr.Scope{dsr.ScopeMarketing}, "consent event "+served.ID
+	})
+	testenv.Must(t, e.proc.Fanout(ctx, r.ID))
+	if active, _ := e.registry(); len(active) != 0 {
+		t.Errorf("active entries after the fan-out: %v; want none", active)
+	}
+	history, err := e.store.ConsentHistory(ctx, []string{email, customer}, 10)
+	testenv.Must(t, err)
+	var emailEvents, customerEvents int
+	for _, ev := range history {
+		if slices.Contains(ev.Hashes, email) {
+			emailEvents++
+		}
+		if slices.Contains(ev.Hashes, customer) {
+			customerEvents++
+		}
+	}
+	if emailEvents != 1 || customerEvents != 1 {
+		t.Errorf("events naming the email: %d, the customer id: %d; want one each (the service's, the fan-out's for what it added)\n%+v", emailEvents, customerEvents, history)
+	}
+}
