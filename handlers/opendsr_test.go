@@ -356,3 +356,52 @@ func TestOpenDSRCallbacks(t *testing.T) {
 		t.Errorf("callbacks %v; want %v", seen, want)
 	}
 }
+
+// TestOpenDSRExtendedWhileCalledBack: an extension that lands while the
+// controller is being called back (same status, a new due date) is sent
+// right after, in the same delivery: comparing the status alone missed it.
+func TestOpenDSRExtendedWhileCalledBack(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var dates []string
+	var reqID string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cb opendsr.Callback
+		_ = json.NewDecoder(r.Body).Decode(&cb)
+		mu.Lock()
+		dates = append(dates, cb.RequestStatus+" "+cb.ExpectedCompletionTime)
+		first, id := len(dates) == 1, reqID
+		mu.Unlock()
+		if first {
+			if _, err := p.store.Extend(context.Background(), id, "desk", "archives to search"); err != nil {
+				t.Errorf("extend: %v", err)
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	const id = "5d6f1b2a-0c3e-4a7b-9f11-2b3c4d5e6f71"
+	body := `{"regulation":"ccpa","subject_request_id":"` + id + `","subject_request_type":"access","submitted_time":"2026-11-30T12:00:00Z",
+		"subject_identities":[{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}],"status_callback_urls":["` + srv.URL + `/cb"]}`
+	if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, body); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	all, _, err := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("stored: %d %v", len(all), err)
+	}
+	mu.Lock()
+	reqID = all[0].ID
+	mu.Unlock()
+	notices := workers.NewNoticeHandler(workers.NoticeDeps{Store: p.store, CallbackClient: &http.Client{Timeout: 10 * time.Second},
+		OpenDSR: &opendsr.Signer{Domain: "processor.test", Key: p.pki.key}, Log: slog.New(slog.DiscardHandler)}, workers.NoticeOptions{}, nil)
+	if err := notices.SendNotice(ctx, reqID, dsr.NoticeProtocolStatus); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dates) != 2 || dates[0] == dates[1] || !strings.HasPrefix(dates[1], opendsr.StatusPending) {
+		t.Errorf("callbacks %v; want the status, then the same status with the extended date", dates)
+	}
+}

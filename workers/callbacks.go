@@ -8,7 +8,39 @@ import (
 	"io"
 	"net/http"
 	neturl "net/url"
+
+	"github.com/dsar-project/dsar/dsr"
 )
+
+// deliverStatus delivers the status req owes the party that passed it by a
+// protocol (dsr.NoticeProtocolStatus). what says what the party is owed
+// ("" when nothing is to be sent: the notice is dropped); send sends it.
+// The notice is then marked sent and the request read again: a change that
+// landed meanwhile (a new status, a new due date) made it pending before it
+// was marked sent, so what is owed now, if it differs, is sent right after,
+// a few times at most (the sweep sends what is still owed).
+func (h *NoticeHandler) deliverStatus(ctx context.Context, req *dsr.Request, what func(*dsr.Request) string, send func(*dsr.Request) error) error {
+	for range 3 {
+		owed := what(req)
+		if owed != "" {
+			if err := send(req); err != nil {
+				return err
+			}
+		}
+		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil || owed == "" {
+			return err
+		}
+		now, err := h.store.Request(ctx, req.ID)
+		if err != nil {
+			return err
+		}
+		if what(now) == owed {
+			return nil
+		}
+		req = now
+	}
+	return nil
+}
 
 // postStatus POSTs v as JSON to url, a party's status callback (a DRP
 // agent's, an OpenDSR controller's), with sign, when not nil, setting the

@@ -17,34 +17,24 @@ import (
 // request's when it is sent, the protocol asking for the most recent one;
 // a change that lands while it is sent is sent right after.
 func (h *NoticeHandler) sendDRPStatus(ctx context.Context, req *dsr.Request) error {
-	for range 3 {
-		if req.DRP == nil || req.DRP.Callback == "" {
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+	what := func(r *dsr.Request) string {
+		if r.DRP == nil || r.DRP.Callback == "" {
+			return ""
 		}
-		if _, trusted := h.drpAgents[req.DRP.Agent]; h.drpAgents != nil && !trusted {
-			h.log.WarnContext(ctx, "drp status not sent: the agent is no longer in the directory", "request_id", req.ID, "agent", req.DRP.Agent)
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+		if _, trusted := h.drpAgents[r.DRP.Agent]; h.drpAgents != nil && !trusted {
+			h.log.WarnContext(ctx, "drp status not sent: the agent is no longer in the directory", "request_id", r.ID, "agent", r.DRP.Agent)
+			return ""
 		}
-		st := drp.StatusOf(req, h.notices.PortalURL)
-		if err := h.postDRP(ctx, req.DRP.Callback, st); err != nil {
+		return fmt.Sprintf("%+v", drp.StatusOf(r, h.notices.PortalURL))
+	}
+	return h.deliverStatus(ctx, req, what, func(r *dsr.Request) error {
+		st := drp.StatusOf(r, h.notices.PortalURL)
+		if err := h.postDRP(ctx, r.DRP.Callback, st); err != nil {
 			return fmt.Errorf("drp status callback: %w", err)
 		}
-		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
-			return err
-		}
-		h.log.InfoContext(ctx, "drp status delivered to the agent", "request_id", req.ID, "agent", req.DRP.Agent, "status", st.Status)
-		// A change made while this was sent added the notice before it
-		// was marked sent: the status it owes goes now.
-		now, err := h.store.Request(ctx, req.ID)
-		if err != nil {
-			return err
-		}
-		if drp.StatusOf(now, h.notices.PortalURL) == st {
-			return nil
-		}
-		req = now
-	}
-	return nil
+		h.log.InfoContext(ctx, "drp status delivered to the agent", "request_id", r.ID, "agent", r.DRP.Agent, "status", st.Status)
+		return nil
+	})
 }
 
 // postDRP POSTs st to url; only a 200 answer delivers it.

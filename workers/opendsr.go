@@ -19,24 +19,28 @@ import (
 // service is no longer a processor) nothing is sent. A change that lands
 // while it is sent is sent right after.
 func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request) error {
-	for range 3 {
-		if h.openDSR == nil || req.OpenDSR == nil || len(req.OpenDSR.Callbacks) == 0 {
-			if h.openDSR == nil {
-				h.log.WarnContext(ctx, "opendsr status not sent: this service has no OpenDSR certificate (DSAR_OPENDSR_*)", "request_id", req.ID)
-			}
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+	what := func(r *dsr.Request) string {
+		switch {
+		case h.openDSR == nil:
+			h.log.WarnContext(ctx, "opendsr status not sent: this service has no OpenDSR certificate (DSAR_OPENDSR_*)", "request_id", r.ID)
+			return ""
+		case r.OpenDSR == nil || len(r.OpenDSR.Callbacks) == 0:
+			return ""
 		}
-		if _, allowed := h.openDSRCon[req.OpenDSR.Controller]; h.openDSRCon != nil && !allowed {
-			h.log.WarnContext(ctx, "opendsr status not sent: the controller is no longer in DSAR_OPENDSR_CONTROLLERS", "request_id", req.ID, "controller", req.OpenDSR.Controller)
-			return h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus)
+		if _, allowed := h.openDSRCon[r.OpenDSR.Controller]; h.openDSRCon != nil && !allowed {
+			h.log.WarnContext(ctx, "opendsr status not sent: the controller is no longer in DSAR_OPENDSR_CONTROLLERS", "request_id", r.ID, "controller", r.OpenDSR.Controller)
+			return ""
 		}
-		st := opendsr.StatusOf(req.Status)
+		return opendsr.StatusOf(r.Status) + " " + r.DueAt.UTC().Format(time.RFC3339)
+	}
+	return h.deliverStatus(ctx, req, what, func(r *dsr.Request) error {
+		st := opendsr.StatusOf(r.Status)
 		// Every URL is called, whichever failed before it: one that
 		// never answers must not keep the status from the others.
 		var failed []error
-		for i, url := range req.OpenDSR.Callbacks {
-			cb := opendsr.Callback{ControllerID: req.OpenDSR.Controller, ExpectedCompletionTime: req.DueAt.UTC().Format(time.RFC3339),
-				StatusCallbackURL: url, SubjectRequestID: req.OpenDSR.SubjectRequestID, RequestStatus: st}
+		for i, url := range r.OpenDSR.Callbacks {
+			cb := opendsr.Callback{ControllerID: r.OpenDSR.Controller, ExpectedCompletionTime: r.DueAt.UTC().Format(time.RFC3339),
+				StatusCallbackURL: url, SubjectRequestID: r.OpenDSR.SubjectRequestID, RequestStatus: st}
 			if err := h.postOpenDSR(ctx, url, cb); err != nil {
 				failed = append(failed, fmt.Errorf("opendsr status callback %d: %w", i, err))
 			}
@@ -44,20 +48,9 @@ func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request)
 		if len(failed) > 0 {
 			return errors.Join(failed...)
 		}
-		if err := h.store.NoticeSent(ctx, req.ID, dsr.NoticeProtocolStatus); err != nil {
-			return err
-		}
-		h.log.InfoContext(ctx, "opendsr status delivered to the controller", "request_id", req.ID, "controller", req.OpenDSR.Controller, "status", st)
-		now, err := h.store.Request(ctx, req.ID)
-		if err != nil {
-			return err
-		}
-		if opendsr.StatusOf(now.Status) == st {
-			return nil
-		}
-		req = now
-	}
-	return nil
+		h.log.InfoContext(ctx, "opendsr status delivered to the controller", "request_id", r.ID, "controller", r.OpenDSR.Controller, "status", st)
+		return nil
+	})
 }
 
 // postOpenDSR POSTs cb, signed, to url; a 2xx answer delivers it.

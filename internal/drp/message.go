@@ -155,12 +155,6 @@ func (e Envelope) CheckGiven(agentID, businessID string, now time.Time) error {
 	return nil
 }
 
-// Expires returns when the message stops standing (zero if unparsable).
-func (e Envelope) Expires() time.Time {
-	t, _ := parseTime("expires-at", e.ExpiresAt)
-	return t
-}
-
 // parseTime reads an ISO 8601 timestamp with its offset (RFC 3339, with or
 // without fractions): a time without an offset means nothing across
 // machines. Its error names the field, never the value: an agent's bug may

@@ -44,15 +44,6 @@ type Status struct {
 	ExpiresAt           string `json:"expires_at,omitempty"`
 }
 
-// Final reports whether s is a final state.
-func (s Status) Final() bool {
-	switch s.Status {
-	case StateFulfilled, StateRevoked, StateDenied, StateExpired:
-		return true
-	}
-	return false
-}
-
 // Error is the protocol's error body (section 3.06): code is the HTTP
 // status as a string; fatal says the request will not be processed.
 type Error struct {
