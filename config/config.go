@@ -274,7 +274,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) error { c.RedisTLSServerName = v; return nil }},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where the embedded store (dsar.db, without DSAR_MONGO_URI) is kept; dev keeps its blind-index key, its outbox and the demo shop here too", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
-		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; the dev demo uses the demo shop's); serve reads only its webhook connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
+		{Env: "DSAR_CONNECTORS_FILE", Help: "YAML file of connectors (see docs/connectors.md); required by worker; a worker refuses a file with no connector for some request type; in dev, unset means none (every request then needs attention with nothing done; the dev demo uses the demo shop's); serve reads only its webhook and opendsr connectors, to check their callbacks (unset: every callback is refused)", Modes: dbModes,
 			set: func(c *Config, v string) error { c.ConnectorsFile = v; return nil }},
 		{Env: "DSAR_API_KEYS", Help: "agent API keys: comma-separated name:role:secret; role is admin, agent, auditor or pipeline; secret has 16+ characters", Modes: apiModes,
 			set: func(c *Config, v string) error {

@@ -154,17 +154,24 @@ type Answerer interface {
 type CallbackVerifier interface {
 	// VerifyCallback authenticates a callback (its headers h and body, at
 	// time now) for a job of action a, and checks its body as Answer
-	// would. It returns the handle the callback answers. Its errors wrap
-	// ErrCallbackUnauthenticated (no valid signature, or a timestamp
-	// outside the replay window) or ErrCallbackInvalid (a body Answer
-	// would refuse), and never quote the body.
-	VerifyCallback(a Action, h http.Header, body []byte, now time.Time) (handle string, err error)
+	// would. It returns the handle the callback answers. It may call the
+	// system under ctx (to fetch the key a signature is checked with).
+	// Its errors wrap ErrCallbackUnauthenticated (no valid signature, or
+	// a timestamp outside the replay window; ErrCallbackForbidden where
+	// the system's protocol answers that 403) or ErrCallbackInvalid (a
+	// body Answer would refuse), and never quote the body. Other errors
+	// (the key could not be fetched) are the service's: the caller is
+	// told to try again.
+	VerifyCallback(ctx context.Context, a Action, h http.Header, body []byte, now time.Time) (handle string, err error)
 }
 
 // The ways a callback is refused (see [CallbackVerifier]).
 var (
 	ErrCallbackUnauthenticated = errors.New("callback not authenticated")
-	ErrCallbackInvalid         = errors.New("callback not valid")
+	// ErrCallbackForbidden is an ErrCallbackUnauthenticated answered 403
+	// rather than 401, for protocols that say so (OpenDSR, section 8.8).
+	ErrCallbackForbidden = fmt.Errorf("%w (forbidden)", ErrCallbackUnauthenticated)
+	ErrCallbackInvalid   = errors.New("callback not valid")
 )
 
 // Scoped is implemented by connectors that support an action interface only

@@ -3,6 +3,9 @@ package connectors
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -63,3 +66,22 @@ type retexted struct {
 
 func (e *retexted) Error() string { return e.text }
 func (e *retexted) Unwrap() error { return e.err }
+
+// MaxRetryAfter bounds the pause a system may ask for in Retry-After.
+const MaxRetryAfter = 24 * time.Hour
+
+// RetryAfterHeader reads a Retry-After header's value v: seconds, or an
+// HTTP date (measured from now), bounded by MaxRetryAfter. ok is false
+// when v is empty or neither.
+func RetryAfterHeader(v string, now time.Time) (d time.Duration, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return min(time.Duration(n)*time.Second, MaxRetryAfter), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
+	}
+	return 0, false
+}

@@ -67,7 +67,7 @@ func TestWebhookCallback(t *testing.T) {
 	h := http.Header{}
 	k, _ := sw.ParseSecret(secret)
 	k.SignHeaders(h, "msg_1", time.Now(), body)
-	handle, err := conn.VerifyCallback("export", h, body, time.Now())
+	handle, err := conn.VerifyCallback(t.Context(), "export", h, body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,7 @@ func TestConnectorsList(t *testing.T) {
 		"manual erase, export, opt_out - a task for a named owner, for a system with no API: a signed link to a page where they confirm, upload or report the person absent",
 		"mongodb correct, erase, export, opt_out resolve, test, discover collections of a MongoDB or MongoDB-compatible database (FerretDB too)",
 		"mysql erase, export, opt_out resolve, test, discover tables of a MySQL or MariaDB database",
+		"opendsr erase, export test a processor that speaks OpenDSR 2.0: access and erasure requests passed on, its signed callbacks verified against its certificate, polled when none comes",
 		"postgres erase, export, opt_out resolve, test, discover tables of a PostgreSQL database",
 		"redis erase, export, opt_out resolve, test keys named after a person, and segments (sets, sorted sets), in Redis",
 		"segment erase, opt_in, opt_out test a Twilio Segment workspace: deletion, suppression and unsuppression regulations (Public API), polled until Segment finishes them",

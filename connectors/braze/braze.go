@@ -449,7 +449,7 @@ func (c *Connector) statusError(path string, resp *http.Response, s connectors.S
 	case code == http.StatusTooManyRequests:
 		return connectors.RetryAfter(retryDelay(resp.Header, c.now()), err)
 	case code == http.StatusServiceUnavailable:
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		if d, ok := connectors.RetryAfterHeader(resp.Header.Get("Retry-After"), c.now()); ok {
 			return connectors.RetryAfter(d, err)
 		}
 		return err
@@ -460,34 +460,17 @@ func (c *Connector) statusError(path string, resp *http.Response, s connectors.S
 	}
 }
 
-// maxRetryAfter bounds the pause Braze may ask for.
-const maxRetryAfter = 24 * time.Hour
-
 // retryDelay is how long a 429 asks to wait: Retry-After, else until
 // X-RateLimit-Reset (UTC epoch seconds), else a minute (Braze's limits are
 // mostly per minute).
 func retryDelay(h http.Header, now time.Time) time.Duration {
-	if d, ok := retryAfter(h.Get("Retry-After"), now); ok {
+	if d, ok := connectors.RetryAfterHeader(h.Get("Retry-After"), now); ok {
 		return d
 	}
 	if n, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-RateLimit-Reset")), 10, 64); err == nil && n > 0 {
-		return min(max(time.Unix(n, 0).Sub(now), connectors.MinRetryAfter), maxRetryAfter)
+		return min(max(time.Unix(n, 0).Sub(now), connectors.MinRetryAfter), connectors.MaxRetryAfter)
 	}
 	return time.Minute
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, maxRetryAfter), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
 }
 
 // maxMessage bounds the part of Braze's message an error quotes.

@@ -18,6 +18,7 @@ import (
 	"github.com/dsar-project/dsar/connectors/mailchimp"
 	"github.com/dsar-project/dsar/connectors/manual"
 	"github.com/dsar-project/dsar/connectors/mongodb"
+	"github.com/dsar-project/dsar/connectors/opendsr"
 	"github.com/dsar-project/dsar/connectors/redis"
 	"github.com/dsar-project/dsar/connectors/segment"
 	"github.com/dsar-project/dsar/connectors/sqldb"
@@ -124,6 +125,14 @@ var kinds = []Kind{
 		Actions:   []connectors.Action{connectors.ActionErase, connectors.ActionExport, connectors.ActionOptOut},
 		Callbacks: true,
 		factory:   webhook.Factory,
+	},
+	{
+		Name:      opendsr.Type,
+		Summary:   "a processor that speaks OpenDSR 2.0: access and erasure requests passed on, its signed callbacks verified against its certificate, polled when none comes",
+		Actions:   []connectors.Action{connectors.ActionErase, connectors.ActionExport},
+		Checks:    true,
+		Callbacks: true,
+		factory:   opendsr.Factory,
 	},
 	{
 		Name:    braze.Type,

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,7 +25,7 @@ func TestTypes(t *testing.T) {
 	if len(names) != len(catalog.Names()) {
 		t.Errorf("Types lists %d types, Names %d: a name is listed twice", len(names), len(catalog.Names()))
 	}
-	if diff := cmp.Diff([]string{"braze", "hubspot", "klaviyo", "mailchimp", "manual", "mongodb", "mysql", "postgres", "redis", "segment", "stripe", "webhook"}, catalog.Names()); diff != "" {
+	if diff := cmp.Diff([]string{"braze", "hubspot", "klaviyo", "mailchimp", "manual", "mongodb", "mysql", "opendsr", "postgres", "redis", "segment", "stripe", "webhook"}, catalog.Names()); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 }
@@ -37,7 +38,8 @@ func TestCallbackTypes(t *testing.T) {
 	for name := range catalog.CallbackTypes(connectors.Deps{}) {
 		names = append(names, name)
 	}
-	if diff := cmp.Diff([]string{"webhook"}, names); diff != "" {
+	slices.Sort(names)
+	if diff := cmp.Diff([]string{"opendsr", "webhook"}, names); diff != "" {
 		t.Errorf("CallbackTypes (-want +got):\n%s", diff)
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/dsar-project/dsar/connectors"
@@ -177,7 +176,7 @@ func statusError(name string, a connectors.Action, resp *http.Response) error {
 	err := fmt.Errorf("webhook %s: %s: the receiver answered %d %s", name, a, code, http.StatusText(code))
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d, ok := connectors.RetryAfterHeader(resp.Header.Get("Retry-After"), time.Now()); ok {
 			return connectors.RetryAfter(d, err)
 		}
 		if code == http.StatusTooManyRequests {
@@ -191,23 +190,6 @@ func statusError(name string, a connectors.Action, resp *http.Response) error {
 	default: // 401, 403 (the secret refused), other 4xx, unexpected 2xx
 		return connectors.Permanent(err)
 	}
-}
-
-// maxRetryAfter bounds the pause a receiver may ask for.
-const maxRetryAfter = 24 * time.Hour
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, maxRetryAfter), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
-	}
-	return 0, false
 }
 
 // readBounded reads r whole, refusing more than limit bytes.
@@ -275,7 +257,7 @@ const CallbackTolerance = sw.DefaultTolerance
 // VerifyCallback checks a callback for a job of action a: signed with the
 // connector's secret, stamped within CallbackTolerance of now, and a body
 // Answer takes, naming the handle it answers.
-func (c *Connector) VerifyCallback(a connectors.Action, h http.Header, body []byte, now time.Time) (string, error) {
+func (c *Connector) VerifyCallback(_ context.Context, a connectors.Action, h http.Header, body []byte, now time.Time) (string, error) {
 	if _, err := sw.Verify(h, body, now, CallbackTolerance, c.secret); err != nil {
 		return "", fmt.Errorf("%w: %w", connectors.ErrCallbackUnauthenticated, err)
 	}

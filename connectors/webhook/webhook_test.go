@@ -300,7 +300,7 @@ func TestCallbacks(t *testing.T) {
 		{"records for an erasure", connectors.ActionErase, callback(t, testSecret, now, good), good, connectors.ErrCallbackInvalid},
 	}
 	for _, tt := range tests {
-		handle, err := c.VerifyCallback(tt.action, tt.h, []byte(tt.body), now)
+		handle, err := c.VerifyCallback(t.Context(), tt.action, tt.h, []byte(tt.body), now)
 		if !errors.Is(err, tt.want) || (err == nil && handle != "op-7") {
 			t.Errorf("%s: VerifyCallback = %q, %v; want %v", tt.name, handle, err, tt.want)
 		}
@@ -348,7 +348,7 @@ func TestAnswerSchema(t *testing.T) {
 		{"bad handle", `{"handle":"a b","collections":[]}`, "handle", connectors.ActionErase},
 	}
 	for _, tt := range tests {
-		_, err := c.VerifyCallback(tt.action, callback(t, testSecret, time.Now(), tt.body), []byte(tt.body), time.Now())
+		_, err := c.VerifyCallback(t.Context(), tt.action, callback(t, testSecret, time.Now(), tt.body), []byte(tt.body), time.Now())
 		if !errors.Is(err, connectors.ErrCallbackInvalid) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v; want ErrCallbackInvalid saying %q", tt.name, err, tt.want)
 		}

@@ -98,8 +98,13 @@ func (h *api) callback(c *gin.Context) {
 		return
 	}
 	log := h.d.Log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "x_request_id", httpkit.RequestIDOf(c))
-	handle, err := v.VerifyCallback(connectors.Action(job.Action), c.Request.Header, body, h.d.Now())
+	handle, err := v.VerifyCallback(ctx, connectors.Action(job.Action), c.Request.Header, body, h.d.Now())
 	switch {
+	case errors.Is(err, connectors.ErrCallbackForbidden):
+		log.WarnContext(ctx, "callback refused: not authenticated", "error", err)
+		httpkit.Abort(c, httpkit.Problem{Type: typeSignature, Title: "Bad signature", Status: http.StatusForbidden,
+			Detail: "The callback is not signed by the system this job waits on (OpenDSR: X-OpenDSR-Processor-Domain and X-OpenDSR-Signature, under the certificate its discovery names for the domain the connector trusts)."})
+		return
 	case errors.Is(err, connectors.ErrCallbackUnauthenticated):
 		log.WarnContext(ctx, "callback refused: not authenticated", "error", err)
 		httpkit.Abort(c, httpkit.Problem{Type: typeSignature, Title: "Bad signature", Status: http.StatusUnauthorized,
@@ -115,7 +120,7 @@ func (h *api) callback(c *gin.Context) {
 		httpkit.Error(c, h.d.Log, err)
 		return
 	}
-	err = h.d.App.AnswerJob(ctx, id, handle, body, "webhook:"+job.Connector)
+	err = h.d.App.AnswerJob(ctx, id, handle, body, "callback:"+job.Connector)
 	switch {
 	case errors.Is(err, dsr.ErrAlreadyAnswered):
 		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeConflict, Title: "Already answered", Status: http.StatusConflict,
