@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,6 +26,9 @@ type OpenDSROptions struct {
 	Signer *opendsr.Signer
 	// CertificateURL is where the certificate is served, for discovery.
 	CertificateURL string
+	// Base is the public URL of the processor's routes (DSAR_PUBLIC_URL
+	// and the prefix): results_url is under it.
+	Base string
 	// Controllers are the controllers allowed: the SHA-256 of each one's
 	// bearer secret, by its id.
 	Controllers map[string][32]byte
@@ -43,6 +48,11 @@ var (
 	ErrOpenDSRNoIdentity = errors.New("none of the subject_identities is of a type and format this processor holds: see /discovery")
 	// ErrOpenDSRNotPending: a cancellation of a request already acted on.
 	ErrOpenDSRNotPending = errors.New("only a pending request can be cancelled")
+	// ErrOpenDSRNoResults: results asked of a request that is not a
+	// completed access request.
+	ErrOpenDSRNoResults = errors.New("only a completed access or portability request has results")
+	// ErrOpenDSRResultsTooLarge: results over MaxOpenDSRResults.
+	ErrOpenDSRResultsTooLarge = fmt.Errorf("the results are over %d bytes: ask the processor for them another way", MaxOpenDSRResults)
 )
 
 // openDSRIdentities are the identity type and format pairs this processor
@@ -187,8 +197,80 @@ func (s *Service) OpenDSRStatus(ctx context.Context, controller, subjectRequestI
 	if err != nil {
 		return opendsr.StatusResponse{}, err
 	}
-	return opendsr.StatusResponse{ControllerID: controller, ExpectedCompletionTime: stampUTC(req.DueAt), SubjectRequestID: subjectRequestID,
-		RequestStatus: opendsr.StatusOf(req.Status), APIVersion: opendsr.Version}, nil
+	out := opendsr.StatusResponse{ControllerID: controller, ExpectedCompletionTime: stampUTC(req.DueAt), SubjectRequestID: subjectRequestID,
+		RequestStatus: opendsr.StatusOf(req.Status), APIVersion: opendsr.Version}
+	if req.Status == dsr.StatusCompleted {
+		jobs, err := s.store.Jobs(ctx, req.ID)
+		if err != nil {
+			return opendsr.StatusResponse{}, err
+		}
+		out.ResultsURL, out.ResultsCount = opendsr.Results(req, jobs, s.openDSR.Base)
+	}
+	return out, nil
+}
+
+// MaxOpenDSRResults bounds the results document of one request: it is
+// signed, so it is built whole before it is sent.
+const MaxOpenDSRResults = 16 << 20
+
+// OpenDSRResult is one record of a results document.
+type OpenDSRResult struct {
+	// System is the connector that found it, Collection where.
+	System     string          `json:"system"`
+	Collection string          `json:"collection"`
+	Record     json.RawMessage `json:"record"`
+}
+
+// OpenDSRResults returns the results document of the completed access
+// request controller filed as subjectRequestID, what its results_url
+// serves: {"subject_request_id", "results_count", "results": [{"system",
+// "collection", "record"}]}, each record as the export holds it (relaxed
+// Extended JSON). ErrOpenDSRNoResults for any other request,
+// ErrOpenDSRResultsTooLarge over MaxOpenDSRResults. Each read is audited
+// as a download of the export.
+func (s *Service) OpenDSRResults(ctx context.Context, controller, subjectRequestID string) ([]byte, error) {
+	req, err := s.openDSRRequest(ctx, controller, subjectRequestID)
+	if err != nil {
+		return nil, err
+	}
+	if req.Type != dsr.TypeAccess || req.Status != dsr.StatusCompleted {
+		return nil, ErrOpenDSRNoResults
+	}
+	jobs, err := s.store.Jobs(ctx, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	_, count := opendsr.Results(req, jobs, s.openDSR.Base)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"subject_request_id":%q,"results_count":%d,"results":[`, subjectRequestID, *count)
+	first := true
+	for _, j := range jobs {
+		if j.Action != dsr.ActionExport || j.Status != dsr.JobSucceeded {
+			continue
+		}
+		err := s.store.EachExportRecord(ctx, j.ID, func(collection string, data json.RawMessage) error {
+			rec, err := json.Marshal(OpenDSRResult{System: j.Connector, Collection: collection, Record: data})
+			if err != nil {
+				return err
+			}
+			if b.Len()+len(rec)+2 > MaxOpenDSRResults {
+				return ErrOpenDSRResultsTooLarge
+			}
+			if !first {
+				b.WriteByte(',')
+			}
+			first = false
+			b.Write(rec)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opendsr results of %s: %w", req.ID, err)
+		}
+	}
+	b.WriteString("]}")
+	s.audit(ctx, req.ID, "opendsr:"+controller, "downloaded", map[string]string{"via": "opendsr results_url"})
+	s.log.InfoContext(ctx, "opendsr results read", "request_id", req.ID, "controller", controller, "bytes", b.Len())
+	return b.Bytes(), nil
 }
 
 // OpenDSRCancel cancels the request controller filed as subjectRequestID

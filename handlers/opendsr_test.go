@@ -75,8 +75,8 @@ func setupProcessor(t *testing.T) *processorAPI {
 	p := newProcessorPKI(t, "processor.test")
 	a := setupWith(t, false, func(d *handlers.Deps) {
 		d.OpenDSR = app.OpenDSROptions{Domain: "processor.test", Signer: &opendsr.Signer{Domain: "processor.test", Key: p.key},
-			CertificateURL: "https://processor.test/opendsr/v2/certificate.pem",
-			Controllers:    map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret)), "other": sha256.Sum256([]byte(otherControllerSecret))},
+			CertificateURL: "https://processor.test/opendsr/v2/certificate.pem", Base: "https://processor.test/opendsr/v2",
+			Controllers: map[string][32]byte{"acme": sha256.Sum256([]byte(acmeSecret)), "other": sha256.Sum256([]byte(otherControllerSecret))},
 			// The callbacks of the tests listen on 127.0.0.1.
 			AllowInternalCallbacks: true}
 		d.OpenDSRCertPEM = p.pem
@@ -403,5 +403,66 @@ func TestOpenDSRExtendedWhileCalledBack(t *testing.T) {
 	defer mu.Unlock()
 	if len(dates) != 2 || dates[0] == dates[1] || !strings.HasPrefix(dates[1], opendsr.StatusPending) {
 		t.Errorf("callbacks %v; want the status, then the same status with the extended date", dates)
+	}
+}
+
+// TestOpenDSRResults: a completed access request's status names its
+// results_url and results_count, and the results are served, signed, to
+// the controller that passed it alone; a request not completed, or not an
+// access, has none.
+func TestOpenDSRResults(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	ctx := context.Background()
+	const accessID, erasureID = "0b7c2d4e-6f81-4a93-8b05-c1d2e3f40516", "1c8d3e5f-7a92-4ba4-9c16-d2e3f4051627"
+	email := `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`
+	for _, r := range []string{opendsrRequest(accessID, "access", email), opendsrRequest(erasureID, "erasure", email)} {
+		if code, b := p.call("POST", "/opendsr/v2/requests", acmeSecret, r); code != http.StatusCreated {
+			t.Fatalf("create: %d %s", code, b)
+		}
+	}
+	if code, b := p.call("GET", "/opendsr/v2/requests/"+accessID+"/results", acmeSecret, ""); code != http.StatusNotFound || !strings.Contains(string(b), "NoResults") {
+		t.Errorf("results of a pending access: %d %s; want 404 NoResults", code, b)
+	}
+	all, _, err := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Limit: 10})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("stored: %d, %v", len(all), err)
+	}
+	for _, r := range all {
+		p.move(r.ID, r.Status, dsr.StatusInProgress)
+		p.move(r.ID, dsr.StatusInProgress, dsr.StatusCompleted)
+	}
+	var st opendsr.StatusResponse
+	code, b := p.call("GET", "/opendsr/v2/requests/"+accessID, acmeSecret, "")
+	if code != http.StatusOK || json.Unmarshal(b, &st) != nil || st.RequestStatus != "completed" ||
+		st.ResultsURL != "https://processor.test/opendsr/v2/requests/"+accessID+"/results" || st.ResultsCount == nil || *st.ResultsCount != 0 {
+		t.Errorf("status of the completed access: %d %s", code, b)
+	}
+	st = opendsr.StatusResponse{}
+	if code, b := p.call("GET", "/opendsr/v2/requests/"+erasureID, acmeSecret, ""); code != http.StatusOK || json.Unmarshal(b, &st) != nil ||
+		st.ResultsURL != "" || st.ResultsCount == nil {
+		t.Errorf("status of the completed erasure: %d %s; want a count and no results_url", code, b)
+	}
+	code, b = p.call("GET", "/opendsr/v2/requests/"+accessID+"/results", acmeSecret, "")
+	var doc struct {
+		SubjectRequestID string            `json:"subject_request_id"`
+		ResultsCount     *int64            `json:"results_count"`
+		Results          []json.RawMessage `json:"results"`
+	}
+	if code != http.StatusOK || json.Unmarshal(b, &doc) != nil || doc.SubjectRequestID != accessID || doc.ResultsCount == nil || doc.Results == nil {
+		t.Errorf("results: %d %s", code, b)
+	}
+	for _, tt := range []struct {
+		name, id, secret string
+		want             int
+	}{
+		{"another controller's", accessID, otherControllerSecret, http.StatusNotFound},
+		{"no credentials", accessID, "", http.StatusUnauthorized},
+		{"an erasure's", erasureID, acmeSecret, http.StatusNotFound},
+		{"an unknown id", "9e9e9e9e-0000-4000-8000-000000000000", acmeSecret, http.StatusNotFound},
+	} {
+		if code, b := p.call("GET", "/opendsr/v2/requests/"+tt.id+"/results", tt.secret, ""); code != tt.want {
+			t.Errorf("%s results: %d %s; want %d", tt.name, code, b, tt.want)
+		}
 	}
 }

@@ -82,7 +82,8 @@ type NoticeOptions struct {
 type NoticeStore interface {
 	AuditStore
 	Request(ctx context.Context, id string) (*dsr.Request, error)
-	// Jobs are read for the post-processing hook's outcome.
+	// Jobs are read for the post-processing hook's outcome, and for the
+	// results of an OpenDSR status.
 	Jobs(ctx context.Context, requestID string) ([]dsr.Job, error)
 	NoticeSent(ctx context.Context, id, notice string) error
 	VerificationSent(ctx context.Context, id string) error
@@ -121,7 +122,10 @@ type NoticeDeps struct {
 	// (DSAR_OPENDSR_CONTROLLERS): a controller removed from them is told
 	// nothing more. Nil: every controller (tests).
 	OpenDSRControllers map[string][32]byte
-	Log                *slog.Logger
+	// OpenDSRBase is the public URL of this processor's OpenDSR routes,
+	// under which the callbacks' results_url is.
+	OpenDSRBase string
+	Log         *slog.Logger
 }
 
 // NoticeHandler handles TypeNotice: the notices to subjects, and the
@@ -138,6 +142,7 @@ type NoticeHandler struct {
 	drpAgents  drp.Directory
 	openDSR    *opendsr.Signer
 	openDSRCon map[string][32]byte
+	openDSRURL string
 	audit      func(ctx context.Context, requestID, kind string, data map[string]string)
 	log        *slog.Logger
 	notices    NoticeOptions
@@ -150,7 +155,7 @@ func NewNoticeHandler(d NoticeDeps, o NoticeOptions, now func() time.Time) *Noti
 	h := &NoticeHandler{store: d.Store, index: d.Index, notifier: d.Notifier, escalation: d.Escalation, log: d.Log, notices: o, now: now,
 		webhook: webhook.New(d.Escalation.Client, d.Escalation.WebhookSecret, webhook.WithClock(now), webhook.WithPrevious(d.Escalation.WebhookPrevious)),
 		hooks:   d.Hooks, hook: webhook.New(d.Hooks.Client, d.Hooks.Secret, webhook.WithClock(now), webhook.WithPrevious(d.Hooks.Previous)),
-		audit: auditor{store: d.Store, log: d.Log}.audit, callbacks: d.CallbackClient, drpAgents: d.DRPAgents, openDSR: d.OpenDSR, openDSRCon: d.OpenDSRControllers}
+		audit: auditor{store: d.Store, log: d.Log}.audit, callbacks: d.CallbackClient, drpAgents: d.DRPAgents, openDSR: d.OpenDSR, openDSRCon: d.OpenDSRControllers, openDSRURL: d.OpenDSRBase}
 	if h.callbacks == nil {
 		h.callbacks = netguard.Client(netguard.Options{Timeout: 10 * time.Second})
 	}

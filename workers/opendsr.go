@@ -35,12 +35,21 @@ func (h *NoticeHandler) sendOpenDSRStatus(ctx context.Context, req *dsr.Request)
 	}
 	return h.deliverStatus(ctx, req, what, func(r *dsr.Request) error {
 		st := opendsr.StatusOf(r.Status)
+		var results string
+		var count *int64
+		if r.Status == dsr.StatusCompleted {
+			jobs, err := h.store.Jobs(ctx, r.ID)
+			if err != nil {
+				return fmt.Errorf("opendsr status: the jobs: %w", err)
+			}
+			results, count = opendsr.Results(r, jobs, h.openDSRURL)
+		}
 		// Every URL is called, whichever failed before it: one that
 		// never answers must not keep the status from the others.
 		var failed []error
 		for i, url := range r.OpenDSR.Callbacks {
 			cb := opendsr.Callback{ControllerID: r.OpenDSR.Controller, ExpectedCompletionTime: r.DueAt.UTC().Format(time.RFC3339),
-				StatusCallbackURL: url, SubjectRequestID: r.OpenDSR.SubjectRequestID, RequestStatus: st}
+				StatusCallbackURL: url, SubjectRequestID: r.OpenDSR.SubjectRequestID, RequestStatus: st, ResultsURL: results, ResultsCount: count}
 			if err := h.postOpenDSR(ctx, url, cb); err != nil {
 				failed = append(failed, fmt.Errorf("opendsr status callback %d: %w", i, err))
 			}

@@ -103,6 +103,8 @@ type Deps struct {
 	// OpenDSRControllers are the controllers still allowed
 	// (NoticeDeps.OpenDSRControllers).
 	OpenDSRControllers map[string][32]byte
+	// OpenDSRBase is NoticeDeps.OpenDSRBase.
+	OpenDSRBase string
 	// Suppressions is the in-memory suppression list the re-application
 	// checks segment members against; nil: no re-application.
 	Suppressions SuppressionSet
@@ -159,7 +161,7 @@ func NewProcessor(d Deps, o Options) *Processor {
 		JobHandler: NewJobHandler(JobDeps{Store: d.Store, Connectors: d.Connectors, Queue: d.Queue, Index: values, Removals: removals, Rates: queueRates(d.Queue), Slots: queueSlots(d.Queue), Log: d.Log},
 			JobOptions{MaxRetry: o.MaxRetry, Lease: o.Lease, JobTimeout: o.JobTimeout, PollEvery: o.PollEvery, WaitMax: o.WaitMax,
 				ConnectorConcurrency: o.ConnectorConcurrency, SlotWait: o.SlotWait, OutcomeHook: o.Hooks.PostURL != "", Now: o.Now}),
-		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, CallbackClient: d.CallbackClient, DRPAgents: d.DRPAgents, OpenDSR: d.OpenDSR, OpenDSRControllers: d.OpenDSRControllers, Log: d.Log},
+		NoticeHandler: NewNoticeHandler(NoticeDeps{Store: d.Store, Index: d.Index, Notifier: d.Notifier, Escalation: d.Escalation, Hooks: o.Hooks, CallbackClient: d.CallbackClient, DRPAgents: d.DRPAgents, OpenDSR: d.OpenDSR, OpenDSRControllers: d.OpenDSRControllers, OpenDSRBase: d.OpenDSRBase, Log: d.Log},
 			o.Notices, o.Now),
 		SweepHandler: NewSweepHandler(SweepDeps{Store: d.Store, Queue: d.Queue, Log: d.Log},
 			SweepOptions{Grace: o.SweepGrace, Every: o.SweepEvery, Now: o.Now}),

@@ -386,7 +386,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 		workers.Deps{Store: a.store, Connectors: reg, Queue: a.queue, Index: a.index, Notifier: notifier, Log: a.log,
 			Escalation: escalation, Suppressions: a.suppressions,
 			CallbackClient: netguard.Client(netguard.Options{AllowInternal: a.cfg.AllowInternalCallbacks, Timeout: 10 * time.Second}),
-			DRPAgents:      trustedAgents(a.drp), OpenDSR: openDSR.Signer, OpenDSRControllers: openDSR.Controllers},
+			DRPAgents:      trustedAgents(a.drp), OpenDSR: openDSR.Signer, OpenDSRControllers: openDSR.Controllers, OpenDSRBase: openDSR.Base},
 		workers.Options{
 			MaxRetry: a.cfg.JobMaxRetry, Lease: a.cfg.JobLease, JobTimeout: a.cfg.JobTimeout, SweepGrace: a.cfg.SweepGrace, SweepEvery: a.cfg.SweepEvery,
 			PollEvery: a.cfg.JobPollEvery, WaitMax: a.cfg.JobWaitMax, ReapplyEvery: a.cfg.ReapplyEvery,

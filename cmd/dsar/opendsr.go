@@ -53,6 +53,6 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	return dsarapp.OpenDSROptions{Domain: cfg.OpenDSRDomain, Signer: &opendsr.Signer{Domain: cfg.OpenDSRDomain, Key: key},
-		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Controllers: cfg.OpenDSRControllers,
+		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Base: cfg.PublicURL + cfg.OpenDSRPrefix, Controllers: cfg.OpenDSRControllers,
 		AllowInternalCallbacks: cfg.AllowInternalCallbacks}, chain, nil
 }

@@ -170,24 +170,24 @@ func TestOpenDSRInterop(t *testing.T) {
 		return list.Items
 	}
 
-	// Access: the controller's export holds the processor's answer.
+	// Access: the controller's export holds the processor's answer and,
+	// read from its results_url, the records the processor's shop holds.
 	access := until(fileAt(ctrl, "access"))
-	if len(access.Jobs) != 1 || access.Jobs[0].Connector != "vendor" || access.Jobs[0].Status != "succeeded" || access.Jobs[0].Records != 1 {
-		t.Fatalf("controller's access jobs: %+v", access.Jobs)
-	}
-	files := ctrl.export(access.ID)
-	var refs []map[string]any
-	for name := range files {
-		if strings.HasSuffix(name, ".json") && strings.Contains(name, "vendor") && strings.Contains(name, "requests") {
-			refs = records(t, files, name)
-		}
-	}
-	if len(refs) != 1 || refs[0]["processor"] != "processor.test" || refs[0]["request_status"] != "completed" {
-		t.Fatalf("the export's record of the processor: %v (files %v)", refs, keys(files))
-	}
 	procReqs := processorRequests()
 	if len(procReqs) != 1 || procReqs[0].Type != "access" || procReqs[0].Status != "completed" || total(procReqs[0]) == 0 {
 		t.Fatalf("processor's requests after the access: %+v", procReqs)
+	}
+	if len(access.Jobs) != 1 || access.Jobs[0].Connector != "vendor" || access.Jobs[0].Status != "succeeded" || access.Jobs[0].Records != 1+total(procReqs[0]) {
+		t.Fatalf("controller's access jobs: %+v; want the reference and the processor's %d records", access.Jobs, total(procReqs[0]))
+	}
+	files := ctrl.export(access.ID)
+	refs := records(t, files, "vendor/requests.json")
+	if len(refs) != 1 || refs[0]["processor"] != "processor.test" || refs[0]["request_status"] != "completed" ||
+		refs[0]["results_count"] != float64(total(procReqs[0])) || !strings.HasPrefix(fmt.Sprint(refs[0]["results_url"]), "http://"+procAddr+"/opendsr/v2/requests/") {
+		t.Fatalf("the export's record of the processor: %v (files %v)", refs, keys(files))
+	}
+	if got := records(t, files, "vendor/shop.customers.json"); len(got) != 1 || got[0]["email"] != "ada@example.com" {
+		t.Fatalf("the processor's customers in the controller's export: %v (files %v)", got, keys(files))
 	}
 
 	// Erasure: Ada is erased at the processor, and its callback ends the
@@ -204,6 +204,9 @@ func TestOpenDSRInterop(t *testing.T) {
 	}
 	if erased.Status != "completed" || total(erased) == 0 {
 		t.Fatalf("processor's deletion: %+v; want completed, records erased", erased)
+	}
+	if erasure.Jobs[0].Records != total(erased) {
+		t.Errorf("the controller counts %d records erased; the processor erased %d (its results_count)", erasure.Jobs[0].Records, total(erased))
 	}
 	// What the processor holds of Ada now: nothing.
 	again := processor.file("access", "gdpr", "ada@example.com")

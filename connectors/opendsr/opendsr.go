@@ -354,7 +354,8 @@ func (c *Connector) settle(ctx context.Context, a connectors.Action, handle stri
 	if a == connectors.ActionExport {
 		// What OpenDSR returns of an access request is where the results
 		// are (results_url, at the processor, in a format the
-		// specification does not define) and how many: that is the record.
+		// specification does not define) and how many: that is the
+		// record. A dsar processor's results are read in too.
 		cr.Outcome, cr.Records = "exported", 1
 		if cr.Note == "" && r.resultsCount != nil {
 			cr.Note = fmt.Sprintf("the processor %s holds %d results", c.domain, *r.resultsCount)
@@ -373,7 +374,109 @@ func (c *Connector) settle(ctx context.Context, a connectors.Action, handle stri
 		}
 	}
 	res.Searched(cr)
+	if a == connectors.ActionExport && out != nil && r.resultsURL != "" {
+		got, err := c.results(ctx, handle, r.resultsURL, out)
+		if err != nil {
+			return connectors.Result{}, err
+		}
+		if got == nil {
+			res.Collections[0].Note = "the results stay at the processor's results_url: " + c.unread(r.resultsURL)
+		}
+		for _, g := range got {
+			res.Add(g.name, "exported", g.n)
+		}
+	}
 	return res, nil
+}
+
+// MaxResults bounds a results document read from a results_url (a dsar
+// processor's are at most 16 MiB).
+const MaxResults = 16<<20 + 4<<10
+
+// resultsDoc is the results document a dsar processor serves at
+// results_url (docs/protocols.md).
+type resultsDoc struct {
+	SubjectRequestID string `json:"subject_request_id"`
+	Results          []struct {
+		System     string          `json:"system"`
+		Collection string          `json:"collection"`
+		Record     json.RawMessage `json:"record"`
+	} `json:"results"`
+}
+
+// counted is how many records one collection of results held.
+type counted struct {
+	name string
+	n    int64
+}
+
+// unread says why the results at u were not read into the export.
+func (c *Connector) unread(u string) string {
+	if !c.sameOrigin(u) {
+		return "it is not on the processor's API, which alone is sent the token"
+	}
+	return "they are not a signed results document dsar reads"
+}
+
+// sameOrigin reports whether u is on the scheme, host and port of the
+// processor's API: only there is the token sent.
+func (c *Connector) sameOrigin(u string) bool {
+	a, err1 := url.Parse(u)
+	b, err2 := url.Parse(c.base)
+	return err1 == nil && err2 == nil && a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host) && a.User == nil
+}
+
+// results reads the results document at u into out, each record in the
+// collection "<system>.<collection>" of the processor's systems, and
+// returns the counts per collection. It reads only a results_url on the
+// processor's API, signed by the processor, in the results document's
+// form (a dsar processor's); otherwise it returns nil and the export
+// keeps the reference alone. A failure to reach it is an error, retried.
+func (c *Connector) results(ctx context.Context, srid, u string, out connectors.RecordWriter) ([]counted, error) {
+	if !c.sameOrigin(u) {
+		return nil, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, data, err := c.send(req, MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == http.StatusRequestTimeout || code >= 500:
+		return nil, c.refusal(ctx, "GET results_url", resp, data)
+	case code != http.StatusOK:
+		return nil, nil
+	}
+	if err := c.verify(ctx, resp.Header, data); err != nil {
+		c.logger().WarnContext(ctx, "opendsr results not signed by the processor; the export keeps the reference", "subject_request_id", srid)
+		return nil, nil
+	}
+	var doc resultsDoc
+	if err := spec.Decode(data, &doc); err != nil || doc.SubjectRequestID != srid {
+		return nil, nil
+	}
+	sort.SliceStable(doc.Results, func(i, j int) bool {
+		if doc.Results[i].System != doc.Results[j].System {
+			return doc.Results[i].System < doc.Results[j].System
+		}
+		return doc.Results[i].Collection < doc.Results[j].Collection
+	})
+	var got []counted
+	for _, r := range doc.Results {
+		name := r.System + "." + r.Collection
+		if len(got) == 0 || got[len(got)-1].name != name {
+			got = append(got, counted{name: name})
+		}
+		if err := out.WriteRecord(ctx, name, r.Record); err != nil {
+			return nil, err
+		}
+		got[len(got)-1].n++
+	}
+	return got, nil
 }
 
 // VerifyCallback checks a callback as section 8.8 says: signed for the

@@ -49,6 +49,7 @@ func Register(r *gin.Engine, d Deps) {
 	g.POST("/requests", h.create)
 	g.GET("/requests/:id", h.status)
 	g.DELETE("/requests/:id", h.cancel)
+	g.GET("/requests/:id/results", h.results)
 }
 
 type api struct {
@@ -212,6 +213,26 @@ func (h *api) cancel(c *gin.Context) {
 	h.signed(c, http.StatusAccepted, out)
 }
 
+// results answers the results document of a completed access request,
+// signed like every answer: what the request's results_url names.
+func (h *api) results(c *gin.Context) {
+	controller, ok := h.controller(c)
+	if !ok {
+		return
+	}
+	body, err := h.d.App.OpenDSRResults(c.Request.Context(), controller, c.Param("id"))
+	if err != nil {
+		h.error(c, err, controller)
+		return
+	}
+	if err := h.d.App.OpenDSRSigner().SignHeaders(c.Writer.Header(), body); err != nil {
+		h.d.Log.ErrorContext(c.Request.Context(), "opendsr answer not signed", "error", err)
+		h.fail(c, http.StatusInternalServerError, "The answer could not be signed; try again.", "Internal")
+		return
+	}
+	c.Data(http.StatusOK, "application/json", body)
+}
+
 // error answers err: 400 for what the controller sent (the
 // specification's only error status), 404 for an unknown request, 500
 // otherwise. Messages name fields, never values.
@@ -226,6 +247,10 @@ func (h *api) error(c *gin.Context, err error, controller string) {
 		code, reason, msg = http.StatusBadRequest, "Conflict", "This subject_request_id was used for another request."
 	case errors.Is(err, app.ErrOpenDSRNotPending):
 		code, reason, msg = http.StatusBadRequest, "NotPending", err.Error()
+	case errors.Is(err, app.ErrOpenDSRNoResults):
+		code, reason, msg = http.StatusNotFound, "NoResults", app.ErrOpenDSRNoResults.Error()
+	case errors.Is(err, app.ErrOpenDSRResultsTooLarge):
+		code, reason, msg = http.StatusInternalServerError, "TooLarge", app.ErrOpenDSRResultsTooLarge.Error()
 	case errors.Is(err, dsr.ErrNotFound):
 		code, reason, msg = http.StatusNotFound, "NotFound", "This controller passed no request with this subject_request_id."
 	}

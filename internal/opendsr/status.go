@@ -17,3 +17,30 @@ func StatusOf(st dsr.Status) string {
 	}
 	return StatusPending
 }
+
+// ResultsPath is the path, under a processor's prefix, of the results of
+// the completed access request subjectRequestID: dsar's results_url.
+func ResultsPath(subjectRequestID string) string { return "/requests/" + subjectRequestID + "/results" }
+
+// Results is what the status of req, whose jobs are jobs, says of its
+// results once it is completed (zero values before): results_count, the
+// records its jobs exported (an access) or erased (an erasure); and, for
+// an access, results_url, base (the processor's public URL and prefix) and
+// [ResultsPath].
+func Results(req *dsr.Request, jobs []dsr.Job, base string) (url string, count *int64) {
+	if req.Status != dsr.StatusCompleted || req.OpenDSR == nil {
+		return "", nil
+	}
+	want := dsr.ActionErase
+	if req.Type == dsr.TypeAccess {
+		want = dsr.ActionExport
+		url = base + ResultsPath(req.OpenDSR.SubjectRequestID)
+	}
+	var n int64
+	for _, j := range jobs {
+		if j.Action == want && j.Status == dsr.JobSucceeded {
+			n += j.Records
+		}
+	}
+	return url, &n
+}
