@@ -466,3 +466,28 @@ func TestOpenDSRResults(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenGDPRRoutes: the OpenGDPR names of the routes (section 10.1)
+// answer as the OpenDSR ones, signed, for the same requests.
+func TestOpenGDPRRoutes(t *testing.T) {
+	t.Parallel()
+	p := setupProcessor(t)
+	const id = "2d9e4f60-8ba3-4cb5-8d27-e3f405162738"
+	body := opendsrRequest(id, "erasure", `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`)
+	if code, b := p.call("POST", "/opendsr/v2/opengdpr_requests", acmeSecret, body); code != http.StatusCreated || !strings.Contains(string(b), id) {
+		t.Fatalf("create under the OpenGDPR name: %d %s", code, b)
+	}
+	var st opendsr.StatusResponse
+	if code, b := p.call("GET", "/opendsr/v2/requests/"+id, acmeSecret, ""); code != http.StatusOK || json.Unmarshal(b, &st) != nil || st.RequestStatus != "pending" {
+		t.Errorf("its status under the OpenDSR name: %d %s", code, b)
+	}
+	if code, b := p.call("GET", "/opendsr/v2/opengdpr_requests/"+id, otherControllerSecret, ""); code != http.StatusNotFound {
+		t.Errorf("another controller's status: %d %s", code, b)
+	}
+	if code, b := p.call("DELETE", "/opendsr/v2/opengdpr_requests/"+id, acmeSecret, ""); code != http.StatusAccepted {
+		t.Errorf("cancel under the OpenGDPR name: %d %s", code, b)
+	}
+	if code, b := p.call("GET", "/opendsr/v2/opengdpr_requests/"+id, acmeSecret, ""); code != http.StatusOK || !strings.Contains(string(b), `"request_status":"cancelled"`) {
+		t.Errorf("status after the cancellation: %d %s", code, b)
+	}
+}

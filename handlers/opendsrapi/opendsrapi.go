@@ -37,7 +37,8 @@ type Deps struct {
 }
 
 // Register adds the processor's routes to r: discovery, the certificate,
-// and the requests. While OpenDSR is not configured, each answers 404.
+// and the requests (also under their OpenGDPR name, /opengdpr_requests).
+// While OpenDSR is not configured, each answers 404.
 func Register(r *gin.Engine, d Deps) {
 	if d.Prefix == "" {
 		d.Prefix = DefaultPrefix
@@ -50,6 +51,11 @@ func Register(r *gin.Engine, d Deps) {
 	g.GET("/requests/:id", h.status)
 	g.DELETE("/requests/:id", h.cancel)
 	g.GET("/requests/:id/results", h.results)
+	// The OpenGDPR names of the same routes, which section 10.1 requires
+	// honouring.
+	g.POST("/opengdpr_requests", h.create)
+	g.GET("/opengdpr_requests/:id", h.status)
+	g.DELETE("/opengdpr_requests/:id", h.cancel)
 }
 
 type api struct {
