@@ -501,6 +501,9 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := untrustedChain(openDSRCert, a.cfg.OpenDSRDomain, time.Now()); err != nil {
+		a.log.Warn("the OpenDSR certificate does not chain to an authority this machine trusts: controllers that check it against the usual authorities will refuse this processor's answers (a controller given your authority, as dsar's ca_file, takes them)", "error", err)
+	}
 	h := handlers.New(handlers.Deps{
 		Pages: kit, ConsoleAuth: console, Queues: insp,
 		CorrectFields: correctFields,

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"time"
 
 	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/config"
@@ -55,4 +56,28 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 	return dsarapp.OpenDSROptions{Domain: cfg.OpenDSRDomain, Signer: &opendsr.Signer{Domain: cfg.OpenDSRDomain, Key: key},
 		CertificateURL: cfg.PublicURL + cfg.OpenDSRPrefix + "/certificate.pem", Base: cfg.PublicURL + cfg.OpenDSRPrefix, Controllers: cfg.OpenDSRControllers,
 		AllowInternalCallbacks: cfg.AllowInternalCallbacks}, chain, nil
+}
+
+// untrustedChain reports why the certificate chain of chainPEM (leaf
+// first) does not verify for domain against the system's authorities; nil
+// when it does, or when there is no chain (OpenDSR off). Section 4.1 wants
+// a certificate from an authority; a private one is the operator's choice,
+// so it is said at start, not refused.
+func untrustedChain(chainPEM []byte, domain string, now time.Time) error {
+	var certs []*x509.Certificate
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil
+	}
+	return opendsr.VerifyCertificate(certs[0], certs[1:], domain, nil, now)
 }

@@ -94,3 +94,21 @@ func TestOpenDSROptions(t *testing.T) {
 		t.Errorf("off: %+v, %v", o, err)
 	}
 }
+
+// TestUntrustedChain: a chain from an authority this machine does not
+// trust is reported (the start then warns), as is one for another domain;
+// no chain (OpenDSR off) is not.
+func TestUntrustedChain(t *testing.T) {
+	dir := t.TempDir()
+	_, cert, _ := processorPKI(t, dir, "processor.test")
+	chain, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := untrustedChain(chain, "processor.test", time.Now()); err == nil {
+		t.Error("a chain from the test's authority passed as trusted by the system")
+	}
+	if err := untrustedChain(nil, "", time.Now()); err != nil {
+		t.Errorf("no chain: %v", err)
+	}
+}
