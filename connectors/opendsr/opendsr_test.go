@@ -221,3 +221,25 @@ func TestFaults(t *testing.T) {
 		t.Errorf("a wrong token: %v; want a permanent 401 with the reason, not the token", err)
 	}
 }
+
+// TestCheck: `dsar connectors test` passes against a processor that takes
+// the connector's token and request types, and says what fails otherwise.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	for _, ch := range p.connector(t, nil).Check(t.Context()) {
+		if !ch.Passed() {
+			t.Errorf("%s: %v", ch.What, ch.Err)
+		}
+	}
+	p.types = []string{spec.TypeErasure}
+	failed := map[string]bool{}
+	for _, ch := range p.connector(t, func(s *opendsr.Spec) { s.Token = "not-the-token-0000" }).Check(t.Context()) {
+		failed[ch.What] = !ch.Passed()
+	}
+	want := map[string]bool{"discovery document and certificate for processor.test": false, "processor takes access requests (export)": true,
+		"processor takes erasure requests (erase)": false, "token accepted": true}
+	if diff := cmp.Diff(want, failed); diff != "" {
+		t.Errorf("checks failed (-want +got):\n%s", diff)
+	}
+}
