@@ -172,7 +172,7 @@ func identify(h *suppression.Hasher, q *SuppressionQuery) (id suppression.ID, fi
 	case q.Hash != "":
 		id, ok := suppression.ParseID(q.Hash)
 		if !ok {
-			return id, "hash", `must be a suppression hash: a kind (`+Join(dsr.Kinds)+`), ":" and 64 lower-case hex digits`
+			return id, "hash", `must be a suppression hash: a kind (` + Join(dsr.Kinds) + `), ":" and 64 lower-case hex digits`
 		}
 		return id, "", ""
 	case q.Kind == "":
