@@ -50,7 +50,7 @@ func (s *Service) hashes(ve *dsr.ValidationError, p Person) []string {
 	out := s.index.SuppressionKey().HashAll(append(ids, p.Identities...))
 	for i, h := range p.Hashes {
 		if !dsr.ValidSuppressionHash(h) {
-			ve.Add(fmt.Sprintf("hashes[%d]", i), `must be a suppression hash: a kind (`+Join(dsr.Kinds)+`), ":" and 64 lower-case hex digits`)
+			ve.Add(fmt.Sprintf("hashes[%d]", i), `must be a suppression hash: a kind (%s), ":" and 64 lower-case hex digits`, Join(dsr.Kinds))
 			continue
 		}
 		if !slices.Contains(out, h) {
