@@ -159,7 +159,7 @@ func TestCoveredBy(t *testing.T) {
 func TestDeviceFieldNames(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		field     string
+		field      string
 		ad, device bool
 	}{
 		{"idfa", true, false},
