@@ -97,3 +97,65 @@ func TestReapplyAdvertisingID(t *testing.T) {
 		t.Errorf("logs name the advertising id:\n%s", e.logs)
 	}
 }
+
+// TestResolveDropsPlaceholderAdvertisingIDs: a profile of Ada's holds the
+// all-zero advertising id her old phone gave while it limited ad tracking,
+// as Grace's does. Resolving it for Ada's deletion would erase the events of
+// every such user; it is dropped (and logged by count only), and only the
+// real advertising id of Ada's other phone is used.
+func TestResolveDropsPlaceholderAdvertisingIDs(t *testing.T) {
+	t.Parallel()
+	const (
+		zero = "00000000-0000-0000-0000-000000000000"
+		idfa = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
+	)
+	e := setup(t, 3)
+	ctx := t.Context()
+	ads, err := mongodb.New(ctx, "ads", mongodb.Spec{Database: e.shop.Name(), Collections: []mongodb.CollectionSpec{
+		{Name: "profiles", Match: map[string]string{"email": "email"}, Provide: map[string]string{"advertising_id": "ad_id"},
+			Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}},
+		{Name: "ad_events", Match: map[string]string{"ad_id": "advertising_id"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}},
+	}}, e.shop.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.Add(ads); err != nil {
+		t.Fatal(err)
+	}
+	insertDocs(t, e, "profiles",
+		bson.D{{Key: "email", Value: "ada@example.com"}, {Key: "ad_id", Value: zero}, {Key: "device", Value: "old phone"}},
+		bson.D{{Key: "email", Value: "ada@example.com"}, {Key: "ad_id", Value: strings.ToUpper(idfa)}, {Key: "device", Value: "new phone"}},
+		bson.D{{Key: "email", Value: "grace@example.com"}, {Key: "ad_id", Value: zero}})
+	insertDocs(t, e, "ad_events",
+		bson.D{{Key: "ad_id", Value: zero}, {Key: "who", Value: "grace"}},
+		bson.D{{Key: "ad_id", Value: zero}, {Key: "who", Value: "ada, limited"}},
+		bson.D{{Key: "ad_id", Value: idfa}, {Key: "who", Value: "ada"}})
+	e.startWorkers()
+	r := e.file(dsr.TypeDeletion, "ada@example.com")
+	if err := e.queue.EnqueueFanout(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(r.ID, dsr.StatusCompleted)
+	if n := e.count("ad_events", bson.D{{Key: "ad_id", Value: zero}}); n != 2 {
+		t.Errorf("%d events under the all-zero id left; want both (they are nobody's)", n)
+	}
+	if n := e.count("ad_events", bson.D{{Key: "ad_id", Value: idfa}}); n != 0 {
+		t.Errorf("Ada's event under her real advertising id kept")
+	}
+	got, err := e.store.Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adIDs []string
+	for _, id := range got.Identities {
+		if id.Kind == dsr.KindAdvertisingID {
+			adIDs = append(adIDs, id.Value)
+		}
+	}
+	if len(adIDs) != 1 || adIDs[0] != idfa {
+		t.Errorf("advertising ids of the request: %v; want %s alone", adIDs, idfa)
+	}
+	if !strings.Contains(e.logs.String(), "resolved identities dropped") || strings.Contains(e.logs.String(), zero) {
+		t.Errorf("the drop is not logged, or the log holds the id:\n%s", e.logs)
+	}
+}
