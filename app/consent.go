@@ -50,7 +50,7 @@ func (s *Service) hashes(ve *dsr.ValidationError, p Person) []string {
 	out := s.index.SuppressionKey().HashAll(append(ids, p.Identities...))
 	for i, h := range p.Hashes {
 		if !dsr.ValidSuppressionHash(h) {
-			ve.Add(fmt.Sprintf("hashes[%d]", i), `must be a suppression hash: a kind (email, customer_id, phone), ":" and 64 lower-case hex digits`)
+			ve.Add(fmt.Sprintf("hashes[%d]", i), `must be a suppression hash: a kind (%s), ":" and 64 lower-case hex digits`, Join(dsr.Kinds))
 			continue
 		}
 		if !slices.Contains(out, h) {
@@ -59,7 +59,7 @@ func (s *Service) hashes(ve *dsr.ValidationError, p Person) []string {
 	}
 	switch {
 	case p.Subject == (Subject{}) && len(p.Hashes) == 0 && len(p.Identities) == 0:
-		ve.Add("subject", "give the person's identities (subject: email, customer_id or phone) or their suppression hashes (hashes)")
+		ve.Add("subject", "give the person's identities (subject: %s) or their suppression hashes (hashes)", Join(dsr.Kinds))
 	case len(out) > MaxPersonHashes:
 		ve.Add("hashes", "at most %d identities and hashes in all: one person's", MaxPersonHashes)
 	}

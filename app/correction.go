@@ -12,7 +12,7 @@ import (
 
 // CorrectionInput is one change a correction request asks for (its JSON
 // form is that of the agent API's "corrections" items): Field, an identity
-// kind (email, phone, customer_id) or a field a connector owns (name,
+// kind (dsr.Kinds) or a field a connector owns (name,
 // address...), is to hold Value.
 type CorrectionInput struct {
 	Field string `json:"field"`

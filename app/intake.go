@@ -17,6 +17,12 @@ type Subject struct {
 	Email      *string `json:"email"`
 	CustomerID *string `json:"customer_id"`
 	Phone      *string `json:"phone"`
+	// AdvertisingID and DeviceID are a device's advertising id (IDFA,
+	// AAID, ...) and vendor-scoped id (ANDROID_ID, IDFV, ...): like a
+	// customer id, nobody proves them, so a request that must be verified
+	// keeps them claimed unless an agent vouches for them.
+	AdvertisingID *string `json:"advertising_id"`
+	DeviceID      *string `json:"device_id"`
 }
 
 // Identities normalises the identities given, email first, each with the
@@ -26,7 +32,8 @@ func (s Subject) Identities(ve *dsr.ValidationError, source func(dsr.Kind) strin
 	given := []struct {
 		kind dsr.Kind
 		v    *string
-	}{{dsr.KindEmail, s.Email}, {dsr.KindCustomerID, s.CustomerID}, {dsr.KindPhone, s.Phone}}
+	}{{dsr.KindEmail, s.Email}, {dsr.KindCustomerID, s.CustomerID}, {dsr.KindPhone, s.Phone},
+		{dsr.KindAdvertisingID, s.AdvertisingID}, {dsr.KindDeviceID, s.DeviceID}}
 	var out []dsr.Identity
 	for _, g := range given {
 		if g.v == nil {
@@ -64,7 +71,7 @@ func BaseIntake(typ, regulation string, subject Subject) (dsr.Intake, error) {
 	}
 	in.Identities = subject.Identities(&ve, func(dsr.Kind) string { return dsr.SourceSubject })
 	if subject == (Subject{}) {
-		ve.Add("subject", "give at least one identity: email, customer_id or phone")
+		ve.Add("subject", "give at least one identity: %s", Join(dsr.Kinds))
 	}
 	return in, ve.Err()
 }

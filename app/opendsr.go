@@ -56,13 +56,24 @@ var (
 )
 
 // openDSRIdentities are the identity type and format pairs this processor
-// acts on, and the kind each is.
+// acts on, and the kind each is: every identity type given raw. A hashed
+// one is never acted on: a hash cannot be looked up in the blind index,
+// which is keyed, and guessing what it hashes is no business of ours.
 var openDSRIdentities = []struct {
 	typ, format string
 	kind        dsr.Kind
 }{
 	{"email", opendsr.FormatRaw, dsr.KindEmail},
 	{"controller_customer_id", opendsr.FormatRaw, dsr.KindCustomerID},
+	{"android_advertising_id", opendsr.FormatRaw, dsr.KindAdvertisingID},
+	{"fire_advertising_id", opendsr.FormatRaw, dsr.KindAdvertisingID},
+	{"ios_advertising_id", opendsr.FormatRaw, dsr.KindAdvertisingID},
+	{"microsoft_advertising_id", opendsr.FormatRaw, dsr.KindAdvertisingID},
+	{"roku_advertising_id", opendsr.FormatRaw, dsr.KindAdvertisingID},
+	{"android_id", opendsr.FormatRaw, dsr.KindDeviceID},
+	{"ios_vendor_id", opendsr.FormatRaw, dsr.KindDeviceID},
+	{"microsoft_publisher_id", opendsr.FormatRaw, dsr.KindDeviceID},
+	{"roku_publisher_id", opendsr.FormatRaw, dsr.KindDeviceID},
 }
 
 // OpenDSROn reports whether the processor side is configured.
@@ -109,8 +120,9 @@ func openDSRRequestID(controller, subjectRequestID string) string {
 
 // OpenDSRCreate files the request in body from controller, and returns the
 // answer: the request is the controller's to verify, so it is verified; its
-// identities are the emails and controller customer ids given raw (the
-// others are not acted on, and never guessed from a hash); access and
+// identities are those given raw (openDSRIdentities: emails, controller
+// customer ids, advertising and device ids; hashed ones are not acted on,
+// and never guessed); access and
 // portability are an access request, erasure a deletion, under the
 // regulation named. The same subject_request_id again with the same
 // request answers the request it filed; with another, it is

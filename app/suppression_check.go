@@ -172,13 +172,13 @@ func identify(h *suppression.Hasher, q *SuppressionQuery) (id suppression.ID, fi
 	case q.Hash != "":
 		id, ok := suppression.ParseID(q.Hash)
 		if !ok {
-			return id, "hash", `must be a suppression hash: a kind (email, customer_id, phone), ":" and 64 lower-case hex digits`
+			return id, "hash", `must be a suppression hash: a kind (` + Join(dsr.Kinds) + `), ":" and 64 lower-case hex digits`
 		}
 		return id, "", ""
 	case q.Kind == "":
 		return id, "kind", "give kind and value, or hash"
 	case !q.Kind.Valid():
-		return id, "kind", "must be one of email, customer_id, phone"
+		return id, "kind", "must be one of " + Join(dsr.Kinds)
 	}
 	v, err := dsr.NormalizeGiven(q.Kind, q.Value)
 	if err != nil {

@@ -70,8 +70,8 @@ func TestCheckSuppressions(t *testing.T) {
 	}
 	want := app.SuppressionCheck{Scope: dsr.ScopeMarketing, Checked: len(qs), Suppressed: []int{0, 1, 9}, Invalid: []app.InvalidIdentity{
 		{Index: 4, Reason: "identities[4].value: must be a plain email address such as name@example.com"},
-		{Index: 5, Reason: "identities[5].kind: must be one of email, customer_id, phone"},
-		{Index: 6, Reason: `identities[6].hash: must be a suppression hash: a kind (email, customer_id, phone), ":" and 64 lower-case hex digits`},
+		{Index: 5, Reason: "identities[5].kind: must be one of email, customer_id, phone, advertising_id, device_id"},
+		{Index: 6, Reason: `identities[6].hash: must be a suppression hash: a kind (email, customer_id, phone, advertising_id, device_id), ":" and 64 lower-case hex digits`},
 		{Index: 7, Reason: "identities[7].hash: give either kind and value, or hash, not both"},
 		{Index: 8, Reason: "identities[8].kind: give kind and value, or hash"},
 	}}

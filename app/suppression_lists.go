@@ -95,9 +95,9 @@ type IdentityColumn struct {
 	Kind string
 }
 
-// ColumnKind is the kind a column's name implies: email, phone,
-// customer_id, or hash for "hash" and "suppression_hash"; "" for any other
-// name.
+// ColumnKind is the kind a column's name implies: an identity kind
+// (dsr.Kinds: email, phone, customer_id, advertising_id, device_id), or
+// hash for "hash" and "suppression_hash"; "" for any other name.
 func ColumnKind(name string) string {
 	n := strings.ToLower(strings.TrimSpace(name))
 	switch {
@@ -230,7 +230,7 @@ func (opts *FilterOptions) Validate() error {
 			opts.Columns[i].Kind = c.Kind
 		}
 		if c.Kind != KindHash && !dsr.Kind(c.Kind).Valid() {
-			ve.Add("kind", "give the kind of column %q: email, phone, customer_id or hash", c.Name)
+			ve.Add("kind", "give the kind of column %q: %s or hash", c.Name, Join(dsr.Kinds))
 		}
 	}
 	return ve.Err()
@@ -1113,7 +1113,7 @@ func parseImportLine(raw []byte, obj map[string]json.RawMessage, key dsr.Suppres
 	case l.Kind == "" && l.Value == "":
 		return "", "", time.Time{}, "give hash, or kind and value"
 	case !dsr.Kind(l.Kind).Valid():
-		return "", "", time.Time{}, "kind must be email, phone or customer_id"
+		return "", "", time.Time{}, "kind must be one of " + Join(dsr.Kinds)
 	default:
 		v, err := dsr.NormalizeGiven(dsr.Kind(l.Kind), l.Value)
 		if err != nil {

@@ -68,6 +68,7 @@ func TestFilter(t *testing.T) {
 	e.suppress(t, dsr.KindEmail, "noprofile@example.com", dsr.ScopeProfiling)
 	phone := e.suppress(t, dsr.KindPhone, "+15550100", dsr.ScopeMarketing)
 	e.suppress(t, dsr.KindCustomerID, "42", dsr.ScopeMarketing)
+	e.suppress(t, dsr.KindAdvertisingID, "6d92078a-8246-4ba4-ae5b-76104861e7dc", dsr.ScopeSaleShare)
 
 	csvIn := "\ufeffEmail,name,note\r\n" +
 		"keep@example.com,Kim,plain\r\n" +
@@ -136,6 +137,20 @@ func TestFilter(t *testing.T) {
 			stats: app.FilterStats{Read: 7, Kept: 2, Suppressed: 3, Unidentified: 2},
 		},
 		{
+			// An ad audience: the opted-out IDFA, written in upper case
+			// as iOS writes it, is dropped; the all-zero id of limited
+			// tracking names nobody, so it is unidentified.
+			name: "csv, an audience by advertising id",
+			opts: app.FilterOptions{Scope: dsr.ScopeSaleShare, Format: app.FormatCSV, Columns: []app.IdentityColumn{{Name: "idfa", Kind: "advertising_id"}, {Name: "device_id"}}},
+			in: "idfa,device_id,audience\n" +
+				"6D92078A-8246-4BA4-AE5B-76104861E7DC,,cars\n" +
+				"f81d4fae-7dec-11d0-a765-00a0c91e6bf6,,cars\n" +
+				"00000000-0000-0000-0000-000000000000,,cars\n" +
+				",a1b2c3d4e5f60718,cars\n",
+			want:  "idfa,device_id,audience\n" + "f81d4fae-7dec-11d0-a765-00a0c91e6bf6,,cars\n" + ",a1b2c3d4e5f60718,cars\n",
+			stats: app.FilterStats{Read: 4, Kept: 2, Suppressed: 1, Unidentified: 1},
+		},
+		{
 			name: "csv, stop at a malformed row",
 			opts: app.FilterOptions{Scope: dsr.ScopeMarketing, Format: app.FormatCSV, Columns: []app.IdentityColumn{{Name: "email"}}},
 			in:   "email,n\na@example.com,1\nb@example.com,2,extra\nc@example.com,3\n",
@@ -176,7 +191,7 @@ func TestFilter(t *testing.T) {
 		{
 			name:    "bad options",
 			opts:    app.FilterOptions{Scope: "ads", Format: "xml", Columns: []app.IdentityColumn{{Name: "contact"}}, OnError: "ignore"},
-			wantErr: `invalid input: scope: must be one of sale_share, marketing, profiling, all; format: must be ndjson or csv; on_error: must be stop or skip; kind: give the kind of column "contact": email, phone, customer_id or hash`,
+			wantErr: `invalid input: scope: must be one of sale_share, marketing, profiling, all; format: must be ndjson or csv; on_error: must be stop or skip; kind: give the kind of column "contact": email, customer_id, phone, advertising_id, device_id or hash`,
 		},
 	}
 	for _, tt := range tests {
@@ -486,7 +501,7 @@ func TestImportRefusesAMalformedList(t *testing.T) {
 		{Line: 4, Problem: "scope must be one of sale_share, marketing, profiling, all"},
 		{Line: 5, Problem: "hash is not a suppression hash (kind:64 hex digits)"},
 		{Line: 6, Problem: "give hash, or kind and value, not both"},
-		{Line: 7, Problem: "kind must be email, phone or customer_id"},
+		{Line: 7, Problem: "kind must be one of email, customer_id, phone, advertising_id, device_id"},
 		{Line: 8, Problem: "value must be a string"},
 		{Line: 9, Problem: "give hash, or kind and value"},
 		{Line: 10, Problem: "at must be an RFC 3339 time"},

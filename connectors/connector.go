@@ -410,8 +410,11 @@ func Permanent(err error) error {
 }
 
 // IdentityKinds lists the identity kinds a connector may match on; they are
-// the kinds requests carry.
-var IdentityKinds = []string{"email", "customer_id", "phone"}
+// the kinds requests carry (dsr.Kinds, which says how each is normalised):
+// advertising_id is a resettable advertising id (IDFA, AAID, ...), lower
+// case; device_id a vendor- or publisher-scoped device id (ANDROID_ID,
+// IDFV, ...).
+var IdentityKinds = []string{"email", "customer_id", "phone", "advertising_id", "device_id"}
 
 // ValidKind reports whether k is one of IdentityKinds.
 func ValidKind(k string) bool {

@@ -25,7 +25,7 @@ func TestIdentityKinds(t *testing.T) {
 			t.Errorf("ValidKind(%q) = false", k)
 		}
 	}
-	for _, k := range []string{"", "Email", "name", "customer-id"} {
+	for _, k := range []string{"", "Email", "name", "customer-id", "idfa", "ios_advertising_id", "android_id"} {
 		if connectors.ValidKind(k) {
 			t.Errorf("ValidKind(%q) = true", k)
 		}

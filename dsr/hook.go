@@ -15,8 +15,8 @@ const SourceHook = "hook"
 // may add.
 const MaxHookIdentities = 20
 
-// HookIdentity is an identity as a hook writes it: a kind (email, phone or
-// customer_id) and a value.
+// HookIdentity is an identity as a hook writes it: a kind (one of [Kinds])
+// and a value.
 type HookIdentity struct {
 	Kind  string `json:"kind"`
 	Value string `json:"value"`
@@ -36,7 +36,7 @@ func HookIdentities(field string, in []HookIdentity) ([]Identity, error) {
 	for i, h := range in {
 		k := Kind(h.Kind)
 		if !k.Valid() {
-			ve.Add(fmt.Sprintf("%s[%d].kind", field, i), "must be one of email, customer_id, phone")
+			ve.Add(fmt.Sprintf("%s[%d].kind", field, i), "must be one of %s", kindList())
 			continue
 		}
 		v, err := NormalizeGiven(k, h.Value)

@@ -22,14 +22,38 @@ import (
 type Kind string
 
 // The identity kinds a request can carry.
+//
+// KindAdvertisingID is a resettable advertising id: Apple's IDFA, Google's
+// AAID, Amazon Fire's, Microsoft's and Roku's RIDA (OpenDSR's
+// ios_advertising_id, android_advertising_id, fire_advertising_id,
+// microsoft_advertising_id, roku_advertising_id). KindDeviceID is an id a
+// device gives one vendor or publisher: Android's ANDROID_ID, Apple's IDFV,
+// Microsoft's and Roku's publisher ids (android_id, ios_vendor_id,
+// microsoft_publisher_id, roku_publisher_id). One kind each, not one per
+// platform: each value is random and names one device whatever made it (a
+// UUID cannot be two platforms' ids), so a platform would add nothing to a
+// match and would make a system that keeps every platform's ids in one
+// column name the same column once per platform.
 const (
-	KindEmail      Kind = "email"
-	KindCustomerID Kind = "customer_id"
-	KindPhone      Kind = "phone"
+	KindEmail         Kind = "email"
+	KindCustomerID    Kind = "customer_id"
+	KindPhone         Kind = "phone"
+	KindAdvertisingID Kind = "advertising_id"
+	KindDeviceID      Kind = "device_id"
 )
 
-// Kinds lists every identity kind.
-var Kinds = []Kind{KindEmail, KindCustomerID, KindPhone}
+// Kinds lists every identity kind. Its order is kept, new kinds added at
+// its end: the suppression set stores a kind as its place in it.
+var Kinds = []Kind{KindEmail, KindCustomerID, KindPhone, KindAdvertisingID, KindDeviceID}
+
+// kindList lists Kinds, comma-separated, for a message.
+func kindList() string {
+	s := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
 
 // Valid reports whether k is a known identity kind.
 func (k Kind) Valid() bool {
@@ -90,6 +114,14 @@ type Identity struct {
 // Emails are trimmed and lower-cased; phones are put in E.164 form
 // (+ and 8 to 15 digits, spaces, dots, dashes and brackets dropped, a leading
 // 00 read as +); customer ids are trimmed.
+//
+// An advertising id must be a UUID (8-4-4-4-12 hex digits, either case),
+// and is lower-cased. A device id is 8 to 64 of letters, digits, - and _
+// (Android's is 16 hex digits, Apple's IDFV a UUID), lower-cased when it is
+// hex digits and dashes only, kept as given otherwise (a value of other
+// letters may be case-sensitive). Neither may be a placeholder
+// (placeholderID): the all-zero id a phone gives when tracking is limited
+// names nobody, yet would match every person whose system recorded it.
 func Normalize(k Kind, raw string) (string, error) {
 	v := strings.TrimSpace(raw)
 	if v == "" {
@@ -108,8 +140,103 @@ func Normalize(k Kind, raw string) (string, error) {
 			return "", errors.New("must not contain control characters")
 		}
 		return v, nil
+	case KindAdvertisingID:
+		return normalizeAdvertisingID(v)
+	case KindDeviceID:
+		return normalizeDeviceID(v)
 	}
 	return "", fmt.Errorf("unknown identity kind %q", k)
+}
+
+// normalizeAdvertisingID checks that v is a UUID and not a placeholder,
+// and lower-cases it.
+func normalizeAdvertisingID(v string) (string, error) {
+	if len(v) != 36 {
+		return "", errors.New("must be a UUID of 32 hex digits in groups of 8-4-4-4-12, e.g. 6d92078a-8246-4ba4-ae5b-76104861e7dc")
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return "", errors.New("must be a UUID of 32 hex digits in groups of 8-4-4-4-12, e.g. 6d92078a-8246-4ba4-ae5b-76104861e7dc")
+			}
+		} else if !isHex(c) {
+			return "", errors.New("must be a UUID of 32 hex digits in groups of 8-4-4-4-12, e.g. 6d92078a-8246-4ba4-ae5b-76104861e7dc")
+		}
+	}
+	v = strings.ToLower(v)
+	if placeholderID(v) {
+		return "", errors.New("is a placeholder (such as the all-zero id a device gives when ad tracking is limited), not one device's id: it would match every person whose device gave it")
+	}
+	return v, nil
+}
+
+// normalizeDeviceID checks that v is 8 to 64 of letters, digits, - and _,
+// and not a placeholder; it lower-cases a value of hex digits and dashes.
+func normalizeDeviceID(v string) (string, error) {
+	if len(v) < 8 || len(v) > 64 {
+		// Android's, the shortest, has 16 hex digits: a shorter value
+		// is no device's id, and would match too many.
+		return "", errors.New("must be 8 to 64 characters")
+	}
+	hex := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case isHex(c) || c == '-':
+		case c == '_' || (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z'):
+			hex = false
+		default:
+			return "", errors.New("must be letters, digits, - and _ only")
+		}
+	}
+	if hex {
+		v = strings.ToLower(v)
+	}
+	if placeholderID(v) {
+		return "", errors.New("is a placeholder (such as an all-zero id, or one that many devices share), not one device's id: it would match every person whose device gave it")
+	}
+	return v, nil
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// sharedDeviceIDs are device ids that many devices give, lower-case:
+// 9774d56d682e549c is the ANDROID_ID of a run of Android 2.2 devices.
+var sharedDeviceIDs = []string{"9774d56d682e549c"}
+
+// placeholderID reports whether v, an advertising or device id as
+// normalised, stands for no one device: its letters and digits all one
+// character (the all-zero id iOS and Android give when tracking is
+// limited, 0000000000000000, ffffffff-ffff-...), a word for none
+// (undefined, not_available, ...: shorter ones, such as unknown or null,
+// are refused for their length), or an id known to be shared by many
+// devices.
+func placeholderID(v string) bool {
+	var first rune
+	same := true
+	for _, r := range v {
+		if r == '-' || r == '_' {
+			continue
+		}
+		if first == 0 {
+			first = r
+		} else if unicode.ToLower(r) != unicode.ToLower(first) {
+			same = false
+			break
+		}
+	}
+	if same {
+		return true
+	}
+	l := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(v))
+	switch l {
+	case "undefined", "unavailable", "notavailable", "notset", "deviceid", "advertisingid":
+		return true
+	}
+	return slices.Contains(sharedDeviceIDs, l)
 }
 
 // NormalizeGiven is Normalize for an identity given at intake, by the person
@@ -121,7 +248,8 @@ func Normalize(k Kind, raw string) (string, error) {
 // accents), have a domain name (not an IP address literal, and a last
 // label of letters, so no resolver reads it as an address), and mix no
 // scripts within its local part or any domain label (see mixedScripts); a
-// customer id must be one line of visible text (CheckText).
+// customer id must be one line of visible text (CheckText). Advertising and
+// device ids are ASCII letters, digits and dashes by Normalize already.
 //
 // Identities found in connected systems go through Normalize alone: they
 // are matched as the systems hold them, and never written to. Neither

@@ -1,6 +1,7 @@
 package dsr_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,38 @@ func TestNormalize(t *testing.T) {
 		{dsr.KindCustomerID, "  cus_42 ", "cus_42", false},
 		{dsr.KindCustomerID, "a\x00b", "", true},
 		{dsr.Kind("ssn"), "123", "", true},
+		// Advertising ids: a UUID, stored in lower case, whatever the
+		// platform wrote (iOS writes upper case).
+		{dsr.KindAdvertisingID, " 6D92078A-8246-4BA4-AE5B-76104861E7DC\n", "6d92078a-8246-4ba4-ae5b-76104861e7dc", false},
+		{dsr.KindAdvertisingID, "38400000-8cf0-11bd-b23e-10b96e40000d", "38400000-8cf0-11bd-b23e-10b96e40000d", false},
+		{dsr.KindAdvertisingID, "6d92078a82464ba4ae5b76104861e7dc", "", true},          // no dashes
+		{dsr.KindAdvertisingID, "{6d92078a-8246-4ba4-ae5b-76104861e7dc}", "", true},    // braces
+		{dsr.KindAdvertisingID, "6d92078a-8246-4ba4-ae5b-76104861e7dg", "", true},      // not hex
+		{dsr.KindAdvertisingID, "6d92078a-8246-4ba4-ae5b76104861-e7dc", "", true},      // dashes misplaced
+		{dsr.KindAdvertisingID, "6d92078a-8246-4ba4-ae5b-76104861e7dcd", "", true},     // too long
+		{dsr.KindAdvertisingID, "6d92078a-8246-4ba4-ae5b-76104861e7d\u00e9", "", true}, // not ASCII
+		// Placeholders: what a device gives when tracking is limited,
+		// and values alike, name no one device.
+		{dsr.KindAdvertisingID, "00000000-0000-0000-0000-000000000000", "", true},
+		{dsr.KindAdvertisingID, "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF", "", true},
+		{dsr.KindAdvertisingID, "11111111-1111-1111-1111-111111111111", "", true},
+		// Device ids: 8 to 64 of letters, digits, - and _; lower case when
+		// hex, kept as given otherwise.
+		{dsr.KindDeviceID, " A1B2C3D4E5F60718 ", "a1b2c3d4e5f60718", false},                                       // Android ID
+		{dsr.KindDeviceID, "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", "e621e1f8-c36c-495a-93fc-0c247a3e6e5f", false}, // IDFV
+		{dsr.KindDeviceID, "Roku_Pub-XyZ123", "Roku_Pub-XyZ123", false},
+		{dsr.KindDeviceID, "a1b2c3d", "", true}, // too short
+		{dsr.KindDeviceID, strings.Repeat("a1", 32), strings.Repeat("a1", 32), false},
+		{dsr.KindDeviceID, strings.Repeat("a1", 32) + "b", "", true}, // too long
+		{dsr.KindDeviceID, "a1b2 c3d4e5f6", "", true},                // a space
+		{dsr.KindDeviceID, "a1b2c3d4:e5f6", "", true},                // a colon
+		{dsr.KindDeviceID, "0000000000000000", "", true},             // all zero
+		{dsr.KindDeviceID, "00000000-0000-0000-0000-000000000000", "", true},
+		{dsr.KindDeviceID, "ffff_ffff_ffff", "", true},
+		{dsr.KindDeviceID, "9774D56D682E549C", "", true}, // shared by many Android 2.2 devices
+		{dsr.KindDeviceID, "undefined", "", true},
+		{dsr.KindDeviceID, "Not_Available", "", true},
+		{dsr.KindDeviceID, "--------", "", true},
 	}
 	for _, tt := range tests {
 		got, err := dsr.Normalize(tt.kind, tt.in)

@@ -136,9 +136,14 @@ func TestOpenDSRProcessor(t *testing.T) {
 
 	code, body := p.call("GET", "/opendsr/v2/discovery", "", "")
 	var disc opendsr.Discovery
-	if code != http.StatusOK || json.Unmarshal(body, &disc) != nil || disc.APIVersion != "2.0" || len(disc.SupportedIdentities) != 2 ||
+	if code != http.StatusOK || json.Unmarshal(body, &disc) != nil || disc.APIVersion != "2.0" || len(disc.SupportedIdentities) != len(opendsr.IdentityTypes) ||
 		disc.ProcessorCertificate != "https://processor.test/opendsr/v2/certificate.pem" {
 		t.Fatalf("discovery: %d %s", code, body)
+	}
+	for _, id := range disc.SupportedIdentities {
+		if id.Format != opendsr.FormatRaw {
+			t.Errorf("discovery offers %s in format %s; only raw identities are acted on", id.Type, id.Format)
+		}
 	}
 	if code, body := p.call("GET", "/opendsr/v2/certificate.pem", "", ""); code != http.StatusOK || string(body) != string(p.pki.pem) {
 		t.Errorf("certificate: %d", code)
@@ -198,7 +203,12 @@ func TestOpenDSRProcessor(t *testing.T) {
 	}{
 		{"the same id asking something else", opendsrRequest(erasureID, "access", `{"identity_type":"email","identity_value":"ada@example.com","identity_format":"raw"}`), "Conflict"},
 		{"only a hashed identity", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c001", "erasure", `{"identity_type":"email","identity_value":"`+strings.Repeat("cd", 32)+`","identity_format":"sha256"}`), "UnsupportedIdentity"},
-		{"an advertising id only", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c002", "erasure", `{"identity_type":"ios_advertising_id","identity_value":"6D92078A-8246-4BA4-AE5B-76104861E7DC","identity_format":"raw"}`), "UnsupportedIdentity"},
+		{"a hashed advertising id only", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c002", "erasure", `{"identity_type":"ios_advertising_id","identity_value":"`+strings.Repeat("ef", 32)+`","identity_format":"sha256"}`), "UnsupportedIdentity"},
+		// What iOS and Android give when ad tracking is limited: it names
+		// every such user, so acting on it would erase strangers.
+		{"the all-zero advertising id", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c004", "erasure", `{"identity_type":"android_advertising_id","identity_value":"00000000-0000-0000-0000-000000000000","identity_format":"raw"}`), "Validation"},
+		{"an advertising id that is no UUID", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c005", "erasure", `{"identity_type":"roku_advertising_id","identity_value":"not-a-uuid","identity_format":"raw"}`), "Validation"},
+		{"the Android ID many devices share", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c006", "erasure", `{"identity_type":"android_id","identity_value":"9774D56D682E549C","identity_format":"raw"}`), "Validation"},
 		{"a bad email", opendsrRequest("0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c003", "erasure", `{"identity_type":"email","identity_value":"not-an-address","identity_format":"raw"}`), "Validation"},
 		{"no id", strings.Replace(erasure, erasureID, "", 1), "Validation"},
 	} {
@@ -210,6 +220,31 @@ func TestOpenDSRProcessor(t *testing.T) {
 		if strings.Contains(string(body), "not-an-address") || strings.Contains(string(body), "ada@") {
 			t.Errorf("%s: the error quotes an identity: %s", tt.name, body)
 		}
+	}
+
+	// A request whose only identities are device ids is filed, each
+	// under its kind, normalised.
+	const adID = "0b1e4bd0-6a9a-4c61-8f2a-38d6d6a1c007"
+	if code, body := p.call("POST", "/opendsr/v2/requests", acmeSecret, opendsrRequest(adID, "erasure",
+		`{"identity_type":"ios_advertising_id","identity_value":"6D92078A-8246-4BA4-AE5B-76104861E7DC","identity_format":"raw"},
+		{"identity_type":"android_id","identity_value":"A1B2C3D4E5F60718","identity_format":"raw"},
+		{"identity_type":"android_advertising_id","identity_value":"`+strings.Repeat("ab", 32)+`","identity_format":"sha256"}`)); code != http.StatusCreated {
+		t.Fatalf("an advertising id only: %d %s; want 201", code, body)
+	}
+	deletions, _, err := p.store.ListRequests(ctx, dsr.ListFilter{Source: dsr.SourceOpenDSR, Type: dsr.TypeDeletion, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adReq dsr.Request
+	for _, r := range deletions {
+		if r.OpenDSR.SubjectRequestID == adID {
+			adReq = r
+		}
+	}
+	wantIDs := []dsr.Identity{{Kind: dsr.KindAdvertisingID, Value: "6d92078a-8246-4ba4-ae5b-76104861e7dc", Source: dsr.SourceSubject},
+		{Kind: dsr.KindDeviceID, Value: "a1b2c3d4e5f60718", Source: dsr.SourceSubject}}
+	if adReq.Type != dsr.TypeDeletion || !slices.Equal(adReq.Identities, wantIDs) {
+		t.Errorf("the advertising id's request: %s with %+v; want a deletion by %+v", adReq.Type, adReq.Identities, wantIDs)
 	}
 
 	status := func(secret, id string) (int, opendsr.StatusResponse) {

@@ -62,6 +62,9 @@ type portalConfig struct {
 	// customers provide, each providing its contact email: one of Ada's
 	// orders carries eve@attacker.example.
 	orders bool
+	// devices adds the ad platform's devices, matched by advertising id
+	// (graceIDFA) and device id (graceAndroidID): Grace's phone.
+	devices bool
 	// correct lets the customers' name and email be corrected, and tells
 	// the application so.
 	correct bool
@@ -103,6 +106,14 @@ func startPortal(t *testing.T, cfg portalConfig) *portal {
 		spec.Collections = append(spec.Collections, mongodb.CollectionSpec{Name: "orders",
 			Match: map[string]string{"customer_id": "customer_id", "contact_email": "email"}, Provide: map[string]string{"email": "contact_email"},
 			Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}})
+	}
+	if cfg.devices {
+		if _, err := shop.Collection("devices").InsertOne(ctx, bson.D{{Key: "_id", Value: "dev_grace"},
+			{Key: "ad_id", Value: graceIDFA}, {Key: "android_id", Value: graceAndroidID}, {Key: "segments", Value: bson.A{"in-market: cars"}}}); err != nil {
+			t.Fatal(err)
+		}
+		spec.Collections = append(spec.Collections, mongodb.CollectionSpec{Name: "devices",
+			Match: map[string]string{"ad_id": "advertising_id", "android_id": "device_id"}, Erase: &mongodb.Strategy{Kind: mongodb.StrategyDelete}})
 	}
 	conn, err := mongodb.New(ctx, "shop", spec, client)
 	if err != nil {
@@ -625,6 +636,71 @@ func TestPortalActsOnlyOnProvenIdentities(t *testing.T) {
 	}
 	if !claimed {
 		t.Errorf("the claimed customer id is not kept as claimed: %+v", r.Identities)
+	}
+}
+
+// Grace's phone's ids, as the ad platform of portalConfig.devices keeps
+// them.
+const (
+	graceIDFA      = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
+	graceAndroidID = "a1b2c3d4e5f60718"
+)
+
+// TestPortalDeviceIDsTakeover: an advertising id or device id is no proof
+// of anything (anyone near a phone can read them off its settings), so a
+// portal access or deletion naming Grace's, beside the filer's own proven
+// email, exports and erases nothing of Grace's: they are kept as claimed,
+// as a customer id is. Given as iOS writes it (upper case), the id is
+// stored normalised.
+func TestPortalDeviceIDsTakeover(t *testing.T) {
+	t.Parallel()
+	p := startPortal(t, portalConfig{workers: true, devices: true})
+	ctx := context.Background()
+	for _, typ := range []string{"access", "deletion"} {
+		c := p.submit(`{"type":"` + typ + `","regulation":"gdpr","subject":{"email":"ada@example.com","advertising_id":"` + strings.ToUpper(graceIDFA) +
+			`","device_id":"` + graceAndroidID + `"}}`)
+		_, text := p.mail("ada@example.com", c.ID, "verify")
+		if resp := p.call("POST", "/v1/portal/requests/"+c.ID+"/verify", c.StatusToken, `{"code":"`+codeIn.FindStringSubmatch(text)[1]+`"}`, nil); resp.StatusCode != 200 {
+			t.Fatalf("%s: verify: %d", typ, resp.StatusCode)
+		}
+		p.waitStatus(c.ID, c.StatusToken, "completed")
+		jobs, err := p.store.Jobs(ctx, c.ID)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("%s: jobs: %v %v", typ, jobs, err)
+		}
+		var records []string
+		err = p.store.EachExportRecord(ctx, jobs[0].ID, func(_ string, d json.RawMessage) error {
+			var rec struct {
+				ID string `json:"_id"`
+			}
+			if err := json.Unmarshal(d, &rec); err != nil {
+				return err
+			}
+			records = append(records, rec.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == "access" && strings.Join(records, ",") != "cus_ada" {
+			t.Errorf("access: exported %v, want Ada's record only", records)
+		}
+		r, err := p.store.Request(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claimed []string
+		for _, id := range r.Identities {
+			if id.Source == dsr.SourceClaimed {
+				claimed = append(claimed, string(id.Kind)+"="+id.Value)
+			}
+		}
+		if want := "advertising_id=" + graceIDFA + ",device_id=" + graceAndroidID; strings.Join(claimed, ",") != want {
+			t.Errorf("%s: claimed %v, want %s", typ, claimed, want)
+		}
+	}
+	if n, err := p.customers.Database().Collection("devices").CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Errorf("Grace's device: %d left (%v); want it kept", n, err)
 	}
 }
 

@@ -228,33 +228,36 @@ func TestMergeRace(t *testing.T) {
 // TestOptOutMergeSameIdentities: an opt-out needs no proof, so the
 // identities an open one was filed with are anyone's word. A new opt-out is
 // merged only into one filed with exactly its identities: never into Eve's,
-// filed with her address and Ada's customer id, which would drop Ada's
-// signal into a request Eve follows and mail Eve that Ada opted out.
+// filed with her address and Ada's customer id (or the advertising id of
+// Ada's phone), which would drop Ada's signal into a request Eve follows
+// and mail Eve that Ada opted out.
 func TestOptOutMergeSameIdentities(t *testing.T) {
 	t.Parallel()
-	p := startPortal(t, portalConfig{}) // no workers: opt-outs stay open
-	eve := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"eve@attacker.example","customer_id":"cus_ada"}}`)
-	if eve.Status != "verified" || eve.Merged {
-		t.Fatalf("precondition: Eve's opt-out %+v", eve)
-	}
+	for _, adas := range []string{`"customer_id":"cus_ada"`, `"advertising_id":"` + strings.ToUpper(graceIDFA) + `"`} {
+		p := startPortal(t, portalConfig{}) // no workers: opt-outs stay open
+		eve := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"eve@attacker.example",` + adas + `}}`)
+		if eve.Status != "verified" || eve.Merged {
+			t.Fatalf("precondition: Eve's opt-out %+v", eve)
+		}
 
-	var ada created
-	if resp := p.call("POST", "/v1/portal/gpc", "", `{"subject":{"customer_id":"cus_ada"}}`, &ada, "Sec-GPC", "1"); resp.StatusCode != 202 {
-		t.Fatalf("Ada's GPC signal: %d", resp.StatusCode)
-	}
-	if ada.Merged || ada.ID == "" || ada.ID == eve.ID {
-		t.Fatalf("Ada's GPC signal: %+v, want an opt-out of its own", ada)
-	}
-	r, err := p.store.Request(context.Background(), eve.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if slices.Contains(r.PendingNotices, dsr.NoticeMerged) {
-		t.Error("Eve is to be mailed that someone else's opt-out joined hers")
-	}
+		var ada created
+		if resp := p.call("POST", "/v1/portal/gpc", "", `{"subject":{`+adas+`}}`, &ada, "Sec-GPC", "1"); resp.StatusCode != 202 {
+			t.Fatalf("Ada's GPC signal with %s: %d", adas, resp.StatusCode)
+		}
+		if ada.Merged || ada.ID == "" || ada.ID == eve.ID {
+			t.Fatalf("Ada's GPC signal with %s: %+v, want an opt-out of its own", adas, ada)
+		}
+		r, err := p.store.Request(context.Background(), eve.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(r.PendingNotices, dsr.NoticeMerged) {
+			t.Errorf("%s: Eve is to be mailed that someone else's opt-out joined hers", adas)
+		}
 
-	// The same submission again is still merged.
-	if again := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"eve@attacker.example","customer_id":"cus_ada"}}`); !again.Merged {
-		t.Errorf("Eve's opt-out again: %+v, want merged", again)
+		// The same submission again is still merged.
+		if again := p.submit(`{"type":"opt_out","regulation":"ccpa","subject":{"email":"eve@attacker.example",` + adas + `}}`); !again.Merged {
+			t.Errorf("Eve's opt-out again with %s: %+v, want merged", adas, again)
+		}
 	}
 }

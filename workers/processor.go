@@ -255,8 +255,8 @@ type noticeQueue interface {
 	EnqueueNotice(ctx context.Context, requestID, notice string) error
 }
 
-// redact replaces every identity value of the subject in msg (emails in any
-// case, phones also without their +), so errors that quote data (a duplicate
+// redact replaces every identity value of the subject in msg (emails and
+// advertising and device ids in any case, phones also without their +), so errors that quote data (a duplicate
 // key, a rejected value) never reach logs, the queue or the API. A value is
 // replaced where it stands alone: not where a letter or digit continues it
 // on either side, so a short one (customer id 1) is taken out of "customer
@@ -267,7 +267,9 @@ func redact(msg string, ids []dsr.Identity) string {
 			continue
 		}
 		switch id.Kind {
-		case dsr.KindEmail:
+		case dsr.KindEmail, dsr.KindAdvertisingID, dsr.KindDeviceID:
+			// Stored in lower case; a system may write them in upper
+			// (iOS writes its ids so).
 			msg = replaceAlone(msg, regexp.MustCompile("(?i)"+regexp.QuoteMeta(id.Value)))
 		case dsr.KindPhone:
 			msg = replaceAlone(msg, regexp.MustCompile(regexp.QuoteMeta(id.Value)))

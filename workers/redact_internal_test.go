@@ -15,6 +15,8 @@ func TestRedact(t *testing.T) {
 		{Kind: dsr.KindCustomerID, Value: "\u212a"}, // the Kelvin sign: its lower case is shorter
 		{Kind: dsr.KindCustomerID, Value: "a.b*c"},
 		{Kind: dsr.KindCustomerID, Value: "1"},
+		{Kind: dsr.KindAdvertisingID, Value: "6d92078a-8246-4ba4-ae5b-76104861e7dc"},
+		{Kind: dsr.KindDeviceID, Value: "a1b2c3d4e5f60718"},
 	}
 	tests := []struct{ in, want string }{
 		{"dup key: { email: \"ADA@Example.com\" }", "dup key: { email: \"[redacted]\" }"},
@@ -28,6 +30,9 @@ func TestRedact(t *testing.T) {
 		{"fanout 01a22bb2-589a: mysql: error 1146 (42S02): customer 1 not found; key (id)=(1)",
 			"fanout 01a22bb2-589a: mysql: error 1146 (42S02): customer [redacted] not found; key (id)=([redacted])"},
 		{"user:1:profile, 1, +1", "user:[redacted]:profile, [redacted], +[redacted]"},
+		// Ids stored in lower case, written in upper by the system.
+		{"duplicate idfa 6D92078A-8246-4BA4-AE5B-76104861E7DC, android_id=A1B2C3D4E5F60718",
+			"duplicate idfa [redacted], android_id=[redacted]"},
 	}
 	for _, tt := range tests {
 		if got := redact(tt.in, ids); got != tt.want {

@@ -73,7 +73,8 @@ Scans each configured database (the connectors of the file, --file, else
 DSAR_CONNECTORS_FILE, whose type can scan: see 'dsar connectors list'): its
 collections or tables, their fields, and at most --sample documents or rows of
 each, for identity-shaped data (emails and phone numbers by their value,
-customer ids by the name of their field) that the file does not cover. It
+customer ids by the name of their field, advertising and device ids by the
+name of their field and a value of their form) that the file does not cover. It
 prints, as YAML to merge into the file, an entry per collection with such
 fields: new collections to add, and fields to add to collections the file has.
 Review each entry: the erase strategy of a new collection is yours to choose.

@@ -44,17 +44,18 @@ Each batch may take 30s plus 1s per row before it is given up; a batch that
 takes more than a quarter of that halves the next one.
 
 The first line names the columns, in any order (only type and regulation are
-required; at least one of email, customer_id, phone):
+required; at least one of email, customer_id, phone, advertising_id,
+device_id):
 
-  type, regulation, email, customer_id, phone, channel, note, received_at,
-  identity_verified (true|false), identity_method
+  type, regulation, email, customer_id, phone, advertising_id, device_id,
+  channel, note, received_at, identity_verified (true|false), identity_method
 
 The API key is read from DSAR_API_KEY (never a flag: flags show in process
 lists); it needs the agent or admin role.
 `
 
 // importColumns are the CSV columns the import knows.
-var importColumns = []string{"type", "regulation", "email", "customer_id", "phone", "channel", "note", "received_at", "identity_verified", "identity_method"}
+var importColumns = []string{"type", "regulation", "email", "customer_id", "phone", "advertising_id", "device_id", "channel", "note", "received_at", "identity_verified", "identity_method"}
 
 // Batch time-outs: a batch of n rows may take batchBase + n*batchPerRow.
 // Bulk filing on the embedded store runs at hundreds of rows a second, so
@@ -316,7 +317,7 @@ func rowBody(cols, rec []string) map[string]any {
 			continue
 		}
 		switch c := cols[i]; c {
-		case "email", "customer_id", "phone":
+		case "email", "customer_id", "phone", "advertising_id", "device_id":
 			subject[c] = v
 		case "identity_verified":
 			identity["verified"] = strings.EqualFold(v, "true") || v == "1" || strings.EqualFold(v, "yes")

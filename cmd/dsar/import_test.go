@@ -231,3 +231,16 @@ func TestImportResume(t *testing.T) {
 		t.Errorf("the position is left after a complete import: %v", err)
 	}
 }
+
+// TestImportDeviceColumns: the advertising_id and device_id columns go to
+// the subject, as email, customer_id and phone do.
+func TestImportDeviceColumns(t *testing.T) {
+	t.Parallel()
+	cols := []string{"type", "regulation", "advertising_id", "device_id", "customer_id"}
+	got := rowBody(cols, []string{"deletion", "gdpr", " 6D92078A-8246-4BA4-AE5B-76104861E7DC ", "a1b2c3d4e5f60718", ""})
+	want := map[string]any{"type": "deletion", "regulation": "gdpr",
+		"subject": map[string]any{"advertising_id": "6D92078A-8246-4BA4-AE5B-76104861E7DC", "device_id": "a1b2c3d4e5f60718"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rowBody (-want +got):\n%s", diff)
+	}
+}

@@ -30,8 +30,8 @@ through it. The list is read once, before the first record.
 stdin is CSV with a header line (the identity columns named by their header),
 or NDJSON (one JSON object a line, the identity columns top-level fields);
 --format says which, else the first byte does ('{' for NDJSON). --column
-defaults to email; a column named email, phone, customer_id or hash needs no
---kind; a hash column holds suppression hashes (see 'dsar suppress key').
+defaults to email; a column named after an identity kind (email, phone,
+customer_id, advertising_id, device_id) or hash needs no --kind; a hash column holds suppression hashes (see 'dsar suppress key').
 
 Records without a valid identity in any column are dropped: nothing proves they
 may be used (--keep-unidentified keeps them). A malformed record (a CSV row
@@ -80,7 +80,7 @@ func runSuppressFilter(ctx context.Context, args []string, stdin io.Reader, stdo
 	format := cmd.fs.String("format", "", "csv or ndjson (default: from the first byte)")
 	var columns, kinds listFlag
 	cmd.fs.Var(&columns, "column", "an identity column: a CSV header or an NDJSON field; repeat for more (default email)")
-	cmd.fs.Var(&kinds, "kind", "the kind of each --column, in order: email, phone, customer_id or hash (default: from its name)")
+	cmd.fs.Var(&kinds, "kind", "the kind of each --column, in order: email, phone, customer_id, advertising_id, device_id or hash (default: from its name)")
 	onError := cmd.fs.String("on-error", "stop", "at a malformed record: stop, or skip it")
 	keep := cmd.fs.Bool("keep-unidentified", false, "keep the records without a valid identity")
 	if err := cmd.parse(args); err != nil {

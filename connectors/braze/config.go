@@ -24,7 +24,7 @@ type Spec struct {
 	// APIKey is the workspace's REST API key, ${VAR}: the file refuses a
 	// literal one. It is sent as a Bearer token.
 	APIKey string `yaml:"api_key"`
-	// Match maps an identity kind (email, customer_id, phone) to the Braze
+	// Match maps an identity kind (connectors.IdentityKinds) to the Braze
 	// identifier it is: external_id, email, phone, braze_id, or
 	// alias:LABEL (a user alias with that alias_label). Empty:
 	// DefaultMatch.

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -366,14 +367,18 @@ func testResolve(t *testing.T, h Harness) {
 	}
 }
 
-// testStranger acts for someone the target has never heard of: every action
-// reports 0 records and changes nothing.
+// testStranger acts for someone the target has never heard of, known by
+// every identity kind (a connector that cannot match on one reports its
+// collections not_searched, or ignores it): every action reports 0 records
+// and changes nothing.
 func testStranger(t *testing.T, h Harness) {
 	c, f, _, other := setup(t, h)
 	ctx := t.Context()
 	stranger := connectors.Subject{Identities: []connectors.Identity{
 		{Kind: "email", Value: "nobody@example.com"},
 		{Kind: "customer_id", Value: "0"},
+		{Kind: "advertising_id", Value: "3f2504e0-4f89-41d3-9a0c-0305e82c3301"},
+		{Kind: "device_id", Value: "e5f60718293041a2"},
 	}}
 	subject := f.SubjectRecords(ctx)
 
@@ -394,6 +399,23 @@ func testStranger(t *testing.T, h Harness) {
 		mustDo(t, c, f, a, stranger, w.writer(), fmt.Sprintf("%s for a stranger", a), nil)
 		if w != nil && len(w.records) != 0 {
 			t.Errorf("%s for a stranger wrote %d records; want 0", a, len(w.records))
+		}
+	}
+	// Known by device ids alone, the stranger is searched for only where
+	// a collection matches on them: every other collection the result
+	// names, by kinds it cannot know, is not_searched.
+	devices := connectors.Subject{Identities: stranger.Identities[2:]}
+	for _, a := range connectors.Actions() {
+		if !connectors.Supports(c, a) {
+			continue
+		}
+		w := recorderFor(a)
+		res := mustDo(t, c, f, a, devices, w.writer(), fmt.Sprintf("%s for a stranger known by device ids", a), nil)
+		for _, col := range res.Collections {
+			if col.MatchKinds != nil && !slices.Contains(col.MatchKinds, "advertising_id") && !slices.Contains(col.MatchKinds, "device_id") &&
+				col.Outcome != connectors.OutcomeNotSearched {
+				t.Errorf("%s for a stranger known by device ids: %s matched by %v is %q; want %s", a, col.Name, col.MatchKinds, col.Outcome, connectors.OutcomeNotSearched)
+			}
 		}
 	}
 	if got := f.SubjectRecords(ctx); got != subject {

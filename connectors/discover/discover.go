@@ -1,7 +1,8 @@
 // Package discover tells identity-shaped values from others, for the
 // connector types that implement connectors.Discoverer: an email or a phone
-// number by its value, a customer id by the name of the field that holds it
-// (its values have no shape of their own). A [Tally] counts, over the
+// number by its value, a customer id, an advertising id or a device id by
+// the name of the field that holds it and a value of the kind's form (a
+// UUID is no advertising id in a field named order_ref). A [Tally] counts, over the
 // documents or rows sampled from one collection or table, which fields hold
 // such values, and turns the counts into findings. Nothing here keeps a
 // value: only counts per field and kind.
@@ -14,13 +15,16 @@ import (
 	"unicode"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // The identity kinds Classify returns; they are connectors.IdentityKinds.
 const (
-	KindEmail      = "email"
-	KindPhone      = "phone"
-	KindCustomerID = "customer_id"
+	KindEmail         = "email"
+	KindPhone         = "phone"
+	KindCustomerID    = "customer_id"
+	KindAdvertisingID = "advertising_id"
+	KindDeviceID      = "device_id"
 )
 
 var (
@@ -40,6 +44,11 @@ var (
 //   - phone: E.164 (+442079460958), or digits written with spaces, dots,
 //     dashes or brackets (7 to 15 digits) that start with + or sit in a
 //     field named like a phone (phone, mobile, tel, msisdn...);
+//   - advertising_id: an advertising id as dsr.Normalize takes it (a UUID,
+//     not a placeholder) in a field named like one (idfa, gaid,
+//     advertising_id...: see [AdvertisingField]);
+//   - device_id: a device id as dsr.Normalize takes it in a field named
+//     like one (android_id, idfv, device_id...: see [DeviceField]);
 //   - customer_id: a value of 1 to 64 characters without spaces in a field
 //     named like a customer's id (customer_id, customerId, user_id,
 //     account_no, member_ref...: see [IDField]).
@@ -59,10 +68,45 @@ func Classify(field, value string) string {
 			return KindPhone
 		}
 	}
+	if AdvertisingField(field) {
+		if _, err := dsr.Normalize(dsr.KindAdvertisingID, v); err == nil {
+			return KindAdvertisingID
+		}
+	}
+	if DeviceField(field) {
+		if _, err := dsr.Normalize(dsr.KindDeviceID, v); err == nil {
+			return KindDeviceID
+		}
+	}
 	if IDField(field) && len(v) <= 64 && !strings.ContainsFunc(v, unicode.IsSpace) {
 		return KindCustomerID
 	}
 	return ""
+}
+
+// AdvertisingField reports whether a field is named like one holding an
+// advertising id: its last part is idfa, gaid, aaid, ifa, afai, rida or
+// maid, or contains advertisingid (ios_advertising_id, AdvertisingId).
+func AdvertisingField(field string) bool {
+	w := words(field)
+	switch w {
+	case "idfa", "gaid", "aaid", "ifa", "afai", "rida", "maid":
+		return true
+	}
+	return strings.Contains(w, "advertisingid")
+}
+
+// DeviceField reports whether a field is named like one holding a vendor-
+// or publisher-scoped device id: its last part is androidid, ssaid, idfv
+// or vendorid, or contains deviceid or publisherid (device_id,
+// roku_publisher_id).
+func DeviceField(field string) bool {
+	w := words(field)
+	switch w {
+	case "androidid", "ssaid", "idfv", "vendorid":
+		return true
+	}
+	return strings.Contains(w, "deviceid") || strings.Contains(w, "publisherid")
 }
 
 func digits(s string) int {

@@ -14,6 +14,17 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		field, value, want string
 	}{
+		// advertising and device ids: a value of the kind's form in a
+		// field named like one
+		{"idfa", "6D92078A-8246-4BA4-AE5B-76104861E7DC", "advertising_id"},
+		{"device.ios_advertising_id", "6d92078a-8246-4ba4-ae5b-76104861e7dc", "advertising_id"},
+		{"gaid", "00000000-0000-0000-0000-000000000000", ""}, // limited tracking: nobody's
+		{"idfa", "not a uuid", ""},
+		{"order_ref", "6d92078a-8246-4ba4-ae5b-76104861e7dc", ""}, // a UUID in another field
+		{"android_id", "a1b2c3d4e5f60718", "device_id"},
+		{"roku_publisher_id", "e621e1f8-c36c-495a-93fc-0c247a3e6e5f", "device_id"},
+		{"androidId", "9774d56d682e549c", ""}, // shared by many devices
+		{"device_id", "x1", ""},               // too short
 		// emails, by value, whatever the field
 		{"email", "ada@example.com", "email"},
 		{"contact.billing", "Ada.Lovelace+shop@mail.example.co.uk", "email"},
@@ -84,6 +95,8 @@ func TestFieldNames(t *testing.T) {
 		{"msisdn", false, true},
 		{"telemetry", false, false},
 		{"cellar", false, false},
+		{"idfa", false, false},
+		{"android_id", false, false},
 	} {
 		if got := discover.IDField(tt.field); got != tt.id {
 			t.Errorf("IDField(%q) = %v; want %v", tt.field, got, tt.id)
@@ -139,6 +152,33 @@ func TestCoveredBy(t *testing.T) {
 	} {
 		if got := covered(field); got != want {
 			t.Errorf("covered(%q) = %v; want %v", field, got, want)
+		}
+	}
+}
+
+func TestDeviceFieldNames(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		field      string
+		ad, device bool
+	}{
+		{"idfa", true, false},
+		{"profile.GAID", true, false},
+		{"ios_advertising_id", true, false},
+		{"AdvertisingId", true, false},
+		{"android_id", false, true},
+		{"IDFV", false, true},
+		{"roku_publisher_id", false, true},
+		{"deviceId", false, true},
+		{"ad", false, false},
+		{"device", false, false},
+		{"advertiser", false, false},
+	} {
+		if got := discover.AdvertisingField(tt.field); got != tt.ad {
+			t.Errorf("AdvertisingField(%q) = %v; want %v", tt.field, got, tt.ad)
+		}
+		if got := discover.DeviceField(tt.field); got != tt.device {
+			t.Errorf("DeviceField(%q) = %v; want %v", tt.field, got, tt.device)
 		}
 	}
 }

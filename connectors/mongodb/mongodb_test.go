@@ -475,7 +475,7 @@ func TestConfigErrors(t *testing.T) {
     database: shop
     collections:
       - {name: customers, match: {email: mail}, erase: delete}`,
-			want: []string{`line 6: collection "customers": match: field "email" has unknown identity kind "mail" (known: customer_id, email, phone)`},
+			want: []string{`line 6: collection "customers": match: field "email" has unknown identity kind "mail" (known: advertising_id, customer_id, device_id, email, phone)`},
 		},
 		{
 			name: "unknown provided kind",
@@ -618,7 +618,7 @@ func TestConfigErrors(t *testing.T) {
     collections:
       - name: customers
         erase: delete`,
-			want: []string{`line 6: collection "customers": match: map at least one field to an identity kind (customer_id, email, phone)`},
+			want: []string{`line 6: collection "customers": match: map at least one field to an identity kind (advertising_id, customer_id, device_id, email, phone)`},
 		},
 		{
 			name: "empty match",
@@ -640,7 +640,7 @@ func TestConfigErrors(t *testing.T) {
           email: email
           phone: phnoe
         erase: delete`,
-			want: []string{`line 9: collection "customers": match: field "phone" has unknown identity kind "phnoe" (known: customer_id, email, phone)`},
+			want: []string{`line 9: collection "customers": match: field "phone" has unknown identity kind "phnoe" (known: advertising_id, customer_id, device_id, email, phone)`},
 		},
 		{
 			name: "misspelled provided kind, block style",

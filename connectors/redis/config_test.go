@@ -36,7 +36,7 @@ func TestValidate(t *testing.T) {
 		{"backslash", keys("      - pattern: 'user\\:{customer_id}:x'\n        erase: delete\n"),
 			[]string{`line 6: key pattern "user\\:{customer_id}:x": a backslash is not allowed`}},
 		{"unknown kind", keys("      - pattern: \"user:{nickname}:*\"\n        erase: delete\n"),
-			[]string{`line 6: key pattern "user:{nickname}:*": unknown identity kind {nickname} (known: customer_id, email, phone)`}},
+			[]string{`line 6: key pattern "user:{nickname}:*": unknown identity kind {nickname} (known: advertising_id, customer_id, device_id, email, phone)`}},
 		{"two placeholders", keys("      - pattern: \"user:{customer_id}:{email}\"\n        erase: delete\n"),
 			[]string{`line 6: key pattern "user:{customer_id}:{email}": more than one placeholder`}},
 		{"brace not closed", keys("      - pattern: \"user:{customer_id\"\n        erase: delete\n"),

@@ -160,7 +160,7 @@ func TestLoadValidation(t *testing.T) {
         erase: mask
         opt_out: mask
 `,
-			want: `line 7: table "people": match: column "email" has unknown identity kind "mail" (known: customer_id, email, phone)
+			want: `line 7: table "people": match: column "email" has unknown identity kind "mail" (known: advertising_id, customer_id, device_id, email, phone)
 line 8: table "people": erase: set is for opt_out; erase with delete or mask
 line 9: table "people": listed twice
 line 9: table "people": erase: required: delete or mask

@@ -45,6 +45,10 @@ func fieldOf(field string) (name, anchor string) {
 		return "phone", "phone"
 	case field == "subject.customer_id":
 		return "customer_id", "customer_id"
+	case field == "subject.advertising_id":
+		return "advertising_id", "advertising_id"
+	case field == "subject.device_id":
+		return "device_id", "device_id"
 	case field == "scopes" || strings.HasPrefix(field, "scopes["):
 		return "scope", "scope-" + string(dsr.Purposes[0])
 	case field == "agent.name":

@@ -138,11 +138,13 @@ func TestValidation(t *testing.T) {
 	b.get("/privacy")
 	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
 	resp, page := b.post("/privacy/requests", url.Values{"type": {"opt_out"}, "email": {"ada@" + evil}, "phone": {evil},
+		"advertising_id": {"00000000-0000-0000-0000-000000000000"}, "device_id": {evil},
 		"scope": {"marketing"}, "agent": {"1"}, "agent_name": {evil}, "agent_email": {"nope"}})
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	contains(t, page, `id="error-summary"`, `href="#regulation"`, `href="#email"`, `href="#phone"`, `href="#agent_email"`, `href="#agent_permission"`,
+		`href="#advertising_id"`, `href="#device_id"`, `id="advertising_id-error"`, "ad tracking is limited",
 		`id="email-error"`, `aria-invalid="true"`, `value="opt_out" checked`, `value="marketing" checked`, `id="agent" name="agent" value="1" checked`,
 		"&lt;script&gt;alert(1)&lt;/script&gt;")
 	lacks(t, page, "<script>alert", "<img src=x")
@@ -388,6 +390,30 @@ func checkMarkup(t *testing.T, pages []string) {
 			if regexp.MustCompile(`[A-Za-z0-9_-]{43}`).MatchString(m[1]) {
 				t.Errorf("a link holds a token: %s", m[1])
 			}
+		}
+	}
+}
+
+// TestDeviceIDsClaimed: the form takes an advertising id and a device id,
+// stored normalised and, for an access request, claimed (the code proves
+// the email only); for an opt-out, which needs no proof, acted on.
+func TestDeviceIDsClaimed(t *testing.T) {
+	p := startPortal(t, nil)
+	for _, tt := range []struct {
+		typ, source string
+	}{{"access", dsr.SourceClaimed}, {"opt_out", dsr.SourceSubject}} {
+		v := url.Values{"type": {tt.typ}, "regulation": {"gdpr"}, "email": {tt.typ + "@example.com"},
+			"advertising_id": {"6D92078A-8246-4BA4-AE5B-76104861E7DC"}, "device_id": {"A1B2C3D4E5F60718"}}
+		id := p.browser().submit(v)
+		var got []string
+		for _, i := range p.request(id).Identities {
+			if i.Kind != dsr.KindEmail {
+				got = append(got, string(i.Kind)+"="+i.Value+" "+i.Source)
+			}
+		}
+		want := "advertising_id=6d92078a-8246-4ba4-ae5b-76104861e7dc " + tt.source + ",device_id=a1b2c3d4e5f60718 " + tt.source
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: identities %v; want %s", tt.typ, got, want)
 		}
 	}
 }

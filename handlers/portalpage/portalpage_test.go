@@ -275,7 +275,7 @@ func TestCatalogues(t *testing.T) {
 	for _, s := range []dsr.ConsentSource{dsr.ConsentPortal, dsr.ConsentAgent, dsr.ConsentGPC, dsr.ConsentProtocol, dsr.ConsentAPI, dsr.ConsentImport, dsr.ConsentAdmin} {
 		made = append(made, "portal.consent.source."+string(s))
 	}
-	for _, f := range []string{"type", "regulation", "email", "phone", "customer_id", "scope", "agent_name", "agent_email", "agent_permission", "code", "refuse",
+	for _, f := range []string{"type", "regulation", "email", "phone", "customer_id", "advertising_id", "device_id", "scope", "agent_name", "agent_email", "agent_permission", "code", "refuse",
 		"corrections", "correction_field", "correction_value"} {
 		made = append(made, "portal.err."+f)
 	}

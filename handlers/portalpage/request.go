@@ -24,6 +24,7 @@ const correctionRows = 3
 type requestForm struct {
 	Type, Regulation, Jurisdiction string
 	Email, Phone, CustomerID       string
+	AdvertisingID, DeviceID        string
 	// Scopes are the opt-out's uses checked, by name.
 	Scopes                map[string]bool
 	Agent                 bool
@@ -38,6 +39,7 @@ type requestForm struct {
 func readRequestForm(c *gin.Context) requestForm {
 	f := requestForm{Type: trimmed(c, "type"), Regulation: trimmed(c, "regulation"), Jurisdiction: trimmed(c, "jurisdiction"),
 		Email: trimmed(c, "email"), Phone: trimmed(c, "phone"), CustomerID: trimmed(c, "customer_id"),
+		AdvertisingID: trimmed(c, "advertising_id"), DeviceID: trimmed(c, "device_id"),
 		Scopes: map[string]bool{}, Agent: c.PostForm("agent") == "1",
 		AgentName: trimmed(c, "agent_name"), AgentEmail: trimmed(c, "agent_email"), AgentPermission: c.PostForm("agent_permission") == "1",
 		GPC: gpcSignal(c)}
@@ -72,7 +74,8 @@ func (f requestForm) portalRequest() app.PortalRequest {
 		}
 		return &s
 	}
-	b := app.PortalRequest{Type: f.Type, Regulation: f.Regulation, Subject: app.Subject{Email: opt(f.Email), Phone: opt(f.Phone), CustomerID: opt(f.CustomerID)}}
+	b := app.PortalRequest{Type: f.Type, Regulation: f.Regulation, Subject: app.Subject{Email: opt(f.Email), Phone: opt(f.Phone), CustomerID: opt(f.CustomerID),
+		AdvertisingID: opt(f.AdvertisingID), DeviceID: opt(f.DeviceID)}}
 	if f.Regulation == "" {
 		b.Jurisdiction = f.Jurisdiction
 	}

@@ -158,7 +158,9 @@ func KeyInfo(k dsr.SuppressionKey) KeyAnswer {
 // KeyNormalisation says, per identity kind, how a value is normalised
 // before it is hashed (dsr.Normalize).
 var KeyNormalisation = map[dsr.Kind]string{
-	dsr.KindEmail:      "trim surrounding white space, then lower-case the whole address",
-	dsr.KindPhone:      "E.164: keep + and the digits (drop spaces, dots, dashes, brackets); a leading 00 becomes +",
-	dsr.KindCustomerID: "trim surrounding white space",
+	dsr.KindEmail:         "trim surrounding white space, then lower-case the whole address",
+	dsr.KindPhone:         "E.164: keep + and the digits (drop spaces, dots, dashes, brackets); a leading 00 becomes +",
+	dsr.KindCustomerID:    "trim surrounding white space",
+	dsr.KindAdvertisingID: "trim surrounding white space, then lower-case (a UUID: 8-4-4-4-12 hex digits)",
+	dsr.KindDeviceID:      "trim surrounding white space; lower-case it when it is hex digits and dashes only",
 }
