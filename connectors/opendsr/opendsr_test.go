@@ -243,3 +243,24 @@ func TestCheck(t *testing.T) {
 		t.Errorf("checks failed (-want +got):\n%s", diff)
 	}
 }
+
+// TestAdvertisingIDs: an advertising id is sent as each advertising id
+// type the processor takes (one value names one device, whichever
+// platform it is read as), a device id as each device id type.
+func TestAdvertisingIDs(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	p.supported = []spec.Identity{{Type: "ios_advertising_id", Format: "raw"}, {Type: "android_advertising_id", Format: "raw"}, {Type: "android_id", Format: "raw"}}
+	const idfa, androidID = "6d92078a-8246-4ba4-ae5b-76104861e7dc", "3f2a9c0b7e1d4a56"
+	s := connectors.Subject{Identities: []connectors.Identity{{Kind: "advertising_id", Value: idfa}, {Kind: "device_id", Value: androidID}, {Kind: "email", Value: "ada@example.com"}}}
+	res, err := connectors.Do(jobCtx(t, "req-10:vendor:erase", connectors.ActionErase), p.connector(t, nil), connectors.ActionErase, s, "", nil, nil)
+	if err != nil || res.Pending == nil {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	req, _ := p.request(res.Pending.Handle)
+	want := []spec.Identity{{Type: "android_advertising_id", Value: idfa, Format: "raw"}, {Type: "android_id", Value: androidID, Format: "raw"},
+		{Type: "ios_advertising_id", Value: idfa, Format: "raw"}}
+	if diff := cmp.Diff(want, req.SubjectIdentities); diff != "" {
+		t.Errorf("identities sent (-want +got):\n%s", diff)
+	}
+}
