@@ -1,14 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -32,40 +27,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// processorPKI writes, in dir, a certificate authority (ca.pem) and a
-// certificate and ECDSA key for domain that it issued (cert.pem, key.pem).
+// processorPKI writes, in dir, a certificate authority's certificate
+// (ca) and a certificate for domain it issued, with its key (cert, key).
 func processorPKI(t *testing.T, dir, domain string) (ca, cert, key string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "interop CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	auth := testenv.NewTLS(t)
+	certPEM, k := auth.Issue(t, domain)
+	keyDER, err := x509.MarshalECPrivateKey(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, leafKey.Public(), caKey)
-	if err != nil {
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keyDER, _ := x509.MarshalECPrivateKey(leafKey)
-	write := func(name string, blocks ...*pem.Block) string {
-		var b []byte
-		for _, bl := range blocks {
-			b = append(b, pem.EncodeToMemory(bl)...)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		write("cert.pem", &pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
-		write("key.pem", &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	return auth.CAFile, cert, key
 }
 
 // TestOpenDSRInterop runs the service as an OpenDSR controller against the

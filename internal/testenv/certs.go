@@ -105,3 +105,34 @@ func writePEM(t testing.TB, path, kind string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// Issue returns a certificate the authority signs for the DNS name (an
+// OpenDSR processor's domain), PEM-encoded, with its key; nothing is
+// written.
+func (f *TLS) Issue(t testing.TB, name string) (certPEM []byte, key *ecdsa.PrivateKey) {
+	t.Helper()
+	return issue(t, name, f.ca, f.caKey)
+}
+
+// SelfSigned returns a certificate for the DNS name signed by its own key,
+// PEM-encoded, with the key: one no authority vouches for.
+func SelfSigned(t testing.TB, name string) (certPEM []byte, key *ecdsa.PrivateKey) {
+	t.Helper()
+	return issue(t, name, nil, nil)
+}
+
+func issue(t testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) ([]byte, *ecdsa.PrivateKey) {
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if ca == nil {
+		ca, caKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key
+}
