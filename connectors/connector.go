@@ -257,12 +257,22 @@ func (s Subject) CorrectionsFor(fields []string) []Correction {
 	return out
 }
 
-// Values returns the values of one identity kind.
+// Values returns the values of one identity kind. An advertising or
+// device id that dsar holds in lower case (a UUID, or hex) is given in
+// upper case too, right after it: iOS writes its ids in upper case, and
+// systems keep them as they came, so an exact match (an indexed column, a
+// key) finds the id either way.
 func (s Subject) Values(kind string) []string {
 	var out []string
 	for _, id := range s.Identities {
-		if id.Kind == kind {
-			out = append(out, id.Value)
+		if id.Kind != kind {
+			continue
+		}
+		out = append(out, id.Value)
+		if (kind == "advertising_id" || kind == "device_id") && strings.ToLower(id.Value) == id.Value {
+			if up := strings.ToUpper(id.Value); up != id.Value && !slices.Contains(out, up) {
+				out = append(out, up)
+			}
 		}
 	}
 	return out

@@ -210,8 +210,13 @@ func identities(s connectors.Subject, supported []spec.Identity) ([]spec.Identit
 				continue
 			}
 			matched = true
-			for _, v := range s.Values(kind) {
-				out = append(out, spec.Identity{Type: typ, Format: format, Value: digest(format, v)})
+			// The identities as dsar holds them, normalised: not Values,
+			// which adds the upper-case form of a device's id for
+			// systems matching it as written.
+			for _, id := range s.Identities {
+				if id.Kind == kind {
+					out = append(out, spec.Identity{Type: typ, Format: format, Value: digest(format, id.Value)})
+				}
 			}
 		}
 		if matched {

@@ -13,8 +13,9 @@ import (
 // matched by them: a subject known by the advertising id of their phone
 // (given in upper case, as iOS writes it, and normalised as intake does)
 // has their device found, its device id resolved, and their events
-// exported and erased; another person's rows, and those of users whose
-// phones gave the all-zero id of limited ad tracking, stay.
+// exported and erased, a row keeping the id in upper case as iOS wrote it
+// too; another person's rows, and those of users whose phones gave the
+// all-zero id of limited ad tracking, stay.
 func TestAdvertisingIDs(t *testing.T) {
 	const (
 		adaIDFA  = "6D92078A-8246-4BA4-AE5B-76104861E7DC"
@@ -52,7 +53,7 @@ func TestAdvertisingIDs(t *testing.T) {
 				(5, NULL, 'a1b2c3d4e5f60718', 'Fire TV')`),
 			`INSERT INTO ad_events VALUES
 				(1, '6d92078a-8246-4ba4-ae5b-76104861e7dc', NULL, 'install'),
-				(2, '6d92078a-8246-4ba4-ae5b-76104861e7dc', NULL, 'purchase'),
+				(2, '6D92078A-8246-4BA4-AE5B-76104861E7DC', NULL, 'purchase'),
 				(3, NULL, 'a1b2c3d4e5f60718', 'open'),
 				(4, 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6', NULL, 'install'),
 				(5, '00000000-0000-0000-0000-000000000000', NULL, 'install'),
