@@ -211,7 +211,7 @@ const (
 
 // Identity is one identifier of a subject.
 type Identity struct {
-	Kind  string // "email", "customer_id", "phone"
+	Kind  string // one of IdentityKinds: "email", "customer_id", "phone", "advertising_id", "device_id"
 	Value string
 	// Source names where a resolved identity came from, "connector/collection".
 	Source string
