@@ -1,0 +1,128 @@
+package opendsr_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dsar-project/dsar/connectors"
+	spec "github.com/dsar-project/dsar/internal/opendsr"
+)
+
+// leaks reports whether msg holds Ada's email, whole or in part (a reason
+// code with its @ taken out is still her address, and no longer one the
+// worker's redaction finds).
+func leaks(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "ada") || strings.Contains(m, "example.com") || strings.Contains(m, "lovelace")
+}
+
+// TestHostileProcessorQuotesNoPersonalData: what a processor says is never
+// quoted into an error (a job's error is shown to agents and logged) unless
+// it is a short code: an error object whose reason or message, or a status
+// whose request_status or subject_request_id, is the subject's email
+// leaves no part of it in the error.
+func TestHostileProcessorQuotesNoPersonalData(t *testing.T) {
+	t.Parallel()
+	email := "Ada.Lovelace@Example.com"
+	for _, reason := range []string{email, "ada@example.com", "Validation: ada@example.com"} {
+		p := newProcessor(t)
+		p.fail = http.StatusBadRequest
+		p.failBody = spec.ErrorBody{Error: spec.ErrorObject{Code: 400, Message: "unknown subject " + email,
+			Errors: []spec.ErrorDetail{{Domain: "OpenDSR", Reason: reason, Message: "no user " + email}}}}
+		_, err := connectors.Do(jobCtx(t, "req-1:vendor:erase", connectors.ActionErase), p.connector(t, nil), connectors.ActionErase, ada, "", nil, nil)
+		if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "400") {
+			t.Fatalf("reason %q: %v; want a permanent 400", reason, err)
+		}
+		if leaks(err.Error()) {
+			t.Errorf("reason %q: the error quotes the subject: %v", reason, err)
+		}
+	}
+	// A reason code that is one is still given.
+	p := newProcessor(t)
+	p.fail = http.StatusBadRequest
+	p.failBody = spec.ErrorBody{Error: spec.ErrorObject{Code: 400, Errors: []spec.ErrorDetail{{Domain: "OpenDSR", Reason: "UnsupportedIdentity"}}}}
+	if _, err := connectors.Do(jobCtx(t, "req-1:vendor:erase", connectors.ActionErase), p.connector(t, nil), connectors.ActionErase, ada, "", nil, nil); err == nil || !strings.Contains(err.Error(), "(UnsupportedIdentity)") {
+		t.Errorf("a reason code: %v; want it named", err)
+	}
+
+	// Signed status reads naming the subject where a code or an id goes.
+	for _, tt := range []struct {
+		name string
+		mod  func(p *processor, srid string)
+	}{
+		{"request_status", func(p *processor, srid string) { p.set(srid, email, nil) }},
+		{"subject_request_id", func(p *processor, srid string) {
+			p.set(srid, spec.StatusCompleted, nil)
+			p.mu.Lock()
+			p.renamed = email
+			p.mu.Unlock()
+		}},
+	} {
+		p := newProcessor(t)
+		c := p.connector(t, nil)
+		ctx := jobCtx(t, "req-2:vendor:erase", connectors.ActionErase)
+		res, err := connectors.Do(ctx, c, connectors.ActionErase, ada, "", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt.mod(p, res.Pending.Handle)
+		_, err = connectors.Do(ctx, c, connectors.ActionErase, ada, res.Pending.Handle, nil, nil)
+		if !errors.Is(err, connectors.ErrPermanent) {
+			t.Fatalf("%s: %v; want a permanent error", tt.name, err)
+		}
+		if leaks(err.Error()) {
+			t.Errorf("%s: the error quotes the subject: %v", tt.name, err)
+		}
+	}
+}
+
+// TestForgedCallbacksWhileProcessorDown: a callback claiming the
+// processor's domain makes the connector read the processor's discovery
+// document when it holds none (or an outdated one); while that read fails,
+// a stream of such callbacks (anyone can send them: the route takes no
+// key) must not make one read each, at once and in turn: the connector
+// tries once a minute, and says meanwhile what the last try said.
+func TestForgedCallbacksWhileProcessorDown(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	p.discoveryFail = http.StatusInternalServerError
+	c := p.connector(t, nil)
+	job := "req-1:vendor:erase"
+	// A callback of the right shape, signed by a key of no authority.
+	_, forger := issue(t, nil, domain)
+	h, b := p.callback(t, spec.Signer{Domain: domain, Key: forger}, "6f1c3e0a-52b7-4c1d-9a8e-2d4b6f8a0c11", spec.StatusCompleted, callbackPrefix+url.PathEscape(job))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.VerifyCallback(t.Context(), connectors.ActionErase, h, b, time.Now()); err == nil {
+				t.Error("a forged callback was taken")
+			}
+		}()
+	}
+	wg.Wait()
+	if n := p.discoveries.Load(); n != 1 {
+		t.Errorf("20 forged callbacks while the processor fails made %d discovery reads; want 1", n)
+	}
+	// The worker's own calls are not held back by the callbacks': a job
+	// tries the processor at once.
+	_, err := connectors.Do(jobCtx(t, job, connectors.ActionErase), c, connectors.ActionErase, ada, "", nil, nil)
+	if err == nil || errors.Is(err, connectors.ErrPermanent) {
+		t.Errorf("a job while discovery fails: %v; want a transient error", err)
+	}
+	if n := p.discoveries.Load(); n != 2 {
+		t.Errorf("%d discovery reads after a job's attempt; want 2", n)
+	}
+	p.mu.Lock()
+	p.discoveryFail = 0
+	p.mu.Unlock()
+	if _, err := connectors.Do(jobCtx(t, job, connectors.ActionErase), c, connectors.ActionErase, ada, "", nil, nil); err != nil {
+		t.Errorf("the processor back: %v", err)
+	}
+}
