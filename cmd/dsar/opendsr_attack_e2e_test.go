@@ -316,7 +316,9 @@ func TestOpenDSRControllerCallbackAttacks(t *testing.T) {
 	_, _, strayKeyFile := processorPKI(t, otherCA, "processor.test")
 	stray := newFakeProcessor(t, filepath.Join(otherCA, "cert.pem"), strayKeyFile).signer
 
-	completed := func() (http.Header, []byte) { return f.callback(spec.Signer{}, del.srid, spec.StatusCompleted, del.url) }
+	completed := func() (http.Header, []byte) {
+		return f.callback(spec.Signer{}, del.srid, spec.StatusCompleted, del.url)
+	}
 	for _, tt := range []struct {
 		name string
 		url  string
@@ -400,4 +402,117 @@ func TestOpenDSRControllerCallbackAttacks(t *testing.T) {
 	if logs := ctrl.stderr.String(); strings.Contains(strings.ToLower(logs), "ada@example.com") {
 		t.Error("the controller's logs hold the subject's email")
 	}
+}
+
+// TestOpenDSRControllerFaults: a processor answering 500 to every request,
+// and one refusing it with an error object that quotes the subject's
+// email (in capitals, in its reason code and messages), each end their job
+// in front of an agent with the reason (the status, the reason code when
+// it is one) once the retries are spent; no part of the email reaches the
+// job's error or the controller's logs.
+func TestOpenDSRControllerFaults(t *testing.T) {
+	r := testenv.RedisServer(t)
+	dir := t.TempDir()
+	ca, cert, key := processorPKI(t, dir, "processor.test")
+	f := newFakeProcessor(t, cert, key)
+	f.mode["down"], f.mode["leaky"] = "500", "pii"
+	ctrl := controllerOf(t, f, dir, ca, r.Addr, testenv.Queue(t, r), freeAddr(t), []string{"DSAR_JOB_MAX_RETRY=2"}, "down", "leaky")
+
+	id := fileApproved(ctrl, "deletion")
+	st, jobs := until(t, ctrl, id, 90*time.Second, "both jobs failed", func(st string, _ []attackJob) bool { return st == "needs_attention" })
+	if !jobIs(jobs, "down", "failed") || !jobIs(jobs, "leaky", "failed") {
+		t.Fatalf("request %s, jobs %+v; want both opendsr jobs failed", st, jobs)
+	}
+	if n := len(f.postsTo("down")); n != 3 {
+		t.Errorf("the processor answering 500 got %d requests; want 3 (DSAR_JOB_MAX_RETRY=2)", n)
+	}
+	if n := len(f.postsTo("leaky")); n != 1 {
+		t.Errorf("the processor refusing with 400 got %d requests; want 1 (a 400 is not retried)", n)
+	}
+	for _, j := range jobs {
+		switch j.Connector {
+		case "down":
+			if !strings.Contains(j.Error, "500") {
+				t.Errorf("the job of the processor answering 500 failed with %q; want the status named", j.Error)
+			}
+		case "leaky":
+			if !strings.Contains(j.Error, "400") {
+				t.Errorf("the job of the processor answering 400 failed with %q; want the status named", j.Error)
+			}
+		}
+		if leaksAda(j.Error) {
+			t.Errorf("job %s's error quotes the subject: %q", j.Connector, j.Error)
+		}
+	}
+	ctrl.stop()
+	logs := ctrl.stderr.String()
+	if !strings.Contains(logs, id) {
+		t.Fatal("the controller's logs name no request; the check below would prove nothing")
+	}
+	if leaksAda(logs) {
+		t.Error("the controller's logs quote the subject")
+	}
+}
+
+// leaksAda reports whether s holds Ada's email, whole or in part.
+func leaksAda(s string) bool {
+	s = strings.ToLower(s)
+	return strings.Contains(s, "ada@") || strings.Contains(s, "adaexample") || strings.Contains(s, "@example.com")
+}
+
+// TestOpenDSRControllerKilledMidPost: a controller killed (SIGKILL) while
+// its request is at the processor, unanswered, sends the same
+// subject_request_id again once restarted (the job's lease ran out): the
+// processor files one request, and its callback ends the job.
+func TestOpenDSRControllerKilledMidPost(t *testing.T) {
+	r := testenv.RedisServer(t)
+	dir := t.TempDir()
+	ca, cert, key := processorPKI(t, dir, "processor.test")
+	f := newFakeProcessor(t, cert, key)
+	f.mode["vendor"] = "hold"
+	queue, addr := testenv.Queue(t, r), freeAddr(t)
+	extra := []string{"DSAR_JOB_TIMEOUT=5s", "DSAR_JOB_LEASE=6s"}
+	ctrl := controllerOf(t, f, dir, ca, r.Addr, queue, addr, extra, "vendor")
+	id := fileApproved(ctrl, "deletion")
+	deadline := time.After(60 * time.Second)
+	for held := false; !held; {
+		select {
+		case <-f.held:
+			held = true
+		case <-deadline:
+			t.Fatalf("no request reached the processor\n%s", ctrl.stderr)
+		case <-time.After(200 * time.Millisecond):
+			if st, _ := readRequest(ctrl, id); st == "awaiting_approval" {
+				ctrl.call("POST", "/v1/requests/"+id+"/approve", "", nil)
+			}
+		}
+	}
+	if err := ctrl.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-ctrl.exited
+	f.mu.Lock()
+	f.mode["vendor"] = ""
+	f.mu.Unlock()
+
+	ctrl = controllerOf(t, f, dir, ca, r.Addr, queue, addr, extra, "vendor")
+	until(t, ctrl, id, 180*time.Second, "sent again", func(_ string, jobs []attackJob) bool { return jobIs(jobs, "vendor", "waiting") })
+	posts := f.postsTo("vendor")
+	if len(posts) < 2 {
+		t.Fatalf("the processor got %d requests; want the first and the one sent again", len(posts))
+	}
+	for _, srid := range posts[1:] {
+		if srid != posts[0] {
+			t.Fatalf("the request was sent again under another subject_request_id (%v): the processor files two", posts)
+		}
+	}
+	req, ok := f.filed(posts[0])
+	if !ok || len(req.StatusCallbackURLs) != 1 {
+		t.Fatalf("the processor holds %+v", req)
+	}
+	h, b := f.callback(spec.Signer{}, posts[0], spec.StatusCompleted, req.StatusCallbackURLs[0])
+	if got := post(t, req.StatusCallbackURLs[0], h, b); got != http.StatusAccepted {
+		t.Fatalf("the processor's callback after the restart: %d", got)
+	}
+	until(t, ctrl, id, 30*time.Second, "completed", func(st string, _ []attackJob) bool { return st == "completed" })
 }
