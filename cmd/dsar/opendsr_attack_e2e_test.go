@@ -352,6 +352,13 @@ func TestOpenDSRControllerCallbackAttacks(t *testing.T) {
 			h, _ := completed()
 			return h, bytes.Repeat([]byte(" "), callbackapi.MaxBodyBytes+1)
 		}, http.StatusRequestEntityTooLarge},
+		// Refused before it is read whole, not after (the route takes no
+		// key: 8 MiB read for each forged callback would be the attacker's
+		// to spend).
+		{"longer than an OpenDSR message", del.url, func() (http.Header, []byte) {
+			h, b := completed()
+			return h, append(b, bytes.Repeat([]byte(" "), spec.MaxMessage)...)
+		}, http.StatusRequestEntityTooLarge},
 		{"the erasure's callback at the access's URL", acc.url, completed, http.StatusBadRequest},
 		{"the access's callback at the erasure's URL", del.url, func() (http.Header, []byte) {
 			return f.callback(spec.Signer{}, acc.srid, spec.StatusCompleted, acc.url)

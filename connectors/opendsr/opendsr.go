@@ -420,6 +420,10 @@ func (c *Connector) VerifyCallback(ctx context.Context, a connectors.Action, h h
 	return cb.SubjectRequestID, nil
 }
 
+// MaxCallbackBytes is the largest callback the connector takes: an
+// OpenDSR message (callbackapi refuses a longer one before reading it).
+func (c *Connector) MaxCallbackBytes() int64 { return spec.MaxMessage }
+
 // errNotSigned is wrapped by the errors of verify that say the message is
 // not the processor's: unsigned, signed for another domain, or not under
 // its certificate.
