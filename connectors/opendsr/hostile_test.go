@@ -2,6 +2,7 @@ package opendsr_test
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -124,5 +125,33 @@ func TestForgedCallbacksWhileProcessorDown(t *testing.T) {
 	p.mu.Unlock()
 	if _, err := connectors.Do(jobCtx(t, job, connectors.ActionErase), c, connectors.ActionErase, ada, "", nil, nil); err != nil {
 		t.Errorf("the processor back: %v", err)
+	}
+}
+
+// TestUnbelievableResultsCount: a results_count no erasure of one person
+// reaches (the largest int64) is not counted: counted, it would overflow
+// the request's totals once summed with its other jobs' records.
+func TestUnbelievableResultsCount(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	c := p.connector(t, nil)
+	ctx := jobCtx(t, "req-1:vendor:erase", connectors.ActionErase)
+	res, err := connectors.Do(ctx, c, connectors.ActionErase, ada, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		count int64
+		want  int64
+	}{{math.MaxInt64, 0}, {1e12 + 1, 0}, {1e12, 1e12}, {3, 3}} {
+		n := tt.count
+		p.set(res.Pending.Handle, spec.StatusCompleted, &n)
+		got, err := connectors.Do(ctx, c, connectors.ActionErase, ada, res.Pending.Handle, nil, nil)
+		if err != nil || got.Records != tt.want {
+			t.Errorf("results_count %d: %d records, %v; want %d", tt.count, got.Records, err, tt.want)
+		}
+		if tt.want == 0 && (len(got.Collections) != 1 || !strings.Contains(got.Collections[0].Note, "not believable")) {
+			t.Errorf("results_count %d: %+v; want a note saying it was not counted", tt.count, got.Collections)
+		}
 	}
 }

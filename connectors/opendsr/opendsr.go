@@ -180,6 +180,10 @@ func (c *Connector) file(ctx context.Context, a connectors.Action, s connectors.
 	return c.pending(srid), nil
 }
 
+// maxResultsCount bounds the results_count taken from a processor for one
+// request: a larger one is not believable, and is not counted.
+const maxResultsCount = 1e12
+
 // collection names, in results and exports, what the processor reported.
 const collection = "requests"
 
@@ -351,9 +355,16 @@ func (c *Connector) settle(ctx context.Context, a connectors.Action, handle stri
 	log.InfoContext(ctx, "opendsr request completed")
 	var res connectors.Result
 	cr := connectors.CollectionResult{Name: collection, Outcome: "deleted"}
-	if r.resultsCount != nil {
+	switch {
+	case r.resultsCount != nil && *r.resultsCount > maxResultsCount:
+		// Counted, it would be summed with the other jobs' records (the
+		// request's totals, the reports) past what an int64 holds.
+		log.WarnContext(ctx, "opendsr results_count not believable; not counted")
+		r.resultsCount = nil
+		cr.Note = fmt.Sprintf("completed by the processor %s, whose results_count (over %d) is not believable: not counted", c.domain, int64(maxResultsCount))
+	case r.resultsCount != nil:
 		cr.Records = *r.resultsCount
-	} else {
+	default:
 		cr.Note = "completed by the processor " + c.domain + ", which did not count what it found"
 	}
 	if a == connectors.ActionExport {
