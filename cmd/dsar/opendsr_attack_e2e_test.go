@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -522,4 +523,50 @@ func TestOpenDSRControllerKilledMidPost(t *testing.T) {
 		t.Fatalf("the processor's callback after the restart: %d", got)
 	}
 	until(t, ctrl, id, 30*time.Second, "completed", func(st string, _ []attackJob) bool { return st == "completed" })
+}
+
+// ownRedis starts a redis-server of the test's own, on a port of its own,
+// that the test may flush; it is stopped when the test ends.
+func ownRedis(t *testing.T) string {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+	}
+}
+
+// TestOpenDSRControllerRedisFlushed: the controller's Redis loses every key
+// (FLUSHDB) while a job waits on the processor; the processor's callback
+// still ends the job.
+func TestOpenDSRControllerRedisFlushed(t *testing.T) {
+	redis := ownRedis(t)
+	dir := t.TempDir()
+	ca, cert, key := processorPKI(t, dir, "processor.test")
+	f := newFakeProcessor(t, cert, key)
+	ctrl := controllerOf(t, f, dir, ca, redis, "dsar_flushed", freeAddr(t), nil, "vendor")
+	id := fileApproved(ctrl, "deletion")
+	until(t, ctrl, id, 60*time.Second, "filed", func(_ string, jobs []attackJob) bool { return jobIs(jobs, "vendor", "waiting") })
+	_, port, _ := net.SplitHostPort(redis)
+	if out, err := exec.Command("redis-cli", "-p", port, "FLUSHDB").CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("FLUSHDB: %v %s", err, out)
+	}
+	posts := f.postsTo("vendor")
+	req, _ := f.filed(posts[0])
+	h, b := f.callback(spec.Signer{}, posts[0], spec.StatusCompleted, req.StatusCallbackURLs[0])
+	if got := post(t, req.StatusCallbackURLs[0], h, b); got != http.StatusAccepted {
+		t.Fatalf("the processor's callback after FLUSHDB: %d", got)
+	}
+	until(t, ctrl, id, 60*time.Second, "completed", func(st string, _ []attackJob) bool { return st == "completed" })
 }
