@@ -1,6 +1,7 @@
 package opendsr_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -153,5 +154,33 @@ func TestUnbelievableResultsCount(t *testing.T) {
 		if tt.want == 0 && (len(got.Collections) != 1 || !strings.Contains(got.Collections[0].Note, "not believable")) {
 			t.Errorf("results_count %d: %+v; want a note saying it was not counted", tt.count, got.Collections)
 		}
+	}
+}
+
+// TestForgedCallbackHangingUp: the discovery read a callback asks for is
+// not the caller's to cut short: a forged callback whose sender hangs up
+// at once (its context ends) must not leave a failed read behind that the
+// processor's own callbacks are then refused with for a minute.
+func TestForgedCallbackHangingUp(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	c := p.connector(t, nil)
+	job := "req-1:vendor:erase"
+	res, err := connectors.Do(jobCtx(t, job, connectors.ActionErase), c, connectors.ActionErase, ada, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new connector (a restarted controller) holds no discovery yet.
+	c = p.connector(t, nil)
+	_, forger := issue(t, nil, domain)
+	h, b := p.callback(t, spec.Signer{Domain: domain, Key: forger}, res.Pending.Handle, spec.StatusCompleted, callbackPrefix+url.PathEscape(job))
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := c.VerifyCallback(gone, connectors.ActionErase, h, b, time.Now()); err == nil {
+		t.Fatal("a forged callback was taken")
+	}
+	h, b = p.callback(t, spec.Signer{}, res.Pending.Handle, spec.StatusCompleted, callbackPrefix+url.PathEscape(job))
+	if handle, err := c.VerifyCallback(t.Context(), connectors.ActionErase, h, b, time.Now()); err != nil || handle != res.Pending.Handle {
+		t.Errorf("the processor's callback after a forged one hung up: %q, %v", handle, err)
 	}
 }

@@ -474,7 +474,9 @@ func (c *Connector) verify(ctx context.Context, h http.Header, body []byte, byCa
 // read's error meanwhile) — else a stream of callbacks claiming the
 // processor's domain, while the processor is down or its certificate
 // expired, would make the controller call the processor once each, one
-// after the other under the lock. A worker's call always tries.
+// after the other under the lock. A worker's call always tries. The read
+// is not cut short when the caller's context ends (a callback's sender
+// hanging up would leave a failure behind for the next minute).
 func (c *Connector) processor(ctx context.Context, fresh, byCallback bool) (*processor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -488,7 +490,10 @@ func (c *Connector) processor(ctx context.Context, fresh, byCallback bool) (*pro
 	if byCallback && c.failure != nil && now.Sub(c.failed) < refreshAtMost {
 		return nil, c.failure
 	}
-	p, err := c.discover(ctx, now)
+	// The read serves every caller waiting on the lock, not only this
+	// one: it is not cut short when this caller's context ends (a
+	// callback's sender hanging up), only by the client's timeout.
+	p, err := c.discover(context.WithoutCancel(ctx), now)
 	if err != nil {
 		c.logger().WarnContext(ctx, "opendsr discovery failed", "error", err)
 		c.failed, c.failure = now, err
