@@ -1,6 +1,7 @@
 package opendsr_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -182,5 +183,38 @@ func TestForgedCallbackHangingUp(t *testing.T) {
 	h, b = p.callback(t, spec.Signer{}, res.Pending.Handle, spec.StatusCompleted, callbackPrefix+url.PathEscape(job))
 	if handle, err := c.VerifyCallback(t.Context(), connectors.ActionErase, h, b, time.Now()); err != nil || handle != res.Pending.Handle {
 		t.Errorf("the processor's callback after a forged one hung up: %q, %v", handle, err)
+	}
+}
+
+// TestHostileCertificateURL: the certificate a discovery document names is
+// read only from the processor's API host or its domain, over https
+// (http when allow_insecure), and at most 64 KiB of it: a URL elsewhere
+// (the cloud's metadata address, another host) is refused before any call,
+// and a certificate URL serving megabytes fails without being read whole.
+func TestHostileCertificateURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, url, want string
+	}{
+		{"metadata address", "http://169.254.169.254/latest/meta-data/cert.pem", "neither the processor's API nor its domain"},
+		{"another host", "https://attacker.test/cert.pem", "neither the processor's API nor its domain"},
+		{"not http", "file:///etc/passwd", "not an https URL"},
+		{"javascript", "javascript:alert(1)", "not an https URL"},
+	} {
+		p := newProcessor(t)
+		p.certURL = tt.url
+		_, err := connectors.Do(jobCtx(t, "req-1:vendor:erase", connectors.ActionErase), p.connector(t, nil), connectors.ActionErase, ada, "", nil, nil)
+		if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want a permanent error saying %q", tt.name, err, tt.want)
+		}
+		if p.sent() != 0 {
+			t.Errorf("%s: a request was sent", tt.name)
+		}
+	}
+	p := newProcessor(t)
+	p.certPEM = bytes.Repeat([]byte("A"), 8<<20)
+	_, err := connectors.Do(jobCtx(t, "req-1:vendor:erase", connectors.ActionErase), p.connector(t, nil), connectors.ActionErase, ada, "", nil, nil)
+	if !errors.Is(err, connectors.ErrPermanent) || !strings.Contains(err.Error(), "longer than 65536 bytes") {
+		t.Errorf("a certificate of 8 MiB: %v; want refused at 64 KiB", err)
 	}
 }

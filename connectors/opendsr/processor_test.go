@@ -89,6 +89,8 @@ type processor struct {
 	discoveryFail int
 	// renamed, when set, is the subject_request_id status reads name.
 	renamed string
+	// certURL, when set, is the discovery's processor_certificate.
+	certURL string
 
 	discoveries atomic.Int32
 }
@@ -120,6 +122,9 @@ func newProcessor(t testing.TB) *processor {
 		}
 		d := spec.Discovery{APIVersion: "2.0", SupportedIdentities: p.supported, SupportedSubjectRequestTypes: p.types,
 			ProcessorCertificate: p.srv.URL + "/v2/cert.pem"}
+		if p.certURL != "" {
+			d.ProcessorCertificate = p.certURL
+		}
 		p.mu.Unlock()
 		p.answer(w, http.StatusOK, d)
 	})
