@@ -35,6 +35,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,11 @@ type Connector struct {
 
 	mu      sync.Mutex
 	proc    *processor // the last discovery read, nil before the first
-	fetched time.Time  // when proc was read, or last tried
+	fetched time.Time  // when proc was read
+	// failed is when a read that a callback asked for last failed, and
+	// failure what it said: callbacks make no other read for a minute.
+	failed  time.Time
+	failure error
 }
 
 var (
@@ -127,13 +132,13 @@ func (c *Connector) file(ctx context.Context, a connectors.Action, s connectors.
 	if !ok {
 		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the connector does not pass %s on", c.name, a))
 	}
-	p, err := c.processor(ctx, false)
+	p, err := c.processor(ctx, false, false)
 	if err != nil {
 		return connectors.Result{}, err
 	}
 	if !slices.Contains(p.discovery.SupportedSubjectRequestTypes, typ) {
 		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor's discovery document lists no %s requests (it takes %s)",
-			c.name, typ, strings.Join(p.discovery.SupportedSubjectRequestTypes, ", ")))
+			c.name, typ, codes(p.discovery.SupportedSubjectRequestTypes)))
 	}
 	ids, kinds := identities(s, p.discovery.SupportedIdentities)
 	if len(kinds) == 0 {
@@ -164,7 +169,7 @@ func (c *Connector) file(ctx context.Context, a connectors.Action, s connectors.
 		log.WarnContext(ctx, "opendsr request refused")
 		return connectors.Result{}, c.refusal(ctx, "POST /requests", resp, data)
 	}
-	if err := c.verify(ctx, resp.Header, data); err != nil {
+	if err := c.verify(ctx, resp.Header, data, false); err != nil {
 		return connectors.Result{}, err
 	}
 	var created spec.CreateResponse
@@ -174,6 +179,10 @@ func (c *Connector) file(ctx context.Context, a connectors.Action, s connectors.
 	log.InfoContext(ctx, "opendsr request accepted; waiting for the processor")
 	return c.pending(srid), nil
 }
+
+// maxResultsCount bounds the results_count taken from a processor for one
+// request: a larger one is not believable, and is not counted.
+const maxResultsCount = 1e12
 
 // collection names, in results and exports, what the processor reported.
 const collection = "requests"
@@ -294,7 +303,7 @@ func (c *Connector) Poll(ctx context.Context, a connectors.Action, handle string
 	if resp.StatusCode != http.StatusOK {
 		return connectors.Result{}, c.refusal(ctx, "GET /requests/"+handle, resp, data)
 	}
-	if err := c.verify(ctx, resp.Header, data); err != nil {
+	if err := c.verify(ctx, resp.Header, data, false); err != nil {
 		return connectors.Result{}, err
 	}
 	var st spec.StatusResponse
@@ -326,7 +335,7 @@ type report struct {
 // pending, done, or a permanent failure when the processor cancelled.
 func (c *Connector) settle(ctx context.Context, a connectors.Action, handle string, r report, out connectors.RecordWriter) (connectors.Result, error) {
 	if r.srid != handle {
-		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor reported on subject request %q, not %s", c.name, r.srid, handle))
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor reported on another subject_request_id than %s", c.name, handle))
 	}
 	log := c.logger().With("action", a, "subject_request_id", handle, "request_status", r.status)
 	switch r.status {
@@ -338,7 +347,7 @@ func (c *Connector) settle(ctx context.Context, a connectors.Action, handle stri
 		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor %s cancelled subject request %s (OpenDSR gives no reason: ask the processor)", c.name, c.domain, handle))
 	case spec.StatusCompleted:
 	default:
-		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor reported the status %q, which OpenDSR 2.0 does not define", c.name, r.status))
+		return connectors.Result{}, connectors.Permanent(fmt.Errorf("opendsr %s: the processor reported the request_status %s, which OpenDSR 2.0 does not define", c.name, quoted(r.status)))
 	}
 	if r.resultsURL != "" {
 		if u, err := url.Parse(r.resultsURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -351,9 +360,16 @@ func (c *Connector) settle(ctx context.Context, a connectors.Action, handle stri
 	log.InfoContext(ctx, "opendsr request completed")
 	var res connectors.Result
 	cr := connectors.CollectionResult{Name: collection, Outcome: "deleted"}
-	if r.resultsCount != nil {
+	switch {
+	case r.resultsCount != nil && *r.resultsCount > maxResultsCount:
+		// Counted, it would be summed with the other jobs' records (the
+		// request's totals, the reports) past what an int64 holds.
+		log.WarnContext(ctx, "opendsr results_count not believable; not counted")
+		r.resultsCount = nil
+		cr.Note = fmt.Sprintf("completed by the processor %s, whose results_count (over %d) is not believable: not counted", c.domain, int64(maxResultsCount))
+	case r.resultsCount != nil:
 		cr.Records = *r.resultsCount
-	} else {
+	default:
 		cr.Note = "completed by the processor " + c.domain + ", which did not count what it found"
 	}
 	if a == connectors.ActionExport {
@@ -456,7 +472,7 @@ func (c *Connector) results(ctx context.Context, srid, u string, out connectors.
 	case code != http.StatusOK:
 		return nil, nil
 	}
-	if err := c.verify(ctx, resp.Header, data); err != nil {
+	if err := c.verify(ctx, resp.Header, data, false); err != nil {
 		c.logger().WarnContext(ctx, "opendsr results not signed by the processor; the export keeps the reference", "subject_request_id", srid)
 		return nil, nil
 	}
@@ -495,7 +511,7 @@ func (c *Connector) results(ctx context.Context, srid, u string, out connectors.
 // callback sent again is taken again, and only a job waiting on its
 // request takes it.
 func (c *Connector) VerifyCallback(ctx context.Context, a connectors.Action, h http.Header, body []byte, _ time.Time) (string, error) {
-	if err := c.verify(ctx, h, body); err != nil {
+	if err := c.verify(ctx, h, body, true); err != nil {
 		if errors.Is(err, errNotSigned) {
 			return "", fmt.Errorf("%w: %w", connectors.ErrCallbackForbidden, err)
 		}
@@ -523,6 +539,10 @@ func (c *Connector) VerifyCallback(ctx context.Context, a connectors.Action, h h
 	return cb.SubjectRequestID, nil
 }
 
+// MaxCallbackBytes is the largest callback the connector takes: an
+// OpenDSR message (callbackapi refuses a longer one before reading it).
+func (c *Connector) MaxCallbackBytes() int64 { return spec.MaxMessage }
+
 // errNotSigned is wrapped by the errors of verify that say the message is
 // not the processor's: unsigned, signed for another domain, or not under
 // its certificate.
@@ -531,23 +551,23 @@ var errNotSigned = errors.New("not signed by the processor")
 // verify checks that body was signed, as h says, by the connector's
 // processor. A signature that fails under the certificate held makes the
 // connector read the certificate again (at most once a minute) and try
-// that.
-func (c *Connector) verify(ctx context.Context, h http.Header, body []byte) error {
+// that. byCallback says that anyone may have sent it (see processor).
+func (c *Connector) verify(ctx context.Context, h http.Header, body []byte, byCallback bool) error {
 	domain, sig, err := spec.Signature(h)
 	if err != nil {
 		return fmt.Errorf("opendsr %s: %w: %w", c.name, errNotSigned, err)
 	}
 	if !strings.EqualFold(strings.TrimSuffix(domain, "."), c.domain) {
-		return fmt.Errorf("opendsr %s: %w: signed for the domain %q, not %s", c.name, errNotSigned, domain, c.domain)
+		return fmt.Errorf("opendsr %s: %w: signed for the domain %s, not %s", c.name, errNotSigned, quoted(domain), c.domain)
 	}
-	p, err := c.processor(ctx, false)
+	p, err := c.processor(ctx, false, byCallback)
 	if err != nil {
 		return err
 	}
 	if spec.Verify(p.cert, body, sig) == nil {
 		return nil
 	}
-	if q, err := c.processor(ctx, true); err == nil && q.cert != p.cert && spec.Verify(q.cert, body, sig) == nil {
+	if q, err := c.processor(ctx, true, byCallback); err == nil && q.cert != p.cert && spec.Verify(q.cert, body, sig) == nil {
 		return nil
 	}
 	return fmt.Errorf("opendsr %s: %w: %w", c.name, errNotSigned, spec.ErrSignature)
@@ -556,7 +576,16 @@ func (c *Connector) verify(ctx context.Context, h http.Header, body []byte) erro
 // processor returns the processor's discovery document and certificate:
 // those held, unless they are a day old, the certificate has expired, or
 // fresh asks for them again (allowed once a minute).
-func (c *Connector) processor(ctx context.Context, fresh bool) (*processor, error) {
+//
+// byCallback says a callback asks: anyone can send one, so a read it
+// asks for that fails is not tried again for a minute (callbacks get the
+// read's error meanwhile) — else a stream of callbacks claiming the
+// processor's domain, while the processor is down or its certificate
+// expired, would make the controller call the processor once each, one
+// after the other under the lock. A worker's call always tries. The read
+// is not cut short when the caller's context ends (a callback's sender
+// hanging up would leave a failure behind for the next minute).
+func (c *Connector) processor(ctx context.Context, fresh, byCallback bool) (*processor, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -566,12 +595,19 @@ func (c *Connector) processor(ctx context.Context, fresh bool) (*processor, erro
 			return p, nil
 		}
 	}
-	p, err := c.discover(ctx, now)
+	if byCallback && c.failure != nil && now.Sub(c.failed) < refreshAtMost {
+		return nil, c.failure
+	}
+	// The read serves every caller waiting on the lock, not only this
+	// one: it is not cut short when this caller's context ends (a
+	// callback's sender hanging up), only by the client's timeout.
+	p, err := c.discover(context.WithoutCancel(ctx), now)
 	if err != nil {
 		c.logger().WarnContext(ctx, "opendsr discovery failed", "error", err)
+		c.failed, c.failure = now, err
 		return nil, err
 	}
-	c.proc, c.fetched = p, now
+	c.proc, c.fetched, c.failure = p, now, nil
 	return p, nil
 }
 
@@ -592,7 +628,7 @@ func (c *Connector) discover(ctx context.Context, now time.Time) (*processor, er
 		return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor's discovery document: %w", c.name, err))
 	}
 	if major, _, _ := strings.Cut(d.APIVersion, "."); major != "2" {
-		return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor speaks OpenDSR %q; this connector speaks %s", c.name, d.APIVersion, spec.Version))
+		return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor speaks OpenDSR %s; this connector speaks %s", c.name, quoted(d.APIVersion), spec.Version))
 	}
 	cu, err := url.Parse(d.ProcessorCertificate)
 	base, _ := url.Parse(c.base)
@@ -703,7 +739,9 @@ func (c *Connector) refusal(ctx context.Context, what string, resp *http.Respons
 	err := fmt.Errorf("opendsr %s: %s: the processor answered %d %s", c.name, what, code, http.StatusText(code))
 	var e spec.ErrorBody
 	if spec.Decode(data, &e) == nil && len(e.Error.Errors) > 0 {
-		err = fmt.Errorf("%w (%s)", err, safeText(e.Error.Errors[0].Reason))
+		if r := e.Error.Errors[0].Reason; quoted(r) == strconv.Quote(r) {
+			err = fmt.Errorf("%w (%s)", err, r)
+		}
 	}
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
@@ -723,19 +761,33 @@ func (c *Connector) refusal(ctx context.Context, what string, resp *http.Respons
 	}
 }
 
-// safeText keeps at most 64 letters, digits and _-. of s: a processor's
-// reason code, quoted in an error, never anything longer.
-func safeText(s string) string {
-	var b strings.Builder
+// quoted returns s quoted when it is a code: 1 to 64 ASCII letters, digits and
+// _-. (a reason code, a status, a version); else a placeholder. What a
+// processor says is quoted in an error (shown to agents, logged) only
+// so: whole or not at all, since a value with its other characters taken
+// out (an email without its @) is still the value, and no longer one the
+// worker's redaction of the subject's identities finds.
+func quoted(s string) string {
+	ok := s != "" && len(s) <= 64
 	for _, r := range s {
-		if b.Len() >= 64 {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			ok = false
 			break
 		}
-		if r < 128 && (r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			b.WriteRune(r)
-		}
 	}
-	return b.String()
+	if !ok {
+		return "a value not shown"
+	}
+	return strconv.Quote(s)
+}
+
+// codes is list with each item shown as quoted shows it.
+func codes(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = quoted(s)
+	}
+	return strings.Join(out, ", ")
 }
 
 func (c *Connector) logger() *slog.Logger {
@@ -752,7 +804,7 @@ var _ connectors.Checker = (*Connector)(nil)
 // on, and that it accepts the token: the status of a request id that
 // exists nowhere must be 404, not 401 or 403.
 func (c *Connector) Check(ctx context.Context) []connectors.Check {
-	p, err := c.processor(ctx, true)
+	p, err := c.processor(ctx, true, false)
 	out := []connectors.Check{{What: "discovery document and certificate for " + c.domain, Err: err}}
 	if err != nil {
 		return out
@@ -761,7 +813,7 @@ func (c *Connector) Check(ctx context.Context) []connectors.Check {
 		typ := c.actions[a]
 		var err error
 		if !slices.Contains(p.discovery.SupportedSubjectRequestTypes, typ) {
-			err = fmt.Errorf("the processor takes %s, not %s", strings.Join(p.discovery.SupportedSubjectRequestTypes, ", "), typ)
+			err = fmt.Errorf("the processor takes %s, not %s", codes(p.discovery.SupportedSubjectRequestTypes), typ)
 		}
 		out = append(out, connectors.Check{What: "processor takes " + typ + " requests (" + string(a) + ")", Err: err})
 	}

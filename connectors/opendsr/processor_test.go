@@ -83,6 +83,14 @@ type processor struct {
 	// fail, when set, answers every call to /requests with it.
 	fail       int
 	retryAfter string
+	// failBody, with fail, is the (signed) body of the failures.
+	failBody any
+	// discoveryFail, when set, answers the discovery document with it.
+	discoveryFail int
+	// renamed, when set, is the subject_request_id status reads name.
+	renamed string
+	// certURL, when set, is the discovery's processor_certificate.
+	certURL string
 
 	discoveries atomic.Int32
 }
@@ -106,8 +114,17 @@ func newProcessor(t testing.TB) *processor {
 	mux.HandleFunc("GET /v2/discovery", func(w http.ResponseWriter, _ *http.Request) {
 		p.discoveries.Add(1)
 		p.mu.Lock()
+		if p.discoveryFail != 0 {
+			code := p.discoveryFail
+			p.mu.Unlock()
+			w.WriteHeader(code)
+			return
+		}
 		d := spec.Discovery{APIVersion: "2.0", SupportedIdentities: p.supported, SupportedSubjectRequestTypes: p.types,
 			ProcessorCertificate: p.srv.URL + "/v2/cert.pem"}
+		if p.certURL != "" {
+			d.ProcessorCertificate = p.certURL
+		}
 		p.mu.Unlock()
 		p.answer(w, http.StatusOK, d)
 	})
@@ -144,13 +161,17 @@ func newProcessor(t testing.TB) *processor {
 		p.mu.Lock()
 		st, ok := p.status[id]
 		n := p.count[id]
+		named := id
+		if p.renamed != "" {
+			named = p.renamed
+		}
 		p.mu.Unlock()
 		if !ok {
 			p.answer(w, http.StatusNotFound, spec.ErrorBody{Error: spec.ErrorObject{Code: 404, Errors: []spec.ErrorDetail{{Domain: "OpenDSR", Reason: "NotFound"}}}})
 			return
 		}
 		p.answer(w, http.StatusOK, spec.StatusResponse{ControllerID: "acme", ExpectedCompletionTime: "2026-12-31T00:00:00Z",
-			SubjectRequestID: id, RequestStatus: st, ResultsCount: n})
+			SubjectRequestID: named, RequestStatus: st, ResultsCount: n})
 	})
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
@@ -160,11 +181,15 @@ func newProcessor(t testing.TB) *processor {
 // allowed answers a call without the token 401, and any call p.fail.
 func (p *processor) allowed(w http.ResponseWriter, r *http.Request) bool {
 	p.mu.Lock()
-	fail, ra := p.fail, p.retryAfter
+	fail, ra, body := p.fail, p.retryAfter, p.failBody
 	p.mu.Unlock()
 	if fail != 0 {
 		if ra != "" {
 			w.Header().Set("Retry-After", ra)
+		}
+		if body != nil {
+			p.answer(w, fail, body)
+			return false
 		}
 		w.WriteHeader(fail)
 		return false

@@ -27,8 +27,16 @@ import (
 	"github.com/dsar-project/dsar/handlers/httpkit"
 )
 
-// MaxBodyBytes is the largest callback accepted: a job's largest answer.
+// MaxBodyBytes is the largest callback accepted: a job's largest answer
+// (a connector may take less, see BodyLimiter).
 const MaxBodyBytes = dsr.MaxAnswer
+
+// BodyLimiter is a callback verifier whose callbacks are smaller than
+// MaxBodyBytes: a longer body is refused (413) before it is read whole.
+type BodyLimiter interface {
+	// MaxCallbackBytes is the largest callback the connector takes.
+	MaxCallbackBytes() int64
+}
 
 // Connectors finds the connector a job names.
 type Connectors interface {
@@ -73,15 +81,9 @@ func (h *api) callback(c *gin.Context) {
 		httpkit.Abort(c, httpkit.Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the callback as JSON with Content-Type: application/json."})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
-	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
-		httpkit.Abort(c, httpkit.Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", MaxBodyBytes)})
-		return
-	}
-	if err != nil {
-		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
-		return
-	}
+	// The job and its connector first: the route takes no key, so a body
+	// is read only for a job that takes callbacks, and only up to what
+	// its connector takes.
 	id := c.Param("job")
 	job, err := h.d.App.Job(ctx, id)
 	if errors.Is(err, dsr.ErrNotFound) {
@@ -95,6 +97,19 @@ func (h *api) callback(c *gin.Context) {
 	v, ok := h.verifier(job.Connector)
 	if !ok {
 		notFound(c) // a job of a connector that takes no callbacks: as if it did not exist
+		return
+	}
+	limit := int64(MaxBodyBytes)
+	if l, ok := v.(BodyLimiter); ok && l.MaxCallbackBytes() > 0 {
+		limit = min(limit, l.MaxCallbackBytes())
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		httpkit.Abort(c, httpkit.Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", limit)})
+		return
+	}
+	if err != nil {
+		httpkit.Abort(c, httpkit.Problem{Type: httpkit.TypeMalformed, Title: "Malformed body", Status: http.StatusBadRequest, Detail: "The body could not be read."})
 		return
 	}
 	log := h.d.Log.With("request_id", job.RequestID, "job", job.Connector+"/"+string(job.Action), "x_request_id", httpkit.RequestIDOf(c))
