@@ -50,6 +50,10 @@ type Escalation struct {
 type JobRef struct {
 	ID, RequestID, Connector string
 	Action                   Action
+	// Retries counts an agent's retries of the job (dsr.Job.Retries): a
+	// connector that names its system's work after the job names it anew
+	// after one.
+	Retries int
 }
 
 type jobKey struct{}

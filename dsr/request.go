@@ -599,6 +599,12 @@ type Job struct {
 	// changed is unknown and a later attempt finds it done already. It is
 	// never cleared: an agent's retry keeps it.
 	RecordsIncomplete bool `bson:"records_incomplete,omitempty"`
+	// Retries counts an agent's retries of the job (the store's
+	// RetryFailedJobs). A connector that names the work it hands a system
+	// after the job (the opendsr type's subject_request_id) names it anew
+	// after a retry, and as before when an attempt is sent again after a
+	// crash.
+	Retries int `bson:"retries,omitempty"`
 	// DataMap is what the connector's entry declared of its system under
 	// data_map when an export job finished (nil: nothing declared, or a job
 	// finished before jobs kept it): what the access package tells the

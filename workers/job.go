@@ -244,7 +244,7 @@ func (h *JobHandler) perform(ctx context.Context, job *dsr.Job) (connectors.Resu
 	ctx, cancel := context.WithTimeout(ctx, h.opts.JobTimeout)
 	defer cancel()
 	a, s := connectors.Action(job.Action), subjectOf(dsr.Actionable(job.Identities))
-	ctx = connectors.WithJob(ctx, connectors.JobRef{ID: job.ID, RequestID: job.RequestID, Connector: job.Connector, Action: a})
+	ctx = connectors.WithJob(ctx, connectors.JobRef{ID: job.ID, RequestID: job.RequestID, Connector: job.Connector, Action: a, Retries: job.Retries})
 	if a == connectors.ActionCorrect {
 		cs, err := h.corrections(ctx, job)
 		if err != nil {

@@ -150,11 +150,11 @@ func (c *Connector) file(ctx context.Context, a connectors.Action, s connectors.
 		return r, nil
 	}
 	ref, _ := connectors.JobOf(ctx)
-	srid := c.requestID(ref.ID, a, s)
+	srid := c.requestID(ref, a, s)
 	req := spec.Request{Regulation: c.regulation, SubjectRequestID: srid, SubjectRequestType: typ, SubjectIdentities: ids,
 		SubmittedTime: c.now().UTC().Format(time.RFC3339), APIVersion: spec.Version}
 	if ref.ID != "" && c.callbackBase != "" {
-		req.StatusCallbackURLs = []string{c.callbackURL(ref.ID)}
+		req.StatusCallbackURLs = []string{c.callbackURL(ref)}
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -261,13 +261,17 @@ func digest(f, v string) string {
 // requestID is the subject_request_id of job's request (a UUID v4 in form,
 // as section 7.1 asks): the same job gives the same id, so a POST sent
 // again after a crash or a lost answer names the request the processor
-// already has. A call made for no job (a test) derives it from the
-// identities instead, keyed with the token, so that it names none of
-// them.
-func (c *Connector) requestID(job string, a connectors.Action, s connectors.Subject) string {
+// already has; an agent's retry of the job (job.Retries) gives a new one,
+// so that a request the processor cancelled can be passed again. A call
+// made for no job (a test) derives it from the identities instead, keyed
+// with the token, so that it names none of them.
+func (c *Connector) requestID(job connectors.JobRef, a connectors.Action, s connectors.Subject) string {
 	m := hmac.New(sha256.New, []byte("dsar opendsr subject_request_id v1"))
-	m.Write([]byte(c.name + "\x00" + job + "\x00" + string(a)))
-	if job == "" {
+	m.Write([]byte(c.name + "\x00" + job.ID + "\x00" + string(a)))
+	if job.Retries > 0 {
+		m.Write([]byte("\x00retry " + strconv.Itoa(job.Retries)))
+	}
+	if job.ID == "" {
 		ids := make([]string, 0, len(s.Identities))
 		for _, i := range s.Identities {
 			ids = append(ids, i.Kind+"="+i.Value)
@@ -286,9 +290,38 @@ func (c *Connector) requestID(job string, a connectors.Action, s connectors.Subj
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// callbackURL is where the processor calls back for job.
-func (c *Connector) callbackURL(job string) string {
-	return c.callbackBase + "/v1/callbacks/" + url.PathEscape(job)
+// callbackURL is where the processor calls back for job: its callback
+// route, with the retry the request was passed for (see requestID).
+func (c *Connector) callbackURL(job connectors.JobRef) string {
+	u := c.callbackBase + "/v1/callbacks/" + url.PathEscape(job.ID)
+	if job.Retries > 0 {
+		u += "?retry=" + strconv.Itoa(job.Retries)
+	}
+	return u
+}
+
+// callbackJob reads the job and its retry back from a status_callback_url
+// this connector gave; ok is false for any other URL.
+func (c *Connector) callbackJob(u string) (job connectors.JobRef, ok bool) {
+	prefix := c.callbackBase + "/v1/callbacks/"
+	rest, found := strings.CutPrefix(u, prefix)
+	if c.callbackBase == "" || !found {
+		return job, false
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	id, err := url.PathUnescape(path)
+	if err != nil || id == "" || strings.Contains(path, "/") {
+		return job, false
+	}
+	job.ID = id
+	if query != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(query, "retry="))
+		if !strings.HasPrefix(query, "retry=") || err != nil || n <= 0 || query != "retry="+strconv.Itoa(n) {
+			return job, false
+		}
+		job.Retries = n
+	}
+	return job, true
 }
 
 // Poll reads the status of the request handle names.
@@ -521,14 +554,14 @@ func (c *Connector) VerifyCallback(ctx context.Context, a connectors.Action, h h
 	if err := spec.Decode(body, &cb); err != nil {
 		return "", fmt.Errorf("%w: %w", connectors.ErrCallbackInvalid, err)
 	}
-	prefix := c.callbackBase + "/v1/callbacks/"
-	job, err := url.PathUnescape(strings.TrimPrefix(cb.StatusCallbackURL, prefix))
+	job, given := c.callbackJob(cb.StatusCallbackURL)
+	var err error
 	switch {
 	case !spec.ValidID(cb.SubjectRequestID):
 		err = errors.New("subject_request_id: want a UUID v4")
 	case !slices.Contains([]string{spec.StatusPending, spec.StatusInProgress, spec.StatusCompleted, spec.StatusCancelled}, cb.RequestStatus):
 		err = errors.New("request_status: want pending, in_progress, completed or cancelled")
-	case c.callbackBase == "" || !strings.HasPrefix(cb.StatusCallbackURL, prefix) || err != nil || job == "":
+	case !given:
 		err = errors.New("status_callback_url: not a URL this controller gave")
 	case c.requestID(job, a, connectors.Subject{}) != cb.SubjectRequestID:
 		err = errors.New("status_callback_url: not the URL given with this subject_request_id")
@@ -817,7 +850,7 @@ func (c *Connector) Check(ctx context.Context) []connectors.Check {
 		}
 		out = append(out, connectors.Check{What: "processor takes " + typ + " requests (" + string(a) + ")", Err: err})
 	}
-	resp, data, err := c.call(ctx, http.MethodGet, "/requests/"+c.requestID("dsar connectors test", connectors.ActionExport, connectors.Subject{}), nil)
+	resp, data, err := c.call(ctx, http.MethodGet, "/requests/"+c.requestID(connectors.JobRef{ID: "dsar connectors test"}, connectors.ActionExport, connectors.Subject{}), nil)
 	switch {
 	case err != nil:
 	case resp.StatusCode == http.StatusNotFound:

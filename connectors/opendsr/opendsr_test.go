@@ -264,3 +264,45 @@ func TestAdvertisingIDs(t *testing.T) {
 		t.Errorf("identities sent (-want +got):\n%s", diff)
 	}
 }
+
+// TestRetryPassesAnew: after an agent retries a job (the processor
+// cancelled its request), the request is passed under a new
+// subject_request_id, with a callback URL naming the retry; a resend of
+// the same attempt keeps the id. A callback must name the URL given with
+// its id.
+func TestRetryPassesAnew(t *testing.T) {
+	t.Parallel()
+	p := newProcessor(t)
+	c := p.connector(t, nil)
+	job := connectors.JobRef{ID: "req-11:vendor:erase", RequestID: "req-11", Connector: "vendor", Action: connectors.ActionErase}
+	first, err := connectors.Do(connectors.WithJob(t.Context(), job), c, connectors.ActionErase, ada, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.set(first.Pending.Handle, spec.StatusCancelled, nil)
+	job.Retries = 1
+	ctx := connectors.WithJob(t.Context(), job)
+	retried, err := connectors.Do(ctx, c, connectors.ActionErase, ada, "", nil, nil)
+	if err != nil || retried.Pending == nil || retried.Pending.Handle == first.Pending.Handle {
+		t.Fatalf("the retry: %+v, %v; want pending under a new id", retried, err)
+	}
+	if again, _ := connectors.Do(ctx, c, connectors.ActionErase, ada, "", nil, nil); again.Pending == nil || again.Pending.Handle != retried.Pending.Handle {
+		t.Errorf("the retry sent again: %+v; want the same id", again.Pending)
+	}
+	srid := retried.Pending.Handle
+	req, _ := p.request(srid)
+	cbURL := callbackPrefix + url.PathEscape(job.ID) + "?retry=1"
+	if len(req.StatusCallbackURLs) != 1 || req.StatusCallbackURLs[0] != cbURL {
+		t.Fatalf("callback URLs %v; want %s", req.StatusCallbackURLs, cbURL)
+	}
+	h, b := p.callback(t, spec.Signer{}, srid, spec.StatusCompleted, cbURL)
+	if handle, err := c.VerifyCallback(t.Context(), connectors.ActionErase, h, b, time.Now()); err != nil || handle != srid {
+		t.Errorf("the retried request's callback: %q, %v", handle, err)
+	}
+	for _, u := range []string{callbackPrefix + url.PathEscape(job.ID), cbURL[:len(cbURL)-1] + "2", cbURL + "&x=1", callbackPrefix + url.PathEscape(job.ID) + "?retry=01"} {
+		h, b := p.callback(t, spec.Signer{}, srid, spec.StatusCompleted, u)
+		if _, err := c.VerifyCallback(t.Context(), connectors.ActionErase, h, b, time.Now()); !errors.Is(err, connectors.ErrCallbackInvalid) {
+			t.Errorf("a callback naming %s for the retried request: %v; want refused", u, err)
+		}
+	}
+}

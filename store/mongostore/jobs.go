@@ -380,6 +380,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 	}
 	res, err := s.jobs.UpdateMany(ctx, filter, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: dsr.JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
+		{Key: "$inc", Value: bson.D{{Key: "retries", Value: 1}}},
 		// A job that waited on a remote system starts the action afresh.
 		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""},
 			{Key: "answer", Value: ""}, {Key: "answered_at", Value: ""}}},

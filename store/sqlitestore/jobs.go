@@ -471,6 +471,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 		for i := range jobs {
 			j := &jobs[i]
 			j.Status, j.Attempts, j.Error, j.UpdatedAt = dsr.JobPending, 0, "", now
+			j.Retries++
 			// A job that waited on a remote system starts the action afresh.
 			j.FinishedAt, j.Handle, j.PollAt, j.WaitUntil, j.Waits, j.Recorded = nil, "", nil, nil, 0, 0
 			j.Answer, j.AnsweredAt = nil, nil

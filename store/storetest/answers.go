@@ -202,8 +202,8 @@ func testAnswerJobRetried(t *testing.T, f fixture) {
 	if ids, err := f.store.RetryFailedJobs(ctx, j.RequestID); err != nil || len(ids) != 1 {
 		t.Fatalf("RetryFailedJobs = %v, %v", ids, err)
 	}
-	if got := f.mustJob(t, j.ID); len(got.Answer) != 0 || got.AnsweredAt != nil || got.Handle != "" {
-		t.Errorf("the retried job holds answer %q, handle %q; want neither (the action starts again)", got.Answer, got.Handle)
+	if got := f.mustJob(t, j.ID); len(got.Answer) != 0 || got.AnsweredAt != nil || got.Handle != "" || got.Retries != 1 {
+		t.Errorf("the retried job holds answer %q, handle %q, %d retries; want neither, and 1 (the action starts again, named anew)", got.Answer, got.Handle, got.Retries)
 	}
 }
 
