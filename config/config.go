@@ -323,7 +323,7 @@ func Settings() []Setting {
 			set: intIn(1, 1000, func(c *Config, n int) { c.WorkerConcurrency = n })},
 		{Env: "DSAR_RESOLVE_MAX_ROUNDS", Default: "3", Help: "rounds of identity resolution before a fan-out (each may find identities that find more); a request that reaches the bound while still finding new ones records it", Modes: wrkModes,
 			set: intIn(1, 20, func(c *Config, n int) { c.ResolveMaxRounds = n })},
-		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention", Modes: dbModes,
+		{Env: "DSAR_JOB_MAX_RETRY", Default: "8", Help: "retries of a failing connector job before the request needs attention (for a job waiting on its system, retries in a row: the count starts again each time the system answers)", Modes: dbModes,
 			set: intIn(0, 100, func(c *Config, n int) { c.JobMaxRetry = n })},
 		{Env: "DSAR_JOB_RETRY_BASE", Default: "10s", Help: "first retry delay; each retry doubles it (with jitter), up to 1h", Modes: wrkModes,
 			set: duration(time.Millisecond, func(c *Config, d time.Duration) { c.JobRetryBase = d })},

@@ -579,6 +579,11 @@ type Job struct {
 	// deferred (Outcome.Deferred); the attempts that failed are Attempts
 	// less Waits.
 	Waits int `bson:"waits,omitempty"`
+	// WaitedFailures is the count of failed attempts (Attempts less Waits)
+	// when the job last began to wait: the system answered then, so a retry
+	// limit counts only the failures since (Failures), not those of the
+	// job's whole wait, which may be weeks of polls.
+	WaitedFailures int `bson:"waited_failures,omitempty"`
 	// Answer is what an outside party sent for the work the job waits on
 	// (a webhook receiver's signed callback, a manual task's upload):
 	// set by the store's AnswerJob only while the job waits on that
@@ -615,6 +620,11 @@ type Job struct {
 	UpdatedAt  time.Time  `bson:"updated_at"`
 	FinishedAt *time.Time `bson:"finished_at,omitempty"`
 }
+
+// Failures counts the attempts that failed since the job last began to
+// wait on its system (all of them when it never waited): attempts killed
+// before they recorded anything included, deferred ones not.
+func (j *Job) Failures() int { return j.Attempts - j.Waits - j.WaitedFailures }
 
 // CollectionResult is what an action did in one collection (table,
 // list...), as a job stores it and the API shows it. It holds the fields of

@@ -399,10 +399,11 @@ func (h *JobHandler) fail(ctx context.Context, job *dsr.Job, cause error) error 
 	ids := job.Identities
 	msg := redact(cause.Error(), ids)
 	// Attempts that ended waiting on a remote system, or that it deferred
-	// (connectors.RetryAfter), are not failures.
+	// (connectors.RetryAfter), are not failures; nor are those before the
+	// job last began to wait (the system answered since).
 	delay, deferred := connectors.RetryDelay(cause)
 	deferred = deferred && job.Deferrable(h.opts.Now(), h.opts.WaitMax)
-	failures := job.Attempts - job.Waits
+	failures := job.Failures()
 	if deferred {
 		failures--
 	}

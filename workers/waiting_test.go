@@ -99,6 +99,13 @@ func TestJobsWaitOnRemoteSystems(t *testing.T) {
 			pollAfter: 5 * time.Minute, steps: 1, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 1},
 		{name: "a poll error is retried", conn: &remote{handle: "op-3", polls: []string{"error", "done"}}, typ: dsr.TypeDeletion,
 			pollAfter: 10 * time.Minute, steps: 2, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 1},
+		// MaxRetry is 1: two failures in a row end the job, two between
+		// which the system answered do not (a wait of weeks polled hourly
+		// meets many a passing error).
+		{name: "poll errors apart are each retried", conn: &remote{handle: "op-5", polls: []string{"error", "pending", "error", "pending", "error", "done"}}, typ: dsr.TypeDeletion,
+			pollAfter: 10 * time.Minute, steps: 6, wantJob: dsr.JobSucceeded, wantReq: dsr.StatusCompleted, wantWaits: 3},
+		{name: "poll errors in a row end the job", conn: &remote{handle: "op-6", polls: []string{"pending", "error", "error", "done"}}, typ: dsr.TypeDeletion,
+			pollAfter: 10 * time.Minute, steps: 3, wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "503", wantWaits: 2},
 		{name: "unfinished at the wait deadline", conn: &remote{handle: "op-4", polls: []string{"pending", "pending", "pending", "pending"}}, typ: dsr.TypeDeletion,
 			waitMax: 30 * time.Minute, pollAfter: 10 * time.Minute, steps: 3, wantJob: dsr.JobFailed, wantReq: dsr.StatusNeedsAttention, wantError: "wait deadline", wantWaits: 3},
 		{name: "a connector that cannot be polled", conn: notPolling{}, typ: dsr.TypeDeletion,

@@ -115,6 +115,9 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 		)
 		unset = append(unset, bson.E{Key: "answer", Value: ""}, bson.E{Key: "answered_at", Value: ""}) // taken up
 		inc = append(inc, bson.E{Key: "waits", Value: 1})
+		// The update is fenced on this attempt, so j's counts are the
+		// job's: the failures so far, forgiven from now on.
+		set = append(set, bson.E{Key: "waited_failures", Value: j.Attempts - (j.Waits + 1)})
 	case dsr.JobPending: // a failed attempt, retried; a handle (and its answer) is kept to poll again
 		unset = append(unset, bson.E{Key: "poll_at", Value: ""})
 		if o.Deferred {
@@ -382,7 +385,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 		{Key: "$set", Value: bson.D{{Key: "status", Value: dsr.JobPending}, {Key: "attempts", Value: 0}, {Key: "error", Value: ""}, {Key: "updated_at", Value: s.now()}}},
 		{Key: "$inc", Value: bson.D{{Key: "retries", Value: 1}}},
 		// A job that waited on a remote system starts the action afresh.
-		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "recorded", Value: ""},
+		{Key: "$unset", Value: bson.D{{Key: "finished_at", Value: ""}, {Key: "handle", Value: ""}, {Key: "poll_at", Value: ""}, {Key: "wait_until", Value: ""}, {Key: "waits", Value: ""}, {Key: "waited_failures", Value: ""}, {Key: "recorded", Value: ""},
 			{Key: "answer", Value: ""}, {Key: "answered_at", Value: ""}}},
 	})
 	if err != nil {

@@ -155,6 +155,7 @@ func (s *Store) FinishJob(ctx context.Context, j *dsr.Job, o dsr.Outcome) error 
 			cur.Handle, cur.PollAt, cur.WaitUntil = o.Handle, &poll, &until
 			cur.Answer, cur.AnsweredAt = nil, nil
 			cur.Waits++
+			cur.WaitedFailures = cur.Attempts - cur.Waits
 		case dsr.JobPending: // a failed attempt, retried; a handle (and its answer) is kept to poll again
 			cur.PollAt = nil
 			if o.Deferred {
@@ -473,7 +474,7 @@ func (s *Store) RetryFailedJobs(ctx context.Context, requestID string) ([]string
 			j.Status, j.Attempts, j.Error, j.UpdatedAt = dsr.JobPending, 0, "", now
 			j.Retries++
 			// A job that waited on a remote system starts the action afresh.
-			j.FinishedAt, j.Handle, j.PollAt, j.WaitUntil, j.Waits, j.Recorded = nil, "", nil, nil, 0, 0
+			j.FinishedAt, j.Handle, j.PollAt, j.WaitUntil, j.Waits, j.WaitedFailures, j.Recorded = nil, "", nil, nil, 0, 0, 0
 			j.Answer, j.AnsweredAt = nil, nil
 			if err := saveJob(ctx, tx, j); err != nil {
 				return fmt.Errorf("retry failed jobs: %w", err)

@@ -274,3 +274,50 @@ func testPurgeIdentitiesCoversAnswers(t *testing.T, f fixture) {
 		t.Errorf("the finished job still holds answer %q after the purge", got.Answer)
 	}
 }
+
+// testFailuresSinceWait: a job's failures count from when it last began
+// to wait (the system answered then), a killed attempt included; an
+// agent's retry starts them afresh.
+func testFailuresSinceWait(t *testing.T, f fixture) {
+	ctx := context.Background()
+	r := f.inProgress(t, dsr.TypeDeletion, "ada@example.com")
+	j := dsr.NewJob(r.ID, "remote", dsr.ActionErase, f.clock.Now())
+	if err := f.store.CreateJobs(ctx, []dsr.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	now := f.clock.Now()
+	step := func(o dsr.Outcome) {
+		t.Helper()
+		claimed, err := f.store.ClaimJob(ctx, j.ID, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status == "" {
+			return // killed before it recorded anything
+		}
+		if err := f.store.FinishJob(ctx, claimed, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := dsr.Outcome{Status: dsr.JobPending, Error: "503"}
+	waiting := dsr.Outcome{Status: dsr.JobWaiting, Handle: "op-1", PollAt: now, WaitUntil: now.Add(24 * time.Hour)}
+	step(failed)
+	step(failed)
+	if n := f.mustJob(t, j.ID).Failures(); n != 2 {
+		t.Fatalf("two failures: Failures() = %d", n)
+	}
+	step(waiting)
+	if n := f.mustJob(t, j.ID).Failures(); n != 0 {
+		t.Fatalf("after the wait: Failures() = %d; want 0", n)
+	}
+	step(failed)
+	step(dsr.Outcome{Status: dsr.JobPending, Error: "429", Deferred: true})
+	if n := f.mustJob(t, j.ID).Failures(); n != 1 {
+		t.Fatalf("a failure and a deferral since the wait: Failures() = %d; want 1", n)
+	}
+	f.clock.Add(2 * time.Minute) // the lease of the attempt killed below ends
+	step(dsr.Outcome{})
+	if n := f.mustJob(t, j.ID).Failures(); n != 2 {
+		t.Fatalf("then an attempt killed: Failures() = %d; want 2", n)
+	}
+}

@@ -77,6 +77,7 @@ var cases = []struct {
 	{"AnswerJob", testAnswerJob},
 	{"AnswerJobRetried", testAnswerJobRetried},
 	{"ConcurrentAnswers", testConcurrentAnswers},
+	{"FailuresSinceWait", testFailuresSinceWait},
 	{"PurgeIdentitiesCoversAnswers", testPurgeIdentitiesCoversAnswers},
 	{"ExportRecords", testExportRecords},
 	{"ExportRecordsAreJSON", testExportRecordsAreJSON},
