@@ -3,7 +3,9 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/dsar-project/dsar/connectors"
+	"github.com/dsar-project/dsar/connectors/opendsr"
 	"github.com/dsar-project/dsar/connectors/webhook"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
@@ -187,5 +190,46 @@ func TestCallbacksWithoutConnectors(t *testing.T) {
 	resp, body := a.callback(job, crmSecret, time.Now(), `{"handle":"op-7","collections":[]}`)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("callback without connectors: %d %s; want 404", resp.StatusCode, body)
+	}
+}
+
+// TestCallbackSystemUnreachable: a callback for an opendsr job whose
+// processor cannot be reached (for the certificate it is checked with) is
+// answered 503 with Retry-After, and nothing is stored; it is a warning,
+// not an error, in the log, since anyone may send callbacks.
+func TestCallbackSystemUnreachable(t *testing.T) {
+	t.Parallel()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	vendor, err := opendsr.New("vendor", opendsr.Spec{URL: deadURL + "/opendsr/v2", Token: "controller-token-0123456789", Domain: "processor.test",
+		AllowInsecure: true, AllowPrivate: true, CallbackURL: "https://dsar.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := connectors.NewRegistry()
+	if err := reg.Add(vendor); err != nil {
+		t.Fatal(err)
+	}
+	a := setupWith(t, false, func(d *handlers.Deps) { d.Callbacks = reg })
+	id := a.filed(`{"type":"deletion","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)
+	job := a.waiting(id, "vendor", dsr.ActionErase, "0b7c2d4e-6f81-4a93-8b05-c1d2e3f40516")
+	body := `{"controller_id":"acme","expected_completion_time":"2026-12-31T00:00:00Z","status_callback_url":"https://dsar.example.com/v1/callbacks/` +
+		url.PathEscape(job) + `","subject_request_id":"0b7c2d4e-6f81-4a93-8b05-c1d2e3f40516","request_status":"completed"}`
+	req, _ := http.NewRequest("POST", a.url+"/v1/callbacks/"+url.PathEscape(job), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-OpenDSR-Processor-Domain", "processor.test")
+	req.Header.Set("X-OpenDSR-Signature", "c2lnbmF0dXJl")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), "system-unreachable") {
+		t.Fatalf("a callback while the processor is unreachable: %d %q %s; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if j, err := a.store.Job(context.Background(), job); err != nil || len(j.Answer) != 0 {
+		t.Errorf("the job holds an answer (%v)", err)
 	}
 }

@@ -68,6 +68,13 @@ type api struct{ d Deps }
 // does not check out, as for the hooks' resumes.
 const typeSignature = "urn:dsar:problem:bad-signature"
 
+// typeUnreachable is the problem of a callback the connector could not
+// check now, and unreachableRetryAfter when to send it again (seconds).
+const (
+	typeUnreachable       = "urn:dsar:problem:system-unreachable"
+	unreachableRetryAfter = "60"
+)
+
 // accepted answers a callback taken.
 type accepted struct {
 	Job    string `json:"job"`
@@ -132,7 +139,13 @@ func (h *api) callback(c *gin.Context) {
 			Errors: []httpkit.FieldError{{Field: "(body)", Message: strings.TrimPrefix(err.Error(), connectors.ErrCallbackInvalid.Error()+": ")}}})
 		return
 	case err != nil:
-		httpkit.Error(c, h.d.Log, err)
+		// The connector could not check it now (its system's key could
+		// not be fetched): the sender is to try again, as callers do; a
+		// warning, not an error, since anyone may send callbacks.
+		log.WarnContext(ctx, "callback not checked: the connector could not reach its system", "error", err)
+		c.Header("Retry-After", unreachableRetryAfter)
+		httpkit.Abort(c, httpkit.Problem{Type: typeUnreachable, Title: "Cannot check now", Status: http.StatusServiceUnavailable,
+			Detail: "The callback could not be checked now: the connector could not reach its system for the key it is checked with. Send it again later."})
 		return
 	}
 	err = h.d.App.AnswerJob(ctx, id, handle, body, "callback:"+job.Connector)
