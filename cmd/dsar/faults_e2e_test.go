@@ -36,18 +36,23 @@ type receiver struct {
 	delay func() time.Duration
 	// failRate is the share of calls answered 500 (retried with back-off).
 	failRate float64
+	// maxFails, when set, bounds the failures of one job's calls: below
+	// DSAR_JOB_MAX_RETRY, a job of a flaky system that must succeed
+	// does, whatever the draw.
+	maxFails int
 
 	mu       sync.Mutex
 	rnd      *rand.Rand
 	held     map[string]int // email -> records
 	optedOut map[string]bool
 	calls    map[string]int // webhook-id (the job) -> calls
+	fails    map[string]int // webhook-id -> calls answered 500
 	failed   int
 	answered int
 }
 
 func newReceiver(name string, seed uint64) *receiver {
-	return &receiver{name: name, rnd: rand.New(rand.NewPCG(seed, 7)), held: map[string]int{}, optedOut: map[string]bool{}, calls: map[string]int{}}
+	return &receiver{name: name, rnd: rand.New(rand.NewPCG(seed, 7)), held: map[string]int{}, optedOut: map[string]bool{}, calls: map[string]int{}, fails: map[string]int{}}
 }
 
 // start serves the receiver on loopback until the test ends.
@@ -70,8 +75,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.mu.Lock()
-	rc.calls[r.Header.Get("webhook-id")]++
-	fail := rc.failRate > 0 && rc.rnd.Float64() < rc.failRate
+	jobID := r.Header.Get("webhook-id")
+	rc.calls[jobID]++
+	fail := rc.failRate > 0 && rc.rnd.Float64() < rc.failRate && (rc.maxFails == 0 || rc.fails[jobID] < rc.maxFails)
+	if fail {
+		rc.fails[jobID]++
+	}
 	var d time.Duration
 	if rc.delay != nil {
 		d = rc.delay()
@@ -385,4 +394,220 @@ func TestFaultProcessKilled(t *testing.T) {
 	rerun, calls := crm.rerun()
 	t.Logf("FIGURES kill: %d deletions, 3 SIGKILLs, %d filing retries, all completed %s after the start; receiver: %d calls, %d jobs called more than once",
 		n, retries.Load(), took.Round(time.Millisecond), calls, rerun)
+}
+
+// fileMany files one request of typ per email from clients goroutines and
+// returns the ids, in the order of emails; any answer but 202 fails the
+// test.
+func fileMany(t *testing.T, base, typ, regulation string, emails []string, clients int) []string {
+	t.Helper()
+	ids := make([]string, len(emails))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(emails) {
+					return
+				}
+				a, err := apiDo(context.Background(), "POST", base+"/v1/requests", requestBody(typ, regulation, emails[i]), "")
+				var r request
+				if err != nil || a.status != http.StatusAccepted || json.Unmarshal(a.body, &r) != nil {
+					t.Errorf("file %s %d: %v %d %s", typ, i, err, a.status, a.body)
+					return
+				}
+				ids[i] = r.ID
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return ids
+}
+
+func emails(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%04d@example.com", prefix, i)
+	}
+	return out
+}
+
+// TestFaultRedisFlushed: Redis, a redis-server of the test's own, loses
+// everything (FLUSHDB of the queue's database) while 100 deletions are
+// being carried out: queued fan-outs and jobs, retries, the queues'
+// registration. More are filed after. The sweep must re-drive what the
+// store says is not done: every deletion completes, every subject erased.
+func TestFaultRedisFlushed(t *testing.T) {
+	t.Parallel()
+	own := testenv.StartRedisProcess(t)
+	seed := uint64(time.Now().UnixNano())
+	crm := newReceiver("crm", seed)
+	crm.delay = func() time.Duration { return time.Duration(20+crm.rnd.IntN(60)) * time.Millisecond }
+	before, after := emails("flush", 100), emails("later", 20)
+	for _, e := range append(append([]string(nil), before...), after...) {
+		crm.held[e] = 2
+	}
+	srv := crm.start(t)
+	dir := t.TempDir()
+	env := append(faultEnv(t, dir, own.Redis(), "dsar", webhookConnector("crm", srv.URL)), "DSAR_WORKER_CONCURRENCY=2")
+	p := startDSAR(t, env, "dev")
+	start := time.Now()
+	ids := fileMany(t, p.base, "deletion", "gdpr", before, 4)
+	// Flush once a fifth have been carried out, the rest queued or running.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		crm.mu.Lock()
+		done := len(before) + len(after) - len(crm.held)
+		crm.mu.Unlock()
+		if done >= len(before)/5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d erased after 60s", done)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	own.FlushDB()
+	flushed := time.Now()
+	crm.mu.Lock()
+	pending := len(crm.held) - len(after)
+	crm.mu.Unlock()
+	ids = append(ids, fileMany(t, p.base, "deletion", "gdpr", after, 4)...)
+	got := settled(t, func() string { return p.base }, ids, 2*time.Minute)
+	for _, id := range ids {
+		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
+			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	crm.mu.Lock()
+	left := len(crm.held)
+	crm.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d subjects still have data at the receiver", left)
+	}
+	if all := stored(t, p.base); len(all) != len(ids) {
+		t.Errorf("the store holds %d requests, want %d", len(all), len(ids))
+	}
+	_, calls := crm.rerun()
+	redriven := sweepRedrove(t, p.stderr.String())
+	if redriven["fanouts"]+redriven["jobs"] == 0 {
+		t.Errorf("no sweep re-drove a fan-out or a job after the flush: the test lost nothing, or nothing was re-driven")
+	}
+	t.Logf("FIGURES flush: %d deletions filed, FLUSHDB %s after the start with %d not yet erased, %d filed after; all completed %s after the flush; sweeps re-drove %v; receiver: %d calls",
+		len(before), flushed.Sub(start).Round(time.Millisecond), pending, len(after), time.Since(flushed).Round(time.Millisecond), redriven, calls)
+}
+
+// TestFaultFlakyConnectors: two webhook connectors, crm failing 30% of its
+// calls at random (500, retried with back-off; at most 3 of one job's, so
+// that no draw exhausts the 5 retries) and ads failing every call
+// (it handles opt-outs only). Deletions reach crm alone and must complete;
+// opt-outs reach both and must end in needs_attention with ads's job
+// failed and its error kept, crm's job succeeded. None stuck, none
+// dropped: the counts add up to what was filed.
+func TestFaultFlakyConnectors(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	crm := newReceiver("crm", seed)
+	crm.failRate = 0.3
+	crm.maxFails = 3 // of the 6 calls DSAR_JOB_MAX_RETRY=5 allows
+	ads := newReceiver("ads", seed)
+	ads.failRate = 1
+	dels, opts := emails("flakydel", 30), emails("flakyopt", 20)
+	for _, e := range dels {
+		crm.held[e] = 1
+	}
+	crmSrv, adsSrv := crm.start(t), ads.start(t)
+	r := testenv.RedisServer(t)
+	dir := t.TempDir()
+	env := faultEnv(t, dir, r, testenv.Queue(t, r), webhookConnector("crm", crmSrv.URL), webhookConnector("ads", adsSrv.URL, "opt_out"))
+	env = append(env, "DSAR_JOB_MAX_RETRY=5")
+	p := startDSAR(t, env, "dev")
+	start := time.Now()
+	delIDs := fileMany(t, p.base, "deletion", "gdpr", dels, 4)
+	optIDs := fileMany(t, p.base, "opt_out", "ccpa", opts, 4)
+	got := settled(t, func() string { return p.base }, append(append([]string(nil), delIDs...), optIDs...), 3*time.Minute)
+	took := time.Since(start)
+	byStatus := map[string]int{}
+	for _, r := range got {
+		byStatus[r.Status]++
+	}
+	for _, id := range delIDs {
+		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
+			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	for i, id := range optIDs {
+		r := got[id]
+		var crmJob, adsJob *job
+		for k := range r.Jobs {
+			switch r.Jobs[k].Connector {
+			case "crm":
+				crmJob = &r.Jobs[k]
+			case "ads":
+				adsJob = &r.Jobs[k]
+			}
+		}
+		if r.Status != "needs_attention" || crmJob == nil || adsJob == nil || crmJob.Status != "succeeded" || adsJob.Status != "failed" {
+			t.Errorf("opt-out %s: %s, jobs %+v; want needs_attention, crm succeeded, ads failed", id, r.Status, r.Jobs)
+			continue
+		}
+		// The job's error, as an agent reads it.
+		a, err := apiDo(context.Background(), "GET", p.base+"/v1/requests/"+id, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var full struct {
+			Jobs []struct {
+				Connector string `json:"connector"`
+				Error     string `json:"error"`
+			} `json:"jobs"`
+		}
+		_ = json.Unmarshal(a.body, &full)
+		for _, j := range full.Jobs {
+			if j.Connector == "ads" && (!strings.Contains(j.Error, "500") || strings.Contains(j.Error, opts[i])) {
+				t.Errorf("opt-out %s: ads's error %q; want the status, and no email", id, j.Error)
+			}
+		}
+	}
+	if all := stored(t, p.base); len(all) != len(dels)+len(opts) {
+		t.Errorf("the store holds %d requests, want %d", len(all), len(dels)+len(opts))
+	}
+	crm.mu.Lock()
+	left, crmFailed, crmOK := len(crm.held), crm.failed, crm.answered
+	crm.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d subjects still have data at crm", left)
+	}
+	_, adsCalls := ads.rerun()
+	t.Logf("FIGURES flaky: %d deletions, %d opt-outs, settled %s after the first filing: %v; crm: %d calls failed, %d answered; ads: %d calls, all failed (%.1f per job)",
+		len(dels), len(opts), took.Round(time.Millisecond), byStatus, crmFailed, crmOK, adsCalls, float64(adsCalls)/float64(len(opts)))
+}
+
+// sweepRedrove sums what the sweeps of a dev process's JSON log say they
+// re-drove ("sweep re-drove work": fanouts, jobs, notices...).
+func sweepRedrove(t *testing.T, log string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"sweep re-drove work"`) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		for _, k := range []string{"fanouts", "settled", "jobs", "notices"} {
+			if v, ok := m[k].(float64); ok {
+				out[k] += int(v)
+			}
+		}
+	}
+	return out
 }
