@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -610,4 +611,146 @@ func sweepRedrove(t *testing.T, log string) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestFaultStoreAway: the embedded store stops taking writes for 25 s
+// mid-run. Another process (here the test) holds the SQLite file's write
+// lock, as a backup tool or a stuck second dsar would: dsar's writes wait
+// out the store's busy timeout (10 s) and then fail. While 4 clients file
+// opt-outs before, during and after, every answer must be 202 or 503
+// store-unavailable with Retry-After (never a 500, never another status),
+// a request answered 503 must not be stored (no half request), and every
+// request answered 202 must complete once the lock is gone.
+func TestFaultStoreAway(t *testing.T) {
+	t.Parallel()
+	if testenv.RealMongo() {
+		t.Skip("DSAR_TEST_MONGO_URI is set: the store is not the embedded one")
+	}
+	crm := newReceiver("crm", 1)
+	srv := crm.start(t)
+	r := testenv.RedisServer(t)
+	dir := t.TempDir()
+	p := startDSAR(t, faultEnv(t, dir, r, testenv.Queue(t, r), webhookConnector("crm", srv.URL)), "dev")
+
+	var (
+		mu       sync.Mutex
+		accepted []string
+		statuses = map[string]int{} // phase/status -> answers
+		phase    atomic.Value
+		slowest  time.Duration
+		readTook time.Duration
+		next     atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	// The store's writes are made one batch at a time, each waiting up to
+	// the busy timeout (10 s): the first batch fails at 10 s, the writes
+	// queued behind it at 20 s, and the ones after succeed once the lock
+	// is gone. A stop shorter than the busy timeout is waited out, answers
+	// delayed rather than refused.
+	const hold = 25 * time.Second
+	phase.Store("before")
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				time.Sleep(50 * time.Millisecond)
+				i := next.Add(1)
+				ph := phase.Load().(string)
+				sent := time.Now()
+				a, err := apiDo(context.Background(), "POST", p.base+"/v1/requests", requestBody("opt_out", "ccpa", fmt.Sprintf("away%05d@example.com", i)), "")
+				mu.Lock()
+				slowest = max(slowest, time.Since(sent))
+				switch {
+				case err != nil:
+					t.Errorf("file %d (%s): %v", i, ph, err)
+				case a.status == http.StatusAccepted:
+					var got request
+					if err := json.Unmarshal(a.body, &got); err != nil {
+						t.Errorf("file %d: %v", i, err)
+					}
+					accepted = append(accepted, got.ID)
+				case a.status == http.StatusServiceUnavailable:
+					if a.header.Get("Retry-After") == "" || !strings.Contains(string(a.body), `"urn:dsar:problem:store-unavailable"`) {
+						t.Errorf("file %d (%s): 503 with Retry-After %q, %s; want store-unavailable and a Retry-After", i, ph, a.header.Get("Retry-After"), a.body)
+					}
+				default:
+					t.Errorf("file %d (%s): %d %s; want 202 or 503", i, ph, a.status, a.body)
+				}
+				if err == nil {
+					statuses[fmt.Sprintf("%s %d", ph, a.status)]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+
+	// Take the write lock, as any other SQLite client can.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "dsar.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatalf("take the store's write lock: %v", err)
+	}
+	phase.Store("away")
+	away := time.Now()
+	// Reads go on meanwhile (WAL): an agent can still look.
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	var id string
+	if len(accepted) > 0 {
+		id = accepted[0]
+	}
+	mu.Unlock()
+	if id != "" {
+		sent := time.Now()
+		if a, err := apiDo(ctx, "GET", p.base+"/v1/requests/"+id, "", ""); err != nil || a.status != http.StatusOK {
+			t.Errorf("GET a request while the store takes no writes: %v %d", err, a.status)
+		}
+		readTook = time.Since(sent)
+	}
+	time.Sleep(time.Until(away.Add(hold)))
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
+	phase.Store("after")
+	back := time.Now()
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	mu.Lock()
+	ids := append([]string(nil), accepted...)
+	mu.Unlock()
+	got := settled(t, func() string { return p.base }, ids, 2*time.Minute)
+	for _, id := range ids {
+		if r := got[id]; r.Status != "completed" {
+			t.Errorf("opt-out %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	if all := stored(t, p.base); len(all) != len(ids) {
+		t.Errorf("the store holds %d requests; %d were answered 202: a request answered 503 was stored, or one answered 202 was not", len(all), len(ids))
+	}
+	if statuses["before 503"]+statuses["away 503"] == 0 {
+		t.Errorf("no 503 while the store took no writes: %v", statuses)
+	}
+	t.Logf("FIGURES store away: write lock held %s; answers by phase (when sent): %v; slowest answer %s; a GET during the stop took %s; %d accepted, all completed %s after the lock was released",
+		back.Sub(away).Round(time.Millisecond), statuses, slowest.Round(time.Millisecond), readTook.Round(time.Millisecond), len(ids), time.Since(back).Round(time.Millisecond))
 }
