@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -753,4 +754,104 @@ func TestFaultStoreAway(t *testing.T) {
 	}
 	t.Logf("FIGURES store away: write lock held %s; answers by phase (when sent): %v; slowest answer %s; a GET during the stop took %s; %d accepted, all completed %s after the lock was released",
 		back.Sub(away).Round(time.Millisecond), statuses, slowest.Round(time.Millisecond), readTook.Round(time.Millisecond), len(ids), time.Since(back).Round(time.Millisecond))
+}
+
+// TestFaultBurst: DSAR_FAULT_BURST requests (unset: 1,000; the figure in
+// docs/reliability.md is for 10,000) sent at one instant, one connection
+// each, to dsar dev. Each must be answered 202, or refused with 429 or
+// 503; the store must hold exactly the accepted ones (none lost, none
+// stored for a refusal), and every accepted one must complete.
+//
+//	DSAR_FAULT_BURST=10000 go test -count=1 -run TestFaultBurst -v -timeout 30m ./cmd/dsar/
+func TestFaultBurst(t *testing.T) {
+	t.Parallel()
+	n := 1000
+	if v := os.Getenv("DSAR_FAULT_BURST"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			t.Fatalf("DSAR_FAULT_BURST=%q: want a number of requests", v)
+		}
+	}
+	crm := newReceiver("crm", 1)
+	srv := crm.start(t)
+	r := testenv.RedisServer(t)
+	dir := t.TempDir()
+	p := startDSAR(t, faultEnv(t, dir, r, testenv.Queue(t, r), webhookConnector("crm", srv.URL)), "dev")
+
+	// One connection per request, all opened before the first is sent.
+	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{DisableKeepAlives: true, MaxConnsPerHost: 0}}
+	defer client.CloseIdleConnections()
+	var (
+		mu       sync.Mutex
+		accepted []string
+		refused  = map[int]int{}
+		failures []string
+		wg       sync.WaitGroup
+		ready    sync.WaitGroup
+		gate     = make(chan struct{})
+	)
+	for i := range n {
+		wg.Add(1)
+		ready.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := http.NewRequest("POST", p.base+"/v1/requests", strings.NewReader(requestBody("opt_out", "ccpa", fmt.Sprintf("burst%05d@example.com", i))))
+			if err != nil {
+				panic(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			req.Header.Set("Content-Type", "application/json")
+			ready.Done()
+			<-gate
+			resp, err := client.Do(req)
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				failures = append(failures, err.Error())
+			case resp.StatusCode == http.StatusAccepted:
+				var got request
+				if err := json.Unmarshal(body, &got); err != nil || got.ID == "" {
+					failures = append(failures, fmt.Sprintf("202 with %q", body))
+					return
+				}
+				accepted = append(accepted, got.ID)
+			case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+				refused[resp.StatusCode]++
+			default:
+				failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, body))
+			}
+		}()
+	}
+	ready.Wait()
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	answered := time.Since(start)
+	if len(failures) > 0 {
+		t.Errorf("%d of %d requests neither accepted nor refused with 429/503; first: %s", len(failures), n, failures[0])
+	}
+	ids := accepted
+	got := settled(t, func() string { return p.base }, ids, time.Minute+time.Duration(n)*30*time.Millisecond)
+	for _, id := range ids {
+		if r := got[id]; r.Status != "completed" {
+			t.Errorf("opt-out %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	if all := stored(t, p.base); len(all) != len(ids) {
+		t.Errorf("the store holds %d requests; %d were accepted", len(all), len(ids))
+	}
+	crm.mu.Lock()
+	optedOut := len(crm.optedOut)
+	crm.mu.Unlock()
+	if optedOut != len(ids) {
+		t.Errorf("%d people opted out at the receiver; %d requests were accepted", optedOut, len(ids))
+	}
+	t.Logf("FIGURES burst: %d requests at once: %d accepted, refused %v, %d failed, all answered in %s; all accepted completed %s after the burst",
+		n, len(ids), refused, len(failures), answered.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
