@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -72,70 +70,6 @@ func (r *recorder) kinds(id string) []string {
 	return out
 }
 
-// ownRedis is a redis-server process of the test's own, without
-// persistence, on a free loopback port: the test may flush it, stop it and
-// start it again.
-type ownRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("no redis-server on PATH")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	r := &ownRedis{t: t, port: port}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *ownRedis) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-
-func (r *ownRedis) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", //nolint:gosec // the test's own server
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %s does not answer", r.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *ownRedis) stop() {
-	if r.cmd == nil || r.cmd.Process == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
-
-func (r *ownRedis) flush() {
-	r.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
 // TestSweepSurvivesRedisLosingItsData: Redis is flushed while jobs and
 // notices are in retry, then taken away for 3 s and started again empty;
 // requests filed afterwards have jobs in retry, whose live tasks the
@@ -145,10 +79,10 @@ func (r *ownRedis) flush() {
 // sent.
 func TestSweepSurvivesRedisLosingItsData(t *testing.T) {
 	t.Parallel()
-	own := startOwnRedis(t)
+	own := testenv.StartRedisProcess(t)
 	crm := &outage{name: "crm"}
 	crm.down.Store(true)
-	e := setupOn(t, testenv.Redis{Addr: own.addr(), Real: true}, 50, crm)
+	e := setupOn(t, own.Redis(), 50, crm)
 	mail := &recorder{}
 	mail.down.Store(true)
 	e.proc = workers.NewProcessor(workers.Deps{Store: e.store, Connectors: e.reg, Queue: e.queue, Index: e.index, Notifier: mail,
@@ -192,10 +126,10 @@ func TestSweepSurvivesRedisLosingItsData(t *testing.T) {
 	}
 	waitJobs(t, e, ids)
 	failedOnce(ids) // their jobs and receipts now wait for a retry in Redis
-	own.flush()
-	own.stop()
+	own.FlushDB()
+	own.Stop()
 	time.Sleep(3 * time.Second)
-	own.start()
+	own.Start()
 	var after []string
 	for i := range 3 {
 		after = append(after, file(fmt.Sprintf("after%d@example.com", i)))
