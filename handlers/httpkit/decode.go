@@ -121,10 +121,10 @@ func UnknownField(raw any, t reflect.Type, path string) string {
 	fields := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		switch name {
-		case "-":
+		switch {
+		case name == "-" || !t.Field(i).IsExported():
 			continue // not decoded: a key of this name is unknown
-		case "":
+		case name == "":
 			name = t.Field(i).Name
 		}
 		fields[name] = t.Field(i).Type
