@@ -26,6 +26,19 @@ test-mongo: ## run the tests above the store drivers on MongoDB's (embedded Ferr
 race: ## run every test under the race detector (needs cgo: a C compiler)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# FUZZTIME is how long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 1m
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target (func FuzzX in a _test.go) for FUZZTIME each (default 1m; CI runs 5s)
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=./$$(dirname "$$file" | sed 's|^\./||'); \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+	    echo "fuzz: $$pkg $$target for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	  done; \
+	done
+
 .PHONY: screenshots
 screenshots: ## refresh docs/screenshots from the browser tests (needs Chromium)
 	DSAR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots DSAR_TEST_REQUIRE_BROWSER=1 $(GO) test -count=1 -run 'Browser' ./cmd/dsar/ ./internal/browsertest/

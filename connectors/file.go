@@ -219,6 +219,10 @@ func build(ctx context.Context, entry *yaml.Node, types Types) (Connector, limit
 	}
 	c, err := f(ctx, name, set.rest)
 	if err != nil {
+		if !lineRef.MatchString(err.Error()) {
+			// A type that does not locate its problem: the entry's line.
+			return nil, none, nil, fmt.Errorf("line %d: connector %q: %w", entry.Line, name, err)
+		}
 		return nil, none, nil, fmt.Errorf("connector %q: %w", name, err)
 	}
 	return c, lim, dm, nil
@@ -263,6 +267,9 @@ func valueOf(m *yaml.Node, key string) *yaml.Node {
 	}
 	return m
 }
+
+// lineRef finds the line an error points at (see Errorf).
+var lineRef = regexp.MustCompile(`\bline \d+\b`)
 
 // Errorf returns an error that points at the line of node.
 func Errorf(node *yaml.Node, format string, args ...any) error {

@@ -561,7 +561,7 @@ connectors:
 connectors:
   - {name: shop, type: fake, fail: true}
 `,
-			want: `connector "shop": refused by the fake`,
+			want: `line 3: connector "shop": refused by the fake`,
 		},
 		{
 			name: "entry not a mapping",

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -29,6 +30,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if w := flag.Lookup("test.fuzzworker"); w != nil && w.Value.String() == "true" {
+		// A fuzzing worker runs a fuzz target alone: no binary needed.
+		testenv.Main(m)
+		return
+	}
 	dir, err := os.MkdirTemp("", "dsar-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

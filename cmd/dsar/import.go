@@ -276,8 +276,11 @@ func parseRows(path string, data []byte) ([]row, error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	r.TrimLeadingSpace = true
 	header, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("requests import: %s: line 1: no header line: the file is empty", path)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("requests import: %s: no header line: %w", path, err)
+		return nil, fmt.Errorf("requests import: %s: the header line: %w", path, err)
 	}
 	known := map[string]bool{}
 	for _, c := range importColumns {
@@ -287,7 +290,7 @@ func parseRows(path string, data []byte) ([]row, error) {
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if !known[h] {
-			return nil, fmt.Errorf("requests import: %s: unknown column %q (known: %s)", path, h, strings.Join(importColumns, ", "))
+			return nil, fmt.Errorf("requests import: %s: line 1: unknown column %q (known: %s)", path, h, strings.Join(importColumns, ", "))
 		}
 		cols[i] = h
 	}
@@ -297,10 +300,13 @@ func parseRows(path string, data []byte) ([]row, error) {
 		if errors.Is(err, io.EOF) {
 			return rows, nil
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
+			// A *csv.ParseError, which names its line. (FieldPos is not
+			// asked: it panics when the record's first field is the bad
+			// one.)
 			return nil, fmt.Errorf("requests import: %s: %w", path, err)
 		}
+		line, _ := r.FieldPos(0)
 		rows = append(rows, row{line: line, body: rowBody(cols, rec)})
 	}
 }

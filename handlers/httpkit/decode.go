@@ -109,7 +109,7 @@ func Strict(data []byte, v any) error {
 }
 
 // UnknownField returns the dotted path of the first object key in raw that
-// names no field of t exactly, or "".
+// names no field of t exactly (an empty key written `""`), or "".
 func UnknownField(raw any, t reflect.Type, path string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -121,6 +121,12 @@ func UnknownField(raw any, t reflect.Type, path string) string {
 	fields := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !t.Field(i).IsExported():
+			continue // not decoded: a key of this name is unknown
+		case name == "":
+			name = t.Field(i).Name
+		}
 		fields[name] = t.Field(i).Type
 	}
 	keys := make([]string, 0, len(obj))
@@ -131,6 +137,9 @@ func UnknownField(raw any, t reflect.Type, path string) string {
 	for _, k := range keys {
 		ft, ok := fields[k]
 		if !ok {
+			if k == "" {
+				return path + `""` // the empty name, named so it is not "none"
+			}
 			return path + k
 		}
 		if u := UnknownField(obj[k], ft, path+k+"."); u != "" {

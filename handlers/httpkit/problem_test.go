@@ -120,3 +120,40 @@ func TestDuplicateFieldSkips(t *testing.T) {
 		t.Errorf("DuplicateField skipping requests. = %q, want none", got)
 	}
 }
+
+// TestStrictUnknownFields: Strict names every key the body type does not
+// decode as an unknown field, by its path: the empty key (which
+// encoding/json alone would refuse in a message of its own), a key
+// differing in case, a field json ignores ("-", unexported).
+func TestStrictUnknownFields(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		Email string `json:"email"`
+	}
+	type body struct {
+		Type    string `json:"type"`
+		Skip    string `json:"-"`
+		Subject inner  `json:"subject"`
+		hidden  string //nolint:unused // a field json ignores
+	}
+	tests := []struct{ body, want string }{
+		{`{"type":"a","subject":{"email":"x"}}`, ""},
+		{`{"":1}`, `""`},
+		{`{"subject":{"":1}}`, `subject.""`},
+		{`{"TYPE":"a"}`, "TYPE"},
+		{`{"-":"a"}`, "-"},
+		{`{"Skip":"a"}`, "Skip"},
+		{`{"hidden":"a"}`, "hidden"},
+	}
+	for _, tt := range tests {
+		var v body
+		err := httpkit.Strict([]byte(tt.body), &v)
+		var field *httpkit.BodyFieldError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Strict(%s): %v", tt.body, err)
+		case tt.want != "" && (!errors.As(err, &field) || field.Field != tt.want || field.Message != "unknown field"):
+			t.Errorf("Strict(%s) = %v, want unknown field %s", tt.body, err, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -167,13 +168,14 @@ func parseTime(field, v string) (time.Time, error) {
 	return t, nil
 }
 
-// decode parses msg into v, refusing trailing data.
+// decode parses msg into v, refusing trailing data: only white space may
+// follow (Decoder.More misses a stray } or ]).
 func decode(msg []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(msg))
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if d.More() {
+	if _, err := d.Token(); err != io.EOF {
 		return fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	return nil

@@ -174,11 +174,13 @@ func Decode(data []byte, v any) error {
 	return nil
 }
 
-// dropTrailingCommas removes each comma that, outside strings, is followed
-// (after white space) by } or ].
+// dropTrailingCommas removes each comma that, outside strings, follows a
+// value and is followed (after white space) by } or ]. A comma after [, {,
+// : or another comma is kept, so "[,]" stays the malformed JSON it is.
 func dropTrailingCommas(data []byte) []byte {
 	out := make([]byte, 0, len(data))
 	inString, escaped := false, false
+	var last byte // the last byte kept outside strings and white space
 	for i := 0; i < len(data); i++ {
 		c := data[i]
 		switch {
@@ -195,17 +197,24 @@ func dropTrailingCommas(data []byte) []byte {
 			inString = true
 		case c == ',':
 			j := i + 1
-			for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
+			for j < len(data) && isSpace(data[j]) {
 				j++
 			}
-			if j < len(data) && (data[j] == '}' || data[j] == ']') {
+			afterValue := last != 0 && last != '[' && last != '{' && last != ',' && last != ':'
+			if afterValue && j < len(data) && (data[j] == '}' || data[j] == ']') {
 				continue
 			}
+		}
+		if !inString && !isSpace(c) || c == '"' {
+			last = c
 		}
 		out = append(out, c)
 	}
 	return out
 }
+
+// isSpace reports whether c is JSON's white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // uuidV4 is a lower-case UUID of version 4 (section 1.1).
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
