@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -94,17 +92,12 @@ func Factory(d connectors.Deps) connectors.Factory {
 
 // New returns the opendsr connector called name with settings s, checked.
 func New(name string, s Spec) (*Connector, error) {
-	u, err := url.Parse(s.URL)
-	switch {
-	case s.URL == "":
-		return nil, connectors.SettingErrorf("url", "required (the base URL of the processor's OpenDSR API, where /discovery is)")
-	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return nil, connectors.SettingErrorf("url", "want an https:// URL with a host, and no user info, query or fragment")
-	case u.Scheme == "http" && !s.AllowInsecure:
-		return nil, connectors.SettingErrorf("url", "must be https (allow_insecure: true allows plain http, for tests and private networks)")
+	u, err := connectors.EndpointURL("url", s.URL, "the base URL of the processor's OpenDSR API, where /discovery is", s.AllowInsecure, s.AllowPrivate)
+	if err != nil {
+		return nil, err
 	}
-	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && netguard.Internal(a) && !s.AllowPrivate {
-		return nil, connectors.SettingErrorf("url", "%s is a loopback, private, link-local or otherwise internal address: allow_private: true allows it", a)
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, connectors.SettingErrorf("url", "want a base URL, with no query or fragment: the routes are appended to it")
 	}
 	if s.Token == "" {
 		return nil, connectors.SettingErrorf("token", "required: ${VAR}, the credential the processor gave this controller (sent as Authorization: Bearer)")
@@ -157,11 +150,9 @@ func New(name string, s Spec) (*Connector, error) {
 	if err != nil {
 		return nil, connectors.SettingErrorf("timeout", "%v", err)
 	}
-	base := strings.TrimSuffix(s.CallbackURL, "/")
-	if base != "" {
-		if cu, err := url.Parse(base); err != nil || cu.Host == "" || (cu.Scheme != "https" && cu.Scheme != "http") || cu.RawQuery != "" {
-			return nil, connectors.SettingErrorf("callback_url", "want the http(s) base URL of dsar's API, with no query")
-		}
+	base, err := connectors.CallbackBase(s.CallbackURL)
+	if err != nil {
+		return nil, err
 	}
 	return &Connector{
 		name: name, base: strings.TrimSuffix(s.URL, "/"), token: s.Token, domain: domain, roots: roots,

@@ -2,9 +2,6 @@ package webhook
 
 import (
 	"context"
-	"net/netip"
-	"net/url"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -71,17 +68,8 @@ func Factory(d connectors.Deps) connectors.Factory {
 
 // New returns the webhook connector called name with settings s, checked.
 func New(name string, s Spec) (*Connector, error) {
-	u, err := url.Parse(s.URL)
-	switch {
-	case s.URL == "":
-		return nil, connectors.SettingErrorf("url", "required (where the signed calls go)")
-	case err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
-		return nil, connectors.SettingErrorf("url", "want an https:// URL with a host and no user info")
-	case u.Scheme == "http" && !s.AllowInsecure:
-		return nil, connectors.SettingErrorf("url", "must be https (allow_insecure: true allows plain http, for tests and private networks)")
-	}
-	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && netguard.Internal(a) && !s.AllowPrivate {
-		return nil, connectors.SettingErrorf("url", "%s is a loopback, private, link-local or otherwise internal address: allow_private: true allows it", a)
+	if _, err := connectors.EndpointURL("url", s.URL, "where the signed calls go", s.AllowInsecure, s.AllowPrivate); err != nil {
+		return nil, err
 	}
 	if s.Secret == "" {
 		return nil, connectors.SettingErrorf("secret", "required: ${VAR}, the secret the receiver verifies the calls with")
@@ -109,11 +97,9 @@ func New(name string, s Spec) (*Connector, error) {
 			return nil, connectors.SettingErrorf("timeout", "want a duration from 1s to %s, not %q", MaxTimeout, s.Timeout)
 		}
 	}
-	base := strings.TrimSuffix(s.CallbackURL, "/")
-	if base != "" {
-		if cu, err := url.Parse(base); err != nil || cu.Host == "" || (cu.Scheme != "https" && cu.Scheme != "http") || cu.RawQuery != "" {
-			return nil, connectors.SettingErrorf("callback_url", "want the http(s) base URL of dsar's API, with no query")
-		}
+	base, err := connectors.CallbackBase(s.CallbackURL)
+	if err != nil {
+		return nil, err
 	}
 	return &Connector{
 		name: name, url: s.URL, secret: secret, actions: actions, callbackBase: base, now: time.Now,
