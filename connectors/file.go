@@ -75,6 +75,22 @@ func Parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 // parse is Parse; with only set it skips the entries of types not in
 // types, unexpanded (see LoadFileOnly).
 func parse(ctx context.Context, data []byte, types Types, lookupEnv func(string) (string, bool), only bool) (reg *Registry, err error) {
+	// A value from the environment may be a secret written under the wrong
+	// setting (max_concurrency: ${DB_PASSWORD}): an error quoting it
+	// names its variable instead.
+	expanded := map[string]string{}
+	lookup := func(name string) (string, bool) {
+		v, ok := lookupEnv(name)
+		if ok {
+			expanded[v] = name
+		}
+		return v, ok
+	}
+	defer func() {
+		if err != nil {
+			err = hideExpanded(err, expanded)
+		}
+	}()
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
@@ -89,7 +105,7 @@ func parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 		return nil, err
 	}
 	if !only {
-		if err := expandEnv(&root, lookupEnv); err != nil {
+		if err := expandEnv(&root, lookup); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +126,7 @@ func parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 			if t := deref(valueOf(entry, "type")); entry.Kind != yaml.MappingNode || t == entry || types[t.Value] == nil {
 				continue
 			}
-			if err := expandEnv(entry, lookupEnv); err != nil {
+			if err := expandEnv(entry, lookup); err != nil {
 				return reg, err
 			}
 		}
@@ -132,6 +148,39 @@ func parse(ctx context.Context, data []byte, types Types, lookupEnv func(string)
 	}
 	return reg, nil
 }
+
+// hideExpanded returns err with every value of expanded (value ->
+// variable) its message quotes replaced by ${VARIABLE}; err itself when it
+// quotes none. Values under 4 bytes are left: they would match words.
+func hideExpanded(err error, expanded map[string]string) error {
+	msg := err.Error()
+	hidden := msg
+	// Longest first, so that a value holding another is hidden whole.
+	values := make([]string, 0, len(expanded))
+	for v := range expanded {
+		if len(v) >= 4 {
+			values = append(values, v)
+		}
+	}
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for _, v := range values {
+		hidden = strings.ReplaceAll(hidden, v, "${"+expanded[v]+"}")
+	}
+	if hidden == msg {
+		return err
+	}
+	return &hiddenError{msg: hidden, err: err}
+}
+
+// hiddenError is an error whose message hides what it quoted of the
+// environment; it wraps the original for errors.Is.
+type hiddenError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenError) Error() string { return e.msg }
+func (e *hiddenError) Unwrap() error { return e.err }
 
 // entrySettings are the settings every connector's entry has, apart from
 // the type's own (rest).

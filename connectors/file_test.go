@@ -929,3 +929,28 @@ func TestLoadFileOnly(t *testing.T) {
 		t.Errorf("a literal secret in a skipped entry: %v; want refused", err)
 	}
 }
+
+// TestErrorsHideTheEnvironment: a value from the environment written under
+// a setting that quotes what it refuses (a password put in
+// max_concurrency) is named by its variable in the error, never shown.
+func TestErrorsHideTheEnvironment(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-db-password"
+	file := []byte(`connectors:
+  - name: shop
+    type: fake
+    max_concurrency: ${SHOP_PASSWORD}
+`)
+	lookup := func(name string) (string, bool) {
+		if name == "SHOP_PASSWORD" {
+			return secret, true
+		}
+		return "", false
+	}
+	_, err := connectors.Parse(t.Context(), file, connectors.Types{"fake": func(context.Context, string, *yaml.Node) (connectors.Connector, error) {
+		return nil, errors.New("not reached")
+	}}, lookup)
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "${SHOP_PASSWORD}") {
+		t.Fatalf("error %v; want it naming ${SHOP_PASSWORD}, never its value", err)
+	}
+}
