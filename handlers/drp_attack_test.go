@@ -344,13 +344,15 @@ func TestDRPBadIdentitiesNotEchoed(t *testing.T) {
 func TestDRPNotMergedAtVerification(t *testing.T) {
 	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	g := drpAgent{id: "AGENT_A", priv: priv}
 	doc, _ := json.Marshal([]map[string]string{{"id": "AGENT_A", "verify_key": base64.StdEncoding.EncodeToString(pub)}})
 	dir, err := drp.ParseDirectory(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := startPortal(t, portalConfig{drp: app.DRPOptions{BusinessID: "SHOP", Agents: dir, Tokens: drp.NewTokens([]byte("drp token key for the tests......"))}})
+	// The portal's clock stands still: messages dated by the real one
+	// would be from its future once a second has passed (under -race).
+	g := drpAgent{id: "AGENT_A", priv: priv, now: p.clock.Now}
 	ctx := context.Background()
 	// Ada's own access request, verified, open (no workers run it).
 	first := p.submit(`{"type":"access","regulation":"gdpr","subject":{"email":"ada@example.com"}}`)

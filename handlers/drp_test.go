@@ -28,6 +28,9 @@ import (
 type drpAgent struct {
 	id   string
 	priv ed25519.PrivateKey
+	// now is the clock its messages are dated by: the server's, when the
+	// server's is a test clock; nil: time.Now.
+	now func() time.Time
 }
 
 // sign signs v the protocol's way, with crypto/ed25519 and no code of the
@@ -44,6 +47,9 @@ func (g drpAgent) sign(t *testing.T, v any) string {
 // envelope is a message of g to the business SHOP, standing now.
 func (g drpAgent) envelope(extra map[string]any) map[string]any {
 	now := time.Now().UTC()
+	if g.now != nil {
+		now = g.now().UTC()
+	}
 	m := map[string]any{"agent-id": g.id, "business-id": "SHOP", "issued-at": now.Add(-time.Second).Format(time.RFC3339),
 		"expires-at": now.Add(5 * time.Minute).Format(time.RFC3339), "drp.version": "1.0"}
 	for k, v := range extra {
@@ -178,7 +184,7 @@ func TestDRPPairing(t *testing.T) {
 	for _, tt := range []struct {
 		name, path, body string
 	}{
-		{"unknown agent", "/v1/agent/AGENT_X", drpAgent{"AGENT_X", stranger}.sign(t, drpAgent{"AGENT_X", stranger}.envelope(nil))},
+		{"unknown agent", "/v1/agent/AGENT_X", drpAgent{id: "AGENT_X", priv: stranger}.sign(t, drpAgent{id: "AGENT_X", priv: stranger}.envelope(nil))},
 		{"signed by another agent", "/v1/agent/AGENT_A", b.sign(t, a.envelope(nil))},
 		{"path names another agent than the message", "/v1/agent/AGENT_B", a.sign(t, a.envelope(nil))},
 		{"another business", "/v1/agent/AGENT_A", a.sign(t, a.envelope(map[string]any{"business-id": "OTHER"}))},
