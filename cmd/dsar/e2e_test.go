@@ -629,3 +629,14 @@ func TestRequestsImport(t *testing.T) {
 		t.Errorf("a missing file: %v, want exit 2", err)
 	}
 }
+
+// skipUnderRace skips a long test whose code under test is the dsar
+// binary alone, under the race detector: the binary is built without it,
+// so the race run would only repeat what `make test` ran (minutes of a
+// CI that must stay under 30).
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceDetector {
+		t.Skip("the dsar binary is built without the race detector; make test runs this test")
+	}
+}

@@ -327,6 +327,7 @@ func (r *restartable) start() {
 // failed for having run twice (a job cut off by a kill is run again; the
 // receiver, idempotent, reports 0 records then).
 func TestFaultProcessKilled(t *testing.T) {
+	skipUnderRace(t)
 	t.Parallel()
 	if testenv.RealMongo() {
 		t.Skip("DSAR_TEST_MONGO_URI is set: the store is not the embedded one")
@@ -452,6 +453,7 @@ func emails(prefix string, n int) []string {
 // registration. More are filed after. The sweep must re-drive what the
 // store says is not done: every deletion completes, every subject erased.
 func TestFaultRedisFlushed(t *testing.T) {
+	skipUnderRace(t)
 	t.Parallel()
 	own := testenv.StartRedisProcess(t)
 	seed := uint64(time.Now().UnixNano())
@@ -519,6 +521,7 @@ func TestFaultRedisFlushed(t *testing.T) {
 // failed and its error kept, crm's job succeeded. None stuck, none
 // dropped: the counts add up to what was filed.
 func TestFaultFlakyConnectors(t *testing.T) {
+	skipUnderRace(t)
 	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -629,6 +632,7 @@ func sweepRedrove(t *testing.T, log string) map[string]int {
 // a request answered 503 must not be stored (no half request), and every
 // request answered 202 must complete once the lock is gone.
 func TestFaultStoreAway(t *testing.T) {
+	skipUnderRace(t)
 	t.Parallel()
 	if testenv.RealMongo() {
 		t.Skip("DSAR_TEST_MONGO_URI is set: the store is not the embedded one")
@@ -770,6 +774,7 @@ func TestFaultStoreAway(t *testing.T) {
 //
 //	DSAR_FAULT_BURST=10000 go test -count=1 -run TestFaultBurst -v -timeout 30m ./cmd/dsar/
 func TestFaultBurst(t *testing.T) {
+	skipUnderRace(t)
 	t.Parallel()
 	n := 1000
 	if v := os.Getenv("DSAR_FAULT_BURST"); v != "" {

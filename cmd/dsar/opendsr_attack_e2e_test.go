@@ -277,6 +277,7 @@ func jobIs(jobs []attackJob, connector, status string) bool {
 // callbacks, under the OpenGDPR header names and with its domain in
 // capitals and a trailing dot, are taken.
 func TestOpenDSRControllerCallbackAttacks(t *testing.T) {
+	skipUnderRace(t)
 	r := testenv.RedisServer(t)
 	dir := t.TempDir()
 	ca, cert, key := processorPKI(t, dir, "processor.test")
@@ -419,6 +420,7 @@ func TestOpenDSRControllerCallbackAttacks(t *testing.T) {
 // it is one) once the retries are spent; no part of the email reaches the
 // job's error or the controller's logs.
 func TestOpenDSRControllerFaults(t *testing.T) {
+	skipUnderRace(t)
 	r := testenv.RedisServer(t)
 	dir := t.TempDir()
 	ca, cert, key := processorPKI(t, dir, "processor.test")
@@ -473,6 +475,7 @@ func leaksAda(s string) bool {
 // subject_request_id again once restarted (the job's lease ran out): the
 // processor files one request, and its callback ends the job.
 func TestOpenDSRControllerKilledMidPost(t *testing.T) {
+	skipUnderRace(t)
 	r := testenv.RedisServer(t)
 	dir := t.TempDir()
 	ca, cert, key := processorPKI(t, dir, "processor.test")
@@ -551,6 +554,7 @@ func ownRedis(t *testing.T) string {
 // (FLUSHDB) while a job waits on the processor; the processor's callback
 // still ends the job.
 func TestOpenDSRControllerRedisFlushed(t *testing.T) {
+	skipUnderRace(t)
 	redis := ownRedis(t)
 	dir := t.TempDir()
 	ca, cert, key := processorPKI(t, dir, "processor.test")

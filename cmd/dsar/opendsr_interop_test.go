@@ -57,6 +57,7 @@ func processorPKI(t *testing.T, dir, domain string) (ca, cert, key string) {
 // deletions are by default), and its signed callback ends the
 // controller's job at once (polling is set to an hour).
 func TestOpenDSRInterop(t *testing.T) {
+	skipUnderRace(t)
 	r := testenv.RedisServer(t)
 	dir := t.TempDir()
 	ca, cert, key := processorPKI(t, dir, "processor.test")
