@@ -64,17 +64,9 @@ func openDSROptions(cfg config.Config) (dsarapp.OpenDSROptions, []byte, error) {
 // a certificate from an authority; a private one is the operator's choice,
 // so it is said at start, not refused.
 func untrustedChain(chainPEM []byte, domain string, now time.Time) error {
-	var certs []*x509.Certificate
-	for rest := chainPEM; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return err
-		}
-		certs = append(certs, c)
+	certs, err := opendsr.ParseChain(chainPEM)
+	if err != nil {
+		return err
 	}
 	if len(certs) == 0 {
 		return nil

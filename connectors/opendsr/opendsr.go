@@ -25,7 +25,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -678,20 +677,9 @@ func (c *Connector) discover(ctx context.Context, now time.Time) (*processor, er
 	if cresp.StatusCode != http.StatusOK {
 		return nil, c.refusal(ctx, "GET processor_certificate", cresp, pemData)
 	}
-	var chain []*x509.Certificate
-	for rest := pemData; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor's certificate: %w", c.name, err))
-		}
-		chain = append(chain, cert)
+	chain, err := spec.ParseChain(pemData)
+	if err != nil {
+		return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor's certificate: %w", c.name, err))
 	}
 	if len(chain) == 0 {
 		return nil, connectors.Permanent(fmt.Errorf("opendsr %s: the processor's certificate URL holds no PEM certificate", c.name))

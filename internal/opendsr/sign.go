@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -114,4 +115,25 @@ func VerifyCertificate(cert *x509.Certificate, intermediates []*x509.Certificate
 		return fmt.Errorf("%w: %v", ErrCert, err)
 	}
 	return nil
+}
+
+// ParseChain reads the CERTIFICATE blocks of chainPEM, leaf first (other
+// blocks, such as a key, are skipped); none is an empty chain, not an
+// error.
+func ParseChain(chainPEM []byte) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return chain, nil
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, c)
+	}
 }
