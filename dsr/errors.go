@@ -21,9 +21,13 @@ var (
 	// freed. See StorageError.
 	ErrStorageFull = errors.New("storage full")
 	// ErrStoreUnavailable means the store could not serve the call now:
-	// another process held it past the wait, or its file was removed or
-	// replaced under the running process. Nothing was written; the same
-	// call may succeed later (or after a restart).
+	// another process held the embedded store past the wait, or its file
+	// was removed or replaced under the running process (nothing was
+	// written); MongoDB had no primary within the server selection
+	// timeout, or the connection failed (a write cut off mid-way may have
+	// been applied). The same call may succeed later (or after a
+	// restart); a filing repeated with its Idempotency-Key is never filed
+	// twice.
 	ErrStoreUnavailable = errors.New("store unavailable")
 )
 

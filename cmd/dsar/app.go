@@ -249,7 +249,7 @@ func checkNoLegacyStore(dir, db, path string) error {
 // openMongoStore connects to MongoDB at DSAR_MONGO_URI and prepares the
 // store.
 func (a *app) openMongoStore(ctx context.Context) error {
-	client, err := mongo.Connect(options.Client().ApplyURI(a.cfg.MongoURI).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar"))
+	client, err := mongostore.Connect(a.cfg.MongoURI, "dsar")
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/catalog"
 	"github.com/dsar-project/dsar/connectors/mask"
+	"github.com/dsar-project/dsar/store/mongostore"
 )
 
 const connectorsSummary = "list the connector types, or check the configured connectors (dsar connectors list|test)"
@@ -196,7 +196,7 @@ func (c *connectorsCommand) load(ctx context.Context, lookupEnv func(string) (st
 	var client *mongo.Client
 	if cfg.MongoURI != "" {
 		// Connect dials lazily: only connectors that use the store reach it.
-		client, err = mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + strings.Fields(c.name)[0]))
+		client, err = mongostore.Connect(cfg.MongoURI, "dsar-"+strings.Fields(c.name)[0])
 		if err != nil {
 			return nil, "", nil, usageError("%s: DSAR_MONGO_URI: %w", c.name, err)
 		}

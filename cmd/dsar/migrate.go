@@ -14,8 +14,6 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/internal/embedded"
@@ -240,7 +238,7 @@ func openEndpoint(ctx context.Context, e endpoint, source bool, stderr io.Writer
 		closers = append(closers, m.Stop)
 		uri = m.URI()
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-migrate"))
+	client, err := mongostore.Connect(uri, "dsar-migrate")
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", e, err))
 	}

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	dsarapp "github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/config"
@@ -264,7 +262,7 @@ func openStoreToRead(ctx context.Context, cmd string, cfg config.Config, dataDir
 		}
 		return s, func() { _ = s.Close() }, nil
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second).SetAppName("dsar-" + strings.Fields(cmd)[0]))
+	client, err := mongostore.Connect(uri, "dsar-"+strings.Fields(cmd)[0])
 	if err != nil {
 		return fail(fmt.Errorf("store: %w", err))
 	}

@@ -152,7 +152,7 @@ var kinds = []kind{
 	{dsr.ErrStorageFull, http.StatusServiceUnavailable, TypeStorageFull, "Storage full",
 		"The store's disk is full, so nothing was saved; try again later."},
 	{dsr.ErrStoreUnavailable, http.StatusServiceUnavailable, TypeUnavailable, "Store unavailable",
-		"The store could not serve this now, so nothing was saved; try again shortly."},
+		"The store could not serve this now; try again shortly (with the same Idempotency-Key, if you sent one: it never files twice)."},
 }
 
 // ProblemOf returns the problem err answers with: the one place where

@@ -50,7 +50,7 @@ func TestProblemOf(t *testing.T) {
 		{"verification failed", &app.VerificationFailure{TriesLeft: 2, Detail: "The code has expired; ask for a new one."}, 400, httpkit.TypeVerifyFailed, "Verification failed", "The code has expired; ask for a new one.", 0, 2},
 		{"last try failed", &app.VerificationFailure{}, 400, httpkit.TypeVerifyFailed, "Verification failed", "The code or link is wrong, or has expired.", 0, 0},
 		{"storage full", wrapped(dsr.ErrStorageFull), 503, httpkit.TypeStorageFull, "Storage full", "The store's disk is full, so nothing was saved; try again later.", 0, -1},
-		{"store unavailable", wrapped(dsr.ErrStoreUnavailable), 503, httpkit.TypeUnavailable, "Store unavailable", "The store could not serve this now, so nothing was saved; try again shortly.", 0, -1},
+		{"store unavailable", wrapped(dsr.ErrStoreUnavailable), 503, httpkit.TypeUnavailable, "Store unavailable", "The store could not serve this now; try again shortly (with the same Idempotency-Key, if you sent one: it never files twice).", 0, -1},
 		{"unknown", errors.New("boom"), 500, httpkit.TypeBlank, "Internal Server Error", "The server failed; the error is logged under this request_id.", 0, -1},
 		{"refusal of an unknown kind", refuse(errors.New("boom"), "secret words"), 500, httpkit.TypeBlank, "Internal Server Error", "The server failed; the error is logged under this request_id.", 0, -1},
 	}

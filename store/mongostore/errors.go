@@ -18,12 +18,16 @@ const mongoOutOfDiskSpace = 14031
 // ENOSPC, as the server passes them on.
 var fullMessages = []string{"database or disk is full", "no space left on device"}
 
-// StorageError returns err marked with ErrStorageFull when it says the
+// StorageError returns err marked with dsr.ErrStorageFull when it says the
 // store's disk is full (MongoDB's OutOfDiskSpace, SQLite's SQLITE_FULL
-// through FerretDB, ENOSPC), else err unchanged: the one place where a full
-// disk is recognised. nil stays nil.
+// through FerretDB, ENOSPC), with dsr.ErrStoreUnavailable when the store
+// cannot serve it now (see transient: an election, a lost connection), else
+// err unchanged: the one place where either is recognised. nil stays nil.
 func StorageError(err error) error {
 	if err == nil || errors.Is(err, dsr.ErrStorageFull) {
+		return err
+	}
+	if err = unavailable(err); errors.Is(err, dsr.ErrStoreUnavailable) {
 		return err
 	}
 	full := errors.Is(err, syscall.ENOSPC)

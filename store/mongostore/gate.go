@@ -26,9 +26,11 @@ import (
 //     visible: a delete by _id alone has no condition to race, and Touch
 //     overwrites a document whose lost write loses nothing.
 //
-// On MongoDB the lane is open and costs nothing. Every write's error is
-// marked by StorageError, so a full disk is dsr.ErrStorageFull to callers
-// however they reached the store.
+// On MongoDB the lane is open and costs nothing. Every operation's error
+// (but a cursor's, met while iterating) is marked by StorageError, so a
+// full disk is dsr.ErrStorageFull and a store that cannot answer now (no
+// primary, no connection) dsr.ErrStoreUnavailable to callers however they
+// reached the store.
 type collection struct {
 	c *mongo.Collection
 	// lane waits for the write lane; call the function it returns once
@@ -84,20 +86,20 @@ func (c *collection) BulkWrite(ctx context.Context, models []mongo.WriteModel, o
 
 // FindOneAndUpdate updates one document and returns it, in the lane (the
 // command has returned when it does; decoding the result needs no lane).
-func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...options.Lister[options.FindOneAndUpdateOptions]) updated {
+func (c *collection) FindOneAndUpdate(ctx context.Context, filter, update any, opts ...options.Lister[options.FindOneAndUpdateOptions]) single {
 	defer c.lane()()
-	return updated{c.c.FindOneAndUpdate(ctx, filter, update, opts...)}
+	return single{c.c.FindOneAndUpdate(ctx, filter, update, opts...)}
 }
 
-// updated is the answer of FindOneAndUpdate, its error marked by
-// StorageError like every write's.
-type updated struct{ r *mongo.SingleResult }
+// single is the answer of FindOne or FindOneAndUpdate, its error marked by
+// StorageError like every other operation's.
+type single struct{ r *mongo.SingleResult }
 
-// Decode decodes the updated document into v.
-func (u updated) Decode(v any) error { return StorageError(u.r.Decode(v)) }
+// Decode decodes the document into v.
+func (u single) Decode(v any) error { return StorageError(u.r.Decode(v)) }
 
 // Err is the command's error.
-func (u updated) Err() error { return StorageError(u.r.Err()) }
+func (u single) Err() error { return StorageError(u.r.Err()) }
 
 // DeleteMany deletes the documents matching filter, in the lane.
 func (c *collection) DeleteMany(ctx context.Context, filter any, opts ...options.Lister[options.DeleteManyOptions]) (*mongo.DeleteResult, error) {
@@ -117,26 +119,30 @@ func (c *collection) DeleteByIDs(ctx context.Context, ids []string) (*mongo.Dele
 // need be, without the lane: whichever write lands last wins, and either
 // is as good.
 func (c *collection) Touch(ctx context.Context, id string, at time.Time) (*mongo.UpdateResult, error) {
-	return c.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+	res, err := c.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "at", Value: at}}}}, options.UpdateOne().SetUpsert(true))
+	return res, StorageError(err)
 }
 
 // Find reads the documents matching filter; no lane.
 func (c *collection) Find(ctx context.Context, filter any, opts ...options.Lister[options.FindOptions]) (*mongo.Cursor, error) {
-	return c.c.Find(ctx, filter, opts...)
+	cur, err := c.c.Find(ctx, filter, opts...)
+	return cur, StorageError(err)
 }
 
 // FindOne reads one document; no lane.
-func (c *collection) FindOne(ctx context.Context, filter any, opts ...options.Lister[options.FindOneOptions]) *mongo.SingleResult {
-	return c.c.FindOne(ctx, filter, opts...)
+func (c *collection) FindOne(ctx context.Context, filter any, opts ...options.Lister[options.FindOneOptions]) single {
+	return single{c.c.FindOne(ctx, filter, opts...)}
 }
 
 // CountDocuments counts the documents matching filter; no lane.
 func (c *collection) CountDocuments(ctx context.Context, filter any, opts ...options.Lister[options.CountOptions]) (int64, error) {
-	return c.c.CountDocuments(ctx, filter, opts...)
+	n, err := c.c.CountDocuments(ctx, filter, opts...)
+	return n, StorageError(err)
 }
 
 // Aggregate runs a read-only pipeline; no lane.
 func (c *collection) Aggregate(ctx context.Context, pipeline any, opts ...options.Lister[options.AggregateOptions]) (*mongo.Cursor, error) {
-	return c.c.Aggregate(ctx, pipeline, opts...)
+	cur, err := c.c.Aggregate(ctx, pipeline, opts...)
+	return cur, StorageError(err)
 }

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -13,6 +14,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/mongocompat"
 )
 
 // TestCollectionLanesItsWrites checks which of a collection's methods take
@@ -64,6 +68,50 @@ func TestCollectionLanesItsWrites(t *testing.T) {
 			}
 			if entered != want || left != want {
 				t.Errorf("lane entered %d, left %d times; want %d", entered, left, want)
+			}
+		})
+	}
+}
+
+// TestUnreachableStoreIsUnavailable checks that every operation of a
+// collection, read or write, fails with dsr.ErrStoreUnavailable when no
+// server can be selected (a replica set without a primary looks the same
+// to the driver), so the API answers 503 store-unavailable, never 500.
+func TestUnreachableStoreIsUnavailable(t *testing.T) {
+	t.Parallel()
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/?connectTimeoutMS=100").SetServerSelectionTimeout(50 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	ctx := t.Context()
+	c := newCollection(client.Database("gone"), "gone", &mongocompat.Gate{})
+	f, u := bson.D{{Key: "_id", Value: "x"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"InsertOne", func() error { _, err := c.InsertOne(ctx, f); return err }},
+		{"InsertMany", func() error { _, err := c.InsertMany(ctx, []any{f}); return err }},
+		{"UpdateOne", func() error { _, err := c.UpdateOne(ctx, f, u); return err }},
+		{"UpdateMany", func() error { _, err := c.UpdateMany(ctx, f, u); return err }},
+		{"BulkWrite", func() error {
+			_, err := c.BulkWrite(ctx, []mongo.WriteModel{mongo.NewUpdateOneModel().SetFilter(f).SetUpdate(u)})
+			return err
+		}},
+		{"FindOneAndUpdate", func() error { return c.FindOneAndUpdate(ctx, f, u).Err() }},
+		{"DeleteMany", func() error { _, err := c.DeleteMany(ctx, f); return err }},
+		{"DeleteByIDs", func() error { _, err := c.DeleteByIDs(ctx, []string{"x"}); return err }},
+		{"Touch", func() error { _, err := c.Touch(ctx, "x", time.Now()); return err }},
+		{"Find", func() error { _, err := c.Find(ctx, f); return err }},
+		{"FindOne", func() error { var v bson.M; return c.FindOne(ctx, f).Decode(&v) }},
+		{"CountDocuments", func() error { _, err := c.CountDocuments(ctx, f); return err }},
+		{"Aggregate", func() error { _, err := c.Aggregate(ctx, bson.A{}); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, dsr.ErrStoreUnavailable) {
+				t.Errorf("%s on an unreachable server: %v, want dsr.ErrStoreUnavailable", tt.name, err)
 			}
 		})
 	}
