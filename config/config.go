@@ -177,6 +177,9 @@ type Config struct {
 	// MetricsToken is the bearer token GET /metrics asks for; empty leaves
 	// it open.
 	MetricsToken string
+	// HealthAddr is where a worker or scheduler serves /healthz, /readyz
+	// and /metrics; empty: nowhere (the API serves its own).
+	HealthAddr string
 
 	// The pages (docs/pages.md): the portal's brand and the console's
 	// sign-in.
@@ -218,6 +221,8 @@ func Settings() []Setting {
 			set: func(*Config, string) error { return nil }},
 		{Env: "DSAR_HTTP_ADDR", Default: "127.0.0.1:8080", Help: "address the HTTP API listens on", Modes: apiModes,
 			set: hostPort("127.0.0.1:8080 or :8080", func(c *Config, v string) { c.HTTPAddr = v })},
+		{Env: "DSAR_HEALTH_ADDR", Help: "address a worker or scheduler serves GET /healthz, /readyz and /metrics on, in plain HTTP, for probes and Prometheus (keep it on loopback or a private network; nothing else is served there); unset: none", Modes: []Mode{ModeWorker, ModeScheduler},
+			set: hostPort("127.0.0.1:9090 or :9090", func(c *Config, v string) { c.HealthAddr = v })},
 		{Env: "DSAR_TLS_CERT_FILE", Help: "PEM certificate (the leaf, then its intermediates) the API serves HTTPS with, together with DSAR_TLS_KEY_FILE; both are read again on SIGHUP and when they change (checked every minute); unset: plain HTTP, which dev and serve allow only on a loopback DSAR_HTTP_ADDR or with DSAR_BEHIND_TLS_PROXY=true", Modes: apiModes,
 			set: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
 		{Env: "DSAR_TLS_KEY_FILE", Help: "PEM private key of DSAR_TLS_CERT_FILE", Modes: apiModes,
@@ -573,7 +578,7 @@ func Settings() []Setting {
 			set: func(c *Config, v string) (err error) { c.HookPreviousSecret, err = webhook.ParseSecret(v); return err }},
 		{Env: "DSAR_HOOK_HOLD_MAX", Default: "72h", Help: "how long a request the pre-fan-out hook held waits for its resume before it needs attention (the legal clock runs meanwhile)", Modes: wrkModes,
 			set: duration(time.Minute, func(c *Config, d time.Duration) { c.HookHoldMax = d })},
-		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials); 16+ characters; unset leaves /metrics open", Modes: apiModes,
+		{Env: "DSAR_METRICS_TOKEN", Help: "bearer token GET /metrics asks for (Prometheus authorization: credentials), on the API and on DSAR_HEALTH_ADDR; 16+ characters; unset leaves /metrics open", Modes: allModes,
 			set: secret(func(c *Config, v string) { c.MetricsToken = v })},
 		{Env: "DSAR_GPC_LAST_UPDATE", Default: "2026-11-24", Help: "lastUpdate of /.well-known/gpc.json: when the site's GPC support last changed", Modes: apiModes,
 			set: func(c *Config, v string) error {
@@ -1023,6 +1028,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("health_addr", c.HealthAddr),
 		slog.Bool("tls", c.ServesTLS()),
 		slog.Bool("behind_tls_proxy", c.BehindTLSProxy),
 		slog.String("cors_origins", strings.Join(c.CORSOrigins, ",")),

@@ -44,6 +44,7 @@ func TestLoadErrorsNameEverySetting(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(env(map[string]string{
 		"DSAR_HTTP_ADDR":          "8080",
+		"DSAR_HEALTH_ADDR":        "127.0.0.1",
 		"DSAR_MONGO_URI":          "postgres://x",
 		"DSAR_JOB_MAX_RETRY":      "many",
 		"DSAR_JOB_LEASE":          "soon",
@@ -55,7 +56,7 @@ func TestLoadErrorsNameEverySetting(t *testing.T) {
 	if err == nil {
 		t.Fatal("Load accepted bad values")
 	}
-	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT", "DSAR_APPROVAL_FOUR_EYES"} {
+	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_HEALTH_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT", "DSAR_APPROVAL_FOUR_EYES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}
@@ -285,6 +286,8 @@ func TestTransportSettings(t *testing.T) {
 		{"serve behind a declared TLS proxy", with(serve, "DSAR_HTTP_ADDR", ":8080", "DSAR_BEHIND_TLS_PROXY", "true"), config.ModeServe, nil},
 		{"serve with its own TLS", with(serve, "DSAR_HTTP_ADDR", ":8443", "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", certs.KeyFile), config.ModeServe, nil},
 		{"the worker listens on nothing", map[string]string{"DSAR_HTTP_ADDR": ":8080", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys,
+			"DSAR_CONNECTORS_FILE": "config_test.go", "DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
+		{"the worker's health address on every interface", map[string]string{"DSAR_HEALTH_ADDR": ":9090", "DSAR_REDIS_ADDR": "r:6379", "DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys,
 			"DSAR_CONNECTORS_FILE": "config_test.go", "DSAR_SMTP_HOST": "mail", "DSAR_PUBLIC_URL": "https://privacy.example.com"}, config.ModeWorker, nil},
 		{"a certificate without its key", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile), config.ModeServe, []string{"DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE: set both"}},
 		{"a key of another certificate", with(serve, "DSAR_TLS_CERT_FILE", certs.CertFile, "DSAR_TLS_KEY_FILE", other.KeyFile), config.ModeServe,

@@ -142,6 +142,11 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 		if httpErr, err = a.startAPI(ctx, demo); err != nil {
 			return err
 		}
+	} else if a.cfg.HealthAddr != "" {
+		var err error
+		if httpErr, err = a.startHealth(ctx, withStore); err != nil {
+			return err
+		}
 	}
 
 	select {
@@ -449,6 +454,50 @@ func (a *app) startScheduler() error {
 	return nil
 }
 
+// startHealth serves /healthz, /readyz and /metrics on DSAR_HEALTH_ADDR
+// (a worker or scheduler: the API serves its own); the returned channel
+// reports a server that stopped by itself. Its metrics are the process's
+// (Go runtime, memory, CPU): the store's and the queues' are the API's, so
+// that Prometheus does not count them once per process.
+func (a *app) startHealth(ctx context.Context, withStore bool) (<-chan error, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", a.cfg.HealthAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on DSAR_HEALTH_ADDR: %w", err)
+	}
+	ready := []handlers.Check{{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }}}
+	if withStore {
+		ready = append([]handlers.Check{{Name: "store", Ping: a.store.Ping}}, ready...)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := handlers.NewHealth(handlers.HealthDeps{Ready: ready, Metrics: reg, MetricsToken: a.cfg.MetricsToken, Log: a.log})
+	a.log.Info("health endpoints listening", "addr", ln.Addr().String())
+	return a.serveHTTP(ln, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+		ErrorLog: log.New(serverLog{a.log}, "", 0)}), nil
+}
+
+// serveHTTP serves hs on ln until the process stops (then shut down
+// within DSAR_SHUTDOWN_TIMEOUT); the returned channel reports a server
+// that stopped by itself.
+func (a *app) serveHTTP(ln net.Listener, hs *http.Server) <-chan error {
+	stopped := make(chan error, 1)
+	go func() {
+		serve := hs.Serve
+		if hs.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") } // the certificate comes from TLSConfig
+		}
+		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			stopped <- err
+		}
+	}()
+	a.closers = append(a.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	})
+	return stopped
+}
+
 // startAPI serves the HTTP API; the returned channel reports a server that
 // stopped by itself.
 func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
@@ -536,21 +585,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		}
 		hs.TLSConfig = certs.ServerConfig()
 	}
-	stopped := make(chan error, 1)
-	go func() {
-		serve := hs.Serve
-		if hs.TLSConfig != nil {
-			serve = func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") } // the certificate comes from TLSConfig
-		}
-		if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			stopped <- err
-		}
-	}()
-	a.closers = append(a.closers, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-	})
+	stopped := a.serveHTTP(ln, hs)
 	base := a.scheme() + "://" + ln.Addr().String()
 	a.log.Info("API listening", "addr", ln.Addr().String())
 	fmt.Fprintf(a.stdout, "dsar %s: API on %s (OpenAPI at %s/openapi.yaml)\n", a.mode, base, base)

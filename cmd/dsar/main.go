@@ -51,14 +51,17 @@ var commands = []struct {
 }{
 	{config.ModeDev, "run API, workers and scheduler in one process (development)",
 		"Runs the HTTP API, the queue workers and the scheduler in one process.\n" +
-			"Without DSAR_MONGO_URI it starts an embedded FerretDB (SQLite) under DSAR_DATA_DIR,\n" +
+			"Without DSAR_MONGO_URI it keeps its store in one SQLite file under DSAR_DATA_DIR,\n" +
 			"so requests survive a restart; without DSAR_REDIS_ADDR an in-process Redis (development only).\n" +
 			"With --demo it also seeds a demo shop and its connectors file and prints curl commands to try."},
 	{config.ModeServe, "run the HTTP API", "Runs the HTTP API. Needs a real Redis; MongoDB, or the embedded store on one machine.\n" +
 		"Serves HTTPS with DSAR_TLS_CERT_FILE and DSAR_TLS_KEY_FILE (reloaded on SIGHUP); plain HTTP\n" +
 		"only on a loopback DSAR_HTTP_ADDR or with DSAR_BEHIND_TLS_PROXY=true."},
-	{config.ModeWorker, "run the queue workers", "Runs the workers that fan requests out and run connector jobs.\nNeeds a real MongoDB and Redis, and DSAR_CONNECTORS_FILE."},
-	{config.ModeScheduler, "run the periodic checks", "Runs the scheduler that enqueues the periodic sweep, which re-drives\nwork whose queue task was lost. Run one; a second is harmless, as the sweep is idempotent."},
+	{config.ModeWorker, "run the queue workers", "Runs the workers that fan requests out and run connector jobs.\n" +
+		"Needs a real Redis and DSAR_CONNECTORS_FILE; MongoDB, or the embedded store on one machine.\n" +
+		"DSAR_HEALTH_ADDR serves /healthz, /readyz and /metrics for probes."},
+	{config.ModeScheduler, "run the periodic checks", "Runs the scheduler that enqueues the periodic sweep, which re-drives\nwork whose queue task was lost. Run one; a second is harmless, as the sweep is idempotent.\n" +
+		"DSAR_HEALTH_ADDR serves /healthz, /readyz and /metrics for probes."},
 }
 
 func usage(w io.Writer) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +40,47 @@ func startBackground(t *testing.T, env []string, args ...string) (*exec.Cmd, *te
 		}
 	})
 	return cmd, stderr
+}
+
+// checkHealth waits up to 20 s for the health server at addr (a worker's
+// or scheduler's DSAR_HEALTH_ADDR) to answer, then checks its three routes:
+// /readyz answers ready (the JSON wantReady), /healthz 200, /metrics the
+// process's own metrics and not the store's, and nothing else is served.
+func checkHealth(t *testing.T, addr, wantReady string) {
+	t.Helper()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	code, body := get("/readyz")
+	for code != http.StatusOK && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		code, body = get("/readyz")
+	}
+	if code != http.StatusOK || body != wantReady {
+		t.Fatalf("%s/readyz: %d %s, want 200 %s", addr, code, body, wantReady)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || body != `{"status":"ok"}` {
+		t.Errorf("%s/healthz: %d %s", addr, code, body)
+	}
+	code, body = get("/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "process_resident_memory_bytes") || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("%s/metrics: %d, without the process's metrics:\n%.300s", addr, code, body)
+	}
+	if strings.Contains(body, "dsar_requests") || strings.Contains(body, "asynq_") {
+		t.Errorf("%s/metrics serves the store's or the queues' metrics, which the API serves once for all processes", addr)
+	}
+	for _, path := range []string{"/v1/requests", "/openapi.yaml", "/privacy"} {
+		if code, _ := get(path); code != http.StatusNotFound {
+			t.Errorf("%s%s: %d, want 404: the health address serves nothing else", addr, path, code)
+		}
+	}
 }
 
 // TestSeparateProcessesShareTheEmbeddedStore runs serve, worker and
@@ -82,9 +124,12 @@ func TestSeparateProcessesShareTheEmbeddedStore(t *testing.T) {
 		"DSAR_PUBLIC_URL=http://privacy.example.com",
 		"DSAR_APPROVAL_REQUIRED=none",
 	)
-	startBackground(t, env, "worker")
-	startBackground(t, env, "scheduler")
+	workerHealth, schedulerHealth := testenv.ClosedAddr(t), testenv.ClosedAddr(t)
+	startBackground(t, append(env, "DSAR_HEALTH_ADDR="+workerHealth), "worker")
+	startBackground(t, append(env, "DSAR_HEALTH_ADDR="+schedulerHealth), "scheduler")
 	api := startDSAR(t, env, "serve")
+	checkHealth(t, workerHealth, `{"checks":{"queue":"ok","store":"ok"},"status":"ok"}`)
+	checkHealth(t, schedulerHealth, `{"checks":{"queue":"ok"},"status":"ok"}`)
 
 	file := func(p *proc, i int) string {
 		var got request
