@@ -36,6 +36,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const agentKey = "bench-agent-key-0123456789"
 
+// duplicateWindow is the served API's DSAR_DUPLICATE_WINDOW.
+const duplicateWindow = 30 * 24 * time.Hour
+
 // driver is the store the benchmarks run on: DSAR_BENCH_STORE, "sqlite"
 // (the default: a new SQLite file per benchmark) or "mongo" (a new
 // database on the test store of internal/testenv).
@@ -117,7 +120,7 @@ func serve(b testing.TB, st *benchStore) *service {
 	h := handlers.New(handlers.Deps{
 		Store: st, Queue: queue, Index: idx, Log: slog.New(slog.DiscardHandler),
 		Keys:            apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}),
-		DuplicateWindow: 30 * 24 * time.Hour,
+		DuplicateWindow: duplicateWindow,
 	})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
