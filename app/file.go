@@ -6,7 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/telemetry"
 )
 
 // requestStore is what filing, the agent's actions and the reports need of
@@ -33,7 +37,10 @@ type filing struct {
 // then dispatches it (its notices, its fan-out when verified). The request
 // is stored before anything is queued; what the queue misses, the sweep
 // does. It returns the request as stored.
-func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (*dsr.Request, error) {
+func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (_ *dsr.Request, err error) {
+	ctx, span := telemetry.Tracer().Start(ctx, "file request", trace.WithAttributes(
+		attribute.String("dsar.request.type", string(in.Type)), attribute.String("dsar.regulation", string(in.Regulation))))
+	defer func() { telemetry.End(span, err) }()
 	if f.duplicates && s.dupWindow > 0 && in.Type != dsr.TypeCorrection {
 		// Duplicates share a proven identity: claimed ones prove nothing,
 		// and one an open request only resolved is not its subject's.
@@ -51,6 +58,7 @@ func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (*dsr.Reque
 	if err != nil {
 		return nil, err
 	}
+	span.SetAttributes(telemetry.RequestID.String(req.ID), telemetry.Status.String(string(req.Status)))
 	if err := s.store.CreateRequest(ctx, req); err != nil {
 		return nil, err
 	}
@@ -82,6 +90,8 @@ func (s *Service) logFiled(ctx context.Context, req *dsr.Request) {
 // the error that kept it out. A request held for approval at intake has a
 // second history entry, whose audit event costs it two more commands.
 func (s *Service) fileMany(ctx context.Context, intakes []dsr.Intake, f filing) ([]*dsr.Request, []error) {
+	ctx, span := telemetry.Tracer().Start(ctx, "file requests", trace.WithAttributes(attribute.Int("dsar.requests", len(intakes))))
+	defer span.End()
 	reqs := make([]*dsr.Request, len(intakes))
 	errs := make([]error, len(intakes))
 	hashes := make([][]string, len(intakes))

@@ -33,6 +33,7 @@ import (
 	"github.com/dsar-project/dsar/handlers/webkit"
 	"github.com/dsar-project/dsar/internal/apikey"
 	"github.com/dsar-project/dsar/internal/links"
+	"github.com/dsar-project/dsar/internal/telemetry"
 	"github.com/dsar-project/dsar/internal/webhook"
 	"github.com/dsar-project/dsar/store"
 )
@@ -148,7 +149,7 @@ func New(d Deps) http.Handler {
 		_ = r.SetTrustedProxies(nil)
 	}
 	full := &httpkit.StorageWatch{}
-	r.Use(httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.StrictTransport(d.HSTSMaxAge, d.BehindTLSProxy),
+	r.Use(telemetry.HTTP(), httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.StrictTransport(d.HSTSMaxAge, d.BehindTLSProxy),
 		httpkit.AccessLog(d.Log), httpkit.Recovery(d.Log), full.Watch(), httpkit.CORS(links.Portal, d.CORSOrigins))
 	r.NoRoute(func(c *gin.Context) {
 		if d.Pages != nil && pagePath(c.Request.URL.Path) {

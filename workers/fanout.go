@@ -618,7 +618,9 @@ func (h *FanoutHandler) resolve(ctx context.Context, req *dsr.Request) ([]dsr.Id
 	for round := 0; round < h.opts.ResolveMaxRounds; round++ {
 		before := len(ids)
 		for _, r := range resolvers {
-			found, err := r.Resolve(ctx, subjectOf(ids))
+			rctx, span := startResolve(ctx, r, req.ID)
+			found, err := r.Resolve(rctx, subjectOf(ids))
+			endResolve(span, len(found), err)
 			if err != nil {
 				return ids, 0, fmt.Errorf("resolve identities: %w", err)
 			}

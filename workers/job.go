@@ -181,7 +181,9 @@ func (h *JobHandler) RunJob(ctx context.Context, jobID string) error {
 		}
 		job.Identities = req.Identities
 	}
-	res, runErr := h.perform(ctx, job)
+	actx, span := startAction(ctx, job)
+	res, runErr := h.perform(actx, job)
+	endAction(span, res, runErr)
 	if runErr != nil {
 		return h.fail(ctx, job, runErr)
 	}

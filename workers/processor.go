@@ -200,9 +200,11 @@ type Handlers struct {
 }
 
 // NewMux routes each task type to its handler in h; a nil handler's task
-// type is not routed (asynq then fails its tasks as unknown).
+// type is not routed (asynq then fails its tasks as unknown). Each task
+// runs in a consumer span (see traced).
 func NewMux(h Handlers) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
+	mux.Use(traced)
 	route(mux, TypeFanout, h.Fanout)
 	route(mux, TypeJob, h.Job)
 	route(mux, TypeNotice, h.Notice)

@@ -158,7 +158,10 @@ func (q *Queue) Ping() error {
 // running) is left alone. A dead one (archived after its retries, or kept as
 // completed) is replaced: the store says the work is not done, and asynq
 // would otherwise refuse the id for as long as it keeps the dead task.
-func (q *Queue) enqueue(ctx context.Context, queue string, t *asynq.Task, id string, opts []asynq.Option) (bool, error) {
+// It is a producer span whose trace context t carries (see startEnqueue).
+func (q *Queue) enqueue(ctx context.Context, queue string, t *asynq.Task, id string, opts []asynq.Option) (queued bool, err error) {
+	ctx, span, t := startEnqueue(ctx, queue, t)
+	defer func() { endEnqueue(span, queued, err) }()
 	opts = append(opts, asynq.Queue(queue))
 	for range 2 {
 		_, err := q.client.EnqueueContext(ctx, t, opts...)

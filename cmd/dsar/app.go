@@ -96,6 +96,10 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	withAPI := mode == config.ModeDev || mode == config.ModeServe
 	withWorkers := mode == config.ModeDev || mode == config.ModeWorker
 	withScheduler := mode == config.ModeDev || mode == config.ModeScheduler
+	traces, err := a.startTraces(ctx)
+	if err != nil {
+		return err
+	}
 
 	if withAPI {
 		// Listen first: in dev, links in emails point at this address.
@@ -116,6 +120,9 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 	if withStore {
 		if err := a.openStore(ctx); err != nil {
 			return err
+		}
+		if traces {
+			a.traceStore()
 		}
 	}
 	if err := a.openQueue(); err != nil {
