@@ -89,8 +89,9 @@ func (c *jobCalls) check(b testing.TB, ids []string, names []string) {
 		}
 	}
 	got := map[string]int{}
-	bad := 0
+	bad, total := 0, 0
 	for job, n := range c.calls {
+		total += n
 		ref := c.refs[job]
 		got[ref.RequestID+"/"+ref.Connector]++
 		if n != 1 || !want[ref.RequestID+"/"+ref.Connector] {
@@ -109,7 +110,7 @@ func (c *jobCalls) check(b testing.TB, ids []string, names []string) {
 		}
 	}
 	if bad > 0 {
-		b.Fatalf("%d of %d jobs did not run exactly once (%d calls on %d jobs)", bad, len(want), len(c.calls), len(c.calls))
+		b.Fatalf("%d jobs did not run exactly once, of %d wanted (%d connector calls on %d jobs)", bad, len(want), total, len(c.calls))
 	}
 }
 
@@ -227,4 +228,47 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportMetric(perJob, "writes/job")
 	b.ReportMetric(bound, "bound-jobs/s")
 	b.ReportMetric(rate/bound, "ratio")
+}
+
+// failures is a testing.TB that records failures instead of failing.
+type failures struct {
+	testing.TB
+	n int
+}
+
+func (f *failures) Helper()               { f.TB.Helper() }
+func (f *failures) Errorf(string, ...any) { f.n++ }
+func (f *failures) Fatalf(string, ...any) { f.n++ }
+
+// TestJobCalls checks the check of BenchmarkFanout: it passes only when
+// each request's job on each connector ran exactly once.
+func TestJobCalls(t *testing.T) {
+	run := func(jobs ...connectors.JobRef) int {
+		c := &jobCalls{calls: map[string]int{}, refs: map[string]connectors.JobRef{}}
+		for _, j := range jobs {
+			c.add(j)
+		}
+		f := &failures{TB: t}
+		c.check(f, []string{"r1", "r2"}, []string{"a", "b"})
+		return f.n
+	}
+	j := func(id, req, conn string) connectors.JobRef {
+		return connectors.JobRef{ID: id, RequestID: req, Connector: conn}
+	}
+	all := []connectors.JobRef{j("1", "r1", "a"), j("2", "r1", "b"), j("3", "r2", "a"), j("4", "r2", "b")}
+	if n := run(all...); n != 0 {
+		t.Errorf("every job once: %d failures, want none", n)
+	}
+	if run(all[:3]...) == 0 {
+		t.Error("a job that never ran passed")
+	}
+	if run(append(all, all[1])...) == 0 {
+		t.Error("a job that ran twice passed")
+	}
+	if run(append(all, j("5", "r1", "a"))...) == 0 {
+		t.Error("two jobs for one request and connector passed")
+	}
+	if run(append(all, j("6", "r3", "a"))...) == 0 {
+		t.Error("a job of a request not filed passed")
+	}
 }
