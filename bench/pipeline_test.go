@@ -85,8 +85,17 @@ func startPipeline(b testing.TB) *pipeline {
 
 	st := openStore(b)
 	writes := &counting{Store: st.Store}
-	s := serve(b, &benchStore{Store: writes, path: st.path, db: st.db})
-	proc := workers.NewProcessor(workers.Deps{Store: writes, Connectors: reg, Queue: s.queue, Index: s.index, Log: slog.New(slog.DiscardHandler)},
+	return startWorkers(b, &benchStore{Store: writes, path: st.path, db: st.db}, writes, reg)
+}
+
+// startWorkers serves the API on st and runs the workers on it in-process
+// (concurrency 10, each connector at most half of that at once, as dsar
+// sets it) with the connectors of reg; writes is the counting store st
+// wraps.
+func startWorkers(b testing.TB, st *benchStore, writes *counting, reg *connectors.Registry) *pipeline {
+	b.Helper()
+	s := serve(b, st)
+	proc := workers.NewProcessor(workers.Deps{Store: st.Store, Connectors: reg, Queue: s.queue, Index: s.index, Log: slog.New(slog.DiscardHandler)},
 		workers.Options{MaxRetry: 3, Lease: time.Minute, JobTimeout: 30 * time.Second, SweepGrace: time.Minute, ConnectorConcurrency: concurrency / 2})
 	srv := workers.NewServer(s.redis, workers.ServerOptions{Queue: s.qname, Concurrency: concurrency, RetryBase: 100 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second, Log: slog.New(slog.DiscardHandler)})
