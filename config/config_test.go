@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
@@ -295,7 +299,7 @@ func TestTransportSettings(t *testing.T) {
 		{"Redis's CA file missing", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", missing), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "missing.pem"}},
 		{"Redis's CA file is not PEM", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", "config_test.go"), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "no PEM certificate"}},
 		{"Redis TLS options without DSAR_REDIS_TLS", with(serve, "DSAR_REDIS_TLS_CA_FILE", certs.CAFile), config.ModeServe, []string{"DSAR_REDIS_TLS=true"}},
-		{"Redis TLS on dev's in-process Redis", map[string]string{"DSAR_REDIS_TLS": "true"}, config.ModeDev, []string{"DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR"}},
+		{"Redis TLS on dev's in-process Redis", map[string]string{"DSAR_REDIS_TLS": "true"}, config.ModeDev, []string{"DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR, DSAR_REDIS_SENTINELS or DSAR_REDIS_CLUSTER_ADDRS"}},
 		{"SMTP's CA file", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "starttls", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, nil},
 		{"SMTP's CA file missing", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS_CA_FILE": missing}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "missing.pem"}},
 		{"SMTP's CA file without TLS", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "none", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "not none"}},
@@ -409,5 +413,137 @@ func TestOpenDSRControllersSecretsDiffer(t *testing.T) {
 	if _, err := config.Load(env(map[string]string{"DSAR_OPENDSR_CONTROLLERS": "acme:" + s + ",other:" + s + "x"})); err != nil &&
 		strings.Contains(err.Error(), "DSAR_OPENDSR_CONTROLLERS") {
 		t.Errorf("two secrets: %v", err)
+	}
+}
+
+// TestRedisTopologies: one of DSAR_REDIS_ADDR, DSAR_REDIS_SENTINELS and
+// DSAR_REDIS_CLUSTER_ADDRS, each with what it needs; Redis builds the
+// queue's and dsar's own clients of the one set, with the password, the
+// database and TLS of every topology.
+func TestRedisTopologies(t *testing.T) {
+	t.Parallel()
+	certs := testenv.NewTLS(t)
+	base := map[string]string{"DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
+		"DSAR_REDIS_PASSWORD": "redis-pw", "DSAR_REDIS_TLS": "true", "DSAR_REDIS_TLS_CA_FILE": certs.CAFile, "DSAR_REDIS_TLS_SERVER_NAME": "redis.internal"}
+	with := func(kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	sentinels := []string{"DSAR_REDIS_SENTINELS", "s1:26379, s2:26379,s3:26379", "DSAR_REDIS_MASTER_NAME", "dsar-master"}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		topology config.RedisTopology
+		wantErr  []string // each must appear in Load's or Validate's error; nil: none
+	}{
+		{"one server", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_DB", "3"), config.RedisSingle, nil},
+		{"sentinels", with(append(sentinels, "DSAR_REDIS_SENTINEL_PASSWORD", "sentinel-pw", "DSAR_REDIS_DB", "2")...), config.RedisSentinel, nil},
+		{"cluster", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379,c2:6379"), config.RedisCluster, nil},
+		{"none outside dev", with(), config.RedisInProcess, []string{"DSAR_REDIS_ADDR: required by serve", "DSAR_REDIS_SENTINELS", "DSAR_REDIS_CLUSTER_ADDRS"}},
+		{"server and sentinels", with(append(sentinels, "DSAR_REDIS_ADDR", "r:6379")...), "",
+			[]string{"DSAR_REDIS_ADDR and DSAR_REDIS_SENTINELS: set one of DSAR_REDIS_ADDR (one server), DSAR_REDIS_SENTINELS (Sentinel) and DSAR_REDIS_CLUSTER_ADDRS (Cluster), not 2"}},
+		{"all three", with(append(sentinels, "DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_CLUSTER_ADDRS", "c1:6379")...), "",
+			[]string{"DSAR_REDIS_ADDR and DSAR_REDIS_SENTINELS and DSAR_REDIS_CLUSTER_ADDRS: set one of", "not 3"}},
+		{"sentinels and cluster", with(append(sentinels, "DSAR_REDIS_CLUSTER_ADDRS", "c1:6379")...), "", []string{"DSAR_REDIS_SENTINELS and DSAR_REDIS_CLUSTER_ADDRS: set one of"}},
+		{"sentinels without a master name", with("DSAR_REDIS_SENTINELS", "s1:26379"), "", []string{"DSAR_REDIS_MASTER_NAME: required with DSAR_REDIS_SENTINELS"}},
+		{"a master name without sentinels", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_MASTER_NAME", "m"), "", []string{"DSAR_REDIS_MASTER_NAME: takes effect only with DSAR_REDIS_SENTINELS"}},
+		{"a sentinel password without sentinels", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_SENTINEL_PASSWORD", "pw"), "",
+			[]string{"DSAR_REDIS_SENTINEL_PASSWORD: takes effect only with DSAR_REDIS_SENTINELS"}},
+		{"cluster on database 1", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379", "DSAR_REDIS_DB", "1"), "", []string{"DSAR_REDIS_DB: 1 with DSAR_REDIS_CLUSTER_ADDRS; a Redis Cluster has only database 0"}},
+		{"a sentinel without a port", with("DSAR_REDIS_SENTINELS", "s1:26379,s2", "DSAR_REDIS_MASTER_NAME", "m"), "", []string{"DSAR_REDIS_SENTINELS", `"s2" is not one`}},
+		{"a cluster node twice", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379,c1:6379"), "", []string{"DSAR_REDIS_CLUSTER_ADDRS", "c1:6379 is listed twice"}},
+		{"an empty cluster list", with("DSAR_REDIS_CLUSTER_ADDRS", ","), "", []string{"DSAR_REDIS_CLUSTER_ADDRS", "want comma-separated host:port"}},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(env(tt.env))
+		if err == nil {
+			err = c.Validate(config.ModeServe)
+		}
+		if tt.wantErr != nil {
+			if err == nil {
+				t.Errorf("%s: no error", tt.name)
+				continue
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: error lacks %q: %v", tt.name, w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "redis-pw") || strings.Contains(err.Error(), "sentinel-pw") {
+				t.Errorf("%s: the error shows a password: %v", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := c.RedisTopology(); got != tt.topology {
+			t.Errorf("%s: topology %s, want %s", tt.name, got, tt.topology)
+		}
+		conn, err := c.Redis("")
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		o := conn.Options
+		if o.Password != "redis-pw" || o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.internal" || o.TLSConfig.RootCAs == nil {
+			t.Errorf("%s: go-redis options lack the password or TLS: %+v", tt.name, o)
+		}
+		// Each side of RedisConn is of the one topology, addresses and
+		// password and TLS alike.
+		switch q := conn.Queue.(type) {
+		case asynq.RedisClientOpt:
+			if tt.topology != config.RedisSingle || q.Addr != "r:6379" || q.DB != 3 || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
+				!slices.Equal(o.Addrs, []string{"r:6379"}) || o.DB != 3 || o.MasterName != "" || o.IsClusterMode {
+				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
+			}
+		case asynq.RedisFailoverClientOpt:
+			if tt.topology != config.RedisSentinel || q.MasterName != "dsar-master" || !slices.Equal(q.SentinelAddrs, []string{"s1:26379", "s2:26379", "s3:26379"}) ||
+				q.SentinelPassword != "sentinel-pw" || q.DB != 2 || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
+				o.MasterName != q.MasterName || !slices.Equal(o.Addrs, q.SentinelAddrs) || o.SentinelPassword != q.SentinelPassword || o.DB != 2 {
+				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
+			}
+		case asynq.RedisClusterClientOpt:
+			if tt.topology != config.RedisCluster || !slices.Equal(q.Addrs, []string{"c1:6379", "c2:6379"}) || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
+				!slices.Equal(o.Addrs, q.Addrs) || !o.IsClusterMode || o.DB != 0 {
+				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
+			}
+		default:
+			t.Errorf("%s: queue options %T", tt.name, q)
+		}
+		// go-redis makes the client of the topology from the options.
+		rdb := conn.NewClient()
+		var ok bool
+		switch tt.topology {
+		case config.RedisCluster:
+			_, ok = rdb.(*redis.ClusterClient)
+		default:
+			_, ok = rdb.(*redis.Client) // NewFailoverClient's is one too
+		}
+		if !ok {
+			t.Errorf("%s: client %T", tt.name, rdb)
+		}
+		_ = rdb.Close()
+	}
+	// dev without any: its in-process Redis, on plain TCP.
+	c, err := config.Load(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(config.ModeDev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Redis(""); err == nil {
+		t.Error("Redis without a topology or an in-process address: no error")
+	}
+	conn, err := c.Redis("127.0.0.1:7777")
+	if err != nil || conn.Topology != config.RedisInProcess || conn.Queue.(asynq.RedisClientOpt).Addr != "127.0.0.1:7777" || conn.Options.Addrs[0] != "127.0.0.1:7777" {
+		t.Errorf("in-process: %+v %v", conn, err)
 	}
 }
