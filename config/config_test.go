@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dsar-project/dsar/config"
@@ -495,41 +494,42 @@ func TestRedisTopologies(t *testing.T) {
 		if o.Password != "redis-pw" || o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.internal" || o.TLSConfig.RootCAs == nil {
 			t.Errorf("%s: go-redis options lack the password or TLS: %+v", tt.name, o)
 		}
-		// Each side of RedisConn is of the one topology, addresses and
-		// password and TLS alike.
-		switch q := conn.Queue.(type) {
-		case asynq.RedisClientOpt:
-			if tt.topology != config.RedisSingle || q.Addr != "r:6379" || q.DB != 3 || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
-				!slices.Equal(o.Addrs, []string{"r:6379"}) || o.DB != 3 || o.MasterName != "" || o.IsClusterMode {
-				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
-			}
-		case asynq.RedisFailoverClientOpt:
-			if tt.topology != config.RedisSentinel || q.MasterName != "dsar-master" || !slices.Equal(q.SentinelAddrs, []string{"s1:26379", "s2:26379", "s3:26379"}) ||
-				q.SentinelPassword != "sentinel-pw" || q.DB != 2 || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
-				o.MasterName != q.MasterName || !slices.Equal(o.Addrs, q.SentinelAddrs) || o.SentinelPassword != q.SentinelPassword || o.DB != 2 {
-				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
-			}
-		case asynq.RedisClusterClientOpt:
-			if tt.topology != config.RedisCluster || !slices.Equal(q.Addrs, []string{"c1:6379", "c2:6379"}) || q.Password != o.Password || q.TLSConfig != o.TLSConfig ||
-				!slices.Equal(o.Addrs, q.Addrs) || !o.IsClusterMode || o.DB != 0 {
-				t.Errorf("%s: queue %+v, options %+v", tt.name, q, o)
-			}
-		default:
-			t.Errorf("%s: queue options %T", tt.name, q)
-		}
-		// go-redis makes the client of the topology from the options.
-		rdb := conn.NewClient()
-		var ok bool
 		switch tt.topology {
+		case config.RedisSingle:
+			if !slices.Equal(o.Addrs, []string{"r:6379"}) || o.DB != 3 || o.MasterName != "" || o.IsClusterMode {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
+		case config.RedisSentinel:
+			if o.MasterName != "dsar-master" || !slices.Equal(o.Addrs, []string{"s1:26379", "s2:26379", "s3:26379"}) || o.SentinelPassword != "sentinel-pw" || o.DB != 2 {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
 		case config.RedisCluster:
-			_, ok = rdb.(*redis.ClusterClient)
-		default:
-			_, ok = rdb.(*redis.Client) // NewFailoverClient's is one too
+			if !slices.Equal(o.Addrs, []string{"c1:6379", "c2:6379"}) || !o.IsClusterMode || o.DB != 0 {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
 		}
-		if !ok {
-			t.Errorf("%s: client %T", tt.name, rdb)
+		// dsar's own clients and the queue's are made alike, of the
+		// topology: a *redis.Client of the server or of the master the
+		// sentinels name, or a cluster client.
+		for _, rdb := range []redis.UniversalClient{conn.NewClient(), conn.Queue.MakeRedisClient().(redis.UniversalClient)} {
+			switch c := rdb.(type) {
+			case *redis.ClusterClient:
+				if tt.topology != config.RedisCluster || c.Options().Password != "redis-pw" || c.Options().TLSConfig != o.TLSConfig ||
+					c.Options().ClusterStateReloadInterval > 2*time.Second {
+					t.Errorf("%s: cluster client options %+v", tt.name, c.Options())
+				}
+			case *redis.Client:
+				// NewFailoverClient's Addr is "FailoverClient"; it asks
+				// the sentinels at each dial.
+				want := map[config.RedisTopology]string{config.RedisSingle: "r:6379", config.RedisSentinel: "FailoverClient"}[tt.topology]
+				if c.Options().Addr != want || c.Options().Password != "redis-pw" || c.Options().TLSConfig != o.TLSConfig || c.Options().DB != o.DB {
+					t.Errorf("%s: client options %+v", tt.name, c.Options())
+				}
+			default:
+				t.Errorf("%s: client %T", tt.name, rdb)
+			}
+			_ = rdb.Close()
 		}
-		_ = rdb.Close()
 	}
 	// dev without any: its in-process Redis, on plain TCP.
 	c, err := config.Load(env(map[string]string{}))
@@ -543,7 +543,12 @@ func TestRedisTopologies(t *testing.T) {
 		t.Error("Redis without a topology or an in-process address: no error")
 	}
 	conn, err := c.Redis("127.0.0.1:7777")
-	if err != nil || conn.Topology != config.RedisInProcess || conn.Queue.(asynq.RedisClientOpt).Addr != "127.0.0.1:7777" || conn.Options.Addrs[0] != "127.0.0.1:7777" {
-		t.Errorf("in-process: %+v %v", conn, err)
+	if err != nil || conn.Topology != config.RedisInProcess || conn.Options.Addrs[0] != "127.0.0.1:7777" {
+		t.Fatalf("in-process: %+v %v", conn, err)
 	}
+	rdb := conn.Queue.MakeRedisClient().(*redis.Client)
+	if rdb.Options().Addr != "127.0.0.1:7777" || rdb.Options().TLSConfig != nil {
+		t.Errorf("in-process client: %+v", rdb.Options())
+	}
+	_ = rdb.Close()
 }

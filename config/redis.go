@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -73,25 +74,47 @@ func (c Config) validateRedis() []error {
 	return errs
 }
 
+// clusterReload is how often a cluster client asks the cluster which node
+// holds which slots. go-redis asks again on a MOVED answer, not when a
+// node stops answering, and by default only every minute: after a
+// failover, commands to the slots of the dead master would fail for up to
+// that minute. One CLUSTER SLOTS a second per client costs little.
+const clusterReload = time.Second
+
 // RedisConn is how every part of dsar connects to Redis: the job queue
 // (asynq) and dsar's own keys (rate limits, console sessions, leases,
-// connector limits) share one topology, password, database and TLS.
+// connector limits) share one topology, password, database and TLS, and
+// one way of making a client (NewClient).
 type RedisConn struct {
-	// Topology is the one Options and Queue use.
+	// Topology is the one of Options.
 	Topology RedisTopology
-	// Options are go-redis's for dsar's own clients (NewClient).
+	// Options are go-redis's; NewClient makes the client of Topology from
+	// them.
 	Options *redis.UniversalOptions
-	// Queue is asynq's: a RedisClientOpt, RedisFailoverClientOpt or
-	// RedisClusterClientOpt.
+	// Queue is asynq's: its MakeRedisClient is NewClient.
 	Queue asynq.RedisConnOpt
 }
 
-// NewClient returns a new go-redis client of the topology (a *redis.Client
-// for one server, a failover client following the sentinels, or a cluster
-// client); the caller closes it.
+// NewClient returns a new go-redis client of the topology: a *redis.Client
+// of one server, or of the master the sentinels name (followed across
+// failovers), or a *redis.ClusterClient. The caller closes it.
 func (r RedisConn) NewClient() redis.UniversalClient {
-	return redis.NewUniversalClient(r.Options)
+	switch r.Topology {
+	case RedisSentinel:
+		return redis.NewFailoverClient(r.Options.Failover())
+	case RedisCluster:
+		o := r.Options.Cluster()
+		o.ClusterStateReloadInterval = clusterReload
+		return redis.NewClusterClient(o)
+	}
+	return redis.NewClient(r.Options.Simple())
 }
+
+// queueConn is the asynq.RedisConnOpt of a RedisConn.
+type queueConn struct{ r RedisConn }
+
+// MakeRedisClient implements asynq.RedisConnOpt: a redis.UniversalClient.
+func (q queueConn) MakeRedisClient() any { return q.r.NewClient() }
 
 // Redis returns the connection settings of Redis. inProcess is the address
 // of the in-process Redis dev started, used only when no topology is set
@@ -113,15 +136,12 @@ func (c Config) Redis(inProcess string) (RedisConn, error) {
 			addr = inProcess
 		}
 		r.Options = &redis.UniversalOptions{Addrs: []string{addr}, Password: c.RedisPassword, DB: c.RedisDB, TLSConfig: tlsConfig}
-		r.Queue = asynq.RedisClientOpt{Addr: addr, Password: c.RedisPassword, DB: c.RedisDB, TLSConfig: tlsConfig}
 	case RedisSentinel:
 		r.Options = &redis.UniversalOptions{MasterName: c.RedisMasterName, Addrs: c.RedisSentinels, SentinelPassword: c.RedisSentinelPassword,
 			Password: c.RedisPassword, DB: c.RedisDB, TLSConfig: tlsConfig}
-		r.Queue = asynq.RedisFailoverClientOpt{MasterName: c.RedisMasterName, SentinelAddrs: c.RedisSentinels, SentinelPassword: c.RedisSentinelPassword,
-			Password: c.RedisPassword, DB: c.RedisDB, TLSConfig: tlsConfig}
 	case RedisCluster:
 		r.Options = &redis.UniversalOptions{Addrs: c.RedisClusterAddrs, IsClusterMode: true, Password: c.RedisPassword, TLSConfig: tlsConfig}
-		r.Queue = asynq.RedisClusterClientOpt{Addrs: c.RedisClusterAddrs, Password: c.RedisPassword, TLSConfig: tlsConfig}
 	}
+	r.Queue = queueConn{r}
 	return r, nil
 }
