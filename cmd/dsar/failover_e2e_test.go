@@ -72,8 +72,8 @@ func TestFailoverCluster(t *testing.T) {
 
 // failover runs dsar dev (embedded store, a webhook connector, mail to a
 // test SMTP server) on the Redis topology given (its DSAR_REDIS_*
-// settings), files 200 deletions from 4 clients, each with an
-// Idempotency-Key and retried after a failed exchange, and calls kill
+// settings), files 200 deletions from 4 clients (about 25 a second), each
+// with an Idempotency-Key and retried after a failed exchange, and calls kill
 // (which kills the master and returns its address) once 60 are filed
 // and 10 subjects erased.
 // Every deletion must complete with its one job succeeded (none failed
@@ -193,6 +193,9 @@ func failover(t *testing.T, name string, topology map[string]string, kill func()
 				if filed.Add(1) == killAfter {
 					once.Do(func() { close(reached) })
 				}
+				// About 25 a second in all: filing goes on through the
+				// failover.
+				time.Sleep(150 * time.Millisecond)
 			}
 		}()
 	}
@@ -294,8 +297,11 @@ func failover(t *testing.T, name string, topology map[string]string, kill func()
 		t.Errorf("the probe never failed after the kill and wrote again within %s: was the master killed?", seen)
 	}
 	rerun, calls := crm.rerun()
-	t.Logf("FIGURES %s failover: %d deletions (master killed with %d filed), %d filing retries; first probe write after the kill %s (%d probe writes failed); "+
+	log := p.stderr.String()
+	unqueued := strings.Count(log, `"request stored but not enqueued; the sweep will retry"`)
+	t.Logf("FIGURES %s failover: %d deletions (master killed with %d filed), %d filing retries, %d stored but not enqueued; sweeps re-drove %v; "+
+		"first probe write after the kill %s (%d probe writes failed); "+
 		"all filed %s and all completed %s after the kill; not completed %d; jobs not succeeded %d; receiver: %d calls, %d jobs called more than once; notices %v, %d requests notified twice",
-		name, n, filedAtKill, retries.Load(), seen.Round(time.Millisecond), probeFails.Load(), allFiled.Round(time.Millisecond), completedIn.Round(time.Millisecond),
+		name, n, filedAtKill, retries.Load(), unqueued, sweepRedrove(t, log), seen.Round(time.Millisecond), probeFails.Load(), allFiled.Round(time.Millisecond), completedIn.Round(time.Millisecond),
 		lost, failed, calls, rerun, kinds, twice)
 }

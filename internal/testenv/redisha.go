@@ -207,7 +207,10 @@ func StartCluster(t testing.TB) *Cluster {
 	for range 6 {
 		port := freePort(t)
 		n := startNode(t, server, port, serverArgs(port, t.TempDir(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000")...)
+			"--cluster-node-timeout", "1000",
+			// A replica takes over however long ago it last heard from
+			// its master: else, in a cluster just made, it may refuse.
+			"--cluster-replica-validity-factor", "0")...)
 		c.Addrs = append(c.Addrs, n.Addr())
 		c.nodes[n.Addr()] = n
 	}
@@ -215,13 +218,25 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil { //nolint:gosec // the test's own nodes
 		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, out)
 	}
+	replicas := 0
 	for _, a := range c.Addrs {
 		n := redis.NewClient(&redis.Options{Addr: a})
 		waitFor(t, 20*time.Second, "cluster node "+a+" reporting cluster_state:ok", func() bool {
 			info, _ := n.ClusterInfo(context.Background()).Result()
 			return strings.Contains(info, "cluster_state:ok")
 		})
+		info, _ := n.Info(context.Background(), "replication").Result()
+		if strings.Contains(info, "role:slave") {
+			replicas++
+			waitFor(t, 20*time.Second, "cluster replica "+a+" in sync", func() bool {
+				info, _ := n.Info(context.Background(), "replication").Result()
+				return strings.Contains(info, "master_link_status:up")
+			})
+		}
 		_ = n.Close()
+	}
+	if replicas != 3 {
+		t.Fatalf("testenv: the cluster has %d replicas, want 3", replicas)
 	}
 	return c
 }
