@@ -59,12 +59,19 @@ type Config struct {
 	// 0: no header.
 	HSTSMaxAge time.Duration
 	// CORSOrigins are the origins whose pages may call the portal API.
-	CORSOrigins   []string
-	MongoURI      string
-	MongoDB       string
-	RedisAddr     string
-	RedisPassword string
-	RedisDB       int
+	CORSOrigins []string
+	MongoURI    string
+	MongoDB     string
+	// RedisAddr, RedisSentinels and RedisClusterAddrs name Redis: one
+	// server, the sentinels watching RedisMasterName, or a cluster's seed
+	// nodes; at most one is set (Redis builds the clients of each).
+	RedisAddr             string
+	RedisSentinels        []string
+	RedisMasterName       string
+	RedisSentinelPassword string
+	RedisClusterAddrs     []string
+	RedisPassword         string
+	RedisDB               int
 	// RedisTLS makes every Redis connection TLS, checked against
 	// RedisTLSCAFile (else the system's roots) and RedisTLSServerName
 	// (else the host of RedisAddr).
@@ -265,17 +272,25 @@ func Settings() []Setting {
 				c.MongoDB = v
 				return nil
 			}},
-		{Env: "DSAR_REDIS_ADDR", Help: "Redis host:port for the job queue; unset in dev: in-process Redis (development only)", Modes: allModes,
+		{Env: "DSAR_REDIS_ADDR", Help: "Redis host:port (one server) for the job queue, rate limits and console sessions; or DSAR_REDIS_SENTINELS, or DSAR_REDIS_CLUSTER_ADDRS, not two; unset in dev: in-process Redis (development only)", Modes: allModes,
 			set: hostPort("127.0.0.1:6379", func(c *Config, v string) { c.RedisAddr = v })},
-		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password", Modes: allModes,
+		{Env: "DSAR_REDIS_SENTINELS", Help: "comma-separated host:port of Redis Sentinels (Redis with failover, see docs/reliability.md#redis-topologies): the queue, rate limits and console sessions follow the master they name; needs DSAR_REDIS_MASTER_NAME; instead of DSAR_REDIS_ADDR", Modes: allModes,
+			set: hostPorts("10.0.0.1:26379,10.0.0.2:26379", func(c *Config, v []string) { c.RedisSentinels = v })},
+		{Env: "DSAR_REDIS_MASTER_NAME", Help: "the name the sentinels of DSAR_REDIS_SENTINELS know the master by (sentinel monitor NAME ...); needs DSAR_REDIS_SENTINELS", Modes: allModes,
+			set: func(c *Config, v string) error { c.RedisMasterName = v; return nil }},
+		{Env: "DSAR_REDIS_SENTINEL_PASSWORD", Help: "the sentinels' own password (requirepass of sentinel.conf), when they have one; DSAR_REDIS_PASSWORD is the master's; needs DSAR_REDIS_SENTINELS", Modes: allModes,
+			set: func(c *Config, v string) error { c.RedisSentinelPassword = v; return nil }},
+		{Env: "DSAR_REDIS_CLUSTER_ADDRS", Help: "comma-separated host:port of some nodes of a Redis Cluster (the rest are discovered); instead of DSAR_REDIS_ADDR; DSAR_REDIS_DB must be 0", Modes: allModes,
+			set: hostPorts("10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379", func(c *Config, v []string) { c.RedisClusterAddrs = v })},
+		{Env: "DSAR_REDIS_PASSWORD", Help: "Redis password (of the server, the master and replicas under Sentinel, or every cluster node)", Modes: allModes,
 			set: func(c *Config, v string) error { c.RedisPassword = v; return nil }},
-		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number", Modes: allModes,
+		{Env: "DSAR_REDIS_DB", Default: "0", Help: "Redis database number; 0 with DSAR_REDIS_CLUSTER_ADDRS (a cluster has only 0)", Modes: allModes,
 			set: intIn(0, 15, func(c *Config, n int) { c.RedisDB = n })},
 		{Env: "DSAR_REDIS_TLS", Default: "false", Help: "true: every connection to Redis is TLS, its certificate checked (managed Redis services, redis-server --tls-port)", Modes: allModes,
 			set: boolean(func(c *Config, b bool) { c.RedisTLS = b })},
 		{Env: "DSAR_REDIS_TLS_CA_FILE", Help: "PEM certificates of the authority Redis's certificate must chain to, trusted instead of the system's; needs DSAR_REDIS_TLS=true", Modes: allModes,
 			set: func(c *Config, v string) error { c.RedisTLSCAFile = v; return nil }},
-		{Env: "DSAR_REDIS_TLS_SERVER_NAME", Help: "the name Redis's certificate must carry, when not the host of DSAR_REDIS_ADDR; needs DSAR_REDIS_TLS=true", Modes: allModes,
+		{Env: "DSAR_REDIS_TLS_SERVER_NAME", Help: "the name Redis's certificate must carry, when not the host dialled (of DSAR_REDIS_ADDR, of each sentinel, master and cluster node); needs DSAR_REDIS_TLS=true", Modes: allModes,
 			set: func(c *Config, v string) error { c.RedisTLSServerName = v; return nil }},
 		{Env: "DSAR_DATA_DIR", Default: "./data", Help: "where the embedded store (dsar.db, without DSAR_MONGO_URI) is kept; dev keeps its blind-index key, its outbox and the demo shop here too", Modes: dbModes,
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
@@ -735,8 +750,8 @@ func (c Config) validateTransport(m Mode) []error {
 		}
 	}
 	if c.RedisTLS {
-		if m == ModeDev && c.RedisAddr == "" {
-			errs = append(errs, errors.New("DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR (dev's in-process Redis speaks no TLS)"))
+		if m == ModeDev && c.RedisTopology() == RedisInProcess {
+			errs = append(errs, errors.New("DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR, DSAR_REDIS_SENTINELS or DSAR_REDIS_CLUSTER_ADDRS (dev's in-process Redis speaks no TLS)"))
 		}
 		if _, err := c.RedisTLSConfig(); err != nil {
 			errs = append(errs, err)
@@ -892,10 +907,9 @@ func (c Config) FourEyes(m Mode) (dsr.ApprovalPolicy, error) {
 // Redis; serve needs API keys.
 func (c Config) Validate(m Mode) error {
 	var errs []error
-	if m != ModeDev {
-		if c.RedisAddr == "" {
-			errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (only dev has an in-process Redis)", m))
-		}
+	errs = append(errs, c.validateRedis()...)
+	if m != ModeDev && c.RedisTopology() == RedisInProcess {
+		errs = append(errs, fmt.Errorf("DSAR_REDIS_ADDR: required by %s (or DSAR_REDIS_SENTINELS or DSAR_REDIS_CLUSTER_ADDRS; only dev has an in-process Redis)", m))
 	}
 	if on := []bool{c.OpenDSRDomain != "", c.OpenDSRCertFile != "", c.OpenDSRKeyFile != "", len(c.OpenDSRControllers) > 0}; slices.Contains(on, true) && slices.Contains(on, false) {
 		errs = append(errs, errors.New("DSAR_OPENDSR_DOMAIN, DSAR_OPENDSR_CERT_FILE, DSAR_OPENDSR_KEY_FILE and DSAR_OPENDSR_CONTROLLERS: set all four (the processor on), or none"))
@@ -1035,6 +1049,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mongo_uri", mask(c.MongoURI)),
 		slog.String("mongo_db", c.MongoDB),
 		slog.String("redis_addr", c.RedisAddr),
+		slog.String("redis_sentinels", strings.Join(c.RedisSentinels, ",")),
+		slog.String("redis_master_name", c.RedisMasterName),
+		slog.String("redis_cluster_addrs", strings.Join(c.RedisClusterAddrs, ",")),
 		slog.Bool("redis_tls", c.RedisTLS),
 		slog.String("data_dir", c.DataDir),
 		slog.String("connectors_file", c.ConnectorsFile),
@@ -1120,6 +1137,26 @@ func hostPort(eg string, set func(*Config, string)) func(*Config, string) error 
 			return errors.New("want host:port, e.g. " + eg)
 		}
 		set(c, v)
+		return nil
+	}
+}
+
+// hostPorts checks a comma-separated list of host:port, at least one, none
+// twice.
+func hostPorts(eg string, set func(*Config, []string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, a := range strings.Split(v, ",") {
+			a = strings.TrimSpace(a)
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("want comma-separated host:port, e.g. %s; %q is not one", eg, a)
+			}
+			if slices.Contains(out, a) {
+				return fmt.Errorf("%s is listed twice", a)
+			}
+			out = append(out, a)
+		}
+		set(c, out)
 		return nil
 	}
 }

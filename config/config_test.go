@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dsar-project/dsar/config"
 	"github.com/dsar-project/dsar/dsr"
@@ -298,7 +301,7 @@ func TestTransportSettings(t *testing.T) {
 		{"Redis's CA file missing", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", missing), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "missing.pem"}},
 		{"Redis's CA file is not PEM", with(serve, "DSAR_REDIS_TLS", "true", "DSAR_REDIS_TLS_CA_FILE", "config_test.go"), config.ModeServe, []string{"DSAR_REDIS_TLS_CA_FILE", "no PEM certificate"}},
 		{"Redis TLS options without DSAR_REDIS_TLS", with(serve, "DSAR_REDIS_TLS_CA_FILE", certs.CAFile), config.ModeServe, []string{"DSAR_REDIS_TLS=true"}},
-		{"Redis TLS on dev's in-process Redis", map[string]string{"DSAR_REDIS_TLS": "true"}, config.ModeDev, []string{"DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR"}},
+		{"Redis TLS on dev's in-process Redis", map[string]string{"DSAR_REDIS_TLS": "true"}, config.ModeDev, []string{"DSAR_REDIS_TLS: needs DSAR_REDIS_ADDR, DSAR_REDIS_SENTINELS or DSAR_REDIS_CLUSTER_ADDRS"}},
 		{"SMTP's CA file", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "starttls", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, nil},
 		{"SMTP's CA file missing", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS_CA_FILE": missing}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "missing.pem"}},
 		{"SMTP's CA file without TLS", map[string]string{"DSAR_SMTP_HOST": "mail", "DSAR_SMTP_TLS": "none", "DSAR_SMTP_TLS_CA_FILE": certs.CAFile}, config.ModeDev, []string{"DSAR_SMTP_TLS_CA_FILE", "not none"}},
@@ -413,4 +416,142 @@ func TestOpenDSRControllersSecretsDiffer(t *testing.T) {
 		strings.Contains(err.Error(), "DSAR_OPENDSR_CONTROLLERS") {
 		t.Errorf("two secrets: %v", err)
 	}
+}
+
+// TestRedisTopologies: one of DSAR_REDIS_ADDR, DSAR_REDIS_SENTINELS and
+// DSAR_REDIS_CLUSTER_ADDRS, each with what it needs; Redis builds the
+// queue's and dsar's own clients of the one set, with the password, the
+// database and TLS of every topology.
+func TestRedisTopologies(t *testing.T) {
+	t.Parallel()
+	certs := testenv.NewTLS(t)
+	base := map[string]string{"DSAR_BLIND_INDEX_KEY": goodKey, "DSAR_MASTER_KEYS": goodMasterKeys, "DSAR_API_KEYS": "ops:admin:0123456789abcdef",
+		"DSAR_REDIS_PASSWORD": "redis-pw", "DSAR_REDIS_TLS": "true", "DSAR_REDIS_TLS_CA_FILE": certs.CAFile, "DSAR_REDIS_TLS_SERVER_NAME": "redis.internal"}
+	with := func(kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	sentinels := []string{"DSAR_REDIS_SENTINELS", "s1:26379, s2:26379,s3:26379", "DSAR_REDIS_MASTER_NAME", "dsar-master"}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		topology config.RedisTopology
+		wantErr  []string // each must appear in Load's or Validate's error; nil: none
+	}{
+		{"one server", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_DB", "3"), config.RedisSingle, nil},
+		{"sentinels", with(append(sentinels, "DSAR_REDIS_SENTINEL_PASSWORD", "sentinel-pw", "DSAR_REDIS_DB", "2")...), config.RedisSentinel, nil},
+		{"cluster", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379,c2:6379"), config.RedisCluster, nil},
+		{"none outside dev", with(), config.RedisInProcess, []string{"DSAR_REDIS_ADDR: required by serve", "DSAR_REDIS_SENTINELS", "DSAR_REDIS_CLUSTER_ADDRS"}},
+		{"server and sentinels", with(append(sentinels, "DSAR_REDIS_ADDR", "r:6379")...), "",
+			[]string{"DSAR_REDIS_ADDR and DSAR_REDIS_SENTINELS: set one of DSAR_REDIS_ADDR (one server), DSAR_REDIS_SENTINELS (Sentinel) and DSAR_REDIS_CLUSTER_ADDRS (Cluster), not 2"}},
+		{"all three", with(append(sentinels, "DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_CLUSTER_ADDRS", "c1:6379")...), "",
+			[]string{"DSAR_REDIS_ADDR and DSAR_REDIS_SENTINELS and DSAR_REDIS_CLUSTER_ADDRS: set one of", "not 3"}},
+		{"sentinels and cluster", with(append(sentinels, "DSAR_REDIS_CLUSTER_ADDRS", "c1:6379")...), "", []string{"DSAR_REDIS_SENTINELS and DSAR_REDIS_CLUSTER_ADDRS: set one of"}},
+		{"sentinels without a master name", with("DSAR_REDIS_SENTINELS", "s1:26379"), "", []string{"DSAR_REDIS_MASTER_NAME: required with DSAR_REDIS_SENTINELS"}},
+		{"a master name without sentinels", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_MASTER_NAME", "m"), "", []string{"DSAR_REDIS_MASTER_NAME: takes effect only with DSAR_REDIS_SENTINELS"}},
+		{"a sentinel password without sentinels", with("DSAR_REDIS_ADDR", "r:6379", "DSAR_REDIS_SENTINEL_PASSWORD", "pw"), "",
+			[]string{"DSAR_REDIS_SENTINEL_PASSWORD: takes effect only with DSAR_REDIS_SENTINELS"}},
+		{"cluster on database 1", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379", "DSAR_REDIS_DB", "1"), "", []string{"DSAR_REDIS_DB: 1 with DSAR_REDIS_CLUSTER_ADDRS; a Redis Cluster has only database 0"}},
+		{"a sentinel without a port", with("DSAR_REDIS_SENTINELS", "s1:26379,s2", "DSAR_REDIS_MASTER_NAME", "m"), "", []string{"DSAR_REDIS_SENTINELS", `"s2" is not one`}},
+		{"a cluster node twice", with("DSAR_REDIS_CLUSTER_ADDRS", "c1:6379,c1:6379"), "", []string{"DSAR_REDIS_CLUSTER_ADDRS", "c1:6379 is listed twice"}},
+		{"an empty cluster list", with("DSAR_REDIS_CLUSTER_ADDRS", ","), "", []string{"DSAR_REDIS_CLUSTER_ADDRS", "want comma-separated host:port"}},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(env(tt.env))
+		if err == nil {
+			err = c.Validate(config.ModeServe)
+		}
+		if tt.wantErr != nil {
+			if err == nil {
+				t.Errorf("%s: no error", tt.name)
+				continue
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: error lacks %q: %v", tt.name, w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "redis-pw") || strings.Contains(err.Error(), "sentinel-pw") {
+				t.Errorf("%s: the error shows a password: %v", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := c.RedisTopology(); got != tt.topology {
+			t.Errorf("%s: topology %s, want %s", tt.name, got, tt.topology)
+		}
+		conn, err := c.Redis("")
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		o := conn.Options
+		if o.Password != "redis-pw" || o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.internal" || o.TLSConfig.RootCAs == nil {
+			t.Errorf("%s: go-redis options lack the password or TLS: %+v", tt.name, o)
+		}
+		switch tt.topology {
+		case config.RedisSingle:
+			if !slices.Equal(o.Addrs, []string{"r:6379"}) || o.DB != 3 || o.MasterName != "" || o.IsClusterMode {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
+		case config.RedisSentinel:
+			if o.MasterName != "dsar-master" || !slices.Equal(o.Addrs, []string{"s1:26379", "s2:26379", "s3:26379"}) || o.SentinelPassword != "sentinel-pw" || o.DB != 2 {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
+		case config.RedisCluster:
+			if !slices.Equal(o.Addrs, []string{"c1:6379", "c2:6379"}) || !o.IsClusterMode || o.DB != 0 {
+				t.Errorf("%s: options %+v", tt.name, o)
+			}
+		}
+		// dsar's own clients and the queue's are made alike, of the
+		// topology: a *redis.Client of the server or of the master the
+		// sentinels name, or a cluster client.
+		for _, rdb := range []redis.UniversalClient{conn.NewClient(), conn.Queue.MakeRedisClient().(redis.UniversalClient)} {
+			switch c := rdb.(type) {
+			case *redis.ClusterClient:
+				if tt.topology != config.RedisCluster || c.Options().Password != "redis-pw" || c.Options().TLSConfig != o.TLSConfig ||
+					c.Options().ClusterStateReloadInterval > 2*time.Second {
+					t.Errorf("%s: cluster client options %+v", tt.name, c.Options())
+				}
+			case *redis.Client:
+				// NewFailoverClient's Addr is "FailoverClient"; it asks
+				// the sentinels at each dial.
+				want := map[config.RedisTopology]string{config.RedisSingle: "r:6379", config.RedisSentinel: "FailoverClient"}[tt.topology]
+				if c.Options().Addr != want || c.Options().Password != "redis-pw" || c.Options().TLSConfig != o.TLSConfig || c.Options().DB != o.DB {
+					t.Errorf("%s: client options %+v", tt.name, c.Options())
+				}
+			default:
+				t.Errorf("%s: client %T", tt.name, rdb)
+			}
+			_ = rdb.Close()
+		}
+	}
+	// dev without any: its in-process Redis, on plain TCP.
+	c, err := config.Load(env(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(config.ModeDev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Redis(""); err == nil {
+		t.Error("Redis without a topology or an in-process address: no error")
+	}
+	conn, err := c.Redis("127.0.0.1:7777")
+	if err != nil || conn.Topology != config.RedisInProcess || conn.Options.Addrs[0] != "127.0.0.1:7777" {
+		t.Fatalf("in-process: %+v %v", conn, err)
+	}
+	rdb := conn.Queue.MakeRedisClient().(*redis.Client)
+	if rdb.Options().Addr != "127.0.0.1:7777" || rdb.Options().TLSConfig != nil {
+		t.Errorf("in-process client: %+v", rdb.Options())
+	}
+	_ = rdb.Close()
 }

@@ -24,7 +24,6 @@ import (
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -75,8 +74,10 @@ type app struct {
 	drp      dsarapp.DRPOptions
 	calendar dsr.Calendar
 	listen   net.Listener
-	redis    asynq.RedisClientOpt
-	queue    *workers.Queue
+	// redis connects the queue and dsar's own Redis keys (rate limits,
+	// console sessions, connector limits) to the one Redis topology.
+	redis config.RedisConn
+	queue *workers.Queue
 	// connectors are the connectors this process loaded (workers and dev
 	// modes), nil otherwise.
 	connectors *connectors.Registry
@@ -282,29 +283,33 @@ func (a *app) openMongoStore(ctx context.Context) error {
 	return nil
 }
 
-// openQueue connects to Redis (in dev without DSAR_REDIS_ADDR: starts an
+// redisSettings names the setting of each Redis topology, for errors.
+var redisSettings = map[config.RedisTopology]string{config.RedisInProcess: "in-process", config.RedisSingle: "DSAR_REDIS_ADDR",
+	config.RedisSentinel: "DSAR_REDIS_SENTINELS", config.RedisCluster: "DSAR_REDIS_CLUSTER_ADDRS"}
+
+// openQueue connects to Redis (in dev without a Redis set: starts an
 // in-process one).
 func (a *app) openQueue() error {
-	addr := a.cfg.RedisAddr
-	if addr == "" {
+	inProcess := ""
+	if a.cfg.RedisTopology() == config.RedisInProcess {
 		r, err := embedded.StartRedis()
 		if err != nil {
 			return err
 		}
 		a.closers = append(a.closers, r.Close)
-		addr = r.Addr()
+		inProcess = r.Addr()
 		a.log.Warn("in-process Redis started: for development only; set DSAR_REDIS_ADDR for a real one. " +
 			"Queued tasks live in memory; after a restart the sweep re-drives them from the store")
 	}
-	tlsConfig, err := a.cfg.RedisTLSConfig() // nil: plain TCP
+	conn, err := a.cfg.Redis(inProcess)
 	if err != nil {
 		return err
 	}
-	a.redis = asynq.RedisClientOpt{Addr: addr, Password: a.cfg.RedisPassword, DB: a.cfg.RedisDB, TLSConfig: tlsConfig}
-	a.queue = workers.NewQueue(a.redis, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
+	a.redis = conn
+	a.queue = workers.NewQueue(a.redis.Queue, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
 	a.closers = append(a.closers, func() { _ = a.queue.Close() })
 	if err := a.queue.Ping(); err != nil {
-		return fmt.Errorf("cannot reach Redis (DSAR_REDIS_ADDR): %w", err)
+		return fmt.Errorf("cannot reach Redis (%s): %w", redisSettings[conn.Topology], err)
 	}
 	return nil
 }
@@ -359,7 +364,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 	escalation := workers.EscalationOptions{Email: a.cfg.EscalationEmail, WebhookURL: a.cfg.EscalationWebhook, WebhookSecret: a.cfg.WebhookSecret, WebhookPrevious: a.cfg.WebhookPreviousSecret}
 	reg := connectors.NewRegistry()
 	if a.cfg.ConnectorsFile != "" {
-		rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
+		rdb := a.redis.NewClient()
 		a.closers = append(a.closers, func() { _ = rdb.Close() })
 		mongoClient := a.shop
 		if mongoClient == nil {
@@ -414,7 +419,7 @@ func (a *app) startWorkers(ctx context.Context) error {
 				MaxRounds: dsr.MaxVerificationRounds,
 			},
 		})
-	srv := workers.NewServer(a.redis, workers.ServerOptions{
+	srv := workers.NewServer(a.redis.Queue, workers.ServerOptions{
 		Queue: a.cfg.Queue, Concurrency: a.cfg.WorkerConcurrency, RetryBase: a.cfg.JobRetryBase,
 		ShutdownTimeout: a.cfg.ShutdownTimeout, Log: a.log,
 	})
@@ -449,7 +454,7 @@ func (a *app) startScheduler() error {
 	if a.cfg.ReapplyEvery > 0 {
 		schedules = append(schedules, workers.ReapplySchedule(a.cfg.ReapplyEvery))
 	}
-	sched, err := workers.NewScheduler(a.redis, a.cfg.Queue, schedules, a.log)
+	sched, err := workers.NewScheduler(a.redis.Queue, a.cfg.Queue, schedules, a.log)
 	if err != nil {
 		return err
 	}
@@ -524,7 +529,9 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		}
 		keys = append(keys, dk...)
 	}
-	limits, err := httpkit.NewLimits(a.redis.MakeRedisClient().(*redis.Client), "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.keys.current, a.log)
+	rdb := a.redis.NewClient()
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	limits, err := httpkit.NewLimits(rdb, "dsar:rl:"+a.cfg.Queue, a.cfg.RateLimitIP, a.cfg.RateLimitID, a.keys.current, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +558,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	if err != nil {
 		return nil, err
 	}
-	insp := asynq.NewInspector(a.redis)
+	insp := asynq.NewInspector(a.redis.Queue)
 	a.closers = append(a.closers, func() { _ = insp.Close() })
 	openDSR, openDSRCert, err := openDSROptions(a.cfg)
 	if err != nil {
@@ -642,7 +649,7 @@ func (a *app) consoleAuth(ctx context.Context, kit *webkit.Kit, keys *apikey.Key
 		oidc = &consoleauth.OIDCConfig{Issuer: a.cfg.OIDCIssuer, ClientID: a.cfg.OIDCClientID, ClientSecret: a.cfg.OIDCClientSecret,
 			RedirectURL: a.cfg.PublicURL + "/console/oidc/callback", RoleClaim: a.cfg.OIDCRoleClaim, Roles: a.cfg.OIDCRoles}
 	}
-	rdb, _ := a.redis.MakeRedisClient().(redis.UniversalClient)
+	rdb := a.redis.NewClient()
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	auth, err := consoleauth.New(ctx, consoleauth.Options{Kit: kit, Keys: keys, Redis: rdb, Prefix: "dsar:console:" + a.cfg.Queue + ":",
 		IdleTimeout: a.cfg.ConsoleIdleTimeout, MaxAge: a.cfg.ConsoleSessionMax, OIDC: oidc, Log: a.log})
@@ -678,7 +685,7 @@ func (a *app) callbackConnectors(ctx context.Context) (*connectors.Registry, err
 // store (read when scraped, see metrics.StatsCollector), the job queues in
 // Redis (asynq's collector), the Go runtime and the process.
 func (a *app) metrics() *prometheus.Registry {
-	insp := asynq.NewInspector(a.redis)
+	insp := asynq.NewInspector(a.redis.Queue)
 	a.closers = append(a.closers, func() { _ = insp.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
