@@ -71,6 +71,8 @@ connectors:
 //   - the baseline: a raw cursor read of the same records through the same
 //     driver, the SELECT the sqldb connector issues, in the same read-only
 //     transaction, each row scanned and dropped;
+//   - the connector alone, its records counted and dropped (logged: what
+//     the export costs before the store);
 //   - the export, as a job runs it (workers' exportTo): the store's export
 //     writer, the connector's Export, Flush;
 //   - the download: the zip written from the stored records, as a download
@@ -205,9 +207,9 @@ func rawRead(b *testing.B, db *sql.DB, schema string) int64 {
 
 // exportRun is what one iteration measured: times, and RSS in KiB.
 type exportRun struct {
-	raw, export, zip        time.Duration
-	idle, exportPeak, idle2 int64
-	zipPeak, zipBytes       int64
+	raw, connector, export, zip time.Duration
+	idle, exportPeak, idle2     int64
+	zipPeak, zipBytes           int64
 }
 
 // exportOnce runs the baseline, the export and the zip once and checks the
@@ -222,6 +224,15 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 		b.Fatalf("raw read: %d records; want %d", got, n)
 	}
 	r.raw = time.Since(start)
+
+	// The connector alone, its records counted and dropped: what the
+	// export costs before the store.
+	start = time.Now()
+	var dropped droppedRecords
+	if res, err := exp.Export(ctx, s, &dropped); err != nil || res.Records != int64(n) || int(dropped) != n {
+		b.Fatalf("export to nowhere: %d records, %d written (%v); want %d", res.Records, dropped, err, n)
+	}
+	r.connector = time.Since(start)
 
 	st := openStore(b)
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -284,6 +295,12 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	_ = os.Remove(path)
 	return r
 }
+
+// droppedRecords is a connectors.RecordWriter that counts records and
+// keeps none.
+type droppedRecords int
+
+func (d *droppedRecords) WriteRecord(context.Context, string, any) error { *d++; return nil }
 
 // checkZip reads the zip at path back: its orders file must be a JSON
 // array of n records, each the subject's, no id twice.
@@ -378,7 +395,8 @@ func statusKiB(b *testing.B, field string) int64 {
 // exportFigures sums the iterations of one size.
 type exportFigures struct {
 	runs                      int
-	raw, export, zip          time.Duration
+	raw, connector, export    time.Duration
+	zip                       time.Duration
 	idle                      int64 // the first iteration's, KiB
 	exportPeak, zipPeak, over int64 // the largest, KiB
 	zipBytes                  int64
@@ -390,6 +408,7 @@ func (m *exportFigures) add(r exportRun) {
 	}
 	m.runs++
 	m.raw += r.raw
+	m.connector += r.connector
 	m.export += r.export
 	m.zip += r.zip
 	m.exportPeak = max(m.exportPeak, r.exportPeak)
@@ -417,6 +436,7 @@ func (m *exportFigures) report(b *testing.B, n int) {
 	b.ReportMetric(mib(m.exportPeak), "export-peak-MiB")
 	b.ReportMetric(mib(m.zipPeak), "zip-peak-MiB")
 	b.ReportMetric(mib(m.over), "rss-over-idle-MiB")
+	b.Logf("%d records: the connector alone, records dropped: %.0f records/s (ratio %.2f)", n, records/m.connector.Seconds(), records/m.connector.Seconds()/rawRate)
 	b.Logf("%d records: raw read %s, export %s, zip %s (%d KiB, %.0f records/s); ratio %.2f (goal >= 0.50); RSS idle %.0f MiB, export peak %.0f MiB, zip peak %.0f MiB, over idle %.0f MiB (goal <= %d)",
 		n, (m.raw / time.Duration(m.runs)).Round(time.Millisecond), (m.export / time.Duration(m.runs)).Round(time.Millisecond),
 		(m.zip / time.Duration(m.runs)).Round(time.Millisecond), m.zipBytes>>10, records/m.zip.Seconds(),
