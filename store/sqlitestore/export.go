@@ -92,8 +92,10 @@ func (w *ExportWriter) WriteRecord(ctx context.Context, collection string, doc a
 	return nil
 }
 
-// send waits for the batch being committed, then starts committing the
-// queued records, in one transaction.
+// send waits for the batch being committed, then queues the queued
+// records for the store's writer, to commit in one transaction. The write
+// is queued before send returns, so it comes before any write queued after
+// it (a retry's NewExportWriter, clearing this attempt's records).
 func (w *ExportWriter) send(ctx context.Context) error {
 	if err := w.wait(); err != nil {
 		return err
@@ -101,14 +103,30 @@ func (w *ExportWriter) send(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	batch := w.batch
+	batch, jobID, requestID := w.batch, w.job.ID, w.job.RequestID
 	w.batch, w.spare, w.bytes = w.spare[:0], batch, 0
-	done := make(chan error, 1)
-	w.pending = done
-	go func() {
-		done <- w.s.write(ctx, func(tx *wtx) error { return w.insert(ctx, tx, batch) })
-	}()
+	if w.s.w == nil {
+		return fmt.Errorf("store export records: %w", errReadOnly)
+	}
+	op := &writeOp{ctx: ctx, done: make(chan error, 1), fn: func(tx *wtx) error {
+		return insertExportRecords(ctx, tx, jobID, requestID, batch)
+	}}
+	select {
+	case w.s.writes <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.s.closed:
+		return fmt.Errorf("store export records: %w", errClosed)
+	}
+	w.pending = op.done
 	return nil
+}
+
+// Discard waits for the batch being committed, if any, and drops the
+// queued records: the export failed, and nothing of it is left in flight.
+func (w *ExportWriter) Discard() {
+	_ = w.wait()
+	w.batch, w.bytes = w.batch[:0], 0
 }
 
 // exportInsertRows is how many records one INSERT statement carries (five
@@ -125,8 +143,9 @@ func exportInsertOf(n int) string {
 		strings.TrimSuffix(strings.Repeat(`(?,?,?,?,?),`, n), ",")
 }
 
-// insert stores batch in tx.
-func (w *ExportWriter) insert(ctx context.Context, tx *wtx, batch []exportRecord) error {
+// insertExportRecords stores batch, records job jobID of request
+// requestID exported, in tx.
+func insertExportRecords(ctx context.Context, tx *wtx, jobID, requestID string, batch []exportRecord) error {
 	args := make([]any, 0, 5*min(len(batch), exportInsertRows))
 	for len(batch) > 0 {
 		n := min(len(batch), exportInsertRows)
@@ -136,7 +155,7 @@ func (w *ExportWriter) insert(ctx context.Context, tx *wtx, batch []exportRecord
 		}
 		args = args[:0]
 		for _, r := range batch[:n] {
-			args = append(args, w.job.ID, r.seq, w.job.RequestID, r.collection, r.data)
+			args = append(args, jobID, r.seq, requestID, r.collection, r.data)
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
@@ -151,7 +170,7 @@ func (w *ExportWriter) wait() error {
 	if w.pending == nil {
 		return nil
 	}
-	err := <-w.pending
+	err := StorageError(<-w.pending)
 	w.pending = nil
 	if err != nil {
 		return fmt.Errorf("store export records: %w", err)
