@@ -134,6 +134,10 @@ func (c *Connector) exportTable(ctx context.Context, tx *sql.Tx, t *tbl, s conne
 	for i, ct := range cts {
 		types[i] = strings.ToUpper(ct.DatabaseTypeName())
 	}
+	keys, err := enc.encodeKeys(cols)
+	if err != nil {
+		return 0, err
+	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
@@ -144,7 +148,7 @@ func (c *Connector) exportTable(ctx context.Context, tx *sql.Tx, t *tbl, s conne
 		if err := rows.Scan(ptrs...); err != nil {
 			return n, wrap(c.d, err)
 		}
-		rec, err := enc.encode(cols, types, vals)
+		rec, err := enc.encode(cols, keys, types, vals)
 		if err != nil {
 			return n, err
 		}

@@ -5,15 +5,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
-// jsonNumber is what a number must look like to be written as a JSON
-// number.
-var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+// jsonNumber reports whether s is a number as JSON writes one: what a
+// number must look like to be written as a JSON number.
+func jsonNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
 
 // binaryTypes are the column types (as database/sql's DatabaseTypeName
 // reports them) whose values are bytes, never text.
@@ -30,16 +63,15 @@ var binaryTypes = map[string]bool{
 // column a driver hands over as bytes).
 func jsonValue(v any, dbType string) any {
 	switch x := v.(type) {
-	case nil, bool, int64, uint64, int32, int, string:
-		if s, ok := x.(string); ok {
-			return textValue([]byte(s), s, dbType)
-		}
+	case nil, bool, int64, uint64, int32, int:
 		return x
+	case string:
+		return textString(x, dbType)
 	case []byte:
 		if binaryTypes[dbType] {
 			return x // encoding/json writes base64
 		}
-		return textValue(x, "", dbType)
+		return textBytes(x, dbType)
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return strconv.FormatFloat(x, 'g', -1, 64)
@@ -56,26 +88,42 @@ func jsonValue(v any, dbType string) any {
 	return fmt.Sprint(v)
 }
 
-// textValue renders a value the driver gave as text (s, or b when s is
-// empty) by its column type.
-func textValue(b []byte, s, dbType string) any {
-	if s == "" {
-		s = string(b)
+// textString renders a value the driver gave as a string by its column
+// type: JSON as it is, decimals as JSON numbers, text that is not UTF-8 as
+// bytes (base64), other text as text.
+func textString(s, dbType string) any {
+	switch dbType {
+	case "JSON", "JSONB":
+		if b := []byte(s); json.Valid(b) {
+			return json.RawMessage(b)
+		}
+	case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
+		if jsonNumber(s) {
+			return json.Number(s)
+		}
 	}
+	if !utf8.ValidString(s) {
+		return []byte(s) // base64
+	}
+	return s
+}
+
+// textBytes is textString for a value the driver gave as bytes.
+func textBytes(b []byte, dbType string) any {
 	switch dbType {
 	case "JSON", "JSONB":
 		if json.Valid(b) {
 			return json.RawMessage(b)
 		}
 	case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
-		if jsonNumber.MatchString(s) {
+		if s := string(b); jsonNumber(s) {
 			return json.Number(s)
 		}
 	}
-	if !utf8.ValidString(s) {
+	if !utf8.Valid(b) {
 		return b // base64
 	}
-	return s
+	return string(b)
 }
 
 // recordEncoder writes rows as JSON objects with the columns in the
@@ -94,16 +142,15 @@ func newRecordEncoder() *recordEncoder {
 }
 
 // encode returns the record of one row; it is valid until the next call.
-func (e *recordEncoder) encode(cols, types []string, vals []any) (json.RawMessage, error) {
+// keys are the columns' names, encoded (see encodeKeys).
+func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (json.RawMessage, error) {
 	e.buf.Reset()
 	e.buf.WriteByte('{')
 	for i, c := range cols {
 		if i > 0 {
 			e.buf.WriteByte(',')
 		}
-		if err := e.value(c); err != nil {
-			return nil, err
-		}
+		e.buf.WriteString(keys[i])
 		e.buf.WriteByte(':')
 		if err := e.value(jsonValue(vals[i], types[i])); err != nil {
 			return nil, fmt.Errorf("column %s: %w", c, err)
@@ -113,11 +160,64 @@ func (e *recordEncoder) encode(cols, types []string, vals []any) (json.RawMessag
 	return e.buf.Bytes(), nil
 }
 
+// encodeKeys returns the names of cols as JSON strings.
+func (e *recordEncoder) encodeKeys(cols []string) ([]string, error) {
+	keys := make([]string, len(cols))
+	for i, c := range cols {
+		e.buf.Reset()
+		if err := e.value(c); err != nil {
+			return nil, err
+		}
+		keys[i] = e.buf.String()
+	}
+	return keys, nil
+}
+
+// value writes v as encoding/json (without HTML escaping) writes it; the
+// values rows hold most (null, booleans, integers, plain ASCII text,
+// numbers, JSON) are written directly, the same bytes, without
+// reflection.
 func (e *recordEncoder) value(v any) error {
+	switch x := v.(type) {
+	case nil:
+		e.buf.WriteString("null")
+		return nil
+	case bool:
+		e.buf.Write(strconv.AppendBool(e.buf.AvailableBuffer(), x))
+		return nil
+	case int64:
+		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), x, 10))
+		return nil
+	case string:
+		if plainASCII(x) {
+			e.buf.WriteByte('"')
+			e.buf.WriteString(x)
+			e.buf.WriteByte('"')
+			return nil
+		}
+	case json.Number:
+		e.buf.WriteString(string(x)) // jsonNumber checked it
+		return nil
+	case json.RawMessage:
+		if json.Compact(&e.buf, x) == nil { // as encoding/json writes it
+			return nil
+		}
+	}
 	e.tmp.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
 	e.buf.Write(bytes.TrimSuffix(e.tmp.Bytes(), []byte("\n")))
 	return nil
+}
+
+// plainASCII reports whether s is printable ASCII with no quote or
+// backslash: text encoding/json writes as it is, between quotes.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,86 @@
+package sqldb
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRecordEncoderMatchesEncodingJSON: the encoder's direct paths write
+// the bytes encoding/json (without HTML escaping) writes for the same
+// values.
+func TestRecordEncoderMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2024, 2, 29, 13, 4, 5, 123456789, time.FixedZone("", 3600))
+	cases := []struct {
+		v      any
+		dbType string
+	}{
+		{nil, "TEXT"}, {true, "BOOL"}, {false, "BOOL"}, {int64(-42), "INT8"}, {int64(math.MaxInt64), "INT8"},
+		{int32(7), "INT4"}, {uint64(math.MaxUint64), "UNSIGNED BIGINT"},
+		{"plain text, 12 Engine Row", "TEXT"}, {"", "TEXT"}, {`quote " and \ backslash`, "TEXT"}, {`say "hi"`, "TEXT"}, {`back\slash`, "TEXT"},
+		{"tab\tnew\nline\x01\x7f", "TEXT"}, {"<b>&amp;</b>", "TEXT"}, {"Zoë, ünïcode \u2028 \u2029", "TEXT"},
+		{"bad \xff utf-8", "TEXT"}, {[]byte("bad \xff bytes"), "VARCHAR"}, {[]byte("text as bytes"), "VARCHAR"},
+		{[]byte{0, 1, 2, 255}, "BYTEA"},
+		{"12.50", "NUMERIC"}, {"-0.5e10", "NUMERIC"}, {"NaN", "NUMERIC"}, {"007", "NUMERIC"}, {[]byte("123456789012345678901234567890"), "DECIMAL"},
+		{`{"a": [1, 2, {"b": "<c>"}], "d": null}`, "JSONB"}, {[]byte(`[ 1 , "x" ]`), "JSON"}, {`{not json`, "JSON"},
+		{1.5, "FLOAT8"}, {1e21, "FLOAT8"}, {math.Inf(1), "FLOAT8"}, {float32(0.1), "FLOAT4"},
+		{at, "TIMESTAMPTZ"}, {at, "DATE"}, {[]int{1}, "INT4[]"},
+	}
+	cols := make([]string, len(cases))
+	types := make([]string, len(cases))
+	vals := make([]any, len(cases))
+	var want bytes.Buffer
+	want.WriteByte('{')
+	for i, c := range cases {
+		cols[i] = "col <" + strings.Repeat("x", i) + ">"
+		types[i], vals[i] = c.dbType, c.v
+		if i > 0 {
+			want.WriteByte(',')
+		}
+		want.Write(marshal(t, cols[i]))
+		want.WriteByte(':')
+		want.Write(marshal(t, jsonValue(c.v, c.dbType)))
+	}
+	want.WriteByte('}')
+
+	e := newRecordEncoder()
+	keys, err := e.encodeKeys(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the buffers are reused
+		got, err := e.encode(cols, keys, types, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("encode:\n got %s\nwant %s", got, want.Bytes())
+		}
+	}
+}
+
+func marshal(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// TestJSONNumber: jsonNumber accepts what JSON's number grammar does.
+func TestJSONNumber(t *testing.T) {
+	grammar := regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+	for _, s := range []string{"0", "-0", "1", "12.50", "-0.5", "1e10", "1E+10", "2.5e-3", "", "-", "01", "1.", ".5", "1e", "1e+",
+		"NaN", "Infinity", "-Infinity", "1 ", " 1", "0x10", "1_000", "123456789012345678901234567890.000000001", "--1", "1.2.3", "1e5e5"} {
+		if got, want := jsonNumber(s), grammar.MatchString(s); got != want {
+			t.Errorf("jsonNumber(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
