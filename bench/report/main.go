@@ -12,9 +12,11 @@
 // renders as "not run" with the reason, never as a figure. When any go
 // test fails (exits non-zero), the output file is left as it was: the
 // report is written to a temporary file instead, its path printed, and the
-// command exits 1, so that a failed run never replaces the figures.
+// command exits 1, so that a failed run never replaces the figures. With
+// -strict, a selected benchmark without figures counts as a failure too
+// (for the runs whose figures are published).
 //
-//	go run ./bench/report [-size quick|default|full] [-only intake,history] [-out docs/benchmarks.md]
+//	go run ./bench/report [-size quick|default|full] [-only intake,history] [-strict] [-out docs/benchmarks.md]
 package main
 
 import (
@@ -72,6 +74,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	only := fs.String("only", "", "comma-separated groups to run (intake, fanout, export, history, pages, optouts, burst, suppression); the others render as not run")
 	out := fs.String("out", "docs/benchmarks.md", "the report to write")
 	goCmd := fs.String("go", envOr("GO", "go"), "the go command; $GO")
+	strict := fs.Bool("strict", false, "treat a selected benchmark without figures (not in ./bench, skipped) as a failure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +122,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		}
 		r.Env, r.Command = env, g.command(env, timeout)
 		d.Runs[g.Key] = r
-		d.Failed = d.Failed || r.Failed
+		d.Failed = d.Failed || r.Failed || (*strict && r.NotRun != "not selected (-only)" && r.Why() != "")
 	}
 	d.Took = time.Since(start).Round(time.Second).String()
 	d.Goals = goals(d.Runs, d.Store)
@@ -142,7 +145,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		if err := errors.Join(werr, f.Close()); err != nil {
 			return err
 		}
-		return fmt.Errorf("a benchmark failed or the run was interrupted: %s is left as it was; this run's report is %s", *out, f.Name())
+		return fmt.Errorf("a benchmark failed (or, with -strict, gave no figures) or the run was interrupted: %s is left as it was; this run's report is %s", *out, f.Name())
 	}
 	if err := writeFile(*out, buf.Bytes()); err != nil {
 		return err
@@ -215,6 +218,8 @@ func runGroup(goCmd string, g group, env map[string]string, timeout string, log 
 		r.Reason = runErr.Error()
 		if why, ok := parsed.Failed[g.Bench]; ok && why != "" {
 			r.Reason = why
+		} else if p := panicLine(buf.String()); p != "" {
+			r.Reason += ": " + p
 		} else if last := lastLine(buf.String()); last != "" {
 			r.Reason += ": " + last
 		}
@@ -229,6 +234,17 @@ func subName(bench, name string) (string, bool) {
 		return "", true
 	}
 	return strings.CutPrefix(name, bench+"/")
+}
+
+// panicLine is the first "panic: " line of s (a test binary's timeout
+// among them), "" if none.
+func panicLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "panic: ") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }
 
 // lastLine is the last line of s that says something (not FAIL or exit
