@@ -98,7 +98,7 @@ func TestTemplateNothingRun(t *testing.T) {
 	d := Data{Size: "default", Runs: map[string]*Run{}}
 	for _, g := range profiles["default"] {
 		r := notRun(g, g.Bench+" is not in ./bench")
-		r.Env, r.Command = g.env(func(string) string { return "" }), g.command(g.env(func(string) string { return "" }), "60m")
+		r.Env, r.Command = g.env(func(string) string { return "" }), g.command(g.env(func(string) string { return "" }), "sqlite", "60m")
 		d.Runs[g.Key], d.Order = r, append(d.Order, g.Key)
 	}
 	d.Goals = goals(d.Runs, d.Store)

@@ -117,10 +117,10 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		case !have[g.Bench]:
 			r = notRun(g, g.Bench+" is not in ./bench")
 		default:
-			fmt.Fprintf(log, "bench/report: %s\n", g.command(env, timeout))
-			r = runGroup(*goCmd, g, env, timeout, log)
+			fmt.Fprintf(log, "bench/report: %s\n", g.command(env, d.Store.Driver, timeout))
+			r = runGroup(*goCmd, g, env, d.Store.Driver, timeout, log)
 		}
-		r.Env, r.Command = env, g.command(env, timeout)
+		r.Env, r.Command = env, g.command(env, d.Store.Driver, timeout)
 		d.Runs[g.Key] = r
 		d.Failed = d.Failed || r.Failed || (*strict && r.NotRun != "not selected (-only)" && r.Why() != "")
 	}
@@ -187,10 +187,10 @@ func listBenchmarks(ctx context.Context, goCmd string) (map[string]bool, error) 
 
 // runGroup runs the group's go test, its output streamed to log and
 // parsed.
-func runGroup(goCmd string, g group, env map[string]string, timeout string, log io.Writer) *Run {
+func runGroup(goCmd string, g group, env map[string]string, driver, timeout string, log io.Writer) *Run {
 	r := &Run{Key: g.Key, Bench: g.Bench, Ran: true, Skipped: map[string]string{}}
 	var buf bytes.Buffer
-	cmd := exec.Command(goCmd, g.args(timeout)...) //nolint:gosec // the go command
+	cmd := exec.Command(goCmd, g.args(driver, timeout)...) //nolint:gosec // the go command
 	cmd.Env = environ(env)
 	cmd.Stdout = io.MultiWriter(log, &buf)
 	cmd.Stderr = cmd.Stdout
