@@ -198,6 +198,16 @@ func growth(r *Run, unit string) (ratio float64, from, to string, ok bool) {
 	return hi / lo, subs[0], subs[len(subs)-1], true
 }
 
+// Growth states the growth of unit's p50 with the store: "1.07x from
+// 1,000 to 10,000 stored", or "not run".
+func (r *Run) Growth(unit string) string {
+	ratio, from, to, ok := growth(r, unit)
+	if !ok {
+		return "not run"
+	}
+	return fmt.Sprintf("%sx from %s to %s stored", num(ratio), numString(from), numString(to))
+}
+
 // historyFlat is how much a p50 may grow from the smallest store to the
 // largest and still be flat.
 const historyFlat = 2.0

@@ -77,6 +77,23 @@ func TestGoals(t *testing.T) {
 	}
 }
 
+func TestGrowth(t *testing.T) {
+	t.Parallel()
+	r := ran("BenchmarkLatency", nil, map[string]map[string]float64{
+		"stored=100000": {"get-p50-ms": 0.9}, "stored=1000": {"get-p50-ms": 0.6}, "stored=10000": {"get-p50-ms": 5},
+	})
+	if got, want := r.Growth("get-p50-ms"), "1.50x from 1,000 to 100,000 stored"; got != want {
+		t.Errorf("growth %q, want %q", got, want)
+	}
+	if got := r.Growth("list-p50-ms"); got != "not run" {
+		t.Errorf("growth of a missing metric %q, want not run", got)
+	}
+	one := ran("BenchmarkLatency", nil, map[string]map[string]float64{"stored=1000": {"get-p50-ms": 0.6}})
+	if got := one.Growth("get-p50-ms"); got != "not run" {
+		t.Errorf("growth at one size %q, want not run", got)
+	}
+}
+
 func TestTable(t *testing.T) {
 	t.Parallel()
 	r := ran("BenchmarkLatency", nil, map[string]map[string]float64{"stored=1000": {"intake-p50-ms": 2.71, "x": 1234567}})
