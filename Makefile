@@ -52,16 +52,18 @@ lint: ## go vet and gofmt; golangci-lint (v2, .golangci.yaml) too when installed
 # BENCH is the sizes `make bench` runs: default (about 15 minutes on 2 cores), full (issue 18's
 # sizes, hours; what `make bench-full` runs) or quick (checks the report generator only).
 BENCH ?= default
+# BENCH_FLAGS go to the report generator: -only intake,history, -strict, -raw FILE (go run ./bench/report -h).
+BENCH_FLAGS ?=
 # COUNT is how many times `make bench-raw` runs each benchmark.
 COUNT ?= 5
 
 .PHONY: bench
 bench: ## run ./bench's benchmarks (BENCH=default, about 15 min; full) and write docs/benchmarks.md
-	GO=$(GO) $(GO) run ./bench/report -size $(BENCH)
+	GO=$(GO) $(GO) run ./bench/report -size $(BENCH) $(BENCH_FLAGS)
 
 .PHONY: bench-full
 bench-full: ## make bench at issue 18's sizes (100k stored, 1M export records, 10k burst; hours)
-	GO=$(GO) $(GO) run ./bench/report -size full
+	GO=$(GO) $(GO) run ./bench/report -size full $(BENCH_FLAGS)
 
 .PHONY: bench-raw
 bench-raw: ## every benchmark of the module as plain go test output, COUNT times (default 5), for benchstat

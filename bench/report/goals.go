@@ -98,11 +98,15 @@ func verdict(missed, absent []string, all int, what string) (string, bool) {
 	return "yes", true
 }
 
-// series lists unit of each sub ("1.2 / 3.4 / not run").
+// series lists unit of each sub ("1.2 / 3.4 / not run"), or says "not
+// run" once when none has it.
 func series(r *Run, param string, subs []string, unit string) string {
 	out := make([]string, len(subs))
 	for i, v := range subs {
 		out[i] = r.Cell(param+"="+v, unit)
+	}
+	if !slices.ContainsFunc(out, func(c string) bool { return !strings.HasPrefix(c, "not run") }) {
+		return "not run"
 	}
 	return strings.Join(out, " / ")
 }
@@ -123,7 +127,7 @@ func intakeGoal(r *Run) Goal {
 		g.Measured, g.Met, g.MeetsOrNotRun = why, "not run", true
 		return g
 	}
-	g.Measured = fmt.Sprintf("ratio %s at %s clients (%s s each); p50 %s ms, p99 %s ms",
+	g.Measured = fmt.Sprintf("ratio %s at %s clients (%s s each); p50 ms %s; p99 ms %s",
 		series(r, "clients", clients, "ratio"), labels(clients), r.Env["DSAR_BENCH_SECONDS"],
 		series(r, "clients", clients, "p50-ms"), series(r, "clients", clients, "p99-ms"))
 	missed, absent := perSize(r, "clients", clients, func(sub string) (bool, bool) {
@@ -131,6 +135,9 @@ func intakeGoal(r *Run) Goal {
 		return v >= 0.70, ok
 	})
 	g.Met, g.MeetsOrNotRun = verdict(missed, absent, len(clients), "clients")
+	if secs := ints(r.Env["DSAR_BENCH_SECONDS"]); len(absent) < len(clients) && len(secs) == 1 && secs[0] < 15 {
+		g.Met += fmt.Sprintf(" (at %d s each, not 15)", secs[0])
+	}
 	return g
 }
 
@@ -167,7 +174,7 @@ func exportGoal(r *Run) Goal {
 		g.Measured, g.Met, g.MeetsOrNotRun = why, "not run", true
 		return g
 	}
-	g.Measured = fmt.Sprintf("RSS over idle %s MiB, ratio %s at %s records",
+	g.Measured = fmt.Sprintf("RSS over idle, MiB: %s; ratio %s; at %s records",
 		series(r, "records", sizes, "rss-over-idle-MiB"), series(r, "records", sizes, "ratio"), labels(sizes))
 	missed, absent := perSize(r, "records", sizes, func(sub string) (bool, bool) {
 		over, ok1 := r.Metric(sub, "rss-over-idle-MiB")

@@ -16,7 +16,7 @@
 // -strict, a selected benchmark without figures counts as a failure too
 // (for the runs whose figures are published).
 //
-//	go run ./bench/report [-size quick|default|full] [-only intake,history] [-strict] [-out docs/benchmarks.md]
+//	go run ./bench/report [-size quick|default|full] [-only intake,history] [-strict] [-raw FILE] [-out docs/benchmarks.md]
 package main
 
 import (
@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	only := fs.String("only", "", "comma-separated groups to run (intake, fanout, export, history, pages, optouts, burst, suppression); the others render as not run")
 	out := fs.String("out", "docs/benchmarks.md", "the report to write")
 	goCmd := fs.String("go", envOr("GO", "go"), "the go command; $GO")
+	raw := fs.String("raw", "", "also write every go test's output to this file (benchstat reads it)")
 	strict := fs.Bool("strict", false, "treat a selected benchmark without figures (not in ./bench, skipped) as a failure")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +106,15 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 		return err
 	}
 	timeout := timeouts[*size]
+	var rawOut io.Writer = io.Discard
+	if *raw != "" {
+		f, err := os.Create(*raw)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rawOut = f
+	}
 	for _, g := range groups {
 		d.Order = append(d.Order, g.Key)
 		env := g.env(os.Getenv)
@@ -118,7 +128,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			r = notRun(g, g.Bench+" is not in ./bench")
 		default:
 			fmt.Fprintf(log, "bench/report: %s\n", g.command(env, d.Store.Driver, timeout))
-			r = runGroup(*goCmd, g, env, d.Store.Driver, timeout, log)
+			r = runGroup(*goCmd, g, env, d.Store.Driver, timeout, io.MultiWriter(log, rawOut))
 		}
 		r.Env, r.Command = env, g.command(env, d.Store.Driver, timeout)
 		d.Runs[g.Key] = r
