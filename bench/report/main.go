@@ -209,7 +209,8 @@ func runGroup(goCmd string, g group, env map[string]string, driver, timeout stri
 	// binary from the terminal, and they stop on their own.
 	runErr := cmd.Run()
 	r.Took = time.Since(start).Round(time.Second).String()
-	parsed, err := parseOutput(&buf)
+	text := buf.String()
+	parsed, err := parseOutput(strings.NewReader(text))
 	if err != nil {
 		runErr = errors.Join(runErr, err)
 	}
@@ -228,9 +229,9 @@ func runGroup(goCmd string, g group, env map[string]string, driver, timeout stri
 		r.Reason = runErr.Error()
 		if why, ok := parsed.Failed[g.Bench]; ok && why != "" {
 			r.Reason = why
-		} else if p := panicLine(buf.String()); p != "" {
+		} else if p := panicLine(text); p != "" {
 			r.Reason += ": " + p
-		} else if last := lastLine(buf.String()); last != "" {
+		} else if last := lastLine(text); last != "" {
 			r.Reason += ": " + last
 		}
 	}
