@@ -136,4 +136,15 @@ func TestTemplateNothingRun(t *testing.T) {
 	if n := strings.Count(out, "| not run |"); n != 5 {
 		t.Errorf("%d goals not run in the summary, want 5", n)
 	}
+	if strings.Contains(out, "A benchmark failed") {
+		t.Error("a report without failures says one failed")
+	}
+	d.Failed = true
+	buf.Reset()
+	if err := tmpl.Execute(&buf, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "A benchmark failed in this run") {
+		t.Error("a failed run's report does not say so")
+	}
 }
