@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 			r = notRun(g, g.Bench+" is not in ./bench")
 		default:
 			fmt.Fprintf(log, "bench/report: %s\n", g.command(env, d.Store.Driver, timeout))
-			r = runGroup(*goCmd, g, env, d.Store.Driver, timeout, io.MultiWriter(log, rawOut))
+			r = runGroup(ctx, *goCmd, g, env, d.Store.Driver, timeout, io.MultiWriter(log, rawOut))
 		}
 		r.Env, r.Command = env, g.command(env, d.Store.Driver, timeout)
 		d.Runs[g.Key] = r
@@ -197,16 +197,17 @@ func listBenchmarks(ctx context.Context, goCmd string) (map[string]bool, error) 
 
 // runGroup runs the group's go test, its output streamed to log and
 // parsed.
-func runGroup(goCmd string, g group, env map[string]string, driver, timeout string, log io.Writer) *Run {
+func runGroup(ctx context.Context, goCmd string, g group, env map[string]string, driver, timeout string, log io.Writer) *Run {
 	r := &Run{Key: g.Key, Bench: g.Bench, Ran: true, Skipped: map[string]string{}}
 	var buf bytes.Buffer
-	cmd := exec.Command(goCmd, g.args(driver, timeout)...) //nolint:gosec // the go command
+	// Not cancelled with ctx: an interrupt reaches go test and its test
+	// binary from the terminal, and they stop on their own (the go
+	// command leaves the signal to its child).
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), goCmd, g.args(driver, timeout)...) //nolint:gosec // the go command
 	cmd.Env = environ(env)
 	cmd.Stdout = io.MultiWriter(log, &buf)
 	cmd.Stderr = cmd.Stdout
 	start := time.Now()
-	// Not CommandContext: an interrupt reaches go test and its test
-	// binary from the terminal, and they stop on their own.
 	runErr := cmd.Run()
 	r.Took = time.Since(start).Round(time.Second).String()
 	text := buf.String()
