@@ -4,7 +4,7 @@ GO ?= go
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
 run: ## run API, workers and scheduler with the demo shop on embedded stores
@@ -49,6 +49,22 @@ lint: ## go vet and gofmt; golangci-lint (v2, .golangci.yaml) too when installed
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi
 
+# BENCH is the sizes `make bench` runs: default (about 15 minutes on 2 cores), full (issue 18's
+# sizes, hours; what `make bench-full` runs) or quick (checks the report generator only).
+BENCH ?= default
+# BENCH_FLAGS go to the report generator: -only intake,history, -strict, -raw FILE (go run ./bench/report -h).
+BENCH_FLAGS ?=
+# COUNT is how many times `make bench-raw` runs each benchmark.
+COUNT ?= 5
+
 .PHONY: bench
-bench: ## run the benchmarks (compare runs with benchstat)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+bench: ## run ./bench's benchmarks (BENCH=default, about 15 min; full) and write docs/benchmarks.md
+	GO=$(GO) $(GO) run ./bench/report -size $(BENCH) $(BENCH_FLAGS)
+
+.PHONY: bench-full
+bench-full: ## make bench at issue 18's sizes (100k stored, 1M export records, 10k burst; hours)
+	GO=$(GO) $(GO) run ./bench/report -size full $(BENCH_FLAGS)
+
+.PHONY: bench-raw
+bench-raw: ## every benchmark of the module as plain go test output, COUNT times (default 5), for benchstat
+	$(GO) test -run '^$$' -bench . -benchmem -count $(COUNT) -timeout 60m ./...
