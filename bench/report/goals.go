@@ -89,11 +89,11 @@ func verdict(missed, absent []string, all int, what string) (string, bool) {
 	case len(absent) == all:
 		return "not run", true
 	case len(missed) > 0 && len(absent) > 0:
-		return fmt.Sprintf("**no** at %s %s; not run at %s", strings.Join(missed, ", "), what, strings.Join(absent, ", ")), false
+		return fmt.Sprintf("**no** (%s: %s); not run (%s)", what, strings.Join(missed, ", "), strings.Join(absent, ", ")), false
 	case len(missed) > 0:
-		return fmt.Sprintf("**no** at %s %s", strings.Join(missed, ", "), what), false
+		return fmt.Sprintf("**no** (%s: %s)", what, strings.Join(missed, ", ")), false
 	case len(absent) > 0:
-		return fmt.Sprintf("yes at the %s run; not run at %s", what, strings.Join(absent, ", ")), true
+		return fmt.Sprintf("yes where run; not run (%s: %s)", what, strings.Join(absent, ", ")), true
 	}
 	return "yes", true
 }

@@ -51,19 +51,19 @@ func TestGoals(t *testing.T) {
 	}{
 		{"intake not run", intakeGoal(notRun(group{Bench: "BenchmarkIntake"}, "BenchmarkIntake is not in ./bench")), "not run", true, "is not in ./bench"},
 		{"intake met", intakeGoal(intake(0.7, 0.8, 0.9)), "yes", true, "ratio 0.70 / 0.80 / 0.90 at 1 / 8 / 64 clients (15 s each)"},
-		{"intake missed", intakeGoal(intake(0.32, 0.56, 0.84)), "**no** at 1, 8 clients", false, "p50 ms 2 / 2 / 2; p99 ms 9 / 9 / 9"},
-		{"intake short", intakeGoal(ran("BenchmarkIntake", map[string]string{"DSAR_BENCH_SECONDS": "5"}, map[string]map[string]float64{"clients=1": {"ratio": 0.9}})), "yes at the clients run; not run at 8, 64 (at 5 s each, not 15)", true, "p50 ms not run; p99 ms not run"},
-		{"intake partial", intakeGoal(intake(0.9, 0.9, -1)), "yes at the clients run; not run at 64", true, "0.90 / 0.90 / not run"},
+		{"intake missed", intakeGoal(intake(0.32, 0.56, 0.84)), "**no** (clients: 1, 8)", false, "p50 ms 2 / 2 / 2; p99 ms 9 / 9 / 9"},
+		{"intake short", intakeGoal(ran("BenchmarkIntake", map[string]string{"DSAR_BENCH_SECONDS": "5"}, map[string]map[string]float64{"clients=1": {"ratio": 0.9}})), "yes where run; not run (clients: 8, 64) (at 5 s each, not 15)", true, "p50 ms not run; p99 ms not run"},
+		{"intake partial", intakeGoal(intake(0.9, 0.9, -1)), "yes where run; not run (clients: 64)", true, "0.90 / 0.90 / not run"},
 		{"intake failed", intakeGoal(&Run{Bench: "BenchmarkIntake", Ran: true, Failed: true, Reason: "boom"}), "not run", true, "failed: boom"},
 		{"fanout", fanoutGoal(ran("BenchmarkFanout", map[string]string{"DSAR_BENCH_FANOUT": "2000"}, map[string]map[string]float64{"": {"ratio": 0.4, "jobs/s": 40}})), "**no**", false, "jobs/s 40; bound not run"},
 		{"fanout small", fanoutGoal(ran("BenchmarkFanout", map[string]string{"DSAR_BENCH_FANOUT": "500"}, map[string]map[string]float64{"": {"ratio": 0.6}})), "yes (at 500 requests, not 2,000)", true, "500 requests"},
 		{"fanout skipped", fanoutGoal(&Run{Bench: "BenchmarkFanout", Ran: true, Skipped: map[string]string{"": "no Redis"}}), "not run", true, "skipped: no Redis"},
 		{"export met", exportGoal(export(9)), "yes", true, "RSS over idle, MiB: 9 / 9 / 9; ratio 0.80 / 0.80 / 0.80; at 10,000 / 100,000 / 1,000,000 records"},
-		{"export over", exportGoal(export(70)), "**no** at 10,000, 100,000, 1,000,000 records", false, ""},
+		{"export over", exportGoal(export(70)), "**no** (records: 10,000, 100,000, 1,000,000)", false, ""},
 		{"history sqlite", historyGoal(latency, Store{Driver: "sqlite"}), "embedded store: growth stated; MongoDB: not measured here (needs DSAR_BENCH_STORE=mongo with a real DSAR_TEST_MONGO_URI)", true, "intake 1.50x, get 1x, list 3x (10,000 to 100,000 stored)"},
 		{"history FerretDB", historyGoal(latency, Store{Driver: "mongo"}), "embedded store: growth stated; MongoDB: not measured here (needs DSAR_BENCH_STORE=mongo with a real DSAR_TEST_MONGO_URI)", true, "not MongoDB"},
 		{"history MongoDB", historyGoal(latency, Store{Driver: "mongo", RealMongo: true}), "**no** on MongoDB (more than 2x)", false, ""},
-		{"suppression", suppressionGoal(ran("BenchmarkSuppressionCheck", nil, map[string]map[string]float64{"store=sqlite": {"checks/s": 300_000}, "store=mongo": {"checks/s": 150_000}}), Store{}), "**no** at mongo stores", false, "sqlite 300,000, mongo 150,000"},
+		{"suppression", suppressionGoal(ran("BenchmarkSuppressionCheck", nil, map[string]map[string]float64{"store=sqlite": {"checks/s": 300_000}, "store=mongo": {"checks/s": 150_000}}), Store{}), "**no** (stores: mongo)", false, "sqlite 300,000, mongo 150,000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
