@@ -9,9 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,7 +241,7 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	job := dsr.NewJob(req.ID, "shop", dsr.ActionExport, now)
 
 	// The job: the export into the store's export records.
-	r.idle = settleRSS(b)
+	r.idle = testenv.SettleRSS(b)
 	start = time.Now()
 	w, err := st.NewExportWriter(ctx, &job)
 	if err != nil {
@@ -257,7 +254,7 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	if err != nil {
 		b.Fatalf("export: %v", err)
 	}
-	r.export, r.exportPeak = time.Since(start), statusKiB(b, "VmHWM")
+	r.export, r.exportPeak = time.Since(start), testenv.ProcKiB(b, "self", "VmHWM")
 	if res.Records != int64(n) {
 		b.Fatalf("exported %d records; want %d", res.Records, n)
 	}
@@ -275,7 +272,7 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.idle2 = settleRSS(b)
+	r.idle2 = testenv.SettleRSS(b)
 	start = time.Now()
 	e, err := app.New(app.Deps{Store: st}).ExportOf(ctx, req, "bench")
 	if err != nil {
@@ -284,7 +281,7 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	if err := e.WriteZip(ctx, f); err != nil {
 		b.Fatalf("write zip: %v", err)
 	}
-	r.zip, r.zipPeak = time.Since(start), statusKiB(b, "VmHWM")
+	r.zip, r.zipPeak = time.Since(start), testenv.ProcKiB(b, "self", "VmHWM")
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -359,37 +356,6 @@ func checkZip(b *testing.B, path string, n int) {
 	if !found {
 		b.Fatal("the zip has no shop/orders.json")
 	}
-}
-
-// settleRSS collects garbage, returns memory to the system, resets the
-// process's peak RSS and returns its RSS, in KiB.
-func settleRSS(b *testing.B) int64 {
-	b.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("reset peak RSS: %v", err)
-	}
-	return statusKiB(b, "VmRSS")
-}
-
-var statusField = regexp.MustCompile(`(?m)^(\w+):\s+(\d+) kB$`)
-
-// statusKiB returns a field of /proc/self/status, in KiB.
-func statusKiB(b *testing.B, field string) int64 {
-	b.Helper()
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatalf("read memory figures: %v", err)
-	}
-	for _, m := range statusField.FindAllStringSubmatch(string(data), -1) {
-		if m[1] == field {
-			v, _ := strconv.ParseInt(m[2], 10, 64)
-			return v
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
 }
 
 // exportFigures sums the iterations of one size.

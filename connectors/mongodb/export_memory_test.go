@@ -9,9 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,7 +188,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	exported, exportPeak, serverExport := time.Since(start), procKiB(t, "self", "VmHWM"), serverPeak(t, server)
+	exported, exportPeak, serverExport := time.Since(start), testenv.ProcKiB(t, "self", "VmHWM"), serverPeak(t, server)
 	if res.Records != int64(n)+1 { // the customer and their orders
 		t.Fatalf("exported %d records; want %d", res.Records, n+1)
 	}
@@ -214,7 +211,7 @@ func measureExport(t *testing.T, client *mongo.Client, server, n int) {
 	if err := e.WriteZip(ctx, &zipped); err != nil {
 		t.Fatalf("write zip: %v", err)
 	}
-	written, zipPeak, serverZip := time.Since(start), procKiB(t, "self", "VmHWM"), serverPeak(t, server)
+	written, zipPeak, serverZip := time.Since(start), testenv.ProcKiB(t, "self", "VmHWM"), serverPeak(t, server)
 
 	t.Logf("%d records: seeded in %s (%.0f/s); export %s, zip %s (%d KiB)", n, seeded.Round(time.Second), float64(n+others)/seeded.Seconds(),
 		exported.Round(time.Second), written.Round(time.Second), zipped>>10)
@@ -245,21 +242,13 @@ func rssStore(t *testing.T, db *mongo.Database) store.Store {
 	return st
 }
 
-// settle collects garbage, returns memory to the system, resets the peak RSS
-// of this process and of the server's (pid server, when not 0) and returns
-// this process's RSS, in KiB.
+// settle collects garbage, resets the peak RSS of this process and of the
+// server's (pid server, when not 0) and returns this process's RSS, in KiB.
 func settle(t *testing.T, server int) int64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		t.Fatalf("reset peak RSS: %v", err)
-	}
 	if server != 0 {
-		if err := os.WriteFile("/proc/"+strconv.Itoa(server)+"/clear_refs", []byte("5"), 0); err != nil {
-			t.Fatalf("reset the server's peak RSS: %v", err)
-		}
+		return testenv.SettleRSS(t, server)
 	}
-	return procKiB(t, "self", "VmRSS")
+	return testenv.SettleRSS(t)
 }
 
 // serverPeak returns the peak RSS of the server's process since settle, in
@@ -268,25 +257,7 @@ func serverPeak(t *testing.T, server int) string {
 	if server == 0 {
 		return "not measured"
 	}
-	return fmt.Sprintf("%d MiB", procKiB(t, strconv.Itoa(server), "VmHWM")>>10)
-}
-
-var procField = regexp.MustCompile(`(?m)^(\w+):\s+(\d+) kB$`)
-
-// procKiB returns a field of /proc/<pid>/status, in KiB.
-func procKiB(t *testing.T, pid, field string) int64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		t.Fatalf("read memory figures: %v", err)
-	}
-	for _, m := range procField.FindAllStringSubmatch(string(b), -1) {
-		if m[1] == field {
-			v, _ := strconv.ParseInt(m[2], 10, 64)
-			return v
-		}
-	}
-	t.Fatalf("no %s in /proc/%s/status", field, pid)
-	return 0
+	return fmt.Sprintf("%d MiB", testenv.ProcKiB(t, strconv.Itoa(server), "VmHWM")>>10)
 }
 
 type countingWriter int64
