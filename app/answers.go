@@ -16,6 +16,9 @@ type answerStore interface {
 // Job returns job id, or dsr.ErrNotFound. Its Identities and Answer may
 // hold personal data: a surface shows neither.
 func (s *Service) Job(ctx context.Context, id string) (*dsr.Job, error) {
+	if !dsr.ValidJobID(id) {
+		return nil, fmt.Errorf("job: %w", dsr.ErrNotFound) // never the id: anyone may send one
+	}
 	return s.store.Job(ctx, id)
 }
 
@@ -28,6 +31,9 @@ func (s *Service) Job(ctx context.Context, id string) (*dsr.Job, error) {
 // job_answered audit event, and hands the job to the workers at once (the
 // sweep does it later if the queue fails).
 func (s *Service) AnswerJob(ctx context.Context, jobID, handle string, answer []byte, by string) error {
+	if !dsr.ValidJobID(jobID) {
+		return fmt.Errorf("answer job: %w", dsr.ErrNotFound)
+	}
 	if err := s.store.AnswerJob(ctx, jobID, handle, answer); err != nil {
 		return err
 	}

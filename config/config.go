@@ -1161,11 +1161,16 @@ func hostPorts(eg string, set func(*Config, []string)) func(*Config, string) err
 	}
 }
 
-// secret checks a secret of 16 characters or more.
+// secret checks a secret of 16 characters or more, without white space at
+// either end (a newline left by `echo` into a secret store would make a
+// token no client sends).
 func secret(set func(*Config, string)) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		if len(v) < 16 {
 			return errors.New("want at least 16 characters")
+		}
+		if strings.TrimSpace(v) != v {
+			return errors.New("begins or ends with white space (a newline?): remove it")
 		}
 		set(c, v)
 		return nil

@@ -48,6 +48,7 @@ func TestLoadErrorsNameEverySetting(t *testing.T) {
 	_, err := config.Load(env(map[string]string{
 		"DSAR_HTTP_ADDR":          "8080",
 		"DSAR_HEALTH_ADDR":        "127.0.0.1",
+		"DSAR_METRICS_TOKEN":      "0123456789abcdef0123\n",
 		"DSAR_MONGO_URI":          "postgres://x",
 		"DSAR_JOB_MAX_RETRY":      "many",
 		"DSAR_JOB_LEASE":          "soon",
@@ -59,7 +60,7 @@ func TestLoadErrorsNameEverySetting(t *testing.T) {
 	if err == nil {
 		t.Fatal("Load accepted bad values")
 	}
-	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_HEALTH_ADDR", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT", "DSAR_APPROVAL_FOUR_EYES"} {
+	for _, name := range []string{"DSAR_HTTP_ADDR", "DSAR_HEALTH_ADDR", "DSAR_METRICS_TOKEN", "DSAR_MONGO_URI", "DSAR_JOB_MAX_RETRY", "DSAR_JOB_LEASE", "DSAR_API_KEYS", "DSAR_BLIND_INDEX_KEY", "DSAR_LOG_FORMAT", "DSAR_APPROVAL_FOUR_EYES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}

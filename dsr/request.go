@@ -2,6 +2,7 @@ package dsr
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -695,6 +696,15 @@ const OutcomeNotSearched = connectors.OutcomeNotSearched
 // enqueuing the same job twice is a no-op.
 func JobID(requestID, connector string, action Action) string {
 	return requestID + ":" + connector + ":" + string(action)
+}
+
+var jobIDPattern = regexp.MustCompile(`^[0-9a-f-]{36}:[a-z0-9][a-z0-9_-]{0,62}:[a-z_]{1,32}$`)
+
+// ValidJobID reports whether s has the form of a [JobID]: a request id, a
+// connector's name, an action. A job id taken from outside (a callback's
+// path) is checked before it reaches the store, a log or a span.
+func ValidJobID(s string) bool {
+	return jobIDPattern.MatchString(s) && ValidID(JobRequestID(s))
 }
 
 // JobRequestID returns the id of the request whose job is jobID (a

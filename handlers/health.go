@@ -34,6 +34,7 @@ func NewHealth(d HealthDeps) http.Handler {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	r.HandleMethodNotAllowed = true
 	r.Use(httpkit.RequestID(), httpkit.SecurityHeaders(), httpkit.Recovery(d.Log))
 	r.NoRoute(func(c *gin.Context) {
 		httpkit.Abort(c, httpkit.Problem{Status: http.StatusNotFound, Detail: "This address serves /healthz, /readyz and /metrics only."})

@@ -108,7 +108,7 @@ func setupWith(t testing.TB, down bool, change func(*handlers.Deps)) *api {
 		DuplicateWindow: 30 * 24 * time.Hour,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: store.Ping},
-			{Name: "queue", Ping: func(context.Context) error { return queue.Ping() }},
+			{Name: "queue", Ping: queue.Ping},
 		},
 	}
 	if change != nil {

@@ -145,12 +145,22 @@ func (q *Queue) enqueueJob(ctx context.Context, jobID string) (bool, error) {
 	return q.enqueue(ctx, q.name, t, jobID, append(opts, asynq.MaxRetry(q.maxRetry), asynq.Timeout(q.timeout+time.Minute)))
 }
 
-// Ping checks that Redis answers.
-func (q *Queue) Ping() error {
-	if err := q.client.Ping(); err != nil {
-		return fmt.Errorf("ping queue: %w", err)
+// Ping checks that Redis answers, giving up when ctx ends (asynq's ping
+// takes no context: a Redis that accepts the connection and never answers
+// would hold a readiness probe or a shutdown for the client's own
+// time-outs).
+func (q *Queue) Ping(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- q.client.Ping() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("ping queue: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ping queue: %w", ctx.Err())
 	}
-	return nil
 }
 
 // enqueue hands t, whose task id is id, to the asynq queue named queue and

@@ -126,7 +126,7 @@ func start(ctx context.Context, mode config.Mode, cfg config.Config, demo bool, 
 			a.traceStore()
 		}
 	}
-	if err := a.openQueue(); err != nil {
+	if err := a.openQueue(ctx); err != nil {
 		return err
 	}
 	if demo {
@@ -289,7 +289,7 @@ var redisSettings = map[config.RedisTopology]string{config.RedisInProcess: "in-p
 
 // openQueue connects to Redis (in dev without a Redis set: starts an
 // in-process one).
-func (a *app) openQueue() error {
+func (a *app) openQueue(ctx context.Context) error {
 	inProcess := ""
 	if a.cfg.RedisTopology() == config.RedisInProcess {
 		r, err := embedded.StartRedis()
@@ -308,7 +308,7 @@ func (a *app) openQueue() error {
 	a.redis = conn
 	a.queue = workers.NewQueue(a.redis.Queue, workers.QueueOptions{Name: a.cfg.Queue, MaxRetry: a.cfg.JobMaxRetry, JobTimeout: a.cfg.JobTimeout})
 	a.closers = append(a.closers, func() { _ = a.queue.Close() })
-	if err := a.queue.Ping(); err != nil {
+	if err := a.queue.Ping(ctx); err != nil {
 		return fmt.Errorf("cannot reach Redis (%s): %w", redisSettings[conn.Topology], err)
 	}
 	return nil
@@ -476,7 +476,7 @@ func (a *app) startHealth(ctx context.Context, withStore bool) (<-chan error, er
 	if err != nil {
 		return nil, fmt.Errorf("listen on DSAR_HEALTH_ADDR: %w", err)
 	}
-	ready := []handlers.Check{{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }}}
+	ready := []handlers.Check{{Name: "queue", Ping: a.queue.Ping}}
 	if withStore {
 		ready = append([]handlers.Check{{Name: "store", Ping: a.store.Ping}}, ready...)
 	}
@@ -579,7 +579,7 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 		DRP: a.drp, OpenDSR: openDSR, OpenDSRPrefix: a.cfg.OpenDSRPrefix, OpenDSRCertPEM: openDSRCert,
 		Ready: []handlers.Check{
 			{Name: "store", Ping: a.store.Ping},
-			{Name: "queue", Ping: func(context.Context) error { return a.queue.Ping() }},
+			{Name: "queue", Ping: a.queue.Ping},
 		},
 		Metrics:      a.metrics(),
 		MetricsToken: a.cfg.MetricsToken,

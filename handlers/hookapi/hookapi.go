@@ -93,9 +93,13 @@ func (h *api) resume(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
+	logID := id // anyone may send a path: only a request id's form is logged
+	if !dsr.ValidID(id) {
+		logID = "(not a request id)"
+	}
 	msgID, err := webhook.Verify(c.Request.Header, body, h.d.Now(), 0, h.d.Secrets()...)
 	if err != nil {
-		h.d.Log.WarnContext(c.Request.Context(), "hook resume refused: signature", "request_id", id, "error", err)
+		h.d.Log.WarnContext(c.Request.Context(), "hook resume refused: signature", "request_id", logID, "error", err)
 		detail := "The webhook-signature does not match this body under the hook's secret."
 		switch {
 		case errors.Is(err, webhook.ErrUnsigned):
@@ -118,7 +122,7 @@ func (h *api) resume(c *gin.Context) {
 		return
 	}
 	if b.RequestID != id {
-		h.d.Log.WarnContext(c.Request.Context(), "hook resume refused: signed for another request", "request_id", id)
+		h.d.Log.WarnContext(c.Request.Context(), "hook resume refused: signed for another request", "request_id", logID)
 		httpkit.Abort(c, httpkit.Problem{Type: typeSignature, Title: titleSignature, Status: http.StatusUnauthorized,
 			Detail: "The signed body's request_id is not the request in the path."})
 		return

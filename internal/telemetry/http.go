@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -15,8 +16,11 @@ import (
 // by its method and route template ("POST /v1/requests",
 // "GET /v1/requests/:id"), never by its raw path (which holds ids, or in
 // a portal link a token). Its attributes are http.request.method,
-// http.route and http.response.status_code; a remote W3C trace context
-// in the request's headers is its parent. Traces off, its span is
+// http.route and http.response.status_code. Every request starts a trace
+// of its own: a W3C trace context in its headers is only linked, without
+// its tracestate, since anyone can send one to a public route and a parent
+// would let them choose the trace, turn its sampling off, or carry their
+// text into every span and queued task of it. Traces off, its span is
 // OpenTelemetry's no-op one.
 func HTTP() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -25,9 +29,13 @@ func HTTP() gin.HandlerFunc {
 		if route != "" {
 			name += " " + route
 		}
-		ctx := otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-		ctx, span := Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", c.Request.Method)))
+		opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", c.Request.Method))}
+		remote := trace.SpanContextFromContext(otel.GetTextMapPropagator().Extract(context.Background(), propagation.HeaderCarrier(c.Request.Header)))
+		if remote.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: remote.WithTraceState(trace.TraceState{})}))
+		}
+		ctx, span := Tracer().Start(c.Request.Context(), name, opts...)
 		if route != "" {
 			span.SetAttributes(attribute.String("http.route", route))
 		}

@@ -97,7 +97,7 @@ func Setup(ctx context.Context, mode string, getenv func(string) (string, bool))
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return off, false, fmt.Errorf("trace resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res), sdktrace.WithSpanLimits(spanLimits()))
 	Install(tp)
 	return tp.Shutdown, true, nil
 }
@@ -156,4 +156,21 @@ func errorType(err error) string {
 		return "canceled"
 	}
 	return fmt.Sprintf("%T", err)
+}
+
+// MaxAttributeLength is the longest attribute value a span keeps, unless
+// OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT or OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT
+// says otherwise: dsar's own values (ids, names, routes) are far shorter,
+// and a value sent by anyone (an id in a path) cannot make a span, and the
+// exporter's queue, large.
+const MaxAttributeLength = 256
+
+// spanLimits are the SDK's limits (from the environment), with attribute
+// values cut at MaxAttributeLength where the environment sets none.
+func spanLimits() sdktrace.SpanLimits {
+	l := sdktrace.NewSpanLimits()
+	if l.AttributeValueLengthLimit < 0 {
+		l.AttributeValueLengthLimit = MaxAttributeLength
+	}
+	return l
 }

@@ -140,3 +140,39 @@ func TestHTTPSpanNamedByRoute(t *testing.T) {
 		}
 	}
 }
+
+// A trace context sent by the client is linked, never the parent: the
+// client chooses neither the trace id nor its sampling, and its
+// tracestate's text reaches no span.
+func TestHTTPSpanIgnoresClientTraceContext(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	telemetry.Install(tp)
+	defer telemetry.Install(noop.NewTracerProvider())
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(telemetry.HTTP())
+	r.POST("/v1/portal/requests", func(c *gin.Context) { c.Status(http.StatusAccepted) })
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, flags := range []string{"01", "00"} {
+		req := httptest.NewRequest(http.MethodPost, "/v1/portal/requests", nil)
+		req.Header.Set("traceparent", "00-"+clientTrace+"-00f067aa0ba902b7-"+flags)
+		req.Header.Set("tracestate", "attacker=ada-at-example-com")
+		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2 (a client's sampled-off flag must not silence the request)", len(spans))
+	}
+	for _, s := range spans {
+		if s.Parent.IsValid() || s.SpanContext.TraceID().String() == clientTrace {
+			t.Errorf("span %q: parent %v, trace %s: the client's trace context became its parent", s.Name, s.Parent, s.SpanContext.TraceID())
+		}
+		if s.SpanContext.TraceState().Len() != 0 {
+			t.Errorf("span %q carries the client's tracestate %q", s.Name, s.SpanContext.TraceState())
+		}
+		if len(s.Links) != 1 || s.Links[0].SpanContext.TraceID().String() != clientTrace || s.Links[0].SpanContext.TraceState().Len() != 0 {
+			t.Errorf("span %q: links %+v, want one to the client's trace without its tracestate", s.Name, s.Links)
+		}
+	}
+}
