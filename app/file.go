@@ -34,9 +34,10 @@ type filing struct {
 
 // file is the one way a request is filed: it builds the request from in
 // (held for approval where the policy says, see dsr.ApprovalPolicy.Holds), stores it,
-// then dispatches it (its notices, its fan-out when verified). The request
-// is stored before anything is queued; what the queue misses, the sweep
-// does. It returns the request as stored.
+// then dispatches it (its notices, its fan-out when verified), in the
+// background when the service has one ([Deps.Background]): the request is
+// stored before file returns and before anything is queued; what the queue
+// misses, the sweep does. It returns the request as stored.
 func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (_ *dsr.Request, err error) {
 	ctx, span := telemetry.Tracer().Start(ctx, "file request", trace.WithAttributes(
 		attribute.String("dsar.request.type", string(in.Type)), attribute.String("dsar.regulation", string(in.Regulation))))
@@ -63,7 +64,11 @@ func (s *Service) file(ctx context.Context, in dsr.Intake, f filing) (_ *dsr.Req
 		return nil, err
 	}
 	s.logFiled(ctx, req)
-	s.dispatch(ctx, req)
+	// Stored: the caller may answer now. The dispatch goes on in the
+	// background (see Background), on a copy of what it reads, as the
+	// caller may go on with req.
+	queued := dsr.Request{ID: req.ID, Status: req.Status, PendingNotices: slices.Clone(req.PendingNotices)}
+	s.background.Go(ctx, func(ctx context.Context) { s.dispatch(ctx, &queued) })
 	return req, nil
 }
 

@@ -81,6 +81,9 @@ type Deps struct {
 	DRP DRPOptions
 	// OpenDSR configures the OpenDSR processor side (off when empty).
 	OpenDSR OpenDSROptions
+	// Background runs the dispatch of a request filed one at a time
+	// after its filer is answered (see [Background]); nil: before.
+	Background *Background
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -102,6 +105,7 @@ type Service struct {
 	suppressions *suppression.Set
 	drp          DRPOptions
 	openDSR      OpenDSROptions
+	background   *Background
 	now          func() time.Time
 	log          *slog.Logger
 }
@@ -115,7 +119,7 @@ func New(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, queue: d.Queue, index: d.Index, links: d.Links, calendar: d.Calendar, approval: d.Approval,
-		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, drp: d.DRP, openDSR: d.OpenDSR, now: d.Now, log: d.Log}
+		fourEyes: d.FourEyes, dupWindow: d.DuplicateWindow, isAgent: d.IsAgent, correct: d.CorrectFields, portal: d.Portal, suppressions: d.Suppressions, drp: d.DRP, openDSR: d.OpenDSR, background: d.Background, now: d.Now, log: d.Log}
 }
 
 // correctFields returns the fields the connectors can correct, or nil when

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/dsar-project/dsar/app"
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/handlers"
 	"github.com/dsar-project/dsar/internal/apikey"
@@ -106,6 +107,55 @@ type service struct {
 	redis  asynq.RedisClientOpt
 	qname  string
 	queue  *workers.Queue
+	// background runs filings' dispatches after their 202, as dsar's.
+	background *app.Background
+}
+
+// queued returns how many tasks the service's queues hold (the work queue
+// and its notices), pending or scheduled: no workers take them here.
+func (s *service) queued() int {
+	s.b.Helper()
+	insp := asynq.NewInspector(s.redis)
+	defer insp.Close()
+	known, err := insp.Queues()
+	if err != nil {
+		s.b.Fatalf("queues: %v", err)
+	}
+	n := 0
+	for _, q := range []string{s.qname, workers.NoticeQueue(s.qname)} {
+		if !slices.Contains(known, q) {
+			continue // nothing enqueued on it yet
+		}
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			s.b.Fatalf("queue %s: %v", q, err)
+		}
+		n += info.Size
+	}
+	return n
+}
+
+// settle waits for the dispatches of the requests filed so far.
+func (s *service) settle() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.background.Wait(ctx); err != nil {
+		s.b.Fatal(err)
+	}
+}
+
+// background returns the Background dsar serves with, waited for when b
+// ends (before the queue, closed by a cleanup registered earlier).
+func background(b testing.TB) *app.Background {
+	bg := app.NewBackground(app.BackgroundLimit)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := bg.Wait(ctx); err != nil {
+			b.Error(err)
+		}
+	})
+	return bg
 }
 
 // serve serves the API on st.
@@ -117,10 +167,12 @@ func serve(b testing.TB, st *benchStore) *service {
 	queue := workers.NewQueue(redis, workers.QueueOptions{Name: qname, MaxRetry: 3, JobTimeout: time.Minute})
 	b.Cleanup(func() { _ = queue.Close() })
 	idx := index(b)
+	bg := background(b) // as dsar serves: a filing's dispatch after its 202
 	h := handlers.New(handlers.Deps{
 		Store: st, Queue: queue, Index: idx, Log: slog.New(slog.DiscardHandler),
 		Keys:            apikey.NewKeyring(apikey.Key{Name: "desk", Role: apikey.RoleAgent, Hash: sha256.Sum256([]byte(agentKey))}),
 		DuplicateWindow: duplicateWindow,
+		Background:      bg,
 	})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
@@ -130,7 +182,7 @@ func serve(b testing.TB, st *benchStore) *service {
 	tr.MaxIdleConnsPerHost = 128
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
 	b.Cleanup(tr.CloseIdleConnections)
-	return &service{b: b, url: srv.URL, client: client, store: st, index: idx, redis: redis, qname: qname, queue: queue}
+	return &service{b: b, url: srv.URL, client: client, store: st, index: idx, redis: redis, qname: qname, queue: queue, background: bg}
 }
 
 // call sends a request with the agent's key and returns the status and

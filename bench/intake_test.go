@@ -70,8 +70,16 @@ func BenchmarkIntake(b *testing.B) {
 			s := serve(b, &benchStore{Store: calls, path: st.path, db: st.db})
 			fill(b, st, s.index, "history", 1000)
 			d := &directIntake{store: st.Store, index: s.index, by: "desk"}
+			queued := s.queued()
 			checkDirect(b, s, calls, d)
+			s.settle()
+			tasks := s.queued() - queued // what one intake enqueues
+			if tasks < 2 {
+				b.Fatalf("one intake enqueued %d tasks; want its fan-out and its receipt", tasks)
+			}
 			raw := newInserter(b, st, s.file(dsr.TypeAccess, dsr.RegulationGDPR, "template@example.com"))
+			s.settle()
+			queued = s.queued()
 
 			var seq atomic.Int64 // numbers the emails of both kinds
 			email := func(kind string) string {
@@ -87,19 +95,19 @@ func BenchmarkIntake(b *testing.B) {
 				measured = true
 				kinds := []func(){
 					func() {
-						filed.run(b, clients, per, true, func() error {
+						filed.run(b, clients, per, true, s.settle, func() error {
 							_, err := s.post(dsr.TypeAccess, dsr.RegulationGDPR, email("intake"))
 							return err
 						})
 					},
 					func() {
-						direct.run(b, clients, per, false, func() error {
+						direct.run(b, clients, per, false, nil, func() error {
 							_, err := d.file(ctx, dsr.TypeAccess, dsr.RegulationGDPR, email("direct"))
 							return err
 						})
 					},
 					func() {
-						inserted.run(b, clients, per, false, func() error { return raw.insert(ctx) })
+						inserted.run(b, clients, per, false, nil, func() error { return raw.insert(ctx) })
 					},
 				}
 				for r := range rounds {
@@ -107,6 +115,9 @@ func BenchmarkIntake(b *testing.B) {
 						kinds[(k+r)%len(kinds)]()
 					}
 				}
+			}
+			if got, want := s.queued()-queued, tasks*filed.n; got != want {
+				b.Errorf("%d intakes enqueued %d tasks; want %d (%d each)", filed.n, got, want, tasks)
 			}
 			made := callsSince(before, calls.calls())
 			if want := scaled(directCalls, filed.n); !maps.Equal(made, want) {
@@ -253,10 +264,11 @@ type timed struct {
 func (t *timed) rate() float64 { return float64(t.n) / t.took.Seconds() }
 
 // run calls op from n goroutines, each again as soon as its last call
-// returned, until d has passed, and adds to t the calls made and the time
-// from the start until the last returned, with each call's latency when
-// lat is set. The first error stops it and fails b.
-func (t *timed) run(b *testing.B, n int, d time.Duration, lat bool, op func() error) {
+// returned, until d has passed, then settle (when not nil: what the calls
+// left running), and adds to t the calls made and the time from the start
+// until settle returned, with each call's latency when lat is set. The
+// first error stops it and fails b.
+func (t *timed) run(b *testing.B, n int, d time.Duration, lat bool, settle func(), op func() error) {
 	var (
 		mu    sync.Mutex
 		out   timed
@@ -292,6 +304,9 @@ func (t *timed) run(b *testing.B, n int, d time.Duration, lat bool, op func() er
 		})
 	}
 	wg.Wait()
+	if settle != nil {
+		settle()
+	}
 	if first != nil {
 		b.Fatal(first)
 	}

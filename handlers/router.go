@@ -129,6 +129,10 @@ type Deps struct {
 	// CORSOrigins are the origins whose pages may call the portal API
 	// (/v1/portal/...) from a browser; none by default.
 	CORSOrigins []string
+	// Background runs a filed request's dispatch after its 202 (see
+	// app.Background); nil: before it. The process waits for it once the
+	// server has stopped, before it closes the queue.
+	Background *app.Background
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -186,7 +190,7 @@ func New(d Deps) http.Handler {
 		d.Suppressions = suppression.NewSet(feed, d.Index.SuppressionKey())
 	}
 	svc := app.New(app.Deps{Store: store, Queue: d.Queue, Index: d.Index, Links: d.Links, Calendar: d.Calendar, Approval: d.Approval,
-		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, DRP: d.DRP, OpenDSR: d.OpenDSR, Now: d.Now, Log: d.Log})
+		FourEyes: d.FourEyes, DuplicateWindow: d.DuplicateWindow, IsAgent: d.Keys.HasAgent, CorrectFields: d.CorrectFields, Portal: d.Portal, Suppressions: d.Suppressions, DRP: d.DRP, OpenDSR: d.OpenDSR, Background: d.Background, Now: d.Now, Log: d.Log})
 	agentapi.Register(r, agentapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})
 	portalapi.Register(r, portalapi.Deps{App: svc, Limits: d.Limits, Log: d.Log})
 	suppressapi.Register(r, suppressapi.Deps{App: svc, Keys: d.Keys, Log: d.Log})

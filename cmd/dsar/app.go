@@ -567,8 +567,20 @@ func (a *app) startAPI(ctx context.Context, demo bool) (<-chan error, error) {
 	if err := untrustedChain(openDSRCert, a.cfg.OpenDSRDomain, time.Now()); err != nil {
 		a.log.Warn("the OpenDSR certificate does not chain to an authority this machine trusts: controllers that check it against the usual authorities will refuse this processor's answers (a controller given your authority, as dsar's ca_file, takes them)", "error", err)
 	}
+	// Filed requests are dispatched after their 202; once the server has
+	// stopped (closers run last first), what is still dispatching is
+	// waited for before the queue closes.
+	background := dsarapp.NewBackground(dsarapp.BackgroundLimit)
+	a.closers = append(a.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := background.Wait(ctx); err != nil {
+			a.log.Warn("stopped before every filed request was queued; the sweep queues the rest", "error", err)
+		}
+	})
 	h := handlers.New(handlers.Deps{
-		Pages: kit, ConsoleAuth: console, Queues: insp,
+		Background: background,
+		Pages:      kit, ConsoleAuth: console, Queues: insp,
 		CorrectFields: correctFields,
 		Store:         a.store, Queue: a.queue, Index: a.index, Keys: keyring, Log: a.log,
 		Links: a.links, TaskLinks: dsr.NewTaskSigner(a.index.Keys()...), Limits: limits, TrustedProxies: a.cfg.TrustedProxies, DuplicateWindow: a.cfg.DuplicateWindow, Calendar: a.calendar,

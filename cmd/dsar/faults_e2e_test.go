@@ -405,6 +405,78 @@ func TestFaultProcessKilled(t *testing.T) {
 		n, retries.Load(), took.Round(time.Millisecond), calls, rerun)
 }
 
+// TestFaultKilledBeforeQueued: a filing is answered 202 once its request
+// is stored; it is queued after (app.Background). Here Redis holds every
+// write (CLIENT PAUSE), so that no filing can be queued, 20 deletions are
+// filed and answered, and the process is killed with SIGKILL before any
+// reached the queue. Started again on a Redis that takes writes, the sweep
+// must queue them all from the store: every deletion completes and its
+// subject's data is erased.
+func TestFaultKilledBeforeQueued(t *testing.T) {
+	skipUnderRace(t)
+	t.Parallel()
+	if testenv.RealMongo() {
+		t.Skip("DSAR_TEST_MONGO_URI is set: the store is not the embedded one")
+	}
+	own := testenv.StartRedisProcess(t)
+	const n = 20
+	crm := newReceiver("crm", uint64(time.Now().UnixNano()))
+	addrs := emails("unqueued", n)
+	for _, e := range addrs {
+		crm.held[e] = 2
+	}
+	srv := crm.start(t)
+	d := &restartable{t: t, env: faultEnv(t, t.TempDir(), own.Redis(), "dsar", webhookConnector("crm", srv.URL))}
+	d.start()
+
+	own.PauseWrites(time.Minute)
+	t.Cleanup(own.Unpause)
+	start := time.Now()
+	ids := make([]string, n)
+	var slowest time.Duration
+	for i, e := range addrs {
+		t0 := time.Now()
+		a, err := apiDo(context.Background(), "POST", d.base()+"/v1/requests", requestBody("deletion", "gdpr", e), "")
+		if err != nil || a.status != http.StatusAccepted {
+			t.Fatalf("file %d while Redis holds writes: %v %d %s", i, err, a.status, a.body)
+		}
+		slowest = max(slowest, time.Since(t0))
+		var r request
+		if err := json.Unmarshal(a.body, &r); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	filed := time.Since(start)
+	if slowest > 2*time.Second {
+		t.Errorf("the slowest filing took %s: it waited for Redis (a client's read times out in 3 s), not only for the store", slowest)
+	}
+	d.kill()
+	own.Unpause()
+	d.start()
+	got := settled(t, d.base, ids, 2*time.Minute)
+	for _, id := range ids {
+		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
+			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	crm.mu.Lock()
+	left := len(crm.held)
+	crm.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d subjects still have data at the receiver", left)
+	}
+	d.mu.Lock()
+	log := d.p.stderr.String()
+	d.mu.Unlock()
+	redriven := sweepRedrove(t, log)
+	if redriven["fanouts"] != n {
+		t.Errorf("the sweeps after the restart queued %d fan-outs; want the %d the killed process never queued", redriven["fanouts"], n)
+	}
+	t.Logf("FIGURES unqueued: %d deletions answered 202 in %s (slowest %s) while Redis held writes; killed; all completed %s after the restart; sweeps re-drove %v",
+		n, filed.Round(time.Millisecond), slowest.Round(time.Millisecond), time.Since(start.Add(filed)).Round(time.Millisecond), redriven)
+}
+
 // fileMany files one request of typ per email from clients goroutines and
 // returns the ids, in the order of emails; any answer but 202 fails the
 // test.

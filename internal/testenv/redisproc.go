@@ -103,3 +103,27 @@ func (r *RedisProcess) FlushDB() {
 		r.t.Fatalf("testenv: flush the test's own redis-server: %v", err)
 	}
 }
+
+// PauseWrites makes the server hold every command that may write (asynq's
+// scripts among them) for d, or until Unpause: clients wait, as they would
+// on a Redis that hangs. A client that disconnects meanwhile loses what it
+// sent.
+func (r *RedisProcess) PauseWrites(d time.Duration) {
+	r.t.Helper()
+	r.do("CLIENT", "PAUSE", strconv.FormatInt(d.Milliseconds(), 10), "WRITE")
+}
+
+// Unpause ends a PauseWrites.
+func (r *RedisProcess) Unpause() {
+	r.t.Helper()
+	r.do("CLIENT", "UNPAUSE")
+}
+
+func (r *RedisProcess) do(args ...any) {
+	r.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer c.Close()
+	if err := c.Do(context.Background(), args...).Err(); err != nil {
+		r.t.Fatalf("testenv: %v on the test's own redis-server: %v", args, err)
+	}
+}
