@@ -455,17 +455,7 @@ func TestFaultKilledBeforeQueued(t *testing.T) {
 	own.Unpause()
 	d.start()
 	got := settled(t, d.base, ids, 2*time.Minute)
-	for _, id := range ids {
-		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
-			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
-		}
-	}
-	crm.mu.Lock()
-	left := len(crm.held)
-	crm.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d subjects still have data at the receiver", left)
-	}
+	checkAllErased(t, got, ids, crm)
 	d.mu.Lock()
 	log := d.p.stderr.String()
 	d.mu.Unlock()
@@ -475,6 +465,24 @@ func TestFaultKilledBeforeQueued(t *testing.T) {
 	}
 	t.Logf("FIGURES unqueued: %d deletions answered 202 in %s (slowest %s) while Redis held writes; killed; all completed %s after the restart; sweeps re-drove %v",
 		n, filed.Round(time.Millisecond), slowest.Round(time.Millisecond), time.Since(start.Add(filed)).Round(time.Millisecond), redriven)
+}
+
+// checkAllErased fails t unless every deletion of ids is completed with
+// its one job succeeded (got: as settled read them) and rc holds nobody's
+// data.
+func checkAllErased(t *testing.T, got map[string]request, ids []string, rc *receiver) {
+	t.Helper()
+	for _, id := range ids {
+		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
+			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
+		}
+	}
+	rc.mu.Lock()
+	left := len(rc.held)
+	rc.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d subjects still have data at the receiver", left)
+	}
 }
 
 // fileMany files one request of typ per email from clients goroutines and
@@ -562,17 +570,7 @@ func TestFaultRedisFlushed(t *testing.T) {
 	crm.mu.Unlock()
 	ids = append(ids, fileMany(t, p.base, "deletion", "gdpr", after, 4)...)
 	got := settled(t, func() string { return p.base }, ids, 2*time.Minute)
-	for _, id := range ids {
-		if r := got[id]; r.Status != "completed" || len(r.Jobs) != 1 || r.Jobs[0].Status != "succeeded" {
-			t.Errorf("deletion %s: %s, jobs %+v", id, r.Status, r.Jobs)
-		}
-	}
-	crm.mu.Lock()
-	left := len(crm.held)
-	crm.mu.Unlock()
-	if left != 0 {
-		t.Errorf("%d subjects still have data at the receiver", left)
-	}
+	checkAllErased(t, got, ids, crm)
 	if all := stored(t, p.base); len(all) != len(ids) {
 		t.Errorf("the store holds %d requests, want %d", len(all), len(ids))
 	}
