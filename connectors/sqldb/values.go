@@ -2,12 +2,15 @@ package sqldb
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // jsonNumber reports whether s is a number as JSON writes one: what a
@@ -141,9 +144,10 @@ func newRecordEncoder() *recordEncoder {
 	return e
 }
 
-// encode returns the record of one row; it is valid until the next call.
-// keys are the columns' names, encoded (see encodeKeys).
-func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (json.RawMessage, error) {
+// encode returns the record of one row, compact JSON it wrote itself (a
+// dsr.CompactJSON: export writers store it as it is); it is valid until
+// the next call. keys are the columns' names, encoded (see encodeKeys).
+func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (dsr.CompactJSON, error) {
 	e.buf.Reset()
 	e.buf.WriteByte('{')
 	for i, c := range cols {
@@ -173,9 +177,9 @@ func (e *recordEncoder) encodeKeys(cols []string) ([]string, error) {
 	return keys, nil
 }
 
-// value writes v as encoding/json (without HTML escaping) writes it; the
-// values rows hold most (null, booleans, integers, plain ASCII text,
-// numbers, JSON) are written directly, the same bytes, without
+// value writes v as encoding/json (without HTML escaping) writes it,
+// compact; the values rows hold (null, booleans, integers, floats, text,
+// numbers, JSON, bytes) are written directly, the same bytes, without
 // reflection.
 func (e *recordEncoder) value(v any) error {
 	switch x := v.(type) {
@@ -188,13 +192,33 @@ func (e *recordEncoder) value(v any) error {
 	case int64:
 		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), x, 10))
 		return nil
-	case string:
-		if plainASCII(x) {
-			e.buf.WriteByte('"')
-			e.buf.WriteString(x)
-			e.buf.WriteByte('"')
+	case int32:
+		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), int64(x), 10))
+		return nil
+	case int:
+		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), int64(x), 10))
+		return nil
+	case uint64:
+		e.buf.Write(strconv.AppendUint(e.buf.AvailableBuffer(), x, 10))
+		return nil
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) { // encoding/json's error for those
+			e.buf.Write(appendFloat(e.buf.AvailableBuffer(), x))
 			return nil
 		}
+	case string:
+		e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
+		return nil
+	case []byte:
+		if x == nil {
+			e.buf.WriteString("null")
+			return nil
+		}
+		b := e.buf.AvailableBuffer()
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, x)
+		e.buf.Write(append(b, '"'))
+		return nil
 	case json.Number:
 		e.buf.WriteString(string(x)) // jsonNumber checked it
 		return nil
@@ -211,13 +235,76 @@ func (e *recordEncoder) value(v any) error {
 	return nil
 }
 
-// plainASCII reports whether s is printable ASCII with no quote or
-// backslash: text encoding/json writes as it is, between quotes.
-func plainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
+// appendFloat appends f, a finite float64, as encoding/json writes it:
+// the shortest decimal that reads back as f, in exponent form below 1e-6
+// or from 1e21 on, with a one-digit negative exponent unpadded (1e-7).
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
 		}
 	}
-	return true
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string as encoding/json writes it
+// without HTML escaping: '"' and '\\' escaped, control characters as \b,
+// \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, bytes
+// that are not UTF-8 as \ufffd, everything else as it is.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

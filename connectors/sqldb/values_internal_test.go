@@ -29,6 +29,19 @@ func TestRecordEncoderMatchesEncodingJSON(t *testing.T) {
 		{`{"a": [1, 2, {"b": "<c>"}], "d": null}`, "JSONB"}, {[]byte(`[ 1 , "x" ]`), "JSON"}, {`{not json`, "JSON"},
 		{1.5, "FLOAT8"}, {1e21, "FLOAT8"}, {math.Inf(1), "FLOAT8"}, {float32(0.1), "FLOAT4"},
 		{at, "TIMESTAMPTZ"}, {at, "DATE"}, {[]int{1}, "INT4[]"},
+		// The direct paths' edges: floats in and out of exponent form,
+		// every control character, text that is not UTF-8, runes of
+		// every width, years beyond 9999 and before 0 (written as text,
+		// from jsonValue: encoding/json's error for such a time.Time is
+		// never met).
+		{0.0, "FLOAT8"}, {math.Copysign(0, -1), "FLOAT8"}, {1e-6, "FLOAT8"}, {9.99e-7, "FLOAT8"}, {1e-7, "FLOAT8"}, {-1.5e-10, "FLOAT8"},
+		{1e20, "FLOAT8"}, {-1e21, "FLOAT8"}, {1.7976931348623157e308, "FLOAT8"}, {5e-324, "FLOAT8"}, {123456789.125, "FLOAT8"},
+		{float32(3.4028235e38), "FLOAT4"}, {math.NaN(), "FLOAT8"}, {math.Inf(-1), "FLOAT8"},
+		{int64(math.MinInt64), "INT8"}, {int32(math.MinInt32), "INT4"}, {7, "INT"}, {uint64(0), "UNSIGNED BIGINT"},
+		{controls(), "TEXT"}, {"\b\f\x7f\u00a0 é 中 😀 \u2028x\u2029", "TEXT"}, {"end \xe2\x80", "TEXT"}, {"\xc0\xaf ok", "VARCHAR"},
+		{[]byte{}, "BYTEA"}, {[]byte("\xff\xfe"), "BLOB"},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "TIMESTAMPTZ"}, {time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), "TIMESTAMP"},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "DATE"},
 	}
 	cols := make([]string, len(cases))
 	types := make([]string, len(cases))
@@ -59,6 +72,37 @@ func TestRecordEncoderMatchesEncodingJSON(t *testing.T) {
 		}
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("encode:\n got %s\nwant %s", got, want.Bytes())
+		}
+	}
+}
+
+// controls is every ASCII control character, and the characters JSON
+// escapes.
+func controls() string {
+	var b strings.Builder
+	for c := range 0x20 {
+		b.WriteByte(byte(c))
+	}
+	b.WriteString(`"\/<>&'`)
+	return b.String()
+}
+
+// The direct paths write each value as encoding/json does; where
+// encoding/json fails (a float it cannot write), so does the encoder.
+func TestValueMatchesEncodingJSON(t *testing.T) {
+	for _, v := range []any{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		e := newRecordEncoder()
+		if err := e.value(v); err == nil {
+			t.Errorf("value(%v) = %s; want encoding/json's error", v, e.buf.Bytes())
+		}
+	}
+	for _, v := range []any{"", "a\u2028b", "\xff", "\xed\xa0\x80", "\U0010FFFF", controls(), 1e21, 1e-7, -0.0, 100.0, uint64(1) << 63, []byte(nil)} {
+		e := newRecordEncoder()
+		if err := e.value(v); err != nil {
+			t.Fatal(err)
+		}
+		if want := marshal(t, v); !bytes.Equal(e.buf.Bytes(), want) {
+			t.Errorf("value(%#v) = %s; encoding/json writes %s", v, e.buf.Bytes(), want)
 		}
 	}
 }
