@@ -42,6 +42,7 @@ func TestRecordEncoderMatchesEncodingJSON(t *testing.T) {
 		{[]byte{}, "BYTEA"}, {[]byte("\xff\xfe"), "BLOB"},
 		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "TIMESTAMPTZ"}, {time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), "TIMESTAMP"},
 		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "DATE"},
+		{"", "JSONB"}, {[]byte(`{"a":1} x`), "JSON"}, {" [1,\n 2] ", "JSON"}, {[]byte("\"\xff\""), "JSONB"}, {time.Time{}, "TIMESTAMP"},
 	}
 	cols := make([]string, len(cases))
 	types := make([]string, len(cases))
