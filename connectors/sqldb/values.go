@@ -15,7 +15,7 @@ import (
 
 // jsonNumber reports whether s is a number as JSON writes one: what a
 // number must look like to be written as a JSON number.
-func jsonNumber(s string) bool {
+func jsonNumber[T string | []byte](s T) bool {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
@@ -182,11 +182,54 @@ func (e *recordEncoder) column(v any, dbType string) error {
 		e.buf.Write(append(b, '"'))
 		return nil
 	case []byte:
-		if (dbType == "JSON" || dbType == "JSONB") && json.Compact(&e.buf, x) == nil { // writes nothing on error
+		if binaryTypes[dbType] {
+			break
+		}
+		switch dbType {
+		case "JSONB":
+			if b, ok := appendJSONB(e.buf.AvailableBuffer(), x); ok {
+				e.buf.Write(b)
+				return nil
+			}
+			if json.Compact(&e.buf, x) == nil {
+				return nil
+			}
+		case "JSON":
+			if json.Compact(&e.buf, x) == nil { // writes nothing on error
+				return nil
+			}
+		case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
+			if jsonNumber(x) {
+				e.buf.Write(x)
+				return nil
+			}
+		}
+		if utf8.Valid(x) {
+			e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
 			return nil
 		}
-	case string:
-		if (dbType == "JSON" || dbType == "JSONB") && json.Compact(&e.buf, []byte(x)) == nil {
+	case string: // as textString has it, without boxing it again
+		switch dbType {
+		case "JSONB":
+			if b, ok := appendJSONB(e.buf.AvailableBuffer(), x); ok {
+				e.buf.Write(b)
+				return nil
+			}
+			if json.Compact(&e.buf, []byte(x)) == nil {
+				return nil
+			}
+		case "JSON":
+			if json.Compact(&e.buf, []byte(x)) == nil {
+				return nil
+			}
+		case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
+			if jsonNumber(x) {
+				e.buf.WriteString(x)
+				return nil
+			}
+		}
+		if utf8.ValidString(x) {
+			e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
 			return nil
 		}
 	}
@@ -282,13 +325,49 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
+// appendJSONB appends src, the text of a PostgreSQL jsonb value, compacted:
+// the white space outside its strings dropped, what json.Compact writes
+// for it. It does not check the JSON's grammar: jsonb is JSON the server
+// parsed when it was stored, and prints valid (jsonb_out), which is why
+// only the JSONB type comes here (a json or MySQL JSON column goes through
+// json.Compact, which checks it). It returns false, having checked that
+// much, for text that is not even lexically JSON text: empty, a string
+// left open, or a control character inside one.
+func appendJSONB[T string | []byte](b []byte, src T) ([]byte, bool) {
+	start := len(b)
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			j := i + 1
+			for ; j < len(src); j++ {
+				if c := src[j]; c == '"' {
+					break
+				} else if c == '\\' {
+					j++
+				} else if c < 0x20 {
+					return b[:start], false
+				}
+			}
+			if j >= len(src) {
+				return b[:start], false
+			}
+			b = append(b, src[i:j+1]...)
+			i = j
+		default:
+			b = append(b, c)
+		}
+	}
+	return b, len(b) > start
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string as encoding/json writes it
 // without HTML escaping: '"' and '\\' escaped, control characters as \b,
 // \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, bytes
 // that are not UTF-8 as \ufffd, everything else as it is.
-func appendString(b []byte, s string) []byte {
+func appendString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -319,7 +398,8 @@ func appendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		var rb [utf8.UTFMax]byte
+		r, size := utf8.DecodeRune(rb[:copy(rb[:], s[i:])])
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, s[start:i]...)

@@ -42,6 +42,7 @@ func TestRecordEncoderMatchesEncodingJSON(t *testing.T) {
 		{[]byte{}, "BYTEA"}, {[]byte("\xff\xfe"), "BLOB"},
 		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "TIMESTAMPTZ"}, {time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), "TIMESTAMP"},
 		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "DATE"},
+		{[]byte("12.5"), "NUMERIC"}, {[]byte("1e400"), "DECIMAL"}, {[]byte("x1"), "NUMERIC"}, {[]byte("Zoë \u2028 \"q\" \x01"), "TEXT"}, {[]byte(""), "TEXT"},
 		{"", "JSONB"}, {[]byte(`{"a":1} x`), "JSON"}, {" [1,\n 2] ", "JSON"}, {[]byte("\"\xff\""), "JSONB"}, {time.Time{}, "TIMESTAMP"},
 	}
 	cols := make([]string, len(cases))
@@ -126,6 +127,36 @@ func TestJSONNumber(t *testing.T) {
 		"NaN", "Infinity", "-Infinity", "1 ", " 1", "0x10", "1_000", "123456789012345678901234567890.000000001", "--1", "1.2.3", "1e5e5"} {
 		if got, want := jsonNumber(s), grammar.MatchString(s); got != want {
 			t.Errorf("jsonNumber(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
+
+// appendJSONB writes what json.Compact writes for valid JSON, as
+// PostgreSQL prints jsonb and otherwise; text that is not lexically JSON is
+// refused (the encoder then has json.Compact check it).
+func TestAppendJSONBMatchesCompact(t *testing.T) {
+	for _, src := range []string{
+		`[{"qty": 1, "sku": "SKU-000001", "price": 19.99}, {"qty": 1, "sku": "SKU-000331", "price": 4.5}]`,
+		`{"a": "x y\tz", "b": [1, 2.5e-3, -0, true, false, null], "c": {"d": {}}, "e": []}`,
+		` { "q" : "say \"hi\" \\ \/ \u00e9 \n" , "r":"\\" } `,
+		"\t\r\n[\n  1,\n  \"Zoë 中 😀 \u2028 <a>&amp;\"\n]\n",
+		`"just a string"`, `42`, `null`, `""`, `"\\\\"`, `"a\"b"`,
+	} {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(src)); err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		got, ok := appendJSONB([]byte("prefix"), src)
+		if !ok || string(got) != "prefix"+want.String() {
+			t.Errorf("appendJSONB(%q) = %q, %v; want %q", src, got, ok, want.String())
+		}
+		if got, ok := appendJSONB(nil, []byte(src)); !ok || string(got) != want.String() {
+			t.Errorf("appendJSONB([]byte %q) = %q, %v; want %q", src, got, ok, want.String())
+		}
+	}
+	for _, src := range []string{"", "  \n", `"open`, `{"a": "b\`, "\"tab\tinside\"", "[\"new\nline\"]"} {
+		if got, ok := appendJSONB([]byte("prefix"), src); ok || string(got) != "prefix" {
+			t.Errorf("appendJSONB(%q) = %q, %v; want it refused, nothing written", src, got, ok)
 		}
 	}
 }
