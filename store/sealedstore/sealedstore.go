@@ -11,8 +11,8 @@
 // answers of its jobs; Request.ExportKey seals every record of its exports.
 // Sealed values are AES-256-GCM ciphertexts bound to their field, stored
 // base64 (standard, unpadded) in the field's place; an export kept in the
-// store's export records is sealed in chunks of records, each stored as a
-// JSON string (see export.go).
+// store's export records is sealed in chunks of records, compressed, each
+// stored as a JSON string (see export.go).
 //
 // What stays in clear, because the drivers query it or it names no
 // person: identity kinds and sources, the blind index (identity_hashes,

@@ -128,7 +128,7 @@ CREATE TABLE IF NOT EXISTS audit_events (
 ) WITHOUT ROWID;
 
 -- export_records is a table with rowids, not WITHOUT ROWID: its records
--- are sealed chunks of about 87 KiB (store/sealedstore), and a WITHOUT
+-- are sealed chunks of up to about 87 KiB (store/sealedstore), and a WITHOUT
 -- ROWID table's b-tree compares keys whose cells overflow by reading each
 -- such cell whole, tens of times an insert. Its primary key is then an
 -- index of its own, of small keys. Files made before keep the table they
