@@ -23,24 +23,26 @@ import (
 // less) and sealed as one envelope, bound (aadChunk) to the job, the
 // collection, the chunk's place among the driver's records (its seq) and
 // the number of its first record. Compressed, a chunk's size tells how
-// alike its records are, as a sealed value's size tells its length. The driver stores one record per chunk: a JSON string,
-// chunkPrefix then the sealed chunk in base64. The export ends with an end
-// chunk (collection endCollection) that counts the records before it, so
-// that a reader can tell an export cut short; a chunk removed, moved,
-// altered or cut fails to open.
+// alike its records are, as a sealed value's size tells its length. The
+// driver stores one record per chunk: a JSON string, chunkPrefix then the
+// sealed chunk in base64. The export ends with an end chunk (collection
+// endCollection) that counts the records before it, so that a reader can
+// tell an export cut short; a chunk removed, moved, altered or cut fails
+// to open.
 //
-// Exports stored before chunks hold one driver record per record, a JSON string of the sealed record in base64 alone (no
-// prefix: base64 has no ':'), bound by aadExport; EachExportRecord still
-// reads them. An export is of one form or the other throughout.
+// Exports stored before chunks hold one driver record per record, a JSON
+// string of the sealed record in base64 alone (no prefix: base64 has no
+// ':'), bound by aadExport; EachExportRecord still reads them. An export
+// is of one form or the other throughout.
 
 // chunkPrefix begins the stored string of a sealed chunk.
 const chunkPrefix = "chunk:"
 
 // chunkBytes is how much record text a chunk gathers before it is
-// compressed and sealed
-// (a record larger than that is a chunk of its own): large enough that
-// sealing and storing cost little per record, small enough that a writer
-// holds little (two chunks: the one it fills and the one being stored).
+// compressed and sealed (it ends with the record that reaches it, so a
+// large record makes a large chunk): large enough that sealing and
+// storing cost little per record, small enough that a writer holds little
+// (two chunks: the one it fills and the one being stored).
 const chunkBytes = 64 << 10
 
 // aadChunk binds a sealed chunk of job jobID's export to its collection,
