@@ -18,8 +18,10 @@ import (
 	"github.com/dsar-project/dsar/connectors"
 	"github.com/dsar-project/dsar/connectors/sqldb"
 	"github.com/dsar-project/dsar/dsr"
+	"github.com/dsar-project/dsar/internal/envelope"
 	"github.com/dsar-project/dsar/internal/testenv"
 	"github.com/dsar-project/dsar/internal/testenv/sqlenv"
+	"github.com/dsar-project/dsar/store/sealedstore"
 )
 
 // exportSizes are the numbers of records the subject of BenchmarkExport
@@ -74,6 +76,11 @@ connectors:
 //     writer, the connector's Export, Flush;
 //   - the download: the zip written from the stored records, as a download
 //     writes it (app's WriteZip), to a file.
+//
+// The store is the one dsar runs: the driver (DSAR_BENCH_STORE, SQLite by
+// default) inside store/sealedstore, the request created through it so
+// that it has an export key, the export sealed under it into the store's
+// export records and opened again for the zip.
 //
 // Before the export and before the zip, garbage is collected, memory
 // returned to the system, the peak RSS (VmHWM) reset and the idle RSS
@@ -231,11 +238,11 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	}
 	r.connector = time.Since(start)
 
-	st := openStore(b)
+	st := sealedStore(b, openStore(b))
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	req := &dsr.Request{ID: testenv.Name("req"), Type: dsr.TypeAccess, Regulation: dsr.RegulationGDPR, Status: dsr.StatusCompleted,
 		Source: "agent_api", ReceivedAt: now, ClosedAt: &now}
-	if err := st.CreateRequest(ctx, req); err != nil {
+	if err := st.CreateRequest(ctx, req); err != nil { // its export key: as every request dsar stores gets one
 		b.Fatalf("create request: %v", err)
 	}
 	job := dsr.NewJob(req.ID, "shop", dsr.ActionExport, now)
@@ -291,6 +298,19 @@ func exportOnce(b *testing.B, exp connectors.Exporter, raw *sql.DB, schema strin
 	}
 	_ = os.Remove(path)
 	return r
+}
+
+// sealedStore returns st sealed under a master key of the benchmark's own,
+// as dsar runs every store (cmd/dsar: sealedstore.New around the driver,
+// the exports kept in the store's export records): a request created
+// through it gets an export key, under which each export is sealed.
+func sealedStore(b *testing.B, st *benchStore) *sealedstore.Store {
+	b.Helper()
+	ring, err := envelope.ParseKeyring(envelope.GenerateMasterKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sealedstore.New(st, ring, sealedstore.Options{})
 }
 
 // droppedRecords is a connectors.RecordWriter that counts records and

@@ -187,7 +187,9 @@ type RecordWriter interface {
 	// list...). doc is a plain Go value that encoding/json encodes: a map,
 	// a struct, a slice, a scalar, or a json.RawMessage for a connector
 	// that renders its records itself (the mongodb type writes relaxed
-	// Extended JSON). The export shows it as JSON. The writer encodes doc
+	// Extended JSON), or a dsr.CompactJSON for one that writes compact
+	// JSON itself and keeps that type's promise (the sqldb types), which
+	// the store's writers take as it is. The export shows it as JSON. The writer encodes doc
 	// before returning and does not keep it, so the connector may reuse
 	// it. A connector writes each collection's records together.
 	WriteRecord(ctx context.Context, collection string, doc any) error

@@ -2,17 +2,20 @@ package sqldb
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dsar-project/dsar/dsr"
 )
 
 // jsonNumber reports whether s is a number as JSON writes one: what a
 // number must look like to be written as a JSON number.
-func jsonNumber(s string) bool {
+func jsonNumber[T string | []byte](s T) bool {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
@@ -141,9 +144,10 @@ func newRecordEncoder() *recordEncoder {
 	return e
 }
 
-// encode returns the record of one row; it is valid until the next call.
-// keys are the columns' names, encoded (see encodeKeys).
-func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (json.RawMessage, error) {
+// encode returns the record of one row, compact JSON it wrote itself (a
+// dsr.CompactJSON: export writers store it as it is); it is valid until
+// the next call. keys are the columns' names, encoded (see encodeKeys).
+func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (dsr.CompactJSON, error) {
 	e.buf.Reset()
 	e.buf.WriteByte('{')
 	for i, c := range cols {
@@ -152,12 +156,84 @@ func (e *recordEncoder) encode(cols, keys, types []string, vals []any) (json.Raw
 		}
 		e.buf.WriteString(keys[i])
 		e.buf.WriteByte(':')
-		if err := e.value(jsonValue(vals[i], types[i])); err != nil {
+		if err := e.column(vals[i], types[i]); err != nil {
 			return nil, fmt.Errorf("column %s: %w", c, err)
 		}
 	}
 	e.buf.WriteByte('}')
 	return e.buf.Bytes(), nil
+}
+
+// column writes v, as database/sql scanned it from a column of dbType, as
+// e.value(jsonValue(v, dbType)) writes it, with less copying for what rows
+// hold most: a time is formatted in place, and JSON text is compacted in
+// one pass, which checks it too (text that is not JSON is then written as
+// jsonValue has it).
+func (e *recordEncoder) column(v any, dbType string) error {
+	switch x := v.(type) {
+	case time.Time:
+		layout := time.RFC3339Nano
+		if dbType == "DATE" {
+			layout = time.DateOnly
+		}
+		// Digits, signs, 'T', 'Z', ':' and '.': nothing JSON escapes.
+		b := append(e.buf.AvailableBuffer(), '"')
+		b = x.AppendFormat(b, layout)
+		e.buf.Write(append(b, '"'))
+		return nil
+	case []byte:
+		if binaryTypes[dbType] {
+			break
+		}
+		switch dbType {
+		case "JSONB":
+			if b, ok := appendJSONB(e.buf.AvailableBuffer(), x); ok {
+				e.buf.Write(b)
+				return nil
+			}
+			if json.Compact(&e.buf, x) == nil {
+				return nil
+			}
+		case "JSON":
+			if json.Compact(&e.buf, x) == nil { // writes nothing on error
+				return nil
+			}
+		case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
+			if jsonNumber(x) {
+				e.buf.Write(x)
+				return nil
+			}
+		}
+		if utf8.Valid(x) {
+			e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
+			return nil
+		}
+	case string: // as textString has it, without boxing it again
+		switch dbType {
+		case "JSONB":
+			if b, ok := appendJSONB(e.buf.AvailableBuffer(), x); ok {
+				e.buf.Write(b)
+				return nil
+			}
+			if json.Compact(&e.buf, []byte(x)) == nil {
+				return nil
+			}
+		case "JSON":
+			if json.Compact(&e.buf, []byte(x)) == nil {
+				return nil
+			}
+		case "NUMERIC", "DECIMAL", "BIGINT", "UNSIGNED BIGINT":
+			if jsonNumber(x) {
+				e.buf.WriteString(x)
+				return nil
+			}
+		}
+		if utf8.ValidString(x) {
+			e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
+			return nil
+		}
+	}
+	return e.value(jsonValue(v, dbType))
 }
 
 // encodeKeys returns the names of cols as JSON strings.
@@ -173,9 +249,9 @@ func (e *recordEncoder) encodeKeys(cols []string) ([]string, error) {
 	return keys, nil
 }
 
-// value writes v as encoding/json (without HTML escaping) writes it; the
-// values rows hold most (null, booleans, integers, plain ASCII text,
-// numbers, JSON) are written directly, the same bytes, without
+// value writes v as encoding/json (without HTML escaping) writes it,
+// compact; the values rows hold (null, booleans, integers, floats, text,
+// numbers, JSON, bytes) are written directly, the same bytes, without
 // reflection.
 func (e *recordEncoder) value(v any) error {
 	switch x := v.(type) {
@@ -188,13 +264,33 @@ func (e *recordEncoder) value(v any) error {
 	case int64:
 		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), x, 10))
 		return nil
-	case string:
-		if plainASCII(x) {
-			e.buf.WriteByte('"')
-			e.buf.WriteString(x)
-			e.buf.WriteByte('"')
+	case int32:
+		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), int64(x), 10))
+		return nil
+	case int:
+		e.buf.Write(strconv.AppendInt(e.buf.AvailableBuffer(), int64(x), 10))
+		return nil
+	case uint64:
+		e.buf.Write(strconv.AppendUint(e.buf.AvailableBuffer(), x, 10))
+		return nil
+	case float64:
+		if !math.IsNaN(x) && !math.IsInf(x, 0) { // encoding/json's error for those
+			e.buf.Write(appendFloat(e.buf.AvailableBuffer(), x))
 			return nil
 		}
+	case string:
+		e.buf.Write(appendString(e.buf.AvailableBuffer(), x))
+		return nil
+	case []byte:
+		if x == nil {
+			e.buf.WriteString("null")
+			return nil
+		}
+		b := e.buf.AvailableBuffer()
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, x)
+		e.buf.Write(append(b, '"'))
+		return nil
 	case json.Number:
 		e.buf.WriteString(string(x)) // jsonNumber checked it
 		return nil
@@ -211,13 +307,113 @@ func (e *recordEncoder) value(v any) error {
 	return nil
 }
 
-// plainASCII reports whether s is printable ASCII with no quote or
-// backslash: text encoding/json writes as it is, between quotes.
-func plainASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
+// appendFloat appends f, a finite float64, as encoding/json writes it:
+// the shortest decimal that reads back as f, in exponent form below 1e-6
+// or from 1e21 on, with a one-digit negative exponent unpadded (1e-7).
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
 		}
 	}
-	return true
+	return b
+}
+
+// appendJSONB appends src, the text of a PostgreSQL jsonb value, compacted:
+// the white space outside its strings dropped, what json.Compact writes
+// for it. It does not check the JSON's grammar: jsonb is JSON the server
+// parsed when it was stored, and prints valid (jsonb_out), which is why
+// only the JSONB type comes here (a json or MySQL JSON column goes through
+// json.Compact, which checks it). It returns false, having checked that
+// much, for text that is not even lexically JSON text: empty, a string
+// left open, or a control character inside one.
+func appendJSONB[T string | []byte](b []byte, src T) ([]byte, bool) {
+	start := len(b)
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			j := i + 1
+			for ; j < len(src); j++ {
+				if c := src[j]; c == '"' {
+					break
+				} else if c == '\\' {
+					j++
+				} else if c < 0x20 {
+					return b[:start], false
+				}
+			}
+			if j >= len(src) {
+				return b[:start], false
+			}
+			b = append(b, src[i:j+1]...)
+			i = j
+		default:
+			b = append(b, c)
+		}
+	}
+	return b, len(b) > start
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string as encoding/json writes it
+// without HTML escaping: '"' and '\\' escaped, control characters as \b,
+// \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, bytes
+// that are not UTF-8 as \ufffd, everything else as it is.
+func appendString[T string | []byte](b []byte, s T) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		var rb [utf8.UTFMax]byte
+		r, size := utf8.DecodeRune(rb[:copy(rb[:], s[i:])])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

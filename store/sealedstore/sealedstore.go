@@ -10,8 +10,9 @@
 // correction's new values on the request, and the identity values and
 // answers of its jobs; Request.ExportKey seals every record of its exports.
 // Sealed values are AES-256-GCM ciphertexts bound to their field, stored
-// base64 (standard, unpadded) in the field's place; a record of an export
-// is stored as a JSON string holding the sealed JSON.
+// base64 (standard, unpadded) in the field's place; an export kept in the
+// store's export records is sealed in chunks of records, compressed, each
+// stored as a JSON string (see export.go).
 //
 // What stays in clear, because the drivers query it or it names no
 // person: identity kinds and sources, the blind index (identity_hashes,
@@ -65,6 +66,8 @@ type Store struct {
 	// when only an id is at hand, its request read) once per process while
 	// it is used.
 	keys *lru.Cache[string, *envelope.DataKey]
+	// chunkBytes, when set, replaces the const chunkBytes (tests).
+	chunkBytes int
 }
 
 // Options are a Store's choices beyond its keys.
@@ -117,13 +120,6 @@ func fieldNewValue(field string) string { return "new_value\x00" + field }
 
 // aad is what a value of field held by id is sealed with.
 func aad(field, id string) []byte { return []byte("dsar/sealed/v1\x00" + field + "\x00" + id) }
-
-// aadExport binds a record of an export kept in the store's records to
-// its job, its collection and its place: a record moved, dropped or
-// reordered makes the ones after it fail to open.
-func aadExport(jobID, collection string, n int) []byte {
-	return fmt.Appendf(nil, "dsar/sealed/v1\x00export\x00%s\x00%s\x00%d", jobID, collection, n)
-}
 
 var b64 = base64.RawStdEncoding
 

@@ -1,9 +1,12 @@
 package sealedstore_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -65,6 +68,7 @@ type sealedField struct {
 	what, sealed, clear string
 	aad                 []byte
 	export              bool // sealed under the export key, else the data key
+	deflated            bool // compressed (DEFLATE) before it was sealed: an export's chunk
 }
 
 // opens reports whether sealed opens under the wrapped key w of ring.
@@ -84,6 +88,11 @@ func opens(ring *envelope.Keyring, w string, f sealedField) (string, bool) {
 	p, err := envelope.Open(dk, c, f.aad)
 	if err != nil {
 		return "", false
+	}
+	if f.deflated {
+		if p, err = io.ReadAll(flate.NewReader(bytes.NewReader(p))); err != nil {
+			return "", false
+		}
 	}
 	return string(p), true
 }
@@ -190,6 +199,9 @@ func shred(t *testing.T, inner store.Store) {
 	}); err != nil || len(rawRecords) != 2 { // the record and the export's end record
 		t.Fatalf("export records %d, %v", len(rawRecords), err)
 	}
+	if !strings.HasPrefix(rawRecords[0], "chunk:") {
+		t.Fatalf("the export record is not a sealed chunk: %.20q", rawRecords[0])
+	}
 	if rawAccess.DataKey == "" || rawAccess.ExportKey == "" || rawCorr.DataKey == "" {
 		t.Fatal("the requests were stored without wrapped keys")
 	}
@@ -199,7 +211,10 @@ func shred(t *testing.T, inner store.Store) {
 		{what: "agent email", sealed: rawAccess.Agent.Email, clear: access.Agent.Email, aad: aad("agent.email", access.ID)},
 		{what: "correction new value", sealed: rawCorr.NewValues["name"], clear: "Cora Shrednewname", aad: aad("new_value\x00name", corr.ID)},
 		{what: "correction identity", sealed: rawCorr.Identities[0].Value, clear: "shred-cora@example.net", aad: aad("identity", corr.ID)},
-		{what: "export record", sealed: rawRecords[0], clear: record, aad: aad("export\x00"+job.ID+"\x00customers", "1"), export: true},
+		// The export's one chunk: its records, each followed by a newline,
+		// compressed, bound to the job, the collection, its seq (1) and
+		// its first record's number (1).
+		{what: "export record", sealed: strings.TrimPrefix(rawRecords[0], "chunk:"), clear: record + "\n", aad: aad("export-chunk\x00"+job.ID+"\x00customers\x001", "1"), export: true, deflated: true},
 	}
 	for i, id := range rawAccess.Identities {
 		fields = append(fields, sealedField{what: "identity", sealed: id.Value, clear: ada[i].Value, aad: aad("identity", access.ID)})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -260,7 +261,9 @@ func TestMovedValuesDoNotOpen(t *testing.T) {
 
 // An export kept in the store's records that loses a record, in its
 // middle or at its end, or gets two swapped, fails to read: never a
-// shorter export given as whole.
+// shorter export given as whole. So in each form an export is stored in:
+// sealed records (as before chunks), and chunks of one record each (the
+// same driver records as there are records).
 func TestExportRecordsCutOrReordered(t *testing.T) {
 	ctx := context.Background()
 	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
@@ -272,34 +275,156 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 		{"the end record deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 4`},
 		{"two records swapped", `UPDATE export_records SET data = (SELECT data FROM export_records e WHERE e.job_id = export_records.job_id AND e.seq = 3 - export_records.seq) WHERE job_id = ? AND seq IN (1, 2)`},
 	}
+	forms := []struct {
+		name   string
+		writer func(s *sealedstore.Store, j *dsr.Job) (dsr.ExportWriter, error)
+	}{
+		{"sealed records", func(s *sealedstore.Store, j *dsr.Job) (dsr.ExportWriter, error) {
+			return sealedstore.NewRecordExportWriter(ctx, s, j)
+		}},
+		{"chunks of one record", func(s *sealedstore.Store, j *dsr.Job) (dsr.ExportWriter, error) {
+			return sealedstore.WithChunkBytes(s, 1).NewExportWriter(ctx, j)
+		}},
+	}
+	for _, form := range forms {
+		for _, tt := range tests {
+			t.Run(form.name+"/"+tt.name, func(t *testing.T) {
+				f := newTamperFixture(t)
+				f.file(t, "r1", "ada@example.com")
+				s := f.sealed()
+				j, err := s.Job(ctx, jobID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err := form.writer(s, j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for n := range 3 {
+					if err := w.WriteRecord(ctx, "customers", map[string]int{"n": n}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := w.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := f.exportRows(t, jobID); got != 4 {
+					t.Fatalf("%d export records stored; want 4 (3 and the end)", got)
+				}
+				count := func() (int, error) {
+					n := 0
+					err := f.sealed().EachExportRecord(ctx, jobID, func(string, json.RawMessage) error { n++; return nil })
+					return n, err
+				}
+				if n, err := count(); err != nil || n != 3 {
+					t.Fatalf("before: %d records, %v; want 3", n, err)
+				}
+				db, err := sql.Open("sqlite", "file:"+f.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if res, err := db.Exec(tt.sql, jobID); err != nil {
+					t.Fatal(err)
+				} else if n, _ := res.RowsAffected(); n == 0 {
+					t.Fatal("nothing changed")
+				}
+				if n, err := count(); err == nil {
+					t.Fatalf("after: %d records and no error", n)
+				}
+			})
+		}
+	}
+}
+
+// exportRows counts the driver's records of job's export.
+func (f *tamperFixture) exportRows(t *testing.T, jobID string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM export_records WHERE job_id = ?`, jobID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// writeChunkedExport exports 30 records of about 100 bytes each, in
+// chunks of at least 1 KiB (10 records to a chunk: 3 chunks, then the
+// end), 20 in "customers" and 10 in "orders", and returns them as written.
+func (f *tamperFixture) writeChunkedExport(t *testing.T, jobID string) []string {
+	t.Helper()
+	ctx := context.Background()
+	s := sealedstore.WithChunkBytes(f.sealed(), 1000)
+	j, err := s.Job(ctx, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for n := range 30 {
+		col := "customers"
+		if n >= 20 {
+			col = "orders"
+		}
+		rec := fmt.Sprintf(`{"n":%d,"text":"%s"}`, n, strings.Repeat("x", 90))
+		if err := w.WriteRecord(ctx, col, json.RawMessage(rec)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, col+" "+rec)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.exportRows(t, jobID); got != 4 {
+		t.Fatalf("%d export records stored; want 4 (3 chunks and the end)", got)
+	}
+	return want
+}
+
+// readExport reads job jobID's export through a sealed store with nothing
+// cached, as "collection record" lines.
+func (f *tamperFixture) readExport(jobID string) ([]string, error) {
+	var got []string
+	err := f.sealed().EachExportRecord(context.Background(), jobID, func(c string, data json.RawMessage) error {
+		got = append(got, c+" "+string(data))
+		return nil
+	})
+	return got, err
+}
+
+// An export sealed in chunks of many records reads back record for
+// record; one whose chunks are deleted, swapped, altered, cut, moved to
+// another collection or mixed with the other form fails to read, never
+// read as a shorter or other export.
+func TestExportChunksCutOrAltered(t *testing.T) {
+	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
+	tests := []struct {
+		name, sql string
+	}{
+		{"a chunk deleted in the middle", `DELETE FROM export_records WHERE job_id = ? AND seq = 2`},
+		{"the last chunk deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 3`},
+		{"the end chunk deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 4`},
+		{"the first chunk deleted", `DELETE FROM export_records WHERE job_id = ? AND seq = 1`},
+		{"two chunks of a collection swapped", `UPDATE export_records SET data = (SELECT data FROM export_records e WHERE e.job_id = export_records.job_id AND e.seq = 3 - export_records.seq) WHERE job_id = ? AND seq IN (1, 2)`},
+		{"a chunk moved to another collection", `UPDATE export_records SET collection = 'orders' WHERE job_id = ? AND seq = 2`},
+		{"a chunk altered", `UPDATE export_records SET data = substr(data, 1, length(data) / 2) || CASE substr(data, length(data) / 2 + 1, 1) WHEN 'A' THEN 'B' ELSE 'A' END || substr(data, length(data) / 2 + 2) WHERE job_id = ? AND seq = 2`},
+		{"a chunk cut short", `UPDATE export_records SET data = substr(data, 1, length(data) - 41) || '"' WHERE job_id = ? AND seq = 2`},
+		{"a chunk's prefix removed", `UPDATE export_records SET data = '"' || substr(data, 8) WHERE job_id = ? AND seq = 2`},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newTamperFixture(t)
 			f.file(t, "r1", "ada@example.com")
-			s := f.sealed()
-			j, err := s.Job(ctx, jobID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := s.NewExportWriter(ctx, j)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for n := range 3 {
-				if err := w.WriteRecord(ctx, "customers", map[string]int{"n": n}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			count := func() (int, error) {
-				n := 0
-				err := f.sealed().EachExportRecord(ctx, jobID, func(string, json.RawMessage) error { n++; return nil })
-				return n, err
-			}
-			if n, err := count(); err != nil || n != 3 {
-				t.Fatalf("before: %d records, %v; want 3", n, err)
+			want := f.writeChunkedExport(t, jobID)
+			if got, err := f.readExport(jobID); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("before: %d records (%v); want the %d written", len(got), err, len(want))
 			}
 			db, err := sql.Open("sqlite", "file:"+f.path)
 			if err != nil {
@@ -311,8 +436,65 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 			} else if n, _ := res.RowsAffected(); n == 0 {
 				t.Fatal("nothing changed")
 			}
-			if n, err := count(); err == nil {
-				t.Fatalf("after: %d records and no error", n)
+			got, err := f.readExport(jobID)
+			if err == nil {
+				t.Fatalf("after: %d records and no error", len(got))
+			}
+			t.Logf("after: %v", err)
+		})
+	}
+}
+
+// An export stored before chunks, one sealed record per driver record,
+// still reads exactly as it was written; so does one in chunks.
+func TestExportFormsRead(t *testing.T) {
+	ctx := context.Background()
+	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
+	records := []struct{ collection, doc string }{
+		{"customers", `{"id":1,"name":"Zoë \"Q\" O'Brien","note":"line one\nline two","tags":["<a>","&"]}`},
+		{"customers", `{"id":2,"name":"李小龍","x":null}`},
+		{"orders", `{"id":10,"total":24.49,"items":[{"sku":"A","qty":1}]}`},
+		{"orders", `{"id":11,"placed_at":"2024-01-01T00:01:00Z"}`},
+		{"tickets", `{}`},
+	}
+	for _, form := range []string{"sealed records", "chunks"} {
+		t.Run(form, func(t *testing.T) {
+			f := newTamperFixture(t)
+			f.file(t, "r1", "ada@example.com")
+			s := f.sealed()
+			j, err := s.Job(ctx, jobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w dsr.ExportWriter
+			if form == "chunks" {
+				w, err = s.NewExportWriter(ctx, j)
+			} else {
+				w, err = sealedstore.NewRecordExportWriter(ctx, s, j)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, r := range records {
+				if err := w.WriteRecord(ctx, r.collection, json.RawMessage(r.doc)); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, r.collection+" "+r.doc)
+			}
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wantRows := len(records) + 1
+			if form == "chunks" {
+				wantRows = 3 + 1 // a chunk a collection, and the end
+			}
+			if got := f.exportRows(t, jobID); got != wantRows {
+				t.Fatalf("%d export records stored; want %d", got, wantRows)
+			}
+			got, err := f.readExport(jobID)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("read back (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 	}
@@ -397,5 +579,43 @@ func TestChangeOfUnreadableRequestReturned(t *testing.T) {
 	r, err := f.sealed().Assign(ctx, "r1", "desk")
 	if err != nil || r.AssignedTo != "desk" || r.Identities[0].Value != "" {
 		t.Fatalf("Assign = %+v, %v; want it assigned, values withheld", r, err)
+	}
+}
+
+// The chunk writer stores a dsr.CompactJSON byte for byte and checks and
+// compacts a json.RawMessage; a record that is not JSON, or a CompactJSON
+// that breaks its promise with a newline (which would split it in two
+// records), is refused.
+func TestExportChunkRecordsAsGiven(t *testing.T) {
+	ctx := context.Background()
+	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
+	f := newTamperFixture(t)
+	f.file(t, "r1", "ada@example.com")
+	s := f.sealed()
+	j, err := s.Job(ctx, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewExportWriter(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []any{json.RawMessage(`{"a":`), dsr.CompactJSON("{\"a\":\n1}"), func() {}} {
+		if err := w.WriteRecord(ctx, "c", bad); err == nil {
+			t.Errorf("WriteRecord(%T) took it", bad)
+		}
+	}
+	docs := []any{dsr.CompactJSON(`{"a":"<b>&","n":1.50}`), json.RawMessage(`{ "b" : [1, 2] }`), map[string]string{"c": "<d>"}}
+	for _, d := range docs {
+		if err := w.WriteRecord(ctx, "c", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`c {"a":"<b>&","n":1.50}`, `c {"b":[1,2]}`, `c {"c":"<d>"}`}
+	if got, err := f.readExport(jobID); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("read back %q, %v; want %q", got, err, want)
 	}
 }

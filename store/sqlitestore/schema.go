@@ -127,6 +127,12 @@ CREATE TABLE IF NOT EXISTS audit_events (
 	UNIQUE (request_id, seq)
 ) WITHOUT ROWID;
 
+-- export_records is a table with rowids, not WITHOUT ROWID: its records
+-- are sealed chunks of up to about 87 KiB (store/sealedstore), and a WITHOUT
+-- ROWID table's b-tree compares keys whose cells overflow by reading each
+-- such cell whole, tens of times an insert. Its primary key is then an
+-- index of its own, of small keys. Files made before keep the table they
+-- have, slower with chunks, the same otherwise.
 CREATE TABLE IF NOT EXISTS export_records (
 	job_id     TEXT NOT NULL,
 	seq        INTEGER NOT NULL,
@@ -134,7 +140,7 @@ CREATE TABLE IF NOT EXISTS export_records (
 	collection TEXT NOT NULL,
 	data       TEXT NOT NULL,
 	PRIMARY KEY (job_id, seq)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS export_records_request ON export_records (request_id);
 
 CREATE TABLE IF NOT EXISTS idempotency_keys (
