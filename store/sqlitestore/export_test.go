@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -126,5 +128,64 @@ func TestExportOrder(t *testing.T) {
 	want := []string{`a "a"`, `a "a"`, `b "b"`, `b "b2"`}
 	if diff := cmp.Diff(want, readExport(t, f.store, job.ID)); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
+	}
+}
+
+// TestExportRecordsUpgraded: a file whose export_records is the WITHOUT
+// ROWID table of before gets the table with rowids at its next start, its
+// records and their index kept; a start after that changes nothing.
+func TestExportRecordsUpgraded(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "dsar.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The table as files made before 2026-12-01 have it, with a job's
+	// records and another's.
+	for _, q := range []string{
+		`DROP TABLE export_records`,
+		`CREATE TABLE export_records (job_id TEXT NOT NULL, seq INTEGER NOT NULL, request_id TEXT NOT NULL,
+			collection TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (job_id, seq)) WITHOUT ROWID`,
+		`CREATE INDEX export_records_request ON export_records (request_id)`,
+		`INSERT INTO export_records VALUES ('j1', 1, 'r1', 'customers', '{"a":1}'), ('j1', 2, 'r1', 'orders', '{"b":2}'), ('j2', 1, 'r2', 'customers', '{"c":3}')`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for start := range 2 {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatalf("start %d: %v", start+1, err)
+		}
+		var def string
+		if err := s.r.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'export_records'`).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToUpper(def), "WITHOUT ROWID") {
+			t.Errorf("start %d: export_records still WITHOUT ROWID: %s", start+1, def)
+		}
+		var tables, index int
+		if err := s.r.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name LIKE 'export_records%'),
+			(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'export_records_request' AND tbl_name = 'export_records')`).Scan(&tables, &index); err != nil {
+			t.Fatal(err)
+		}
+		if tables != 1 || index != 1 {
+			t.Errorf("start %d: %d export_records tables, %d request indexes on it; want 1 and 1", start+1, tables, index)
+		}
+		if diff := cmp.Diff([]string{`customers {"a":1}`, `orders {"b":2}`}, readExport(t, s, "j1")); diff != "" {
+			t.Errorf("start %d: job j1's records (-want +got):\n%s", start+1, diff)
+		}
+		if diff := cmp.Diff([]string{`customers {"c":3}`}, readExport(t, s, "j2")); diff != "" {
+			t.Errorf("start %d: job j2's records (-want +got):\n%s", start+1, diff)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

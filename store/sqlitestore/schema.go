@@ -131,8 +131,8 @@ CREATE TABLE IF NOT EXISTS audit_events (
 -- are sealed chunks of up to about 87 KiB (store/sealedstore), and a WITHOUT
 -- ROWID table's b-tree compares keys whose cells overflow by reading each
 -- such cell whole, tens of times an insert. Its primary key is then an
--- index of its own, of small keys. Files made before keep the table they
--- have, slower with chunks, the same otherwise.
+-- index of its own, of small keys. Files made when it was WITHOUT ROWID
+-- have it rebuilt at their first start (Store.upgradeExportRecords).
 CREATE TABLE IF NOT EXISTS export_records (
 	job_id     TEXT NOT NULL,
 	seq        INTEGER NOT NULL,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -183,7 +184,51 @@ func (s *Store) Prepare(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("sqlite store %s: create schema: %w", s.path, StorageError(err))
 	}
+	if err := s.upgradeExportRecords(ctx); err != nil {
+		return fmt.Errorf("sqlite store %s: export_records with rowids: %w", s.path, StorageError(err))
+	}
 	return nil
+}
+
+// upgradeExportRecords makes export_records, in a file made when it was a
+// WITHOUT ROWID table, the table with rowids the schema now creates (see
+// schema): in one transaction, the old table renamed, the new one created,
+// the rows copied, the old one dropped. Exports are kept no longer than
+// DSAR_RETENTION_EXPORTS, so the copy is bounded; it runs once, at the
+// first start of a dsar that has the new schema (another process starting
+// meanwhile waits for it, then finds the table done).
+func (s *Store) upgradeExportRecords(ctx context.Context) error {
+	withoutRowid := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) (bool, error) {
+		var def string
+		err := q.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'export_records'`).Scan(&def)
+		return strings.Contains(strings.ToUpper(def), "WITHOUT ROWID"), err
+	}
+	if old, err := withoutRowid(s.w); err != nil || !old {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if old, err := withoutRowid(tx); err != nil || !old {
+		return err
+	}
+	for _, q := range []string{
+		`DROP INDEX IF EXISTS export_records_request`,
+		`ALTER TABLE export_records RENAME TO export_records_without_rowid`,
+		schema, // creates export_records and its index, and nothing else
+		`INSERT INTO export_records (job_id, seq, request_id, collection, data)
+			SELECT job_id, seq, request_id, collection, data FROM export_records_without_rowid ORDER BY job_id, seq`,
+		`DROP TABLE export_records_without_rowid`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // Ping checks that the file answers.
