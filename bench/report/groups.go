@@ -45,7 +45,7 @@ var profiles = map[string][]group{
 	"default": {
 		{Key: "intake", Bench: "BenchmarkIntake", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_SECONDS": "5"}},
 		{Key: "fanout", Bench: "BenchmarkFanout", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_FANOUT": "2000"}},
-		{Key: "export", Bench: "BenchmarkExport", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_EXPORT": "10000,100000"}},
+		{Key: "export", Bench: "BenchmarkExport", Benchtime: "3x", Env: map[string]string{"DSAR_BENCH_EXPORT": "10000,100000"}},
 		{Key: "history", Bench: "BenchmarkLatency", Benchtime: "300x", Env: map[string]string{"DSAR_BENCH_STORED": "1000,10000"}},
 		{Key: "pages", Bench: "BenchmarkPages", Benchtime: "10x", Env: map[string]string{"DSAR_BENCH_STORED": "1000,10000"}},
 		{Key: "optouts", Bench: "BenchmarkOptOuts", Benchtime: "2x", Env: map[string]string{"DSAR_BENCH_OPTOUTS": "500"}},
@@ -55,7 +55,7 @@ var profiles = map[string][]group{
 	"full": {
 		{Key: "intake", Bench: "BenchmarkIntake", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_SECONDS": "15"}},
 		{Key: "fanout", Bench: "BenchmarkFanout", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_FANOUT": "2000"}},
-		{Key: "export", Bench: "BenchmarkExport", Benchtime: "1x", Env: map[string]string{"DSAR_BENCH_EXPORT": "10000,100000,1000000"}},
+		{Key: "export", Bench: "BenchmarkExport", Benchtime: "3x", Env: map[string]string{"DSAR_BENCH_EXPORT": "10000,100000,1000000"}},
 		{Key: "history", Bench: "BenchmarkLatency", Benchtime: "300x", Env: map[string]string{"DSAR_BENCH_STORED": "1000,10000,100000"}},
 		{Key: "pages", Bench: "BenchmarkPages", Benchtime: "10x", Env: map[string]string{"DSAR_BENCH_STORED": "1000,10000,100000"}},
 		{Key: "optouts", Bench: "BenchmarkOptOuts", Benchtime: "10x", Env: map[string]string{"DSAR_BENCH_OPTOUTS": "500"}},
