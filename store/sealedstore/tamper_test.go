@@ -291,15 +291,7 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 			t.Run(form.name+"/"+tt.name, func(t *testing.T) {
 				f := newTamperFixture(t)
 				f.file(t, "r1", "ada@example.com")
-				s := f.sealed()
-				j, err := s.Job(ctx, jobID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, err := form.writer(s, j)
-				if err != nil {
-					t.Fatal(err)
-				}
+				w := exportWriter(t, f.sealed(), jobID, form.writer)
 				for n := range 3 {
 					if err := w.WriteRecord(ctx, "customers", map[string]int{"n": n}); err != nil {
 						t.Fatal(err)
@@ -358,15 +350,7 @@ func (f *tamperFixture) exportRows(t *testing.T, jobID string) int {
 func (f *tamperFixture) writeChunkedExport(t *testing.T, jobID string) []string {
 	t.Helper()
 	ctx := context.Background()
-	s := sealedstore.WithChunkBytes(f.sealed(), 1000)
-	j, err := s.Job(ctx, jobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.NewExportWriter(ctx, j)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := exportWriter(t, sealedstore.WithChunkBytes(f.sealed(), 1000), jobID, nil)
 	var want []string
 	for n := range 30 {
 		col := "customers"
@@ -386,6 +370,25 @@ func (f *tamperFixture) writeChunkedExport(t *testing.T, jobID string) []string 
 		t.Fatalf("%d export records stored; want 4 (3 chunks and the end)", got)
 	}
 	return want
+}
+
+// exportWriter returns a writer of job jobID's export made by newWriter
+// on s (s.NewExportWriter when nil).
+func exportWriter(t *testing.T, s *sealedstore.Store, jobID string, newWriter func(*sealedstore.Store, *dsr.Job) (dsr.ExportWriter, error)) dsr.ExportWriter {
+	t.Helper()
+	ctx := context.Background()
+	j, err := s.Job(ctx, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newWriter == nil {
+		newWriter = func(s *sealedstore.Store, j *dsr.Job) (dsr.ExportWriter, error) { return s.NewExportWriter(ctx, j) }
+	}
+	w, err := newWriter(s, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // readExport reads job jobID's export through a sealed store with nothing
@@ -461,20 +464,13 @@ func TestExportFormsRead(t *testing.T) {
 		t.Run(form, func(t *testing.T) {
 			f := newTamperFixture(t)
 			f.file(t, "r1", "ada@example.com")
-			s := f.sealed()
-			j, err := s.Job(ctx, jobID)
-			if err != nil {
-				t.Fatal(err)
+			var newWriter func(*sealedstore.Store, *dsr.Job) (dsr.ExportWriter, error) // chunks
+			if form == "sealed records" {
+				newWriter = func(s *sealedstore.Store, j *dsr.Job) (dsr.ExportWriter, error) {
+					return sealedstore.NewRecordExportWriter(ctx, s, j)
+				}
 			}
-			var w dsr.ExportWriter
-			if form == "chunks" {
-				w, err = s.NewExportWriter(ctx, j)
-			} else {
-				w, err = sealedstore.NewRecordExportWriter(ctx, s, j)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			w := exportWriter(t, f.sealed(), jobID, newWriter)
 			var want []string
 			for _, r := range records {
 				if err := w.WriteRecord(ctx, r.collection, json.RawMessage(r.doc)); err != nil {
@@ -591,15 +587,7 @@ func TestExportChunkRecordsAsGiven(t *testing.T) {
 	jobID := dsr.JobID("r1", "shop", dsr.ActionExport)
 	f := newTamperFixture(t)
 	f.file(t, "r1", "ada@example.com")
-	s := f.sealed()
-	j, err := s.Job(ctx, jobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.NewExportWriter(ctx, j)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := exportWriter(t, f.sealed(), jobID, nil)
 	for _, bad := range []any{json.RawMessage(`{"a":`), dsr.CompactJSON("{\"a\":\n1}"), func() {}} {
 		if err := w.WriteRecord(ctx, "c", bad); err == nil {
 			t.Errorf("WriteRecord(%T) took it", bad)
