@@ -109,10 +109,20 @@ func Strict(data []byte, v any) error {
 }
 
 // UnknownField returns the dotted path of the first object key in raw that
-// names no field of t exactly (an empty key written `""`), or "".
+// names no field of t exactly (an empty key written `""`), or "", looking
+// into arrays of objects too (an array's elements share their array's
+// path, as in DuplicateField).
 func UnknownField(raw any, t reflect.Type, path string) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if arr, ok := raw.([]any); ok && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		for _, el := range arr {
+			if u := UnknownField(el, t.Elem(), path); u != "" {
+				return u
+			}
+		}
+		return ""
 	}
 	obj, ok := raw.(map[string]any)
 	if !ok || t.Kind() != reflect.Struct {

@@ -124,17 +124,19 @@ func TestDuplicateFieldSkips(t *testing.T) {
 // TestStrictUnknownFields: Strict names every key the body type does not
 // decode as an unknown field, by its path: the empty key (which
 // encoding/json alone would refuse in a message of its own), a key
-// differing in case, a field json ignores ("-", unexported).
+// differing in case, a field json ignores ("-", unexported), a key of an
+// object in an array.
 func TestStrictUnknownFields(t *testing.T) {
 	t.Parallel()
 	type inner struct {
 		Email string `json:"email"`
 	}
 	type body struct {
-		Type    string `json:"type"`
-		Skip    string `json:"-"`
-		Subject inner  `json:"subject"`
-		hidden  string //nolint:unused // a field json ignores
+		Type    string  `json:"type"`
+		Skip    string  `json:"-"`
+		Subject inner   `json:"subject"`
+		List    []inner `json:"list"`
+		hidden  string  //nolint:unused // a field json ignores
 	}
 	tests := []struct{ body, want string }{
 		{`{"type":"a","subject":{"email":"x"}}`, ""},
@@ -144,6 +146,8 @@ func TestStrictUnknownFields(t *testing.T) {
 		{`{"-":"a"}`, "-"},
 		{`{"Skip":"a"}`, "Skip"},
 		{`{"hidden":"a"}`, "hidden"},
+		{`{"list":[{"email":"x"},{"e":""}]}`, "list.e"}, // found by FuzzAgentRequest: an array's objects
+		{`{"list":[{"email":"x"}]}`, ""},
 	}
 	for _, tt := range tests {
 		var v body
