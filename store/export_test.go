@@ -26,6 +26,7 @@ func TestExportEncoderTakesCompactJSONAsIs(t *testing.T) {
 		{"raw JSON checked", json.RawMessage(`{"a":`), ""},
 		{"a map encoded", map[string]any{"b": "<x>", "a": 1}, `{"a":1,"b":"<x>"}`},
 		{"a nil CompactJSON is null", dsr.CompactJSON(nil), `null`},
+		{"a CompactJSON with a raw newline is refused", dsr.CompactJSON("{\"a\":\n1}"), ""},
 	}
 	var e store.ExportEncoder
 	seq := int64(0)
@@ -49,5 +50,13 @@ func TestExportEncoderTakesCompactJSONAsIs(t *testing.T) {
 	}
 	if _, _, err := e.Next("c", dsr.CompactJSON(`{}`)); !errors.Is(err, dsr.ErrExportOrder) {
 		t.Fatalf("back to a collection left: %v; want ErrExportOrder", err)
+	}
+	// Append appends to what it is given, and leaves it as given on error.
+	dst, got, err := e.Append([]byte("x\n"), "d", map[string]int{"n": 1})
+	if string(dst) != "x\n{\"n\":1}" || got != seq+2 || err != nil {
+		t.Fatalf("Append = %q, %d, %v; want the record after x and seq %d", dst, got, err, seq+2)
+	}
+	if dst, _, err := e.Append([]byte("x\n"), "c", map[string]int{}); string(dst) != "x\n" || !errors.Is(err, dsr.ErrExportOrder) {
+		t.Fatalf("Append back to a collection left = %q, %v; want x and ErrExportOrder", dst, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dsar-project/dsar/dsr"
 	"github.com/dsar-project/dsar/internal/envelope"
+	"github.com/dsar-project/dsar/store"
 )
 
 // An export kept in the store's export records is sealed in chunks: a
@@ -89,10 +90,7 @@ func (s *Store) NewExportWriter(ctx context.Context, job *dsr.Job) (dsr.ExportWr
 	if limit <= 0 {
 		limit = chunkBytes
 	}
-	cw := &chunkWriter{inner: w, key: xk, jobID: job.ID, limit: limit, done: map[string]bool{}}
-	cw.enc = json.NewEncoder(&cw.buf)
-	cw.enc.SetEscapeHTML(false) // as the drivers store records: characters as given
-	return cw, nil
+	return &chunkWriter{inner: w, key: xk, jobID: job.ID, limit: limit}, nil
 }
 
 // chunkWriter gathers records into chunks and has each sealed and handed
@@ -105,13 +103,12 @@ type chunkWriter struct {
 	jobID string
 	limit int
 
-	buf        bytes.Buffer  // the chunk being filled: records, each followed by '\n'
-	enc        *json.Encoder // writes into buf
-	collection string        // of the chunk being filled
-	done       map[string]bool
-	records    int // records written, buffered ones included
-	first      int // records before the chunk being filled
-	chunks     int // chunks handed over (the driver's seq of the last)
+	buf        bytes.Buffer        // the chunk being filled: records, each followed by '\n'
+	enc        store.ExportEncoder // encodes records and holds them to the export's order, as the drivers do
+	collection string              // of the chunk being filled
+	records    int                 // records written, buffered ones included
+	first      int                 // records before the chunk being filled
+	chunks     int                 // chunks handed over (the driver's seq of the last)
 
 	spare   *chunkBuffers // the buffers of the chunk in flight, reused after it
 	pending chan error    // the outcome of the chunk in flight; nil when none is
@@ -136,25 +133,18 @@ func (w *chunkWriter) WriteRecord(ctx context.Context, collection string, doc an
 		return fmt.Errorf("export record in %q: after the export's end", collection)
 	}
 	if collection != w.collection {
-		if w.done[collection] {
-			return fmt.Errorf("%w: %s", dsr.ErrExportOrder, collection)
-		}
-		if err := w.send(ctx); err != nil {
+		if err := w.send(ctx); err != nil { // a chunk holds one collection's records
 			return err
 		}
-		w.done[w.collection] = true
 		w.collection = collection
 	}
-	if c, ok := doc.(dsr.CompactJSON); ok && c != nil {
-		if bytes.IndexByte(c, '\n') >= 0 {
-			return fmt.Errorf("export record in %s: a dsr.CompactJSON with a newline", collection)
-		}
-		w.buf.Write(c)
-		w.buf.WriteByte('\n')
-	} else if err := w.enc.Encode(doc); err != nil { // compact, then '\n'; nothing written on error
-		return fmt.Errorf("export record in %s: not JSON-encodable: %w", collection, err)
+	rec, seq, err := w.enc.Append(w.buf.AvailableBuffer(), collection, doc)
+	if err != nil {
+		return err
 	}
-	w.records++
+	w.buf.Write(rec)
+	w.buf.WriteByte('\n')
+	w.records = int(seq)
 	if w.buf.Len() >= w.limit {
 		return w.send(ctx)
 	}
