@@ -65,8 +65,18 @@ func (f *tamperFixture) file(t *testing.T, id, email string) {
 	}
 }
 
-// exec runs an SQL statement on the store's file from another connection.
+// exec runs an SQL statement that changes one row on the store's file from
+// another connection.
 func (f *tamperFixture) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if n := f.execRows(t, q, args...); n != 1 {
+		t.Fatalf("%s: %d rows changed, want 1", q, n)
+	}
+}
+
+// execRows runs an SQL statement on the store's file from another
+// connection and returns how many rows it changed.
+func (f *tamperFixture) execRows(t *testing.T, q string, args ...any) int64 {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+f.path)
 	if err != nil {
@@ -77,9 +87,8 @@ func (f *tamperFixture) exec(t *testing.T, q string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("%s: %d rows changed, want 1", q, n)
-	}
+	n, _ := res.RowsAffected()
+	return n
 }
 
 // Another request's sealed identity (it does not open under this one's data
@@ -311,14 +320,7 @@ func TestExportRecordsCutOrReordered(t *testing.T) {
 				if n, err := count(); err != nil || n != 3 {
 					t.Fatalf("before: %d records, %v; want 3", n, err)
 				}
-				db, err := sql.Open("sqlite", "file:"+f.path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				if res, err := db.Exec(tt.sql, jobID); err != nil {
-					t.Fatal(err)
-				} else if n, _ := res.RowsAffected(); n == 0 {
+				if f.execRows(t, tt.sql, jobID) == 0 {
 					t.Fatal("nothing changed")
 				}
 				if n, err := count(); err == nil {
@@ -429,14 +431,7 @@ func TestExportChunksCutOrAltered(t *testing.T) {
 			if got, err := f.readExport(jobID); err != nil || !slices.Equal(got, want) {
 				t.Fatalf("before: %d records (%v); want the %d written", len(got), err, len(want))
 			}
-			db, err := sql.Open("sqlite", "file:"+f.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if res, err := db.Exec(tt.sql, jobID); err != nil {
-				t.Fatal(err)
-			} else if n, _ := res.RowsAffected(); n == 0 {
+			if f.execRows(t, tt.sql, jobID) == 0 {
 				t.Fatal("nothing changed")
 			}
 			got, err := f.readExport(jobID)
